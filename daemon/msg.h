@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * msg.h — protocol messages exchanged between daemons.
+ *
+ * This is the seam between the pure protocol core (membership, paxos, store)
+ * and the wire codec (wire.c). The core produces and consumes struct pkv_msg;
+ * wire.c turns a batch of them into one authenticated datagram and back.
+ *
+ * Byte strings (bucket, key, value) are borrowed: a decoded message points
+ * into the receive buffer, and is valid only for the duration of the call
+ * that hands it to the core. The core copies what it keeps.
+ *
+ * Field use per type (fields not listed are zero and ignored):
+ *
+ *  type            fields
+ *  HEARTBEAT       arg0 = sender's cluster_size, arg1 = sender's epoch,
+ *                  arg2 = sender's send time (µs, its own clock),
+ *                  req  = echo of the last arg2 heard from the receiver
+ *                         (0 if none), gen = µs the echo was held;
+ *                  flags: PKV_MF_SYNCED when the sender's acceptor is synced,
+ *                  PKV_MF_FRESH when the sender never ran before (first boot
+ *                  of its run dir) and holds no acceptor state
+ *  PREPARE         bucket, key, gen, ballot, req (proposer's round id)
+ *  PROMISE         bucket, key, gen, ballot (the prepare's), req,
+ *                  flags: PKV_MF_OK (promise given) or not (nack; accepted =
+ *                  the higher promise seen), PKV_MF_HAS_VALUE with
+ *                  accepted = ballot of accepted value, value = that value
+ *  ACCEPT          bucket, key, gen, ballot, value, req
+ *  ACCEPTED        bucket, key, gen, ballot, req,
+ *                  flags: PKV_MF_OK or nack (accepted = the promise seen)
+ *  CHOSEN          bucket, key, gen, ballot, value (learner broadcast)
+ *  QUERY           bucket, key, req (get: what has the acceptor accepted?)
+ *  QUERY_REPLY     bucket, key, gen, req, accepted, value,
+ *                  flags: PKV_MF_HAS_VALUE, PKV_MF_CHOSEN (learner knows it)
+ *  KEYS_REQ        bucket, req, arg0 = max keys per reply
+ *  KEYS_REPLY      bucket, key, req, flags: PKV_MF_LAST on the final one
+ *                  (a reply with PKV_MF_LAST and an empty key carries no key)
+ *  SYNC_REQ        req, arg0 = cursor (opaque to the requester)
+ *  SYNC_REPLY      bucket, key, gen, req, ballot = promised, accepted, value,
+ *                  flags: PKV_MF_HAS_VALUE, PKV_MF_LAST; arg0 = next cursor
+ *  FORWARD         bucket, key, value, req (put forwarded to primary),
+ *                  arg0 = remaining time budget in µs
+ *  FORWARD_REPLY   req, arg0 = status (enum pkv_status), gen, value
+ *
+ * A core module may add types below PKV_MSG__COUNT; wire.c encodes every
+ * message with the same layout, so new types need no codec change.
+ */
+#ifndef PKV_MSG_H
+#define PKV_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PKV_MAX_NODES 64u
+#define PKV_MAX_BUCKET 255u
+#define PKV_MAX_KEY 1024u
+#define PKV_MAX_VALUE 60000u
+#define PKV_DEFAULT_BUCKET "PaxosKV"
+
+struct pkv_bytes {
+	const uint8_t *p;
+	uint32_t len;
+};
+
+/* Ballots are totally ordered by (round, node) and unique per node. */
+struct pkv_ballot {
+	uint64_t round;
+	uint32_t node;
+};
+
+static inline int pkv_ballot_cmp(struct pkv_ballot a, struct pkv_ballot b)
+{
+	if (a.round != b.round)
+		return a.round < b.round ? -1 : 1;
+	if (a.node != b.node)
+		return a.node < b.node ? -1 : 1;
+	return 0;
+}
+
+static inline bool pkv_ballot_is_zero(struct pkv_ballot b)
+{
+	return b.round == 0 && b.node == 0;
+}
+
+enum pkv_msg_type {
+	PKV_MSG_HEARTBEAT = 1,
+	PKV_MSG_PREPARE,
+	PKV_MSG_PROMISE,
+	PKV_MSG_ACCEPT,
+	PKV_MSG_ACCEPTED,
+	PKV_MSG_CHOSEN,
+	PKV_MSG_QUERY,
+	PKV_MSG_QUERY_REPLY,
+	PKV_MSG_KEYS_REQ,
+	PKV_MSG_KEYS_REPLY,
+	PKV_MSG_SYNC_REQ,
+	PKV_MSG_SYNC_REPLY,
+	PKV_MSG_FORWARD,
+	PKV_MSG_FORWARD_REPLY,
+	PKV_MSG__COUNT
+};
+
+enum pkv_msg_flag {
+	PKV_MF_OK = 1u << 0,
+	PKV_MF_HAS_VALUE = 1u << 1,
+	PKV_MF_LAST = 1u << 2,
+	PKV_MF_SYNCED = 1u << 3,
+	PKV_MF_CHOSEN = 1u << 4,
+	PKV_MF_FRESH = 1u << 5,
+};
+
+struct pkv_msg {
+	uint8_t type;  /* enum pkv_msg_type */
+	uint8_t flags; /* enum pkv_msg_flag */
+	uint64_t req;
+	uint64_t gen;
+	struct pkv_ballot ballot;
+	struct pkv_ballot accepted;
+	uint64_t arg0, arg1, arg2;
+	struct pkv_bytes bucket, key, value;
+};
+
+/*
+ * Status codes shared by the daemon, the control path and the client library.
+ * 0 is success; our own conditions live in a reserved range so that they never
+ * collide with -errno values.
+ */
+enum pkv_status {
+	PKV_S_OK = 0,
+	PKV_S_NOT_FOUND = 1000,
+	PKV_S_NO_QUORUM,
+	PKV_S_INVALID_VALUE,
+	PKV_S_TOO_LARGE,
+	PKV_S_TIMEOUT,
+	PKV_S_UNAVAILABLE,
+	PKV_S_BAD_REQUEST,
+	PKV_S_NOT_IN_SYNC,
+	PKV_S_NO_MEMORY,
+};
+
+const char *pkv_msg_type_to_str(unsigned type);
+
+/*
+ * The outbox: what a core module wants sent. Times in the core are
+ * microseconds of a monotonic clock, passed in by the caller.
+ *
+ * pkv_outbox_push copies the message's byte strings into the outbox's own
+ * arena, so the caller's buffers may change right after. Entries stay valid
+ * until pkv_outbox_reset. The loop drains the outbox once per turn, after
+ * every input of that turn has been handled (one flush per loop turn).
+ */
+#define PKV_TO_ALL 0u /* every configured node except the sender */
+
+struct pkv_out {
+	uint32_t to; /* node id, or PKV_TO_ALL */
+	struct pkv_msg msg;
+};
+
+struct pkv_arena_chunk;
+
+struct pkv_outbox {
+	struct pkv_out *v;
+	size_t n, cap;
+	struct pkv_arena_chunk *chunks; /* newest first */
+};
+
+void pkv_outbox_init(struct pkv_outbox *ob);
+/* Returns 0, or -ENOMEM (nothing queued). */
+int pkv_outbox_push(struct pkv_outbox *ob, uint32_t to, const struct pkv_msg *m);
+/* Forgets every entry; keeps one chunk of memory for reuse. */
+void pkv_outbox_reset(struct pkv_outbox *ob);
+void pkv_outbox_free(struct pkv_outbox *ob);
+
+#endif
