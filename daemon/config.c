@@ -1,0 +1,575 @@
+// SPDX-License-Identifier: MIT
+/*
+ * config.c — the configuration file parser. Pure: text in, struct out.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
+						      ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+void config_defaults(struct pkv_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->cluster, sizeof(c->cluster), "%s", PKV_CONFIG_DEFAULT_CLUSTER);
+	c->cluster_size = PKV_CONFIG_DEFAULT_CLUSTER_SIZE;
+	c->failure_timeout_ms = PKV_CONFIG_DEFAULT_FAILURE_TIMEOUT_MS;
+	c->heartbeat_ms = PKV_CONFIG_DEFAULT_FAILURE_TIMEOUT_MS / 5;
+}
+
+static bool name_char(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       ch == '_' || ch == '.' || ch == '-';
+}
+
+static bool name_valid_n(const char *s, size_t n)
+{
+	if (n == 0 || n > PKV_CONFIG_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!name_char(s[i]))
+			return false;
+	return true;
+}
+
+bool config_name_valid(const char *s)
+{
+	return name_valid_n(s, strnlen(s, PKV_CONFIG_NAME_MAX + 1));
+}
+
+static bool is_blank(char ch)
+{
+	return ch == ' ' || ch == '\t';
+}
+
+/* Decimal digits only: no sign, no blanks, no overflow past max. */
+static bool parse_uint(const char *s, size_t n, unsigned long max, unsigned long *out)
+{
+	unsigned long v = 0;
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		unsigned d = (unsigned)(s[i] - '0');
+		if (v > (max - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return true;
+}
+
+static bool word_eq(const char *s, size_t n, const char *w)
+{
+	return strlen(w) == n && memcmp(s, w, n) == 0;
+}
+
+/*
+ * "1.2.3.4:PORT" or "[v6]:PORT" into a sockaddr. No zone ids ("%eth0"): they
+ * need an interface lookup, which is I/O.
+ */
+static int parse_addr(struct pkv_node_cfg *nd, const char *s, size_t n, const char **why)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *colon, *hs;
+	size_t hn;
+	bool v6 = n > 0 && s[0] == '[';
+
+	if (v6) {
+		const char *close = memchr(s, ']', n);
+		if (!close || (size_t)(close - s) + 1 >= n || close[1] != ':') {
+			*why = "need [IPV6]:PORT";
+			return -1;
+		}
+		hs = s + 1;
+		hn = (size_t)(close - hs);
+		colon = close + 1;
+	} else {
+		colon = NULL;
+		for (size_t i = n; i > 0; i--) {
+			if (s[i - 1] == ':') {
+				colon = s + i - 1;
+				break;
+			}
+		}
+		if (!colon) {
+			*why = "missing ':PORT'";
+			return -1;
+		}
+		hs = s;
+		hn = (size_t)(colon - s);
+		if (memchr(hs, ':', hn)) {
+			*why = "an IPv6 address needs brackets: [IPV6]:PORT";
+			return -1;
+		}
+	}
+	if (hn == 0 || hn >= sizeof(host)) {
+		*why = "need an IPv4 or [IPv6] address literal";
+		return -1;
+	}
+	memcpy(host, hs, hn);
+	host[hn] = '\0';
+
+	unsigned long port;
+	const char *ps = colon + 1;
+	if (!parse_uint(ps, (size_t)(s + n - ps), 65535, &port) || port == 0) {
+		*why = "bad port (need 1..65535)";
+		return -1;
+	}
+
+	memset(&nd->addr, 0, sizeof(nd->addr));
+	if (v6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&nd->addr;
+		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1) {
+			*why = "not an IPv6 address literal";
+			return -1;
+		}
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		nd->addrlen = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&nd->addr;
+		if (inet_pton(AF_INET, host, &a->sin_addr) != 1) {
+			*why = "need an IPv4 or [IPv6] address literal (host names are not resolved)";
+			return -1;
+		}
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		nd->addrlen = sizeof(*a);
+	}
+	nd->port = (uint16_t)port;
+	return 0;
+}
+
+static bool addr_equal(const struct pkv_node_cfg *a, const struct pkv_node_cfg *b)
+{
+	if (a->addr.ss_family != b->addr.ss_family || a->port != b->port)
+		return false;
+	if (a->addr.ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)&a->addr, *y = (const void *)&b->addr;
+		return x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *x = (const void *)&a->addr, *y = (const void *)&b->addr;
+	return memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+}
+
+/* Writes "ADDR:PORT" / "[ADDR]:PORT" for messages. */
+static void addr_str(const struct pkv_node_cfg *nd, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	if (nd->addr.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)&nd->addr;
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, nd->port);
+	} else {
+		const struct sockaddr_in *a = (const void *)&nd->addr;
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, nd->port);
+	}
+}
+
+enum setting {
+	SET_CLUSTER,
+	SET_CLUSTER_SIZE,
+	SET_KEY_FILE,
+	SET_RUN_DIR,
+	SET_FAILURE_TIMEOUT,
+	SET_HEARTBEAT,
+	SET_ENCRYPT,
+	SET_SELF,
+	SET_GROUP,
+	SET__COUNT
+};
+
+static const char *const setting_names[SET__COUNT] = {
+	[SET_CLUSTER] = "cluster",
+	[SET_CLUSTER_SIZE] = "cluster_size",
+	[SET_KEY_FILE] = "key_file",
+	[SET_RUN_DIR] = "run_dir",
+	[SET_FAILURE_TIMEOUT] = "failure_timeout_ms",
+	[SET_HEARTBEAT] = "heartbeat_ms",
+	[SET_ENCRYPT] = "encrypt",
+	[SET_SELF] = "self",
+	[SET_GROUP] = "group",
+};
+
+struct parser {
+	struct pkv_config *c;
+	unsigned line;
+	unsigned set_on[SET__COUNT]; /* line a setting was seen on, 0 = not yet */
+	unsigned node_line[PKV_MAX_NODES];
+	char *err;
+	size_t errlen;
+};
+
+static int set_name(struct parser *p, char *dst, const char *v, size_t n, const char *what)
+{
+	if (!name_valid_n(v, n))
+		return fail(p->err, p->errlen,
+			    "line %u: bad %s '%.*s' (1..%u characters of A-Z a-z 0-9 _ . -)",
+			    p->line, what, (int)(n > 80 ? 80 : n), v, PKV_CONFIG_NAME_MAX);
+	/* Every name field is PKV_CONFIG_NAME_MAX + 1 bytes; clearing all of it
+	 * keeps equal configurations byte-for-byte equal. */
+	memset(dst, 0, PKV_CONFIG_NAME_MAX + 1);
+	memcpy(dst, v, n);
+	return 0;
+}
+
+static int set_path(struct parser *p, char *dst, const char *v, size_t n, const char *what)
+{
+	if (n == 0)
+		return fail(p->err, p->errlen, "line %u: empty %s", p->line, what);
+	if (n >= PATH_MAX)
+		return fail(p->err, p->errlen, "line %u: %s longer than %u bytes", p->line, what,
+			    (unsigned)PATH_MAX - 1);
+	/* A control character in a path is a typo or worse, and a '\r' would not
+	 * survive config_format and a parse back. Tabs inside are kept. */
+	for (size_t i = 0; i < n; i++)
+		if (((unsigned char)v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f)
+			return fail(p->err, p->errlen, "line %u: control character in %s",
+				    p->line, what);
+	memset(dst, 0, PATH_MAX); /* as in set_name */
+	memcpy(dst, v, n);
+	return 0;
+}
+
+static int set_uint(struct parser *p, unsigned *dst, const char *v, size_t n, unsigned long lo,
+		    unsigned long hi, const char *what)
+{
+	unsigned long x;
+	if (!parse_uint(v, n, hi, &x) || x < lo)
+		return fail(p->err, p->errlen, "line %u: %s '%.*s' out of range (%lu..%lu)",
+			    p->line, what, (int)(n > 40 ? 40 : n), v, lo, hi);
+	*dst = (unsigned)x;
+	return 0;
+}
+
+static int parse_setting(struct parser *p, const char *k, size_t kn, const char *v, size_t vn)
+{
+	struct pkv_config *c = p->c;
+	int s;
+
+	for (s = 0; s < SET__COUNT; s++)
+		if (word_eq(k, kn, setting_names[s]))
+			break;
+	if (s == SET__COUNT)
+		return fail(p->err, p->errlen, "line %u: unknown setting '%.*s'", p->line,
+			    (int)(kn > 40 ? 40 : kn), k);
+	if (p->set_on[s])
+		return fail(p->err, p->errlen, "line %u: '%s' already set on line %u", p->line,
+			    setting_names[s], p->set_on[s]);
+	p->set_on[s] = p->line;
+
+	switch ((enum setting)s) {
+	case SET_CLUSTER:
+		return set_name(p, c->cluster, v, vn, "cluster name");
+	case SET_CLUSTER_SIZE:
+		return set_uint(p, &c->cluster_size, v, vn, 1, PKV_MAX_NODES, "cluster_size");
+	case SET_KEY_FILE:
+		return set_path(p, c->key_file, v, vn, "key_file");
+	case SET_RUN_DIR:
+		return set_path(p, c->run_dir, v, vn, "run_dir");
+	case SET_FAILURE_TIMEOUT:
+		return set_uint(p, &c->failure_timeout_ms, v, vn, PKV_CONFIG_MIN_FAILURE_TIMEOUT_MS,
+				PKV_CONFIG_MAX_FAILURE_TIMEOUT_MS, "failure_timeout_ms");
+	case SET_HEARTBEAT:
+		return set_uint(p, &c->heartbeat_ms, v, vn, PKV_CONFIG_MIN_HEARTBEAT_MS,
+				PKV_CONFIG_MAX_FAILURE_TIMEOUT_MS, "heartbeat_ms");
+	case SET_ENCRYPT:
+		if (word_eq(v, vn, "yes") || word_eq(v, vn, "true") || word_eq(v, vn, "on") ||
+		    word_eq(v, vn, "1"))
+			c->encrypt = true;
+		else if (word_eq(v, vn, "no") || word_eq(v, vn, "false") || word_eq(v, vn, "off") ||
+			 word_eq(v, vn, "0"))
+			c->encrypt = false;
+		else
+			return fail(p->err, p->errlen, "line %u: encrypt must be yes or no, not '%.*s'",
+				    p->line, (int)(vn > 40 ? 40 : vn), v);
+		return 0;
+	case SET_SELF:
+		return set_name(p, c->self, v, vn, "self name");
+	case SET_GROUP:
+		return set_name(p, c->group, v, vn, "group name");
+	case SET__COUNT:
+		break;
+	}
+	return -EINVAL;
+}
+
+/* `node NAME ADDRESS:PORT`; rest is what follows "node" and its blanks. */
+static int parse_node(struct parser *p, const char *rest, size_t n)
+{
+	struct pkv_config *c = p->c;
+	size_t i = 0, name_n, addr_at;
+
+	while (i < n && !is_blank(rest[i]))
+		i++;
+	name_n = i;
+	while (i < n && is_blank(rest[i]))
+		i++;
+	addr_at = i;
+	while (i < n && !is_blank(rest[i]))
+		i++;
+	size_t addr_n = i - addr_at;
+	while (i < n && is_blank(rest[i]))
+		i++;
+	if (name_n == 0 || addr_n == 0 || i != n)
+		return fail(p->err, p->errlen, "line %u: expected 'node NAME ADDRESS:PORT'",
+			    p->line);
+	if (c->n_nodes == PKV_MAX_NODES)
+		return fail(p->err, p->errlen, "line %u: more than %u nodes", p->line,
+			    PKV_MAX_NODES);
+
+	struct pkv_node_cfg *nd = &c->nodes[c->n_nodes];
+	memset(nd, 0, sizeof(*nd));
+	if (set_name(p, nd->name, rest, name_n, "node name"))
+		return -EINVAL;
+	const char *why = "";
+	if (parse_addr(nd, rest + addr_at, addr_n, &why))
+		return fail(p->err, p->errlen, "line %u: bad address '%.*s': %s", p->line,
+			    (int)(addr_n > 80 ? 80 : addr_n), rest + addr_at, why);
+	for (unsigned j = 0; j < c->n_nodes; j++) {
+		if (strcmp(c->nodes[j].name, nd->name) == 0)
+			return fail(p->err, p->errlen,
+				    "line %u: duplicate node name '%s' (first on line %u)", p->line,
+				    nd->name, p->node_line[j]);
+		if (addr_equal(&c->nodes[j], nd)) {
+			char a[INET6_ADDRSTRLEN + 10];
+			addr_str(nd, a, sizeof(a));
+			return fail(p->err, p->errlen,
+				    "line %u: duplicate node address %s (node '%s', line %u)",
+				    p->line, a, c->nodes[j].name, p->node_line[j]);
+		}
+	}
+	addr_str(nd, nd->addr_text, sizeof(nd->addr_text));
+	nd->id = c->n_nodes + 1;
+	p->node_line[c->n_nodes] = p->line;
+	c->n_nodes++;
+	return 0;
+}
+
+static int parse_line(struct parser *p, const char *s, size_t n)
+{
+	size_t i = 0, kn;
+
+	while (n > 0 && is_blank(s[n - 1]))
+		n--;
+	while (i < n && is_blank(s[i]))
+		i++;
+	if (i == n || s[i] == '#')
+		return 0;
+
+	const char *k = s + i;
+	while (i < n && !is_blank(s[i]) && s[i] != '=')
+		i++;
+	kn = (size_t)(s + i - k);
+	while (i < n && is_blank(s[i]))
+		i++;
+
+	if (word_eq(k, kn, "node") && (i == n || s[i] != '='))
+		return parse_node(p, s + i, n - i);
+	if (i == n || s[i] != '=')
+		return fail(p->err, p->errlen, "line %u: expected 'setting = value' or a node line",
+			    p->line);
+	if (kn == 0)
+		return fail(p->err, p->errlen, "line %u: missing setting name before '='", p->line);
+	i++;
+	while (i < n && is_blank(s[i]))
+		i++;
+	return parse_setting(p, k, kn, s + i, n - i);
+}
+
+int config_parse(struct pkv_config *c, const char *text, size_t len, char *err, size_t errlen)
+{
+	struct parser p = {.c = c, .err = err, .errlen = errlen};
+	size_t at = 0;
+
+	config_defaults(c);
+	if (err && errlen)
+		err[0] = '\0';
+	while (at < len) {
+		const char *s = text + at;
+		const char *nl = memchr(s, '\n', len - at);
+		size_t n = nl ? (size_t)(nl - s) : len - at;
+
+		p.line++;
+		at += n + (nl ? 1 : 0);
+		if (n > PKV_CONFIG_LINE_MAX)
+			return fail(err, errlen, "line %u: line too long (more than %u bytes)",
+				    p.line, PKV_CONFIG_LINE_MAX);
+		if (memchr(s, '\0', n))
+			return fail(err, errlen, "line %u: NUL byte in the text", p.line);
+		if (n > 0 && s[n - 1] == '\r')
+			n--;
+		int r = parse_line(&p, s, n);
+		if (r)
+			return r;
+	}
+	if (!p.set_on[SET_HEARTBEAT]) {
+		unsigned hb = c->failure_timeout_ms / 5;
+		c->heartbeat_ms = hb < PKV_CONFIG_MIN_HEARTBEAT_MS ? PKV_CONFIG_MIN_HEARTBEAT_MS : hb;
+	}
+	return 0;
+}
+
+int config_dev(struct pkv_config *c, unsigned n, unsigned port_base, unsigned max_nodes, char *err,
+	       size_t errlen)
+{
+	if (max_nodes < 1 || max_nodes > PKV_MAX_NODES)
+		return fail(err, errlen, "dev: max_nodes %u out of range (1..%u)", max_nodes,
+			    PKV_MAX_NODES);
+	if (n < 1 || n > max_nodes)
+		return fail(err, errlen, "dev: node number %u out of range (1..%u)", n, max_nodes);
+	if (port_base > 65535u - max_nodes)
+		return fail(err, errlen, "dev: ports %u..%u pass 65535", port_base + 1,
+			    port_base + max_nodes);
+
+	c->n_nodes = max_nodes;
+	for (unsigned i = 1; i <= max_nodes; i++) {
+		struct pkv_node_cfg *nd = &c->nodes[i - 1];
+		struct sockaddr_in *a = (struct sockaddr_in *)&nd->addr;
+
+		memset(nd, 0, sizeof(*nd));
+		nd->id = i;
+		snprintf(nd->name, sizeof(nd->name), "node%u", i);
+		nd->port = (uint16_t)(port_base + i);
+		a->sin_family = AF_INET;
+		a->sin_port = htons(nd->port);
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		nd->addrlen = sizeof(*a);
+		addr_str(nd, nd->addr_text, sizeof(nd->addr_text));
+	}
+	snprintf(c->self, sizeof(c->self), "node%u", n);
+	return 0;
+}
+
+int config_validate(const struct pkv_config *c, char *err, size_t errlen)
+{
+	if (!config_name_valid(c->cluster))
+		return fail(err, errlen, "bad cluster name");
+	if (c->n_nodes < 1 || c->n_nodes > PKV_MAX_NODES)
+		return fail(err, errlen, "no nodes configured (add 'node NAME ADDRESS:PORT' lines)");
+	if (c->cluster_size < 1 || c->cluster_size > PKV_MAX_NODES)
+		return fail(err, errlen, "cluster_size %u out of range (1..%u)", c->cluster_size,
+			    PKV_MAX_NODES);
+	/* A quorum is a strict majority of cluster_size; fewer nodes never get one. */
+	if (c->n_nodes <= c->cluster_size / 2)
+		return fail(err, errlen,
+			    "cluster_size %u needs at least %u configured nodes for a quorum, "
+			    "only %u configured",
+			    c->cluster_size, c->cluster_size / 2 + 1, c->n_nodes);
+	if (c->failure_timeout_ms < PKV_CONFIG_MIN_FAILURE_TIMEOUT_MS ||
+	    c->failure_timeout_ms > PKV_CONFIG_MAX_FAILURE_TIMEOUT_MS)
+		return fail(err, errlen, "failure_timeout_ms %u out of range (%u..%u)",
+			    c->failure_timeout_ms, PKV_CONFIG_MIN_FAILURE_TIMEOUT_MS,
+			    PKV_CONFIG_MAX_FAILURE_TIMEOUT_MS);
+	/* A heartbeat no faster than the timeout makes healthy peers flap. */
+	if (c->heartbeat_ms < PKV_CONFIG_MIN_HEARTBEAT_MS ||
+	    c->heartbeat_ms >= c->failure_timeout_ms)
+		return fail(err, errlen,
+			    "heartbeat_ms %u must be at least %u and below failure_timeout_ms %u",
+			    c->heartbeat_ms, PKV_CONFIG_MIN_HEARTBEAT_MS, c->failure_timeout_ms);
+	if (c->group[0] && !config_name_valid(c->group))
+		return fail(err, errlen, "bad group name");
+	for (unsigned i = 0; i < c->n_nodes; i++) {
+		const struct pkv_node_cfg *a = &c->nodes[i];
+		if (a->id != i + 1)
+			return fail(err, errlen, "node '%s' has id %u at position %u", a->name,
+				    a->id, i + 1);
+		if (!config_name_valid(a->name))
+			return fail(err, errlen, "node %u: bad name", i + 1);
+		if ((a->addr.ss_family != AF_INET && a->addr.ss_family != AF_INET6) ||
+		    a->port == 0)
+			return fail(err, errlen, "node '%s': no address", a->name);
+		for (unsigned j = 0; j < i; j++) {
+			if (strcmp(c->nodes[j].name, a->name) == 0)
+				return fail(err, errlen, "duplicate node name '%s'", a->name);
+			if (addr_equal(&c->nodes[j], a))
+				return fail(err, errlen, "nodes '%s' and '%s' have the same address",
+					    c->nodes[j].name, a->name);
+		}
+	}
+	if (!c->self[0])
+		return fail(err, errlen, "self is not set (which node is this?)");
+	if (!config_self(c))
+		return fail(err, errlen, "self '%s' is not a configured node", c->self);
+	return 0;
+}
+
+/* snprintf that keeps counting past the end of buf. */
+__attribute__((format(printf, 4, 5))) static void out(char *buf, size_t len, size_t *at,
+						      const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(*at < len ? buf + *at : NULL, *at < len ? len - *at : 0, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*at += (size_t)n;
+}
+
+size_t config_format(const struct pkv_config *c, char *buf, size_t len)
+{
+	size_t at = 0;
+
+	if (len)
+		buf[0] = '\0';
+	out(buf, len, &at, "cluster = %s\n", c->cluster);
+	out(buf, len, &at, "cluster_size = %u\n", c->cluster_size);
+	if (c->key_file[0])
+		out(buf, len, &at, "key_file = %s\n", c->key_file);
+	if (c->run_dir[0])
+		out(buf, len, &at, "run_dir = %s\n", c->run_dir);
+	out(buf, len, &at, "failure_timeout_ms = %u\n", c->failure_timeout_ms);
+	out(buf, len, &at, "heartbeat_ms = %u\n", c->heartbeat_ms);
+	out(buf, len, &at, "encrypt = %s\n", c->encrypt ? "yes" : "no");
+	if (c->self[0])
+		out(buf, len, &at, "self = %s\n", c->self);
+	if (c->group[0])
+		out(buf, len, &at, "group = %s\n", c->group);
+	for (unsigned i = 0; i < c->n_nodes && i < PKV_MAX_NODES; i++) {
+		char a[PKV_CONFIG_ADDR_TEXT];
+		addr_str(&c->nodes[i], a, sizeof(a));
+		out(buf, len, &at, "node %s %s\n", c->nodes[i].name, a);
+	}
+	return at;
+}
+
+const struct pkv_node_cfg *config_node_by_name(const struct pkv_config *c, const char *name)
+{
+	for (unsigned i = 0; i < c->n_nodes && i < PKV_MAX_NODES; i++)
+		if (strcmp(c->nodes[i].name, name) == 0)
+			return &c->nodes[i];
+	return NULL;
+}
+
+const struct pkv_node_cfg *config_node_by_id(const struct pkv_config *c, uint32_t id)
+{
+	if (id < 1 || id > c->n_nodes || id > PKV_MAX_NODES)
+		return NULL;
+	return &c->nodes[id - 1];
+}
+
+const struct pkv_node_cfg *config_self(const struct pkv_config *c)
+{
+	if (!c->self[0])
+		return NULL;
+	return config_node_by_name(c, c->self);
+}

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config.h — the daemon configuration and its file format.
+ *
+ * The parser is pure: the caller reads the file and passes its text; nothing
+ * here touches files, sockets, the clock or the environment, so the parser
+ * can be unit tested and fuzzed as it is.
+ *
+ * File format, one setting a line:
+ *
+ *	# a comment: '#' as the first non-blank character of a line
+ *	cluster            = paxoskv
+ *	cluster_size       = 3
+ *	key_file           = /etc/paxoskv/cluster.key
+ *	run_dir            = /run/paxoskv
+ *	failure_timeout_ms = 1000
+ *	heartbeat_ms       = 200
+ *	encrypt            = no
+ *	self               = node1
+ *	group              = paxoskv
+ *
+ *	node node1 127.0.0.1:7401
+ *	node node2 127.0.0.1:7402
+ *	node node3 [::1]:7403
+ *
+ * - Blank lines and comment lines are ignored; '#' after a value is part of
+ *   the value (paths may hold it), so comments take a line of their own.
+ * - Blanks around the key, the '=' and the value are ignored; a value runs to
+ *   the end of the line. A trailing '\r' is dropped (files edited on Windows).
+ * - Each setting may appear at most once.
+ * - `node NAME ADDRESS:PORT`: node ids are 1-based positions among the node
+ *   lines, so every daemon of a cluster must list its nodes in the same order.
+ *   NAME is 1..63 characters of [A-Za-z0-9_.-]. ADDRESS is an IPv4 literal or
+ *   an IPv6 literal in brackets; host names are not resolved (no DNS here).
+ * - encrypt takes yes/no (also true/false, on/off, 1/0).
+ * - heartbeat_ms, when absent, is failure_timeout_ms / 5, but at least 10.
+ *
+ * Limits: a line is at most PKV_CONFIG_LINE_MAX bytes; the text must not hold
+ * NUL bytes; at most PKV_MAX_NODES node lines.
+ */
+#ifndef PKV_CONFIG_H
+#define PKV_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "msg.h" /* PKV_MAX_NODES */
+
+#define PKV_CONFIG_NAME_MAX 63u /* node, cluster, group and self names */
+#define PKV_CONFIG_LINE_MAX (PATH_MAX + 256u)
+#define PKV_CONFIG_ADDR_TEXT 64u /* "[" IPv6 "]:" port, NUL-terminated */
+
+#define PKV_CONFIG_DEFAULT_CLUSTER "paxoskv"
+#define PKV_CONFIG_DEFAULT_CLUSTER_SIZE 3u
+#define PKV_CONFIG_DEFAULT_FAILURE_TIMEOUT_MS 1000u
+#define PKV_CONFIG_MIN_HEARTBEAT_MS 10u
+#define PKV_CONFIG_MIN_FAILURE_TIMEOUT_MS 50u
+#define PKV_CONFIG_MAX_FAILURE_TIMEOUT_MS 600000u
+
+struct pkv_node_cfg {
+	uint32_t id; /* 1-based position in the node table */
+	char name[PKV_CONFIG_NAME_MAX + 1];
+	struct sockaddr_storage addr; /* AF_INET or AF_INET6, port set */
+	socklen_t addrlen;
+	uint16_t port; /* host byte order; also inside addr */
+	char addr_text[PKV_CONFIG_ADDR_TEXT]; /* "127.0.0.1:7401", "[::1]:7401": for logs */
+};
+
+struct pkv_config {
+	char cluster[PKV_CONFIG_NAME_MAX + 1];
+	unsigned cluster_size; /* 1..PKV_MAX_NODES */
+	char key_file[PATH_MAX]; /* "" = not set: the daemon's main decides */
+	char run_dir[PATH_MAX];	 /* "" = not set: the daemon's main decides */
+	unsigned failure_timeout_ms;
+	unsigned heartbeat_ms;
+	bool encrypt;
+	char self[PKV_CONFIG_NAME_MAX + 1];  /* "" = not set */
+	char group[PKV_CONFIG_NAME_MAX + 1]; /* "" = only the daemon's own uid */
+	unsigned n_nodes;
+	struct pkv_node_cfg nodes[PKV_MAX_NODES]; /* nodes[i].id == i + 1 */
+};
+
+/* Fills *c with the defaults above and an empty node table. */
+void config_defaults(struct pkv_config *c);
+
+/*
+ * Parses text[0..len) into *c, starting from config_defaults(c). On error
+ * writes one line to err ("line 4: unknown setting 'clustr_size'") and
+ * returns -EINVAL; *c is then partly filled and should not be used.
+ * Checks each line on its own (syntax, ranges, duplicate settings, node names
+ * and addresses); the checks that need the whole picture (self names a node,
+ * timeouts agree) are config_validate's, since the daemon's command line may
+ * still change self after the file is read.
+ * err may be NULL when errlen is 0.
+ */
+int config_parse(struct pkv_config *c, const char *text, size_t len, char *err, size_t errlen);
+
+/*
+ * Development numbering, the counterpart of the reference's `mix node N`:
+ * replaces the node table with node1..node{max_nodes} on 127.0.0.1, node i at
+ * port port_base + i, and sets self = node{n}. Other settings are kept.
+ * Returns 0, or -EINVAL with a message when n is not in 1..max_nodes,
+ * max_nodes not in 1..PKV_MAX_NODES, or a port would pass 65535. Choosing the
+ * first free number (`_`) needs I/O and is left to the daemon's main.
+ */
+int config_dev(struct pkv_config *c, unsigned n, unsigned port_base, unsigned max_nodes, char *err,
+	       size_t errlen);
+
+/*
+ * Checks the configuration as a whole: at least one node, self set and naming
+ * a configured node, cluster_size in range and reachable (the configured
+ * nodes can form a majority of it), heartbeat_ms at least
+ * PKV_CONFIG_MIN_HEARTBEAT_MS and below failure_timeout_ms, node names and
+ * addresses unique, ids matching positions. Returns 0 or -EINVAL with a
+ * message.
+ */
+int config_validate(const struct pkv_config *c, char *err, size_t errlen);
+
+/*
+ * Writes *c in the file format above (settings that are set, then the node
+ * table), NUL-terminated, truncated to len like snprintf. Returns the length
+ * the full text needs, without the NUL. config_parse reads it back to an
+ * equal configuration, which lets the dev launcher write the files it hands
+ * to each daemon.
+ */
+size_t config_format(const struct pkv_config *c, char *buf, size_t len);
+
+/* Lookups; NULL when there is no such node. */
+const struct pkv_node_cfg *config_self(const struct pkv_config *c);
+const struct pkv_node_cfg *config_node_by_name(const struct pkv_config *c, const char *name);
+const struct pkv_node_cfg *config_node_by_id(const struct pkv_config *c, uint32_t id);
+
+/* True when s is a valid node name: 1..63 characters of [A-Za-z0-9_.-]. */
+bool config_name_valid(const char *s);
+
+#endif

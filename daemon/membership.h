@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * membership.h — peers, heartbeats, failure detector, quorum (DESIGN 3.4).
+ *
+ * Pure: time comes in as µs of a monotonic clock, heartbeats go out through
+ * the outbox, and what changed comes back as events the caller drains. The
+ * daemon's loop calls:
+ *
+ *	membership_on_datagram()   for every authenticated datagram, first;
+ *	membership_on_heartbeat()  for every HEARTBEAT message in it;
+ *	membership_tick()          when the deadline it last returned is due
+ *	                           (and after inputs, to re-arm the timer);
+ *	membership_next_event()    after each of the above, until it says false.
+ *
+ * Nodes are the configured ids (1..PKV_MAX_NODES), self among them. A peer is
+ * connected while it has been heard from within failure_timeout_us: it is
+ * marked down when now - last_heard >= failure_timeout_us. Quorum is a strict
+ * majority of the configured cluster_size (never of the nodes connected):
+ * connected nodes, self included, > cluster_size / 2.
+ *
+ * Heartbeats (msg.h) go to each peer on its own (to = peer id), whether or
+ * not it is connected, once per heartbeat_interval_us. Each carries the last
+ * send time heard from that peer (req) and how long it was held (gen), so the
+ * peer measures its round-trip time without comparing clocks:
+ *	rtt = now - echoed send time - hold time.
+ */
+#ifndef PKV_MEMBERSHIP_H
+#define PKV_MEMBERSHIP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "msg.h"
+
+enum membership_event_kind {
+	MEMBERSHIP_PEER_UP = 1,
+	MEMBERSHIP_PEER_DOWN,
+	/*
+	 * The peer runs a new incarnation: everything bound to the old one
+	 * (pid bindings) is dead, even if the peer never looked disconnected.
+	 */
+	MEMBERSHIP_PEER_RESTARTED,
+	MEMBERSHIP_QUORUM_REACHED,
+	MEMBERSHIP_QUORUM_LOST,
+};
+
+struct membership_event {
+	enum membership_event_kind kind;
+	uint32_t node;		  /* the peer; self for quorum events */
+	uint64_t incarnation;	  /* peer events: the peer's incarnation now */
+	uint64_t old_incarnation; /* PEER_RESTARTED: the one that ended */
+	uint64_t quorum_epoch;	  /* quorum events: the epoch the flip started */
+};
+
+struct membership_peer {
+	uint32_t id;
+	bool configured;
+	bool connected;
+	uint64_t incarnation;  /* highest seen, 0 = never heard */
+	uint64_t last_heard_us; /* any authenticated datagram */
+	/* The echo we owe: the peer's last heartbeat send time (arg2), on
+	 * its clock, and when we received it, on ours. echo_ts 0 = none. */
+	uint64_t echo_ts;
+	uint64_t echo_rx_us;
+	uint64_t rtt_us;      /* smoothed (1/8 gain, as TCP's SRTT), 0 = no sample */
+	uint64_t rtt_last_us; /* last sample */
+	/* As of the peer's last heartbeat. */
+	uint32_t cluster_size;
+	uint64_t epoch;
+	bool synced, fresh;
+	uint64_t hb_in, hb_out;
+	uint64_t restarts; /* incarnation changes seen */
+	uint64_t next_hb_us; /* when the next heartbeat to it is due */
+};
+
+#define MEMBERSHIP_EVENT_QUEUE 256u
+
+struct membership {
+	uint32_t self;
+	uint32_t cluster_size;
+	uint64_t failure_timeout_us;
+	uint64_t heartbeat_interval_us;
+	uint64_t incarnation;
+	uint64_t epoch;
+	bool synced, fresh;
+
+	bool quorum;
+	uint64_t quorum_epoch; /* increments on every quorum flip */
+
+	/* By id; only configured entries are used, never [0] or [self]. */
+	struct membership_peer peers[PKV_MAX_NODES + 1];
+
+	/* Ring of pending events. Draining after every call keeps it far from
+	 * full (a call raises at most one event per peer and one quorum event);
+	 * if it ever overflows, the newest events are dropped and counted. */
+	struct membership_event ev[MEMBERSHIP_EVENT_QUEUE];
+	unsigned ev_head, ev_len;
+	uint64_t events_dropped;
+	uint64_t hb_send_failed; /* outbox out of memory */
+};
+
+struct membership_cfg {
+	uint32_t self;
+	uint32_t cluster_size; /* 1..PKV_MAX_NODES */
+	uint64_t incarnation;  /* ours, > 0 */
+	uint64_t failure_timeout_us;
+	uint64_t heartbeat_interval_us; /* > 0 and < failure_timeout_us */
+	/* The configured node ids (1..PKV_MAX_NODES, each once); self may be
+	 * listed or not. */
+	uint32_t nodes[PKV_MAX_NODES];
+	unsigned n_nodes;
+};
+
+/*
+ * Starts with every peer disconnected and a heartbeat due to each at the
+ * first tick. With cluster_size 1 the lone node has quorum at once:
+ * QUORUM_REACHED is queued. Returns 0, or -EINVAL when the configuration
+ * makes no sense (*m is then unusable).
+ */
+int membership_init(struct membership *m, const struct membership_cfg *cfg);
+
+/* Our own acceptor state, advertised in the heartbeats we send. */
+void membership_set_self_state(struct membership *m, bool synced, bool fresh, uint64_t epoch);
+
+/*
+ * An authenticated datagram from peer `from` running `incarnation`. Counts as
+ * hearing from it (PEER_UP if it was down). An incarnation above the one seen
+ * before raises PEER_RESTARTED, connected or not. An incarnation below it is
+ * a leftover of a dead process and is ignored (wire.c drops those already).
+ * Unknown ids and self are ignored.
+ */
+void membership_on_datagram(struct membership *m, uint32_t from, uint64_t incarnation,
+			    uint64_t now_us);
+
+/* A HEARTBEAT from `from` (call membership_on_datagram for its datagram first). */
+void membership_on_heartbeat(struct membership *m, uint32_t from, const struct pkv_msg *hb,
+			     uint64_t now_us);
+
+/*
+ * Sends the heartbeats due, marks peers silent for failure_timeout_us as down,
+ * recomputes quorum. Returns when it next needs to be called: after now_us,
+ * and no later than the next heartbeat due or the next peer's timeout.
+ * Inputs never pull that deadline earlier (a peer heard now times out after
+ * now + failure_timeout_us, later than any heartbeat already due), so the loop
+ * only re-arms its timer from what tick returns; an idle daemon wakes once
+ * per heartbeat interval.
+ */
+uint64_t membership_tick(struct membership *m, uint64_t now_us, struct pkv_outbox *out);
+
+/* Pops the oldest event into *ev; false when there is none. */
+bool membership_next_event(struct membership *m, struct membership_event *ev);
+const char *membership_event_to_str(enum membership_event_kind kind);
+
+bool membership_quorum(const struct membership *m);
+/* Connected nodes, self included. */
+unsigned membership_connected_count(const struct membership *m);
+/* True for self and for connected peers. */
+bool membership_is_connected(const struct membership *m, uint32_t id);
+/* Bit id-1 set for every connected node, self included. */
+uint64_t membership_connected_mask(const struct membership *m);
+/* Per-peer state for statistics; NULL for self and unknown ids. */
+const struct membership_peer *membership_peer(const struct membership *m, uint32_t id);
+/* Changes cluster_size (1..PKV_MAX_NODES) and recomputes quorum, which may
+ * raise a quorum event. Returns 0 or -EINVAL. */
+int membership_set_cluster_size(struct membership *m, uint32_t n);
+
+#endif

@@ -1,0 +1,391 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests for the configuration parser (daemon/config.c).
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/config.h"
+
+static const char good[] = "# a three-node cluster\n"
+			   "\n"
+			   "cluster = prod-kv\n"
+			   "cluster_size=3\n"
+			   "  key_file   =   /etc/paxoskv/cluster.key  \n"
+			   "run_dir = /run/paxoskv\n"
+			   "failure_timeout_ms = 1500\n"
+			   "encrypt = yes\n"
+			   "self = node2\n"
+			   "group = kvusers\n"
+			   "\t# indented comment\n"
+			   "node node1 127.0.0.1:7401\n"
+			   "node node2 10.0.0.2:7402\n"
+			   "node\tnode3\t[::1]:7403\n";
+
+static struct pkv_config cfg, cfg2;
+static char err[256];
+
+/* Parses text and expects failure with a message that contains want. */
+static void expect_error(const char *text, size_t len, const char *want)
+{
+	int r = config_parse(&cfg, text, len, err, sizeof(err));
+	ck_assert_int_eq(r, -EINVAL);
+	ck_assert_msg(strstr(err, want), "error '%s' does not contain '%s'", err, want);
+}
+
+static void expect_error_str(const char *text, const char *want)
+{
+	expect_error(text, strlen(text), want);
+}
+
+START_TEST(good_file_parses_every_setting)
+{
+	ck_assert_int_eq(config_parse(&cfg, good, strlen(good), err, sizeof(err)), 0);
+	ck_assert_str_eq(cfg.cluster, "prod-kv");
+	ck_assert_uint_eq(cfg.cluster_size, 3);
+	ck_assert_str_eq(cfg.key_file, "/etc/paxoskv/cluster.key");
+	ck_assert_str_eq(cfg.run_dir, "/run/paxoskv");
+	ck_assert_uint_eq(cfg.failure_timeout_ms, 1500);
+	ck_assert_uint_eq(cfg.heartbeat_ms, 300); /* derived: timeout / 5 */
+	ck_assert(cfg.encrypt);
+	ck_assert_str_eq(cfg.self, "node2");
+	ck_assert_str_eq(cfg.group, "kvusers");
+	ck_assert_uint_eq(cfg.n_nodes, 3);
+
+	const struct pkv_node_cfg *n2 = config_self(&cfg);
+	ck_assert_ptr_nonnull(n2);
+	ck_assert_uint_eq(n2->id, 2);
+	ck_assert_uint_eq(n2->port, 7402);
+	const struct sockaddr_in *a = (const void *)&n2->addr;
+	ck_assert_int_eq(a->sin_family, AF_INET);
+	ck_assert_uint_eq(ntohs(a->sin_port), 7402);
+	ck_assert_uint_eq(ntohl(a->sin_addr.s_addr), 0x0a000002);
+	ck_assert_uint_eq(n2->addrlen, sizeof(struct sockaddr_in));
+	ck_assert_str_eq(n2->addr_text, "10.0.0.2:7402");
+	ck_assert_str_eq(cfg.nodes[2].addr_text, "[::1]:7403");
+
+	ck_assert_ptr_eq(config_node_by_name(&cfg, "node3"), &cfg.nodes[2]);
+	ck_assert_ptr_eq(config_node_by_id(&cfg, 1), &cfg.nodes[0]);
+	ck_assert_ptr_null(config_node_by_id(&cfg, 0));
+	ck_assert_ptr_null(config_node_by_id(&cfg, 4));
+	ck_assert_ptr_null(config_node_by_name(&cfg, "node4"));
+	ck_assert_int_eq(config_validate(&cfg, err, sizeof(err)), 0);
+}
+END_TEST
+
+START_TEST(format_then_parse_gives_the_same_config)
+{
+	char text[8192];
+
+	ck_assert_int_eq(config_parse(&cfg, good, strlen(good), err, sizeof(err)), 0);
+	size_t n = config_format(&cfg, text, sizeof(text));
+	ck_assert_uint_lt(n, sizeof(text));
+	ck_assert_uint_eq(n, strlen(text));
+	ck_assert_msg(config_parse(&cfg2, text, n, err, sizeof(err)) == 0, "%s\n%s", err, text);
+	ck_assert_int_eq(memcmp(&cfg, &cfg2, sizeof(cfg)), 0);
+
+	/* Truncation reports the full length, like snprintf. */
+	char small[16];
+	ck_assert_uint_eq(config_format(&cfg, small, sizeof(small)), n);
+	ck_assert_uint_eq(strlen(small), sizeof(small) - 1);
+}
+END_TEST
+
+START_TEST(empty_text_gives_defaults)
+{
+	struct pkv_config d;
+
+	config_defaults(&d);
+	ck_assert_int_eq(config_parse(&cfg, "", 0, err, sizeof(err)), 0);
+	ck_assert_int_eq(memcmp(&cfg, &d, sizeof(d)), 0);
+	ck_assert_str_eq(cfg.cluster, "paxoskv");
+	ck_assert_uint_eq(cfg.cluster_size, 3);
+	ck_assert_uint_eq(cfg.failure_timeout_ms, 1000);
+	ck_assert_uint_eq(cfg.heartbeat_ms, 200);
+	ck_assert(!cfg.encrypt);
+	ck_assert_uint_eq(cfg.n_nodes, 0);
+}
+END_TEST
+
+START_TEST(heartbeat_defaults_to_a_fifth_of_timeout_but_at_least_10ms)
+{
+	expect_error_str("heartbeat_ms = 9\n", "line 1: heartbeat_ms '9' out of range");
+	ck_assert_int_eq(config_parse(&cfg, "failure_timeout_ms = 50\n", 24, err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.heartbeat_ms, 10);
+	const char *t = "heartbeat_ms = 77\nfailure_timeout_ms = 5000\n";
+	ck_assert_int_eq(config_parse(&cfg, t, strlen(t), err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.heartbeat_ms, 77);
+	t = "failure_timeout_ms = 5000\n";
+	ck_assert_int_eq(config_parse(&cfg, t, strlen(t), err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.heartbeat_ms, 1000);
+}
+END_TEST
+
+START_TEST(crlf_and_missing_final_newline_are_accepted)
+{
+	const char *t = "cluster_size = 5\r\nnode a 127.0.0.1:1\r\nnode b 127.0.0.1:2";
+	ck_assert_int_eq(config_parse(&cfg, t, strlen(t), err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.cluster_size, 5);
+	ck_assert_uint_eq(cfg.n_nodes, 2);
+	ck_assert_uint_eq(cfg.nodes[1].port, 2);
+}
+END_TEST
+
+START_TEST(unknown_setting_is_named_with_its_line)
+{
+	expect_error_str("# c\n\ncluster = x\nclustr_size = 3\n",
+			 "line 4: unknown setting 'clustr_size'");
+}
+END_TEST
+
+START_TEST(duplicate_setting_names_both_lines)
+{
+	expect_error_str("self = a\n\nself = b\n", "line 3: 'self' already set on line 1");
+}
+END_TEST
+
+START_TEST(duplicate_node_name_is_rejected)
+{
+	expect_error_str("node a 127.0.0.1:1\nnode b 127.0.0.1:2\nnode a 127.0.0.1:3\n",
+			 "line 3: duplicate node name 'a' (first on line 1)");
+}
+END_TEST
+
+START_TEST(duplicate_node_address_is_rejected)
+{
+	expect_error_str("node a 127.0.0.1:1\nnode b 127.0.0.1:1\n",
+			 "line 2: duplicate node address 127.0.0.1:1");
+	/* The same IPv6 address spelled two ways is still the same address. */
+	expect_error_str("node a [::1]:9\n#\nnode b [0:0::0:1]:9\n",
+			 "line 3: duplicate node address [::1]:9");
+	/* Same address, other port: fine (several daemons on one host). */
+	const char *t = "node a 127.0.0.1:1\nnode b 127.0.0.1:2\n";
+	ck_assert_int_eq(config_parse(&cfg, t, strlen(t), err, sizeof(err)), 0);
+}
+END_TEST
+
+START_TEST(bad_port_is_rejected)
+{
+	expect_error_str("\nnode a 127.0.0.1:0\n", "line 2: bad address '127.0.0.1:0': bad port");
+	expect_error_str("node a 127.0.0.1:65536\n", "line 1: bad address '127.0.0.1:65536': bad port");
+	expect_error_str("node a 127.0.0.1:http\n", "line 1: bad address '127.0.0.1:http': bad port");
+	expect_error_str("node a 127.0.0.1:\n", "line 1: bad address '127.0.0.1:': bad port");
+	expect_error_str("node a 127.0.0.1:-5\n", "line 1: bad address '127.0.0.1:-5': bad port");
+	expect_error_str("node a 127.0.0.1\n", "line 1: bad address '127.0.0.1': missing ':PORT'");
+	expect_error_str("node a [::1]:99999999999999999999999\n", "bad port");
+}
+END_TEST
+
+START_TEST(bad_addresses_are_rejected)
+{
+	expect_error_str("node a localhost:7401\n", "line 1: bad address 'localhost:7401'");
+	expect_error_str("node a ::1:7401\n", "needs brackets");
+	expect_error_str("node a [::1]7401\n", "need [IPV6]:PORT");
+	expect_error_str("node a [::1:7401\n", "need [IPV6]:PORT");
+	expect_error_str("node a [1.2.3.4]:7401\n", "not an IPv6 address literal");
+	expect_error_str("node a [fe80::1%eth0]:7401\n", "not an IPv6 address literal");
+	expect_error_str("node a 256.0.0.1:7401\n", "line 1: bad address");
+	expect_error_str("node a\n", "line 1: expected 'node NAME ADDRESS:PORT'");
+	expect_error_str("node a 127.0.0.1:1 extra\n", "line 1: expected 'node NAME ADDRESS:PORT'");
+	expect_error_str("node b@d 127.0.0.1:1\n", "line 1: bad node name 'b@d'");
+}
+END_TEST
+
+START_TEST(ipv6_addresses_parse)
+{
+	const char *t = "node a [::1]:7401\nnode b [2001:db8::42]:65535\n";
+	ck_assert_int_eq(config_parse(&cfg, t, strlen(t), err, sizeof(err)), 0);
+	const struct sockaddr_in6 *a = (const void *)&cfg.nodes[1].addr;
+	struct in6_addr want;
+	ck_assert_int_eq(inet_pton(AF_INET6, "2001:db8::42", &want), 1);
+	ck_assert_int_eq(a->sin6_family, AF_INET6);
+	ck_assert_uint_eq(ntohs(a->sin6_port), 65535);
+	ck_assert_int_eq(memcmp(&a->sin6_addr, &want, sizeof(want)), 0);
+	ck_assert_uint_eq(cfg.nodes[1].addrlen, sizeof(struct sockaddr_in6));
+	ck_assert_uint_eq(cfg.nodes[1].id, 2);
+	ck_assert_str_eq(cfg.nodes[1].addr_text, "[2001:db8::42]:65535");
+	a = (const void *)&cfg.nodes[0].addr;
+	ck_assert(IN6_IS_ADDR_LOOPBACK(&a->sin6_addr));
+}
+END_TEST
+
+START_TEST(cluster_size_out_of_range_is_rejected)
+{
+	expect_error_str("\n\ncluster_size = 0\n", "line 3: cluster_size '0' out of range (1..64)");
+	expect_error_str("cluster_size = 65\n", "line 1: cluster_size '65' out of range");
+	expect_error_str("cluster_size = three\n", "line 1: cluster_size 'three' out of range");
+	expect_error_str("cluster_size = +3\n", "line 1: cluster_size '+3' out of range");
+	expect_error_str("cluster_size =\n", "line 1: cluster_size '' out of range");
+}
+END_TEST
+
+START_TEST(too_long_line_is_rejected)
+{
+	size_t n = PKV_CONFIG_LINE_MAX + 100;
+	char *t = malloc(n + 16);
+	ck_assert_ptr_nonnull(t);
+	memcpy(t, "cluster = a\n# ", 14);
+	memset(t + 14, 'x', n);
+	expect_error(t, n + 14, "line 2: line too long");
+	free(t);
+}
+END_TEST
+
+START_TEST(nul_byte_is_rejected)
+{
+	static const char t[] = "cluster = a\nself = b\0c\n";
+	expect_error(t, sizeof(t) - 1, "line 2: NUL byte");
+}
+END_TEST
+
+START_TEST(other_syntax_errors_name_their_line)
+{
+	expect_error_str("cluster paxoskv\n", "line 1: expected 'setting = value'");
+	expect_error_str("= 3\n", "line 1: missing setting name");
+	expect_error_str("encrypt = maybe\n", "line 1: encrypt must be yes or no, not 'maybe'");
+	expect_error_str("\ncluster = has space\n", "line 2: bad cluster name 'has space'");
+	expect_error_str("self =\n", "line 1: bad self name ''");
+	expect_error_str("key_file =\n", "line 1: empty key_file");
+	expect_error_str("\n\nrun_dir = /run/a\x1b[2Jb\n", "line 3: control character in run_dir");
+	expect_error_str("key_file = /k\r\r\n", "line 1: control character in key_file");
+	expect_error_str("failure_timeout_ms = 10\n", "line 1: failure_timeout_ms '10' out of range");
+	expect_error_str("node = x\n", "line 1: unknown setting 'node'");
+}
+END_TEST
+
+START_TEST(more_than_max_nodes_is_rejected)
+{
+	char t[PKV_MAX_NODES * 40 + 64];
+	size_t at = 0;
+	for (unsigned i = 1; i <= PKV_MAX_NODES + 1; i++)
+		at += (size_t)snprintf(t + at, sizeof(t) - at, "node n%u 127.0.0.1:%u\n", i, 1000 + i);
+	char want[64];
+	snprintf(want, sizeof(want), "line %u: more than %u nodes", PKV_MAX_NODES + 1,
+		 PKV_MAX_NODES);
+	expect_error(t, at, want);
+}
+END_TEST
+
+START_TEST(dev_numbering_puts_node_i_at_port_base_plus_i)
+{
+	config_defaults(&cfg);
+	ck_assert_int_eq(config_dev(&cfg, 2, 7400, 5, err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.n_nodes, 5);
+	ck_assert_str_eq(cfg.self, "node2");
+	for (unsigned i = 1; i <= 5; i++) {
+		const struct pkv_node_cfg *n = config_node_by_id(&cfg, i);
+		char name[16];
+		snprintf(name, sizeof(name), "node%u", i);
+		ck_assert_str_eq(n->name, name);
+		ck_assert_uint_eq(n->port, 7400 + i);
+		const struct sockaddr_in *a = (const void *)&n->addr;
+		ck_assert_int_eq(a->sin_family, AF_INET);
+		ck_assert_uint_eq(ntohl(a->sin_addr.s_addr), INADDR_LOOPBACK);
+		ck_assert_uint_eq(ntohs(a->sin_port), 7400 + i);
+		char want[32];
+		snprintf(want, sizeof(want), "127.0.0.1:%u", 7400 + i);
+		ck_assert_str_eq(n->addr_text, want);
+	}
+	ck_assert_uint_eq(config_self(&cfg)->id, 2);
+	ck_assert_int_eq(config_validate(&cfg, err, sizeof(err)), 0);
+
+	ck_assert_int_eq(config_dev(&cfg, 0, 7400, 5, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(config_dev(&cfg, 6, 7400, 5, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(config_dev(&cfg, 1, 7400, PKV_MAX_NODES + 1, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(config_dev(&cfg, 1, 65530, 6, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(config_dev(&cfg, 1, 65529, 6, err, sizeof(err)), 0);
+}
+END_TEST
+
+START_TEST(validate_requires_self_to_name_a_node)
+{
+	config_defaults(&cfg);
+	ck_assert_int_eq(config_dev(&cfg, 1, 7400, 3, err, sizeof(err)), 0);
+	cfg.self[0] = '\0';
+	ck_assert_int_eq(config_validate(&cfg, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "self is not set"));
+	snprintf(cfg.self, sizeof(cfg.self), "node9");
+	ck_assert_int_eq(config_validate(&cfg, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "self 'node9' is not a configured node"));
+}
+END_TEST
+
+START_TEST(validate_rejects_inconsistent_settings)
+{
+	config_defaults(&cfg);
+	ck_assert_int_eq(config_validate(&cfg, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "no nodes"));
+
+	ck_assert_int_eq(config_dev(&cfg, 1, 7400, 3, err, sizeof(err)), 0);
+	cfg.heartbeat_ms = cfg.failure_timeout_ms;
+	ck_assert_int_eq(config_validate(&cfg, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "heartbeat_ms"));
+	cfg.heartbeat_ms = 200;
+
+	/* 3 nodes can form a majority of 5, not of 6. */
+	cfg.cluster_size = 5;
+	ck_assert_int_eq(config_validate(&cfg, err, sizeof(err)), 0);
+	cfg.cluster_size = 6;
+	ck_assert_int_eq(config_validate(&cfg, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "needs at least 4 configured nodes"));
+	cfg.cluster_size = 3;
+
+	cfg.nodes[2].port = cfg.nodes[0].port;
+	((struct sockaddr_in *)&cfg.nodes[2].addr)->sin_port = htons(cfg.nodes[0].port);
+	ck_assert_int_eq(config_validate(&cfg, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "same address"));
+}
+END_TEST
+
+START_TEST(parse_tolerates_null_error_buffer)
+{
+	ck_assert_int_eq(config_parse(&cfg, "bogus = 1\n", 10, NULL, 0), -EINVAL);
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("parse");
+
+	tcase_add_test(tc, good_file_parses_every_setting);
+	tcase_add_test(tc, format_then_parse_gives_the_same_config);
+	tcase_add_test(tc, empty_text_gives_defaults);
+	tcase_add_test(tc, heartbeat_defaults_to_a_fifth_of_timeout_but_at_least_10ms);
+	tcase_add_test(tc, crlf_and_missing_final_newline_are_accepted);
+	tcase_add_test(tc, unknown_setting_is_named_with_its_line);
+	tcase_add_test(tc, duplicate_setting_names_both_lines);
+	tcase_add_test(tc, duplicate_node_name_is_rejected);
+	tcase_add_test(tc, duplicate_node_address_is_rejected);
+	tcase_add_test(tc, bad_port_is_rejected);
+	tcase_add_test(tc, bad_addresses_are_rejected);
+	tcase_add_test(tc, ipv6_addresses_parse);
+	tcase_add_test(tc, cluster_size_out_of_range_is_rejected);
+	tcase_add_test(tc, too_long_line_is_rejected);
+	tcase_add_test(tc, nul_byte_is_rejected);
+	tcase_add_test(tc, other_syntax_errors_name_their_line);
+	tcase_add_test(tc, more_than_max_nodes_is_rejected);
+	tcase_add_test(tc, parse_tolerates_null_error_buffer);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("dev-and-validate");
+	tcase_add_test(tc, dev_numbering_puts_node_i_at_port_base_plus_i);
+	tcase_add_test(tc, validate_requires_self_to_name_a_node);
+	tcase_add_test(tc, validate_rejects_inconsistent_settings);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(config_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,753 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests for membership (daemon/membership.c): heartbeats, the failure
+ * detector, quorum and its events. A tiny in-test network carries heartbeats
+ * between a few membership instances in simulated time, driven only by the
+ * deadlines membership_tick returns, as the daemon's loop drives it.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/membership.h"
+
+#define T0 1000000u	      /* µs: clocks start away from 0 ("no echo") */
+#define TIMEOUT 1000000u      /* 1 s failure timeout */
+#define INTERVAL 200000u      /* 200 ms heartbeat */
+#define MAXN 5u
+#define MAX_FLIGHT 4096u
+#define MAX_LOG 512u
+
+struct flight {
+	uint64_t at;
+	uint32_t from, to;
+	uint64_t inc;
+	struct pkv_msg msg;
+};
+
+struct logged {
+	uint64_t at;
+	struct membership_event ev;
+};
+
+struct net {
+	unsigned n;
+	uint64_t now;
+	uint64_t latency;
+	struct membership m[MAXN + 1];
+	uint64_t inc[MAXN + 1];
+	uint64_t deadline[MAXN + 1];
+	bool alive[MAXN + 1];
+	unsigned ticks[MAXN + 1];
+	struct flight q[MAX_FLIGHT];
+	unsigned nq;
+	struct logged log[MAXN + 1][MAX_LOG];
+	unsigned nlog[MAXN + 1];
+	struct pkv_outbox ob;
+};
+
+static struct net net;
+
+/* Configures nodes 1..cfg->n_nodes (as the daemon does from its node table)
+ * and starts m. */
+static int init_cfg(struct membership *m, struct membership_cfg *cfg)
+{
+	for (unsigned i = 0; i < cfg->n_nodes && i < PKV_MAX_NODES; i++)
+		cfg->nodes[i] = i + 1;
+	return membership_init(m, cfg);
+}
+
+static void drain(unsigned i)
+{
+	struct membership_event ev;
+	while (membership_next_event(&net.m[i], &ev)) {
+		ck_assert_uint_lt(net.nlog[i], MAX_LOG);
+		net.log[i][net.nlog[i]++] = (struct logged){.at = net.now, .ev = ev};
+	}
+}
+
+static void node_start(unsigned i)
+{
+	struct membership_cfg p = {
+		.self = i,
+		.n_nodes = net.n,
+		.cluster_size = net.n,
+		.incarnation = ++net.inc[i],
+		.failure_timeout_us = TIMEOUT,
+		.heartbeat_interval_us = INTERVAL,
+	};
+	ck_assert_int_eq(init_cfg(&net.m[i], &p), 0);
+	net.alive[i] = true;
+	net.deadline[i] = net.now;
+	net.nlog[i] = 0;
+	drain(i);
+}
+
+static void net_init(unsigned n)
+{
+	memset(&net, 0, sizeof(net));
+	net.n = n;
+	net.now = T0;
+	net.latency = 500;
+	pkv_outbox_init(&net.ob);
+	for (unsigned i = 1; i <= n; i++) {
+		net.inc[i] = 100 * i;
+		node_start(i);
+	}
+}
+
+static void net_free(void)
+{
+	pkv_outbox_free(&net.ob);
+}
+
+/* Checks the deadline rule on every tick: after now, no later than any
+ * heartbeat due or any connected peer's timeout. */
+static void check_deadline(unsigned i, uint64_t d)
+{
+	const struct membership *m = &net.m[i];
+	ck_assert_uint_gt(d, net.now);
+	ck_assert_uint_le(d, net.now + INTERVAL);
+	for (uint32_t id = 1; id <= net.n; id++) {
+		const struct membership_peer *p = membership_peer(m, id);
+		if (!p)
+			continue;
+		ck_assert_uint_le(d, p->next_hb_us);
+		if (p->connected)
+			ck_assert_uint_le(d, p->last_heard_us + TIMEOUT);
+	}
+}
+
+static void tick(unsigned i)
+{
+	pkv_outbox_reset(&net.ob);
+	uint64_t d = membership_tick(&net.m[i], net.now, &net.ob);
+	check_deadline(i, d);
+	net.deadline[i] = d;
+	net.ticks[i]++;
+	drain(i);
+	for (size_t k = 0; k < net.ob.n; k++) {
+		const struct pkv_out *o = &net.ob.v[k];
+		ck_assert_uint_ne(o->to, PKV_TO_ALL);
+		ck_assert_uint_ne(o->to, i);
+		ck_assert_uint_lt(net.nq, MAX_FLIGHT);
+		net.q[net.nq++] = (struct flight){
+			.at = net.now + net.latency,
+			.from = i,
+			.to = o->to,
+			.inc = net.m[i].incarnation,
+			.msg = o->msg,
+		};
+	}
+}
+
+static void deliver(const struct flight *f)
+{
+	if (!net.alive[f->to])
+		return;
+	membership_on_datagram(&net.m[f->to], f->from, f->inc, net.now);
+	membership_on_heartbeat(&net.m[f->to], f->from, &f->msg, net.now);
+	drain(f->to);
+}
+
+/* Steps simulated time from event to event until `end`. */
+static void net_run_until(uint64_t end)
+{
+	for (;;) {
+		uint64_t next = UINT64_MAX;
+		for (unsigned i = 1; i <= net.n; i++)
+			if (net.alive[i] && net.deadline[i] < next)
+				next = net.deadline[i];
+		for (unsigned k = 0; k < net.nq; k++)
+			if (net.q[k].at < next)
+				next = net.q[k].at;
+		if (next > end)
+			break;
+		net.now = next;
+		for (unsigned k = 0; k < net.nq;) {
+			if (net.q[k].at == net.now) {
+				struct flight f = net.q[k];
+				net.q[k] = net.q[--net.nq];
+				deliver(&f);
+			} else {
+				k++;
+			}
+		}
+		for (unsigned i = 1; i <= net.n; i++)
+			if (net.alive[i] && net.deadline[i] <= net.now)
+				tick(i);
+	}
+	net.now = end;
+}
+
+/* A killed node neither ticks nor receives; what it sent is lost. */
+static void node_kill(unsigned i)
+{
+	net.alive[i] = false;
+	for (unsigned k = 0; k < net.nq;) {
+		if (net.q[k].from == i)
+			net.q[k] = net.q[--net.nq];
+		else
+			k++;
+	}
+}
+
+/* The first event of `kind` about `node` logged by `at`, or NULL. */
+static const struct logged *find_event(unsigned at, enum membership_event_kind kind, uint32_t node)
+{
+	for (unsigned k = 0; k < net.nlog[at]; k++)
+		if (net.log[at][k].ev.kind == kind && net.log[at][k].ev.node == node)
+			return &net.log[at][k];
+	return NULL;
+}
+
+static unsigned count_events(unsigned at, enum membership_event_kind kind)
+{
+	unsigned c = 0;
+	for (unsigned k = 0; k < net.nlog[at]; k++)
+		c += net.log[at][k].ev.kind == kind;
+	return c;
+}
+
+START_TEST(three_nodes_exchanging_heartbeats_reach_quorum)
+{
+	net_init(3);
+	for (unsigned i = 1; i <= 3; i++)
+		ck_assert(!membership_quorum(&net.m[i]));
+	net_run_until(T0 + 2 * INTERVAL);
+	for (unsigned i = 1; i <= 3; i++) {
+		ck_assert(membership_quorum(&net.m[i]));
+		ck_assert_uint_eq(membership_connected_count(&net.m[i]), 3);
+		ck_assert_uint_eq(membership_connected_mask(&net.m[i]), 0x7);
+		const struct logged *q = find_event(i, MEMBERSHIP_QUORUM_REACHED, i);
+		ck_assert_ptr_nonnull(q);
+		ck_assert_uint_eq(q->ev.quorum_epoch, 1);
+		ck_assert_uint_eq(count_events(i, MEMBERSHIP_PEER_UP), 2);
+		ck_assert_uint_eq(count_events(i, MEMBERSHIP_QUORUM_REACHED), 1);
+		for (uint32_t j = 1; j <= 3; j++) {
+			if (j == i)
+				continue;
+			const struct logged *up = find_event(i, MEMBERSHIP_PEER_UP, j);
+			ck_assert_ptr_nonnull(up);
+			ck_assert_uint_eq(up->ev.incarnation, net.inc[j]);
+			ck_assert_uint_eq(membership_peer(&net.m[i], j)->incarnation, net.inc[j]);
+		}
+	}
+	net_free();
+}
+END_TEST
+
+START_TEST(silent_peer_is_reported_down_within_one_interval_after_timeout)
+{
+	net_init(3);
+	net_run_until(T0 + 3 * INTERVAL + 12345);
+	node_kill(3);
+	uint64_t last = membership_peer(&net.m[1], 3)->last_heard_us;
+	ck_assert_uint_gt(last, T0);
+
+	/* Not before the timeout... */
+	net_run_until(last + TIMEOUT - 1);
+	ck_assert_ptr_null(find_event(1, MEMBERSHIP_PEER_DOWN, 3));
+	ck_assert(membership_is_connected(&net.m[1], 3));
+
+	/* ...and within one heartbeat interval after it. */
+	net_run_until(last + TIMEOUT + INTERVAL);
+	const struct logged *down = find_event(1, MEMBERSHIP_PEER_DOWN, 3);
+	ck_assert_ptr_nonnull(down);
+	ck_assert_uint_ge(down->at, last + TIMEOUT);
+	ck_assert_uint_le(down->at, last + TIMEOUT + INTERVAL);
+	ck_assert(!membership_is_connected(&net.m[1], 3));
+	ck_assert_uint_eq(membership_connected_mask(&net.m[1]), 0x3);
+	ck_assert_ptr_nonnull(find_event(2, MEMBERSHIP_PEER_DOWN, 3));
+	/* Two of three still make a majority of 3. */
+	ck_assert(membership_quorum(&net.m[1]));
+	ck_assert_uint_eq(count_events(1, MEMBERSHIP_QUORUM_LOST), 0);
+	net_free();
+}
+END_TEST
+
+START_TEST(quorum_is_lost_when_two_of_three_are_down_and_regained_when_one_returns)
+{
+	net_init(3);
+	net_run_until(T0 + 3 * INTERVAL);
+	node_kill(2);
+	node_kill(3);
+	net_run_until(net.now + TIMEOUT + 2 * INTERVAL);
+	ck_assert(!membership_quorum(&net.m[1]));
+	const struct logged *lost = find_event(1, MEMBERSHIP_QUORUM_LOST, 1);
+	ck_assert_ptr_nonnull(lost);
+	ck_assert_uint_eq(lost->ev.quorum_epoch, 2);
+	ck_assert_uint_eq(membership_connected_count(&net.m[1]), 1);
+
+	/* Node 2 comes back as a new process. */
+	node_start(2);
+	net_run_until(net.now + 2 * INTERVAL);
+	ck_assert(membership_quorum(&net.m[1]));
+	ck_assert(membership_quorum(&net.m[2]));
+	ck_assert_uint_eq(count_events(1, MEMBERSHIP_QUORUM_REACHED), 2);
+	const struct logged *l = &net.log[1][net.nlog[1] - 1];
+	ck_assert_int_eq(l->ev.kind, MEMBERSHIP_QUORUM_REACHED);
+	ck_assert_uint_eq(l->ev.quorum_epoch, 3);
+	ck_assert_uint_eq(membership_connected_mask(&net.m[1]), 0x3);
+	net_free();
+}
+END_TEST
+
+START_TEST(peer_restart_within_timeout_is_reported_in_the_network)
+{
+	net_init(3);
+	net_run_until(T0 + 3 * INTERVAL);
+	node_kill(3);
+	net_run_until(net.now + INTERVAL / 2);
+	uint64_t old = net.inc[3];
+	node_start(3); /* back well inside the failure timeout */
+	net_run_until(net.now + 2 * INTERVAL);
+	const struct logged *r = find_event(1, MEMBERSHIP_PEER_RESTARTED, 3);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(r->ev.old_incarnation, old);
+	ck_assert_uint_eq(r->ev.incarnation, old + 1);
+	ck_assert_ptr_null(find_event(1, MEMBERSHIP_PEER_DOWN, 3));
+	ck_assert(membership_is_connected(&net.m[1], 3));
+	net_free();
+}
+END_TEST
+
+/* Connects peers 2..k+1 of a node 1 by a datagram each. */
+static void connect_peers(struct membership *m, unsigned k, uint64_t now)
+{
+	for (uint32_t id = 2; id <= k + 1; id++)
+		membership_on_datagram(m, id, 7, now);
+}
+
+static const unsigned sizes[] = {1, 2, 4, 5};
+
+START_TEST(quorum_is_a_strict_majority_of_cluster_size)
+{
+	unsigned n = sizes[_i];
+	struct membership m;
+	struct membership_cfg p = {
+		.self = 1,
+		.n_nodes = n,
+		.cluster_size = n,
+		.incarnation = 1,
+		.failure_timeout_us = TIMEOUT,
+		.heartbeat_interval_us = INTERVAL,
+	};
+	ck_assert_int_eq(init_cfg(&m, &p), 0);
+	for (unsigned peers = 0; peers < n; peers++) {
+		connect_peers(&m, peers, T0);
+		unsigned have = peers + 1;
+		bool want = have > n / 2;
+		ck_assert_msg(membership_quorum(&m) == want, "size %u with %u connected: quorum %d",
+			      n, have, membership_quorum(&m));
+		ck_assert_uint_eq(membership_connected_count(&m), have);
+	}
+	/* The first connected count with quorum: 1 of 1, 2 of 2, 3 of 4, 3 of 5. */
+	static const unsigned need[] = {[1] = 1, [2] = 2, [4] = 3, [5] = 3};
+	ck_assert_uint_eq(n / 2 + 1, need[n]);
+
+	struct membership_event ev;
+	ck_assert(membership_next_event(&m, &ev));
+	if (n == 1) {
+		/* A lone node of a one-node cluster has quorum from the start. */
+		ck_assert_int_eq(ev.kind, MEMBERSHIP_QUORUM_REACHED);
+		ck_assert_uint_eq(ev.quorum_epoch, 1);
+		ck_assert(!membership_next_event(&m, &ev));
+	}
+}
+END_TEST
+
+START_TEST(quorum_counts_cluster_size_not_connected_nodes)
+{
+	/* 5 nodes configured, cluster_size 3: two connected are enough, and
+	 * extra configured nodes do not raise the bar. */
+	struct membership m;
+	struct membership_cfg p = {
+		.self = 3,
+		.n_nodes = 5,
+		.cluster_size = 3,
+		.incarnation = 1,
+		.failure_timeout_us = TIMEOUT,
+		.heartbeat_interval_us = INTERVAL,
+	};
+	ck_assert_int_eq(init_cfg(&m, &p), 0);
+	ck_assert(!membership_quorum(&m));
+	membership_on_datagram(&m, 5, 9, T0);
+	ck_assert(membership_quorum(&m));
+	ck_assert_uint_eq(membership_connected_mask(&m), (1u << 2) | (1u << 4));
+}
+END_TEST
+
+static void init_pair(struct membership *m, uint64_t now)
+{
+	struct membership_cfg p = {
+		.self = 1,
+		.n_nodes = 3,
+		.cluster_size = 3,
+		.incarnation = 1,
+		.failure_timeout_us = TIMEOUT,
+		.heartbeat_interval_us = INTERVAL,
+	};
+	ck_assert_int_eq(init_cfg(m, &p), 0);
+}
+
+START_TEST(higher_incarnation_raises_peer_restarted_without_disconnect)
+{
+	struct membership m;
+	struct membership_event ev;
+
+	init_pair(&m, T0);
+	membership_on_datagram(&m, 2, 5, T0);
+	ck_assert(membership_next_event(&m, &ev));
+	ck_assert_int_eq(ev.kind, MEMBERSHIP_PEER_UP);
+	ck_assert_uint_eq(ev.node, 2);
+	ck_assert_uint_eq(ev.incarnation, 5);
+	ck_assert(membership_next_event(&m, &ev));
+	ck_assert_int_eq(ev.kind, MEMBERSHIP_QUORUM_REACHED);
+	ck_assert(!membership_next_event(&m, &ev));
+
+	membership_on_datagram(&m, 2, 6, T0 + 10000);
+	ck_assert(membership_next_event(&m, &ev));
+	ck_assert_int_eq(ev.kind, MEMBERSHIP_PEER_RESTARTED);
+	ck_assert_uint_eq(ev.node, 2);
+	ck_assert_uint_eq(ev.old_incarnation, 5);
+	ck_assert_uint_eq(ev.incarnation, 6);
+	ck_assert(!membership_next_event(&m, &ev)); /* no down, no up */
+	ck_assert(membership_is_connected(&m, 2));
+	ck_assert_uint_eq(membership_peer(&m, 2)->restarts, 1);
+
+	/* A leftover of the old incarnation is not a sign of life. */
+	membership_on_datagram(&m, 2, 5, T0 + 20000);
+	ck_assert(!membership_next_event(&m, &ev));
+	ck_assert_uint_eq(membership_peer(&m, 2)->incarnation, 6);
+	ck_assert_uint_eq(membership_peer(&m, 2)->last_heard_us, T0 + 10000);
+
+	/* The same incarnation again is just a datagram. */
+	membership_on_datagram(&m, 2, 6, T0 + 30000);
+	ck_assert(!membership_next_event(&m, &ev));
+	ck_assert_uint_eq(membership_peer(&m, 2)->last_heard_us, T0 + 30000);
+}
+END_TEST
+
+START_TEST(unknown_ids_and_self_are_ignored)
+{
+	struct membership m;
+	struct membership_event ev;
+
+	init_pair(&m, T0);
+	membership_on_datagram(&m, 0, 5, T0);
+	membership_on_datagram(&m, 1, 5, T0);
+	membership_on_datagram(&m, 4, 5, T0);
+	membership_on_datagram(&m, PKV_MAX_NODES + 1, 5, T0);
+	ck_assert(!membership_next_event(&m, &ev));
+	ck_assert_uint_eq(membership_connected_count(&m), 1);
+	ck_assert_ptr_null(membership_peer(&m, 1));
+	ck_assert_ptr_null(membership_peer(&m, 4));
+	ck_assert(membership_is_connected(&m, 1));
+	ck_assert(!membership_is_connected(&m, 4));
+}
+END_TEST
+
+START_TEST(rtt_is_echo_age_minus_hold_time)
+{
+	/* Two nodes with unrelated clocks: node 2's reads 5e9 µs ahead. */
+	const uint64_t skew = 5000000000u;
+	struct membership a, b;
+	struct membership_cfg pa = {
+		.self = 1, .n_nodes = 2, .cluster_size = 2, .incarnation = 1,
+		.failure_timeout_us = TIMEOUT, .heartbeat_interval_us = INTERVAL,
+	};
+	struct membership_cfg pb = pa;
+	pb.self = 2;
+	pb.incarnation = 2;
+	struct pkv_outbox ob;
+	pkv_outbox_init(&ob);
+	ck_assert_int_eq(init_cfg(&a, &pa), 0);
+	ck_assert_int_eq(init_cfg(&b, &pb), 0);
+
+	/* a → b at T0, a first heartbeat carries no echo. */
+	membership_tick(&a, T0, &ob);
+	ck_assert_uint_eq(ob.n, 1);
+	struct pkv_msg hb = ob.v[0].msg;
+	ck_assert_uint_eq(ob.v[0].to, 2);
+	ck_assert_uint_eq(hb.arg2, T0);
+	ck_assert_uint_eq(hb.req, 0);
+
+	/* Arrives 300 µs later; b holds it 5000 µs before its own heartbeat. */
+	membership_on_datagram(&b, 1, 1, T0 + skew + 300);
+	membership_on_heartbeat(&b, 1, &hb, T0 + skew + 300);
+	pkv_outbox_reset(&ob);
+	membership_tick(&b, T0 + skew + 5300, &ob);
+	ck_assert_uint_eq(ob.n, 1);
+	hb = ob.v[0].msg;
+	ck_assert_uint_eq(hb.req, T0);
+	ck_assert_uint_eq(hb.gen, 5000);
+
+	/* Back after another 400 µs: rtt = 700, not the 5700 µs elapsed. */
+	membership_on_datagram(&a, 2, 2, T0 + 5700);
+	membership_on_heartbeat(&a, 2, &hb, T0 + 5700);
+	const struct membership_peer *p = membership_peer(&a, 2);
+	ck_assert_uint_eq(p->rtt_last_us, 700);
+	ck_assert_uint_eq(p->rtt_us, 700);
+	ck_assert_uint_eq(p->hb_in, 1);
+
+	/* A second sample of 1500 moves the smoothed value by an eighth. */
+	struct pkv_msg hb2 = hb;
+	hb2.req = T0 + 100000;
+	hb2.gen = 10000;
+	membership_on_heartbeat(&a, 2, &hb2, T0 + 111500);
+	ck_assert_uint_eq(p->rtt_last_us, 1500);
+	ck_assert_uint_eq(p->rtt_us, (7 * 700 + 1500) / 8);
+
+	/* An impossible echo (from the future, or held longer than its age) is
+	 * not a sample. */
+	hb2.req = T0 + 999999999;
+	membership_on_heartbeat(&a, 2, &hb2, T0 + 200000);
+	hb2.req = T0 + 190000;
+	hb2.gen = 20000;
+	membership_on_heartbeat(&a, 2, &hb2, T0 + 200000);
+	ck_assert_uint_eq(p->rtt_last_us, 1500);
+	pkv_outbox_free(&ob);
+}
+END_TEST
+
+START_TEST(heartbeat_carries_our_state_and_records_the_peers)
+{
+	struct membership m;
+	struct pkv_outbox ob;
+
+	pkv_outbox_init(&ob);
+	init_pair(&m, T0);
+	membership_set_self_state(&m, true, false, 42);
+	uint64_t d = membership_tick(&m, T0, &ob);
+	ck_assert_uint_eq(d, T0 + INTERVAL);
+	ck_assert_uint_eq(ob.n, 2); /* one per peer, each addressed to it */
+	for (size_t k = 0; k < ob.n; k++) {
+		const struct pkv_msg *hb = &ob.v[k].msg;
+		ck_assert_uint_eq(ob.v[k].to, k + 2);
+		ck_assert_uint_eq(hb->type, PKV_MSG_HEARTBEAT);
+		ck_assert_uint_eq(hb->arg0, 3);
+		ck_assert_uint_eq(hb->arg1, 42);
+		ck_assert_uint_eq(hb->arg2, T0);
+		ck_assert_uint_eq(hb->flags, PKV_MF_SYNCED);
+	}
+	ck_assert_uint_eq(membership_peer(&m, 2)->hb_out, 1);
+
+	/* Ticking again before the interval sends nothing. */
+	pkv_outbox_reset(&ob);
+	ck_assert_uint_eq(membership_tick(&m, T0 + 1000, &ob), T0 + INTERVAL);
+	ck_assert_uint_eq(ob.n, 0);
+
+	struct pkv_msg in = {
+		.type = PKV_MSG_HEARTBEAT,
+		.flags = PKV_MF_FRESH,
+		.arg0 = 5,
+		.arg1 = 9,
+		.arg2 = 777,
+	};
+	membership_on_datagram(&m, 3, 4, T0 + 2000);
+	membership_on_heartbeat(&m, 3, &in, T0 + 2000);
+	const struct membership_peer *p = membership_peer(&m, 3);
+	ck_assert_uint_eq(p->cluster_size, 5);
+	ck_assert_uint_eq(p->epoch, 9);
+	ck_assert(p->fresh);
+	ck_assert(!p->synced);
+	ck_assert_uint_eq(p->echo_ts, 777);
+
+	/* The next heartbeat to 3 echoes 777 with the time it was held. */
+	pkv_outbox_reset(&ob);
+	membership_tick(&m, T0 + INTERVAL, &ob);
+	ck_assert_uint_eq(ob.n, 2);
+	ck_assert_uint_eq(ob.v[1].to, 3);
+	ck_assert_uint_eq(ob.v[1].msg.req, 777);
+	ck_assert_uint_eq(ob.v[1].msg.gen, INTERVAL - 2000);
+	ck_assert_uint_eq(ob.v[0].msg.req, 0); /* nothing heard from 2 */
+	pkv_outbox_free(&ob);
+}
+END_TEST
+
+START_TEST(resize_flips_quorum_and_raises_an_event)
+{
+	struct membership m;
+	struct membership_event ev;
+
+	init_pair(&m, T0);
+	membership_on_datagram(&m, 2, 5, T0);
+	while (membership_next_event(&m, &ev))
+		;
+	ck_assert(membership_quorum(&m)); /* 2 of 3 */
+
+	ck_assert_int_eq(membership_set_cluster_size(&m, 4), 0); /* 2 of 4: no */
+	ck_assert(!membership_quorum(&m));
+	ck_assert(membership_next_event(&m, &ev));
+	ck_assert_int_eq(ev.kind, MEMBERSHIP_QUORUM_LOST);
+	ck_assert_uint_eq(ev.quorum_epoch, 2);
+
+	ck_assert_int_eq(membership_set_cluster_size(&m, 3), 0);
+	ck_assert(membership_quorum(&m));
+	ck_assert(membership_next_event(&m, &ev));
+	ck_assert_int_eq(ev.kind, MEMBERSHIP_QUORUM_REACHED);
+	ck_assert_uint_eq(ev.quorum_epoch, 3);
+
+	/* No flip, no event. */
+	ck_assert_int_eq(membership_set_cluster_size(&m, 2), 0);
+	ck_assert(!membership_next_event(&m, &ev));
+
+	ck_assert_int_eq(membership_set_cluster_size(&m, 0), -EINVAL);
+	ck_assert_int_eq(membership_set_cluster_size(&m, PKV_MAX_NODES + 1), -EINVAL);
+	ck_assert_uint_eq(m.cluster_size, 2);
+}
+END_TEST
+
+START_TEST(idle_cluster_wakes_once_per_heartbeat_interval)
+{
+	net_init(5);
+	net.latency = 137;
+	net_run_until(T0 + 10 * TIMEOUT);
+	for (unsigned i = 1; i <= 5; i++) {
+		ck_assert(membership_quorum(&net.m[i]));
+		/* Every tick checked its deadline (check_deadline); and the
+		 * count shows no busy polling: one wake per interval, plus the
+		 * first. */
+		ck_assert_uint_le(net.ticks[i], 10 * TIMEOUT / INTERVAL + 1);
+		ck_assert_uint_ge(net.ticks[i], 10 * TIMEOUT / INTERVAL);
+		ck_assert_uint_eq(count_events(i, MEMBERSHIP_PEER_DOWN), 0);
+		const struct membership_peer *p = membership_peer(&net.m[i], i % 5 + 1);
+		ck_assert_uint_ge(p->hb_out, 10 * TIMEOUT / INTERVAL);
+		ck_assert_uint_eq(p->rtt_us, 2 * 137);
+	}
+	net_free();
+}
+END_TEST
+
+START_TEST(deadline_follows_the_earliest_peer_timeout)
+{
+	/* With a heartbeat interval close to the timeout, a peer's timeout
+	 * can come before the next heartbeat; tick must wake for it. */
+	struct membership m;
+	struct pkv_outbox ob;
+	struct membership_cfg p = {
+		.self = 1, .n_nodes = 2, .cluster_size = 2, .incarnation = 1,
+		.failure_timeout_us = 1000, .heartbeat_interval_us = 900,
+	};
+	pkv_outbox_init(&ob);
+	ck_assert_int_eq(init_cfg(&m, &p), 0);
+	membership_on_datagram(&m, 2, 3, T0 - 500);
+	uint64_t d = membership_tick(&m, T0, &ob);
+	ck_assert_uint_eq(d, T0 + 500); /* last heard + timeout, before T0 + 900 */
+	d = membership_tick(&m, d, &ob);
+	ck_assert(!membership_is_connected(&m, 2));
+	ck_assert_uint_eq(d, T0 + 900);
+	pkv_outbox_free(&ob);
+}
+END_TEST
+
+START_TEST(init_rejects_nonsense_parameters)
+{
+	struct membership m;
+	struct membership_cfg ok = {
+		.self = 1, .n_nodes = 3, .cluster_size = 3, .incarnation = 1,
+		.failure_timeout_us = TIMEOUT, .heartbeat_interval_us = INTERVAL,
+	};
+	struct membership_cfg p;
+
+	ck_assert_int_eq(init_cfg(&m, &ok), 0);
+	p = ok, p.self = 0;
+	ck_assert_int_eq(init_cfg(&m, &p), -EINVAL);
+	p = ok, p.self = PKV_MAX_NODES + 1;
+	ck_assert_int_eq(init_cfg(&m, &p), -EINVAL);
+	p = ok, p.n_nodes = PKV_MAX_NODES + 1;
+	ck_assert_int_eq(init_cfg(&m, &p), -EINVAL);
+	p = ok, p.cluster_size = 0;
+	ck_assert_int_eq(init_cfg(&m, &p), -EINVAL);
+	p = ok, p.incarnation = 0;
+	ck_assert_int_eq(init_cfg(&m, &p), -EINVAL);
+	p = ok, p.heartbeat_interval_us = TIMEOUT;
+	ck_assert_int_eq(init_cfg(&m, &p), -EINVAL);
+	p = ok, p.heartbeat_interval_us = 0;
+	ck_assert_int_eq(init_cfg(&m, &p), -EINVAL);
+	/* Node lists: each id once, within 1..PKV_MAX_NODES; self need not be
+	 * listed. */
+	p = ok;
+	p.nodes[0] = 1, p.nodes[1] = 2, p.nodes[2] = 2;
+	ck_assert_int_eq(membership_init(&m, &p), -EINVAL);
+	p.nodes[2] = 0;
+	ck_assert_int_eq(membership_init(&m, &p), -EINVAL);
+	p.nodes[2] = PKV_MAX_NODES + 1;
+	ck_assert_int_eq(membership_init(&m, &p), -EINVAL);
+	p.nodes[0] = 2, p.nodes[1] = 7, p.n_nodes = 2;
+	ck_assert_int_eq(membership_init(&m, &p), 0);
+	membership_on_datagram(&m, 7, 1, T0);
+	membership_on_datagram(&m, 3, 1, T0); /* not configured */
+	ck_assert_uint_eq(membership_connected_mask(&m), 0x41);
+	ck_assert(membership_quorum(&m));
+}
+END_TEST
+
+START_TEST(event_names_are_stable)
+{
+	ck_assert_str_eq(membership_event_to_str(MEMBERSHIP_PEER_UP), "peer_up");
+	ck_assert_str_eq(membership_event_to_str(MEMBERSHIP_PEER_DOWN), "peer_down");
+	ck_assert_str_eq(membership_event_to_str(MEMBERSHIP_PEER_RESTARTED), "peer_restarted");
+	/* `pkv watch` prints these two. */
+	ck_assert_str_eq(membership_event_to_str(MEMBERSHIP_QUORUM_REACHED), "quorum_reached");
+	ck_assert_str_eq(membership_event_to_str(MEMBERSHIP_QUORUM_LOST), "quorum_lost");
+	ck_assert_str_eq(membership_event_to_str((enum membership_event_kind)99), "unknown");
+}
+END_TEST
+
+START_TEST(full_event_queue_drops_and_counts)
+{
+	struct membership m;
+	struct membership_event ev;
+
+	init_pair(&m, T0);
+	for (unsigned k = 0; k < MEMBERSHIP_EVENT_QUEUE + 10; k++)
+		membership_on_datagram(&m, 2, 10 + k, T0 + k);
+	ck_assert_uint_eq(m.events_dropped, 10 + 1); /* the first datagram raised up + quorum */
+	unsigned n = 0;
+	while (membership_next_event(&m, &ev))
+		n++;
+	ck_assert_uint_eq(n, MEMBERSHIP_EVENT_QUEUE);
+}
+END_TEST
+
+static Suite *membership_suite(void)
+{
+	Suite *s = suite_create("membership");
+	TCase *tc = tcase_create("network");
+
+	tcase_add_test(tc, three_nodes_exchanging_heartbeats_reach_quorum);
+	tcase_add_test(tc, silent_peer_is_reported_down_within_one_interval_after_timeout);
+	tcase_add_test(tc, quorum_is_lost_when_two_of_three_are_down_and_regained_when_one_returns);
+	tcase_add_test(tc, peer_restart_within_timeout_is_reported_in_the_network);
+	tcase_add_test(tc, idle_cluster_wakes_once_per_heartbeat_interval);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("rules");
+	tcase_add_loop_test(tc, quorum_is_a_strict_majority_of_cluster_size, 0,
+			    (int)(sizeof(sizes) / sizeof(sizes[0])));
+	tcase_add_test(tc, quorum_counts_cluster_size_not_connected_nodes);
+	tcase_add_test(tc, higher_incarnation_raises_peer_restarted_without_disconnect);
+	tcase_add_test(tc, unknown_ids_and_self_are_ignored);
+	tcase_add_test(tc, rtt_is_echo_age_minus_hold_time);
+	tcase_add_test(tc, heartbeat_carries_our_state_and_records_the_peers);
+	tcase_add_test(tc, resize_flips_quorum_and_raises_an_event);
+	tcase_add_test(tc, deadline_follows_the_earliest_peer_timeout);
+	tcase_add_test(tc, init_rejects_nonsense_parameters);
+	tcase_add_test(tc, event_names_are_stable);
+	tcase_add_test(tc, full_event_queue_drops_and_counts);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(membership_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
