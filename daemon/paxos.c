@@ -1,0 +1,1799 @@
+// SPDX-License-Identifier: MIT
+/*
+ * paxos.c — acceptor, proposer and learner of per-key Basic Paxos.
+ *
+ * Safety rests on the two acceptor rules (phase 1b and 2b below), on ballots
+ * being unique, and on the restart rule (sync before answering). Everything
+ * else — backoff, forwarding to the primary, retransmission, the learner
+ * cache — is there for liveness and speed and may be wrong without breaking
+ * agreement.
+ *
+ * Ballot uniqueness: a ballot is (round, node id), and a node picks a round
+ * above every round it has seen for the key. A node restarted without its
+ * state might reuse a round of its previous incarnation; it only proposes
+ * once synced, and the sync copied the promises of a majority that excludes
+ * itself, which intersects every majority (with or without the old self)
+ * that promised a ballot of the old incarnation. So every ballot the old
+ * incarnation took to phase 2 is below the new incarnation's first round.
+ * Ballots the old incarnation never took to phase 2 carry no value, so a
+ * reuse of one of them is harmless.
+ */
+#include "paxos.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BIT(node) (1ull << ((node)-1))
+
+struct peer {
+	bool configured, connected, synced, fresh;
+	uint64_t epoch;
+	/* Sync from this peer (while we are not synced). */
+	bool sync_done;
+	uint64_t sync_rid;     /* req of the outstanding page, 0: none */
+	uint64_t sync_cursor;  /* first entry index of the page */
+	uint64_t sync_got;     /* bit i: entry sync_cursor + i received */
+	bool sync_last;	       /* the peer's store ended within the page */
+	uint64_t sync_end;     /* index after the peer's last entry */
+	uint64_t sync_sent_at;
+};
+
+struct qvote {
+	struct pkv_ballot b;
+	uint32_t n;
+	struct pkv_bytes value; /* owned */
+};
+
+struct req {
+	struct req *next, *prev; /* all requests */
+	struct req *hnext;	 /* rid hash chain */
+	uint64_t rid;		 /* our id in msg.req */
+	uint64_t id;		 /* the caller's id */
+	enum paxos_req_kind kind;
+	enum paxos_state state;
+	uint32_t origin;	 /* FORWARDED: the node that asked */
+	uint64_t origin_req;
+	struct pkv_bytes bucket, key, value; /* owned; value: own proposal */
+	bool has_value;
+	uint64_t deadline;
+	bool retry;
+	uint64_t t_timer; /* retransmit / backoff; UINT64_MAX: none */
+
+	/* Phase 1 and 2. */
+	struct pkv_ballot ballot;
+	uint64_t promised_mask, accepted_mask;
+	bool has_best;
+	struct pkv_ballot best;
+	struct pkv_bytes best_value; /* owned */
+	struct pkv_bytes proposal;   /* borrowed: value or best_value */
+	uint32_t conflicts;
+	bool get_round; /* a get finishing an interrupted round */
+	bool no_forward;
+	uint32_t fwd_to;
+
+	/* Query (get) and keys. */
+	uint64_t answered_mask, expect_mask;
+	struct qvote votes[PKV_MAX_NODES];
+	uint32_t n_votes;
+	struct pkv_bytes *keys;
+	size_t n_keys, cap_keys;
+};
+
+#define RID_BUCKETS 256u
+
+struct paxos {
+	struct paxos_config cfg;
+	uint32_t sorted[PKV_MAX_NODES];
+	struct store *store;
+	struct pkv_outbox *ob;
+	struct pkv_outbox selfq; /* messages to the local roles */
+	uint64_t rng;
+	uint64_t next_rid;
+	struct peer peers[PKV_MAX_NODES + 1];
+	uint64_t configured_mask;
+	bool synced, fresh;
+	uint64_t epoch;
+	uint64_t unsynced_since; /* all-unsynced majority seen since; 0: not */
+	struct req *reqs;
+	struct req *by_rid[RID_BUCKETS];
+	struct paxos_completion *comp;
+	size_t n_comp, cap_comp;
+	struct paxos_event_rec *ev;
+	size_t n_ev, cap_ev;
+	struct paxos_stats stats;
+	int oom; /* sticky -ENOMEM seen during a call */
+};
+
+static const char *const state_names[PAXOS_ST__COUNT] = {
+	[PAXOS_ST_WAIT_QUORUM] = "wait_quorum", [PAXOS_ST_QUERYING] = "querying",
+	[PAXOS_ST_PREPARING] = "preparing",	[PAXOS_ST_ACCEPTING] = "accepting",
+	[PAXOS_ST_BACKOFF] = "backoff",		[PAXOS_ST_FORWARDED] = "forwarded",
+	[PAXOS_ST_KEYS] = "keys",		[PAXOS_ST_DONE] = "done",
+};
+
+static const char *const event_names[PAXOS_EV__COUNT] = {
+	[PAXOS_EV_START] = "start",
+	[PAXOS_EV_QUORUM] = "quorum",
+	[PAXOS_EV_PROMISE] = "promise",
+	[PAXOS_EV_ACCEPTED] = "accepted",
+	[PAXOS_EV_NACK] = "nack",
+	[PAXOS_EV_QUERY_REPLY] = "query_reply",
+	[PAXOS_EV_KEYS_REPLY] = "keys_reply",
+	[PAXOS_EV_FWD_REPLY] = "fwd_reply",
+	[PAXOS_EV_CHOSEN] = "chosen",
+	[PAXOS_EV_TIMER] = "timer",
+	[PAXOS_EV_DEADLINE] = "deadline",
+	[PAXOS_EV_PEER_DOWN] = "peer_down",
+};
+
+const char *paxos_state_to_str(enum paxos_state s)
+{
+	return (unsigned)s < PAXOS_ST__COUNT ? state_names[s] : "unknown";
+}
+
+const char *paxos_event_to_str(enum paxos_event e)
+{
+	return (unsigned)e < PAXOS_EV__COUNT ? event_names[e] : "unknown";
+}
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static uint64_t splitmix(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static unsigned popcount(uint64_t m)
+{
+	return (unsigned)__builtin_popcountll(m);
+}
+
+static unsigned quorum(const struct paxos *p)
+{
+	return p->cfg.cluster_size / 2 + 1;
+}
+
+static uint64_t self_bit(const struct paxos *p)
+{
+	return BIT(p->cfg.self);
+}
+
+static uint64_t connected_mask(const struct paxos *p)
+{
+	uint64_t m = self_bit(p);
+	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
+		uint32_t n = p->cfg.nodes[i];
+		if (p->peers[n].connected)
+			m |= BIT(n);
+	}
+	return m;
+}
+
+bool paxos_has_quorum(const struct paxos *p)
+{
+	return popcount(connected_mask(p)) >= quorum(p);
+}
+
+static bool peer_ok(const struct paxos *p, uint32_t n)
+{
+	return n >= 1 && n <= PKV_MAX_NODES && n != p->cfg.self && p->peers[n].configured;
+}
+
+static int dup_bytes(struct pkv_bytes *dst, struct pkv_bytes src)
+{
+	uint8_t *c = NULL;
+	if (src.len) {
+		c = malloc(src.len);
+		if (!c)
+			return -ENOMEM;
+		memcpy(c, src.p, src.len);
+	}
+	dst->p = c;
+	dst->len = src.len;
+	return 0;
+}
+
+static void free_bytes(struct pkv_bytes *b)
+{
+	free((void *)b->p);
+	b->p = NULL;
+	b->len = 0;
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/*
+ * Every message the roles send goes through here. Messages to self go to
+ * the private queue, PKV_TO_ALL goes to the outbox and the private queue.
+ */
+static void send_msg(struct paxos *p, uint32_t to, const struct pkv_msg *m)
+{
+	int r = 0;
+	if (to == PKV_TO_ALL) {
+		if (p->cfg.n_nodes > 1)
+			r = pkv_outbox_push(p->ob, PKV_TO_ALL, m);
+		if (!r)
+			r = pkv_outbox_push(&p->selfq, p->cfg.self, m);
+	} else if (to == p->cfg.self) {
+		r = pkv_outbox_push(&p->selfq, to, m);
+	} else {
+		r = pkv_outbox_push(p->ob, to, m);
+	}
+	if (r)
+		p->oom = r; /* a lost message is like a lost datagram: retransmitted */
+}
+
+static void push_event(struct paxos *p, enum paxos_event_kind k, uint64_t arg, const char *text)
+{
+	if (p->n_ev == p->cap_ev) {
+		size_t cap = p->cap_ev ? p->cap_ev * 2 : 8;
+		struct paxos_event_rec *v = realloc(p->ev, cap * sizeof(*v));
+		if (!v) {
+			p->oom = -ENOMEM;
+			return;
+		}
+		p->ev = v;
+		p->cap_ev = cap;
+	}
+	p->ev[p->n_ev++] = (struct paxos_event_rec){ .kind = k, .arg = arg, .text = text };
+}
+
+/* ---- requests --------------------------------------------------------- */
+
+static void set_state(struct paxos *p, struct req *r, enum paxos_state s)
+{
+	bool was = r->state == PAXOS_ST_PREPARING || r->state == PAXOS_ST_ACCEPTING;
+	bool is = s == PAXOS_ST_PREPARING || s == PAXOS_ST_ACCEPTING;
+	if (was && !is)
+		p->stats.rounds_in_flight--;
+	else if (!was && is)
+		p->stats.rounds_in_flight++;
+	r->state = s;
+}
+
+static struct req *req_find(const struct paxos *p, uint64_t rid)
+{
+	for (struct req *r = p->by_rid[rid % RID_BUCKETS]; r; r = r->hnext)
+		if (r->rid == rid)
+			return r->state == PAXOS_ST_DONE ? NULL : r;
+	return NULL;
+}
+
+static struct req *req_new(struct paxos *p, enum paxos_req_kind kind, uint64_t id,
+			   struct pkv_bytes bucket, struct pkv_bytes key, uint64_t deadline,
+			   bool retry)
+{
+	struct req *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	if (dup_bytes(&r->bucket, bucket) || dup_bytes(&r->key, key)) {
+		free_bytes(&r->bucket);
+		free(r);
+		return NULL;
+	}
+	r->rid = p->next_rid++;
+	r->id = id;
+	r->kind = kind;
+	r->state = PAXOS_ST_WAIT_QUORUM;
+	r->deadline = deadline;
+	r->retry = retry;
+	r->t_timer = UINT64_MAX;
+	r->next = p->reqs;
+	if (p->reqs)
+		p->reqs->prev = r;
+	p->reqs = r;
+	r->hnext = p->by_rid[r->rid % RID_BUCKETS];
+	p->by_rid[r->rid % RID_BUCKETS] = r;
+	p->stats.requests_in_flight++;
+	return r;
+}
+
+static void req_free(struct req *r)
+{
+	free_bytes(&r->bucket);
+	free_bytes(&r->key);
+	free_bytes(&r->value);
+	free_bytes(&r->best_value);
+	for (uint32_t i = 0; i < r->n_votes; i++)
+		free_bytes(&r->votes[i].value);
+	for (size_t i = 0; i < r->n_keys; i++)
+		free_bytes(&r->keys[i]);
+	free(r->keys);
+	free(r);
+}
+
+static void req_unlink(struct paxos *p, struct req *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		p->reqs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	struct req **pp = &p->by_rid[r->rid % RID_BUCKETS];
+	while (*pp != r)
+		pp = &(*pp)->hnext;
+	*pp = r->hnext;
+}
+
+static void reap(struct paxos *p)
+{
+	struct req *r = p->reqs;
+	while (r) {
+		struct req *n = r->next;
+		if (r->state == PAXOS_ST_DONE) {
+			req_unlink(p, r);
+			req_free(r);
+		}
+		r = n;
+	}
+}
+
+static int cmp_bytes(const void *a, const void *b)
+{
+	const struct pkv_bytes *x = a, *y = b;
+	uint32_t n = x->len < y->len ? x->len : y->len;
+	int c = n ? memcmp(x->p, y->p, n) : 0;
+	if (c)
+		return c;
+	return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/*
+ * Finishes a request: a completion for a local caller, a FORWARD_REPLY for a
+ * forwarded put. Keys move into the completion (the request is done).
+ */
+static void req_complete(struct paxos *p, struct req *r, int status, uint64_t gen,
+			 struct pkv_bytes value)
+{
+	if (r->state == PAXOS_ST_DONE)
+		return;
+	set_state(p, r, PAXOS_ST_DONE);
+	p->stats.requests_in_flight--;
+	if (r->kind == PAXOS_REQ_FORWARDED) {
+		struct pkv_msg m = {
+			.type = PKV_MSG_FORWARD_REPLY,
+			.req = r->origin_req,
+			.arg0 = (uint64_t)status,
+			.gen = gen,
+			.bucket = r->bucket,
+			.key = r->key,
+		};
+		if (status == PKV_S_OK)
+			m.value = value;
+		send_msg(p, r->origin, &m);
+		return;
+	}
+	if (p->n_comp == p->cap_comp) {
+		size_t cap = p->cap_comp ? p->cap_comp * 2 : 16;
+		struct paxos_completion *v = realloc(p->comp, cap * sizeof(*v));
+		if (!v) {
+			p->oom = -ENOMEM;
+			return;
+		}
+		p->comp = v;
+		p->cap_comp = cap;
+	}
+	struct paxos_completion *c = &p->comp[p->n_comp];
+	memset(c, 0, sizeof(*c));
+	c->id = r->id;
+	c->kind = r->kind;
+	c->status = status;
+	c->gen = gen;
+	if (status == PKV_S_OK && r->kind != PAXOS_REQ_KEYS && dup_bytes(&c->value, value)) {
+		c->status = PKV_S_NO_MEMORY;
+	}
+	if (r->kind == PAXOS_REQ_KEYS && status == PKV_S_OK) {
+		if (r->n_keys)
+			qsort(r->keys, r->n_keys, sizeof(*r->keys), cmp_bytes);
+		size_t w = 0;
+		for (size_t i = 0; i < r->n_keys; i++) {
+			if (w && !cmp_bytes(&r->keys[w - 1], &r->keys[i]))
+				free_bytes(&r->keys[i]);
+			else
+				r->keys[w++] = r->keys[i];
+		}
+		c->keys = r->keys;
+		c->n_keys = w;
+		r->keys = NULL;
+		r->n_keys = r->cap_keys = 0;
+	}
+	p->n_comp++;
+}
+
+static void complete_status(struct paxos *p, struct req *r, int status)
+{
+	req_complete(p, r, status, 0, (struct pkv_bytes){ 0 });
+}
+
+/* ---- learner ---------------------------------------------------------- */
+
+static void dispatch(struct paxos *p, struct req *r, enum paxos_event ev, uint32_t from,
+		     const struct pkv_msg *m, uint64_t now);
+
+static bool req_is_key(const struct req *r, const struct store_entry *e)
+{
+	return pkv_bytes_eq(r->key, e->key) && pkv_bytes_eq(r->bucket, store_bucket_name(e->bucket));
+}
+
+/*
+ * Records a chosen value. Chosen values never change within a generation,
+ * so a second, different one is a broken safety property: count it loudly.
+ */
+static void learn(struct paxos *p, struct store_entry *e, struct pkv_ballot b,
+		  struct pkv_bytes value, uint64_t now)
+{
+	if (e->chosen) {
+		if (!pkv_bytes_eq(e->chosen_value, value)) {
+			p->stats.violations++;
+			push_event(p, PAXOS_E_VIOLATION, e->gen,
+				   "paxos: BUG: two different values chosen for one key generation");
+		}
+		return;
+	}
+	if (store_set_chosen(p->store, e, b, value)) {
+		p->oom = -ENOMEM;
+		return;
+	}
+	p->stats.learned++;
+	for (struct req *r = p->reqs; r; r = r->next)
+		if (r->state != PAXOS_ST_DONE && r->kind != PAXOS_REQ_KEYS && req_is_key(r, e))
+			dispatch(p, r, PAXOS_EV_CHOSEN, 0, NULL, now);
+}
+
+static void note_round(struct store_entry *e, struct pkv_ballot b)
+{
+	if (b.round > e->max_round)
+		e->max_round = b.round;
+}
+
+/* ---- acceptor --------------------------------------------------------- */
+
+static bool acceptor_may_answer(struct paxos *p)
+{
+	if (p->synced)
+		return true;
+	p->stats.dropped_unsynced++;
+	return false;
+}
+
+/* Messages of another generation of the key are ignored (DESIGN §3.2). */
+static bool gen_ok(struct paxos *p, const struct store_entry *e, uint64_t gen)
+{
+	if (gen == e->gen)
+		return true;
+	p->stats.stale_gen++;
+	return false;
+}
+
+/*
+ * Phase 1b.
+ *   "If an acceptor receives a prepare request with number n greater than
+ *    that of any prepare request to which it has already responded, then it
+ *    responds to the request with a promise not to accept any more proposals
+ *    numbered less than n and with the highest-numbered proposal (if any)
+ *    that it has accepted."                    — Paxos Made Simple, §2.2
+ * Enforced: promise iff ballot >= promised (equal: the same prepare again,
+ * answered the same way), and the reply always carries the accepted
+ * (ballot, value). Otherwise nack with the higher promise.
+ */
+static void acceptor_prepare(struct paxos *p, uint32_t from, const struct pkv_msg *m)
+{
+	if (!acceptor_may_answer(p))
+		return;
+	struct store_entry *e = store_lookup(p->store, m->bucket, m->key, true);
+	if (!e) {
+		p->oom = -ENOMEM;
+		return;
+	}
+	if (!gen_ok(p, e, m->gen))
+		return;
+	note_round(e, m->ballot);
+	struct pkv_msg r = {
+		.type = PKV_MSG_PROMISE,
+		.bucket = m->bucket,
+		.key = m->key,
+		.gen = e->gen,
+		.ballot = m->ballot,
+		.req = m->req,
+	};
+	if (pkv_ballot_cmp(m->ballot, e->promised) >= 0) {
+		e->promised = m->ballot;
+		p->fresh = false;
+		r.flags = PKV_MF_OK;
+#if PKV_PAXOS_BROKEN_ACCEPTOR
+		/* TEST ONLY: the promise forgets to report the accepted value. */
+		(void)0;
+#else
+		if (e->has_accepted) {
+			r.flags |= PKV_MF_HAS_VALUE;
+			r.accepted = e->accepted;
+			r.value = e->accepted_value;
+		}
+#endif
+	} else {
+		r.accepted = e->promised;
+	}
+	send_msg(p, from, &r);
+}
+
+/*
+ * Phase 2b.
+ *   "If an acceptor receives an accept request for a proposal numbered n, it
+ *    accepts the proposal unless it has already responded to a prepare
+ *    request having a number greater than n."  — Paxos Made Simple, §2.2
+ * Enforced: accept iff ballot >= promised; accepting also raises the promise
+ * to the ballot. Otherwise nack with the promise.
+ */
+static void acceptor_accept(struct paxos *p, uint32_t from, const struct pkv_msg *m)
+{
+	if (!acceptor_may_answer(p))
+		return;
+	struct store_entry *e = store_lookup(p->store, m->bucket, m->key, true);
+	if (!e) {
+		p->oom = -ENOMEM;
+		return;
+	}
+	if (!gen_ok(p, e, m->gen))
+		return;
+	note_round(e, m->ballot);
+	struct pkv_msg r = {
+		.type = PKV_MSG_ACCEPTED,
+		.bucket = m->bucket,
+		.key = m->key,
+		.gen = e->gen,
+		.ballot = m->ballot,
+		.req = m->req,
+	};
+	if (pkv_ballot_cmp(m->ballot, e->promised) >= 0) {
+		if (store_set_accepted(p->store, e, m->ballot, m->value)) {
+			p->oom = -ENOMEM;
+			return; /* no answer: the proposer retransmits */
+		}
+		e->promised = m->ballot;
+		p->fresh = false;
+		r.flags = PKV_MF_OK;
+	} else {
+		r.accepted = e->promised;
+	}
+	send_msg(p, from, &r);
+}
+
+/* A get asks what the acceptor accepted, and whether the learner knows. */
+static void acceptor_query(struct paxos *p, uint32_t from, const struct pkv_msg *m)
+{
+	if (!acceptor_may_answer(p))
+		return;
+	struct pkv_msg r = {
+		.type = PKV_MSG_QUERY_REPLY,
+		.bucket = m->bucket,
+		.key = m->key,
+		.req = m->req,
+		.gen = 1,
+	};
+	struct store_entry *e = store_lookup(p->store, m->bucket, m->key, false);
+	if (e) {
+		r.gen = e->gen;
+		if (e->chosen) {
+			r.flags = PKV_MF_CHOSEN | PKV_MF_HAS_VALUE;
+			r.accepted = e->chosen_ballot;
+			r.value = e->chosen_value;
+		} else if (e->has_accepted) {
+			r.flags = PKV_MF_HAS_VALUE;
+			r.accepted = e->accepted;
+			r.value = e->accepted_value;
+		}
+	}
+	send_msg(p, from, &r);
+}
+
+/*
+ * Keys of a bucket that hold a value here, one per message; the loop packs
+ * them into as many datagrams as needed. arg0 (max per reply) is advisory.
+ */
+static void keys_answer(struct paxos *p, uint32_t from, const struct pkv_msg *m)
+{
+	struct store_bucket *b = store_bucket(p->store, m->bucket, false);
+	struct pkv_msg r = {
+		.type = PKV_MSG_KEYS_REPLY,
+		.bucket = m->bucket,
+		.req = m->req,
+	};
+	size_t n = b ? store_bucket_nkeys(b) : 0;
+	size_t last = SIZE_MAX;
+	for (size_t i = 0; i < n; i++)
+		if (store_entry_has_value(store_bucket_entry_at(b, i)))
+			last = i;
+	for (size_t i = 0; last != SIZE_MAX && i <= last; i++) {
+		struct store_entry *e = store_bucket_entry_at(b, i);
+		if (!store_entry_has_value(e))
+			continue;
+		r.key = e->key;
+		r.flags = i == last ? PKV_MF_LAST : 0;
+		send_msg(p, from, &r);
+	}
+	if (last == SIZE_MAX) {
+		r.key = (struct pkv_bytes){ 0 };
+		r.flags = PKV_MF_LAST;
+		send_msg(p, from, &r);
+	}
+}
+
+/*
+ * One page of the store for a restarting peer: records for entries
+ * [arg0, arg0 + sync_page), each with arg0 = its index + 1. An entry whose
+ * learner knows a value at a ballot other than the accepted one gets a
+ * second, learner-only record (PKV_MF_CHOSEN without PKV_MF_HAS_VALUE).
+ * PKV_MF_LAST marks the store's last entry; an empty store past the cursor
+ * answers one key-less PKV_MF_LAST record with arg0 = cursor.
+ */
+static void sync_answer(struct paxos *p, uint32_t from, const struct pkv_msg *m)
+{
+	if (!acceptor_may_answer(p))
+		return;
+	size_t n = store_nentries(p->store);
+	uint64_t c = m->arg0;
+	struct pkv_msg r = { .type = PKV_MSG_SYNC_REPLY, .req = m->req };
+	if (c >= n) {
+		r.flags = PKV_MF_LAST;
+		r.arg0 = c;
+		send_msg(p, from, &r);
+		return;
+	}
+	for (uint64_t i = c; i < n && i < c + p->cfg.sync_page; i++) {
+		struct store_entry *e = store_entry_at(p->store, i);
+		r.bucket = store_bucket_name(e->bucket);
+		r.key = e->key;
+		r.gen = e->gen;
+		r.ballot = e->promised;
+		r.arg0 = i + 1;
+		uint8_t last = i + 1 == n ? PKV_MF_LAST : 0;
+		r.flags = last;
+		r.accepted = (struct pkv_ballot){ 0 };
+		r.value = (struct pkv_bytes){ 0 };
+		if (e->has_accepted) {
+			r.flags |= PKV_MF_HAS_VALUE;
+			r.accepted = e->accepted;
+			r.value = e->accepted_value;
+		}
+		bool same = e->has_accepted && !pkv_ballot_cmp(e->accepted, e->chosen_ballot);
+		if (e->chosen && (same || !e->has_accepted)) {
+			r.flags |= PKV_MF_CHOSEN;
+			r.accepted = e->chosen_ballot;
+			r.value = e->chosen_value;
+		}
+		send_msg(p, from, &r);
+		if (e->chosen && !same && e->has_accepted) {
+			r.flags = PKV_MF_CHOSEN | last;
+			r.accepted = e->chosen_ballot;
+			r.value = e->chosen_value;
+			send_msg(p, from, &r);
+		}
+	}
+}
+
+/* ---- proposer --------------------------------------------------------- */
+
+static struct store_entry *req_entry(struct paxos *p, struct req *r)
+{
+	struct store_entry *e = store_lookup(p->store, r->bucket, r->key, true);
+	if (!e)
+		p->oom = -ENOMEM;
+	return e;
+}
+
+static bool ready(const struct paxos *p)
+{
+	return p->synced && paxos_has_quorum(p);
+}
+
+/* Sends the current phase's message to every node that has not answered. */
+static void send_phase(struct paxos *p, struct req *r, uint64_t answered, bool all)
+{
+	struct store_entry *e = store_lookup(p->store, r->bucket, r->key, false);
+	struct pkv_msg m = {
+		.bucket = r->bucket,
+		.key = r->key,
+		.gen = e ? e->gen : 1,
+		.ballot = r->ballot,
+		.req = r->rid,
+	};
+	switch (r->state) {
+	case PAXOS_ST_PREPARING:
+		m.type = PKV_MSG_PREPARE;
+		break;
+	case PAXOS_ST_ACCEPTING:
+		m.type = PKV_MSG_ACCEPT;
+		m.value = r->proposal;
+		break;
+	case PAXOS_ST_QUERYING:
+		m.type = PKV_MSG_QUERY;
+		m.gen = 0;
+		m.ballot = (struct pkv_ballot){ 0 };
+		break;
+	default:
+		return;
+	}
+	if (all) {
+		send_msg(p, PKV_TO_ALL, &m);
+		return;
+	}
+	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
+		uint32_t n = p->cfg.nodes[i];
+		if (!(answered & BIT(n))) {
+			send_msg(p, n, &m);
+			p->stats.retransmits++;
+		}
+	}
+}
+
+/* Phase 1a with a round above every round seen for the key. */
+static void start_round(struct paxos *p, struct req *r, uint64_t now)
+{
+	struct store_entry *e = req_entry(p, r);
+	if (!e) {
+		r->t_timer = now + p->cfg.retransmit_us;
+		set_state(p, r, PAXOS_ST_BACKOFF);
+		return;
+	}
+	uint64_t round = e->max_round;
+	if (e->promised.round > round)
+		round = e->promised.round;
+	if (r->ballot.round > round)
+		round = r->ballot.round;
+	r->ballot = (struct pkv_ballot){ .round = round + 1, .node = p->cfg.self };
+	e->max_round = round + 1;
+	r->promised_mask = r->accepted_mask = 0;
+	r->has_best = false;
+	free_bytes(&r->best_value);
+	p->stats.rounds_started++;
+	set_state(p, r, PAXOS_ST_PREPARING);
+	r->t_timer = now + p->cfg.retransmit_us;
+	send_phase(p, r, 0, true);
+}
+
+static void start_query(struct paxos *p, struct req *r, uint64_t now)
+{
+	r->answered_mask = 0;
+	for (uint32_t i = 0; i < r->n_votes; i++)
+		free_bytes(&r->votes[i].value);
+	r->n_votes = 0;
+	set_state(p, r, PAXOS_ST_QUERYING);
+	r->t_timer = now + p->cfg.retransmit_us;
+	send_phase(p, r, 0, true);
+}
+
+static void start_keys(struct paxos *p, struct req *r, uint64_t now)
+{
+	r->expect_mask = connected_mask(p) & ~self_bit(p);
+	r->answered_mask = 0;
+	set_state(p, r, PAXOS_ST_KEYS);
+	r->t_timer = now + p->cfg.retransmit_us;
+	struct pkv_msg m = {
+		.type = PKV_MSG_KEYS_REQ,
+		.bucket = r->bucket,
+		.req = r->rid,
+		.arg0 = p->cfg.keys_page,
+	};
+	for (uint32_t i = 0; i < p->cfg.n_nodes; i++)
+		if (r->expect_mask & BIT(p->cfg.nodes[i]))
+			send_msg(p, p->cfg.nodes[i], &m);
+}
+
+/* What a request does once it may run (quorum, synced). */
+static void begin(struct paxos *p, struct req *r, uint64_t now)
+{
+	switch (r->kind) {
+	case PAXOS_REQ_GET:
+		start_query(p, r, now);
+		break;
+	case PAXOS_REQ_PUT:
+	case PAXOS_REQ_FORWARDED:
+		start_round(p, r, now);
+		break;
+	case PAXOS_REQ_KEYS:
+		start_keys(p, r, now);
+		break;
+	}
+}
+
+/* A value is chosen: tell every learner, record it, answer. */
+static void chosen(struct paxos *p, struct req *r, struct pkv_ballot b, struct pkv_bytes v,
+		   uint64_t now)
+{
+	struct store_entry *e = req_entry(p, r);
+	if (!e)
+		return;
+	struct pkv_msg m = {
+		.type = PKV_MSG_CHOSEN,
+		.bucket = r->bucket,
+		.key = r->key,
+		.gen = e->gen,
+		.ballot = b,
+		.value = v,
+	};
+	if (p->cfg.n_nodes > 1)
+		send_msg(p, PKV_TO_ALL, &m);
+	/* learn() completes every request on the key, r included. */
+	learn(p, e, b, v, now);
+	if (r->state != PAXOS_ST_DONE)
+		req_complete(p, r, PKV_S_OK, e->gen, e->chosen ? e->chosen_value : v);
+}
+
+static void go_backoff(struct paxos *p, struct req *r, const struct pkv_msg *m, uint64_t now)
+{
+	struct store_entry *e = req_entry(p, r);
+	if (e && m)
+		note_round(e, m->accepted);
+	r->conflicts++;
+	p->stats.conflicts++;
+	uint64_t span = p->cfg.backoff_max_us;
+	/* Grows with repeated conflicts, up to 4× the configured bound. */
+	if (r->conflicts > 1)
+		span *= r->conflicts < 4 ? r->conflicts : 4;
+	r->t_timer = now + 1 + splitmix(&p->rng) % span;
+	set_state(p, r, PAXOS_ST_BACKOFF);
+}
+
+static void forward(struct paxos *p, struct req *r, uint32_t to, uint64_t now)
+{
+	r->fwd_to = to;
+	set_state(p, r, PAXOS_ST_FORWARDED);
+	r->t_timer = now + 4 * p->cfg.retransmit_us;
+	struct pkv_msg m = {
+		.type = PKV_MSG_FORWARD,
+		.bucket = r->bucket,
+		.key = r->key,
+		.value = r->value,
+		.req = r->rid,
+		.arg0 = r->deadline == PAXOS_NO_DEADLINE ? PAXOS_NO_DEADLINE
+			: r->deadline > now		 ? r->deadline - now
+							 : 0,
+	};
+	send_msg(p, to, &m);
+}
+
+/* After a backoff: forward to the primary after the first conflict, else retry. */
+static void retry_round(struct paxos *p, struct req *r, uint64_t now)
+{
+	if (!ready(p)) {
+		r->t_timer = UINT64_MAX;
+		set_state(p, r, PAXOS_ST_WAIT_QUORUM);
+		return;
+	}
+	if (r->kind == PAXOS_REQ_PUT && r->conflicts >= 1 && !r->no_forward) {
+		uint32_t prim = paxos_primary(p, r->bucket, r->key);
+		if (prim != p->cfg.self && p->peers[prim].connected) {
+			if (r->fwd_to == 0)
+				p->stats.forwards++;
+			forward(p, r, prim, now);
+			return;
+		}
+	}
+	start_round(p, r, now);
+}
+
+/* --- one handler per state --- */
+
+static void st_wait_quorum(struct paxos *p, struct req *r, enum paxos_event ev, uint32_t from,
+			   const struct pkv_msg *m, uint64_t now)
+{
+	if ((ev == PAXOS_EV_START || ev == PAXOS_EV_QUORUM) && ready(p))
+		begin(p, r, now);
+}
+
+static void st_querying(struct paxos *p, struct req *r, enum paxos_event ev, uint32_t from,
+			const struct pkv_msg *m, uint64_t now)
+{
+	unsigned q = quorum(p);
+	if (ev == PAXOS_EV_QUERY_REPLY) {
+		if (r->answered_mask & BIT(from))
+			return;
+		r->answered_mask |= BIT(from);
+		if (m->flags & PKV_MF_CHOSEN) {
+			/* The sender's learner knows it: that is a fact. */
+			struct store_entry *e = req_entry(p, r);
+			if (e && gen_ok(p, e, m->gen))
+				learn(p, e, m->accepted, m->value, now);
+			if (r->state != PAXOS_ST_DONE && e && e->chosen)
+				req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value);
+			return;
+		}
+		if (m->flags & PKV_MF_HAS_VALUE) {
+			struct qvote *v = NULL;
+			for (uint32_t i = 0; i < r->n_votes; i++)
+				if (!pkv_ballot_cmp(r->votes[i].b, m->accepted))
+					v = &r->votes[i];
+			if (!v) {
+				v = &r->votes[r->n_votes];
+				if (dup_bytes(&v->value, m->value)) {
+					p->oom = -ENOMEM;
+					r->answered_mask &= ~BIT(from);
+					return;
+				}
+				v->b = m->accepted;
+				v->n = 0;
+				r->n_votes++;
+			}
+			/* A majority accepted one ballot: that value is chosen. */
+			if (++v->n >= q) {
+				chosen(p, r, v->b, v->value, now);
+				return;
+			}
+		}
+	} else if (ev != PAXOS_EV_TIMER) {
+		return;
+	}
+	unsigned answered = popcount(r->answered_mask);
+	if (answered < q) {
+		if (ev == PAXOS_EV_TIMER) {
+			r->t_timer = now + p->cfg.retransmit_us;
+			send_phase(p, r, r->answered_mask, false);
+		}
+		return;
+	}
+	if (r->n_votes == 0) {
+		/* A majority holds no value: nothing was chosen. */
+		req_complete(p, r, PKV_S_NOT_FOUND, 0, (struct pkv_bytes){ 0 });
+		return;
+	}
+	/*
+	 * Values without a majority: an interrupted round. Wait for the other
+	 * connected nodes until the timer, then finish the round.
+	 */
+	bool all = (connected_mask(p) & ~r->answered_mask) == 0;
+	if (all || ev == PAXOS_EV_TIMER) {
+		r->get_round = true;
+		start_round(p, r, now);
+	}
+}
+
+static void st_preparing(struct paxos *p, struct req *r, enum paxos_event ev, uint32_t from,
+			 const struct pkv_msg *m, uint64_t now)
+{
+	switch (ev) {
+	case PAXOS_EV_PROMISE:
+		if (r->promised_mask & BIT(from))
+			return;
+		if ((m->flags & PKV_MF_HAS_VALUE) &&
+		    (!r->has_best || pkv_ballot_cmp(m->accepted, r->best) > 0)) {
+			struct pkv_bytes nv;
+			if (dup_bytes(&nv, m->value)) {
+				p->oom = -ENOMEM;
+				return;
+			}
+			free_bytes(&r->best_value);
+			r->best_value = nv;
+			r->best = m->accepted;
+			r->has_best = true;
+		}
+		r->promised_mask |= BIT(from);
+		if (popcount(r->promised_mask) < quorum(p))
+			return;
+		/* Adopt the highest-ballot accepted value, else our own. */
+		if (r->has_best) {
+			r->proposal = r->best_value;
+		} else if (r->has_value) {
+			r->proposal = r->value;
+		} else {
+			/*
+			 * A get's round: no acceptor of a majority accepted
+			 * anything below our ballot, and they promised to
+			 * accept nothing below it, so nothing is chosen.
+			 */
+			req_complete(p, r, PKV_S_NOT_FOUND, 0, (struct pkv_bytes){ 0 });
+			return;
+		}
+		set_state(p, r, PAXOS_ST_ACCEPTING);
+		r->t_timer = now + p->cfg.retransmit_us;
+		send_phase(p, r, 0, true);
+		return;
+	case PAXOS_EV_NACK:
+		go_backoff(p, r, m, now);
+		return;
+	case PAXOS_EV_TIMER:
+		r->t_timer = now + p->cfg.retransmit_us;
+		send_phase(p, r, r->promised_mask, false);
+		return;
+	default:
+		return;
+	}
+}
+
+static void st_accepting(struct paxos *p, struct req *r, enum paxos_event ev, uint32_t from,
+			 const struct pkv_msg *m, uint64_t now)
+{
+	switch (ev) {
+	case PAXOS_EV_ACCEPTED:
+		r->accepted_mask |= BIT(from);
+		if (popcount(r->accepted_mask) >= quorum(p)) {
+			p->stats.chosen++;
+			chosen(p, r, r->ballot, r->proposal, now);
+		}
+		return;
+	case PAXOS_EV_NACK:
+		go_backoff(p, r, m, now);
+		return;
+	case PAXOS_EV_TIMER:
+		r->t_timer = now + p->cfg.retransmit_us;
+		send_phase(p, r, r->accepted_mask, false);
+		return;
+	default:
+		return;
+	}
+}
+
+static void st_backoff(struct paxos *p, struct req *r, enum paxos_event ev, uint32_t from,
+		       const struct pkv_msg *m, uint64_t now)
+{
+	if (ev == PAXOS_EV_TIMER)
+		retry_round(p, r, now);
+}
+
+static void st_forwarded(struct paxos *p, struct req *r, enum paxos_event ev, uint32_t from,
+			 const struct pkv_msg *m, uint64_t now)
+{
+	switch (ev) {
+	case PAXOS_EV_FWD_REPLY:
+		if (m->arg0 == PKV_S_OK) {
+			req_complete(p, r, PKV_S_OK, m->gen, m->value);
+			return;
+		}
+		/* The primary could not do it; keep trying here. */
+		r->no_forward = true;
+		retry_round(p, r, now);
+		return;
+	case PAXOS_EV_PEER_DOWN:
+		if (from != r->fwd_to)
+			return;
+		r->no_forward = true;
+		retry_round(p, r, now);
+		return;
+	case PAXOS_EV_TIMER:
+		p->stats.retransmits++;
+		forward(p, r, r->fwd_to, now);
+		return;
+	default:
+		return;
+	}
+}
+
+static void keys_add(struct paxos *p, struct req *r, struct pkv_bytes key)
+{
+	if (r->n_keys == r->cap_keys) {
+		size_t cap = r->cap_keys ? r->cap_keys * 2 : 16;
+		struct pkv_bytes *v = realloc(r->keys, cap * sizeof(*v));
+		if (!v) {
+			p->oom = -ENOMEM;
+			return;
+		}
+		r->keys = v;
+		r->cap_keys = cap;
+	}
+	if (dup_bytes(&r->keys[r->n_keys], key)) {
+		p->oom = -ENOMEM;
+		return;
+	}
+	r->n_keys++;
+}
+
+static void st_keys(struct paxos *p, struct req *r, enum paxos_event ev, uint32_t from,
+		    const struct pkv_msg *m, uint64_t now)
+{
+	switch (ev) {
+	case PAXOS_EV_KEYS_REPLY:
+		if (m->key.len)
+			keys_add(p, r, m->key);
+		if (m->flags & PKV_MF_LAST)
+			r->answered_mask |= BIT(from);
+		break;
+	case PAXOS_EV_PEER_DOWN:
+		r->expect_mask &= ~BIT(from);
+		break;
+	case PAXOS_EV_TIMER: {
+		r->t_timer = now + p->cfg.retransmit_us;
+		struct pkv_msg q = {
+			.type = PKV_MSG_KEYS_REQ,
+			.bucket = r->bucket,
+			.req = r->rid,
+			.arg0 = p->cfg.keys_page,
+		};
+		for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
+			uint32_t n = p->cfg.nodes[i];
+			if ((r->expect_mask & ~r->answered_mask) & BIT(n)) {
+				p->stats.retransmits++;
+				send_msg(p, n, &q);
+			}
+		}
+		break;
+	}
+	default:
+		break;
+	}
+	if ((r->expect_mask & ~r->answered_mask) == 0)
+		complete_status(p, r, PKV_S_OK);
+}
+
+static void st_done(struct paxos *p, struct req *r, enum paxos_event ev, uint32_t from,
+		    const struct pkv_msg *m, uint64_t now)
+{
+}
+
+typedef void (*state_fn)(struct paxos *, struct req *, enum paxos_event, uint32_t,
+			 const struct pkv_msg *, uint64_t);
+
+static const state_fn state_handlers[PAXOS_ST__COUNT] = {
+	[PAXOS_ST_WAIT_QUORUM] = st_wait_quorum, [PAXOS_ST_QUERYING] = st_querying,
+	[PAXOS_ST_PREPARING] = st_preparing,	 [PAXOS_ST_ACCEPTING] = st_accepting,
+	[PAXOS_ST_BACKOFF] = st_backoff,	 [PAXOS_ST_FORWARDED] = st_forwarded,
+	[PAXOS_ST_KEYS] = st_keys,		 [PAXOS_ST_DONE] = st_done,
+};
+
+/*
+ * Two events mean the same in every live state: the deadline ends the
+ * request, and a value learned for the key answers it. The rest goes to the
+ * state's handler.
+ */
+static void dispatch(struct paxos *p, struct req *r, enum paxos_event ev, uint32_t from,
+		     const struct pkv_msg *m, uint64_t now)
+{
+	if (r->state == PAXOS_ST_DONE)
+		return;
+	if (ev == PAXOS_EV_DEADLINE) {
+		if (r->kind == PAXOS_REQ_KEYS)
+			complete_status(p, r, PKV_S_OK); /* what we have so far */
+		else
+			complete_status(p, r, r->state == PAXOS_ST_WAIT_QUORUM && !paxos_has_quorum(p)
+						      ? PKV_S_NO_QUORUM
+						      : PKV_S_TIMEOUT);
+		return;
+	}
+	if (ev == PAXOS_EV_CHOSEN) {
+		struct store_entry *e = store_lookup(p->store, r->bucket, r->key, false);
+		if (e && e->chosen)
+			req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value);
+		return;
+	}
+	state_handlers[r->state](p, r, ev, from, m, now);
+}
+
+/* ---- restart: sync ---------------------------------------------------- */
+
+static void become_synced(struct paxos *p, uint64_t now)
+{
+	p->synced = true;
+	p->unsynced_since = 0;
+	push_event(p, PAXOS_E_SYNCED, p->epoch, "paxos: acceptor synced; answering from now on");
+	for (struct req *r = p->reqs; r; r = r->next)
+		dispatch(p, r, PAXOS_EV_QUORUM, 0, NULL, now);
+}
+
+static void sync_send_page(struct paxos *p, uint32_t n, uint64_t now)
+{
+	struct peer *pe = &p->peers[n];
+	pe->sync_rid = p->next_rid++;
+	pe->sync_sent_at = now;
+	struct pkv_msg m = { .type = PKV_MSG_SYNC_REQ, .req = pe->sync_rid, .arg0 = pe->sync_cursor };
+	send_msg(p, n, &m);
+}
+
+static void sync_merge(struct paxos *p, const struct pkv_msg *m, uint64_t now)
+{
+	struct store_entry *e = store_lookup(p->store, m->bucket, m->key, true);
+	if (!e) {
+		p->oom = -ENOMEM;
+		return;
+	}
+	if (!gen_ok(p, e, m->gen))
+		return;
+	p->stats.sync_entries++;
+	p->fresh = false;
+	/* Per key: highest promise, highest-ballot accepted value. */
+	if (pkv_ballot_cmp(m->ballot, e->promised) > 0)
+		e->promised = m->ballot;
+	note_round(e, m->ballot);
+	if ((m->flags & PKV_MF_HAS_VALUE) &&
+	    (!e->has_accepted || pkv_ballot_cmp(m->accepted, e->accepted) > 0)) {
+		if (store_set_accepted(p->store, e, m->accepted, m->value))
+			p->oom = -ENOMEM;
+	}
+	if (m->flags & PKV_MF_CHOSEN)
+		learn(p, e, m->accepted, m->value, now);
+}
+
+static void sync_reply(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now)
+{
+	struct peer *pe = &p->peers[from];
+	/* Once synced, late pages must not change the acceptor behind our promises. */
+	if (p->synced || pe->sync_done || m->req != pe->sync_rid || pe->sync_rid == 0)
+		return;
+	uint32_t page = p->cfg.sync_page;
+	if (m->key.len) {
+		uint64_t idx = m->arg0 - 1;
+		if (m->arg0 == 0 || idx < pe->sync_cursor || idx >= pe->sync_cursor + page)
+			return;
+		sync_merge(p, m, now);
+		if (p->oom)
+			return; /* not marked: the page is asked again */
+		pe->sync_got |= 1ull << (idx - pe->sync_cursor);
+	}
+	if (m->flags & PKV_MF_LAST) {
+		pe->sync_last = true;
+		pe->sync_end = m->arg0;
+	}
+	uint64_t end = pe->sync_cursor + page;
+	if (pe->sync_last && pe->sync_end < end)
+		end = pe->sync_end;
+	for (uint64_t i = pe->sync_cursor; i < end; i++)
+		if (!(pe->sync_got & (1ull << (i - pe->sync_cursor))))
+			return;
+	if (pe->sync_last && end == pe->sync_end) {
+		pe->sync_done = true;
+		pe->sync_rid = 0;
+		if (pe->epoch > p->epoch)
+			p->epoch = pe->epoch;
+		return;
+	}
+	pe->sync_cursor = end;
+	pe->sync_got = 0;
+	sync_send_page(p, from, now);
+}
+
+/* Drives the restart rule; called from every entry point while unsynced. */
+static void sync_step(struct paxos *p, uint64_t now)
+{
+	if (p->synced)
+		return;
+	unsigned q = quorum(p);
+	unsigned connected = 1, fresh = p->fresh ? 1 : 0, synced_peers = 0, done = 0;
+	bool all_fresh = true;
+	uint64_t max_epoch = p->epoch;
+	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
+		uint32_t n = p->cfg.nodes[i];
+		struct peer *pe = &p->peers[n];
+		if (n == p->cfg.self)
+			continue;
+		if (pe->sync_done)
+			done++;
+		if (!pe->connected)
+			continue;
+		connected++;
+		if (pe->fresh)
+			fresh++;
+		else
+			all_fresh = false;
+		if (pe->synced)
+			synced_peers++;
+		if (pe->epoch > max_epoch)
+			max_epoch = pe->epoch;
+	}
+	/* A strict majority of cluster_size, not counting ourselves, copied. */
+	if (done >= q) {
+		become_synced(p, now);
+		return;
+	}
+	/* Cluster bootstrap: nobody holds state, and a majority is here. */
+	if (p->fresh && all_fresh && fresh >= q) {
+		become_synced(p, now);
+		return;
+	}
+	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
+		uint32_t n = p->cfg.nodes[i];
+		struct peer *pe = &p->peers[n];
+		if (n == p->cfg.self || pe->sync_done || !pe->connected || !pe->synced)
+			continue;
+		if (pe->sync_rid == 0 || now >= pe->sync_sent_at + p->cfg.retransmit_us)
+			sync_send_page(p, n, now);
+	}
+	/*
+	 * No synced source, yet a majority is up and all unsynced: the state
+	 * only restarted daemons held is gone. Waiting would be forever.
+	 */
+	if (connected >= q && synced_peers == 0 && !(p->fresh && all_fresh)) {
+		if (p->unsynced_since == 0) {
+			p->unsynced_since = now ? now : 1;
+		} else if (now - p->unsynced_since >= p->cfg.epoch_grace_us) {
+			p->epoch = max_epoch + 1;
+			p->stats.epochs_declared++;
+			push_event(p, PAXOS_E_NEW_EPOCH, p->epoch,
+				   "paxos: NEW EPOCH: a majority restarted without durable state; "
+				   "values held only by the restarted daemons may be lost");
+			become_synced(p, now);
+		}
+	} else {
+		p->unsynced_since = 0;
+	}
+}
+
+/* ---- entry points ----------------------------------------------------- */
+
+static int handle(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now);
+
+/* Runs the local roles' queued messages, then frees finished requests. */
+static int finish(struct paxos *p, uint64_t now)
+{
+	for (size_t i = 0; i < p->selfq.n; i++) {
+		struct pkv_msg m = p->selfq.v[i].msg;
+		handle(p, p->cfg.self, &m, now);
+	}
+	pkv_outbox_reset(&p->selfq);
+	reap(p);
+	int r = p->oom;
+	p->oom = 0;
+	return r;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+struct paxos *paxos_new(const struct paxos_config *cfg, struct store *store,
+			struct pkv_outbox *outbox)
+{
+	if (!cfg || !store || !outbox || cfg->n_nodes == 0 || cfg->n_nodes > PKV_MAX_NODES ||
+	    cfg->cluster_size == 0 || cfg->self == 0 || cfg->self > PKV_MAX_NODES)
+		return NULL;
+	struct paxos *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->cfg = *cfg;
+	if (!p->cfg.retransmit_us)
+		p->cfg.retransmit_us = 100000;
+	if (!p->cfg.backoff_max_us)
+		p->cfg.backoff_max_us = 100000;
+	if (!p->cfg.epoch_grace_us)
+		p->cfg.epoch_grace_us = 3000000;
+	if (!p->cfg.sync_page || p->cfg.sync_page > 64)
+		p->cfg.sync_page = 32;
+	if (!p->cfg.keys_page)
+		p->cfg.keys_page = 64;
+	bool self_in = false;
+	for (uint32_t i = 0; i < cfg->n_nodes; i++) {
+		uint32_t n = cfg->nodes[i];
+		if (n == 0 || n > PKV_MAX_NODES || p->peers[n].configured) {
+			free(p);
+			return NULL;
+		}
+		p->peers[n].configured = true;
+		p->configured_mask |= BIT(n);
+		self_in |= n == cfg->self;
+		p->sorted[i] = n;
+	}
+	if (!self_in) {
+		free(p);
+		return NULL;
+	}
+	p->peers[cfg->self].configured = false; /* peers only */
+	qsort(p->sorted, cfg->n_nodes, sizeof(p->sorted[0]), cmp_u32);
+	p->store = store;
+	p->ob = outbox;
+	pkv_outbox_init(&p->selfq);
+	p->rng = cfg->seed;
+	/*
+	 * Request ids start at a random point so that replies addressed to a
+	 * previous incarnation of this daemon do not match new requests.
+	 */
+	p->next_rid = (splitmix(&p->rng) >> 16) + 1;
+	p->fresh = cfg->fresh;
+	p->synced = !cfg->restarted && !cfg->fresh;
+	return p;
+}
+
+void paxos_free(struct paxos *p)
+{
+	if (!p)
+		return;
+	paxos_completions_reset(p);
+	while (p->reqs) {
+		struct req *r = p->reqs;
+		p->reqs = r->next;
+		req_free(r);
+	}
+	free(p->comp);
+	free(p->ev);
+	pkv_outbox_free(&p->selfq);
+	free(p);
+}
+
+/* Finds the request a reply is for; replies must name the same key. */
+static struct req *reply_req(struct paxos *p, const struct pkv_msg *m, bool check_key)
+{
+	struct req *r = req_find(p, m->req);
+	if (!r)
+		return NULL;
+	if (check_key && (!pkv_bytes_eq(r->bucket, m->bucket) || !pkv_bytes_eq(r->key, m->key)))
+		return NULL;
+	return r;
+}
+
+static void on_forward(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now)
+{
+	for (struct req *r = p->reqs; r; r = r->next)
+		if (r->kind == PAXOS_REQ_FORWARDED && r->origin == from && r->origin_req == m->req &&
+		    r->state != PAXOS_ST_DONE)
+			return; /* already working on it */
+	uint64_t deadline = m->arg0 == PAXOS_NO_DEADLINE ? PAXOS_NO_DEADLINE
+			    : m->arg0 > UINT64_MAX - now ? PAXOS_NO_DEADLINE
+							 : now + m->arg0;
+	if (m->key.len == 0 || m->key.len > PKV_MAX_KEY || m->value.len > PKV_MAX_VALUE ||
+	    !store_bucket_name_ok(m->bucket))
+		return;
+	struct req *r = req_new(p, PAXOS_REQ_FORWARDED, 0, m->bucket, m->key, deadline, false);
+	if (!r || dup_bytes(&r->value, m->value)) {
+		if (r)
+			complete_status(p, r, PKV_S_NO_MEMORY);
+		p->oom = -ENOMEM;
+		return;
+	}
+	r->origin = from;
+	r->origin_req = m->req;
+	r->has_value = true;
+	r->no_forward = true; /* never forwarded twice */
+	p->stats.forwards_served++;
+	struct store_entry *e = store_lookup(p->store, m->bucket, m->key, false);
+	if (e && e->chosen) {
+		req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value);
+		return;
+	}
+	if (!paxos_has_quorum(p)) {
+		complete_status(p, r, PKV_S_NO_QUORUM);
+		return;
+	}
+	dispatch(p, r, PAXOS_EV_START, 0, NULL, now);
+}
+
+static int handle(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now)
+{
+	struct req *r;
+	switch (m->type) {
+	case PKV_MSG_PREPARE:
+		acceptor_prepare(p, from, m);
+		break;
+	case PKV_MSG_ACCEPT:
+		acceptor_accept(p, from, m);
+		break;
+	case PKV_MSG_QUERY:
+		acceptor_query(p, from, m);
+		break;
+	case PKV_MSG_KEYS_REQ:
+		keys_answer(p, from, m);
+		break;
+	case PKV_MSG_SYNC_REQ:
+		sync_answer(p, from, m);
+		break;
+	case PKV_MSG_SYNC_REPLY:
+		if (from != p->cfg.self)
+			sync_reply(p, from, m, now);
+		break;
+	case PKV_MSG_CHOSEN: {
+		struct store_entry *e = store_lookup(p->store, m->bucket, m->key, true);
+		if (!e)
+			return -ENOMEM;
+		if (gen_ok(p, e, m->gen))
+			learn(p, e, m->ballot, m->value, now);
+		break;
+	}
+	case PKV_MSG_PROMISE:
+	case PKV_MSG_ACCEPTED:
+		r = reply_req(p, m, true);
+		if (!r || pkv_ballot_cmp(r->ballot, m->ballot))
+			break; /* an older round's reply */
+		{
+			struct store_entry *e = store_lookup(p->store, m->bucket, m->key, false);
+			if (e)
+				note_round(e, m->accepted);
+		}
+		if (!(m->flags & PKV_MF_OK))
+			dispatch(p, r, PAXOS_EV_NACK, from, m, now);
+		else
+			dispatch(p, r, m->type == PKV_MSG_PROMISE ? PAXOS_EV_PROMISE : PAXOS_EV_ACCEPTED,
+				 from, m, now);
+		break;
+	case PKV_MSG_QUERY_REPLY:
+		r = reply_req(p, m, true);
+		if (r)
+			dispatch(p, r, PAXOS_EV_QUERY_REPLY, from, m, now);
+		break;
+	case PKV_MSG_KEYS_REPLY:
+		r = req_find(p, m->req);
+		if (r && r->kind == PAXOS_REQ_KEYS && pkv_bytes_eq(r->bucket, m->bucket))
+			dispatch(p, r, PAXOS_EV_KEYS_REPLY, from, m, now);
+		break;
+	case PKV_MSG_FORWARD:
+		if (from != p->cfg.self)
+			on_forward(p, from, m, now);
+		break;
+	case PKV_MSG_FORWARD_REPLY:
+		r = req_find(p, m->req);
+		if (r && r->kind == PAXOS_REQ_PUT && r->fwd_to == from &&
+		    pkv_bytes_eq(r->bucket, m->bucket) && pkv_bytes_eq(r->key, m->key)) {
+			if (r->state == PAXOS_ST_FORWARDED)
+				dispatch(p, r, PAXOS_EV_FWD_REPLY, from, m, now);
+			else if (m->arg0 == PKV_S_OK)
+				req_complete(p, r, PKV_S_OK, m->gen, m->value);
+		}
+		break;
+	default:
+		break; /* heartbeats belong to membership */
+	}
+	return 0;
+}
+
+int paxos_receive(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now)
+{
+	if (!peer_ok(p, from))
+		return 0;
+	handle(p, from, m, now);
+	sync_step(p, now);
+	return finish(p, now);
+}
+
+uint64_t paxos_next_deadline(const struct paxos *p)
+{
+	uint64_t t = PAXOS_NO_DEADLINE;
+	for (const struct req *r = p->reqs; r; r = r->next) {
+		if (r->state == PAXOS_ST_DONE)
+			continue;
+		t = min_u64(t, min_u64(r->t_timer, r->deadline));
+	}
+	if (!p->synced) {
+		for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
+			const struct peer *pe = &p->peers[p->cfg.nodes[i]];
+			if (pe->configured && pe->sync_rid && !pe->sync_done && pe->connected &&
+			    pe->synced)
+				t = min_u64(t, pe->sync_sent_at + p->cfg.retransmit_us);
+		}
+		if (p->unsynced_since)
+			t = min_u64(t, p->unsynced_since + p->cfg.epoch_grace_us);
+	}
+	return t;
+}
+
+uint64_t paxos_tick(struct paxos *p, uint64_t now)
+{
+	sync_step(p, now);
+	for (struct req *r = p->reqs; r; r = r->next) {
+		if (r->state == PAXOS_ST_DONE)
+			continue;
+		if (r->deadline <= now) {
+			dispatch(p, r, PAXOS_EV_DEADLINE, 0, NULL, now);
+			continue;
+		}
+		if (r->t_timer <= now) {
+			r->t_timer = UINT64_MAX;
+			dispatch(p, r, PAXOS_EV_TIMER, 0, NULL, now);
+		}
+	}
+	finish(p, now);
+	return paxos_next_deadline(p);
+}
+
+static void kick_waiting(struct paxos *p, uint64_t now)
+{
+	for (struct req *r = p->reqs; r; r = r->next)
+		if (r->state == PAXOS_ST_WAIT_QUORUM)
+			dispatch(p, r, PAXOS_EV_QUORUM, 0, NULL, now);
+}
+
+void paxos_peer_update(struct paxos *p, uint32_t node, bool connected, unsigned flags,
+		       uint64_t epoch, uint64_t now)
+{
+	if (!peer_ok(p, node))
+		return;
+	struct peer *pe = &p->peers[node];
+	bool was = pe->connected;
+	pe->connected = connected;
+	if (connected) {
+		pe->synced = flags & PKV_MF_SYNCED;
+		pe->fresh = flags & PKV_MF_FRESH;
+		pe->epoch = epoch;
+	}
+	if (was && !connected) {
+		for (struct req *r = p->reqs; r; r = r->next)
+			dispatch(p, r, PAXOS_EV_PEER_DOWN, node, NULL, now);
+	}
+	sync_step(p, now);
+	kick_waiting(p, now);
+	finish(p, now);
+}
+
+void paxos_peer_restarted(struct paxos *p, uint32_t node, uint64_t now)
+{
+	if (!peer_ok(p, node))
+		return;
+	struct peer *pe = &p->peers[node];
+	pe->sync_done = false;
+	pe->sync_rid = 0;
+	pe->sync_cursor = 0;
+	pe->sync_got = 0;
+	pe->sync_last = false;
+	pe->synced = false;
+	for (struct req *r = p->reqs; r; r = r->next)
+		dispatch(p, r, PAXOS_EV_PEER_DOWN, node, NULL, now);
+	sync_step(p, now);
+	finish(p, now);
+}
+
+void paxos_set_cluster_size(struct paxos *p, uint32_t n, uint64_t now)
+{
+	if (n == 0)
+		return;
+	p->cfg.cluster_size = n;
+	sync_step(p, now);
+	kick_waiting(p, now);
+	finish(p, now);
+}
+
+static int check_args(struct pkv_bytes bucket, struct pkv_bytes key, bool need_key)
+{
+	if (bucket.len > PKV_MAX_BUCKET || (need_key && key.len > PKV_MAX_KEY))
+		return PKV_S_TOO_LARGE;
+	if (!store_bucket_name_ok(bucket) || (need_key && key.len == 0))
+		return PKV_S_BAD_REQUEST;
+	return 0;
+}
+
+static void count_op(struct paxos *p, struct pkv_bytes bucket, bool put)
+{
+	struct store_bucket *b = store_bucket(p->store, bucket, true);
+	if (!b)
+		return;
+	if (put)
+		store_bucket_stats(b)->puts++;
+	else
+		store_bucket_stats(b)->gets++;
+}
+
+/* Common start of put and get: learner first, then quorum. */
+static int request(struct paxos *p, enum paxos_req_kind kind, uint64_t id, struct pkv_bytes bucket,
+		   struct pkv_bytes key, const struct pkv_bytes *value, uint64_t deadline,
+		   bool retry, uint64_t now)
+{
+	struct req *r = req_new(p, kind, id, bucket, key, deadline, retry);
+	if (!r)
+		return -ENOMEM;
+	int bad = check_args(bucket, key, true);
+	if (!bad && value && value->len > PKV_MAX_VALUE)
+		bad = PKV_S_TOO_LARGE;
+	if (bad) {
+		complete_status(p, r, bad);
+		return finish(p, now);
+	}
+	count_op(p, bucket, kind == PAXOS_REQ_PUT);
+	if (value) {
+		if (dup_bytes(&r->value, *value)) {
+			complete_status(p, r, PKV_S_NO_MEMORY);
+			finish(p, now);
+			return -ENOMEM;
+		}
+		r->has_value = true;
+	}
+	struct store_entry *e = store_lookup(p->store, bucket, key, false);
+	if (e && e->chosen) {
+		req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value);
+		return finish(p, now);
+	}
+	if (!paxos_has_quorum(p) && !retry) {
+		complete_status(p, r, PKV_S_NO_QUORUM);
+		return finish(p, now);
+	}
+	dispatch(p, r, PAXOS_EV_START, 0, NULL, now);
+	return finish(p, now);
+}
+
+int paxos_put(struct paxos *p, uint64_t id, struct pkv_bytes bucket, struct pkv_bytes key,
+	      struct pkv_bytes value, uint64_t deadline, bool retry, uint64_t now)
+{
+	p->stats.puts++;
+	return request(p, PAXOS_REQ_PUT, id, bucket, key, &value, deadline, retry, now);
+}
+
+int paxos_get(struct paxos *p, uint64_t id, struct pkv_bytes bucket, struct pkv_bytes key,
+	      uint64_t deadline, bool retry, uint64_t now)
+{
+	p->stats.gets++;
+	return request(p, PAXOS_REQ_GET, id, bucket, key, NULL, deadline, retry, now);
+}
+
+int paxos_keys(struct paxos *p, uint64_t id, struct pkv_bytes bucket, uint64_t deadline,
+	       uint64_t now)
+{
+	p->stats.keys++;
+	struct req *r = req_new(p, PAXOS_REQ_KEYS, id, bucket, (struct pkv_bytes){ 0 }, deadline,
+				false);
+	if (!r)
+		return -ENOMEM;
+	int bad = check_args(bucket, (struct pkv_bytes){ 0 }, false);
+	if (bad) {
+		complete_status(p, r, bad);
+		return finish(p, now);
+	}
+	/* Local keys with an accepted or chosen value. */
+	struct store_bucket *b = store_bucket(p->store, bucket, false);
+	for (size_t i = 0; b && i < store_bucket_nkeys(b); i++) {
+		struct store_entry *e = store_bucket_entry_at(b, i);
+		if (store_entry_has_value(e))
+			keys_add(p, r, e->key);
+	}
+	start_keys(p, r, now);
+	if (r->expect_mask == 0)
+		complete_status(p, r, PKV_S_OK);
+	return finish(p, now);
+}
+
+const struct paxos_completion *paxos_completions(const struct paxos *p, size_t *n)
+{
+	*n = p->n_comp;
+	return p->comp;
+}
+
+void paxos_completions_reset(struct paxos *p)
+{
+	for (size_t i = 0; i < p->n_comp; i++) {
+		struct paxos_completion *c = &p->comp[i];
+		free_bytes(&c->value);
+		for (size_t k = 0; k < c->n_keys; k++)
+			free_bytes(&c->keys[k]);
+		free(c->keys);
+	}
+	p->n_comp = 0;
+}
+
+const struct paxos_event_rec *paxos_events(const struct paxos *p, size_t *n)
+{
+	*n = p->n_ev;
+	return p->ev;
+}
+
+void paxos_events_reset(struct paxos *p)
+{
+	p->n_ev = 0;
+}
+
+unsigned paxos_heartbeat_flags(const struct paxos *p)
+{
+	return (p->synced ? PKV_MF_SYNCED : 0) | (p->fresh ? PKV_MF_FRESH : 0);
+}
+
+uint64_t paxos_epoch(const struct paxos *p)
+{
+	return p->epoch;
+}
+
+bool paxos_synced(const struct paxos *p)
+{
+	return p->synced;
+}
+
+uint32_t paxos_primary(const struct paxos *p, struct pkv_bytes bucket, struct pkv_bytes key)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (uint32_t i = 0; i < bucket.len; i++)
+		h = (h ^ bucket.p[i]) * 0x100000001b3ull;
+	h = (h ^ 0xff) * 0x100000001b3ull; /* separator: ("ab","c") != ("a","bc") */
+	for (uint32_t i = 0; i < key.len; i++)
+		h = (h ^ key.p[i]) * 0x100000001b3ull;
+	return p->sorted[h % p->cfg.n_nodes];
+}
+
+const struct paxos_stats *paxos_stats(const struct paxos *p)
+{
+	return &p->stats;
+}
+
+void paxos_bucket_stats(const struct paxos *p, struct pkv_bytes bucket, uint64_t *puts,
+			uint64_t *gets)
+{
+	struct store_bucket *b = store_bucket(p->store, bucket, false);
+	*puts = b ? store_bucket_stats(b)->puts : 0;
+	*gets = b ? store_bucket_stats(b)->gets : 0;
+}

@@ -1,0 +1,364 @@
+// SPDX-License-Identifier: MIT
+/*
+ * control.c — the daemon's UNIX socket: peer credentials, requests from
+ * `pkv` and the tools, replies. One request at a time per connection.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "paxos.h"
+
+struct ctl_packet {
+	struct ctl_packet *next;
+	size_t len;
+	uint8_t data[];
+};
+
+struct ctl_conn {
+	struct ctl_conn *next;
+	int fd;
+	bool sending;  /* a send is in flight */
+	bool closing;  /* peer gone: free once nothing is in flight */
+	bool recv_armed;
+	uint64_t req;  /* the request waiting in paxos, 0 if none */
+	struct ctl_packet *txq, **txtail;
+	uint8_t rx[CTL_MAX_PACKET];
+};
+
+int control_open(struct daemon *d)
+{
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int n = snprintf(path, sizeof(path), "%s/%s/%s", d->cfg.run_dir, d->cfg.self,
+			 CTL_SOCKET_NAME);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		fprintf(stderr, "pkvd: run dir path too long for a UNIX socket: %s\n", d->cfg.run_dir);
+		return -ENAMETOOLONG;
+	}
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	memcpy(sa.sun_path, path, (size_t)n + 1);
+	unlink(path); /* a stale socket of a previous run; the run-dir lock says we own it */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0660) < 0 ||
+	    listen(fd, 128) < 0) {
+		int e = -errno;
+		fprintf(stderr, "pkvd: cannot listen on %s: %s\n", path, strerror(errno));
+		close(fd);
+		return e;
+	}
+	d->ctl_fd = fd;
+	return net_listen(d->net, fd);
+}
+
+static bool peer_allowed(struct daemon *d, int fd)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+		return false;
+	if (cr.uid == 0 || cr.uid == getuid())
+		return true;
+	if (d->cfg.group[0]) {
+		struct group *g = getgrnam(d->cfg.group);
+		if (g && cr.gid == g->gr_gid)
+			return true;
+	}
+	return false;
+}
+
+static void conn_free(struct daemon *d, struct ctl_conn *c)
+{
+	for (struct ctl_conn **pp = &d->conns; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	while (c->txq) {
+		struct ctl_packet *p = c->txq;
+		c->txq = p->next;
+		free(p);
+	}
+	close(c->fd);
+	free(c);
+}
+
+static void arm_recv(struct daemon *d, struct ctl_conn *c)
+{
+	if (net_ctl_recv(d->net, c->fd, c, c->rx, sizeof(c->rx)) == 0)
+		c->recv_armed = true;
+}
+
+void control_accept(struct daemon *d, int fd)
+{
+	if (!peer_allowed(d, fd)) {
+		daemon_log(d, "control: refused a connection (uid not allowed)");
+		close(fd);
+		return;
+	}
+	struct ctl_conn *c = malloc(sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	memset(c, 0, offsetof(struct ctl_conn, rx));
+	c->fd = fd;
+	c->txtail = &c->txq;
+	c->next = d->conns;
+	d->conns = c;
+	arm_recv(d, c);
+}
+
+static void send_next(struct daemon *d, struct ctl_conn *c)
+{
+	if (c->sending || !c->txq)
+		return;
+	if (net_ctl_send(d->net, c->fd, c, c->txq->data, c->txq->len) == 0)
+		c->sending = true;
+}
+
+static void queue_reply(struct daemon *d, struct ctl_conn *c, int status, uint64_t gen,
+			const void *payload, size_t len, bool more)
+{
+	struct ctl_packet *p = malloc(sizeof(*p) + sizeof(struct ctl_rep) + len);
+	if (!p)
+		return;
+	struct ctl_rep rep = {
+		.magic = CTL_MAGIC,
+		.status = status,
+		.gen = gen,
+		.len = (uint32_t)len,
+		.flags = more ? CTL_RF_MORE : 0,
+	};
+	memcpy(p->data, &rep, sizeof(rep));
+	if (len)
+		memcpy(p->data + sizeof(rep), payload, len);
+	p->len = sizeof(rep) + len;
+	p->next = NULL;
+	*c->txtail = p;
+	c->txtail = &p->next;
+	send_next(d, c);
+}
+
+/* Text of `pkv cluster`: "name: value" lines (DESIGN section 7). */
+static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
+{
+	size_t o = 0;
+#define OUT(...)                                                                                   \
+	do {                                                                                       \
+		if (o < cap)                                                                       \
+			o += (size_t)snprintf(buf + o, cap - o, __VA_ARGS__);                      \
+	} while (0)
+	uint64_t now = daemon_now_us();
+	OUT("node: %s\n", d->cfg.self);
+	OUT("id: %u\n", d->self);
+	OUT("cluster: %s\n", d->cfg.cluster);
+	OUT("cluster_size: %u\n", d->mem.cluster_size);
+	OUT("quorum: %s\n", membership_quorum(&d->mem) ? "yes" : "no");
+	OUT("connected:");
+	for (unsigned i = 0; i < d->cfg.n_nodes; i++) {
+		const struct pkv_node_cfg *n = &d->cfg.nodes[i];
+		if (n->id == d->self || membership_is_connected(&d->mem, n->id))
+			OUT(" %s", n->name);
+	}
+	OUT("\n");
+	OUT("incarnation: %" PRIu64 "\n", d->incarnation);
+	OUT("uptime_ms: %" PRIu64 "\n", (now - d->started_us) / 1000u);
+	if (d->paxos) {
+		OUT("synced: %s\n", paxos_synced(d->paxos) ? "yes" : "no");
+		OUT("epoch: %" PRIu64 "\n", paxos_epoch(d->paxos));
+	}
+	OUT("rejected:");
+	for (unsigned r = 0; r < WIRE_REJ__COUNT; r++)
+		OUT(" %s=%" PRIu64, wire_reject_to_str(r), d->rx.rejects[r]);
+	OUT("\n");
+	for (unsigned i = 0; i < d->cfg.n_nodes; i++) {
+		const struct pkv_node_cfg *n = &d->cfg.nodes[i];
+		if (n->id == d->self)
+			continue;
+		const struct membership_peer *p = membership_peer(&d->mem, n->id);
+		if (!p)
+			continue;
+		OUT("peer: %s addr=%s state=%s", n->name, n->addr_text,
+		    p->connected ? "up" : "down");
+		if (p->last_heard_us)
+			OUT(" last_heard_ms=%" PRIu64, (now - p->last_heard_us) / 1000u);
+		else
+			OUT(" last_heard_ms=never");
+		OUT(" rtt_us=%" PRIu64 " hb_in=%" PRIu64 " hb_out=%" PRIu64 "\n", p->rtt_us,
+		    p->hb_in, p->hb_out);
+	}
+	const struct net_stats *ns = net_stats(d->net);
+	OUT("datagrams: in=%" PRIu64 " out=%" PRIu64 " nobufs=%" PRIu64 " send_dropped=%" PRIu64
+	    "\n",
+	    ns->dgrams_in, ns->dgrams_out, ns->recv_nobufs, ns->send_dropped);
+#undef OUT
+	return o < cap ? o : cap;
+}
+
+static void handle_request(struct daemon *d, struct ctl_conn *c, size_t len)
+{
+	struct ctl_req rq;
+	if (len < sizeof(rq)) {
+		queue_reply(d, c, PKV_S_BAD_REQUEST, 0, NULL, 0, false);
+		return;
+	}
+	memcpy(&rq, c->rx, sizeof(rq));
+	size_t need = sizeof(rq) + (size_t)rq.bucket_len + rq.key_len + rq.value_len;
+	if (rq.magic != CTL_MAGIC || need != len) {
+		queue_reply(d, c, PKV_S_BAD_REQUEST, 0, NULL, 0, false);
+		return;
+	}
+	const uint8_t *p = c->rx + sizeof(rq);
+	struct pkv_bytes bucket = {p, rq.bucket_len};
+	struct pkv_bytes key = {p + rq.bucket_len, rq.key_len};
+	struct pkv_bytes value = {p + rq.bucket_len + rq.key_len, rq.value_len};
+	if (bucket.len == 0) {
+		bucket.p = (const uint8_t *)PKV_DEFAULT_BUCKET;
+		bucket.len = sizeof(PKV_DEFAULT_BUCKET) - 1;
+	}
+	uint64_t now = daemon_now_us();
+	uint64_t timeout = (rq.timeout_ms ? rq.timeout_ms : 5000u) * 1000ull;
+	switch (rq.op) {
+	case CTL_OP_CLUSTER: {
+		char text[8192];
+		size_t n = cluster_text(d, text, sizeof(text));
+		queue_reply(d, c, PKV_S_OK, 0, text, n, false);
+		return;
+	}
+	case CTL_OP_PUT:
+	case CTL_OP_GET:
+	case CTL_OP_KEYS:
+		break;
+	default:
+		queue_reply(d, c, PKV_S_BAD_REQUEST, 0, NULL, 0, false);
+		return;
+	}
+	if (key.len > PKV_MAX_KEY || value.len > PKV_MAX_VALUE) {
+		queue_reply(d, c, PKV_S_TOO_LARGE, 0, NULL, 0, false);
+		return;
+	}
+	c->req = ++d->next_req;
+	uint64_t deadline = now + timeout;
+	int r;
+	if (rq.op == CTL_OP_PUT)
+		r = paxos_put(d->paxos, c->req, bucket, key, value, deadline,
+			      (rq.flags & CTL_F_NO_QUORUM_RETRY) != 0, now);
+	else if (rq.op == CTL_OP_GET)
+		r = paxos_get(d->paxos, c->req, bucket, key, deadline, false, now);
+	else
+		r = paxos_keys(d->paxos, c->req, bucket, deadline, now);
+	if (r != 0) {
+		c->req = 0;
+		queue_reply(d, c, PKV_S_NO_MEMORY, 0, NULL, 0, false);
+	}
+}
+
+void control_recv(struct daemon *d, struct ctl_conn *c, ssize_t len)
+{
+	c->recv_armed = false;
+	if (len <= 0) {
+		c->closing = true;
+		c->req = 0; /* the answer, when it comes, has nobody to go to */
+		if (!c->sending)
+			conn_free(d, c);
+		return;
+	}
+	handle_request(d, c, (size_t)len);
+	/* The next request is read once this one is answered. */
+	if (!c->req)
+		arm_recv(d, c);
+}
+
+void control_sent(struct daemon *d, struct ctl_conn *c, int res)
+{
+	c->sending = false;
+	struct ctl_packet *p = c->txq;
+	if (p) {
+		c->txq = p->next;
+		if (!c->txq)
+			c->txtail = &c->txq;
+		free(p);
+	}
+	if (res < 0 && !c->closing) {
+		c->closing = true;
+		shutdown(c->fd, SHUT_RDWR); /* completes the armed recv */
+	}
+	if (c->closing) {
+		if (!c->recv_armed)
+			conn_free(d, c);
+		/* else: the armed recv fails or returns 0 once the peer is gone */
+		return;
+	}
+	send_next(d, c);
+}
+
+static struct ctl_conn *conn_by_req(struct daemon *d, uint64_t req)
+{
+	for (struct ctl_conn *c = d->conns; c; c = c->next)
+		if (c->req == req)
+			return c;
+	return NULL;
+}
+
+void control_complete(struct daemon *d, uint64_t req, int status, uint64_t gen, const uint8_t *val,
+		      uint32_t len)
+{
+	struct ctl_conn *c = conn_by_req(d, req);
+	if (!c)
+		return;
+	c->req = 0;
+	queue_reply(d, c, status, gen, val, len, false);
+	arm_recv(d, c);
+}
+
+void control_keys(struct daemon *d, uint64_t req, const struct pkv_bytes *keys, size_t n)
+{
+	struct ctl_conn *c = conn_by_req(d, req);
+	if (!c)
+		return;
+	c->req = 0;
+	/* Pack (u16 len, bytes) records into packets well under the socket limit. */
+	enum { CHUNK = 60000 };
+	uint8_t *buf = malloc(CHUNK);
+	size_t o = 0;
+	for (size_t i = 0; buf && i < n; i++) {
+		if (o + 2 + keys[i].len > CHUNK) {
+			queue_reply(d, c, PKV_S_OK, 0, buf, o, true);
+			o = 0;
+		}
+		uint16_t l = (uint16_t)keys[i].len;
+		memcpy(buf + o, &l, 2);
+		memcpy(buf + o + 2, keys[i].p, keys[i].len);
+		o += 2 + keys[i].len;
+	}
+	queue_reply(d, c, buf ? PKV_S_OK : PKV_S_NO_MEMORY, 0, buf, o, false);
+	free(buf);
+	arm_recv(d, c);
+}
+
+void control_close_all(struct daemon *d)
+{
+	while (d->conns)
+		conn_free(d, d->conns);
+	if (d->ctl_fd >= 0) {
+		char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+		int n = snprintf(path, sizeof(path), "%s/%s/%s", d->cfg.run_dir, d->cfg.self,
+				 CTL_SOCKET_NAME);
+		if (n > 0 && (size_t)n < sizeof(path))
+			unlink(path);
+		close(d->ctl_fd);
+	}
+}

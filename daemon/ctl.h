@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ctl.h — the control protocol on the daemon's UNIX socket.
+ *
+ * SOCK_SEQPACKET: one request per packet, answered by one or more reply
+ * packets (CTL_RF_MORE on all but the last). One request at a time per
+ * connection. Integers are host byte order: both ends are on one host.
+ *
+ * The socket is $RUN_DIR/<node>/pkvd.sock, mode 0660; the daemon checks
+ * SO_PEERCRED (same uid, root, or the configured group).
+ */
+#ifndef PKV_CTL_H
+#define PKV_CTL_H
+
+#include <stdint.h>
+
+#include "msg.h"
+
+#define CTL_MAGIC 0x504b5643u /* "PKVC" */
+#define CTL_SOCKET_NAME "pkvd.sock"
+#define CTL_MAX_PACKET (sizeof(struct ctl_req) + PKV_MAX_BUCKET + PKV_MAX_KEY + PKV_MAX_VALUE)
+
+enum ctl_op {
+	CTL_OP_CLUSTER = 1, /* text: "name: value" lines */
+	CTL_OP_PUT,
+	CTL_OP_GET,
+	CTL_OP_KEYS, /* payload: repeated (u16 len, bytes) */
+	CTL_OP_STATS, /* text: statistics, "name: value" lines */
+};
+
+enum ctl_req_flag {
+	CTL_F_NO_QUORUM_RETRY = 1u << 0, /* put: wait for quorum instead of failing */
+};
+
+struct ctl_req {
+	uint32_t magic;
+	uint8_t op;
+	uint8_t flags;
+	uint8_t bucket_len; /* 0: the default bucket */
+	uint8_t reserved;
+	uint32_t key_len;
+	uint32_t value_len;
+	uint32_t timeout_ms; /* 0: the daemon's default */
+	/* followed by bucket, key, value */
+};
+
+enum ctl_rep_flag {
+	CTL_RF_MORE = 1u << 0,
+};
+
+struct ctl_rep {
+	uint32_t magic;
+	int32_t status; /* enum pkv_status, or -errno */
+	uint64_t gen;
+	uint32_t len; /* payload bytes that follow */
+	uint32_t flags;
+};
+
+#endif

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon.h — the I/O shell of pkvd: the state the event loop wires together.
+ *
+ * The loop turn, in this order (one flush per turn):
+ *   1. fire timers: membership_tick, paxos_tick
+ *   2. hand membership events to the log and to paxos
+ *   3. deliver self-addressed messages, seal the outbox into datagrams
+ *      (all messages to one peer in as few datagrams as fit)
+ *   4. submit every queued SQE and wait for completions, once
+ *   5. dispatch completions: datagrams → wire_receive → membership/paxos,
+ *      control packets → requests, signals → stop
+ */
+#ifndef PKV_DAEMON_H
+#define PKV_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "config.h"
+#include "membership.h"
+#include "msg.h"
+#include "net.h"
+#include "wire.h"
+
+struct paxos;
+struct store;
+struct ctl_conn;
+
+struct daemon {
+	struct pkv_config cfg;
+	struct auth_key key;
+	uint64_t cluster_id;
+	uint32_t self;
+	uint64_t incarnation;
+	uint32_t salt;
+	uint64_t seq;
+	bool fresh; /* first boot of this run dir */
+	uint64_t started_us;
+
+	struct net *net;
+	struct wire_rx rx;
+	struct membership mem;
+	struct store *store;
+	struct paxos *paxos;
+	struct pkv_outbox ob;
+
+	int ctl_fd;
+	struct ctl_conn *conns;
+	uint64_t next_req;
+
+	bool stopping;
+	uint64_t stats_flush_errors;
+};
+
+void daemon_log(struct daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+uint64_t daemon_now_us(void);
+
+int daemon_init(struct daemon *d);
+int daemon_run(struct daemon *d);
+void daemon_fini(struct daemon *d);
+
+/* control.c */
+int control_open(struct daemon *d);
+void control_accept(struct daemon *d, int fd);
+void control_recv(struct daemon *d, struct ctl_conn *c, ssize_t len);
+void control_sent(struct daemon *d, struct ctl_conn *c, int res);
+/* A request finished in the paxos core: answer the connection waiting on it. */
+void control_complete(struct daemon *d, uint64_t req, int status, uint64_t gen, const uint8_t *val,
+		      uint32_t len);
+/* A keys request finished: answer with the key list. */
+void control_keys(struct daemon *d, uint64_t req, const struct pkv_bytes *keys, size_t n);
+void control_close_all(struct daemon *d);
+
+#endif

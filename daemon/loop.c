@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: MIT
+/*
+ * loop.c — wires the pure modules (membership, paxos, wire) to net.c.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "paxos.h"
+
+uint64_t daemon_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void daemon_log(struct daemon *d, const char *fmt, ...)
+{
+	char when[32];
+	struct timeval tv;
+	struct tm tm;
+	gettimeofday(&tv, NULL);
+	localtime_r(&tv.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s.%03ld %s %s\n", when, (long)(tv.tv_usec / 1000), d->cfg.self, line);
+}
+
+static const char *node_name(struct daemon *d, uint32_t id)
+{
+	const struct pkv_node_cfg *n = config_node_by_id(&d->cfg, id);
+	return n ? n->name : "?";
+}
+
+static void log_connected(struct daemon *d, const char *what)
+{
+	char buf[PKV_MAX_NODES * 66];
+	size_t o = 0;
+	buf[0] = 0;
+	for (unsigned i = 0; i < d->cfg.n_nodes; i++) {
+		const struct pkv_node_cfg *n = &d->cfg.nodes[i];
+		if (n->id == d->self || membership_is_connected(&d->mem, n->id))
+			o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s", o ? " " : "", n->name);
+		if (o >= sizeof(buf))
+			break;
+	}
+	daemon_log(d, "%s cluster_size=%u connected: %s", what, d->mem.cluster_size, buf);
+}
+
+/* Tells paxos what the failure detector and the heartbeats say of a peer. */
+static void update_peer(struct daemon *d, uint32_t id, uint64_t now)
+{
+	const struct membership_peer *p = membership_peer(&d->mem, id);
+	if (!p)
+		return;
+	unsigned flags = (p->synced ? PKV_MF_SYNCED : 0u) | (p->fresh ? PKV_MF_FRESH : 0u);
+	paxos_peer_update(d->paxos, id, p->connected, flags, p->epoch, now);
+}
+
+static void handle_membership_events(struct daemon *d, uint64_t now)
+{
+	struct membership_event ev;
+	while (membership_next_event(&d->mem, &ev)) {
+		switch (ev.kind) {
+		case MEMBERSHIP_QUORUM_REACHED:
+			log_connected(d, "[quorum:yes]");
+			break;
+		case MEMBERSHIP_QUORUM_LOST:
+			log_connected(d, "[quorum:no]");
+			break;
+		case MEMBERSHIP_PEER_RESTARTED:
+			daemon_log(d, "%s restarted (new incarnation)", node_name(d, ev.node));
+			paxos_peer_restarted(d->paxos, ev.node, now);
+			update_peer(d, ev.node, now);
+			break;
+		case MEMBERSHIP_PEER_UP:
+		case MEMBERSHIP_PEER_DOWN:
+			daemon_log(d, "%s %s", node_name(d, ev.node),
+				   ev.kind == MEMBERSHIP_PEER_UP ? "up" : "down");
+			update_peer(d, ev.node, now);
+			break;
+		}
+	}
+}
+
+static void drain_paxos(struct daemon *d)
+{
+	size_t n;
+	const struct paxos_completion *done = paxos_completions(d->paxos, &n);
+	for (size_t i = 0; i < n; i++) {
+		const struct paxos_completion *c = &done[i];
+		if (c->kind == PAXOS_REQ_KEYS && c->status == PKV_S_OK)
+			control_keys(d, c->id, c->keys, c->n_keys);
+		else if (c->kind != PAXOS_REQ_FORWARDED)
+			control_complete(d, c->id, c->status, c->gen, c->value.p, c->value.len);
+	}
+	paxos_completions_reset(d->paxos);
+	const struct paxos_event_rec *ev = paxos_events(d->paxos, &n);
+	for (size_t i = 0; i < n; i++)
+		daemon_log(d, "%s", ev[i].text);
+	paxos_events_reset(d->paxos);
+	unsigned flags = paxos_heartbeat_flags(d->paxos);
+	membership_set_self_state(&d->mem, (flags & PKV_MF_SYNCED) != 0, (flags & PKV_MF_FRESH) != 0,
+				  paxos_epoch(d->paxos));
+}
+
+static void seal_and_send(struct daemon *d, struct wire_builder *b, uint8_t *buf,
+			  const struct pkv_node_cfg *peer)
+{
+	int len = wire_finish(b, &d->key, d->cfg.encrypt);
+	if (len < 0) {
+		d->stats_flush_errors++;
+		return;
+	}
+	net_dgram_send(d->net, buf, (size_t)len, &peer->addr);
+}
+
+static uint8_t *begin_dgram(struct daemon *d, struct wire_builder *b)
+{
+	size_t cap;
+	uint8_t *buf = net_dgram_buf(d->net, &cap);
+	if (!buf)
+		return NULL;
+	struct wire_hdr h = {
+		.cluster_id = d->cluster_id,
+		.sender = d->self,
+		.salt = d->salt,
+		.incarnation = d->incarnation,
+		.seq = ++d->seq,
+		.flags = d->cfg.encrypt ? WIRE_F_ENCRYPTED : 0,
+	};
+	if (cap > WIRE_MAX_DGRAM)
+		cap = WIRE_MAX_DGRAM;
+	wire_begin(b, buf, cap, &h);
+	return buf;
+}
+
+/* Packs every queued message for one peer into as few datagrams as fit. */
+static void flush_peer(struct daemon *d, const struct pkv_node_cfg *peer)
+{
+	struct wire_builder b;
+	uint8_t *buf = NULL;
+	for (size_t i = 0; i < d->ob.n; i++) {
+		const struct pkv_out *o = &d->ob.v[i];
+		if (o->to != peer->id && o->to != PKV_TO_ALL)
+			continue;
+		/* A broadcast skips peers the failure detector does not hear:
+		 * Paxos needs only a majority, retransmits what matters, and a
+		 * returning peer learns through sync and queries. */
+		if (o->to == PKV_TO_ALL && !membership_is_connected(&d->mem, peer->id))
+			continue;
+		if (!buf && !(buf = begin_dgram(d, &b)))
+			return;
+		if (wire_add(&b, &o->msg) == -ENOSPC) {
+			seal_and_send(d, &b, buf, peer);
+			if (!(buf = begin_dgram(d, &b)))
+				return;
+			if (wire_add(&b, &o->msg) < 0) {
+				d->stats_flush_errors++; /* larger than any datagram */
+				continue;
+			}
+		}
+	}
+	if (buf)
+		seal_and_send(d, &b, buf, peer);
+}
+
+static void flush(struct daemon *d)
+{
+	drain_paxos(d);
+	if (d->ob.n) {
+		for (unsigned i = 0; i < d->cfg.n_nodes; i++)
+			if (d->cfg.nodes[i].id != d->self)
+				flush_peer(d, &d->cfg.nodes[i]);
+	}
+	pkv_outbox_reset(&d->ob);
+}
+
+static void on_dgram(void *ctx, const struct sockaddr_storage *from, uint8_t *buf, size_t len)
+{
+	struct daemon *d = ctx;
+	struct wire_hdr h;
+	struct wire_iter it;
+	if (wire_receive(&d->rx, &d->key, buf, len, &h, &it) != WIRE_OK)
+		return; /* counted in d->rx.rejects */
+	uint64_t now = daemon_now_us();
+	membership_on_datagram(&d->mem, h.sender, h.incarnation, now);
+	struct pkv_msg m;
+	while (wire_next(&it, &m)) {
+		if (m.type == PKV_MSG_HEARTBEAT) {
+			membership_on_heartbeat(&d->mem, h.sender, &m, now);
+			update_peer(d, h.sender, now);
+		} else {
+			paxos_receive(d->paxos, h.sender, &m, now);
+		}
+	}
+}
+
+static void on_ctl_accept(void *ctx, int fd)
+{
+	control_accept(ctx, fd);
+}
+
+static void on_ctl_recv(void *ctx, void *conn, ssize_t len)
+{
+	control_recv(ctx, conn, len);
+}
+
+static void on_ctl_sent(void *ctx, void *conn, int res)
+{
+	control_sent(ctx, conn, res);
+}
+
+static void on_signal(void *ctx, int signo)
+{
+	struct daemon *d = ctx;
+	daemon_log(d, "received %s, stopping", strsignal(signo));
+	d->stopping = true;
+}
+
+static const struct net_handlers handlers = {
+	.dgram = on_dgram,
+	.ctl_accept = on_ctl_accept,
+	.ctl_recv = on_ctl_recv,
+	.ctl_sent = on_ctl_sent,
+	.signal = on_signal,
+};
+
+int daemon_init(struct daemon *d)
+{
+	d->ctl_fd = -1;
+	const struct pkv_node_cfg *self = config_self(&d->cfg);
+	d->self = self->id;
+	d->cluster_id = auth_cluster_id(d->cfg.cluster);
+	d->started_us = daemon_now_us();
+	pkv_outbox_init(&d->ob);
+
+	wire_rx_init(&d->rx, d->cluster_id, d->self);
+	for (unsigned i = 0; i < d->cfg.n_nodes; i++)
+		if (d->cfg.nodes[i].id != d->self)
+			wire_rx_add_peer(&d->rx, d->cfg.nodes[i].id);
+
+	struct membership_cfg mc = {
+		.self = d->self,
+		.cluster_size = d->cfg.cluster_size,
+		.failure_timeout_us = (uint64_t)d->cfg.failure_timeout_ms * 1000u,
+		.heartbeat_interval_us = (uint64_t)d->cfg.heartbeat_ms * 1000u,
+		.incarnation = d->incarnation,
+	};
+	for (unsigned i = 0; i < d->cfg.n_nodes; i++)
+		mc.nodes[mc.n_nodes++] = d->cfg.nodes[i].id;
+	if (membership_init(&d->mem, &mc) < 0) {
+		fprintf(stderr, "pkvd: bad membership parameters\n");
+		return -EINVAL;
+	}
+
+	struct paxos_config pc = {
+		.self = d->self,
+		.cluster_size = d->cfg.cluster_size,
+		.restarted = !d->fresh,
+		.fresh = d->fresh,
+		.seed = d->incarnation ^ ((uint64_t)d->salt << 32),
+		/* a majority restarted without durable state waits this long for a
+		 * synced peer before it starts a new epoch */
+		.epoch_grace_us = 3ull * d->cfg.failure_timeout_ms * 1000u,
+	};
+	for (unsigned i = 0; i < d->cfg.n_nodes; i++)
+		pc.nodes[pc.n_nodes++] = d->cfg.nodes[i].id;
+	d->store = store_new();
+	if (!d->store)
+		return -ENOMEM;
+	d->paxos = paxos_new(&pc, d->store, &d->ob);
+	if (!d->paxos)
+		return -ENOMEM;
+
+	d->net = net_new(&handlers, d);
+	if (!d->net) {
+		int e = -errno;
+		fprintf(stderr, "pkvd: cannot set up io_uring: %s\n", strerror(errno));
+		return e;
+	}
+	int r = net_udp_bind(d->net, &self->addr);
+	if (r < 0) {
+		fprintf(stderr, "pkvd: cannot bind UDP %s: %s\n", self->addr_text, strerror(-r));
+		return r;
+	}
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+	r = net_watch_signals(d->net, sigs, 3);
+	if (r < 0)
+		return r;
+	signal(SIGPIPE, SIG_IGN);
+	return control_open(d);
+}
+
+int daemon_run(struct daemon *d)
+{
+	daemon_log(d, "started: id %u, udp %s, incarnation %" PRIu64 "%s", d->self,
+		   config_self(&d->cfg)->addr_text, d->incarnation, d->fresh ? ", first boot" : "");
+	log_connected(d, "[quorum:no]");
+	while (!d->stopping) {
+		uint64_t now = daemon_now_us();
+		uint64_t next = membership_tick(&d->mem, now, &d->ob);
+		handle_membership_events(d, now);
+		uint64_t pnext = paxos_tick(d->paxos, now);
+		if (pnext < next)
+			next = pnext;
+		flush(d);
+		now = daemon_now_us();
+		uint64_t wait = next > now ? next - now : 0;
+		int r = net_run_once(d->net, wait);
+		if (r < 0) {
+			daemon_log(d, "event loop failed: %s", strerror(-r));
+			return r;
+		}
+	}
+	daemon_log(d, "stopped");
+	return 0;
+}
+
+void daemon_fini(struct daemon *d)
+{
+	/* The ring goes first: it cancels the receives that point into the
+	 * connections' buffers. */
+	if (d->net)
+		net_free(d->net);
+	control_close_all(d);
+	if (d->paxos)
+		paxos_free(d->paxos);
+	if (d->store)
+		store_free(d->store);
+	pkv_outbox_free(&d->ob);
+	sodium_memzero(&d->key, sizeof(d->key));
+}

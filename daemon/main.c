@@ -1,0 +1,373 @@
+// SPDX-License-Identifier: MIT
+/*
+ * main.c — pkvd's command line, configuration, run directory and start-up.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "build-config.h"
+#include "config.h"
+#include "daemon.h"
+
+#define DEV_PORT_BASE 7400u
+#define DEV_MIN_NODES 9u
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: pkvd [options]\n"
+		"  -c, --config FILE          configuration file (see README)\n"
+		"      --node N|_             dev numbering: run as nodeN on 127.0.0.1:PORT_BASE+N;\n"
+		"                             '_' takes the first number not running in the run dir\n"
+		"      --name NAME            which configured node this daemon is (config 'self')\n"
+		"      --cluster-size N       configured cluster size (quorum is a majority of it)\n"
+		"      --port-base P          dev numbering port base (default %u, env PKV_PORT_BASE)\n"
+		"      --run-dir DIR          run directory (default $PKV_RUN_DIR or a per-user folder)\n"
+		"      --key-file FILE        cluster key (default RUN_DIR/cluster.key)\n"
+		"      --failure-timeout MS   a peer is down when silent this long (default 1000)\n"
+		"      --encrypt              encrypt datagrams as well as authenticate them\n"
+		"  -h, --help                 this help\n"
+		"  -V, --version              print the version\n",
+		DEV_PORT_BASE);
+}
+
+static void default_run_dir(char *out, size_t cap)
+{
+	const char *env = getenv("PKV_RUN_DIR");
+	if (env && *env) {
+		snprintf(out, cap, "%s", env);
+		return;
+	}
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	if (xdg && *xdg)
+		snprintf(out, cap, "%s/paxoskv", xdg);
+	else
+		snprintf(out, cap, "/tmp/paxoskv-%u", (unsigned)getuid());
+}
+
+static int read_file(const char *path, char **out, size_t *len)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap);
+	while (buf) {
+		size_t r = fread(buf + n, 1, cap - n, f);
+		n += r;
+		if (r == 0)
+			break;
+		if (n == cap) {
+			if (cap >= (1u << 20)) {
+				free(buf);
+				fclose(f);
+				return -EFBIG;
+			}
+			char *nb = realloc(buf, cap *= 2);
+			if (!nb)
+				free(buf);
+			buf = nb;
+		}
+	}
+	fclose(f);
+	if (!buf)
+		return -ENOMEM;
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+/* snprintf into a path buffer; -ENAMETOOLONG rather than a truncated path. */
+static int __attribute__((format(printf, 3, 4))) path_fmt(char *out, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(out, cap, fmt, ap);
+	va_end(ap);
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Takes the node's run-dir lock; returns the lock fd or -errno. */
+static int lock_node_dir(const char *run_dir, const char *name)
+{
+	char path[PATH_MAX];
+	int r = path_fmt(path, sizeof(path), "%s/%s", run_dir, name);
+	if (r < 0 || (r = mkdir_p(path, 0750)) < 0)
+		return r;
+	if ((r = path_fmt(path, sizeof(path), "%s/%s/pkvd.lock", run_dir, name)) < 0)
+		return r;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)n, 0) < 0) {
+		/* the pid in the lock file is informational only */
+	}
+	return fd;
+}
+
+/*
+ * The node's state file keeps the last incarnation. A new incarnation is
+ * max(wall clock ns, last + 1), written durably before the first datagram
+ * leaves, so it grows across restarts even if the clock steps back: the
+ * anti-replay window and the AEAD nonce rely on that.
+ */
+static int next_incarnation(struct daemon *d)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	if (path_fmt(path, sizeof(path), "%s/%s/state", d->cfg.run_dir, d->cfg.self) < 0 ||
+	    path_fmt(tmp, sizeof(tmp), "%s.tmp", path) < 0)
+		return -ENAMETOOLONG;
+	uint64_t last = 0;
+	FILE *f = fopen(path, "r");
+	d->fresh = f == NULL;
+	if (f) {
+		if (fscanf(f, "incarnation %" SCNu64, &last) != 1)
+			last = 0;
+		fclose(f);
+	}
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	d->incarnation = now > last ? now : last + 1;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -errno;
+	char line[64];
+	int n = snprintf(line, sizeof(line), "incarnation %" PRIu64 "\n", d->incarnation);
+	int r = 0;
+	if (write(fd, line, (size_t)n) != n || fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_NODE = 256, O_NAME, O_SIZE, O_PORT, O_RUN, O_KEY, O_FT, O_ENC };
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"node", required_argument, NULL, O_NODE},
+		{"name", required_argument, NULL, O_NAME},
+		{"cluster-size", required_argument, NULL, O_SIZE},
+		{"port-base", required_argument, NULL, O_PORT},
+		{"run-dir", required_argument, NULL, O_RUN},
+		{"key-file", required_argument, NULL, O_KEY},
+		{"failure-timeout", required_argument, NULL, O_FT},
+		{"encrypt", no_argument, NULL, O_ENC},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
+	};
+	const char *config_path = NULL, *node = NULL, *name = NULL, *run_dir = NULL,
+		   *key_file = NULL;
+	long cluster_size = 0, failure_timeout = 0;
+	unsigned port_base = DEV_PORT_BASE;
+	bool encrypt = false;
+	const char *env_port = getenv("PKV_PORT_BASE");
+	if (env_port && *env_port)
+		port_base = (unsigned)strtoul(env_port, NULL, 10);
+	int c;
+	while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case O_NODE:
+			node = optarg;
+			break;
+		case O_NAME:
+			name = optarg;
+			break;
+		case O_SIZE:
+			cluster_size = strtol(optarg, NULL, 10);
+			if (cluster_size < 1 || cluster_size > (long)PKV_MAX_NODES) {
+				fprintf(stderr, "pkvd: --cluster-size must be 1..%u\n", PKV_MAX_NODES);
+				return 64;
+			}
+			break;
+		case O_PORT:
+			port_base = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case O_RUN:
+			run_dir = optarg;
+			break;
+		case O_KEY:
+			key_file = optarg;
+			break;
+		case O_FT:
+			failure_timeout = strtol(optarg, NULL, 10);
+			if (failure_timeout < 50) {
+				fprintf(stderr, "pkvd: --failure-timeout must be at least 50 ms\n");
+				return 64;
+			}
+			break;
+		case O_ENC:
+			encrypt = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("pkvd %s\n", PKV_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 64;
+		}
+	}
+	if (optind != argc || (!config_path && !node)) {
+		fprintf(stderr, "pkvd: give a configuration file (-c) or a dev node number (--node)\n");
+		usage(stderr);
+		return 64;
+	}
+	if (sodium_init() < 0) {
+		fprintf(stderr, "pkvd: libsodium failed to initialise\n");
+		return 70;
+	}
+
+	static struct daemon d;
+	char err[512];
+	config_defaults(&d.cfg);
+	if (config_path) {
+		char *text = NULL;
+		size_t len = 0;
+		int r = read_file(config_path, &text, &len);
+		if (r < 0) {
+			fprintf(stderr, "pkvd: cannot read %s: %s\n", config_path, strerror(-r));
+			return 66;
+		}
+		r = config_parse(&d.cfg, text, len, err, sizeof(err));
+		free(text);
+		if (r < 0) {
+			fprintf(stderr, "pkvd: %s: %s\n", config_path, err);
+			return 78;
+		}
+	}
+	if (cluster_size)
+		d.cfg.cluster_size = (unsigned)cluster_size;
+	if (failure_timeout) {
+		d.cfg.failure_timeout_ms = (unsigned)failure_timeout;
+		d.cfg.heartbeat_ms = d.cfg.failure_timeout_ms / 5 < 10 ? 10 : d.cfg.failure_timeout_ms / 5;
+	}
+	if (encrypt)
+		d.cfg.encrypt = true;
+	if (run_dir)
+		snprintf(d.cfg.run_dir, sizeof(d.cfg.run_dir), "%s", run_dir);
+	else if (!d.cfg.run_dir[0])
+		default_run_dir(d.cfg.run_dir, sizeof(d.cfg.run_dir));
+	if (key_file)
+		snprintf(d.cfg.key_file, sizeof(d.cfg.key_file), "%s", key_file);
+	else if (!d.cfg.key_file[0] &&
+		 path_fmt(d.cfg.key_file, sizeof(d.cfg.key_file), "%s/cluster.key", d.cfg.run_dir) < 0) {
+		fprintf(stderr, "pkvd: run dir path too long: %s\n", d.cfg.run_dir);
+		return 64;
+	}
+	if (mkdir_p(d.cfg.run_dir, 0700) < 0) {
+		fprintf(stderr, "pkvd: cannot create run dir %s: %s\n", d.cfg.run_dir, strerror(errno));
+		return 73;
+	}
+
+	int lock_fd = -1;
+	if (node) {
+		unsigned first = 1, last = PKV_MAX_NODES;
+		if (strcmp(node, "_") != 0) {
+			char *end;
+			unsigned long n = strtoul(node, &end, 10);
+			if (*end || n < 1 || n > PKV_MAX_NODES) {
+				fprintf(stderr, "pkvd: --node takes 1..%u or _\n", PKV_MAX_NODES);
+				return 64;
+			}
+			first = last = (unsigned)n;
+		}
+		for (unsigned n = first; n <= last; n++) {
+			unsigned max = d.cfg.cluster_size > DEV_MIN_NODES ? d.cfg.cluster_size : DEV_MIN_NODES;
+			if (n > max)
+				max = n;
+			if (config_dev(&d.cfg, n, port_base, max, err, sizeof(err)) < 0) {
+				fprintf(stderr, "pkvd: %s\n", err);
+				return 64;
+			}
+			lock_fd = lock_node_dir(d.cfg.run_dir, d.cfg.self);
+			if (lock_fd >= 0 || (lock_fd != -EWOULDBLOCK && lock_fd != -EAGAIN))
+				break;
+		}
+	} else {
+		if (name)
+			snprintf(d.cfg.self, sizeof(d.cfg.self), "%s", name);
+		if (config_validate(&d.cfg, err, sizeof(err)) == 0)
+			lock_fd = lock_node_dir(d.cfg.run_dir, d.cfg.self);
+	}
+	if (config_validate(&d.cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pkvd: %s\n", err);
+		return 78;
+	}
+	if (lock_fd < 0) {
+		if (lock_fd == -EWOULDBLOCK)
+			fprintf(stderr, "pkvd: %s is already running in %s\n", d.cfg.self,
+				d.cfg.run_dir);
+		else
+			fprintf(stderr, "pkvd: cannot lock %s/%s: %s\n", d.cfg.run_dir, d.cfg.self,
+				strerror(-lock_fd));
+		return 75;
+	}
+	if (auth_key_load(&d.key, d.cfg.key_file, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pkvd: %s\n", err);
+		if (access(d.cfg.key_file, F_OK) < 0)
+			fprintf(stderr, "pkvd: create a cluster key with: pkv-keygen %s\n",
+				d.cfg.key_file);
+		return 78;
+	}
+	int r = next_incarnation(&d);
+	if (r < 0) {
+		fprintf(stderr, "pkvd: cannot write the state file in %s/%s: %s\n", d.cfg.run_dir,
+			d.cfg.self, strerror(-r));
+		return 73;
+	}
+	d.salt = randombytes_random();
+	setvbuf(stderr, NULL, _IOLBF, 0);
+
+	r = daemon_init(&d);
+	if (r == 0)
+		r = daemon_run(&d);
+	daemon_fini(&d);
+	close(lock_fd);
+	return r == 0 ? 0 : 1;
+}

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * paxos.h — per-key write-once Basic Paxos: acceptor, proposer, learner.
+ *
+ * The module is pure: messages and time go in, messages and effects come out.
+ * It reads no clock (every call takes `now`, µs of a monotonic clock), does no
+ * I/O, has no global state, and takes its randomness from a seed in the
+ * config. One `struct paxos` per daemon.
+ *
+ * Wiring (what the event loop does):
+ *
+ *   store = store_new(); pkv_outbox_init(&ob);
+ *   p = paxos_new(&cfg, store, &ob);
+ *   for each authenticated message m from node `from`:
+ *           paxos_receive(p, from, &m, now);
+ *   for each heartbeat from a peer:  paxos_peer_update(p, id, true, flags, epoch, now);
+ *   when the failure detector drops a peer: paxos_peer_update(p, id, false, 0, 0, now);
+ *   when a peer comes back with a new incarnation: paxos_peer_restarted(p, id, now);
+ *   on resize: paxos_set_cluster_size(p, n, now);
+ *   local client requests: paxos_put / paxos_get / paxos_keys;
+ *   when paxos_next_deadline(p) <= now: paxos_tick(p, now);
+ *   end of turn: send every entry of `ob` (PKV_TO_ALL = every configured node
+ *           except self), then pkv_outbox_reset(&ob);
+ *           drain paxos_completions(), then paxos_completions_reset(p);
+ *           drain paxos_events(), then paxos_events_reset(p);
+ *           put paxos_heartbeat_flags(p) and paxos_epoch(p) into heartbeats.
+ *
+ * Messages to self: the proposer never puts a message addressed to itself in
+ * the outbox. It hands its own acceptor the message directly (through a
+ * private queue processed before each call returns), so the loop never has
+ * to loop messages back, and the local acceptor obeys exactly the same rules
+ * as a remote one.
+ *
+ * Durability: acceptor state lives only in memory. A daemon restarted
+ * without durable state must be created with cfg.restarted and then answers
+ * no PREPARE/ACCEPT/QUERY/SYNC_REQ until it has copied the acceptor state of
+ * a strict majority of cluster_size, not counting itself (DESIGN §3.3).
+ *
+ * Node ids are 1..PKV_MAX_NODES (0 is PKV_TO_ALL). Ballots are (round, node).
+ *
+ * Return values: 0 on success or -ENOMEM. A request the module cannot serve
+ * (bad arguments, no quorum, …) still returns 0 and yields a completion with
+ * the status, so the loop has a single answer path.
+ */
+#ifndef PKV_PAXOS_H
+#define PKV_PAXOS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "msg.h"
+#include "store.h"
+
+#define PAXOS_NO_DEADLINE UINT64_MAX
+
+struct paxos_config {
+	uint32_t self;			  /* this node's id */
+	uint32_t nodes[PKV_MAX_NODES];	  /* configured node ids, self included */
+	uint32_t n_nodes;
+	uint32_t cluster_size;		  /* quorum = cluster_size / 2 + 1 */
+	bool restarted;			  /* ran before, acceptor state lost: sync first */
+	bool fresh;			  /* first boot of the run dir */
+	uint64_t seed;			  /* PRNG seed (backoff); any value */
+	uint64_t retransmit_us;		  /* resend an unanswered phase; 0: 100 ms */
+	uint64_t backoff_max_us;	  /* random backoff bound after a nack; 0: 100 ms */
+	uint64_t epoch_grace_us;	  /* all-unsynced wait before a new epoch; 0: 3 s */
+	uint32_t sync_page;		  /* entries per SYNC_REQ page (≤ 64); 0: 32 */
+	uint32_t keys_page;		  /* arg0 of KEYS_REQ; 0: 64 */
+};
+
+/* Proposer states (one request = one state machine). */
+enum paxos_state {
+	PAXOS_ST_WAIT_QUORUM, /* no quorum (retry) or local acceptor not synced */
+	PAXOS_ST_QUERYING,    /* get: asking acceptors what they accepted */
+	PAXOS_ST_PREPARING,   /* phase 1a sent, collecting promises */
+	PAXOS_ST_ACCEPTING,   /* phase 2a sent, collecting accepted */
+	PAXOS_ST_BACKOFF,     /* nacked; waiting a random time before a new round */
+	PAXOS_ST_FORWARDED,   /* put handed to the key's primary */
+	PAXOS_ST_KEYS,	      /* keys: collecting KEYS_REPLY */
+	PAXOS_ST_DONE,
+	PAXOS_ST__COUNT
+};
+
+enum paxos_event {
+	PAXOS_EV_START,
+	PAXOS_EV_QUORUM,    /* connectivity or sync state changed */
+	PAXOS_EV_PROMISE,   /* positive phase 1b */
+	PAXOS_EV_ACCEPTED,  /* positive phase 2b */
+	PAXOS_EV_NACK,	    /* a higher ballot was seen */
+	PAXOS_EV_QUERY_REPLY,
+	PAXOS_EV_KEYS_REPLY,
+	PAXOS_EV_FWD_REPLY,
+	PAXOS_EV_CHOSEN,    /* the local learner learned the key's value */
+	PAXOS_EV_TIMER,	    /* retransmit or backoff timer */
+	PAXOS_EV_DEADLINE,
+	PAXOS_EV_PEER_DOWN,
+	PAXOS_EV__COUNT
+};
+
+const char *paxos_state_to_str(enum paxos_state s);
+const char *paxos_event_to_str(enum paxos_event e);
+
+enum paxos_req_kind {
+	PAXOS_REQ_PUT,
+	PAXOS_REQ_GET,
+	PAXOS_REQ_KEYS,
+	PAXOS_REQ_FORWARDED, /* a put run on behalf of another node; no completion */
+};
+
+/*
+ * A finished request. `value` (put/get) and `keys` (keys) point into memory
+ * owned by the paxos and stay valid until paxos_completions_reset() or
+ * paxos_free(). `keys` is sorted bytewise and has no duplicates.
+ */
+struct paxos_completion {
+	uint64_t id;	       /* the caller's request id */
+	enum paxos_req_kind kind;
+	int status;	       /* enum pkv_status */
+	uint64_t gen;	       /* generation of the value (put/get OK) */
+	struct pkv_bytes value;
+	struct pkv_bytes *keys;
+	size_t n_keys;
+};
+
+enum paxos_event_kind {
+	PAXOS_E_SYNCED,	   /* arg = epoch; the acceptor answers from now on */
+	PAXOS_E_NEW_EPOCH, /* arg = new epoch: values held only by restarted daemons may be lost */
+	PAXOS_E_VIOLATION, /* a learner saw two chosen values for one key generation (a bug) */
+};
+
+struct paxos_event_rec {
+	enum paxos_event_kind kind;
+	uint64_t arg;
+	const char *text; /* static string, a log line */
+};
+
+struct paxos_stats {
+	uint64_t rounds_started;     /* phase 1 attempts */
+	uint64_t rounds_in_flight;   /* requests in PREPARING/ACCEPTING now */
+	uint64_t requests_in_flight; /* unfinished requests now */
+	uint64_t conflicts;	     /* nacks that sent a round to backoff */
+	uint64_t forwards;	     /* puts forwarded to a primary */
+	uint64_t forwards_served;    /* puts run for another node */
+	uint64_t retransmits;
+	uint64_t chosen;	     /* values this node's proposer got chosen */
+	uint64_t learned;	     /* values recorded by the learner */
+	uint64_t violations;	     /* learner disagreements: must stay 0 */
+	uint64_t dropped_unsynced;   /* acceptor messages dropped while not synced */
+	uint64_t stale_gen;	     /* messages of another generation ignored */
+	uint64_t epochs_declared;    /* new epochs (possible loss) */
+	uint64_t puts, gets, keys;   /* requests taken */
+	uint64_t sync_entries;	     /* entries merged while syncing */
+};
+
+/*
+ * Creates the paxos of one daemon. `cfg` is copied. `store` and `outbox` are
+ * borrowed: both must outlive the paxos; the paxos only appends to the
+ * outbox (the loop resets it). Returns NULL on bad config or no memory.
+ * Every configured peer starts disconnected; self is always connected.
+ */
+struct paxos *paxos_new(const struct paxos_config *cfg, struct store *store,
+			struct pkv_outbox *outbox);
+/* Frees the paxos, its requests and completions (not the store/outbox). */
+void paxos_free(struct paxos *p);
+
+/*
+ * Handles one message from node `from` (an authenticated peer; messages
+ * claiming to be from self or from an unconfigured node are ignored). The
+ * message's byte strings are borrowed for the duration of the call.
+ */
+int paxos_receive(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now);
+
+/*
+ * Fires due timers (retransmits, backoffs, deadlines, sync pages, epoch
+ * grace). Returns paxos_next_deadline().
+ */
+uint64_t paxos_tick(struct paxos *p, uint64_t now);
+/* The earliest time paxos_tick must run; PAXOS_NO_DEADLINE when idle. */
+uint64_t paxos_next_deadline(const struct paxos *p);
+
+/*
+ * Membership input. `connected`: the failure detector hears the peer.
+ * `flags`: the PKV_MF_SYNCED / PKV_MF_FRESH bits of its last heartbeat;
+ * `epoch`: the epoch it announced. Call on every heartbeat or change.
+ */
+void paxos_peer_update(struct paxos *p, uint32_t node, bool connected, unsigned flags,
+		       uint64_t epoch, uint64_t now);
+/* The peer restarted (new incarnation): forget sync progress from it. */
+void paxos_peer_restarted(struct paxos *p, uint32_t node, uint64_t now);
+/* The configured cluster size changed (quorum = n / 2 + 1). */
+void paxos_set_cluster_size(struct paxos *p, uint32_t n, uint64_t now);
+
+/*
+ * Client requests. `id` is the caller's, echoed in the completion. Byte
+ * strings are copied. `deadline` is absolute µs (PAXOS_NO_DEADLINE: none).
+ * `retry`: when there is no quorum, wait for one (up to the deadline) instead
+ * of completing with PKV_S_NO_QUORUM at once.
+ *
+ * put: completes with PKV_S_OK and the chosen value (maybe another writer's),
+ *      PKV_S_NO_QUORUM, PKV_S_TIMEOUT, PKV_S_TOO_LARGE, PKV_S_BAD_REQUEST.
+ * get: PKV_S_OK + value, PKV_S_NOT_FOUND, PKV_S_NO_QUORUM, PKV_S_TIMEOUT, …
+ * keys: PKV_S_OK + keys of the bucket that some reachable node holds a value
+ *      for; answers when every connected node answered or at the deadline.
+ */
+int paxos_put(struct paxos *p, uint64_t id, struct pkv_bytes bucket, struct pkv_bytes key,
+	      struct pkv_bytes value, uint64_t deadline, bool retry, uint64_t now);
+int paxos_get(struct paxos *p, uint64_t id, struct pkv_bytes bucket, struct pkv_bytes key,
+	      uint64_t deadline, bool retry, uint64_t now);
+int paxos_keys(struct paxos *p, uint64_t id, struct pkv_bytes bucket, uint64_t deadline,
+	       uint64_t now);
+
+/*
+ * Finished requests since the last reset, oldest first. The array and all
+ * bytes it points to are owned by the paxos until paxos_completions_reset.
+ */
+const struct paxos_completion *paxos_completions(const struct paxos *p, size_t *n);
+void paxos_completions_reset(struct paxos *p);
+
+/* Notable events since the last reset (log them); same ownership rule. */
+const struct paxos_event_rec *paxos_events(const struct paxos *p, size_t *n);
+void paxos_events_reset(struct paxos *p);
+
+/* Heartbeat content: PKV_MF_SYNCED and/or PKV_MF_FRESH; and the epoch. */
+unsigned paxos_heartbeat_flags(const struct paxos *p);
+uint64_t paxos_epoch(const struct paxos *p);
+bool paxos_synced(const struct paxos *p);
+/* True when connected nodes (self included) are a strict majority of cluster_size. */
+bool paxos_has_quorum(const struct paxos *p);
+/* The key's primary: a hash of bucket+key over the sorted configured nodes. */
+uint32_t paxos_primary(const struct paxos *p, struct pkv_bytes bucket, struct pkv_bytes key);
+
+const struct paxos_stats *paxos_stats(const struct paxos *p);
+/* Per-bucket counters; zeros for a bucket never used here. */
+void paxos_bucket_stats(const struct paxos *p, struct pkv_bytes bucket, uint64_t *puts,
+			uint64_t *gets);
+
+#endif

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store.h — buckets → keys → per-key protocol state.
+ *
+ * The store is the memory of one daemon's Paxos roles: for every (bucket,
+ * key) it holds the acceptor state (promise, accepted ballot + value), the
+ * learner state (chosen value, if known), the key's generation and room for
+ * lifetime bindings. It does no I/O and knows nothing about messages; the
+ * rules that change the state live in paxos.c.
+ *
+ * Buckets need no set-up: any name of 1..PKV_MAX_BUCKET bytes is created on
+ * first use. Keys are byte strings of 1..PKV_MAX_KEY bytes, values of
+ * 0..PKV_MAX_VALUE bytes; both may contain NUL.
+ *
+ * Ownership: the store owns every entry, bucket and byte string in it. A
+ * pointer returned by a lookup stays valid until store_free(): entries and
+ * buckets are never moved or freed while the store lives (erasure, when it
+ * comes, leaves a tombstone in place and bumps the generation). Byte strings
+ * inside an entry (value pointers) change when the entry is updated through
+ * the setters below, so do not keep them across such a call.
+ *
+ * Iteration: entries are numbered in creation order, per bucket and over the
+ * whole store. The number is a stable cursor for paging (KEYS and SYNC
+ * replies): new entries only append, so a cursor never skips or repeats an
+ * entry.
+ */
+#ifndef PKV_STORE_H
+#define PKV_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "msg.h"
+
+struct store;
+struct store_bucket;
+
+struct store_entry {
+	struct store_bucket *bucket; /* owning bucket */
+	struct pkv_bytes key;	     /* owned by the store */
+	uint64_t gen;		     /* lifetime generation; 1 for the first */
+
+	/* Acceptor. */
+	struct pkv_ballot promised; /* highest prepare answered (or accept taken) */
+	struct pkv_ballot accepted; /* ballot of the accepted value; zero: none */
+	bool has_accepted;
+	struct pkv_bytes accepted_value;
+
+	/* Learner. */
+	bool chosen;
+	struct pkv_ballot chosen_ballot;
+	struct pkv_bytes chosen_value;
+
+	/* Proposer: highest round seen in any message about this key. */
+	uint64_t max_round;
+
+	/* Reserved for lifetime bindings (pid/node/key/until); NULL for now. */
+	void *bindings;
+
+	/* Private to store.c. */
+	uint64_t hash;
+	struct store_entry *hnext;
+	size_t gidx; /* index in the store-wide creation order */
+};
+
+/* Returns a new, empty store, or NULL when out of memory. */
+struct store *store_new(void);
+/* Frees the store and everything in it; NULL is ignored. */
+void store_free(struct store *s);
+
+/* True when the name is a valid bucket name (1..PKV_MAX_BUCKET bytes). */
+bool store_bucket_name_ok(struct pkv_bytes name);
+
+/*
+ * Finds the bucket with this name; with create, makes it when missing.
+ * Returns NULL when missing (and !create), on an invalid name, or when out
+ * of memory.
+ */
+struct store_bucket *store_bucket(struct store *s, struct pkv_bytes name, bool create);
+struct pkv_bytes store_bucket_name(const struct store_bucket *b);
+/* Number of entries in the bucket (including ones with no value yet). */
+size_t store_bucket_nkeys(const struct store_bucket *b);
+/* Bytes of keys and values (accepted + chosen) held for the bucket. */
+uint64_t store_bucket_bytes(const struct store_bucket *b);
+/* The i-th entry of the bucket in creation order, NULL past the end. */
+struct store_entry *store_bucket_entry_at(const struct store_bucket *b, size_t i);
+
+/* Request counters of a bucket, kept by paxos.c. */
+struct store_bucket_stats {
+	uint64_t puts, gets;
+};
+struct store_bucket_stats *store_bucket_stats(struct store_bucket *b);
+
+/* Number of buckets, and the i-th in creation order (NULL past the end). */
+size_t store_nbuckets(const struct store *s);
+struct store_bucket *store_bucket_at(const struct store *s, size_t i);
+
+/* Number of entries in the store, and the i-th in creation order. */
+size_t store_nentries(const struct store *s);
+struct store_entry *store_entry_at(const struct store *s, size_t i);
+/* Total bytes of keys and values held. */
+uint64_t store_bytes(const struct store *s);
+
+/*
+ * Finds the entry for (bucket, key). With create, makes the bucket and the
+ * entry (generation 1, no promise, nothing accepted or chosen) when missing.
+ * Returns NULL when missing (and !create), when the bucket name or key is
+ * out of limits (empty or too long), or when out of memory.
+ */
+struct store_entry *store_lookup(struct store *s, struct pkv_bytes bucket, struct pkv_bytes key,
+				 bool create);
+
+/* Copies value in as the accepted value at ballot b. 0 or -ENOMEM (unchanged). */
+int store_set_accepted(struct store *s, struct store_entry *e, struct pkv_ballot b,
+		       struct pkv_bytes value);
+/* Copies value in as the chosen value at ballot b. 0 or -ENOMEM (unchanged). */
+int store_set_chosen(struct store *s, struct store_entry *e, struct pkv_ballot b,
+		     struct pkv_bytes value);
+
+/* True when the entry has a value a reader could see (accepted or chosen). */
+static inline bool store_entry_has_value(const struct store_entry *e)
+{
+	return e->has_accepted || e->chosen;
+}
+
+/* Byte-string equality (length and contents). */
+static inline bool pkv_bytes_eq(struct pkv_bytes a, struct pkv_bytes b)
+{
+	if (a.len != b.len)
+		return false;
+	for (uint32_t i = 0; i < a.len; i++)
+		if (a.p[i] != b.p[i])
+			return false;
+	return true;
+}
+
+#endif

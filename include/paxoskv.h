@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * paxoskv.h — the PaxosKV client library (libpaxoskv-client).
+ *
+ * A process attaches to its host's daemon (pkvd) and then:
+ *  - reads chosen values from a learner cache the daemon publishes in shared
+ *    memory: a cache hit costs a memory lookup, no syscall, no shared write;
+ *  - sends puts, cache misses and key listings through a request ring in the
+ *    same shared memory, and waits for the answer on a futex;
+ *  - reads the daemon's cluster view (quorum, cluster size, nodes) in place.
+ *
+ * Keys are write-once: pkv_put returns the value the cluster chose, which may
+ * be another writer's. Every value comes with its generation, which grows
+ * with each lifetime of a key (usable as a fencing token).
+ *
+ * Threads: a struct pkv_client may be shared by threads. Cache reads and view
+ * reads take no lock. Requests through the ring are serialised by a mutex in
+ * the handle (each handle owns one request/response slot in the segment);
+ * threads that want parallel requests open one handle each.
+ *
+ * Daemon restarts: a call notices a daemon that exited or died (its segment
+ * says so, or its control socket hung up) and returns PKV_UNAVAILABLE; the
+ * next call re-attaches, to the new daemon if one is running. Calls never
+ * hang on a dead daemon: waits are sliced and re-check its liveness.
+ *
+ * fork(): a child must not use its parent's handle (they would share one
+ * slot); the library notices a fork and re-attaches the child's handle on its
+ * first call.
+ *
+ * Errors: every call returns int: 0 (PKV_OK) or a positive count on success,
+ * a code of enum pkv_code (values 1000 and up), or a negative errno for a
+ * system failure. pkv_strerror() names both. pkv_errmsg() gives the context of
+ * the last failure in the calling thread.
+ *
+ * Ownership: nothing returned ever points into shared memory. Values come
+ * back in struct pkv_value, whose buffer the library (re)allocates and the
+ * caller releases with pkv_value_free(); key iterators own their keys until
+ * pkv_keys_free().
+ */
+#ifndef PAXOSKV_H
+#define PAXOSKV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PKV_VERSION_MAJOR 0
+#define PKV_VERSION_MINOR 1
+#define PKV_VERSION_MICRO 0
+#define PKV_VERSION_STRING "0.1.0"
+/* Compile-time version as one number: 0x00MMmmuu. */
+#define PKV_VERSION_NUMBER                                                                         \
+	((PKV_VERSION_MAJOR << 16) | (PKV_VERSION_MINOR << 8) | PKV_VERSION_MICRO)
+
+#if defined(PKV_BUILDING_CLIENT) && defined(__GNUC__)
+#define PKV_EXPORT __attribute__((visibility("default")))
+#else
+#define PKV_EXPORT
+#endif
+
+/* Limits (the same as the daemon's). A larger input is refused, never cut. */
+#define PKV_BUCKET_MAX 255u
+#define PKV_KEY_MAX 1024u
+#define PKV_VALUE_MAX 60000u
+#define PKV_NODE_NAME_MAX 63u
+#define PKV_BUCKET_DEFAULT "PaxosKV"
+
+/*
+ * Status codes. The values from PKV_NOT_FOUND to PKV_NO_MEMORY are the
+ * daemon's own (they travel in responses unchanged); codes from 1100 up are
+ * the library's; negative values are -errno.
+ */
+enum pkv_code {
+	PKV_OK = 0,
+	PKV_NOT_FOUND = 1000,  /* no value (get, and default not given) */
+	PKV_NO_QUORUM,	       /* the daemon's cluster has no quorum */
+	PKV_INVALID_VALUE,     /* value refused (e.g. a binding already dead) */
+	PKV_TOO_LARGE,	       /* bucket, key or value over the limits */
+	PKV_TIMEOUT,	       /* no answer before the deadline */
+	PKV_UNAVAILABLE,       /* no daemon, or it exited or restarted meanwhile */
+	PKV_BAD_REQUEST,       /* malformed request */
+	PKV_NOT_IN_SYNC,       /* nodes disagreed (resize) */
+	PKV_NO_MEMORY,	       /* the daemon ran out of memory */
+	PKV_LAYOUT_MISMATCH = 1100, /* the daemon's shared memory is of another build */
+};
+
+/* What a put does when the daemon's cluster has no quorum. */
+enum pkv_no_quorum {
+	PKV_NO_QUORUM_RETURN = 0, /* return PKV_NO_QUORUM (default) */
+	PKV_NO_QUORUM_RETRY = 1,  /* wait for a quorum, up to the timeout */
+	PKV_NO_QUORUM_FAIL = 2,	  /* call the fail handler (pkv_set_fail_handler) */
+};
+
+struct pkv_client;
+struct pkv_keys;
+
+/*
+ * A value returned by the library. Start from PKV_VALUE_INIT (all zero);
+ * each call that fills it reuses `data` when `cap` suffices and reallocates
+ * it otherwise, so a loop can reuse one struct pkv_value without a malloc per
+ * read. Release with pkv_value_free(). `data` is NUL-terminated after `len`
+ * bytes (the NUL is not counted), for the convenience of text values.
+ */
+struct pkv_value {
+	void *data;
+	size_t len;
+	size_t cap;	/* bytes allocated at data: the library's bookkeeping */
+	uint64_t gen;	/* generation of the value; 0 for a get default */
+	uint64_t until; /* the value's until binding (ms since the epoch), 0: none */
+	uint64_t reserved[2];
+};
+#define PKV_VALUE_INIT {0, 0, 0, 0, 0, {0, 0}}
+
+/*
+ * Put options. Zero means the default for every field, so a zeroed struct
+ * (or a NULL pointer) is a plain put into the default bucket.
+ *
+ * Lifetime bindings (pid, node, key, until) are part of the interface now
+ * but not served yet: the daemon answers PKV_INVALID_VALUE to a put that
+ * carries any of them until lifetimes land.
+ */
+struct pkv_put_opts {
+	const void *bucket; /* NULL: PKV_BUCKET_DEFAULT */
+	size_t bucket_len;
+	int no_quorum;	     /* enum pkv_no_quorum */
+	uint32_t timeout_ms; /* 0: the daemon's default (5 s) */
+	/* Bindings: the key lives while all of them hold. */
+	int32_t pid;	      /* a local process; 0: none */
+	const char *node;     /* a node name (NUL-terminated); NULL: none */
+	const void *dep_key;  /* another key of the same bucket; NULL: none */
+	size_t dep_key_len;
+	uint64_t until;	      /* ms since the epoch (see pkv_now); 0: none */
+	uint64_t reserved[8]; /* zero */
+};
+
+/* Get options; a zeroed struct or NULL means the default bucket, no default. */
+struct pkv_get_opts {
+	const void *bucket; /* NULL: PKV_BUCKET_DEFAULT */
+	size_t bucket_len;
+	/* If set, a missing key yields PKV_OK with this value and gen 0. */
+	const void *def;
+	size_t def_len;
+	uint32_t timeout_ms; /* 0: the daemon's default */
+	uint32_t flags;	     /* PKV_GET_* */
+	uint64_t reserved[6];
+};
+
+enum pkv_get_flag {
+	PKV_GET_NO_CACHE = 1u << 0, /* skip the shared cache: ask the daemon */
+};
+
+/* A node of the daemon's configuration, as pkv_nodes reports it. */
+struct pkv_node {
+	uint32_t id; /* 1-based */
+	int connected;
+	int self;
+	char name[PKV_NODE_NAME_MAX + 1];
+};
+
+/* Daemon statistics, for pkv-top and monitoring. */
+struct pkv_stats {
+	uint64_t incarnation;
+	uint64_t requests, responses, stale, malformed, doorbells;
+	uint64_t attached, attach_refused, reclaimed, purged;
+	uint64_t cache_published, cache_erased, cache_evicted, cache_entries, cache_refused;
+	uint64_t lock_recoveries;
+	/* This handle's own counters. */
+	uint64_t cache_hits, cache_misses, reattaches;
+	uint64_t reserved[8];
+};
+
+/*
+ * The handler a put with PKV_NO_QUORUM_FAIL calls when it would return an
+ * error (the C form of raising). `message` says what failed. If the handler
+ * returns, pkv_put returns the status. The default prints the message to
+ * stderr and calls abort().
+ */
+typedef void (*pkv_fail_handler)(struct pkv_client *client, int status, const char *message,
+				 void *arg);
+
+/* The library's version, "MAJOR.MINOR.MICRO" (compare PKV_VERSION_STRING). */
+PKV_EXPORT const char *pkv_version(void);
+
+/*
+ * Attaches to a daemon. `endpoint`:
+ *   NULL or ""        $PKV_SOCKET, else the node $PKV_NODE, else the first
+ *                     node running under the run dir
+ *   contains a '/'    the daemon's control socket path
+ *   otherwise         a node name: RUN_DIR/NAME/pkvd.sock
+ * RUN_DIR is $PKV_RUN_DIR, else $XDG_RUNTIME_DIR/paxoskv, else
+ * /tmp/paxoskv-UID. On success *client is a new handle (close it with
+ * pkv_close). Errors: PKV_UNAVAILABLE (no daemon answers),
+ * PKV_LAYOUT_MISMATCH, -ENOMEM, -errno.
+ */
+PKV_EXPORT int pkv_open(struct pkv_client **client, const char *endpoint);
+
+/* Detaches and frees the handle (NULL is fine). No call may be in flight. */
+PKV_EXPORT void pkv_close(struct pkv_client *client);
+
+/*
+ * Proposes `value` for `key`. On PKV_OK, `chosen` (if not NULL) receives the
+ * chosen value and its generation — compare it with `value` to know whether
+ * this put won. Errors: PKV_NO_QUORUM, PKV_INVALID_VALUE, PKV_TOO_LARGE,
+ * PKV_TIMEOUT, PKV_UNAVAILABLE, -errno. With PKV_NO_QUORUM_FAIL, any error
+ * goes to the fail handler first.
+ */
+PKV_EXPORT int pkv_put(struct pkv_client *client, const void *key, size_t key_len,
+		       const void *value, size_t value_len, const struct pkv_put_opts *opts,
+		       struct pkv_value *chosen);
+
+/*
+ * Reads the chosen value of `key`: from the shared cache when it holds it
+ * (never a value whose until has passed), else from the daemon.
+ * PKV_OK fills *value (a default counts, see struct pkv_get_opts). On any
+ * other result *value still owns its buffer (free it as usual) but its
+ * contents are unspecified. Errors: PKV_NOT_FOUND, PKV_NO_QUORUM,
+ * PKV_TOO_LARGE, PKV_TIMEOUT, PKV_UNAVAILABLE, -errno.
+ */
+PKV_EXPORT int pkv_get(struct pkv_client *client, const void *key, size_t key_len,
+		       const struct pkv_get_opts *opts, struct pkv_value *value);
+
+/* Frees value->data and zeroes *value (NULL is fine). */
+PKV_EXPORT void pkv_value_free(struct pkv_value *value);
+
+/*
+ * Lists the keys of a bucket (NULL: the default bucket) known across the
+ * cluster, in bytewise order. *iter is freed with pkv_keys_free. Keys are
+ * fetched in pages as the iterator advances, so pkv_keys_next can also fail.
+ */
+PKV_EXPORT int pkv_keys(struct pkv_client *client, const void *bucket, size_t bucket_len,
+			struct pkv_keys **iter);
+/*
+ * The next key: returns 1 and sets *key / *key_len (owned by the iterator,
+ * valid until the next call or pkv_keys_free), 0 at the end, or an error.
+ */
+PKV_EXPORT int pkv_keys_next(struct pkv_keys *iter, const void **key, size_t *key_len);
+PKV_EXPORT void pkv_keys_free(struct pkv_keys *iter);
+
+/* System time in ms since the epoch: the clock of `until`. */
+PKV_EXPORT uint64_t pkv_now(void);
+
+/*
+ * The daemon's cluster view, read from shared memory (no syscall):
+ * pkv_quorum returns 1 (quorum) or 0, and the quorum epoch (changes on every
+ * flip) in *epoch if not NULL; pkv_cluster_size the configured size.
+ * Both return PKV_UNAVAILABLE if the daemon is gone.
+ */
+PKV_EXPORT int pkv_quorum(struct pkv_client *client, uint64_t *epoch);
+PKV_EXPORT int pkv_cluster_size(struct pkv_client *client);
+/*
+ * Copies up to `cap` configured nodes into `nodes`; returns how many the
+ * daemon knows (which may exceed cap), or an error.
+ */
+PKV_EXPORT int pkv_nodes(struct pkv_client *client, struct pkv_node *nodes, size_t cap);
+
+/*
+ * Blocks until the daemon reports quorum, re-attaching if it restarts, for
+ * at most timeout_ms (0: check once). PKV_OK, PKV_TIMEOUT or PKV_UNAVAILABLE.
+ */
+PKV_EXPORT int pkv_wait_for_quorum(struct pkv_client *client, uint32_t timeout_ms);
+
+/* Daemon statistics and this handle's counters. */
+PKV_EXPORT int pkv_stats(struct pkv_client *client, struct pkv_stats *stats);
+
+/* Sets the no-quorum FAIL handler of this handle; NULL restores the default. */
+PKV_EXPORT void pkv_set_fail_handler(struct pkv_client *client, pkv_fail_handler handler,
+				     void *arg);
+
+/* A static text for a status code (enum pkv_code or -errno). */
+PKV_EXPORT const char *pkv_strerror(int code);
+
+/* The context of the calling thread's last failed call (never NULL). */
+PKV_EXPORT const char *pkv_errmsg(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

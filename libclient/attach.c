@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: MIT
+/*
+ * attach.c — finding the daemon, the attach handshake on its control socket
+ * (SCM_RIGHTS: memfd + doorbell eventfd), mapping and checking the segment.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define CTL_SOCKET_NAME "pkvd.sock" /* = ctl.h */
+#define ATTACH_REPLY_TIMEOUT_S 5
+
+/* The run dir rules of `pkv` (tools/pkv.c). */
+static void run_dir(char *out, size_t cap)
+{
+	const char *env = getenv("PKV_RUN_DIR");
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	if (env && *env)
+		snprintf(out, cap, "%s", env);
+	else if (xdg && *xdg)
+		snprintf(out, cap, "%s/paxoskv", xdg);
+	else
+		snprintf(out, cap, "/tmp/paxoskv-%u", (unsigned)getuid());
+}
+
+static int connect_path(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+static int connect_node(const char *dir, const char *node)
+{
+	char path[PATH_MAX];
+	int n = snprintf(path, sizeof(path), "%s/%s/%s", dir, node, CTL_SOCKET_NAME);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -ENAMETOOLONG;
+	return connect_path(path);
+}
+
+static int connect_endpoint(const char *endpoint)
+{
+	char dir[PATH_MAX / 2];
+	run_dir(dir, sizeof(dir));
+	if (endpoint && *endpoint) {
+		if (strchr(endpoint, '/'))
+			return connect_path(endpoint);
+		return connect_node(dir, endpoint);
+	}
+	const char *sock = getenv("PKV_SOCKET");
+	const char *node = getenv("PKV_NODE");
+	if (sock && *sock)
+		return connect_path(sock);
+	if (node && *node)
+		return connect_node(dir, node);
+	for (unsigned i = 1; i <= PKV_SHM_NODES; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "node%u", i);
+		int fd = connect_node(dir, name);
+		if (fd >= 0)
+			return fd;
+	}
+	return -ENOENT;
+}
+
+int attach_check_layout(const struct pkv_shm_layout *m, size_t size)
+{
+	if (size < sizeof(struct pkv_shm_header))
+		return client_err(PKV_LAYOUT_MISMATCH, "shared memory too small (%zu bytes)", size);
+	if (pkv_shm_load_acq(&m->hdr.magic) != PKV_SHM_MAGIC)
+		return client_err(PKV_LAYOUT_MISMATCH, "shared memory has no PaxosKV magic");
+	if (m->hdr.format != pkv_shm_format() || m->hdr.size != sizeof(struct pkv_shm_layout) ||
+	    size < sizeof(struct pkv_shm_layout))
+		return client_err(PKV_LAYOUT_MISMATCH,
+				  "shared memory of another build (format %016llx, ours %016llx)",
+				  (unsigned long long)m->hdr.format,
+				  (unsigned long long)pkv_shm_format());
+	if (!pkv_shm_load_acq(&m->hdr.daemon_alive))
+		return client_err(PKV_UNAVAILABLE, "the daemon has exited");
+	return 0;
+}
+
+static void close_fds(int *fds, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+/* Sends the attach request and receives the reply with its two fds. */
+static int handshake(int fd, struct pkv_shm_attach_rep *rep, int fds[2])
+{
+	struct pkv_shm_attach_req rq = {
+		.magic = PKV_SHM_CTL_MAGIC,
+		.op = PKV_SHM_CTL_OP_ATTACH,
+	};
+	if (send(fd, &rq, sizeof(rq), MSG_NOSIGNAL) != (ssize_t)sizeof(rq))
+		return client_err(PKV_UNAVAILABLE, "attach: send: %s", strerror(errno));
+	struct timeval tv = {.tv_sec = ATTACH_REPLY_TIMEOUT_S};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+	} u;
+	memset(rep, 0, sizeof(*rep));
+	struct iovec iov = {.iov_base = rep, .iov_len = sizeof(*rep)};
+	struct msghdr mh = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = u.buf,
+		.msg_controllen = sizeof(u.buf),
+	};
+	ssize_t n;
+	do
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return client_err(errno == EAGAIN ? PKV_TIMEOUT : PKV_UNAVAILABLE,
+				  "attach: no reply: %s", strerror(errno));
+	unsigned nfds = 0;
+	int got[4] = {-1, -1, -1, -1};
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k && nfds < 4; i++)
+			memcpy(&got[nfds++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+	}
+	if ((size_t)n < PKV_SHM_ATTACH_HDR || rep->magic != PKV_SHM_CTL_MAGIC) {
+		close_fds(got, nfds);
+		return client_err(PKV_UNAVAILABLE, "attach: malformed reply");
+	}
+	if (rep->status != 0) {
+		close_fds(got, nfds);
+		return client_err(rep->status, "attach refused by the daemon (status %d)",
+				  rep->status);
+	}
+	if ((size_t)n != sizeof(*rep) || rep->len != PKV_SHM_ATTACH_PAYLOAD ||
+	    (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || nfds != 2) {
+		close_fds(got, nfds);
+		return client_err(PKV_LAYOUT_MISMATCH, "attach: reply of another version");
+	}
+	if (rep->shm_magic != PKV_SHM_MAGIC || rep->format != pkv_shm_format() ||
+	    rep->size != sizeof(struct pkv_shm_layout) || rep->slot >= PKV_SHM_CLIENTS) {
+		close_fds(got, nfds);
+		return client_err(PKV_LAYOUT_MISMATCH,
+				  "the daemon's shared memory is of another build");
+	}
+	fds[0] = got[0];
+	fds[1] = got[1];
+	return 0;
+}
+
+int attach_open(const char *endpoint, struct pkv_attach **out)
+{
+	int fd = connect_endpoint(endpoint);
+	if (fd < 0)
+		return client_err(PKV_UNAVAILABLE, "no daemon at %s: %s",
+				  endpoint && *endpoint ? endpoint : "the default endpoint",
+				  strerror(-fd));
+	struct pkv_shm_attach_rep rep;
+	int fds[2] = {-1, -1};
+	int r = handshake(fd, &rep, fds);
+	if (r) {
+		close(fd);
+		return r;
+	}
+	struct stat sb;
+	void *map = MAP_FAILED;
+	if (fstat(fds[0], &sb) < 0 || (uint64_t)sb.st_size < rep.size) {
+		r = client_err(PKV_LAYOUT_MISMATCH, "shared memory smaller than announced");
+		goto fail;
+	}
+	map = mmap(NULL, rep.size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+	if (map == MAP_FAILED) {
+		r = client_err(-errno, "mmap: %s", strerror(errno));
+		goto fail;
+	}
+	struct pkv_shm_layout *m = map;
+	/* The cache and its locks are the daemon's: a stray write here faults. */
+	mprotect(m->stripes, sizeof(m->stripes), PROT_READ);
+	r = attach_check_layout(m, rep.size);
+	if (r)
+		goto fail;
+	const struct pkv_shm_client *c = &m->clients[rep.slot];
+	if (pkv_shm_load_acq(&c->state) != PKV_SHM_ATTACHED || c->attach_gen != rep.attach_gen) {
+		r = client_err(PKV_UNAVAILABLE, "attach: slot %u not granted", rep.slot);
+		goto fail;
+	}
+	struct pkv_attach *a = calloc(1, sizeof(*a));
+	if (!a) {
+		r = client_err(-ENOMEM, "out of memory");
+		goto fail;
+	}
+	close(fds[0]); /* the mapping keeps the memory */
+	a->m = m;
+	a->size = rep.size;
+	a->ctl_fd = fd;
+	a->bell_fd = fds[1];
+	a->slot = rep.slot;
+	a->attach_gen = rep.attach_gen;
+	a->incarnation = rep.incarnation;
+	a->tag = pkv_shm_load_acq(&c->req_tag);
+	a->next_check_ms = client_mono_ms() + PKV_SHM_WAIT_SLICE_MS;
+	*out = a;
+	return 0;
+fail:
+	if (map != MAP_FAILED)
+		munmap(map, rep.size);
+	close_fds(fds, 2);
+	close(fd);
+	return r;
+}
+
+void attach_hangup(struct pkv_attach *a)
+{
+	int fd = __atomic_exchange_n(&a->ctl_fd, -1, __ATOMIC_ACQ_REL);
+	if (fd >= 0)
+		close(fd);
+	__atomic_store_n(&a->dead, 1, __ATOMIC_RELEASE);
+}
+
+void attach_free(struct pkv_attach *a)
+{
+	if (!a)
+		return;
+	attach_hangup(a);
+	if (a->bell_fd >= 0)
+		close(a->bell_fd);
+	munmap(a->m, a->size);
+	free(a);
+}
+
+bool attach_alive(struct pkv_attach *a, uint64_t every_ms)
+{
+	if (__atomic_load_n(&a->dead, __ATOMIC_ACQUIRE))
+		return false;
+	if (!pkv_shm_load_acq(&a->m->hdr.daemon_alive)) {
+		__atomic_store_n(&a->dead, 1, __ATOMIC_RELEASE);
+		return false;
+	}
+	if (every_ms == UINT64_MAX)
+		return true;
+	uint64_t now = client_mono_ms();
+	uint64_t due = __atomic_load_n(&a->next_check_ms, __ATOMIC_RELAXED);
+	if (every_ms && now < due)
+		return true;
+	/* One thread polls per period; the others trust the last answer. */
+	if (every_ms && !__atomic_compare_exchange_n(&a->next_check_ms, &due, now + every_ms, false,
+						     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return true;
+	int fd = __atomic_load_n(&a->ctl_fd, __ATOMIC_RELAXED);
+	if (fd < 0)
+		return true;
+	/* The daemon never writes after the attach reply: readable means gone. */
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	if (poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR))) {
+		__atomic_store_n(&a->dead, 1, __ATOMIC_RELEASE);
+		return false;
+	}
+	return true;
+}

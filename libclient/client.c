@@ -1,0 +1,630 @@
+// SPDX-License-Identifier: MIT
+/*
+ * client.c — the public calls of libpaxoskv-client (include/paxoskv.h).
+ *
+ * A handle holds its current attachment behind an atomic pointer: cache and
+ * view reads load it and read shared memory with no lock. Requests through
+ * the ring take the handle's mutex (one response slot per handle). When the
+ * daemon goes away the attachment is retired, not freed — a reader in
+ * another thread may still be looking at its mapping — and a new one is
+ * made on the next call; retired attachments are freed by pkv_close.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define RESPONSE_GRACE_MS 1000u /* beyond the request timeout, for the daemon to answer */
+#define LIVENESS_EVERY_MS 50u	/* cache reads poll the control socket at most this often */
+#define REATTACH_EVERY_MS 50u	/* pkv_wait_for_quorum: retry period without a daemon */
+
+struct pkv_client {
+	pthread_mutex_t lock; /* the request slot; attach and re-attach */
+	struct pkv_attach *cur; /* atomic; NULL when detached */
+	struct pkv_attach *retired;
+	char *endpoint; /* NULL: environment and defaults */
+	pkv_fail_handler fail;
+	void *fail_arg;
+	unsigned fork_gen;
+	uint64_t hits, misses, reattaches; /* atomic, relaxed */
+};
+
+struct pkv_keys {
+	struct pkv_client *c;
+	uint8_t bucket[PKV_BUCKET_MAX];
+	size_t bucket_len;
+	struct pkv_value page;
+	size_t pos;
+	int more;
+	uint8_t cursor[PKV_KEY_MAX];
+	size_t cursor_len;
+};
+
+static __thread char errbuf[256];
+static unsigned fork_gen; /* atomic: bumped in every forked child */
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+int client_err(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(errbuf, sizeof(errbuf), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+uint64_t client_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+PKV_EXPORT uint64_t pkv_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+PKV_EXPORT const char *pkv_version(void)
+{
+	return PKV_VERSION_STRING;
+}
+
+PKV_EXPORT const char *pkv_errmsg(void)
+{
+	return errbuf;
+}
+
+PKV_EXPORT const char *pkv_strerror(int code)
+{
+	switch (code) {
+	case PKV_OK:
+		return "ok";
+	case PKV_NOT_FOUND:
+		return "not found";
+	case PKV_NO_QUORUM:
+		return "no quorum";
+	case PKV_INVALID_VALUE:
+		return "invalid value";
+	case PKV_TOO_LARGE:
+		return "key or value too large";
+	case PKV_TIMEOUT:
+		return "timed out";
+	case PKV_UNAVAILABLE:
+		return "daemon unavailable";
+	case PKV_BAD_REQUEST:
+		return "bad request";
+	case PKV_NOT_IN_SYNC:
+		return "not in sync";
+	case PKV_NO_MEMORY:
+		return "daemon out of memory";
+	case PKV_LAYOUT_MISMATCH:
+		return "shared memory layout mismatch (daemon of another build)";
+	default:
+		return code < 0 ? strerror(-code) : "unknown status";
+	}
+}
+
+static void atfork_child(void)
+{
+	__atomic_add_fetch(&fork_gen, 1, __ATOMIC_RELAXED);
+}
+
+static void atfork_register(void)
+{
+	pthread_atfork(NULL, NULL, atfork_child);
+}
+
+static void default_fail(struct pkv_client *c, int status, const char *message, void *arg)
+{
+	fprintf(stderr, "paxoskv: %s\n", message);
+	abort();
+}
+
+/* --- attachments -------------------------------------------------------------- */
+
+static void retire_locked(struct pkv_client *c, struct pkv_attach *a)
+{
+	__atomic_store_n(&c->cur, NULL, __ATOMIC_RELEASE);
+	attach_hangup(a); /* the daemon frees the slot when the connection closes */
+	a->retired_next = c->retired;
+	c->retired = a;
+}
+
+/*
+ * The attachment requests go through, made anew if the daemon went away or
+ * the process forked. Under c->lock.
+ */
+static int attached_locked(struct pkv_client *c, struct pkv_attach **out)
+{
+	unsigned fg = __atomic_load_n(&fork_gen, __ATOMIC_RELAXED);
+	struct pkv_attach *a = c->cur;
+	if (fg != c->fork_gen) {
+		/* Inherited from the parent: its slot is the parent's. Forget it. */
+		c->fork_gen = fg;
+		if (a)
+			retire_locked(c, a);
+		a = NULL;
+	}
+	if (a && !attach_alive(a, 0)) {
+		retire_locked(c, a);
+		a = NULL;
+	}
+	if (!a) {
+		int r = attach_open(c->endpoint, &a);
+		if (r)
+			return r;
+		__atomic_add_fetch(&c->reattaches, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&c->cur, a, __ATOMIC_RELEASE);
+	}
+	*out = a;
+	return 0;
+}
+
+/* The attachment for a lock-free read, or NULL (then take the locked path). */
+static struct pkv_attach *attached_fast(struct pkv_client *c)
+{
+	struct pkv_attach *a = __atomic_load_n(&c->cur, __ATOMIC_ACQUIRE);
+	if (!a || __atomic_load_n(&fork_gen, __ATOMIC_RELAXED) != c->fork_gen)
+		return NULL;
+	return attach_alive(a, LIVENESS_EVERY_MS) ? a : NULL;
+}
+
+static struct pkv_attach *attached_view(struct pkv_client *c)
+{
+	struct pkv_attach *a = attached_fast(c);
+	if (a)
+		return a;
+	pthread_mutex_lock(&c->lock);
+	int r = attached_locked(c, &a);
+	pthread_mutex_unlock(&c->lock);
+	return r ? NULL : a;
+}
+
+PKV_EXPORT int pkv_open(struct pkv_client **client, const char *endpoint)
+{
+	if (!client)
+		return client_err(-EINVAL, "pkv_open: no handle pointer");
+	*client = NULL;
+	pthread_once(&atfork_once, atfork_register);
+	struct pkv_client *c = calloc(1, sizeof(*c));
+	if (!c)
+		return client_err(-ENOMEM, "out of memory");
+	pthread_mutex_init(&c->lock, NULL);
+	c->fork_gen = __atomic_load_n(&fork_gen, __ATOMIC_RELAXED);
+	c->fail = default_fail;
+	if (endpoint && *endpoint && !(c->endpoint = strdup(endpoint))) {
+		free(c);
+		return client_err(-ENOMEM, "out of memory");
+	}
+	struct pkv_attach *a;
+	int r = attach_open(c->endpoint, &a);
+	if (r) {
+		free(c->endpoint);
+		pthread_mutex_destroy(&c->lock);
+		free(c);
+		return r;
+	}
+	c->cur = a;
+	*client = c;
+	return 0;
+}
+
+PKV_EXPORT void pkv_close(struct pkv_client *c)
+{
+	if (!c)
+		return;
+	attach_free(c->cur);
+	while (c->retired) {
+		struct pkv_attach *a = c->retired;
+		c->retired = a->retired_next;
+		attach_free(a);
+	}
+	free(c->endpoint);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+PKV_EXPORT void pkv_set_fail_handler(struct pkv_client *c, pkv_fail_handler handler, void *arg)
+{
+	pthread_mutex_lock(&c->lock);
+	c->fail = handler ? handler : default_fail;
+	c->fail_arg = handler ? arg : NULL;
+	pthread_mutex_unlock(&c->lock);
+}
+
+PKV_EXPORT void pkv_value_free(struct pkv_value *v)
+{
+	if (!v)
+		return;
+	free(v->data);
+	memset(v, 0, sizeof(*v));
+}
+
+/* --- requests ------------------------------------------------------------------ */
+
+struct response {
+	int status;
+	uint32_t flags;
+	struct pkv_value *value; /* receives gen and the bytes, if not NULL */
+};
+
+/* One round trip through the ring. Returns the daemon's status or an error. */
+static int request(struct pkv_client *c, const struct ring_req *rq, struct response *out)
+{
+	uint32_t timeout = rq->timeout_ms ? rq->timeout_ms : PKV_SHM_DEFAULT_TIMEOUT_MS;
+	uint64_t deadline = client_mono_ms() + timeout + RESPONSE_GRACE_MS;
+	pthread_mutex_lock(&c->lock);
+	struct pkv_attach *a;
+	int r = attached_locked(c, &a);
+	if (r)
+		goto out;
+	struct pkv_shm_client *slot = &a->m->clients[a->slot];
+	uint32_t tag = ring_write_request(slot, &a->tag, rq);
+	r = ring_publish(a->m, a->slot, tag, a->bell_fd, deadline);
+	if (r) {
+		r = client_err(r, "the daemon's request ring stayed full");
+		goto out;
+	}
+	r = ring_wait(a, tag, deadline);
+	if (r == PKV_UNAVAILABLE) {
+		retire_locked(c, a);
+		r = client_err(r, "the daemon went away during the request");
+		goto out;
+	}
+	if (r) {
+		r = client_err(r, "no answer from the daemon in %u ms", timeout);
+		goto out;
+	}
+	r = slot->status;
+	out->status = r;
+	out->flags = slot->resp_flags;
+	uint32_t len = slot->resp_len;
+	if (out->value && r == PKV_OK) {
+		if (len > PKV_SHM_RESP_DATA) {
+			r = client_err(PKV_BAD_REQUEST, "malformed response");
+			goto out;
+		}
+		if (client_value_reserve(out->value, len) < 0) {
+			r = client_err(-ENOMEM, "out of memory");
+			goto out;
+		}
+		memcpy(out->value->data, slot->resp_data, len);
+		((uint8_t *)out->value->data)[len] = 0;
+		out->value->len = len;
+		out->value->gen = slot->gen;
+		out->value->until = slot->resp_until;
+	}
+	if (r != PKV_OK)
+		client_err(r, "the daemon answered: %s", pkv_strerror(r));
+out:
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+static void bucket_of(const void *bucket, size_t len, struct ring_bytes *out)
+{
+	if (bucket) {
+		*out = (struct ring_bytes){bucket, len};
+	} else {
+		*out = (struct ring_bytes){PKV_BUCKET_DEFAULT, sizeof(PKV_BUCKET_DEFAULT) - 1};
+	}
+}
+
+static int fail_put(struct pkv_client *c, const struct pkv_put_opts *o, int r)
+{
+	if (r == PKV_OK || !o || o->no_quorum != PKV_NO_QUORUM_FAIL)
+		return r;
+	char msg[320];
+	snprintf(msg, sizeof(msg), "put failed: %s (%s)", pkv_strerror(r), pkv_errmsg());
+	pthread_mutex_lock(&c->lock);
+	pkv_fail_handler h = c->fail;
+	void *arg = c->fail_arg;
+	pthread_mutex_unlock(&c->lock);
+	h(c, r, msg, arg);
+	return r;
+}
+
+PKV_EXPORT int pkv_put(struct pkv_client *c, const void *key, size_t key_len, const void *value,
+		       size_t value_len, const struct pkv_put_opts *opts, struct pkv_value *chosen)
+{
+	static const struct pkv_put_opts none;
+	const struct pkv_put_opts *o = opts ? opts : &none;
+	if (!c || (!key && key_len) || (!value && value_len))
+		return client_err(-EINVAL, "pkv_put: bad arguments");
+	struct ring_req rq = {
+		.op = PKV_SHM_OP_PUT,
+		.timeout_ms = o->timeout_ms,
+		.key = {key, key_len},
+		.value = {value, value_len},
+		.until = o->until,
+	};
+	bucket_of(o->bucket, o->bucket_len, &rq.bucket);
+	size_t node_len = o->node ? strlen(o->node) : 0;
+	if (rq.bucket.len == 0 || rq.bucket.len > PKV_BUCKET_MAX || key_len > PKV_KEY_MAX ||
+	    value_len > PKV_VALUE_MAX || node_len > PKV_NODE_NAME_MAX ||
+	    o->dep_key_len > PKV_KEY_MAX)
+		return fail_put(c, o,
+				client_err(PKV_TOO_LARGE, "bucket, key or value over the limits"));
+	if (o->no_quorum == PKV_NO_QUORUM_RETRY)
+		rq.flags |= PKV_SHM_F_NO_QUORUM_RETRY;
+	if (o->pid) {
+		rq.flags |= PKV_SHM_F_BIND_PID;
+		rq.bind_pid = o->pid;
+	}
+	rq.node = (struct ring_bytes){o->node, node_len};
+	rq.dep = (struct ring_bytes){o->dep_key, o->dep_key ? o->dep_key_len : 0};
+	struct pkv_value scratch = PKV_VALUE_INIT;
+	struct response resp = {.value = chosen ? chosen : &scratch};
+	int r = request(c, &rq, &resp);
+	pkv_value_free(&scratch);
+	return fail_put(c, o, r);
+}
+
+PKV_EXPORT int pkv_get(struct pkv_client *c, const void *key, size_t key_len,
+		       const struct pkv_get_opts *opts, struct pkv_value *value)
+{
+	static const struct pkv_get_opts none;
+	const struct pkv_get_opts *o = opts ? opts : &none;
+	if (!c || !value || (!key && key_len))
+		return client_err(-EINVAL, "pkv_get: bad arguments");
+	struct ring_bytes bucket;
+	bucket_of(o->bucket, o->bucket_len, &bucket);
+	if (bucket.len == 0 || bucket.len > PKV_BUCKET_MAX || key_len > PKV_KEY_MAX)
+		return client_err(PKV_TOO_LARGE, "bucket or key over the limits");
+	if (!(o->flags & PKV_GET_NO_CACHE)) {
+		struct pkv_attach *a = attached_fast(c);
+		if (a) {
+			int r = cache_lookup(a->m, bucket.p, bucket.len, key, key_len, 0, value);
+			if (r == CACHE_HIT) {
+				__atomic_add_fetch(&c->hits, 1, __ATOMIC_RELAXED);
+				return PKV_OK;
+			}
+			if (r < 0)
+				return client_err(r, "out of memory");
+		}
+		__atomic_add_fetch(&c->misses, 1, __ATOMIC_RELAXED);
+	}
+	struct ring_req rq = {
+		.op = PKV_SHM_OP_GET,
+		.timeout_ms = o->timeout_ms,
+		.bucket = bucket,
+		.key = {key, key_len},
+	};
+	struct response resp = {.value = value};
+	int r = request(c, &rq, &resp);
+	/* The daemon checks until too; this covers a value that expired in flight. */
+	if (r == PKV_OK && value->until && pkv_now() >= value->until)
+		r = PKV_NOT_FOUND;
+	if (r == PKV_NOT_FOUND && o->def) {
+		if (client_value_reserve(value, o->def_len) < 0)
+			return client_err(-ENOMEM, "out of memory");
+		memcpy(value->data, o->def, o->def_len);
+		((uint8_t *)value->data)[o->def_len] = 0;
+		value->len = o->def_len;
+		value->gen = 0;
+		value->until = 0;
+		r = PKV_OK;
+	}
+	return r;
+}
+
+/* --- keys ------------------------------------------------------------------------ */
+
+static int keys_fetch(struct pkv_keys *it)
+{
+	struct ring_req rq = {
+		.op = PKV_SHM_OP_KEYS,
+		.bucket = {it->bucket, it->bucket_len},
+		.value = {it->cursor, it->cursor_len},
+	};
+	struct response resp = {.value = &it->page};
+	int r = request(it->c, &rq, &resp);
+	it->pos = 0;
+	if (r != PKV_OK) {
+		it->page.len = 0;
+		it->more = 0;
+		return r;
+	}
+	it->more = (resp.flags & PKV_SHM_RF_MORE) != 0;
+	return 0;
+}
+
+PKV_EXPORT int pkv_keys(struct pkv_client *c, const void *bucket, size_t bucket_len,
+			struct pkv_keys **iter)
+{
+	if (!c || !iter)
+		return client_err(-EINVAL, "pkv_keys: bad arguments");
+	*iter = NULL;
+	struct ring_bytes b;
+	bucket_of(bucket, bucket_len, &b);
+	if (b.len == 0 || b.len > PKV_BUCKET_MAX)
+		return client_err(PKV_TOO_LARGE, "bucket name over the limit");
+	struct pkv_keys *it = calloc(1, sizeof(*it));
+	if (!it)
+		return client_err(-ENOMEM, "out of memory");
+	it->c = c;
+	memcpy(it->bucket, b.p, b.len);
+	it->bucket_len = b.len;
+	int r = keys_fetch(it);
+	if (r) {
+		pkv_keys_free(it);
+		return r;
+	}
+	*iter = it;
+	return 0;
+}
+
+PKV_EXPORT int pkv_keys_next(struct pkv_keys *it, const void **key, size_t *key_len)
+{
+	if (!it || !key || !key_len)
+		return client_err(-EINVAL, "pkv_keys_next: bad arguments");
+	for (;;) {
+		const uint8_t *p = it->page.data;
+		if (it->pos + 2 <= it->page.len) {
+			uint16_t l;
+			memcpy(&l, p + it->pos, 2);
+			if (it->pos + 2 + l > it->page.len || l > PKV_KEY_MAX)
+				return client_err(PKV_BAD_REQUEST, "malformed key page");
+			*key = p + it->pos + 2;
+			*key_len = l;
+			memcpy(it->cursor, p + it->pos + 2, l);
+			it->cursor_len = l;
+			it->pos += 2u + l;
+			return 1;
+		}
+		if (!it->more)
+			return 0;
+		int r = keys_fetch(it);
+		if (r)
+			return r;
+	}
+}
+
+PKV_EXPORT void pkv_keys_free(struct pkv_keys *it)
+{
+	if (!it)
+		return;
+	pkv_value_free(&it->page);
+	free(it);
+}
+
+/* --- the cluster view ------------------------------------------------------------- */
+
+/* Copies the view consistently (seqlock reader). False if it keeps changing. */
+static bool view_read(const struct pkv_shm_layout *m, struct pkv_shm_view *out, bool names)
+{
+	const struct pkv_shm_view *v = &m->view;
+	for (unsigned attempt = 0; attempt < PKV_SHM_READ_RETRIES; attempt++) {
+		uint32_t s1 = pkv_shm_load_acq(&v->seq);
+		if (s1 & 1u)
+			continue;
+		out->quorum = pkv_shm_load_rlx(&v->quorum);
+		out->quorum_epoch = pkv_shm_load_rlx(&v->quorum_epoch);
+		out->cluster_size = pkv_shm_load_rlx(&v->cluster_size);
+		out->self = pkv_shm_load_rlx(&v->self);
+		out->n_nodes = pkv_shm_load_rlx(&v->n_nodes);
+		out->connected = pkv_shm_load_rlx(&v->connected);
+		if (names)
+			memcpy(out->names, v->names, sizeof(out->names));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (pkv_shm_load_rlx(&v->seq) == s1) {
+			out->seq = s1;
+			return true;
+		}
+	}
+	return false;
+}
+
+PKV_EXPORT int pkv_quorum(struct pkv_client *c, uint64_t *epoch)
+{
+	struct pkv_attach *a = attached_view(c);
+	if (!a)
+		return PKV_UNAVAILABLE;
+	struct pkv_shm_view v;
+	if (!view_read(a->m, &v, false))
+		return client_err(PKV_TIMEOUT, "the cluster view kept changing");
+	if (epoch)
+		*epoch = v.quorum_epoch;
+	return v.quorum ? 1 : 0;
+}
+
+PKV_EXPORT int pkv_cluster_size(struct pkv_client *c)
+{
+	struct pkv_attach *a = attached_view(c);
+	if (!a)
+		return PKV_UNAVAILABLE;
+	return (int)pkv_shm_load_rlx(&a->m->view.cluster_size);
+}
+
+PKV_EXPORT int pkv_nodes(struct pkv_client *c, struct pkv_node *nodes, size_t cap)
+{
+	struct pkv_attach *a = attached_view(c);
+	if (!a)
+		return PKV_UNAVAILABLE;
+	struct pkv_shm_view v;
+	if (!view_read(a->m, &v, true))
+		return client_err(PKV_TIMEOUT, "the cluster view kept changing");
+	uint32_t n = v.n_nodes > PKV_SHM_NODES ? PKV_SHM_NODES : v.n_nodes;
+	for (uint32_t i = 0; i < n && i < cap; i++) {
+		nodes[i].id = i + 1;
+		nodes[i].connected = (v.connected >> i) & 1u;
+		nodes[i].self = v.self == i + 1;
+		memcpy(nodes[i].name, v.names[i], PKV_NODE_NAME_MAX);
+		nodes[i].name[PKV_NODE_NAME_MAX] = 0;
+	}
+	return (int)n;
+}
+
+PKV_EXPORT int pkv_wait_for_quorum(struct pkv_client *c, uint32_t timeout_ms)
+{
+	uint64_t deadline = client_mono_ms() + timeout_ms;
+	for (;;) {
+		struct pkv_attach *a = attached_view(c);
+		uint64_t now = client_mono_ms();
+		uint64_t slice = now < deadline ? deadline - now : 0;
+		if (slice > PKV_SHM_WAIT_SLICE_MS)
+			slice = PKV_SHM_WAIT_SLICE_MS;
+		if (!a) {
+			if (!slice)
+				return client_err(PKV_UNAVAILABLE, "no daemon to wait for");
+			if (slice > REATTACH_EVERY_MS)
+				slice = REATTACH_EVERY_MS;
+			struct timespec ts = {0, (long)slice * 1000000};
+			nanosleep(&ts, NULL); /* no daemon to wake us: retry the attach */
+			continue;
+		}
+		struct pkv_shm_view v;
+		if (view_read(a->m, &v, false) && v.quorum)
+			return PKV_OK;
+		if (!slice)
+			return client_err(PKV_TIMEOUT, "no quorum within %u ms", timeout_ms);
+		struct timespec ts = {0, (long)slice * 1000000};
+		/* Woken by the daemon on every view change (and when it exits). */
+		syscall(SYS_futex, &a->m->view.seq, FUTEX_WAIT, v.seq, &ts, NULL, 0);
+	}
+}
+
+PKV_EXPORT int pkv_stats(struct pkv_client *c, struct pkv_stats *out)
+{
+	if (!c || !out)
+		return client_err(-EINVAL, "pkv_stats: bad arguments");
+	struct pkv_attach *a = attached_view(c);
+	memset(out, 0, sizeof(*out));
+	out->cache_hits = __atomic_load_n(&c->hits, __ATOMIC_RELAXED);
+	out->cache_misses = __atomic_load_n(&c->misses, __ATOMIC_RELAXED);
+	out->reattaches = __atomic_load_n(&c->reattaches, __ATOMIC_RELAXED);
+	if (!a)
+		return PKV_UNAVAILABLE;
+	const struct pkv_shm_stats *s = &a->m->stats;
+	out->incarnation = a->incarnation;
+#define COPY(f) out->f = pkv_shm_load_rlx(&s->f)
+	COPY(requests);
+	COPY(responses);
+	COPY(stale);
+	COPY(malformed);
+	COPY(doorbells);
+	COPY(attached);
+	COPY(attach_refused);
+	COPY(reclaimed);
+	COPY(purged);
+	COPY(cache_published);
+	COPY(cache_erased);
+	COPY(cache_evicted);
+	COPY(cache_entries);
+	COPY(cache_refused);
+	COPY(lock_recoveries);
+#undef COPY
+	return PKV_OK;
+}

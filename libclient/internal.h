@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h — the pieces of libpaxoskv-client behind the public calls.
+ * Nothing here is exported (the library is built with -fvisibility=hidden
+ * and a version script); the tests link the same code as a static library.
+ *
+ *   attach.c  endpoint rules, the attach handshake, mapping and checking
+ *             the segment, daemon liveness
+ *   ring.c    the client side of the request ring and the response wait
+ *   cache.c   lock-free, write-free lookups in the learner cache
+ *   client.c  the public API
+ */
+#ifndef PKV_CLIENT_INTERNAL_H
+#define PKV_CLIENT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "paxoskv.h"
+#include "pkv-shm.h"
+
+/* One attachment to one daemon incarnation. */
+struct pkv_attach {
+	struct pkv_attach *retired_next;
+	struct pkv_shm_layout *m;
+	size_t size;
+	int ctl_fd;  /* kept open: the daemon hanging up means it is gone */
+	int bell_fd; /* the doorbell eventfd */
+	unsigned slot;
+	uint32_t attach_gen;
+	uint64_t incarnation;
+	uint32_t tag;		/* last request tag (under the handle's lock) */
+	int dead;		/* atomic: the daemon went away */
+	uint64_t next_check_ms; /* atomic: next liveness poll (monotonic ms) */
+};
+
+/* Formats the calling thread's error context (pkv_errmsg). Returns code. */
+int client_err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Monotonic milliseconds. */
+uint64_t client_mono_ms(void);
+
+/* --- attach.c --- */
+
+/*
+ * Connects to the daemon chosen by `endpoint` (rules in paxoskv.h), attaches
+ * and maps the segment. Returns 0 and *out, or PKV_UNAVAILABLE,
+ * PKV_LAYOUT_MISMATCH, a daemon status, -errno.
+ */
+int attach_open(const char *endpoint, struct pkv_attach **out);
+/* Unmaps and closes everything. */
+void attach_free(struct pkv_attach *a);
+/* Closes the control connection (the daemon then frees the slot). */
+void attach_hangup(struct pkv_attach *a);
+/*
+ * Checks a mapped segment: magic, format word, size, daemon alive.
+ * Returns 0, PKV_LAYOUT_MISMATCH or PKV_UNAVAILABLE.
+ */
+int attach_check_layout(const struct pkv_shm_layout *m, size_t size);
+/*
+ * Whether the daemon of `a` still serves: its daemon_alive word, and, at
+ * most every `every_ms` (0: now), whether it hung up the control socket.
+ * Marks `a` dead when not.
+ */
+bool attach_alive(struct pkv_attach *a, uint64_t every_ms);
+
+/* --- ring.c --- */
+
+struct ring_bytes {
+	const void *p;
+	size_t len;
+};
+
+struct ring_req {
+	uint8_t op;    /* enum pkv_shm_op */
+	uint8_t flags; /* enum pkv_shm_req_flag */
+	uint32_t timeout_ms;
+	int32_t bind_pid;
+	uint64_t until;
+	struct ring_bytes bucket, key, value, node, dep;
+};
+
+/*
+ * Steps of one request, split so that tests can stop between them:
+ * write (new tag first, then fields and data) → publish (one CAS, doorbell
+ * if the daemon sleeps) → wait (futex on resp_tag, sliced).
+ * ring_write_request returns the request's tag; the lengths must already be
+ * checked against the limits.
+ */
+uint32_t ring_write_request(struct pkv_shm_client *c, uint32_t *counter, const struct ring_req *rq);
+/* Returns 0, or PKV_TIMEOUT if the ring stayed full until deadline_ms. */
+int ring_publish(struct pkv_shm_layout *m, unsigned slot, uint32_t tag, int bell_fd,
+		 uint64_t deadline_ms);
+/*
+ * Waits for the response to `tag`. Returns 0 (response ready in the slot),
+ * PKV_TIMEOUT, or PKV_UNAVAILABLE (daemon gone; `a` marked dead).
+ */
+int ring_wait(struct pkv_attach *a, uint32_t tag, uint64_t deadline_ms);
+
+/* --- cache.c --- */
+
+enum cache_result {
+	CACHE_MISS = 0,
+	CACHE_HIT = 1,
+	CACHE_EXPIRED = 2, /* present, but its until has passed */
+	CACHE_BUSY = 3,	   /* writers kept changing the stripe: ask the daemon */
+};
+
+/*
+ * Looks (bucket, key) up without locks and without writing shared memory.
+ * On CACHE_HIT fills *out (growing out->data as pkv_value documents). On
+ * other results out->data's bytes may have changed, len/gen/until have not.
+ * `now_ms`: the realtime clock for until; 0 means read it if needed.
+ * Returns an enum cache_result or -ENOMEM.
+ */
+int cache_lookup(const struct pkv_shm_layout *m, const void *bucket, size_t bucket_len,
+		 const void *key, size_t key_len, uint64_t now_ms, struct pkv_value *out);
+
+/* Makes room for len + 1 bytes in v->data. Returns 0 or -ENOMEM. */
+int client_value_reserve(struct pkv_value *v, size_t len);
+
+#endif

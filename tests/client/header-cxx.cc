@@ -1,0 +1,12 @@
+// The public header from C++: extern "C", no C-only constructs.
+#include "paxoskv.h"
+
+int main()
+{
+	pkv_value value = PKV_VALUE_INIT;
+	pkv_put_opts po = {};
+	po.no_quorum = PKV_NO_QUORUM_RETRY;
+	pkv_fail_handler h = nullptr;
+	(void)h;
+	return static_cast<int>(value.len) + (po.no_quorum == PKV_NO_QUORUM_RETRY ? 0 : 1);
+}

@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test-client.c — libpaxoskv-client through its public header, attached
+ * over a real control socket to a fake daemon (daemon/shm.c with an
+ * in-memory store instead of paxos; see fake-daemon.h).
+ */
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fake-daemon.h"
+#include "paxoskv.h"
+#include "shm.h"
+
+static char dir[64];
+static char sock[128];
+static struct fake_daemon fd_;
+static struct pkv_client *c;
+static struct pkv_value v = PKV_VALUE_INIT;
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/pkv-client-test-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/pkvd.sock", dir);
+	ck_assert_int_eq(fake_init(&fd_, sock, 100, 0), 0);
+	ck_assert_int_eq(fake_start(&fd_), 0);
+	ck_assert_int_eq(pkv_open(&c, sock), 0);
+}
+
+static void teardown(void)
+{
+	pkv_value_free(&v);
+	pkv_close(c);
+	fake_stop(&fd_);
+	rmdir(dir);
+}
+
+static int put(const char *k, const char *val, struct pkv_value *chosen)
+{
+	return pkv_put(c, k, strlen(k), val, strlen(val), NULL, chosen);
+}
+
+/* Waits on an eventfd of the fake daemon, with a deadline. */
+static void wait_event(int efd)
+{
+	struct pollfd p = {.fd = efd, .events = POLLIN};
+	ck_assert_int_eq(poll(&p, 1, 10000), 1);
+	uint64_t n;
+	ck_assert_int_eq(read(efd, &n, sizeof(n)), (ssize_t)sizeof(n));
+}
+
+START_TEST(put_returns_the_chosen_value_and_get_reads_it_from_the_cache)
+{
+	ck_assert_int_eq(put("k", "first", &v), PKV_OK);
+	ck_assert_str_eq(v.data, "first");
+	ck_assert_uint_eq(v.gen, 1);
+	ck_assert_int_eq(put("k", "second", &v), PKV_OK);
+	ck_assert_str_eq(v.data, "first"); /* write-once */
+	struct pkv_stats st;
+	ck_assert_int_eq(pkv_stats(c, &st), PKV_OK);
+	uint64_t requests = st.requests;
+	ck_assert_int_eq(pkv_get(c, "k", 1, NULL, &v), PKV_OK);
+	ck_assert_str_eq(v.data, "first");
+	ck_assert_int_eq(pkv_stats(c, &st), PKV_OK);
+	ck_assert_uint_eq(st.requests, requests); /* no request: a memory read */
+	ck_assert_uint_eq(st.cache_hits, 1);
+	struct pkv_get_opts nocache = {.flags = PKV_GET_NO_CACHE};
+	ck_assert_int_eq(pkv_get(c, "k", 1, &nocache, &v), PKV_OK);
+	ck_assert_str_eq(v.data, "first");
+	ck_assert_int_eq(pkv_stats(c, &st), PKV_OK);
+	ck_assert_uint_eq(st.requests, requests + 1);
+	ck_assert_uint_eq(st.incarnation, 100);
+}
+END_TEST
+
+START_TEST(get_of_a_missing_key_is_not_found_or_the_default)
+{
+	ck_assert_int_eq(pkv_get(c, "nope", 4, NULL, &v), PKV_NOT_FOUND);
+	struct pkv_get_opts o = {.def = "dflt", .def_len = 4};
+	ck_assert_int_eq(pkv_get(c, "nope", 4, &o, &v), PKV_OK);
+	ck_assert_str_eq(v.data, "dflt");
+	ck_assert_uint_eq(v.gen, 0);
+}
+END_TEST
+
+START_TEST(buckets_are_separate_namespaces)
+{
+	struct pkv_put_opts po = {.bucket = "other", .bucket_len = 5};
+	ck_assert_int_eq(pkv_put(c, "k", 1, "x", 1, &po, &v), PKV_OK);
+	ck_assert_int_eq(pkv_get(c, "k", 1, NULL, &v), PKV_NOT_FOUND);
+	struct pkv_get_opts go = {.bucket = "other", .bucket_len = 5};
+	ck_assert_int_eq(pkv_get(c, "k", 1, &go, &v), PKV_OK);
+	ck_assert_str_eq(v.data, "x");
+}
+END_TEST
+
+START_TEST(full_size_value_travels_both_ways_and_larger_is_refused)
+{
+	static char big[PKV_VALUE_MAX + 1];
+	memset(big, 'z', sizeof(big));
+	ck_assert_int_eq(pkv_put(c, "big", 3, big, PKV_VALUE_MAX + 1, NULL, &v), PKV_TOO_LARGE);
+	ck_assert_int_eq(pkv_put(c, "big", 3, big, PKV_VALUE_MAX, NULL, &v), PKV_OK);
+	ck_assert_uint_eq(v.len, PKV_VALUE_MAX);
+	pkv_value_free(&v);
+	ck_assert_int_eq(pkv_get(c, "big", 3, NULL, &v), PKV_OK);
+	ck_assert_uint_eq(v.len, PKV_VALUE_MAX);
+	ck_assert(memcmp(v.data, big, PKV_VALUE_MAX) == 0);
+	static char key[PKV_KEY_MAX + 1];
+	ck_assert_int_eq(pkv_get(c, key, sizeof(key), NULL, &v), PKV_TOO_LARGE);
+}
+END_TEST
+
+START_TEST(bindings_are_sent_and_refused_until_lifetimes_land)
+{
+	struct pkv_put_opts o = {.pid = getpid()};
+	ck_assert_int_eq(pkv_put(c, "k", 1, "v", 1, &o, NULL), PKV_INVALID_VALUE);
+	struct pkv_put_opts u = {.until = pkv_now() + 1000};
+	ck_assert_int_eq(pkv_put(c, "k", 1, "v", 1, &u, NULL), PKV_INVALID_VALUE);
+	struct pkv_put_opts n = {.node = "node2"};
+	ck_assert_int_eq(pkv_put(c, "k", 1, "v", 1, &n, NULL), PKV_INVALID_VALUE);
+	ck_assert_int_eq(pkv_put(c, "k", 1, "v", 1, NULL, NULL), PKV_OK);
+}
+END_TEST
+
+START_TEST(keys_are_listed_in_order_across_pages)
+{
+	enum { N = 3000 }; /* about 100 KB of records: two pages at least */
+	for (unsigned i = 0; i < N; i++) {
+		char k[40];
+		snprintf(k, sizeof(k), "key-%06u-padding-padding", i);
+		ck_assert_int_eq(put(k, "v", NULL), PKV_OK);
+	}
+	struct pkv_put_opts po = {.bucket = "elsewhere", .bucket_len = 9};
+	ck_assert_int_eq(pkv_put(c, "zzz", 3, "v", 1, &po, NULL), PKV_OK);
+	struct pkv_keys *it;
+	ck_assert_int_eq(pkv_keys(c, NULL, 0, &it), PKV_OK);
+	const void *k;
+	size_t len;
+	unsigned n = 0;
+	int r;
+	while ((r = pkv_keys_next(it, &k, &len)) == 1) {
+		char want[40];
+		snprintf(want, sizeof(want), "key-%06u-padding-padding", n);
+		ck_assert_uint_eq(len, strlen(want));
+		ck_assert(memcmp(k, want, len) == 0);
+		n++;
+	}
+	ck_assert_int_eq(r, 0);
+	ck_assert_uint_eq(n, N);
+	pkv_keys_free(it);
+}
+END_TEST
+
+START_TEST(cluster_view_is_read_from_shared_memory)
+{
+	uint64_t epoch;
+	ck_assert_int_eq(pkv_quorum(c, &epoch), 0);
+	ck_assert_uint_eq(epoch, 1);
+	ck_assert_int_eq(pkv_cluster_size(c), 3);
+	struct pkv_node nodes[8];
+	ck_assert_int_eq(pkv_nodes(c, nodes, 8), 3);
+	ck_assert_str_eq(nodes[0].name, "node1");
+	ck_assert_str_eq(nodes[2].name, "node3");
+	ck_assert(nodes[0].self && nodes[0].connected);
+	ck_assert(!nodes[1].connected);
+	ck_assert_int_eq(pkv_wait_for_quorum(c, 0), PKV_TIMEOUT);
+	ck_assert_int_eq(put("__quorum", "", NULL), PKV_OK);
+	ck_assert_int_eq(pkv_quorum(c, &epoch), 1);
+	ck_assert_uint_eq(epoch, 2);
+	ck_assert_int_eq(pkv_wait_for_quorum(c, 0), PKV_OK);
+}
+END_TEST
+
+static void *wait_quorum_thread(void *arg)
+{
+	struct pkv_client *cl = arg;
+	return (void *)(intptr_t)pkv_wait_for_quorum(cl, 10000);
+}
+
+START_TEST(wait_for_quorum_wakes_on_the_flip)
+{
+	struct pkv_client *other;
+	ck_assert_int_eq(pkv_open(&other, sock), 0);
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, wait_quorum_thread, c), 0);
+	ck_assert_int_eq(pkv_put(other, "__quorum", 8, "", 0, NULL, NULL), PKV_OK);
+	void *r;
+	pthread_join(t, &r);
+	ck_assert_int_eq((int)(intptr_t)r, PKV_OK);
+	pkv_close(other);
+}
+END_TEST
+
+static int failed_status;
+static void record_fail(struct pkv_client *cl, int status, const char *msg, void *arg)
+{
+	failed_status = status;
+	*(int *)arg += 1;
+}
+
+START_TEST(no_quorum_fail_calls_the_handler_and_the_default_aborts)
+{
+	ck_assert_int_eq(put("__noquorum", "v", NULL), PKV_NO_QUORUM);
+	int calls = 0;
+	pkv_set_fail_handler(c, record_fail, &calls);
+	struct pkv_put_opts o = {.no_quorum = PKV_NO_QUORUM_FAIL};
+	ck_assert_int_eq(pkv_put(c, "__noquorum", 10, "v", 1, &o, NULL), PKV_NO_QUORUM);
+	ck_assert_int_eq(calls, 1);
+	ck_assert_int_eq(failed_status, PKV_NO_QUORUM);
+	ck_assert_int_eq(pkv_put(c, "fine", 4, "v", 1, &o, NULL), PKV_OK);
+	ck_assert_int_eq(calls, 1);
+	pkv_set_fail_handler(c, NULL, NULL);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		fclose(stderr);
+		/* The child re-attaches (its own slot) and then raises. */
+		pkv_put(c, "__noquorum", 10, "v", 1, &o, NULL);
+		_exit(0);
+	}
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFSIGNALED(st));
+	ck_assert_int_eq(WTERMSIG(st), SIGABRT);
+}
+END_TEST
+
+START_TEST(forked_child_gets_its_own_slot)
+{
+	ck_assert_int_eq(put("k", "parent", NULL), PKV_OK);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct pkv_value cv = PKV_VALUE_INIT;
+		struct pkv_get_opts o = {.flags = PKV_GET_NO_CACHE};
+		int r = pkv_get(c, "k", 1, &o, &cv);
+		struct pkv_stats st;
+		pkv_stats(c, &st);
+		_exit(r == PKV_OK && !strcmp(cv.data, "parent") && st.reattaches == 1 ? 0 : 1);
+	}
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	ck_assert_int_eq(WEXITSTATUS(st), 0);
+	ck_assert_int_eq(pkv_get(c, "k", 1, &(struct pkv_get_opts){.flags = PKV_GET_NO_CACHE}, &v),
+			 PKV_OK);
+	ck_assert_str_eq(v.data, "parent");
+}
+END_TEST
+
+START_TEST(client_killed_while_waiting_is_reclaimed_and_others_go_on)
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct pkv_client *cc;
+		if (pkv_open(&cc, sock) != 0)
+			_exit(1);
+		pkv_put(cc, "__hang", 6, "v", 1, NULL, NULL); /* killed in here */
+		_exit(2);
+	}
+	wait_event(fd_.hang_fd); /* the daemon holds the child's request */
+	kill(pid, SIGKILL);
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFSIGNALED(st));
+	wait_event(fd_.reclaim_fd);
+	struct pkv_stats s;
+	ck_assert_int_eq(pkv_stats(c, &s), PKV_OK);
+	ck_assert_uint_eq(s.reclaimed, 1);
+	ck_assert_int_eq(put("after", "v", &v), PKV_OK);
+	ck_assert_str_eq(v.data, "v");
+}
+END_TEST
+
+START_TEST(daemon_restart_fails_calls_in_flight_and_the_next_call_reattaches)
+{
+	ck_assert_int_eq(put("k", "v1", NULL), PKV_OK);
+	fake_stop(&fd_); /* clean exit: daemon_alive cleared, waiters woken */
+	ck_assert_int_eq(pkv_get(c, "k", 1, NULL, &v), PKV_UNAVAILABLE);
+	ck_assert_int_eq(pkv_quorum(c, NULL), PKV_UNAVAILABLE);
+	ck_assert_int_eq(fake_init(&fd_, sock, 200, 1), 0);
+	ck_assert_int_eq(fake_start(&fd_), 0);
+	ck_assert_int_eq(pkv_get(c, "k", 1, NULL, &v), PKV_NOT_FOUND); /* a new, empty daemon */
+	ck_assert_int_eq(put("k", "v2", &v), PKV_OK);
+	ck_assert_str_eq(v.data, "v2");
+	struct pkv_stats st;
+	ck_assert_int_eq(pkv_stats(c, &st), PKV_OK);
+	ck_assert_uint_eq(st.incarnation, 200);
+	ck_assert_uint_eq(st.reattaches, 1);
+	ck_assert_int_eq(pkv_quorum(c, NULL), 1);
+}
+END_TEST
+
+/* A daemon process killed while it holds a request: the call ends, no hang. */
+START_TEST(daemon_killed_mid_request_returns_unavailable)
+{
+	char psock[160];
+	snprintf(psock, sizeof(psock), "%s/killed.sock", dir);
+	struct fake_daemon pd;
+	ck_assert_int_eq(fake_init(&pd, psock, 300, 1), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		fake_run(&pd);
+		_exit(0);
+	}
+	close(pd.listen_fd); /* the child serves; once it dies nobody answers */
+	struct pkv_client *pc;
+	ck_assert_int_eq(pkv_open(&pc, psock), 0);
+	ck_assert_int_eq(pkv_put(pc, "k", 1, "v", 1, NULL, NULL), PKV_OK);
+	ck_assert_int_eq(pkv_put(pc, "__die", 5, "v", 1, NULL, NULL), PKV_UNAVAILABLE);
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_int_eq(pkv_get(pc, "k", 1, &(struct pkv_get_opts){.flags = PKV_GET_NO_CACHE}, &v),
+			 PKV_UNAVAILABLE); /* nobody listens any more */
+	pkv_close(pc);
+	shm_destroy(pd.seg);
+	close(pd.stop_fd);
+	close(pd.hang_fd);
+	close(pd.reclaim_fd);
+	unlink(psock);
+}
+END_TEST
+
+START_TEST(open_without_a_daemon_is_unavailable)
+{
+	struct pkv_client *x = (struct pkv_client *)1;
+	char path[160];
+	snprintf(path, sizeof(path), "%s/none.sock", dir);
+	ck_assert_int_eq(pkv_open(&x, path), PKV_UNAVAILABLE);
+	ck_assert_ptr_null(x);
+	ck_assert(strstr(pkv_errmsg(), "none.sock") != NULL);
+	ck_assert_str_eq(pkv_strerror(PKV_NOT_FOUND), "not found");
+	ck_assert_str_eq(pkv_strerror(-ENOENT), strerror(ENOENT));
+	ck_assert_str_eq(pkv_version(), PKV_VERSION_STRING);
+}
+END_TEST
+
+START_TEST(endpoint_node_name_uses_the_run_dir)
+{
+	char nd[128];
+	snprintf(nd, sizeof(nd), "%s/nodeX", dir);
+	ck_assert_int_eq(mkdir(nd, 0700), 0);
+	char link[200];
+	snprintf(link, sizeof(link), "%s/pkvd.sock", nd);
+	ck_assert_int_eq(symlink(sock, link), 0);
+	setenv("PKV_RUN_DIR", dir, 1);
+	struct pkv_client *x;
+	ck_assert_int_eq(pkv_open(&x, "nodeX"), 0);
+	ck_assert_int_eq(pkv_put(x, "n", 1, "v", 1, NULL, NULL), PKV_OK);
+	pkv_close(x);
+	setenv("PKV_NODE", "nodeX", 1);
+	ck_assert_int_eq(pkv_open(&x, NULL), 0);
+	pkv_close(x);
+	unsetenv("PKV_NODE");
+	unsetenv("PKV_RUN_DIR");
+	unlink(link);
+	rmdir(nd);
+}
+END_TEST
+
+static Suite *client_suite(void)
+{
+	Suite *s = suite_create("client");
+	TCase *tc = tcase_create("client");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, put_returns_the_chosen_value_and_get_reads_it_from_the_cache);
+	tcase_add_test(tc, get_of_a_missing_key_is_not_found_or_the_default);
+	tcase_add_test(tc, buckets_are_separate_namespaces);
+	tcase_add_test(tc, full_size_value_travels_both_ways_and_larger_is_refused);
+	tcase_add_test(tc, bindings_are_sent_and_refused_until_lifetimes_land);
+	tcase_add_test(tc, keys_are_listed_in_order_across_pages);
+	tcase_add_test(tc, cluster_view_is_read_from_shared_memory);
+	tcase_add_test(tc, wait_for_quorum_wakes_on_the_flip);
+	tcase_add_test(tc, no_quorum_fail_calls_the_handler_and_the_default_aborts);
+	tcase_add_test(tc, forked_child_gets_its_own_slot);
+	tcase_add_test(tc, client_killed_while_waiting_is_reclaimed_and_others_go_on);
+	tcase_add_test(tc, daemon_restart_fails_calls_in_flight_and_the_next_call_reattaches);
+	tcase_add_test(tc, daemon_killed_mid_request_returns_unavailable);
+	tcase_add_test(tc, open_without_a_daemon_is_unavailable);
+	tcase_add_test(tc, endpoint_node_name_uses_the_run_dir);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(client_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,416 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test-ring.c — the request ring: the daemon side (daemon/shm.c) and the
+ * client side (libclient/ring.c) in one process and across fork().
+ */
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "shm.h"
+
+static struct shm_segment *seg;
+static struct pkv_shm_layout *m;
+
+static void setup(void)
+{
+	ck_assert_int_eq(shm_create(&seg, 42, getpid()), 0);
+	m = shm_layout(seg);
+}
+
+static void teardown(void)
+{
+	shm_destroy(seg);
+}
+
+/* A client as the library holds it, without the control socket. */
+static struct pkv_attach client_at(int slot)
+{
+	struct pkv_attach a = {
+		.m = m,
+		.size = sizeof(*m),
+		.ctl_fd = -1,
+		.bell_fd = shm_doorbell_fd(seg),
+		.slot = (unsigned)slot,
+		.attach_gen = m->clients[slot].attach_gen,
+	};
+	return a;
+}
+
+static struct ring_req put_req(const char *key, const char *value)
+{
+	struct ring_req rq = {
+		.op = PKV_SHM_OP_PUT,
+		.bucket = {"b", 1},
+		.key = {key, strlen(key)},
+		.value = {value, strlen(value)},
+	};
+	return rq;
+}
+
+static uint32_t submit(struct pkv_attach *a, const struct ring_req *rq)
+{
+	uint32_t tag = ring_write_request(&m->clients[a->slot], &a->tag, rq);
+	ck_assert_int_eq(ring_publish(m, a->slot, tag, a->bell_fd, client_mono_ms() + 5000), 0);
+	return tag;
+}
+
+static bool bytes_is(struct pkv_bytes b, const char *s)
+{
+	return b.len == strlen(s) && memcmp(b.p, s, b.len) == 0;
+}
+
+/* The daemon echoes the key as the value, so each answer is checkable. */
+static void serve_all(void)
+{
+	struct shm_request rq;
+	while (shm_ring_next(seg, &rq))
+		ck_assert_int_eq(shm_respond(seg, rq.slot, rq.ticket, PKV_S_OK, 7, rq.key.p,
+					     rq.key.len),
+				 0);
+}
+
+static void round_trip(struct pkv_attach *a, const char *key)
+{
+	struct ring_req rq = put_req(key, "v");
+	uint32_t tag = submit(a, &rq);
+	serve_all();
+	ck_assert_int_eq(ring_wait(a, tag, client_mono_ms() + 5000), 0);
+	struct pkv_shm_client *c = &m->clients[a->slot];
+	ck_assert_int_eq(c->status, PKV_S_OK);
+	ck_assert_uint_eq(c->resp_len, strlen(key));
+	ck_assert(memcmp(c->resp_data, key, strlen(key)) == 0);
+}
+
+START_TEST(request_round_trip_carries_every_field)
+{
+	int slot = shm_attach_client(seg, getpid(), getuid());
+	ck_assert_int_ge(slot, 0);
+	struct pkv_attach a = client_at(slot);
+	struct ring_req rq = put_req("key1", "value1");
+	rq.flags = PKV_SHM_F_NO_QUORUM_RETRY;
+	rq.timeout_ms = 1234;
+	rq.until = 99;
+	uint32_t tag = submit(&a, &rq);
+
+	struct shm_request got;
+	ck_assert(shm_ring_next(seg, &got));
+	ck_assert_uint_eq(got.slot, (unsigned)slot);
+	ck_assert_uint_eq(got.op, PKV_SHM_OP_PUT);
+	ck_assert_uint_eq(got.flags, PKV_SHM_F_NO_QUORUM_RETRY);
+	ck_assert_uint_eq(got.timeout_ms, 1234);
+	ck_assert(bytes_is(got.bucket, "b"));
+	ck_assert(bytes_is(got.key, "key1"));
+	ck_assert(bytes_is(got.value, "value1"));
+	ck_assert(got.has_bindings); /* until is a binding */
+	ck_assert(!shm_ring_next(seg, &got));
+
+	ck_assert_int_eq(shm_respond(seg, got.slot, got.ticket, PKV_S_OK, 5, "chosen", 6), 0);
+	ck_assert_int_eq(ring_wait(&a, tag, client_mono_ms() + 5000), 0);
+	ck_assert_int_eq(m->clients[slot].status, PKV_S_OK);
+	ck_assert_uint_eq(m->clients[slot].gen, 5);
+	ck_assert(memcmp(m->clients[slot].resp_data, "chosen", 6) == 0);
+	ck_assert_uint_eq(shm_stats(seg)->requests, 1);
+	ck_assert_uint_eq(shm_stats(seg)->responses, 1);
+}
+END_TEST
+
+START_TEST(empty_bucket_means_default_and_zero_timeout_means_default)
+{
+	int slot = shm_attach_client(seg, getpid(), getuid());
+	struct pkv_attach a = client_at(slot);
+	struct ring_req rq = {.op = PKV_SHM_OP_GET, .key = {"k", 1}};
+	submit(&a, &rq);
+	struct shm_request got;
+	ck_assert(shm_ring_next(seg, &got));
+	ck_assert(bytes_is(got.bucket, PKV_DEFAULT_BUCKET));
+	ck_assert_uint_eq(got.timeout_ms, PKV_SHM_DEFAULT_TIMEOUT_MS);
+	ck_assert(!got.has_bindings);
+}
+END_TEST
+
+START_TEST(malformed_request_is_answered_by_the_ring_and_never_dispatched)
+{
+	int slot = shm_attach_client(seg, getpid(), getuid());
+	struct pkv_attach a = client_at(slot);
+	struct ring_req rq = put_req("k", "v");
+	rq.op = 99;
+	uint32_t tag = submit(&a, &rq);
+	struct shm_request got;
+	ck_assert(!shm_ring_next(seg, &got));
+	ck_assert_int_eq(ring_wait(&a, tag, client_mono_ms() + 5000), 0);
+	ck_assert_int_eq(m->clients[slot].status, PKV_S_BAD_REQUEST);
+
+	/* A length over the limit written straight into the slot. */
+	rq = put_req("k", "v");
+	tag = ring_write_request(&m->clients[slot], &a.tag, &rq);
+	m->clients[slot].key_len = PKV_MAX_KEY + 1;
+	ck_assert_int_eq(ring_publish(m, a.slot, tag, a.bell_fd, client_mono_ms() + 5000), 0);
+	ck_assert(!shm_ring_next(seg, &got));
+	ck_assert_int_eq(ring_wait(&a, tag, client_mono_ms() + 5000), 0);
+	ck_assert_int_eq(m->clients[slot].status, PKV_S_TOO_LARGE);
+	ck_assert_uint_eq(shm_stats(seg)->malformed, 2);
+}
+END_TEST
+
+START_TEST(requests_of_many_clients_come_out_in_commit_order)
+{
+	struct pkv_attach a[PKV_SHM_CLIENTS];
+	uint32_t tag[PKV_SHM_CLIENTS];
+	for (unsigned i = 0; i < PKV_SHM_CLIENTS; i++) {
+		int slot = shm_attach_client(seg, getpid(), getuid());
+		ck_assert_int_eq(slot, (int)i);
+		a[i] = client_at(slot);
+	}
+	ck_assert_int_eq(shm_attach_client(seg, getpid(), getuid()), -EAGAIN);
+	/* Three laps of the ring. */
+	for (unsigned lap = 0; lap < 3 * PKV_SHM_RING_SLOTS / PKV_SHM_CLIENTS; lap++) {
+		for (unsigned i = 0; i < PKV_SHM_CLIENTS; i++) {
+			struct ring_req rq = put_req("k", "v");
+			tag[i] = submit(&a[i], &rq);
+		}
+		for (unsigned i = 0; i < PKV_SHM_CLIENTS; i++) {
+			struct shm_request got;
+			ck_assert(shm_ring_next(seg, &got));
+			ck_assert_uint_eq(got.slot, i);
+			shm_respond(seg, got.slot, got.ticket, PKV_S_OK, 0, NULL, 0);
+		}
+		for (unsigned i = 0; i < PKV_SHM_CLIENTS; i++)
+			ck_assert_int_eq(ring_wait(&a[i], tag[i], client_mono_ms() + 5000), 0);
+	}
+}
+END_TEST
+
+START_TEST(doorbell_is_rung_only_when_the_daemon_sleeps)
+{
+	int slot = shm_attach_client(seg, getpid(), getuid());
+	struct pkv_attach a = client_at(slot);
+	uint64_t v;
+	struct ring_req rq = put_req("k", "v");
+	submit(&a, &rq);
+	ck_assert_int_lt(read(shm_doorbell_fd(seg), &v, sizeof(v)), 0); /* busy: no syscall */
+	ck_assert(!shm_sleep_begin(seg)); /* a request waits: do not block */
+	serve_all();
+	ck_assert(shm_sleep_begin(seg));
+	submit(&a, &rq);
+	ck_assert_int_eq(read(shm_doorbell_fd(seg), &v, sizeof(v)), (ssize_t)sizeof(v));
+	ck_assert_uint_eq(v, 1);
+	ck_assert_uint_eq(m->hdr.sleeping, 0);
+	shm_sleep_end(seg);
+}
+END_TEST
+
+START_TEST(request_replaced_before_the_daemon_took_it_is_stale)
+{
+	int slot = shm_attach_client(seg, getpid(), getuid());
+	struct pkv_attach a = client_at(slot);
+	struct ring_req rq = put_req("old", "v");
+	submit(&a, &rq);
+	/* The client gave up (timeout) and writes its next request. */
+	rq = put_req("new", "v");
+	uint32_t tag = ring_write_request(&m->clients[slot], &a.tag, &rq);
+	struct shm_request got;
+	ck_assert(!shm_ring_next(seg, &got)); /* the old entry no longer matches */
+	ck_assert_uint_eq(shm_stats(seg)->stale, 1);
+	ck_assert_int_eq(ring_publish(m, a.slot, tag, a.bell_fd, client_mono_ms() + 5000), 0);
+	ck_assert(shm_ring_next(seg, &got));
+	ck_assert(bytes_is(got.key, "new"));
+}
+END_TEST
+
+START_TEST(late_response_to_an_abandoned_request_is_dropped)
+{
+	int slot = shm_attach_client(seg, getpid(), getuid());
+	struct pkv_attach a = client_at(slot);
+	struct ring_req rq = put_req("first", "v");
+	submit(&a, &rq);
+	struct shm_request first;
+	ck_assert(shm_ring_next(seg, &first));
+	rq = put_req("second", "v");
+	uint32_t tag2 = submit(&a, &rq);
+	ck_assert_int_eq(shm_respond(seg, first.slot, first.ticket, PKV_S_OK, 0, "x", 1), -ESTALE);
+	ck_assert_uint_ne(m->clients[slot].resp_tag, tag2);
+	serve_all();
+	ck_assert_int_eq(ring_wait(&a, tag2, client_mono_ms() + 5000), 0);
+	ck_assert(memcmp(m->clients[slot].resp_data, "second", 6) == 0);
+}
+END_TEST
+
+START_TEST(client_killed_mid_write_is_skipped_and_reclaimed)
+{
+	int slot = shm_attach_client(seg, getpid(), getuid());
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		/* Half a request: the new tag and some fields, then death. */
+		struct pkv_shm_client *c = &m->clients[slot];
+		pkv_shm_store_rlx(&c->req_tag, 1);
+		c->op = PKV_SHM_OP_PUT;
+		c->key_len = 3;
+		memcpy(c->req_data, "bk", 2);
+		raise(SIGKILL);
+	}
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFSIGNALED(st));
+	struct shm_request got;
+	ck_assert(!shm_ring_next(seg, &got)); /* nothing was committed */
+	shm_reclaim_client(seg, (unsigned)slot);
+	ck_assert_uint_eq(m->clients[slot].state, PKV_SHM_FREE);
+	ck_assert_uint_eq(shm_stats(seg)->reclaimed, 1);
+
+	/* The slot serves its next owner, and another client never noticed. */
+	int again = shm_attach_client(seg, getpid(), getuid());
+	int other = shm_attach_client(seg, getpid(), getuid());
+	ck_assert_int_eq(again, slot);
+	struct pkv_attach a = client_at(other), b = client_at(again);
+	round_trip(&a, "alpha");
+	round_trip(&b, "beta");
+}
+END_TEST
+
+START_TEST(committed_request_of_a_dead_client_is_purged_at_reclaim)
+{
+	int slot = shm_attach_client(seg, getpid(), getuid());
+	int other = shm_attach_client(seg, getpid(), getuid());
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct pkv_attach a = client_at(slot);
+		struct ring_req rq = put_req("dead", "v");
+		uint32_t tag = ring_write_request(&m->clients[slot], &a.tag, &rq);
+		ring_publish(m, a.slot, tag, a.bell_fd, client_mono_ms() + 5000);
+		raise(SIGKILL);
+	}
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	struct pkv_attach o = client_at(other);
+	struct ring_req rq = put_req("alive", "v");
+	uint32_t tag = submit(&o, &rq);
+	shm_reclaim_client(seg, (unsigned)slot);
+	ck_assert_uint_eq(shm_stats(seg)->purged, 1);
+	/* The slot is granted again before the daemon reaches the dead entry. */
+	ck_assert_int_eq(shm_attach_client(seg, getpid(), getuid()), slot);
+	struct shm_request got;
+	ck_assert(shm_ring_next(seg, &got));
+	ck_assert(bytes_is(got.key, "alive"));
+	ck_assert(!shm_ring_next(seg, &got));
+	ck_assert_int_eq(shm_respond(seg, got.slot, got.ticket, PKV_S_OK, 0, NULL, 0), 0);
+	ck_assert_int_eq(ring_wait(&o, tag, client_mono_ms() + 5000), 0);
+}
+END_TEST
+
+START_TEST(response_to_a_reclaimed_slot_is_dropped)
+{
+	int slot = shm_attach_client(seg, getpid(), getuid());
+	struct pkv_attach a = client_at(slot);
+	struct ring_req rq = put_req("k", "v");
+	submit(&a, &rq);
+	struct shm_request got;
+	ck_assert(shm_ring_next(seg, &got)); /* in paxos when the client dies */
+	shm_reclaim_client(seg, (unsigned)slot);
+	ck_assert_int_eq(shm_attach_client(seg, getpid(), getuid()), slot);
+	struct pkv_attach b = client_at(slot);
+	ck_assert_int_eq(shm_respond(seg, got.slot, got.ticket, PKV_S_OK, 0, "x", 1), -ESTALE);
+	ck_assert_uint_eq(m->clients[slot].resp_tag, 0);
+	round_trip(&b, "fresh");
+}
+END_TEST
+
+/*
+ * A child runs round trips in a loop and is killed at an arbitrary point of
+ * one (writing, publishing, waiting): the daemon keeps serving, the ring
+ * never wedges, the slot comes back.
+ */
+START_TEST(client_killed_at_any_instant_never_wedges_the_ring)
+{
+	int other = shm_attach_client(seg, getpid(), getuid());
+	struct pkv_attach o = client_at(other);
+	unsigned seed = 12345;
+	for (unsigned round = 0; round < 30; round++) {
+		int slot = shm_attach_client(seg, getpid(), getuid());
+		ck_assert_int_ge(slot, 0);
+		pid_t pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			struct pkv_attach a = client_at(slot);
+			for (;;) {
+				struct ring_req rq = put_req("loop", "v");
+				uint32_t tag = ring_write_request(&m->clients[slot], &a.tag, &rq);
+				ring_publish(m, a.slot, tag, a.bell_fd, client_mono_ms() + 5000);
+				if (ring_wait(&a, tag, client_mono_ms() + 5000) != 0)
+					_exit(1);
+			}
+		}
+		seed = seed * 1103515245u + 12345u;
+		uint64_t until = shm_stats(seg)->responses + 1 + (seed >> 16) % 50;
+		while (shm_stats(seg)->responses < until) {
+			struct shm_request got;
+			if (shm_ring_next(seg, &got))
+				shm_respond(seg, got.slot, got.ticket, PKV_S_OK, 0, NULL, 0);
+		}
+		/* Spin a little more so the kill lands anywhere in the child's loop. */
+		for (unsigned spin = (seed >> 8) % 5000; spin; spin--)
+			__asm__ volatile("" ::: "memory");
+		kill(pid, SIGKILL);
+		int st;
+		ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+		ck_assert(WIFSIGNALED(st));
+		shm_reclaim_client(seg, (unsigned)slot);
+		serve_all();
+		round_trip(&o, "still-here");
+	}
+	ck_assert_uint_eq(shm_stats(seg)->reclaimed, 30);
+}
+END_TEST
+
+START_TEST(dead_daemon_ends_the_wait)
+{
+	int slot = shm_attach_client(seg, getpid(), getuid());
+	struct pkv_attach a = client_at(slot);
+	struct ring_req rq = put_req("k", "v");
+	uint32_t tag = submit(&a, &rq);
+	pkv_shm_store_rel(&m->hdr.daemon_alive, 0);
+	ck_assert_int_eq(ring_wait(&a, tag, client_mono_ms() + 60000), PKV_UNAVAILABLE);
+	pkv_shm_store_rel(&m->hdr.daemon_alive, 1);
+	struct pkv_attach b = client_at(shm_attach_client(seg, getpid(), getuid()));
+	uint32_t tag2 = submit(&b, &rq);
+	ck_assert_int_eq(ring_wait(&b, tag2, client_mono_ms()), PKV_TIMEOUT);
+}
+END_TEST
+
+static Suite *ring_suite(void)
+{
+	Suite *s = suite_create("ring");
+	TCase *tc = tcase_create("ring");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, request_round_trip_carries_every_field);
+	tcase_add_test(tc, empty_bucket_means_default_and_zero_timeout_means_default);
+	tcase_add_test(tc, malformed_request_is_answered_by_the_ring_and_never_dispatched);
+	tcase_add_test(tc, requests_of_many_clients_come_out_in_commit_order);
+	tcase_add_test(tc, doorbell_is_rung_only_when_the_daemon_sleeps);
+	tcase_add_test(tc, request_replaced_before_the_daemon_took_it_is_stale);
+	tcase_add_test(tc, late_response_to_an_abandoned_request_is_dropped);
+	tcase_add_test(tc, client_killed_mid_write_is_skipped_and_reclaimed);
+	tcase_add_test(tc, committed_request_of_a_dead_client_is_purged_at_reclaim);
+	tcase_add_test(tc, response_to_a_reclaimed_slot_is_dropped);
+	tcase_add_test(tc, client_killed_at_any_instant_never_wedges_the_ring);
+	tcase_add_test(tc, dead_daemon_ends_the_wait);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(ring_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,710 @@
+// SPDX-License-Identifier: MIT
+/* sim.c — the deterministic cluster fixture (see sim.h). */
+#include "sim.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BUCKET "PaxosKV"
+
+struct sim_msg {
+	uint64_t at, seq;
+	uint32_t from, to;
+	struct pkv_msg m;
+	uint8_t data[]; /* bucket, key, value */
+};
+
+static struct pkv_bytes str_bytes(const char *s)
+{
+	return (struct pkv_bytes){ .p = (const uint8_t *)s, .len = (uint32_t)strlen(s) };
+}
+
+static void key_name(char *buf, size_t len, unsigned key)
+{
+	snprintf(buf, len, "k%u", key);
+}
+
+uint64_t sim_rand(struct sim *s)
+{
+	uint64_t z = (s->rng += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+uint64_t sim_range(struct sim *s, uint64_t lo, uint64_t hi)
+{
+	return lo + sim_rand(s) % (hi - lo + 1);
+}
+
+/* ---- message heap ordered by (delivery time, send order) ---- */
+
+static bool msg_before(const struct sim_msg *a, const struct sim_msg *b)
+{
+	return a->at != b->at ? a->at < b->at : a->seq < b->seq;
+}
+
+static void heap_push(struct sim *s, struct sim_msg *m)
+{
+	if (s->n_heap == s->cap_heap) {
+		s->cap_heap = s->cap_heap ? s->cap_heap * 2 : 256;
+		s->heap = realloc(s->heap, s->cap_heap * sizeof(*s->heap));
+		if (!s->heap)
+			abort();
+	}
+	size_t i = s->n_heap++;
+	while (i) {
+		size_t up = (i - 1) / 2;
+		if (!msg_before(m, s->heap[up]))
+			break;
+		s->heap[i] = s->heap[up];
+		i = up;
+	}
+	s->heap[i] = m;
+}
+
+static struct sim_msg *heap_pop(struct sim *s)
+{
+	struct sim_msg *top = s->heap[0];
+	struct sim_msg *last = s->heap[--s->n_heap];
+	size_t i = 0;
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= s->n_heap)
+			break;
+		if (c + 1 < s->n_heap && msg_before(s->heap[c + 1], s->heap[c]))
+			c++;
+		if (!msg_before(s->heap[c], last))
+			break;
+		s->heap[i] = s->heap[c];
+		i = c;
+	}
+	if (s->n_heap)
+		s->heap[i] = last;
+	return top;
+}
+
+static void enqueue(struct sim *s, uint32_t from, uint32_t to, const struct pkv_msg *m)
+{
+	if (s->cut[from][to] || sim_range(s, 0, 999) < s->cfg.loss_pm) {
+		s->dropped++;
+		return;
+	}
+	unsigned copies = sim_range(s, 0, 999) < s->cfg.dup_pm ? 2 : 1;
+	if (copies == 2)
+		s->duplicated++;
+	for (unsigned c = 0; c < copies; c++) {
+		size_t len = (size_t)m->bucket.len + m->key.len + m->value.len;
+		struct sim_msg *x = malloc(sizeof(*x) + len);
+		if (!x)
+			abort();
+		x->at = s->now + sim_range(s, s->cfg.lat_min_us, s->cfg.lat_max_us);
+		x->seq = s->msg_seq++;
+		x->from = from;
+		x->to = to;
+		x->m = *m;
+		uint8_t *d = x->data;
+		struct pkv_bytes *fields[3] = { &x->m.bucket, &x->m.key, &x->m.value };
+		for (int i = 0; i < 3; i++) {
+			if (fields[i]->len)
+				memcpy(d, fields[i]->p, fields[i]->len);
+			fields[i]->p = d;
+			d += fields[i]->len;
+		}
+		heap_push(s, x);
+	}
+}
+
+/* ---- nodes ---- */
+
+static void drain(struct sim *s, unsigned id)
+{
+	struct sim_node *nd = &s->nodes[id];
+	if (!nd->up)
+		return;
+	for (size_t i = 0; i < nd->ob.n; i++) {
+		struct pkv_out *o = &nd->ob.v[i];
+		if (o->to == PKV_TO_ALL) {
+			for (unsigned j = 1; j <= s->cfg.n; j++)
+				if (j != id)
+					enqueue(s, id, j, &o->msg);
+		} else {
+			enqueue(s, id, o->to, &o->msg);
+		}
+	}
+	pkv_outbox_reset(&nd->ob);
+	size_t n;
+	const struct paxos_completion *c = paxos_completions(nd->p, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (c[i].id >= s->n_ops)
+			abort();
+		struct sim_op *op = &s->ops[c[i].id];
+		if (op->done)
+			abort(); /* completed twice */
+		op->done = true;
+		op->end = s->now;
+		op->status = c[i].status;
+		op->gen = c[i].gen;
+		op->n_keys = c[i].n_keys;
+		op->result_len = c[i].value.len < sizeof(op->result) ? c[i].value.len
+								     : sizeof(op->result);
+		if (op->result_len)
+			memcpy(op->result, c[i].value.p, op->result_len);
+	}
+	paxos_completions_reset(nd->p);
+	size_t ne;
+	const struct paxos_event_rec *ev = paxos_events(nd->p, &ne);
+	for (size_t i = 0; i < ne; i++) {
+		if (ev[i].kind == PAXOS_E_VIOLATION)
+			nd->violations++;
+		if (ev[i].kind == PAXOS_E_NEW_EPOCH)
+			nd->epochs++;
+	}
+	paxos_events_reset(nd->p);
+}
+
+static void node_start(struct sim *s, unsigned id, bool restarted)
+{
+	struct sim_node *nd = &s->nodes[id];
+	struct paxos_config pc = {
+		.self = id,
+		.n_nodes = s->cfg.n,
+		.cluster_size = s->cfg.n,
+		.restarted = restarted,
+		.fresh = !restarted,
+		.seed = s->cfg.seed * 1000003u + id * 7919u + nd->incarnation,
+		.retransmit_us = s->cfg.retransmit_us,
+		.backoff_max_us = s->cfg.backoff_max_us,
+		.epoch_grace_us = 2000000,
+		.sync_page = 4, /* small pages: paging gets exercised */
+	};
+	for (unsigned j = 0; j < s->cfg.n; j++)
+		pc.nodes[j] = j + 1;
+	nd->store = store_new();
+	pkv_outbox_init(&nd->ob);
+	nd->p = paxos_new(&pc, nd->store, &nd->ob);
+	if (!nd->store || !nd->p)
+		abort();
+	nd->up = true;
+	memset(nd->seen_inc, 0, sizeof(nd->seen_inc));
+}
+
+static void node_stop(struct sim *s, unsigned id)
+{
+	struct sim_node *nd = &s->nodes[id];
+	if (!nd->up)
+		return;
+	const struct paxos_stats *st = paxos_stats(nd->p);
+	s->conflicts += st->conflicts;
+	s->forwards += st->forwards;
+	s->rounds += st->rounds_started;
+	paxos_free(nd->p);
+	store_free(nd->store);
+	pkv_outbox_free(&nd->ob);
+	nd->p = NULL;
+	nd->store = NULL;
+	nd->up = false;
+}
+
+void sim_init(struct sim *s, const struct sim_config *cfg)
+{
+	memset(s, 0, sizeof(*s));
+	s->cfg = *cfg;
+	if (!s->cfg.n)
+		s->cfg.n = 3;
+	if (!s->cfg.lat_max_us)
+		s->cfg.lat_max_us = 2000;
+	if (!s->cfg.lat_min_us)
+		s->cfg.lat_min_us = 100;
+	if (!s->cfg.hb_us)
+		s->cfg.hb_us = 20000;
+	if (!s->cfg.retransmit_us)
+		s->cfg.retransmit_us = 30000;
+	if (!s->cfg.backoff_max_us)
+		s->cfg.backoff_max_us = 20000;
+	s->rng = cfg->seed ^ 0x5eedull;
+	s->now = 1;
+	for (unsigned i = 1; i <= s->cfg.n; i++) {
+		s->nodes[i].incarnation = 1;
+		node_start(s, i, false);
+	}
+	s->next_hb = s->now;
+}
+
+void sim_free(struct sim *s)
+{
+	for (unsigned i = 1; i <= s->cfg.n; i++)
+		node_stop(s, i);
+	for (size_t i = 0; i < s->n_heap; i++)
+		free(s->heap[i]);
+	free(s->heap);
+	free(s->ops);
+}
+
+/* The membership oracle: what each node's heartbeats would tell it. */
+static void heartbeats(struct sim *s)
+{
+	for (unsigned i = 1; i <= s->cfg.n; i++) {
+		struct sim_node *nd = &s->nodes[i];
+		if (!nd->up)
+			continue;
+		for (unsigned j = 1; j <= s->cfg.n; j++) {
+			if (j == i)
+				continue;
+			struct sim_node *pe = &s->nodes[j];
+			bool hears = pe->up && !s->cut[j][i];
+			if (hears && nd->seen_inc[j] && nd->seen_inc[j] != pe->incarnation)
+				paxos_peer_restarted(nd->p, j, s->now);
+			if (hears)
+				nd->seen_inc[j] = pe->incarnation;
+			paxos_peer_update(nd->p, j, hears, hears ? paxos_heartbeat_flags(pe->p) : 0,
+					  hears ? paxos_epoch(pe->p) : 0, s->now);
+		}
+		drain(s, i);
+	}
+}
+
+static uint64_t next_event(const struct sim *s)
+{
+	uint64_t t = s->next_hb;
+	if (s->n_heap && s->heap[0]->at < t)
+		t = s->heap[0]->at;
+	for (unsigned i = 1; i <= s->cfg.n; i++) {
+		if (!s->nodes[i].up)
+			continue;
+		uint64_t d = paxos_next_deadline(s->nodes[i].p);
+		if (d < t)
+			t = d;
+	}
+	return t;
+}
+
+void sim_run_until(struct sim *s, uint64_t t)
+{
+	for (;;) {
+		uint64_t e = next_event(s);
+		if (e > t)
+			break;
+		if (e > s->now)
+			s->now = e;
+		if (s->next_hb <= s->now) {
+			heartbeats(s);
+			s->next_hb = s->now + s->cfg.hb_us;
+		}
+		while (s->n_heap && s->heap[0]->at <= s->now) {
+			struct sim_msg *m = heap_pop(s);
+			struct sim_node *nd = &s->nodes[m->to];
+			if (nd->up && !s->cut[m->from][m->to]) {
+				s->delivered++;
+				paxos_receive(nd->p, m->from, &m->m, s->now);
+				drain(s, m->to);
+			} else {
+				s->dropped++;
+			}
+			free(m);
+		}
+		for (unsigned i = 1; i <= s->cfg.n; i++) {
+			struct sim_node *nd = &s->nodes[i];
+			if (nd->up && paxos_next_deadline(nd->p) <= s->now) {
+				paxos_tick(nd->p, s->now);
+				drain(s, i);
+			}
+		}
+	}
+	if (t > s->now)
+		s->now = t;
+}
+
+static bool all_done(const struct sim *s)
+{
+	for (size_t i = 0; i < s->n_ops; i++)
+		if (!s->ops[i].done)
+			return false;
+	return true;
+}
+
+bool sim_run_until_done(struct sim *s, uint64_t t)
+{
+	while (!all_done(s) && s->now < t)
+		sim_run_until(s, s->now + 10000 < t ? s->now + 10000 : t);
+	return all_done(s);
+}
+
+static struct sim_op *new_op(struct sim *s, enum sim_op_kind kind, unsigned node, unsigned key)
+{
+	if (s->n_ops == s->cap_ops) {
+		s->cap_ops = s->cap_ops ? s->cap_ops * 2 : 64;
+		s->ops = realloc(s->ops, s->cap_ops * sizeof(*s->ops));
+		if (!s->ops)
+			abort();
+	}
+	struct sim_op *op = &s->ops[s->n_ops++];
+	memset(op, 0, sizeof(*op));
+	op->kind = kind;
+	op->node = node;
+	op->key = key;
+	op->start = s->now;
+	return op;
+}
+
+static uint64_t deadline(const struct sim *s, uint64_t timeout)
+{
+	return timeout ? s->now + timeout : PAXOS_NO_DEADLINE;
+}
+
+size_t sim_put(struct sim *s, unsigned node, unsigned key, const char *value, uint64_t timeout,
+	       bool retry)
+{
+	struct sim_op *op = new_op(s, SIM_PUT, node, key);
+	size_t id = s->n_ops - 1;
+	snprintf(op->value, sizeof(op->value), "%s", value);
+	if (!s->nodes[node].up) {
+		op->done = op->lost = true;
+		return id;
+	}
+	char k[16];
+	key_name(k, sizeof(k), key);
+	paxos_put(s->nodes[node].p, id, str_bytes(BUCKET), str_bytes(k), str_bytes(op->value),
+		  deadline(s, timeout), retry, s->now);
+	drain(s, node);
+	return id;
+}
+
+size_t sim_get(struct sim *s, unsigned node, unsigned key, uint64_t timeout, bool retry)
+{
+	new_op(s, SIM_GET, node, key);
+	size_t id = s->n_ops - 1;
+	if (!s->nodes[node].up) {
+		s->ops[id].done = s->ops[id].lost = true;
+		return id;
+	}
+	char k[16];
+	key_name(k, sizeof(k), key);
+	paxos_get(s->nodes[node].p, id, str_bytes(BUCKET), str_bytes(k), deadline(s, timeout),
+		  retry, s->now);
+	drain(s, node);
+	return id;
+}
+
+size_t sim_keys(struct sim *s, unsigned node, uint64_t timeout)
+{
+	new_op(s, SIM_KEYS, node, 0);
+	size_t id = s->n_ops - 1;
+	if (!s->nodes[node].up) {
+		s->ops[id].done = s->ops[id].lost = true;
+		return id;
+	}
+	paxos_keys(s->nodes[node].p, id, str_bytes(BUCKET), deadline(s, timeout), s->now);
+	drain(s, node);
+	return id;
+}
+
+void sim_cut(struct sim *s, unsigned from, unsigned to, bool cut)
+{
+	s->cut[from][to] = cut;
+}
+
+void sim_isolate(struct sim *s, unsigned node, bool cut)
+{
+	for (unsigned j = 1; j <= s->cfg.n; j++) {
+		if (j == node)
+			continue;
+		s->cut[node][j] = cut;
+		s->cut[j][node] = cut;
+	}
+}
+
+void sim_heal(struct sim *s)
+{
+	memset(s->cut, 0, sizeof(s->cut));
+}
+
+void sim_kill(struct sim *s, unsigned node)
+{
+	struct sim_node *nd = &s->nodes[node];
+	if (!nd->up)
+		return;
+	drain(s, node); /* violation/epoch events are counted there */
+	node_stop(s, node);
+	for (size_t i = 0; i < s->n_ops; i++) {
+		struct sim_op *op = &s->ops[i];
+		if (!op->done && op->node == node) {
+			op->done = op->lost = true;
+			op->end = s->now;
+		}
+	}
+}
+
+void sim_restart(struct sim *s, unsigned node)
+{
+	struct sim_node *nd = &s->nodes[node];
+	if (nd->up)
+		return;
+	nd->incarnation++;
+	node_start(s, node, true);
+}
+
+bool sim_all_synced(const struct sim *s)
+{
+	for (unsigned i = 1; i <= s->cfg.n; i++)
+		if (!s->nodes[i].up || !paxos_synced(s->nodes[i].p))
+			return false;
+	return true;
+}
+
+/* ---- the history checker ---- */
+
+struct known {
+	bool set;
+	const uint8_t *v;
+	uint32_t len;
+	size_t op; /* first op that returned it, or SIZE_MAX: a learner */
+};
+
+static bool same(const struct known *k, const uint8_t *v, uint32_t len)
+{
+	return k->len == len && (len == 0 || !memcmp(k->v, v, len));
+}
+
+unsigned sim_check(const struct sim *s, char *err, size_t errlen)
+{
+	unsigned problems = 0;
+	struct known kn[SIM_MAX_KEYS] = { 0 };
+	if (errlen)
+		err[0] = 0;
+#define REPORT(...)                                                   \
+	do {                                                          \
+		if (problems++ == 0 && errlen)                        \
+			snprintf(err, errlen, __VA_ARGS__);           \
+	} while (0)
+
+	/* Agreement over the history: one value per key (generation 1). */
+	for (size_t i = 0; i < s->n_ops; i++) {
+		const struct sim_op *op = &s->ops[i];
+		if (!op->done || op->lost || op->kind == SIM_KEYS || op->status != PKV_S_OK)
+			continue;
+		if (op->gen != 1)
+			REPORT("op %zu returned generation %" PRIu64, i, op->gen);
+		struct known *k = &kn[op->key];
+		if (!k->set) {
+			*k = (struct known){ true, op->result, op->result_len, i };
+		} else if (!same(k, op->result, op->result_len)) {
+			REPORT("agreement: key k%u: op %zu (node %u) returned '%.*s' but op %zu "
+			       "(node %u) returned '%.*s'",
+			       op->key, k->op, s->ops[k->op].node, (int)k->len, (const char *)k->v, i,
+			       op->node, (int)op->result_len, (const char *)op->result);
+		}
+	}
+	/* Learners agree with each other and with the history. */
+	for (unsigned n = 1; n <= s->cfg.n; n++) {
+		const struct sim_node *nd = &s->nodes[n];
+		if (nd->violations)
+			REPORT("node %u counted %" PRIu64 " learner violations", n, nd->violations);
+		if (!nd->up)
+			continue;
+		if (paxos_stats(nd->p)->violations && !nd->violations)
+			REPORT("node %u counted %" PRIu64 " learner violations", n,
+			       paxos_stats(nd->p)->violations);
+		for (unsigned key = 0; key < SIM_MAX_KEYS; key++) {
+			char kname[16];
+			key_name(kname, sizeof(kname), key);
+			struct store_entry *e =
+				store_lookup(nd->store, str_bytes(BUCKET), str_bytes(kname), false);
+			if (!e || !e->chosen)
+				continue;
+			struct known *k = &kn[key];
+			if (!k->set) {
+				*k = (struct known){ true, e->chosen_value.p, e->chosen_value.len,
+						     SIZE_MAX };
+			} else if (!same(k, e->chosen_value.p, e->chosen_value.len)) {
+				REPORT("learner of node %u holds '%.*s' for k%u, others '%.*s'", n,
+				       (int)e->chosen_value.len, (const char *)e->chosen_value.p, key,
+				       (int)k->len, (const char *)k->v);
+			}
+		}
+	}
+	/* A get that starts after a value was returned must not miss it. */
+	for (size_t i = 0; i < s->n_ops; i++) {
+		const struct sim_op *g = &s->ops[i];
+		if (!g->done || g->lost || g->kind != SIM_GET || g->status != PKV_S_NOT_FOUND)
+			continue;
+		for (size_t j = 0; j < s->n_ops; j++) {
+			const struct sim_op *o = &s->ops[j];
+			if (o->done && !o->lost && o->kind != SIM_KEYS && o->key == g->key &&
+			    o->status == PKV_S_OK && o->end < g->start) {
+				REPORT("get op %zu on node %u answered not found for k%u after op %zu "
+				       "returned a value",
+				       i, g->node, g->key, j);
+				break;
+			}
+		}
+	}
+#undef REPORT
+	return problems;
+}
+
+/* ---- the randomized scenario ---- */
+
+unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figures *fig)
+{
+	static const unsigned sizes[] = { 3, 5, 7 };
+	struct sim s;
+	uint64_t r0 = seed * 0x9e3779b97f4a7c15ull + 1;
+	struct sim_config cfg = {
+		.seed = seed,
+		.n = sizes[seed % 3],
+	};
+	/* Network personality from the seed. */
+	struct sim tmp = { .rng = r0 };
+	cfg.loss_pm = (unsigned)sim_range(&tmp, 0, 100);
+	cfg.dup_pm = (unsigned)sim_range(&tmp, 0, 50);
+	cfg.lat_min_us = sim_range(&tmp, 50, 500);
+	cfg.lat_max_us = cfg.lat_min_us + sim_range(&tmp, 100, 8000);
+	sim_init(&s, &cfg);
+	unsigned n = s.cfg.n;
+	/*
+	 * Keys come into play over time (a window of two or three keys per
+	 * 100 ms), so that most operations meet a key that is still being
+	 * decided rather than one every learner already knows.
+	 */
+	const unsigned nkeys = SIM_MAX_KEYS;
+	const uint64_t t_ops = 4000000;
+	unsigned kills = 0, partitions = 0;
+
+	/* Cluster bootstrap: all fresh. */
+	sim_run_until(&s, s.now + 50000);
+
+	uint64_t next_fault = s.now + sim_range(&s, 0, 300000);
+	unsigned down = 0;	/* killed node waiting to restart */
+	uint64_t restart_at = 0;
+	bool partitioned = false;
+	uint64_t heal_at = 0;
+	unsigned op_no = 0;
+	uint64_t end_ops = s.now + t_ops;
+	while (s.now < end_ops) {
+		uint64_t step = sim_range(&s, 1000, 25000);
+		sim_run_until(&s, s.now + step);
+		/* A burst of clients, often on the same key from different nodes. */
+		unsigned burst = (unsigned)sim_range(&s, 1, 4);
+		unsigned key = (unsigned)((s.now - (end_ops - t_ops)) / 65000) +
+			       (unsigned)sim_range(&s, 0, 2);
+		if (key >= nkeys)
+			key = nkeys - 1;
+		for (unsigned b = 0; b < burst; b++) {
+			unsigned node = (unsigned)sim_range(&s, 1, n);
+			uint64_t timeout = sim_range(&s, 200000, 2000000);
+			bool retry = sim_range(&s, 0, 4) == 0;
+			if (sim_range(&s, 0, 9) < 6) {
+				char v[32];
+				snprintf(v, sizeof(v), "v%u@n%u", op_no, node);
+				sim_put(&s, node, key, v, timeout, retry);
+			} else {
+				sim_get(&s, node, key, timeout, retry);
+			}
+			op_no++;
+		}
+		if (sim_range(&s, 0, 30) == 0)
+			sim_keys(&s, (unsigned)sim_range(&s, 1, n), 300000);
+		/* Faults. */
+		if (partitioned && s.now >= heal_at) {
+			sim_heal(&s);
+			partitioned = false;
+		}
+		if (down && s.now >= restart_at) {
+			sim_restart(&s, down);
+			down = 0;
+		}
+		if (s.now >= next_fault) {
+			next_fault = s.now + sim_range(&s, 50000, 400000);
+			unsigned kind = (unsigned)sim_range(&s, 0, 2);
+			if (kind == 0 && !partitioned) {
+				/* Cut random links, some one way only. */
+				unsigned cuts = (unsigned)sim_range(&s, 1, n);
+				for (unsigned c = 0; c < cuts; c++) {
+					unsigned a = (unsigned)sim_range(&s, 1, n);
+					unsigned b2 = (unsigned)sim_range(&s, 1, n);
+					if (a == b2)
+						continue;
+					sim_cut(&s, a, b2, true);
+					if (sim_range(&s, 0, 1))
+						sim_cut(&s, b2, a, true);
+				}
+				partitioned = true;
+				partitions++;
+				heal_at = s.now + sim_range(&s, 50000, 500000);
+			} else if (kind == 1 && !partitioned) {
+				sim_isolate(&s, (unsigned)sim_range(&s, 1, n), true);
+				partitioned = true;
+				partitions++;
+				heal_at = s.now + sim_range(&s, 50000, 500000);
+			} else if (kind == 2 && !down && sim_all_synced(&s)) {
+				/*
+				 * Kill one node only while every other node is
+				 * synced, so at most one is ever unsynced: losing
+				 * a majority's non-durable state is the one case
+				 * where the design accepts loss (new epoch).
+				 */
+				down = (unsigned)sim_range(&s, 1, n);
+				sim_kill(&s, down);
+				kills++;
+				restart_at = s.now + sim_range(&s, 10000, 300000);
+			}
+		}
+	}
+	/* Heal everything and let the in-flight operations finish. */
+	sim_heal(&s);
+	if (down)
+		sim_restart(&s, down);
+	unsigned problems = 0;
+	if (!sim_run_until_done(&s, s.now + 5000000)) {
+		problems++;
+		if (errlen)
+			snprintf(err, errlen, "liveness: operations still pending after heal");
+	}
+	/* Liveness after heal: every node answers a get of every key. */
+	sim_run_until(&s, s.now + 3 * s.cfg.hb_us); /* membership sees the heal */
+	size_t first_final = s.n_ops;
+	for (unsigned node = 1; node <= n; node++)
+		for (unsigned key = 0; key < nkeys; key++)
+			sim_get(&s, node, key, 5000000, false);
+	bool done = sim_run_until_done(&s, s.now + 6000000);
+	for (size_t i = first_final; i < s.n_ops && !problems; i++) {
+		const struct sim_op *op = &s.ops[i];
+		if (!done || (op->status != PKV_S_OK && op->status != PKV_S_NOT_FOUND)) {
+			problems++;
+			if (errlen)
+				snprintf(err, errlen,
+					 "liveness: final get of k%u on node %u: status %d%s", op->key,
+					 op->node, op->status, done ? "" : " (not done)");
+		}
+	}
+	char cerr[512];
+	unsigned c = sim_check(&s, cerr, sizeof(cerr));
+	if (c && (!problems || (errlen && strncmp(err, "liveness", 8) == 0)))
+		snprintf(err, errlen, "%s", cerr);
+	problems += c;
+	for (unsigned i = 1; i <= n; i++) {
+		uint64_t ep = s.nodes[i].epochs;
+		if (ep) {
+			problems++;
+			snprintf(err, errlen, "node %u declared a new epoch", i);
+		}
+	}
+	if (fig) {
+		fig->n = n;
+		fig->ops = s.n_ops;
+		fig->delivered = s.delivered;
+		fig->sim_time_us = s.now;
+		fig->kills = kills;
+		fig->partitions = partitions;
+	}
+	sim_free(&s); /* stops the cores: their counters add up in s */
+	if (fig) {
+		fig->conflicts = s.conflicts;
+		fig->forwards = s.forwards;
+		fig->rounds = s.rounds;
+	}
+	return problems;
+}

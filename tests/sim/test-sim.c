@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test-sim.c — the paxos core in a simulated cluster (tests/lib/sim.h).
+ *
+ * Built twice: against pkv_paxos (every test must pass), and with
+ * SIM_BROKEN against pkv_paxos_broken, whose acceptor breaks one rule; there
+ * the only test asserts that the seed sweep does find a violation, i.e. that
+ * the checker can fail.
+ *
+ * Environment:
+ *   PKV_SIM_SEEDS=N   seeds in the sweep (meson passes -Dsim_seeds)
+ *   PKV_SIM_SEED=S    replay only seed S
+ */
+#include <check.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sim.h"
+
+static const char *prog = "test-sim";
+
+#define CHUNK 100u
+
+static unsigned env_uint(const char *name, unsigned def)
+{
+	const char *v = getenv(name);
+	return v && *v ? (unsigned)strtoul(v, NULL, 10) : def;
+}
+
+static double wall(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static unsigned n_seeds(void)
+{
+	return env_uint("PKV_SIM_SEEDS", 2000);
+}
+
+static bool replay_mode(uint64_t *seed)
+{
+	const char *v = getenv("PKV_SIM_SEED");
+	if (!v || !*v)
+		return false;
+	*seed = strtoull(v, NULL, 10);
+	return true;
+}
+
+#ifndef SIM_BROKEN
+
+static struct pkv_bytes b(const char *s)
+{
+	return (struct pkv_bytes){ .p = (const uint8_t *)s, .len = (uint32_t)strlen(s) };
+}
+
+/* One chunk of the seed sweep per loop iteration, so figures print as it goes. */
+START_TEST(random_histories_keep_agreement)
+{
+	uint64_t seed;
+	uint64_t first = (uint64_t)_i * CHUNK + 1, last = first + CHUNK - 1;
+	if (replay_mode(&seed)) {
+		if (_i != 0)
+			return;
+		first = last = seed;
+	} else if (last > n_seeds()) {
+		last = n_seeds();
+	}
+	double t0 = wall();
+	size_t ops = 0;
+	uint64_t delivered = 0, simt = 0, rounds = 0, conflicts = 0, forwards = 0;
+	unsigned kills = 0, parts = 0;
+	for (uint64_t sd = first; sd <= last; sd++) {
+		char err[600];
+		struct sim_figures fig;
+		unsigned pr = sim_random_run(sd, err, sizeof(err), &fig);
+		if (pr)
+			ck_abort_msg("seed %" PRIu64 " (%u nodes): %u problem(s): %s\n"
+				     "  replay: PKV_SIM_SEED=%" PRIu64 " %s",
+				     sd, fig.n, pr, err, sd, prog);
+		ops += fig.ops;
+		delivered += fig.delivered;
+		simt += fig.sim_time_us;
+		rounds += fig.rounds;
+		conflicts += fig.conflicts;
+		forwards += fig.forwards;
+		kills += fig.kills;
+		parts += fig.partitions;
+	}
+	if (first <= last)
+		fprintf(stderr,
+			"sim: seeds %" PRIu64 "..%" PRIu64 ": %zu ops, %" PRIu64 " rounds, %" PRIu64
+			" conflicts, %" PRIu64 " forwards, %u kills, %u partitions, %" PRIu64
+			" messages, %.1f s simulated, %.2f s wall\n",
+			first, last, ops, rounds, conflicts, forwards, kills, parts, delivered,
+			simt / 1e6, wall() - t0);
+}
+END_TEST
+
+static struct sim_config quiet(uint64_t seed, unsigned n)
+{
+	return (struct sim_config){ .seed = seed, .n = n, .lat_min_us = 200, .lat_max_us = 2000 };
+}
+
+START_TEST(two_proposers_never_choose_different_values)
+{
+	/* Same instant, same key, different values, on two nodes; lossy. */
+	for (uint64_t seed = 1; seed <= 200; seed++) {
+		struct sim s;
+		struct sim_config c = quiet(seed, 3 + 2 * (seed % 3));
+		c.loss_pm = 50;
+		c.dup_pm = 20;
+		sim_init(&s, &c);
+		sim_run_until(&s, 50000);
+		size_t a = sim_put(&s, 1, 0, "alpha", 3000000, false);
+		size_t z = sim_put(&s, 2, 0, "omega", 3000000, false);
+		ck_assert(sim_run_until_done(&s, 4000000));
+		ck_assert_int_eq(s.ops[a].status, PKV_S_OK);
+		ck_assert_int_eq(s.ops[z].status, PKV_S_OK);
+		ck_assert_uint_eq(s.ops[a].result_len, s.ops[z].result_len);
+		ck_assert(!memcmp(s.ops[a].result, s.ops[z].result, s.ops[a].result_len));
+		char err[300];
+		ck_assert_msg(sim_check(&s, err, sizeof(err)) == 0, "seed %" PRIu64 ": %s", seed,
+			      err);
+		sim_free(&s);
+	}
+}
+END_TEST
+
+START_TEST(put_returns_the_earlier_chosen_value)
+{
+	struct sim s;
+	struct sim_config c = quiet(7, 5);
+	sim_init(&s, &c);
+	sim_run_until(&s, 50000);
+	size_t a = sim_put(&s, 1, 0, "first", 1000000, false);
+	ck_assert(sim_run_until_done(&s, 2000000));
+	size_t z = sim_put(&s, 4, 0, "second", 1000000, false);
+	ck_assert(sim_run_until_done(&s, 3000000));
+	ck_assert_int_eq(s.ops[a].status, PKV_S_OK);
+	ck_assert_int_eq(s.ops[z].status, PKV_S_OK);
+	ck_assert_uint_eq(s.ops[z].result_len, 5);
+	ck_assert(!memcmp(s.ops[z].result, "first", 5));
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(get_finishes_interrupted_round)
+{
+	/* Node 2's acceptor alone accepted "x" (the proposer died mid-round). */
+	struct sim s;
+	struct sim_config c = quiet(3, 3);
+	sim_init(&s, &c);
+	sim_run_until(&s, 50000);
+	struct store_entry *e = store_lookup(s.nodes[2].store, b("PaxosKV"), b("k0"), true);
+	struct pkv_ballot bal = { .round = 1, .node = 1 };
+	ck_assert_int_eq(store_set_accepted(s.nodes[2].store, e, bal, b("x")), 0);
+	e->promised = bal;
+	/*
+	 * Asked on node 2, so its value is among the first majority of answers
+	 * (a majority answering "nothing" first would rightly be not found).
+	 */
+	size_t g = sim_get(&s, 2, 0, 1000000, false);
+	ck_assert(sim_run_until_done(&s, 2000000));
+	ck_assert_int_eq(s.ops[g].status, PKV_S_OK);
+	ck_assert_uint_eq(s.ops[g].result_len, 1);
+	ck_assert(s.ops[g].result[0] == 'x');
+	/* The round made it chosen: a later put gets "x" too. */
+	size_t p = sim_put(&s, 1, 0, "y", 1000000, false);
+	ck_assert(sim_run_until_done(&s, 3000000));
+	ck_assert(s.ops[p].result[0] == 'x');
+	ck_assert_uint_ge(paxos_stats(s.nodes[2].p)->rounds_started, 1);
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(get_of_unwritten_key_is_not_found)
+{
+	struct sim s;
+	struct sim_config c = quiet(4, 5);
+	sim_init(&s, &c);
+	sim_run_until(&s, 50000);
+	size_t g = sim_get(&s, 2, 1, 1000000, false);
+	ck_assert(sim_run_until_done(&s, 2000000));
+	ck_assert_int_eq(s.ops[g].status, PKV_S_NOT_FOUND);
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(restarted_acceptor_answers_nothing_until_synced)
+{
+	struct sim s;
+	struct sim_config c = quiet(5, 3);
+	sim_init(&s, &c);
+	sim_run_until(&s, 50000);
+	size_t a = sim_put(&s, 1, 0, "kept", 1000000, false);
+	ck_assert(sim_run_until_done(&s, 1000000));
+	ck_assert_int_eq(s.ops[a].status, PKV_S_OK);
+
+	/* Node 3 restarts while node 2 is unreachable: no synced majority. */
+	sim_kill(&s, 3);
+	sim_isolate(&s, 2, true);
+	sim_restart(&s, 3);
+	sim_run_until(&s, s.now + 500000);
+	ck_assert(!paxos_synced(s.nodes[3].p));
+	struct pkv_msg prep = {
+		.type = PKV_MSG_PREPARE,
+		.bucket = b("PaxosKV"),
+		.key = b("k0"),
+		.gen = 1,
+		.ballot = { .round = 99, .node = 1 },
+		.req = 1,
+	};
+	uint64_t dropped = paxos_stats(s.nodes[3].p)->dropped_unsynced;
+	paxos_receive(s.nodes[3].p, 1, &prep, s.now);
+	ck_assert_uint_eq(s.nodes[3].ob.n, 0);
+	prep.type = PKV_MSG_ACCEPT;
+	prep.value = b("evil");
+	paxos_receive(s.nodes[3].p, 1, &prep, s.now);
+	ck_assert_uint_eq(s.nodes[3].ob.n, 0);
+	ck_assert_uint_eq(paxos_stats(s.nodes[3].p)->dropped_unsynced, dropped + 2);
+
+	/* Node 2 is back: node 3 copies both peers and then knows "kept". */
+	sim_heal(&s);
+	sim_run_until(&s, s.now + 500000);
+	ck_assert(paxos_synced(s.nodes[3].p));
+	struct store_entry *e = store_lookup(s.nodes[3].store, b("PaxosKV"), b("k0"), false);
+	ck_assert_ptr_nonnull(e);
+	ck_assert(e->has_accepted);
+	ck_assert(pkv_bytes_eq(e->accepted_value, b("kept")));
+	ck_assert_uint_eq(paxos_epoch(s.nodes[3].p), 0);
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(no_quorum_returns_promptly)
+{
+	struct sim s;
+	struct sim_config c = quiet(6, 5);
+	sim_init(&s, &c);
+	sim_run_until(&s, 50000);
+	sim_isolate(&s, 1, true);
+	sim_run_until(&s, s.now + 100000);
+	size_t a = sim_put(&s, 1, 0, "v", 5000000, false);
+	size_t g = sim_get(&s, 1, 0, 5000000, false);
+	ck_assert(s.ops[a].done);
+	ck_assert(s.ops[g].done);
+	ck_assert_int_eq(s.ops[a].status, PKV_S_NO_QUORUM);
+	ck_assert_int_eq(s.ops[g].status, PKV_S_NO_QUORUM);
+	ck_assert_uint_eq(s.ops[a].end, s.ops[a].start);
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(retry_waits_for_quorum)
+{
+	struct sim s;
+	struct sim_config c = quiet(8, 3);
+	sim_init(&s, &c);
+	sim_run_until(&s, 50000);
+	sim_isolate(&s, 1, true);
+	sim_run_until(&s, s.now + 100000);
+	size_t a = sim_put(&s, 1, 0, "patient", 0, true);
+	sim_run_until(&s, s.now + 2000000);
+	ck_assert(!s.ops[a].done);
+	sim_heal(&s);
+	ck_assert(sim_run_until_done(&s, s.now + 1000000));
+	ck_assert_int_eq(s.ops[a].status, PKV_S_OK);
+	ck_assert(!memcmp(s.ops[a].result, "patient", 7));
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(contention_forwards_to_primary)
+{
+	/* Every node puts the same key at once: someone is nacked and forwards. */
+	uint64_t forwards = 0, served = 0;
+	for (uint64_t seed = 1; seed <= 50; seed++) {
+		struct sim s;
+		struct sim_config c = quiet(seed, 5);
+		c.backoff_max_us = 5000;
+		sim_init(&s, &c);
+		sim_run_until(&s, 50000);
+		for (unsigned n = 1; n <= 5; n++) {
+			char v[8];
+			snprintf(v, sizeof(v), "n%u", n);
+			sim_put(&s, n, 2, v, 3000000, false);
+		}
+		ck_assert(sim_run_until_done(&s, 4000000));
+		for (unsigned n = 1; n <= 5; n++) {
+			forwards += paxos_stats(s.nodes[n].p)->forwards;
+			served += paxos_stats(s.nodes[n].p)->forwards_served;
+			ck_assert_int_eq(s.ops[n - 1].status, PKV_S_OK);
+		}
+		char err[300];
+		ck_assert_msg(sim_check(&s, err, sizeof(err)) == 0, "%s", err);
+		sim_free(&s);
+	}
+	ck_assert_uint_gt(forwards, 0);
+	ck_assert_uint_gt(served, 0);
+}
+END_TEST
+
+START_TEST(keys_lists_every_written_key_once)
+{
+	struct sim s;
+	struct sim_config c = quiet(9, 5);
+	sim_init(&s, &c);
+	sim_run_until(&s, 50000);
+	for (unsigned k = 0; k < 4; k++)
+		sim_put(&s, 1 + k % 5, k, "v", 1000000, false);
+	ck_assert(sim_run_until_done(&s, 2000000));
+	size_t q = sim_keys(&s, 3, 1000000);
+	ck_assert(sim_run_until_done(&s, 3000000));
+	ck_assert_int_eq(s.ops[q].status, PKV_S_OK);
+	ck_assert_uint_eq(s.ops[q].n_keys, 4);
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(killed_majority_of_one_resyncs_and_agrees)
+{
+	/* Each node in turn is killed and restarted between writes. */
+	struct sim s;
+	struct sim_config c = quiet(10, 5);
+	c.loss_pm = 30;
+	sim_init(&s, &c);
+	sim_run_until(&s, 50000);
+	for (unsigned n = 1; n <= 5; n++) {
+		char v[8];
+		snprintf(v, sizeof(v), "r%u", n);
+		sim_put(&s, n, n % 3, v, 1000000, false);
+		ck_assert(sim_run_until_done(&s, s.now + 2000000));
+		sim_kill(&s, n);
+		sim_restart(&s, n);
+		sim_run_until(&s, s.now + 500000);
+		ck_assert(sim_all_synced(&s));
+	}
+	for (unsigned n = 1; n <= 5; n++)
+		for (unsigned k = 0; k < 3; k++)
+			sim_get(&s, n, k, 2000000, false);
+	ck_assert(sim_run_until_done(&s, s.now + 3000000));
+	char err[300];
+	ck_assert_msg(sim_check(&s, err, sizeof(err)) == 0, "%s", err);
+	sim_free(&s);
+}
+END_TEST
+
+static Suite *sim_suite(void)
+{
+	Suite *s = suite_create("sim");
+	TCase *tc = tcase_create("rules");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, two_proposers_never_choose_different_values);
+	tcase_add_test(tc, put_returns_the_earlier_chosen_value);
+	tcase_add_test(tc, get_finishes_interrupted_round);
+	tcase_add_test(tc, get_of_unwritten_key_is_not_found);
+	tcase_add_test(tc, restarted_acceptor_answers_nothing_until_synced);
+	tcase_add_test(tc, no_quorum_returns_promptly);
+	tcase_add_test(tc, retry_waits_for_quorum);
+	tcase_add_test(tc, contention_forwards_to_primary);
+	tcase_add_test(tc, keys_lists_every_written_key_once);
+	tcase_add_test(tc, killed_majority_of_one_resyncs_and_agrees);
+	suite_add_tcase(s, tc);
+
+	TCase *sweep = tcase_create("sweep");
+	tcase_set_timeout(sweep, 600);
+	uint64_t seed;
+	unsigned chunks = replay_mode(&seed) ? 1 : (n_seeds() + CHUNK - 1) / CHUNK;
+	tcase_add_loop_test(sweep, random_histories_keep_agreement, 0, (int)chunks);
+	suite_add_tcase(s, sweep);
+	return s;
+}
+
+#else /* SIM_BROKEN */
+
+/*
+ * The acceptor of this build breaks one rule of phase 1b. The sweep must
+ * catch it; the test fails if the checker finds nothing.
+ */
+START_TEST(checker_catches_broken_acceptor)
+{
+	uint64_t seed;
+	uint64_t first = 1, last = n_seeds();
+	if (replay_mode(&seed))
+		first = last = seed;
+	unsigned caught = 0;
+	uint64_t first_caught = 0;
+	char first_err[600] = "";
+	double t0 = wall();
+	uint64_t sd;
+	for (sd = first; sd <= last && caught < 5; sd++) {
+		char err[600];
+		if (sim_random_run(sd, err, sizeof(err), NULL)) {
+			if (!caught++) {
+				first_caught = sd;
+				snprintf(first_err, sizeof(first_err), "%s", err);
+			}
+		}
+	}
+	fprintf(stderr, "sim (broken acceptor): %u violating seed(s) in %" PRIu64
+			" seeds, %.2f s; first: seed %" PRIu64 ": %s\n"
+			"  replay: PKV_SIM_SEED=%" PRIu64 " %s\n",
+		caught, sd - first, wall() - t0, first_caught, first_err, first_caught, prog);
+	ck_assert_msg(caught > 0, "the checker found no violation with a broken acceptor");
+}
+END_TEST
+
+static Suite *sim_suite(void)
+{
+	Suite *s = suite_create("sim-broken");
+	TCase *tc = tcase_create("can-fail");
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, checker_catches_broken_acceptor);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+#endif
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	prog = argv[0];
+	SRunner *sr = srunner_create(sim_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

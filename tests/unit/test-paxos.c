@@ -1,0 +1,745 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test-paxos.c — one core, messages fed by hand: the rules of each role.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "paxos.h"
+
+struct fx {
+	struct store *s;
+	struct pkv_outbox ob;
+	struct paxos *p;
+	uint64_t now;
+};
+
+static struct pkv_bytes b(const char *s)
+{
+	return (struct pkv_bytes){ .p = (const uint8_t *)s, .len = (uint32_t)strlen(s) };
+}
+
+static struct pkv_ballot bal(uint64_t round, uint32_t node)
+{
+	return (struct pkv_ballot){ .round = round, .node = node };
+}
+
+/* Node 1 of n, all peers connected and synced unless told otherwise. */
+static void fx_init(struct fx *f, unsigned n, bool restarted, bool fresh, bool connect)
+{
+	struct paxos_config c = {
+		.self = 1,
+		.n_nodes = n,
+		.cluster_size = n,
+		.restarted = restarted,
+		.fresh = fresh,
+		.seed = 42,
+		.retransmit_us = 1000,
+		.backoff_max_us = 1000,
+		.epoch_grace_us = 100000,
+		.sync_page = 2,
+	};
+	for (unsigned i = 0; i < n; i++)
+		c.nodes[i] = i + 1;
+	f->s = store_new();
+	pkv_outbox_init(&f->ob);
+	f->p = paxos_new(&c, f->s, &f->ob);
+	ck_assert_ptr_nonnull(f->p);
+	f->now = 1000;
+	if (connect)
+		for (unsigned i = 2; i <= n; i++)
+			paxos_peer_update(f->p, i, true, PKV_MF_SYNCED, 0, f->now);
+}
+
+static void fx_free(struct fx *f)
+{
+	paxos_free(f->p);
+	store_free(f->s);
+	pkv_outbox_free(&f->ob);
+}
+
+static const struct pkv_msg *find(const struct fx *f, uint8_t type, uint32_t to)
+{
+	for (size_t i = 0; i < f->ob.n; i++)
+		if (f->ob.v[i].msg.type == type && (to == UINT32_MAX || f->ob.v[i].to == to))
+			return &f->ob.v[i].msg;
+	return NULL;
+}
+
+static size_t count(const struct fx *f, uint8_t type)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < f->ob.n; i++)
+		n += f->ob.v[i].msg.type == type;
+	return n;
+}
+
+static struct pkv_msg prepare(uint64_t round, uint32_t node)
+{
+	return (struct pkv_msg){ .type = PKV_MSG_PREPARE,
+				 .bucket = b("B"),
+				 .key = b("k"),
+				 .gen = 1,
+				 .ballot = bal(round, node),
+				 .req = 7 };
+}
+
+static struct pkv_msg accept(uint64_t round, uint32_t node, const char *v)
+{
+	struct pkv_msg m = prepare(round, node);
+	m.type = PKV_MSG_ACCEPT;
+	m.value = b(v);
+	return m;
+}
+
+START_TEST(acceptor_promises_prepare_above_promise)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_msg m = prepare(5, 2);
+	paxos_receive(f.p, 2, &m, f.now);
+	const struct pkv_msg *r = find(&f, PKV_MSG_PROMISE, 2);
+	ck_assert_ptr_nonnull(r);
+	ck_assert(r->flags & PKV_MF_OK);
+	ck_assert(!(r->flags & PKV_MF_HAS_VALUE));
+	ck_assert_uint_eq(r->req, 7);
+	ck_assert_int_eq(pkv_ballot_cmp(r->ballot, bal(5, 2)), 0);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(acceptor_rejects_prepare_below_promise)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_msg m = prepare(5, 3);
+	paxos_receive(f.p, 3, &m, f.now);
+	pkv_outbox_reset(&f.ob);
+	m = prepare(5, 2); /* same round, lower node: a lower ballot */
+	paxos_receive(f.p, 2, &m, f.now);
+	const struct pkv_msg *r = find(&f, PKV_MSG_PROMISE, 2);
+	ck_assert_ptr_nonnull(r);
+	ck_assert(!(r->flags & PKV_MF_OK));
+	ck_assert_int_eq(pkv_ballot_cmp(r->accepted, bal(5, 3)), 0);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(acceptor_reports_highest_accepted_in_promise)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_msg m = accept(3, 2, "old");
+	paxos_receive(f.p, 2, &m, f.now);
+	m = accept(4, 3, "newer");
+	paxos_receive(f.p, 3, &m, f.now);
+	pkv_outbox_reset(&f.ob);
+	m = prepare(9, 2);
+	paxos_receive(f.p, 2, &m, f.now);
+	const struct pkv_msg *r = find(&f, PKV_MSG_PROMISE, 2);
+	ck_assert_ptr_nonnull(r);
+	ck_assert(r->flags & PKV_MF_OK);
+	ck_assert(r->flags & PKV_MF_HAS_VALUE);
+	ck_assert_int_eq(pkv_ballot_cmp(r->accepted, bal(4, 3)), 0);
+	ck_assert(pkv_bytes_eq(r->value, b("newer")));
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(acceptor_rejects_accept_below_promise)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_msg m = prepare(6, 3);
+	paxos_receive(f.p, 3, &m, f.now);
+	pkv_outbox_reset(&f.ob);
+	m = accept(5, 2, "late");
+	paxos_receive(f.p, 2, &m, f.now);
+	const struct pkv_msg *r = find(&f, PKV_MSG_ACCEPTED, 2);
+	ck_assert_ptr_nonnull(r);
+	ck_assert(!(r->flags & PKV_MF_OK));
+	ck_assert_int_eq(pkv_ballot_cmp(r->accepted, bal(6, 3)), 0);
+	struct store_entry *e = store_lookup(f.s, b("B"), b("k"), false);
+	ck_assert(!e->has_accepted);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(acceptor_accepts_at_promise_and_raises_promise)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_msg m = prepare(6, 3);
+	paxos_receive(f.p, 3, &m, f.now);
+	m = accept(6, 3, "v");
+	paxos_receive(f.p, 3, &m, f.now);
+	m = accept(8, 2, "w"); /* no prepare seen for 8: still allowed */
+	paxos_receive(f.p, 2, &m, f.now);
+	struct store_entry *e = store_lookup(f.s, b("B"), b("k"), false);
+	ck_assert(e->has_accepted);
+	ck_assert(pkv_bytes_eq(e->accepted_value, b("w")));
+	ck_assert_int_eq(pkv_ballot_cmp(e->promised, bal(8, 2)), 0);
+	ck_assert_uint_eq(count(&f, PKV_MSG_ACCEPTED), 2);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(acceptor_ignores_other_generation)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_msg m = prepare(6, 3);
+	m.gen = 0;
+	paxos_receive(f.p, 3, &m, f.now);
+	ck_assert_uint_eq(f.ob.n, 0);
+	ck_assert_uint_eq(paxos_stats(f.p)->stale_gen, 1);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(learner_counts_conflicting_chosen_as_violation)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_msg m = accept(1, 2, "a");
+	m.type = PKV_MSG_CHOSEN;
+	paxos_receive(f.p, 2, &m, f.now);
+	paxos_receive(f.p, 3, &m, f.now); /* the same again: fine */
+	ck_assert_uint_eq(paxos_stats(f.p)->violations, 0);
+	m.value = b("b");
+	paxos_receive(f.p, 3, &m, f.now);
+	ck_assert_uint_eq(paxos_stats(f.p)->violations, 1);
+	size_t n;
+	const struct paxos_event_rec *ev = paxos_events(f.p, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(ev[0].kind, PAXOS_E_VIOLATION);
+	struct store_entry *e = store_lookup(f.s, b("B"), b("k"), false);
+	ck_assert(pkv_bytes_eq(e->chosen_value, b("a")));
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(put_answers_from_learner_at_once)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, false); /* no quorum even */
+	struct pkv_msg m = accept(1, 2, "known");
+	m.type = PKV_MSG_CHOSEN;
+	paxos_receive(f.p, 2, &m, f.now);
+	paxos_put(f.p, 11, b("B"), b("k"), b("mine"), PAXOS_NO_DEADLINE, false, f.now);
+	size_t n;
+	const struct paxos_completion *c = paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(c[0].id, 11);
+	ck_assert_int_eq(c[0].status, PKV_S_OK);
+	ck_assert_uint_eq(c[0].gen, 1);
+	ck_assert(pkv_bytes_eq(c[0].value, b("known")));
+	ck_assert_uint_eq(f.ob.n, 0);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(requests_out_of_limits_are_refused)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	static uint8_t big[PKV_MAX_VALUE + 1];
+	struct pkv_bytes bigv = { big, sizeof(big) }, bigk = { big, PKV_MAX_KEY + 1 };
+	struct pkv_bytes bigb = { big, PKV_MAX_BUCKET + 1 };
+	memset(big, 'x', sizeof(big));
+	paxos_put(f.p, 1, b("B"), b("k"), bigv, PAXOS_NO_DEADLINE, false, f.now);
+	paxos_put(f.p, 2, b("B"), bigk, b("v"), PAXOS_NO_DEADLINE, false, f.now);
+	paxos_get(f.p, 3, bigb, b("k"), PAXOS_NO_DEADLINE, false, f.now);
+	paxos_get(f.p, 4, b(""), b("k"), PAXOS_NO_DEADLINE, false, f.now);
+	paxos_get(f.p, 5, b("B"), b(""), PAXOS_NO_DEADLINE, false, f.now);
+	size_t n;
+	const struct paxos_completion *c = paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_int_eq(c[0].status, PKV_S_TOO_LARGE);
+	ck_assert_int_eq(c[1].status, PKV_S_TOO_LARGE);
+	ck_assert_int_eq(c[2].status, PKV_S_TOO_LARGE);
+	ck_assert_int_eq(c[3].status, PKV_S_BAD_REQUEST);
+	ck_assert_int_eq(c[4].status, PKV_S_BAD_REQUEST);
+	ck_assert_uint_eq(f.ob.n, 0);
+	fx_free(&f);
+}
+END_TEST
+
+/* Answers the outbox's PREPARE from node `from` with a promise. */
+static void promise_from(struct fx *f, uint32_t from, const struct pkv_msg *prep,
+			 struct pkv_ballot acc, const char *v)
+{
+	struct pkv_msg r = { .type = PKV_MSG_PROMISE,
+			     .bucket = prep->bucket,
+			     .key = prep->key,
+			     .gen = 1,
+			     .ballot = prep->ballot,
+			     .req = prep->req,
+			     .flags = PKV_MF_OK };
+	if (v) {
+		r.flags |= PKV_MF_HAS_VALUE;
+		r.accepted = acc;
+		r.value = b(v);
+	}
+	paxos_receive(f->p, from, &r, f->now);
+}
+
+START_TEST(proposer_adopts_highest_accepted_value)
+{
+	struct fx f;
+	fx_init(&f, 5, false, false, true);
+	paxos_put(f.p, 1, b("B"), b("k"), b("mine"), PAXOS_NO_DEADLINE, false, f.now);
+	const struct pkv_msg *p0 = find(&f, PKV_MSG_PREPARE, PKV_TO_ALL);
+	ck_assert_ptr_nonnull(p0);
+	struct pkv_msg prep = *p0; /* bytes stay in the outbox arena */
+	/* Self promised (locally); two more make 3 of 5. */
+	promise_from(&f, 2, &prep, bal(1, 4), "low");
+	ck_assert_ptr_null(find(&f, PKV_MSG_ACCEPT, UINT32_MAX));
+	promise_from(&f, 3, &prep, bal(2, 5), "high");
+	const struct pkv_msg *acc = find(&f, PKV_MSG_ACCEPT, PKV_TO_ALL);
+	ck_assert_ptr_nonnull(acc);
+	ck_assert(pkv_bytes_eq(acc->value, b("high")));
+	ck_assert_int_eq(pkv_ballot_cmp(acc->ballot, prep.ballot), 0);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(proposer_chooses_on_majority_accepted_and_broadcasts)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	paxos_put(f.p, 1, b("B"), b("k"), b("mine"), PAXOS_NO_DEADLINE, false, f.now);
+	struct pkv_msg prep = *find(&f, PKV_MSG_PREPARE, PKV_TO_ALL);
+	promise_from(&f, 3, &prep, bal(0, 0), NULL);
+	struct pkv_msg acc = *find(&f, PKV_MSG_ACCEPT, PKV_TO_ALL);
+	ck_assert(pkv_bytes_eq(acc.value, b("mine")));
+	size_t n;
+	paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 0);
+	struct pkv_msg r = { .type = PKV_MSG_ACCEPTED,
+			     .bucket = acc.bucket,
+			     .key = acc.key,
+			     .gen = 1,
+			     .ballot = acc.ballot,
+			     .req = acc.req,
+			     .flags = PKV_MF_OK };
+	paxos_receive(f.p, 2, &r, f.now);
+	const struct paxos_completion *c = paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(c[0].status, PKV_S_OK);
+	ck_assert(pkv_bytes_eq(c[0].value, b("mine")));
+	const struct pkv_msg *ch = find(&f, PKV_MSG_CHOSEN, PKV_TO_ALL);
+	ck_assert_ptr_nonnull(ch);
+	ck_assert(pkv_bytes_eq(ch->value, b("mine")));
+	ck_assert_uint_eq(paxos_stats(f.p)->rounds_in_flight, 0);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(quorum_is_majority_of_cluster_size_not_of_connected)
+{
+	struct fx f;
+	fx_init(&f, 5, false, false, false);
+	paxos_peer_update(f.p, 2, true, PKV_MF_SYNCED, 0, f.now);
+	ck_assert(!paxos_has_quorum(f.p)); /* 2 of 5 connected */
+	paxos_put(f.p, 1, b("B"), b("k"), b("v"), PAXOS_NO_DEADLINE, false, f.now);
+	size_t n;
+	const struct paxos_completion *c = paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(c[0].status, PKV_S_NO_QUORUM);
+	paxos_completions_reset(f.p);
+	paxos_peer_update(f.p, 3, true, PKV_MF_SYNCED, 0, f.now);
+	ck_assert(paxos_has_quorum(f.p));
+	/* 3 connected, but promises from 2 of them are not a majority of 5. */
+	paxos_put(f.p, 2, b("B"), b("k"), b("v"), PAXOS_NO_DEADLINE, false, f.now);
+	struct pkv_msg prep = *find(&f, PKV_MSG_PREPARE, PKV_TO_ALL);
+	promise_from(&f, 2, &prep, bal(0, 0), NULL);
+	ck_assert_ptr_null(find(&f, PKV_MSG_ACCEPT, UINT32_MAX));
+	promise_from(&f, 3, &prep, bal(0, 0), NULL);
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_ACCEPT, PKV_TO_ALL));
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(proposer_retransmits_to_silent_nodes)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	paxos_put(f.p, 1, b("B"), b("k"), b("v"), PAXOS_NO_DEADLINE, false, f.now);
+	struct pkv_msg prep = *find(&f, PKV_MSG_PREPARE, PKV_TO_ALL);
+	(void)prep;
+	pkv_outbox_reset(&f.ob);
+	uint64_t t = paxos_next_deadline(f.p);
+	ck_assert_uint_eq(t, f.now + 1000);
+	paxos_tick(f.p, t);
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_PREPARE, 2));
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_PREPARE, 3));
+	ck_assert_uint_eq(paxos_stats(f.p)->retransmits, 2);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(nack_backs_off_then_forwards_to_primary)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	/* A key whose primary is not node 1. */
+	char key[16];
+	uint32_t prim = 1;
+	for (int i = 0; prim == 1; i++) {
+		snprintf(key, sizeof(key), "key%d", i);
+		prim = paxos_primary(f.p, b("B"), b(key));
+	}
+	paxos_put(f.p, 1, b("B"), b(key), b("v"), PAXOS_NO_DEADLINE, false, f.now);
+	struct pkv_msg prep = *find(&f, PKV_MSG_PREPARE, PKV_TO_ALL);
+	struct pkv_msg nack = { .type = PKV_MSG_PROMISE,
+				.bucket = prep.bucket,
+				.key = prep.key,
+				.gen = 1,
+				.ballot = prep.ballot,
+				.req = prep.req,
+				.accepted = bal(50, 3) };
+	paxos_receive(f.p, 2, &nack, f.now);
+	ck_assert_uint_eq(paxos_stats(f.p)->conflicts, 1);
+	pkv_outbox_reset(&f.ob);
+	uint64_t t = paxos_next_deadline(f.p);
+	ck_assert_uint_gt(t, f.now);
+	ck_assert_uint_le(t, f.now + 1001);
+	paxos_tick(f.p, t);
+	const struct pkv_msg *fw = find(&f, PKV_MSG_FORWARD, prim);
+	ck_assert_ptr_nonnull(fw);
+	ck_assert(pkv_bytes_eq(fw->value, b("v")));
+	ck_assert_uint_eq(fw->arg0, PAXOS_NO_DEADLINE);
+	ck_assert_uint_eq(paxos_stats(f.p)->forwards, 1);
+	/* The primary's answer completes the put. */
+	struct pkv_msg rep = { .type = PKV_MSG_FORWARD_REPLY,
+			       .req = fw->req,
+			       .bucket = b("B"),
+			       .key = b(key),
+			       .gen = 1,
+			       .value = b("theirs"),
+			       .arg0 = PKV_S_OK };
+	paxos_receive(f.p, prim, &rep, t);
+	size_t n;
+	const struct paxos_completion *c = paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert(pkv_bytes_eq(c[0].value, b("theirs")));
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(new_round_is_above_every_round_seen)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_msg m = prepare(40, 3);
+	paxos_receive(f.p, 3, &m, f.now);
+	pkv_outbox_reset(&f.ob);
+	paxos_put(f.p, 1, b("B"), b("k"), b("v"), PAXOS_NO_DEADLINE, false, f.now);
+	const struct pkv_msg *p = find(&f, PKV_MSG_PREPARE, PKV_TO_ALL);
+	ck_assert_uint_eq(p->ballot.round, 41);
+	ck_assert_uint_eq(p->ballot.node, 1);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(put_times_out_at_deadline)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	paxos_put(f.p, 1, b("B"), b("k"), b("v"), f.now + 5000, false, f.now);
+	for (uint64_t t = f.now; t <= f.now + 5000; t = paxos_next_deadline(f.p))
+		paxos_tick(f.p, t);
+	size_t n;
+	const struct paxos_completion *c = paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(c[0].status, PKV_S_TIMEOUT);
+	ck_assert_uint_eq(paxos_stats(f.p)->requests_in_flight, 0);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(get_with_majority_on_one_ballot_is_chosen)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	paxos_get(f.p, 9, b("B"), b("k"), PAXOS_NO_DEADLINE, false, f.now);
+	const struct pkv_msg *q = find(&f, PKV_MSG_QUERY, PKV_TO_ALL);
+	ck_assert_ptr_nonnull(q);
+	struct pkv_msg r = { .type = PKV_MSG_QUERY_REPLY,
+			     .bucket = b("B"),
+			     .key = b("k"),
+			     .gen = 1,
+			     .req = q->req,
+			     .flags = PKV_MF_HAS_VALUE,
+			     .accepted = bal(3, 2),
+			     .value = b("x") };
+	paxos_receive(f.p, 2, &r, f.now);
+	size_t n;
+	paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 0); /* 1 vote + self's empty answer */
+	paxos_receive(f.p, 3, &r, f.now);
+	const struct paxos_completion *c = paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(c[0].status, PKV_S_OK);
+	ck_assert(pkv_bytes_eq(c[0].value, b("x")));
+	struct store_entry *e = store_lookup(f.s, b("B"), b("k"), false);
+	ck_assert(e->chosen);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(restarted_acceptor_answers_nothing_until_majority_copied)
+{
+	struct fx f;
+	fx_init(&f, 3, true, false, false);
+	ck_assert(!paxos_synced(f.p));
+	ck_assert_uint_eq(paxos_heartbeat_flags(f.p), 0);
+	struct pkv_msg m = prepare(5, 2);
+	paxos_receive(f.p, 2, &m, f.now);
+	ck_assert_uint_eq(f.ob.n, 0);
+	ck_assert_uint_eq(paxos_stats(f.p)->dropped_unsynced, 1);
+	/* Only synced peers are sources. */
+	paxos_peer_update(f.p, 2, true, 0, 0, f.now);
+	ck_assert_ptr_null(find(&f, PKV_MSG_SYNC_REQ, 2));
+	paxos_peer_update(f.p, 2, true, PKV_MF_SYNCED, 0, f.now);
+	paxos_peer_update(f.p, 3, true, PKV_MF_SYNCED, 0, f.now);
+	const struct pkv_msg *sq = find(&f, PKV_MSG_SYNC_REQ, 2);
+	ck_assert_ptr_nonnull(sq);
+	ck_assert_uint_eq(sq->arg0, 0);
+	uint64_t req2 = sq->req, req3 = find(&f, PKV_MSG_SYNC_REQ, 3)->req;
+	/* Node 2: one entry, accepted (4,2) "v", promise (6,3). */
+	struct pkv_msg r = { .type = PKV_MSG_SYNC_REPLY,
+			     .req = req2,
+			     .bucket = b("B"),
+			     .key = b("k"),
+			     .gen = 1,
+			     .ballot = bal(6, 3),
+			     .accepted = bal(4, 2),
+			     .value = b("v"),
+			     .flags = PKV_MF_HAS_VALUE | PKV_MF_LAST,
+			     .arg0 = 1 };
+	paxos_receive(f.p, 2, &r, f.now);
+	ck_assert(!paxos_synced(f.p)); /* 1 of 3 is not a majority */
+	/* Node 3: empty store. */
+	struct pkv_msg e3 = { .type = PKV_MSG_SYNC_REPLY, .req = req3, .flags = PKV_MF_LAST };
+	paxos_receive(f.p, 3, &e3, f.now);
+	ck_assert(paxos_synced(f.p));
+	ck_assert(paxos_heartbeat_flags(f.p) & PKV_MF_SYNCED);
+	struct store_entry *e = store_lookup(f.s, b("B"), b("k"), false);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_int_eq(pkv_ballot_cmp(e->promised, bal(6, 3)), 0);
+	ck_assert(pkv_bytes_eq(e->accepted_value, b("v")));
+	/* Now it answers, and keeps the copied promise. */
+	pkv_outbox_reset(&f.ob);
+	m = prepare(5, 2);
+	paxos_receive(f.p, 2, &m, f.now);
+	const struct pkv_msg *pr = find(&f, PKV_MSG_PROMISE, 2);
+	ck_assert_ptr_nonnull(pr);
+	ck_assert(!(pr->flags & PKV_MF_OK));
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(sync_pages_through_the_store)
+{
+	/* The answering side: pages of sync_page (2) entries, arg0 = index + 1. */
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	for (int i = 0; i < 3; i++) {
+		char k[8];
+		snprintf(k, sizeof(k), "k%d", i);
+		struct pkv_msg m = accept(1, 2, "v");
+		m.key = b(k);
+		paxos_receive(f.p, 2, &m, f.now);
+	}
+	pkv_outbox_reset(&f.ob);
+	struct pkv_msg q = { .type = PKV_MSG_SYNC_REQ, .req = 5, .arg0 = 0 };
+	paxos_receive(f.p, 3, &q, f.now);
+	ck_assert_uint_eq(count(&f, PKV_MSG_SYNC_REPLY), 2);
+	ck_assert_uint_eq(f.ob.v[1].msg.arg0, 2);
+	ck_assert(!(f.ob.v[1].msg.flags & PKV_MF_LAST));
+	pkv_outbox_reset(&f.ob);
+	q.arg0 = 2;
+	paxos_receive(f.p, 3, &q, f.now);
+	ck_assert_uint_eq(count(&f, PKV_MSG_SYNC_REPLY), 1);
+	ck_assert(f.ob.v[0].msg.flags & PKV_MF_LAST);
+	ck_assert(pkv_bytes_eq(f.ob.v[0].msg.key, b("k2")));
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(fresh_majority_bootstraps_synced)
+{
+	struct fx f;
+	fx_init(&f, 5, false, true, false);
+	ck_assert(!paxos_synced(f.p));
+	ck_assert(paxos_heartbeat_flags(f.p) & PKV_MF_FRESH);
+	paxos_peer_update(f.p, 2, true, PKV_MF_FRESH, 0, f.now);
+	ck_assert(!paxos_synced(f.p));
+	paxos_peer_update(f.p, 3, true, PKV_MF_FRESH | PKV_MF_SYNCED, 0, f.now);
+	ck_assert(paxos_synced(f.p));
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(fresh_node_among_old_ones_must_sync)
+{
+	struct fx f;
+	fx_init(&f, 3, false, true, false);
+	paxos_peer_update(f.p, 2, true, PKV_MF_SYNCED, 0, f.now);
+	paxos_peer_update(f.p, 3, true, PKV_MF_FRESH, 0, f.now);
+	ck_assert(!paxos_synced(f.p));
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_SYNC_REQ, 2));
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(all_unsynced_majority_declares_new_epoch_after_grace)
+{
+	struct fx f;
+	fx_init(&f, 3, true, false, false);
+	paxos_peer_update(f.p, 2, true, 0, 4, f.now);
+	ck_assert(!paxos_synced(f.p));
+	uint64_t t = paxos_next_deadline(f.p);
+	ck_assert_uint_eq(t, f.now + 100000);
+	paxos_tick(f.p, t - 1);
+	ck_assert(!paxos_synced(f.p));
+	paxos_tick(f.p, t);
+	ck_assert(paxos_synced(f.p));
+	ck_assert_uint_eq(paxos_epoch(f.p), 5);
+	ck_assert_uint_eq(paxos_stats(f.p)->epochs_declared, 1);
+	size_t n;
+	const struct paxos_event_rec *ev = paxos_events(f.p, &n);
+	bool loud = false;
+	for (size_t i = 0; i < n; i++)
+		loud |= ev[i].kind == PAXOS_E_NEW_EPOCH && strstr(ev[i].text, "lost");
+	ck_assert(loud);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(forwarded_put_replies_to_origin)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_msg fw = { .type = PKV_MSG_FORWARD,
+			      .bucket = b("B"),
+			      .key = b("k"),
+			      .value = b("fv"),
+			      .req = 77,
+			      .arg0 = 1000000 };
+	paxos_receive(f.p, 3, &fw, f.now);
+	paxos_receive(f.p, 3, &fw, f.now); /* a retransmission: one round */
+	ck_assert_uint_eq(count(&f, PKV_MSG_PREPARE), 1);
+	struct pkv_msg prep = *find(&f, PKV_MSG_PREPARE, PKV_TO_ALL);
+	promise_from(&f, 2, &prep, bal(0, 0), NULL);
+	struct pkv_msg acc = *find(&f, PKV_MSG_ACCEPT, PKV_TO_ALL);
+	struct pkv_msg r = { .type = PKV_MSG_ACCEPTED,
+			     .bucket = acc.bucket,
+			     .key = acc.key,
+			     .gen = 1,
+			     .ballot = acc.ballot,
+			     .req = acc.req,
+			     .flags = PKV_MF_OK };
+	paxos_receive(f.p, 2, &r, f.now);
+	const struct pkv_msg *rep = find(&f, PKV_MSG_FORWARD_REPLY, 3);
+	ck_assert_ptr_nonnull(rep);
+	ck_assert_uint_eq(rep->req, 77);
+	ck_assert_uint_eq(rep->arg0, PKV_S_OK);
+	ck_assert(pkv_bytes_eq(rep->value, b("fv")));
+	size_t n;
+	paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 0); /* not a local request */
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(keys_merges_local_and_peer_answers)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_msg m = accept(1, 2, "v");
+	m.key = b("b");
+	paxos_receive(f.p, 2, &m, f.now);
+	pkv_outbox_reset(&f.ob);
+	paxos_keys(f.p, 4, b("B"), PAXOS_NO_DEADLINE, f.now);
+	const struct pkv_msg *q2 = find(&f, PKV_MSG_KEYS_REQ, 2);
+	ck_assert_ptr_nonnull(q2);
+	uint64_t req = q2->req;
+	struct pkv_msg r = { .type = PKV_MSG_KEYS_REPLY, .bucket = b("B"), .req = req };
+	r.key = b("a");
+	paxos_receive(f.p, 2, &r, f.now);
+	r.key = b("b");
+	r.flags = PKV_MF_LAST;
+	paxos_receive(f.p, 2, &r, f.now);
+	size_t n;
+	paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 0);
+	r.key = (struct pkv_bytes){ 0 };
+	paxos_receive(f.p, 3, &r, f.now);
+	const struct paxos_completion *c = paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(c[0].n_keys, 2);
+	ck_assert(pkv_bytes_eq(c[0].keys[0], b("a")));
+	ck_assert(pkv_bytes_eq(c[0].keys[1], b("b")));
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(state_and_event_names)
+{
+	ck_assert_str_eq(paxos_state_to_str(PAXOS_ST_PREPARING), "preparing");
+	ck_assert_str_eq(paxos_state_to_str(PAXOS_ST__COUNT), "unknown");
+	ck_assert_str_eq(paxos_event_to_str(PAXOS_EV_NACK), "nack");
+	for (int i = 0; i < PAXOS_ST__COUNT; i++)
+		ck_assert_ptr_nonnull(paxos_state_to_str((enum paxos_state)i));
+	for (int i = 0; i < PAXOS_EV__COUNT; i++)
+		ck_assert_str_ne(paxos_event_to_str((enum paxos_event)i), "unknown");
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("paxos");
+	TCase *a = tcase_create("acceptor");
+	tcase_add_test(a, acceptor_promises_prepare_above_promise);
+	tcase_add_test(a, acceptor_rejects_prepare_below_promise);
+	tcase_add_test(a, acceptor_reports_highest_accepted_in_promise);
+	tcase_add_test(a, acceptor_rejects_accept_below_promise);
+	tcase_add_test(a, acceptor_accepts_at_promise_and_raises_promise);
+	tcase_add_test(a, acceptor_ignores_other_generation);
+	suite_add_tcase(s, a);
+	TCase *l = tcase_create("learner");
+	tcase_add_test(l, learner_counts_conflicting_chosen_as_violation);
+	tcase_add_test(l, put_answers_from_learner_at_once);
+	tcase_add_test(l, get_with_majority_on_one_ballot_is_chosen);
+	suite_add_tcase(s, l);
+	TCase *p = tcase_create("proposer");
+	tcase_add_test(p, requests_out_of_limits_are_refused);
+	tcase_add_test(p, proposer_adopts_highest_accepted_value);
+	tcase_add_test(p, proposer_chooses_on_majority_accepted_and_broadcasts);
+	tcase_add_test(p, quorum_is_majority_of_cluster_size_not_of_connected);
+	tcase_add_test(p, proposer_retransmits_to_silent_nodes);
+	tcase_add_test(p, nack_backs_off_then_forwards_to_primary);
+	tcase_add_test(p, new_round_is_above_every_round_seen);
+	tcase_add_test(p, put_times_out_at_deadline);
+	tcase_add_test(p, forwarded_put_replies_to_origin);
+	tcase_add_test(p, keys_merges_local_and_peer_answers);
+	tcase_add_test(p, state_and_event_names);
+	suite_add_tcase(s, p);
+	TCase *r = tcase_create("restart");
+	tcase_add_test(r, restarted_acceptor_answers_nothing_until_majority_copied);
+	tcase_add_test(r, sync_pages_through_the_store);
+	tcase_add_test(r, fresh_majority_bootstraps_synced);
+	tcase_add_test(r, fresh_node_among_old_ones_must_sync);
+	tcase_add_test(r, all_unsynced_majority_declares_new_epoch_after_grace);
+	suite_add_tcase(s, r);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
