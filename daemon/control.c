@@ -18,6 +18,7 @@
 
 #include "ctl.h"
 #include "paxos.h"
+#include "pkv-shm.h"
 
 struct ctl_packet {
 	struct ctl_packet *next;
@@ -31,7 +32,7 @@ struct ctl_conn {
 	bool sending;  /* a send is in flight */
 	bool closing;  /* peer gone: free once nothing is in flight */
 	bool recv_armed;
-	uint64_t req;  /* the request waiting in paxos, 0 if none */
+	struct local_attach *attach; /* the shared-memory slot granted here */
 	struct ctl_packet *txq, **txtail;
 	uint8_t rx[CTL_MAX_PACKET];
 };
@@ -86,6 +87,7 @@ static void conn_free(struct daemon *d, struct ctl_conn *c)
 			break;
 		}
 	}
+	local_detach(d, c->attach);
 	while (c->txq) {
 		struct ctl_packet *p = c->txq;
 		c->txq = p->next;
@@ -221,16 +223,6 @@ static void handle_request(struct daemon *d, struct ctl_conn *c, size_t len)
 		queue_reply(d, c, PKV_S_BAD_REQUEST, 0, NULL, 0, false);
 		return;
 	}
-	const uint8_t *p = c->rx + sizeof(rq);
-	struct pkv_bytes bucket = {p, rq.bucket_len};
-	struct pkv_bytes key = {p + rq.bucket_len, rq.key_len};
-	struct pkv_bytes value = {p + rq.bucket_len + rq.key_len, rq.value_len};
-	if (bucket.len == 0) {
-		bucket.p = (const uint8_t *)PKV_DEFAULT_BUCKET;
-		bucket.len = sizeof(PKV_DEFAULT_BUCKET) - 1;
-	}
-	uint64_t now = daemon_now_us();
-	uint64_t timeout = (rq.timeout_ms ? rq.timeout_ms : 5000u) * 1000ull;
 	switch (rq.op) {
 	case CTL_OP_CLUSTER: {
 		char text[8192];
@@ -238,31 +230,18 @@ static void handle_request(struct daemon *d, struct ctl_conn *c, size_t len)
 		queue_reply(d, c, PKV_S_OK, 0, text, n, false);
 		return;
 	}
-	case CTL_OP_PUT:
-	case CTL_OP_GET:
-	case CTL_OP_KEYS:
-		break;
+	case CTL_OP_ATTACH:
+		/* The reply carries fds, so it is sent at once, outside the queue:
+		 * it is the first packet of the connection, nothing is queued. */
+		if (c->txq || c->sending)
+			queue_reply(d, c, PKV_S_BAD_REQUEST, 0, NULL, 0, false);
+		else
+			local_attach(d, c->fd, &c->attach);
+		return;
 	default:
+		/* Data requests travel through the shared-memory ring. */
 		queue_reply(d, c, PKV_S_BAD_REQUEST, 0, NULL, 0, false);
 		return;
-	}
-	if (key.len > PKV_MAX_KEY || value.len > PKV_MAX_VALUE) {
-		queue_reply(d, c, PKV_S_TOO_LARGE, 0, NULL, 0, false);
-		return;
-	}
-	c->req = ++d->next_req;
-	uint64_t deadline = now + timeout;
-	int r;
-	if (rq.op == CTL_OP_PUT)
-		r = paxos_put(d->paxos, c->req, bucket, key, value, deadline,
-			      (rq.flags & CTL_F_NO_QUORUM_RETRY) != 0, now);
-	else if (rq.op == CTL_OP_GET)
-		r = paxos_get(d->paxos, c->req, bucket, key, deadline, false, now);
-	else
-		r = paxos_keys(d->paxos, c->req, bucket, deadline, now);
-	if (r != 0) {
-		c->req = 0;
-		queue_reply(d, c, PKV_S_NO_MEMORY, 0, NULL, 0, false);
 	}
 }
 
@@ -271,15 +250,12 @@ void control_recv(struct daemon *d, struct ctl_conn *c, ssize_t len)
 	c->recv_armed = false;
 	if (len <= 0) {
 		c->closing = true;
-		c->req = 0; /* the answer, when it comes, has nobody to go to */
 		if (!c->sending)
 			conn_free(d, c);
 		return;
 	}
 	handle_request(d, c, (size_t)len);
-	/* The next request is read once this one is answered. */
-	if (!c->req)
-		arm_recv(d, c);
+	arm_recv(d, c);
 }
 
 void control_sent(struct daemon *d, struct ctl_conn *c, int res)
@@ -303,50 +279,6 @@ void control_sent(struct daemon *d, struct ctl_conn *c, int res)
 		return;
 	}
 	send_next(d, c);
-}
-
-static struct ctl_conn *conn_by_req(struct daemon *d, uint64_t req)
-{
-	for (struct ctl_conn *c = d->conns; c; c = c->next)
-		if (c->req == req)
-			return c;
-	return NULL;
-}
-
-void control_complete(struct daemon *d, uint64_t req, int status, uint64_t gen, const uint8_t *val,
-		      uint32_t len)
-{
-	struct ctl_conn *c = conn_by_req(d, req);
-	if (!c)
-		return;
-	c->req = 0;
-	queue_reply(d, c, status, gen, val, len, false);
-	arm_recv(d, c);
-}
-
-void control_keys(struct daemon *d, uint64_t req, const struct pkv_bytes *keys, size_t n)
-{
-	struct ctl_conn *c = conn_by_req(d, req);
-	if (!c)
-		return;
-	c->req = 0;
-	/* Pack (u16 len, bytes) records into packets well under the socket limit. */
-	enum { CHUNK = 60000 };
-	uint8_t *buf = malloc(CHUNK);
-	size_t o = 0;
-	for (size_t i = 0; buf && i < n; i++) {
-		if (o + 2 + keys[i].len > CHUNK) {
-			queue_reply(d, c, PKV_S_OK, 0, buf, o, true);
-			o = 0;
-		}
-		uint16_t l = (uint16_t)keys[i].len;
-		memcpy(buf + o, &l, 2);
-		memcpy(buf + o + 2, keys[i].p, keys[i].len);
-		o += 2 + keys[i].len;
-	}
-	queue_reply(d, c, buf ? PKV_S_OK : PKV_S_NO_MEMORY, 0, buf, o, false);
-	free(buf);
-	arm_recv(d, c);
 }
 
 void control_close_all(struct daemon *d)

@@ -22,14 +22,9 @@
 
 enum ctl_op {
 	CTL_OP_CLUSTER = 1, /* text: "name: value" lines */
-	CTL_OP_PUT,
-	CTL_OP_GET,
-	CTL_OP_KEYS, /* payload: repeated (u16 len, bytes) */
-	CTL_OP_STATS, /* text: statistics, "name: value" lines */
-};
-
-enum ctl_req_flag {
-	CTL_F_NO_QUORUM_RETRY = 1u << 0, /* put: wait for quorum instead of failing */
+	/* 2..4: the numbers of the ring's put/get/keys (include/pkv-shm.h);
+	 * data requests are served only through the shared-memory ring. */
+	CTL_OP_ATTACH = 6, /* = PKV_SHM_CTL_OP_ATTACH: grant a ring slot (pkv-shm.h) */
 };
 
 struct ctl_req {

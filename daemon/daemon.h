@@ -25,7 +25,10 @@
 #include "wire.h"
 
 struct paxos;
+struct paxos_completion;
 struct store;
+struct shm_segment;
+struct local_attach;
 struct ctl_conn;
 
 struct daemon {
@@ -45,6 +48,9 @@ struct daemon {
 	struct store *store;
 	struct paxos *paxos;
 	struct pkv_outbox ob;
+
+	struct shm_segment *shm;
+	uint64_t local_ticket[64]; /* per client slot: the request in paxos */
 
 	int ctl_fd;
 	struct ctl_conn *conns;
@@ -66,11 +72,19 @@ int control_open(struct daemon *d);
 void control_accept(struct daemon *d, int fd);
 void control_recv(struct daemon *d, struct ctl_conn *c, ssize_t len);
 void control_sent(struct daemon *d, struct ctl_conn *c, int res);
-/* A request finished in the paxos core: answer the connection waiting on it. */
-void control_complete(struct daemon *d, uint64_t req, int status, uint64_t gen, const uint8_t *val,
-		      uint32_t len);
-/* A keys request finished: answer with the key list. */
-void control_keys(struct daemon *d, uint64_t req, const struct pkv_bytes *keys, size_t n);
 void control_close_all(struct daemon *d);
+
+/* local.c: the shared-memory attach path */
+int local_init(struct daemon *d);
+void local_fini(struct daemon *d);
+void local_set_view(struct daemon *d);
+void local_attach(struct daemon *d, int fd, struct local_attach **ref);
+void local_detach(struct daemon *d, struct local_attach *a);
+void local_on_poll(struct daemon *d, void *token, int res, bool more);
+void local_dispatch(struct daemon *d, uint64_t now);
+bool local_complete(struct daemon *d, const struct paxos_completion *c);
+void local_publish_learned(struct daemon *d);
+bool local_sleep_begin(struct daemon *d);
+void local_sleep_end(struct daemon *d);
 
 #endif

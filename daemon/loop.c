@@ -74,7 +74,9 @@ static void update_peer(struct daemon *d, uint32_t id, uint64_t now)
 static void handle_membership_events(struct daemon *d, uint64_t now)
 {
 	struct membership_event ev;
+	bool any = false;
 	while (membership_next_event(&d->mem, &ev)) {
+		any = true;
 		switch (ev.kind) {
 		case MEMBERSHIP_QUORUM_REACHED:
 			log_connected(d, "[quorum:yes]");
@@ -95,6 +97,8 @@ static void handle_membership_events(struct daemon *d, uint64_t now)
 			break;
 		}
 	}
+	if (any)
+		local_set_view(d);
 }
 
 static void drain_paxos(struct daemon *d)
@@ -103,12 +107,11 @@ static void drain_paxos(struct daemon *d)
 	const struct paxos_completion *done = paxos_completions(d->paxos, &n);
 	for (size_t i = 0; i < n; i++) {
 		const struct paxos_completion *c = &done[i];
-		if (c->kind == PAXOS_REQ_KEYS && c->status == PKV_S_OK)
-			control_keys(d, c->id, c->keys, c->n_keys);
-		else if (c->kind != PAXOS_REQ_FORWARDED)
-			control_complete(d, c->id, c->status, c->gen, c->value.p, c->value.len);
+		if (c->kind != PAXOS_REQ_FORWARDED)
+			local_complete(d, c);
 	}
 	paxos_completions_reset(d->paxos);
+	local_publish_learned(d);
 	const struct paxos_event_rec *ev = paxos_events(d->paxos, &n);
 	for (size_t i = 0; i < n; i++)
 		daemon_log(d, "%s", ev[i].text);
@@ -225,6 +228,11 @@ static void on_ctl_sent(void *ctx, void *conn, int res)
 	control_sent(ctx, conn, res);
 }
 
+static void on_poll(void *ctx, void *token, int res, bool more)
+{
+	local_on_poll(ctx, token, res, more);
+}
+
 static void on_signal(void *ctx, int signo)
 {
 	struct daemon *d = ctx;
@@ -238,6 +246,7 @@ static const struct net_handlers handlers = {
 	.ctl_recv = on_ctl_recv,
 	.ctl_sent = on_ctl_sent,
 	.signal = on_signal,
+	.poll = on_poll,
 };
 
 int daemon_init(struct daemon *d)
@@ -303,6 +312,9 @@ int daemon_init(struct daemon *d)
 	if (r < 0)
 		return r;
 	signal(SIGPIPE, SIG_IGN);
+	r = local_init(d);
+	if (r < 0)
+		return r;
 	return control_open(d);
 }
 
@@ -315,13 +327,20 @@ int daemon_run(struct daemon *d)
 		uint64_t now = daemon_now_us();
 		uint64_t next = membership_tick(&d->mem, now, &d->ob);
 		handle_membership_events(d, now);
+		local_dispatch(d, now);
 		uint64_t pnext = paxos_tick(d->paxos, now);
 		if (pnext < next)
 			next = pnext;
 		flush(d);
 		now = daemon_now_us();
 		uint64_t wait = next > now ? next - now : 0;
+		/* Clients ring the doorbell only while we say we sleep. */
+		bool sleeping = wait > 0 && local_sleep_begin(d);
+		if (wait > 0 && !sleeping)
+			wait = 0; /* requests wait in the ring */
 		int r = net_run_once(d->net, wait);
+		if (sleeping)
+			local_sleep_end(d);
 		if (r < 0) {
 			daemon_log(d, "event loop failed: %s", strerror(-r));
 			return r;
@@ -338,6 +357,7 @@ void daemon_fini(struct daemon *d)
 	if (d->net)
 		net_free(d->net);
 	control_close_all(d);
+	local_fini(d);
 	if (d->paxos)
 		paxos_free(d->paxos);
 	if (d->store)

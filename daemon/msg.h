@@ -31,16 +31,23 @@
  *  CHOSEN          bucket, key, gen, ballot, value (learner broadcast)
  *  QUERY           bucket, key, req (get: what has the acceptor accepted?)
  *  QUERY_REPLY     bucket, key, gen, req, accepted, value,
- *                  flags: PKV_MF_HAS_VALUE, PKV_MF_CHOSEN (learner knows it)
- *  KEYS_REQ        bucket, req, arg0 = max keys per reply
+ *                  flags: PKV_MF_HAS_VALUE, PKV_MF_CHOSEN (learner knows it:
+ *                  then accepted = the chosen ballot, value = chosen value)
+ *  KEYS_REQ        bucket, req, arg0 = advisory page size (the reply sends
+ *                  every key; the loop splits messages into datagrams)
  *  KEYS_REPLY      bucket, key, req, flags: PKV_MF_LAST on the final one
  *                  (a reply with PKV_MF_LAST and an empty key carries no key)
  *  SYNC_REQ        req, arg0 = cursor (opaque to the requester)
  *  SYNC_REPLY      bucket, key, gen, req, ballot = promised, accepted, value,
- *                  flags: PKV_MF_HAS_VALUE, PKV_MF_LAST; arg0 = next cursor
+ *                  flags: PKV_MF_HAS_VALUE, PKV_MF_CHOSEN (with no
+ *                  HAS_VALUE: a learner-only record), PKV_MF_LAST;
+ *                  arg0 = entry index + 1 (the next cursor). Past the end of
+ *                  the store: one record with no key, PKV_MF_LAST, arg0 =
+ *                  the cursor asked for
  *  FORWARD         bucket, key, value, req (put forwarded to primary),
  *                  arg0 = remaining time budget in µs
- *  FORWARD_REPLY   req, arg0 = status (enum pkv_status), gen, value
+ *  FORWARD_REPLY   bucket, key (checked by the origin against its
+ *                  request), req, arg0 = status (enum pkv_status), gen, value
  *
  * A core module may add types below PKV_MSG__COUNT; wire.c encodes every
  * message with the same layout, so new types need no codec change.

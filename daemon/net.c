@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <liburing.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,9 @@ enum op_tag {
 	TAG_CTL_SEND,
 	TAG_SIGNAL,
 	TAG_DGRAM_SEND,
+	TAG_POLL,
 };
+/* user_data 0 marks requests whose own completion means nothing (cancels). */
 #define TAG_MASK 7ull
 
 struct txbuf {
@@ -242,6 +245,29 @@ int net_watch_signals(struct net *n, const int *signos, int count)
 	return arm_signal(n);
 }
 
+int net_poll(struct net *n, int fd, void *token, bool multishot)
+{
+	struct io_uring_sqe *sqe = get_sqe(n);
+	if (!sqe)
+		return -EBUSY;
+	if (multishot)
+		io_uring_prep_poll_multishot(sqe, fd, POLLIN);
+	else
+		io_uring_prep_poll_add(sqe, fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, tag(token, TAG_POLL));
+	return 0;
+}
+
+int net_poll_cancel(struct net *n, void *token)
+{
+	struct io_uring_sqe *sqe = get_sqe(n);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_poll_remove(sqe, tag(token, TAG_POLL));
+	io_uring_sqe_set_data64(sqe, 0);
+	return 0;
+}
+
 int net_ctl_recv(struct net *n, int fd, void *conn, void *buf, size_t cap)
 {
 	struct io_uring_sqe *sqe = get_sqe(n);
@@ -352,6 +378,8 @@ static void on_udp_recv(struct net *n, struct io_uring_cqe *cqe)
 static void dispatch(struct net *n, struct io_uring_cqe *cqe)
 {
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	if (ud == 0)
+		return;
 	void *p = (void *)(uintptr_t)(ud & ~TAG_MASK);
 	switch ((enum op_tag)(ud & TAG_MASK)) {
 	case TAG_UDP_RECV:
@@ -378,6 +406,9 @@ static void dispatch(struct net *n, struct io_uring_cqe *cqe)
 		if (cqe->res < 0)
 			n->st.send_errors++;
 		txbuf_put(n, p);
+		break;
+	case TAG_POLL:
+		n->h.poll(n->ctx, p, cqe->res, (cqe->flags & IORING_CQE_F_MORE) != 0);
 		break;
 	}
 }

@@ -37,6 +37,10 @@ struct net_handlers {
 	void (*ctl_sent)(void *ctx, void *conn, int res);
 	/* A signal from the daemon's signal mask arrived. */
 	void (*signal)(void *ctx, int signo);
+	/* An fd watched with net_poll became readable (res = poll mask), or
+	 * the watch ended (res < 0, e.g. -ECANCELED). `more`: a multishot
+	 * watch stays armed. */
+	void (*poll)(void *ctx, void *token, int res, bool more);
 };
 
 struct net_stats {
@@ -58,6 +62,15 @@ int net_udp_bind(struct net *n, const struct sockaddr_storage *addr);
 int net_listen(struct net *n, int fd);
 /* Watches the given signals (blocks them and reads a signalfd). */
 int net_watch_signals(struct net *n, const int *signos, int count);
+
+/*
+ * Watches fd for POLLIN; token (8-byte aligned) comes back in the poll
+ * handler. multishot: stays armed after each event (eventfds); otherwise
+ * fires once (pidfds: the process exited). net_poll_cancel ends a watch
+ * early; its handler then sees -ECANCELED, after which token may be freed.
+ */
+int net_poll(struct net *n, int fd, void *token, bool multishot);
+int net_poll_cancel(struct net *n, void *token);
 
 /* Arms one receive of a control packet into buf (cap bytes). */
 int net_ctl_recv(struct net *n, int fd, void *conn, void *buf, size_t cap);

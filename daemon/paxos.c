@@ -101,6 +101,8 @@ struct paxos {
 	size_t n_comp, cap_comp;
 	struct paxos_event_rec *ev;
 	size_t n_ev, cap_ev;
+	struct store_entry **learned; /* learned since the last reset */
+	size_t n_learned, cap_learned;
 	struct paxos_stats stats;
 	int oom; /* sticky -ENOMEM seen during a call */
 };
@@ -443,6 +445,17 @@ static void learn(struct paxos *p, struct store_entry *e, struct pkv_ballot b,
 		return;
 	}
 	p->stats.learned++;
+	if (p->n_learned == p->cap_learned) {
+		size_t cap = p->cap_learned ? p->cap_learned * 2 : 64;
+		struct store_entry **v = realloc(p->learned, cap * sizeof(*v));
+		if (v) {
+			p->learned = v;
+			p->cap_learned = cap;
+		}
+	}
+	/* Without memory the entry is still learned; only the cache misses it. */
+	if (p->n_learned < p->cap_learned)
+		p->learned[p->n_learned++] = e;
 	for (struct req *r = p->reqs; r; r = r->next)
 		if (r->state != PAXOS_ST_DONE && r->kind != PAXOS_REQ_KEYS && req_is_key(r, e))
 			dispatch(p, r, PAXOS_EV_CHOSEN, 0, NULL, now);
@@ -1400,6 +1413,7 @@ void paxos_free(struct paxos *p)
 	}
 	free(p->comp);
 	free(p->ev);
+	free(p->learned);
 	pkv_outbox_free(&p->selfq);
 	free(p);
 }
@@ -1728,6 +1742,17 @@ int paxos_keys(struct paxos *p, uint64_t id, struct pkv_bytes bucket, uint64_t d
 	if (r->expect_mask == 0)
 		complete_status(p, r, PKV_S_OK);
 	return finish(p, now);
+}
+
+struct store_entry *const *paxos_learned(const struct paxos *p, size_t *n)
+{
+	*n = p->n_learned;
+	return p->learned;
+}
+
+void paxos_learned_reset(struct paxos *p)
+{
+	p->n_learned = 0;
 }
 
 const struct paxos_completion *paxos_completions(const struct paxos *p, size_t *n)

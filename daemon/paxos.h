@@ -217,6 +217,14 @@ int paxos_keys(struct paxos *p, uint64_t id, struct pkv_bytes bucket, uint64_t d
 const struct paxos_completion *paxos_completions(const struct paxos *p, size_t *n);
 void paxos_completions_reset(struct paxos *p);
 
+/*
+ * Entries whose chosen value the local learner recorded since the last
+ * reset (for the shared learner cache). The entries belong to the store and
+ * stay valid until store_free; the array until paxos_learned_reset.
+ */
+struct store_entry *const *paxos_learned(const struct paxos *p, size_t *n);
+void paxos_learned_reset(struct paxos *p);
+
 /* Notable events since the last reset (log them); same ownership rule. */
 const struct paxos_event_rec *paxos_events(const struct paxos *p, size_t *n);
 void paxos_events_reset(struct paxos *p);

@@ -41,12 +41,8 @@ _Static_assert(PKV_VALUE_MAX == PKV_MAX_VALUE, "value limit");
 _Static_assert(PKV_SHM_NODES == PKV_MAX_NODES, "node limit");
 _Static_assert(PKV_KEY_MAX <= UINT16_MAX, "entry key_len is 16 bits");
 
-/* The ops and the attach framing are the control protocol's. */
-_Static_assert((int)PKV_SHM_OP_PUT == (int)CTL_OP_PUT, "op put");
-_Static_assert((int)PKV_SHM_OP_GET == (int)CTL_OP_GET, "op get");
-_Static_assert((int)PKV_SHM_OP_KEYS == (int)CTL_OP_KEYS, "op keys");
-_Static_assert((int)PKV_SHM_CTL_OP_ATTACH > (int)CTL_OP_STATS, "attach op is new");
-_Static_assert((int)PKV_SHM_F_NO_QUORUM_RETRY == (int)CTL_F_NO_QUORUM_RETRY, "retry flag");
+/* The attach framing is the control protocol's. */
+_Static_assert((int)PKV_SHM_CTL_OP_ATTACH == (int)CTL_OP_ATTACH, "attach op");
 _Static_assert((int)PKV_SHM_CTL_MAGIC == (int)CTL_MAGIC, "control magic");
 _Static_assert(sizeof(struct pkv_shm_attach_req) == sizeof(struct ctl_req), "attach request");
 _Static_assert(offsetof(struct pkv_shm_attach_req, op) == offsetof(struct ctl_req, op), "op");

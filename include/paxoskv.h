@@ -262,6 +262,14 @@ PKV_EXPORT int pkv_nodes(struct pkv_client *client, struct pkv_node *nodes, size
  */
 PKV_EXPORT int pkv_wait_for_quorum(struct pkv_client *client, uint32_t timeout_ms);
 
+/*
+ * The daemon's own report of its node, as `pkv cluster` prints it:
+ * "name: value" lines (node, cluster_size, quorum, connected, synced,
+ * epoch, rejected datagrams by reason, one `peer:` line per peer). On
+ * PKV_OK, *text is a NUL-terminated string the caller frees with free().
+ */
+PKV_EXPORT int pkv_cluster_status(struct pkv_client *client, char **text);
+
 /* Daemon statistics and this handle's counters. */
 PKV_EXPORT int pkv_stats(struct pkv_client *client, struct pkv_stats *stats);
 

@@ -124,11 +124,11 @@
 #define PKV_SHM_WAIT_SLICE_MS 100u    /* futex wait slice between liveness checks */
 #define PKV_SHM_DEFAULT_TIMEOUT_MS 5000u /* a request with timeout 0 */
 
-/* The control-socket op for attach: next after ctl.h's CTL_OP_STATS. */
+/* The control-socket op for attach (= ctl.h's CTL_OP_ATTACH). */
 #define PKV_SHM_CTL_MAGIC 0x504b5643u /* = CTL_MAGIC */
 #define PKV_SHM_CTL_OP_ATTACH 6u
 
-/* Request ops: the same numbers as ctl.h's CTL_OP_PUT/GET/KEYS. */
+/* Request ops of the ring (ctl.h keeps these numbers free). */
 enum pkv_shm_op {
 	PKV_SHM_OP_PUT = 2,
 	PKV_SHM_OP_GET = 3,
@@ -136,7 +136,7 @@ enum pkv_shm_op {
 };
 
 enum pkv_shm_req_flag {
-	PKV_SHM_F_NO_QUORUM_RETRY = 1u << 0, /* = CTL_F_NO_QUORUM_RETRY */
+	PKV_SHM_F_NO_QUORUM_RETRY = 1u << 0, /* put/get: wait for quorum */
 	PKV_SHM_F_BIND_PID = 1u << 1,	     /* put: bind_pid is set */
 };
 

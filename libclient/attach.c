@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "ctl.h"
 #include "internal.h"
 
 #define CTL_SOCKET_NAME "pkvd.sock" /* = ctl.h */
@@ -281,4 +282,58 @@ bool attach_alive(struct pkv_attach *a, uint64_t every_ms)
 		return false;
 	}
 	return true;
+}
+
+int attach_status_text(const char *endpoint, char **text)
+{
+	int fd = connect_endpoint(endpoint);
+	if (fd < 0)
+		return client_err(PKV_UNAVAILABLE, "cannot reach the daemon: %s", strerror(-fd));
+	struct ctl_req rq = {.magic = CTL_MAGIC, .op = CTL_OP_CLUSTER};
+	struct timeval tv = {.tv_sec = 10};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (send(fd, &rq, sizeof(rq), MSG_NOSIGNAL) != (ssize_t)sizeof(rq)) {
+		close(fd);
+		return client_err(PKV_UNAVAILABLE, "the daemon closed the connection");
+	}
+	char *out = NULL;
+	size_t len = 0;
+	uint8_t *buf = malloc(CTL_MAX_PACKET + sizeof(struct ctl_rep));
+	int r = buf ? PKV_OK : -ENOMEM;
+	for (;;) {
+		if (r != PKV_OK)
+			break;
+		ssize_t n = recv(fd, buf, CTL_MAX_PACKET + sizeof(struct ctl_rep), 0);
+		struct ctl_rep rep;
+		if (n < (ssize_t)sizeof(rep)) {
+			r = client_err(PKV_UNAVAILABLE, "no status from the daemon");
+			break;
+		}
+		memcpy(&rep, buf, sizeof(rep));
+		if (rep.magic != CTL_MAGIC || rep.len != (size_t)n - sizeof(rep)) {
+			r = client_err(-EPROTO, "a malformed status reply");
+			break;
+		}
+		char *nb = realloc(out, len + rep.len + 1);
+		if (!nb) {
+			r = -ENOMEM;
+			break;
+		}
+		out = nb;
+		memcpy(out + len, buf + sizeof(rep), rep.len);
+		len += rep.len;
+		out[len] = 0;
+		if (rep.status != PKV_OK)
+			r = rep.status;
+		if (!(rep.flags & CTL_RF_MORE))
+			break;
+	}
+	free(buf);
+	close(fd);
+	if (r != PKV_OK) {
+		free(out);
+		return r;
+	}
+	*text = out;
+	return PKV_OK;
 }

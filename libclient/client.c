@@ -628,3 +628,11 @@ PKV_EXPORT int pkv_stats(struct pkv_client *c, struct pkv_stats *out)
 #undef COPY
 	return PKV_OK;
 }
+
+PKV_EXPORT int pkv_cluster_status(struct pkv_client *c, char **text)
+{
+	if (!c || !text)
+		return client_err(-EINVAL, "pkv_cluster_status: bad arguments");
+	*text = NULL;
+	return attach_status_text(c->endpoint, text);
+}

@@ -11,13 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "ctl.h"
-#include "msg.h"
+#include "paxoskv.h"
 
 enum exit_code {
 	EX_OK_ = 0,
@@ -48,207 +45,57 @@ static void usage(FILE *f)
 	      f);
 }
 
-static void run_dir(char *out, size_t cap)
+/* The daemon this command talks to: -S, -n, or the library's defaults. */
+static const char *endpoint(void)
 {
-	const char *env = getenv("PKV_RUN_DIR");
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-	if (env && *env)
-		snprintf(out, cap, "%s", env);
-	else if (xdg && *xdg)
-		snprintf(out, cap, "%s/paxoskv", xdg);
-	else
-		snprintf(out, cap, "/tmp/paxoskv-%u", (unsigned)getuid());
-}
-
-static int connect_path(const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = -errno;
-		close(fd);
-		return e;
-	}
-	return fd;
-}
-
-static int connect_daemon(char *which, size_t cap)
-{
-	char dir[PATH_MAX / 2], path[PATH_MAX];
-	const char *sock = opt_socket ? opt_socket : getenv("PKV_SOCKET");
-	const char *node = opt_node ? opt_node : getenv("PKV_NODE");
-	run_dir(dir, sizeof(dir));
-	if (sock && *sock) {
-		snprintf(which, cap, "%s", sock);
-		return connect_path(sock);
-	}
-	if (node && *node) {
-		snprintf(path, sizeof(path), "%s/%s/%s", dir, node, CTL_SOCKET_NAME);
-		snprintf(which, cap, "%s", path);
-		return connect_path(path);
-	}
-	for (unsigned i = 1; i <= PKV_MAX_NODES; i++) {
-		snprintf(path, sizeof(path), "%s/node%u/%s", dir, i, CTL_SOCKET_NAME);
-		int fd = connect_path(path);
-		if (fd >= 0)
-			return fd;
-	}
-	snprintf(which, cap, "any node in %s", dir);
-	return -ENOENT;
-}
-
-struct reply {
-	int status;
-	uint64_t gen;
-	uint8_t *data;
-	size_t len;
-};
-
-/* Sends one request and collects every reply packet into r. */
-static int roundtrip(int fd, const struct ctl_req *rq, const void *bucket, const void *key,
-		     const void *value, struct reply *r)
-{
-	size_t len = sizeof(*rq) + rq->bucket_len + rq->key_len + rq->value_len;
-	uint8_t *pkt = malloc(len);
-	if (!pkt)
-		return -ENOMEM;
-	memcpy(pkt, rq, sizeof(*rq));
-	uint8_t *p = pkt + sizeof(*rq);
-	memcpy(p, bucket, rq->bucket_len);
-	memcpy(p + rq->bucket_len, key, rq->key_len);
-	memcpy(p + rq->bucket_len + rq->key_len, value, rq->value_len);
-	ssize_t n = send(fd, pkt, len, MSG_NOSIGNAL);
-	free(pkt);
-	if (n < 0)
-		return -errno;
-	memset(r, 0, sizeof(*r));
-	uint8_t *buf = malloc(CTL_MAX_PACKET + sizeof(struct ctl_rep));
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		n = recv(fd, buf, CTL_MAX_PACKET + sizeof(struct ctl_rep), 0);
-		if (n < (ssize_t)sizeof(struct ctl_rep)) {
-			free(buf);
-			return n < 0 ? -errno : -ECONNRESET;
-		}
-		struct ctl_rep rep;
-		memcpy(&rep, buf, sizeof(rep));
-		if (rep.magic != CTL_MAGIC || rep.len != (size_t)n - sizeof(rep)) {
-			free(buf);
-			return -EPROTO;
-		}
-		uint8_t *nd = realloc(r->data, r->len + rep.len + 1);
-		if (!nd) {
-			free(buf);
-			return -ENOMEM;
-		}
-		r->data = nd;
-		memcpy(r->data + r->len, buf + sizeof(rep), rep.len);
-		r->len += rep.len;
-		r->data[r->len] = 0;
-		r->status = rep.status;
-		r->gen = rep.gen;
-		if (!(rep.flags & CTL_RF_MORE))
-			break;
-	}
-	free(buf);
-	return 0;
-}
-
-static const char *status_text(int s)
-{
-	switch (s) {
-	case PKV_S_OK:
-		return "ok";
-	case PKV_S_NOT_FOUND:
-		return "not found";
-	case PKV_S_NO_QUORUM:
-		return "no quorum";
-	case PKV_S_INVALID_VALUE:
-		return "invalid value";
-	case PKV_S_TOO_LARGE:
-		return "key or value too large";
-	case PKV_S_TIMEOUT:
-		return "timed out";
-	case PKV_S_UNAVAILABLE:
-		return "daemon unavailable";
-	case PKV_S_BAD_REQUEST:
-		return "bad request";
-	case PKV_S_NOT_IN_SYNC:
-		return "not in sync";
-	case PKV_S_NO_MEMORY:
-		return "daemon out of memory";
-	default:
-		return s < 0 ? strerror(-s) : "unknown status";
-	}
+	return opt_socket ? opt_socket : opt_node;
 }
 
 static int exit_for(int s)
 {
 	switch (s) {
-	case PKV_S_OK:
+	case PKV_OK:
 		return EX_OK_;
-	case PKV_S_NOT_FOUND:
+	case PKV_NOT_FOUND:
 		return EX_NOT_FOUND;
-	case PKV_S_NO_QUORUM:
+	case PKV_NO_QUORUM:
 		return EX_NO_QUORUM;
-	case PKV_S_INVALID_VALUE:
+	case PKV_INVALID_VALUE:
 		return EX_INVALID;
-	case PKV_S_TOO_LARGE:
+	case PKV_TOO_LARGE:
 		return EX_TOO_LARGE;
-	case PKV_S_BAD_REQUEST:
+	case PKV_BAD_REQUEST:
 		return EX_USAGE_;
 	default:
 		return EX_UNAVAILABLE_;
 	}
 }
 
-static int open_or_report(void)
+static struct pkv_client *open_or_report(int *ex)
 {
-	char which[PATH_MAX];
-	int fd = connect_daemon(which, sizeof(which));
-	if (fd < 0)
-		fprintf(stderr, "pkv: cannot reach the daemon (%s): %s\n", which, strerror(-fd));
-	return fd;
+	struct pkv_client *c;
+	int r = pkv_open(&c, endpoint());
+	if (r != PKV_OK) {
+		fprintf(stderr, "pkv: cannot attach to the daemon: %s (%s)\n", pkv_strerror(r),
+			pkv_errmsg());
+		*ex = EX_UNAVAILABLE_;
+		return NULL;
+	}
+	return c;
 }
 
-/* Runs one request against the daemon; prints errors; returns the exit code. */
-static int request(uint8_t op, uint8_t flags, const char *bucket, const char *key, size_t klen,
-		   const char *value, size_t vlen, uint32_t timeout_ms, struct reply *r)
+static int check_sizes(const char *bucket, size_t klen, size_t vlen)
 {
 	size_t blen = bucket ? strlen(bucket) : 0;
-	if (bucket && (blen == 0 || blen > PKV_MAX_BUCKET)) {
-		fprintf(stderr, "pkv: a bucket name is 1..%u bytes\n", PKV_MAX_BUCKET);
+	if (bucket && (blen == 0 || blen > PKV_BUCKET_MAX)) {
+		fprintf(stderr, "pkv: a bucket name is 1..%u bytes\n", PKV_BUCKET_MAX);
 		return EX_USAGE_;
 	}
-	if (klen > PKV_MAX_KEY || vlen > PKV_MAX_VALUE) {
-		fprintf(stderr, "pkv: %s too large: %zu bytes, the limit is %u\n",
-			klen > PKV_MAX_KEY ? "key" : "value", klen > PKV_MAX_KEY ? klen : vlen,
-			klen > PKV_MAX_KEY ? PKV_MAX_KEY : PKV_MAX_VALUE);
+	if (klen > PKV_KEY_MAX || vlen > PKV_VALUE_MAX) {
+		bool key = klen > PKV_KEY_MAX;
+		fprintf(stderr, "pkv: %s too large: %zu bytes, the limit is %u\n", key ? "key" : "value",
+			key ? klen : vlen, key ? PKV_KEY_MAX : PKV_VALUE_MAX);
 		return EX_TOO_LARGE;
-	}
-	int fd = open_or_report();
-	if (fd < 0)
-		return EX_UNAVAILABLE_;
-	struct ctl_req rq = {
-		.magic = CTL_MAGIC,
-		.op = op,
-		.flags = flags,
-		.bucket_len = (uint8_t)blen,
-		.key_len = (uint32_t)klen,
-		.value_len = (uint32_t)vlen,
-		.timeout_ms = timeout_ms,
-	};
-	int e = roundtrip(fd, &rq, bucket, key, value, r);
-	close(fd);
-	if (e < 0) {
-		fprintf(stderr, "pkv: the daemon closed the request: %s\n", strerror(-e));
-		return EX_UNAVAILABLE_;
 	}
 	return EX_OK_;
 }
@@ -259,18 +106,25 @@ static int cmd_cluster(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE_;
 	}
-	struct reply r;
-	int ex = request(CTL_OP_CLUSTER, 0, NULL, "", 0, "", 0, 0, &r);
-	if (ex)
+	int ex = EX_OK_;
+	struct pkv_client *c = open_or_report(&ex);
+	if (!c)
 		return ex;
-	fwrite(r.data, 1, r.len, stdout);
-	free(r.data);
-	return exit_for(r.status);
+	char *text;
+	int r = pkv_cluster_status(c, &text);
+	pkv_close(c);
+	if (r != PKV_OK) {
+		fprintf(stderr, "pkv: cluster: %s\n", pkv_strerror(r));
+		return exit_for(r);
+	}
+	fputs(text, stdout);
+	free(text);
+	return EX_OK_;
 }
 
-static bool field_is(const struct reply *r, const char *line)
+static bool field_is(const char *text, const char *line)
 {
-	return r->data && strstr((const char *)r->data, line) != NULL;
+	return text && strstr(text, line) != NULL;
 }
 
 static uint64_t mono_ms(void)
@@ -280,9 +134,26 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* Quorum, and an acceptor that answers (synced after a restart). */
+static bool ready(struct pkv_client *c, uint64_t deadline)
+{
+	uint64_t now = mono_ms();
+	uint32_t left = deadline > now ? (uint32_t)(deadline - now) : 0;
+	if (pkv_wait_for_quorum(c, left) != PKV_OK)
+		return false;
+	char *text = NULL;
+	bool ok = pkv_cluster_status(c, &text) == PKV_OK && !field_is(text, "\nsynced: no\n");
+	free(text);
+	return ok;
+}
+
 static int cmd_wait(int argc, char **argv)
 {
-	static const struct option o[] = {{"timeout", required_argument, NULL, 't'}, {0}};
+	static const struct option o[] = {
+		{"timeout", required_argument, NULL, 't'},
+		{"bucket", required_argument, NULL, 'b'},
+		{0},
+	};
 	double timeout_s = 30;
 	int c;
 	optind = 1;
@@ -295,25 +166,21 @@ static int cmd_wait(int argc, char **argv)
 		}
 	}
 	uint64_t deadline = mono_ms() + (uint64_t)(timeout_s * 1000);
+	int ex = EX_UNAVAILABLE_;
 	for (;;) {
-		char which[PATH_MAX];
-		int fd = connect_daemon(which, sizeof(which));
-		if (fd >= 0) {
-			struct ctl_req rq = {.magic = CTL_MAGIC, .op = CTL_OP_CLUSTER};
-			struct reply r;
-			int e = roundtrip(fd, &rq, "", "", "", &r);
-			close(fd);
-			bool ready = e == 0 && field_is(&r, "\nquorum: yes\n") &&
-				     !field_is(&r, "\nsynced: no\n");
-			free(r.data);
-			if (ready)
+		struct pkv_client *cl;
+		if (pkv_open(&cl, endpoint()) == PKV_OK) {
+			bool ok = ready(cl, deadline);
+			pkv_close(cl);
+			if (ok)
 				return EX_OK_;
+			ex = EX_NO_QUORUM;
 		}
 		if (mono_ms() >= deadline) {
 			fprintf(stderr, "pkv: the daemon is not ready after %.1f s\n", timeout_s);
-			return fd < 0 ? EX_UNAVAILABLE_ : EX_NO_QUORUM;
+			return ex;
 		}
-		/* Polling the control socket: the event stream comes with `pkv watch`. */
+		/* The daemon is not up yet, or still syncing: look again shortly. */
 		poll(NULL, 0, 50);
 	}
 }
@@ -328,8 +195,7 @@ static int cmd_put_get(int argc, char **argv, bool put)
 		{0},
 	};
 	const char *bucket = NULL, *def = NULL;
-	uint8_t flags = 0;
-	bool fail_mode = false;
+	int no_quorum = PKV_NO_QUORUM_RETURN;
 	uint32_t timeout_ms = 0;
 	int c;
 	optind = 1;
@@ -347,9 +213,9 @@ static int cmd_put_get(int argc, char **argv, bool put)
 			if (!put)
 				goto bad;
 			if (!strcmp(optarg, "retry"))
-				flags |= CTL_F_NO_QUORUM_RETRY;
+				no_quorum = PKV_NO_QUORUM_RETRY;
 			else if (!strcmp(optarg, "fail"))
-				fail_mode = true;
+				no_quorum = PKV_NO_QUORUM_FAIL; /* the library's handler aborts */
 			else if (strcmp(optarg, "return") != 0)
 				goto bad;
 			break;
@@ -364,28 +230,43 @@ static int cmd_put_get(int argc, char **argv, bool put)
 		goto bad;
 	const char *key = argv[optind];
 	const char *value = put ? argv[optind + 1] : "";
-	if (!timeout_ms && (flags & CTL_F_NO_QUORUM_RETRY))
-		timeout_ms = UINT32_MAX; /* retry: block until quorum returns */
-	struct reply r;
-	int ex = request(put ? CTL_OP_PUT : CTL_OP_GET, flags, bucket, key, strlen(key), value,
-			 strlen(value), timeout_ms, &r);
+	int ex = check_sizes(bucket, strlen(key), strlen(value));
 	if (ex)
 		return ex;
-	if (r.status == PKV_S_OK) {
-		fwrite(r.data, 1, r.len, stdout);
-		fputc('\n', stdout);
-	} else if (r.status == PKV_S_NOT_FOUND && def) {
-		puts(def);
-		r.status = PKV_S_OK;
+	struct pkv_client *cl = open_or_report(&ex);
+	if (!cl)
+		return ex;
+	struct pkv_value v = PKV_VALUE_INIT;
+	int r;
+	if (put) {
+		struct pkv_put_opts po = {
+			.bucket = bucket,
+			.bucket_len = bucket ? strlen(bucket) : 0,
+			.no_quorum = no_quorum,
+			.timeout_ms = timeout_ms,
+		};
+		if (no_quorum == PKV_NO_QUORUM_RETRY && !timeout_ms)
+			po.timeout_ms = UINT32_MAX; /* retry: block until quorum returns */
+		r = pkv_put(cl, key, strlen(key), value, strlen(value), &po, &v);
 	} else {
-		fprintf(stderr, "pkv: %s: %s\n", key, status_text(r.status));
-		if (fail_mode && r.status == PKV_S_NO_QUORUM) {
-			free(r.data);
-			abort(); /* --no-quorum fail: the C form of raising */
-		}
+		struct pkv_get_opts go = {
+			.bucket = bucket,
+			.bucket_len = bucket ? strlen(bucket) : 0,
+			.def = def,
+			.def_len = def ? strlen(def) : 0,
+			.timeout_ms = timeout_ms,
+		};
+		r = pkv_get(cl, key, strlen(key), &go, &v);
 	}
-	free(r.data);
-	return exit_for(r.status);
+	if (r == PKV_OK) {
+		fwrite(v.data, 1, v.len, stdout);
+		fputc('\n', stdout);
+	} else {
+		fprintf(stderr, "pkv: %s: %s\n", key, pkv_strerror(r));
+	}
+	pkv_value_free(&v);
+	pkv_close(cl);
+	return exit_for(r);
 bad:
 	usage(stderr);
 	return EX_USAGE_;
@@ -408,26 +289,29 @@ static int cmd_keys(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE_;
 	}
-	struct reply r;
-	int ex = request(CTL_OP_KEYS, 0, bucket, "", 0, "", 0, 0, &r);
+	int ex = check_sizes(bucket, 0, 0);
 	if (ex)
 		return ex;
-	if (r.status != PKV_S_OK) {
-		fprintf(stderr, "pkv: keys: %s\n", status_text(r.status));
-		free(r.data);
-		return exit_for(r.status);
+	struct pkv_client *cl = open_or_report(&ex);
+	if (!cl)
+		return ex;
+	struct pkv_keys *it;
+	int r = pkv_keys(cl, bucket, bucket ? strlen(bucket) : 0, &it);
+	if (r == PKV_OK) {
+		const void *k;
+		size_t klen;
+		while ((r = pkv_keys_next(it, &k, &klen)) == 1) {
+			fwrite(k, 1, klen, stdout);
+			fputc('\n', stdout);
+		}
+		if (r == 0)
+			r = PKV_OK;
+		pkv_keys_free(it);
 	}
-	for (size_t at = 0; at + 2 <= r.len;) {
-		uint16_t l;
-		memcpy(&l, r.data + at, 2);
-		if (at + 2 + l > r.len)
-			break;
-		fwrite(r.data + at + 2, 1, l, stdout);
-		fputc('\n', stdout);
-		at += 2 + (size_t)l;
-	}
-	free(r.data);
-	return EX_OK_;
+	if (r != PKV_OK)
+		fprintf(stderr, "pkv: keys: %s\n", pkv_strerror(r));
+	pkv_close(cl);
+	return exit_for(r);
 }
 
 static int cmd_now(int argc, char **argv)

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: MIT
+/*
+ * local.c — local attach: the shared-memory segment (daemon/shm.c) wired to
+ * the event loop. Grants client slots on the control socket, watches each
+ * client's pidfd, drains the request ring into paxos, answers through the
+ * response slots, publishes learned values into the learner cache and the
+ * cluster view into the segment header.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "paxos.h"
+#include "shm.h"
+#include "store.h"
+
+/* Ids of ring requests: the top bit set, the client slot in the low byte. */
+#define LOCAL_ID_BIT (1ull << 63)
+
+struct local_attach {
+	int pidfd;
+	unsigned slot;
+	bool reclaimed;
+	struct local_attach **conn_ref; /* the connection's pointer to us, or NULL */
+} __attribute__((aligned(16)));
+
+/* The doorbell's poll token: only its address matters. */
+static struct {
+	int unused;
+} __attribute__((aligned(16))) doorbell_token;
+
+static int pidfd_open_(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int local_init(struct daemon *d)
+{
+	int r = shm_create(&d->shm, d->incarnation, getpid());
+	if (r < 0) {
+		daemon_log(d, "cannot create the shared-memory segment: %s", strerror(-r));
+		return r;
+	}
+	r = net_poll(d->net, shm_doorbell_fd(d->shm), &doorbell_token, true);
+	if (r < 0)
+		return r;
+	local_set_view(d);
+	return 0;
+}
+
+void local_fini(struct daemon *d)
+{
+	if (d->shm)
+		shm_destroy(d->shm);
+	d->shm = NULL;
+}
+
+void local_set_view(struct daemon *d)
+{
+	if (!d->shm)
+		return;
+	const char *names[PKV_MAX_NODES];
+	for (unsigned i = 0; i < d->cfg.n_nodes; i++)
+		names[i] = d->cfg.nodes[i].name;
+	shm_set_view(d->shm, membership_quorum(&d->mem), d->mem.quorum_epoch, d->mem.cluster_size,
+		     d->self, membership_connected_mask(&d->mem), names, d->cfg.n_nodes);
+}
+
+static void reclaim(struct daemon *d, struct local_attach *a)
+{
+	if (a->reclaimed)
+		return;
+	a->reclaimed = true;
+	shm_reclaim_client(d->shm, a->slot);
+}
+
+/* The attach request on a control connection (SO_PEERCRED already allowed). */
+void local_attach(struct daemon *d, int fd, struct local_attach **ref)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	if (*ref || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
+		shm_send_attach_error(fd, PKV_S_BAD_REQUEST);
+		return;
+	}
+	struct local_attach *a = aligned_alloc(16, sizeof(*a));
+	if (!a) {
+		shm_send_attach_error(fd, PKV_S_NO_MEMORY);
+		return;
+	}
+	int slot = shm_attach_client(d->shm, cr.pid, cr.uid);
+	if (slot < 0) {
+		daemon_log(d, "attach refused for pid %d: every client slot is taken", (int)cr.pid);
+		shm_send_attach_error(fd, PKV_S_UNAVAILABLE);
+		free(a);
+		return;
+	}
+	a->slot = (unsigned)slot;
+	a->reclaimed = false;
+	a->pidfd = pidfd_open_(cr.pid);
+	if (a->pidfd < 0 || net_poll(d->net, a->pidfd, a, false) < 0) {
+		/* The client died already, or we cannot watch it: no slot. */
+		shm_reclaim_client(d->shm, a->slot);
+		shm_send_attach_error(fd, PKV_S_UNAVAILABLE);
+		if (a->pidfd >= 0)
+			close(a->pidfd);
+		free(a);
+		return;
+	}
+	if (shm_send_attach(fd, d->shm, slot) < 0) {
+		reclaim(d, a);
+		net_poll_cancel(d->net, a); /* freed when the cancel completes */
+		return;
+	}
+	a->conn_ref = ref;
+	*ref = a;
+}
+
+/*
+ * The attach connection closed: the client closed its handle or died. Free
+ * the slot now; the pidfd watch ends with a cancel and frees the record.
+ */
+void local_detach(struct daemon *d, struct local_attach *a)
+{
+	if (!a)
+		return;
+	reclaim(d, a);
+	a->conn_ref = NULL;
+	net_poll_cancel(d->net, a);
+}
+
+void local_on_poll(struct daemon *d, void *token, int res, bool more)
+{
+	if (token == &doorbell_token) {
+		shm_doorbell_drain(d->shm);
+		if (!more) /* the multishot watch ended: arm it again */
+			net_poll(d->net, shm_doorbell_fd(d->shm), &doorbell_token, true);
+		return;
+	}
+	/* A client's pidfd: the process exited, or the watch was cancelled. */
+	struct local_attach *a = token;
+	reclaim(d, a);
+	if (a->conn_ref)
+		*a->conn_ref = NULL;
+	close(a->pidfd);
+	free(a);
+}
+
+/* Drains the request ring into paxos. */
+void local_dispatch(struct daemon *d, uint64_t now)
+{
+	struct shm_request rq;
+	while (shm_ring_next(d->shm, &rq)) {
+		uint64_t id = LOCAL_ID_BIT | (++d->next_req << 8) | rq.slot;
+		d->local_ticket[rq.slot] = rq.ticket;
+		uint64_t deadline = now + (uint64_t)rq.timeout_ms * 1000u;
+		bool retry = (rq.flags & PKV_SHM_F_NO_QUORUM_RETRY) != 0;
+		int r = 0;
+		switch (rq.op) {
+		case PKV_SHM_OP_PUT:
+			if (rq.has_bindings) {
+				/* Lifetimes (pid/node/key/until) are not served yet. */
+				shm_respond(d->shm, rq.slot, rq.ticket, PKV_S_INVALID_VALUE, 0, NULL, 0);
+				continue;
+			}
+			r = paxos_put(d->paxos, id, rq.bucket, rq.key, rq.value, deadline, retry, now);
+			break;
+		case PKV_SHM_OP_GET:
+			r = paxos_get(d->paxos, id, rq.bucket, rq.key, deadline, retry, now);
+			break;
+		case PKV_SHM_OP_KEYS:
+			/* the cursor stays in the request slot: shm_respond_keys reads it */
+			r = paxos_keys(d->paxos, id, rq.bucket, deadline, now);
+			break;
+		default:
+			shm_respond(d->shm, rq.slot, rq.ticket, PKV_S_BAD_REQUEST, 0, NULL, 0);
+			continue;
+		}
+		if (r < 0)
+			shm_respond(d->shm, rq.slot, rq.ticket, PKV_S_NO_MEMORY, 0, NULL, 0);
+	}
+}
+
+/* A paxos completion of a ring request: answer it. False if not ours. */
+bool local_complete(struct daemon *d, const struct paxos_completion *c)
+{
+	if (!(c->id & LOCAL_ID_BIT))
+		return false; /* not a ring request */
+	unsigned slot = (unsigned)(c->id & 0xffu);
+	if (slot >= PKV_SHM_CLIENTS)
+		return true;
+	uint64_t ticket = d->local_ticket[slot];
+	if (c->kind == PAXOS_REQ_KEYS && c->status == PKV_S_OK) {
+		shm_respond_keys(d->shm, slot, ticket, c->keys, c->n_keys);
+	} else {
+		shm_respond(d->shm, slot, ticket, c->status, c->gen, c->value.p, c->value.len);
+	}
+	return true;
+}
+
+/* Publishes what the local learner learned into the shared cache. */
+void local_publish_learned(struct daemon *d)
+{
+	size_t n;
+	struct store_entry *const *e = paxos_learned(d->paxos, &n);
+	for (size_t i = 0; i < n; i++)
+		if (e[i]->chosen)
+			shm_cache_publish(d->shm, store_bucket_name(e[i]->bucket), e[i]->key, e[i]->chosen_value,
+					  e[i]->gen, 0);
+	paxos_learned_reset(d->paxos);
+}
+
+/* Before blocking: false when requests wait in the ring (do not block). */
+bool local_sleep_begin(struct daemon *d)
+{
+	return shm_sleep_begin(d->shm);
+}
+
+void local_sleep_end(struct daemon *d)
+{
+	shm_sleep_end(d->shm);
+}

@@ -1,0 +1,1366 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pkv-bench — latency and throughput of PaxosKV through the public client
+ * library (include/paxoskv.h), nothing else.
+ *
+ * The parent process parses the options, optionally starts a dev cluster
+ * (pkv-cluster), checks that the daemon answers, then forks one process per
+ * client. Each client opens its own handle, prepares its keys, runs its
+ * unmeasured warm-up, waits at a start barrier, and runs the measured loop,
+ * writing each op's latency into a preallocated array in a shared mapping.
+ * The parent then merges the arrays and reports percentiles.
+ *
+ * Exit status: 0 ok, 1 a value did not verify, 64 usage, 69 daemon
+ * unavailable (or the dev cluster did not start).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* nftw, getrandom; the build passes it too */
+#endif
+#include <errno.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "paxoskv.h"
+
+enum bench_exit {
+	BENCH_EX_OK = 0,
+	BENCH_EX_MISMATCH = 1,
+	BENCH_EX_USAGE = 64,
+	BENCH_EX_UNAVAILABLE = 69,
+};
+
+/*
+ * A key starts with a 16-byte tag, unique per client process and phase:
+ * pid (4 base-62 digits: pid_max is at most 2^22 < 62^4), the phase nonce
+ * (3 digits), the key kind (1 char) and a sequence number (8 digits).
+ * --key-size pads it with '.'; it cannot be shorter than the tag.
+ */
+#define KEY_TAG_LEN 16
+#define KEY_SEQ_DIGITS 8
+
+/* Latency samples kept per client; beyond this a uniform reservoir is kept. */
+#define SAMPLES_MAX (1u << 20)
+/* Distinct status codes counted per client; the rest fall into one slot. */
+#define ERR_SLOTS 16
+/* Bounds of the unmeasured phases (prepare, warm-up) and of --ops runs. */
+#define SETUP_LIMIT_NS (120ull * 1000000000ull)
+#define OPS_ONLY_LIMIT_S 600.0
+#define QUORUM_WAIT_MS 10000u
+
+enum workload {
+	WL_NONE = 0,
+	WL_PUT_NEW,
+	WL_PUT_EXISTING,
+	WL_GET_HIT,
+	WL_GET_MISS,
+	WL_MIXED,
+	WL_BOUND,
+};
+
+static const char *const workload_names[] = {
+	[WL_NONE] = "none",
+	[WL_PUT_NEW] = "put-new",
+	[WL_PUT_EXISTING] = "put-existing",
+	[WL_GET_HIT] = "get-hit",
+	[WL_GET_MISS] = "get-miss",
+	[WL_MIXED] = "mixed",
+	[WL_BOUND] = "bound",
+};
+
+struct bench_config {
+	const char *endpoint; /* -n NODE or -S SOCKET; NULL: the library's default */
+	unsigned cluster;     /* --cluster N: start a dev cluster of N daemons */
+	enum workload workload, baseline;
+	unsigned clients;
+	double seconds;
+	uint64_t ops; /* per client; UINT64_MAX: bounded by time only */
+	size_t key_size, value_size;
+	bool json;
+	uint64_t warmup_ops;
+	const char *bucket;
+	unsigned read_share; /* percent of reads in `mixed` */
+	unsigned keys;	     /* pre-populated keys per client */
+};
+
+struct err_slot {
+	int code;
+	uint64_t count;
+};
+
+/* What one client reports, in the shared mapping. */
+struct client_result {
+	int done;	  /* the client reached the end (else it crashed) */
+	int setup_status; /* nonzero: open, prepare or warm-up failed */
+	char message[200]; /* context of the first failure */
+	uint64_t start_ns, end_ns;
+	uint64_t ops;	     /* successful measured ops */
+	uint64_t reads, writes; /* successful measured ops by kind (mixed) */
+	uint64_t mismatches; /* ops whose answer was not the expected value */
+	uint64_t max_ns;
+	uint64_t nsamples; /* samples stored (<= the capacity) */
+	uint64_t cache_hits, cache_misses;
+	uint64_t unavailable; /* ops that failed with PKV_UNAVAILABLE */
+	struct err_slot errs[ERR_SLOTS];
+	uint64_t errs_other;
+};
+
+/* The start barrier: clients count themselves ready, then wait for `go`. */
+struct bench_control {
+	unsigned ready;
+	unsigned go;
+};
+
+struct phase_result {
+	enum workload workload;
+	unsigned clients;
+	uint64_t ops, errors, mismatches, reads, writes, unavailable;
+	uint64_t cache_hits, cache_misses;
+	double elapsed_s, ops_per_s;
+	uint64_t p50, p90, p99, p999, max;
+	struct err_slot errs[ERR_SLOTS * 4];
+	uint64_t errs_other;
+	unsigned failed_clients;
+	int setup_status;
+	char message[200];
+};
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+	got_signal = sig;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_ns(long ns)
+{
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = ns};
+	nanosleep(&ts, NULL);
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545F4914F6CDD1Dull;
+}
+
+static uint64_t random_u64(void)
+{
+	uint64_t v;
+	if (getrandom(&v, sizeof(v), 0) != sizeof(v))
+		v = now_ns() ^ ((uint64_t)getpid() << 32);
+	return v;
+}
+
+/* --- usage and options ------------------------------------------------------ */
+
+static void usage_hint(void)
+{
+	fputs("usage: pkv-bench [-n NODE | -S SOCKET] [--cluster N] WORKLOAD [options]\n"
+	      "       pkv-bench --help for the workloads and options\n",
+	      stderr);
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: pkv-bench [-n NODE | -S SOCKET] [--cluster N] WORKLOAD [options]\n"
+	      "workloads:\n"
+	      "  put-new        first put of fresh keys (each op a new key)\n"
+	      "  put-existing   put of pre-populated keys; verifies the old value comes back\n"
+	      "  get-hit        get of pre-populated keys (the shared cache); verifies the value\n"
+	      "  get-miss       get of keys never written (PKV_NOT_FOUND through the ring)\n"
+	      "  mixed          --read-share P percent get-hit, the rest put-new\n"
+	      "options:\n"
+	      "  --cluster N         start a dev cluster of N daemons for the run (pkv-cluster)\n"
+	      "  --clients N         client processes, one handle each (default 1)\n"
+	      "  --seconds S         measured time per client (default 5)\n"
+	      "  --ops N             measured ops per client (stops at whichever comes first)\n"
+	      "  --warmup-ops N      unmeasured ops per client first (default 100)\n"
+	      "  --key-size B        key bytes, 16..1024 (default 16)\n"
+	      "  --value-size B      value bytes, 1..60000 (default 32)\n"
+	      "  --bucket NAME       bucket of the keys (default bench)\n"
+	      "  --keys N            pre-populated keys per client (default 512)\n"
+	      "  --read-share P      percent reads in mixed (default 90)\n"
+	      "  --baseline WORKLOAD run WORKLOAD first and print main/baseline ratios\n"
+	      "  --json              print one JSON object\n"
+	      "exit status: 0 ok, 1 a value did not verify, 64 usage, 69 daemon unavailable\n",
+	      f);
+}
+
+static enum workload workload_parse(const char *s)
+{
+	for (size_t i = 1; i < sizeof(workload_names) / sizeof(workload_names[0]); i++)
+		if (!strcmp(s, workload_names[i]))
+			return (enum workload)i;
+	return WL_NONE;
+}
+
+static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	if (!*s || *s == '-')
+		return false;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+enum {
+	OPT_CLUSTER = 256,
+	OPT_CLIENTS,
+	OPT_SECONDS,
+	OPT_OPS,
+	OPT_KEY_SIZE,
+	OPT_VALUE_SIZE,
+	OPT_JSON,
+	OPT_BASELINE,
+	OPT_WARMUP,
+	OPT_BUCKET,
+	OPT_READ_SHARE,
+	OPT_KEYS,
+};
+
+/* Returns 0, or an exit status after printing why. */
+static int parse_args(int argc, char **argv, struct bench_config *cfg)
+{
+	static const struct option o[] = {
+		{"node", required_argument, NULL, 'n'},
+		{"socket", required_argument, NULL, 'S'},
+		{"help", no_argument, NULL, 'h'},
+		{"cluster", required_argument, NULL, OPT_CLUSTER},
+		{"clients", required_argument, NULL, OPT_CLIENTS},
+		{"seconds", required_argument, NULL, OPT_SECONDS},
+		{"ops", required_argument, NULL, OPT_OPS},
+		{"key-size", required_argument, NULL, OPT_KEY_SIZE},
+		{"value-size", required_argument, NULL, OPT_VALUE_SIZE},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"baseline", required_argument, NULL, OPT_BASELINE},
+		{"warmup-ops", required_argument, NULL, OPT_WARMUP},
+		{"bucket", required_argument, NULL, OPT_BUCKET},
+		{"read-share", required_argument, NULL, OPT_READ_SHARE},
+		{"keys", required_argument, NULL, OPT_KEYS},
+		{0},
+	};
+	const char *node = NULL, *sock = NULL;
+	bool have_seconds = false, have_ops = false;
+	uint64_t v;
+	char *end;
+	int c, li = -1;
+
+	*cfg = (struct bench_config){
+		.clients = 1,
+		.seconds = 5,
+		.ops = UINT64_MAX,
+		.key_size = KEY_TAG_LEN,
+		.value_size = 32,
+		.warmup_ops = 100,
+		.bucket = "bench",
+		.read_share = 90,
+		.keys = 512,
+	};
+	while ((c = getopt_long(argc, argv, "n:S:h", o, &li)) != -1) {
+		switch (c) {
+		case 'n':
+			node = optarg;
+			break;
+		case 'S':
+			sock = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(BENCH_EX_OK);
+		case OPT_CLUSTER:
+			if (!parse_u64(optarg, 1, 64, &v))
+				goto bad_value;
+			cfg->cluster = (unsigned)v;
+			break;
+		case OPT_CLIENTS:
+			if (!parse_u64(optarg, 1, 1024, &v))
+				goto bad_value;
+			cfg->clients = (unsigned)v;
+			break;
+		case OPT_SECONDS:
+			errno = 0;
+			cfg->seconds = strtod(optarg, &end);
+			if (errno || *end || !(cfg->seconds > 0 && cfg->seconds <= 86400))
+				goto bad_value;
+			have_seconds = true;
+			break;
+		case OPT_OPS:
+			if (!parse_u64(optarg, 1, UINT64_MAX - 1, &cfg->ops))
+				goto bad_value;
+			have_ops = true;
+			break;
+		case OPT_KEY_SIZE:
+			if (!parse_u64(optarg, KEY_TAG_LEN, PKV_KEY_MAX, &v))
+				goto bad_value;
+			cfg->key_size = (size_t)v;
+			break;
+		case OPT_VALUE_SIZE:
+			if (!parse_u64(optarg, 1, PKV_VALUE_MAX, &v))
+				goto bad_value;
+			cfg->value_size = (size_t)v;
+			break;
+		case OPT_JSON:
+			cfg->json = true;
+			break;
+		case OPT_BASELINE:
+			cfg->baseline = workload_parse(optarg);
+			if (cfg->baseline == WL_NONE)
+				goto bad_value;
+			break;
+		case OPT_WARMUP:
+			if (!parse_u64(optarg, 0, UINT32_MAX, &cfg->warmup_ops))
+				goto bad_value;
+			break;
+		case OPT_BUCKET:
+			if (!*optarg || strlen(optarg) > PKV_BUCKET_MAX)
+				goto bad_value;
+			cfg->bucket = optarg;
+			break;
+		case OPT_READ_SHARE:
+			if (!parse_u64(optarg, 0, 100, &v))
+				goto bad_value;
+			cfg->read_share = (unsigned)v;
+			break;
+		case OPT_KEYS:
+			if (!parse_u64(optarg, 1, 10000000, &v))
+				goto bad_value;
+			cfg->keys = (unsigned)v;
+			break;
+		default:
+			usage_hint();
+			return BENCH_EX_USAGE;
+		}
+		li = -1;
+	}
+	if (node && sock) {
+		fputs("pkv-bench: -n and -S exclude each other\n", stderr);
+		return BENCH_EX_USAGE;
+	}
+	cfg->endpoint = sock ? sock : node;
+	if (argc - optind != 1) {
+		fputs(argc == optind ? "pkv-bench: no workload given\n"
+				     : "pkv-bench: one workload only\n",
+		      stderr);
+		usage_hint();
+		return BENCH_EX_USAGE;
+	}
+	cfg->workload = workload_parse(argv[optind]);
+	if (cfg->workload == WL_NONE) {
+		fprintf(stderr, "pkv-bench: unknown workload '%s'\n", argv[optind]);
+		usage_hint();
+		return BENCH_EX_USAGE;
+	}
+	if (cfg->workload == WL_BOUND || cfg->baseline == WL_BOUND) {
+		fputs("bound: needs pid bindings (not available yet)\n", stderr);
+		return BENCH_EX_UNAVAILABLE;
+	}
+	if (have_ops && !have_seconds)
+		cfg->seconds = OPS_ONLY_LIMIT_S;
+	return 0;
+
+bad_value:
+	fprintf(stderr, "pkv-bench: bad value '%s' for --%s\n", optarg, li >= 0 ? o[li].name : "?");
+	usage_hint();
+	return BENCH_EX_USAGE;
+}
+
+/* --- the dev cluster (--cluster N) ----------------------------------------- */
+
+static struct {
+	bool up;
+	pid_t owner;
+	char script[PATH_MAX];
+	char run_dir[64];
+	char port_base[16];
+} cluster;
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* Runs `pkv-cluster ARG [N]` with its output on stderr; returns its exit status. */
+static int cluster_script(const char *arg, unsigned n)
+{
+	char nbuf[16];
+	snprintf(nbuf, sizeof(nbuf), "%u", n);
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		/* stdout is the report's (one JSON object with --json). */
+		dup2(STDERR_FILENO, STDOUT_FILENO);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		execl(cluster.script, cluster.script, arg, n ? nbuf : NULL, (char *)NULL);
+		execl("/bin/bash", "bash", cluster.script, arg, n ? nbuf : NULL, (char *)NULL);
+		fprintf(stderr, "pkv-bench: cannot run %s: %s\n", cluster.script, strerror(errno));
+		_exit(127);
+	}
+	int status;
+	bool forwarded = false;
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return -errno;
+		/* Interrupted: make sure the script ends too, then clean up. */
+		if (got_signal && !forwarded) {
+			kill(pid, SIGTERM);
+			forwarded = true;
+		}
+	}
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + WTERMSIG(status);
+}
+
+/* Prints the end of each daemon's log: the run dir is removed afterwards. */
+static void cluster_dump_logs(void)
+{
+	for (unsigned i = 1; i <= 64; i++) {
+		char path[PATH_MAX], buf[2048];
+		snprintf(path, sizeof(path), "%s/node%u/pkvd.log", cluster.run_dir, i);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			break;
+		fseek(f, 0, SEEK_END);
+		long size = ftell(f);
+		fseek(f, size > (long)sizeof(buf) - 1 ? size - (long)sizeof(buf) + 1 : 0, SEEK_SET);
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+		buf[n] = 0;
+		fclose(f);
+		fprintf(stderr, "--- node%u/pkvd.log (end) ---\n%s", i, buf);
+	}
+}
+
+static void cluster_down(void)
+{
+	if (!cluster.up || getpid() != cluster.owner)
+		return;
+	cluster.up = false;
+	cluster_script("down", 0);
+	nftw(cluster.run_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A UDP port base such that base+1 .. base+n are free on loopback now. */
+static int free_port_base(unsigned n)
+{
+	uint64_t seed = random_u64() | 1;
+	for (int attempt = 0; attempt < 64; attempt++) {
+		int base = 20000 + (int)(xorshift(&seed) % (40000 - n));
+		bool ok = true;
+		int fds[64];
+		unsigned opened = 0;
+		for (unsigned i = 1; i <= n && ok; i++) {
+			struct sockaddr_in sa = {
+				.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)(base + (int)i)),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+			};
+			int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+			if (fd < 0)
+				return -errno;
+			fds[opened++] = fd;
+			ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		}
+		while (opened)
+			close(fds[--opened]);
+		if (ok)
+			return base;
+	}
+	return -EADDRINUSE;
+}
+
+/* Finds the script next to the binary ($PKV_CLUSTER overrides). */
+static int cluster_find_script(void)
+{
+	const char *env = getenv("PKV_CLUSTER");
+	if (env && *env) {
+		snprintf(cluster.script, sizeof(cluster.script), "%s", env);
+	} else {
+		char self[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (n < 0)
+			return -errno;
+		self[n] = 0;
+		char *slash = strrchr(self, '/');
+		if (slash)
+			*slash = 0;
+		if ((size_t)snprintf(cluster.script, sizeof(cluster.script), "%s/pkv-cluster",
+				     self) >= sizeof(cluster.script))
+			return -ENAMETOOLONG;
+	}
+	return access(cluster.script, X_OK) == 0 ? 0 : -errno;
+}
+
+static int cluster_up(unsigned n)
+{
+	int r = cluster_find_script();
+	if (r) {
+		fprintf(stderr, "pkv-bench: cannot find the dev cluster launcher %s: %s\n",
+			cluster.script, strerror(-r));
+		return BENCH_EX_UNAVAILABLE;
+	}
+	int base = free_port_base(n);
+	if (base < 0) {
+		fprintf(stderr, "pkv-bench: no free UDP port range for %u daemons\n", n);
+		return BENCH_EX_UNAVAILABLE;
+	}
+	snprintf(cluster.run_dir, sizeof(cluster.run_dir), "/tmp/pkv-bench-XXXXXX");
+	if (!mkdtemp(cluster.run_dir)) {
+		fprintf(stderr, "pkv-bench: mkdtemp: %s\n", strerror(errno));
+		return BENCH_EX_UNAVAILABLE;
+	}
+	snprintf(cluster.port_base, sizeof(cluster.port_base), "%d", base);
+	/* The script and the library (in the clients) both read these. */
+	setenv("PKV_RUN_DIR", cluster.run_dir, 1);
+	setenv("PKV_PORT_BASE", cluster.port_base, 1);
+	unsetenv("PKV_SOCKET");
+	cluster.owner = getpid();
+	cluster.up = true;
+	fprintf(stderr, "pkv-bench: starting %u daemons in %s (udp ports %d..%d)\n", n,
+		cluster.run_dir, base + 1, base + (int)n);
+	r = cluster_script("up", n);
+	if (got_signal)
+		return 128 + got_signal;
+	if (r != 0) {
+		fprintf(stderr, "pkv-bench: the dev cluster did not start (pkv-cluster up %u: %d)\n",
+			n, r);
+		cluster_dump_logs();
+		return BENCH_EX_UNAVAILABLE;
+	}
+	return 0;
+}
+
+/* --- keys and values --------------------------------------------------------- */
+
+static const char base62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+static void put_base62(char *out, uint64_t v, int digits)
+{
+	for (int i = digits - 1; i >= 0; i--) {
+		out[i] = base62[v % 62];
+		v /= 62;
+	}
+}
+
+/* One client's key space: the prefix is fixed, kind and seq vary. */
+struct keygen {
+	char *key;
+	size_t key_size;
+};
+
+static void keygen_init(struct keygen *kg, char *buf, size_t key_size, uint64_t nonce)
+{
+	kg->key = buf;
+	kg->key_size = key_size;
+	memset(buf, '.', key_size);
+	put_base62(buf, (uint64_t)getpid(), 4);
+	put_base62(buf + 4, nonce, 3);
+}
+
+/* Kinds: 'p' pre-populated pool, 'n' put-new, 'x' never written. */
+static const char *keygen_make(struct keygen *kg, char kind, uint64_t seq)
+{
+	kg->key[7] = kind;
+	put_base62(kg->key + 8, seq, KEY_SEQ_DIGITS);
+	return kg->key;
+}
+
+/* A value derived from its key, so any client can verify any answer. */
+static void value_make(char *out, size_t size, const char *key, size_t key_size, char marker)
+{
+	out[0] = marker;
+	for (size_t i = 1; i < size; i++)
+		out[i] = key[(i - 1) % key_size];
+}
+
+static bool value_is(const struct pkv_value *v, const char *want, size_t size)
+{
+	return v->len == size && memcmp(v->data, want, size) == 0;
+}
+
+/* --- one client -------------------------------------------------------------- */
+
+struct client {
+	const struct bench_config *cfg;
+	enum workload workload;
+	struct pkv_client *pkv;
+	struct pkv_put_opts put_opts;
+	struct pkv_get_opts get_opts;
+	struct keygen kg;
+	char *value, *expect;
+	struct pkv_value answer;
+	uint64_t next_new, next_miss; /* sequence numbers of fresh keys */
+	uint64_t rng;
+	struct client_result *res;
+	uint64_t *samples;
+	uint64_t cap;
+};
+
+enum op_outcome {
+	OP_OK,
+	OP_MISMATCH,
+	OP_ERROR,
+};
+
+struct op {
+	enum workload kind; /* the op run: a mixed workload runs put-new or get-hit */
+	int status;
+	enum op_outcome outcome;
+};
+
+static void result_error(struct client_result *res, int code)
+{
+	if (code == PKV_UNAVAILABLE)
+		res->unavailable++;
+	for (int i = 0; i < ERR_SLOTS; i++) {
+		if (res->errs[i].count && res->errs[i].code == code) {
+			res->errs[i].count++;
+			return;
+		}
+		if (!res->errs[i].count) {
+			res->errs[i].code = code;
+			res->errs[i].count = 1;
+			return;
+		}
+	}
+	res->errs_other++;
+}
+
+static void note_message(struct client_result *res, const char *what, int status)
+{
+	if (res->message[0])
+		return;
+	snprintf(res->message, sizeof(res->message), "%s: %s (%s)", what, pkv_strerror(status),
+		 pkv_errmsg());
+}
+
+/* Prepares the arguments of the next op: its key, and the value of a put. */
+static const char *op_prepare(struct client *cl, struct op *op)
+{
+	const struct bench_config *cfg = cl->cfg;
+	const char *key;
+
+	op->kind = cl->workload;
+	if (op->kind == WL_MIXED)
+		op->kind = xorshift(&cl->rng) % 100 < cfg->read_share ? WL_GET_HIT : WL_PUT_NEW;
+	switch (op->kind) {
+	case WL_PUT_NEW:
+		key = keygen_make(&cl->kg, 'n', cl->next_new++);
+		value_make(cl->value, cfg->value_size, key, cfg->key_size, 'A');
+		break;
+	case WL_PUT_EXISTING:
+		key = keygen_make(&cl->kg, 'p', xorshift(&cl->rng) % cfg->keys);
+		value_make(cl->value, cfg->value_size, key, cfg->key_size, 'B');
+		break;
+	case WL_GET_HIT:
+		key = keygen_make(&cl->kg, 'p', xorshift(&cl->rng) % cfg->keys);
+		break;
+	default:
+		key = keygen_make(&cl->kg, 'x', cl->next_miss++);
+		break;
+	}
+	return key;
+}
+
+static void op_run(struct client *cl, const char *key, struct op *op)
+{
+	size_t ks = cl->cfg->key_size, vs = cl->cfg->value_size;
+
+	switch (op->kind) {
+	case WL_PUT_NEW:
+	case WL_PUT_EXISTING:
+		op->status = pkv_put(cl->pkv, key, ks, cl->value, vs, &cl->put_opts, &cl->answer);
+		break;
+	default:
+		op->status = pkv_get(cl->pkv, key, ks, &cl->get_opts, &cl->answer);
+		break;
+	}
+}
+
+/* Checks the answer of an op (outside the timed span). */
+static void op_check(struct client *cl, const char *key, struct op *op)
+{
+	size_t ks = cl->cfg->key_size, vs = cl->cfg->value_size;
+
+	if (op->kind == WL_GET_MISS) {
+		op->outcome = op->status == PKV_NOT_FOUND ? OP_OK
+			      : op->status == PKV_OK	  ? OP_MISMATCH
+							  : OP_ERROR;
+		return;
+	}
+	if (op->status != PKV_OK) {
+		op->outcome = OP_ERROR;
+		return;
+	}
+	/* A fresh key keeps our value; a pool key keeps its first ('A') value. */
+	value_make(cl->expect, vs, key, ks, 'A');
+	op->outcome = value_is(&cl->answer, cl->expect, vs) ? OP_OK : OP_MISMATCH;
+}
+
+static void client_record(struct client *cl, const struct op *op, uint64_t lat)
+{
+	struct client_result *res = cl->res;
+
+	if (op->outcome == OP_ERROR) {
+		result_error(res, op->status);
+		note_message(res, "op", op->status);
+		return;
+	}
+	if (op->outcome == OP_MISMATCH) {
+		res->mismatches++;
+		if (!res->message[0])
+			snprintf(res->message, sizeof(res->message),
+				 "%s: the answer is not the value written",
+				 workload_names[op->kind]);
+		return;
+	}
+	res->ops++;
+	if (op->kind == WL_GET_HIT || op->kind == WL_GET_MISS)
+		res->reads++;
+	else
+		res->writes++;
+	if (lat > res->max_ns)
+		res->max_ns = lat;
+	/* Algorithm R: past the capacity every op is kept with probability cap/ops. */
+	if (res->nsamples < cl->cap) {
+		cl->samples[res->nsamples++] = lat;
+	} else {
+		uint64_t j = xorshift(&cl->rng) % res->ops;
+		if (j < cl->cap)
+			cl->samples[j] = lat;
+	}
+}
+
+/* Writes the pool keys of put-existing, get-hit and mixed (unmeasured). */
+static int client_populate(struct client *cl, uint64_t deadline)
+{
+	const struct bench_config *cfg = cl->cfg;
+
+	for (uint64_t i = 0; i < cfg->keys; i++) {
+		if (got_signal || now_ns() >= deadline)
+			return PKV_TIMEOUT;
+		const char *key = keygen_make(&cl->kg, 'p', i);
+		value_make(cl->value, cfg->value_size, key, cfg->key_size, 'A');
+		int r = pkv_put(cl->pkv, key, cfg->key_size, cl->value, cfg->value_size,
+				&cl->put_opts, &cl->answer);
+		if (r != PKV_OK) {
+			note_message(cl->res, "populate", r);
+			return r;
+		}
+		if (!value_is(&cl->answer, cl->value, cfg->value_size)) {
+			snprintf(cl->res->message, sizeof(cl->res->message),
+				 "populate: a fresh key came back with another value");
+			return PKV_INVALID_VALUE;
+		}
+	}
+	return 0;
+}
+
+static int client_warmup(struct client *cl, uint64_t deadline)
+{
+	for (uint64_t i = 0; i < cl->cfg->warmup_ops; i++) {
+		if (got_signal || now_ns() >= deadline)
+			break;
+		struct op op;
+		const char *key = op_prepare(cl, &op);
+		op_run(cl, key, &op);
+		op_check(cl, key, &op);
+		if (op.outcome == OP_ERROR && op.status == PKV_UNAVAILABLE) {
+			note_message(cl->res, "warm-up", op.status);
+			return op.status;
+		}
+	}
+	return 0;
+}
+
+static void client_wait_go(struct bench_control *ctl)
+{
+	__atomic_add_fetch(&ctl->ready, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&ctl->go, __ATOMIC_ACQUIRE) && !got_signal)
+		sleep_ns(20000);
+}
+
+static void client_measure(struct client *cl)
+{
+	const struct bench_config *cfg = cl->cfg;
+	struct client_result *res = cl->res;
+	uint64_t start = now_ns();
+	uint64_t deadline = start + (uint64_t)(cfg->seconds * 1e9);
+	struct op op;
+
+	res->start_ns = start;
+	for (uint64_t i = 0; i < cfg->ops && !got_signal; i++) {
+		const char *key = op_prepare(cl, &op);
+		uint64_t t0 = now_ns();
+		if (t0 >= deadline)
+			break;
+		op_run(cl, key, &op);
+		uint64_t t1 = now_ns();
+		op_check(cl, key, &op);
+		client_record(cl, &op, t1 - t0);
+	}
+	res->end_ns = now_ns();
+}
+
+static void client_stats(struct client *cl, uint64_t *hits, uint64_t *misses)
+{
+	struct pkv_stats st;
+	if (pkv_stats(cl->pkv, &st) == 0) {
+		*hits = st.cache_hits;
+		*misses = st.cache_misses;
+	}
+}
+
+/* The body of a forked client. Never returns. */
+static void client_main(const struct bench_config *cfg, enum workload wl, uint64_t nonce,
+			struct bench_control *ctl, struct client_result *res, uint64_t *samples,
+			uint64_t cap)
+{
+	struct client cl = {
+		.cfg = cfg,
+		.workload = wl,
+		.res = res,
+		.samples = samples,
+		.cap = cap,
+		.rng = (random_u64() ^ nonce) | 1,
+	};
+	char *key = malloc(cfg->key_size);
+	cl.value = malloc(cfg->value_size);
+	cl.expect = malloc(cfg->value_size);
+	uint64_t deadline = now_ns() + SETUP_LIMIT_NS;
+	uint64_t hits0 = 0, misses0 = 0, hits1 = 0, misses1 = 0;
+	int r;
+
+	if (!key || !cl.value || !cl.expect) {
+		res->setup_status = -ENOMEM;
+		goto ready;
+	}
+	/* Touch the sample pages now, not inside the measured loop. */
+	memset(samples, 0, cap * sizeof(*samples));
+	keygen_init(&cl.kg, key, cfg->key_size, nonce);
+	cl.put_opts.bucket = cfg->bucket;
+	cl.put_opts.bucket_len = strlen(cfg->bucket);
+	cl.get_opts.bucket = cfg->bucket;
+	cl.get_opts.bucket_len = strlen(cfg->bucket);
+
+	r = pkv_open(&cl.pkv, cfg->endpoint);
+	if (r) {
+		res->setup_status = r;
+		note_message(res, "attach", r);
+		goto ready;
+	}
+	if (wl == WL_PUT_EXISTING || wl == WL_GET_HIT || wl == WL_MIXED) {
+		r = client_populate(&cl, deadline);
+		if (r) {
+			res->setup_status = r;
+			goto ready;
+		}
+	}
+	r = client_warmup(&cl, deadline);
+	if (r) {
+		res->setup_status = r;
+		goto ready;
+	}
+	/* Fresh keys of the measured loop follow those of the warm-up. */
+	client_stats(&cl, &hits0, &misses0);
+ready:
+	client_wait_go(ctl);
+	if (!res->setup_status && !got_signal) {
+		client_measure(&cl);
+		client_stats(&cl, &hits1, &misses1);
+		res->cache_hits = hits1 - hits0;
+		res->cache_misses = misses1 - misses0;
+	}
+	res->done = 1;
+	pkv_value_free(&cl.answer);
+	pkv_close(cl.pkv);
+	free(key);
+	free(cl.value);
+	free(cl.expect);
+	_exit(res->setup_status ? 1 : 0);
+}
+
+/* --- the parent: phases, merging, percentiles ------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Number of sorted samples <= v. */
+static uint64_t count_le(const uint64_t *s, uint64_t n, uint64_t v)
+{
+	uint64_t lo = 0, hi = n;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (s[mid] <= v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+struct sample_set {
+	const uint64_t *samples; /* sorted */
+	uint64_t n;
+	double weight; /* ops this client ran per sample kept */
+};
+
+/*
+ * The q-quantile across clients: the smallest latency v such that the
+ * weighted share of samples <= v reaches q. Each client's samples weigh
+ * ops/samples, so a client whose reservoir overflowed counts for all its ops.
+ */
+static uint64_t quantile(const struct sample_set *sets, unsigned nsets, uint64_t max, double q)
+{
+	double total = 0;
+	for (unsigned i = 0; i < nsets; i++)
+		total += (double)sets[i].n * sets[i].weight;
+	if (total <= 0)
+		return 0;
+	double want = q * total;
+	uint64_t lo = 0, hi = max;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		double have = 0;
+		for (unsigned i = 0; i < nsets; i++)
+			have += (double)count_le(sets[i].samples, sets[i].n, mid) * sets[i].weight;
+		if (have >= want * (1 - 1e-12))
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+static void phase_add_error(struct phase_result *pr, int code, uint64_t count)
+{
+	size_t n = sizeof(pr->errs) / sizeof(pr->errs[0]);
+	for (size_t i = 0; i < n; i++) {
+		if (pr->errs[i].count && pr->errs[i].code == code) {
+			pr->errs[i].count += count;
+			return;
+		}
+		if (!pr->errs[i].count) {
+			pr->errs[i].code = code;
+			pr->errs[i].count = count;
+			return;
+		}
+	}
+	pr->errs_other += count;
+}
+
+static void phase_merge(const struct bench_config *cfg, struct client_result *res,
+			uint64_t *samples, uint64_t cap, struct phase_result *pr)
+{
+	struct sample_set *sets = calloc(cfg->clients, sizeof(*sets));
+	uint64_t first = UINT64_MAX, last = 0;
+	unsigned nsets = 0;
+
+	for (unsigned i = 0; i < cfg->clients; i++) {
+		struct client_result *r = &res[i];
+		if (!r->done) {
+			pr->failed_clients++;
+			if (!pr->message[0])
+				snprintf(pr->message, sizeof(pr->message),
+					 "a client process died");
+			continue;
+		}
+		if (r->setup_status) {
+			pr->failed_clients++;
+			if (!pr->setup_status)
+				pr->setup_status = r->setup_status;
+			if (!pr->message[0])
+				snprintf(pr->message, sizeof(pr->message), "%s", r->message);
+			continue;
+		}
+		if (r->message[0] && !pr->message[0])
+			snprintf(pr->message, sizeof(pr->message), "%s", r->message);
+		pr->ops += r->ops;
+		pr->reads += r->reads;
+		pr->writes += r->writes;
+		pr->mismatches += r->mismatches;
+		pr->unavailable += r->unavailable;
+		pr->cache_hits += r->cache_hits;
+		pr->cache_misses += r->cache_misses;
+		for (int e = 0; e < ERR_SLOTS && r->errs[e].count; e++) {
+			pr->errors += r->errs[e].count;
+			phase_add_error(pr, r->errs[e].code, r->errs[e].count);
+		}
+		pr->errors += r->errs_other;
+		pr->errs_other += r->errs_other;
+		if (r->max_ns > pr->max)
+			pr->max = r->max_ns;
+		if (r->start_ns < first)
+			first = r->start_ns;
+		if (r->end_ns > last)
+			last = r->end_ns;
+		uint64_t *s = samples + (size_t)i * cap;
+		qsort(s, r->nsamples, sizeof(*s), cmp_u64);
+		if (sets && r->nsamples) {
+			sets[nsets].samples = s;
+			sets[nsets].n = r->nsamples;
+			sets[nsets].weight = (double)r->ops / (double)r->nsamples;
+			nsets++;
+		}
+	}
+	pr->errors += pr->mismatches;
+	if (last > first) {
+		pr->elapsed_s = (double)(last - first) / 1e9;
+		pr->ops_per_s = (double)pr->ops / pr->elapsed_s;
+	}
+	if (sets) {
+		pr->p50 = quantile(sets, nsets, pr->max, 0.50);
+		pr->p90 = quantile(sets, nsets, pr->max, 0.90);
+		pr->p99 = quantile(sets, nsets, pr->max, 0.99);
+		pr->p999 = quantile(sets, nsets, pr->max, 0.999);
+	}
+	free(sets);
+}
+
+static void kill_children(const pid_t *pids, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (pids[i] > 0)
+			kill(pids[i], SIGTERM);
+}
+
+/* Runs one workload with all clients; 0 or an exit status. */
+static int phase_run(const struct bench_config *cfg, enum workload wl, struct phase_result *pr)
+{
+	uint64_t cap = cfg->ops < SAMPLES_MAX ? cfg->ops : SAMPLES_MAX;
+	size_t head = sizeof(struct bench_control) + cfg->clients * sizeof(struct client_result);
+	head = (head + 4095) & ~(size_t)4095;
+	size_t size = head + (size_t)cfg->clients * cap * sizeof(uint64_t);
+	void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (map == MAP_FAILED) {
+		fprintf(stderr, "pkv-bench: cannot map %zu bytes for samples: %s\n", size,
+			strerror(errno));
+		return BENCH_EX_UNAVAILABLE;
+	}
+	struct bench_control *ctl = map;
+	struct client_result *res = (struct client_result *)(ctl + 1);
+	uint64_t *samples = (uint64_t *)((char *)map + head);
+	pid_t *pids = calloc(cfg->clients, sizeof(*pids));
+	uint64_t nonce = random_u64() % (62 * 62 * 62);
+	unsigned started = 0, reaped = 0;
+	int ex = 0;
+
+	memset(pr, 0, sizeof(*pr));
+	pr->workload = wl;
+	pr->clients = cfg->clients;
+	if (!pids) {
+		munmap(map, size);
+		return BENCH_EX_UNAVAILABLE;
+	}
+	fflush(NULL);
+	for (; started < cfg->clients; started++) {
+		pid_t pid = fork();
+		if (pid < 0) {
+			fprintf(stderr, "pkv-bench: fork: %s\n", strerror(errno));
+			ex = BENCH_EX_UNAVAILABLE;
+			break;
+		}
+		if (pid == 0)
+			client_main(cfg, wl, nonce, ctl, &res[started],
+				    samples + (size_t)started * cap, cap);
+		pids[started] = pid;
+	}
+	/* Start barrier: every client ready (or gone), then all go at once. */
+	while (!ex && !got_signal &&
+	       __atomic_load_n(&ctl->ready, __ATOMIC_ACQUIRE) + reaped < started) {
+		int status;
+		for (unsigned i = 0; i < started; i++) {
+			if (pids[i] > 0 && waitpid(pids[i], &status, WNOHANG) == pids[i]) {
+				pids[i] = -pids[i];
+				reaped++;
+				/* A client that got ready and then exited counted twice. */
+				if (res[i].done)
+					reaped--;
+			}
+		}
+		sleep_ns(1000000);
+	}
+	__atomic_store_n(&ctl->go, 1, __ATOMIC_RELEASE);
+	if (ex || got_signal)
+		kill_children(pids, started);
+	for (unsigned i = 0; i < started; i++) {
+		if (pids[i] <= 0)
+			continue;
+		while (waitpid(pids[i], NULL, 0) < 0 && errno == EINTR) {
+			if (got_signal)
+				kill_children(pids, started);
+		}
+	}
+	if (got_signal && !ex)
+		ex = 128 + got_signal;
+	if (!ex)
+		phase_merge(cfg, res, samples, cap, pr);
+	free(pids);
+	munmap(map, size);
+	return ex;
+}
+
+/* --- reports ----------------------------------------------------------------- */
+
+static void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void json_phase(FILE *f, const struct bench_config *cfg, const struct phase_result *pr)
+{
+	fputs("{\"workload\": ", f);
+	json_string(f, workload_names[pr->workload]);
+	fprintf(f,
+		", \"clients\": %u, \"key_size\": %zu, \"value_size\": %zu, \"bucket\": ",
+		pr->clients, cfg->key_size, cfg->value_size);
+	json_string(f, cfg->bucket);
+	if (pr->workload == WL_MIXED)
+		fprintf(f, ", \"read_share\": %u", cfg->read_share);
+	fprintf(f,
+		", \"ops\": %" PRIu64 ", \"reads\": %" PRIu64 ", \"writes\": %" PRIu64
+		", \"errors\": %" PRIu64 ", \"mismatches\": %" PRIu64 ", \"errors_by_code\": {",
+		pr->ops, pr->reads, pr->writes, pr->errors, pr->mismatches);
+	bool first = true;
+	for (size_t i = 0; i < sizeof(pr->errs) / sizeof(pr->errs[0]) && pr->errs[i].count; i++) {
+		fputs(first ? "" : ", ", f);
+		json_string(f, pkv_strerror(pr->errs[i].code));
+		fprintf(f, ": %" PRIu64, pr->errs[i].count);
+		first = false;
+	}
+	if (pr->errs_other)
+		fprintf(f, "%s\"other\": %" PRIu64, first ? "" : ", ", pr->errs_other);
+	fprintf(f,
+		"}, \"elapsed_s\": %.3f, \"ops_per_s\": %.1f, \"p50_ns\": %" PRIu64
+		", \"p90_ns\": %" PRIu64 ", \"p99_ns\": %" PRIu64 ", \"p999_ns\": %" PRIu64
+		", \"max_ns\": %" PRIu64 ", \"cache_hits\": %" PRIu64 ", \"cache_misses\": %" PRIu64
+		"}",
+		pr->elapsed_s, pr->ops_per_s, pr->p50, pr->p90, pr->p99, pr->p999, pr->max,
+		pr->cache_hits, pr->cache_misses);
+}
+
+static double ratio(double a, double b)
+{
+	return b > 0 ? a / b : 0;
+}
+
+static void print_json(const struct bench_config *cfg, const struct phase_result *main_pr,
+		       const struct phase_result *base)
+{
+	/* The main phase's fields at the top level, then baseline and ratios. */
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	if (!m)
+		return;
+	json_phase(m, cfg, main_pr);
+	fclose(m);
+	if (base && len > 0)
+		buf[len - 1] = 0; /* drop the closing brace */
+	fputs(buf, stdout);
+	free(buf);
+	if (base) {
+		fputs(", \"baseline\": ", stdout);
+		json_phase(stdout, cfg, base);
+		printf(", \"ratios\": {\"ops_per_s\": %.6g, \"p50\": %.6g, \"p99\": %.6g}}",
+		       ratio(main_pr->ops_per_s, base->ops_per_s),
+		       ratio((double)main_pr->p50, (double)base->p50),
+		       ratio((double)main_pr->p99, (double)base->p99));
+	}
+	putchar('\n');
+}
+
+static void print_text(const struct bench_config *cfg, const struct phase_result *pr)
+{
+	printf("%s: %u client%s, key %zu B, value %zu B, bucket %s", workload_names[pr->workload],
+	       pr->clients, pr->clients == 1 ? "" : "s", cfg->key_size, cfg->value_size,
+	       cfg->bucket);
+	if (pr->workload == WL_MIXED)
+		printf(", %u%% reads", cfg->read_share);
+	printf("\n  ops          %" PRIu64 " in %.2f s", pr->ops, pr->elapsed_s);
+	if (pr->workload == WL_MIXED)
+		printf(" (%" PRIu64 " reads, %" PRIu64 " writes)", pr->reads, pr->writes);
+	printf("\n  ops/s        %.0f\n", pr->ops_per_s);
+	printf("  latency us   p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n",
+	       (double)pr->p50 / 1e3, (double)pr->p90 / 1e3, (double)pr->p99 / 1e3,
+	       (double)pr->p999 / 1e3, (double)pr->max / 1e3);
+	if (pr->cache_hits || pr->cache_misses)
+		printf("  cache        %" PRIu64 " hits, %" PRIu64 " misses\n", pr->cache_hits,
+		       pr->cache_misses);
+	printf("  errors       %" PRIu64 "\n", pr->errors);
+	for (size_t i = 0; i < sizeof(pr->errs) / sizeof(pr->errs[0]) && pr->errs[i].count; i++)
+		printf("    %-20s %" PRIu64 "\n", pkv_strerror(pr->errs[i].code),
+		       pr->errs[i].count);
+	if (pr->errs_other)
+		printf("    %-20s %" PRIu64 "\n", "other", pr->errs_other);
+	if (pr->mismatches)
+		printf("    %-20s %" PRIu64 "\n", "value mismatch", pr->mismatches);
+}
+
+static void print_ratios(const struct phase_result *main_pr, const struct phase_result *base)
+{
+	printf("%s / %s: ops/s x%.3f, p50 x%.3f, p99 x%.3f\n", workload_names[main_pr->workload],
+	       workload_names[base->workload], ratio(main_pr->ops_per_s, base->ops_per_s),
+	       ratio((double)main_pr->p50, (double)base->p50),
+	       ratio((double)main_pr->p99, (double)base->p99));
+}
+
+/* --- main -------------------------------------------------------------------- */
+
+/* Checks the daemon answers and has quorum before forking the clients. */
+static int preflight(const struct bench_config *cfg)
+{
+	struct pkv_client *c;
+	const char *where = cfg->endpoint ? cfg->endpoint : "the default daemon";
+	int r = pkv_open(&c, cfg->endpoint);
+	if (r) {
+		fprintf(stderr, "pkv-bench: cannot attach to %s: %s (%s)\n", where,
+			pkv_strerror(r), pkv_errmsg());
+		return BENCH_EX_UNAVAILABLE;
+	}
+	r = pkv_wait_for_quorum(c, QUORUM_WAIT_MS);
+	if (r) {
+		fprintf(stderr, "pkv-bench: %s cannot serve: %s (%s)\n", where, pkv_strerror(r),
+			pkv_errmsg());
+		pkv_close(c);
+		return BENCH_EX_UNAVAILABLE;
+	}
+	/* Clients open their own handles after fork, so this one goes first. */
+	pkv_close(c);
+	return 0;
+}
+
+/* 0, or an exit status after saying why the phase cannot be reported. */
+static int phase_verdict(const struct phase_result *pr)
+{
+	if (pr->failed_clients) {
+		fprintf(stderr, "pkv-bench: %s: %u of %u clients failed: %s\n",
+			workload_names[pr->workload], pr->failed_clients, pr->clients,
+			pr->message[0] ? pr->message : "unknown");
+		return pr->setup_status == PKV_INVALID_VALUE ? BENCH_EX_MISMATCH
+							     : BENCH_EX_UNAVAILABLE;
+	}
+	if (!pr->ops && pr->unavailable) {
+		fprintf(stderr, "pkv-bench: %s: the daemon became unavailable: %s\n",
+			workload_names[pr->workload], pr->message);
+		return BENCH_EX_UNAVAILABLE;
+	}
+	if (pr->errors && pr->message[0])
+		fprintf(stderr, "pkv-bench: %s: first failure: %s\n",
+			workload_names[pr->workload], pr->message);
+	return 0;
+}
+
+static int bench(const struct bench_config *cfg)
+{
+	struct phase_result base, main_pr;
+	int ex;
+
+	if (cfg->cluster) {
+		ex = cluster_up(cfg->cluster);
+		if (ex)
+			return ex;
+	}
+	ex = preflight(cfg);
+	if (ex)
+		return ex;
+	if (cfg->baseline) {
+		ex = phase_run(cfg, cfg->baseline, &base);
+		if (!ex)
+			ex = phase_verdict(&base);
+		if (ex)
+			return ex;
+	}
+	ex = phase_run(cfg, cfg->workload, &main_pr);
+	if (!ex)
+		ex = phase_verdict(&main_pr);
+	if (ex)
+		return ex;
+	if (cfg->json) {
+		print_json(cfg, &main_pr, cfg->baseline ? &base : NULL);
+	} else {
+		if (cfg->baseline) {
+			print_text(cfg, &base);
+			print_text(cfg, &main_pr);
+			print_ratios(&main_pr, &base);
+		} else {
+			print_text(cfg, &main_pr);
+		}
+	}
+	fflush(stdout);
+	if (main_pr.mismatches || (cfg->baseline && base.mismatches))
+		return BENCH_EX_MISMATCH;
+	return BENCH_EX_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct bench_config cfg;
+	int ex = parse_args(argc, argv, &cfg);
+	if (ex)
+		return ex;
+
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: a blocking waitpid returns EINTR so the signal is seen. */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	atexit(cluster_down);
+
+	ex = bench(&cfg);
+	cluster_down();
+	if (got_signal) {
+		fprintf(stderr, "pkv-bench: interrupted\n");
+		return 128 + got_signal;
+	}
+	return ex;
+}
