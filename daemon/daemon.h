@@ -50,7 +50,7 @@ struct daemon {
 	struct pkv_outbox ob;
 
 	struct shm_segment *shm;
-	uint64_t local_ticket[64]; /* per client slot: the request in paxos */
+	uint64_t local_ticket[128]; /* per client slot (PKV_SHM_CLIENTS): its request in paxos */
 
 	int ctl_fd;
 	struct ctl_conn *conns;

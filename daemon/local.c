@@ -17,6 +17,9 @@
 
 #include "paxos.h"
 #include "shm.h"
+
+_Static_assert(sizeof(((struct daemon *)0)->local_ticket) / sizeof(uint64_t) == PKV_SHM_CLIENTS,
+	       "a ticket per client slot");
 #include "store.h"
 
 /* Ids of ring requests: the top bit set, the client slot in the low byte. */
@@ -102,6 +105,7 @@ void local_attach(struct daemon *d, int fd, struct local_attach **ref)
 	}
 	a->slot = (unsigned)slot;
 	a->reclaimed = false;
+	a->conn_ref = NULL;
 	a->pidfd = pidfd_open_(cr.pid);
 	if (a->pidfd < 0 || net_poll(d->net, a->pidfd, a, false) < 0) {
 		/* The client died already, or we cannot watch it: no slot. */

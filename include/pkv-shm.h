@@ -109,8 +109,8 @@
 #define PKV_SHM_MAGIC 0x504b5653484d3031ull /* "PKVSHM01" */
 #define PKV_SHM_LAYOUT_VERSION 1u
 
-#define PKV_SHM_CLIENTS 64u	      /* attached client handles at once */
-#define PKV_SHM_RING_SLOTS 128u	      /* power of two, >= PKV_SHM_CLIENTS */
+#define PKV_SHM_CLIENTS 128u	      /* attached client handles at once */
+#define PKV_SHM_RING_SLOTS 256u	      /* power of two, >= PKV_SHM_CLIENTS */
 #define PKV_SHM_STRIPES 64u	      /* cache stripes (locks, seqlocks) */
 #define PKV_SHM_STRIPE_ENTRIES 64u    /* entries per stripe */
 #define PKV_SHM_STRIPE_HEAP 131072u   /* bytes of bucket+key+value per stripe */

@@ -1111,9 +1111,6 @@ static int phase_run(const struct bench_config *cfg, enum workload wl, struct ph
 			if (pids[i] > 0 && waitpid(pids[i], &status, WNOHANG) == pids[i]) {
 				pids[i] = -pids[i];
 				reaped++;
-				/* A client that got ready and then exited counted twice. */
-				if (res[i].done)
-					reaped--;
 			}
 		}
 		sleep_ns(1000000);
@@ -1229,7 +1226,7 @@ static void print_text(const struct bench_config *cfg, const struct phase_result
 	if (pr->workload == WL_MIXED)
 		printf(" (%" PRIu64 " reads, %" PRIu64 " writes)", pr->reads, pr->writes);
 	printf("\n  ops/s        %.0f\n", pr->ops_per_s);
-	printf("  latency us   p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n",
+	printf("  latency µs   p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n",
 	       (double)pr->p50 / 1e3, (double)pr->p90 / 1e3, (double)pr->p99 / 1e3,
 	       (double)pr->p999 / 1e3, (double)pr->max / 1e3);
 	if (pr->cache_hits || pr->cache_misses)

@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pkv-stress — client-side scenarios for the multi-daemon tests, through the
+ * public library only (include/paxoskv.h). Every loop is bounded in count and
+ * time and stops itself; it signals only the daemon pid it is given (one the
+ * test started).
+ *
+ *   pkv-stress read-stopped NODE KEY VALUE DAEMON_PID COUNT
+ *	read KEY once, SIGSTOP the daemon, read it COUNT more times (each must
+ *	be served from the in-process cache), SIGCONT the daemon.
+ *   pkv-stress stress CLIENTS REQUESTS VICTIMS SEED NODE...
+ *	CLIENTS processes × REQUESTS requests each, spread over the nodes,
+ *	every answer checked; meanwhile VICTIMS processes attach and are
+ *	SIGKILLed at random instants, again and again.
+ *   pkv-stress restart NODE OKS_AFTER
+ *	put/get in a loop; prints "progress" once it has answers, and ends
+ *	once OKS_AFTER calls succeeded against a new daemon incarnation.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "paxoskv.h"
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static struct pkv_client *open_or_die(const char *node)
+{
+	struct pkv_client *c;
+	int r = pkv_open(&c, node);
+	if (r != PKV_OK) {
+		fprintf(stderr, "pkv-stress: attach to %s: %s (%s)\n", node, pkv_strerror(r),
+			pkv_errmsg());
+		exit(69);
+	}
+	return c;
+}
+
+static bool value_is(const struct pkv_value *v, const char *want)
+{
+	return v->len == strlen(want) && memcmp(v->data, want, v->len) == 0;
+}
+
+static pid_t stopped_daemon;
+
+static void resume_daemon(void)
+{
+	if (stopped_daemon > 0)
+		kill(stopped_daemon, SIGCONT);
+}
+
+static int read_stopped(char **argv)
+{
+	const char *node = argv[0], *key = argv[1], *want = argv[2];
+	pid_t daemon = (pid_t)atol(argv[3]);
+	long count = atol(argv[4]);
+	struct pkv_client *c = open_or_die(node);
+	struct pkv_value v = PKV_VALUE_INIT;
+	struct pkv_get_opts o = {.timeout_ms = 2000};
+	int r = pkv_get(c, key, strlen(key), &o, &v);
+	if (r != PKV_OK || !value_is(&v, want)) {
+		fprintf(stderr, "first read: %s\n", pkv_strerror(r));
+		return 1;
+	}
+	struct pkv_stats before, after;
+	pkv_stats(c, &before);
+	stopped_daemon = daemon;
+	atexit(resume_daemon);
+	if (kill(daemon, SIGSTOP) < 0) {
+		perror("SIGSTOP");
+		return 1;
+	}
+	uint64_t t0 = mono_ms();
+	for (long i = 0; i < count; i++) {
+		r = pkv_get(c, key, strlen(key), &o, &v);
+		if (r != PKV_OK || !value_is(&v, want)) {
+			fprintf(stderr, "read %ld while the daemon is stopped: %s\n", i,
+				pkv_strerror(r));
+			return 1;
+		}
+	}
+	uint64_t took = mono_ms() - t0;
+	pkv_stats(c, &after);
+	resume_daemon();
+	printf("reads %ld cache_hits %" PRIu64 " ms %" PRIu64 "\n", count,
+	       after.cache_hits - before.cache_hits, took);
+	pkv_value_free(&v);
+	pkv_close(c);
+	return after.cache_hits - before.cache_hits == (uint64_t)count ? 0 : 1;
+}
+
+/* One survivor: puts of its own keys (and re-puts: write-once), gets, and
+ * puts to shared keys whose answers the parent compares across clients. */
+static int survivor(int id, const char *node, long requests, int report_fd)
+{
+	struct pkv_client *c = open_or_die(node);
+	struct pkv_value v = PKV_VALUE_INIT;
+	struct pkv_put_opts po = {.timeout_ms = 30000};
+	struct pkv_get_opts go = {.timeout_ms = 30000};
+	char key[64], val[64];
+	for (long r = 0; r < requests; r++) {
+		int rc;
+		const char *what;
+		if (r % 10 == 9) {
+			snprintf(key, sizeof(key), "shared-%ld", (r / 10) % 7);
+			snprintf(val, sizeof(val), "client-%d", id);
+			rc = pkv_put(c, key, strlen(key), val, strlen(val), &po, &v);
+			what = "shared put";
+			if (rc == PKV_OK) {
+				char line[160];
+				int n = snprintf(line, sizeof(line), "%s %.*s\n", key, (int)v.len,
+						 (const char *)v.data);
+				if (write(report_fd, line, (size_t)n) != n)
+					return 2;
+				continue;
+			}
+		} else if (r % 2 == 0) {
+			snprintf(key, sizeof(key), "own-%d-%ld", id, (r / 2) % 50);
+			snprintf(val, sizeof(val), "v-%d-%ld", id, (r / 2) % 50);
+			rc = pkv_put(c, key, strlen(key), val, strlen(val), &po, &v);
+			what = "put";
+		} else {
+			snprintf(key, sizeof(key), "own-%d-%ld", id, (r / 2) % 50);
+			snprintf(val, sizeof(val), "v-%d-%ld", id, (r / 2) % 50);
+			rc = pkv_get(c, key, strlen(key), &go, &v);
+			what = "get";
+		}
+		if (rc != PKV_OK || !value_is(&v, val)) {
+			fprintf(stderr, "client %d request %ld (%s %s): %s, got '%.*s' want '%s'\n", id,
+				r, what, key, pkv_strerror(rc), rc == PKV_OK ? (int)v.len : 0,
+				rc == PKV_OK ? (const char *)v.data : "", val);
+			return 1;
+		}
+	}
+	pkv_value_free(&v);
+	pkv_close(c);
+	return 0;
+}
+
+/* A victim attaches and sends requests until it is killed. */
+static void victim_body(const char *node, int n)
+{
+	struct pkv_client *c = open_or_die(node);
+	struct pkv_value v = PKV_VALUE_INIT;
+	struct pkv_put_opts po = {.timeout_ms = 30000};
+	char key[64];
+	for (long r = 0; r < 100000; r++) {
+		snprintf(key, sizeof(key), "victim-%d-%d-%ld", n, (int)getpid(), r % 20);
+		pkv_put(c, key, strlen(key), "x", 1, &po, &v);
+		pkv_get(c, key, strlen(key), NULL, &v);
+	}
+	_exit(0);
+}
+
+static int victims(int n, char **nodes, int n_nodes, long kills)
+{
+	for (long k = 0; k < kills; k++) {
+		pid_t p = fork();
+		if (p < 0)
+			return 1;
+		if (p == 0)
+			victim_body(nodes[(n + k) % n_nodes], n);
+		/* A random instant: sometimes before attach, often mid-request. */
+		struct timespec d = {0, (long)(rnd() % 20000000u)};
+		nanosleep(&d, NULL);
+		kill(p, SIGKILL);
+		waitpid(p, NULL, 0);
+	}
+	return 0;
+}
+
+static int stress(char **argv, int argc)
+{
+	int clients = atoi(argv[0]);
+	long requests = atol(argv[1]);
+	int n_victims = atoi(argv[2]);
+	rng_state = strtoull(argv[3], NULL, 10);
+	char **nodes = argv + 4;
+	int n_nodes = argc - 4;
+	if (clients < 1 || clients > 512 || requests < 1 || n_nodes < 1)
+		return 64;
+	int fds[2];
+	if (pipe(fds) < 0)
+		return 1;
+	pid_t *pids = calloc((size_t)(clients + n_victims), sizeof(pid_t));
+	uint64_t t0 = mono_ms();
+	for (int i = 0; i < clients; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			close(fds[0]);
+			_exit(survivor(i, nodes[i % n_nodes], requests, fds[1]));
+		}
+	}
+	for (int i = 0; i < n_victims; i++) {
+		pids[clients + i] = fork();
+		if (pids[clients + i] == 0) {
+			close(fds[0]);
+			rng_state += (uint64_t)i * 7919u;
+			_exit(victims(i, nodes, n_nodes, 40));
+		}
+	}
+	close(fds[1]);
+	/* Shared keys: every client must have been told the same value. */
+	char chosen[7][64] = {{0}};
+	long shared = 0, disagreements = 0;
+	FILE *f = fdopen(fds[0], "r");
+	char line[256];
+	while (fgets(line, sizeof(line), f)) {
+		int k;
+		char who[64];
+		if (sscanf(line, "shared-%d %63s", &k, who) != 2 || k < 0 || k >= 7)
+			continue;
+		shared++;
+		if (!chosen[k][0])
+			snprintf(chosen[k], sizeof(chosen[k]), "%s", who);
+		else if (strcmp(chosen[k], who) != 0) {
+			fprintf(stderr, "shared-%d: told '%s' and '%s'\n", k, chosen[k], who);
+			disagreements++;
+		}
+	}
+	fclose(f);
+	int failed = 0;
+	for (int i = 0; i < clients + n_victims; i++) {
+		int st;
+		waitpid(pids[i], &st, 0);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			fprintf(stderr, "%s %d failed (status %d)\n", i < clients ? "client" : "victim",
+				i, st);
+			failed++;
+		}
+	}
+	free(pids);
+	printf("clients %d requests %ld victims %d kills %d shared_answers %ld disagreements %ld "
+	       "failed %d ms %" PRIu64 "\n",
+	       clients, requests, n_victims, n_victims * 40, shared, disagreements, failed,
+	       mono_ms() - t0);
+	return failed || disagreements ? 1 : 0;
+}
+
+static int restart(char **argv)
+{
+	const char *node = argv[0];
+	long want_after = atol(argv[1]);
+	struct pkv_client *c = open_or_die(node);
+	struct pkv_stats st;
+	pkv_stats(c, &st);
+	uint64_t first_incarnation = st.incarnation;
+	struct pkv_value v = PKV_VALUE_INIT;
+	struct pkv_put_opts po = {.timeout_ms = 3000};
+	long ok_before = 0, ok_after = 0, unavailable = 0, other = 0;
+	uint64_t worst = 0, end = mono_ms() + 120000;
+	bool told = false;
+	char key[64];
+	for (long i = 0; ok_after < want_after && mono_ms() < end; i++) {
+		snprintf(key, sizeof(key), "restart-%ld", i);
+		uint64_t t0 = mono_ms();
+		int r = pkv_put(c, key, strlen(key), "v", 1, &po, &v);
+		if (r == PKV_OK)
+			r = pkv_get(c, key, strlen(key), NULL, &v);
+		uint64_t took = mono_ms() - t0;
+		if (took > worst)
+			worst = took;
+		if (r == PKV_OK) {
+			pkv_stats(c, &st);
+			if (st.incarnation != first_incarnation)
+				ok_after++;
+			else
+				ok_before++;
+		} else if (r == PKV_UNAVAILABLE || r == PKV_TIMEOUT || r == PKV_NO_QUORUM) {
+			unavailable++; /* a clear error while the daemon is away */
+		} else {
+			fprintf(stderr, "unexpected: %s (%s)\n", pkv_strerror(r), pkv_errmsg());
+			other++;
+		}
+		if (!told && ok_before >= 20) {
+			printf("progress\n");
+			fflush(stdout);
+			told = true;
+		}
+	}
+	printf("ok_before %ld ok_after %ld unavailable %ld other %ld worst_ms %" PRIu64 "\n",
+	       ok_before, ok_after, unavailable, other, worst);
+	pkv_value_free(&v);
+	pkv_close(c);
+	/* Each call returns within its timeout plus the liveness slice. */
+	return ok_after >= want_after && other == 0 && worst < 10000 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 7 && !strcmp(argv[1], "read-stopped"))
+		return read_stopped(argv + 2);
+	if (argc >= 7 && !strcmp(argv[1], "stress"))
+		return stress(argv + 2, argc - 2);
+	if (argc == 4 && !strcmp(argv[1], "restart"))
+		return restart(argv + 2);
+	fprintf(stderr, "usage: see the comment at the top of pkv-stress.c\n");
+	return 64;
+}
