@@ -145,10 +145,39 @@ struct net *net_new(const struct net_handlers *h, void *ctx)
 	return n;
 }
 
+/*
+ * Cancels every request still armed and reaps the completions, so the files
+ * they hold (the UDP socket above all) are released before we return: the
+ * kernel's own teardown of a ring is asynchronous, and a restarted daemon
+ * must find its port free at once.
+ */
+static void txbuf_put(struct net *n, struct txbuf *t);
+
+static void cancel_all(struct net *n)
+{
+	struct io_uring_sqe *sqe = get_sqe(n);
+	if (!sqe)
+		return;
+	io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+	io_uring_sqe_set_data64(sqe, 0);
+	io_uring_submit(&n->ring);
+	struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 20 * 1000 * 1000};
+	for (int i = 0; i < 64; i++) {
+		struct io_uring_cqe *cqe;
+		if (io_uring_wait_cqe_timeout(&n->ring, &cqe, &ts) < 0)
+			break; /* nothing more within 20 ms: all cancelled */
+		uint64_t ud = io_uring_cqe_get_data64(cqe);
+		if ((ud & TAG_MASK) == TAG_DGRAM_SEND)
+			txbuf_put(n, (void *)(uintptr_t)(ud & ~TAG_MASK));
+		io_uring_cqe_seen(&n->ring, cqe);
+	}
+}
+
 void net_free(struct net *n)
 {
 	if (!n)
 		return;
+	cancel_all(n);
 	io_uring_queue_exit(&n->ring);
 	if (n->udp_fd >= 0)
 		close(n->udp_fd);

@@ -111,7 +111,7 @@
 
 #define PKV_SHM_CLIENTS 128u	      /* attached client handles at once */
 #define PKV_SHM_RING_SLOTS 256u	      /* power of two, >= PKV_SHM_CLIENTS */
-#define PKV_SHM_STRIPES 64u	      /* cache stripes (locks, seqlocks) */
+#define PKV_SHM_STRIPES 512u	      /* cache stripes (locks, seqlocks): 32768 entries */
 #define PKV_SHM_STRIPE_ENTRIES 64u    /* entries per stripe */
 #define PKV_SHM_STRIPE_HEAP 131072u   /* bytes of bucket+key+value per stripe */
 #define PKV_SHM_NODES 64u	      /* = PKV_MAX_NODES */
