@@ -206,6 +206,11 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
 	OUT("datagrams: in=%" PRIu64 " out=%" PRIu64 " nobufs=%" PRIu64 " send_dropped=%" PRIu64
 	    "\n",
 	    ns->dgrams_in, ns->dgrams_out, ns->recv_nobufs, ns->send_dropped);
+	if (d->fault.drop_pct || d->fault.dup_pct || d->fault.blocked || d->fault.dropped)
+		OUT("faults: drop=%u%% dup=%u%% dropped=%" PRIu64 " duplicated=%" PRIu64
+		    " blocked=%" PRIu64 "\n",
+		    d->fault.drop_pct, d->fault.dup_pct, d->fault.dropped, d->fault.duplicated,
+		    d->fault.blocked_count);
 #undef OUT
 	return o < cap ? o : cap;
 }
@@ -228,6 +233,12 @@ static void handle_request(struct daemon *d, struct ctl_conn *c, size_t len)
 		char text[8192];
 		size_t n = cluster_text(d, text, sizeof(text));
 		queue_reply(d, c, PKV_S_OK, 0, text, n, false);
+		return;
+	}
+	case CTL_OP_FAULT: {
+		int r = daemon_set_faults(d, (const char *)c->rx + sizeof(rq) + rq.bucket_len + rq.key_len,
+					  rq.value_len);
+		queue_reply(d, c, r == 0 ? PKV_S_OK : PKV_S_BAD_REQUEST, 0, NULL, 0, false);
 		return;
 	}
 	case CTL_OP_ATTACH:

@@ -25,6 +25,11 @@ enum ctl_op {
 	/* 2..4: the numbers of the ring's put/get/keys (include/pkv-shm.h);
 	 * data requests are served only through the shared-memory ring. */
 	CTL_OP_ATTACH = 6, /* = PKV_SHM_CTL_OP_ATTACH: grant a ring slot (pkv-shm.h) */
+	/* Builds with -Dfault_injection=true only (else PKV_S_BAD_REQUEST):
+	 * the value is a text spec, "drop=P dup=P block=ID,ID…" (P in
+	 * percent; block drops every datagram to and from those nodes; an
+	 * empty spec clears every fault). Tests use it through pkv-fault. */
+	CTL_OP_FAULT = 7,
 };
 
 struct ctl_req {

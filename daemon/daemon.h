@@ -56,6 +56,15 @@ struct daemon {
 	struct ctl_conn *conns;
 	uint64_t next_req;
 
+	/* Fault injection (-Dfault_injection=true): applied to authenticated
+	 * datagrams in and to datagrams out. */
+	struct {
+		unsigned drop_pct, dup_pct;
+		uint64_t blocked; /* bit id-1 */
+		uint64_t rng;
+		uint64_t dropped, duplicated, blocked_count;
+	} fault;
+
 	bool stopping;
 	uint64_t stats_flush_errors;
 };
@@ -73,6 +82,9 @@ void control_accept(struct daemon *d, int fd);
 void control_recv(struct daemon *d, struct ctl_conn *c, ssize_t len);
 void control_sent(struct daemon *d, struct ctl_conn *c, int res);
 void control_close_all(struct daemon *d);
+
+/* loop.c: fault injection; returns 0 or -EINVAL (or -ENOTSUP without it). */
+int daemon_set_faults(struct daemon *d, const char *spec, size_t len);
 
 /* local.c: the shared-memory attach path */
 int local_init(struct daemon *d);

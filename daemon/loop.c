@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "build-config.h"
 #include "paxos.h"
 
 uint64_t daemon_now_us(void)
@@ -121,12 +122,87 @@ static void drain_paxos(struct daemon *d)
 				  paxos_epoch(d->paxos));
 }
 
+static uint64_t fault_rand(struct daemon *d)
+{
+	uint64_t x = d->fault.rng ? d->fault.rng : 0x9e3779b97f4a7c15ull;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return d->fault.rng = x;
+}
+
+/* True when fault injection says this datagram, to or from `peer`, is lost. */
+static bool fault_drops(struct daemon *d, uint32_t peer)
+{
+	if (!PKV_FAULT_INJECTION)
+		return false;
+	if (peer >= 1 && peer <= 64 && (d->fault.blocked & (1ull << (peer - 1)))) {
+		d->fault.blocked_count++;
+		return true;
+	}
+	if (d->fault.drop_pct && fault_rand(d) % 100 < d->fault.drop_pct) {
+		d->fault.dropped++;
+		return true;
+	}
+	return false;
+}
+
+int daemon_set_faults(struct daemon *d, const char *spec, size_t len)
+{
+	if (!PKV_FAULT_INJECTION)
+		return -ENOTSUP;
+	char buf[512];
+	if (len >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, spec, len);
+	buf[len] = 0;
+	unsigned drop = 0, dup = 0;
+	uint64_t blocked = 0;
+	char *save = NULL;
+	for (char *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		char *end;
+		if (!strncmp(tok, "drop=", 5)) {
+			drop = (unsigned)strtoul(tok + 5, &end, 10);
+		} else if (!strncmp(tok, "dup=", 4)) {
+			dup = (unsigned)strtoul(tok + 4, &end, 10);
+		} else if (!strncmp(tok, "block=", 6)) {
+			end = tok + 6;
+			while (*end) {
+				unsigned long id = strtoul(end, &end, 10);
+				if (id < 1 || id > 64)
+					return -EINVAL;
+				blocked |= 1ull << (id - 1);
+				if (*end == ',')
+					end++;
+				else if (*end)
+					return -EINVAL;
+			}
+		} else {
+			return -EINVAL;
+		}
+		if (*end || drop > 100 || dup > 100)
+			return -EINVAL;
+	}
+	d->fault.drop_pct = drop;
+	d->fault.dup_pct = dup;
+	d->fault.blocked = blocked;
+	if (!d->fault.rng)
+		d->fault.rng = d->incarnation | 1;
+	daemon_log(d, "faults: drop=%u%% dup=%u%% blocked=0x%llx", drop, dup,
+		   (unsigned long long)blocked);
+	return 0;
+}
+
 static void seal_and_send(struct daemon *d, struct wire_builder *b, uint8_t *buf,
 			  const struct pkv_node_cfg *peer)
 {
 	int len = wire_finish(b, &d->key, d->cfg.encrypt);
 	if (len < 0) {
 		d->stats_flush_errors++;
+		return;
+	}
+	if (fault_drops(d, peer->id)) {
+		net_dgram_discard(d->net, buf);
 		return;
 	}
 	net_dgram_send(d->net, buf, (size_t)len, &peer->addr);
@@ -193,6 +269,19 @@ static void flush(struct daemon *d)
 	pkv_outbox_reset(&d->ob);
 }
 
+static void deliver(struct daemon *d, const struct wire_hdr *h, struct wire_iter *it, uint64_t now)
+{
+	struct pkv_msg m;
+	while (wire_next(it, &m)) {
+		if (m.type == PKV_MSG_HEARTBEAT) {
+			membership_on_heartbeat(&d->mem, h->sender, &m, now);
+			update_peer(d, h->sender, now);
+		} else {
+			paxos_receive(d->paxos, h->sender, &m, now);
+		}
+	}
+}
+
 static void on_dgram(void *ctx, const struct sockaddr_storage *from, uint8_t *buf, size_t len)
 {
 	struct daemon *d = ctx;
@@ -200,16 +289,17 @@ static void on_dgram(void *ctx, const struct sockaddr_storage *from, uint8_t *bu
 	struct wire_iter it;
 	if (wire_receive(&d->rx, &d->key, buf, len, &h, &it) != WIRE_OK)
 		return; /* counted in d->rx.rejects */
+	if (fault_drops(d, h.sender))
+		return;
 	uint64_t now = daemon_now_us();
 	membership_on_datagram(&d->mem, h.sender, h.incarnation, now);
-	struct pkv_msg m;
-	while (wire_next(&it, &m)) {
-		if (m.type == PKV_MSG_HEARTBEAT) {
-			membership_on_heartbeat(&d->mem, h.sender, &m, now);
-			update_peer(d, h.sender, now);
-		} else {
-			paxos_receive(d->paxos, h.sender, &m, now);
-		}
+	struct wire_iter again = it;
+	deliver(d, &h, &it, now);
+	/* A duplicate past the replay window: what a retransmitting network
+	 * or a confused peer would hand the protocol. */
+	if (PKV_FAULT_INJECTION && d->fault.dup_pct && fault_rand(d) % 100 < d->fault.dup_pct) {
+		d->fault.duplicated++;
+		deliver(d, &h, &again, now);
 	}
 }
 

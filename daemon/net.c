@@ -349,6 +349,11 @@ static void txbuf_put(struct net *n, struct txbuf *t)
 	n->tx_free = t;
 }
 
+void net_dgram_discard(struct net *n, uint8_t *buf)
+{
+	txbuf_put(n, txbuf_of(buf));
+}
+
 int net_dgram_send(struct net *n, uint8_t *buf, size_t len, const struct sockaddr_storage *to)
 {
 	struct txbuf *t = txbuf_of(buf);

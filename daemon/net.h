@@ -85,6 +85,8 @@ int net_ctl_send(struct net *n, int fd, void *conn, const void *buf, size_t len)
  */
 uint8_t *net_dgram_buf(struct net *n, size_t *cap);
 int net_dgram_send(struct net *n, uint8_t *buf, size_t len, const struct sockaddr_storage *to);
+/* Gives back a buffer from net_dgram_buf without sending it. */
+void net_dgram_discard(struct net *n, uint8_t *buf);
 
 /*
  * Submits everything queued and waits up to timeout_us (0: don't wait,
