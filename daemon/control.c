@@ -19,6 +19,8 @@
 #include "ctl.h"
 #include "paxos.h"
 #include "pkv-shm.h"
+#include "shm.h"
+#include "store.h"
 
 struct ctl_packet {
 	struct ctl_packet *next;
@@ -215,6 +217,65 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
 	return o < cap ? o : cap;
 }
 
+/*
+ * Text of CTL_OP_STATS, for inspectors. Lines:
+ *   paxos: rounds_started=N rounds_in_flight=N requests_in_flight=N
+ *          conflicts=N forwards=N retransmits=N chosen=N learned=N ...
+ *   local: attached=N requests=N responses=N cache_entries=N ...
+ *   bucket: NAME keys=N bytes=N chosen=N puts=N gets=N
+ * Bucket names are printed as they are when they are printable ASCII without
+ * spaces, else as hex prefixed with "0x".
+ */
+static size_t stats_text(struct daemon *d, char *buf, size_t cap)
+{
+	size_t o = 0;
+#define OUT(...)                                                                                   \
+	do {                                                                                       \
+		if (o < cap)                                                                       \
+			o += (size_t)snprintf(buf + o, cap - o, __VA_ARGS__);                      \
+	} while (0)
+	const struct paxos_stats *ps = paxos_stats(d->paxos);
+	OUT("paxos: rounds_started=%" PRIu64 " rounds_in_flight=%" PRIu64
+	    " requests_in_flight=%" PRIu64 " conflicts=%" PRIu64 " forwards=%" PRIu64
+	    " forwards_served=%" PRIu64 " retransmits=%" PRIu64 " chosen=%" PRIu64
+	    " learned=%" PRIu64 " violations=%" PRIu64 " dropped_unsynced=%" PRIu64
+	    " epochs_declared=%" PRIu64 " puts=%" PRIu64 " gets=%" PRIu64 " keys=%" PRIu64 "\n",
+	    ps->rounds_started, ps->rounds_in_flight, ps->requests_in_flight, ps->conflicts,
+	    ps->forwards, ps->forwards_served, ps->retransmits, ps->chosen, ps->learned,
+	    ps->violations, ps->dropped_unsynced, ps->epochs_declared, ps->puts, ps->gets,
+	    ps->keys);
+	const struct pkv_shm_stats *ss = shm_stats(d->shm);
+	OUT("local: attaches=%" PRIu64 " requests=%" PRIu64 " responses=%" PRIu64
+	    " cache_entries=%" PRIu64 " cache_published=%" PRIu64 " cache_evicted=%" PRIu64
+	    " lock_recoveries=%" PRIu64 " reclaimed=%" PRIu64 "\n",
+	    ss->attached, ss->requests, ss->responses, ss->cache_entries, ss->cache_published,
+	    ss->cache_evicted, ss->lock_recoveries, ss->reclaimed);
+	size_t nb = store_nbuckets(d->store);
+	for (size_t i = 0; i < nb && o < cap; i++) {
+		struct store_bucket *b = store_bucket_at(d->store, i);
+		struct pkv_bytes name = store_bucket_name(b);
+		size_t nk = store_bucket_nkeys(b), chosen = 0;
+		for (size_t k = 0; k < nk; k++)
+			chosen += store_bucket_entry_at(b, k)->chosen;
+		bool plain = name.len > 0;
+		for (uint32_t k = 0; k < name.len; k++)
+			plain = plain && name.p[k] > ' ' && name.p[k] < 0x7f;
+		OUT("bucket: ");
+		if (plain) {
+			OUT("%.*s", (int)name.len, (const char *)name.p);
+		} else {
+			OUT("0x");
+			for (uint32_t k = 0; k < name.len; k++)
+				OUT("%02x", name.p[k]);
+		}
+		const struct store_bucket_stats *bs = store_bucket_stats(b);
+		OUT(" keys=%zu bytes=%" PRIu64 " chosen=%zu puts=%" PRIu64 " gets=%" PRIu64 "\n", nk,
+		    store_bucket_bytes(b), chosen, bs->puts, bs->gets);
+	}
+#undef OUT
+	return o < cap ? o : cap;
+}
+
 static void handle_request(struct daemon *d, struct ctl_conn *c, size_t len)
 {
 	struct ctl_req rq;
@@ -233,6 +294,18 @@ static void handle_request(struct daemon *d, struct ctl_conn *c, size_t len)
 		char text[8192];
 		size_t n = cluster_text(d, text, sizeof(text));
 		queue_reply(d, c, PKV_S_OK, 0, text, n, false);
+		return;
+	}
+	case CTL_OP_STATS: {
+		size_t cap = 65536;
+		char *text = malloc(cap);
+		if (!text) {
+			queue_reply(d, c, PKV_S_NO_MEMORY, 0, NULL, 0, false);
+			return;
+		}
+		size_t n = stats_text(d, text, cap);
+		queue_reply(d, c, PKV_S_OK, 0, text, n, false);
+		free(text);
 		return;
 	}
 	case CTL_OP_FAULT: {

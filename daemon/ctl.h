@@ -30,6 +30,9 @@ enum ctl_op {
 	 * percent; block drops every datagram to and from those nodes; an
 	 * empty spec clears every fault). Tests use it through pkv-fault. */
 	CTL_OP_FAULT = 7,
+	/* text: "name: value" lines for inspectors (pkv-top): the node's
+	 * counters, then one `bucket:` line per bucket (see control.c). */
+	CTL_OP_STATS = 8,
 };
 
 struct ctl_req {

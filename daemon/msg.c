@@ -18,6 +18,8 @@ const char *pkv_msg_type_to_str(unsigned type)
 		[PKV_MSG_SYNC_REPLY] = "sync_reply",
 		[PKV_MSG_FORWARD] = "forward",
 		[PKV_MSG_FORWARD_REPLY] = "forward_reply",
+		[PKV_MSG_RESIZE] = "resize",
+		[PKV_MSG_RESIZE_ACK] = "resize_ack",
 	};
 	if (type < PKV_MSG__COUNT && names[type])
 		return names[type];

@@ -48,6 +48,10 @@
  *                  arg0 = remaining time budget in µs
  *  FORWARD_REPLY   bucket, key (checked by the origin against its
  *                  request), req, arg0 = status (enum pkv_status), gen, value
+ *  RESIZE          req, arg0 = new cluster_size, arg1 = the size the sender
+ *                  had before (resize_cluster, handled by the loop)
+ *  RESIZE_ACK      req, arg0 = the size the receiver now has, arg1 = the size
+ *                  it had before
  *
  * A core module may add types below PKV_MSG__COUNT; wire.c encodes every
  * message with the same layout, so new types need no codec change.
@@ -105,6 +109,8 @@ enum pkv_msg_type {
 	PKV_MSG_SYNC_REPLY,
 	PKV_MSG_FORWARD,
 	PKV_MSG_FORWARD_REPLY,
+	PKV_MSG_RESIZE,
+	PKV_MSG_RESIZE_ACK,
 	PKV_MSG__COUNT
 };
 

@@ -270,6 +270,16 @@ PKV_EXPORT int pkv_wait_for_quorum(struct pkv_client *client, uint32_t timeout_m
  */
 PKV_EXPORT int pkv_cluster_status(struct pkv_client *client, char **text);
 
+/*
+ * The daemon's counters for inspectors such as pkv-top, as "name: value"
+ * lines: `paxos:` (rounds, conflicts, forwards, …), `local:` (attaches,
+ * ring requests, cache entries, …) and one `bucket: NAME keys=N bytes=N
+ * chosen=N puts=N gets=N` line per bucket (a name that is not printable
+ * ASCII without spaces is shown as 0x and hex). Same ownership as
+ * pkv_cluster_status.
+ */
+PKV_EXPORT int pkv_node_stats(struct pkv_client *client, char **text);
+
 /* Daemon statistics and this handle's counters. */
 PKV_EXPORT int pkv_stats(struct pkv_client *client, struct pkv_stats *stats);
 

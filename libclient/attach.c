@@ -284,12 +284,12 @@ bool attach_alive(struct pkv_attach *a, uint64_t every_ms)
 	return true;
 }
 
-int attach_status_text(const char *endpoint, char **text)
+int attach_control_text(const char *endpoint, unsigned op, char **text)
 {
 	int fd = connect_endpoint(endpoint);
 	if (fd < 0)
 		return client_err(PKV_UNAVAILABLE, "cannot reach the daemon: %s", strerror(-fd));
-	struct ctl_req rq = {.magic = CTL_MAGIC, .op = CTL_OP_CLUSTER};
+	struct ctl_req rq = {.magic = CTL_MAGIC, .op = (uint8_t)op};
 	struct timeval tv = {.tv_sec = 10};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (send(fd, &rq, sizeof(rq), MSG_NOSIGNAL) != (ssize_t)sizeof(rq)) {

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl.h"
 #include "internal.h"
 
 #define RESPONSE_GRACE_MS 1000u /* beyond the request timeout, for the daemon to answer */
@@ -634,5 +635,13 @@ PKV_EXPORT int pkv_cluster_status(struct pkv_client *c, char **text)
 	if (!c || !text)
 		return client_err(-EINVAL, "pkv_cluster_status: bad arguments");
 	*text = NULL;
-	return attach_status_text(c->endpoint, text);
+	return attach_control_text(c->endpoint, CTL_OP_CLUSTER, text);
+}
+
+PKV_EXPORT int pkv_node_stats(struct pkv_client *c, char **text)
+{
+	if (!c || !text)
+		return client_err(-EINVAL, "pkv_node_stats: bad arguments");
+	*text = NULL;
+	return attach_control_text(c->endpoint, CTL_OP_STATS, text);
 }

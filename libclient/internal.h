@@ -51,8 +51,9 @@ uint64_t client_mono_ms(void);
 int attach_open(const char *endpoint, struct pkv_attach **out);
 /* Unmaps and closes everything. */
 void attach_free(struct pkv_attach *a);
-/* CTL_OP_CLUSTER on a connection of its own: malloc'd text in *text. */
-int attach_status_text(const char *endpoint, char **text);
+/* A text op (CTL_OP_CLUSTER, CTL_OP_STATS) on a connection of its own:
+ * malloc'd, NUL-terminated text in *text. */
+int attach_control_text(const char *endpoint, unsigned op, char **text);
 /* Closes the control connection (the daemon then frees the slot). */
 void attach_hangup(struct pkv_attach *a);
 /*
