@@ -33,6 +33,8 @@ struct ctl_conn {
 	int fd;
 	bool sending;  /* a send is in flight */
 	bool closing;  /* peer gone: free once nothing is in flight */
+	bool subscriber; /* receives quorum events */
+	unsigned queued; /* packets waiting in txq */
 	bool recv_armed;
 	struct local_attach *attach; /* the shared-memory slot granted here */
 	struct ctl_packet *txq, **txtail;
@@ -90,6 +92,7 @@ static void conn_free(struct daemon *d, struct ctl_conn *c)
 		}
 	}
 	local_detach(d, c->attach);
+	cluster_forget_conn(d, c);
 	while (c->txq) {
 		struct ctl_packet *p = c->txq;
 		c->txq = p->next;
@@ -153,6 +156,7 @@ static void queue_reply(struct daemon *d, struct ctl_conn *c, int status, uint64
 	p->next = NULL;
 	*c->txtail = p;
 	c->txtail = &p->next;
+	c->queued++;
 	send_next(d, c);
 }
 
@@ -179,6 +183,10 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
 	}
 	OUT("\n");
 	OUT("incarnation: %" PRIu64 "\n", d->incarnation);
+	unsigned subscribers = 0;
+	for (struct ctl_conn *c = d->conns; c; c = c->next)
+		subscribers += c->subscriber && !c->closing;
+	OUT("subscribers: %u\n", subscribers);
 	OUT("uptime_ms: %" PRIu64 "\n", (now - d->started_us) / 1000u);
 	if (d->paxos) {
 		OUT("synced: %s\n", paxos_synced(d->paxos) ? "yes" : "no");
@@ -308,6 +316,15 @@ static void handle_request(struct daemon *d, struct ctl_conn *c, size_t len)
 		free(text);
 		return;
 	}
+	case CTL_OP_SUBSCRIBE:
+		c->subscriber = true;
+		return;
+	case CTL_OP_RESIZE: {
+		int r = cluster_resize_start(d, c, rq.timeout_ms, daemon_now_us());
+		if (r != 0)
+			queue_reply(d, c, r, 0, NULL, 0, false);
+		return;
+	}
 	case CTL_OP_FAULT: {
 		int r = daemon_set_faults(d, (const char *)c->rx + sizeof(rq) + rq.bucket_len + rq.key_len,
 					  rq.value_len);
@@ -350,6 +367,7 @@ void control_sent(struct daemon *d, struct ctl_conn *c, int res)
 		c->txq = p->next;
 		if (!c->txq)
 			c->txtail = &c->txq;
+		c->queued--;
 		free(p);
 	}
 	if (res < 0 && !c->closing) {
@@ -363,6 +381,26 @@ void control_sent(struct daemon *d, struct ctl_conn *c, int res)
 		return;
 	}
 	send_next(d, c);
+}
+
+void control_publish_event(struct daemon *d, const char *event, uint64_t epoch)
+{
+	for (struct ctl_conn *c = d->conns; c; c = c->next) {
+		if (!c->subscriber || c->closing)
+			continue;
+		/* A subscriber that stopped reading loses its stream, not our memory. */
+		if (c->queued > 1024) {
+			c->closing = true;
+			shutdown(c->fd, SHUT_RDWR);
+			continue;
+		}
+		queue_reply(d, c, PKV_S_OK, epoch, event, strlen(event), false);
+	}
+}
+
+void control_resize_done(struct daemon *d, struct ctl_conn *c, int status)
+{
+	queue_reply(d, c, status, 0, NULL, 0, false);
 }
 
 void control_close_all(struct daemon *d)

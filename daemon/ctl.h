@@ -33,6 +33,16 @@ enum ctl_op {
 	/* text: "name: value" lines for inspectors (pkv-top): the node's
 	 * counters, then one `bucket:` line per bucket (see control.c). */
 	CTL_OP_STATS = 8,
+	/* Turns the connection into an event stream: the daemon sends one
+	 * packet per quorum flip, status 0, gen = the quorum epoch, payload
+	 * "quorum_reached" or "quorum_lost". No reply to the request itself. */
+	CTL_OP_SUBSCRIBE = 9,
+	/* resize_cluster: timeout_ms carries the new cluster_size. Sets it on
+	 * this node and every connected peer; status 0 (ok),
+	 * PKV_S_NOT_IN_SYNC (the nodes had different sizes before; all have the
+	 * new one now), PKV_S_TIMEOUT (a peer did not answer) or
+	 * PKV_S_BAD_REQUEST (size out of range). */
+	CTL_OP_RESIZE = 10,
 };
 
 struct ctl_req {

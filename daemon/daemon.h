@@ -29,6 +29,7 @@ struct paxos_completion;
 struct store;
 struct shm_segment;
 struct local_attach;
+struct resize_op;
 struct ctl_conn;
 
 struct daemon {
@@ -65,6 +66,14 @@ struct daemon {
 		uint64_t dropped, duplicated, blocked_count;
 	} fault;
 
+	/* resize_cluster requests this node started, waiting for acks */
+	struct resize_op *resizes;
+	/* per sender: the last resize applied on its behalf (for retransmits) */
+	struct {
+		uint64_t req;
+		uint32_t prev;
+	} resize_applied[PKV_MAX_NODES + 1];
+
 	bool stopping;
 	uint64_t stats_flush_errors;
 };
@@ -82,6 +91,17 @@ void control_accept(struct daemon *d, int fd);
 void control_recv(struct daemon *d, struct ctl_conn *c, ssize_t len);
 void control_sent(struct daemon *d, struct ctl_conn *c, int res);
 void control_close_all(struct daemon *d);
+/* Sends a quorum event to every subscribed connection. */
+void control_publish_event(struct daemon *d, const char *event, uint64_t epoch);
+/* A resize this node ran has finished: answer the connection that asked. */
+void control_resize_done(struct daemon *d, struct ctl_conn *c, int status);
+
+/* cluster.c: resize_cluster across the connected nodes */
+int cluster_resize_start(struct daemon *d, struct ctl_conn *c, uint32_t n, uint64_t now);
+void cluster_on_message(struct daemon *d, uint32_t from, const struct pkv_msg *m, uint64_t now);
+uint64_t cluster_tick(struct daemon *d, uint64_t now);
+void cluster_forget_conn(struct daemon *d, struct ctl_conn *c);
+void cluster_set_size(struct daemon *d, uint32_t n, uint64_t now);
 
 /* loop.c: fault injection; returns 0 or -EINVAL (or -ENOTSUP without it). */
 int daemon_set_faults(struct daemon *d, const char *spec, size_t len);

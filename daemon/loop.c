@@ -81,9 +81,11 @@ static void handle_membership_events(struct daemon *d, uint64_t now)
 		switch (ev.kind) {
 		case MEMBERSHIP_QUORUM_REACHED:
 			log_connected(d, "[quorum:yes]");
+			control_publish_event(d, "quorum_reached", ev.quorum_epoch);
 			break;
 		case MEMBERSHIP_QUORUM_LOST:
 			log_connected(d, "[quorum:no]");
+			control_publish_event(d, "quorum_lost", ev.quorum_epoch);
 			break;
 		case MEMBERSHIP_PEER_RESTARTED:
 			daemon_log(d, "%s restarted (new incarnation)", node_name(d, ev.node));
@@ -276,6 +278,8 @@ static void deliver(struct daemon *d, const struct wire_hdr *h, struct wire_iter
 		if (m.type == PKV_MSG_HEARTBEAT) {
 			membership_on_heartbeat(&d->mem, h->sender, &m, now);
 			update_peer(d, h->sender, now);
+		} else if (m.type == PKV_MSG_RESIZE || m.type == PKV_MSG_RESIZE_ACK) {
+			cluster_on_message(d, h->sender, &m, now);
 		} else {
 			paxos_receive(d->paxos, h->sender, &m, now);
 		}
@@ -419,6 +423,9 @@ int daemon_run(struct daemon *d)
 		handle_membership_events(d, now);
 		local_dispatch(d, now);
 		uint64_t pnext = paxos_tick(d->paxos, now);
+		if (pnext < next)
+			next = pnext;
+		pnext = cluster_tick(d, now);
 		if (pnext < next)
 			next = pnext;
 		flush(d);

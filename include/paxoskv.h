@@ -280,6 +280,45 @@ PKV_EXPORT int pkv_cluster_status(struct pkv_client *client, char **text);
  */
 PKV_EXPORT int pkv_node_stats(struct pkv_client *client, char **text);
 
+/*
+ * resize_cluster: sets the configured cluster size on the daemon and on
+ * every node connected to it. PKV_OK when all of them had the same size
+ * before; PKV_NOT_IN_SYNC when some had another (all have the new one now);
+ * PKV_TIMEOUT when a node did not answer; PKV_BAD_REQUEST for a size out of
+ * 1..64. Grow the size before adding nodes, stop nodes before shrinking it.
+ */
+PKV_EXPORT int pkv_resize_cluster(struct pkv_client *client, unsigned size);
+
+/*
+ * Blocks until the daemon can serve `bucket` (NULL: the default bucket):
+ * buckets need no set-up, so this waits for quorum and for the daemon's
+ * acceptor to be synced after a restart — for start-up ordering in scripts
+ * and service units. PKV_OK, PKV_TIMEOUT or PKV_UNAVAILABLE.
+ */
+PKV_EXPORT int pkv_wait_for_bucket(struct pkv_client *client, const void *bucket,
+				   size_t bucket_len, uint32_t timeout_ms);
+
+/* Quorum events (pkv_subscribe). */
+enum pkv_event {
+	PKV_EVENT_QUORUM_REACHED = 1,
+	PKV_EVENT_QUORUM_LOST = 2,
+};
+
+struct pkv_subscription;
+
+/*
+ * Subscribes to the daemon's quorum events: one event per flip, in order.
+ * pkv_subscription_fd gives a file descriptor to poll (POLLIN) in the
+ * caller's own event loop; pkv_subscription_next then returns 1 with the
+ * event and the quorum epoch it started, 0 when none is pending, or an error
+ * (PKV_UNAVAILABLE when the daemon went away: subscribe again). Free with
+ * pkv_unsubscribe. Independent of the handle once made.
+ */
+PKV_EXPORT int pkv_subscribe(struct pkv_client *client, struct pkv_subscription **sub);
+PKV_EXPORT int pkv_subscription_fd(const struct pkv_subscription *sub);
+PKV_EXPORT int pkv_subscription_next(struct pkv_subscription *sub, int *event, uint64_t *epoch);
+PKV_EXPORT void pkv_unsubscribe(struct pkv_subscription *sub);
+
 /* Daemon statistics and this handle's counters. */
 PKV_EXPORT int pkv_stats(struct pkv_client *client, struct pkv_stats *stats);
 

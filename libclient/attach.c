@@ -284,18 +284,28 @@ bool attach_alive(struct pkv_attach *a, uint64_t every_ms)
 	return true;
 }
 
-int attach_control_text(const char *endpoint, unsigned op, char **text)
+int attach_control_request(const char *endpoint, unsigned op, uint32_t arg, int recv_timeout_s)
 {
 	int fd = connect_endpoint(endpoint);
 	if (fd < 0)
 		return client_err(PKV_UNAVAILABLE, "cannot reach the daemon: %s", strerror(-fd));
-	struct ctl_req rq = {.magic = CTL_MAGIC, .op = (uint8_t)op};
-	struct timeval tv = {.tv_sec = 10};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	struct ctl_req rq = {.magic = CTL_MAGIC, .op = (uint8_t)op, .timeout_ms = arg};
+	if (recv_timeout_s) {
+		struct timeval tv = {.tv_sec = recv_timeout_s};
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	}
 	if (send(fd, &rq, sizeof(rq), MSG_NOSIGNAL) != (ssize_t)sizeof(rq)) {
 		close(fd);
 		return client_err(PKV_UNAVAILABLE, "the daemon closed the connection");
 	}
+	return fd;
+}
+
+int attach_control_text(const char *endpoint, unsigned op, char **text)
+{
+	int fd = attach_control_request(endpoint, op, 0, 10);
+	if (fd < 0)
+		return fd;
 	char *out = NULL;
 	size_t len = 0;
 	uint8_t *buf = malloc(CTL_MAX_PACKET + sizeof(struct ctl_rep));

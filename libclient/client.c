@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+
 #include "ctl.h"
 #include "internal.h"
 
@@ -644,4 +646,113 @@ PKV_EXPORT int pkv_node_stats(struct pkv_client *c, char **text)
 		return client_err(-EINVAL, "pkv_node_stats: bad arguments");
 	*text = NULL;
 	return attach_control_text(c->endpoint, CTL_OP_STATS, text);
+}
+
+PKV_EXPORT int pkv_resize_cluster(struct pkv_client *c, unsigned size)
+{
+	if (!c || size < 1 || size > PKV_SHM_NODES)
+		return client_err(-EINVAL, "pkv_resize_cluster: size must be 1..%u", PKV_SHM_NODES);
+	int fd = attach_control_request(c->endpoint, CTL_OP_RESIZE, size, 30);
+	if (fd < 0)
+		return fd;
+	struct ctl_rep rep;
+	ssize_t n = recv(fd, &rep, sizeof(rep), 0);
+	close(fd);
+	if (n != (ssize_t)sizeof(rep) || rep.magic != CTL_MAGIC)
+		return client_err(PKV_UNAVAILABLE, "no answer to the resize");
+	if (rep.status != PKV_OK)
+		return client_err(rep.status, "resize to %u: %s", size, pkv_strerror(rep.status));
+	return PKV_OK;
+}
+
+struct pkv_subscription {
+	int fd;
+};
+
+PKV_EXPORT int pkv_subscribe(struct pkv_client *c, struct pkv_subscription **out)
+{
+	if (!c || !out)
+		return client_err(-EINVAL, "pkv_subscribe: bad arguments");
+	struct pkv_subscription *s = malloc(sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->fd = attach_control_request(c->endpoint, CTL_OP_SUBSCRIBE, 0, 0);
+	if (s->fd < 0) {
+		int r = s->fd;
+		free(s);
+		return r;
+	}
+	*out = s;
+	return PKV_OK;
+}
+
+PKV_EXPORT int pkv_subscription_fd(const struct pkv_subscription *s)
+{
+	return s ? s->fd : -EINVAL;
+}
+
+PKV_EXPORT int pkv_subscription_next(struct pkv_subscription *s, int *event, uint64_t *epoch)
+{
+	if (!s || !event)
+		return client_err(-EINVAL, "pkv_subscription_next: bad arguments");
+	uint8_t buf[sizeof(struct ctl_rep) + 64];
+	ssize_t n = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+	if (n == 0)
+		return client_err(PKV_UNAVAILABLE, "the daemon closed the event stream");
+	struct ctl_rep rep;
+	if ((size_t)n < sizeof(rep))
+		return client_err(-EPROTO, "a malformed event");
+	memcpy(&rep, buf, sizeof(rep));
+	const char *name = (const char *)buf + sizeof(rep);
+	size_t len = (size_t)n - sizeof(rep);
+	if (len == 14 && !memcmp(name, "quorum_reached", 14))
+		*event = PKV_EVENT_QUORUM_REACHED;
+	else if (len == 11 && !memcmp(name, "quorum_lost", 11))
+		*event = PKV_EVENT_QUORUM_LOST;
+	else
+		return client_err(-EPROTO, "an unknown event");
+	if (epoch)
+		*epoch = rep.gen;
+	return 1;
+}
+
+PKV_EXPORT void pkv_unsubscribe(struct pkv_subscription *s)
+{
+	if (!s)
+		return;
+	close(s->fd);
+	free(s);
+}
+
+PKV_EXPORT int pkv_wait_for_bucket(struct pkv_client *c, const void *bucket, size_t bucket_len,
+				   uint32_t timeout_ms)
+{
+	/* Every daemon serves every bucket from its first use: a bucket is
+	 * ready when the daemon can serve at all — quorum, and an acceptor that
+	 * answers (synced after a restart). */
+	if (!c || bucket_len > PKV_BUCKET_MAX || (bucket && bucket_len == 0))
+		return client_err(-EINVAL, "pkv_wait_for_bucket: bad arguments");
+	uint64_t deadline = client_mono_ms() + timeout_ms;
+	for (;;) {
+		uint64_t now = client_mono_ms();
+		uint32_t left = now < deadline ? (uint32_t)(deadline - now) : 0;
+		int r = pkv_wait_for_quorum(c, left);
+		if (r == PKV_OK) {
+			char *text = NULL;
+			r = pkv_cluster_status(c, &text);
+			bool synced = r == PKV_OK && !strstr(text, "\nsynced: no\n");
+			free(text);
+			if (synced)
+				return PKV_OK;
+		}
+		if (client_mono_ms() >= deadline)
+			return r == PKV_OK || r == PKV_TIMEOUT
+				       ? client_err(PKV_TIMEOUT, "the daemon is not ready")
+				       : r;
+		/* Syncing after a restart: no event marks its end, look again. */
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
 }

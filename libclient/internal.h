@@ -54,6 +54,9 @@ void attach_free(struct pkv_attach *a);
 /* A text op (CTL_OP_CLUSTER, CTL_OP_STATS) on a connection of its own:
  * malloc'd, NUL-terminated text in *text. */
 int attach_control_text(const char *endpoint, unsigned op, char **text);
+/* Connects and sends a control request (op, arg in timeout_ms); returns the
+ * connection fd (the caller reads the replies and closes it) or an error. */
+int attach_control_request(const char *endpoint, unsigned op, uint32_t arg, int recv_timeout_s);
 /* Closes the control connection (the daemon then frees the slot). */
 void attach_hangup(struct pkv_attach *a);
 /*

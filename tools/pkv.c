@@ -37,7 +37,11 @@ static void usage(FILE *f)
 	      "  keys [-b BUCKET]                 the keys known across the cluster, one a line\n"
 	      "  now                              the system time in ms (for --until)\n"
 	      "  cluster                          this daemon's view: name: value lines\n"
-	      "  wait [--timeout S]               block until the daemon has quorum and can serve\n"
+	      "  wait [--timeout S] [-b BUCKET]   block until the daemon has quorum and can serve\n"
+	      "  watch                            print quorum events as they happen\n"
+	      "  resize N                         set cluster_size on every connected node:\n"
+	      "                                   prints ok, or not_in_sync (exit 3) if they disagreed\n"
+	      "  buckets                          the buckets this daemon holds keys of\n"
 	      "which daemon: -n NODE (a node name in $PKV_RUN_DIR), -S SOCKET, or env PKV_NODE,\n"
 	      "PKV_SOCKET; by default the first node running in $PKV_RUN_DIR.\n"
 	      "exit status: 0 ok, 1 not found, 2 no quorum, 3 invalid value, 64 usage,\n"
@@ -122,29 +126,11 @@ static int cmd_cluster(int argc, char **argv)
 	return EX_OK_;
 }
 
-static bool field_is(const char *text, const char *line)
-{
-	return text && strstr(text, line) != NULL;
-}
-
 static uint64_t mono_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* Quorum, and an acceptor that answers (synced after a restart). */
-static bool ready(struct pkv_client *c, uint64_t deadline)
-{
-	uint64_t now = mono_ms();
-	uint32_t left = deadline > now ? (uint32_t)(deadline - now) : 0;
-	if (pkv_wait_for_quorum(c, left) != PKV_OK)
-		return false;
-	char *text = NULL;
-	bool ok = pkv_cluster_status(c, &text) == PKV_OK && !field_is(text, "\nsynced: no\n");
-	free(text);
-	return ok;
 }
 
 static int cmd_wait(int argc, char **argv)
@@ -155,34 +141,130 @@ static int cmd_wait(int argc, char **argv)
 		{0},
 	};
 	double timeout_s = 30;
+	const char *bucket = NULL;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "t:b:", o, NULL)) != -1) {
 		if (c == 't')
 			timeout_s = strtod(optarg, NULL);
-		else if (c != 'b') {
+		else if (c == 'b')
+			bucket = optarg;
+		else {
 			usage(stderr);
 			return EX_USAGE_;
 		}
 	}
+	if (optind != argc || timeout_s < 0 || check_sizes(bucket, 0, 0)) {
+		usage(stderr);
+		return EX_USAGE_;
+	}
 	uint64_t deadline = mono_ms() + (uint64_t)(timeout_s * 1000);
-	int ex = EX_UNAVAILABLE_;
+	int r = PKV_UNAVAILABLE;
 	for (;;) {
 		struct pkv_client *cl;
 		if (pkv_open(&cl, endpoint()) == PKV_OK) {
-			bool ok = ready(cl, deadline);
+			uint64_t now = mono_ms();
+			r = pkv_wait_for_bucket(cl, bucket, bucket ? strlen(bucket) : 0,
+						now < deadline ? (uint32_t)(deadline - now) : 0);
 			pkv_close(cl);
-			if (ok)
+			if (r == PKV_OK)
 				return EX_OK_;
-			ex = EX_NO_QUORUM;
 		}
 		if (mono_ms() >= deadline) {
-			fprintf(stderr, "pkv: the daemon is not ready after %.1f s\n", timeout_s);
-			return ex;
+			fprintf(stderr, "pkv: the daemon is not ready after %.1f s: %s\n", timeout_s,
+				pkv_strerror(r));
+			return r == PKV_UNAVAILABLE ? EX_UNAVAILABLE_ : EX_NO_QUORUM;
 		}
-		/* The daemon is not up yet, or still syncing: look again shortly. */
+		/* No daemon to attach to yet: it may be starting. */
 		poll(NULL, 0, 50);
 	}
+}
+
+static int cmd_watch(int argc, char **argv)
+{
+	if (argc != 1) {
+		usage(stderr);
+		return EX_USAGE_;
+	}
+	int ex = EX_OK_;
+	struct pkv_client *c = open_or_report(&ex);
+	if (!c)
+		return ex;
+	struct pkv_subscription *sub;
+	int r = pkv_subscribe(c, &sub);
+	if (r != PKV_OK) {
+		fprintf(stderr, "pkv: watch: %s\n", pkv_strerror(r));
+		pkv_close(c);
+		return exit_for(r);
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (;;) {
+		struct pollfd p = {.fd = pkv_subscription_fd(sub), .events = POLLIN};
+		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+			break;
+		int event;
+		while ((r = pkv_subscription_next(sub, &event, NULL)) == 1)
+			puts(event == PKV_EVENT_QUORUM_REACHED ? "quorum_reached" : "quorum_lost");
+		if (r < 0)
+			break;
+	}
+	fprintf(stderr, "pkv: watch: %s\n", pkv_strerror(r));
+	pkv_unsubscribe(sub);
+	pkv_close(c);
+	return EX_UNAVAILABLE_;
+}
+
+static int cmd_resize(int argc, char **argv)
+{
+	char *end;
+	unsigned long n = argc == 2 ? strtoul(argv[1], &end, 10) : 0;
+	if (argc != 2 || *end || n < 1 || n > 64) {
+		usage(stderr);
+		return EX_USAGE_;
+	}
+	int ex = EX_OK_;
+	struct pkv_client *c = open_or_report(&ex);
+	if (!c)
+		return ex;
+	int r = pkv_resize_cluster(c, (unsigned)n);
+	pkv_close(c);
+	if (r == PKV_OK) {
+		puts("ok");
+		return EX_OK_;
+	}
+	if (r == PKV_NOT_IN_SYNC) {
+		puts("not_in_sync");
+		return EX_INVALID;
+	}
+	fprintf(stderr, "pkv: resize: %s\n", pkv_strerror(r));
+	return exit_for(r);
+}
+
+static int cmd_buckets(int argc, char **argv)
+{
+	if (argc != 1) {
+		usage(stderr);
+		return EX_USAGE_;
+	}
+	int ex = EX_OK_;
+	struct pkv_client *c = open_or_report(&ex);
+	if (!c)
+		return ex;
+	char *text;
+	int r = pkv_node_stats(c, &text);
+	pkv_close(c);
+	if (r != PKV_OK) {
+		fprintf(stderr, "pkv: buckets: %s\n", pkv_strerror(r));
+		return exit_for(r);
+	}
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		if (strncmp(line, "bucket: ", 8) != 0)
+			continue;
+		char *sp = strchr(line + 8, ' ');
+		printf("%.*s\n", sp ? (int)(sp - line - 8) : (int)strlen(line + 8), line + 8);
+	}
+	free(text);
+	return EX_OK_;
 }
 
 static int cmd_put_get(int argc, char **argv, bool put)
@@ -364,6 +446,12 @@ int main(int argc, char **argv)
 		return cmd_now(cargc, cargv);
 	if (!strcmp(cmd, "wait"))
 		return cmd_wait(cargc, cargv);
+	if (!strcmp(cmd, "watch"))
+		return cmd_watch(cargc, cargv);
+	if (!strcmp(cmd, "resize"))
+		return cmd_resize(cargc, cargv);
+	if (!strcmp(cmd, "buckets"))
+		return cmd_buckets(cargc, cargv);
 	fprintf(stderr, "pkv: unknown command '%s'\n", cmd);
 	usage(stderr);
 	return EX_USAGE_;

@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: MIT
+/*
+ * cluster.c — resize_cluster: sets cluster_size on this node and on every
+ * connected peer, and says whether they agreed on the size before.
+ *
+ * The node that runs the resize sets its own size, sends RESIZE to each
+ * connected peer (retransmitted every RETX_US until acknowledged) and
+ * answers its caller once every one of them acknowledged: ok when each had
+ * the same size as this node before, not_in_sync when any had another (all
+ * have the new size now either way), timeout when one did not answer in
+ * time. A receiver applies the size and acknowledges with the size it had;
+ * it remembers the last resize of each sender, so a retransmitted RESIZE
+ * is acknowledged with the same previous size as the first.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "paxos.h"
+
+#define RETX_US 100000u
+#define RESIZE_TIMEOUT_US 5000000u
+
+struct resize_op {
+	struct resize_op *next;
+	struct ctl_conn *conn; /* NULL once the caller went away */
+	uint64_t req;
+	uint32_t size, prev;
+	uint64_t waiting; /* peers (bit id-1) still to acknowledge */
+	bool disagree;
+	uint64_t deadline, next_retx;
+};
+
+void cluster_set_size(struct daemon *d, uint32_t n, uint64_t now)
+{
+	if (n == d->mem.cluster_size)
+		return;
+	daemon_log(d, "cluster_size %u -> %u", d->mem.cluster_size, n);
+	membership_set_cluster_size(&d->mem, n);
+	paxos_set_cluster_size(d->paxos, n, now);
+	d->cfg.cluster_size = n;
+	local_set_view(d);
+}
+
+static void send_resize(struct daemon *d, struct resize_op *op)
+{
+	for (uint32_t id = 1; id <= PKV_MAX_NODES; id++) {
+		if (!(op->waiting & (1ull << (id - 1))))
+			continue;
+		struct pkv_msg m = {
+			.type = PKV_MSG_RESIZE,
+			.req = op->req,
+			.arg0 = op->size,
+			.arg1 = op->prev,
+		};
+		pkv_outbox_push(&d->ob, id, &m);
+	}
+}
+
+static void finish(struct daemon *d, struct resize_op *op, int status)
+{
+	for (struct resize_op **pp = &d->resizes; *pp; pp = &(*pp)->next) {
+		if (*pp == op) {
+			*pp = op->next;
+			break;
+		}
+	}
+	if (op->conn)
+		control_resize_done(d, op->conn, status);
+	daemon_log(d, "resize to %u: %s", op->size,
+		   status == PKV_S_OK ? "ok"
+		   : status == PKV_S_NOT_IN_SYNC ? "not_in_sync"
+						 : "timed out");
+	free(op);
+}
+
+int cluster_resize_start(struct daemon *d, struct ctl_conn *c, uint32_t n, uint64_t now)
+{
+	if (n < 1 || n > PKV_MAX_NODES)
+		return PKV_S_BAD_REQUEST;
+	struct resize_op *op = calloc(1, sizeof(*op));
+	if (!op)
+		return PKV_S_NO_MEMORY;
+	op->conn = c;
+	op->req = ++d->next_req;
+	op->size = n;
+	op->prev = d->mem.cluster_size;
+	op->waiting = membership_connected_mask(&d->mem) & ~(1ull << (d->self - 1));
+	op->deadline = now + RESIZE_TIMEOUT_US;
+	op->next_retx = now + RETX_US;
+	op->next = d->resizes;
+	d->resizes = op;
+	cluster_set_size(d, n, now);
+	if (!op->waiting)
+		finish(d, op, PKV_S_OK);
+	else
+		send_resize(d, op);
+	return 0;
+}
+
+void cluster_on_message(struct daemon *d, uint32_t from, const struct pkv_msg *m, uint64_t now)
+{
+	if (from < 1 || from > PKV_MAX_NODES)
+		return;
+	if (m->type == PKV_MSG_RESIZE) {
+		if (m->arg0 < 1 || m->arg0 > PKV_MAX_NODES)
+			return;
+		if (d->resize_applied[from].req != m->req) {
+			d->resize_applied[from].req = m->req;
+			d->resize_applied[from].prev = d->mem.cluster_size;
+			cluster_set_size(d, (uint32_t)m->arg0, now);
+		}
+		struct pkv_msg ack = {
+			.type = PKV_MSG_RESIZE_ACK,
+			.req = m->req,
+			.arg0 = d->mem.cluster_size,
+			.arg1 = d->resize_applied[from].prev,
+		};
+		pkv_outbox_push(&d->ob, from, &ack);
+		return;
+	}
+	for (struct resize_op *op = d->resizes; op; op = op->next) {
+		if (op->req != m->req)
+			continue;
+		uint64_t bit = 1ull << (from - 1);
+		if (!(op->waiting & bit))
+			return;
+		op->waiting &= ~bit;
+		if (m->arg1 != op->prev)
+			op->disagree = true;
+		if (!op->waiting)
+			finish(d, op, op->disagree ? PKV_S_NOT_IN_SYNC : PKV_S_OK);
+		return;
+	}
+}
+
+uint64_t cluster_tick(struct daemon *d, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+	struct resize_op *op = d->resizes;
+	while (op) {
+		struct resize_op *after = op->next;
+		if (now >= op->deadline) {
+			finish(d, op, PKV_S_TIMEOUT);
+		} else {
+			if (now >= op->next_retx) {
+				send_resize(d, op);
+				op->next_retx = now + RETX_US;
+			}
+			if (op->next_retx < next)
+				next = op->next_retx;
+		}
+		op = after;
+	}
+	return next;
+}
+
+void cluster_forget_conn(struct daemon *d, struct ctl_conn *c)
+{
+	for (struct resize_op *op = d->resizes; op; op = op->next)
+		if (op->conn == c)
+			op->conn = NULL;
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Cluster operations through pkv: watch prints quorum_lost / quorum_reached
+# as they happen; resize sets cluster_size on every connected node and says
+# not_in_sync when a node that missed an earlier resize comes back; wait -b
+# returns once the daemon can serve; buckets lists what was used.
+. "$(dirname "$0")/lib.sh"
+
+t_start_cluster 3
+t_pkv -n node1 watch >"$T_DIR/events" 2>"$T_DIR/watch.err" &
+watcher=$!
+t_wait_for "watch subscribed" t_field_is 1 subscribers 1
+# Paused daemons look like a partition: no restart, no resync needed.
+kill -STOP "${T_PID[2]}" "${T_PID[3]}"
+t_wait_for "quorum_lost event" grep -qx quorum_lost "$T_DIR/events"
+kill -CONT "${T_PID[2]}"
+t_wait_for "quorum_reached event" grep -qx quorum_reached "$T_DIR/events"
+[ "$(tr '\n' ' ' <"$T_DIR/events")" = "quorum_lost quorum_reached " ] ||
+	t_fail "events: $(cat "$T_DIR/events")"
+kill "$watcher"
+wait "$watcher" 2>/dev/null || true
+kill -CONT "${T_PID[3]}"
+t_wait_for "node3 back" t_connected_is 1 3
+
+[ "$(t_pkv -n node1 resize 4)" = ok ] || t_fail "resize 4"
+for n in 1 2 3; do [ "$(t_field $n cluster_size)" = 4 ] || t_fail "node$n size after resize 4"; done
+t_quorum_is 1 yes || t_fail "3 of 4 is a quorum"
+
+t_stop 3
+t_wait_for "node3 gone" t_connected_is 1 2
+[ "$(t_pkv -n node2 resize 5)" = ok ] || t_fail "resize 5 without node3"
+t_wait_for "2 of 5 is no quorum" t_quorum_is 1 no
+t_start 3 # comes back with its own size, 3: it missed the resize
+t_wait_for "node3 back again" t_connected_is 1 3
+t_wait_for "node3 synced" t_field_is 3 synced yes
+rc=0; out=$(t_pkv -n node1 resize 5) || rc=$?
+[ "$out" = not_in_sync ] && [ "$rc" = 3 ] || t_fail "resize with a node out of sync: '$out' exit $rc"
+[ "$(t_field 3 cluster_size)" = 5 ] || t_fail "node3 did not take the new size"
+[ "$(t_pkv -n node3 resize 3)" = ok ] || t_fail "resize back to 3"
+for n in 1 2 3; do [ "$(t_field $n cluster_size)" = 3 ] || t_fail "node$n size after resize 3"; done
+rc=0; t_pkv resize 0 >/dev/null 2>&1 || rc=$?
+[ "$rc" = 64 ] || t_fail "resize 0 exited $rc"
+
+t_pkv -n node1 wait --timeout 30 -b fresh-bucket || t_fail "wait -b"
+t_pkv -n node1 put -b inventory apples 3 >/dev/null
+t_pkv -n node1 buckets | grep -qx inventory || t_fail "buckets: $(t_pkv -n node1 buckets)"
+echo ok
