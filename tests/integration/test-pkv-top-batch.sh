@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# pkv-top -b prints, for one daemon, every bucket with its key count and
+# every peer with its state; -c 2 prints two refreshes separated by a blank
+# line; a daemon that is not running exits 69 with a message.
+. "$(dirname "$0")/lib.sh"
+: "${PKV_TOP:?}"
+
+t_start_cluster 3
+for i in 1 2 3; do t_wait_for "node$i sees 3 connected" t_connected_is $i 3; done
+for k in a1 a2 a3; do t_pkv put -b alpha "$k" "v-$k" >/dev/null || t_fail "put alpha $k"; done
+for k in b1 b2; do t_pkv -n node2 put -b beta "$k" "v-$k" >/dev/null || t_fail "put beta $k"; done
+
+# Chosen values reach node1's store through its learner: wait until it counts them.
+bucket_keys() { # NODE BUCKET: the KEYS column of BUCKET in one batch screen
+	"$PKV_TOP" -b -n "$1" | awk -v b="$2" '$1 == "BUCKET" { t = 1; next } t && $1 == b { print $2 }'
+}
+keys_are() { [ "$(bucket_keys "$1" "$2")" = "$3" ]; }
+t_wait_for "node1 counts 3 keys in alpha" keys_are node1 alpha 3
+t_wait_for "node1 counts 2 keys in beta" keys_are node1 beta 2
+
+out=$("$PKV_TOP" -b -n node1) || t_fail "pkv-top -b exited $?"
+echo "$out" | sed 's/^/  | /'
+echo "$out" | grep -Eq '^pkv-top +node node1 ' || t_fail "header does not name node1"
+echo "$out" | grep -Eq '^quorum yes +cluster_size 3 +connected 3 ' || t_fail "header quorum line"
+echo "$out" | grep -Eq '^alpha +3 ' || t_fail "bucket alpha with 3 keys missing"
+echo "$out" | grep -Eq '^beta +2 ' || t_fail "bucket beta with 2 keys missing"
+for p in node2 node3; do
+	echo "$out" | grep -Eq "^$p +[^ ]+ +up " || t_fail "peer $p not listed as up"
+done
+echo "$out" | grep -Eq '^rejected datagrams: 0 ' || t_fail "rejected datagrams line"
+echo "$out" | grep -Eq '^local: clients [0-9]+ ' || t_fail "local line"
+# A single screen has no previous reading: rates are unknown, never invented.
+echo "$out" | grep -Eq '^alpha +3 +[0-9]+ +3 +- +- ' || t_fail "first screen shows rates"
+t_log "one batch screen lists buckets and peers"
+
+out=$("$PKV_TOP" -b -n node1 -c 2 -d 0.2) || t_fail "pkv-top -c 2 exited $?"
+[ "$(echo "$out" | grep -c '^pkv-top ')" = 2 ] || t_fail "-c 2 did not print two screens"
+[ "$(echo "$out" | grep -c '^alpha ')" = 2 ] || t_fail "-c 2: alpha not in both screens"
+# The screens are separated by one blank line, right before the second header.
+echo "$out" | awk '/^pkv-top / && ++n == 2 && prev != "" { bad = 1 } { prev = $0 } END { exit bad }' ||
+	t_fail "no blank line between screens"
+# The second screen has rates, computed between the two readings.
+echo "$out" | grep -E '^alpha ' | tail -n 1 | grep -Eq '^alpha +3 +[0-9]+ +3 +[0-9]+\.[0-9] +[0-9]+\.[0-9] ' ||
+	t_fail "second screen has no rates"
+t_log "-c 2 prints two screens with rates in the second"
+
+set +e
+err=$("$PKV_TOP" -b -n node7 2>&1 >/dev/null)
+rc=$?
+set -e
+[ "$rc" = 69 ] || t_fail "a node that is not running: exit $rc, expected 69"
+echo "$err" | grep -q 'unavailable' || t_fail "no clear message: $err"
+set +e
+"$PKV_TOP" -b -c 0 >/dev/null 2>&1
+rc=$?
+set -e
+[ "$rc" = 64 ] || t_fail "-c 0: exit $rc, expected 64"
+t_log "exit 69 without a daemon, 64 on bad usage"
+echo "ok"
