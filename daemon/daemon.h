@@ -30,6 +30,7 @@ struct store;
 struct shm_segment;
 struct local_attach;
 struct resize_op;
+struct pid_watch;
 struct ctl_conn;
 
 struct daemon {
@@ -51,6 +52,7 @@ struct daemon {
 	struct pkv_outbox ob;
 
 	struct shm_segment *shm;
+	struct pid_watch *pid_watches; /* processes pid bindings of ours depend on */
 	uint64_t local_ticket[128]; /* per client slot (PKV_SHM_CLIENTS): its request in paxos */
 
 	int ctl_fd;
@@ -116,6 +118,8 @@ void local_on_poll(struct daemon *d, void *token, int res, bool more);
 void local_dispatch(struct daemon *d, uint64_t now);
 bool local_complete(struct daemon *d, const struct paxos_completion *c);
 void local_publish_learned(struct daemon *d);
+void local_apply_lifetimes(struct daemon *d, uint64_t now);
+uint64_t local_pid_start_time(int32_t pid);
 bool local_sleep_begin(struct daemon *d);
 void local_sleep_end(struct daemon *d);
 

@@ -9,6 +9,7 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -25,21 +26,117 @@ _Static_assert(sizeof(((struct daemon *)0)->local_ticket) / sizeof(uint64_t) == 
 /* Ids of ring requests: the top bit set, the client slot in the low byte. */
 #define LOCAL_ID_BIT (1ull << 63)
 
+enum token_kind { TOKEN_ATTACH = 1, TOKEN_PID_WATCH };
+
 struct local_attach {
+	uint32_t kind; /* TOKEN_ATTACH: first, as in every poll token */
 	int pidfd;
 	unsigned slot;
 	bool reclaimed;
 	struct local_attach **conn_ref; /* the connection's pointer to us, or NULL */
 } __attribute__((aligned(16)));
 
+/* A process a pid binding of this node depends on, watched by pidfd. */
+struct pid_watch {
+	uint32_t kind; /* TOKEN_PID_WATCH */
+	int pidfd;
+	int32_t pid;
+	bool cancelled; /* unwatched: freed when the cancel completes */
+	uint64_t start_time;
+	struct pid_watch *next;
+} __attribute__((aligned(16)));
+
 /* The doorbell's poll token: only its address matters. */
 static struct {
-	int unused;
+	uint32_t kind;
 } __attribute__((aligned(16))) doorbell_token;
 
 static int pidfd_open_(pid_t pid)
 {
 	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/*
+ * The start time of a process (clock ticks since boot, /proc/PID/stat field
+ * 22): with the pid it names one process for good, so a recycled pid is
+ * never taken for the original. 0 when the process is gone.
+ */
+uint64_t local_pid_start_time(int32_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	/* After the command name, which may hold anything but ends at the last ')'. */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	unsigned long long start = 0;
+	/* fields 3..21 skipped, 22 is starttime */
+	if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+		   &start) != 1)
+		return 0;
+	return start;
+}
+
+static void watch_pid(struct daemon *d, int32_t pid, uint64_t start_time, uint64_t now)
+{
+	for (struct pid_watch *w = d->pid_watches; w; w = w->next)
+		if (w->pid == pid && w->start_time == start_time && !w->cancelled)
+			return;
+	int fd = pidfd_open_(pid);
+	/* Gone already, or the pid now names another process. */
+	if (fd < 0 || local_pid_start_time(pid) != start_time) {
+		if (fd >= 0)
+			close(fd);
+		paxos_pid_exited(d->paxos, pid, start_time, now);
+		return;
+	}
+	struct pid_watch *w = aligned_alloc(16, sizeof(*w));
+	if (!w || net_poll(d->net, fd, w, false) < 0) {
+		/* Cannot watch it: treat it as dead rather than keep a key forever. */
+		daemon_log(d, "cannot watch pid %d: its keys are erased", (int)pid);
+		free(w);
+		close(fd);
+		paxos_pid_exited(d->paxos, pid, start_time, now);
+		return;
+	}
+	*w = (struct pid_watch){.kind = TOKEN_PID_WATCH, .pidfd = fd, .pid = pid,
+				.start_time = start_time, .next = d->pid_watches};
+	d->pid_watches = w;
+}
+
+static void unwatch_pid(struct daemon *d, int32_t pid, uint64_t start_time)
+{
+	for (struct pid_watch *w = d->pid_watches; w; w = w->next) {
+		if (w->pid == pid && w->start_time == start_time && !w->cancelled) {
+			w->cancelled = true;
+			net_poll_cancel(d->net, w);
+			return;
+		}
+	}
+}
+
+/* Applies what paxos asks of lifetimes: pid watches, cache erasures. */
+void local_apply_lifetimes(struct daemon *d, uint64_t now)
+{
+	size_t n;
+	const struct paxos_watch *w = paxos_watches(d->paxos, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (w[i].watch)
+			watch_pid(d, w[i].pid, w[i].start_time, now);
+		else
+			unwatch_pid(d, w[i].pid, w[i].start_time);
+	}
+	paxos_watches_reset(d->paxos);
+	const struct paxos_erased *e = paxos_erased(d->paxos, &n);
+	for (size_t i = 0; i < n; i++)
+		shm_cache_erase(d->shm, store_bucket_name(e[i].e->bucket), e[i].e->key, e[i].gen);
+	paxos_erased_reset(d->paxos);
 }
 
 int local_init(struct daemon *d)
@@ -103,6 +200,7 @@ void local_attach(struct daemon *d, int fd, struct local_attach **ref)
 		free(a);
 		return;
 	}
+	a->kind = TOKEN_ATTACH;
 	a->slot = (unsigned)slot;
 	a->reclaimed = false;
 	a->conn_ref = NULL;
@@ -146,6 +244,20 @@ void local_on_poll(struct daemon *d, void *token, int res, bool more)
 			net_poll(d->net, shm_doorbell_fd(d->shm), &doorbell_token, true);
 		return;
 	}
+	if (*(uint32_t *)token == TOKEN_PID_WATCH) {
+		struct pid_watch *w = token;
+		for (struct pid_watch **pp = &d->pid_watches; *pp; pp = &(*pp)->next) {
+			if (*pp == w) {
+				*pp = w->next;
+				break;
+			}
+		}
+		if (!w->cancelled)
+			paxos_pid_exited(d->paxos, w->pid, w->start_time, daemon_now_us());
+		close(w->pidfd);
+		free(w);
+		return;
+	}
 	/* A client's pidfd: the process exited, or the watch was cancelled. */
 	struct local_attach *a = token;
 	reclaim(d, a);
@@ -153,6 +265,41 @@ void local_on_poll(struct daemon *d, void *token, int res, bool more)
 		*a->conn_ref = NULL;
 	close(a->pidfd);
 	free(a);
+}
+
+/* The bindings of a put from the ring, checked against this host. */
+static int bindings_of(struct daemon *d, const struct shm_request *rq, struct pkv_bindings *b)
+{
+	memset(b, 0, sizeof(*b));
+	if (rq->flags & PKV_SHM_F_BIND_PID) {
+		b->mask |= PKV_BIND_PID;
+		b->pid = rq->bind_pid;
+		b->start_time = rq->bind_pid > 0 ? local_pid_start_time(rq->bind_pid) : 0;
+		/* Not a live process of this host: paxos answers invalid_value. */
+		if (!b->start_time)
+			b->mask |= PKV_BIND_PID_DEAD;
+	}
+	if (rq->node.len) {
+		char name[sizeof(d->cfg.nodes[0].name)];
+		if (rq->node.len >= sizeof(name))
+			return PKV_S_INVALID_VALUE;
+		memcpy(name, rq->node.p, rq->node.len);
+		name[rq->node.len] = 0;
+		const struct pkv_node_cfg *n = config_node_by_name(&d->cfg, name);
+		if (!n)
+			return PKV_S_INVALID_VALUE; /* not a node of this cluster */
+		b->mask |= PKV_BIND_NODE;
+		b->node = n->id;
+	}
+	if (rq->dep_key.len) {
+		b->mask |= PKV_BIND_KEY;
+		b->key = rq->dep_key;
+	}
+	if (rq->until) {
+		b->mask |= PKV_BIND_UNTIL;
+		b->until = rq->until;
+	}
+	return PKV_S_OK;
 }
 
 /* Drains the request ring into paxos. */
@@ -166,14 +313,22 @@ void local_dispatch(struct daemon *d, uint64_t now)
 		bool retry = (rq.flags & PKV_SHM_F_NO_QUORUM_RETRY) != 0;
 		int r = 0;
 		switch (rq.op) {
-		case PKV_SHM_OP_PUT:
-			if (rq.has_bindings) {
-				/* Lifetimes (pid/node/key/until) are not served yet. */
-				shm_respond(d->shm, rq.slot, rq.ticket, PKV_S_INVALID_VALUE, 0, NULL, 0);
+		case PKV_SHM_OP_PUT: {
+			if (!rq.has_bindings) {
+				r = paxos_put(d->paxos, id, rq.bucket, rq.key, rq.value, deadline, retry,
+					      now);
+				break;
+			}
+			struct pkv_bindings b;
+			int s = bindings_of(d, &rq, &b);
+			if (s != PKV_S_OK) {
+				shm_respond(d->shm, rq.slot, rq.ticket, s, 0, NULL, 0);
 				continue;
 			}
-			r = paxos_put(d->paxos, id, rq.bucket, rq.key, rq.value, deadline, retry, now);
+			r = paxos_put_bound(d->paxos, id, rq.bucket, rq.key, rq.value, &b, deadline,
+					    retry, now);
 			break;
+		}
 		case PKV_SHM_OP_GET:
 			r = paxos_get(d->paxos, id, rq.bucket, rq.key, deadline, retry, now);
 			break;
@@ -202,7 +357,11 @@ bool local_complete(struct daemon *d, const struct paxos_completion *c)
 	if (c->kind == PAXOS_REQ_KEYS && c->status == PKV_S_OK) {
 		shm_respond_keys(d->shm, slot, ticket, c->keys, c->n_keys);
 	} else {
-		shm_respond(d->shm, slot, ticket, c->status, c->gen, c->value.p, c->value.len);
+		const struct pkv_bindings *b = &c->bind;
+		shm_respond_bound(d->shm, slot, ticket, c->status, c->gen, c->value.p, c->value.len,
+				  (b->mask & PKV_BIND_UNTIL) ? b->until : 0,
+				  (b->mask & PKV_BIND_PID) ? b->pid : 0,
+				  (b->mask & PKV_BIND_NODE) ? b->node : 0);
 	}
 	return true;
 }
@@ -214,8 +373,10 @@ void local_publish_learned(struct daemon *d)
 	struct store_entry *const *e = paxos_learned(d->paxos, &n);
 	for (size_t i = 0; i < n; i++)
 		if (e[i]->chosen)
-			shm_cache_publish(d->shm, store_bucket_name(e[i]->bucket), e[i]->key, e[i]->chosen_value,
-					  e[i]->gen, 0);
+			shm_cache_publish(d->shm, store_bucket_name(e[i]->bucket), e[i]->key,
+					  e[i]->chosen_value, e[i]->gen,
+					  (e[i]->chosen_bind.mask & PKV_BIND_UNTIL) ? e[i]->chosen_bind.until
+										    : 0);
 	paxos_learned_reset(d->paxos);
 }
 

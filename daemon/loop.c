@@ -89,10 +89,13 @@ static void handle_membership_events(struct daemon *d, uint64_t now)
 			break;
 		case MEMBERSHIP_PEER_RESTARTED:
 			daemon_log(d, "%s restarted (new incarnation)", node_name(d, ev.node));
+			paxos_peer_incarnation(d->paxos, ev.node, ev.incarnation, now);
 			paxos_peer_restarted(d->paxos, ev.node, now);
 			update_peer(d, ev.node, now);
 			break;
 		case MEMBERSHIP_PEER_UP:
+			paxos_peer_incarnation(d->paxos, ev.node, ev.incarnation, now);
+			/* fall through */
 		case MEMBERSHIP_PEER_DOWN:
 			daemon_log(d, "%s %s", node_name(d, ev.node),
 				   ev.kind == MEMBERSHIP_PEER_UP ? "up" : "down");
@@ -115,6 +118,7 @@ static void drain_paxos(struct daemon *d)
 	}
 	paxos_completions_reset(d->paxos);
 	local_publish_learned(d);
+	local_apply_lifetimes(d, daemon_now_us());
 	const struct paxos_event_rec *ev = paxos_events(d->paxos, &n);
 	for (size_t i = 0; i < n; i++)
 		daemon_log(d, "%s", ev[i].text);
@@ -380,6 +384,7 @@ int daemon_init(struct daemon *d)
 		/* a majority restarted without durable state waits this long for a
 		 * synced peer before it starts a new epoch */
 		.epoch_grace_us = 3ull * d->cfg.failure_timeout_ms * 1000u,
+		.incarnation = d->incarnation,
 	};
 	for (unsigned i = 0; i < d->cfg.n_nodes; i++)
 		pc.nodes[pc.n_nodes++] = d->cfg.nodes[i].id;
@@ -422,6 +427,10 @@ int daemon_run(struct daemon *d)
 		uint64_t next = membership_tick(&d->mem, now, &d->ob);
 		handle_membership_events(d, now);
 		local_dispatch(d, now);
+		struct timespec wall;
+		clock_gettime(CLOCK_REALTIME, &wall);
+		paxos_set_wall(d->paxos, (uint64_t)wall.tv_sec * 1000u + (uint64_t)wall.tv_nsec / 1000000u,
+			       now);
 		uint64_t pnext = paxos_tick(d->paxos, now);
 		if (pnext < next)
 			next = pnext;

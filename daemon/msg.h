@@ -52,6 +52,15 @@
  *                  had before (resize_cluster, handled by the loop)
  *  RESIZE_ACK      req, arg0 = the size the receiver now has, arg1 = the size
  *                  it had before
+ *  ERASE           bucket, key, gen: every generation <= gen of the key has
+ *                  ended (a lifetime ended); retransmitted until acknowledged
+ *  ERASE_ACK       bucket, key, gen (the ERASE's)
+ *
+ * Bindings travel with the value. A message whose value is bound (PROMISE,
+ * ACCEPT, CHOSEN, QUERY_REPLY, SYNC_REPLY, FORWARD, FORWARD_REPLY) sets
+ * PKV_MF_BOUND, and its value field then holds pkv_bound_encode(value,
+ * bindings) instead of the bare value; without the flag the value is bare
+ * and unbound. What Paxos agrees on is the pair (value, bindings).
  *
  * A core module may add types below PKV_MSG__COUNT; wire.c encodes every
  * message with the same layout, so new types need no codec change.
@@ -111,6 +120,8 @@ enum pkv_msg_type {
 	PKV_MSG_FORWARD_REPLY,
 	PKV_MSG_RESIZE,
 	PKV_MSG_RESIZE_ACK,
+	PKV_MSG_ERASE,
+	PKV_MSG_ERASE_ACK,
 	PKV_MSG__COUNT
 };
 
@@ -121,7 +132,50 @@ enum pkv_msg_flag {
 	PKV_MF_SYNCED = 1u << 3,
 	PKV_MF_CHOSEN = 1u << 4,
 	PKV_MF_FRESH = 1u << 5,
+	PKV_MF_BOUND = 1u << 6, /* value = pkv_bound_encode(value, bindings) */
 };
+
+/*
+ * Lifetime bindings of a value (DESIGN §3.2). Any binding ending ends the
+ * key's generation. `key` is borrowed or owned as the holder says.
+ */
+enum pkv_bind_flag {
+	PKV_BIND_PID = 1u << 0,	  /* owner, owner_inc, pid, start_time */
+	PKV_BIND_NODE = 1u << 1,  /* node */
+	PKV_BIND_KEY = 1u << 2,	  /* key (same bucket), key_gen */
+	PKV_BIND_UNTIL = 1u << 3, /* until */
+	/* Input only (paxos_put_bound): the caller found the pid dead. Never sent. */
+	PKV_BIND_PID_DEAD = 1u << 7,
+};
+#define PKV_BIND_ALL (PKV_BIND_PID | PKV_BIND_NODE | PKV_BIND_KEY | PKV_BIND_UNTIL)
+
+struct pkv_bindings {
+	uint32_t mask;	     /* enum pkv_bind_flag */
+	uint32_t owner;	     /* pid: node id of the daemon that watches it */
+	uint64_t owner_inc;  /* pid: that daemon's incarnation */
+	int32_t pid;
+	uint64_t start_time; /* pid: process start time, as the owner reads it */
+	uint32_t node;	     /* node: a configured node id */
+	struct pkv_bytes key; /* key: another key of the same bucket */
+	uint64_t key_gen;    /* key: the generation of `key` it lives with */
+	uint64_t until;	     /* until: wall-clock ms since the epoch */
+};
+
+/* Fixed part of an encoded binding set; the dependency key follows it. */
+#define PKV_BOUND_FIXED 48u
+
+/* Bytes pkv_bound_encode needs for value + bindings. */
+size_t pkv_bound_size(struct pkv_bytes value, const struct pkv_bindings *b);
+/* Encodes into buf (cap bytes). Returns the length, or 0 when cap is short. */
+size_t pkv_bound_encode(uint8_t *buf, size_t cap, struct pkv_bytes value,
+			const struct pkv_bindings *b);
+/*
+ * Splits an encoded blob: value and b->key point into it. Returns 0, or
+ * -EINVAL when malformed (unknown version, lengths past the end).
+ */
+int pkv_bound_decode(struct pkv_bytes blob, struct pkv_bytes *value, struct pkv_bindings *b);
+/* Same bindings (mask and every field the mask uses). */
+bool pkv_bindings_eq(const struct pkv_bindings *a, const struct pkv_bindings *b);
 
 struct pkv_msg {
 	uint8_t type;  /* enum pkv_msg_type */

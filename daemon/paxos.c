@@ -28,6 +28,8 @@
 
 struct peer {
 	bool configured, connected, synced, fresh;
+	bool seen_up;	       /* connected at least once: a disconnect is news */
+	uint64_t inc;	       /* incarnation (paxos_peer_incarnation), 0: unknown */
 	uint64_t epoch;
 	/* Sync from this peer (while we are not synced). */
 	bool sync_done;
@@ -43,6 +45,7 @@ struct qvote {
 	struct pkv_ballot b;
 	uint32_t n;
 	struct pkv_bytes value; /* owned */
+	struct pkv_bindings bind; /* owned key */
 };
 
 struct req {
@@ -67,6 +70,12 @@ struct req {
 	struct pkv_ballot best;
 	struct pkv_bytes best_value; /* owned */
 	struct pkv_bytes proposal;   /* borrowed: value or best_value */
+	struct pkv_bindings bind;    /* put: own bindings (owned key) */
+	struct pkv_bindings best_bind; /* of best_value (owned key) */
+	const struct pkv_bindings *proposal_bind; /* &bind or &best_bind */
+	uint64_t parent;	     /* a key binding's resolving get: the put's rid */
+	bool resolve_done;	     /* RESOLVING: the get finished with resolve_st */
+	int resolve_st;
 	uint32_t conflicts;
 	bool get_round; /* a get finishing an interrupted round */
 	bool no_forward;
@@ -105,6 +114,50 @@ struct paxos {
 	size_t n_learned, cap_learned;
 	struct paxos_stats stats;
 	int oom; /* sticky -ENOMEM seen during a call */
+
+	/* Lifetimes. */
+	bool wall_set;
+	int64_t wall_off_us;	   /* wall µs = now + wall_off_us */
+	struct pkv_bindings rx_bind; /* bindings of the message being handled */
+	struct paxos_watch *watches; /* output */
+	size_t n_watches, cap_watches;
+	struct wref *wrefs;	   /* watched local processes, with key counts */
+	size_t n_wrefs, cap_wrefs;
+	struct exited_pid *exited; /* ring of recent exits */
+	size_t n_exited, exited_pos;
+	struct paxos_erased *erased; /* output */
+	size_t n_erased, cap_erased;
+	struct fanout *fanout;	   /* erasures not yet acknowledged by all */
+	size_t n_fanout, cap_fanout;
+	struct uexp *uheap;	   /* until expiries, min-heap */
+	size_t n_uheap, cap_uheap;
+	uint8_t scratch[PKV_BOUND_FIXED + PKV_MAX_KEY + PKV_MAX_VALUE];
+};
+
+struct wref {
+	int32_t pid;
+	uint64_t start_time;
+	uint32_t refs;
+};
+
+struct exited_pid {
+	int32_t pid;
+	uint64_t start_time;
+};
+
+#define EXITED_RING 1024u
+
+struct fanout {
+	struct store_entry *e;
+	uint64_t gen;
+	uint64_t acked; /* nodes that have erased through gen */
+	uint64_t next_at;
+};
+
+struct uexp {
+	uint64_t until;
+	struct store_entry *e;
+	uint64_t gen;
 };
 
 static const char *const state_names[PAXOS_ST__COUNT] = {
@@ -112,6 +165,7 @@ static const char *const state_names[PAXOS_ST__COUNT] = {
 	[PAXOS_ST_PREPARING] = "preparing",	[PAXOS_ST_ACCEPTING] = "accepting",
 	[PAXOS_ST_BACKOFF] = "backoff",		[PAXOS_ST_FORWARDED] = "forwarded",
 	[PAXOS_ST_KEYS] = "keys",		[PAXOS_ST_DONE] = "done",
+	[PAXOS_ST_RESOLVING] = "resolving",
 };
 
 static const char *const event_names[PAXOS_EV__COUNT] = {
@@ -127,6 +181,7 @@ static const char *const event_names[PAXOS_EV__COUNT] = {
 	[PAXOS_EV_TIMER] = "timer",
 	[PAXOS_EV_DEADLINE] = "deadline",
 	[PAXOS_EV_PEER_DOWN] = "peer_down",
+	[PAXOS_EV_ERASED] = "erased",
 };
 
 const char *paxos_state_to_str(enum paxos_state s)
@@ -247,6 +302,118 @@ static void push_event(struct paxos *p, enum paxos_event_kind k, uint64_t arg, c
 	p->ev[p->n_ev++] = (struct paxos_event_rec){ .kind = k, .arg = arg, .text = text };
 }
 
+/* ---- bindings ---------------------------------------------------------- */
+
+static const struct pkv_bindings *bind_or_null(const struct pkv_bindings *b)
+{
+	return b && (b->mask & PKV_BIND_ALL) ? b : NULL;
+}
+
+/* Copies src (NULL: none) with its own key bytes. */
+static int bind_dup(struct pkv_bindings *dst, const struct pkv_bindings *src)
+{
+	struct pkv_bindings n = { 0 };
+	if (src && (src->mask & PKV_BIND_ALL)) {
+		n = *src;
+		n.mask &= PKV_BIND_ALL;
+		if (!(n.mask & PKV_BIND_KEY))
+			n.key = (struct pkv_bytes){ 0 };
+		if (dup_bytes(&n.key, n.key))
+			return -ENOMEM;
+	}
+	*dst = n;
+	return 0;
+}
+
+static void bind_free(struct pkv_bindings *b)
+{
+	free((void *)b->key.p);
+	memset(b, 0, sizeof(*b));
+}
+
+/*
+ * Puts value + bindings into m: the bare value when unbound, else the
+ * encoded pair in p->scratch with PKV_MF_BOUND. Send m before the next call
+ * (send_msg copies it).
+ */
+static void msg_value(struct paxos *p, struct pkv_msg *m, struct pkv_bytes v,
+		      const struct pkv_bindings *b)
+{
+	b = bind_or_null(b);
+	if (!b) {
+		m->value = v;
+		return;
+	}
+	size_t n = pkv_bound_encode(p->scratch, sizeof(p->scratch), v, b);
+	m->value = (struct pkv_bytes){ .p = p->scratch, .len = (uint32_t)n };
+	m->flags |= PKV_MF_BOUND;
+}
+
+static uint64_t wall_ms(const struct paxos *p, uint64_t now)
+{
+	int64_t w = (int64_t)now + p->wall_off_us;
+	return w > 0 ? (uint64_t)w / 1000 : 0;
+}
+
+/* A disconnect is only news for a peer that was connected since we started. */
+static bool peer_lost(const struct paxos *p, uint32_t n)
+{
+	if (n == p->cfg.self)
+		return false;
+	if (n == 0 || n > PKV_MAX_NODES || !p->peers[n].configured)
+		return true;
+	return p->peers[n].seen_up && !p->peers[n].connected;
+}
+
+static bool pid_exited(const struct paxos *p, int32_t pid, uint64_t start_time)
+{
+	for (size_t i = 0; i < p->n_exited; i++)
+		if (p->exited[i].pid == pid && p->exited[i].start_time == start_time)
+			return true;
+	return false;
+}
+
+static bool self_owned_pid(const struct paxos *p, const struct pkv_bindings *b)
+{
+	return (b->mask & PKV_BIND_PID) && b->owner == p->cfg.self &&
+	       b->owner_inc == p->cfg.incarnation;
+}
+
+/*
+ * True when, as far as this daemon knows, one of the bindings has ended.
+ * Knowledge only grows (exits, disconnects seen, clock, erased generations),
+ * which is what makes erasure monotone. A key binding with key_gen 0 is not
+ * resolved yet and counts as alive.
+ */
+static bool binding_dead(struct paxos *p, const struct pkv_bindings *b, struct pkv_bytes bucket,
+			 uint64_t now)
+{
+	if (!b)
+		return false;
+	if (b->mask & PKV_BIND_PID) {
+		if (b->owner == p->cfg.self) {
+			if (b->owner_inc != p->cfg.incarnation || pid_exited(p, b->pid, b->start_time))
+				return true;
+		} else {
+			if (peer_lost(p, b->owner))
+				return true;
+			const struct peer *pe = &p->peers[b->owner];
+			if (pe->inc && b->owner_inc < pe->inc)
+				return true; /* the owner restarted: its watches are gone */
+		}
+	}
+	if ((b->mask & PKV_BIND_NODE) && peer_lost(p, b->node))
+		return true;
+	if ((b->mask & PKV_BIND_UNTIL) && p->wall_set && wall_ms(p, now) >= b->until)
+		return true;
+	if ((b->mask & PKV_BIND_KEY) && b->key_gen) {
+		struct store_entry *d = store_lookup(p->store, bucket, b->key, false);
+		if (d && d->gen > b->key_gen)
+			return true;
+	}
+	return false;
+}
+
 /* ---- requests --------------------------------------------------------- */
 
 static void set_state(struct paxos *p, struct req *r, enum paxos_state s)
@@ -299,12 +466,16 @@ static struct req *req_new(struct paxos *p, enum paxos_req_kind kind, uint64_t i
 
 static void req_free(struct req *r)
 {
+	bind_free(&r->bind);
+	bind_free(&r->best_bind);
 	free_bytes(&r->bucket);
 	free_bytes(&r->key);
 	free_bytes(&r->value);
 	free_bytes(&r->best_value);
-	for (uint32_t i = 0; i < r->n_votes; i++)
+	for (uint32_t i = 0; i < r->n_votes; i++) {
 		free_bytes(&r->votes[i].value);
+		bind_free(&r->votes[i].bind);
+	}
 	for (size_t i = 0; i < r->n_keys; i++)
 		free_bytes(&r->keys[i]);
 	free(r->keys);
@@ -353,12 +524,23 @@ static int cmp_bytes(const void *a, const void *b)
  * forwarded put. Keys move into the completion (the request is done).
  */
 static void req_complete(struct paxos *p, struct req *r, int status, uint64_t gen,
-			 struct pkv_bytes value)
+			 struct pkv_bytes value, const struct pkv_bindings *bind)
 {
 	if (r->state == PAXOS_ST_DONE)
 		return;
 	set_state(p, r, PAXOS_ST_DONE);
 	p->stats.requests_in_flight--;
+	if (r->parent) {
+		/* A key binding's get: hand the answer to the put (finish()). */
+		struct req *par = req_find(p, r->parent);
+		if (par && par->state == PAXOS_ST_RESOLVING) {
+			par->resolve_done = true;
+			par->resolve_st = status;
+			if (status == PKV_S_OK)
+				par->bind.key_gen = gen;
+		}
+		return;
+	}
 	if (r->kind == PAXOS_REQ_FORWARDED) {
 		struct pkv_msg m = {
 			.type = PKV_MSG_FORWARD_REPLY,
@@ -369,7 +551,7 @@ static void req_complete(struct paxos *p, struct req *r, int status, uint64_t ge
 			.key = r->key,
 		};
 		if (status == PKV_S_OK)
-			m.value = value;
+			msg_value(p, &m, value, bind);
 		send_msg(p, r->origin, &m);
 		return;
 	}
@@ -389,7 +571,9 @@ static void req_complete(struct paxos *p, struct req *r, int status, uint64_t ge
 	c->kind = r->kind;
 	c->status = status;
 	c->gen = gen;
-	if (status == PKV_S_OK && r->kind != PAXOS_REQ_KEYS && dup_bytes(&c->value, value)) {
+	if (status == PKV_S_OK && r->kind != PAXOS_REQ_KEYS &&
+	    (dup_bytes(&c->value, value) || bind_dup(&c->bind, bind))) {
+		free_bytes(&c->value);
 		c->status = PKV_S_NO_MEMORY;
 	}
 	if (r->kind == PAXOS_REQ_KEYS && status == PKV_S_OK) {
@@ -412,7 +596,7 @@ static void req_complete(struct paxos *p, struct req *r, int status, uint64_t ge
 
 static void complete_status(struct paxos *p, struct req *r, int status)
 {
-	req_complete(p, r, status, 0, (struct pkv_bytes){ 0 });
+	req_complete(p, r, status, 0, (struct pkv_bytes){ 0 }, NULL);
 }
 
 /* ---- learner ---------------------------------------------------------- */
@@ -425,26 +609,292 @@ static bool req_is_key(const struct req *r, const struct store_entry *e)
 	return pkv_bytes_eq(r->key, e->key) && pkv_bytes_eq(r->bucket, store_bucket_name(e->bucket));
 }
 
+/* ---- lifetimes: watches, erasure, fan-out, expiry ----------------------- */
+
+static void *grow(void *v, size_t *cap, size_t n, size_t size)
+{
+	if (n < *cap)
+		return v;
+	size_t nc = *cap ? *cap * 2 : 16;
+	void *nv = realloc(v, nc * size);
+	if (nv)
+		*cap = nc;
+	return nv;
+}
+
+static void push_watch(struct paxos *p, int32_t pid, uint64_t start_time, bool watch)
+{
+	struct paxos_watch *v = grow(p->watches, &p->cap_watches, p->n_watches, sizeof(*v));
+	if (!v) {
+		p->oom = -ENOMEM;
+		return;
+	}
+	p->watches = v;
+	v[p->n_watches++] = (struct paxos_watch){ .pid = pid, .start_time = start_time,
+						  .watch = watch };
+}
+
+/* Counts the live keys bound to a local process; watch on 0 → 1, unwatch on 1 → 0. */
+static void watch_ref(struct paxos *p, int32_t pid, uint64_t start_time, int delta)
+{
+	size_t i;
+	for (i = 0; i < p->n_wrefs; i++)
+		if (p->wrefs[i].pid == pid && p->wrefs[i].start_time == start_time)
+			break;
+	if (delta > 0) {
+		if (i == p->n_wrefs) {
+			struct wref *v = grow(p->wrefs, &p->cap_wrefs, p->n_wrefs, sizeof(*v));
+			if (!v) {
+				p->oom = -ENOMEM;
+				return;
+			}
+			p->wrefs = v;
+			v[p->n_wrefs++] = (struct wref){ .pid = pid, .start_time = start_time };
+		}
+		if (p->wrefs[i].refs++ == 0)
+			push_watch(p, pid, start_time, true);
+		return;
+	}
+	if (i == p->n_wrefs || --p->wrefs[i].refs)
+		return;
+	p->wrefs[i] = p->wrefs[--p->n_wrefs];
+	push_watch(p, pid, start_time, false);
+}
+
+static void push_erased(struct paxos *p, struct store_entry *e, uint64_t gen)
+{
+	struct paxos_erased *v = grow(p->erased, &p->cap_erased, p->n_erased, sizeof(*v));
+	if (!v) {
+		p->oom = -ENOMEM;
+		return;
+	}
+	p->erased = v;
+	v[p->n_erased++] = (struct paxos_erased){ .e = e, .gen = gen };
+}
+
+static void uheap_push(struct paxos *p, uint64_t until, struct store_entry *e, uint64_t gen)
+{
+	struct uexp *v = grow(p->uheap, &p->cap_uheap, p->n_uheap, sizeof(*v));
+	if (!v) {
+		p->oom = -ENOMEM;
+		return;
+	}
+	p->uheap = v;
+	size_t i = p->n_uheap++;
+	while (i) {
+		size_t up = (i - 1) / 2;
+		if (v[up].until <= until)
+			break;
+		v[i] = v[up];
+		i = up;
+	}
+	v[i] = (struct uexp){ .until = until, .e = e, .gen = gen };
+}
+
+static void uheap_pop(struct paxos *p)
+{
+	struct uexp *v = p->uheap;
+	struct uexp last = v[--p->n_uheap];
+	size_t i = 0;
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= p->n_uheap)
+			break;
+		if (c + 1 < p->n_uheap && v[c + 1].until < v[c].until)
+			c++;
+		if (v[c].until >= last.until)
+			break;
+		v[i] = v[c];
+		i = c;
+	}
+	if (p->n_uheap)
+		v[i] = last;
+}
+
+static uint64_t all_nodes_mask(const struct paxos *p)
+{
+	return p->configured_mask | self_bit(p);
+}
+
+static void fanout_send(struct paxos *p, struct fanout *f, uint64_t now)
+{
+	struct pkv_msg m = {
+		.type = PKV_MSG_ERASE,
+		.bucket = store_bucket_name(f->e->bucket),
+		.key = f->e->key,
+		.gen = f->gen,
+	};
+	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
+		uint32_t n = p->cfg.nodes[i];
+		if (n == p->cfg.self || (f->acked & BIT(n)))
+			continue;
+		send_msg(p, n, &m);
+		p->stats.erase_sent++;
+	}
+	f->next_at = now + p->cfg.retransmit_us;
+}
+
+static struct fanout *fanout_find(struct paxos *p, const struct store_entry *e)
+{
+	for (size_t i = 0; i < p->n_fanout; i++)
+		if (p->fanout[i].e == e)
+			return &p->fanout[i];
+	return NULL;
+}
+
+/* Tombstone collection: forget the fan-out once every node acknowledged. */
+static void fanout_maybe_done(struct paxos *p, struct fanout *f)
+{
+	if ((f->acked & all_nodes_mask(p)) != all_nodes_mask(p))
+		return;
+	*f = p->fanout[--p->n_fanout];
+	p->stats.tombstones_pending = p->n_fanout;
+}
+
+/*
+ * Every daemon that erases tells every other one, until each acknowledged
+ * (or itself said so with an ERASE): if the first daemon died right after
+ * erasing, the others still spread it.
+ */
+static void fanout_add(struct paxos *p, struct store_entry *e, uint64_t gen, uint32_t from,
+		       uint64_t now)
+{
+	struct fanout *f = fanout_find(p, e);
+	if (!f) {
+		struct fanout *v = grow(p->fanout, &p->cap_fanout, p->n_fanout, sizeof(*v));
+		if (!v) {
+			p->oom = -ENOMEM;
+			return;
+		}
+		p->fanout = v;
+		f = &v[p->n_fanout++];
+		f->e = e;
+		f->gen = 0;
+	}
+	if (gen >= f->gen) {
+		f->gen = gen;
+		f->acked = self_bit(p) | (from ? BIT(from) : 0);
+	}
+	p->stats.tombstones_pending = p->n_fanout;
+	fanout_send(p, f, now);
+	fanout_maybe_done(p, f);
+}
+
+static void fanout_ack(struct paxos *p, struct store_entry *e, uint64_t gen, uint32_t from)
+{
+	struct fanout *f = fanout_find(p, e);
+	if (!f || gen < f->gen)
+		return;
+	f->acked |= BIT(from);
+	fanout_maybe_done(p, f);
+}
+
+static void cascade(struct paxos *p, struct store_entry *e, uint64_t now);
+
+/*
+ * Ends every generation <= through of the key here: forgets its acceptor
+ * and learner state (store_erase), stops a watch, reports it (paxos_erased),
+ * spreads it (ERASE), restarts the requests on the key in the next
+ * generation, and erases the keys bound to it (cascade). `from`: the node
+ * that told us (it needs no ERASE), 0: ourselves.
+ */
+static void erase_entry(struct paxos *p, struct store_entry *e, uint64_t through, uint32_t from,
+			uint64_t now)
+{
+	if (e->gen > through)
+		return;
+	bool watched = e->chosen && self_owned_pid(p, &e->chosen_bind);
+	int32_t pid = e->chosen_bind.pid;
+	uint64_t st = e->chosen_bind.start_time;
+	store_erase(p->store, e, through);
+	if (watched)
+		watch_ref(p, pid, st, -1);
+	push_erased(p, e, through);
+	p->stats.erasures++;
+	fanout_add(p, e, through, from, now);
+	for (struct req *r = p->reqs; r; r = r->next)
+		if (r->state != PAXOS_ST_DONE && r->kind != PAXOS_REQ_KEYS && req_is_key(r, e))
+			dispatch(p, r, PAXOS_EV_ERASED, 0, NULL, now);
+	cascade(p, e, now);
+}
+
+/* Key bindings: every key of the bucket bound to an ended generation of e's key. */
+static void cascade(struct paxos *p, struct store_entry *e, uint64_t now)
+{
+	struct store_bucket *b = e->bucket;
+	for (size_t i = 0; i < store_bucket_nkeys(b); i++) {
+		struct store_entry *d = store_bucket_entry_at(b, i);
+		const struct pkv_bindings *db = &d->chosen_bind;
+		if (d != e && d->chosen && (db->mask & PKV_BIND_KEY) && db->key_gen < e->gen &&
+		    pkv_bytes_eq(db->key, e->key))
+			erase_entry(p, d, d->gen, 0, now);
+	}
+}
+
+/* A learned value whose binding is known to have ended ends its generation. */
+static bool check_entry(struct paxos *p, struct store_entry *e, uint64_t now)
+{
+	if (!e->chosen ||
+	    !binding_dead(p, bind_or_null(&e->chosen_bind), store_bucket_name(e->bucket), now))
+		return true;
+	erase_entry(p, e, e->gen, 0, now);
+	return false;
+}
+
+/* After news (a disconnect, a restart, an exit): erase what it ended. */
+static void sweep(struct paxos *p, uint64_t now)
+{
+	for (size_t i = 0; i < store_nentries(p->store); i++) {
+		struct store_entry *e = store_entry_at(p->store, i);
+		if (e->chosen && (e->chosen_bind.mask & (PKV_BIND_PID | PKV_BIND_NODE)))
+			check_entry(p, e, now);
+	}
+}
+
+static void expire_until(struct paxos *p, uint64_t now)
+{
+	if (!p->wall_set)
+		return;
+	uint64_t w = wall_ms(p, now);
+	while (p->n_uheap && p->uheap[0].until <= w) {
+		struct uexp x = p->uheap[0];
+		uheap_pop(p);
+		if (x.e->gen == x.gen && x.e->chosen)
+			check_entry(p, x.e, now);
+	}
+}
+
 /*
  * Records a chosen value. Chosen values never change within a generation,
- * so a second, different one is a broken safety property: count it loudly.
+ * so a second, different one (value or bindings) is a broken safety
+ * property: count it loudly. A value learned with a dead binding ends its
+ * generation at once.
  */
 static void learn(struct paxos *p, struct store_entry *e, struct pkv_ballot b,
-		  struct pkv_bytes value, uint64_t now)
+		  struct pkv_bytes value, const struct pkv_bindings *bind, uint64_t now)
 {
+	bind = bind_or_null(bind);
 	if (e->chosen) {
-		if (!pkv_bytes_eq(e->chosen_value, value)) {
+		struct pkv_bindings none = { 0 };
+		if (!pkv_bytes_eq(e->chosen_value, value) ||
+		    !pkv_bindings_eq(&e->chosen_bind, bind ? bind : &none)) {
 			p->stats.violations++;
 			push_event(p, PAXOS_E_VIOLATION, e->gen,
 				   "paxos: BUG: two different values chosen for one key generation");
 		}
 		return;
 	}
-	if (store_set_chosen(p->store, e, b, value)) {
+	if (store_set_chosen_bound(p->store, e, b, value, bind)) {
 		p->oom = -ENOMEM;
 		return;
 	}
 	p->stats.learned++;
+	if (!check_entry(p, e, now))
+		return;
+	if (self_owned_pid(p, &e->chosen_bind))
+		watch_ref(p, e->chosen_bind.pid, e->chosen_bind.start_time, +1);
+	if (e->chosen_bind.mask & PKV_BIND_UNTIL)
+		uheap_push(p, e->chosen_bind.until, e, e->gen);
 	if (p->n_learned == p->cap_learned) {
 		size_t cap = p->cap_learned ? p->cap_learned * 2 : 64;
 		struct store_entry **v = realloc(p->learned, cap * sizeof(*v));
@@ -477,12 +927,29 @@ static bool acceptor_may_answer(struct paxos *p)
 	return false;
 }
 
-/* Messages of another generation of the key are ignored (DESIGN §3.2). */
-static bool gen_ok(struct paxos *p, const struct store_entry *e, uint64_t gen)
+/*
+ * Generations (DESIGN §3.2): a message of a newer generation says every
+ * older one has ended (generations only advance by erasure), so we erase
+ * up to it and go on; a message of an older generation is ignored, and its
+ * sender (not self) is told with an ERASE so that it catches up.
+ */
+static bool gen_ok(struct paxos *p, struct store_entry *e, uint64_t gen, uint32_t from,
+		   uint64_t now)
 {
+	if (gen > e->gen)
+		erase_entry(p, e, gen - 1, from, now);
 	if (gen == e->gen)
 		return true;
 	p->stats.stale_gen++;
+	if (from && from != p->cfg.self && e->gen > 1) {
+		struct pkv_msg m = {
+			.type = PKV_MSG_ERASE,
+			.bucket = store_bucket_name(e->bucket),
+			.key = e->key,
+			.gen = e->gen - 1,
+		};
+		send_msg(p, from, &m);
+	}
 	return false;
 }
 
@@ -497,7 +964,8 @@ static bool gen_ok(struct paxos *p, const struct store_entry *e, uint64_t gen)
  * answered the same way), and the reply always carries the accepted
  * (ballot, value). Otherwise nack with the higher promise.
  */
-static void acceptor_prepare(struct paxos *p, uint32_t from, const struct pkv_msg *m)
+static void acceptor_prepare(struct paxos *p, uint32_t from, const struct pkv_msg *m,
+			     uint64_t now)
 {
 	if (!acceptor_may_answer(p))
 		return;
@@ -506,7 +974,7 @@ static void acceptor_prepare(struct paxos *p, uint32_t from, const struct pkv_ms
 		p->oom = -ENOMEM;
 		return;
 	}
-	if (!gen_ok(p, e, m->gen))
+	if (!gen_ok(p, e, m->gen, from, now))
 		return;
 	note_round(e, m->ballot);
 	struct pkv_msg r = {
@@ -528,7 +996,7 @@ static void acceptor_prepare(struct paxos *p, uint32_t from, const struct pkv_ms
 		if (e->has_accepted) {
 			r.flags |= PKV_MF_HAS_VALUE;
 			r.accepted = e->accepted;
-			r.value = e->accepted_value;
+			msg_value(p, &r, e->accepted_value, &e->accepted_bind);
 		}
 #endif
 	} else {
@@ -545,7 +1013,8 @@ static void acceptor_prepare(struct paxos *p, uint32_t from, const struct pkv_ms
  * Enforced: accept iff ballot >= promised; accepting also raises the promise
  * to the ballot. Otherwise nack with the promise.
  */
-static void acceptor_accept(struct paxos *p, uint32_t from, const struct pkv_msg *m)
+static void acceptor_accept(struct paxos *p, uint32_t from, const struct pkv_msg *m,
+			    uint64_t now)
 {
 	if (!acceptor_may_answer(p))
 		return;
@@ -554,7 +1023,7 @@ static void acceptor_accept(struct paxos *p, uint32_t from, const struct pkv_msg
 		p->oom = -ENOMEM;
 		return;
 	}
-	if (!gen_ok(p, e, m->gen))
+	if (!gen_ok(p, e, m->gen, from, now))
 		return;
 	note_round(e, m->ballot);
 	struct pkv_msg r = {
@@ -566,7 +1035,8 @@ static void acceptor_accept(struct paxos *p, uint32_t from, const struct pkv_msg
 		.req = m->req,
 	};
 	if (pkv_ballot_cmp(m->ballot, e->promised) >= 0) {
-		if (store_set_accepted(p->store, e, m->ballot, m->value)) {
+		if (store_set_accepted_bound(p->store, e, m->ballot, m->value,
+					     bind_or_null(&p->rx_bind))) {
 			p->oom = -ENOMEM;
 			return; /* no answer: the proposer retransmits */
 		}
@@ -597,11 +1067,11 @@ static void acceptor_query(struct paxos *p, uint32_t from, const struct pkv_msg 
 		if (e->chosen) {
 			r.flags = PKV_MF_CHOSEN | PKV_MF_HAS_VALUE;
 			r.accepted = e->chosen_ballot;
-			r.value = e->chosen_value;
+			msg_value(p, &r, e->chosen_value, &e->chosen_bind);
 		} else if (e->has_accepted) {
 			r.flags = PKV_MF_HAS_VALUE;
 			r.accepted = e->accepted;
-			r.value = e->accepted_value;
+			msg_value(p, &r, e->accepted_value, &e->accepted_bind);
 		}
 	}
 	send_msg(p, from, &r);
@@ -674,19 +1144,20 @@ static void sync_answer(struct paxos *p, uint32_t from, const struct pkv_msg *m)
 		if (e->has_accepted) {
 			r.flags |= PKV_MF_HAS_VALUE;
 			r.accepted = e->accepted;
-			r.value = e->accepted_value;
+			msg_value(p, &r, e->accepted_value, &e->accepted_bind);
 		}
 		bool same = e->has_accepted && !pkv_ballot_cmp(e->accepted, e->chosen_ballot);
 		if (e->chosen && (same || !e->has_accepted)) {
 			r.flags |= PKV_MF_CHOSEN;
+			r.flags &= (uint8_t)~PKV_MF_BOUND;
 			r.accepted = e->chosen_ballot;
-			r.value = e->chosen_value;
+			msg_value(p, &r, e->chosen_value, &e->chosen_bind);
 		}
 		send_msg(p, from, &r);
 		if (e->chosen && !same && e->has_accepted) {
 			r.flags = PKV_MF_CHOSEN | last;
 			r.accepted = e->chosen_ballot;
-			r.value = e->chosen_value;
+			msg_value(p, &r, e->chosen_value, &e->chosen_bind);
 			send_msg(p, from, &r);
 		}
 	}
@@ -724,7 +1195,7 @@ static void send_phase(struct paxos *p, struct req *r, uint64_t answered, bool a
 		break;
 	case PAXOS_ST_ACCEPTING:
 		m.type = PKV_MSG_ACCEPT;
-		m.value = r->proposal;
+		msg_value(p, &m, r->proposal, r->proposal_bind);
 		break;
 	case PAXOS_ST_QUERYING:
 		m.type = PKV_MSG_QUERY;
@@ -756,6 +1227,11 @@ static void start_round(struct paxos *p, struct req *r, uint64_t now)
 		set_state(p, r, PAXOS_ST_BACKOFF);
 		return;
 	}
+	/* Our own value must still be alive (it may be our second lifetime). */
+	if (r->has_value && binding_dead(p, bind_or_null(&r->bind), r->bucket, now)) {
+		complete_status(p, r, PKV_S_INVALID_VALUE);
+		return;
+	}
 	uint64_t round = e->max_round;
 	if (e->promised.round > round)
 		round = e->promised.round;
@@ -766,6 +1242,8 @@ static void start_round(struct paxos *p, struct req *r, uint64_t now)
 	r->promised_mask = r->accepted_mask = 0;
 	r->has_best = false;
 	free_bytes(&r->best_value);
+	bind_free(&r->best_bind);
+	r->proposal_bind = NULL;
 	p->stats.rounds_started++;
 	set_state(p, r, PAXOS_ST_PREPARING);
 	r->t_timer = now + p->cfg.retransmit_us;
@@ -775,8 +1253,10 @@ static void start_round(struct paxos *p, struct req *r, uint64_t now)
 static void start_query(struct paxos *p, struct req *r, uint64_t now)
 {
 	r->answered_mask = 0;
-	for (uint32_t i = 0; i < r->n_votes; i++)
+	for (uint32_t i = 0; i < r->n_votes; i++) {
 		free_bytes(&r->votes[i].value);
+		bind_free(&r->votes[i].bind);
+	}
 	r->n_votes = 0;
 	set_state(p, r, PAXOS_ST_QUERYING);
 	r->t_timer = now + p->cfg.retransmit_us;
@@ -817,27 +1297,34 @@ static void begin(struct paxos *p, struct req *r, uint64_t now)
 	}
 }
 
-/* A value is chosen: tell every learner, record it, answer. */
+/*
+ * A value is chosen: tell every learner, record it, answer. When its
+ * binding has ended, learn() ends the generation instead and the request
+ * goes on in the next one (PAXOS_EV_ERASED): the dead value is not returned.
+ */
 static void chosen(struct paxos *p, struct req *r, struct pkv_ballot b, struct pkv_bytes v,
-		   uint64_t now)
+		   const struct pkv_bindings *bind, uint64_t now)
 {
 	struct store_entry *e = req_entry(p, r);
 	if (!e)
 		return;
+	uint64_t gen = e->gen;
 	struct pkv_msg m = {
 		.type = PKV_MSG_CHOSEN,
 		.bucket = r->bucket,
 		.key = r->key,
 		.gen = e->gen,
 		.ballot = b,
-		.value = v,
 	};
+	msg_value(p, &m, v, bind);
 	if (p->cfg.n_nodes > 1)
 		send_msg(p, PKV_TO_ALL, &m);
 	/* learn() completes every request on the key, r included. */
-	learn(p, e, b, v, now);
+	learn(p, e, b, v, bind, now);
+	if (e->gen != gen || !e->chosen)
+		return;
 	if (r->state != PAXOS_ST_DONE)
-		req_complete(p, r, PKV_S_OK, e->gen, e->chosen ? e->chosen_value : v);
+		req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value, &e->chosen_bind);
 }
 
 static void go_backoff(struct paxos *p, struct req *r, const struct pkv_msg *m, uint64_t now)
@@ -864,12 +1351,12 @@ static void forward(struct paxos *p, struct req *r, uint32_t to, uint64_t now)
 		.type = PKV_MSG_FORWARD,
 		.bucket = r->bucket,
 		.key = r->key,
-		.value = r->value,
 		.req = r->rid,
 		.arg0 = r->deadline == PAXOS_NO_DEADLINE ? PAXOS_NO_DEADLINE
 			: r->deadline > now		 ? r->deadline - now
 							 : 0,
 	};
+	msg_value(p, &m, r->value, &r->bind);
 	send_msg(p, to, &m);
 }
 
@@ -910,23 +1397,34 @@ static void st_querying(struct paxos *p, struct req *r, enum paxos_event ev, uin
 		if (r->answered_mask & BIT(from))
 			return;
 		r->answered_mask |= BIT(from);
-		if (m->flags & PKV_MF_CHOSEN) {
-			/* The sender's learner knows it: that is a fact. */
-			struct store_entry *e = req_entry(p, r);
-			if (e && gen_ok(p, e, m->gen))
-				learn(p, e, m->accepted, m->value, now);
-			if (r->state != PAXOS_ST_DONE && e && e->chosen)
-				req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value);
+		struct store_entry *e = req_entry(p, r);
+		if (!e)
+			return;
+		if (m->gen > e->gen) {
+			/* A newer generation: erasing restarts the query there. */
+			erase_entry(p, e, m->gen - 1, from, now);
 			return;
 		}
-		if (m->flags & PKV_MF_HAS_VALUE) {
+		bool stale = m->gen < e->gen; /* the sender holds nothing of ours */
+		if (stale)
+			gen_ok(p, e, m->gen, from, now); /* tells it to catch up */
+		if (!stale && (m->flags & PKV_MF_CHOSEN)) {
+			/* The sender's learner knows it: that is a fact. */
+			uint64_t gen = e->gen;
+			learn(p, e, m->accepted, m->value, &p->rx_bind, now);
+			if (e->gen == gen && r->state != PAXOS_ST_DONE && e->chosen)
+				req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value, &e->chosen_bind);
+			return;
+		}
+		if (!stale && (m->flags & PKV_MF_HAS_VALUE)) {
 			struct qvote *v = NULL;
 			for (uint32_t i = 0; i < r->n_votes; i++)
 				if (!pkv_ballot_cmp(r->votes[i].b, m->accepted))
 					v = &r->votes[i];
 			if (!v) {
 				v = &r->votes[r->n_votes];
-				if (dup_bytes(&v->value, m->value)) {
+				if (dup_bytes(&v->value, m->value) || bind_dup(&v->bind, &p->rx_bind)) {
+					free_bytes(&v->value);
 					p->oom = -ENOMEM;
 					r->answered_mask &= ~BIT(from);
 					return;
@@ -937,7 +1435,7 @@ static void st_querying(struct paxos *p, struct req *r, enum paxos_event ev, uin
 			}
 			/* A majority accepted one ballot: that value is chosen. */
 			if (++v->n >= q) {
-				chosen(p, r, v->b, v->value, now);
+				chosen(p, r, v->b, v->value, &v->bind, now);
 				return;
 			}
 		}
@@ -954,7 +1452,7 @@ static void st_querying(struct paxos *p, struct req *r, enum paxos_event ev, uin
 	}
 	if (r->n_votes == 0) {
 		/* A majority holds no value: nothing was chosen. */
-		req_complete(p, r, PKV_S_NOT_FOUND, 0, (struct pkv_bytes){ 0 });
+		req_complete(p, r, PKV_S_NOT_FOUND, 0, (struct pkv_bytes){ 0 }, NULL);
 		return;
 	}
 	/*
@@ -978,30 +1476,59 @@ static void st_preparing(struct paxos *p, struct req *r, enum paxos_event ev, ui
 		if ((m->flags & PKV_MF_HAS_VALUE) &&
 		    (!r->has_best || pkv_ballot_cmp(m->accepted, r->best) > 0)) {
 			struct pkv_bytes nv;
+			struct pkv_bindings nb;
 			if (dup_bytes(&nv, m->value)) {
 				p->oom = -ENOMEM;
 				return;
 			}
+			if (bind_dup(&nb, &p->rx_bind)) {
+				free_bytes(&nv);
+				p->oom = -ENOMEM;
+				return;
+			}
 			free_bytes(&r->best_value);
+			bind_free(&r->best_bind);
 			r->best_value = nv;
+			r->best_bind = nb;
 			r->best = m->accepted;
 			r->has_best = true;
 		}
 		r->promised_mask |= BIT(from);
 		if (popcount(r->promised_mask) < quorum(p))
 			return;
-		/* Adopt the highest-ballot accepted value, else our own. */
+		/*
+		 * Adopt the highest-ballot accepted value, else our own.
+		 *
+		 * A value whose binding is known dead is never adopted as an
+		 * answer, yet it is still the one we propose in this
+		 * generation. Why: it may already be chosen here (a majority
+		 * accepted it and nobody told us), and agreement within a
+		 * generation forbids choosing anything else in it. Proposing
+		 * it makes the generation's decision certain (it or, if a
+		 * higher ballot wins meanwhile, that ballot's value, by the
+		 * usual Paxos argument); when it is chosen, learn() sees the
+		 * dead binding and ends the generation — correct, since the
+		 * chosen value's lifetime is over — and the request starts
+		 * again in generation g + 1 with its own value (put) or a new
+		 * query (get). Ending g on any weaker evidence (say, the dead
+		 * value is only accepted) could erase a live value chosen in g
+		 * at a higher ballot by a proposer we raced with.
+		 */
 		if (r->has_best) {
 			r->proposal = r->best_value;
+			r->proposal_bind = &r->best_bind;
+			if (binding_dead(p, bind_or_null(&r->best_bind), r->bucket, now))
+				p->stats.dead_adopted++;
 		} else if (r->has_value) {
 			r->proposal = r->value;
+			r->proposal_bind = &r->bind;
 		} else {
 			/*
 			 * A get's round: no acceptor of a majority accepted
 			 * anything below our ballot, and they promised to
 			 * accept nothing below it, so nothing is chosen.
 			 */
-			req_complete(p, r, PKV_S_NOT_FOUND, 0, (struct pkv_bytes){ 0 });
+			req_complete(p, r, PKV_S_NOT_FOUND, 0, (struct pkv_bytes){ 0 }, NULL);
 			return;
 		}
 		set_state(p, r, PAXOS_ST_ACCEPTING);
@@ -1028,7 +1555,7 @@ static void st_accepting(struct paxos *p, struct req *r, enum paxos_event ev, ui
 		r->accepted_mask |= BIT(from);
 		if (popcount(r->accepted_mask) >= quorum(p)) {
 			p->stats.chosen++;
-			chosen(p, r, r->ballot, r->proposal, now);
+			chosen(p, r, r->ballot, r->proposal, r->proposal_bind, now);
 		}
 		return;
 	case PAXOS_EV_NACK:
@@ -1056,7 +1583,7 @@ static void st_forwarded(struct paxos *p, struct req *r, enum paxos_event ev, ui
 	switch (ev) {
 	case PAXOS_EV_FWD_REPLY:
 		if (m->arg0 == PKV_S_OK) {
-			req_complete(p, r, PKV_S_OK, m->gen, m->value);
+			req_complete(p, r, PKV_S_OK, m->gen, m->value, &p->rx_bind);
 			return;
 		}
 		/* The primary could not do it; keep trying here. */
@@ -1147,6 +1674,7 @@ static const state_fn state_handlers[PAXOS_ST__COUNT] = {
 	[PAXOS_ST_PREPARING] = st_preparing,	 [PAXOS_ST_ACCEPTING] = st_accepting,
 	[PAXOS_ST_BACKOFF] = st_backoff,	 [PAXOS_ST_FORWARDED] = st_forwarded,
 	[PAXOS_ST_KEYS] = st_keys,		 [PAXOS_ST_DONE] = st_done,
+	[PAXOS_ST_RESOLVING] = st_done, /* the resolving get answers through finish() */
 };
 
 /*
@@ -1171,7 +1699,27 @@ static void dispatch(struct paxos *p, struct req *r, enum paxos_event ev, uint32
 	if (ev == PAXOS_EV_CHOSEN) {
 		struct store_entry *e = store_lookup(p->store, r->bucket, r->key, false);
 		if (e && e->chosen)
-			req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value);
+			req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value, &e->chosen_bind);
+		return;
+	}
+	if (ev == PAXOS_EV_ERASED) {
+		/* The generation in flight ended: go on in the next one. */
+		switch (r->state) {
+		case PAXOS_ST_QUERYING:
+		case PAXOS_ST_PREPARING:
+		case PAXOS_ST_ACCEPTING:
+		case PAXOS_ST_BACKOFF:
+			break;
+		default:
+			return; /* not started, forwarded or resolving: nothing in flight */
+		}
+		r->t_timer = UINT64_MAX;
+		if (!ready(p))
+			set_state(p, r, PAXOS_ST_WAIT_QUORUM);
+		else if (r->has_value)
+			start_round(p, r, now);
+		else
+			start_query(p, r, now);
 		return;
 	}
 	state_handlers[r->state](p, r, ev, from, m, now);
@@ -1197,14 +1745,17 @@ static void sync_send_page(struct paxos *p, uint32_t n, uint64_t now)
 	send_msg(p, n, &m);
 }
 
-static void sync_merge(struct paxos *p, const struct pkv_msg *m, uint64_t now)
+static void sync_merge(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now)
 {
 	struct store_entry *e = store_lookup(p->store, m->bucket, m->key, true);
 	if (!e) {
 		p->oom = -ENOMEM;
 		return;
 	}
-	if (!gen_ok(p, e, m->gen))
+	/* A peer behind us holds nothing of the live generation; one ahead ends ours. */
+	if (m->gen > e->gen)
+		erase_entry(p, e, m->gen - 1, from, now);
+	if (m->gen != e->gen)
 		return;
 	p->stats.sync_entries++;
 	p->fresh = false;
@@ -1214,11 +1765,12 @@ static void sync_merge(struct paxos *p, const struct pkv_msg *m, uint64_t now)
 	note_round(e, m->ballot);
 	if ((m->flags & PKV_MF_HAS_VALUE) &&
 	    (!e->has_accepted || pkv_ballot_cmp(m->accepted, e->accepted) > 0)) {
-		if (store_set_accepted(p->store, e, m->accepted, m->value))
+		if (store_set_accepted_bound(p->store, e, m->accepted, m->value,
+					     bind_or_null(&p->rx_bind)))
 			p->oom = -ENOMEM;
 	}
 	if (m->flags & PKV_MF_CHOSEN)
-		learn(p, e, m->accepted, m->value, now);
+		learn(p, e, m->accepted, m->value, &p->rx_bind, now);
 }
 
 static void sync_reply(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now)
@@ -1232,7 +1784,7 @@ static void sync_reply(struct paxos *p, uint32_t from, const struct pkv_msg *m, 
 		uint64_t idx = m->arg0 - 1;
 		if (m->arg0 == 0 || idx < pe->sync_cursor || idx >= pe->sync_cursor + page)
 			return;
-		sync_merge(p, m, now);
+		sync_merge(p, from, m, now);
 		if (p->oom)
 			return; /* not marked: the page is asked again */
 		pe->sync_got |= 1ull << (idx - pe->sync_cursor);
@@ -1329,14 +1881,37 @@ static void sync_step(struct paxos *p, uint64_t now)
 
 static int handle(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now);
 
+/* Puts whose key binding's get finished go on (or fail). True if any did. */
+static bool resume_resolved(struct paxos *p, uint64_t now)
+{
+	bool any = false;
+	for (struct req *r = p->reqs; r; r = r->next) {
+		if (r->state != PAXOS_ST_RESOLVING || !r->resolve_done)
+			continue;
+		any = true;
+		r->resolve_done = false;
+		if (r->resolve_st == PKV_S_OK) {
+			set_state(p, r, PAXOS_ST_WAIT_QUORUM);
+			dispatch(p, r, PAXOS_EV_START, 0, NULL, now);
+		} else {
+			/* The key it would live with is not there: invalid_value. */
+			complete_status(p, r, r->resolve_st == PKV_S_NOT_FOUND ? PKV_S_INVALID_VALUE
+									       : r->resolve_st);
+		}
+	}
+	return any;
+}
+
 /* Runs the local roles' queued messages, then frees finished requests. */
 static int finish(struct paxos *p, uint64_t now)
 {
-	for (size_t i = 0; i < p->selfq.n; i++) {
-		struct pkv_msg m = p->selfq.v[i].msg;
-		handle(p, p->cfg.self, &m, now);
-	}
-	pkv_outbox_reset(&p->selfq);
+	do {
+		for (size_t i = 0; i < p->selfq.n; i++) {
+			struct pkv_msg m = p->selfq.v[i].msg;
+			handle(p, p->cfg.self, &m, now);
+		}
+		pkv_outbox_reset(&p->selfq);
+	} while (resume_resolved(p, now) || p->selfq.n);
 	reap(p);
 	int r = p->oom;
 	p->oom = 0;
@@ -1414,6 +1989,12 @@ void paxos_free(struct paxos *p)
 	free(p->comp);
 	free(p->ev);
 	free(p->learned);
+	free(p->watches);
+	free(p->wrefs);
+	free(p->exited);
+	free(p->erased);
+	free(p->fanout);
+	free(p->uheap);
 	pkv_outbox_free(&p->selfq);
 	free(p);
 }
@@ -1453,9 +2034,14 @@ static void on_forward(struct paxos *p, uint32_t from, const struct pkv_msg *m, 
 	r->has_value = true;
 	r->no_forward = true; /* never forwarded twice */
 	p->stats.forwards_served++;
+	if (bind_dup(&r->bind, &p->rx_bind)) {
+		complete_status(p, r, PKV_S_NO_MEMORY);
+		p->oom = -ENOMEM;
+		return;
+	}
 	struct store_entry *e = store_lookup(p->store, m->bucket, m->key, false);
-	if (e && e->chosen) {
-		req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value);
+	if (e && e->chosen && check_entry(p, e, now)) {
+		req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value, &e->chosen_bind);
 		return;
 	}
 	if (!paxos_has_quorum(p)) {
@@ -1465,16 +2051,50 @@ static void on_forward(struct paxos *p, uint32_t from, const struct pkv_msg *m, 
 	dispatch(p, r, PAXOS_EV_START, 0, NULL, now);
 }
 
-static int handle(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now)
+static void on_erase(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now)
+{
+	struct store_entry *e = store_lookup(p->store, m->bucket, m->key, true);
+	if (!e) {
+		p->oom = -ENOMEM;
+		return; /* unacknowledged: retransmitted */
+	}
+	erase_entry(p, e, m->gen, from, now);
+	fanout_ack(p, e, m->gen, from); /* it erased through m->gen itself */
+	struct pkv_msg a = {
+		.type = PKV_MSG_ERASE_ACK,
+		.bucket = m->bucket,
+		.key = m->key,
+		.gen = m->gen,
+	};
+	send_msg(p, from, &a);
+}
+
+static int handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0, uint64_t now)
 {
 	struct req *r;
+	/* Bound values arrive encoded; the roles see value and bindings apart. */
+	struct pkv_msg mm = *m0;
+	const struct pkv_msg *m = &mm;
+	memset(&p->rx_bind, 0, sizeof(p->rx_bind));
+	if ((m0->flags & PKV_MF_BOUND) && pkv_bound_decode(m0->value, &mm.value, &p->rx_bind))
+		return 0; /* malformed: dropped like a bad datagram */
 	switch (m->type) {
 	case PKV_MSG_PREPARE:
-		acceptor_prepare(p, from, m);
+		acceptor_prepare(p, from, m, now);
 		break;
 	case PKV_MSG_ACCEPT:
-		acceptor_accept(p, from, m);
+		acceptor_accept(p, from, m, now);
 		break;
+	case PKV_MSG_ERASE:
+		if (from != p->cfg.self && m->gen >= 1)
+			on_erase(p, from, m, now);
+		break;
+	case PKV_MSG_ERASE_ACK: {
+		struct store_entry *e = store_lookup(p->store, m->bucket, m->key, false);
+		if (e && from != p->cfg.self)
+			fanout_ack(p, e, m->gen, from);
+		break;
+	}
 	case PKV_MSG_QUERY:
 		acceptor_query(p, from, m);
 		break;
@@ -1492,8 +2112,8 @@ static int handle(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint6
 		struct store_entry *e = store_lookup(p->store, m->bucket, m->key, true);
 		if (!e)
 			return -ENOMEM;
-		if (gen_ok(p, e, m->gen))
-			learn(p, e, m->ballot, m->value, now);
+		if (gen_ok(p, e, m->gen, from, now))
+			learn(p, e, m->ballot, m->value, &p->rx_bind, now);
 		break;
 	}
 	case PKV_MSG_PROMISE:
@@ -1503,6 +2123,12 @@ static int handle(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint6
 			break; /* an older round's reply */
 		{
 			struct store_entry *e = store_lookup(p->store, m->bucket, m->key, false);
+			if (e && m->gen > e->gen) {
+				erase_entry(p, e, m->gen - 1, from, now); /* restarts r */
+				break;
+			}
+			if (e && m->gen < e->gen)
+				break; /* a reply about an ended generation */
 			if (e)
 				note_round(e, m->accepted);
 		}
@@ -1533,7 +2159,7 @@ static int handle(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint6
 			if (r->state == PAXOS_ST_FORWARDED)
 				dispatch(p, r, PAXOS_EV_FWD_REPLY, from, m, now);
 			else if (m->arg0 == PKV_S_OK)
-				req_complete(p, r, PKV_S_OK, m->gen, m->value);
+				req_complete(p, r, PKV_S_OK, m->gen, m->value, &p->rx_bind);
 		}
 		break;
 	default:
@@ -1569,12 +2195,23 @@ uint64_t paxos_next_deadline(const struct paxos *p)
 		if (p->unsynced_since)
 			t = min_u64(t, p->unsynced_since + p->cfg.epoch_grace_us);
 	}
+	for (size_t i = 0; i < p->n_fanout; i++)
+		t = min_u64(t, p->fanout[i].next_at);
+	if (p->wall_set && p->n_uheap) {
+		/* until (wall ms) back to the monotonic µs domain: now = wall µs - offset. */
+		int64_t at = (int64_t)(p->uheap[0].until * 1000) - p->wall_off_us;
+		t = min_u64(t, at > 0 ? (uint64_t)at : 0);
+	}
 	return t;
 }
 
 uint64_t paxos_tick(struct paxos *p, uint64_t now)
 {
 	sync_step(p, now);
+	expire_until(p, now);
+	for (size_t i = 0; i < p->n_fanout; i++)
+		if (p->fanout[i].next_at <= now)
+			fanout_send(p, &p->fanout[i], now);
 	for (struct req *r = p->reqs; r; r = r->next) {
 		if (r->state == PAXOS_ST_DONE)
 			continue;
@@ -1610,10 +2247,13 @@ void paxos_peer_update(struct paxos *p, uint32_t node, bool connected, unsigned 
 		pe->synced = flags & PKV_MF_SYNCED;
 		pe->fresh = flags & PKV_MF_FRESH;
 		pe->epoch = epoch;
+		pe->seen_up = true;
 	}
 	if (was && !connected) {
 		for (struct req *r = p->reqs; r; r = r->next)
 			dispatch(p, r, PAXOS_EV_PEER_DOWN, node, NULL, now);
+		/* Keys bound to the node, or to its processes (noconnection), end. */
+		sweep(p, now);
 	}
 	sync_step(p, now);
 	kick_waiting(p, now);
@@ -1633,7 +2273,64 @@ void paxos_peer_restarted(struct paxos *p, uint32_t node, uint64_t now)
 	pe->synced = false;
 	for (struct req *r = p->reqs; r; r = r->next)
 		dispatch(p, r, PAXOS_EV_PEER_DOWN, node, NULL, now);
+	/*
+	 * Its processes' watches died with the old incarnation. With the new
+	 * incarnation known (paxos_peer_incarnation), sweep() spares bindings
+	 * made by it; unknown, every pid binding it owns ends.
+	 */
+	if (!pe->inc) {
+		for (size_t i = 0; i < store_nentries(p->store); i++) {
+			struct store_entry *e = store_entry_at(p->store, i);
+			if (e->chosen && (e->chosen_bind.mask & PKV_BIND_PID) &&
+			    e->chosen_bind.owner == node)
+				erase_entry(p, e, e->gen, 0, now);
+		}
+	}
+	sweep(p, now);
 	sync_step(p, now);
+	finish(p, now);
+}
+
+void paxos_peer_incarnation(struct paxos *p, uint32_t node, uint64_t incarnation, uint64_t now)
+{
+	if (!peer_ok(p, node) || incarnation <= p->peers[node].inc)
+		return;
+	p->peers[node].inc = incarnation;
+	sweep(p, now);
+	finish(p, now);
+}
+
+void paxos_set_wall(struct paxos *p, uint64_t wall_ms_now, uint64_t now)
+{
+	p->wall_set = true;
+	p->wall_off_us = (int64_t)(wall_ms_now * 1000) - (int64_t)now;
+}
+
+void paxos_pid_exited(struct paxos *p, int32_t pid, uint64_t start_time, uint64_t now)
+{
+	if (!pid_exited(p, pid, start_time)) {
+		if (!p->exited) {
+			p->exited = calloc(EXITED_RING, sizeof(*p->exited));
+			if (!p->exited)
+				return;
+		}
+		p->exited[p->exited_pos] = (struct exited_pid){ .pid = pid, .start_time = start_time };
+		p->exited_pos = (p->exited_pos + 1) % EXITED_RING;
+		if (p->n_exited < EXITED_RING)
+			p->n_exited++;
+	}
+	/* The process's watch is gone: no unwatch for it. */
+	for (size_t i = 0; i < p->n_wrefs; i++)
+		if (p->wrefs[i].pid == pid && p->wrefs[i].start_time == start_time) {
+			p->wrefs[i] = p->wrefs[--p->n_wrefs];
+			break;
+		}
+	for (size_t i = 0; i < store_nentries(p->store); i++) {
+		struct store_entry *e = store_entry_at(p->store, i);
+		if (e->chosen && self_owned_pid(p, &e->chosen_bind) && e->chosen_bind.pid == pid &&
+		    e->chosen_bind.start_time == start_time)
+			erase_entry(p, e, e->gen, 0, now);
+	}
 	finish(p, now);
 }
 
@@ -1667,10 +2364,77 @@ static void count_op(struct paxos *p, struct pkv_bytes bucket, bool put)
 		store_bucket_stats(b)->gets++;
 }
 
+/*
+ * A put's bindings: fills in the owner, checks each is alive now, and copies
+ * them into the request. Returns 0 or the status to complete with.
+ */
+static int put_bindings(struct paxos *p, struct req *r, const struct pkv_bindings *in,
+			uint64_t now)
+{
+	struct pkv_bindings b = *in;
+	if (b.mask & PKV_BIND_PID_DEAD)
+		return PKV_S_INVALID_VALUE;
+	b.mask &= PKV_BIND_ALL;
+	if (!b.mask)
+		return 0;
+	if ((b.mask & PKV_BIND_PID) && b.owner == 0) {
+		b.owner = p->cfg.self;
+		b.owner_inc = p->cfg.incarnation;
+	}
+	if ((b.mask & PKV_BIND_PID) && b.owner != p->cfg.self)
+		return PKV_S_INVALID_VALUE; /* only local processes can be watched */
+	if ((b.mask & PKV_BIND_NODE) && b.node != p->cfg.self &&
+	    (!peer_ok(p, b.node) || !p->peers[b.node].connected))
+		return PKV_S_INVALID_VALUE;
+	if ((b.mask & PKV_BIND_UNTIL) && p->wall_set && wall_ms(p, now) >= b.until)
+		return PKV_S_INVALID_VALUE;
+	if (b.mask & PKV_BIND_KEY) {
+		if (b.key.len == 0 || b.key.len > PKV_MAX_KEY)
+			return PKV_S_BAD_REQUEST;
+		if (pkv_bytes_eq(b.key, r->key))
+			return PKV_S_INVALID_VALUE; /* a key cannot live with itself */
+		b.key_gen = 0;
+	} else {
+		b.key = (struct pkv_bytes){ 0 };
+	}
+	if (binding_dead(p, &b, r->bucket, now))
+		return PKV_S_INVALID_VALUE;
+	if (pkv_bound_size(r->value, &b) > PKV_MAX_VALUE)
+		return PKV_S_TOO_LARGE;
+	if (bind_dup(&r->bind, &b))
+		return PKV_S_NO_MEMORY;
+	return 0;
+}
+
+/*
+ * A key binding names a generation of the other key: the local learner's
+ * if it knows a live value, else a get on the cluster finds it (the put
+ * waits in RESOLVING; finish() resumes it). False: the put must wait.
+ */
+static bool resolve_key(struct paxos *p, struct req *r, uint64_t now)
+{
+	if (!(r->bind.mask & PKV_BIND_KEY) || r->bind.key_gen)
+		return true;
+	struct store_entry *d = store_lookup(p->store, r->bucket, r->bind.key, false);
+	if (d && d->chosen && check_entry(p, d, now)) {
+		r->bind.key_gen = d->gen;
+		return true;
+	}
+	struct req *c = req_new(p, PAXOS_REQ_GET, 0, r->bucket, r->bind.key, r->deadline, r->retry);
+	if (!c) {
+		complete_status(p, r, PKV_S_NO_MEMORY);
+		return false;
+	}
+	c->parent = r->rid;
+	set_state(p, r, PAXOS_ST_RESOLVING);
+	dispatch(p, c, PAXOS_EV_START, 0, NULL, now);
+	return false;
+}
+
 /* Common start of put and get: learner first, then quorum. */
 static int request(struct paxos *p, enum paxos_req_kind kind, uint64_t id, struct pkv_bytes bucket,
-		   struct pkv_bytes key, const struct pkv_bytes *value, uint64_t deadline,
-		   bool retry, uint64_t now)
+		   struct pkv_bytes key, const struct pkv_bytes *value,
+		   const struct pkv_bindings *bind, uint64_t deadline, bool retry, uint64_t now)
 {
 	struct req *r = req_new(p, kind, id, bucket, key, deadline, retry);
 	if (!r)
@@ -1691,16 +2455,24 @@ static int request(struct paxos *p, enum paxos_req_kind kind, uint64_t id, struc
 		}
 		r->has_value = true;
 	}
+	if (value && bind) {
+		int st = put_bindings(p, r, bind, now);
+		if (st) {
+			complete_status(p, r, st);
+			return finish(p, now);
+		}
+	}
 	struct store_entry *e = store_lookup(p->store, bucket, key, false);
-	if (e && e->chosen) {
-		req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value);
+	if (e && e->chosen && check_entry(p, e, now)) {
+		req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value, &e->chosen_bind);
 		return finish(p, now);
 	}
 	if (!paxos_has_quorum(p) && !retry) {
 		complete_status(p, r, PKV_S_NO_QUORUM);
 		return finish(p, now);
 	}
-	dispatch(p, r, PAXOS_EV_START, 0, NULL, now);
+	if (resolve_key(p, r, now))
+		dispatch(p, r, PAXOS_EV_START, 0, NULL, now);
 	return finish(p, now);
 }
 
@@ -1708,14 +2480,22 @@ int paxos_put(struct paxos *p, uint64_t id, struct pkv_bytes bucket, struct pkv_
 	      struct pkv_bytes value, uint64_t deadline, bool retry, uint64_t now)
 {
 	p->stats.puts++;
-	return request(p, PAXOS_REQ_PUT, id, bucket, key, &value, deadline, retry, now);
+	return request(p, PAXOS_REQ_PUT, id, bucket, key, &value, NULL, deadline, retry, now);
+}
+
+int paxos_put_bound(struct paxos *p, uint64_t id, struct pkv_bytes bucket, struct pkv_bytes key,
+		    struct pkv_bytes value, const struct pkv_bindings *bind, uint64_t deadline,
+		    bool retry, uint64_t now)
+{
+	p->stats.puts++;
+	return request(p, PAXOS_REQ_PUT, id, bucket, key, &value, bind, deadline, retry, now);
 }
 
 int paxos_get(struct paxos *p, uint64_t id, struct pkv_bytes bucket, struct pkv_bytes key,
 	      uint64_t deadline, bool retry, uint64_t now)
 {
 	p->stats.gets++;
-	return request(p, PAXOS_REQ_GET, id, bucket, key, NULL, deadline, retry, now);
+	return request(p, PAXOS_REQ_GET, id, bucket, key, NULL, NULL, deadline, retry, now);
 }
 
 int paxos_keys(struct paxos *p, uint64_t id, struct pkv_bytes bucket, uint64_t deadline,
@@ -1766,11 +2546,34 @@ void paxos_completions_reset(struct paxos *p)
 	for (size_t i = 0; i < p->n_comp; i++) {
 		struct paxos_completion *c = &p->comp[i];
 		free_bytes(&c->value);
+		bind_free(&c->bind);
 		for (size_t k = 0; k < c->n_keys; k++)
 			free_bytes(&c->keys[k]);
 		free(c->keys);
 	}
 	p->n_comp = 0;
+}
+
+const struct paxos_watch *paxos_watches(const struct paxos *p, size_t *n)
+{
+	*n = p->n_watches;
+	return p->watches;
+}
+
+void paxos_watches_reset(struct paxos *p)
+{
+	p->n_watches = 0;
+}
+
+const struct paxos_erased *paxos_erased(const struct paxos *p, size_t *n)
+{
+	*n = p->n_erased;
+	return p->erased;
+}
+
+void paxos_erased_reset(struct paxos *p)
+{
+	p->n_erased = 0;
 }
 
 const struct paxos_event_rec *paxos_events(const struct paxos *p, size_t *n)

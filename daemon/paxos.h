@@ -18,11 +18,16 @@
  *   when a peer comes back with a new incarnation: paxos_peer_restarted(p, id, now);
  *   on resize: paxos_set_cluster_size(p, n, now);
  *   local client requests: paxos_put / paxos_get / paxos_keys;
+ *   every turn: paxos_set_wall(p, wall_ms, now) (until bindings);
  *   when paxos_next_deadline(p) <= now: paxos_tick(p, now);
+ *   when a watched process exits: paxos_pid_exited(p, pid, start, now);
+ *   when a peer's incarnation is learned/changes: paxos_peer_incarnation();
  *   end of turn: send every entry of `ob` (PKV_TO_ALL = every configured node
  *           except self), then pkv_outbox_reset(&ob);
  *           drain paxos_completions(), then paxos_completions_reset(p);
  *           drain paxos_events(), then paxos_events_reset(p);
+ *           drain paxos_learned() (publish with e->chosen_bind.until),
+ *           paxos_erased() (shm_cache_erase), paxos_watches() (pidfd);
  *           put paxos_heartbeat_flags(p) and paxos_epoch(p) into heartbeats.
  *
  * Messages to self: the proposer never puts a message addressed to itself in
@@ -67,6 +72,7 @@ struct paxos_config {
 	uint64_t epoch_grace_us;	  /* all-unsynced wait before a new epoch; 0: 3 s */
 	uint32_t sync_page;		  /* entries per SYNC_REQ page (≤ 64); 0: 32 */
 	uint32_t keys_page;		  /* arg0 of KEYS_REQ; 0: 64 */
+	uint64_t incarnation;		  /* this daemon's incarnation (pid bindings it owns) */
 };
 
 /* Proposer states (one request = one state machine). */
@@ -79,6 +85,7 @@ enum paxos_state {
 	PAXOS_ST_FORWARDED,   /* put handed to the key's primary */
 	PAXOS_ST_KEYS,	      /* keys: collecting KEYS_REPLY */
 	PAXOS_ST_DONE,
+	PAXOS_ST_RESOLVING,   /* put bound to a key: finding that key's generation */
 	PAXOS_ST__COUNT
 };
 
@@ -95,6 +102,7 @@ enum paxos_event {
 	PAXOS_EV_TIMER,	    /* retransmit or backoff timer */
 	PAXOS_EV_DEADLINE,
 	PAXOS_EV_PEER_DOWN,
+	PAXOS_EV_ERASED,    /* the key's generation ended while the request ran */
 	PAXOS_EV__COUNT
 };
 
@@ -119,6 +127,7 @@ struct paxos_completion {
 	int status;	       /* enum pkv_status */
 	uint64_t gen;	       /* generation of the value (put/get OK) */
 	struct pkv_bytes value;
+	struct pkv_bindings bind; /* the chosen value's bindings (put/get OK) */
 	struct pkv_bytes *keys;
 	size_t n_keys;
 };
@@ -151,6 +160,10 @@ struct paxos_stats {
 	uint64_t epochs_declared;    /* new epochs (possible loss) */
 	uint64_t puts, gets, keys;   /* requests taken */
 	uint64_t sync_entries;	     /* entries merged while syncing */
+	uint64_t erasures;	     /* key generations ended here */
+	uint64_t erase_sent;	     /* ERASE messages sent (retransmits included) */
+	uint64_t tombstones_pending; /* erasures not yet acknowledged by every node */
+	uint64_t dead_adopted;	     /* rounds finished for a value with a dead binding */
 };
 
 /*
@@ -205,6 +218,22 @@ void paxos_set_cluster_size(struct paxos *p, uint32_t n, uint64_t now);
  */
 int paxos_put(struct paxos *p, uint64_t id, struct pkv_bytes bucket, struct pkv_bytes key,
 	      struct pkv_bytes value, uint64_t deadline, bool retry, uint64_t now);
+/*
+ * put with lifetime bindings (NULL: none, the same as paxos_put). Copied.
+ *  pid:   owner 0 means this daemon (owner and owner_inc are filled in); the
+ *         loop checked that the pid is a live local process and passes its
+ *         start time; PKV_BIND_PID_DEAD in mask says it found it dead.
+ *  node:  must be configured and connected (self counts as connected).
+ *  key:   the key must hold a value (local learner, else a get on the
+ *         cluster); key_gen is filled in with its generation.
+ *  until: must be after the wall clock (paxos_set_wall).
+ * Any of these failing completes with PKV_S_INVALID_VALUE. The encoded
+ * value + bindings must fit PKV_MAX_VALUE (else PKV_S_TOO_LARGE). The put
+ * returns the chosen value with its bindings, maybe another writer's.
+ */
+int paxos_put_bound(struct paxos *p, uint64_t id, struct pkv_bytes bucket, struct pkv_bytes key,
+		    struct pkv_bytes value, const struct pkv_bindings *bind, uint64_t deadline,
+		    bool retry, uint64_t now);
 int paxos_get(struct paxos *p, uint64_t id, struct pkv_bytes bucket, struct pkv_bytes key,
 	      uint64_t deadline, bool retry, uint64_t now);
 int paxos_keys(struct paxos *p, uint64_t id, struct pkv_bytes bucket, uint64_t deadline,
@@ -224,6 +253,58 @@ void paxos_completions_reset(struct paxos *p);
  */
 struct store_entry *const *paxos_learned(const struct paxos *p, size_t *n);
 void paxos_learned_reset(struct paxos *p);
+
+/*
+ * Lifetimes: inputs.
+ *
+ * Wall clock: the core reads no clock. paxos_set_wall tells it the wall
+ * clock (ms since the epoch) at monotonic time `now` (µs); from then on
+ * wall(t) = wall_ms + (t - now) / 1000. Call it at start and every loop
+ * turn before paxos_tick (or at least when the wall clock may have jumped).
+ * Until bindings expire when wall(now) >= until; paxos_next_deadline reports
+ * the next expiry converted back to the monotonic domain with the same
+ * offset. Before the first call no until binding expires.
+ */
+void paxos_set_wall(struct paxos *p, uint64_t wall_ms, uint64_t now);
+/*
+ * A process this daemon watched (paxos_watches) exited. Also call it when a
+ * watch cannot be set up because the process is already gone.
+ */
+void paxos_pid_exited(struct paxos *p, int32_t pid, uint64_t start_time, uint64_t now);
+/*
+ * The peer's current incarnation (from its heartbeats). Call when first
+ * known and whenever it changes, before paxos_peer_restarted. Pid bindings
+ * owned by an older incarnation of the peer are dead.
+ */
+void paxos_peer_incarnation(struct paxos *p, uint32_t node, uint64_t incarnation, uint64_t now);
+
+/*
+ * Lifetimes: outputs, drained like paxos_learned.
+ *
+ * Watches: in order, start (watch = true) or stop watching a local process
+ * with a pidfd. Started when a chosen value bound to a pid owned by this
+ * daemon is learned, stopped when the last such key is erased otherwise.
+ * Stopping a watch that is already gone is harmless.
+ */
+struct paxos_watch {
+	int32_t pid;
+	uint64_t start_time;
+	bool watch;
+};
+const struct paxos_watch *paxos_watches(const struct paxos *p, size_t *n);
+void paxos_watches_reset(struct paxos *p);
+
+/*
+ * Erased: (entry, gen) = every generation <= gen of the entry's key ended
+ * here since the last reset: erase it from the shared cache
+ * (shm_cache_erase(bucket, key, gen)). Entries belong to the store.
+ */
+struct paxos_erased {
+	struct store_entry *e;
+	uint64_t gen;
+};
+const struct paxos_erased *paxos_erased(const struct paxos *p, size_t *n);
+void paxos_erased_reset(struct paxos *p);
 
 /* Notable events since the last reset (log them); same ownership rule. */
 const struct paxos_event_rec *paxos_events(const struct paxos *p, size_t *n);

@@ -445,6 +445,13 @@ bool shm_ring_next(struct shm_segment *seg, struct shm_request *out)
 int shm_respond(struct shm_segment *seg, unsigned slot, uint64_t ticket, int status, uint64_t gen,
 		const void *value, uint32_t len)
 {
+	return shm_respond_bound(seg, slot, ticket, status, gen, value, len, 0, 0, 0);
+}
+
+int shm_respond_bound(struct shm_segment *seg, unsigned slot, uint64_t ticket, int status,
+		      uint64_t gen, const void *value, uint32_t len, uint64_t until, int32_t pid,
+		      uint32_t node)
+{
 	struct pkv_shm_client *c = ticket_client(seg, slot, ticket);
 	if (!c) {
 		STAT_INC(seg, stale);
@@ -458,7 +465,9 @@ int shm_respond(struct shm_segment *seg, unsigned slot, uint64_t ticket, int sta
 		memcpy(c->resp_data, value, len);
 	c->status = status;
 	c->gen = gen;
-	c->resp_until = 0;
+	c->resp_until = until;
+	c->resp_pid = pid;
+	c->resp_node = node;
 	c->resp_flags = 0;
 	c->resp_len = len;
 	post_response(c, (uint32_t)ticket);
@@ -516,6 +525,8 @@ int shm_respond_keys(struct shm_segment *seg, unsigned slot, uint64_t ticket,
 	c->status = PKV_S_OK;
 	c->gen = 0;
 	c->resp_until = 0;
+	c->resp_pid = 0;
+	c->resp_node = 0;
 	c->resp_flags = more;
 	c->resp_len = o;
 	post_response(c, (uint32_t)ticket);

@@ -123,6 +123,10 @@ bool shm_ring_pending(const struct shm_segment *seg);
  */
 int shm_respond(struct shm_segment *seg, unsigned slot, uint64_t ticket, int status, uint64_t gen,
 		const void *value, uint32_t len);
+/* The same, with the value's bindings: until (ms), pid and node id (0: none). */
+int shm_respond_bound(struct shm_segment *seg, unsigned slot, uint64_t ticket, int status,
+		      uint64_t gen, const void *value, uint32_t len, uint64_t until, int32_t pid,
+		      uint32_t node);
 /*
  * Answers a keys request: the keys after the request's cursor, sorted
  * bytewise as paxos_keys returns them, packed as (u16 len, bytes) records;

@@ -92,6 +92,8 @@ struct store *store_new(void)
 
 static void entry_free(struct store_entry *e)
 {
+	free((void *)e->accepted_bind.key.p);
+	free((void *)e->chosen_bind.key.p);
 	free((void *)e->key.p);
 	free((void *)e->accepted_value.p);
 	free((void *)e->chosen_value.p);
@@ -283,12 +285,41 @@ struct store_entry *store_lookup(struct store *s, struct pkv_bytes bucket, struc
 	return e;
 }
 
+/* Copies bindings (NULL: none) into dst, the key into new memory. */
+static int dup_bind(struct pkv_bindings *dst, const struct pkv_bindings *src)
+{
+	struct pkv_bindings n = { 0 };
+	if (src) {
+		n = *src;
+		n.mask &= PKV_BIND_ALL;
+		if (!(n.mask & PKV_BIND_KEY))
+			n.key = (struct pkv_bytes){ 0 };
+		if (dup_bytes(&n.key, n.key))
+			return -ENOMEM;
+	}
+	*dst = n;
+	return 0;
+}
+
 int store_set_accepted(struct store *s, struct store_entry *e, struct pkv_ballot b,
 		       struct pkv_bytes value)
 {
+	return store_set_accepted_bound(s, e, b, value, NULL);
+}
+
+int store_set_accepted_bound(struct store *s, struct store_entry *e, struct pkv_ballot b,
+			     struct pkv_bytes value, const struct pkv_bindings *bind)
+{
 	struct pkv_bytes nv;
-	if (dup_bytes(&nv, value))
+	struct pkv_bindings nb;
+	if (dup_bind(&nb, bind))
 		return -ENOMEM;
+	if (dup_bytes(&nv, value)) {
+		free((void *)nb.key.p);
+		return -ENOMEM;
+	}
+	free((void *)e->accepted_bind.key.p);
+	e->accepted_bind = nb;
 	account(s, e->bucket, (int64_t)nv.len - (int64_t)e->accepted_value.len);
 	free((void *)e->accepted_value.p);
 	e->accepted_value = nv;
@@ -302,9 +333,22 @@ int store_set_accepted(struct store *s, struct store_entry *e, struct pkv_ballot
 int store_set_chosen(struct store *s, struct store_entry *e, struct pkv_ballot b,
 		     struct pkv_bytes value)
 {
+	return store_set_chosen_bound(s, e, b, value, NULL);
+}
+
+int store_set_chosen_bound(struct store *s, struct store_entry *e, struct pkv_ballot b,
+			   struct pkv_bytes value, const struct pkv_bindings *bind)
+{
 	struct pkv_bytes nv;
-	if (dup_bytes(&nv, value))
+	struct pkv_bindings nb;
+	if (dup_bind(&nb, bind))
 		return -ENOMEM;
+	if (dup_bytes(&nv, value)) {
+		free((void *)nb.key.p);
+		return -ENOMEM;
+	}
+	free((void *)e->chosen_bind.key.p);
+	e->chosen_bind = nb;
 	account(s, e->bucket, (int64_t)nv.len - (int64_t)e->chosen_value.len);
 	free((void *)e->chosen_value.p);
 	e->chosen_value = nv;
@@ -313,4 +357,21 @@ int store_set_chosen(struct store *s, struct store_entry *e, struct pkv_ballot b
 	if (b.round > e->max_round)
 		e->max_round = b.round;
 	return 0;
+}
+
+bool store_erase(struct store *s, struct store_entry *e, uint64_t through)
+{
+	if (e->gen > through)
+		return false;
+	account(s, e->bucket, -(int64_t)e->accepted_value.len - (int64_t)e->chosen_value.len);
+	free((void *)e->accepted_value.p);
+	free((void *)e->chosen_value.p);
+	free((void *)e->accepted_bind.key.p);
+	free((void *)e->chosen_bind.key.p);
+	e->accepted_value = e->chosen_value = (struct pkv_bytes){ 0 };
+	e->accepted_bind = e->chosen_bind = (struct pkv_bindings){ 0 };
+	e->has_accepted = e->chosen = false;
+	e->promised = e->accepted = e->chosen_ballot = (struct pkv_ballot){ 0 };
+	e->gen = through + 1;
+	return true;
 }

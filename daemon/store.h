@@ -14,8 +14,8 @@
  *
  * Ownership: the store owns every entry, bucket and byte string in it. A
  * pointer returned by a lookup stays valid until store_free(): entries and
- * buckets are never moved or freed while the store lives (erasure, when it
- * comes, leaves a tombstone in place and bumps the generation). Byte strings
+ * buckets are never moved or freed while the store lives (erasure leaves
+ * the entry in place as a tombstone: no value, the generation bumped). Byte strings
  * inside an entry (value pointers) change when the entry is updated through
  * the setters below, so do not keep them across such a call.
  *
@@ -46,17 +46,21 @@ struct store_entry {
 	struct pkv_ballot accepted; /* ballot of the accepted value; zero: none */
 	bool has_accepted;
 	struct pkv_bytes accepted_value;
+	struct pkv_bindings accepted_bind; /* key bytes owned */
 
 	/* Learner. */
 	bool chosen;
 	struct pkv_ballot chosen_ballot;
 	struct pkv_bytes chosen_value;
+	struct pkv_bindings chosen_bind; /* key bytes owned; .until for the cache */
 
 	/* Proposer: highest round seen in any message about this key. */
 	uint64_t max_round;
 
-	/* Reserved for lifetime bindings (pid/node/key/until); NULL for now. */
-	void *bindings;
+	/*
+	 * Generations: `gen` is the live one. Every generation below it has
+	 * ended (erased); a tombstone is an entry with gen > 1 and no value.
+	 */
 
 	/* Private to store.c. */
 	uint64_t hash;
@@ -117,6 +121,18 @@ int store_set_accepted(struct store *s, struct store_entry *e, struct pkv_ballot
 /* Copies value in as the chosen value at ballot b. 0 or -ENOMEM (unchanged). */
 int store_set_chosen(struct store *s, struct store_entry *e, struct pkv_ballot b,
 		     struct pkv_bytes value);
+/* The same with bindings (copied; NULL: none). 0 or -ENOMEM (unchanged). */
+int store_set_accepted_bound(struct store *s, struct store_entry *e, struct pkv_ballot b,
+			     struct pkv_bytes value, const struct pkv_bindings *bind);
+int store_set_chosen_bound(struct store *s, struct store_entry *e, struct pkv_ballot b,
+			   struct pkv_bytes value, const struct pkv_bindings *bind);
+/*
+ * Ends every generation <= through: when e->gen <= through, forgets the
+ * promise, the accepted and the chosen value with their bindings, and sets
+ * gen = through + 1 (the next lifetime starts with a fresh instance). The
+ * highest round seen is kept. Returns true when something ended.
+ */
+bool store_erase(struct store *s, struct store_entry *e, uint64_t through);
 
 /* True when the entry has a value a reader could see (accepted or chosen). */
 static inline bool store_entry_has_value(const struct store_entry *e)

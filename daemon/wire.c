@@ -48,7 +48,7 @@ _Static_assert(PKV_MAX_BUCKET <= UINT8_MAX, "bucket length is a u8");
 _Static_assert(PKV_MAX_KEY <= UINT16_MAX, "key length is a u16");
 /* The largest message must travel alone in one datagram. */
 _Static_assert(WIRE_HDR_BYTES + WIRE_MSG_FIXED_BYTES + PKV_MAX_BUCKET + PKV_MAX_KEY +
-		       PKV_MAX_VALUE + WIRE_TAG_BYTES <=
+		       WIRE_MAX_VALUE + WIRE_TAG_BYTES <=
 		   WIRE_MAX_DGRAM,
 	       "largest message fits a datagram");
 _Static_assert(WIRE_REPLAY_WINDOW % 64 == 0, "window is whole words");
@@ -103,7 +103,7 @@ static bool bytes_ok(struct pkv_bytes b, uint32_t max)
 static bool msg_sendable(const struct pkv_msg *m)
 {
 	return m->type >= 1 && m->type < PKV_MSG__COUNT && bytes_ok(m->bucket, PKV_MAX_BUCKET) &&
-	       bytes_ok(m->key, PKV_MAX_KEY) && bytes_ok(m->value, PKV_MAX_VALUE);
+	       bytes_ok(m->key, PKV_MAX_KEY) && bytes_ok(m->value, WIRE_MAX_VALUE);
 }
 
 static void encode_msg(uint8_t *p, const struct pkv_msg *m)
@@ -151,7 +151,7 @@ static size_t decode_msg(const uint8_t *p, size_t avail, struct pkv_msg *m)
 	blen = p[M_BUCKET_LEN];
 	klen = get16(p + M_KEY_LEN);
 	vlen = get32(p + M_VALUE_LEN);
-	if (klen > PKV_MAX_KEY || vlen > PKV_MAX_VALUE)
+	if (klen > PKV_MAX_KEY || vlen > WIRE_MAX_VALUE)
 		return 0;
 	/* Bounded by the checks above: no overflow. */
 	size = WIRE_MSG_FIXED_BYTES + (size_t)blen + klen + vlen;

@@ -27,7 +27,8 @@
  *     2     1  bucket length (≤ PKV_MAX_BUCKET)
  *     3     1  reserved, must be 0
  *     4     2  key length (≤ PKV_MAX_KEY)
- *     6     4  value length (≤ PKV_MAX_VALUE)
+ *     6     4  value length (≤ PKV_MAX_VALUE + PKV_BOUND_FIXED + PKV_MAX_KEY:
+ *                a value with its bindings)
  *    10     8  req
  *    18     8  gen
  *    26     8  ballot.round
@@ -59,6 +60,12 @@
 #define WIRE_MSG_FIXED_BYTES 74u
 #define WIRE_TAG_BYTES	     AUTH_TAG_BYTES
 /* Fits one UDP datagram over IPv4/IPv6 (loopback MTU is 64 KiB). */
+/*
+ * A message's value field carries a client value, or a value with its
+ * bindings (PKV_MF_BOUND: the fixed part and the dependency key in front);
+ * the client-facing limit PKV_MAX_VALUE is enforced where values come in.
+ */
+#define WIRE_MAX_VALUE (PKV_MAX_VALUE + PKV_BOUND_FIXED + PKV_MAX_KEY)
 #define WIRE_MAX_DGRAM 65000u
 /* The smallest datagram: a header, no message, a tag. */
 #define WIRE_MIN_DGRAM (WIRE_HDR_BYTES + WIRE_TAG_BYTES)

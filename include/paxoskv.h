@@ -222,6 +222,22 @@ PKV_EXPORT int pkv_put(struct pkv_client *client, const void *key, size_t key_le
 PKV_EXPORT int pkv_get(struct pkv_client *client, const void *key, size_t key_len,
 		       const struct pkv_get_opts *opts, struct pkv_value *value);
 
+/*
+ * The process a key is bound to (put's `pid` binding): PKV_OK and *pid, or
+ * PKV_NOT_FOUND when the key is absent or has no pid binding. The pid names
+ * a process on the host of the daemon that took the put. Asks the daemon
+ * (no cache). Same errors as pkv_get.
+ */
+PKV_EXPORT int pkv_pid(struct pkv_client *client, const void *key, size_t key_len,
+		       const struct pkv_get_opts *opts, int32_t *pid);
+/*
+ * The node a key is bound to (put's `node` binding): its name copied into
+ * name (cap bytes, PKV_NODE_NAME_MAX + 1 always suffices), or
+ * PKV_NOT_FOUND when the key is absent or has no node binding.
+ */
+PKV_EXPORT int pkv_node(struct pkv_client *client, const void *key, size_t key_len,
+			const struct pkv_get_opts *opts, char *name, size_t cap);
+
 /* Frees value->data and zeroes *value (NULL is fine). */
 PKV_EXPORT void pkv_value_free(struct pkv_value *value);
 

@@ -107,7 +107,7 @@
 #include <stdint.h>
 
 #define PKV_SHM_MAGIC 0x504b5653484d3031ull /* "PKVSHM01" */
-#define PKV_SHM_LAYOUT_VERSION 1u
+#define PKV_SHM_LAYOUT_VERSION 2u
 
 #define PKV_SHM_CLIENTS 128u	      /* attached client handles at once */
 #define PKV_SHM_RING_SLOTS 256u	      /* power of two, >= PKV_SHM_CLIENTS */
@@ -260,6 +260,8 @@ struct pkv_shm_client {
 	uint32_t resp_len;
 	uint64_t gen;
 	uint64_t resp_until;
+	int32_t resp_pid;   /* the value's pid binding, 0: none */
+	uint32_t resp_node; /* the value's node binding (node id), 0: none */
 
 	/*
 	 * Separate areas: the daemon writes only resp_data, the client only

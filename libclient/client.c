@@ -261,6 +261,8 @@ struct response {
 	int status;
 	uint32_t flags;
 	struct pkv_value *value; /* receives gen and the bytes, if not NULL */
+	int32_t pid;		 /* the value's bindings */
+	uint32_t node;
 };
 
 /* One round trip through the ring. Returns the daemon's status or an error. */
@@ -293,6 +295,8 @@ static int request(struct pkv_client *c, const struct ring_req *rq, struct respo
 	r = slot->status;
 	out->status = r;
 	out->flags = slot->resp_flags;
+	out->pid = slot->resp_pid;
+	out->node = slot->resp_node;
 	uint32_t len = slot->resp_len;
 	if (out->value && r == PKV_OK) {
 		if (len > PKV_SHM_RESP_DATA) {
@@ -755,4 +759,61 @@ PKV_EXPORT int pkv_wait_for_bucket(struct pkv_client *c, const void *bucket, siz
 		struct timespec ts = {0, 20 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
+}
+
+/* A get through the daemon, for the value's bindings (never from the cache). */
+static int get_bindings(struct pkv_client *c, const void *key, size_t key_len,
+			const struct pkv_get_opts *opts, struct response *resp)
+{
+	static const struct pkv_get_opts none;
+	const struct pkv_get_opts *o = opts ? opts : &none;
+	struct ring_bytes bucket;
+	bucket_of(o->bucket, o->bucket_len, &bucket);
+	if (bucket.len == 0 || bucket.len > PKV_BUCKET_MAX || key_len > PKV_KEY_MAX)
+		return client_err(PKV_TOO_LARGE, "bucket or key over the limits");
+	struct ring_req rq = {
+		.op = PKV_SHM_OP_GET,
+		.timeout_ms = o->timeout_ms,
+		.bucket = bucket,
+		.key = {key, key_len},
+	};
+	return request(c, &rq, resp);
+}
+
+PKV_EXPORT int pkv_pid(struct pkv_client *c, const void *key, size_t key_len,
+		       const struct pkv_get_opts *opts, int32_t *pid)
+{
+	if (!c || !pid || (!key && key_len))
+		return client_err(-EINVAL, "pkv_pid: bad arguments");
+	struct response resp = {0};
+	int r = get_bindings(c, key, key_len, opts, &resp);
+	if (r == PKV_OK && resp.pid == 0)
+		r = client_err(PKV_NOT_FOUND, "the value has no pid binding");
+	if (r == PKV_OK)
+		*pid = resp.pid;
+	return r;
+}
+
+PKV_EXPORT int pkv_node(struct pkv_client *c, const void *key, size_t key_len,
+			const struct pkv_get_opts *opts, char *name, size_t cap)
+{
+	if (!c || !name || !cap || (!key && key_len))
+		return client_err(-EINVAL, "pkv_node: bad arguments");
+	struct response resp = {0};
+	int r = get_bindings(c, key, key_len, opts, &resp);
+	if (r == PKV_OK && resp.node == 0)
+		r = client_err(PKV_NOT_FOUND, "the value has no node binding");
+	if (r != PKV_OK)
+		return r;
+	struct pkv_node nodes[PKV_SHM_NODES];
+	int n = pkv_nodes(c, nodes, PKV_SHM_NODES);
+	for (int i = 0; i < n && i < (int)PKV_SHM_NODES; i++) {
+		if (nodes[i].id == resp.node) {
+			if (strlen(nodes[i].name) >= cap)
+				return client_err(-ENOSPC, "node name longer than the buffer");
+			strcpy(name, nodes[i].name);
+			return PKV_OK;
+		}
+	}
+	return client_err(PKV_NOT_FOUND, "node %u is not in the daemon's configuration", resp.node);
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,10 +32,17 @@ static const char *opt_node, *opt_socket;
 static void usage(FILE *f)
 {
 	fputs("usage: pkv [-n NODE | -S SOCKET] COMMAND ...\n"
-	      "  put  [-b BUCKET] [--no-quorum return|retry|fail] [--timeout MS] KEY VALUE\n"
+	      "  put  [-b BUCKET] [--pid PID] [--node NODE] [--key KEY2] [--until MS | --ttl MS]\n"
+	      "       [--no-quorum return|retry|fail] [--timeout MS] KEY VALUE\n"
 	      "                                  store VALUE unless KEY has a value; prints the chosen value\n"
-	      "  get  [-b BUCKET] [--default VALUE] KEY    print the value of KEY\n"
+	      "  hold [put options] KEY VALUE -- CMD [ARG...]\n"
+	      "                                  put KEY bound to this process, run CMD while holding it,\n"
+	      "                                  exit with CMD's status (3 if KEY holds another value)\n"
+	      "  get  [-b BUCKET] [-g] [--default VALUE] KEY\n"
+	      "                                  print the value of KEY (-g: then its generation)\n"
 	      "  keys [-b BUCKET]                 the keys known across the cluster, one a line\n"
+	      "  pid  [-b BUCKET] [--default V] KEY   the pid KEY is bound to\n"
+	      "  node [-b BUCKET] [--default V] KEY   the node KEY is bound to\n"
 	      "  now                              the system time in ms (for --until)\n"
 	      "  cluster                          this daemon's view: name: value lines\n"
 	      "  wait [--timeout S] [-b BUCKET]   block until the daemon has quorum and can serve\n"
@@ -205,7 +213,7 @@ static int cmd_watch(int argc, char **argv)
 		int event;
 		while ((r = pkv_subscription_next(sub, &event, NULL)) == 1)
 			puts(event == PKV_EVENT_QUORUM_REACHED ? "quorum_reached" : "quorum_lost");
-		if (r < 0)
+		if (r != 0) /* the daemon went away, or an error: the stream is over */
 			break;
 	}
 	fprintf(stderr, "pkv: watch: %s\n", pkv_strerror(r));
@@ -267,52 +275,118 @@ static int cmd_buckets(int argc, char **argv)
 	return EX_OK_;
 }
 
-static int cmd_put_get(int argc, char **argv, bool put)
+enum cmd_kind { CMD_PUT, CMD_GET, CMD_HOLD };
+
+struct cmd_opts {
+	bool show_gen;
+	const char *bucket, *def;
+	int no_quorum;
+	uint32_t timeout_ms;
+	struct pkv_put_opts put;
+};
+
+/* Parses the options of put, get and hold; returns optind, or -1 on a usage error. */
+static int parse_opts(int argc, char **argv, enum cmd_kind kind, struct cmd_opts *o)
 {
-	static const struct option o[] = {
+	enum { O_PID = 256, O_NODE, O_KEY, O_UNTIL, O_TTL };
+	static const struct option lo[] = {
 		{"bucket", required_argument, NULL, 'b'},
 		{"default", required_argument, NULL, 'd'},
 		{"no-quorum", required_argument, NULL, 'q'},
 		{"timeout", required_argument, NULL, 't'},
+		{"pid", required_argument, NULL, O_PID},
+		{"node", required_argument, NULL, O_NODE},
+		{"key", required_argument, NULL, O_KEY},
+		{"until", required_argument, NULL, O_UNTIL},
+		{"ttl", required_argument, NULL, O_TTL},
 		{0},
 	};
-	const char *bucket = NULL, *def = NULL;
-	int no_quorum = PKV_NO_QUORUM_RETURN;
-	uint32_t timeout_ms = 0;
+	memset(o, 0, sizeof(*o));
 	int c;
+	char *end;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "b:", o, NULL)) != -1) {
+	/* hold: options stop at the first operand, so CMD keeps its own. */
+	while ((c = getopt_long(argc, argv, kind == CMD_HOLD ? "+b:" : "b:g", lo, NULL)) != -1) {
+		bool put = kind != CMD_GET;
 		switch (c) {
+		case 'g':
+			o->show_gen = true;
+			break;
 		case 'b':
-			bucket = optarg;
+			o->bucket = optarg;
 			break;
 		case 'd':
 			if (put)
-				goto bad;
-			def = optarg;
+				return -1;
+			o->def = optarg;
 			break;
 		case 'q':
 			if (!put)
-				goto bad;
+				return -1;
 			if (!strcmp(optarg, "retry"))
-				no_quorum = PKV_NO_QUORUM_RETRY;
+				o->no_quorum = PKV_NO_QUORUM_RETRY;
 			else if (!strcmp(optarg, "fail"))
-				no_quorum = PKV_NO_QUORUM_FAIL; /* the library's handler aborts */
+				o->no_quorum = PKV_NO_QUORUM_FAIL; /* the library's handler aborts */
 			else if (strcmp(optarg, "return") != 0)
-				goto bad;
+				return -1;
 			break;
 		case 't':
-			timeout_ms = (uint32_t)strtoul(optarg, NULL, 10);
+			o->timeout_ms = (uint32_t)strtoul(optarg, &end, 10);
+			if (*end)
+				return -1;
 			break;
+		case O_PID:
+			if (!put || kind == CMD_HOLD)
+				return -1;
+			o->put.pid = (int32_t)strtol(optarg, &end, 10);
+			if (*end || o->put.pid <= 0)
+				return -1;
+			break;
+		case O_NODE:
+			if (!put)
+				return -1;
+			o->put.node = optarg;
+			break;
+		case O_KEY:
+			if (!put)
+				return -1;
+			o->put.dep_key = optarg;
+			o->put.dep_key_len = strlen(optarg);
+			break;
+		case O_UNTIL:
+		case O_TTL: {
+			if (!put)
+				return -1;
+			unsigned long long v = strtoull(optarg, &end, 10);
+			if (*end || !*optarg)
+				return -1;
+			o->put.until = c == O_UNTIL ? v : pkv_now() + v;
+			break;
+		}
 		default:
-			goto bad;
+			return -1;
 		}
 	}
-	if (argc - optind != (put ? 2 : 1))
-		goto bad;
-	const char *key = argv[optind];
-	const char *value = put ? argv[optind + 1] : "";
-	int ex = check_sizes(bucket, strlen(key), strlen(value));
+	o->put.bucket = o->bucket;
+	o->put.bucket_len = o->bucket ? strlen(o->bucket) : 0;
+	o->put.no_quorum = o->no_quorum;
+	o->put.timeout_ms = o->timeout_ms;
+	if (o->no_quorum == PKV_NO_QUORUM_RETRY && !o->timeout_ms)
+		o->put.timeout_ms = UINT32_MAX; /* retry: block until quorum returns */
+	return optind;
+}
+
+static int cmd_put_get(int argc, char **argv, bool put)
+{
+	struct cmd_opts o;
+	int at = parse_opts(argc, argv, put ? CMD_PUT : CMD_GET, &o);
+	if (at < 0 || argc - at != (put ? 2 : 1)) {
+		usage(stderr);
+		return EX_USAGE_;
+	}
+	const char *key = argv[at];
+	const char *value = put ? argv[at + 1] : "";
+	int ex = check_sizes(o.bucket, strlen(key), strlen(value));
 	if (ex)
 		return ex;
 	struct pkv_client *cl = open_or_report(&ex);
@@ -321,37 +395,130 @@ static int cmd_put_get(int argc, char **argv, bool put)
 	struct pkv_value v = PKV_VALUE_INIT;
 	int r;
 	if (put) {
-		struct pkv_put_opts po = {
-			.bucket = bucket,
-			.bucket_len = bucket ? strlen(bucket) : 0,
-			.no_quorum = no_quorum,
-			.timeout_ms = timeout_ms,
-		};
-		if (no_quorum == PKV_NO_QUORUM_RETRY && !timeout_ms)
-			po.timeout_ms = UINT32_MAX; /* retry: block until quorum returns */
-		r = pkv_put(cl, key, strlen(key), value, strlen(value), &po, &v);
+		r = pkv_put(cl, key, strlen(key), value, strlen(value), &o.put, &v);
 	} else {
 		struct pkv_get_opts go = {
-			.bucket = bucket,
-			.bucket_len = bucket ? strlen(bucket) : 0,
-			.def = def,
-			.def_len = def ? strlen(def) : 0,
-			.timeout_ms = timeout_ms,
+			.bucket = o.bucket,
+			.bucket_len = o.bucket ? strlen(o.bucket) : 0,
+			.def = o.def,
+			.def_len = o.def ? strlen(o.def) : 0,
+			.timeout_ms = o.timeout_ms,
 		};
 		r = pkv_get(cl, key, strlen(key), &go, &v);
 	}
 	if (r == PKV_OK) {
 		fwrite(v.data, 1, v.len, stdout);
 		fputc('\n', stdout);
+		/* -g: the generation, the fencing token, on a line of its own */
+		if (o.show_gen)
+			printf("%llu\n", (unsigned long long)v.gen);
 	} else {
 		fprintf(stderr, "pkv: %s: %s\n", key, pkv_strerror(r));
 	}
 	pkv_value_free(&v);
 	pkv_close(cl);
 	return exit_for(r);
-bad:
-	usage(stderr);
-	return EX_USAGE_;
+}
+
+/* pid KEY / node KEY: the process or node the key is bound to. */
+static int cmd_binding(int argc, char **argv, bool pid)
+{
+	struct cmd_opts o;
+	int at = parse_opts(argc, argv, CMD_GET, &o);
+	if (at < 0 || argc - at != 1) {
+		usage(stderr);
+		return EX_USAGE_;
+	}
+	const char *key = argv[at];
+	int ex = check_sizes(o.bucket, strlen(key), 0);
+	if (ex)
+		return ex;
+	struct pkv_client *cl = open_or_report(&ex);
+	if (!cl)
+		return ex;
+	struct pkv_get_opts go = {
+		.bucket = o.bucket,
+		.bucket_len = o.bucket ? strlen(o.bucket) : 0,
+		.timeout_ms = o.timeout_ms,
+	};
+	int r;
+	if (pid) {
+		int32_t p;
+		r = pkv_pid(cl, key, strlen(key), &go, &p);
+		if (r == PKV_OK)
+			printf("%d\n", (int)p);
+	} else {
+		char name[PKV_NODE_NAME_MAX + 1];
+		r = pkv_node(cl, key, strlen(key), &go, name, sizeof(name));
+		if (r == PKV_OK)
+			puts(name);
+	}
+	if (r == PKV_NOT_FOUND && o.def) {
+		puts(o.def);
+		r = PKV_OK;
+	} else if (r != PKV_OK) {
+		fprintf(stderr, "pkv: %s: %s\n", key, pkv_strerror(r));
+	}
+	pkv_close(cl);
+	return exit_for(r);
+}
+
+/*
+ * hold: puts KEY bound to this process, runs CMD while holding it, and exits
+ * with CMD's status. The key dies with this process — the shell's lock.
+ */
+static int cmd_hold(int argc, char **argv)
+{
+	struct cmd_opts o;
+	int at = parse_opts(argc, argv, CMD_HOLD, &o);
+	/* KEY VALUE -- CMD [ARG…] */
+	if (at < 0 || argc - at < 4 || strcmp(argv[at + 2], "--") != 0) {
+		usage(stderr);
+		return EX_USAGE_;
+	}
+	const char *key = argv[at], *value = argv[at + 1];
+	int ex = check_sizes(o.bucket, strlen(key), strlen(value));
+	if (ex)
+		return ex;
+	struct pkv_client *cl = open_or_report(&ex);
+	if (!cl)
+		return ex;
+	o.put.pid = (int32_t)getpid();
+	struct pkv_value v = PKV_VALUE_INIT;
+	int r = pkv_put(cl, key, strlen(key), value, strlen(value), &o.put, &v);
+	if (r != PKV_OK) {
+		fprintf(stderr, "pkv: hold %s: %s\n", key, pkv_strerror(r));
+		pkv_close(cl);
+		return exit_for(r);
+	}
+	if (v.len != strlen(value) || memcmp(v.data, value, v.len) != 0) {
+		fprintf(stderr, "pkv: %s is held: %.*s\n", key, (int)v.len, (const char *)v.data);
+		pkv_value_free(&v);
+		pkv_close(cl);
+		return EX_INVALID;
+	}
+	pkv_value_free(&v);
+	fflush(NULL);
+	pid_t child = fork();
+	if (child < 0) {
+		perror("pkv: hold: fork");
+		pkv_close(cl);
+		return EX_UNAVAILABLE_;
+	}
+	if (child == 0) {
+		char **cmd = argv + at + 3;
+		execvp(cmd[0], cmd);
+		fprintf(stderr, "pkv: hold: %s: %s\n", cmd[0], strerror(errno));
+		_exit(127);
+	}
+	int st = 0;
+	while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+		;
+	pkv_close(cl);
+	/* Our exit ends the key's lifetime: the daemon watches this pid. */
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
 static int cmd_keys(int argc, char **argv)
@@ -442,6 +609,12 @@ int main(int argc, char **argv)
 		return cmd_put_get(cargc, cargv, false);
 	if (!strcmp(cmd, "keys"))
 		return cmd_keys(cargc, cargv);
+	if (!strcmp(cmd, "hold"))
+		return cmd_hold(cargc, cargv);
+	if (!strcmp(cmd, "pid"))
+		return cmd_binding(cargc, cargv, true);
+	if (!strcmp(cmd, "node"))
+		return cmd_binding(cargc, cargv, false);
 	if (!strcmp(cmd, "now"))
 		return cmd_now(cargc, cargv);
 	if (!strcmp(cmd, "wait"))

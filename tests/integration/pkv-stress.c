@@ -15,6 +15,15 @@
  *   pkv-stress restart NODE OKS_AFTER
  *	put/get in a loop; prints "progress" once it has answers, and ends
  *	once OKS_AFTER calls succeeded against a new daemon incarnation.
+ *   pkv-stress pid-gone BOUND_MS KEY OWNER NODE...
+ *	puts KEY through OWNER bound to a child process, sees it on every
+ *	node, kills the child and measures until every node reports KEY absent.
+ *   pkv-stress kill-gone BOUND_MS PID SIGNAL KEY NODE...
+ *	sends SIGNAL to PID (a daemon the test started) and measures until
+ *	every NODE reports KEY absent.
+ *   pkv-stress until-gone LATE_MS KEY TTL_MS NODE...
+ *	puts KEY with until = now + TTL_MS and reads it on every node: never
+ *	absent before until, absent everywhere at most LATE_MS after it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -308,8 +317,185 @@ static int restart(char **argv)
 	return ok_after >= want_after && other == 0 && worst < 10000 ? 0 : 1;
 }
 
+/* True when every client reports the key absent. */
+static bool gone_everywhere(struct pkv_client **cl, int n, const char *key, struct pkv_value *v)
+{
+	struct pkv_get_opts o = {.timeout_ms = 2000};
+	for (int i = 0; i < n; i++) {
+		int r = pkv_get(cl[i], key, strlen(key), &o, v);
+		if (r != PKV_NOT_FOUND)
+			return false;
+	}
+	return true;
+}
+
+/* Polls until the key is gone everywhere; returns µs since t0_us, or -1. */
+static long long wait_gone(struct pkv_client **cl, int n, const char *key, uint64_t t0_us,
+			   uint64_t limit_ms)
+{
+	struct pkv_value v = PKV_VALUE_INIT;
+	long long took = -1;
+	while (mono_ms() * 1000u < t0_us + limit_ms * 1000u + 30000000u) {
+		if (gone_everywhere(cl, n, key, &v)) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			took = (long long)((uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u -
+					   t0_us);
+			break;
+		}
+	}
+	pkv_value_free(&v);
+	return took;
+}
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int open_all(char **nodes, int n, struct pkv_client **cl)
+{
+	for (int i = 0; i < n; i++)
+		cl[i] = open_or_die(nodes[i]);
+	return 0;
+}
+
+static int pid_gone(char **argv, int argc)
+{
+	long bound = atol(argv[0]);
+	const char *key = argv[1], *owner = argv[2];
+	char **nodes = argv + 3;
+	int n = argc - 3;
+	struct pkv_client *cl[16];
+	if (n < 1 || n > 16)
+		return 64;
+	open_all(nodes, n, cl);
+	int fds[2];
+	if (pipe(fds) < 0)
+		return 1;
+	pid_t child = fork();
+	if (child == 0) {
+		char c;
+		close(fds[1]);
+		while (read(fds[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(fds[0]);
+	struct pkv_client *o = open_or_die(owner);
+	struct pkv_put_opts po = {.pid = child, .timeout_ms = 10000};
+	struct pkv_value v = PKV_VALUE_INIT;
+	int r = pkv_put(o, key, strlen(key), "alive", 5, &po, &v);
+	if (r != PKV_OK || !value_is(&v, "alive")) {
+		fprintf(stderr, "pid-bound put: %s\n", pkv_strerror(r));
+		kill(child, SIGKILL);
+		return 1;
+	}
+	struct pkv_get_opts go = {.timeout_ms = 10000};
+	for (int i = 0; i < n; i++) {
+		if (pkv_get(cl[i], key, strlen(key), &go, &v) != PKV_OK || !value_is(&v, "alive")) {
+			fprintf(stderr, "%s does not see the key\n", nodes[i]);
+			kill(child, SIGKILL);
+			return 1;
+		}
+	}
+	uint64_t t0 = mono_us();
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	long long took = wait_gone(cl, n, key, t0, (uint64_t)bound);
+	printf("pid binding: gone from %d daemons %lld us after the process died (bound %ld ms)\n",
+	       n, took, bound);
+	pkv_value_free(&v);
+	return took >= 0 && took <= bound * 1000 ? 0 : 1;
+}
+
+static int kill_gone(char **argv, int argc)
+{
+	long bound = atol(argv[0]);
+	pid_t pid = (pid_t)atol(argv[1]);
+	int sig = atoi(argv[2]);
+	const char *key = argv[3];
+	char **nodes = argv + 4;
+	int n = argc - 4;
+	struct pkv_client *cl[16];
+	if (n < 1 || n > 16 || pid <= 0)
+		return 64;
+	open_all(nodes, n, cl);
+	uint64_t t0 = mono_us();
+	if (kill(pid, sig) < 0) {
+		perror("kill");
+		return 1;
+	}
+	long long took = wait_gone(cl, n, key, t0, (uint64_t)bound);
+	printf("%s: gone from %d daemons %lld us after signal %d (bound %ld ms)\n", key, n, took,
+	       sig, bound);
+	return took >= 0 && took <= bound * 1000 ? 0 : 1;
+}
+
+static int until_gone(char **argv, int argc)
+{
+	long late = atol(argv[0]);
+	const char *key = argv[1];
+	uint64_t ttl = strtoull(argv[2], NULL, 10);
+	char **nodes = argv + 3;
+	int n = argc - 3;
+	struct pkv_client *cl[16];
+	if (n < 1 || n > 16)
+		return 64;
+	open_all(nodes, n, cl);
+	uint64_t until = pkv_now() + ttl;
+	struct pkv_put_opts po = {.until = until, .timeout_ms = 10000};
+	struct pkv_value v = PKV_VALUE_INIT;
+	int r = pkv_put(cl[0], key, strlen(key), "timed", 5, &po, &v);
+	if (r != PKV_OK) {
+		fprintf(stderr, "until put: %s\n", pkv_strerror(r));
+		return 1;
+	}
+	/* Read on every node until all report it absent; never absent early. */
+	struct pkv_get_opts go = {.timeout_ms = 2000};
+	bool gone[16] = {false};
+	int n_gone = 0;
+	uint64_t last_gone = 0;
+	while (n_gone < n && pkv_now() < until + (uint64_t)late + 30000u) {
+		for (int i = 0; i < n; i++) {
+			if (gone[i])
+				continue;
+			r = pkv_get(cl[i], key, strlen(key), &go, &v);
+			/* Early means the whole call ended before until. */
+			uint64_t after = pkv_now();
+			if (r == PKV_NOT_FOUND) {
+				if (after < until) {
+					fprintf(stderr, "%s: absent %llu ms before until\n", nodes[i],
+						(unsigned long long)(until - after));
+					return 1;
+				}
+				gone[i] = true;
+				n_gone++;
+				last_gone = pkv_now();
+			} else if (r != PKV_OK) {
+				fprintf(stderr, "%s: %s\n", nodes[i], pkv_strerror(r));
+				return 1;
+			}
+		}
+	}
+	long long lateness = n_gone == n ? (long long)(last_gone - until) : -1;
+	printf("until binding: never absent early, gone from %d daemons %lld ms after until (bound "
+	       "%ld ms)\n",
+	       n, lateness, late);
+	pkv_value_free(&v);
+	return lateness >= 0 && lateness <= late ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 6 && !strcmp(argv[1], "pid-gone"))
+		return pid_gone(argv + 2, argc - 2);
+	if (argc >= 7 && !strcmp(argv[1], "kill-gone"))
+		return kill_gone(argv + 2, argc - 2);
+	if (argc >= 6 && !strcmp(argv[1], "until-gone"))
+		return until_gone(argv + 2, argc - 2);
 	if (argc >= 7 && !strcmp(argv[1], "read-stopped"))
 		return read_stopped(argv + 2);
 	if (argc >= 7 && !strcmp(argv[1], "stress"))

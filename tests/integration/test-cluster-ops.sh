@@ -6,8 +6,9 @@
 . "$(dirname "$0")/lib.sh"
 
 t_start_cluster 3
-t_pkv -n node1 watch >"$T_DIR/events" 2>"$T_DIR/watch.err" &
+"$PKV" -n node1 watch >"$T_DIR/events" 2>"$T_DIR/watch.err" &
 watcher=$!
+T_PID[watcher]=$watcher
 t_wait_for "watch subscribed" t_field_is 1 subscribers 1
 # Paused daemons look like a partition: no restart, no resync needed.
 kill -STOP "${T_PID[2]}" "${T_PID[3]}"
@@ -43,4 +44,15 @@ rc=0; t_pkv resize 0 >/dev/null 2>&1 || rc=$?
 t_pkv -n node1 wait --timeout 30 -b fresh-bucket || t_fail "wait -b"
 t_pkv -n node1 put -b inventory apples 3 >/dev/null
 t_pkv -n node1 buckets | grep -qx inventory || t_fail "buckets: $(t_pkv -n node1 buckets)"
+
+# watch ends (exit 69) when its daemon goes away, rather than spin
+"$PKV" -n node3 watch >/dev/null 2>&1 &
+watcher=$!
+T_PID[watcher]=$watcher
+t_wait_for "watch subscribed on node3" t_field_is 3 subscribers 1
+t_stop 3
+watch_gone() { ! kill -0 "$watcher" 2>/dev/null; }
+t_wait_for "watch exits with its daemon" watch_gone
+rc=0; wait "$watcher" || rc=$?
+[ "$rc" = 69 ] || t_fail "watch exited $rc, want 69"
 echo ok

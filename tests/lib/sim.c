@@ -117,6 +117,108 @@ static void enqueue(struct sim *s, uint32_t from, uint32_t to, const struct pkv_
 	}
 }
 
+/* ---- lifetimes bookkeeping ---- */
+
+static unsigned key_index(struct pkv_bytes k)
+{
+	unsigned v = 0;
+	for (uint32_t i = 1; i < k.len; i++)
+		v = v * 10 + (unsigned)(k.p[i] - '0');
+	return v < SIM_MAX_KEYS ? v : SIM_MAX_KEYS - 1;
+}
+
+static struct sim_gen *gen_rec(struct sim *s, unsigned key, uint64_t gen)
+{
+	if (gen >= s->cap_gens[key]) {
+		size_t cap = s->cap_gens[key] ? s->cap_gens[key] : 8;
+		while (cap <= gen)
+			cap *= 2;
+		struct sim_gen *v = realloc(s->gens[key], cap * sizeof(*v));
+		if (!v)
+			abort();
+		memset(v + s->cap_gens[key], 0, (cap - s->cap_gens[key]) * sizeof(*v));
+		s->gens[key] = v;
+		s->cap_gens[key] = cap;
+	}
+	return &s->gens[key][gen];
+}
+
+uint64_t sim_wall(const struct sim *s, unsigned node)
+{
+	return (uint64_t)((int64_t)(SIM_WALL_BASE_MS + s->now / 1000) + s->nodes[node].skew_ms);
+}
+
+static void drain(struct sim *s, unsigned id);
+
+/* What the loop does with the lifetime outputs: learned, erased, watches. */
+static void drain_lifetimes(struct sim *s, unsigned id)
+{
+	struct sim_node *nd = &s->nodes[id];
+	size_t n;
+	struct store_entry *const *le = paxos_learned(nd->p, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (!le[i]->chosen)
+			continue;
+		unsigned k = key_index(le[i]->key);
+		struct sim_gen *g = gen_rec(s, k, le[i]->gen);
+		uint32_t len = le[i]->chosen_value.len < sizeof(g->v) ? le[i]->chosen_value.len
+								      : sizeof(g->v);
+		if (!g->set) {
+			g->set = true;
+			g->len = len;
+			if (len)
+				memcpy(g->v, le[i]->chosen_value.p, len);
+		} else if (g->len != len || (len && memcmp(g->v, le[i]->chosen_value.p, len))) {
+			if (!s->learn_conflicts++)
+				snprintf(s->learn_err, sizeof(s->learn_err),
+					 "learner of node %u learned '%.*s' for k%u gen %" PRIu64
+					 ", another '%.*s'",
+					 id, (int)len, (const char *)le[i]->chosen_value.p, k,
+					 le[i]->gen, (int)g->len, (const char *)g->v);
+		}
+	}
+	paxos_learned_reset(nd->p);
+	const struct paxos_erased *er = paxos_erased(nd->p, &n);
+	for (size_t i = 0; i < n; i++) {
+		unsigned k = key_index(er[i].e->key);
+		s->erasures++;
+		for (uint64_t g = 1; g <= er[i].gen; g++) {
+			struct sim_gen *r = gen_rec(s, k, g);
+			if (!r->erased) {
+				r->erased = true;
+				r->erased_at = s->now;
+			}
+			r->erased_by |= 1u << id;
+		}
+		if (er[i].gen > s->max_erased[k])
+			s->max_erased[k] = er[i].gen;
+	}
+	paxos_erased_reset(nd->p);
+	/* A watch of a process already gone fails at once, as pidfd_open would. */
+	int32_t gone[16];
+	uint64_t gone_st[16];
+	unsigned n_gone = 0;
+	const struct paxos_watch *w = paxos_watches(nd->p, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (!w[i].watch)
+			continue;
+		bool alive = false;
+		for (unsigned j = 0; j < s->n_procs; j++)
+			if (s->procs[j].node == id && s->procs[j].pid == w[i].pid &&
+			    s->procs[j].start_time == w[i].start_time)
+				alive = s->procs[j].alive;
+		if (!alive && n_gone < 16) {
+			gone[n_gone] = w[i].pid;
+			gone_st[n_gone++] = w[i].start_time;
+		}
+	}
+	paxos_watches_reset(nd->p);
+	for (unsigned i = 0; i < n_gone; i++) {
+		paxos_pid_exited(nd->p, gone[i], gone_st[i], s->now);
+		drain(s, id);
+	}
+}
+
 /* ---- nodes ---- */
 
 static void drain(struct sim *s, unsigned id)
@@ -154,6 +256,7 @@ static void drain(struct sim *s, unsigned id)
 			memcpy(op->result, c[i].value.p, op->result_len);
 	}
 	paxos_completions_reset(nd->p);
+	drain_lifetimes(s, id);
 	size_t ne;
 	const struct paxos_event_rec *ev = paxos_events(nd->p, &ne);
 	for (size_t i = 0; i < ne; i++) {
@@ -179,6 +282,7 @@ static void node_start(struct sim *s, unsigned id, bool restarted)
 		.backoff_max_us = s->cfg.backoff_max_us,
 		.epoch_grace_us = 2000000,
 		.sync_page = 4, /* small pages: paging gets exercised */
+		.incarnation = nd->incarnation,
 	};
 	for (unsigned j = 0; j < s->cfg.n; j++)
 		pc.nodes[j] = j + 1;
@@ -188,6 +292,7 @@ static void node_start(struct sim *s, unsigned id, bool restarted)
 	if (!nd->store || !nd->p)
 		abort();
 	nd->up = true;
+	paxos_set_wall(nd->p, sim_wall(s, id), s->now);
 	memset(nd->seen_inc, 0, sizeof(nd->seen_inc));
 }
 
@@ -226,8 +331,12 @@ void sim_init(struct sim *s, const struct sim_config *cfg)
 		s->cfg.backoff_max_us = 20000;
 	s->rng = cfg->seed ^ 0x5eedull;
 	s->now = 1;
+	s->next_pid = 100;
 	for (unsigned i = 1; i <= s->cfg.n; i++) {
 		s->nodes[i].incarnation = 1;
+		s->nodes[i].skew_ms =
+			s->cfg.skew_ms ? (int64_t)sim_range(s, 0, 2 * s->cfg.skew_ms) - (int64_t)s->cfg.skew_ms
+				       : 0;
 		node_start(s, i, false);
 	}
 	s->next_hb = s->now;
@@ -241,6 +350,8 @@ void sim_free(struct sim *s)
 		free(s->heap[i]);
 	free(s->heap);
 	free(s->ops);
+	for (unsigned k = 0; k < SIM_MAX_KEYS; k++)
+		free(s->gens[k]);
 }
 
 /* The membership oracle: what each node's heartbeats would tell it. */
@@ -255,6 +366,8 @@ static void heartbeats(struct sim *s)
 				continue;
 			struct sim_node *pe = &s->nodes[j];
 			bool hears = pe->up && !s->cut[j][i];
+			if (hears && nd->seen_inc[j] != pe->incarnation)
+				paxos_peer_incarnation(nd->p, j, pe->incarnation, s->now);
 			if (hears && nd->seen_inc[j] && nd->seen_inc[j] != pe->incarnation)
 				paxos_peer_restarted(nd->p, j, s->now);
 			if (hears)
@@ -372,6 +485,66 @@ size_t sim_put(struct sim *s, unsigned node, unsigned key, const char *value, ui
 	return id;
 }
 
+size_t sim_put_bound(struct sim *s, unsigned node, unsigned key, const char *value,
+		     const struct sim_bind *sb, uint64_t timeout, bool retry)
+{
+	struct sim_op *op = new_op(s, SIM_PUT, node, key);
+	size_t id = s->n_ops - 1;
+	snprintf(op->value, sizeof(op->value), "%s", value);
+	op->bind_mask = sb->mask;
+	s->bound_puts++;
+	if (!s->nodes[node].up) {
+		op->done = op->lost = true;
+		return id;
+	}
+	char k[16], dk[16];
+	key_name(k, sizeof(k), key);
+	key_name(dk, sizeof(dk), sb->key);
+	struct pkv_bindings b = { .mask = sb->mask };
+	if (sb->mask & PKV_BIND_PID) {
+		/* The loop checks the process is alive and local before the put. */
+		const struct sim_proc *pr = &s->procs[sb->proc];
+		b.pid = pr->pid;
+		b.start_time = pr->start_time;
+		if (!pr->alive || pr->node != node)
+			b.mask |= PKV_BIND_PID_DEAD;
+	}
+	b.node = sb->node;
+	if (sb->mask & PKV_BIND_KEY)
+		b.key = str_bytes(dk);
+	b.until = sim_wall(s, node) + sb->ttl_ms;
+	paxos_put_bound(s->nodes[node].p, id, str_bytes(BUCKET), str_bytes(k),
+			str_bytes(op->value), &b, deadline(s, timeout), retry, s->now);
+	drain(s, node);
+	return id;
+}
+
+unsigned sim_spawn(struct sim *s, unsigned node)
+{
+	if (s->n_procs == SIM_MAX_PROCS)
+		return UINT32_MAX;
+	struct sim_proc *pr = &s->procs[s->n_procs];
+	pr->node = node;
+	pr->pid = s->next_pid++;
+	pr->start_time = s->now;
+	pr->alive = true;
+	return s->n_procs++;
+}
+
+void sim_proc_kill(struct sim *s, unsigned proc)
+{
+	struct sim_proc *pr = &s->procs[proc];
+	if (!pr->alive)
+		return;
+	pr->alive = false;
+	/* Its daemon's pidfd fires; a daemon that is down learns nothing. */
+	struct sim_node *nd = &s->nodes[pr->node];
+	if (nd->up) {
+		paxos_pid_exited(nd->p, pr->pid, pr->start_time, s->now);
+		drain(s, pr->node);
+	}
+}
+
 size_t sim_get(struct sim *s, unsigned node, unsigned key, uint64_t timeout, bool retry)
 {
 	new_op(s, SIM_GET, node, key);
@@ -428,6 +601,9 @@ void sim_kill(struct sim *s, unsigned node)
 		return;
 	drain(s, node); /* violation/epoch events are counted there */
 	node_stop(s, node);
+	for (unsigned k = 0; k < SIM_MAX_KEYS; k++)
+		for (size_t g = 0; g < s->cap_gens[k]; g++)
+			s->gens[k][g].erased_by &= ~(1u << node);
 	for (size_t i = 0; i < s->n_ops; i++) {
 		struct sim_op *op = &s->ops[i];
 		if (!op->done && op->node == node) {
@@ -456,22 +632,14 @@ bool sim_all_synced(const struct sim *s)
 
 /* ---- the history checker ---- */
 
-struct known {
-	bool set;
-	const uint8_t *v;
-	uint32_t len;
-	size_t op; /* first op that returned it, or SIZE_MAX: a learner */
-};
-
-static bool same(const struct known *k, const uint8_t *v, uint32_t len)
+static bool same_rec(const struct sim_gen *g, const uint8_t *v, uint32_t len)
 {
-	return k->len == len && (len == 0 || !memcmp(k->v, v, len));
+	return g->len == len && (len == 0 || !memcmp(g->v, v, len));
 }
 
 unsigned sim_check(const struct sim *s, char *err, size_t errlen)
 {
 	unsigned problems = 0;
-	struct known kn[SIM_MAX_KEYS] = { 0 };
 	if (errlen)
 		err[0] = 0;
 #define REPORT(...)                                                   \
@@ -480,24 +648,43 @@ unsigned sim_check(const struct sim *s, char *err, size_t errlen)
 			snprintf(err, errlen, __VA_ARGS__);           \
 	} while (0)
 
-	/* Agreement over the history: one value per key (generation 1). */
+	if (s->learn_conflicts)
+		REPORT("agreement: %s", s->learn_err);
+	/*
+	 * Agreement over the history: one value per (key, generation). The
+	 * reference for a generation is what a learner learned, else the
+	 * first operation that returned it.
+	 */
+	struct sim *w = (struct sim *)s; /* gen_rec may grow the tables */
+	size_t *first = calloc(SIM_MAX_KEYS * 4096, sizeof(*first));
+	if (!first)
+		abort();
 	for (size_t i = 0; i < s->n_ops; i++) {
 		const struct sim_op *op = &s->ops[i];
 		if (!op->done || op->lost || op->kind == SIM_KEYS || op->status != PKV_S_OK)
 			continue;
-		if (op->gen != 1)
-			REPORT("op %zu returned generation %" PRIu64, i, op->gen);
-		struct known *k = &kn[op->key];
-		if (!k->set) {
-			*k = (struct known){ true, op->result, op->result_len, i };
-		} else if (!same(k, op->result, op->result_len)) {
-			REPORT("agreement: key k%u: op %zu (node %u) returned '%.*s' but op %zu "
-			       "(node %u) returned '%.*s'",
-			       op->key, k->op, s->ops[k->op].node, (int)k->len, (const char *)k->v, i,
-			       op->node, (int)op->result_len, (const char *)op->result);
+		if (op->gen == 0) {
+			REPORT("op %zu returned generation 0", i);
+			continue;
+		}
+		struct sim_gen *g = gen_rec(w, op->key, op->gen);
+		size_t *f = op->gen < 4096 ? &first[op->key * 4096 + op->gen] : NULL;
+		if (!g->set) {
+			g->set = true;
+			g->len = op->result_len;
+			memcpy(g->v, op->result, op->result_len);
+			if (f)
+				*f = i + 1;
+		} else if (!same_rec(g, op->result, op->result_len)) {
+			REPORT("agreement: key k%u generation %" PRIu64 ": op %zu (node %u) returned "
+			       "'%.*s' but %s%zu returned '%.*s'",
+			       op->key, op->gen, i, op->node, (int)op->result_len,
+			       (const char *)op->result, f && *f ? "op " : "a learner/op ",
+			       f && *f ? *f - 1 : 0, (int)g->len, (const char *)g->v);
 		}
 	}
-	/* Learners agree with each other and with the history. */
+	free(first);
+	/* Learners hold what the cluster decided for their generation. */
 	for (unsigned n = 1; n <= s->cfg.n; n++) {
 		const struct sim_node *nd = &s->nodes[n];
 		if (nd->violations)
@@ -514,34 +701,103 @@ unsigned sim_check(const struct sim *s, char *err, size_t errlen)
 				store_lookup(nd->store, str_bytes(BUCKET), str_bytes(kname), false);
 			if (!e || !e->chosen)
 				continue;
-			struct known *k = &kn[key];
-			if (!k->set) {
-				*k = (struct known){ true, e->chosen_value.p, e->chosen_value.len,
-						     SIZE_MAX };
-			} else if (!same(k, e->chosen_value.p, e->chosen_value.len)) {
-				REPORT("learner of node %u holds '%.*s' for k%u, others '%.*s'", n,
-				       (int)e->chosen_value.len, (const char *)e->chosen_value.p, key,
-				       (int)k->len, (const char *)k->v);
+			struct sim_gen *g = gen_rec(w, key, e->gen);
+			uint32_t len = e->chosen_value.len < sizeof(g->v) ? e->chosen_value.len
+									  : sizeof(g->v);
+			if (!g->set) {
+				g->set = true;
+				g->len = len;
+				memcpy(g->v, e->chosen_value.p, len);
+			} else if (!same_rec(g, e->chosen_value.p, len)) {
+				REPORT("learner of node %u holds '%.*s' for k%u gen %" PRIu64
+				       ", others '%.*s'",
+				       n, (int)len, (const char *)e->chosen_value.p, key, e->gen,
+				       (int)g->len, (const char *)g->v);
 			}
 		}
 	}
-	/* A get that starts after a value was returned must not miss it. */
+	/*
+	 * A get that starts after a value of generation g was returned must not
+	 * miss it, unless g ended (somewhere) before the get returned.
+	 */
 	for (size_t i = 0; i < s->n_ops; i++) {
 		const struct sim_op *g = &s->ops[i];
 		if (!g->done || g->lost || g->kind != SIM_GET || g->status != PKV_S_NOT_FOUND)
 			continue;
 		for (size_t j = 0; j < s->n_ops; j++) {
 			const struct sim_op *o = &s->ops[j];
-			if (o->done && !o->lost && o->kind != SIM_KEYS && o->key == g->key &&
-			    o->status == PKV_S_OK && o->end < g->start) {
-				REPORT("get op %zu on node %u answered not found for k%u after op %zu "
-				       "returned a value",
-				       i, g->node, g->key, j);
-				break;
-			}
+			if (!o->done || o->lost || o->kind == SIM_KEYS || o->key != g->key ||
+			    o->status != PKV_S_OK || o->end >= g->start)
+				continue;
+			const struct sim_gen *r = gen_rec(w, o->key, o->gen);
+			if (r->erased && r->erased_at <= g->end)
+				continue;
+			REPORT("get op %zu on node %u answered not found for k%u after op %zu "
+			       "returned a value of generation %" PRIu64 " that had not ended",
+			       i, g->node, g->key, j, o->gen);
+			break;
 		}
 	}
 #undef REPORT
+	return problems;
+}
+
+/* What the simulation knows about a binding (the truth, not a daemon's view). */
+static bool truly_dead(const struct sim *s, unsigned node, const struct store_entry *e)
+{
+	const struct pkv_bindings *b = &e->chosen_bind;
+	if (b->mask & PKV_BIND_PID) {
+		if (b->owner < 1 || b->owner > s->cfg.n ||
+		    s->nodes[b->owner].incarnation != b->owner_inc)
+			return true;
+		for (unsigned j = 0; j < s->n_procs; j++)
+			if (s->procs[j].node == b->owner && s->procs[j].pid == b->pid &&
+			    s->procs[j].start_time == b->start_time && !s->procs[j].alive)
+				return true;
+	}
+	/* Past until on every clock (skews are bounded by skew_ms). */
+	if ((b->mask & PKV_BIND_UNTIL) &&
+	    SIM_WALL_BASE_MS + s->now / 1000 >= b->until + s->cfg.skew_ms + 1)
+		return true;
+	if (b->mask & PKV_BIND_KEY) {
+		struct store_entry *d =
+			store_lookup(s->nodes[node].store, str_bytes(BUCKET), b->key, false);
+		if (d && d->gen > b->key_gen)
+			return true;
+	}
+	return false;
+}
+
+unsigned sim_check_lifetimes(const struct sim *s, char *err, size_t errlen)
+{
+	unsigned problems = 0;
+	if (errlen)
+		err[0] = 0;
+	for (unsigned n = 1; n <= s->cfg.n; n++) {
+		const struct sim_node *nd = &s->nodes[n];
+		if (!nd->up)
+			continue;
+		for (unsigned key = 0; key < SIM_MAX_KEYS; key++) {
+			char kname[16];
+			key_name(kname, sizeof(kname), key);
+			struct store_entry *e =
+				store_lookup(nd->store, str_bytes(BUCKET), str_bytes(kname), false);
+			if (!e)
+				continue;
+			const char *why = NULL;
+			if (!e->chosen)
+				continue; /* a get finishes (and erases) what was only accepted */
+			if (e->gen < s->cap_gens[key] && s->gens[key][e->gen].erased_by)
+				why = "learner still holds a generation that ended";
+			else if (truly_dead(s, n, e))
+				why = "learner still holds a value whose binding ended";
+			if (why && problems++ == 0 && errlen)
+				snprintf(err, errlen,
+					 "lifetime: node %u, k%u gen %" PRIu64 " (highest ended %" PRIu64
+					 "): %s",
+					 n, key, e->gen, s->max_erased[key], why);
+		}
+	}
 	return problems;
 }
 
@@ -562,6 +818,7 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 	cfg.dup_pm = (unsigned)sim_range(&tmp, 0, 50);
 	cfg.lat_min_us = sim_range(&tmp, 50, 500);
 	cfg.lat_max_us = cfg.lat_min_us + sim_range(&tmp, 100, 8000);
+	cfg.skew_ms = sim_range(&tmp, 0, 30);
 	sim_init(&s, &cfg);
 	unsigned n = s.cfg.n;
 	/*
@@ -571,7 +828,7 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 	 */
 	const unsigned nkeys = SIM_MAX_KEYS;
 	const uint64_t t_ops = 4000000;
-	unsigned kills = 0, partitions = 0;
+	unsigned kills = 0, partitions = 0, proc_kills = 0;
 
 	/* Cluster bootstrap: all fresh. */
 	sim_run_until(&s, s.now + 50000);
@@ -596,10 +853,36 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 			unsigned node = (unsigned)sim_range(&s, 1, n);
 			uint64_t timeout = sim_range(&s, 200000, 2000000);
 			bool retry = sim_range(&s, 0, 4) == 0;
-			if (sim_range(&s, 0, 9) < 6) {
+			unsigned dice = (unsigned)sim_range(&s, 0, 19);
+			if (dice < 7) {
 				char v[32];
 				snprintf(v, sizeof(v), "v%u@n%u", op_no, node);
 				sim_put(&s, node, key, v, timeout, retry);
+			} else if (dice < 13) {
+				/* A put bound to one or two lifetimes. */
+				char v[32];
+				snprintf(v, sizeof(v), "b%u@n%u", op_no, node);
+				struct sim_bind sb = { 0 };
+				unsigned kinds = (unsigned)sim_range(&s, 1, 2);
+				for (unsigned c = 0; c < kinds; c++)
+					sb.mask |= 1u << sim_range(&s, 0, 3);
+				if (sb.mask & PKV_BIND_PID) {
+					unsigned pick = UINT32_MAX;
+					for (unsigned j = 0; j < s.n_procs; j++)
+						if (s.procs[j].node == node &&
+						    (s.procs[j].alive || sim_range(&s, 0, 9) == 0))
+							pick = j;
+					if (pick == UINT32_MAX)
+						pick = sim_spawn(&s, node);
+					if (pick == UINT32_MAX)
+						sb.mask &= ~(unsigned)PKV_BIND_PID;
+					sb.proc = pick;
+				}
+				sb.node = (unsigned)sim_range(&s, 1, n);
+				sb.key = key >= 1 ? key - (unsigned)sim_range(&s, 1, key < 3 ? key : 3)
+						  : key + 1;
+				sb.ttl_ms = sim_range(&s, 5, 600);
+				sim_put_bound(&s, node, key, v, &sb, timeout, retry);
 			} else {
 				sim_get(&s, node, key, timeout, retry);
 			}
@@ -607,6 +890,16 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 		}
 		if (sim_range(&s, 0, 30) == 0)
 			sim_keys(&s, (unsigned)sim_range(&s, 1, n), 300000);
+		/* Processes come and go. */
+		if (sim_range(&s, 0, 7) == 0)
+			sim_spawn(&s, (unsigned)sim_range(&s, 1, n));
+		if (s.n_procs && sim_range(&s, 0, 5) == 0) {
+			unsigned j = (unsigned)sim_range(&s, 0, s.n_procs - 1);
+			if (s.procs[j].alive) {
+				sim_proc_kill(&s, j);
+				proc_kills++;
+			}
+		}
 		/* Faults. */
 		if (partitioned && s.now >= heal_at) {
 			sim_heal(&s);
@@ -665,6 +958,19 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 	}
 	/* Liveness after heal: every node answers a get of every key. */
 	sim_run_until(&s, s.now + 3 * s.cfg.hb_us); /* membership sees the heal */
+	/*
+	 * Lifetimes: within a bound after the heal (erasures retransmit every
+	 * retransmit_us; until bindings end by the clocks' skew), every daemon
+	 * reports every ended generation absent.
+	 */
+	sim_run_until(&s, s.now + 1000000 + s.cfg.skew_ms * 1000);
+	char lerr[400];
+	unsigned lp = sim_check_lifetimes(&s, lerr, sizeof(lerr));
+	if (lp) {
+		if (!problems && errlen)
+			snprintf(err, errlen, "%s", lerr);
+		problems += lp;
+	}
 	size_t first_final = s.n_ops;
 	for (unsigned node = 1; node <= n; node++)
 		for (unsigned key = 0; key < nkeys; key++)
@@ -678,6 +984,14 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 				snprintf(err, errlen,
 					 "liveness: final get of k%u on node %u: status %d%s", op->key,
 					 op->node, op->status, done ? "" : " (not done)");
+		} else if (op->status == PKV_S_OK && gen_rec(&s, op->key, op->gen)->erased_by &&
+			   gen_rec(&s, op->key, op->gen)->erased_at <= op->start) {
+			problems++;
+			if (errlen)
+				snprintf(err, errlen,
+					 "lifetime: final get of k%u on node %u returned generation %" PRIu64
+					 ", which had ended",
+					 op->key, op->node, op->gen);
 		}
 	}
 	char cerr[512];
@@ -699,6 +1013,13 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 		fig->sim_time_us = s.now;
 		fig->kills = kills;
 		fig->partitions = partitions;
+		fig->proc_kills = proc_kills;
+		fig->bound_puts = s.bound_puts;
+		fig->erasures = s.erasures;
+		size_t inv = 0;
+		for (size_t i = 0; i < s.n_ops; i++)
+			inv += s.ops[i].done && s.ops[i].status == PKV_S_INVALID_VALUE;
+		fig->invalid_puts = inv;
 	}
 	sim_free(&s); /* stops the cores: their counters add up in s */
 	if (fig) {

@@ -14,12 +14,21 @@
  * peer→node not cut), the peer's synced/fresh flags and epoch, and whether
  * the peer restarted since last time.
  *
+ * Lifetimes: each node has a wall clock (a common base plus a fixed skew of
+ * at most skew_ms), simulated processes live on nodes (spawned and killed
+ * by the scenario; the owner's core is told of exits it watches), and puts
+ * may bind keys to a process, a node, another key or an until instant.
+ *
  * Every client operation is recorded in a history; sim_check() verifies the
  * agreement property of DESIGN §3.2 over it (within a key's generation every
- * put and get that returns a value returns the same value), that learners
- * never disagree, that no core counted a violation, and that a get started
- * after an operation returned a value for the key does not answer
- * NOT_FOUND.
+ * put and get that returns a value returns the same value, and every learner
+ * that learned a value for that generation learned the same one), that no
+ * core counted a violation, and that a get started after an operation
+ * returned a value for generation g does not answer NOT_FOUND unless g had
+ * ended (been erased somewhere) before the get returned.
+ * sim_check_lifetimes() verifies, after the network healed and settled,
+ * that no daemon still holds an ended generation or a value whose binding
+ * has ended.
  */
 #ifndef PKV_TEST_SIM_H
 #define PKV_TEST_SIM_H
@@ -34,6 +43,8 @@
 
 #define SIM_MAX_NODES 7
 #define SIM_MAX_KEYS 64
+#define SIM_MAX_PROCS 64
+#define SIM_WALL_BASE_MS 1700000000000ull
 
 struct sim_config {
 	uint64_t seed;
@@ -44,6 +55,35 @@ struct sim_config {
 	uint64_t hb_us;		 /* membership refresh period */
 	uint64_t retransmit_us;	 /* paxos config */
 	uint64_t backoff_max_us; /* paxos config */
+	uint64_t skew_ms;	 /* wall clocks differ by at most this much */
+};
+
+/* Bindings of a simulated put (mask: enum pkv_bind_flag). */
+struct sim_bind {
+	unsigned mask;
+	unsigned proc;	 /* PID: index of a process (on the putting node) */
+	unsigned node;	 /* NODE */
+	unsigned key;	 /* KEY: the other key's index */
+	uint64_t ttl_ms; /* UNTIL: the putting node's wall clock + ttl */
+};
+
+struct sim_proc {
+	unsigned node;
+	int32_t pid;
+	uint64_t start_time;
+	bool alive;
+};
+
+/* What the cluster decided for one generation of one key. */
+struct sim_gen {
+	bool set;
+	uint8_t v[64];
+	uint32_t len;
+	bool erased;
+	uint64_t erased_at; /* first time a node erased it */
+	uint32_t erased_by; /* bit i: node i erased it (cleared when i is killed:
+			     * an erasure held only by a daemon that died with
+			     * no durable state is lost, like any of its state) */
 };
 
 enum sim_op_kind { SIM_PUT, SIM_GET, SIM_KEYS };
@@ -61,6 +101,7 @@ struct sim_op {
 	uint8_t result[64];
 	uint32_t result_len;
 	size_t n_keys;
+	unsigned bind_mask; /* put: the bindings asked for */
 };
 
 struct sim_msg;
@@ -74,6 +115,7 @@ struct sim_node {
 	uint32_t seen_inc[SIM_MAX_NODES + 1]; /* peers' incarnations last told */
 	/* Counters kept across restarts. */
 	uint64_t violations, epochs;
+	int64_t skew_ms; /* this node's wall clock minus the true one */
 };
 
 struct sim {
@@ -88,6 +130,15 @@ struct sim {
 	uint64_t next_hb;
 	struct sim_op *ops;
 	size_t n_ops, cap_ops;
+	struct sim_proc procs[SIM_MAX_PROCS];
+	unsigned n_procs;
+	int32_t next_pid;
+	struct sim_gen *gens[SIM_MAX_KEYS]; /* indexed by generation */
+	size_t cap_gens[SIM_MAX_KEYS];
+	uint64_t max_erased[SIM_MAX_KEYS];
+	unsigned learn_conflicts;
+	char learn_err[200];
+	uint64_t erasures, bound_puts, invalid_puts;
 	/* Figures. */
 	uint64_t delivered, dropped, duplicated;
 	uint64_t conflicts, forwards, rounds; /* summed over stopped cores */
@@ -109,7 +160,15 @@ bool sim_run_until_done(struct sim *s, uint64_t t);
 /* Client operations on node `node`; deadline relative to now (0: none). */
 size_t sim_put(struct sim *s, unsigned node, unsigned key, const char *value, uint64_t timeout,
 	       bool retry);
+size_t sim_put_bound(struct sim *s, unsigned node, unsigned key, const char *value,
+		     const struct sim_bind *b, uint64_t timeout, bool retry);
 size_t sim_get(struct sim *s, unsigned node, unsigned key, uint64_t timeout, bool retry);
+
+/* Processes: spawn on a node (returns the index, or UINT_MAX when full); kill. */
+unsigned sim_spawn(struct sim *s, unsigned node);
+void sim_proc_kill(struct sim *s, unsigned proc);
+/* A node's wall clock now (ms). */
+uint64_t sim_wall(const struct sim *s, unsigned node);
 size_t sim_keys(struct sim *s, unsigned node, uint64_t timeout);
 
 /* Network faults. */
@@ -127,6 +186,13 @@ bool sim_all_synced(const struct sim *s);
  * and writes the first one (a line) into err.
  */
 unsigned sim_check(const struct sim *s, char *err, size_t errlen);
+/*
+ * After heal and settle: no up node holds a generation some node erased,
+ * nor a learned value whose binding the simulation knows has ended (a dead
+ * process or an owner restarted since, an until past on every clock, a key
+ * binding whose key moved on on that node). Returns problems found.
+ */
+unsigned sim_check_lifetimes(const struct sim *s, char *err, size_t errlen);
 
 /*
  * One randomized scenario: n from the seed (3/5/7), random network, faults,
@@ -139,6 +205,7 @@ struct sim_figures {
 	uint64_t delivered, sim_time_us;
 	unsigned kills, partitions;
 	uint64_t conflicts, forwards, rounds;
+	uint64_t bound_puts, invalid_puts, erasures, proc_kills;
 };
 unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figures *fig);
 

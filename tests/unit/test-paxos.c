@@ -701,6 +701,283 @@ START_TEST(state_and_event_names)
 }
 END_TEST
 
+
+/* ---- lifetimes ---- */
+
+static uint8_t encbuf[4][256];
+
+/* A message value carrying v with bindings bd (sets PKV_MF_BOUND on m). */
+static void set_bound(struct pkv_msg *m, int slot, const char *v, const struct pkv_bindings *bd)
+{
+	size_t n = pkv_bound_encode(encbuf[slot], sizeof(encbuf[slot]), b(v), bd);
+	ck_assert_uint_gt(n, 0);
+	m->value = (struct pkv_bytes){ .p = encbuf[slot], .len = (uint32_t)n };
+	m->flags |= PKV_MF_BOUND;
+}
+
+static struct pkv_msg chosen_msg(const char *key, uint64_t gen, const char *v)
+{
+	return (struct pkv_msg){ .type = PKV_MSG_CHOSEN, .bucket = b("B"), .key = b(key),
+				 .gen = gen, .ballot = bal(1, 2), .value = b(v) };
+}
+
+static struct pkv_msg erase_msg(const char *key, uint64_t gen)
+{
+	return (struct pkv_msg){ .type = PKV_MSG_ERASE, .bucket = b("B"), .key = b(key),
+				 .gen = gen };
+}
+
+static struct store_entry *entry(struct fx *f, const char *key)
+{
+	return store_lookup(f->s, b("B"), b(key), false);
+}
+
+static const struct pkv_msg *last(const struct fx *f, uint8_t type)
+{
+	const struct pkv_msg *r = NULL;
+	for (size_t i = 0; i < f->ob.n; i++)
+		if (f->ob.v[i].msg.type == type)
+			r = &f->ob.v[i].msg;
+	return r;
+}
+
+START_TEST(message_of_older_generation_is_ignored)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_msg m = erase_msg("k", 1);
+	paxos_receive(f.p, 2, &m, f.now);
+	ck_assert_uint_eq(entry(&f, "k")->gen, 2);
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_ERASE_ACK, 2));
+	pkv_outbox_reset(&f.ob);
+	m = prepare(5, 3); /* generation 1 */
+	paxos_receive(f.p, 3, &m, f.now);
+	ck_assert_ptr_null(find(&f, PKV_MSG_PROMISE, 3));
+	/* The sender is told that generation 1 ended. */
+	const struct pkv_msg *e = find(&f, PKV_MSG_ERASE, 3);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(e->gen, 1);
+	ck_assert_uint_ge(paxos_stats(f.p)->stale_gen, 1);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(erased_key_chooses_anew_in_next_generation)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_msg m = chosen_msg("k", 1, "a");
+	paxos_receive(f.p, 2, &m, f.now);
+	ck_assert(entry(&f, "k")->chosen);
+	m = erase_msg("k", 1);
+	paxos_receive(f.p, 2, &m, f.now);
+	struct store_entry *e = entry(&f, "k");
+	ck_assert(!e->chosen);
+	ck_assert_uint_eq(e->gen, 2);
+	size_t n;
+	const struct paxos_erased *er = paxos_erased(f.p, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_ptr_eq(er[0].e, e);
+	ck_assert_uint_eq(er[0].gen, 1);
+	/* A put now runs generation 2 and returns it. */
+	pkv_outbox_reset(&f.ob);
+	paxos_put(f.p, 1, b("B"), b("k"), b("b"), PAXOS_NO_DEADLINE, false, f.now);
+	const struct pkv_msg *pr = find(&f, PKV_MSG_PREPARE, UINT32_MAX);
+	ck_assert_ptr_nonnull(pr);
+	ck_assert_uint_eq(pr->gen, 2);
+	struct pkv_msg pm = { .type = PKV_MSG_PROMISE, .bucket = b("B"), .key = b("k"), .gen = 2,
+			      .ballot = pr->ballot, .req = pr->req, .flags = PKV_MF_OK };
+	paxos_receive(f.p, 2, &pm, f.now);
+	ck_assert_ptr_nonnull(last(&f, PKV_MSG_ACCEPT));
+	pm.type = PKV_MSG_ACCEPTED;
+	paxos_receive(f.p, 2, &pm, f.now);
+	const struct paxos_completion *c = paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(c[0].status, PKV_S_OK);
+	ck_assert_uint_eq(c[0].gen, 2);
+	ck_assert(pkv_bytes_eq(c[0].value, b("b")));
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(accepted_value_with_dead_binding_is_not_adopted)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	paxos_set_wall(f.p, 5000000, f.now);
+	paxos_put(f.p, 1, b("B"), b("k"), b("mine"), PAXOS_NO_DEADLINE, false, f.now);
+	const struct pkv_msg *pr = find(&f, PKV_MSG_PREPARE, UINT32_MAX);
+	ck_assert_ptr_nonnull(pr);
+	struct pkv_ballot ballot = pr->ballot;
+	uint64_t rq = pr->req;
+	/* Node 2 accepted another value bound to an instant already past. */
+	struct pkv_bindings dead = { .mask = PKV_BIND_UNTIL, .until = 4000000 };
+	struct pkv_msg pm = { .type = PKV_MSG_PROMISE, .bucket = b("B"), .key = b("k"), .gen = 1,
+			      .ballot = ballot, .req = rq, .flags = PKV_MF_OK | PKV_MF_HAS_VALUE,
+			      .accepted = bal(1, 2) };
+	set_bound(&pm, 0, "theirs", &dead);
+	paxos_receive(f.p, 2, &pm, f.now);
+	/* It is proposed in generation 1 (it may be chosen there)… */
+	const struct pkv_msg *ac = last(&f, PKV_MSG_ACCEPT);
+	ck_assert_ptr_nonnull(ac);
+	ck_assert(ac->flags & PKV_MF_BOUND);
+	ck_assert_uint_eq(paxos_stats(f.p)->dead_adopted, 1);
+	pkv_outbox_reset(&f.ob);
+	struct pkv_msg am = { .type = PKV_MSG_ACCEPTED, .bucket = b("B"), .key = b("k"), .gen = 1,
+			      .ballot = ballot, .req = rq, .flags = PKV_MF_OK };
+	paxos_receive(f.p, 2, &am, f.now);
+	/* …but never returned: generation 1 ends and our value runs in 2. */
+	size_t n;
+	paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_uint_eq(entry(&f, "k")->gen, 2);
+	pr = last(&f, PKV_MSG_PREPARE);
+	ck_assert_ptr_nonnull(pr);
+	ck_assert_uint_eq(pr->gen, 2);
+	pm = (struct pkv_msg){ .type = PKV_MSG_PROMISE, .bucket = b("B"), .key = b("k"), .gen = 2,
+			       .ballot = pr->ballot, .req = pr->req, .flags = PKV_MF_OK };
+	paxos_receive(f.p, 2, &pm, f.now);
+	pm.type = PKV_MSG_ACCEPTED;
+	paxos_receive(f.p, 2, &pm, f.now);
+	const struct paxos_completion *c = paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(c[0].status, PKV_S_OK);
+	ck_assert_uint_eq(c[0].gen, 2);
+	ck_assert(pkv_bytes_eq(c[0].value, b("mine")));
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(cascade_erases_dependent_keys)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_msg m = chosen_msg("base", 1, "x");
+	paxos_receive(f.p, 2, &m, f.now);
+	struct pkv_bindings kb = { .mask = PKV_BIND_KEY, .key = b("base"), .key_gen = 1 };
+	m = chosen_msg("mid", 1, "y");
+	set_bound(&m, 0, "y", &kb);
+	paxos_receive(f.p, 2, &m, f.now);
+	struct pkv_bindings kb2 = { .mask = PKV_BIND_KEY, .key = b("mid"), .key_gen = 1 };
+	m = chosen_msg("top", 1, "z");
+	set_bound(&m, 1, "z", &kb2);
+	paxos_receive(f.p, 2, &m, f.now);
+	ck_assert(entry(&f, "top")->chosen);
+	m = erase_msg("base", 1);
+	paxos_receive(f.p, 2, &m, f.now);
+	ck_assert(!entry(&f, "mid")->chosen);
+	ck_assert(!entry(&f, "top")->chosen);
+	ck_assert_uint_eq(entry(&f, "top")->gen, 2);
+	size_t n;
+	paxos_erased(f.p, &n);
+	ck_assert_uint_eq(n, 3);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(owner_restart_kills_its_pid_bindings)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	paxos_peer_incarnation(f.p, 2, 5, f.now);
+	struct pkv_bindings pb = { .mask = PKV_BIND_PID, .owner = 2, .owner_inc = 5, .pid = 42,
+				   .start_time = 9 };
+	struct pkv_msg m = chosen_msg("p", 1, "v");
+	set_bound(&m, 0, "v", &pb);
+	paxos_receive(f.p, 2, &m, f.now);
+	ck_assert(entry(&f, "p")->chosen);
+	paxos_peer_incarnation(f.p, 2, 6, f.now);
+	paxos_peer_restarted(f.p, 2, f.now);
+	ck_assert(!entry(&f, "p")->chosen);
+	ck_assert_uint_eq(entry(&f, "p")->gen, 2);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(pid_exit_erases_watched_key)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_bindings pb = { .mask = PKV_BIND_PID, .owner = 1, .owner_inc = 0, .pid = 77,
+				   .start_time = 3 };
+	struct pkv_msg m = chosen_msg("p", 1, "v");
+	set_bound(&m, 0, "v", &pb);
+	paxos_receive(f.p, 2, &m, f.now);
+	size_t n;
+	const struct paxos_watch *w = paxos_watches(f.p, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert(w[0].watch);
+	ck_assert_int_eq(w[0].pid, 77);
+	pkv_outbox_reset(&f.ob);
+	paxos_pid_exited(f.p, 77, 3, f.now);
+	ck_assert(!entry(&f, "p")->chosen);
+	/* Every other daemon is told, until it acknowledges. */
+	ck_assert_uint_eq(count(&f, PKV_MSG_ERASE), 2);
+	struct pkv_msg ack = { .type = PKV_MSG_ERASE_ACK, .bucket = b("B"), .key = b("p"),
+			       .gen = 1 };
+	paxos_receive(f.p, 2, &ack, f.now);
+	ck_assert_uint_eq(paxos_stats(f.p)->tombstones_pending, 1);
+	paxos_receive(f.p, 3, &ack, f.now);
+	ck_assert_uint_eq(paxos_stats(f.p)->tombstones_pending, 0);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(node_disconnect_erases_node_bound_key)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_bindings nb = { .mask = PKV_BIND_NODE, .node = 3 };
+	struct pkv_msg m = chosen_msg("n", 1, "v");
+	set_bound(&m, 0, "v", &nb);
+	paxos_receive(f.p, 2, &m, f.now);
+	ck_assert(entry(&f, "n")->chosen);
+	paxos_peer_update(f.p, 3, false, 0, 0, f.now);
+	ck_assert(!entry(&f, "n")->chosen);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(until_in_the_past_is_invalid_value)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	paxos_set_wall(f.p, 1000000, f.now);
+	struct pkv_bindings ub = { .mask = PKV_BIND_UNTIL, .until = 999999 };
+	paxos_put_bound(f.p, 1, b("B"), b("k"), b("v"), &ub, PAXOS_NO_DEADLINE, false, f.now);
+	struct pkv_bindings nb = { .mask = PKV_BIND_NODE, .node = 9 };
+	paxos_put_bound(f.p, 2, b("B"), b("k"), b("v"), &nb, PAXOS_NO_DEADLINE, false, f.now);
+	struct pkv_bindings db = { .mask = PKV_BIND_PID | PKV_BIND_PID_DEAD, .pid = 5 };
+	paxos_put_bound(f.p, 3, b("B"), b("k"), b("v"), &db, PAXOS_NO_DEADLINE, false, f.now);
+	size_t n;
+	const struct paxos_completion *c = paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 3);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(c[i].status, PKV_S_INVALID_VALUE);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(until_expiry_is_a_deadline_and_erases)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	paxos_set_wall(f.p, 1000000, f.now); /* wall ms at now µs */
+	struct pkv_bindings ub = { .mask = PKV_BIND_UNTIL, .until = 1000050 };
+	struct pkv_msg m = chosen_msg("u", 1, "v");
+	set_bound(&m, 0, "v", &ub);
+	paxos_receive(f.p, 2, &m, f.now);
+	ck_assert(entry(&f, "u")->chosen);
+	ck_assert_uint_eq(entry(&f, "u")->chosen_bind.until, 1000050);
+	ck_assert_uint_eq(paxos_next_deadline(f.p), f.now + 50000);
+	paxos_tick(f.p, f.now + 49000);
+	ck_assert(entry(&f, "u")->chosen);
+	paxos_tick(f.p, f.now + 50000);
+	ck_assert(!entry(&f, "u")->chosen);
+	fx_free(&f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("paxos");
@@ -736,6 +1013,15 @@ int main(void)
 	tcase_add_test(r, fresh_majority_bootstraps_synced);
 	tcase_add_test(r, fresh_node_among_old_ones_must_sync);
 	tcase_add_test(r, all_unsynced_majority_declares_new_epoch_after_grace);
+	tcase_add_test(r, message_of_older_generation_is_ignored);
+	tcase_add_test(r, erased_key_chooses_anew_in_next_generation);
+	tcase_add_test(r, accepted_value_with_dead_binding_is_not_adopted);
+	tcase_add_test(r, cascade_erases_dependent_keys);
+	tcase_add_test(r, owner_restart_kills_its_pid_bindings);
+	tcase_add_test(r, pid_exit_erases_watched_key);
+	tcase_add_test(r, node_disconnect_erases_node_bound_key);
+	tcase_add_test(r, until_in_the_past_is_invalid_value);
+	tcase_add_test(r, until_expiry_is_a_deadline_and_erases);
 	suite_add_tcase(s, r);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

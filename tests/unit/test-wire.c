@@ -25,7 +25,7 @@ static uint8_t copy[WIRE_MAX_DGRAM + 64];
 
 static uint8_t big_bucket[PKV_MAX_BUCKET];
 static uint8_t big_key[PKV_MAX_KEY];
-static uint8_t big_value[PKV_MAX_VALUE];
+static uint8_t big_value[WIRE_MAX_VALUE];
 
 static void setup(void)
 {
@@ -88,7 +88,7 @@ static struct pkv_msg max_msg(uint8_t type)
 	    .arg2 = 0xfedcba9876543210ull,
 	    .bucket = {big_bucket, PKV_MAX_BUCKET},
 	    .key = {big_key, PKV_MAX_KEY},
-	    .value = {big_value, PKV_MAX_VALUE},
+	    .value = {big_value, WIRE_MAX_VALUE},
 	};
 }
 
@@ -342,7 +342,7 @@ START_TEST(builder_refuses_unsendable_messages)
 	m = max_msg(PKV_MSG__COUNT);
 	ck_assert_int_eq(wire_add(&b, &m), -EINVAL);
 	m = max_msg(PKV_MSG_ACCEPT);
-	m.value.len = PKV_MAX_VALUE + 1;
+	m.value.len = WIRE_MAX_VALUE + 1;
 	ck_assert_int_eq(wire_add(&b, &m), -EINVAL);
 	m = max_msg(PKV_MSG_ACCEPT);
 	m.key.len = PKV_MAX_KEY + 1;
@@ -654,7 +654,7 @@ START_TEST(receiver_rejects_malformed_bodies_with_valid_tag)
 	put_le(body + 4, PKV_MAX_KEY + 1, 2);
 	EXPECT_MALFORMED(1, n);
 	put_le(body + 4, 8, 2);
-	put_le(body + 6, PKV_MAX_VALUE + 1, 4);
+	put_le(body + 6, WIRE_MAX_VALUE + 1, 4);
 	EXPECT_MALFORMED(1, n);
 	put_le(body + 6, UINT32_MAX, 4);
 	EXPECT_MALFORMED(1, n);
@@ -704,10 +704,10 @@ START_TEST(receiver_rejects_lengths_over_limit_even_when_bytes_present)
 	assert_rejected(dgram, build_raw(dgram, hdr(PEER, 1, 2), 1, body, n + 1, false),
 			WIRE_REJ_MALFORMED);
 	put_le(body + 4, PKV_MAX_KEY, 2);
-	put_le(body + 6, PKV_MAX_VALUE + 1, 4);
+	put_le(body + 6, WIRE_MAX_VALUE + 1, 4);
 	assert_rejected(dgram, build_raw(dgram, hdr(PEER, 1, 3), 1, body, n + 1, false),
 			WIRE_REJ_MALFORMED);
-	put_le(body + 6, PKV_MAX_VALUE, 4);
+	put_le(body + 6, WIRE_MAX_VALUE, 4);
 	assert_accepted(dgram, build_raw(dgram, hdr(PEER, 1, 4), 1, body, n, false));
 }
 END_TEST
