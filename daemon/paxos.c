@@ -1818,6 +1818,8 @@ static void sync_step(struct paxos *p, uint64_t now)
 		return;
 	unsigned q = quorum(p);
 	unsigned connected = 1, fresh = p->fresh ? 1 : 0, synced_peers = 0, done = 0;
+	unsigned unsynced = 1;	     /* connected nodes without their state, self included */
+	unsigned synced_done = 0;    /* connected synced peers we finished copying */
 	bool all_fresh = true;
 	uint64_t max_epoch = p->epoch;
 	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
@@ -1834,8 +1836,13 @@ static void sync_step(struct paxos *p, uint64_t now)
 			fresh++;
 		else
 			all_fresh = false;
-		if (pe->synced)
+		if (pe->synced) {
 			synced_peers++;
+			if (pe->sync_done)
+				synced_done++;
+		} else {
+			unsynced++;
+		}
 		if (pe->epoch > max_epoch)
 			max_epoch = pe->epoch;
 	}
@@ -1858,10 +1865,16 @@ static void sync_step(struct paxos *p, uint64_t now)
 			sync_send_page(p, n, now);
 	}
 	/*
-	 * No synced source, yet a majority is up and all unsynced: the state
-	 * only restarted daemons held is gone. Waiting would be forever.
+	 * A majority of cluster_size is up but lost its state (restarted
+	 * without durable state, self included), and we copied every synced
+	 * peer there is: a value only the restarted daemons held is gone, and
+	 * a synced majority can never form again. Waiting would be forever.
+	 * (One restarted daemon beside a synced one that is merely unreachable
+	 * is not this case: it keeps waiting, since the unreachable one may
+	 * hold a chosen value.)
 	 */
-	if (connected >= q && synced_peers == 0 && !(p->fresh && all_fresh)) {
+	if (connected >= q && unsynced >= q && synced_done == synced_peers &&
+	    !(p->fresh && all_fresh)) {
 		if (p->unsynced_since == 0) {
 			p->unsynced_since = now ? now : 1;
 		} else if (now - p->unsynced_since >= p->cfg.epoch_grace_us) {
