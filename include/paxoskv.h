@@ -118,9 +118,15 @@ struct pkv_value {
  * Put options. Zero means the default for every field, so a zeroed struct
  * (or a NULL pointer) is a plain put into the default bucket.
  *
- * Lifetime bindings (pid, node, key, until) are part of the interface now
- * but not served yet: the daemon answers PKV_INVALID_VALUE to a put that
- * carries any of them until lifetimes land.
+ * Lifetime bindings: the key is erased cluster-wide when any of them ends —
+ * the process `pid` of this host exits (watched by the daemon with a pidfd;
+ * its start time is recorded, so a recycled pid is never mistaken for it),
+ * the node `node` disconnects from a daemon, the key `dep_key` (same
+ * bucket) is erased, or the wall clock reaches `until`. A put whose binding
+ * is already dead — a pid not alive on this host, a node not connected, a
+ * key not present, an until in the past — answers PKV_INVALID_VALUE. After
+ * the erasure, the next put of the key chooses anew, in a higher
+ * generation (struct pkv_value.gen: a fencing token).
  */
 struct pkv_put_opts {
 	const void *bucket; /* NULL: PKV_BUCKET_DEFAULT */

@@ -8,7 +8,9 @@
  * client. Each client opens its own handle, prepares its keys, runs its
  * unmeasured warm-up, waits at a start barrier, and runs the measured loop,
  * writing each op's latency into a preallocated array in a shared mapping.
- * The parent then merges the arrays and reports percentiles.
+ * The parent then merges the arrays and reports percentiles. The bound
+ * workload times something else per iteration: from the SIGKILL of a process
+ * a key is bound to until every daemon reports the key absent.
  *
  * Exit status: 0 ok, 1 a value did not verify, 64 usage, 69 daemon
  * unavailable (or the dev cluster did not start).
@@ -17,6 +19,7 @@
 #define _GNU_SOURCE /* nftw, getrandom; the build passes it too */
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -61,6 +64,14 @@ enum bench_exit {
 #define SETUP_LIMIT_NS (120ull * 1000000000ull)
 #define OPS_ONLY_LIMIT_S 600.0
 #define QUORUM_WAIT_MS 10000u
+/*
+ * bound: iterations when --ops is not given, the limit of each wait (the key
+ * visible everywhere, then gone everywhere), the slice of each get in them.
+ */
+#define BOUND_DEFAULT_OPS 200u
+#define BOUND_LIMIT_NS (10ull * 1000000000ull)
+#define BOUND_GET_TIMEOUT_MS 2000u
+#define BOUND_NODES_MAX 64
 
 enum workload {
 	WL_NONE = 0,
@@ -89,6 +100,7 @@ struct bench_config {
 	unsigned clients;
 	double seconds;
 	uint64_t ops; /* per client; UINT64_MAX: bounded by time only */
+	bool ops_given, seconds_given, warmup_given; /* bound has other defaults */
 	size_t key_size, value_size;
 	bool json;
 	uint64_t warmup_ops;
@@ -195,6 +207,8 @@ static void usage(FILE *f)
 	      "  get-hit        get of pre-populated keys (the shared cache); verifies the value\n"
 	      "  get-miss       get of keys never written (PKV_NOT_FOUND through the ring)\n"
 	      "  mixed          --read-share P percent get-hit, the rest put-new\n"
+	      "  bound          put a key bound to a child process, SIGKILL it, time until\n"
+	      "                 every daemon reports the key absent (default --ops 200)\n"
 	      "options:\n"
 	      "  --cluster N         start a dev cluster of N daemons for the run (pkv-cluster)\n"
 	      "  --clients N         client processes, one handle each (default 1)\n"
@@ -313,11 +327,13 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 			if (errno || *end || !(cfg->seconds > 0 && cfg->seconds <= 86400))
 				goto bad_value;
 			have_seconds = true;
+			cfg->seconds_given = true;
 			break;
 		case OPT_OPS:
 			if (!parse_u64(optarg, 1, UINT64_MAX - 1, &cfg->ops))
 				goto bad_value;
 			have_ops = true;
+			cfg->ops_given = true;
 			break;
 		case OPT_KEY_SIZE:
 			if (!parse_u64(optarg, KEY_TAG_LEN, PKV_KEY_MAX, &v))
@@ -340,6 +356,7 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 		case OPT_WARMUP:
 			if (!parse_u64(optarg, 0, UINT32_MAX, &cfg->warmup_ops))
 				goto bad_value;
+			cfg->warmup_given = true;
 			break;
 		case OPT_BUCKET:
 			if (!*optarg || strlen(optarg) > PKV_BUCKET_MAX)
@@ -379,10 +396,6 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 		fprintf(stderr, "pkv-bench: unknown workload '%s'\n", argv[optind]);
 		usage_hint();
 		return BENCH_EX_USAGE;
-	}
-	if (cfg->workload == WL_BOUND || cfg->baseline == WL_BOUND) {
-		fputs("bound: needs pid bindings (not available yet)\n", stderr);
-		return BENCH_EX_UNAVAILABLE;
 	}
 	if (have_ops && !have_seconds)
 		cfg->seconds = OPS_ONLY_LIMIT_S;
@@ -629,6 +642,7 @@ struct client {
 	struct client_result *res;
 	uint64_t *samples;
 	uint64_t cap;
+	struct pkv_client **watch; /* bound: one handle per daemon of bound_nodes */
 };
 
 enum op_outcome {
@@ -846,6 +860,258 @@ static void client_stats(struct client *cl, uint64_t *hits, uint64_t *misses)
 	}
 }
 
+/* --- the bound workload ------------------------------------------------------ */
+
+/*
+ * The daemons a bound key must vanish from, found by the parent before the
+ * clients fork: node1..nodeN with --cluster N, else the daemon's own node and
+ * the nodes it lists as connected. Its own node is reached through the tool's
+ * endpoint (it may be a socket outside the run dir), the others by name.
+ */
+static struct {
+	unsigned n;
+	int self; /* index of the tool's daemon, or -1: every node by name */
+	char names[BOUND_NODES_MAX][PKV_NODE_NAME_MAX + 1];
+} bound_nodes;
+
+/* 0, or an exit status after saying why. */
+static int bound_discover(const struct bench_config *cfg)
+{
+	struct pkv_node nodes[BOUND_NODES_MAX];
+	struct pkv_client *c;
+	int r;
+
+	bound_nodes.n = 0;
+	bound_nodes.self = -1;
+	if (cfg->cluster) {
+		for (unsigned i = 1; i <= cfg->cluster; i++)
+			snprintf(bound_nodes.names[bound_nodes.n++], sizeof(bound_nodes.names[0]),
+				 "node%u", i);
+		return 0;
+	}
+	r = pkv_open(&c, cfg->endpoint);
+	if (!r) {
+		r = pkv_nodes(c, nodes, BOUND_NODES_MAX);
+		pkv_close(c);
+	}
+	if (r < 0 || r >= PKV_NOT_FOUND) {
+		fprintf(stderr, "pkv-bench: bound: cannot list the nodes: %s (%s)\n",
+			pkv_strerror(r), pkv_errmsg());
+		return BENCH_EX_UNAVAILABLE;
+	}
+	for (int i = 0; i < r && i < BOUND_NODES_MAX; i++) {
+		if (!nodes[i].self && !nodes[i].connected)
+			continue;
+		if (nodes[i].self)
+			bound_nodes.self = (int)bound_nodes.n;
+		memcpy(bound_nodes.names[bound_nodes.n++], nodes[i].name, sizeof(nodes[i].name));
+	}
+	if (bound_nodes.self < 0) {
+		fputs("pkv-bench: bound: the daemon does not list its own node\n", stderr);
+		return BENCH_EX_UNAVAILABLE;
+	}
+	return 0;
+}
+
+static int bound_open(struct client *cl)
+{
+	cl->watch = calloc(bound_nodes.n, sizeof(*cl->watch));
+	if (!cl->watch)
+		return -ENOMEM;
+	for (unsigned i = 0; i < bound_nodes.n; i++) {
+		const char *ep = (int)i == bound_nodes.self ? cl->cfg->endpoint
+							     : bound_nodes.names[i];
+		int r = pkv_open(&cl->watch[i], ep);
+		if (r) {
+			char what[PKV_NODE_NAME_MAX + 16];
+			snprintf(what, sizeof(what), "attach %s", bound_nodes.names[i]);
+			note_message(cl->res, what, r);
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void bound_close(struct client *cl)
+{
+	if (!cl->watch)
+		return;
+	for (unsigned i = 0; i < bound_nodes.n; i++)
+		pkv_close(cl->watch[i]);
+	free(cl->watch);
+	cl->watch = NULL;
+}
+
+/*
+ * Forks the process a key is bound to: it only waits. It ends when killed,
+ * or at EOF on the pipe, so it never outlives the client that made it.
+ * Returns its pid (the write end of the pipe in *wfd) or -errno.
+ */
+static pid_t bound_spawn(int *wfd)
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(fds[0]);
+		close(fds[1]);
+		return -e;
+	}
+	if (pid == 0) {
+		char c;
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		close(fds[1]);
+		while (read(fds[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(fds[0]);
+	*wfd = fds[1];
+	return pid;
+}
+
+static void bound_reap(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* A get slice that ends by the deadline (at least 1 ms). */
+static uint32_t bound_slice(uint64_t deadline)
+{
+	uint64_t now = now_ns(), left = deadline > now ? (deadline - now) / 1000000u : 0;
+	return left >= BOUND_GET_TIMEOUT_MS ? BOUND_GET_TIMEOUT_MS : (uint32_t)left + 1u;
+}
+
+static void bound_fail(struct client *cl, struct op *op, int status, const char *what,
+		       unsigned node)
+{
+	char buf[PKV_NODE_NAME_MAX + 64];
+	op->status = status;
+	op->outcome = OP_ERROR;
+	snprintf(buf, sizeof(buf), "bound: %s %s", what, bound_nodes.names[node]);
+	note_message(cl->res, buf, status);
+}
+
+/*
+ * One iteration: put `key` bound to a fresh child, see it on every daemon,
+ * SIGKILL the child and poll every daemon until each reports the key
+ * absent. *lat is the time from the kill to the last absent answer.
+ */
+static void bound_run(struct client *cl, const char *key, struct op *op, uint64_t *lat)
+{
+	size_t ks = cl->cfg->key_size, vs = cl->cfg->value_size;
+	struct pkv_get_opts go = cl->get_opts;
+	bool gone[BOUND_NODES_MAX] = {false};
+	unsigned left = bound_nodes.n;
+	uint64_t deadline, t0, last = 0;
+	int wfd = -1, r = PKV_TIMEOUT;
+	pid_t child = bound_spawn(&wfd);
+
+	op->kind = WL_BOUND;
+	op->outcome = OP_OK;
+	*lat = 0;
+	if (child < 0) {
+		op->status = child;
+		op->outcome = OP_ERROR;
+		note_message(cl->res, "bound: fork", child);
+		return;
+	}
+	cl->put_opts.pid = child;
+	op->status = pkv_put(cl->pkv, key, ks, cl->value, vs, &cl->put_opts, &cl->answer);
+	if (op->status != PKV_OK) {
+		op->outcome = OP_ERROR;
+		note_message(cl->res, "bound: put", op->status);
+		goto out;
+	}
+	if (!value_is(&cl->answer, cl->value, vs)) {
+		op->outcome = OP_MISMATCH;
+		goto out;
+	}
+	/* The clock starts once every daemon has learnt the key. */
+	deadline = now_ns() + BOUND_LIMIT_NS;
+	for (unsigned i = 0; i < bound_nodes.n; i++) {
+		do {
+			go.timeout_ms = bound_slice(deadline);
+			r = pkv_get(cl->watch[i], key, ks, &go, &cl->answer);
+		} while (r != PKV_OK && !got_signal && now_ns() < deadline);
+		if (r != PKV_OK) {
+			bound_fail(cl, op, r == PKV_NOT_FOUND ? PKV_TIMEOUT : r,
+				   "key not visible on", i);
+			goto out;
+		}
+		if (!value_is(&cl->answer, cl->value, vs)) {
+			op->outcome = OP_MISMATCH;
+			goto out;
+		}
+	}
+	t0 = now_ns();
+	bound_reap(child);
+	child = 0;
+	deadline = t0 + BOUND_LIMIT_NS;
+	/* Tight: the figure is the removal latency, not the polling period. */
+	while (left && !got_signal && now_ns() < deadline) {
+		for (unsigned i = 0; i < bound_nodes.n; i++) {
+			if (gone[i])
+				continue;
+			go.timeout_ms = bound_slice(deadline);
+			r = pkv_get(cl->watch[i], key, ks, &go, &cl->answer);
+			if (r == PKV_NOT_FOUND) {
+				last = now_ns();
+				gone[i] = true;
+				left--;
+			}
+		}
+	}
+	if (left) {
+		unsigned i = 0;
+		while (gone[i])
+			i++;
+		bound_fail(cl, op, PKV_TIMEOUT, "key still present 10 s after the kill on", i);
+		goto out;
+	}
+	op->status = PKV_OK;
+	*lat = last - t0;
+out:
+	if (child > 0)
+		bound_reap(child);
+	close(wfd);
+}
+
+/*
+ * Runs up to `iterations` until `deadline`. Measured (res->start_ns set):
+ * records each one. Warm-up: returns the first failure as a setup status,
+ * since a measured run could only repeat it; a refused binding (a daemon
+ * without pid bindings) counts as an unavailable daemon.
+ */
+static int bound_measure(struct client *cl, uint64_t iterations, uint64_t deadline)
+{
+	const struct bench_config *cfg = cl->cfg;
+	struct op op;
+	uint64_t lat;
+
+	for (uint64_t i = 0; i < iterations && !got_signal && now_ns() < deadline; i++) {
+		const char *key = keygen_make(&cl->kg, 'b', cl->next_new++);
+		value_make(cl->value, cfg->value_size, key, cfg->key_size, 'A');
+		bound_run(cl, key, &op, &lat);
+		if (cl->res->start_ns) {
+			client_record(cl, &op, lat);
+		} else if (op.outcome == OP_MISMATCH) {
+			snprintf(cl->res->message, sizeof(cl->res->message),
+				 "bound: warm-up: the answer is not the value written");
+			return PKV_INVALID_VALUE;
+		} else if (op.outcome == OP_ERROR) {
+			return op.status == PKV_INVALID_VALUE ? PKV_UNAVAILABLE : op.status;
+		}
+	}
+	return 0;
+}
+
 /* The body of a forked client. Never returns. */
 static void client_main(const struct bench_config *cfg, enum workload wl, uint64_t nonce,
 			struct bench_control *ctl, struct client_result *res, uint64_t *samples,
@@ -884,6 +1150,16 @@ static void client_main(const struct bench_config *cfg, enum workload wl, uint64
 		note_message(res, "attach", r);
 		goto ready;
 	}
+	if (wl == WL_BOUND) {
+		r = bound_open(&cl);
+		if (r) {
+			res->setup_status = r;
+			goto ready;
+		}
+		/* Unmeasured iterations: res->start_ns is still 0. */
+		res->setup_status = bound_measure(&cl, cfg->warmup_ops, deadline);
+		goto ready;
+	}
 	if (wl == WL_PUT_EXISTING || wl == WL_GET_HIT || wl == WL_MIXED) {
 		r = client_populate(&cl, deadline);
 		if (r) {
@@ -900,7 +1176,11 @@ static void client_main(const struct bench_config *cfg, enum workload wl, uint64
 	client_stats(&cl, &hits0, &misses0);
 ready:
 	client_wait_go(ctl);
-	if (!res->setup_status && !got_signal) {
+	if (!res->setup_status && !got_signal && wl == WL_BOUND) {
+		res->start_ns = now_ns();
+		bound_measure(&cl, cfg->ops, res->start_ns + (uint64_t)(cfg->seconds * 1e9));
+		res->end_ns = now_ns();
+	} else if (!res->setup_status && !got_signal) {
 		client_measure(&cl);
 		client_stats(&cl, &hits1, &misses1);
 		res->cache_hits = hits1 - hits0;
@@ -908,6 +1188,7 @@ ready:
 	}
 	res->done = 1;
 	pkv_value_free(&cl.answer);
+	bound_close(&cl);
 	pkv_close(cl.pkv);
 	free(key);
 	free(cl.value);
@@ -1062,9 +1343,32 @@ static void kill_children(const pid_t *pids, unsigned n)
 			kill(pids[i], SIGTERM);
 }
 
-/* Runs one workload with all clients; 0 or an exit status. */
-static int phase_run(const struct bench_config *cfg, enum workload wl, struct phase_result *pr)
+/*
+ * bound's own defaults: an iteration takes milliseconds, not microseconds, so
+ * it runs --ops iterations (200 if not given) without the 5 s cut, after one
+ * warm-up iteration.
+ */
+static const struct bench_config *phase_config(struct bench_config *pc,
+					       const struct bench_config *cfg, enum workload wl)
 {
+	*pc = *cfg;
+	if (wl != WL_BOUND)
+		return pc;
+	if (!pc->ops_given)
+		pc->ops = BOUND_DEFAULT_OPS;
+	if (!pc->seconds_given)
+		pc->seconds = OPS_ONLY_LIMIT_S;
+	if (!pc->warmup_given)
+		pc->warmup_ops = 1;
+	return pc;
+}
+
+/* Runs one workload with all clients; 0 or an exit status. */
+static int phase_run(const struct bench_config *main_cfg, enum workload wl,
+		     struct phase_result *pr)
+{
+	struct bench_config phase_cfg;
+	const struct bench_config *cfg = phase_config(&phase_cfg, main_cfg, wl);
 	uint64_t cap = cfg->ops < SAMPLES_MAX ? cfg->ops : SAMPLES_MAX;
 	size_t head = sizeof(struct bench_control) + cfg->clients * sizeof(struct client_result);
 	head = (head + 4095) & ~(size_t)4095;
@@ -1162,6 +1466,8 @@ static void json_phase(FILE *f, const struct bench_config *cfg, const struct pha
 	json_string(f, cfg->bucket);
 	if (pr->workload == WL_MIXED)
 		fprintf(f, ", \"read_share\": %u", cfg->read_share);
+	if (pr->workload == WL_BOUND)
+		fprintf(f, ", \"daemons\": %u", bound_nodes.n);
 	fprintf(f,
 		", \"ops\": %" PRIu64 ", \"reads\": %" PRIu64 ", \"writes\": %" PRIu64
 		", \"errors\": %" PRIu64 ", \"mismatches\": %" PRIu64 ", \"errors_by_code\": {",
@@ -1222,6 +1528,8 @@ static void print_text(const struct bench_config *cfg, const struct phase_result
 	       cfg->bucket);
 	if (pr->workload == WL_MIXED)
 		printf(", %u%% reads", cfg->read_share);
+	if (pr->workload == WL_BOUND)
+		printf(", %u daemons; latency: from the kill to the key absent on all", bound_nodes.n);
 	printf("\n  ops          %" PRIu64 " in %.2f s", pr->ops, pr->elapsed_s);
 	if (pr->workload == WL_MIXED)
 		printf(" (%" PRIu64 " reads, %" PRIu64 " writes)", pr->reads, pr->writes);
@@ -1307,6 +1615,8 @@ static int bench(const struct bench_config *cfg)
 			return ex;
 	}
 	ex = preflight(cfg);
+	if (!ex && (cfg->workload == WL_BOUND || cfg->baseline == WL_BOUND))
+		ex = bound_discover(cfg);
 	if (ex)
 		return ex;
 	if (cfg->baseline) {
