@@ -362,6 +362,15 @@ static int open_all(char **nodes, int n, struct pkv_client **cl)
 	return 0;
 }
 
+/* Closes the handles and frees the value; returns rc. */
+static int done(struct pkv_client **cl, int n, struct pkv_value *v, int rc)
+{
+	for (int i = 0; i < n; i++)
+		pkv_close(cl[i]);
+	pkv_value_free(v);
+	return rc;
+}
+
 static int pid_gone(char **argv, int argc)
 {
 	long bound = atol(argv[0]);
@@ -388,17 +397,20 @@ static int pid_gone(char **argv, int argc)
 	struct pkv_put_opts po = {.pid = child, .timeout_ms = 10000};
 	struct pkv_value v = PKV_VALUE_INIT;
 	int r = pkv_put(o, key, strlen(key), "alive", 5, &po, &v);
+	pkv_close(o);
 	if (r != PKV_OK || !value_is(&v, "alive")) {
 		fprintf(stderr, "pid-bound put: %s\n", pkv_strerror(r));
 		kill(child, SIGKILL);
-		return 1;
+		waitpid(child, NULL, 0);
+		return done(cl, n, &v, 1);
 	}
 	struct pkv_get_opts go = {.timeout_ms = 10000};
 	for (int i = 0; i < n; i++) {
 		if (pkv_get(cl[i], key, strlen(key), &go, &v) != PKV_OK || !value_is(&v, "alive")) {
 			fprintf(stderr, "%s does not see the key\n", nodes[i]);
 			kill(child, SIGKILL);
-			return 1;
+			waitpid(child, NULL, 0);
+			return done(cl, n, &v, 1);
 		}
 	}
 	uint64_t t0 = mono_us();
@@ -407,8 +419,7 @@ static int pid_gone(char **argv, int argc)
 	long long took = wait_gone(cl, n, key, t0, (uint64_t)bound);
 	printf("pid binding: gone from %d daemons %lld us after the process died (bound %ld ms)\n",
 	       n, took, bound);
-	pkv_value_free(&v);
-	return took >= 0 && took <= bound * 1000 ? 0 : 1;
+	return done(cl, n, &v, took >= 0 && took <= bound * 1000 ? 0 : 1);
 }
 
 static int kill_gone(char **argv, int argc)
@@ -423,15 +434,16 @@ static int kill_gone(char **argv, int argc)
 	if (n < 1 || n > 16 || pid <= 0)
 		return 64;
 	open_all(nodes, n, cl);
+	struct pkv_value v = PKV_VALUE_INIT;
 	uint64_t t0 = mono_us();
 	if (kill(pid, sig) < 0) {
 		perror("kill");
-		return 1;
+		return done(cl, n, &v, 1);
 	}
 	long long took = wait_gone(cl, n, key, t0, (uint64_t)bound);
 	printf("%s: gone from %d daemons %lld us after signal %d (bound %ld ms)\n", key, n, took,
 	       sig, bound);
-	return took >= 0 && took <= bound * 1000 ? 0 : 1;
+	return done(cl, n, &v, took >= 0 && took <= bound * 1000 ? 0 : 1);
 }
 
 static int until_gone(char **argv, int argc)
@@ -451,7 +463,7 @@ static int until_gone(char **argv, int argc)
 	int r = pkv_put(cl[0], key, strlen(key), "timed", 5, &po, &v);
 	if (r != PKV_OK) {
 		fprintf(stderr, "until put: %s\n", pkv_strerror(r));
-		return 1;
+		return done(cl, n, &v, 1);
 	}
 	/* Read on every node until all report it absent; never absent early. */
 	struct pkv_get_opts go = {.timeout_ms = 2000};
@@ -469,14 +481,14 @@ static int until_gone(char **argv, int argc)
 				if (after < until) {
 					fprintf(stderr, "%s: absent %llu ms before until\n", nodes[i],
 						(unsigned long long)(until - after));
-					return 1;
+					return done(cl, n, &v, 1);
 				}
 				gone[i] = true;
 				n_gone++;
 				last_gone = pkv_now();
 			} else if (r != PKV_OK) {
 				fprintf(stderr, "%s: %s\n", nodes[i], pkv_strerror(r));
-				return 1;
+				return done(cl, n, &v, 1);
 			}
 		}
 	}
@@ -484,8 +496,7 @@ static int until_gone(char **argv, int argc)
 	printf("until binding: never absent early, gone from %d daemons %lld ms after until (bound "
 	       "%ld ms)\n",
 	       n, lateness, late);
-	pkv_value_free(&v);
-	return lateness >= 0 && lateness <= late ? 0 : 1;
+	return done(cl, n, &v, lateness >= 0 && lateness <= late ? 0 : 1);
 }
 
 int main(int argc, char **argv)
