@@ -34,6 +34,7 @@ struct ctl_conn {
 	bool sending;  /* a send is in flight */
 	bool closing;  /* peer gone: free once nothing is in flight */
 	bool subscriber; /* receives quorum events */
+	uint64_t drop_req; /* a bucket drop waiting in paxos, 0 if none */
 	unsigned queued; /* packets waiting in txq */
 	bool recv_armed;
 	struct local_attach *attach; /* the shared-memory slot granted here */
@@ -319,6 +320,20 @@ static void handle_request(struct daemon *d, struct ctl_conn *c, size_t len)
 	case CTL_OP_SUBSCRIBE:
 		c->subscriber = true;
 		return;
+	case CTL_OP_DROP: {
+		struct pkv_bytes bucket = {c->rx + sizeof(rq), rq.bucket_len};
+		if (c->drop_req || bucket.len == 0 || rq.key_len || rq.value_len) {
+			queue_reply(d, c, PKV_S_BAD_REQUEST, 0, NULL, 0, false);
+			return;
+		}
+		uint64_t now = daemon_now_us();
+		c->drop_req = ++d->next_req;
+		if (paxos_bucket_drop(d->paxos, c->drop_req, bucket, now + 10000000u, now) < 0) {
+			c->drop_req = 0;
+			queue_reply(d, c, PKV_S_NO_MEMORY, 0, NULL, 0, false);
+		}
+		return;
+	}
 	case CTL_OP_RESIZE: {
 		int r = cluster_resize_start(d, c, rq.timeout_ms, daemon_now_us());
 		if (r != 0)
@@ -395,6 +410,18 @@ void control_publish_event(struct daemon *d, const char *event, uint64_t epoch)
 			continue;
 		}
 		queue_reply(d, c, PKV_S_OK, epoch, event, strlen(event), false);
+	}
+}
+
+void control_drop_done(struct daemon *d, uint64_t req, int status)
+{
+	for (struct ctl_conn *c = d->conns; c; c = c->next) {
+		if (c->drop_req == req) {
+			c->drop_req = 0;
+			if (!c->closing)
+				queue_reply(d, c, status, 0, NULL, 0, false);
+			return;
+		}
 	}
 }
 

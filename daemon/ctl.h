@@ -43,6 +43,9 @@ enum ctl_op {
 	 * new one now), PKV_S_TIMEOUT (a peer did not answer) or
 	 * PKV_S_BAD_REQUEST (size out of range). */
 	CTL_OP_RESIZE = 10,
+	/* Drops the bucket named in the payload: status once every connected
+	 * daemon applied it (PKV_S_NO_QUORUM, PKV_S_TIMEOUT otherwise). */
+	CTL_OP_DROP = 11,
 };
 
 struct ctl_req {

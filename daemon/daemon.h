@@ -95,6 +95,8 @@ void control_sent(struct daemon *d, struct ctl_conn *c, int res);
 void control_close_all(struct daemon *d);
 /* Sends a quorum event to every subscribed connection. */
 void control_publish_event(struct daemon *d, const char *event, uint64_t epoch);
+/* A bucket drop finished in paxos: answer the connection that asked. */
+void control_drop_done(struct daemon *d, uint64_t req, int status);
 /* A resize this node ran has finished: answer the connection that asked. */
 void control_resize_done(struct daemon *d, struct ctl_conn *c, int status);
 

@@ -113,7 +113,9 @@ static void drain_paxos(struct daemon *d)
 	const struct paxos_completion *done = paxos_completions(d->paxos, &n);
 	for (size_t i = 0; i < n; i++) {
 		const struct paxos_completion *c = &done[i];
-		if (c->kind != PAXOS_REQ_FORWARDED)
+		if (c->kind == PAXOS_REQ_DROP)
+			control_drop_done(d, c->id, c->status);
+		else if (c->kind != PAXOS_REQ_FORWARDED)
 			local_complete(d, c);
 	}
 	paxos_completions_reset(d->paxos);

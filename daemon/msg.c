@@ -22,6 +22,8 @@ const char *pkv_msg_type_to_str(unsigned type)
 		[PKV_MSG_RESIZE_ACK] = "resize_ack",
 		[PKV_MSG_ERASE] = "erase",
 		[PKV_MSG_ERASE_ACK] = "erase_ack",
+		[PKV_MSG_DROP] = "drop",
+		[PKV_MSG_DROP_ACK] = "drop_ack",
 	};
 	if (type < PKV_MSG__COUNT && names[type])
 		return names[type];

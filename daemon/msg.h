@@ -55,6 +55,12 @@
  *  ERASE           bucket, key, gen: every generation <= gen of the key has
  *                  ended (a lifetime ended); retransmitted until acknowledged
  *  ERASE_ACK       bucket, key, gen (the ERASE's)
+ *  DROP            bucket, req: end the live generation of every key of the
+ *                  bucket the receiver holds (bucket drop); retransmitted
+ *                  until acknowledged
+ *  DROP_ACK        bucket, req (the DROP's): the receiver applied it and
+ *                  every connected node acknowledged the ERASE of each key
+ *                  it ended
  *
  * Bindings travel with the value. A message whose value is bound (PROMISE,
  * ACCEPT, CHOSEN, QUERY_REPLY, SYNC_REPLY, FORWARD, FORWARD_REPLY) sets
@@ -122,6 +128,8 @@ enum pkv_msg_type {
 	PKV_MSG_RESIZE_ACK,
 	PKV_MSG_ERASE,
 	PKV_MSG_ERASE_ACK,
+	PKV_MSG_DROP,
+	PKV_MSG_DROP_ACK,
 	PKV_MSG__COUNT
 };
 

@@ -86,6 +86,7 @@ enum paxos_state {
 	PAXOS_ST_KEYS,	      /* keys: collecting KEYS_REPLY */
 	PAXOS_ST_DONE,
 	PAXOS_ST_RESOLVING,   /* put bound to a key: finding that key's generation */
+	PAXOS_ST_DROPPING,    /* bucket drop: waiting for every connected node's DROP_ACK */
 	PAXOS_ST__COUNT
 };
 
@@ -103,6 +104,7 @@ enum paxos_event {
 	PAXOS_EV_DEADLINE,
 	PAXOS_EV_PEER_DOWN,
 	PAXOS_EV_ERASED,    /* the key's generation ended while the request ran */
+	PAXOS_EV_DROP_ACK,  /* a node applied the bucket drop */
 	PAXOS_EV__COUNT
 };
 
@@ -114,6 +116,7 @@ enum paxos_req_kind {
 	PAXOS_REQ_GET,
 	PAXOS_REQ_KEYS,
 	PAXOS_REQ_FORWARDED, /* a put run on behalf of another node; no completion */
+	PAXOS_REQ_DROP,	     /* bucket drop (status only) */
 };
 
 /*
@@ -164,6 +167,9 @@ struct paxos_stats {
 	uint64_t erase_sent;	     /* ERASE messages sent (retransmits included) */
 	uint64_t tombstones_pending; /* erasures not yet acknowledged by every node */
 	uint64_t dead_adopted;	     /* rounds finished for a value with a dead binding */
+	uint64_t drops;		     /* bucket drops taken (paxos_bucket_drop) */
+	uint64_t drops_applied;	     /* bucket drops applied here (own and peers') */
+	uint64_t drop_erasures;	     /* key generations ended by bucket drops */
 };
 
 /*
@@ -238,6 +244,23 @@ int paxos_get(struct paxos *p, uint64_t id, struct pkv_bytes bucket, struct pkv_
 	      uint64_t deadline, bool retry, uint64_t now);
 int paxos_keys(struct paxos *p, uint64_t id, struct pkv_bytes bucket, uint64_t deadline,
 	       uint64_t now);
+/*
+ * Bucket drop: ends the live generation of every key of the bucket on every
+ * daemon (tombstones, paxos_erased outputs, key-binding cascades), so that
+ * the name can be used again, empty; the next put of a key chooses anew in
+ * the next generation. Needs quorum like a put (a minority cannot wipe what
+ * the majority serves). Completes (kind PAXOS_REQ_DROP) with
+ *   PKV_S_OK         every connected node (a majority of cluster_size at
+ *                    least) applied it, and every connected node holds the
+ *                    tombstone of every key any of them ended;
+ *   PKV_S_NO_QUORUM  at once, without quorum (nothing is erased);
+ *   PKV_S_TIMEOUT    at the deadline (the drop may be partly applied: it
+ *                    goes on spreading through the ERASE fan-out);
+ *   PKV_S_TOO_LARGE / PKV_S_BAD_REQUEST for a bad bucket name.
+ * Puts racing with the drop land on either side of it.
+ */
+int paxos_bucket_drop(struct paxos *p, uint64_t id, struct pkv_bytes bucket, uint64_t deadline,
+		      uint64_t now);
 
 /*
  * Finished requests since the last reset, oldest first. The array and all

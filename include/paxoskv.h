@@ -312,6 +312,15 @@ PKV_EXPORT int pkv_node_stats(struct pkv_client *client, char **text);
 PKV_EXPORT int pkv_resize_cluster(struct pkv_client *client, unsigned size);
 
 /*
+ * Drops a bucket (NULL: the default bucket): every key of it is erased
+ * cluster-wide, safely under Paxos — each key's generation ends, and the next
+ * put of a key in the bucket chooses anew. The name stays usable, empty.
+ * Needs quorum. PKV_OK once every connected daemon applied it;
+ * PKV_NO_QUORUM, PKV_TIMEOUT, PKV_UNAVAILABLE otherwise.
+ */
+PKV_EXPORT int pkv_bucket_drop(struct pkv_client *client, const void *bucket, size_t bucket_len);
+
+/*
  * Blocks until the daemon can serve `bucket` (NULL: the default bucket):
  * buckets need no set-up, so this waits for quorum and for the daemon's
  * acceptor to be synced after a restart — for start-up ordering in scripts

@@ -286,15 +286,31 @@ bool attach_alive(struct pkv_attach *a, uint64_t every_ms)
 
 int attach_control_request(const char *endpoint, unsigned op, uint32_t arg, int recv_timeout_s)
 {
+	return attach_control_bucket_request(endpoint, op, arg, NULL, 0, recv_timeout_s);
+}
+
+int attach_control_bucket_request(const char *endpoint, unsigned op, uint32_t arg,
+				  const void *bucket, size_t bucket_len, int recv_timeout_s)
+{
+	if (bucket_len > PKV_BUCKET_MAX)
+		return client_err(PKV_TOO_LARGE, "bucket name over %u bytes", PKV_BUCKET_MAX);
 	int fd = connect_endpoint(endpoint);
 	if (fd < 0)
 		return client_err(PKV_UNAVAILABLE, "cannot reach the daemon: %s", strerror(-fd));
-	struct ctl_req rq = {.magic = CTL_MAGIC, .op = (uint8_t)op, .timeout_ms = arg};
+	uint8_t pkt[sizeof(struct ctl_req) + PKV_BUCKET_MAX];
+	struct ctl_req rq = {.magic = CTL_MAGIC,
+			     .op = (uint8_t)op,
+			     .bucket_len = (uint8_t)bucket_len,
+			     .timeout_ms = arg};
+	memcpy(pkt, &rq, sizeof(rq));
+	if (bucket_len)
+		memcpy(pkt + sizeof(rq), bucket, bucket_len);
 	if (recv_timeout_s) {
 		struct timeval tv = {.tv_sec = recv_timeout_s};
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	}
-	if (send(fd, &rq, sizeof(rq), MSG_NOSIGNAL) != (ssize_t)sizeof(rq)) {
+	size_t len = sizeof(rq) + bucket_len;
+	if (send(fd, pkt, len, MSG_NOSIGNAL) != (ssize_t)len) {
 		close(fd);
 		return client_err(PKV_UNAVAILABLE, "the daemon closed the connection");
 	}

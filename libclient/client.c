@@ -817,3 +817,25 @@ PKV_EXPORT int pkv_node(struct pkv_client *c, const void *key, size_t key_len,
 	}
 	return client_err(PKV_NOT_FOUND, "node %u is not in the daemon's configuration", resp.node);
 }
+
+PKV_EXPORT int pkv_bucket_drop(struct pkv_client *c, const void *bucket, size_t bucket_len)
+{
+	if (!c || (bucket && (bucket_len == 0 || bucket_len > PKV_BUCKET_MAX)))
+		return client_err(-EINVAL, "pkv_bucket_drop: a bucket name is 1..%u bytes",
+				  PKV_BUCKET_MAX);
+	if (!bucket) {
+		bucket = PKV_BUCKET_DEFAULT;
+		bucket_len = sizeof(PKV_BUCKET_DEFAULT) - 1;
+	}
+	int fd = attach_control_bucket_request(c->endpoint, CTL_OP_DROP, 0, bucket, bucket_len, 30);
+	if (fd < 0)
+		return fd;
+	struct ctl_rep rep;
+	ssize_t n = recv(fd, &rep, sizeof(rep), 0);
+	close(fd);
+	if (n != (ssize_t)sizeof(rep) || rep.magic != CTL_MAGIC)
+		return client_err(PKV_UNAVAILABLE, "no answer to the drop");
+	if (rep.status != PKV_OK)
+		return client_err(rep.status, "drop: %s", pkv_strerror(rep.status));
+	return PKV_OK;
+}

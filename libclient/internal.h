@@ -57,6 +57,9 @@ int attach_control_text(const char *endpoint, unsigned op, char **text);
 /* Connects and sends a control request (op, arg in timeout_ms); returns the
  * connection fd (the caller reads the replies and closes it) or an error. */
 int attach_control_request(const char *endpoint, unsigned op, uint32_t arg, int recv_timeout_s);
+/* The same with a bucket name as the request's payload. */
+int attach_control_bucket_request(const char *endpoint, unsigned op, uint32_t arg,
+				  const void *bucket, size_t bucket_len, int recv_timeout_s);
 /* Closes the control connection (the daemon then frees the slot). */
 void attach_hangup(struct pkv_attach *a);
 /*

@@ -50,6 +50,7 @@ static void usage(FILE *f)
 	      "  resize N                         set cluster_size on every connected node:\n"
 	      "                                   prints ok, or not_in_sync (exit 3) if they disagreed\n"
 	      "  buckets                          the buckets this daemon holds keys of\n"
+	      "  drop BUCKET                      erase every key of BUCKET cluster-wide\n"
 	      "which daemon: -n NODE (a node name in $PKV_RUN_DIR), -S SOCKET, or env PKV_NODE,\n"
 	      "PKV_SOCKET; by default the first node running in $PKV_RUN_DIR.\n"
 	      "exit status: 0 ok, 1 not found, 2 no quorum, 3 invalid value, 64 usage,\n"
@@ -246,6 +247,25 @@ static int cmd_resize(int argc, char **argv)
 	}
 	fprintf(stderr, "pkv: resize: %s\n", pkv_strerror(r));
 	return exit_for(r);
+}
+
+static int cmd_drop(int argc, char **argv)
+{
+	if (argc != 2 || check_sizes(argv[1], 0, 0)) {
+		usage(stderr);
+		return EX_USAGE_;
+	}
+	int ex = EX_OK_;
+	struct pkv_client *c = open_or_report(&ex);
+	if (!c)
+		return ex;
+	int r = pkv_bucket_drop(c, argv[1], strlen(argv[1]));
+	pkv_close(c);
+	if (r != PKV_OK) {
+		fprintf(stderr, "pkv: drop %s: %s\n", argv[1], pkv_strerror(r));
+		return exit_for(r);
+	}
+	return EX_OK_;
 }
 
 static int cmd_buckets(int argc, char **argv)
@@ -625,6 +645,8 @@ int main(int argc, char **argv)
 		return cmd_resize(cargc, cargv);
 	if (!strcmp(cmd, "buckets"))
 		return cmd_buckets(cargc, cargv);
+	if (!strcmp(cmd, "drop"))
+		return cmd_drop(cargc, cargv);
 	fprintf(stderr, "pkv: unknown command '%s'\n", cmd);
 	usage(stderr);
 	return EX_USAGE_;

@@ -127,6 +127,12 @@ static unsigned key_index(struct pkv_bytes k)
 	return v < SIM_MAX_KEYS ? v : SIM_MAX_KEYS - 1;
 }
 
+/* Operations on one key (put, get), as opposed to keys and drop. */
+static bool is_kv(const struct sim_op *op)
+{
+	return op->kind == SIM_PUT || op->kind == SIM_GET;
+}
+
 static struct sim_gen *gen_rec(struct sim *s, unsigned key, uint64_t gen)
 {
 	if (gen >= s->cap_gens[key]) {
@@ -574,6 +580,19 @@ size_t sim_keys(struct sim *s, unsigned node, uint64_t timeout)
 	return id;
 }
 
+size_t sim_drop(struct sim *s, unsigned node, uint64_t timeout)
+{
+	new_op(s, SIM_DROP, node, 0);
+	size_t id = s->n_ops - 1;
+	if (!s->nodes[node].up) {
+		s->ops[id].done = s->ops[id].lost = true;
+		return id;
+	}
+	paxos_bucket_drop(s->nodes[node].p, id, str_bytes(BUCKET), deadline(s, timeout), s->now);
+	drain(s, node);
+	return id;
+}
+
 void sim_cut(struct sim *s, unsigned from, unsigned to, bool cut)
 {
 	s->cut[from][to] = cut;
@@ -661,7 +680,7 @@ unsigned sim_check(const struct sim *s, char *err, size_t errlen)
 		abort();
 	for (size_t i = 0; i < s->n_ops; i++) {
 		const struct sim_op *op = &s->ops[i];
-		if (!op->done || op->lost || op->kind == SIM_KEYS || op->status != PKV_S_OK)
+		if (!op->done || op->lost || !is_kv(op) || op->status != PKV_S_OK)
 			continue;
 		if (op->gen == 0) {
 			REPORT("op %zu returned generation 0", i);
@@ -726,7 +745,7 @@ unsigned sim_check(const struct sim *s, char *err, size_t errlen)
 			continue;
 		for (size_t j = 0; j < s->n_ops; j++) {
 			const struct sim_op *o = &s->ops[j];
-			if (!o->done || o->lost || o->kind == SIM_KEYS || o->key != g->key ||
+			if (!o->done || o->lost || !is_kv(o) || o->key != g->key ||
 			    o->status != PKV_S_OK || o->end >= g->start)
 				continue;
 			const struct sim_gen *r = gen_rec(w, o->key, o->gen);
@@ -735,6 +754,29 @@ unsigned sim_check(const struct sim *s, char *err, size_t errlen)
 			REPORT("get op %zu on node %u answered not found for k%u after op %zu "
 			       "returned a value of generation %" PRIu64 " that had not ended",
 			       i, g->node, g->key, j, o->gen);
+			break;
+		}
+	}
+	/*
+	 * A drop that returned OK ended every generation whose value some
+	 * operation returned before the drop started: that value was chosen,
+	 * so a majority held it, and the drop's majority meets it.
+	 */
+	for (size_t i = 0; i < s->n_ops; i++) {
+		const struct sim_op *d = &s->ops[i];
+		if (!d->done || d->lost || d->kind != SIM_DROP || d->status != PKV_S_OK)
+			continue;
+		for (size_t j = 0; j < s->n_ops; j++) {
+			const struct sim_op *o = &s->ops[j];
+			if (!o->done || o->lost || !is_kv(o) || o->status != PKV_S_OK ||
+			    o->end >= d->start)
+				continue;
+			const struct sim_gen *r = gen_rec(w, o->key, o->gen);
+			if (r->erased && r->erased_at <= d->end)
+				continue;
+			REPORT("drop op %zu on node %u returned OK at %" PRIu64 " but k%u generation "
+			       "%" PRIu64 " (returned by op %zu before the drop) had not ended",
+			       i, d->node, d->end, o->key, o->gen, j);
 			break;
 		}
 	}
@@ -805,6 +847,7 @@ unsigned sim_check_lifetimes(const struct sim *s, char *err, size_t errlen)
 
 unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figures *fig)
 {
+	unsigned drops = 0;
 	static const unsigned sizes[] = { 3, 5, 7 };
 	struct sim s;
 	uint64_t r0 = seed * 0x9e3779b97f4a7c15ull + 1;
@@ -890,6 +933,11 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 		}
 		if (sim_range(&s, 0, 30) == 0)
 			sim_keys(&s, (unsigned)sim_range(&s, 1, n), 300000);
+		/* Now and then the bucket is dropped while the clients go on. */
+		if (sim_range(&s, 0, 80) == 0) {
+			sim_drop(&s, (unsigned)sim_range(&s, 1, n), sim_range(&s, 200000, 2000000));
+			drops++;
+		}
 		/* Processes come and go. */
 		if (sim_range(&s, 0, 7) == 0)
 			sim_spawn(&s, (unsigned)sim_range(&s, 1, n));
@@ -1020,6 +1068,11 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 		for (size_t i = 0; i < s.n_ops; i++)
 			inv += s.ops[i].done && s.ops[i].status == PKV_S_INVALID_VALUE;
 		fig->invalid_puts = inv;
+		fig->drops = drops;
+		fig->drops_ok = 0;
+		for (size_t i = 0; i < s.n_ops; i++)
+			fig->drops_ok += s.ops[i].kind == SIM_DROP && s.ops[i].done &&
+					 !s.ops[i].lost && s.ops[i].status == PKV_S_OK;
 	}
 	sim_free(&s); /* stops the cores: their counters add up in s */
 	if (fig) {

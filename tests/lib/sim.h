@@ -25,7 +25,9 @@
  * that learned a value for that generation learned the same one), that no
  * core counted a violation, and that a get started after an operation
  * returned a value for generation g does not answer NOT_FOUND unless g had
- * ended (been erased somewhere) before the get returned.
+ * ended (been erased somewhere) before the get returned. A bucket drop that
+ * returned OK ended every generation some operation had returned a value of
+ * before the drop started.
  * sim_check_lifetimes() verifies, after the network healed and settled,
  * that no daemon still holds an ended generation or a value whose binding
  * has ended.
@@ -86,7 +88,7 @@ struct sim_gen {
 			     * no durable state is lost, like any of its state) */
 };
 
-enum sim_op_kind { SIM_PUT, SIM_GET, SIM_KEYS };
+enum sim_op_kind { SIM_PUT, SIM_GET, SIM_KEYS, SIM_DROP };
 
 struct sim_op {
 	enum sim_op_kind kind;
@@ -170,6 +172,8 @@ void sim_proc_kill(struct sim *s, unsigned proc);
 /* A node's wall clock now (ms). */
 uint64_t sim_wall(const struct sim *s, unsigned node);
 size_t sim_keys(struct sim *s, unsigned node, uint64_t timeout);
+/* Drops the bucket (every key) from node `node`. */
+size_t sim_drop(struct sim *s, unsigned node, uint64_t timeout);
 
 /* Network faults. */
 void sim_cut(struct sim *s, unsigned from, unsigned to, bool cut);
@@ -206,6 +210,7 @@ struct sim_figures {
 	unsigned kills, partitions;
 	uint64_t conflicts, forwards, rounds;
 	uint64_t bound_puts, invalid_puts, erasures, proc_kills;
+	unsigned drops, drops_ok;
 };
 unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figures *fig);
 

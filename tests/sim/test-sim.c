@@ -75,6 +75,7 @@ START_TEST(random_histories_keep_agreement)
 	uint64_t delivered = 0, simt = 0, rounds = 0, conflicts = 0, forwards = 0;
 	unsigned kills = 0, parts = 0;
 	uint64_t bound = 0, invalid = 0, erasures = 0, pkills = 0;
+	unsigned drops = 0, drops_ok = 0;
 	for (uint64_t sd = first; sd <= last; sd++) {
 		char err[600];
 		struct sim_figures fig;
@@ -95,15 +96,18 @@ START_TEST(random_histories_keep_agreement)
 		invalid += fig.invalid_puts;
 		erasures += fig.erasures;
 		pkills += fig.proc_kills;
+		drops += fig.drops;
+		drops_ok += fig.drops_ok;
 	}
 	if (first <= last)
 		fprintf(stderr,
 			"sim: seeds %" PRIu64 "..%" PRIu64 ": %zu ops, %" PRIu64 " rounds, %" PRIu64
 			" conflicts, %" PRIu64 " forwards, %u kills, %u partitions, %" PRIu64
 			" messages, %" PRIu64 " bound puts (%" PRIu64 " invalid), %" PRIu64
-			" process deaths, %" PRIu64 " erasures, %.1f s simulated, %.2f s wall\n",
+			" process deaths, %" PRIu64 " erasures, %u drops (%u ok), %.1f s simulated,"
+			" %.2f s wall\n",
 			first, last, ops, rounds, conflicts, forwards, kills, parts, delivered, bound,
-			invalid, pkills, erasures, simt / 1e6, wall() - t0);
+			invalid, pkills, erasures, drops, drops_ok, simt / 1e6, wall() - t0);
 }
 END_TEST
 

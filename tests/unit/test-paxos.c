@@ -978,6 +978,430 @@ START_TEST(until_expiry_is_a_deadline_and_erases)
 }
 END_TEST
 
+/* ---- bucket drop ---- */
+
+/*
+ * A small cluster of cores with a reliable network: every message in an
+ * outbox is delivered at once, except to or from a node that is down.
+ */
+#define CL_MAX 5
+
+struct cl {
+	unsigned n;
+	struct store *s[CL_MAX + 1];
+	struct pkv_outbox ob[CL_MAX + 1];
+	struct paxos *p[CL_MAX + 1];
+	bool down[CL_MAX + 1];
+	uint64_t now;
+};
+
+static void cl_init(struct cl *c, unsigned n)
+{
+	memset(c, 0, sizeof(*c));
+	c->n = n;
+	c->now = 1000;
+	for (unsigned i = 1; i <= n; i++) {
+		struct paxos_config cfg = {
+			.self = i,
+			.n_nodes = n,
+			.cluster_size = n,
+			.seed = 100 + i,
+			.retransmit_us = 1000,
+			.backoff_max_us = 1000,
+		};
+		for (unsigned j = 0; j < n; j++)
+			cfg.nodes[j] = j + 1;
+		c->s[i] = store_new();
+		pkv_outbox_init(&c->ob[i]);
+		c->p[i] = paxos_new(&cfg, c->s[i], &c->ob[i]);
+		ck_assert_ptr_nonnull(c->p[i]);
+	}
+	for (unsigned i = 1; i <= n; i++)
+		for (unsigned j = 1; j <= n; j++)
+			if (i != j)
+				paxos_peer_update(c->p[i], j, true, PKV_MF_SYNCED, 0, c->now);
+}
+
+static void cl_free(struct cl *c)
+{
+	for (unsigned i = 1; i <= c->n; i++) {
+		paxos_free(c->p[i]);
+		store_free(c->s[i]);
+		pkv_outbox_free(&c->ob[i]);
+	}
+}
+
+/* Delivers until every outbox is empty. */
+static void cl_pump(struct cl *c)
+{
+	for (bool any = true; any;) {
+		any = false;
+		for (unsigned i = 1; i <= c->n; i++) {
+			if (!c->ob[i].n)
+				continue;
+			any = true;
+			struct pkv_outbox q = c->ob[i];
+			pkv_outbox_init(&c->ob[i]);
+			for (size_t k = 0; k < q.n && !c->down[i]; k++) {
+				const struct pkv_out *o = &q.v[k];
+				for (unsigned j = 1; j <= c->n; j++)
+					if (j != i && !c->down[j] && (o->to == PKV_TO_ALL || o->to == j))
+						paxos_receive(c->p[j], i, &o->msg, c->now);
+			}
+			pkv_outbox_free(&q);
+		}
+	}
+}
+
+/* Lets time pass in retransmit steps, delivering as it goes. */
+static void cl_run(struct cl *c, unsigned steps)
+{
+	cl_pump(c);
+	for (unsigned s = 0; s < steps; s++) {
+		c->now += 1000;
+		for (unsigned i = 1; i <= c->n; i++)
+			if (!c->down[i])
+				paxos_tick(c->p[i], c->now);
+		cl_pump(c);
+	}
+}
+
+/* Node i goes down or comes back; the others' failure detectors see it. */
+static void cl_set_down(struct cl *c, unsigned i, bool down)
+{
+	c->down[i] = down;
+	for (unsigned j = 1; j <= c->n; j++) {
+		if (j == i)
+			continue;
+		paxos_peer_update(c->p[j], i, !down, PKV_MF_SYNCED, 0, c->now);
+		if (!down)
+			paxos_peer_update(c->p[i], j, true, PKV_MF_SYNCED, 0, c->now);
+	}
+	if (down)
+		pkv_outbox_reset(&c->ob[i]);
+}
+
+/* The completion with this id on node i (NULL: none yet). */
+static const struct paxos_completion *cl_done(const struct cl *c, unsigned i, uint64_t id)
+{
+	size_t n;
+	const struct paxos_completion *v = paxos_completions(c->p[i], &n);
+	for (size_t k = 0; k < n; k++)
+		if (v[k].id == id)
+			return &v[k];
+	return NULL;
+}
+
+static const struct paxos_completion *cl_put(struct cl *c, unsigned i, uint64_t id,
+					     const char *bucket, const char *key, const char *v)
+{
+	paxos_put(c->p[i], id, b(bucket), b(key), b(v), PAXOS_NO_DEADLINE, false, c->now);
+	cl_run(c, 20);
+	const struct paxos_completion *r = cl_done(c, i, id);
+	ck_assert_ptr_nonnull(r);
+	return r;
+}
+
+static const struct paxos_completion *cl_drop(struct cl *c, unsigned i, uint64_t id,
+					      const char *bucket)
+{
+	paxos_bucket_drop(c->p[i], id, b(bucket), PAXOS_NO_DEADLINE, c->now);
+	cl_run(c, 20);
+	const struct paxos_completion *r = cl_done(c, i, id);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->kind, PAXOS_REQ_DROP);
+	return r;
+}
+
+static struct store_entry *cl_entry(struct cl *c, unsigned i, const char *bucket, const char *key)
+{
+	return store_lookup(c->s[i], b(bucket), b(key), false);
+}
+
+START_TEST(drop_erases_every_key_of_the_bucket_on_every_node)
+{
+	struct cl c;
+	cl_init(&c, 3);
+	ck_assert_int_eq(cl_put(&c, 1, 1, "B", "k1", "v1")->status, PKV_S_OK);
+	ck_assert_int_eq(cl_put(&c, 2, 2, "B", "k2", "v2")->status, PKV_S_OK);
+	ck_assert_int_eq(cl_put(&c, 3, 3, "B", "k3", "v3")->status, PKV_S_OK);
+	/* A key only node 3 holds: a value accepted there, never chosen. */
+	struct pkv_msg m = accept(1, 2, "lone");
+	m.key = b("lone");
+	paxos_receive(c.p[3], 2, &m, c.now);
+	ck_assert(cl_entry(&c, 3, "B", "lone")->has_accepted);
+	ck_assert_ptr_null(cl_entry(&c, 1, "B", "lone"));
+	for (unsigned i = 1; i <= 3; i++)
+		paxos_erased_reset(c.p[i]);
+
+	ck_assert_int_eq(cl_drop(&c, 1, 9, "B")->status, PKV_S_OK);
+	static const char *const keys[] = { "k1", "k2", "k3", "lone" };
+	for (unsigned i = 1; i <= 3; i++) {
+		for (unsigned k = 0; k < 4; k++) {
+			struct store_entry *e = cl_entry(&c, i, "B", keys[k]);
+			/* Every node holds the tombstone, even of a key it never held. */
+			ck_assert_msg(e != NULL, "node %u key %s", i, keys[k]);
+			ck_assert_msg(!store_entry_has_value(e), "node %u key %s", i, keys[k]);
+			ck_assert_uint_eq(e->gen, 2);
+		}
+		size_t n;
+		paxos_erased(c.p[i], &n);
+		ck_assert_uint_ge(n, 3); /* the shared cache is told */
+	}
+	ck_assert_uint_eq(paxos_stats(c.p[1])->drops, 1);
+	/* Gets find nothing anywhere. */
+	paxos_get(c.p[2], 20, b("B"), b("k1"), PAXOS_NO_DEADLINE, false, c.now);
+	paxos_get(c.p[3], 21, b("B"), b("lone"), PAXOS_NO_DEADLINE, false, c.now);
+	cl_run(&c, 20);
+	ck_assert_int_eq(cl_done(&c, 2, 20)->status, PKV_S_NOT_FOUND);
+	ck_assert_int_eq(cl_done(&c, 3, 21)->status, PKV_S_NOT_FOUND);
+	cl_free(&c);
+}
+END_TEST
+
+START_TEST(drop_cascades_to_keys_bound_to_dropped_keys)
+{
+	struct fx f;
+	fx_init(&f, 1, false, false, false);
+	paxos_put(f.p, 1, b("B"), b("base"), b("x"), PAXOS_NO_DEADLINE, false, f.now);
+	struct pkv_bindings kb = { .mask = PKV_BIND_KEY, .key = b("base") };
+	/* Bound to a key of the same bucket: ends with it (cascade), once. */
+	paxos_put_bound(f.p, 2, b("B"), b("dep"), b("y"), &kb, PAXOS_NO_DEADLINE, false, f.now);
+	ck_assert(entry(&f, "dep")->chosen);
+	paxos_completions_reset(f.p);
+	paxos_erased_reset(f.p);
+	paxos_bucket_drop(f.p, 3, b("B"), PAXOS_NO_DEADLINE, f.now);
+	size_t n;
+	const struct paxos_completion *c = paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 1); /* a cluster of one: done at once */
+	ck_assert_int_eq(c[0].status, PKV_S_OK);
+	ck_assert_uint_eq(entry(&f, "base")->gen, 2);
+	ck_assert_uint_eq(entry(&f, "dep")->gen, 2);
+	paxos_erased(f.p, &n);
+	ck_assert_uint_eq(n, 2);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(drop_needs_quorum)
+{
+	struct cl c;
+	cl_init(&c, 3);
+	ck_assert_int_eq(cl_put(&c, 1, 1, "B", "k", "v")->status, PKV_S_OK);
+	cl_set_down(&c, 2, true);
+	cl_set_down(&c, 3, true);
+	ck_assert(!paxos_has_quorum(c.p[1]));
+	pkv_outbox_reset(&c.ob[1]);
+	paxos_bucket_drop(c.p[1], 9, b("B"), PAXOS_NO_DEADLINE, c.now);
+	const struct paxos_completion *r = cl_done(&c, 1, 9);
+	ck_assert_ptr_nonnull(r); /* at once */
+	ck_assert_int_eq(r->status, PKV_S_NO_QUORUM);
+	/* A minority wipes nothing, here or elsewhere. */
+	ck_assert(cl_entry(&c, 1, "B", "k")->chosen);
+	ck_assert_uint_eq(cl_entry(&c, 1, "B", "k")->gen, 1);
+	ck_assert_uint_eq(c.ob[1].n, 0);
+	cl_free(&c);
+}
+END_TEST
+
+START_TEST(drop_times_out_when_a_connected_node_never_answers)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	paxos_bucket_drop(f.p, 9, b("B"), f.now + 5000, f.now);
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_DROP, 2));
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_DROP, 3));
+	struct pkv_msg ack = { .type = PKV_MSG_DROP_ACK, .bucket = b("B"),
+			       .req = find(&f, PKV_MSG_DROP, 2)->req };
+	paxos_receive(f.p, 2, &ack, f.now);
+	size_t n;
+	paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 0); /* node 3 is connected and has not applied it */
+	pkv_outbox_reset(&f.ob);
+	paxos_tick(f.p, paxos_next_deadline(f.p));
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_DROP, 3)); /* retransmitted… */
+	ck_assert_ptr_null(find(&f, PKV_MSG_DROP, 2));	  /* …to the silent node only */
+	for (uint64_t t = f.now; t <= f.now + 5000; t = paxos_next_deadline(f.p))
+		paxos_tick(f.p, t);
+	const struct paxos_completion *c = paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(c[0].status, PKV_S_TIMEOUT);
+	ck_assert_int_eq(c[0].kind, PAXOS_REQ_DROP);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(drop_ack_waits_until_the_erasures_are_acknowledged)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_msg m = chosen_msg("k", 1, "v");
+	paxos_receive(f.p, 2, &m, f.now);
+	pkv_outbox_reset(&f.ob);
+	struct pkv_msg d = { .type = PKV_MSG_DROP, .bucket = b("B"), .req = 55 };
+	paxos_receive(f.p, 2, &d, f.now);
+	ck_assert(!entry(&f, "k")->chosen);
+	/* Everyone is told of the key, the drop's origin too. */
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_ERASE, 2));
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_ERASE, 3));
+	ck_assert_ptr_null(find(&f, PKV_MSG_DROP_ACK, UINT32_MAX));
+	struct pkv_msg ack = { .type = PKV_MSG_ERASE_ACK, .bucket = b("B"), .key = b("k"),
+			       .gen = 1 };
+	paxos_receive(f.p, 2, &ack, f.now);
+	ck_assert_ptr_null(find(&f, PKV_MSG_DROP_ACK, UINT32_MAX));
+	paxos_receive(f.p, 3, &ack, f.now);
+	const struct pkv_msg *a = find(&f, PKV_MSG_DROP_ACK, 2);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_uint_eq(a->req, 55);
+	ck_assert(pkv_bytes_eq(a->bucket, b("B")));
+	/* A retransmitted DROP (the ack was lost) is acknowledged, not applied again. */
+	uint64_t applied = paxos_stats(f.p)->drops_applied;
+	pkv_outbox_reset(&f.ob);
+	paxos_receive(f.p, 2, &d, f.now);
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_DROP_ACK, 2));
+	ck_assert_uint_eq(paxos_stats(f.p)->drops_applied, applied);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(put_after_drop_chooses_anew)
+{
+	struct cl c;
+	cl_init(&c, 3);
+	const struct paxos_completion *r = cl_put(&c, 1, 1, "B", "k", "old");
+	ck_assert_int_eq(r->status, PKV_S_OK);
+	ck_assert_uint_eq(r->gen, 1);
+	ck_assert_int_eq(cl_drop(&c, 2, 2, "B")->status, PKV_S_OK);
+	/* The same key, from a node and then another: the new value, next generation. */
+	r = cl_put(&c, 3, 3, "B", "k", "new");
+	ck_assert_int_eq(r->status, PKV_S_OK);
+	ck_assert_uint_eq(r->gen, 2);
+	ck_assert(pkv_bytes_eq(r->value, b("new")));
+	r = cl_put(&c, 1, 4, "B", "k", "other");
+	ck_assert_int_eq(r->status, PKV_S_OK);
+	ck_assert_uint_eq(r->gen, 2);
+	ck_assert(pkv_bytes_eq(r->value, b("new")));
+	for (unsigned i = 1; i <= 3; i++)
+		ck_assert_uint_eq(paxos_stats(c.p[i])->violations, 0);
+	cl_free(&c);
+}
+END_TEST
+
+START_TEST(drop_leaves_other_buckets_alone)
+{
+	struct cl c;
+	cl_init(&c, 3);
+	ck_assert_int_eq(cl_put(&c, 1, 1, "A", "k", "a")->status, PKV_S_OK);
+	ck_assert_int_eq(cl_put(&c, 1, 2, "B", "k", "b")->status, PKV_S_OK);
+	ck_assert_int_eq(cl_put(&c, 2, 3, "AB", "k", "ab")->status, PKV_S_OK);
+	ck_assert_int_eq(cl_drop(&c, 3, 4, "B")->status, PKV_S_OK);
+	for (unsigned i = 1; i <= 3; i++) {
+		struct store_entry *a = cl_entry(&c, i, "A", "k");
+		struct store_entry *ab = cl_entry(&c, i, "AB", "k");
+		ck_assert(a->chosen && ab->chosen);
+		ck_assert_uint_eq(a->gen, 1);
+		ck_assert_uint_eq(ab->gen, 1);
+		ck_assert(pkv_bytes_eq(a->chosen_value, b("a")));
+		ck_assert(!store_entry_has_value(cl_entry(&c, i, "B", "k")));
+	}
+	/* Dropping a bucket nobody used is a no-op that succeeds. */
+	ck_assert_int_eq(cl_drop(&c, 1, 5, "never")->status, PKV_S_OK);
+	ck_assert(cl_entry(&c, 1, "A", "k")->chosen);
+	cl_free(&c);
+}
+END_TEST
+
+START_TEST(drop_reaches_a_node_that_missed_it)
+{
+	struct cl c;
+	cl_init(&c, 3);
+	ck_assert_int_eq(cl_put(&c, 1, 1, "B", "k", "v")->status, PKV_S_OK);
+	ck_assert_int_eq(cl_put(&c, 1, 2, "B", "j", "w")->status, PKV_S_OK);
+	cl_set_down(&c, 3, true);
+	/* Nodes 1 and 2 are a majority: the drop completes without node 3. */
+	ck_assert_int_eq(cl_drop(&c, 1, 3, "B")->status, PKV_S_OK);
+	/* Node 3 still holds the dropped values: its learner would serve them. */
+	ck_assert(cl_entry(&c, 3, "B", "k")->chosen);
+	ck_assert(cl_entry(&c, 3, "B", "j")->chosen);
+	/* But they can no longer be chosen again: a put elsewhere runs generation 2. */
+	const struct paxos_completion *r = cl_put(&c, 2, 4, "B", "j", "w2");
+	ck_assert_int_eq(r->status, PKV_S_OK);
+	ck_assert_uint_eq(r->gen, 2);
+	/* Node 3 comes back: the erasures reach it within a retransmit interval. */
+	cl_set_down(&c, 3, false);
+	cl_run(&c, 3);
+	struct store_entry *k = cl_entry(&c, 3, "B", "k");
+	ck_assert(!store_entry_has_value(k));
+	ck_assert_uint_eq(k->gen, 2);
+	struct store_entry *j = cl_entry(&c, 3, "B", "j");
+	ck_assert_uint_eq(j->gen, 2);
+	paxos_get(c.p[3], 5, b("B"), b("k"), PAXOS_NO_DEADLINE, false, c.now);
+	paxos_get(c.p[3], 6, b("B"), b("j"), PAXOS_NO_DEADLINE, false, c.now);
+	cl_run(&c, 20);
+	ck_assert_int_eq(cl_done(&c, 3, 5)->status, PKV_S_NOT_FOUND);
+	r = cl_done(&c, 3, 6);
+	ck_assert_int_eq(r->status, PKV_S_OK);
+	ck_assert_uint_eq(r->gen, 2);
+	ck_assert(pkv_bytes_eq(r->value, b("w2")));
+	/* Every node acknowledged: no tombstone left to spread. */
+	for (unsigned i = 1; i <= 3; i++)
+		ck_assert_uint_eq(paxos_stats(c.p[i])->tombstones_pending, 0);
+	cl_free(&c);
+}
+END_TEST
+
+START_TEST(drop_reaches_a_node_through_a_newer_generation)
+{
+	/* No ERASE reaches it: a message of generation 2 alone ends generation 1. */
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_msg m = chosen_msg("k", 1, "v");
+	paxos_receive(f.p, 2, &m, f.now);
+	m = prepare(9, 2);
+	m.gen = 2;
+	paxos_receive(f.p, 2, &m, f.now);
+	struct store_entry *e = entry(&f, "k");
+	ck_assert(!e->chosen);
+	ck_assert_uint_eq(e->gen, 2);
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_PROMISE, 2));
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(restarted_node_applies_drop_once_synced)
+{
+	/* Applied to a partial store, the drop would miss what the sync brings. */
+	struct fx f;
+	fx_init(&f, 3, true, false, false);
+	paxos_peer_update(f.p, 2, true, PKV_MF_SYNCED, 0, f.now);
+	paxos_peer_update(f.p, 3, true, PKV_MF_SYNCED, 0, f.now);
+	uint64_t req2 = find(&f, PKV_MSG_SYNC_REQ, 2)->req;
+	uint64_t req3 = find(&f, PKV_MSG_SYNC_REQ, 3)->req;
+	struct pkv_msg d = { .type = PKV_MSG_DROP, .bucket = b("B"), .req = 55 };
+	paxos_receive(f.p, 2, &d, f.now);
+	ck_assert_ptr_null(find(&f, PKV_MSG_DROP_ACK, UINT32_MAX));
+	/* A sync page sent before node 2 applied the drop brings a value in. */
+	struct pkv_msg r = { .type = PKV_MSG_SYNC_REPLY, .req = req2, .bucket = b("B"),
+			     .key = b("k"), .gen = 1, .ballot = bal(4, 2), .accepted = bal(4, 2),
+			     .value = b("v"), .flags = PKV_MF_HAS_VALUE | PKV_MF_LAST, .arg0 = 1 };
+	paxos_receive(f.p, 2, &r, f.now);
+	struct pkv_msg e3 = { .type = PKV_MSG_SYNC_REPLY, .req = req3, .flags = PKV_MF_LAST };
+	paxos_receive(f.p, 3, &e3, f.now);
+	ck_assert(paxos_synced(f.p));
+	/* Synced: the drop ends what the sync brought, then is acknowledged. */
+	struct store_entry *e = entry(&f, "k");
+	ck_assert(!store_entry_has_value(e));
+	ck_assert_uint_eq(e->gen, 2);
+	ck_assert_ptr_null(find(&f, PKV_MSG_DROP_ACK, UINT32_MAX));
+	struct pkv_msg ack = { .type = PKV_MSG_ERASE_ACK, .bucket = b("B"), .key = b("k"),
+			       .gen = 1 };
+	paxos_receive(f.p, 2, &ack, f.now);
+	paxos_receive(f.p, 3, &ack, f.now);
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_DROP_ACK, 2));
+	fx_free(&f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("paxos");
@@ -1023,6 +1447,18 @@ int main(void)
 	tcase_add_test(r, until_in_the_past_is_invalid_value);
 	tcase_add_test(r, until_expiry_is_a_deadline_and_erases);
 	suite_add_tcase(s, r);
+	TCase *d = tcase_create("drop");
+	tcase_add_test(d, drop_erases_every_key_of_the_bucket_on_every_node);
+	tcase_add_test(d, drop_cascades_to_keys_bound_to_dropped_keys);
+	tcase_add_test(d, drop_needs_quorum);
+	tcase_add_test(d, drop_times_out_when_a_connected_node_never_answers);
+	tcase_add_test(d, drop_ack_waits_until_the_erasures_are_acknowledged);
+	tcase_add_test(d, put_after_drop_chooses_anew);
+	tcase_add_test(d, drop_leaves_other_buckets_alone);
+	tcase_add_test(d, drop_reaches_a_node_that_missed_it);
+	tcase_add_test(d, drop_reaches_a_node_through_a_newer_generation);
+	tcase_add_test(d, restarted_node_applies_drop_once_synced);
+	suite_add_tcase(s, d);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
