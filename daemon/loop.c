@@ -387,6 +387,8 @@ int daemon_init(struct daemon *d)
 		 * synced peer before it starts a new epoch */
 		.epoch_grace_us = 3ull * d->cfg.failure_timeout_ms * 1000u,
 		.incarnation = d->incarnation,
+		/* ballots live 1 s; a restarted daemon syncs 2 s after its start */
+		.start_us = d->started_us,
 	};
 	for (unsigned i = 0; i < d->cfg.n_nodes; i++)
 		pc.nodes[pc.n_nodes++] = d->cfg.nodes[i].id;

@@ -60,6 +60,7 @@ struct req {
 	struct pkv_bytes bucket, key, value; /* owned; value: own proposal */
 	bool has_value;
 	uint64_t deadline;
+	uint64_t t_ballot; /* when the current ballot started (ballot_life_us) */
 	bool retry;
 	uint64_t t_timer; /* retransmit / backoff; UINT64_MAX: none */
 
@@ -105,6 +106,7 @@ struct paxos {
 	bool synced, fresh;
 	uint64_t epoch;
 	uint64_t unsynced_since; /* all-unsynced majority seen since; 0: not */
+	bool quiet_over; /* restarted: the quiet period before the sync has passed */
 	struct req *reqs;
 	struct req *by_rid[RID_BUCKETS];
 	struct paxos_completion *comp;
@@ -1260,6 +1262,7 @@ static void start_round(struct paxos *p, struct req *r, uint64_t now)
 	if (r->ballot.round > round)
 		round = r->ballot.round;
 	r->ballot = (struct pkv_ballot){ .round = round + 1, .node = p->cfg.self };
+	r->t_ballot = now;
 	e->max_round = round + 1;
 	r->promised_mask = r->accepted_mask = 0;
 	r->has_best = false;
@@ -1563,6 +1566,11 @@ static void st_preparing(struct paxos *p, struct req *r, enum paxos_event ev, ui
 		go_backoff(p, r, m, now);
 		return;
 	case PAXOS_EV_TIMER:
+		/* A ballot's messages live a bounded time (the restart quiet period). */
+		if (now - r->t_ballot >= p->cfg.ballot_life_us) {
+			start_round(p, r, now);
+			return;
+		}
 		r->t_timer = now + p->cfg.retransmit_us;
 		send_phase(p, r, r->promised_mask, false);
 		return;
@@ -1586,6 +1594,10 @@ static void st_accepting(struct paxos *p, struct req *r, enum paxos_event ev, ui
 		go_backoff(p, r, m, now);
 		return;
 	case PAXOS_EV_TIMER:
+		if (now - r->t_ballot >= p->cfg.ballot_life_us) {
+			start_round(p, r, now);
+			return;
+		}
 		r->t_timer = now + p->cfg.retransmit_us;
 		send_phase(p, r, r->accepted_mask, false);
 		return;
@@ -2047,6 +2059,19 @@ static void sync_step(struct paxos *p, uint64_t now)
 {
 	if (p->synced)
 		return;
+	/*
+	 * Quiet period: a round that was under way when this daemon lost its
+	 * state may still have PREPAREs or ACCEPTs in flight. Were we to copy a
+	 * source before one of them lands there, the acceptance this daemon
+	 * made before the restart — which may have completed a majority —
+	 * would be in neither copy. Ballots live at most ballot_life_us, so we
+	 * wait that out (twice, for the network) before copying anyone.
+	 */
+	if (p->cfg.restarted && !p->quiet_over) {
+		if (now < p->cfg.start_us + p->cfg.restart_quiet_us)
+			return;
+		p->quiet_over = true;
+	}
 	unsigned q = quorum(p);
 	unsigned connected = 1, fresh = p->fresh ? 1 : 0, synced_peers = 0, done = 0;
 	unsigned unsynced = 1;	     /* connected nodes without their state, self included */
@@ -2186,6 +2211,10 @@ struct paxos *paxos_new(const struct paxos_config *cfg, struct store *store,
 		p->cfg.backoff_max_us = 100000;
 	if (!p->cfg.epoch_grace_us)
 		p->cfg.epoch_grace_us = 3000000;
+	if (!p->cfg.ballot_life_us)
+		p->cfg.ballot_life_us = 1000000;
+	if (!p->cfg.restart_quiet_us)
+		p->cfg.restart_quiet_us = 2 * p->cfg.ballot_life_us;
 	if (!p->cfg.sync_page || p->cfg.sync_page > 64)
 		p->cfg.sync_page = 32;
 	if (!p->cfg.keys_page)
@@ -2454,6 +2483,8 @@ uint64_t paxos_next_deadline(const struct paxos *p)
 		}
 		if (p->unsynced_since)
 			t = min_u64(t, p->unsynced_since + p->cfg.epoch_grace_us);
+		if (p->cfg.restarted && !p->quiet_over)
+			t = min_u64(t, p->cfg.start_us + p->cfg.restart_quiet_us);
 	}
 	for (size_t i = 0; i < p->n_fanout; i++)
 		t = min_u64(t, p->fanout[i].next_at);

@@ -70,6 +70,20 @@ struct paxos_config {
 	uint64_t retransmit_us;		  /* resend an unanswered phase; 0: 100 ms */
 	uint64_t backoff_max_us;	  /* random backoff bound after a nack; 0: 100 ms */
 	uint64_t epoch_grace_us;	  /* all-unsynced wait before a new epoch; 0: 3 s */
+	/*
+	 * A ballot's messages live at most ballot_life_us: a proposer that has
+	 * not finished a round by then starts a higher ballot instead of
+	 * retransmitting (0: 1 s). A restarted daemon starts its sync only
+	 * restart_quiet_us after start_us, the monotonic time it started
+	 * (0: 2 × ballot_life_us): by then no PREPARE or ACCEPT of a round that
+	 * was under way when it lost its state can still land on a sync source
+	 * after being copied — the counterexample of tests/model
+	 * (model-sync-needs-quiet-period). It assumes the network delays no
+	 * datagram by more than ballot_life_us.
+	 */
+	uint64_t ballot_life_us;
+	uint64_t restart_quiet_us;
+	uint64_t start_us;
 	uint32_t sync_page;		  /* entries per SYNC_REQ page (≤ 64); 0: 32 */
 	uint32_t keys_page;		  /* arg0 of KEYS_REQ; 0: 64 */
 	uint64_t incarnation;		  /* this daemon's incarnation (pid bindings it owns) */

@@ -287,6 +287,9 @@ static void node_start(struct sim *s, unsigned id, bool restarted)
 		.retransmit_us = s->cfg.retransmit_us,
 		.backoff_max_us = s->cfg.backoff_max_us,
 		.epoch_grace_us = 2000000,
+		/* bounded ballots, and the restart quiet period (2x) they allow */
+		.ballot_life_us = 5 * s->cfg.retransmit_us,
+		.start_us = s->now,
 		.sync_page = 4, /* small pages: paging gets exercised */
 		.incarnation = nd->incarnation,
 	};

@@ -40,6 +40,8 @@ static void fx_init(struct fx *f, unsigned n, bool restarted, bool fresh, bool c
 		.backoff_max_us = 1000,
 		.epoch_grace_us = 100000,
 		.sync_page = 2,
+		/* the restart quiet period (start_us 0 + 1 µs) is over at once */
+		.restart_quiet_us = 1,
 	};
 	for (unsigned i = 0; i < n; i++)
 		c.nodes[i] = i + 1;
