@@ -493,6 +493,70 @@ START_TEST(get_with_majority_on_one_ballot_is_chosen)
 }
 END_TEST
 
+/*
+ * The quiet period (tests/model, model-sync-needs-quiet-period): a restarted
+ * acceptor asks no one for its state until restart_quiet_us after it
+ * started, so no PREPARE/ACCEPT of a round under way at the restart can land
+ * on a source after the copy; and a proposer abandons a ballot once it is
+ * ballot_life_us old rather than retransmit it.
+ */
+START_TEST(restarted_acceptor_waits_the_quiet_period_before_syncing)
+{
+	struct paxos_config c = {
+		.self = 1,
+		.n_nodes = 3,
+		.cluster_size = 3,
+		.restarted = true,
+		.seed = 7,
+		.retransmit_us = 1000,
+		.ballot_life_us = 50000,
+		.start_us = 1000,
+	};
+	for (unsigned i = 0; i < 3; i++)
+		c.nodes[i] = i + 1;
+	struct fx f = { .s = store_new(), .now = 1000 };
+	pkv_outbox_init(&f.ob);
+	f.p = paxos_new(&c, f.s, &f.ob);
+	ck_assert_ptr_nonnull(f.p);
+	paxos_peer_update(f.p, 2, true, PKV_MF_SYNCED, 0, f.now);
+	paxos_peer_update(f.p, 3, true, PKV_MF_SYNCED, 0, f.now);
+	ck_assert_ptr_null(find(&f, PKV_MSG_SYNC_REQ, UINT32_MAX));
+	/* The deadline is the end of the quiet period (2 x ballot life). */
+	ck_assert_uint_eq(paxos_next_deadline(f.p), 1000 + 100000);
+	paxos_tick(f.p, 1000 + 99999);
+	ck_assert_ptr_null(find(&f, PKV_MSG_SYNC_REQ, UINT32_MAX));
+	paxos_tick(f.p, 1000 + 100000);
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_SYNC_REQ, 2));
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_SYNC_REQ, 3));
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(proposer_abandons_a_ballot_past_its_lifetime)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	/* Peers never answer: the same ballot is retransmitted, then replaced. */
+	ck_assert_int_eq(paxos_put(f.p, 1, b("PaxosKV"), b("k"), b("v"), f.now + 10000000, false,
+				   f.now), 0);
+	const struct pkv_msg *pr = find(&f, PKV_MSG_PREPARE, UINT32_MAX);
+	ck_assert_ptr_nonnull(pr);
+	uint64_t first = pr->ballot.round;
+	uint64_t t = f.now;
+	uint64_t last = first;
+	while (t < f.now + 1000000 + 10000) { /* past the default 1 s lifetime */
+		pkv_outbox_reset(&f.ob);
+		t = paxos_next_deadline(f.p);
+		paxos_tick(f.p, t);
+		const struct pkv_msg *m = find(&f, PKV_MSG_PREPARE, UINT32_MAX);
+		if (m)
+			last = m->ballot.round;
+	}
+	ck_assert_uint_gt(last, first);
+	fx_free(&f);
+}
+END_TEST
+
 START_TEST(restarted_acceptor_answers_nothing_until_majority_copied)
 {
 	struct fx f;
@@ -1435,6 +1499,8 @@ int main(void)
 	suite_add_tcase(s, p);
 	TCase *r = tcase_create("restart");
 	tcase_add_test(r, restarted_acceptor_answers_nothing_until_majority_copied);
+	tcase_add_test(r, restarted_acceptor_waits_the_quiet_period_before_syncing);
+	tcase_add_test(r, proposer_abandons_a_ballot_past_its_lifetime);
 	tcase_add_test(r, sync_pages_through_the_store);
 	tcase_add_test(r, fresh_majority_bootstraps_synced);
 	tcase_add_test(r, fresh_node_among_old_ones_must_sync);
