@@ -37,6 +37,7 @@ static void usage(FILE *f)
 		"      --run-dir DIR          run directory (default $PKV_RUN_DIR or a per-user folder)\n"
 		"      --key-file FILE        cluster key (default RUN_DIR/cluster.key)\n"
 		"      --failure-timeout MS   a peer is down when silent this long (default 1000)\n"
+		"      --heartbeat MS         heartbeat interval (default failure timeout / 5)\n"
 		"      --encrypt              encrypt datagrams as well as authenticate them\n"
 		"  -h, --help                 this help\n"
 		"  -V, --version              print the version\n",
@@ -181,7 +182,7 @@ static int next_incarnation(struct daemon *d)
 
 int main(int argc, char **argv)
 {
-	enum { O_NODE = 256, O_NAME, O_SIZE, O_PORT, O_RUN, O_KEY, O_FT, O_ENC };
+	enum { O_NODE = 256, O_NAME, O_SIZE, O_PORT, O_RUN, O_KEY, O_FT, O_HB, O_ENC };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"node", required_argument, NULL, O_NODE},
@@ -191,6 +192,7 @@ int main(int argc, char **argv)
 		{"run-dir", required_argument, NULL, O_RUN},
 		{"key-file", required_argument, NULL, O_KEY},
 		{"failure-timeout", required_argument, NULL, O_FT},
+		{"heartbeat", required_argument, NULL, O_HB},
 		{"encrypt", no_argument, NULL, O_ENC},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -198,7 +200,7 @@ int main(int argc, char **argv)
 	};
 	const char *config_path = NULL, *node = NULL, *name = NULL, *run_dir = NULL,
 		   *key_file = NULL;
-	long cluster_size = 0, failure_timeout = 0;
+	long cluster_size = 0, failure_timeout = 0, heartbeat = 0;
 	unsigned port_base = DEV_PORT_BASE;
 	bool encrypt = false;
 	const char *env_port = getenv("PKV_PORT_BASE");
@@ -236,6 +238,13 @@ int main(int argc, char **argv)
 			failure_timeout = strtol(optarg, NULL, 10);
 			if (failure_timeout < 50) {
 				fprintf(stderr, "pkvd: --failure-timeout must be at least 50 ms\n");
+				return 64;
+			}
+			break;
+		case O_HB:
+			heartbeat = strtol(optarg, NULL, 10);
+			if (heartbeat < 10) {
+				fprintf(stderr, "pkvd: --heartbeat must be at least 10 ms\n");
 				return 64;
 			}
 			break;
@@ -287,6 +296,8 @@ int main(int argc, char **argv)
 		d.cfg.failure_timeout_ms = (unsigned)failure_timeout;
 		d.cfg.heartbeat_ms = d.cfg.failure_timeout_ms / 5 < 10 ? 10 : d.cfg.failure_timeout_ms / 5;
 	}
+	if (heartbeat)
+		d.cfg.heartbeat_ms = (unsigned)heartbeat;
 	if (encrypt)
 		d.cfg.encrypt = true;
 	if (run_dir)

@@ -60,7 +60,7 @@ t_start() {
 	t_keygen
 	mkdir -p "$T_DIR/node$i"
 	"$PKVD" --node "$i" --cluster-size "$T_SIZE" --run-dir "$T_DIR" \
-		--port-base "$T_PORT_BASE" --failure-timeout "$T_FT" "$@" \
+		--port-base "$T_PORT_BASE" --failure-timeout "$T_FT" ${T_HB:+--heartbeat "$T_HB"} "$@" \
 		>>"$T_DIR/node$i/pkvd.log" 2>&1 &
 	T_PID[$i]=$!
 }

@@ -5,6 +5,7 @@
 # answer no_quorum while the majority side keeps serving, and healing it
 # lets node3 read the majority's value. Needs -Dfault_injection=true (skips
 # otherwise).
+T_HB=40 # no false "down" under 20% loss: see test-lifetimes.sh
 . "$(dirname "$0")/lib.sh"
 : "${PKV_FAULT:?}"
 
