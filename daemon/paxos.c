@@ -978,6 +978,35 @@ static bool gen_ok(struct paxos *p, struct store_entry *e, uint64_t gen, uint32_
 }
 
 /*
+ * What both acceptor phases do first: answer only once synced, find the
+ * key's entry, ignore another generation (gen_ok), note the round, and start
+ * the reply of `type` about the same key and ballot. NULL: no answer.
+ */
+static struct store_entry *acceptor_begin(struct paxos *p, uint32_t from, const struct pkv_msg *m,
+					  uint64_t now, uint8_t type, struct pkv_msg *r)
+{
+	if (!acceptor_may_answer(p))
+		return NULL;
+	struct store_entry *e = store_lookup(p->store, m->bucket, m->key, true);
+	if (!e) {
+		p->oom = -ENOMEM;
+		return NULL;
+	}
+	if (!gen_ok(p, e, m->gen, from, now))
+		return NULL;
+	note_round(e, m->ballot);
+	*r = (struct pkv_msg){
+		.type = type,
+		.bucket = m->bucket,
+		.key = m->key,
+		.gen = e->gen,
+		.ballot = m->ballot,
+		.req = m->req,
+	};
+	return e;
+}
+
+/*
  * Phase 1b.
  *   "If an acceptor receives a prepare request with number n greater than
  *    that of any prepare request to which it has already responded, then it
@@ -991,24 +1020,10 @@ static bool gen_ok(struct paxos *p, struct store_entry *e, uint64_t gen, uint32_
 static void acceptor_prepare(struct paxos *p, uint32_t from, const struct pkv_msg *m,
 			     uint64_t now)
 {
-	if (!acceptor_may_answer(p))
+	struct pkv_msg r;
+	struct store_entry *e = acceptor_begin(p, from, m, now, PKV_MSG_PROMISE, &r);
+	if (!e)
 		return;
-	struct store_entry *e = store_lookup(p->store, m->bucket, m->key, true);
-	if (!e) {
-		p->oom = -ENOMEM;
-		return;
-	}
-	if (!gen_ok(p, e, m->gen, from, now))
-		return;
-	note_round(e, m->ballot);
-	struct pkv_msg r = {
-		.type = PKV_MSG_PROMISE,
-		.bucket = m->bucket,
-		.key = m->key,
-		.gen = e->gen,
-		.ballot = m->ballot,
-		.req = m->req,
-	};
 	if (pkv_ballot_cmp(m->ballot, e->promised) >= 0) {
 		e->promised = m->ballot;
 		p->fresh = false;
@@ -1040,24 +1055,10 @@ static void acceptor_prepare(struct paxos *p, uint32_t from, const struct pkv_ms
 static void acceptor_accept(struct paxos *p, uint32_t from, const struct pkv_msg *m,
 			    uint64_t now)
 {
-	if (!acceptor_may_answer(p))
+	struct pkv_msg r;
+	struct store_entry *e = acceptor_begin(p, from, m, now, PKV_MSG_ACCEPTED, &r);
+	if (!e)
 		return;
-	struct store_entry *e = store_lookup(p->store, m->bucket, m->key, true);
-	if (!e) {
-		p->oom = -ENOMEM;
-		return;
-	}
-	if (!gen_ok(p, e, m->gen, from, now))
-		return;
-	note_round(e, m->ballot);
-	struct pkv_msg r = {
-		.type = PKV_MSG_ACCEPTED,
-		.bucket = m->bucket,
-		.key = m->key,
-		.gen = e->gen,
-		.ballot = m->ballot,
-		.req = m->req,
-	};
 	if (pkv_ballot_cmp(m->ballot, e->promised) >= 0) {
 		if (store_set_accepted_bound(p->store, e, m->ballot, m->value,
 					     bind_or_null(&p->rx_bind))) {
