@@ -113,23 +113,32 @@ static int check_sizes(const char *bucket, size_t klen, size_t vlen)
 	return EX_OK_;
 }
 
+/* One of the daemon's text reports (cluster status, node statistics). */
+static int daemon_text(int (*fetch)(struct pkv_client *, char **), const char *what, char **text)
+{
+	int ex = EX_OK_;
+	struct pkv_client *c = open_or_report(&ex);
+	if (!c)
+		return ex;
+	int r = fetch(c, text);
+	pkv_close(c);
+	if (r != PKV_OK) {
+		fprintf(stderr, "pkv: %s: %s\n", what, pkv_strerror(r));
+		return exit_for(r);
+	}
+	return EX_OK_;
+}
+
 static int cmd_cluster(int argc, char **argv)
 {
 	if (argc != 1) {
 		usage(stderr);
 		return EX_USAGE_;
 	}
-	int ex = EX_OK_;
-	struct pkv_client *c = open_or_report(&ex);
-	if (!c)
-		return ex;
 	char *text;
-	int r = pkv_cluster_status(c, &text);
-	pkv_close(c);
-	if (r != PKV_OK) {
-		fprintf(stderr, "pkv: cluster: %s\n", pkv_strerror(r));
-		return exit_for(r);
-	}
+	int ex = daemon_text(pkv_cluster_status, "cluster", &text);
+	if (ex)
+		return ex;
 	fputs(text, stdout);
 	free(text);
 	return EX_OK_;
@@ -274,17 +283,10 @@ static int cmd_buckets(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE_;
 	}
-	int ex = EX_OK_;
-	struct pkv_client *c = open_or_report(&ex);
-	if (!c)
-		return ex;
 	char *text;
-	int r = pkv_node_stats(c, &text);
-	pkv_close(c);
-	if (r != PKV_OK) {
-		fprintf(stderr, "pkv: buckets: %s\n", pkv_strerror(r));
-		return exit_for(r);
-	}
+	int ex = daemon_text(pkv_node_stats, "buckets", &text);
+	if (ex)
+		return ex;
 	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
 		if (strncmp(line, "bucket: ", 8) != 0)
 			continue;
