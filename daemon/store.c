@@ -307,8 +307,13 @@ int store_set_accepted(struct store *s, struct store_entry *e, struct pkv_ballot
 	return store_set_accepted_bound(s, e, b, value, NULL);
 }
 
-int store_set_accepted_bound(struct store *s, struct store_entry *e, struct pkv_ballot b,
-			     struct pkv_bytes value, const struct pkv_bindings *bind)
+/*
+ * Replaces one of an entry's (ballot, value, bindings) slots — the accepted
+ * one or the chosen one — with copies; the entry is unchanged without memory.
+ */
+static int set_slot(struct store *s, struct store_entry *e, struct pkv_ballot *ballot,
+		    struct pkv_bytes *val, struct pkv_bindings *slot_bind, bool *present,
+		    struct pkv_ballot b, struct pkv_bytes value, const struct pkv_bindings *bind)
 {
 	struct pkv_bytes nv;
 	struct pkv_bindings nb;
@@ -318,16 +323,23 @@ int store_set_accepted_bound(struct store *s, struct store_entry *e, struct pkv_
 		free((void *)nb.key.p);
 		return -ENOMEM;
 	}
-	free((void *)e->accepted_bind.key.p);
-	e->accepted_bind = nb;
-	account(s, e->bucket, (int64_t)nv.len - (int64_t)e->accepted_value.len);
-	free((void *)e->accepted_value.p);
-	e->accepted_value = nv;
-	e->accepted = b;
-	e->has_accepted = true;
+	free((void *)slot_bind->key.p);
+	*slot_bind = nb;
+	account(s, e->bucket, (int64_t)nv.len - (int64_t)val->len);
+	free((void *)val->p);
+	*val = nv;
+	*ballot = b;
+	*present = true;
 	if (b.round > e->max_round)
 		e->max_round = b.round;
 	return 0;
+}
+
+int store_set_accepted_bound(struct store *s, struct store_entry *e, struct pkv_ballot b,
+			     struct pkv_bytes value, const struct pkv_bindings *bind)
+{
+	return set_slot(s, e, &e->accepted, &e->accepted_value, &e->accepted_bind,
+			&e->has_accepted, b, value, bind);
 }
 
 int store_set_chosen(struct store *s, struct store_entry *e, struct pkv_ballot b,
@@ -339,24 +351,8 @@ int store_set_chosen(struct store *s, struct store_entry *e, struct pkv_ballot b
 int store_set_chosen_bound(struct store *s, struct store_entry *e, struct pkv_ballot b,
 			   struct pkv_bytes value, const struct pkv_bindings *bind)
 {
-	struct pkv_bytes nv;
-	struct pkv_bindings nb;
-	if (dup_bind(&nb, bind))
-		return -ENOMEM;
-	if (dup_bytes(&nv, value)) {
-		free((void *)nb.key.p);
-		return -ENOMEM;
-	}
-	free((void *)e->chosen_bind.key.p);
-	e->chosen_bind = nb;
-	account(s, e->bucket, (int64_t)nv.len - (int64_t)e->chosen_value.len);
-	free((void *)e->chosen_value.p);
-	e->chosen_value = nv;
-	e->chosen_ballot = b;
-	e->chosen = true;
-	if (b.round > e->max_round)
-		e->max_round = b.round;
-	return 0;
+	return set_slot(s, e, &e->chosen_ballot, &e->chosen_value, &e->chosen_bind, &e->chosen, b,
+			value, bind);
 }
 
 bool store_erase(struct store *s, struct store_entry *e, uint64_t through)
