@@ -23,6 +23,11 @@ __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, 
 	return -EINVAL;
 }
 
+/* The build's default for `durable` (meson option durable_default). */
+#ifndef PKV_CONFIG_DEFAULT_DURABLE
+#define PKV_CONFIG_DEFAULT_DURABLE 0
+#endif
+
 void config_defaults(struct pkv_config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -30,6 +35,7 @@ void config_defaults(struct pkv_config *c)
 	c->cluster_size = PKV_CONFIG_DEFAULT_CLUSTER_SIZE;
 	c->failure_timeout_ms = PKV_CONFIG_DEFAULT_FAILURE_TIMEOUT_MS;
 	c->heartbeat_ms = PKV_CONFIG_DEFAULT_FAILURE_TIMEOUT_MS / 5;
+	c->durable = PKV_CONFIG_DEFAULT_DURABLE != 0;
 }
 
 static bool name_char(char ch)
@@ -193,6 +199,8 @@ enum setting {
 	SET_FAILURE_TIMEOUT,
 	SET_HEARTBEAT,
 	SET_ENCRYPT,
+	SET_DURABLE,
+	SET_MAX_KEYS,
 	SET_SELF,
 	SET_GROUP,
 	SET__COUNT
@@ -206,6 +214,8 @@ static const char *const setting_names[SET__COUNT] = {
 	[SET_FAILURE_TIMEOUT] = "failure_timeout_ms",
 	[SET_HEARTBEAT] = "heartbeat_ms",
 	[SET_ENCRYPT] = "encrypt",
+	[SET_DURABLE] = "durable",
+	[SET_MAX_KEYS] = "max_keys",
 	[SET_SELF] = "self",
 	[SET_GROUP] = "group",
 };
@@ -261,6 +271,20 @@ static int set_uint(struct parser *p, unsigned *dst, const char *v, size_t n, un
 	return 0;
 }
 
+static int set_bool(struct parser *p, bool *dst, const char *v, size_t vn, const char *what)
+{
+	if (word_eq(v, vn, "yes") || word_eq(v, vn, "true") || word_eq(v, vn, "on") ||
+	    word_eq(v, vn, "1"))
+		*dst = true;
+	else if (word_eq(v, vn, "no") || word_eq(v, vn, "false") || word_eq(v, vn, "off") ||
+		 word_eq(v, vn, "0"))
+		*dst = false;
+	else
+		return fail(p->err, p->errlen, "line %u: %s must be yes or no, not '%.*s'", p->line,
+			    what, (int)(vn > 40 ? 40 : vn), v);
+	return 0;
+}
+
 static int parse_setting(struct parser *p, const char *k, size_t kn, const char *v, size_t vn)
 {
 	struct pkv_config *c = p->c;
@@ -293,16 +317,11 @@ static int parse_setting(struct parser *p, const char *k, size_t kn, const char 
 		return set_uint(p, &c->heartbeat_ms, v, vn, PKV_CONFIG_MIN_HEARTBEAT_MS,
 				PKV_CONFIG_MAX_FAILURE_TIMEOUT_MS, "heartbeat_ms");
 	case SET_ENCRYPT:
-		if (word_eq(v, vn, "yes") || word_eq(v, vn, "true") || word_eq(v, vn, "on") ||
-		    word_eq(v, vn, "1"))
-			c->encrypt = true;
-		else if (word_eq(v, vn, "no") || word_eq(v, vn, "false") || word_eq(v, vn, "off") ||
-			 word_eq(v, vn, "0"))
-			c->encrypt = false;
-		else
-			return fail(p->err, p->errlen, "line %u: encrypt must be yes or no, not '%.*s'",
-				    p->line, (int)(vn > 40 ? 40 : vn), v);
-		return 0;
+		return set_bool(p, &c->encrypt, v, vn, "encrypt");
+	case SET_DURABLE:
+		return set_bool(p, &c->durable, v, vn, "durable");
+	case SET_MAX_KEYS:
+		return set_uint(p, &c->max_keys, v, vn, 0, PKV_CONFIG_MAX_KEYS, "max_keys");
 	case SET_SELF:
 		return set_name(p, c->self, v, vn, "self name");
 	case SET_GROUP:
@@ -540,6 +559,8 @@ size_t config_format(const struct pkv_config *c, char *buf, size_t len)
 	out(buf, len, &at, "failure_timeout_ms = %u\n", c->failure_timeout_ms);
 	out(buf, len, &at, "heartbeat_ms = %u\n", c->heartbeat_ms);
 	out(buf, len, &at, "encrypt = %s\n", c->encrypt ? "yes" : "no");
+	out(buf, len, &at, "durable = %s\n", c->durable ? "yes" : "no");
+	out(buf, len, &at, "max_keys = %u\n", c->max_keys);
 	if (c->self[0])
 		out(buf, len, &at, "self = %s\n", c->self);
 	if (c->group[0])

@@ -16,6 +16,8 @@
  *	failure_timeout_ms = 1000
  *	heartbeat_ms       = 200
  *	encrypt            = no
+ *	durable            = no
+ *	max_keys           = 0
  *	self               = node1
  *	group              = paxoskv
  *
@@ -32,7 +34,11 @@
  *   lines, so every daemon of a cluster must list its nodes in the same order.
  *   NAME is 1..63 characters of [A-Za-z0-9_.-]. ADDRESS is an IPv4 literal or
  *   an IPv6 literal in brackets; host names are not resolved (no DNS here).
- * - encrypt takes yes/no (also true/false, on/off, 1/0).
+ * - encrypt and durable take yes/no (also true/false, on/off, 1/0). durable,
+ *   when absent, is the build's default (meson option durable_default).
+ * - max_keys caps the keys (tombstones included) the daemon holds; at the
+ *   cap a put or get of a key it holds nothing of answers no_memory at once.
+ *   0, the default, is no limit.
  * - heartbeat_ms, when absent, is failure_timeout_ms / 5, but at least 10.
  *
  * Limits: a line is at most PKV_CONFIG_LINE_MAX bytes; the text must not hold
@@ -57,6 +63,7 @@
 #define PKV_CONFIG_DEFAULT_CLUSTER_SIZE 3u
 #define PKV_CONFIG_DEFAULT_FAILURE_TIMEOUT_MS 1000u
 #define PKV_CONFIG_MIN_HEARTBEAT_MS 10u
+#define PKV_CONFIG_MAX_KEYS 1000000000u
 #define PKV_CONFIG_MIN_FAILURE_TIMEOUT_MS 50u
 #define PKV_CONFIG_MAX_FAILURE_TIMEOUT_MS 600000u
 
@@ -77,6 +84,8 @@ struct pkv_config {
 	unsigned failure_timeout_ms;
 	unsigned heartbeat_ms;
 	bool encrypt;
+	bool durable; /* keep acceptor state in run_dir/NAME/acceptor.log (see durable.h) */
+	unsigned max_keys; /* keys this daemon may hold, all buckets; 0: no limit */
 	char self[PKV_CONFIG_NAME_MAX + 1];  /* "" = not set */
 	char group[PKV_CONFIG_NAME_MAX + 1]; /* "" = only the daemon's own uid */
 	unsigned n_nodes;

@@ -18,6 +18,7 @@
 
 #include "ctl.h"
 #include "paxos.h"
+#include "persist.h"
 #include "pkv-shm.h"
 #include "shm.h"
 #include "store.h"
@@ -217,11 +218,16 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
 	OUT("datagrams: in=%" PRIu64 " out=%" PRIu64 " nobufs=%" PRIu64 " send_dropped=%" PRIu64
 	    "\n",
 	    ns->dgrams_in, ns->dgrams_out, ns->recv_nobufs, ns->send_dropped);
-	if (d->fault.drop_pct || d->fault.dup_pct || d->fault.blocked || d->fault.dropped)
-		OUT("faults: drop=%u%% dup=%u%% dropped=%" PRIu64 " duplicated=%" PRIu64
-		    " blocked=%" PRIu64 "\n",
-		    d->fault.drop_pct, d->fault.dup_pct, d->fault.dropped, d->fault.duplicated,
-		    d->fault.blocked_count);
+	if (d->fault.drop_pct || d->fault.dup_pct || d->fault.reorder_pct || d->fault.delay_ms ||
+	    d->fault.skew_ms || d->fault.blocked || d->fault.block_in || d->fault.block_out ||
+	    d->fault.dropped || d->fault.duplicated || d->fault.delayed || d->fault.reordered ||
+	    d->fault.blocked_count)
+		OUT("faults: drop=%u%% dup=%u%% reorder=%u%% delay=%ums skew=%" PRId64
+		    "ms dropped=%" PRIu64 " duplicated=%" PRIu64 " blocked=%" PRIu64
+		    " delayed=%" PRIu64 " reordered=%" PRIu64 " held=%zu\n",
+		    d->fault.drop_pct, d->fault.dup_pct, d->fault.reorder_pct, d->fault.delay_ms,
+		    d->fault.skew_ms, d->fault.dropped, d->fault.duplicated, d->fault.blocked_count,
+		    d->fault.delayed, d->fault.reordered, d->fault.n_held);
 #undef OUT
 	return o < cap ? o : cap;
 }
@@ -231,7 +237,14 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
  *   paxos: rounds_started=N rounds_in_flight=N requests_in_flight=N
  *          conflicts=N forwards=N retransmits=N chosen=N learned=N ...
  *   local: attached=N requests=N responses=N cache_entries=N ...
- *   bucket: NAME keys=N bytes=N chosen=N puts=N gets=N
+ *   durable: log_bytes=N records=N syncs=N sync_us=N compactions=N
+ *          (only with the durable log on; sync_us: time in write + fdatasync)
+ *   bucket: NAME keys=N bytes=N chosen=N puts=N gets=N bound_pid=N bound_node=N
+ *           bound_key=N bound_until=N rounds_in_flight=N erasures=N
+ * (bound_*: chosen keys of the live generation bound by that lifetime; one key
+ * can count under several; erasures: generations ended here since start).
+ * Every figure is a counter kept as the store changes, so a report costs
+ * O(buckets + requests in flight), not O(keys).
  * Bucket names are printed as they are when they are printable ASCII without
  * spaces, else as hex prefixed with "0x".
  */
@@ -248,24 +261,30 @@ static size_t stats_text(struct daemon *d, char *buf, size_t cap)
 	    " requests_in_flight=%" PRIu64 " conflicts=%" PRIu64 " forwards=%" PRIu64
 	    " forwards_served=%" PRIu64 " retransmits=%" PRIu64 " chosen=%" PRIu64
 	    " learned=%" PRIu64 " violations=%" PRIu64 " dropped_unsynced=%" PRIu64
-	    " epochs_declared=%" PRIu64 " puts=%" PRIu64 " gets=%" PRIu64 " keys=%" PRIu64 "\n",
+	    " epochs_declared=%" PRIu64 " puts=%" PRIu64 " gets=%" PRIu64 " keys=%" PRIu64
+	    " entries=%zu max_keys=%u keys_refused=%" PRIu64 "\n",
 	    ps->rounds_started, ps->rounds_in_flight, ps->requests_in_flight, ps->conflicts,
 	    ps->forwards, ps->forwards_served, ps->retransmits, ps->chosen, ps->learned,
 	    ps->violations, ps->dropped_unsynced, ps->epochs_declared, ps->puts, ps->gets,
-	    ps->keys);
+	    ps->keys, store_nentries(d->store), d->cfg.max_keys,
+	    ps->keys_refused + store_refused(d->store));
 	const struct pkv_shm_stats *ss = shm_stats(d->shm);
 	OUT("local: attaches=%" PRIu64 " requests=%" PRIu64 " responses=%" PRIu64
 	    " cache_entries=%" PRIu64 " cache_published=%" PRIu64 " cache_evicted=%" PRIu64
 	    " lock_recoveries=%" PRIu64 " reclaimed=%" PRIu64 "\n",
 	    ss->attached, ss->requests, ss->responses, ss->cache_entries, ss->cache_published,
 	    ss->cache_evicted, ss->lock_recoveries, ss->reclaimed);
+	struct persist_stats pst;
+	persist_stats(d, &pst);
+	if (pst.on)
+		OUT("durable: log_bytes=%" PRIu64 " records=%" PRIu64 " syncs=%" PRIu64
+		    " sync_us=%" PRIu64 " compactions=%" PRIu64 "\n",
+		    pst.log_bytes, pst.records, pst.syncs, pst.sync_ns / 1000u, pst.compactions);
 	size_t nb = store_nbuckets(d->store);
 	for (size_t i = 0; i < nb && o < cap; i++) {
 		struct store_bucket *b = store_bucket_at(d->store, i);
 		struct pkv_bytes name = store_bucket_name(b);
-		size_t nk = store_bucket_nkeys(b), chosen = 0;
-		for (size_t k = 0; k < nk; k++)
-			chosen += store_bucket_entry_at(b, k)->chosen;
+		size_t nk = store_bucket_nkeys(b);
 		bool plain = name.len > 0;
 		for (uint32_t k = 0; k < name.len; k++)
 			plain = plain && name.p[k] > ' ' && name.p[k] < 0x7f;
@@ -278,8 +297,12 @@ static size_t stats_text(struct daemon *d, char *buf, size_t cap)
 				OUT("%02x", name.p[k]);
 		}
 		const struct store_bucket_stats *bs = store_bucket_stats(b);
-		OUT(" keys=%zu bytes=%" PRIu64 " chosen=%zu puts=%" PRIu64 " gets=%" PRIu64 "\n", nk,
-		    store_bucket_bytes(b), chosen, bs->puts, bs->gets);
+		OUT(" keys=%zu bytes=%" PRIu64 " chosen=%" PRIu64 " puts=%" PRIu64 " gets=%" PRIu64
+		    " bound_pid=%" PRIu64 " bound_node=%" PRIu64 " bound_key=%" PRIu64
+		    " bound_until=%" PRIu64 " rounds_in_flight=%" PRIu64 " erasures=%" PRIu64 "\n",
+		    nk, store_bucket_bytes(b), bs->chosen, bs->puts, bs->gets, bs->bound[0],
+		    bs->bound[1], bs->bound[2], bs->bound[3], paxos_bucket_rounds(d->paxos, name),
+		    bs->erasures);
 	}
 #undef OUT
 	return o < cap ? o : cap;

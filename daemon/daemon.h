@@ -32,6 +32,8 @@ struct local_attach;
 struct resize_op;
 struct pid_watch;
 struct ctl_conn;
+struct fault_held;
+struct persist;
 
 struct daemon {
 	struct pkv_config cfg;
@@ -50,6 +52,7 @@ struct daemon {
 	struct store *store;
 	struct paxos *paxos;
 	struct pkv_outbox ob;
+	struct persist *persist; /* the durable acceptor log; NULL when off */
 
 	struct shm_segment *shm;
 	struct pid_watch *pid_watches; /* processes pid bindings of ours depend on */
@@ -62,10 +65,16 @@ struct daemon {
 	/* Fault injection (-Dfault_injection=true): applied to authenticated
 	 * datagrams in and to datagrams out. */
 	struct {
-		unsigned drop_pct, dup_pct;
-		uint64_t blocked; /* bit id-1 */
+		unsigned drop_pct, dup_pct, reorder_pct;
+		unsigned delay_ms; /* each datagram out waits 0..delay_ms */
+		int64_t skew_ms;   /* added to the wall clock the core sees */
+		uint64_t blocked;  /* bit id-1: both directions */
+		uint64_t block_in, block_out; /* bit id-1: one direction only */
 		uint64_t rng;
-		uint64_t dropped, duplicated, blocked_count;
+		uint64_t dropped, duplicated, blocked_count, delayed, reordered;
+		/* datagrams out held back by delay= or reorder= (loop.c) */
+		struct fault_held **held;
+		size_t n_held;
 	} fault;
 
 	/* resize_cluster requests this node started, waiting for acks */
@@ -77,6 +86,7 @@ struct daemon {
 	} resize_applied[PKV_MAX_NODES + 1];
 
 	bool stopping;
+	bool failed; /* stopping because of an error: exit non-zero */
 	uint64_t stats_flush_errors;
 };
 

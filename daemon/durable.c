@@ -250,9 +250,9 @@ static bool rec_ok(const struct durable_rec *r)
 		return false;
 	if (r->key.len < 1 || r->key.len > PKV_MAX_KEY || !r->key.p)
 		return false;
-	if (r->has_accepted ? r->accepted_value.len > PKV_MAX_VALUE : r->accepted_value.len != 0)
+	if (r->has_accepted ? r->accepted_value.len > DURABLE_MAX_VALUE : r->accepted_value.len != 0)
 		return false;
-	if (r->chosen ? r->chosen_value.len > PKV_MAX_VALUE : r->chosen_value.len != 0)
+	if (r->chosen ? r->chosen_value.len > DURABLE_MAX_VALUE : r->chosen_value.len != 0)
 		return false;
 	if ((r->accepted_value.len && !r->accepted_value.p) ||
 	    (r->chosen_value.len && !r->chosen_value.p))
@@ -336,7 +336,7 @@ static bool rec_decode(const uint8_t *q, uint32_t plen, struct durable_rec *r)
 	bool same = fl & REC_F_CHOSEN_IS_ACCEPTED;
 	if (same && (!r->has_accepted || !r->chosen || clen))
 		return false;
-	if (alen > PKV_MAX_VALUE || clen > PKV_MAX_VALUE)
+	if (alen > DURABLE_MAX_VALUE || clen > DURABLE_MAX_VALUE)
 		return false;
 	if ((uint64_t)DURABLE_REC_FIXED + blen + klen + alen + clen != plen)
 		return false;

@@ -94,10 +94,15 @@
 #define DURABLE_FORMAT_VERSION 1u
 #define DURABLE_FILE_HEADER 40u
 #define DURABLE_FRAME_HEADER 24u
+/*
+ * A value slot holds what paxos agreed on: the client's value followed by
+ * its bindings, in the pkv_bound encoding (msg.h), as on the wire.
+ */
+#define DURABLE_MAX_VALUE (PKV_MAX_VALUE + PKV_BOUND_FIXED + PKV_MAX_KEY)
 /* Fixed part of a key record's payload; see durable.c for the layout. */
 #define DURABLE_REC_FIXED 64u
 #define DURABLE_MAX_PAYLOAD                                                                        \
-	(DURABLE_REC_FIXED + PKV_MAX_BUCKET + PKV_MAX_KEY + 2u * PKV_MAX_VALUE)
+	(DURABLE_REC_FIXED + PKV_MAX_BUCKET + PKV_MAX_KEY + 2u * DURABLE_MAX_VALUE)
 /* Compaction triggers (durable_should_compact). */
 #define DURABLE_COMPACT_MIN_BYTES (1ull << 20)
 #define DURABLE_COMPACT_GARBAGE_BYTES (64ull << 20)
@@ -122,12 +127,12 @@ struct durable_rec {
 	struct pkv_ballot promised;
 	bool has_accepted;
 	struct pkv_ballot accepted;	 /* zero when !has_accepted */
-	struct pkv_bytes accepted_value; /* 0..PKV_MAX_VALUE; empty when !has_accepted */
+	struct pkv_bytes accepted_value; /* 0..DURABLE_MAX_VALUE; empty when !has_accepted */
 
 	/* Learner. */
 	bool chosen;
 	struct pkv_ballot chosen_ballot;
-	struct pkv_bytes chosen_value; /* 0..PKV_MAX_VALUE; empty when !chosen */
+	struct pkv_bytes chosen_value; /* 0..DURABLE_MAX_VALUE; empty when !chosen */
 
 	/* Proposer: highest round seen for the key, so a restarted proposer
 	 * never reuses a ballot it may already have sent. */

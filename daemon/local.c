@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "paxos.h"
+#include "ringreq.h"
 #include "shm.h"
 
 _Static_assert(sizeof(((struct daemon *)0)->local_ticket) / sizeof(uint64_t) == PKV_SHM_CLIENTS,
@@ -267,39 +268,18 @@ void local_on_poll(struct daemon *d, void *token, int res, bool more)
 	free(a);
 }
 
-/* The bindings of a put from the ring, checked against this host. */
-static int bindings_of(struct daemon *d, const struct shm_request *rq, struct pkv_bindings *b)
+/*
+ * The part of a put's bindings that ringreq_decode cannot check purely: is
+ * the bound pid a live process of this host, and since when.
+ */
+static void bind_pid_start(struct pkv_bindings *b)
 {
-	memset(b, 0, sizeof(*b));
-	if (rq->flags & PKV_SHM_F_BIND_PID) {
-		b->mask |= PKV_BIND_PID;
-		b->pid = rq->bind_pid;
-		b->start_time = rq->bind_pid > 0 ? local_pid_start_time(rq->bind_pid) : 0;
-		/* Not a live process of this host: paxos answers invalid_value. */
-		if (!b->start_time)
-			b->mask |= PKV_BIND_PID_DEAD;
-	}
-	if (rq->node.len) {
-		char name[sizeof(d->cfg.nodes[0].name)];
-		if (rq->node.len >= sizeof(name))
-			return PKV_S_INVALID_VALUE;
-		memcpy(name, rq->node.p, rq->node.len);
-		name[rq->node.len] = 0;
-		const struct pkv_node_cfg *n = config_node_by_name(&d->cfg, name);
-		if (!n)
-			return PKV_S_INVALID_VALUE; /* not a node of this cluster */
-		b->mask |= PKV_BIND_NODE;
-		b->node = n->id;
-	}
-	if (rq->dep_key.len) {
-		b->mask |= PKV_BIND_KEY;
-		b->key = rq->dep_key;
-	}
-	if (rq->until) {
-		b->mask |= PKV_BIND_UNTIL;
-		b->until = rq->until;
-	}
-	return PKV_S_OK;
+	if (!(b->mask & PKV_BIND_PID))
+		return;
+	b->start_time = local_pid_start_time(b->pid);
+	/* Not a live process of this host: paxos answers invalid_value. */
+	if (!b->start_time)
+		b->mask |= PKV_BIND_PID_DEAD;
 }
 
 /* Drains the request ring into paxos. */
@@ -309,36 +289,33 @@ void local_dispatch(struct daemon *d, uint64_t now)
 	while (shm_ring_next(d->shm, &rq)) {
 		uint64_t id = LOCAL_ID_BIT | (++d->next_req << 8) | rq.slot;
 		d->local_ticket[rq.slot] = rq.ticket;
-		uint64_t deadline = now + (uint64_t)rq.timeout_ms * 1000u;
-		bool retry = (rq.flags & PKV_SHM_F_NO_QUORUM_RETRY) != 0;
+		/* Everything in rq came from the client: check it all before paxos sees it. */
+		struct ringreq q;
+		int s = ringreq_decode(&rq, &d->cfg, &q);
+		if (s != PKV_S_OK) {
+			shm_respond(d->shm, rq.slot, rq.ticket, s, 0, NULL, 0);
+			continue;
+		}
+		uint64_t deadline = now + (uint64_t)q.timeout_ms * 1000u;
 		int r = 0;
-		switch (rq.op) {
-		case PKV_SHM_OP_PUT: {
-			if (!rq.has_bindings) {
-				r = paxos_put(d->paxos, id, rq.bucket, rq.key, rq.value, deadline, retry,
+		switch (q.op) {
+		case PKV_SHM_OP_PUT:
+			if (!q.bound) {
+				r = paxos_put(d->paxos, id, q.bucket, q.key, q.value, deadline, q.retry,
 					      now);
 				break;
 			}
-			struct pkv_bindings b;
-			int s = bindings_of(d, &rq, &b);
-			if (s != PKV_S_OK) {
-				shm_respond(d->shm, rq.slot, rq.ticket, s, 0, NULL, 0);
-				continue;
-			}
-			r = paxos_put_bound(d->paxos, id, rq.bucket, rq.key, rq.value, &b, deadline,
-					    retry, now);
+			bind_pid_start(&q.bind);
+			r = paxos_put_bound(d->paxos, id, q.bucket, q.key, q.value, &q.bind, deadline,
+					    q.retry, now);
 			break;
-		}
 		case PKV_SHM_OP_GET:
-			r = paxos_get(d->paxos, id, rq.bucket, rq.key, deadline, retry, now);
+			r = paxos_get(d->paxos, id, q.bucket, q.key, deadline, q.retry, now);
 			break;
-		case PKV_SHM_OP_KEYS:
+		default: /* PKV_SHM_OP_KEYS: ringreq_decode lets no other op through */
 			/* the cursor stays in the request slot: shm_respond_keys reads it */
-			r = paxos_keys(d->paxos, id, rq.bucket, deadline, now);
+			r = paxos_keys(d->paxos, id, q.bucket, deadline, now);
 			break;
-		default:
-			shm_respond(d->shm, rq.slot, rq.ticket, PKV_S_BAD_REQUEST, 0, NULL, 0);
-			continue;
 		}
 		if (r < 0)
 			shm_respond(d->shm, rq.slot, rq.ticket, PKV_S_NO_MEMORY, 0, NULL, 0);

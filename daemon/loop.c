@@ -10,6 +10,7 @@
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -17,6 +18,7 @@
 
 #include "build-config.h"
 #include "paxos.h"
+#include "persist.h"
 
 uint64_t daemon_now_us(void)
 {
@@ -139,12 +141,15 @@ static uint64_t fault_rand(struct daemon *d)
 	return d->fault.rng = x;
 }
 
-/* True when fault injection says this datagram, to or from `peer`, is lost. */
-static bool fault_drops(struct daemon *d, uint32_t peer)
+/* True when fault injection says this datagram, to (`out`) or from `peer`,
+ * is lost: block= cuts both directions, block_in=/block_out= one only (an
+ * asymmetric partition), then drop= loses a share at random. */
+static bool fault_drops(struct daemon *d, uint32_t peer, bool out)
 {
 	if (!PKV_FAULT_INJECTION)
 		return false;
-	if (peer >= 1 && peer <= 64 && (d->fault.blocked & (1ull << (peer - 1)))) {
+	uint64_t bit = peer >= 1 && peer <= 64 ? 1ull << (peer - 1) : 0;
+	if (bit & (d->fault.blocked | (out ? d->fault.block_out : d->fault.block_in))) {
 		d->fault.blocked_count++;
 		return true;
 	}
@@ -155,6 +160,134 @@ static bool fault_drops(struct daemon *d, uint32_t peer)
 	return false;
 }
 
+/* A datagram out that delay= or reorder= holds back. */
+struct fault_held {
+	uint64_t due_us;
+	bool behind; /* reorder: goes out right after the next one to the peer */
+	const struct pkv_node_cfg *peer;
+	size_t len;
+	uint8_t data[];
+};
+
+#define FAULT_MAX_HELD 4096u
+#define FAULT_REORDER_WAIT_US 50000u /* a held datagram waits at most this */
+
+/* Sends one held datagram (and frees it); false when no buffer is free. */
+static bool fault_send_held(struct daemon *d, struct fault_held *h)
+{
+	size_t cap;
+	uint8_t *buf = net_dgram_buf(d->net, &cap);
+	if (!buf)
+		return false;
+	if (cap < h->len) {
+		net_dgram_discard(d->net, buf);
+	} else {
+		memcpy(buf, h->data, h->len);
+		net_dgram_send(d->net, buf, h->len, &h->peer->addr);
+	}
+	free(h);
+	return true;
+}
+
+/* Sends the held datagrams that are due at `now`, or with after_peer set,
+ * those held behind the next datagram to that peer. */
+static void fault_release(struct daemon *d, uint64_t now, uint32_t after_peer)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < d->fault.n_held; i++) {
+		struct fault_held *h = d->fault.held[i];
+		bool go = after_peer ? h->behind && h->peer->id == after_peer : h->due_us <= now;
+		if (!go || !fault_send_held(d, h))
+			d->fault.held[k++] = h;
+	}
+	d->fault.n_held = k;
+}
+
+/*
+ * delay= and reorder= for a sealed datagram to `peer`: true when it was
+ * copied into the held queue (the caller gives the buffer back). Delays are
+ * drawn per datagram, so they reorder too; the receiver's replay window
+ * (WIRE_REPLAY_WINDOW sequences) accepts them.
+ */
+static bool fault_hold(struct daemon *d, const uint8_t *buf, size_t len,
+		       const struct pkv_node_cfg *peer)
+{
+	if (!PKV_FAULT_INJECTION || (!d->fault.delay_ms && !d->fault.reorder_pct))
+		return false;
+	if (d->fault.n_held >= FAULT_MAX_HELD)
+		return false;
+	uint64_t now = daemon_now_us();
+	bool behind = d->fault.reorder_pct && fault_rand(d) % 100 < d->fault.reorder_pct;
+	uint64_t due;
+	if (behind)
+		due = now + FAULT_REORDER_WAIT_US;
+	else if (d->fault.delay_ms)
+		due = now + fault_rand(d) % ((uint64_t)d->fault.delay_ms * 1000u + 1u);
+	else
+		return false;
+	if (!d->fault.held) {
+		d->fault.held = calloc(FAULT_MAX_HELD, sizeof(*d->fault.held));
+		if (!d->fault.held)
+			return false;
+	}
+	struct fault_held *h = malloc(sizeof(*h) + len);
+	if (!h)
+		return false;
+	*h = (struct fault_held){.due_us = due, .behind = behind, .peer = peer, .len = len};
+	memcpy(h->data, buf, len);
+	d->fault.held[d->fault.n_held++] = h;
+	if (behind)
+		d->fault.reordered++;
+	else
+		d->fault.delayed++;
+	return true;
+}
+
+/* Sends the held datagrams that are due; returns the next release time. */
+static uint64_t fault_tick(struct daemon *d, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+	if (!PKV_FAULT_INJECTION || !d->fault.n_held)
+		return next;
+	fault_release(d, now, 0);
+	for (size_t i = 0; i < d->fault.n_held; i++)
+		if (d->fault.held[i]->due_us < next)
+			next = d->fault.held[i]->due_us;
+	/* a datagram left for want of a buffer is retried soon */
+	return next > now ? next : now + 1000u;
+}
+
+static void fault_free(struct daemon *d)
+{
+	for (size_t i = 0; i < d->fault.n_held; i++)
+		free(d->fault.held[i]);
+	free(d->fault.held);
+	d->fault.held = NULL;
+	d->fault.n_held = 0;
+}
+
+/* "ID,ID,…" (node ids 1..64) → a bit set; -EINVAL on anything else. */
+static int fault_parse_ids(const char *s, uint64_t *out)
+{
+	char *end = (char *)s;
+	while (*end) {
+		unsigned long id = strtoul(end, &end, 10);
+		if (id < 1 || id > 64)
+			return -EINVAL;
+		*out |= 1ull << (id - 1);
+		if (*end == ',')
+			end++;
+		else if (*end)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Spec: space-separated "drop=P dup=P reorder=P delay=MS skew=MS
+ * block=IDS block_in=IDS block_out=IDS" (P in percent; skew may be
+ * negative). Each call replaces every fault; "" clears them all.
+ */
 int daemon_set_faults(struct daemon *d, const char *spec, size_t len)
 {
 	if (!PKV_FAULT_INJECTION)
@@ -164,40 +297,60 @@ int daemon_set_faults(struct daemon *d, const char *spec, size_t len)
 		return -EINVAL;
 	memcpy(buf, spec, len);
 	buf[len] = 0;
-	unsigned drop = 0, dup = 0;
-	uint64_t blocked = 0;
+	unsigned long drop = 0, dup = 0, reorder = 0, delay = 0;
+	long skew = 0;
+	uint64_t blocked = 0, block_in = 0, block_out = 0;
 	char *save = NULL;
 	for (char *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-		char *end;
-		if (!strncmp(tok, "drop=", 5)) {
-			drop = (unsigned)strtoul(tok + 5, &end, 10);
-		} else if (!strncmp(tok, "dup=", 4)) {
-			dup = (unsigned)strtoul(tok + 4, &end, 10);
-		} else if (!strncmp(tok, "block=", 6)) {
-			end = tok + 6;
-			while (*end) {
-				unsigned long id = strtoul(end, &end, 10);
-				if (id < 1 || id > 64)
-					return -EINVAL;
-				blocked |= 1ull << (id - 1);
-				if (*end == ',')
-					end++;
-				else if (*end)
-					return -EINVAL;
-			}
+		char *end = NULL;
+		char *eq = strchr(tok, '=');
+		if (!eq || !eq[1])
+			return -EINVAL;
+		const char *v = eq + 1;
+		size_t nlen = (size_t)(eq - tok);
+#define FAULT_IS(name) (nlen == sizeof(name) - 1 && !strncmp(tok, name, nlen))
+		if (FAULT_IS("drop"))
+			drop = strtoul(v, &end, 10);
+		else if (FAULT_IS("dup"))
+			dup = strtoul(v, &end, 10);
+		else if (FAULT_IS("reorder"))
+			reorder = strtoul(v, &end, 10);
+		else if (FAULT_IS("delay"))
+			delay = strtoul(v, &end, 10);
+		else if (FAULT_IS("skew"))
+			skew = strtol(v, &end, 10);
+		else if (FAULT_IS("block")) {
+			if (fault_parse_ids(v, &blocked) < 0)
+				return -EINVAL;
+		} else if (FAULT_IS("block_in")) {
+			if (fault_parse_ids(v, &block_in) < 0)
+				return -EINVAL;
+		} else if (FAULT_IS("block_out")) {
+			if (fault_parse_ids(v, &block_out) < 0)
+				return -EINVAL;
 		} else {
 			return -EINVAL;
 		}
-		if (*end || drop > 100 || dup > 100)
+#undef FAULT_IS
+		if ((end && *end) || drop > 100 || dup > 100 || reorder > 100 || delay > 10000 ||
+		    skew > 86400000L || skew < -86400000L)
 			return -EINVAL;
 	}
-	d->fault.drop_pct = drop;
-	d->fault.dup_pct = dup;
+	d->fault.drop_pct = (unsigned)drop;
+	d->fault.dup_pct = (unsigned)dup;
+	d->fault.reorder_pct = (unsigned)reorder;
+	d->fault.delay_ms = (unsigned)delay;
+	d->fault.skew_ms = skew;
 	d->fault.blocked = blocked;
+	d->fault.block_in = block_in;
+	d->fault.block_out = block_out;
 	if (!d->fault.rng)
 		d->fault.rng = d->incarnation | 1;
-	daemon_log(d, "faults: drop=%u%% dup=%u%% blocked=0x%llx", drop, dup,
-		   (unsigned long long)blocked);
+	daemon_log(d,
+		   "faults: drop=%lu%% dup=%lu%% reorder=%lu%% delay=%lums skew=%ldms "
+		   "blocked=0x%llx in=0x%llx out=0x%llx",
+		   drop, dup, reorder, delay, skew, (unsigned long long)blocked,
+		   (unsigned long long)block_in, (unsigned long long)block_out);
 	return 0;
 }
 
@@ -209,11 +362,13 @@ static void seal_and_send(struct daemon *d, struct wire_builder *b, uint8_t *buf
 		d->stats_flush_errors++;
 		return;
 	}
-	if (fault_drops(d, peer->id)) {
+	if (fault_drops(d, peer->id, true) || fault_hold(d, buf, (size_t)len, peer)) {
 		net_dgram_discard(d->net, buf);
 		return;
 	}
 	net_dgram_send(d->net, buf, (size_t)len, &peer->addr);
+	if (PKV_FAULT_INJECTION && d->fault.n_held)
+		fault_release(d, 0, peer->id); /* reorder: the held ones go after this */
 }
 
 static uint8_t *begin_dgram(struct daemon *d, struct wire_builder *b)
@@ -268,6 +423,14 @@ static void flush_peer(struct daemon *d, const struct pkv_node_cfg *peer)
 
 static void flush(struct daemon *d)
 {
+	/* Persist before anything of the turn leaves (durable.h: the outbox
+	 * contract); a failed write sends nothing and stops the daemon. */
+	if (persist_turn(d) < 0) {
+		pkv_outbox_reset(&d->ob);
+		d->stopping = true;
+		d->failed = true;
+		return;
+	}
 	drain_paxos(d);
 	if (d->ob.n) {
 		for (unsigned i = 0; i < d->cfg.n_nodes; i++)
@@ -299,7 +462,7 @@ static void on_dgram(void *ctx, const struct sockaddr_storage *from, uint8_t *bu
 	struct wire_iter it;
 	if (wire_receive(&d->rx, &d->key, buf, len, &h, &it) != WIRE_OK)
 		return; /* counted in d->rx.rejects */
-	if (fault_drops(d, h.sender))
+	if (fault_drops(d, h.sender, false))
 		return;
 	uint64_t now = daemon_now_us();
 	membership_on_datagram(&d->mem, h.sender, h.incarnation, now);
@@ -377,11 +540,16 @@ int daemon_init(struct daemon *d)
 		return -EINVAL;
 	}
 
+	/* With its state on disk a node restarts as it stopped: synced. */
+	bool restored = false;
+	int r = persist_open(d, &restored);
+	if (r < 0)
+		return r;
 	struct paxos_config pc = {
 		.self = d->self,
 		.cluster_size = d->cfg.cluster_size,
-		.restarted = !d->fresh,
-		.fresh = d->fresh,
+		.restarted = !d->fresh && !restored,
+		.fresh = d->fresh && !restored,
 		.seed = d->incarnation ^ ((uint64_t)d->salt << 32),
 		/* a majority restarted without durable state waits this long for a
 		 * synced peer before it starts a new epoch */
@@ -398,6 +566,10 @@ int daemon_init(struct daemon *d)
 	d->paxos = paxos_new(&pc, d->store, &d->ob);
 	if (!d->paxos)
 		return -ENOMEM;
+	if ((r = persist_replay(d, daemon_now_us())) < 0)
+		return r;
+	/* After the replay: what a log holds is never refused, only new keys. */
+	store_set_max_entries(d->store, d->cfg.max_keys);
 
 	d->net = net_new(&handlers, d);
 	if (!d->net) {
@@ -405,7 +577,7 @@ int daemon_init(struct daemon *d)
 		fprintf(stderr, "pkvd: cannot set up io_uring: %s\n", strerror(errno));
 		return e;
 	}
-	int r = net_udp_bind(d->net, &self->addr);
+	r = net_udp_bind(d->net, &self->addr);
 	if (r < 0) {
 		fprintf(stderr, "pkvd: cannot bind UDP %s: %s\n", self->addr_text, strerror(-r));
 		return r;
@@ -433,8 +605,9 @@ int daemon_run(struct daemon *d)
 		local_dispatch(d, now);
 		struct timespec wall;
 		clock_gettime(CLOCK_REALTIME, &wall);
-		paxos_set_wall(d->paxos, (uint64_t)wall.tv_sec * 1000u + (uint64_t)wall.tv_nsec / 1000000u,
-			       now);
+		uint64_t wall_ms = (uint64_t)wall.tv_sec * 1000u + (uint64_t)wall.tv_nsec / 1000000u;
+		/* skew= (fault injection): a clock jump, as the core sees it */
+		paxos_set_wall(d->paxos, wall_ms + (uint64_t)d->fault.skew_ms, now);
 		uint64_t pnext = paxos_tick(d->paxos, now);
 		if (pnext < next)
 			next = pnext;
@@ -443,6 +616,9 @@ int daemon_run(struct daemon *d)
 			next = pnext;
 		flush(d);
 		now = daemon_now_us();
+		pnext = fault_tick(d, now);
+		if (pnext < next)
+			next = pnext;
 		uint64_t wait = next > now ? next - now : 0;
 		/* Clients ring the doorbell only while we say we sleep. */
 		bool sleeping = wait > 0 && local_sleep_begin(d);
@@ -457,7 +633,7 @@ int daemon_run(struct daemon *d)
 		}
 	}
 	daemon_log(d, "stopped");
-	return 0;
+	return d->failed ? -EIO : 0;
 }
 
 void daemon_fini(struct daemon *d)
@@ -470,8 +646,10 @@ void daemon_fini(struct daemon *d)
 	local_fini(d);
 	if (d->paxos)
 		paxos_free(d->paxos);
+	persist_close(d);
 	if (d->store)
 		store_free(d->store);
 	pkv_outbox_free(&d->ob);
+	fault_free(d);
 	sodium_memzero(&d->key, sizeof(d->key));
 }

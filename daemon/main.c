@@ -39,6 +39,10 @@ static void usage(FILE *f)
 		"      --failure-timeout MS   a peer is down when silent this long (default 1000)\n"
 		"      --heartbeat MS         heartbeat interval (default failure timeout / 5)\n"
 		"      --encrypt              encrypt datagrams as well as authenticate them\n"
+		"      --max-keys N           hold at most N keys (config 'max_keys'; 0: no limit)\n"
+		"      --durable, --no-durable\n"
+		"                             keep acceptor state in RUN_DIR/NAME/acceptor.log, fdatasync'd\n"
+		"                             before every reply, so a restart loses nothing (config 'durable')\n"
 		"  -h, --help                 this help\n"
 		"  -V, --version              print the version\n",
 		DEV_PORT_BASE);
@@ -82,9 +86,15 @@ static int read_file(const char *path, char **out, size_t *len)
 			buf = nb;
 		}
 	}
+	/* A directory opens but fails to read (EISDIR): say so, not "empty". */
+	int err = ferror(f) ? (errno ? errno : EIO) : 0;
 	fclose(f);
 	if (!buf)
 		return -ENOMEM;
+	if (err) {
+		free(buf);
+		return -err;
+	}
 	*out = buf;
 	*len = n;
 	return 0;
@@ -182,7 +192,7 @@ static int next_incarnation(struct daemon *d)
 
 int main(int argc, char **argv)
 {
-	enum { O_NODE = 256, O_NAME, O_SIZE, O_PORT, O_RUN, O_KEY, O_FT, O_HB, O_ENC };
+	enum { O_NODE = 256, O_NAME, O_SIZE, O_PORT, O_RUN, O_KEY, O_FT, O_HB, O_ENC, O_DUR, O_NODUR, O_MAXK };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"node", required_argument, NULL, O_NODE},
@@ -194,6 +204,9 @@ int main(int argc, char **argv)
 		{"failure-timeout", required_argument, NULL, O_FT},
 		{"heartbeat", required_argument, NULL, O_HB},
 		{"encrypt", no_argument, NULL, O_ENC},
+		{"durable", no_argument, NULL, O_DUR},
+		{"no-durable", no_argument, NULL, O_NODUR},
+		{"max-keys", required_argument, NULL, O_MAXK},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -203,6 +216,8 @@ int main(int argc, char **argv)
 	long cluster_size = 0, failure_timeout = 0, heartbeat = 0;
 	unsigned port_base = DEV_PORT_BASE;
 	bool encrypt = false;
+	int durable = -1; /* -1: as the config (or the build's default) says */
+	long max_keys = -1;
 	const char *env_port = getenv("PKV_PORT_BASE");
 	if (env_port && *env_port)
 		port_base = (unsigned)strtoul(env_port, NULL, 10);
@@ -250,6 +265,21 @@ int main(int argc, char **argv)
 			break;
 		case O_ENC:
 			encrypt = true;
+			break;
+		case O_MAXK: {
+			char *end;
+			errno = 0;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (!*optarg || *end || errno || v > PKV_CONFIG_MAX_KEYS || optarg[0] == '-') {
+				fprintf(stderr, "pkvd: --max-keys takes 0..%u\n", PKV_CONFIG_MAX_KEYS);
+				return 64;
+			}
+			max_keys = (long)v;
+			break;
+		}
+		case O_DUR:
+		case O_NODUR:
+			durable = c == O_DUR ? 1 : 0;
 			break;
 		case 'h':
 			usage(stdout);
@@ -300,6 +330,10 @@ int main(int argc, char **argv)
 		d.cfg.heartbeat_ms = (unsigned)heartbeat;
 	if (encrypt)
 		d.cfg.encrypt = true;
+	if (durable >= 0)
+		d.cfg.durable = durable != 0;
+	if (max_keys >= 0)
+		d.cfg.max_keys = (unsigned)max_keys;
 	if (run_dir)
 		snprintf(d.cfg.run_dir, sizeof(d.cfg.run_dir), "%s", run_dir);
 	else if (!d.cfg.run_dir[0])
@@ -347,7 +381,11 @@ int main(int argc, char **argv)
 			lock_fd = lock_node_dir(d.cfg.run_dir, d.cfg.self);
 	}
 	if (config_validate(&d.cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "pkvd: %s\n", err);
+		/* Name the file when the settings came from one. */
+		if (config_path)
+			fprintf(stderr, "pkvd: %s: %s\n", config_path, err);
+		else
+			fprintf(stderr, "pkvd: %s\n", err);
 		return 78;
 	}
 	if (lock_fd < 0) {

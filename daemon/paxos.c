@@ -835,6 +835,7 @@ static void erase_entry(struct paxos *p, struct store_entry *e, uint64_t through
 		watch_ref(p, pid, st, -1);
 	push_erased(p, e, through);
 	p->stats.erasures++;
+	store_bucket_stats(e->bucket)->erasures++;
 	fanout_add(p, e, through, from, now);
 	for (struct req *r = p->reqs; r; r = r->next)
 		if (r->state != PAXOS_ST_DONE && r->kind != PAXOS_REQ_KEYS && req_is_key(r, e))
@@ -894,6 +895,8 @@ static void expire_until(struct paxos *p, uint64_t now)
  * property: count it loudly. A value learned with a dead binding ends its
  * generation at once.
  */
+static bool learned_effects(struct paxos *p, struct store_entry *e, uint64_t now);
+
 static void learn(struct paxos *p, struct store_entry *e, struct pkv_ballot b,
 		  struct pkv_bytes value, const struct pkv_bindings *bind, uint64_t now)
 {
@@ -913,8 +916,21 @@ static void learn(struct paxos *p, struct store_entry *e, struct pkv_ballot b,
 		return;
 	}
 	p->stats.learned++;
-	if (!check_entry(p, e, now))
+	if (!learned_effects(p, e, now))
 		return;
+	for (struct req *r = p->reqs; r; r = r->next)
+		if (r->state != PAXOS_ST_DONE && r->kind != PAXOS_REQ_KEYS && req_is_key(r, e))
+			dispatch(p, r, PAXOS_EV_CHOSEN, 0, NULL, now);
+}
+
+/*
+ * What a chosen value sets going: its end when a binding is already dead (then
+ * false), else the watch of an own pid, the until timer, and the cache.
+ */
+static bool learned_effects(struct paxos *p, struct store_entry *e, uint64_t now)
+{
+	if (!check_entry(p, e, now))
+		return false;
 	if (self_owned_pid(p, &e->chosen_bind))
 		watch_ref(p, e->chosen_bind.pid, e->chosen_bind.start_time, +1);
 	if (e->chosen_bind.mask & PKV_BIND_UNTIL)
@@ -930,15 +946,28 @@ static void learn(struct paxos *p, struct store_entry *e, struct pkv_ballot b,
 	/* Without memory the entry is still learned; only the cache misses it. */
 	if (p->n_learned < p->cap_learned)
 		p->learned[p->n_learned++] = e;
-	for (struct req *r = p->reqs; r; r = r->next)
-		if (r->state != PAXOS_ST_DONE && r->kind != PAXOS_REQ_KEYS && req_is_key(r, e))
-			dispatch(p, r, PAXOS_EV_CHOSEN, 0, NULL, now);
+	return true;
 }
 
-static void note_round(struct store_entry *e, struct pkv_ballot b)
+/*
+ * Marks a change to e's persistent state for the durable log. Without memory
+ * for the mark the change stays in memory only; p->oom makes the loop log it,
+ * and the acceptor answers nothing that depended on it.
+ */
+static int touch(struct paxos *p, struct store_entry *e)
 {
-	if (b.round > e->max_round)
+	int r = store_touch(p->store, e);
+	if (r)
+		p->oom = r;
+	return r;
+}
+
+static void note_round(struct paxos *p, struct store_entry *e, struct pkv_ballot b)
+{
+	if (b.round > e->max_round) {
 		e->max_round = b.round;
+		touch(p, e);
+	}
 }
 
 /* ---- acceptor --------------------------------------------------------- */
@@ -994,7 +1023,7 @@ static struct store_entry *acceptor_begin(struct paxos *p, uint32_t from, const 
 	}
 	if (!gen_ok(p, e, m->gen, from, now))
 		return NULL;
-	note_round(e, m->ballot);
+	note_round(p, e, m->ballot);
 	*r = (struct pkv_msg){
 		.type = type,
 		.bucket = m->bucket,
@@ -1027,6 +1056,8 @@ static void acceptor_prepare(struct paxos *p, uint32_t from, const struct pkv_ms
 	if (pkv_ballot_cmp(m->ballot, e->promised) >= 0) {
 		e->promised = m->ballot;
 		p->fresh = false;
+		if (touch(p, e))
+			return; /* not answered: the promise could not be made durable */
 		r.flags = PKV_MF_OK;
 #if PKV_PAXOS_BROKEN_ACCEPTOR
 		/* TEST ONLY: the promise forgets to report the accepted value. */
@@ -1067,7 +1098,7 @@ static void acceptor_accept(struct paxos *p, uint32_t from, const struct pkv_msg
 		}
 		e->promised = m->ballot;
 		p->fresh = false;
-		r.flags = PKV_MF_OK;
+		r.flags = PKV_MF_OK; /* durable: store_set_accepted_bound touched e */
 	} else {
 		r.accepted = e->promised;
 	}
@@ -1265,6 +1296,7 @@ static void start_round(struct paxos *p, struct req *r, uint64_t now)
 	r->ballot = (struct pkv_ballot){ .round = round + 1, .node = p->cfg.self };
 	r->t_ballot = now;
 	e->max_round = round + 1;
+	touch(p, e);
 	r->promised_mask = r->accepted_mask = 0;
 	r->has_best = false;
 	free_bytes(&r->best_value);
@@ -1359,7 +1391,7 @@ static void go_backoff(struct paxos *p, struct req *r, const struct pkv_msg *m, 
 {
 	struct store_entry *e = req_entry(p, r);
 	if (e && m)
-		note_round(e, m->accepted);
+		note_round(p, e, m->accepted);
 	r->conflicts++;
 	p->stats.conflicts++;
 	uint64_t span = p->cfg.backoff_max_us;
@@ -2004,9 +2036,11 @@ static void sync_merge(struct paxos *p, uint32_t from, const struct pkv_msg *m, 
 	p->stats.sync_entries++;
 	p->fresh = false;
 	/* Per key: highest promise, highest-ballot accepted value. */
-	if (pkv_ballot_cmp(m->ballot, e->promised) > 0)
+	if (pkv_ballot_cmp(m->ballot, e->promised) > 0) {
 		e->promised = m->ballot;
-	note_round(e, m->ballot);
+		touch(p, e);
+	}
+	note_round(p, e, m->ballot);
 	if ((m->flags & PKV_MF_HAS_VALUE) &&
 	    (!e->has_accepted || pkv_ballot_cmp(m->accepted, e->accepted) > 0)) {
 		if (store_set_accepted_bound(p->store, e, m->accepted, m->value,
@@ -2420,7 +2454,7 @@ static int handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0, uint
 			if (e && m->gen < e->gen)
 				break; /* a reply about an ended generation */
 			if (e)
-				note_round(e, m->accepted);
+				note_round(p, e, m->accepted);
 		}
 		if (!(m->flags & PKV_MF_OK))
 			dispatch(p, r, PAXOS_EV_NACK, from, m, now);
@@ -2759,6 +2793,16 @@ static int request(struct paxos *p, enum paxos_req_kind kind, uint64_t id, struc
 		req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value, &e->chosen_bind);
 		return finish(p, now);
 	}
+	/*
+	 * A daemon at its key limit (store_set_max_entries) cannot follow a
+	 * round on a key it holds nothing of: refuse at once rather than time
+	 * out. Keys it holds keep working.
+	 */
+	if (!e && store_full(p->store)) {
+		p->stats.keys_refused++;
+		complete_status(p, r, PKV_S_NO_MEMORY);
+		return finish(p, now);
+	}
 	if (!paxos_has_quorum(p) && !retry) {
 		complete_status(p, r, PKV_S_NO_QUORUM);
 		return finish(p, now);
@@ -2937,10 +2981,52 @@ const struct paxos_stats *paxos_stats(const struct paxos *p)
 	return &p->stats;
 }
 
-void paxos_bucket_stats(const struct paxos *p, struct pkv_bytes bucket, uint64_t *puts,
-			uint64_t *gets)
+uint64_t paxos_bucket_rounds(const struct paxos *p, struct pkv_bytes bucket)
 {
-	struct store_bucket *b = store_bucket(p->store, bucket, false);
-	*puts = b ? store_bucket_stats(b)->puts : 0;
-	*gets = b ? store_bucket_stats(b)->gets : 0;
+	uint64_t n = 0;
+	for (const struct req *r = p->reqs; r; r = r->next)
+		n += (r->state == PAXOS_ST_PREPARING || r->state == PAXOS_ST_ACCEPTING) &&
+		     pkv_bytes_eq(r->bucket, bucket);
+	return n;
+}
+
+int paxos_restore(struct paxos *p, const struct paxos_saved *k)
+{
+	if (!store_bucket_name_ok(k->bucket) || k->key.len < 1 || k->key.len > PKV_MAX_KEY ||
+	    k->gen < 1)
+		return -EINVAL;
+	struct store_entry *e = store_lookup(p->store, k->bucket, k->key, true);
+	if (!e)
+		return -ENOMEM;
+	/* A later record of a key replaces everything an earlier one said. */
+	store_reset_entry(p->store, e, k->gen);
+	e->promised = k->promised;
+	e->max_round = k->max_round;
+	if (k->has_accepted &&
+	    store_set_accepted_bound(p->store, e, k->accepted, k->accepted_value,
+				     bind_or_null(&k->accepted_bind)))
+		return -ENOMEM;
+	if (k->chosen && store_set_chosen_bound(p->store, e, k->chosen_ballot, k->chosen_value,
+						bind_or_null(&k->chosen_bind)))
+		return -ENOMEM;
+	if (e->max_round < k->promised.round)
+		e->max_round = k->promised.round;
+	p->fresh = false;
+	return 0;
+}
+
+void paxos_restore_done(struct paxos *p, uint64_t now)
+{
+	for (size_t i = 0; i < store_nentries(p->store); i++) {
+		struct store_entry *e = store_entry_at(p->store, i);
+		/*
+		 * The fan-out of an erasure lives in memory: every ended
+		 * generation is announced again, or peers that had not yet
+		 * acknowledged it before the restart would keep the value.
+		 */
+		if (e->gen > 1)
+			fanout_add(p, e, e->gen - 1, 0, now);
+		if (e->chosen)
+			(void)learned_effects(p, e, now);
+	}
 }

@@ -36,7 +36,10 @@
  * to loop messages back, and the local acceptor obeys exactly the same rules
  * as a remote one.
  *
- * Durability: acceptor state lives only in memory. A daemon restarted
+ * Durability: acceptor state lives in the store; with the durable log on,
+ * the loop writes every entry the store lists as dirty (store_track_dirty)
+ * to disk before the turn's outbox and completions leave, and restores it
+ * at start (paxos_restore). A daemon restarted
  * without durable state must be created with cfg.restarted and then answers
  * no PREPARE/ACCEPT/QUERY/SYNC_REQ until it has copied the acceptor state of
  * a strict majority of cluster_size, not counting itself (DESIGN §3.3).
@@ -184,6 +187,7 @@ struct paxos_stats {
 	uint64_t drops;		     /* bucket drops taken (paxos_bucket_drop) */
 	uint64_t drops_applied;	     /* bucket drops applied here (own and peers') */
 	uint64_t drop_erasures;	     /* key generations ended by bucket drops */
+	uint64_t keys_refused;	     /* requests refused at the key limit */
 };
 
 /*
@@ -356,9 +360,29 @@ bool paxos_has_quorum(const struct paxos *p);
 /* The key's primary: a hash of bucket+key over the sorted configured nodes. */
 uint32_t paxos_primary(const struct paxos *p, struct pkv_bytes bucket, struct pkv_bytes key);
 
+/*
+ * Restoring durable acceptor state (durable.h), between paxos_new (with
+ * cfg.restarted false) and the first other call: paxos_restore for each saved
+ * key, in log order — a later one replaces an earlier one of the same key —
+ * then paxos_restore_done once, which ends values whose bindings died with
+ * the previous run (pid bindings of this node's old incarnation), arms until
+ * timers and lists every chosen value in paxos_learned() for the cache.
+ * Byte strings are copied. Returns 0, -EINVAL (bad names, gen 0) or -ENOMEM.
+ */
+struct paxos_saved {
+	struct pkv_bytes bucket, key;
+	uint64_t gen, max_round;
+	struct pkv_ballot promised;
+	bool has_accepted, chosen;
+	struct pkv_ballot accepted, chosen_ballot;
+	struct pkv_bytes accepted_value, chosen_value;
+	struct pkv_bindings accepted_bind, chosen_bind;
+};
+int paxos_restore(struct paxos *p, const struct paxos_saved *k);
+void paxos_restore_done(struct paxos *p, uint64_t now);
+
 const struct paxos_stats *paxos_stats(const struct paxos *p);
-/* Per-bucket counters; zeros for a bucket never used here. */
-void paxos_bucket_stats(const struct paxos *p, struct pkv_bytes bucket, uint64_t *puts,
-			uint64_t *gets);
+/* Rounds in phase 1 or 2 now for keys of the bucket (walks the requests). */
+uint64_t paxos_bucket_rounds(const struct paxos *p, struct pkv_bytes bucket);
 
 #endif

@@ -765,7 +765,8 @@ int shm_cache_publish(struct shm_segment *seg, struct pkv_bytes bucket, struct p
 		pkv_shm_store_rlx(&st->hash[i], h);
 		maybe_die(seg);
 	}
-	memcpy(dst + bucket.len + key.len, value.p, value.len);
+	if (value.len) /* an empty value may have no buffer at all */
+		memcpy(dst + bucket.len + key.len, value.p, value.len);
 	struct pkv_shm_entry *e = &st->ent[i];
 	pkv_shm_store_rlx(&e->gen, gen);
 	pkv_shm_store_rlx(&e->until, until);

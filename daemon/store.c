@@ -33,6 +33,11 @@ struct store {
 	struct store_entry **entries;
 	size_t ne, ecap;
 	uint64_t bytes;
+	size_t max_entries; /* 0: no limit */
+	uint64_t refused;   /* entries not created for the limit */
+	bool track, urgent;
+	struct store_entry **dirty;
+	size_t nd, dcap;
 };
 
 /* FNV-1a, 64 bit: deterministic across daemons and runs. */
@@ -114,6 +119,7 @@ void store_free(struct store *s)
 		free(b);
 	}
 	free(s->entries);
+	free(s->dirty);
 	free(s->order);
 	free(s->tab);
 	free(s);
@@ -260,6 +266,10 @@ struct store_entry *store_lookup(struct store *s, struct pkv_bytes bucket, struc
 			return e;
 	if (!create)
 		return NULL;
+	if (s->max_entries && s->ne >= s->max_entries) {
+		s->refused++;
+		return NULL;
+	}
 	if (grow_ptrs((void ***)&b->order, &b->cap, b->n + 1) ||
 	    grow_ptrs((void ***)&s->entries, &s->ecap, s->ne + 1))
 		return NULL;
@@ -283,6 +293,64 @@ struct store_entry *store_lookup(struct store *s, struct pkv_bytes bucket, struc
 	if (b->n > b->tab_size)
 		bucket_rehash(b);
 	return e;
+}
+
+void store_track_dirty(struct store *s, bool on)
+{
+	s->track = on;
+	if (!on)
+		store_dirty_reset(s);
+}
+
+/*
+ * An acceptor's promise or accepted value, a proposer's round and an ended
+ * generation must be on disk before a message revealing them leaves: urgent.
+ * A learned chosen value need not be: a majority of acceptors holds it on
+ * disk already, and a learner that forgets it learns it again.
+ */
+static int touch(struct store *s, struct store_entry *e, bool urgent)
+{
+	if (!s->track)
+		return 0;
+	s->urgent = s->urgent || urgent;
+	if (e->dirty)
+		return 0;
+	if (grow_ptrs((void ***)&s->dirty, &s->dcap, s->nd + 1))
+		return -ENOMEM;
+	s->dirty[s->nd++] = e;
+	e->dirty = true;
+	return 0;
+}
+
+int store_touch(struct store *s, struct store_entry *e)
+{
+	return touch(s, e, true);
+}
+
+struct store_entry *const *store_dirty(const struct store *s, size_t *n, bool *urgent)
+{
+	*n = s->nd;
+	*urgent = s->urgent;
+	return s->dirty;
+}
+
+void store_dirty_reset(struct store *s)
+{
+	s->urgent = false;
+	for (size_t i = 0; i < s->nd; i++)
+		s->dirty[i]->dirty = false;
+	s->nd = 0;
+}
+
+/* Adds (+1) or removes (-1) a chosen entry from its bucket's live counts. */
+static void count_chosen(struct store_bucket *b, const struct store_entry *e, int sign)
+{
+	if (!e->chosen)
+		return;
+	b->stats.chosen += (uint64_t)(int64_t)sign;
+	for (unsigned f = 0; f < 4; f++)
+		if (e->chosen_bind.mask & (1u << f))
+			b->stats.bound[f] += (uint64_t)(int64_t)sign;
 }
 
 /* Copies bindings (NULL: none) into dst, the key into new memory. */
@@ -317,12 +385,14 @@ static int set_slot(struct store *s, struct store_entry *e, struct pkv_ballot *b
 {
 	struct pkv_bytes nv;
 	struct pkv_bindings nb;
-	if (dup_bind(&nb, bind))
+	if (touch(s, e, slot_bind != &e->chosen_bind) || dup_bind(&nb, bind))
 		return -ENOMEM;
 	if (dup_bytes(&nv, value)) {
 		free((void *)nb.key.p);
 		return -ENOMEM;
 	}
+	if (slot_bind == &e->chosen_bind)
+		count_chosen(e->bucket, e, -1);
 	free((void *)slot_bind->key.p);
 	*slot_bind = nb;
 	account(s, e->bucket, (int64_t)nv.len - (int64_t)val->len);
@@ -330,6 +400,8 @@ static int set_slot(struct store *s, struct store_entry *e, struct pkv_ballot *b
 	*val = nv;
 	*ballot = b;
 	*present = true;
+	if (slot_bind == &e->chosen_bind)
+		count_chosen(e->bucket, e, +1);
 	if (b.round > e->max_round)
 		e->max_round = b.round;
 	return 0;
@@ -359,7 +431,12 @@ bool store_erase(struct store *s, struct store_entry *e, uint64_t through)
 {
 	if (e->gen > through)
 		return false;
+	/* Without room in the dirty list the erasure still happens in memory: a
+	 * restart from the log then brings back an ended generation, which
+	 * the peers' ERASE retransmissions end again. */
+	(void)store_touch(s, e);
 	account(s, e->bucket, -(int64_t)e->accepted_value.len - (int64_t)e->chosen_value.len);
+	count_chosen(e->bucket, e, -1);
 	free((void *)e->accepted_value.p);
 	free((void *)e->chosen_value.p);
 	free((void *)e->accepted_bind.key.p);
@@ -370,4 +447,26 @@ bool store_erase(struct store *s, struct store_entry *e, uint64_t through)
 	e->promised = e->accepted = e->chosen_ballot = (struct pkv_ballot){ 0 };
 	e->gen = through + 1;
 	return true;
+}
+
+void store_reset_entry(struct store *s, struct store_entry *e, uint64_t gen)
+{
+	store_erase(s, e, e->gen);
+	e->gen = gen;
+	e->max_round = 0;
+}
+
+void store_set_max_entries(struct store *s, size_t max)
+{
+	s->max_entries = max;
+}
+
+bool store_full(const struct store *s)
+{
+	return s->max_entries && s->ne >= s->max_entries;
+}
+
+uint64_t store_refused(const struct store *s)
+{
+	return s->refused;
 }

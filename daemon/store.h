@@ -63,10 +63,40 @@ struct store_entry {
 	 */
 
 	/* Private to store.c. */
+	bool dirty; /* in the store's dirty list */
 	uint64_t hash;
 	struct store_entry *hnext;
 	size_t gidx; /* index in the store-wide creation order */
 };
+
+/*
+ * Dirty tracking, for the durable acceptor log (durable.h). With tracking on,
+ * every change to an entry's persistent state — the setters and
+ * store_erase() below, and store_touch() for the fields paxos writes itself
+ * (promised, max_round, gen) — puts the entry once in the dirty list; the
+ * loop writes those entries to the log and syncs it before any reply of the
+ * turn leaves, then resets the list. Off (the default), nothing is kept.
+ */
+void store_track_dirty(struct store *s, bool on);
+/* Marks an entry changed; returns -ENOMEM when the list cannot grow (the
+ * caller must then not answer: the change would not reach the disk). */
+int store_touch(struct store *s, struct store_entry *e);
+/*
+ * The entries changed since the last reset, each once, in first-change order.
+ * *urgent is false when every change was a learned chosen value, which need
+ * not be synced before the turn's messages leave (store.c says why).
+ */
+struct store_entry *const *store_dirty(const struct store *s, size_t *n, bool *urgent);
+void store_dirty_reset(struct store *s);
+
+/*
+ * A cap on entries (keys of every bucket, tombstones included; 0: none, the
+ * default). At the cap store_lookup() creates nothing and returns NULL, as
+ * without memory; store_full() tells the two apart, store_refused() counts.
+ */
+void store_set_max_entries(struct store *s, size_t max);
+bool store_full(const struct store *s);
+uint64_t store_refused(const struct store *s);
 
 /* Returns a new, empty store, or NULL when out of memory. */
 struct store *store_new(void);
@@ -92,7 +122,12 @@ struct store_entry *store_bucket_entry_at(const struct store_bucket *b, size_t i
 
 /* Request counters of a bucket, kept by paxos.c. */
 struct store_bucket_stats {
-	uint64_t puts, gets;
+	uint64_t puts, gets; /* requests taken here */
+	uint64_t erasures;   /* key generations of the bucket ended here */
+	/* Kept by the store: chosen entries of the live generation, and of those
+	 * the ones bound by pid, node, key and until (bit order of the
+	 * PKV_BIND_* flags); a key can count under several lifetimes. */
+	uint64_t chosen, bound[4];
 };
 struct store_bucket_stats *store_bucket_stats(struct store_bucket *b);
 
@@ -133,6 +168,9 @@ int store_set_chosen_bound(struct store *s, struct store_entry *e, struct pkv_ba
  * highest round seen is kept. Returns true when something ended.
  */
 bool store_erase(struct store *s, struct store_entry *e, uint64_t through);
+/* Empties every slot of e (as store_erase does) and sets its generation:
+ * for restoring saved state over what an earlier record of the key said. */
+void store_reset_entry(struct store *s, struct store_entry *e, uint64_t gen);
 
 /* True when the entry has a value a reader could see (accepted or chosen). */
 static inline bool store_entry_has_value(const struct store_entry *e)

@@ -329,6 +329,27 @@ static void bucket_of(const void *bucket, size_t len, struct ring_bytes *out)
 	}
 }
 
+/*
+ * A bucket, key or other byte string against its 1..max limit: empty is
+ * malformed (PKV_BAD_REQUEST), longer is PKV_TOO_LARGE; the message says
+ * which input and by how much.
+ */
+static int check_len(const char *what, size_t len, size_t max)
+{
+	if (len == 0)
+		return client_err(PKV_BAD_REQUEST, "empty %s: it takes 1..%zu bytes", what, max);
+	if (len > max)
+		return client_err(PKV_TOO_LARGE, "%s of %zu bytes: the limit is %zu", what, len,
+				  max);
+	return 0;
+}
+
+static int check_bucket_key(size_t bucket_len, size_t key_len)
+{
+	int r = check_len("bucket name", bucket_len, PKV_BUCKET_MAX);
+	return r ? r : check_len("key", key_len, PKV_KEY_MAX);
+}
+
 static int fail_put(struct pkv_client *c, const struct pkv_put_opts *o, int r)
 {
 	if (r == PKV_OK || !o || o->no_quorum != PKV_NO_QUORUM_FAIL)
@@ -359,11 +380,18 @@ PKV_EXPORT int pkv_put(struct pkv_client *c, const void *key, size_t key_len, co
 	};
 	bucket_of(o->bucket, o->bucket_len, &rq.bucket);
 	size_t node_len = o->node ? strlen(o->node) : 0;
-	if (rq.bucket.len == 0 || rq.bucket.len > PKV_BUCKET_MAX || key_len > PKV_KEY_MAX ||
-	    value_len > PKV_VALUE_MAX || node_len > PKV_NODE_NAME_MAX ||
-	    o->dep_key_len > PKV_KEY_MAX)
-		return fail_put(c, o,
-				client_err(PKV_TOO_LARGE, "bucket, key or value over the limits"));
+	int bad = check_bucket_key(rq.bucket.len, key_len);
+	if (!bad && value_len > PKV_VALUE_MAX)
+		bad = client_err(PKV_TOO_LARGE, "value of %zu bytes: the limit is %u", value_len,
+				 PKV_VALUE_MAX);
+	if (!bad && node_len > PKV_NODE_NAME_MAX)
+		bad = client_err(PKV_TOO_LARGE, "node name of %zu bytes: the limit is %u", node_len,
+				 PKV_NODE_NAME_MAX);
+	if (!bad && o->dep_key_len > PKV_KEY_MAX)
+		bad = client_err(PKV_TOO_LARGE, "bound key of %zu bytes: the limit is %u",
+				 o->dep_key_len, PKV_KEY_MAX);
+	if (bad)
+		return fail_put(c, o, bad);
 	if (o->no_quorum == PKV_NO_QUORUM_RETRY)
 		rq.flags |= PKV_SHM_F_NO_QUORUM_RETRY;
 	if (o->pid) {
@@ -388,8 +416,9 @@ PKV_EXPORT int pkv_get(struct pkv_client *c, const void *key, size_t key_len,
 		return client_err(-EINVAL, "pkv_get: bad arguments");
 	struct ring_bytes bucket;
 	bucket_of(o->bucket, o->bucket_len, &bucket);
-	if (bucket.len == 0 || bucket.len > PKV_BUCKET_MAX || key_len > PKV_KEY_MAX)
-		return client_err(PKV_TOO_LARGE, "bucket or key over the limits");
+	int bad = check_bucket_key(bucket.len, key_len);
+	if (bad)
+		return bad;
 	if (!(o->flags & PKV_GET_NO_CACHE)) {
 		struct pkv_attach *a = attached_fast(c);
 		if (a) {
@@ -456,8 +485,9 @@ PKV_EXPORT int pkv_keys(struct pkv_client *c, const void *bucket, size_t bucket_
 	*iter = NULL;
 	struct ring_bytes b;
 	bucket_of(bucket, bucket_len, &b);
-	if (b.len == 0 || b.len > PKV_BUCKET_MAX)
-		return client_err(PKV_TOO_LARGE, "bucket name over the limit");
+	int bad = check_len("bucket name", b.len, PKV_BUCKET_MAX);
+	if (bad)
+		return bad;
 	struct pkv_keys *it = calloc(1, sizeof(*it));
 	if (!it)
 		return client_err(-ENOMEM, "out of memory");
@@ -769,8 +799,9 @@ static int get_bindings(struct pkv_client *c, const void *key, size_t key_len,
 	const struct pkv_get_opts *o = opts ? opts : &none;
 	struct ring_bytes bucket;
 	bucket_of(o->bucket, o->bucket_len, &bucket);
-	if (bucket.len == 0 || bucket.len > PKV_BUCKET_MAX || key_len > PKV_KEY_MAX)
-		return client_err(PKV_TOO_LARGE, "bucket or key over the limits");
+	int bad = check_bucket_key(bucket.len, key_len);
+	if (bad)
+		return bad;
 	struct ring_req rq = {
 		.op = PKV_SHM_OP_GET,
 		.timeout_ms = o->timeout_ms,

@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,12 +51,64 @@ static void usage(FILE *f)
 	      "  resize N                         set cluster_size on every connected node:\n"
 	      "                                   prints ok, or not_in_sync (exit 3) if they disagreed\n"
 	      "  buckets                          the buckets this daemon holds keys of\n"
+	      "  stats                            the daemon's counters (paxos:, local:, durable:,\n"
+	      "                                   bucket: lines of NAME=VALUE fields)\n"
 	      "  drop BUCKET                      erase every key of BUCKET cluster-wide\n"
 	      "which daemon: -n NODE (a node name in $PKV_RUN_DIR), -S SOCKET, or env PKV_NODE,\n"
 	      "PKV_SOCKET; by default the first node running in $PKV_RUN_DIR.\n"
 	      "exit status: 0 ok, 1 not found, 2 no quorum, 3 invalid value, 64 usage,\n"
 	      "65 value or key too large, 69 daemon unavailable\n",
 	      f);
+}
+
+/*
+ * A usage error: one line on stderr naming the problem, exit 64. The full
+ * usage text is for -h; on a mistake it would bury the one line that says
+ * what was wrong.
+ */
+static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("pkv: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (pkv -h for help)\n", stderr);
+	return EX_USAGE_;
+}
+
+/*
+ * getopt's '?' or ':' (opterr is off: the messages are ours). Every command
+ * parses with optind = 0, which makes glibc start afresh, and with '+':
+ * options come before the operands, so a KEY or VALUE may start with '-'.
+ */
+static int bad_option(int c, char **argv, const char *cmd)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "?";
+	const char *sep = *cmd ? ": " : "";
+	if (c == ':')
+		return usage_error("%s%soption %s needs a value", cmd, sep, arg);
+	if (optopt)
+		return usage_error("%s%sunknown option -%c", cmd, sep, optopt);
+	return usage_error("%s%sunknown option %s", cmd, sep, arg);
+}
+
+/* Decimal digits only, at most max: no sign, no blanks, no overflow. */
+static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		unsigned d = (unsigned)(*s - '0');
+		if (v > (max - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return true;
 }
 
 /* The daemon this command talks to: -S, -n, or the library's defaults. */
@@ -100,10 +153,8 @@ static struct pkv_client *open_or_report(int *ex)
 static int check_sizes(const char *bucket, size_t klen, size_t vlen)
 {
 	size_t blen = bucket ? strlen(bucket) : 0;
-	if (bucket && (blen == 0 || blen > PKV_BUCKET_MAX)) {
-		fprintf(stderr, "pkv: a bucket name is 1..%u bytes\n", PKV_BUCKET_MAX);
-		return EX_USAGE_;
-	}
+	if (bucket && (blen == 0 || blen > PKV_BUCKET_MAX))
+		return usage_error("a bucket name is 1..%u bytes, not %zu", PKV_BUCKET_MAX, blen);
 	if (klen > PKV_KEY_MAX || vlen > PKV_VALUE_MAX) {
 		bool key = klen > PKV_KEY_MAX;
 		fprintf(stderr, "pkv: %s too large: %zu bytes, the limit is %u\n", key ? "key" : "value",
@@ -131,10 +182,8 @@ static int daemon_text(int (*fetch)(struct pkv_client *, char **), const char *w
 
 static int cmd_cluster(int argc, char **argv)
 {
-	if (argc != 1) {
-		usage(stderr);
-		return EX_USAGE_;
-	}
+	if (argc != 1)
+		return usage_error("cluster takes no arguments");
 	char *text;
 	int ex = daemon_text(pkv_cluster_status, "cluster", &text);
 	if (ex)
@@ -161,21 +210,26 @@ static int cmd_wait(int argc, char **argv)
 	double timeout_s = 30;
 	const char *bucket = NULL;
 	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "t:b:", o, NULL)) != -1) {
-		if (c == 't')
-			timeout_s = strtod(optarg, NULL);
-		else if (c == 'b')
+	char *end;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "+:t:b:", o, NULL)) != -1) {
+		if (c == 't') {
+			timeout_s = strtod(optarg, &end);
+			/* !(x <= max) also refuses NaN; the cap keeps the ms in range */
+			if (end == optarg || *end || timeout_s < 0 || !(timeout_s <= 1e7))
+				return usage_error("wait: --timeout takes seconds (0..10000000), "
+						   "not '%s'",
+						   optarg);
+		} else if (c == 'b') {
 			bucket = optarg;
-		else {
-			usage(stderr);
-			return EX_USAGE_;
+		} else {
+			return bad_option(c, argv, "wait");
 		}
 	}
-	if (optind != argc || timeout_s < 0 || check_sizes(bucket, 0, 0)) {
-		usage(stderr);
+	if (optind != argc)
+		return usage_error("wait: unexpected argument '%s'", argv[optind]);
+	if (check_sizes(bucket, 0, 0))
 		return EX_USAGE_;
-	}
 	uint64_t deadline = mono_ms() + (uint64_t)(timeout_s * 1000);
 	int r = PKV_UNAVAILABLE;
 	for (;;) {
@@ -200,10 +254,8 @@ static int cmd_wait(int argc, char **argv)
 
 static int cmd_watch(int argc, char **argv)
 {
-	if (argc != 1) {
-		usage(stderr);
-		return EX_USAGE_;
-	}
+	if (argc != 1)
+		return usage_error("watch takes no arguments");
 	int ex = EX_OK_;
 	struct pkv_client *c = open_or_report(&ex);
 	if (!c)
@@ -234,12 +286,11 @@ static int cmd_watch(int argc, char **argv)
 
 static int cmd_resize(int argc, char **argv)
 {
-	char *end;
-	unsigned long n = argc == 2 ? strtoul(argv[1], &end, 10) : 0;
-	if (argc != 2 || *end || n < 1 || n > 64) {
-		usage(stderr);
-		return EX_USAGE_;
-	}
+	uint64_t n;
+	if (argc != 2)
+		return usage_error("resize takes one argument, the new cluster size");
+	if (!parse_u64(argv[1], 64, &n) || n < 1)
+		return usage_error("resize: a cluster size is 1..64, not '%s'", argv[1]);
 	int ex = EX_OK_;
 	struct pkv_client *c = open_or_report(&ex);
 	if (!c)
@@ -260,10 +311,10 @@ static int cmd_resize(int argc, char **argv)
 
 static int cmd_drop(int argc, char **argv)
 {
-	if (argc != 2 || check_sizes(argv[1], 0, 0)) {
-		usage(stderr);
+	if (argc != 2)
+		return usage_error("drop takes one argument, the bucket name");
+	if (check_sizes(argv[1], 0, 0))
 		return EX_USAGE_;
-	}
 	int ex = EX_OK_;
 	struct pkv_client *c = open_or_report(&ex);
 	if (!c)
@@ -279,10 +330,8 @@ static int cmd_drop(int argc, char **argv)
 
 static int cmd_buckets(int argc, char **argv)
 {
-	if (argc != 1) {
-		usage(stderr);
-		return EX_USAGE_;
-	}
+	if (argc != 1)
+		return usage_error("buckets takes no arguments");
 	char *text;
 	int ex = daemon_text(pkv_node_stats, "buckets", &text);
 	if (ex)
@@ -297,6 +346,19 @@ static int cmd_buckets(int argc, char **argv)
 	return EX_OK_;
 }
 
+static int cmd_stats(int argc, char **argv)
+{
+	if (argc != 1)
+		return usage_error("stats takes no arguments");
+	char *text;
+	int ex = daemon_text(pkv_node_stats, "stats", &text);
+	if (ex)
+		return ex;
+	fputs(text, stdout);
+	free(text);
+	return EX_OK_;
+}
+
 enum cmd_kind { CMD_PUT, CMD_GET, CMD_HOLD };
 
 struct cmd_opts {
@@ -307,7 +369,12 @@ struct cmd_opts {
 	struct pkv_put_opts put;
 };
 
-/* Parses the options of put, get and hold; returns optind, or -1 on a usage error. */
+static const char *const cmd_name[] = {"put", "get", "hold"};
+
+/*
+ * Parses the options of put, get and hold (get also serves pid and node);
+ * returns optind, or -1 after a one-line message on a usage error.
+ */
 static int parse_opts(int argc, char **argv, enum cmd_kind kind, struct cmd_opts *o)
 {
 	enum { O_PID = 256, O_NODE, O_KEY, O_UNTIL, O_TTL };
@@ -323,13 +390,14 @@ static int parse_opts(int argc, char **argv, enum cmd_kind kind, struct cmd_opts
 		{"ttl", required_argument, NULL, O_TTL},
 		{0},
 	};
+	const char *cmd = cmd_name[kind];
 	memset(o, 0, sizeof(*o));
 	int c;
-	char *end;
-	optind = 1;
-	/* hold: options stop at the first operand, so CMD keeps its own. */
-	while ((c = getopt_long(argc, argv, kind == CMD_HOLD ? "+b:" : "b:g", lo, NULL)) != -1) {
-		bool put = kind != CMD_GET;
+	uint64_t v;
+	bool put = kind != CMD_GET, until_set = false;
+	optind = 0;
+	/* Options stop at the first operand: hold's CMD keeps its own. */
+	while ((c = getopt_long(argc, argv, kind == CMD_HOLD ? "+:b:" : "+:b:g", lo, NULL)) != -1) {
 		switch (c) {
 		case 'g':
 			o->show_gen = true;
@@ -339,54 +407,80 @@ static int parse_opts(int argc, char **argv, enum cmd_kind kind, struct cmd_opts
 			break;
 		case 'd':
 			if (put)
-				return -1;
+				return usage_error("%s: --default is an option of get", cmd), -1;
 			o->def = optarg;
 			break;
 		case 'q':
 			if (!put)
-				return -1;
+				return usage_error("%s: --no-quorum is an option of put", cmd), -1;
 			if (!strcmp(optarg, "retry"))
 				o->no_quorum = PKV_NO_QUORUM_RETRY;
 			else if (!strcmp(optarg, "fail"))
 				o->no_quorum = PKV_NO_QUORUM_FAIL; /* the library's handler aborts */
 			else if (strcmp(optarg, "return") != 0)
-				return -1;
+				return usage_error("%s: --no-quorum takes return, retry or fail, "
+						   "not '%s'",
+						   cmd, optarg),
+				       -1;
 			break;
 		case 't':
-			o->timeout_ms = (uint32_t)strtoul(optarg, &end, 10);
-			if (*end)
-				return -1;
+			if (!parse_u64(optarg, UINT32_MAX, &v))
+				return usage_error("%s: --timeout takes milliseconds (0..%u), not '%s'",
+						   cmd, UINT32_MAX, optarg),
+				       -1;
+			o->timeout_ms = (uint32_t)v;
 			break;
 		case O_PID:
 			if (!put || kind == CMD_HOLD)
-				return -1;
-			o->put.pid = (int32_t)strtol(optarg, &end, 10);
-			if (*end || o->put.pid <= 0)
-				return -1;
+				return usage_error("%s: --pid is an option of put", cmd), -1;
+			if (!parse_u64(optarg, INT32_MAX, &v) || v == 0)
+				return usage_error("%s: --pid takes a process id (1..%d), not '%s'", cmd,
+						   INT32_MAX, optarg),
+				       -1;
+			o->put.pid = (int32_t)v;
 			break;
 		case O_NODE:
 			if (!put)
-				return -1;
+				return usage_error("%s: --node (a binding) is an option of put; "
+						   "-n before the command picks the daemon",
+						   cmd),
+				       -1;
+			if (!*optarg || strlen(optarg) > PKV_NODE_NAME_MAX)
+				return usage_error("%s: --node takes a node name of 1..%u bytes", cmd,
+						   PKV_NODE_NAME_MAX),
+				       -1;
 			o->put.node = optarg;
 			break;
 		case O_KEY:
 			if (!put)
-				return -1;
+				return usage_error("%s: --key is an option of put", cmd), -1;
+			if (!*optarg)
+				return usage_error("%s: --key takes a key of 1..%u bytes", cmd,
+						   PKV_KEY_MAX),
+				       -1;
 			o->put.dep_key = optarg;
 			o->put.dep_key_len = strlen(optarg);
 			break;
 		case O_UNTIL:
 		case O_TTL: {
+			const char *opt = c == O_UNTIL ? "--until" : "--ttl";
 			if (!put)
-				return -1;
-			unsigned long long v = strtoull(optarg, &end, 10);
-			if (*end || !*optarg)
-				return -1;
-			o->put.until = c == O_UNTIL ? v : pkv_now() + v;
+				return usage_error("%s: %s is an option of put", cmd, opt), -1;
+			if (until_set)
+				return usage_error("%s: give one of --until and --ttl", cmd), -1;
+			until_set = true;
+			uint64_t now = c == O_TTL ? pkv_now() : 0;
+			/* The sum must not wrap: a ttl past the end of time is a typo. */
+			if (!parse_u64(optarg, UINT64_MAX - now, &v))
+				return usage_error("%s: %s takes milliseconds (0..%" PRIu64
+						   "), not '%s'",
+						   cmd, opt, UINT64_MAX - now, optarg),
+				       -1;
+			o->put.until = now + v;
 			break;
 		}
 		default:
-			return -1;
+			return bad_option(c, argv, cmd), -1;
 		}
 	}
 	o->put.bucket = o->bucket;
@@ -398,17 +492,33 @@ static int parse_opts(int argc, char **argv, enum cmd_kind kind, struct cmd_opts
 	return optind;
 }
 
+/* The key operand and a put's bound key: 1..PKV_KEY_MAX bytes. */
+static int check_key(const char *key, const struct cmd_opts *o)
+{
+	if (!*key)
+		return usage_error("empty key: a key is 1..%u bytes", PKV_KEY_MAX);
+	if (o->put.dep_key_len > PKV_KEY_MAX) {
+		fprintf(stderr, "pkv: --key too large: %zu bytes, the limit is %u\n",
+			o->put.dep_key_len, PKV_KEY_MAX);
+		return EX_TOO_LARGE;
+	}
+	return EX_OK_;
+}
+
 static int cmd_put_get(int argc, char **argv, bool put)
 {
 	struct cmd_opts o;
 	int at = parse_opts(argc, argv, put ? CMD_PUT : CMD_GET, &o);
-	if (at < 0 || argc - at != (put ? 2 : 1)) {
-		usage(stderr);
+	if (at < 0)
 		return EX_USAGE_;
-	}
+	if (argc - at != (put ? 2 : 1))
+		return usage_error(put ? "put takes KEY VALUE after its options"
+				       : "get takes one KEY after its options");
 	const char *key = argv[at];
 	const char *value = put ? argv[at + 1] : "";
-	int ex = check_sizes(o.bucket, strlen(key), strlen(value));
+	int ex = check_key(key, &o);
+	if (!ex)
+		ex = check_sizes(o.bucket, strlen(key), strlen(value));
 	if (ex)
 		return ex;
 	struct pkv_client *cl = open_or_report(&ex);
@@ -434,6 +544,11 @@ static int cmd_put_get(int argc, char **argv, bool put)
 		/* -g: the generation, the fencing token, on a line of its own */
 		if (o.show_gen)
 			printf("%llu\n", (unsigned long long)v.gen);
+	} else if (r == PKV_INVALID_VALUE && put) {
+		/* The daemon refuses a put whose binding has already ended. */
+		fprintf(stderr, "pkv: %s: %s: a binding (--pid, --node, --key, --until) has already "
+				"ended\n",
+			key, pkv_strerror(r));
 	} else {
 		fprintf(stderr, "pkv: %s: %s\n", key, pkv_strerror(r));
 	}
@@ -447,12 +562,14 @@ static int cmd_binding(int argc, char **argv, bool pid)
 {
 	struct cmd_opts o;
 	int at = parse_opts(argc, argv, CMD_GET, &o);
-	if (at < 0 || argc - at != 1) {
-		usage(stderr);
+	if (at < 0)
 		return EX_USAGE_;
-	}
+	if (argc - at != 1)
+		return usage_error("%s takes one KEY after its options", pid ? "pid" : "node");
 	const char *key = argv[at];
-	int ex = check_sizes(o.bucket, strlen(key), 0);
+	int ex = check_key(key, &o);
+	if (!ex)
+		ex = check_sizes(o.bucket, strlen(key), 0);
 	if (ex)
 		return ex;
 	struct pkv_client *cl = open_or_report(&ex);
@@ -494,12 +611,14 @@ static int cmd_hold(int argc, char **argv)
 	struct cmd_opts o;
 	int at = parse_opts(argc, argv, CMD_HOLD, &o);
 	/* KEY VALUE -- CMD [ARG…] */
-	if (at < 0 || argc - at < 4 || strcmp(argv[at + 2], "--") != 0) {
-		usage(stderr);
+	if (at < 0)
 		return EX_USAGE_;
-	}
+	if (argc - at < 4 || strcmp(argv[at + 2], "--") != 0)
+		return usage_error("hold takes KEY VALUE -- CMD [ARG...]");
 	const char *key = argv[at], *value = argv[at + 1];
-	int ex = check_sizes(o.bucket, strlen(key), strlen(value));
+	int ex = check_key(key, &o);
+	if (!ex)
+		ex = check_sizes(o.bucket, strlen(key), strlen(value));
 	if (ex)
 		return ex;
 	struct pkv_client *cl = open_or_report(&ex);
@@ -548,18 +667,14 @@ static int cmd_keys(int argc, char **argv)
 	static const struct option o[] = {{"bucket", required_argument, NULL, 'b'}, {0}};
 	const char *bucket = NULL;
 	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "b:", o, NULL)) != -1) {
-		if (c != 'b') {
-			usage(stderr);
-			return EX_USAGE_;
-		}
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "+:b:", o, NULL)) != -1) {
+		if (c != 'b')
+			return bad_option(c, argv, "keys");
 		bucket = optarg;
 	}
-	if (optind != argc) {
-		usage(stderr);
-		return EX_USAGE_;
-	}
+	if (optind != argc)
+		return usage_error("keys: unexpected argument '%s'", argv[optind]);
 	int ex = check_sizes(bucket, 0, 0);
 	if (ex)
 		return ex;
@@ -587,10 +702,8 @@ static int cmd_keys(int argc, char **argv)
 
 static int cmd_now(int argc, char **argv)
 {
-	if (argc != 1) {
-		usage(stderr);
-		return EX_USAGE_;
-	}
+	if (argc != 1)
+		return usage_error("now takes no arguments");
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	printf("%" PRIu64 "\n", (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
@@ -600,26 +713,30 @@ static int cmd_now(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	int c;
-	while ((c = getopt(argc, argv, "+n:S:h")) != -1) {
+	opterr = 0; /* one message per mistake, ours */
+	while ((c = getopt(argc, argv, "+:n:S:h")) != -1) {
 		switch (c) {
 		case 'n':
+			if (!*optarg)
+				return usage_error("-n takes a node name");
 			opt_node = optarg;
 			break;
 		case 'S':
+			if (!*optarg)
+				return usage_error("-S takes a socket path");
 			opt_socket = optarg;
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		default:
-			usage(stderr);
-			return EX_USAGE_;
+			return bad_option(c, argv, "");
 		}
 	}
-	if (optind >= argc) {
-		usage(stderr);
-		return EX_USAGE_;
-	}
+	if (opt_node && opt_socket)
+		return usage_error("give -n NODE or -S SOCKET, not both");
+	if (optind >= argc)
+		return usage_error("no command given");
 	char **cargv = argv + optind;
 	int cargc = argc - optind;
 	const char *cmd = cargv[0];
@@ -647,9 +764,9 @@ int main(int argc, char **argv)
 		return cmd_resize(cargc, cargv);
 	if (!strcmp(cmd, "buckets"))
 		return cmd_buckets(cargc, cargv);
+	if (!strcmp(cmd, "stats"))
+		return cmd_stats(cargc, cargv);
 	if (!strcmp(cmd, "drop"))
 		return cmd_drop(cargc, cargv);
-	fprintf(stderr, "pkv: unknown command '%s'\n", cmd);
-	usage(stderr);
-	return EX_USAGE_;
+	return usage_error("unknown command '%s'", cmd);
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # pkv-top -b prints, for one daemon, every bucket with its key count and
-# every peer with its state; -c 2 prints two refreshes separated by a blank
+# every peer with its state, and keys bound by each lifetime; -c 2 prints two refreshes separated by a blank
 # line; a daemon that is not running exits 69 with a message.
 . "$(dirname "$0")/lib.sh"
 : "${PKV_TOP:?}"
@@ -32,6 +32,18 @@ echo "$out" | grep -Eq '^local: clients [0-9]+ ' || t_fail "local line"
 # A single screen has no previous reading: rates are unknown, never invented.
 echo "$out" | grep -Eq '^alpha +3 +[0-9]+ +3 +- +- ' || t_fail "first screen shows rates"
 t_log "one batch screen lists buckets and peers"
+
+# Bound keys are counted by lifetime, and an ended one shows as an erasure.
+t_pkv put -b gamma --node node3 g-node v >/dev/null || t_fail "put gamma g-node"
+t_pkv put -b gamma --ttl 600000 g-until v >/dev/null || t_fail "put gamma g-until"
+t_pkv put -b gamma --key g-node g-key v >/dev/null || t_fail "put gamma g-key"
+t_pkv put -b gamma --ttl 300 g-short v >/dev/null || t_fail "put gamma g-short"
+gamma_row() { "$PKV_TOP" -b -n node1 | awk '$1 == "BUCKET" { t = 1; next } t && $1 == "gamma"'; }
+gamma_settled() { # 4 keys, 3 chosen and live: node 1, key 1, until 1 (g-short ended)
+	gamma_row | grep -Eq '^gamma +4 +[0-9]+ +3 +[^ ]+ +[^ ]+ +0/1/1/1 +0 '
+}
+t_wait_for "node1 counts gamma's bound keys and the expiry" gamma_settled
+t_log "bound keys counted per lifetime: $(gamma_row)"
 
 out=$("$PKV_TOP" -b -n node1 -c 2 -d 0.2) || t_fail "pkv-top -c 2 exited $?"
 [ "$(echo "$out" | grep -c '^pkv-top ')" = 2 ] || t_fail "-c 2 did not print two screens"

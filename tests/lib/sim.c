@@ -274,7 +274,7 @@ static void drain(struct sim *s, unsigned id)
 	paxos_events_reset(nd->p);
 }
 
-static void node_start(struct sim *s, unsigned id, bool restarted)
+static void node_start(struct sim *s, unsigned id, bool restarted, bool fresh)
 {
 	struct sim_node *nd = &s->nodes[id];
 	struct paxos_config pc = {
@@ -282,7 +282,7 @@ static void node_start(struct sim *s, unsigned id, bool restarted)
 		.n_nodes = s->cfg.n,
 		.cluster_size = s->cfg.n,
 		.restarted = restarted,
-		.fresh = !restarted,
+		.fresh = fresh,
 		.seed = s->cfg.seed * 1000003u + id * 7919u + nd->incarnation,
 		.retransmit_us = s->cfg.retransmit_us,
 		.backoff_max_us = s->cfg.backoff_max_us,
@@ -315,7 +315,12 @@ static void node_stop(struct sim *s, unsigned id)
 	s->forwards += st->forwards;
 	s->rounds += st->rounds_started;
 	paxos_free(nd->p);
-	store_free(nd->store);
+	if (s->cfg.durable) {
+		store_free(nd->disk);
+		nd->disk = nd->store;
+	} else {
+		store_free(nd->store);
+	}
 	pkv_outbox_free(&nd->ob);
 	nd->p = NULL;
 	nd->store = NULL;
@@ -346,15 +351,18 @@ void sim_init(struct sim *s, const struct sim_config *cfg)
 		s->nodes[i].skew_ms =
 			s->cfg.skew_ms ? (int64_t)sim_range(s, 0, 2 * s->cfg.skew_ms) - (int64_t)s->cfg.skew_ms
 				       : 0;
-		node_start(s, i, false);
+		node_start(s, i, false, true);
 	}
 	s->next_hb = s->now;
 }
 
 void sim_free(struct sim *s)
 {
-	for (unsigned i = 1; i <= s->cfg.n; i++)
+	for (unsigned i = 1; i <= s->cfg.n; i++) {
 		node_stop(s, i);
+		store_free(s->nodes[i].disk);
+		s->nodes[i].disk = NULL;
+	}
 	for (size_t i = 0; i < s->n_heap; i++)
 		free(s->heap[i]);
 	free(s->heap);
@@ -623,7 +631,8 @@ void sim_kill(struct sim *s, unsigned node)
 		return;
 	drain(s, node); /* violation/epoch events are counted there */
 	node_stop(s, node);
-	for (unsigned k = 0; k < SIM_MAX_KEYS; k++)
+	/* Without durable state the node forgets what it erased. */
+	for (unsigned k = 0; k < SIM_MAX_KEYS && !s->cfg.durable; k++)
 		for (size_t g = 0; g < s->cap_gens[k]; g++)
 			s->gens[k][g].erased_by &= ~(1u << node);
 	for (size_t i = 0; i < s->n_ops; i++) {
@@ -635,13 +644,53 @@ void sim_kill(struct sim *s, unsigned node)
 	}
 }
 
+/* Restores a durable node's state from its disk, as pkvd replays its log. */
+static void node_restore(struct sim *s, unsigned id)
+{
+	struct sim_node *nd = &s->nodes[id];
+	struct store *disk = nd->disk;
+	for (size_t i = 0; i < store_nentries(disk); i++) {
+		const struct store_entry *e = store_entry_at(disk, i);
+		struct paxos_saved k = {
+			.bucket = store_bucket_name(e->bucket),
+			.key = e->key,
+			.gen = e->gen,
+			.max_round = e->max_round,
+			.promised = e->promised,
+			.has_accepted = e->has_accepted,
+			.accepted = e->accepted,
+			.accepted_value = e->accepted_value,
+			.accepted_bind = e->accepted_bind,
+			/* a lazily synced learned value may be lost */
+			.chosen = e->chosen && sim_range(s, 0, 1),
+			.chosen_ballot = e->chosen_ballot,
+			.chosen_value = e->chosen_value,
+			.chosen_bind = e->chosen_bind,
+		};
+		if (!k.chosen) {
+			k.chosen_value = (struct pkv_bytes){ 0 };
+			k.chosen_bind = (struct pkv_bindings){ 0 };
+		}
+		if (paxos_restore(nd->p, &k))
+			abort();
+	}
+	paxos_restore_done(nd->p, s->now);
+	store_free(disk);
+	nd->disk = NULL;
+}
+
 void sim_restart(struct sim *s, unsigned node)
 {
 	struct sim_node *nd = &s->nodes[node];
 	if (nd->up)
 		return;
 	nd->incarnation++;
-	node_start(s, node, true);
+	bool restore = s->cfg.durable && nd->disk;
+	node_start(s, node, !restore, false);
+	if (restore) {
+		/* A node with state on disk is neither fresh nor behind. */
+		node_restore(s, node);
+	}
 }
 
 bool sim_all_synced(const struct sim *s)
@@ -857,6 +906,8 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 	struct sim_config cfg = {
 		.seed = seed,
 		.n = sizes[seed % 3],
+		/* every fourth seed: durable acceptor state, and harder kills */
+		.durable = seed % 4 == 0,
 	};
 	/* Network personality from the seed. */
 	struct sim tmp = { .rng = r0 };
@@ -882,6 +933,8 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 	uint64_t next_fault = s.now + sim_range(&s, 0, 300000);
 	unsigned down = 0;	/* killed node waiting to restart */
 	uint64_t restart_at = 0;
+	uint32_t down_mask = 0; /* durable: killed nodes waiting to restart */
+	unsigned whole = 0;	/* durable: kills of every node at once */
 	bool partitioned = false;
 	uint64_t heal_at = 0;
 	unsigned op_no = 0;
@@ -960,6 +1013,12 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 			sim_restart(&s, down);
 			down = 0;
 		}
+		if (down_mask && s.now >= restart_at) {
+			for (unsigned i = 1; i <= n; i++)
+				if (down_mask & (1u << i))
+					sim_restart(&s, i);
+			down_mask = 0;
+		}
 		if (s.now >= next_fault) {
 			next_fault = s.now + sim_range(&s, 50000, 400000);
 			unsigned kind = (unsigned)sim_range(&s, 0, 2);
@@ -983,6 +1042,23 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 				partitioned = true;
 				partitions++;
 				heal_at = s.now + sim_range(&s, 50000, 500000);
+			} else if (kind == 2 && s.cfg.durable) {
+				/*
+				 * With state on disk nothing is lost however many
+				 * nodes go down: sometimes all of them at once,
+				 * else one more, whatever the others' state.
+				 */
+				bool all = sim_range(&s, 0, 3) == 0;
+				unsigned pick = (unsigned)sim_range(&s, 1, n);
+				for (unsigned i = 1; i <= n; i++) {
+					if ((all || i == pick) && !(down_mask & (1u << i))) {
+						sim_kill(&s, i);
+						down_mask |= 1u << i;
+						kills++;
+					}
+				}
+				whole += all;
+				restart_at = s.now + sim_range(&s, 10000, 300000);
 			} else if (kind == 2 && !down && sim_all_synced(&s)) {
 				/*
 				 * Kill one node only while every other node is
@@ -1001,6 +1077,9 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 	sim_heal(&s);
 	if (down)
 		sim_restart(&s, down);
+	for (unsigned i = 1; i <= n; i++)
+		if (down_mask & (1u << i))
+			sim_restart(&s, i);
 	unsigned problems = 0;
 	if (!sim_run_until_done(&s, s.now + 5000000)) {
 		problems++;
@@ -1063,6 +1142,8 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 		fig->delivered = s.delivered;
 		fig->sim_time_us = s.now;
 		fig->kills = kills;
+		fig->durable = s.cfg.durable;
+		fig->whole_cluster_kills = whole;
 		fig->partitions = partitions;
 		fig->proc_kills = proc_kills;
 		fig->bound_puts = s.bound_puts;

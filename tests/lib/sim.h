@@ -7,7 +7,8 @@
  * also reorders), loss and duplication; links can be cut one way or both
  * (partitions, including asymmetric ones). A node can be killed and
  * restarted: it comes back as "restarted, not durable" with an empty store
- * and must sync before its acceptor answers.
+ * and must sync before its acceptor answers — or, with cfg.durable, with the
+ * state it had when it was killed, restored as pkvd restores its log.
  *
  * Membership is an oracle standing in for heartbeats: every hb_us, each
  * node is told, for every peer, whether it hears it (peer up and the link
@@ -58,6 +59,14 @@ struct sim_config {
 	uint64_t retransmit_us;	 /* paxos config */
 	uint64_t backoff_max_us; /* paxos config */
 	uint64_t skew_ms;	 /* wall clocks differ by at most this much */
+	/*
+	 * Durable acceptor state: a killed node keeps its store as its disk and
+	 * a restart restores it (paxos_restore) instead of syncing, so any
+	 * number of nodes, all of them included, may be down at once. A learned
+	 * chosen value is synced lazily by pkvd, so a restart may forget some:
+	 * the simulation forgets each one with probability 1/2.
+	 */
+	bool durable;
 };
 
 /* Bindings of a simulated put (mask: enum pkv_bind_flag). */
@@ -118,6 +127,7 @@ struct sim_node {
 	/* Counters kept across restarts. */
 	uint64_t violations, epochs;
 	int64_t skew_ms; /* this node's wall clock minus the true one */
+	struct store *disk; /* durable: the killed node's state, until restart */
 };
 
 struct sim {
@@ -208,6 +218,7 @@ struct sim_figures {
 	size_t ops;
 	uint64_t delivered, sim_time_us;
 	unsigned kills, partitions;
+	unsigned durable, whole_cluster_kills;
 	uint64_t conflicts, forwards, rounds;
 	uint64_t bound_puts, invalid_puts, erasures, proc_kills;
 	unsigned drops, drops_ok;

@@ -73,7 +73,7 @@ START_TEST(random_histories_keep_agreement)
 	double t0 = wall();
 	size_t ops = 0;
 	uint64_t delivered = 0, simt = 0, rounds = 0, conflicts = 0, forwards = 0;
-	unsigned kills = 0, parts = 0;
+	unsigned kills = 0, parts = 0, durable = 0, whole = 0;
 	uint64_t bound = 0, invalid = 0, erasures = 0, pkills = 0;
 	unsigned drops = 0, drops_ok = 0;
 	for (uint64_t sd = first; sd <= last; sd++) {
@@ -92,6 +92,8 @@ START_TEST(random_histories_keep_agreement)
 		forwards += fig.forwards;
 		kills += fig.kills;
 		parts += fig.partitions;
+		durable += fig.durable;
+		whole += fig.whole_cluster_kills;
 		bound += fig.bound_puts;
 		invalid += fig.invalid_puts;
 		erasures += fig.erasures;
@@ -102,11 +104,13 @@ START_TEST(random_histories_keep_agreement)
 	if (first <= last)
 		fprintf(stderr,
 			"sim: seeds %" PRIu64 "..%" PRIu64 ": %zu ops, %" PRIu64 " rounds, %" PRIu64
-			" conflicts, %" PRIu64 " forwards, %u kills, %u partitions, %" PRIu64
+			" conflicts, %" PRIu64 " forwards, %u kills (%u seeds durable, %u whole-cluster"
+			" kills), %u partitions, %" PRIu64
 			" messages, %" PRIu64 " bound puts (%" PRIu64 " invalid), %" PRIu64
 			" process deaths, %" PRIu64 " erasures, %u drops (%u ok), %.1f s simulated,"
 			" %.2f s wall\n",
-			first, last, ops, rounds, conflicts, forwards, kills, parts, delivered, bound,
+			first, last, ops, rounds, conflicts, forwards, kills, durable, whole, parts,
+			delivered, bound,
 			invalid, pkills, erasures, drops, drops_ok, simt / 1e6, wall() - t0);
 }
 END_TEST

@@ -20,6 +20,8 @@ static const char good[] = "# a three-node cluster\n"
 			   "run_dir = /run/paxoskv\n"
 			   "failure_timeout_ms = 1500\n"
 			   "encrypt = yes\n"
+			   "durable = on\n"
+			   "max_keys = 500000\n"
 			   "self = node2\n"
 			   "group = kvusers\n"
 			   "\t# indented comment\n"
@@ -53,6 +55,8 @@ START_TEST(good_file_parses_every_setting)
 	ck_assert_uint_eq(cfg.failure_timeout_ms, 1500);
 	ck_assert_uint_eq(cfg.heartbeat_ms, 300); /* derived: timeout / 5 */
 	ck_assert(cfg.encrypt);
+	ck_assert(cfg.durable);
+	ck_assert_uint_eq(cfg.max_keys, 500000);
 	ck_assert_str_eq(cfg.self, "node2");
 	ck_assert_str_eq(cfg.group, "kvusers");
 	ck_assert_uint_eq(cfg.n_nodes, 3);
@@ -108,6 +112,7 @@ START_TEST(empty_text_gives_defaults)
 	ck_assert_uint_eq(cfg.failure_timeout_ms, 1000);
 	ck_assert_uint_eq(cfg.heartbeat_ms, 200);
 	ck_assert(!cfg.encrypt);
+	ck_assert_uint_eq(cfg.max_keys, 0);
 	ck_assert_uint_eq(cfg.n_nodes, 0);
 }
 END_TEST
@@ -248,6 +253,9 @@ START_TEST(other_syntax_errors_name_their_line)
 	expect_error_str("cluster paxoskv\n", "line 1: expected 'setting = value'");
 	expect_error_str("= 3\n", "line 1: missing setting name");
 	expect_error_str("encrypt = maybe\n", "line 1: encrypt must be yes or no, not 'maybe'");
+	expect_error_str("durable = 2\n", "line 1: durable must be yes or no, not '2'");
+	expect_error_str("max_keys = -1\n", "line 1: max_keys '-1' out of range");
+	expect_error_str("max_keys = 1000000001\n", "line 1: max_keys '1000000001' out of range");
 	expect_error_str("\ncluster = has space\n", "line 2: bad cluster name 'has space'");
 	expect_error_str("self =\n", "line 1: bad self name ''");
 	expect_error_str("key_file =\n", "line 1: empty key_file");

@@ -269,8 +269,8 @@ END_TEST
 
 START_TEST(largest_value_and_key_round_trip)
 {
-	static uint8_t bucket[PKV_MAX_BUCKET], key[PKV_MAX_KEY], v1[PKV_MAX_VALUE],
-		v2[PKV_MAX_VALUE];
+	static uint8_t bucket[PKV_MAX_BUCKET], key[PKV_MAX_KEY], v1[DURABLE_MAX_VALUE],
+		v2[DURABLE_MAX_VALUE];
 	for (size_t i = 0; i < sizeof(v1); i++) {
 		v1[i] = (uint8_t)(i * 7);
 		v2[i] = (uint8_t)(i * 13 + 1);
@@ -310,7 +310,7 @@ END_TEST
 
 START_TEST(records_out_of_limits_are_refused)
 {
-	static uint8_t big[PKV_MAX_VALUE + 1];
+	static uint8_t big[DURABLE_MAX_VALUE + 1];
 	struct trec t;
 	struct durable *d = open_ok();
 	make_rec(&t, 1, 1);
@@ -329,7 +329,7 @@ START_TEST(records_out_of_limits_are_refused)
 	r.bucket = (struct pkv_bytes){ big, PKV_MAX_BUCKET + 1 };
 	ck_assert_int_eq(durable_append(d, &r), -EINVAL);
 	r = t.r;
-	r.accepted_value = (struct pkv_bytes){ big, PKV_MAX_VALUE + 1 };
+	r.accepted_value = (struct pkv_bytes){ big, DURABLE_MAX_VALUE + 1 };
 	ck_assert_int_eq(durable_append(d, &r), -EINVAL);
 	r = t.r;
 	r.has_accepted = false; /* a value without an accept is a caller bug */

@@ -80,6 +80,81 @@ START_TEST(values_are_copied_and_counted)
 }
 END_TEST
 
+START_TEST(bucket_counts_chosen_and_bound_keys_through_erasure)
+{
+	struct store *s = store_new();
+	struct store_entry *plain = store_lookup(s, b("B"), b("plain"), true);
+	struct store_entry *node = store_lookup(s, b("B"), b("node"), true);
+	struct store_entry *both = store_lookup(s, b("B"), b("both"), true);
+	struct pkv_ballot bal = { 1, 1 };
+	struct pkv_bindings bn = { .mask = PKV_BIND_NODE, .node = 2 };
+	struct pkv_bindings bu = { .mask = PKV_BIND_PID | PKV_BIND_UNTIL, .pid = 7, .until = 9 };
+	/* Accepting counts nothing: only chosen keys are live keys. */
+	ck_assert_int_eq(store_set_accepted_bound(s, node, bal, b("v"), &bn), 0);
+	struct store_bucket_stats *st = store_bucket_stats(store_bucket(s, b("B"), false));
+	ck_assert_uint_eq(st->chosen, 0);
+	ck_assert_int_eq(store_set_chosen(s, plain, bal, b("v")), 0);
+	ck_assert_int_eq(store_set_chosen_bound(s, node, bal, b("v"), &bn), 0);
+	ck_assert_int_eq(store_set_chosen_bound(s, both, bal, b("v"), &bu), 0);
+	ck_assert_uint_eq(st->chosen, 3);
+	ck_assert_uint_eq(st->bound[0], 1); /* pid */
+	ck_assert_uint_eq(st->bound[1], 1); /* node */
+	ck_assert_uint_eq(st->bound[2], 0); /* key */
+	ck_assert_uint_eq(st->bound[3], 1); /* until */
+	/* Learning the same choice again replaces the slot, it does not add. */
+	ck_assert_int_eq(store_set_chosen_bound(s, node, bal, b("v"), &bn), 0);
+	ck_assert_uint_eq(st->chosen, 3);
+	ck_assert_uint_eq(st->bound[1], 1);
+	ck_assert(store_erase(s, both, both->gen));
+	ck_assert(store_erase(s, node, node->gen));
+	ck_assert_uint_eq(st->chosen, 1);
+	for (int f = 0; f < 4; f++)
+		ck_assert_uint_eq(st->bound[f], 0);
+	/* Erasing a generation with nothing chosen leaves the counts alone. */
+	ck_assert(store_erase(s, node, node->gen));
+	ck_assert_uint_eq(st->chosen, 1);
+	store_free(s);
+}
+END_TEST
+
+START_TEST(dirty_list_marks_durable_changes_once_and_learning_as_lazy)
+{
+	struct store *s = store_new();
+	struct store_entry *e = store_lookup(s, b("B"), b("k"), true);
+	struct pkv_ballot bal = { 1, 1 };
+	size_t n;
+	bool urgent;
+	/* Off: nothing is kept. */
+	ck_assert_int_eq(store_set_accepted(s, e, bal, b("v")), 0);
+	store_dirty(s, &n, &urgent);
+	ck_assert_uint_eq(n, 0);
+	store_track_dirty(s, true);
+	/* A learned value alone is listed but need not be synced before sending. */
+	ck_assert_int_eq(store_set_chosen(s, e, bal, b("v")), 0);
+	struct store_entry *const *v = store_dirty(s, &n, &urgent);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_ptr_eq(v[0], e);
+	ck_assert(!urgent);
+	/* An acceptor change makes the turn urgent; the entry stays listed once. */
+	ck_assert_int_eq(store_set_accepted(s, e, bal, b("v")), 0);
+	ck_assert_int_eq(store_touch(s, e), 0);
+	store_dirty(s, &n, &urgent);
+	ck_assert_uint_eq(n, 1);
+	ck_assert(urgent);
+	store_dirty_reset(s);
+	store_dirty(s, &n, &urgent);
+	ck_assert_uint_eq(n, 0);
+	ck_assert(!urgent);
+	/* Ending a generation is urgent: an ERASE_ACK must not outrun it. */
+	ck_assert(store_erase(s, e, e->gen));
+	v = store_dirty(s, &n, &urgent);
+	ck_assert_uint_eq(n, 1);
+	ck_assert(urgent);
+	ck_assert_uint_eq(v[0]->gen, 2);
+	store_free(s);
+}
+END_TEST
+
 START_TEST(cursors_are_stable_while_keys_are_added)
 {
 	struct store *s = store_new();
@@ -140,6 +215,8 @@ int main(void)
 	tcase_add_test(tc, bucket_names_and_keys_out_of_limits_are_refused);
 	tcase_add_test(tc, keys_with_nul_bytes_are_distinct);
 	tcase_add_test(tc, values_are_copied_and_counted);
+	tcase_add_test(tc, bucket_counts_chosen_and_bound_keys_through_erasure);
+	tcase_add_test(tc, dirty_list_marks_durable_changes_once_and_learning_as_lazy);
 	tcase_add_test(tc, cursors_are_stable_while_keys_are_added);
 	tcase_add_test(tc, many_buckets_are_listed);
 	suite_add_tcase(s, tc);

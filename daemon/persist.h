@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * persist.h — the daemon's durable acceptor state (config `durable`); see
+ * persist.c for the wiring and durable.h for the log.
+ */
+#ifndef PKV_PERSIST_H
+#define PKV_PERSIST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct daemon;
+
+/*
+ * Opens the log when the config asks for it (else does nothing). *restored
+ * tells whether the log held state from an earlier run: then the node starts
+ * synced instead of copying state from a majority. Call before paxos_new;
+ * on error a message has been printed.
+ */
+int persist_open(struct daemon *d, bool *restored);
+/* Replays the log into d->paxos and starts tracking changes. */
+int persist_replay(struct daemon *d, uint64_t now);
+/*
+ * Writes and syncs what changed in this turn. Call before anything of the
+ * turn is sent; on failure (logged) nothing of the turn may be sent.
+ */
+int persist_turn(struct daemon *d);
+void persist_close(struct daemon *d);
+
+struct persist_stats {
+	bool on;
+	uint64_t log_bytes, records, syncs, sync_ns, compactions;
+};
+void persist_stats(const struct daemon *d, struct persist_stats *st);
+
+#endif

@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: MIT
+/*
+ * gen-seeds — writes the seed corpora of fuzz-wire and fuzz-ring:
+ *
+ *   clang -D_GNU_SOURCE -Idaemon tests/fuzz/gen-seeds.c daemon/wire.c daemon/auth.c \
+ *         daemon/msg.c -lsodium -o gen-seeds
+ *   ./gen-seeds tests/fuzz/corpus
+ *
+ * Output goes to DIR/wire and DIR/ring (which must exist). The seeds are
+ * checked in; run this again when the datagram or ring format changes.
+ *
+ * wire: valid datagrams sealed with fuzz-wire's key, sender and cluster (so
+ * the fuzzer starts past authentication), one plain and one encrypted, and
+ * fuzz-wire's second form, a 2-byte message count then a message area.
+ * ring: fuzz-ring's input format (see fuzz-ring.c): a put, a bound put, a
+ * get, a keys page with a cursor, and one request of each refusal.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "pkv-shm.h"
+#include "wire.h"
+
+/* fuzz-wire's identities and key. */
+#define PEER	2u
+#define CLUSTER 0x5061786f734b5631ull
+
+static const char *dir;
+
+static void put_file(const char *sub, const char *name, const void *p, size_t n)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, name);
+	FILE *f = fopen(path, "wb");
+	if (!f || fwrite(p, 1, n, f) != n || fclose(f) != 0) {
+		perror(path);
+		exit(1);
+	}
+}
+
+static struct pkv_bytes str(const char *s)
+{
+	return (struct pkv_bytes){(const uint8_t *)s, (uint32_t)strlen(s)};
+}
+
+/* A put's messages: prepare, accept of a bound value, chosen, a heartbeat. */
+static unsigned add_msgs(struct wire_builder *b)
+{
+	struct pkv_msg ms[] = {
+		{.type = PKV_MSG_HEARTBEAT, .arg0 = 3, .arg1 = 7},
+		{.type = PKV_MSG_PREPARE, .req = 9, .gen = 1, .ballot = {4, 2},
+		 .bucket = str("PaxosKV"), .key = str("lock/a")},
+		{.type = PKV_MSG_ACCEPT, .req = 9, .gen = 1, .ballot = {4, 2},
+		 .bucket = str("PaxosKV"), .key = str("lock/a"), .value = str("owner-17")},
+		{.type = PKV_MSG_CHOSEN, .gen = 1, .ballot = {4, 2}, .accepted = {4, 2},
+		 .bucket = str("svc"), .key = str("db"), .value = str("10.0.0.5:5432")},
+		{.type = PKV_MSG_ERASE, .gen = 2, .bucket = str("svc"), .key = str("db")},
+	};
+	unsigned n = 0;
+	for (unsigned i = 0; i < sizeof(ms) / sizeof(ms[0]); i++)
+		if (wire_add(b, &ms[i]) == 0)
+			n++;
+	return n;
+}
+
+static void wire_seeds(void)
+{
+	static uint8_t buf[WIRE_MAX_DGRAM];
+	struct auth_key key;
+	for (unsigned i = 0; i < AUTH_KEY_BYTES; i++)
+		key.k[i] = (uint8_t)(0x40 + i);
+
+	for (int encrypt = 0; encrypt < 2; encrypt++) {
+		struct wire_builder b;
+		struct wire_hdr h = {.cluster_id = CLUSTER, .sender = PEER, .incarnation = 1,
+				     .seq = 1};
+		if (wire_begin(&b, buf, sizeof(buf), &h) != 0)
+			exit(1);
+		add_msgs(&b);
+		int n = wire_finish(&b, &key, encrypt);
+		if (n <= 0)
+			exit(1);
+		put_file("wire", encrypt ? "sealed-encrypted" : "sealed-plain", buf, (size_t)n);
+	}
+
+	/* The second form: count (low 10 bits), then the bare message area. */
+	struct wire_builder b;
+	struct wire_hdr h = {.cluster_id = CLUSTER, .sender = PEER};
+	if (wire_begin(&b, buf, sizeof(buf), &h) != 0)
+		exit(1);
+	unsigned count = add_msgs(&b);
+	size_t body = b.len - WIRE_HDR_BYTES;
+	static uint8_t area[WIRE_MAX_DGRAM + 2];
+	area[0] = (uint8_t)count;
+	area[1] = (uint8_t)(count >> 8);
+	memcpy(area + 2, buf + WIRE_HDR_BYTES, body);
+	put_file("wire", "area-plain", area, body + 2);
+	area[1] |= 0x80; /* the same, sealed encrypted */
+	put_file("wire", "area-encrypted", area, body + 2);
+}
+
+/* --- ring ---------------------------------------------------------------- */
+
+struct ring_seed {
+	uint8_t op, flags, mode;
+	const char *bucket, *key, *value, *node, *dep;
+	uint32_t key_len, value_len; /* override the lengths when non-zero */
+	uint32_t timeout_ms;
+	int32_t bind_pid;
+	uint64_t until;
+};
+
+static size_t le(uint8_t *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+	return n;
+}
+
+static void ring_seed(const char *name, const struct ring_seed *s)
+{
+	static uint8_t out[42 + 4096];
+	const char *parts[] = {s->bucket, s->key, s->value, s->node, s->dep};
+	size_t len[5];
+	for (unsigned i = 0; i < 5; i++)
+		len[i] = parts[i] ? strlen(parts[i]) : 0;
+	memset(out, 0, 42);
+	out[0] = s->op;
+	out[1] = s->flags;
+	out[2] = (uint8_t)len[0];
+	out[3] = (uint8_t)len[3];
+	le(out + 4, s->key_len ? s->key_len : len[1], 4);
+	le(out + 8, s->value_len ? s->value_len : len[2], 4);
+	le(out + 12, len[4], 4);
+	le(out + 16, s->timeout_ms, 4);
+	le(out + 20, (uint32_t)s->bind_pid, 4);
+	le(out + 24, s->until, 8);
+	out[32] = s->mode;
+	/* keys re-read: the cursor's own lengths, as an honest client leaves them */
+	le(out + 33, len[2], 4);
+	out[37] = (uint8_t)len[0];
+	le(out + 38, len[1], 4);
+	size_t n = 42;
+	for (unsigned i = 0; i < 5; i++) {
+		memcpy(out + n, parts[i] ? parts[i] : "", len[i]);
+		n += len[i];
+	}
+	put_file("ring", name, out, n);
+}
+
+static void ring_seeds(void)
+{
+	ring_seed("put", &(struct ring_seed){.op = PKV_SHM_OP_PUT, .bucket = "PaxosKV",
+					     .key = "lock/a", .value = "owner-17",
+					     .timeout_ms = 5000});
+	ring_seed("put-default-bucket",
+		  &(struct ring_seed){.op = PKV_SHM_OP_PUT, .key = "k", .value = "v"});
+	ring_seed("put-bound", &(struct ring_seed){.op = PKV_SHM_OP_PUT,
+						   .flags = PKV_SHM_F_BIND_PID |
+							    PKV_SHM_F_NO_QUORUM_RETRY,
+						   .bucket = "svc", .key = "db", .value = "10.0.0.5",
+						   .node = "node2", .dep = "db-lease", .bind_pid = 4242,
+						   .until = 1900000000000ull});
+	ring_seed("get", &(struct ring_seed){.op = PKV_SHM_OP_GET, .bucket = "svc", .key = "db",
+					     .flags = PKV_SHM_F_NO_QUORUM_RETRY});
+	ring_seed("keys-cursor", &(struct ring_seed){.op = PKV_SHM_OP_KEYS, .bucket = "svc",
+						     .value = "db"});
+	ring_seed("bad-op", &(struct ring_seed){.op = 9, .key = "k"});
+	ring_seed("stale-free-slot", &(struct ring_seed){.op = PKV_SHM_OP_GET, .key = "k", .mode = 1});
+	ring_seed("stale-purged", &(struct ring_seed){.op = PKV_SHM_OP_GET, .key = "k", .mode = 2});
+	ring_seed("stale-tag", &(struct ring_seed){.op = PKV_SHM_OP_GET, .key = "k", .mode = 3});
+	ring_seed("key-too-large",
+		  &(struct ring_seed){.op = PKV_SHM_OP_PUT, .key = "k", .key_len = PKV_MAX_KEY + 1});
+	ring_seed("value-too-large", &(struct ring_seed){.op = PKV_SHM_OP_PUT, .key = "k",
+							 .value_len = PKV_MAX_VALUE + 1});
+	ring_seed("unknown-node", &(struct ring_seed){.op = PKV_SHM_OP_PUT, .key = "k",
+						      .value = "v", .node = "node9"});
+	ring_seed("self-bound", &(struct ring_seed){.op = PKV_SHM_OP_PUT, .key = "k", .value = "v",
+						    .dep = "k"});
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
+		return 64;
+	}
+	dir = argv[1];
+	if (sodium_init() < 0)
+		return 1;
+	wire_seeds();
+	ring_seeds();
+	return 0;
+}

@@ -1,0 +1,1284 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pkv-scenario — five real pkvd daemons, concurrent clients through
+ * libpaxoskv-client, a seeded random schedule of faults, a recorded history
+ * and a checker of the properties of DESIGN.md 3.2.
+ *
+ *   pkv-scenario [--seconds N] [--seed S] [--clients N] [--bound-ms MS] [--keep]
+ *                [--verbose]
+ *
+ * PKVD names the daemon binary. Faults: datagram loss, duplication, delay,
+ * reordering, symmetric and asymmetric partitions, wall-clock skew (through
+ * the daemons' fault injection, -Dfault_injection=true; without it only the
+ * process faults run), SIGKILL and restart, SIGSTOP pauses. At most two
+ * daemons are disturbed (killed, stopped, partitioned) at once, and a killed
+ * daemon is restarted and synced before the next kill, so a majority never
+ * restarts without state.
+ *
+ * Clients (one process each, attached to one daemon) put unbound keys that
+ * every client writes in the same time slot (contention), read them back,
+ * put keys bound to child processes they later SIGKILL, read their own and
+ * the others' bound keys, and put keys with an until. Every call is recorded
+ * with its monotonic and wall start and end. After the schedule the faults
+ * heal and a sweep reads every key on every daemon.
+ *
+ * The checker (check_history) reports a violation when
+ *  - two successful calls returned different values for one key and
+ *    generation, or an unbound key got a second generation (agreement);
+ *  - an unbound key was read absent after a put of it had returned (lost);
+ *  - a bound key was read absent while its owner process lived and no
+ *    daemon was disturbed since its put (lost while bound);
+ *  - a value was returned by a call that started more than the erasure
+ *    bound after its owner process died, or after its until, on a daemon
+ *    not disturbed in the meantime (not erased).
+ * It prints one summary line; exit 0 with no violation, 1 with violations,
+ * 99 when the harness itself failed (a daemon did not start, …).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "paxoskv.h"
+
+#define N_NODES	     5
+#define MAX_CLIENTS  32
+#define BOUND_KEYS   4	  /* bound key names per client, reused by later lives */
+#define SLOT_MS	     400u /* clients put the same unbound key within a slot */
+#define EXIT_HARNESS 99
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void nap_ms(unsigned ms)
+{
+	struct timespec ts = {ms / 1000u, (long)(ms % 1000u) * 1000000L};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static uint64_t splitmix(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static unsigned rnd_in(uint64_t *s, unsigned lo, unsigned hi)
+{
+	return lo + (unsigned)(splitmix(s) % (uint64_t)(hi - lo + 1));
+}
+
+/* ---- the run ---- */
+
+static struct {
+	const char *pkvd;
+	char dir[256];
+	unsigned port_base;
+	unsigned ft_ms, hb_ms, bound_ms, op_timeout_ms, ready_ms;
+	unsigned seconds;
+	uint64_t seed;
+	int clients;
+	bool keep, verbose, net_faults;
+	pid_t daemon[N_NODES + 1];
+	pid_t worker[MAX_CLIENTS];
+} S;
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	if (!S.verbose)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	printf("# ");
+	vprintf(fmt, ap);
+	printf("\n");
+	fflush(stdout);
+	va_end(ap);
+}
+
+static void harness_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void cleanup(void)
+{
+	static bool done;
+	if (done)
+		return;
+	done = true;
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (S.worker[i] > 0) {
+			kill(S.worker[i], SIGKILL);
+			waitpid(S.worker[i], NULL, 0);
+		}
+	for (int i = 1; i <= N_NODES; i++)
+		if (S.daemon[i] > 0) {
+			kill(S.daemon[i], SIGCONT);
+			kill(S.daemon[i], SIGTERM);
+		}
+	uint64_t end = mono_ms() + 5000;
+	for (int i = 1; i <= N_NODES; i++) {
+		if (S.daemon[i] <= 0)
+			continue;
+		while (waitpid(S.daemon[i], NULL, WNOHANG) == 0) {
+			if (mono_ms() > end) {
+				kill(S.daemon[i], SIGKILL);
+				waitpid(S.daemon[i], NULL, 0);
+				break;
+			}
+			nap_ms(10);
+		}
+		S.daemon[i] = 0;
+	}
+	if (S.dir[0] && !S.keep) {
+		char cmd[300];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", S.dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "pkv-scenario: could not remove %s\n", S.dir);
+	} else if (S.dir[0]) {
+		printf("# run dir kept: %s\n", S.dir);
+	}
+}
+
+static void print_replay(void)
+{
+	printf("# replay: PKVD=%s %s --seed %" PRIu64 " --seconds %u --clients %d --bound-ms %u\n",
+	       S.pkvd, program_invocation_name, S.seed, S.seconds, S.clients, S.bound_ms);
+}
+
+static void harness_fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "pkv-scenario: harness error: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	for (int i = 1; i <= N_NODES; i++) {
+		char cmd[400];
+		snprintf(cmd, sizeof(cmd),
+			 "echo '--- node%d (tail)'; tail -n 15 '%s/node%d/pkvd.log'", i, S.dir, i);
+		if (system(cmd) != 0)
+			break;
+	}
+	print_replay();
+	fflush(stdout);
+	cleanup();
+	exit(EXIT_HARNESS);
+}
+
+/* A base port with base+1..base+N_NODES free for UDP on loopback now. */
+static unsigned free_port_base(uint64_t *rng)
+{
+	for (int tries = 0; tries < 200; tries++) {
+		unsigned base = 20000u + rnd_in(rng, 0, 2499) * 16u;
+		bool ok = true;
+		for (unsigned p = base + 1; p <= base + N_NODES && ok; p++) {
+			int fd = socket(AF_INET, SOCK_DGRAM, 0);
+			struct sockaddr_in sa = {.sin_family = AF_INET,
+						 .sin_port = htons((uint16_t)p),
+						 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+			ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+			if (fd >= 0)
+				close(fd);
+		}
+		if (ok)
+			return base;
+	}
+	harness_fail("no free ports");
+}
+
+static void write_key(void)
+{
+	char path[300], hex[65];
+	uint8_t raw[32];
+	int fd = open("/dev/urandom", O_RDONLY);
+	if (fd < 0 || read(fd, raw, sizeof(raw)) != (ssize_t)sizeof(raw))
+		harness_fail("/dev/urandom");
+	close(fd);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+	snprintf(path, sizeof(path), "%s/cluster.key", S.dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd < 0 || write(fd, hex, 64) != 64 || write(fd, "\n", 1) != 1)
+		harness_fail("cannot write %s", path);
+	close(fd);
+}
+
+static void start_daemon(int i)
+{
+	char node[8], size[8], pb[16], ft[16], hb[16], log[300];
+	snprintf(node, sizeof(node), "%d", i);
+	snprintf(size, sizeof(size), "%d", N_NODES);
+	snprintf(pb, sizeof(pb), "%u", S.port_base);
+	snprintf(ft, sizeof(ft), "%u", S.ft_ms);
+	snprintf(hb, sizeof(hb), "%u", S.hb_ms);
+	snprintf(log, sizeof(log), "%s/node%d", S.dir, i);
+	mkdir(log, 0700);
+	snprintf(log, sizeof(log), "%s/node%d/pkvd.log", S.dir, i);
+	fflush(stdout);
+	pid_t p = fork();
+	if (p < 0)
+		harness_fail("fork: %s", strerror(errno));
+	if (p == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the runner */
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		execl(S.pkvd, "pkvd", "--node", node, "--cluster-size", size, "--run-dir", S.dir,
+		      "--port-base", pb, "--failure-timeout", ft, "--heartbeat", hb, (char *)NULL);
+		_exit(127);
+	}
+	S.daemon[i] = p;
+}
+
+/* True when daemon i answers and can serve (quorum, synced after a restart). */
+static bool daemon_ready(int i)
+{
+	char node[16];
+	snprintf(node, sizeof(node), "node%d", i);
+	struct pkv_client *c;
+	if (pkv_open(&c, node) != PKV_OK)
+		return false;
+	bool ok = pkv_wait_for_bucket(c, NULL, 0, 0) == PKV_OK;
+	pkv_close(c);
+	return ok;
+}
+
+static void wait_ready(int i)
+{
+	uint64_t end = mono_ms() + S.ready_ms;
+	while (!daemon_ready(i)) {
+		int st;
+		if (waitpid(S.daemon[i], &st, WNOHANG) == S.daemon[i]) {
+			S.daemon[i] = 0;
+			harness_fail("node%d exited (status %d)", i, st);
+		}
+		if (mono_ms() > end)
+			harness_fail("node%d not ready after %u ms", i, S.ready_ms);
+		nap_ms(20);
+	}
+}
+
+/* Sends a fault spec to daemon i; 0, 77 (no fault injection) or -1. */
+static int ctl_fault(int i, const char *spec)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char path[300];
+	int pl = snprintf(path, sizeof(path), "%s/node%d/%s", S.dir, i, CTL_SOCKET_NAME);
+	if (pl < 0 || (size_t)pl >= sizeof(sa.sun_path))
+		return -1;
+	memcpy(sa.sun_path, path, (size_t)pl + 1);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	struct timeval tv = {2, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	size_t len = strlen(spec);
+	uint8_t pkt[sizeof(struct ctl_req) + 512];
+	struct ctl_req rq = {.magic = CTL_MAGIC, .op = CTL_OP_FAULT, .value_len = (uint32_t)len};
+	struct ctl_rep rep;
+	int r = -1;
+	if (len <= 512 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		memcpy(pkt, &rq, sizeof(rq));
+		memcpy(pkt + sizeof(rq), spec, len);
+		if (send(fd, pkt, sizeof(rq) + len, 0) == (ssize_t)(sizeof(rq) + len) &&
+		    recv(fd, &rep, sizeof(rep), 0) == (ssize_t)sizeof(rep))
+			r = rep.status == PKV_S_OK ? 0 : 77;
+	}
+	close(fd);
+	return r;
+}
+
+/* ---- clients ---- */
+
+struct worker_ctx {
+	int id, node;
+	uint64_t end_ms, rng;
+	FILE *h;
+	struct pkv_client *c;
+	struct pkv_value v;
+};
+
+/* One history line per call: O w node kind key sent status got gen t0 t1 w0 w1 */
+static void record(struct worker_ctx *w, int node, char kind, const char *key, const char *sent,
+		   int status, uint64_t t0, uint64_t t1, uint64_t w0, uint64_t w1)
+{
+	const char *got = "-";
+	char buf[128];
+	uint64_t gen = 0;
+	if (status == PKV_OK) {
+		snprintf(buf, sizeof(buf), "%.*s", (int)w->v.len, (const char *)w->v.data);
+		/* every value the scenario writes is a short word */
+		for (char *p = buf; *p; p++)
+			if (*p <= ' ' || *p > '~')
+				*p = '?';
+		got = buf[0] ? buf : "?";
+		gen = w->v.gen;
+	}
+	fprintf(w->h,
+		"O %d %d %c %s %s %d %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+		"\n",
+		w->id, node, kind, key, sent ? sent : "-", status, got, gen, t0, t1, w0, w1);
+}
+
+static int do_put(struct worker_ctx *w, const char *key, const char *val, int32_t pid,
+		  uint64_t until)
+{
+	struct pkv_put_opts po = {.timeout_ms = S.op_timeout_ms, .pid = pid, .until = until};
+	uint64_t t0 = mono_ms(), w0 = pkv_now();
+	int r = pkv_put(w->c, key, strlen(key), val, strlen(val), &po, &w->v);
+	uint64_t t1 = mono_ms(), w1 = pkv_now();
+	record(w, w->node, 'P', key, val, r, t0, t1, w0, w1);
+	return r;
+}
+
+static int do_get(struct worker_ctx *w, const char *key, const char *expect, bool no_cache)
+{
+	struct pkv_get_opts go = {.timeout_ms = S.op_timeout_ms,
+				  .flags = no_cache ? PKV_GET_NO_CACHE : 0};
+	uint64_t t0 = mono_ms(), w0 = pkv_now();
+	int r = pkv_get(w->c, key, strlen(key), &go, &w->v);
+	uint64_t t1 = mono_ms(), w1 = pkv_now();
+	record(w, w->node, 'G', key, expect, r, t0, t1, w0, w1);
+	return r;
+}
+
+struct life {
+	pid_t holder;
+	int n;
+	uint64_t end_ms;
+	char key[32], val[48];
+};
+
+static void life_kill(struct worker_ctx *w, struct life *l)
+{
+	if (l->holder <= 0)
+		return;
+	uint64_t t_kill = mono_ms();
+	kill(l->holder, SIGKILL);
+	waitpid(l->holder, NULL, 0);
+	/* X w life kill_ms reaped_ms */
+	fprintf(w->h, "X %d %d %" PRIu64 " %" PRIu64 "\n", w->id, l->n, t_kill, mono_ms());
+	l->holder = 0;
+}
+
+static void life_begin(struct worker_ctx *w, struct life *l)
+{
+	pid_t p = fork();
+	if (p < 0)
+		return;
+	if (p == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (;;)
+			pause();
+	}
+	l->holder = p;
+	l->n++;
+	l->end_ms = mono_ms() + rnd_in(&w->rng, 400, 2500);
+	snprintf(l->key, sizeof(l->key), "b%d.%d", w->id, l->n % BOUND_KEYS);
+	snprintf(l->val, sizeof(l->val), "b:w%d.L%d", w->id, l->n);
+	int r = do_put(w, l->key, l->val, p, 0);
+	if (r != PKV_OK && r != PKV_TIMEOUT && r != PKV_UNAVAILABLE)
+		life_kill(w, l); /* refused: nothing of this life can be chosen */
+}
+
+static int worker_main(int id, int node, uint64_t end_ms, uint64_t seed)
+{
+	struct worker_ctx w = {.id = id, .node = node, .end_ms = end_ms, .rng = seed};
+	char path[300], name[16];
+	snprintf(path, sizeof(path), "%s/hist-%d", S.dir, id);
+	w.h = fopen(path, "w");
+	if (!w.h)
+		return 2;
+	snprintf(name, sizeof(name), "node%d", node);
+	if (pkv_open(&w.c, name) != PKV_OK)
+		return 69;
+	struct life l = {0};
+	long n = 0, until_n = 0;
+	char key[48], val[64];
+	while (mono_ms() < end_ms) {
+		unsigned dice = rnd_in(&w.rng, 0, 99);
+		uint64_t slot = mono_ms() / SLOT_MS;
+		int r = PKV_OK;
+		n++;
+		if (dice < 35) {
+			snprintf(key, sizeof(key), "u%" PRIu64, slot);
+			snprintf(val, sizeof(val), "u:w%d.%ld", id, n);
+			r = do_put(&w, key, val, 0, 0);
+		} else if (dice < 60) {
+			snprintf(key, sizeof(key), "u%" PRIu64, slot - rnd_in(&w.rng, 0, 30));
+			r = do_get(&w, key, NULL, rnd_in(&w.rng, 0, 3) == 0);
+		} else if (dice < 75) {
+			if (l.holder && mono_ms() >= l.end_ms)
+				life_kill(&w, &l);
+			else if (!l.holder)
+				life_begin(&w, &l);
+			else
+				r = do_get(&w, l.key, l.val, rnd_in(&w.rng, 0, 3) == 0);
+		} else if (dice < 90) {
+			snprintf(key, sizeof(key), "b%u.%u",
+				 rnd_in(&w.rng, 0, (unsigned)S.clients - 1),
+				 rnd_in(&w.rng, 0, BOUND_KEYS - 1));
+			r = do_get(&w, key, NULL, rnd_in(&w.rng, 0, 3) == 0);
+		} else if (dice < 95) {
+			uint64_t until = pkv_now() + rnd_in(&w.rng, 800, 3000);
+			snprintf(key, sizeof(key), "t%d.%ld", id, ++until_n);
+			snprintf(val, sizeof(val), "t:w%d.%ld.%" PRIu64, id, until_n, until);
+			r = do_put(&w, key, val, 0, until);
+		} else if (until_n) {
+			long k = until_n - (long)rnd_in(&w.rng, 0, 5);
+			if (k < 1)
+				k = 1;
+			snprintf(key, sizeof(key), "t%d.%ld", id, k);
+			r = do_get(&w, key, NULL, false);
+		}
+		/* a failed call (daemon away, no quorum) backs off a little */
+		nap_ms(r == PKV_OK || r == PKV_NOT_FOUND ? 2 : 30);
+	}
+	life_kill(&w, &l);
+	pkv_value_free(&w.v);
+	pkv_close(w.c);
+	return fclose(w.h) == 0 ? 0 : 2;
+}
+
+/* ---- the fault schedule ---- */
+
+enum fault_kind {
+	F_LOSS,
+	F_DUP,
+	F_DELAY,
+	F_REORDER,
+	F_PARTITION,
+	F_ASYM,
+	F_KILL,
+	F_STOP,
+	F_SKEW,
+	F_KINDS
+};
+static const char *const fault_name[F_KINDS] = {"loss", "dup",	"delay", "reorder", "partition",
+						"asym", "kill", "stop",	 "skew"};
+
+struct fault {
+	enum fault_kind kind;
+	bool active, restarting;
+	uint64_t end_ms;
+	unsigned nodes; /* bit i: node i involved (disturbed for kill/stop/partitions) */
+	unsigned other; /* partition: the other side; asym: the targets */
+	unsigned pct, ms;
+	long skew;
+	int node;
+};
+
+#define MAX_FAULTS 16
+static struct fault faults[MAX_FAULTS];
+static unsigned fault_count[F_KINDS];
+
+/* Disturbance intervals: [a, b] ms while node n was killed, stopped or cut. */
+struct dist {
+	int node;
+	uint64_t a, b;
+};
+static struct dist *dists;
+static size_t n_dists, cap_dists;
+
+static size_t dist_open(int node)
+{
+	if (n_dists == cap_dists) {
+		cap_dists = cap_dists ? 2 * cap_dists : 64;
+		dists = realloc(dists, cap_dists * sizeof(*dists));
+		if (!dists)
+			harness_fail("out of memory");
+	}
+	dists[n_dists] = (struct dist){node, mono_ms(), UINT64_MAX};
+	return n_dists++;
+}
+
+static void dist_open_mask(unsigned mask, size_t *first, size_t *count)
+{
+	*first = n_dists;
+	*count = 0;
+	for (int i = 1; i <= N_NODES; i++)
+		if (mask & (1u << i)) {
+			dist_open(i);
+			(*count)++;
+		}
+}
+
+static void dist_close_node(int node)
+{
+	uint64_t now = mono_ms();
+	for (size_t i = 0; i < n_dists; i++)
+		if (dists[i].node == node && dists[i].b == UINT64_MAX)
+			dists[i].b = now;
+}
+
+static unsigned disturbed_mask(void)
+{
+	unsigned m = 0;
+	for (int i = 0; i < MAX_FAULTS; i++)
+		if (faults[i].active && (faults[i].kind == F_KILL || faults[i].kind == F_STOP ||
+					 faults[i].kind == F_PARTITION || faults[i].kind == F_ASYM))
+			m |= faults[i].nodes;
+	return m;
+}
+
+static int popcount(unsigned m)
+{
+	return __builtin_popcount(m);
+}
+
+static char applied[N_NODES + 1][256];
+
+/* Recomputes every daemon's network faults from the active ones and sends
+ * the specs that changed. */
+static void push_specs(bool force)
+{
+	if (!S.net_faults)
+		return;
+	for (int i = 1; i <= N_NODES; i++) {
+		unsigned drop = 0, dup = 0, delay = 0, reorder = 0, bin = 0, bout = 0;
+		long skew = 0;
+		bool down = false;
+		for (int k = 0; k < MAX_FAULTS; k++) {
+			struct fault *f = &faults[k];
+			if (!f->active)
+				continue;
+			bool in = f->nodes & (1u << i);
+			switch (f->kind) {
+			case F_LOSS:
+				if (in && f->pct > drop)
+					drop = f->pct;
+				break;
+			case F_DUP:
+				if (in && f->pct > dup)
+					dup = f->pct;
+				break;
+			case F_DELAY:
+				if (in && f->ms > delay)
+					delay = f->ms;
+				break;
+			case F_REORDER:
+				if (in && f->pct > reorder)
+					reorder = f->pct;
+				break;
+			case F_PARTITION:
+				if (in) {
+					bin |= f->other;
+					bout |= f->other;
+				} else if (f->other & (1u << i)) {
+					bin |= f->nodes;
+					bout |= f->nodes;
+				}
+				break;
+			case F_ASYM:
+				/* node's datagrams to the targets are lost, not theirs to it */
+				if (in)
+					bout |= f->other;
+				break;
+			case F_SKEW:
+				if (in)
+					skew = f->skew;
+				break;
+			case F_KILL:
+				if (in)
+					down = true;
+				break;
+			case F_STOP:
+			case F_KINDS:
+				break;
+			}
+		}
+		char spec[256], ids[64];
+		int o = snprintf(spec, sizeof(spec), "drop=%u dup=%u delay=%u reorder=%u skew=%ld",
+				 drop, dup, delay, reorder, skew);
+		for (int pass = 0; pass < 2; pass++) {
+			unsigned m = pass ? bout : bin;
+			if (!m)
+				continue;
+			int p = 0;
+			for (int j = 1; j <= N_NODES; j++)
+				if (m & (1u << j))
+					p += snprintf(ids + p, sizeof(ids) - (size_t)p, "%s%d",
+						      p ? "," : "", j);
+			o += snprintf(spec + o, sizeof(spec) - (size_t)o, " %s=%s",
+				      pass ? "block_out" : "block_in", ids);
+		}
+		if (down || (!force && !strcmp(spec, applied[i])))
+			continue;
+		bool stopped = false;
+		for (int k = 0; k < MAX_FAULTS; k++)
+			if (faults[k].active && faults[k].kind == F_STOP && faults[k].node == i)
+				stopped = true;
+		if (stopped)
+			continue; /* sent once it runs again */
+		if (ctl_fault(i, spec) == 0)
+			snprintf(applied[i], sizeof(applied[i]), "%s", spec);
+		say("node%d faults: %s", i, spec);
+	}
+}
+
+static unsigned random_set(uint64_t *rng, int lo, int hi, unsigned exclude)
+{
+	int want = (int)rnd_in(rng, (unsigned)lo, (unsigned)hi);
+	unsigned m = 0;
+	for (int tries = 0; tries < 100 && popcount(m) < want; tries++) {
+		int i = (int)rnd_in(rng, 1, N_NODES);
+		if (!(exclude & (1u << i)))
+			m |= 1u << i;
+	}
+	return m;
+}
+
+static const unsigned ALL = ((1u << (N_NODES + 1)) - 1) & ~1u;
+
+/* Starts one random fault if the limits allow it. */
+static void fault_start(uint64_t *rng)
+{
+	int slot = -1;
+	for (int i = 0; i < MAX_FAULTS; i++)
+		if (!faults[i].active) {
+			slot = i;
+			break;
+		}
+	if (slot < 0)
+		return;
+	struct fault f = {.active = true};
+	uint64_t now = mono_ms();
+	unsigned dist = disturbed_mask();
+	bool killing = false;
+	for (int i = 0; i < MAX_FAULTS; i++)
+		if (faults[i].active && (faults[i].kind == F_KILL || faults[i].kind == F_STOP))
+			killing = true;
+	f.kind = (enum fault_kind)rnd_in(rng, 0, F_KINDS - 1);
+	if (!S.net_faults && f.kind != F_KILL && f.kind != F_STOP)
+		f.kind = rnd_in(rng, 0, 1) ? F_KILL : F_STOP;
+	f.end_ms = now + rnd_in(rng, 500, 3000);
+	size_t first, count;
+	switch (f.kind) {
+	case F_LOSS:
+	case F_DUP:
+	case F_REORDER:
+		f.nodes = random_set(rng, 1, N_NODES, 0);
+		f.pct = f.kind == F_LOSS ? rnd_in(rng, 5, 25) : rnd_in(rng, 5, 30);
+		break;
+	case F_DELAY:
+		f.nodes = random_set(rng, 1, N_NODES, 0);
+		f.ms = rnd_in(rng, 5, 60);
+		break;
+	case F_SKEW:
+		f.nodes = random_set(rng, 1, 1, 0);
+		f.skew = (long)rnd_in(rng, 200, 1500) * (rnd_in(rng, 0, 1) ? 1 : -1);
+		break;
+	case F_PARTITION: {
+		int side = (int)rnd_in(rng, 1, 2);
+		if (popcount(dist) + side > 2)
+			return;
+		f.nodes = random_set(rng, side, side, dist);
+		if (popcount(f.nodes) != side)
+			return;
+		f.other = ALL & ~f.nodes;
+		/* both sides change their view: every node counts as disturbed */
+		f.end_ms = now + rnd_in(rng, 500, 2500);
+		dist_open_mask(ALL, &first, &count);
+		f.nodes |= 0; /* minority in nodes, the rest in other */
+		break;
+	}
+	case F_ASYM:
+		if (popcount(dist) + 1 > 2)
+			return;
+		f.nodes = random_set(rng, 1, 1, dist);
+		if (!f.nodes)
+			return;
+		f.other = random_set(rng, 1, 3, f.nodes);
+		f.end_ms = now + rnd_in(rng, 500, 2500);
+		dist_open_mask(ALL, &first, &count);
+		break;
+	case F_KILL:
+	case F_STOP:
+		if (killing || popcount(dist) + 1 > 2)
+			return;
+		f.nodes = random_set(rng, 1, 1, dist);
+		if (!f.nodes)
+			return;
+		f.node = __builtin_ctz(f.nodes);
+		/* every node's view changes when one goes away */
+		dist_open_mask(ALL, &first, &count);
+		if (f.kind == F_KILL) {
+			kill(S.daemon[f.node], SIGKILL);
+			waitpid(S.daemon[f.node], NULL, 0);
+			S.daemon[f.node] = 0;
+			applied[f.node][0] = 0;
+			f.end_ms = now + rnd_in(rng, 300, 1500); /* then restart */
+		} else {
+			kill(S.daemon[f.node], SIGSTOP);
+			f.end_ms = now + rnd_in(rng, 200, 1500);
+		}
+		break;
+	case F_KINDS:
+		return;
+	}
+	fault_count[f.kind]++;
+	faults[slot] = f;
+	say("start %s nodes=0x%x other=0x%x until +%" PRIu64 "ms", fault_name[f.kind], f.nodes,
+	    f.other, f.end_ms - now);
+	push_specs(false);
+}
+
+/* True while no partition, kill or stop is active. */
+static bool quiet_network(void)
+{
+	return disturbed_mask() == 0;
+}
+
+/* Ends the faults whose time is up; `all` ends every one (the heal). */
+static void fault_expire(bool all)
+{
+	uint64_t now = mono_ms();
+	bool changed = false;
+	for (int i = 0; i < MAX_FAULTS; i++) {
+		struct fault *f = &faults[i];
+		if (!f->active || (!all && now < f->end_ms))
+			continue;
+		if (f->kind == F_KILL) {
+			if (!f->restarting) {
+				start_daemon(f->node);
+				f->restarting = true;
+				say("restart node%d", f->node);
+			}
+			/* disturbed until synced again */
+			if (!all && !daemon_ready(f->node))
+				continue;
+			if (all)
+				wait_ready(f->node);
+			applied[f->node][0] = 0;
+		} else if (f->kind == F_STOP) {
+			kill(S.daemon[f->node], SIGCONT);
+		}
+		f->active = false;
+		changed = true;
+		if (f->kind == F_KILL || f->kind == F_STOP || f->kind == F_PARTITION ||
+		    f->kind == F_ASYM) {
+			/* close the intervals once nothing else disturbs the cluster */
+			if (quiet_network())
+				for (int n = 1; n <= N_NODES; n++)
+					dist_close_node(n);
+		}
+		say("end %s", fault_name[f->kind]);
+	}
+	if (changed || all)
+		push_specs(all);
+}
+
+/* ---- the history and its checker ---- */
+
+struct op {
+	int w, node;
+	char kind;
+	char key[32], sent[48], got[64];
+	int status;
+	uint64_t gen, t0, t1, w0, w1;
+};
+
+struct death {
+	int w, life;
+	uint64_t kill_ms, reaped_ms;
+};
+
+static struct op *ops;
+static size_t n_ops, cap_ops;
+static struct death *deaths;
+static size_t n_deaths, cap_deaths;
+static unsigned long violations;
+
+static void violation(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void violation(const char *fmt, ...)
+{
+	violations++;
+	if (violations > 30)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	printf("VIOLATION: ");
+	vprintf(fmt, ap);
+	printf("\n");
+	va_end(ap);
+}
+
+static void load_history(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		harness_fail("cannot read %s", path);
+	char line[512];
+	while (fgets(line, sizeof(line), f)) {
+		if (line[0] == 'O') {
+			if (n_ops == cap_ops) {
+				cap_ops = cap_ops ? 2 * cap_ops : 4096;
+				ops = realloc(ops, cap_ops * sizeof(*ops));
+				if (!ops)
+					harness_fail("out of memory");
+			}
+			struct op *o = &ops[n_ops];
+			if (sscanf(line,
+				   "O %d %d %c %31s %47s %d %63s %" SCNu64 " %" SCNu64 " %" SCNu64
+				   " %" SCNu64 " %" SCNu64,
+				   &o->w, &o->node, &o->kind, o->key, o->sent, &o->status, o->got,
+				   &o->gen, &o->t0, &o->t1, &o->w0, &o->w1) == 12)
+				n_ops++;
+		} else if (line[0] == 'X') {
+			if (n_deaths == cap_deaths) {
+				cap_deaths = cap_deaths ? 2 * cap_deaths : 256;
+				deaths = realloc(deaths, cap_deaths * sizeof(*deaths));
+				if (!deaths)
+					harness_fail("out of memory");
+			}
+			struct death *d = &deaths[n_deaths];
+			if (sscanf(line, "X %d %d %" SCNu64 " %" SCNu64, &d->w, &d->life,
+				   &d->kill_ms, &d->reaped_ms) == 4)
+				n_deaths++;
+		}
+	}
+	fclose(f);
+}
+
+static const struct death *death_of(const char *val)
+{
+	int w, life;
+	if (sscanf(val, "b:w%d.L%d", &w, &life) != 2)
+		return NULL;
+	for (size_t i = 0; i < n_deaths; i++)
+		if (deaths[i].w == w && deaths[i].life == life)
+			return &deaths[i];
+	return NULL;
+}
+
+/* The end of node's last disturbance that began before t (0 if none). */
+static uint64_t node_clear_since(int node, uint64_t t)
+{
+	uint64_t e = 0;
+	for (size_t i = 0; i < n_dists; i++)
+		if (dists[i].node == node && dists[i].a < t && dists[i].b > e)
+			e = dists[i].b;
+	return e;
+}
+
+/* True when any node was disturbed at some time in [a, b]. */
+static bool any_disturbed(uint64_t a, uint64_t b)
+{
+	for (size_t i = 0; i < n_dists; i++)
+		if (dists[i].a <= b && dists[i].b >= a)
+			return true;
+	return false;
+}
+
+static int op_by_key(const void *a, const void *b)
+{
+	const struct op *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+	if (c)
+		return c;
+	return x->t0 < y->t0 ? -1 : x->t0 > y->t0;
+}
+
+static long max_skew_ms;
+
+static void check_key(struct op *v, size_t n)
+{
+	const char *key = v[0].key;
+	bool unbound = key[0] == 'u';
+	/* agreement: one value per generation; an unbound key has one generation */
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].status != PKV_OK)
+			continue;
+		for (size_t j = i + 1; j < n; j++) {
+			if (v[j].status != PKV_OK)
+				continue;
+			if (v[j].gen == v[i].gen && strcmp(v[j].got, v[i].got)) {
+				violation("%s gen %" PRIu64 ": '%s' (w%d node%d at %" PRIu64
+					  ") and '%s' (w%d node%d at %" PRIu64 ")",
+					  key, v[i].gen, v[i].got, v[i].w, v[i].node, v[i].t0,
+					  v[j].got, v[j].w, v[j].node, v[j].t0);
+				return;
+			}
+			if (unbound && v[j].gen != v[i].gen) {
+				violation("unbound %s changed generation %" PRIu64 " -> %" PRIu64,
+					  key, v[i].gen, v[j].gen);
+				return;
+			}
+		}
+	}
+	if (unbound) {
+		/* lost: read absent after a put or read of it returned */
+		uint64_t first_ok = UINT64_MAX;
+		for (size_t i = 0; i < n; i++)
+			if (v[i].status == PKV_OK && v[i].t1 < first_ok)
+				first_ok = v[i].t1;
+		for (size_t i = 0; i < n; i++)
+			if (v[i].status == PKV_NOT_FOUND && v[i].t0 > first_ok) {
+				violation("unbound %s read absent on node%d at %" PRIu64
+					  " after it was chosen at %" PRIu64,
+					  key, v[i].node, v[i].t0, first_ok);
+				return;
+			}
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct op *o = &v[i];
+		if (o->status == PKV_OK && o->got[0] == 'b') {
+			/* not erased: returned long after its owner died */
+			const struct death *d = death_of(o->got);
+			if (!d)
+				continue;
+			uint64_t e = node_clear_since(o->node, o->t0);
+			if (e < d->reaped_ms)
+				e = d->reaped_ms;
+			if (o->t0 > e + S.bound_ms)
+				violation("%s='%s' returned on node%d %" PRIu64
+					  " ms after its owner died (bound %u ms)",
+					  key, o->got, o->node, o->t0 - d->reaped_ms, S.bound_ms);
+		} else if (o->status == PKV_OK && o->got[0] == 't') {
+			uint64_t until = 0;
+			const char *dot = strrchr(o->got, '.');
+			if (dot)
+				until = strtoull(dot + 1, NULL, 10);
+			uint64_t e = node_clear_since(o->node, o->t0);
+			/* disturbances are on the monotonic clock: shift to wall */
+			uint64_t e_wall = e ? e + (o->w0 - o->t0) : 0;
+			if (e_wall < until)
+				e_wall = until;
+			if (until && o->w0 > e_wall + S.bound_ms)
+				violation("%s='%s' returned on node%d %" PRIu64
+					  " ms after its until (bound %u ms)",
+					  key, o->got, o->node, o->w0 - until, S.bound_ms);
+		} else if (o->status == PKV_NOT_FOUND && o->sent[0] == 'b' && o->kind == 'G') {
+			/* lost while bound: the owner's own read during the life */
+			const struct death *d = death_of(o->sent);
+			if (d && o->t1 >= d->kill_ms)
+				continue;
+			const struct op *put = NULL;
+			for (size_t j = 0; j < n; j++)
+				if (v[j].kind == 'P' && !strcmp(v[j].sent, o->sent))
+					put = &v[j];
+			if (!put || put->status != PKV_OK || strcmp(put->got, put->sent) ||
+			    put->t1 > o->t0 || any_disturbed(put->t0, o->t1))
+				continue;
+			violation("%s='%s' read absent on node%d at %" PRIu64
+				  " while its owner lived (put at %" PRIu64 ")",
+				  key, o->sent, o->node, o->t0, put->t1);
+		}
+	}
+	/* until keys read absent well before their until */
+	if (key[0] == 't') {
+		const struct op *put = NULL;
+		for (size_t j = 0; j < n; j++)
+			if (v[j].kind == 'P')
+				put = &v[j];
+		if (!put || put->status != PKV_OK)
+			return;
+		const char *dot = strrchr(put->sent, '.');
+		uint64_t until = dot ? strtoull(dot + 1, NULL, 10) : 0;
+		for (size_t i = 0; i < n; i++) {
+			const struct op *o = &v[i];
+			if (o->status != PKV_NOT_FOUND || o->t0 < put->t1 ||
+			    o->w1 + (uint64_t)max_skew_ms + 300u >= until ||
+			    any_disturbed(put->t0, o->t1))
+				continue;
+			violation("%s read absent on node%d %" PRIu64 " ms before its until", key,
+				  o->node, until - o->w1);
+		}
+	}
+}
+
+static void check_history(void)
+{
+	qsort(ops, n_ops, sizeof(*ops), op_by_key);
+	for (size_t i = 0; i < n_ops;) {
+		size_t j = i + 1;
+		while (j < n_ops && !strcmp(ops[j].key, ops[i].key))
+			j++;
+		check_key(&ops[i], j - i);
+		i = j;
+	}
+}
+
+/* ---- the sweep after the heal ---- */
+
+static void sweep(void)
+{
+	char path[300];
+	snprintf(path, sizeof(path), "%s/hist-sweep", S.dir);
+	struct worker_ctx w = {.id = S.clients};
+	w.h = fopen(path, "w");
+	if (!w.h)
+		harness_fail("cannot write %s", path);
+	struct pkv_client *cl[N_NODES + 1];
+	for (int i = 1; i <= N_NODES; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "node%d", i);
+		if (pkv_open(&cl[i], name) != PKV_OK)
+			harness_fail("sweep: cannot attach to %s", name);
+	}
+	/* the keys to read: every unbound, bound and until key of the run */
+	char(*keys)[32] = NULL;
+	size_t n_keys = 0;
+	qsort(ops, n_ops, sizeof(*ops), op_by_key);
+	for (size_t i = 0; i < n_ops; i++)
+		if (!n_keys || strcmp(keys[n_keys - 1], ops[i].key)) {
+			keys = realloc(keys, (n_keys + 1) * sizeof(*keys));
+			if (!keys)
+				harness_fail("out of memory");
+			snprintf(keys[n_keys++], sizeof(*keys), "%s", ops[i].key);
+		}
+	uint64_t start = mono_ms();
+	uint64_t wall_start = pkv_now();
+	struct pkv_get_opts go = {.timeout_ms = S.op_timeout_ms};
+	for (size_t k = 0; k < n_keys; k++) {
+		const char *key = keys[k];
+		for (int i = 1; i <= N_NODES; i++) {
+			w.c = cl[i];
+			w.node = i;
+			for (int attempt = 0;; attempt++) {
+				go.flags = attempt % 2 ? PKV_GET_NO_CACHE : 0;
+				uint64_t t0 = mono_ms(), w0 = pkv_now();
+				int r = pkv_get(cl[i], key, strlen(key), &go, &w.v);
+				uint64_t t1 = mono_ms(), w1 = pkv_now();
+				record(&w, i, 'G', key, NULL, r, t0, t1, w0, w1);
+				if (key[0] == 'u' && r != PKV_TIMEOUT && r != PKV_UNAVAILABLE &&
+				    r != PKV_NO_QUORUM)
+					break;
+				if (key[0] != 'u' && r == PKV_NOT_FOUND)
+					break;
+				/* a bound or until key: read again until it is gone or
+				 * well past the bound, so the checker sees it either way */
+				uint64_t until = 0;
+				if (r == PKV_OK && w.v.len && ((char *)w.v.data)[0] == 't')
+					until = w.v.until;
+				bool past = t0 > start + S.bound_ms + 500u &&
+					    (!until || w0 > until + S.bound_ms + 500u);
+				if (past || t0 > start + 3u * S.bound_ms + 30000u)
+					break;
+				nap_ms(50);
+			}
+		}
+	}
+	(void)wall_start;
+	free(keys);
+	pkv_value_free(&w.v);
+	for (int i = 1; i <= N_NODES; i++)
+		pkv_close(cl[i]);
+	if (fclose(w.h) != 0)
+		harness_fail("cannot write %s", path);
+}
+
+/* ---- main ---- */
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: pkv-scenario [--seconds N] [--seed S] [--clients N] [--bound-ms MS] "
+		"[--keep] [--verbose]   (PKVD: the daemon binary)\n");
+	exit(64);
+}
+
+int main(int argc, char **argv)
+{
+	S.seconds = 20;
+	S.clients = 5;
+	unsigned bound_arg = 0;
+	struct timespec now_ts;
+	clock_gettime(CLOCK_REALTIME, &now_ts);
+	S.seed = (uint64_t)now_ts.tv_nsec ^ ((uint64_t)getpid() << 32) ^ (uint64_t)now_ts.tv_sec;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+			S.seconds = (unsigned)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
+			S.seed = strtoull(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--clients") && i + 1 < argc)
+			S.clients = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--bound-ms") && i + 1 < argc)
+			bound_arg = (unsigned)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--keep"))
+			S.keep = true;
+		else if (!strcmp(argv[i], "--verbose"))
+			S.verbose = true;
+		else
+			usage();
+	}
+	if (S.clients < 1 || S.clients > MAX_CLIENTS || S.seconds < 1)
+		usage();
+	S.pkvd = getenv("PKVD");
+	if (!S.pkvd || !*S.pkvd)
+		usage();
+	/* Generous bounds: a loaded 2-core machine, sanitizer builds slower. */
+	unsigned scale = getenv("PKV_SANITIZED") && atoi(getenv("PKV_SANITIZED")) ? 2 : 1;
+	S.ft_ms = 1000;
+	S.hb_ms = 50; /* 20 heartbeats per failure timeout: loss cannot fake a node down */
+	S.bound_ms = bound_arg ? bound_arg : (S.ft_ms + 2500u) * scale;
+	S.op_timeout_ms = 4000u * scale;
+	S.ready_ms = 60000u * scale;
+	signal(SIGPIPE, SIG_IGN);
+	printf("# scenario seed=%" PRIu64 " seconds=%u clients=%d erasure bound=%u ms pkvd=%s\n",
+	       S.seed, S.seconds, S.clients, S.bound_ms, S.pkvd);
+	fflush(stdout);
+	uint64_t rng = S.seed;
+
+	const char *tmp = getenv("TMPDIR");
+	snprintf(S.dir, sizeof(S.dir), "%s/pkv-scenario.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(S.dir)) {
+		S.dir[0] = 0;
+		harness_fail("mkdtemp: %s", strerror(errno));
+	}
+	atexit(cleanup);
+	setenv("PKV_RUN_DIR", S.dir, 1);
+	unsetenv("PKV_SOCKET");
+	unsetenv("PKV_NODE");
+	write_key();
+	S.port_base = free_port_base(&rng);
+	for (int i = 1; i <= N_NODES; i++)
+		start_daemon(i);
+	for (int i = 1; i <= N_NODES; i++)
+		wait_ready(i);
+	int fr = ctl_fault(1, "");
+	S.net_faults = fr == 0;
+	if (fr != 0)
+		printf("# network faults unavailable (pkvd without -Dfault_injection=true): "
+		       "kills and pauses only\n");
+
+	uint64_t t_start = mono_ms();
+	uint64_t end = t_start + S.seconds * 1000u;
+	fflush(stdout);
+	for (int w = 0; w < S.clients; w++) {
+		uint64_t wseed = splitmix(&rng);
+		pid_t p = fork();
+		if (p < 0)
+			harness_fail("fork: %s", strerror(errno));
+		if (p == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			_exit(worker_main(w, w % N_NODES + 1, end, wseed));
+		}
+		S.worker[w] = p;
+	}
+
+	/* The schedule: a new fault every 0.2–1.2 s, each for 0.5–3 s. */
+	uint64_t next_fault = t_start + rnd_in(&rng, 200, 1200);
+	while (mono_ms() < end) {
+		fault_expire(false);
+		for (int i = 1; i <= N_NODES; i++) {
+			int st;
+			if (S.daemon[i] > 0 && waitpid(S.daemon[i], &st, WNOHANG) == S.daemon[i]) {
+				S.daemon[i] = 0;
+				harness_fail("node%d exited by itself (status 0x%x)", i, st);
+			}
+		}
+		for (int k = 0; k < MAX_FAULTS; k++)
+			if (faults[k].active && faults[k].kind == F_SKEW &&
+			    labs(faults[k].skew) > max_skew_ms)
+				max_skew_ms = labs(faults[k].skew);
+		if (mono_ms() >= next_fault) {
+			fault_start(&rng);
+			next_fault = mono_ms() + rnd_in(&rng, 200, 1200);
+		}
+		nap_ms(20);
+	}
+	/* Heal: every fault ends, every daemon runs and is synced. */
+	fault_expire(true);
+	for (int i = 1; i <= N_NODES; i++)
+		dist_close_node(i);
+	for (int i = 1; i <= N_NODES; i++)
+		wait_ready(i);
+	int failed_workers = 0;
+	for (int w = 0; w < S.clients; w++) {
+		int st;
+		waitpid(S.worker[w], &st, 0);
+		S.worker[w] = 0;
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			fprintf(stderr, "client %d ended with status 0x%x\n", w, st);
+			failed_workers++;
+		}
+	}
+	if (failed_workers)
+		harness_fail("%d clients failed", failed_workers);
+	/* every daemon is clear from here on */
+	for (int i = 1; i <= N_NODES; i++)
+		dist_close_node(i);
+	for (int w = 0; w < S.clients; w++) {
+		char path[300];
+		snprintf(path, sizeof(path), "%s/hist-%d", S.dir, w);
+		load_history(path);
+	}
+	sweep();
+	n_ops = 0;
+	n_deaths = 0;
+	for (int w = 0; w <= S.clients; w++) {
+		char path[300];
+		if (w < S.clients)
+			snprintf(path, sizeof(path), "%s/hist-%d", S.dir, w);
+		else
+			snprintf(path, sizeof(path), "%s/hist-sweep", S.dir);
+		load_history(path);
+	}
+	unsigned long puts = 0, gets = 0, ok = 0;
+	for (size_t i = 0; i < n_ops; i++) {
+		if (ops[i].kind == 'P')
+			puts++;
+		else
+			gets++;
+		if (ops[i].status == PKV_OK || ops[i].status == PKV_NOT_FOUND)
+			ok++;
+	}
+	check_history();
+	printf("scenario seed=%" PRIu64 " ops=%zu puts=%lu gets=%lu answered=%lu faults:", S.seed,
+	       n_ops, puts, gets, ok);
+	for (int k = 0; k < F_KINDS; k++)
+		printf(" %s=%u", fault_name[k], fault_count[k]);
+	printf(" violations=%lu\n", violations);
+	if (violations)
+		print_replay();
+	fflush(stdout);
+	/* A daemon must stop cleanly on SIGTERM (and a sanitizer build says
+	 * here what it found: its report goes to the daemon's log). */
+	int unclean = 0;
+	for (int i = 1; i <= N_NODES; i++)
+		if (S.daemon[i] > 0)
+			kill(S.daemon[i], SIGTERM);
+	for (int i = 1; i <= N_NODES; i++) {
+		int st;
+		if (S.daemon[i] <= 0 || waitpid(S.daemon[i], &st, 0) != S.daemon[i])
+			continue;
+		S.daemon[i] = 0;
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			fprintf(stderr, "node%d stopped with status 0x%x\n", i, st);
+			unclean++;
+		}
+	}
+	if (unclean && !violations)
+		harness_fail("%d daemons did not stop cleanly", unclean);
+	cleanup();
+	free(ops);
+	free(deaths);
+	free(dists);
+	return violations ? 1 : 0;
+}
