@@ -26,9 +26,12 @@ enum ctl_op {
 	 * data requests are served only through the shared-memory ring. */
 	CTL_OP_ATTACH = 6, /* = PKV_SHM_CTL_OP_ATTACH: grant a ring slot (pkv-shm.h) */
 	/* Builds with -Dfault_injection=true only (else PKV_S_BAD_REQUEST):
-	 * the value is a text spec, "drop=P dup=P block=ID,ID…" (P in
-	 * percent; block drops every datagram to and from those nodes; an
-	 * empty spec clears every fault). Tests use it through pkv-fault. */
+	 * the value is a text spec, "drop=P dup=P reorder=P delay=MS skew=MS
+	 * block=IDS block_in=IDS block_out=IDS" (P in percent; IDS are node
+	 * ids "1,3"; block drops every datagram to and from those nodes,
+	 * block_in/block_out one direction only; skew moves the wall clock the
+	 * core sees). Each call replaces every fault; an empty spec clears
+	 * them. Tests use it through pkv-fault. */
 	CTL_OP_FAULT = 7,
 	/* text: "name: value" lines for inspectors (pkv-top): the node's
 	 * counters, then one `bucket:` line per bucket (see control.c). */

@@ -41,6 +41,9 @@ struct persist {
 	uint64_t last_sync_us;
 };
 
+/* Logs smaller than this are not worth a rewrite at start. */
+#define PERSIST_START_COMPACT_MIN (64u << 10)
+
 /* The longest a learned value waits in memory for a sync. */
 #define PERSIST_LAZY_US 100000u
 
@@ -121,6 +124,23 @@ static int compact_next(void *arg, struct durable_rec *r)
 	return 0;
 }
 
+/* Rewrites the log from the store; on failure the old log stays in use. */
+static void compact(struct daemon *d, struct persist *p)
+{
+	struct durable_stats before, after;
+	durable_get_stats(p->log, &before);
+	p->compact_cursor = 0;
+	uint64_t t0 = daemon_now_us();
+	int r = durable_compact(p->log, compact_next, p);
+	if (r < 0) {
+		daemon_log(d, "durable: compaction failed: %s", strerror(-r));
+		return;
+	}
+	durable_get_stats(p->log, &after);
+	daemon_log(d, "durable: log compacted from %" PRIu64 " to %" PRIu64 " bytes in %" PRIu64 " ms",
+		   before.log_bytes, after.log_bytes, (daemon_now_us() - t0) / 1000u);
+}
+
 int persist_open(struct daemon *d, bool *restored)
 {
 	*restored = false;
@@ -147,7 +167,6 @@ int persist_open(struct daemon *d, bool *restored)
 	durable_get_stats(p->log, &st);
 	/* A log made just now holds nothing: the node has no state to restore. */
 	*restored = !st.created;
-	p->store = d->store;
 	d->persist = p;
 	return 0;
 }
@@ -157,6 +176,7 @@ int persist_replay(struct daemon *d, uint64_t now)
 	struct persist *p = d->persist;
 	if (!p)
 		return 0;
+	p->store = d->store; /* made after persist_open, which paxos_new needed */
 	int r = durable_replay(p->log, apply_rec, d->paxos);
 	if (r < 0) {
 		fprintf(stderr, "pkvd: replaying %s/%s/%s: %s\n", d->cfg.run_dir, d->cfg.self,
@@ -172,6 +192,14 @@ int persist_replay(struct daemon *d, uint64_t now)
 	daemon_log(d, "durable: %" PRIu64 " records replayed, %zu keys restored%s",
 		   st.records_replayed, store_nentries(d->store),
 		   st.torn_bytes ? " (a torn tail of the last write was dropped)" : "");
+	/*
+	 * A start is the cheap moment to compact: the whole log was just read.
+	 * Past twice the live size (a key's promise, acceptance and choice are
+	 * three records) it is rewritten, so replays stay proportional to the
+	 * keys, not to the history.
+	 */
+	if (st.log_bytes > PERSIST_START_COMPACT_MIN && st.log_bytes > 2 * st.live_bytes)
+		compact(d, p);
 	return 0;
 }
 
@@ -204,23 +232,8 @@ int persist_turn(struct daemon *d)
 			   durable_errmsg(p->log)[0] ? durable_errmsg(p->log) : "", strerror(-r));
 		return r;
 	}
-	if (durable_should_compact(p->log)) {
-		struct durable_stats before;
-		durable_get_stats(p->log, &before);
-		p->compact_cursor = 0;
-		uint64_t t0 = daemon_now_us();
-		r = durable_compact(p->log, compact_next, p);
-		if (r < 0) {
-			/* The old log stays in use and complete: go on with it. */
-			daemon_log(d, "durable: compaction failed: %s", strerror(-r));
-			return 0;
-		}
-		struct durable_stats after;
-		durable_get_stats(p->log, &after);
-		daemon_log(d, "durable: log compacted from %" PRIu64 " to %" PRIu64 " bytes in %" PRIu64
-			      " ms",
-			   before.log_bytes, after.log_bytes, (daemon_now_us() - t0) / 1000u);
-	}
+	if (durable_should_compact(p->log))
+		compact(d, p);
 	return 0;
 }
 
