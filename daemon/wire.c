@@ -331,8 +331,9 @@ static void window_mark(struct wire_peer *p, uint64_t seq)
 		if (seq - p->top >= WIRE_REPLAY_WINDOW) {
 			memset(p->seen, 0, sizeof(p->seen));
 		} else {
-			for (uint64_t s = p->top + 1; s <= seq; s++)
-				p->seen[WIN_WORD(s)] &= ~WIN_BIT(s);
+			/* Counted, not compared: seq may be UINT64_MAX. */
+			for (uint64_t i = 1, n = seq - p->top; i <= n; i++)
+				p->seen[WIN_WORD(p->top + i)] &= ~WIN_BIT(p->top + i);
 		}
 		p->top = seq;
 	}

@@ -530,6 +530,18 @@ START_TEST(receiver_accepts_out_of_order_sequences_once_each)
 }
 END_TEST
 
+START_TEST(receiver_window_reaches_the_last_sequence_number)
+{
+	/* A sliding loop that compares with the sequence never ends at
+	 * UINT64_MAX (found by fuzz-wire's replay stream). */
+	assert_accepted(dgram, build_one(hdr(PEER, 1, UINT64_MAX - 3), false));
+	assert_accepted(dgram, build_one(hdr(PEER, 1, UINT64_MAX), false));
+	assert_accepted(dgram, build_one(hdr(PEER, 1, UINT64_MAX - 1), false));
+	assert_rejected(dgram, build_one(hdr(PEER, 1, UINT64_MAX), false), WIRE_REJ_REPLAY);
+	assert_rejected(dgram, build_one(hdr(PEER, 1, UINT64_MAX - 3), false), WIRE_REJ_REPLAY);
+}
+END_TEST
+
 START_TEST(receiver_window_slides_over_large_jumps)
 {
 	const uint64_t top = 3 + 5 * WIRE_REPLAY_WINDOW + 10;
@@ -799,6 +811,7 @@ static Suite *wire_suite(void)
 	tcase_add_test(tc, receiver_rejects_sequence_below_window);
 	tcase_add_test(tc, receiver_accepts_out_of_order_sequences_once_each);
 	tcase_add_test(tc, receiver_window_slides_over_large_jumps);
+	tcase_add_test(tc, receiver_window_reaches_the_last_sequence_number);
 	tcase_add_test(tc, receiver_rejects_old_incarnation_after_newer_seen);
 	tcase_add_test(tc, new_incarnation_resets_the_window);
 	tcase_add_test(tc, rejected_datagram_leaves_sender_state_unchanged);
