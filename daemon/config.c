@@ -36,6 +36,7 @@ void config_defaults(struct pkv_config *c)
 	c->failure_timeout_ms = PKV_CONFIG_DEFAULT_FAILURE_TIMEOUT_MS;
 	c->heartbeat_ms = PKV_CONFIG_DEFAULT_FAILURE_TIMEOUT_MS / 5;
 	c->durable = PKV_CONFIG_DEFAULT_DURABLE != 0;
+	c->cache_entries = PKV_CONFIG_DEFAULT_CACHE_ENTRIES;
 }
 
 static bool name_char(char ch)
@@ -201,6 +202,7 @@ enum setting {
 	SET_ENCRYPT,
 	SET_DURABLE,
 	SET_MAX_KEYS,
+	SET_CACHE_ENTRIES,
 	SET_SELF,
 	SET_GROUP,
 	SET__COUNT
@@ -216,6 +218,7 @@ static const char *const setting_names[SET__COUNT] = {
 	[SET_ENCRYPT] = "encrypt",
 	[SET_DURABLE] = "durable",
 	[SET_MAX_KEYS] = "max_keys",
+	[SET_CACHE_ENTRIES] = "cache_entries",
 	[SET_SELF] = "self",
 	[SET_GROUP] = "group",
 };
@@ -322,6 +325,9 @@ static int parse_setting(struct parser *p, const char *k, size_t kn, const char 
 		return set_bool(p, &c->durable, v, vn, "durable");
 	case SET_MAX_KEYS:
 		return set_uint(p, &c->max_keys, v, vn, 0, PKV_CONFIG_MAX_KEYS, "max_keys");
+	case SET_CACHE_ENTRIES:
+		return set_uint(p, &c->cache_entries, v, vn, PKV_CONFIG_MIN_CACHE_ENTRIES,
+				PKV_CONFIG_MAX_CACHE_ENTRIES, "cache_entries");
 	case SET_SELF:
 		return set_name(p, c->self, v, vn, "self name");
 	case SET_GROUP:
@@ -448,6 +454,18 @@ int config_parse(struct pkv_config *c, const char *text, size_t len, char *err, 
 	return 0;
 }
 
+int config_cache_entries(const char *s, unsigned *out, char *err, size_t errlen)
+{
+	unsigned long x;
+	size_t n = strlen(s);
+	if (!parse_uint(s, n, PKV_CONFIG_MAX_CACHE_ENTRIES, &x) || x < PKV_CONFIG_MIN_CACHE_ENTRIES)
+		return fail(err, errlen, "cache_entries '%.*s' out of range (%u..%u)",
+			    (int)(n > 40 ? 40 : n), s, PKV_CONFIG_MIN_CACHE_ENTRIES,
+			    PKV_CONFIG_MAX_CACHE_ENTRIES);
+	*out = (unsigned)x;
+	return 0;
+}
+
 int config_dev(struct pkv_config *c, unsigned n, unsigned port_base, unsigned max_nodes, char *err,
 	       size_t errlen)
 {
@@ -561,6 +579,7 @@ size_t config_format(const struct pkv_config *c, char *buf, size_t len)
 	out(buf, len, &at, "encrypt = %s\n", c->encrypt ? "yes" : "no");
 	out(buf, len, &at, "durable = %s\n", c->durable ? "yes" : "no");
 	out(buf, len, &at, "max_keys = %u\n", c->max_keys);
+	out(buf, len, &at, "cache_entries = %u\n", c->cache_entries);
 	if (c->self[0])
 		out(buf, len, &at, "self = %s\n", c->self);
 	if (c->group[0])

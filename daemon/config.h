@@ -18,6 +18,7 @@
  *	encrypt            = no
  *	durable            = no
  *	max_keys           = 0
+ *	cache_entries      = 32768
  *	self               = node1
  *	group              = paxoskv
  *
@@ -39,6 +40,10 @@
  * - max_keys caps the keys (tombstones included) the daemon holds; at the
  *   cap a put or get of a key it holds nothing of answers no_memory at once.
  *   0, the default, is no limit.
+ * - cache_entries sizes the shared-memory learner cache that clients read
+ *   without a syscall: PKV_CONFIG_MIN_CACHE_ENTRIES..PKV_CONFIG_MAX_CACHE_ENTRIES,
+ *   rounded up to a power of two of 64-entry stripes (include/pkv-shm.h,
+ *   "Cache geometry"). Its pages cost memory only once written.
  * - heartbeat_ms, when absent, is failure_timeout_ms / 5, but at least 10.
  *
  * Limits: a line is at most PKV_CONFIG_LINE_MAX bytes; the text must not hold
@@ -64,6 +69,9 @@
 #define PKV_CONFIG_DEFAULT_FAILURE_TIMEOUT_MS 1000u
 #define PKV_CONFIG_MIN_HEARTBEAT_MS 10u
 #define PKV_CONFIG_MAX_KEYS 1000000000u
+#define PKV_CONFIG_DEFAULT_CACHE_ENTRIES 32768u /* = PKV_SHM_CACHE_DEFAULT */
+#define PKV_CONFIG_MIN_CACHE_ENTRIES 1024u	/* = PKV_SHM_CACHE_MIN */
+#define PKV_CONFIG_MAX_CACHE_ENTRIES 4194304u	/* = PKV_SHM_CACHE_MAX */
 #define PKV_CONFIG_MIN_FAILURE_TIMEOUT_MS 50u
 #define PKV_CONFIG_MAX_FAILURE_TIMEOUT_MS 600000u
 
@@ -86,6 +94,7 @@ struct pkv_config {
 	bool encrypt;
 	bool durable; /* keep acceptor state in run_dir/NAME/acceptor.log (see durable.h) */
 	unsigned max_keys; /* keys this daemon may hold, all buckets; 0: no limit */
+	unsigned cache_entries; /* learner cache size (entries) of the shared segment */
 	char self[PKV_CONFIG_NAME_MAX + 1];  /* "" = not set */
 	char group[PKV_CONFIG_NAME_MAX + 1]; /* "" = only the daemon's own uid */
 	unsigned n_nodes;
@@ -106,6 +115,14 @@ void config_defaults(struct pkv_config *c);
  * err may be NULL when errlen is 0.
  */
 int config_parse(struct pkv_config *c, const char *text, size_t len, char *err, size_t errlen);
+
+/*
+ * Parses a cache_entries value given on its own (pkvd --cache-entries):
+ * decimal digits only, PKV_CONFIG_MIN_CACHE_ENTRIES..PKV_CONFIG_MAX_CACHE_ENTRIES,
+ * the range the config key accepts. Returns 0 and *out, or -EINVAL with a
+ * message in err.
+ */
+int config_cache_entries(const char *s, unsigned *out, char *err, size_t errlen);
 
 /*
  * Development numbering, the counterpart of the reference's `mix node N`:

@@ -236,7 +236,8 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
  * Text of CTL_OP_STATS, for inspectors. Lines:
  *   paxos: rounds_started=N rounds_in_flight=N requests_in_flight=N
  *          conflicts=N forwards=N retransmits=N chosen=N learned=N ...
- *   local: attached=N requests=N responses=N cache_entries=N ...
+ *   local: attached=N requests=N responses=N cache_entries=N ... cache_capacity=N
+ *          cache_refused=N (capacity: stripes x entries, from cache_entries)
  *   durable: log_bytes=N records=N syncs=N sync_us=N compactions=N
  *          (only with the durable log on; sync_us: time in write + fdatasync)
  *   bucket: NAME keys=N bytes=N chosen=N puts=N gets=N bound_pid=N bound_node=N
@@ -271,9 +272,11 @@ static size_t stats_text(struct daemon *d, char *buf, size_t cap)
 	const struct pkv_shm_stats *ss = shm_stats(d->shm);
 	OUT("local: attaches=%" PRIu64 " requests=%" PRIu64 " responses=%" PRIu64
 	    " cache_entries=%" PRIu64 " cache_published=%" PRIu64 " cache_evicted=%" PRIu64
-	    " lock_recoveries=%" PRIu64 " reclaimed=%" PRIu64 "\n",
+	    " lock_recoveries=%" PRIu64 " reclaimed=%" PRIu64 " stale_completions=%" PRIu64 " cache_capacity=%" PRIu64
+	    " cache_refused=%" PRIu64 "\n",
 	    ss->attached, ss->requests, ss->responses, ss->cache_entries, ss->cache_published,
-	    ss->cache_evicted, ss->lock_recoveries, ss->reclaimed);
+	    ss->cache_evicted, ss->lock_recoveries, ss->reclaimed, d->stats_stale_completions,
+	    (uint64_t)shm_cache_geom(d->shm)->stripes * PKV_SHM_STRIPE_ENTRIES, ss->cache_refused);
 	struct persist_stats pst;
 	persist_stats(d, &pst);
 	if (pst.on)

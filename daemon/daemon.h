@@ -56,7 +56,11 @@ struct daemon {
 
 	struct shm_segment *shm;
 	struct pid_watch *pid_watches; /* processes pid bindings of ours depend on */
-	uint64_t local_ticket[128]; /* per client slot (PKV_SHM_CLIENTS): its request in paxos */
+	/* Per client slot (PKV_SHM_CLIENTS): the ticket of its latest request,
+	 * and that request's id in paxos; a completion of any other id is of a
+	 * request the client gave up on and must not answer the slot. */
+	uint64_t local_ticket[128];
+	uint64_t local_req[128];
 
 	int ctl_fd;
 	struct ctl_conn *conns;
@@ -88,6 +92,7 @@ struct daemon {
 	bool stopping;
 	bool failed; /* stopping because of an error: exit non-zero */
 	uint64_t stats_flush_errors;
+	uint64_t stats_stale_completions; /* answers to requests clients gave up on */
 };
 
 void daemon_log(struct daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

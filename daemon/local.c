@@ -142,7 +142,7 @@ void local_apply_lifetimes(struct daemon *d, uint64_t now)
 
 int local_init(struct daemon *d)
 {
-	int r = shm_create(&d->shm, d->incarnation, getpid());
+	int r = shm_create_sized(&d->shm, d->incarnation, getpid(), d->cfg.cache_entries);
 	if (r < 0) {
 		daemon_log(d, "cannot create the shared-memory segment: %s", strerror(-r));
 		return r;
@@ -289,6 +289,7 @@ void local_dispatch(struct daemon *d, uint64_t now)
 	while (shm_ring_next(d->shm, &rq)) {
 		uint64_t id = LOCAL_ID_BIT | (++d->next_req << 8) | rq.slot;
 		d->local_ticket[rq.slot] = rq.ticket;
+		d->local_req[rq.slot] = id;
 		/* Everything in rq came from the client: check it all before paxos sees it. */
 		struct ringreq q;
 		int s = ringreq_decode(&rq, &d->cfg, &q);
@@ -330,6 +331,16 @@ bool local_complete(struct daemon *d, const struct paxos_completion *c)
 	unsigned slot = (unsigned)(c->id & 0xffu);
 	if (slot >= PKV_SHM_CLIENTS)
 		return true;
+	/*
+	 * Only the slot's latest request is answered. A client that timed out
+	 * (its daemon stopped, or no quorum) has since sent another request on
+	 * the same slot; the late completion of the old one would otherwise be
+	 * written under the new ticket and taken as the new answer.
+	 */
+	if (c->id != d->local_req[slot]) {
+		d->stats_stale_completions++;
+		return true;
+	}
 	uint64_t ticket = d->local_ticket[slot];
 	if (c->kind == PAXOS_REQ_KEYS && c->status == PKV_S_OK) {
 		shm_respond_keys(d->shm, slot, ticket, c->keys, c->n_keys);
@@ -352,7 +363,7 @@ void local_publish_learned(struct daemon *d)
 		if (e[i]->chosen)
 			shm_cache_publish(d->shm, store_bucket_name(e[i]->bucket), e[i]->key,
 					  e[i]->chosen_value, e[i]->gen,
-					  (e[i]->chosen_bind.mask & PKV_BIND_UNTIL) ? e[i]->chosen_bind.until
+					  (e[i]->chosen_bind->mask & PKV_BIND_UNTIL) ? e[i]->chosen_bind->until
 										    : 0);
 	paxos_learned_reset(d->paxos);
 }

@@ -40,12 +40,15 @@ static void usage(FILE *f)
 		"      --heartbeat MS         heartbeat interval (default failure timeout / 5)\n"
 		"      --encrypt              encrypt datagrams as well as authenticate them\n"
 		"      --max-keys N           hold at most N keys (config 'max_keys'; 0: no limit)\n"
+		"      --cache-entries N      shared learner cache size, %u..%u entries (config\n"
+		"                             'cache_entries'; default %u)\n"
 		"      --durable, --no-durable\n"
 		"                             keep acceptor state in RUN_DIR/NAME/acceptor.log, fdatasync'd\n"
 		"                             before every reply, so a restart loses nothing (config 'durable')\n"
 		"  -h, --help                 this help\n"
 		"  -V, --version              print the version\n",
-		DEV_PORT_BASE);
+		DEV_PORT_BASE, PKV_CONFIG_MIN_CACHE_ENTRIES, PKV_CONFIG_MAX_CACHE_ENTRIES,
+		PKV_CONFIG_DEFAULT_CACHE_ENTRIES);
 }
 
 static void default_run_dir(char *out, size_t cap)
@@ -192,7 +195,8 @@ static int next_incarnation(struct daemon *d)
 
 int main(int argc, char **argv)
 {
-	enum { O_NODE = 256, O_NAME, O_SIZE, O_PORT, O_RUN, O_KEY, O_FT, O_HB, O_ENC, O_DUR, O_NODUR, O_MAXK };
+	enum { O_NODE = 256, O_NAME, O_SIZE, O_PORT, O_RUN, O_KEY, O_FT, O_HB, O_ENC, O_DUR, O_NODUR, O_MAXK,
+	       O_CACHE };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"node", required_argument, NULL, O_NODE},
@@ -207,6 +211,7 @@ int main(int argc, char **argv)
 		{"durable", no_argument, NULL, O_DUR},
 		{"no-durable", no_argument, NULL, O_NODUR},
 		{"max-keys", required_argument, NULL, O_MAXK},
+		{"cache-entries", required_argument, NULL, O_CACHE},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -218,6 +223,7 @@ int main(int argc, char **argv)
 	bool encrypt = false;
 	int durable = -1; /* -1: as the config (or the build's default) says */
 	long max_keys = -1;
+	unsigned cache_entries = 0; /* 0: as the config says */
 	const char *env_port = getenv("PKV_PORT_BASE");
 	if (env_port && *env_port)
 		port_base = (unsigned)strtoul(env_port, NULL, 10);
@@ -277,6 +283,14 @@ int main(int argc, char **argv)
 			max_keys = (long)v;
 			break;
 		}
+		case O_CACHE: {
+			char msg[128];
+			if (config_cache_entries(optarg, &cache_entries, msg, sizeof(msg)) < 0) {
+				fprintf(stderr, "pkvd: --cache-entries: %s\n", msg);
+				return 64;
+			}
+			break;
+		}
 		case O_DUR:
 		case O_NODUR:
 			durable = c == O_DUR ? 1 : 0;
@@ -334,6 +348,8 @@ int main(int argc, char **argv)
 		d.cfg.durable = durable != 0;
 	if (max_keys >= 0)
 		d.cfg.max_keys = (unsigned)max_keys;
+	if (cache_entries)
+		d.cfg.cache_entries = cache_entries;
 	if (run_dir)
 		snprintf(d.cfg.run_dir, sizeof(d.cfg.run_dir), "%s", run_dir);
 	else if (!d.cfg.run_dir[0])

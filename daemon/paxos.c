@@ -827,9 +827,9 @@ static void erase_entry(struct paxos *p, struct store_entry *e, uint64_t through
 {
 	if (e->gen > through)
 		return;
-	bool watched = e->chosen && self_owned_pid(p, &e->chosen_bind);
-	int32_t pid = e->chosen_bind.pid;
-	uint64_t st = e->chosen_bind.start_time;
+	bool watched = e->chosen && self_owned_pid(p, e->chosen_bind);
+	int32_t pid = e->chosen_bind->pid;
+	uint64_t st = e->chosen_bind->start_time;
 	store_erase(p->store, e, through);
 	if (watched)
 		watch_ref(p, pid, st, -1);
@@ -849,7 +849,7 @@ static void cascade(struct paxos *p, struct store_entry *e, uint64_t now)
 	struct store_bucket *b = e->bucket;
 	for (size_t i = 0; i < store_bucket_nkeys(b); i++) {
 		struct store_entry *d = store_bucket_entry_at(b, i);
-		const struct pkv_bindings *db = &d->chosen_bind;
+		const struct pkv_bindings *db = d->chosen_bind;
 		if (d != e && d->chosen && (db->mask & PKV_BIND_KEY) && db->key_gen < e->gen &&
 		    pkv_bytes_eq(db->key, e->key))
 			erase_entry(p, d, d->gen, 0, now);
@@ -860,7 +860,7 @@ static void cascade(struct paxos *p, struct store_entry *e, uint64_t now)
 static bool check_entry(struct paxos *p, struct store_entry *e, uint64_t now)
 {
 	if (!e->chosen ||
-	    !binding_dead(p, bind_or_null(&e->chosen_bind), store_bucket_name(e->bucket), now))
+	    !binding_dead(p, bind_or_null(e->chosen_bind), store_bucket_name(e->bucket), now))
 		return true;
 	erase_entry(p, e, e->gen, 0, now);
 	return false;
@@ -871,7 +871,7 @@ static void sweep(struct paxos *p, uint64_t now)
 {
 	for (size_t i = 0; i < store_nentries(p->store); i++) {
 		struct store_entry *e = store_entry_at(p->store, i);
-		if (e->chosen && (e->chosen_bind.mask & (PKV_BIND_PID | PKV_BIND_NODE)))
+		if (e->chosen && (e->chosen_bind->mask & (PKV_BIND_PID | PKV_BIND_NODE)))
 			check_entry(p, e, now);
 	}
 }
@@ -904,7 +904,7 @@ static void learn(struct paxos *p, struct store_entry *e, struct pkv_ballot b,
 	if (e->chosen) {
 		struct pkv_bindings none = { 0 };
 		if (!pkv_bytes_eq(e->chosen_value, value) ||
-		    !pkv_bindings_eq(&e->chosen_bind, bind ? bind : &none)) {
+		    !pkv_bindings_eq(e->chosen_bind, bind ? bind : &none)) {
 			p->stats.violations++;
 			push_event(p, PAXOS_E_VIOLATION, e->gen,
 				   "paxos: BUG: two different values chosen for one key generation");
@@ -931,10 +931,10 @@ static bool learned_effects(struct paxos *p, struct store_entry *e, uint64_t now
 {
 	if (!check_entry(p, e, now))
 		return false;
-	if (self_owned_pid(p, &e->chosen_bind))
-		watch_ref(p, e->chosen_bind.pid, e->chosen_bind.start_time, +1);
-	if (e->chosen_bind.mask & PKV_BIND_UNTIL)
-		uheap_push(p, e->chosen_bind.until, e, e->gen);
+	if (self_owned_pid(p, e->chosen_bind))
+		watch_ref(p, e->chosen_bind->pid, e->chosen_bind->start_time, +1);
+	if (e->chosen_bind->mask & PKV_BIND_UNTIL)
+		uheap_push(p, e->chosen_bind->until, e, e->gen);
 	if (p->n_learned == p->cap_learned) {
 		size_t cap = p->cap_learned ? p->cap_learned * 2 : 64;
 		struct store_entry **v = realloc(p->learned, cap * sizeof(*v));
@@ -1066,7 +1066,7 @@ static void acceptor_prepare(struct paxos *p, uint32_t from, const struct pkv_ms
 		if (e->has_accepted) {
 			r.flags |= PKV_MF_HAS_VALUE;
 			r.accepted = e->accepted;
-			msg_value(p, &r, e->accepted_value, &e->accepted_bind);
+			msg_value(p, &r, e->accepted_value, e->accepted_bind);
 		}
 #endif
 	} else {
@@ -1123,11 +1123,11 @@ static void acceptor_query(struct paxos *p, uint32_t from, const struct pkv_msg 
 		if (e->chosen) {
 			r.flags = PKV_MF_CHOSEN | PKV_MF_HAS_VALUE;
 			r.accepted = e->chosen_ballot;
-			msg_value(p, &r, e->chosen_value, &e->chosen_bind);
+			msg_value(p, &r, e->chosen_value, e->chosen_bind);
 		} else if (e->has_accepted) {
 			r.flags = PKV_MF_HAS_VALUE;
 			r.accepted = e->accepted;
-			msg_value(p, &r, e->accepted_value, &e->accepted_bind);
+			msg_value(p, &r, e->accepted_value, e->accepted_bind);
 		}
 	}
 	send_msg(p, from, &r);
@@ -1200,20 +1200,20 @@ static void sync_answer(struct paxos *p, uint32_t from, const struct pkv_msg *m)
 		if (e->has_accepted) {
 			r.flags |= PKV_MF_HAS_VALUE;
 			r.accepted = e->accepted;
-			msg_value(p, &r, e->accepted_value, &e->accepted_bind);
+			msg_value(p, &r, e->accepted_value, e->accepted_bind);
 		}
 		bool same = e->has_accepted && !pkv_ballot_cmp(e->accepted, e->chosen_ballot);
 		if (e->chosen && (same || !e->has_accepted)) {
 			r.flags |= PKV_MF_CHOSEN;
 			r.flags &= (uint8_t)~PKV_MF_BOUND;
 			r.accepted = e->chosen_ballot;
-			msg_value(p, &r, e->chosen_value, &e->chosen_bind);
+			msg_value(p, &r, e->chosen_value, e->chosen_bind);
 		}
 		send_msg(p, from, &r);
 		if (e->chosen && !same && e->has_accepted) {
 			r.flags = PKV_MF_CHOSEN | last;
 			r.accepted = e->chosen_ballot;
-			msg_value(p, &r, e->chosen_value, &e->chosen_bind);
+			msg_value(p, &r, e->chosen_value, e->chosen_bind);
 			send_msg(p, from, &r);
 		}
 	}
@@ -1384,7 +1384,7 @@ static void chosen(struct paxos *p, struct req *r, struct pkv_ballot b, struct p
 	if (e->gen != gen || !e->chosen)
 		return;
 	if (r->state != PAXOS_ST_DONE)
-		req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value, &e->chosen_bind);
+		req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value, e->chosen_bind);
 }
 
 static void go_backoff(struct paxos *p, struct req *r, const struct pkv_msg *m, uint64_t now)
@@ -1473,7 +1473,7 @@ static void st_querying(struct paxos *p, struct req *r, enum paxos_event ev, uin
 			uint64_t gen = e->gen;
 			learn(p, e, m->accepted, m->value, &p->rx_bind, now);
 			if (e->gen == gen && r->state != PAXOS_ST_DONE && e->chosen)
-				req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value, &e->chosen_bind);
+				req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value, e->chosen_bind);
 			return;
 		}
 		if (!stale && (m->flags & PKV_MF_HAS_VALUE)) {
@@ -1975,7 +1975,7 @@ static void dispatch(struct paxos *p, struct req *r, enum paxos_event ev, uint32
 	if (ev == PAXOS_EV_CHOSEN) {
 		struct store_entry *e = store_lookup(p->store, r->bucket, r->key, false);
 		if (e && e->chosen)
-			req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value, &e->chosen_bind);
+			req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value, e->chosen_bind);
 		return;
 	}
 	if (ev == PAXOS_EV_ERASED) {
@@ -2355,7 +2355,7 @@ static void on_forward(struct paxos *p, uint32_t from, const struct pkv_msg *m, 
 	}
 	struct store_entry *e = store_lookup(p->store, m->bucket, m->key, false);
 	if (e && e->chosen && check_entry(p, e, now)) {
-		req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value, &e->chosen_bind);
+		req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value, e->chosen_bind);
 		return;
 	}
 	if (!paxos_has_quorum(p)) {
@@ -2607,8 +2607,8 @@ void paxos_peer_restarted(struct paxos *p, uint32_t node, uint64_t now)
 	if (!pe->inc) {
 		for (size_t i = 0; i < store_nentries(p->store); i++) {
 			struct store_entry *e = store_entry_at(p->store, i);
-			if (e->chosen && (e->chosen_bind.mask & PKV_BIND_PID) &&
-			    e->chosen_bind.owner == node)
+			if (e->chosen && (e->chosen_bind->mask & PKV_BIND_PID) &&
+			    e->chosen_bind->owner == node)
 				erase_entry(p, e, e->gen, 0, now);
 		}
 	}
@@ -2653,8 +2653,8 @@ void paxos_pid_exited(struct paxos *p, int32_t pid, uint64_t start_time, uint64_
 		}
 	for (size_t i = 0; i < store_nentries(p->store); i++) {
 		struct store_entry *e = store_entry_at(p->store, i);
-		if (e->chosen && self_owned_pid(p, &e->chosen_bind) && e->chosen_bind.pid == pid &&
-		    e->chosen_bind.start_time == start_time)
+		if (e->chosen && self_owned_pid(p, e->chosen_bind) && e->chosen_bind->pid == pid &&
+		    e->chosen_bind->start_time == start_time)
 			erase_entry(p, e, e->gen, 0, now);
 	}
 	finish(p, now);
@@ -2790,7 +2790,7 @@ static int request(struct paxos *p, enum paxos_req_kind kind, uint64_t id, struc
 	}
 	struct store_entry *e = store_lookup(p->store, bucket, key, false);
 	if (e && e->chosen && check_entry(p, e, now)) {
-		req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value, &e->chosen_bind);
+		req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value, e->chosen_bind);
 		return finish(p, now);
 	}
 	/*

@@ -89,14 +89,14 @@ static int rec_from_entry(struct persist *p, const struct store_entry *e, struct
 	};
 	if (e->has_accepted) {
 		size_t n = pkv_bound_encode(p->acc, sizeof(p->acc), e->accepted_value,
-					    &e->accepted_bind);
+					    e->accepted_bind);
 		if (!n)
 			return -EINVAL;
 		r->accepted = e->accepted;
 		r->accepted_value = (struct pkv_bytes){p->acc, (uint32_t)n};
 	}
 	if (e->chosen) {
-		size_t n = pkv_bound_encode(p->cho, sizeof(p->cho), e->chosen_value, &e->chosen_bind);
+		size_t n = pkv_bound_encode(p->cho, sizeof(p->cho), e->chosen_value, e->chosen_bind);
 		if (!n)
 			return -EINVAL;
 		r->chosen_ballot = e->chosen_ballot;

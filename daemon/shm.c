@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "ctl.h"
 #include "paxoskv.h"
 
@@ -40,6 +41,9 @@ _Static_assert(PKV_KEY_MAX == PKV_MAX_KEY, "key limit");
 _Static_assert(PKV_VALUE_MAX == PKV_MAX_VALUE, "value limit");
 _Static_assert(PKV_SHM_NODES == PKV_MAX_NODES, "node limit");
 _Static_assert(PKV_KEY_MAX <= UINT16_MAX, "entry key_len is 16 bits");
+_Static_assert(PKV_CONFIG_DEFAULT_CACHE_ENTRIES == PKV_SHM_CACHE_DEFAULT, "default cache size");
+_Static_assert(PKV_CONFIG_MIN_CACHE_ENTRIES == PKV_SHM_CACHE_MIN, "smallest cache");
+_Static_assert(PKV_CONFIG_MAX_CACHE_ENTRIES == PKV_SHM_CACHE_MAX, "largest cache");
 
 /* The attach framing is the control protocol's. */
 _Static_assert((int)PKV_SHM_CTL_OP_ATTACH == (int)CTL_OP_ATTACH, "attach op");
@@ -63,6 +67,7 @@ _Static_assert(offsetof(struct pkv_shm_attach_rep, shm_magic) == sizeof(struct c
 struct shm_segment {
 	struct pkv_shm_layout *m;
 	size_t size;
+	struct pkv_shm_cache_geom geom;
 	int mem_fd;
 	int bell_fd;
 	uint64_t head;		/* the consumer's position (mirrored in the header) */
@@ -85,7 +90,7 @@ static void futex_wake(uint32_t *word)
 
 /* --- create / destroy ---------------------------------------------------- */
 
-static int init_locks(struct pkv_shm_layout *m)
+static int init_locks(struct shm_segment *seg)
 {
 	pthread_mutexattr_t a;
 	int r = pthread_mutexattr_init(&a);
@@ -94,20 +99,30 @@ static int init_locks(struct pkv_shm_layout *m)
 	r = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
 	if (!r)
 		r = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-	for (unsigned i = 0; !r && i < PKV_SHM_STRIPES; i++)
-		r = pthread_mutex_init(&m->stripes[i].lock, &a);
+	for (unsigned i = 0; !r && i < seg->geom.stripes; i++)
+		r = pthread_mutex_init(&pkv_shm_stripe_lock_at(seg->m, &seg->geom, i)->lock, &a);
 	pthread_mutexattr_destroy(&a);
 	return -r;
 }
 
 int shm_create(struct shm_segment **out, uint64_t incarnation, pid_t daemon_pid)
 {
+	return shm_create_sized(out, incarnation, daemon_pid, PKV_SHM_CACHE_DEFAULT);
+}
+
+int shm_create_sized(struct shm_segment **out, uint64_t incarnation, pid_t daemon_pid,
+		     uint32_t cache_entries)
+{
+	struct pkv_shm_cache_geom geom;
+	if (pkv_shm_cache_geom_for(cache_entries, &geom) < 0)
+		return -EINVAL;
 	struct shm_segment *seg = calloc(1, sizeof(*seg));
 	if (!seg)
 		return -ENOMEM;
 	seg->mem_fd = -1;
 	seg->bell_fd = -1;
-	seg->size = sizeof(struct pkv_shm_layout);
+	seg->geom = geom;
+	seg->size = geom.size;
 	int e;
 	seg->mem_fd = memfd_create("pkvd-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (seg->mem_fd < 0 || ftruncate(seg->mem_fd, (off_t)seg->size) < 0)
@@ -126,9 +141,14 @@ int shm_create(struct shm_segment **out, uint64_t incarnation, pid_t daemon_pid)
 	if (seg->bell_fd < 0)
 		goto fail_errno;
 
-	/* A fresh memfd reads as zeros: only non-zero state is written. */
+	/*
+	 * A fresh memfd reads as zeros and shmem gives a page only when it is
+	 * first written: only non-zero state is written, and nothing in the
+	 * stripes (an all-zero stripe is an empty one), so the cache costs
+	 * memory as entries arrive, not at its full size.
+	 */
 	struct pkv_shm_layout *m = seg->m;
-	e = init_locks(m);
+	e = init_locks(seg);
 	if (e)
 		goto fail;
 	for (unsigned i = 0; i < PKV_SHM_RING_SLOTS; i++)
@@ -138,6 +158,12 @@ int shm_create(struct shm_segment **out, uint64_t incarnation, pid_t daemon_pid)
 	m->hdr.incarnation = incarnation;
 	m->hdr.daemon_pid = (uint32_t)daemon_pid;
 	m->hdr.daemon_alive = 1;
+	m->hdr.cache_stripes = geom.stripes;
+	m->hdr.cache_stripe_entries = PKV_SHM_STRIPE_ENTRIES;
+	m->hdr.cache_heap = geom.heap;
+	m->hdr.cache_locks_off = geom.locks_off;
+	m->hdr.cache_off = geom.off;
+	m->hdr.cache_stride = geom.stride;
 	/* Last: a client that sees the magic sees everything above. */
 	pkv_shm_store_rel(&m->hdr.magic, PKV_SHM_MAGIC);
 	*out = seg;
@@ -191,6 +217,21 @@ struct pkv_shm_layout *shm_layout(const struct shm_segment *seg)
 const struct pkv_shm_stats *shm_stats(const struct shm_segment *seg)
 {
 	return &seg->m->stats;
+}
+
+const struct pkv_shm_cache_geom *shm_cache_geom(const struct shm_segment *seg)
+{
+	return &seg->geom;
+}
+
+struct pkv_shm_stripe *shm_stripe(const struct shm_segment *seg, unsigned i)
+{
+	return pkv_shm_stripe_at(seg->m, &seg->geom, i);
+}
+
+struct pkv_shm_stripe_lock *shm_stripe_writer(const struct shm_segment *seg, unsigned i)
+{
+	return pkv_shm_stripe_lock_at(seg->m, &seg->geom, i);
 }
 
 void shm_set_fault(struct shm_segment *seg, enum shm_fault f)
@@ -590,6 +631,25 @@ void shm_set_view(struct shm_segment *seg, bool quorum, uint64_t epoch, uint32_t
 
 /* --- learner cache ------------------------------------------------------------ */
 
+/* One stripe as the writer sees it: its lock record, its entries, its heap. */
+struct stripe {
+	struct pkv_shm_stripe_lock *w;
+	struct pkv_shm_stripe *st;
+	uint8_t *heap;
+	uint32_t heap_size;
+};
+
+static struct stripe stripe_get(struct shm_segment *seg, unsigned i)
+{
+	struct pkv_shm_stripe *st = pkv_shm_stripe_at(seg->m, &seg->geom, i);
+	return (struct stripe){
+		.w = pkv_shm_stripe_lock_at(seg->m, &seg->geom, i),
+		.st = st,
+		.heap = pkv_shm_stripe_heap(st),
+		.heap_size = seg->geom.heap,
+	};
+}
+
 /* Writer side of the stripe seqlock (see pkv-shm.h). */
 static void write_begin(struct pkv_shm_stripe *st)
 {
@@ -602,10 +662,10 @@ static void write_end(struct pkv_shm_stripe *st)
 	pkv_shm_store_rel(&st->seq, st->seq + 1);
 }
 
-static void entry_free(struct shm_segment *seg, struct pkv_shm_stripe *st, unsigned i)
+static void entry_free(struct shm_segment *seg, struct stripe *s, unsigned i)
 {
-	pkv_shm_store_rlx(&st->hash[i], 0);
-	st->n_used--;
+	pkv_shm_store_rlx(&s->st->hash[i], 0);
+	s->w->n_used--;
 	STAT_ADD(seg, cache_entries, -1);
 }
 
@@ -614,34 +674,34 @@ static void entry_free(struct shm_segment *seg, struct pkv_shm_stripe *st, unsig
  * Leaves seq even and different from any value a reader saw before the
  * writer died, so every such reader retries and finds the stripe empty.
  */
-static void stripe_clear(struct shm_segment *seg, struct pkv_shm_stripe *st)
+static void stripe_clear(struct shm_segment *seg, struct stripe *s)
 {
-	if (!(st->seq & 1u))
-		write_begin(st);
+	if (!(s->st->seq & 1u))
+		write_begin(s->st);
 	/* n_used, not the hash words: the dead writer may have set one early. */
-	STAT_ADD(seg, cache_entries, -(int64_t)st->n_used);
-	memset(st->hash, 0, sizeof(st->hash));
-	st->n_used = 0;
-	st->heap_used = 0;
-	write_end(st);
+	STAT_ADD(seg, cache_entries, -(int64_t)s->w->n_used);
+	memset(s->st->hash, 0, sizeof(s->st->hash));
+	s->w->n_used = 0;
+	s->w->heap_used = 0;
+	write_end(s->st);
 }
 
 int shm_stripe_lock(struct shm_segment *seg, unsigned i)
 {
-	if (i >= PKV_SHM_STRIPES)
+	if (i >= seg->geom.stripes)
 		return -EINVAL;
-	struct pkv_shm_stripe *st = &seg->m->stripes[i];
-	int r = pthread_mutex_lock(&st->lock);
+	struct stripe s = stripe_get(seg, i);
+	int r = pthread_mutex_lock(&s.w->lock);
 	if (r == EOWNERDEAD) {
 		/* The holder died: what it touched is suspect. It is a cache: drop it. */
-		st->suspect = 1;
-		stripe_clear(seg, st);
-		r = pthread_mutex_consistent(&st->lock);
-		st->suspect = 0;
-		st->recoveries++;
+		s.w->suspect = 1;
+		stripe_clear(seg, &s);
+		r = pthread_mutex_consistent(&s.w->lock);
+		s.w->suspect = 0;
+		s.w->recoveries++;
 		STAT_INC(seg, lock_recoveries);
 		if (r) {
-			pthread_mutex_unlock(&st->lock);
+			pthread_mutex_unlock(&s.w->lock);
 			return -r;
 		}
 		return 0;
@@ -651,24 +711,36 @@ int shm_stripe_lock(struct shm_segment *seg, unsigned i)
 
 void shm_stripe_unlock(struct shm_segment *seg, unsigned i)
 {
-	pthread_mutex_unlock(&seg->m->stripes[i].lock);
+	pthread_mutex_unlock(&pkv_shm_stripe_lock_at(seg->m, &seg->geom, i)->lock);
 }
 
-static bool entry_is(const struct pkv_shm_stripe *st, unsigned i, uint64_t h,
-		     struct pkv_bytes bucket, struct pkv_bytes key)
+/* Where an entry's bucket, key and value are: inline or in the heap. */
+static const uint8_t *entry_data(const struct stripe *s, const struct pkv_shm_entry *e)
 {
-	const struct pkv_shm_entry *e = &st->ent[i];
-	return st->hash[i] == h && e->bucket_len == bucket.len && e->key_len == key.len &&
-	       memcmp(st->heap + e->off, bucket.p, bucket.len) == 0 &&
-	       memcmp(st->heap + e->off + bucket.len, key.p, key.len) == 0;
+	return e->off == PKV_SHM_OFF_INLINE ? e->inl : s->heap + e->off;
 }
 
-static int entry_find(const struct pkv_shm_stripe *st, uint64_t h, struct pkv_bytes bucket,
+static bool entry_is(const struct stripe *s, unsigned i, uint64_t h, struct pkv_bytes bucket,
+		     struct pkv_bytes key)
+{
+	const struct pkv_shm_entry *e = &s->st->ent[i];
+	if (s->st->hash[i] != h || e->bucket_len != bucket.len || e->key_len != key.len)
+		return false;
+	const uint8_t *d = entry_data(s, e);
+	return memcmp(d, bucket.p, bucket.len) == 0 &&
+	       memcmp(d + bucket.len, key.p, key.len) == 0;
+}
+
+/* Searches from the home slot, the order readers use. */
+static int entry_find(const struct stripe *s, uint64_t h, struct pkv_bytes bucket,
 		      struct pkv_bytes key)
 {
-	for (unsigned i = 0; i < PKV_SHM_STRIPE_ENTRIES; i++)
-		if (entry_is(st, i, h, bucket, key))
+	unsigned home = pkv_shm_home_of(h);
+	for (unsigned k = 0; k < PKV_SHM_STRIPE_ENTRIES; k++) {
+		unsigned i = (home + k) & (PKV_SHM_STRIPE_ENTRIES - 1u);
+		if (entry_is(s, i, h, bucket, key))
 			return (int)i;
+	}
 	return -1;
 }
 
@@ -677,12 +749,13 @@ static uint32_t entry_bytes(const struct pkv_shm_entry *e)
 	return (uint32_t)e->bucket_len + e->key_len + e->value_len;
 }
 
-/* Moves live entries to the front of the heap, in offset order. Inside a write. */
-static void stripe_compact(struct pkv_shm_stripe *st)
+/* Moves live heap entries to the front of the heap, in offset order. Inside a write. */
+static void stripe_compact(struct stripe *s)
 {
+	struct pkv_shm_stripe *st = s->st;
 	unsigned idx[PKV_SHM_STRIPE_ENTRIES], n = 0;
 	for (unsigned i = 0; i < PKV_SHM_STRIPE_ENTRIES; i++) {
-		if (!st->hash[i])
+		if (!st->hash[i] || st->ent[i].off == PKV_SHM_OFF_INLINE)
 			continue;
 		unsigned j = n++;
 		while (j > 0 && st->ent[idx[j - 1]].off > st->ent[i].off) {
@@ -696,22 +769,23 @@ static void stripe_compact(struct pkv_shm_stripe *st)
 		struct pkv_shm_entry *e = &st->ent[idx[k]];
 		uint32_t len = entry_bytes(e);
 		if (e->off != o)
-			memmove(st->heap + o, st->heap + e->off, len);
+			memmove(s->heap + o, s->heap + e->off, len);
 		pkv_shm_store_rlx(&e->off, o);
 		o += len;
 	}
-	st->heap_used = o;
+	s->w->heap_used = o;
 }
 
 /* Frees the oldest entry. Inside a write. */
-static void stripe_evict_one(struct shm_segment *seg, struct pkv_shm_stripe *st)
+static void stripe_evict_one(struct shm_segment *seg, struct stripe *s)
 {
+	struct pkv_shm_stripe *st = s->st;
 	int victim = -1;
 	for (unsigned i = 0; i < PKV_SHM_STRIPE_ENTRIES; i++)
 		if (st->hash[i] && (victim < 0 || st->ent[i].stamp < st->ent[victim].stamp))
 			victim = (int)i;
 	if (victim >= 0) {
-		entry_free(seg, st, (unsigned)victim);
+		entry_free(seg, s, (unsigned)victim);
 		STAT_INC(seg, cache_evicted);
 	}
 }
@@ -731,33 +805,51 @@ int shm_cache_publish(struct shm_segment *seg, struct pkv_bytes bucket, struct p
 		return -E2BIG;
 	}
 	uint64_t h = pkv_shm_hash(bucket.p, bucket.len, key.p, key.len);
-	unsigned si = pkv_shm_stripe_of(h);
-	struct pkv_shm_stripe *st = &seg->m->stripes[si];
+	unsigned si = pkv_shm_stripe_of(h, seg->geom.stripes);
+	struct stripe s = stripe_get(seg, si);
+	struct pkv_shm_stripe *st = s.st;
 	int r = shm_stripe_lock(seg, si);
 	if (r)
 		return r;
-	int old = entry_find(st, h, bucket, key);
+	int old = entry_find(&s, h, bucket, key);
 	if (old >= 0 && st->ent[old].gen >= gen) {
 		shm_stripe_unlock(seg, si);
 		return 0; /* a chosen value never changes within its generation */
 	}
 	uint32_t need = bucket.len + key.len + value.len;
+	bool inl = need <= PKV_SHM_INLINE;
+	uint32_t heap_need = inl ? 0 : need;
+	if (need > s.heap_size) {
+		/*
+		 * Larger than this geometry's stripe heap: readers ask the daemon.
+		 * An older generation must not stay readable in its place.
+		 */
+		if (old >= 0) {
+			write_begin(st);
+			entry_free(seg, &s, (unsigned)old);
+			write_end(st);
+		}
+		shm_stripe_unlock(seg, si);
+		STAT_INC(seg, cache_refused);
+		return -E2BIG;
+	}
 	write_begin(st);
 	if (old >= 0)
-		entry_free(seg, st, (unsigned)old);
-	if (st->n_used == PKV_SHM_STRIPE_ENTRIES || st->heap_used + need > PKV_SHM_STRIPE_HEAP) {
-		stripe_compact(st);
-		while (st->n_used == PKV_SHM_STRIPE_ENTRIES ||
-		       st->heap_used + need > PKV_SHM_STRIPE_HEAP) {
-			stripe_evict_one(seg, st);
-			stripe_compact(st);
+		entry_free(seg, &s, (unsigned)old);
+	if (s.w->n_used == PKV_SHM_STRIPE_ENTRIES || s.w->heap_used + heap_need > s.heap_size) {
+		stripe_compact(&s);
+		while (s.w->n_used == PKV_SHM_STRIPE_ENTRIES ||
+		       s.w->heap_used + heap_need > s.heap_size) {
+			stripe_evict_one(seg, &s);
+			stripe_compact(&s);
 		}
 	}
-	unsigned i = 0;
+	unsigned i = pkv_shm_home_of(h);
 	while (st->hash[i])
-		i++;
-	uint32_t off = st->heap_used;
-	uint8_t *dst = st->heap + off;
+		i = (i + 1) & (PKV_SHM_STRIPE_ENTRIES - 1u);
+	struct pkv_shm_entry *e = &st->ent[i];
+	uint32_t off = inl ? PKV_SHM_OFF_INLINE : s.w->heap_used;
+	uint8_t *dst = inl ? e->inl : s.heap + off;
 	memcpy(dst, bucket.p, bucket.len);
 	memcpy(dst + bucket.len, key.p, key.len);
 	if (seg->fault == SHM_FAULT_DIE_IN_PUBLISH) {
@@ -767,17 +859,16 @@ int shm_cache_publish(struct shm_segment *seg, struct pkv_bytes bucket, struct p
 	}
 	if (value.len) /* an empty value may have no buffer at all */
 		memcpy(dst + bucket.len + key.len, value.p, value.len);
-	struct pkv_shm_entry *e = &st->ent[i];
 	pkv_shm_store_rlx(&e->gen, gen);
 	pkv_shm_store_rlx(&e->until, until);
-	pkv_shm_store_rlx(&e->stamp, ++st->next_stamp);
+	pkv_shm_store_rlx(&e->stamp, ++s.w->next_stamp);
 	pkv_shm_store_rlx(&e->off, off);
 	pkv_shm_store_rlx(&e->value_len, value.len);
 	pkv_shm_store_rlx(&e->key_len, (uint16_t)key.len);
 	pkv_shm_store_rlx(&e->bucket_len, (uint8_t)bucket.len);
 	pkv_shm_store_rlx(&st->hash[i], h);
-	st->heap_used += need;
-	st->n_used++;
+	s.w->heap_used += heap_need;
+	s.w->n_used++;
 	write_end(st);
 	shm_stripe_unlock(seg, si);
 	STAT_INC(seg, cache_published);
@@ -791,17 +882,18 @@ int shm_cache_erase(struct shm_segment *seg, struct pkv_bytes bucket, struct pkv
 	if (bucket.len == 0 || bucket.len > PKV_MAX_BUCKET || key.len > PKV_MAX_KEY)
 		return 0;
 	uint64_t h = pkv_shm_hash(bucket.p, bucket.len, key.p, key.len);
-	unsigned si = pkv_shm_stripe_of(h);
-	struct pkv_shm_stripe *st = &seg->m->stripes[si];
+	unsigned si = pkv_shm_stripe_of(h, seg->geom.stripes);
+	struct stripe s = stripe_get(seg, si);
 	int r = shm_stripe_lock(seg, si);
 	if (r)
 		return r;
-	int i = entry_find(st, h, bucket, key);
 	int erased = 0;
-	if (i >= 0 && st->ent[i].gen <= gen) {
-		write_begin(st);
-		entry_free(seg, st, (unsigned)i);
-		write_end(st);
+	/* An empty stripe is not looked at: its pages may never have been touched. */
+	int i = s.w->n_used ? entry_find(&s, h, bucket, key) : -1;
+	if (i >= 0 && s.st->ent[i].gen <= gen) {
+		write_begin(s.st);
+		entry_free(seg, &s, (unsigned)i);
+		write_end(s.st);
 		STAT_INC(seg, cache_erased);
 		erased = 1;
 	}
@@ -812,27 +904,28 @@ int shm_cache_erase(struct shm_segment *seg, struct pkv_bytes bucket, struct pkv
 int shm_cache_erase_bucket(struct shm_segment *seg, struct pkv_bytes bucket)
 {
 	int count = 0;
-	for (unsigned si = 0; si < PKV_SHM_STRIPES; si++) {
-		struct pkv_shm_stripe *st = &seg->m->stripes[si];
+	for (unsigned si = 0; si < seg->geom.stripes; si++) {
+		struct stripe s = stripe_get(seg, si);
 		int r = shm_stripe_lock(seg, si);
 		if (r)
 			return r;
 		bool writing = false;
-		for (unsigned i = 0; i < PKV_SHM_STRIPE_ENTRIES; i++) {
-			const struct pkv_shm_entry *e = &st->ent[i];
-			if (!st->hash[i] || e->bucket_len != bucket.len ||
-			    memcmp(st->heap + e->off, bucket.p, bucket.len) != 0)
+		/* Empty stripes are skipped unread, so a drop touches no fresh page. */
+		for (unsigned i = 0; s.w->n_used && i < PKV_SHM_STRIPE_ENTRIES; i++) {
+			const struct pkv_shm_entry *e = &s.st->ent[i];
+			if (!s.st->hash[i] || e->bucket_len != bucket.len ||
+			    memcmp(entry_data(&s, e), bucket.p, bucket.len) != 0)
 				continue;
 			if (!writing) {
-				write_begin(st);
+				write_begin(s.st);
 				writing = true;
 			}
-			entry_free(seg, st, i);
+			entry_free(seg, &s, i);
 			STAT_INC(seg, cache_erased);
 			count++;
 		}
 		if (writing)
-			write_end(st);
+			write_end(s.st);
 		shm_stripe_unlock(seg, si);
 	}
 	return count;

@@ -8,7 +8,7 @@
  * Pure of io_uring and of the event loop: the loop owns the fds this module
  * hands out (doorbell eventfd, client pidfds) and calls in at these moments:
  *
- *   start       shm_create(&seg, incarnation, pid)
+ *   start       shm_create_sized(&seg, incarnation, pid, cfg.cache_entries)
  *   attach      control socket op PKV_SHM_CTL_OP_ATTACH: peer checked,
  *               slot = shm_attach_client(seg, cred.pid, cred.uid),
  *               pidfd_open(cred.pid), shm_send_attach(fd, seg, slot)
@@ -50,6 +50,14 @@ struct shm_segment;
  */
 int shm_create(struct shm_segment **out, uint64_t incarnation, pid_t daemon_pid);
 /*
+ * The same with a learner cache of `cache_entries` entries (rounded up to a
+ * power of two of stripes; geometry in pkv-shm.h, pkv_shm_cache_geom_for).
+ * shm_create uses PKV_SHM_CACHE_DEFAULT. Returns 0, -EINVAL when
+ * cache_entries is outside [PKV_SHM_CACHE_MIN, PKV_SHM_CACHE_MAX], or -errno.
+ */
+int shm_create_sized(struct shm_segment **out, uint64_t incarnation, pid_t daemon_pid,
+		     uint32_t cache_entries);
+/*
  * Marks the daemon gone (daemon_alive = 0), wakes every client waiting on a
  * response or on the view so they notice at once, unmaps, closes the fds.
  */
@@ -60,6 +68,11 @@ int shm_doorbell_fd(const struct shm_segment *seg);
 /* The mapped segment (tests and tools read it; the daemon writes through shm_*). */
 struct pkv_shm_layout *shm_layout(const struct shm_segment *seg);
 const struct pkv_shm_stats *shm_stats(const struct shm_segment *seg);
+/* The cache geometry of the segment (also in its header). */
+const struct pkv_shm_cache_geom *shm_cache_geom(const struct shm_segment *seg);
+/* Stripe i's reader part and its writer record (tests and tools). */
+struct pkv_shm_stripe *shm_stripe(const struct shm_segment *seg, unsigned i);
+struct pkv_shm_stripe_lock *shm_stripe_writer(const struct shm_segment *seg, unsigned i);
 
 /*
  * Grants a free client slot to process `pid` (the peer's SO_PEERCRED).
@@ -150,8 +163,10 @@ void shm_doorbell_drain(struct shm_segment *seg);
  * Learner cache. Publishes (bucket, key) = value of generation `gen` with
  * `until` (ms since the epoch, 0: none). An entry of a newer generation is
  * kept; the same generation is not rewritten (a chosen value never changes).
- * Evicts the oldest entries of the stripe when it is full.
- * Returns 0, -E2BIG (over the limits) or a lock error (-errno).
+ * Evicts the oldest entries of the stripe when it is full. An entry larger
+ * than a stripe's heap (geometry) is not cached, and an older generation of
+ * it is removed: -E2BIG, counted in cache_refused.
+ * Returns 0, -E2BIG (over the limits or the heap) or a lock error (-errno).
  */
 int shm_cache_publish(struct shm_segment *seg, struct pkv_bytes bucket, struct pkv_bytes key,
 		      struct pkv_bytes value, uint64_t gen, uint64_t until);

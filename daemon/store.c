@@ -95,13 +95,28 @@ struct store *store_new(void)
 	return s;
 }
 
+const struct pkv_bindings store_no_bindings;
+
+static void bind_free(const struct pkv_bindings *b)
+{
+	if (b != &store_no_bindings)
+		free((void *)b);
+}
+
+/* Frees both value slots and bindings, the shared buffer once. */
+static void slots_free(struct store_entry *e)
+{
+	if (!e->chosen_shared)
+		free((void *)e->chosen_value.p);
+	free((void *)e->accepted_value.p);
+	bind_free(e->accepted_bind);
+	bind_free(e->chosen_bind);
+	e->chosen_shared = false;
+}
+
 static void entry_free(struct store_entry *e)
 {
-	free((void *)e->accepted_bind.key.p);
-	free((void *)e->chosen_bind.key.p);
-	free((void *)e->key.p);
-	free((void *)e->accepted_value.p);
-	free((void *)e->chosen_value.p);
+	slots_free(e);
 	free(e);
 }
 
@@ -273,13 +288,12 @@ struct store_entry *store_lookup(struct store *s, struct pkv_bytes bucket, struc
 	if (grow_ptrs((void ***)&b->order, &b->cap, b->n + 1) ||
 	    grow_ptrs((void ***)&s->entries, &s->ecap, s->ne + 1))
 		return NULL;
-	struct store_entry *e = calloc(1, sizeof(*e));
+	struct store_entry *e = calloc(1, sizeof(*e) + key.len);
 	if (!e)
 		return NULL;
-	if (dup_bytes(&e->key, key)) {
-		free(e);
-		return NULL;
-	}
+	memcpy(e + 1, key.p, key.len);
+	e->key = (struct pkv_bytes){ (const uint8_t *)(e + 1), key.len };
+	e->accepted_bind = e->chosen_bind = &store_no_bindings;
 	e->bucket = b;
 	e->gen = 1;
 	e->hash = h;
@@ -287,7 +301,7 @@ struct store_entry *store_lookup(struct store *s, struct pkv_bytes bucket, struc
 	e->hnext = b->tab[slot];
 	b->tab[slot] = e;
 	b->order[b->n++] = e;
-	e->gidx = s->ne;
+	e->gidx = (uint32_t)s->ne;
 	s->entries[s->ne++] = e;
 	account(s, b, key.len);
 	if (b->n > b->tab_size)
@@ -349,22 +363,29 @@ static void count_chosen(struct store_bucket *b, const struct store_entry *e, in
 		return;
 	b->stats.chosen += (uint64_t)(int64_t)sign;
 	for (unsigned f = 0; f < 4; f++)
-		if (e->chosen_bind.mask & (1u << f))
+		if (e->chosen_bind->mask & (1u << f))
 			b->stats.bound[f] += (uint64_t)(int64_t)sign;
 }
 
-/* Copies bindings (NULL: none) into dst, the key into new memory. */
-static int dup_bind(struct pkv_bindings *dst, const struct pkv_bindings *src)
+/*
+ * Copies bindings (NULL or mask 0: none) into one allocation holding the
+ * struct and its dependency key; none is the shared store_no_bindings.
+ */
+static int dup_bind(const struct pkv_bindings **dst, const struct pkv_bindings *src)
 {
-	struct pkv_bindings n = { 0 };
-	if (src) {
-		n = *src;
-		n.mask &= PKV_BIND_ALL;
-		if (!(n.mask & PKV_BIND_KEY))
-			n.key = (struct pkv_bytes){ 0 };
-		if (dup_bytes(&n.key, n.key))
-			return -ENOMEM;
+	if (!src || !(src->mask & PKV_BIND_ALL)) {
+		*dst = &store_no_bindings;
+		return 0;
 	}
+	uint32_t klen = (src->mask & PKV_BIND_KEY) ? src->key.len : 0;
+	struct pkv_bindings *n = malloc(sizeof(*n) + klen);
+	if (!n)
+		return -ENOMEM;
+	*n = *src;
+	n->mask &= PKV_BIND_ALL;
+	if (klen)
+		memcpy(n + 1, src->key.p, klen);
+	n->key = (struct pkv_bytes){ klen ? (const uint8_t *)(n + 1) : NULL, klen };
 	*dst = n;
 	return 0;
 }
@@ -378,30 +399,47 @@ int store_set_accepted(struct store *s, struct store_entry *e, struct pkv_ballot
 /*
  * Replaces one of an entry's (ballot, value, bindings) slots — the accepted
  * one or the chosen one — with copies; the entry is unchanged without memory.
+ * A chosen value equal to the accepted value shares its buffer; replacing
+ * the accepted value then hands the old buffer to the chosen slot.
  */
-static int set_slot(struct store *s, struct store_entry *e, struct pkv_ballot *ballot,
-		    struct pkv_bytes *val, struct pkv_bindings *slot_bind, bool *present,
-		    struct pkv_ballot b, struct pkv_bytes value, const struct pkv_bindings *bind)
+static int set_slot(struct store *s, struct store_entry *e, bool chosen_slot, struct pkv_ballot b,
+		    struct pkv_bytes value, const struct pkv_bindings *bind)
 {
-	struct pkv_bytes nv;
-	struct pkv_bindings nb;
-	if (touch(s, e, slot_bind != &e->chosen_bind) || dup_bind(&nb, bind))
+	const struct pkv_bindings *nb;
+	struct pkv_bytes nv = { 0 };
+	bool share = chosen_slot && e->has_accepted && pkv_bytes_eq(e->accepted_value, value);
+	if (touch(s, e, !chosen_slot) || dup_bind(&nb, bind))
 		return -ENOMEM;
-	if (dup_bytes(&nv, value)) {
-		free((void *)nb.key.p);
+	if (share) {
+		nv = e->accepted_value;
+	} else if (dup_bytes(&nv, value)) {
+		bind_free(nb);
 		return -ENOMEM;
 	}
-	if (slot_bind == &e->chosen_bind)
+	if (chosen_slot) {
 		count_chosen(e->bucket, e, -1);
-	free((void *)slot_bind->key.p);
-	*slot_bind = nb;
-	account(s, e->bucket, (int64_t)nv.len - (int64_t)val->len);
-	free((void *)val->p);
-	*val = nv;
-	*ballot = b;
-	*present = true;
-	if (slot_bind == &e->chosen_bind)
+		bind_free(e->chosen_bind);
+		e->chosen_bind = nb;
+		account(s, e->bucket, (int64_t)nv.len - (int64_t)e->chosen_value.len);
+		if (!e->chosen_shared)
+			free((void *)e->chosen_value.p);
+		e->chosen_value = nv;
+		e->chosen_shared = share;
+		e->chosen_ballot = b;
+		e->chosen = true;
 		count_chosen(e->bucket, e, +1);
+	} else {
+		bind_free(e->accepted_bind);
+		e->accepted_bind = nb;
+		account(s, e->bucket, (int64_t)nv.len - (int64_t)e->accepted_value.len);
+		if (e->chosen_shared)
+			e->chosen_shared = false; /* the old buffer is the chosen slot's now */
+		else
+			free((void *)e->accepted_value.p);
+		e->accepted_value = nv;
+		e->accepted = b;
+		e->has_accepted = true;
+	}
 	if (b.round > e->max_round)
 		e->max_round = b.round;
 	return 0;
@@ -410,8 +448,7 @@ static int set_slot(struct store *s, struct store_entry *e, struct pkv_ballot *b
 int store_set_accepted_bound(struct store *s, struct store_entry *e, struct pkv_ballot b,
 			     struct pkv_bytes value, const struct pkv_bindings *bind)
 {
-	return set_slot(s, e, &e->accepted, &e->accepted_value, &e->accepted_bind,
-			&e->has_accepted, b, value, bind);
+	return set_slot(s, e, false, b, value, bind);
 }
 
 int store_set_chosen(struct store *s, struct store_entry *e, struct pkv_ballot b,
@@ -423,8 +460,7 @@ int store_set_chosen(struct store *s, struct store_entry *e, struct pkv_ballot b
 int store_set_chosen_bound(struct store *s, struct store_entry *e, struct pkv_ballot b,
 			   struct pkv_bytes value, const struct pkv_bindings *bind)
 {
-	return set_slot(s, e, &e->chosen_ballot, &e->chosen_value, &e->chosen_bind, &e->chosen, b,
-			value, bind);
+	return set_slot(s, e, true, b, value, bind);
 }
 
 bool store_erase(struct store *s, struct store_entry *e, uint64_t through)
@@ -437,12 +473,9 @@ bool store_erase(struct store *s, struct store_entry *e, uint64_t through)
 	(void)store_touch(s, e);
 	account(s, e->bucket, -(int64_t)e->accepted_value.len - (int64_t)e->chosen_value.len);
 	count_chosen(e->bucket, e, -1);
-	free((void *)e->accepted_value.p);
-	free((void *)e->chosen_value.p);
-	free((void *)e->accepted_bind.key.p);
-	free((void *)e->chosen_bind.key.p);
+	slots_free(e);
 	e->accepted_value = e->chosen_value = (struct pkv_bytes){ 0 };
-	e->accepted_bind = e->chosen_bind = (struct pkv_bindings){ 0 };
+	e->accepted_bind = e->chosen_bind = &store_no_bindings;
 	e->has_accepted = e->chosen = false;
 	e->promised = e->accepted = e->chosen_ballot = (struct pkv_ballot){ 0 };
 	e->gen = through + 1;

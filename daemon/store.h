@@ -36,23 +36,28 @@
 struct store;
 struct store_bucket;
 
+/*
+ * One key. Fields are read by paxos and written only through the functions
+ * below. Memory per key matters (a daemon may hold millions), so the key
+ * lives in the entry's own allocation, bindings are out of line and shared
+ * by every entry without any (`store_no_bindings`), and a chosen value equal
+ * to the accepted one shares its buffer.
+ */
 struct store_entry {
 	struct store_bucket *bucket; /* owning bucket */
-	struct pkv_bytes key;	     /* owned by the store */
+	struct pkv_bytes key;	     /* in this allocation */
 	uint64_t gen;		     /* lifetime generation; 1 for the first */
 
 	/* Acceptor. */
 	struct pkv_ballot promised; /* highest prepare answered (or accept taken) */
 	struct pkv_ballot accepted; /* ballot of the accepted value; zero: none */
-	bool has_accepted;
 	struct pkv_bytes accepted_value;
-	struct pkv_bindings accepted_bind; /* key bytes owned */
+	const struct pkv_bindings *accepted_bind; /* never NULL */
 
 	/* Learner. */
-	bool chosen;
 	struct pkv_ballot chosen_ballot;
 	struct pkv_bytes chosen_value;
-	struct pkv_bindings chosen_bind; /* key bytes owned; .until for the cache */
+	const struct pkv_bindings *chosen_bind; /* never NULL; ->until for the cache */
 
 	/* Proposer: highest round seen in any message about this key. */
 	uint64_t max_round;
@@ -63,11 +68,18 @@ struct store_entry {
 	 */
 
 	/* Private to store.c. */
-	bool dirty; /* in the store's dirty list */
-	uint64_t hash;
 	struct store_entry *hnext;
-	size_t gidx; /* index in the store-wide creation order */
+	uint64_t hash;
+	uint32_t gidx; /* index in the store-wide creation order */
+
+	bool has_accepted;
+	bool chosen;
+	bool dirty;	    /* private: in the store's dirty list */
+	bool chosen_shared; /* private: chosen_value.p is accepted_value.p */
 };
+
+/* The bindings of every value bound to nothing (mask 0). */
+extern const struct pkv_bindings store_no_bindings;
 
 /*
  * Dirty tracking, for the durable acceptor log (durable.h). With tracking on,

@@ -24,18 +24,45 @@
  *             response fields, a request area that holds a full request
  *             (bucket + key + value + node + dependency key) and a response
  *             area that holds a full value or a page of keys
- *   stripes   the learner cache: PKV_SHM_STRIPES independent stripes, each
- *             with a robust mutex (writers), a seqlock word (readers),
- *             PKV_SHM_STRIPE_ENTRIES entries and a private data heap
+ *   -- end of struct pkv_shm_layout; the cache follows, its geometry chosen
+ *      by the daemon at start and written in the header (cache_*):
+ *   locks     cache_stripes writer records (struct pkv_shm_stripe_lock): a
+ *             robust mutex and the writer's bookkeeping per stripe
+ *   stripes   the learner cache: cache_stripes (a power of two) independent
+ *             stripes, cache_stride bytes apart, each a seqlock word, the
+ *             hash array, PKV_SHM_STRIPE_ENTRIES entries (struct
+ *             pkv_shm_stripe) and a private data heap of cache_heap bytes
  *
- * Who writes what:
- *   daemon:  header, view, stats, client owner + response fields, ring head,
- *            ring words back to empty, every stripe
- *   client:  its own slot's request fields, request area and `waiting`
- *            word; ring tail and ring words
- *            (empty → full, by CAS); the doorbell word (1 → 0, by exchange)
- *   nobody else writes anything. A client reads the cache and the view in
- *   place and never writes them: reads cost no syscall and no shared write.
+ * Cache geometry (pkv_shm_cache_geom): the daemon's setting cache_entries
+ * (default PKV_SHM_CACHE_DEFAULT, at most PKV_SHM_CACHE_MAX) gives
+ * stripes = the power of two >= cache_entries / PKV_SHM_STRIPE_ENTRIES.
+ * An entry whose bucket + key + value fit PKV_SHM_INLINE (88) bytes lives
+ * inside its entry; larger ones go to the stripe's heap, which is
+ * PKV_SHM_HEAP_BUDGET / stripes bytes, clamped to [PKV_SHM_STRIPE_HEAP_MIN,
+ * PKV_SHM_STRIPE_HEAP_MAX]: the default 512 stripes keep 128 KiB each (any
+ * entry up to the limits fits, as in layout 2), and from 8192 stripes on a
+ * stripe has 16 KiB, 256 bytes for each of its 64 entries on average, so a
+ * cache of 1 M entries holds 1 M small ones inline and still has room for
+ * larger ones. An entry larger than a stripe's heap is not cached
+ * (stats.cache_refused): reads of it go through the ring. The client takes the
+ * geometry from the header and checks it against pkv_shm_cache_layout, never
+ * from its own constants.
+ *
+ * Memory: the memfd is sized to the whole segment, but shmem allocates a
+ * page only when it is first written. At start the daemon writes the header,
+ * ring and the lock records (stripes x 128 bytes); a stripe's pages are
+ * touched only when an entry is published into it, and its heap only by
+ * entries too large to sit inline, as far as they reach (the heap is
+ * bump-allocated and compacted to the front). Sizes (x86-64, glibc):
+ *   default, 32768 entries: 512 stripes, 128 KiB heaps, an 84 MiB segment
+ *     (16 MiB of client slots and ring, 68 MiB of cache); 0.1 MiB at start;
+ *   cache_entries = 1 M: 16384 stripes, 16 KiB heaps, a 412 MiB segment
+ *     (2 MiB of locks, 394 MiB of stripes); 2 MiB at start, about 200 MiB
+ *     once 1 M entries of at most PKV_SHM_INLINE bytes are cached;
+ *   cache_entries = 4 M: a 1600 MiB segment; 8 MiB at start.
+ * Transparent huge pages would cut the TLB misses of a large cache, but
+ * shmem uses them only where /sys/kernel/mm/transparent_hugepage/shmem_enabled
+ * allows; the daemon does not depend on them.
  *
  * All shared words are accessed with the GCC/Clang __atomic builtins through
  * the helpers below; the structures hold plain integers so that the layout
@@ -107,13 +134,17 @@
 #include <stdint.h>
 
 #define PKV_SHM_MAGIC 0x504b5653484d3031ull /* "PKVSHM01" */
-#define PKV_SHM_LAYOUT_VERSION 2u
+#define PKV_SHM_LAYOUT_VERSION 3u
 
 #define PKV_SHM_CLIENTS 128u	      /* attached client handles at once */
 #define PKV_SHM_RING_SLOTS 256u	      /* power of two, >= PKV_SHM_CLIENTS */
-#define PKV_SHM_STRIPES 512u	      /* cache stripes (locks, seqlocks): 32768 entries */
-#define PKV_SHM_STRIPE_ENTRIES 64u    /* entries per stripe */
-#define PKV_SHM_STRIPE_HEAP 131072u   /* bytes of bucket+key+value per stripe */
+#define PKV_SHM_STRIPE_ENTRIES 64u    /* entries per stripe (a format constant) */
+#define PKV_SHM_CACHE_DEFAULT 32768u  /* cache entries by default: 512 stripes */
+#define PKV_SHM_CACHE_MIN 1024u	      /* at least 16 stripes */
+#define PKV_SHM_CACHE_MAX 4194304u    /* at most 65536 stripes */
+#define PKV_SHM_HEAP_BUDGET (64u << 20) /* heap bytes of all stripes, before clamping */
+#define PKV_SHM_STRIPE_HEAP_MIN 16384u	/* 256 bytes an entry on average */
+#define PKV_SHM_STRIPE_HEAP_MAX 131072u /* a full entry (bucket + key + 60000) fits */
 #define PKV_SHM_NODES 64u	      /* = PKV_MAX_NODES */
 #define PKV_SHM_NAME_MAX 64u	      /* node name + NUL */
 #define PKV_SHM_CLIENT_SIZE 131072u   /* one client slot */
@@ -162,7 +193,15 @@ struct pkv_shm_header {
 	uint64_t incarnation; /* the daemon's incarnation */
 	uint32_t daemon_pid;
 	uint32_t daemon_alive; /* 1 while serving; 0 after a clean exit */
-	uint64_t reserved0[4];
+	/* Cache geometry (see above); constant for the segment's life. */
+	uint32_t cache_stripes;	       /* a power of two */
+	uint32_t cache_stripe_entries; /* PKV_SHM_STRIPE_ENTRIES */
+	uint32_t cache_heap;	       /* heap bytes per stripe, a multiple of PKV_SHM_LINE */
+	uint32_t reserved0;
+	uint64_t cache_locks_off; /* offset of the lock records */
+	uint64_t cache_off;	  /* offset of stripe 0 */
+	uint64_t cache_stride;	  /* bytes from a stripe to the next */
+	uint64_t reserved1[2];
 
 	uint32_t sleeping PKV_SHM_ALIGNED(PKV_SHM_LINE); /* doorbell wanted */
 	uint64_t tail PKV_SHM_ALIGNED(PKV_SHM_LINE);	   /* ring: next position to fill */
@@ -274,33 +313,57 @@ struct pkv_shm_client {
 
 /* --- learner cache -------------------------------------------------------- */
 
+/*
+ * An entry is two cache lines. bucket, key and value lie back to back either
+ * in `inl` (when they fit PKV_SHM_INLINE bytes: off = PKV_SHM_OFF_INLINE) or
+ * in the stripe heap at `off`. Inline, a hit reads the seq/hash lines and the
+ * entry, whose addresses all follow from the hash, so their cache misses
+ * overlap; through the heap it waits for one more miss after reading `off`.
+ */
+#define PKV_SHM_ENTRY_SIZE 128u
+#define PKV_SHM_OFF_INLINE 0xffffffffu
 struct pkv_shm_entry {
 	uint64_t gen;
 	uint64_t until; /* ms since the epoch; 0: none */
 	uint64_t stamp; /* publish order, for eviction */
-	uint32_t off;	/* bucket, key, value back to back in the stripe heap */
+	uint32_t off;	/* in the stripe heap, or PKV_SHM_OFF_INLINE */
 	uint32_t value_len;
 	uint16_t key_len;
 	uint8_t bucket_len;
 	uint8_t reserved[5];
-};
+	uint8_t inl[PKV_SHM_ENTRY_SIZE - 40];
+} PKV_SHM_ALIGNED(PKV_SHM_LINE);
+#define PKV_SHM_INLINE (PKV_SHM_ENTRY_SIZE - 40u) /* 88 bytes of bucket + key + value */
 
-struct pkv_shm_stripe {
-	/* Writers only (the daemon). */
+/*
+ * Writers only (the daemon), one per stripe, packed apart from the stripes:
+ * creating the segment initialises every mutex, and keeping them here means
+ * that touches stripes x 128 bytes, not a page of every stripe.
+ */
+struct pkv_shm_stripe_lock {
 	pthread_mutex_t lock; /* robust, process-shared */
 	uint32_t suspect;     /* set while a dead writer's stripe is repaired */
 	uint32_t n_used;
-	uint32_t heap_used; /* bump pointer into heap */
+	uint32_t heap_used; /* bump pointer into the heap */
 	uint32_t reserved0;
 	uint64_t next_stamp;
 	uint64_t recoveries;
-
-	/* Readers: seq, then the hash array they scan, then entries and heap. */
-	uint32_t seq PKV_SHM_ALIGNED(PKV_SHM_LINE);
-	uint64_t hash[PKV_SHM_STRIPE_ENTRIES] PKV_SHM_ALIGNED(PKV_SHM_LINE); /* 0: free */
-	struct pkv_shm_entry ent[PKV_SHM_STRIPE_ENTRIES];
-	uint8_t heap[PKV_SHM_STRIPE_HEAP] PKV_SHM_ALIGNED(PKV_SHM_LINE);
 } PKV_SHM_ALIGNED(PKV_SHM_LINE);
+
+/*
+ * What readers scan: seq shares its line with the first hash words. An entry
+ * goes to the first free slot from its home slot (pkv_shm_home_of) onwards,
+ * wrapping, and readers scan in the same order, so a lookup whose entry sits
+ * at its home slot reads the seq line, the hash line of that slot and the
+ * entry's two lines (inline data), all at addresses known from the hash.
+ * The heap (cache_heap bytes) follows the struct, at pkv_shm_stripe_heap().
+ */
+struct pkv_shm_stripe {
+	uint32_t seq; /* seqlock: odd while written */
+	uint32_t reserved0;
+	uint64_t hash[PKV_SHM_STRIPE_ENTRIES]; /* 0: free */
+	struct pkv_shm_entry ent[PKV_SHM_STRIPE_ENTRIES] PKV_SHM_ALIGNED(PKV_SHM_ENTRY_SIZE);
+} PKV_SHM_ALIGNED(PKV_SHM_ENTRY_SIZE);
 
 /* --- the whole segment ---------------------------------------------------- */
 
@@ -310,8 +373,7 @@ struct pkv_shm_layout {
 	struct pkv_shm_stats stats PKV_SHM_ALIGNED(PKV_SHM_LINE);
 	struct pkv_shm_ring_slot ring[PKV_SHM_RING_SLOTS] PKV_SHM_ALIGNED(PKV_SHM_PAGE);
 	struct pkv_shm_client clients[PKV_SHM_CLIENTS] PKV_SHM_ALIGNED(PKV_SHM_PAGE);
-	/* Clients map this part read-only. */
-	struct pkv_shm_stripe stripes[PKV_SHM_STRIPES] PKV_SHM_ALIGNED(PKV_SHM_PAGE);
+	/* Then, from sizeof(struct pkv_shm_layout), the cache: clients map it read-only. */
 } PKV_SHM_ALIGNED(PKV_SHM_PAGE);
 
 _Static_assert((PKV_SHM_RING_SLOTS & (PKV_SHM_RING_SLOTS - 1)) == 0,
@@ -324,10 +386,23 @@ _Static_assert(offsetof(struct pkv_shm_client, req_data) == PKV_SHM_CLIENT_HEAD,
 _Static_assert(PKV_SHM_REQ_DATA >= 255u + 1024u + 60000u + 255u + 1024u,
 	       "a full request fits the request area");
 _Static_assert(PKV_SHM_RESP_DATA >= 60000u, "a full value fits the response area");
-_Static_assert(PKV_SHM_STRIPE_HEAP >= 255u + 1024u + 60000u,
-	       "a full entry fits a stripe heap");
-_Static_assert(offsetof(struct pkv_shm_layout, stripes) % PKV_SHM_PAGE == 0,
+_Static_assert(PKV_SHM_STRIPE_HEAP_MAX >= 255u + 1024u + 60000u,
+	       "a full entry fits the largest stripe heap");
+_Static_assert(PKV_SHM_STRIPE_HEAP_MIN % PKV_SHM_LINE == 0 &&
+		       PKV_SHM_STRIPE_HEAP_MAX % PKV_SHM_LINE == 0,
+	       "heaps keep stripes on cache lines");
+_Static_assert(sizeof(struct pkv_shm_layout) % PKV_SHM_PAGE == 0,
 	       "the read-only part starts on a page");
+_Static_assert(sizeof(struct pkv_shm_stripe_lock) == 2 * PKV_SHM_LINE, "lock record size");
+_Static_assert(sizeof(struct pkv_shm_entry) == PKV_SHM_ENTRY_SIZE &&
+		       offsetof(struct pkv_shm_entry, inl) + PKV_SHM_INLINE == PKV_SHM_ENTRY_SIZE,
+	       "entry: two lines, the inline bytes fill the rest");
+_Static_assert(PKV_SHM_INLINE < PKV_SHM_STRIPE_HEAP_MIN, "heap offsets never look inline");
+_Static_assert((PKV_SHM_STRIPE_ENTRIES & (PKV_SHM_STRIPE_ENTRIES - 1)) == 0,
+	       "entries per stripe: a power of two");
+_Static_assert(PKV_SHM_CACHE_MIN % PKV_SHM_STRIPE_ENTRIES == 0 &&
+		       PKV_SHM_CACHE_MAX / PKV_SHM_STRIPE_ENTRIES <= (1u << 24),
+	       "stripe index fits the hash bits it is taken from");
 
 /*
  * The format word: layout version and every size that the two sides must
@@ -342,16 +417,15 @@ static inline uint64_t pkv_shm_format(void)
 		sizeof(struct pkv_shm_view),
 		sizeof(struct pkv_shm_stats),
 		sizeof(struct pkv_shm_client),
+		sizeof(struct pkv_shm_stripe_lock),
 		sizeof(struct pkv_shm_stripe),
 		sizeof(struct pkv_shm_entry),
 		sizeof(pthread_mutex_t),
 		PKV_SHM_CLIENTS,
 		PKV_SHM_RING_SLOTS,
-		PKV_SHM_STRIPES,
 		PKV_SHM_STRIPE_ENTRIES,
-		PKV_SHM_STRIPE_HEAP,
 		offsetof(struct pkv_shm_layout, clients),
-		offsetof(struct pkv_shm_layout, stripes),
+		offsetof(struct pkv_shm_header, cache_stripes),
 	};
 	uint64_t f = 0xcbf29ce484222325ull;
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
@@ -381,9 +455,93 @@ static inline uint64_t pkv_shm_hash(const void *bucket, size_t blen, const void 
 	return h | 1u;
 }
 
-static inline unsigned pkv_shm_stripe_of(uint64_t h)
+/* The stripe of hash h among `stripes` (a power of two). */
+static inline unsigned pkv_shm_stripe_of(uint64_t h, uint32_t stripes)
 {
-	return (unsigned)((h >> 40) % PKV_SHM_STRIPES);
+	return (unsigned)(h >> 40) & (stripes - 1u);
+}
+
+/* The slot an entry of hash h tries first (bits apart from the stripe's). */
+static inline unsigned pkv_shm_home_of(uint64_t h)
+{
+	return (unsigned)(h >> 1) & (PKV_SHM_STRIPE_ENTRIES - 1u);
+}
+
+/* --- cache geometry -------------------------------------------------------- */
+
+struct pkv_shm_cache_geom {
+	uint32_t stripes;   /* a power of two */
+	uint32_t heap;	    /* heap bytes per stripe */
+	uint64_t locks_off; /* = sizeof(struct pkv_shm_layout) */
+	uint64_t off;	    /* stripe 0, on a page */
+	uint64_t stride;    /* sizeof(struct pkv_shm_stripe) + heap */
+	uint64_t size;	    /* the whole segment */
+};
+
+/*
+ * Offsets and sizes of a cache of `stripes` stripes with `heap` bytes each.
+ * Returns 0, or -1 if the pair is not one a daemon would choose (stripes not
+ * a power of two in range, heap out of range or not a multiple of a line).
+ * The client checks the header against it before it reads any stripe.
+ */
+static inline int pkv_shm_cache_layout(uint32_t stripes, uint32_t heap,
+				       struct pkv_shm_cache_geom *g)
+{
+	if (stripes < PKV_SHM_CACHE_MIN / PKV_SHM_STRIPE_ENTRIES ||
+	    stripes > PKV_SHM_CACHE_MAX / PKV_SHM_STRIPE_ENTRIES || (stripes & (stripes - 1u)) ||
+	    heap < PKV_SHM_STRIPE_HEAP_MIN || heap > PKV_SHM_STRIPE_HEAP_MAX ||
+	    heap % PKV_SHM_LINE)
+		return -1;
+	uint64_t locks = (uint64_t)stripes * sizeof(struct pkv_shm_stripe_lock);
+	g->stripes = stripes;
+	g->heap = heap;
+	g->locks_off = sizeof(struct pkv_shm_layout);
+	g->off = g->locks_off + (locks + PKV_SHM_PAGE - 1) / PKV_SHM_PAGE * PKV_SHM_PAGE;
+	g->stride = sizeof(struct pkv_shm_stripe) + heap;
+	g->size = g->off + (uint64_t)stripes * g->stride;
+	g->size = (g->size + PKV_SHM_PAGE - 1) / PKV_SHM_PAGE * PKV_SHM_PAGE;
+	return 0;
+}
+
+/*
+ * The daemon's choice for a cache of `entries` entries (see "Cache geometry"
+ * above): stripes the power of two >= entries / PKV_SHM_STRIPE_ENTRIES,
+ * heap PKV_SHM_HEAP_BUDGET / stripes clamped. Returns 0, or -1 if entries
+ * is outside [PKV_SHM_CACHE_MIN, PKV_SHM_CACHE_MAX].
+ */
+static inline int pkv_shm_cache_geom_for(uint32_t entries, struct pkv_shm_cache_geom *g)
+{
+	if (entries < PKV_SHM_CACHE_MIN || entries > PKV_SHM_CACHE_MAX)
+		return -1;
+	uint32_t want = (entries + PKV_SHM_STRIPE_ENTRIES - 1) / PKV_SHM_STRIPE_ENTRIES;
+	uint32_t stripes = 1;
+	while (stripes < want)
+		stripes <<= 1;
+	uint32_t heap = PKV_SHM_HEAP_BUDGET / stripes;
+	if (heap < PKV_SHM_STRIPE_HEAP_MIN)
+		heap = PKV_SHM_STRIPE_HEAP_MIN;
+	if (heap > PKV_SHM_STRIPE_HEAP_MAX)
+		heap = PKV_SHM_STRIPE_HEAP_MAX;
+	return pkv_shm_cache_layout(stripes, heap, g);
+}
+
+static inline struct pkv_shm_stripe *pkv_shm_stripe_at(const void *seg,
+						       const struct pkv_shm_cache_geom *g,
+						       unsigned i)
+{
+	return (struct pkv_shm_stripe *)((uint8_t *)(uintptr_t)seg + g->off + (uint64_t)i * g->stride);
+}
+
+static inline uint8_t *pkv_shm_stripe_heap(const struct pkv_shm_stripe *st)
+{
+	return (uint8_t *)(uintptr_t)st + sizeof(struct pkv_shm_stripe);
+}
+
+static inline struct pkv_shm_stripe_lock *pkv_shm_stripe_lock_at(const void *seg,
+								 const struct pkv_shm_cache_geom *g,
+								 unsigned i)
+{
+	return (struct pkv_shm_stripe_lock *)((uint8_t *)(uintptr_t)seg + g->locks_off) + i;
 }
 
 /* --- attach messages (control socket) ------------------------------------ */

@@ -86,20 +86,36 @@ static int connect_endpoint(const char *endpoint)
 	return -ENOENT;
 }
 
-int attach_check_layout(const struct pkv_shm_layout *m, size_t size)
+int attach_check_layout(const struct pkv_shm_layout *m, size_t size,
+			struct pkv_shm_cache_geom *geom)
 {
 	if (size < sizeof(struct pkv_shm_header))
 		return client_err(PKV_LAYOUT_MISMATCH, "shared memory too small (%zu bytes)", size);
 	if (pkv_shm_load_acq(&m->hdr.magic) != PKV_SHM_MAGIC)
 		return client_err(PKV_LAYOUT_MISMATCH, "shared memory has no PaxosKV magic");
-	if (m->hdr.format != pkv_shm_format() || m->hdr.size != sizeof(struct pkv_shm_layout) ||
-	    size < sizeof(struct pkv_shm_layout))
+	if (m->hdr.format != pkv_shm_format())
 		return client_err(PKV_LAYOUT_MISMATCH,
 				  "shared memory of another build (format %016llx, ours %016llx)",
 				  (unsigned long long)m->hdr.format,
 				  (unsigned long long)pkv_shm_format());
+	/*
+	 * The cache geometry is the daemon's choice: take it from the header,
+	 * but only one that pkv_shm_cache_layout derives and that fits the
+	 * mapping, so no reader offset can leave the segment.
+	 */
+	const struct pkv_shm_header *h = &m->hdr;
+	struct pkv_shm_cache_geom g;
+	if (pkv_shm_cache_layout(h->cache_stripes, h->cache_heap, &g) < 0 ||
+	    h->cache_stripe_entries != PKV_SHM_STRIPE_ENTRIES || h->cache_locks_off != g.locks_off ||
+	    h->cache_off != g.off || h->cache_stride != g.stride || h->size != g.size ||
+	    size < g.size)
+		return client_err(PKV_LAYOUT_MISMATCH,
+				  "shared memory with a bad cache geometry (%u stripes, %u-byte heaps, "
+				  "%llu bytes in a %zu-byte mapping)",
+				  h->cache_stripes, h->cache_heap, (unsigned long long)h->size, size);
 	if (!pkv_shm_load_acq(&m->hdr.daemon_alive))
 		return client_err(PKV_UNAVAILABLE, "the daemon has exited");
+	*geom = g;
 	return 0;
 }
 
@@ -164,7 +180,8 @@ static int handshake(int fd, struct pkv_shm_attach_rep *rep, int fds[2])
 		return client_err(PKV_LAYOUT_MISMATCH, "attach: reply of another version");
 	}
 	if (rep->shm_magic != PKV_SHM_MAGIC || rep->format != pkv_shm_format() ||
-	    rep->size != sizeof(struct pkv_shm_layout) || rep->slot >= PKV_SHM_CLIENTS) {
+	    rep->size < sizeof(struct pkv_shm_layout) || rep->size > SIZE_MAX / 2 ||
+	    rep->slot >= PKV_SHM_CLIENTS) {
 		close_fds(got, nfds);
 		return client_err(PKV_LAYOUT_MISMATCH,
 				  "the daemon's shared memory is of another build");
@@ -200,11 +217,12 @@ int attach_open(const char *endpoint, struct pkv_attach **out)
 		goto fail;
 	}
 	struct pkv_shm_layout *m = map;
-	/* The cache and its locks are the daemon's: a stray write here faults. */
-	mprotect(m->stripes, sizeof(m->stripes), PROT_READ);
-	r = attach_check_layout(m, rep.size);
+	struct pkv_shm_cache_geom geom;
+	r = attach_check_layout(m, rep.size, &geom);
 	if (r)
 		goto fail;
+	/* The cache and its locks are the daemon's: a stray write here faults. */
+	mprotect((uint8_t *)map + geom.locks_off, rep.size - geom.locks_off, PROT_READ);
 	const struct pkv_shm_client *c = &m->clients[rep.slot];
 	if (pkv_shm_load_acq(&c->state) != PKV_SHM_ATTACHED || c->attach_gen != rep.attach_gen) {
 		r = client_err(PKV_UNAVAILABLE, "attach: slot %u not granted", rep.slot);
@@ -218,6 +236,7 @@ int attach_open(const char *endpoint, struct pkv_attach **out)
 	close(fds[0]); /* the mapping keeps the memory */
 	a->m = m;
 	a->size = rep.size;
+	a->geom = geom;
 	a->ctl_fd = fd;
 	a->bell_fd = fds[1];
 	a->slot = rep.slot;

@@ -422,7 +422,8 @@ PKV_EXPORT int pkv_get(struct pkv_client *c, const void *key, size_t key_len,
 	if (!(o->flags & PKV_GET_NO_CACHE)) {
 		struct pkv_attach *a = attached_fast(c);
 		if (a) {
-			int r = cache_lookup(a->m, bucket.p, bucket.len, key, key_len, 0, value);
+			int r = cache_lookup(a->m, &a->geom, bucket.p, bucket.len, key, key_len, 0,
+					     value);
 			if (r == CACHE_HIT) {
 				__atomic_add_fetch(&c->hits, 1, __ATOMIC_RELAXED);
 				return PKV_OK;

@@ -25,6 +25,7 @@ struct pkv_attach {
 	struct pkv_attach *retired_next;
 	struct pkv_shm_layout *m;
 	size_t size;
+	struct pkv_shm_cache_geom geom; /* from the segment's header, checked at attach */
 	int ctl_fd;  /* kept open: the daemon hanging up means it is gone */
 	int bell_fd; /* the doorbell eventfd */
 	unsigned slot;
@@ -63,10 +64,13 @@ int attach_control_bucket_request(const char *endpoint, unsigned op, uint32_t ar
 /* Closes the control connection (the daemon then frees the slot). */
 void attach_hangup(struct pkv_attach *a);
 /*
- * Checks a mapped segment: magic, format word, size, daemon alive.
- * Returns 0, PKV_LAYOUT_MISMATCH or PKV_UNAVAILABLE.
+ * Checks a mapped segment of `size` bytes: magic, format word, the cache
+ * geometry in the header (one pkv_shm_cache_layout gives, fitting `size`),
+ * daemon alive. Fills *geom from the header. Returns 0, PKV_LAYOUT_MISMATCH
+ * or PKV_UNAVAILABLE.
  */
-int attach_check_layout(const struct pkv_shm_layout *m, size_t size);
+int attach_check_layout(const struct pkv_shm_layout *m, size_t size,
+			struct pkv_shm_cache_geom *geom);
 /*
  * Whether the daemon of `a` still serves: its daemon_alive word, and, at
  * most every `every_ms` (0: now), whether it hung up the control socket.
@@ -117,14 +121,16 @@ enum cache_result {
 };
 
 /*
- * Looks (bucket, key) up without locks and without writing shared memory.
+ * Looks (bucket, key) up without locks and without writing shared memory,
+ * in the cache of segment m with geometry g (struct pkv_attach's geom).
  * On CACHE_HIT fills *out (growing out->data as pkv_value documents). On
  * other results out->data's bytes may have changed, len/gen/until have not.
  * `now_ms`: the realtime clock for until; 0 means read it if needed.
  * Returns an enum cache_result or -ENOMEM.
  */
-int cache_lookup(const struct pkv_shm_layout *m, const void *bucket, size_t bucket_len,
-		 const void *key, size_t key_len, uint64_t now_ms, struct pkv_value *out);
+int cache_lookup(const struct pkv_shm_layout *m, const struct pkv_shm_cache_geom *g,
+		 const void *bucket, size_t bucket_len, const void *key, size_t key_len,
+		 uint64_t now_ms, struct pkv_value *out);
 
 /* Makes room for len + 1 bytes in v->data. Returns 0 or -ENOMEM. */
 int client_value_reserve(struct pkv_value *v, size_t len);

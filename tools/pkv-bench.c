@@ -10,7 +10,9 @@
  * writing each op's latency into a preallocated array in a shared mapping.
  * The parent then merges the arrays and reports percentiles. The bound
  * workload times something else per iteration: from the SIGKILL of a process
- * a key is bound to until every daemon reports the key absent.
+ * a key is bound to until every daemon reports the key absent. The kill-gap
+ * workload runs put-new writers on every daemon of a dev cluster but one,
+ * SIGKILLs that one mid-run and reports the longest pause in the writes.
  *
  * Exit status: 0 ok, 1 a value did not verify, 64 usage, 69 daemon
  * unavailable (or the dev cluster did not start).
@@ -62,6 +64,10 @@ enum bench_exit {
 #define ERR_SLOTS 16
 /* Bounds of the unmeasured phases (prepare, warm-up) and of --ops runs. */
 #define SETUP_LIMIT_NS (120ull * 1000000000ull)
+/* Loading the key pool: SETUP_LIMIT_NS plus this much per key and loader. */
+#define LOAD_NS_PER_KEY 4000000ull
+#define LOADERS_DEFAULT 32u
+#define LOADERS_MAX 100u /* a daemon serves 128 handles */
 #define OPS_ONLY_LIMIT_S 600.0
 #define QUORUM_WAIT_MS 10000u
 /*
@@ -72,6 +78,16 @@ enum bench_exit {
 #define BOUND_LIMIT_NS (10ull * 1000000000ull)
 #define BOUND_GET_TIMEOUT_MS 2000u
 #define BOUND_NODES_MAX 64
+/*
+ * kill-gap: writers at most (a daemon serves 128 handles, and at least two
+ * survive), the default run length, and the half-width of the window around
+ * the kill (and the restart) in which the merged write gap is looked for.
+ */
+#define KILLGAP_WRITERS_MAX 256u
+#define KILLGAP_DEFAULT_SECONDS 6.0
+#define KILLGAP_WINDOW_NS 1000000000ull
+/* How long the tool waits for a killed daemon to vanish from /proc. */
+#define KILLGAP_VANISH_NS (2ull * 1000000000ull)
 
 enum workload {
 	WL_NONE = 0,
@@ -81,6 +97,7 @@ enum workload {
 	WL_GET_MISS,
 	WL_MIXED,
 	WL_BOUND,
+	WL_KILL_GAP,
 };
 
 static const char *const workload_names[] = {
@@ -91,6 +108,7 @@ static const char *const workload_names[] = {
 	[WL_GET_MISS] = "get-miss",
 	[WL_MIXED] = "mixed",
 	[WL_BOUND] = "bound",
+	[WL_KILL_GAP] = "kill-gap",
 };
 
 struct bench_config {
@@ -106,7 +124,12 @@ struct bench_config {
 	uint64_t warmup_ops;
 	const char *bucket;
 	unsigned read_share; /* percent of reads in `mixed` */
-	unsigned keys;	     /* pre-populated keys per client */
+	unsigned keys;	     /* pre-populated keys, shared by all clients */
+	unsigned loaders;    /* processes that put the pool concurrently */
+	unsigned victim;     /* kill-gap: the node killed (0: the last one) */
+	bool restart;	     /* kill-gap: start the victim again near the end */
+	bool report_rss;     /* --report-rss: daemon memory per key added */
+	bool keep_run_dir;   /* --keep-run-dir: leave the logs after the run */
 };
 
 struct err_slot {
@@ -129,6 +152,11 @@ struct client_result {
 	uint64_t unavailable; /* ops that failed with PKV_UNAVAILABLE */
 	struct err_slot errs[ERR_SLOTS];
 	uint64_t errs_other;
+	/* kill-gap: completion times kept (and those past the capacity) */
+	uint64_t ndone, done_lost;
+	uint64_t gap_max_ns; /* the writer's own longest pause between successes */
+	uint64_t gap_at_ns;  /* when that pause began (CLOCK_MONOTONIC) */
+	unsigned node;	     /* the daemon the writer is attached to */
 };
 
 /* The start barrier: clients count themselves ready, then wait for `go`. */
@@ -149,6 +177,17 @@ struct phase_result {
 	unsigned failed_clients;
 	int setup_status;
 	char message[200];
+	/* kill-gap; times are CLOCK_MONOTONIC ns, 0 when it did not happen */
+	unsigned victim;
+	uint64_t go_ns, kill_ns, vanish_ns, restart_ns;
+	uint64_t write_gap_ns, restart_gap_ns;
+	uint64_t steady_gap_ns; /* the longest pause away from the kill and restart */
+	int64_t write_gap_from_kill_ns, restart_gap_from_restart_ns;
+	uint64_t writer_gap_max_ns, done_lost;
+	unsigned nwriters;
+	uint64_t writer_gap[KILLGAP_WRITERS_MAX];
+	int64_t writer_gap_from_kill[KILLGAP_WRITERS_MAX];
+	unsigned writer_node[KILLGAP_WRITERS_MAX];
 };
 
 static volatile sig_atomic_t got_signal;
@@ -209,6 +248,9 @@ static void usage(FILE *f)
 	      "  mixed          --read-share P percent get-hit, the rest put-new\n"
 	      "  bound          put a key bound to a child process, SIGKILL it, time until\n"
 	      "                 every daemon reports the key absent (default --ops 200)\n"
+	      "  kill-gap       put-new writers on every daemon but one (--cluster N, N >= 3);\n"
+	      "                 SIGKILL that one after a third of --seconds (default 6) and\n"
+	      "                 report the longest pause in the writes around the kill\n"
 	      "options:\n"
 	      "  --cluster N         start a dev cluster of N daemons for the run (pkv-cluster)\n"
 	      "  --clients N         client processes, one handle each (default 1)\n"
@@ -218,9 +260,16 @@ static void usage(FILE *f)
 	      "  --key-size B        key bytes, 16..1024 (default 16)\n"
 	      "  --value-size B      value bytes, 1..60000 (default 32)\n"
 	      "  --bucket NAME       bucket of the keys (default bench)\n"
-	      "  --keys N            pre-populated keys per client (default 512)\n"
+	      "  --keys N            distinct pre-populated keys, shared by all clients\n"
+	      "                      (default 512); loaded first by concurrent puts\n"
+	      "  --loaders N         processes putting the keys concurrently (default 32)\n"
 	      "  --read-share P      percent reads in mixed (default 90)\n"
 	      "  --baseline WORKLOAD run WORKLOAD first and print main/baseline ratios\n"
+	      "  --victim I          kill-gap: the node to kill (default the last)\n"
+	      "  --restart           kill-gap: start the victim again after two thirds of the run\n"
+	      "  --report-rss        with --cluster: each daemon's resident memory before and\n"
+	      "                      after the run, and bytes per key added\n"
+	      "  --keep-run-dir      with --cluster: keep the run dir (daemon logs) after the run\n"
 	      "  --json              print one JSON object\n"
 	      "exit status: 0 ok, 1 a value did not verify, 64 usage, 69 daemon unavailable\n",
 	      f);
@@ -260,6 +309,11 @@ enum {
 	OPT_BUCKET,
 	OPT_READ_SHARE,
 	OPT_KEYS,
+	OPT_LOADERS,
+	OPT_VICTIM,
+	OPT_RESTART,
+	OPT_REPORT_RSS,
+	OPT_KEEP_RUN_DIR,
 };
 
 /* Returns 0, or an exit status after printing why. */
@@ -281,6 +335,11 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 		{"bucket", required_argument, NULL, OPT_BUCKET},
 		{"read-share", required_argument, NULL, OPT_READ_SHARE},
 		{"keys", required_argument, NULL, OPT_KEYS},
+		{"loaders", required_argument, NULL, OPT_LOADERS},
+		{"victim", required_argument, NULL, OPT_VICTIM},
+		{"restart", no_argument, NULL, OPT_RESTART},
+		{"report-rss", no_argument, NULL, OPT_REPORT_RSS},
+		{"keep-run-dir", no_argument, NULL, OPT_KEEP_RUN_DIR},
 		{0},
 	};
 	const char *node = NULL, *sock = NULL;
@@ -299,6 +358,7 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 		.bucket = "bench",
 		.read_share = 90,
 		.keys = 512,
+		.loaders = LOADERS_DEFAULT,
 	};
 	while ((c = getopt_long(argc, argv, "n:S:h", o, &li)) != -1) {
 		switch (c) {
@@ -373,6 +433,25 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 				goto bad_value;
 			cfg->keys = (unsigned)v;
 			break;
+		case OPT_LOADERS:
+			if (!parse_u64(optarg, 1, LOADERS_MAX, &v))
+				goto bad_value;
+			cfg->loaders = (unsigned)v;
+			break;
+		case OPT_VICTIM:
+			if (!parse_u64(optarg, 1, 64, &v))
+				goto bad_value;
+			cfg->victim = (unsigned)v;
+			break;
+		case OPT_RESTART:
+			cfg->restart = true;
+			break;
+		case OPT_REPORT_RSS:
+			cfg->report_rss = true;
+			break;
+		case OPT_KEEP_RUN_DIR:
+			cfg->keep_run_dir = true;
+			break;
 		default:
 			usage_hint();
 			return BENCH_EX_USAGE;
@@ -399,6 +478,43 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 	}
 	if (have_ops && !have_seconds)
 		cfg->seconds = OPS_ONLY_LIMIT_S;
+	if ((cfg->report_rss || cfg->keep_run_dir) && !cfg->cluster) {
+		fputs("pkv-bench: --report-rss and --keep-run-dir need --cluster N\n", stderr);
+		return BENCH_EX_USAGE;
+	}
+	if (cfg->workload != WL_KILL_GAP && (cfg->victim || cfg->restart)) {
+		fputs("pkv-bench: --victim and --restart belong to kill-gap\n", stderr);
+		return BENCH_EX_USAGE;
+	}
+	if (cfg->baseline == WL_KILL_GAP ||
+	    (cfg->workload == WL_KILL_GAP && cfg->baseline != WL_NONE)) {
+		fputs("pkv-bench: kill-gap takes no --baseline\n", stderr);
+		return BENCH_EX_USAGE;
+	}
+	if (cfg->workload == WL_KILL_GAP) {
+		/* The victim's death must leave a quorum, and writers elsewhere. */
+		if (cfg->cluster < 3) {
+			fputs("pkv-bench: kill-gap needs --cluster N with N >= 3\n", stderr);
+			return BENCH_EX_USAGE;
+		}
+		if (!cfg->victim)
+			cfg->victim = cfg->cluster;
+		if (cfg->victim > cfg->cluster) {
+			fprintf(stderr, "pkv-bench: --victim %u is not a node of the cluster\n",
+				cfg->victim);
+			return BENCH_EX_USAGE;
+		}
+		if (cfg->clients > KILLGAP_WRITERS_MAX) {
+			fprintf(stderr, "pkv-bench: kill-gap runs at most %u writers\n",
+				KILLGAP_WRITERS_MAX);
+			return BENCH_EX_USAGE;
+		}
+		if (cfg->endpoint) {
+			fputs("pkv-bench: kill-gap attaches its writers itself (no -n/-S)\n",
+			      stderr);
+			return BENCH_EX_USAGE;
+		}
+	}
 	return 0;
 
 bad_value:
@@ -411,6 +527,7 @@ bad_value:
 
 static struct {
 	bool up;
+	bool keep; /* --keep-run-dir */
 	pid_t owner;
 	char script[PATH_MAX];
 	char run_dir[64];
@@ -485,7 +602,10 @@ static void cluster_down(void)
 		return;
 	cluster.up = false;
 	cluster_script("down", 0);
-	nftw(cluster.run_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	if (cluster.keep)
+		fprintf(stderr, "pkv-bench: daemon logs kept in %s\n", cluster.run_dir);
+	else
+		nftw(cluster.run_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* A UDP port base such that base+1 .. base+n are free on loopback now. */
@@ -578,6 +698,69 @@ static int cluster_up(unsigned n)
 	return 0;
 }
 
+/*
+ * The pid of nodeI of the dev cluster, from RUN_DIR/nodeI/pkvd.pid, if
+ * /proc/PID/cmdline says that process is a pkvd run as `--node I` — the
+ * check pkv-cluster makes before it signals one — else 0. So a recycled pid
+ * is never signalled.
+ */
+static pid_t cluster_daemon_pid(unsigned node)
+{
+	char path[PATH_MAX], buf[4096], want[16];
+	long pid = 0;
+
+	snprintf(path, sizeof(path), "%s/node%u/pkvd.pid", cluster.run_dir, node);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%ld", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	if (pid <= 0 || pid > INT_MAX)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	snprintf(want, sizeof(want), "%u", node);
+	bool is_pkvd = false, is_node = false;
+	/* cmdline is the arguments, each ended by a NUL */
+	for (char *a = buf; a < buf + n; a += strlen(a) + 1) {
+		char *next = a + strlen(a) + 1;
+		if (a == buf) {
+			const char *base = strrchr(a, '/');
+			is_pkvd = strstr(base ? base + 1 : a, "pkvd") != NULL;
+		} else if (!strcmp(a, "--node") && next < buf + n && !strcmp(next, want)) {
+			is_node = true;
+		}
+	}
+	return is_pkvd && is_node ? (pid_t)pid : 0;
+}
+
+/* True while the process runs (a zombie counts as gone). */
+static bool process_alive(pid_t pid)
+{
+	char path[64], line[256];
+	bool alive = false;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "State:", 6)) {
+			alive = !strchr(line, 'Z') && !strchr(line, 'X');
+			break;
+		}
+	}
+	fclose(f);
+	return alive;
+}
+
 /* --- keys and values --------------------------------------------------------- */
 
 static const char base62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -596,12 +779,14 @@ struct keygen {
 	size_t key_size;
 };
 
-static void keygen_init(struct keygen *kg, char *buf, size_t key_size, uint64_t nonce)
+/* owner: the pid in the tag; a client's own keys carry its pid, the pool the parent's. */
+static void keygen_init(struct keygen *kg, char *buf, size_t key_size, pid_t owner,
+			uint64_t nonce)
 {
 	kg->key = buf;
 	kg->key_size = key_size;
 	memset(buf, '.', key_size);
-	put_base62(buf, (uint64_t)getpid(), 4);
+	put_base62(buf, (uint64_t)owner, 4);
 	put_base62(buf + 4, nonce, 3);
 }
 
@@ -635,6 +820,7 @@ struct client {
 	struct pkv_put_opts put_opts;
 	struct pkv_get_opts get_opts;
 	struct keygen kg;
+	struct keygen pool; /* the shared pre-populated keys */
 	char *value, *expect;
 	struct pkv_value answer;
 	uint64_t next_new, next_miss; /* sequence numbers of fresh keys */
@@ -643,6 +829,7 @@ struct client {
 	uint64_t *samples;
 	uint64_t cap;
 	struct pkv_client **watch; /* bound: one handle per daemon of bound_nodes */
+	uint64_t *done_ts;	   /* kill-gap: completion times of successful puts */
 };
 
 enum op_outcome {
@@ -690,6 +877,8 @@ static const char *op_prepare(struct client *cl, struct op *op)
 	const char *key;
 
 	op->kind = cl->workload;
+	if (op->kind == WL_KILL_GAP)
+		op->kind = WL_PUT_NEW;
 	if (op->kind == WL_MIXED)
 		op->kind = xorshift(&cl->rng) % 100 < cfg->read_share ? WL_GET_HIT : WL_PUT_NEW;
 	switch (op->kind) {
@@ -698,11 +887,11 @@ static const char *op_prepare(struct client *cl, struct op *op)
 		value_make(cl->value, cfg->value_size, key, cfg->key_size, 'A');
 		break;
 	case WL_PUT_EXISTING:
-		key = keygen_make(&cl->kg, 'p', xorshift(&cl->rng) % cfg->keys);
+		key = keygen_make(&cl->pool, 'p', xorshift(&cl->rng) % cfg->keys);
 		value_make(cl->value, cfg->value_size, key, cfg->key_size, 'B');
 		break;
 	case WL_GET_HIT:
-		key = keygen_make(&cl->kg, 'p', xorshift(&cl->rng) % cfg->keys);
+		key = keygen_make(&cl->pool, 'p', xorshift(&cl->rng) % cfg->keys);
 		break;
 	default:
 		key = keygen_make(&cl->kg, 'x', cl->next_miss++);
@@ -780,29 +969,147 @@ static void client_record(struct client *cl, const struct op *op, uint64_t lat)
 	}
 }
 
-/* Writes the pool keys of put-existing, get-hit and mixed (unmeasured). */
-static int client_populate(struct client *cl, uint64_t deadline)
+static void kill_children(const pid_t *pids, unsigned n)
 {
-	const struct bench_config *cfg = cl->cfg;
+	for (unsigned i = 0; i < n; i++)
+		if (pids[i] > 0)
+			kill(pids[i], SIGTERM);
+}
 
-	for (uint64_t i = 0; i < cfg->keys; i++) {
-		if (got_signal || now_ns() >= deadline)
-			return PKV_TIMEOUT;
-		const char *key = keygen_make(&cl->kg, 'p', i);
-		value_make(cl->value, cfg->value_size, key, cfg->key_size, 'A');
-		int r = pkv_put(cl->pkv, key, cfg->key_size, cl->value, cfg->value_size,
-				&cl->put_opts, &cl->answer);
-		if (r != PKV_OK) {
-			note_message(cl->res, "populate", r);
-			return r;
+/* What one loader reports, in the shared mapping. */
+struct load_result {
+	int done;
+	int status;
+	uint64_t loaded;
+	char message[200];
+};
+
+/*
+ * One loader process: puts the pool keys i with i % loaders == index, each
+ * with the value the readers expect ('A'), and checks the answer. Many
+ * loaders put at once, so the daemon has many rounds in flight and sends
+ * their messages to each peer batched in shared datagrams.
+ */
+static void loader_main(const struct bench_config *cfg, unsigned index, pid_t owner,
+			uint64_t nonce, uint64_t deadline, struct load_result *out)
+{
+	struct pkv_client *pkv = NULL;
+	struct pkv_value answer = PKV_VALUE_INIT;
+	struct pkv_put_opts po = {.bucket = cfg->bucket, .bucket_len = strlen(cfg->bucket)};
+	struct keygen kg;
+	char *key = malloc(cfg->key_size);
+	char *value = malloc(cfg->value_size);
+	int r = -ENOMEM;
+
+	if (!key || !value)
+		goto out;
+	keygen_init(&kg, key, cfg->key_size, owner, nonce);
+	r = pkv_open(&pkv, cfg->endpoint);
+	if (r) {
+		snprintf(out->message, sizeof(out->message), "load: attach: %s (%s)",
+			 pkv_strerror(r), pkv_errmsg());
+		goto out;
+	}
+	for (uint64_t i = index; i < cfg->keys; i += cfg->loaders) {
+		if (got_signal || now_ns() >= deadline) {
+			r = PKV_TIMEOUT;
+			snprintf(out->message, sizeof(out->message),
+				 "load: %" PRIu64 " keys put before the time limit", out->loaded);
+			goto out;
 		}
-		if (!value_is(&cl->answer, cl->value, cfg->value_size)) {
-			snprintf(cl->res->message, sizeof(cl->res->message),
-				 "populate: a fresh key came back with another value");
-			return PKV_INVALID_VALUE;
+		keygen_make(&kg, 'p', i);
+		value_make(value, cfg->value_size, key, cfg->key_size, 'A');
+		r = pkv_put(pkv, key, cfg->key_size, value, cfg->value_size, &po, &answer);
+		if (r != PKV_OK) {
+			snprintf(out->message, sizeof(out->message), "load: put: %s (%s)",
+				 pkv_strerror(r), pkv_errmsg());
+			goto out;
+		}
+		if (!value_is(&answer, value, cfg->value_size)) {
+			r = PKV_INVALID_VALUE;
+			snprintf(out->message, sizeof(out->message),
+				 "load: a fresh key came back with another value");
+			goto out;
+		}
+		out->loaded++;
+	}
+	r = 0;
+out:
+	out->status = r;
+	out->done = 1;
+	pkv_value_free(&answer);
+	pkv_close(pkv);
+	free(key);
+	free(value);
+	_exit(r ? 1 : 0);
+}
+
+/*
+ * Puts the pool of put-existing, get-hit and mixed before any client starts
+ * (unmeasured): --loaders processes with a handle each. Returns 0, or an exit
+ * status after printing why.
+ */
+static int pool_load(const struct bench_config *cfg, uint64_t nonce)
+{
+	unsigned n = cfg->loaders < cfg->keys ? cfg->loaders : cfg->keys;
+	struct bench_config lc = *cfg;
+	lc.loaders = n;
+	size_t size = n * sizeof(struct load_result);
+	struct load_result *res =
+		mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	pid_t *pids = calloc(n, sizeof(*pids));
+	if (res == MAP_FAILED || !pids) {
+		fprintf(stderr, "pkv-bench: load: out of memory\n");
+		free(pids);
+		if (res != MAP_FAILED)
+			munmap(res, size);
+		return BENCH_EX_UNAVAILABLE;
+	}
+	uint64_t start = now_ns();
+	uint64_t deadline = start + SETUP_LIMIT_NS + cfg->keys * LOAD_NS_PER_KEY / n;
+	if (cfg->keys >= 100000)
+		fprintf(stderr, "pkv-bench: loading %u keys with %u concurrent loaders\n",
+			cfg->keys, n);
+	fflush(NULL);
+	unsigned started = 0;
+	int ex = 0;
+	for (; started < n; started++) {
+		pid_t pid = fork();
+		if (pid < 0) {
+			fprintf(stderr, "pkv-bench: fork: %s\n", strerror(errno));
+			ex = BENCH_EX_UNAVAILABLE;
+			break;
+		}
+		if (pid == 0)
+			loader_main(&lc, started, getppid(), nonce, deadline, &res[started]);
+		pids[started] = pid;
+	}
+	if (ex)
+		kill_children(pids, started);
+	uint64_t loaded = 0;
+	for (unsigned i = 0; i < started; i++) {
+		while (waitpid(pids[i], NULL, 0) < 0 && errno == EINTR)
+			if (got_signal)
+				kill_children(pids, started);
+		loaded += res[i].loaded;
+		if (!ex && (!res[i].done || res[i].status)) {
+			fprintf(stderr, "pkv-bench: %s\n",
+				res[i].done ? res[i].message : "load: a loader process died");
+			ex = res[i].status == PKV_UNAVAILABLE || !res[i].done ? BENCH_EX_UNAVAILABLE
+									       : BENCH_EX_MISMATCH;
+			if (res[i].status == PKV_TIMEOUT || res[i].status == PKV_NO_QUORUM)
+				ex = BENCH_EX_UNAVAILABLE;
+			kill_children(pids, started);
 		}
 	}
-	return 0;
+	if (got_signal && !ex)
+		ex = 128 + got_signal;
+	if (!ex && cfg->keys >= 100000)
+		fprintf(stderr, "pkv-bench: loaded %" PRIu64 " keys in %.1f s\n", loaded,
+			(double)(now_ns() - start) / 1e9);
+	free(pids);
+	munmap(res, size);
+	return ex;
 }
 
 static int client_warmup(struct client *cl, uint64_t deadline)
@@ -835,6 +1142,7 @@ static void client_measure(struct client *cl)
 	struct client_result *res = cl->res;
 	uint64_t start = now_ns();
 	uint64_t deadline = start + (uint64_t)(cfg->seconds * 1e9);
+	uint64_t prev = start; /* the last successful completion (kill-gap) */
 	struct op op;
 
 	res->start_ns = start;
@@ -847,8 +1155,24 @@ static void client_measure(struct client *cl)
 		uint64_t t1 = now_ns();
 		op_check(cl, key, &op);
 		client_record(cl, &op, t1 - t0);
+		if (cl->done_ts && op.outcome == OP_OK) {
+			if (t1 - prev > res->gap_max_ns) {
+				res->gap_max_ns = t1 - prev;
+				res->gap_at_ns = prev;
+			}
+			prev = t1;
+			if (res->ndone < cl->cap)
+				cl->done_ts[res->ndone++] = t1;
+			else
+				res->done_lost++;
+		}
 	}
 	res->end_ns = now_ns();
+	/* A writer stuck until the end has its pause counted too. */
+	if (cl->done_ts && res->end_ns - prev > res->gap_max_ns) {
+		res->gap_max_ns = res->end_ns - prev;
+		res->gap_at_ns = prev;
+	}
 }
 
 static void client_stats(struct client *cl, uint64_t *hits, uint64_t *misses)
@@ -1114,8 +1438,8 @@ static int bound_measure(struct client *cl, uint64_t iterations, uint64_t deadli
 
 /* The body of a forked client. Never returns. */
 static void client_main(const struct bench_config *cfg, enum workload wl, uint64_t nonce,
-			struct bench_control *ctl, struct client_result *res, uint64_t *samples,
-			uint64_t cap)
+			pid_t pool_owner, struct bench_control *ctl, struct client_result *res, uint64_t *samples,
+			uint64_t *done_ts, uint64_t cap)
 {
 	struct client cl = {
 		.cfg = cfg,
@@ -1124,21 +1448,26 @@ static void client_main(const struct bench_config *cfg, enum workload wl, uint64
 		.samples = samples,
 		.cap = cap,
 		.rng = (random_u64() ^ nonce) | 1,
+		.done_ts = done_ts,
 	};
 	char *key = malloc(cfg->key_size);
+	char *pool_key = malloc(cfg->key_size);
 	cl.value = malloc(cfg->value_size);
 	cl.expect = malloc(cfg->value_size);
 	uint64_t deadline = now_ns() + SETUP_LIMIT_NS;
 	uint64_t hits0 = 0, misses0 = 0, hits1 = 0, misses1 = 0;
 	int r;
 
-	if (!key || !cl.value || !cl.expect) {
+	if (!key || !pool_key || !cl.value || !cl.expect) {
 		res->setup_status = -ENOMEM;
 		goto ready;
 	}
 	/* Touch the sample pages now, not inside the measured loop. */
 	memset(samples, 0, cap * sizeof(*samples));
-	keygen_init(&cl.kg, key, cfg->key_size, nonce);
+	if (done_ts)
+		memset(done_ts, 0, cap * sizeof(*done_ts));
+	keygen_init(&cl.kg, key, cfg->key_size, getpid(), nonce);
+	keygen_init(&cl.pool, pool_key, cfg->key_size, pool_owner, nonce);
 	cl.put_opts.bucket = cfg->bucket;
 	cl.put_opts.bucket_len = strlen(cfg->bucket);
 	cl.get_opts.bucket = cfg->bucket;
@@ -1159,13 +1488,6 @@ static void client_main(const struct bench_config *cfg, enum workload wl, uint64
 		/* Unmeasured iterations: res->start_ns is still 0. */
 		res->setup_status = bound_measure(&cl, cfg->warmup_ops, deadline);
 		goto ready;
-	}
-	if (wl == WL_PUT_EXISTING || wl == WL_GET_HIT || wl == WL_MIXED) {
-		r = client_populate(&cl, deadline);
-		if (r) {
-			res->setup_status = r;
-			goto ready;
-		}
 	}
 	r = client_warmup(&cl, deadline);
 	if (r) {
@@ -1191,6 +1513,7 @@ ready:
 	bound_close(&cl);
 	pkv_close(cl.pkv);
 	free(key);
+	free(pool_key);
 	free(cl.value);
 	free(cl.expect);
 	_exit(res->setup_status ? 1 : 0);
@@ -1336,11 +1659,176 @@ static void phase_merge(const struct bench_config *cfg, struct client_result *re
 	free(sets);
 }
 
-static void kill_children(const pid_t *pids, unsigned n)
+/* --- kill-gap: the kill, the restart, the gaps ----------------------------- */
+
+/* The daemon writer i attaches to: the nodes other than the victim in turn. */
+static unsigned killgap_writer_node(const struct bench_config *cfg, unsigned i)
 {
-	for (unsigned i = 0; i < n; i++)
-		if (pids[i] > 0)
-			kill(pids[i], SIGTERM);
+	unsigned node = i % (cfg->cluster - 1) + 1;
+	return node >= cfg->victim ? node + 1 : node;
+}
+
+static void sleep_until(uint64_t t)
+{
+	while (!got_signal) {
+		if (now_ns() >= t)
+			return;
+		struct timespec ts = {.tv_sec = (time_t)(t / 1000000000ull),
+				      .tv_nsec = (long)(t % 1000000000ull)};
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+	}
+}
+
+/*
+ * The parent's part of a kill-gap run, from the start barrier on: SIGKILL
+ * the victim after a third of the run, wait until it is gone, and with
+ * --restart start it again after two thirds. The victim is signalled by its
+ * pid directly (not through the script) so the kill time is known to the
+ * microsecond.
+ */
+static void killgap_events(const struct bench_config *cfg, uint64_t go, struct phase_result *pr)
+{
+	uint64_t span = (uint64_t)(cfg->seconds * 1e9);
+
+	pr->victim = cfg->victim;
+	pr->go_ns = go;
+	sleep_until(go + span / 3);
+	if (got_signal)
+		return;
+	pid_t pid = cluster_daemon_pid(cfg->victim);
+	if (!pid) {
+		snprintf(pr->message, sizeof(pr->message), "kill-gap: node%u is not running",
+			 cfg->victim);
+		return;
+	}
+	pr->kill_ns = now_ns();
+	if (kill(pid, SIGKILL) < 0) {
+		snprintf(pr->message, sizeof(pr->message), "kill-gap: kill node%u (pid %d): %s",
+			 cfg->victim, (int)pid, strerror(errno));
+		pr->kill_ns = 0;
+		return;
+	}
+	while (process_alive(pid) && now_ns() - pr->kill_ns < KILLGAP_VANISH_NS)
+		sleep_ns(200000);
+	if (!process_alive(pid))
+		pr->vanish_ns = now_ns();
+	fprintf(stderr, "pkv-bench: kill-gap: SIGKILLed node%u (pid %d) at %.3f s\n", cfg->victim,
+		(int)pid, (double)(pr->kill_ns - go) / 1e9);
+	if (!cfg->restart)
+		return;
+	sleep_until(go + span / 3 * 2);
+	if (got_signal)
+		return;
+	pr->restart_ns = now_ns();
+	int r = cluster_script("start", cfg->victim);
+	if (r) {
+		fprintf(stderr, "pkv-bench: kill-gap: pkv-cluster start %u: %d\n", cfg->victim, r);
+		pr->restart_ns = 0;
+	}
+}
+
+/*
+ * The longest interval between consecutive points of the sorted timeline t
+ * that overlaps [at - window, at + window]; *from is where it begins,
+ * relative to `at`.
+ */
+static uint64_t gap_near(const uint64_t *t, size_t n, uint64_t at, int64_t *from)
+{
+	uint64_t lo = at > KILLGAP_WINDOW_NS ? at - KILLGAP_WINDOW_NS : 0;
+	uint64_t hi = at + KILLGAP_WINDOW_NS, best = 0;
+
+	for (size_t i = 1; i < n; i++) {
+		if (t[i] < lo || t[i - 1] > hi)
+			continue;
+		if (t[i] - t[i - 1] > best) {
+			best = t[i] - t[i - 1];
+			*from = (int64_t)t[i - 1] - (int64_t)at;
+		}
+	}
+	return best;
+}
+
+/* Whether the interval [a, b] overlaps the window around `at`. */
+static bool near(uint64_t a, uint64_t b, uint64_t at)
+{
+	return b + KILLGAP_WINDOW_NS >= at && a <= at + KILLGAP_WINDOW_NS;
+}
+
+/*
+ * Merges the writers' completion times into one timeline (the start of the
+ * first writer and the end of the last one bound it, so a stall that lasts
+ * until the end counts) and finds the longest pause near the kill and the
+ * restart; also each writer's own longest pause.
+ */
+static void killgap_merge(const struct bench_config *cfg, const struct client_result *res,
+			  const uint64_t *done_ts, uint64_t cap, struct phase_result *pr)
+{
+	uint64_t total = 0, first = UINT64_MAX, last = 0;
+
+	pr->nwriters = cfg->clients;
+	for (unsigned i = 0; i < cfg->clients; i++) {
+		const struct client_result *r = &res[i];
+		pr->writer_node[i] = r->node;
+		if (!r->done || r->setup_status)
+			continue;
+		total += r->ndone;
+		pr->done_lost += r->done_lost;
+		first = r->start_ns < first ? r->start_ns : first;
+		last = r->end_ns > last ? r->end_ns : last;
+		pr->writer_gap[i] = r->gap_max_ns;
+		if (pr->kill_ns)
+			pr->writer_gap_from_kill[i] = (int64_t)r->gap_at_ns - (int64_t)pr->kill_ns;
+		if (r->gap_max_ns > pr->writer_gap_max_ns)
+			pr->writer_gap_max_ns = r->gap_max_ns;
+	}
+	if (!pr->kill_ns || first == UINT64_MAX)
+		return;
+	uint64_t *all = malloc((size_t)(total + 2) * sizeof(*all));
+	if (!all)
+		return;
+	size_t n = 0;
+	all[n++] = first;
+	all[n++] = last;
+	for (unsigned i = 0; i < cfg->clients; i++) {
+		if (!res[i].done || res[i].setup_status)
+			continue;
+		memcpy(all + n, done_ts + (size_t)i * cap, res[i].ndone * sizeof(*all));
+		n += res[i].ndone;
+	}
+	qsort(all, n, sizeof(*all), cmp_u64);
+	/* The reference: pauses the machine makes anyway, away from the events. */
+	for (size_t i = 1; i < n; i++) {
+		if (near(all[i - 1], all[i], pr->kill_ns) ||
+		    (pr->restart_ns && near(all[i - 1], all[i], pr->restart_ns)))
+			continue;
+		if (all[i] - all[i - 1] > pr->steady_gap_ns)
+			pr->steady_gap_ns = all[i] - all[i - 1];
+	}
+	pr->write_gap_ns = gap_near(all, n, pr->kill_ns, &pr->write_gap_from_kill_ns);
+	if (pr->restart_ns)
+		pr->restart_gap_ns =
+			gap_near(all, n, pr->restart_ns, &pr->restart_gap_from_restart_ns);
+	free(all);
+}
+
+/* Each running daemon's `paxos:` counters, on stderr: what the kill cost. */
+static void cluster_print_paxos_stats(unsigned n)
+{
+	for (unsigned i = 1; i <= n; i++) {
+		char name[16], *text = NULL;
+		struct pkv_client *c;
+		snprintf(name, sizeof(name), "node%u", i);
+		if (!cluster_daemon_pid(i) || pkv_open(&c, name))
+			continue;
+		if (pkv_node_stats(c, &text) == 0 && text) {
+			char *nl = strchr(text, '\n');
+			if (nl)
+				*nl = 0;
+			fprintf(stderr, "pkv-bench: %s %s\n", name, text);
+		}
+		free(text);
+		pkv_close(c);
+	}
 }
 
 /*
@@ -1352,6 +1840,9 @@ static const struct bench_config *phase_config(struct bench_config *pc,
 					       const struct bench_config *cfg, enum workload wl)
 {
 	*pc = *cfg;
+	/* kill-gap is a run of fixed length around the kill, whatever --ops says. */
+	if (wl == WL_KILL_GAP && !pc->seconds_given)
+		pc->seconds = KILLGAP_DEFAULT_SECONDS;
 	if (wl != WL_BOUND)
 		return pc;
 	if (!pc->ops_given)
@@ -1372,7 +1863,9 @@ static int phase_run(const struct bench_config *main_cfg, enum workload wl,
 	uint64_t cap = cfg->ops < SAMPLES_MAX ? cfg->ops : SAMPLES_MAX;
 	size_t head = sizeof(struct bench_control) + cfg->clients * sizeof(struct client_result);
 	head = (head + 4095) & ~(size_t)4095;
-	size_t size = head + (size_t)cfg->clients * cap * sizeof(uint64_t);
+	/* kill-gap keeps each success's completion time too, after the samples. */
+	size_t arrays = wl == WL_KILL_GAP ? 2 : 1;
+	size_t size = head + arrays * (size_t)cfg->clients * cap * sizeof(uint64_t);
 	void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (map == MAP_FAILED) {
 		fprintf(stderr, "pkv-bench: cannot map %zu bytes for samples: %s\n", size,
@@ -1382,6 +1875,7 @@ static int phase_run(const struct bench_config *main_cfg, enum workload wl,
 	struct bench_control *ctl = map;
 	struct client_result *res = (struct client_result *)(ctl + 1);
 	uint64_t *samples = (uint64_t *)((char *)map + head);
+	uint64_t *done_ts = wl == WL_KILL_GAP ? samples + (size_t)cfg->clients * cap : NULL;
 	pid_t *pids = calloc(cfg->clients, sizeof(*pids));
 	uint64_t nonce = random_u64() % (62 * 62 * 62);
 	unsigned started = 0, reaped = 0;
@@ -1394,6 +1888,14 @@ static int phase_run(const struct bench_config *main_cfg, enum workload wl,
 		munmap(map, size);
 		return BENCH_EX_UNAVAILABLE;
 	}
+	if (wl == WL_PUT_EXISTING || wl == WL_GET_HIT || wl == WL_MIXED) {
+		ex = pool_load(cfg, nonce);
+		if (ex) {
+			free(pids);
+			munmap(map, size);
+			return ex;
+		}
+	}
 	fflush(NULL);
 	for (; started < cfg->clients; started++) {
 		pid_t pid = fork();
@@ -1402,9 +1904,19 @@ static int phase_run(const struct bench_config *main_cfg, enum workload wl,
 			ex = BENCH_EX_UNAVAILABLE;
 			break;
 		}
-		if (pid == 0)
-			client_main(cfg, wl, nonce, ctl, &res[started],
-				    samples + (size_t)started * cap, cap);
+		if (pid == 0) {
+			struct bench_config wc = *cfg;
+			char ep[16];
+			if (wl == WL_KILL_GAP) {
+				/* Writers spread over the daemons that survive. */
+				res[started].node = killgap_writer_node(cfg, started);
+				snprintf(ep, sizeof(ep), "node%u", res[started].node);
+				wc.endpoint = ep;
+			}
+			client_main(&wc, wl, nonce, getppid(), ctl, &res[started],
+				    samples + (size_t)started * cap,
+				    done_ts ? done_ts + (size_t)started * cap : NULL, cap);
+		}
 		pids[started] = pid;
 	}
 	/* Start barrier: every client ready (or gone), then all go at once. */
@@ -1419,7 +1931,10 @@ static int phase_run(const struct bench_config *main_cfg, enum workload wl,
 		}
 		sleep_ns(1000000);
 	}
+	uint64_t go = now_ns();
 	__atomic_store_n(&ctl->go, 1, __ATOMIC_RELEASE);
+	if (!ex && !got_signal && wl == WL_KILL_GAP)
+		killgap_events(cfg, go, pr);
 	if (ex || got_signal)
 		kill_children(pids, started);
 	for (unsigned i = 0; i < started; i++) {
@@ -1434,9 +1949,157 @@ static int phase_run(const struct bench_config *main_cfg, enum workload wl,
 		ex = 128 + got_signal;
 	if (!ex)
 		phase_merge(cfg, res, samples, cap, pr);
+	if (!ex && wl == WL_KILL_GAP)
+		killgap_merge(cfg, res, done_ts, cap, pr);
 	free(pids);
 	munmap(map, size);
 	return ex;
+}
+
+/* --- daemon memory (--report-rss) ------------------------------------------ */
+
+/* One daemon's memory and key count at one moment. */
+struct rss_snap {
+	pid_t pid; /* 0: not running */
+	bool have_entries;
+	uint64_t vmrss, anon, file, shmem; /* bytes, from /proc/PID/status */
+	uint64_t entries;		   /* the store's entries= (`pkv stats`) */
+};
+
+static struct {
+	unsigned n;
+	struct rss_snap before[64], after[64];
+} rss;
+
+static uint64_t status_kib(const char *text, const char *field)
+{
+	const char *p = strstr(text, field);
+	return p ? strtoull(p + strlen(field), NULL, 10) * 1024u : 0;
+}
+
+/* The entries= field of the daemon's `paxos:` stats line. */
+static bool daemon_entries(unsigned node, uint64_t *entries)
+{
+	char name[16], *text = NULL;
+	struct pkv_client *c;
+	bool ok = false;
+	snprintf(name, sizeof(name), "node%u", node);
+	if (pkv_open(&c, name))
+		return false;
+	if (pkv_node_stats(c, &text) == 0 && text) {
+		/* " entries=": not cache_entries= of the local: line */
+		const char *p = strstr(text, " entries=");
+		if (p) {
+			*entries = strtoull(p + 9, NULL, 10);
+			ok = true;
+		}
+	}
+	free(text);
+	pkv_close(c);
+	return ok;
+}
+
+static void rss_take(struct rss_snap *snaps)
+{
+	for (unsigned i = 1; i <= rss.n; i++) {
+		struct rss_snap *r = &snaps[i - 1];
+		char path[64], text[4096];
+		*r = (struct rss_snap){.pid = cluster_daemon_pid(i)};
+		if (!r->pid)
+			continue;
+		r->have_entries = daemon_entries(i, &r->entries);
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)r->pid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (n <= 0) {
+			r->pid = 0;
+			continue;
+		}
+		text[n] = 0;
+		r->vmrss = status_kib(text, "VmRSS:");
+		r->anon = status_kib(text, "RssAnon:");
+		r->file = status_kib(text, "RssFile:");
+		r->shmem = status_kib(text, "RssShmem:");
+	}
+}
+
+/* Bytes per key added; false when it cannot be said (no keys added, a restart). */
+static bool per_key(uint64_t before, uint64_t after, const struct rss_snap *b,
+		    const struct rss_snap *a, double *out)
+{
+	if (!a->pid || a->pid != b->pid || !a->have_entries || !b->have_entries ||
+	    a->entries <= b->entries)
+		return false;
+	*out = ((double)after - (double)before) / (double)(a->entries - b->entries);
+	return true;
+}
+
+static void json_per_key(FILE *f, const char *name, uint64_t before, uint64_t after,
+			 const struct rss_snap *b, const struct rss_snap *a)
+{
+	double pk;
+	if (per_key(before, after, b, a, &pk))
+		fprintf(f, ", \"%s\": %.1f", name, pk);
+	else
+		fprintf(f, ", \"%s\": null", name);
+}
+
+static void print_rss_text(const struct bench_config *cfg)
+{
+	printf("memory: each daemon's /proc/PID/status before -> after; per key: the growth over "
+	       "the keys it added (entries=); target under %zu B/key\n",
+	       2 * (cfg->key_size + cfg->value_size) + 128);
+	for (unsigned i = 0; i < rss.n; i++) {
+		const struct rss_snap *b = &rss.before[i], *a = &rss.after[i];
+		if (!a->pid || a->pid != b->pid) {
+			printf("  node%u  not the same daemon before and after\n", i + 1);
+			continue;
+		}
+		printf("  node%u  keys %" PRIu64 " -> %" PRIu64 "\n", i + 1, b->entries, a->entries);
+		const struct {
+			const char *name;
+			uint64_t b, a;
+		} rows[] = {
+			{"VmRSS", b->vmrss, a->vmrss},
+			{"RssAnon", b->anon, a->anon},
+			{"RssShmem", b->shmem, a->shmem},
+			{"RssFile", b->file, a->file},
+		};
+		for (size_t k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
+			double pk;
+			printf("    %-9s %9.1f -> %9.1f MiB", rows[k].name, (double)rows[k].b / 1048576.0,
+			       (double)rows[k].a / 1048576.0);
+			if (per_key(rows[k].b, rows[k].a, b, a, &pk))
+				printf("  %8.1f B/key\n", pk);
+			else
+				putchar('\n');
+		}
+	}
+}
+
+static void print_rss_json(FILE *f)
+{
+	fputs(", \"rss\": [", f);
+	for (unsigned i = 0; i < rss.n; i++) {
+		const struct rss_snap *b = &rss.before[i], *a = &rss.after[i];
+		bool same = a->pid && a->pid == b->pid;
+		fprintf(f,
+			"%s{\"node\": %u, \"pid\": %d, \"keys_before\": %" PRIu64
+			", \"keys_after\": %" PRIu64 ", \"vmrss_before\": %" PRIu64
+			", \"vmrss_after\": %" PRIu64 ", \"rss_anon_before\": %" PRIu64
+			", \"rss_anon_after\": %" PRIu64 ", \"rss_shmem_before\": %" PRIu64
+			", \"rss_shmem_after\": %" PRIu64 ", \"rss_file_before\": %" PRIu64
+			", \"rss_file_after\": %" PRIu64,
+			i ? ", " : "", i + 1, same ? (int)a->pid : 0, b->entries, a->entries,
+			b->vmrss, a->vmrss, b->anon, a->anon, b->shmem, a->shmem, b->file, a->file);
+		json_per_key(f, "bytes_per_key", b->vmrss, a->vmrss, b, a);
+		json_per_key(f, "anon_bytes_per_key", b->anon, a->anon, b, a);
+		json_per_key(f, "shmem_bytes_per_key", b->shmem, a->shmem, b, a);
+		fputs("}", f);
+	}
+	fputs("]", f);
 }
 
 /* --- reports ----------------------------------------------------------------- */
@@ -1456,6 +2119,33 @@ static void json_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+static double rel_s(uint64_t t, uint64_t origin)
+{
+	return t ? ((double)t - (double)origin) / 1e9 : 0;
+}
+
+static void json_killgap(FILE *f, const struct phase_result *pr)
+{
+	fprintf(f,
+		", \"victim\": %u, \"kill_at_s\": %.3f, \"vanish_ms\": %.3f"
+		", \"restart_at_s\": %.3f, \"write_gap_ns\": %" PRIu64
+		", \"write_gap_from_kill_ns\": %" PRId64 ", \"restart_gap_ns\": %" PRIu64
+		", \"restart_gap_from_restart_ns\": %" PRId64 ", \"writer_gap_max_ns\": %" PRIu64
+		", \"steady_gap_ns\": %" PRIu64
+		", \"completions_lost\": %" PRIu64 ", \"writer_gaps_ns\": [",
+		pr->victim, rel_s(pr->kill_ns, pr->go_ns),
+		pr->vanish_ns ? (double)(pr->vanish_ns - pr->kill_ns) / 1e6 : 0,
+		rel_s(pr->restart_ns, pr->go_ns), pr->write_gap_ns, pr->write_gap_from_kill_ns,
+		pr->restart_gap_ns, pr->restart_gap_from_restart_ns, pr->writer_gap_max_ns,
+		pr->steady_gap_ns, pr->done_lost);
+	for (unsigned i = 0; i < pr->nwriters; i++)
+		fprintf(f, "%s%" PRIu64, i ? ", " : "", pr->writer_gap[i]);
+	fputs("], \"writer_nodes\": [", f);
+	for (unsigned i = 0; i < pr->nwriters; i++)
+		fprintf(f, "%s%u", i ? ", " : "", pr->writer_node[i]);
+	fputs("]", f);
+}
+
 static void json_phase(FILE *f, const struct bench_config *cfg, const struct phase_result *pr)
 {
 	fputs("{\"workload\": ", f);
@@ -1468,6 +2158,8 @@ static void json_phase(FILE *f, const struct bench_config *cfg, const struct pha
 		fprintf(f, ", \"read_share\": %u", cfg->read_share);
 	if (pr->workload == WL_BOUND)
 		fprintf(f, ", \"daemons\": %u", bound_nodes.n);
+	if (pr->workload == WL_KILL_GAP)
+		json_killgap(f, pr);
 	fprintf(f,
 		", \"ops\": %" PRIu64 ", \"reads\": %" PRIu64 ", \"writes\": %" PRIu64
 		", \"errors\": %" PRIu64 ", \"mismatches\": %" PRIu64 ", \"errors_by_code\": {",
@@ -1506,19 +2198,47 @@ static void print_json(const struct bench_config *cfg, const struct phase_result
 		return;
 	json_phase(m, cfg, main_pr);
 	fclose(m);
-	if (base && len > 0)
+	if (len > 0)
 		buf[len - 1] = 0; /* drop the closing brace */
 	fputs(buf, stdout);
 	free(buf);
 	if (base) {
 		fputs(", \"baseline\": ", stdout);
 		json_phase(stdout, cfg, base);
-		printf(", \"ratios\": {\"ops_per_s\": %.6g, \"p50\": %.6g, \"p99\": %.6g}}",
+		printf(", \"ratios\": {\"ops_per_s\": %.6g, \"p50\": %.6g, \"p99\": %.6g}",
 		       ratio(main_pr->ops_per_s, base->ops_per_s),
 		       ratio((double)main_pr->p50, (double)base->p50),
 		       ratio((double)main_pr->p99, (double)base->p99));
 	}
-	putchar('\n');
+	if (cfg->report_rss)
+		print_rss_json(stdout);
+	fputs("}\n", stdout);
+}
+
+static void print_killgap(const struct phase_result *pr)
+{
+	printf("  kill         node%u SIGKILLed at %.3f s", pr->victim, rel_s(pr->kill_ns, pr->go_ns));
+	if (pr->vanish_ns)
+		printf(" (gone %.2f ms later)", (double)(pr->vanish_ns - pr->kill_ns) / 1e6);
+	if (pr->restart_ns)
+		printf(", started again at %.3f s", rel_s(pr->restart_ns, pr->go_ns));
+	printf("\n  write gap    %.2f ms, from %+.2f ms after the kill (all writers, within 1 s of it)\n",
+	       (double)pr->write_gap_ns / 1e6, (double)pr->write_gap_from_kill_ns / 1e6);
+	if (pr->restart_ns)
+		printf("  restart gap  %.2f ms, from %+.2f ms after the restart\n",
+		       (double)pr->restart_gap_ns / 1e6,
+		       (double)pr->restart_gap_from_restart_ns / 1e6);
+	printf("  steady gap   %.2f ms (all writers, more than 1 s from the kill%s)\n",
+	       (double)pr->steady_gap_ns / 1e6, pr->restart_ns ? " and the restart" : "");
+	printf("  writer gaps  max %.2f ms; each writer's longest pause (ms, node, start after the kill):\n",
+	       (double)pr->writer_gap_max_ns / 1e6);
+	for (unsigned i = 0; i < pr->nwriters; i++)
+		printf("%s%.2f@node%u%+.0f%s", i % 6 ? "  " : "    ", (double)pr->writer_gap[i] / 1e6,
+		       pr->writer_node[i], (double)pr->writer_gap_from_kill[i] / 1e6,
+		       i % 6 == 5 || i + 1 == pr->nwriters ? "\n" : "");
+	if (pr->done_lost)
+		printf("  (%" PRIu64 " completion times past the capacity were not kept)\n",
+		       pr->done_lost);
 }
 
 static void print_text(const struct bench_config *cfg, const struct phase_result *pr)
@@ -1530,6 +2250,8 @@ static void print_text(const struct bench_config *cfg, const struct phase_result
 		printf(", %u%% reads", cfg->read_share);
 	if (pr->workload == WL_BOUND)
 		printf(", %u daemons; latency: from the kill to the key absent on all", bound_nodes.n);
+	if (pr->workload == WL_KILL_GAP)
+		printf(", put-new writers on every daemon but node%u", pr->victim);
 	printf("\n  ops          %" PRIu64 " in %.2f s", pr->ops, pr->elapsed_s);
 	if (pr->workload == WL_MIXED)
 		printf(" (%" PRIu64 " reads, %" PRIu64 " writes)", pr->reads, pr->writes);
@@ -1548,6 +2270,8 @@ static void print_text(const struct bench_config *cfg, const struct phase_result
 		printf("    %-20s %" PRIu64 "\n", "other", pr->errs_other);
 	if (pr->mismatches)
 		printf("    %-20s %" PRIu64 "\n", "value mismatch", pr->mismatches);
+	if (pr->workload == WL_KILL_GAP)
+		print_killgap(pr);
 }
 
 static void print_ratios(const struct phase_result *main_pr, const struct phase_result *base)
@@ -1593,6 +2317,11 @@ static int phase_verdict(const struct phase_result *pr)
 		return pr->setup_status == PKV_INVALID_VALUE ? BENCH_EX_MISMATCH
 							     : BENCH_EX_UNAVAILABLE;
 	}
+	if (pr->workload == WL_KILL_GAP && !pr->kill_ns && !got_signal) {
+		fprintf(stderr, "pkv-bench: kill-gap: the victim was not killed: %s\n",
+			pr->message);
+		return BENCH_EX_UNAVAILABLE;
+	}
 	if (!pr->ops && pr->unavailable) {
 		fprintf(stderr, "pkv-bench: %s: the daemon became unavailable: %s\n",
 			workload_names[pr->workload], pr->message);
@@ -1610,6 +2339,7 @@ static int bench(const struct bench_config *cfg)
 	int ex;
 
 	if (cfg->cluster) {
+		cluster.keep = cfg->keep_run_dir;
 		ex = cluster_up(cfg->cluster);
 		if (ex)
 			return ex;
@@ -1619,6 +2349,10 @@ static int bench(const struct bench_config *cfg)
 		ex = bound_discover(cfg);
 	if (ex)
 		return ex;
+	if (cfg->report_rss) {
+		rss.n = cfg->cluster;
+		rss_take(rss.before);
+	}
 	if (cfg->baseline) {
 		ex = phase_run(cfg, cfg->baseline, &base);
 		if (!ex)
@@ -1629,6 +2363,10 @@ static int bench(const struct bench_config *cfg)
 	ex = phase_run(cfg, cfg->workload, &main_pr);
 	if (!ex)
 		ex = phase_verdict(&main_pr);
+	if (!ex && cfg->workload == WL_KILL_GAP)
+		cluster_print_paxos_stats(cfg->cluster);
+	if (!ex && cfg->report_rss)
+		rss_take(rss.after);
 	if (ex)
 		return ex;
 	if (cfg->json) {
@@ -1641,6 +2379,8 @@ static int bench(const struct bench_config *cfg)
 		} else {
 			print_text(cfg, &main_pr);
 		}
+		if (cfg->report_rss)
+			print_rss_text(cfg);
 	}
 	fflush(stdout);
 	if (main_pr.mismatches || (cfg->baseline && base.mismatches))

@@ -40,10 +40,16 @@ static const char *node_names[] = {"node1", "node2", "node3"};
 
 int fake_init(struct fake_daemon *d, const char *path, uint64_t incarnation, int quorum)
 {
+	return fake_init_sized(d, path, incarnation, quorum, PKV_SHM_CACHE_DEFAULT);
+}
+
+int fake_init_sized(struct fake_daemon *d, const char *path, uint64_t incarnation, int quorum,
+		    uint32_t cache_entries)
+{
 	memset(d, 0, sizeof(*d));
 	snprintf(d->path, sizeof(d->path), "%s", path);
 	d->incarnation = incarnation;
-	int r = shm_create(&d->seg, incarnation, getpid());
+	int r = shm_create_sized(&d->seg, incarnation, getpid(), cache_entries);
 	if (r)
 		return r;
 	shm_set_view(d->seg, quorum != 0, 1, 3, 1, quorum ? 3u : 1u, node_names, 3);

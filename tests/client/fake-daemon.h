@@ -37,6 +37,9 @@ struct fake_daemon {
 
 /* Creates the segment and the listening socket at `path`. Returns 0 or -errno. */
 int fake_init(struct fake_daemon *d, const char *path, uint64_t incarnation, int quorum);
+/* The same with a learner cache of cache_entries entries (pkvd --cache-entries). */
+int fake_init_sized(struct fake_daemon *d, const char *path, uint64_t incarnation, int quorum,
+		    uint32_t cache_entries);
 /* Serves until stop (thread) or forever (process). */
 void *fake_run(void *d);
 int fake_start(struct fake_daemon *d);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,12 +19,14 @@
 
 static struct shm_segment *seg;
 static struct pkv_shm_layout *m;
+static const struct pkv_shm_cache_geom *geo;
 static struct pkv_value val = PKV_VALUE_INIT;
 
 static void setup(void)
 {
 	ck_assert_int_eq(shm_create(&seg, 7, getpid()), 0);
 	m = shm_layout(seg);
+	geo = shm_cache_geom(seg);
 }
 
 static void teardown(void)
@@ -44,12 +47,12 @@ static int publish(const char *k, const char *v, uint64_t gen, uint64_t until)
 
 static int lookup(const char *k)
 {
-	return cache_lookup(m, "bucket", 6, k, strlen(k), 0, &val);
+	return cache_lookup(m, geo, "bucket", 6, k, strlen(k), 0, &val);
 }
 
 static unsigned stripe_of_key(const char *k)
 {
-	return pkv_shm_stripe_of(pkv_shm_hash("bucket", 6, k, strlen(k)));
+	return pkv_shm_stripe_of(pkv_shm_hash("bucket", 6, k, strlen(k)), geo->stripes);
 }
 
 START_TEST(published_value_is_read_in_place)
@@ -61,7 +64,7 @@ START_TEST(published_value_is_read_in_place)
 	ck_assert_str_eq(val.data, "hello");
 	ck_assert_uint_eq(val.gen, 3);
 	/* Another bucket with the same key is another entry. */
-	ck_assert_int_eq(cache_lookup(m, "other", 5, "k", 1, 0, &val), CACHE_MISS);
+	ck_assert_int_eq(cache_lookup(m, geo, "other", 5, "k", 1, 0, &val), CACHE_MISS);
 	ck_assert_uint_eq(shm_stats(seg)->cache_entries, 1);
 }
 END_TEST
@@ -75,7 +78,7 @@ START_TEST(until_in_the_past_is_never_returned)
 	ck_assert_int_eq(lookup("future"), CACHE_HIT);
 	ck_assert_uint_eq(val.until, now + 3600000);
 	/* The instant itself has passed: until is exclusive. */
-	ck_assert_int_eq(cache_lookup(m, "bucket", 6, "future", 6, now + 3600000, &val),
+	ck_assert_int_eq(cache_lookup(m, geo, "bucket", 6, "future", 6, now + 3600000, &val),
 			 CACHE_EXPIRED);
 }
 END_TEST
@@ -106,7 +109,7 @@ START_TEST(erase_removes_its_generation_and_older_only)
 	ck_assert_int_eq(shm_cache_publish(seg, B("keep"), B("a"), B("v"), 1, 0), 0);
 	ck_assert_int_eq(shm_cache_erase_bucket(seg, B("bucket")), 2);
 	ck_assert_int_eq(lookup("a"), CACHE_MISS);
-	ck_assert_int_eq(cache_lookup(m, "keep", 4, "a", 1, 0, &val), CACHE_HIT);
+	ck_assert_int_eq(cache_lookup(m, geo, "keep", 4, "a", 1, 0, &val), CACHE_HIT);
 	ck_assert_uint_eq(shm_stats(seg)->cache_entries, 1);
 }
 END_TEST
@@ -179,14 +182,14 @@ START_TEST(writer_dying_mid_publish_is_recovered_and_readers_never_block)
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
 	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 	/* The dead writer left the seqlock odd: readers give up, never wait. */
-	ck_assert_uint_eq(m->stripes[si].seq & 1u, 1);
+	ck_assert_uint_eq(shm_stripe(seg, si)->seq & 1u, 1);
 	ck_assert_int_eq(lookup(keys[0]), CACHE_BUSY);
 	ck_assert_int_eq(lookup(keys[1]), CACHE_BUSY);
 	/* The next writer gets EOWNERDEAD, clears the stripe, carries on. */
 	ck_assert_int_eq(publish(keys[1], "whole", 1, 0), 0);
 	ck_assert_uint_eq(shm_stats(seg)->lock_recoveries, 1);
-	ck_assert_uint_eq(m->stripes[si].recoveries, 1);
-	ck_assert_uint_eq(m->stripes[si].suspect, 0);
+	ck_assert_uint_eq(shm_stripe_writer(seg, si)->recoveries, 1);
+	ck_assert_uint_eq(shm_stripe_writer(seg, si)->suspect, 0);
 	ck_assert_int_eq(lookup(keys[0]), CACHE_MISS); /* dropped with the stripe */
 	ck_assert_int_eq(lookup(keys[1]), CACHE_HIT);
 	ck_assert_str_eq(val.data, "whole");
@@ -239,7 +242,7 @@ static void reader_child(unsigned iterations, char keys[][16], unsigned nkeys)
 	unsigned hits = 0;
 	for (unsigned i = 0; i < iterations; i++) {
 		unsigned k = i % nkeys;
-		int r = cache_lookup(m, "bucket", 6, keys[k], strlen(keys[k]), 0, &v);
+		int r = cache_lookup(m, geo, "bucket", 6, keys[k], strlen(keys[k]), 0, &v);
 		if (r != CACHE_HIT)
 			continue;
 		hits++;
@@ -302,17 +305,174 @@ END_TEST
 
 START_TEST(layout_mismatch_is_refused)
 {
-	ck_assert_int_eq(attach_check_layout(m, sizeof(*m)), 0);
+	struct pkv_shm_cache_geom got;
+	size_t size = geo->size;
+	ck_assert_int_eq(attach_check_layout(m, size, &got), 0);
 	m->hdr.format ^= 1;
-	ck_assert_int_eq(attach_check_layout(m, sizeof(*m)), PKV_LAYOUT_MISMATCH);
+	ck_assert_int_eq(attach_check_layout(m, size, &got), PKV_LAYOUT_MISMATCH);
 	m->hdr.format ^= 1;
 	m->hdr.magic = 0; /* a daemon still creating it, or not ours */
-	ck_assert_int_eq(attach_check_layout(m, sizeof(*m)), PKV_LAYOUT_MISMATCH);
+	ck_assert_int_eq(attach_check_layout(m, size, &got), PKV_LAYOUT_MISMATCH);
 	m->hdr.magic = PKV_SHM_MAGIC;
-	ck_assert_int_eq(attach_check_layout(m, sizeof(*m) - 4096), PKV_LAYOUT_MISMATCH);
+	ck_assert_int_eq(attach_check_layout(m, size - 4096, &got), PKV_LAYOUT_MISMATCH);
 	m->hdr.daemon_alive = 0;
-	ck_assert_int_eq(attach_check_layout(m, sizeof(*m)), PKV_UNAVAILABLE);
+	ck_assert_int_eq(attach_check_layout(m, size, &got), PKV_UNAVAILABLE);
 	m->hdr.daemon_alive = 1;
+}
+END_TEST
+
+START_TEST(default_cache_keeps_the_layout_2_geometry)
+{
+	/* 32768 entries in 512 stripes of 128 KiB heaps, as before the setting. */
+	ck_assert_uint_eq(geo->stripes, 512);
+	ck_assert_uint_eq(geo->heap, 131072);
+	ck_assert_uint_eq(m->hdr.cache_stripes, 512);
+	ck_assert_uint_eq(m->hdr.cache_stripe_entries, PKV_SHM_STRIPE_ENTRIES);
+	ck_assert_uint_eq(m->hdr.cache_heap, 131072);
+	ck_assert_uint_eq(m->hdr.size, geo->size);
+	ck_assert_uint_eq(geo->locks_off, sizeof(struct pkv_shm_layout));
+	ck_assert_uint_eq(geo->off % PKV_SHM_PAGE, 0);
+}
+END_TEST
+
+START_TEST(cache_size_setting_picks_a_power_of_two_of_stripes)
+{
+	struct pkv_shm_cache_geom x;
+	ck_assert_int_eq(pkv_shm_cache_geom_for(PKV_SHM_CACHE_MIN - 1, &x), -1);
+	ck_assert_int_eq(pkv_shm_cache_geom_for(PKV_SHM_CACHE_MAX + 1, &x), -1);
+	ck_assert_int_eq(pkv_shm_cache_geom_for(PKV_SHM_CACHE_MIN, &x), 0);
+	ck_assert_uint_eq(x.stripes, 16);
+	ck_assert_uint_eq(x.heap, PKV_SHM_STRIPE_HEAP_MAX);
+	ck_assert_int_eq(pkv_shm_cache_geom_for(1000000, &x), 0); /* rounded up */
+	ck_assert_uint_eq(x.stripes, 16384);
+	ck_assert_uint_eq(x.heap, PKV_SHM_STRIPE_HEAP_MIN);
+	ck_assert_int_eq(pkv_shm_cache_geom_for(PKV_SHM_CACHE_MAX, &x), 0);
+	ck_assert_uint_eq(x.stripes, 65536);
+	ck_assert_int_eq(shm_create_sized(&(struct shm_segment *){NULL}, 1, getpid(), 1023), -EINVAL);
+}
+END_TEST
+
+/* Pages of [p, p + len) the kernel holds for the mapping (mincore). */
+static size_t resident_pages(const void *p, size_t len)
+{
+	size_t n = (len + PKV_SHM_PAGE - 1) / PKV_SHM_PAGE;
+	unsigned char *vec = malloc(n);
+	ck_assert_ptr_nonnull(vec);
+	ck_assert_int_eq(mincore((void *)(uintptr_t)p, len, vec), 0);
+	size_t r = 0;
+	for (size_t i = 0; i < n; i++)
+		r += vec[i] & 1u;
+	free(vec);
+	return r;
+}
+
+START_TEST(large_cache_is_read_with_the_geometry_in_its_header)
+{
+	struct shm_segment *big;
+	ck_assert_int_eq(shm_create_sized(&big, 8, getpid(), 1048576), 0);
+	struct pkv_shm_layout *bm = shm_layout(big);
+	/* The reader takes the geometry from the header, as attach does. */
+	struct pkv_shm_cache_geom bg;
+	ck_assert_int_eq(attach_check_layout(bm, shm_cache_geom(big)->size, &bg), 0);
+	ck_assert_uint_eq(bg.stripes, 16384);
+	ck_assert_uint_eq(bg.heap, PKV_SHM_STRIPE_HEAP_MIN);
+	ck_assert_uint_eq(bg.size, bm->hdr.size);
+	ck_assert_uint_ne(bg.size, geo->size);
+	/* Lazy: creating it wrote no stripe page. */
+	const uint8_t *stripes = (const uint8_t *)bm + bg.off;
+	ck_assert_uint_eq(resident_pages(stripes, bg.size - bg.off), 0);
+
+	enum { N = 20000 };
+	char k[32], v[32];
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(k, sizeof(k), "key-%u", i);
+		snprintf(v, sizeof(v), "value-%u", i);
+		ck_assert_int_eq(shm_cache_publish(big, B("bucket"), B(k), B(v), 1, 0), 0);
+	}
+	ck_assert_uint_eq(shm_stats(big)->cache_evicted, 0);
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(k, sizeof(k), "key-%u", i);
+		snprintf(v, sizeof(v), "value-%u", i);
+		ck_assert_int_eq(cache_lookup(bm, &bg, "bucket", 6, k, strlen(k), 0, &val), CACHE_HIT);
+		ck_assert_str_eq(val.data, v);
+		/* The default geometry would look in another stripe or none. */
+	}
+	/* 20000 small entries touch a few pages of the stripes they land in. */
+	ck_assert_uint_le(resident_pages(stripes, bg.size - bg.off), 3u * bg.stripes);
+
+	/* Larger than a 16 KiB heap: not cached, and no older generation stays. */
+	static char large[PKV_SHM_STRIPE_HEAP_MIN + 1];
+	memset(large, 'x', sizeof(large) - 1);
+	ck_assert_int_eq(shm_cache_publish(big, B("bucket"), B("key-1"), B(large), 2, 0), -E2BIG);
+	ck_assert_int_eq(cache_lookup(bm, &bg, "bucket", 6, "key-1", 5, 0, &val), CACHE_MISS);
+	ck_assert_uint_eq(shm_stats(big)->cache_refused, 1);
+	/* The default geometry caches it. */
+	ck_assert_int_eq(publish("key-1", large, 2, 0), 0);
+	ck_assert_int_eq(lookup("key-1"), CACHE_HIT);
+	ck_assert_uint_eq(val.len, sizeof(large) - 1);
+	shm_destroy(big);
+}
+END_TEST
+
+START_TEST(header_with_a_bad_cache_geometry_is_refused)
+{
+	struct pkv_shm_cache_geom got;
+	size_t size = geo->size;
+	struct pkv_shm_header *h = &m->hdr;
+	struct pkv_shm_header keep = *h;
+	h->cache_stripes = 511; /* not a power of two */
+	ck_assert_int_eq(attach_check_layout(m, size, &got), PKV_LAYOUT_MISMATCH);
+	*h = keep;
+	h->cache_stripes = 1024; /* more stripes than the mapping holds */
+	ck_assert_int_eq(attach_check_layout(m, size, &got), PKV_LAYOUT_MISMATCH);
+	*h = keep;
+	h->cache_heap += 8; /* not on a line */
+	ck_assert_int_eq(attach_check_layout(m, size, &got), PKV_LAYOUT_MISMATCH);
+	*h = keep;
+	h->cache_stride += PKV_SHM_LINE;
+	ck_assert_int_eq(attach_check_layout(m, size, &got), PKV_LAYOUT_MISMATCH);
+	*h = keep;
+	h->cache_stripe_entries = 128;
+	ck_assert_int_eq(attach_check_layout(m, size, &got), PKV_LAYOUT_MISMATCH);
+	*h = keep;
+	h->cache_off += PKV_SHM_PAGE;
+	ck_assert_int_eq(attach_check_layout(m, size, &got), PKV_LAYOUT_MISMATCH);
+	*h = keep;
+	ck_assert_int_eq(attach_check_layout(m, size, &got), 0);
+	ck_assert_uint_eq(got.stripes, geo->stripes);
+	ck_assert_uint_eq(got.stride, geo->stride);
+}
+END_TEST
+
+START_TEST(entry_goes_to_its_home_slot_first)
+{
+	ck_assert_int_eq(publish("k", "v", 1, 0), 0);
+	uint64_t h = pkv_shm_hash("bucket", 6, "k", 1);
+	const struct pkv_shm_stripe *st = shm_stripe(seg, stripe_of_key("k"));
+	ck_assert_uint_eq(st->hash[pkv_shm_home_of(h)], h);
+}
+END_TEST
+
+START_TEST(small_entries_sit_inline_and_larger_ones_in_the_heap)
+{
+	/* "bucket" + "k" + value: 7 bytes around the value. */
+	static char v[PKV_SHM_INLINE + 2];
+	memset(v, 'i', PKV_SHM_INLINE - 7);
+	ck_assert_int_eq(publish("k", v, 1, 0), 0);
+	memset(v, 'h', PKV_SHM_INLINE - 6);
+	ck_assert_int_eq(publish("j", v, 1, 0), 0);
+	uint64_t hk = pkv_shm_hash("bucket", 6, "k", 1), hj = pkv_shm_hash("bucket", 6, "j", 1);
+	const struct pkv_shm_stripe *sk = shm_stripe(seg, stripe_of_key("k"));
+	const struct pkv_shm_stripe *sj = shm_stripe(seg, stripe_of_key("j"));
+	ck_assert_uint_eq(sk->ent[pkv_shm_home_of(hk)].off, PKV_SHM_OFF_INLINE);
+	ck_assert_uint_ne(sj->ent[pkv_shm_home_of(hj)].off, PKV_SHM_OFF_INLINE);
+	ck_assert_uint_eq(shm_stripe_writer(seg, stripe_of_key("j"))->heap_used, PKV_SHM_INLINE + 1);
+	ck_assert_int_eq(lookup("k"), CACHE_HIT);
+	ck_assert_uint_eq(val.len, PKV_SHM_INLINE - 7);
+	ck_assert_int_eq(((char *)val.data)[val.len - 1], 'i');
+	ck_assert_int_eq(lookup("j"), CACHE_HIT);
+	ck_assert_uint_eq(val.len, PKV_SHM_INLINE - 6);
+	ck_assert_int_eq(((char *)val.data)[val.len - 1], 'h');
 }
 END_TEST
 
@@ -332,6 +492,12 @@ static Suite *cache_suite(void)
 	tcase_add_test(tc, holder_dying_between_writes_is_recovered);
 	tcase_add_test(tc, readers_see_whole_values_while_a_writer_rewrites_across_processes);
 	tcase_add_test(tc, layout_mismatch_is_refused);
+	tcase_add_test(tc, default_cache_keeps_the_layout_2_geometry);
+	tcase_add_test(tc, cache_size_setting_picks_a_power_of_two_of_stripes);
+	tcase_add_test(tc, large_cache_is_read_with_the_geometry_in_its_header);
+	tcase_add_test(tc, header_with_a_bad_cache_geometry_is_refused);
+	tcase_add_test(tc, entry_goes_to_its_home_slot_first);
+	tcase_add_test(tc, small_entries_sit_inline_and_larger_ones_in_the_heap);
 	suite_add_tcase(s, tc);
 	return s;
 }

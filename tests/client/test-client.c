@@ -301,6 +301,53 @@ START_TEST(daemon_restart_fails_calls_in_flight_and_the_next_call_reattaches)
 }
 END_TEST
 
+/*
+ * The cache geometry is the daemon's, read from the segment at each attach:
+ * a client re-attaching to a daemon with a larger or a smaller cache reads
+ * every cached value in place, with no request.
+ */
+static void put_then_get_all_from_the_cache(unsigned n)
+{
+	char k[32], val[32];
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(k, sizeof(k), "key-%u", i);
+		snprintf(val, sizeof(val), "value-%u", i);
+		ck_assert_int_eq(put(k, val, NULL), PKV_OK);
+	}
+	struct pkv_stats st;
+	ck_assert_int_eq(pkv_stats(c, &st), PKV_OK);
+	uint64_t requests = st.requests, hits = st.cache_hits;
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(k, sizeof(k), "key-%u", i);
+		snprintf(val, sizeof(val), "value-%u", i);
+		ck_assert_int_eq(pkv_get(c, k, strlen(k), NULL, &v), PKV_OK);
+		ck_assert_str_eq(v.data, val);
+	}
+	ck_assert_int_eq(pkv_stats(c, &st), PKV_OK);
+	ck_assert_uint_eq(st.requests, requests);
+	ck_assert_uint_eq(st.cache_hits, hits + n);
+}
+
+START_TEST(cache_of_any_size_is_read_with_the_daemons_geometry)
+{
+	put_then_get_all_from_the_cache(300);
+	static const uint32_t sizes[] = {1048576, PKV_SHM_CACHE_MIN, PKV_SHM_CACHE_MAX};
+	for (unsigned r = 0; r < sizeof(sizes) / sizeof(sizes[0]); r++) {
+		fake_stop(&fd_);
+		ck_assert_int_eq(fake_init_sized(&fd_, sock, 400 + r, 1, sizes[r]), 0);
+		ck_assert_int_eq(fake_start(&fd_), 0);
+		struct pkv_shm_cache_geom want;
+		ck_assert_int_eq(pkv_shm_cache_geom_for(sizes[r], &want), 0);
+		ck_assert_uint_eq(shm_cache_geom(fd_.seg)->stripes, want.stripes);
+		ck_assert_uint_eq(shm_layout(fd_.seg)->hdr.cache_stripes, want.stripes);
+		put_then_get_all_from_the_cache(sizes[r] == PKV_SHM_CACHE_MIN ? 200 : 2000);
+		struct pkv_stats st;
+		ck_assert_int_eq(pkv_stats(c, &st), PKV_OK);
+		ck_assert_uint_eq(st.incarnation, 400 + r);
+	}
+}
+END_TEST
+
 /* A daemon process killed while it holds a request: the call ends, no hang. */
 START_TEST(daemon_killed_mid_request_returns_unavailable)
 {
@@ -387,6 +434,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, forked_child_gets_its_own_slot);
 	tcase_add_test(tc, client_killed_while_waiting_is_reclaimed_and_others_go_on);
 	tcase_add_test(tc, daemon_restart_fails_calls_in_flight_and_the_next_call_reattaches);
+	tcase_add_test(tc, cache_of_any_size_is_read_with_the_daemons_geometry);
 	tcase_add_test(tc, daemon_killed_mid_request_returns_unavailable);
 	tcase_add_test(tc, open_without_a_daemon_is_unavailable);
 	tcase_add_test(tc, endpoint_node_name_uses_the_run_dir);

@@ -604,6 +604,32 @@ static int cache_fill(char **argv)
 	return 0;
 }
 
+/*
+ * late NODE: two puts on one handle, as one client that gives up on a request
+ * and goes on. The first (key "late-first", 1 s timeout) must time out; then
+ * "sending second" is printed and the second put (key "late-second", 30 s)
+ * runs. Prints the second's answer; exit 0 when it is its own value.
+ */
+static int late(const char *node)
+{
+	struct pkv_client *c = open_node(node);
+	struct pkv_put_opts o = { .timeout_ms = 1000 };
+	struct pkv_value v = { 0 };
+	int r = pkv_put(c, "late-first", 10, "first-value", 11, &o, &v);
+	if (r != PKV_TIMEOUT && r != PKV_NO_QUORUM)
+		fail("the first put answered %s, want a timeout", pkv_strerror(r));
+	printf("first: %s\nsending second\n", pkv_strerror(r));
+	o.timeout_ms = 30000;
+	r = pkv_put(c, "late-second", 11, "second-value", 12, &o, &v);
+	if (r != PKV_OK)
+		fail("the second put: %s", pkv_strerror(r));
+	printf("second: %.*s\n", (int)v.len, (const char *)v.data);
+	bool own = same(&v, "second-value", 12);
+	pkv_value_free(&v);
+	pkv_close(c);
+	return own ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -613,7 +639,9 @@ int main(int argc, char **argv)
 		return flood(argv + 2, argc - 2);
 	if (argc == 6 && !strcmp(argv[1], "cache-fill"))
 		return cache_fill(argv + 2);
+	if (argc == 3 && !strcmp(argv[1], "late"))
+		return late(argv[2]);
 	fprintf(stderr, "usage: pkv-bad-input limits NODE... | flood NODE DAEMON_PID THREADS "
-			"[NODE...] | cache-fill NODE OTHER_NODE COUNT THREADS\n");
+			"[NODE...] | cache-fill NODE OTHER_NODE COUNT THREADS | late NODE\n");
 	return 64;
 }

@@ -660,12 +660,12 @@ static void node_restore(struct sim *s, unsigned id)
 			.has_accepted = e->has_accepted,
 			.accepted = e->accepted,
 			.accepted_value = e->accepted_value,
-			.accepted_bind = e->accepted_bind,
+			.accepted_bind = *e->accepted_bind,
 			/* a lazily synced learned value may be lost */
 			.chosen = e->chosen && sim_range(s, 0, 1),
 			.chosen_ballot = e->chosen_ballot,
 			.chosen_value = e->chosen_value,
-			.chosen_bind = e->chosen_bind,
+			.chosen_bind = *e->chosen_bind,
 		};
 		if (!k.chosen) {
 			k.chosen_value = (struct pkv_bytes){ 0 };
@@ -839,7 +839,7 @@ unsigned sim_check(const struct sim *s, char *err, size_t errlen)
 /* What the simulation knows about a binding (the truth, not a daemon's view). */
 static bool truly_dead(const struct sim *s, unsigned node, const struct store_entry *e)
 {
-	const struct pkv_bindings *b = &e->chosen_bind;
+	const struct pkv_bindings *b = e->chosen_bind;
 	if (b->mask & PKV_BIND_PID) {
 		if (b->owner < 1 || b->owner > s->cfg.n ||
 		    s->nodes[b->owner].incarnation != b->owner_inc)

@@ -22,6 +22,7 @@ static const char good[] = "# a three-node cluster\n"
 			   "encrypt = yes\n"
 			   "durable = on\n"
 			   "max_keys = 500000\n"
+			   "cache_entries = 1048576\n"
 			   "self = node2\n"
 			   "group = kvusers\n"
 			   "\t# indented comment\n"
@@ -57,6 +58,7 @@ START_TEST(good_file_parses_every_setting)
 	ck_assert(cfg.encrypt);
 	ck_assert(cfg.durable);
 	ck_assert_uint_eq(cfg.max_keys, 500000);
+	ck_assert_uint_eq(cfg.cache_entries, 1048576);
 	ck_assert_str_eq(cfg.self, "node2");
 	ck_assert_str_eq(cfg.group, "kvusers");
 	ck_assert_uint_eq(cfg.n_nodes, 3);
@@ -113,6 +115,8 @@ START_TEST(empty_text_gives_defaults)
 	ck_assert_uint_eq(cfg.heartbeat_ms, 200);
 	ck_assert(!cfg.encrypt);
 	ck_assert_uint_eq(cfg.max_keys, 0);
+	ck_assert_uint_eq(cfg.cache_entries, PKV_CONFIG_DEFAULT_CACHE_ENTRIES);
+	ck_assert_uint_eq(cfg.cache_entries, 32768);
 	ck_assert_uint_eq(cfg.n_nodes, 0);
 }
 END_TEST
@@ -266,6 +270,39 @@ START_TEST(other_syntax_errors_name_their_line)
 }
 END_TEST
 
+START_TEST(cache_entries_out_of_range_is_rejected_in_the_file_and_the_flag)
+{
+	expect_error_str("cache_entries = 1023\n", "line 1: cache_entries '1023' out of range");
+	expect_error_str("cache_entries = 0\n", "line 1: cache_entries '0' out of range");
+	expect_error_str("cache_entries = 4194305\n",
+			 "line 1: cache_entries '4194305' out of range");
+	expect_error_str("cache_entries = -5\n", "line 1: cache_entries '-5' out of range");
+	expect_error_str("cache_entries = 1M\n", "line 1: cache_entries '1M' out of range");
+	expect_error_str("cache_entries = 99999999999999999999999\n",
+			 "out of range (1024..4194304)");
+	ck_assert_int_eq(config_parse(&cfg, "cache_entries = 4194304\n", 24, err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.cache_entries, 4194304);
+	ck_assert_int_eq(config_parse(&cfg, "cache_entries = 1024\n", 21, err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.cache_entries, 1024);
+
+	/* pkvd --cache-entries goes through the same range. */
+	unsigned v = 7;
+	static const char *const bad[] = {"", "1023", "0", "4194305", "-1", "+2048", "2048 ",
+					  "0x1000", "1e6", "18446744073709551617"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = 0;
+		ck_assert_msg(config_cache_entries(bad[i], &v, err, sizeof(err)) == -EINVAL,
+			      "'%s' accepted", bad[i]);
+		ck_assert_msg(strstr(err, "out of range (1024..4194304)"), "%s", err);
+		ck_assert_uint_eq(v, 7);
+	}
+	ck_assert_int_eq(config_cache_entries("1048576", &v, err, sizeof(err)), 0);
+	ck_assert_uint_eq(v, 1048576);
+	ck_assert_int_eq(config_cache_entries("4194304", &v, err, sizeof(err)), 0);
+	ck_assert_uint_eq(v, 4194304);
+}
+END_TEST
+
 START_TEST(more_than_max_nodes_is_rejected)
 {
 	char t[PKV_MAX_NODES * 40 + 64];
@@ -385,6 +422,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, dev_numbering_puts_node_i_at_port_base_plus_i);
 	tcase_add_test(tc, validate_requires_self_to_name_a_node);
 	tcase_add_test(tc, validate_rejects_inconsistent_settings);
+	tcase_add_test(tc, cache_entries_out_of_range_is_rejected_in_the_file_and_the_flag);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1034,7 +1034,7 @@ START_TEST(until_expiry_is_a_deadline_and_erases)
 	set_bound(&m, 0, "v", &ub);
 	paxos_receive(f.p, 2, &m, f.now);
 	ck_assert(entry(&f, "u")->chosen);
-	ck_assert_uint_eq(entry(&f, "u")->chosen_bind.until, 1000050);
+	ck_assert_uint_eq(entry(&f, "u")->chosen_bind->until, 1000050);
 	ck_assert_uint_eq(paxos_next_deadline(f.p), f.now + 50000);
 	paxos_tick(f.p, f.now + 49000);
 	ck_assert(entry(&f, "u")->chosen);

@@ -155,6 +155,36 @@ START_TEST(dirty_list_marks_durable_changes_once_and_learning_as_lazy)
 }
 END_TEST
 
+START_TEST(chosen_value_shares_the_accepted_buffer_until_it_is_replaced)
+{
+	struct store *s = store_new();
+	struct store_entry *e = store_lookup(s, b("B"), b("k"), true);
+	struct pkv_ballot bal = { 1, 1 };
+	struct pkv_bindings bn = { .mask = PKV_BIND_KEY, .key = b("dep"), .key_gen = 3 };
+	ck_assert_int_eq(store_set_accepted_bound(s, e, bal, b("same"), &bn), 0);
+	ck_assert_int_eq(store_set_chosen_bound(s, e, bal, b("same"), &bn), 0);
+	ck_assert_ptr_eq(e->chosen_value.p, e->accepted_value.p);
+	/* The bindings are copies, dependency key included. */
+	ck_assert(e->chosen_bind->mask == PKV_BIND_KEY && e->chosen_bind->key_gen == 3);
+	ck_assert(pkv_bytes_eq(e->chosen_bind->key, b("dep")));
+	ck_assert_ptr_ne(e->chosen_bind->key.p, bn.key.p);
+	/* A new accepted value leaves the chosen one intact. */
+	ck_assert_int_eq(store_set_accepted(s, e, (struct pkv_ballot){ 2, 1 }, b("other")), 0);
+	ck_assert(pkv_bytes_eq(e->chosen_value, b("same")));
+	ck_assert(pkv_bytes_eq(e->accepted_value, b("other")));
+	ck_assert_ptr_eq(e->accepted_bind, &store_no_bindings);
+	/* And sharing again, then erasing, frees each buffer once. */
+	ck_assert_int_eq(store_set_chosen(s, e, bal, b("other")), 0);
+	ck_assert_ptr_eq(e->chosen_value.p, e->accepted_value.p);
+	ck_assert_ptr_eq(e->chosen_bind, &store_no_bindings);
+	ck_assert(store_erase(s, e, e->gen));
+	ck_assert_uint_eq(e->accepted_value.len + e->chosen_value.len, 0);
+	ck_assert_int_eq(store_set_accepted(s, e, bal, b("x")), 0);
+	ck_assert_int_eq(store_set_chosen(s, e, bal, b("x")), 0);
+	store_free(s); /* valgrind/ASan: no double free, no leak */
+}
+END_TEST
+
 START_TEST(cursors_are_stable_while_keys_are_added)
 {
 	struct store *s = store_new();
@@ -217,6 +247,7 @@ int main(void)
 	tcase_add_test(tc, values_are_copied_and_counted);
 	tcase_add_test(tc, bucket_counts_chosen_and_bound_keys_through_erasure);
 	tcase_add_test(tc, dirty_list_marks_durable_changes_once_and_learning_as_lazy);
+	tcase_add_test(tc, chosen_value_shares_the_accepted_buffer_until_it_is_replaced);
 	tcase_add_test(tc, cursors_are_stable_while_keys_are_added);
 	tcase_add_test(tc, many_buckets_are_listed);
 	suite_add_tcase(s, tc);
