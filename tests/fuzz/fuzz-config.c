@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * libFuzzer target for the configuration parser (daemon/config.c).
- * Not built by meson; from the source root:
+ * Built and run by tests/fuzz/run.sh; by hand, from the source root:
  *
  *	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
  *	      -D_GNU_SOURCE tests/fuzz/fuzz-config.c daemon/config.c -o fuzz-config
- *	./fuzz-config -max_len=8192 -runs=1000000
+ *	./fuzz-config -max_len=8192 -max_total_time=60 corpus-copy tests/fuzz/corpus/config
  *
  * Beyond "does not crash", it checks what the parser promises: the error
  * message is a terminated string naming a line, and an accepted text formats

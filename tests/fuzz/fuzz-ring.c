@@ -7,7 +7,7 @@
  * Built and run by tests/fuzz/run.sh; by hand, from the source root:
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
- *         -D_GNU_SOURCE -Idaemon -Iinclude -I<build dir> tests/fuzz/fuzz-ring.c \
+ *         -D_GNU_SOURCE -Idaemon -Iinclude tests/fuzz/fuzz-ring.c \
  *         daemon/ringreq.c daemon/shm.c daemon/config.c -o fuzz-ring
  *   ./fuzz-ring -max_total_time=60 corpus-copy tests/fuzz/corpus/ring
  *

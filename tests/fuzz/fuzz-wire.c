@@ -2,12 +2,12 @@
 /*
  * fuzz-wire — libFuzzer target for the datagram receive path.
  *
- * Build and run from the source root (not part of the Meson build):
+ * Built and run by tests/fuzz/run.sh; by hand, from the source root:
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
  *         -D_GNU_SOURCE -Idaemon tests/fuzz/fuzz-wire.c daemon/wire.c daemon/auth.c \
- *         -lsodium -o fuzz-wire
- *   mkdir -p fuzz-wire-corpus && ./fuzz-wire -max_total_time=30 fuzz-wire-corpus
+ *         daemon/msg.c -lsodium -o fuzz-wire
+ *   ./fuzz-wire -max_total_time=60 corpus-copy tests/fuzz/corpus/wire
  *
  * Each input is used three ways:
  *  1. as a raw datagram handed to wire_receive (a forged tag must be
@@ -17,7 +17,10 @@
  *     must re-encode to the very same bytes;
  *  3. as a message area sealed with the fuzzer's key, so the whole of
  *     wire_receive past authentication runs on it, in both modes; it must
- *     agree with wire_decode_body.
+ *     agree with wire_decode_body;
+ *  4. as a stream of sealed datagrams from two senders, whose acceptance
+ *     must match a model of the replay window and of incarnations
+ *     (replay_stream).
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -138,6 +141,99 @@ static void sealed_body(const uint8_t *body, size_t len, uint16_t count, bool en
 	}
 }
 
+/*
+ * The replay window and incarnations, against a model: the input, read as up
+ * to SEQ_MAX records of 9 bytes, is a stream of empty sealed datagrams from
+ * two senders. Record: byte 0 bit 0 the sender (PEER or 3), bits 1-2 the
+ * incarnation (0, 3: same; 1: next; 2: previous), bits 3-4 how the 8-byte
+ * number that follows gives the sequence (0: its low 16 bits; 1: the
+ * sender's highest accepted minus its low 12 bits; 2: that plus them; 3: as
+ * is). The model keeps every sequence accepted in the current incarnation:
+ * a datagram is a replay if its sequence was accepted, or is WINDOW or more
+ * below the highest one; an older incarnation is refused; a newer one starts
+ * afresh.
+ */
+#define SEQ_MAX 64u
+
+struct model_peer {
+	bool active;
+	uint64_t inc, top;
+	unsigned n;
+	uint64_t seen[SEQ_MAX];
+};
+
+static void replay_stream(const uint8_t *data, size_t size)
+{
+	static struct model_peer mp[2];
+	static uint8_t dg[WIRE_MIN_DGRAM];
+	struct wire_hdr out;
+	struct wire_iter it;
+
+	memset(mp, 0, sizeof(mp));
+	fresh_rx();
+	for (size_t r = 0; r < SEQ_MAX && (r + 1) * 9 <= size; r++) {
+		const uint8_t *rec = data + r * 9;
+		struct model_peer *p = &mp[rec[0] & 1];
+		uint64_t v = 0, inc = p->inc, seq;
+		for (unsigned i = 0; i < 8; i++)
+			v |= (uint64_t)rec[1 + i] << (8 * i);
+		switch ((rec[0] >> 1) & 3) {
+		case 1:
+			inc++;
+			break;
+		case 2:
+			inc -= inc > 0;
+			break;
+		}
+		switch ((rec[0] >> 3) & 3) {
+		case 0:
+			seq = v & 0xffff;
+			break;
+		case 1:
+			seq = p->top - (v & 0xfff);
+			break;
+		case 2:
+			seq = p->top + (v & 0xfff);
+			break;
+		default:
+			seq = v;
+			break;
+		}
+
+		struct wire_builder b;
+		struct wire_hdr h = {.cluster_id = CLUSTER, .sender = (rec[0] & 1) ? 3 : PEER,
+				     .incarnation = inc, .seq = seq};
+		check(wire_begin(&b, dg, sizeof(dg), &h) == 0);
+		int n = wire_finish(&b, &key, false);
+		check(n == (int)WIRE_MIN_DGRAM);
+
+		int want = 0;
+		bool fresh = !p->active || inc > p->inc;
+		if (!fresh && inc < p->inc) {
+			want = WIRE_RC(WIRE_REJ_OLD_INCARNATION);
+		} else if (!fresh && seq <= p->top) {
+			if (p->top - seq >= WIRE_REPLAY_WINDOW)
+				want = WIRE_RC(WIRE_REJ_REPLAY);
+			for (unsigned i = 0; i < p->n && !want; i++)
+				if (p->seen[i] == seq)
+					want = WIRE_RC(WIRE_REJ_REPLAY);
+		}
+		check(wire_receive(&rx, &key, dg, (size_t)n, &out, &it) == want);
+		if (want)
+			continue;
+		check(out.seq == seq && out.incarnation == inc && out.count == 0);
+		if (fresh) {
+			p->active = true;
+			p->inc = inc;
+			p->top = 0;
+			p->n = 0;
+		}
+		if (seq > p->top)
+			p->top = seq;
+		p->seen[p->n++] = seq;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -153,6 +249,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ready = true;
 	}
 	raw_datagram(data, size);
+	replay_stream(data, size);
 	if (size < 2)
 		return 0;
 	/* Counts up to 1023 (a datagram holds fewer); the top bit picks the mode. */

@@ -11,7 +11,9 @@
  *
  * wire: valid datagrams sealed with fuzz-wire's key, sender and cluster (so
  * the fuzzer starts past authentication), one plain and one encrypted, and
- * fuzz-wire's second form, a 2-byte message count then a message area.
+ * fuzz-wire's second form, a 2-byte message count then a message area, and
+ * a stream of datagram records for its replay-window model. (corpus/wire/
+ * regress-seq-wrap is not generated: it is the reproducer of a fixed hang.)
  * ring: fuzz-ring's input format (see fuzz-ring.c): a put, a bound put, a
  * get, a keys page with a cursor, and one request of each refusal.
  */
@@ -101,6 +103,27 @@ static void wire_seeds(void)
 	put_file("wire", "area-plain", area, body + 2);
 	area[1] |= 0x80; /* the same, sealed encrypted */
 	put_file("wire", "area-encrypted", area, body + 2);
+
+	/*
+	 * fuzz-wire's replay stream (9-byte records, see replay_stream): both
+	 * senders, in and out of order, a repeat, the window's edge, a restart
+	 * with the next incarnation and a datagram of the previous one.
+	 */
+	static const struct {
+		uint8_t ctl;
+		uint64_t v;
+	} recs[] = {
+		{0x00, 1},    {0x00, 3},    {0x01, 1},	 {0x00, 2},    {0x00, 3},
+		{0x10, 1023}, {0x10, 1024}, {0x08, 1023}, {0x08, 1024}, {0x02, 1},
+		{0x04, 5},    {0x03, 7},    {0x18, 40000},
+	};
+	uint8_t stream[sizeof(recs) / sizeof(recs[0]) * 9];
+	for (unsigned i = 0; i < sizeof(recs) / sizeof(recs[0]); i++) {
+		stream[i * 9] = recs[i].ctl;
+		for (unsigned j = 0; j < 8; j++)
+			stream[i * 9 + 1 + j] = (uint8_t)(recs[i].v >> (8 * j));
+	}
+	put_file("wire", "replay-stream", stream, sizeof(stream));
 }
 
 /* --- ring ---------------------------------------------------------------- */

@@ -99,7 +99,8 @@ for t in "${targets[@]}"; do
 	if [ $rc -eq 0 ]; then
 		result=none
 	else
-		result="CRASH (exit $rc): $(ls "$out/$t-"*-* 2>/dev/null | head -n 1)"
+		# libFuzzer names the reproducer by kind: crash-, timeout- (a hang), leak-, oom-.
+		result="FAILED (exit $rc): $(ls "$out/$t-"*-* 2>/dev/null | head -n 1)"
 		status=1
 	fi
 	echo "fuzz-$t: ${secs}s, ${runs:-?} executions, ${rate:-?} exec/s, cov: ${cov:-?}" \
