@@ -869,6 +869,10 @@ static bool check_entry(struct paxos *p, struct store_entry *e, uint64_t now)
 /* After news (a disconnect, a restart, an exit): erase what it ended. */
 static void sweep(struct paxos *p, uint64_t now)
 {
+	/* The walk is O(keys): with nothing bound to a pid or node (the
+	 * store counts them) a lost peer must not stall the loop for it. */
+	if (!store_bound_pid_node(p->store))
+		return;
 	for (size_t i = 0; i < store_nentries(p->store); i++) {
 		struct store_entry *e = store_entry_at(p->store, i);
 		if (e->chosen && (e->chosen_bind->mask & (PKV_BIND_PID | PKV_BIND_NODE)))
@@ -2604,7 +2608,7 @@ void paxos_peer_restarted(struct paxos *p, uint32_t node, uint64_t now)
 	 * incarnation known (paxos_peer_incarnation), sweep() spares bindings
 	 * made by it; unknown, every pid binding it owns ends.
 	 */
-	if (!pe->inc) {
+	if (!pe->inc && store_bound_pid_node(p->store)) {
 		for (size_t i = 0; i < store_nentries(p->store); i++) {
 			struct store_entry *e = store_entry_at(p->store, i);
 			if (e->chosen && (e->chosen_bind->mask & PKV_BIND_PID) &&
@@ -2651,7 +2655,7 @@ void paxos_pid_exited(struct paxos *p, int32_t pid, uint64_t start_time, uint64_
 			p->wrefs[i] = p->wrefs[--p->n_wrefs];
 			break;
 		}
-	for (size_t i = 0; i < store_nentries(p->store); i++) {
+	for (size_t i = 0; store_bound_pid_node(p->store) && i < store_nentries(p->store); i++) {
 		struct store_entry *e = store_entry_at(p->store, i);
 		if (e->chosen && self_owned_pid(p, e->chosen_bind) && e->chosen_bind->pid == pid &&
 		    e->chosen_bind->start_time == start_time)

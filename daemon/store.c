@@ -14,6 +14,7 @@
 #include <string.h>
 
 struct store_bucket {
+	struct store *store;
 	struct pkv_bytes name; /* owned */
 	uint64_t hash;
 	struct store_bucket *hnext;
@@ -33,6 +34,7 @@ struct store {
 	struct store_entry **entries;
 	size_t ne, ecap;
 	uint64_t bytes;
+	uint64_t bound_pid_node; /* chosen entries bound to a pid or a node */
 	size_t max_entries; /* 0: no limit */
 	uint64_t refused;   /* entries not created for the limit */
 	bool track, urgent;
@@ -185,6 +187,7 @@ struct store_bucket *store_bucket(struct store *s, struct pkv_bytes name, bool c
 		return NULL;
 	}
 	b->hash = h;
+	b->store = s;
 	size_t slot = h & (s->tab_size - 1);
 	b->hnext = s->tab[slot];
 	s->tab[slot] = b;
@@ -365,6 +368,13 @@ static void count_chosen(struct store_bucket *b, const struct store_entry *e, in
 	for (unsigned f = 0; f < 4; f++)
 		if (e->chosen_bind->mask & (1u << f))
 			b->stats.bound[f] += (uint64_t)(int64_t)sign;
+	if (e->chosen_bind->mask & (PKV_BIND_PID | PKV_BIND_NODE))
+		b->store->bound_pid_node += (uint64_t)(int64_t)sign;
+}
+
+uint64_t store_bound_pid_node(const struct store *s)
+{
+	return s->bound_pid_node;
 }
 
 /*

@@ -106,6 +106,10 @@ void store_dirty_reset(struct store *s);
  * default). At the cap store_lookup() creates nothing and returns NULL, as
  * without memory; store_full() tells the two apart, store_refused() counts.
  */
+/* Chosen entries whose bindings include a pid or a node: what a sweep after
+ * a peer's loss or a process's exit has to look at. */
+uint64_t store_bound_pid_node(const struct store *s);
+
 void store_set_max_entries(struct store *s, size_t max);
 bool store_full(const struct store *s);
 uint64_t store_refused(const struct store *s);

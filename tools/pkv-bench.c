@@ -85,7 +85,8 @@ enum bench_exit {
  */
 #define KILLGAP_WRITERS_MAX 256u
 #define KILLGAP_DEFAULT_SECONDS 6.0
-#define KILLGAP_WINDOW_NS 1000000000ull
+#define KILLGAP_WINDOW_MS 1000u
+#define KILLGAP_TOP 5 /* pauses listed, wherever they fall */
 /* How long the tool waits for a killed daemon to vanish from /proc. */
 #define KILLGAP_VANISH_NS (2ull * 1000000000ull)
 
@@ -119,6 +120,8 @@ struct bench_config {
 	double seconds;
 	uint64_t ops; /* per client; UINT64_MAX: bounded by time only */
 	bool ops_given, seconds_given, warmup_given; /* bound has other defaults */
+	bool keys_given; /* kill-gap loads a pool only when asked */
+	bool window_given;
 	size_t key_size, value_size;
 	bool json;
 	uint64_t warmup_ops;
@@ -128,6 +131,7 @@ struct bench_config {
 	unsigned loaders;    /* processes that put the pool concurrently */
 	unsigned victim;     /* kill-gap: the node killed (0: the last one) */
 	bool restart;	     /* kill-gap: start the victim again near the end */
+	uint64_t window_ns;  /* kill-gap: half-width of the window around the kill */
 	bool report_rss;     /* --report-rss: daemon memory per key added */
 	bool keep_run_dir;   /* --keep-run-dir: leave the logs after the run */
 };
@@ -179,9 +183,13 @@ struct phase_result {
 	char message[200];
 	/* kill-gap; times are CLOCK_MONOTONIC ns, 0 when it did not happen */
 	unsigned victim;
+	uint64_t window_ns;
 	uint64_t go_ns, kill_ns, vanish_ns, restart_ns;
 	uint64_t write_gap_ns, restart_gap_ns;
 	uint64_t steady_gap_ns; /* the longest pause away from the kill and restart */
+	/* the longest pauses of the whole run (all writers), longest first */
+	uint64_t top_gap[KILLGAP_TOP];
+	int64_t top_gap_from_kill[KILLGAP_TOP];
 	int64_t write_gap_from_kill_ns, restart_gap_from_restart_ns;
 	uint64_t writer_gap_max_ns, done_lost;
 	unsigned nwriters;
@@ -251,6 +259,7 @@ static void usage(FILE *f)
 	      "  kill-gap       put-new writers on every daemon but one (--cluster N, N >= 3);\n"
 	      "                 SIGKILL that one after a third of --seconds (default 6) and\n"
 	      "                 report the longest pause in the writes around the kill\n"
+	      "                 (with --keys N: N keys put first, so the store is that large)\n"
 	      "options:\n"
 	      "  --cluster N         start a dev cluster of N daemons for the run (pkv-cluster)\n"
 	      "  --clients N         client processes, one handle each (default 1)\n"
@@ -267,6 +276,8 @@ static void usage(FILE *f)
 	      "  --baseline WORKLOAD run WORKLOAD first and print main/baseline ratios\n"
 	      "  --victim I          kill-gap: the node to kill (default the last)\n"
 	      "  --restart           kill-gap: start the victim again after two thirds of the run\n"
+	      "  --gap-window MS     kill-gap: look for the write gap within MS of the kill\n"
+	      "                      (and of the restart; default 1000)\n"
 	      "  --report-rss        with --cluster: each daemon's resident memory before and\n"
 	      "                      after the run, and bytes per key added\n"
 	      "  --keep-run-dir      with --cluster: keep the run dir (daemon logs) after the run\n"
@@ -314,6 +325,7 @@ enum {
 	OPT_RESTART,
 	OPT_REPORT_RSS,
 	OPT_KEEP_RUN_DIR,
+	OPT_GAP_WINDOW,
 };
 
 /* Returns 0, or an exit status after printing why. */
@@ -340,6 +352,7 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 		{"restart", no_argument, NULL, OPT_RESTART},
 		{"report-rss", no_argument, NULL, OPT_REPORT_RSS},
 		{"keep-run-dir", no_argument, NULL, OPT_KEEP_RUN_DIR},
+		{"gap-window", required_argument, NULL, OPT_GAP_WINDOW},
 		{0},
 	};
 	const char *node = NULL, *sock = NULL;
@@ -359,6 +372,7 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 		.read_share = 90,
 		.keys = 512,
 		.loaders = LOADERS_DEFAULT,
+		.window_ns = KILLGAP_WINDOW_MS * 1000000ull,
 	};
 	while ((c = getopt_long(argc, argv, "n:S:h", o, &li)) != -1) {
 		switch (c) {
@@ -432,6 +446,7 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 			if (!parse_u64(optarg, 1, 10000000, &v))
 				goto bad_value;
 			cfg->keys = (unsigned)v;
+			cfg->keys_given = true;
 			break;
 		case OPT_LOADERS:
 			if (!parse_u64(optarg, 1, LOADERS_MAX, &v))
@@ -451,6 +466,12 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 			break;
 		case OPT_KEEP_RUN_DIR:
 			cfg->keep_run_dir = true;
+			break;
+		case OPT_GAP_WINDOW:
+			if (!parse_u64(optarg, 1, 60000, &v))
+				goto bad_value;
+			cfg->window_ns = v * 1000000ull;
+			cfg->window_given = true;
 			break;
 		default:
 			usage_hint();
@@ -482,8 +503,9 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 		fputs("pkv-bench: --report-rss and --keep-run-dir need --cluster N\n", stderr);
 		return BENCH_EX_USAGE;
 	}
-	if (cfg->workload != WL_KILL_GAP && (cfg->victim || cfg->restart)) {
-		fputs("pkv-bench: --victim and --restart belong to kill-gap\n", stderr);
+	if (cfg->workload != WL_KILL_GAP && (cfg->victim || cfg->restart || cfg->window_given)) {
+		fputs("pkv-bench: --victim, --restart and --gap-window belong to kill-gap\n",
+		      stderr);
 		return BENCH_EX_USAGE;
 	}
 	if (cfg->baseline == WL_KILL_GAP ||
@@ -1701,6 +1723,8 @@ static void killgap_events(const struct bench_config *cfg, uint64_t go, struct p
 			 cfg->victim);
 		return;
 	}
+	struct timespec wall;
+	clock_gettime(CLOCK_REALTIME, &wall);
 	pr->kill_ns = now_ns();
 	if (kill(pid, SIGKILL) < 0) {
 		snprintf(pr->message, sizeof(pr->message), "kill-gap: kill node%u (pid %d): %s",
@@ -1710,10 +1734,21 @@ static void killgap_events(const struct bench_config *cfg, uint64_t go, struct p
 	}
 	while (process_alive(pid) && now_ns() - pr->kill_ns < KILLGAP_VANISH_NS)
 		sleep_ns(200000);
-	if (!process_alive(pid))
+	if (!process_alive(pid)) {
 		pr->vanish_ns = now_ns();
-	fprintf(stderr, "pkv-bench: kill-gap: SIGKILLed node%u (pid %d) at %.3f s\n", cfg->victim,
-		(int)pid, (double)(pr->kill_ns - go) / 1e9);
+		/* As `pkv-cluster kill` leaves it: no pid file for a dead daemon. */
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s/node%u/pkvd.pid", cluster.run_dir, cfg->victim);
+		unlink(path);
+	}
+	/* Wall clock too, to compare with the daemons' logs (UTC, ms). */
+	struct tm tm;
+	char when[32] = "";
+	if (gmtime_r(&wall.tv_sec, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(stderr, "pkv-bench: kill-gap: SIGKILLed node%u (pid %d) at %.3f s (%s.%03ld UTC)\n",
+		cfg->victim, (int)pid, (double)(pr->kill_ns - go) / 1e9, when,
+		wall.tv_nsec / 1000000);
 	if (!cfg->restart)
 		return;
 	sleep_until(go + span / 3 * 2);
@@ -1732,10 +1767,11 @@ static void killgap_events(const struct bench_config *cfg, uint64_t go, struct p
  * that overlaps [at - window, at + window]; *from is where it begins,
  * relative to `at`.
  */
-static uint64_t gap_near(const uint64_t *t, size_t n, uint64_t at, int64_t *from)
+static uint64_t gap_near(const uint64_t *t, size_t n, uint64_t at, uint64_t window,
+			int64_t *from)
 {
-	uint64_t lo = at > KILLGAP_WINDOW_NS ? at - KILLGAP_WINDOW_NS : 0;
-	uint64_t hi = at + KILLGAP_WINDOW_NS, best = 0;
+	uint64_t lo = at > window ? at - window : 0;
+	uint64_t hi = at + window, best = 0;
 
 	for (size_t i = 1; i < n; i++) {
 		if (t[i] < lo || t[i - 1] > hi)
@@ -1749,9 +1785,9 @@ static uint64_t gap_near(const uint64_t *t, size_t n, uint64_t at, int64_t *from
 }
 
 /* Whether the interval [a, b] overlaps the window around `at`. */
-static bool near(uint64_t a, uint64_t b, uint64_t at)
+static bool near(uint64_t a, uint64_t b, uint64_t at, uint64_t window)
 {
-	return b + KILLGAP_WINDOW_NS >= at && a <= at + KILLGAP_WINDOW_NS;
+	return b + window >= at && a <= at + window;
 }
 
 /*
@@ -1798,16 +1834,33 @@ static void killgap_merge(const struct bench_config *cfg, const struct client_re
 	qsort(all, n, sizeof(*all), cmp_u64);
 	/* The reference: pauses the machine makes anyway, away from the events. */
 	for (size_t i = 1; i < n; i++) {
-		if (near(all[i - 1], all[i], pr->kill_ns) ||
-		    (pr->restart_ns && near(all[i - 1], all[i], pr->restart_ns)))
+		if (near(all[i - 1], all[i], pr->kill_ns, cfg->window_ns) ||
+		    (pr->restart_ns && near(all[i - 1], all[i], pr->restart_ns, cfg->window_ns)))
 			continue;
 		if (all[i] - all[i - 1] > pr->steady_gap_ns)
 			pr->steady_gap_ns = all[i] - all[i - 1];
 	}
-	pr->write_gap_ns = gap_near(all, n, pr->kill_ns, &pr->write_gap_from_kill_ns);
+	/* Where the long pauses are: a kill's, or the daemons' own (e.g. a rehash). */
+	for (size_t i = 1; i < n; i++) {
+		uint64_t g = all[i] - all[i - 1];
+		int k = KILLGAP_TOP;
+		while (k > 0 && g > pr->top_gap[k - 1])
+			k--;
+		if (k == KILLGAP_TOP)
+			continue;
+		memmove(&pr->top_gap[k + 1], &pr->top_gap[k],
+			(KILLGAP_TOP - 1 - (size_t)k) * sizeof(pr->top_gap[0]));
+		memmove(&pr->top_gap_from_kill[k + 1], &pr->top_gap_from_kill[k],
+			(KILLGAP_TOP - 1 - (size_t)k) * sizeof(pr->top_gap_from_kill[0]));
+		pr->top_gap[k] = g;
+		pr->top_gap_from_kill[k] = (int64_t)all[i - 1] - (int64_t)pr->kill_ns;
+	}
+	pr->window_ns = cfg->window_ns;
+	pr->write_gap_ns =
+		gap_near(all, n, pr->kill_ns, cfg->window_ns, &pr->write_gap_from_kill_ns);
 	if (pr->restart_ns)
-		pr->restart_gap_ns =
-			gap_near(all, n, pr->restart_ns, &pr->restart_gap_from_restart_ns);
+		pr->restart_gap_ns = gap_near(all, n, pr->restart_ns, cfg->window_ns,
+					      &pr->restart_gap_from_restart_ns);
 	free(all);
 }
 
@@ -1888,7 +1941,9 @@ static int phase_run(const struct bench_config *main_cfg, enum workload wl,
 		munmap(map, size);
 		return BENCH_EX_UNAVAILABLE;
 	}
-	if (wl == WL_PUT_EXISTING || wl == WL_GET_HIT || wl == WL_MIXED) {
+	/* kill-gap: a store of --keys keys when the kill comes (a sweep costs O(keys)). */
+	if (wl == WL_PUT_EXISTING || wl == WL_GET_HIT || wl == WL_MIXED ||
+	    (wl == WL_KILL_GAP && cfg->keys_given)) {
 		ex = pool_load(cfg, nonce);
 		if (ex) {
 			free(pids);
@@ -1971,6 +2026,9 @@ static struct {
 	struct rss_snap before[64], after[64];
 } rss;
 
+#define RSS_SETTLE_NS 300000000l
+#define RSS_SETTLE_LIMIT_NS (30ull * 1000000000ull)
+
 static uint64_t status_kib(const char *text, const char *field)
 {
 	const char *p = strstr(text, field);
@@ -2025,6 +2083,30 @@ static void rss_take(struct rss_snap *snaps)
 	}
 }
 
+/*
+ * Waits until no daemon's key count changes over RSS_SETTLE_NS (at most
+ * RSS_SETTLE_LIMIT_NS): a daemon outside the majority that answered the last
+ * rounds may still be applying their messages when the clients are done.
+ */
+static void rss_settle(void)
+{
+	uint64_t prev[64] = {0}, start = now_ns();
+	bool first = true;
+	while (!got_signal && now_ns() - start < RSS_SETTLE_LIMIT_NS) {
+		bool same = true;
+		for (unsigned i = 1; i <= rss.n; i++) {
+			uint64_t e = 0;
+			daemon_entries(i, &e);
+			same = same && e == prev[i - 1];
+			prev[i - 1] = e;
+		}
+		if (same && !first)
+			return;
+		first = false;
+		sleep_ns(RSS_SETTLE_NS);
+	}
+}
+
 /* Bytes per key added; false when it cannot be said (no keys added, a restart). */
 static bool per_key(uint64_t before, uint64_t after, const struct rss_snap *b,
 		    const struct rss_snap *a, double *out)
@@ -2057,7 +2139,8 @@ static void print_rss_text(const struct bench_config *cfg)
 			printf("  node%u  not the same daemon before and after\n", i + 1);
 			continue;
 		}
-		printf("  node%u  keys %" PRIu64 " -> %" PRIu64 "\n", i + 1, b->entries, a->entries);
+		printf("  node%u  keys %" PRIu64 " -> %" PRIu64 "\n", i + 1, b->entries,
+		       a->entries);
 		const struct {
 			const char *name;
 			uint64_t b, a;
@@ -2069,8 +2152,8 @@ static void print_rss_text(const struct bench_config *cfg)
 		};
 		for (size_t k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
 			double pk;
-			printf("    %-9s %9.1f -> %9.1f MiB", rows[k].name, (double)rows[k].b / 1048576.0,
-			       (double)rows[k].a / 1048576.0);
+			printf("    %-9s %9.1f -> %9.1f MiB", rows[k].name,
+			       (double)rows[k].b / 1048576.0, (double)rows[k].a / 1048576.0);
 			if (per_key(rows[k].b, rows[k].a, b, a, &pk))
 				printf("  %8.1f B/key\n", pk);
 			else
@@ -2127,19 +2210,27 @@ static double rel_s(uint64_t t, uint64_t origin)
 static void json_killgap(FILE *f, const struct phase_result *pr)
 {
 	fprintf(f,
-		", \"victim\": %u, \"kill_at_s\": %.3f, \"vanish_ms\": %.3f"
+		", \"victim\": %u, \"gap_window_ms\": %.0f, \"kill_at_s\": %.3f"
+		", \"vanish_ms\": %.3f"
 		", \"restart_at_s\": %.3f, \"write_gap_ns\": %" PRIu64
 		", \"write_gap_from_kill_ns\": %" PRId64 ", \"restart_gap_ns\": %" PRIu64
 		", \"restart_gap_from_restart_ns\": %" PRId64 ", \"writer_gap_max_ns\": %" PRIu64
 		", \"steady_gap_ns\": %" PRIu64
 		", \"completions_lost\": %" PRIu64 ", \"writer_gaps_ns\": [",
-		pr->victim, rel_s(pr->kill_ns, pr->go_ns),
+		pr->victim, (double)pr->window_ns / 1e6, rel_s(pr->kill_ns, pr->go_ns),
 		pr->vanish_ns ? (double)(pr->vanish_ns - pr->kill_ns) / 1e6 : 0,
 		rel_s(pr->restart_ns, pr->go_ns), pr->write_gap_ns, pr->write_gap_from_kill_ns,
 		pr->restart_gap_ns, pr->restart_gap_from_restart_ns, pr->writer_gap_max_ns,
 		pr->steady_gap_ns, pr->done_lost);
 	for (unsigned i = 0; i < pr->nwriters; i++)
 		fprintf(f, "%s%" PRIu64, i ? ", " : "", pr->writer_gap[i]);
+	fputs("], \"top_gaps_ns\": [", f);
+	for (unsigned i = 0; i < KILLGAP_TOP && pr->top_gap[i]; i++)
+		fprintf(f, "%s[%" PRIu64 ", %" PRId64 "]", i ? ", " : "", pr->top_gap[i],
+			pr->top_gap_from_kill[i]);
+	fputs("], \"writer_gaps_from_kill_ns\": [", f);
+	for (unsigned i = 0; i < pr->nwriters; i++)
+		fprintf(f, "%s%" PRId64, i ? ", " : "", pr->writer_gap_from_kill[i]);
 	fputs("], \"writer_nodes\": [", f);
 	for (unsigned i = 0; i < pr->nwriters; i++)
 		fprintf(f, "%s%u", i ? ", " : "", pr->writer_node[i]);
@@ -2217,24 +2308,35 @@ static void print_json(const struct bench_config *cfg, const struct phase_result
 
 static void print_killgap(const struct phase_result *pr)
 {
-	printf("  kill         node%u SIGKILLed at %.3f s", pr->victim, rel_s(pr->kill_ns, pr->go_ns));
+	printf("  kill         node%u SIGKILLed at %.3f s", pr->victim,
+	       rel_s(pr->kill_ns, pr->go_ns));
 	if (pr->vanish_ns)
 		printf(" (gone %.2f ms later)", (double)(pr->vanish_ns - pr->kill_ns) / 1e6);
 	if (pr->restart_ns)
 		printf(", started again at %.3f s", rel_s(pr->restart_ns, pr->go_ns));
-	printf("\n  write gap    %.2f ms, from %+.2f ms after the kill (all writers, within 1 s of it)\n",
-	       (double)pr->write_gap_ns / 1e6, (double)pr->write_gap_from_kill_ns / 1e6);
+	printf("\n  write gap    %.2f ms, from %+.2f ms after the kill"
+	       " (all writers, within %.0f ms of it)\n",
+	       (double)pr->write_gap_ns / 1e6, (double)pr->write_gap_from_kill_ns / 1e6,
+	       (double)pr->window_ns / 1e6);
 	if (pr->restart_ns)
 		printf("  restart gap  %.2f ms, from %+.2f ms after the restart\n",
 		       (double)pr->restart_gap_ns / 1e6,
 		       (double)pr->restart_gap_from_restart_ns / 1e6);
-	printf("  steady gap   %.2f ms (all writers, more than 1 s from the kill%s)\n",
-	       (double)pr->steady_gap_ns / 1e6, pr->restart_ns ? " and the restart" : "");
-	printf("  writer gaps  max %.2f ms; each writer's longest pause (ms, node, start after the kill):\n",
+	printf("  steady gap   %.2f ms (all writers, more than %.0f ms from the kill%s)\n",
+	       (double)pr->steady_gap_ns / 1e6, (double)pr->window_ns / 1e6,
+	       pr->restart_ns ? " and the restart" : "");
+	printf("  top pauses  ");
+	for (unsigned i = 0; i < KILLGAP_TOP && pr->top_gap[i]; i++)
+		printf("%s %.2f ms at %+.0f ms", i ? "," : "", (double)pr->top_gap[i] / 1e6,
+		       (double)pr->top_gap_from_kill[i] / 1e6);
+	printf(" (all writers, the whole run; offsets from the kill)\n");
+	printf("  writer gaps  max %.2f ms; each writer's longest pause"
+	       " (ms, node, start after the kill):\n",
 	       (double)pr->writer_gap_max_ns / 1e6);
 	for (unsigned i = 0; i < pr->nwriters; i++)
-		printf("%s%.2f@node%u%+.0f%s", i % 6 ? "  " : "    ", (double)pr->writer_gap[i] / 1e6,
-		       pr->writer_node[i], (double)pr->writer_gap_from_kill[i] / 1e6,
+		printf("%s%.2f@node%u%+.0f%s", i % 6 ? "  " : "    ",
+		       (double)pr->writer_gap[i] / 1e6, pr->writer_node[i],
+		       (double)pr->writer_gap_from_kill[i] / 1e6,
 		       i % 6 == 5 || i + 1 == pr->nwriters ? "\n" : "");
 	if (pr->done_lost)
 		printf("  (%" PRIu64 " completion times past the capacity were not kept)\n",
@@ -2365,8 +2467,10 @@ static int bench(const struct bench_config *cfg)
 		ex = phase_verdict(&main_pr);
 	if (!ex && cfg->workload == WL_KILL_GAP)
 		cluster_print_paxos_stats(cfg->cluster);
-	if (!ex && cfg->report_rss)
+	if (!ex && cfg->report_rss) {
+		rss_settle();
 		rss_take(rss.after);
+	}
 	if (ex)
 		return ex;
 	if (cfg->json) {

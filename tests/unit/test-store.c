@@ -101,6 +101,8 @@ START_TEST(bucket_counts_chosen_and_bound_keys_through_erasure)
 	ck_assert_uint_eq(st->bound[1], 1); /* node */
 	ck_assert_uint_eq(st->bound[2], 0); /* key */
 	ck_assert_uint_eq(st->bound[3], 1); /* until */
+	/* What a sweep after a lost peer or an exit must look at: node or pid. */
+	ck_assert_uint_eq(store_bound_pid_node(s), 2);
 	/* Learning the same choice again replaces the slot, it does not add. */
 	ck_assert_int_eq(store_set_chosen_bound(s, node, bal, b("v"), &bn), 0);
 	ck_assert_uint_eq(st->chosen, 3);
@@ -110,6 +112,7 @@ START_TEST(bucket_counts_chosen_and_bound_keys_through_erasure)
 	ck_assert_uint_eq(st->chosen, 1);
 	for (int f = 0; f < 4; f++)
 		ck_assert_uint_eq(st->bound[f], 0);
+	ck_assert_uint_eq(store_bound_pid_node(s), 0);
 	/* Erasing a generation with nothing chosen leaves the counts alone. */
 	ck_assert(store_erase(s, node, node->gen));
 	ck_assert_uint_eq(st->chosen, 1);
