@@ -180,17 +180,24 @@ static int daemon_text(int (*fetch)(struct pkv_client *, char **), const char *w
 	return EX_OK_;
 }
 
-static int cmd_cluster(int argc, char **argv)
+/* `cluster` and `stats`: a daemon report printed as it is. */
+static int print_daemon_text(int argc, int (*fetch)(struct pkv_client *, char **),
+			     const char *what)
 {
 	if (argc != 1)
-		return usage_error("cluster takes no arguments");
+		return usage_error("%s takes no arguments", what);
 	char *text;
-	int ex = daemon_text(pkv_cluster_status, "cluster", &text);
+	int ex = daemon_text(fetch, what, &text);
 	if (ex)
 		return ex;
 	fputs(text, stdout);
 	free(text);
 	return EX_OK_;
+}
+
+static int cmd_cluster(int argc, char **argv)
+{
+	return print_daemon_text(argc, pkv_cluster_status, "cluster");
 }
 
 static uint64_t mono_ms(void)
@@ -348,15 +355,7 @@ static int cmd_buckets(int argc, char **argv)
 
 static int cmd_stats(int argc, char **argv)
 {
-	if (argc != 1)
-		return usage_error("stats takes no arguments");
-	char *text;
-	int ex = daemon_text(pkv_node_stats, "stats", &text);
-	if (ex)
-		return ex;
-	fputs(text, stdout);
-	free(text);
-	return EX_OK_;
+	return print_daemon_text(argc, pkv_node_stats, "stats");
 }
 
 enum cmd_kind { CMD_PUT, CMD_GET, CMD_HOLD };
