@@ -574,8 +574,13 @@ static void req_complete(struct paxos *p, struct req *r, int status, uint64_t ge
 			.bucket = r->bucket,
 			.key = r->key,
 		};
-		if (status == PKV_S_OK)
+		if (status == PKV_S_OK) {
 			msg_value(p, &m, value, bind);
+			/* The chosen ballot, so the origin learns the value too. */
+			struct store_entry *e = store_lookup(p->store, r->bucket, r->key, false);
+			if (e && e->chosen && e->gen == gen)
+				m.accepted = e->chosen_ballot;
+		}
 		send_msg(p, r->origin, &m);
 		return;
 	}
@@ -2484,6 +2489,19 @@ static int handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0, uint
 		r = req_find(p, m->req);
 		if (r && r->kind == PAXOS_REQ_PUT && r->fwd_to == from &&
 		    pkv_bytes_eq(r->bucket, m->bucket) && pkv_bytes_eq(r->key, m->key)) {
+			/*
+			 * Learn what the primary got chosen before answering: the
+			 * origin owns the put's pid bindings and watches them only
+			 * for values it learned. Relying on the CHOSEN broadcast
+			 * alone, a lost one left the owner blind to its process's
+			 * exit, and the key outlived it (seen in the scenario soak).
+			 */
+			if (m->arg0 == PKV_S_OK && !pkv_ballot_is_zero(m->accepted)) {
+				struct store_entry *e =
+					store_lookup(p->store, m->bucket, m->key, true);
+				if (e && gen_ok(p, e, m->gen, from, now))
+					learn(p, e, m->accepted, m->value, &p->rx_bind, now);
+			}
 			if (r->state == PAXOS_ST_FORWARDED)
 				dispatch(p, r, PAXOS_EV_FWD_REPLY, from, m, now);
 			else if (m->arg0 == PKV_S_OK)

@@ -415,19 +415,24 @@ START_TEST(nack_backs_off_then_forwards_to_primary)
 	ck_assert(pkv_bytes_eq(fw->value, b("v")));
 	ck_assert_uint_eq(fw->arg0, PAXOS_NO_DEADLINE);
 	ck_assert_uint_eq(paxos_stats(f.p)->forwards, 1);
-	/* The primary's answer completes the put. */
+	/* The primary's answer completes the put, and the origin learns the
+	 * value from it even though no CHOSEN reached it: it owns the put's
+	 * pid bindings and must watch them. */
 	struct pkv_msg rep = { .type = PKV_MSG_FORWARD_REPLY,
 			       .req = fw->req,
 			       .bucket = b("B"),
 			       .key = b(key),
 			       .gen = 1,
 			       .value = b("theirs"),
+			       .accepted = bal(51, prim),
 			       .arg0 = PKV_S_OK };
 	paxos_receive(f.p, prim, &rep, t);
 	size_t n;
 	const struct paxos_completion *c = paxos_completions(f.p, &n);
 	ck_assert_uint_eq(n, 1);
 	ck_assert(pkv_bytes_eq(c[0].value, b("theirs")));
+	const struct store_entry *e = store_lookup(f.s, b("B"), b(key), false);
+	ck_assert(e && e->chosen && pkv_bytes_eq(e->chosen_value, b("theirs")));
 	fx_free(&f);
 }
 END_TEST
@@ -716,6 +721,8 @@ START_TEST(forwarded_put_replies_to_origin)
 	ck_assert_uint_eq(rep->req, 77);
 	ck_assert_uint_eq(rep->arg0, PKV_S_OK);
 	ck_assert(pkv_bytes_eq(rep->value, b("fv")));
+	/* With the chosen ballot, so the origin can learn the value. */
+	ck_assert(pkv_ballot_cmp(rep->accepted, acc.ballot) == 0);
 	size_t n;
 	paxos_completions(f.p, &n);
 	ck_assert_uint_eq(n, 0); /* not a local request */
