@@ -14,7 +14,6 @@
 #include <string.h>
 
 struct store_bucket {
-	struct store *store;
 	struct pkv_bytes name; /* owned */
 	uint64_t hash;
 	struct store_bucket *hnext;
@@ -187,7 +186,6 @@ struct store_bucket *store_bucket(struct store *s, struct pkv_bytes name, bool c
 		return NULL;
 	}
 	b->hash = h;
-	b->store = s;
 	size_t slot = h & (s->tab_size - 1);
 	b->hnext = s->tab[slot];
 	s->tab[slot] = b;
@@ -284,7 +282,7 @@ struct store_entry *store_lookup(struct store *s, struct pkv_bytes bucket, struc
 			return e;
 	if (!create)
 		return NULL;
-	if (s->max_entries && s->ne >= s->max_entries) {
+	if (store_full(s)) {
 		s->refused++;
 		return NULL;
 	}
@@ -359,9 +357,11 @@ void store_dirty_reset(struct store *s)
 	s->nd = 0;
 }
 
-/* Adds (+1) or removes (-1) a chosen entry from its bucket's live counts. */
-static void count_chosen(struct store_bucket *b, const struct store_entry *e, int sign)
+/* Adds (+1) or removes (-1) a chosen entry from its bucket's live counts and
+ * from the store's count of entries bound to a pid or a node. */
+static void count_chosen(struct store *s, const struct store_entry *e, int sign)
 {
+	struct store_bucket *b = e->bucket;
 	if (!e->chosen)
 		return;
 	b->stats.chosen += (uint64_t)(int64_t)sign;
@@ -369,7 +369,7 @@ static void count_chosen(struct store_bucket *b, const struct store_entry *e, in
 		if (e->chosen_bind->mask & (1u << f))
 			b->stats.bound[f] += (uint64_t)(int64_t)sign;
 	if (e->chosen_bind->mask & (PKV_BIND_PID | PKV_BIND_NODE))
-		b->store->bound_pid_node += (uint64_t)(int64_t)sign;
+		s->bound_pid_node += (uint64_t)(int64_t)sign;
 }
 
 uint64_t store_bound_pid_node(const struct store *s)
@@ -427,7 +427,7 @@ static int set_slot(struct store *s, struct store_entry *e, bool chosen_slot, st
 		return -ENOMEM;
 	}
 	if (chosen_slot) {
-		count_chosen(e->bucket, e, -1);
+		count_chosen(s, e, -1);
 		bind_free(e->chosen_bind);
 		e->chosen_bind = nb;
 		account(s, e->bucket, (int64_t)nv.len - (int64_t)e->chosen_value.len);
@@ -437,7 +437,7 @@ static int set_slot(struct store *s, struct store_entry *e, bool chosen_slot, st
 		e->chosen_shared = share;
 		e->chosen_ballot = b;
 		e->chosen = true;
-		count_chosen(e->bucket, e, +1);
+		count_chosen(s, e, +1);
 	} else {
 		bind_free(e->accepted_bind);
 		e->accepted_bind = nb;
@@ -482,7 +482,7 @@ bool store_erase(struct store *s, struct store_entry *e, uint64_t through)
 	 * the peers' ERASE retransmissions end again. */
 	(void)store_touch(s, e);
 	account(s, e->bucket, -(int64_t)e->accepted_value.len - (int64_t)e->chosen_value.len);
-	count_chosen(e->bucket, e, -1);
+	count_chosen(s, e, -1);
 	slots_free(e);
 	e->accepted_value = e->chosen_value = (struct pkv_bytes){ 0 };
 	e->accepted_bind = e->chosen_bind = &store_no_bindings;
