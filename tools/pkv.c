@@ -492,7 +492,8 @@ static int parse_opts(int argc, char **argv, enum cmd_kind kind, struct cmd_opts
 }
 
 /* The key operand and a put's bound key: 1..PKV_KEY_MAX bytes. */
-static int check_key(const char *key, const struct cmd_opts *o)
+/* The key (and value, "" when none) of a key command, before any daemon is asked. */
+static int check_key(const char *key, const char *value, const struct cmd_opts *o)
 {
 	if (!*key)
 		return usage_error("empty key: a key is 1..%u bytes", PKV_KEY_MAX);
@@ -501,7 +502,7 @@ static int check_key(const char *key, const struct cmd_opts *o)
 			o->put.dep_key_len, PKV_KEY_MAX);
 		return EX_TOO_LARGE;
 	}
-	return EX_OK_;
+	return check_sizes(o->bucket, strlen(key), strlen(value));
 }
 
 static int cmd_put_get(int argc, char **argv, bool put)
@@ -515,9 +516,7 @@ static int cmd_put_get(int argc, char **argv, bool put)
 				       : "get takes one KEY after its options");
 	const char *key = argv[at];
 	const char *value = put ? argv[at + 1] : "";
-	int ex = check_key(key, &o);
-	if (!ex)
-		ex = check_sizes(o.bucket, strlen(key), strlen(value));
+	int ex = check_key(key, value, &o);
 	if (ex)
 		return ex;
 	struct pkv_client *cl = open_or_report(&ex);
@@ -566,9 +565,7 @@ static int cmd_binding(int argc, char **argv, bool pid)
 	if (argc - at != 1)
 		return usage_error("%s takes one KEY after its options", pid ? "pid" : "node");
 	const char *key = argv[at];
-	int ex = check_key(key, &o);
-	if (!ex)
-		ex = check_sizes(o.bucket, strlen(key), 0);
+	int ex = check_key(key, "", &o);
 	if (ex)
 		return ex;
 	struct pkv_client *cl = open_or_report(&ex);
@@ -615,9 +612,7 @@ static int cmd_hold(int argc, char **argv)
 	if (argc - at < 4 || strcmp(argv[at + 2], "--") != 0)
 		return usage_error("hold takes KEY VALUE -- CMD [ARG...]");
 	const char *key = argv[at], *value = argv[at + 1];
-	int ex = check_key(key, &o);
-	if (!ex)
-		ex = check_sizes(o.bucket, strlen(key), strlen(value));
+	int ex = check_key(key, value, &o);
 	if (ex)
 		return ex;
 	struct pkv_client *cl = open_or_report(&ex);
