@@ -36,6 +36,7 @@ void config_defaults(struct pkv_config *c)
 	c->failure_timeout_ms = PKV_CONFIG_DEFAULT_FAILURE_TIMEOUT_MS;
 	c->heartbeat_ms = PKV_CONFIG_DEFAULT_FAILURE_TIMEOUT_MS / 5;
 	c->durable = PKV_CONFIG_DEFAULT_DURABLE != 0;
+	c->fast_put = true;
 	c->cache_entries = PKV_CONFIG_DEFAULT_CACHE_ENTRIES;
 }
 
@@ -201,6 +202,7 @@ enum setting {
 	SET_HEARTBEAT,
 	SET_ENCRYPT,
 	SET_DURABLE,
+	SET_FAST_PUT,
 	SET_MAX_KEYS,
 	SET_CACHE_ENTRIES,
 	SET_SELF,
@@ -217,6 +219,7 @@ static const char *const setting_names[SET__COUNT] = {
 	[SET_HEARTBEAT] = "heartbeat_ms",
 	[SET_ENCRYPT] = "encrypt",
 	[SET_DURABLE] = "durable",
+	[SET_FAST_PUT] = "fast_put",
 	[SET_MAX_KEYS] = "max_keys",
 	[SET_CACHE_ENTRIES] = "cache_entries",
 	[SET_SELF] = "self",
@@ -323,6 +326,8 @@ static int parse_setting(struct parser *p, const char *k, size_t kn, const char 
 		return set_bool(p, &c->encrypt, v, vn, "encrypt");
 	case SET_DURABLE:
 		return set_bool(p, &c->durable, v, vn, "durable");
+	case SET_FAST_PUT:
+		return set_bool(p, &c->fast_put, v, vn, "fast_put");
 	case SET_MAX_KEYS:
 		return set_uint(p, &c->max_keys, v, vn, 0, PKV_CONFIG_MAX_KEYS, "max_keys");
 	case SET_CACHE_ENTRIES:
@@ -578,6 +583,7 @@ size_t config_format(const struct pkv_config *c, char *buf, size_t len)
 	out(buf, len, &at, "heartbeat_ms = %u\n", c->heartbeat_ms);
 	out(buf, len, &at, "encrypt = %s\n", c->encrypt ? "yes" : "no");
 	out(buf, len, &at, "durable = %s\n", c->durable ? "yes" : "no");
+	out(buf, len, &at, "fast_put = %s\n", c->fast_put ? "yes" : "no");
 	out(buf, len, &at, "max_keys = %u\n", c->max_keys);
 	out(buf, len, &at, "cache_entries = %u\n", c->cache_entries);
 	if (c->self[0])

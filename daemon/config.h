@@ -17,6 +17,7 @@
  *	heartbeat_ms       = 200
  *	encrypt            = no
  *	durable            = no
+ *	fast_put           = yes
  *	max_keys           = 0
  *	cache_entries      = 32768
  *	self               = node1
@@ -35,8 +36,10 @@
  *   lines, so every daemon of a cluster must list its nodes in the same order.
  *   NAME is 1..63 characters of [A-Za-z0-9_.-]. ADDRESS is an IPv4 literal or
  *   an IPv6 literal in brackets; host names are not resolved (no DNS here).
- * - encrypt and durable take yes/no (also true/false, on/off, 1/0). durable,
- *   when absent, is the build's default (meson option durable_default).
+ * - encrypt, durable and fast_put take yes/no (also true/false, on/off, 1/0).
+ *   durable, when absent, is the build's default (meson option
+ *   durable_default). fast_put (default yes) lets a put of a key nobody holds
+ *   skip phase 1 when every node is up: one round trip (daemon/paxos.c).
  * - max_keys caps the keys (tombstones included) the daemon holds; at the
  *   cap a put or get of a key it holds nothing of answers no_memory at once.
  *   0, the default, is no limit.
@@ -93,6 +96,7 @@ struct pkv_config {
 	unsigned heartbeat_ms;
 	bool encrypt;
 	bool durable; /* keep acceptor state in run_dir/NAME/acceptor.log (see durable.h) */
+	bool fast_put; /* try the fast round first (paxos.c) */
 	unsigned max_keys; /* keys this daemon may hold, all buckets; 0: no limit */
 	unsigned cache_entries; /* learner cache size (entries) of the shared segment */
 	char self[PKV_CONFIG_NAME_MAX + 1];  /* "" = not set */

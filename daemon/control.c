@@ -236,6 +236,9 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
  * Text of CTL_OP_STATS, for inspectors. Lines:
  *   paxos: rounds_started=N rounds_in_flight=N requests_in_flight=N
  *          conflicts=N forwards=N retransmits=N chosen=N learned=N ...
+ *          fast_rounds=N fast_chosen=N fast_fallbacks=N fast_refused=N (puts
+ *          that skipped phase 1, chosen so, gone on classically; fast
+ *          ACCEPTs this acceptor refused, having voted at F already)
  *   local: attached=N requests=N responses=N cache_entries=N ... cache_capacity=N
  *          cache_refused=N (capacity: stripes x entries, from cache_entries)
  *   durable: log_bytes=N records=N syncs=N sync_us=N compactions=N
@@ -263,12 +266,14 @@ static size_t stats_text(struct daemon *d, char *buf, size_t cap)
 	    " forwards_served=%" PRIu64 " retransmits=%" PRIu64 " chosen=%" PRIu64
 	    " learned=%" PRIu64 " violations=%" PRIu64 " dropped_unsynced=%" PRIu64
 	    " epochs_declared=%" PRIu64 " puts=%" PRIu64 " gets=%" PRIu64 " keys=%" PRIu64
-	    " entries=%zu max_keys=%u keys_refused=%" PRIu64 "\n",
+	    " entries=%zu max_keys=%u keys_refused=%" PRIu64 " fast_rounds=%" PRIu64
+	    " fast_chosen=%" PRIu64 " fast_fallbacks=%" PRIu64 " fast_refused=%" PRIu64 "\n",
 	    ps->rounds_started, ps->rounds_in_flight, ps->requests_in_flight, ps->conflicts,
 	    ps->forwards, ps->forwards_served, ps->retransmits, ps->chosen, ps->learned,
 	    ps->violations, ps->dropped_unsynced, ps->epochs_declared, ps->puts, ps->gets,
 	    ps->keys, store_nentries(d->store), d->cfg.max_keys,
-	    ps->keys_refused + store_refused(d->store));
+	    ps->keys_refused + store_refused(d->store), ps->fast_rounds, ps->fast_chosen,
+	    ps->fast_fallbacks, ps->fast_refused);
 	const struct pkv_shm_stats *ss = shm_stats(d->shm);
 	OUT("local: attaches=%" PRIu64 " requests=%" PRIu64 " responses=%" PRIu64
 	    " cache_entries=%" PRIu64 " cache_published=%" PRIu64 " cache_evicted=%" PRIu64

@@ -555,6 +555,7 @@ int daemon_init(struct daemon *d)
 		 * synced peer before it starts a new epoch */
 		.epoch_grace_us = 3ull * d->cfg.failure_timeout_ms * 1000u,
 		.incarnation = d->incarnation,
+		.no_fast_put = !d->cfg.fast_put,
 		/* ballots live 1 s; a restarted daemon syncs 2 s after its start */
 		.start_us = d->started_us,
 	};

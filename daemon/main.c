@@ -45,6 +45,8 @@ static void usage(FILE *f)
 		"      --durable, --no-durable\n"
 		"                             keep acceptor state in RUN_DIR/NAME/acceptor.log, fdatasync'd\n"
 		"                             before every reply, so a restart loses nothing (config 'durable')\n"
+		"      --no-fast-put          always run phase 1 (config 'fast_put = no'; by default a put of\n"
+		"                             a key nobody holds skips it when every node is up)\n"
 		"  -h, --help                 this help\n"
 		"  -V, --version              print the version\n",
 		DEV_PORT_BASE, PKV_CONFIG_MIN_CACHE_ENTRIES, PKV_CONFIG_MAX_CACHE_ENTRIES,
@@ -195,7 +197,7 @@ static int next_incarnation(struct daemon *d)
 
 int main(int argc, char **argv)
 {
-	enum { O_NODE = 256, O_NAME, O_SIZE, O_PORT, O_RUN, O_KEY, O_FT, O_HB, O_ENC, O_DUR, O_NODUR, O_MAXK,
+	enum { O_NODE = 256, O_NAME, O_SIZE, O_PORT, O_RUN, O_KEY, O_FT, O_HB, O_ENC, O_DUR, O_NODUR, O_NOFAST, O_MAXK,
 	       O_CACHE };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
@@ -210,6 +212,7 @@ int main(int argc, char **argv)
 		{"encrypt", no_argument, NULL, O_ENC},
 		{"durable", no_argument, NULL, O_DUR},
 		{"no-durable", no_argument, NULL, O_NODUR},
+		{"no-fast-put", no_argument, NULL, O_NOFAST},
 		{"max-keys", required_argument, NULL, O_MAXK},
 		{"cache-entries", required_argument, NULL, O_CACHE},
 		{"help", no_argument, NULL, 'h'},
@@ -222,6 +225,7 @@ int main(int argc, char **argv)
 	unsigned port_base = DEV_PORT_BASE;
 	bool encrypt = false;
 	int durable = -1; /* -1: as the config (or the build's default) says */
+	bool no_fast = false;
 	long max_keys = -1;
 	unsigned cache_entries = 0; /* 0: as the config says */
 	const char *env_port = getenv("PKV_PORT_BASE");
@@ -295,6 +299,9 @@ int main(int argc, char **argv)
 		case O_NODUR:
 			durable = c == O_DUR ? 1 : 0;
 			break;
+		case O_NOFAST:
+			no_fast = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -346,6 +353,8 @@ int main(int argc, char **argv)
 		d.cfg.encrypt = true;
 	if (durable >= 0)
 		d.cfg.durable = durable != 0;
+	if (no_fast)
+		d.cfg.fast_put = false;
 	if (max_keys >= 0)
 		d.cfg.max_keys = (unsigned)max_keys;
 	if (cache_entries)

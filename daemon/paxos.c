@@ -17,6 +17,39 @@
  * incarnation took to phase 2 is below the new incarnation's first round.
  * Ballots the old incarnation never took to phase 2 carry no value, so a
  * reuse of one of them is harmless.
+ *
+ * The fast round: a put of a key this node holds nothing of skips phase 1
+ * and sends ACCEPT at the fast ballot F = (round 1, node 0), below every
+ * classic ballot (classic rounds start at 2). Unlike a classic ballot, F is
+ * shared: any proposer may use it, each with its own value, as in a fast
+ * round of Fast Paxos (Lamport, 2006). The rules that keep it safe:
+ *   1. An acceptor votes at F at most once per generation: it accepts
+ *      ACCEPT(F, v) only when it has promised nothing above F and has not
+ *      accepted at F another value (a repeat of the same value and bindings
+ *      is answered again).
+ *   2. A value is chosen at F only when every one of cluster_size acceptors
+ *      accepted it (the fast quorum): proposers, gets and learners count
+ *      cluster_size for F and a majority for any other ballot.
+ *   3. Phase 2 of a classic ballot proposes the value of the highest ballot
+ *      among a majority's promises, as always; when that is F and the
+ *      promises carry different values at F, any of them is taken.
+ * Why that is enough: the only change from classic Paxos is that F may carry
+ * several values. Let Q be the promising majority of a classic ballot b.
+ * If some value v was chosen at F, every acceptor voted v at F, so every
+ * member of Q reports v at F or a higher ballot (rule 1: none of them votes
+ * again at F), and the usual induction over the ballots between F and b
+ * shows the proposal is v. If the members of Q report different values at
+ * F, no value was chosen at F (it would need all of them), so any choice is
+ * safe — the rule of Fast Paxos with fast quorum = all acceptors, which also
+ * meets its condition that any two fast quorums and a classic quorum
+ * intersect. A value chosen at a classic ballot is as in Basic Paxos.
+ * Restarts without durable state: a restarted acceptor forgets its vote at
+ * F and may vote again. If v was chosen at F, every other acceptor voted v,
+ * so the majority it syncs from all hold v at F (or higher), and the copy
+ * holds it too; if v was not chosen, the forgotten vote decided nothing. A
+ * fresh incarnation of a proposer may send another value at F: that is one
+ * more proposer of the fast round, which rule 1 already allows for.
+ * tests/model/paxoskv.pml checks these rules with spin (FAST variants).
  */
 #include "paxos.h"
 
@@ -80,6 +113,7 @@ struct req {
 	uint32_t conflicts;
 	bool drop_applied; /* DROP: the local store's keys of the bucket ended */
 	bool get_round; /* a get finishing an interrupted round */
+	bool tried_fast; /* put: the fast round was tried (once per request) */
 	bool no_forward;
 	uint32_t fwd_to;
 
@@ -107,6 +141,7 @@ struct paxos {
 	uint64_t epoch;
 	uint64_t unsynced_since; /* all-unsynced majority seen since; 0: not */
 	bool quiet_over; /* restarted: the quiet period before the sync has passed */
+	uint64_t fast_pause_until; /* no fast round before (a fast round timed out) */
 	struct req *reqs;
 	struct req *by_rid[RID_BUCKETS];
 	struct paxos_completion *comp;
@@ -236,6 +271,43 @@ static unsigned popcount(uint64_t m)
 static unsigned quorum(const struct paxos *p)
 {
 	return p->cfg.cluster_size / 2 + 1;
+}
+
+/* The fast ballot (see the top of this file): shared, below every classic one. */
+static const struct pkv_ballot fast_ballot = { .round = 1, .node = 0 };
+
+static bool is_fast(struct pkv_ballot b)
+{
+	return b.round == 1 && b.node == 0;
+}
+
+/* Acceptances that choose a value at ballot b: all of cluster_size at F. */
+static unsigned quorum_at(const struct paxos *p, struct pkv_ballot b)
+{
+#if PKV_PAXOS_BROKEN_FAST_QUORUM
+	/* TEST ONLY: a majority is taken as enough for the fast round. */
+	(void)b;
+	return quorum(p);
+#else
+	return is_fast(b) ? p->cfg.cluster_size : quorum(p);
+#endif
+}
+
+static bool bindings_eq(const struct pkv_bindings *a, const struct pkv_bindings *b)
+{
+	if (a->mask != b->mask)
+		return false;
+	if ((a->mask & PKV_BIND_PID) &&
+	    (a->owner != b->owner || a->owner_inc != b->owner_inc || a->pid != b->pid ||
+	     a->start_time != b->start_time))
+		return false;
+	if ((a->mask & PKV_BIND_NODE) && a->node != b->node)
+		return false;
+	if ((a->mask & PKV_BIND_KEY) && (a->key_gen != b->key_gen || !pkv_bytes_eq(a->key, b->key)))
+		return false;
+	if ((a->mask & PKV_BIND_UNTIL) && a->until != b->until)
+		return false;
+	return true;
 }
 
 static uint64_t self_bit(const struct paxos *p)
@@ -1099,7 +1171,13 @@ static void acceptor_accept(struct paxos *p, uint32_t from, const struct pkv_msg
 	struct store_entry *e = acceptor_begin(p, from, m, now, PKV_MSG_ACCEPTED, &r);
 	if (!e)
 		return;
-	if (pkv_ballot_cmp(m->ballot, e->promised) >= 0) {
+	/* Rule 1 of the fast round: one vote at F, repeats of it answered again. */
+	bool fast_revote = is_fast(m->ballot) && e->has_accepted && is_fast(e->accepted) &&
+			   !(pkv_bytes_eq(m->value, e->accepted_value) &&
+			     bindings_eq(&p->rx_bind, e->accepted_bind));
+	if (fast_revote)
+		p->stats.fast_refused++;
+	if (!fast_revote && pkv_ballot_cmp(m->ballot, e->promised) >= 0) {
 		if (store_set_accepted_bound(p->store, e, m->ballot, m->value,
 					     bind_or_null(&p->rx_bind))) {
 			p->oom = -ENOMEM;
@@ -1302,6 +1380,8 @@ static void start_round(struct paxos *p, struct req *r, uint64_t now)
 		round = e->promised.round;
 	if (r->ballot.round > round)
 		round = r->ballot.round;
+	if (round < fast_ballot.round)
+		round = fast_ballot.round; /* classic rounds start above F's */
 	r->ballot = (struct pkv_ballot){ .round = round + 1, .node = p->cfg.self };
 	r->t_ballot = now;
 	e->max_round = round + 1;
@@ -1315,6 +1395,36 @@ static void start_round(struct paxos *p, struct req *r, uint64_t now)
 	set_state(p, r, PAXOS_ST_PREPARING);
 	r->t_timer = now + p->cfg.retransmit_us;
 	send_phase(p, r, 0, true);
+}
+
+/*
+ * A put's first try at a key this node holds nothing of, with every node of
+ * cluster_size connected: ACCEPT at the fast ballot, no phase 1. False when
+ * it does not apply; the caller then runs a classic round.
+ */
+static bool start_fast(struct paxos *p, struct req *r, uint64_t now)
+{
+	if (p->cfg.no_fast_put || r->tried_fast || !r->has_value || r->conflicts)
+		return false;
+	if (popcount(connected_mask(p)) < p->cfg.cluster_size || now < p->fast_pause_until)
+		return false;
+	struct store_entry *e = store_lookup(p->store, r->bucket, r->key, false);
+	if (e && (!pkv_ballot_is_zero(e->promised) || e->has_accepted || e->chosen))
+		return false;
+	if (binding_dead(p, bind_or_null(&r->bind), r->bucket, now))
+		return false; /* start_round answers it */
+	r->tried_fast = true;
+	r->ballot = fast_ballot;
+	r->t_ballot = now;
+	r->promised_mask = r->accepted_mask = 0;
+	r->has_best = false;
+	r->proposal = r->value;
+	r->proposal_bind = &r->bind;
+	p->stats.fast_rounds++;
+	set_state(p, r, PAXOS_ST_ACCEPTING);
+	r->t_timer = now + p->cfg.fast_wait_us;
+	send_phase(p, r, 0, true);
+	return true;
 }
 
 static void start_query(struct paxos *p, struct req *r, uint64_t now)
@@ -1356,7 +1466,8 @@ static void begin(struct paxos *p, struct req *r, uint64_t now)
 		break;
 	case PAXOS_REQ_PUT:
 	case PAXOS_REQ_FORWARDED:
-		start_round(p, r, now);
+		if (!start_fast(p, r, now))
+			start_round(p, r, now);
 		break;
 	case PAXOS_REQ_KEYS:
 		start_keys(p, r, now);
@@ -1488,7 +1599,10 @@ static void st_querying(struct paxos *p, struct req *r, enum paxos_event ev, uin
 		if (!stale && (m->flags & PKV_MF_HAS_VALUE)) {
 			struct qvote *v = NULL;
 			for (uint32_t i = 0; i < r->n_votes; i++)
-				if (!pkv_ballot_cmp(r->votes[i].b, m->accepted))
+				if (!pkv_ballot_cmp(r->votes[i].b, m->accepted) &&
+				    (!is_fast(m->accepted) ||
+				     (pkv_bytes_eq(r->votes[i].value, m->value) &&
+				      bindings_eq(&r->votes[i].bind, &p->rx_bind))))
 					v = &r->votes[i];
 			if (!v) {
 				v = &r->votes[r->n_votes];
@@ -1502,8 +1616,8 @@ static void st_querying(struct paxos *p, struct req *r, enum paxos_event ev, uin
 				v->n = 0;
 				r->n_votes++;
 			}
-			/* A majority accepted one ballot: that value is chosen. */
-			if (++v->n >= q) {
+			/* A majority accepted one ballot (all, at F): that value is chosen. */
+			if (++v->n >= quorum_at(p, v->b)) {
 				chosen(p, r, v->b, v->value, &v->bind, now);
 				return;
 			}
@@ -1627,15 +1741,33 @@ static void st_accepting(struct paxos *p, struct req *r, enum paxos_event ev, ui
 	switch (ev) {
 	case PAXOS_EV_ACCEPTED:
 		r->accepted_mask |= BIT(from);
-		if (popcount(r->accepted_mask) >= quorum(p)) {
+		if (popcount(r->accepted_mask) >= quorum_at(p, r->ballot)) {
 			p->stats.chosen++;
+			if (is_fast(r->ballot))
+				p->stats.fast_chosen++;
 			chosen(p, r, r->ballot, r->proposal, r->proposal_bind, now);
 		}
 		return;
 	case PAXOS_EV_NACK:
+		if (is_fast(r->ballot)) {
+			/*
+			 * Another value or a classic round got there first: a
+			 * classic round settles it (its phase 1 finds the votes).
+			 */
+			p->stats.fast_fallbacks++;
+			start_round(p, r, now);
+			return;
+		}
 		go_backoff(p, r, m, now);
 		return;
 	case PAXOS_EV_TIMER:
+		if (is_fast(r->ballot)) {
+			/* A node did not answer in time: a majority is enough classically. */
+			p->stats.fast_fallbacks++;
+			p->fast_pause_until = now + 20 * p->cfg.fast_wait_us;
+			start_round(p, r, now);
+			return;
+		}
 		if (now - r->t_ballot >= p->cfg.ballot_life_us) {
 			start_round(p, r, now);
 			return;
@@ -2251,6 +2383,8 @@ struct paxos *paxos_new(const struct paxos_config *cfg, struct store *store,
 	p->cfg = *cfg;
 	if (!p->cfg.retransmit_us)
 		p->cfg.retransmit_us = 100000;
+	if (!p->cfg.fast_wait_us)
+		p->cfg.fast_wait_us = 10000;
 	if (!p->cfg.backoff_max_us)
 		p->cfg.backoff_max_us = 100000;
 	if (!p->cfg.epoch_grace_us)

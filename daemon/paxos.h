@@ -90,6 +90,15 @@ struct paxos_config {
 	uint32_t sync_page;		  /* entries per SYNC_REQ page (≤ 64); 0: 32 */
 	uint32_t keys_page;		  /* arg0 of KEYS_REQ; 0: 64 */
 	uint64_t incarnation;		  /* this daemon's incarnation (pid bindings it owns) */
+	bool no_fast_put;		  /* never try the fast round (paxos.c); config fast_put = no */
+	/*
+	 * A fast round not chosen within fast_wait_us (0: 10 ms) goes on in a
+	 * classic round, and the fast round is not tried again for 20 ×
+	 * fast_wait_us: a node that stopped answering costs the wait once, not
+	 * on every put until the failure detector notices. (Long enough that a
+	 * node merely slow to be scheduled on a busy host still makes it.)
+	 */
+	uint64_t fast_wait_us;
 };
 
 /* Proposer states (one request = one state machine). */
@@ -188,6 +197,10 @@ struct paxos_stats {
 	uint64_t drops_applied;	     /* bucket drops applied here (own and peers') */
 	uint64_t drop_erasures;	     /* key generations ended by bucket drops */
 	uint64_t keys_refused;	     /* requests refused at the key limit */
+	uint64_t fast_rounds;	     /* puts that tried the fast round (no phase 1) */
+	uint64_t fast_chosen;	     /* of those, chosen in it (one round trip) */
+	uint64_t fast_fallbacks;     /* of those, gone on in a classic round */
+	uint64_t fast_refused;	     /* fast ACCEPTs refused: a vote at F was given already */
 };
 
 /*

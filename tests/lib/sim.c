@@ -314,6 +314,9 @@ static void node_stop(struct sim *s, unsigned id)
 	s->conflicts += st->conflicts;
 	s->forwards += st->forwards;
 	s->rounds += st->rounds_started;
+	s->fast_rounds += st->fast_rounds;
+	s->fast_chosen += st->fast_chosen;
+	s->fast_refused += st->fast_refused;
 	paxos_free(nd->p);
 	if (s->cfg.durable) {
 		store_free(nd->disk);
@@ -1163,6 +1166,9 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 		fig->conflicts = s.conflicts;
 		fig->forwards = s.forwards;
 		fig->rounds = s.rounds;
+		fig->fast_rounds = s.fast_rounds;
+		fig->fast_chosen = s.fast_chosen;
+		fig->fast_refused = s.fast_refused;
 	}
 	return problems;
 }

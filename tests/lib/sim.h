@@ -154,6 +154,7 @@ struct sim {
 	/* Figures. */
 	uint64_t delivered, dropped, duplicated;
 	uint64_t conflicts, forwards, rounds; /* summed over stopped cores */
+	uint64_t fast_rounds, fast_chosen, fast_refused;
 };
 
 /* Fills defaults for the fields left 0. */
@@ -220,6 +221,7 @@ struct sim_figures {
 	unsigned kills, partitions;
 	unsigned durable, whole_cluster_kills;
 	uint64_t conflicts, forwards, rounds;
+	uint64_t fast_rounds, fast_chosen, fast_refused; /* the fast round (paxos.c) */
 	uint64_t bound_puts, invalid_puts, erasures, proc_kills;
 	unsigned drops, drops_ok;
 };

@@ -15,6 +15,17 @@
  *   BROKEN_DEAD_SAME_GEN   a proposer that sees a dead-binding value drops it
  *                          but proposes its own value in the same generation
  *   BROKEN_ACCEPT_BELOW_PROMISE  an acceptor accepts below its promise
+ *   FAST                   the fast round (daemon/paxos.c): each proposer may
+ *                          first send its value at the shared fast ballot F,
+ *                          below every classic ballot, without phase 1
+ *   BROKEN_FAST_MAJORITY   (with FAST) a majority of votes at F counts as
+ *                          chosen instead of every acceptor
+ *   BROKEN_FAST_REVOTE     (with FAST) an acceptor votes again at F for
+ *                          another value
+ *   FAST_GET               (with FAST) a get that reads the acceptors one at
+ *                          a time, at any moments, and takes a value at F
+ *                          when all three reported it (instead of the
+ *                          snapshot observation)
  */
 
 #ifndef MAXR
@@ -50,6 +61,23 @@
 #define MBIT(t, g, b) (1 << ((t) * NG * NB + (g) * NB + (b) - 1))
 #define POP3(m) (((m) & 1) + (((m) >> 1) & 1) + (((m) >> 2) & 1))
 #define OWNVAL(i, g) (NP * (g) + (i) + 1)
+#define NV (NP * NG)		/* values 1..NV */
+#define GEN_OF_VAL(v) (((v) - 1) / NP)
+
+/*
+ * The fast round. F is one ballot shared by every proposer, below every
+ * classic ballot (classic ballots are 1..NB; F sits between "none" and 1).
+ * Acceptor a's vote at F is afv[a] (a value, 0: none); "promised F" is
+ * afv[a] != 0 with aprom[a] == 0. FAST(g, i) is proposer i's fast ACCEPT in
+ * generation g, carrying OWNVAL(i, g). A value is chosen at F when FQ
+ * acceptors voted it.
+ */
+#ifdef BROKEN_FAST_MAJORITY
+#define FQ MAJ
+#else
+#define FQ NA
+#endif
+#define MFBIT(g, i) (1 << (2 * NG * NB + (g) * NP + (i)))
 
 /*
  * The network: the set of every PREPARE/ACCEPT ever sent (as in the TLA+
@@ -72,15 +100,30 @@ byte aaccb[NA];			/* ballot of the accepted value (value = pval) */
 bit asynced[NA];		/* answers prepare/accept */
 byte asmask[NA];		/* sync sources copied so far */
 byte restarts;
+#ifdef FAST
+byte afv[NA];			/* value voted at F, 0: none (or a classic one since) */
+#define AFV_RESET(a) afv[a] = 0
+#else
+#define AFV_RESET(a) skip
+#endif
 
 #ifndef NO_QUIET
 /* quiet period bookkeeping (see README): what was in flight at the restart */
 int oldmsgs;
 byte poldb[NP];			/* GB(g, b) of the round active at the restart */
+#ifdef FAST
+byte pfold[NP];			/* 1 + g of a fast round active at the restart */
+#define GC0_QUIET_FAST \
+	if :: pfold[0] == 1 -> pfold[0] = 0 :: else -> skip fi; \
+	if :: pfold[1] == 1 -> pfold[1] = 0 :: else -> skip fi
+#else
+#define GC0_QUIET_FAST skip
+#endif
 #define GC0_QUIET \
 	oldmsgs = oldmsgs & ~GEN0_BITS; \
 	if :: poldb[0] <= NB -> poldb[0] = 0 :: else -> skip fi; \
-	if :: poldb[1] <= NB -> poldb[1] = 0 :: else -> skip fi
+	if :: poldb[1] <= NB -> poldb[1] = 0 :: else -> skip fi; \
+	GC0_QUIET_FAST
 #else
 #define GC0_QUIET skip
 #endif
@@ -91,6 +134,11 @@ byte pb[NP];			/* current (last) ballot, 0 = none yet */
 byte pphase[NP];		/* 0 idle, 1 preparing, 2 accepting, 3 learned */
 byte pslot[NP * NA];		/* promise of acceptor a: 0 none, else accepted ballot + 1 */
 byte pacc[NP];			/* acceptors that accepted the current ballot */
+#ifdef FAST
+bit pfast[NP];			/* the fast round was tried in this generation */
+byte pfslot[NP * NA];		/* promise of acceptor a: its vote at F, 0: none */
+byte fby[NV + 1];		/* ghost: acceptors that ever voted value v at F */
+#endif
 
 /* erasure: the binding of generation 0's value ended (known cluster-wide) */
 bit ended0;
@@ -114,7 +162,18 @@ hidden byte t_hb, t_v, t_g, t_b;
 #else
 #define GC0_SAFE 1
 #endif
-#define GEN0_BITS ((1 << NB) - 1 | (1 << (NG * NB + NB)) - (1 << (NG * NB)))
+#ifdef FAST
+#define GEN0_FAST (MFBIT(0, 0) | MFBIT(0, 1))
+#else
+#define GEN0_FAST 0
+#endif
+#define GEN0_BITS ((1 << NB) - 1 | (1 << (NG * NB + NB)) - (1 << (NG * NB)) | GEN0_FAST)
+
+#ifdef FAST
+#define GC0_FBY fby[1] = 0; fby[2] = 0
+#else
+#define GC0_FBY skip
+#endif
 
 inline gc0()
 {
@@ -129,17 +188,25 @@ inline gc0()
 		:: else -> break
 		od;
 		t_b = 0;
+		GC0_FBY;
 		chosen[0] = 0;
 		learned[0] = 0
 	:: else -> skip
 	fi
 }
 
+#ifdef FAST
+#define CLEAR_FSLOT(i) pfslot[i * NA + 0] = 0; pfslot[i * NA + 1] = 0; pfslot[i * NA + 2] = 0
+#else
+#define CLEAR_FSLOT(i) skip
+#endif
+
 inline clear_round(i)
 {
 	pslot[i * NA + 0] = 0;
 	pslot[i * NA + 1] = 0;
 	pslot[i * NA + 2] = 0;
+	CLEAR_FSLOT(i);
 	pacc[i] = 0
 }
 
@@ -177,6 +244,139 @@ inline record_accept(a, g, b)
 	fi
 }
 
+#ifdef FAST
+/* A promise also reports the vote at F (used when nothing classic was accepted). */
+#define PROMISE_FAST(i, a) pfslot[(i) * NA + (a)] = afv[a]
+
+/*
+ * A vote for v at F by acceptor a (the ghost of every vote, copies by sync
+ * included). Unlike a classic ballot, "every acceptor ever voted v" is not
+ * the monitor of F: a restarted acceptor's copy of a source's vote is made
+ * after that source may have gone on to a classic ballot. So F's monitor is
+ * what can be learned: a proposer's FQ answers, or FQ acceptors holding v at
+ * F at once (what a get counts).
+ */
+inline record_fast(a, v)
+{
+	fby[v] = fby[v] | (1 << a)
+}
+
+/* v is learned as chosen at F in its generation. */
+inline fast_learned(v)
+{
+	if
+	:: chosen[GEN_OF_VAL(v)] == 0 -> chosen[GEN_OF_VAL(v)] = v
+	:: else -> assert(chosen[GEN_OF_VAL(v)] == v)
+	fi;
+	if
+	:: learned[GEN_OF_VAL(v)] == 0 -> learned[GEN_OF_VAL(v)] = v
+	:: else -> assert(learned[GEN_OF_VAL(v)] == v)
+	fi
+}
+
+/* Proposer i hears OK for its fast ACCEPT from acceptor a (a voted its value). */
+inline fast_ack(i, a)
+{
+	pacc[i] = pacc[i] | (1 << a);
+	if
+	:: POP3(pacc[i]) >= FQ ->
+		fast_learned(OWNVAL(i, pgen[i]));
+		pphase[i] = 3;
+		clear_round(i)
+	:: else -> skip
+	fi
+}
+
+/*
+ * Acceptor a handles proposer i's fast ACCEPT of generation g: it votes if it
+ * promised nothing and has no vote at F; it answers OK again if its vote is
+ * that value (a repeat, or the same value from elsewhere).
+ */
+#ifdef BROKEN_FAST_REVOTE
+#define MAY_VOTE(a, v) (aprom[a] == 0 && aaccb[a] == 0 && afv[a] != (v))
+#else
+#define MAY_VOTE(a, v) (aprom[a] == 0 && afv[a] == 0)
+#endif
+inline fast_recv(a, g, i)
+{
+	t_g = g;
+	t_v = OWNVAL(i, g);
+	if
+	:: t_g < agen[a] -> skip
+	:: else ->
+		if
+		:: t_g > agen[a] -> agen[a] = t_g; aprom[a] = 0; aaccb[a] = 0; afv[a] = 0
+		:: else -> skip
+		fi;
+		if
+		:: MAY_VOTE(a, t_v) ->
+			afv[a] = t_v;
+			record_fast(a, t_v)
+		:: else -> skip
+		fi;
+		if
+		:: afv[a] == t_v && aprom[a] == 0 && pgen[i] == t_g && pphase[i] == 4 &&
+		   (pacc[i] & (1 << a)) == 0 ->
+			fast_ack(i, a)
+		:: else -> skip
+		fi
+	fi;
+	t_g = 0; t_v = 0
+}
+
+/* Only deliveries that change something (a vote, an OK counted, a generation). */
+#define FAST_USEFUL(a, g, i) \
+	((g) > agen[a] || ((g) == agen[a] && (MAY_VOTE(a, OWNVAL(i, g)) || \
+	 (afv[a] == OWNVAL(i, g) && aprom[a] == 0 && pgen[i] == (g) && pphase[i] == 4 && \
+	  (pacc[i] & (1 << a)) == 0))))
+#define DELIVER_F(a, g, i) \
+	:: d_step { asynced[a] && (msgs & MFBIT(g, i)) && FAST_USEFUL(a, g, i) -> \
+		fast_recv(a, g, i); gc0() }
+#define DELIVER_FA(a) DELIVER_F(a, 0, 0) DELIVER_F(a, 0, 1) DELIVER_F(a, 1, 0) DELIVER_F(a, 1, 1)
+
+#ifdef FAST_GET
+/*
+ * One get in generation 0: gread[a] is what acceptor a reported (0: not
+ * asked yet; its vote at F; GR_OTHER: a classic value, nothing, or another
+ * generation). Reads happen at any moments, each once; the get learns v at F
+ * when every acceptor reported v at F.
+ */
+#define GR_OTHER 255
+byte gread[NA];
+#define GET_READ(a) \
+	:: d_step { gread[a] == 0 && asynced[a] -> \
+		if \
+		:: agen[a] == 0 && aaccb[a] == 0 && afv[a] != 0 -> gread[a] = afv[a] \
+		:: else -> gread[a] = GR_OTHER \
+		fi }
+#define GET_LEARN(v) \
+	:: d_step { gread[0] == (v) && gread[1] == (v) && gread[2] == (v) -> \
+		fast_learned(v); gread[0] = GR_OTHER }
+#define OBSERVE_F(v)
+#else
+#define GET_READ(a)
+#define GET_LEARN(v)
+/* A get that hears the same vote at F from every synced acceptor learns it. */
+#define HOLDS_F(a, v) (asynced[a] && afv[a] == (v) && agen[a] == GEN_OF_VAL(v))
+#define OBSERVE_F(v) \
+	:: d_step { HOLDS_F(0, v) && HOLDS_F(1, v) && HOLDS_F(2, v) && learned[GEN_OF_VAL(v)] != (v) -> \
+		fast_learned(v) }
+#endif
+
+/* Proposer i's first try in its generation: the fast ACCEPT, no phase 1. */
+#define FAST_START(i) \
+	:: d_step { pphase[i] == 0 && pb[i] == 0 && !pfast[i] -> \
+		pfast[i] = 1; pphase[i] = 4; clear_round(i); \
+		msgs = msgs | MFBIT(pgen[i], i) }
+#else
+#define PROMISE_FAST(i, a) skip
+#define DELIVER_FA(a)
+#define FAST_START(i)
+#define OBSERVE_F(v)
+#define GET_READ(a)
+#define GET_LEARN(v)
+#endif
+
 /* Acceptor a handles message (t, g, b) of the set. */
 inline acc_recv(a, t, g, b)
 {
@@ -187,7 +387,7 @@ inline acc_recv(a, t, g, b)
 		if
 		:: t_g > agen[a] ->
 			/* hearing of g+1 means g ended: tombstone, fresh instance */
-			agen[a] = t_g; aprom[a] = 0; aaccb[a] = 0
+			agen[a] = t_g; aprom[a] = 0; aaccb[a] = 0; AFV_RESET(a)
 		:: else -> skip
 		fi;
 		if
@@ -195,7 +395,8 @@ inline acc_recv(a, t, g, b)
 			aprom[a] = b;
 			if
 			:: pgen[OWNER(b)] == t_g && pb[OWNER(b)] == b && pphase[OWNER(b)] == 1 ->
-				pslot[OWNER(b) * NA + a] = aaccb[a] + 1
+				pslot[OWNER(b) * NA + a] = aaccb[a] + 1;
+				PROMISE_FAST(OWNER(b), a)
 			:: else -> skip
 			fi
 #ifdef BROKEN_ACCEPT_BELOW_PROMISE
@@ -209,6 +410,7 @@ inline acc_recv(a, t, g, b)
 			aprom[a] = b;
 #endif
 			aaccb[a] = b;
+			AFV_RESET(a);	/* one accepted slot, as in the daemon */
 			record_accept(a, t_g, b)
 		:: else -> skip
 		fi
@@ -265,19 +467,46 @@ inline acc_recv(a, t, g, b)
 #else
 #define DEAD_VALUE(i) t_v = 0	/* run the put in the next generation */
 #endif
+#ifdef FAST
+/*
+ * Nothing classic accepted among the two promises: the votes at F decide.
+ * One value (or the same twice): that one; two different ones: either (no
+ * value was chosen at F; the daemon takes the first it heard).
+ */
+#define FAST_PICK(i, x, y) \
+	t_v = 0; \
+	if \
+	:: t_hb == 0 -> \
+		if \
+		:: pfslot[i * NA + x] == 0 -> t_v = pfslot[i * NA + y] \
+		:: pfslot[i * NA + y] == 0 -> t_v = pfslot[i * NA + x] \
+		:: pfslot[i * NA + x] != 0 && pfslot[i * NA + y] != 0 -> \
+			if \
+			:: t_v = pfslot[i * NA + x] \
+			:: t_v = pfslot[i * NA + y] \
+			fi \
+		fi \
+	:: else -> skip \
+	fi
+#else
+#define FAST_PICK(i, x, y) t_v = 0
+#endif
 #define PHASE2(i, x, y) \
 	:: d_step { pphase[i] == 1 && pslot[i * NA + x] != 0 && pslot[i * NA + y] != 0 -> \
 		t_hb = pslot[i * NA + x]; \
 		if :: pslot[i * NA + y] > t_hb -> t_hb = pslot[i * NA + y] :: else -> skip fi; \
 		t_hb = t_hb - 1; \
+		FAST_PICK(i, x, y); \
 		if \
-		:: t_hb == 0 -> t_v = OWNVAL(i, pgen[i]) \
+		:: t_hb == 0 && t_v != 0 && ended0 && pgen[i] == 0 -> DEAD_VALUE(i) \
+		:: t_hb == 0 && t_v != 0 && !(ended0 && pgen[i] == 0) -> skip \
+		:: t_hb == 0 && t_v == 0 -> t_v = OWNVAL(i, pgen[i]) \
 		:: t_hb != 0 && ended0 && pgen[i] == 0 -> DEAD_VALUE(i) \
 		:: else -> t_v = pval[GB(pgen[i], t_hb)] \
 		fi; \
 		if \
 		:: t_v == 0 -> \
-			pgen[i] = 1; pb[i] = 0; pphase[i] = 0; clear_round(i) \
+			pgen[i] = 1; pb[i] = 0; pphase[i] = 0; clear_round(i); PFAST_RESET(i) \
 		:: else -> \
 			assert(pval[GB(pgen[i], pb[i])] == 0 || pval[GB(pgen[i], pb[i])] == t_v); \
 			pval[GB(pgen[i], pb[i])] = t_v; \
@@ -287,24 +516,48 @@ inline acc_recv(a, t, g, b)
 		t_hb = 0; t_v = 0; gc0() }
 
 /* Proposer i hears that generation 0 ended: its put runs in generation 1. */
+#ifdef FAST
+#define PFAST_RESET(i) pfast[i] = 0
+#else
+#define PFAST_RESET(i) skip
+#endif
 #define NEXT_GEN(i) \
 	:: d_step { ended0 && pgen[i] == 0 -> \
-		pgen[i] = 1; pb[i] = 0; pphase[i] = 0; clear_round(i); gc0() }
+		pgen[i] = 1; pb[i] = 0; pphase[i] = 0; clear_round(i); PFAST_RESET(i); gc0() }
 
 /* Erasure reaches acceptor a (retransmitted until acknowledged). */
 #define ERASE(a) \
-	:: d_step { ended0 && agen[a] == 0 -> agen[a] = 1; aprom[a] = 0; aaccb[a] = 0; gc0() }
+	:: d_step { ended0 && agen[a] == 0 -> agen[a] = 1; aprom[a] = 0; aaccb[a] = 0; AFV_RESET(a); \
+		gc0() }
 
 #ifdef NO_QUIET
 #define QUIET_MARK skip
 #define QUIET_EXPIRE(a) skip
 #else
+#ifdef FAST
+/* A fast round active at the restart is abandoned too (its wait is far shorter). */
+#define OLD_FAST(i) if :: pphase[i] == 4 -> pfold[i] = 1 + pgen[i] :: else -> pfold[i] = 0 fi
+#define EXPIRE_FAST(i) \
+	if \
+	:: pfold[i] != 0 -> \
+		msgs = msgs & ~MFBIT(pfold[i] - 1, i); \
+		if :: pphase[i] == 4 && pgen[i] == pfold[i] - 1 -> pphase[i] = 0; clear_round(i) \
+		   :: else -> skip fi; \
+		pfold[i] = 0 \
+	:: else -> skip \
+	fi
+#else
+#define OLD_FAST(i) skip
+#define EXPIRE_FAST(i) skip
+#endif
+
 inline old_round(i)
 {
 	if
 	:: pphase[i] == 1 || pphase[i] == 2 -> poldb[i] = GB(pgen[i], pb[i])
 	:: else -> poldb[i] = 0
-	fi
+	fi;
+	OLD_FAST(i)
 }
 
 /*
@@ -333,7 +586,8 @@ inline expire_round(i)
 #define QUIET_EXPIRE(a) \
 	if \
 	:: asmask[a] == 0 -> \
-		msgs = msgs & ~oldmsgs; oldmsgs = 0; expire_round(0); expire_round(1) \
+		msgs = msgs & ~oldmsgs; oldmsgs = 0; expire_round(0); expire_round(1); \
+		EXPIRE_FAST(0); EXPIRE_FAST(1) \
 	:: else -> skip \
 	fi
 #endif
@@ -342,12 +596,29 @@ inline expire_round(i)
 #ifdef BROKEN_NO_SYNC
 #define RESTART(a) \
 	:: d_step { restarts < MAXRESTART -> restarts++; \
-		agen[a] = 0; aprom[a] = 0; aaccb[a] = 0 }
+		agen[a] = 0; aprom[a] = 0; aaccb[a] = 0; AFV_RESET(a) }
 #else
 #define RESTART(a) \
 	:: d_step { restarts < MAXRESTART && asynced[a] -> restarts++; \
-		agen[a] = 0; aprom[a] = 0; aaccb[a] = 0; asynced[a] = 0; asmask[a] = 0; \
+		agen[a] = 0; aprom[a] = 0; aaccb[a] = 0; AFV_RESET(a); asynced[a] = 0; asmask[a] = 0; \
 		QUIET_MARK }
+#endif
+
+#ifdef FAST
+/*
+ * The vote at F: copied; merged as the daemon does (the first one heard
+ * stays). A copied vote is a vote: the acceptor reports it in promises and
+ * answers OK to a fast ACCEPT of that value, so the monitor counts it.
+ */
+#define SYNC_FAST_COPY(a, s) \
+	afv[a] = afv[s]; if :: afv[a] != 0 -> record_fast(a, afv[a]) :: else -> skip fi
+#define SYNC_FAST_MERGE(a, s) \
+	if :: aaccb[a] != 0 -> afv[a] = 0 \
+	   :: aaccb[a] == 0 && afv[a] == 0 && afv[s] != 0 -> afv[a] = afv[s]; record_fast(a, afv[a]) \
+	   :: else -> skip fi
+#else
+#define SYNC_FAST_COPY(a, s) skip
+#define SYNC_FAST_MERGE(a, s) skip
 #endif
 
 /*
@@ -360,10 +631,11 @@ inline expire_round(i)
 		QUIET_EXPIRE(a); \
 		if \
 		:: agen[s] > agen[a] -> \
-			agen[a] = agen[s]; aprom[a] = aprom[s]; aaccb[a] = aaccb[s] \
+			agen[a] = agen[s]; aprom[a] = aprom[s]; aaccb[a] = aaccb[s]; SYNC_FAST_COPY(a, s) \
 		:: agen[s] == agen[a] -> \
 			if :: aprom[s] > aprom[a] -> aprom[a] = aprom[s] :: else -> skip fi; \
-			if :: aaccb[s] > aaccb[a] -> aaccb[a] = aaccb[s] :: else -> skip fi \
+			if :: aaccb[s] > aaccb[a] -> aaccb[a] = aaccb[s] :: else -> skip fi; \
+			SYNC_FAST_MERGE(a, s) \
 		:: else -> skip \
 		fi; \
 		asmask[a] = asmask[a] | (1 << s); \
@@ -390,11 +662,15 @@ active proctype system()
 end:	do
 	START_I(0)
 	START_I(1)
+	FAST_START(0) FAST_START(1)
 	PHASE2(0, 0, 1) PHASE2(0, 0, 2) PHASE2(0, 1, 2)
 	PHASE2(1, 0, 1) PHASE2(1, 0, 2) PHASE2(1, 1, 2)
 	DELIVER_A(0)
 	DELIVER_A(1)
 	DELIVER_A(2)
+	DELIVER_FA(0) DELIVER_FA(1) DELIVER_FA(2)
+	OBSERVE_F(1) OBSERVE_F(2) OBSERVE_F(3) OBSERVE_F(4)
+	GET_READ(0) GET_READ(1) GET_READ(2) GET_LEARN(1) GET_LEARN(2)
 	:: d_step { !ended0 && ERASURES > 0 -> ended0 = 1 }	/* gen 0's binding ends */
 	NEXT_GEN(0) NEXT_GEN(1)
 	ERASE(0) ERASE(1) ERASE(2)

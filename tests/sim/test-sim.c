@@ -73,6 +73,7 @@ START_TEST(random_histories_keep_agreement)
 	double t0 = wall();
 	size_t ops = 0;
 	uint64_t delivered = 0, simt = 0, rounds = 0, conflicts = 0, forwards = 0;
+	uint64_t fast = 0, fast_chosen = 0, fast_refused = 0;
 	unsigned kills = 0, parts = 0, durable = 0, whole = 0;
 	uint64_t bound = 0, invalid = 0, erasures = 0, pkills = 0;
 	unsigned drops = 0, drops_ok = 0;
@@ -88,6 +89,9 @@ START_TEST(random_histories_keep_agreement)
 		delivered += fig.delivered;
 		simt += fig.sim_time_us;
 		rounds += fig.rounds;
+		fast += fig.fast_rounds;
+		fast_chosen += fig.fast_chosen;
+		fast_refused += fig.fast_refused;
 		conflicts += fig.conflicts;
 		forwards += fig.forwards;
 		kills += fig.kills;
@@ -104,12 +108,13 @@ START_TEST(random_histories_keep_agreement)
 	if (first <= last)
 		fprintf(stderr,
 			"sim: seeds %" PRIu64 "..%" PRIu64 ": %zu ops, %" PRIu64 " rounds, %" PRIu64
+			" fast rounds (%" PRIu64 " chosen fast, %" PRIu64 " fast votes refused), %" PRIu64
 			" conflicts, %" PRIu64 " forwards, %u kills (%u seeds durable, %u whole-cluster"
 			" kills), %u partitions, %" PRIu64
 			" messages, %" PRIu64 " bound puts (%" PRIu64 " invalid), %" PRIu64
 			" process deaths, %" PRIu64 " erasures, %u drops (%u ok), %.1f s simulated,"
 			" %.2f s wall\n",
-			first, last, ops, rounds, conflicts, forwards, kills, durable, whole, parts,
+			first, last, ops, rounds, fast, fast_chosen, fast_refused, conflicts, forwards, kills, durable, whole, parts,
 			delivered, bound,
 			invalid, pkills, erasures, drops, drops_ok, simt / 1e6, wall() - t0);
 }

@@ -21,6 +21,7 @@ static const char good[] = "# a three-node cluster\n"
 			   "failure_timeout_ms = 1500\n"
 			   "encrypt = yes\n"
 			   "durable = on\n"
+			   "fast_put = no\n"
 			   "max_keys = 500000\n"
 			   "cache_entries = 1048576\n"
 			   "self = node2\n"
@@ -57,6 +58,7 @@ START_TEST(good_file_parses_every_setting)
 	ck_assert_uint_eq(cfg.heartbeat_ms, 300); /* derived: timeout / 5 */
 	ck_assert(cfg.encrypt);
 	ck_assert(cfg.durable);
+	ck_assert(!cfg.fast_put);
 	ck_assert_uint_eq(cfg.max_keys, 500000);
 	ck_assert_uint_eq(cfg.cache_entries, 1048576);
 	ck_assert_str_eq(cfg.self, "node2");
@@ -114,6 +116,7 @@ START_TEST(empty_text_gives_defaults)
 	ck_assert_uint_eq(cfg.failure_timeout_ms, 1000);
 	ck_assert_uint_eq(cfg.heartbeat_ms, 200);
 	ck_assert(!cfg.encrypt);
+	ck_assert(cfg.fast_put); /* the fast round is on unless told otherwise */
 	ck_assert_uint_eq(cfg.max_keys, 0);
 	ck_assert_uint_eq(cfg.cache_entries, PKV_CONFIG_DEFAULT_CACHE_ENTRIES);
 	ck_assert_uint_eq(cfg.cache_entries, 32768);
@@ -258,6 +261,7 @@ START_TEST(other_syntax_errors_name_their_line)
 	expect_error_str("= 3\n", "line 1: missing setting name");
 	expect_error_str("encrypt = maybe\n", "line 1: encrypt must be yes or no, not 'maybe'");
 	expect_error_str("durable = 2\n", "line 1: durable must be yes or no, not '2'");
+	expect_error_str("fast_put = maybe\n", "line 1: fast_put must be yes or no, not 'maybe'");
 	expect_error_str("max_keys = -1\n", "line 1: max_keys '-1' out of range");
 	expect_error_str("max_keys = 1000000001\n", "line 1: max_keys '1000000001' out of range");
 	expect_error_str("\ncluster = has space\n", "line 2: bad cluster name 'has space'");

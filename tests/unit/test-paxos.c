@@ -26,10 +26,18 @@ static struct pkv_ballot bal(uint64_t round, uint32_t node)
 	return (struct pkv_ballot){ .round = round, .node = node };
 }
 
-/* Node 1 of n, all peers connected and synced unless told otherwise. */
+/*
+ * Node 1 of n, all peers connected and synced unless told otherwise. Puts
+ * run classic rounds (phase 1 first) unless fx_fast is set: most tests here
+ * check the classic protocol; the fast round has tests of its own.
+ */
+static bool fx_fast;
+
 static void fx_init(struct fx *f, unsigned n, bool restarted, bool fresh, bool connect)
 {
 	struct paxos_config c = {
+		.no_fast_put = !fx_fast,
+		.fast_wait_us = 500,
 		.self = 1,
 		.n_nodes = n,
 		.cluster_size = n,
@@ -1475,6 +1483,215 @@ START_TEST(restarted_node_applies_drop_once_synced)
 }
 END_TEST
 
+/* ---- the fast round (paxos.c: "The fast round") ---- */
+
+static void fx_init_fast(struct fx *f, unsigned n, bool connect)
+{
+	fx_fast = true;
+	fx_init(f, n, false, false, connect);
+	fx_fast = false;
+}
+
+static struct pkv_ballot fast(void)
+{
+	return bal(1, 0);
+}
+
+/* Answers `acc` (an ACCEPT from the outbox) from node `from`: ok or a nack. */
+static void accepted_from(struct fx *f, uint32_t from, const struct pkv_msg *acc, bool ok)
+{
+	struct pkv_msg r = { .type = PKV_MSG_ACCEPTED,
+			     .bucket = acc->bucket,
+			     .key = acc->key,
+			     .gen = 1,
+			     .ballot = acc->ballot,
+			     .req = acc->req,
+			     .flags = ok ? PKV_MF_OK : 0 };
+	if (!ok)
+		r.accepted = acc->ballot;
+	paxos_receive(f->p, from, &r, f->now);
+}
+
+START_TEST(fast_put_skips_phase_one_and_needs_every_node)
+{
+	struct fx f;
+	fx_init_fast(&f, 3, true);
+	paxos_put(f.p, 1, b("B"), b("k"), b("mine"), PAXOS_NO_DEADLINE, false, f.now);
+	ck_assert_uint_eq(count(&f, PKV_MSG_PREPARE), 0);
+	const struct pkv_msg *a0 = find(&f, PKV_MSG_ACCEPT, PKV_TO_ALL);
+	ck_assert_ptr_nonnull(a0);
+	struct pkv_msg acc = *a0;
+	ck_assert_int_eq(pkv_ballot_cmp(acc.ballot, fast()), 0);
+	ck_assert(pkv_bytes_eq(acc.value, b("mine")));
+	/* Self and node 2 are a majority, which is not enough at F. */
+	accepted_from(&f, 2, &acc, true);
+	size_t n;
+	paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_ptr_null(find(&f, PKV_MSG_CHOSEN, UINT32_MAX));
+	accepted_from(&f, 3, &acc, true);
+	const struct paxos_completion *c = paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(c[0].status, PKV_S_OK);
+	ck_assert(pkv_bytes_eq(c[0].value, b("mine")));
+	const struct pkv_msg *ch = find(&f, PKV_MSG_CHOSEN, PKV_TO_ALL);
+	ck_assert_ptr_nonnull(ch);
+	ck_assert_int_eq(pkv_ballot_cmp(ch->ballot, fast()), 0);
+	ck_assert_uint_eq(paxos_stats(f.p)->fast_chosen, 1);
+	ck_assert_uint_eq(paxos_stats(f.p)->rounds_started, 0);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(fast_round_without_every_answer_goes_on_classically_after_the_wait)
+{
+	struct fx f;
+	fx_init_fast(&f, 3, true);
+	paxos_put(f.p, 1, b("B"), b("k"), b("mine"), PAXOS_NO_DEADLINE, false, f.now);
+	struct pkv_msg acc = *find(&f, PKV_MSG_ACCEPT, PKV_TO_ALL);
+	accepted_from(&f, 2, &acc, true); /* node 3 stays silent */
+	pkv_outbox_reset(&f.ob);
+	uint64_t t = paxos_next_deadline(f.p);
+	ck_assert_uint_eq(t, f.now + 500); /* fast_wait_us */
+	f.now = t;
+	paxos_tick(f.p, t);
+	const struct pkv_msg *pr = find(&f, PKV_MSG_PREPARE, PKV_TO_ALL);
+	ck_assert_ptr_nonnull(pr);
+	ck_assert_uint_ge(pr->ballot.round, 2); /* classic rounds are above F */
+	struct pkv_msg prep = *pr;
+	/* Phase 1 finds the votes at F (self's and node 2's) and proposes them. */
+	promise_from(&f, 2, &prep, fast(), "mine");
+	const struct pkv_msg *a2 = find(&f, PKV_MSG_ACCEPT, PKV_TO_ALL);
+	ck_assert_ptr_nonnull(a2);
+	ck_assert(pkv_bytes_eq(a2->value, b("mine")));
+	struct pkv_msg acc2 = *a2;
+	accepted_from(&f, 2, &acc2, true);
+	size_t n;
+	const struct paxos_completion *c = paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(c[0].status, PKV_S_OK);
+	ck_assert(pkv_bytes_eq(c[0].value, b("mine")));
+	ck_assert_uint_eq(paxos_stats(f.p)->fast_fallbacks, 1);
+	/* The timeout pauses the fast round: the next new key starts classically. */
+	pkv_outbox_reset(&f.ob);
+	paxos_put(f.p, 2, b("B"), b("k2"), b("v"), PAXOS_NO_DEADLINE, false, f.now);
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_PREPARE, PKV_TO_ALL));
+	ck_assert_uint_eq(paxos_stats(f.p)->fast_rounds, 1);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(fast_nack_goes_on_in_a_classic_round_that_takes_a_vote_at_f)
+{
+	struct fx f;
+	fx_init_fast(&f, 3, true);
+	paxos_put(f.p, 1, b("B"), b("k"), b("mine"), PAXOS_NO_DEADLINE, false, f.now);
+	struct pkv_msg acc = *find(&f, PKV_MSG_ACCEPT, PKV_TO_ALL);
+	pkv_outbox_reset(&f.ob);
+	accepted_from(&f, 2, &acc, false); /* node 2 voted another value at F */
+	const struct pkv_msg *pr = find(&f, PKV_MSG_PREPARE, PKV_TO_ALL);
+	ck_assert_ptr_nonnull(pr); /* at once: no backoff after a fast collision */
+	struct pkv_msg prep = *pr;
+	promise_from(&f, 2, &prep, fast(), "theirs");
+	const struct pkv_msg *a2 = find(&f, PKV_MSG_ACCEPT, PKV_TO_ALL);
+	ck_assert_ptr_nonnull(a2);
+	/* Two values at F among the promises: nothing was chosen at F; either is safe. */
+	ck_assert(pkv_bytes_eq(a2->value, b("mine")) || pkv_bytes_eq(a2->value, b("theirs")));
+	ck_assert_int_gt(pkv_ballot_cmp(a2->ballot, fast()), 0);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(acceptor_votes_once_in_the_fast_round)
+{
+	struct fx f;
+	fx_init_fast(&f, 3, true);
+	struct pkv_msg a = accept(1, 0, "a");
+	paxos_receive(f.p, 2, &a, f.now);
+	const struct pkv_msg *r = find(&f, PKV_MSG_ACCEPTED, 2);
+	ck_assert_ptr_nonnull(r);
+	ck_assert(r->flags & PKV_MF_OK);
+	pkv_outbox_reset(&f.ob);
+	struct pkv_msg other = accept(1, 0, "b");
+	paxos_receive(f.p, 3, &other, f.now);
+	r = find(&f, PKV_MSG_ACCEPTED, 3);
+	ck_assert_ptr_nonnull(r);
+	ck_assert(!(r->flags & PKV_MF_OK));
+	ck_assert_uint_eq(paxos_stats(f.p)->fast_refused, 1);
+	pkv_outbox_reset(&f.ob);
+	/* The same value again (a retransmission, or another proposer of it). */
+	paxos_receive(f.p, 3, &a, f.now);
+	r = find(&f, PKV_MSG_ACCEPTED, 3);
+	ck_assert_ptr_nonnull(r);
+	ck_assert(r->flags & PKV_MF_OK);
+	/* A classic prepare is told of the vote. */
+	pkv_outbox_reset(&f.ob);
+	struct pkv_msg p2 = prepare(2, 3);
+	paxos_receive(f.p, 3, &p2, f.now);
+	r = find(&f, PKV_MSG_PROMISE, 3);
+	ck_assert_ptr_nonnull(r);
+	ck_assert(r->flags & PKV_MF_HAS_VALUE);
+	ck_assert_int_eq(pkv_ballot_cmp(r->accepted, fast()), 0);
+	ck_assert(pkv_bytes_eq(r->value, b("a")));
+	/* After that promise no fast ACCEPT is taken, not even the voted one. */
+	pkv_outbox_reset(&f.ob);
+	paxos_receive(f.p, 2, &a, f.now);
+	r = find(&f, PKV_MSG_ACCEPTED, 2);
+	ck_assert_ptr_nonnull(r);
+	ck_assert(!(r->flags & PKV_MF_OK));
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(get_takes_a_fast_value_as_chosen_only_from_every_node)
+{
+	struct fx f;
+	fx_init_fast(&f, 3, true);
+	paxos_get(f.p, 1, b("B"), b("k"), PAXOS_NO_DEADLINE, false, f.now);
+	struct pkv_msg q = *find(&f, PKV_MSG_QUERY, PKV_TO_ALL);
+	struct pkv_msg r = { .type = PKV_MSG_QUERY_REPLY,
+			     .bucket = q.bucket,
+			     .key = q.key,
+			     .gen = 1,
+			     .req = q.req,
+			     .flags = PKV_MF_HAS_VALUE,
+			     .accepted = fast(),
+			     .value = b("v") };
+	pkv_outbox_reset(&f.ob);
+	paxos_receive(f.p, 2, &r, f.now);
+	paxos_receive(f.p, 3, &r, f.now);
+	/* Two of three at F (self holds nothing): not chosen; a round finishes it. */
+	size_t n;
+	paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_PREPARE, PKV_TO_ALL));
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(fast_round_is_not_tried_with_a_node_down_or_a_key_held)
+{
+	struct fx f;
+	fx_init_fast(&f, 3, false);
+	paxos_peer_update(f.p, 2, true, PKV_MF_SYNCED, 0, f.now); /* node 3 down */
+	paxos_put(f.p, 1, b("B"), b("k"), b("v"), PAXOS_NO_DEADLINE, false, f.now);
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_PREPARE, PKV_TO_ALL));
+	ck_assert_uint_eq(paxos_stats(f.p)->fast_rounds, 0);
+	fx_free(&f);
+
+	fx_init_fast(&f, 3, true);
+	struct pkv_msg p5 = prepare(5, 2); /* this node promised something for k */
+	paxos_receive(f.p, 2, &p5, f.now);
+	pkv_outbox_reset(&f.ob);
+	paxos_put(f.p, 1, b("B"), b("k"), b("v"), PAXOS_NO_DEADLINE, false, f.now);
+	const struct pkv_msg *pr = find(&f, PKV_MSG_PREPARE, PKV_TO_ALL);
+	ck_assert_ptr_nonnull(pr);
+	ck_assert_uint_gt(pr->ballot.round, 5);
+	ck_assert_uint_eq(paxos_stats(f.p)->fast_rounds, 0);
+	fx_free(&f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("paxos");
@@ -1522,6 +1739,14 @@ int main(void)
 	tcase_add_test(r, until_in_the_past_is_invalid_value);
 	tcase_add_test(r, until_expiry_is_a_deadline_and_erases);
 	suite_add_tcase(s, r);
+	TCase *fr = tcase_create("fast");
+	tcase_add_test(fr, fast_put_skips_phase_one_and_needs_every_node);
+	tcase_add_test(fr, fast_round_without_every_answer_goes_on_classically_after_the_wait);
+	tcase_add_test(fr, fast_nack_goes_on_in_a_classic_round_that_takes_a_vote_at_f);
+	tcase_add_test(fr, acceptor_votes_once_in_the_fast_round);
+	tcase_add_test(fr, get_takes_a_fast_value_as_chosen_only_from_every_node);
+	tcase_add_test(fr, fast_round_is_not_tried_with_a_node_down_or_a_key_held);
+	suite_add_tcase(s, fr);
 	TCase *d = tcase_create("drop");
 	tcase_add_test(d, drop_erases_every_key_of_the_bucket_on_every_node);
 	tcase_add_test(d, drop_cascades_to_keys_bound_to_dropped_keys);
