@@ -28,7 +28,7 @@ t_cleanup() {
 		kill -KILL "$pid" 2>/dev/null || true
 	done
 	wait 2>/dev/null || true
-	rm -rf "$T_DIR"
+	[ -n "${T_KEEP:-}" ] && echo "kept $T_DIR" >&2 || rm -rf "$T_DIR"
 }
 trap t_cleanup EXIT
 

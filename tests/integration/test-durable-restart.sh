@@ -8,7 +8,9 @@
 # damaged in the middle stops the daemon with a message naming the file.
 . "$(dirname "$0")/lib.sh"
 
-for i in 1 2 3; do t_start "$i" --durable; done
+# Classic rounds in the first run (--no-fast-put): three records a key
+# (promise, acceptance, choice), so the logs are worth compacting at start.
+for i in 1 2 3; do t_start "$i" --durable --no-fast-put; done
 for i in 1 2 3; do t_wait_for "node$i ready" "$PKV" -n "node$i" wait --timeout 1; done
 
 N=200
@@ -30,7 +32,7 @@ for i in 1 2 3; do t_wait_for "node$i synced after replay" t_field_is "$i" synce
 t_log "all three serve again $(($(t_now_ms) - start)) ms after the restart"
 for i in 1 2 3; do
 	grep -q "durable: [0-9]* records replayed" "$T_DIR/node$i/pkvd.log" || t_fail "node$i did not replay"
-	# Three records a key (promise, acceptance, choice): compacted at start.
+	# Three records a key in the first run: compacted at start.
 	grep -q "durable: log compacted" "$T_DIR/node$i/pkvd.log" || t_fail "node$i did not compact"
 	! grep -q "NEW EPOCH" "$T_DIR/node$i/pkvd.log" || t_fail "node$i started a new epoch"
 done
