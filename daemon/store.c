@@ -3,24 +3,100 @@
  * store.c — buckets and key tables (see store.h).
  *
  * Two levels of chained hash tables: the store maps bucket names to buckets,
- * and each bucket maps keys to entries. Besides the hash chains, entries and
- * buckets are kept in creation-ordered pointer arrays, which are the stable
- * cursors used for paging.
+ * and each bucket maps keys to entries. Besides the hash chains, entries are
+ * numbered in creation order: store-wide (an array of entry pointers) and
+ * per bucket (an array of store-wide numbers). These are the stable cursors
+ * used for paging, and a hash chain links entries by store-wide number.
+ *
+ * Memory per key is what limits a daemon, so:
+ * - entries are never freed while the store lives, hence are cut with their
+ *   key from large blocks (a bump arena): no malloc header, no size-class
+ *   rounding;
+ * - values of up to SLAB_MAX bytes come from slabs of 8-byte size classes
+ *   with free lists (values are replaced and erased, so their room is
+ *   reused); larger ones are malloc'ed;
+ * - the index arrays grow in fixed chunks, never by copying all of them.
+ *
+ * A key table doubles incrementally: the old table is kept while its chains
+ * move to the new one, a few per lookup, so that no call does work in
+ * proportion to the number of keys (the daemon has one loop; a 2^20-key
+ * rehash in one step stalls it for tens to hundreds of milliseconds).
  */
 #include "store.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+/*
+ * Chunked arrays: element i is in chunk i >> VEC_SHIFT. Only the directory
+ * (one pointer per chunk) is ever copied when it grows. The first chunk
+ * starts small and doubles up to a full chunk, so small buckets stay small.
+ */
+#define VEC_SHIFT 12
+#define VEC_CHUNK ((size_t)1 << VEC_SHIFT)
+
+struct store_vec {
+	uint8_t **chunk;
+	size_t nchunk, dircap;
+	size_t cap0; /* elements of room in chunk[0] */
+};
+
+/* Values of 1..SLAB_MAX bytes live in slabs, one per multiple of 8 bytes. */
+#define SLAB_MAX     256u
+#define SLAB_CLASSES (SLAB_MAX / 8)
+
+struct store_slab {
+	void *free;    /* freed slots, linked through their first 8 bytes */
+	uint8_t *bump; /* unused room of the newest block */
+	size_t left;
+	size_t next_block; /* size of the next block */
+};
+
+/* Blocks (arena and slabs) are malloc'ed with this header, freed together. */
+struct store_block {
+	struct store_block *next;
+};
+
+/*
+ * Block sizes double from BLOCK_MIN to BLOCK_MAX, so a small store stays
+ * small and a big one makes few large allocations; less than a power of two
+ * so that malloc's own header still fits in the same pages.
+ */
+#define BLOCK_MIN ((size_t)16 << 10)
+#define BLOCK_MAX ((size_t)1 << 20)
+#define BLOCK_PAD 64u
+
+/* Old-table chains moved to the new table per lookup, while one grows. */
+#define MIGRATE_STEP 8u
+
+/*
+ * While chains move, the pages of the old table already emptied go back to
+ * the kernel RELEASE_BYTES at a time: freeing a table of millions of slots
+ * in one call otherwise costs a millisecond or more of unmapping. A wrong
+ * page size only makes madvise() fail, which is harmless.
+ */
+#define RELEASE_BYTES ((size_t)64 << 10)
+#define RELEASE_PAGE  ((uintptr_t)4096)
 
 struct store_bucket {
 	struct pkv_bytes name; /* owned */
 	uint64_t hash;
 	struct store_bucket *hnext;
-	struct store_entry **tab; /* hash chains */
-	size_t tab_size;	  /* power of two */
-	struct store_entry **order;
-	size_t n, cap;
+	struct store *s;
+	/*
+	 * Hash chains: heads are store-wide entry numbers + 1 (0: empty).
+	 * While the table grows, `old` (old_size slots) still holds the chains
+	 * of its slots `moved` and up; the slots below were split into tab.
+	 */
+	uint32_t *tab;
+	size_t tab_size; /* power of two */
+	uint32_t *old;
+	size_t old_size, moved;
+	size_t released;	/* bytes at the start of old given back */
+	struct store_vec order; /* uint32_t: store-wide entry numbers */
+	size_t n;
 	uint64_t bytes;
 	struct store_bucket_stats stats;
 };
@@ -30,16 +106,26 @@ struct store {
 	size_t tab_size;
 	struct store_bucket **order;
 	size_t nb, bcap;
-	struct store_entry **entries;
-	size_t ne, ecap;
+	struct store_vec entries; /* struct store_entry *, creation order */
+	size_t ne;
 	uint64_t bytes;
 	uint64_t bound_pid_node; /* chosen entries bound to a pid or a node */
-	size_t max_entries; /* 0: no limit */
-	uint64_t refused;   /* entries not created for the limit */
+	size_t max_entries;	 /* 0: no limit */
+	uint64_t refused;	 /* entries not created for the limit */
 	bool track, urgent;
 	struct store_entry **dirty;
 	size_t nd, dcap;
+
+	struct store_block *blocks; /* every arena and slab block */
+	uint8_t *arena;		    /* unused room of the newest entry block */
+	size_t arena_left, arena_next;
+	struct store_slab slab[SLAB_CLASSES];
 };
+
+/* The hash chains hold 4-byte links and the entry 144 bytes (LP64). */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct store_entry) <= 144,
+	       "store_entry grew: memory per key matters");
+_Static_assert(_Alignof(struct store_entry) <= 8, "arena blocks are 8-aligned");
 
 /* FNV-1a, 64 bit: deterministic across daemons and runs. */
 static uint64_t hash_bytes(uint64_t h, struct pkv_bytes b)
@@ -65,6 +151,141 @@ static int grow_ptrs(void ***v, size_t *cap, size_t need)
 		return -ENOMEM;
 	*v = nv;
 	*cap = ncap;
+	return 0;
+}
+
+static void *vec_at(const struct store_vec *v, size_t i, size_t esz)
+{
+	return v->chunk[i >> VEC_SHIFT] + (i & (VEC_CHUNK - 1)) * esz;
+}
+
+/* Makes room for element i, the next one appended. 0 or -ENOMEM. */
+static int vec_room(struct store_vec *v, size_t i, size_t esz)
+{
+	size_t k = i >> VEC_SHIFT;
+	if (k < v->nchunk && (k > 0 || i < v->cap0))
+		return 0;
+	if (k >= v->dircap) {
+		size_t ncap = v->dircap ? v->dircap * 2 : 4;
+		uint8_t **nd = realloc(v->chunk, ncap * sizeof(*nd));
+		if (!nd)
+			return -ENOMEM;
+		v->chunk = nd;
+		v->dircap = ncap;
+	}
+	if (k == 0) {
+		size_t ncap = v->cap0 ? v->cap0 * 2 : 16;
+		uint8_t *c = realloc(v->nchunk ? v->chunk[0] : NULL, ncap * esz);
+		if (!c)
+			return -ENOMEM;
+		v->chunk[0] = c;
+		v->nchunk = 1;
+		v->cap0 = ncap;
+		return 0;
+	}
+	uint8_t *c = malloc(VEC_CHUNK * esz);
+	if (!c)
+		return -ENOMEM;
+	v->chunk[v->nchunk++] = c;
+	return 0;
+}
+
+static void vec_free(struct store_vec *v)
+{
+	for (size_t k = 0; k < v->nchunk; k++)
+		free(v->chunk[k]);
+	free(v->chunk);
+}
+
+/* A block of `size` bytes (header included) on the store's list. */
+static uint8_t *block_new(struct store *s, size_t size)
+{
+	struct store_block *bl = malloc(size);
+	if (!bl)
+		return NULL;
+	bl->next = s->blocks;
+	s->blocks = bl;
+	return (uint8_t *)(bl + 1);
+}
+
+static size_t block_size(size_t *next)
+{
+	size_t size = *next ? *next : BLOCK_MIN;
+	*next = size < BLOCK_MAX ? size * 2 : BLOCK_MAX;
+	return size - BLOCK_PAD;
+}
+
+/* Room for an entry and its key, 8-aligned; never freed before the store. */
+static void *arena_alloc(struct store *s, size_t size)
+{
+	size = (size + 7) & ~(size_t)7;
+	if (size > s->arena_left) {
+		size_t bs = block_size(&s->arena_next);
+		/* The largest entry (PKV_MAX_KEY) is far below BLOCK_MIN. */
+		uint8_t *p = block_new(s, bs);
+		if (!p)
+			return NULL;
+		s->arena = p;
+		s->arena_left = bs - sizeof(struct store_block);
+	}
+	void *r = s->arena;
+	s->arena += size;
+	s->arena_left -= size;
+	return r;
+}
+
+static void *value_alloc(struct store *s, uint32_t len)
+{
+	if (len > SLAB_MAX)
+		return malloc(len);
+	size_t sz = (len + 7u) & ~7u;
+	struct store_slab *sl = &s->slab[sz / 8 - 1];
+	void *p = sl->free;
+	if (p) {
+		memcpy(&sl->free, p, sizeof(void *));
+		return p;
+	}
+	if (sl->left < sz) {
+		size_t bs = block_size(&sl->next_block);
+		uint8_t *b = block_new(s, bs);
+		if (!b)
+			return NULL;
+		/* The tail of the previous block is lost: less than one slot. */
+		sl->bump = b;
+		sl->left = (bs - sizeof(struct store_block)) / sz * sz;
+	}
+	p = sl->bump;
+	sl->bump += sz;
+	sl->left -= sz;
+	return p;
+}
+
+/* Frees a value of len bytes (NULL when len is 0). */
+static void value_free(struct store *s, const uint8_t *p, uint32_t len)
+{
+	if (!len)
+		return;
+	if (len > SLAB_MAX) {
+		free((void *)p);
+		return;
+	}
+	struct store_slab *sl = &s->slab[(len + 7u) / 8 - 1];
+	void *slot = (void *)p;
+	memcpy(slot, &sl->free, sizeof(void *));
+	sl->free = slot;
+}
+
+static int value_dup(struct store *s, struct pkv_bytes *dst, struct pkv_bytes src)
+{
+	uint8_t *p = NULL;
+	if (src.len) {
+		p = value_alloc(s, src.len);
+		if (!p)
+			return -ENOMEM;
+		memcpy(p, src.p, src.len);
+	}
+	dst->p = p;
+	dst->len = src.len;
 	return 0;
 }
 
@@ -105,36 +326,49 @@ static void bind_free(const struct pkv_bindings *b)
 }
 
 /* Frees both value slots and bindings, the shared buffer once. */
-static void slots_free(struct store_entry *e)
+static void slots_free(struct store *s, struct store_entry *e)
 {
 	if (!e->chosen_shared)
-		free((void *)e->chosen_value.p);
-	free((void *)e->accepted_value.p);
+		value_free(s, e->chosen_value.p, e->chosen_value.len);
+	value_free(s, e->accepted_value.p, e->accepted_value.len);
 	bind_free(e->accepted_bind);
 	bind_free(e->chosen_bind);
 	e->chosen_shared = false;
 }
 
-static void entry_free(struct store_entry *e)
+static struct store_entry *entry_get(const struct store *s, size_t i)
 {
-	slots_free(e);
-	free(e);
+	return *(struct store_entry **)vec_at(&s->entries, i, sizeof(struct store_entry *));
 }
 
 void store_free(struct store *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->ne; i++)
-		entry_free(s->entries[i]);
+	/* Slab values and entries go with their blocks; the rest one by one. */
+	for (size_t i = 0; i < s->ne; i++) {
+		struct store_entry *e = entry_get(s, i);
+		if (e->accepted_value.len > SLAB_MAX)
+			free((void *)e->accepted_value.p);
+		if (!e->chosen_shared && e->chosen_value.len > SLAB_MAX)
+			free((void *)e->chosen_value.p);
+		bind_free(e->accepted_bind);
+		bind_free(e->chosen_bind);
+	}
 	for (size_t i = 0; i < s->nb; i++) {
 		struct store_bucket *b = s->order[i];
 		free((void *)b->name.p);
 		free(b->tab);
-		free(b->order);
+		free(b->old);
+		vec_free(&b->order);
 		free(b);
 	}
-	free(s->entries);
+	while (s->blocks) {
+		struct store_block *next = s->blocks->next;
+		free(s->blocks);
+		s->blocks = next;
+	}
+	vec_free(&s->entries);
 	free(s->dirty);
 	free(s->order);
 	free(s->tab);
@@ -146,6 +380,7 @@ bool store_bucket_name_ok(struct pkv_bytes name)
 	return name.len >= 1 && name.len <= PKV_MAX_BUCKET && name.p;
 }
 
+/* Buckets are few (names, not keys): their table doubles in one step. */
 static void store_rehash(struct store *s)
 {
 	size_t nsize = s->tab_size * 2;
@@ -185,6 +420,7 @@ struct store_bucket *store_bucket(struct store *s, struct pkv_bytes name, bool c
 		free(b);
 		return NULL;
 	}
+	b->s = s;
 	b->hash = h;
 	size_t slot = h & (s->tab_size - 1);
 	b->hnext = s->tab[slot];
@@ -212,7 +448,9 @@ uint64_t store_bucket_bytes(const struct store_bucket *b)
 
 struct store_entry *store_bucket_entry_at(const struct store_bucket *b, size_t i)
 {
-	return i < b->n ? b->order[i] : NULL;
+	if (i >= b->n)
+		return NULL;
+	return entry_get(b->s, *(uint32_t *)vec_at(&b->order, i, sizeof(uint32_t)));
 }
 
 struct store_bucket_stats *store_bucket_stats(struct store_bucket *b)
@@ -237,7 +475,7 @@ size_t store_nentries(const struct store *s)
 
 struct store_entry *store_entry_at(const struct store *s, size_t i)
 {
-	return i < s->ne ? s->entries[i] : NULL;
+	return i < s->ne ? entry_get(s, i) : NULL;
 }
 
 uint64_t store_bytes(const struct store *s)
@@ -245,21 +483,84 @@ uint64_t store_bytes(const struct store *s)
 	return s->bytes;
 }
 
-static void bucket_rehash(struct store_bucket *b)
+/* The head of the chain that holds (or would hold) hash h. */
+static uint32_t *chain_head(struct store_bucket *b, uint64_t h)
 {
-	size_t nsize = b->tab_size * 2;
-	struct store_entry **nt = calloc(nsize, sizeof(*nt));
+	if (b->old) {
+		size_t i = h & (b->old_size - 1);
+		if (i >= b->moved)
+			return &b->old[i];
+	}
+	return &b->tab[h & (b->tab_size - 1)];
+}
+
+/*
+ * Gives back the whole pages of the old table below slot `moved`: never
+ * read again, and free() reads only the chunk's header, outside them.
+ */
+static void release_moved(struct store_bucket *b)
+{
+	uintptr_t base = (uintptr_t)b->old;
+	uintptr_t lo = (base + b->released + RELEASE_PAGE - 1) & ~(RELEASE_PAGE - 1);
+	uintptr_t hi = (base + b->moved * sizeof(*b->old)) & ~(RELEASE_PAGE - 1);
+	if (hi <= lo)
+		return;
+	(void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+	b->released = hi - base;
+}
+
+/*
+ * Moves up to `slots` chains of the old table into the new one, freeing the
+ * old table after its last. Old slot i splits into new slots i and
+ * i + old_size (the new table's size is twice the old), so those two are
+ * written here first: the new table needs no zeroing. Hashes are not stored
+ * in entries (memory per key), so each moved key is hashed again.
+ */
+static void bucket_migrate(struct store_bucket *b, size_t slots)
+{
+	while (b->old && slots--) {
+		size_t i = b->moved;
+		uint32_t lo = 0, hi = 0;
+		for (uint32_t x = b->old[i]; x;) {
+			struct store_entry *e = entry_get(b->s, x - 1);
+			uint32_t next = e->hnext;
+			if (hash_bytes(FNV_BASIS, e->key) & b->old_size) {
+				e->hnext = hi;
+				hi = x;
+			} else {
+				e->hnext = lo;
+				lo = x;
+			}
+			x = next;
+		}
+		b->tab[i] = lo;
+		b->tab[i + b->old_size] = hi;
+		if (++b->moved == b->old_size) {
+			free(b->old);
+			b->old = NULL;
+			b->old_size = b->moved = b->released = 0;
+		} else if (b->moved * sizeof(*b->old) - b->released >= RELEASE_BYTES) {
+			release_moved(b);
+		}
+	}
+}
+
+/*
+ * Starts doubling the table; bucket_migrate() then moves the chains. Without
+ * memory nothing changes: chains get longer, lookups stay correct, and the
+ * next insert tries again. At MIGRATE_STEP chains per lookup the old table
+ * is gone long before the new one is full (old_size more inserts).
+ */
+static void bucket_grow(struct store_bucket *b)
+{
+	uint32_t *nt = malloc(b->tab_size * 2 * sizeof(*nt));
 	if (!nt)
 		return;
-	for (size_t i = 0; i < b->n; i++) {
-		struct store_entry *e = b->order[i];
-		size_t h = e->hash & (nsize - 1);
-		e->hnext = nt[h];
-		nt[h] = e;
-	}
-	free(b->tab);
+	b->old = b->tab;
+	b->old_size = b->tab_size;
+	b->moved = 0;
 	b->tab = nt;
-	b->tab_size = nsize;
+	b->tab_size *= 2;
 }
 
 static void account(struct store *s, struct store_bucket *b, int64_t delta)
@@ -276,37 +577,41 @@ struct store_entry *store_lookup(struct store *s, struct pkv_bytes bucket, struc
 	struct store_bucket *b = store_bucket(s, bucket, create);
 	if (!b)
 		return NULL;
+	bucket_migrate(b, MIGRATE_STEP);
 	uint64_t h = hash_bytes(FNV_BASIS, key);
-	for (struct store_entry *e = b->tab[h & (b->tab_size - 1)]; e; e = e->hnext)
-		if (e->hash == h && pkv_bytes_eq(e->key, key))
+	uint32_t *head = chain_head(b, h);
+	for (uint32_t x = *head; x;) {
+		struct store_entry *e = entry_get(s, x - 1);
+		if (e->key.len == key.len && !memcmp(e->key.p, key.p, key.len))
 			return e;
+		x = e->hnext;
+	}
 	if (!create)
 		return NULL;
 	if (store_full(s)) {
 		s->refused++;
 		return NULL;
 	}
-	if (grow_ptrs((void ***)&b->order, &b->cap, b->n + 1) ||
-	    grow_ptrs((void ***)&s->entries, &s->ecap, s->ne + 1))
+	if (s->ne >= UINT32_MAX - 1 || vec_room(&b->order, b->n, sizeof(uint32_t)) ||
+	    vec_room(&s->entries, s->ne, sizeof(struct store_entry *)))
 		return NULL;
-	struct store_entry *e = calloc(1, sizeof(*e) + key.len);
+	struct store_entry *e = arena_alloc(s, sizeof(*e) + key.len);
 	if (!e)
 		return NULL;
+	memset(e, 0, sizeof(*e));
 	memcpy(e + 1, key.p, key.len);
 	e->key = (struct pkv_bytes){ (const uint8_t *)(e + 1), key.len };
 	e->accepted_bind = e->chosen_bind = &store_no_bindings;
 	e->bucket = b;
 	e->gen = 1;
-	e->hash = h;
-	size_t slot = h & (b->tab_size - 1);
-	e->hnext = b->tab[slot];
-	b->tab[slot] = e;
-	b->order[b->n++] = e;
-	e->gidx = (uint32_t)s->ne;
-	s->entries[s->ne++] = e;
+	uint32_t x = (uint32_t)s->ne + 1;
+	e->hnext = *head;
+	*head = x;
+	*(uint32_t *)vec_at(&b->order, b->n++, sizeof(uint32_t)) = x - 1;
+	*(struct store_entry **)vec_at(&s->entries, s->ne++, sizeof(e)) = e;
 	account(s, b, key.len);
-	if (b->n > b->tab_size)
-		bucket_rehash(b);
+	if (b->n > b->tab_size && !b->old)
+		bucket_grow(b);
 	return e;
 }
 
@@ -410,7 +715,8 @@ int store_set_accepted(struct store *s, struct store_entry *e, struct pkv_ballot
  * Replaces one of an entry's (ballot, value, bindings) slots — the accepted
  * one or the chosen one — with copies; the entry is unchanged without memory.
  * A chosen value equal to the accepted value shares its buffer; replacing
- * the accepted value then hands the old buffer to the chosen slot.
+ * the accepted value then hands the old buffer to the chosen slot (same
+ * length, so it goes back to the right slab when the chosen slot frees it).
  */
 static int set_slot(struct store *s, struct store_entry *e, bool chosen_slot, struct pkv_ballot b,
 		    struct pkv_bytes value, const struct pkv_bindings *bind)
@@ -422,7 +728,7 @@ static int set_slot(struct store *s, struct store_entry *e, bool chosen_slot, st
 		return -ENOMEM;
 	if (share) {
 		nv = e->accepted_value;
-	} else if (dup_bytes(&nv, value)) {
+	} else if (value_dup(s, &nv, value)) {
 		bind_free(nb);
 		return -ENOMEM;
 	}
@@ -432,7 +738,7 @@ static int set_slot(struct store *s, struct store_entry *e, bool chosen_slot, st
 		e->chosen_bind = nb;
 		account(s, e->bucket, (int64_t)nv.len - (int64_t)e->chosen_value.len);
 		if (!e->chosen_shared)
-			free((void *)e->chosen_value.p);
+			value_free(s, e->chosen_value.p, e->chosen_value.len);
 		e->chosen_value = nv;
 		e->chosen_shared = share;
 		e->chosen_ballot = b;
@@ -445,7 +751,7 @@ static int set_slot(struct store *s, struct store_entry *e, bool chosen_slot, st
 		if (e->chosen_shared)
 			e->chosen_shared = false; /* the old buffer is the chosen slot's now */
 		else
-			free((void *)e->accepted_value.p);
+			value_free(s, e->accepted_value.p, e->accepted_value.len);
 		e->accepted_value = nv;
 		e->accepted = b;
 		e->has_accepted = true;
@@ -483,7 +789,7 @@ bool store_erase(struct store *s, struct store_entry *e, uint64_t through)
 	(void)store_touch(s, e);
 	account(s, e->bucket, -(int64_t)e->accepted_value.len - (int64_t)e->chosen_value.len);
 	count_chosen(s, e, -1);
-	slots_free(e);
+	slots_free(s, e);
 	e->accepted_value = e->chosen_value = (struct pkv_bytes){ 0 };
 	e->accepted_bind = e->chosen_bind = &store_no_bindings;
 	e->has_accepted = e->chosen = false;

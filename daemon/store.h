@@ -38,14 +38,15 @@ struct store_bucket;
 
 /*
  * One key. Fields are read by paxos and written only through the functions
- * below. Memory per key matters (a daemon may hold millions), so the key
- * lives in the entry's own allocation, bindings are out of line and shared
- * by every entry without any (`store_no_bindings`), and a chosen value equal
- * to the accepted one shares its buffer.
+ * below. Memory per key matters (a daemon may hold millions), so entries and
+ * their keys are packed back to back in large blocks (no per-entry malloc),
+ * small values come from size-class slabs, bindings are out of line and
+ * shared by every entry without any (`store_no_bindings`), and a chosen value
+ * equal to the accepted one shares its buffer.
  */
 struct store_entry {
 	struct store_bucket *bucket; /* owning bucket */
-	struct pkv_bytes key;	     /* in this allocation */
+	struct pkv_bytes key;	     /* right after the entry, same block */
 	uint64_t gen;		     /* lifetime generation; 1 for the first */
 
 	/* Acceptor. */
@@ -67,10 +68,10 @@ struct store_entry {
 	 * ended (erased); a tombstone is an entry with gen > 1 and no value.
 	 */
 
-	/* Private to store.c. */
-	struct store_entry *hnext;
-	uint64_t hash;
-	uint32_t gidx; /* index in the store-wide creation order */
+	/* Private to store.c: the next entry of the hash chain, as its
+	 * store-wide creation index + 1 (0 ends the chain). Four bytes, not a
+	 * pointer and no cached hash, so that the entry stays 144 bytes. */
+	uint32_t hnext;
 
 	bool has_accepted;
 	bool chosen;

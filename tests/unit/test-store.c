@@ -240,10 +240,219 @@ START_TEST(many_buckets_are_listed)
 }
 END_TEST
 
+/* A 16-byte key "key-%012u", as the benchmark's. */
+static struct pkv_bytes key16(char buf[17], unsigned i)
+{
+	snprintf(buf, 17, "key-%012u", i);
+	return (struct pkv_bytes){ (const uint8_t *)buf, 16 };
+}
+
+START_TEST(lookups_find_every_key_while_the_table_grows)
+{
+	/* The key table doubles a few chains at a time: between the inserts,
+	 * keys live in the old table or the new one. Sample earlier keys after
+	 * every insert (so lookups land on both halves mid-move), then all. */
+	struct store *s = store_new();
+	enum { N = 40000 };
+	char k[17];
+	static struct store_entry *made[N];
+	for (unsigned i = 0; i < N; i++) {
+		made[i] = store_lookup(s, b("B"), key16(k, i), true);
+		ck_assert_ptr_nonnull(made[i]);
+		/* A second bucket grows at its own pace. */
+		if (i % 3 == 0)
+			ck_assert_ptr_nonnull(store_lookup(s, b("C"), key16(k, i), true));
+		unsigned probe[] = { i, i / 2, i - i / 3, (i * 7919u) % (i + 1), i / 17 };
+		for (size_t j = 0; j < sizeof(probe) / sizeof(probe[0]); j++)
+			ck_assert_ptr_eq(store_lookup(s, b("B"), key16(k, probe[j]), false),
+					 made[probe[j]]);
+		/* A key not in yet is not found, in either table. */
+		ck_assert_ptr_null(store_lookup(s, b("B"), key16(k, i + 1), false));
+	}
+	/* Looking up an existing key never makes a second entry. */
+	for (unsigned i = 0; i < N; i++)
+		ck_assert_ptr_eq(store_lookup(s, b("B"), key16(k, i), true), made[i]);
+	for (unsigned i = 0; i < N; i++)
+		ck_assert_int_eq(store_lookup(s, b("C"), key16(k, i), false) != NULL, i % 3 == 0);
+	ck_assert_uint_eq(store_bucket_nkeys(store_bucket(s, b("B"), false)), N);
+	ck_assert_uint_eq(store_nentries(s), N + (N + 2) / 3);
+	store_free(s);
+}
+END_TEST
+
+START_TEST(cursors_span_index_chunks_in_creation_order)
+{
+	/* The creation-order arrays grow in chunks of thousands: every index,
+	 * per bucket and store-wide, keeps its entry across chunk edges. */
+	struct store *s = store_new();
+	enum { N = 20000 };
+	char k[17];
+	for (unsigned i = 0; i < N; i++)
+		ck_assert_ptr_nonnull(store_lookup(s, b(i % 4 ? "many" : "few"), key16(k, i), true));
+	struct store_bucket *many = store_bucket(s, b("many"), false);
+	struct store_bucket *few = store_bucket(s, b("few"), false);
+	size_t im = 0, ifew = 0;
+	for (unsigned i = 0; i < N; i++) {
+		struct store_entry *e = store_entry_at(s, i);
+		ck_assert(pkv_bytes_eq(e->key, key16(k, i)));
+		if (i % 4)
+			ck_assert_ptr_eq(store_bucket_entry_at(many, im++), e);
+		else
+			ck_assert_ptr_eq(store_bucket_entry_at(few, ifew++), e);
+	}
+	ck_assert_uint_eq(im, store_bucket_nkeys(many));
+	ck_assert_ptr_null(store_bucket_entry_at(many, im));
+	ck_assert_ptr_null(store_bucket_entry_at(few, ifew));
+	ck_assert_ptr_null(store_entry_at(s, N));
+	store_free(s);
+}
+END_TEST
+
+START_TEST(entries_are_packed_back_to_back_with_their_keys)
+{
+	/* No per-entry malloc: the next entry starts right after the previous
+	 * one's key, rounded to 8 bytes. */
+	struct store *s = store_new();
+	ck_assert_uint_le(sizeof(struct store_entry), 144);
+	struct store_entry *e1 = store_lookup(s, b("B"), b("0123456789abcdef"), true);
+	struct store_entry *e2 = store_lookup(s, b("B"), b("k"), true);
+	struct store_entry *e3 = store_lookup(s, b("B"), b("k3"), true);
+	ck_assert_ptr_eq((const uint8_t *)e1->key.p, (const uint8_t *)(e1 + 1));
+	ck_assert_ptr_eq((uint8_t *)e2, (uint8_t *)e1 + sizeof(*e1) + 16);
+	ck_assert_ptr_eq((uint8_t *)e3, (uint8_t *)e2 + sizeof(*e2) + 8);
+	ck_assert(pkv_bytes_eq(e1->key, b("0123456789abcdef")));
+	ck_assert(pkv_bytes_eq(e2->key, b("k")));
+	store_free(s);
+}
+END_TEST
+
+START_TEST(value_slab_reuses_freed_values)
+{
+	struct store *s = store_new();
+	struct store_entry *e1 = store_lookup(s, b("B"), b("k1"), true);
+	struct store_entry *e2 = store_lookup(s, b("B"), b("k2"), true);
+	struct pkv_ballot bal = { 1, 1 };
+	char v[40];
+	memset(v, 'a', sizeof(v));
+	ck_assert_int_eq(store_set_accepted(s, e1, bal, (struct pkv_bytes){ (uint8_t *)v, 32 }), 0);
+	const uint8_t *p = e1->accepted_value.p;
+	/* Values of a class sit 8-byte classes apart: a 32-byte value costs 32. */
+	ck_assert_int_eq(store_set_accepted(s, e2, bal, (struct pkv_bytes){ (uint8_t *)v, 32 }), 0);
+	ck_assert_ptr_eq(e2->accepted_value.p, p + 32);
+	/* Erasure frees the value; the next one of its class takes its room. */
+	ck_assert(store_erase(s, e1, e1->gen));
+	ck_assert_int_eq(store_set_accepted(s, e1, bal, (struct pkv_bytes){ (uint8_t *)v, 40 }), 0);
+	ck_assert_ptr_ne(e1->accepted_value.p, p); /* another class */
+	memset(v, 'b', sizeof(v));
+	ck_assert_int_eq(store_set_chosen(s, e2, bal, (struct pkv_bytes){ (uint8_t *)v, 25 }), 0);
+	ck_assert_ptr_eq(e2->chosen_value.p, p); /* 25 bytes: the 32-byte class */
+	ck_assert(pkv_bytes_eq(e2->chosen_value, (struct pkv_bytes){ (uint8_t *)v, 25 }));
+	/* Replacing a value frees the old one too. */
+	const uint8_t *old = e2->accepted_value.p;
+	ck_assert_int_eq(store_set_accepted(s, e2, bal, (struct pkv_bytes){ (uint8_t *)v, 8 }), 0);
+	ck_assert_int_eq(store_set_accepted(s, e1, bal, (struct pkv_bytes){ (uint8_t *)v, 31 }), 0);
+	ck_assert_ptr_eq(e1->accepted_value.p, old);
+	ck_assert(pkv_bytes_eq(e1->accepted_value, (struct pkv_bytes){ (uint8_t *)v, 31 }));
+	ck_assert(pkv_bytes_eq(e2->accepted_value, (struct pkv_bytes){ (uint8_t *)v, 8 }));
+	store_free(s);
+}
+END_TEST
+
+START_TEST(values_of_every_size_keep_their_bytes)
+{
+	/* Slab classes up to 256 bytes and malloc'ed ones above, replaced,
+	 * shared and erased in turn; ASan checks the frees. */
+	struct store *s = store_new();
+	static uint8_t v[PKV_MAX_VALUE];
+	for (size_t i = 0; i < sizeof(v); i++)
+		v[i] = (uint8_t)(i * 31 + 7);
+	struct store_entry *e[300];
+	char k[17];
+	for (uint32_t n = 0; n < 300; n++) {
+		e[n] = store_lookup(s, b("B"), key16(k, n), true);
+		struct pkv_bytes val = { v + n, n };
+		ck_assert_int_eq(store_set_accepted(s, e[n], (struct pkv_ballot){ 1, 1 }, val), 0);
+		if (n % 2)
+			ck_assert_int_eq(store_set_chosen(s, e[n], (struct pkv_ballot){ 1, 1 }, val), 0);
+	}
+	struct store_entry *big = store_lookup(s, b("B"), b("big"), true);
+	struct pkv_bytes bigv = { v, PKV_MAX_VALUE };
+	ck_assert_int_eq(store_set_chosen(s, big, (struct pkv_ballot){ 1, 1 }, bigv), 0);
+	for (uint32_t n = 0; n < 300; n++) {
+		ck_assert(pkv_bytes_eq(e[n]->accepted_value, (struct pkv_bytes){ v + n, n }));
+		/* A new accepted value hands the shared buffer to the chosen slot. */
+		if (n % 2) {
+			ck_assert_int_eq(store_set_accepted(s, e[n], (struct pkv_ballot){ 2, 1 },
+							    (struct pkv_bytes){ v, 300 - n }), 0);
+			ck_assert(pkv_bytes_eq(e[n]->chosen_value, (struct pkv_bytes){ v + n, n }));
+		}
+	}
+	ck_assert(pkv_bytes_eq(big->chosen_value, bigv));
+	for (uint32_t n = 0; n < 300; n += 3)
+		ck_assert(store_erase(s, e[n], e[n]->gen));
+	/* What was not erased is intact: room freed by erasure is not theirs. */
+	for (uint32_t n = 1; n < 300; n += 3) {
+		struct pkv_bytes want = { v + n, n };
+		ck_assert(pkv_bytes_eq(n % 2 ? e[n]->chosen_value : e[n]->accepted_value, want));
+	}
+	for (uint32_t n = 0; n < 300; n += 3)
+		ck_assert_int_eq(store_set_accepted(s, e[n], (struct pkv_ballot){ 3, 1 },
+						    (struct pkv_bytes){ v + 1, n }), 0);
+	for (uint32_t n = 1; n < 300; n += 3) {
+		struct pkv_bytes want = { v + n, n };
+		ck_assert(pkv_bytes_eq(n % 2 ? e[n]->chosen_value : e[n]->accepted_value, want));
+	}
+	store_free(s);
+}
+END_TEST
+
+START_TEST(erase_and_reput_keeps_counts)
+{
+	struct store *s = store_new();
+	char k[17];
+	struct pkv_ballot bal = { 1, 1 };
+	struct pkv_bytes val = b("0123456789abcdef0123456789abcdef");
+	enum { N = 1000 };
+	for (unsigned i = 0; i < N; i++) {
+		struct store_entry *e = store_lookup(s, b("B"), key16(k, i), true);
+		ck_assert_int_eq(store_set_accepted(s, e, bal, val), 0);
+		ck_assert_int_eq(store_set_chosen(s, e, bal, val), 0);
+	}
+	struct store_bucket *bk = store_bucket(s, b("B"), false);
+	uint64_t bytes = store_bytes(s);
+	ck_assert_uint_eq(bytes, N * (16 + 32 + 32));
+	ck_assert_uint_eq(store_bucket_stats(bk)->chosen, N);
+	for (int round = 0; round < 3; round++) {
+		for (unsigned i = 0; i < N; i++) {
+			struct store_entry *e = store_lookup(s, b("B"), key16(k, i), false);
+			ck_assert(store_erase(s, e, e->gen));
+		}
+		/* Tombstones stay: same keys, only the key bytes held. */
+		ck_assert_uint_eq(store_bucket_nkeys(bk), N);
+		ck_assert_uint_eq(store_bytes(s), N * 16);
+		ck_assert_uint_eq(store_bucket_bytes(bk), N * 16);
+		ck_assert_uint_eq(store_bucket_stats(bk)->chosen, 0);
+		for (unsigned i = 0; i < N; i++) {
+			struct store_entry *e = store_lookup(s, b("B"), key16(k, i), true);
+			ck_assert_uint_eq(e->gen, (uint64_t)round + 2);
+			ck_assert_int_eq(store_set_accepted(s, e, bal, val), 0);
+			ck_assert_int_eq(store_set_chosen(s, e, bal, val), 0);
+			ck_assert(pkv_bytes_eq(e->chosen_value, val));
+		}
+		ck_assert_uint_eq(store_nentries(s), N);
+		ck_assert_uint_eq(store_bytes(s), bytes);
+		ck_assert_uint_eq(store_bucket_stats(bk)->chosen, N);
+	}
+	store_free(s);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("store");
 	TCase *tc = tcase_create("store");
+	/* The growth tests make tens of thousands of keys: slow under sanitizers. */
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, any_bucket_name_works_from_first_use);
 	tcase_add_test(tc, bucket_names_and_keys_out_of_limits_are_refused);
 	tcase_add_test(tc, keys_with_nul_bytes_are_distinct);
@@ -253,6 +462,12 @@ int main(void)
 	tcase_add_test(tc, chosen_value_shares_the_accepted_buffer_until_it_is_replaced);
 	tcase_add_test(tc, cursors_are_stable_while_keys_are_added);
 	tcase_add_test(tc, many_buckets_are_listed);
+	tcase_add_test(tc, lookups_find_every_key_while_the_table_grows);
+	tcase_add_test(tc, cursors_span_index_chunks_in_creation_order);
+	tcase_add_test(tc, entries_are_packed_back_to_back_with_their_keys);
+	tcase_add_test(tc, value_slab_reuses_freed_values);
+	tcase_add_test(tc, values_of_every_size_keep_their_bytes);
+	tcase_add_test(tc, erase_and_reput_keeps_counts);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
