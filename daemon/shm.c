@@ -39,6 +39,7 @@ _Static_assert((int)PKV_LAYOUT_MISMATCH > (int)PKV_S_NO_MEMORY, "library codes a
 _Static_assert(PKV_BUCKET_MAX == PKV_MAX_BUCKET, "bucket limit");
 _Static_assert(PKV_KEY_MAX == PKV_MAX_KEY, "key limit");
 _Static_assert(PKV_VALUE_MAX == PKV_MAX_VALUE, "value limit");
+_Static_assert(PKV_SHM_VALUE_MAX == PKV_MAX_VALUE, "a cached value_len fits 16 bits");
 _Static_assert(PKV_SHM_NODES == PKV_MAX_NODES, "node limit");
 _Static_assert(PKV_KEY_MAX <= UINT16_MAX, "entry key_len is 16 bits");
 _Static_assert(PKV_CONFIG_DEFAULT_CACHE_ENTRIES == PKV_SHM_CACHE_DEFAULT, "default cache size");
@@ -634,6 +635,7 @@ void shm_set_view(struct shm_segment *seg, bool quorum, uint64_t epoch, uint32_t
 /* One stripe as the writer sees it: its lock record, its entries, its heap. */
 struct stripe {
 	struct pkv_shm_stripe_lock *w;
+	uint32_t *seq;
 	struct pkv_shm_stripe *st;
 	uint8_t *heap;
 	uint32_t heap_size;
@@ -644,27 +646,28 @@ static struct stripe stripe_get(struct shm_segment *seg, unsigned i)
 	struct pkv_shm_stripe *st = pkv_shm_stripe_at(seg->m, &seg->geom, i);
 	return (struct stripe){
 		.w = pkv_shm_stripe_lock_at(seg->m, &seg->geom, i),
+		.seq = pkv_shm_stripe_seq_at(seg->m, &seg->geom, i),
 		.st = st,
-		.heap = pkv_shm_stripe_heap(st),
+		.heap = pkv_shm_stripe_heap(seg->m, &seg->geom, i),
 		.heap_size = seg->geom.heap,
 	};
 }
 
 /* Writer side of the stripe seqlock (see pkv-shm.h). */
-static void write_begin(struct pkv_shm_stripe *st)
+static void write_begin(struct stripe *s)
 {
-	pkv_shm_store_rlx(&st->seq, st->seq + 1);
+	pkv_shm_store_rlx(s->seq, *s->seq + 1);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
-static void write_end(struct pkv_shm_stripe *st)
+static void write_end(struct stripe *s)
 {
-	pkv_shm_store_rel(&st->seq, st->seq + 1);
+	pkv_shm_store_rel(s->seq, *s->seq + 1);
 }
 
 static void entry_free(struct shm_segment *seg, struct stripe *s, unsigned i)
 {
-	pkv_shm_store_rlx(&s->st->hash[i], 0);
+	pkv_shm_store_rlx(&s->st->ent[i].tag, 0);
 	s->w->n_used--;
 	STAT_ADD(seg, cache_entries, -1);
 }
@@ -676,14 +679,17 @@ static void entry_free(struct shm_segment *seg, struct stripe *s, unsigned i)
  */
 static void stripe_clear(struct shm_segment *seg, struct stripe *s)
 {
-	if (!(s->st->seq & 1u))
-		write_begin(s->st);
-	/* n_used, not the hash words: the dead writer may have set one early. */
+	if (!(*s->seq & 1u))
+		write_begin(s);
+	/* n_used, not the tags: the dead writer may have set one early. */
 	STAT_ADD(seg, cache_entries, -(int64_t)s->w->n_used);
-	memset(s->st->hash, 0, sizeof(s->st->hash));
+	/* Only tags that are set: an untouched page of the stripe stays untouched. */
+	for (unsigned i = 0; i < PKV_SHM_STRIPE_ENTRIES; i++)
+		if (s->st->ent[i].tag)
+			pkv_shm_store_rlx(&s->st->ent[i].tag, 0);
 	s->w->n_used = 0;
 	s->w->heap_used = 0;
-	write_end(s->st);
+	write_end(s);
 }
 
 int shm_stripe_lock(struct shm_segment *seg, unsigned i)
@@ -724,7 +730,7 @@ static bool entry_is(const struct stripe *s, unsigned i, uint64_t h, struct pkv_
 		     struct pkv_bytes key)
 {
 	const struct pkv_shm_entry *e = &s->st->ent[i];
-	if (s->st->hash[i] != h || e->bucket_len != bucket.len || e->key_len != key.len)
+	if (e->tag != h || e->bucket_len != bucket.len || e->key_len != key.len)
 		return false;
 	const uint8_t *d = entry_data(s, e);
 	return memcmp(d, bucket.p, bucket.len) == 0 &&
@@ -755,7 +761,7 @@ static void stripe_compact(struct stripe *s)
 	struct pkv_shm_stripe *st = s->st;
 	unsigned idx[PKV_SHM_STRIPE_ENTRIES], n = 0;
 	for (unsigned i = 0; i < PKV_SHM_STRIPE_ENTRIES; i++) {
-		if (!st->hash[i] || st->ent[i].off == PKV_SHM_OFF_INLINE)
+		if (!st->ent[i].tag || st->ent[i].off == PKV_SHM_OFF_INLINE)
 			continue;
 		unsigned j = n++;
 		while (j > 0 && st->ent[idx[j - 1]].off > st->ent[i].off) {
@@ -776,14 +782,19 @@ static void stripe_compact(struct stripe *s)
 	s->w->heap_used = o;
 }
 
-/* Frees the oldest entry. Inside a write. */
+/* Frees the oldest entry (stamps wrap: the age counts). Inside a write. */
 static void stripe_evict_one(struct shm_segment *seg, struct stripe *s)
 {
 	struct pkv_shm_stripe *st = s->st;
 	int victim = -1;
-	for (unsigned i = 0; i < PKV_SHM_STRIPE_ENTRIES; i++)
-		if (st->hash[i] && (victim < 0 || st->ent[i].stamp < st->ent[victim].stamp))
+	uint32_t oldest = 0;
+	for (unsigned i = 0; i < PKV_SHM_STRIPE_ENTRIES; i++) {
+		uint32_t age = s->w->next_stamp - st->ent[i].stamp;
+		if (st->ent[i].tag && (victim < 0 || age > oldest)) {
 			victim = (int)i;
+			oldest = age;
+		}
+	}
 	if (victim >= 0) {
 		entry_free(seg, s, (unsigned)victim);
 		STAT_INC(seg, cache_evicted);
@@ -825,15 +836,15 @@ int shm_cache_publish(struct shm_segment *seg, struct pkv_bytes bucket, struct p
 		 * An older generation must not stay readable in its place.
 		 */
 		if (old >= 0) {
-			write_begin(st);
+			write_begin(&s);
 			entry_free(seg, &s, (unsigned)old);
-			write_end(st);
+			write_end(&s);
 		}
 		shm_stripe_unlock(seg, si);
 		STAT_INC(seg, cache_refused);
 		return -E2BIG;
 	}
-	write_begin(st);
+	write_begin(&s);
 	if (old >= 0)
 		entry_free(seg, &s, (unsigned)old);
 	if (s.w->n_used == PKV_SHM_STRIPE_ENTRIES || s.w->heap_used + heap_need > s.heap_size) {
@@ -845,7 +856,7 @@ int shm_cache_publish(struct shm_segment *seg, struct pkv_bytes bucket, struct p
 		}
 	}
 	unsigned i = pkv_shm_home_of(h);
-	while (st->hash[i])
+	while (st->ent[i].tag)
 		i = (i + 1) & (PKV_SHM_STRIPE_ENTRIES - 1u);
 	struct pkv_shm_entry *e = &st->ent[i];
 	uint32_t off = inl ? PKV_SHM_OFF_INLINE : s.w->heap_used;
@@ -854,22 +865,22 @@ int shm_cache_publish(struct shm_segment *seg, struct pkv_bytes bucket, struct p
 	memcpy(dst + bucket.len, key.p, key.len);
 	if (seg->fault == SHM_FAULT_DIE_IN_PUBLISH) {
 		memcpy(dst + bucket.len + key.len, value.p, value.len / 2);
-		pkv_shm_store_rlx(&st->hash[i], h);
+		pkv_shm_store_rlx(&e->tag, h);
 		maybe_die(seg);
 	}
 	if (value.len) /* an empty value may have no buffer at all */
 		memcpy(dst + bucket.len + key.len, value.p, value.len);
 	pkv_shm_store_rlx(&e->gen, gen);
 	pkv_shm_store_rlx(&e->until, until);
-	pkv_shm_store_rlx(&e->stamp, ++s.w->next_stamp);
+	pkv_shm_store_rlx(&e->stamp, s.w->next_stamp++);
 	pkv_shm_store_rlx(&e->off, off);
-	pkv_shm_store_rlx(&e->value_len, value.len);
+	pkv_shm_store_rlx(&e->value_len, (uint16_t)value.len);
 	pkv_shm_store_rlx(&e->key_len, (uint16_t)key.len);
 	pkv_shm_store_rlx(&e->bucket_len, (uint8_t)bucket.len);
-	pkv_shm_store_rlx(&st->hash[i], h);
+	pkv_shm_store_rlx(&e->tag, h);
 	s.w->heap_used += heap_need;
 	s.w->n_used++;
-	write_end(st);
+	write_end(&s);
 	shm_stripe_unlock(seg, si);
 	STAT_INC(seg, cache_published);
 	STAT_INC(seg, cache_entries);
@@ -891,9 +902,9 @@ int shm_cache_erase(struct shm_segment *seg, struct pkv_bytes bucket, struct pkv
 	/* An empty stripe is not looked at: its pages may never have been touched. */
 	int i = s.w->n_used ? entry_find(&s, h, bucket, key) : -1;
 	if (i >= 0 && s.st->ent[i].gen <= gen) {
-		write_begin(s.st);
+		write_begin(&s);
 		entry_free(seg, &s, (unsigned)i);
-		write_end(s.st);
+		write_end(&s);
 		STAT_INC(seg, cache_erased);
 		erased = 1;
 	}
@@ -913,11 +924,11 @@ int shm_cache_erase_bucket(struct shm_segment *seg, struct pkv_bytes bucket)
 		/* Empty stripes are skipped unread, so a drop touches no fresh page. */
 		for (unsigned i = 0; s.w->n_used && i < PKV_SHM_STRIPE_ENTRIES; i++) {
 			const struct pkv_shm_entry *e = &s.st->ent[i];
-			if (!s.st->hash[i] || e->bucket_len != bucket.len ||
+			if (!e->tag || e->bucket_len != bucket.len ||
 			    memcmp(entry_data(&s, e), bucket.p, bucket.len) != 0)
 				continue;
 			if (!writing) {
-				write_begin(s.st);
+				write_begin(&s);
 				writing = true;
 			}
 			entry_free(seg, &s, i);
@@ -925,7 +936,7 @@ int shm_cache_erase_bucket(struct shm_segment *seg, struct pkv_bytes bucket)
 			count++;
 		}
 		if (writing)
-			write_end(s.st);
+			write_end(&s);
 		shm_stripe_unlock(seg, si);
 	}
 	return count;

@@ -50,8 +50,9 @@ struct shm_segment;
  */
 int shm_create(struct shm_segment **out, uint64_t incarnation, pid_t daemon_pid);
 /*
- * The same with a learner cache of `cache_entries` entries (rounded up to a
- * power of two of stripes; geometry in pkv-shm.h, pkv_shm_cache_geom_for).
+ * The same with a learner cache of `cache_entries` entries (stripes sized for
+ * PKV_SHM_STRIPE_LOAD entries each; geometry in pkv-shm.h,
+ * pkv_shm_cache_geom_for).
  * shm_create uses PKV_SHM_CACHE_DEFAULT. Returns 0, -EINVAL when
  * cache_entries is outside [PKV_SHM_CACHE_MIN, PKV_SHM_CACHE_MAX], or -errno.
  */

@@ -28,20 +28,27 @@
  *      by the daemon at start and written in the header (cache_*):
  *   locks     cache_stripes writer records (struct pkv_shm_stripe_lock): a
  *             robust mutex and the writer's bookkeeping per stripe
- *   stripes   the learner cache: cache_stripes (a power of two) independent
- *             stripes, cache_stride bytes apart, each a seqlock word, the
- *             hash array, PKV_SHM_STRIPE_ENTRIES entries (struct
- *             pkv_shm_stripe) and a private data heap of cache_heap bytes
+ *   seqs      cache_stripes seqlock words (uint32_t), packed: 16 stripes a
+ *             line, so the words readers load on every lookup stay in cache
+ *   stripes   the learner cache: cache_stripes independent stripes of
+ *             PKV_SHM_STRIPE_ENTRIES entries (struct pkv_shm_stripe, 8 KiB,
+ *             cache_stride bytes apart, on pages)
+ *   heaps     cache_stripes private data heaps of cache_heap bytes
  *
  * Cache geometry (pkv_shm_cache_geom): the daemon's setting cache_entries
  * (default PKV_SHM_CACHE_DEFAULT, at most PKV_SHM_CACHE_MAX) gives
- * stripes = the power of two >= cache_entries / PKV_SHM_STRIPE_ENTRIES.
- * An entry whose bucket + key + value fit PKV_SHM_INLINE (88) bytes lives
+ * stripes = cache_entries / PKV_SHM_STRIPE_LOAD rounded up: a stripe has
+ * room for 64 entries but is sized for 48 of them, so that with keys spread
+ * by the hash few stripes ever fill (with 1 M keys in a cache of 1 M
+ * entries, 3 % of them did when stripes were sized for 64: those evicted
+ * entries cost a trip through the ring on every read; at 48 it is 0.07 %).
+ * The stripe of a hash is (hash >> 32) * stripes >> 32: any count works.
+ * An entry whose bucket + key + value fit PKV_SHM_INLINE (91) bytes lives
  * inside its entry; larger ones go to the stripe's heap, which is
- * PKV_SHM_HEAP_BUDGET / stripes bytes, clamped to [PKV_SHM_STRIPE_HEAP_MIN,
- * PKV_SHM_STRIPE_HEAP_MAX]: the default 512 stripes keep 128 KiB each (any
- * entry up to the limits fits, as in layout 2), and from 8192 stripes on a
- * stripe has 16 KiB, 256 bytes for each of its 64 entries on average, so a
+ * PKV_SHM_HEAP_BUDGET / stripes bytes rounded down to a line, clamped to
+ * [PKV_SHM_STRIPE_HEAP_MIN, PKV_SHM_STRIPE_HEAP_MAX]: the default 683
+ * stripes keep 96 KiB each (any entry up to the limits fits), and from 4096
+ * stripes on a stripe has 16 KiB, 256 bytes for each of its 64 slots, so a
  * cache of 1 M entries holds 1 M small ones inline and still has room for
  * larger ones. An entry larger than a stripe's heap is not cached
  * (stats.cache_refused): reads of it go through the ring. The client takes the
@@ -50,19 +57,24 @@
  *
  * Memory: the memfd is sized to the whole segment, but shmem allocates a
  * page only when it is first written. At start the daemon writes the header,
- * ring and the lock records (stripes x 128 bytes); a stripe's pages are
- * touched only when an entry is published into it, and its heap only by
- * entries too large to sit inline, as far as they reach (the heap is
+ * ring and the lock records (stripes x 128 bytes); a stripe's pages (two of
+ * 4 KiB) are touched only when an entry is published into them, and its heap
+ * only by entries too large to sit inline, as far as they reach (the heap is
  * bump-allocated and compacted to the front). Sizes (x86-64, glibc):
- *   default, 32768 entries: 512 stripes, 128 KiB heaps, an 84 MiB segment
- *     (16 MiB of client slots and ring, 68 MiB of cache); 0.1 MiB at start;
- *   cache_entries = 1 M: 16384 stripes, 16 KiB heaps, a 412 MiB segment
- *     (2 MiB of locks, 394 MiB of stripes); 2 MiB at start, about 200 MiB
- *     once 1 M entries of at most PKV_SHM_INLINE bytes are cached;
- *   cache_entries = 4 M: a 1600 MiB segment; 8 MiB at start.
+ *   default, 32768 entries: 683 stripes, 96 KiB heaps, an 85 MiB segment
+ *     (16 MiB of client slots and ring, 69 MiB of cache); 0.1 MiB at start;
+ *   cache_entries = 1 M: 21846 stripes, 16 KiB heaps, a 531 MiB segment
+ *     (2.7 MiB of locks, 171 MiB of stripes, 341 MiB of heaps); 3 MiB at
+ *     start, about 174 MiB (179 bytes a key more than at start) once 1 M
+ *     entries of at most PKV_SHM_INLINE bytes are cached (layout 3, with
+ *     stripes sized for 64 entries, took 202 MiB and lost 3 % of them);
+ *   cache_entries = 4 M: a 2075 MiB segment; 11 MiB at start.
  * Transparent huge pages would cut the TLB misses of a large cache, but
  * shmem uses them only where /sys/kernel/mm/transparent_hugepage/shmem_enabled
- * allows; the daemon does not depend on them.
+ * allows; the daemon does not depend on them. A lookup whose entry sits at
+ * its home slot needs two adjacent lines of one page of the stripes and a
+ * seq line that is usually cached; the reader also prefetches the next three
+ * slots (libclient/cache.c), where most other entries sit.
  *
  * All shared words are accessed with the GCC/Clang __atomic builtins through
  * the helpers below; the structures hold plain integers so that the layout
@@ -103,8 +115,8 @@
  * Cache protocol (per stripe seqlock + robust mutex):
  *   writer: lock (robust, process-shared) → seq++ (odd) → release fence →
  *           modify entries and heap → seq++ (even, release) → unlock.
- *   reader: s1 = seq (acquire); odd → retry; scan the stripe's hash array,
- *           compare bucket and key, copy the value out (every offset and
+ *   reader: s1 = seq (acquire); odd → retry; scan the entries' tags from
+ *           the home slot, compare bucket and key, copy the value out (every offset and
  *           length bounds-checked first: the reader may see a torn entry);
  *           acquire fence; s2 = seq; s1 != s2 → retry. After
  *           PKV_SHM_READ_RETRIES failed attempts the reader gives up and asks
@@ -134,14 +146,15 @@
 #include <stdint.h>
 
 #define PKV_SHM_MAGIC 0x504b5653484d3031ull /* "PKVSHM01" */
-#define PKV_SHM_LAYOUT_VERSION 3u
+#define PKV_SHM_LAYOUT_VERSION 4u
 
 #define PKV_SHM_CLIENTS 128u	      /* attached client handles at once */
 #define PKV_SHM_RING_SLOTS 256u	      /* power of two, >= PKV_SHM_CLIENTS */
 #define PKV_SHM_STRIPE_ENTRIES 64u    /* entries per stripe (a format constant) */
-#define PKV_SHM_CACHE_DEFAULT 32768u  /* cache entries by default: 512 stripes */
-#define PKV_SHM_CACHE_MIN 1024u	      /* at least 16 stripes */
-#define PKV_SHM_CACHE_MAX 4194304u    /* at most 65536 stripes */
+#define PKV_SHM_STRIPE_LOAD 48u	      /* entries a stripe is sized for (3/4 full) */
+#define PKV_SHM_CACHE_DEFAULT 32768u  /* cache entries by default: 683 stripes */
+#define PKV_SHM_CACHE_MIN 1024u	      /* at least 22 stripes */
+#define PKV_SHM_CACHE_MAX 4194304u    /* at most 87382 stripes */
 #define PKV_SHM_HEAP_BUDGET (64u << 20) /* heap bytes of all stripes, before clamping */
 #define PKV_SHM_STRIPE_HEAP_MIN 16384u	/* 256 bytes an entry on average */
 #define PKV_SHM_STRIPE_HEAP_MAX 131072u /* a full entry (bucket + key + 60000) fits */
@@ -314,26 +327,30 @@ struct pkv_shm_client {
 /* --- learner cache -------------------------------------------------------- */
 
 /*
- * An entry is two cache lines. bucket, key and value lie back to back either
- * in `inl` (when they fit PKV_SHM_INLINE bytes: off = PKV_SHM_OFF_INLINE) or
- * in the stripe heap at `off`. Inline, a hit reads the seq/hash lines and the
- * entry, whose addresses all follow from the hash, so their cache misses
- * overlap; through the heap it waits for one more miss after reading `off`.
+ * An entry is two cache lines. Its first line holds the tag (the full hash,
+ * 0: a free slot), the lengths, gen, until and the first 27 inline bytes, so
+ * a lookup checks a slot with one line. bucket, key and value lie back to
+ * back either in `inl` (when they fit PKV_SHM_INLINE bytes: off =
+ * PKV_SHM_OFF_INLINE) or in the stripe heap at `off`. Inline, a hit reads
+ * the stripe's seq word and the entry, whose addresses all follow from the
+ * hash, so their cache misses overlap; through the heap it waits for one
+ * more miss after reading `off`.
  */
 #define PKV_SHM_ENTRY_SIZE 128u
 #define PKV_SHM_OFF_INLINE 0xffffffffu
 struct pkv_shm_entry {
+	uint64_t tag; /* pkv_shm_hash of (bucket, key); 0: free */
 	uint64_t gen;
 	uint64_t until; /* ms since the epoch; 0: none */
-	uint64_t stamp; /* publish order, for eviction */
 	uint32_t off;	/* in the stripe heap, or PKV_SHM_OFF_INLINE */
-	uint32_t value_len;
+	uint32_t stamp; /* publish order in the stripe, for eviction (writer only) */
+	uint16_t value_len; /* <= PKV_SHM_VALUE_MAX */
 	uint16_t key_len;
 	uint8_t bucket_len;
-	uint8_t reserved[5];
-	uint8_t inl[PKV_SHM_ENTRY_SIZE - 40];
+	uint8_t inl[PKV_SHM_ENTRY_SIZE - 37];
 } PKV_SHM_ALIGNED(PKV_SHM_LINE);
-#define PKV_SHM_INLINE (PKV_SHM_ENTRY_SIZE - 40u) /* 88 bytes of bucket + key + value */
+#define PKV_SHM_INLINE (PKV_SHM_ENTRY_SIZE - 37u) /* 91 bytes of bucket + key + value */
+#define PKV_SHM_VALUE_MAX 60000u /* = PKV_VALUE_MAX: value_len fits 16 bits */
 
 /*
  * Writers only (the daemon), one per stripe, packed apart from the stripes:
@@ -346,24 +363,22 @@ struct pkv_shm_stripe_lock {
 	uint32_t n_used;
 	uint32_t heap_used; /* bump pointer into the heap */
 	uint32_t reserved0;
-	uint64_t next_stamp;
+	uint32_t next_stamp; /* the stamp of the next entry published (wraps) */
+	uint32_t reserved1;
 	uint64_t recoveries;
 } PKV_SHM_ALIGNED(PKV_SHM_LINE);
 
 /*
- * What readers scan: seq shares its line with the first hash words. An entry
- * goes to the first free slot from its home slot (pkv_shm_home_of) onwards,
- * wrapping, and readers scan in the same order, so a lookup whose entry sits
- * at its home slot reads the seq line, the hash line of that slot and the
- * entry's two lines (inline data), all at addresses known from the hash.
- * The heap (cache_heap bytes) follows the struct, at pkv_shm_stripe_heap().
+ * What readers scan. An entry goes to the first free slot from its home slot
+ * (pkv_shm_home_of) onwards, wrapping, and readers scan in the same order, so
+ * a lookup whose entry sits at its home slot reads the stripe's seq word
+ * (pkv_shm_stripe_seq_at, packed apart) and the entry's two lines (inline
+ * data), all at addresses known from the hash. The heap (cache_heap bytes)
+ * is in the heaps region, at pkv_shm_stripe_heap().
  */
 struct pkv_shm_stripe {
-	uint32_t seq; /* seqlock: odd while written */
-	uint32_t reserved0;
-	uint64_t hash[PKV_SHM_STRIPE_ENTRIES]; /* 0: free */
-	struct pkv_shm_entry ent[PKV_SHM_STRIPE_ENTRIES] PKV_SHM_ALIGNED(PKV_SHM_ENTRY_SIZE);
-} PKV_SHM_ALIGNED(PKV_SHM_ENTRY_SIZE);
+	struct pkv_shm_entry ent[PKV_SHM_STRIPE_ENTRIES];
+} PKV_SHM_ALIGNED(PKV_SHM_PAGE);
 
 /* --- the whole segment ---------------------------------------------------- */
 
@@ -397,12 +412,18 @@ _Static_assert(sizeof(struct pkv_shm_stripe_lock) == 2 * PKV_SHM_LINE, "lock rec
 _Static_assert(sizeof(struct pkv_shm_entry) == PKV_SHM_ENTRY_SIZE &&
 		       offsetof(struct pkv_shm_entry, inl) + PKV_SHM_INLINE == PKV_SHM_ENTRY_SIZE,
 	       "entry: two lines, the inline bytes fill the rest");
+_Static_assert(offsetof(struct pkv_shm_entry, inl) <= PKV_SHM_LINE,
+	       "tag, lengths, gen and until in the entry's first line");
+_Static_assert(sizeof(struct pkv_shm_stripe) == PKV_SHM_STRIPE_ENTRIES * PKV_SHM_ENTRY_SIZE &&
+		       sizeof(struct pkv_shm_stripe) % PKV_SHM_PAGE == 0,
+	       "a stripe's entries fill whole pages");
+_Static_assert(PKV_SHM_VALUE_MAX <= UINT16_MAX, "value_len fits 16 bits");
 _Static_assert(PKV_SHM_INLINE < PKV_SHM_STRIPE_HEAP_MIN, "heap offsets never look inline");
 _Static_assert((PKV_SHM_STRIPE_ENTRIES & (PKV_SHM_STRIPE_ENTRIES - 1)) == 0,
 	       "entries per stripe: a power of two");
-_Static_assert(PKV_SHM_CACHE_MIN % PKV_SHM_STRIPE_ENTRIES == 0 &&
-		       PKV_SHM_CACHE_MAX / PKV_SHM_STRIPE_ENTRIES <= (1u << 24),
-	       "stripe index fits the hash bits it is taken from");
+_Static_assert(PKV_SHM_STRIPE_LOAD <= PKV_SHM_STRIPE_ENTRIES, "a stripe holds its load");
+_Static_assert((uint64_t)PKV_SHM_CACHE_MAX * PKV_SHM_ENTRY_SIZE < (1ull << 40),
+	       "the segment's size fits the offsets");
 
 /*
  * The format word: layout version and every size that the two sides must
@@ -424,6 +445,7 @@ static inline uint64_t pkv_shm_format(void)
 		PKV_SHM_CLIENTS,
 		PKV_SHM_RING_SLOTS,
 		PKV_SHM_STRIPE_ENTRIES,
+		PKV_SHM_STRIPE_LOAD,
 		offsetof(struct pkv_shm_layout, clients),
 		offsetof(struct pkv_shm_header, cache_stripes),
 	};
@@ -435,30 +457,66 @@ static inline uint64_t pkv_shm_format(void)
 	return f;
 }
 
+static inline uint64_t pkv_shm_mix(uint64_t h, uint64_t w)
+{
+	h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 32);
+}
+
+static inline uint64_t pkv_shm_rd64(const uint8_t *p)
+{
+	uint64_t v;
+	__builtin_memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline uint64_t pkv_shm_rd32(const uint8_t *p)
+{
+	uint32_t v;
+	__builtin_memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/*
+ * n bytes into h, eight at a time: a lookup hashes on every call, and a
+ * byte at a time made a 21-byte key cost 21 dependent multiplies. The tail
+ * (1 to 8 bytes) is read as two overlapping words, so no byte outside
+ * [p, p + n) is read.
+ */
+static inline uint64_t pkv_shm_hash_bytes(uint64_t h, const uint8_t *p, size_t n)
+{
+	for (; n > 8; n -= 8, p += 8)
+		h = pkv_shm_mix(h, pkv_shm_rd64(p));
+	uint64_t w = 0;
+	if (n >= 4)
+		w = pkv_shm_rd32(p) | pkv_shm_rd32(p + n - 4) << 32;
+	else if (n)
+		w = p[0] | (uint64_t)p[n >> 1] << 8 | (uint64_t)p[n - 1] << 16;
+	return pkv_shm_mix(h, w);
+}
+
 /*
  * Cache key hash over (bucket, key); never 0 (0 marks a free entry). The
- * stripe is taken from the high bits, the stored tag is the whole word.
+ * stripe is taken from the high half, the home slot from low bits, the
+ * stored tag is the whole word. Both lengths go into the seed, so no
+ * (bucket, key) split collides by construction; a reader compares bucket
+ * and key anyway.
  */
 static inline uint64_t pkv_shm_hash(const void *bucket, size_t blen, const void *key, size_t klen)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	const uint8_t *p = (const uint8_t *)bucket;
-	for (size_t i = 0; i < blen; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
-	h = (h ^ 0xffu) * 0x100000001b3ull; /* no (bucket, key) split collides */
-	p = (const uint8_t *)key;
-	for (size_t i = 0; i < klen; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
+	uint64_t h = 0xcbf29ce484222325ull ^ ((uint64_t)blen << 32 | klen);
+	h = pkv_shm_hash_bytes(h, (const uint8_t *)bucket, blen);
+	h = pkv_shm_hash_bytes(h, (const uint8_t *)key, klen);
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdull;
 	h ^= h >> 33;
 	return h | 1u;
 }
 
-/* The stripe of hash h among `stripes` (a power of two). */
+/* The stripe of hash h among `stripes` (any count up to 2^32). */
 static inline unsigned pkv_shm_stripe_of(uint64_t h, uint32_t stripes)
 {
-	return (unsigned)(h >> 40) & (stripes - 1u);
+	return (unsigned)(((h >> 32) * stripes) >> 32);
 }
 
 /* The slot an entry of hash h tries first (bits apart from the stripe's). */
@@ -470,54 +528,59 @@ static inline unsigned pkv_shm_home_of(uint64_t h)
 /* --- cache geometry -------------------------------------------------------- */
 
 struct pkv_shm_cache_geom {
-	uint32_t stripes;   /* a power of two */
+	uint32_t stripes;   /* entries / PKV_SHM_STRIPE_LOAD, rounded up */
 	uint32_t heap;	    /* heap bytes per stripe */
 	uint64_t locks_off; /* = sizeof(struct pkv_shm_layout) */
+	uint64_t seq_off;   /* the seqlock words, on a page */
 	uint64_t off;	    /* stripe 0, on a page */
-	uint64_t stride;    /* sizeof(struct pkv_shm_stripe) + heap */
+	uint64_t stride;    /* sizeof(struct pkv_shm_stripe) */
+	uint64_t heap_off;  /* stripe 0's heap, on a page */
 	uint64_t size;	    /* the whole segment */
 };
 
+static inline uint64_t pkv_shm_page_up(uint64_t n)
+{
+	return (n + PKV_SHM_PAGE - 1) / PKV_SHM_PAGE * PKV_SHM_PAGE;
+}
+
 /*
  * Offsets and sizes of a cache of `stripes` stripes with `heap` bytes each.
- * Returns 0, or -1 if the pair is not one a daemon would choose (stripes not
- * a power of two in range, heap out of range or not a multiple of a line).
+ * Returns 0, or -1 if the pair is not one a daemon would choose (stripes out
+ * of range, heap out of range or not a multiple of a line).
  * The client checks the header against it before it reads any stripe.
  */
 static inline int pkv_shm_cache_layout(uint32_t stripes, uint32_t heap,
 				       struct pkv_shm_cache_geom *g)
 {
-	if (stripes < PKV_SHM_CACHE_MIN / PKV_SHM_STRIPE_ENTRIES ||
-	    stripes > PKV_SHM_CACHE_MAX / PKV_SHM_STRIPE_ENTRIES || (stripes & (stripes - 1u)) ||
-	    heap < PKV_SHM_STRIPE_HEAP_MIN || heap > PKV_SHM_STRIPE_HEAP_MAX ||
-	    heap % PKV_SHM_LINE)
+	const uint32_t lo = (PKV_SHM_CACHE_MIN + PKV_SHM_STRIPE_LOAD - 1) / PKV_SHM_STRIPE_LOAD;
+	const uint32_t hi = (PKV_SHM_CACHE_MAX + PKV_SHM_STRIPE_LOAD - 1) / PKV_SHM_STRIPE_LOAD;
+	if (stripes < lo || stripes > hi || heap < PKV_SHM_STRIPE_HEAP_MIN ||
+	    heap > PKV_SHM_STRIPE_HEAP_MAX || heap % PKV_SHM_LINE)
 		return -1;
-	uint64_t locks = (uint64_t)stripes * sizeof(struct pkv_shm_stripe_lock);
 	g->stripes = stripes;
 	g->heap = heap;
 	g->locks_off = sizeof(struct pkv_shm_layout);
-	g->off = g->locks_off + (locks + PKV_SHM_PAGE - 1) / PKV_SHM_PAGE * PKV_SHM_PAGE;
-	g->stride = sizeof(struct pkv_shm_stripe) + heap;
-	g->size = g->off + (uint64_t)stripes * g->stride;
-	g->size = (g->size + PKV_SHM_PAGE - 1) / PKV_SHM_PAGE * PKV_SHM_PAGE;
+	g->seq_off = g->locks_off +
+		     pkv_shm_page_up((uint64_t)stripes * sizeof(struct pkv_shm_stripe_lock));
+	g->off = g->seq_off + pkv_shm_page_up((uint64_t)stripes * sizeof(uint32_t));
+	g->stride = sizeof(struct pkv_shm_stripe);
+	g->heap_off = g->off + (uint64_t)stripes * g->stride;
+	g->size = pkv_shm_page_up(g->heap_off + (uint64_t)stripes * heap);
 	return 0;
 }
 
 /*
  * The daemon's choice for a cache of `entries` entries (see "Cache geometry"
- * above): stripes the power of two >= entries / PKV_SHM_STRIPE_ENTRIES,
- * heap PKV_SHM_HEAP_BUDGET / stripes clamped. Returns 0, or -1 if entries
- * is outside [PKV_SHM_CACHE_MIN, PKV_SHM_CACHE_MAX].
+ * above): stripes = entries / PKV_SHM_STRIPE_LOAD rounded up, heap
+ * PKV_SHM_HEAP_BUDGET / stripes rounded down to a line and clamped.
+ * Returns 0, or -1 if entries is outside [PKV_SHM_CACHE_MIN, PKV_SHM_CACHE_MAX].
  */
 static inline int pkv_shm_cache_geom_for(uint32_t entries, struct pkv_shm_cache_geom *g)
 {
 	if (entries < PKV_SHM_CACHE_MIN || entries > PKV_SHM_CACHE_MAX)
 		return -1;
-	uint32_t want = (entries + PKV_SHM_STRIPE_ENTRIES - 1) / PKV_SHM_STRIPE_ENTRIES;
-	uint32_t stripes = 1;
-	while (stripes < want)
-		stripes <<= 1;
-	uint32_t heap = PKV_SHM_HEAP_BUDGET / stripes;
+	uint32_t stripes = (entries + PKV_SHM_STRIPE_LOAD - 1) / PKV_SHM_STRIPE_LOAD;
+	uint32_t heap = PKV_SHM_HEAP_BUDGET / stripes / PKV_SHM_LINE * PKV_SHM_LINE;
 	if (heap < PKV_SHM_STRIPE_HEAP_MIN)
 		heap = PKV_SHM_STRIPE_HEAP_MIN;
 	if (heap > PKV_SHM_STRIPE_HEAP_MAX)
@@ -529,12 +592,21 @@ static inline struct pkv_shm_stripe *pkv_shm_stripe_at(const void *seg,
 						       const struct pkv_shm_cache_geom *g,
 						       unsigned i)
 {
-	return (struct pkv_shm_stripe *)((uint8_t *)(uintptr_t)seg + g->off + (uint64_t)i * g->stride);
+	return (struct pkv_shm_stripe *)((uint8_t *)(uintptr_t)seg + g->off +
+					 (uint64_t)i * sizeof(struct pkv_shm_stripe));
 }
 
-static inline uint8_t *pkv_shm_stripe_heap(const struct pkv_shm_stripe *st)
+/* Stripe i's seqlock word: odd while written. */
+static inline uint32_t *pkv_shm_stripe_seq_at(const void *seg, const struct pkv_shm_cache_geom *g,
+					      unsigned i)
 {
-	return (uint8_t *)(uintptr_t)st + sizeof(struct pkv_shm_stripe);
+	return (uint32_t *)((uint8_t *)(uintptr_t)seg + g->seq_off) + i;
+}
+
+static inline uint8_t *pkv_shm_stripe_heap(const void *seg, const struct pkv_shm_cache_geom *g,
+					   unsigned i)
+{
+	return (uint8_t *)(uintptr_t)seg + g->heap_off + (uint64_t)i * g->heap;
 }
 
 static inline struct pkv_shm_stripe_lock *pkv_shm_stripe_lock_at(const void *seg,

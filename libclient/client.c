@@ -38,6 +38,12 @@ struct pkv_client {
 	pkv_fail_handler fail;
 	void *fail_arg;
 	unsigned fork_gen;
+	/*
+	 * Every cached read adds to hits: a line apart from cur and fork_gen,
+	 * which every read loads, so threads sharing the handle do not have
+	 * those invalidated by each other's counting.
+	 */
+	uint8_t counters_apart[64];
 	uint64_t hits, misses, reattaches; /* atomic, relaxed */
 };
 

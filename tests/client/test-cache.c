@@ -182,7 +182,7 @@ START_TEST(writer_dying_mid_publish_is_recovered_and_readers_never_block)
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
 	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 	/* The dead writer left the seqlock odd: readers give up, never wait. */
-	ck_assert_uint_eq(shm_stripe(seg, si)->seq & 1u, 1);
+	ck_assert_uint_eq(*pkv_shm_stripe_seq_at(m, geo, si) & 1u, 1);
 	ck_assert_int_eq(lookup(keys[0]), CACHE_BUSY);
 	ck_assert_int_eq(lookup(keys[1]), CACHE_BUSY);
 	/* The next writer gets EOWNERDEAD, clears the stripe, carries on. */
@@ -321,33 +321,45 @@ START_TEST(layout_mismatch_is_refused)
 }
 END_TEST
 
-START_TEST(default_cache_keeps_the_layout_2_geometry)
+START_TEST(default_cache_has_stripes_for_48_entries_and_room_for_any_entry)
 {
-	/* 32768 entries in 512 stripes of 128 KiB heaps, as before the setting. */
-	ck_assert_uint_eq(geo->stripes, 512);
-	ck_assert_uint_eq(geo->heap, 131072);
-	ck_assert_uint_eq(m->hdr.cache_stripes, 512);
+	/* 32768 entries in 683 stripes; 64 MiB / 683 of heap, on a line. */
+	ck_assert_uint_eq(geo->stripes, 683);
+	ck_assert_uint_eq(geo->heap, 98240);
+	ck_assert_uint_ge(geo->heap, PKV_MAX_BUCKET + PKV_MAX_KEY + PKV_MAX_VALUE);
+	ck_assert_uint_eq(m->hdr.cache_stripes, 683);
 	ck_assert_uint_eq(m->hdr.cache_stripe_entries, PKV_SHM_STRIPE_ENTRIES);
-	ck_assert_uint_eq(m->hdr.cache_heap, 131072);
+	ck_assert_uint_eq(m->hdr.cache_heap, 98240);
 	ck_assert_uint_eq(m->hdr.size, geo->size);
 	ck_assert_uint_eq(geo->locks_off, sizeof(struct pkv_shm_layout));
+	ck_assert_uint_eq(geo->seq_off % PKV_SHM_PAGE, 0);
 	ck_assert_uint_eq(geo->off % PKV_SHM_PAGE, 0);
+	ck_assert_uint_eq(geo->heap_off % PKV_SHM_PAGE, 0);
+	ck_assert_uint_ge(geo->seq_off, geo->locks_off + 683u * sizeof(struct pkv_shm_stripe_lock));
+	ck_assert_uint_ge(geo->off, geo->seq_off + 683u * sizeof(uint32_t));
+	ck_assert_uint_eq(geo->heap_off, geo->off + 683u * sizeof(struct pkv_shm_stripe));
+	ck_assert_uint_ge(geo->size, geo->heap_off + 683u * geo->heap);
 }
 END_TEST
 
-START_TEST(cache_size_setting_picks_a_power_of_two_of_stripes)
+START_TEST(cache_size_setting_sizes_stripes_for_48_entries_each)
 {
 	struct pkv_shm_cache_geom x;
 	ck_assert_int_eq(pkv_shm_cache_geom_for(PKV_SHM_CACHE_MIN - 1, &x), -1);
 	ck_assert_int_eq(pkv_shm_cache_geom_for(PKV_SHM_CACHE_MAX + 1, &x), -1);
 	ck_assert_int_eq(pkv_shm_cache_geom_for(PKV_SHM_CACHE_MIN, &x), 0);
-	ck_assert_uint_eq(x.stripes, 16);
+	ck_assert_uint_eq(x.stripes, 22);
 	ck_assert_uint_eq(x.heap, PKV_SHM_STRIPE_HEAP_MAX);
 	ck_assert_int_eq(pkv_shm_cache_geom_for(1000000, &x), 0); /* rounded up */
-	ck_assert_uint_eq(x.stripes, 16384);
+	ck_assert_uint_eq(x.stripes, 20834);
 	ck_assert_uint_eq(x.heap, PKV_SHM_STRIPE_HEAP_MIN);
+	ck_assert_int_eq(pkv_shm_cache_geom_for(1048576, &x), 0);
+	ck_assert_uint_eq(x.stripes, 21846);
 	ck_assert_int_eq(pkv_shm_cache_geom_for(PKV_SHM_CACHE_MAX, &x), 0);
-	ck_assert_uint_eq(x.stripes, 65536);
+	ck_assert_uint_eq(x.stripes, 87382);
+	/* Counts a daemon would not choose are refused. */
+	ck_assert_int_eq(pkv_shm_cache_layout(21, PKV_SHM_STRIPE_HEAP_MIN, &x), -1);
+	ck_assert_int_eq(pkv_shm_cache_layout(87383, PKV_SHM_STRIPE_HEAP_MIN, &x), -1);
 	ck_assert_int_eq(shm_create_sized(&(struct shm_segment *){NULL}, 1, getpid(), 1023), -EINVAL);
 }
 END_TEST
@@ -374,7 +386,7 @@ START_TEST(large_cache_is_read_with_the_geometry_in_its_header)
 	/* The reader takes the geometry from the header, as attach does. */
 	struct pkv_shm_cache_geom bg;
 	ck_assert_int_eq(attach_check_layout(bm, shm_cache_geom(big)->size, &bg), 0);
-	ck_assert_uint_eq(bg.stripes, 16384);
+	ck_assert_uint_eq(bg.stripes, 21846);
 	ck_assert_uint_eq(bg.heap, PKV_SHM_STRIPE_HEAP_MIN);
 	ck_assert_uint_eq(bg.size, bm->hdr.size);
 	ck_assert_uint_ne(bg.size, geo->size);
@@ -420,10 +432,15 @@ START_TEST(header_with_a_bad_cache_geometry_is_refused)
 	size_t size = geo->size;
 	struct pkv_shm_header *h = &m->hdr;
 	struct pkv_shm_header keep = *h;
-	h->cache_stripes = 511; /* not a power of two */
+	h->cache_stripes = 682; /* the sizes in the header are for 683 */
 	ck_assert_int_eq(attach_check_layout(m, size, &got), PKV_LAYOUT_MISMATCH);
 	*h = keep;
-	h->cache_stripes = 1024; /* more stripes than the mapping holds */
+	/* More stripes than the mapping holds, the header otherwise consistent. */
+	struct pkv_shm_cache_geom more;
+	ck_assert_int_eq(pkv_shm_cache_layout(1024, h->cache_heap, &more), 0);
+	h->cache_stripes = 1024;
+	h->cache_off = more.off;
+	h->size = more.size;
 	ck_assert_int_eq(attach_check_layout(m, size, &got), PKV_LAYOUT_MISMATCH);
 	*h = keep;
 	h->cache_heap += 8; /* not on a line */
@@ -449,7 +466,79 @@ START_TEST(entry_goes_to_its_home_slot_first)
 	ck_assert_int_eq(publish("k", "v", 1, 0), 0);
 	uint64_t h = pkv_shm_hash("bucket", 6, "k", 1);
 	const struct pkv_shm_stripe *st = shm_stripe(seg, stripe_of_key("k"));
-	ck_assert_uint_eq(st->hash[pkv_shm_home_of(h)], h);
+	ck_assert_uint_eq(st->ent[pkv_shm_home_of(h)].tag, h);
+}
+END_TEST
+
+/*
+ * 1 M keys in a cache of 1 M entries lost 3 % of them to full stripes when
+ * a stripe was sized for 64: at 48 a cache of n entries holds n keys (the
+ * keys here land in stripes as the hash spreads them, like any keys).
+ */
+START_TEST(cache_of_n_entries_holds_n_keys_with_few_evictions)
+{
+	enum { N = 65536 };
+	struct shm_segment *s;
+	ck_assert_int_eq(shm_create_sized(&s, 9, getpid(), N), 0);
+	char k[32];
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(k, sizeof(k), "key-%08u", i);
+		ck_assert_int_eq(shm_cache_publish(s, B("bench"), B(k), B("0123456789abcdef"), 1, 0),
+				 0);
+	}
+	/* 0.07 % expected for keys spread at random; 3 % with stripes sized for 64. */
+	ck_assert_uint_lt(shm_stats(s)->cache_evicted, N / 200);
+	ck_assert_uint_eq(shm_stats(s)->cache_entries + shm_stats(s)->cache_evicted, N);
+	shm_destroy(s);
+}
+END_TEST
+
+/*
+ * The tag matches but a byte of the stored bucket or key differs (as for two
+ * keys of one hash): never a hit, whatever the length and the byte.
+ */
+START_TEST(entry_with_the_tag_but_other_bytes_is_not_a_hit)
+{
+	static const char *const keys[] = {"k", "abc", "abcd", "abcdefg", "abcdefgh",
+					   "abcdefghijklm", "0123456789abcdef",
+					   "0123456789abcdefghijklmnopq"};
+	for (size_t j = 0; j < sizeof(keys) / sizeof(keys[0]); j++) {
+		const char *k = keys[j];
+		size_t n = 6 + strlen(k);
+		ck_assert_int_eq(publish(k, "v", 1, 0), 0);
+		uint64_t h = pkv_shm_hash("bucket", 6, k, strlen(k));
+		struct pkv_shm_entry *e = &shm_stripe(seg, stripe_of_key(k))->ent[pkv_shm_home_of(h)];
+		ck_assert_uint_eq(e->tag, h);
+		for (size_t i = 0; i < n; i++) {
+			e->inl[i] ^= 0x01;
+			ck_assert_int_eq(lookup(k), CACHE_MISS);
+			e->inl[i] ^= 0x01;
+		}
+		ck_assert_int_eq(lookup(k), CACHE_HIT);
+		ck_assert_str_eq(val.data, "v");
+	}
+}
+END_TEST
+
+/* Under ASan, each key sits in a buffer of exactly its size. */
+START_TEST(hash_reads_only_the_key_and_depends_on_every_byte)
+{
+	for (size_t n = 0; n <= 40; n++) {
+		uint8_t *k = malloc(n ? n : 1);
+		ck_assert_ptr_nonnull(k);
+		for (size_t i = 0; i < n; i++)
+			k[i] = (uint8_t)('a' + i);
+		uint64_t h = pkv_shm_hash("b", 1, k, n);
+		ck_assert_uint_ne(h, 0);
+		for (size_t i = 0; i < n; i++) {
+			k[i] ^= 0x20;
+			ck_assert_uint_ne(pkv_shm_hash("b", 1, k, n), h);
+			k[i] ^= 0x20;
+		}
+		free(k);
+	}
+	/* The same bytes split differently between bucket and key. */
+	ck_assert_uint_ne(pkv_shm_hash("ab", 2, "c", 1), pkv_shm_hash("a", 1, "bc", 2));
 }
 END_TEST
 
@@ -492,10 +581,13 @@ static Suite *cache_suite(void)
 	tcase_add_test(tc, holder_dying_between_writes_is_recovered);
 	tcase_add_test(tc, readers_see_whole_values_while_a_writer_rewrites_across_processes);
 	tcase_add_test(tc, layout_mismatch_is_refused);
-	tcase_add_test(tc, default_cache_keeps_the_layout_2_geometry);
-	tcase_add_test(tc, cache_size_setting_picks_a_power_of_two_of_stripes);
+	tcase_add_test(tc, default_cache_has_stripes_for_48_entries_and_room_for_any_entry);
+	tcase_add_test(tc, cache_size_setting_sizes_stripes_for_48_entries_each);
 	tcase_add_test(tc, large_cache_is_read_with_the_geometry_in_its_header);
 	tcase_add_test(tc, header_with_a_bad_cache_geometry_is_refused);
+	tcase_add_test(tc, cache_of_n_entries_holds_n_keys_with_few_evictions);
+	tcase_add_test(tc, hash_reads_only_the_key_and_depends_on_every_byte);
+	tcase_add_test(tc, entry_with_the_tag_but_other_bytes_is_not_a_hit);
 	tcase_add_test(tc, entry_goes_to_its_home_slot_first);
 	tcase_add_test(tc, small_entries_sit_inline_and_larger_ones_in_the_heap);
 	suite_add_tcase(s, tc);
