@@ -240,7 +240,8 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
  *          that skipped phase 1, chosen so, gone on classically; fast
  *          ACCEPTs this acceptor refused, having voted at F already)
  *   local: attached=N requests=N responses=N cache_entries=N ... cache_capacity=N
- *          cache_refused=N (capacity: stripes x entries, from cache_entries)
+ *          cache_refused=N (capacity: slots, stripes x 64; the stripes are
+ *          sized so that cache_entries keys fill them to 3/4)
  *   durable: log_bytes=N records=N syncs=N sync_us=N compactions=N
  *          (only with the durable log on; sync_us: time in write + fdatasync)
  *   bucket: NAME keys=N bytes=N chosen=N puts=N gets=N bound_pid=N bound_node=N

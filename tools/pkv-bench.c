@@ -116,6 +116,7 @@ struct bench_config {
 	const char *endpoint; /* -n NODE or -S SOCKET; NULL: the library's default */
 	unsigned cluster;     /* --cluster N: start a dev cluster of N daemons */
 	enum workload workload, baseline;
+	const char *baseline_daemon_args; /* --baseline-daemon-args: PKVD_ARGS of the baseline */
 	unsigned clients;
 	double seconds;
 	uint64_t ops; /* per client; UINT64_MAX: bounded by time only */
@@ -274,6 +275,11 @@ static void usage(FILE *f)
 	      "  --loaders N         processes putting the keys concurrently (default 32)\n"
 	      "  --read-share P      percent reads in mixed (default 90)\n"
 	      "  --baseline WORKLOAD run WORKLOAD first and print main/baseline ratios\n"
+	      "  --baseline-daemon-args ARGS\n"
+	      "                      with --cluster: run the baseline (the same workload unless\n"
+	      "                      --baseline says) first on a dev cluster whose daemons get\n"
+	      "                      ARGS as PKVD_ARGS, e.g. '--no-fast-put'; then the main run on\n"
+	      "                      a fresh cluster with the caller's PKVD_ARGS\n"
 	      "  --victim I          kill-gap: the node to kill (default the last)\n"
 	      "  --restart           kill-gap: start the victim again after two thirds of the run\n"
 	      "  --gap-window MS     kill-gap: look for the write gap within MS of the kill\n"
@@ -316,6 +322,7 @@ enum {
 	OPT_VALUE_SIZE,
 	OPT_JSON,
 	OPT_BASELINE,
+	OPT_BASELINE_ARGS,
 	OPT_WARMUP,
 	OPT_BUCKET,
 	OPT_READ_SHARE,
@@ -343,6 +350,7 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 		{"value-size", required_argument, NULL, OPT_VALUE_SIZE},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"baseline", required_argument, NULL, OPT_BASELINE},
+		{"baseline-daemon-args", required_argument, NULL, OPT_BASELINE_ARGS},
 		{"warmup-ops", required_argument, NULL, OPT_WARMUP},
 		{"bucket", required_argument, NULL, OPT_BUCKET},
 		{"read-share", required_argument, NULL, OPT_READ_SHARE},
@@ -426,6 +434,9 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 			cfg->baseline = workload_parse(optarg);
 			if (cfg->baseline == WL_NONE)
 				goto bad_value;
+			break;
+		case OPT_BASELINE_ARGS:
+			cfg->baseline_daemon_args = optarg;
 			break;
 		case OPT_WARMUP:
 			if (!parse_u64(optarg, 0, UINT32_MAX, &cfg->warmup_ops))
@@ -512,6 +523,18 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 	    (cfg->workload == WL_KILL_GAP && cfg->baseline != WL_NONE)) {
 		fputs("pkv-bench: kill-gap takes no --baseline\n", stderr);
 		return BENCH_EX_USAGE;
+	}
+	if (cfg->baseline_daemon_args) {
+		if (!cfg->cluster) {
+			fputs("pkv-bench: --baseline-daemon-args needs --cluster N\n", stderr);
+			return BENCH_EX_USAGE;
+		}
+		if (cfg->workload == WL_KILL_GAP) {
+			fputs("pkv-bench: kill-gap takes no --baseline-daemon-args\n", stderr);
+			return BENCH_EX_USAGE;
+		}
+		if (cfg->baseline == WL_NONE)
+			cfg->baseline = cfg->workload;
 	}
 	if (cfg->workload == WL_KILL_GAP) {
 		/* The victim's death must leave a quorum, and writers elsewhere. */
@@ -2300,6 +2323,13 @@ static void print_json(const struct bench_config *cfg, const struct phase_result
 		       ratio(main_pr->ops_per_s, base->ops_per_s),
 		       ratio((double)main_pr->p50, (double)base->p50),
 		       ratio((double)main_pr->p99, (double)base->p99));
+		if (cfg->baseline_daemon_args) {
+			const char *env = getenv("PKVD_ARGS");
+			fputs(", \"baseline_daemon_args\": ", stdout);
+			json_string(stdout, cfg->baseline_daemon_args);
+			fputs(", \"daemon_args\": ", stdout);
+			json_string(stdout, env ? env : "");
+		}
 	}
 	if (cfg->report_rss)
 		print_rss_json(stdout);
@@ -2435,11 +2465,48 @@ static int phase_verdict(const struct phase_result *pr)
 	return 0;
 }
 
+/*
+ * --baseline-daemon-args: the baseline phase on a cluster of its own, whose
+ * daemons get other arguments; it is taken down before the main run's.
+ */
+static int baseline_on_other_daemons(const struct bench_config *cfg, struct phase_result *base)
+{
+	const char *env = getenv("PKVD_ARGS");
+	char *saved = env ? strdup(env) : NULL;
+	if (env && !saved)
+		return BENCH_EX_UNAVAILABLE;
+	setenv("PKVD_ARGS", cfg->baseline_daemon_args, 1);
+	fprintf(stderr, "pkv-bench: baseline: daemons with PKVD_ARGS='%s'\n",
+		cfg->baseline_daemon_args);
+	int ex = cluster_up(cfg->cluster);
+	if (saved) {
+		setenv("PKVD_ARGS", saved, 1);
+		free(saved);
+	} else {
+		unsetenv("PKVD_ARGS");
+	}
+	if (!ex)
+		ex = preflight(cfg);
+	if (!ex && cfg->baseline == WL_BOUND)
+		ex = bound_discover(cfg);
+	if (!ex)
+		ex = phase_run(cfg, cfg->baseline, base);
+	if (!ex)
+		ex = phase_verdict(base);
+	cluster_down();
+	return ex;
+}
+
 static int bench(const struct bench_config *cfg)
 {
 	struct phase_result base, main_pr;
 	int ex;
 
+	if (cfg->baseline_daemon_args) {
+		ex = baseline_on_other_daemons(cfg, &base);
+		if (ex)
+			return ex;
+	}
 	if (cfg->cluster) {
 		cluster.keep = cfg->keep_run_dir;
 		ex = cluster_up(cfg->cluster);
@@ -2447,7 +2514,8 @@ static int bench(const struct bench_config *cfg)
 			return ex;
 	}
 	ex = preflight(cfg);
-	if (!ex && (cfg->workload == WL_BOUND || cfg->baseline == WL_BOUND))
+	if (!ex && (cfg->workload == WL_BOUND ||
+		    (cfg->baseline == WL_BOUND && !cfg->baseline_daemon_args)))
 		ex = bound_discover(cfg);
 	if (ex)
 		return ex;
@@ -2455,7 +2523,7 @@ static int bench(const struct bench_config *cfg)
 		rss.n = cfg->cluster;
 		rss_take(rss.before);
 	}
-	if (cfg->baseline) {
+	if (cfg->baseline && !cfg->baseline_daemon_args) {
 		ex = phase_run(cfg, cfg->baseline, &base);
 		if (!ex)
 			ex = phase_verdict(&base);
@@ -2479,6 +2547,11 @@ static int bench(const struct bench_config *cfg)
 		if (cfg->baseline) {
 			print_text(cfg, &base);
 			print_text(cfg, &main_pr);
+			if (cfg->baseline_daemon_args) {
+				const char *env = getenv("PKVD_ARGS");
+				printf("daemons: baseline PKVD_ARGS='%s', main PKVD_ARGS='%s'\n",
+				       cfg->baseline_daemon_args, env ? env : "");
+			}
 			print_ratios(&main_pr, &base);
 		} else {
 			print_text(cfg, &main_pr);
