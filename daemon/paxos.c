@@ -142,6 +142,7 @@ struct paxos {
 	uint64_t unsynced_since; /* all-unsynced majority seen since; 0: not */
 	bool quiet_over; /* restarted: the quiet period before the sync has passed */
 	uint64_t fast_pause_until; /* no fast round before (a fast round timed out) */
+	uint64_t fast_ewma_us;	   /* recent time to a full fast quorum */
 	struct req *reqs;
 	struct req *by_rid[RID_BUCKETS];
 	struct paxos_completion *comp;
@@ -1398,6 +1399,29 @@ static void start_round(struct paxos *p, struct req *r, uint64_t now)
 }
 
 /*
+ * How long a fast round waits for its last answers once a majority has
+ * accepted: 4 x the recent time to a full fast quorum, within [250 µs,
+ * fast_wait_us] (fast_wait_us / 4 before any fast round finished). Past
+ * that a classic round, which needs only the majority, is quicker than a
+ * node that is waiting for a CPU.
+ */
+static uint64_t fast_straggler_us(const struct paxos *p)
+{
+	uint64_t w = p->cfg.fast_wait_us;
+	if (!p->fast_ewma_us)
+		return w / 4;
+	uint64_t t = 4 * p->fast_ewma_us;
+	if (t < 250)
+		t = 250;
+	return t < w ? t : w;
+}
+
+static void fast_note_latency(struct paxos *p, uint64_t us)
+{
+	p->fast_ewma_us = p->fast_ewma_us ? (7 * p->fast_ewma_us + us) / 8 : us;
+}
+
+/*
  * A put's first try at a key this node holds nothing of, with every node of
  * cluster_size connected: ACCEPT at the fast ballot, no phase 1. False when
  * it does not apply; the caller then runs a classic round.
@@ -1743,9 +1767,16 @@ static void st_accepting(struct paxos *p, struct req *r, enum paxos_event ev, ui
 		r->accepted_mask |= BIT(from);
 		if (popcount(r->accepted_mask) >= quorum_at(p, r->ballot)) {
 			p->stats.chosen++;
-			if (is_fast(r->ballot))
+			if (is_fast(r->ballot)) {
 				p->stats.fast_chosen++;
+				fast_note_latency(p, now - r->t_ballot);
+			}
 			chosen(p, r, r->ballot, r->proposal, r->proposal_bind, now);
+		} else if (is_fast(r->ballot) && popcount(r->accepted_mask) >= quorum(p)) {
+			/* A majority has it: a straggler is not waited for long. */
+			uint64_t t = r->t_ballot + fast_straggler_us(p);
+			if (t < r->t_timer)
+				r->t_timer = t > now ? t : now;
 		}
 		return;
 	case PAXOS_EV_NACK:
@@ -1762,9 +1793,15 @@ static void st_accepting(struct paxos *p, struct req *r, enum paxos_event ev, ui
 		return;
 	case PAXOS_EV_TIMER:
 		if (is_fast(r->ballot)) {
-			/* A node did not answer in time: a majority is enough classically. */
+			/*
+			 * Not every node answered in time: a majority is enough
+			 * classically. A node that has not answered at all in
+			 * fast_wait_us may be gone: pause the fast round. One
+			 * that is merely late (a majority did answer) is not.
+			 */
 			p->stats.fast_fallbacks++;
-			p->fast_pause_until = now + 20 * p->cfg.fast_wait_us;
+			if (popcount(r->accepted_mask) < quorum(p))
+				p->fast_pause_until = now + 20 * p->cfg.fast_wait_us;
 			start_round(p, r, now);
 			return;
 		}

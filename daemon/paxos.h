@@ -93,10 +93,11 @@ struct paxos_config {
 	bool no_fast_put;		  /* never try the fast round (paxos.c); config fast_put = no */
 	/*
 	 * A fast round not chosen within fast_wait_us (0: 10 ms) goes on in a
-	 * classic round, and the fast round is not tried again for 20 ×
-	 * fast_wait_us: a node that stopped answering costs the wait once, not
-	 * on every put until the failure detector notices. (Long enough that a
-	 * node merely slow to be scheduled on a busy host still makes it.)
+	 * classic round. Without even a majority's answer by then, the fast
+	 * round is not tried again for 20 × fast_wait_us: a node that stopped
+	 * answering costs the wait once, not on every put until the failure
+	 * detector notices. Once a majority has answered, the rest are waited
+	 * for only 4 × the recent fast-round time (paxos.c, fast_straggler_us).
 	 */
 	uint64_t fast_wait_us;
 };

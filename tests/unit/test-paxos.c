@@ -1543,16 +1543,18 @@ START_TEST(fast_put_skips_phase_one_and_needs_every_node)
 }
 END_TEST
 
-START_TEST(fast_round_without_every_answer_goes_on_classically_after_the_wait)
+START_TEST(fast_round_with_a_late_node_goes_on_classically_without_pausing)
 {
 	struct fx f;
 	fx_init_fast(&f, 3, true);
 	paxos_put(f.p, 1, b("B"), b("k"), b("mine"), PAXOS_NO_DEADLINE, false, f.now);
 	struct pkv_msg acc = *find(&f, PKV_MSG_ACCEPT, PKV_TO_ALL);
+	ck_assert_uint_eq(paxos_next_deadline(f.p), f.now + 500); /* fast_wait_us */
 	accepted_from(&f, 2, &acc, true); /* node 3 stays silent */
 	pkv_outbox_reset(&f.ob);
+	/* A majority accepted: the straggler is waited for fast_wait_us / 4 only. */
 	uint64_t t = paxos_next_deadline(f.p);
-	ck_assert_uint_eq(t, f.now + 500); /* fast_wait_us */
+	ck_assert_uint_eq(t, f.now + 125);
 	f.now = t;
 	paxos_tick(f.p, t);
 	const struct pkv_msg *pr = find(&f, PKV_MSG_PREPARE, PKV_TO_ALL);
@@ -1572,11 +1574,38 @@ START_TEST(fast_round_without_every_answer_goes_on_classically_after_the_wait)
 	ck_assert_int_eq(c[0].status, PKV_S_OK);
 	ck_assert(pkv_bytes_eq(c[0].value, b("mine")));
 	ck_assert_uint_eq(paxos_stats(f.p)->fast_fallbacks, 1);
-	/* The timeout pauses the fast round: the next new key starts classically. */
+	/* A late node is no reason to pause: the next new key goes fast again. */
+	pkv_outbox_reset(&f.ob);
+	paxos_put(f.p, 2, b("B"), b("k2"), b("v"), PAXOS_NO_DEADLINE, false, f.now);
+	ck_assert_uint_eq(count(&f, PKV_MSG_PREPARE), 0);
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_ACCEPT, PKV_TO_ALL));
+	ck_assert_uint_eq(paxos_stats(f.p)->fast_rounds, 2);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(fast_round_nobody_answers_pauses_the_fast_round)
+{
+	struct fx f;
+	fx_init_fast(&f, 3, true);
+	paxos_put(f.p, 1, b("B"), b("k"), b("mine"), PAXOS_NO_DEADLINE, false, f.now);
+	pkv_outbox_reset(&f.ob);
+	uint64_t t = paxos_next_deadline(f.p);
+	ck_assert_uint_eq(t, f.now + 500); /* fast_wait_us: no majority came */
+	f.now = t;
+	paxos_tick(f.p, t);
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_PREPARE, PKV_TO_ALL));
+	ck_assert_uint_eq(paxos_stats(f.p)->fast_fallbacks, 1);
+	/* The nodes may be gone: the next new key starts classically. */
 	pkv_outbox_reset(&f.ob);
 	paxos_put(f.p, 2, b("B"), b("k2"), b("v"), PAXOS_NO_DEADLINE, false, f.now);
 	ck_assert_ptr_nonnull(find(&f, PKV_MSG_PREPARE, PKV_TO_ALL));
 	ck_assert_uint_eq(paxos_stats(f.p)->fast_rounds, 1);
+	/* After 20 x fast_wait_us it is tried again. */
+	f.now += 20 * 500;
+	pkv_outbox_reset(&f.ob);
+	paxos_put(f.p, 3, b("B"), b("k3"), b("v"), PAXOS_NO_DEADLINE, false, f.now);
+	ck_assert_uint_eq(paxos_stats(f.p)->fast_rounds, 2);
 	fx_free(&f);
 }
 END_TEST
@@ -1741,7 +1770,8 @@ int main(void)
 	suite_add_tcase(s, r);
 	TCase *fr = tcase_create("fast");
 	tcase_add_test(fr, fast_put_skips_phase_one_and_needs_every_node);
-	tcase_add_test(fr, fast_round_without_every_answer_goes_on_classically_after_the_wait);
+	tcase_add_test(fr, fast_round_with_a_late_node_goes_on_classically_without_pausing);
+	tcase_add_test(fr, fast_round_nobody_answers_pauses_the_fast_round);
 	tcase_add_test(fr, fast_nack_goes_on_in_a_classic_round_that_takes_a_vote_at_f);
 	tcase_add_test(fr, acceptor_votes_once_in_the_fast_round);
 	tcase_add_test(fr, get_takes_a_fast_value_as_chosen_only_from_every_node);
