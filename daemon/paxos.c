@@ -161,6 +161,7 @@ struct paxos {
 	struct paxos_watch *watches; /* output */
 	size_t n_watches, cap_watches;
 	struct wref *wrefs;	   /* watched local processes, with key counts */
+	bool wrefs_incomplete;	   /* a wref could not be made: exits walk the store */
 	size_t n_wrefs, cap_wrefs;
 	struct exited_pid *exited; /* ring of recent exits */
 	size_t n_exited, exited_pos;
@@ -183,6 +184,14 @@ struct wref {
 	int32_t pid;
 	uint64_t start_time;
 	uint32_t refs;
+	/*
+	 * The entries whose chosen value it owns, so that its exit erases them
+	 * without walking the store. Appended when a value is learned, never
+	 * removed one by one: an entry erased or re-put since is skipped by
+	 * the check at the exit. Freed with the wref.
+	 */
+	struct store_entry **ents;
+	size_t n_ents, cap_ents;
 };
 
 struct exited_pid {
@@ -737,7 +746,16 @@ static void push_watch(struct paxos *p, int32_t pid, uint64_t start_time, bool w
 }
 
 /* Counts the live keys bound to a local process; watch on 0 → 1, unwatch on 1 → 0. */
-static void watch_ref(struct paxos *p, int32_t pid, uint64_t start_time, int delta)
+/* Drops wrefs[i] (its entry list too), keeping the array dense. */
+static void wref_drop(struct paxos *p, size_t i)
+{
+	free(p->wrefs[i].ents);
+	p->wrefs[i] = p->wrefs[--p->n_wrefs];
+}
+
+/* +1: entry e's chosen value is bound to the process; -1: no longer (e unused). */
+static void watch_ref(struct paxos *p, int32_t pid, uint64_t start_time, int delta,
+		      struct store_entry *e)
 {
 	size_t i;
 	for (i = 0; i < p->n_wrefs; i++)
@@ -748,18 +766,28 @@ static void watch_ref(struct paxos *p, int32_t pid, uint64_t start_time, int del
 			struct wref *v = grow(p->wrefs, &p->cap_wrefs, p->n_wrefs, sizeof(*v));
 			if (!v) {
 				p->oom = -ENOMEM;
+				p->wrefs_incomplete = true; /* exits walk the store */
 				return;
 			}
 			p->wrefs = v;
 			v[p->n_wrefs++] = (struct wref){ .pid = pid, .start_time = start_time };
 		}
-		if (p->wrefs[i].refs++ == 0)
+		struct wref *w = &p->wrefs[i];
+		struct store_entry **ents = grow(w->ents, &w->cap_ents, w->n_ents, sizeof(*ents));
+		if (!ents) {
+			p->oom = -ENOMEM;
+			w->n_ents = SIZE_MAX; /* incomplete: the exit walks the store */
+		} else if (w->n_ents != SIZE_MAX) {
+			w->ents = ents;
+			w->ents[w->n_ents++] = e;
+		}
+		if (w->refs++ == 0)
 			push_watch(p, pid, start_time, true);
 		return;
 	}
 	if (i == p->n_wrefs || --p->wrefs[i].refs)
 		return;
-	p->wrefs[i] = p->wrefs[--p->n_wrefs];
+	wref_drop(p, i);
 	push_watch(p, pid, start_time, false);
 }
 
@@ -813,9 +841,23 @@ static void uheap_pop(struct paxos *p)
 		v[i] = last;
 }
 
+/*
+ * The daemons an erasure must reach before its tombstone is forgotten: the
+ * first cluster_size configured nodes and any other that was ever up. Dev
+ * numbering configures nodes 1..9 for a cluster of 3 so that it can grow;
+ * waiting for nodes that never ran kept every tombstone (and its ERASE
+ * retransmissions) forever. A node that joins later is fresh and copies
+ * the tombstones when it syncs.
+ */
 static uint64_t all_nodes_mask(const struct paxos *p)
 {
-	return p->configured_mask | self_bit(p);
+	uint64_t m = self_bit(p);
+	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
+		uint32_t n = p->cfg.nodes[i];
+		if (i < p->cfg.cluster_size || p->peers[n].seen_up)
+			m |= BIT(n);
+	}
+	return m;
 }
 
 static void fanout_send(struct paxos *p, struct fanout *f, uint64_t now)
@@ -826,9 +868,10 @@ static void fanout_send(struct paxos *p, struct fanout *f, uint64_t now)
 		.key = f->e->key,
 		.gen = f->gen,
 	};
+	uint64_t to = all_nodes_mask(p) & ~f->acked & ~self_bit(p);
 	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
 		uint32_t n = p->cfg.nodes[i];
-		if (n == p->cfg.self || (f->acked & BIT(n)))
+		if (!(to & BIT(n)))
 			continue;
 		send_msg(p, n, &m);
 		p->stats.erase_sent++;
@@ -910,7 +953,7 @@ static void erase_entry(struct paxos *p, struct store_entry *e, uint64_t through
 	uint64_t st = e->chosen_bind->start_time;
 	store_erase(p->store, e, through);
 	if (watched)
-		watch_ref(p, pid, st, -1);
+		watch_ref(p, pid, st, -1, NULL);
 	push_erased(p, e, through);
 	p->stats.erasures++;
 	store_bucket_stats(e->bucket)->erasures++;
@@ -925,6 +968,15 @@ static void erase_entry(struct paxos *p, struct store_entry *e, uint64_t through
 static void cascade(struct paxos *p, struct store_entry *e, uint64_t now)
 {
 	struct store_bucket *b = e->bucket;
+	/*
+	 * The walk is O(keys of the bucket), once per erasure: with a quarter
+	 * of a million keys that is about 15 ms of the loop for every ended
+	 * lifetime. The store counts the bucket's chosen entries bound to a
+	 * key (bound[] is indexed by the PKV_BIND_* bit), so a bucket without any is not
+	 * walked.
+	 */
+	if (store_bucket_stats(b)->bound[__builtin_ctz(PKV_BIND_KEY)] == 0)
+		return;
 	for (size_t i = 0; i < store_bucket_nkeys(b); i++) {
 		struct store_entry *d = store_bucket_entry_at(b, i);
 		const struct pkv_bindings *db = d->chosen_bind;
@@ -1014,7 +1066,7 @@ static bool learned_effects(struct paxos *p, struct store_entry *e, uint64_t now
 	if (!check_entry(p, e, now))
 		return false;
 	if (self_owned_pid(p, e->chosen_bind))
-		watch_ref(p, e->chosen_bind->pid, e->chosen_bind->start_time, +1);
+		watch_ref(p, e->chosen_bind->pid, e->chosen_bind->start_time, +1, e);
 	if (e->chosen_bind->mask & PKV_BIND_UNTIL)
 		uheap_push(p, e->chosen_bind->until, e, e->gen);
 	if (p->n_learned == p->cap_learned) {
@@ -2480,6 +2532,8 @@ void paxos_free(struct paxos *p)
 	free(p->ev);
 	free(p->learned);
 	free(p->watches);
+	for (size_t i = 0; i < p->n_wrefs; i++)
+		free(p->wrefs[i].ents);
 	free(p->wrefs);
 	free(p->exited);
 	free(p->erased);
@@ -2838,18 +2892,32 @@ void paxos_pid_exited(struct paxos *p, int32_t pid, uint64_t start_time, uint64_
 		if (p->n_exited < EXITED_RING)
 			p->n_exited++;
 	}
-	/* The process's watch is gone: no unwatch for it. */
+	/*
+	 * The process's watch is gone: no unwatch for it. Its keys are the
+	 * wref's entries; the store is walked only when that list is
+	 * incomplete (out of memory) — a walk is O(keys), which at a million
+	 * keys is tens of milliseconds of the loop.
+	 */
+	struct wref w = { 0 };
+	bool found = false;
 	for (size_t i = 0; i < p->n_wrefs; i++)
 		if (p->wrefs[i].pid == pid && p->wrefs[i].start_time == start_time) {
-			p->wrefs[i] = p->wrefs[--p->n_wrefs];
+			w = p->wrefs[i];
+			p->wrefs[i] = p->wrefs[--p->n_wrefs]; /* w owns the list now */
+			found = true;
 			break;
 		}
-	for (size_t i = 0; store_bound_pid_node(p->store) && i < store_nentries(p->store); i++) {
-		struct store_entry *e = store_entry_at(p->store, i);
+	bool walk = (found && w.n_ents == SIZE_MAX) || p->wrefs_incomplete;
+	size_t n = walk ? store_nentries(p->store) : found ? w.n_ents : 0;
+	if (walk && !store_bound_pid_node(p->store))
+		n = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct store_entry *e = walk ? store_entry_at(p->store, i) : w.ents[i];
 		if (e->chosen && self_owned_pid(p, e->chosen_bind) && e->chosen_bind->pid == pid &&
 		    e->chosen_bind->start_time == start_time)
 			erase_entry(p, e, e->gen, 0, now);
 	}
+	free(w.ents);
 	finish(p, now);
 }
 

@@ -875,6 +875,59 @@ static const struct death *death_of(const char *val)
 	return NULL;
 }
 
+/*
+ * Failure-detector verdicts from the daemons' logs ("... nodeI nodeJ down").
+ * A node declared down has its pid bindings ended by design, like an
+ * injected cut; one declared down while no fault was injected anywhere in
+ * the failure timeout before (a daemon starved of CPU on a busy host, say)
+ * is counted apart, so a summary tells such runs from clean ones, and is a
+ * disturbance of the node declared down from then on for a failure timeout.
+ */
+static unsigned fd_downs, fd_unprovoked;
+
+static void read_fd_verdicts(void)
+{
+	/* Log lines carry local wall-clock time; the checker's times are monotonic. */
+	int64_t wall_minus_mono = (int64_t)pkv_now() - (int64_t)mono_ms();
+	size_t injected = n_dists;
+	for (int i = 1; i <= N_NODES; i++) {
+		char path[300], line[512];
+		snprintf(path, sizeof(path), "%s/node%d/pkvd.log", S.dir, i);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			struct tm tm = {0};
+			int ms, self, peer;
+			char state[8];
+			if (sscanf(line, "%d-%d-%dT%d:%d:%d.%d node%d node%d %7s", &tm.tm_year,
+				   &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms,
+				   &self, &peer, state) != 10 ||
+			    strcmp(state, "down") != 0 || peer < 1 || peer > N_NODES)
+				continue;
+			tm.tm_year -= 1900;
+			tm.tm_mon -= 1;
+			tm.tm_isdst = -1;
+			int64_t wall = (int64_t)mktime(&tm) * 1000 + ms;
+			int64_t t = wall - wall_minus_mono;
+			if (t <= 0)
+				continue;
+			fd_downs++;
+			bool provoked = false;
+			uint64_t from = (uint64_t)t > S.ft_ms + 500u ? (uint64_t)t - S.ft_ms - 500u : 0;
+			for (size_t k = 0; k < injected && !provoked; k++)
+				provoked = dists[k].a <= (uint64_t)t && dists[k].b >= from;
+			if (provoked)
+				continue;
+			fd_unprovoked++;
+			size_t d = dist_open(peer);
+			dists[d].a = (uint64_t)t;
+			dists[d].b = (uint64_t)t + S.ft_ms;
+		}
+		fclose(f);
+	}
+}
+
 /* The end of node's last disturbance that began before t (0 if none). */
 static uint64_t node_clear_since(int node, uint64_t t)
 {
@@ -1249,12 +1302,14 @@ int main(int argc, char **argv)
 		if (ops[i].status == PKV_OK || ops[i].status == PKV_NOT_FOUND)
 			ok++;
 	}
+	read_fd_verdicts();
 	check_history();
 	printf("scenario seed=%" PRIu64 " ops=%zu puts=%lu gets=%lu answered=%lu faults:", S.seed,
 	       n_ops, puts, gets, ok);
 	for (int k = 0; k < F_KINDS; k++)
 		printf(" %s=%u", fault_name[k], fault_count[k]);
-	printf(" violations=%lu\n", violations);
+	printf(" fd_down=%u fd_unprovoked=%u violations=%lu\n", fd_downs, fd_unprovoked,
+	       violations);
 	if (violations)
 		print_replay();
 	fflush(stdout);

@@ -1004,6 +1004,103 @@ START_TEST(pid_exit_erases_watched_key)
 }
 END_TEST
 
+/*
+ * The exit of a process erases the keys bound to it and no other, found
+ * through the process's own list (no walk of the store), including a key
+ * erased and chosen again for the same process in its next generation.
+ */
+START_TEST(pid_exit_erases_the_keys_of_that_process_only)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_bindings a = { .mask = PKV_BIND_PID, .owner = 1, .pid = 77, .start_time = 3 };
+	struct pkv_bindings other = a;
+	other.pid = 78;
+	const char *mine[] = { "a1", "a2", "a3" }, *theirs[] = { "o1", "o2" };
+	for (size_t i = 0; i < 3; i++) {
+		struct pkv_msg m = chosen_msg(mine[i], 1, "v");
+		set_bound(&m, 0, "v", &a);
+		paxos_receive(f.p, 2, &m, f.now);
+	}
+	for (size_t i = 0; i < 2; i++) {
+		struct pkv_msg m = chosen_msg(theirs[i], 1, "v");
+		set_bound(&m, 0, "v", &other);
+		paxos_receive(f.p, 2, &m, f.now);
+	}
+	struct pkv_msg u = chosen_msg("free", 1, "v"); /* bound to nothing */
+	paxos_receive(f.p, 2, &u, f.now);
+	/* a2 ends (a peer's erasure) and is chosen again for the same process. */
+	struct pkv_msg er = { .type = PKV_MSG_ERASE, .bucket = b("B"), .key = b("a2"), .gen = 1 };
+	paxos_receive(f.p, 2, &er, f.now);
+	ck_assert(!entry(&f, "a2")->chosen);
+	struct pkv_msg again = chosen_msg("a2", 2, "w");
+	set_bound(&again, 0, "w", &a);
+	paxos_receive(f.p, 2, &again, f.now);
+	ck_assert(entry(&f, "a2")->chosen);
+	ck_assert_uint_eq(entry(&f, "a2")->gen, 2);
+
+	paxos_pid_exited(f.p, 77, 3, f.now);
+	for (size_t i = 0; i < 3; i++)
+		ck_assert_msg(!entry(&f, mine[i])->chosen, "%s survived its process", mine[i]);
+	ck_assert_uint_eq(entry(&f, "a2")->gen, 3);
+	for (size_t i = 0; i < 2; i++)
+		ck_assert_msg(entry(&f, theirs[i])->chosen, "%s ended with another process",
+			      theirs[i]);
+	ck_assert(entry(&f, "free")->chosen);
+	/* The other process's keys still end with it. */
+	paxos_pid_exited(f.p, 78, 3, f.now);
+	for (size_t i = 0; i < 2; i++)
+		ck_assert(!entry(&f, theirs[i])->chosen);
+	ck_assert(entry(&f, "free")->chosen);
+	fx_free(&f);
+}
+END_TEST
+
+/*
+ * Dev numbering configures nodes 1..9 for a cluster of 3: an erasure waits
+ * for the first cluster_size nodes and any other once it was up, not for
+ * nodes that never ran (their tombstones were kept, and re-sent, forever).
+ */
+START_TEST(tombstone_is_collected_without_nodes_that_never_ran)
+{
+	struct fx f;
+	fx_init(&f, 5, false, false, false);
+	paxos_set_cluster_size(f.p, 3, f.now);
+	paxos_peer_update(f.p, 2, true, PKV_MF_SYNCED, 0, f.now);
+	paxos_peer_update(f.p, 3, true, PKV_MF_SYNCED, 0, f.now);
+	struct pkv_msg m = chosen_msg("k", 1, "v");
+	paxos_receive(f.p, 2, &m, f.now);
+	pkv_outbox_reset(&f.ob);
+	struct pkv_msg er = erase_msg("k", 1);
+	paxos_receive(f.p, 2, &er, f.now);
+	ck_assert(!entry(&f, "k")->chosen);
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_ERASE, 3));
+	ck_assert_ptr_null(find(&f, PKV_MSG_ERASE, 4));
+	ck_assert_ptr_null(find(&f, PKV_MSG_ERASE, 5));
+	struct pkv_msg ack = { .type = PKV_MSG_ERASE_ACK, .bucket = b("B"), .key = b("k"),
+			       .gen = 1 };
+	paxos_receive(f.p, 3, &ack, f.now);
+	ck_assert_uint_eq(paxos_stats(f.p)->tombstones_pending, 0);
+
+	/* Node 4 was up once: later erasures wait for it too. */
+	paxos_peer_update(f.p, 4, true, PKV_MF_SYNCED, 0, f.now);
+	paxos_peer_update(f.p, 4, false, 0, 0, f.now);
+	struct pkv_msg m2 = chosen_msg("k2", 1, "v");
+	paxos_receive(f.p, 2, &m2, f.now);
+	pkv_outbox_reset(&f.ob);
+	struct pkv_msg er2 = erase_msg("k2", 1);
+	paxos_receive(f.p, 2, &er2, f.now);
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_ERASE, 4));
+	struct pkv_msg ack2 = ack;
+	ack2.key = b("k2");
+	paxos_receive(f.p, 3, &ack2, f.now);
+	ck_assert_uint_eq(paxos_stats(f.p)->tombstones_pending, 1);
+	paxos_receive(f.p, 4, &ack2, f.now);
+	ck_assert_uint_eq(paxos_stats(f.p)->tombstones_pending, 0);
+	fx_free(&f);
+}
+END_TEST
+
 START_TEST(node_disconnect_erases_node_bound_key)
 {
 	struct fx f;
@@ -1764,6 +1861,8 @@ int main(void)
 	tcase_add_test(r, cascade_erases_dependent_keys);
 	tcase_add_test(r, owner_restart_kills_its_pid_bindings);
 	tcase_add_test(r, pid_exit_erases_watched_key);
+	tcase_add_test(r, pid_exit_erases_the_keys_of_that_process_only);
+	tcase_add_test(r, tombstone_is_collected_without_nodes_that_never_ran);
 	tcase_add_test(r, node_disconnect_erases_node_bound_key);
 	tcase_add_test(r, until_in_the_past_is_invalid_value);
 	tcase_add_test(r, until_expiry_is_a_deadline_and_erases);
