@@ -754,13 +754,37 @@ static bool quiet_network(void)
 }
 
 /* Ends the faults whose time is up; `all` ends every one (the heal). */
+/*
+ * Ends the faults whose time is up (all: every fault, the heal). The heal
+ * ends the pauses and network faults first and pushes the cleared specs,
+ * and only then waits for killed daemons to be restarted and synced: a
+ * restarted daemon needs a majority to copy, which a partition or a paused
+ * peer later in the table could deny it (seen: a heal that waited 60 s for
+ * a daemon cut off by a fault it had not cleared yet).
+ */
+static void fault_expire_pass(bool all, bool kills);
+
 static void fault_expire(bool all)
+{
+	if (all) {
+		fault_expire_pass(true, false);
+		push_specs(true);
+		fault_expire_pass(true, true);
+		push_specs(true);
+		return;
+	}
+	fault_expire_pass(false, true);
+}
+
+static void fault_expire_pass(bool all, bool kills)
 {
 	uint64_t now = mono_ms();
 	bool changed = false;
 	for (int i = 0; i < MAX_FAULTS; i++) {
 		struct fault *f = &faults[i];
 		if (!f->active || (!all && now < f->end_ms))
+			continue;
+		if (all && (f->kind == F_KILL) != kills)
 			continue;
 		if (f->kind == F_KILL) {
 			if (!f->restarting) {
@@ -788,8 +812,8 @@ static void fault_expire(bool all)
 		}
 		say("end %s", fault_name[f->kind]);
 	}
-	if (changed || all)
-		push_specs(all);
+	if (changed && !all)
+		push_specs(false);
 }
 
 /* ---- the history and its checker ---- */
