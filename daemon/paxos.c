@@ -161,8 +161,8 @@ struct paxos {
 	struct paxos_watch *watches; /* output */
 	size_t n_watches, cap_watches;
 	struct wref *wrefs;	   /* watched local processes, with key counts */
-	bool wrefs_incomplete;	   /* a wref could not be made: exits walk the store */
 	size_t n_wrefs, cap_wrefs;
+	bool wrefs_incomplete;	   /* a wref could not be made: exits walk the store */
 	struct exited_pid *exited; /* ring of recent exits */
 	size_t n_exited, exited_pos;
 	struct paxos_erased *erased; /* output */
@@ -288,7 +288,7 @@ static const struct pkv_ballot fast_ballot = { .round = 1, .node = 0 };
 
 static bool is_fast(struct pkv_ballot b)
 {
-	return b.round == 1 && b.node == 0;
+	return pkv_ballot_cmp(b, fast_ballot) == 0;
 }
 
 /* Acceptances that choose a value at ballot b: all of cluster_size at F. */
@@ -318,6 +318,13 @@ static bool bindings_eq(const struct pkv_bindings *a, const struct pkv_bindings 
 	if ((a->mask & PKV_BIND_UNTIL) && a->until != b->until)
 		return false;
 	return true;
+}
+
+/* Value and bindings both equal: one vote at F, whoever sent it. */
+static bool same_value(struct pkv_bytes av, const struct pkv_bindings *ab, struct pkv_bytes bv,
+		       const struct pkv_bindings *bb)
+{
+	return pkv_bytes_eq(av, bv) && bindings_eq(ab, bb);
 }
 
 static uint64_t self_bit(const struct paxos *p)
@@ -745,7 +752,6 @@ static void push_watch(struct paxos *p, int32_t pid, uint64_t start_time, bool w
 						  .watch = watch };
 }
 
-/* Counts the live keys bound to a local process; watch on 0 → 1, unwatch on 1 → 0. */
 /* Drops wrefs[i] (its entry list too), keeping the array dense. */
 static void wref_drop(struct paxos *p, size_t i)
 {
@@ -753,7 +759,11 @@ static void wref_drop(struct paxos *p, size_t i)
 	p->wrefs[i] = p->wrefs[--p->n_wrefs];
 }
 
-/* +1: entry e's chosen value is bound to the process; -1: no longer (e unused). */
+/*
+ * Counts the live keys bound to a local process; watch on 0 → 1, unwatch on
+ * 1 → 0. +1: entry e's chosen value is bound to the process; -1: no longer
+ * (e unused).
+ */
 static void watch_ref(struct paxos *p, int32_t pid, uint64_t start_time, int delta,
 		      struct store_entry *e)
 {
@@ -773,13 +783,16 @@ static void watch_ref(struct paxos *p, int32_t pid, uint64_t start_time, int del
 			v[p->n_wrefs++] = (struct wref){ .pid = pid, .start_time = start_time };
 		}
 		struct wref *w = &p->wrefs[i];
-		struct store_entry **ents = grow(w->ents, &w->cap_ents, w->n_ents, sizeof(*ents));
-		if (!ents) {
-			p->oom = -ENOMEM;
-			w->n_ents = SIZE_MAX; /* incomplete: the exit walks the store */
-		} else if (w->n_ents != SIZE_MAX) {
-			w->ents = ents;
-			w->ents[w->n_ents++] = e;
+		if (w->n_ents != SIZE_MAX) {
+			struct store_entry **ents =
+				grow(w->ents, &w->cap_ents, w->n_ents, sizeof(*ents));
+			if (!ents) {
+				p->oom = -ENOMEM;
+				w->n_ents = SIZE_MAX; /* incomplete: the exit walks the store */
+			} else {
+				w->ents = ents;
+				w->ents[w->n_ents++] = e;
+			}
 		}
 		if (w->refs++ == 0)
 			push_watch(p, pid, start_time, true);
@@ -1226,8 +1239,7 @@ static void acceptor_accept(struct paxos *p, uint32_t from, const struct pkv_msg
 		return;
 	/* Rule 1 of the fast round: one vote at F, repeats of it answered again. */
 	bool fast_revote = is_fast(m->ballot) && e->has_accepted && is_fast(e->accepted) &&
-			   !(pkv_bytes_eq(m->value, e->accepted_value) &&
-			     bindings_eq(&p->rx_bind, e->accepted_bind));
+			   !same_value(m->value, &p->rx_bind, e->accepted_value, e->accepted_bind);
 	if (fast_revote)
 		p->stats.fast_refused++;
 	if (!fast_revote && pkv_ballot_cmp(m->ballot, e->promised) >= 0) {
@@ -1485,7 +1497,7 @@ static bool start_fast(struct paxos *p, struct req *r, uint64_t now)
 	if (popcount(connected_mask(p)) < p->cfg.cluster_size || now < p->fast_pause_until)
 		return false;
 	struct store_entry *e = store_lookup(p->store, r->bucket, r->key, false);
-	if (e && (!pkv_ballot_is_zero(e->promised) || e->has_accepted || e->chosen))
+	if (e && (!pkv_ballot_is_zero(e->promised) || store_entry_has_value(e)))
 		return false;
 	if (binding_dead(p, bind_or_null(&r->bind), r->bucket, now))
 		return false; /* start_round answers it */
@@ -1676,9 +1688,8 @@ static void st_querying(struct paxos *p, struct req *r, enum paxos_event ev, uin
 			struct qvote *v = NULL;
 			for (uint32_t i = 0; i < r->n_votes; i++)
 				if (!pkv_ballot_cmp(r->votes[i].b, m->accepted) &&
-				    (!is_fast(m->accepted) ||
-				     (pkv_bytes_eq(r->votes[i].value, m->value) &&
-				      bindings_eq(&r->votes[i].bind, &p->rx_bind))))
+				    (!is_fast(m->accepted) || same_value(r->votes[i].value, &r->votes[i].bind,
+									 m->value, &p->rx_bind)))
 					v = &r->votes[i];
 			if (!v) {
 				v = &r->votes[r->n_votes];

@@ -46,6 +46,7 @@ struct store_vec {
 /* Values of 1..SLAB_MAX bytes live in slabs, one per multiple of 8 bytes. */
 #define SLAB_MAX     256u
 #define SLAB_CLASSES (SLAB_MAX / 8)
+_Static_assert(PKV_MAX_BUCKET <= SLAB_MAX, "bucket names live in the slabs");
 
 struct store_slab {
 	void *free;    /* freed slots, linked through their first 8 bytes */
@@ -289,20 +290,6 @@ static int value_dup(struct store *s, struct pkv_bytes *dst, struct pkv_bytes sr
 	return 0;
 }
 
-static int dup_bytes(struct pkv_bytes *dst, struct pkv_bytes src)
-{
-	uint8_t *p = NULL;
-	if (src.len) {
-		p = malloc(src.len);
-		if (!p)
-			return -ENOMEM;
-		memcpy(p, src.p, src.len);
-	}
-	dst->p = p;
-	dst->len = src.len;
-	return 0;
-}
-
 struct store *store_new(void)
 {
 	struct store *s = calloc(1, sizeof(*s));
@@ -345,7 +332,8 @@ void store_free(struct store *s)
 {
 	if (!s)
 		return;
-	/* Slab values and entries go with their blocks; the rest one by one. */
+	/* Slab values, bucket names and entries go with their blocks; the rest
+	 * one by one (not through value_free: that would touch every slot). */
 	for (size_t i = 0; i < s->ne; i++) {
 		struct store_entry *e = entry_get(s, i);
 		if (e->accepted_value.len > SLAB_MAX)
@@ -357,7 +345,6 @@ void store_free(struct store *s)
 	}
 	for (size_t i = 0; i < s->nb; i++) {
 		struct store_bucket *b = s->order[i];
-		free((void *)b->name.p);
 		free(b->tab);
 		free(b->old);
 		vec_free(&b->order);
@@ -415,7 +402,8 @@ struct store_bucket *store_bucket(struct store *s, struct pkv_bytes name, bool c
 		return NULL;
 	b->tab_size = 16;
 	b->tab = calloc(b->tab_size, sizeof(*b->tab));
-	if (!b->tab || dup_bytes(&b->name, name)) {
+	/* The name comes from the slabs (at most SLAB_MAX bytes): freed with them. */
+	if (!b->tab || value_dup(s, &b->name, name)) {
 		free(b->tab);
 		free(b);
 		return NULL;

@@ -2465,6 +2465,13 @@ static int phase_verdict(const struct phase_result *pr)
 	return 0;
 }
 
+/* Runs one phase and says why it cannot be reported: 0 or an exit status. */
+static int phase_checked(const struct bench_config *cfg, enum workload wl, struct phase_result *pr)
+{
+	int ex = phase_run(cfg, wl, pr);
+	return ex ? ex : phase_verdict(pr);
+}
+
 /*
  * --baseline-daemon-args: the baseline phase on a cluster of its own, whose
  * daemons get other arguments; it is taken down before the main run's.
@@ -2490,9 +2497,7 @@ static int baseline_on_other_daemons(const struct bench_config *cfg, struct phas
 	if (!ex && cfg->baseline == WL_BOUND)
 		ex = bound_discover(cfg);
 	if (!ex)
-		ex = phase_run(cfg, cfg->baseline, base);
-	if (!ex)
-		ex = phase_verdict(base);
+		ex = phase_checked(cfg, cfg->baseline, base);
 	cluster_down();
 	return ex;
 }
@@ -2524,15 +2529,11 @@ static int bench(const struct bench_config *cfg)
 		rss_take(rss.before);
 	}
 	if (cfg->baseline && !cfg->baseline_daemon_args) {
-		ex = phase_run(cfg, cfg->baseline, &base);
-		if (!ex)
-			ex = phase_verdict(&base);
+		ex = phase_checked(cfg, cfg->baseline, &base);
 		if (ex)
 			return ex;
 	}
-	ex = phase_run(cfg, cfg->workload, &main_pr);
-	if (!ex)
-		ex = phase_verdict(&main_pr);
+	ex = phase_checked(cfg, cfg->workload, &main_pr);
 	if (!ex && cfg->workload == WL_KILL_GAP)
 		cluster_print_paxos_stats(cfg->cluster);
 	if (!ex && cfg->report_rss) {
