@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RING_ENTRIES 512u
@@ -23,6 +24,8 @@
 #define RX_BUFSZ (RX_PAYLOAD + sizeof(struct io_uring_recvmsg_out) + sizeof(struct sockaddr_storage))
 #define TX_PAYLOAD 65536u
 #define TX_MAX 256u
+#define BIND_RETRY_MS 5000u	 /* a dying incarnation's socket: see net_udp_bind */
+#define BIND_RETRY_STEP_MS 20u
 
 enum op_tag {
 	TAG_UDP_RECV = 1,
@@ -223,10 +226,23 @@ int net_udp_bind(struct net *n, const struct sockaddr_storage *addr)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
 	socklen_t len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 						    : sizeof(struct sockaddr_in);
-	if (bind(fd, (const struct sockaddr *)addr, len) < 0) {
+	/*
+	 * A previous incarnation of this node (the run dir's lock says none
+	 * runs now) releases its socket when the kernel tears its io_uring
+	 * down, which happens after the process is gone: restarted at once
+	 * after a SIGKILL, the port may still be taken for a moment. Retry for
+	 * up to BIND_RETRY_MS before giving up.
+	 */
+	for (unsigned waited = 0;; waited += BIND_RETRY_STEP_MS) {
+		if (bind(fd, (const struct sockaddr *)addr, len) == 0)
+			break;
 		int e = -errno;
-		close(fd);
-		return e;
+		if (e != -EADDRINUSE || waited >= BIND_RETRY_MS) {
+			close(fd);
+			return e;
+		}
+		struct timespec ts = {0, BIND_RETRY_STEP_MS * 1000000L};
+		nanosleep(&ts, NULL);
 	}
 	n->udp_fd = fd;
 	memset(&n->rx_mh, 0, sizeof(n->rx_mh));
