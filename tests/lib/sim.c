@@ -86,8 +86,58 @@ static struct sim_msg *heap_pop(struct sim *s)
 	return top;
 }
 
+/* ---- the trace hash (struct sim.trace) ---- */
+
+static void trace_bytes(struct sim *s, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < len; i++) {
+		s->trace ^= b[i];
+		s->trace *= 0x100000001b3ull;
+	}
+}
+
+static void trace_u64(struct sim *s, uint64_t v)
+{
+	uint8_t b[8];
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(v >> (8 * i));
+	trace_bytes(s, b, sizeof(b));
+}
+
+static void trace_field(struct sim *s, struct pkv_bytes f)
+{
+	trace_u64(s, f.len);
+	if (f.len)
+		trace_bytes(s, f.p, f.len);
+}
+
+static void trace_msg(struct sim *s, uint32_t from, uint32_t to, const struct pkv_msg *m)
+{
+	const uint64_t v[] = { 1, s->now, from, to, m->type, m->flags, m->req, m->gen,
+			       m->ballot.round, m->ballot.node, m->accepted.round, m->accepted.node,
+			       m->arg0, m->arg1, m->arg2 };
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		trace_u64(s, v[i]);
+	trace_field(s, m->bucket);
+	trace_field(s, m->key);
+	trace_field(s, m->value);
+}
+
+static void trace_completion(struct sim *s, unsigned node, const struct paxos_completion *c)
+{
+	const uint64_t v[] = { 2, s->now, node, c->id, c->kind, (uint64_t)(int64_t)c->status, c->gen,
+			       c->bind.mask, c->n_keys };
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		trace_u64(s, v[i]);
+	trace_field(s, c->value);
+	for (size_t i = 0; c->keys && i < c->n_keys; i++)
+		trace_field(s, c->keys[i]);
+}
+
 static void enqueue(struct sim *s, uint32_t from, uint32_t to, const struct pkv_msg *m)
 {
+	trace_msg(s, from, to, m);
 	if (s->cut[from][to] || sim_range(s, 0, 999) < s->cfg.loss_pm) {
 		s->dropped++;
 		return;
@@ -248,6 +298,7 @@ static void drain(struct sim *s, unsigned id)
 	for (size_t i = 0; i < n; i++) {
 		if (c[i].id >= s->n_ops)
 			abort();
+		trace_completion(s, id, &c[i]);
 		struct sim_op *op = &s->ops[c[i].id];
 		if (op->done)
 			abort(); /* completed twice */
@@ -347,6 +398,7 @@ void sim_init(struct sim *s, const struct sim_config *cfg)
 	if (!s->cfg.backoff_max_us)
 		s->cfg.backoff_max_us = 20000;
 	s->rng = cfg->seed ^ 0x5eedull;
+	s->trace = 0xcbf29ce484222325ull; /* FNV-1a offset basis */
 	s->now = 1;
 	s->next_pid = 100;
 	for (unsigned i = 1; i <= s->cfg.n; i++) {
@@ -1160,6 +1212,7 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 		for (size_t i = 0; i < s.n_ops; i++)
 			fig->drops_ok += s.ops[i].kind == SIM_DROP && s.ops[i].done &&
 					 !s.ops[i].lost && s.ops[i].status == PKV_S_OK;
+		fig->trace = s.trace;
 	}
 	sim_free(&s); /* stops the cores: their counters add up in s */
 	if (fig) {

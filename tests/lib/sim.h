@@ -155,6 +155,13 @@ struct sim {
 	uint64_t delivered, dropped, duplicated;
 	uint64_t conflicts, forwards, rounds; /* summed over stopped cores */
 	uint64_t fast_rounds, fast_chosen, fast_refused;
+	/*
+	 * The trace hash: FNV-1a over every message a core sends (time, from,
+	 * to, every field) and every completion it reports (time, node, request,
+	 * status, generation, value), in the order they happen. Two builds of
+	 * the core that behave the same give the same hash for every seed.
+	 */
+	uint64_t trace;
 };
 
 /* Fills defaults for the fields left 0. */
@@ -224,6 +231,7 @@ struct sim_figures {
 	uint64_t fast_rounds, fast_chosen, fast_refused; /* the fast round (paxos.c) */
 	uint64_t bound_puts, invalid_puts, erasures, proc_kills;
 	unsigned drops, drops_ok;
+	uint64_t trace; /* struct sim's trace hash at the end of the run */
 };
 unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figures *fig);
 
