@@ -460,11 +460,11 @@ static void on_dgram(void *ctx, const struct sockaddr_storage *from, uint8_t *bu
 	struct daemon *d = ctx;
 	struct wire_hdr h;
 	struct wire_iter it;
-	if (wire_receive(&d->rx, &d->key, buf, len, &h, &it) != WIRE_OK)
+	uint64_t now = daemon_now_us();
+	if (wire_receive(&d->rx, &d->key, buf, len, now, &h, &it) != WIRE_OK)
 		return; /* counted in d->rx.rejects */
 	if (fault_drops(d, h.sender, false))
 		return;
-	uint64_t now = daemon_now_us();
 	membership_on_datagram(&d->mem, h.sender, h.incarnation, now);
 	struct wire_iter again = it;
 	deliver(d, &h, &it, now);

@@ -283,6 +283,7 @@ const char *wire_reject_to_str(enum wire_reject r)
 	    [WIRE_REJ_UNKNOWN_SENDER] = "unknown_sender",
 	    [WIRE_REJ_OLD_INCARNATION] = "old_incarnation",
 	    [WIRE_REJ_REPLAY] = "replay",
+	    [WIRE_REJ_TOO_OLD] = "too_old",
 	};
 	if ((unsigned)r < WIRE_REJ__COUNT)
 		return names[r];
@@ -294,6 +295,7 @@ void wire_rx_init(struct wire_rx *rx, uint64_t cluster_id, uint32_t self)
 	memset(rx, 0, sizeof(*rx));
 	rx->cluster_id = cluster_id;
 	rx->self = self;
+	rx->max_age_us = WIRE_MAX_AGE_US;
 }
 
 int wire_rx_add_peer(struct wire_rx *rx, uint32_t id)
@@ -340,6 +342,40 @@ static void window_mark(struct wire_peer *p, uint64_t seq)
 	p->seen[WIN_WORD(seq)] |= WIN_BIT(seq);
 }
 
+/*
+ * Older than the delay bound: seq is at or below the highest sequence that
+ * had been accepted from the sender max_age_us ago, so it was sent before
+ * that datagram arrived (a sender's sequence only grows).
+ */
+static bool too_old(const struct wire_rx *rx, const struct wire_peer *p, uint64_t seq,
+		    uint64_t now)
+{
+	for (unsigned i = 0; i < p->n_marks; i++) {
+		unsigned j = (p->newest + WIRE_AGE_MARKS - i) % WIRE_AGE_MARKS;
+		if (p->marks[j].at + rx->max_age_us <= now)
+			return seq <= p->marks[j].top;
+	}
+	return false;
+}
+
+/*
+ * After an accepted datagram: a new mark once per step of the bound. A mark
+ * never changes once made (its `top` must be what was accepted by `at`), so
+ * the bound is checked against a mark up to a step older than it could be:
+ * the check errs towards accepting.
+ */
+static void age_mark(const struct wire_rx *rx, struct wire_peer *p, uint64_t now)
+{
+	uint64_t step = rx->max_age_us / WIRE_AGE_STEPS;
+	if (p->n_marks && now < p->marks[p->newest].at + step)
+		return;
+	p->newest = p->n_marks ? (p->newest + 1) % WIRE_AGE_MARKS : 0;
+	if (p->n_marks < WIRE_AGE_MARKS)
+		p->n_marks++;
+	p->marks[p->newest].at = now;
+	p->marks[p->newest].top = p->top;
+}
+
 static int reject(struct wire_rx *rx, enum wire_reject r)
 {
 	rx->rejects[r]++;
@@ -347,7 +383,7 @@ static int reject(struct wire_rx *rx, enum wire_reject r)
 }
 
 int wire_receive(struct wire_rx *rx, const struct auth_key *k, uint8_t *buf, size_t len,
-		 struct wire_hdr *hdr_out, struct wire_iter *it)
+		 uint64_t now_us, struct wire_hdr *hdr_out, struct wire_iter *it)
 {
 	struct wire_peer *peer;
 	struct wire_hdr h;
@@ -393,6 +429,8 @@ int wire_receive(struct wire_rx *rx, const struct auth_key *k, uint8_t *buf, siz
 	fresh = !peer->active || h.incarnation > peer->incarnation;
 	if (!fresh && h.incarnation < peer->incarnation)
 		return reject(rx, WIRE_REJ_OLD_INCARNATION);
+	if (!fresh && too_old(rx, peer, h.seq, now_us))
+		return reject(rx, WIRE_REJ_TOO_OLD);
 	if (!fresh && window_rejects(peer, h.seq))
 		return reject(rx, WIRE_REJ_REPLAY);
 	if (wire_decode_body(buf + WIRE_HDR_BYTES, body_len, h.count, it) != 0)
@@ -404,8 +442,10 @@ int wire_receive(struct wire_rx *rx, const struct auth_key *k, uint8_t *buf, siz
 		peer->incarnation = h.incarnation;
 		peer->top = 0;
 		memset(peer->seen, 0, sizeof(peer->seen));
+		peer->n_marks = 0;
 	}
 	window_mark(peer, h.seq);
+	age_mark(rx, peer, now_us);
 	rx->accepted++;
 	*hdr_out = h;
 	return 0;

@@ -71,6 +71,17 @@
 #define WIRE_MIN_DGRAM (WIRE_HDR_BYTES + WIRE_TAG_BYTES)
 /* Sequence numbers remembered per sender, below the highest one seen. */
 #define WIRE_REPLAY_WINDOW 1024u
+/*
+ * The delay bound (docs/design.md §7): a datagram older than this is
+ * dropped. Proven old by sequence: a sequence at or below the highest one
+ * accepted from the sender max_age_us ago was sent before that one arrived.
+ * The receiver keeps WIRE_AGE_MARKS marks (time, highest sequence), one per
+ * max_age_us / WIRE_AGE_STEPS, so a datagram is dropped once it is older
+ * than max_age_us plus one step plus the gap to the sender's next datagram.
+ */
+#define WIRE_MAX_AGE_US 1000000u
+#define WIRE_AGE_STEPS	4u
+#define WIRE_AGE_MARKS	(WIRE_AGE_STEPS + 2u)
 
 struct wire_hdr {
 	uint8_t version;
@@ -137,6 +148,7 @@ enum wire_reject {
 	WIRE_REJ_UNKNOWN_SENDER,
 	WIRE_REJ_OLD_INCARNATION,
 	WIRE_REJ_REPLAY,
+	WIRE_REJ_TOO_OLD,
 	WIRE_REJ__COUNT
 };
 
@@ -150,11 +162,17 @@ struct wire_peer {
 	uint64_t top;	      /* the highest sequence accepted in it */
 	/* bit (s % WIRE_REPLAY_WINDOW) set: sequence s in (top - WINDOW, top] seen */
 	uint64_t seen[WIRE_REPLAY_WINDOW / 64];
+	/* The delay bound: `top` as it was at `at` (µs), newest at marks[newest]. */
+	struct {
+		uint64_t at, top;
+	} marks[WIRE_AGE_MARKS];
+	unsigned n_marks, newest;
 };
 
 struct wire_rx {
 	uint64_t cluster_id;
 	uint32_t self;
+	uint64_t max_age_us; /* the delay bound; WIRE_MAX_AGE_US after wire_rx_init */
 	struct wire_peer peers[PKV_MAX_NODES + 1]; /* indexed by node id; [0] unused */
 	uint64_t accepted;
 	uint64_t rejects[WIRE_REJ__COUNT];
@@ -186,6 +204,8 @@ void wire_rx_remove_peer(struct wire_rx *rx, uint32_t id);
  *   cluster id is not rx->cluster_id                   → wrong_cluster
  *   sender not a known peer, or is self                → unknown_sender
  *   incarnation below the sender's newest accepted     → old_incarnation
+ *   same incarnation, sequence at or below the highest
+ *   one accepted from the sender max_age_us before now  → too_old
  *   same incarnation, sequence seen or below window    → replay
  *   a message does not decode, count mismatch, or
  *   bytes left over after the last message             → malformed
@@ -195,8 +215,9 @@ void wire_rx_remove_peer(struct wire_rx *rx, uint32_t id);
  *
  * Returns WIRE_OK (0) when the datagram is accepted: *hdr_out holds its header, *it
  * yields its messages (pointing into buf), the sender's newest incarnation is
- * updated (a higher one starts a fresh replay window) and the sequence is
- * marked seen. Otherwise returns WIRE_RC(reason) = reason + 1, counts it in
+ * updated (a higher one starts a fresh replay window and delay marks) and
+ * the sequence is marked seen. now_us is the receiver's monotonic clock; it
+ * must not go backwards between calls. Otherwise returns WIRE_RC(reason) = reason + 1, counts it in
  * rx->rejects[reason], and changes nothing else in rx; *hdr_out and *it are
  * then unspecified.
  */
@@ -204,7 +225,7 @@ void wire_rx_remove_peer(struct wire_rx *rx, uint32_t id);
 #define WIRE_RC(reason)	   ((int)(reason) + 1)
 #define WIRE_RC_REJECT(rc) ((enum wire_reject)((rc)-1))
 __attribute__((warn_unused_result)) int wire_receive(struct wire_rx *rx, const struct auth_key *k,
-						     uint8_t *buf, size_t len,
+						     uint8_t *buf, size_t len, uint64_t now_us,
 						     struct wire_hdr *hdr_out,
 						     struct wire_iter *it);
 

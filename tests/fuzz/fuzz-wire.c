@@ -81,7 +81,7 @@ static void raw_datagram(const uint8_t *data, size_t size)
 		return;
 	memcpy(buf, data, size);
 	fresh_rx();
-	if (wire_receive(&rx, &key, buf, size, &h, &it) == 0) {
+	if (wire_receive(&rx, &key, buf, size, 0, &h, &it) == 0) {
 		drain(&it, &n);
 		check(n == h.count);
 	}
@@ -128,7 +128,7 @@ static void sealed_body(const uint8_t *body, size_t len, uint16_t count, bool en
 	buf[41] = (uint8_t)(count >> 8);
 	dlen = wire_finish(&b, &key, encrypt);
 	fresh_rx();
-	rc = wire_receive(&rx, &key, buf, (size_t)dlen, &h, &it);
+	rc = wire_receive(&rx, &key, buf, (size_t)dlen, 0, &h, &it);
 	check(rc == (decodes ? 0 : WIRE_RC(WIRE_REJ_MALFORMED)));
 	if (rc == 0) {
 		drain(&it, &n);
@@ -136,7 +136,7 @@ static void sealed_body(const uint8_t *body, size_t len, uint16_t count, bool en
 		check(rx.peers[PEER].active && rx.peers[PEER].top == 1);
 		/* The same datagram again is a replay (encrypted ones were decrypted in place). */
 		if (!encrypt)
-			check(wire_receive(&rx, &key, buf, (size_t)dlen, &h, &it) ==
+			check(wire_receive(&rx, &key, buf, (size_t)dlen, 0, &h, &it) ==
 			      WIRE_RC(WIRE_REJ_REPLAY));
 	}
 }
@@ -218,7 +218,7 @@ static void replay_stream(const uint8_t *data, size_t size)
 				if (p->seen[i] == seq)
 					want = WIRE_RC(WIRE_REJ_REPLAY);
 		}
-		check(wire_receive(&rx, &key, dg, (size_t)n, &out, &it) == want);
+		check(wire_receive(&rx, &key, dg, (size_t)n, 0, &out, &it) == want);
 		if (want)
 			continue;
 		check(out.seq == seq && out.incarnation == inc && out.count == 0);

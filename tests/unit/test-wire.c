@@ -27,8 +27,12 @@ static uint8_t big_bucket[PKV_MAX_BUCKET];
 static uint8_t big_key[PKV_MAX_KEY];
 static uint8_t big_value[WIRE_MAX_VALUE];
 
+/* The receiver's clock (µs), moved by the delay-bound tests. */
+static uint64_t now_us;
+
 static void setup(void)
 {
+	now_us = 0;
 	ck_assert_int_ge(sodium_init(), 0);
 	for (unsigned i = 0; i < AUTH_KEY_BYTES; i++) {
 		key.k[i] = (uint8_t)(i * 7 + 1);
@@ -161,7 +165,7 @@ static int receive(uint8_t *buf, size_t len)
 	struct wire_hdr h;
 	struct wire_iter it;
 
-	return wire_receive(&rx, &key, buf, len, &h, &it);
+	return wire_receive(&rx, &key, buf, len, now_us, &h, &it);
 }
 
 static void assert_accepted(uint8_t *buf, size_t len)
@@ -210,7 +214,7 @@ static void roundtrip_every_type(bool encrypt)
 
 		ck_assert_uint_le(len, WIRE_MAX_DGRAM);
 		ck_assert_uint_eq(len, WIRE_HDR_BYTES + wire_msg_size(&m) + WIRE_TAG_BYTES);
-		ck_assert_int_eq(wire_receive(&rx, &key, dgram, len, &out, &it), 0);
+		ck_assert_int_eq(wire_receive(&rx, &key, dgram, len, now_us, &out, &it), 0);
 		ck_assert_uint_eq(out.cluster_id, CLUSTER);
 		ck_assert_uint_eq(out.sender, PEER);
 		ck_assert_uint_eq(out.salt, 0xdeadbeef);
@@ -249,7 +253,7 @@ START_TEST(roundtrip_keeps_empty_byte_strings_and_zero_fields)
 	size_t len = build(dgram, hdr(PEER, 1, 0), &m, 1, &key, false);
 
 	ck_assert_uint_eq(len, WIRE_HDR_BYTES + WIRE_MSG_FIXED_BYTES + WIRE_TAG_BYTES);
-	ck_assert_int_eq(wire_receive(&rx, &key, dgram, len, &out, &it), 0);
+	ck_assert_int_eq(wire_receive(&rx, &key, dgram, len, now_us, &out, &it), 0);
 	ck_assert(wire_next(&it, &got));
 	assert_msg_eq(&got, &m);
 }
@@ -280,7 +284,7 @@ START_TEST(batch_fills_datagram_until_enospc_and_stays_valid)
 			  WIRE_MAX_DGRAM);
 	len = wire_finish(&b, &key, false);
 	ck_assert_int_le(len, WIRE_MAX_DGRAM);
-	ck_assert_int_eq(wire_receive(&rx, &key, dgram, (size_t)len, &out, &it), 0);
+	ck_assert_int_eq(wire_receive(&rx, &key, dgram, (size_t)len, now_us, &out, &it), 0);
 	ck_assert_uint_eq(out.count, n);
 	for (unsigned i = 0; i < n; i++) {
 		struct pkv_msg want = small_msg(PKV_MSG_ACCEPT, i);
@@ -304,7 +308,7 @@ START_TEST(batch_refuses_large_message_after_small_ones_and_stays_valid)
 		ck_assert_int_eq(wire_add(&b, &small), 0);
 	ck_assert_int_eq(wire_add(&b, &big), -ENOSPC);
 	len = wire_finish(&b, &key, true);
-	ck_assert_int_eq(wire_receive(&rx, &key, dgram, (size_t)len, &out, &it), 0);
+	ck_assert_int_eq(wire_receive(&rx, &key, dgram, (size_t)len, now_us, &out, &it), 0);
 	ck_assert_uint_eq(out.count, 60);
 	for (int i = 0; i < 60; i++)
 		ck_assert(wire_next(&it, &got));
@@ -587,6 +591,70 @@ START_TEST(new_incarnation_resets_the_window)
 }
 END_TEST
 
+/*
+ * The delay bound: a sender's datagrams every 100 ms for 3 s; a datagram
+ * held back by the network is dropped once a later sequence was accepted
+ * WIRE_MAX_AGE_US before, and accepted while it is younger than that.
+ */
+START_TEST(datagram_held_past_the_delay_bound_is_dropped)
+{
+	uint64_t seq = 1;
+	size_t len = build_one(hdr(PEER, 7, seq++), false); /* held from t = 0 */
+	memcpy(copy, dgram, len);
+	size_t young_len = 0;
+	static uint8_t young[WIRE_MAX_DGRAM];
+	for (now_us = 0; now_us <= 3000000; now_us += 100000) {
+		assert_accepted(dgram, build_one(hdr(PEER, 7, seq++), false));
+		if (now_us == 2500000) { /* held from t = 2.5 s, seq above every mark before */
+			young_len = build_one(hdr(PEER, 7, seq++), false);
+			memcpy(young, dgram, young_len);
+		}
+	}
+	/* 3 s late: dropped, and counted as too old, not as a replay. */
+	assert_rejected(copy, len, WIRE_REJ_TOO_OLD);
+	ck_assert_uint_eq(rx.rejects[WIRE_REJ_TOO_OLD], 1);
+	/* 0.6 s late: accepted, once. */
+	assert_accepted(young, young_len);
+	ck_assert_uint_eq(rx.rejects[WIRE_REJ_REPLAY], 0);
+}
+END_TEST
+
+/* The bound is kept per sender and starts afresh with an incarnation. */
+START_TEST(delay_bound_is_per_sender_and_incarnation)
+{
+	now_us = 1000;
+	size_t len = build_one(hdr(PEER, 7, 1), false);
+	memcpy(copy, dgram, len);
+	uint64_t seq = 2;
+	for (; now_us <= 2500000; now_us += 250000) {
+		assert_accepted(dgram, build_one(hdr(PEER, 7, seq++), false));
+		assert_accepted(dgram, build_one(hdr(PEER2, 3, seq), false));
+	}
+	/* PEER2's sequence 1 was never superseded long enough ago in its own marks... */
+	now_us = 2600000;
+	assert_rejected(dgram, build_one(hdr(PEER2, 3, 3), false), WIRE_REJ_TOO_OLD);
+	/* ...and a new incarnation of PEER has no marks yet: its late first datagrams pass. */
+	assert_accepted(dgram, build_one(hdr(PEER, 8, 5), false));
+	assert_accepted(dgram, build_one(hdr(PEER, 8, 1), false));
+	assert_rejected(copy, len, WIRE_REJ_OLD_INCARNATION);
+}
+END_TEST
+
+/* A sender heard from only now and then: nothing proves its datagram old. */
+START_TEST(sparse_sender_within_marks_is_accepted)
+{
+	now_us = 0;
+	assert_accepted(dgram, build_one(hdr(PEER, 7, 10), false));
+	now_us = 900000;
+	/* Below the top, but the top is younger than the bound: accepted. */
+	assert_accepted(dgram, build_one(hdr(PEER, 7, 9), false));
+	now_us = 1000000;
+	/* The mark of t = 0 (top 10) is now a bound old: 8 is too old. */
+	assert_rejected(dgram, build_one(hdr(PEER, 7, 8), false), WIRE_REJ_TOO_OLD);
+	assert_accepted(dgram, build_one(hdr(PEER, 7, 11), false));
+}
+END_TEST
+
 START_TEST(rejected_datagram_leaves_sender_state_unchanged)
 {
 	struct pkv_msg m = small_msg(PKV_MSG_PREPARE, 1);
@@ -771,7 +839,7 @@ START_TEST(reject_names_are_stable)
 {
 	static const char *const want[WIRE_REJ__COUNT] = {
 	    "truncated",      "malformed",	 "bad_auth", "wrong_cluster",
-	    "unknown_sender", "old_incarnation", "replay",
+	    "unknown_sender", "old_incarnation", "replay",	 "too_old",
 	};
 
 	for (unsigned i = 0; i < WIRE_REJ__COUNT; i++)
@@ -808,6 +876,9 @@ static Suite *wire_suite(void)
 	tcase_add_test(tc, receiver_rejects_unknown_sender_and_self);
 	tcase_add_test(tc, add_peer_refuses_invalid_ids_and_self);
 	tcase_add_test(tc, receiver_rejects_replayed_datagram);
+	tcase_add_test(tc, datagram_held_past_the_delay_bound_is_dropped);
+	tcase_add_test(tc, delay_bound_is_per_sender_and_incarnation);
+	tcase_add_test(tc, sparse_sender_within_marks_is_accepted);
 	tcase_add_test(tc, receiver_rejects_sequence_below_window);
 	tcase_add_test(tc, receiver_accepts_out_of_order_sequences_once_each);
 	tcase_add_test(tc, receiver_window_slides_over_large_jumps);
