@@ -22,11 +22,9 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -35,11 +33,11 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "devcluster.h"
 #include "paxoskv.h"
 
 enum bench_exit {
@@ -579,15 +577,6 @@ static struct {
 	char port_base[16];
 } cluster;
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 /* Runs `pkv-cluster ARG [N]` with its output on stderr; returns its exit status. */
 static int cluster_script(const char *arg, unsigned n)
 {
@@ -622,25 +611,6 @@ static int cluster_script(const char *arg, unsigned n)
 	return 128 + WTERMSIG(status);
 }
 
-/* Prints the end of each daemon's log: the run dir is removed afterwards. */
-static void cluster_dump_logs(void)
-{
-	for (unsigned i = 1; i <= 64; i++) {
-		char path[PATH_MAX], buf[2048];
-		snprintf(path, sizeof(path), "%s/node%u/pkvd.log", cluster.run_dir, i);
-		FILE *f = fopen(path, "r");
-		if (!f)
-			break;
-		fseek(f, 0, SEEK_END);
-		long size = ftell(f);
-		fseek(f, size > (long)sizeof(buf) - 1 ? size - (long)sizeof(buf) + 1 : 0, SEEK_SET);
-		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-		buf[n] = 0;
-		fclose(f);
-		fprintf(stderr, "--- node%u/pkvd.log (end) ---\n%s", i, buf);
-	}
-}
-
 static void cluster_down(void)
 {
 	if (!cluster.up || getpid() != cluster.owner)
@@ -650,36 +620,7 @@ static void cluster_down(void)
 	if (cluster.keep)
 		fprintf(stderr, "pkv-bench: daemon logs kept in %s\n", cluster.run_dir);
 	else
-		nftw(cluster.run_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* A UDP port base such that base+1 .. base+n are free on loopback now. */
-static int free_port_base(unsigned n)
-{
-	uint64_t seed = random_u64() | 1;
-	for (int attempt = 0; attempt < 64; attempt++) {
-		int base = 20000 + (int)(xorshift(&seed) % (40000 - n));
-		bool ok = true;
-		int fds[64];
-		unsigned opened = 0;
-		for (unsigned i = 1; i <= n && ok; i++) {
-			struct sockaddr_in sa = {
-				.sin_family = AF_INET,
-				.sin_port = htons((uint16_t)(base + (int)i)),
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-			};
-			int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-			if (fd < 0)
-				return -errno;
-			fds[opened++] = fd;
-			ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-		}
-		while (opened)
-			close(fds[--opened]);
-		if (ok)
-			return base;
-	}
-	return -EADDRINUSE;
+		devcluster_remove_dir(cluster.run_dir);
 }
 
 /* Finds the script next to the binary ($PKV_CLUSTER overrides). */
@@ -712,7 +653,7 @@ static int cluster_up(unsigned n)
 			cluster.script, strerror(-r));
 		return BENCH_EX_UNAVAILABLE;
 	}
-	int base = free_port_base(n);
+	int base = devcluster_random_port_base(n);
 	if (base < 0) {
 		fprintf(stderr, "pkv-bench: no free UDP port range for %u daemons\n", n);
 		return BENCH_EX_UNAVAILABLE;
@@ -737,73 +678,10 @@ static int cluster_up(unsigned n)
 	if (r != 0) {
 		fprintf(stderr, "pkv-bench: the dev cluster did not start (pkv-cluster up %u: %d)\n",
 			n, r);
-		cluster_dump_logs();
+		devcluster_dump_logs(cluster.run_dir, stderr);
 		return BENCH_EX_UNAVAILABLE;
 	}
 	return 0;
-}
-
-/*
- * The pid of nodeI of the dev cluster, from RUN_DIR/nodeI/pkvd.pid, if
- * /proc/PID/cmdline says that process is a pkvd run as `--node I` — the
- * check pkv-cluster makes before it signals one — else 0. So a recycled pid
- * is never signalled.
- */
-static pid_t cluster_daemon_pid(unsigned node)
-{
-	char path[PATH_MAX], buf[4096], want[16];
-	long pid = 0;
-
-	snprintf(path, sizeof(path), "%s/node%u/pkvd.pid", cluster.run_dir, node);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (fscanf(f, "%ld", &pid) != 1)
-		pid = 0;
-	fclose(f);
-	if (pid <= 0 || pid > INT_MAX)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	snprintf(want, sizeof(want), "%u", node);
-	bool is_pkvd = false, is_node = false;
-	/* cmdline is the arguments, each ended by a NUL */
-	for (char *a = buf; a < buf + n; a += strlen(a) + 1) {
-		char *next = a + strlen(a) + 1;
-		if (a == buf) {
-			const char *base = strrchr(a, '/');
-			is_pkvd = strstr(base ? base + 1 : a, "pkvd") != NULL;
-		} else if (!strcmp(a, "--node") && next < buf + n && !strcmp(next, want)) {
-			is_node = true;
-		}
-	}
-	return is_pkvd && is_node ? (pid_t)pid : 0;
-}
-
-/* True while the process runs (a zombie counts as gone). */
-static bool process_alive(pid_t pid)
-{
-	char path[64], line[256];
-	bool alive = false;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, "State:", 6)) {
-			alive = !strchr(line, 'Z') && !strchr(line, 'X');
-			break;
-		}
-	}
-	fclose(f);
-	return alive;
 }
 
 /* --- keys and values --------------------------------------------------------- */
@@ -1740,7 +1618,7 @@ static void killgap_events(const struct bench_config *cfg, uint64_t go, struct p
 	sleep_until(go + span / 3);
 	if (got_signal)
 		return;
-	pid_t pid = cluster_daemon_pid(cfg->victim);
+	pid_t pid = devcluster_daemon_pid(cluster.run_dir, cfg->victim);
 	if (!pid) {
 		snprintf(pr->message, sizeof(pr->message), "kill-gap: node%u is not running",
 			 cfg->victim);
@@ -1755,9 +1633,9 @@ static void killgap_events(const struct bench_config *cfg, uint64_t go, struct p
 		pr->kill_ns = 0;
 		return;
 	}
-	while (process_alive(pid) && now_ns() - pr->kill_ns < KILLGAP_VANISH_NS)
+	while (devcluster_process_alive(pid) && now_ns() - pr->kill_ns < KILLGAP_VANISH_NS)
 		sleep_ns(200000);
-	if (!process_alive(pid)) {
+	if (!devcluster_process_alive(pid)) {
 		pr->vanish_ns = now_ns();
 		/* As `pkv-cluster kill` leaves it: no pid file for a dead daemon. */
 		char path[PATH_MAX];
@@ -1894,7 +1772,7 @@ static void cluster_print_paxos_stats(unsigned n)
 		char name[16], *text = NULL;
 		struct pkv_client *c;
 		snprintf(name, sizeof(name), "node%u", i);
-		if (!cluster_daemon_pid(i) || pkv_open(&c, name))
+		if (!devcluster_daemon_pid(cluster.run_dir, i) || pkv_open(&c, name))
 			continue;
 		if (pkv_node_stats(c, &text) == 0 && text) {
 			char *nl = strchr(text, '\n');
@@ -2085,7 +1963,7 @@ static void rss_take(struct rss_snap *snaps)
 	for (unsigned i = 1; i <= rss.n; i++) {
 		struct rss_snap *r = &snaps[i - 1];
 		char path[64], text[4096];
-		*r = (struct rss_snap){.pid = cluster_daemon_pid(i)};
+		*r = (struct rss_snap){.pid = devcluster_daemon_pid(cluster.run_dir, i)};
 		if (!r->pid)
 			continue;
 		r->have_entries = daemon_entries(i, &r->entries);
