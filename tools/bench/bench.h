@@ -92,6 +92,7 @@ struct bench_config {
 	unsigned cluster;     /* --cluster N: start a dev cluster of N daemons */
 	enum workload workload, baseline;
 	const char *baseline_daemon_args; /* --baseline-daemon-args: PKVD_ARGS of the baseline */
+	const char *baseline_pkvd;	  /* --baseline-pkvd: the daemon binary of the baseline */
 	unsigned clients;
 	double seconds;
 	uint64_t ops; /* per client; UINT64_MAX: bounded by time only */

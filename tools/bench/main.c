@@ -15,8 +15,8 @@
  * SIGKILLs that one mid-run and reports the longest pause in the writes.
  *
  * This file: the options, the phases in order (a baseline first, on its own
- * dev cluster with --baseline-daemon-args), the verdicts and the exit
- * status; bench.h says which file holds the rest.
+ * dev cluster with --baseline-daemon-args or --baseline-pkvd), the verdicts
+ * and the exit status; bench.h says which file holds the rest.
  *
  * Exit status: 0 ok, 1 a value did not verify, 64 usage, 69 daemon
  * unavailable (or the dev cluster did not start).
@@ -106,6 +106,11 @@ static void usage(FILE *f)
 	      "                      --baseline says) first on a dev cluster whose daemons get\n"
 	      "                      ARGS as PKVD_ARGS, e.g. '--no-fast-put'; then the main run on\n"
 	      "                      a fresh cluster with the caller's PKVD_ARGS\n"
+	      "  --baseline-pkvd PATH\n"
+	      "                      with --cluster: run the baseline (the same workload unless\n"
+	      "                      --baseline says) first on a dev cluster of the pkvd binary\n"
+	      "                      PATH (a file named pkvd, e.g. an older build's); then the\n"
+	      "                      main run on a fresh cluster of this build's pkvd (or $PKVD)\n"
 	      "  --victim I          kill-gap: the node to kill (default the last)\n"
 	      "  --restart           kill-gap: start the victim again after two thirds of the run\n"
 	      "  --gap-window MS     kill-gap: look for the write gap within MS of the kill\n"
@@ -149,6 +154,7 @@ enum {
 	OPT_JSON,
 	OPT_BASELINE,
 	OPT_BASELINE_ARGS,
+	OPT_BASELINE_PKVD,
 	OPT_WARMUP,
 	OPT_BUCKET,
 	OPT_READ_SHARE,
@@ -177,6 +183,7 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 		{"json", no_argument, NULL, OPT_JSON},
 		{"baseline", required_argument, NULL, OPT_BASELINE},
 		{"baseline-daemon-args", required_argument, NULL, OPT_BASELINE_ARGS},
+		{"baseline-pkvd", required_argument, NULL, OPT_BASELINE_PKVD},
 		{"warmup-ops", required_argument, NULL, OPT_WARMUP},
 		{"bucket", required_argument, NULL, OPT_BUCKET},
 		{"read-share", required_argument, NULL, OPT_READ_SHARE},
@@ -263,6 +270,9 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 			break;
 		case OPT_BASELINE_ARGS:
 			cfg->baseline_daemon_args = optarg;
+			break;
+		case OPT_BASELINE_PKVD:
+			cfg->baseline_pkvd = optarg;
 			break;
 		case OPT_WARMUP:
 			if (!parse_u64(optarg, 0, UINT32_MAX, &cfg->warmup_ops))
@@ -362,6 +372,32 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 		if (cfg->baseline == WL_NONE)
 			cfg->baseline = cfg->workload;
 	}
+	if (cfg->baseline_pkvd) {
+		/* pkv-cluster knows its daemons by "pkvd --node I" in their cmdline. */
+		const char *slash = strrchr(cfg->baseline_pkvd, '/');
+		if (!cfg->cluster) {
+			fputs("pkv-bench: --baseline-pkvd needs --cluster N\n", stderr);
+			return BENCH_EX_USAGE;
+		}
+		if (cfg->workload == WL_KILL_GAP) {
+			fputs("pkv-bench: kill-gap takes no --baseline-pkvd\n", stderr);
+			return BENCH_EX_USAGE;
+		}
+		if (strcmp(slash ? slash + 1 : cfg->baseline_pkvd, "pkvd") != 0) {
+			fprintf(stderr,
+				"pkv-bench: --baseline-pkvd %s: the file must be named pkvd "
+				"(as pkv-cluster finds its daemons)\n",
+				cfg->baseline_pkvd);
+			return BENCH_EX_USAGE;
+		}
+		if (access(cfg->baseline_pkvd, X_OK) != 0) {
+			fprintf(stderr, "pkv-bench: --baseline-pkvd %s: %s\n", cfg->baseline_pkvd,
+				strerror(errno));
+			return BENCH_EX_USAGE;
+		}
+		if (cfg->baseline == WL_NONE)
+			cfg->baseline = cfg->workload;
+	}
 	if (cfg->workload == WL_KILL_GAP) {
 		/* The victim's death must leave a quorum, and writers elsewhere. */
 		if (cfg->cluster < 3) {
@@ -452,26 +488,63 @@ static int phase_checked(const struct bench_config *cfg, enum workload wl, struc
 	return ex ? ex : phase_verdict(pr);
 }
 
+/* Whether the baseline runs on a dev cluster of its own, with other daemons. */
+static bool baseline_apart(const struct bench_config *cfg)
+{
+	return cfg->baseline_daemon_args || cfg->baseline_pkvd;
+}
+
+/* Sets an environment variable for a while; *saved keeps the old value (NULL: unset). */
+static int env_swap(const char *name, const char *value, char **saved, bool *had)
+{
+	const char *env = getenv(name);
+	*had = env != NULL;
+	*saved = env ? strdup(env) : NULL;
+	if (env && !*saved)
+		return -ENOMEM;
+	setenv(name, value, 1);
+	return 0;
+}
+
+static void env_restore(const char *name, char *saved, bool had)
+{
+	if (had)
+		setenv(name, saved, 1);
+	else
+		unsetenv(name);
+	free(saved);
+}
+
 /*
- * --baseline-daemon-args: the baseline phase on a cluster of its own, whose
- * daemons get other arguments; it is taken down before the main run's.
+ * --baseline-daemon-args, --baseline-pkvd: the baseline phase on a cluster
+ * of its own, whose daemons get other arguments (PKVD_ARGS) or are another
+ * binary (PKVD, which pkv-cluster runs); it is taken down before the main
+ * run's, which the caller's environment starts.
  */
 static int baseline_on_other_daemons(const struct bench_config *cfg, struct phase_result *base)
 {
-	const char *env = getenv("PKVD_ARGS");
-	char *saved = env ? strdup(env) : NULL;
-	if (env && !saved)
-		return BENCH_EX_UNAVAILABLE;
-	setenv("PKVD_ARGS", cfg->baseline_daemon_args, 1);
-	fprintf(stderr, "pkv-bench: baseline: daemons with PKVD_ARGS='%s'\n",
-		cfg->baseline_daemon_args);
-	int ex = cluster_up(cfg->cluster);
-	if (saved) {
-		setenv("PKVD_ARGS", saved, 1);
-		free(saved);
-	} else {
-		unsetenv("PKVD_ARGS");
+	char *saved_args = NULL, *saved_pkvd = NULL;
+	bool had_args = false, had_pkvd = false;
+
+	if (cfg->baseline_daemon_args) {
+		if (env_swap("PKVD_ARGS", cfg->baseline_daemon_args, &saved_args, &had_args))
+			return BENCH_EX_UNAVAILABLE;
+		fprintf(stderr, "pkv-bench: baseline: daemons with PKVD_ARGS='%s'\n",
+			cfg->baseline_daemon_args);
 	}
+	if (cfg->baseline_pkvd) {
+		if (env_swap("PKVD", cfg->baseline_pkvd, &saved_pkvd, &had_pkvd)) {
+			if (cfg->baseline_daemon_args)
+				env_restore("PKVD_ARGS", saved_args, had_args);
+			return BENCH_EX_UNAVAILABLE;
+		}
+		fprintf(stderr, "pkv-bench: baseline: daemons run %s\n", cfg->baseline_pkvd);
+	}
+	int ex = cluster_up(cfg->cluster);
+	if (cfg->baseline_daemon_args)
+		env_restore("PKVD_ARGS", saved_args, had_args);
+	if (cfg->baseline_pkvd)
+		env_restore("PKVD", saved_pkvd, had_pkvd);
 	if (!ex)
 		ex = preflight(cfg);
 	if (!ex && cfg->baseline == WL_BOUND)
@@ -487,7 +560,7 @@ static int bench(const struct bench_config *cfg)
 	struct phase_result base, main_pr;
 	int ex;
 
-	if (cfg->baseline_daemon_args) {
+	if (baseline_apart(cfg)) {
 		ex = baseline_on_other_daemons(cfg, &base);
 		if (ex)
 			return ex;
@@ -500,7 +573,7 @@ static int bench(const struct bench_config *cfg)
 	}
 	ex = preflight(cfg);
 	if (!ex && (cfg->workload == WL_BOUND ||
-		    (cfg->baseline == WL_BOUND && !cfg->baseline_daemon_args)))
+		    (cfg->baseline == WL_BOUND && !baseline_apart(cfg))))
 		ex = bound_discover(cfg);
 	if (ex)
 		return ex;
@@ -508,7 +581,7 @@ static int bench(const struct bench_config *cfg)
 		rss.n = cfg->cluster;
 		rss_take(rss.before);
 	}
-	if (cfg->baseline && !cfg->baseline_daemon_args) {
+	if (cfg->baseline && !baseline_apart(cfg)) {
 		ex = phase_checked(cfg, cfg->baseline, &base);
 		if (ex)
 			return ex;
@@ -532,6 +605,11 @@ static int bench(const struct bench_config *cfg)
 				const char *env = getenv("PKVD_ARGS");
 				printf("daemons: baseline PKVD_ARGS='%s', main PKVD_ARGS='%s'\n",
 				       cfg->baseline_daemon_args, env ? env : "");
+			}
+			if (cfg->baseline_pkvd) {
+				const char *env = getenv("PKVD");
+				printf("daemons: baseline pkvd %s, main pkvd %s\n", cfg->baseline_pkvd,
+				       env && *env ? env : "(this build's)");
 			}
 			print_ratios(&main_pr, &base);
 		} else {

@@ -195,6 +195,13 @@ void print_json(const struct bench_config *cfg, const struct phase_result *main_
 			fputs(", \"daemon_args\": ", stdout);
 			json_string(stdout, env ? env : "");
 		}
+		if (cfg->baseline_pkvd) {
+			const char *env = getenv("PKVD");
+			fputs(", \"baseline_pkvd\": ", stdout);
+			json_string(stdout, cfg->baseline_pkvd);
+			fputs(", \"pkvd\": ", stdout);
+			json_string(stdout, env ? env : "");
+		}
 	}
 	if (cfg->report_rss)
 		print_rss_json(stdout);
