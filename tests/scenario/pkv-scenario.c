@@ -37,7 +37,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -53,6 +52,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "devcluster.h"
 #include "paxoskv.h"
 
 #define N_NODES	     5
@@ -150,9 +150,7 @@ static void cleanup(void)
 		S.daemon[i] = 0;
 	}
 	if (S.dir[0] && !S.keep) {
-		char cmd[300];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", S.dir);
-		if (system(cmd) != 0)
+		if (devcluster_remove_dir(S.dir) != 0)
 			fprintf(stderr, "pkv-scenario: could not remove %s\n", S.dir);
 	} else if (S.dir[0]) {
 		printf("# run dir kept: %s\n", S.dir);
@@ -186,25 +184,19 @@ static void harness_fail(const char *fmt, ...)
 	exit(EXIT_HARNESS);
 }
 
+/* Port base candidates: multiples of 16 from 20000, drawn from the seeded rng. */
+static int pick_port_base(void *rng)
+{
+	return (int)(20000u + rnd_in(rng, 0, 2499) * 16u);
+}
+
 /* A base port with base+1..base+N_NODES free for UDP on loopback now. */
 static unsigned free_port_base(uint64_t *rng)
 {
-	for (int tries = 0; tries < 200; tries++) {
-		unsigned base = 20000u + rnd_in(rng, 0, 2499) * 16u;
-		bool ok = true;
-		for (unsigned p = base + 1; p <= base + N_NODES && ok; p++) {
-			int fd = socket(AF_INET, SOCK_DGRAM, 0);
-			struct sockaddr_in sa = {.sin_family = AF_INET,
-						 .sin_port = htons((uint16_t)p),
-						 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-			ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-			if (fd >= 0)
-				close(fd);
-		}
-		if (ok)
-			return base;
-	}
-	harness_fail("no free ports");
+	int base = devcluster_port_base(N_NODES, 200, pick_port_base, rng);
+	if (base < 0)
+		harness_fail("no free ports");
+	return (unsigned)base;
 }
 
 static void write_key(void)
