@@ -20,8 +20,8 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "ctl.h"
 #include "paxoskv.h"
+#include "pkv-ctl.h"
 
 /* The public codes are the daemon's codes, value for value. */
 _Static_assert((int)PKV_OK == (int)PKV_S_OK, "status OK");

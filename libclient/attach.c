@@ -16,8 +16,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "ctl.h"
 #include "internal.h"
+#include "pkv-ctl.h"
 
 #define CTL_SOCKET_NAME "pkvd.sock" /* = ctl.h */
 #define ATTACH_REPLY_TIMEOUT_S 5

@@ -23,8 +23,8 @@
 
 #include <sys/socket.h>
 
-#include "ctl.h"
 #include "internal.h"
+#include "pkv-ctl.h"
 
 #define RESPONSE_GRACE_MS 1000u /* beyond the request timeout, for the daemon to answer */
 #define LIVENESS_EVERY_MS 50u	/* cache reads poll the control socket at most this often */

@@ -52,8 +52,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctl.h"
 #include "paxoskv.h"
+#include "pkv-ctl.h"
 
 #define N_NODES	     5
 #define MAX_CLIENTS  32
