@@ -19,7 +19,6 @@
 #include "internal.h"
 #include "pkv-ctl.h"
 
-#define CTL_SOCKET_NAME "pkvd.sock" /* = ctl.h */
 #define ATTACH_REPLY_TIMEOUT_S 5
 
 /* The run dir rules of `pkv` (tools/pkv.c). */
