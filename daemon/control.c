@@ -16,9 +16,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "ctl.h"
 #include "paxos.h"
 #include "persist.h"
+#include "pkv-ctl.h"
 #include "pkv-shm.h"
 #include "shm.h"
 #include "store.h"

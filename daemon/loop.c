@@ -19,6 +19,7 @@
 #include "build-config.h"
 #include "paxos.h"
 #include "persist.h"
+#include "pkv-ctl.h"
 
 uint64_t daemon_now_us(void)
 {
@@ -83,11 +84,11 @@ static void handle_membership_events(struct daemon *d, uint64_t now)
 		switch (ev.kind) {
 		case MEMBERSHIP_QUORUM_REACHED:
 			log_connected(d, "[quorum:yes]");
-			control_publish_event(d, "quorum_reached", ev.quorum_epoch);
+			control_publish_event(d, CTL_EVENT_QUORUM_REACHED, ev.quorum_epoch);
 			break;
 		case MEMBERSHIP_QUORUM_LOST:
 			log_connected(d, "[quorum:no]");
-			control_publish_event(d, "quorum_lost", ev.quorum_epoch);
+			control_publish_event(d, CTL_EVENT_QUORUM_LOST, ev.quorum_epoch);
 			break;
 		case MEMBERSHIP_PEER_RESTARTED:
 			daemon_log(d, "%s restarted (new incarnation)", node_name(d, ev.node));

@@ -78,10 +78,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pkv-ctl.h" /* PKV_MAX_BUCKET, _KEY, _VALUE; enum pkv_status */
+
 #define PKV_MAX_NODES 64u
-#define PKV_MAX_BUCKET 255u
-#define PKV_MAX_KEY 1024u
-#define PKV_MAX_VALUE 60000u
 #define PKV_DEFAULT_BUCKET "PaxosKV"
 
 struct pkv_bytes {
@@ -194,24 +193,6 @@ struct pkv_msg {
 	struct pkv_ballot accepted;
 	uint64_t arg0, arg1, arg2;
 	struct pkv_bytes bucket, key, value;
-};
-
-/*
- * Status codes shared by the daemon, the control path and the client library.
- * 0 is success; our own conditions live in a reserved range so that they never
- * collide with -errno values.
- */
-enum pkv_status {
-	PKV_S_OK = 0,
-	PKV_S_NOT_FOUND = 1000,
-	PKV_S_NO_QUORUM,
-	PKV_S_INVALID_VALUE,
-	PKV_S_TOO_LARGE,
-	PKV_S_TIMEOUT,
-	PKV_S_UNAVAILABLE,
-	PKV_S_BAD_REQUEST,
-	PKV_S_NOT_IN_SYNC,
-	PKV_S_NO_MEMORY,
 };
 
 const char *pkv_msg_type_to_str(unsigned type);

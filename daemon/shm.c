@@ -20,8 +20,8 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "ctl.h"
 #include "paxoskv.h"
+#include "pkv-ctl.h"
 
 /* The public codes are the daemon's codes, value for value. */
 _Static_assert((int)PKV_OK == (int)PKV_S_OK, "status OK");
@@ -45,23 +45,6 @@ _Static_assert(PKV_KEY_MAX <= UINT16_MAX, "entry key_len is 16 bits");
 _Static_assert(PKV_CONFIG_DEFAULT_CACHE_ENTRIES == PKV_SHM_CACHE_DEFAULT, "default cache size");
 _Static_assert(PKV_CONFIG_MIN_CACHE_ENTRIES == PKV_SHM_CACHE_MIN, "smallest cache");
 _Static_assert(PKV_CONFIG_MAX_CACHE_ENTRIES == PKV_SHM_CACHE_MAX, "largest cache");
-
-/* The attach framing is the control protocol's. */
-_Static_assert((int)PKV_SHM_CTL_OP_ATTACH == (int)CTL_OP_ATTACH, "attach op");
-_Static_assert((int)PKV_SHM_CTL_MAGIC == (int)CTL_MAGIC, "control magic");
-_Static_assert(sizeof(struct pkv_shm_attach_req) == sizeof(struct ctl_req), "attach request");
-_Static_assert(offsetof(struct pkv_shm_attach_req, op) == offsetof(struct ctl_req, op), "op");
-_Static_assert(offsetof(struct pkv_shm_attach_req, timeout_ms) ==
-		       offsetof(struct ctl_req, timeout_ms),
-	       "timeout");
-_Static_assert(PKV_SHM_ATTACH_HDR == sizeof(struct ctl_rep), "attach reply header");
-_Static_assert(offsetof(struct pkv_shm_attach_rep, status) == offsetof(struct ctl_rep, status),
-	       "status");
-_Static_assert(offsetof(struct pkv_shm_attach_rep, len) == offsetof(struct ctl_rep, len), "len");
-_Static_assert(offsetof(struct pkv_shm_attach_rep, flags) == offsetof(struct ctl_rep, flags),
-	       "flags");
-_Static_assert(offsetof(struct pkv_shm_attach_rep, shm_magic) == sizeof(struct ctl_rep),
-	       "payload");
 
 #define RING_MASK (PKV_SHM_RING_SLOTS - 1u)
 
@@ -327,9 +310,9 @@ int shm_send_attach(int sock, struct shm_segment *seg, int slot)
 		return shm_send_attach_error(sock, slot < 0 ? slot : -EINVAL);
 	const struct pkv_shm_layout *m = seg->m;
 	struct pkv_shm_attach_rep rep = {
-		.magic = PKV_SHM_CTL_MAGIC,
-		.status = PKV_S_OK,
-		.len = (uint32_t)PKV_SHM_ATTACH_PAYLOAD,
+		.hdr.magic = CTL_MAGIC,
+		.hdr.status = PKV_S_OK,
+		.hdr.len = (uint32_t)PKV_SHM_ATTACH_PAYLOAD,
 		.shm_magic = PKV_SHM_MAGIC,
 		.format = m->hdr.format,
 		.size = seg->size,
@@ -344,8 +327,8 @@ int shm_send_attach(int sock, struct shm_segment *seg, int slot)
 int shm_send_attach_error(int sock, int status)
 {
 	struct pkv_shm_attach_rep rep = {
-		.magic = PKV_SHM_CTL_MAGIC,
-		.status = status ? status : PKV_S_UNAVAILABLE,
+		.hdr.magic = CTL_MAGIC,
+		.hdr.status = status ? status : PKV_S_UNAVAILABLE,
 	};
 	return send_rep(sock, &rep, PKV_SHM_ATTACH_HDR, NULL, 0);
 }

@@ -9,7 +9,7 @@
  * hands out (doorbell eventfd, client pidfds) and calls in at these moments:
  *
  *   start       shm_create_sized(&seg, incarnation, pid, cfg.cache_entries)
- *   attach      control socket op PKV_SHM_CTL_OP_ATTACH: peer checked,
+ *   attach      control socket op CTL_OP_ATTACH: peer checked,
  *               slot = shm_attach_client(seg, cred.pid, cred.uid),
  *               pidfd_open(cred.pid), shm_send_attach(fd, seg, slot)
  *               (slot < 0: shm_send_attach_error(fd, PKV_S_UNAVAILABLE))

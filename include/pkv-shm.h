@@ -127,11 +127,10 @@
  *   truth, the cache only copies it), makes seq even again (and different),
  *   calls pthread_mutex_consistent and counts the recovery.
  *
- * Attach (on the control socket, SOCK_SEQPACKET, framed like ctl.h):
- *   request:  struct pkv_shm_attach_req (the layout of struct ctl_req with
- *             op = PKV_SHM_CTL_OP_ATTACH and no payload)
- *   reply:    struct pkv_shm_attach_rep (the layout of struct ctl_rep followed
- *             by the attach payload) in one packet; when status is 0 the
+ * Attach (on the control socket, SOCK_SEQPACKET, framed by pkv-ctl.h):
+ *   request:  a struct ctl_req with op = CTL_OP_ATTACH and no payload
+ *   reply:    struct pkv_shm_attach_rep (a struct ctl_rep followed by the
+ *             attach payload) in one packet; when status is 0 the
  *             packet carries SCM_RIGHTS with two fds: [0] the memfd,
  *             [1] the doorbell eventfd. On error: no fds, len = 0.
  *   The client keeps the connection open: the daemon's end closing (POLLHUP)
@@ -144,6 +143,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "pkv-ctl.h"
 
 #define PKV_SHM_MAGIC 0x504b5653484d3031ull /* "PKVSHM01" */
 #define PKV_SHM_LAYOUT_VERSION 4u
@@ -168,11 +169,7 @@
 #define PKV_SHM_WAIT_SLICE_MS 100u    /* futex wait slice between liveness checks */
 #define PKV_SHM_DEFAULT_TIMEOUT_MS 5000u /* a request with timeout 0 */
 
-/* The control-socket op for attach (= ctl.h's CTL_OP_ATTACH). */
-#define PKV_SHM_CTL_MAGIC 0x504b5643u /* = CTL_MAGIC */
-#define PKV_SHM_CTL_OP_ATTACH 6u
-
-/* Request ops of the ring (ctl.h keeps these numbers free). */
+/* Request ops of the ring (pkv-ctl.h keeps these numbers free). */
 enum pkv_shm_op {
 	PKV_SHM_OP_PUT = 2,
 	PKV_SHM_OP_GET = 3,
@@ -618,25 +615,14 @@ static inline struct pkv_shm_stripe_lock *pkv_shm_stripe_lock_at(const void *seg
 
 /* --- attach messages (control socket) ------------------------------------ */
 
-/* The layout of ctl.h's struct ctl_req; daemon/shm.c asserts it. */
-struct pkv_shm_attach_req {
-	uint32_t magic; /* PKV_SHM_CTL_MAGIC */
-	uint8_t op;	/* PKV_SHM_CTL_OP_ATTACH */
-	uint8_t flags;	/* 0 */
-	uint8_t bucket_len; /* 0 */
-	uint8_t reserved;
-	uint32_t key_len;    /* 0 */
-	uint32_t value_len;  /* 0 */
-	uint32_t timeout_ms; /* 0 */
-};
-
-/* The layout of ctl.h's struct ctl_rep, then the attach payload. */
+/*
+ * The request is a plain struct ctl_req (op CTL_OP_ATTACH, every other field
+ * 0). The reply is a struct ctl_rep, then the attach payload.
+ */
 struct pkv_shm_attach_rep {
-	uint32_t magic; /* PKV_SHM_CTL_MAGIC */
-	int32_t status; /* 0, or enum pkv_status / -errno */
-	uint64_t gen;	/* 0 */
-	uint32_t len;	/* bytes after the ctl_rep part: sizeof(rep) - 24, or 0 on error */
-	uint32_t flags; /* 0 */
+	/* magic CTL_MAGIC; status 0, or enum pkv_status / -errno; gen 0;
+	 * len PKV_SHM_ATTACH_PAYLOAD, or 0 on error; flags 0 */
+	struct ctl_rep hdr;
 	/* payload */
 	uint64_t shm_magic;  /* PKV_SHM_MAGIC */
 	uint64_t format;     /* pkv_shm_format() */
@@ -646,7 +632,7 @@ struct pkv_shm_attach_rep {
 	uint32_t attach_gen;
 };
 
-#define PKV_SHM_ATTACH_HDR 24u /* sizeof(struct ctl_rep) */
+#define PKV_SHM_ATTACH_HDR sizeof(struct ctl_rep)
 #define PKV_SHM_ATTACH_PAYLOAD (sizeof(struct pkv_shm_attach_rep) - PKV_SHM_ATTACH_HDR)
 
 /* --- atomics -------------------------------------------------------------- */

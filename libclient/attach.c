@@ -16,10 +16,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "ctl.h"
 #include "internal.h"
+#include "pkv-ctl.h"
 
-#define CTL_SOCKET_NAME "pkvd.sock" /* = ctl.h */
 #define ATTACH_REPLY_TIMEOUT_S 5
 
 /* The run dir rules of `pkv` (tools/pkv.c). */
@@ -129,9 +128,9 @@ static void close_fds(int *fds, unsigned n)
 /* Sends the attach request and receives the reply with its two fds. */
 static int handshake(int fd, struct pkv_shm_attach_rep *rep, int fds[2])
 {
-	struct pkv_shm_attach_req rq = {
-		.magic = PKV_SHM_CTL_MAGIC,
-		.op = PKV_SHM_CTL_OP_ATTACH,
+	struct ctl_req rq = {
+		.magic = CTL_MAGIC,
+		.op = CTL_OP_ATTACH,
 	};
 	if (send(fd, &rq, sizeof(rq), MSG_NOSIGNAL) != (ssize_t)sizeof(rq))
 		return client_err(PKV_UNAVAILABLE, "attach: send: %s", strerror(errno));
@@ -165,16 +164,16 @@ static int handshake(int fd, struct pkv_shm_attach_rep *rep, int fds[2])
 		for (size_t i = 0; i < k && nfds < 4; i++)
 			memcpy(&got[nfds++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
 	}
-	if ((size_t)n < PKV_SHM_ATTACH_HDR || rep->magic != PKV_SHM_CTL_MAGIC) {
+	if ((size_t)n < PKV_SHM_ATTACH_HDR || rep->hdr.magic != CTL_MAGIC) {
 		close_fds(got, nfds);
 		return client_err(PKV_UNAVAILABLE, "attach: malformed reply");
 	}
-	if (rep->status != 0) {
+	if (rep->hdr.status != 0) {
 		close_fds(got, nfds);
-		return client_err(rep->status, "attach refused by the daemon (status %d)",
-				  rep->status);
+		return client_err(rep->hdr.status, "attach refused by the daemon (status %d)",
+				  rep->hdr.status);
 	}
-	if ((size_t)n != sizeof(*rep) || rep->len != PKV_SHM_ATTACH_PAYLOAD ||
+	if ((size_t)n != sizeof(*rep) || rep->hdr.len != PKV_SHM_ATTACH_PAYLOAD ||
 	    (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || nfds != 2) {
 		close_fds(got, nfds);
 		return client_err(PKV_LAYOUT_MISMATCH, "attach: reply of another version");

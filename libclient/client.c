@@ -23,8 +23,8 @@
 
 #include <sys/socket.h>
 
-#include "ctl.h"
 #include "internal.h"
+#include "pkv-ctl.h"
 
 #define RESPONSE_GRACE_MS 1000u /* beyond the request timeout, for the daemon to answer */
 #define LIVENESS_EVERY_MS 50u	/* cache reads poll the control socket at most this often */
@@ -732,11 +732,14 @@ PKV_EXPORT int pkv_subscription_fd(const struct pkv_subscription *s)
 	return s ? s->fd : -EINVAL;
 }
 
+_Static_assert(CTL_EVENT_QUORUM_REACHED_LEN <= CTL_EVENT_NAME_MAX, "event name");
+_Static_assert(CTL_EVENT_QUORUM_LOST_LEN <= CTL_EVENT_NAME_MAX, "event name");
+
 PKV_EXPORT int pkv_subscription_next(struct pkv_subscription *s, int *event, uint64_t *epoch)
 {
 	if (!s || !event)
 		return client_err(-EINVAL, "pkv_subscription_next: bad arguments");
-	uint8_t buf[sizeof(struct ctl_rep) + 64];
+	uint8_t buf[sizeof(struct ctl_rep) + CTL_EVENT_NAME_MAX];
 	ssize_t n = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT);
 	if (n < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
@@ -748,9 +751,11 @@ PKV_EXPORT int pkv_subscription_next(struct pkv_subscription *s, int *event, uin
 	memcpy(&rep, buf, sizeof(rep));
 	const char *name = (const char *)buf + sizeof(rep);
 	size_t len = (size_t)n - sizeof(rep);
-	if (len == 14 && !memcmp(name, "quorum_reached", 14))
+	if (len == CTL_EVENT_QUORUM_REACHED_LEN &&
+	    !memcmp(name, CTL_EVENT_QUORUM_REACHED, CTL_EVENT_QUORUM_REACHED_LEN))
 		*event = PKV_EVENT_QUORUM_REACHED;
-	else if (len == 11 && !memcmp(name, "quorum_lost", 11))
+	else if (len == CTL_EVENT_QUORUM_LOST_LEN &&
+		 !memcmp(name, CTL_EVENT_QUORUM_LOST, CTL_EVENT_QUORUM_LOST_LEN))
 		*event = PKV_EVENT_QUORUM_LOST;
 	else
 		return client_err(-EPROTO, "an unknown event");

@@ -180,14 +180,13 @@ static void conn_close(struct fake_daemon *d, struct conn *c)
 
 static void conn_read(struct fake_daemon *d, struct conn *c)
 {
-	struct pkv_shm_attach_req rq;
+	struct ctl_req rq;
 	ssize_t n = recv(c->fd, &rq, sizeof(rq), 0);
 	if (n <= 0) {
 		conn_close(d, c);
 		return;
 	}
-	if (n != sizeof(rq) || rq.magic != PKV_SHM_CTL_MAGIC || rq.op != PKV_SHM_CTL_OP_ATTACH ||
-	    c->slot >= 0) {
+	if (n != sizeof(rq) || rq.magic != CTL_MAGIC || rq.op != CTL_OP_ATTACH || c->slot >= 0) {
 		shm_send_attach_error(c->fd, PKV_S_BAD_REQUEST);
 		return;
 	}

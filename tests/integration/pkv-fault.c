@@ -16,7 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "ctl.h"
+#include "pkv-ctl.h"
 
 int main(int argc, char **argv)
 {

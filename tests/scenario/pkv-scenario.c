@@ -51,9 +51,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctl.h"
 #include "devcluster.h"
 #include "paxoskv.h"
+#include "pkv-ctl.h"
 
 #define N_NODES	     5
 #define MAX_CLIENTS  32

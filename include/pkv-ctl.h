@@ -1,20 +1,52 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ctl.h — the control protocol on the daemon's UNIX socket.
+ * pkv-ctl.h — the control protocol on the daemon's UNIX socket.
+ *
+ * Shared by the daemon (daemon/control.c, daemon/shm.c), the client library
+ * (libclient/) and the tools and tests that speak to a daemon directly.
+ * Not installed, like pkv-shm.h: the protocol is private to one build of
+ * PaxosKV. It stands alone (C99 or C++, only <stdint.h>) so that the library
+ * needs nothing from daemon/.
  *
  * SOCK_SEQPACKET: one request per packet, answered by one or more reply
  * packets (CTL_RF_MORE on all but the last). One request at a time per
  * connection. Integers are host byte order: both ends are on one host.
  *
- * The socket is $RUN_DIR/<node>/pkvd.sock, mode 0660; the daemon checks
- * SO_PEERCRED (same uid, root, or the configured group).
+ * The socket is $RUN_DIR/<node>/CTL_SOCKET_NAME, mode 0660; the daemon
+ * checks SO_PEERCRED (same uid, root, or the configured group).
+ *
+ * Attach (CTL_OP_ATTACH) is a struct ctl_req with no payload; its reply,
+ * struct pkv_shm_attach_rep, is a struct ctl_rep followed by the segment's
+ * description (include/pkv-shm.h, "Attach").
  */
 #ifndef PKV_CTL_H
 #define PKV_CTL_H
 
 #include <stdint.h>
 
-#include "msg.h"
+/* Limits of a request (the public ones, PKV_*_MAX in paxoskv.h, equal them). */
+#define PKV_MAX_BUCKET 255u
+#define PKV_MAX_KEY 1024u
+#define PKV_MAX_VALUE 60000u
+
+/*
+ * Status codes shared by the daemon, the control path and the client library
+ * (ctl_rep.status, and the ring's responses). 0 is success; our own
+ * conditions live in a reserved range so that they never collide with -errno
+ * values. The public enum pkv_code (paxoskv.h) has the same values.
+ */
+enum pkv_status {
+	PKV_S_OK = 0,
+	PKV_S_NOT_FOUND = 1000,
+	PKV_S_NO_QUORUM,
+	PKV_S_INVALID_VALUE,
+	PKV_S_TOO_LARGE,
+	PKV_S_TIMEOUT,
+	PKV_S_UNAVAILABLE,
+	PKV_S_BAD_REQUEST,
+	PKV_S_NOT_IN_SYNC,
+	PKV_S_NO_MEMORY,
+};
 
 #define CTL_MAGIC 0x504b5643u /* "PKVC" */
 #define CTL_SOCKET_NAME "pkvd.sock"
@@ -24,7 +56,7 @@ enum ctl_op {
 	CTL_OP_CLUSTER = 1, /* text: "name: value" lines */
 	/* 2..4: the numbers of the ring's put/get/keys (include/pkv-shm.h);
 	 * data requests are served only through the shared-memory ring. */
-	CTL_OP_ATTACH = 6, /* = PKV_SHM_CTL_OP_ATTACH: grant a ring slot (pkv-shm.h) */
+	CTL_OP_ATTACH = 6, /* grant a ring slot (pkv-shm.h, "Attach") */
 	/* Builds with -Dfault_injection=true only (else PKV_S_BAD_REQUEST):
 	 * the value is a text spec, "drop=P dup=P reorder=P delay=MS skew=MS
 	 * block=IDS block_in=IDS block_out=IDS" (P in percent; IDS are node
@@ -38,7 +70,8 @@ enum ctl_op {
 	CTL_OP_STATS = 8,
 	/* Turns the connection into an event stream: the daemon sends one
 	 * packet per quorum flip, status 0, gen = the quorum epoch, payload
-	 * "quorum_reached" or "quorum_lost". No reply to the request itself. */
+	 * the event's name (CTL_EVENT_*, without the NUL). No reply to the
+	 * request itself. */
 	CTL_OP_SUBSCRIBE = 9,
 	/* resize_cluster: timeout_ms carries the new cluster_size. Sets it on
 	 * this node and every connected peer; status 0 (ok),
@@ -52,8 +85,8 @@ enum ctl_op {
 };
 
 struct ctl_req {
-	uint32_t magic;
-	uint8_t op;
+	uint32_t magic; /* CTL_MAGIC */
+	uint8_t op;	/* enum ctl_op */
 	uint8_t flags;
 	uint8_t bucket_len; /* 0: the default bucket */
 	uint8_t reserved;
@@ -68,11 +101,22 @@ enum ctl_rep_flag {
 };
 
 struct ctl_rep {
-	uint32_t magic;
+	uint32_t magic; /* CTL_MAGIC */
 	int32_t status; /* enum pkv_status, or -errno */
 	uint64_t gen;
 	uint32_t len; /* payload bytes that follow */
 	uint32_t flags;
 };
+
+/*
+ * Events of CTL_OP_SUBSCRIBE: the payload is the name without its NUL, so
+ * a packet is sizeof(struct ctl_rep) + CTL_EVENT_*_LEN bytes, never more
+ * than sizeof(struct ctl_rep) + CTL_EVENT_NAME_MAX.
+ */
+#define CTL_EVENT_QUORUM_REACHED "quorum_reached"
+#define CTL_EVENT_QUORUM_REACHED_LEN (sizeof(CTL_EVENT_QUORUM_REACHED) - 1)
+#define CTL_EVENT_QUORUM_LOST "quorum_lost"
+#define CTL_EVENT_QUORUM_LOST_LEN (sizeof(CTL_EVENT_QUORUM_LOST) - 1)
+#define CTL_EVENT_NAME_MAX 64u
 
 #endif
