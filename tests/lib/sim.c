@@ -138,7 +138,24 @@ static void trace_completion(struct sim *s, unsigned node, const struct paxos_co
 static void enqueue(struct sim *s, uint32_t from, uint32_t to, const struct pkv_msg *m)
 {
 	trace_msg(s, from, to, m);
-	if (s->cut[from][to] || sim_range(s, 0, 999) < s->cfg.loss_pm) {
+	if (s->cut[from][to]) {
+		s->dropped++;
+		return;
+	}
+	/* The faults below are off by default and then draw no random number. */
+	uint64_t extra = s->delay[from][to];
+	if (s->filter) {
+		uint64_t f = s->filter(s, from, to, m, s->filter_arg);
+		extra = f == SIM_FILTER_DROP ? SIM_FILTER_DROP : extra + f;
+	}
+	if (s->silent[from][to] || extra == SIM_FILTER_DROP) {
+		s->dropped++;
+		s->silenced++;
+		return;
+	}
+	if (extra)
+		s->delayed++;
+	if (sim_range(s, 0, 999) < s->cfg.loss_pm) {
 		s->dropped++;
 		return;
 	}
@@ -150,7 +167,7 @@ static void enqueue(struct sim *s, uint32_t from, uint32_t to, const struct pkv_
 		struct sim_msg *x = malloc(sizeof(*x) + len);
 		if (!x)
 			abort();
-		x->at = s->now + sim_range(s, s->cfg.lat_min_us, s->cfg.lat_max_us);
+		x->at = s->now + sim_range(s, s->cfg.lat_min_us, s->cfg.lat_max_us) + extra;
 		x->seq = s->msg_seq++;
 		x->from = from;
 		x->to = to;
@@ -331,7 +348,7 @@ static void node_start(struct sim *s, unsigned id, bool restarted, bool fresh)
 	struct paxos_config pc = {
 		.self = id,
 		.n_nodes = s->cfg.n,
-		.cluster_size = s->cfg.n,
+		.cluster_size = nd->cluster_size,
 		.restarted = restarted,
 		.fresh = fresh,
 		.seed = s->cfg.seed * 1000003u + id * 7919u + nd->incarnation,
@@ -403,6 +420,7 @@ void sim_init(struct sim *s, const struct sim_config *cfg)
 	s->next_pid = 100;
 	for (unsigned i = 1; i <= s->cfg.n; i++) {
 		s->nodes[i].incarnation = 1;
+		s->nodes[i].cluster_size = s->cfg.cluster_size ? s->cfg.cluster_size : s->cfg.n;
 		s->nodes[i].skew_ms =
 			s->cfg.skew_ms ? (int64_t)sim_range(s, 0, 2 * s->cfg.skew_ms) - (int64_t)s->cfg.skew_ms
 				       : 0;
@@ -481,7 +499,7 @@ void sim_run_until(struct sim *s, uint64_t t)
 		while (s->n_heap && s->heap[0]->at <= s->now) {
 			struct sim_msg *m = heap_pop(s);
 			struct sim_node *nd = &s->nodes[m->to];
-			if (nd->up && !s->cut[m->from][m->to]) {
+			if (nd->up && !s->cut[m->from][m->to] && !s->silent[m->from][m->to]) {
 				s->delivered++;
 				paxos_receive(nd->p, m->from, &m->m, s->now);
 				drain(s, m->to);
@@ -677,6 +695,34 @@ void sim_isolate(struct sim *s, unsigned node, bool cut)
 void sim_heal(struct sim *s)
 {
 	memset(s->cut, 0, sizeof(s->cut));
+	memset(s->silent, 0, sizeof(s->silent));
+	memset(s->delay, 0, sizeof(s->delay));
+}
+
+void sim_silence(struct sim *s, unsigned from, unsigned to, bool silent)
+{
+	s->silent[from][to] = silent;
+}
+
+void sim_delay_link(struct sim *s, unsigned from, unsigned to, uint64_t extra_us)
+{
+	s->delay[from][to] = extra_us;
+}
+
+void sim_set_filter(struct sim *s, sim_filter_fn fn, void *arg)
+{
+	s->filter = fn;
+	s->filter_arg = arg;
+}
+
+void sim_resize(struct sim *s, unsigned node, unsigned n)
+{
+	struct sim_node *nd = &s->nodes[node];
+	nd->cluster_size = n;
+	if (!nd->up)
+		return;
+	paxos_set_cluster_size(nd->p, n, s->now);
+	drain(s, node);
 }
 
 void sim_kill(struct sim *s, unsigned node)
@@ -746,6 +792,17 @@ void sim_restart(struct sim *s, unsigned node)
 		/* A node with state on disk is neither fresh nor behind. */
 		node_restore(s, node);
 	}
+}
+
+void sim_restart_fresh(struct sim *s, unsigned node)
+{
+	struct sim_node *nd = &s->nodes[node];
+	if (nd->up)
+		return;
+	nd->incarnation++;
+	store_free(nd->disk); /* the wiped run dir held the durable log too */
+	nd->disk = NULL;
+	node_start(s, node, false, true);
 }
 
 bool sim_all_synced(const struct sim *s)

@@ -20,6 +20,16 @@
  * by the scenario; the owner's core is told of exits it watches), and puts
  * may bind keys to a process, a node, another key or an until instant.
  *
+ * Membership faults (each off by default; while off none of them consumes a
+ * random number or moves an event, so the trace hashes stay as they were):
+ * cfg.cluster_size below n (more daemons than cluster_size, all voting);
+ * sim_resize() applying a resize to one node only (a RESIZE that missed a
+ * node); sim_restart_fresh() (the run dir was wiped: no state file); silent
+ * link drops (sim_silence) that the membership oracle does not see; an
+ * extra delay on a link (sim_delay_link), past the latency bound; and a
+ * per-message filter (sim_set_filter) that drops or delays chosen messages,
+ * for scripting an exact interleaving.
+ *
  * Every client operation is recorded in a history; sim_check() verifies the
  * agreement property of DESIGN §3.2 over it (within a key's generation every
  * put and get that returns a value returns the same value, and every learner
@@ -67,6 +77,12 @@ struct sim_config {
 	 * the simulation forgets each one with probability 1/2.
 	 */
 	bool durable;
+	/*
+	 * Every node's cluster_size at start (0: n). Below n, the daemons
+	 * above cluster_size are configured and running all the same: they
+	 * vote like the others (DESIGN §3.4 says they must not).
+	 */
+	unsigned cluster_size;
 };
 
 /* Bindings of a simulated put (mask: enum pkv_bind_flag). */
@@ -128,7 +144,25 @@ struct sim_node {
 	uint64_t violations, epochs;
 	int64_t skew_ms; /* this node's wall clock minus the true one */
 	struct store *disk; /* durable: the killed node's state, until restart */
+	/*
+	 * The cluster_size this node's core was given (cfg.cluster_size, then
+	 * sim_resize). Kept across restarts, as if the operator had edited the
+	 * node's configuration too.
+	 */
+	unsigned cluster_size;
 };
+
+/*
+ * A per-message fault: called for every message a core sends to a peer
+ * (after the cut check, before loss and latency are drawn). Returns
+ * SIM_FILTER_PASS, SIM_FILTER_DROP (lost; the membership oracle does not
+ * notice), or an extra delay in µs added to the message's latency.
+ */
+struct sim;
+typedef uint64_t (*sim_filter_fn)(struct sim *s, uint32_t from, uint32_t to,
+				  const struct pkv_msg *m, void *arg);
+#define SIM_FILTER_PASS 0
+#define SIM_FILTER_DROP UINT64_MAX
 
 struct sim {
 	struct sim_config cfg;
@@ -136,6 +170,12 @@ struct sim {
 	uint64_t rng;
 	struct sim_node nodes[SIM_MAX_NODES + 1];
 	bool cut[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1]; /* [from][to] */
+	/* [from][to]: paxos messages lost, heartbeats still heard (sim_silence). */
+	bool silent[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1];
+	/* [from][to]: µs added to every message sent on the link (sim_delay_link). */
+	uint64_t delay[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1];
+	sim_filter_fn filter;
+	void *filter_arg;
 	struct sim_msg **heap;
 	size_t n_heap, cap_heap;
 	uint64_t msg_seq;
@@ -153,6 +193,7 @@ struct sim {
 	uint64_t erasures, bound_puts, invalid_puts;
 	/* Figures. */
 	uint64_t delivered, dropped, duplicated;
+	uint64_t silenced, delayed; /* by the faults above (filter included) */
 	uint64_t conflicts, forwards, rounds; /* summed over stopped cores */
 	uint64_t fast_rounds, fast_chosen, fast_refused;
 	/*
@@ -196,11 +237,39 @@ size_t sim_drop(struct sim *s, unsigned node, uint64_t timeout);
 /* Network faults. */
 void sim_cut(struct sim *s, unsigned from, unsigned to, bool cut);
 void sim_isolate(struct sim *s, unsigned node, bool cut);
+/* Ends every cut, silent drop and link delay (not the filter). */
 void sim_heal(struct sim *s);
+
+/*
+ * Faults the membership oracle does not see. sim_silence: every paxos
+ * message from `from` to `to` is lost (sent from now on, or in flight),
+ * while heartbeats still say the peer is up. sim_delay_link: every message
+ * sent on the link from now on takes `extra_us` more than its drawn
+ * latency (0: none); the delay bound the restart quiet period assumes
+ * (docs/design.md §6.1) holds only while extra_us stays below
+ * ballot_life_us. sim_set_filter: a per-message fault (NULL: none).
+ */
+void sim_silence(struct sim *s, unsigned from, unsigned to, bool silent);
+void sim_delay_link(struct sim *s, unsigned from, unsigned to, uint64_t extra_us);
+void sim_set_filter(struct sim *s, sim_filter_fn fn, void *arg);
+
+/*
+ * Membership faults. sim_resize: node `node` (up or down) is told the
+ * cluster size is n (paxos_set_cluster_size), as a RESIZE that reached it;
+ * a resize that misses a node is one not applied to it.
+ */
+void sim_resize(struct sim *s, unsigned node, unsigned n);
 
 /* Node faults. A killed node's pending operations are marked lost. */
 void sim_kill(struct sim *s, unsigned node);
 void sim_restart(struct sim *s, unsigned node);
+/*
+ * Restarts a killed node as if its run dir had been wiped: no state file,
+ * so the core starts fresh (cfg.fresh, not cfg.restarted) and, with
+ * cfg.durable, the disk is gone too. The incarnation still grows (pkvd
+ * takes it from the clock).
+ */
+void sim_restart_fresh(struct sim *s, unsigned node);
 bool sim_all_synced(const struct sim *s);
 
 /*
