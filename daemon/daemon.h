@@ -43,7 +43,8 @@ struct daemon {
 	uint64_t incarnation;
 	uint32_t salt;
 	uint64_t seq;
-	bool fresh; /* first boot of this run dir */
+	bool fresh;	 /* first boot of this run dir, told to bootstrap the cluster */
+	bool lost_state; /* no state file and not told to bootstrap: state lost */
 	uint64_t started_us;
 
 	struct net *net;

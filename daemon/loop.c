@@ -598,7 +598,10 @@ int daemon_init(struct daemon *d)
 int daemon_run(struct daemon *d)
 {
 	daemon_log(d, "started: id %u, udp %s, incarnation %" PRIu64 "%s", d->self,
-		   config_self(&d->cfg)->addr_text, d->incarnation, d->fresh ? ", first boot" : "");
+		   config_self(&d->cfg)->addr_text, d->incarnation,
+		   d->fresh	   ? ", first boot (bootstrap)"
+		   : d->lost_state ? ", no state file and no --bootstrap: a node that lost its state"
+				   : "");
 	log_connected(d, "[quorum:no]");
 	while (!d->stopping) {
 		uint64_t now = daemon_now_us();

@@ -45,6 +45,10 @@ static void usage(FILE *f)
 		"      --durable, --no-durable\n"
 		"                             keep acceptor state in RUN_DIR/NAME/acceptor.log, fdatasync'd\n"
 		"                             before every reply, so a restart loses nothing (config 'durable')\n"
+		"      --bootstrap            create the cluster: with no state file yet, this daemon is a\n"
+		"                             first boot, and a majority of such daemons starts the cluster\n"
+		"                             empty; without it a daemon with no state file is one that lost\n"
+		"                             its state (it syncs from a majority first)\n"
 		"      --no-fast-put          always run phase 1 (config 'fast_put = no'; by default a put of\n"
 		"                             a key nobody holds skips it when every node is up)\n"
 		"  -h, --help                 this help\n"
@@ -158,12 +162,22 @@ static int lock_node_dir(const char *run_dir, const char *name)
 }
 
 /*
- * The node's state file keeps the last incarnation. A new incarnation is
- * max(wall clock ns, last + 1), written durably before the first datagram
- * leaves, so it grows across restarts even if the clock steps back: the
- * anti-replay window and the AEAD nonce rely on that.
+ * The node's state file keeps the last incarnation and the name of the
+ * cluster it belongs to. A new incarnation is max(wall clock ns, last + 1),
+ * written durably before the first datagram leaves, so it grows across
+ * restarts even if the clock steps back: the anti-replay window and the AEAD
+ * nonce rely on that.
+ *
+ * Cluster identity (docs/design.md §6.1): a daemon without a state file is a
+ * first boot only when it is told to create the cluster (`bootstrap`);
+ * otherwise it is a daemon that lost its state, and it syncs from a majority
+ * before it answers (or, with a majority lost, declares a new epoch). A
+ * state file of another cluster is refused. Returns 0, -errno, or -EEXIST
+ * (the state file names another cluster; *other holds its name).
  */
-static int next_incarnation(struct daemon *d)
+_Static_assert(PKV_CONFIG_NAME_MAX == 63, "the state file's scan width is the name limit");
+
+static int next_incarnation(struct daemon *d, bool bootstrap, char *other, size_t other_len)
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
 	if (path_fmt(path, sizeof(path), "%s/%s/state", d->cfg.run_dir, d->cfg.self) < 0 ||
@@ -171,10 +185,21 @@ static int next_incarnation(struct daemon *d)
 		return -ENAMETOOLONG;
 	uint64_t last = 0;
 	FILE *f = fopen(path, "r");
-	d->fresh = f == NULL;
+	d->fresh = f == NULL && bootstrap;
+	d->lost_state = f == NULL && !bootstrap;
 	if (f) {
-		if (fscanf(f, "incarnation %" SCNu64, &last) != 1)
-			last = 0;
+		char line[256];
+		while (fgets(line, sizeof(line), f)) {
+			char name[PKV_CONFIG_NAME_MAX + 2];
+			if (sscanf(line, "incarnation %" SCNu64, &last) == 1)
+				continue;
+			if (sscanf(line, "cluster %63s", name) == 1 &&
+			    strcmp(name, d->cfg.cluster) != 0) {
+				fclose(f);
+				snprintf(other, other_len, "%s", name);
+				return -EEXIST;
+			}
+		}
 		fclose(f);
 	}
 	struct timespec ts;
@@ -184,8 +209,9 @@ static int next_incarnation(struct daemon *d)
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return -errno;
-	char line[64];
-	int n = snprintf(line, sizeof(line), "incarnation %" PRIu64 "\n", d->incarnation);
+	char line[64 + PKV_CONFIG_NAME_MAX];
+	int n = snprintf(line, sizeof(line), "incarnation %" PRIu64 "\ncluster %s\n", d->incarnation,
+			 d->cfg.cluster);
 	int r = 0;
 	if (write(fd, line, (size_t)n) != n || fsync(fd) < 0)
 		r = -errno;
@@ -198,7 +224,7 @@ static int next_incarnation(struct daemon *d)
 int main(int argc, char **argv)
 {
 	enum { O_NODE = 256, O_NAME, O_SIZE, O_PORT, O_RUN, O_KEY, O_FT, O_HB, O_ENC, O_DUR, O_NODUR, O_NOFAST, O_MAXK,
-	       O_CACHE };
+	       O_CACHE, O_BOOT };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"node", required_argument, NULL, O_NODE},
@@ -213,6 +239,7 @@ int main(int argc, char **argv)
 		{"durable", no_argument, NULL, O_DUR},
 		{"no-durable", no_argument, NULL, O_NODUR},
 		{"no-fast-put", no_argument, NULL, O_NOFAST},
+		{"bootstrap", no_argument, NULL, O_BOOT},
 		{"max-keys", required_argument, NULL, O_MAXK},
 		{"cache-entries", required_argument, NULL, O_CACHE},
 		{"help", no_argument, NULL, 'h'},
@@ -225,7 +252,7 @@ int main(int argc, char **argv)
 	unsigned port_base = DEV_PORT_BASE;
 	bool encrypt = false;
 	int durable = -1; /* -1: as the config (or the build's default) says */
-	bool no_fast = false;
+	bool no_fast = false, bootstrap = false;
 	long max_keys = -1;
 	unsigned cache_entries = 0; /* 0: as the config says */
 	const char *env_port = getenv("PKV_PORT_BASE");
@@ -301,6 +328,9 @@ int main(int argc, char **argv)
 			break;
 		case O_NOFAST:
 			no_fast = true;
+			break;
+		case O_BOOT:
+			bootstrap = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -429,12 +459,23 @@ int main(int argc, char **argv)
 				d.cfg.key_file);
 		return 78;
 	}
-	int r = next_incarnation(&d);
+	char other[PKV_CONFIG_NAME_MAX + 2] = "";
+	int r = next_incarnation(&d, bootstrap, other, sizeof(other));
+	if (r == -EEXIST) {
+		fprintf(stderr,
+			"pkvd: %s/%s/state belongs to cluster '%s', not '%s': this run dir is another"
+			" cluster's; give this node its own run dir\n",
+			d.cfg.run_dir, d.cfg.self, other, d.cfg.cluster);
+		return 78;
+	}
 	if (r < 0) {
 		fprintf(stderr, "pkvd: cannot write the state file in %s/%s: %s\n", d.cfg.run_dir,
 			d.cfg.self, strerror(-r));
 		return 73;
 	}
+	if (bootstrap && !d.fresh)
+		fprintf(stderr, "pkvd: %s/%s/state exists: this node has run before; --bootstrap"
+				" ignored\n", d.cfg.run_dir, d.cfg.self);
 	d.salt = randombytes_random();
 	setvbuf(stderr, NULL, _IOLBF, 0);
 

@@ -104,8 +104,10 @@ t_now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 t_start_cluster() { # N
 	T_SIZE=$1
-	local i
-	for i in $(seq 1 "$T_SIZE"); do t_start "$i"; done
+	local i boot=--bootstrap
+	# a new cluster is created; one whose nodes ran before is not
+	for i in $(seq 1 "$T_SIZE"); do [ -f "$T_DIR/node$i/state" ] && boot=; done
+	for i in $(seq 1 "$T_SIZE"); do t_start "$i" $boot; done
 	for i in $(seq 1 "$T_SIZE"); do
 		t_wait_for "node$i ready" "$PKV" -n "node$i" wait --timeout 1
 	done

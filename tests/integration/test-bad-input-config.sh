@@ -22,7 +22,7 @@ node node2 127.0.0.1:$P2"
 
 # The good configuration runs; its data must survive everything below.
 printf '%s\n%s\n' "$good_head" "$nodes" >"$T_DIR/good.conf"
-"$PKVD" -c "$T_DIR/good.conf" >>"$T_DIR/good.log" 2>&1 &
+"$PKVD" -c "$T_DIR/good.conf" --bootstrap >>"$T_DIR/good.log" 2>&1 &
 T_PID[good]=$!
 t_wait_for "the well-configured daemon serves" "$PKV" -n node1 wait --timeout 1
 [ "$(t_pkv -n node1 put kept kept-value)" = kept-value ] || t_fail "put kept"

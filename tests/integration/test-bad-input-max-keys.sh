@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 
 MAX=20
-for i in 1 2 3; do t_start "$i" --max-keys "$MAX"; done
+for i in 1 2 3; do t_start "$i" --bootstrap --max-keys "$MAX"; done
 for i in 1 2 3; do t_wait_for "node$i ready" "$PKV" -n "node$i" wait --timeout 1; done
 
 for k in $(seq 1 "$MAX"); do

@@ -10,7 +10,7 @@
 
 # Classic rounds in the first run (--no-fast-put): three records a key
 # (promise, acceptance, choice), so the logs are worth compacting at start.
-for i in 1 2 3; do t_start "$i" --durable --no-fast-put; done
+for i in 1 2 3; do t_start "$i" --bootstrap --durable --no-fast-put; done
 for i in 1 2 3; do t_wait_for "node$i ready" "$PKV" -n "node$i" wait --timeout 1; done
 
 N=200

@@ -130,7 +130,7 @@ EOF
 # socket is a path in the run dir: pkv reaches it from any namespace.
 for i in 1 2 3; do
 	mkdir -p "$T_DIR/node$i"
-	ip netns exec "${NS[$i]}" "$PKVD" -c "$CONF" --name "node$i" \
+	ip netns exec "${NS[$i]}" "$PKVD" -c "$CONF" --name "node$i" --bootstrap \
 		>>"$T_DIR/node$i/pkvd.log" 2>&1 &
 	T_PID[$i]=$!
 done

@@ -17,7 +17,7 @@ rc=0; "$PKVD" --node 1 --run-dir "$T_DIR" --key-file "$T_DIR/missing.key" \
 grep -q "pkv-keygen $T_DIR/missing.key" "$T_DIR/err" || t_fail "no hint in: $(cat "$T_DIR/err")"
 
 free_node() { # starts a daemon with --node _, records its pid under $1
-	"$PKVD" --node _ --cluster-size 2 --run-dir "$T_DIR" --port-base "$T_PORT_BASE" \
+	"$PKVD" --node _ --bootstrap --cluster-size 2 --run-dir "$T_DIR" --port-base "$T_PORT_BASE" \
 		--failure-timeout "$T_FT" >>"$T_DIR/$1.log" 2>&1 &
 	T_PID[$1]=$!
 }
