@@ -216,7 +216,8 @@ static void write_key(void)
 	close(fd);
 }
 
-static void start_daemon(int i)
+/* bootstrap: the cluster's first start (pkvd --bootstrap); restarts are not. */
+static void start_daemon(int i, bool bootstrap)
 {
 	char node[8], size[8], pb[16], ft[16], hb[16], log[300];
 	snprintf(node, sizeof(node), "%d", i);
@@ -240,7 +241,8 @@ static void start_daemon(int i)
 			close(fd);
 		}
 		execl(S.pkvd, "pkvd", "--node", node, "--cluster-size", size, "--run-dir", S.dir,
-		      "--port-base", pb, "--failure-timeout", ft, "--heartbeat", hb, (char *)NULL);
+		      "--port-base", pb, "--failure-timeout", ft, "--heartbeat", hb,
+		      bootstrap ? "--bootstrap" : (char *)NULL, (char *)NULL);
 		_exit(127);
 	}
 	S.daemon[i] = p;
@@ -780,7 +782,7 @@ static void fault_expire_pass(bool all, bool kills)
 			continue;
 		if (f->kind == F_KILL) {
 			if (!f->restarting) {
-				start_daemon(f->node);
+				start_daemon(f->node, false);
 				f->restarting = true;
 				say("restart node%d", f->node);
 			}
@@ -1227,7 +1229,7 @@ int main(int argc, char **argv)
 	write_key();
 	S.port_base = free_port_base(&rng);
 	for (int i = 1; i <= N_NODES; i++)
-		start_daemon(i);
+		start_daemon(i, true);
 	for (int i = 1; i <= N_NODES; i++)
 		wait_ready(i);
 	int fr = ctl_fault(1, "");
