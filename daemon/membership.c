@@ -35,10 +35,15 @@ static void peer_event(struct membership *m, enum membership_event_kind kind,
 	push_event(m, &ev);
 }
 
-/* DESIGN 3.4: quorum? = connected nodes including self > cluster_size / 2. */
+/*
+ * docs/design.md §5: quorum? = connected voters including self >
+ * cluster_size / 2. The voters are the first cluster_size configured ids,
+ * self among them or not; a daemon beyond them counts for nobody's quorum.
+ */
 static void update_quorum(struct membership *m)
 {
-	bool q = 2u * membership_connected_count(m) > m->cluster_size;
+	uint64_t v = membership_connected_mask(m) & membership_voters(m);
+	bool q = 2u * (unsigned)__builtin_popcountll(v) > m->cluster_size;
 
 	if (q == m->quorum)
 		return;
@@ -261,6 +266,24 @@ uint64_t membership_connected_mask(const struct membership *m)
 const struct membership_peer *membership_peer(const struct membership *m, uint32_t id)
 {
 	return peer_id_valid(m, id) ? &m->peers[id] : NULL;
+}
+
+uint64_t membership_voters(const struct membership *m)
+{
+	uint64_t mask = 0;
+	uint32_t n = 0;
+	for (uint32_t id = 1; id <= PKV_MAX_NODES && n < m->cluster_size; id++) {
+		if (id == m->self || m->peers[id].configured) {
+			mask |= UINT64_C(1) << (id - 1);
+			n++;
+		}
+	}
+	return mask;
+}
+
+bool membership_is_voter(const struct membership *m, uint32_t id)
+{
+	return id >= 1 && id <= PKV_MAX_NODES && (membership_voters(m) >> (id - 1)) & 1u;
 }
 
 int membership_set_cluster_size(struct membership *m, uint32_t n)

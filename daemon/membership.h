@@ -16,7 +16,9 @@
  * connected while it has been heard from within failure_timeout_us: it is
  * marked down when now - last_heard >= failure_timeout_us. Quorum is a strict
  * majority of the configured cluster_size (never of the nodes connected):
- * connected nodes, self included, > cluster_size / 2.
+ * connected voters, self included, > cluster_size / 2. The voters are the
+ * first cluster_size configured ids (docs/design.md §5); any other daemon
+ * runs, but counts for nobody's quorum.
  *
  * Heartbeats (msg.h) go to each peer on its own (to = peer id), whether or
  * not it is connected, once per heartbeat_interval_us. Each carries the last
@@ -160,6 +162,10 @@ bool membership_is_connected(const struct membership *m, uint32_t id);
 uint64_t membership_connected_mask(const struct membership *m);
 /* Per-peer state for statistics; NULL for self and unknown ids. */
 const struct membership_peer *membership_peer(const struct membership *m, uint32_t id);
+/* Bit id-1 set for every voter: the first cluster_size configured ids, self
+ * included if it is one of them. */
+uint64_t membership_voters(const struct membership *m);
+bool membership_is_voter(const struct membership *m, uint32_t id);
 /* Changes cluster_size (1..PKV_MAX_NODES) and recomputes quorum, which may
  * raise a quorum event. Returns 0 or -EINVAL. */
 int membership_set_cluster_size(struct membership *m, uint32_t n);

@@ -361,8 +361,9 @@ END_TEST
 
 START_TEST(quorum_counts_cluster_size_not_connected_nodes)
 {
-	/* 5 nodes configured, cluster_size 3: two connected are enough, and
-	 * extra configured nodes do not raise the bar. */
+	/* 5 nodes configured, cluster_size 3: the voters are 1..3; two of
+	 * them connected are enough, and extra configured nodes do not raise
+	 * the bar. */
 	struct membership m;
 	struct membership_cfg p = {
 		.self = 3,
@@ -373,10 +374,53 @@ START_TEST(quorum_counts_cluster_size_not_connected_nodes)
 		.heartbeat_interval_us = INTERVAL,
 	};
 	ck_assert_int_eq(init_cfg(&m, &p), 0);
+	ck_assert_uint_eq(membership_voters(&m), 0x7u);
 	ck_assert(!membership_quorum(&m));
-	membership_on_datagram(&m, 5, 9, T0);
+	membership_on_datagram(&m, 1, 9, T0);
 	ck_assert(membership_quorum(&m));
-	ck_assert_uint_eq(membership_connected_mask(&m), (1u << 2) | (1u << 4));
+	ck_assert_uint_eq(membership_connected_mask(&m), (1u << 2) | (1u << 0));
+}
+END_TEST
+
+/*
+ * More daemons than voters: with nodes 1..4 running and cluster_size 3, a
+ * daemon beyond the voters (node 4, or node 5) counts for nobody's quorum,
+ * so {3, 4} and {3, 5} are not majorities beside {1, 2}; and a daemon that
+ * is not a voter sees the voters' quorum, not its own.
+ */
+START_TEST(daemons_beyond_the_voters_count_for_no_quorum)
+{
+	struct membership m;
+	struct membership_cfg p = {
+		.self = 3,
+		.n_nodes = 5,
+		.cluster_size = 3,
+		.incarnation = 1,
+		.failure_timeout_us = TIMEOUT,
+		.heartbeat_interval_us = INTERVAL,
+	};
+	ck_assert_int_eq(init_cfg(&m, &p), 0);
+	membership_on_datagram(&m, 4, 9, T0);
+	membership_on_datagram(&m, 5, 9, T0);
+	ck_assert_uint_eq(membership_connected_count(&m), 3);
+	ck_assert_msg(!membership_quorum(&m), "nodes 3, 4 and 5 made a quorum of voters 1..3");
+	ck_assert(membership_is_voter(&m, 3) && !membership_is_voter(&m, 4));
+
+	struct membership o;
+	p.self = 4;
+	ck_assert_int_eq(init_cfg(&o, &p), 0);
+	ck_assert(!membership_is_voter(&o, 4));
+	membership_on_datagram(&o, 5, 9, T0);
+	ck_assert(!membership_quorum(&o));
+	membership_on_datagram(&o, 1, 9, T0);
+	ck_assert(!membership_quorum(&o));
+	membership_on_datagram(&o, 2, 9, T0);
+	ck_assert_msg(membership_quorum(&o), "node 4 does not see the voters' quorum of 1 and 2");
+
+	/* A resize to 4 makes node 4 a voter: 1, 2 of 4 is no longer a quorum. */
+	ck_assert_int_eq(membership_set_cluster_size(&o, 4), 0);
+	ck_assert(membership_is_voter(&o, 4));
+	ck_assert(membership_quorum(&o)); /* 1, 2 and self 4: 3 of 4 */
 }
 END_TEST
 
@@ -730,6 +774,7 @@ static Suite *membership_suite(void)
 	tcase_add_loop_test(tc, quorum_is_a_strict_majority_of_cluster_size, 0,
 			    (int)(sizeof(sizes) / sizeof(sizes[0])));
 	tcase_add_test(tc, quorum_counts_cluster_size_not_connected_nodes);
+	tcase_add_test(tc, daemons_beyond_the_voters_count_for_no_quorum);
 	tcase_add_test(tc, higher_incarnation_raises_peer_restarted_without_disconnect);
 	tcase_add_test(tc, unknown_ids_and_self_are_ignored);
 	tcase_add_test(tc, rtt_is_echo_age_minus_hold_time);
