@@ -19,6 +19,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "log.h"
 #include "membership.h"
 #include "msg.h"
 #include "net.h"
@@ -94,9 +95,6 @@ struct daemon {
 	uint64_t stats_flush_errors;
 	uint64_t stats_stale_completions; /* answers to requests clients gave up on */
 };
-
-void daemon_log(struct daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-uint64_t daemon_now_us(void);
 
 int daemon_init(struct daemon *d);
 int daemon_run(struct daemon *d);
