@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "fault.h"
 #include "paxos.h"
 #include "persist.h"
 #include "pkv-shm.h"
@@ -373,8 +374,9 @@ static void handle_request(struct daemon *d, struct ctl_conn *c, size_t len)
 		return;
 	}
 	case CTL_OP_FAULT: {
-		int r = daemon_set_faults(d, (const char *)c->rx + sizeof(rq) + rq.bucket_len + rq.key_len,
-					  rq.value_len);
+		int r = fault_set(&d->fault, d,
+				  (const char *)c->rx + sizeof(rq) + rq.bucket_len + rq.key_len,
+				  rq.value_len);
 		queue_reply(d, c, r == 0 ? PKV_S_OK : PKV_S_BAD_REQUEST, 0, NULL, 0, false);
 		return;
 	}

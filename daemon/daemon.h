@@ -19,6 +19,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "fault.h"
 #include "log.h"
 #include "membership.h"
 #include "msg.h"
@@ -33,7 +34,6 @@ struct local_attach;
 struct resize_op;
 struct pid_watch;
 struct ctl_conn;
-struct fault_held;
 struct persist;
 
 struct daemon {
@@ -69,18 +69,7 @@ struct daemon {
 
 	/* Fault injection (-Dfault_injection=true): applied to authenticated
 	 * datagrams in and to datagrams out. */
-	struct {
-		unsigned drop_pct, dup_pct, reorder_pct;
-		unsigned delay_ms; /* each datagram out waits 0..delay_ms */
-		int64_t skew_ms;   /* added to the wall clock the core sees */
-		uint64_t blocked;  /* bit id-1: both directions */
-		uint64_t block_in, block_out; /* bit id-1: one direction only */
-		uint64_t rng;
-		uint64_t dropped, duplicated, blocked_count, delayed, reordered;
-		/* datagrams out held back by delay= or reorder= (loop.c) */
-		struct fault_held **held;
-		size_t n_held;
-	} fault;
+	struct fault fault;
 
 	/* resize_cluster requests this node started, waiting for acks */
 	struct resize_op *resizes;
@@ -119,9 +108,6 @@ void cluster_on_message(struct daemon *d, uint32_t from, const struct pkv_msg *m
 uint64_t cluster_tick(struct daemon *d, uint64_t now);
 void cluster_forget_conn(struct daemon *d, struct ctl_conn *c);
 void cluster_set_size(struct daemon *d, uint32_t n, uint64_t now);
-
-/* loop.c: fault injection; returns 0 or -EINVAL (or -ENOTSUP without it). */
-int daemon_set_faults(struct daemon *d, const char *spec, size_t len);
 
 /* local.c: the shared-memory attach path */
 int local_init(struct daemon *d);
