@@ -20,6 +20,7 @@
 #include "fault.h"
 #include "paxos.h"
 #include "persist.h"
+#include "resize.h"
 #include "pkv-shm.h"
 #include "shm.h"
 #include "store.h"
@@ -95,7 +96,7 @@ static void conn_free(struct daemon *d, struct ctl_conn *c)
 		}
 	}
 	local_detach(d, c->attach);
-	cluster_forget_conn(d, c);
+	resize_forget_conn(d, c);
 	while (c->txq) {
 		struct ctl_packet *p = c->txq;
 		c->txq = p->next;
@@ -368,7 +369,7 @@ static void handle_request(struct daemon *d, struct ctl_conn *c, size_t len)
 		return;
 	}
 	case CTL_OP_RESIZE: {
-		int r = cluster_resize_start(d, c, rq.timeout_ms, daemon_now_us());
+		int r = resize_start(d, c, rq.timeout_ms, daemon_now_us());
 		if (r != 0)
 			queue_reply(d, c, r, 0, NULL, 0, false);
 		return;

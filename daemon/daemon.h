@@ -24,6 +24,7 @@
 #include "membership.h"
 #include "msg.h"
 #include "net.h"
+#include "resize.h"
 #include "wire.h"
 
 struct paxos;
@@ -31,7 +32,6 @@ struct paxos_completion;
 struct store;
 struct shm_segment;
 struct local_attach;
-struct resize_op;
 struct pid_watch;
 struct ctl_conn;
 struct persist;
@@ -71,13 +71,8 @@ struct daemon {
 	 * datagrams in and to datagrams out. */
 	struct fault fault;
 
-	/* resize_cluster requests this node started, waiting for acks */
-	struct resize_op *resizes;
-	/* per sender: the last resize applied on its behalf (for retransmits) */
-	struct {
-		uint64_t req;
-		uint32_t prev;
-	} resize_applied[PKV_MAX_NODES + 1];
+	/* resize_cluster: this node's requests and the ones it applied */
+	struct resize resize;
 
 	bool stopping;
 	bool failed; /* stopping because of an error: exit non-zero */
@@ -101,13 +96,6 @@ void control_publish_event(struct daemon *d, const char *event, uint64_t epoch);
 void control_drop_done(struct daemon *d, uint64_t req, int status);
 /* A resize this node ran has finished: answer the connection that asked. */
 void control_resize_done(struct daemon *d, struct ctl_conn *c, int status);
-
-/* cluster.c: resize_cluster across the connected nodes */
-int cluster_resize_start(struct daemon *d, struct ctl_conn *c, uint32_t n, uint64_t now);
-void cluster_on_message(struct daemon *d, uint32_t from, const struct pkv_msg *m, uint64_t now);
-uint64_t cluster_tick(struct daemon *d, uint64_t now);
-void cluster_forget_conn(struct daemon *d, struct ctl_conn *c);
-void cluster_set_size(struct daemon *d, uint32_t n, uint64_t now);
 
 /* local.c: the shared-memory attach path */
 int local_init(struct daemon *d);

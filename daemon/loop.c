@@ -18,6 +18,7 @@
 #include "fault.h"
 #include "paxos.h"
 #include "persist.h"
+#include "resize.h"
 
 static const char *node_name(struct daemon *d, uint32_t id)
 {
@@ -219,7 +220,7 @@ static void deliver(struct daemon *d, const struct wire_hdr *h, struct wire_iter
 			membership_on_heartbeat(&d->mem, h->sender, &m, now);
 			update_peer(d, h->sender, now);
 		} else if (m.type == PKV_MSG_RESIZE || m.type == PKV_MSG_RESIZE_ACK) {
-			cluster_on_message(d, h->sender, &m, now);
+			resize_on_message(d, h->sender, &m, now);
 		} else {
 			paxos_receive(d->paxos, h->sender, &m, now);
 		}
@@ -272,6 +273,21 @@ static void on_signal(void *ctx, int signo)
 	d->stopping = true;
 }
 
+static void on_resize_size(struct daemon *d)
+{
+	local_set_view(d);
+}
+
+static void on_resize_done(struct daemon *d, struct ctl_conn *c, int status)
+{
+	control_resize_done(d, c, status);
+}
+
+static const struct resize_hooks resize_hooks = {
+	.size_changed = on_resize_size,
+	.done = on_resize_done,
+};
+
 static const struct net_handlers handlers = {
 	.dgram = on_dgram,
 	.ctl_accept = on_ctl_accept,
@@ -290,6 +306,7 @@ int daemon_init(struct daemon *d)
 	d->started_us = daemon_now_us();
 	pkv_outbox_init(&d->ob);
 	fault_init(&d->fault, d->incarnation, send_held, d);
+	resize_init(&d->resize, &resize_hooks);
 
 	wire_rx_init(&d->rx, d->cluster_id, d->self);
 	for (unsigned i = 0; i < d->cfg.n_nodes; i++)
@@ -382,7 +399,7 @@ int daemon_run(struct daemon *d)
 		uint64_t pnext = paxos_tick(d->paxos, now);
 		if (pnext < next)
 			next = pnext;
-		pnext = cluster_tick(d, now);
+		pnext = resize_tick(d, now);
 		if (pnext < next)
 			next = pnext;
 		flush(d);
