@@ -19,6 +19,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "control.h"
 #include "fault.h"
 #include "log.h"
 #include "membership.h"
@@ -63,8 +64,7 @@ struct daemon {
 	uint64_t local_ticket[128];
 	uint64_t local_req[128];
 
-	int ctl_fd;
-	struct ctl_conn *conns;
+	struct control ctl;
 	uint64_t next_req;
 
 	/* Fault injection (-Dfault_injection=true): applied to authenticated
@@ -83,19 +83,6 @@ struct daemon {
 int daemon_init(struct daemon *d);
 int daemon_run(struct daemon *d);
 void daemon_fini(struct daemon *d);
-
-/* control.c */
-int control_open(struct daemon *d);
-void control_accept(struct daemon *d, int fd);
-void control_recv(struct daemon *d, struct ctl_conn *c, ssize_t len);
-void control_sent(struct daemon *d, struct ctl_conn *c, int res);
-void control_close_all(struct daemon *d);
-/* Sends a quorum event to every subscribed connection. */
-void control_publish_event(struct daemon *d, const char *event, uint64_t epoch);
-/* A bucket drop finished in paxos: answer the connection that asked. */
-void control_drop_done(struct daemon *d, uint64_t req, int status);
-/* A resize this node ran has finished: answer the connection that asked. */
-void control_resize_done(struct daemon *d, struct ctl_conn *c, int status);
 
 /* local.c: the shared-memory attach path */
 int local_init(struct daemon *d);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "build-config.h"
+#include "control.h"
 #include "fault.h"
 #include "paxos.h"
 #include "persist.h"
@@ -288,6 +289,29 @@ static const struct resize_hooks resize_hooks = {
 	.done = on_resize_done,
 };
 
+static void on_ctl_attach(struct daemon *d, int fd, struct local_attach **ref)
+{
+	local_attach(d, fd, ref);
+}
+
+static void on_ctl_closed(struct daemon *d, struct ctl_conn *c, struct local_attach *attach)
+{
+	local_detach(d, attach);
+	resize_forget_conn(d, c);
+}
+
+static int on_ctl_resize(struct daemon *d, struct ctl_conn *c, uint32_t n, uint64_t now)
+{
+	return resize_start(d, c, n, now);
+}
+
+static const struct control_hooks control_hooks = {
+	.attach = on_ctl_attach,
+	.closed = on_ctl_closed,
+	.resize = on_ctl_resize,
+	.durable_stats = persist_stats,
+};
+
 static const struct net_handlers handlers = {
 	.dgram = on_dgram,
 	.ctl_accept = on_ctl_accept,
@@ -299,7 +323,7 @@ static const struct net_handlers handlers = {
 
 int daemon_init(struct daemon *d)
 {
-	d->ctl_fd = -1;
+	control_init(&d->ctl, &control_hooks);
 	const struct pkv_node_cfg *self = config_self(&d->cfg);
 	d->self = self->id;
 	d->cluster_id = auth_cluster_id(d->cfg.cluster);
