@@ -287,14 +287,14 @@ static size_t stats_text(struct daemon *d, char *buf, size_t cap)
 	    ps->keys, store_nentries(d->store), d->cfg.max_keys,
 	    ps->keys_refused + store_refused(d->store), ps->fast_rounds, ps->fast_chosen,
 	    ps->fast_fallbacks, ps->fast_refused);
-	const struct pkv_shm_stats *ss = shm_stats(d->shm);
+	const struct pkv_shm_stats *ss = shm_stats(d->local.shm);
 	OUT("local: attaches=%" PRIu64 " requests=%" PRIu64 " responses=%" PRIu64
 	    " cache_entries=%" PRIu64 " cache_published=%" PRIu64 " cache_evicted=%" PRIu64
 	    " lock_recoveries=%" PRIu64 " reclaimed=%" PRIu64 " stale_completions=%" PRIu64 " cache_capacity=%" PRIu64
 	    " cache_refused=%" PRIu64 "\n",
 	    ss->attached, ss->requests, ss->responses, ss->cache_entries, ss->cache_published,
-	    ss->cache_evicted, ss->lock_recoveries, ss->reclaimed, d->stats_stale_completions,
-	    (uint64_t)shm_cache_geom(d->shm)->stripes * PKV_SHM_STRIPE_ENTRIES, ss->cache_refused);
+	    ss->cache_evicted, ss->lock_recoveries, ss->reclaimed, d->local.stale_completions,
+	    (uint64_t)shm_cache_geom(d->local.shm)->stripes * PKV_SHM_STRIPE_ENTRIES, ss->cache_refused);
 	struct persist_stats pst;
 	d->ctl.hooks->durable_stats(d, &pst);
 	if (pst.on)

@@ -10,6 +10,17 @@
  *   4. submit every queued SQE and wait for completions, once
  *   5. dispatch completions: datagrams → wire_receive → membership/paxos,
  *      control packets → requests, signals → stop
+ *
+ * The loop owns every module of the shell and its calls run one way:
+ *
+ *   main → loop → control, local, persist, resize, fault, net, shm
+ *   control → fault, net, shm        local → net, shm
+ *   every module → log (log.h), and the pure libraries (paxos, store, msg,
+ *   wire, membership, config, durable, ringreq)
+ *
+ * Where a module needs something of another beside or above it, the loop
+ * registers hooks (control_hooks, resize_hooks, fault's send callback).
+ * daemon/calls.txt lists the allowed calls; check-calls.sh enforces them.
  */
 #ifndef PKV_DAEMON_H
 #define PKV_DAEMON_H
@@ -21,6 +32,7 @@
 #include "config.h"
 #include "control.h"
 #include "fault.h"
+#include "local.h"
 #include "log.h"
 #include "membership.h"
 #include "msg.h"
@@ -29,12 +41,7 @@
 #include "wire.h"
 
 struct paxos;
-struct paxos_completion;
 struct store;
-struct shm_segment;
-struct local_attach;
-struct pid_watch;
-struct ctl_conn;
 struct persist;
 
 struct daemon {
@@ -56,15 +63,11 @@ struct daemon {
 	struct pkv_outbox ob;
 	struct persist *persist; /* the durable acceptor log; NULL when off */
 
-	struct shm_segment *shm;
-	struct pid_watch *pid_watches; /* processes pid bindings of ours depend on */
-	/* Per client slot (PKV_SHM_CLIENTS): the ticket of its latest request,
-	 * and that request's id in paxos; a completion of any other id is of a
-	 * request the client gave up on and must not answer the slot. */
-	uint64_t local_ticket[128];
-	uint64_t local_req[128];
+	struct local local; /* the shared-memory segment and its clients */
 
 	struct control ctl;
+	/* the last id given to a request into paxos or to a resize (control,
+	 * local and resize count on it alike) */
 	uint64_t next_req;
 
 	/* Fault injection (-Dfault_injection=true): applied to authenticated
@@ -77,26 +80,10 @@ struct daemon {
 	bool stopping;
 	bool failed; /* stopping because of an error: exit non-zero */
 	uint64_t stats_flush_errors;
-	uint64_t stats_stale_completions; /* answers to requests clients gave up on */
 };
 
 int daemon_init(struct daemon *d);
 int daemon_run(struct daemon *d);
 void daemon_fini(struct daemon *d);
-
-/* local.c: the shared-memory attach path */
-int local_init(struct daemon *d);
-void local_fini(struct daemon *d);
-void local_set_view(struct daemon *d);
-void local_attach(struct daemon *d, int fd, struct local_attach **ref);
-void local_detach(struct daemon *d, struct local_attach *a);
-void local_on_poll(struct daemon *d, void *token, int res, bool more);
-void local_dispatch(struct daemon *d, uint64_t now);
-bool local_complete(struct daemon *d, const struct paxos_completion *c);
-void local_publish_learned(struct daemon *d);
-void local_apply_lifetimes(struct daemon *d, uint64_t now);
-uint64_t local_pid_start_time(int32_t pid);
-bool local_sleep_begin(struct daemon *d);
-void local_sleep_end(struct daemon *d);
 
 #endif
