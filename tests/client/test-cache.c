@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * test-cache.c — the learner cache: the daemon's writers (daemon/shm.c) and
+ * test-cache.c — the learner cache: the daemon's writers (daemon/shm-cache.c)
  * the lock-free readers (libclient/cache.c), robust-lock recovery after a
  * writer dies, seqlock consistency across processes, the layout stamp.
  */
