@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * loop.c — wires the pure modules (membership, paxos, wire) to net.c.
+ * loop.c — wires the pure modules (membership, paxos, wire) to net.c, and
+ * owns the rest of the shell: it calls control, local, persist, resize and
+ * fault, and gives them the hooks through which they reach one another.
  */
 #include "daemon.h"
 
