@@ -2,7 +2,13 @@
 /*
  * control.c — the daemon's UNIX socket: peer credentials, requests from
  * `pkv` and the tools, replies. One request at a time per connection.
+ *
+ * What a request asks of other modules (a shared-memory slot, a resize, the
+ * durable log's figures) goes through the hooks the loop registered, and so
+ * does a connection going away.
  */
+#include "control.h"
+
 #include "daemon.h"
 
 #include <errno.h>
@@ -16,6 +22,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "paxos.h"
 #include "persist.h"
 #include "pkv-ctl.h"
@@ -43,6 +50,12 @@ struct ctl_conn {
 	uint8_t rx[CTL_MAX_PACKET];
 };
 
+void control_init(struct control *ctl, const struct control_hooks *h)
+{
+	ctl->fd = -1;
+	ctl->hooks = h;
+}
+
 int control_open(struct daemon *d)
 {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -65,7 +78,7 @@ int control_open(struct daemon *d)
 		close(fd);
 		return e;
 	}
-	d->ctl_fd = fd;
+	d->ctl.fd = fd;
 	return net_listen(d->net, fd);
 }
 
@@ -87,14 +100,13 @@ static bool peer_allowed(struct daemon *d, int fd)
 
 static void conn_free(struct daemon *d, struct ctl_conn *c)
 {
-	for (struct ctl_conn **pp = &d->conns; *pp; pp = &(*pp)->next) {
+	for (struct ctl_conn **pp = &d->ctl.conns; *pp; pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
 			break;
 		}
 	}
-	local_detach(d, c->attach);
-	cluster_forget_conn(d, c);
+	d->ctl.hooks->closed(d, c, c->attach);
 	while (c->txq) {
 		struct ctl_packet *p = c->txq;
 		c->txq = p->next;
@@ -125,8 +137,8 @@ void control_accept(struct daemon *d, int fd)
 	memset(c, 0, offsetof(struct ctl_conn, rx));
 	c->fd = fd;
 	c->txtail = &c->txq;
-	c->next = d->conns;
-	d->conns = c;
+	c->next = d->ctl.conns;
+	d->ctl.conns = c;
 	arm_recv(d, c);
 }
 
@@ -186,7 +198,7 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
 	OUT("\n");
 	OUT("incarnation: %" PRIu64 "\n", d->incarnation);
 	unsigned subscribers = 0;
-	for (struct ctl_conn *c = d->conns; c; c = c->next)
+	for (struct ctl_conn *c = d->ctl.conns; c; c = c->next)
 		subscribers += c->subscriber && !c->closing;
 	OUT("subscribers: %u\n", subscribers);
 	OUT("uptime_ms: %" PRIu64 "\n", (now - d->started_us) / 1000u);
@@ -275,16 +287,16 @@ static size_t stats_text(struct daemon *d, char *buf, size_t cap)
 	    ps->keys, store_nentries(d->store), d->cfg.max_keys,
 	    ps->keys_refused + store_refused(d->store), ps->fast_rounds, ps->fast_chosen,
 	    ps->fast_fallbacks, ps->fast_refused);
-	const struct pkv_shm_stats *ss = shm_stats(d->shm);
+	const struct pkv_shm_stats *ss = shm_stats(d->local.shm);
 	OUT("local: attaches=%" PRIu64 " requests=%" PRIu64 " responses=%" PRIu64
 	    " cache_entries=%" PRIu64 " cache_published=%" PRIu64 " cache_evicted=%" PRIu64
 	    " lock_recoveries=%" PRIu64 " reclaimed=%" PRIu64 " stale_completions=%" PRIu64 " cache_capacity=%" PRIu64
 	    " cache_refused=%" PRIu64 "\n",
 	    ss->attached, ss->requests, ss->responses, ss->cache_entries, ss->cache_published,
-	    ss->cache_evicted, ss->lock_recoveries, ss->reclaimed, d->stats_stale_completions,
-	    (uint64_t)shm_cache_geom(d->shm)->stripes * PKV_SHM_STRIPE_ENTRIES, ss->cache_refused);
+	    ss->cache_evicted, ss->lock_recoveries, ss->reclaimed, d->local.stale_completions,
+	    (uint64_t)shm_cache_geom(d->local.shm)->stripes * PKV_SHM_STRIPE_ENTRIES, ss->cache_refused);
 	struct persist_stats pst;
-	persist_stats(d, &pst);
+	d->ctl.hooks->durable_stats(d, &pst);
 	if (pst.on)
 		OUT("durable: log_bytes=%" PRIu64 " records=%" PRIu64 " syncs=%" PRIu64
 		    " sync_us=%" PRIu64 " compactions=%" PRIu64 "\n",
@@ -367,14 +379,15 @@ static void handle_request(struct daemon *d, struct ctl_conn *c, size_t len)
 		return;
 	}
 	case CTL_OP_RESIZE: {
-		int r = cluster_resize_start(d, c, rq.timeout_ms, daemon_now_us());
+		int r = d->ctl.hooks->resize(d, c, rq.timeout_ms, daemon_now_us());
 		if (r != 0)
 			queue_reply(d, c, r, 0, NULL, 0, false);
 		return;
 	}
 	case CTL_OP_FAULT: {
-		int r = daemon_set_faults(d, (const char *)c->rx + sizeof(rq) + rq.bucket_len + rq.key_len,
-					  rq.value_len);
+		int r = fault_set(&d->fault, d,
+				  (const char *)c->rx + sizeof(rq) + rq.bucket_len + rq.key_len,
+				  rq.value_len);
 		queue_reply(d, c, r == 0 ? PKV_S_OK : PKV_S_BAD_REQUEST, 0, NULL, 0, false);
 		return;
 	}
@@ -384,7 +397,7 @@ static void handle_request(struct daemon *d, struct ctl_conn *c, size_t len)
 		if (c->txq || c->sending)
 			queue_reply(d, c, PKV_S_BAD_REQUEST, 0, NULL, 0, false);
 		else
-			local_attach(d, c->fd, &c->attach);
+			d->ctl.hooks->attach(d, c->fd, &c->attach);
 		return;
 	default:
 		/* Data requests travel through the shared-memory ring. */
@@ -432,7 +445,7 @@ void control_sent(struct daemon *d, struct ctl_conn *c, int res)
 
 void control_publish_event(struct daemon *d, const char *event, uint64_t epoch)
 {
-	for (struct ctl_conn *c = d->conns; c; c = c->next) {
+	for (struct ctl_conn *c = d->ctl.conns; c; c = c->next) {
 		if (!c->subscriber || c->closing)
 			continue;
 		/* A subscriber that stopped reading loses its stream, not our memory. */
@@ -447,7 +460,7 @@ void control_publish_event(struct daemon *d, const char *event, uint64_t epoch)
 
 void control_drop_done(struct daemon *d, uint64_t req, int status)
 {
-	for (struct ctl_conn *c = d->conns; c; c = c->next) {
+	for (struct ctl_conn *c = d->ctl.conns; c; c = c->next) {
 		if (c->drop_req == req) {
 			c->drop_req = 0;
 			if (!c->closing)
@@ -464,14 +477,14 @@ void control_resize_done(struct daemon *d, struct ctl_conn *c, int status)
 
 void control_close_all(struct daemon *d)
 {
-	while (d->conns)
-		conn_free(d, d->conns);
-	if (d->ctl_fd >= 0) {
+	while (d->ctl.conns)
+		conn_free(d, d->ctl.conns);
+	if (d->ctl.fd >= 0) {
 		char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 		int n = snprintf(path, sizeof(path), "%s/%s/%s", d->cfg.run_dir, d->cfg.self,
 				 CTL_SOCKET_NAME);
 		if (n > 0 && (size_t)n < sizeof(path))
 			unlink(path);
-		close(d->ctl_fd);
+		close(d->ctl.fd);
 	}
 }

@@ -10,6 +10,17 @@
  *   4. submit every queued SQE and wait for completions, once
  *   5. dispatch completions: datagrams → wire_receive → membership/paxos,
  *      control packets → requests, signals → stop
+ *
+ * The loop owns every module of the shell and its calls run one way:
+ *
+ *   main → loop → control, local, persist, resize, fault, net, shm
+ *   control → fault, net, shm        local → net, shm
+ *   every module → log (log.h), and the pure libraries (paxos, store, msg,
+ *   wire, membership, config, durable, ringreq)
+ *
+ * Where a module needs something of another beside or above it, the loop
+ * registers hooks (control_hooks, resize_hooks, fault's send callback).
+ * daemon/calls.txt lists the allowed calls; check-calls.sh enforces them.
  */
 #ifndef PKV_DAEMON_H
 #define PKV_DAEMON_H
@@ -19,20 +30,18 @@
 
 #include "auth.h"
 #include "config.h"
+#include "control.h"
+#include "fault.h"
+#include "local.h"
+#include "log.h"
 #include "membership.h"
 #include "msg.h"
 #include "net.h"
+#include "resize.h"
 #include "wire.h"
 
 struct paxos;
-struct paxos_completion;
 struct store;
-struct shm_segment;
-struct local_attach;
-struct resize_op;
-struct pid_watch;
-struct ctl_conn;
-struct fault_held;
 struct persist;
 
 struct daemon {
@@ -55,90 +64,27 @@ struct daemon {
 	struct pkv_outbox ob;
 	struct persist *persist; /* the durable acceptor log; NULL when off */
 
-	struct shm_segment *shm;
-	struct pid_watch *pid_watches; /* processes pid bindings of ours depend on */
-	/* Per client slot (PKV_SHM_CLIENTS): the ticket of its latest request,
-	 * and that request's id in paxos; a completion of any other id is of a
-	 * request the client gave up on and must not answer the slot. */
-	uint64_t local_ticket[128];
-	uint64_t local_req[128];
+	struct local local; /* the shared-memory segment and its clients */
 
-	int ctl_fd;
-	struct ctl_conn *conns;
+	struct control ctl;
+	/* the last id given to a request into paxos or to a resize (control,
+	 * local and resize count on it alike) */
 	uint64_t next_req;
 
 	/* Fault injection (-Dfault_injection=true): applied to authenticated
 	 * datagrams in and to datagrams out. */
-	struct {
-		unsigned drop_pct, dup_pct, reorder_pct;
-		unsigned delay_ms; /* each datagram out waits 0..delay_ms */
-		int64_t skew_ms;   /* added to the wall clock the core sees */
-		uint64_t blocked;  /* bit id-1: both directions */
-		uint64_t block_in, block_out; /* bit id-1: one direction only */
-		uint64_t rng;
-		uint64_t dropped, duplicated, blocked_count, delayed, reordered;
-		/* datagrams out held back by delay= or reorder= (loop.c) */
-		struct fault_held **held;
-		size_t n_held;
-	} fault;
+	struct fault fault;
 
-	/* resize_cluster requests this node started, waiting for acks */
-	struct resize_op *resizes;
-	/* per sender: the last resize applied on its behalf (for retransmits) */
-	struct {
-		uint64_t req;
-		uint32_t prev;
-	} resize_applied[PKV_MAX_NODES + 1];
+	/* resize_cluster: this node's requests and the ones it applied */
+	struct resize resize;
 
 	bool stopping;
 	bool failed; /* stopping because of an error: exit non-zero */
 	uint64_t stats_flush_errors;
-	uint64_t stats_stale_completions; /* answers to requests clients gave up on */
 };
-
-void daemon_log(struct daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-uint64_t daemon_now_us(void);
 
 int daemon_init(struct daemon *d);
 int daemon_run(struct daemon *d);
 void daemon_fini(struct daemon *d);
-
-/* control.c */
-int control_open(struct daemon *d);
-void control_accept(struct daemon *d, int fd);
-void control_recv(struct daemon *d, struct ctl_conn *c, ssize_t len);
-void control_sent(struct daemon *d, struct ctl_conn *c, int res);
-void control_close_all(struct daemon *d);
-/* Sends a quorum event to every subscribed connection. */
-void control_publish_event(struct daemon *d, const char *event, uint64_t epoch);
-/* A bucket drop finished in paxos: answer the connection that asked. */
-void control_drop_done(struct daemon *d, uint64_t req, int status);
-/* A resize this node ran has finished: answer the connection that asked. */
-void control_resize_done(struct daemon *d, struct ctl_conn *c, int status);
-
-/* cluster.c: resize_cluster across the connected nodes */
-int cluster_resize_start(struct daemon *d, struct ctl_conn *c, uint32_t n, uint64_t now);
-void cluster_on_message(struct daemon *d, uint32_t from, const struct pkv_msg *m, uint64_t now);
-uint64_t cluster_tick(struct daemon *d, uint64_t now);
-void cluster_forget_conn(struct daemon *d, struct ctl_conn *c);
-void cluster_set_size(struct daemon *d, uint32_t n, uint64_t now);
-
-/* loop.c: fault injection; returns 0 or -EINVAL (or -ENOTSUP without it). */
-int daemon_set_faults(struct daemon *d, const char *spec, size_t len);
-
-/* local.c: the shared-memory attach path */
-int local_init(struct daemon *d);
-void local_fini(struct daemon *d);
-void local_set_view(struct daemon *d);
-void local_attach(struct daemon *d, int fd, struct local_attach **ref);
-void local_detach(struct daemon *d, struct local_attach *a);
-void local_on_poll(struct daemon *d, void *token, int res, bool more);
-void local_dispatch(struct daemon *d, uint64_t now);
-bool local_complete(struct daemon *d, const struct paxos_completion *c);
-void local_publish_learned(struct daemon *d);
-void local_apply_lifetimes(struct daemon *d, uint64_t now);
-uint64_t local_pid_start_time(int32_t pid);
-bool local_sleep_begin(struct daemon *d);
-void local_sleep_end(struct daemon *d);
 
 #endif

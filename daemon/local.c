@@ -6,6 +6,8 @@
  * response slots, publishes learned values into the learner cache and the
  * cluster view into the segment header.
  */
+#include "local.h"
+
 #include "daemon.h"
 
 #include <errno.h>
@@ -20,7 +22,7 @@
 #include "ringreq.h"
 #include "shm.h"
 
-_Static_assert(sizeof(((struct daemon *)0)->local_ticket) / sizeof(uint64_t) == PKV_SHM_CLIENTS,
+_Static_assert(sizeof(((struct local *)0)->ticket) / sizeof(uint64_t) == PKV_SHM_CLIENTS,
 	       "a ticket per client slot");
 #include "store.h"
 
@@ -86,7 +88,7 @@ uint64_t local_pid_start_time(int32_t pid)
 
 static void watch_pid(struct daemon *d, int32_t pid, uint64_t start_time, uint64_t now)
 {
-	for (struct pid_watch *w = d->pid_watches; w; w = w->next)
+	for (struct pid_watch *w = d->local.pid_watches; w; w = w->next)
 		if (w->pid == pid && w->start_time == start_time && !w->cancelled)
 			return;
 	int fd = pidfd_open_(pid);
@@ -107,13 +109,13 @@ static void watch_pid(struct daemon *d, int32_t pid, uint64_t start_time, uint64
 		return;
 	}
 	*w = (struct pid_watch){.kind = TOKEN_PID_WATCH, .pidfd = fd, .pid = pid,
-				.start_time = start_time, .next = d->pid_watches};
-	d->pid_watches = w;
+				.start_time = start_time, .next = d->local.pid_watches};
+	d->local.pid_watches = w;
 }
 
 static void unwatch_pid(struct daemon *d, int32_t pid, uint64_t start_time)
 {
-	for (struct pid_watch *w = d->pid_watches; w; w = w->next) {
+	for (struct pid_watch *w = d->local.pid_watches; w; w = w->next) {
 		if (w->pid == pid && w->start_time == start_time && !w->cancelled) {
 			w->cancelled = true;
 			net_poll_cancel(d->net, w);
@@ -136,18 +138,18 @@ void local_apply_lifetimes(struct daemon *d, uint64_t now)
 	paxos_watches_reset(d->paxos);
 	const struct paxos_erased *e = paxos_erased(d->paxos, &n);
 	for (size_t i = 0; i < n; i++)
-		shm_cache_erase(d->shm, store_bucket_name(e[i].e->bucket), e[i].e->key, e[i].gen);
+		shm_cache_erase(d->local.shm, store_bucket_name(e[i].e->bucket), e[i].e->key, e[i].gen);
 	paxos_erased_reset(d->paxos);
 }
 
 int local_init(struct daemon *d)
 {
-	int r = shm_create_sized(&d->shm, d->incarnation, getpid(), d->cfg.cache_entries);
+	int r = shm_create_sized(&d->local.shm, d->incarnation, getpid(), d->cfg.cache_entries);
 	if (r < 0) {
 		daemon_log(d, "cannot create the shared-memory segment: %s", strerror(-r));
 		return r;
 	}
-	r = net_poll(d->net, shm_doorbell_fd(d->shm), &doorbell_token, true);
+	r = net_poll(d->net, shm_doorbell_fd(d->local.shm), &doorbell_token, true);
 	if (r < 0)
 		return r;
 	local_set_view(d);
@@ -156,19 +158,19 @@ int local_init(struct daemon *d)
 
 void local_fini(struct daemon *d)
 {
-	if (d->shm)
-		shm_destroy(d->shm);
-	d->shm = NULL;
+	if (d->local.shm)
+		shm_destroy(d->local.shm);
+	d->local.shm = NULL;
 }
 
 void local_set_view(struct daemon *d)
 {
-	if (!d->shm)
+	if (!d->local.shm)
 		return;
 	const char *names[PKV_MAX_NODES];
 	for (unsigned i = 0; i < d->cfg.n_nodes; i++)
 		names[i] = d->cfg.nodes[i].name;
-	shm_set_view(d->shm, membership_quorum(&d->mem), d->mem.quorum_epoch, d->mem.cluster_size,
+	shm_set_view(d->local.shm, membership_quorum(&d->mem), d->mem.quorum_epoch, d->mem.cluster_size,
 		     d->self, membership_connected_mask(&d->mem), names, d->cfg.n_nodes);
 }
 
@@ -177,7 +179,7 @@ static void reclaim(struct daemon *d, struct local_attach *a)
 	if (a->reclaimed)
 		return;
 	a->reclaimed = true;
-	shm_reclaim_client(d->shm, a->slot);
+	shm_reclaim_client(d->local.shm, a->slot);
 }
 
 /* The attach request on a control connection (SO_PEERCRED already allowed). */
@@ -194,7 +196,7 @@ void local_attach(struct daemon *d, int fd, struct local_attach **ref)
 		shm_send_attach_error(fd, PKV_S_NO_MEMORY);
 		return;
 	}
-	int slot = shm_attach_client(d->shm, cr.pid, cr.uid);
+	int slot = shm_attach_client(d->local.shm, cr.pid, cr.uid);
 	if (slot < 0) {
 		daemon_log(d, "attach refused for pid %d: every client slot is taken", (int)cr.pid);
 		shm_send_attach_error(fd, PKV_S_UNAVAILABLE);
@@ -208,14 +210,14 @@ void local_attach(struct daemon *d, int fd, struct local_attach **ref)
 	a->pidfd = pidfd_open_(cr.pid);
 	if (a->pidfd < 0 || net_poll(d->net, a->pidfd, a, false) < 0) {
 		/* The client died already, or we cannot watch it: no slot. */
-		shm_reclaim_client(d->shm, a->slot);
+		shm_reclaim_client(d->local.shm, a->slot);
 		shm_send_attach_error(fd, PKV_S_UNAVAILABLE);
 		if (a->pidfd >= 0)
 			close(a->pidfd);
 		free(a);
 		return;
 	}
-	if (shm_send_attach(fd, d->shm, slot) < 0) {
+	if (shm_send_attach(fd, d->local.shm, slot) < 0) {
 		reclaim(d, a);
 		net_poll_cancel(d->net, a); /* freed when the cancel completes */
 		return;
@@ -240,14 +242,14 @@ void local_detach(struct daemon *d, struct local_attach *a)
 void local_on_poll(struct daemon *d, void *token, int res, bool more)
 {
 	if (token == &doorbell_token) {
-		shm_doorbell_drain(d->shm);
+		shm_doorbell_drain(d->local.shm);
 		if (!more) /* the multishot watch ended: arm it again */
-			net_poll(d->net, shm_doorbell_fd(d->shm), &doorbell_token, true);
+			net_poll(d->net, shm_doorbell_fd(d->local.shm), &doorbell_token, true);
 		return;
 	}
 	if (*(uint32_t *)token == TOKEN_PID_WATCH) {
 		struct pid_watch *w = token;
-		for (struct pid_watch **pp = &d->pid_watches; *pp; pp = &(*pp)->next) {
+		for (struct pid_watch **pp = &d->local.pid_watches; *pp; pp = &(*pp)->next) {
 			if (*pp == w) {
 				*pp = w->next;
 				break;
@@ -286,15 +288,15 @@ static void bind_pid_start(struct pkv_bindings *b)
 void local_dispatch(struct daemon *d, uint64_t now)
 {
 	struct shm_request rq;
-	while (shm_ring_next(d->shm, &rq)) {
+	while (shm_ring_next(d->local.shm, &rq)) {
 		uint64_t id = LOCAL_ID_BIT | (++d->next_req << 8) | rq.slot;
-		d->local_ticket[rq.slot] = rq.ticket;
-		d->local_req[rq.slot] = id;
+		d->local.ticket[rq.slot] = rq.ticket;
+		d->local.req[rq.slot] = id;
 		/* Everything in rq came from the client: check it all before paxos sees it. */
 		struct ringreq q;
 		int s = ringreq_decode(&rq, &d->cfg, &q);
 		if (s != PKV_S_OK) {
-			shm_respond(d->shm, rq.slot, rq.ticket, s, 0, NULL, 0);
+			shm_respond(d->local.shm, rq.slot, rq.ticket, s, 0, NULL, 0);
 			continue;
 		}
 		uint64_t deadline = now + (uint64_t)q.timeout_ms * 1000u;
@@ -319,7 +321,7 @@ void local_dispatch(struct daemon *d, uint64_t now)
 			break;
 		}
 		if (r < 0)
-			shm_respond(d->shm, rq.slot, rq.ticket, PKV_S_NO_MEMORY, 0, NULL, 0);
+			shm_respond(d->local.shm, rq.slot, rq.ticket, PKV_S_NO_MEMORY, 0, NULL, 0);
 	}
 }
 
@@ -337,16 +339,16 @@ bool local_complete(struct daemon *d, const struct paxos_completion *c)
 	 * the same slot; the late completion of the old one would otherwise be
 	 * written under the new ticket and taken as the new answer.
 	 */
-	if (c->id != d->local_req[slot]) {
-		d->stats_stale_completions++;
+	if (c->id != d->local.req[slot]) {
+		d->local.stale_completions++;
 		return true;
 	}
-	uint64_t ticket = d->local_ticket[slot];
+	uint64_t ticket = d->local.ticket[slot];
 	if (c->kind == PAXOS_REQ_KEYS && c->status == PKV_S_OK) {
-		shm_respond_keys(d->shm, slot, ticket, c->keys, c->n_keys);
+		shm_respond_keys(d->local.shm, slot, ticket, c->keys, c->n_keys);
 	} else {
 		const struct pkv_bindings *b = &c->bind;
-		shm_respond_bound(d->shm, slot, ticket, c->status, c->gen, c->value.p, c->value.len,
+		shm_respond_bound(d->local.shm, slot, ticket, c->status, c->gen, c->value.p, c->value.len,
 				  (b->mask & PKV_BIND_UNTIL) ? b->until : 0,
 				  (b->mask & PKV_BIND_PID) ? b->pid : 0,
 				  (b->mask & PKV_BIND_NODE) ? b->node : 0);
@@ -361,7 +363,7 @@ void local_publish_learned(struct daemon *d)
 	struct store_entry *const *e = paxos_learned(d->paxos, &n);
 	for (size_t i = 0; i < n; i++)
 		if (e[i]->chosen)
-			shm_cache_publish(d->shm, store_bucket_name(e[i]->bucket), e[i]->key,
+			shm_cache_publish(d->local.shm, store_bucket_name(e[i]->bucket), e[i]->key,
 					  e[i]->chosen_value, e[i]->gen,
 					  (e[i]->chosen_bind->mask & PKV_BIND_UNTIL) ? e[i]->chosen_bind->until
 										    : 0);
@@ -371,10 +373,10 @@ void local_publish_learned(struct daemon *d)
 /* Before blocking: false when requests wait in the ring (do not block). */
 bool local_sleep_begin(struct daemon *d)
 {
-	return shm_sleep_begin(d->shm);
+	return shm_sleep_begin(d->local.shm);
 }
 
 void local_sleep_end(struct daemon *d)
 {
-	shm_sleep_end(d->shm);
+	shm_sleep_end(d->local.shm);
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * loop.c — wires the pure modules (membership, paxos, wire) to net.c.
+ * loop.c — wires the pure modules (membership, paxos, wire) to net.c, and
+ * owns the rest of the shell: it calls control, local, persist, resize and
+ * fault, and gives them the hooks through which they reach one another.
  */
 #include "daemon.h"
 
@@ -8,41 +10,19 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "build-config.h"
+#include "control.h"
+#include "fault.h"
 #include "paxos.h"
 #include "persist.h"
 #include "pkv-ctl.h"
-
-uint64_t daemon_now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-void daemon_log(struct daemon *d, const char *fmt, ...)
-{
-	char when[32];
-	struct timeval tv;
-	struct tm tm;
-	gettimeofday(&tv, NULL);
-	localtime_r(&tv.tv_sec, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	char line[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "%s.%03ld %s %s\n", when, (long)(tv.tv_usec / 1000), d->cfg.self, line);
-}
+#include "resize.h"
 
 static const char *node_name(struct daemon *d, uint32_t id)
 {
@@ -133,228 +113,6 @@ static void drain_paxos(struct daemon *d)
 				  paxos_epoch(d->paxos));
 }
 
-static uint64_t fault_rand(struct daemon *d)
-{
-	uint64_t x = d->fault.rng ? d->fault.rng : 0x9e3779b97f4a7c15ull;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return d->fault.rng = x;
-}
-
-/* True when fault injection says this datagram, to (`out`) or from `peer`,
- * is lost: block= cuts both directions, block_in=/block_out= one only (an
- * asymmetric partition), then drop= loses a share at random. */
-static bool fault_drops(struct daemon *d, uint32_t peer, bool out)
-{
-	if (!PKV_FAULT_INJECTION)
-		return false;
-	uint64_t bit = peer >= 1 && peer <= 64 ? 1ull << (peer - 1) : 0;
-	if (bit & (d->fault.blocked | (out ? d->fault.block_out : d->fault.block_in))) {
-		d->fault.blocked_count++;
-		return true;
-	}
-	if (d->fault.drop_pct && fault_rand(d) % 100 < d->fault.drop_pct) {
-		d->fault.dropped++;
-		return true;
-	}
-	return false;
-}
-
-/* A datagram out that delay= or reorder= holds back. */
-struct fault_held {
-	uint64_t due_us;
-	bool behind; /* reorder: goes out right after the next one to the peer */
-	const struct pkv_node_cfg *peer;
-	size_t len;
-	uint8_t data[];
-};
-
-#define FAULT_MAX_HELD 4096u
-#define FAULT_REORDER_WAIT_US 50000u /* a held datagram waits at most this */
-
-/* Sends one held datagram (and frees it); false when no buffer is free. */
-static bool fault_send_held(struct daemon *d, struct fault_held *h)
-{
-	size_t cap;
-	uint8_t *buf = net_dgram_buf(d->net, &cap);
-	if (!buf)
-		return false;
-	if (cap < h->len) {
-		net_dgram_discard(d->net, buf);
-	} else {
-		memcpy(buf, h->data, h->len);
-		net_dgram_send(d->net, buf, h->len, &h->peer->addr);
-	}
-	free(h);
-	return true;
-}
-
-/* Sends the held datagrams that are due at `now`, or with after_peer set,
- * those held behind the next datagram to that peer. */
-static void fault_release(struct daemon *d, uint64_t now, uint32_t after_peer)
-{
-	size_t k = 0;
-	for (size_t i = 0; i < d->fault.n_held; i++) {
-		struct fault_held *h = d->fault.held[i];
-		bool go = after_peer ? h->behind && h->peer->id == after_peer : h->due_us <= now;
-		if (!go || !fault_send_held(d, h))
-			d->fault.held[k++] = h;
-	}
-	d->fault.n_held = k;
-}
-
-/*
- * delay= and reorder= for a sealed datagram to `peer`: true when it was
- * copied into the held queue (the caller gives the buffer back). Delays are
- * drawn per datagram, so they reorder too; the receiver's replay window
- * (WIRE_REPLAY_WINDOW sequences) accepts them.
- */
-static bool fault_hold(struct daemon *d, const uint8_t *buf, size_t len,
-		       const struct pkv_node_cfg *peer)
-{
-	if (!PKV_FAULT_INJECTION || (!d->fault.delay_ms && !d->fault.reorder_pct))
-		return false;
-	if (d->fault.n_held >= FAULT_MAX_HELD)
-		return false;
-	uint64_t now = daemon_now_us();
-	bool behind = d->fault.reorder_pct && fault_rand(d) % 100 < d->fault.reorder_pct;
-	uint64_t due;
-	if (behind)
-		due = now + FAULT_REORDER_WAIT_US;
-	else if (d->fault.delay_ms)
-		due = now + fault_rand(d) % ((uint64_t)d->fault.delay_ms * 1000u + 1u);
-	else
-		return false;
-	if (!d->fault.held) {
-		d->fault.held = calloc(FAULT_MAX_HELD, sizeof(*d->fault.held));
-		if (!d->fault.held)
-			return false;
-	}
-	struct fault_held *h = malloc(sizeof(*h) + len);
-	if (!h)
-		return false;
-	*h = (struct fault_held){.due_us = due, .behind = behind, .peer = peer, .len = len};
-	memcpy(h->data, buf, len);
-	d->fault.held[d->fault.n_held++] = h;
-	if (behind)
-		d->fault.reordered++;
-	else
-		d->fault.delayed++;
-	return true;
-}
-
-/* Sends the held datagrams that are due; returns the next release time. */
-static uint64_t fault_tick(struct daemon *d, uint64_t now)
-{
-	uint64_t next = UINT64_MAX;
-	if (!PKV_FAULT_INJECTION || !d->fault.n_held)
-		return next;
-	fault_release(d, now, 0);
-	for (size_t i = 0; i < d->fault.n_held; i++)
-		if (d->fault.held[i]->due_us < next)
-			next = d->fault.held[i]->due_us;
-	/* a datagram left for want of a buffer is retried soon */
-	return next > now ? next : now + 1000u;
-}
-
-static void fault_free(struct daemon *d)
-{
-	for (size_t i = 0; i < d->fault.n_held; i++)
-		free(d->fault.held[i]);
-	free(d->fault.held);
-	d->fault.held = NULL;
-	d->fault.n_held = 0;
-}
-
-/* "ID,ID,…" (node ids 1..64) → a bit set; -EINVAL on anything else. */
-static int fault_parse_ids(const char *s, uint64_t *out)
-{
-	char *end = (char *)s;
-	while (*end) {
-		unsigned long id = strtoul(end, &end, 10);
-		if (id < 1 || id > 64)
-			return -EINVAL;
-		*out |= 1ull << (id - 1);
-		if (*end == ',')
-			end++;
-		else if (*end)
-			return -EINVAL;
-	}
-	return 0;
-}
-
-/*
- * Spec: space-separated "drop=P dup=P reorder=P delay=MS skew=MS
- * block=IDS block_in=IDS block_out=IDS" (P in percent; skew may be
- * negative). Each call replaces every fault; "" clears them all.
- */
-int daemon_set_faults(struct daemon *d, const char *spec, size_t len)
-{
-	if (!PKV_FAULT_INJECTION)
-		return -ENOTSUP;
-	char buf[512];
-	if (len >= sizeof(buf))
-		return -EINVAL;
-	memcpy(buf, spec, len);
-	buf[len] = 0;
-	unsigned long drop = 0, dup = 0, reorder = 0, delay = 0;
-	long skew = 0;
-	uint64_t blocked = 0, block_in = 0, block_out = 0;
-	char *save = NULL;
-	for (char *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-		char *end = NULL;
-		char *eq = strchr(tok, '=');
-		if (!eq || !eq[1])
-			return -EINVAL;
-		const char *v = eq + 1;
-		size_t nlen = (size_t)(eq - tok);
-#define FAULT_IS(name) (nlen == sizeof(name) - 1 && !strncmp(tok, name, nlen))
-		if (FAULT_IS("drop"))
-			drop = strtoul(v, &end, 10);
-		else if (FAULT_IS("dup"))
-			dup = strtoul(v, &end, 10);
-		else if (FAULT_IS("reorder"))
-			reorder = strtoul(v, &end, 10);
-		else if (FAULT_IS("delay"))
-			delay = strtoul(v, &end, 10);
-		else if (FAULT_IS("skew"))
-			skew = strtol(v, &end, 10);
-		else if (FAULT_IS("block")) {
-			if (fault_parse_ids(v, &blocked) < 0)
-				return -EINVAL;
-		} else if (FAULT_IS("block_in")) {
-			if (fault_parse_ids(v, &block_in) < 0)
-				return -EINVAL;
-		} else if (FAULT_IS("block_out")) {
-			if (fault_parse_ids(v, &block_out) < 0)
-				return -EINVAL;
-		} else {
-			return -EINVAL;
-		}
-#undef FAULT_IS
-		if ((end && *end) || drop > 100 || dup > 100 || reorder > 100 || delay > 10000 ||
-		    skew > 86400000L || skew < -86400000L)
-			return -EINVAL;
-	}
-	d->fault.drop_pct = (unsigned)drop;
-	d->fault.dup_pct = (unsigned)dup;
-	d->fault.reorder_pct = (unsigned)reorder;
-	d->fault.delay_ms = (unsigned)delay;
-	d->fault.skew_ms = skew;
-	d->fault.blocked = blocked;
-	d->fault.block_in = block_in;
-	d->fault.block_out = block_out;
-	if (!d->fault.rng)
-		d->fault.rng = d->incarnation | 1;
-	daemon_log(d,
-		   "faults: drop=%lu%% dup=%lu%% reorder=%lu%% delay=%lums skew=%ldms "
-		   "blocked=0x%llx in=0x%llx out=0x%llx",
-		   drop, dup, reorder, delay, skew, (unsigned long long)blocked,
-		   (unsigned long long)block_in, (unsigned long long)block_out);
-	return 0;
-}
-
 static void seal_and_send(struct daemon *d, struct wire_builder *b, uint8_t *buf,
 			  const struct pkv_node_cfg *peer)
 {
@@ -363,13 +121,30 @@ static void seal_and_send(struct daemon *d, struct wire_builder *b, uint8_t *buf
 		d->stats_flush_errors++;
 		return;
 	}
-	if (fault_drops(d, peer->id, true) || fault_hold(d, buf, (size_t)len, peer)) {
+	if (fault_drops(&d->fault, peer->id, true) || fault_hold(&d->fault, buf, (size_t)len, peer)) {
 		net_dgram_discard(d->net, buf);
 		return;
 	}
 	net_dgram_send(d->net, buf, (size_t)len, &peer->addr);
 	if (PKV_FAULT_INJECTION && d->fault.n_held)
-		fault_release(d, 0, peer->id); /* reorder: the held ones go after this */
+		fault_release(&d->fault, 0, peer->id); /* reorder: the held ones go after this */
+}
+
+/* fault.h: a held datagram goes out (and false when no buffer is free). */
+static bool send_held(void *ctx, const struct pkv_node_cfg *peer, const uint8_t *data, size_t len)
+{
+	struct daemon *d = ctx;
+	size_t cap;
+	uint8_t *buf = net_dgram_buf(d->net, &cap);
+	if (!buf)
+		return false;
+	if (cap < len) {
+		net_dgram_discard(d->net, buf);
+	} else {
+		memcpy(buf, data, len);
+		net_dgram_send(d->net, buf, len, &peer->addr);
+	}
+	return true;
 }
 
 static uint8_t *begin_dgram(struct daemon *d, struct wire_builder *b)
@@ -449,7 +224,7 @@ static void deliver(struct daemon *d, const struct wire_hdr *h, struct wire_iter
 			membership_on_heartbeat(&d->mem, h->sender, &m, now);
 			update_peer(d, h->sender, now);
 		} else if (m.type == PKV_MSG_RESIZE || m.type == PKV_MSG_RESIZE_ACK) {
-			cluster_on_message(d, h->sender, &m, now);
+			resize_on_message(d, h->sender, &m, now);
 		} else {
 			paxos_receive(d->paxos, h->sender, &m, now);
 		}
@@ -464,17 +239,15 @@ static void on_dgram(void *ctx, const struct sockaddr_storage *from, uint8_t *bu
 	uint64_t now = daemon_now_us();
 	if (wire_receive(&d->rx, &d->key, buf, len, now, &h, &it) != WIRE_OK)
 		return; /* counted in d->rx.rejects */
-	if (fault_drops(d, h.sender, false))
+	if (fault_drops(&d->fault, h.sender, false))
 		return;
 	membership_on_datagram(&d->mem, h.sender, h.incarnation, now);
 	struct wire_iter again = it;
 	deliver(d, &h, &it, now);
 	/* A duplicate past the replay window: what a retransmitting network
 	 * or a confused peer would hand the protocol. */
-	if (PKV_FAULT_INJECTION && d->fault.dup_pct && fault_rand(d) % 100 < d->fault.dup_pct) {
-		d->fault.duplicated++;
+	if (fault_dup(&d->fault))
 		deliver(d, &h, &again, now);
-	}
 }
 
 static void on_ctl_accept(void *ctx, int fd)
@@ -504,6 +277,44 @@ static void on_signal(void *ctx, int signo)
 	d->stopping = true;
 }
 
+static void on_resize_size(struct daemon *d)
+{
+	local_set_view(d);
+}
+
+static void on_resize_done(struct daemon *d, struct ctl_conn *c, int status)
+{
+	control_resize_done(d, c, status);
+}
+
+static const struct resize_hooks resize_hooks = {
+	.size_changed = on_resize_size,
+	.done = on_resize_done,
+};
+
+static void on_ctl_attach(struct daemon *d, int fd, struct local_attach **ref)
+{
+	local_attach(d, fd, ref);
+}
+
+static void on_ctl_closed(struct daemon *d, struct ctl_conn *c, struct local_attach *attach)
+{
+	local_detach(d, attach);
+	resize_forget_conn(d, c);
+}
+
+static int on_ctl_resize(struct daemon *d, struct ctl_conn *c, uint32_t n, uint64_t now)
+{
+	return resize_start(d, c, n, now);
+}
+
+static const struct control_hooks control_hooks = {
+	.attach = on_ctl_attach,
+	.closed = on_ctl_closed,
+	.resize = on_ctl_resize,
+	.durable_stats = persist_stats,
+};
+
 static const struct net_handlers handlers = {
 	.dgram = on_dgram,
 	.ctl_accept = on_ctl_accept,
@@ -515,12 +326,14 @@ static const struct net_handlers handlers = {
 
 int daemon_init(struct daemon *d)
 {
-	d->ctl_fd = -1;
+	control_init(&d->ctl, &control_hooks);
 	const struct pkv_node_cfg *self = config_self(&d->cfg);
 	d->self = self->id;
 	d->cluster_id = auth_cluster_id(d->cfg.cluster);
 	d->started_us = daemon_now_us();
 	pkv_outbox_init(&d->ob);
+	fault_init(&d->fault, d->incarnation, send_held, d);
+	resize_init(&d->resize, &resize_hooks);
 
 	wire_rx_init(&d->rx, d->cluster_id, d->self);
 	for (unsigned i = 0; i < d->cfg.n_nodes; i++)
@@ -616,12 +429,12 @@ int daemon_run(struct daemon *d)
 		uint64_t pnext = paxos_tick(d->paxos, now);
 		if (pnext < next)
 			next = pnext;
-		pnext = cluster_tick(d, now);
+		pnext = resize_tick(d, now);
 		if (pnext < next)
 			next = pnext;
 		flush(d);
 		now = daemon_now_us();
-		pnext = fault_tick(d, now);
+		pnext = fault_tick(&d->fault, now);
 		if (pnext < next)
 			next = pnext;
 		uint64_t wait = next > now ? next - now : 0;
@@ -655,6 +468,6 @@ void daemon_fini(struct daemon *d)
 	if (d->store)
 		store_free(d->store);
 	pkv_outbox_free(&d->ob);
-	fault_free(d);
+	fault_free(&d->fault);
 	sodium_memzero(&d->key, sizeof(d->key));
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * test-cache.c — the learner cache: the daemon's writers (daemon/shm.c) and
- * the lock-free readers (libclient/cache.c), robust-lock recovery after a
- * writer dies, seqlock consistency across processes, the layout stamp.
+ * test-cache.c — the learner cache: the daemon's writers
+ * (daemon/shm-cache.c) and the lock-free readers (libclient/cache.c),
+ * robust-lock recovery after a writer dies, seqlock consistency across
+ * processes, the layout stamp.
  */
 #include <check.h>
 #include <errno.h>

@@ -53,7 +53,7 @@ fi
 sources() {
 	case $1 in
 	wire) echo "tests/fuzz/fuzz-wire.c daemon/wire.c daemon/auth.c daemon/msg.c -lsodium" ;;
-	ring) echo "tests/fuzz/fuzz-ring.c daemon/ringreq.c daemon/shm.c daemon/config.c -lpthread" ;;
+	ring) echo "tests/fuzz/fuzz-ring.c daemon/ringreq.c daemon/shm.c daemon/shm-ring.c daemon/shm-cache.c daemon/config.c -lpthread" ;;
 	config) echo "tests/fuzz/fuzz-config.c daemon/config.c" ;;
 	*) return 1 ;;
 	esac

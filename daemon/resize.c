@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * cluster.c — resize_cluster: sets cluster_size on this node and on every
+ * resize.c — resize_cluster: sets cluster_size on this node and on every
  * connected peer, and says whether they agreed on the size before.
  *
  * The node that runs the resize sets its own size, sends RESIZE to each
@@ -11,7 +11,13 @@
  * time. A receiver applies the size and acknowledges with the size it had;
  * it remembers the last resize of each sender, so a retransmitted RESIZE
  * is acknowledged with the same previous size as the first.
+ *
+ * The loop owns the state (struct resize) and calls in; what follows from
+ * a resize outside this module (the new view for local clients, the answer
+ * on the control socket) goes out through the hooks the loop registered.
  */
+#include "resize.h"
+
 #include "daemon.h"
 
 #include <errno.h>
@@ -32,7 +38,12 @@ struct resize_op {
 	uint64_t deadline, next_retx;
 };
 
-void cluster_set_size(struct daemon *d, uint32_t n, uint64_t now)
+void resize_init(struct resize *r, const struct resize_hooks *h)
+{
+	r->hooks = h;
+}
+
+static void set_size(struct daemon *d, uint32_t n, uint64_t now)
 {
 	if (n == d->mem.cluster_size)
 		return;
@@ -40,7 +51,7 @@ void cluster_set_size(struct daemon *d, uint32_t n, uint64_t now)
 	membership_set_cluster_size(&d->mem, n);
 	paxos_set_cluster_size(d->paxos, n, now);
 	d->cfg.cluster_size = n;
-	local_set_view(d);
+	d->resize.hooks->size_changed(d);
 }
 
 static void send_resize(struct daemon *d, struct resize_op *op)
@@ -60,14 +71,14 @@ static void send_resize(struct daemon *d, struct resize_op *op)
 
 static void finish(struct daemon *d, struct resize_op *op, int status)
 {
-	for (struct resize_op **pp = &d->resizes; *pp; pp = &(*pp)->next) {
+	for (struct resize_op **pp = &d->resize.ops; *pp; pp = &(*pp)->next) {
 		if (*pp == op) {
 			*pp = op->next;
 			break;
 		}
 	}
 	if (op->conn)
-		control_resize_done(d, op->conn, status);
+		d->resize.hooks->done(d, op->conn, status);
 	daemon_log(d, "resize to %u: %s", op->size,
 		   status == PKV_S_OK ? "ok"
 		   : status == PKV_S_NOT_IN_SYNC ? "not_in_sync"
@@ -75,7 +86,7 @@ static void finish(struct daemon *d, struct resize_op *op, int status)
 	free(op);
 }
 
-int cluster_resize_start(struct daemon *d, struct ctl_conn *c, uint32_t n, uint64_t now)
+int resize_start(struct daemon *d, struct ctl_conn *c, uint32_t n, uint64_t now)
 {
 	if (n < 1 || n > PKV_MAX_NODES)
 		return PKV_S_BAD_REQUEST;
@@ -89,9 +100,9 @@ int cluster_resize_start(struct daemon *d, struct ctl_conn *c, uint32_t n, uint6
 	op->waiting = membership_connected_mask(&d->mem) & ~(1ull << (d->self - 1));
 	op->deadline = now + RESIZE_TIMEOUT_US;
 	op->next_retx = now + RETX_US;
-	op->next = d->resizes;
-	d->resizes = op;
-	cluster_set_size(d, n, now);
+	op->next = d->resize.ops;
+	d->resize.ops = op;
+	set_size(d, n, now);
 	if (!op->waiting)
 		finish(d, op, PKV_S_OK);
 	else
@@ -99,28 +110,28 @@ int cluster_resize_start(struct daemon *d, struct ctl_conn *c, uint32_t n, uint6
 	return 0;
 }
 
-void cluster_on_message(struct daemon *d, uint32_t from, const struct pkv_msg *m, uint64_t now)
+void resize_on_message(struct daemon *d, uint32_t from, const struct pkv_msg *m, uint64_t now)
 {
 	if (from < 1 || from > PKV_MAX_NODES)
 		return;
 	if (m->type == PKV_MSG_RESIZE) {
 		if (m->arg0 < 1 || m->arg0 > PKV_MAX_NODES)
 			return;
-		if (d->resize_applied[from].req != m->req) {
-			d->resize_applied[from].req = m->req;
-			d->resize_applied[from].prev = d->mem.cluster_size;
-			cluster_set_size(d, (uint32_t)m->arg0, now);
+		if (d->resize.applied[from].req != m->req) {
+			d->resize.applied[from].req = m->req;
+			d->resize.applied[from].prev = d->mem.cluster_size;
+			set_size(d, (uint32_t)m->arg0, now);
 		}
 		struct pkv_msg ack = {
 			.type = PKV_MSG_RESIZE_ACK,
 			.req = m->req,
 			.arg0 = d->mem.cluster_size,
-			.arg1 = d->resize_applied[from].prev,
+			.arg1 = d->resize.applied[from].prev,
 		};
 		pkv_outbox_push(&d->ob, from, &ack);
 		return;
 	}
-	for (struct resize_op *op = d->resizes; op; op = op->next) {
+	for (struct resize_op *op = d->resize.ops; op; op = op->next) {
 		if (op->req != m->req)
 			continue;
 		uint64_t bit = 1ull << (from - 1);
@@ -135,10 +146,10 @@ void cluster_on_message(struct daemon *d, uint32_t from, const struct pkv_msg *m
 	}
 }
 
-uint64_t cluster_tick(struct daemon *d, uint64_t now)
+uint64_t resize_tick(struct daemon *d, uint64_t now)
 {
 	uint64_t next = UINT64_MAX;
-	struct resize_op *op = d->resizes;
+	struct resize_op *op = d->resize.ops;
 	while (op) {
 		struct resize_op *after = op->next;
 		if (now >= op->deadline) {
@@ -156,9 +167,9 @@ uint64_t cluster_tick(struct daemon *d, uint64_t now)
 	return next;
 }
 
-void cluster_forget_conn(struct daemon *d, struct ctl_conn *c)
+void resize_forget_conn(struct daemon *d, struct ctl_conn *c)
 {
-	for (struct resize_op *op = d->resizes; op; op = op->next)
+	for (struct resize_op *op = d->resize.ops; op; op = op->next)
 		if (op->conn == c)
 			op->conn = NULL;
 }

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * local.h — local attach (local.c): the shared-memory segment (shm.h) wired
+ * to the event loop. The loop owns a struct local and calls in.
+ */
+#ifndef PKV_LOCAL_H
+#define PKV_LOCAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct daemon;
+struct local_attach;
+struct paxos_completion;
+struct pid_watch;
+struct shm_segment;
+
+struct local {
+	struct shm_segment *shm;
+	struct pid_watch *pid_watches; /* processes pid bindings of ours depend on */
+	/* Per client slot (PKV_SHM_CLIENTS): the ticket of its latest request,
+	 * and that request's id in paxos; a completion of any other id is of a
+	 * request the client gave up on and must not answer the slot. */
+	uint64_t ticket[128];
+	uint64_t req[128];
+	uint64_t stale_completions; /* answers to requests clients gave up on */
+};
+
+int local_init(struct daemon *d);
+void local_fini(struct daemon *d);
+void local_set_view(struct daemon *d);
+void local_attach(struct daemon *d, int fd, struct local_attach **ref);
+void local_detach(struct daemon *d, struct local_attach *a);
+void local_on_poll(struct daemon *d, void *token, int res, bool more);
+void local_dispatch(struct daemon *d, uint64_t now);
+bool local_complete(struct daemon *d, const struct paxos_completion *c);
+void local_publish_learned(struct daemon *d);
+void local_apply_lifetimes(struct daemon *d, uint64_t now);
+uint64_t local_pid_start_time(int32_t pid);
+bool local_sleep_begin(struct daemon *d);
+void local_sleep_end(struct daemon *d);
+
+#endif
