@@ -39,7 +39,7 @@
  * - encrypt, durable and fast_put take yes/no (also true/false, on/off, 1/0).
  *   durable, when absent, is the build's default (meson option
  *   durable_default). fast_put (default yes) lets a put of a key nobody holds
- *   skip phase 1 when every node is up: one round trip (daemon/paxos.c).
+ *   skip phase 1 when every node is up: one round trip (daemon/paxos-acceptor.c).
  * - max_keys caps the keys (tombstones included) the daemon holds; at the
  *   cap a put or get of a key it holds nothing of answers no_memory at once.
  *   0, the default, is no limit.
@@ -96,7 +96,7 @@ struct pkv_config {
 	unsigned heartbeat_ms;
 	bool encrypt;
 	bool durable; /* keep acceptor state in run_dir/NAME/acceptor.log (see durable.h) */
-	bool fast_put; /* try the fast round first (paxos.c) */
+	bool fast_put; /* try the fast round first (paxos-acceptor.c) */
 	unsigned max_keys; /* keys this daemon may hold, all buckets; 0: no limit */
 	unsigned cache_entries; /* learner cache size (entries) of the shared segment */
 	char self[PKV_CONFIG_NAME_MAX + 1];  /* "" = not set */

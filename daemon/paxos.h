@@ -90,14 +90,15 @@ struct paxos_config {
 	uint32_t sync_page;		  /* entries per SYNC_REQ page (≤ 64); 0: 32 */
 	uint32_t keys_page;		  /* arg0 of KEYS_REQ; 0: 64 */
 	uint64_t incarnation;		  /* this daemon's incarnation (pid bindings it owns) */
-	bool no_fast_put;		  /* never try the fast round (paxos.c); config fast_put = no */
+	bool no_fast_put;		  /* never try the fast round; config fast_put = no */
 	/*
 	 * A fast round not chosen within fast_wait_us (0: 10 ms) goes on in a
 	 * classic round. Without even a majority's answer by then, the fast
 	 * round is not tried again for 20 × fast_wait_us: a node that stopped
 	 * answering costs the wait once, not on every put until the failure
 	 * detector notices. Once a majority has answered, the rest are waited
-	 * for only 4 × the recent fast-round time (paxos.c, fast_straggler_us).
+	 * for only 4 × the recent fast-round time (paxos-proposer.c,
+	 * fast_straggler_us).
 	 */
 	uint64_t fast_wait_us;
 };

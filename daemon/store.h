@@ -6,7 +6,7 @@
  * key) it holds the acceptor state (promise, accepted ballot + value), the
  * learner state (chosen value, if known), the key's generation and room for
  * lifetime bindings. It does no I/O and knows nothing about messages; the
- * rules that change the state live in paxos.c.
+ * rules that change the state live in paxos*.c.
  *
  * Buckets need no set-up: any name of 1..PKV_MAX_BUCKET bytes is created on
  * first use. Keys are byte strings of 1..PKV_MAX_KEY bytes, values of
@@ -137,7 +137,7 @@ uint64_t store_bucket_bytes(const struct store_bucket *b);
 /* The i-th entry of the bucket in creation order, NULL past the end. */
 struct store_entry *store_bucket_entry_at(const struct store_bucket *b, size_t i);
 
-/* Request counters of a bucket, kept by paxos.c. */
+/* Request counters of a bucket, kept by paxos-req.c. */
 struct store_bucket_stats {
 	uint64_t puts, gets; /* requests taken here */
 	uint64_t erasures;   /* key generations of the bucket ended here */

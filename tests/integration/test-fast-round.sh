@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The fast round with real daemons (daemon/paxos.c, "The fast round"): puts
-# of fresh keys are chosen without phase 1 while every node is up; two puts
-# of one key racing on two nodes still agree; with a node stopped (SIGSTOP,
-# not yet seen as down) a put waits the fast round out and is chosen by a
-# classic round of the other two; and a daemon started with --no-fast-put
-# never tries it.
+# The fast round with real daemons (daemon/paxos-acceptor.c, "The fast
+# round"): puts of fresh keys are chosen without phase 1 while every node is
+# up; two puts of one key racing on two nodes still agree; with a node
+# stopped (SIGSTOP, not yet seen as down) a put waits the fast round out and
+# is chosen by a classic round of the other two; and a daemon started with
+# --no-fast-put never tries it.
 # A failure timeout long enough that a stopped node still counts as up.
 T_FT=5000
 . "$(dirname "$0")/lib.sh"

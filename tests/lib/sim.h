@@ -297,7 +297,7 @@ struct sim_figures {
 	unsigned kills, partitions;
 	unsigned durable, whole_cluster_kills;
 	uint64_t conflicts, forwards, rounds;
-	uint64_t fast_rounds, fast_chosen, fast_refused; /* the fast round (paxos.c) */
+	uint64_t fast_rounds, fast_chosen, fast_refused; /* the fast round (paxos-acceptor.c) */
 	uint64_t bound_puts, invalid_puts, erasures, proc_kills;
 	unsigned drops, drops_ok;
 	uint64_t trace; /* struct sim's trace hash at the end of the run */

@@ -15,9 +15,10 @@
  *   BROKEN_DEAD_SAME_GEN   a proposer that sees a dead-binding value drops it
  *                          but proposes its own value in the same generation
  *   BROKEN_ACCEPT_BELOW_PROMISE  an acceptor accepts below its promise
- *   FAST                   the fast round (daemon/paxos.c): each proposer may
- *                          first send its value at the shared fast ballot F,
- *                          below every classic ballot, without phase 1
+ *   FAST                   the fast round (daemon/paxos-acceptor.c): each
+ *                          proposer may first send its value at the shared
+ *                          fast ballot F, below every classic ballot,
+ *                          without phase 1
  *   BROKEN_FAST_MAJORITY   (with FAST) a majority of votes at F counts as
  *                          chosen instead of every acceptor
  *   BROKEN_FAST_REVOTE     (with FAST) an acceptor votes again at F for

@@ -1580,7 +1580,7 @@ START_TEST(restarted_node_applies_drop_once_synced)
 }
 END_TEST
 
-/* ---- the fast round (paxos.c: "The fast round") ---- */
+/* ---- the fast round (paxos-acceptor.c: "The fast round") ---- */
 
 static void fx_init_fast(struct fx *f, unsigned n, bool connect)
 {

@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * paxos-internal.h — what the files of the paxos core share: struct paxos,
+ * the requests and lifetime records it holds, a few small helpers, and the
+ * functions one role calls in another. Only daemon/paxos*.c include it; the
+ * rest of the daemon, the simulator and the tests use paxos.h.
+ *
+ * The files, one role each (paxos.c has the map and the safety overview):
+ *   paxos.c            creation, the message router, ticks, membership
+ *                      inputs, outputs and stats; helpers shared by all
+ *   paxos-acceptor.c   the acceptor's rules (promise, accept) and answers
+ *   paxos-proposer.c   rounds, the fast round, backoff, forwarding: the
+ *                      state machine of every request (proposer_dispatch)
+ *   paxos-req.c        requests: put/get/keys entry points, completions
+ *   paxos-lifetimes.c  the learner, bindings, watches, erasure, expiry
+ *   paxos-drop.c       bucket drop
+ *   paxos-sync.c       restart: sync, epochs, durable restore
+ *
+ * A non-static function carries its file's prefix (paxos_, acceptor_,
+ * proposer_, req_, lifetimes_, drop_, sync_). Those with paxos_ and a
+ * prototype here are internal even though they share the public prefix.
+ */
+#ifndef PKV_PAXOS_INTERNAL_H
+#define PKV_PAXOS_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "paxos.h"
+
+#define BIT(node) (1ull << ((node)-1))
+
+struct peer {
+	bool configured, connected, synced, fresh;
+	bool seen_up;	       /* connected at least once: a disconnect is news */
+	uint64_t inc;	       /* incarnation (paxos_peer_incarnation), 0: unknown */
+	uint64_t epoch;
+	/* Sync from this peer (while we are not synced). */
+	bool sync_done;
+	uint64_t sync_rid;     /* req of the outstanding page, 0: none */
+	uint64_t sync_cursor;  /* first entry index of the page */
+	uint64_t sync_got;     /* bit i: entry sync_cursor + i received */
+	bool sync_last;	       /* the peer's store ended within the page */
+	uint64_t sync_end;     /* index after the peer's last entry */
+	uint64_t sync_sent_at;
+};
+
+struct qvote {
+	struct pkv_ballot b;
+	uint32_t n;
+	struct pkv_bytes value; /* owned */
+	struct pkv_bindings bind; /* owned key */
+};
+
+struct req {
+	struct req *next, *prev; /* all requests */
+	struct req *hnext;	 /* rid hash chain */
+	uint64_t rid;		 /* our id in msg.req */
+	uint64_t id;		 /* the caller's id */
+	enum paxos_req_kind kind;
+	enum paxos_state state;
+	uint32_t origin;	 /* FORWARDED: the node that asked */
+	uint64_t origin_req;
+	struct pkv_bytes bucket, key, value; /* owned; value: own proposal */
+	bool has_value;
+	uint64_t deadline;
+	uint64_t t_ballot; /* when the current ballot started (ballot_life_us) */
+	bool retry;
+	uint64_t t_timer; /* retransmit / backoff; UINT64_MAX: none */
+
+	/* Phase 1 and 2. */
+	struct pkv_ballot ballot;
+	uint64_t promised_mask, accepted_mask;
+	bool has_best;
+	struct pkv_ballot best;
+	struct pkv_bytes best_value; /* owned */
+	struct pkv_bytes proposal;   /* borrowed: value or best_value */
+	struct pkv_bindings bind;    /* put: own bindings (owned key) */
+	struct pkv_bindings best_bind; /* of best_value (owned key) */
+	const struct pkv_bindings *proposal_bind; /* &bind or &best_bind */
+	uint64_t parent;	     /* a key binding's resolving get: the put's rid */
+	bool resolve_done;	     /* RESOLVING: the get finished with resolve_st */
+	int resolve_st;
+	uint32_t conflicts;
+	bool drop_applied; /* DROP: the local store's keys of the bucket ended */
+	bool get_round; /* a get finishing an interrupted round */
+	bool tried_fast; /* put: the fast round was tried (once per request) */
+	bool no_forward;
+	uint32_t fwd_to;
+
+	/* Query (get) and keys. */
+	uint64_t answered_mask, expect_mask;
+	struct qvote votes[PKV_MAX_NODES];
+	uint32_t n_votes;
+	struct pkv_bytes *keys;
+	size_t n_keys, cap_keys;
+};
+
+#define RID_BUCKETS 256u
+
+struct paxos {
+	struct paxos_config cfg;
+	uint32_t sorted[PKV_MAX_NODES];
+	struct store *store;
+	struct pkv_outbox *ob;
+	struct pkv_outbox selfq; /* messages to the local roles */
+	uint64_t rng;
+	uint64_t next_rid;
+	struct peer peers[PKV_MAX_NODES + 1];
+	uint64_t configured_mask;
+	bool synced, fresh;
+	uint64_t epoch;
+	uint64_t unsynced_since; /* all-unsynced majority seen since; 0: not */
+	bool quiet_over; /* restarted: the quiet period before the sync has passed */
+	uint64_t fast_pause_until; /* no fast round before (a fast round timed out) */
+	uint64_t fast_ewma_us;	   /* recent time to a full fast quorum */
+	struct req *reqs;
+	struct req *by_rid[RID_BUCKETS];
+	struct paxos_completion *comp;
+	size_t n_comp, cap_comp;
+	struct paxos_event_rec *ev;
+	size_t n_ev, cap_ev;
+	struct store_entry **learned; /* learned since the last reset */
+	size_t n_learned, cap_learned;
+	struct paxos_stats stats;
+	int oom; /* sticky -ENOMEM seen during a call */
+
+	/* Lifetimes. */
+	bool wall_set;
+	int64_t wall_off_us;	   /* wall µs = now + wall_off_us */
+	struct pkv_bindings rx_bind; /* bindings of the message being handled */
+	struct paxos_watch *watches; /* output */
+	size_t n_watches, cap_watches;
+	struct wref *wrefs;	   /* watched local processes, with key counts */
+	size_t n_wrefs, cap_wrefs;
+	bool wrefs_incomplete;	   /* a wref could not be made: exits walk the store */
+	struct exited_pid *exited; /* ring of recent exits */
+	size_t n_exited, exited_pos;
+	struct paxos_erased *erased; /* output */
+	size_t n_erased, cap_erased;
+	struct fanout *fanout;	   /* erasures not yet acknowledged by all */
+	size_t n_fanout, cap_fanout;
+	struct uexp *uheap;	   /* until expiries, min-heap */
+	size_t n_uheap, cap_uheap;
+
+	/* Bucket drops applied for a peer, DROP_ACK not sent yet / sent. */
+	struct drop_pending *dpend;
+	size_t n_dpend, cap_dpend;
+	struct drop_done *ddone; /* ring of DROP_ACKs sent (retransmitted DROPs) */
+	size_t n_ddone, ddone_pos;
+	uint8_t scratch[PKV_BOUND_FIXED + PKV_MAX_KEY + PKV_MAX_VALUE];
+};
+
+struct wref {
+	int32_t pid;
+	uint64_t start_time;
+	uint32_t refs;
+	/*
+	 * The entries whose chosen value it owns, so that its exit erases them
+	 * without walking the store. Appended when a value is learned, never
+	 * removed one by one: an entry erased or re-put since is skipped by
+	 * the check at the exit. Freed with the wref.
+	 */
+	struct store_entry **ents;
+	size_t n_ents, cap_ents;
+};
+
+struct exited_pid {
+	int32_t pid;
+	uint64_t start_time;
+};
+
+#define EXITED_RING 1024u
+
+struct fanout {
+	struct store_entry *e;
+	uint64_t gen;
+	uint64_t acked; /* nodes that have erased through gen */
+	uint64_t next_at;
+};
+
+struct uexp {
+	uint64_t until;
+	struct store_entry *e;
+	uint64_t gen;
+};
+
+struct drop_pending {
+	uint32_t to;		/* the drop's origin */
+	uint64_t req;		/* its request id */
+	struct pkv_bytes bucket; /* owned */
+	bool applied;		/* false: waiting until synced */
+};
+
+struct drop_done {
+	uint32_t to;
+	uint64_t req;
+};
+
+#define DROP_DONE_RING 64u
+
+/* ---- small helpers ---------------------------------------------------- */
+
+/* The PRNG of p->rng: backoff delays and the first request id. */
+static inline uint64_t splitmix(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static inline unsigned popcount(uint64_t m)
+{
+	return (unsigned)__builtin_popcountll(m);
+}
+
+static inline unsigned quorum(const struct paxos *p)
+{
+	return p->cfg.cluster_size / 2 + 1;
+}
+
+/* The fast ballot (paxos-acceptor.c): shared, below every classic one. */
+static const struct pkv_ballot fast_ballot = { .round = 1, .node = 0 };
+
+static inline bool is_fast(struct pkv_ballot b)
+{
+	return pkv_ballot_cmp(b, fast_ballot) == 0;
+}
+
+static inline uint64_t self_bit(const struct paxos *p)
+{
+	return BIT(p->cfg.self);
+}
+
+static inline const struct pkv_bindings *bind_or_null(const struct pkv_bindings *b)
+{
+	return b && (b->mask & PKV_BIND_ALL) ? b : NULL;
+}
+
+/* ---- paxos.c: shared helpers ------------------------------------------- */
+
+uint64_t paxos_connected_mask(const struct paxos *p);
+bool paxos_peer_ok(const struct paxos *p, uint32_t n);
+int paxos_bytes_dup(struct pkv_bytes *dst, struct pkv_bytes src);
+void paxos_bytes_free(struct pkv_bytes *b);
+void paxos_send(struct paxos *p, uint32_t to, const struct pkv_msg *m);
+void paxos_push_event(struct paxos *p, enum paxos_event_kind k, uint64_t arg, const char *text);
+int paxos_bind_dup(struct pkv_bindings *dst, const struct pkv_bindings *src);
+void paxos_bind_free(struct pkv_bindings *b);
+void paxos_msg_value(struct paxos *p, struct pkv_msg *m, struct pkv_bytes v,
+		     const struct pkv_bindings *b);
+bool paxos_same_value(struct pkv_bytes av, const struct pkv_bindings *ab, struct pkv_bytes bv,
+		      const struct pkv_bindings *bb);
+void *paxos_grow(void *v, size_t *cap, size_t n, size_t size);
+/* The end of every entry point: runs the local roles' queued messages. */
+int paxos_finish_call(struct paxos *p, uint64_t now);
+
+/* ---- paxos-acceptor.c ------------------------------------------------- */
+
+int acceptor_mark_dirty(struct paxos *p, struct store_entry *e);
+void acceptor_note_round(struct paxos *p, struct store_entry *e, struct pkv_ballot b);
+bool acceptor_may_answer(struct paxos *p);
+bool acceptor_gen_ok(struct paxos *p, struct store_entry *e, uint64_t gen, uint32_t from,
+		     uint64_t now);
+void acceptor_on_prepare(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now);
+void acceptor_on_accept(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now);
+void acceptor_on_query(struct paxos *p, uint32_t from, const struct pkv_msg *m);
+void acceptor_on_keys_req(struct paxos *p, uint32_t from, const struct pkv_msg *m);
+
+/* ---- paxos-proposer.c ------------------------------------------------- */
+
+/*
+ * Feeds an event to a request's state machine. The learner and the erasure
+ * code call it for every request on a key whose value was learned
+ * (PAXOS_EV_CHOSEN) or whose generation ended (PAXOS_EV_ERASED).
+ */
+void proposer_dispatch(struct paxos *p, struct req *r, enum paxos_event ev, uint32_t from,
+		       const struct pkv_msg *m, uint64_t now);
+void proposer_start_keys(struct paxos *p, struct req *r, uint64_t now);
+void proposer_on_forward(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now);
+
+/* ---- paxos-req.c ------------------------------------------------------ */
+
+void req_set_state(struct paxos *p, struct req *r, enum paxos_state s);
+struct req *req_find(const struct paxos *p, uint64_t rid);
+struct req *req_new(struct paxos *p, enum paxos_req_kind kind, uint64_t id,
+		    struct pkv_bytes bucket, struct pkv_bytes key, uint64_t deadline, bool retry);
+void req_free(struct req *r);
+void req_reap(struct paxos *p);
+void req_complete(struct paxos *p, struct req *r, int status, uint64_t gen,
+		  struct pkv_bytes value, const struct pkv_bindings *bind);
+void req_complete_status(struct paxos *p, struct req *r, int status);
+bool req_is_key(const struct req *r, const struct store_entry *e);
+struct store_entry *req_entry(struct paxos *p, struct req *r);
+void req_keys_add(struct paxos *p, struct req *r, struct pkv_bytes key);
+bool req_resume_resolved(struct paxos *p, uint64_t now);
+int req_check_args(struct pkv_bytes bucket, struct pkv_bytes key, bool need_key);
+
+/* ---- paxos-lifetimes.c ------------------------------------------------ */
+
+uint64_t lifetimes_wall_ms(const struct paxos *p, uint64_t now);
+bool lifetimes_binding_dead(struct paxos *p, const struct pkv_bindings *b,
+			    struct pkv_bytes bucket, uint64_t now);
+void lifetimes_learn(struct paxos *p, struct store_entry *e, struct pkv_ballot b,
+		     struct pkv_bytes value, const struct pkv_bindings *bind, uint64_t now);
+bool lifetimes_learned_effects(struct paxos *p, struct store_entry *e, uint64_t now);
+void lifetimes_erase(struct paxos *p, struct store_entry *e, uint64_t through, uint32_t from,
+		     uint64_t now);
+bool lifetimes_check_entry(struct paxos *p, struct store_entry *e, uint64_t now);
+void lifetimes_sweep(struct paxos *p, uint64_t now);
+void lifetimes_expire_until(struct paxos *p, uint64_t now);
+void lifetimes_fanout_send(struct paxos *p, struct fanout *f, uint64_t now);
+void lifetimes_fanout_add(struct paxos *p, struct store_entry *e, uint64_t gen, uint32_t from,
+			  uint64_t now);
+void lifetimes_fanout_ack(struct paxos *p, struct store_entry *e, uint64_t gen, uint32_t from);
+void lifetimes_on_erase(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now);
+
+/* ---- paxos-drop.c ----------------------------------------------------- */
+
+/* The PAXOS_ST_DROPPING state of a bucket drop's request. */
+void drop_on_event(struct paxos *p, struct req *r, enum paxos_event ev, uint32_t from,
+		   const struct pkv_msg *m, uint64_t now);
+void drop_on_drop(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now);
+void drop_step(struct paxos *p, uint64_t now);
+
+/* ---- paxos-sync.c ----------------------------------------------------- */
+
+void sync_step(struct paxos *p, uint64_t now);
+void sync_on_req(struct paxos *p, uint32_t from, const struct pkv_msg *m);
+void sync_on_reply(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now);
+
+#endif

@@ -1,0 +1,548 @@
+// SPDX-License-Identifier: MIT
+/*
+ * paxos-lifetimes.c — the learner and the lifetimes of chosen values:
+ * bindings (pid, node, key, until) and when they end, the watches of local
+ * processes, the erasure of a key generation and its fan-out to every
+ * daemon, and the until expiry heap.
+ *
+ * Erasing acceptor state is outside plain Paxos. What keeps it safe: a key's
+ * life has a generation, and a message of an older generation is ignored
+ * (acceptor_gen_ok) while one of a newer generation ends the older ones
+ * here; knowledge that a binding ended only grows (lifetimes_binding_dead),
+ * so an erasure is never undone; and every daemon that erases tells every
+ * other one until each acknowledged (the fan-out), so a lifetime ends once,
+ * cluster-wide.
+ */
+#include "paxos-internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- bindings: what this daemon knows has ended ------------------------ */
+
+uint64_t lifetimes_wall_ms(const struct paxos *p, uint64_t now)
+{
+	int64_t w = (int64_t)now + p->wall_off_us;
+	return w > 0 ? (uint64_t)w / 1000 : 0;
+}
+
+/* A disconnect is only news for a peer that was connected since we started. */
+static bool peer_lost(const struct paxos *p, uint32_t n)
+{
+	if (n == p->cfg.self)
+		return false;
+	if (n == 0 || n > PKV_MAX_NODES || !p->peers[n].configured)
+		return true;
+	return p->peers[n].seen_up && !p->peers[n].connected;
+}
+
+static bool pid_exited(const struct paxos *p, int32_t pid, uint64_t start_time)
+{
+	for (size_t i = 0; i < p->n_exited; i++)
+		if (p->exited[i].pid == pid && p->exited[i].start_time == start_time)
+			return true;
+	return false;
+}
+
+static bool self_owned_pid(const struct paxos *p, const struct pkv_bindings *b)
+{
+	return (b->mask & PKV_BIND_PID) && b->owner == p->cfg.self &&
+	       b->owner_inc == p->cfg.incarnation;
+}
+
+/*
+ * True when, as far as this daemon knows, one of the bindings has ended.
+ * Knowledge only grows (exits, disconnects seen, clock, erased generations),
+ * which is what makes erasure monotone. A key binding with key_gen 0 is not
+ * resolved yet and counts as alive.
+ */
+bool lifetimes_binding_dead(struct paxos *p, const struct pkv_bindings *b, struct pkv_bytes bucket,
+			    uint64_t now)
+{
+	if (!b)
+		return false;
+	if (b->mask & PKV_BIND_PID) {
+		if (b->owner == p->cfg.self) {
+			if (b->owner_inc != p->cfg.incarnation || pid_exited(p, b->pid, b->start_time))
+				return true;
+		} else {
+			if (peer_lost(p, b->owner))
+				return true;
+			const struct peer *pe = &p->peers[b->owner];
+			if (pe->inc && b->owner_inc < pe->inc)
+				return true; /* the owner restarted: its watches are gone */
+		}
+	}
+	if ((b->mask & PKV_BIND_NODE) && peer_lost(p, b->node))
+		return true;
+	if ((b->mask & PKV_BIND_UNTIL) && p->wall_set && lifetimes_wall_ms(p, now) >= b->until)
+		return true;
+	if ((b->mask & PKV_BIND_KEY) && b->key_gen) {
+		struct store_entry *d = store_lookup(p->store, bucket, b->key, false);
+		if (d && d->gen > b->key_gen)
+			return true;
+	}
+	return false;
+}
+
+/* ---- watches, erasure, fan-out, expiry --------------------------------- */
+
+static void push_watch(struct paxos *p, int32_t pid, uint64_t start_time, bool watch)
+{
+	struct paxos_watch *v = paxos_grow(p->watches, &p->cap_watches, p->n_watches, sizeof(*v));
+	if (!v) {
+		p->oom = -ENOMEM;
+		return;
+	}
+	p->watches = v;
+	v[p->n_watches++] = (struct paxos_watch){ .pid = pid, .start_time = start_time,
+						  .watch = watch };
+}
+
+/* Drops wrefs[i] (its entry list too), keeping the array dense. */
+static void wref_drop(struct paxos *p, size_t i)
+{
+	free(p->wrefs[i].ents);
+	p->wrefs[i] = p->wrefs[--p->n_wrefs];
+}
+
+/*
+ * Counts the live keys bound to a local process; watch on 0 → 1, unwatch on
+ * 1 → 0. +1: entry e's chosen value is bound to the process; -1: no longer
+ * (e unused).
+ */
+static void watch_ref(struct paxos *p, int32_t pid, uint64_t start_time, int delta,
+		      struct store_entry *e)
+{
+	size_t i;
+	for (i = 0; i < p->n_wrefs; i++)
+		if (p->wrefs[i].pid == pid && p->wrefs[i].start_time == start_time)
+			break;
+	if (delta > 0) {
+		if (i == p->n_wrefs) {
+			struct wref *v =
+				paxos_grow(p->wrefs, &p->cap_wrefs, p->n_wrefs, sizeof(*v));
+			if (!v) {
+				p->oom = -ENOMEM;
+				p->wrefs_incomplete = true; /* exits walk the store */
+				return;
+			}
+			p->wrefs = v;
+			v[p->n_wrefs++] = (struct wref){ .pid = pid, .start_time = start_time };
+		}
+		struct wref *w = &p->wrefs[i];
+		if (w->n_ents != SIZE_MAX) {
+			struct store_entry **ents =
+				paxos_grow(w->ents, &w->cap_ents, w->n_ents, sizeof(*ents));
+			if (!ents) {
+				p->oom = -ENOMEM;
+				w->n_ents = SIZE_MAX; /* incomplete: the exit walks the store */
+			} else {
+				w->ents = ents;
+				w->ents[w->n_ents++] = e;
+			}
+		}
+		if (w->refs++ == 0)
+			push_watch(p, pid, start_time, true);
+		return;
+	}
+	if (i == p->n_wrefs || --p->wrefs[i].refs)
+		return;
+	wref_drop(p, i);
+	push_watch(p, pid, start_time, false);
+}
+
+static void push_erased(struct paxos *p, struct store_entry *e, uint64_t gen)
+{
+	struct paxos_erased *v = paxos_grow(p->erased, &p->cap_erased, p->n_erased, sizeof(*v));
+	if (!v) {
+		p->oom = -ENOMEM;
+		return;
+	}
+	p->erased = v;
+	v[p->n_erased++] = (struct paxos_erased){ .e = e, .gen = gen };
+}
+
+static void uheap_push(struct paxos *p, uint64_t until, struct store_entry *e, uint64_t gen)
+{
+	struct uexp *v = paxos_grow(p->uheap, &p->cap_uheap, p->n_uheap, sizeof(*v));
+	if (!v) {
+		p->oom = -ENOMEM;
+		return;
+	}
+	p->uheap = v;
+	size_t i = p->n_uheap++;
+	while (i) {
+		size_t up = (i - 1) / 2;
+		if (v[up].until <= until)
+			break;
+		v[i] = v[up];
+		i = up;
+	}
+	v[i] = (struct uexp){ .until = until, .e = e, .gen = gen };
+}
+
+static void uheap_pop(struct paxos *p)
+{
+	struct uexp *v = p->uheap;
+	struct uexp last = v[--p->n_uheap];
+	size_t i = 0;
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= p->n_uheap)
+			break;
+		if (c + 1 < p->n_uheap && v[c + 1].until < v[c].until)
+			c++;
+		if (v[c].until >= last.until)
+			break;
+		v[i] = v[c];
+		i = c;
+	}
+	if (p->n_uheap)
+		v[i] = last;
+}
+
+/*
+ * The daemons an erasure must reach before its tombstone is forgotten: the
+ * first cluster_size configured nodes and any other that was ever up. Dev
+ * numbering configures nodes 1..9 for a cluster of 3 so that it can grow;
+ * waiting for nodes that never ran kept every tombstone (and its ERASE
+ * retransmissions) forever. A node that joins later is fresh and copies
+ * the tombstones when it syncs.
+ */
+static uint64_t all_nodes_mask(const struct paxos *p)
+{
+	uint64_t m = self_bit(p);
+	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
+		uint32_t n = p->cfg.nodes[i];
+		if (i < p->cfg.cluster_size || p->peers[n].seen_up)
+			m |= BIT(n);
+	}
+	return m;
+}
+
+void lifetimes_fanout_send(struct paxos *p, struct fanout *f, uint64_t now)
+{
+	struct pkv_msg m = {
+		.type = PKV_MSG_ERASE,
+		.bucket = store_bucket_name(f->e->bucket),
+		.key = f->e->key,
+		.gen = f->gen,
+	};
+	uint64_t to = all_nodes_mask(p) & ~f->acked & ~self_bit(p);
+	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
+		uint32_t n = p->cfg.nodes[i];
+		if (!(to & BIT(n)))
+			continue;
+		paxos_send(p, n, &m);
+		p->stats.erase_sent++;
+	}
+	f->next_at = now + p->cfg.retransmit_us;
+}
+
+static struct fanout *fanout_find(struct paxos *p, const struct store_entry *e)
+{
+	for (size_t i = 0; i < p->n_fanout; i++)
+		if (p->fanout[i].e == e)
+			return &p->fanout[i];
+	return NULL;
+}
+
+/* Tombstone collection: forget the fan-out once every node acknowledged. */
+static void fanout_maybe_done(struct paxos *p, struct fanout *f)
+{
+	if ((f->acked & all_nodes_mask(p)) != all_nodes_mask(p))
+		return;
+	*f = p->fanout[--p->n_fanout];
+	p->stats.tombstones_pending = p->n_fanout;
+}
+
+/*
+ * Every daemon that erases tells every other one, until each acknowledged
+ * (or itself said so with an ERASE): if the first daemon died right after
+ * erasing, the others still spread it.
+ */
+void lifetimes_fanout_add(struct paxos *p, struct store_entry *e, uint64_t gen, uint32_t from,
+			  uint64_t now)
+{
+	struct fanout *f = fanout_find(p, e);
+	if (!f) {
+		struct fanout *v = paxos_grow(p->fanout, &p->cap_fanout, p->n_fanout, sizeof(*v));
+		if (!v) {
+			p->oom = -ENOMEM;
+			return;
+		}
+		p->fanout = v;
+		f = &v[p->n_fanout++];
+		f->e = e;
+		f->gen = 0;
+	}
+	if (gen >= f->gen) {
+		f->gen = gen;
+		f->acked = self_bit(p) | (from ? BIT(from) : 0);
+	}
+	p->stats.tombstones_pending = p->n_fanout;
+	lifetimes_fanout_send(p, f, now);
+	fanout_maybe_done(p, f);
+}
+
+void lifetimes_fanout_ack(struct paxos *p, struct store_entry *e, uint64_t gen, uint32_t from)
+{
+	struct fanout *f = fanout_find(p, e);
+	if (!f || gen < f->gen)
+		return;
+	f->acked |= BIT(from);
+	fanout_maybe_done(p, f);
+}
+
+static void cascade(struct paxos *p, struct store_entry *e, uint64_t now);
+
+/*
+ * Ends every generation <= through of the key here: forgets its acceptor
+ * and learner state (store_erase), stops a watch, reports it (paxos_erased),
+ * spreads it (ERASE), restarts the requests on the key in the next
+ * generation, and erases the keys bound to it (cascade). `from`: the node
+ * that told us (it needs no ERASE), 0: ourselves.
+ */
+void lifetimes_erase(struct paxos *p, struct store_entry *e, uint64_t through, uint32_t from,
+		     uint64_t now)
+{
+	if (e->gen > through)
+		return;
+	bool watched = e->chosen && self_owned_pid(p, e->chosen_bind);
+	int32_t pid = e->chosen_bind->pid;
+	uint64_t st = e->chosen_bind->start_time;
+	store_erase(p->store, e, through);
+	if (watched)
+		watch_ref(p, pid, st, -1, NULL);
+	push_erased(p, e, through);
+	p->stats.erasures++;
+	store_bucket_stats(e->bucket)->erasures++;
+	lifetimes_fanout_add(p, e, through, from, now);
+	for (struct req *r = p->reqs; r; r = r->next)
+		if (r->state != PAXOS_ST_DONE && r->kind != PAXOS_REQ_KEYS && req_is_key(r, e))
+			proposer_dispatch(p, r, PAXOS_EV_ERASED, 0, NULL, now);
+	cascade(p, e, now);
+}
+
+/* Key bindings: every key of the bucket bound to an ended generation of e's key. */
+static void cascade(struct paxos *p, struct store_entry *e, uint64_t now)
+{
+	struct store_bucket *b = e->bucket;
+	/*
+	 * The walk is O(keys of the bucket), once per erasure: with a quarter
+	 * of a million keys that is about 15 ms of the loop for every ended
+	 * lifetime. The store counts the bucket's chosen entries bound to a
+	 * key (bound[] is indexed by the PKV_BIND_* bit), so a bucket without any is not
+	 * walked.
+	 */
+	if (store_bucket_stats(b)->bound[__builtin_ctz(PKV_BIND_KEY)] == 0)
+		return;
+	for (size_t i = 0; i < store_bucket_nkeys(b); i++) {
+		struct store_entry *d = store_bucket_entry_at(b, i);
+		const struct pkv_bindings *db = d->chosen_bind;
+		if (d != e && d->chosen && (db->mask & PKV_BIND_KEY) && db->key_gen < e->gen &&
+		    pkv_bytes_eq(db->key, e->key))
+			lifetimes_erase(p, d, d->gen, 0, now);
+	}
+}
+
+/* A learned value whose binding is known to have ended ends its generation. */
+bool lifetimes_check_entry(struct paxos *p, struct store_entry *e, uint64_t now)
+{
+	if (!e->chosen || !lifetimes_binding_dead(p, bind_or_null(e->chosen_bind),
+						  store_bucket_name(e->bucket), now))
+		return true;
+	lifetimes_erase(p, e, e->gen, 0, now);
+	return false;
+}
+
+/* After news (a disconnect, a restart, an exit): erase what it ended. */
+void lifetimes_sweep(struct paxos *p, uint64_t now)
+{
+	/* The walk is O(keys): with nothing bound to a pid or node (the
+	 * store counts them) a lost peer must not stall the loop for it. */
+	if (!store_bound_pid_node(p->store))
+		return;
+	for (size_t i = 0; i < store_nentries(p->store); i++) {
+		struct store_entry *e = store_entry_at(p->store, i);
+		if (e->chosen && (e->chosen_bind->mask & (PKV_BIND_PID | PKV_BIND_NODE)))
+			lifetimes_check_entry(p, e, now);
+	}
+}
+
+void lifetimes_expire_until(struct paxos *p, uint64_t now)
+{
+	if (!p->wall_set)
+		return;
+	uint64_t w = lifetimes_wall_ms(p, now);
+	while (p->n_uheap && p->uheap[0].until <= w) {
+		struct uexp x = p->uheap[0];
+		uheap_pop(p);
+		if (x.e->gen == x.gen && x.e->chosen)
+			lifetimes_check_entry(p, x.e, now);
+	}
+}
+
+/* ---- the learner ------------------------------------------------------- */
+
+/*
+ * Records a chosen value. Chosen values never change within a generation,
+ * so a second, different one (value or bindings) is a broken safety
+ * property: count it loudly. A value learned with a dead binding ends its
+ * generation at once.
+ */
+void lifetimes_learn(struct paxos *p, struct store_entry *e, struct pkv_ballot b,
+		     struct pkv_bytes value, const struct pkv_bindings *bind, uint64_t now)
+{
+	bind = bind_or_null(bind);
+	if (e->chosen) {
+		struct pkv_bindings none = { 0 };
+		if (!pkv_bytes_eq(e->chosen_value, value) ||
+		    !pkv_bindings_eq(e->chosen_bind, bind ? bind : &none)) {
+			p->stats.violations++;
+			paxos_push_event(
+				p, PAXOS_E_VIOLATION, e->gen,
+				"paxos: BUG: two different values chosen for one key generation");
+		}
+		return;
+	}
+	if (store_set_chosen_bound(p->store, e, b, value, bind)) {
+		p->oom = -ENOMEM;
+		return;
+	}
+	p->stats.learned++;
+	if (!lifetimes_learned_effects(p, e, now))
+		return;
+	for (struct req *r = p->reqs; r; r = r->next)
+		if (r->state != PAXOS_ST_DONE && r->kind != PAXOS_REQ_KEYS && req_is_key(r, e))
+			proposer_dispatch(p, r, PAXOS_EV_CHOSEN, 0, NULL, now);
+}
+
+/*
+ * What a chosen value sets going: its end when a binding is already dead (then
+ * false), else the watch of an own pid, the until timer, and the cache.
+ */
+bool lifetimes_learned_effects(struct paxos *p, struct store_entry *e, uint64_t now)
+{
+	if (!lifetimes_check_entry(p, e, now))
+		return false;
+	if (self_owned_pid(p, e->chosen_bind))
+		watch_ref(p, e->chosen_bind->pid, e->chosen_bind->start_time, +1, e);
+	if (e->chosen_bind->mask & PKV_BIND_UNTIL)
+		uheap_push(p, e->chosen_bind->until, e, e->gen);
+	if (p->n_learned == p->cap_learned) {
+		size_t cap = p->cap_learned ? p->cap_learned * 2 : 64;
+		struct store_entry **v = realloc(p->learned, cap * sizeof(*v));
+		if (v) {
+			p->learned = v;
+			p->cap_learned = cap;
+		}
+	}
+	/* Without memory the entry is still learned; only the cache misses it. */
+	if (p->n_learned < p->cap_learned)
+		p->learned[p->n_learned++] = e;
+	return true;
+}
+
+/* ---- inputs and outputs ------------------------------------------------ */
+
+void lifetimes_on_erase(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now)
+{
+	struct store_entry *e = store_lookup(p->store, m->bucket, m->key, true);
+	if (!e) {
+		p->oom = -ENOMEM;
+		return; /* unacknowledged: retransmitted */
+	}
+	lifetimes_erase(p, e, m->gen, from, now);
+	lifetimes_fanout_ack(p, e, m->gen, from); /* it erased through m->gen itself */
+	struct pkv_msg a = {
+		.type = PKV_MSG_ERASE_ACK,
+		.bucket = m->bucket,
+		.key = m->key,
+		.gen = m->gen,
+	};
+	paxos_send(p, from, &a);
+}
+
+void paxos_set_wall(struct paxos *p, uint64_t wall_ms_now, uint64_t now)
+{
+	p->wall_set = true;
+	p->wall_off_us = (int64_t)(wall_ms_now * 1000) - (int64_t)now;
+}
+
+void paxos_pid_exited(struct paxos *p, int32_t pid, uint64_t start_time, uint64_t now)
+{
+	if (!pid_exited(p, pid, start_time)) {
+		if (!p->exited) {
+			p->exited = calloc(EXITED_RING, sizeof(*p->exited));
+			if (!p->exited)
+				return;
+		}
+		p->exited[p->exited_pos] = (struct exited_pid){ .pid = pid, .start_time = start_time };
+		p->exited_pos = (p->exited_pos + 1) % EXITED_RING;
+		if (p->n_exited < EXITED_RING)
+			p->n_exited++;
+	}
+	/*
+	 * The process's watch is gone: no unwatch for it. Its keys are the
+	 * wref's entries; the store is walked only when that list is
+	 * incomplete (out of memory) — a walk is O(keys), which at a million
+	 * keys is tens of milliseconds of the loop.
+	 */
+	struct wref w = { 0 };
+	bool found = false;
+	for (size_t i = 0; i < p->n_wrefs; i++)
+		if (p->wrefs[i].pid == pid && p->wrefs[i].start_time == start_time) {
+			w = p->wrefs[i];
+			p->wrefs[i] = p->wrefs[--p->n_wrefs]; /* w owns the list now */
+			found = true;
+			break;
+		}
+	bool walk = (found && w.n_ents == SIZE_MAX) || p->wrefs_incomplete;
+	size_t n = walk ? store_nentries(p->store) : found ? w.n_ents : 0;
+	if (walk && !store_bound_pid_node(p->store))
+		n = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct store_entry *e = walk ? store_entry_at(p->store, i) : w.ents[i];
+		if (e->chosen && self_owned_pid(p, e->chosen_bind) && e->chosen_bind->pid == pid &&
+		    e->chosen_bind->start_time == start_time)
+			lifetimes_erase(p, e, e->gen, 0, now);
+	}
+	free(w.ents);
+	paxos_finish_call(p, now);
+}
+
+struct store_entry *const *paxos_learned(const struct paxos *p, size_t *n)
+{
+	*n = p->n_learned;
+	return p->learned;
+}
+
+void paxos_learned_reset(struct paxos *p)
+{
+	p->n_learned = 0;
+}
+
+const struct paxos_watch *paxos_watches(const struct paxos *p, size_t *n)
+{
+	*n = p->n_watches;
+	return p->watches;
+}
+
+void paxos_watches_reset(struct paxos *p)
+{
+	p->n_watches = 0;
+}
+
+const struct paxos_erased *paxos_erased(const struct paxos *p, size_t *n)
+{
+	*n = p->n_erased;
+	return p->erased;
+}
+
+void paxos_erased_reset(struct paxos *p)
+{
+	p->n_erased = 0;
+}
