@@ -174,7 +174,7 @@ static void queue_reply(struct daemon *d, struct ctl_conn *c, int status, uint64
 	send_next(d, c);
 }
 
-/* Text of `pkv cluster`: "name: value" lines (DESIGN section 7). */
+/* Text of `pkv cluster`: "name: value" lines (README.md, "Command line"). */
 static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
 {
 	size_t o = 0;

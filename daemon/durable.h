@@ -3,7 +3,7 @@
  * durable.h — the durable acceptor log.
  *
  * With it a restarted daemon gets its acceptor state back from its own disk
- * instead of copying it from a majority (DESIGN 3.3), so it neither waits for
+ * instead of copying it from a majority (docs/design.md §6.1), so it neither waits for
  * peers nor loses what only it held. It is an append-only file,
  * `acceptor.log`, in the node's run directory; each record is the whole
  * state of one key after a change (bucket, key, generation, promise,
@@ -16,7 +16,7 @@
  * the acceptor forget a promise it gave and break Paxos. durable_append()
  * only buffers in memory; durable_sync() writes the buffer and fdatasyncs it.
  * The loop calls durable_sync() once per turn, after every input of the turn
- * has been handled and BEFORE it seals the outbox (STYLE 6: timers →
+ * has been handled and BEFORE it seals the outbox (timers →
  * persist → seal → submit), so one fdatasync covers every reply of the turn.
  * If durable_sync() fails, nothing of that turn may be sent.
  *
@@ -61,7 +61,7 @@
  *     with -EBADMSG and an error naming the file and offset. Truncating there
  *     would silently drop promises that replies depended on. The operator
  *     moves the file aside; the daemon then starts as one without durable
- *     state (it resyncs from a majority, DESIGN 3.3).
+ *     state (it resyncs from a majority, docs/design.md §6.1).
  *  The known limit: damage to the final batch after it was synced (media
  *  corruption of the last write) looks exactly like a torn tail and is
  *  dropped; no log can tell the two apart from content alone.

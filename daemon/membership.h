@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * membership.h — peers, heartbeats, failure detector, quorum (DESIGN 3.4).
+ * membership.h — peers, heartbeats, failure detector, quorum (docs/design.md §5).
  *
  * Pure: time comes in as µs of a monotonic clock, heartbeats go out through
  * the outbox, and what changed comes back as events the caller drains. The

@@ -143,7 +143,7 @@ enum pkv_msg_flag {
 };
 
 /*
- * Lifetime bindings of a value (DESIGN §3.2). Any binding ending ends the
+ * Lifetime bindings of a value (docs/design.md §4.2). Any binding ending ends the
  * key's generation. `key` is borrowed or owned as the holder says.
  */
 enum pkv_bind_flag {

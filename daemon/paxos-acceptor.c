@@ -72,7 +72,7 @@ bool acceptor_may_answer(struct paxos *p)
 }
 
 /*
- * Generations (DESIGN §3.2): a message of a newer generation says every
+ * Generations (docs/design.md §4.1): a message of a newer generation says every
  * older one has ended (generations only advance by erasure), so we erase
  * up to it and go on; a message of an older generation is ignored, and its
  * sender (not self) is told with an ERASE so that it catches up.

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * paxos-drop.c — bucket drop: the live generation of every key of the
- * bucket ends on every daemon, with the ordinary erasure rules (DESIGN §3.2).
+ * bucket ends on every daemon, with the ordinary erasure rules (docs/design.md §4.4).
  *
  * How it spreads. The origin ends the generation of each key it holds of
  * the bucket (lifetimes_erase: tombstone, paxos_erased output, cascade,

@@ -42,7 +42,7 @@
  * at start (paxos_restore). A daemon restarted
  * without durable state must be created with cfg.restarted and then answers
  * no PREPARE/ACCEPT/QUERY/SYNC_REQ until it has copied the acceptor state of
- * a strict majority of cluster_size, not counting itself (DESIGN §3.3).
+ * a strict majority of cluster_size, not counting itself (docs/design.md §6.1).
  *
  * Node ids are 1..PKV_MAX_NODES (0 is PKV_TO_ALL). Ballots are (round, node).
  *

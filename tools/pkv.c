@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * pkv — the command line client (DESIGN section 7).
+ * pkv — the command line client (README.md, "Command line").
  */
 #include <errno.h>
 #include <getopt.h>

@@ -3,7 +3,7 @@
 # --no-quorum retry it blocks and completes once a second daemon returns.
 # node2 is paused (SIGSTOP), as in a partition, so it returns with its
 # acceptor state; a daemon restarted without durable state could not help
-# here: it must first sync from a majority not counting itself (DESIGN 3.3).
+# here: it must first sync from a majority not counting itself (docs/design.md §6.1).
 . "$(dirname "$0")/lib.sh"
 
 t_start_cluster 3

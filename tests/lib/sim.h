@@ -31,7 +31,7 @@
  * for scripting an exact interleaving.
  *
  * Every client operation is recorded in a history; sim_check() verifies the
- * agreement property of DESIGN §3.2 over it (within a key's generation every
+ * agreement property of docs/design.md §9 over it (within a key's generation every
  * put and get that returns a value returns the same value, and every learner
  * that learned a value for that generation learned the same one), that no
  * core counted a violation, and that a get started after an operation
@@ -80,7 +80,7 @@ struct sim_config {
 	/*
 	 * Every node's cluster_size at start (0: n). Below n, the daemons
 	 * above cluster_size are configured and running all the same: they
-	 * vote like the others (DESIGN §3.4 says they must not).
+	 * vote like the others (docs/design.md §5: they must not).
 	 */
 	unsigned cluster_size;
 };

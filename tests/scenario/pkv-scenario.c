@@ -2,7 +2,7 @@
 /*
  * pkv-scenario — five real pkvd daemons, concurrent clients through
  * libpaxoskv-client, a seeded random schedule of faults, a recorded history
- * and a checker of the properties of DESIGN.md 3.2.
+ * and a checker of the properties of docs/design.md §4 and §9.
  *
  *   pkv-scenario [--seconds N] [--seed S] [--clients N] [--bound-ms MS] [--keep]
  *                [--verbose]

@@ -2,7 +2,7 @@
 /*
  * test-membership.c — scripted simulations of daemons that disagree about
  * membership (docs/design.md §10, "Membership is implicit" and "Cluster
- * identity"; DESIGN §3.3–3.4 say how it must be).
+ * identity"; docs/design.md §10 lists them).
  *
  * Each test forces one interleaving with the simulator's membership faults
  * (tests/lib/sim.h: per-node cluster sizes, extra daemons, wiped run dirs,
