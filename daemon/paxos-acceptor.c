@@ -65,6 +65,11 @@ void acceptor_note_round(struct paxos *p, struct store_entry *e, struct pkv_ball
 
 bool acceptor_may_answer(struct paxos *p)
 {
+	/* A daemon that is not a voter does not vote (docs/design.md §5). */
+	if (!is_voter(p, p->cfg.self)) {
+		p->stats.not_voter_dropped++;
+		return false;
+	}
 	if (p->synced)
 		return true;
 	p->stats.dropped_unsynced++;

@@ -109,7 +109,7 @@ static void drop_check(struct paxos *p, struct req *r)
 	if (!r->drop_applied)
 		return;
 	uint64_t acked = r->answered_mask | self_bit(p);
-	if ((paxos_connected_mask(p) & ~acked) == 0 && popcount(acked) >= quorum(p) &&
+	if ((paxos_connected_mask(p) & ~acked) == 0 && popcount(acked & p->voters) >= quorum(p) &&
 	    drop_settled(p, r->bucket))
 		req_complete_status(p, r, PKV_S_OK);
 }

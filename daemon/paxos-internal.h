@@ -23,11 +23,23 @@
 #ifndef PKV_PAXOS_INTERNAL_H
 #define PKV_PAXOS_INTERNAL_H
 
+#include "paxos.h"
+
+/*
+ * TEST ONLY switches (daemon/meson.build builds a core with each one set,
+ * never linked into pkvd): one rule left out, for the checkers to catch.
+ */
+#ifndef PKV_PAXOS_BROKEN_VOTERS
+#define PKV_PAXOS_BROKEN_VOTERS 0 /* votes counted from any daemon (§5) */
+#endif
+#ifndef PKV_PAXOS_BROKEN_GET_ACROSS_RESTART
+#define PKV_PAXOS_BROKEN_GET_ACROSS_RESTART 0 /* a get's answers never expire (§3.3) */
+#endif
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "paxos.h"
 
 #define BIT(node) (1ull << ((node)-1))
 
@@ -48,7 +60,7 @@ struct peer {
 
 struct qvote {
 	struct pkv_ballot b;
-	uint32_t n;
+	uint64_t who; /* the voters that reported it, bit BIT(node) */
 	struct pkv_bytes value; /* owned */
 	struct pkv_bindings bind; /* owned key */
 };
@@ -90,6 +102,7 @@ struct req {
 	uint32_t fwd_to;
 
 	/* Query (get) and keys. */
+	uint64_t t_query; /* when the query's answers started counting */
 	uint64_t answered_mask, expect_mask;
 	struct qvote votes[PKV_MAX_NODES];
 	uint32_t n_votes;
@@ -109,6 +122,13 @@ struct paxos {
 	uint64_t next_rid;
 	struct peer peers[PKV_MAX_NODES + 1];
 	uint64_t configured_mask;
+	/*
+	 * The voters (docs/design.md §5): the first cluster_size configured
+	 * ids. Only their promises, acceptances, votes at F, query replies
+	 * and sync copies count; a daemon outside them proposes and learns
+	 * but its acceptor answers nothing.
+	 */
+	uint64_t voters;
 	bool synced, fresh;
 	uint64_t epoch;
 	uint64_t unsynced_since; /* all-unsynced majority seen since; 0: not */
@@ -234,6 +254,11 @@ static inline uint64_t self_bit(const struct paxos *p)
 	return BIT(p->cfg.self);
 }
 
+static inline bool is_voter(const struct paxos *p, uint32_t n)
+{
+	return n >= 1 && n <= PKV_MAX_NODES && (p->voters & BIT(n));
+}
+
 static inline const struct pkv_bindings *bind_or_null(const struct pkv_bindings *b)
 {
 	return b && (b->mask & PKV_BIND_ALL) ? b : NULL;
@@ -242,6 +267,8 @@ static inline const struct pkv_bindings *bind_or_null(const struct pkv_bindings 
 /* ---- paxos.c: shared helpers ------------------------------------------- */
 
 uint64_t paxos_connected_mask(const struct paxos *p);
+/* The voters: the first cluster_size ids of the sorted configured nodes. */
+void paxos_update_voters(struct paxos *p);
 bool paxos_peer_ok(const struct paxos *p, uint32_t n);
 int paxos_bytes_dup(struct pkv_bytes *dst, struct pkv_bytes src);
 void paxos_bytes_free(struct pkv_bytes *b);
@@ -285,6 +312,8 @@ void proposer_on_forward(struct paxos *p, uint32_t from, const struct pkv_msg *m
 
 void req_set_state(struct paxos *p, struct req *r, enum paxos_state s);
 struct req *req_find(const struct paxos *p, uint64_t rid);
+/* A new request id for r: answers to what it sent before no longer find it. */
+void req_rekey(struct paxos *p, struct req *r);
 struct req *req_new(struct paxos *p, enum paxos_req_kind kind, uint64_t id,
 		    struct pkv_bytes bucket, struct pkv_bytes key, uint64_t deadline, bool retry);
 void req_free(struct req *r);

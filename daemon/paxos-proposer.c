@@ -151,7 +151,9 @@ static bool start_fast(struct paxos *p, struct req *r, uint64_t now)
 {
 	if (p->cfg.no_fast_put || r->tried_fast || !r->has_value || r->conflicts)
 		return false;
-	if (popcount(paxos_connected_mask(p)) < p->cfg.cluster_size || now < p->fast_pause_until)
+	/* Every voter up (a fast quorum is all cluster_size of them). */
+	if ((p->voters & ~paxos_connected_mask(p)) || popcount(p->voters) < p->cfg.cluster_size ||
+	    now < p->fast_pause_until)
 		return false;
 	struct store_entry *e = store_lookup(p->store, r->bucket, r->key, false);
 	if (e && (!pkv_ballot_is_zero(e->promised) || store_entry_has_value(e)))
@@ -174,6 +176,7 @@ static bool start_fast(struct paxos *p, struct req *r, uint64_t now)
 
 static void start_query(struct paxos *p, struct req *r, uint64_t now)
 {
+	r->t_query = now;
 	r->answered_mask = 0;
 	for (uint32_t i = 0; i < r->n_votes; i++) {
 		paxos_bytes_free(&r->votes[i].value);
@@ -315,10 +318,40 @@ static void st_wait_quorum(struct paxos *p, struct req *r, enum paxos_event ev, 
 		proposer_begin(p, r, now);
 }
 
+/*
+ * A get counts the acceptors' answers the way a proposer counts its votes,
+ * and under the same two limits (docs/design.md §3.3):
+ *  - an answer counts at most ballot_life_us after the query started, as a
+ *    ballot's votes do: a voter that restarts without its state stays
+ *    silent for the quiet period (2 x ballot_life_us), so every answer
+ *    counted together was held at one moment by a voter that has not
+ *    forgotten it; past that the query starts again;
+ *  - a voter that goes down or restarts loses its answers at once.
+ * Without them a get counted a vote at F that the voter had forgotten
+ * beside votes for the same value cast after it forgot, and returned a
+ * value that was never chosen (test-membership: hole 4).
+ */
+static void query_forget(struct req *r, uint32_t node)
+{
+	r->answered_mask &= ~BIT(node);
+	for (uint32_t i = 0; i < r->n_votes; i++)
+		r->votes[i].who &= ~BIT(node);
+}
+
 static void st_querying(struct paxos *p, struct req *r, enum paxos_event ev, uint32_t from,
 			const struct pkv_msg *m, uint64_t now)
 {
 	unsigned q = quorum(p);
+	if (PKV_PAXOS_BROKEN_GET_ACROSS_RESTART) {
+		/* TEST ONLY: answers count however old, across restarts. */
+	} else if (ev == PAXOS_EV_PEER_DOWN) {
+		query_forget(r, from);
+		return;
+	} else if (ev == PAXOS_EV_TIMER && now >= r->t_query + p->cfg.ballot_life_us) {
+		req_rekey(p, r); /* late answers to the old query count no more */
+		start_query(p, r, now);
+		return;
+	}
 	if (ev == PAXOS_EV_QUERY_REPLY) {
 		if (r->answered_mask & BIT(from))
 			return;
@@ -360,11 +393,12 @@ static void st_querying(struct paxos *p, struct req *r, enum paxos_event ev, uin
 					return;
 				}
 				v->b = m->accepted;
-				v->n = 0;
+				v->who = 0;
 				r->n_votes++;
 			}
 			/* A majority accepted one ballot (all, at F): that value is chosen. */
-			if (++v->n >= quorum_at(p, v->b)) {
+			v->who |= BIT(from);
+			if (popcount(v->who) >= quorum_at(p, v->b)) {
 				proposer_chosen(p, r, v->b, v->value, &v->bind, now);
 				return;
 			}
@@ -389,7 +423,7 @@ static void st_querying(struct paxos *p, struct req *r, enum paxos_event ev, uin
 	 * Values without a majority: an interrupted round. Wait for the other
 	 * connected nodes until the timer, then finish the round.
 	 */
-	bool all = (paxos_connected_mask(p) & ~r->answered_mask) == 0;
+	bool all = (paxos_connected_mask(p) & p->voters & ~r->answered_mask) == 0;
 	if (all || ev == PAXOS_EV_TIMER) {
 		r->get_round = true;
 		start_round(p, r, now);

@@ -93,6 +93,17 @@ static void req_unlink(struct paxos *p, struct req *r)
 	*pp = r->hnext;
 }
 
+void req_rekey(struct paxos *p, struct req *r)
+{
+	struct req **pp = &p->by_rid[r->rid % RID_BUCKETS];
+	while (*pp != r)
+		pp = &(*pp)->hnext;
+	*pp = r->hnext;
+	r->rid = p->next_rid++;
+	r->hnext = p->by_rid[r->rid % RID_BUCKETS];
+	p->by_rid[r->rid % RID_BUCKETS] = r;
+}
+
 void req_reap(struct paxos *p)
 {
 	struct req *r = p->reqs;

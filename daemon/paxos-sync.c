@@ -174,16 +174,26 @@ void sync_step(struct paxos *p, uint64_t now)
 			return;
 		p->quiet_over = true;
 	}
+	/*
+	 * Only voters count (docs/design.md §5): as copy sources, toward the
+	 * bootstrap majority and toward a majority that lost its state. A
+	 * daemon that is not a voter syncs from the voters like any other.
+	 */
 	unsigned q = quorum(p);
-	unsigned connected = 1, fresh = p->fresh ? 1 : 0, synced_peers = 0, done = 0;
-	unsigned unsynced = 1;	     /* connected nodes without their state, self included */
-	unsigned synced_done = 0;    /* connected synced peers we finished copying */
-	bool all_fresh = true;
+	unsigned self_v = is_voter(p, p->cfg.self) ? 1 : 0;
+	unsigned connected = self_v, fresh = p->fresh ? self_v : 0, synced_peers = 0, done = 0;
+	unsigned unsynced = self_v;  /* connected voters without their state, self included */
+	unsigned synced_done = 0;    /* connected synced voters we finished copying */
+	bool all_fresh = true;	     /* no connected daemon, voter or not, holds state */
 	uint64_t max_epoch = p->epoch;
 	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
 		uint32_t n = p->cfg.nodes[i];
 		struct peer *pe = &p->peers[n];
 		if (n == p->cfg.self)
+			continue;
+		if (pe->connected && !pe->fresh)
+			all_fresh = false;
+		if (!is_voter(p, n))
 			continue;
 		if (pe->sync_done)
 			done++;
@@ -192,8 +202,6 @@ void sync_step(struct paxos *p, uint64_t now)
 		connected++;
 		if (pe->fresh)
 			fresh++;
-		else
-			all_fresh = false;
 		if (pe->synced) {
 			synced_peers++;
 			if (pe->sync_done)
@@ -217,7 +225,8 @@ void sync_step(struct paxos *p, uint64_t now)
 	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
 		uint32_t n = p->cfg.nodes[i];
 		struct peer *pe = &p->peers[n];
-		if (n == p->cfg.self || pe->sync_done || !pe->connected || !pe->synced)
+		if (n == p->cfg.self || pe->sync_done || !pe->connected || !pe->synced ||
+		    !is_voter(p, n))
 			continue;
 		if (pe->sync_rid == 0 || now >= pe->sync_sent_at + p->cfg.retransmit_us)
 			sync_send_page(p, n, now);

@@ -105,7 +105,21 @@ uint64_t paxos_connected_mask(const struct paxos *p)
 
 bool paxos_has_quorum(const struct paxos *p)
 {
-	return popcount(paxos_connected_mask(p)) >= quorum(p);
+	return popcount(paxos_connected_mask(p) & p->voters) >= quorum(p);
+}
+
+void paxos_update_voters(struct paxos *p)
+{
+	p->voters = 0;
+	for (uint32_t i = 0; i < p->cfg.n_nodes && i < p->cfg.cluster_size; i++)
+		p->voters |= BIT(p->sorted[i]);
+	if (PKV_PAXOS_BROKEN_VOTERS) /* TEST ONLY: every configured daemon votes */
+		p->voters = p->configured_mask | self_bit(p);
+}
+
+bool paxos_is_voter(const struct paxos *p)
+{
+	return is_voter(p, p->cfg.self);
 }
 
 bool paxos_peer_ok(const struct paxos *p, uint32_t n)
@@ -298,6 +312,7 @@ struct paxos *paxos_new(const struct paxos_config *cfg, struct store *store,
 	}
 	p->peers[cfg->self].configured = false; /* peers only */
 	qsort(p->sorted, cfg->n_nodes, sizeof(p->sorted[0]), cmp_u32);
+	paxos_update_voters(p);
 	p->store = store;
 	p->ob = outbox;
 	pkv_outbox_init(&p->selfq);
@@ -363,6 +378,13 @@ static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0
 	memset(&p->rx_bind, 0, sizeof(p->rx_bind));
 	if ((m0->flags & PKV_MF_BOUND) && pkv_bound_decode(m0->value, &mm.value, &p->rx_bind))
 		return 0; /* malformed: dropped like a bad datagram */
+	/* A vote counts only from a voter (docs/design.md §5). */
+	if (!is_voter(p, from) &&
+	    (m->type == PKV_MSG_PROMISE || m->type == PKV_MSG_ACCEPTED ||
+	     m->type == PKV_MSG_QUERY_REPLY || m->type == PKV_MSG_SYNC_REPLY)) {
+		p->stats.not_voter_dropped++;
+		return 0;
+	}
 	switch (m->type) {
 	case PKV_MSG_PREPARE:
 		acceptor_on_prepare(p, from, m, now);
@@ -620,6 +642,7 @@ void paxos_set_cluster_size(struct paxos *p, uint32_t n, uint64_t now)
 	if (n == 0)
 		return;
 	p->cfg.cluster_size = n;
+	paxos_update_voters(p);
 	sync_step(p, now);
 	kick_waiting(p, now);
 	paxos_finish_call(p, now);

@@ -187,6 +187,7 @@ struct paxos_stats {
 	uint64_t learned;	     /* values recorded by the learner */
 	uint64_t violations;	     /* learner disagreements: must stay 0 */
 	uint64_t dropped_unsynced;   /* acceptor messages dropped while not synced */
+	uint64_t not_voter_dropped;  /* votes from, or acceptor messages to, a non-voter */
 	uint64_t stale_gen;	     /* messages of another generation ignored */
 	uint64_t epochs_declared;    /* new epochs (possible loss) */
 	uint64_t puts, gets, keys;   /* requests taken */
@@ -372,6 +373,8 @@ uint64_t paxos_epoch(const struct paxos *p);
 bool paxos_synced(const struct paxos *p);
 /* True when connected nodes (self included) are a strict majority of cluster_size. */
 bool paxos_has_quorum(const struct paxos *p);
+/* This daemon is one of the voters (the first cluster_size configured ids). */
+bool paxos_is_voter(const struct paxos *p);
 /* The key's primary: a hash of bucket+key over the sorted configured nodes. */
 uint32_t paxos_primary(const struct paxos *p, struct pkv_bytes bucket, struct pkv_bytes key);
 
