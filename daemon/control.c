@@ -189,6 +189,14 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
 	OUT("cluster: %s\n", d->cfg.cluster);
 	OUT("cluster_size: %u\n", d->mem.cluster_size);
 	OUT("quorum: %s\n", membership_quorum(&d->mem) ? "yes" : "no");
+	OUT("voter: %s\n", membership_is_voter(&d->mem, d->self) ? "yes" : "no (does not vote)");
+	OUT("voters:");
+	for (unsigned i = 0; i < d->cfg.n_nodes; i++) {
+		const struct pkv_node_cfg *n = &d->cfg.nodes[i];
+		if (membership_is_voter(&d->mem, n->id))
+			OUT(" %s", n->name);
+	}
+	OUT("\n");
 	OUT("connected:");
 	for (unsigned i = 0; i < d->cfg.n_nodes; i++) {
 		const struct pkv_node_cfg *n = &d->cfg.nodes[i];

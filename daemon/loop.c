@@ -415,6 +415,10 @@ int daemon_run(struct daemon *d)
 		   d->fresh	   ? ", first boot (bootstrap)"
 		   : d->lost_state ? ", no state file and no --bootstrap: a node that lost its state"
 				   : "");
+	if (!membership_is_voter(&d->mem, d->self))
+		daemon_log(d, "not a voter: the voters are the first %u configured nodes; this daemon"
+			      " serves and learns but does not vote",
+			   d->mem.cluster_size);
 	log_connected(d, "[quorum:no]");
 	while (!d->stopping) {
 		uint64_t now = daemon_now_us();

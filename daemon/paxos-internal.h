@@ -32,6 +32,9 @@
 #ifndef PKV_PAXOS_BROKEN_VOTERS
 #define PKV_PAXOS_BROKEN_VOTERS 0 /* votes counted from any daemon (§5) */
 #endif
+#ifndef PKV_PAXOS_BROKEN_EPOCH_GENS
+#define PKV_PAXOS_BROKEN_EPOCH_GENS 0 /* generations restart at 1 in a new epoch (§6.1) */
+#endif
 #ifndef PKV_PAXOS_BROKEN_GET_ACROSS_RESTART
 #define PKV_PAXOS_BROKEN_GET_ACROSS_RESTART 0 /* a get's answers never expire (§3.3) */
 #endif
@@ -355,6 +358,7 @@ void drop_on_drop(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint6
 void drop_step(struct paxos *p, uint64_t now);
 
 /* ---- paxos-sync.c ----------------------------------------------------- */
+void sync_adopt_epoch(struct paxos *p, uint64_t epoch);
 
 void sync_step(struct paxos *p, uint64_t now);
 void sync_on_req(struct paxos *p, uint32_t from, const struct pkv_msg *m);

@@ -147,13 +147,29 @@ void sync_on_reply(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint
 	if (pe->sync_last && end == pe->sync_end) {
 		pe->sync_done = true;
 		pe->sync_rid = 0;
-		if (pe->epoch > p->epoch)
-			p->epoch = pe->epoch;
+		sync_adopt_epoch(p, pe->epoch);
 		return;
 	}
 	pe->sync_cursor = end;
 	pe->sync_got = 0;
 	sync_send_page(p, from, now);
+}
+
+/*
+ * Epochs only grow; keys first used in epoch e start at generation
+ * (e << epoch_gen_shift) + 1, above any generation of an earlier epoch (up to
+ * 2^shift lifetimes of a key per epoch), so the fencing token of a key never
+ * repeats or goes back across a new epoch (docs/design.md §6.1). A value an
+ * absent daemon kept from before the epoch meets the newer generation and
+ * ends, as any older generation does.
+ */
+void sync_adopt_epoch(struct paxos *p, uint64_t epoch)
+{
+	if (epoch <= p->epoch)
+		return;
+	p->epoch = epoch;
+	if (!PKV_PAXOS_BROKEN_EPOCH_GENS)
+		store_set_gen_base(p->store, epoch << p->cfg.epoch_gen_shift);
 }
 
 /* Drives the restart rule; called from every entry point while unsynced. */
@@ -245,7 +261,7 @@ void sync_step(struct paxos *p, uint64_t now)
 		if (p->unsynced_since == 0) {
 			p->unsynced_since = now ? now : 1;
 		} else if (now - p->unsynced_since >= p->cfg.epoch_grace_us) {
-			p->epoch = max_epoch + 1;
+			sync_adopt_epoch(p, max_epoch + 1);
 			p->stats.epochs_declared++;
 			paxos_push_event(
 				p, PAXOS_E_NEW_EPOCH, p->epoch,

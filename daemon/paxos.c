@@ -286,6 +286,8 @@ struct paxos *paxos_new(const struct paxos_config *cfg, struct store *store,
 		p->cfg.backoff_max_us = 100000;
 	if (!p->cfg.epoch_grace_us)
 		p->cfg.epoch_grace_us = 3000000;
+	if (!p->cfg.epoch_gen_shift || p->cfg.epoch_gen_shift > 48)
+		p->cfg.epoch_gen_shift = 32;
 	if (!p->cfg.ballot_life_us)
 		p->cfg.ballot_life_us = 1000000;
 	if (!p->cfg.restart_quiet_us)
@@ -585,6 +587,9 @@ void paxos_peer_update(struct paxos *p, uint32_t node, bool connected, unsigned 
 		pe->fresh = flags & PKV_MF_FRESH;
 		pe->epoch = epoch;
 		pe->seen_up = true;
+		/* A synced peer's newer epoch is ours too (its keys' generations). */
+		if (p->synced && pe->synced)
+			sync_adopt_epoch(p, epoch);
 	}
 	if (was && !connected) {
 		for (struct req *r = p->reqs; r; r = r->next)

@@ -74,6 +74,11 @@ struct paxos_config {
 	uint64_t backoff_max_us;	  /* random backoff bound after a nack; 0: 100 ms */
 	uint64_t epoch_grace_us;	  /* all-unsynced wait before a new epoch; 0: 3 s */
 	/*
+	 * Keys first used in epoch e start at generation (e << epoch_gen_shift)
+	 * + 1, so a fencing token never repeats across a new epoch (0: 32).
+	 */
+	uint32_t epoch_gen_shift;
+	/*
 	 * A ballot's messages live at most ballot_life_us: a proposer that has
 	 * not finished a round by then starts a higher ballot instead of
 	 * retransmitting (0: 1 s). A restarted daemon starts its sync only

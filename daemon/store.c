@@ -112,6 +112,7 @@ struct store {
 	uint64_t bytes;
 	uint64_t bound_pid_node; /* chosen entries bound to a pid or a node */
 	size_t max_entries;	 /* 0: no limit */
+	uint64_t gen_base;	 /* a new entry's generation is gen_base + 1 */
 	uint64_t refused;	 /* entries not created for the limit */
 	bool track, urgent;
 	struct store_entry **dirty;
@@ -591,7 +592,7 @@ struct store_entry *store_lookup(struct store *s, struct pkv_bytes bucket, struc
 	e->key = (struct pkv_bytes){ (const uint8_t *)(e + 1), key.len };
 	e->accepted_bind = e->chosen_bind = &store_no_bindings;
 	e->bucket = b;
-	e->gen = 1;
+	e->gen = s->gen_base + 1;
 	uint32_t x = (uint32_t)s->ne + 1;
 	e->hnext = *head;
 	*head = x;
@@ -791,6 +792,12 @@ void store_reset_entry(struct store *s, struct store_entry *e, uint64_t gen)
 	store_erase(s, e, e->gen);
 	e->gen = gen;
 	e->max_round = 0;
+}
+
+void store_set_gen_base(struct store *s, uint64_t base)
+{
+	if (base > s->gen_base)
+		s->gen_base = base;
 }
 
 void store_set_max_entries(struct store *s, size_t max)

@@ -112,6 +112,12 @@ void store_dirty_reset(struct store *s);
 uint64_t store_bound_pid_node(const struct store *s);
 
 void store_set_max_entries(struct store *s, size_t max);
+/*
+ * The generation an entry created from now on starts at: base + 1 (base 0
+ * at first). A new epoch raises it so that a fencing token never repeats
+ * (docs/design.md §6.1). Entries that exist keep their generation.
+ */
+void store_set_gen_base(struct store *s, uint64_t base);
 bool store_full(const struct store *s);
 uint64_t store_refused(const struct store *s);
 

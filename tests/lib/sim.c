@@ -355,6 +355,7 @@ static void node_start(struct sim *s, unsigned id, bool restarted, bool fresh)
 		.retransmit_us = s->cfg.retransmit_us,
 		.backoff_max_us = s->cfg.backoff_max_us,
 		.epoch_grace_us = 2000000,
+		.epoch_gen_shift = 16, /* keeps the history's generation table small */
 		/* bounded ballots, and the restart quiet period (2x) they allow */
 		.ballot_life_us = 5 * s->cfg.retransmit_us,
 		.start_us = s->now,
@@ -794,7 +795,7 @@ void sim_restart(struct sim *s, unsigned node)
 	}
 }
 
-void sim_restart_fresh(struct sim *s, unsigned node)
+void sim_restart_wiped(struct sim *s, unsigned node, bool bootstrap)
 {
 	struct sim_node *nd = &s->nodes[node];
 	if (nd->up)
@@ -802,7 +803,8 @@ void sim_restart_fresh(struct sim *s, unsigned node)
 	nd->incarnation++;
 	store_free(nd->disk); /* the wiped run dir held the durable log too */
 	nd->disk = NULL;
-	node_start(s, node, false, true);
+	/* As pkvd's main.c decides: a first boot only when told to bootstrap. */
+	node_start(s, node, !bootstrap, bootstrap);
 }
 
 bool sim_all_synced(const struct sim *s)

@@ -24,7 +24,7 @@
  * random number or moves an event, so the trace hashes stay as they were):
  * cfg.cluster_size below n (more daemons than cluster_size, all voting);
  * sim_resize() applying a resize to one node only (a RESIZE that missed a
- * node); sim_restart_fresh() (the run dir was wiped: no state file); silent
+ * node); sim_restart_wiped() (the run dir was wiped: no state file); silent
  * link drops (sim_silence) that the membership oracle does not see; an
  * extra delay on a link (sim_delay_link), past the latency bound; and a
  * per-message filter (sim_set_filter) that drops or delays chosen messages,
@@ -269,7 +269,9 @@ void sim_restart(struct sim *s, unsigned node);
  * cfg.durable, the disk is gone too. The incarnation still grows (pkvd
  * takes it from the clock).
  */
-void sim_restart_fresh(struct sim *s, unsigned node);
+/* Restarts a node whose run dir was wiped: no state, no durable log; a
+ * first boot only with bootstrap (pkvd --bootstrap), else a lost node. */
+void sim_restart_wiped(struct sim *s, unsigned node, bool bootstrap);
 bool sim_all_synced(const struct sim *s);
 
 /*

@@ -297,8 +297,9 @@ static void h5_run(struct sim *s, bool wiped, size_t *v, size_t *w)
 	sim_kill(s, 1);
 	sim_kill(s, 2);
 	if (wiped) {
-		sim_restart_fresh(s, 1);
-		sim_restart_fresh(s, 2);
+		/* Started again as a service manager would: no --bootstrap. */
+		sim_restart_wiped(s, 1, false);
+		sim_restart_wiped(s, 2, false);
 	} else {
 		sim_restart(s, 1);
 		sim_restart(s, 2);

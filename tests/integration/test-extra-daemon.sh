@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# More daemons than voters never weakens safety. A 3-node cluster gets a
+# fourth daemon (as `pkv-cluster start 4` would start it): it serves,
+# forwards and learns, but the voters are node1..node3 and it does not vote.
+# Split {node1, node2} from {node3, node4}: were node4 a voter, both halves
+# would be majorities of 3 and could each choose a value for one key. The
+# side with two voters chooses; the side with one voter and the extra
+# daemon answers no quorum, and after the heal every daemon reads the one
+# chosen value.
+. "$(dirname "$0")/lib.sh"
+: "${PKV_FAULT:?}"
+fault() { "$PKV_FAULT" "$T_DIR/node$1/pkvd.sock" "$2" >/dev/null || t_fail "fault $1 $2"; }
+
+t_start_cluster 3
+t_start 4
+t_wait_for "node4 ready" "$PKV" -n node4 wait --timeout 1
+[ "$(t_field 4 voter)" = "no (does not vote)" ] || t_fail "node4 voter: $(t_field 4 voter)"
+[ "$(t_field 1 voter)" = yes ] || t_fail "node1 is not a voter"
+[ "$(t_field 4 voters)" = "node1 node2 node3" ] || t_fail "voters seen by node4: $(t_field 4 voters)"
+grep -q "not a voter" "$T_DIR/node4/pkvd.log" || t_fail "node4 did not say it does not vote"
+# The extra daemon serves: a put through it is chosen by the voters.
+[ "$(t_pkv -n node4 put via-extra x)" = x ] || t_fail "put through node4"
+[ "$(t_pkv -n node2 get via-extra)" = x ] || t_fail "node2 does not read node4's put"
+
+# The split: {1,2} | {3,4}.
+fault 1 "block=3,4"; fault 2 "block=3,4"; fault 3 "block=1,2"; fault 4 "block=1,2"
+t_wait_for "node3 loses quorum" t_quorum_is 3 no
+t_wait_for "node4 sees no quorum" t_quorum_is 4 no
+t_wait_for "node1 keeps quorum" t_quorum_is 1 yes
+rc=0; t_pkv -n node4 put --timeout 2000 split-key from-34 >/dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] || t_fail "a put on the {3,4} side: exit $rc (want 2, no quorum)"
+rc=0; t_pkv -n node3 put --timeout 2000 split-key from-34 >/dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] || t_fail "a put on node3: exit $rc (want 2, no quorum)"
+[ "$(t_pkv -n node1 put split-key from-12)" = from-12 ] || t_fail "the {1,2} side did not choose"
+
+for n in 1 2 3 4; do fault "$n" ""; done
+t_wait_for "node3 regains quorum" t_quorum_is 3 yes
+t_wait_for "node4 regains quorum" t_quorum_is 4 yes
+for n in 1 2 3 4; do
+	[ "$(t_pkv -n "node$n" get split-key)" = from-12 ] || t_fail "node$n reads another value"
+done
+s=$(t_pkv -n node1 stats | tr ' ' '\n' | sed -n 's/^not_voter_dropped=//p')
+t_log "after the heal all four read from-12; node1 dropped ${s:-?} messages of the non-voter"
+echo ok
