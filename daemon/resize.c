@@ -6,9 +6,15 @@
  * The node that runs the resize sets its own size, sends RESIZE to each
  * connected peer (retransmitted every RETX_US until acknowledged) and
  * answers its caller once every one of them acknowledged: ok when each had
- * the same size as this node before, not_in_sync when any had another (all
- * have the new size now either way), timeout when one did not answer in
- * time. A receiver applies the size and acknowledges with the size it had;
+ * the same size as this node before and every voter of the old and of the
+ * new size took part, not_in_sync when any had another size or a voter was
+ * not connected to take the change (the connected ones have the new size
+ * either way), timeout when one did not answer in time.
+ *
+ * The voters change one at a time (docs/design.md §5): a size that is not
+ * the current one plus or minus one is refused (bad_request), since only a
+ * single step keeps every majority of the old voters meeting every
+ * majority of the new ones. A receiver applies the size and acknowledges with the size it had;
  * it remembers the last resize of each sender, so a retransmitted RESIZE
  * is acknowledged with the same previous size as the first.
  *
@@ -34,7 +40,7 @@ struct resize_op {
 	uint64_t req;
 	uint32_t size, prev;
 	uint64_t waiting; /* peers (bit id-1) still to acknowledge */
-	bool disagree;
+	bool disagree; /* a peer had another size, or a voter missed the change */
 	uint64_t deadline, next_retx;
 };
 
@@ -90,6 +96,12 @@ int resize_start(struct daemon *d, struct ctl_conn *c, uint32_t n, uint64_t now)
 {
 	if (n < 1 || n > PKV_MAX_NODES)
 		return PKV_S_BAD_REQUEST;
+	uint32_t cur = d->mem.cluster_size;
+	if (n + 1 < cur || n > cur + 1) {
+		daemon_log(d, "resize to %u refused: the voters change one at a time (%u -> %u, then on)",
+			   n, cur, n < cur ? cur - 1 : cur + 1);
+		return PKV_S_BAD_REQUEST;
+	}
 	struct resize_op *op = calloc(1, sizeof(*op));
 	if (!op)
 		return PKV_S_NO_MEMORY;
@@ -98,13 +110,21 @@ int resize_start(struct daemon *d, struct ctl_conn *c, uint32_t n, uint64_t now)
 	op->size = n;
 	op->prev = d->mem.cluster_size;
 	op->waiting = membership_connected_mask(&d->mem) & ~(1ull << (d->self - 1));
-	op->deadline = now + RESIZE_TIMEOUT_US;
+	uint64_t old_voters = membership_voters(&d->mem);
 	op->next_retx = now + RETX_US;
 	op->next = d->resize.ops;
 	d->resize.ops = op;
 	set_size(d, n, now);
+	/* A voter, old or new, that is not here to take the change missed it. */
+	uint64_t missed = (old_voters | membership_voters(&d->mem)) &
+			  ~membership_connected_mask(&d->mem);
+	if (missed) {
+		op->disagree = true;
+		daemon_log(d, "resize to %u: a voter is not connected and misses the change", n);
+	}
+	op->deadline = now + RESIZE_TIMEOUT_US;
 	if (!op->waiting)
-		finish(d, op, PKV_S_OK);
+		finish(d, op, op->disagree ? PKV_S_NOT_IN_SYNC : PKV_S_OK);
 	else
 		send_resize(d, op);
 	return 0;

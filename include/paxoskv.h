@@ -303,11 +303,16 @@ PKV_EXPORT int pkv_cluster_status(struct pkv_client *client, char **text);
 PKV_EXPORT int pkv_node_stats(struct pkv_client *client, char **text);
 
 /*
- * resize_cluster: sets the configured cluster size on the daemon and on
- * every node connected to it. PKV_OK when all of them had the same size
- * before; PKV_NOT_IN_SYNC when some had another (all have the new one now);
- * PKV_TIMEOUT when a node did not answer; PKV_BAD_REQUEST for a size out of
- * 1..64. Grow the size before adding nodes, stop nodes before shrinking it.
+ * resize_cluster: sets the configured cluster size (the number of voters:
+ * the first `size` configured nodes) on the daemon and on every node
+ * connected to it. The size changes by one at a time: any other size is
+ * PKV_BAD_REQUEST, as is a size out of 1..64. PKV_OK when every node had the
+ * same size before and every voter of the old and the new size took part;
+ * PKV_NOT_IN_SYNC when some node had another size or a voter was not
+ * connected to take the change (the connected nodes have the new size
+ * either way); PKV_TIMEOUT when a node did not answer. To add a voter,
+ * start its daemon first and then grow the size; to remove one, shrink the
+ * size while its daemon still runs, then stop it.
  */
 PKV_EXPORT int pkv_resize_cluster(struct pkv_client *client, unsigned size);
 

@@ -312,6 +312,11 @@ static int cmd_resize(int argc, char **argv)
 		puts("not_in_sync");
 		return EX_INVALID;
 	}
+	if (r == PKV_BAD_REQUEST) {
+		fprintf(stderr, "pkv: resize: the voters change one at a time: resize to the"
+				" current size plus or minus one, step by step\n");
+		return exit_for(r);
+	}
 	fprintf(stderr, "pkv: resize: %s\n", pkv_strerror(r));
 	return exit_for(r);
 }
