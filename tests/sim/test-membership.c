@@ -1,8 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
  * test-membership.c — scripted simulations of daemons that disagree about
- * membership (docs/design.md §10, "Membership is implicit" and "Cluster
- * identity"; docs/design.md §10 lists them).
+ * membership (docs/design.md §5, §6.1, and §10 for what is still open).
+ *
+ * Holes found in review, and where they stand: 1 (a stale cluster_size in
+ * a fast round) — this interleaving is closed by the voter rule, the general
+ * case is open; 2 (shrinking twice) — open; 3 (more daemons than voters) —
+ * closed by the voter rule; 4 (a get across a restart) — closed by the
+ * get's answer limits; 5 (a wiped majority) — closed by --bootstrap and the
+ * epoch's generations. The closed ones also run against a core with their
+ * rule left out (tests/sim/meson.build), where they must fail.
  *
  * Each test forces one interleaving with the simulator's membership faults
  * (tests/lib/sim.h: per-node cluster sizes, extra daemons, wiped run dirs,
