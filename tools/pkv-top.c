@@ -69,6 +69,7 @@ struct top_snap {
 	char *node, *cluster, *connected, *rejected, *datagrams, *paxos, *local;
 	unsigned id, cluster_size, n_connected;
 	bool quorum, has_synced, synced;
+	bool has_voter, voter; /* "voter:" of the daemon's report */
 	uint64_t incarnation, uptime_ms, epoch, rejected_total;
 	struct top_peer *peers;
 	size_t npeers;
@@ -255,6 +256,9 @@ static void parse_cluster(struct top_snap *s, const char *text)
 			s->incarnation = u64_of(v);
 		} else if (!strcmp(l, "uptime_ms")) {
 			s->uptime_ms = u64_of(v);
+		} else if (!strcmp(l, "voter")) {
+			s->has_voter = true;
+			s->voter = !strncmp(v, "yes", 3);
 		} else if (!strcmp(l, "synced")) {
 			s->has_synced = true;
 			s->synced = !strcmp(v, "yes");
@@ -729,9 +733,12 @@ static void render_header(const struct top_snap *s, struct top_lines *l)
 	if (s->has_synced)
 		snprintf(sync, sizeof(sync), "  synced %s  epoch %" PRIu64, s->synced ? "yes" : "no",
 			 s->epoch);
-	lines_add(l, s->quorum && (!s->has_synced || s->synced) ? TOP_ROLE_TEXT : TOP_ROLE_WARN,
-		  "quorum %s  cluster_size %u  connected %u (%s)%s", s->quorum ? "yes" : "no",
-		  s->cluster_size, s->n_connected, s->connected ? s->connected : "", sync);
+	bool outside = s->has_voter && !s->voter;
+	lines_add(l,
+		  s->quorum && (!s->has_synced || s->synced) && !outside ? TOP_ROLE_TEXT : TOP_ROLE_WARN,
+		  "quorum %s  cluster_size %u  connected %u (%s)%s%s", s->quorum ? "yes" : "no",
+		  s->cluster_size, s->n_connected, s->connected ? s->connected : "", sync,
+		  outside ? "  NOT A VOTER" : "");
 	if (s->paxos) {
 		const char *p = s->paxos;
 		uint64_t violations = tok_u64_or0(p, "violations");
