@@ -25,17 +25,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "durable.h"
-
-#define REC_F_HAS_ACCEPTED 0x01u
-#define REC_F_CHOSEN 0x02u
-#define REC_F_CHOSEN_IS_ACCEPTED 0x04u
-#define REC_F_ALL 0x07u
+#include "durable-internal.h"
 
 /* Past this many pending bytes, durable_append writes them out (no sync). */
 #define DURABLE_FLUSH_BYTES (1u << 20)
 
-static const char durable_magic[8] = { 'P', 'K', 'V', 'D', 'L', 'O', 'G', 0 };
+const char durable_magic[8] = { 'P', 'K', 'V', 'D', 'L', 'O', 'G', 0 };
 
 static const uint32_t crc32c_table[256] = {
 	0x00000000, 0xf26b8303, 0xe13b70f7, 0x1350f3f4, 0xc79a971f, 0x35f1141c,
@@ -127,19 +122,7 @@ static uint64_t get64(const uint8_t *p)
 	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
-/*
- * Live size estimate: 64-bit hash of (bucket, key) → size of its last
- * record. A hash collision only makes the estimate a little low, which is
- * all an estimate used to decide when to compact needs.
- */
-struct live_table {
-	uint64_t *keys; /* 0: empty slot */
-	uint32_t *sizes;
-	size_t cap, count;
-	uint64_t bytes;
-};
-
-static uint64_t live_hash(struct pkv_bytes bucket, struct pkv_bytes key)
+uint64_t durable_live_hash(struct pkv_bytes bucket, struct pkv_bytes key)
 {
 	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
 
@@ -187,7 +170,7 @@ static int live_grow(struct live_table *t)
 	return 0;
 }
 
-static int live_put(struct live_table *t, uint64_t h, uint32_t size)
+int durable_live_put(struct live_table *t, uint64_t h, uint32_t size)
 {
 	if ((t->count + 1) * 10 > t->cap * 7) {
 		int rc = live_grow(t);
@@ -208,30 +191,7 @@ static int live_put(struct live_table *t, uint64_t h, uint32_t size)
 	return 0;
 }
 
-struct durable {
-	int fd, dirfd;
-	char *dir;
-	uint64_t file_size;   /* bytes in the file (what pwrite appends after) */
-	uint64_t synced_size; /* of which known to be on disk */
-	uint64_t batch;	    /* batch number of pending records */
-
-	uint8_t *buf; /* pending records, framed */
-	size_t len, cap;
-
-	uint8_t *replay; /* the file as read by open, valid part only */
-	size_t replay_len;
-	bool replay_gone;
-
-	struct live_table live;
-	int broken; /* -errno once a write or sync failed */
-	char errmsg[512];
-	struct durable_stats st;
-};
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+void durable_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -242,9 +202,9 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-#define DERR(d, ...) set_err((d)->errmsg, sizeof((d)->errmsg), __VA_ARGS__)
+#define DERR(d, ...) durable_set_err((d)->errmsg, sizeof((d)->errmsg), __VA_ARGS__)
 
-static bool rec_ok(const struct durable_rec *r)
+bool durable_rec_ok(const struct durable_rec *r)
 {
 	if (r->bucket.len < 1 || r->bucket.len > PKV_MAX_BUCKET || !r->bucket.p)
 		return false;
@@ -356,7 +316,7 @@ static bool rec_decode(const uint8_t *q, uint32_t plen, struct durable_rec *r)
 	r->accepted_value = (struct pkv_bytes){ v, alen };
 	v += alen;
 	r->chosen_value = same ? r->accepted_value : (struct pkv_bytes){ v, clen };
-	return rec_ok(r);
+	return durable_rec_ok(r);
 }
 
 /*
@@ -464,8 +424,8 @@ static int log_create(struct durable *d, char *err, size_t errlen)
 	int fd = tmp_open(d);
 
 	if (fd < 0) {
-		set_err(err, errlen, "durable: cannot create %s/%s: %s", d->dir, DURABLE_TMP_NAME,
-			strerror(-fd));
+		durable_set_err(err, errlen, "durable: cannot create %s/%s: %s", d->dir,
+				DURABLE_TMP_NAME, strerror(-fd));
 		return fd;
 	}
 	file_header(h, 1, 0);
@@ -473,8 +433,8 @@ static int log_create(struct durable *d, char *err, size_t errlen)
 	if (!rc)
 		rc = tmp_commit(d, fd, &renamed);
 	if (rc) {
-		set_err(err, errlen, "durable: cannot create %s/%s: %s", d->dir, DURABLE_LOG_NAME,
-			strerror(-rc));
+		durable_set_err(err, errlen, "durable: cannot create %s/%s: %s", d->dir,
+				DURABLE_LOG_NAME, strerror(-rc));
 		close(fd);
 		unlinkat(d->dirfd, DURABLE_TMP_NAME, 0);
 		return rc;
@@ -483,7 +443,7 @@ static int log_create(struct durable *d, char *err, size_t errlen)
 	return 0;
 }
 
-static int read_file(int fd, uint8_t **out, size_t *outlen)
+int durable_read_file(int fd, uint8_t **out, size_t *outlen)
 {
 	struct stat sb;
 
@@ -517,30 +477,31 @@ static int read_file(int fd, uint8_t **out, size_t *outlen)
  * (the offset to truncate at; == len when undamaged), or -EBADMSG with err
  * set. Fills the live table and the replay count.
  */
-static int log_scan(struct durable *d, const uint8_t *buf, size_t len, size_t *valid_end,
-		    char *err, size_t errlen)
+int durable_log_scan(struct durable *d, const uint8_t *buf, size_t len, size_t *valid_end,
+		     char *err, size_t errlen)
 {
 	const char *path = DURABLE_LOG_NAME;
 
 	if (len < DURABLE_FILE_HEADER || memcmp(buf, durable_magic, 8) != 0 ||
 	    get32(buf + 36) != durable_crc32c(0, buf, 36)) {
-		set_err(err, errlen,
-			"durable: %s/%s: bad file header at offset 0 (not an acceptor log, or "
-			"corrupt); refusing to start: move it aside to start without durable state",
-			d->dir, path);
+		durable_set_err(err, errlen,
+				"durable: %s/%s: bad file header at offset 0 (not an acceptor "
+				"log, or corrupt); refusing to start: move it aside to start "
+				"without durable state",
+				d->dir, path);
 		return -EBADMSG;
 	}
 	if (get32(buf + 8) != DURABLE_FORMAT_VERSION || get32(buf + 12) || get32(buf + 32)) {
-		set_err(err, errlen, "durable: %s/%s: unknown format version %u", d->dir, path,
-			get32(buf + 8));
+		durable_set_err(err, errlen, "durable: %s/%s: unknown format version %u", d->dir,
+				path, get32(buf + 8));
 		return -EBADMSG;
 	}
 	uint64_t first = get64(buf + 16), snap = get64(buf + 24);
 	if (first == 0 || snap > len - DURABLE_FILE_HEADER) {
-		set_err(err, errlen,
-			"durable: %s/%s: file header names %llu snapshot bytes but the file holds "
-			"%zu; refusing to start",
-			d->dir, path, (unsigned long long)snap, len - DURABLE_FILE_HEADER);
+		durable_set_err(err, errlen,
+				"durable: %s/%s: file header names %llu snapshot bytes but the "
+				"file holds %zu; refusing to start",
+				d->dir, path, (unsigned long long)snap, len - DURABLE_FILE_HEADER);
 		return -EBADMSG;
 	}
 	size_t snap_end = DURABLE_FILE_HEADER + (size_t)snap;
@@ -558,11 +519,12 @@ static int log_scan(struct durable *d, const uint8_t *buf, size_t len, size_t *v
 			why = "batch number out of sequence";
 		if (why) {
 			if (off < snap_end) {
-				set_err(err, errlen,
-					"durable: %s/%s: corrupt record at offset %zu (%s) inside the "
-					"compacted snapshot, which was synced before use; refusing to "
-					"start: move the file aside to start without durable state",
-					d->dir, path, off, why);
+				durable_set_err(err, errlen,
+						"durable: %s/%s: corrupt record at offset %zu (%s) "
+						"inside the compacted snapshot, which was synced "
+						"before use; refusing to start: move the file "
+						"aside to start without durable state",
+						d->dir, path, off, why);
 				return -EBADMSG;
 			}
 			/* Rule 3: look for intact records past the damage. */
@@ -586,22 +548,26 @@ static int log_scan(struct durable *d, const uint8_t *buf, size_t len, size_t *v
 				p += sz;
 			}
 			if (later_off && (mixed || (later != prev && later != prev + 1))) {
-				set_err(err, errlen,
-					"durable: %s/%s: corrupt record at offset %zu (%s) with intact "
-					"records of %s at offset %zu and after, so this is not a torn "
-					"write; refusing to start: truncating here would lose promises. "
-					"Move the file aside to start without durable state",
-					d->dir, path, off, why,
-					mixed ? "several later batches" : "an older or later batch",
-					later_off);
+				durable_set_err(err, errlen,
+						"durable: %s/%s: corrupt record at offset %zu (%s) "
+						"with intact records of %s at offset %zu and "
+						"after, so this is not a torn write; refusing to "
+						"start: truncating here would lose promises. Move "
+						"the file aside to start without durable state",
+						d->dir, path, off, why,
+						mixed ? "several later batches"
+						      : "an older or later batch",
+						later_off);
 				return -EBADMSG;
 			}
 			*valid_end = off;
 			return 0;
 		}
-		int rc = live_put(&d->live, live_hash(r.bucket, r.key), (uint32_t)size);
+		int rc =
+		    durable_live_put(&d->live, durable_live_hash(r.bucket, r.key), (uint32_t)size);
 		if (rc) {
-			set_err(err, errlen, "durable: out of memory reading %s/%s", d->dir, path);
+			durable_set_err(err, errlen, "durable: out of memory reading %s/%s", d->dir,
+					path);
 			return rc;
 		}
 		d->st.records_replayed++;
@@ -609,8 +575,9 @@ static int log_scan(struct durable *d, const uint8_t *buf, size_t len, size_t *v
 		off += size;
 	}
 	if (off < snap_end) {
-		set_err(err, errlen, "durable: %s/%s: snapshot ends inside a record; refusing",
-			d->dir, path);
+		durable_set_err(err, errlen,
+				"durable: %s/%s: snapshot ends inside a record; refusing", d->dir,
+				path);
 		return -EBADMSG;
 	}
 	*valid_end = len;
@@ -618,7 +585,7 @@ static int log_scan(struct durable *d, const uint8_t *buf, size_t len, size_t *v
 }
 
 /* The batch the next records get: one past the last intact record. */
-static uint64_t next_batch(const uint8_t *buf, size_t end)
+uint64_t durable_next_batch(const uint8_t *buf, size_t end)
 {
 	uint64_t first = get64(buf + 16), last = first - 1;
 	size_t off = DURABLE_FILE_HEADER;
@@ -637,25 +604,26 @@ int durable_open(struct durable **out, const char *dir, char *err, size_t errlen
 	int rc;
 
 	*out = NULL;
-	set_err(err, errlen, "%s", "");
+	durable_set_err(err, errlen, "%s", "");
 	if (!d || !(d->dir = strdup(dir))) {
 		free(d);
-		set_err(err, errlen, "durable: out of memory");
+		durable_set_err(err, errlen, "durable: out of memory");
 		return -ENOMEM;
 	}
 	d->fd = -1;
 	d->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d->dirfd < 0) {
 		rc = -errno;
-		set_err(err, errlen, "durable: cannot open directory %s: %s", dir, strerror(-rc));
+		durable_set_err(err, errlen, "durable: cannot open directory %s: %s", dir,
+				strerror(-rc));
 		goto fail;
 	}
 	/* A temp file is a compaction that never reached its rename: the log
 	 * beside it is complete, the temp file is garbage. */
 	if (unlinkat(d->dirfd, DURABLE_TMP_NAME, 0) != 0 && errno != ENOENT) {
 		rc = -errno;
-		set_err(err, errlen, "durable: cannot remove %s/%s: %s", dir, DURABLE_TMP_NAME,
-			strerror(-rc));
+		durable_set_err(err, errlen, "durable: cannot remove %s/%s: %s", dir,
+				DURABLE_TMP_NAME, strerror(-rc));
 		goto fail;
 	}
 	d->fd = openat(d->dirfd, DURABLE_LOG_NAME, O_RDWR | O_CLOEXEC);
@@ -666,23 +634,24 @@ int durable_open(struct durable **out, const char *dir, char *err, size_t errlen
 		d->st.created = true;
 	} else if (d->fd < 0) {
 		rc = -errno;
-		set_err(err, errlen, "durable: cannot open %s/%s: %s", dir, DURABLE_LOG_NAME,
-			strerror(-rc));
+		durable_set_err(err, errlen, "durable: cannot open %s/%s: %s", dir,
+				DURABLE_LOG_NAME, strerror(-rc));
 		goto fail;
 	} else if (flock(d->fd, LOCK_EX | LOCK_NB) != 0) {
 		rc = -errno;
-		set_err(err, errlen, "durable: %s/%s: %s", dir, DURABLE_LOG_NAME,
-			rc == -EWOULDBLOCK ? "in use by another daemon (locked)" : strerror(-rc));
+		durable_set_err(err, errlen, "durable: %s/%s: %s", dir, DURABLE_LOG_NAME,
+				rc == -EWOULDBLOCK ? "in use by another daemon (locked)"
+						   : strerror(-rc));
 		goto fail;
 	}
 
-	rc = read_file(d->fd, &d->replay, &len);
+	rc = durable_read_file(d->fd, &d->replay, &len);
 	if (rc) {
-		set_err(err, errlen, "durable: cannot read %s/%s: %s", dir, DURABLE_LOG_NAME,
-			strerror(-rc));
+		durable_set_err(err, errlen, "durable: cannot read %s/%s: %s", dir,
+				DURABLE_LOG_NAME, strerror(-rc));
 		goto fail;
 	}
-	rc = log_scan(d, d->replay, len, &end, err, errlen);
+	rc = durable_log_scan(d, d->replay, len, &end, err, errlen);
 	if (rc)
 		goto fail;
 	if (end < len) {
@@ -690,15 +659,16 @@ int durable_open(struct durable **out, const char *dir, char *err, size_t errlen
 		 * lands after it. */
 		if (ftruncate(d->fd, (off_t)end) != 0 || fsync(d->fd) != 0) {
 			rc = -errno;
-			set_err(err, errlen, "durable: cannot truncate the torn tail of %s/%s: %s",
-				dir, DURABLE_LOG_NAME, strerror(-rc));
+			durable_set_err(err, errlen,
+					"durable: cannot truncate the torn tail of %s/%s: %s", dir,
+					DURABLE_LOG_NAME, strerror(-rc));
 			goto fail;
 		}
 		d->st.torn_bytes = len - end;
 	}
 	d->file_size = end;
 	d->synced_size = end;
-	d->batch = next_batch(d->replay, end);
+	d->batch = durable_next_batch(d->replay, end);
 	d->replay_len = end;
 	*out = d;
 	return 0;
@@ -707,7 +677,7 @@ fail:
 	return rc;
 }
 
-static void replay_release(struct durable *d)
+void durable_replay_release(struct durable *d)
 {
 	free(d->replay);
 	d->replay = NULL;
@@ -737,7 +707,7 @@ int durable_replay(struct durable *d, int (*apply)(void *arg, const struct durab
 			break;
 		off += size;
 	}
-	replay_release(d);
+	durable_replay_release(d);
 	return rc;
 }
 
@@ -766,10 +736,10 @@ int durable_append(struct durable *d, const struct durable_rec *r)
 {
 	if (d->broken)
 		return d->broken;
-	if (!rec_ok(r))
+	if (!durable_rec_ok(r))
 		return -EINVAL;
 	if (d->replay)
-		replay_release(d);
+		durable_replay_release(d);
 	size_t n = rec_size(r);
 	if (d->len + n > d->cap) {
 		size_t ncap = d->cap ? d->cap : 4096;
@@ -781,7 +751,7 @@ int durable_append(struct durable *d, const struct durable_rec *r)
 		d->buf = nb;
 		d->cap = ncap;
 	}
-	int rc = live_put(&d->live, live_hash(r->bucket, r->key), (uint32_t)n);
+	int rc = durable_live_put(&d->live, durable_live_hash(r->bucket, r->key), (uint32_t)n);
 	if (rc)
 		return rc;
 	rec_encode(d->buf + d->len, r, d->batch);
@@ -798,7 +768,7 @@ int durable_sync(struct durable *d)
 	if (d->broken)
 		return d->broken;
 	if (d->replay)
-		replay_release(d);
+		durable_replay_release(d);
 	if (!d->len && d->file_size == d->synced_size)
 		return 0;
 	uint64_t t0 = now_ns();
@@ -844,7 +814,7 @@ int durable_compact(struct durable *d, int (*next)(void *arg, struct durable_rec
 		rc = next(arg, &r);
 		if (rc <= 0)
 			break;
-		if (!rec_ok(&r)) {
+		if (!durable_rec_ok(&r)) {
 			rc = -EINVAL;
 			break;
 		}
@@ -861,7 +831,7 @@ int durable_compact(struct durable *d, int (*next)(void *arg, struct durable_rec
 			buf = nb;
 			cap = ncap;
 		}
-		rc = live_put(&nl, live_hash(r.bucket, r.key), (uint32_t)n);
+		rc = durable_live_put(&nl, durable_live_hash(r.bucket, r.key), (uint32_t)n);
 		if (rc)
 			break;
 		rec_encode(buf + len, &r, d->batch);
