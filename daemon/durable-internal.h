@@ -4,6 +4,12 @@
  * struct durable, the live size estimate and the helpers one file calls in
  * the other. Only daemon/durable*.c include it; the rest of the daemon and
  * the tests use durable.h.
+ *
+ * The files:
+ *   durable.c         the record format and its encoding, the CRC, append,
+ *                     sync, open/close, compaction, stats
+ *   durable-replay.c  reading the log back: decoding and checking records,
+ *                     the damage rules (durable.h) at open, replay
  */
 #ifndef PKV_DURABLE_INTERNAL_H
 #define PKV_DURABLE_INTERNAL_H
@@ -62,7 +68,7 @@ bool durable_rec_ok(const struct durable_rec *r);
 uint64_t durable_live_hash(struct pkv_bytes bucket, struct pkv_bytes key);
 int durable_live_put(struct live_table *t, uint64_t h, uint32_t size);
 
-/* Reading the log back. */
+/* durable-replay.c */
 int durable_read_file(int fd, uint8_t **out, size_t *outlen);
 int durable_log_scan(struct durable *d, const uint8_t *buf, size_t len, size_t *valid_end,
 		     char *err, size_t errlen);
