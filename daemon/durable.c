@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * durable.c — the durable acceptor log (format and rules in durable.h).
+ * durable.c — the durable acceptor log (format and rules in durable.h); the
+ * reading side, the damage rules and replay, is in durable-replay.c.
  *
  * Key record payload (DURABLE_REC_KEY), little-endian:
  *    0 u8  flags (REC_F_*)        1 u8  bucket length
@@ -21,21 +22,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "durable.h"
-
-#define REC_F_HAS_ACCEPTED 0x01u
-#define REC_F_CHOSEN 0x02u
-#define REC_F_CHOSEN_IS_ACCEPTED 0x04u
-#define REC_F_ALL 0x07u
+#include "durable-internal.h"
 
 /* Past this many pending bytes, durable_append writes them out (no sync). */
 #define DURABLE_FLUSH_BYTES (1u << 20)
 
-static const char durable_magic[8] = { 'P', 'K', 'V', 'D', 'L', 'O', 'G', 0 };
+const char durable_magic[8] = { 'P', 'K', 'V', 'D', 'L', 'O', 'G', 0 };
 
 static const uint32_t crc32c_table[256] = {
 	0x00000000, 0xf26b8303, 0xe13b70f7, 0x1350f3f4, 0xc79a971f, 0x35f1141c,
@@ -112,34 +107,7 @@ static void put64(uint8_t *p, uint64_t v)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-/*
- * Live size estimate: 64-bit hash of (bucket, key) → size of its last
- * record. A hash collision only makes the estimate a little low, which is
- * all an estimate used to decide when to compact needs.
- */
-struct live_table {
-	uint64_t *keys; /* 0: empty slot */
-	uint32_t *sizes;
-	size_t cap, count;
-	uint64_t bytes;
-};
-
-static uint64_t live_hash(struct pkv_bytes bucket, struct pkv_bytes key)
+uint64_t durable_live_hash(struct pkv_bytes bucket, struct pkv_bytes key)
 {
 	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
 
@@ -187,7 +155,7 @@ static int live_grow(struct live_table *t)
 	return 0;
 }
 
-static int live_put(struct live_table *t, uint64_t h, uint32_t size)
+int durable_live_put(struct live_table *t, uint64_t h, uint32_t size)
 {
 	if ((t->count + 1) * 10 > t->cap * 7) {
 		int rc = live_grow(t);
@@ -208,30 +176,7 @@ static int live_put(struct live_table *t, uint64_t h, uint32_t size)
 	return 0;
 }
 
-struct durable {
-	int fd, dirfd;
-	char *dir;
-	uint64_t file_size;   /* bytes in the file (what pwrite appends after) */
-	uint64_t synced_size; /* of which known to be on disk */
-	uint64_t batch;	    /* batch number of pending records */
-
-	uint8_t *buf; /* pending records, framed */
-	size_t len, cap;
-
-	uint8_t *replay; /* the file as read by open, valid part only */
-	size_t replay_len;
-	bool replay_gone;
-
-	struct live_table live;
-	int broken; /* -errno once a write or sync failed */
-	char errmsg[512];
-	struct durable_stats st;
-};
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+void durable_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -242,9 +187,9 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-#define DERR(d, ...) set_err((d)->errmsg, sizeof((d)->errmsg), __VA_ARGS__)
+#define DERR(d, ...) durable_set_err((d)->errmsg, sizeof((d)->errmsg), __VA_ARGS__)
 
-static bool rec_ok(const struct durable_rec *r)
+bool durable_rec_ok(const struct durable_rec *r)
 {
 	if (r->bucket.len < 1 || r->bucket.len > PKV_MAX_BUCKET || !r->bucket.p)
 		return false;
@@ -318,73 +263,6 @@ static void rec_encode(uint8_t *p, const struct durable_rec *r, uint64_t batch)
 	put16(p + 14, 0);
 	put64(p + 16, batch);
 	put32(p, durable_crc32c(0, p + 4, DURABLE_FRAME_HEADER - 4));
-}
-
-/* Decodes a payload whose CRC has been checked. Returns false if malformed. */
-static bool rec_decode(const uint8_t *q, uint32_t plen, struct durable_rec *r)
-{
-	if (plen < DURABLE_REC_FIXED)
-		return false;
-	uint8_t fl = q[0];
-	uint32_t blen = q[1], klen = get16(q + 2), alen = get32(q + 4), clen = get32(q + 8);
-
-	if (fl & ~REC_F_ALL)
-		return false;
-	memset(r, 0, sizeof(*r));
-	r->has_accepted = fl & REC_F_HAS_ACCEPTED;
-	r->chosen = fl & REC_F_CHOSEN;
-	bool same = fl & REC_F_CHOSEN_IS_ACCEPTED;
-	if (same && (!r->has_accepted || !r->chosen || clen))
-		return false;
-	if (alen > DURABLE_MAX_VALUE || clen > DURABLE_MAX_VALUE)
-		return false;
-	if ((uint64_t)DURABLE_REC_FIXED + blen + klen + alen + clen != plen)
-		return false;
-	r->promised.node = get32(q + 12);
-	r->gen = get64(q + 16);
-	r->promised.round = get64(q + 24);
-	r->accepted.round = get64(q + 32);
-	r->accepted.node = get32(q + 40);
-	r->chosen_ballot.node = get32(q + 44);
-	r->chosen_ballot.round = get64(q + 48);
-	r->max_round = get64(q + 56);
-	const uint8_t *v = q + DURABLE_REC_FIXED;
-	r->bucket = (struct pkv_bytes){ v, blen };
-	v += blen;
-	r->key = (struct pkv_bytes){ v, klen };
-	v += klen;
-	r->accepted_value = (struct pkv_bytes){ v, alen };
-	v += alen;
-	r->chosen_value = same ? r->accepted_value : (struct pkv_bytes){ v, clen };
-	return rec_ok(r);
-}
-
-/*
- * Checks the record at p (avail bytes to the end of the file). Returns NULL
- * when it is intact (and fills *size, *batch, and *r when r is non-NULL),
- * else what is wrong with it.
- */
-static const char *frame_check(const uint8_t *p, size_t avail, size_t *size, uint64_t *batch,
-			       struct durable_rec *r)
-{
-	struct durable_rec tmp;
-
-	if (avail < DURABLE_FRAME_HEADER)
-		return "frame header cut short";
-	uint32_t plen = get32(p + 4);
-	/* Cheap tests first: the resync scan calls this at every byte. */
-	if (plen > DURABLE_MAX_PAYLOAD || get16(p + 12) != DURABLE_REC_KEY || get16(p + 14) != 0 ||
-	    durable_crc32c(0, p + 4, DURABLE_FRAME_HEADER - 4) != get32(p))
-		return "frame header check failed";
-	if (plen > avail - DURABLE_FRAME_HEADER)
-		return "record runs past the end of the file";
-	if (durable_crc32c(0, p + DURABLE_FRAME_HEADER, plen) != get32(p + 8))
-		return "payload check failed";
-	if (!rec_decode(p + DURABLE_FRAME_HEADER, plen, r ? r : &tmp))
-		return "payload malformed";
-	*size = DURABLE_FRAME_HEADER + plen;
-	*batch = get64(p + 16);
-	return NULL;
 }
 
 static uint64_t now_ns(void)
@@ -464,8 +342,8 @@ static int log_create(struct durable *d, char *err, size_t errlen)
 	int fd = tmp_open(d);
 
 	if (fd < 0) {
-		set_err(err, errlen, "durable: cannot create %s/%s: %s", d->dir, DURABLE_TMP_NAME,
-			strerror(-fd));
+		durable_set_err(err, errlen, "durable: cannot create %s/%s: %s", d->dir,
+				DURABLE_TMP_NAME, strerror(-fd));
 		return fd;
 	}
 	file_header(h, 1, 0);
@@ -473,161 +351,14 @@ static int log_create(struct durable *d, char *err, size_t errlen)
 	if (!rc)
 		rc = tmp_commit(d, fd, &renamed);
 	if (rc) {
-		set_err(err, errlen, "durable: cannot create %s/%s: %s", d->dir, DURABLE_LOG_NAME,
-			strerror(-rc));
+		durable_set_err(err, errlen, "durable: cannot create %s/%s: %s", d->dir,
+				DURABLE_LOG_NAME, strerror(-rc));
 		close(fd);
 		unlinkat(d->dirfd, DURABLE_TMP_NAME, 0);
 		return rc;
 	}
 	d->fd = fd;
 	return 0;
-}
-
-static int read_file(int fd, uint8_t **out, size_t *outlen)
-{
-	struct stat sb;
-
-	if (fstat(fd, &sb) != 0)
-		return -errno;
-	size_t n = (size_t)sb.st_size;
-	uint8_t *b = malloc(n ? n : 1);
-	if (!b)
-		return -ENOMEM;
-	size_t got = 0;
-	while (got < n) {
-		ssize_t r = pread(fd, b + got, n - got, (off_t)got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int rc = -errno;
-			free(b);
-			return rc;
-		}
-		if (r == 0)
-			break; /* shrank under us: what we have is the file */
-		got += (size_t)r;
-	}
-	*out = b;
-	*outlen = got;
-	return 0;
-}
-
-/*
- * Applies the damage rules to the file in buf. Returns 0 with *valid_end set
- * (the offset to truncate at; == len when undamaged), or -EBADMSG with err
- * set. Fills the live table and the replay count.
- */
-static int log_scan(struct durable *d, const uint8_t *buf, size_t len, size_t *valid_end,
-		    char *err, size_t errlen)
-{
-	const char *path = DURABLE_LOG_NAME;
-
-	if (len < DURABLE_FILE_HEADER || memcmp(buf, durable_magic, 8) != 0 ||
-	    get32(buf + 36) != durable_crc32c(0, buf, 36)) {
-		set_err(err, errlen,
-			"durable: %s/%s: bad file header at offset 0 (not an acceptor log, or "
-			"corrupt); refusing to start: move it aside to start without durable state",
-			d->dir, path);
-		return -EBADMSG;
-	}
-	if (get32(buf + 8) != DURABLE_FORMAT_VERSION || get32(buf + 12) || get32(buf + 32)) {
-		set_err(err, errlen, "durable: %s/%s: unknown format version %u", d->dir, path,
-			get32(buf + 8));
-		return -EBADMSG;
-	}
-	uint64_t first = get64(buf + 16), snap = get64(buf + 24);
-	if (first == 0 || snap > len - DURABLE_FILE_HEADER) {
-		set_err(err, errlen,
-			"durable: %s/%s: file header names %llu snapshot bytes but the file holds "
-			"%zu; refusing to start",
-			d->dir, path, (unsigned long long)snap, len - DURABLE_FILE_HEADER);
-		return -EBADMSG;
-	}
-	size_t snap_end = DURABLE_FILE_HEADER + (size_t)snap;
-	uint64_t prev = first - 1; /* batch of the last intact record */
-	size_t off = DURABLE_FILE_HEADER;
-	struct durable_rec r;
-
-	while (off < len) {
-		size_t size;
-		uint64_t batch;
-		const char *why = frame_check(buf + off, len - off, &size, &batch, &r);
-		if (!why && off < snap_end && (batch != first || size > snap_end - off))
-			why = "snapshot record out of place";
-		if (!why && off >= snap_end && batch != prev && batch != prev + 1)
-			why = "batch number out of sequence";
-		if (why) {
-			if (off < snap_end) {
-				set_err(err, errlen,
-					"durable: %s/%s: corrupt record at offset %zu (%s) inside the "
-					"compacted snapshot, which was synced before use; refusing to "
-					"start: move the file aside to start without durable state",
-					d->dir, path, off, why);
-				return -EBADMSG;
-			}
-			/* Rule 3: look for intact records past the damage. */
-			uint64_t later = 0;
-			size_t later_off = 0;
-			bool mixed = false;
-			for (size_t p = off + 1; p + DURABLE_FRAME_HEADER <= len;) {
-				size_t sz;
-				uint64_t b;
-				if (frame_check(buf + p, len - p, &sz, &b, NULL)) {
-					p++;
-					continue;
-				}
-				if (!later_off) {
-					later = b;
-					later_off = p;
-				} else if (b != later) {
-					mixed = true;
-					break;
-				}
-				p += sz;
-			}
-			if (later_off && (mixed || (later != prev && later != prev + 1))) {
-				set_err(err, errlen,
-					"durable: %s/%s: corrupt record at offset %zu (%s) with intact "
-					"records of %s at offset %zu and after, so this is not a torn "
-					"write; refusing to start: truncating here would lose promises. "
-					"Move the file aside to start without durable state",
-					d->dir, path, off, why,
-					mixed ? "several later batches" : "an older or later batch",
-					later_off);
-				return -EBADMSG;
-			}
-			*valid_end = off;
-			return 0;
-		}
-		int rc = live_put(&d->live, live_hash(r.bucket, r.key), (uint32_t)size);
-		if (rc) {
-			set_err(err, errlen, "durable: out of memory reading %s/%s", d->dir, path);
-			return rc;
-		}
-		d->st.records_replayed++;
-		prev = batch;
-		off += size;
-	}
-	if (off < snap_end) {
-		set_err(err, errlen, "durable: %s/%s: snapshot ends inside a record; refusing",
-			d->dir, path);
-		return -EBADMSG;
-	}
-	*valid_end = len;
-	return 0;
-}
-
-/* The batch the next records get: one past the last intact record. */
-static uint64_t next_batch(const uint8_t *buf, size_t end)
-{
-	uint64_t first = get64(buf + 16), last = first - 1;
-	size_t off = DURABLE_FILE_HEADER;
-
-	while (off < end) {
-		last = get64(buf + off + 16);
-		off += DURABLE_FRAME_HEADER + get32(buf + off + 4);
-	}
-	return last + 1;
 }
 
 int durable_open(struct durable **out, const char *dir, char *err, size_t errlen)
@@ -637,25 +368,26 @@ int durable_open(struct durable **out, const char *dir, char *err, size_t errlen
 	int rc;
 
 	*out = NULL;
-	set_err(err, errlen, "%s", "");
+	durable_set_err(err, errlen, "%s", "");
 	if (!d || !(d->dir = strdup(dir))) {
 		free(d);
-		set_err(err, errlen, "durable: out of memory");
+		durable_set_err(err, errlen, "durable: out of memory");
 		return -ENOMEM;
 	}
 	d->fd = -1;
 	d->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d->dirfd < 0) {
 		rc = -errno;
-		set_err(err, errlen, "durable: cannot open directory %s: %s", dir, strerror(-rc));
+		durable_set_err(err, errlen, "durable: cannot open directory %s: %s", dir,
+				strerror(-rc));
 		goto fail;
 	}
 	/* A temp file is a compaction that never reached its rename: the log
 	 * beside it is complete, the temp file is garbage. */
 	if (unlinkat(d->dirfd, DURABLE_TMP_NAME, 0) != 0 && errno != ENOENT) {
 		rc = -errno;
-		set_err(err, errlen, "durable: cannot remove %s/%s: %s", dir, DURABLE_TMP_NAME,
-			strerror(-rc));
+		durable_set_err(err, errlen, "durable: cannot remove %s/%s: %s", dir,
+				DURABLE_TMP_NAME, strerror(-rc));
 		goto fail;
 	}
 	d->fd = openat(d->dirfd, DURABLE_LOG_NAME, O_RDWR | O_CLOEXEC);
@@ -666,23 +398,24 @@ int durable_open(struct durable **out, const char *dir, char *err, size_t errlen
 		d->st.created = true;
 	} else if (d->fd < 0) {
 		rc = -errno;
-		set_err(err, errlen, "durable: cannot open %s/%s: %s", dir, DURABLE_LOG_NAME,
-			strerror(-rc));
+		durable_set_err(err, errlen, "durable: cannot open %s/%s: %s", dir,
+				DURABLE_LOG_NAME, strerror(-rc));
 		goto fail;
 	} else if (flock(d->fd, LOCK_EX | LOCK_NB) != 0) {
 		rc = -errno;
-		set_err(err, errlen, "durable: %s/%s: %s", dir, DURABLE_LOG_NAME,
-			rc == -EWOULDBLOCK ? "in use by another daemon (locked)" : strerror(-rc));
+		durable_set_err(err, errlen, "durable: %s/%s: %s", dir, DURABLE_LOG_NAME,
+				rc == -EWOULDBLOCK ? "in use by another daemon (locked)"
+						   : strerror(-rc));
 		goto fail;
 	}
 
-	rc = read_file(d->fd, &d->replay, &len);
+	rc = durable_read_file(d->fd, &d->replay, &len);
 	if (rc) {
-		set_err(err, errlen, "durable: cannot read %s/%s: %s", dir, DURABLE_LOG_NAME,
-			strerror(-rc));
+		durable_set_err(err, errlen, "durable: cannot read %s/%s: %s", dir,
+				DURABLE_LOG_NAME, strerror(-rc));
 		goto fail;
 	}
-	rc = log_scan(d, d->replay, len, &end, err, errlen);
+	rc = durable_log_scan(d, d->replay, len, &end, err, errlen);
 	if (rc)
 		goto fail;
 	if (end < len) {
@@ -690,54 +423,21 @@ int durable_open(struct durable **out, const char *dir, char *err, size_t errlen
 		 * lands after it. */
 		if (ftruncate(d->fd, (off_t)end) != 0 || fsync(d->fd) != 0) {
 			rc = -errno;
-			set_err(err, errlen, "durable: cannot truncate the torn tail of %s/%s: %s",
-				dir, DURABLE_LOG_NAME, strerror(-rc));
+			durable_set_err(err, errlen,
+					"durable: cannot truncate the torn tail of %s/%s: %s", dir,
+					DURABLE_LOG_NAME, strerror(-rc));
 			goto fail;
 		}
 		d->st.torn_bytes = len - end;
 	}
 	d->file_size = end;
 	d->synced_size = end;
-	d->batch = next_batch(d->replay, end);
+	d->batch = durable_next_batch(d->replay, end);
 	d->replay_len = end;
 	*out = d;
 	return 0;
 fail:
 	durable_close(d);
-	return rc;
-}
-
-static void replay_release(struct durable *d)
-{
-	free(d->replay);
-	d->replay = NULL;
-	d->replay_gone = true;
-}
-
-int durable_replay(struct durable *d, int (*apply)(void *arg, const struct durable_rec *r),
-		   void *arg)
-{
-	if (d->replay_gone)
-		return -EINVAL;
-	size_t off = DURABLE_FILE_HEADER;
-	int rc = 0;
-
-	while (off < d->replay_len) {
-		struct durable_rec r;
-		size_t size;
-		uint64_t batch;
-		/* Checked by open already; checking again costs little and
-		 * keeps this loop honest if the two ever drift apart. */
-		if (frame_check(d->replay + off, d->replay_len - off, &size, &batch, &r)) {
-			rc = -EBADMSG;
-			break;
-		}
-		rc = apply(arg, &r);
-		if (rc)
-			break;
-		off += size;
-	}
-	replay_release(d);
 	return rc;
 }
 
@@ -766,10 +466,10 @@ int durable_append(struct durable *d, const struct durable_rec *r)
 {
 	if (d->broken)
 		return d->broken;
-	if (!rec_ok(r))
+	if (!durable_rec_ok(r))
 		return -EINVAL;
 	if (d->replay)
-		replay_release(d);
+		durable_replay_release(d);
 	size_t n = rec_size(r);
 	if (d->len + n > d->cap) {
 		size_t ncap = d->cap ? d->cap : 4096;
@@ -781,7 +481,7 @@ int durable_append(struct durable *d, const struct durable_rec *r)
 		d->buf = nb;
 		d->cap = ncap;
 	}
-	int rc = live_put(&d->live, live_hash(r->bucket, r->key), (uint32_t)n);
+	int rc = durable_live_put(&d->live, durable_live_hash(r->bucket, r->key), (uint32_t)n);
 	if (rc)
 		return rc;
 	rec_encode(d->buf + d->len, r, d->batch);
@@ -798,7 +498,7 @@ int durable_sync(struct durable *d)
 	if (d->broken)
 		return d->broken;
 	if (d->replay)
-		replay_release(d);
+		durable_replay_release(d);
 	if (!d->len && d->file_size == d->synced_size)
 		return 0;
 	uint64_t t0 = now_ns();
@@ -844,7 +544,7 @@ int durable_compact(struct durable *d, int (*next)(void *arg, struct durable_rec
 		rc = next(arg, &r);
 		if (rc <= 0)
 			break;
-		if (!rec_ok(&r)) {
+		if (!durable_rec_ok(&r)) {
 			rc = -EINVAL;
 			break;
 		}
@@ -861,7 +561,7 @@ int durable_compact(struct durable *d, int (*next)(void *arg, struct durable_rec
 			buf = nb;
 			cap = ncap;
 		}
-		rc = live_put(&nl, live_hash(r.bucket, r.key), (uint32_t)n);
+		rc = durable_live_put(&nl, durable_live_hash(r.bucket, r.key), (uint32_t)n);
 		if (rc)
 			break;
 		rec_encode(buf + len, &r, d->batch);
