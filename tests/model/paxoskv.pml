@@ -26,7 +26,15 @@
  *   FAST_GET               (with FAST) a get that reads the acceptors one at
  *                          a time, at any moments, and takes a value at F
  *                          when all three reported it (instead of the
- *                          snapshot observation)
+ *                          snapshot observation). The get drops what it read
+ *                          from an acceptor that restarted since (a new
+ *                          incarnation) and reads it again
+ *   BROKEN_GET_ACROSS_RESTART  (with FAST_GET) the get keeps a read of an
+ *                          acceptor after that acceptor restarted (the daemon's
+ *                          rule today; expected to FAIL with FAST_REPROPOSE)
+ *   FAST_REPROPOSE         (with FAST) after the restart, proposer 1's value is
+ *                          sent at F once more (a client's retry of the same
+ *                          value, on any node): a value proposed at F twice
  */
 
 #ifndef MAXR
@@ -79,6 +87,10 @@
 #define FQ NA
 #endif
 #define MFBIT(g, i) (1 << (2 * NG * NB + (g) * NP + (i)))
+/* FAST_REPROPOSE: proposer 0's value of generation 0 sent at F again, after
+ * the restart; its own bit, so the quiet period (which expires what was sent
+ * before the restart) does not take it */
+#define MRBIT (1 << (2 * NG * NB + NG * NP))
 
 /*
  * The network: the set of every PREPARE/ACCEPT ever sent (as in the TLA+
@@ -164,7 +176,7 @@ hidden byte t_hb, t_v, t_g, t_b;
 #define GC0_SAFE 1
 #endif
 #ifdef FAST
-#define GEN0_FAST (MFBIT(0, 0) | MFBIT(0, 1))
+#define GEN0_FAST (MFBIT(0, 0) | MFBIT(0, 1) | MRBIT)
 #else
 #define GEN0_FAST 0
 #endif
@@ -333,7 +345,15 @@ inline fast_recv(a, g, i)
 #define DELIVER_F(a, g, i) \
 	:: d_step { asynced[a] && (msgs & MFBIT(g, i)) && FAST_USEFUL(a, g, i) -> \
 		fast_recv(a, g, i); gc0() }
-#define DELIVER_FA(a) DELIVER_F(a, 0, 0) DELIVER_F(a, 0, 1) DELIVER_F(a, 1, 0) DELIVER_F(a, 1, 1)
+#ifdef FAST_REPROPOSE
+#define DELIVER_FR(a) \
+	:: d_step { asynced[a] && (msgs & MRBIT) && FAST_USEFUL(a, 0, 0) -> \
+		fast_recv(a, 0, 0); gc0() }
+#else
+#define DELIVER_FR(a)
+#endif
+#define DELIVER_FA(a) DELIVER_F(a, 0, 0) DELIVER_F(a, 0, 1) DELIVER_F(a, 1, 0) DELIVER_F(a, 1, 1) \
+	DELIVER_FR(a)
 
 #ifdef FAST_GET
 /*
@@ -344,6 +364,12 @@ inline fast_recv(a, g, i)
  */
 #define GR_OTHER 255
 byte gread[NA];
+#ifdef BROKEN_GET_ACROSS_RESTART
+#define GET_FORGET(a) skip
+#else
+/* a read of an older incarnation is dropped: the acceptor is read again */
+#define GET_FORGET(a) gread[a] = 0
+#endif
 #define GET_READ(a) \
 	:: d_step { gread[a] == 0 && asynced[a] -> \
 		if \
@@ -357,6 +383,7 @@ byte gread[NA];
 #else
 #define GET_READ(a)
 #define GET_LEARN(v)
+#define GET_FORGET(a) skip
 /* A get that hears the same vote at F from every synced acceptor learns it. */
 #define HOLDS_F(a, v) (asynced[a] && afv[a] == (v) && agen[a] == GEN_OF_VAL(v))
 #define OBSERVE_F(v) \
@@ -369,7 +396,30 @@ byte gread[NA];
 	:: d_step { pphase[i] == 0 && pb[i] == 0 && !pfast[i] -> \
 		pfast[i] = 1; pphase[i] = 4; clear_round(i); \
 		msgs = msgs | MFBIT(pgen[i], i) }
+
+#ifdef FAST_REPROPOSE
+/*
+ * Once, after the restart and once a fast round of proposer 0 that was
+ * active at the restart has expired: proposer 0's value of generation 0 is
+ * sent at F again (a retry of the same client value; the node retrying holds
+ * nothing of the key, so it starts with the fast round).
+ */
+bit refast;
+#ifdef NO_QUIET
+#define PFOLD0 0
 #else
+#define PFOLD0 pfold[0]
+#endif
+#define FAST_RESEND \
+	:: d_step { restarts == MAXRESTART && !refast && pgen[0] == 0 && PFOLD0 == 0 -> \
+		refast = 1; pfast[0] = 1; pphase[0] = 4; clear_round(0); \
+		msgs = msgs | MRBIT }
+#else
+#define FAST_RESEND
+#endif
+#else
+#define FAST_RESEND
+#define GET_FORGET(a) skip
 #define PROMISE_FAST(i, a) skip
 #define DELIVER_FA(a)
 #define FAST_START(i)
@@ -602,7 +652,7 @@ inline expire_round(i)
 #define RESTART(a) \
 	:: d_step { restarts < MAXRESTART && asynced[a] -> restarts++; \
 		agen[a] = 0; aprom[a] = 0; aaccb[a] = 0; AFV_RESET(a); asynced[a] = 0; asmask[a] = 0; \
-		QUIET_MARK }
+		GET_FORGET(a); QUIET_MARK }
 #endif
 
 #ifdef FAST
@@ -663,7 +713,7 @@ active proctype system()
 end:	do
 	START_I(0)
 	START_I(1)
-	FAST_START(0) FAST_START(1)
+	FAST_START(0) FAST_START(1) FAST_RESEND
 	PHASE2(0, 0, 1) PHASE2(0, 0, 2) PHASE2(0, 1, 2)
 	PHASE2(1, 0, 1) PHASE2(1, 0, 2) PHASE2(1, 1, 2)
 	DELIVER_A(0)
