@@ -1,5 +1,5 @@
 /*
- * membership.pml — model of voter-set changes (DESIGN §3.4): configurations
+ * membership.pml — model of voter-set changes (docs/design.md §10): configurations
  * (c, V_c), configuration numbers on every message, ballots ordered
  * (c, round, node), single-step changes and the catch-up of a new voter
  * from the frozen state of a majority of the old configuration.

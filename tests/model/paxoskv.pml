@@ -1,5 +1,5 @@
 /*
- * paxoskv.pml — model of PaxosKV's per-key protocol (DESIGN §3.1–§3.3):
+ * paxoskv.pml — model of PaxosKV's per-key protocol (docs/design.md §3, §4, §6):
  * single-decree Paxos per generation, erasure with tombstones, the
  * dead-binding rule, and acceptor restart without durable state.
  *
@@ -9,7 +9,7 @@
  * Compile-time switches (spin -DNAME):
  *   MAXR=n                 rounds (ballots) each proposer may try per
  *                          generation (default 2; 3 is supported)
- *   NO_QUIET               sync exactly as DESIGN §3.3 words it, without the
+ *   NO_QUIET               sync exactly as the spec first worded it, without the
  *                          quiet period (expected to FAIL: see README)
  *   BROKEN_NO_SYNC         a restarted acceptor answers at once, empty
  *   BROKEN_DEAD_SAME_GEN   a proposer that sees a dead-binding value drops it
