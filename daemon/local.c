@@ -158,6 +158,13 @@ int local_init(struct daemon *d)
 
 void local_fini(struct daemon *d)
 {
+	/* After the ring (daemon_fini): no completion will free the watches. */
+	while (d->local.pid_watches) {
+		struct pid_watch *w = d->local.pid_watches;
+		d->local.pid_watches = w->next;
+		close(w->pidfd);
+		free(w);
+	}
 	if (d->local.shm)
 		shm_destroy(d->local.shm);
 	d->local.shm = NULL;
@@ -236,6 +243,12 @@ void local_detach(struct daemon *d, struct local_attach *a)
 		return;
 	reclaim(d, a);
 	a->conn_ref = NULL;
+	if (!d->net) {
+		/* Stopping: the ring is gone and no cancel will complete. */
+		close(a->pidfd);
+		free(a);
+		return;
+	}
 	net_poll_cancel(d->net, a);
 }
 

@@ -464,6 +464,7 @@ void daemon_fini(struct daemon *d)
 	 * connections' buffers. */
 	if (d->net)
 		net_free(d->net);
+	d->net = NULL; /* what closes below must not queue on the freed ring */
 	control_close_all(d);
 	local_fini(d);
 	if (d->paxos)
