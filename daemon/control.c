@@ -190,6 +190,10 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
 	OUT("cluster_size: %u\n", d->mem.cluster_size);
 	OUT("quorum: %s\n", membership_quorum(&d->mem) ? "yes" : "no");
 	OUT("voter: %s\n", membership_is_voter(&d->mem, d->self) ? "yes" : "no (does not vote)");
+	OUT("nodes:"); /* every configured node, in order: the first cluster_size vote */
+	for (unsigned i = 0; i < d->cfg.n_nodes; i++)
+		OUT(" %s", d->cfg.nodes[i].name);
+	OUT("\n");
 	OUT("voters:");
 	for (unsigned i = 0; i < d->cfg.n_nodes; i++) {
 		const struct pkv_node_cfg *n = &d->cfg.nodes[i];

@@ -30,6 +30,8 @@ enum exit_code {
 
 static const char *opt_node, *opt_socket;
 
+#define PKV_MAX_NODES_CLI 64 /* configured nodes a daemon can report */
+
 static void usage(FILE *f)
 {
 	fputs("usage: pkv [-n NODE | -S SOCKET] COMMAND ...\n"
@@ -48,8 +50,12 @@ static void usage(FILE *f)
 	      "  cluster                          this daemon's view: name: value lines\n"
 	      "  wait [--timeout S] [-b BUCKET]   block until the daemon has quorum and can serve\n"
 	      "  watch                            print quorum events as they happen\n"
-	      "  resize N                         set cluster_size on every connected node:\n"
-	      "                                   prints ok, or not_in_sync (exit 3) if they disagreed\n"
+	      "  resize N                         set cluster_size on every connected node, one voter\n"
+	      "                                   at a time: prints ok, or not_in_sync (exit 3) if they\n"
+	      "                                   disagreed or a voter missed it\n"
+	      "  member list                      every configured node: voter or not, up or down\n"
+	      "  member add NODE | remove NODE    make NODE a voter / not a voter (resize by one; the\n"
+	      "                                   voters are the first cluster_size configured nodes)\n"
 	      "  buckets                          the buckets this daemon holds keys of\n"
 	      "  stats                            the daemon's counters (paxos:, local:, durable:,\n"
 	      "                                   bucket: lines of NAME=VALUE fields)\n"
@@ -319,6 +325,118 @@ static int cmd_resize(int argc, char **argv)
 	}
 	fprintf(stderr, "pkv: resize: %s\n", pkv_strerror(r));
 	return exit_for(r);
+}
+
+/* The value of line "NAME: value" of a daemon report, or NULL. Points into text. */
+static char *report_field(char *text, const char *name, size_t *len)
+{
+	size_t n = strlen(name);
+	for (char *l = text; l && *l;) {
+		char *end = strchr(l, '\n');
+		size_t ll = end ? (size_t)(end - l) : strlen(l);
+		if (ll > n + 1 && !strncmp(l, name, n) && l[n] == ':' && l[n + 1] == ' ') {
+			*len = ll - n - 2;
+			return l + n + 2;
+		}
+		l = end ? end + 1 : NULL;
+	}
+	return NULL;
+}
+
+/* Is word w (length wl) one of the space-separated words of list (length ll)? */
+static bool word_in(const char *list, size_t ll, const char *w, size_t wl)
+{
+	for (size_t i = 0; i < ll;) {
+		while (i < ll && list[i] == ' ')
+			i++;
+		size_t j = i;
+		while (j < ll && list[j] != ' ')
+			j++;
+		if (j - i == wl && !strncmp(list + i, w, wl))
+			return true;
+		i = j;
+	}
+	return false;
+}
+
+/*
+ * member list|add NODE|remove NODE, in the shape of etcdctl member. The
+ * voters are the first cluster_size configured nodes (docs/design.md §5),
+ * so add takes the node after the last voter and remove the last voter;
+ * both are a resize by one, with its answers.
+ */
+static int cmd_member(int argc, char **argv)
+{
+	bool list = argc == 2 && !strcmp(argv[1], "list");
+	bool add = argc == 3 && !strcmp(argv[1], "add");
+	bool rm = argc == 3 && !strcmp(argv[1], "remove");
+	if (!list && !add && !rm)
+		return usage_error("member takes list, add NODE or remove NODE");
+	char *text;
+	int ex = daemon_text(pkv_cluster_status, "member", &text);
+	if (ex)
+		return ex;
+	size_t nl = 0, vl = 0, cl = 0, sl = 0;
+	const char *nodes = report_field(text, "nodes", &nl);
+	const char *voters = report_field(text, "voters", &vl);
+	const char *conn = report_field(text, "connected", &cl);
+	const char *self = report_field(text, "node", &sl);
+	if (!nodes || !voters || !conn || !self) {
+		free(text);
+		fprintf(stderr, "pkv: member: the daemon does not report its voters (an older pkvd?)\n");
+		return EX_UNAVAILABLE_;
+	}
+	/* The configured nodes in order; k-th word at words[k]. */
+	const char *words[PKV_MAX_NODES_CLI];
+	size_t wlen[PKV_MAX_NODES_CLI], n_words = 0, n_voters = 0;
+	for (size_t i = 0; i < nl && n_words < PKV_MAX_NODES_CLI;) {
+		while (i < nl && nodes[i] == ' ')
+			i++;
+		size_t j = i;
+		while (j < nl && nodes[j] != ' ')
+			j++;
+		if (j > i) {
+			words[n_words] = nodes + i;
+			wlen[n_words] = j - i;
+			n_voters += word_in(voters, vl, nodes + i, j - i);
+			n_words++;
+		}
+		i = j;
+	}
+	if (list) {
+		printf("%-16s %-10s %s\n", "NAME", "ROLE", "STATE");
+		for (size_t k = 0; k < n_words; k++) {
+			bool v = word_in(voters, vl, words[k], wlen[k]);
+			bool up = word_in(conn, cl, words[k], wlen[k]);
+			bool me = wlen[k] == sl && !strncmp(words[k], self, sl);
+			printf("%-16.*s %-10s %s%s\n", (int)wlen[k], words[k], v ? "voter" : "non-voter",
+			       up ? "up" : "down", me ? " (this daemon)" : "");
+		}
+		free(text);
+		return EX_OK_;
+	}
+	const char *name = argv[2];
+	size_t want = add ? n_voters : n_voters - 1; /* the node that changes */
+	bool ok = n_voters >= 1 && want < n_words && wlen[want] == strlen(name) &&
+		  !strncmp(words[want], name, wlen[want]);
+	if (!ok) {
+		if (want < n_words)
+			fprintf(stderr,
+				"pkv: member %s: the voters are the first %zu configured nodes; only %.*s"
+				" can be %s now\n",
+				argv[1], n_voters, (int)wlen[want], words[want],
+				add ? "added" : "removed");
+		else
+			fprintf(stderr, "pkv: member %s: no configured node can be %s now\n", argv[1],
+				add ? "added" : "removed");
+		free(text);
+		return EX_INVALID;
+	}
+	free(text);
+	char size[16];
+	snprintf(size, sizeof(size), "%zu", add ? n_voters + 1 : n_voters - 1);
+	char *rargv[] = {"resize", size, NULL};
+	return cmd_resize(2, rargv);
 }
 
 static int cmd_drop(int argc, char **argv)
@@ -761,6 +879,8 @@ int main(int argc, char **argv)
 		return cmd_watch(cargc, cargv);
 	if (!strcmp(cmd, "resize"))
 		return cmd_resize(cargc, cargv);
+	if (!strcmp(cmd, "member"))
+		return cmd_member(cargc, cargv);
 	if (!strcmp(cmd, "buckets"))
 		return cmd_buckets(cargc, cargv);
 	if (!strcmp(cmd, "stats"))

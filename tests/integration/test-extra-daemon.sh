@@ -41,6 +41,19 @@ t_wait_for "node4 regains quorum" t_quorum_is 4 yes
 for n in 1 2 3 4; do
 	[ "$(t_pkv -n "node$n" get split-key)" = from-12 ] || t_fail "node$n reads another value"
 done
+# pkv member: the list, and add/remove of the one node that can change.
+t_pkv -n node1 member list >"$T_DIR/members" || t_fail "member list"
+grep -Eq '^node1 +voter +up \(this daemon\)$' "$T_DIR/members" || t_fail "member list: $(cat "$T_DIR/members")"
+grep -Eq '^node4 +non-voter +up$' "$T_DIR/members" || t_fail "member list: $(cat "$T_DIR/members")"
+grep -Eq '^node5 +non-voter +down$' "$T_DIR/members" || t_fail "member list: $(cat "$T_DIR/members")"
+rc=0; t_pkv -n node1 member add node5 2>"$T_DIR/err" || rc=$?
+[ "$rc" = 3 ] && grep -q "only node4 can be added" "$T_DIR/err" || t_fail "member add node5: exit $rc, $(cat "$T_DIR/err")"
+[ "$(t_pkv -n node1 member add node4)" = ok ] || t_fail "member add node4"
+t_wait_for "node4 votes" t_field_is 4 voter yes
+rc=0; t_pkv -n node2 member remove node3 2>"$T_DIR/err" || rc=$?
+[ "$rc" = 3 ] && grep -q "only node4 can be removed" "$T_DIR/err" || t_fail "member remove node3: exit $rc, $(cat "$T_DIR/err")"
+[ "$(t_pkv -n node2 member remove node4)" = ok ] || t_fail "member remove node4"
+t_wait_for "node4 votes no more" t_field_is 4 voter "no (does not vote)"
 s=$(t_pkv -n node1 stats | tr ' ' '\n' | sed -n 's/^not_voter_dropped=//p')
 t_log "after the heal all four read from-12; node1 dropped ${s:-?} messages of the non-voter"
 echo ok
