@@ -32,6 +32,9 @@
 #ifndef PKV_PAXOS_BROKEN_VOTERS
 #define PKV_PAXOS_BROKEN_VOTERS 0 /* votes counted from any daemon (§5) */
 #endif
+#ifndef PKV_PAXOS_CHECK_LIMITS
+#define PKV_PAXOS_CHECK_LIMITS 1 /* 0: values and generations unchecked (§7) */
+#endif
 #ifndef PKV_PAXOS_BROKEN_EPOCH_GENS
 #define PKV_PAXOS_BROKEN_EPOCH_GENS 0 /* generations restart at 1 in a new epoch (§6.1) */
 #endif

@@ -380,6 +380,20 @@ static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0
 	memset(&p->rx_bind, 0, sizeof(p->rx_bind));
 	if ((m0->flags & PKV_MF_BOUND) && pkv_bound_decode(m0->value, &mm.value, &p->rx_bind))
 		return 0; /* malformed: dropped like a bad datagram */
+	/*
+	 * Bounded input (docs/design.md §7): a value over the client limit, or
+	 * a generation that could wrap, is dropped like a malformed datagram.
+	 * The wire admits values with bindings up to WIRE_MAX_VALUE; one
+	 * without them over PKV_MAX_VALUE stopped a durable daemon (its log
+	 * refuses it), and an ERASE of generation 2^64-1 wrapped a key's
+	 * generation to 0.
+	 */
+	if (PKV_PAXOS_CHECK_LIMITS &&
+	    (m->value.len > PKV_MAX_VALUE || m->gen > PAXOS_MAX_GEN ||
+	     m->key.len > PKV_MAX_KEY || m->bucket.len > PKV_MAX_BUCKET)) {
+		p->stats.malformed_dropped++;
+		return 0;
+	}
 	/* A vote counts only from a voter (docs/design.md §5). */
 	if (!is_voter(p, from) &&
 	    (m->type == PKV_MSG_PROMISE || m->type == PKV_MSG_ACCEPTED ||

@@ -61,6 +61,8 @@
 #include "store.h"
 
 #define PAXOS_NO_DEADLINE UINT64_MAX
+/* The largest generation a message may name: generations never wrap. */
+#define PAXOS_MAX_GEN (UINT64_C(1) << 62)
 
 struct paxos_config {
 	uint32_t self;			  /* this node's id */
@@ -193,6 +195,7 @@ struct paxos_stats {
 	uint64_t violations;	     /* learner disagreements: must stay 0 */
 	uint64_t dropped_unsynced;   /* acceptor messages dropped while not synced */
 	uint64_t not_voter_dropped;  /* votes from, or acceptor messages to, a non-voter */
+	uint64_t malformed_dropped;  /* a value, key or generation out of its limits */
 	uint64_t stale_gen;	     /* messages of another generation ignored */
 	uint64_t epochs_declared;    /* new epochs (possible loss) */
 	uint64_t puts, gets, keys;   /* requests taken */

@@ -822,6 +822,58 @@ static const struct pkv_msg *last(const struct fx *f, uint8_t type)
 	return r;
 }
 
+/*
+ * Attack: one datagram with an ACCEPT (or CHOSEN) whose unbound value is
+ * over the 60,000-byte client limit — the wire admits up to its own larger
+ * limit for values with bindings. It used to be accepted and stopped a
+ * durable daemon when its log refused the record; now it is dropped.
+ */
+START_TEST(oversized_value_in_accept_or_chosen_is_dropped)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	static uint8_t big[PKV_MAX_VALUE + 1];
+	memset(big, 'x', sizeof(big));
+	struct pkv_msg m = accept(5, 2, "v");
+	m.value = (struct pkv_bytes){ .p = big, .len = sizeof(big) };
+	paxos_receive(f.p, 2, &m, f.now);
+	ck_assert_ptr_null(find(&f, PKV_MSG_ACCEPTED, 2));
+	struct store_entry *e = entry(&f, "k");
+	ck_assert(!e || !e->has_accepted);
+	struct pkv_msg c = chosen_msg("k", 1, "v");
+	c.value = (struct pkv_bytes){ .p = big, .len = sizeof(big) };
+	paxos_receive(f.p, 2, &c, f.now);
+	e = entry(&f, "k");
+	ck_assert(!e || !e->chosen);
+	ck_assert_uint_eq(paxos_stats(f.p)->malformed_dropped, 2);
+	/* At the limit it is an ordinary value. */
+	m.value.len = PKV_MAX_VALUE;
+	paxos_receive(f.p, 2, &m, f.now);
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_ACCEPTED, 2));
+	fx_free(&f);
+}
+END_TEST
+
+/* Attack: an ERASE of generation 2^64-1 wrapped the key's generation to 0. */
+START_TEST(erase_of_the_last_generation_does_not_wrap)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_msg c = chosen_msg("k", 1, "v");
+	paxos_receive(f.p, 2, &c, f.now);
+	ck_assert_uint_eq(entry(&f, "k")->gen, 1);
+	struct pkv_msg m = erase_msg("k", UINT64_MAX);
+	paxos_receive(f.p, 2, &m, f.now);
+	ck_assert_uint_eq(entry(&f, "k")->gen, 1);
+	ck_assert(entry(&f, "k")->chosen);
+	m = erase_msg("k", PAXOS_MAX_GEN + 1);
+	paxos_receive(f.p, 3, &m, f.now);
+	ck_assert_uint_eq(entry(&f, "k")->gen, 1);
+	ck_assert_uint_eq(paxos_stats(f.p)->malformed_dropped, 2);
+	fx_free(&f);
+}
+END_TEST
+
 START_TEST(message_of_older_generation_is_ignored)
 {
 	struct fx f;
@@ -1856,6 +1908,8 @@ int main(void)
 	tcase_add_test(r, fresh_node_among_old_ones_must_sync);
 	tcase_add_test(r, all_unsynced_majority_declares_new_epoch_after_grace);
 	tcase_add_test(r, message_of_older_generation_is_ignored);
+	tcase_add_test(r, oversized_value_in_accept_or_chosen_is_dropped);
+	tcase_add_test(r, erase_of_the_last_generation_does_not_wrap);
 	tcase_add_test(r, erased_key_chooses_anew_in_next_generation);
 	tcase_add_test(r, accepted_value_with_dead_binding_is_not_adopted);
 	tcase_add_test(r, cascade_erases_dependent_keys);
