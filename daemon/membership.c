@@ -270,15 +270,11 @@ const struct membership_peer *membership_peer(const struct membership *m, uint32
 
 uint64_t membership_voters(const struct membership *m)
 {
-	uint64_t mask = 0;
-	uint32_t n = 0;
-	for (uint32_t id = 1; id <= PKV_MAX_NODES && n < m->cluster_size; id++) {
-		if (id == m->self || m->peers[id].configured) {
-			mask |= UINT64_C(1) << (id - 1);
-			n++;
-		}
-	}
-	return mask;
+	uint64_t configured = UINT64_C(1) << (m->self - 1);
+	for (uint32_t id = 1; id <= PKV_MAX_NODES; id++)
+		if (m->peers[id].configured)
+			configured |= UINT64_C(1) << (id - 1);
+	return pkv_voters(configured, m->cluster_size);
 }
 
 bool membership_is_voter(const struct membership *m, uint32_t id)

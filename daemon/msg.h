@@ -103,6 +103,21 @@ static inline int pkv_ballot_cmp(struct pkv_ballot a, struct pkv_ballot b)
 	return 0;
 }
 
+/*
+ * The voters (docs/design.md §5): the cluster_size lowest node ids of the
+ * configured set (bit id-1 each), one rule for membership and paxos.
+ */
+static inline uint64_t pkv_voters(uint64_t configured, uint32_t cluster_size)
+{
+	uint64_t v = 0;
+	for (uint32_t n = 0; configured && n < cluster_size; n++) {
+		uint64_t low = configured & (~configured + 1);
+		v |= low;
+		configured &= ~low;
+	}
+	return v;
+}
+
 static inline bool pkv_ballot_is_zero(struct pkv_ballot b)
 {
 	return b.round == 0 && b.node == 0;

@@ -273,7 +273,7 @@ static inline const struct pkv_bindings *bind_or_null(const struct pkv_bindings 
 /* ---- paxos.c: shared helpers ------------------------------------------- */
 
 uint64_t paxos_connected_mask(const struct paxos *p);
-/* The voters: the first cluster_size ids of the sorted configured nodes. */
+/* p->voters from cluster_size (pkv_voters, msg.h). */
 void paxos_update_voters(struct paxos *p);
 bool paxos_peer_ok(const struct paxos *p, uint32_t n);
 int paxos_bytes_dup(struct pkv_bytes *dst, struct pkv_bytes src);

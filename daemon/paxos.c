@@ -110,16 +110,9 @@ bool paxos_has_quorum(const struct paxos *p)
 
 void paxos_update_voters(struct paxos *p)
 {
-	p->voters = 0;
-	for (uint32_t i = 0; i < p->cfg.n_nodes && i < p->cfg.cluster_size; i++)
-		p->voters |= BIT(p->sorted[i]);
+	p->voters = pkv_voters(p->configured_mask | self_bit(p), p->cfg.cluster_size);
 	if (PKV_PAXOS_BROKEN_VOTERS) /* TEST ONLY: every configured daemon votes */
 		p->voters = p->configured_mask | self_bit(p);
-}
-
-bool paxos_is_voter(const struct paxos *p)
-{
-	return is_voter(p, p->cfg.self);
 }
 
 bool paxos_peer_ok(const struct paxos *p, uint32_t n)

@@ -381,8 +381,6 @@ uint64_t paxos_epoch(const struct paxos *p);
 bool paxos_synced(const struct paxos *p);
 /* True when connected nodes (self included) are a strict majority of cluster_size. */
 bool paxos_has_quorum(const struct paxos *p);
-/* This daemon is one of the voters (the first cluster_size configured ids). */
-bool paxos_is_voter(const struct paxos *p);
 /* The key's primary: a hash of bucket+key over the sorted configured nodes. */
 uint32_t paxos_primary(const struct paxos *p, struct pkv_bytes bucket, struct pkv_bytes key);
 
