@@ -342,12 +342,13 @@ static void st_querying(struct paxos *p, struct req *r, enum paxos_event ev, uin
 			const struct pkv_msg *m, uint64_t now)
 {
 	unsigned q = quorum(p);
-	if (PKV_PAXOS_BROKEN_GET_ACROSS_RESTART) {
-		/* TEST ONLY: answers count however old, across restarts. */
-	} else if (ev == PAXOS_EV_PEER_DOWN) {
+	/* (TEST ONLY, PKV_PAXOS_BROKEN_GET_ACROSS_RESTART: answers never expire.) */
+	bool expire = !PKV_PAXOS_BROKEN_GET_ACROSS_RESTART;
+	if (expire && ev == PAXOS_EV_PEER_DOWN) {
 		query_forget(r, from);
 		return;
-	} else if (ev == PAXOS_EV_TIMER && now >= r->t_query + p->cfg.ballot_life_us) {
+	}
+	if (expire && ev == PAXOS_EV_TIMER && now >= r->t_query + p->cfg.ballot_life_us) {
 		req_rekey(p, r); /* late answers to the old query count no more */
 		start_query(p, r, now);
 		return;

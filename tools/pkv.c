@@ -343,19 +343,30 @@ static char *report_field(char *text, const char *name, size_t *len)
 	return NULL;
 }
 
+/*
+ * The next space-separated word of list[0..ll) at or after *pos: its start
+ * and length (*wl), with *pos moved past it; NULL when there is none.
+ */
+static const char *next_word(const char *list, size_t ll, size_t *pos, size_t *wl)
+{
+	size_t i = *pos;
+	while (i < ll && list[i] == ' ')
+		i++;
+	size_t j = i;
+	while (j < ll && list[j] != ' ')
+		j++;
+	*pos = j;
+	*wl = j - i;
+	return j > i ? list + i : NULL;
+}
+
 /* Is word w (length wl) one of the space-separated words of list (length ll)? */
 static bool word_in(const char *list, size_t ll, const char *w, size_t wl)
 {
-	for (size_t i = 0; i < ll;) {
-		while (i < ll && list[i] == ' ')
-			i++;
-		size_t j = i;
-		while (j < ll && list[j] != ' ')
-			j++;
-		if (j - i == wl && !strncmp(list + i, w, wl))
+	size_t pos = 0, n;
+	for (const char *x; (x = next_word(list, ll, &pos, &n));)
+		if (n == wl && !strncmp(x, w, wl))
 			return true;
-		i = j;
-	}
 	return false;
 }
 
@@ -388,20 +399,11 @@ static int cmd_member(int argc, char **argv)
 	}
 	/* The configured nodes in order; k-th word at words[k]. */
 	const char *words[PKV_MAX_NODES_CLI];
-	size_t wlen[PKV_MAX_NODES_CLI], n_words = 0, n_voters = 0;
-	for (size_t i = 0; i < nl && n_words < PKV_MAX_NODES_CLI;) {
-		while (i < nl && nodes[i] == ' ')
-			i++;
-		size_t j = i;
-		while (j < nl && nodes[j] != ' ')
-			j++;
-		if (j > i) {
-			words[n_words] = nodes + i;
-			wlen[n_words] = j - i;
-			n_voters += word_in(voters, vl, nodes + i, j - i);
-			n_words++;
-		}
-		i = j;
+	size_t wlen[PKV_MAX_NODES_CLI], n_words = 0, n_voters = 0, pos = 0;
+	while (n_words < PKV_MAX_NODES_CLI &&
+	       (words[n_words] = next_word(nodes, nl, &pos, &wlen[n_words]))) {
+		n_voters += word_in(voters, vl, words[n_words], wlen[n_words]);
+		n_words++;
 	}
 	if (list) {
 		printf("%-16s %-10s %s\n", "NAME", "ROLE", "STATE");
