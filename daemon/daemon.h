@@ -54,6 +54,7 @@ struct daemon {
 	uint64_t seq;
 	bool fresh;	 /* first boot of this run dir, told to bootstrap the cluster */
 	bool lost_state; /* no state file and not told to bootstrap: state lost */
+	struct pkv_conf conf; /* the configuration (state file, then paxos_conf) */
 	uint64_t started_us;
 
 	struct net *net;

@@ -53,6 +53,35 @@ static void update_peer(struct daemon *d, uint32_t id, uint64_t now)
 		return;
 	unsigned flags = (p->synced ? PKV_MF_SYNCED : 0u) | (p->fresh ? PKV_MF_FRESH : 0u);
 	paxos_peer_update(d->paxos, id, p->connected, flags, p->epoch, now);
+	if (p->connected && p->conf.voters)
+		paxos_peer_conf(d->paxos, id, &p->conf, now);
+}
+
+/*
+ * The daemon moved to another configuration (docs/design.md §5): on disk
+ * before anything of this turn leaves, so a restart never answers the
+ * configuration it left; then membership, the clients' view and the log.
+ */
+static void on_new_conf(struct daemon *d)
+{
+	d->conf = paxos_conf(d->paxos);
+	int r = persist_state_write(d);
+	if (r < 0) {
+		daemon_log(d, "cannot write the state file: %s; stopping", strerror(-r));
+		d->failed = true;
+		d->stopping = true;
+	}
+	membership_set_conf(&d->mem, &d->conf);
+	char buf[PKV_MAX_NODES * 66];
+	size_t o = 0;
+	buf[0] = 0;
+	for (unsigned i = 0; i < d->cfg.n_nodes && o < sizeof(buf); i++)
+		if ((d->conf.voters >> (d->cfg.nodes[i].id - 1)) & 1u)
+			o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s", o ? " " : "",
+					      d->cfg.nodes[i].name);
+	daemon_log(d, "configuration %" PRIu64 ": voters %s%s", d->conf.num, buf,
+		   membership_is_voter(&d->mem, d->self) ? "" : " (this daemon does not vote)");
+	local_set_view(d);
 }
 
 static void handle_membership_events(struct daemon *d, uint64_t now)
@@ -98,15 +127,21 @@ static void drain_paxos(struct daemon *d)
 		const struct paxos_completion *c = &done[i];
 		if (c->kind == PAXOS_REQ_DROP)
 			control_drop_done(d, c->id, c->status);
-		else if (c->kind != PAXOS_REQ_FORWARDED)
+		else if (c->kind != PAXOS_REQ_FORWARDED &&
+			 !resize_on_completion(d, c, daemon_now_us()))
 			local_complete(d, c);
 	}
 	paxos_completions_reset(d->paxos);
 	local_publish_learned(d);
 	local_apply_lifetimes(d, daemon_now_us());
 	const struct paxos_event_rec *ev = paxos_events(d->paxos, &n);
-	for (size_t i = 0; i < n; i++)
+	bool conf = false;
+	for (size_t i = 0; i < n; i++) {
 		daemon_log(d, "%s", ev[i].text);
+		conf |= ev[i].kind == PAXOS_E_CONF;
+	}
+	if (conf)
+		on_new_conf(d);
 	paxos_events_reset(d->paxos);
 	unsigned flags = paxos_heartbeat_flags(d->paxos);
 	membership_set_self_state(&d->mem, (flags & PKV_MF_SYNCED) != 0, (flags & PKV_MF_FRESH) != 0,
@@ -223,8 +258,6 @@ static void deliver(struct daemon *d, const struct wire_hdr *h, struct wire_iter
 		if (m.type == PKV_MSG_HEARTBEAT) {
 			membership_on_heartbeat(&d->mem, h->sender, &m, now);
 			update_peer(d, h->sender, now);
-		} else if (m.type == PKV_MSG_RESIZE || m.type == PKV_MSG_RESIZE_ACK) {
-			resize_on_message(d, h->sender, &m, now);
 		} else {
 			paxos_receive(d->paxos, h->sender, &m, now);
 		}
@@ -277,18 +310,12 @@ static void on_signal(void *ctx, int signo)
 	d->stopping = true;
 }
 
-static void on_resize_size(struct daemon *d)
-{
-	local_set_view(d);
-}
-
 static void on_resize_done(struct daemon *d, struct ctl_conn *c, int status)
 {
 	control_resize_done(d, c, status);
 }
 
 static const struct resize_hooks resize_hooks = {
-	.size_changed = on_resize_size,
 	.done = on_resize_done,
 };
 
@@ -372,6 +399,7 @@ int daemon_init(struct daemon *d)
 		.no_fast_put = !d->cfg.fast_put,
 		/* ballots live 1 s; a restarted daemon syncs 2 s after its start */
 		.start_us = d->started_us,
+		.conf = d->conf,
 	};
 	for (unsigned i = 0; i < d->cfg.n_nodes; i++)
 		pc.nodes[pc.n_nodes++] = d->cfg.nodes[i].id;
@@ -381,6 +409,8 @@ int daemon_init(struct daemon *d)
 	d->paxos = paxos_new(&pc, d->store, &d->ob);
 	if (!d->paxos)
 		return -ENOMEM;
+	d->conf = paxos_conf(d->paxos);
+	membership_set_conf(&d->mem, &d->conf);
 	if ((r = persist_replay(d, daemon_now_us())) < 0)
 		return r;
 	/* After the replay: what a log holds is never refused, only new keys. */
@@ -416,9 +446,9 @@ int daemon_run(struct daemon *d)
 		   : d->lost_state ? ", no state file and no --bootstrap: a node that lost its state"
 				   : "");
 	if (!membership_is_voter(&d->mem, d->self))
-		daemon_log(d, "not a voter: the voters are the first %u configured nodes; this daemon"
+		daemon_log(d, "not a voter of configuration %" PRIu64 " (%u voters): this daemon"
 			      " serves and learns but does not vote",
-			   d->mem.cluster_size);
+			   d->conf.num, d->mem.cluster_size);
 	log_connected(d, "[quorum:no]");
 	while (!d->stopping) {
 		uint64_t now = daemon_now_us();

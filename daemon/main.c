@@ -20,6 +20,7 @@
 #include "build-config.h"
 #include "config.h"
 #include "daemon.h"
+#include "persist.h"
 
 #define DEV_PORT_BASE 7400u
 #define DEV_MIN_NODES 9u
@@ -179,9 +180,8 @@ _Static_assert(PKV_CONFIG_NAME_MAX == 63, "the state file's scan width is the na
 
 static int next_incarnation(struct daemon *d, bool bootstrap, char *other, size_t other_len)
 {
-	char path[PATH_MAX], tmp[PATH_MAX];
-	if (path_fmt(path, sizeof(path), "%s/%s/state", d->cfg.run_dir, d->cfg.self) < 0 ||
-	    path_fmt(tmp, sizeof(tmp), "%s.tmp", path) < 0)
+	char path[PATH_MAX];
+	if (path_fmt(path, sizeof(path), "%s/%s/state", d->cfg.run_dir, d->cfg.self) < 0)
 		return -ENAMETOOLONG;
 	uint64_t last = 0;
 	FILE *f = fopen(path, "r");
@@ -193,6 +193,12 @@ static int next_incarnation(struct daemon *d, bool bootstrap, char *other, size_
 			char name[PKV_CONFIG_NAME_MAX + 2];
 			if (sscanf(line, "incarnation %" SCNu64, &last) == 1)
 				continue;
+			struct pkv_conf c;
+			if (sscanf(line, "conf %" SCNu64 " %" SCNx64 " %" SCNx64, &c.num, &c.voters,
+				   &c.prev_voters) == 3 && c.voters) {
+				d->conf = c;
+				continue;
+			}
 			if (sscanf(line, "cluster %63s", name) == 1 &&
 			    strcmp(name, d->cfg.cluster) != 0) {
 				fclose(f);
@@ -206,19 +212,7 @@ static int next_incarnation(struct daemon *d, bool bootstrap, char *other, size_
 	clock_gettime(CLOCK_REALTIME, &ts);
 	uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	d->incarnation = now > last ? now : last + 1;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0)
-		return -errno;
-	char line[64 + PKV_CONFIG_NAME_MAX];
-	int n = snprintf(line, sizeof(line), "incarnation %" PRIu64 "\ncluster %s\n", d->incarnation,
-			 d->cfg.cluster);
-	int r = 0;
-	if (write(fd, line, (size_t)n) != n || fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	return r;
+	return persist_state_write(d);
 }
 
 int main(int argc, char **argv)

@@ -36,9 +36,10 @@ static void peer_event(struct membership *m, enum membership_event_kind kind,
 }
 
 /*
- * docs/design.md §5: quorum? = connected voters including self >
- * cluster_size / 2. The voters are the first cluster_size configured ids,
- * self among them or not; a daemon beyond them counts for nobody's quorum.
+ * docs/design.md §5: quorum? = connected voters including self > half the
+ * voters. The voters are the configuration's (at first the first
+ * cluster_size configured ids), self among them or not; a daemon beyond
+ * them counts for nobody's quorum.
  */
 static void update_quorum(struct membership *m)
 {
@@ -69,6 +70,11 @@ int membership_init(struct membership *m, const struct membership_cfg *cfg)
 	m->self = cfg->self;
 	m->cluster_size = cfg->cluster_size;
 	m->incarnation = cfg->incarnation;
+	uint64_t configured = UINT64_C(1) << (cfg->self - 1);
+	for (unsigned i = 0; i < cfg->n_nodes; i++)
+		if (cfg->nodes[i] >= 1 && cfg->nodes[i] <= PKV_MAX_NODES)
+			configured |= UINT64_C(1) << (cfg->nodes[i] - 1);
+	m->conf.voters = pkv_voters(configured, cfg->cluster_size);
 	m->failure_timeout_us = cfg->failure_timeout_us;
 	m->heartbeat_interval_us = cfg->heartbeat_interval_us;
 	for (unsigned i = 0; i < cfg->n_nodes; i++) {
@@ -136,6 +142,9 @@ void membership_on_heartbeat(struct membership *m, uint32_t from, const struct p
 
 	p->hb_in++;
 	p->cluster_size = (uint32_t)hb->arg0;
+	struct pkv_conf c;
+	if (pkv_conf_decode(hb->value.p, hb->value.len, &c))
+		p->conf = c;
 	p->epoch = hb->arg1;
 	p->synced = hb->flags & PKV_MF_SYNCED;
 	p->fresh = hb->flags & PKV_MF_FRESH;
@@ -167,6 +176,9 @@ static void send_heartbeat(struct membership *m, struct membership_peer *p, uint
 		.arg1 = m->epoch,
 		.arg2 = now_us,
 	};
+	uint8_t conf[PKV_CONF_BYTES];
+	pkv_conf_encode(conf, &m->conf);
+	hb.value = (struct pkv_bytes){ conf, sizeof(conf) };
 	if (p->echo_ts) {
 		hb.req = p->echo_ts;
 		hb.gen = now_us > p->echo_rx_us ? now_us - p->echo_rx_us : 0;
@@ -270,11 +282,7 @@ const struct membership_peer *membership_peer(const struct membership *m, uint32
 
 uint64_t membership_voters(const struct membership *m)
 {
-	uint64_t configured = UINT64_C(1) << (m->self - 1);
-	for (uint32_t id = 1; id <= PKV_MAX_NODES; id++)
-		if (m->peers[id].configured)
-			configured |= UINT64_C(1) << (id - 1);
-	return pkv_voters(configured, m->cluster_size);
+	return m->conf.voters;
 }
 
 bool membership_is_voter(const struct membership *m, uint32_t id)
@@ -282,11 +290,12 @@ bool membership_is_voter(const struct membership *m, uint32_t id)
 	return id >= 1 && id <= PKV_MAX_NODES && (membership_voters(m) >> (id - 1)) & 1u;
 }
 
-int membership_set_cluster_size(struct membership *m, uint32_t n)
+int membership_set_conf(struct membership *m, const struct pkv_conf *c)
 {
-	if (n < 1 || n > PKV_MAX_NODES)
+	if (!c->voters)
 		return -EINVAL;
-	m->cluster_size = n;
+	m->conf = *c;
+	m->cluster_size = (uint32_t)__builtin_popcountll(c->voters);
 	update_quorum(m);
 	return 0;
 }

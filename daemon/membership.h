@@ -69,6 +69,7 @@ struct membership_peer {
 	/* As of the peer's last heartbeat. */
 	uint32_t cluster_size;
 	uint64_t epoch;
+	struct pkv_conf conf; /* voters 0: none announced */
 	bool synced, fresh;
 	uint64_t hb_in, hb_out;
 	uint64_t restarts; /* incarnation changes seen */
@@ -79,7 +80,8 @@ struct membership_peer {
 
 struct membership {
 	uint32_t self;
-	uint32_t cluster_size;
+	uint32_t cluster_size; /* the number of voters */
+	struct pkv_conf conf;  /* ours (membership_set_conf) */
 	uint64_t failure_timeout_us;
 	uint64_t heartbeat_interval_us;
 	uint64_t incarnation;
@@ -162,12 +164,12 @@ bool membership_is_connected(const struct membership *m, uint32_t id);
 uint64_t membership_connected_mask(const struct membership *m);
 /* Per-peer state for statistics; NULL for self and unknown ids. */
 const struct membership_peer *membership_peer(const struct membership *m, uint32_t id);
-/* Bit id-1 set for every voter: the first cluster_size configured ids, self
- * included if it is one of them. */
+/* Bit id-1 set for every voter of the configuration, self included if it is
+ * one of them. */
 uint64_t membership_voters(const struct membership *m);
 bool membership_is_voter(const struct membership *m, uint32_t id);
-/* Changes cluster_size (1..PKV_MAX_NODES) and recomputes quorum, which may
- * raise a quorum event. Returns 0 or -EINVAL. */
-int membership_set_cluster_size(struct membership *m, uint32_t n);
+/* The configuration (paxos_conf): heartbeats carry it; the voters and the
+ * quorum follow it, which may raise a quorum event. Returns 0 or -EINVAL. */
+int membership_set_conf(struct membership *m, const struct pkv_conf *c);
 
 #endif

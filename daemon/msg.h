@@ -17,9 +17,12 @@
  *                  arg2 = sender's send time (µs, its own clock),
  *                  req  = echo of the last arg2 heard from the receiver
  *                         (0 if none), gen = µs the echo was held;
- *                  flags: PKV_MF_SYNCED when the sender's acceptor is synced,
+ *                  flags: PKV_MF_SYNCED when the sender's acceptor is synced
+ *                  (caught up in its configuration),
  *                  PKV_MF_FRESH when the sender never ran before (first boot
- *                  of its run dir) and holds no acceptor state
+ *                  of its run dir) and holds no acceptor state;
+ *                  value = the sender's configuration, pkv_conf_encode()
+ *                  (configuration number, voters, voters of the one before)
  *  PREPARE         bucket, key, gen, ballot, req (proposer's round id)
  *  PROMISE         bucket, key, gen, ballot (the prepare's), req,
  *                  flags: PKV_MF_OK (promise given) or not (nack; accepted =
@@ -29,15 +32,20 @@
  *  ACCEPTED        bucket, key, gen, ballot, req,
  *                  flags: PKV_MF_OK or nack (accepted = the promise seen)
  *  CHOSEN          bucket, key, gen, ballot, value (learner broadcast)
- *  QUERY           bucket, key, req (get: what has the acceptor accepted?)
- *  QUERY_REPLY     bucket, key, gen, req, accepted, value,
+ *  QUERY           bucket, key, req, arg1 = the asker's configuration
+ *                  (get: what has the acceptor accepted?)
+ *  QUERY_REPLY     bucket, key, gen, req, accepted, value, arg1 = the
+ *                  answering acceptor's configuration,
  *                  flags: PKV_MF_HAS_VALUE, PKV_MF_CHOSEN (learner knows it:
  *                  then accepted = the chosen ballot, value = chosen value)
  *  KEYS_REQ        bucket, req, arg0 = advisory page size (the reply sends
  *                  every key; the loop splits messages into datagrams)
  *  KEYS_REPLY      bucket, key, req, flags: PKV_MF_LAST on the final one
  *                  (a reply with PKV_MF_LAST and an empty key carries no key)
- *  SYNC_REQ        req, arg0 = cursor (opaque to the requester)
+ *  SYNC_REQ        req, arg0 = cursor (opaque to the requester),
+ *                  arg1 = the requester's configuration, arg2 = 1 for a
+ *                  catch-up after a change (docs/design.md §5), 0 for a
+ *                  restart
  *  SYNC_REPLY      bucket, key, gen, req, ballot = promised, accepted, value,
  *                  flags: PKV_MF_HAS_VALUE, PKV_MF_CHOSEN (with no
  *                  HAS_VALUE: a learner-only record), PKV_MF_LAST;
@@ -88,11 +96,79 @@ struct pkv_bytes {
 	uint32_t len;
 };
 
-/* Ballots are totally ordered by (round, node) and unique per node. */
+/*
+ * Ballots are totally ordered by (round, node) and unique per node. The top
+ * bits of the round are the configuration the ballot belongs to
+ * (docs/design.md §5), so ballots are ordered by configuration first.
+ */
 struct pkv_ballot {
 	uint64_t round;
 	uint32_t node;
 };
+
+#define PKV_CONF_SHIFT 40u
+
+static inline uint64_t pkv_ballot_conf(struct pkv_ballot b)
+{
+	return b.round >> PKV_CONF_SHIFT;
+}
+
+/* Rounds of configuration c are [c << PKV_CONF_SHIFT, (c + 1) << PKV_CONF_SHIFT). */
+static inline uint64_t pkv_conf_base(uint64_t conf)
+{
+	return conf << PKV_CONF_SHIFT;
+}
+
+/*
+ * A configuration as heartbeats carry it and as the reserved bucket's values
+ * hold it: number, voters, voters of the configuration before (bit id-1
+ * each), 8 bytes little-endian each.
+ */
+#define PKV_CONF_BYTES 24u
+#define PKV_CONF_BUCKET "\0conf" /* reserved: no client names a bucket starting with NUL */
+#define PKV_CONF_BUCKET_LEN 5u
+
+struct pkv_conf {
+	uint64_t num, voters, prev_voters;
+};
+
+static inline void pkv_put_u64le(uint8_t *p, uint64_t v)
+{
+	for (unsigned i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint64_t pkv_get_u64le(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+static inline void pkv_conf_encode(uint8_t out[PKV_CONF_BYTES], const struct pkv_conf *c)
+{
+	pkv_put_u64le(out, c->num);
+	pkv_put_u64le(out + 8, c->voters);
+	pkv_put_u64le(out + 16, c->prev_voters);
+}
+
+/* False when the bytes are not a configuration. */
+static inline bool pkv_conf_decode(const uint8_t *p, size_t len, struct pkv_conf *c)
+{
+	if (len != PKV_CONF_BYTES || !p)
+		return false;
+	c->num = pkv_get_u64le(p);
+	c->voters = pkv_get_u64le(p + 8);
+	c->prev_voters = pkv_get_u64le(p + 16);
+	return c->voters != 0;
+}
+
+/* A bucket name reserved for the daemons (first byte NUL). */
+static inline bool pkv_bucket_reserved(const uint8_t *name, size_t len)
+{
+	return len >= 1 && name && name[0] == 0;
+}
 
 static inline int pkv_ballot_cmp(struct pkv_ballot a, struct pkv_ballot b)
 {

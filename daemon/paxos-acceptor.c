@@ -11,9 +11,12 @@
  * shared: any proposer may use it, each with its own value, as in a fast
  * round of Fast Paxos (Lamport, 2006). The rules that keep it safe:
  *   1. An acceptor votes at F at most once per generation: it accepts
- *      ACCEPT(F, v) only when it has promised nothing above F and has not
- *      accepted at F another value (a repeat of the same value and bindings
- *      is answered again).
+ *      ACCEPT(F, v) only when it has promised nothing above F and has
+ *      accepted nothing but v at F (a repeat of the same value and bindings
+ *      is answered again). Each configuration has its own F (docs/design.md
+ *      §5); a value copied from an earlier configuration's ballot counts as
+ *      accepted, so a voter that caught up votes at F only on keys nothing
+ *      reached.
  *   2. A value is chosen at F only when every one of cluster_size acceptors
  *      accepted it (the fast quorum): proposers, gets and learners count
  *      cluster_size for F and a majority for any other ballot.
@@ -185,10 +188,15 @@ void acceptor_on_accept(struct paxos *p, uint32_t from, const struct pkv_msg *m,
 	struct store_entry *e = acceptor_begin(p, from, m, now, PKV_MSG_ACCEPTED, &r);
 	if (!e)
 		return;
-	/* Rule 1 of the fast round: one vote at F, repeats of it answered again. */
-	bool fast_revote = is_fast(m->ballot) && e->has_accepted && is_fast(e->accepted) &&
-			   !paxos_same_value(m->value, &p->rx_bind, e->accepted_value,
-					     e->accepted_bind);
+	/*
+	 * Rule 1 of the fast round: one vote at F and nothing accepted before
+	 * it (a value copied from another configuration's ballot included);
+	 * repeats of the vote answered again.
+	 */
+	bool fast_revote = is_fast(m->ballot) && e->has_accepted &&
+			   (pkv_ballot_cmp(e->accepted, m->ballot) ||
+			    !paxos_same_value(m->value, &p->rx_bind, e->accepted_value,
+					      e->accepted_bind));
 	if (fast_revote)
 		p->stats.fast_refused++;
 	if (!fast_revote && pkv_ballot_cmp(m->ballot, e->promised) >= 0) {
@@ -217,6 +225,7 @@ void acceptor_on_query(struct paxos *p, uint32_t from, const struct pkv_msg *m)
 		.key = m->key,
 		.req = m->req,
 		.gen = 1,
+		.arg1 = p->conf,
 	};
 	struct store_entry *e = store_lookup(p->store, m->bucket, m->key, false);
 	if (e) {

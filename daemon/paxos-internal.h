@@ -38,6 +38,12 @@
 #ifndef PKV_PAXOS_BROKEN_EPOCH_GENS
 #define PKV_PAXOS_BROKEN_EPOCH_GENS 0 /* generations restart at 1 in a new epoch (§6.1) */
 #endif
+#ifndef PKV_PAXOS_BROKEN_CATCHUP
+#define PKV_PAXOS_BROKEN_CATCHUP 0 /* a new configuration answers without a catch-up (§5) */
+#endif
+#ifndef PKV_PAXOS_BROKEN_CONF
+#define PKV_PAXOS_BROKEN_CONF 0 /* messages of another configuration answered (§5) */
+#endif
 #ifndef PKV_PAXOS_BROKEN_GET_ACROSS_RESTART
 #define PKV_PAXOS_BROKEN_GET_ACROSS_RESTART 0 /* a get's answers never expire (§3.3) */
 #endif
@@ -45,7 +51,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
+#include <string.h>
 
 #define BIT(node) (1ull << ((node)-1))
 
@@ -54,6 +60,7 @@ struct peer {
 	bool seen_up;	       /* connected at least once: a disconnect is news */
 	uint64_t inc;	       /* incarnation (paxos_peer_incarnation), 0: unknown */
 	uint64_t epoch;
+	struct pkv_conf conf;  /* its configuration, from its heartbeats */
 	/* Sync from this peer (while we are not synced). */
 	bool sync_done;
 	uint64_t sync_rid;     /* req of the outstanding page, 0: none */
@@ -135,6 +142,15 @@ struct paxos {
 	 * but its acceptor answers nothing.
 	 */
 	uint64_t voters;
+	/*
+	 * The configuration (docs/design.md §5): its number, whose top bits
+	 * every ballot of it carries, and the voters of the one before, from
+	 * whose frozen acceptors a voter catches up after a change.
+	 */
+	uint64_t conf;
+	uint64_t prev_voters;
+	bool catchup; /* not synced because of a change, not a restart */
+	bool state_lost; /* restarted without durable state, not yet synced */
 	bool synced, fresh;
 	uint64_t epoch;
 	uint64_t unsynced_since; /* all-unsynced majority seen since; 0: not */
@@ -242,17 +258,29 @@ static inline unsigned popcount(uint64_t m)
 	return (unsigned)__builtin_popcountll(m);
 }
 
-static inline unsigned quorum(const struct paxos *p)
+static inline unsigned nvoters(const struct paxos *p)
 {
-	return p->cfg.cluster_size / 2 + 1;
+	/* TEST ONLY (PKV_PAXOS_BROKEN_VOTERS): every daemon votes, quorums as before. */
+	return PKV_PAXOS_BROKEN_VOTERS ? p->cfg.cluster_size : popcount(p->voters);
 }
 
-/* The fast ballot (paxos-acceptor.c): shared, below every classic one. */
-static const struct pkv_ballot fast_ballot = { .round = 1, .node = 0 };
+static inline unsigned quorum(const struct paxos *p)
+{
+	return nvoters(p) / 2 + 1;
+}
+
+/*
+ * The fast ballot of a configuration (paxos-acceptor.c): shared, below every
+ * classic ballot of it; round 1 of configuration 0 is (1, 0).
+ */
+static inline struct pkv_ballot fast_ballot_of(uint64_t conf)
+{
+	return (struct pkv_ballot){ .round = pkv_conf_base(conf) + 1, .node = 0 };
+}
 
 static inline bool is_fast(struct pkv_ballot b)
 {
-	return pkv_ballot_cmp(b, fast_ballot) == 0;
+	return b.node == 0 && (b.round & ((UINT64_C(1) << PKV_CONF_SHIFT) - 1)) == 1;
 }
 
 static inline uint64_t self_bit(const struct paxos *p)
@@ -271,6 +299,16 @@ static inline const struct pkv_bindings *bind_or_null(const struct pkv_bindings 
 }
 
 /* ---- paxos.c: shared helpers ------------------------------------------- */
+
+/* The reserved bucket of configuration changes (docs/design.md §5). */
+static inline bool is_conf_bucket(struct pkv_bytes b)
+{
+	return b.len == PKV_CONF_BUCKET_LEN && !memcmp(b.p, PKV_CONF_BUCKET, PKV_CONF_BUCKET_LEN);
+}
+/* A configuration change was learned (the reserved bucket's value of e). */
+void paxos_conf_learned(struct paxos *p, struct store_entry *e, uint64_t now);
+/* Moves to configuration c (learned or heard of): stops answering the old one. */
+void paxos_conf_move(struct paxos *p, const struct pkv_conf *c, uint64_t now);
 
 uint64_t paxos_connected_mask(const struct paxos *p);
 /* p->voters from cluster_size (pkv_voters, msg.h). */

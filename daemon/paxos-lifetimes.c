@@ -205,7 +205,7 @@ static void uheap_pop(struct paxos *p)
 
 /*
  * The daemons an erasure must reach before its tombstone is forgotten: the
- * first cluster_size configured nodes and any other that was ever up. Dev
+ * voters and any other node that was ever up. Dev
  * numbering configures nodes 1..9 for a cluster of 3 so that it can grow;
  * waiting for nodes that never ran kept every tombstone (and its ERASE
  * retransmissions) forever. A node that joins later is fresh and copies
@@ -216,7 +216,7 @@ static uint64_t all_nodes_mask(const struct paxos *p)
 	uint64_t m = self_bit(p);
 	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
 		uint32_t n = p->cfg.nodes[i];
-		if (i < p->cfg.cluster_size || p->peers[n].seen_up)
+		if (is_voter(p, n) || p->peers[n].seen_up)
 			m |= BIT(n);
 	}
 	return m;
@@ -418,6 +418,8 @@ void lifetimes_learn(struct paxos *p, struct store_entry *e, struct pkv_ballot b
 	for (struct req *r = p->reqs; r; r = r->next)
 		if (r->state != PAXOS_ST_DONE && r->kind != PAXOS_REQ_KEYS && req_is_key(r, e))
 			proposer_dispatch(p, r, PAXOS_EV_CHOSEN, 0, NULL, now);
+	if (is_conf_bucket(store_bucket_name(e->bucket)))
+		paxos_conf_learned(p, e, now);
 }
 
 /*
@@ -428,6 +430,9 @@ bool lifetimes_learned_effects(struct paxos *p, struct store_entry *e, uint64_t 
 {
 	if (!lifetimes_check_entry(p, e, now))
 		return false;
+	/* A configuration (docs/design.md §5): unbound, and no client's to read. */
+	if (is_conf_bucket(store_bucket_name(e->bucket)))
+		return true;
 	if (self_owned_pid(p, e->chosen_bind))
 		watch_ref(p, e->chosen_bind->pid, e->chosen_bind->start_time, +1, e);
 	if (e->chosen_bind->mask & PKV_BIND_UNTIL)

@@ -26,7 +26,7 @@
 
 /* ---- starting rounds --------------------------------------------------- */
 
-/* Acceptances that choose a value at ballot b: all of cluster_size at F. */
+/* Acceptances that choose a value at ballot b: every voter at F. */
 static unsigned quorum_at(const struct paxos *p, struct pkv_ballot b)
 {
 #if PKV_PAXOS_BROKEN_FAST_QUORUM
@@ -34,7 +34,7 @@ static unsigned quorum_at(const struct paxos *p, struct pkv_ballot b)
 	(void)b;
 	return quorum(p);
 #else
-	return is_fast(b) ? p->cfg.cluster_size : quorum(p);
+	return is_fast(b) ? nvoters(p) : quorum(p);
 #endif
 }
 
@@ -66,6 +66,7 @@ static void send_phase(struct paxos *p, struct req *r, uint64_t answered, bool a
 		m.type = PKV_MSG_QUERY;
 		m.gen = 0;
 		m.ballot = (struct pkv_ballot){ 0 };
+		m.arg1 = p->conf;
 		break;
 	default:
 		return;
@@ -102,8 +103,15 @@ static void start_round(struct paxos *p, struct req *r, uint64_t now)
 		round = e->promised.round;
 	if (r->ballot.round > round)
 		round = r->ballot.round;
-	if (round < fast_ballot.round)
-		round = fast_ballot.round; /* classic rounds start above F's */
+	/*
+	 * Classic rounds start above F's, in this daemon's configuration
+	 * (docs/design.md §5): a round seen in an older one is below it.
+	 */
+	struct pkv_ballot fast = fast_ballot_of(p->conf);
+	if (round < fast.round)
+		round = fast.round;
+	if (round + 1 >= pkv_conf_base(p->conf + 1))
+		round = fast.round; /* a round of a newer configuration: moot here */
 	r->ballot = (struct pkv_ballot){ .round = round + 1, .node = p->cfg.self };
 	r->t_ballot = now;
 	e->max_round = round + 1;
@@ -152,8 +160,7 @@ static bool start_fast(struct paxos *p, struct req *r, uint64_t now)
 	if (p->cfg.no_fast_put || r->tried_fast || !r->has_value || r->conflicts)
 		return false;
 	/* Every voter up (a fast quorum is all cluster_size of them). */
-	if ((p->voters & ~paxos_connected_mask(p)) || popcount(p->voters) < p->cfg.cluster_size ||
-	    now < p->fast_pause_until)
+	if ((p->voters & ~paxos_connected_mask(p)) || now < p->fast_pause_until)
 		return false;
 	struct store_entry *e = store_lookup(p->store, r->bucket, r->key, false);
 	if (e && (!pkv_ballot_is_zero(e->promised) || store_entry_has_value(e)))
@@ -161,7 +168,7 @@ static bool start_fast(struct paxos *p, struct req *r, uint64_t now)
 	if (lifetimes_binding_dead(p, bind_or_null(&r->bind), r->bucket, now))
 		return false; /* start_round answers it */
 	r->tried_fast = true;
-	r->ballot = fast_ballot;
+	r->ballot = fast_ballot_of(p->conf);
 	r->t_ballot = now;
 	r->promised_mask = r->accepted_mask = 0;
 	r->has_best = false;
@@ -397,9 +404,17 @@ static void st_querying(struct paxos *p, struct req *r, enum paxos_event ev, uin
 				v->who = 0;
 				r->n_votes++;
 			}
-			/* A majority accepted one ballot (all, at F): that value is chosen. */
+			/*
+			 * A majority accepted one ballot (all, at F): that value
+			 * is chosen. Only a ballot of this configuration: values
+			 * of an older one were copied by the catch-up, each voter
+			 * from its own majority of the frozen voters, so equal
+			 * copies on a majority do not show a choice; the round
+			 * below finishes them (docs/design.md §5).
+			 */
 			v->who |= BIT(from);
-			if (popcount(v->who) >= quorum_at(p, v->b)) {
+			if (popcount(v->who) >= quorum_at(p, v->b) &&
+			    pkv_ballot_conf(v->b) == p->conf) {
 				proposer_chosen(p, r, v->b, v->value, &v->bind, now);
 				return;
 			}
@@ -692,8 +707,13 @@ void proposer_dispatch(struct paxos *p, struct req *r, enum paxos_event ev, uint
 			req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value, e->chosen_bind);
 		return;
 	}
-	if (ev == PAXOS_EV_ERASED) {
-		/* The generation in flight ended: go on in the next one. */
+	if (ev == PAXOS_EV_ERASED || ev == PAXOS_EV_NEW_CONF) {
+		/*
+		 * The generation in flight ended: go on in the next one. Or the
+		 * configuration changed: what the round or query collected
+		 * belongs to the old one, and no acceptor answers it any more
+		 * (docs/design.md §5); start again in the new one.
+		 */
 		switch (r->state) {
 		case PAXOS_ST_QUERYING:
 		case PAXOS_ST_PREPARING:
@@ -704,6 +724,8 @@ void proposer_dispatch(struct paxos *p, struct req *r, enum paxos_event ev, uint
 			return; /* not started, forwarded or resolving: nothing in flight */
 		}
 		r->t_timer = UINT64_MAX;
+		if (ev == PAXOS_EV_NEW_CONF)
+			req_rekey(p, r);
 		if (!proposer_ready(p))
 			req_set_state(p, r, PAXOS_ST_WAIT_QUORUM);
 		else if (r->has_value)

@@ -23,8 +23,20 @@
  */
 void sync_on_req(struct paxos *p, uint32_t from, const struct pkv_msg *m)
 {
-	if (!acceptor_may_answer(p))
+	/*
+	 * A restart copies from synced voters of its own configuration; a
+	 * catch-up (arg2 = 1) from voters of the configuration before it that
+	 * have moved on (frozen there) and did not lose their state
+	 * (docs/design.md §5).
+	 */
+	if (m->arg2 == 1) {
+		if (p->state_lost || p->conf < m->arg1) {
+			p->stats.dropped_unsynced++;
+			return;
+		}
+	} else if (m->arg1 != p->conf || !acceptor_may_answer(p)) {
 		return;
+	}
 	size_t n = store_nentries(p->store);
 	uint64_t c = m->arg0;
 	struct pkv_msg r = { .type = PKV_MSG_SYNC_REPLY, .req = m->req };
@@ -72,6 +84,8 @@ void sync_on_req(struct paxos *p, uint32_t from, const struct pkv_msg *m)
 static void become_synced(struct paxos *p, uint64_t now)
 {
 	p->synced = true;
+	p->catchup = false;
+	p->state_lost = false;
 	p->unsynced_since = 0;
 	paxos_push_event(p, PAXOS_E_SYNCED, p->epoch,
 			 "paxos: acceptor synced; answering from now on");
@@ -84,7 +98,11 @@ static void sync_send_page(struct paxos *p, uint32_t n, uint64_t now)
 	struct peer *pe = &p->peers[n];
 	pe->sync_rid = p->next_rid++;
 	pe->sync_sent_at = now;
-	struct pkv_msg m = { .type = PKV_MSG_SYNC_REQ, .req = pe->sync_rid, .arg0 = pe->sync_cursor };
+	struct pkv_msg m = { .type = PKV_MSG_SYNC_REQ,
+			     .req = pe->sync_rid,
+			     .arg0 = pe->sync_cursor,
+			     .arg1 = p->conf,
+			     .arg2 = p->catchup ? 1 : 0 };
 	paxos_send(p, n, &m);
 }
 
@@ -124,14 +142,19 @@ void sync_on_reply(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint
 	/* Once synced, late pages must not change the acceptor behind our promises. */
 	if (p->synced || pe->sync_done || m->req != pe->sync_rid || pe->sync_rid == 0)
 		return;
+	/* Sources: the voters before a change, or ours after a restart (§5). */
+	if (!((p->catchup ? p->prev_voters : p->voters) & BIT(from))) {
+		p->stats.not_voter_dropped++;
+		return;
+	}
 	uint32_t page = p->cfg.sync_page;
 	if (m->key.len) {
 		uint64_t idx = m->arg0 - 1;
 		if (m->arg0 == 0 || idx < pe->sync_cursor || idx >= pe->sync_cursor + page)
 			return;
 		sync_merge(p, from, m, now);
-		if (p->oom)
-			return; /* not marked: the page is asked again */
+		if (p->oom || pe->sync_rid == 0)
+			return; /* not marked: asked again (or a new configuration) */
 		pe->sync_got |= 1ull << (idx - pe->sync_cursor);
 	}
 	if (m->flags & PKV_MF_LAST) {
@@ -172,11 +195,47 @@ void sync_adopt_epoch(struct paxos *p, uint64_t epoch)
 		store_set_gen_base(p->store, epoch << p->cfg.epoch_gen_shift);
 }
 
+/*
+ * The catch-up after a change (docs/design.md §5): copy a strict majority of
+ * the voters of the configuration before, each once it has moved on (frozen
+ * there: it answers nothing of it any more). This daemon counts itself when
+ * it was one of them and kept its state. No quiet period: a frozen source
+ * takes no message of the old configuration after the copy.
+ */
+static void sync_catchup(struct paxos *p, uint64_t now)
+{
+	uint64_t src = p->prev_voters;
+	unsigned need = popcount(src) / 2 + 1;
+	unsigned done = (src & self_bit(p)) && !p->state_lost ? 1 : 0;
+	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
+		uint32_t n = p->cfg.nodes[i];
+		if (n != p->cfg.self && (src & BIT(n)) && p->peers[n].sync_done)
+			done++;
+	}
+	if (done >= need) {
+		become_synced(p, now);
+		return;
+	}
+	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
+		uint32_t n = p->cfg.nodes[i];
+		struct peer *pe = &p->peers[n];
+		if (n == p->cfg.self || !(src & BIT(n)) || pe->sync_done || !pe->connected ||
+		    pe->conf.num < p->conf)
+			continue;
+		if (pe->sync_rid == 0 || now >= pe->sync_sent_at + p->cfg.retransmit_us)
+			sync_send_page(p, n, now);
+	}
+}
+
 /* Drives the restart rule; called from every entry point while unsynced. */
 void sync_step(struct paxos *p, uint64_t now)
 {
 	if (p->synced)
 		return;
+	if (p->catchup) {
+		sync_catchup(p, now);
+		return;
+	}
 	/*
 	 * Quiet period: a round that was under way when this daemon lost its
 	 * state may still have PREPAREs or ACCEPTs in flight. Were we to copy a
@@ -242,7 +301,7 @@ void sync_step(struct paxos *p, uint64_t now)
 		uint32_t n = p->cfg.nodes[i];
 		struct peer *pe = &p->peers[n];
 		if (n == p->cfg.self || pe->sync_done || !pe->connected || !pe->synced ||
-		    !is_voter(p, n))
+		    !is_voter(p, n) || pe->conf.num != p->conf)
 			continue;
 		if (pe->sync_rid == 0 || now >= pe->sync_sent_at + p->cfg.retransmit_us)
 			sync_send_page(p, n, now);
@@ -314,5 +373,7 @@ void paxos_restore_done(struct paxos *p, uint64_t now)
 			lifetimes_fanout_add(p, e, e->gen - 1, 0, now);
 		if (e->chosen)
 			(void)lifetimes_learned_effects(p, e, now);
+		if (e->chosen && is_conf_bucket(store_bucket_name(e->bucket)))
+			paxos_conf_learned(p, e, now);
 	}
 }

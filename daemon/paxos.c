@@ -26,6 +26,8 @@
 #include "paxos-internal.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +56,7 @@ static const char *const event_names[PAXOS_EV__COUNT] = {
 	[PAXOS_EV_PEER_DOWN] = "peer_down",
 	[PAXOS_EV_ERASED] = "erased",
 	[PAXOS_EV_DROP_ACK] = "drop_ack",
+	[PAXOS_EV_NEW_CONF] = "new_conf",
 };
 
 const char *paxos_state_to_str(enum paxos_state s)
@@ -110,7 +113,6 @@ bool paxos_has_quorum(const struct paxos *p)
 
 void paxos_update_voters(struct paxos *p)
 {
-	p->voters = pkv_voters(p->configured_mask | self_bit(p), p->cfg.cluster_size);
 	if (PKV_PAXOS_BROKEN_VOTERS) /* TEST ONLY: every configured daemon votes */
 		p->voters = p->configured_mask | self_bit(p);
 }
@@ -235,6 +237,25 @@ void *paxos_grow(void *v, size_t *cap, size_t n, size_t size)
 
 /* ---- the end of every call; creation ---------------------------------- */
 
+/* A Paxos message of another configuration than ours (docs/design.md §5). */
+static bool other_conf(const struct paxos *p, const struct pkv_msg *m)
+{
+	if (PKV_PAXOS_BROKEN_CONF) /* TEST ONLY: every configuration answered */
+		return false;
+	switch (m->type) {
+	case PKV_MSG_PREPARE:
+	case PKV_MSG_ACCEPT:
+	case PKV_MSG_PROMISE:
+	case PKV_MSG_ACCEPTED:
+		return pkv_ballot_conf(m->ballot) != p->conf;
+	case PKV_MSG_QUERY:
+	case PKV_MSG_QUERY_REPLY:
+		return m->arg1 != p->conf;
+	default:
+		return false;
+	}
+}
+
 static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now);
 
 /* Runs the local roles' queued messages, then frees finished requests. */
@@ -307,6 +328,13 @@ struct paxos *paxos_new(const struct paxos_config *cfg, struct store *store,
 	}
 	p->peers[cfg->self].configured = false; /* peers only */
 	qsort(p->sorted, cfg->n_nodes, sizeof(p->sorted[0]), cmp_u32);
+	if (cfg->conf.voters) {
+		p->conf = cfg->conf.num;
+		p->voters = cfg->conf.voters;
+		p->prev_voters = cfg->conf.prev_voters;
+	} else {
+		p->voters = pkv_voters(p->configured_mask | self_bit(p), p->cfg.cluster_size);
+	}
 	paxos_update_voters(p);
 	p->store = store;
 	p->ob = outbox;
@@ -319,6 +347,7 @@ struct paxos *paxos_new(const struct paxos_config *cfg, struct store *store,
 	p->next_rid = (splitmix(&p->rng) >> 16) + 1;
 	p->fresh = cfg->fresh;
 	p->synced = !cfg->restarted && !cfg->fresh;
+	p->state_lost = cfg->restarted;
 	return p;
 }
 
@@ -387,13 +416,29 @@ static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0
 		p->stats.malformed_dropped++;
 		return 0;
 	}
-	/* A vote counts only from a voter (docs/design.md §5). */
+	/*
+	 * A vote counts only from a voter (docs/design.md §5); a sync copy's
+	 * source is checked by the sync, which may copy from the voters of the
+	 * configuration before.
+	 */
 	if (!is_voter(p, from) &&
 	    (m->type == PKV_MSG_PROMISE || m->type == PKV_MSG_ACCEPTED ||
-	     m->type == PKV_MSG_QUERY_REPLY || m->type == PKV_MSG_SYNC_REPLY)) {
+	     m->type == PKV_MSG_QUERY_REPLY)) {
 		p->stats.not_voter_dropped++;
 		return 0;
 	}
+	/*
+	 * Every Paxos message belongs to one configuration (its ballot's top
+	 * bits, or arg1 of a query): an acceptor answers only its own, and a
+	 * proposer counts only answers of its own (docs/design.md §5).
+	 */
+	if (other_conf(p, m)) {
+		p->stats.other_conf_dropped++;
+		return 0;
+	}
+	/* The reserved bucket's values are never erased nor dropped. */
+	if ((m->type == PKV_MSG_ERASE || m->type == PKV_MSG_DROP) && is_conf_bucket(m->bucket))
+		return 0;
 	switch (m->type) {
 	case PKV_MSG_PREPARE:
 		acceptor_on_prepare(p, from, m, now);
@@ -649,15 +694,119 @@ void paxos_peer_incarnation(struct paxos *p, uint32_t node, uint64_t incarnation
 	paxos_finish_call(p, now);
 }
 
-void paxos_set_cluster_size(struct paxos *p, uint32_t n, uint64_t now)
+/* ---- configurations (docs/design.md §5) -------------------------------- */
+
+/*
+ * Moving to a newer configuration: from now on this daemon's acceptor
+ * answers only its messages (the old one is frozen here), and a voter of
+ * the new one answers nothing until it has copied the acceptor state of a
+ * majority of the frozen voters of the one before (sync_step, catch-up).
+ * Requests start again in the new configuration.
+ */
+void paxos_conf_move(struct paxos *p, const struct pkv_conf *c, uint64_t now)
 {
-	if (n == 0)
+	if (c->num <= p->conf || !c->voters)
 		return;
-	p->cfg.cluster_size = n;
+	p->conf = c->num;
+	p->voters = c->voters;
+	p->prev_voters = c->prev_voters;
 	paxos_update_voters(p);
+	p->stats.conf_changes++;
+	for (uint32_t n = 1; n <= PKV_MAX_NODES; n++) {
+		struct peer *pe = &p->peers[n];
+		pe->sync_done = false;
+		pe->sync_rid = 0;
+		pe->sync_cursor = 0;
+		pe->sync_got = 0;
+		pe->sync_last = false;
+	}
+	if (is_voter(p, p->cfg.self) && !PKV_PAXOS_BROKEN_CATCHUP) {
+		p->synced = false;
+		p->catchup = true;
+		p->unsynced_since = 0;
+	} else if (!p->state_lost) {
+		/* Not a voter (or TEST ONLY: no catch-up): nothing to copy. */
+		p->synced = true;
+		p->catchup = false;
+	}
+	paxos_push_event(p, PAXOS_E_CONF, p->conf, "paxos: moved to a new configuration");
+	for (struct req *r = p->reqs; r; r = r->next)
+		proposer_dispatch(p, r, PAXOS_EV_NEW_CONF, 0, NULL, now);
+	sync_step(p, now);
+}
+
+/* The reserved bucket's key n holds configuration n, chosen in n - 1. */
+void paxos_conf_learned(struct paxos *p, struct store_entry *e, uint64_t now)
+{
+	struct pkv_conf c;
+	if (!e->chosen || !pkv_conf_decode(e->chosen_value.p, e->chosen_value.len, &c))
+		return;
+	char want[24];
+	int len = snprintf(want, sizeof(want), "%" PRIu64, c.num);
+	if (len <= 0 || (uint32_t)len != e->key.len || memcmp(want, e->key.p, e->key.len))
+		return; /* not the configuration its key names */
+	paxos_conf_move(p, &c, now);
+}
+
+void paxos_peer_conf(struct paxos *p, uint32_t node, const struct pkv_conf *c, uint64_t now)
+{
+	if (!paxos_peer_ok(p, node) || !c->voters)
+		return;
+	p->peers[node].conf = *c;
+	/* A newer configuration was chosen: a peer that moved to it says so. */
+	if (c->num > p->conf)
+		paxos_conf_move(p, c, now);
 	sync_step(p, now);
 	kick_waiting(p, now);
 	paxos_finish_call(p, now);
+}
+
+struct pkv_conf paxos_conf(const struct paxos *p)
+{
+	return (struct pkv_conf){ .num = p->conf, .voters = p->voters,
+				  .prev_voters = p->prev_voters };
+}
+
+int paxos_change_voters(struct paxos *p, uint64_t id, uint64_t voters, uint64_t deadline,
+			uint64_t now)
+{
+	struct pkv_conf c = { .num = p->conf + 1, .voters = voters, .prev_voters = p->voters };
+	char key[24];
+	int klen = snprintf(key, sizeof(key), "%" PRIu64, c.num);
+	uint8_t val[PKV_CONF_BYTES];
+	pkv_conf_encode(val, &c);
+	struct pkv_bytes bucket = { (const uint8_t *)PKV_CONF_BUCKET, PKV_CONF_BUCKET_LEN };
+	struct req *r = req_new(p, PAXOS_REQ_PUT, id, bucket,
+				(struct pkv_bytes){ (const uint8_t *)key, (uint32_t)klen }, deadline,
+				false);
+	if (!r)
+		return -ENOMEM;
+	uint64_t diff = voters ^ p->voters;
+	/* One voter added or removed, among the configured nodes. */
+	if (popcount(diff) != 1 || !voters ||
+	    (voters & ~(p->configured_mask | self_bit(p)))) {
+		req_complete_status(p, r, PKV_S_BAD_REQUEST);
+		return paxos_finish_call(p, now);
+	}
+	if (paxos_bytes_dup(&r->value, (struct pkv_bytes){ val, sizeof(val) })) {
+		req_complete_status(p, r, PKV_S_NO_MEMORY);
+		paxos_finish_call(p, now);
+		return -ENOMEM;
+	}
+	r->has_value = true;
+	r->no_forward = true;
+	r->tried_fast = true; /* a classic round: fast rounds never decide a change */
+	if (!paxos_has_quorum(p)) {
+		req_complete_status(p, r, PKV_S_NO_QUORUM);
+		return paxos_finish_call(p, now);
+	}
+	struct store_entry *e = store_lookup(p->store, bucket, r->key, false);
+	if (e && e->chosen) {
+		req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value, e->chosen_bind);
+		return paxos_finish_call(p, now);
+	}
+	proposer_dispatch(p, r, PAXOS_EV_START, 0, NULL, now);
+	return paxos_finish_call(p, now);
 }
 
 /* ---- outputs and stats ------------------------------------------------- */

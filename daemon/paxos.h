@@ -16,7 +16,8 @@
  *   for each heartbeat from a peer:  paxos_peer_update(p, id, true, flags, epoch, now);
  *   when the failure detector drops a peer: paxos_peer_update(p, id, false, 0, 0, now);
  *   when a peer comes back with a new incarnation: paxos_peer_restarted(p, id, now);
- *   on resize: paxos_set_cluster_size(p, n, now);
+ *   for each heartbeat's configuration: paxos_peer_conf(p, id, &conf, now);
+ *   on resize: paxos_change_voters(p, id, voters, deadline, now);
  *   local client requests: paxos_put / paxos_get / paxos_keys;
  *   every turn: paxos_set_wall(p, wall_ms, now) (until bindings);
  *   when paxos_next_deadline(p) <= now: paxos_tick(p, now);
@@ -68,7 +69,12 @@ struct paxos_config {
 	uint32_t self;			  /* this node's id */
 	uint32_t nodes[PKV_MAX_NODES];	  /* configured node ids, self included */
 	uint32_t n_nodes;
-	uint32_t cluster_size;		  /* quorum = cluster_size / 2 + 1 */
+	uint32_t cluster_size;		  /* configuration 0: the first cluster_size nodes vote */
+	/*
+	 * The configuration the daemon had (its state file): number, voters and
+	 * voters before (docs/design.md §5). voters 0: configuration 0.
+	 */
+	struct pkv_conf conf;
 	bool restarted;			  /* ran before, acceptor state lost: sync first */
 	bool fresh;			  /* first boot of the run dir */
 	uint64_t seed;			  /* PRNG seed (backoff); any value */
@@ -140,6 +146,7 @@ enum paxos_event {
 	PAXOS_EV_PEER_DOWN,
 	PAXOS_EV_ERASED,    /* the key's generation ended while the request ran */
 	PAXOS_EV_DROP_ACK,  /* a node applied the bucket drop */
+	PAXOS_EV_NEW_CONF,  /* the daemon moved to another configuration */
 	PAXOS_EV__COUNT
 };
 
@@ -174,6 +181,7 @@ enum paxos_event_kind {
 	PAXOS_E_SYNCED,	   /* arg = epoch; the acceptor answers from now on */
 	PAXOS_E_NEW_EPOCH, /* arg = new epoch: values held only by restarted daemons may be lost */
 	PAXOS_E_VIOLATION, /* a learner saw two chosen values for one key generation (a bug) */
+	PAXOS_E_CONF,	   /* arg = new configuration number (paxos_conf): persist it */
 };
 
 struct paxos_event_rec {
@@ -195,6 +203,8 @@ struct paxos_stats {
 	uint64_t violations;	     /* learner disagreements: must stay 0 */
 	uint64_t dropped_unsynced;   /* acceptor messages dropped while not synced */
 	uint64_t not_voter_dropped;  /* votes from, or acceptor messages to, a non-voter */
+	uint64_t other_conf_dropped; /* Paxos messages of another configuration */
+	uint64_t conf_changes;	     /* configurations moved to */
 	uint64_t malformed_dropped;  /* a value, key or generation out of its limits */
 	uint64_t stale_gen;	     /* messages of another generation ignored */
 	uint64_t epochs_declared;    /* new epochs (possible loss) */
@@ -249,8 +259,23 @@ void paxos_peer_update(struct paxos *p, uint32_t node, bool connected, unsigned 
 		       uint64_t epoch, uint64_t now);
 /* The peer restarted (new incarnation): forget sync progress from it. */
 void paxos_peer_restarted(struct paxos *p, uint32_t node, uint64_t now);
-/* The configured cluster size changed (quorum = n / 2 + 1). */
-void paxos_set_cluster_size(struct paxos *p, uint32_t n, uint64_t now);
+/*
+ * The configuration a peer's heartbeat announced. A newer one than ours was
+ * chosen (docs/design.md §5): this daemon moves to it at once.
+ */
+void paxos_peer_conf(struct paxos *p, uint32_t node, const struct pkv_conf *c, uint64_t now);
+/* This daemon's configuration, and whether it is caught up in it. */
+struct pkv_conf paxos_conf(const struct paxos *p);
+/*
+ * Changes the voters to `voters`, one node added or removed (docs/design.md
+ * §5): proposes configuration conf + 1 to the voters of this one, in it. The
+ * completion (kind PAXOS_REQ_PUT, id) is PKV_S_OK once it is chosen (the
+ * daemon has moved to it), PKV_S_NOT_IN_SYNC when another change was chosen
+ * instead or this daemon is not synced, PKV_S_BAD_REQUEST when `voters` is
+ * not one step away, or no quorum / timeout as a put.
+ */
+int paxos_change_voters(struct paxos *p, uint64_t id, uint64_t voters, uint64_t deadline,
+			uint64_t now);
 
 /*
  * Client requests. `id` is the caller's, echoed in the completion. Byte

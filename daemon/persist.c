@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon.h"
 #include "durable.h"
@@ -261,4 +262,35 @@ void persist_close(struct daemon *d)
 	(void)durable_close(p->log);
 	free(p);
 	d->persist = NULL;
+}
+
+/*
+ * The state file (run_dir/NAME/state): the last incarnation, the cluster's
+ * name and the configuration (docs/design.md §5, §6.1), written to a
+ * temporary file, synced and renamed over the old one.
+ */
+int persist_state_write(const struct daemon *d)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	int n = snprintf(path, sizeof(path), "%s/%s/state", d->cfg.run_dir, d->cfg.self);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -ENAMETOOLONG;
+	n = snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	FILE *f = fopen(tmp, "we");
+	if (!f)
+		return -errno;
+	fprintf(f, "incarnation %" PRIu64 "\ncluster %s\n", d->incarnation, d->cfg.cluster);
+	if (d->conf.voters)
+		fprintf(f, "conf %" PRIu64 " %" PRIx64 " %" PRIx64 "\n", d->conf.num, d->conf.voters,
+			d->conf.prev_voters);
+	int r = 0;
+	if (fflush(f) != 0 || fsync(fileno(f)) < 0)
+		r = -errno;
+	if (fclose(f) != 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	return r;
 }

@@ -26,6 +26,11 @@ int persist_replay(struct daemon *d, uint64_t now);
  */
 int persist_turn(struct daemon *d);
 void persist_close(struct daemon *d);
+/*
+ * Writes the state file: incarnation, cluster name, configuration (d->conf).
+ * Returns 0 or -errno; the old file stays on failure.
+ */
+int persist_state_write(const struct daemon *d);
 
 struct persist_stats {
 	bool on;

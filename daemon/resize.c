@@ -1,25 +1,21 @@
 // SPDX-License-Identifier: MIT
 /*
- * resize.c — resize_cluster: sets cluster_size on this node and on every
- * connected peer, and says whether they agreed on the size before.
+ * resize.c — resize_cluster: changes the voters to n, one voter at a time,
+ * each change decided by the voters as a configuration (docs/design.md §5).
  *
- * The node that runs the resize sets its own size, sends RESIZE to each
- * connected peer (retransmitted every RETX_US until acknowledged) and
- * answers its caller once every one of them acknowledged: ok when each had
- * the same size as this node before and every voter of the old and of the
- * new size took part, not_in_sync when any had another size or a voter was
- * not connected to take the change (the connected ones have the new size
- * either way), timeout when one did not answer in time.
- *
- * The voters change one at a time (docs/design.md §5): a size that is not
- * the current one plus or minus one is refused (bad_request), since only a
- * single step keeps every majority of the old voters meeting every
- * majority of the new ones. A receiver applies the size and acknowledges with the size it had;
- * it remembers the last resize of each sender, so a retransmitted RESIZE
- * is acknowledged with the same previous size as the first.
+ * A step adds the lowest configured node that is not a voter, or removes the
+ * highest voter; the core proposes it as the next configuration to the
+ * current voters (paxos_change_voters), and every daemon that learns it
+ * moves on and catches up. Steps follow one another until the voters are n.
+ * The caller is answered ok once every voter of the last configuration and
+ * of the one before that is connected says (in its heartbeats) that it has
+ * the last one and, if it votes, has caught up; not_in_sync when that does
+ * not happen in time (a voter was down or cut off: the change is made, it
+ * will learn it when it comes back) or another change was chosen first;
+ * no_quorum or timeout when a step could not be decided.
  *
  * The loop owns the state (struct resize) and calls in; what follows from
- * a resize outside this module (the new view for local clients, the answer
+ * a change outside this module (the new view for local clients, the answer
  * on the control socket) goes out through the hooks the loop registered.
  */
 #include "resize.h"
@@ -31,48 +27,21 @@
 
 #include "paxos.h"
 
-#define RETX_US 100000u
-#define RESIZE_TIMEOUT_US 5000000u
+#define RESIZE_TIMEOUT_US 10000000u
+#define CONFIRM_POLL_US 50000u
 
 struct resize_op {
 	struct resize_op *next;
 	struct ctl_conn *conn; /* NULL once the caller went away */
-	uint64_t req;
-	uint32_t size, prev;
-	uint64_t waiting; /* peers (bit id-1) still to acknowledge */
-	bool disagree; /* a peer had another size, or a voter missed the change */
-	uint64_t deadline, next_retx;
+	uint32_t target;
+	uint64_t change_id;    /* the step in flight in the core; 0: none */
+	uint64_t want;	       /* its voters */
+	uint64_t deadline;
 };
 
 void resize_init(struct resize *r, const struct resize_hooks *h)
 {
 	r->hooks = h;
-}
-
-static void set_size(struct daemon *d, uint32_t n, uint64_t now)
-{
-	if (n == d->mem.cluster_size)
-		return;
-	daemon_log(d, "cluster_size %u -> %u", d->mem.cluster_size, n);
-	membership_set_cluster_size(&d->mem, n);
-	paxos_set_cluster_size(d->paxos, n, now);
-	d->cfg.cluster_size = n;
-	d->resize.hooks->size_changed(d);
-}
-
-static void send_resize(struct daemon *d, struct resize_op *op)
-{
-	for (uint32_t id = 1; id <= PKV_MAX_NODES; id++) {
-		if (!(op->waiting & (1ull << (id - 1))))
-			continue;
-		struct pkv_msg m = {
-			.type = PKV_MSG_RESIZE,
-			.req = op->req,
-			.arg0 = op->size,
-			.arg1 = op->prev,
-		};
-		pkv_outbox_push(&d->ob, id, &m);
-	}
 }
 
 static void finish(struct daemon *d, struct resize_op *op, int status)
@@ -85,85 +54,109 @@ static void finish(struct daemon *d, struct resize_op *op, int status)
 	}
 	if (op->conn)
 		d->resize.hooks->done(d, op->conn, status);
-	daemon_log(d, "resize to %u: %s", op->size,
-		   status == PKV_S_OK ? "ok"
+	daemon_log(d, "resize to %u: %s", op->target,
+		   status == PKV_S_OK		 ? "ok"
 		   : status == PKV_S_NOT_IN_SYNC ? "not_in_sync"
+		   : status == PKV_S_NO_QUORUM	 ? "no quorum"
 						 : "timed out");
 	free(op);
 }
 
+static uint64_t configured_mask(const struct daemon *d)
+{
+	uint64_t m = 0;
+	for (unsigned i = 0; i < d->cfg.n_nodes; i++)
+		m |= UINT64_C(1) << (d->cfg.nodes[i].id - 1);
+	return m;
+}
+
+/* One step toward n voters: the lowest non-voter in, or the highest voter out. */
+static uint64_t next_voters(const struct daemon *d, uint64_t voters, uint32_t n)
+{
+	if ((uint32_t)__builtin_popcountll(voters) < n) {
+		uint64_t free_ids = configured_mask(d) & ~voters;
+		return voters | (free_ids & (~free_ids + 1));
+	}
+	return voters & ~(UINT64_C(1) << (63 - __builtin_clzll(voters)));
+}
+
+/*
+ * Every voter of the configuration and of the one before it, self aside,
+ * is connected and announces it; the voters among them caught up.
+ */
+static bool all_confirmed(const struct daemon *d, const struct pkv_conf *c)
+{
+	if (!paxos_synced(d->paxos) && (c->voters >> (d->self - 1)) & 1u)
+		return false;
+	uint64_t who = (c->voters | c->prev_voters) & ~(UINT64_C(1) << (d->self - 1));
+	for (uint32_t id = 1; id <= PKV_MAX_NODES; id++) {
+		if (!((who >> (id - 1)) & 1u))
+			continue;
+		const struct membership_peer *p = membership_peer(&d->mem, id);
+		if (!p || !p->connected || p->conf.num < c->num)
+			return false;
+		if (p->conf.num == c->num && ((c->voters >> (id - 1)) & 1u) && !p->synced)
+			return false;
+	}
+	return true;
+}
+
+static void step(struct daemon *d, struct resize_op *op, uint64_t now)
+{
+	struct pkv_conf c = paxos_conf(d->paxos);
+	if ((uint32_t)__builtin_popcountll(c.voters) == op->target) {
+		if (all_confirmed(d, &c))
+			finish(d, op, PKV_S_OK);
+		return; /* resize_tick polls until the deadline */
+	}
+	/* The change before must be in place here first: a majority caught up. */
+	if (!paxos_synced(d->paxos) && ((c.voters >> (d->self - 1)) & 1u))
+		return;
+	op->want = next_voters(d, c.voters, op->target);
+	op->change_id = ++d->next_req;
+	daemon_log(d, "resize: proposing configuration %llu (%u voters)",
+		   (unsigned long long)c.num + 1, (unsigned)__builtin_popcountll(op->want));
+	if (paxos_change_voters(d->paxos, op->change_id, op->want, op->deadline, now) < 0)
+		finish(d, op, PKV_S_NO_MEMORY);
+}
+
 int resize_start(struct daemon *d, struct ctl_conn *c, uint32_t n, uint64_t now)
 {
-	if (n < 1 || n > PKV_MAX_NODES)
+	if (n < 1 || n > d->cfg.n_nodes)
 		return PKV_S_BAD_REQUEST;
-	uint32_t cur = d->mem.cluster_size;
-	if (n + 1 < cur || n > cur + 1) {
-		daemon_log(d, "resize to %u refused: the voters change one at a time (%u -> %u, then on)",
-			   n, cur, n < cur ? cur - 1 : cur + 1);
-		return PKV_S_BAD_REQUEST;
-	}
 	struct resize_op *op = calloc(1, sizeof(*op));
 	if (!op)
 		return PKV_S_NO_MEMORY;
 	op->conn = c;
-	op->req = ++d->next_req;
-	op->size = n;
-	op->prev = d->mem.cluster_size;
-	op->waiting = membership_connected_mask(&d->mem) & ~(1ull << (d->self - 1));
-	uint64_t old_voters = membership_voters(&d->mem);
-	op->next_retx = now + RETX_US;
+	op->target = n;
+	op->deadline = now + RESIZE_TIMEOUT_US;
 	op->next = d->resize.ops;
 	d->resize.ops = op;
-	set_size(d, n, now);
-	/* A voter, old or new, that is not here to take the change missed it. */
-	uint64_t missed = (old_voters | membership_voters(&d->mem)) &
-			  ~membership_connected_mask(&d->mem);
-	if (missed) {
-		op->disagree = true;
-		daemon_log(d, "resize to %u: a voter is not connected and misses the change", n);
-	}
-	op->deadline = now + RESIZE_TIMEOUT_US;
-	if (!op->waiting)
-		finish(d, op, op->disagree ? PKV_S_NOT_IN_SYNC : PKV_S_OK);
-	else
-		send_resize(d, op);
+	step(d, op, now);
 	return 0;
 }
 
-void resize_on_message(struct daemon *d, uint32_t from, const struct pkv_msg *m, uint64_t now)
+bool resize_on_completion(struct daemon *d, const struct paxos_completion *pc, uint64_t now)
 {
-	if (from < 1 || from > PKV_MAX_NODES)
-		return;
-	if (m->type == PKV_MSG_RESIZE) {
-		if (m->arg0 < 1 || m->arg0 > PKV_MAX_NODES)
-			return;
-		if (d->resize.applied[from].req != m->req) {
-			d->resize.applied[from].req = m->req;
-			d->resize.applied[from].prev = d->mem.cluster_size;
-			set_size(d, (uint32_t)m->arg0, now);
-		}
-		struct pkv_msg ack = {
-			.type = PKV_MSG_RESIZE_ACK,
-			.req = m->req,
-			.arg0 = d->mem.cluster_size,
-			.arg1 = d->resize.applied[from].prev,
-		};
-		pkv_outbox_push(&d->ob, from, &ack);
-		return;
-	}
 	for (struct resize_op *op = d->resize.ops; op; op = op->next) {
-		if (op->req != m->req)
+		if (op->change_id == 0 || op->change_id != pc->id)
 			continue;
-		uint64_t bit = 1ull << (from - 1);
-		if (!(op->waiting & bit))
-			return;
-		op->waiting &= ~bit;
-		if (m->arg1 != op->prev)
-			op->disagree = true;
-		if (!op->waiting)
-			finish(d, op, op->disagree ? PKV_S_NOT_IN_SYNC : PKV_S_OK);
-		return;
+		op->change_id = 0;
+		struct pkv_conf got;
+		if (pc->status != PKV_S_OK) {
+			finish(d, op, pc->status == PKV_S_BAD_REQUEST ? PKV_S_BAD_REQUEST
+				      : pc->status == PKV_S_NO_QUORUM ? PKV_S_NO_QUORUM
+									: PKV_S_TIMEOUT);
+		} else if (!pkv_conf_decode(pc->value.p, pc->value.len, &got) ||
+			   got.voters != op->want) {
+			daemon_log(d, "resize: another change of the voters was chosen first");
+			finish(d, op, PKV_S_NOT_IN_SYNC);
+		} else {
+			step(d, op, now);
+		}
+		return true;
 	}
+	return false;
 }
 
 uint64_t resize_tick(struct daemon *d, uint64_t now)
@@ -172,15 +165,15 @@ uint64_t resize_tick(struct daemon *d, uint64_t now)
 	struct resize_op *op = d->resize.ops;
 	while (op) {
 		struct resize_op *after = op->next;
-		if (now >= op->deadline) {
-			finish(d, op, PKV_S_TIMEOUT);
+		if (now >= op->deadline && op->change_id == 0) {
+			struct pkv_conf c = paxos_conf(d->paxos);
+			bool there = (uint32_t)__builtin_popcountll(c.voters) == op->target;
+			finish(d, op, there ? PKV_S_NOT_IN_SYNC : PKV_S_TIMEOUT);
 		} else {
-			if (now >= op->next_retx) {
-				send_resize(d, op);
-				op->next_retx = now + RETX_US;
-			}
-			if (op->next_retx < next)
-				next = op->next_retx;
+			if (op->change_id == 0)
+				step(d, op, now);
+			if (now + CONFIRM_POLL_US < next)
+				next = now + CONFIRM_POLL_US;
 		}
 		op = after;
 	}

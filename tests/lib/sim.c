@@ -338,6 +338,10 @@ static void drain(struct sim *s, unsigned id)
 			nd->violations++;
 		if (ev[i].kind == PAXOS_E_NEW_EPOCH)
 			nd->epochs++;
+		if (ev[i].kind == PAXOS_E_CONF) {
+			nd->conf = paxos_conf(nd->p); /* the state file, as pkvd writes it */
+			nd->conf_changes++;
+		}
 	}
 	paxos_events_reset(nd->p);
 }
@@ -361,6 +365,7 @@ static void node_start(struct sim *s, unsigned id, bool restarted, bool fresh)
 		.start_us = s->now,
 		.sync_page = 4, /* small pages: paging gets exercised */
 		.incarnation = nd->incarnation,
+		.conf = nd->conf,
 	};
 	for (unsigned j = 0; j < s->cfg.n; j++)
 		pc.nodes[j] = j + 1;
@@ -465,6 +470,10 @@ static void heartbeats(struct sim *s)
 				nd->seen_inc[j] = pe->incarnation;
 			paxos_peer_update(nd->p, j, hears, hears ? paxos_heartbeat_flags(pe->p) : 0,
 					  hears ? paxos_epoch(pe->p) : 0, s->now);
+			if (hears && !nd->conf_hidden) {
+				struct pkv_conf c = paxos_conf(pe->p);
+				paxos_peer_conf(nd->p, j, &c, s->now);
+			}
 		}
 		drain(s, i);
 	}
@@ -716,14 +725,28 @@ void sim_set_filter(struct sim *s, sim_filter_fn fn, void *arg)
 	s->filter_arg = arg;
 }
 
-void sim_resize(struct sim *s, unsigned node, unsigned n)
+size_t sim_change(struct sim *s, unsigned node, uint64_t voters, uint64_t timeout)
 {
-	struct sim_node *nd = &s->nodes[node];
-	nd->cluster_size = n;
-	if (!nd->up)
-		return;
-	paxos_set_cluster_size(nd->p, n, s->now);
+	new_op(s, SIM_CHANGE, node, 0);
+	size_t id = s->n_ops - 1;
+	if (!s->nodes[node].up) {
+		s->ops[id].done = s->ops[id].lost = true;
+		return id;
+	}
+	paxos_change_voters(s->nodes[node].p, id, voters, deadline(s, timeout), s->now);
 	drain(s, node);
+	return id;
+}
+
+void sim_hide_conf(struct sim *s, unsigned node, bool hidden)
+{
+	s->nodes[node].conf_hidden = hidden;
+}
+
+uint64_t sim_voters(const struct sim *s, unsigned node)
+{
+	const struct sim_node *nd = &s->nodes[node];
+	return nd->up ? paxos_conf(nd->p).voters : nd->conf.voters;
 }
 
 void sim_kill(struct sim *s, unsigned node)
@@ -803,6 +826,7 @@ void sim_restart_wiped(struct sim *s, unsigned node, bool bootstrap)
 	nd->incarnation++;
 	store_free(nd->disk); /* the wiped run dir held the durable log too */
 	nd->disk = NULL;
+	nd->conf = (struct pkv_conf){ 0 }; /* and the state file */
 	/* As pkvd's main.c decides: a first boot only when told to bootstrap. */
 	node_start(s, node, !bootstrap, bootstrap);
 }

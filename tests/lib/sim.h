@@ -113,7 +113,7 @@ struct sim_gen {
 			     * no durable state is lost, like any of its state) */
 };
 
-enum sim_op_kind { SIM_PUT, SIM_GET, SIM_KEYS, SIM_DROP };
+enum sim_op_kind { SIM_PUT, SIM_GET, SIM_KEYS, SIM_DROP, SIM_CHANGE };
 
 struct sim_op {
 	enum sim_op_kind kind;
@@ -144,12 +144,13 @@ struct sim_node {
 	uint64_t violations, epochs;
 	int64_t skew_ms; /* this node's wall clock minus the true one */
 	struct store *disk; /* durable: the killed node's state, until restart */
-	/*
-	 * The cluster_size this node's core was given (cfg.cluster_size, then
-	 * sim_resize). Kept across restarts, as if the operator had edited the
-	 * node's configuration too.
-	 */
+	/* The cluster_size of its configuration file (cfg.cluster_size). */
 	unsigned cluster_size;
+	/* Its state file's configuration (PAXOS_E_CONF); gone when wiped. */
+	struct pkv_conf conf;
+	/* Heartbeats reach it without the peers' configuration (sim_hide_conf). */
+	bool conf_hidden;
+	uint64_t conf_changes; /* configurations it moved to, across restarts */
 };
 
 /*
@@ -254,11 +255,17 @@ void sim_delay_link(struct sim *s, unsigned from, unsigned to, uint64_t extra_us
 void sim_set_filter(struct sim *s, sim_filter_fn fn, void *arg);
 
 /*
- * Membership faults. sim_resize: node `node` (up or down) is told the
- * cluster size is n (paxos_set_cluster_size), as a RESIZE that reached it;
- * a resize that misses a node is one not applied to it.
+ * Membership. sim_change: node `node` proposes the voters `voters` (bit
+ * id-1 each; one added or removed) as the next configuration
+ * (paxos_change_voters); an op of kind SIM_CHANGE, whose result holds the
+ * configuration chosen. sim_hide_conf: heartbeats reach the node without
+ * the configuration they carry, so it learns a change only from the
+ * CHOSEN of its key (a node that misses a change for as long as that).
+ * sim_voters: the voters node `node` counts with now.
  */
-void sim_resize(struct sim *s, unsigned node, unsigned n);
+size_t sim_change(struct sim *s, unsigned node, uint64_t voters, uint64_t timeout);
+void sim_hide_conf(struct sim *s, unsigned node, bool hidden);
+uint64_t sim_voters(const struct sim *s, unsigned node);
 
 /* Node faults. A killed node's pending operations are marked lost. */
 void sim_kill(struct sim *s, unsigned node);

@@ -417,8 +417,9 @@ START_TEST(daemons_beyond_the_voters_count_for_no_quorum)
 	membership_on_datagram(&o, 2, 9, T0);
 	ck_assert_msg(membership_quorum(&o), "node 4 does not see the voters' quorum of 1 and 2");
 
-	/* A resize to 4 makes node 4 a voter: 1, 2 of 4 is no longer a quorum. */
-	ck_assert_int_eq(membership_set_cluster_size(&o, 4), 0);
+	/* A change to 4 voters makes node 4 a voter: 1, 2 of 4 is no longer a quorum. */
+	struct pkv_conf c4 = { .num = 1, .voters = 0xf, .prev_voters = 0x7 };
+	ck_assert_int_eq(membership_set_conf(&o, &c4), 0);
 	ck_assert(membership_is_voter(&o, 4));
 	ck_assert(membership_quorum(&o)); /* 1, 2 and self 4: 3 of 4 */
 }
@@ -623,24 +624,28 @@ START_TEST(resize_flips_quorum_and_raises_an_event)
 		;
 	ck_assert(membership_quorum(&m)); /* 2 of 3 */
 
-	ck_assert_int_eq(membership_set_cluster_size(&m, 4), 0); /* 2 of 4: no */
+	/* init_pair configures 3 nodes; node 4 joins the voters unheard. */
+	struct pkv_conf c4 = { .num = 1, .voters = 0xf, .prev_voters = 0x7 };
+	struct pkv_conf c3 = { .num = 2, .voters = 0x7, .prev_voters = 0xf };
+	struct pkv_conf c2 = { .num = 3, .voters = 0x3, .prev_voters = 0x7 };
+	ck_assert_int_eq(membership_set_conf(&m, &c4), 0); /* 2 of 4: no */
 	ck_assert(!membership_quorum(&m));
 	ck_assert(membership_next_event(&m, &ev));
 	ck_assert_int_eq(ev.kind, MEMBERSHIP_QUORUM_LOST);
 	ck_assert_uint_eq(ev.quorum_epoch, 2);
 
-	ck_assert_int_eq(membership_set_cluster_size(&m, 3), 0);
+	ck_assert_int_eq(membership_set_conf(&m, &c3), 0);
 	ck_assert(membership_quorum(&m));
 	ck_assert(membership_next_event(&m, &ev));
 	ck_assert_int_eq(ev.kind, MEMBERSHIP_QUORUM_REACHED);
 	ck_assert_uint_eq(ev.quorum_epoch, 3);
 
 	/* No flip, no event. */
-	ck_assert_int_eq(membership_set_cluster_size(&m, 2), 0);
+	ck_assert_int_eq(membership_set_conf(&m, &c2), 0);
 	ck_assert(!membership_next_event(&m, &ev));
 
-	ck_assert_int_eq(membership_set_cluster_size(&m, 0), -EINVAL);
-	ck_assert_int_eq(membership_set_cluster_size(&m, PKV_MAX_NODES + 1), -EINVAL);
+	struct pkv_conf none = { .num = 4, .voters = 0 };
+	ck_assert_int_eq(membership_set_conf(&m, &none), -EINVAL);
 	ck_assert_uint_eq(m.cluster_size, 2);
 }
 END_TEST
