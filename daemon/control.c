@@ -190,7 +190,12 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
 	OUT("cluster_size: %u\n", d->mem.cluster_size);
 	OUT("quorum: %s\n", membership_quorum(&d->mem) ? "yes" : "no");
 	OUT("voter: %s\n", membership_is_voter(&d->mem, d->self) ? "yes" : "no (does not vote)");
-	OUT("nodes:"); /* every configured node, in order: the first cluster_size vote */
+	/* docs/design.md §5: a voter of a new configuration votes once caught up */
+	OUT("configuration: %" PRIu64 "%s\n", d->conf.num,
+	    membership_is_voter(&d->mem, d->self) && !paxos_synced(d->paxos)
+		    ? " (catching up: answers nothing yet)"
+		    : "");
+	OUT("nodes:"); /* every configured node, in order */
 	for (unsigned i = 0; i < d->cfg.n_nodes; i++)
 		OUT(" %s", d->cfg.nodes[i].name);
 	OUT("\n");

@@ -575,15 +575,18 @@ uint64_t paxos_next_deadline(const struct paxos *p)
 		t = min_u64(t, min_u64(r->t_timer, r->deadline));
 	}
 	if (!p->synced) {
+		/* The sources sync_step pages (a catch-up: frozen voters before, §5). */
 		for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
-			const struct peer *pe = &p->peers[p->cfg.nodes[i]];
-			if (pe->configured && pe->sync_rid && !pe->sync_done && pe->connected &&
-			    pe->synced)
+			uint32_t n = p->cfg.nodes[i];
+			const struct peer *pe = &p->peers[n];
+			bool source = p->catchup ? (p->prev_voters & BIT(n)) && pe->conf.num >= p->conf
+						 : pe->synced;
+			if (pe->configured && pe->sync_rid && !pe->sync_done && pe->connected && source)
 				t = min_u64(t, pe->sync_sent_at + p->cfg.retransmit_us);
 		}
-		if (p->unsynced_since)
+		if (p->unsynced_since && !p->catchup)
 			t = min_u64(t, p->unsynced_since + p->cfg.epoch_grace_us);
-		if (p->cfg.restarted && !p->quiet_over)
+		if (p->cfg.restarted && !p->quiet_over && !p->catchup)
 			t = min_u64(t, p->cfg.start_us + p->cfg.restart_quiet_us);
 	}
 	for (size_t i = 0; i < p->n_fanout; i++)

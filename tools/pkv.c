@@ -50,12 +50,12 @@ static void usage(FILE *f)
 	      "  cluster                          this daemon's view: name: value lines\n"
 	      "  wait [--timeout S] [-b BUCKET]   block until the daemon has quorum and can serve\n"
 	      "  watch                            print quorum events as they happen\n"
-	      "  resize N                         set cluster_size on every connected node, one voter\n"
-	      "                                   at a time: prints ok, or not_in_sync (exit 3) if they\n"
-	      "                                   disagreed or a voter missed it\n"
+	      "  resize N                         change the voters to N, one voter at a time, each\n"
+	      "                                   change chosen by the voters: prints ok, or not_in_sync\n"
+	      "                                   (exit 3) if a voter did not take it or another won\n"
 	      "  member list                      every configured node: voter or not, up or down\n"
-	      "  member add NODE | remove NODE    make NODE a voter / not a voter (resize by one; the\n"
-	      "                                   voters are the first cluster_size configured nodes)\n"
+	      "  member add NODE | remove NODE    make NODE a voter / not a voter (resize by one: the\n"
+	      "                                   lowest non-voter joins, the highest voter leaves)\n"
 	      "  buckets                          the buckets this daemon holds keys of\n"
 	      "  stats                            the daemon's counters (paxos:, local:, durable:,\n"
 	      "                                   bucket: lines of NAME=VALUE fields)\n"
@@ -319,8 +319,7 @@ static int cmd_resize(int argc, char **argv)
 		return EX_INVALID;
 	}
 	if (r == PKV_BAD_REQUEST) {
-		fprintf(stderr, "pkv: resize: the voters change one at a time: resize to the"
-				" current size plus or minus one, step by step\n");
+		fprintf(stderr, "pkv: resize: %" PRIu64 " voters: more than the configured nodes\n", n);
 		return exit_for(r);
 	}
 	fprintf(stderr, "pkv: resize: %s\n", pkv_strerror(r));
@@ -371,10 +370,10 @@ static bool word_in(const char *list, size_t ll, const char *w, size_t wl)
 }
 
 /*
- * member list|add NODE|remove NODE, in the shape of etcdctl member. The
- * voters are the first cluster_size configured nodes (docs/design.md §5),
- * so add takes the node after the last voter and remove the last voter;
- * both are a resize by one, with its answers.
+ * member list|add NODE|remove NODE, in the shape of etcdctl member. A
+ * change adds the lowest configured node that is not a voter or removes the
+ * highest voter (docs/design.md §5), so add takes the node after the last
+ * voter and remove the last voter; both are a resize by one, with its answers.
  */
 static int cmd_member(int argc, char **argv)
 {
@@ -425,7 +424,7 @@ static int cmd_member(int argc, char **argv)
 		if (want < n_words)
 			fprintf(stderr,
 				"pkv: member %s: the voters are the first %zu configured nodes; only %.*s"
-				" can be %s now\n",
+				" can be %s next\n",
 				argv[1], n_voters, (int)wlen[want], words[want],
 				add ? "added" : "removed");
 		else

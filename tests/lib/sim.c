@@ -1047,6 +1047,15 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 		/* every fourth seed: durable acceptor state, and harder kills */
 		.durable = seed % 4 == 0,
 	};
+	/*
+	 * Every odd seed: changes of the voters among the faults (docs/design.md
+	 * §5), from fewer voters than nodes, one voter in or out at a time.
+	 */
+	bool memb = seed % 2 == 1;
+	unsigned vmin = 3, vmax = cfg.n; /* two voters never survive a restart without state */
+	if (memb)
+		cfg.cluster_size = cfg.n == 3 ? 3 : cfg.n - 2;
+	unsigned changes = 0;
 	/* Network personality from the seed. */
 	struct sim tmp = { .rng = r0 };
 	cfg.loss_pm = (unsigned)sim_range(&tmp, 0, 100);
@@ -1159,8 +1168,23 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 		}
 		if (s.now >= next_fault) {
 			next_fault = s.now + sim_range(&s, 50000, 400000);
-			unsigned kind = (unsigned)sim_range(&s, 0, 2);
-			if (kind == 0 && !partitioned) {
+			unsigned kind = (unsigned)sim_range(&s, 0, memb ? 3 : 2);
+			if (kind == 3) {
+				/* One voter in or out, proposed by any node that is up. */
+				unsigned by = (unsigned)sim_range(&s, 1, n);
+				uint64_t v = sim_voters(&s, by);
+				unsigned nv = (unsigned)__builtin_popcountll(v);
+				bool add = nv <= vmin || (nv < vmax && sim_range(&s, 0, 1));
+				if (nv <= vmin && nv >= vmax)
+					continue; /* no room either way (3 nodes, 3 voters) */
+				uint64_t all = (UINT64_C(1) << n) - 1, spare = all & ~v;
+				v = add ? v | (spare & (~spare + 1))
+					: v & ~(UINT64_C(1) << (63 - __builtin_clzll(v)));
+				if (s.nodes[by].up) {
+					sim_change(&s, by, v, sim_range(&s, 200000, 2000000));
+					changes++;
+				}
+			} else if (kind == 0 && !partitioned) {
 				/* Cut random links, some one way only. */
 				unsigned cuts = (unsigned)sim_range(&s, 1, n);
 				for (unsigned c = 0; c < cuts; c++) {
@@ -1244,6 +1268,14 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 		for (unsigned key = 0; key < nkeys; key++)
 			sim_get(&s, node, key, 5000000, false);
 	bool done = sim_run_until_done(&s, s.now + 6000000);
+	if (getenv("PKV_SIM_DEBUG"))
+		for (unsigned i = 1; i <= n; i++) {
+			struct pkv_conf c = s.nodes[i].up ? paxos_conf(s.nodes[i].p) : s.nodes[i].conf;
+			fprintf(stderr, "node %u up %d conf %llu voters %llx prev %llx synced %d\n", i,
+				s.nodes[i].up, (unsigned long long)c.num, (unsigned long long)c.voters,
+				(unsigned long long)c.prev_voters,
+				s.nodes[i].up ? paxos_synced(s.nodes[i].p) : -1);
+		}
 	for (size_t i = first_final; i < s.n_ops && !problems; i++) {
 		const struct sim_op *op = &s.ops[i];
 		if (!done || (op->status != PKV_S_OK && op->status != PKV_S_NOT_FOUND)) {
@@ -1291,6 +1323,10 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 			inv += s.ops[i].done && s.ops[i].status == PKV_S_INVALID_VALUE;
 		fig->invalid_puts = inv;
 		fig->drops = drops;
+		fig->changes = changes;
+		fig->conf_changes = 0;
+		for (unsigned i = 1; i <= n; i++)
+			fig->conf_changes += s.nodes[i].conf_changes;
 		fig->drops_ok = 0;
 		for (size_t i = 0; i < s.n_ops; i++)
 			fig->drops_ok += s.ops[i].kind == SIM_DROP && s.ops[i].done &&

@@ -309,6 +309,8 @@ struct sim_figures {
 	uint64_t fast_rounds, fast_chosen, fast_refused; /* the fast round (paxos-acceptor.c) */
 	uint64_t bound_puts, invalid_puts, erasures, proc_kills;
 	unsigned drops, drops_ok;
+	unsigned changes;      /* changes of the voters proposed */
+	uint64_t conf_changes; /* configurations moved to, summed over the nodes */
 	uint64_t trace; /* struct sim's trace hash at the end of the run */
 };
 unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figures *fig);

@@ -76,7 +76,8 @@ START_TEST(random_histories_keep_agreement)
 	uint64_t fast = 0, fast_chosen = 0, fast_refused = 0;
 	unsigned kills = 0, parts = 0, durable = 0, whole = 0;
 	uint64_t bound = 0, invalid = 0, erasures = 0, pkills = 0;
-	unsigned drops = 0, drops_ok = 0;
+	unsigned drops = 0, drops_ok = 0, changes = 0;
+	uint64_t conf_moves = 0;
 	for (uint64_t sd = first; sd <= last; sd++) {
 		char err[600];
 		struct sim_figures fig;
@@ -104,6 +105,8 @@ START_TEST(random_histories_keep_agreement)
 		pkills += fig.proc_kills;
 		drops += fig.drops;
 		drops_ok += fig.drops_ok;
+		changes += fig.changes;
+		conf_moves += fig.conf_changes;
 	}
 	if (first <= last)
 		fprintf(stderr,
@@ -112,11 +115,12 @@ START_TEST(random_histories_keep_agreement)
 			" conflicts, %" PRIu64 " forwards, %u kills (%u seeds durable, %u whole-cluster"
 			" kills), %u partitions, %" PRIu64
 			" messages, %" PRIu64 " bound puts (%" PRIu64 " invalid), %" PRIu64
-			" process deaths, %" PRIu64 " erasures, %u drops (%u ok), %.1f s simulated,"
-			" %.2f s wall\n",
+			" process deaths, %" PRIu64 " erasures, %u drops (%u ok), %u voter changes"
+			" (%" PRIu64 " configuration moves), %.1f s simulated, %.2f s wall\n",
 			first, last, ops, rounds, fast, fast_chosen, fast_refused, conflicts, forwards, kills, durable, whole, parts,
 			delivered, bound,
-			invalid, pkills, erasures, drops, drops_ok, simt / 1e6, wall() - t0);
+			invalid, pkills, erasures, drops, drops_ok, changes, conf_moves, simt / 1e6,
+			wall() - t0);
 }
 END_TEST
 
