@@ -37,6 +37,12 @@ void shm_set_view(struct shm_segment *seg, bool quorum, uint64_t epoch, uint32_t
 	futex_wake(&v->seq);
 }
 
+void shm_set_lease(struct shm_segment *seg, uint64_t until_us)
+{
+	uint64_t ns = until_us >= UINT64_MAX / 1000u ? UINT64_MAX : until_us * 1000u;
+	pkv_shm_store_rlx(&seg->m->view.lease_ns, ns);
+}
+
 /* --- learner cache ------------------------------------------------------------ */
 
 /* One stripe as the writer sees it: its lock record, its entries, its heap. */

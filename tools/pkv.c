@@ -41,7 +41,7 @@ static void usage(FILE *f)
 	      "  hold [put options] KEY VALUE -- CMD [ARG...]\n"
 	      "                                  put KEY bound to this process, run CMD while holding it,\n"
 	      "                                  exit with CMD's status (3 if KEY holds another value)\n"
-	      "  get  [-b BUCKET] [-g] [--default VALUE] KEY\n"
+	      "  get  [-b BUCKET] [-g] [--default VALUE] [--stale] KEY\n"
 	      "                                  print the value of KEY (-g: then its generation)\n"
 	      "  keys [-b BUCKET]                 the keys known across the cluster, one a line\n"
 	      "  pid  [-b BUCKET] [--default V] KEY   the pid KEY is bound to\n"
@@ -487,6 +487,7 @@ enum cmd_kind { CMD_PUT, CMD_GET, CMD_HOLD };
 
 struct cmd_opts {
 	bool show_gen;
+	bool stale; /* get --stale: a value past the daemon's lease will do */
 	const char *bucket, *def;
 	int no_quorum;
 	uint32_t timeout_ms;
@@ -501,7 +502,7 @@ static const char *const cmd_name[] = {"put", "get", "hold"};
  */
 static int parse_opts(int argc, char **argv, enum cmd_kind kind, struct cmd_opts *o)
 {
-	enum { O_PID = 256, O_NODE, O_KEY, O_UNTIL, O_TTL };
+	enum { O_PID = 256, O_NODE, O_KEY, O_UNTIL, O_TTL, O_STALE };
 	static const struct option lo[] = {
 		{"bucket", required_argument, NULL, 'b'},
 		{"default", required_argument, NULL, 'd'},
@@ -512,6 +513,7 @@ static int parse_opts(int argc, char **argv, enum cmd_kind kind, struct cmd_opts
 		{"key", required_argument, NULL, O_KEY},
 		{"until", required_argument, NULL, O_UNTIL},
 		{"ttl", required_argument, NULL, O_TTL},
+		{"stale", no_argument, NULL, O_STALE},
 		{0},
 	};
 	const char *cmd = cmd_name[kind];
@@ -528,6 +530,11 @@ static int parse_opts(int argc, char **argv, enum cmd_kind kind, struct cmd_opts
 			break;
 		case 'b':
 			o->bucket = optarg;
+			break;
+		case O_STALE:
+			if (put)
+				return usage_error("%s: --stale is an option of get", cmd), -1;
+			o->stale = true;
 			break;
 		case 'd':
 			if (put)
@@ -658,9 +665,15 @@ static int cmd_put_get(int argc, char **argv, bool put)
 			.def = o.def,
 			.def_len = o.def ? strlen(o.def) : 0,
 			.timeout_ms = o.timeout_ms,
+			.flags = o.stale ? PKV_GET_STALE_OK : 0,
 		};
 		r = pkv_get(cl, key, strlen(key), &go, &v);
 	}
+	/* A stale value goes out as any other, and stderr says what it is. */
+	if (r == PKV_OK && (v.flags & PKV_VALUE_STALE))
+		fprintf(stderr, "pkv: %s: stale: this daemon has not heard from a majority of the "
+				"voters lately; they may have ended this value\n",
+			key);
 	if (r == PKV_OK) {
 		fwrite(v.data, 1, v.len, stdout);
 		fputc('\n', stdout);
@@ -689,6 +702,8 @@ static int cmd_binding(int argc, char **argv, bool pid)
 		return EX_USAGE_;
 	if (argc - at != 1)
 		return usage_error("%s takes one KEY after its options", pid ? "pid" : "node");
+	if (o.stale)
+		return usage_error("%s: --stale is an option of get", pid ? "pid" : "node");
 	const char *key = argv[at];
 	int ex = check_key(key, "", &o);
 	if (ex)
