@@ -7,7 +7,7 @@
 #     node3), and the 10-minute key still stays.
 # Needs -Dfault_injection=true (skips otherwise).
 . "$(dirname "$0")/lib.sh"
-: "${PKV_FAULT:?}"
+: "${PKV_FAULT:?}" "${PKV_TOP:?}"
 
 t_start_cluster 3
 fault() { "$PKV_FAULT" "$T_DIR/node$1/pkvd.sock" "$2" >/dev/null; }
@@ -42,6 +42,8 @@ t_wait_for "node3 says its clock is off" clock_off 3 +36
 t_wait_for "node1 sees node3's clock ahead" sh -c "[ \"\$(\"$PKV\" -n node1 cluster | sed -n 's/^peer: node3 .* clock_ms=+\([0-9]*\).*/\1/p')\" -gt 3500000 ]"
 grep -q "clock: this node's wall clock is +36" "$T_DIR/node3/pkvd.log" ||
 	t_fail "node3's log does not say its clock is off"
+top=$("$PKV_TOP" -b -n node3) || t_fail "pkv-top -b exited $?"
+echo "$top" | grep -q "clock off skew_ms=+36" || t_fail "pkv-top does not show node3's clock: $top"
 fence 3 1
 fence 3 2
 all_have session-lease x
