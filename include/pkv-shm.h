@@ -132,8 +132,9 @@
  *   lease ends, in ns of CLOCK_MONOTONIC (the same clock on every process
  *   of the host), UINT64_MAX for a lone voter, 0 for none. The daemon
  *   stores it (relaxed, one aligned 64-bit word) whenever a heartbeat moves
- *   it. A cached read returns a value only while clock_gettime(
- *   CLOCK_MONOTONIC) is below it; past it, it asks the daemon, which
+ *   it, less the resolution of CLOCK_MONOTONIC_COARSE (one tick: how far
+ *   that clock lags CLOCK_MONOTONIC). A cached read returns a value only
+ *   while clock_gettime(CLOCK_MONOTONIC_COARSE) is below it; past it, it asks the daemon, which
  *   answers no quorum, or reads from a quorum (a stale read on request
  *   returns the cached value marked stale). The reader checks the clock
  *   itself, so a daemon that is stopped or starved cannot extend its lease.
