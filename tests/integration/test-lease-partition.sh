@@ -7,7 +7,9 @@
 #     the binding and re-takes the lock; node3 must not go on answering its
 #     own holder;
 #  2. the owner on the majority side: node3 must not answer either;
-#  3. a bucket dropped by the majority while node3 is cut off.
+#  3. a bucket dropped by the majority while node3 is cut off;
+#  4. `pkv hold` on node3 stops its command once its lock is in doubt, and
+#     one on node1 (majority side) keeps running.
 # Then the partition heals and node3 reads the majority's values again.
 # Needs -Dfault_injection=true (skips otherwise).
 . "$(dirname "$0")/lib.sh"
@@ -26,6 +28,12 @@ T_PID[h1]=$holder1
 [ "$(t_pkv -n node3 put --pid "$holder3" lockk holder-on-3)" = holder-on-3 ] || t_fail "put lockk"
 [ "$(t_pkv -n node1 put --pid "$holder1" lockm holder-on-1)" = holder-on-1 ] || t_fail "put lockm"
 [ "$(t_pkv -n node1 put -b bk dropk before-drop)" = before-drop ] || t_fail "put dropk"
+"$PKV" -n node3 hold holdk h3 -- sleep 60 2>"$T_DIR/hold3.err" & hold3=$!
+"$PKV" -n node1 hold holdm h1 -- sleep 60 2>"$T_DIR/hold1.err" & hold1=$!
+T_PID[hold3]=$hold3
+T_PID[hold1]=$hold1
+t_wait_for "node3 holds holdk" sh -c "[ \"\$('$PKV' -n node3 get holdk 2>/dev/null)\" = h3 ]"
+t_wait_for "node1 holds holdm" sh -c "[ \"\$('$PKV' -n node1 get holdm 2>/dev/null)\" = h1 ]"
 for n in 1 2 3; do
 	[ "$(t_pkv -n "node$n" get lockk)" = holder-on-3 ] || t_fail "node$n lockk before the split"
 	[ "$(t_pkv -n "node$n" get lockm)" = holder-on-1 ] || t_fail "node$n lockm before the split"
@@ -62,6 +70,13 @@ rc=0; out=$(t_pkv -n node3 get -b bk dropk 2>&1) || rc=$?
 [ "$rc" = 2 ] || t_fail "node3 answers a key of a dropped bucket: '$out' (exit $rc)"
 rc=0; out=$(t_pkv -n node3 get --stale -b bk dropk 2>/dev/null) || rc=$?
 [ "$rc" = 0 ] && [ "$out" = before-drop ] || t_fail "stale read of dropk: exit $rc '$out'"
+
+# 4. The holders.
+t_wait_for "pkv hold on node3 stops its command" sh -c "! kill -0 $hold3 2>/dev/null"
+rc=0; wait "$hold3" || rc=$?
+[ "$rc" = 143 ] || t_fail "pkv hold on node3 exited $rc, want 143 (its command got SIGTERM)"
+grep -q "in doubt" "$T_DIR/hold3.err" || t_fail "hold on node3 said: $(cat "$T_DIR/hold3.err")"
+kill -0 "$hold1" 2>/dev/null || t_fail "pkv hold on node1 (majority side) stopped: $(cat "$T_DIR/hold1.err")"
 
 t_log "heal"
 for n in 1 2 3; do fault "$n" ""; done
