@@ -189,6 +189,15 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
 	OUT("cluster: %s\n", d->cfg.cluster);
 	OUT("cluster_size: %u\n", d->mem.cluster_size);
 	OUT("quorum: %s\n", membership_quorum(&d->mem) ? "yes" : "no");
+	/* docs/design.md §5.1: whether cached reads are vouched for, and for how long */
+	if (d->lease_until_us == UINT64_MAX)
+		OUT("lease: yes (a lone voter)\n");
+	else if (now < d->lease_until_us)
+		OUT("lease: yes left_ms=%" PRIu64 "\n", (d->lease_until_us - now) / 1000u);
+	else
+		OUT("lease: no (cached reads answer no quorum; get --stale reads them)\n");
+	/* §4.5: this node's wall clock against the voters' */
+	OUT("clock: %s skew_ms=%+" PRId64 "\n", d->clock_off ? "off" : "ok", d->clock_skew_ms);
 	OUT("voter: %s\n", membership_is_voter(&d->mem, d->self) ? "yes" : "no (does not vote)");
 	/* docs/design.md §5: a voter of a new configuration votes once caught up */
 	OUT("configuration: %" PRIu64 "%s\n", d->conf.num,
@@ -240,8 +249,12 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
 			OUT(" last_heard_ms=%" PRIu64, (now - p->last_heard_us) / 1000u);
 		else
 			OUT(" last_heard_ms=never");
-		OUT(" rtt_us=%" PRIu64 " hb_in=%" PRIu64 " hb_out=%" PRIu64 "\n", p->rtt_us,
-		    p->hb_in, p->hb_out);
+		OUT(" rtt_us=%" PRIu64 " hb_in=%" PRIu64 " hb_out=%" PRIu64, p->rtt_us, p->hb_in,
+		    p->hb_out);
+		int64_t skew;
+		if (membership_peer_skew(&d->mem, n->id, now, &skew))
+			OUT(" clock_ms=%+" PRId64, skew);
+		OUT("\n");
 	}
 	const struct net_stats *ns = net_stats(d->net);
 	OUT("datagrams: in=%" PRIu64 " out=%" PRIu64 " nobufs=%" PRIu64 " send_dropped=%" PRIu64

@@ -60,6 +60,9 @@ struct daemon {
 	struct net *net;
 	struct wire_rx rx;
 	struct membership mem;
+	uint64_t lease_until_us; /* membership_lease_until, as last published */
+	bool clock_off;		 /* our clock is MEMBERSHIP_SKEW_WARN_MS off: said */
+	int64_t clock_skew_ms;	 /* ours minus the voters' (0: unknown) */
 	struct store *store;
 	struct paxos *paxos;
 	struct pkv_outbox ob;

@@ -181,6 +181,12 @@ void local_set_view(struct daemon *d)
 		     d->self, membership_connected_mask(&d->mem), names, d->cfg.n_nodes);
 }
 
+void local_set_lease(struct daemon *d, uint64_t until_us)
+{
+	if (d->local.shm)
+		shm_set_lease(d->local.shm, until_us);
+}
+
 static void reclaim(struct daemon *d, struct local_attach *a)
 {
 	if (a->reclaimed)
@@ -305,6 +311,7 @@ void local_dispatch(struct daemon *d, uint64_t now)
 		uint64_t id = LOCAL_ID_BIT | (++d->next_req << 8) | rq.slot;
 		d->local.ticket[rq.slot] = rq.ticket;
 		d->local.req[rq.slot] = id;
+		d->local.stale_ok[rq.slot] = false;
 		/* Everything in rq came from the client: check it all before paxos sees it. */
 		struct ringreq q;
 		int s = ringreq_decode(&rq, &d->cfg, &q);
@@ -326,6 +333,12 @@ void local_dispatch(struct daemon *d, uint64_t now)
 					    q.retry, now);
 			break;
 		case PKV_SHM_OP_GET:
+			if (q.stale_ok) {
+				d->local.stale_ok[rq.slot] = true;
+				r = paxos_get_stale(d->paxos, id, q.bucket, q.key, deadline, q.retry,
+						    now);
+				break;
+			}
 			r = paxos_get(d->paxos, id, q.bucket, q.key, deadline, q.retry, now);
 			break;
 		default: /* PKV_SHM_OP_KEYS: ringreq_decode lets no other op through */
@@ -361,10 +374,15 @@ bool local_complete(struct daemon *d, const struct paxos_completion *c)
 		shm_respond_keys(d->local.shm, slot, ticket, c->keys, c->n_keys);
 	} else {
 		const struct pkv_bindings *b = &c->bind;
+		/* A stale get answered past the lease says so (docs/design.md §5.1). */
+		uint32_t rf = d->local.stale_ok[slot] && c->status == PKV_S_OK &&
+					      daemon_now_us() >= d->lease_until_us
+				      ? PKV_SHM_RF_STALE
+				      : 0u;
 		shm_respond_bound(d->local.shm, slot, ticket, c->status, c->gen, c->value.p, c->value.len,
 				  (b->mask & PKV_BIND_UNTIL) ? b->until : 0,
 				  (b->mask & PKV_BIND_PID) ? b->pid : 0,
-				  (b->mask & PKV_BIND_NODE) ? b->node : 0);
+				  (b->mask & PKV_BIND_NODE) ? b->node : 0, rf);
 	}
 	return true;
 }

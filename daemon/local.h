@@ -23,12 +23,15 @@ struct local {
 	 * request the client gave up on and must not answer the slot. */
 	uint64_t ticket[128];
 	uint64_t req[128];
+	bool stale_ok[128]; /* that request is a get that takes a stale value */
 	uint64_t stale_completions; /* answers to requests clients gave up on */
 };
 
 int local_init(struct daemon *d);
 void local_fini(struct daemon *d);
 void local_set_view(struct daemon *d);
+/* The lease's end (µs, monotonic) into the shared view (docs/design.md §5.1). */
+void local_set_lease(struct daemon *d, uint64_t until_us);
 void local_attach(struct daemon *d, int fd, struct local_attach **ref);
 void local_detach(struct daemon *d, struct local_attach *a);
 void local_on_poll(struct daemon *d, void *token, int res, bool more);

@@ -119,6 +119,41 @@ static void handle_membership_events(struct daemon *d, uint64_t now)
 		local_set_view(d);
 }
 
+/*
+ * The lease and the voters' clock (docs/design.md §4.5, §5.1), from what the
+ * heartbeats said: the lease goes to the shared view and the core; the
+ * core's wall clock is the voters' (kept running from the last one known
+ * while a majority's clocks are not); our own clock's distance from it is
+ * logged when it passes MEMBERSHIP_SKEW_WARN_MS.
+ */
+static void update_time(struct daemon *d, uint64_t own_wall_ms, uint64_t now)
+{
+	uint64_t lease = membership_lease_until(&d->mem);
+	if (lease != d->lease_until_us) {
+		d->lease_until_us = lease;
+		local_set_lease(d, lease);
+		paxos_set_lease(d->paxos, lease);
+	}
+	uint64_t qw;
+	if (!membership_quorum_wall(&d->mem, now, &qw))
+		return;
+	paxos_set_wall(d->paxos, qw, now);
+	int64_t skew = (int64_t)own_wall_ms - (int64_t)qw;
+	d->clock_skew_ms = skew;
+	uint64_t mag = (uint64_t)(skew < 0 ? -skew : skew);
+	if (!d->clock_off && mag > MEMBERSHIP_SKEW_WARN_MS) {
+		d->clock_off = true;
+		daemon_log(d, "clock: this node's wall clock is %+" PRId64 " ms off the voters' (more"
+			      " than %u ms); until bindings follow the voters' clock",
+			   skew, MEMBERSHIP_SKEW_WARN_MS);
+	} else if (d->clock_off && mag <= MEMBERSHIP_SKEW_WARN_MS / 2) {
+		d->clock_off = false;
+		daemon_log(d, "clock: this node's wall clock agrees with the voters' again (%+" PRId64
+			      " ms)",
+			   skew);
+	}
+}
+
 static void drain_paxos(struct daemon *d)
 {
 	size_t n;
@@ -452,14 +487,15 @@ int daemon_run(struct daemon *d)
 	log_connected(d, "[quorum:no]");
 	while (!d->stopping) {
 		uint64_t now = daemon_now_us();
-		uint64_t next = membership_tick(&d->mem, now, &d->ob);
-		handle_membership_events(d, now);
-		local_dispatch(d, now);
 		struct timespec wall;
 		clock_gettime(CLOCK_REALTIME, &wall);
 		uint64_t wall_ms = (uint64_t)wall.tv_sec * 1000u + (uint64_t)wall.tv_nsec / 1000000u;
-		/* skew= (fault injection): a clock jump, as the core sees it */
-		paxos_set_wall(d->paxos, wall_ms + (uint64_t)d->fault.skew_ms, now);
+		/* skew= (fault injection): a clock jump, as the heartbeats and the core see it */
+		membership_set_wall(&d->mem, wall_ms + (uint64_t)d->fault.skew_ms, now);
+		uint64_t next = membership_tick(&d->mem, now, &d->ob);
+		handle_membership_events(d, now);
+		update_time(d, wall_ms + (uint64_t)d->fault.skew_ms, now);
+		local_dispatch(d, now);
 		uint64_t pnext = paxos_tick(d->paxos, now);
 		if (pnext < next)
 			next = pnext;

@@ -77,6 +77,7 @@ int membership_init(struct membership *m, const struct membership_cfg *cfg)
 	m->conf.voters = pkv_voters(configured, cfg->cluster_size);
 	m->failure_timeout_us = cfg->failure_timeout_us;
 	m->heartbeat_interval_us = cfg->heartbeat_interval_us;
+	m->lease_us = cfg->failure_timeout_us * 3 / 5;
 	for (unsigned i = 0; i < cfg->n_nodes; i++) {
 		uint32_t id = cfg->nodes[i];
 		if (id < 1 || id > PKV_MAX_NODES || m->peers[id].configured)
@@ -121,6 +122,8 @@ void membership_on_datagram(struct membership *m, uint32_t from, uint64_t incarn
 			p->echo_ts = 0;
 			p->synced = false;
 			p->fresh = false;
+			p->lease_sent_us = 0;
+			p->wall_known = false;
 			peer_event(m, MEMBERSHIP_PEER_RESTARTED, p, old);
 		}
 	}
@@ -150,6 +153,11 @@ void membership_on_heartbeat(struct membership *m, uint32_t from, const struct p
 	p->fresh = hb->flags & PKV_MF_FRESH;
 	p->echo_ts = hb->arg2;
 	p->echo_rx_us = now_us;
+	/* Its wall clock when it sent this (0: not given); §4.5. */
+	if (hb->accepted.round) {
+		p->wall_off_ms = (int64_t)hb->accepted.round - (int64_t)(now_us / 1000u);
+		p->wall_known = true;
+	}
 
 	/*
 	 * req is our own send time coming back, gen how long the peer sat on
@@ -158,12 +166,21 @@ void membership_on_heartbeat(struct membership *m, uint32_t from, const struct p
 	 */
 	if (hb->req != 0 && hb->req <= now_us && now_us - hb->req >= hb->gen) {
 		uint64_t sample = now_us - hb->req - hb->gen;
+		/* The peer heard our heartbeat of hb->req: the lease (§5.1). */
+		if (hb->req > p->lease_sent_us)
+			p->lease_sent_us = hb->req;
 		p->rtt_last_us = sample;
 		if (p->rtt_us == 0)
 			p->rtt_us = sample ? sample : 1;
 		else
 			p->rtt_us = (7 * p->rtt_us + sample) / 8;
 	}
+}
+
+/* Our wall clock at now_us (ms), moved on from the last membership_set_wall. */
+static uint64_t self_wall(const struct membership *m, uint64_t now_us)
+{
+	return m->wall_ms + (now_us > m->wall_at_us ? now_us - m->wall_at_us : 0) / 1000u;
 }
 
 static void send_heartbeat(struct membership *m, struct membership_peer *p, uint64_t now_us,
@@ -179,6 +196,8 @@ static void send_heartbeat(struct membership *m, struct membership_peer *p, uint
 	uint8_t conf[PKV_CONF_BYTES];
 	pkv_conf_encode(conf, &m->conf);
 	hb.value = (struct pkv_bytes){ conf, sizeof(conf) };
+	if (m->wall_set)
+		hb.accepted.round = self_wall(m, now_us);
 	if (p->echo_ts) {
 		hb.req = p->echo_ts;
 		hb.gen = now_us > p->echo_rx_us ? now_us - p->echo_rx_us : 0;
@@ -248,6 +267,100 @@ const char *membership_event_to_str(enum membership_event_kind kind)
 bool membership_quorum(const struct membership *m)
 {
 	return m->quorum;
+}
+
+void membership_set_wall(struct membership *m, uint64_t wall_ms, uint64_t now_us)
+{
+	m->wall_set = true;
+	m->wall_ms = wall_ms;
+	m->wall_at_us = now_us;
+}
+
+/* The k-th largest (k >= 1) of v[0 .. n-1], n >= k; v is reordered. */
+static uint64_t kth_largest(uint64_t *v, unsigned n, unsigned k)
+{
+	for (unsigned i = 0; i < k; i++)
+		for (unsigned j = i + 1; j < n; j++)
+			if (v[j] > v[i]) {
+				uint64_t t = v[i];
+				v[i] = v[j];
+				v[j] = t;
+			}
+	return v[k - 1];
+}
+
+/*
+ * docs/design.md §5.1: a voter peer that echoed our send time s counted us
+ * connected at s, and keeps doing so until s + failure_timeout on its clock;
+ * the lease ends lease_us after s. Self, if a voter, needs no echo.
+ */
+uint64_t membership_lease_until(const struct membership *m)
+{
+	uint64_t voters = membership_voters(m);
+	unsigned need = m->cluster_size / 2u + 1u;
+	if ((voters >> (m->self - 1)) & 1u)
+		need--;
+	if (need == 0)
+		return UINT64_MAX;
+	uint64_t t[PKV_MAX_NODES];
+	unsigned n = 0;
+	for (uint32_t id = 1; id <= PKV_MAX_NODES; id++) {
+		if (!peer_id_valid(m, id) || !((voters >> (id - 1)) & 1u))
+			continue;
+		const struct membership_peer *p = &m->peers[id];
+		if (p->lease_sent_us)
+			t[n++] = p->lease_sent_us + m->lease_us;
+	}
+	return n < need ? 0 : kth_largest(t, n, need);
+}
+
+/* A connected peer's clock at now_us, in ms since the epoch. */
+static bool peer_wall(const struct membership_peer *p, uint64_t now_us, uint64_t *out)
+{
+	if (!p->connected || !p->wall_known)
+		return false;
+	int64_t w = (int64_t)(now_us / 1000u) + p->wall_off_ms;
+	if (w <= 0)
+		return false;
+	*out = (uint64_t)w;
+	return true;
+}
+
+/*
+ * docs/design.md §4.5: an instant has passed for the cluster once a strict
+ * majority of the voters' clocks are past it, so the majority-th largest
+ * clock is the cluster's. A peer's clock is the one its last heartbeat
+ * carried, moved on by our monotonic clock: it lags the peer's by the
+ * datagram's delay, which can only make an until end later.
+ */
+bool membership_quorum_wall(const struct membership *m, uint64_t now_us, uint64_t *wall_ms)
+{
+	uint64_t voters = membership_voters(m);
+	unsigned need = m->cluster_size / 2u + 1u;
+	uint64_t t[PKV_MAX_NODES + 1];
+	unsigned n = 0;
+	if (m->wall_set && ((voters >> (m->self - 1)) & 1u))
+		t[n++] = self_wall(m, now_us);
+	for (uint32_t id = 1; id <= PKV_MAX_NODES; id++) {
+		if (!peer_id_valid(m, id) || !((voters >> (id - 1)) & 1u))
+			continue;
+		if (peer_wall(&m->peers[id], now_us, &t[n]))
+			n++;
+	}
+	if (n < need)
+		return false;
+	*wall_ms = kth_largest(t, n, need);
+	return true;
+}
+
+bool membership_peer_skew(const struct membership *m, uint32_t id, uint64_t now_us,
+			  int64_t *skew_ms)
+{
+	uint64_t w;
+	if (!peer_id_valid(m, id) || !m->wall_set || !peer_wall(&m->peers[id], now_us, &w))
+		return false;
+	*skew_ms = (int64_t)w - (int64_t)(self_wall(m, now_us));
+	return true;
 }
 
 unsigned membership_connected_count(const struct membership *m)

@@ -74,7 +74,21 @@ struct membership_peer {
 	uint64_t hb_in, hb_out;
 	uint64_t restarts; /* incarnation changes seen */
 	uint64_t next_hb_us; /* when the next heartbeat to it is due */
+	/*
+	 * The lease (docs/design.md §5.1): the latest of our own heartbeat send
+	 * times that this peer echoed back, on our monotonic clock. The peer
+	 * had heard from us at that instant, so it counts us connected until
+	 * at least failure_timeout later. 0: none.
+	 */
+	uint64_t lease_sent_us;
+	/* Its wall clock (ms since the epoch) minus our monotonic ms, from its
+	 * last heartbeat: its clock now is about now_ms + wall_off_ms. */
+	int64_t wall_off_ms;
+	bool wall_known;
 };
+
+/* A node whose wall clock is this far from the voters' says so (§5.1). */
+#define MEMBERSHIP_SKEW_WARN_MS 1000
 
 #define MEMBERSHIP_EVENT_QUEUE 256u
 
@@ -90,6 +104,10 @@ struct membership {
 
 	bool quorum;
 	uint64_t quorum_epoch; /* increments on every quorum flip */
+	uint64_t lease_us;     /* 3/5 of failure_timeout_us (docs/design.md §5.1) */
+	/* Our own wall clock as the loop last gave it (membership_set_wall). */
+	bool wall_set;
+	uint64_t wall_ms, wall_at_us;
 
 	/* By id; only configured entries are used, never [0] or [self]. */
 	struct membership_peer peers[PKV_MAX_NODES + 1];
@@ -156,6 +174,31 @@ bool membership_next_event(struct membership *m, struct membership_event *ev);
 const char *membership_event_to_str(enum membership_event_kind kind);
 
 bool membership_quorum(const struct membership *m);
+
+/*
+ * Our wall clock (ms since the epoch) at monotonic now_us: heartbeats carry
+ * it from then on, and it is self's clock in membership_quorum_wall.
+ */
+void membership_set_wall(struct membership *m, uint64_t wall_ms, uint64_t now_us);
+/*
+ * The lease (docs/design.md §5.1): until when (monotonic µs) a strict
+ * majority of the voters, self included if a voter, is known to count this
+ * daemon connected — the majority-th latest of the voters' echoed send times
+ * plus lease_us. UINT64_MAX when no peer is needed (a lone voter), 0 when
+ * a majority never echoed.
+ */
+uint64_t membership_lease_until(const struct membership *m);
+/*
+ * The voters' clock (docs/design.md §4.5): the wall time (ms) that a strict
+ * majority of the voters' clocks have reached at now_us — self's own clock,
+ * and for every connected voter peer the clock its heartbeats carried,
+ * carried forward on our monotonic clock. False when fewer than a majority
+ * of the voters' clocks are known.
+ */
+bool membership_quorum_wall(const struct membership *m, uint64_t now_us, uint64_t *wall_ms);
+/* A connected peer's clock minus ours, in ms; false when unknown. */
+bool membership_peer_skew(const struct membership *m, uint32_t id, uint64_t now_us,
+			  int64_t *skew_ms);
 /* Connected nodes, self included. */
 unsigned membership_connected_count(const struct membership *m);
 /* True for self and for connected peers. */

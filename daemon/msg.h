@@ -22,7 +22,8 @@
  *                  PKV_MF_FRESH when the sender never ran before (first boot
  *                  of its run dir) and holds no acceptor state;
  *                  value = the sender's configuration, pkv_conf_encode()
- *                  (configuration number, voters, voters of the one before)
+ *                  (configuration number, voters, voters of the one before),
+ *                  accepted.round = the sender's wall clock in ms (0: none)
  *  PREPARE         bucket, key, gen, ballot, req (proposer's round id)
  *  PROMISE         bucket, key, gen, ballot (the prepare's), req,
  *                  flags: PKV_MF_OK (promise given) or not (nack; accepted =

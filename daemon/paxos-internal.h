@@ -171,6 +171,9 @@ struct paxos {
 	/* Lifetimes. */
 	bool wall_set;
 	int64_t wall_off_us;	   /* wall µs = now + wall_off_us */
+	/* The lease (paxos_set_lease, docs/design.md §5.1); none set: always held. */
+	bool lease_set;
+	uint64_t lease_until;
 	struct pkv_bindings rx_bind; /* bindings of the message being handled */
 	struct paxos_watch *watches; /* output */
 	size_t n_watches, cap_watches;

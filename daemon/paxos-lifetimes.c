@@ -471,6 +471,12 @@ void lifetimes_on_erase(struct paxos *p, uint32_t from, const struct pkv_msg *m,
 	paxos_send(p, from, &a);
 }
 
+void paxos_set_lease(struct paxos *p, uint64_t until)
+{
+	p->lease_set = true;
+	p->lease_until = until;
+}
+
 void paxos_set_wall(struct paxos *p, uint64_t wall_ms_now, uint64_t now)
 {
 	p->wall_set = true;

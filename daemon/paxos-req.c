@@ -359,7 +359,8 @@ static bool resolve_key(struct paxos *p, struct req *r, uint64_t now)
 /* Common start of put and get: learner first, then quorum. */
 static int request(struct paxos *p, enum paxos_req_kind kind, uint64_t id, struct pkv_bytes bucket,
 		   struct pkv_bytes key, const struct pkv_bytes *value,
-		   const struct pkv_bindings *bind, uint64_t deadline, bool retry, uint64_t now)
+		   const struct pkv_bindings *bind, uint64_t deadline, bool retry, bool stale_ok,
+		   uint64_t now)
 {
 	struct req *r = req_new(p, kind, id, bucket, key, deadline, retry);
 	if (!r)
@@ -388,7 +389,12 @@ static int request(struct paxos *p, enum paxos_req_kind kind, uint64_t id, struc
 		}
 	}
 	struct store_entry *e = store_lookup(p->store, bucket, key, false);
-	if (e && e->chosen && lifetimes_check_entry(p, e, now)) {
+	/*
+	 * Past the lease another daemon may have ended the value's lifetime
+	 * (docs/design.md §5.1): only a quorum knows, unless stale will do.
+	 */
+	bool leased = !p->lease_set || now < p->lease_until || stale_ok;
+	if (leased && e && e->chosen && lifetimes_check_entry(p, e, now)) {
 		req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value, e->chosen_bind);
 		return paxos_finish_call(p, now);
 	}
@@ -415,7 +421,7 @@ int paxos_put(struct paxos *p, uint64_t id, struct pkv_bytes bucket, struct pkv_
 	      struct pkv_bytes value, uint64_t deadline, bool retry, uint64_t now)
 {
 	p->stats.puts++;
-	return request(p, PAXOS_REQ_PUT, id, bucket, key, &value, NULL, deadline, retry, now);
+	return request(p, PAXOS_REQ_PUT, id, bucket, key, &value, NULL, deadline, retry, false, now);
 }
 
 int paxos_put_bound(struct paxos *p, uint64_t id, struct pkv_bytes bucket, struct pkv_bytes key,
@@ -423,14 +429,21 @@ int paxos_put_bound(struct paxos *p, uint64_t id, struct pkv_bytes bucket, struc
 		    bool retry, uint64_t now)
 {
 	p->stats.puts++;
-	return request(p, PAXOS_REQ_PUT, id, bucket, key, &value, bind, deadline, retry, now);
+	return request(p, PAXOS_REQ_PUT, id, bucket, key, &value, bind, deadline, retry, false, now);
 }
 
 int paxos_get(struct paxos *p, uint64_t id, struct pkv_bytes bucket, struct pkv_bytes key,
 	      uint64_t deadline, bool retry, uint64_t now)
 {
 	p->stats.gets++;
-	return request(p, PAXOS_REQ_GET, id, bucket, key, NULL, NULL, deadline, retry, now);
+	return request(p, PAXOS_REQ_GET, id, bucket, key, NULL, NULL, deadline, retry, false, now);
+}
+
+int paxos_get_stale(struct paxos *p, uint64_t id, struct pkv_bytes bucket, struct pkv_bytes key,
+		    uint64_t deadline, bool retry, uint64_t now)
+{
+	p->stats.gets++;
+	return request(p, PAXOS_REQ_GET, id, bucket, key, NULL, NULL, deadline, retry, true, now);
 }
 
 int paxos_keys(struct paxos *p, uint64_t id, struct pkv_bytes bucket, uint64_t deadline,

@@ -309,6 +309,9 @@ int paxos_put_bound(struct paxos *p, uint64_t id, struct pkv_bytes bucket, struc
 		    bool retry, uint64_t now);
 int paxos_get(struct paxos *p, uint64_t id, struct pkv_bytes bucket, struct pkv_bytes key,
 	      uint64_t deadline, bool retry, uint64_t now);
+/* A get that takes the learner's value past the lease (paxos_set_lease). */
+int paxos_get_stale(struct paxos *p, uint64_t id, struct pkv_bytes bucket, struct pkv_bytes key,
+		    uint64_t deadline, bool retry, uint64_t now);
 int paxos_keys(struct paxos *p, uint64_t id, struct pkv_bytes bucket, uint64_t deadline,
 	       uint64_t now);
 /*
@@ -356,6 +359,14 @@ void paxos_learned_reset(struct paxos *p);
  * offset. Before the first call no until binding expires.
  */
 void paxos_set_wall(struct paxos *p, uint64_t wall_ms, uint64_t now);
+/*
+ * The lease (docs/design.md §5.1): until monotonic `until` (µs) this daemon
+ * may answer from its learner. From then on a put or get of a key it has
+ * learned goes to a quorum like one it never saw (no quorum: PKV_S_NO_QUORUM),
+ * except a get through paxos_get_stale. Before the first call the lease is
+ * always held.
+ */
+void paxos_set_lease(struct paxos *p, uint64_t until);
 /*
  * A process this daemon watched (paxos_watches) exited. Also call it when a
  * watch cannot be set up because the process is already gone.

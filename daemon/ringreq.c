@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#define KNOWN_FLAGS (PKV_SHM_F_NO_QUORUM_RETRY | PKV_SHM_F_BIND_PID)
+#define KNOWN_FLAGS (PKV_SHM_F_NO_QUORUM_RETRY | PKV_SHM_F_BIND_PID | PKV_SHM_F_STALE_OK)
 
 /* A byte string that claims bytes must have them. */
 static bool bytes_ok(struct pkv_bytes b)
@@ -91,6 +91,8 @@ static int decode(const struct shm_request *rq, const struct pkv_config *cfg, st
 	if (rq->bucket.len == 0)
 		return PKV_S_BAD_REQUEST;
 
+	if ((rq->flags & PKV_SHM_F_STALE_OK) && rq->op != PKV_SHM_OP_GET)
+		return PKV_S_BAD_REQUEST; /* only a get may be stale */
 	bool binds = (rq->flags & PKV_SHM_F_BIND_PID) || rq->node.len || rq->dep_key.len ||
 		     rq->until;
 	switch (rq->op) {
@@ -111,6 +113,7 @@ static int decode(const struct shm_request *rq, const struct pkv_config *cfg, st
 
 	out->op = rq->op;
 	out->retry = (rq->flags & PKV_SHM_F_NO_QUORUM_RETRY) != 0;
+	out->stale_ok = (rq->flags & PKV_SHM_F_STALE_OK) != 0;
 	out->timeout_ms = rq->timeout_ms ? rq->timeout_ms : PKV_SHM_DEFAULT_TIMEOUT_MS;
 	out->bucket = rq->bucket;
 	out->key = rq->key;

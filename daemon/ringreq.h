@@ -32,6 +32,7 @@
 struct ringreq {
 	uint8_t op;	     /* PKV_SHM_OP_PUT, PKV_SHM_OP_GET or PKV_SHM_OP_KEYS */
 	bool retry;	     /* put, get: no_quorum retry (wait for a quorum) */
+	bool stale_ok;	     /* get: the learner's value past the lease will do (§5.1) */
 	uint32_t timeout_ms; /* never 0 */
 	struct pkv_bytes bucket; /* 1..PKV_MAX_BUCKET bytes */
 	struct pkv_bytes key;	 /* put, get: 1..PKV_MAX_KEY bytes; keys: empty */

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 
 #include "shm-seg.h"
 
@@ -35,6 +36,21 @@ void shm_set_view(struct shm_segment *seg, bool quorum, uint64_t epoch, uint32_t
 	}
 	pkv_shm_store_rel(&v->seq, s + 2);
 	futex_wake(&v->seq);
+}
+
+void shm_set_lease(struct shm_segment *seg, uint64_t until_us)
+{
+	static uint64_t coarse_ns; /* the coarse clock's resolution: how far it may lag */
+	if (!coarse_ns) {
+		struct timespec r;
+		coarse_ns = 1;
+		if (clock_getres(CLOCK_MONOTONIC_COARSE, &r) == 0)
+			coarse_ns += (uint64_t)r.tv_sec * 1000000000u + (uint64_t)r.tv_nsec;
+	}
+	uint64_t ns = until_us >= UINT64_MAX / 1000u ? UINT64_MAX : until_us * 1000u;
+	if (ns != UINT64_MAX)
+		ns = ns > coarse_ns ? ns - coarse_ns : 0;
+	pkv_shm_store_rlx(&seg->m->view.lease_ns, ns);
 }
 
 /* --- learner cache ------------------------------------------------------------ */

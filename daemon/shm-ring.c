@@ -148,12 +148,12 @@ bool shm_ring_next(struct shm_segment *seg, struct shm_request *out)
 int shm_respond(struct shm_segment *seg, unsigned slot, uint64_t ticket, int status, uint64_t gen,
 		const void *value, uint32_t len)
 {
-	return shm_respond_bound(seg, slot, ticket, status, gen, value, len, 0, 0, 0);
+	return shm_respond_bound(seg, slot, ticket, status, gen, value, len, 0, 0, 0, 0);
 }
 
 int shm_respond_bound(struct shm_segment *seg, unsigned slot, uint64_t ticket, int status,
 		      uint64_t gen, const void *value, uint32_t len, uint64_t until, int32_t pid,
-		      uint32_t node)
+		      uint32_t node, uint32_t rflags)
 {
 	struct pkv_shm_client *c = ticket_client(seg, slot, ticket);
 	if (!c) {
@@ -171,7 +171,7 @@ int shm_respond_bound(struct shm_segment *seg, unsigned slot, uint64_t ticket, i
 	c->resp_until = until;
 	c->resp_pid = pid;
 	c->resp_node = node;
-	c->resp_flags = 0;
+	c->resp_flags = rflags;
 	c->resp_len = len;
 	post_response(c, (uint32_t)ticket);
 	STAT_INC(seg, responses);

@@ -140,7 +140,7 @@ int shm_respond(struct shm_segment *seg, unsigned slot, uint64_t ticket, int sta
 /* The same, with the value's bindings: until (ms), pid and node id (0: none). */
 int shm_respond_bound(struct shm_segment *seg, unsigned slot, uint64_t ticket, int status,
 		      uint64_t gen, const void *value, uint32_t len, uint64_t until, int32_t pid,
-		      uint32_t node);
+		      uint32_t node, uint32_t rflags);
 /*
  * Answers a keys request: the keys after the request's cursor, sorted
  * bytewise as paxos_keys returns them, packed as (u16 len, bytes) records;
@@ -195,6 +195,9 @@ void shm_stripe_unlock(struct shm_segment *seg, unsigned i);
  */
 void shm_set_view(struct shm_segment *seg, bool quorum, uint64_t epoch, uint32_t cluster_size,
 		  uint32_t self, uint64_t connected, const char *const *names, uint32_t n_nodes);
+
+/* The lease's end, µs of the monotonic clock (pkv-shm.h "Lease"). */
+void shm_set_lease(struct shm_segment *seg, uint64_t until_us);
 
 /* Test hooks: make the next cache write die (SIGKILL) halfway through. */
 enum shm_fault {

@@ -110,9 +110,21 @@ struct pkv_value {
 	size_t cap;	/* bytes allocated at data: the library's bookkeeping */
 	uint64_t gen;	/* generation of the value; 0 for a get default */
 	uint64_t until; /* the value's until binding (ms since the epoch), 0: none */
-	uint64_t reserved[2];
+	uint64_t flags; /* PKV_VALUE_* */
+	uint64_t reserved[1];
 };
-#define PKV_VALUE_INIT {0, 0, 0, 0, 0, {0, 0}}
+#define PKV_VALUE_INIT {0, 0, 0, 0, 0, 0, {0}}
+
+enum pkv_value_flag {
+	/*
+	 * A get with PKV_GET_STALE_OK returned this value from a daemon past
+	 * its lease: the daemon has not heard from a majority of the voters
+	 * lately, so they may have ended this lifetime (the key released, its
+	 * holder's process or node lost, its bucket dropped) without its
+	 * knowing. Good for display; not proof that a lock is still held.
+	 */
+	PKV_VALUE_STALE = 1u << 0,
+};
 
 /*
  * Put options. Zero means the default for every field, so a zeroed struct
@@ -156,6 +168,11 @@ struct pkv_get_opts {
 
 enum pkv_get_flag {
 	PKV_GET_NO_CACHE = 1u << 0, /* skip the shared cache: ask the daemon */
+	/*
+	 * Past the daemon's lease (see pkv_get), return what it has anyway,
+	 * marked PKV_VALUE_STALE in value->flags, instead of PKV_NO_QUORUM.
+	 */
+	PKV_GET_STALE_OK = 1u << 1,
 };
 
 /* A node of the daemon's configuration, as pkv_nodes reports it. */
@@ -220,6 +237,13 @@ PKV_EXPORT int pkv_put(struct pkv_client *client, const void *key, size_t key_le
 /*
  * Reads the chosen value of `key`: from the shared cache when it holds it
  * (never a value whose until has passed), else from the daemon.
+ * The lease: a daemon vouches for the values it knows only while it has
+ * heard from a majority of the voters recently enough that none of them can
+ * have ended a lifetime without its knowing (0.6 x failure_timeout_ms after
+ * the last heartbeat of it they echoed). Past the lease, a read of a value
+ * it knows answers PKV_NO_QUORUM (or reads from a quorum if there is one
+ * again), unless PKV_GET_STALE_OK asks for the stale value. The check costs
+ * a clock read (vDSO), no syscall.
  * PKV_OK fills *value (a default counts, see struct pkv_get_opts). On any
  * other result *value still owns its buffer (free it as usual) but its
  * contents are unspecified. Errors: PKV_NOT_FOUND, PKV_NO_QUORUM,

@@ -17,7 +17,8 @@
  *   header    identity: magic (written last), format, size, incarnation,
  *             daemon_alive; the doorbell word; ring head and tail
  *   view      cluster view under a seqlock: quorum, quorum epoch,
- *             cluster_size, self, connected bitmask, node names
+ *             cluster_size, self, connected bitmask, node names; and,
+ *             outside the seqlock, the lease (one word, see "Lease")
  *   stats     daemon counters (single writer, relaxed 64-bit stores)
  *   ring      PKV_SHM_RING_SLOTS request descriptors, one cache line each
  *   clients   PKV_SHM_CLIENTS client slots of 128 KiB: owner, request and
@@ -127,6 +128,17 @@
  *   truth, the cache only copies it), makes seq even again (and different),
  *   calls pthread_mutex_consistent and counts the recovery.
  *
+ * Lease (docs/design.md §5.1, §8): view.lease_ns is when the daemon's
+ *   lease ends, in ns of CLOCK_MONOTONIC (the same clock on every process
+ *   of the host), UINT64_MAX for a lone voter, 0 for none. The daemon
+ *   stores it (relaxed, one aligned 64-bit word) whenever a heartbeat moves
+ *   it, less the resolution of CLOCK_MONOTONIC_COARSE (one tick: how far
+ *   that clock lags CLOCK_MONOTONIC). A cached read returns a value only
+ *   while clock_gettime(CLOCK_MONOTONIC_COARSE) is below it; past it, it asks the daemon, which
+ *   answers no quorum, or reads from a quorum (a stale read on request
+ *   returns the cached value marked stale). The reader checks the clock
+ *   itself, so a daemon that is stopped or starved cannot extend its lease.
+ *
  * Attach (on the control socket, SOCK_SEQPACKET, framed by pkv-ctl.h):
  *   request:  a struct ctl_req with op = CTL_OP_ATTACH and no payload
  *   reply:    struct pkv_shm_attach_rep (a struct ctl_rep followed by the
@@ -147,7 +159,7 @@
 #include "pkv-ctl.h"
 
 #define PKV_SHM_MAGIC 0x504b5653484d3031ull /* "PKVSHM01" */
-#define PKV_SHM_LAYOUT_VERSION 4u
+#define PKV_SHM_LAYOUT_VERSION 5u
 
 #define PKV_SHM_CLIENTS 128u	      /* attached client handles at once */
 #define PKV_SHM_RING_SLOTS 256u	      /* power of two, >= PKV_SHM_CLIENTS */
@@ -179,10 +191,12 @@ enum pkv_shm_op {
 enum pkv_shm_req_flag {
 	PKV_SHM_F_NO_QUORUM_RETRY = 1u << 0, /* put/get: wait for quorum */
 	PKV_SHM_F_BIND_PID = 1u << 1,	     /* put: bind_pid is set */
+	PKV_SHM_F_STALE_OK = 1u << 2,	     /* get: a cached value past the lease will do */
 };
 
 enum pkv_shm_rep_flag {
 	PKV_SHM_RF_MORE = 1u << 0, /* keys: more pages; ask again after the last key */
+	PKV_SHM_RF_STALE = 1u << 1, /* get: answered past the daemon's lease */
 };
 
 enum pkv_shm_client_state {
@@ -227,7 +241,8 @@ struct pkv_shm_view {
 	uint32_t n_nodes; /* configured nodes: names[0 .. n_nodes-1] are ids 1..n */
 	uint32_t reserved0;
 	uint64_t connected; /* bit id-1 set: node id is connected (self included) */
-	uint64_t reserved1[3];
+	uint64_t lease_ns;  /* outside the seqlock: see "Lease" above */
+	uint64_t reserved1[2];
 	char names[PKV_SHM_NODES][PKV_SHM_NAME_MAX];
 } PKV_SHM_ALIGNED(PKV_SHM_LINE);
 

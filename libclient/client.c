@@ -28,6 +28,7 @@
 
 #define RESPONSE_GRACE_MS 1000u /* beyond the request timeout, for the daemon to answer */
 #define LIVENESS_EVERY_MS 50u	/* cache reads poll the control socket at most this often */
+#define LEASE_POLL_MS 10u	/* pkv_wait_for_quorum: quorum, waiting for the lease */
 #define REATTACH_EVERY_MS 50u	/* pkv_wait_for_quorum: retry period without a daemon */
 
 struct pkv_client {
@@ -318,6 +319,7 @@ static int request(struct pkv_client *c, const struct ring_req *rq, struct respo
 		out->value->len = len;
 		out->value->gen = slot->gen;
 		out->value->until = slot->resp_until;
+		out->value->flags = (out->flags & PKV_SHM_RF_STALE) ? PKV_VALUE_STALE : 0;
 	}
 	if (r != PKV_OK)
 		client_err(r, "the daemon answered: %s", pkv_strerror(r));
@@ -431,8 +433,14 @@ PKV_EXPORT int pkv_get(struct pkv_client *c, const void *key, size_t key_len,
 			int r = cache_lookup(a->m, &a->geom, bucket.p, bucket.len, key, key_len, 0,
 					     value);
 			if (r == CACHE_HIT) {
-				__atomic_add_fetch(&c->hits, 1, __ATOMIC_RELAXED);
-				return PKV_OK;
+				/* docs/design.md §5.1, §8: only while the daemon's lease holds */
+				bool leased = lease_holds(a->m);
+				if (leased || (o->flags & PKV_GET_STALE_OK)) {
+					value->flags = leased ? 0 : PKV_VALUE_STALE;
+					__atomic_add_fetch(&c->hits, 1, __ATOMIC_RELAXED);
+					return PKV_OK;
+				}
+				/* Past the lease: the daemon answers no quorum, or asks a quorum. */
 			}
 			if (r < 0)
 				return client_err(r, "out of memory");
@@ -445,6 +453,8 @@ PKV_EXPORT int pkv_get(struct pkv_client *c, const void *key, size_t key_len,
 		.bucket = bucket,
 		.key = {key, key_len},
 	};
+	if (o->flags & PKV_GET_STALE_OK)
+		rq.flags |= PKV_SHM_F_STALE_OK;
 	struct response resp = {.value = value};
 	int r = request(c, &rq, &resp);
 	/* The daemon checks until too; this covers a value that expired in flight. */
@@ -458,6 +468,7 @@ PKV_EXPORT int pkv_get(struct pkv_client *c, const void *key, size_t key_len,
 		value->len = o->def_len;
 		value->gen = 0;
 		value->until = 0;
+		value->flags = 0;
 		r = PKV_OK;
 	}
 	return r;
@@ -630,10 +641,15 @@ PKV_EXPORT int pkv_wait_for_quorum(struct pkv_client *c, uint32_t timeout_ms)
 			continue;
 		}
 		struct pkv_shm_view v;
-		if (view_read(a->m, &v, false) && v.quorum)
+		bool q = view_read(a->m, &v, false) && v.quorum;
+		/* Quorum and the lease: cached reads answer from then on (§5.1). */
+		if (q && lease_holds(a->m))
 			return PKV_OK;
 		if (!slice)
 			return client_err(PKV_TIMEOUT, "no quorum within %u ms", timeout_ms);
+		/* The lease follows quorum within a heartbeat, and wakes no one. */
+		if (q && slice > LEASE_POLL_MS)
+			slice = LEASE_POLL_MS;
 		struct timespec ts = {0, (long)slice * 1000000};
 		/* Woken by the daemon on every view change (and when it exits). */
 		syscall(SYS_futex, &a->m->view.seq, FUTEX_WAIT, v.seq, &ts, NULL, 0);

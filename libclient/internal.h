@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "paxoskv.h"
 #include "pkv-shm.h"
@@ -128,6 +129,19 @@ enum cache_result {
  * `now_ms`: the realtime clock for until; 0 means read it if needed.
  * Returns an enum cache_result or -ENOMEM.
  */
+/* Whether the daemon's lease holds now (pkv-shm.h "Lease"): a vDSO clock read. */
+static inline bool lease_holds(const struct pkv_shm_layout *m)
+{
+	uint64_t lease = pkv_shm_load_rlx(&m->view.lease_ns);
+	if (lease == UINT64_MAX)
+		return true;
+	/* The coarse clock (a few ns, where CLOCK_MONOTONIC takes ~20): it lags
+	 * CLOCK_MONOTONIC by at most its resolution, which the daemon took off
+	 * the lease it published (pkv-shm.h "Lease"). */
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec < lease;
+}
 int cache_lookup(const struct pkv_shm_layout *m, const struct pkv_shm_cache_geom *g,
 		 const void *bucket, size_t bucket_len, const void *key, size_t key_len,
 		 uint64_t now_ms, struct pkv_value *out);

@@ -67,6 +67,7 @@ struct top_snap {
 	int stats_status; /* of pkv_node_stats; buckets are empty unless PKV_OK */
 	uint64_t at_ms; /* monotonic time of the reading */
 	char *node, *cluster, *connected, *rejected, *datagrams, *paxos, *local;
+	char *lease, *clock; /* "lease:" and "clock:" of the report (design §5.1, §4.5) */
 	unsigned id, cluster_size, n_connected;
 	bool quorum, has_synced, synced;
 	bool has_voter, voter; /* "voter:" of the daemon's report */
@@ -86,6 +87,8 @@ static void snap_free(struct top_snap *s)
 	free(s->cluster);
 	free(s->connected);
 	free(s->rejected);
+	free(s->lease);
+	free(s->clock);
 	free(s->datagrams);
 	free(s->paxos);
 	free(s->local);
@@ -256,6 +259,12 @@ static void parse_cluster(struct top_snap *s, const char *text)
 			s->incarnation = u64_of(v);
 		} else if (!strcmp(l, "uptime_ms")) {
 			s->uptime_ms = u64_of(v);
+		} else if (!strcmp(l, "lease")) {
+			free(s->lease);
+			s->lease = xstrdup(v);
+		} else if (!strcmp(l, "clock")) {
+			free(s->clock);
+			s->clock = xstrdup(v);
 		} else if (!strcmp(l, "voter")) {
 			s->has_voter = true;
 			s->voter = !strncmp(v, "yes", 3);
@@ -739,6 +748,13 @@ static void render_header(const struct top_snap *s, struct top_lines *l)
 		  "quorum %s  cluster_size %u  connected %u (%s)%s%s", s->quorum ? "yes" : "no",
 		  s->cluster_size, s->n_connected, s->connected ? s->connected : "", sync,
 		  outside ? "  NOT A VOTER" : "");
+	/* Cached reads are vouched for only under the lease; a clock off the voters' is said. */
+	if (s->lease || s->clock) {
+		bool warn = (s->lease && strncmp(s->lease, "yes", 3) != 0) ||
+			    (s->clock && strncmp(s->clock, "ok", 2) != 0);
+		lines_add(l, warn ? TOP_ROLE_WARN : TOP_ROLE_TEXT, "lease %s  clock %s",
+			  s->lease ? s->lease : "?", s->clock ? s->clock : "?");
+	}
 	if (s->paxos) {
 		const char *p = s->paxos;
 		uint64_t violations = tok_u64_or0(p, "violations");

@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -38,10 +39,12 @@ static void usage(FILE *f)
 	      "  put  [-b BUCKET] [--pid PID] [--node NODE] [--key KEY2] [--until MS | --ttl MS]\n"
 	      "       [--no-quorum return|retry|fail] [--timeout MS] KEY VALUE\n"
 	      "                                  store VALUE unless KEY has a value; prints the chosen value\n"
-	      "  hold [put options] KEY VALUE -- CMD [ARG...]\n"
+	      "  hold [put options] [--doubt-signal N] KEY VALUE -- CMD [ARG...]\n"
 	      "                                  put KEY bound to this process, run CMD while holding it,\n"
-	      "                                  exit with CMD's status (3 if KEY holds another value)\n"
-	      "  get  [-b BUCKET] [-g] [--default VALUE] KEY\n"
+	      "                                  exit with CMD's status (3 if KEY holds another value);\n"
+	      "                                  signal N (15, SIGTERM; 0: none) to CMD once the lock\n"
+	      "                                  is in doubt (the daemon's lease is over) or lost\n"
+	      "  get  [-b BUCKET] [-g] [--default VALUE] [--stale] KEY\n"
 	      "                                  print the value of KEY (-g: then its generation)\n"
 	      "  keys [-b BUCKET]                 the keys known across the cluster, one a line\n"
 	      "  pid  [-b BUCKET] [--default V] KEY   the pid KEY is bound to\n"
@@ -486,6 +489,8 @@ enum cmd_kind { CMD_PUT, CMD_GET, CMD_HOLD };
 
 struct cmd_opts {
 	bool show_gen;
+	bool stale; /* get --stale: a value past the daemon's lease will do */
+	int doubt_signal; /* hold: to CMD when the lock is in doubt; -1 until given */
 	const char *bucket, *def;
 	int no_quorum;
 	uint32_t timeout_ms;
@@ -500,7 +505,7 @@ static const char *const cmd_name[] = {"put", "get", "hold"};
  */
 static int parse_opts(int argc, char **argv, enum cmd_kind kind, struct cmd_opts *o)
 {
-	enum { O_PID = 256, O_NODE, O_KEY, O_UNTIL, O_TTL };
+	enum { O_PID = 256, O_NODE, O_KEY, O_UNTIL, O_TTL, O_STALE, O_DOUBT };
 	static const struct option lo[] = {
 		{"bucket", required_argument, NULL, 'b'},
 		{"default", required_argument, NULL, 'd'},
@@ -511,10 +516,13 @@ static int parse_opts(int argc, char **argv, enum cmd_kind kind, struct cmd_opts
 		{"key", required_argument, NULL, O_KEY},
 		{"until", required_argument, NULL, O_UNTIL},
 		{"ttl", required_argument, NULL, O_TTL},
+		{"stale", no_argument, NULL, O_STALE},
+		{"doubt-signal", required_argument, NULL, O_DOUBT},
 		{0},
 	};
 	const char *cmd = cmd_name[kind];
 	memset(o, 0, sizeof(*o));
+	o->doubt_signal = -1;
 	int c;
 	uint64_t v;
 	bool put = kind != CMD_GET, until_set = false;
@@ -527,6 +535,21 @@ static int parse_opts(int argc, char **argv, enum cmd_kind kind, struct cmd_opts
 			break;
 		case 'b':
 			o->bucket = optarg;
+			break;
+		case O_DOUBT:
+			if (kind != CMD_HOLD)
+				return usage_error("%s: --doubt-signal is an option of hold", cmd), -1;
+			if (!parse_u64(optarg, 64, &v))
+				return usage_error("%s: --doubt-signal takes a signal number (0..64, 0:"
+						   " none), not '%s'",
+						   cmd, optarg),
+				       -1;
+			o->doubt_signal = (int)v;
+			break;
+		case O_STALE:
+			if (put)
+				return usage_error("%s: --stale is an option of get", cmd), -1;
+			o->stale = true;
 			break;
 		case 'd':
 			if (put)
@@ -657,9 +680,15 @@ static int cmd_put_get(int argc, char **argv, bool put)
 			.def = o.def,
 			.def_len = o.def ? strlen(o.def) : 0,
 			.timeout_ms = o.timeout_ms,
+			.flags = o.stale ? PKV_GET_STALE_OK : 0,
 		};
 		r = pkv_get(cl, key, strlen(key), &go, &v);
 	}
+	/* A stale value goes out as any other, and stderr says what it is. */
+	if (r == PKV_OK && (v.flags & PKV_VALUE_STALE))
+		fprintf(stderr, "pkv: %s: stale: this daemon has not heard from a majority of the "
+				"voters lately; they may have ended this value\n",
+			key);
 	if (r == PKV_OK) {
 		fwrite(v.data, 1, v.len, stdout);
 		fputc('\n', stdout);
@@ -688,6 +717,8 @@ static int cmd_binding(int argc, char **argv, bool pid)
 		return EX_USAGE_;
 	if (argc - at != 1)
 		return usage_error("%s takes one KEY after its options", pid ? "pid" : "node");
+	if (o.stale)
+		return usage_error("%s: --stale is an option of get", pid ? "pid" : "node");
 	const char *key = argv[at];
 	int ex = check_key(key, "", &o);
 	if (ex)
@@ -770,9 +801,41 @@ static int cmd_hold(int argc, char **argv)
 		fprintf(stderr, "pkv: hold: %s: %s\n", cmd[0], strerror(errno));
 		_exit(127);
 	}
+	/*
+	 * While CMD runs, read the lock from the cache (a few ns a read): once
+	 * the daemon's lease is over (stale) or the key holds another value or
+	 * none, CMD no longer knows that it holds the lock (docs/design.md §5.1).
+	 */
+	int sig = o.doubt_signal < 0 ? SIGTERM : o.doubt_signal;
+	struct pkv_get_opts go = {
+		.bucket = o.put.bucket,
+		.bucket_len = o.put.bucket_len,
+		.timeout_ms = 1000,
+		.flags = PKV_GET_STALE_OK,
+	};
+	bool told = false;
 	int st = 0;
-	while (waitpid(child, &st, 0) < 0 && errno == EINTR)
-		;
+	for (;;) {
+		pid_t w = waitpid(child, &st, WNOHANG);
+		if (w == child || (w < 0 && errno != EINTR))
+			break;
+		if (!told && sig) {
+			int g = pkv_get(cl, key, strlen(key), &go, &v);
+			bool mine = g == PKV_OK && v.len == strlen(value) &&
+				    memcmp(v.data, value, v.len) == 0;
+			bool doubt = (g == PKV_OK && (v.flags & PKV_VALUE_STALE)) || g == PKV_NO_QUORUM;
+			if (doubt || (!mine && g != PKV_TIMEOUT && g != PKV_UNAVAILABLE)) {
+				fprintf(stderr, "pkv: hold %s: the lock is %s: signal %d to %s\n", key,
+					doubt ? "in doubt (the daemon's lease is over)" : "lost", sig,
+					argv[at + 3]);
+				kill(child, sig);
+				told = true;
+			}
+		}
+		struct timespec ts = {0, 20 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+	pkv_value_free(&v);
 	pkv_close(cl);
 	/* Our exit ends the key's lifetime: the daemon watches this pid. */
 	if (WIFEXITED(st))

@@ -53,6 +53,8 @@ int fake_init_sized(struct fake_daemon *d, const char *path, uint64_t incarnatio
 	if (r)
 		return r;
 	shm_set_view(d->seg, quorum != 0, 1, 3, 1, quorum ? 3u : 1u, node_names, 3);
+	/* The lease (docs/design.md §5.1): a fake daemon's never ends. */
+	shm_set_lease(d->seg, UINT64_MAX);
 	d->stop_fd = eventfd(0, EFD_CLOEXEC);
 	d->hang_fd = eventfd(0, EFD_CLOEXEC);
 	d->reclaim_fd = eventfd(0, EFD_CLOEXEC);
@@ -118,6 +120,7 @@ static void serve(struct fake_daemon *d, const struct shm_request *rq)
 		}
 		if (is(rq->key, "__quorum")) {
 			shm_set_view(seg, true, 2, 3, 1, 7, node_names, 3);
+			shm_set_lease(seg, UINT64_MAX);
 			shm_respond(seg, rq->slot, rq->ticket, PKV_S_OK, 0, NULL, 0);
 			return;
 		}

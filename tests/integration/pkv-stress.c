@@ -6,8 +6,11 @@
  * test started).
  *
  *   pkv-stress read-stopped NODE KEY VALUE DAEMON_PID COUNT
- *	read KEY once, SIGSTOP the daemon, read it COUNT more times (each must
- *	be served from the in-process cache), SIGCONT the daemon.
+ *	read KEY once, SIGSTOP the daemon, read it COUNT more times with
+ *	PKV_GET_STALE_OK (each must be served from the in-process cache); then
+ *	plain reads must stop returning it once the daemon's lease is over
+ *	(docs/design.md §5.1), while a stale read still does, marked stale;
+ *	SIGCONT the daemon.
  *   pkv-stress stress CLIENTS REQUESTS VICTIMS SEED NODE...
  *	CLIENTS processes × REQUESTS requests each, spread over the nodes,
  *	every answer checked; meanwhile VICTIMS processes attach and are
@@ -87,7 +90,7 @@ static int read_stopped(char **argv)
 	long count = atol(argv[4]);
 	struct pkv_client *c = open_or_die(node);
 	struct pkv_value v = PKV_VALUE_INIT;
-	struct pkv_get_opts o = {.timeout_ms = 2000};
+	struct pkv_get_opts o = {.timeout_ms = 2000, .flags = PKV_GET_STALE_OK};
 	int r = pkv_get(c, key, strlen(key), &o, &v);
 	if (r != PKV_OK || !value_is(&v, want)) {
 		fprintf(stderr, "first read: %s\n", pkv_strerror(r));
@@ -112,9 +115,30 @@ static int read_stopped(char **argv)
 	}
 	uint64_t took = mono_ms() - t0;
 	pkv_stats(c, &after);
+	/* The lease ends by the reader's clock, whatever the stopped daemon last wrote. */
+	struct pkv_get_opts plain = {.timeout_ms = 100};
+	uint64_t lease_end = 0;
+	while (mono_ms() - t0 < 20000) {
+		r = pkv_get(c, key, strlen(key), &plain, &v);
+		if (r != PKV_OK) {
+			lease_end = mono_ms() - t0;
+			break;
+		}
+	}
+	if (!lease_end) {
+		fprintf(stderr, "plain reads still answered 20 s after the daemon stopped\n");
+		return 1;
+	}
+	r = pkv_get(c, key, strlen(key), &o, &v);
+	if (r != PKV_OK || !value_is(&v, want) || !(v.flags & PKV_VALUE_STALE)) {
+		fprintf(stderr, "stale read past the lease: %s, flags %" PRIu64 "\n", pkv_strerror(r),
+			v.flags);
+		return 1;
+	}
 	resume_daemon();
-	printf("reads %ld cache_hits %" PRIu64 " ms %" PRIu64 "\n", count,
-	       after.cache_hits - before.cache_hits, took);
+	printf("reads %ld cache_hits %" PRIu64 " ms %" PRIu64 " plain reads refused after %" PRIu64
+	       " ms\n",
+	       count, after.cache_hits - before.cache_hits, took, lease_end);
 	pkv_value_free(&v);
 	pkv_close(c);
 	return after.cache_hits - before.cache_hits == (uint64_t)count ? 0 : 1;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A process that attached and read a key keeps reading it while its daemon
-# is stopped with SIGSTOP: reads are served from the shared learner cache in
-# the reader's own process.
+# is stopped with SIGSTOP, with stale reads: they are served from the shared
+# learner cache in the reader's own process. Plain reads stop returning it
+# once the stopped daemon's lease is over (docs/design.md §5.1).
 . "$(dirname "$0")/lib.sh"
 : "${PKV_STRESS:?}"
 
