@@ -161,7 +161,8 @@ for n in $ALL; do
 	"$PKV_AGREE" write "$T_DIR/w$n.log" "node$n" "$n" "$T_DIR/stop" 120 >"$T_DIR/w$n.out" 2>&1 &
 	T_PID[w$n]=$!
 done
-t_wait_for "the writers have chosen keys" grep -q '^C ' "$T_DIR/w1.log"
+chosen_20() { [ "$(cat "${LOGS[@]}" | grep -c '^C ')" -ge 20 ]; }
+t_wait_for "the writers have chosen 20 keys" chosen_20
 check_agreement "3 voters"
 
 change "node1 node2 node3 node4" 1 member add node4
