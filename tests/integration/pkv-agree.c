@@ -32,8 +32,8 @@
 
 #include "paxoskv.h"
 
-#define SLOT_MS	 200u
-#define WORD_MAX 32
+#define SLOT_MS	  200u
+#define WORD_MAX  32
 #define MAX_NODES 16
 
 static uint64_t mono_ms(void)
@@ -239,10 +239,11 @@ static void check_key(const struct rec *g, size_t n, struct pkv_value *v, unsign
 			char got[WORD_MAX];
 			snprintf(got, sizeof(got), "%.*s", (int)v->len, (const char *)v->data);
 			if (want && strcmp(got, want))
-				violation("%s: node%d reads '%s', the puts were told '%s'", key, node,
-					  got, want);
+				violation("%s: node%d reads '%s', the puts were told '%s'", key,
+					  node, got, want);
 			else if (!was_sent(g, n, got))
-				violation("%s: node%d reads '%s', which no writer sent", key, node, got);
+				violation("%s: node%d reads '%s', which no writer sent", key, node,
+					  got);
 			else if (seen_on && strcmp(seen, got))
 				violation("%s: node%d reads '%s', node%d '%s'", key, node, got,
 					  seen_on, seen);
@@ -250,11 +251,12 @@ static void check_key(const struct rec *g, size_t n, struct pkv_value *v, unsign
 			seen_on = node;
 		} else if (r == PKV_NOT_FOUND) {
 			if (want)
-				violation("%s: node%d reads it absent, the puts were told '%s'", key,
-					  node, want);
+				violation("%s: node%d reads it absent, the puts were told '%s'",
+					  key, node, want);
 		} else {
 			if (++unanswered <= 20)
-				printf("UNANSWERED: %s on node%d: %s\n", key, node, pkv_strerror(r));
+				printf("UNANSWERED: %s on node%d: %s\n", key, node,
+				       pkv_strerror(r));
 		}
 	}
 }

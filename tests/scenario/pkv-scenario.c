@@ -110,11 +110,11 @@ static struct {
 
 /* The membership changes: one resize in flight at a time, in a child. */
 static struct {
-	pid_t child;	  /* the resize running now, 0: none */
-	int via;	  /* the daemon it runs through */
-	unsigned target;  /* the size it asks for */
-	unsigned size;	  /* the size every daemon must reach (a restart is given it) */
-	bool converged;	  /* every daemon was seen with `size` */
+	pid_t child;	 /* the resize running now, 0: none */
+	int via;	 /* the daemon it runs through */
+	unsigned target; /* the size it asks for */
+	unsigned size;	 /* the size every daemon must reach (a restart is given it) */
+	bool converged;	 /* every daemon was seen with `size` */
 	uint64_t deadline, next_check;
 	unsigned grow, shrink, ok, not_in_sync, failed, retries;
 } M = {.size = N_NODES, .converged = true};
@@ -180,7 +180,8 @@ static void cleanup(void)
 
 static void print_replay(void)
 {
-	printf("# replay: PKVD=%s %s --seed %" PRIu64 " --seconds %u --clients %d --bound-ms %u%s\n",
+	printf("# replay: PKVD=%s %s --seed %" PRIu64
+	       " --seconds %u --clients %d --bound-ms %u%s\n",
 	       S.pkvd, program_invocation_name, S.seed, S.seconds, S.clients, S.bound_ms,
 	       S.membership ? "" : " --no-membership");
 }
@@ -496,9 +497,8 @@ enum fault_kind {
 	F_MEMBER, /* not a fault: a membership change, drawn among them */
 	F_KINDS
 };
-static const char *const fault_name[F_KINDS] = {"loss", "dup",	 "delay", "reorder",
-						"partition", "asym", "kill",	"stop",
-						"skew", "member"};
+static const char *const fault_name[F_KINDS] = {"loss", "dup",	"delay", "reorder", "partition",
+						"asym", "kill", "stop",	 "skew",    "member"};
 
 struct fault {
 	enum fault_kind kind;
@@ -677,11 +677,18 @@ static const unsigned ALL = ((1u << (N_NODES + 1)) - 1) & ~1u;
 /* ---- membership changes ---- */
 
 /* What a resize answered, as the child's exit status. */
-enum member_answer { MA_OK, MA_NOT_IN_SYNC, MA_TIMEOUT, MA_NO_QUORUM, MA_UNAVAILABLE,
-		     MA_REFUSED, MA_OTHER, MA_KILLED };
-static const char *const member_answer_name[] = {"ok",	       "not_in_sync", "timeout",
-						 "no_quorum",  "unavailable", "refused",
-						 "other",      "no answer"};
+enum member_answer {
+	MA_OK,
+	MA_NOT_IN_SYNC,
+	MA_TIMEOUT,
+	MA_NO_QUORUM,
+	MA_UNAVAILABLE,
+	MA_REFUSED,
+	MA_OTHER,
+	MA_KILLED
+};
+static const char *const member_answer_name[] = {
+    "ok", "not_in_sync", "timeout", "no_quorum", "unavailable", "refused", "other", "no answer"};
 
 static bool node_has(enum fault_kind kind, int node)
 {
@@ -723,13 +730,13 @@ static void member_fork(int via, unsigned size)
 			r = pkv_resize_cluster(c, size);
 			pkv_close(c);
 		}
-		_exit(r == PKV_OK		? MA_OK
-		      : r == PKV_NOT_IN_SYNC	? MA_NOT_IN_SYNC
-		      : r == PKV_TIMEOUT	? MA_TIMEOUT
-		      : r == PKV_NO_QUORUM	? MA_NO_QUORUM
-		      : r == PKV_UNAVAILABLE	? MA_UNAVAILABLE
-		      : r == PKV_BAD_REQUEST	? MA_REFUSED
-						: MA_OTHER);
+		_exit(r == PKV_OK	     ? MA_OK
+		      : r == PKV_NOT_IN_SYNC ? MA_NOT_IN_SYNC
+		      : r == PKV_TIMEOUT     ? MA_TIMEOUT
+		      : r == PKV_NO_QUORUM   ? MA_NO_QUORUM
+		      : r == PKV_UNAVAILABLE ? MA_UNAVAILABLE
+		      : r == PKV_BAD_REQUEST ? MA_REFUSED
+					     : MA_OTHER);
 	}
 	M.child = p;
 	M.via = via;
@@ -831,7 +838,9 @@ static bool member_change(uint64_t *rng)
 		via = via % N_NODES + 1;
 	if (!node_answers(via))
 		return false;
-	unsigned target = M.size <= 3 ? 4 : M.size >= N_NODES ? N_NODES - 1 : M.size + (up ? 1 : -1);
+	unsigned target = M.size <= 3	      ? 4
+			  : M.size >= N_NODES ? N_NODES - 1
+					      : M.size + (up ? 1 : -1);
 	M.grow += target > M.size;
 	M.shrink += target < M.size;
 	say("member: resize %u -> %u via node%d", M.size, target, via);
