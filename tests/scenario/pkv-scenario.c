@@ -5,7 +5,7 @@
  * and a checker of the properties of docs/design.md §4 and §9.
  *
  *   pkv-scenario [--seconds N] [--seed S] [--clients N] [--bound-ms MS] [--keep]
- *                [--verbose]
+ *                [--verbose] [--no-membership]
  *
  * PKVD names the daemon binary. Faults: datagram loss, duplication, delay,
  * reordering, symmetric and asymmetric partitions, wall-clock skew (through
@@ -13,7 +13,11 @@
  * process faults run), SIGKILL and restart, SIGSTOP pauses. At most two
  * daemons are disturbed (killed, stopped, partitioned) at once, and a killed
  * daemon is restarted and synced before the next kill, so a majority never
- * restarts without state.
+ * restarts without state. Membership changes run among the faults (unless
+ * --no-membership): one voter added or removed at a time through
+ * pkv_resize_cluster, the voters kept between 3 and 5 of the five daemons;
+ * a daemon that missed a change (paused, cut off) is given it again until
+ * every daemon has the same size, before the next change.
  *
  * Clients (one process each, attached to one daemon) put unbound keys that
  * every client writes in the same time slot (contention), read them back,
@@ -101,7 +105,19 @@ static struct {
 	bool keep, verbose, net_faults;
 	pid_t daemon[N_NODES + 1];
 	pid_t worker[MAX_CLIENTS];
+	bool membership;
 } S;
+
+/* The membership changes: one resize in flight at a time, in a child. */
+static struct {
+	pid_t child;	 /* the resize running now, 0: none */
+	int via;	 /* the daemon it runs through */
+	unsigned target; /* the size it asks for */
+	unsigned size;	 /* the size every daemon must reach (a restart is given it) */
+	bool converged;	 /* every daemon was seen with `size` */
+	uint64_t deadline, next_check;
+	unsigned grow, shrink, ok, not_in_sync, failed, retries;
+} M = {.size = N_NODES, .converged = true};
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
@@ -125,6 +141,11 @@ static void cleanup(void)
 	if (done)
 		return;
 	done = true;
+	if (M.child > 0) {
+		kill(M.child, SIGKILL);
+		waitpid(M.child, NULL, 0);
+		M.child = 0;
+	}
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		if (S.worker[i] > 0) {
 			kill(S.worker[i], SIGKILL);
@@ -159,8 +180,10 @@ static void cleanup(void)
 
 static void print_replay(void)
 {
-	printf("# replay: PKVD=%s %s --seed %" PRIu64 " --seconds %u --clients %d --bound-ms %u\n",
-	       S.pkvd, program_invocation_name, S.seed, S.seconds, S.clients, S.bound_ms);
+	printf("# replay: PKVD=%s %s --seed %" PRIu64
+	       " --seconds %u --clients %d --bound-ms %u%s\n",
+	       S.pkvd, program_invocation_name, S.seed, S.seconds, S.clients, S.bound_ms,
+	       S.membership ? "" : " --no-membership");
 }
 
 static void harness_fail(const char *fmt, ...)
@@ -221,7 +244,8 @@ static void start_daemon(int i, bool bootstrap)
 {
 	char node[8], size[8], pb[16], ft[16], hb[16], log[300];
 	snprintf(node, sizeof(node), "%d", i);
-	snprintf(size, sizeof(size), "%d", N_NODES);
+	/* the voters as they are now: an operator's config after the changes */
+	snprintf(size, sizeof(size), "%u", M.size);
 	snprintf(pb, sizeof(pb), "%u", S.port_base);
 	snprintf(ft, sizeof(ft), "%u", S.ft_ms);
 	snprintf(hb, sizeof(hb), "%u", S.hb_ms);
@@ -470,10 +494,11 @@ enum fault_kind {
 	F_KILL,
 	F_STOP,
 	F_SKEW,
+	F_MEMBER, /* not a fault: a membership change, drawn among them */
 	F_KINDS
 };
 static const char *const fault_name[F_KINDS] = {"loss", "dup",	"delay", "reorder", "partition",
-						"asym", "kill", "stop",	 "skew"};
+						"asym", "kill", "stop",	 "skew",    "member"};
 
 struct fault {
 	enum fault_kind kind;
@@ -601,6 +626,7 @@ static void push_specs(bool force)
 					down = true;
 				break;
 			case F_STOP:
+			case F_MEMBER:
 			case F_KINDS:
 				break;
 			}
@@ -648,6 +674,195 @@ static unsigned random_set(uint64_t *rng, int lo, int hi, unsigned exclude)
 
 static const unsigned ALL = ((1u << (N_NODES + 1)) - 1) & ~1u;
 
+/* ---- membership changes ---- */
+
+/* What a resize answered, as the child's exit status. */
+enum member_answer {
+	MA_OK,
+	MA_NOT_IN_SYNC,
+	MA_TIMEOUT,
+	MA_NO_QUORUM,
+	MA_UNAVAILABLE,
+	MA_REFUSED,
+	MA_OTHER,
+	MA_KILLED
+};
+static const char *const member_answer_name[] = {
+    "ok", "not_in_sync", "timeout", "no_quorum", "unavailable", "refused", "other", "no answer"};
+
+static bool node_has(enum fault_kind kind, int node)
+{
+	for (int k = 0; k < MAX_FAULTS; k++)
+		if (faults[k].active && faults[k].kind == kind && faults[k].node == node)
+			return true;
+	return false;
+}
+
+static bool any_kill(void)
+{
+	for (int k = 0; k < MAX_FAULTS; k++)
+		if (faults[k].active && faults[k].kind == F_KILL)
+			return true;
+	return false;
+}
+
+/* A daemon that runs and can answer now: not killed, not paused. */
+static bool node_answers(int node)
+{
+	return S.daemon[node] > 0 && !node_has(F_KILL, node) && !node_has(F_STOP, node);
+}
+
+/* Runs pkv_resize_cluster(size) through daemon via in a child process, so
+ * the schedule goes on while it waits for the voters. */
+static void member_fork(int via, unsigned size)
+{
+	fflush(stdout);
+	pid_t p = fork();
+	if (p < 0)
+		harness_fail("fork: %s", strerror(errno));
+	if (p == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		char name[16];
+		snprintf(name, sizeof(name), "node%d", via);
+		struct pkv_client *c;
+		int r = pkv_open(&c, name);
+		if (r == PKV_OK) {
+			r = pkv_resize_cluster(c, size);
+			pkv_close(c);
+		}
+		_exit(r == PKV_OK	     ? MA_OK
+		      : r == PKV_NOT_IN_SYNC ? MA_NOT_IN_SYNC
+		      : r == PKV_TIMEOUT     ? MA_TIMEOUT
+		      : r == PKV_NO_QUORUM   ? MA_NO_QUORUM
+		      : r == PKV_UNAVAILABLE ? MA_UNAVAILABLE
+		      : r == PKV_BAD_REQUEST ? MA_REFUSED
+					     : MA_OTHER);
+	}
+	M.child = p;
+	M.via = via;
+	M.target = size;
+	M.deadline = mono_ms() + 8u * S.op_timeout_ms;
+}
+
+/* The cluster_size a daemon reports, 0 when it does not answer. */
+static unsigned member_size_of(int node)
+{
+	char name[16];
+	snprintf(name, sizeof(name), "node%d", node);
+	struct pkv_client *c;
+	if (pkv_open(&c, name) != PKV_OK)
+		return 0;
+	char *text = NULL;
+	unsigned size = 0;
+	if (pkv_cluster_status(c, &text) == PKV_OK) {
+		const char *f = strstr(text, "\ncluster_size: ");
+		if (f)
+			size = (unsigned)strtoul(f + strlen("\ncluster_size: "), NULL, 10);
+	}
+	free(text);
+	pkv_close(c);
+	return size;
+}
+
+/* 0 when every daemon that answers has M.size and none is away; a daemon
+ * with another size; -1 when one cannot be asked now (paused, restarting). */
+static int member_lagging(void)
+{
+	int away = 0;
+	for (int i = 1; i <= N_NODES; i++) {
+		if (!node_answers(i)) {
+			/* a killed daemon restarts with M.size; a paused one may lag */
+			if (node_has(F_STOP, i))
+				away = -1;
+			continue;
+		}
+		unsigned size = member_size_of(i);
+		if (!size)
+			away = -1;
+		else if (size != M.size)
+			return i;
+	}
+	return away;
+}
+
+/* Reaps the resize in flight, and gives a daemon that missed a change the
+ * change again (through it) until every daemon has M.size. */
+static void member_tick(void)
+{
+	uint64_t now = mono_ms();
+	if (M.child) {
+		int st = 0;
+		pid_t r = waitpid(M.child, &st, WNOHANG);
+		if (r == 0 && now < M.deadline)
+			return;
+		if (r == 0) {
+			kill(M.child, SIGKILL);
+			waitpid(M.child, &st, 0);
+		}
+		int a = r == 0 || !WIFEXITED(st) ? MA_KILLED : WEXITSTATUS(st);
+		if (a > MA_KILLED)
+			a = MA_OTHER;
+		M.ok += a == MA_OK;
+		M.not_in_sync += a == MA_NOT_IN_SYNC;
+		M.failed += a != MA_OK && a != MA_NOT_IN_SYNC;
+		say("member: resize %u via node%d: %s", M.target, M.via, member_answer_name[a]);
+		M.child = 0;
+		M.next_check = now;
+		return;
+	}
+	if (!S.membership || M.converged || now < M.next_check)
+		return;
+	M.next_check = now + 1000;
+	int lag = member_lagging();
+	if (lag == 0) {
+		M.converged = true;
+		say("member: every daemon has size %u", M.size);
+	} else if (lag > 0) {
+		M.retries++;
+		say("member: node%d missed the change to %u; again through it", lag, M.size);
+		member_fork(lag, M.size);
+	}
+}
+
+/* Starts one membership change: a voter added or removed (3..5 voters),
+ * through a random running daemon, once the last change is everywhere and
+ * no daemon is killed (a restart is given the size of the moment). */
+static bool member_change(uint64_t *rng)
+{
+	/* drawn first, so the schedule's draws do not depend on timing */
+	bool up = rnd_in(rng, 0, 1);
+	int via = (int)rnd_in(rng, 1, N_NODES);
+	if (M.child || !M.converged || any_kill())
+		return false;
+	for (int k = 0; k < N_NODES && !node_answers(via); k++)
+		via = via % N_NODES + 1;
+	if (!node_answers(via))
+		return false;
+	unsigned target = M.size <= 3	      ? 4
+			  : M.size >= N_NODES ? N_NODES - 1
+					      : M.size + (up ? 1 : -1);
+	M.grow += target > M.size;
+	M.shrink += target < M.size;
+	say("member: resize %u -> %u via node%d", M.size, target, via);
+	M.size = target;
+	M.converged = false;
+	member_fork(via, target);
+	return true;
+}
+
+/* The heal: the last change answers and every daemon reaches M.size. */
+static void member_settle(void)
+{
+	uint64_t end = mono_ms() + S.ready_ms;
+	while (M.child || !M.converged) {
+		if (mono_ms() > end)
+			harness_fail("the daemons do not agree on the size %u after %u ms", M.size,
+				     S.ready_ms);
+		member_tick();
+		nap_ms(20);
+	}
+}
+
 /* Starts one random fault if the limits allow it. */
 static void fault_start(uint64_t *rng)
 {
@@ -666,9 +881,15 @@ static void fault_start(uint64_t *rng)
 	for (int i = 0; i < MAX_FAULTS; i++)
 		if (faults[i].active && (faults[i].kind == F_KILL || faults[i].kind == F_STOP))
 			killing = true;
-	f.kind = (enum fault_kind)rnd_in(rng, 0, F_KINDS - 1);
-	if (!S.net_faults && f.kind != F_KILL && f.kind != F_STOP)
+	/* without membership changes, the draws of the schedule before them */
+	f.kind = (enum fault_kind)rnd_in(rng, 0, S.membership ? F_KINDS - 1 : F_MEMBER - 1);
+	if (!S.net_faults && f.kind != F_KILL && f.kind != F_STOP && f.kind != F_MEMBER)
 		f.kind = rnd_in(rng, 0, 1) ? F_KILL : F_STOP;
+	if (f.kind == F_MEMBER) {
+		if (member_change(rng))
+			fault_count[F_MEMBER]++;
+		return;
+	}
 	f.end_ms = now + rnd_in(rng, 500, 3000);
 	size_t first, count;
 	switch (f.kind) {
@@ -717,6 +938,10 @@ static void fault_start(uint64_t *rng)
 		f.nodes = random_set(rng, 1, 1, dist);
 		if (!f.nodes)
 			return;
+		/* a killed daemon restarts with the size of the moment: none
+		 * while a change is on its way */
+		if (f.kind == F_KILL && (M.child || !M.converged))
+			return;
 		f.node = __builtin_ctz(f.nodes);
 		/* every node's view changes when one goes away */
 		dist_open_mask(ALL, &first, &count);
@@ -731,6 +956,7 @@ static void fault_start(uint64_t *rng)
 			f.end_ms = now + rnd_in(rng, 200, 1500);
 		}
 		break;
+	case F_MEMBER:
 	case F_KINDS:
 		return;
 	}
@@ -1170,7 +1396,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: pkv-scenario [--seconds N] [--seed S] [--clients N] [--bound-ms MS] "
-		"[--keep] [--verbose]   (PKVD: the daemon binary)\n");
+		"[--keep] [--verbose] [--no-membership]   (PKVD: the daemon binary)\n");
 	exit(64);
 }
 
@@ -1178,6 +1404,7 @@ int main(int argc, char **argv)
 {
 	S.seconds = 20;
 	S.clients = 5;
+	S.membership = true;
 	unsigned bound_arg = 0;
 	struct timespec now_ts;
 	clock_gettime(CLOCK_REALTIME, &now_ts);
@@ -1195,6 +1422,8 @@ int main(int argc, char **argv)
 			S.keep = true;
 		else if (!strcmp(argv[i], "--verbose"))
 			S.verbose = true;
+		else if (!strcmp(argv[i], "--no-membership"))
+			S.membership = false;
 		else
 			usage();
 	}
@@ -1211,8 +1440,9 @@ int main(int argc, char **argv)
 	S.op_timeout_ms = 4000u * scale;
 	S.ready_ms = 60000u * scale;
 	signal(SIGPIPE, SIG_IGN);
-	printf("# scenario seed=%" PRIu64 " seconds=%u clients=%d erasure bound=%u ms pkvd=%s\n",
-	       S.seed, S.seconds, S.clients, S.bound_ms, S.pkvd);
+	printf("# scenario seed=%" PRIu64 " seconds=%u clients=%d erasure bound=%u ms "
+	       "membership=%s pkvd=%s\n",
+	       S.seed, S.seconds, S.clients, S.bound_ms, S.membership ? "yes" : "no", S.pkvd);
 	fflush(stdout);
 	uint64_t rng = S.seed;
 
@@ -1257,6 +1487,7 @@ int main(int argc, char **argv)
 	uint64_t next_fault = t_start + rnd_in(&rng, 200, 1200);
 	while (mono_ms() < end) {
 		fault_expire(false);
+		member_tick();
 		for (int i = 1; i <= N_NODES; i++) {
 			int st;
 			if (S.daemon[i] > 0 && waitpid(S.daemon[i], &st, WNOHANG) == S.daemon[i]) {
@@ -1278,6 +1509,7 @@ int main(int argc, char **argv)
 	fault_expire(true);
 	for (int i = 1; i <= N_NODES; i++)
 		dist_close_node(i);
+	member_settle();
 	for (int i = 1; i <= N_NODES; i++)
 		wait_ready(i);
 	int failed_workers = 0;
@@ -1326,6 +1558,10 @@ int main(int argc, char **argv)
 	       n_ops, puts, gets, ok);
 	for (int k = 0; k < F_KINDS; k++)
 		printf(" %s=%u", fault_name[k], fault_count[k]);
+	if (S.membership)
+		printf(" resize: grow=%u shrink=%u ok=%u not_in_sync=%u failed=%u retries=%u "
+		       "voters=%u",
+		       M.grow, M.shrink, M.ok, M.not_in_sync, M.failed, M.retries, M.size);
 	printf(" fd_down=%u fd_unprovoked=%u violations=%lu\n", fd_downs, fd_unprovoked,
 	       violations);
 	if (violations)
