@@ -10,8 +10,8 @@
 # the same voters.
 #
 # Exit 1 ("hole reproduced: …") when both sides chose: a change applied
-# without the current voters' majority (issue 15: changes as consensus).
-# meson registers it with should_fail while that hole is open; any other
+# without the current voters' majority; a change is chosen by the voters
+# (docs/design.md §5), so it passes now. Any other
 # failure exits 99, which meson reports as an error either way.
 . "$(dirname "$0")/lib.sh"
 : "${PKV_FAULT:?}"

@@ -10,9 +10,8 @@
 # saw v, and would choose w.
 #
 # Exit 1 ("hole reproduced: …") when node1 chose another value than v
-# (issue 15, hole 2: shrinking without a catch-up). meson registers it with
-# should_fail while that hole is open; any other failure exits 99, which
-# meson reports as an error either way.
+# (hole 2: shrinking without a catch-up; the catch-up of docs/design.md §5
+# closes it). Any other failure exits 99, which meson reports as an error.
 . "$(dirname "$0")/lib.sh"
 : "${PKV_FAULT:?}"
 T_DEADLINE=${T_DEADLINE_MEMBERS:-45}
