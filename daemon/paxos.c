@@ -399,6 +399,20 @@ static void budget_charge(struct paxos *p, uint32_t from, size_t n0, uint64_t no
 
 /* ---- the message router ------------------------------------------------ */
 
+/* Forwarded puts of `from` running here; 0 when `req` is one (a retransmit). */
+static unsigned forwards_running(const struct paxos *p, uint32_t from, uint64_t req)
+{
+	unsigned n = 0;
+	for (const struct req *r = p->reqs; r; r = r->next) {
+		if (r->kind != PAXOS_REQ_FORWARDED || r->origin != from || r->state == PAXOS_ST_DONE)
+			continue;
+		if (r->origin_req == req)
+			return 0;
+		n++;
+	}
+	return n;
+}
+
 /* Finds the request a reply is for; replies must name the same key. */
 static struct req *reply_req(struct paxos *p, const struct pkv_msg *m, bool check_key)
 {
@@ -538,8 +552,20 @@ static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0
 			proposer_dispatch(p, r, PAXOS_EV_KEYS_REPLY, from, m, now);
 		break;
 	case PKV_MSG_FORWARD:
-		if (from != p->cfg.self)
-			proposer_on_forward(p, from, m, now);
+		if (from == p->cfg.self)
+			break;
+		/*
+		 * Bounded work (docs/design.md §7): a forwarded put is a request
+		 * with a round of its own, and its deadline is the peer's to
+		 * set; a peer has PAXOS_FORWARDS_PER_PEER running at most. One
+		 * more is dropped like a lost datagram (its origin forwards it
+		 * again at its retransmit timer).
+		 */
+		if (forwards_running(p, from, m->req) >= PAXOS_FORWARDS_PER_PEER) {
+			p->stats.forwards_over_budget++;
+			break;
+		}
+		proposer_on_forward(p, from, m, now);
 		break;
 	case PKV_MSG_FORWARD_REPLY:
 		r = req_find(p, m->req);

@@ -69,6 +69,8 @@
 #define PAXOS_KEYS_SCAN_MAX 4096u
 /* A peer's bucket drops applied and not yet acknowledged, at most. */
 #define PAXOS_DROPS_PER_PEER 8u
+/* Puts a peer forwarded here that are still running, at most. */
+#define PAXOS_FORWARDS_PER_PEER 256u
 
 struct paxos_config {
 	uint32_t self;			  /* this node's id */
@@ -214,6 +216,7 @@ struct paxos_stats {
 	uint64_t keys_over_budget;   /* KEYS_REQ dropped: the peer's answer budget was spent */
 	uint64_t sync_over_budget;   /* SYNC_REQ dropped: the same */
 	uint64_t drops_over_budget;  /* DROP dropped: the same, or PAXOS_DROPS_PER_PEER pending */
+	uint64_t forwards_over_budget; /* FORWARD dropped: PAXOS_FORWARDS_PER_PEER running */
 	uint64_t stale_gen;	     /* messages of another generation ignored */
 	uint64_t epochs_declared;    /* new epochs (possible loss) */
 	uint64_t puts, gets, keys;   /* requests taken */

@@ -2,7 +2,7 @@
 /*
  * test-bounded.c — bounded work per received datagram (docs/design.md §7,
  * "Bounded work"): what one core queues in answer to floods of KEYS_REQ,
- * SYNC_REQ and DROP from one peer, counted message by message, and that the
+ * SYNC_REQ, DROP and FORWARD from one peer, counted message by message, and that the
  * paged key listing still lists every key.
  *
  * A datagram holds at most about 865 requests of these kinds (65,000 bytes,
@@ -360,6 +360,47 @@ START_TEST(drop_flood_under_fresh_request_ids_keeps_pending_drops_bounded)
 }
 END_TEST
 
+/*
+ * FORWARDs of distinct keys with no deadline, to a node whose peers never
+ * answer: each became a request running forever (a round, its retransmits,
+ * ~6 KB), one datagram after another. Now a peer has
+ * PAXOS_FORWARDS_PER_PEER running at most; a retransmitted one is no new one.
+ */
+START_TEST(forward_flood_of_fresh_keys_keeps_running_requests_bounded)
+{
+	struct node nd;
+	uint64_t now = 1000000;
+	node_init(&nd, 1, 3, now);
+	struct pkv_msg f = { .type = PKV_MSG_FORWARD, .bucket = b("B"), .value = b("v"),
+			     .arg0 = PAXOS_NO_DEADLINE };
+	char k[16];
+	for (unsigned d = 0; d < 4; d++)
+		for (unsigned i = 0; i < PER_DGRAM; i++) {
+			snprintf(k, sizeof(k), "f%u-%u", d, i);
+			f.key = b(k);
+			f.req = 1 + d * PER_DGRAM + i;
+			paxos_receive(nd.p, 2, &f, now);
+			pkv_outbox_reset(&nd.ob);
+		}
+	const struct paxos_stats *st = paxos_stats(nd.p);
+	ck_assert_uint_le(st->requests_in_flight, PAXOS_FORWARDS_PER_PEER);
+	ck_assert_uint_eq(st->forwards_over_budget, 4 * PER_DGRAM - PAXOS_FORWARDS_PER_PEER);
+	/* The origin retransmits one that runs: not counted, not started twice. */
+	f.req = 1;
+	snprintf(k, sizeof(k), "f0-0");
+	f.key = b(k);
+	paxos_receive(nd.p, 2, &f, now);
+	ck_assert_uint_eq(st->forwards_over_budget, 4 * PER_DGRAM - PAXOS_FORWARDS_PER_PEER);
+	ck_assert_uint_le(st->requests_in_flight, PAXOS_FORWARDS_PER_PEER);
+	/* Another peer's forwards are its own. */
+	f.req = 99;
+	f.key = b("other");
+	paxos_receive(nd.p, 3, &f, now);
+	ck_assert_uint_eq(st->requests_in_flight, PAXOS_FORWARDS_PER_PEER + 1);
+	node_free(&nd);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("bounded");
@@ -372,6 +413,7 @@ int main(void)
 	tcase_add_test(t, keys_page_with_a_lost_reply_is_asked_again);
 	tcase_add_test(t, sync_req_flood_in_one_datagram_stays_within_the_peer_budget);
 	tcase_add_test(t, drop_flood_under_fresh_request_ids_keeps_pending_drops_bounded);
+	tcase_add_test(t, forward_flood_of_fresh_keys_keeps_running_requests_bounded);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
