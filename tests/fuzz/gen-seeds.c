@@ -17,7 +17,7 @@
  * ring: fuzz-ring's input format (see fuzz-ring.c): a put, a bound put, a
  * get, a keys page with a cursor, and one request of each refusal.
  * core: fuzz-core's scripts (see fuzz-core.c): a store of 200 keys, then a
- * datagram full of KEYS_REQ, of SYNC_REQ or of DROP from one peer; a local
+ * datagram full of KEYS_REQ, SYNC_REQ, DROP or FORWARD from one peer; a local
  * put, get, listing and drop.
  */
 #include <stdbool.h>
@@ -278,6 +278,7 @@ static void core_seeds(void)
 	core_seed("keys-flood", PKV_MSG_KEYS_REQ, 2, 200, "v");
 	core_seed("sync-flood", PKV_MSG_SYNC_REQ, 3, 40, v100);
 	core_seed("drop-flood", PKV_MSG_DROP, 2, 200, "v");
+	core_seed("forward-flood", PKV_MSG_FORWARD, 2, 0, "v");
 	/* Local requests, time passing, a peer lost and back. */
 	struct script s = { .n = 0 };
 	sb(&s, 1); /* 4 nodes */
