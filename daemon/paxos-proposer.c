@@ -634,7 +634,8 @@ static void st_keys(struct paxos *p, struct req *r, enum paxos_event ev, uint32_
 		if (!(r->expect_mask & ~r->answered_mask & BIT(from)) ||
 		    m->arg1 != r->keys_cursor[from - 1])
 			break; /* a page we no longer wait for */
-		if (m->key.len) {
+		/* A page holds PAXOS_KEYS_PAGE_MAX keys: no peer grows it past that. */
+		if (m->key.len && r->keys_got[from - 1] < PAXOS_KEYS_PAGE_MAX) {
 			req_keys_add(p, r, m->key);
 			r->keys_got[from - 1]++;
 		}

@@ -296,6 +296,34 @@ START_TEST(keys_page_with_a_lost_reply_is_asked_again)
 }
 END_TEST
 
+/* A peer that answers a page with endless keys adds PAXOS_KEYS_PAGE_MAX of them. */
+START_TEST(keys_page_of_endless_replies_adds_a_page_of_keys)
+{
+	struct node nd;
+	uint64_t now = 1000000;
+	node_init(&nd, 1, 2, now);
+	ck_assert_int_eq(paxos_keys(nd.p, 5, b("B"), now + 10000000, now), 0);
+	uint64_t rid = nd.ob.v[0].msg.req;
+	pkv_outbox_reset(&nd.ob);
+	struct pkv_msg r = { .type = PKV_MSG_KEYS_REPLY, .bucket = b("B"), .req = rid };
+	char k[16];
+	for (unsigned i = 0; i < 10000; i++) {
+		snprintf(k, sizeof(k), "x%05u", i);
+		r.key = b(k);
+		paxos_receive(nd.p, 2, &r, now);
+	}
+	r.key = (struct pkv_bytes){ 0 };
+	r.flags = PKV_MF_LAST;
+	r.arg2 = PAXOS_KEYS_PAGE_MAX;
+	paxos_receive(nd.p, 2, &r, now);
+	size_t n;
+	const struct paxos_completion *c = paxos_completions(nd.p, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(c[0].n_keys, PAXOS_KEYS_PAGE_MAX);
+	node_free(&nd);
+}
+END_TEST
+
 /*
  * One datagram full of SYNC_REQ for a store of 2,000 entries. Before the
  * budget every one was answered with a page: 865 × 32 records.
@@ -411,6 +439,7 @@ int main(void)
 	tcase_add_test(t, keys_page_is_capped_whatever_the_request_asks);
 	tcase_add_test(t, keys_listing_pages_through_the_whole_bucket_after_a_flood);
 	tcase_add_test(t, keys_page_with_a_lost_reply_is_asked_again);
+	tcase_add_test(t, keys_page_of_endless_replies_adds_a_page_of_keys);
 	tcase_add_test(t, sync_req_flood_in_one_datagram_stays_within_the_peer_budget);
 	tcase_add_test(t, drop_flood_under_fresh_request_ids_keeps_pending_drops_bounded);
 	tcase_add_test(t, forward_flood_of_fresh_keys_keeps_running_requests_bounded);
