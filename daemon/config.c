@@ -38,6 +38,7 @@ void config_defaults(struct pkv_config *c)
 	c->durable = PKV_CONFIG_DEFAULT_DURABLE != 0;
 	c->fast_put = true;
 	c->cache_entries = PKV_CONFIG_DEFAULT_CACHE_ENTRIES;
+	c->max_keys = PKV_CONFIG_DEFAULT_MAX_KEYS;
 }
 
 static bool name_char(char ch)

@@ -18,7 +18,7 @@
  *	encrypt            = no
  *	durable            = no
  *	fast_put           = yes
- *	max_keys           = 0
+ *	max_keys           = 1000000
  *	cache_entries      = 32768
  *	self               = node1
  *	group              = paxoskv
@@ -42,7 +42,7 @@
  *   skip phase 1 when every node is up: one round trip (daemon/paxos-acceptor.c).
  * - max_keys caps the keys (tombstones included) the daemon holds; at the
  *   cap a put or get of a key it holds nothing of answers no_memory at once.
- *   0, the default, is no limit.
+ *   The default is PKV_CONFIG_DEFAULT_MAX_KEYS (a million); 0 is no limit.
  * - cache_entries sizes the shared-memory learner cache that clients read
  *   without a syscall: PKV_CONFIG_MIN_CACHE_ENTRIES..PKV_CONFIG_MAX_CACHE_ENTRIES,
  *   rounded up to a power of two of 64-entry stripes (include/pkv-shm.h,
@@ -72,6 +72,8 @@
 #define PKV_CONFIG_DEFAULT_FAILURE_TIMEOUT_MS 1000u
 #define PKV_CONFIG_MIN_HEARTBEAT_MS 10u
 #define PKV_CONFIG_MAX_KEYS 1000000000u
+/* About 0.2 GB of entries with short keys and values (docs/design.md §7). */
+#define PKV_CONFIG_DEFAULT_MAX_KEYS 1000000u
 #define PKV_CONFIG_DEFAULT_CACHE_ENTRIES 32768u /* = PKV_SHM_CACHE_DEFAULT */
 #define PKV_CONFIG_MIN_CACHE_ENTRIES 1024u	/* = PKV_SHM_CACHE_MIN */
 #define PKV_CONFIG_MAX_CACHE_ENTRIES 4194304u	/* = PKV_SHM_CACHE_MAX */

@@ -309,12 +309,16 @@ static size_t stats_text(struct daemon *d, char *buf, size_t cap)
 	    " forwards_served=%" PRIu64 " retransmits=%" PRIu64 " chosen=%" PRIu64
 	    " learned=%" PRIu64 " violations=%" PRIu64 " dropped_unsynced=%" PRIu64
 	    " not_voter_dropped=%" PRIu64 " malformed_dropped=%" PRIu64
+	    " keys_over_budget=%" PRIu64 " sync_over_budget=%" PRIu64
+	    " drops_over_budget=%" PRIu64 " forwards_over_budget=%" PRIu64
 	    " epochs_declared=%" PRIu64 " puts=%" PRIu64 " gets=%" PRIu64 " keys=%" PRIu64
 	    " entries=%zu max_keys=%u keys_refused=%" PRIu64 " fast_rounds=%" PRIu64
 	    " fast_chosen=%" PRIu64 " fast_fallbacks=%" PRIu64 " fast_refused=%" PRIu64 "\n",
 	    ps->rounds_started, ps->rounds_in_flight, ps->requests_in_flight, ps->conflicts,
 	    ps->forwards, ps->forwards_served, ps->retransmits, ps->chosen, ps->learned,
 	    ps->violations, ps->dropped_unsynced, ps->not_voter_dropped, ps->malformed_dropped,
+	    ps->keys_over_budget, ps->sync_over_budget, ps->drops_over_budget,
+	    ps->forwards_over_budget,
 	    ps->epochs_declared, ps->puts, ps->gets,
 	    ps->keys, store_nentries(d->store), d->cfg.max_keys,
 	    ps->keys_refused + store_refused(d->store), ps->fast_rounds, ps->fast_chosen,

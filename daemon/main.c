@@ -40,7 +40,8 @@ static void usage(FILE *f)
 		"      --failure-timeout MS   a peer is down when silent this long (default 1000)\n"
 		"      --heartbeat MS         heartbeat interval (default failure timeout / 5)\n"
 		"      --encrypt              encrypt datagrams as well as authenticate them\n"
-		"      --max-keys N           hold at most N keys (config 'max_keys'; 0: no limit)\n"
+		"      --max-keys N           hold at most N keys (config 'max_keys'; default %u; 0: no\n"
+		"                             limit)\n"
 		"      --cache-entries N      shared learner cache size, %u..%u entries (config\n"
 		"                             'cache_entries'; default %u)\n"
 		"      --durable, --no-durable\n"
@@ -54,8 +55,8 @@ static void usage(FILE *f)
 		"                             a key nobody holds skips it when every node is up)\n"
 		"  -h, --help                 this help\n"
 		"  -V, --version              print the version\n",
-		DEV_PORT_BASE, PKV_CONFIG_MIN_CACHE_ENTRIES, PKV_CONFIG_MAX_CACHE_ENTRIES,
-		PKV_CONFIG_DEFAULT_CACHE_ENTRIES);
+		DEV_PORT_BASE, PKV_CONFIG_DEFAULT_MAX_KEYS, PKV_CONFIG_MIN_CACHE_ENTRIES,
+		PKV_CONFIG_MAX_CACHE_ENTRIES, PKV_CONFIG_DEFAULT_CACHE_ENTRIES);
 }
 
 static void default_run_dir(char *out, size_t cap)

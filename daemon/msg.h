@@ -39,10 +39,13 @@
  *                  answering acceptor's configuration,
  *                  flags: PKV_MF_HAS_VALUE, PKV_MF_CHOSEN (learner knows it:
  *                  then accepted = the chosen ballot, value = chosen value)
- *  KEYS_REQ        bucket, req, arg0 = advisory page size (the reply sends
- *                  every key; the loop splits messages into datagrams)
- *  KEYS_REPLY      bucket, key, req, flags: PKV_MF_LAST on the final one
- *                  (a reply with PKV_MF_LAST and an empty key carries no key)
+ *  KEYS_REQ        bucket, req, arg0 = page size (the receiver caps it),
+ *                  arg1 = cursor (bucket entry index; 0: from the start)
+ *  KEYS_REPLY      bucket, key, req, arg1 = the request's cursor; one page,
+ *                  flags: PKV_MF_LAST on the page's final one, which has
+ *                  arg2 = keys in the page, arg0 = next cursor (0: the
+ *                  bucket ended); a PKV_MF_LAST reply with an empty key
+ *                  carries no key
  *  SYNC_REQ        req, arg0 = cursor (opaque to the requester),
  *                  arg1 = the requester's configuration, arg2 = 1 for a
  *                  catch-up after a change (docs/design.md §5), 0 for a

@@ -244,8 +244,14 @@ void acceptor_on_query(struct paxos *p, uint32_t from, const struct pkv_msg *m)
 }
 
 /*
- * Keys of a bucket that hold a value here, one per message; the loop packs
- * them into as many datagrams as needed. arg0 (max per reply) is advisory.
+ * One page of the keys of a bucket that hold a value here (docs/design.md
+ * §7, "Bounded work"): from bucket entry arg1 (the cursor), at most arg0
+ * keys (capped at PAXOS_KEYS_PAGE_MAX; 0: keys_page), looking at no more
+ * than PAXOS_KEYS_SCAN_MAX entries, one key per KEYS_REPLY. Every reply
+ * carries the request's cursor in arg1; the page's final one has
+ * PKV_MF_LAST, arg2 = the keys in the page and arg0 = the cursor of the next
+ * page, or 0 past the bucket's end (a cursor that moved is at least 1).
+ * Entries only append, so a cursor neither skips nor repeats a key.
  */
 void acceptor_on_keys_req(struct paxos *p, uint32_t from, const struct pkv_msg *m)
 {
@@ -254,23 +260,33 @@ void acceptor_on_keys_req(struct paxos *p, uint32_t from, const struct pkv_msg *
 		.type = PKV_MSG_KEYS_REPLY,
 		.bucket = m->bucket,
 		.req = m->req,
+		.arg1 = m->arg1,
 	};
+	uint64_t want = m->arg0 ? m->arg0 : p->cfg.keys_page;
+	if (want > PAXOS_KEYS_PAGE_MAX)
+		want = PAXOS_KEYS_PAGE_MAX;
 	size_t n = b ? store_bucket_nkeys(b) : 0;
-	size_t last = SIZE_MAX;
-	for (size_t i = 0; i < n; i++)
-		if (store_entry_has_value(store_bucket_entry_at(b, i)))
-			last = i;
-	for (size_t i = 0; last != SIZE_MAX && i <= last; i++) {
+	size_t first = m->arg1 < n ? (size_t)m->arg1 : n;
+	size_t end = first, last = SIZE_MAX;
+	uint64_t keys = 0;
+	while (end < n && end - first < PAXOS_KEYS_SCAN_MAX && keys < want) {
+		if (store_entry_has_value(store_bucket_entry_at(b, end))) {
+			last = end;
+			keys++;
+		}
+		end++;
+	}
+	p->work += end - first;
+	for (size_t i = first; last != SIZE_MAX && i < last; i++) {
 		struct store_entry *e = store_bucket_entry_at(b, i);
 		if (!store_entry_has_value(e))
 			continue;
 		r.key = e->key;
-		r.flags = i == last ? PKV_MF_LAST : 0;
 		paxos_send(p, from, &r);
 	}
-	if (last == SIZE_MAX) {
-		r.key = (struct pkv_bytes){ 0 };
-		r.flags = PKV_MF_LAST;
-		paxos_send(p, from, &r);
-	}
+	r.key = last != SIZE_MAX ? store_bucket_entry_at(b, last)->key : (struct pkv_bytes){ 0 };
+	r.flags = PKV_MF_LAST;
+	r.arg0 = end < n ? end : 0;
+	r.arg2 = keys;
+	paxos_send(p, from, &r);
 }

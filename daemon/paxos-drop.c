@@ -66,6 +66,7 @@ static void drop_apply(struct paxos *p, struct pkv_bytes bucket, uint64_t now)
 	if (!b)
 		return;
 	/* Entries only append, so indices stay valid while erasures run. */
+	p->work += store_bucket_nkeys(b); /* a peer's drop is paid from its budget */
 	for (size_t i = 0; i < store_bucket_nkeys(b); i++) {
 		struct store_entry *e = store_bucket_entry_at(b, i);
 		/* An entry with nothing in its generation holds nothing to end. */
@@ -149,6 +150,19 @@ void drop_on_drop(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint6
 			drop_ack_send(p, from, m->req, m->bucket); /* the ack was lost */
 			return;
 		}
+	/*
+	 * Bounded work (docs/design.md §7): a peer has at most
+	 * PAXOS_DROPS_PER_PEER drops pending here; one more is dropped like a
+	 * lost datagram (its origin retransmits), so DROPs under fresh request
+	 * ids cannot grow this list without end.
+	 */
+	size_t mine = 0;
+	for (size_t i = 0; i < p->n_dpend; i++)
+		mine += p->dpend[i].to == from;
+	if (mine >= PAXOS_DROPS_PER_PEER) {
+		p->stats.drops_over_budget++;
+		return;
+	}
 	struct drop_pending *v = paxos_grow(p->dpend, &p->cap_dpend, p->n_dpend, sizeof(*v));
 	if (!v) {
 		p->oom = -ENOMEM;

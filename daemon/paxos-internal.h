@@ -69,6 +69,12 @@ struct peer {
 	bool sync_last;	       /* the peer's store ended within the page */
 	uint64_t sync_end;     /* index after the peer's last entry */
 	uint64_t sync_sent_at;
+	/*
+	 * Answer budget (paxos.c, paxos_budget_*): the theoretical time at
+	 * which what we queued in answer to this peer's listings, syncs and
+	 * drops is paid for at cfg.peer_rate_bytes.
+	 */
+	uint64_t budget_tat;
 };
 
 struct qvote {
@@ -121,6 +127,9 @@ struct req {
 	uint32_t n_votes;
 	struct pkv_bytes *keys;
 	size_t n_keys, cap_keys;
+	/* Keys: per peer (index node - 1), the page asked and its keys so far. */
+	uint64_t keys_cursor[PKV_MAX_NODES];
+	uint32_t keys_got[PKV_MAX_NODES];
 };
 
 #define RID_BUCKETS 256u
@@ -167,6 +176,7 @@ struct paxos {
 	size_t n_learned, cap_learned;
 	struct paxos_stats stats;
 	int oom; /* sticky -ENOMEM seen during a call */
+	uint64_t work; /* entries walked by the message being handled (answer budget) */
 
 	/* Lifetimes. */
 	bool wall_set;

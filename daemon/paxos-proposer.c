@@ -195,21 +195,32 @@ static void start_query(struct paxos *p, struct req *r, uint64_t now)
 	send_phase(p, r, 0, true);
 }
 
+/* Asks peer n for the page of r's bucket at r's cursor for n. */
+static void keys_ask(struct paxos *p, struct req *r, uint32_t n)
+{
+	struct pkv_msg m = {
+		.type = PKV_MSG_KEYS_REQ,
+		.bucket = r->bucket,
+		.req = r->rid,
+		.arg0 = p->cfg.keys_page,
+		.arg1 = r->keys_cursor[n - 1],
+	};
+	r->keys_got[n - 1] = 0;
+	paxos_send(p, n, &m);
+}
+
 void proposer_start_keys(struct paxos *p, struct req *r, uint64_t now)
 {
 	r->expect_mask = paxos_connected_mask(p) & ~self_bit(p);
 	r->answered_mask = 0;
 	req_set_state(p, r, PAXOS_ST_KEYS);
 	r->t_timer = now + p->cfg.retransmit_us;
-	struct pkv_msg m = {
-		.type = PKV_MSG_KEYS_REQ,
-		.bucket = r->bucket,
-		.req = r->rid,
-		.arg0 = p->cfg.keys_page,
-	};
-	for (uint32_t i = 0; i < p->cfg.n_nodes; i++)
-		if (r->expect_mask & BIT(p->cfg.nodes[i]))
-			paxos_send(p, p->cfg.nodes[i], &m);
+	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
+		uint32_t n = p->cfg.nodes[i];
+		r->keys_cursor[n - 1] = 0;
+		if (r->expect_mask & BIT(n))
+			keys_ask(p, r, n);
+	}
 }
 
 /* What a request does once it may run (quorum, synced). */
@@ -625,36 +636,46 @@ static void st_forwarded(struct paxos *p, struct req *r, enum paxos_event ev, ui
 	}
 }
 
+/*
+ * A listing pages through each peer (acceptor_on_keys_req): one page asked
+ * at a time per peer, the next one once the page's final reply came with
+ * every key it counts; a page not complete by the timer is asked again.
+ */
 static void st_keys(struct paxos *p, struct req *r, enum paxos_event ev, uint32_t from,
 		    const struct pkv_msg *m, uint64_t now)
 {
 	switch (ev) {
 	case PAXOS_EV_KEYS_REPLY:
-		if (m->key.len)
+		if (!(r->expect_mask & ~r->answered_mask & BIT(from)) ||
+		    m->arg1 != r->keys_cursor[from - 1])
+			break; /* a page we no longer wait for */
+		/* A page holds PAXOS_KEYS_PAGE_MAX keys: no peer grows it past that. */
+		if (m->key.len && r->keys_got[from - 1] < PAXOS_KEYS_PAGE_MAX) {
 			req_keys_add(p, r, m->key);
-		if (m->flags & PKV_MF_LAST)
+			r->keys_got[from - 1]++;
+		}
+		if (!(m->flags & PKV_MF_LAST) || r->keys_got[from - 1] < m->arg2)
+			break; /* a reply of the page was lost: the timer asks again */
+		if (m->arg0 == 0) {
 			r->answered_mask |= BIT(from);
+			break;
+		}
+		r->keys_cursor[from - 1] = m->arg0;
+		keys_ask(p, r, from);
 		break;
 	case PAXOS_EV_PEER_DOWN:
 		r->expect_mask &= ~BIT(from);
 		break;
-	case PAXOS_EV_TIMER: {
+	case PAXOS_EV_TIMER:
 		r->t_timer = now + p->cfg.retransmit_us;
-		struct pkv_msg q = {
-			.type = PKV_MSG_KEYS_REQ,
-			.bucket = r->bucket,
-			.req = r->rid,
-			.arg0 = p->cfg.keys_page,
-		};
 		for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
 			uint32_t n = p->cfg.nodes[i];
 			if ((r->expect_mask & ~r->answered_mask) & BIT(n)) {
 				p->stats.retransmits++;
-				paxos_send(p, n, &q);
+				keys_ask(p, r, n);
 			}
 		}
 		break;
-	}
 	default:
 		break;
 	}

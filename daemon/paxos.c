@@ -308,8 +308,12 @@ struct paxos *paxos_new(const struct paxos_config *cfg, struct store *store,
 		p->cfg.restart_quiet_us = 2 * p->cfg.ballot_life_us;
 	if (!p->cfg.sync_page || p->cfg.sync_page > 64)
 		p->cfg.sync_page = 32;
-	if (!p->cfg.keys_page)
+	if (!p->cfg.keys_page || p->cfg.keys_page > PAXOS_KEYS_PAGE_MAX)
 		p->cfg.keys_page = 64;
+	if (!p->cfg.peer_rate_bytes)
+		p->cfg.peer_rate_bytes = 32u << 20;
+	if (!p->cfg.peer_burst_bytes)
+		p->cfg.peer_burst_bytes = 512u << 10;
 	bool self_in = false;
 	for (uint32_t i = 0; i < cfg->n_nodes; i++) {
 		uint32_t n = cfg->nodes[i];
@@ -380,7 +384,63 @@ void paxos_free(struct paxos *p)
 	free(p);
 }
 
+/* ---- the answer budget ------------------------------------------------- */
+
+/*
+ * Bounded work per datagram (docs/design.md §7). A KEYS_REQ, a SYNC_REQ or a
+ * DROP costs its receiver work out of proportion to its size: a page of
+ * replies, a walk of a bucket, an erasure fan-out. Each peer has a budget,
+ * a token bucket kept as one instant (the generic cell rate algorithm):
+ * budget_tat is when what we queued for the peer so far is paid for at
+ * peer_rate_bytes per second. One is answered only while that instant is at
+ * most peer_burst_bytes' worth ahead of now; its cost (what it queued, and
+ * the entries it walked) is charged afterwards. So whatever a peer sends, in
+ * one datagram or many, what we queue for it stays below peer_burst_bytes +
+ * one answer + peer_rate_bytes per second, and the rest is dropped and
+ * counted. Dropping is always safe: the requester retransmits, as after a
+ * lost datagram.
+ */
+#define BUDGET_MSG_BYTES 64u  /* a message's fixed part on the wire, about */
+#define BUDGET_ENTRY_BYTES 16u /* an entry walked without an answer */
+
+static uint64_t budget_us(const struct paxos *p, uint64_t bytes)
+{
+	return bytes * 1000000u / p->cfg.peer_rate_bytes;
+}
+
+static bool budget_open(const struct paxos *p, uint32_t from, uint64_t now)
+{
+	return p->peers[from].budget_tat <= now + budget_us(p, p->cfg.peer_burst_bytes);
+}
+
+/* Charges `from` for what the handler queued since outbox entry `n0`. */
+static void budget_charge(struct paxos *p, uint32_t from, size_t n0, uint64_t now)
+{
+	uint64_t bytes = p->work * BUDGET_ENTRY_BYTES;
+	for (size_t i = n0; i < p->ob->n; i++) {
+		const struct pkv_msg *m = &p->ob->v[i].msg;
+		bytes += BUDGET_MSG_BYTES + m->bucket.len + m->key.len + m->value.len;
+	}
+	struct peer *pe = &p->peers[from];
+	uint64_t t = pe->budget_tat > now ? pe->budget_tat : now;
+	pe->budget_tat = t + budget_us(p, bytes);
+}
+
 /* ---- the message router ------------------------------------------------ */
+
+/* Forwarded puts of `from` running here; 0 when `req` is one (a retransmit). */
+static unsigned forwards_running(const struct paxos *p, uint32_t from, uint64_t req)
+{
+	unsigned n = 0;
+	for (const struct req *r = p->reqs; r; r = r->next) {
+		if (r->kind != PAXOS_REQ_FORWARDED || r->origin != from || r->state == PAXOS_ST_DONE)
+			continue;
+		if (r->origin_req == req)
+			return 0;
+		n++;
+	}
+	return n;
+}
 
 /* Finds the request a reply is for; replies must name the same key. */
 static struct req *reply_req(struct paxos *p, const struct pkv_msg *m, bool check_key)
@@ -439,6 +499,21 @@ static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0
 	/* The reserved bucket's values are never erased nor dropped. */
 	if ((m->type == PKV_MSG_ERASE || m->type == PKV_MSG_DROP) && is_conf_bucket(m->bucket))
 		return 0;
+	/* Answers out of proportion to the message: within the peer's budget. */
+	bool budgeted = from != p->cfg.self &&
+			(m->type == PKV_MSG_KEYS_REQ || m->type == PKV_MSG_SYNC_REQ ||
+			 m->type == PKV_MSG_DROP);
+	size_t n0 = p->ob->n;
+	if (budgeted && !budget_open(p, from, now)) {
+		if (m->type == PKV_MSG_KEYS_REQ)
+			p->stats.keys_over_budget++;
+		else if (m->type == PKV_MSG_SYNC_REQ)
+			p->stats.sync_over_budget++;
+		else
+			p->stats.drops_over_budget++;
+		return 0;
+	}
+	p->work = 0;
 	switch (m->type) {
 	case PKV_MSG_PREPARE:
 		acceptor_on_prepare(p, from, m, now);
@@ -522,8 +597,20 @@ static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0
 			proposer_dispatch(p, r, PAXOS_EV_KEYS_REPLY, from, m, now);
 		break;
 	case PKV_MSG_FORWARD:
-		if (from != p->cfg.self)
-			proposer_on_forward(p, from, m, now);
+		if (from == p->cfg.self)
+			break;
+		/*
+		 * Bounded work (docs/design.md §7): a forwarded put is a request
+		 * with a round of its own, and its deadline is the peer's to
+		 * set; a peer has PAXOS_FORWARDS_PER_PEER running at most. One
+		 * more is dropped like a lost datagram (its origin forwards it
+		 * again at its retransmit timer).
+		 */
+		if (forwards_running(p, from, m->req) >= PAXOS_FORWARDS_PER_PEER) {
+			p->stats.forwards_over_budget++;
+			break;
+		}
+		proposer_on_forward(p, from, m, now);
 		break;
 	case PKV_MSG_FORWARD_REPLY:
 		r = req_find(p, m->req);
@@ -552,6 +639,8 @@ static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0
 	default:
 		break; /* heartbeats belong to membership */
 	}
+	if (budgeted)
+		budget_charge(p, from, n0, now);
 	return 0;
 }
 

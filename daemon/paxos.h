@@ -64,6 +64,14 @@
 #define PAXOS_NO_DEADLINE UINT64_MAX
 /* The largest generation a message may name: generations never wrap. */
 #define PAXOS_MAX_GEN (UINT64_C(1) << 62)
+/* A KEYS_REPLY page holds at most this many keys, whatever the request asks. */
+#define PAXOS_KEYS_PAGE_MAX 256u
+/* A KEYS_REQ page looks at most this many entries (tombstones included). */
+#define PAXOS_KEYS_SCAN_MAX 4096u
+/* A peer's bucket drops applied and not yet acknowledged, at most. */
+#define PAXOS_DROPS_PER_PEER 8u
+/* Puts a peer forwarded here that are still running, at most. */
+#define PAXOS_FORWARDS_PER_PEER 256u
 
 struct paxos_config {
 	uint32_t self;			  /* this node's id */
@@ -101,7 +109,16 @@ struct paxos_config {
 	uint64_t restart_quiet_us;
 	uint64_t start_us;
 	uint32_t sync_page;		  /* entries per SYNC_REQ page (≤ 64); 0: 32 */
-	uint32_t keys_page;		  /* arg0 of KEYS_REQ; 0: 64 */
+	uint32_t keys_page;		  /* keys per KEYS_REQ page (≤ PAXOS_KEYS_PAGE_MAX); 0: 64 */
+	/*
+	 * The answer budget of each peer (docs/design.md §7, "Bounded work"):
+	 * KEYS_REQ, SYNC_REQ and DROP are answered only while the bytes this
+	 * daemon queued in answer to that peer's earlier ones stay within
+	 * peer_burst_bytes (0: 512 KiB) above a rate of peer_rate_bytes per
+	 * second (0: 32 MiB/s); the others are dropped and counted.
+	 */
+	uint64_t peer_rate_bytes;
+	uint64_t peer_burst_bytes;
 	uint64_t incarnation;		  /* this daemon's incarnation (pid bindings it owns) */
 	bool no_fast_put;		  /* never try the fast round; config fast_put = no */
 	/*
@@ -206,6 +223,10 @@ struct paxos_stats {
 	uint64_t other_conf_dropped; /* Paxos messages of another configuration */
 	uint64_t conf_changes;	     /* configurations moved to */
 	uint64_t malformed_dropped;  /* a value, key or generation out of its limits */
+	uint64_t keys_over_budget;   /* KEYS_REQ dropped: the peer's answer budget was spent */
+	uint64_t sync_over_budget;   /* SYNC_REQ dropped: the same */
+	uint64_t drops_over_budget;  /* DROP dropped: the same, or PAXOS_DROPS_PER_PEER pending */
+	uint64_t forwards_over_budget; /* FORWARD dropped: PAXOS_FORWARDS_PER_PEER running */
 	uint64_t stale_gen;	     /* messages of another generation ignored */
 	uint64_t epochs_declared;    /* new epochs (possible loss) */
 	uint64_t puts, gets, keys;   /* requests taken */

@@ -6,7 +6,7 @@
  *         daemon/msg.c -lsodium -o gen-seeds
  *   ./gen-seeds tests/fuzz/corpus
  *
- * Output goes to DIR/wire and DIR/ring (which must exist). The seeds are
+ * Output goes to DIR/wire, DIR/ring and DIR/core (which must exist). The seeds are
  * checked in; run this again when the datagram or ring format changes.
  *
  * wire: valid datagrams sealed with fuzz-wire's key, sender and cluster (so
@@ -16,6 +16,9 @@
  * regress-seq-wrap is not generated: it is the reproducer of a fixed hang.)
  * ring: fuzz-ring's input format (see fuzz-ring.c): a put, a bound put, a
  * get, a keys page with a cursor, and one request of each refusal.
+ * core: fuzz-core's scripts (see fuzz-core.c): a store of 200 keys, then a
+ * datagram full of KEYS_REQ, SYNC_REQ, DROP or FORWARD from one peer; a local
+ * put, get, listing and drop.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -206,6 +209,97 @@ static void ring_seeds(void)
 						    .dep = "k"});
 }
 
+/* ---- core: fuzz-core's scripts ------------------------------------------ */
+
+enum { CORE_MSG, CORE_FLOOD, CORE_TIME, CORE_PEER, CORE_RESTART, CORE_LOCAL };
+
+struct script {
+	uint8_t b[8192];
+	size_t n;
+};
+
+static void sb(struct script *s, uint8_t v)
+{
+	if (s->n < sizeof(s->b))
+		s->b[s->n++] = v;
+}
+
+/*
+ * A message as fuzz-core reads it: type, flags, then req, gen, ballot
+ * (round, node), accepted (round, node), arg0..2 as table picks (a byte
+ * below 13 picks 0, 1, 2, 3, ...), bucket pick, key (three bytes: one of
+ * 4,096 distinct keys), value length and bytes.
+ */
+static void core_msg(struct script *s, uint8_t type, uint8_t gen, uint8_t round, unsigned key,
+		     const char *value)
+{
+	sb(s, type);
+	sb(s, 0);
+	sb(s, 1);		/* req 1 */
+	sb(s, gen);
+	sb(s, round);
+	sb(s, 2);		/* ballot node 2 */
+	sb(s, 0), sb(s, 0);	/* accepted: none */
+	sb(s, 0), sb(s, 0), sb(s, 0); /* arg0..2 = 0 */
+	sb(s, 0);		/* bucket "B" */
+	sb(s, (uint8_t)(0xc0 | (key & 15)));
+	sb(s, (uint8_t)((key >> 4) & 15));
+	sb(s, (uint8_t)((key >> 8) & 15));
+	sb(s, (uint8_t)strlen(value));
+	for (const char *c = value; *c; c++)
+		sb(s, (uint8_t)*c);
+}
+
+static void core_seed(const char *name, uint8_t flood_type, uint8_t from, unsigned nkeys,
+		      const char *value)
+{
+	struct script s = { .n = 0 };
+	sb(&s, 0); /* 3 nodes */
+	sb(&s, 8); /* synced, peers connected */
+	for (unsigned k = 0; k < nkeys; k++) {
+		sb(&s, CORE_MSG);
+		sb(&s, 1); /* from node 2 */
+		core_msg(&s, PKV_MSG_ACCEPT, 1, 2, k, value);
+	}
+	if (flood_type) {
+		sb(&s, CORE_FLOOD);
+		sb(&s, (uint8_t)(from - 1));
+		sb(&s, 216); /* 865 messages: a datagram's worth */
+		core_msg(&s, flood_type, 1, 0, 0, "");
+	}
+	put_file("core", name, s.b, s.n);
+}
+
+static void core_seeds(void)
+{
+	/* 100-byte values: a datagram of SYNC_REQ asks for 865 × 8 records of them. */
+	static const char v100[] = "0123456789012345678901234567890123456789012345678901234567890123456789"
+				   "012345678901234567890123456789";
+	core_seed("keys-flood", PKV_MSG_KEYS_REQ, 2, 200, "v");
+	core_seed("sync-flood", PKV_MSG_SYNC_REQ, 3, 40, v100);
+	core_seed("drop-flood", PKV_MSG_DROP, 2, 200, "v");
+	core_seed("forward-flood", PKV_MSG_FORWARD, 2, 0, "v");
+	/* Local requests, time passing, a peer lost and back. */
+	struct script s = { .n = 0 };
+	sb(&s, 1); /* 4 nodes */
+	sb(&s, 8);
+	static const uint8_t steps[] = {
+		CORE_LOCAL, 0, 0, 0, 1, 9,   /* put B/b */
+		CORE_TIME, 0, 20,	     /* 40 ms */
+		CORE_LOCAL, 0, 1, 0, 1, 9,   /* get B/b */
+		CORE_PEER, 2, 0,	     /* node 3 lost */
+		CORE_LOCAL, 0, 2, 0, 0, 9,   /* keys B */
+		CORE_TIME, 0, 30,
+		CORE_PEER, 2, 3,	     /* node 3 back, synced */
+		CORE_RESTART, 1,	     /* node 2 restarted */
+		CORE_LOCAL, 0, 3, 0, 0, 9,   /* drop B */
+		CORE_TIME, 0, 100,
+	};
+	for (size_t i = 0; i < sizeof(steps); i++)
+		sb(&s, steps[i]);
+	put_file("core", "local-requests", s.b, s.n);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -217,5 +311,6 @@ int main(int argc, char **argv)
 		return 1;
 	wire_seeds();
 	ring_seeds();
+	core_seeds();
 	return 0;
 }

@@ -3,7 +3,7 @@
 # into OUT_DIR and runs each, one after the other, for SECONDS seconds from a
 # fresh copy of its seed corpus (tests/fuzz/corpus/NAME).
 #
-#   tests/fuzz/run.sh OUT_DIR SECONDS [TARGET...]     (targets: wire ring config)
+#   tests/fuzz/run.sh OUT_DIR SECONDS [TARGET...]     (targets: wire ring config core)
 #
 # Exit status: 0 no target crashed; 1 a target crashed, leaked, timed out or
 # broke one of its own checks (its reproducer is OUT_DIR/NAME-crash-*, and
@@ -21,14 +21,14 @@ if [ "${PKV_SANITIZED:-0}" = 1 ]; then
 	exit 77
 fi
 if [ $# -lt 2 ]; then
-	echo "usage: $0 OUT_DIR SECONDS [wire|ring|config ...]" >&2
+	echo "usage: $0 OUT_DIR SECONDS [wire|ring|config|core ...]" >&2
 	exit 2
 fi
 out=$1
 secs=$2
 shift 2
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(wire ring config)
+[ ${#targets[@]} -gt 0 ] || targets=(wire ring config core)
 src=$(cd "$(dirname "$0")/../.." && pwd)
 CC=${FUZZ_CC:-clang}
 
@@ -55,6 +55,7 @@ sources() {
 	wire) echo "tests/fuzz/fuzz-wire.c daemon/wire.c daemon/auth.c daemon/msg.c -lsodium" ;;
 	ring) echo "tests/fuzz/fuzz-ring.c daemon/ringreq.c daemon/shm.c daemon/shm-ring.c daemon/shm-cache.c daemon/config.c -lpthread" ;;
 	config) echo "tests/fuzz/fuzz-config.c daemon/config.c" ;;
+	core) echo "tests/fuzz/fuzz-core.c $(cd "$src" && echo daemon/paxos*.c) daemon/store.c daemon/msg.c" ;;
 	*) return 1 ;;
 	esac
 }

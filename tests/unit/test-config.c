@@ -117,7 +117,8 @@ START_TEST(empty_text_gives_defaults)
 	ck_assert_uint_eq(cfg.heartbeat_ms, 200);
 	ck_assert(!cfg.encrypt);
 	ck_assert(cfg.fast_put); /* the fast round is on unless told otherwise */
-	ck_assert_uint_eq(cfg.max_keys, 0);
+	ck_assert_uint_eq(cfg.max_keys, PKV_CONFIG_DEFAULT_MAX_KEYS);
+	ck_assert_uint_eq(cfg.max_keys, 1000000); /* a bound by default, not unlimited */
 	ck_assert_uint_eq(cfg.cache_entries, PKV_CONFIG_DEFAULT_CACHE_ENTRIES);
 	ck_assert_uint_eq(cfg.cache_entries, 32768);
 	ck_assert_uint_eq(cfg.n_nodes, 0);
