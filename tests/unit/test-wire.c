@@ -998,6 +998,324 @@ START_TEST(reject_names_are_stable)
 }
 END_TEST
 
+/* ---- sessions and attacks ---------------------------------------------- */
+
+/* A DROP datagram from PEER, sealed; returns its length. */
+static size_t drop_dgram(struct wire *w, uint32_t to, uint8_t *buf)
+{
+	struct pkv_msg m = {.type = PKV_MSG_DROP, .req = 9};
+	struct wire_builder b;
+
+	ck_assert_int_eq(wire_begin(&b, w, to, buf, WIRE_MAX_DGRAM, false), 0);
+	ck_assert_int_eq(wire_add(&b, &m), 0);
+	return (size_t)wire_finish(&b);
+}
+
+/*
+ * Issue 22, finding 1: a receiver that restarted took any captured datagram
+ * as new. Now its sessions died with it: the capture is of no session.
+ */
+START_TEST(replay_to_restarted_receiver_is_rejected)
+{
+	struct wire *w = sender(PEER, 5);
+	size_t len = drop_dgram(w, SELF, dgram);
+
+	memcpy(copy, dgram, len);
+	assert_accepted(dgram, len);
+	/* The receiver restarts (a new incarnation, nothing of the old one). */
+	wire_node(&rx, SELF, 2);
+	assert_rejected(copy, len, WIRE_REJ_NO_SESSION);
+	ck_assert_uint_eq(rx.accepted, 0);
+	/* Its sender's own next datagram too, until they shake hands again. */
+	len = drop_dgram(w, SELF, dgram);
+	assert_rejected(dgram, len, WIRE_REJ_NO_SESSION);
+}
+END_TEST
+
+/* Replaying the INIT as well gets an answer, never a session. */
+START_TEST(replayed_init_to_restarted_receiver_confirms_no_session)
+{
+	uint8_t init[WIRE_HS_BYTES], resp[WIRE_HS_BYTES];
+	uint64_t next = UINT64_MAX;
+	struct wire_hdr h;
+	struct wire_iter it;
+	struct wire s;
+	size_t rl, len;
+
+	wire_node(&s, PEER, 5);
+	ck_assert_uint_eq(wire_handshake_due(&s, SELF, now_us, init, sizeof(init), &next),
+			  WIRE_HS_BYTES);
+	memcpy(copy, init, sizeof(init));
+	ck_assert_int_eq(wire_receive(&rx, init, sizeof(init), now_us, &h, &it, resp, sizeof(resp),
+				      &rl),
+			 WIRE_HANDSHAKE);
+	ck_assert_int_eq(wire_receive(&s, resp, rl, now_us, &h, &it, dgram, WIRE_HS_BYTES, &rl),
+			 WIRE_HANDSHAKE);
+	len = drop_dgram(&s, SELF, dgram);
+	memcpy(dgram + 1024, dgram, len);
+	assert_accepted(dgram, len);
+	/* Restart; the attacker replays the INIT, then the DROP. */
+	wire_node(&rx, SELF, 2);
+	ck_assert_int_eq(wire_receive(&rx, copy, WIRE_HS_BYTES, now_us, &h, &it, resp, sizeof(resp),
+				      &rl),
+			 WIRE_HANDSHAKE);
+	assert_rejected(dgram + 1024, len, WIRE_REJ_NO_SESSION);
+	ck_assert_uint_eq(rx.accepted, 0);
+	ck_assert(!rx.peers[PEER].rx.live);
+	ck_assert_uint_eq(rx.peers[PEER].incarnation, 0);
+	/* A replayed INIT is answered once at most. */
+	assert_rejected(copy, WIRE_HS_BYTES, WIRE_REJ_REPLAY);
+}
+END_TEST
+
+/*
+ * Finding 2: a datagram to node 2 was new to node 3. Now it names its
+ * receiver and is sealed under the session to that receiver alone.
+ */
+START_TEST(datagram_redirected_to_another_receiver_is_rejected)
+{
+	static struct wire third;
+	uint8_t confirm[WIRE_HS_BYTES];
+	struct wire *w = sender(PEER, 5);
+	size_t len;
+
+	wire_node(&third, PEER2, 1);
+	ck_assert_int_eq(receive_into(&third, confirm, handshake(w, &third, confirm)), WIRE_OK);
+	len = drop_dgram(w, SELF, dgram);
+	memcpy(copy, dgram, len);
+	/* As captured: named for SELF. */
+	ck_assert_int_eq(receive_into(&third, copy, len), WIRE_RC(WIRE_REJ_WRONG_RECEIVER));
+	/* With the receiver field rewritten: no such session at the other. */
+	memcpy(copy, dgram, len);
+	copy[20] = PEER2;
+	ck_assert_int_eq(receive_into(&third, copy, len), WIRE_RC(WIRE_REJ_NO_SESSION));
+	/* And with the session id too: the tag is under another key. */
+	memcpy(copy, dgram, len);
+	copy[20] = PEER2;
+	for (int i = 0; i < 8; i++)
+		copy[24 + i] = (uint8_t)(third.peers[PEER].rx.id >> (8 * i));
+	ck_assert_int_eq(receive_into(&third, copy, len), WIRE_RC(WIRE_REJ_BAD_AUTH));
+	ck_assert_uint_eq(third.accepted, 0);
+	assert_accepted(dgram, len);
+}
+END_TEST
+
+/*
+ * A dead node's heartbeats replayed: each already seen is a replay, and the
+ * receiver hears nothing new from it (its liveness is only what is
+ * accepted), so it goes down on schedule.
+ */
+START_TEST(replayed_heartbeats_of_a_dead_sender_are_rejected)
+{
+	static uint8_t caps[10][WIRE_MIN_DGRAM + WIRE_MSG_FIXED_BYTES];
+	struct pkv_msg hb = {.type = PKV_MSG_HEARTBEAT};
+	struct wire *w = sender(PEER, 5);
+	size_t lens[10];
+	uint64_t accepted;
+
+	for (int i = 0; i < 10; i++) {
+		lens[i] = build(dgram, hdr(PEER, 5, (uint64_t)i + 1), &hb, 1, &key, false);
+		memcpy(caps[i], dgram, lens[i]);
+		assert_accepted(dgram, lens[i]);
+		now_us += 200000;
+	}
+	(void)w;
+	accepted = rx.accepted;
+	/* The sender is dead; every capture comes back, at once and later:
+	 * seen (replay), or seen and older than the bound (too_old). */
+	for (int i = 0; i < 10; i++) {
+		int rc = receive(caps[i], lens[i]);
+		ck_assert(rc == WIRE_RC(WIRE_REJ_REPLAY) || rc == WIRE_RC(WIRE_REJ_TOO_OLD));
+	}
+	now_us += 2000000;
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_ne(receive(caps[i], lens[i]), WIRE_OK);
+	ck_assert_uint_eq(rx.accepted, accepted);
+	/* Redirected to a node that never heard them: not its session. */
+	static struct wire third;
+	wire_node(&third, PEER2, 1);
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_eq(receive_into(&third, caps[i], lens[i]),
+				 WIRE_RC(WIRE_REJ_WRONG_RECEIVER));
+}
+END_TEST
+
+/*
+ * Finding 4: any key holder spoke as any node. Node 3 holds only its own
+ * key: as "node 2" its INIT fails, and so would its RESP; node 2 is neither
+ * restarted nor heard.
+ */
+START_TEST(forged_heartbeat_with_only_one_nodes_key_is_rejected)
+{
+	static struct wire forger;
+	uint8_t init[WIRE_HS_BYTES];
+	uint64_t next = UINT64_MAX;
+
+	assert_accepted(dgram, build_one(hdr(PEER, 5, 1), false));
+	/* Node 3's key, claiming to be node 2 of incarnation 2^64 - 1. */
+	wire_init(&forger, CLUSTER, PEER, UINT64_MAX, &seeds[PEER2]);
+	ck_assert_int_eq(wire_add_peer(&forger, SELF, pks[SELF]), 0);
+	ck_assert_uint_eq(wire_handshake_due(&forger, SELF, now_us, init, sizeof(init), &next),
+			  WIRE_HS_BYTES);
+	assert_rejected(init, sizeof(init), WIRE_REJ_BAD_AUTH);
+	ck_assert(!rx.peers[PEER].rx_next.live);
+	ck_assert_uint_eq(rx.peers[PEER].incarnation, 5);
+	/* Node 2's real datagrams still go through. */
+	assert_accepted(dgram, build_one(hdr(PEER, 5, 2), false));
+}
+END_TEST
+
+/*
+ * Finding 7: a restored snapshot repeated (sender, salt, incarnation,
+ * sequence) nonces. The copy and the original send the same sequence:
+ * their nonces differ (fresh bytes in each datagram).
+ */
+START_TEST(restored_snapshot_does_not_repeat_a_nonce)
+{
+	static struct wire snapshot;
+	static uint8_t a[WIRE_MAX_DGRAM];
+	struct wire *w = sender(PEER, 5);
+	size_t la, lb;
+
+	assert_accepted(dgram, build_one(hdr(PEER, 5, 1), false));
+	memcpy(&snapshot, w, sizeof(snapshot));
+	la = drop_dgram(w, SELF, a);
+	lb = drop_dgram(&snapshot, SELF, dgram);
+	ck_assert_uint_eq(la, lb);
+	/* Same session, same sequence... */
+	ck_assert_int_eq(memcmp(a + 24, dgram + 24, 16), 0);
+	/* ...other nonce (sequence and 16 random bytes). */
+	ck_assert_int_ne(memcmp(a + 32, dgram + 32, 24), 0);
+	assert_accepted(a, la);
+	/* The copy's datagram is the original's sequence again: dropped. */
+	assert_rejected(dgram, lb, WIRE_REJ_REPLAY);
+}
+END_TEST
+
+/* A live session survives a replayed or a new, unconfirmed INIT. */
+START_TEST(unconfirmed_init_leaves_the_live_session)
+{
+	uint8_t init[WIRE_HS_BYTES], resp[WIRE_HS_BYTES];
+	uint64_t next = UINT64_MAX;
+	struct wire_hdr h;
+	struct wire_iter it;
+	struct wire *w = sender(PEER, 5);
+	size_t rl;
+
+	assert_accepted(dgram, build_one(hdr(PEER, 5, 1), false));
+	/* The peer starts another handshake; its RESP is lost. */
+	w->peers[SELF].hs_want_inc = UINT64_MAX;
+	ck_assert_uint_eq(wire_handshake_due(w, SELF, now_us, init, sizeof(init), &next),
+			  WIRE_HS_BYTES);
+	ck_assert_int_eq(wire_receive(&rx, init, sizeof(init), now_us, &h, &it, resp, sizeof(resp),
+				      &rl),
+			 WIRE_HANDSHAKE);
+	ck_assert(rx.peers[PEER].rx_next.live);
+	/* The old session still carries the peer's datagrams. */
+	assert_accepted(dgram, build_one(hdr(PEER, 5, 2), false));
+	ck_assert_uint_eq(rx.peers[PEER].incarnation, 5);
+	/* Unconfirmed, the answered session is forgotten after a while. */
+	now_us += WIRE_HS_PENDING_US;
+	(void)wire_handshake_due(&rx, PEER, now_us, init, sizeof(init), &next);
+	ck_assert(!rx.peers[PEER].rx_next.live);
+	assert_accepted(dgram, build_one(hdr(PEER, 5, 3), false));
+}
+END_TEST
+
+/* Both ends start at once: two sessions, one per direction, no conflict. */
+START_TEST(simultaneous_handshakes_set_up_both_directions)
+{
+	static struct wire a, b;
+	uint8_t ia[WIRE_HS_BYTES], ib[WIRE_HS_BYTES], ra[WIRE_HS_BYTES], rb[WIRE_HS_BYTES];
+	uint8_t ca[WIRE_HS_BYTES], cb[WIRE_HS_BYTES];
+	uint64_t next = UINT64_MAX;
+	struct wire_hdr h;
+	struct wire_iter it;
+	size_t l1, l2, l3, l4;
+
+	wire_node(&a, SELF, 1);
+	wire_node(&b, PEER, 1);
+	ck_assert_uint_eq(wire_handshake_due(&a, PEER, 0, ia, sizeof(ia), &next), WIRE_HS_BYTES);
+	ck_assert_uint_eq(wire_handshake_due(&b, SELF, 0, ib, sizeof(ib), &next), WIRE_HS_BYTES);
+	ck_assert_int_eq(wire_receive(&b, ia, sizeof(ia), 0, &h, &it, rb, sizeof(rb), &l1),
+			 WIRE_HANDSHAKE);
+	ck_assert_int_eq(wire_receive(&a, ib, sizeof(ib), 0, &h, &it, ra, sizeof(ra), &l2),
+			 WIRE_HANDSHAKE);
+	ck_assert_int_eq(wire_receive(&a, rb, l1, 0, &h, &it, ca, sizeof(ca), &l3), WIRE_HANDSHAKE);
+	ck_assert_int_eq(wire_receive(&b, ra, l2, 0, &h, &it, cb, sizeof(cb), &l4), WIRE_HANDSHAKE);
+	ck_assert_int_eq(receive_into(&b, ca, l3), WIRE_OK);
+	ck_assert_int_eq(receive_into(&a, cb, l4), WIRE_OK);
+	ck_assert_int_eq(receive_into(&b, dgram, drop_dgram(&a, PEER, dgram)), WIRE_OK);
+	ck_assert_int_eq(receive_into(&a, dgram, drop_dgram(&b, SELF, dgram)), WIRE_OK);
+	/* Nothing more is due on either side. */
+	next = UINT64_MAX;
+	ck_assert_uint_eq(wire_handshake_due(&a, PEER, 10, ia, sizeof(ia), &next), 0);
+	ck_assert_uint_eq(wire_handshake_due(&b, SELF, 10, ib, sizeof(ib), &next), 0);
+	ck_assert_uint_eq(a.handshakes, 2);
+	ck_assert_uint_eq(b.handshakes, 2);
+}
+END_TEST
+
+/* A lost INIT is sent again, new each time, the gap doubling to a cap. */
+START_TEST(lost_init_is_retried_with_backoff_up_to_a_cap)
+{
+	uint8_t init[WIRE_HS_BYTES], first[WIRE_HS_BYTES];
+	uint64_t t = 0, next, gap = WIRE_HS_RETRY_US;
+	struct wire s;
+
+	wire_node(&s, PEER, 1);
+	next = UINT64_MAX;
+	ck_assert_uint_eq(wire_handshake_due(&s, SELF, t, first, sizeof(first), &next),
+			  WIRE_HS_BYTES);
+	for (int i = 0; i < 8; i++) {
+		ck_assert_uint_eq(next, t + gap);
+		next = UINT64_MAX;
+		ck_assert_uint_eq(wire_handshake_due(&s, SELF, t + gap - 1, init, sizeof(init), &next),
+				  0);
+		t += gap;
+		next = UINT64_MAX;
+		ck_assert_uint_eq(wire_handshake_due(&s, SELF, t, init, sizeof(init), &next),
+				  WIRE_HS_BYTES);
+		ck_assert_int_ne(memcmp(init + 48, first + 48, 32), 0);
+		gap = gap * 2 > WIRE_HS_RETRY_MAX_US ? WIRE_HS_RETRY_MAX_US : gap * 2;
+	}
+	ck_assert_uint_eq(gap, WIRE_HS_RETRY_MAX_US);
+	/* The late ones still work: the receiver answers the newest. */
+	now_us = t;
+	ck_assert_int_eq(receive(init, sizeof(init)), WIRE_HANDSHAKE);
+	ck_assert_int_eq(receive(first, sizeof(first)), WIRE_RC(WIRE_REJ_REPLAY));
+}
+END_TEST
+
+/*
+ * The peer restarts: its new session, once confirmed, carries the new
+ * incarnation, ends the old session, and makes the receiver's own session
+ * to it due again (the restarted peer lost it).
+ */
+START_TEST(restarted_sender_gets_a_new_session_and_a_new_handshake_back)
+{
+	uint8_t confirm[WIRE_HS_BYTES], init[WIRE_HS_BYTES];
+	uint64_t next = UINT64_MAX;
+	struct wire_hdr h;
+	struct wire_iter it;
+	size_t len, cl;
+
+	/* rx has a session to PEER (incarnation 5) as well. */
+	struct wire *w = sender(PEER, 5);
+	cl = handshake(&rx, w, confirm);
+	ck_assert_int_eq(receive_into(w, confirm, cl), WIRE_OK);
+	len = drop_dgram(w, SELF, copy);
+	assert_accepted(copy, len);
+	/* PEER restarts as incarnation 6. */
+	len = build_one(hdr(PEER, 6, 1), false);
+	ck_assert_int_eq(receive_out(dgram, len, &h, &it), WIRE_OK);
+	ck_assert_uint_eq(h.incarnation, 6);
+	ck_assert_uint_eq(rx.peers[PEER].incarnation, 6);
+	ck_assert_uint_eq(wire_handshake_due(&rx, PEER, now_us, init, sizeof(init), &next),
+			  WIRE_HS_BYTES);
+}
+END_TEST
+
 static Suite *wire_suite(void)
 {
 	Suite *s = suite_create("wire");
@@ -1039,6 +1357,20 @@ static Suite *wire_suite(void)
 	tcase_add_loop_test(tc, receiver_rejects_malformed_bodies_with_valid_tag, 0, 2);
 	tcase_add_test(tc, receiver_rejects_lengths_over_limit_even_when_bytes_present);
 	tcase_add_test(tc, receiver_rejects_malformed_header);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("sessions");
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, replay_to_restarted_receiver_is_rejected);
+	tcase_add_test(tc, replayed_init_to_restarted_receiver_confirms_no_session);
+	tcase_add_test(tc, datagram_redirected_to_another_receiver_is_rejected);
+	tcase_add_test(tc, replayed_heartbeats_of_a_dead_sender_are_rejected);
+	tcase_add_test(tc, forged_heartbeat_with_only_one_nodes_key_is_rejected);
+	tcase_add_test(tc, restored_snapshot_does_not_repeat_a_nonce);
+	tcase_add_test(tc, unconfirmed_init_leaves_the_live_session);
+	tcase_add_test(tc, simultaneous_handshakes_set_up_both_directions);
+	tcase_add_test(tc, lost_init_is_retried_with_backoff_up_to_a_cap);
+	tcase_add_test(tc, restarted_sender_gets_a_new_session_and_a_new_handshake_back);
 	suite_add_tcase(s, tc);
 	return s;
 }
