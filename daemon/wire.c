@@ -407,9 +407,6 @@ size_t wire_handshake_due(struct wire *w, uint32_t id, uint64_t now_us, uint8_t 
 	if (!peer_ok(w, id) || cap < WIRE_HS_BYTES)
 		return 0;
 	p = &w->peers[id];
-	/* An answered INIT that nothing confirmed: forget its key. */
-	if (p->rx_next.live && now_us - p->rx_next.since_us >= WIRE_HS_PENDING_US)
-		session_wipe(&p->rx_next);
 	if (p->hs_pending ? now_us < p->hs_next_us
 			  : p->tx.live && p->tx.peer_inc >= p->hs_want_inc) {
 		if (p->hs_pending && p->hs_next_us < *next_us)

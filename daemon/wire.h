@@ -120,13 +120,14 @@
  * sent again with a new ephemeral key, the gap doubling up to
  * WIRE_HS_RETRY_MAX_US (so at most one INIT a second to a peer that is
  * down); a RESP later than WIRE_HS_MAX_RTT_US after its INIT is dropped.
- * An answered INIT that no datagram confirms is forgotten after
- * WIRE_HS_PENDING_US.
+ * An answered INIT is kept until the peer's next INIT replaces it, however
+ * long its confirmation takes: only the peer can confirm it, and the peer
+ * may already be sending under it (its confirmation lost, or held up by a
+ * partition); forgetting it would leave the peer sending into a void.
  */
 #define WIRE_HS_RETRY_US     100000u
 #define WIRE_HS_RETRY_MAX_US 1000000u
 #define WIRE_HS_MAX_RTT_US   1000000u
-#define WIRE_HS_PENDING_US   5000000u
 
 struct wire_hdr {
 	uint8_t type;  /* WIRE_T_* */
