@@ -393,7 +393,9 @@ static int parse_node(struct parser *p, const char *rest, size_t n)
 		i++;
 	if (name_n == 0 || addr_n == 0 || i != n)
 		return fail(p->err, p->errlen,
-			    "line %u: expected 'node NAME ADDRESS:PORT [PUBLIC-KEY]'", p->line);
+			    "line %u: expected 'node NAME ADDRESS:PORT' and, with a key pair per"
+			    " node, its public key",
+			    p->line);
 	if (c->n_nodes == PKV_MAX_NODES)
 		return fail(p->err, p->errlen, "line %u: more than %u nodes", p->line,
 			    PKV_MAX_NODES);
@@ -422,8 +424,9 @@ static int parse_node(struct parser *p, const char *rest, size_t n)
 	if (pk_n) {
 		if (!parse_pubkey(nd->pubkey, rest + pk_at, pk_n))
 			return fail(p->err, p->errlen,
-				    "line %u: bad public key '%.*s' (64 hex digits, as "
-				    "pkv-keygen -p prints)",
+				    "line %u: expected 'node NAME ADDRESS:PORT' and, with a key pair"
+				    " per node, its public key (64 hex digits, as pkv-keygen -p"
+				    " prints), not '%.*s'",
 				    p->line, (int)(pk_n > 80 ? 80 : pk_n), rest + pk_at);
 		nd->has_pubkey = true;
 	}
@@ -584,8 +587,8 @@ int config_validate(const struct pkv_config *c, char *err, size_t errlen)
 				    "node '%s' %s a public key and node '%s' %s: list one on every"
 				    " node line (a key pair per node) or on none (node keys derived"
 				    " from the cluster key)",
-				    a->name, a->has_pubkey ? "has" : "has no", c->nodes[0].name,
-				    c->nodes[0].has_pubkey ? "has" : "has none");
+				    a->name, a->has_pubkey ? "lists" : "does not list", c->nodes[0].name,
+				    c->nodes[0].has_pubkey ? "does" : "does not");
 		for (unsigned j = 0; j < i; j++) {
 			if (a->has_pubkey && memcmp(c->nodes[j].pubkey, a->pubkey, 32) == 0)
 				return fail(err, errlen, "nodes '%s' and '%s' have the same public key",
