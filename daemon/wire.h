@@ -327,6 +327,8 @@ struct wire_iter {
  * Encrypted messages are decrypted in place (buf is modified, also when the
  * tag fails). A datagram of zero messages is valid.
  *
+ * reply must have room for WIRE_HS_BYTES (-EINVAL otherwise, for an INIT).
+ *
  * Returns WIRE_OK (0) for an accepted data datagram: *hdr_out holds its
  * header (with the incarnation its session is bound to), *it yields its
  * messages (pointing into buf). A datagram under an answered session
