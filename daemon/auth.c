@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * auth.c — seal/open over XChaCha20-Poly1305-IETF, the key file and the
- * cluster id. See auth.h for the scheme and the nonce argument.
+ * auth.c — node keys and the handshake's primitives (crypto_kx, BLAKE2b),
+ * seal/open over XChaCha20-Poly1305-IETF, the key file and the cluster id.
+ * See auth.h for the scheme and the nonce argument.
  */
 #include "auth.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,25 +21,82 @@ _Static_assert(AUTH_KEY_BYTES == crypto_aead_xchacha20poly1305_ietf_KEYBYTES, "k
 _Static_assert(AUTH_TAG_BYTES == crypto_aead_xchacha20poly1305_ietf_ABYTES, "tag size");
 _Static_assert(AUTH_NONCE_BYTES == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, "nonce size");
 
-static void put_le32(uint8_t *p, uint32_t v)
+_Static_assert(AUTH_PK_BYTES == crypto_kx_PUBLICKEYBYTES, "public key size");
+_Static_assert(AUTH_SK_BYTES == crypto_kx_SECRETKEYBYTES, "secret key size");
+_Static_assert(AUTH_KEY_BYTES == crypto_kx_SEEDBYTES, "seed size");
+_Static_assert(AUTH_DH_BYTES == 2 * crypto_kx_SESSIONKEYBYTES, "dh output");
+
+void auth_node_keypair(uint8_t pk[AUTH_PK_BYTES], uint8_t sk[AUTH_SK_BYTES],
+		       const struct auth_key *seed)
 {
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
+	(void)crypto_kx_seed_keypair(pk, sk, seed->k);
 }
 
-static void put_le64(uint8_t *p, uint64_t v)
+void auth_node_seed_from_cluster_key(struct auth_key *seed, const struct auth_key *cluster_key,
+				     const char *name)
 {
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
+	static const char domain[] = "paxoskv node seed v1";
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, cluster_key->k, AUTH_KEY_BYTES, AUTH_KEY_BYTES);
+	crypto_generichash_update(&st, (const uint8_t *)domain, sizeof(domain));
+	crypto_generichash_update(&st, (const uint8_t *)name, strlen(name));
+	crypto_generichash_final(&st, seed->k, AUTH_KEY_BYTES);
+	sodium_memzero(&st, sizeof(st));
 }
 
-void auth_nonce(uint8_t nonce[AUTH_NONCE_BYTES], uint32_t sender, uint32_t salt,
-		uint64_t incarnation, uint64_t seq)
+void auth_ephemeral(uint8_t pk[AUTH_PK_BYTES], uint8_t sk[AUTH_SK_BYTES])
 {
-	put_le32(nonce, sender);
-	put_le32(nonce + 4, salt);
-	put_le64(nonce + 8, incarnation);
-	put_le64(nonce + 16, seq);
+	(void)crypto_kx_keypair(pk, sk);
+}
+
+int auth_dh(uint8_t out[AUTH_DH_BYTES], bool initiator, const uint8_t own_pk[AUTH_PK_BYTES],
+	    const uint8_t own_sk[AUTH_SK_BYTES], const uint8_t peer_pk[AUTH_PK_BYTES])
+{
+	const size_t h = crypto_kx_SESSIONKEYBYTES;
+	int r;
+
+	/* crypto_kx's client rx is the server's tx and the other way round:
+	 * lay both out as (client rx, client tx), the same bytes on both ends. */
+	if (initiator)
+		r = crypto_kx_client_session_keys(out, out + h, own_pk, own_sk, peer_pk);
+	else
+		r = crypto_kx_server_session_keys(out + h, out, own_pk, own_sk, peer_pk);
+	if (r != 0) {
+		sodium_memzero(out, AUTH_DH_BYTES);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void auth_kdf(uint8_t *out, size_t outlen, const char *domain, const struct auth_part *parts,
+	      unsigned n)
+{
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, NULL, 0, outlen);
+	crypto_generichash_update(&st, (const uint8_t *)domain, strlen(domain) + 1);
+	for (unsigned i = 0; i < n; i++)
+		crypto_generichash_update(&st, parts[i].p, parts[i].len);
+	crypto_generichash_final(&st, out, outlen);
+	sodium_memzero(&st, sizeof(st));
+}
+
+void auth_random(void *p, size_t n)
+{
+	randombytes_buf(p, n);
+}
+
+uint64_t auth_random64(void)
+{
+	uint64_t v;
+	randombytes_buf(&v, sizeof(v));
+	return v;
+}
+
+bool auth_equal(const void *a, const void *b, size_t n)
+{
+	return sodium_memcmp(a, b, n) == 0;
 }
 
 void auth_seal(uint8_t *c, uint8_t tag[AUTH_TAG_BYTES], const uint8_t *m, size_t mlen,
@@ -154,6 +213,14 @@ int auth_key_load(struct auth_key *out, const char *path, char *err, size_t errl
 		set_err(err, errlen, "key file %s is not a regular file", path);
 		goto out;
 	}
+	if (st.st_uid != geteuid()) {
+		rc = -EACCES;
+		set_err(err, errlen,
+			"key file %s is owned by uid %u, not by this process's uid %u; "
+			"fix it with: chown %u %s",
+			path, (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(), path);
+		goto out;
+	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
 		rc = -EACCES;
 		set_err(err, errlen,
@@ -199,34 +266,51 @@ static ssize_t write_full(int fd, const uint8_t *buf, size_t len)
 	return (ssize_t)put;
 }
 
-int auth_key_generate_file(const char *path, bool force, char *err, size_t errlen)
+/* The directory part of path ("." when there is none). */
+static void dir_of(const char *path, char *dir, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		snprintf(dir, len, ".");
+	else if (slash == path)
+		snprintf(dir, len, "/");
+	else
+		snprintf(dir, len, "%.*s", (int)(slash - path), path);
+}
+
+int auth_key_generate_file(const char *path, bool force, struct auth_key *key_out, char *err,
+			   size_t errlen)
 {
 	uint8_t key[AUTH_KEY_BYTES];
 	char hex[AUTH_KEY_HEX_CHARS + 2]; /* digits, newline, NUL */
-	int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW;
+	char tmp[PATH_MAX], dir[PATH_MAX];
 	ssize_t n;
-	int fd, rc = 0;
+	int fd = -1, rc = 0;
 
-	flags |= force ? O_TRUNC : O_EXCL;
-	fd = open(path, flags, 0600);
+	if (strlen(path) + 16 >= sizeof(tmp)) {
+		set_err(err, errlen, "key file path too long: %s", path);
+		return -ENAMETOOLONG;
+	}
+	/* A new file of our own, never an existing one or a link's target. */
+	for (int tries = 0; fd < 0 && tries < 16; tries++) {
+		snprintf(tmp, sizeof(tmp), "%s.tmp%08x", path, (unsigned)randombytes_random());
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW,
+			  0600);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
 	if (fd < 0) {
 		rc = -errno;
-		if (rc == -EEXIST)
-			set_err(err, errlen,
-				"key file %s already exists; refusing to overwrite it "
-				"(use -f to replace it)",
-				path);
-		else
-			set_err(err, errlen, "cannot create key file %s: %s", path, strerror(-rc));
+		set_err(err, errlen, "cannot create a temporary file beside %s: %s", path,
+			strerror(-rc));
 		return rc;
 	}
-	/*
-	 * An overwritten file keeps its old mode, and the umask may have
-	 * changed a new one: set 0600 before any secret reaches the file.
-	 */
+	/* The umask may have made it more restrictive, never more open; still,
+	 * set 0600 before any secret reaches the file. */
 	if (fchmod(fd, 0600) != 0) {
 		rc = -errno;
-		set_err(err, errlen, "cannot chmod key file %s: %s", path, strerror(-rc));
+		set_err(err, errlen, "cannot chmod %s: %s", tmp, strerror(-rc));
 		goto out;
 	}
 	randombytes_buf(key, sizeof(key));
@@ -235,24 +319,86 @@ int auth_key_generate_file(const char *path, bool force, char *err, size_t errle
 	n = write_full(fd, (const uint8_t *)hex, AUTH_KEY_HEX_CHARS + 1);
 	if (n < 0) {
 		rc = (int)n;
-		set_err(err, errlen, "cannot write key file %s: %s", path, strerror(-rc));
+		set_err(err, errlen, "cannot write %s: %s", tmp, strerror(-rc));
 		goto out;
 	}
 	if (fsync(fd) != 0) {
 		rc = -errno;
-		set_err(err, errlen, "cannot sync key file %s: %s", path, strerror(-rc));
+		set_err(err, errlen, "cannot sync %s: %s", tmp, strerror(-rc));
+		goto out;
 	}
+	if (close(fd) != 0) {
+		fd = -1;
+		rc = -errno;
+		set_err(err, errlen, "cannot close %s: %s", tmp, strerror(-rc));
+		goto out;
+	}
+	fd = -1;
+	/* link() fails on an existing path: no overwrite without force. */
+	if (force ? rename(tmp, path) != 0 : link(tmp, path) != 0) {
+		rc = -errno;
+		if (rc == -EEXIST)
+			set_err(err, errlen,
+				"key file %s already exists; refusing to overwrite it "
+				"(use -f to replace it)",
+				path);
+		else
+			set_err(err, errlen, "cannot %s %s: %s", force ? "replace" : "create", path,
+				strerror(-rc));
+		goto out;
+	}
+	if (!force)
+		unlink(tmp);
+	dir_of(path, dir, sizeof(dir));
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		if (fsync(dfd) != 0 && errno != EINVAL) {
+			rc = -errno;
+			set_err(err, errlen, "cannot sync directory %s: %s", dir, strerror(-rc));
+		}
+		close(dfd);
+	}
+	if (rc == 0 && key_out)
+		memcpy(key_out->k, key, AUTH_KEY_BYTES);
 out:
 	sodium_memzero(key, sizeof(key));
 	sodium_memzero(hex, sizeof(hex));
-	if (close(fd) != 0 && rc == 0) {
-		rc = -errno;
-		set_err(err, errlen, "cannot close key file %s: %s", path, strerror(-rc));
-	}
-	/* Leave no half-written key behind for a daemon to trip over. */
+	if (fd >= 0)
+		close(fd);
+	/* The temporary file goes on failure; the old key was never touched. */
 	if (rc != 0)
-		unlink(path);
+		unlink(tmp);
 	return rc;
+}
+
+int auth_check_dir(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0) {
+		int rc = -errno;
+		set_err(err, errlen, "cannot stat %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		set_err(err, errlen, "%s is not a directory", path);
+		return -ENOTDIR;
+	}
+	if (st.st_uid != geteuid()) {
+		set_err(err, errlen,
+			"run dir %s is owned by uid %u, not by this process's uid %u: another user"
+			" could replace its files; use a directory of your own",
+			path, (unsigned)st.st_uid, (unsigned)geteuid());
+		return -EACCES;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		set_err(err, errlen,
+			"run dir %s is writable by group or others (mode %04o); fix it with:"
+			" chmod go-w %s",
+			path, (unsigned)(st.st_mode & 07777), path);
+		return -EACCES;
+	}
+	return 0;
 }
 
 uint64_t auth_cluster_id(const char *cluster_name)

@@ -1,36 +1,35 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * auth.h — the crypto boundary: sealing and opening datagrams with the
- * cluster key, the key file, and the cluster id.
+ * auth.h — the crypto boundary: node keys, the session handshake's
+ * primitives, sealing and opening datagrams, the key file, the cluster id.
  *
  * Everything cryptographic in the daemon goes through this file, over
  * libsodium. The rest of the daemon never sees a libsodium call, so the
  * scheme can change here alone. sodium_init() must have been called once
  * before any function below is used.
  *
- * Scheme: XChaCha20-Poly1305-IETF (crypto_aead_xchacha20poly1305_ietf_*),
- * detached 16-byte tag.
+ * Datagrams: XChaCha20-Poly1305-IETF (crypto_aead_xchacha20poly1305_ietf_*),
+ * detached 16-byte tag, under a session key (wire.h: one per direction and
+ * per pair of incarnations, from a handshake in which both ends draw fresh
+ * ephemeral keys).
  *  - Authenticated only: empty plaintext, the whole datagram (header and
  *    messages) as associated data, the tag appended.
  *  - Encrypted: the header is the associated data, the messages are the
  *    ciphertext (encrypted in place), the tag appended.
+ * The 24-byte nonce is the sequence number and 16 bytes drawn from the
+ * kernel's random source for every datagram, both in the header (so the
+ * nonce is authenticated as associated data). A session key is used only
+ * within the process that shook hands for it, and even a process restored
+ * from a memory snapshot draws new random bytes for each datagram it sends:
+ * a nonce repeats under one key only by a 128-bit random collision.
  *
- * Nonce (24 bytes) = sender id (u32) ‖ salt (u32) ‖ incarnation (u64) ‖
- * sequence (u64), each little-endian, all taken from the datagram header, so
- * the nonce is never sent separately (and is itself authenticated, being part
- * of the associated data).
- *
- * Why a nonce cannot repeat under one key:
- *  - the sender id makes nonces of different daemons disjoint;
- *  - within one incarnation a daemon never reuses a sequence number (it counts
- *    up from 0 and a u64 does not wrap in the life of a process);
- *  - the incarnation is the daemon's start time in nanoseconds since the
- *    epoch, so a restarted daemon has a larger one than any earlier run;
- *  - the salt is 32 random bits drawn at every start, so even if the clock was
- *    stepped backwards, a repeat needs the same nanosecond AND the same salt
- *    (probability 2^-32 per colliding start, on top of hitting the same ns).
- * The daemon's loop chooses incarnation and salt; this module only reads them
- * from the header.
+ * Node keys: X25519 key pairs as crypto_kx makes them from a 32-byte seed
+ * (crypto_kx_seed_keypair). The seed is what a node's key file holds. In a
+ * cluster whose configuration lists no public keys, every node's seed is
+ * derived from the shared cluster key and the node's name
+ * (auth_node_seed_from_cluster_key): whoever holds the cluster key can act
+ * as any node, as before. With public keys listed, a node holds only its
+ * own seed.
  */
 #ifndef PKV_AUTH_H
 #define PKV_AUTH_H
@@ -44,18 +43,57 @@
 #define AUTH_NONCE_BYTES 24u
 /* Key file text form: 64 hex digits and an optional newline. */
 #define AUTH_KEY_HEX_CHARS (2u * AUTH_KEY_BYTES)
+#define AUTH_PK_BYTES	   32u /* X25519 public key */
+#define AUTH_SK_BYTES	   32u /* X25519 secret key */
+#define AUTH_DH_BYTES	   64u /* what auth_dh yields */
 
 struct auth_key {
 	uint8_t k[AUTH_KEY_BYTES];
 };
 
+/* A node's key pair from its 32-byte seed (the key file's content). */
+void auth_node_keypair(uint8_t pk[AUTH_PK_BYTES], uint8_t sk[AUTH_SK_BYTES],
+		       const struct auth_key *seed);
+
 /*
- * Builds the nonce from the header fields (see above). wire.c lays these four
- * fields out contiguously in the header in this order, so it can pass a
- * pointer into the header instead; this helper is the reference encoding.
+ * Dev clusters (no public keys in the configuration): node `name`'s seed,
+ * BLAKE2b keyed with the cluster key over a domain string and the name.
  */
-void auth_nonce(uint8_t nonce[AUTH_NONCE_BYTES], uint32_t sender, uint32_t salt,
-		uint64_t incarnation, uint64_t seq);
+void auth_node_seed_from_cluster_key(struct auth_key *seed, const struct auth_key *cluster_key,
+				     const char *name);
+
+/* A fresh ephemeral key pair from the kernel's random source. */
+void auth_ephemeral(uint8_t pk[AUTH_PK_BYTES], uint8_t sk[AUTH_SK_BYTES]);
+
+/*
+ * One Diffie-Hellman term of the handshake, through crypto_kx: the
+ * initiator's side passes initiator = true with its own key pair and the
+ * responder's public key, the responder the converse; both get the same
+ * 64 bytes (a hash of the X25519 result and both public keys). Returns 0,
+ * or -EINVAL when the peer's public key is unacceptable (a low-order point).
+ */
+__attribute__((warn_unused_result)) int auth_dh(uint8_t out[AUTH_DH_BYTES], bool initiator,
+						const uint8_t own_pk[AUTH_PK_BYTES],
+						const uint8_t own_sk[AUTH_SK_BYTES],
+						const uint8_t peer_pk[AUTH_PK_BYTES]);
+
+/*
+ * out (outlen ≤ 64 bytes) = BLAKE2b over the domain string and the n parts
+ * (each a pointer and a length), in order.
+ */
+struct auth_part {
+	const void *p;
+	size_t len;
+};
+void auth_kdf(uint8_t *out, size_t outlen, const char *domain, const struct auth_part *parts,
+	      unsigned n);
+
+/* n random bytes from the kernel's random source. */
+void auth_random(void *p, size_t n);
+uint64_t auth_random64(void);
+
+/* Constant-time comparison of n bytes: true when equal. */
+bool auth_equal(const void *a, const void *b, size_t n);
 
 /*
  * Encrypts m (mlen bytes, may be 0) into c and computes the tag over the
@@ -80,14 +118,16 @@ __attribute__((warn_unused_result)) int auth_open(uint8_t *m, const uint8_t *c, 
 						  const struct auth_key *k);
 
 /*
- * Reads the cluster key from path. Accepted formats: 64 hex digits with an
+ * Reads a key file (the cluster key, or a node's seed) from path. Accepted formats: 64 hex digits with an
  * optional trailing newline (the form pkv-keygen writes, easy to copy between
  * hosts), or exactly 32 raw bytes.
  *
  * Refuses, as ssh does, a file whose mode grants any access to group or
- * others, and anything but a regular file. Returns 0, or a negative errno
- * with a one-line explanation in err (NUL-terminated, truncated to errlen):
- *  -EACCES   mode too open (the message carries the chmod that fixes it)
+ * others, one owned by another user than the process's effective uid, and
+ * anything but a regular file. Returns 0, or a negative errno with a
+ * one-line explanation in err (NUL-terminated, truncated to errlen):
+ *  -EACCES   mode too open (the message carries the chmod that fixes it),
+ *            or the wrong owner (the message names both uids)
  *  -EINVAL   not a regular file, wrong size or not hex
  *  other     the -errno of open/fstat/read
  * On failure *out is zeroed.
@@ -96,13 +136,25 @@ __attribute__((warn_unused_result)) int auth_key_load(struct auth_key *out, cons
 						      char *err, size_t errlen);
 
 /*
- * Writes a new random key to path in the hex form, mode 0600, fsync'd.
- * Without force, an existing file is left alone and -EEXIST returned; with
- * force it is overwritten (and its mode reset to 0600 before the key is
- * written). Returns 0 or a negative errno with a message in err.
+ * Writes a new random key to path in the hex form, mode 0600: into a new
+ * temporary file beside it, fsync'd, then renamed over path (with force) or
+ * linked to path (without force: an existing file is left alone and -EEXIST
+ * returned), and the directory fsync'd. The old file is never written
+ * through (a hard link to it keeps the old key) and stays as it was on any
+ * failure. When key_out is not NULL it receives the new key. Returns 0 or a
+ * negative errno with a message in err.
  */
 __attribute__((warn_unused_result)) int auth_key_generate_file(const char *path, bool force,
-							       char *err, size_t errlen);
+							       struct auth_key *key_out, char *err,
+							       size_t errlen);
+
+/*
+ * Checks a directory that holds the daemon's state and sockets: a directory,
+ * owned by the effective uid, not writable by group or others. Returns 0 or
+ * -EACCES / -ENOTDIR / -errno with a message in err.
+ */
+__attribute__((warn_unused_result)) int auth_check_dir(const char *path, char *err,
+						       size_t errlen);
 
 /* Overwrites the key with zeros (sodium_memzero: not optimised away). */
 void auth_key_wipe(struct auth_key *k);

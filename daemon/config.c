@@ -344,11 +344,36 @@ static int parse_setting(struct parser *p, const char *k, size_t kn, const char 
 	return -EINVAL;
 }
 
-/* `node NAME ADDRESS:PORT`; rest is what follows "node" and its blanks. */
+static int hex_digit(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* 64 hex digits into 32 bytes; false when it is not that. */
+static bool parse_pubkey(uint8_t out[32], const char *s, size_t n)
+{
+	if (n != 64)
+		return false;
+	for (size_t i = 0; i < 32; i++) {
+		int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return true;
+}
+
+/* `node NAME ADDRESS:PORT [PUBLIC-KEY]`; rest is what follows "node" and its blanks. */
 static int parse_node(struct parser *p, const char *rest, size_t n)
 {
 	struct pkv_config *c = p->c;
-	size_t i = 0, name_n, addr_at;
+	size_t i = 0, name_n, addr_at, pk_at;
 
 	while (i < n && !is_blank(rest[i]))
 		i++;
@@ -361,8 +386,16 @@ static int parse_node(struct parser *p, const char *rest, size_t n)
 	size_t addr_n = i - addr_at;
 	while (i < n && is_blank(rest[i]))
 		i++;
+	pk_at = i;
+	while (i < n && !is_blank(rest[i]))
+		i++;
+	size_t pk_n = i - pk_at;
+	while (i < n && is_blank(rest[i]))
+		i++;
 	if (name_n == 0 || addr_n == 0 || i != n)
-		return fail(p->err, p->errlen, "line %u: expected 'node NAME ADDRESS:PORT'",
+		return fail(p->err, p->errlen,
+			    "line %u: expected 'node NAME ADDRESS:PORT' and, with a key pair per"
+			    " node, its public key",
 			    p->line);
 	if (c->n_nodes == PKV_MAX_NODES)
 		return fail(p->err, p->errlen, "line %u: more than %u nodes", p->line,
@@ -388,6 +421,15 @@ static int parse_node(struct parser *p, const char *rest, size_t n)
 				    "line %u: duplicate node address %s (node '%s', line %u)",
 				    p->line, a, c->nodes[j].name, p->node_line[j]);
 		}
+	}
+	if (pk_n) {
+		if (!parse_pubkey(nd->pubkey, rest + pk_at, pk_n))
+			return fail(p->err, p->errlen,
+				    "line %u: expected 'node NAME ADDRESS:PORT' and, with a key pair"
+				    " per node, its public key (64 hex digits, as pkv-keygen -p"
+				    " prints), not '%.*s'",
+				    p->line, (int)(pk_n > 80 ? 80 : pk_n), rest + pk_at);
+		nd->has_pubkey = true;
 	}
 	addr_str(nd, nd->addr_text, sizeof(nd->addr_text));
 	nd->id = c->n_nodes + 1;
@@ -541,7 +583,17 @@ int config_validate(const struct pkv_config *c, char *err, size_t errlen)
 		if ((a->addr.ss_family != AF_INET && a->addr.ss_family != AF_INET6) ||
 		    a->port == 0)
 			return fail(err, errlen, "node '%s': no address", a->name);
+		if (a->has_pubkey != c->nodes[0].has_pubkey)
+			return fail(err, errlen,
+				    "node '%s' %s a public key and node '%s' %s: list one on every"
+				    " node line (a key pair per node) or on none (node keys derived"
+				    " from the cluster key)",
+				    a->name, a->has_pubkey ? "lists" : "does not list", c->nodes[0].name,
+				    c->nodes[0].has_pubkey ? "does" : "does not");
 		for (unsigned j = 0; j < i; j++) {
+			if (a->has_pubkey && memcmp(c->nodes[j].pubkey, a->pubkey, 32) == 0)
+				return fail(err, errlen, "nodes '%s' and '%s' have the same public key",
+					    c->nodes[j].name, a->name);
 			if (strcmp(c->nodes[j].name, a->name) == 0)
 				return fail(err, errlen, "duplicate node name '%s'", a->name);
 			if (addr_equal(&c->nodes[j], a))
@@ -594,7 +646,13 @@ size_t config_format(const struct pkv_config *c, char *buf, size_t len)
 	for (unsigned i = 0; i < c->n_nodes && i < PKV_MAX_NODES; i++) {
 		char a[PKV_CONFIG_ADDR_TEXT];
 		addr_str(&c->nodes[i], a, sizeof(a));
-		out(buf, len, &at, "node %s %s\n", c->nodes[i].name, a);
+		out(buf, len, &at, "node %s %s", c->nodes[i].name, a);
+		if (c->nodes[i].has_pubkey) {
+			out(buf, len, &at, " ");
+			for (unsigned k = 0; k < 32; k++)
+				out(buf, len, &at, "%02x", c->nodes[i].pubkey[k]);
+		}
+		out(buf, len, &at, "\n");
 	}
 	return at;
 }

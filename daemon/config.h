@@ -27,6 +27,11 @@
  *	node node2 127.0.0.1:7402
  *	node node3 [::1]:7403
  *
+ *   or, with a key pair per node (docs/design.md §7), every node line ends in
+ *   the node's public key (64 hex digits, `pkv-keygen -p KEYFILE` prints it):
+ *
+ *	node alpha 10.0.0.1:7400 6f1c…e2
+ *
  * - Blank lines and comment lines are ignored; '#' after a value is part of
  *   the value (paths may hold it), so comments take a line of their own.
  * - Blanks around the key, the '=' and the value are ignored; a value runs to
@@ -36,6 +41,9 @@
  *   lines, so every daemon of a cluster must list its nodes in the same order.
  *   NAME is 1..63 characters of [A-Za-z0-9_.-]. ADDRESS is an IPv4 literal or
  *   an IPv6 literal in brackets; host names are not resolved (no DNS here).
+ * - Public keys: either every node line has one or none has. With them,
+ *   key_file is this node's own key (its seed); without them it is the
+ *   cluster key that every node's key is derived from (dev clusters).
  * - encrypt, durable and fast_put take yes/no (also true/false, on/off, 1/0).
  *   durable, when absent, is the build's default (meson option
  *   durable_default). fast_put (default yes) lets a put of a key nobody holds
@@ -87,6 +95,8 @@ struct pkv_node_cfg {
 	socklen_t addrlen;
 	uint16_t port; /* host byte order; also inside addr */
 	char addr_text[PKV_CONFIG_ADDR_TEXT]; /* "127.0.0.1:7401", "[::1]:7401": for logs */
+	bool has_pubkey; /* the node line lists its public key */
+	uint8_t pubkey[32];
 };
 
 struct pkv_config {
@@ -146,7 +156,8 @@ int config_dev(struct pkv_config *c, unsigned n, unsigned port_base, unsigned ma
  * a configured node, cluster_size in range and reachable (the configured
  * nodes can form a majority of it), heartbeat_ms at least
  * PKV_CONFIG_MIN_HEARTBEAT_MS and below failure_timeout_ms, node names and
- * addresses unique, ids matching positions. Returns 0 or -EINVAL with a
+ * addresses unique, ids matching positions, public keys on every node line or
+ * on none, and no two alike. Returns 0 or -EINVAL with a
  * message.
  */
 int config_validate(const struct pkv_config *c, char *err, size_t errlen);

@@ -234,7 +234,7 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
 	}
 	OUT("rejected:");
 	for (unsigned r = 0; r < WIRE_REJ__COUNT; r++)
-		OUT(" %s=%" PRIu64, wire_reject_to_str(r), d->rx.rejects[r]);
+		OUT(" %s=%" PRIu64, wire_reject_to_str(r), d->wire->rejects[r]);
 	OUT("\n");
 	for (unsigned i = 0; i < d->cfg.n_nodes; i++) {
 		const struct pkv_node_cfg *n = &d->cfg.nodes[i];

@@ -8,7 +8,8 @@
  *   3. deliver self-addressed messages, seal the outbox into datagrams
  *      (all messages to one peer in as few datagrams as fit)
  *   4. submit every queued SQE and wait for completions, once
- *   5. dispatch completions: datagrams → wire_receive → membership/paxos,
+ *   5. dispatch completions: datagrams → wire_receive → membership/paxos
+ *      (handshakes answered at once),
  *      control packets → requests, signals → stop
  *
  * The loop owns every module of the shell and its calls run one way:
@@ -46,19 +47,21 @@ struct persist;
 
 struct daemon {
 	struct pkv_config cfg;
-	struct auth_key key;
+	/* This node's key seed until daemon_init hands it to the wire; then
+	 * NULL. In sodium_malloc'd memory: locked, never in a core dump. */
+	struct auth_key *seed;
 	uint64_t cluster_id;
 	uint32_t self;
 	uint64_t incarnation;
 	uint32_t salt;
-	uint64_t seq;
 	bool fresh;	 /* first boot of this run dir, told to bootstrap the cluster */
 	bool lost_state; /* no state file and not told to bootstrap: state lost */
 	struct pkv_conf conf; /* the configuration (state file, then paxos_conf) */
 	uint64_t started_us;
 
 	struct net *net;
-	struct wire_rx rx;
+	/* Sessions, the node's secret key and the session keys: sodium_malloc'd. */
+	struct wire *wire;
 	struct membership mem;
 	uint64_t lease_until_us; /* membership_lease_until, as last published */
 	bool clock_off;		 /* our clock is MEMBERSHIP_SKEW_WARN_MS off: said */

@@ -186,7 +186,7 @@ static void drain_paxos(struct daemon *d)
 static void seal_and_send(struct daemon *d, struct wire_builder *b, uint8_t *buf,
 			  const struct pkv_node_cfg *peer)
 {
-	int len = wire_finish(b, &d->key, d->cfg.encrypt);
+	int len = wire_finish(b);
 	if (len < 0) {
 		d->stats_flush_errors++;
 		return;
@@ -217,24 +217,56 @@ static bool send_held(void *ctx, const struct pkv_node_cfg *peer, const uint8_t 
 	return true;
 }
 
-static uint8_t *begin_dgram(struct daemon *d, struct wire_builder *b)
+static uint8_t *begin_dgram(struct daemon *d, struct wire_builder *b, uint32_t to)
 {
 	size_t cap;
 	uint8_t *buf = net_dgram_buf(d->net, &cap);
 	if (!buf)
 		return NULL;
-	struct wire_hdr h = {
-		.cluster_id = d->cluster_id,
-		.sender = d->self,
-		.salt = d->salt,
-		.incarnation = d->incarnation,
-		.seq = ++d->seq,
-		.flags = d->cfg.encrypt ? WIRE_F_ENCRYPTED : 0,
-	};
 	if (cap > WIRE_MAX_DGRAM)
 		cap = WIRE_MAX_DGRAM;
-	wire_begin(b, buf, cap, &h);
+	if (wire_begin(b, d->wire, to, buf, cap, d->cfg.encrypt) < 0) {
+		net_dgram_discard(d->net, buf);
+		return NULL;
+	}
 	return buf;
+}
+
+/* A handshake datagram (or a session's first, empty one) to a peer. */
+static void send_raw(struct daemon *d, const struct pkv_node_cfg *peer, const uint8_t *data,
+		     size_t len)
+{
+	if (fault_drops(&d->fault, peer->id, true))
+		return;
+	size_t cap;
+	uint8_t *buf = net_dgram_buf(d->net, &cap);
+	if (!buf)
+		return;
+	if (cap < len) {
+		net_dgram_discard(d->net, buf);
+		return;
+	}
+	memcpy(buf, data, len);
+	net_dgram_send(d->net, buf, len, &peer->addr);
+}
+
+/*
+ * Starts or retries the handshakes that are due (wire.h); returns the time
+ * the next one is, or UINT64_MAX.
+ */
+static uint64_t handshakes(struct daemon *d, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+	uint8_t init[WIRE_HS_BYTES];
+	for (unsigned i = 0; i < d->cfg.n_nodes; i++) {
+		const struct pkv_node_cfg *peer = &d->cfg.nodes[i];
+		if (peer->id == d->self)
+			continue;
+		size_t len = wire_handshake_due(d->wire, peer->id, now, init, sizeof(init), &next);
+		if (len)
+			send_raw(d, peer, init, len);
+	}
+	return next;
 }
 
 /* Packs every queued message for one peer into as few datagrams as fit. */
@@ -242,6 +274,10 @@ static void flush_peer(struct daemon *d, const struct pkv_node_cfg *peer)
 {
 	struct wire_builder b;
 	uint8_t *buf = NULL;
+	/* No session yet (its handshake is under way): what was queued for
+	 * the peer is dropped, as on a lossy network; Paxos retransmits. */
+	if (!wire_can_send(d->wire, peer->id))
+		return;
 	for (size_t i = 0; i < d->ob.n; i++) {
 		const struct pkv_out *o = &d->ob.v[i];
 		if (o->to != peer->id && o->to != PKV_TO_ALL)
@@ -251,11 +287,11 @@ static void flush_peer(struct daemon *d, const struct pkv_node_cfg *peer)
 		 * returning peer learns through sync and queries. */
 		if (o->to == PKV_TO_ALL && !membership_is_connected(&d->mem, peer->id))
 			continue;
-		if (!buf && !(buf = begin_dgram(d, &b)))
+		if (!buf && !(buf = begin_dgram(d, &b, peer->id)))
 			return;
 		if (wire_add(&b, &o->msg) == -ENOSPC) {
 			seal_and_send(d, &b, buf, peer);
-			if (!(buf = begin_dgram(d, &b)))
+			if (!(buf = begin_dgram(d, &b, peer->id)))
 				return;
 			if (wire_add(&b, &o->msg) < 0) {
 				d->stats_flush_errors++; /* larger than any datagram */
@@ -304,9 +340,20 @@ static void on_dgram(void *ctx, const struct sockaddr_storage *from, uint8_t *bu
 	struct daemon *d = ctx;
 	struct wire_hdr h;
 	struct wire_iter it;
+	uint8_t reply[WIRE_HS_BYTES];
+	size_t reply_len;
 	uint64_t now = daemon_now_us();
-	if (wire_receive(&d->rx, &d->key, buf, len, now, &h, &it) != WIRE_OK)
-		return; /* counted in d->rx.rejects */
+	int rc = wire_receive(d->wire, buf, len, now, &h, &it, reply, sizeof(reply), &reply_len);
+	if (rc == WIRE_HANDSHAKE) {
+		/* Answered to the configured address, never to the source. A
+		 * handshake is no sign of life: only a session's datagram is. */
+		const struct pkv_node_cfg *peer = config_node_by_id(&d->cfg, h.sender);
+		if (reply_len && peer && !fault_drops(&d->fault, h.sender, false))
+			send_raw(d, peer, reply, reply_len);
+		return;
+	}
+	if (rc != WIRE_OK)
+		return; /* counted in d->wire->rejects */
 	if (fault_drops(&d->fault, h.sender, false))
 		return;
 	membership_on_datagram(&d->mem, h.sender, h.incarnation, now);
@@ -397,10 +444,21 @@ int daemon_init(struct daemon *d)
 	fault_init(&d->fault, d->incarnation, send_held, d);
 	resize_init(&d->resize, &resize_hooks);
 
-	wire_rx_init(&d->rx, d->cluster_id, d->self);
-	for (unsigned i = 0; i < d->cfg.n_nodes; i++)
-		if (d->cfg.nodes[i].id != d->self)
-			wire_rx_add_peer(&d->rx, d->cfg.nodes[i].id);
+	/* Locked memory, left out of core dumps (sodium_malloc). */
+	d->wire = sodium_malloc(sizeof(*d->wire));
+	if (!d->wire)
+		return -ENOMEM;
+	wire_init(d->wire, d->cluster_id, d->self, d->incarnation, d->seed);
+	sodium_free(d->seed);
+	d->seed = NULL;
+	for (unsigned i = 0; i < d->cfg.n_nodes; i++) {
+		const struct pkv_node_cfg *n = &d->cfg.nodes[i];
+		if (n->id != d->self && wire_add_peer(d->wire, n->id, n->pubkey) < 0) {
+			fprintf(stderr, "pkvd: node '%s': its public key is not a usable X25519 key\n",
+				n->name);
+			return -EINVAL;
+		}
+	}
 
 	struct membership_cfg mc = {
 		.self = d->self,
@@ -507,6 +565,9 @@ int daemon_run(struct daemon *d)
 		pnext = fault_tick(&d->fault, now);
 		if (pnext < next)
 			next = pnext;
+		pnext = handshakes(d, now);
+		if (pnext < next)
+			next = pnext;
 		uint64_t wait = next > now ? next - now : 0;
 		/* Clients ring the doorbell only while we say we sleep. */
 		bool sleeping = wait > 0 && local_sleep_begin(d);
@@ -540,5 +601,11 @@ void daemon_fini(struct daemon *d)
 		store_free(d->store);
 	pkv_outbox_free(&d->ob);
 	fault_free(&d->fault);
-	sodium_memzero(&d->key, sizeof(d->key));
+	if (d->wire) {
+		wire_wipe(d->wire);
+		sodium_free(d->wire);
+		d->wire = NULL;
+	}
+	sodium_free(d->seed);
+	d->seed = NULL;
 }

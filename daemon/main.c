@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,7 +37,9 @@ static void usage(FILE *f)
 		"      --cluster-size N       configured cluster size (quorum is a majority of it)\n"
 		"      --port-base P          dev numbering port base (default %u, env PKV_PORT_BASE)\n"
 		"      --run-dir DIR          run directory (default $PKV_RUN_DIR or a per-user folder)\n"
-		"      --key-file FILE        cluster key (default RUN_DIR/cluster.key)\n"
+		"      --key-file FILE        the cluster key (default RUN_DIR/cluster.key), or with public\n"
+		"                             keys on the node lines this node's own key\n"
+		"                             (default RUN_DIR/NAME/node.key)\n"
 		"      --failure-timeout MS   a peer is down when silent this long (default 1000)\n"
 		"      --heartbeat MS         heartbeat interval (default failure timeout / 5)\n"
 		"      --encrypt              encrypt datagrams as well as authenticate them\n"
@@ -216,6 +219,69 @@ static int next_incarnation(struct daemon *d, bool bootstrap, char *other, size_
 	return persist_state_write(d);
 }
 
+/*
+ * This node's seed (d->seed, in locked memory) and every node's public key
+ * (cfg.nodes[].pubkey): from the node lines and this node's key file, or,
+ * with no public keys configured, all derived from the cluster key.
+ */
+static int load_node_keys(struct daemon *d)
+{
+	struct pkv_config *c = &d->cfg;
+	bool per_node = c->nodes[0].has_pubkey;
+	const struct pkv_node_cfg *self = config_self(c);
+	struct auth_key *file_key = sodium_malloc(sizeof(*file_key));
+	uint8_t *sk = sodium_malloc(AUTH_SK_BYTES);
+	char err[512];
+	int r = -ENOMEM;
+
+	d->seed = sodium_malloc(sizeof(*d->seed));
+	if (!file_key || !sk || !d->seed) {
+		fprintf(stderr, "pkvd: cannot allocate locked memory for the keys\n");
+		goto out;
+	}
+	if (!c->key_file[0] &&
+	    (per_node ? path_fmt(c->key_file, sizeof(c->key_file), "%s/%s/node.key", c->run_dir,
+				 c->self)
+		      : path_fmt(c->key_file, sizeof(c->key_file), "%s/cluster.key", c->run_dir)) < 0) {
+		fprintf(stderr, "pkvd: run dir path too long: %s\n", c->run_dir);
+		r = -ENAMETOOLONG;
+		goto out;
+	}
+	if ((r = auth_key_load(file_key, c->key_file, err, sizeof(err))) < 0) {
+		fprintf(stderr, "pkvd: %s\n", err);
+		if (access(c->key_file, F_OK) < 0)
+			fprintf(stderr, "pkvd: create a %s with: pkv-keygen %s\n",
+				per_node ? "node key" : "cluster key", c->key_file);
+		goto out;
+	}
+	if (per_node) {
+		uint8_t pk[AUTH_PK_BYTES];
+		*d->seed = *file_key;
+		auth_node_keypair(pk, sk, d->seed);
+		if (memcmp(pk, self->pubkey, AUTH_PK_BYTES) != 0) {
+			char hex[2 * AUTH_PK_BYTES + 1];
+			sodium_bin2hex(hex, sizeof(hex), pk, sizeof(pk));
+			fprintf(stderr,
+				"pkvd: %s is not %s's key: its public key is %s, which is not the one"
+				" on %s's node line\n",
+				c->key_file, c->self, hex, c->self);
+			r = -EINVAL;
+			goto out;
+		}
+	} else {
+		for (unsigned i = 0; i < c->n_nodes; i++) {
+			auth_node_seed_from_cluster_key(d->seed, file_key, c->nodes[i].name);
+			auth_node_keypair(c->nodes[i].pubkey, sk, d->seed);
+		}
+		auth_node_seed_from_cluster_key(d->seed, file_key, c->self);
+	}
+	r = 0;
+out:
+	sodium_free(file_key);
+	sodium_free(sk);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	enum { O_NODE = 256, O_NAME, O_SIZE, O_PORT, O_RUN, O_KEY, O_FT, O_HB, O_ENC, O_DUR, O_NODUR, O_NOFAST, O_MAXK,
@@ -347,6 +413,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pkvd: libsodium failed to initialise\n");
 		return 70;
 	}
+	/* Key material lives in this process: no core dumps of it, and no
+	 * ptrace by other processes of the same user. */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
 	static struct daemon d;
 	char err[512];
@@ -390,14 +459,14 @@ int main(int argc, char **argv)
 		default_run_dir(d.cfg.run_dir, sizeof(d.cfg.run_dir));
 	if (key_file)
 		snprintf(d.cfg.key_file, sizeof(d.cfg.key_file), "%s", key_file);
-	else if (!d.cfg.key_file[0] &&
-		 path_fmt(d.cfg.key_file, sizeof(d.cfg.key_file), "%s/cluster.key", d.cfg.run_dir) < 0) {
-		fprintf(stderr, "pkvd: run dir path too long: %s\n", d.cfg.run_dir);
-		return 64;
-	}
 	if (mkdir_p(d.cfg.run_dir, 0700) < 0) {
 		fprintf(stderr, "pkvd: cannot create run dir %s: %s\n", d.cfg.run_dir, strerror(errno));
 		return 73;
+	}
+	/* Another user's run dir could hand us their key or take our sockets. */
+	if (auth_check_dir(d.cfg.run_dir, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pkvd: %s\n", err);
+		return 78;
 	}
 
 	int lock_fd = -1;
@@ -447,13 +516,8 @@ int main(int argc, char **argv)
 				strerror(-lock_fd));
 		return 75;
 	}
-	if (auth_key_load(&d.key, d.cfg.key_file, err, sizeof(err)) < 0) {
-		fprintf(stderr, "pkvd: %s\n", err);
-		if (access(d.cfg.key_file, F_OK) < 0)
-			fprintf(stderr, "pkvd: create a cluster key with: pkv-keygen %s\n",
-				d.cfg.key_file);
+	if (load_node_keys(&d) < 0)
 		return 78;
-	}
 	char other[PKV_CONFIG_NAME_MAX + 2] = "";
 	int r = next_incarnation(&d, bootstrap, other, sizeof(other));
 	if (r == -EEXIST) {

@@ -1,28 +1,42 @@
 // SPDX-License-Identifier: MIT
 /*
- * wire.c — datagram codec, authentication, anti-replay window.
+ * wire.c — datagram codec, the session handshake, authentication, the
+ * anti-replay window and the delay bound.
  *
- * The layout is in wire.h. Integers are packed byte by byte (never by struct
- * copy), so the format does not depend on the compiler's padding or the
- * host's byte order; compilers turn these loops into single loads/stores.
+ * The layout is in wire.h, the argument in docs/design.md §7. Integers are
+ * packed byte by byte (never by struct copy), so the format does not depend
+ * on the compiler's padding or the host's byte order; compilers turn these
+ * loops into single loads/stores.
  */
 #include "wire.h"
 
 #include <errno.h>
 #include <string.h>
 
-/* Header offsets. The nonce is the 24 bytes sender..seq, in auth.h's order. */
-#define H_MAGIC	      0
-#define H_VERSION     4
-#define H_FLAGS	      5
-#define H_RESERVED    6
-#define H_CLUSTER     8
-#define H_SENDER      16
-#define H_SALT	      20
-#define H_INCARNATION 24
-#define H_SEQ	      32
-#define H_COUNT	      40
-#define H_NONCE	      H_SENDER
+#include <sodium.h>
+
+/* Header offsets, every type. */
+#define H_MAGIC	   0
+#define H_VERSION  4
+#define H_TYPE	   5
+#define H_FLAGS	   6
+#define H_RESERVED 7
+#define H_CLUSTER  8
+#define H_SENDER   16
+#define H_RECEIVER 20
+/* Data. The nonce is the 24 bytes seq..random. */
+#define H_SESSION 24
+#define H_SEQ	  32
+#define H_RANDOM  40
+#define H_COUNT	  56
+#define H_NONCE	  H_SEQ
+/* INIT and RESP. */
+#define HS_ID	   24
+#define HS_INC	   32
+#define HS_CTR	   40 /* INIT: the handshake counter */
+#define HS_SESSION 40 /* RESP: the session id */
+#define HS_EPK	   48
+#define HS_TAG	   80
 
 /* Message offsets. */
 #define M_TYPE	       0
@@ -42,7 +56,9 @@
 #define M_ARG2	       66
 
 _Static_assert(H_COUNT + 2 == WIRE_HDR_BYTES, "header layout");
-_Static_assert(H_SEQ + 8 - H_NONCE == AUTH_NONCE_BYTES, "nonce is sender..seq");
+_Static_assert(H_COUNT - H_NONCE == AUTH_NONCE_BYTES, "nonce is seq..random");
+_Static_assert(HS_TAG + WIRE_TAG_BYTES == WIRE_HS_BYTES, "handshake layout");
+_Static_assert(WIRE_HS_BYTES >= WIRE_MIN_DGRAM, "a handshake is not truncated");
 _Static_assert(M_ARG2 + 8 == WIRE_MSG_FIXED_BYTES, "message layout");
 _Static_assert(PKV_MAX_BUCKET <= UINT8_MAX, "bucket length is a u8");
 _Static_assert(PKV_MAX_KEY <= UINT16_MAX, "key length is a u16");
@@ -216,25 +232,52 @@ bool wire_next(struct wire_iter *it, struct pkv_msg *m)
 
 /* ---- building ---------------------------------------------------------- */
 
-int wire_begin(struct wire_builder *b, uint8_t *buf, size_t cap, const struct wire_hdr *h)
+static void put_common(uint8_t *buf, uint8_t type, uint8_t flags, uint64_t cluster,
+		       uint32_t sender, uint32_t receiver)
 {
-	if (cap < WIRE_MIN_DGRAM)
+	memcpy(buf + H_MAGIC, WIRE_MAGIC, 4);
+	buf[H_VERSION] = WIRE_VERSION;
+	buf[H_TYPE] = type;
+	buf[H_FLAGS] = flags;
+	buf[H_RESERVED] = 0;
+	put64(buf + H_CLUSTER, cluster);
+	put32(buf + H_SENDER, sender);
+	put32(buf + H_RECEIVER, receiver);
+}
+
+static bool peer_ok(const struct wire *w, uint32_t id)
+{
+	return id != 0 && id <= PKV_MAX_NODES && id != w->self && w->peers[id].known;
+}
+
+bool wire_can_send(const struct wire *w, uint32_t id)
+{
+	return peer_ok(w, id) && w->peers[id].tx.live;
+}
+
+int wire_begin(struct wire_builder *b, struct wire *w, uint32_t to, uint8_t *buf, size_t cap,
+	       bool encrypt)
+{
+	struct wire_session *s;
+
+	if (cap < WIRE_MIN_DGRAM || !peer_ok(w, to))
 		return -EINVAL;
+	s = &w->peers[to].tx;
+	if (!s->live)
+		return -ENOTCONN;
 	b->buf = buf;
 	b->cap = cap < WIRE_MAX_DGRAM ? cap : WIRE_MAX_DGRAM;
 	b->len = WIRE_HDR_BYTES;
 	b->count = 0;
 	b->finished = false;
-	memcpy(buf + H_MAGIC, WIRE_MAGIC, 4);
-	buf[H_VERSION] = WIRE_VERSION;
-	buf[H_FLAGS] = 0;
-	buf[H_RESERVED] = 0;
-	buf[H_RESERVED + 1] = 0;
-	put64(buf + H_CLUSTER, h->cluster_id);
-	put32(buf + H_SENDER, h->sender);
-	put32(buf + H_SALT, h->salt);
-	put64(buf + H_INCARNATION, h->incarnation);
-	put64(buf + H_SEQ, h->seq);
+	b->encrypt = encrypt;
+	b->key = s->key;
+	put_common(buf, WIRE_T_DATA, encrypt ? WIRE_F_ENCRYPTED : 0, w->cluster_id, w->self, to);
+	put64(buf + H_SESSION, s->id);
+	put64(buf + H_SEQ, ++s->seq);
+	/* Fresh for every datagram, even in a process restored from a memory
+	 * snapshot: the nonce never repeats under the session key. */
+	auth_random(buf + H_RANDOM, 16);
 	put16(buf + H_COUNT, 0);
 	return 0;
 }
@@ -255,20 +298,145 @@ int wire_add(struct wire_builder *b, const struct pkv_msg *m)
 	return 0;
 }
 
-int wire_finish(struct wire_builder *b, const struct auth_key *k, bool encrypt)
+int wire_finish(struct wire_builder *b)
 {
 	uint8_t *buf = b->buf;
+	struct auth_key k;
 
 	if (b->finished)
 		return -EINVAL;
 	b->finished = true;
-	buf[H_FLAGS] = encrypt ? WIRE_F_ENCRYPTED : 0;
-	if (encrypt)
+	memcpy(k.k, b->key, AUTH_KEY_BYTES);
+	if (b->encrypt)
 		auth_seal(buf + WIRE_HDR_BYTES, buf + b->len, buf + WIRE_HDR_BYTES,
-			  b->len - WIRE_HDR_BYTES, buf, WIRE_HDR_BYTES, buf + H_NONCE, k);
+			  b->len - WIRE_HDR_BYTES, buf, WIRE_HDR_BYTES, buf + H_NONCE, &k);
 	else
-		auth_seal(NULL, buf + b->len, NULL, 0, buf, b->len, buf + H_NONCE, k);
+		auth_seal(NULL, buf + b->len, NULL, 0, buf, b->len, buf + H_NONCE, &k);
+	auth_key_wipe(&k);
 	return (int)(b->len + WIRE_TAG_BYTES);
+}
+
+/* ---- sessions ---------------------------------------------------------- */
+
+static const uint8_t zero_nonce[AUTH_NONCE_BYTES];
+
+static void session_wipe(struct wire_session *s)
+{
+	sodium_memzero(s, sizeof(*s));
+}
+
+void wire_init(struct wire *w, uint64_t cluster_id, uint32_t self, uint64_t incarnation,
+	       const struct auth_key *seed)
+{
+	sodium_memzero(w, sizeof(*w));
+	w->cluster_id = cluster_id;
+	w->self = self;
+	w->incarnation = incarnation;
+	w->max_age_us = WIRE_MAX_AGE_US;
+	auth_node_keypair(w->pk, w->sk, seed);
+}
+
+void wire_wipe(struct wire *w)
+{
+	sodium_memzero(w, sizeof(*w));
+}
+
+int wire_add_peer(struct wire *w, uint32_t id, const uint8_t pk[AUTH_PK_BYTES])
+{
+	struct wire_peer *p;
+	uint8_t out[AUTH_DH_BYTES], in[AUTH_DH_BYTES];
+
+	if (id == 0 || id > PKV_MAX_NODES || id == w->self)
+		return -EINVAL;
+	p = &w->peers[id];
+	if (p->known && memcmp(p->pk, pk, AUTH_PK_BYTES) == 0)
+		return 0;
+	if (auth_dh(out, true, w->pk, w->sk, pk) != 0 || auth_dh(in, false, w->pk, w->sk, pk) != 0)
+		return -EINVAL;
+	sodium_memzero(p, sizeof(*p));
+	p->known = true;
+	memcpy(p->pk, pk, AUTH_PK_BYTES);
+	memcpy(p->ss_out, out, sizeof(out));
+	memcpy(p->ss_in, in, sizeof(in));
+	sodium_memzero(out, sizeof(out));
+	sodium_memzero(in, sizeof(in));
+	return 0;
+}
+
+void wire_remove_peer(struct wire *w, uint32_t id)
+{
+	if (id == 0 || id > PKV_MAX_NODES)
+		return;
+	sodium_memzero(&w->peers[id], sizeof(w->peers[id]));
+}
+
+/* The INIT's tag key: the static-static term and the initiator's ephemeral
+ * key, so each INIT has its own key (the AEAD nonce is then all zeros). */
+static void init_key(struct auth_key *k, const uint8_t ss[AUTH_DH_BYTES], const uint8_t *init)
+{
+	struct auth_part parts[] = {{ss, AUTH_DH_BYTES}, {init + HS_EPK, AUTH_PK_BYTES}};
+	auth_kdf(k->k, AUTH_KEY_BYTES, "paxoskv hs init v2", parts, 2);
+}
+
+/*
+ * The RESP's tag key and the session key, from the four terms and both
+ * handshake messages (the RESP without its tag).
+ */
+static void session_keys(struct auth_key *resp_key, uint8_t sess_key[AUTH_KEY_BYTES],
+			 const uint8_t *es, const uint8_t *ss, const uint8_t *ee, const uint8_t *se,
+			 const uint8_t *init, const uint8_t *resp)
+{
+	uint8_t h[2 * AUTH_KEY_BYTES];
+	struct auth_part parts[] = {
+	    {es, AUTH_DH_BYTES}, {ss, AUTH_DH_BYTES},	{ee, AUTH_DH_BYTES},
+	    {se, AUTH_DH_BYTES}, {init, WIRE_HS_BYTES}, {resp, HS_TAG},
+	};
+	auth_kdf(h, sizeof(h), "paxoskv session v2", parts, 6);
+	memcpy(resp_key->k, h, AUTH_KEY_BYTES);
+	memcpy(sess_key, h + AUTH_KEY_BYTES, AUTH_KEY_BYTES);
+	sodium_memzero(h, sizeof(h));
+}
+
+size_t wire_handshake_due(struct wire *w, uint32_t id, uint64_t now_us, uint8_t *buf, size_t cap,
+			  uint64_t *next_us)
+{
+	struct wire_peer *p;
+	struct auth_key k;
+	uint64_t gap;
+
+	if (!peer_ok(w, id) || cap < WIRE_HS_BYTES)
+		return 0;
+	p = &w->peers[id];
+	if (p->hs_pending ? now_us < p->hs_next_us
+			  : p->tx.live && p->tx.peer_inc >= p->hs_want_inc) {
+		if (p->hs_pending && p->hs_next_us < *next_us)
+			*next_us = p->hs_next_us;
+		return 0;
+	}
+	p->hs_tries = p->hs_pending ? p->hs_tries + 1 : 0;
+	/* A new ephemeral key for every INIT, retries too. */
+	auth_ephemeral(p->e_pk, p->e_sk);
+	if (auth_dh(p->es, true, p->e_pk, p->e_sk, p->pk) != 0)
+		return 0; /* p->pk was checked by wire_add_peer: unreachable */
+	p->hs_id = auth_random64();
+	put_common(buf, WIRE_T_INIT, 0, w->cluster_id, w->self, id);
+	put64(buf + HS_ID, p->hs_id);
+	put64(buf + HS_INC, w->incarnation);
+	put64(buf + HS_CTR, ++w->hs_ctr);
+	memcpy(buf + HS_EPK, p->e_pk, AUTH_PK_BYTES);
+	init_key(&k, p->ss_out, buf);
+	auth_seal(NULL, buf + HS_TAG, NULL, 0, buf, HS_TAG, zero_nonce, &k);
+	auth_key_wipe(&k);
+	memcpy(p->hs_init, buf, WIRE_HS_BYTES);
+	p->hs_pending = true;
+	p->hs_sent_us = now_us;
+	gap = p->hs_tries >= 16 ? WIRE_HS_RETRY_MAX_US : (uint64_t)WIRE_HS_RETRY_US << p->hs_tries;
+	if (gap > WIRE_HS_RETRY_MAX_US)
+		gap = WIRE_HS_RETRY_MAX_US;
+	p->hs_next_us = now_us + gap;
+	if (p->hs_next_us < *next_us)
+		*next_us = p->hs_next_us;
+	return WIRE_HS_BYTES;
 }
 
 /* ---- receiving --------------------------------------------------------- */
@@ -284,40 +452,19 @@ const char *wire_reject_to_str(enum wire_reject r)
 	    [WIRE_REJ_OLD_INCARNATION] = "old_incarnation",
 	    [WIRE_REJ_REPLAY] = "replay",
 	    [WIRE_REJ_TOO_OLD] = "too_old",
+	    [WIRE_REJ_WRONG_RECEIVER] = "wrong_receiver",
+	    [WIRE_REJ_NO_SESSION] = "no_session",
 	};
 	if ((unsigned)r < WIRE_REJ__COUNT)
 		return names[r];
 	return "unknown";
 }
 
-void wire_rx_init(struct wire_rx *rx, uint64_t cluster_id, uint32_t self)
-{
-	memset(rx, 0, sizeof(*rx));
-	rx->cluster_id = cluster_id;
-	rx->self = self;
-	rx->max_age_us = WIRE_MAX_AGE_US;
-}
-
-int wire_rx_add_peer(struct wire_rx *rx, uint32_t id)
-{
-	if (id == 0 || id > PKV_MAX_NODES || id == rx->self)
-		return -EINVAL;
-	rx->peers[id].known = true;
-	return 0;
-}
-
-void wire_rx_remove_peer(struct wire_rx *rx, uint32_t id)
-{
-	if (id == 0 || id > PKV_MAX_NODES)
-		return;
-	memset(&rx->peers[id], 0, sizeof(rx->peers[id]));
-}
-
 #define WIN_WORD(s) (((s) % WIRE_REPLAY_WINDOW) / 64)
 #define WIN_BIT(s)  ((uint64_t)1 << ((s) % 64))
 
 /* Seen, or too far below the highest sequence to tell: either way a replay. */
-static bool window_rejects(const struct wire_peer *p, uint64_t seq)
+static bool window_rejects(const struct wire_session *p, uint64_t seq)
 {
 	if (seq > p->top)
 		return false;
@@ -326,7 +473,7 @@ static bool window_rejects(const struct wire_peer *p, uint64_t seq)
 	return p->seen[WIN_WORD(seq)] & WIN_BIT(seq);
 }
 
-static void window_mark(struct wire_peer *p, uint64_t seq)
+static void window_mark(struct wire_session *p, uint64_t seq)
 {
 	if (seq > p->top) {
 		/* Slots of the sequences skipped over now stand for new numbers. */
@@ -347,7 +494,7 @@ static void window_mark(struct wire_peer *p, uint64_t seq)
  * had been accepted from the sender max_age_us ago, so it was sent before
  * that datagram arrived (a sender's sequence only grows).
  */
-static bool too_old(const struct wire_rx *rx, const struct wire_peer *p, uint64_t seq,
+static bool too_old(const struct wire *rx, const struct wire_session *p, uint64_t seq,
 		    uint64_t now)
 {
 	for (unsigned i = 0; i < p->n_marks; i++) {
@@ -364,7 +511,7 @@ static bool too_old(const struct wire_rx *rx, const struct wire_peer *p, uint64_
  * the bound is checked against a mark up to a step older than it could be:
  * the check errs towards accepting.
  */
-static void age_mark(const struct wire_rx *rx, struct wire_peer *p, uint64_t now)
+static void age_mark(const struct wire *rx, struct wire_session *p, uint64_t now)
 {
 	uint64_t step = rx->max_age_us / WIRE_AGE_STEPS;
 	if (p->n_marks && now < p->marks[p->newest].at + step)
@@ -376,77 +523,236 @@ static void age_mark(const struct wire_rx *rx, struct wire_peer *p, uint64_t now
 	p->marks[p->newest].top = p->top;
 }
 
-static int reject(struct wire_rx *rx, enum wire_reject r)
+
+static int reject(struct wire *w, enum wire_reject r)
 {
-	rx->rejects[r]++;
+	w->rejects[r]++;
 	return WIRE_RC(r);
 }
 
-int wire_receive(struct wire_rx *rx, const struct auth_key *k, uint8_t *buf, size_t len,
-		 uint64_t now_us, struct wire_hdr *hdr_out, struct wire_iter *it)
+/* An INIT from peer p whose tag verified: answer it, keep the answered session. */
+static int on_init(struct wire *w, struct wire_peer *p, const uint8_t *buf, uint64_t now,
+		   uint8_t *reply, size_t *reply_len)
 {
+	uint64_t inc = get64(buf + HS_INC), ctr = get64(buf + HS_CTR);
+	uint8_t e_pk[AUTH_PK_BYTES], e_sk[AUTH_SK_BYTES];
+	uint8_t es[AUTH_DH_BYTES], ee[AUTH_DH_BYTES], se[AUTH_DH_BYTES];
+	const uint8_t *epk = buf + HS_EPK;
+	struct auth_key k;
+	uint64_t sid;
+	int rc;
+
+	/* Only an INIT newer than every one answered: a replayed one is old. */
+	if (inc < p->init_inc || inc < p->incarnation)
+		return reject(w, WIRE_REJ_OLD_INCARNATION);
+	if (inc == p->init_inc && ctr <= p->init_ctr)
+		return reject(w, WIRE_REJ_REPLAY);
+	auth_ephemeral(e_pk, e_sk);
+	if (auth_dh(es, false, w->pk, w->sk, epk) != 0 || auth_dh(ee, false, e_pk, e_sk, epk) != 0 ||
+	    auth_dh(se, false, e_pk, e_sk, p->pk) != 0) {
+		rc = reject(w, WIRE_REJ_BAD_AUTH);
+		goto out;
+	}
+	do
+		sid = auth_random64();
+	while (sid == 0 || (p->rx.live && sid == p->rx.id));
+	put_common(reply, WIRE_T_RESP, 0, w->cluster_id, w->self, get32(buf + H_SENDER));
+	put64(reply + HS_ID, get64(buf + HS_ID));
+	put64(reply + HS_INC, w->incarnation);
+	put64(reply + HS_SESSION, sid);
+	memcpy(reply + HS_EPK, e_pk, AUTH_PK_BYTES);
+	/* The answered session replaces an earlier answered one, never the
+	 * current: that stays until a datagram confirms the new one. */
+	session_wipe(&p->rx_next);
+	session_keys(&k, p->rx_next.key, es, p->ss_in, ee, se, buf, reply);
+	auth_seal(NULL, reply + HS_TAG, NULL, 0, reply, HS_TAG, zero_nonce, &k);
+	auth_key_wipe(&k);
+	p->rx_next.live = true;
+	p->rx_next.id = sid;
+	p->rx_next.peer_inc = inc;
+	p->rx_next.since_us = now;
+	p->init_inc = inc;
+	p->init_ctr = ctr;
+	/* A newer incarnation may have lost the session we send on: shake
+	 * hands again, keeping the old session until the new one is answered.
+	 * A replayed INIT gets no further than this. */
+	if (inc > p->hs_want_inc)
+		p->hs_want_inc = inc;
+	*reply_len = WIRE_HS_BYTES;
+	rc = WIRE_HANDSHAKE;
+out:
+	sodium_memzero(e_sk, sizeof(e_sk));
+	sodium_memzero(es, sizeof(es));
+	sodium_memzero(ee, sizeof(ee));
+	sodium_memzero(se, sizeof(se));
+	return rc;
+}
+
+/* A RESP to our INIT in flight to p: verify it, and the session is ours to send on. */
+static int on_resp(struct wire *w, struct wire_peer *p, uint32_t id, uint8_t *buf, uint64_t now,
+		   uint8_t *reply, size_t reply_cap, size_t *reply_len)
+{
+	uint8_t ee[AUTH_DH_BYTES], se[AUTH_DH_BYTES], key[AUTH_KEY_BYTES];
+	const uint8_t *epk = buf + HS_EPK;
+	struct wire_builder b;
+	struct auth_key k;
+	int rc;
+
+	if (auth_dh(ee, true, p->e_pk, p->e_sk, epk) != 0 ||
+	    auth_dh(se, true, w->pk, w->sk, epk) != 0) {
+		rc = reject(w, WIRE_REJ_BAD_AUTH);
+		goto out;
+	}
+	session_keys(&k, key, p->es, p->ss_out, ee, se, p->hs_init, buf);
+	rc = auth_open(NULL, NULL, 0, buf + HS_TAG, buf, HS_TAG, zero_nonce, &k);
+	auth_key_wipe(&k);
+	/* A forged RESP leaves the INIT in flight as it was. */
+	if (rc != 0) {
+		rc = reject(w, WIRE_REJ_BAD_AUTH);
+		goto out;
+	}
+	if (get64(buf + H_CLUSTER) != w->cluster_id) {
+		rc = reject(w, WIRE_REJ_WRONG_CLUSTER);
+		goto out;
+	}
+	session_wipe(&p->tx);
+	p->tx.live = true;
+	p->tx.id = get64(buf + HS_SESSION);
+	p->tx.peer_inc = get64(buf + HS_INC);
+	p->tx.since_us = now;
+	memcpy(p->tx.key, key, AUTH_KEY_BYTES);
+	p->hs_pending = false;
+	p->hs_tries = 0;
+	sodium_memzero(p->e_sk, sizeof(p->e_sk));
+	sodium_memzero(p->es, sizeof(p->es));
+	w->handshakes++;
+	/* Confirm the session at the peer at once, with an empty datagram. */
+	if (wire_begin(&b, w, id, reply, reply_cap, false) == 0) {
+		int n = wire_finish(&b);
+		if (n > 0)
+			*reply_len = (size_t)n;
+	}
+	rc = WIRE_HANDSHAKE;
+out:
+	sodium_memzero(ee, sizeof(ee));
+	sodium_memzero(se, sizeof(se));
+	sodium_memzero(key, sizeof(key));
+	return rc;
+}
+
+int wire_receive(struct wire *w, uint8_t *buf, size_t len, uint64_t now_us,
+		 struct wire_hdr *hdr_out, struct wire_iter *it, uint8_t *reply, size_t reply_cap,
+		 size_t *reply_len)
+{
+	struct wire_session *s;
 	struct wire_peer *peer;
 	struct wire_hdr h;
+	struct auth_key k;
 	uint8_t *tag;
 	size_t body_len;
-	bool fresh;
+	uint32_t sender;
+	uint8_t type;
+	int rc;
 
+	*reply_len = 0;
 	if (len < WIRE_MIN_DGRAM)
-		return reject(rx, WIRE_REJ_TRUNCATED);
+		return reject(w, WIRE_REJ_TRUNCATED);
+	type = buf[H_TYPE];
 	if (len > WIRE_MAX_DGRAM || memcmp(buf + H_MAGIC, WIRE_MAGIC, 4) != 0 ||
-	    buf[H_VERSION] != WIRE_VERSION || (buf[H_FLAGS] & ~WIRE_F_ENCRYPTED) != 0 ||
-	    buf[H_RESERVED] != 0 || buf[H_RESERVED + 1] != 0)
-		return reject(rx, WIRE_REJ_MALFORMED);
+	    buf[H_VERSION] != WIRE_VERSION || buf[H_RESERVED] != 0 ||
+	    (type == WIRE_T_DATA ? (buf[H_FLAGS] & ~WIRE_F_ENCRYPTED) != 0
+				 : (type != WIRE_T_INIT && type != WIRE_T_RESP) ||
+				       buf[H_FLAGS] != 0 || len != WIRE_HS_BYTES))
+		return reject(w, WIRE_REJ_MALFORMED);
 
-	/* Nothing beyond the format bytes is trusted before the tag verifies. */
-	tag = buf + len - WIRE_TAG_BYTES;
-	body_len = len - WIRE_TAG_BYTES - WIRE_HDR_BYTES;
-	if (buf[H_FLAGS] & WIRE_F_ENCRYPTED) {
-		if (auth_open(buf + WIRE_HDR_BYTES, buf + WIRE_HDR_BYTES, body_len, tag, buf,
-			      WIRE_HDR_BYTES, buf + H_NONCE, k) != 0)
-			return reject(rx, WIRE_REJ_BAD_AUTH);
-	} else {
-		if (auth_open(NULL, NULL, 0, tag, buf, len - WIRE_TAG_BYTES, buf + H_NONCE, k) != 0)
-			return reject(rx, WIRE_REJ_BAD_AUTH);
+	/* Before the tag, only what chooses the key is read. */
+	memset(&h, 0, sizeof(h));
+	h.type = type;
+	h.receiver = get32(buf + H_RECEIVER);
+	sender = get32(buf + H_SENDER);
+	if (h.receiver != w->self)
+		return reject(w, WIRE_REJ_WRONG_RECEIVER);
+	if (!peer_ok(w, sender))
+		return reject(w, WIRE_REJ_UNKNOWN_SENDER);
+	peer = &w->peers[sender];
+	h.sender = sender;
+	h.cluster_id = get64(buf + H_CLUSTER);
+
+	if (type == WIRE_T_INIT) {
+		if (reply_cap < WIRE_HS_BYTES)
+			return -EINVAL; /* the caller's mistake: no room to answer */
+		init_key(&k, peer->ss_in, buf);
+		rc = auth_open(NULL, NULL, 0, buf + HS_TAG, buf, HS_TAG, zero_nonce, &k);
+		auth_key_wipe(&k);
+		if (rc != 0)
+			return reject(w, WIRE_REJ_BAD_AUTH);
+		if (h.cluster_id != w->cluster_id)
+			return reject(w, WIRE_REJ_WRONG_CLUSTER);
+		rc = on_init(w, peer, buf, now_us, reply, reply_len);
+		if (rc == WIRE_HANDSHAKE)
+			*hdr_out = h;
+		return rc;
+	}
+	if (type == WIRE_T_RESP) {
+		if (!peer->hs_pending || get64(buf + HS_ID) != peer->hs_id ||
+		    now_us - peer->hs_sent_us > WIRE_HS_MAX_RTT_US)
+			return reject(w, WIRE_REJ_NO_SESSION);
+		rc = on_resp(w, peer, sender, buf, now_us, reply, reply_cap, reply_len);
+		if (rc == WIRE_HANDSHAKE)
+			*hdr_out = h;
+		return rc;
 	}
 
-	h.version = buf[H_VERSION];
 	h.flags = buf[H_FLAGS];
-	h.cluster_id = get64(buf + H_CLUSTER);
-	h.sender = get32(buf + H_SENDER);
-	h.salt = get32(buf + H_SALT);
-	h.incarnation = get64(buf + H_INCARNATION);
+	h.session = get64(buf + H_SESSION);
 	h.seq = get64(buf + H_SEQ);
 	h.count = get16(buf + H_COUNT);
+	if (peer->rx.live && peer->rx.id == h.session)
+		s = &peer->rx;
+	else if (peer->rx_next.live && peer->rx_next.id == h.session)
+		s = &peer->rx_next;
+	else
+		return reject(w, WIRE_REJ_NO_SESSION);
 
-	if (h.cluster_id != rx->cluster_id)
-		return reject(rx, WIRE_REJ_WRONG_CLUSTER);
-	if (h.sender == 0 || h.sender > PKV_MAX_NODES || h.sender == rx->self ||
-	    !rx->peers[h.sender].known)
-		return reject(rx, WIRE_REJ_UNKNOWN_SENDER);
-	peer = &rx->peers[h.sender];
-	/* A first datagram, or a restarted sender: its window starts afresh. */
-	fresh = !peer->active || h.incarnation > peer->incarnation;
-	if (!fresh && h.incarnation < peer->incarnation)
-		return reject(rx, WIRE_REJ_OLD_INCARNATION);
-	if (!fresh && too_old(rx, peer, h.seq, now_us))
-		return reject(rx, WIRE_REJ_TOO_OLD);
-	if (!fresh && window_rejects(peer, h.seq))
-		return reject(rx, WIRE_REJ_REPLAY);
+	tag = buf + len - WIRE_TAG_BYTES;
+	body_len = len - WIRE_TAG_BYTES - WIRE_HDR_BYTES;
+	memcpy(k.k, s->key, AUTH_KEY_BYTES);
+	if (h.flags & WIRE_F_ENCRYPTED)
+		rc = auth_open(buf + WIRE_HDR_BYTES, buf + WIRE_HDR_BYTES, body_len, tag, buf,
+			       WIRE_HDR_BYTES, buf + H_NONCE, &k);
+	else
+		rc = auth_open(NULL, NULL, 0, tag, buf, len - WIRE_TAG_BYTES, buf + H_NONCE, &k);
+	auth_key_wipe(&k);
+	if (rc != 0)
+		return reject(w, WIRE_REJ_BAD_AUTH);
+	if (h.cluster_id != w->cluster_id)
+		return reject(w, WIRE_REJ_WRONG_CLUSTER);
+	if (too_old(w, s, h.seq, now_us))
+		return reject(w, WIRE_REJ_TOO_OLD);
+	if (window_rejects(s, h.seq))
+		return reject(w, WIRE_REJ_REPLAY);
 	if (wire_decode_body(buf + WIRE_HDR_BYTES, body_len, h.count, it) != 0)
-		return reject(rx, WIRE_REJ_MALFORMED);
+		return reject(w, WIRE_REJ_MALFORMED);
 
-	/* Accepted: only now does the sender's state move. */
-	if (fresh) {
-		peer->active = true;
-		peer->incarnation = h.incarnation;
-		peer->top = 0;
-		memset(peer->seen, 0, sizeof(peer->seen));
-		peer->n_marks = 0;
+	/* Accepted: only now does the peer's state move. */
+	if (s == &peer->rx_next) {
+		/* Confirmed: the answered session becomes the current one, and
+		 * the one before it is gone with its key. */
+		session_wipe(&peer->rx);
+		peer->rx = peer->rx_next;
+		session_wipe(&peer->rx_next);
+		s = &peer->rx;
+		w->handshakes++;
+		if (s->peer_inc > peer->incarnation)
+			peer->incarnation = s->peer_inc;
+		/* A peer that restarted has no session for what we send it. */
+		if (s->peer_inc > peer->hs_want_inc)
+			peer->hs_want_inc = s->peer_inc;
 	}
-	window_mark(peer, h.seq);
-	age_mark(rx, peer, now_us);
-	rx->accepted++;
+	window_mark(s, h.seq);
+	age_mark(w, s, now_us);
+	w->accepted++;
+	h.incarnation = s->peer_inc;
 	*hdr_out = h;
-	return 0;
+	return WIRE_OK;
 }

@@ -1,25 +1,54 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * wire.h — the datagram format and the receive pipeline.
+ * wire.h — the datagram format, the session handshake and the receive
+ * pipeline.
  *
- * Pure: no sockets, no clock reads, no allocation. The loop hands in a
- * buffer and gets messages (struct pkv_msg) out, or a reject reason.
+ * Pure: no sockets, no clock reads, no allocation (the caller owns struct
+ * wire; the daemon keeps it in locked, non-dumpable memory since it holds
+ * the node's secret key and the session keys). Randomness comes from
+ * auth.h. The loop hands in a buffer and gets messages (struct pkv_msg)
+ * out, a handshake datagram to send back, or a reject reason.
  *
- * Datagram (all integers little-endian, packed by hand):
+ * Sessions (docs/design.md §7): each direction of each pair of daemons has
+ * its own session, set up by a handshake the sender of that direction
+ * starts (INIT) and the receiver answers (RESP), both with fresh ephemeral
+ * keys; the session key is derived from four crypto_kx terms (ephemeral and
+ * static keys of both ends, Noise KK's es, ss, ee, se) and both messages.
+ * The receiver takes the session as current only when a data datagram
+ * under it arrives (key confirmation), so a replayed INIT costs at most an
+ * unconfirmed answer.
+ *
+ * Data datagram (all integers little-endian, packed by hand):
  *
  *   off  size  header
- *     0     4  magic "PKV1"
+ *     0     4  magic "PKV2"
  *     4     1  version (WIRE_VERSION)
- *     5     1  flags: bit 0 = messages encrypted; other bits must be 0
- *     6     2  reserved, must be 0
+ *     5     1  type: WIRE_T_DATA
+ *     6     1  flags: bit 0 = messages encrypted; other bits must be 0
+ *     7     1  reserved, must be 0
  *     8     8  cluster id (auth_cluster_id of the cluster's name)
- *    16     4  sender node id         ┐
- *    20     4  salt                   │ these 24 bytes are the AEAD nonce,
- *    24     8  sender incarnation     │ see auth.h
- *    32     8  sequence number        ┘
- *    40     2  message count
- *    42        messages, back to back
- *   end-16 16  authentication tag
+ *    16     4  sender node id
+ *    20     4  receiver node id
+ *    24     8  session id (chosen by the receiver in its RESP)
+ *    32     8  sequence number (per session, from 1)  ┐ the AEAD nonce
+ *    40    16  random bytes, new for every datagram   ┘
+ *    56     2  message count
+ *    58        messages, back to back
+ *   end-16 16  authentication tag (session key)
+ *
+ * INIT (sender → receiver, 96 bytes): the first 24 bytes as above with
+ * type WIRE_T_INIT and flags 0, then
+ *    24     8  handshake id (the initiator's, random)
+ *    32     8  initiator's incarnation
+ *    40     8  initiator's handshake counter (grows within an incarnation)
+ *    48    32  initiator's ephemeral public key
+ *    80    16  tag: AEAD over bytes 0..80, key from ss (static-static)
+ * RESP (receiver → sender, 96 bytes): type WIRE_T_RESP, then
+ *    24     8  handshake id (echoed)
+ *    32     8  responder's incarnation
+ *    40     8  session id
+ *    48    32  responder's ephemeral public key
+ *    80    16  tag: AEAD over bytes 0..80, key from es, ss, ee, se
  *
  *   message (one layout for every type, so new types need no codec change):
  *     0     1  type (1 .. PKV_MSG__COUNT-1)
@@ -52,11 +81,15 @@
 #include "auth.h"
 #include "msg.h"
 
-#define WIRE_MAGIC	 "PKV1"
-#define WIRE_VERSION	 1u
+#define WIRE_MAGIC	 "PKV2"
+#define WIRE_VERSION	 2u
 #define WIRE_F_ENCRYPTED 0x01u
+#define WIRE_T_DATA	 1u
+#define WIRE_T_INIT	 2u
+#define WIRE_T_RESP	 3u
 
-#define WIRE_HDR_BYTES	     42u
+#define WIRE_HDR_BYTES	     58u
+#define WIRE_HS_BYTES	     96u /* an INIT or a RESP */
 #define WIRE_MSG_FIXED_BYTES 74u
 #define WIRE_TAG_BYTES	     AUTH_TAG_BYTES
 /* Fits one UDP datagram over IPv4/IPv6 (loopback MTU is 64 KiB). */
@@ -69,12 +102,12 @@
 #define WIRE_MAX_DGRAM 65000u
 /* The smallest datagram: a header, no message, a tag. */
 #define WIRE_MIN_DGRAM (WIRE_HDR_BYTES + WIRE_TAG_BYTES)
-/* Sequence numbers remembered per sender, below the highest one seen. */
+/* Sequence numbers remembered per session, below the highest one seen. */
 #define WIRE_REPLAY_WINDOW 1024u
 /*
  * The delay bound (docs/design.md §7): a datagram older than this is
  * dropped. Proven old by sequence: a sequence at or below the highest one
- * accepted from the sender max_age_us ago was sent before that one arrived.
+ * accepted in the session max_age_us ago was sent before that one arrived.
  * The receiver keeps WIRE_AGE_MARKS marks (time, highest sequence), one per
  * max_age_us / WIRE_AGE_STEPS, so a datagram is dropped once it is older
  * than max_age_us plus one step plus the gap to the sender's next datagram.
@@ -82,24 +115,142 @@
 #define WIRE_MAX_AGE_US 1000000u
 #define WIRE_AGE_STEPS	4u
 #define WIRE_AGE_MARKS	(WIRE_AGE_STEPS + 2u)
+/*
+ * Handshake timing: an INIT unanswered after WIRE_HS_RETRY_US << tries is
+ * sent again with a new ephemeral key, the gap doubling up to
+ * WIRE_HS_RETRY_MAX_US (so at most one INIT a second to a peer that is
+ * down); a RESP later than WIRE_HS_MAX_RTT_US after its INIT is dropped.
+ * An answered INIT is kept until the peer's next INIT replaces it, however
+ * long its confirmation takes: only the peer can confirm it, and the peer
+ * may already be sending under it (its confirmation lost, or held up by a
+ * partition); forgetting it would leave the peer sending into a void.
+ */
+#define WIRE_HS_RETRY_US     100000u
+#define WIRE_HS_RETRY_MAX_US 1000000u
+#define WIRE_HS_MAX_RTT_US   1000000u
 
 struct wire_hdr {
-	uint8_t version;
-	uint8_t flags; /* WIRE_F_*; set by wire_finish, ignored by wire_begin */
+	uint8_t type;  /* WIRE_T_* */
+	uint8_t flags; /* WIRE_F_* */
 	uint64_t cluster_id;
 	uint32_t sender;
-	uint32_t salt;
+	uint32_t receiver;
+	uint64_t session;     /* data: the session id */
+	uint64_t seq;	      /* data: the sequence number */
+	uint64_t incarnation; /* data: the sender's incarnation the session is bound to */
+	uint16_t count;
+};
+
+/* One direction's session: its key and, on the receiving side, its window. */
+struct wire_session {
+	bool live;
+	uint64_t id;	      /* session id (the receiver's choice) */
+	uint64_t peer_inc;    /* the other end's incarnation */
+	uint8_t key[AUTH_KEY_BYTES];
+	uint64_t since_us;    /* set up (receiver: RESP sent; sender: RESP received) */
+	uint64_t seq;	      /* sending: the last sequence used */
+	uint64_t top;	      /* receiving: the highest sequence accepted */
+	/* bit (s % WIRE_REPLAY_WINDOW) set: sequence s in (top - WINDOW, top] seen */
+	uint64_t seen[WIRE_REPLAY_WINDOW / 64];
+	/* The delay bound: `top` as it was at `at` (µs), newest at marks[newest]. */
+	struct {
+		uint64_t at, top;
+	} marks[WIRE_AGE_MARKS];
+	unsigned n_marks, newest;
+};
+
+/* What one daemon keeps of one peer. */
+struct wire_peer {
+	bool known; /* configured: datagrams from it are expected */
+	uint8_t pk[AUTH_PK_BYTES];
+	/* The static-static term, computed once: as the initiator of the
+	 * session we send on, and as the responder of the one we receive on. */
+	uint8_t ss_out[AUTH_DH_BYTES], ss_in[AUTH_DH_BYTES];
+	/* Sending to the peer: the session we started, and our INIT in flight. */
+	struct wire_session tx;
+	bool hs_pending;
+	/* The peer's incarnation the session we send on must be bound to: a
+	 * newer one has lost it, so a handshake is due. */
+	uint64_t hs_want_inc;
+	uint64_t hs_id, hs_sent_us, hs_next_us;
+	unsigned hs_tries;
+	uint8_t hs_init[WIRE_HS_BYTES]; /* the INIT sent, part of the key's input */
+	uint8_t e_pk[AUTH_PK_BYTES], e_sk[AUTH_SK_BYTES];
+	uint8_t es[AUTH_DH_BYTES];
+	/* Receiving from the peer: the confirmed session and an answered INIT. */
+	struct wire_session rx, rx_next;
+	uint64_t init_inc, init_ctr; /* the newest INIT answered */
+	uint64_t incarnation;	     /* the peer's, from the newest confirmed session */
+};
+
+/* Reasons to drop a received datagram; each is counted in wire.rejects. */
+enum wire_reject {
+	WIRE_REJ_TRUNCATED,
+	WIRE_REJ_MALFORMED,
+	WIRE_REJ_BAD_AUTH,
+	WIRE_REJ_WRONG_CLUSTER,
+	WIRE_REJ_UNKNOWN_SENDER,
+	WIRE_REJ_OLD_INCARNATION,
+	WIRE_REJ_REPLAY,
+	WIRE_REJ_TOO_OLD,
+	WIRE_REJ_WRONG_RECEIVER,
+	WIRE_REJ_NO_SESSION,
+	WIRE_REJ__COUNT
+};
+
+struct wire {
+	uint64_t cluster_id;
+	uint32_t self;
 	uint64_t incarnation;
-	uint64_t seq;
-	uint16_t count; /* set by the builder, ignored by wire_begin */
+	uint64_t max_age_us; /* the delay bound; WIRE_MAX_AGE_US after wire_init */
+	uint8_t pk[AUTH_PK_BYTES], sk[AUTH_SK_BYTES];
+	uint64_t hs_ctr; /* INITs sent in this incarnation */
+	struct wire_peer peers[PKV_MAX_NODES + 1]; /* indexed by node id; [0] unused */
+	uint64_t accepted;
+	uint64_t handshakes; /* sessions set up, both directions */
+	uint64_t rejects[WIRE_REJ__COUNT];
 };
 
 /*
- * Building a datagram:
- *	wire_begin(&b, buf, sizeof(buf), &hdr);
- *	while (more && wire_add(&b, &m) == 0) ...
- *	len = wire_finish(&b, &key, encrypt);
- * The buffer holds a valid datagram after every call; wire_finish seals it.
+ * Sets up w for node `self` of incarnation `incarnation` (> 0) with its key
+ * pair from `seed`. Forgets every peer and session.
+ */
+void wire_init(struct wire *w, uint64_t cluster_id, uint32_t self, uint64_t incarnation,
+	       const struct auth_key *seed);
+
+/* Wipes the secret and session keys (sodium_memzero). */
+void wire_wipe(struct wire *w);
+
+/*
+ * Expects datagrams from node id (1..PKV_MAX_NODES, not self), whose public
+ * key is pk. Returns 0, or -EINVAL (bad id, or a public key no DH works
+ * with). Adding a known peer again with the same key keeps its sessions.
+ */
+int wire_add_peer(struct wire *w, uint32_t id, const uint8_t pk[AUTH_PK_BYTES]);
+
+/* Forgets a peer and its sessions; its datagrams become unknown_sender. */
+void wire_remove_peer(struct wire *w, uint32_t id);
+
+/* True when data can be sent to the peer (a session we started was answered). */
+bool wire_can_send(const struct wire *w, uint32_t id);
+
+/*
+ * The handshake's clock: when an INIT to peer id is due (no session, a
+ * retry, or a new one asked for), writes it to buf (cap ≥ WIRE_HS_BYTES)
+ * and returns its length; 0 when none is due. *next_us is lowered to the
+ * time the next one will be (left alone when none is planned).
+ */
+size_t wire_handshake_due(struct wire *w, uint32_t id, uint64_t now_us, uint8_t *buf, size_t cap,
+			  uint64_t *next_us);
+
+/*
+ * Building a data datagram to peer `to`:
+ *	if (wire_begin(&b, w, to, buf, sizeof(buf), encrypt) == 0) {
+ *		while (more && wire_add(&b, &m) == 0) ...
+ *		len = wire_finish(&b);
+ *	}
+ * The buffer holds a valid datagram after every call; wire_finish seals it
+ * under the session's key.
  */
 struct wire_builder {
 	uint8_t *buf;
@@ -107,13 +258,18 @@ struct wire_builder {
 	size_t len; /* header + messages so far (no tag yet) */
 	uint16_t count;
 	bool finished;
+	bool encrypt;
+	const uint8_t *key; /* the session's */
 };
 
 /*
- * Starts a datagram in buf (cap bytes; only min(cap, WIRE_MAX_DGRAM) are
- * used). Returns 0, or -EINVAL if cap < WIRE_MIN_DGRAM.
+ * Starts a datagram to `to` in buf (cap bytes; only min(cap, WIRE_MAX_DGRAM)
+ * are used), taking the session's next sequence number. Returns 0; -ENOTCONN
+ * when there is no session to `to` yet (wire_handshake_due sets one up);
+ * -EINVAL if cap < WIRE_MIN_DGRAM or `to` is not a peer.
  */
-int wire_begin(struct wire_builder *b, uint8_t *buf, size_t cap, const struct wire_hdr *h);
+int wire_begin(struct wire_builder *b, struct wire *w, uint32_t to, uint8_t *buf, size_t cap,
+	       bool encrypt);
 
 /* Encoded size of m (fixed part plus its byte strings). */
 size_t wire_msg_size(const struct pkv_msg *m);
@@ -133,50 +289,13 @@ static inline unsigned wire_count(const struct wire_builder *b)
 }
 
 /*
- * Seals the datagram with key k, encrypting the messages when encrypt is
- * set, and returns its length (≤ WIRE_MAX_DGRAM), or -EINVAL if the builder
- * was already finished.
+ * Seals the datagram, encrypting the messages when asked to at
+ * wire_begin, and returns its length (≤ WIRE_MAX_DGRAM), or -EINVAL if the
+ * builder was already finished.
  */
-int wire_finish(struct wire_builder *b, const struct auth_key *k, bool encrypt);
-
-/* Reasons to drop a received datagram; each is counted in wire_rx.rejects. */
-enum wire_reject {
-	WIRE_REJ_TRUNCATED,
-	WIRE_REJ_MALFORMED,
-	WIRE_REJ_BAD_AUTH,
-	WIRE_REJ_WRONG_CLUSTER,
-	WIRE_REJ_UNKNOWN_SENDER,
-	WIRE_REJ_OLD_INCARNATION,
-	WIRE_REJ_REPLAY,
-	WIRE_REJ_TOO_OLD,
-	WIRE_REJ__COUNT
-};
+int wire_finish(struct wire_builder *b);
 
 const char *wire_reject_to_str(enum wire_reject r);
-
-/* What the receiver remembers of one sender. */
-struct wire_peer {
-	bool known;	      /* configured: datagrams from it are expected */
-	bool active;	      /* a datagram of `incarnation` was accepted */
-	uint64_t incarnation; /* the newest incarnation accepted */
-	uint64_t top;	      /* the highest sequence accepted in it */
-	/* bit (s % WIRE_REPLAY_WINDOW) set: sequence s in (top - WINDOW, top] seen */
-	uint64_t seen[WIRE_REPLAY_WINDOW / 64];
-	/* The delay bound: `top` as it was at `at` (µs), newest at marks[newest]. */
-	struct {
-		uint64_t at, top;
-	} marks[WIRE_AGE_MARKS];
-	unsigned n_marks, newest;
-};
-
-struct wire_rx {
-	uint64_t cluster_id;
-	uint32_t self;
-	uint64_t max_age_us; /* the delay bound; WIRE_MAX_AGE_US after wire_rx_init */
-	struct wire_peer peers[PKV_MAX_NODES + 1]; /* indexed by node id; [0] unused */
-	uint64_t accepted;
-	uint64_t rejects[WIRE_REJ__COUNT];
-};
 
 /* Messages of an accepted datagram, decoded on demand by wire_next. */
 struct wire_iter {
@@ -184,50 +303,52 @@ struct wire_iter {
 	unsigned left;
 };
 
-void wire_rx_init(struct wire_rx *rx, uint64_t cluster_id, uint32_t self);
-
 /*
- * Expects datagrams from node id (1..PKV_MAX_NODES, not self). Returns 0 or
- * -EINVAL. Adding a known peer again keeps its state.
- */
-int wire_rx_add_peer(struct wire_rx *rx, uint32_t id);
-
-/* Forgets a peer and its replay state; its datagrams become unknown_sender. */
-void wire_rx_remove_peer(struct wire_rx *rx, uint32_t id);
-
-/*
- * Checks one received datagram, in this order (the first failure wins):
- *   len < WIRE_MIN_DGRAM                               → truncated
- *   len > WIRE_MAX_DGRAM, bad magic, version, header
- *   flags or reserved bytes                            → malformed
- *   tag does not verify under k                        → bad_auth
- *   cluster id is not rx->cluster_id                   → wrong_cluster
- *   sender not a known peer, or is self                → unknown_sender
- *   incarnation below the sender's newest accepted     → old_incarnation
- *   same incarnation, sequence at or below the highest
- *   one accepted from the sender max_age_us before now  → too_old
- *   same incarnation, sequence seen or below window    → replay
- *   a message does not decode, count mismatch, or
- *   bytes left over after the last message             → malformed
- * Only the magic, version, flags and reserved bytes are read before the tag
- * is verified. Encrypted messages are decrypted in place (buf is modified,
- * also when the tag fails). A datagram of zero messages is valid.
+ * Checks one received datagram. Only the format bytes (magic, version,
+ * type, flags, reserved, length) and the fields that choose the key
+ * (receiver, sender, session or handshake id) are read before the tag
+ * verifies; the first failure wins:
+ *   len < WIRE_MIN_DGRAM (a handshake: not WIRE_HS_BYTES) → truncated
+ *   len > WIRE_MAX_DGRAM, bad magic, version, type,
+ *   flags or reserved bytes                              → malformed
+ *   receiver is not self                                 → wrong_receiver
+ *   sender not a known peer, or is self                  → unknown_sender
+ *   data: no current or answered session of that id;
+ *   RESP: no INIT of that handshake id in flight          → no_session
+ *   tag does not verify                                  → bad_auth
+ *   cluster id is not w->cluster_id                      → wrong_cluster
+ *   INIT: incarnation below the newest answered          → old_incarnation
+ *   INIT: not newer than the newest answered             → replay
+ *   data: sequence at or below the highest one accepted
+ *   in the session max_age_us before now                 → too_old
+ *   data: sequence seen or below the window              → replay
+ *   data: a message does not decode, count mismatch, or
+ *   bytes left over after the last message               → malformed
+ * Encrypted messages are decrypted in place (buf is modified, also when the
+ * tag fails). A datagram of zero messages is valid.
  *
- * Returns WIRE_OK (0) when the datagram is accepted: *hdr_out holds its header, *it
- * yields its messages (pointing into buf), the sender's newest incarnation is
- * updated (a higher one starts a fresh replay window and delay marks) and
- * the sequence is marked seen. now_us is the receiver's monotonic clock; it
- * must not go backwards between calls. Otherwise returns WIRE_RC(reason) = reason + 1, counts it in
- * rx->rejects[reason], and changes nothing else in rx; *hdr_out and *it are
- * then unspecified.
+ * reply must have room for WIRE_HS_BYTES (-EINVAL otherwise, for an INIT).
+ *
+ * Returns WIRE_OK (0) for an accepted data datagram: *hdr_out holds its
+ * header (with the incarnation its session is bound to), *it yields its
+ * messages (pointing into buf). A datagram under an answered session
+ * confirms it: it becomes the peer's current session, the one before it is
+ * wiped. Returns WIRE_HANDSHAKE for an accepted INIT or RESP: *hdr_out
+ * names the sender, and when *reply_len > 0 the caller sends reply (the
+ * RESP to an INIT; after a RESP, an empty data datagram that confirms the
+ * new session at once) to the sender's configured address. Otherwise
+ * returns WIRE_RC(reason) = reason + 1, counts it in w->rejects[reason], and
+ * changes nothing else in w. now_us is the receiver's monotonic clock; it
+ * must not go backwards between calls.
  */
 #define WIRE_OK		   0
+#define WIRE_HANDSHAKE	   (-1)
 #define WIRE_RC(reason)	   ((int)(reason) + 1)
 #define WIRE_RC_REJECT(rc) ((enum wire_reject)((rc)-1))
-__attribute__((warn_unused_result)) int wire_receive(struct wire_rx *rx, const struct auth_key *k,
-						     uint8_t *buf, size_t len, uint64_t now_us,
-						     struct wire_hdr *hdr_out,
-						     struct wire_iter *it);
+__attribute__((warn_unused_result)) int wire_receive(struct wire *w, uint8_t *buf, size_t len,
+						     uint64_t now_us, struct wire_hdr *hdr_out,
+						     struct wire_iter *it, uint8_t *reply,
+						     size_t reply_cap, size_t *reply_len);
 
 /* Yields the next message (byte strings point into the buffer); false at the end. */
 bool wire_next(struct wire_iter *it, struct pkv_msg *m);

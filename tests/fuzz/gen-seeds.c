@@ -9,10 +9,12 @@
  * Output goes to DIR/wire, DIR/ring and DIR/core (which must exist). The seeds are
  * checked in; run this again when the datagram or ring format changes.
  *
- * wire: valid datagrams sealed with fuzz-wire's key, sender and cluster (so
- * the fuzzer starts past authentication), one plain and one encrypted, and
- * fuzz-wire's second form, a 2-byte message count then a message area, and
- * a stream of datagram records for its replay-window model. (corpus/wire/
+ * wire: valid datagrams sealed under fuzz-wire's fixed session from node 2
+ * (fuzz-wire-setup.h: the same random source, so the same session keys; the
+ * fuzzer starts past authentication), one plain and one encrypted, and
+ * fuzz-wire's second form, a 2-byte message count then a message area, a
+ * stream of datagram records for its replay-window model, and a handshake
+ * script ('H', then op and argument bytes; see handshake_ops). (corpus/wire/
  * regress-seq-wrap is not generated: it is the reproducer of a fixed hang.)
  * ring: fuzz-ring's input format (see fuzz-ring.c): a put, a bound put, a
  * get, a keys page with a cursor, and one request of each refusal.
@@ -28,11 +30,8 @@
 #include <sodium.h>
 
 #include "pkv-shm.h"
+#include "fuzz-wire-setup.h"
 #include "wire.h"
-
-/* fuzz-wire's identities and key. */
-#define PEER	2u
-#define CLUSTER 0x5061786f734b5631ull
 
 static const char *dir;
 
@@ -75,18 +74,15 @@ static unsigned add_msgs(struct wire_builder *b)
 static void wire_seeds(void)
 {
 	static uint8_t buf[WIRE_MAX_DGRAM];
-	struct auth_key key;
-	for (unsigned i = 0; i < AUTH_KEY_BYTES; i++)
-		key.k[i] = (uint8_t)(0x40 + i);
+	static struct wire self, peer, peer2;
 
 	for (int encrypt = 0; encrypt < 2; encrypt++) {
 		struct wire_builder b;
-		struct wire_hdr h = {.cluster_id = CLUSTER, .sender = PEER, .incarnation = 1,
-				     .seq = 1};
-		if (wire_begin(&b, buf, sizeof(buf), &h) != 0)
+		if (fz_pair(&self, &peer, &peer2) != 0 ||
+		    wire_begin(&b, &peer, FZ_SELF, buf, sizeof(buf), encrypt) != 0)
 			exit(1);
 		add_msgs(&b);
-		int n = wire_finish(&b, &key, encrypt);
+		int n = wire_finish(&b);
 		if (n <= 0)
 			exit(1);
 		put_file("wire", encrypt ? "sealed-encrypted" : "sealed-plain", buf, (size_t)n);
@@ -94,8 +90,7 @@ static void wire_seeds(void)
 
 	/* The second form: count (low 10 bits), then the bare message area. */
 	struct wire_builder b;
-	struct wire_hdr h = {.cluster_id = CLUSTER, .sender = PEER};
-	if (wire_begin(&b, buf, sizeof(buf), &h) != 0)
+	if (wire_begin(&b, &peer, FZ_SELF, buf, sizeof(buf), false) != 0)
 		exit(1);
 	unsigned count = add_msgs(&b);
 	size_t body = b.len - WIRE_HDR_BYTES;
@@ -109,8 +104,7 @@ static void wire_seeds(void)
 
 	/*
 	 * fuzz-wire's replay stream (9-byte records, see replay_stream): both
-	 * senders, in and out of order, a repeat, the window's edge, a restart
-	 * with the next incarnation and a datagram of the previous one.
+	 * senders, in and out of order, a repeat, the window's edge.
 	 */
 	static const struct {
 		uint8_t ctl;
@@ -127,6 +121,17 @@ static void wire_seeds(void)
 			stream[i * 9 + 1 + j] = (uint8_t)(recs[i].v >> (8 * j));
 	}
 	put_file("wire", "replay-stream", stream, sizeof(stream));
+
+	/*
+	 * A handshake script: both start, node 1's INIT is answered and the
+	 * answer lost, time passes, node 2 restarts, node 1's confirmation is
+	 * replayed, data both ways.
+	 */
+	static const uint8_t script[] = {
+	    'H',  0x00, 0x00, 0x00, 0x01, 0x01, 0x00, 0x06, 0x05,
+	    0x05, 0x01, 0x01, 0x02, 0x03, 0x04, 0x07, 0x00, 0x07, 0x01,
+	};
+	put_file("wire", "handshake-script", script, sizeof(script));
 }
 
 /* --- ring ---------------------------------------------------------------- */
@@ -307,7 +312,7 @@ int main(int argc, char **argv)
 		return 64;
 	}
 	dir = argv[1];
-	if (sodium_init() < 0)
+	if (fz_init() < 0)
 		return 1;
 	wire_seeds();
 	ring_seeds();

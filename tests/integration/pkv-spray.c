@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * pkv-spray — sends COUNT junk datagrams to 127.0.0.1:PORT (loopback only):
- * random bytes, random bytes behind a valid magic and version, and headers
- * that name a real sender and cluster with a garbage tag. Bounded; exits.
+ * random bytes, random bytes behind a valid magic and version, and data,
+ * INIT and RESP headers that name a real sender and node1 as receiver with
+ * garbage keys and tags. Bounded; exits.
  */
 #include <arpa/inet.h>
 #include <stdint.h>
@@ -50,14 +51,23 @@ int main(int argc, char **argv)
 			break; /* pure noise */
 		case 1:
 			if (len >= 5)
-				memcpy(buf, "PKV1\x01", 5); /* plausible magic and version */
+				memcpy(buf, "PKV2\x02", 5); /* plausible magic and version */
 			break;
 		case 2:
-			if (len >= 48) {
-				memcpy(buf, "PKV1\x01\x00\x00\x00", 8);
-				/* sender id 1..3 at the usual place, random everything else */
+			if (len >= 74) {
+				/* a data datagram, an INIT or a RESP (96 bytes) */
+				uint8_t type = (uint8_t)(1 + rnd() % 3);
+				if (type != 1)
+					len = 96;
+				memcpy(buf, "PKV2\x02", 5);
+				buf[5] = type;
+				buf[6] = buf[7] = 0;
+				/* sender id 1..3 and receiver 1 at the usual places, random
+				 * everything else (session ids, keys, tags) */
 				buf[16] = (uint8_t)(1 + rnd() % 3);
 				memset(buf + 17, 0, 3);
+				buf[20] = 1;
+				memset(buf + 21, 0, 3);
 			}
 			break;
 		}

@@ -6,8 +6,10 @@
  *   pkv-wire-flood fill NODE BUCKET COUNT
  *	puts COUNT keys ("k000000"...) into BUCKET through NODE's daemon.
  *   pkv-wire-flood send KEY_FILE CLUSTER PORT SENDER keys|sync BUCKET DATAGRAMS MARK
- *	sends DATAGRAMS datagrams to 127.0.0.1:PORT sealed with the cluster
- *	key as node SENDER (a configured node that is not running), each as
+ *	sets up a session with node1 of a dev cluster at 127.0.0.1:PORT as
+ *	node SENDER (a configured node that is not running, listening on its
+ *	own port PORT - 1 + SENDER; its key derived from the cluster key, as
+ *	every dev node's is), then sends DATAGRAMS datagrams in it, each as
  *	full as it fits of KEYS_REQ for BUCKET or of SYNC_REQ from the start
  *	of the store, then one datagram with a CHOSEN of key MARK in bucket
  *	"flood-mark": once the daemon answers `get -b flood-mark MARK`, it
@@ -21,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,10 +56,16 @@ static int fill(const char *node, const char *bucket, long count)
 	return 0;
 }
 
-static int send_dgram(int fd, const struct sockaddr_in *sa, struct wire_builder *b,
-		      const struct auth_key *k)
+static uint64_t mono_us(void)
 {
-	int len = wire_finish(b, k, false);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int send_dgram(int fd, const struct sockaddr_in *sa, struct wire_builder *b)
+{
+	int len = wire_finish(b);
 	if (len < 0 || sendto(fd, b->buf, (size_t)len, 0, (const struct sockaddr *)sa,
 			      sizeof(*sa)) != len) {
 		perror("pkv-wire-flood: sendto");
@@ -67,14 +76,43 @@ static int send_dgram(int fd, const struct sockaddr_in *sa, struct wire_builder 
 	return 0;
 }
 
+/* The handshake with node 1 as node `sender` (docs/design.md §7). */
+static int handshake(int fd, const struct sockaddr_in *sa, struct wire *w)
+{
+	static uint8_t buf[WIRE_MAX_DGRAM], reply[WIRE_MAX_DGRAM];
+	uint64_t give_up = mono_us() + 10000000u;
+	while (!wire_can_send(w, 1) && mono_us() < give_up) {
+		uint64_t next = UINT64_MAX;
+		size_t n = wire_handshake_due(w, 1, mono_us(), buf, sizeof(buf), &next);
+		if (n && sendto(fd, buf, n, 0, (const struct sockaddr *)sa, sizeof(*sa)) != (ssize_t)n)
+			return 1;
+		ssize_t got = recv(fd, buf, sizeof(buf), 0); /* SO_RCVTIMEO: 100 ms */
+		if (got <= 0)
+			continue;
+		struct wire_hdr h;
+		struct wire_iter it;
+		size_t rlen = 0;
+		int rc = wire_receive(w, buf, (size_t)got, mono_us(), &h, &it, reply, sizeof(reply),
+				      &rlen);
+		if (rc == WIRE_HANDSHAKE && rlen &&
+		    sendto(fd, reply, rlen, 0, (const struct sockaddr *)sa, sizeof(*sa)) != (ssize_t)rlen)
+			return 1;
+	}
+	if (!wire_can_send(w, 1)) {
+		fprintf(stderr, "pkv-wire-flood: no session with node1\n");
+		return 1;
+	}
+	return 0;
+}
+
 static int flood(char **a)
 {
 	const char *key_file = a[0], *cluster = a[1], *kind = a[4], *bucket = a[5], *mark = a[7];
 	int port = atoi(a[2]), sender = atoi(a[3]);
 	long count = atol(a[6]);
 	bool keys = !strcmp(kind, "keys");
-	if (port <= 0 || port > 65535 || sender < 1 || sender > (int)PKV_MAX_NODES || count < 0 ||
-	    count > 100000 || (!keys && strcmp(kind, "sync")))
+	if (port <= 1 || port + sender > 65536 || sender < 2 || sender > (int)PKV_MAX_NODES ||
+	    count < 0 || count > 100000 || (!keys && strcmp(kind, "sync")))
 		return 64;
 	if (sodium_init() < 0)
 		return 1;
@@ -84,28 +122,47 @@ static int flood(char **a)
 		fprintf(stderr, "pkv-wire-flood: %s\n", err);
 		return 1;
 	}
+	/* Dev keys: every node's seed comes from the cluster key and its name. */
+	char name[32];
+	struct auth_key seed, seed1;
+	uint8_t pk1[AUTH_PK_BYTES], sk1[AUTH_SK_BYTES];
+	snprintf(name, sizeof(name), "node%d", sender);
+	auth_node_seed_from_cluster_key(&seed, &k, name);
+	auth_node_seed_from_cluster_key(&seed1, &k, "node1");
+	auth_node_keypair(pk1, sk1, &seed1);
+	static struct wire w;
+	/* A new incarnation of a node that is not running: a session of its own. */
+	wire_init(&w, auth_cluster_id(cluster), (uint32_t)sender,
+		  (uint64_t)time(NULL) * 1000000000u + randombytes_uniform(1000000), &seed);
+	if (wire_add_peer(&w, 1, pk1) < 0)
+		return 1;
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in me = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)(port - 1 + sender)) };
 	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	/* A new incarnation of a node that is not running: a stream of its own. */
-	struct wire_hdr h = { .version = WIRE_VERSION,
-			      .cluster_id = auth_cluster_id(cluster),
-			      .sender = (uint32_t)sender,
-			      .salt = randombytes_random(),
-			      .incarnation = (uint64_t)time(NULL) * 1000u + randombytes_uniform(1000),
-			      .seq = 1 };
+	inet_pton(AF_INET, "127.0.0.1", &me.sin_addr);
+	struct timeval tv = { .tv_usec = 100000 };
+	if (fd < 0 || bind(fd, (const struct sockaddr *)&me, sizeof(me)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+		perror("pkv-wire-flood: socket");
+		return 1;
+	}
+	if (handshake(fd, &sa, &w))
+		return 1;
 	static uint8_t buf[WIRE_MAX_DGRAM];
 	struct wire_builder b;
 	struct pkv_msg m = { .type = keys ? PKV_MSG_KEYS_REQ : PKV_MSG_SYNC_REQ, .req = 1 };
 	if (keys)
 		m.bucket = (struct pkv_bytes){ (const uint8_t *)bucket, (uint32_t)strlen(bucket) };
 	unsigned per = 0;
-	for (long d = 0; d < count; d++, h.seq++) {
-		wire_begin(&b, buf, sizeof(buf), &h);
+	for (long d = 0; d < count; d++) {
+		if (wire_begin(&b, &w, 1, buf, sizeof(buf), false))
+			return 1;
 		while (wire_add(&b, &m) == 0)
 			m.req++;
 		per = wire_count(&b);
-		if (send_dgram(fd, &sa, &b, &k))
+		if (send_dgram(fd, &sa, &b))
 			return 1;
 	}
 	struct pkv_msg c = { .type = PKV_MSG_CHOSEN,
@@ -114,11 +171,12 @@ static int flood(char **a)
 			     .value = { (const uint8_t *)"handled", 7 },
 			     .gen = 1,
 			     .ballot = { .round = 2, .node = (uint32_t)sender } };
-	wire_begin(&b, buf, sizeof(buf), &h);
-	if (wire_add(&b, &c) || send_dgram(fd, &sa, &b, &k))
+	if (wire_begin(&b, &w, 1, buf, sizeof(buf), false) || wire_add(&b, &c) ||
+	    send_dgram(fd, &sa, &b))
 		return 1;
 	printf("sent %ld datagrams of %u %s each as node %d\n", count, per,
 	       keys ? "KEYS_REQ" : "SYNC_REQ", sender);
+	wire_wipe(&w);
 	close(fd);
 	return 0;
 }

@@ -6,12 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
 #include "auth.h"
+
+static void fixed_key(struct auth_key *k, uint8_t seed);
 
 static char tmpdir[256];
 static char path[300];
@@ -188,7 +191,7 @@ START_TEST(key_generate_writes_loadable_0600_hex_file)
 	int fd;
 	ssize_t n;
 
-	ck_assert_int_eq(auth_key_generate_file(path, false, err, sizeof(err)), 0);
+	ck_assert_int_eq(auth_key_generate_file(path, false, NULL, err, sizeof(err)), 0);
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_uint_eq(st.st_mode & 07777, 0600);
 	fd = open(path, O_RDONLY);
@@ -202,7 +205,7 @@ START_TEST(key_generate_writes_loadable_0600_hex_file)
 	ck_assert_int_eq(auth_key_load(&k1, path, err, sizeof(err)), 0);
 
 	/* A second key is a different key. */
-	ck_assert_int_eq(auth_key_generate_file(path, true, err, sizeof(err)), 0);
+	ck_assert_int_eq(auth_key_generate_file(path, true, NULL, err, sizeof(err)), 0);
 	ck_assert_int_eq(auth_key_load(&k2, path, err, sizeof(err)), 0);
 	ck_assert_int_ne(memcmp(&k1, &k2, sizeof(k1)), 0);
 }
@@ -214,7 +217,7 @@ START_TEST(key_generate_refuses_to_overwrite_without_force)
 	char err[512] = "";
 
 	write_file(hex_key, 64, 0600);
-	ck_assert_int_eq(auth_key_generate_file(path, false, err, sizeof(err)), -EEXIST);
+	ck_assert_int_eq(auth_key_generate_file(path, false, NULL, err, sizeof(err)), -EEXIST);
 	ck_assert_ptr_nonnull(strstr(err, "already exists"));
 	/* The old key is intact. */
 	ck_assert_int_eq(auth_key_load(&k, path, err, sizeof(err)), 0);
@@ -228,9 +231,114 @@ START_TEST(key_generate_with_force_resets_mode_to_0600)
 	char err[512] = "";
 
 	write_file(hex_key, 64, 0644);
-	ck_assert_int_eq(auth_key_generate_file(path, true, err, sizeof(err)), 0);
+	ck_assert_int_eq(auth_key_generate_file(path, true, NULL, err, sizeof(err)), 0);
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+}
+END_TEST
+
+START_TEST(key_generate_with_force_keeps_a_hard_link_to_the_old_key)
+{
+	char linkpath[320], err[512] = "";
+	struct auth_key k, newk;
+
+	write_file(hex_key, 64, 0600);
+	snprintf(linkpath, sizeof(linkpath), "%s/other-name.key", tmpdir);
+	ck_assert_int_eq(link(path, linkpath), 0);
+	ck_assert_int_eq(auth_key_generate_file(path, true, &newk, err, sizeof(err)), 0);
+	/* The link still holds the old key: nothing was written through it. */
+	ck_assert_int_eq(auth_key_load(&k, linkpath, err, sizeof(err)), 0);
+	assert_counting_key(&k);
+	ck_assert_int_eq(auth_key_load(&k, path, err, sizeof(err)), 0);
+	ck_assert_mem_eq(k.k, newk.k, AUTH_KEY_BYTES);
+	unlink(linkpath);
+}
+END_TEST
+
+START_TEST(key_generate_failure_leaves_the_target_and_no_temporary)
+{
+	char err[512] = "", target[320], inside[340];
+	struct auth_key k;
+	DIR *d;
+	struct dirent *e;
+	unsigned entries = 0;
+
+	/* The rename fails: the target is a directory with the old key in it. */
+	snprintf(target, sizeof(target), "%s/keydir", tmpdir);
+	ck_assert_int_eq(mkdir(target, 0700), 0);
+	snprintf(inside, sizeof(inside), "%s/cluster.key", target);
+	write_file(hex_key, 64, 0600);
+	ck_assert_int_eq(rename(path, inside), 0);
+	ck_assert_int_lt(auth_key_generate_file(target, true, NULL, err, sizeof(err)), 0);
+	ck_assert_msg(strstr(err, "cannot replace") != NULL, "err: %s", err);
+	ck_assert_int_eq(auth_key_load(&k, inside, err, sizeof(err)), 0);
+	assert_counting_key(&k);
+	d = opendir(tmpdir);
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)))
+		entries += e->d_name[0] != '.';
+	closedir(d);
+	ck_assert_uint_eq(entries, 1); /* keydir alone */
+	unlink(inside);
+	rmdir(target);
+}
+END_TEST
+
+START_TEST(key_load_refuses_a_file_of_another_owner)
+{
+	struct auth_key k;
+	char err[512];
+
+	if (geteuid() != 0)
+		return; /* only root can give a file away */
+	write_file(hex_key, 64, 0600);
+	ck_assert_int_eq(chown(path, 4242, (gid_t)-1), 0);
+	ck_assert_int_eq(auth_key_load(&k, path, err, sizeof(err)), -EACCES);
+	ck_assert_msg(strstr(err, "owned by uid 4242") != NULL, "err: %s", err);
+}
+END_TEST
+
+START_TEST(run_dir_check_refuses_group_writable_and_other_owners)
+{
+	char err[512];
+
+	ck_assert_int_eq(auth_check_dir(tmpdir, err, sizeof(err)), 0);
+	ck_assert_int_eq(chmod(tmpdir, 0770), 0);
+	ck_assert_int_eq(auth_check_dir(tmpdir, err, sizeof(err)), -EACCES);
+	ck_assert_msg(strstr(err, "chmod go-w") != NULL, "err: %s", err);
+	ck_assert_int_eq(chmod(tmpdir, 0755), 0);
+	ck_assert_int_eq(auth_check_dir(tmpdir, err, sizeof(err)), 0);
+	write_file(hex_key, 64, 0600);
+	ck_assert_int_eq(auth_check_dir(path, err, sizeof(err)), -ENOTDIR);
+	if (geteuid() == 0) {
+		ck_assert_int_eq(chown(tmpdir, 4242, (gid_t)-1), 0);
+		ck_assert_int_eq(auth_check_dir(tmpdir, err, sizeof(err)), -EACCES);
+		ck_assert_msg(strstr(err, "owned by uid 4242") != NULL, "err: %s", err);
+		ck_assert_int_eq(chown(tmpdir, 0, (gid_t)-1), 0);
+	}
+}
+END_TEST
+
+START_TEST(node_keys_from_one_cluster_key_differ_by_name_and_agree_in_dh)
+{
+	struct auth_key ck, s1, s2;
+	uint8_t p1[AUTH_PK_BYTES], k1[AUTH_SK_BYTES], p2[AUTH_PK_BYTES], k2[AUTH_SK_BYTES];
+	uint8_t d1[AUTH_DH_BYTES], d2[AUTH_DH_BYTES];
+
+	fixed_key(&ck, 3);
+	auth_node_seed_from_cluster_key(&s1, &ck, "node1");
+	auth_node_seed_from_cluster_key(&s2, &ck, "node2");
+	ck_assert_int_ne(memcmp(s1.k, s2.k, AUTH_KEY_BYTES), 0);
+	auth_node_keypair(p1, k1, &s1);
+	auth_node_keypair(p2, k2, &s2);
+	ck_assert_int_eq(auth_dh(d1, true, p1, k1, p2), 0);
+	ck_assert_int_eq(auth_dh(d2, false, p2, k2, p1), 0);
+	ck_assert_mem_eq(d1, d2, AUTH_DH_BYTES);
+	/* The other way round is another term. */
+	ck_assert_int_eq(auth_dh(d2, true, p2, k2, p1), 0);
+	ck_assert_int_ne(memcmp(d1, d2, AUTH_DH_BYTES), 0);
+	memset(p2, 0, sizeof(p2));
+	ck_assert_int_eq(auth_dh(d1, true, p1, k1, p2), -EINVAL);
 }
 END_TEST
 
@@ -242,18 +350,16 @@ static void fixed_key(struct auth_key *k, uint8_t seed)
 		k->k[i] = (uint8_t)(seed + i * 13);
 }
 
-START_TEST(nonce_is_sender_salt_incarnation_sequence_little_endian)
+/* Distinct nonces from four numbers (the wire's layout is wire.c's). */
+static void auth_nonce(uint8_t n[AUTH_NONCE_BYTES], uint32_t a, uint32_t b, uint64_t c,
+		       uint64_t d)
 {
-	static const uint8_t want[AUTH_NONCE_BYTES] = {
-	    0x04, 0x03, 0x02, 0x01, 0xdd, 0xcc, 0xbb, 0xaa, 0x08, 0x07, 0x06, 0x05,
-	    0x04, 0x03, 0x02, 0x01, 0x18, 0x17, 0x16, 0x15, 0x14, 0x13, 0x12, 0x11,
-	};
-	uint8_t n[AUTH_NONCE_BYTES];
-
-	auth_nonce(n, 0x01020304u, 0xaabbccddu, 0x0102030405060708ull, 0x1112131415161718ull);
-	ck_assert_mem_eq(n, want, sizeof(want));
+	memset(n, 0, AUTH_NONCE_BYTES);
+	memcpy(n, &a, 4);
+	memcpy(n + 4, &b, 4);
+	memcpy(n + 8, &c, 8);
+	memcpy(n + 16, &d, 8);
 }
-END_TEST
 
 START_TEST(open_accepts_what_seal_made_in_place)
 {
@@ -381,11 +487,15 @@ static Suite *auth_suite(void)
 	tcase_add_test(tc, key_generate_writes_loadable_0600_hex_file);
 	tcase_add_test(tc, key_generate_refuses_to_overwrite_without_force);
 	tcase_add_test(tc, key_generate_with_force_resets_mode_to_0600);
+	tcase_add_test(tc, key_generate_with_force_keeps_a_hard_link_to_the_old_key);
+	tcase_add_test(tc, key_generate_failure_leaves_the_target_and_no_temporary);
+	tcase_add_test(tc, key_load_refuses_a_file_of_another_owner);
+	tcase_add_test(tc, run_dir_check_refuses_group_writable_and_other_owners);
+	tcase_add_test(tc, node_keys_from_one_cluster_key_differ_by_name_and_agree_in_dh);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("aead");
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, nonce_is_sender_salt_incarnation_sequence_little_endian);
 	tcase_add_test(tc, open_accepts_what_seal_made_in_place);
 	tcase_add_test(tc, open_fails_when_any_nonce_field_differs);
 	tcase_add_test(tc, open_fails_on_any_flipped_bit_or_wrong_key);

@@ -18,8 +18,13 @@
 #define PEER2	3u
 #define CLUSTER 0x1122334455667788ull
 
+/* other_key: as build()'s key, a sender that does not hold the session key. */
 static struct auth_key key, other_key;
-static struct wire_rx rx;
+static struct auth_key seeds[PKV_MAX_NODES + 1];
+static uint8_t pks[PKV_MAX_NODES + 1][AUTH_PK_BYTES];
+/* The receiver under test (node SELF), and the daemons that send to it. */
+static struct wire rx;
+static struct wire senders[4];
 static uint8_t dgram[WIRE_MAX_DGRAM + 64];
 static uint8_t copy[WIRE_MAX_DGRAM + 64];
 
@@ -29,6 +34,64 @@ static uint8_t big_value[WIRE_MAX_VALUE];
 
 /* The receiver's clock (µs), moved by the delay-bound tests. */
 static uint64_t now_us;
+
+static void node_keys(void)
+{
+	for (uint32_t id = 1; id <= PKV_MAX_NODES; id++) {
+		uint8_t sk[AUTH_SK_BYTES];
+		auth_node_seed_from_cluster_key(&seeds[id], &key, id == 1 ? "a" : id == 2 ? "b" : "c");
+		seeds[id].k[31] ^= (uint8_t)id;
+		auth_node_keypair(pks[id], sk, &seeds[id]);
+	}
+}
+
+/* A fresh wire for node id of incarnation inc, expecting the nodes in peers. */
+static void wire_node(struct wire *w, uint32_t id, uint64_t inc)
+{
+	wire_init(w, CLUSTER, id, inc, &seeds[id]);
+	for (uint32_t p = 1; p <= 3; p++)
+		if (p != id)
+			ck_assert_int_eq(wire_add_peer(w, p, pks[p]), 0);
+}
+
+/*
+ * Runs the handshake of the session from `from` to `to` (an INIT, its RESP;
+ * the confirming empty datagram is returned in *confirm, not delivered).
+ */
+static size_t handshake(struct wire *from, struct wire *to, uint8_t *confirm)
+{
+	uint8_t init[WIRE_HS_BYTES], resp[WIRE_HS_BYTES];
+	struct wire_hdr h;
+	struct wire_iter it;
+	uint64_t next = UINT64_MAX;
+	size_t rl = 0, cl = 0;
+
+	ck_assert_uint_eq(wire_handshake_due(from, to->self, now_us, init, sizeof(init), &next),
+			  WIRE_HS_BYTES);
+	ck_assert_int_eq(wire_receive(to, init, sizeof(init), now_us, &h, &it, resp, sizeof(resp),
+				      &rl),
+			 WIRE_HANDSHAKE);
+	ck_assert_uint_eq(rl, WIRE_HS_BYTES);
+	ck_assert_int_eq(wire_receive(from, resp, rl, now_us, &h, &it, confirm, WIRE_HS_BYTES,
+				      &cl),
+			 WIRE_HANDSHAKE);
+	ck_assert_uint_eq(cl, WIRE_MIN_DGRAM);
+	ck_assert(wire_can_send(from, to->self));
+	return cl;
+}
+
+/* Sender id (PEER or PEER2) runs incarnation inc, with a session to rx. */
+static struct wire *sender(uint32_t id, uint64_t inc)
+{
+	static uint8_t confirm[WIRE_HS_BYTES];
+	struct wire *w = &senders[id];
+
+	if (w->self != id || w->incarnation != inc || !wire_can_send(w, SELF)) {
+		wire_node(w, id, inc);
+		handshake(w, &rx, confirm);
+	}
+	return w;
+}
 
 static void setup(void)
 {
@@ -44,20 +107,60 @@ static void setup(void)
 		big_key[i] = (uint8_t)(i * 5 + 2);
 	for (unsigned i = 0; i < sizeof(big_value); i++)
 		big_value[i] = (uint8_t)(i * 11 + 3);
-	wire_rx_init(&rx, CLUSTER, SELF);
-	ck_assert_int_eq(wire_rx_add_peer(&rx, PEER), 0);
-	ck_assert_int_eq(wire_rx_add_peer(&rx, PEER2), 0);
+	node_keys();
+	memset(senders, 0, sizeof(senders));
+	wire_node(&rx, SELF, 1);
 }
 
-static struct wire_hdr hdr(uint32_t sender, uint64_t inc, uint64_t seq)
+/* What a test asks of a datagram: its sender's incarnation picks the session. */
+struct thdr {
+	uint64_t cluster_id;
+	uint32_t sender;
+	uint64_t incarnation;
+	uint64_t seq;
+};
+
+static struct thdr hdr(uint32_t sender, uint64_t inc, uint64_t seq)
 {
-	return (struct wire_hdr){
+	return (struct thdr){
 	    .cluster_id = CLUSTER,
 	    .sender = sender,
-	    .salt = 0xdeadbeef,
 	    .incarnation = inc,
 	    .seq = seq,
 	};
+}
+
+/* Starts a datagram from h.sender's session (PEER's, patched later for others). */
+static void begin(struct wire_builder *b, uint8_t *buf, size_t cap, struct thdr h, bool encrypt)
+{
+	uint32_t id = h.sender == PEER2 ? PEER2 : PEER;
+	struct wire *w = sender(id, h.incarnation);
+
+	w->peers[SELF].tx.seq = h.seq - 1;
+	w->cluster_id = h.cluster_id;
+	ck_assert_int_eq(wire_begin(b, w, SELF, buf, cap, encrypt), 0);
+	w->cluster_id = CLUSTER;
+}
+
+/* Seals b; with other_key as k, under a key that is not the session's. */
+static int finish(struct wire_builder *b, struct thdr h, const struct auth_key *k)
+{
+	uint8_t forged[AUTH_KEY_BYTES];
+	int len;
+
+	if (k == &other_key) {
+		memcpy(forged, b->key, AUTH_KEY_BYTES);
+		forged[0] ^= 1;
+		b->key = forged;
+	}
+	len = wire_finish(b);
+	if (h.sender != PEER && h.sender != PEER2) {
+		b->buf[16] = (uint8_t)h.sender;
+		b->buf[17] = (uint8_t)(h.sender >> 8);
+		b->buf[18] = (uint8_t)(h.sender >> 16);
+		b->buf[19] = (uint8_t)(h.sender >> 24);
+	}
+	return len;
 }
 
 static struct pkv_msg small_msg(uint8_t type, uint64_t req)
@@ -119,21 +222,21 @@ static void assert_msg_eq(const struct pkv_msg *a, const struct pkv_msg *b)
 	assert_bytes_eq(a->value, b->value);
 }
 
-static size_t build(uint8_t *buf, struct wire_hdr h, const struct pkv_msg *ms, unsigned n,
+static size_t build(uint8_t *buf, struct thdr h, const struct pkv_msg *ms, unsigned n,
 		    const struct auth_key *k, bool encrypt)
 {
 	struct wire_builder b;
 	int len;
 
-	ck_assert_int_eq(wire_begin(&b, buf, WIRE_MAX_DGRAM, &h), 0);
+	begin(&b, buf, WIRE_MAX_DGRAM, h, encrypt);
 	for (unsigned i = 0; i < n; i++)
 		ck_assert_int_eq(wire_add(&b, &ms[i]), 0);
-	len = wire_finish(&b, k, encrypt);
+	len = finish(&b, h, k);
 	ck_assert_int_gt(len, 0);
 	return (size_t)len;
 }
 
-static size_t build_one(struct wire_hdr h, bool encrypt)
+static size_t build_one(struct thdr h, bool encrypt)
 {
 	struct pkv_msg m = small_msg(PKV_MSG_PREPARE, h.seq);
 
@@ -144,28 +247,43 @@ static size_t build_one(struct wire_hdr h, bool encrypt)
  * Seals a hand-made message area with a valid tag, so that it passes
  * authentication and reaches the body checks.
  */
-static size_t build_raw(uint8_t *buf, struct wire_hdr h, uint16_t count, const uint8_t *body,
+static size_t build_raw(uint8_t *buf, struct thdr h, uint16_t count, const uint8_t *body,
 			size_t body_len, bool encrypt)
 {
 	struct wire_builder b;
 	int len;
 
-	ck_assert_int_eq(wire_begin(&b, buf, WIRE_MAX_DGRAM, &h), 0);
+	begin(&b, buf, WIRE_MAX_DGRAM, h, encrypt);
 	memcpy(buf + WIRE_HDR_BYTES, body, body_len);
 	b.len = WIRE_HDR_BYTES + body_len;
-	buf[40] = (uint8_t)count;
-	buf[41] = (uint8_t)(count >> 8);
-	len = wire_finish(&b, &key, encrypt);
+	buf[WIRE_HDR_BYTES - 2] = (uint8_t)count;
+	buf[WIRE_HDR_BYTES - 1] = (uint8_t)(count >> 8);
+	len = finish(&b, h, &key);
 	ck_assert_int_gt(len, 0);
 	return (size_t)len;
 }
 
-static int receive(uint8_t *buf, size_t len)
+static int receive_into(struct wire *w, uint8_t *buf, size_t len)
 {
 	struct wire_hdr h;
 	struct wire_iter it;
+	uint8_t reply[WIRE_HS_BYTES];
+	size_t rl;
 
-	return wire_receive(&rx, &key, buf, len, now_us, &h, &it);
+	return wire_receive(w, buf, len, now_us, &h, &it, reply, sizeof(reply), &rl);
+}
+
+static int receive(uint8_t *buf, size_t len)
+{
+	return receive_into(&rx, buf, len);
+}
+
+static int receive_out(uint8_t *buf, size_t len, struct wire_hdr *out, struct wire_iter *it)
+{
+	uint8_t reply[WIRE_HS_BYTES];
+	size_t rl;
+
+	return wire_receive(&rx, buf, len, now_us, out, it, reply, sizeof(reply), &rl);
 }
 
 static void assert_accepted(uint8_t *buf, size_t len)
@@ -188,7 +306,7 @@ static uint64_t total_rejects(void)
  */
 static void assert_rejected(uint8_t *buf, size_t len, enum wire_reject r)
 {
-	static struct wire_rx before;
+	static struct wire before;
 	uint64_t count_before = rx.rejects[r], total_before = total_rejects();
 	int rc;
 
@@ -208,20 +326,25 @@ static void roundtrip_every_type(bool encrypt)
 {
 	for (uint8_t t = 1; t < PKV_MSG__COUNT; t++) {
 		struct pkv_msg m = max_msg(t), got;
-		struct wire_hdr h = hdr(PEER, 100, t), out;
+		struct thdr h = hdr(PEER, 100, t);
+		struct wire_hdr out;
 		struct wire_iter it;
-		size_t len = build(dgram, h, &m, 1, &key, encrypt);
+		uint8_t reply[WIRE_HS_BYTES];
+		size_t rl, len = build(dgram, h, &m, 1, &key, encrypt);
 
 		ck_assert_uint_le(len, WIRE_MAX_DGRAM);
 		ck_assert_uint_eq(len, WIRE_HDR_BYTES + wire_msg_size(&m) + WIRE_TAG_BYTES);
-		ck_assert_int_eq(wire_receive(&rx, &key, dgram, len, now_us, &out, &it), 0);
+		ck_assert_int_eq(wire_receive(&rx, dgram, len, now_us, &out, &it, reply,
+					      sizeof(reply), &rl),
+				 0);
+		ck_assert_uint_eq(rl, 0);
 		ck_assert_uint_eq(out.cluster_id, CLUSTER);
 		ck_assert_uint_eq(out.sender, PEER);
-		ck_assert_uint_eq(out.salt, 0xdeadbeef);
+		ck_assert_uint_eq(out.receiver, SELF);
 		ck_assert_uint_eq(out.incarnation, 100);
 		ck_assert_uint_eq(out.seq, t);
 		ck_assert_uint_eq(out.count, 1);
-		ck_assert_uint_eq(out.version, WIRE_VERSION);
+		ck_assert_uint_eq(out.type, WIRE_T_DATA);
 		ck_assert_uint_eq(out.flags, encrypt ? WIRE_F_ENCRYPTED : 0);
 		ck_assert(wire_next(&it, &got));
 		assert_msg_eq(&got, &m);
@@ -253,7 +376,7 @@ START_TEST(roundtrip_keeps_empty_byte_strings_and_zero_fields)
 	size_t len = build(dgram, hdr(PEER, 1, 0), &m, 1, &key, false);
 
 	ck_assert_uint_eq(len, WIRE_HDR_BYTES + WIRE_MSG_FIXED_BYTES + WIRE_TAG_BYTES);
-	ck_assert_int_eq(wire_receive(&rx, &key, dgram, len, now_us, &out, &it), 0);
+	ck_assert_int_eq(receive_out(dgram, len, &out, &it), 0);
 	ck_assert(wire_next(&it, &got));
 	assert_msg_eq(&got, &m);
 }
@@ -262,13 +385,14 @@ END_TEST
 START_TEST(batch_fills_datagram_until_enospc_and_stays_valid)
 {
 	struct wire_builder b;
-	struct wire_hdr h = hdr(PEER, 1, 1), out;
+	struct thdr h = hdr(PEER, 1, 1);
+	struct wire_hdr out;
 	struct wire_iter it;
 	struct pkv_msg m, got;
 	unsigned n = 0;
 	int rc, len;
 
-	ck_assert_int_eq(wire_begin(&b, dgram, sizeof(dgram), &h), 0);
+	begin(&b, dgram, sizeof(dgram), h, false);
 	for (;;) {
 		m = small_msg(PKV_MSG_ACCEPT, n);
 		rc = wire_add(&b, &m);
@@ -282,9 +406,9 @@ START_TEST(batch_fills_datagram_until_enospc_and_stays_valid)
 	ck_assert_uint_gt(WIRE_HDR_BYTES + n * wire_msg_size(&m) + wire_msg_size(&m) +
 			      WIRE_TAG_BYTES,
 			  WIRE_MAX_DGRAM);
-	len = wire_finish(&b, &key, false);
+	len = wire_finish(&b);
 	ck_assert_int_le(len, WIRE_MAX_DGRAM);
-	ck_assert_int_eq(wire_receive(&rx, &key, dgram, (size_t)len, now_us, &out, &it), 0);
+	ck_assert_int_eq(receive_out(dgram, (size_t)len, &out, &it), 0);
 	ck_assert_uint_eq(out.count, n);
 	for (unsigned i = 0; i < n; i++) {
 		struct pkv_msg want = small_msg(PKV_MSG_ACCEPT, i);
@@ -298,17 +422,18 @@ END_TEST
 START_TEST(batch_refuses_large_message_after_small_ones_and_stays_valid)
 {
 	struct wire_builder b;
-	struct wire_hdr h = hdr(PEER, 1, 1), out;
+	struct thdr h = hdr(PEER, 1, 1);
+	struct wire_hdr out;
 	struct wire_iter it;
 	struct pkv_msg small = small_msg(PKV_MSG_CHOSEN, 1), big = max_msg(PKV_MSG_CHOSEN), got;
 	int len;
 
-	ck_assert_int_eq(wire_begin(&b, dgram, sizeof(dgram), &h), 0);
+	begin(&b, dgram, sizeof(dgram), h, true);
 	for (int i = 0; i < 60; i++)
 		ck_assert_int_eq(wire_add(&b, &small), 0);
 	ck_assert_int_eq(wire_add(&b, &big), -ENOSPC);
-	len = wire_finish(&b, &key, true);
-	ck_assert_int_eq(wire_receive(&rx, &key, dgram, (size_t)len, now_us, &out, &it), 0);
+	len = wire_finish(&b);
+	ck_assert_int_eq(receive_out(dgram, (size_t)len, &out, &it), 0);
 	ck_assert_uint_eq(out.count, 60);
 	for (int i = 0; i < 60; i++)
 		ck_assert(wire_next(&it, &got));
@@ -320,16 +445,16 @@ START_TEST(builder_respects_a_small_buffer)
 {
 	uint8_t small_buf[200];
 	struct wire_builder b;
-	struct wire_hdr h = hdr(PEER, 1, 1);
+	struct wire *w = sender(PEER, 1);
 	struct pkv_msg m = small_msg(PKV_MSG_QUERY, 1);
 
-	ck_assert_int_eq(wire_begin(&b, small_buf, WIRE_MIN_DGRAM - 1, &h), -EINVAL);
-	ck_assert_int_eq(wire_begin(&b, small_buf, sizeof(small_buf), &h), 0);
+	ck_assert_int_eq(wire_begin(&b, w, SELF, small_buf, WIRE_MIN_DGRAM - 1, false), -EINVAL);
+	ck_assert_int_eq(wire_begin(&b, w, SELF, small_buf, sizeof(small_buf), false), 0);
 	ck_assert_int_eq(wire_add(&b, &m), 0);
 	ck_assert_int_eq(wire_add(&b, &m), -ENOSPC);
-	ck_assert_int_eq(wire_finish(&b, &key, false),
+	ck_assert_int_eq(wire_finish(&b),
 			 (int)(WIRE_HDR_BYTES + wire_msg_size(&m) + WIRE_TAG_BYTES));
-	ck_assert_int_eq(wire_finish(&b, &key, false), -EINVAL);
+	ck_assert_int_eq(wire_finish(&b), -EINVAL);
 	ck_assert_int_eq(wire_add(&b, &m), -EINVAL);
 }
 END_TEST
@@ -337,10 +462,9 @@ END_TEST
 START_TEST(builder_refuses_unsendable_messages)
 {
 	struct wire_builder b;
-	struct wire_hdr h = hdr(PEER, 1, 1);
 	struct pkv_msg m;
 
-	ck_assert_int_eq(wire_begin(&b, dgram, sizeof(dgram), &h), 0);
+	begin(&b, dgram, sizeof(dgram), hdr(PEER, 1, 1), false);
 	m = max_msg(0);
 	ck_assert_int_eq(wire_add(&b, &m), -EINVAL);
 	m = max_msg(PKV_MSG__COUNT);
@@ -385,7 +509,7 @@ END_TEST
 static void every_flipped_bit_is_rejected(bool encrypt)
 {
 	size_t len = build_one(hdr(PEER, 1, 1), encrypt);
-	unsigned malformed = 0, bad_auth = 0;
+	unsigned malformed = 0, bad_auth = 0, other = 0;
 
 	for (size_t bit = 0; bit < 8 * len; bit++) {
 		size_t byte = bit / 8;
@@ -393,14 +517,24 @@ static void every_flipped_bit_is_rejected(bool encrypt)
 
 		memcpy(copy, dgram, len);
 		copy[byte] ^= (uint8_t)(1u << (bit % 8));
-		if (byte < 8 && !(byte == 5 && bit % 8 == 0))
+		if (byte < 8 && !(byte == 6 && bit % 8 == 0))
 			want = WIRE_REJ_MALFORMED;
+		else if (byte >= 16 && byte < 20) /* read to choose the key */
+			want = copy[16] == PEER2 && !copy[17] && !copy[18] && !copy[19]
+				   ? WIRE_REJ_NO_SESSION
+				   : WIRE_REJ_UNKNOWN_SENDER;
+		else if (byte >= 20 && byte < 24)
+			want = WIRE_REJ_WRONG_RECEIVER;
+		else if (byte >= 24 && byte < 32)
+			want = WIRE_REJ_NO_SESSION;
 		assert_rejected(copy, len, want);
 		malformed += want == WIRE_REJ_MALFORMED;
 		bad_auth += want == WIRE_REJ_BAD_AUTH;
+		other += want != WIRE_REJ_MALFORMED && want != WIRE_REJ_BAD_AUTH;
 	}
 	ck_assert_uint_eq(rx.rejects[WIRE_REJ_MALFORMED], malformed);
 	ck_assert_uint_eq(rx.rejects[WIRE_REJ_BAD_AUTH], bad_auth);
+	ck_assert_uint_eq(other, 16 * 8);
 	ck_assert_uint_eq(rx.accepted, 0);
 	/* The untouched datagram is still good: no flip moved the window. */
 	assert_accepted(dgram, len);
@@ -421,7 +555,7 @@ END_TEST
 START_TEST(receiver_rejects_truncated_datagram)
 {
 	size_t len = build_one(hdr(PEER, 1, 1), false);
-	static const size_t too_short[] = {0, 1, 4, 41, 42, WIRE_MIN_DGRAM - 1};
+	static const size_t too_short[] = {0, 1, 4, 41, 58, WIRE_MIN_DGRAM - 1};
 
 	for (unsigned i = 0; i < sizeof(too_short) / sizeof(too_short[0]); i++)
 		assert_rejected(dgram, too_short[i], WIRE_REJ_TRUNCATED);
@@ -448,7 +582,7 @@ END_TEST
 
 START_TEST(receiver_rejects_other_cluster_with_same_key)
 {
-	struct wire_hdr h = hdr(PEER, 1, 1);
+	struct thdr h = hdr(PEER, 1, 1);
 	size_t len;
 
 	h.cluster_id = CLUSTER + 1;
@@ -469,17 +603,20 @@ START_TEST(receiver_rejects_unknown_sender_and_self)
 	ck_assert_uint_eq(rx.rejects[WIRE_REJ_UNKNOWN_SENDER], 6);
 	/* A removed peer becomes unknown. */
 	assert_accepted(dgram, build_one(hdr(PEER2, 1, 1), false));
-	wire_rx_remove_peer(&rx, PEER2);
+	wire_remove_peer(&rx, PEER2);
 	assert_rejected(dgram, build_one(hdr(PEER2, 1, 2), false), WIRE_REJ_UNKNOWN_SENDER);
 }
 END_TEST
 
 START_TEST(add_peer_refuses_invalid_ids_and_self)
 {
-	ck_assert_int_eq(wire_rx_add_peer(&rx, 0), -EINVAL);
-	ck_assert_int_eq(wire_rx_add_peer(&rx, PKV_MAX_NODES + 1), -EINVAL);
-	ck_assert_int_eq(wire_rx_add_peer(&rx, SELF), -EINVAL);
-	ck_assert_int_eq(wire_rx_add_peer(&rx, PKV_MAX_NODES), 0);
+	static const uint8_t low_order[AUTH_PK_BYTES]; /* all zeros: no DH with it */
+
+	ck_assert_int_eq(wire_add_peer(&rx, 0, pks[2]), -EINVAL);
+	ck_assert_int_eq(wire_add_peer(&rx, PKV_MAX_NODES + 1, pks[2]), -EINVAL);
+	ck_assert_int_eq(wire_add_peer(&rx, SELF, pks[2]), -EINVAL);
+	ck_assert_int_eq(wire_add_peer(&rx, 5, low_order), -EINVAL);
+	ck_assert_int_eq(wire_add_peer(&rx, PKV_MAX_NODES, pks[PKV_MAX_NODES]), 0);
 }
 END_TEST
 
@@ -567,10 +704,17 @@ END_TEST
 
 START_TEST(receiver_rejects_old_incarnation_after_newer_seen)
 {
+	uint8_t init[WIRE_HS_BYTES];
+	uint64_t next = UINT64_MAX;
+	struct wire old;
+
+	/* An INIT of incarnation 100, kept; then the peer runs 200. */
+	wire_node(&old, PEER, 100);
+	ck_assert_uint_eq(wire_handshake_due(&old, SELF, now_us, init, sizeof(init), &next),
+			  WIRE_HS_BYTES);
 	assert_accepted(dgram, build_one(hdr(PEER, 200, 1), false));
-	assert_rejected(dgram, build_one(hdr(PEER, 100, 2), false), WIRE_REJ_OLD_INCARNATION);
-	assert_rejected(dgram, build_one(hdr(PEER, 199, 1000), false), WIRE_REJ_OLD_INCARNATION);
-	ck_assert_uint_eq(rx.rejects[WIRE_REJ_OLD_INCARNATION], 2);
+	assert_rejected(init, sizeof(init), WIRE_REJ_OLD_INCARNATION);
+	ck_assert_uint_eq(rx.rejects[WIRE_REJ_OLD_INCARNATION], 1);
 	/* Incarnations are per sender. */
 	assert_accepted(dgram, build_one(hdr(PEER2, 100, 2), false));
 }
@@ -578,15 +722,20 @@ END_TEST
 
 START_TEST(new_incarnation_resets_the_window)
 {
+	size_t len;
+
 	assert_accepted(dgram, build_one(hdr(PEER, 100, 50), false));
-	assert_accepted(dgram, build_one(hdr(PEER, 100, 2 * WIRE_REPLAY_WINDOW), false));
+	len = build_one(hdr(PEER, 100, 2 * WIRE_REPLAY_WINDOW), false);
+	memcpy(copy, dgram, len);
+	assert_accepted(dgram, len);
 	/* The restarted sender counts from 0 again, and its first datagram may be late. */
 	assert_accepted(dgram, build_one(hdr(PEER, 101, 1), false));
 	assert_accepted(dgram, build_one(hdr(PEER, 101, 0), false));
 	assert_accepted(dgram, build_one(hdr(PEER, 101, 50), false));
 	assert_rejected(dgram, build_one(hdr(PEER, 101, 50), false), WIRE_REJ_REPLAY);
 	assert_rejected(dgram, build_one(hdr(PEER, 101, 0), false), WIRE_REJ_REPLAY);
-	assert_rejected(dgram, build_one(hdr(PEER, 100, 3001), false), WIRE_REJ_OLD_INCARNATION);
+	/* The old incarnation's session is gone with its key. */
+	assert_rejected(copy, len, WIRE_REJ_NO_SESSION);
 	ck_assert_uint_eq(rx.peers[PEER].incarnation, 101);
 }
 END_TEST
@@ -636,7 +785,7 @@ START_TEST(delay_bound_is_per_sender_and_incarnation)
 	/* ...and a new incarnation of PEER has no marks yet: its late first datagrams pass. */
 	assert_accepted(dgram, build_one(hdr(PEER, 8, 5), false));
 	assert_accepted(dgram, build_one(hdr(PEER, 8, 1), false));
-	assert_rejected(copy, len, WIRE_REJ_OLD_INCARNATION);
+	assert_rejected(copy, len, WIRE_REJ_NO_SESSION);
 }
 END_TEST
 
@@ -665,16 +814,15 @@ START_TEST(rejected_datagram_leaves_sender_state_unchanged)
 	/* A forged far-ahead sequence (wrong key) must not advance the window... */
 	len = build(dgram, hdr(PEER, 100, 1000000), &m, 1, &other_key, false);
 	assert_rejected(dgram, len, WIRE_REJ_BAD_AUTH);
-	/* ...nor a forged newer incarnation reset it... */
-	len = build(dgram, hdr(PEER, 500, 0), &m, 1, &other_key, true);
+	len = build(dgram, hdr(PEER, 100, 0), &m, 1, &other_key, true);
 	assert_rejected(dgram, len, WIRE_REJ_BAD_AUTH);
 	/* ...nor an authentic but malformed one, in either way. */
 	assert_rejected(dgram, build_raw(dgram, hdr(PEER, 100, 5000), 1, body, sizeof(body), false),
 			WIRE_REJ_MALFORMED);
-	assert_rejected(dgram, build_raw(dgram, hdr(PEER, 300, 1), 1, body, sizeof(body), false),
+	assert_rejected(dgram, build_raw(dgram, hdr(PEER, 100, 1), 1, body, sizeof(body), true),
 			WIRE_REJ_MALFORMED);
 	ck_assert_uint_eq(rx.peers[PEER].incarnation, 100);
-	ck_assert_uint_eq(rx.peers[PEER].top, 10);
+	ck_assert_uint_eq(rx.peers[PEER].rx.top, 10);
 	/* So sequences far below 1000000 and 5000 are still accepted. */
 	assert_accepted(dgram, build_one(hdr(PEER, 100, 3), false));
 	assert_accepted(dgram, build_one(hdr(PEER, 100, 11), false));
@@ -687,12 +835,11 @@ END_TEST
 static size_t encode_valid(uint8_t *out)
 {
 	struct wire_builder b;
-	struct wire_hdr h = hdr(PEER, 1, 1);
 	struct pkv_msg m = small_msg(PKV_MSG_ACCEPT, 1);
 	static uint8_t tmp[1024];
 	size_t n = wire_msg_size(&m);
 
-	ck_assert_int_eq(wire_begin(&b, tmp, sizeof(tmp), &h), 0);
+	begin(&b, tmp, sizeof(tmp), hdr(PEER, 1, 1), false);
 	ck_assert_int_eq(wire_add(&b, &m), 0);
 	memcpy(out, tmp + WIRE_HDR_BYTES, n);
 	return n;
@@ -772,10 +919,9 @@ START_TEST(receiver_rejects_lengths_over_limit_even_when_bytes_present)
 	static uint8_t body[WIRE_MAX_DGRAM];
 	struct pkv_msg m = max_msg(PKV_MSG_ACCEPT);
 	struct wire_builder b;
-	struct wire_hdr h = hdr(PEER, 1, 1);
 	size_t n = wire_msg_size(&m);
 
-	ck_assert_int_eq(wire_begin(&b, dgram, sizeof(dgram), &h), 0);
+	begin(&b, dgram, sizeof(dgram), hdr(PEER, 1, 1), false);
 	ck_assert_int_eq(wire_add(&b, &m), 0);
 	memcpy(body, dgram + WIRE_HDR_BYTES, n);
 	body[n] = 0x55;
@@ -803,7 +949,10 @@ START_TEST(receiver_rejects_malformed_header)
 	copy[4] = WIRE_VERSION + 1;
 	assert_rejected(copy, len, WIRE_REJ_MALFORMED);
 	memcpy(copy, dgram, len);
-	copy[5] |= 0x80;
+	copy[5] = WIRE_T_RESP; /* a handshake is 96 bytes */
+	assert_rejected(copy, len, WIRE_REJ_MALFORMED);
+	memcpy(copy, dgram, len);
+	copy[6] |= 0x80;
 	assert_rejected(copy, len, WIRE_REJ_MALFORMED);
 	memcpy(copy, dgram, len);
 	copy[7] = 1;
@@ -812,7 +961,7 @@ START_TEST(receiver_rejects_malformed_header)
 	memset(copy, 0, sizeof(copy));
 	memcpy(copy, dgram, len);
 	assert_rejected(copy, WIRE_MAX_DGRAM + 1, WIRE_REJ_MALFORMED);
-	ck_assert_uint_eq(rx.rejects[WIRE_REJ_MALFORMED], 5);
+	ck_assert_uint_eq(rx.rejects[WIRE_REJ_MALFORMED], 6);
 }
 END_TEST
 
@@ -840,11 +989,331 @@ START_TEST(reject_names_are_stable)
 	static const char *const want[WIRE_REJ__COUNT] = {
 	    "truncated",      "malformed",	 "bad_auth", "wrong_cluster",
 	    "unknown_sender", "old_incarnation", "replay",	 "too_old",
+	    "wrong_receiver", "no_session",
 	};
 
 	for (unsigned i = 0; i < WIRE_REJ__COUNT; i++)
 		ck_assert_str_eq(wire_reject_to_str((enum wire_reject)i), want[i]);
 	ck_assert_str_eq(wire_reject_to_str(WIRE_REJ__COUNT), "unknown");
+}
+END_TEST
+
+/* ---- sessions and attacks ---------------------------------------------- */
+
+/* A DROP datagram from PEER, sealed; returns its length. */
+static size_t drop_dgram(struct wire *w, uint32_t to, uint8_t *buf)
+{
+	struct pkv_msg m = {.type = PKV_MSG_DROP, .req = 9};
+	struct wire_builder b;
+
+	ck_assert_int_eq(wire_begin(&b, w, to, buf, WIRE_MAX_DGRAM, false), 0);
+	ck_assert_int_eq(wire_add(&b, &m), 0);
+	return (size_t)wire_finish(&b);
+}
+
+/*
+ * Issue 22, finding 1: a receiver that restarted took any captured datagram
+ * as new. Now its sessions died with it: the capture is of no session.
+ */
+START_TEST(replay_to_restarted_receiver_is_rejected)
+{
+	struct wire *w = sender(PEER, 5);
+	size_t len = drop_dgram(w, SELF, dgram);
+
+	memcpy(copy, dgram, len);
+	assert_accepted(dgram, len);
+	/* The receiver restarts (a new incarnation, nothing of the old one). */
+	wire_node(&rx, SELF, 2);
+	assert_rejected(copy, len, WIRE_REJ_NO_SESSION);
+	ck_assert_uint_eq(rx.accepted, 0);
+	/* Its sender's own next datagram too, until they shake hands again. */
+	len = drop_dgram(w, SELF, dgram);
+	assert_rejected(dgram, len, WIRE_REJ_NO_SESSION);
+}
+END_TEST
+
+/* Replaying the INIT as well gets an answer, never a session. */
+START_TEST(replayed_init_to_restarted_receiver_confirms_no_session)
+{
+	uint8_t init[WIRE_HS_BYTES], resp[WIRE_HS_BYTES];
+	uint64_t next = UINT64_MAX;
+	struct wire_hdr h;
+	struct wire_iter it;
+	struct wire s;
+	size_t rl, len;
+
+	wire_node(&s, PEER, 5);
+	ck_assert_uint_eq(wire_handshake_due(&s, SELF, now_us, init, sizeof(init), &next),
+			  WIRE_HS_BYTES);
+	memcpy(copy, init, sizeof(init));
+	ck_assert_int_eq(wire_receive(&rx, init, sizeof(init), now_us, &h, &it, resp, sizeof(resp),
+				      &rl),
+			 WIRE_HANDSHAKE);
+	ck_assert_int_eq(wire_receive(&s, resp, rl, now_us, &h, &it, dgram, WIRE_HS_BYTES, &rl),
+			 WIRE_HANDSHAKE);
+	len = drop_dgram(&s, SELF, dgram);
+	memcpy(dgram + 1024, dgram, len);
+	assert_accepted(dgram, len);
+	/* Restart; the attacker replays the INIT, then the DROP. */
+	wire_node(&rx, SELF, 2);
+	ck_assert_int_eq(wire_receive(&rx, copy, WIRE_HS_BYTES, now_us, &h, &it, resp, sizeof(resp),
+				      &rl),
+			 WIRE_HANDSHAKE);
+	assert_rejected(dgram + 1024, len, WIRE_REJ_NO_SESSION);
+	ck_assert_uint_eq(rx.accepted, 0);
+	ck_assert(!rx.peers[PEER].rx.live);
+	ck_assert_uint_eq(rx.peers[PEER].incarnation, 0);
+	/* A replayed INIT is answered once at most. */
+	assert_rejected(copy, WIRE_HS_BYTES, WIRE_REJ_REPLAY);
+}
+END_TEST
+
+/*
+ * Finding 2: a datagram to node 2 was new to node 3. Now it names its
+ * receiver and is sealed under the session to that receiver alone.
+ */
+START_TEST(datagram_redirected_to_another_receiver_is_rejected)
+{
+	static struct wire third;
+	uint8_t confirm[WIRE_HS_BYTES];
+	struct wire *w = sender(PEER, 5);
+	size_t len;
+
+	wire_node(&third, PEER2, 1);
+	ck_assert_int_eq(receive_into(&third, confirm, handshake(w, &third, confirm)), WIRE_OK);
+	len = drop_dgram(w, SELF, dgram);
+	memcpy(copy, dgram, len);
+	/* As captured: named for SELF. */
+	ck_assert_int_eq(receive_into(&third, copy, len), WIRE_RC(WIRE_REJ_WRONG_RECEIVER));
+	/* With the receiver field rewritten: no such session at the other. */
+	memcpy(copy, dgram, len);
+	copy[20] = PEER2;
+	ck_assert_int_eq(receive_into(&third, copy, len), WIRE_RC(WIRE_REJ_NO_SESSION));
+	/* And with the session id too: the tag is under another key. */
+	memcpy(copy, dgram, len);
+	copy[20] = PEER2;
+	for (int i = 0; i < 8; i++)
+		copy[24 + i] = (uint8_t)(third.peers[PEER].rx.id >> (8 * i));
+	ck_assert_int_eq(receive_into(&third, copy, len), WIRE_RC(WIRE_REJ_BAD_AUTH));
+	ck_assert_uint_eq(third.accepted, 1); /* the session's confirmation alone */
+	assert_accepted(dgram, len);
+}
+END_TEST
+
+/*
+ * A dead node's heartbeats replayed: each already seen is a replay, and the
+ * receiver hears nothing new from it (its liveness is only what is
+ * accepted), so it goes down on schedule.
+ */
+START_TEST(replayed_heartbeats_of_a_dead_sender_are_rejected)
+{
+	static uint8_t caps[10][WIRE_MIN_DGRAM + WIRE_MSG_FIXED_BYTES];
+	struct pkv_msg hb = {.type = PKV_MSG_HEARTBEAT};
+	struct wire *w = sender(PEER, 5);
+	size_t lens[10];
+	uint64_t accepted;
+
+	for (int i = 0; i < 10; i++) {
+		lens[i] = build(dgram, hdr(PEER, 5, (uint64_t)i + 1), &hb, 1, &key, false);
+		memcpy(caps[i], dgram, lens[i]);
+		assert_accepted(dgram, lens[i]);
+		now_us += 200000;
+	}
+	(void)w;
+	accepted = rx.accepted;
+	/* The sender is dead; every capture comes back, at once and later:
+	 * seen (replay), or seen and older than the bound (too_old). */
+	for (int i = 0; i < 10; i++) {
+		int rc = receive(caps[i], lens[i]);
+		ck_assert(rc == WIRE_RC(WIRE_REJ_REPLAY) || rc == WIRE_RC(WIRE_REJ_TOO_OLD));
+	}
+	now_us += 2000000;
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_ne(receive(caps[i], lens[i]), WIRE_OK);
+	ck_assert_uint_eq(rx.accepted, accepted);
+	/* Redirected to a node that never heard them: not its session. */
+	static struct wire third;
+	wire_node(&third, PEER2, 1);
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_eq(receive_into(&third, caps[i], lens[i]),
+				 WIRE_RC(WIRE_REJ_WRONG_RECEIVER));
+}
+END_TEST
+
+/*
+ * Finding 4: any key holder spoke as any node. Node 3 holds only its own
+ * key: as "node 2" its INIT fails, and so would its RESP; node 2 is neither
+ * restarted nor heard.
+ */
+START_TEST(forged_heartbeat_with_only_one_nodes_key_is_rejected)
+{
+	static struct wire forger;
+	uint8_t init[WIRE_HS_BYTES];
+	uint64_t next = UINT64_MAX;
+
+	assert_accepted(dgram, build_one(hdr(PEER, 5, 1), false));
+	/* Node 3's key, claiming to be node 2 of incarnation 2^64 - 1. */
+	wire_init(&forger, CLUSTER, PEER, UINT64_MAX, &seeds[PEER2]);
+	ck_assert_int_eq(wire_add_peer(&forger, SELF, pks[SELF]), 0);
+	ck_assert_uint_eq(wire_handshake_due(&forger, SELF, now_us, init, sizeof(init), &next),
+			  WIRE_HS_BYTES);
+	assert_rejected(init, sizeof(init), WIRE_REJ_BAD_AUTH);
+	ck_assert(!rx.peers[PEER].rx_next.live);
+	ck_assert_uint_eq(rx.peers[PEER].incarnation, 5);
+	/* Node 2's real datagrams still go through. */
+	assert_accepted(dgram, build_one(hdr(PEER, 5, 2), false));
+}
+END_TEST
+
+/*
+ * Finding 7: a restored snapshot repeated (sender, salt, incarnation,
+ * sequence) nonces. The copy and the original send the same sequence:
+ * their nonces differ (fresh bytes in each datagram).
+ */
+START_TEST(restored_snapshot_does_not_repeat_a_nonce)
+{
+	static struct wire snapshot;
+	static uint8_t a[WIRE_MAX_DGRAM];
+	struct wire *w = sender(PEER, 5);
+	size_t la, lb;
+
+	assert_accepted(dgram, build_one(hdr(PEER, 5, 1), false));
+	memcpy(&snapshot, w, sizeof(snapshot));
+	la = drop_dgram(w, SELF, a);
+	lb = drop_dgram(&snapshot, SELF, dgram);
+	ck_assert_uint_eq(la, lb);
+	/* Same session, same sequence... */
+	ck_assert_int_eq(memcmp(a + 24, dgram + 24, 16), 0);
+	/* ...other nonce (sequence and 16 random bytes). */
+	ck_assert_int_ne(memcmp(a + 32, dgram + 32, 24), 0);
+	assert_accepted(a, la);
+	/* The copy's datagram is the original's sequence again: dropped. */
+	assert_rejected(dgram, lb, WIRE_REJ_REPLAY);
+}
+END_TEST
+
+/* A live session survives a replayed or a new, unconfirmed INIT. */
+START_TEST(unconfirmed_init_leaves_the_live_session)
+{
+	uint8_t init[WIRE_HS_BYTES], resp[WIRE_HS_BYTES];
+	uint64_t next = UINT64_MAX;
+	struct wire_hdr h;
+	struct wire_iter it;
+	struct wire *w = sender(PEER, 5);
+	size_t rl;
+
+	assert_accepted(dgram, build_one(hdr(PEER, 5, 1), false));
+	/* The peer starts another handshake; its RESP is lost. */
+	w->peers[SELF].hs_want_inc = UINT64_MAX;
+	ck_assert_uint_eq(wire_handshake_due(w, SELF, now_us, init, sizeof(init), &next),
+			  WIRE_HS_BYTES);
+	ck_assert_int_eq(wire_receive(&rx, init, sizeof(init), now_us, &h, &it, resp, sizeof(resp),
+				      &rl),
+			 WIRE_HANDSHAKE);
+	ck_assert(rx.peers[PEER].rx_next.live);
+	/* The old session still carries the peer's datagrams. */
+	assert_accepted(dgram, build_one(hdr(PEER, 5, 2), false));
+	ck_assert_uint_eq(rx.peers[PEER].incarnation, 5);
+	/* The answered session waits, however long, for the peer to use it. */
+	now_us += 60000000;
+	next = UINT64_MAX;
+	(void)wire_handshake_due(&rx, PEER, now_us, init, sizeof(init), &next);
+	ck_assert(rx.peers[PEER].rx_next.live);
+	assert_accepted(dgram, build_one(hdr(PEER, 5, 3), false));
+}
+END_TEST
+
+/* Both ends start at once: two sessions, one per direction, no conflict. */
+START_TEST(simultaneous_handshakes_set_up_both_directions)
+{
+	static struct wire a, b;
+	uint8_t ia[WIRE_HS_BYTES], ib[WIRE_HS_BYTES], ra[WIRE_HS_BYTES], rb[WIRE_HS_BYTES];
+	uint8_t ca[WIRE_HS_BYTES], cb[WIRE_HS_BYTES];
+	uint64_t next = UINT64_MAX;
+	struct wire_hdr h;
+	struct wire_iter it;
+	size_t l1, l2, l3, l4;
+
+	wire_node(&a, SELF, 1);
+	wire_node(&b, PEER, 1);
+	ck_assert_uint_eq(wire_handshake_due(&a, PEER, 0, ia, sizeof(ia), &next), WIRE_HS_BYTES);
+	ck_assert_uint_eq(wire_handshake_due(&b, SELF, 0, ib, sizeof(ib), &next), WIRE_HS_BYTES);
+	ck_assert_int_eq(wire_receive(&b, ia, sizeof(ia), 0, &h, &it, rb, sizeof(rb), &l1),
+			 WIRE_HANDSHAKE);
+	ck_assert_int_eq(wire_receive(&a, ib, sizeof(ib), 0, &h, &it, ra, sizeof(ra), &l2),
+			 WIRE_HANDSHAKE);
+	ck_assert_int_eq(wire_receive(&a, rb, l1, 0, &h, &it, ca, sizeof(ca), &l3), WIRE_HANDSHAKE);
+	ck_assert_int_eq(wire_receive(&b, ra, l2, 0, &h, &it, cb, sizeof(cb), &l4), WIRE_HANDSHAKE);
+	ck_assert_int_eq(receive_into(&b, ca, l3), WIRE_OK);
+	ck_assert_int_eq(receive_into(&a, cb, l4), WIRE_OK);
+	ck_assert_int_eq(receive_into(&b, dgram, drop_dgram(&a, PEER, dgram)), WIRE_OK);
+	ck_assert_int_eq(receive_into(&a, dgram, drop_dgram(&b, SELF, dgram)), WIRE_OK);
+	/* Nothing more is due on either side. */
+	next = UINT64_MAX;
+	ck_assert_uint_eq(wire_handshake_due(&a, PEER, 10, ia, sizeof(ia), &next), 0);
+	ck_assert_uint_eq(wire_handshake_due(&b, SELF, 10, ib, sizeof(ib), &next), 0);
+	ck_assert_uint_eq(a.handshakes, 2);
+	ck_assert_uint_eq(b.handshakes, 2);
+}
+END_TEST
+
+/* A lost INIT is sent again, new each time, the gap doubling to a cap. */
+START_TEST(lost_init_is_retried_with_backoff_up_to_a_cap)
+{
+	uint8_t init[WIRE_HS_BYTES], first[WIRE_HS_BYTES];
+	uint64_t t = 0, next, gap = WIRE_HS_RETRY_US;
+	struct wire s;
+
+	wire_node(&s, PEER, 1);
+	next = UINT64_MAX;
+	ck_assert_uint_eq(wire_handshake_due(&s, SELF, t, first, sizeof(first), &next),
+			  WIRE_HS_BYTES);
+	for (int i = 0; i < 8; i++) {
+		ck_assert_uint_eq(next, t + gap);
+		next = UINT64_MAX;
+		ck_assert_uint_eq(wire_handshake_due(&s, SELF, t + gap - 1, init, sizeof(init), &next),
+				  0);
+		t += gap;
+		next = UINT64_MAX;
+		ck_assert_uint_eq(wire_handshake_due(&s, SELF, t, init, sizeof(init), &next),
+				  WIRE_HS_BYTES);
+		ck_assert_int_ne(memcmp(init + 48, first + 48, 32), 0);
+		gap = gap * 2 > WIRE_HS_RETRY_MAX_US ? WIRE_HS_RETRY_MAX_US : gap * 2;
+	}
+	ck_assert_uint_eq(gap, WIRE_HS_RETRY_MAX_US);
+	/* The late ones still work: the receiver answers the newest. */
+	now_us = t;
+	ck_assert_int_eq(receive(init, sizeof(init)), WIRE_HANDSHAKE);
+	ck_assert_int_eq(receive(first, sizeof(first)), WIRE_RC(WIRE_REJ_REPLAY));
+}
+END_TEST
+
+/*
+ * The peer restarts: its new session, once confirmed, carries the new
+ * incarnation, ends the old session, and makes the receiver's own session
+ * to it due again (the restarted peer lost it).
+ */
+START_TEST(restarted_sender_gets_a_new_session_and_a_new_handshake_back)
+{
+	uint8_t confirm[WIRE_HS_BYTES], init[WIRE_HS_BYTES];
+	uint64_t next = UINT64_MAX;
+	struct wire_hdr h;
+	struct wire_iter it;
+	size_t len, cl;
+
+	/* rx has a session to PEER (incarnation 5) as well. */
+	struct wire *w = sender(PEER, 5);
+	cl = handshake(&rx, w, confirm);
+	ck_assert_int_eq(receive_into(w, confirm, cl), WIRE_OK);
+	len = drop_dgram(w, SELF, copy);
+	assert_accepted(copy, len);
+	/* PEER restarts as incarnation 6. */
+	len = build_one(hdr(PEER, 6, 1), false);
+	ck_assert_int_eq(receive_out(dgram, len, &h, &it), WIRE_OK);
+	ck_assert_uint_eq(h.incarnation, 6);
+	ck_assert_uint_eq(rx.peers[PEER].incarnation, 6);
+	ck_assert_uint_eq(wire_handshake_due(&rx, PEER, now_us, init, sizeof(init), &next),
+			  WIRE_HS_BYTES);
 }
 END_TEST
 
@@ -889,6 +1358,20 @@ static Suite *wire_suite(void)
 	tcase_add_loop_test(tc, receiver_rejects_malformed_bodies_with_valid_tag, 0, 2);
 	tcase_add_test(tc, receiver_rejects_lengths_over_limit_even_when_bytes_present);
 	tcase_add_test(tc, receiver_rejects_malformed_header);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("sessions");
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, replay_to_restarted_receiver_is_rejected);
+	tcase_add_test(tc, replayed_init_to_restarted_receiver_confirms_no_session);
+	tcase_add_test(tc, datagram_redirected_to_another_receiver_is_rejected);
+	tcase_add_test(tc, replayed_heartbeats_of_a_dead_sender_are_rejected);
+	tcase_add_test(tc, forged_heartbeat_with_only_one_nodes_key_is_rejected);
+	tcase_add_test(tc, restored_snapshot_does_not_repeat_a_nonce);
+	tcase_add_test(tc, unconfirmed_init_leaves_the_live_session);
+	tcase_add_test(tc, simultaneous_handshakes_set_up_both_directions);
+	tcase_add_test(tc, lost_init_is_retried_with_backoff_up_to_a_cap);
+	tcase_add_test(tc, restarted_sender_gets_a_new_session_and_a_new_handshake_back);
 	suite_add_tcase(s, tc);
 	return s;
 }
