@@ -71,6 +71,8 @@ struct top_snap {
 	unsigned id, cluster_size, n_connected;
 	bool quorum, has_synced, synced;
 	bool has_voter, voter; /* "voter:" of the daemon's report */
+	bool has_conf, catching_up; /* "configuration:" of the daemon's report */
+	uint64_t conf;
 	uint64_t incarnation, uptime_ms, epoch, rejected_total;
 	struct top_peer *peers;
 	size_t npeers;
@@ -268,6 +270,10 @@ static void parse_cluster(struct top_snap *s, const char *text)
 		} else if (!strcmp(l, "voter")) {
 			s->has_voter = true;
 			s->voter = !strncmp(v, "yes", 3);
+		} else if (!strcmp(l, "configuration")) {
+			s->has_conf = true;
+			s->conf = u64_of(v);
+			s->catching_up = strstr(v, "catching up") != NULL;
 		} else if (!strcmp(l, "synced")) {
 			s->has_synced = true;
 			s->synced = !strcmp(v, "yes");
@@ -738,10 +744,13 @@ static void render_header(const struct top_snap *s, struct top_lines *l)
 		  "pkv-top  node %s (id %u, cluster %s)  incarnation %" PRIu64 "  up %s",
 		  s->node ? s->node : "?", s->id, s->cluster ? s->cluster : "?", s->incarnation,
 		  up);
-	char sync[64] = "";
+	char sync[128] = "";
 	if (s->has_synced)
 		snprintf(sync, sizeof(sync), "  synced %s  epoch %" PRIu64, s->synced ? "yes" : "no",
 			 s->epoch);
+	if (s->has_conf) /* docs/design.md §5: a new voter answers once caught up */
+		snprintf(sync + strlen(sync), sizeof(sync) - strlen(sync), "  conf %" PRIu64 "%s",
+			 s->conf, s->catching_up ? " CATCHING UP" : "");
 	bool outside = s->has_voter && !s->voter;
 	lines_add(l,
 		  s->quorum && (!s->has_synced || s->synced) && !outside ? TOP_ROLE_TEXT : TOP_ROLE_WARN,
