@@ -369,9 +369,9 @@ enum pkv_event {
 	 */
 	PKV_EVENT_LEASE_LOST = 3,
 	/*
-	 * The lease holds again after PKV_EVENT_LEASE_LOST: the lifetimes the
-	 * daemon still holds are confirmed; any that ended meanwhile are erased
-	 * as usual.
+	 * The lease holds again after PKV_EVENT_LEASE_LOST: the daemon is in
+	 * contact with a quorum; a lifetime that ended meanwhile is erased as
+	 * usual when the erasure reaches it (docs/design.md §5.1, §10).
 	 */
 	PKV_EVENT_LEASE_REGAINED = 4,
 };
