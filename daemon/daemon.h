@@ -64,6 +64,8 @@ struct daemon {
 	struct wire *wire;
 	struct membership mem;
 	uint64_t lease_until_us; /* membership_lease_until, as last published */
+	/* The lease as the subscribers were told (docs/design.md §5.1). */
+	enum { LEASE_NEVER_HELD, LEASE_HELD, LEASE_LOST } lease_state;
 	bool clock_off;		 /* our clock is MEMBERSHIP_SKEW_WARN_MS off: said */
 	int64_t clock_skew_ms;	 /* ours minus the voters' (0: unknown) */
 	struct store *store;

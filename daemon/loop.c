@@ -124,7 +124,9 @@ static void handle_membership_events(struct daemon *d, uint64_t now)
  * heartbeats said: the lease goes to the shared view and the core; the
  * core's wall clock is the voters' (kept running from the last one known
  * while a majority's clocks are not); our own clock's distance from it is
- * logged when it passes MEMBERSHIP_SKEW_WARN_MS.
+ * logged when it passes MEMBERSHIP_SKEW_WARN_MS. The subscribers hear when
+ * the lease lapses after it held (lease_lost: the lifetimes we hold are in
+ * doubt) and when it holds again (lease_regained).
  */
 static void update_time(struct daemon *d, uint64_t own_wall_ms, uint64_t now)
 {
@@ -133,6 +135,19 @@ static void update_time(struct daemon *d, uint64_t own_wall_ms, uint64_t now)
 		d->lease_until_us = lease;
 		local_set_lease(d, lease);
 		paxos_set_lease(d->paxos, lease);
+	}
+	bool held = now < d->lease_until_us;
+	if (held && d->lease_state != LEASE_HELD) {
+		if (d->lease_state == LEASE_LOST) {
+			daemon_log(d, "lease regained: cached values are vouched for again");
+			control_publish_event(d, CTL_EVENT_LEASE_REGAINED, d->mem.quorum_epoch);
+		}
+		d->lease_state = LEASE_HELD;
+	} else if (!held && d->lease_state == LEASE_HELD) {
+		daemon_log(d, "lease lost: no echo from a quorum of voters within the lease;"
+			      " cached values are in doubt");
+		control_publish_event(d, CTL_EVENT_LEASE_LOST, d->mem.quorum_epoch);
+		d->lease_state = LEASE_LOST;
 	}
 	uint64_t qw;
 	if (!membership_quorum_wall(&d->mem, now, &qw))
@@ -568,6 +583,9 @@ int daemon_run(struct daemon *d)
 		pnext = handshakes(d, now);
 		if (pnext < next)
 			next = pnext;
+		/* The lease's end wakes us, to tell the subscribers on time. */
+		if (d->lease_state == LEASE_HELD && d->lease_until_us < next)
+			next = d->lease_until_us;
 		uint64_t wait = next > now ? next - now : 0;
 		/* Clients ring the doorbell only while we say we sleep. */
 		bool sleeping = wait > 0 && local_sleep_begin(d);

@@ -362,12 +362,25 @@ PKV_EXPORT int pkv_wait_for_bucket(struct pkv_client *client, const void *bucket
 enum pkv_event {
 	PKV_EVENT_QUORUM_REACHED = 1,
 	PKV_EVENT_QUORUM_LOST = 2,
+	/*
+	 * The daemon's lease lapsed (docs/design.md §5.1): it can no longer
+	 * vouch that the lifetimes it holds have not ended elsewhere — in
+	 * doubt. Its cached reads answer PKV_NO_QUORUM unless PKV_GET_STALE_OK.
+	 */
+	PKV_EVENT_LEASE_LOST = 3,
+	/*
+	 * The lease holds again after PKV_EVENT_LEASE_LOST: the daemon is in
+	 * contact with a quorum; a lifetime that ended meanwhile is erased as
+	 * usual when the erasure reaches it (docs/design.md §5.1, §10).
+	 */
+	PKV_EVENT_LEASE_REGAINED = 4,
 };
 
 struct pkv_subscription;
 
 /*
- * Subscribes to the daemon's quorum events: one event per flip, in order.
+ * Subscribes to the daemon's quorum events: one event per flip, in order
+ * (quorum reached/lost, and the lease lost/regained).
  * pkv_subscription_fd gives a file descriptor to poll (POLLIN) in the
  * caller's own event loop; pkv_subscription_next then returns 1 with the
  * event and the quorum epoch it started, 0 when none is pending, or an error

@@ -117,6 +117,10 @@ struct ctl_rep {
 #define CTL_EVENT_QUORUM_REACHED_LEN (sizeof(CTL_EVENT_QUORUM_REACHED) - 1)
 #define CTL_EVENT_QUORUM_LOST "quorum_lost"
 #define CTL_EVENT_QUORUM_LOST_LEN (sizeof(CTL_EVENT_QUORUM_LOST) - 1)
+#define CTL_EVENT_LEASE_LOST "lease_lost"
+#define CTL_EVENT_LEASE_LOST_LEN (sizeof(CTL_EVENT_LEASE_LOST) - 1)
+#define CTL_EVENT_LEASE_REGAINED "lease_regained"
+#define CTL_EVENT_LEASE_REGAINED_LEN (sizeof(CTL_EVENT_LEASE_REGAINED) - 1)
 #define CTL_EVENT_NAME_MAX 64u
 
 #endif

@@ -750,6 +750,8 @@ PKV_EXPORT int pkv_subscription_fd(const struct pkv_subscription *s)
 
 _Static_assert(CTL_EVENT_QUORUM_REACHED_LEN <= CTL_EVENT_NAME_MAX, "event name");
 _Static_assert(CTL_EVENT_QUORUM_LOST_LEN <= CTL_EVENT_NAME_MAX, "event name");
+_Static_assert(CTL_EVENT_LEASE_LOST_LEN <= CTL_EVENT_NAME_MAX, "event name");
+_Static_assert(CTL_EVENT_LEASE_REGAINED_LEN <= CTL_EVENT_NAME_MAX, "event name");
 
 PKV_EXPORT int pkv_subscription_next(struct pkv_subscription *s, int *event, uint64_t *epoch)
 {
@@ -773,6 +775,12 @@ PKV_EXPORT int pkv_subscription_next(struct pkv_subscription *s, int *event, uin
 	else if (len == CTL_EVENT_QUORUM_LOST_LEN &&
 		 !memcmp(name, CTL_EVENT_QUORUM_LOST, CTL_EVENT_QUORUM_LOST_LEN))
 		*event = PKV_EVENT_QUORUM_LOST;
+	else if (len == CTL_EVENT_LEASE_LOST_LEN &&
+		 !memcmp(name, CTL_EVENT_LEASE_LOST, CTL_EVENT_LEASE_LOST_LEN))
+		*event = PKV_EVENT_LEASE_LOST;
+	else if (len == CTL_EVENT_LEASE_REGAINED_LEN &&
+		 !memcmp(name, CTL_EVENT_LEASE_REGAINED, CTL_EVENT_LEASE_REGAINED_LEN))
+		*event = PKV_EVENT_LEASE_REGAINED;
 	else
 		return client_err(-EPROTO, "an unknown event");
 	if (epoch)

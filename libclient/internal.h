@@ -132,6 +132,12 @@ enum cache_result {
 /* Whether the daemon's lease holds now (pkv-shm.h "Lease"): a vDSO clock read. */
 static inline bool lease_holds(const struct pkv_shm_layout *m)
 {
+#ifdef PKV_TEST_IGNORE_LEASE
+	/* TEST ONLY (tests/scenario: scenario-nolease): a reader that ignores
+	 * the lease, for the scenario checker to catch. Never installed. */
+	(void)m;
+	return true;
+#endif
 	uint64_t lease = pkv_shm_load_rlx(&m->view.lease_ns);
 	if (lease == UINT64_MAX)
 		return true;

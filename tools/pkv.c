@@ -52,7 +52,7 @@ static void usage(FILE *f)
 	      "  now                              the system time in ms (for --until)\n"
 	      "  cluster                          this daemon's view: name: value lines\n"
 	      "  wait [--timeout S] [-b BUCKET]   block until the daemon has quorum and can serve\n"
-	      "  watch                            print quorum events as they happen\n"
+	      "  watch                            print quorum and lease events as they happen\n"
 	      "  resize N                         change the voters to N, one voter at a time, each\n"
 	      "                                   change chosen by the voters: prints ok, or not_in_sync\n"
 	      "                                   (exit 3) if a voter did not take it or another won\n"
@@ -290,7 +290,11 @@ static int cmd_watch(int argc, char **argv)
 			break;
 		int event;
 		while ((r = pkv_subscription_next(sub, &event, NULL)) == 1)
-			puts(event == PKV_EVENT_QUORUM_REACHED ? "quorum_reached" : "quorum_lost");
+			puts(event == PKV_EVENT_QUORUM_REACHED	 ? "quorum_reached"
+			     : event == PKV_EVENT_QUORUM_LOST	 ? "quorum_lost"
+			     : event == PKV_EVENT_LEASE_LOST	 ? "lease_lost"
+			     : event == PKV_EVENT_LEASE_REGAINED ? "lease_regained"
+								 : "unknown");
 		if (r != 0) /* the daemon went away, or an error: the stream is over */
 			break;
 	}

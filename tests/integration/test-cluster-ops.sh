@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Cluster operations through pkv: watch prints quorum_lost / quorum_reached
-# as they happen; resize changes the voters one at a time, each change
+# (and lease_lost / lease_regained) as they happen; resize changes the voters one at a time, each change
 # chosen by the voters, and says not_in_sync when a voter is not there to
 # take it (a node that missed a change learns it when it comes back); wait -b
 # returns once the daemon can serve; buckets lists what was used.
@@ -16,8 +16,12 @@ kill -STOP "${T_PID[2]}" "${T_PID[3]}"
 t_wait_for "quorum_lost event" grep -qx quorum_lost "$T_DIR/events"
 kill -CONT "${T_PID[2]}"
 t_wait_for "quorum_reached event" grep -qx quorum_reached "$T_DIR/events"
-[ "$(tr '\n' ' ' <"$T_DIR/events")" = "quorum_lost quorum_reached " ] ||
+[ "$(grep quorum_ "$T_DIR/events" | tr '\n' ' ')" = "quorum_lost quorum_reached " ] ||
 	t_fail "events: $(cat "$T_DIR/events")"
+# The lease lapsed with the quorum and holds again (docs/design.md §5.1).
+t_wait_for "lease_regained event" grep -qx lease_regained "$T_DIR/events"
+[ "$(grep lease_ "$T_DIR/events" | tr '\n' ' ')" = "lease_lost lease_regained " ] ||
+	t_fail "lease events: $(cat "$T_DIR/events")"
 kill "$watcher"
 wait "$watcher" 2>/dev/null || true
 kill -CONT "${T_PID[3]}"

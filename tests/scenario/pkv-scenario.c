@@ -34,13 +34,20 @@
  *    daemon was disturbed since its put (lost while bound);
  *  - a value was returned by a call that started more than the erasure
  *    bound after its owner process died, or after its until, on a daemon
- *    not disturbed in the meantime (not erased).
+ *    not disturbed in the meantime (not erased);
+ *  - a plain read on any daemon, disturbed or cut off too, returned a bound
+ *    value more than the lease bound after its lifetime was seen ended
+ *    elsewhere: read absent, or another life's value, by a call that began
+ *    after its put returned (not vouched for: docs/design.md §5.1). A
+ *    partition that cuts off one daemon brings a probe (probe_start) that
+ *    holds a bound key there while the majority ends it.
  * It prints one summary line; exit 0 with no violation, 1 with violations,
  * 99 when the harness itself failed (a daemon did not start, …).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -99,6 +106,7 @@ static struct {
 	char dir[256];
 	unsigned port_base;
 	unsigned ft_ms, hb_ms, bound_ms, op_timeout_ms, ready_ms;
+	unsigned lease_bound_ms; /* the lease, its margin and an ERASE in flight */
 	unsigned seconds;
 	uint64_t seed;
 	int clients;
@@ -863,6 +871,120 @@ static void member_settle(void)
 	}
 }
 
+/*
+ * The lease probe (docs/design.md §5.1): when one daemon X is cut off, a
+ * child process puts a key bound to a process of its own through X and
+ * waits until a daemon M of the majority answers it; once the partition is
+ * on, the majority ends the lifetime when it counts X down, while X, whose
+ * owner lives, keeps the value. The child reads the key on M and, plainly,
+ * on X until the partition ends (made long enough to see it), then kills
+ * the owner. Its history (pseudo client S.clients + 1, one life per probe)
+ * goes to the checker: X must stop answering the value within the lease
+ * bound of M's first `not found`.
+ */
+#define MAX_PROBES 64
+static pid_t probes[MAX_PROBES];
+static int n_probes;
+
+static void probe_run(int k, int x, int m, uint64_t end_ms, int ready_fd, int go_fd)
+{
+	char path[300], name[16], key[32], val[48];
+	snprintf(path, sizeof(path), "%s/hist-probe-%d", S.dir, k);
+	struct worker_ctx w = {.id = S.clients + 1};
+	struct pkv_client *cx, *cm;
+	w.h = fopen(path, "w");
+	snprintf(name, sizeof(name), "node%d", x);
+	if (!w.h || pkv_open(&cx, name) != PKV_OK)
+		_exit(2);
+	snprintf(name, sizeof(name), "node%d", m);
+	if (pkv_open(&cm, name) != PKV_OK)
+		_exit(2);
+	pid_t h = fork();
+	if (h < 0)
+		_exit(2);
+	if (h == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (;;)
+			pause();
+	}
+	snprintf(key, sizeof(key), "bp%d", k);
+	snprintf(val, sizeof(val), "b:w%d.L%d", w.id, k);
+	w.c = cx;
+	w.node = x;
+	int r = do_put(&w, key, val, h, 0);
+	w.c = cm;
+	w.node = m;
+	uint64_t learned_by = mono_ms() + 2000u;
+	while (r == PKV_OK && do_get(&w, key, val, false) != PKV_OK && mono_ms() < learned_by)
+		nap_ms(10);
+	char b = 1;
+	if (write(ready_fd, &b, 1) != 1 || read(go_fd, &b, 1) != 1)
+		_exit(2);
+	while (mono_ms() < end_ms) {
+		w.c = cm;
+		w.node = m;
+		do_get(&w, key, NULL, false);
+		w.c = cx;
+		w.node = x;
+		do_get(&w, key, NULL, false);
+		nap_ms(50);
+	}
+	uint64_t t_kill = mono_ms();
+	kill(h, SIGKILL);
+	waitpid(h, NULL, 0);
+	fprintf(w.h, "X %d %d %" PRIu64 " %" PRIu64 "\n", w.id, k, t_kill, mono_ms());
+	pkv_value_free(&w.v);
+	pkv_close(cx);
+	pkv_close(cm);
+	_exit(fclose(w.h) == 0 ? 0 : 2);
+}
+
+/* Before partition f (one node cut off) goes on: a probe, if one can run. */
+static void probe_start(struct fault *f)
+{
+	if (n_probes == MAX_PROBES || popcount(f->nodes) != 1)
+		return;
+	int x = __builtin_ctz(f->nodes), m = 0;
+	unsigned free_nodes = f->other & ~disturbed_mask();
+	for (int i = 1; i <= N_NODES && !m; i++)
+		if ((free_nodes >> i) & 1u && S.daemon[i] > 0)
+			m = i;
+	if (!m || S.daemon[x] <= 0)
+		return;
+	/* long enough for the majority to end it and X to answer it past the bound */
+	uint64_t min_end = mono_ms() + 2u * S.ft_ms + S.lease_bound_ms + 1500u;
+	if (f->end_ms < min_end)
+		f->end_ms = min_end;
+	int ready[2], go[2];
+	if (pipe(ready) < 0)
+		return;
+	if (pipe(go) < 0) {
+		close(ready[0]);
+		close(ready[1]);
+		return;
+	}
+	pid_t p = fork();
+	if (p == 0) {
+		close(ready[0]);
+		close(go[1]);
+		probe_run(n_probes, x, m, f->end_ms, ready[1], go[0]);
+	}
+	close(ready[1]);
+	close(go[0]);
+	if (p > 0) {
+		probes[n_probes++] = p;
+		struct pollfd pf = {.fd = ready[0], .events = POLLIN};
+		char b;
+		if (poll(&pf, 1, 5000) == 1 && read(ready[0], &b, 1) == 1) {
+			push_specs(false); /* the partition goes on before the owner dies */
+			if (write(go[1], &b, 1) != 1)
+				say("probe %d: the child went away", n_probes - 1);
+		}
+	}
+	close(ready[0]);
+	close(go[1]); /* a child still waiting ends at EOF */
+}
+
 /* Starts one random fault if the limits allow it. */
 static void fault_start(uint64_t *rng)
 {
@@ -964,6 +1086,8 @@ static void fault_start(uint64_t *rng)
 	faults[slot] = f;
 	say("start %s nodes=0x%x other=0x%x until +%" PRIu64 "ms", fault_name[f.kind], f.nodes,
 	    f.other, f.end_ms - now);
+	if (f.kind == F_PARTITION)
+		probe_start(&faults[slot]);
 	push_specs(false);
 }
 
@@ -1201,6 +1325,42 @@ static int op_by_key(const void *a, const void *b)
 }
 
 static long max_skew_ms;
+/* Reads of a bound value begun after its lifetime was seen ended, the latest. */
+static unsigned long lease_late_reads;
+static uint64_t lease_late_max;
+
+/*
+ * When the lifetime of bound value `val` was first seen ended in the history
+ * of its key: the end of a call that began after its put returned (or its
+ * owner was killed) and found the key absent or holding a later life's
+ * value (UINT64_MAX: never).
+ */
+static uint64_t seen_ended(const struct op *v, size_t n, const char *val, const struct death *d)
+{
+	int w, life;
+	if (sscanf(val, "b:w%d.L%d", &w, &life) != 2)
+		return UINT64_MAX;
+	/* from the return of its put (else from the kill): absent since then
+	 * means ended (a read absent while the lifetime holds is a violation
+	 * of its own) */
+	uint64_t from = d->kill_ms;
+	for (size_t j = 0; j < n; j++)
+		if (v[j].kind == 'P' && v[j].status == PKV_OK && !strcmp(v[j].sent, val) &&
+		    !strcmp(v[j].got, val) && v[j].t1 < from)
+			from = v[j].t1;
+	uint64_t e = UINT64_MAX;
+	for (size_t j = 0; j < n; j++) {
+		const struct op *x = &v[j];
+		if (x->t0 < from || x->t1 >= e)
+			continue;
+		int xw, xl;
+		bool later = x->status == PKV_OK &&
+			     sscanf(x->got, "b:w%d.L%d", &xw, &xl) == 2 && xw == w && xl > life;
+		if ((x->kind == 'G' && x->status == PKV_NOT_FOUND) || later)
+			e = x->t1;
+	}
+	return e;
+}
 
 static void check_key(struct op *v, size_t n)
 {
@@ -1256,6 +1416,17 @@ static void check_key(struct op *v, size_t n)
 				violation("%s='%s' returned on node%d %" PRIu64
 					  " ms after its owner died (bound %u ms)",
 					  key, o->got, o->node, o->t0 - d->reaped_ms, S.bound_ms);
+			/* not vouched for: on any daemon, past the lease (§5.1) */
+			uint64_t ended = o->kind == 'G' ? seen_ended(v, n, o->got, d) : UINT64_MAX;
+			if (ended != UINT64_MAX && o->t0 > ended) {
+				lease_late_reads++;
+				if (o->t0 - ended > lease_late_max)
+					lease_late_max = o->t0 - ended;
+			}
+			if (ended != UINT64_MAX && o->t0 > ended + S.lease_bound_ms)
+				violation("%s='%s' read on node%d %" PRIu64 " ms after its lifetime"
+					  " was seen ended elsewhere (lease bound %u ms)",
+					  key, o->got, o->node, o->t0 - ended, S.lease_bound_ms);
 		} else if (o->status == PKV_OK && o->got[0] == 't') {
 			uint64_t until = 0;
 			const char *dot = strrchr(o->got, '.');
@@ -1437,12 +1608,19 @@ int main(int argc, char **argv)
 	S.ft_ms = 1000;
 	S.hb_ms = 50; /* 20 heartbeats per failure timeout: loss cannot fake a node down */
 	S.bound_ms = bound_arg ? bound_arg : (S.ft_ms + 2500u) * scale;
+	/*
+	 * The lease with its margin is the failure timeout (docs/design.md
+	 * §5.1); a daemon that holds its lease learns of an erasure by the
+	 * ERASE's retransmission, which loss and delay can hold up a little.
+	 */
+	S.lease_bound_ms = (S.ft_ms + 1000u) * scale;
 	S.op_timeout_ms = 4000u * scale;
 	S.ready_ms = 60000u * scale;
 	signal(SIGPIPE, SIG_IGN);
-	printf("# scenario seed=%" PRIu64 " seconds=%u clients=%d erasure bound=%u ms "
+	printf("# scenario seed=%" PRIu64 " seconds=%u clients=%d erasure bound=%u ms lease bound=%u ms "
 	       "membership=%s pkvd=%s\n",
-	       S.seed, S.seconds, S.clients, S.bound_ms, S.membership ? "yes" : "no", S.pkvd);
+	       S.seed, S.seconds, S.clients, S.bound_ms, S.lease_bound_ms,
+	       S.membership ? "yes" : "no", S.pkvd);
 	fflush(stdout);
 	uint64_t rng = S.seed;
 
@@ -1522,6 +1700,12 @@ int main(int argc, char **argv)
 			failed_workers++;
 		}
 	}
+	for (int k = 0; k < n_probes; k++) {
+		int st;
+		waitpid(probes[k], &st, 0);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			failed_workers++;
+	}
 	if (failed_workers)
 		harness_fail("%d clients failed", failed_workers);
 	/* every daemon is clear from here on */
@@ -1530,6 +1714,11 @@ int main(int argc, char **argv)
 	for (int w = 0; w < S.clients; w++) {
 		char path[300];
 		snprintf(path, sizeof(path), "%s/hist-%d", S.dir, w);
+		load_history(path);
+	}
+	for (int k = 0; k < n_probes; k++) {
+		char path[300];
+		snprintf(path, sizeof(path), "%s/hist-probe-%d", S.dir, k);
 		load_history(path);
 	}
 	sweep();
@@ -1541,6 +1730,11 @@ int main(int argc, char **argv)
 			snprintf(path, sizeof(path), "%s/hist-%d", S.dir, w);
 		else
 			snprintf(path, sizeof(path), "%s/hist-sweep", S.dir);
+		load_history(path);
+	}
+	for (int k = 0; k < n_probes; k++) {
+		char path[300];
+		snprintf(path, sizeof(path), "%s/hist-probe-%d", S.dir, k);
 		load_history(path);
 	}
 	unsigned long puts = 0, gets = 0, ok = 0;
@@ -1562,6 +1756,8 @@ int main(int argc, char **argv)
 		printf(" resize: grow=%u shrink=%u ok=%u not_in_sync=%u failed=%u retries=%u "
 		       "voters=%u",
 		       M.grow, M.shrink, M.ok, M.not_in_sync, M.failed, M.retries, M.size);
+	printf(" probes=%d late_reads=%lu (max %" PRIu64 " ms)", n_probes, lease_late_reads,
+	       lease_late_max);
 	printf(" fd_down=%u fd_unprovoked=%u violations=%lu\n", fd_downs, fd_unprovoked,
 	       violations);
 	if (violations)
