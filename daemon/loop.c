@@ -30,19 +30,24 @@ static const char *node_name(struct daemon *d, uint32_t id)
 	return n ? n->name : "?";
 }
 
-static void log_connected(struct daemon *d, const char *what)
+/* The names of the configured nodes in mask (bit id-1), space separated, for the log. */
+#define NAMES_CAP (PKV_MAX_NODES * 66)
+static const char *node_names(const struct daemon *d, uint64_t mask, char buf[NAMES_CAP])
 {
-	char buf[PKV_MAX_NODES * 66];
 	size_t o = 0;
 	buf[0] = 0;
-	for (unsigned i = 0; i < d->cfg.n_nodes; i++) {
-		const struct pkv_node_cfg *n = &d->cfg.nodes[i];
-		if (n->id == d->self || membership_is_connected(&d->mem, n->id))
-			o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s", o ? " " : "", n->name);
-		if (o >= sizeof(buf))
-			break;
-	}
-	daemon_log(d, "%s cluster_size=%u connected: %s", what, d->mem.cluster_size, buf);
+	for (unsigned i = 0; i < d->cfg.n_nodes && o < NAMES_CAP; i++)
+		if ((mask >> (d->cfg.nodes[i].id - 1)) & 1u)
+			o += (size_t)snprintf(buf + o, NAMES_CAP - o, "%s%s", o ? " " : "",
+					      d->cfg.nodes[i].name);
+	return buf;
+}
+
+static void log_connected(struct daemon *d, const char *what)
+{
+	char buf[NAMES_CAP];
+	daemon_log(d, "%s cluster_size=%u connected: %s", what, d->mem.cluster_size,
+		   node_names(d, membership_connected_mask(&d->mem), buf));
 }
 
 /* Tells paxos what the failure detector and the heartbeats say of a peer. */
@@ -72,14 +77,9 @@ static void on_new_conf(struct daemon *d)
 		d->stopping = true;
 	}
 	membership_set_conf(&d->mem, &d->conf);
-	char buf[PKV_MAX_NODES * 66];
-	size_t o = 0;
-	buf[0] = 0;
-	for (unsigned i = 0; i < d->cfg.n_nodes && o < sizeof(buf); i++)
-		if ((d->conf.voters >> (d->cfg.nodes[i].id - 1)) & 1u)
-			o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s", o ? " " : "",
-					      d->cfg.nodes[i].name);
-	daemon_log(d, "configuration %" PRIu64 ": voters %s%s", d->conf.num, buf,
+	char buf[NAMES_CAP];
+	daemon_log(d, "configuration %" PRIu64 ": voters %s%s", d->conf.num,
+		   node_names(d, d->conf.voters, buf),
 		   membership_is_voter(&d->mem, d->self) ? "" : " (this daemon does not vote)");
 	local_set_view(d);
 }

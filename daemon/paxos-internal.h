@@ -324,7 +324,7 @@ void paxos_conf_learned(struct paxos *p, struct store_entry *e, uint64_t now);
 void paxos_conf_move(struct paxos *p, const struct pkv_conf *c, uint64_t now);
 
 uint64_t paxos_connected_mask(const struct paxos *p);
-/* p->voters from cluster_size (pkv_voters, msg.h). */
+/* TEST ONLY (PKV_PAXOS_BROKEN_VOTERS): every configured daemon counts as a voter. */
 void paxos_update_voters(struct paxos *p);
 bool paxos_peer_ok(const struct paxos *p, uint32_t n);
 int paxos_bytes_dup(struct pkv_bytes *dst, struct pkv_bytes src);
@@ -415,6 +415,8 @@ void drop_step(struct paxos *p, uint64_t now);
 void sync_adopt_epoch(struct paxos *p, uint64_t epoch);
 
 void sync_step(struct paxos *p, uint64_t now);
+/* Node n is one this daemon copies from now (restart or catch-up). */
+bool sync_is_source(const struct paxos *p, uint32_t n);
 void sync_on_req(struct paxos *p, uint32_t from, const struct pkv_msg *m);
 void sync_on_reply(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now);
 

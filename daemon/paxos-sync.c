@@ -196,6 +196,34 @@ void sync_adopt_epoch(struct paxos *p, uint64_t epoch)
 }
 
 /*
+ * Who this daemon copies from (docs/design.md §5, §6.1): after a restart,
+ * the synced voters of its own configuration; in a catch-up, the voters of
+ * the configuration before that have moved on (frozen there).
+ */
+bool sync_is_source(const struct paxos *p, uint32_t n)
+{
+	const struct peer *pe = &p->peers[n];
+	if (n == p->cfg.self || !pe->connected)
+		return false;
+	if (p->catchup)
+		return (p->prev_voters & BIT(n)) && pe->conf.num >= p->conf;
+	return pe->synced && is_voter(p, n) && pe->conf.num == p->conf;
+}
+
+/* Asks each source not yet copied for its next page, or again when it is due. */
+static void sync_page_sources(struct paxos *p, uint64_t now)
+{
+	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
+		uint32_t n = p->cfg.nodes[i];
+		struct peer *pe = &p->peers[n];
+		if (pe->sync_done || !sync_is_source(p, n))
+			continue;
+		if (pe->sync_rid == 0 || now >= pe->sync_sent_at + p->cfg.retransmit_us)
+			sync_send_page(p, n, now);
+	}
+}
+
+/*
  * The catch-up after a change (docs/design.md §5): copy a strict majority of
  * the voters of the configuration before, each once it has moved on (frozen
  * there: it answers nothing of it any more). This daemon counts itself when
@@ -216,15 +244,7 @@ static void sync_catchup(struct paxos *p, uint64_t now)
 		become_synced(p, now);
 		return;
 	}
-	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
-		uint32_t n = p->cfg.nodes[i];
-		struct peer *pe = &p->peers[n];
-		if (n == p->cfg.self || !(src & BIT(n)) || pe->sync_done || !pe->connected ||
-		    pe->conf.num < p->conf)
-			continue;
-		if (pe->sync_rid == 0 || now >= pe->sync_sent_at + p->cfg.retransmit_us)
-			sync_send_page(p, n, now);
-	}
+	sync_page_sources(p, now);
 }
 
 /* Drives the restart rule; called from every entry point while unsynced. */
@@ -297,15 +317,7 @@ void sync_step(struct paxos *p, uint64_t now)
 		become_synced(p, now);
 		return;
 	}
-	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
-		uint32_t n = p->cfg.nodes[i];
-		struct peer *pe = &p->peers[n];
-		if (n == p->cfg.self || pe->sync_done || !pe->connected || !pe->synced ||
-		    !is_voter(p, n) || pe->conf.num != p->conf)
-			continue;
-		if (pe->sync_rid == 0 || now >= pe->sync_sent_at + p->cfg.retransmit_us)
-			sync_send_page(p, n, now);
-	}
+	sync_page_sources(p, now);
 	/*
 	 * A majority of cluster_size is up but lost its state (restarted
 	 * without durable state, self included), and we copied every synced

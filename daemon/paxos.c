@@ -664,13 +664,11 @@ uint64_t paxos_next_deadline(const struct paxos *p)
 		t = min_u64(t, min_u64(r->t_timer, r->deadline));
 	}
 	if (!p->synced) {
-		/* The sources sync_step pages (a catch-up: frozen voters before, §5). */
+		/* The pages sync_step asks again, from the sources it copies from. */
 		for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
 			uint32_t n = p->cfg.nodes[i];
 			const struct peer *pe = &p->peers[n];
-			bool source = p->catchup ? (p->prev_voters & BIT(n)) && pe->conf.num >= p->conf
-						 : pe->synced;
-			if (pe->configured && pe->sync_rid && !pe->sync_done && pe->connected && source)
+			if (pe->sync_rid && !pe->sync_done && sync_is_source(p, n))
 				t = min_u64(t, pe->sync_sent_at + p->cfg.retransmit_us);
 		}
 		if (p->unsynced_since && !p->catchup)
@@ -827,15 +825,20 @@ void paxos_conf_move(struct paxos *p, const struct pkv_conf *c, uint64_t now)
 	sync_step(p, now);
 }
 
-/* The reserved bucket's key n holds configuration n, chosen in n - 1. */
+/* The reserved bucket's key of configuration n: n in decimal, chosen in n - 1. */
+static struct pkv_bytes conf_key(char buf[24], uint64_t n)
+{
+	int len = snprintf(buf, 24, "%" PRIu64, n);
+	return (struct pkv_bytes){ (const uint8_t *)buf, (uint32_t)len };
+}
+
 void paxos_conf_learned(struct paxos *p, struct store_entry *e, uint64_t now)
 {
 	struct pkv_conf c;
 	if (!e->chosen || !pkv_conf_decode(e->chosen_value.p, e->chosen_value.len, &c))
 		return;
-	char want[24];
-	int len = snprintf(want, sizeof(want), "%" PRIu64, c.num);
-	if (len <= 0 || (uint32_t)len != e->key.len || memcmp(want, e->key.p, e->key.len))
+	char buf[24];
+	if (!pkv_bytes_eq(conf_key(buf, c.num), e->key))
 		return; /* not the configuration its key names */
 	paxos_conf_move(p, &c, now);
 }
@@ -864,13 +867,10 @@ int paxos_change_voters(struct paxos *p, uint64_t id, uint64_t voters, uint64_t 
 {
 	struct pkv_conf c = { .num = p->conf + 1, .voters = voters, .prev_voters = p->voters };
 	char key[24];
-	int klen = snprintf(key, sizeof(key), "%" PRIu64, c.num);
 	uint8_t val[PKV_CONF_BYTES];
 	pkv_conf_encode(val, &c);
 	struct pkv_bytes bucket = { (const uint8_t *)PKV_CONF_BUCKET, PKV_CONF_BUCKET_LEN };
-	struct req *r = req_new(p, PAXOS_REQ_PUT, id, bucket,
-				(struct pkv_bytes){ (const uint8_t *)key, (uint32_t)klen }, deadline,
-				false);
+	struct req *r = req_new(p, PAXOS_REQ_PUT, id, bucket, conf_key(key, c.num), deadline, false);
 	if (!r)
 		return -ENOMEM;
 	uint64_t diff = voters ^ p->voters;

@@ -13,12 +13,14 @@ T_FT=${T_FT:-600} # failure timeout, ms
 T_DEADLINE=${T_DEADLINE:-30}
 
 t_log() { echo "# $*"; }
+# A test whose exit 1 means one thing (a hole reproduced) sets
+# T_FAIL_PREFIX and T_FAIL_EXIT for every other failure.
 t_fail() {
-	echo "FAIL: $*" >&2
+	echo "${T_FAIL_PREFIX:-FAIL}: $*" >&2
 	for f in "$T_DIR"/node*/pkvd.log; do
 		[ -f "$f" ] && { echo "--- $f (tail)" >&2; tail -n 30 "$f" >&2; }
 	done
-	exit 1
+	exit "${T_FAIL_EXIT:-1}"
 }
 
 t_cleanup() {
@@ -95,6 +97,16 @@ t_wait_for() {
 	done
 }
 
+# t_fault NODE SPEC: a fault of the fault-injection build (pkv-fault) on
+# node NODE; the test is skipped (77) on a build without them.
+t_fault() {
+	local rc=0
+	: "${PKV_FAULT:?}"
+	"$PKV_FAULT" "$T_DIR/node$1/pkvd.sock" "$2" >/dev/null || rc=$?
+	[ "$rc" = 77 ] && { echo "SKIP: pkvd built without -Dfault_injection=true"; exit 77; }
+	[ "$rc" = 0 ] || t_fail "fault node$1 '$2': exit $rc"
+}
+
 # Predicates for t_wait_for: each reads the daemon afresh on every call.
 t_field_is() { [ "$(t_field "$1" "$2")" = "$3" ]; }
 t_quorum_is() { t_field_is "$1" quorum "$2"; }
@@ -111,4 +123,41 @@ t_start_cluster() { # N
 	for i in $(seq 1 "$T_SIZE"); do
 		t_wait_for "node$i ready" "$PKV" -n "node$i" wait --timeout 1
 	done
+}
+
+# t_flood_node1 KIND DATAGRAMS STAT: the attack tests of docs/design.md §7
+# ("Bounded work"). A 3-node cluster whose node1 holds 300 keys in bucket
+# flood gets DATAGRAMS datagrams full of KIND (keys: KEYS_REQ, sync:
+# SYNC_REQ) from a configured node that is not running (pkv-wire-flood);
+# once node1 has handled them all, its RSS grew by at most 24 MB, the flood
+# cost at most 500 ms of its CPU, and the counter STAT dropped at least 400
+# requests a datagram. T_FLOOD_KEYS holds the key count.
+T_FLOOD_KEYS=300
+t_flood_node1() {
+	local kind=$1 dgrams=$2 stat=$3 mark="mark-$1" bucket=flood pid rss0 cpu0 rss1 cpu1 hz
+	local dropped
+	: "${PKV_WIRE_FLOOD:?}"
+	[ "$kind" = sync ] && bucket=-
+	t_start_cluster 3
+	t_wait_for "node1 sees 3 connected" t_connected_is 1 3
+	"$PKV_WIRE_FLOOD" fill node1 flood "$T_FLOOD_KEYS" || t_fail "fill"
+	pid=${T_PID[1]}
+	rss0=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
+	cpu0=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+	"$PKV_WIRE_FLOOD" send "$T_DIR/cluster.key" paxoskv $((T_PORT_BASE + 1)) 4 "$kind" \
+		"$bucket" "$dgrams" "$mark" || t_fail "send"
+	# The mark travels behind the flood from the same sender: once node1
+	# has it, it has handled every datagram of the flood.
+	t_wait_for "node1 handled the flood" \
+		sh -c "[ \"\$('$PKV' -n node1 get -b flood-mark $mark 2>/dev/null)\" = handled ]"
+	rss1=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
+	cpu1=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+	hz=$(getconf CLK_TCK)
+	t_log "node1: RSS ${rss0} kB -> ${rss1} kB; CPU $(((cpu1 - cpu0) * 1000 / hz)) ms for the flood"
+	[ $((rss1 - rss0)) -le 24576 ] || t_fail "RSS grew by $((rss1 - rss0)) kB"
+	[ $(((cpu1 - cpu0) * 1000 / hz)) -le 500 ] ||
+		t_fail "the flood cost $(((cpu1 - cpu0) * 1000 / hz)) ms of CPU"
+	dropped=$("$PKV" -n node1 stats | tr ' ' '\n' | sed -n "s/^$stat=//p")
+	t_log "$stat=$dropped"
+	[ "${dropped:-0}" -ge $((dgrams * 400)) ] || t_fail "$stat=${dropped:-none}"
 }

@@ -13,7 +13,8 @@
  *                                       times over (default 1)
  *
  * Only loopback; bounded in time and count; prints how many it recorded or
- * sent. Exit 77 when a packet socket cannot be opened (no privilege), so a
+ * sent. record says "capturing" on stderr once its socket is bound, so a
+ * test waits for that instead of sleeping. Exit 77 when a packet socket cannot be opened (no privilege), so a
  * test can skip.
  */
 #include <arpa/inet.h>
@@ -60,6 +61,7 @@ static int record(int port, const char *path, long ms)
 		perror(path);
 		return 1;
 	}
+	fprintf(stderr, "capturing\n");
 	static uint8_t pkt[70000];
 	uint64_t end = now_ms() + (uint64_t)ms;
 	long n = 0;

@@ -20,18 +20,12 @@ T_DEADLINE=${T_DEADLINE_MEMBERS:-45}
 ALL="1 2 3 4 5"
 LOGS=()
 
-fault() { # NODE SPEC
-	local rc=0
-	"$PKV_FAULT" "$T_DIR/node$1/pkvd.sock" "$2" >/dev/null || rc=$?
-	[ "$rc" = 77 ] && { echo "SKIP: pkvd built without -Dfault_injection=true"; exit 77; }
-	[ "$rc" = 0 ] || t_fail "fault node$1 '$2': exit $rc"
-}
 # cut "A" "B": the daemons of side A and side B (ids, space separated) lose
 # every datagram between the sides, in both directions.
 cut() {
 	local a b
-	for a in $1; do fault "$a" "block=$(echo "$2" | tr ' ' ',')"; done
-	for b in $2; do fault "$b" "block=$(echo "$1" | tr ' ' ',')"; done
+	for a in $1; do t_fault "$a" "block=$(echo "$2" | tr ' ' ',')"; done
+	for b in $2; do t_fault "$b" "block=$(echo "$1" | tr ' ' ',')"; done
 }
 in_list() { [[ " $2 " == *" $1 "* ]]; }
 # node1 (a voter throughout) hears all five; every daemon hears node1..node3
@@ -39,7 +33,7 @@ in_list() { [[ " $2 " == *" $1 "* ]]; }
 hears_123() { local c; c=$(t_field "$1" connected); in_list node1 "$c" && in_list node2 "$c" && in_list node3 "$c"; }
 heal() {
 	local n
-	for n in $ALL; do fault "$n" ""; done
+	for n in $ALL; do t_fault "$n" ""; done
 	t_wait_for "node1 sees all five" t_connected_is 1 5
 	for n in $ALL; do t_wait_for "node$n hears node1..node3" hears_123 "$n"; done
 }

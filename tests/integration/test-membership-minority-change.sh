@@ -19,26 +19,14 @@ T_DEADLINE=${T_DEADLINE_MEMBERS:-45}
 ALL="1 2 3 4 5"
 
 # Failures of the harness or of another rule are errors (99), not the hole.
-t_fail() {
-	echo "FAIL (not the hole): $*" >&2
-	for f in "$T_DIR"/node*/pkvd.log; do
-		[ -f "$f" ] && { echo "--- $f (tail)" >&2; tail -n 30 "$f" >&2; }
-	done
-	exit 99
-}
-fault() { # NODE SPEC
-	local rc=0
-	"$PKV_FAULT" "$T_DIR/node$1/pkvd.sock" "$2" >/dev/null || rc=$?
-	[ "$rc" = 77 ] && { echo "SKIP: pkvd built without -Dfault_injection=true"; exit 77; }
-	[ "$rc" = 0 ] || t_fail "fault node$1 '$2': exit $rc"
-}
+T_FAIL_PREFIX="FAIL (not the hole)" T_FAIL_EXIT=99
 
 t_start_cluster 5
 t_wait_for "node1 sees all five" t_connected_is 1 5
 [ "$(t_field 1 voters)" = "node1 node2 node3 node4 node5" ] || t_fail "voters: $(t_field 1 voters)"
 
-for n in 1 2; do fault "$n" "block=3,4,5"; done
-for n in 3 4 5; do fault "$n" "block=1,2"; done
+for n in 1 2; do t_fault "$n" "block=3,4,5"; done
+for n in 3 4 5; do t_fault "$n" "block=1,2"; done
 t_wait_for "node1 sees only node2" t_connected_is 1 2
 t_wait_for "node1 loses quorum" t_quorum_is 1 no
 t_wait_for "node3 sees only node4 and node5" t_connected_is 3 3
@@ -67,7 +55,7 @@ fi
 	t_fail "the side with a majority of the voters did not choose: '$out3' exit $rc3"
 [ "$rc1" != 0 ] || [ "$out1" = from-3 ] || t_fail "node1 answered '$out1'"
 
-for n in $ALL; do fault "$n" ""; done
+for n in $ALL; do t_fault "$n" ""; done
 t_wait_for "node1 sees all five again" t_connected_is 1 5
 voters=$(t_field 3 voters)
 same_voters() { local n; for n in $ALL; do [ "$(t_field "$n" voters)" = "$voters" ] || return 1; done; }

@@ -23,9 +23,10 @@ for i in 1 2 3; do t_wait_for "node$i sees 3 connected" t_connected_is "$i" 3; d
 
 # --- 1. replay to a restarted node ------------------------------------------
 rc=0
-"$PKV_CAPTURE" record $((T_PORT_BASE + 3)) "$T_DIR/to-node3.cap" 2000 >"$T_DIR/n1" &
+"$PKV_CAPTURE" record $((T_PORT_BASE + 3)) "$T_DIR/to-node3.cap" 2000 >"$T_DIR/n1" 2>"$T_DIR/cap1.err" &
 cap=$!
-sleep 0.2
+capturing() { grep -qx capturing "$1" || ! kill -0 "$cap" 2>/dev/null; }
+t_wait_for "capture of node3's traffic" capturing "$T_DIR/cap1.err"
 for k in 1 2 3 4 5; do t_pkv -n node1 put -b B "k$k" "v$k" >/dev/null; done
 wait "$cap" || rc=$?
 [ "$rc" = 77 ] && { echo "skipped: no packet socket"; exit 77; }
@@ -59,9 +60,9 @@ t_log "replay to a restarted node: rejected, node1 stays down"
 # --- 2. redirect to another receiver ----------------------------------------
 t_start 1
 for i in 1 2 3; do t_wait_for "node$i sees 3 connected" t_connected_is "$i" 3; done
-"$PKV_CAPTURE" record $((T_PORT_BASE + 2)) "$T_DIR/to-node2.cap" 1000 >"$T_DIR/n2" &
+"$PKV_CAPTURE" record $((T_PORT_BASE + 2)) "$T_DIR/to-node2.cap" 1000 >"$T_DIR/n2" 2>"$T_DIR/cap2.err" &
 cap=$!
-sleep 0.2
+t_wait_for "capture of node2's traffic" capturing "$T_DIR/cap2.err"
 for k in 1 2 3 4 5; do t_pkv -n node1 put -b C "k$k" "v$k" >/dev/null; done
 wait "$cap" || t_fail "capture failed"
 t_log "recorded $(cat "$T_DIR/n2") datagrams to node2"

@@ -10,6 +10,7 @@
  * Environment:
  *   PKV_SIM_SEEDS=N   seeds in the sweep (meson passes -Dsim_seeds)
  *   PKV_SIM_SEED=S    replay only seed S
+ *   PKV_SIM_DEBUG=1   with a replay: print each node's configuration at the end
  */
 #include <check.h>
 #include <inttypes.h>
