@@ -847,7 +847,12 @@ void paxos_peer_conf(struct paxos *p, uint32_t node, const struct pkv_conf *c, u
 {
 	if (!paxos_peer_ok(p, node) || !c->voters)
 		return;
-	p->peers[node].conf = *c;
+	struct peer *pe = &p->peers[node];
+	bool news = pe->conf.num != c->num;
+	pe->conf = *c;
+	/* Every heartbeat says it again; paxos_peer_update did the rest then. */
+	if (!news)
+		return;
 	/* A newer configuration was chosen: a peer that moved to it says so. */
 	if (c->num > p->conf)
 		paxos_conf_move(p, c, now);
