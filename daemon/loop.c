@@ -480,6 +480,10 @@ static bool needs_restart(const struct pkv_config *old, const struct pkv_config 
 	b.max_keys = a.max_keys;
 	b.cache_entries = a.cache_entries;
 	b.encrypt = a.encrypt;
+	/* derived from the cluster key at start when the node lines list none */
+	for (unsigned i = 0; i < PKV_MAX_NODES; i++)
+		if (!b.nodes[i].has_pubkey && !a.nodes[i].has_pubkey)
+			memcpy(b.nodes[i].pubkey, a.nodes[i].pubkey, sizeof(b.nodes[i].pubkey));
 	if (memcmp(&a, &b, sizeof(a)) == 0)
 		return false;
 	snprintf(what, len, "%s",
