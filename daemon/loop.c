@@ -582,7 +582,7 @@ int daemon_reload(struct daemon *d)
 		d->cfg.heartbeat_ms = nc.heartbeat_ms;
 		d->mem.heartbeat_interval_us = (uint64_t)nc.heartbeat_ms * 1000u;
 	}
-	daemon_info(d, "reload: %s reread", d->config_path);
+	daemon_notice(d, "reload: %s reread", d->config_path);
 	r = 0;
 out:
 	(void)notify_reloaded(&d->notify);
