@@ -145,8 +145,9 @@ static int check_state_dir(const char *dir, char *err, size_t errlen)
 {
 	struct stat st;
 	if (stat(dir, &st) != 0) {
-		msgf(err, errlen, "cannot stat state dir %s: %s", dir, strerror(errno));
-		return -errno;
+		int e = errno;
+		msgf(err, errlen, "cannot stat state dir %s: %s", dir, strerror(e));
+		return -e;
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		msgf(err, errlen, "state dir %s is not a directory", dir);
@@ -554,6 +555,9 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/* The dev layout's node dir holds the socket too: the group must reach
+	 * it. A state dir of its own stays the daemon's alone. */
+	bool state_group = d.has_group && !d.cfg.state_dir[0];
 	int lock_fd = -1;
 	if (node) {
 		unsigned first = 1, last = PKV_MAX_NODES;
@@ -578,7 +582,7 @@ int main(int argc, char **argv)
 				fprintf(stderr, "pkvd: run dir path too long: %s\n", d.cfg.run_dir);
 				return 64;
 			}
-			lock_fd = lock_state_dir(d.state_dir, d.has_group, (gid_t)d.group_gid);
+			lock_fd = lock_state_dir(d.state_dir, state_group, (gid_t)d.group_gid);
 			if (lock_fd >= 0 || (lock_fd != -EWOULDBLOCK && lock_fd != -EAGAIN))
 				break;
 		}
@@ -609,7 +613,7 @@ int main(int argc, char **argv)
 					PKV_CONFIG_SOCKET_MAX);
 				return 78;
 			}
-			lock_fd = lock_state_dir(d.state_dir, d.has_group, (gid_t)d.group_gid);
+			lock_fd = lock_state_dir(d.state_dir, state_group, (gid_t)d.group_gid);
 		}
 	}
 	if (config_validate(&d.cfg, err, sizeof(err)) < 0) {
