@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# The operator's path, as README "Configuring real hosts" tells it: `meson
+# install` into a DESTDIR, then three hosts (alpha, beta, gamma) that each run
+# the installed unit's exact ExecStart line with the installed example
+# configuration, filled in as its comments say (one key per host made with
+# the installed pkv-keygen, three node lines on loopback). Each host is its
+# own mount and UTS namespace: its host name is its node name (so `self`
+# comes from it), and its own directories are mounted over the unit's
+# /run/paxoskv (RuntimeDirectory=), /var/lib/paxoskv (StateDirectory=) and
+# SYSCONFDIR/paxoskv. The daemon runs as an unprivileged user paxoskv, with a
+# clean environment and NOTIFY_SOCKET, as systemd would start it; the test
+# waits for READY=1. Then, inside one host, `pkv wait` with a clean
+# environment finds the well-known socket, and a put and a get; then every
+# daemon is SIGKILLed, the run dirs are emptied (a reboot: /run is a tmpfs),
+# they start again the same way, and nothing is lost.
+# Needs root and unshare; skips (77) without them.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+: "${PKV_BUILD_ROOT:?}" "${PKV_NOTIFY_LISTEN:?}" "${PKV_INSTALL_PREFIX:?}"
+: "${PKV_INSTALL_BINDIR:?}" "${PKV_INSTALL_SBINDIR:?}" "${PKV_INSTALL_SYSCONFDIR:?}"
+: "${PKV_INSTALL_LIBDIR:?}" "${PKV_INSTALL_MANDIR:?}" "${PKV_INSTALL_DEV_TOOLS:?}"
+
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (mount and UTS namespaces, another user)"; exit 77; }
+unshare -m -u true 2>/dev/null ||
+	{ echo "SKIP: unshare -m -u is not permitted here"; exit 77; }
+for tool in setpriv nsenter ldconfig; do
+	command -v "$tool" >/dev/null || { echo "SKIP: $tool is missing"; exit 77; }
+done
+
+HOSTS=(alpha beta gamma)
+D=$T_DIR/destdir
+t_log "meson install --destdir $D"
+"${MESON:-meson}" install -C "$PKV_BUILD_ROOT" --destdir "$D" --no-rebuild --quiet \
+	>"$T_DIR/install.log" 2>&1 || { cat "$T_DIR/install.log"; t_fail "meson install failed"; }
+
+# What a host gets, and what it does not.
+unit=$(find "$D" -name pkvd.service -path '*/systemd/system/*' | head -n 1)
+[ -n "$unit" ] || t_fail "no pkvd.service installed under */systemd/system/"
+installed() { [ -e "$D$1" ] || t_fail "not installed: $1"; }
+installed "$PKV_INSTALL_SBINDIR/pkvd"
+for b in pkv pkv-top pkv-keygen; do installed "$PKV_INSTALL_BINDIR/$b"; done
+for m in man8/pkvd.8 man1/pkv.1 man1/pkv-top.1 man1/pkv-keygen.1 man5/paxoskv.conf.5 \
+	man3/libpaxoskv-client.3; do
+	installed "$PKV_INSTALL_MANDIR/$m"
+done
+installed "$PKV_INSTALL_SYSCONFDIR/paxoskv/paxoskv.conf"
+[ -n "$(find "$D" -path '*/sysusers.d/paxoskv.conf')" ] || t_fail "no sysusers.d/paxoskv.conf"
+[ -n "$(find "$D" -path '*/tmpfiles.d/paxoskv.conf')" ] || t_fail "no tmpfiles.d/paxoskv.conf"
+[ -n "$(find "$D" -path '*/bash-completion/completions/pkv')" ] || t_fail "no bash completion"
+for dev in pkv-bench pkv-cluster; do
+	if [ "$PKV_INSTALL_DEV_TOOLS" = true ]; then
+		installed "$PKV_INSTALL_BINDIR/$dev"
+	elif [ -e "$D$PKV_INSTALL_BINDIR/$dev" ]; then
+		t_fail "$dev installed without -Dinstall_dev_tools=true"
+	fi
+done
+
+if command -v systemd-analyze >/dev/null; then
+	# --root: the unit's paths are looked up in the DESTDIR
+	if ! systemd-analyze verify --root="$D" "$unit" >"$T_DIR/verify.log" 2>&1; then
+		cat "$T_DIR/verify.log"
+		t_fail "systemd-analyze verify $unit"
+	fi
+	t_log "systemd-analyze verify: ok$(sed 's/^/; /' "$T_DIR/verify.log" | tr -d '\n')"
+else
+	t_log "systemd-analyze absent: the unit is not verified"
+fi
+
+# The unit's exact command line, run from the DESTDIR.
+exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
+read -ra exec_words <<<"$exec_start"
+[ "${exec_words[0]}" = "$PKV_INSTALL_SBINDIR/pkvd" ] ||
+	t_fail "ExecStart runs ${exec_words[0]}, not the installed $PKV_INSTALL_SBINDIR/pkvd"
+exec_words[0]=$D${exec_words[0]}
+t_log "ExecStart=$exec_start"
+conf_dir=$PKV_INSTALL_SYSCONFDIR/paxoskv
+watchdog_s=$(sed -n 's/^WatchdogSec=\([0-9]*\)s\{0,1\}$/\1/p' "$unit")
+[ -n "$watchdog_s" ] || t_fail "the unit sets no WatchdogSec= in seconds"
+
+# The user the unit runs as (sysusers.d), seen only inside the hosts: a
+# passwd and group file with it, bind-mounted over the host's.
+uid=61000
+while getent passwd "$uid" >/dev/null || getent group "$uid" >/dev/null; do uid=$((uid + 1)); done
+cp /etc/passwd "$T_DIR/passwd"
+cp /etc/group "$T_DIR/group"
+grep -q '^paxoskv:' "$T_DIR/passwd" || echo "paxoskv:x:$uid:$uid:PaxosKV daemon:/var/lib/paxoskv:/usr/sbin/nologin" >>"$T_DIR/passwd"
+grep -q '^paxoskv:' "$T_DIR/group" || echo "paxoskv:x:$uid:" >>"$T_DIR/group"
+uid=$(sed -n 's/^paxoskv:x:\([0-9]*\):.*/\1/p' "$T_DIR/passwd")
+gid=$(sed -n 's/^paxoskv:x:\([0-9]*\):.*/\1/p' "$T_DIR/group")
+
+# The installed library, as ldconfig after an install would list it.
+printf '%s\ninclude /etc/ld.so.conf.d/*.conf\n' "$D$PKV_INSTALL_LIBDIR" >"$T_DIR/ld.so.conf"
+ldconfig -X -f "$T_DIR/ld.so.conf" -C "$T_DIR/ld.so.cache" 2>/dev/null ||
+	t_fail "ldconfig for $D$PKV_INSTALL_LIBDIR"
+
+# Each host's configuration: the installed example with three node lines.
+example=$D$conf_dir/paxoskv.conf
+lines=()
+for i in 1 2 3; do
+	h=${HOSTS[i - 1]}
+	hd=$T_DIR/node-$h
+	mkdir -p "$hd/etc" "$hd/run" "$hd/state"
+	pub=$("$D$PKV_INSTALL_BINDIR/pkv-keygen" "$hd/etc/node.key") || t_fail "pkv-keygen on $h"
+	lines+=("node $h 127.0.0.1:$((T_PORT_BASE + i)) $pub")
+done
+for h in "${HOSTS[@]}"; do
+	hd=$T_DIR/node-$h
+	{ cat "$example"; printf '%s\n' "${lines[@]}"; } >"$hd/etc/paxoskv.conf"
+	# as the tmpfiles.d file and the unit's directory modes have them
+	chown -R "root:$gid" "$hd/etc"
+	chmod 0750 "$hd/etc"
+	chmod 0644 "$hd/etc/paxoskv.conf"
+	chown "$uid:$gid" "$hd/etc/node.key"
+	chown "$uid:$gid" "$hd/run" "$hd/state"
+	chmod 0750 "$hd/run"
+	chmod 0700 "$hd/state"
+done
+
+# A mount point for DIR in a host's namespace. A directory of the unit that
+# this machine lacks is made under a tmpfs mounted (in that namespace only)
+# over its nearest existing parent below /; only /etc itself is never
+# covered: a missing SYSCONFDIR/paxoskv under /etc is made on the machine.
+mount_over() { # SRC DIR, run inside the host's namespace
+	local src=$1 dir=$2 up
+	if [ ! -d "$dir" ]; then
+		up=$(dirname "$dir")
+		while [ ! -d "$up" ]; do up=$(dirname "$up"); done
+		if [ "$up" = / ] || [ "$up" = /etc ] || [ "$up" = /usr ]; then
+			mkdir -p "$dir"
+		else
+			# keep what the parent held for everyone but us
+			mount -t tmpfs -o mode=0755 tmpfs "$up"
+			mkdir -p "$dir"
+		fi
+	fi
+	mount --bind "$src" "$dir"
+}
+
+declare -A NOTIFY_PID=()
+# start_host I [extra pkvd args...]: host I's daemon, as systemd starts it.
+start_host() {
+	local i=$1 h=${HOSTS[$1 - 1]} hd
+	shift
+	hd=$T_DIR/node-${HOSTS[i - 1]}
+	rm -f "$hd/notify.log" "$hd/notify.sock"
+	"$PKV_NOTIFY_LISTEN" "$hd/notify.sock" "$hd/notify.log" &
+	NOTIFY_PID[$i]=$!
+	T_PID[notify$i]=$!
+	t_wait_for "$h's notify socket" test -S "$hd/notify.sock"
+	# Everything below execs: the daemon keeps the pid of unshare.
+	unshare -m -u --propagation private bash -c "$(declare -f mount_over)"'
+		set -e
+		hd=$1 h=$2 uid=$3 gid=$4 conf_dir=$5 wd=$6
+		shift 6
+		hostname "$h"
+		mount --bind "$hd/../passwd" /etc/passwd
+		mount --bind "$hd/../group" /etc/group
+		mount --bind "$hd/../ld.so.cache" /etc/ld.so.cache
+		mount_over "$hd/run" /run/paxoskv
+		mount_over "$hd/state" /var/lib/paxoskv
+		mount_over "$hd/etc" "$conf_dir"
+		cd /
+		exec setpriv --reuid="$uid" --regid="$gid" --init-groups --inh-caps=-all \
+			env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+			NOTIFY_SOCKET="$hd/notify.sock" WATCHDOG_USEC=$((wd * 1000000)) \
+			WATCHDOG_PID=$$ "$@"
+	' operator-host "$hd" "$h" "$uid" "$gid" "$conf_dir" 2 "${exec_words[@]}" "$@" \
+		>>"$hd/pkvd.log" 2>&1 &
+	T_PID[$i]=$!
+}
+
+stop_host() { # I SIGNAL
+	t_stop "$1" "$2"
+	kill -KILL "${NOTIFY_PID[$1]}" 2>/dev/null || true
+	wait "${NOTIFY_PID[$1]}" 2>/dev/null || true
+	unset "T_PID[notify$1]"
+}
+
+# on_host I CMD...: CMD inside host I's namespaces, with a clean environment.
+on_host() {
+	local i=$1
+	shift
+	nsenter -t "${T_PID[$i]}" -m -u env -i "$D$PKV_INSTALL_BINDIR/$@"
+}
+
+notified() { grep -qx "$2" "$T_DIR/node-${HOSTS[$1 - 1]}/notify.log" 2>/dev/null; }
+
+wait_ready() {
+	local i
+	for i in 1 2 3; do
+		t_wait_for "READY=1 from ${HOSTS[i - 1]}" notified "$i" READY=1
+	done
+}
+
+# First start: a new cluster, so --bootstrap once (README: the runtime
+# drop-in that adds it).
+for i in 1 2 3; do start_host "$i" --bootstrap; done
+wait_ready
+t_log "READY=1 from all three; $(grep -h '^STATUS=' "$T_DIR/node-alpha/notify.log" | tail -n 1)"
+# WatchdogSec=2 here: the loop pings within it.
+t_wait_for "WATCHDOG=1 from alpha" notified 1 WATCHDOG=1
+
+on_host 1 pkv wait --timeout 30 || t_fail "pkv wait with a clean environment on alpha"
+out=$(on_host 1 pkv put operator-key first-value) || t_fail "put on alpha"
+[ "$out" = first-value ] || t_fail "put answered '$out'"
+out=$(on_host 1 pkv get operator-key) || t_fail "get on alpha"
+[ "$out" = first-value ] || t_fail "get answered '$out'"
+echo "--- pkv cluster on alpha"
+on_host 1 pkv cluster || t_fail "pkv cluster on alpha"
+echo "---"
+
+# A power cut on every host, and a reboot: /run is empty again.
+for i in 1 2 3; do stop_host "$i" KILL; done
+for h in "${HOSTS[@]}"; do
+	find "$T_DIR/node-$h/run" -mindepth 1 -delete
+	[ -n "$(ls -A "$T_DIR/node-$h/state")" ] || t_fail "$h kept nothing in its state dir"
+done
+t_log "state dirs: $(ls "$T_DIR/node-alpha/state" | tr '\n' ' ')"
+for i in 1 2 3; do start_host "$i"; done
+wait_ready
+on_host 2 pkv wait --timeout 30 || t_fail "pkv wait on beta after the restart"
+out=$(on_host 2 pkv get operator-key) || t_fail "get on beta after the restart"
+[ "$out" = first-value ] || t_fail "after the restart get answered '$out'"
+out=$(on_host 3 pkv put operator-key second-value) || t_fail "put on gamma after the restart"
+[ "$out" = first-value ] || t_fail "after the restart a second put chose '$out'"
+echo "--- pkv cluster on beta after the restart"
+on_host 2 pkv cluster || t_fail "pkv cluster on beta"
+echo "---"
+for i in 1 2 3; do stop_host "$i" TERM; done
+echo "ok: installed, started from the unit's ExecStart on three hosts, and nothing lost across a SIGKILL of all three"
