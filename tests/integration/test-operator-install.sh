@@ -29,6 +29,8 @@ done
 
 HOSTS=(alpha beta gamma)
 D=$T_DIR/destdir
+# the daemons run as another user and must reach their binaries in here
+chmod 0755 "$T_DIR"
 t_log "meson install --destdir $D"
 "${MESON:-meson}" install -C "$PKV_BUILD_ROOT" --destdir "$D" --no-rebuild --quiet \
 	>"$T_DIR/install.log" 2>&1 || { cat "$T_DIR/install.log"; t_fail "meson install failed"; }
@@ -128,7 +130,7 @@ mount_over() { # SRC DIR, run inside the host's namespace
 		if [ "$up" = / ] || [ "$up" = /etc ] || [ "$up" = /usr ]; then
 			mkdir -p "$dir"
 		else
-			# keep what the parent held for everyone but us
+			# the machine's $up stays as it is; this host sees an empty one
 			mount -t tmpfs -o mode=0755 tmpfs "$up"
 			mkdir -p "$dir"
 		fi
@@ -147,6 +149,7 @@ start_host() {
 	NOTIFY_PID[$i]=$!
 	T_PID[notify$i]=$!
 	t_wait_for "$h's notify socket" test -S "$hd/notify.sock"
+	chmod 0666 "$hd/notify.sock" # the daemon's user sends to it
 	# Everything below execs: the daemon keeps the pid of unshare.
 	unshare -m -u --propagation private bash -c "$(declare -f mount_over)"'
 		set -e
@@ -160,7 +163,7 @@ start_host() {
 		mount_over "$hd/state" /var/lib/paxoskv
 		mount_over "$hd/etc" "$conf_dir"
 		cd /
-		exec setpriv --reuid="$uid" --regid="$gid" --init-groups --inh-caps=-all \
+		exec setpriv --reuid="$uid" --regid="$gid" --init-groups \
 			env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
 			NOTIFY_SOCKET="$hd/notify.sock" WATCHDOG_USEC=$((wd * 1000000)) \
 			WATCHDOG_PID=$$ "$@"
