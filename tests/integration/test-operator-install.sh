@@ -58,8 +58,13 @@ for dev in pkv-bench pkv-cluster; do
 done
 
 if command -v systemd-analyze >/dev/null; then
-	# --root: the unit's paths are looked up in the DESTDIR
-	if ! systemd-analyze verify --root="$D" "$unit" >"$T_DIR/verify.log" 2>&1; then
+	# The unit as installed, but with pkvd and the man pages (Documentation=)
+	# looked up in the DESTDIR.
+	mkdir -p "$T_DIR/verify"
+	sed "s|^ExecStart=$PKV_INSTALL_SBINDIR/|ExecStart=$D$PKV_INSTALL_SBINDIR/|" "$unit" \
+		>"$T_DIR/verify/pkvd.service"
+	if ! MANPATH=$D$PKV_INSTALL_MANDIR systemd-analyze verify "$T_DIR/verify/pkvd.service" \
+		>"$T_DIR/verify.log" 2>&1; then
 		cat "$T_DIR/verify.log"
 		t_fail "systemd-analyze verify $unit"
 	fi
@@ -186,7 +191,11 @@ on_host() {
 	nsenter -t "${T_PID[$i]}" -m -u env -i "$D$PKV_INSTALL_BINDIR/$@"
 }
 
-notified() { grep -qx "$2" "$T_DIR/node-${HOSTS[$1 - 1]}/notify.log" 2>/dev/null; }
+# notified I LINE: host I sent LINE; a daemon that exited fails the test.
+notified() {
+	kill -0 "${T_PID[$1]}" 2>/dev/null || t_fail "${HOSTS[$1 - 1]}'s pkvd exited"
+	grep -qx "$2" "$T_DIR/node-${HOSTS[$1 - 1]}/notify.log" 2>/dev/null
+}
 
 wait_ready() {
 	local i
