@@ -39,6 +39,32 @@ void config_defaults(struct pkv_config *c)
 	c->fast_put = true;
 	c->cache_entries = PKV_CONFIG_DEFAULT_CACHE_ENTRIES;
 	c->max_keys = PKV_CONFIG_DEFAULT_MAX_KEYS;
+	c->log_level = PKV_LOG_INFO;
+}
+
+static const char *const log_level_names[] = {
+	[PKV_LOG_ERR] = "err",	   [PKV_LOG_WARNING] = "warning", [PKV_LOG_NOTICE] = "notice",
+	[PKV_LOG_INFO] = "info", [PKV_LOG_DEBUG] = "debug",
+};
+
+const char *config_log_level_name(int level)
+{
+	if (level < PKV_LOG_ERR || level > PKV_LOG_DEBUG)
+		return NULL;
+	return log_level_names[level];
+}
+
+static int log_level_n(const char *s, size_t n)
+{
+	for (int l = PKV_LOG_ERR; l <= PKV_LOG_DEBUG; l++)
+		if (strlen(log_level_names[l]) == n && memcmp(s, log_level_names[l], n) == 0)
+			return l;
+	return -EINVAL;
+}
+
+int config_log_level(const char *name)
+{
+	return log_level_n(name, strlen(name));
 }
 
 static bool name_char(char ch)
@@ -208,6 +234,9 @@ enum setting {
 	SET_CACHE_ENTRIES,
 	SET_SELF,
 	SET_GROUP,
+	SET_STATE_DIR,
+	SET_SOCKET,
+	SET_LOG_LEVEL,
 	SET__COUNT
 };
 
@@ -225,6 +254,9 @@ static const char *const setting_names[SET__COUNT] = {
 	[SET_CACHE_ENTRIES] = "cache_entries",
 	[SET_SELF] = "self",
 	[SET_GROUP] = "group",
+	[SET_STATE_DIR] = "state_dir",
+	[SET_SOCKET] = "socket",
+	[SET_LOG_LEVEL] = "log_level",
 };
 
 struct parser {
@@ -338,6 +370,25 @@ static int parse_setting(struct parser *p, const char *k, size_t kn, const char 
 		return set_name(p, c->self, v, vn, "self name");
 	case SET_GROUP:
 		return set_name(p, c->group, v, vn, "group name");
+	case SET_STATE_DIR:
+		return set_path(p, c->state_dir, v, vn, "state_dir");
+	case SET_SOCKET:
+		if (vn > PKV_CONFIG_SOCKET_MAX)
+			return fail(p->err, p->errlen,
+				    "line %u: socket path longer than %u bytes (the limit of a UNIX"
+				    " socket address)",
+				    p->line, PKV_CONFIG_SOCKET_MAX);
+		return set_path(p, c->socket, v, vn, "socket");
+	case SET_LOG_LEVEL: {
+		int l = log_level_n(v, vn);
+		if (l < 0)
+			return fail(p->err, p->errlen,
+				    "line %u: log_level must be err, warning, notice, info or debug,"
+				    " not '%.*s'",
+				    p->line, (int)(vn > 40 ? 40 : vn), v);
+		c->log_level = l;
+		return 0;
+	}
 	case SET__COUNT:
 		break;
 	}
@@ -639,6 +690,12 @@ size_t config_format(const struct pkv_config *c, char *buf, size_t len)
 	out(buf, len, &at, "fast_put = %s\n", c->fast_put ? "yes" : "no");
 	out(buf, len, &at, "max_keys = %u\n", c->max_keys);
 	out(buf, len, &at, "cache_entries = %u\n", c->cache_entries);
+	if (c->state_dir[0])
+		out(buf, len, &at, "state_dir = %s\n", c->state_dir);
+	if (c->socket[0])
+		out(buf, len, &at, "socket = %s\n", c->socket);
+	if (c->log_level != PKV_LOG_INFO && config_log_level_name(c->log_level))
+		out(buf, len, &at, "log_level = %s\n", config_log_level_name(c->log_level));
 	if (c->self[0])
 		out(buf, len, &at, "self = %s\n", c->self);
 	if (c->group[0])
@@ -670,6 +727,26 @@ const struct pkv_node_cfg *config_node_by_id(const struct pkv_config *c, uint32_
 	if (id < 1 || id > c->n_nodes || id > PKV_MAX_NODES)
 		return NULL;
 	return &c->nodes[id - 1];
+}
+
+int config_self_from_host(struct pkv_config *c, const char *hostname)
+{
+	size_t n = strnlen(hostname, PKV_CONFIG_NAME_MAX + 1);
+	const char *dot = memchr(hostname, '.', n);
+	size_t cand[2] = {n, dot ? (size_t)(dot - hostname) : 0};
+	for (unsigned k = 0; k < 2; k++) {
+		if (!name_valid_n(hostname, cand[k]))
+			continue;
+		for (unsigned i = 0; i < c->n_nodes && i < PKV_MAX_NODES; i++) {
+			const char *name = c->nodes[i].name;
+			if (strlen(name) == cand[k] && memcmp(name, hostname, cand[k]) == 0) {
+				memset(c->self, 0, sizeof(c->self));
+				memcpy(c->self, name, cand[k]);
+				return 0;
+			}
+		}
+	}
+	return -ENOENT;
 }
 
 const struct pkv_node_cfg *config_self(const struct pkv_config *c)

@@ -13,6 +13,9 @@
  *	cluster_size       = 3
  *	key_file           = /etc/paxoskv/cluster.key
  *	run_dir            = /run/paxoskv
+ *	state_dir          = /var/lib/paxoskv
+ *	socket             = /run/paxoskv/pkvd.sock
+ *	log_level          = info
  *	failure_timeout_ms = 1000
  *	heartbeat_ms       = 200
  *	encrypt            = no
@@ -56,6 +59,14 @@
  *   rounded up to a power of two of 64-entry stripes (include/pkv-shm.h,
  *   "Cache geometry"). Its pages cost memory only once written.
  * - heartbeat_ms, when absent, is failure_timeout_ms / 5, but at least 10.
+ * - state_dir holds the state file and the acceptor log (they must survive a
+ *   reboot); when absent they live in run_dir/NAME, the dev layout.
+ * - socket is the control socket's path; when absent, run_dir/NAME/pkvd.sock.
+ *   It must fit a UNIX socket address (PKV_CONFIG_SOCKET_MAX bytes).
+ * - log_level is err, warning, notice, info (the default) or debug: lines
+ *   less urgent than it are not written.
+ * - self, when absent, is the host name or its first label, whichever names
+ *   a configured node (config_self_from_host; the daemon's main asks).
  *
  * Limits: a line is at most PKV_CONFIG_LINE_MAX bytes; the text must not hold
  * NUL bytes; at most PKV_MAX_NODES node lines.
@@ -87,6 +98,15 @@
 #define PKV_CONFIG_MAX_CACHE_ENTRIES 4194304u	/* = PKV_SHM_CACHE_MAX */
 #define PKV_CONFIG_MIN_FAILURE_TIMEOUT_MS 50u
 #define PKV_CONFIG_MAX_FAILURE_TIMEOUT_MS 600000u
+/* sizeof(sockaddr_un.sun_path) - 1 on Linux */
+#define PKV_CONFIG_SOCKET_MAX 107u
+
+/* log_level values: the syslog priorities (<syslog.h>), most urgent first. */
+#define PKV_LOG_ERR 3
+#define PKV_LOG_WARNING 4
+#define PKV_LOG_NOTICE 5
+#define PKV_LOG_INFO 6
+#define PKV_LOG_DEBUG 7
 
 struct pkv_node_cfg {
 	uint32_t id; /* 1-based position in the node table */
@@ -104,6 +124,9 @@ struct pkv_config {
 	unsigned cluster_size; /* 1..PKV_MAX_NODES */
 	char key_file[PATH_MAX]; /* "" = not set: the daemon's main decides */
 	char run_dir[PATH_MAX];	 /* "" = not set: the daemon's main decides */
+	char state_dir[PATH_MAX]; /* "" = not set: run_dir/NAME */
+	char socket[PATH_MAX];	  /* "" = not set: run_dir/NAME/pkvd.sock */
+	int log_level;		  /* PKV_LOG_ERR..PKV_LOG_DEBUG */
 	unsigned failure_timeout_ms;
 	unsigned heartbeat_ms;
 	bool encrypt;
@@ -175,6 +198,18 @@ size_t config_format(const struct pkv_config *c, char *buf, size_t len);
 const struct pkv_node_cfg *config_self(const struct pkv_config *c);
 const struct pkv_node_cfg *config_node_by_name(const struct pkv_config *c, const char *name);
 const struct pkv_node_cfg *config_node_by_id(const struct pkv_config *c, uint32_t id);
+
+/*
+ * The node a host of this name is: the whole name if it is a configured
+ * node, else its first label ("alpha" of "alpha.example.net") if that is.
+ * Writes it to c->self and returns 0, or -ENOENT when neither names a node.
+ */
+int config_self_from_host(struct pkv_config *c, const char *hostname);
+
+/* "err", "warning", … for a PKV_LOG_* value; NULL for any other. */
+const char *config_log_level_name(int level);
+/* The PKV_LOG_* value of a name, or -EINVAL. */
+int config_log_level(const char *name);
 
 /* True when s is a valid node name: 1..63 characters of [A-Za-z0-9_.-]. */
 bool config_name_valid(const char *s);

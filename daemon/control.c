@@ -58,21 +58,23 @@ void control_init(struct control *ctl, const struct control_hooks *h)
 
 int control_open(struct daemon *d)
 {
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	int n = snprintf(path, sizeof(path), "%s/%s/%s", d->cfg.run_dir, d->cfg.self,
-			 CTL_SOCKET_NAME);
-	if (n < 0 || (size_t)n >= sizeof(path)) {
-		fprintf(stderr, "pkvd: run dir path too long for a UNIX socket: %s\n", d->cfg.run_dir);
-		return -ENAMETOOLONG;
-	}
+	const char *path = d->ctl_path;
+	size_t n = strlen(path);
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	memcpy(sa.sun_path, path, (size_t)n + 1);
-	unlink(path); /* a stale socket of a previous run; the run-dir lock says we own it */
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0660) < 0 ||
-	    listen(fd, 128) < 0) {
+	if (n >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "pkvd: socket path too long for a UNIX socket: %s\n", path);
+		close(fd);
+		return -ENAMETOOLONG;
+	}
+	memcpy(sa.sun_path, path, n + 1);
+	unlink(path); /* a stale socket of a previous run; the state-dir lock says we own it */
+	/* The group's members connect too (docs/design.md §8.1). */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    (d->has_group && chown(path, (uid_t)-1, (gid_t)d->group_gid) < 0) ||
+	    chmod(path, 0660) < 0 || listen(fd, 128) < 0) {
 		int e = -errno;
 		fprintf(stderr, "pkvd: cannot listen on %s: %s\n", path, strerror(errno));
 		close(fd);
@@ -82,18 +84,69 @@ int control_open(struct daemon *d)
 	return net_listen(d->net, fd);
 }
 
-static bool peer_allowed(struct daemon *d, int fd)
+/* The peer's supplementary groups from /proc (kernels before SO_PEERGROUPS). */
+static bool proc_groups_have(pid_t pid, gid_t gid)
+{
+	char path[64], line[4096];
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "Groups:", 7) != 0)
+			continue;
+		char *p = line + 7, *end;
+		for (;;) {
+			unsigned long g = strtoul(p, &end, 10);
+			if (end == p)
+				break;
+			if ((gid_t)g == gid)
+				found = true;
+			p = end;
+		}
+		break;
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * Admitted: the daemon's uid, root, or a member of the configured group —
+ * its primary gid or any of its supplementary groups. Writes why not into
+ * why (for the log and the client) when it returns false.
+ */
+static bool peer_allowed(struct daemon *d, int fd, char *why, size_t len)
 {
 	struct ucred cr;
-	socklen_t len = sizeof(cr);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+	socklen_t sl = sizeof(cr);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &sl) < 0) {
+		snprintf(why, len, "no peer credentials: %s", strerror(errno));
 		return false;
+	}
 	if (cr.uid == 0 || cr.uid == getuid())
 		return true;
-	if (d->cfg.group[0]) {
-		struct group *g = getgrnam(d->cfg.group);
-		if (g && cr.gid == g->gr_gid)
+	if (d->has_group) {
+		gid_t gid = (gid_t)d->group_gid;
+		if (cr.gid == gid)
 			return true;
+		gid_t groups[256];
+		socklen_t gl = sizeof(groups);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &gl) == 0) {
+			for (size_t i = 0; i < gl / sizeof(gid_t); i++)
+				if (groups[i] == gid)
+					return true;
+		} else if (errno == ENOPROTOOPT && proc_groups_have(cr.pid, gid)) {
+			return true;
+		}
+		snprintf(why, len,
+			 "access denied: uid %u (pid %ld) is not pkvd's uid %u and not in group '%s'",
+			 (unsigned)cr.uid, (long)cr.pid, (unsigned)getuid(), d->cfg.group);
+	} else {
+		snprintf(why, len,
+			 "access denied: uid %u (pid %ld) is not pkvd's uid %u (no 'group' is"
+			 " configured)",
+			 (unsigned)cr.uid, (long)cr.pid, (unsigned)getuid());
 	}
 	return false;
 }
@@ -124,8 +177,19 @@ static void arm_recv(struct daemon *d, struct ctl_conn *c)
 
 void control_accept(struct daemon *d, int fd)
 {
-	if (!peer_allowed(d, fd)) {
-		daemon_log(d, "control: refused a connection (uid not allowed)");
+	char why[256];
+	if (!peer_allowed(d, fd, why, sizeof(why))) {
+		daemon_warn(d, "control: refused a connection: %s", why);
+		/* One packet saying why, on the fresh socket (room for it is
+		 * certain), so the client can name the group in its error. */
+		struct {
+			struct ctl_rep rep;
+			char text[sizeof(why)];
+		} pkt = {.rep = {.magic = CTL_MAGIC, .status = -EACCES}};
+		size_t tl = strlen(why);
+		pkt.rep.len = (uint32_t)tl;
+		memcpy(pkt.text, why, tl);
+		(void)send(fd, &pkt, sizeof(pkt.rep) + tl, MSG_DONTWAIT | MSG_NOSIGNAL);
 		close(fd);
 		return;
 	}
@@ -516,11 +580,7 @@ void control_close_all(struct daemon *d)
 	while (d->ctl.conns)
 		conn_free(d, d->ctl.conns);
 	if (d->ctl.fd >= 0) {
-		char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-		int n = snprintf(path, sizeof(path), "%s/%s/%s", d->cfg.run_dir, d->cfg.self,
-				 CTL_SOCKET_NAME);
-		if (n > 0 && (size_t)n < sizeof(path))
-			unlink(path);
+		unlink(d->ctl_path);
 		close(d->ctl.fd);
 	}
 }

@@ -27,6 +27,7 @@
 #define PKV_DAEMON_H
 
 #include <stdbool.h>
+#include <limits.h>
 #include <stdint.h>
 
 #include "auth.h"
@@ -38,6 +39,7 @@
 #include "membership.h"
 #include "msg.h"
 #include "net.h"
+#include "notify.h"
 #include "resize.h"
 #include "wire.h"
 
@@ -47,6 +49,20 @@ struct persist;
 
 struct daemon {
 	struct pkv_config cfg;
+	const char *config_path; /* -c FILE, reread by daemon_reload; NULL: none */
+	/* what the command line set over the file: a reload keeps them */
+	unsigned cli_failure_timeout_ms, cli_heartbeat_ms; /* 0: not given */
+	int cli_log_level;				   /* -1: not given */
+	char log_file[PATH_MAX]; /* --log-file, reopened on SIGHUP; "" = stderr */
+	char state_dir[PATH_MAX]; /* the state file and acceptor log: cfg.state_dir or RUN_DIR/NAME */
+	char ctl_path[108];	  /* the control socket: cfg.socket or RUN_DIR/NAME/pkvd.sock */
+	bool has_group;		  /* cfg.group names this gid */
+	unsigned group_gid;
+	/* The lease's failure timeout (docs/design.md §8.1): the smallest one
+	 * this process ran with; a reload never lengthens the lease. */
+	unsigned lease_ft_ms;
+	struct notify notify; /* the service manager (notify.h) */
+	bool reload;	      /* SIGHUP seen: daemon_reload at the end of the turn */
 	/* This node's key seed until daemon_init hands it to the wire; then
 	 * NULL. In sodium_malloc'd memory: locked, never in a core dump. */
 	struct auth_key *seed;
@@ -95,5 +111,18 @@ struct daemon {
 int daemon_init(struct daemon *d);
 int daemon_run(struct daemon *d);
 void daemon_fini(struct daemon *d);
+
+/*
+ * SIGHUP: reopens the log file (--log-file) and rereads the configuration
+ * file for what may change at run time — failure_timeout_ms, heartbeat_ms,
+ * log_level — logging each change. A file that no longer parses or
+ * validates, or that changes a setting that needs a restart, is refused with
+ * a log line and the old values stay. Other reloadable parts hook in here.
+ * Returns 0, or -EINVAL when the file was refused.
+ */
+int daemon_reload(struct daemon *d);
+
+/* Reads a whole file (at most 1 MiB) into a malloc'd buffer; 0 or -errno. */
+int daemon_read_file(const char *path, char **out, size_t *len);
 
 #endif

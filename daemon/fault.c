@@ -238,7 +238,7 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 	f->block_out = block_out;
 	if (!f->rng)
 		f->rng = f->seed | 1;
-	daemon_log(d,
+	daemon_notice(d,
 		   "faults: drop=%lu%% dup=%lu%% reorder=%lu%% delay=%lums skew=%ldms "
 		   "blocked=0x%llx in=0x%llx out=0x%llx",
 		   drop, dup, reorder, delay, skew, (unsigned long long)blocked,

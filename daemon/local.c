@@ -102,7 +102,7 @@ static void watch_pid(struct daemon *d, int32_t pid, uint64_t start_time, uint64
 	struct pid_watch *w = aligned_alloc(16, sizeof(*w));
 	if (!w || net_poll(d->net, fd, w, false) < 0) {
 		/* Cannot watch it: treat it as dead rather than keep a key forever. */
-		daemon_log(d, "cannot watch pid %d: its keys are erased", (int)pid);
+		daemon_warn(d, "cannot watch pid %d: its keys are erased", (int)pid);
 		free(w);
 		close(fd);
 		paxos_pid_exited(d->paxos, pid, start_time, now);
@@ -146,7 +146,7 @@ int local_init(struct daemon *d)
 {
 	int r = shm_create_sized(&d->local.shm, d->incarnation, getpid(), d->cfg.cache_entries);
 	if (r < 0) {
-		daemon_log(d, "cannot create the shared-memory segment: %s", strerror(-r));
+		daemon_err(d, "cannot create the shared-memory segment: %s", strerror(-r));
 		return r;
 	}
 	r = net_poll(d->net, shm_doorbell_fd(d->local.shm), &doorbell_token, true);
@@ -211,7 +211,7 @@ void local_attach(struct daemon *d, int fd, struct local_attach **ref)
 	}
 	int slot = shm_attach_client(d->local.shm, cr.pid, cr.uid);
 	if (slot < 0) {
-		daemon_log(d, "attach refused for pid %d: every client slot is taken", (int)cr.pid);
+		daemon_warn(d, "attach refused for pid %d: every client slot is taken", (int)cr.pid);
 		shm_send_attach_error(fd, PKV_S_UNAVAILABLE);
 		free(a);
 		return;

@@ -43,10 +43,10 @@ static const char *node_names(const struct daemon *d, uint64_t mask, char buf[NA
 	return buf;
 }
 
-static void log_connected(struct daemon *d, const char *what)
+static void log_connected(struct daemon *d, int level, const char *what)
 {
 	char buf[NAMES_CAP];
-	daemon_log(d, "%s cluster_size=%u connected: %s", what, d->mem.cluster_size,
+	daemon_logl(d, level, "%s cluster_size=%u connected: %s", what, d->mem.cluster_size,
 		   node_names(d, membership_connected_mask(&d->mem), buf));
 }
 
@@ -72,13 +72,13 @@ static void on_new_conf(struct daemon *d)
 	d->conf = paxos_conf(d->paxos);
 	int r = persist_state_write(d);
 	if (r < 0) {
-		daemon_log(d, "cannot write the state file: %s; stopping", strerror(-r));
+		daemon_err(d, "cannot write the state file: %s; stopping", strerror(-r));
 		d->failed = true;
 		d->stopping = true;
 	}
 	membership_set_conf(&d->mem, &d->conf);
 	char buf[NAMES_CAP];
-	daemon_log(d, "configuration %" PRIu64 ": voters %s%s", d->conf.num,
+	daemon_notice(d, "configuration %" PRIu64 ": voters %s%s", d->conf.num,
 		   node_names(d, d->conf.voters, buf),
 		   membership_is_voter(&d->mem, d->self) ? "" : " (this daemon does not vote)");
 	local_set_view(d);
@@ -92,15 +92,15 @@ static void handle_membership_events(struct daemon *d, uint64_t now)
 		any = true;
 		switch (ev.kind) {
 		case MEMBERSHIP_QUORUM_REACHED:
-			log_connected(d, "[quorum:yes]");
+			log_connected(d, PKV_LOG_NOTICE, "[quorum:yes]");
 			control_publish_event(d, CTL_EVENT_QUORUM_REACHED, ev.quorum_epoch);
 			break;
 		case MEMBERSHIP_QUORUM_LOST:
-			log_connected(d, "[quorum:no]");
+			log_connected(d, PKV_LOG_WARNING, "[quorum:no]");
 			control_publish_event(d, CTL_EVENT_QUORUM_LOST, ev.quorum_epoch);
 			break;
 		case MEMBERSHIP_PEER_RESTARTED:
-			daemon_log(d, "%s restarted (new incarnation)", node_name(d, ev.node));
+			daemon_notice(d, "%s restarted (new incarnation)", node_name(d, ev.node));
 			paxos_peer_incarnation(d->paxos, ev.node, ev.incarnation, now);
 			paxos_peer_restarted(d->paxos, ev.node, now);
 			update_peer(d, ev.node, now);
@@ -109,7 +109,8 @@ static void handle_membership_events(struct daemon *d, uint64_t now)
 			paxos_peer_incarnation(d->paxos, ev.node, ev.incarnation, now);
 			/* fall through */
 		case MEMBERSHIP_PEER_DOWN:
-			daemon_log(d, "%s %s", node_name(d, ev.node),
+			daemon_logl(d, ev.kind == MEMBERSHIP_PEER_UP ? PKV_LOG_INFO : PKV_LOG_WARNING,
+				    "%s %s", node_name(d, ev.node),
 				   ev.kind == MEMBERSHIP_PEER_UP ? "up" : "down");
 			update_peer(d, ev.node, now);
 			break;
@@ -139,12 +140,12 @@ static void update_time(struct daemon *d, uint64_t own_wall_ms, uint64_t now)
 	bool held = now < d->lease_until_us;
 	if (held && d->lease_state != LEASE_HELD) {
 		if (d->lease_state == LEASE_LOST) {
-			daemon_log(d, "lease regained: cached values are vouched for again");
+			daemon_notice(d, "lease regained: cached values are vouched for again");
 			control_publish_event(d, CTL_EVENT_LEASE_REGAINED, d->mem.quorum_epoch);
 		}
 		d->lease_state = LEASE_HELD;
 	} else if (!held && d->lease_state == LEASE_HELD) {
-		daemon_log(d, "lease lost: no echo from a quorum of voters within the lease;"
+		daemon_warn(d, "lease lost: no echo from a quorum of voters within the lease;"
 			      " cached values are in doubt");
 		control_publish_event(d, CTL_EVENT_LEASE_LOST, d->mem.quorum_epoch);
 		d->lease_state = LEASE_LOST;
@@ -158,12 +159,12 @@ static void update_time(struct daemon *d, uint64_t own_wall_ms, uint64_t now)
 	uint64_t mag = (uint64_t)(skew < 0 ? -skew : skew);
 	if (!d->clock_off && mag > MEMBERSHIP_SKEW_WARN_MS) {
 		d->clock_off = true;
-		daemon_log(d, "clock: this node's wall clock is %+" PRId64 " ms off the voters' (more"
+		daemon_warn(d, "clock: this node's wall clock is %+" PRId64 " ms off the voters' (more"
 			      " than %u ms); until bindings follow the voters' clock",
 			   skew, MEMBERSHIP_SKEW_WARN_MS);
 	} else if (d->clock_off && mag <= MEMBERSHIP_SKEW_WARN_MS / 2) {
 		d->clock_off = false;
-		daemon_log(d, "clock: this node's wall clock agrees with the voters' again (%+" PRId64
+		daemon_notice(d, "clock: this node's wall clock agrees with the voters' again (%+" PRId64
 			      " ms)",
 			   skew);
 	}
@@ -187,7 +188,15 @@ static void drain_paxos(struct daemon *d)
 	const struct paxos_event_rec *ev = paxos_events(d->paxos, &n);
 	bool conf = false;
 	for (size_t i = 0; i < n; i++) {
-		daemon_log(d, "%s", ev[i].text);
+		static const int level[] = {
+			[PAXOS_E_SYNCED] = PKV_LOG_NOTICE,
+			[PAXOS_E_NEW_EPOCH] = PKV_LOG_WARNING,
+			[PAXOS_E_VIOLATION] = PKV_LOG_ERR,
+			[PAXOS_E_CONF] = PKV_LOG_INFO,
+		};
+		daemon_logl(d, (unsigned)ev[i].kind < sizeof(level) / sizeof(level[0])
+				       ? level[ev[i].kind] : PKV_LOG_INFO,
+			    "%s", ev[i].text);
 		conf |= ev[i].kind == PAXOS_E_CONF;
 	}
 	if (conf)
@@ -403,8 +412,197 @@ static void on_poll(void *ctx, void *token, int res, bool more)
 static void on_signal(void *ctx, int signo)
 {
 	struct daemon *d = ctx;
-	daemon_log(d, "received %s, stopping", strsignal(signo));
+	if (signo == SIGHUP) {
+		d->reload = true; /* at the end of the turn, between two flushes */
+		return;
+	}
+	daemon_notice(d, "received %s, stopping", strsignal(signo));
 	d->stopping = true;
+}
+
+int daemon_read_file(const char *path, char **out, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap);
+	while (buf) {
+		size_t r = fread(buf + n, 1, cap - n, f);
+		n += r;
+		if (r == 0)
+			break;
+		if (n == cap) {
+			if (cap >= (1u << 20)) {
+				free(buf);
+				fclose(f);
+				return -EFBIG;
+			}
+			char *nb = realloc(buf, cap *= 2);
+			if (!nb)
+				free(buf);
+			buf = nb;
+		}
+	}
+	/* A directory opens but fails to read (EISDIR): say so, not "empty". */
+	int err = ferror(f) ? (errno ? errno : EIO) : 0;
+	fclose(f);
+	if (!buf)
+		return -ENOMEM;
+	if (err) {
+		free(buf);
+		return -err;
+	}
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+/*
+ * The settings a reload may not change: everything but the timing and the
+ * log level (docs/design.md §8.1). Compared field by field on copies with
+ * the reloadable ones made equal.
+ */
+static bool needs_restart(const struct pkv_config *old, const struct pkv_config *nw, char *what,
+			  size_t len)
+{
+	struct pkv_config a = *old, b = *nw;
+	a.failure_timeout_ms = b.failure_timeout_ms;
+	a.heartbeat_ms = b.heartbeat_ms;
+	a.log_level = b.log_level;
+	/* set from the command line or the host name at start */
+	memcpy(b.self, a.self, sizeof(b.self));
+	memcpy(b.run_dir, a.run_dir, sizeof(b.run_dir));
+	memcpy(b.key_file, a.key_file, sizeof(b.key_file));
+	b.cluster_size = a.cluster_size; /* resize_cluster changes it at run time */
+	b.durable = a.durable;
+	b.fast_put = a.fast_put;
+	b.max_keys = a.max_keys;
+	b.cache_entries = a.cache_entries;
+	b.encrypt = a.encrypt;
+	/* derived from the cluster key at start when the node lines list none */
+	for (unsigned i = 0; i < PKV_MAX_NODES; i++)
+		if (!b.nodes[i].has_pubkey && !a.nodes[i].has_pubkey)
+			memcpy(b.nodes[i].pubkey, a.nodes[i].pubkey, sizeof(b.nodes[i].pubkey));
+	if (memcmp(&a, &b, sizeof(a)) == 0)
+		return false;
+	snprintf(what, len, "%s",
+		 strcmp(a.cluster, b.cluster)	      ? "cluster"
+		 : strcmp(a.state_dir, b.state_dir) ? "state_dir"
+		 : strcmp(a.socket, b.socket)	      ? "socket"
+		 : strcmp(a.group, b.group)	      ? "group"
+						      : "the node lines");
+	return true;
+}
+
+int daemon_reload(struct daemon *d)
+{
+	if (d->log_file[0]) {
+		int r = daemon_log_open_file(d->log_file);
+		if (r < 0)
+			daemon_err(d, "reload: cannot reopen the log file %s: %s; writing on to the"
+				      " old one",
+				   d->log_file, strerror(-r));
+	}
+	if (!d->config_path) {
+		daemon_notice(d, "reload: no configuration file (-c) to reread");
+		return 0;
+	}
+	(void)notify_reloading(&d->notify, daemon_now_us());
+	char *text = NULL, err[512];
+	size_t len = 0;
+	static struct pkv_config nc; /* large: not on the stack */
+	int r = daemon_read_file(d->config_path, &text, &len);
+	if (r < 0) {
+		daemon_err(d, "reload: cannot read %s: %s; keeping the running configuration",
+			   d->config_path, strerror(-r));
+		goto out;
+	}
+	r = config_parse(&nc, text, len, err, sizeof(err));
+	free(text);
+	if (r == 0) {
+		if (d->cli_failure_timeout_ms)
+			nc.failure_timeout_ms = d->cli_failure_timeout_ms;
+		if (d->cli_heartbeat_ms)
+			nc.heartbeat_ms = d->cli_heartbeat_ms;
+		else if (d->cli_failure_timeout_ms)
+			nc.heartbeat_ms = d->cfg.heartbeat_ms;
+		if (d->cli_log_level >= 0)
+			nc.log_level = d->cli_log_level;
+		memcpy(nc.self, d->cfg.self, sizeof(nc.self));
+		r = config_validate(&nc, err, sizeof(err));
+	}
+	if (r < 0) {
+		daemon_err(d, "reload: %s: %s; keeping the running configuration", d->config_path,
+			   err);
+		goto out;
+	}
+	char what[64];
+	if (needs_restart(&d->cfg, &nc, what, sizeof(what)))
+		daemon_warn(d, "reload: %s changed in %s: that takes a restart; applying only"
+			       " failure_timeout_ms, heartbeat_ms and log_level",
+			    what, d->config_path);
+	/* The lease is 0.6 of the smallest failure timeout this process ran
+	 * with, and must stay above the heartbeat interval to be renewed. */
+	unsigned lease_ft = nc.failure_timeout_ms < d->lease_ft_ms ? nc.failure_timeout_ms
+								   : d->lease_ft_ms;
+	if ((uint64_t)nc.heartbeat_ms * 5u >= (uint64_t)lease_ft * 3u) {
+		daemon_err(d, "reload: heartbeat_ms %u is not below the lease (%u ms, 0.6 of the"
+			      " failure timeout %u ms this daemon started or ran with); keeping the"
+			      " running configuration",
+			   nc.heartbeat_ms, lease_ft * 3u / 5u, lease_ft);
+		r = -EINVAL;
+		goto out;
+	}
+	if (nc.log_level != d->cfg.log_level) {
+		daemon_notice(d, "reload: log_level %s -> %s", config_log_level_name(d->cfg.log_level),
+			      config_log_level_name(nc.log_level));
+		d->cfg.log_level = nc.log_level;
+	}
+	if (nc.failure_timeout_ms != d->cfg.failure_timeout_ms) {
+		/* The detector waits at least as long as before: a peer's lease
+		 * was granted against the old timeout (docs/design.md §8.1). */
+		unsigned det = nc.failure_timeout_ms > d->cfg.failure_timeout_ms
+				       ? nc.failure_timeout_ms
+				       : (unsigned)(d->mem.failure_timeout_us / 1000u);
+		daemon_notice(d, "reload: failure_timeout_ms %u -> %u (peers counted down after %u"
+				 " ms, lease %u ms%s)",
+			      d->cfg.failure_timeout_ms, nc.failure_timeout_ms, det,
+			      lease_ft * 3u / 5u,
+			      det > nc.failure_timeout_ms ? "; a shorter timeout takes a restart"
+							  : "");
+		d->cfg.failure_timeout_ms = nc.failure_timeout_ms;
+		d->mem.failure_timeout_us = (uint64_t)det * 1000u;
+		d->lease_ft_ms = lease_ft;
+		d->mem.lease_us = (uint64_t)lease_ft * 1000u * 3u / 5u;
+	}
+	if (nc.heartbeat_ms != d->cfg.heartbeat_ms) {
+		daemon_notice(d, "reload: heartbeat_ms %u -> %u", d->cfg.heartbeat_ms,
+			      nc.heartbeat_ms);
+		d->cfg.heartbeat_ms = nc.heartbeat_ms;
+		d->mem.heartbeat_interval_us = (uint64_t)nc.heartbeat_ms * 1000u;
+	}
+	daemon_info(d, "reload: %s reread", d->config_path);
+	r = 0;
+out:
+	(void)notify_reloaded(&d->notify);
+	return r;
+}
+
+/* "quorum yes, configuration 3, epoch 1" for the service manager. */
+static void notify_state(struct daemon *d)
+{
+	if (!notify_enabled(&d->notify))
+		return;
+	char st[NOTIFY_STATUS_MAX];
+	bool synced = paxos_synced(d->paxos);
+	snprintf(st, sizeof(st), "quorum %s, configuration %" PRIu64 ", epoch %" PRIu64 "%s",
+		 membership_quorum(&d->mem) ? "yes" : "no", d->conf.num, paxos_epoch(d->paxos),
+		 synced ? "" : ", syncing");
+	if (synced && !d->notify.ready)
+		(void)notify_ready(&d->notify, st);
+	else
+		(void)notify_status(&d->notify, st);
 }
 
 static void on_resize_done(struct daemon *d, struct ctl_conn *c, int status)
@@ -451,6 +649,11 @@ static const struct net_handlers handlers = {
 int daemon_init(struct daemon *d)
 {
 	control_init(&d->ctl, &control_hooks);
+	char nerr[256];
+	if (notify_init(&d->notify, nerr, sizeof(nerr)) < 0) {
+		fprintf(stderr, "pkvd: %s\n", nerr);
+		return -EINVAL;
+	}
 	const struct pkv_node_cfg *self = config_self(&d->cfg);
 	d->self = self->id;
 	d->cluster_id = auth_cluster_id(d->cfg.cluster);
@@ -535,6 +738,7 @@ int daemon_init(struct daemon *d)
 		fprintf(stderr, "pkvd: cannot bind UDP %s: %s\n", self->addr_text, strerror(-r));
 		return r;
 	}
+	d->lease_ft_ms = d->cfg.failure_timeout_ms;
 	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
 	r = net_watch_signals(d->net, sigs, 3);
 	if (r < 0)
@@ -548,16 +752,16 @@ int daemon_init(struct daemon *d)
 
 int daemon_run(struct daemon *d)
 {
-	daemon_log(d, "started: id %u, udp %s, incarnation %" PRIu64 "%s", d->self,
+	daemon_notice(d, "started: id %u, udp %s, incarnation %" PRIu64 "%s", d->self,
 		   config_self(&d->cfg)->addr_text, d->incarnation,
 		   d->fresh	   ? ", first boot (bootstrap)"
 		   : d->lost_state ? ", no state file and no --bootstrap: a node that lost its state"
 				   : "");
 	if (!membership_is_voter(&d->mem, d->self))
-		daemon_log(d, "not a voter of configuration %" PRIu64 " (%u voters): this daemon"
+		daemon_notice(d, "not a voter of configuration %" PRIu64 " (%u voters): this daemon"
 			      " serves and learns but does not vote",
 			   d->conf.num, d->mem.cluster_size);
-	log_connected(d, "[quorum:no]");
+	log_connected(d, PKV_LOG_NOTICE, "[quorum:no]");
 	while (!d->stopping) {
 		uint64_t now = daemon_now_us();
 		struct timespec wall;
@@ -577,6 +781,14 @@ int daemon_run(struct daemon *d)
 			next = pnext;
 		flush(d);
 		now = daemon_now_us();
+		if (d->reload) {
+			d->reload = false;
+			(void)daemon_reload(d);
+		}
+		notify_state(d);
+		pnext = notify_watchdog(&d->notify, now);
+		if (pnext < next)
+			next = pnext;
 		pnext = fault_tick(&d->fault, now);
 		if (pnext < next)
 			next = pnext;
@@ -595,11 +807,12 @@ int daemon_run(struct daemon *d)
 		if (sleeping)
 			local_sleep_end(d);
 		if (r < 0) {
-			daemon_log(d, "event loop failed: %s", strerror(-r));
+			daemon_err(d, "event loop failed: %s", strerror(-r));
 			return r;
 		}
 	}
-	daemon_log(d, "stopped");
+	(void)notify_stopping(&d->notify);
+	daemon_notice(d, "stopped");
 	return d->failed ? -EIO : 0;
 }
 
@@ -626,4 +839,5 @@ void daemon_fini(struct daemon *d)
 	}
 	sodium_free(d->seed);
 	d->seed = NULL;
+	notify_close(&d->notify);
 }

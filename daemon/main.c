@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <sodium.h>
@@ -22,6 +23,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "persist.h"
+#include "pkv-ctl.h"
 
 #define DEV_PORT_BASE 7400u
 #define DEV_MIN_NODES 9u
@@ -33,13 +35,14 @@ static void usage(FILE *f)
 		"  -c, --config FILE          configuration file (see README)\n"
 		"      --node N|_             dev numbering: run as nodeN on 127.0.0.1:PORT_BASE+N;\n"
 		"                             '_' takes the first number not running in the run dir\n"
-		"      --name NAME            which configured node this daemon is (config 'self')\n"
+		"      --name NAME            which configured node this daemon is (config 'self';\n"
+		"                             default: the host name, or its first label, if a node)\n"
 		"      --cluster-size N       configured cluster size (quorum is a majority of it)\n"
 		"      --port-base P          dev numbering port base (default %u, env PKV_PORT_BASE)\n"
 		"      --run-dir DIR          run directory (default $PKV_RUN_DIR or a per-user folder)\n"
 		"      --key-file FILE        the cluster key (default RUN_DIR/cluster.key), or with public\n"
 		"                             keys on the node lines this node's own key\n"
-		"                             (default RUN_DIR/NAME/node.key)\n"
+		"                             (default STATE_DIR/node.key)\n"
 		"      --failure-timeout MS   a peer is down when silent this long (default 1000)\n"
 		"      --heartbeat MS         heartbeat interval (default failure timeout / 5)\n"
 		"      --encrypt              encrypt datagrams as well as authenticate them\n"
@@ -47,13 +50,16 @@ static void usage(FILE *f)
 		"                             limit)\n"
 		"      --cache-entries N      shared learner cache size, %u..%u entries (config\n"
 		"                             'cache_entries'; default %u)\n"
+		"      STATE_DIR is config 'state_dir', by default RUN_DIR/NAME\n"
 		"      --durable, --no-durable\n"
-		"                             keep acceptor state in RUN_DIR/NAME/acceptor.log, fdatasync'd\n"
+		"                             keep acceptor state in STATE_DIR/acceptor.log, fdatasync'd\n"
 		"                             before every reply, so a restart loses nothing (config 'durable')\n"
 		"      --bootstrap            create the cluster: with no state file yet, this daemon is a\n"
 		"                             first boot, and a majority of such daemons starts the cluster\n"
 		"                             empty; without it a daemon with no state file is one that lost\n"
 		"                             its state (it syncs from a majority first)\n"
+		"      --log-file FILE        log to FILE (appended; reopened on SIGHUP) instead of stderr\n"
+		"      --log-level LEVEL      err, warning, notice, info or debug (config 'log_level')\n"
 		"      --no-fast-put          always run phase 1 (config 'fast_put = no'; by default a put of\n"
 		"                             a key nobody holds skips it when every node is up)\n"
 		"  -h, --help                 this help\n"
@@ -74,44 +80,6 @@ static void default_run_dir(char *out, size_t cap)
 		snprintf(out, cap, "%s/paxoskv", xdg);
 	else
 		snprintf(out, cap, "/tmp/paxoskv-%u", (unsigned)getuid());
-}
-
-static int read_file(const char *path, char **out, size_t *len)
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -errno;
-	size_t cap = 4096, n = 0;
-	char *buf = malloc(cap);
-	while (buf) {
-		size_t r = fread(buf + n, 1, cap - n, f);
-		n += r;
-		if (r == 0)
-			break;
-		if (n == cap) {
-			if (cap >= (1u << 20)) {
-				free(buf);
-				fclose(f);
-				return -EFBIG;
-			}
-			char *nb = realloc(buf, cap *= 2);
-			if (!nb)
-				free(buf);
-			buf = nb;
-		}
-	}
-	/* A directory opens but fails to read (EISDIR): say so, not "empty". */
-	int err = ferror(f) ? (errno ? errno : EIO) : 0;
-	fclose(f);
-	if (!buf)
-		return -ENOMEM;
-	if (err) {
-		free(buf);
-		return -err;
-	}
-	*out = buf;
-	*len = n;
-	return 0;
 }
 
 /* snprintf into a path buffer; -ENAMETOOLONG rather than a truncated path. */
@@ -141,14 +109,74 @@ static int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
-/* Takes the node's run-dir lock; returns the lock fd or -errno. */
-static int lock_node_dir(const char *run_dir, const char *name)
+/*
+ * Makes dir (and its parents) when it is missing. The directory made last
+ * gets the group (when has_group) and mode 0750 so its members can reach a
+ * socket inside, else 0700. One that exists is left as it is.
+ */
+static int make_dir(const char *dir, bool has_group, gid_t gid)
+{
+	struct stat st;
+	if (stat(dir, &st) == 0)
+		return 0;
+	int r = mkdir_p(dir, has_group ? 0750 : 0700);
+	if (r < 0)
+		return r;
+	if (has_group && (chown(dir, (uid_t)-1, gid) < 0 || chmod(dir, 0750) < 0))
+		return -errno;
+	return 0;
+}
+
+/* snprintf for messages: a long path may cut the message short. */
+static void __attribute__((format(printf, 3, 4))) msgf(char *out, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(out, cap, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * The state dir holds the acceptor log and the state file: like the run dir
+ * (auth_check_dir) it must be ours and not writable by others, or another
+ * user could hand us a log of their making.
+ */
+static int check_state_dir(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+	if (stat(dir, &st) != 0) {
+		msgf(err, errlen, "cannot stat state dir %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		msgf(err, errlen, "state dir %s is not a directory", dir);
+		return -ENOTDIR;
+	}
+	if (st.st_uid != geteuid()) {
+		msgf(err, errlen,
+			 "state dir %s is owned by uid %u, not by this process's uid %u: another"
+			 " user could replace the acceptor log; use a directory of your own",
+			 dir, (unsigned)st.st_uid, (unsigned)geteuid());
+		return -EACCES;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		msgf(err, errlen,
+			 "state dir %s is writable by group or others (mode %04o); fix it with:"
+			 " chmod go-w %s",
+			 dir, (unsigned)(st.st_mode & 07777), dir);
+		return -EACCES;
+	}
+	return 0;
+}
+
+/* Takes the lock of the node's state dir; returns the lock fd or -errno. */
+static int lock_state_dir(const char *dir, bool has_group, gid_t gid)
 {
 	char path[PATH_MAX];
-	int r = path_fmt(path, sizeof(path), "%s/%s", run_dir, name);
-	if (r < 0 || (r = mkdir_p(path, 0750)) < 0)
+	int r = make_dir(dir, has_group, gid);
+	if (r < 0)
 		return r;
-	if ((r = path_fmt(path, sizeof(path), "%s/%s/pkvd.lock", run_dir, name)) < 0)
+	if ((r = path_fmt(path, sizeof(path), "%s/pkvd.lock", dir)) < 0)
 		return r;
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
 	if (fd < 0)
@@ -164,6 +192,20 @@ static int lock_node_dir(const char *run_dir, const char *name)
 		/* the pid in the lock file is informational only */
 	}
 	return fd;
+}
+
+/* d->state_dir and d->ctl_path from the settings (config.h: state_dir, socket). */
+static int node_paths(struct daemon *d)
+{
+	struct pkv_config *c = &d->cfg;
+	int r = c->state_dir[0] ? path_fmt(d->state_dir, sizeof(d->state_dir), "%s", c->state_dir)
+				: path_fmt(d->state_dir, sizeof(d->state_dir), "%s/%s", c->run_dir,
+					   c->self);
+	if (r < 0)
+		return r;
+	return c->socket[0] ? path_fmt(d->ctl_path, sizeof(d->ctl_path), "%s", c->socket)
+			    : path_fmt(d->ctl_path, sizeof(d->ctl_path), "%s/%s/%s", c->run_dir,
+				       c->self, CTL_SOCKET_NAME);
 }
 
 /*
@@ -185,7 +227,7 @@ _Static_assert(PKV_CONFIG_NAME_MAX == 63, "the state file's scan width is the na
 static int next_incarnation(struct daemon *d, bool bootstrap, char *other, size_t other_len)
 {
 	char path[PATH_MAX];
-	if (path_fmt(path, sizeof(path), "%s/%s/state", d->cfg.run_dir, d->cfg.self) < 0)
+	if (path_fmt(path, sizeof(path), "%s/state", d->state_dir) < 0)
 		return -ENAMETOOLONG;
 	uint64_t last = 0;
 	FILE *f = fopen(path, "r");
@@ -240,8 +282,7 @@ static int load_node_keys(struct daemon *d)
 		goto out;
 	}
 	if (!c->key_file[0] &&
-	    (per_node ? path_fmt(c->key_file, sizeof(c->key_file), "%s/%s/node.key", c->run_dir,
-				 c->self)
+	    (per_node ? path_fmt(c->key_file, sizeof(c->key_file), "%s/node.key", d->state_dir)
 		      : path_fmt(c->key_file, sizeof(c->key_file), "%s/cluster.key", c->run_dir)) < 0) {
 		fprintf(stderr, "pkvd: run dir path too long: %s\n", c->run_dir);
 		r = -ENAMETOOLONG;
@@ -285,7 +326,7 @@ out:
 int main(int argc, char **argv)
 {
 	enum { O_NODE = 256, O_NAME, O_SIZE, O_PORT, O_RUN, O_KEY, O_FT, O_HB, O_ENC, O_DUR, O_NODUR, O_NOFAST, O_MAXK,
-	       O_CACHE, O_BOOT };
+	       O_CACHE, O_BOOT, O_LOGFILE, O_LOGLEVEL };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"node", required_argument, NULL, O_NODE},
@@ -303,12 +344,15 @@ int main(int argc, char **argv)
 		{"bootstrap", no_argument, NULL, O_BOOT},
 		{"max-keys", required_argument, NULL, O_MAXK},
 		{"cache-entries", required_argument, NULL, O_CACHE},
+		{"log-file", required_argument, NULL, O_LOGFILE},
+		{"log-level", required_argument, NULL, O_LOGLEVEL},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
 	};
 	const char *config_path = NULL, *node = NULL, *name = NULL, *run_dir = NULL,
-		   *key_file = NULL;
+		   *key_file = NULL, *log_file = NULL;
+	int log_level = -1;
 	long cluster_size = 0, failure_timeout = 0, heartbeat = 0;
 	unsigned port_base = DEV_PORT_BASE;
 	bool encrypt = false;
@@ -393,6 +437,21 @@ int main(int argc, char **argv)
 		case O_BOOT:
 			bootstrap = true;
 			break;
+		case O_LOGFILE:
+			if (!*optarg) {
+				fprintf(stderr, "pkvd: --log-file takes a path\n");
+				return 64;
+			}
+			log_file = optarg;
+			break;
+		case O_LOGLEVEL:
+			log_level = config_log_level(optarg);
+			if (log_level < 0) {
+				fprintf(stderr, "pkvd: --log-level takes err, warning, notice, info or"
+						" debug\n");
+				return 64;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -423,7 +482,7 @@ int main(int argc, char **argv)
 	if (config_path) {
 		char *text = NULL;
 		size_t len = 0;
-		int r = read_file(config_path, &text, &len);
+		int r = daemon_read_file(config_path, &text, &len);
 		if (r < 0) {
 			fprintf(stderr, "pkvd: cannot read %s: %s\n", config_path, strerror(-r));
 			return 66;
@@ -434,6 +493,24 @@ int main(int argc, char **argv)
 			fprintf(stderr, "pkvd: %s: %s\n", config_path, err);
 			return 78;
 		}
+	}
+	d.config_path = config_path;
+	d.cli_failure_timeout_ms = (unsigned)failure_timeout;
+	d.cli_heartbeat_ms = (unsigned)heartbeat;
+	d.cli_log_level = log_level;
+	if (log_level >= 0)
+		d.cfg.log_level = log_level;
+	if (log_file)
+		snprintf(d.log_file, sizeof(d.log_file), "%s", log_file);
+	if (d.cfg.group[0]) {
+		struct group *g = getgrnam(d.cfg.group);
+		if (!g) {
+			fprintf(stderr, "pkvd: %s: group '%s' does not exist\n",
+				config_path ? config_path : "config", d.cfg.group);
+			return 78;
+		}
+		d.has_group = true;
+		d.group_gid = (unsigned)g->gr_gid;
 	}
 	if (cluster_size)
 		d.cfg.cluster_size = (unsigned)cluster_size;
@@ -459,14 +536,22 @@ int main(int argc, char **argv)
 		default_run_dir(d.cfg.run_dir, sizeof(d.cfg.run_dir));
 	if (key_file)
 		snprintf(d.cfg.key_file, sizeof(d.cfg.key_file), "%s", key_file);
-	if (mkdir_p(d.cfg.run_dir, 0700) < 0) {
-		fprintf(stderr, "pkvd: cannot create run dir %s: %s\n", d.cfg.run_dir, strerror(errno));
-		return 73;
-	}
-	/* Another user's run dir could hand us their key or take our sockets. */
-	if (auth_check_dir(d.cfg.run_dir, err, sizeof(err)) < 0) {
-		fprintf(stderr, "pkvd: %s\n", err);
-		return 78;
+	/* The dev layout keeps everything in the run dir; a host with state_dir
+	 * and socket set needs none. */
+	bool need_run_dir = node || !d.cfg.state_dir[0] || !d.cfg.socket[0] ||
+			    (!key_file && !d.cfg.key_file[0]);
+	if (need_run_dir) {
+		int r = make_dir(d.cfg.run_dir, d.has_group, (gid_t)d.group_gid);
+		if (r < 0) {
+			fprintf(stderr, "pkvd: cannot create run dir %s: %s\n", d.cfg.run_dir,
+				strerror(-r));
+			return 73;
+		}
+		/* Another user's run dir could hand us their key or take our sockets. */
+		if (auth_check_dir(d.cfg.run_dir, err, sizeof(err)) < 0) {
+			fprintf(stderr, "pkvd: %s\n", err);
+			return 78;
+		}
 	}
 
 	int lock_fd = -1;
@@ -489,15 +574,43 @@ int main(int argc, char **argv)
 				fprintf(stderr, "pkvd: %s\n", err);
 				return 64;
 			}
-			lock_fd = lock_node_dir(d.cfg.run_dir, d.cfg.self);
+			if (node_paths(&d) < 0) {
+				fprintf(stderr, "pkvd: run dir path too long: %s\n", d.cfg.run_dir);
+				return 64;
+			}
+			lock_fd = lock_state_dir(d.state_dir, d.has_group, (gid_t)d.group_gid);
 			if (lock_fd >= 0 || (lock_fd != -EWOULDBLOCK && lock_fd != -EAGAIN))
 				break;
 		}
 	} else {
-		if (name)
+		if (name) {
 			snprintf(d.cfg.self, sizeof(d.cfg.self), "%s", name);
-		if (config_validate(&d.cfg, err, sizeof(err)) == 0)
-			lock_fd = lock_node_dir(d.cfg.run_dir, d.cfg.self);
+		} else if (!d.cfg.self[0]) {
+			/* docs/design.md §8.1: one config file for every host. */
+			char host[256] = "";
+			if (gethostname(host, sizeof(host) - 1) < 0 ||
+			    config_self_from_host(&d.cfg, host) < 0) {
+				char names[PKV_MAX_NODES * 66] = "";
+				size_t o = 0;
+				for (unsigned i = 0; i < d.cfg.n_nodes && o < sizeof(names); i++)
+					o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s",
+							      i ? ", " : "", d.cfg.nodes[i].name);
+				fprintf(stderr,
+					"pkvd: %s: self is not set and the host name '%s' names no"
+					" configured node (%s); set 'self = NAME' or give --name NAME\n",
+					config_path, host, o ? names : "none configured");
+				return 78;
+			}
+		}
+		if (config_validate(&d.cfg, err, sizeof(err)) == 0) {
+			if (node_paths(&d) < 0) {
+				fprintf(stderr, "pkvd: state dir or socket path too long (a socket"
+						" path is at most %u bytes)\n",
+					PKV_CONFIG_SOCKET_MAX);
+				return 78;
+			}
+			lock_fd = lock_state_dir(d.state_dir, d.has_group, (gid_t)d.group_gid);
+		}
 	}
 	if (config_validate(&d.cfg, err, sizeof(err)) < 0) {
 		/* Name the file when the settings came from one. */
@@ -510,11 +623,30 @@ int main(int argc, char **argv)
 	if (lock_fd < 0) {
 		if (lock_fd == -EWOULDBLOCK)
 			fprintf(stderr, "pkvd: %s is already running in %s\n", d.cfg.self,
-				d.cfg.run_dir);
+				d.state_dir);
 		else
-			fprintf(stderr, "pkvd: cannot lock %s/%s: %s\n", d.cfg.run_dir, d.cfg.self,
+			fprintf(stderr, "pkvd: cannot lock %s: %s\n", d.state_dir,
 				strerror(-lock_fd));
 		return 75;
+	}
+	if (d.cfg.state_dir[0] && check_state_dir(d.state_dir, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pkvd: %s\n", err);
+		return 78;
+	}
+	if (d.cfg.socket[0]) {
+		/* The socket's directory (RuntimeDirectory= makes it under systemd). */
+		char dir[sizeof(d.ctl_path)];
+		snprintf(dir, sizeof(dir), "%s", d.ctl_path);
+		char *slash = strrchr(dir, '/');
+		if (slash && slash != dir) {
+			*slash = 0;
+			int r = make_dir(dir, d.has_group, (gid_t)d.group_gid);
+			if (r < 0) {
+				fprintf(stderr, "pkvd: cannot create %s for the socket: %s\n", dir,
+					strerror(-r));
+				return 73;
+			}
+		}
 	}
 	if (load_node_keys(&d) < 0)
 		return 78;
@@ -522,20 +654,25 @@ int main(int argc, char **argv)
 	int r = next_incarnation(&d, bootstrap, other, sizeof(other));
 	if (r == -EEXIST) {
 		fprintf(stderr,
-			"pkvd: %s/%s/state belongs to cluster '%s', not '%s': this run dir is another"
-			" cluster's; give this node its own run dir\n",
-			d.cfg.run_dir, d.cfg.self, other, d.cfg.cluster);
+			"pkvd: %s/state belongs to cluster '%s', not '%s': this %s is another"
+			" cluster's; give this node its own\n",
+			d.state_dir, other, d.cfg.cluster, d.cfg.state_dir[0] ? "state dir" : "run dir");
 		return 78;
 	}
 	if (r < 0) {
-		fprintf(stderr, "pkvd: cannot write the state file in %s/%s: %s\n", d.cfg.run_dir,
-			d.cfg.self, strerror(-r));
+		fprintf(stderr, "pkvd: cannot write the state file in %s: %s\n", d.state_dir,
+			strerror(-r));
 		return 73;
 	}
 	if (bootstrap && !d.fresh)
-		fprintf(stderr, "pkvd: %s/%s/state exists: this node has run before; --bootstrap"
-				" ignored\n", d.cfg.run_dir, d.cfg.self);
+		fprintf(stderr, "pkvd: %s/state exists: this node has run before; --bootstrap"
+				" ignored\n", d.state_dir);
 	d.salt = randombytes_random();
+	if (d.log_file[0] && (r = daemon_log_open_file(d.log_file)) < 0) {
+		fprintf(stderr, "pkvd: cannot open the log file %s: %s\n", d.log_file, strerror(-r));
+		return 73;
+	}
+	daemon_log_setup();
 	setvbuf(stderr, NULL, _IOLBF, 0);
 
 	r = daemon_init(&d);

@@ -3,7 +3,7 @@
  * persist.c — the durable acceptor log wired into the daemon (config
  * `durable`, durable.h for the file and its rules).
  *
- * At start the log of run_dir/NAME is replayed into paxos before the first
+ * At start the log in the state dir is replayed into paxos before the first
  * datagram is read, so the node answers at once with everything it promised
  * and accepted before it stopped, and its learner still knows what was
  * chosen. During a turn the store lists every entry whose persistent state
@@ -134,11 +134,11 @@ static void compact(struct daemon *d, struct persist *p)
 	uint64_t t0 = daemon_now_us();
 	int r = durable_compact(p->log, compact_next, p);
 	if (r < 0) {
-		daemon_log(d, "durable: compaction failed: %s", strerror(-r));
+		daemon_err(d, "durable: compaction failed: %s", strerror(-r));
 		return;
 	}
 	durable_get_stats(p->log, &after);
-	daemon_log(d, "durable: log compacted from %" PRIu64 " to %" PRIu64 " bytes in %" PRIu64 " ms",
+	daemon_info(d, "durable: log compacted from %" PRIu64 " to %" PRIu64 " bytes in %" PRIu64 " ms",
 		   before.log_bytes, after.log_bytes, (daemon_now_us() - t0) / 1000u);
 }
 
@@ -148,7 +148,7 @@ int persist_open(struct daemon *d, bool *restored)
 	if (!d->cfg.durable)
 		return 0;
 	char dir[PATH_MAX], err[256] = "";
-	int n = snprintf(dir, sizeof(dir), "%s/%s", d->cfg.run_dir, d->cfg.self);
+	int n = snprintf(dir, sizeof(dir), "%s", d->state_dir);
 	if (n < 0 || (size_t)n >= sizeof(dir))
 		return -ENAMETOOLONG;
 	struct persist *p = calloc(1, sizeof(*p));
@@ -180,8 +180,8 @@ int persist_replay(struct daemon *d, uint64_t now)
 	p->store = d->store; /* made after persist_open, which paxos_new needed */
 	int r = durable_replay(p->log, apply_rec, d->paxos);
 	if (r < 0) {
-		fprintf(stderr, "pkvd: replaying %s/%s/%s: %s\n", d->cfg.run_dir, d->cfg.self,
-			DURABLE_LOG_NAME, strerror(-r));
+		fprintf(stderr, "pkvd: replaying %s/%s: %s\n", d->state_dir, DURABLE_LOG_NAME,
+			strerror(-r));
 		return r;
 	}
 	/* Ends found at restore (pid bindings of the old incarnation) are
@@ -190,7 +190,7 @@ int persist_replay(struct daemon *d, uint64_t now)
 	paxos_restore_done(d->paxos, now);
 	struct durable_stats st;
 	durable_get_stats(p->log, &st);
-	daemon_log(d, "durable: %" PRIu64 " records replayed, %zu keys restored%s",
+	daemon_notice(d, "durable: %" PRIu64 " records replayed, %zu keys restored%s",
 		   st.records_replayed, store_nentries(d->store),
 		   st.torn_bytes ? " (a torn tail of the last write was dropped)" : "");
 	/*
@@ -228,7 +228,7 @@ int persist_turn(struct daemon *d)
 		p->last_sync_us = now;
 	}
 	if (r < 0) {
-		daemon_log(d, "durable: cannot write the acceptor log: %s (%s); stopping, "
+		daemon_err(d, "durable: cannot write the acceptor log: %s (%s); stopping, "
 			      "nothing of this turn is sent",
 			   durable_errmsg(p->log)[0] ? durable_errmsg(p->log) : "", strerror(-r));
 		return r;
@@ -265,14 +265,14 @@ void persist_close(struct daemon *d)
 }
 
 /*
- * The state file (run_dir/NAME/state): the last incarnation, the cluster's
+ * The state file (STATE_DIR/state): the last incarnation, the cluster's
  * name and the configuration (docs/design.md §5, §6.1), written to a
  * temporary file, synced and renamed over the old one.
  */
 int persist_state_write(const struct daemon *d)
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
-	int n = snprintf(path, sizeof(path), "%s/%s/state", d->cfg.run_dir, d->cfg.self);
+	int n = snprintf(path, sizeof(path), "%s/state", d->state_dir);
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return -ENAMETOOLONG;
 	n = snprintf(tmp, sizeof(tmp), "%s.tmp", path);

@@ -54,7 +54,7 @@ static void finish(struct daemon *d, struct resize_op *op, int status)
 	}
 	if (op->conn)
 		d->resize.hooks->done(d, op->conn, status);
-	daemon_log(d, "resize to %u: %s", op->target,
+	daemon_notice(d, "resize to %u: %s", op->target,
 		   status == PKV_S_OK		 ? "ok"
 		   : status == PKV_S_NOT_IN_SYNC ? "not_in_sync"
 		   : status == PKV_S_NO_QUORUM	 ? "no quorum"
@@ -114,7 +114,7 @@ static void step(struct daemon *d, struct resize_op *op, uint64_t now)
 		return;
 	op->want = next_voters(d, c.voters, op->target);
 	op->change_id = ++d->next_req;
-	daemon_log(d, "resize: proposing configuration %llu (%u voters)",
+	daemon_info(d, "resize: proposing configuration %llu (%u voters)",
 		   (unsigned long long)c.num + 1, (unsigned)__builtin_popcountll(op->want));
 	if (paxos_change_voters(d->paxos, op->change_id, op->want, op->deadline, now) < 0)
 		finish(d, op, PKV_S_NO_MEMORY);
@@ -149,7 +149,7 @@ bool resize_on_completion(struct daemon *d, const struct paxos_completion *pc, u
 									: PKV_S_TIMEOUT);
 		} else if (!pkv_conf_decode(pc->value.p, pc->value.len, &got) ||
 			   got.voters != op->want) {
-			daemon_log(d, "resize: another change of the voters was chosen first");
+			daemon_warn(d, "resize: another change of the voters was chosen first");
 			finish(d, op, PKV_S_NOT_IN_SYNC);
 		} else {
 			step(d, op, now);

@@ -12,8 +12,12 @@
  * packets (CTL_RF_MORE on all but the last). One request at a time per
  * connection. Integers are host byte order: both ends are on one host.
  *
- * The socket is $RUN_DIR/<node>/CTL_SOCKET_NAME, mode 0660; the daemon
- * checks SO_PEERCRED (same uid, root, or the configured group).
+ * The socket is $RUN_DIR/<node>/CTL_SOCKET_NAME, or the config's `socket`
+ * (a system daemon: PKV_SYSTEM_SOCKET), mode 0660 with the configured group;
+ * the daemon checks SO_PEERCRED and SO_PEERGROUPS (same uid, root, or a
+ * member of the configured group). A refused client gets one packet, a
+ * struct ctl_rep with status -EACCES and the reason as its text, and the
+ * connection closes.
  *
  * Attach (CTL_OP_ATTACH) is a struct ctl_req with no payload; its reply,
  * struct pkv_shm_attach_rep, is a struct ctl_rep followed by the segment's
@@ -50,6 +54,11 @@ enum pkv_status {
 
 #define CTL_MAGIC 0x504b5643u /* "PKVC" */
 #define CTL_SOCKET_NAME "pkvd.sock"
+/* Where clients look for the host's daemon when nothing names one
+ * (libclient/attach.c); a build may move it with -DPKV_SYSTEM_SOCKET=… */
+#ifndef PKV_SYSTEM_SOCKET
+#define PKV_SYSTEM_SOCKET "/run/paxoskv/pkvd.sock"
+#endif
 #define CTL_MAX_PACKET (sizeof(struct ctl_req) + PKV_MAX_BUCKET + PKV_MAX_KEY + PKV_MAX_VALUE)
 
 enum ctl_op {

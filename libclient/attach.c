@@ -21,7 +21,7 @@
 
 #define ATTACH_REPLY_TIMEOUT_S 5
 
-/* The run dir rules of `pkv` (tools/pkv.c). */
+/* The dev run dir: $PKV_RUN_DIR, else $XDG_RUNTIME_DIR/paxoskv, else /tmp/paxoskv-UID. */
 static void run_dir(char *out, size_t cap)
 {
 	const char *env = getenv("PKV_RUN_DIR");
@@ -60,6 +60,24 @@ static int connect_node(const char *dir, const char *node)
 	return connect_path(path);
 }
 
+static int connect_first_node(const char *dir)
+{
+	for (unsigned i = 1; i <= PKV_SHM_NODES; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "node%u", i);
+		int fd = connect_node(dir, name);
+		if (fd >= 0)
+			return fd;
+	}
+	return -ENOENT;
+}
+
+/*
+ * Which daemon (paxoskv.h, pkv_open): the endpoint given (a path, or a node
+ * name in the run dir), $PKV_SOCKET, $PKV_NODE, the nodes of $PKV_RUN_DIR
+ * when it is set; else the system daemon at PKV_SYSTEM_SOCKET when that
+ * exists; else the first node running in the per-user dev run dir.
+ */
 static int connect_endpoint(const char *endpoint)
 {
 	char dir[PATH_MAX / 2];
@@ -71,18 +89,41 @@ static int connect_endpoint(const char *endpoint)
 	}
 	const char *sock = getenv("PKV_SOCKET");
 	const char *node = getenv("PKV_NODE");
+	const char *env_dir = getenv("PKV_RUN_DIR");
 	if (sock && *sock)
 		return connect_path(sock);
 	if (node && *node)
 		return connect_node(dir, node);
-	for (unsigned i = 1; i <= PKV_SHM_NODES; i++) {
-		char name[32];
-		snprintf(name, sizeof(name), "node%u", i);
-		int fd = connect_node(dir, name);
-		if (fd >= 0)
-			return fd;
-	}
-	return -ENOENT;
+	if (env_dir && *env_dir)
+		return connect_first_node(dir);
+	struct stat st;
+	if (stat(PKV_SYSTEM_SOCKET, &st) == 0)
+		return connect_path(PKV_SYSTEM_SOCKET);
+	return connect_first_node(dir);
+}
+
+/*
+ * A daemon that refuses a client (its uid and groups, docs/design.md §8.1)
+ * sends one packet saying why and closes. When the next packet on fd is
+ * that (wait: block for it, as far as the socket's timeout), consumes it
+ * and returns the error naming the reason; else 0 and the packet stays.
+ */
+static int refusal(int fd, bool wait)
+{
+	struct {
+		struct ctl_rep rep;
+		char text[512];
+	} pkt;
+	ssize_t n;
+	do
+		n = recv(fd, &pkt, sizeof(pkt), MSG_PEEK | (wait ? 0 : MSG_DONTWAIT));
+	while (n < 0 && errno == EINTR);
+	if (n < (ssize_t)sizeof(pkt.rep) || pkt.rep.magic != CTL_MAGIC ||
+	    pkt.rep.status != -EACCES || pkt.rep.len != (size_t)n - sizeof(pkt.rep))
+		return 0;
+	(void)recv(fd, &pkt, sizeof(pkt), MSG_DONTWAIT);
+	return client_err(-EACCES, "the daemon refused this client: %.*s", (int)pkt.rep.len,
+			  pkt.text);
 }
 
 int attach_check_layout(const struct pkv_shm_layout *m, size_t size,
@@ -132,10 +173,15 @@ static int handshake(int fd, struct pkv_shm_attach_rep *rep, int fds[2])
 		.magic = CTL_MAGIC,
 		.op = CTL_OP_ATTACH,
 	};
-	if (send(fd, &rq, sizeof(rq), MSG_NOSIGNAL) != (ssize_t)sizeof(rq))
-		return client_err(PKV_UNAVAILABLE, "attach: send: %s", strerror(errno));
 	struct timeval tv = {.tv_sec = ATTACH_REPLY_TIMEOUT_S};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (send(fd, &rq, sizeof(rq), MSG_NOSIGNAL) != (ssize_t)sizeof(rq)) {
+		int e = errno, r = refusal(fd, false);
+		return r ? r : client_err(PKV_UNAVAILABLE, "attach: send: %s", strerror(e));
+	}
+	int r = refusal(fd, true);
+	if (r)
+		return r;
 	union {
 		struct cmsghdr h;
 		char buf[CMSG_SPACE(4 * sizeof(int))];
@@ -329,8 +375,9 @@ int attach_control_bucket_request(const char *endpoint, unsigned op, uint32_t ar
 	}
 	size_t len = sizeof(rq) + bucket_len;
 	if (send(fd, pkt, len, MSG_NOSIGNAL) != (ssize_t)len) {
+		int r = refusal(fd, false);
 		close(fd);
-		return client_err(PKV_UNAVAILABLE, "the daemon closed the connection");
+		return r ? r : client_err(PKV_UNAVAILABLE, "the daemon closed the connection");
 	}
 	return fd;
 }
@@ -367,7 +414,9 @@ int attach_control_text(const char *endpoint, unsigned op, char **text)
 		memcpy(out + len, buf + sizeof(rep), rep.len);
 		len += rep.len;
 		out[len] = 0;
-		if (rep.status != PKV_OK)
+		if (rep.status == -EACCES && rep.len) /* refused: the text says why */
+			r = client_err(-EACCES, "the daemon refused this client: %s", out + len - rep.len);
+		else if (rep.status != PKV_OK)
 			r = rep.status;
 		if (!(rep.flags & CTL_RF_MORE))
 			break;

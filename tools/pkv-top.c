@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "build-config.h"
 #include "paxoskv.h"
 
 enum top_exit {
@@ -1365,12 +1366,13 @@ static int run_screen(struct pkv_client *c, uint64_t interval_ms, long count)
 static void usage(FILE *f)
 {
 	fputs("usage: pkv-top [-n NODE | -S SOCKET] [-b] [-d SECONDS] [-c COUNT]\n"
+	      "       pkv-top -h | --help | -V | --version\n"
 	      "  -n NODE      the daemon of node NODE in $PKV_RUN_DIR (or env PKV_NODE)\n"
 	      "  -S SOCKET    the daemon's control socket (or env PKV_SOCKET)\n"
 	      "  -b           batch mode: plain text, no terminal control\n"
 	      "  -d SECONDS   time between refreshes (default 1)\n"
 	      "  -c COUNT     stop after COUNT refreshes (default: 1 with -b, else none)\n"
-	      "by default the first node running in $PKV_RUN_DIR.\n"
+	      "by default the daemon pkv finds (pkv -h).\n"
 	      "exit status: 0 ok, 64 usage, 69 daemon unavailable\n",
 	      f);
 }
@@ -1383,7 +1385,12 @@ int main(int argc, char **argv)
 	long count = -1;
 	int ch;
 	char *end;
-	while ((ch = getopt(argc, argv, "n:S:bd:c:h")) != -1) {
+	static const struct option lo[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
+	};
+	while ((ch = getopt_long(argc, argv, "n:S:bd:c:hV", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'n':
 			node = optarg;
@@ -1412,6 +1419,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return TOP_EX_OK;
+		case 'V':
+			printf("pkv-top %s\n", PKV_VERSION);
 			return TOP_EX_OK;
 		default:
 			usage(stderr);

@@ -17,7 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "build-config.h"
 #include "paxoskv.h"
+#include "pkv-ctl.h" /* PKV_SYSTEM_SOCKET */
 
 enum exit_code {
 	EX_OK_ = 0,
@@ -36,6 +38,7 @@ static const char *opt_node, *opt_socket;
 static void usage(FILE *f)
 {
 	fputs("usage: pkv [-n NODE | -S SOCKET] COMMAND ...\n"
+	      "       pkv -h | --help | -V | --version\n"
 	      "  put  [-b BUCKET] [--pid PID] [--node NODE] [--key KEY2] [--until MS | --ttl MS]\n"
 	      "       [--no-quorum return|retry|fail] [--timeout MS] KEY VALUE\n"
 	      "                                  store VALUE unless KEY has a value; prints the chosen value\n"
@@ -63,8 +66,10 @@ static void usage(FILE *f)
 	      "  stats                            the daemon's counters (paxos:, local:, durable:,\n"
 	      "                                   bucket: lines of NAME=VALUE fields)\n"
 	      "  drop BUCKET                      erase every key of BUCKET cluster-wide\n"
-	      "which daemon: -n NODE (a node name in $PKV_RUN_DIR), -S SOCKET, or env PKV_NODE,\n"
-	      "PKV_SOCKET; by default the first node running in $PKV_RUN_DIR.\n"
+	      "which daemon: -n NODE (a node name in the run dir), -S SOCKET, or env PKV_NODE,\n"
+	      "PKV_SOCKET; by default the first node running in $PKV_RUN_DIR when it is set,\n"
+	      "else the host's daemon at " PKV_SYSTEM_SOCKET " when it exists, else the first\n"
+	      "node running in the per-user run dir ($XDG_RUNTIME_DIR/paxoskv or /tmp/paxoskv-UID).\n"
 	      "exit status: 0 ok, 1 not found, 2 no quorum, 3 invalid value, 64 usage,\n"
 	      "65 value or key too large, 69 daemon unavailable\n",
 	      f);
@@ -898,8 +903,13 @@ static int cmd_now(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	int c;
+	static const struct option lo[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
+	};
 	opterr = 0; /* one message per mistake, ours */
-	while ((c = getopt(argc, argv, "+:n:S:h")) != -1) {
+	while ((c = getopt_long(argc, argv, "+:n:S:hV", lo, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			if (!*optarg)
@@ -913,6 +923,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("pkv %s\n", PKV_VERSION);
 			return 0;
 		default:
 			return bad_option(c, argv, "");

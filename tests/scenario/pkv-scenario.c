@@ -1255,7 +1255,8 @@ static unsigned fd_downs, fd_unprovoked;
 
 static void read_fd_verdicts(void)
 {
-	/* Log lines carry local wall-clock time; the checker's times are monotonic. */
+	/* Log lines carry local wall-clock time, the node and the level word
+	 * (daemon/log.h); the checker's times are monotonic. */
 	int64_t wall_minus_mono = (int64_t)pkv_now() - (int64_t)mono_ms();
 	size_t injected = n_dists;
 	for (int i = 1; i <= N_NODES; i++) {
@@ -1268,7 +1269,7 @@ static void read_fd_verdicts(void)
 			struct tm tm = {0};
 			int ms, self, peer;
 			char state[8];
-			if (sscanf(line, "%d-%d-%dT%d:%d:%d.%d node%d node%d %7s", &tm.tm_year,
+			if (sscanf(line, "%d-%d-%dT%d:%d:%d.%d node%d %*s node%d %7s", &tm.tm_year,
 				   &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms,
 				   &self, &peer, state) != 10 ||
 			    strcmp(state, "down") != 0 || peer < 1 || peer > N_NODES)

@@ -438,6 +438,88 @@ START_TEST(parse_tolerates_null_error_buffer)
 }
 END_TEST
 
+START_TEST(host_settings_parse_and_format_back)
+{
+	static const char text[] = "state_dir = /var/lib/paxoskv\n"
+				   "socket = /run/paxoskv/pkvd.sock\n"
+				   "log_level = debug\n"
+				   "node alpha 127.0.0.1:7401\n";
+	ck_assert_int_eq(config_parse(&cfg, text, strlen(text), err, sizeof(err)), 0);
+	ck_assert_str_eq(cfg.state_dir, "/var/lib/paxoskv");
+	ck_assert_str_eq(cfg.socket, "/run/paxoskv/pkvd.sock");
+	ck_assert_int_eq(cfg.log_level, PKV_LOG_DEBUG);
+	char buf[8192];
+	size_t n = config_format(&cfg, buf, sizeof(buf));
+	ck_assert_uint_lt(n, sizeof(buf));
+	ck_assert_int_eq(config_parse(&cfg2, buf, n, err, sizeof(err)), 0);
+	ck_assert_mem_eq(&cfg, &cfg2, sizeof(cfg));
+}
+END_TEST
+
+START_TEST(host_settings_default_to_the_dev_layout_and_info)
+{
+	ck_assert_int_eq(config_parse(&cfg, "", 0, err, sizeof(err)), 0);
+	ck_assert_str_eq(cfg.state_dir, "");
+	ck_assert_str_eq(cfg.socket, "");
+	ck_assert_int_eq(cfg.log_level, PKV_LOG_INFO);
+}
+END_TEST
+
+START_TEST(log_level_takes_the_five_syslog_names)
+{
+	static const char *const names[] = {"err", "warning", "notice", "info", "debug"};
+	for (int i = 0; i < 5; i++) {
+		char text[64];
+		snprintf(text, sizeof(text), "log_level = %s\n", names[i]);
+		ck_assert_int_eq(config_parse(&cfg, text, strlen(text), err, sizeof(err)), 0);
+		ck_assert_int_eq(cfg.log_level, PKV_LOG_ERR + i);
+		ck_assert_str_eq(config_log_level_name(cfg.log_level), names[i]);
+		ck_assert_int_eq(config_log_level(names[i]), PKV_LOG_ERR + i);
+	}
+	expect_error_str("log_level = verbose\n", "line 1: log_level must be err, warning");
+	expect_error_str("log_level = \n", "log_level must be");
+	ck_assert_int_eq(config_log_level("warn"), -EINVAL);
+	ck_assert_ptr_null(config_log_level_name(8));
+}
+END_TEST
+
+START_TEST(socket_path_longer_than_a_socket_address_is_rejected)
+{
+	char text[300];
+	int n = snprintf(text, sizeof(text), "socket = /");
+	for (unsigned i = 0; i < PKV_CONFIG_SOCKET_MAX; i++)
+		text[n++] = 'a';
+	text[n++] = '\n';
+	text[n] = 0;
+	expect_error_str(text, "socket path longer than 107 bytes");
+	expect_error_str("state_dir =\n", "empty state_dir");
+	expect_error_str("socket = /a\nsocket = /b\n", "'socket' already set on line 1");
+}
+END_TEST
+
+START_TEST(self_from_host_takes_the_whole_name_or_its_first_label)
+{
+	static const char text[] = "node alpha 127.0.0.1:7401\n"
+				   "node beta.example.net 127.0.0.1:7402\n"
+				   "node gamma 127.0.0.1:7403\n";
+	ck_assert_int_eq(config_parse(&cfg, text, strlen(text), err, sizeof(err)), 0);
+	ck_assert_int_eq(config_self_from_host(&cfg, "alpha"), 0);
+	ck_assert_str_eq(cfg.self, "alpha");
+	ck_assert_int_eq(config_self_from_host(&cfg, "gamma.example.net"), 0);
+	ck_assert_str_eq(cfg.self, "gamma");
+	/* the whole name first: a node named with dots */
+	ck_assert_int_eq(config_self_from_host(&cfg, "beta.example.net"), 0);
+	ck_assert_str_eq(cfg.self, "beta.example.net");
+	ck_assert_int_eq(config_validate(&cfg, err, sizeof(err)), 0);
+	/* neither names a node: self stays as it was */
+	ck_assert_int_eq(config_self_from_host(&cfg, "delta.example.net"), -ENOENT);
+	ck_assert_int_eq(config_self_from_host(&cfg, "beta"), -ENOENT);
+	ck_assert_int_eq(config_self_from_host(&cfg, ""), -ENOENT);
+	ck_assert_int_eq(config_self_from_host(&cfg, ".alpha"), -ENOENT);
+	ck_assert_str_eq(cfg.self, "beta.example.net");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -469,6 +551,14 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, validate_requires_self_to_name_a_node);
 	tcase_add_test(tc, validate_rejects_inconsistent_settings);
 	tcase_add_test(tc, cache_entries_out_of_range_is_rejected_in_the_file_and_the_flag);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("hosts");
+	tcase_add_test(tc, host_settings_parse_and_format_back);
+	tcase_add_test(tc, host_settings_default_to_the_dev_layout_and_info);
+	tcase_add_test(tc, log_level_takes_the_five_syslog_names);
+	tcase_add_test(tc, socket_path_longer_than_a_socket_address_is_rejected);
+	tcase_add_test(tc, self_from_host_takes_the_whole_name_or_its_first_label);
 	suite_add_tcase(s, tc);
 	return s;
 }
