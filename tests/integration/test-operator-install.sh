@@ -150,6 +150,11 @@ start_host() {
 	shift
 	hd=$T_DIR/node-${HOSTS[i - 1]}
 	rm -f "$hd/notify.log" "$hd/notify.sock"
+	# stderr is the log file, and JOURNAL_STREAM names it, as systemd names
+	# the journal's stream: the daemon writes <N> level prefixes
+	touch "$hd/pkvd.log"
+	local journal_stream
+	journal_stream=$(stat -c '%d:%i' "$hd/pkvd.log")
 	"$PKV_NOTIFY_LISTEN" "$hd/notify.sock" "$hd/notify.log" &
 	NOTIFY_PID[$i]=$!
 	T_PID[notify$i]=$!
@@ -158,8 +163,8 @@ start_host() {
 	# Everything below execs: the daemon keeps the pid of unshare.
 	unshare -m -u --propagation private bash -c "$(declare -f mount_over)"'
 		set -e
-		hd=$1 h=$2 uid=$3 gid=$4 conf_dir=$5 wd=$6
-		shift 6
+		hd=$1 h=$2 uid=$3 gid=$4 conf_dir=$5 wd=$6 js=$7
+		shift 7
 		hostname "$h"
 		mount --bind "$hd/../passwd" /etc/passwd
 		mount --bind "$hd/../group" /etc/group
@@ -171,8 +176,9 @@ start_host() {
 		exec setpriv --reuid="$uid" --regid="$gid" --init-groups \
 			env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
 			NOTIFY_SOCKET="$hd/notify.sock" WATCHDOG_USEC=$((wd * 1000000)) \
-			WATCHDOG_PID=$$ "$@"
-	' operator-host "$hd" "$h" "$uid" "$gid" "$conf_dir" 2 "${exec_words[@]}" "$@" \
+			WATCHDOG_PID=$$ JOURNAL_STREAM="$js" "$@"
+	' operator-host "$hd" "$h" "$uid" "$gid" "$conf_dir" 2 "$journal_stream" \
+		"${exec_words[@]}" "$@" \
 		>>"$hd/pkvd.log" 2>&1 &
 	T_PID[$i]=$!
 }
@@ -217,6 +223,12 @@ out=$(on_host 1 pkv put operator-key first-value) || t_fail "put on alpha"
 [ "$out" = first-value ] || t_fail "put answered '$out'"
 out=$(on_host 1 pkv get operator-key) || t_fail "get on alpha"
 [ "$out" = first-value ] || t_fail "get answered '$out'"
+# Under journald every line carries its level and no timestamp of its own.
+alpha_log=$T_DIR/node-alpha/pkvd.log
+bad=$(grep -cv '^<[0-7]>' "$alpha_log" || true)
+[ "$bad" = 0 ] || t_fail "$bad lines of alpha's log have no <N> level prefix"
+echo "--- alpha's log, as journald receives it"
+head -n 12 "$alpha_log"
 echo "--- pkv cluster on alpha"
 on_host 1 pkv cluster || t_fail "pkv cluster on alpha"
 echo "---"
