@@ -84,16 +84,28 @@ conf_dir=$PKV_INSTALL_SYSCONFDIR/paxoskv
 watchdog_s=$(sed -n 's/^WatchdogSec=\([0-9]*\)s\{0,1\}$/\1/p' "$unit")
 [ -n "$watchdog_s" ] || t_fail "the unit sets no WatchdogSec= in seconds"
 
-# The user the unit runs as (sysusers.d), seen only inside the hosts: a
-# passwd and group file with it, bind-mounted over the host's.
-uid=61000
-while getent passwd "$uid" >/dev/null || getent group "$uid" >/dev/null; do uid=$((uid + 1)); done
-cp /etc/passwd "$T_DIR/passwd"
-cp /etc/group "$T_DIR/group"
-grep -q '^paxoskv:' "$T_DIR/passwd" || echo "paxoskv:x:$uid:$uid:PaxosKV daemon:/var/lib/paxoskv:/usr/sbin/nologin" >>"$T_DIR/passwd"
-grep -q '^paxoskv:' "$T_DIR/group" || echo "paxoskv:x:$uid:" >>"$T_DIR/group"
-uid=$(sed -n 's/^paxoskv:x:\([0-9]*\):.*/\1/p' "$T_DIR/passwd")
-gid=$(sed -n 's/^paxoskv:x:\([0-9]*\):.*/\1/p' "$T_DIR/group")
+# The user the unit runs as, made from the installed sysusers.d file in a
+# copy of this machine's passwd and group (systemd-sysusers --root), which
+# the hosts see bind-mounted over their own; by hand without systemd-sysusers.
+sysusers=$(find "$D" -path '*/sysusers.d/paxoskv.conf')
+tmpfiles=$(find "$D" -path '*/tmpfiles.d/paxoskv.conf')
+sysroot=$T_DIR/sysroot
+mkdir -p "$sysroot/etc"
+cp /etc/passwd /etc/group "$sysroot/etc/"
+for f in shadow gshadow; do [ -f "/etc/$f" ] && cp "/etc/$f" "$sysroot/etc/"; done
+if command -v systemd-sysusers >/dev/null; then
+	systemd-sysusers --root="$sysroot" - <"$sysusers" >"$T_DIR/sysusers.log" 2>&1 ||
+		{ cat "$T_DIR/sysusers.log"; t_fail "systemd-sysusers $sysusers"; }
+else
+	uid=61000
+	while getent passwd "$uid" >/dev/null || getent group "$uid" >/dev/null; do uid=$((uid + 1)); done
+	echo "paxoskv:x:$uid:$uid::/var/lib/paxoskv:/usr/sbin/nologin" >>"$sysroot/etc/passwd"
+	echo "paxoskv:x:$uid:" >>"$sysroot/etc/group"
+fi
+uid=$(sed -n 's/^paxoskv:x:\([0-9]*\):.*/\1/p' "$sysroot/etc/passwd")
+gid=$(sed -n 's/^paxoskv:x:\([0-9]*\):.*/\1/p' "$sysroot/etc/group")
+[ -n "$uid" ] && [ -n "$gid" ] || t_fail "no user paxoskv from $sysusers"
+t_log "user paxoskv: uid $uid gid $gid"
 
 # The installed library, as ldconfig after an install would list it.
 printf '%s\ninclude /etc/ld.so.conf.d/*.conf\n' "$D$PKV_INSTALL_LIBDIR" >"$T_DIR/ld.so.conf"
@@ -113,14 +125,24 @@ done
 for h in "${HOSTS[@]}"; do
 	hd=$T_DIR/node-$h
 	{ cat "$example"; printf '%s\n' "${lines[@]}"; } >"$hd/etc/paxoskv.conf"
-	# as the tmpfiles.d file and the unit's directory modes have them
-	chown -R "root:$gid" "$hd/etc"
-	chmod 0750 "$hd/etc"
 	chmod 0644 "$hd/etc/paxoskv.conf"
-	chown "$uid:$gid" "$hd/etc/node.key"
-	chown "$uid:$gid" "$hd/run" "$hd/state"
-	chmod 0750 "$hd/run"
-	chmod 0700 "$hd/state"
+	# /run/paxoskv as the unit's RuntimeDirectory= makes it
+	chown "$uid:$gid" "$hd/run"
+	chmod "$(sed -n 's/^RuntimeDirectoryMode=//p' "$unit")" "$hd/run"
+	# the rest as the installed tmpfiles.d file says
+	while read -r type path mode user group _; do
+		case $type in d | z) ;; *) continue ;; esac
+		case $path in
+		"$conf_dir") target=$hd/etc ;;
+		"$conf_dir/node.key") target=$hd/etc/node.key ;;
+		/var/lib/paxoskv) target=$hd/state ;;
+		*) t_fail "$tmpfiles: a path the test does not know: $path" ;;
+		esac
+		[ "$user" = paxoskv ] && user=$uid # known only inside the hosts
+		[ "$group" = paxoskv ] && group=$gid
+		chown "$user:$group" "$target"
+		chmod "$mode" "$target"
+	done < <(grep -v '^#' "$tmpfiles")
 done
 
 # A mount point for DIR in a host's namespace. A directory of the unit that
@@ -166,8 +188,8 @@ start_host() {
 		hd=$1 h=$2 uid=$3 gid=$4 conf_dir=$5 wd=$6 js=$7
 		shift 7
 		hostname "$h"
-		mount --bind "$hd/../passwd" /etc/passwd
-		mount --bind "$hd/../group" /etc/group
+		mount --bind "$hd/../sysroot/etc/passwd" /etc/passwd
+		mount --bind "$hd/../sysroot/etc/group" /etc/group
 		mount --bind "$hd/../ld.so.cache" /etc/ld.so.cache
 		mount_over "$hd/run" /run/paxoskv
 		mount_over "$hd/state" /var/lib/paxoskv
