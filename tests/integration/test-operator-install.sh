@@ -24,7 +24,7 @@ set -euo pipefail
 unshare -m -u true 2>/dev/null ||
 	{ echo "SKIP: unshare -m -u is not permitted here"; exit 77; }
 for tool in setpriv nsenter ldconfig; do
-	command -v "$tool" >/dev/null || { echo "SKIP: $tool is missing"; exit 77; }
+	command -v "$tool" >/dev/null || t_fail "$tool is missing (util-linux, libc-bin)"
 done
 
 HOSTS=(alpha beta gamma)
@@ -251,6 +251,15 @@ bad=$(grep -cv '^<[0-7]>' "$alpha_log" || true)
 [ "$bad" = 0 ] || t_fail "$bad lines of alpha's log have no <N> level prefix"
 echo "--- alpha's log, as journald receives it"
 head -n 12 "$alpha_log"
+# systemctl reload: the unit's ExecReload line, with the daemon's pid
+reload=$(sed -n 's/^ExecReload=//p' "$unit")
+[ -n "$reload" ] || t_fail "the unit has no ExecReload="
+${reload//\$MAINPID/${T_PID[1]}} || t_fail "ExecReload=$reload"
+t_wait_for "RELOADING=1 from alpha" notified 1 RELOADING=1
+t_wait_for "READY=1 again from alpha" \
+	sh -c "[ \$(sed -n '/^RELOADING=1/,\$p' '$T_DIR/node-alpha/notify.log' | grep -cx READY=1) -ge 1 ]"
+on_host 1 pkv get operator-key >/dev/null || t_fail "get on alpha after the reload"
+t_log "ExecReload=$reload: RELOADING=1, then READY=1"
 echo "--- pkv cluster on alpha"
 on_host 1 pkv cluster || t_fail "pkv cluster on alpha"
 echo "---"
