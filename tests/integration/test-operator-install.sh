@@ -245,6 +245,22 @@ out=$(on_host 1 pkv put operator-key first-value) || t_fail "put on alpha"
 [ "$out" = first-value ] || t_fail "put answered '$out'"
 out=$(on_host 1 pkv get operator-key) || t_fail "get on alpha"
 [ "$out" = first-value ] || t_fail "get answered '$out'"
+# A user of the group paxoskv may use the daemon (group = paxoskv, the run
+# dir 0750 paxoskv:paxoskv); one outside it may not.
+as_nobody() { # I GROUPS CMD...: CMD as uid 65534 with supplementary GROUPS
+	local i=$1 groups=$2
+	shift 2
+	nsenter -t "${T_PID[$i]}" -m -u setpriv --reuid=65534 --regid=65534 $groups \
+		env -i "$D$PKV_INSTALL_BINDIR/$@"
+}
+out=$(as_nobody 1 --groups="$gid" pkv get operator-key) ||
+	t_fail "a member of the group paxoskv could not get"
+[ "$out" = first-value ] || t_fail "a member of the group paxoskv got '$out'"
+rc=0
+msg=$(as_nobody 1 --clear-groups pkv get operator-key 2>&1) || rc=$?
+[ "$rc" != 0 ] || t_fail "a user outside the group paxoskv got '$msg'"
+t_log "a user outside the group paxoskv: exit $rc, $msg"
+
 # Under journald every line carries its level and no timestamp of its own.
 alpha_log=$T_DIR/node-alpha/pkvd.log
 bad=$(grep -cv '^<[0-7]>' "$alpha_log" || true)
