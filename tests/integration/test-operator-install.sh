@@ -9,8 +9,10 @@
 # /run/paxoskv (RuntimeDirectory=), /var/lib/paxoskv (StateDirectory=) and
 # SYSCONFDIR/paxoskv. The daemon runs as an unprivileged user paxoskv, with a
 # clean environment and NOTIFY_SOCKET, as systemd would start it; the test
-# waits for READY=1. Then, inside one host, `pkv wait` with a clean
-# environment finds the well-known socket, and a put and a get; then every
+# waits for READY=1 (and a WATCHDOG=1). Then, inside one host, `pkv wait`
+# with a clean environment finds the well-known socket, and a put and a get;
+# a member of the group paxoskv may get, another user may not; the unit's
+# ExecReload works; every log line carries its journald level. Then every
 # daemon is SIGKILLed, the run dirs are emptied (a reboot: /run is a tmpfs),
 # they start again the same way, and nothing is lost.
 # Needs root and unshare; skips (77) without them.
@@ -56,6 +58,11 @@ for dev in pkv-bench pkv-cluster; do
 		t_fail "$dev installed without -Dinstall_dev_tools=true"
 	fi
 done
+# an installed pkv-cluster runs the pkvd of its sbindir (not in a user's PATH)
+if [ "$PKV_INSTALL_DEV_TOOLS" = true ]; then
+	grep -qx "installed_sbindir='$PKV_INSTALL_SBINDIR'" "$D$PKV_INSTALL_BINDIR/pkv-cluster" ||
+		t_fail "the installed pkv-cluster does not look for pkvd in $PKV_INSTALL_SBINDIR"
+fi
 
 if command -v systemd-analyze >/dev/null; then
 	# The unit as installed, but with pkvd and the man pages (Documentation=)
