@@ -497,6 +497,7 @@ static bool needs_restart(const struct pkv_config *old, const struct pkv_config 
 
 int daemon_reload(struct daemon *d)
 {
+	(void)notify_reloading(&d->notify, daemon_now_us());
 	if (d->log_file[0]) {
 		int r = daemon_log_open_file(d->log_file);
 		if (r < 0)
@@ -506,9 +507,9 @@ int daemon_reload(struct daemon *d)
 	}
 	if (!d->config_path) {
 		daemon_notice(d, "reload: no configuration file (-c) to reread");
+		(void)notify_reloaded(&d->notify);
 		return 0;
 	}
-	(void)notify_reloading(&d->notify, daemon_now_us());
 	char *text = NULL, err[512];
 	size_t len = 0;
 	static struct pkv_config nc; /* large: not on the stack */
@@ -582,7 +583,7 @@ int daemon_reload(struct daemon *d)
 		d->cfg.heartbeat_ms = nc.heartbeat_ms;
 		d->mem.heartbeat_interval_us = (uint64_t)nc.heartbeat_ms * 1000u;
 	}
-	daemon_info(d, "reload: %s reread", d->config_path);
+	daemon_notice(d, "reload: %s reread", d->config_path);
 	r = 0;
 out:
 	(void)notify_reloaded(&d->notify);

@@ -4,6 +4,7 @@
  * (SCM_RIGHTS: memfd + doorbell eventfd), mapping and checking the segment.
  */
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
@@ -34,9 +35,13 @@ static void run_dir(char *out, size_t cap)
 		snprintf(out, cap, "/tmp/paxoskv-%u", (unsigned)getuid());
 }
 
+/* The socket connect_endpoint tried last, for the caller's message. */
+static __thread char last_path[108];
+
 static int connect_path(const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(last_path, sizeof(last_path), "%s", path);
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
@@ -100,6 +105,54 @@ static int connect_endpoint(const char *endpoint)
 	if (stat(PKV_SYSTEM_SOCKET, &st) == 0)
 		return connect_path(PKV_SYSTEM_SOCKET);
 	return connect_first_node(dir);
+}
+
+/*
+ * connect_endpoint failed with e: the error for the caller. A socket the
+ * file system does not let us reach is named with its group, the usual
+ * cause (docs/design.md §8.1: members of the daemon's group connect).
+ */
+static int connect_failed(const char *what, int e)
+{
+	struct stat st;
+	if ((e == -EACCES || e == -EPERM) && stat(last_path, &st) == 0) {
+		struct group *g = getgrgid(st.st_gid);
+		char gname[64];
+		if (g)
+			snprintf(gname, sizeof(gname), "%s", g->gr_name);
+		else
+			snprintf(gname, sizeof(gname), "%u", (unsigned)st.st_gid);
+		return client_err(-EACCES,
+				  "%s %s: %s (the socket is mode %04o, group '%s': is this user in"
+				  " group '%s'?)",
+				  what, last_path, strerror(-e), (unsigned)(st.st_mode & 07777), gname,
+				  gname);
+	}
+	if (e != -EACCES && e != -EPERM)
+		return 0;
+	/* The first directory on the way that this user may not pass. */
+	char dir[sizeof(last_path)];
+	snprintf(dir, sizeof(dir), "%s", last_path);
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (access(dir, X_OK) != 0 && stat(dir, &st) == 0) {
+			struct group *g = getgrgid(st.st_gid);
+			char gname[64];
+			if (g)
+				snprintf(gname, sizeof(gname), "%s", g->gr_name);
+			else
+				snprintf(gname, sizeof(gname), "%u", (unsigned)st.st_gid);
+			return client_err(-EACCES,
+					  "%s %s: %s (directory %s is mode %04o, group '%s': is this"
+					  " user in group '%s'?)",
+					  what, last_path, strerror(-e), dir,
+					  (unsigned)(st.st_mode & 07777), gname, gname);
+		}
+		*p = '/';
+	}
+	return client_err(-EACCES, "%s %s: %s", what, last_path, strerror(-e));
 }
 
 /*
@@ -239,6 +292,9 @@ static int handshake(int fd, struct pkv_shm_attach_rep *rep, int fds[2])
 int attach_open(const char *endpoint, struct pkv_attach **out)
 {
 	int fd = connect_endpoint(endpoint);
+	int denied = fd < 0 ? connect_failed("no access to the daemon at", fd) : 0;
+	if (denied)
+		return denied;
 	if (fd < 0)
 		return client_err(PKV_UNAVAILABLE, "no daemon at %s: %s",
 				  endpoint && *endpoint ? endpoint : "the default endpoint",
@@ -359,6 +415,9 @@ int attach_control_bucket_request(const char *endpoint, unsigned op, uint32_t ar
 	if (bucket_len > PKV_BUCKET_MAX)
 		return client_err(PKV_TOO_LARGE, "bucket name over %u bytes", PKV_BUCKET_MAX);
 	int fd = connect_endpoint(endpoint);
+	int denied = fd < 0 ? connect_failed("no access to the daemon at", fd) : 0;
+	if (denied)
+		return denied;
 	if (fd < 0)
 		return client_err(PKV_UNAVAILABLE, "cannot reach the daemon: %s", strerror(-fd));
 	uint8_t pkt[sizeof(struct ctl_req) + PKV_BUCKET_MAX];
