@@ -266,6 +266,9 @@ out=$(as_nobody 1 --groups="$gid" pkv get operator-key) ||
 rc=0
 msg=$(as_nobody 1 --clear-groups pkv get operator-key 2>&1) || rc=$?
 [ "$rc" != 0 ] || t_fail "a user outside the group paxoskv got '$msg'"
+# the refusal says what to do: the unit's /run/paxoskv is closed to others
+grep -q "group 'paxoskv'" <<<"$msg" ||
+	t_fail "a user outside the group paxoskv is not told about the group: $msg"
 t_log "a user outside the group paxoskv: exit $rc, $msg"
 
 # Under journald every line carries its level and no timestamp of its own.
