@@ -65,7 +65,7 @@ int control_open(struct daemon *d)
 		return -errno;
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (n >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "pkvd: socket path too long for a UNIX socket: %s\n", path);
+		daemon_err(d, "socket path too long for a UNIX socket: %s", path);
 		close(fd);
 		return -ENAMETOOLONG;
 	}
@@ -76,7 +76,7 @@ int control_open(struct daemon *d)
 	    (d->has_group && chown(path, (uid_t)-1, (gid_t)d->group_gid) < 0) ||
 	    chmod(path, 0660) < 0 || listen(fd, 128) < 0) {
 		int e = -errno;
-		fprintf(stderr, "pkvd: cannot listen on %s: %s\n", path, strerror(errno));
+		daemon_err(d, "cannot listen on %s: %s", path, strerror(-e));
 		close(fd);
 		return e;
 	}

@@ -673,8 +673,7 @@ int daemon_init(struct daemon *d)
 	for (unsigned i = 0; i < d->cfg.n_nodes; i++) {
 		const struct pkv_node_cfg *n = &d->cfg.nodes[i];
 		if (n->id != d->self && wire_add_peer(d->wire, n->id, n->pubkey) < 0) {
-			fprintf(stderr, "pkvd: node '%s': its public key is not a usable X25519 key\n",
-				n->name);
+			daemon_err(d, "node '%s': its public key is not a usable X25519 key", n->name);
 			return -EINVAL;
 		}
 	}
@@ -689,7 +688,7 @@ int daemon_init(struct daemon *d)
 	for (unsigned i = 0; i < d->cfg.n_nodes; i++)
 		mc.nodes[mc.n_nodes++] = d->cfg.nodes[i].id;
 	if (membership_init(&d->mem, &mc) < 0) {
-		fprintf(stderr, "pkvd: bad membership parameters\n");
+		daemon_err(d, "bad membership parameters");
 		return -EINVAL;
 	}
 
@@ -731,12 +730,12 @@ int daemon_init(struct daemon *d)
 	d->net = net_new(&handlers, d);
 	if (!d->net) {
 		int e = -errno;
-		fprintf(stderr, "pkvd: cannot set up io_uring: %s\n", strerror(errno));
+		daemon_err(d, "cannot set up io_uring: %s", strerror(-e));
 		return e;
 	}
 	r = net_udp_bind(d->net, &self->addr);
 	if (r < 0) {
-		fprintf(stderr, "pkvd: cannot bind UDP %s: %s\n", self->addr_text, strerror(-r));
+		daemon_err(d, "cannot bind UDP %s: %s", self->addr_text, strerror(-r));
 		return r;
 	}
 	d->lease_ft_ms = d->cfg.failure_timeout_ms;

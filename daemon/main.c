@@ -633,8 +633,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pkvd: %s\n", err);
 		return 78;
 	}
-	if (d.cfg.socket[0]) {
-		/* The socket's directory (RuntimeDirectory= makes it under systemd). */
+	{
+		/* The socket's directory: RUN_DIR/NAME beside a state_dir of its
+		 * own, the configured one's (RuntimeDirectory= under systemd). */
 		char dir[sizeof(d.ctl_path)];
 		snprintf(dir, sizeof(dir), "%s", d.ctl_path);
 		char *slash = strrchr(dir, '/');

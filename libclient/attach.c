@@ -170,9 +170,12 @@ static int refusal(int fd, bool wait)
 		char text[512];
 	} pkt;
 	ssize_t n;
+	int resets = 0;
+	/* A peer that closed with our request unread leaves ECONNRESET, which
+	 * the first receive reports (and clears) ahead of the queued packet. */
 	do
 		n = recv(fd, &pkt, sizeof(pkt), MSG_PEEK | (wait ? 0 : MSG_DONTWAIT));
-	while (n < 0 && errno == EINTR);
+	while (n < 0 && (errno == EINTR || (errno == ECONNRESET && resets++ == 0)));
 	if (n < (ssize_t)sizeof(pkt.rep) || pkt.rep.magic != CTL_MAGIC ||
 	    pkt.rep.status != -EACCES || pkt.rep.len != (size_t)n - sizeof(pkt.rep))
 		return 0;
@@ -456,6 +459,8 @@ int attach_control_text(const char *endpoint, unsigned op, char **text)
 		if (r != PKV_OK)
 			break;
 		ssize_t n = recv(fd, buf, CTL_MAX_PACKET + sizeof(struct ctl_rep), 0);
+		if (n < 0 && errno == ECONNRESET) /* a refusal may still be queued (refusal()) */
+			n = recv(fd, buf, CTL_MAX_PACKET + sizeof(struct ctl_rep), MSG_DONTWAIT);
 		struct ctl_rep rep;
 		if (n < (ssize_t)sizeof(rep)) {
 			r = client_err(PKV_UNAVAILABLE, "no status from the daemon");
