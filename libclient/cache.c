@@ -24,47 +24,6 @@ int client_value_reserve(struct pkv_value *v, size_t len)
 	return 0;
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
-}
-
-/*
- * Whether a[0, n) == b[0, n): the bucket and key of a lookup are short, and
- * a call to memcmp for each cost more than the compare. Whole words, then
- * the tail as one word that overlaps the last compared one (two overlapping
- * halves below 8 bytes); no byte outside either range is read.
- */
-static inline bool bytes_eq(const uint8_t *a, const uint8_t *b, size_t n)
-{
-	if (n < 8) {
-		if (n < 4) {
-			unsigned d = 0;
-			for (size_t i = 0; i < n; i++)
-				d |= (unsigned)(a[i] ^ b[i]);
-			return d == 0;
-		}
-		uint32_t u, v, w, z;
-		memcpy(&u, a, 4);
-		memcpy(&v, b, 4);
-		memcpy(&w, a + n - 4, 4);
-		memcpy(&z, b + n - 4, 4);
-		return ((u ^ v) | (w ^ z)) == 0;
-	}
-	uint64_t x, y, diff = 0;
-	size_t i = 0;
-	for (; i + 8 < n; i += 8) {
-		memcpy(&x, a + i, 8);
-		memcpy(&y, b + i, 8);
-		diff |= x ^ y;
-	}
-	memcpy(&x, a + n - 8, 8);
-	memcpy(&y, b + n - 8, 8);
-	return (diff | (x ^ y)) == 0;
-}
-
 int cache_lookup(const struct pkv_shm_layout *m, const struct pkv_shm_cache_geom *g,
 		 const void *bucket, size_t bucket_len, const void *key, size_t key_len,
 		 uint64_t now_ms, struct pkv_value *out)
@@ -123,11 +82,13 @@ int cache_lookup(const struct pkv_shm_layout *m, const struct pkv_shm_cache_geom
 					break;
 				p = pkv_shm_stripe_heap(m, g, si) + off;
 			}
-			if (!bytes_eq(p, bucket, bl) || !bytes_eq(p + bl, key, kl))
+			/* The daemon may be rewriting these bytes: relaxed loads
+			 * (pkv-shm.h), checked by the sequence word below. */
+			if (!pkv_shm_equal(p, bucket, bl) || !pkv_shm_equal(p + bl, key, kl))
 				continue;
 			if (client_value_reserve(out, vl) < 0)
 				return -ENOMEM;
-			memcpy(out->data, p + bl + kl, vl);
+			pkv_shm_copy_out(out->data, p + bl + kl, vl);
 			vlen = vl;
 			hit = e;
 			break;

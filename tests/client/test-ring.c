@@ -56,7 +56,7 @@ static struct ring_req put_req(const char *key, const char *value)
 static uint32_t submit(struct pkv_attach *a, const struct ring_req *rq)
 {
 	uint32_t tag = ring_write_request(&m->clients[a->slot], &a->tag, rq);
-	ck_assert_int_eq(ring_publish(m, a->slot, tag, a->bell_fd, client_mono_ms() + 5000), 0);
+	ck_assert_int_eq(ring_publish(a, tag, client_mono_ms() + 5000), 0);
 	return tag;
 }
 
@@ -150,7 +150,7 @@ START_TEST(malformed_request_is_answered_by_the_ring_and_never_dispatched)
 	rq = put_req("k", "v");
 	tag = ring_write_request(&m->clients[slot], &a.tag, &rq);
 	m->clients[slot].key_len = PKV_MAX_KEY + 1;
-	ck_assert_int_eq(ring_publish(m, a.slot, tag, a.bell_fd, client_mono_ms() + 5000), 0);
+	ck_assert_int_eq(ring_publish(&a, tag, client_mono_ms() + 5000), 0);
 	ck_assert(!shm_ring_next(seg, &got));
 	ck_assert_int_eq(ring_wait(&a, tag, client_mono_ms() + 5000), 0);
 	ck_assert_int_eq(m->clients[slot].status, PKV_S_TOO_LARGE);
@@ -200,8 +200,16 @@ START_TEST(doorbell_is_rung_only_when_the_daemon_sleeps)
 	submit(&a, &rq);
 	ck_assert_int_eq(read(shm_doorbell_fd(seg), &v, sizeof(v)), (ssize_t)sizeof(v));
 	ck_assert_uint_eq(v, 1);
-	ck_assert_uint_eq(m->hdr.sleeping, 0);
+	/* The word is the daemon's to clear: until it wakes, every producer rings. */
+	ck_assert_uint_eq(m->hdr.sleeping, 1);
+	serve_all();
+	submit(&a, &rq);
+	ck_assert_int_eq(read(shm_doorbell_fd(seg), &v, sizeof(v)), (ssize_t)sizeof(v));
 	shm_sleep_end(seg);
+	ck_assert_uint_eq(m->hdr.sleeping, 0);
+	serve_all();
+	submit(&a, &rq);
+	ck_assert_int_lt(read(shm_doorbell_fd(seg), &v, sizeof(v)), 0);
 }
 END_TEST
 
@@ -217,7 +225,7 @@ START_TEST(request_replaced_before_the_daemon_took_it_is_stale)
 	struct shm_request got;
 	ck_assert(!shm_ring_next(seg, &got)); /* the old entry no longer matches */
 	ck_assert_uint_eq(shm_stats(seg)->stale, 1);
-	ck_assert_int_eq(ring_publish(m, a.slot, tag, a.bell_fd, client_mono_ms() + 5000), 0);
+	ck_assert_int_eq(ring_publish(&a, tag, client_mono_ms() + 5000), 0);
 	ck_assert(shm_ring_next(seg, &got));
 	ck_assert(bytes_is(got.key, "new"));
 }
@@ -284,7 +292,7 @@ START_TEST(committed_request_of_a_dead_client_is_purged_at_reclaim)
 		struct pkv_attach a = client_at(slot);
 		struct ring_req rq = put_req("dead", "v");
 		uint32_t tag = ring_write_request(&m->clients[slot], &a.tag, &rq);
-		ring_publish(m, a.slot, tag, a.bell_fd, client_mono_ms() + 5000);
+		ring_publish(&a, tag, client_mono_ms() + 5000);
 		raise(SIGKILL);
 	}
 	int st;
@@ -342,7 +350,7 @@ START_TEST(client_killed_at_any_instant_never_wedges_the_ring)
 			for (;;) {
 				struct ring_req rq = put_req("loop", "v");
 				uint32_t tag = ring_write_request(&m->clients[slot], &a.tag, &rq);
-				ring_publish(m, a.slot, tag, a.bell_fd, client_mono_ms() + 5000);
+				ring_publish(&a, tag, client_mono_ms() + 5000);
 				if (ring_wait(&a, tag, client_mono_ms() + 5000) != 0)
 					_exit(1);
 			}
