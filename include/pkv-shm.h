@@ -18,7 +18,10 @@
  *             daemon_alive; the doorbell word; ring head and tail
  *   view      cluster view under a seqlock: quorum, quorum epoch,
  *             cluster_size, self, connected bitmask, node names; and,
- *             outside the seqlock, the lease (one word, see "Lease")
+ *             outside the seqlock, the lease (one word, see "Lease").
+ *             The writer FUTEX_WAKEs seq after each update; a reader that
+ *             finds it odd retries with a pause, then FUTEX_WAITs on it,
+ *             and gives up only on a dead daemon or one stopped mid-update
  *   stats     daemon counters (single writer, relaxed 64-bit stores)
  *   ring      PKV_SHM_RING_SLOTS request descriptors, one cache line each
  *   clients   PKV_SHM_CLIENTS client slots of 128 KiB: owner, request and
@@ -126,6 +129,8 @@
  * Cache protocol (per stripe seqlock + robust mutex):
  *   writer: lock (robust, process-shared) → seq++ (odd) → release fence →
  *           modify entries and heap → seq++ (even, release) → unlock.
+ *   Every byte under the seqlock is stored and loaded with relaxed atomics
+ *   (pkv_shm_copy_in/out, pkv_shm_equal below), never a plain memcpy.
  *   reader: s1 = seq (acquire); odd → retry; scan the entries' tags from
  *           the home slot, compare bucket and key, copy the value out (every offset and
  *           length bounds-checked first: the reader may see a torn entry);
