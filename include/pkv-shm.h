@@ -130,7 +130,8 @@
  *   writer: lock (robust, process-shared) → seq++ (odd) → release fence →
  *           modify entries and heap → seq++ (even, release) → unlock.
  *   Every byte under the seqlock is stored and loaded with relaxed atomics
- *   (pkv_shm_copy_in/out, pkv_shm_equal below), never a plain memcpy.
+ *   (pkv_shm_copy_in/out below; the reader's whole-word loads in
+ *   libclient/cache.c), never a plain memcpy.
  *   reader: s1 = seq (acquire); odd → retry; scan the entries' tags from
  *           the home slot, compare bucket and key, copy the value out (every offset and
  *           length bounds-checked first: the reader may see a torn entry);
@@ -721,37 +722,6 @@ static inline void pkv_shm_copy_in(void *shared, const void *src, size_t n)
 	}
 	for (; n; n--)
 		__atomic_store_n(d++, *s++, __ATOMIC_RELAXED);
-}
-
-/* n zero bytes into shared memory, as pkv_shm_copy_in. */
-static inline void pkv_shm_zero(void *shared, size_t n)
-{
-	uint8_t *d = (uint8_t *)shared;
-	for (; n && ((uintptr_t)d & 7u); n--)
-		__atomic_store_n(d++, 0, __ATOMIC_RELAXED);
-	for (; n >= 8; n -= 8, d += 8)
-		__atomic_store_n((uint64_t *)(void *)d, 0, __ATOMIC_RELAXED);
-	for (; n; n--)
-		__atomic_store_n(d++, 0, __ATOMIC_RELAXED);
-}
-
-/* Whether shared[0, n) == local[0, n), loading the shared side as above. */
-static inline bool pkv_shm_equal(const void *shared, const void *local, size_t n)
-{
-	const uint8_t *s = (const uint8_t *)shared;
-	const uint8_t *l = (const uint8_t *)local;
-	uint64_t diff = 0;
-	for (; n && ((uintptr_t)s & 7u); n--)
-		diff |= (uint64_t)(__atomic_load_n(s++, __ATOMIC_RELAXED) ^ *l++);
-	for (; n >= 8; n -= 8, s += 8, l += 8) {
-		uint64_t w, x;
-		w = __atomic_load_n((const uint64_t *)(const void *)s, __ATOMIC_RELAXED);
-		__builtin_memcpy(&x, l, 8);
-		diff |= w ^ x;
-	}
-	for (; n; n--)
-		diff |= (uint64_t)(__atomic_load_n(s++, __ATOMIC_RELAXED) ^ *l++);
-	return diff == 0;
 }
 
 #endif
