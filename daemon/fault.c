@@ -191,6 +191,7 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 	buf[len] = 0;
 	unsigned long drop = 0, dup = 0, reorder = 0, delay = 0;
 	long skew = 0;
+	unsigned long cache_lag = 0;
 	uint64_t blocked = 0, block_in = 0, block_out = 0;
 	char *save = NULL;
 	for (char *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
@@ -211,6 +212,8 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 			delay = strtoul(v, &end, 10);
 		else if (FAULT_IS("skew"))
 			skew = strtol(v, &end, 10);
+		else if (FAULT_IS("cache_lag"))
+			cache_lag = strtoul(v, &end, 10);
 		else if (FAULT_IS("block")) {
 			if (fault_parse_ids(v, &blocked) < 0)
 				return -EINVAL;
@@ -225,7 +228,7 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 		}
 #undef FAULT_IS
 		if ((end && *end) || drop > 100 || dup > 100 || reorder > 100 || delay > 10000 ||
-		    skew > 86400000L || skew < -86400000L)
+		    skew > 86400000L || skew < -86400000L || cache_lag > 100000)
 			return -EINVAL;
 	}
 	f->drop_pct = (unsigned)drop;
@@ -233,6 +236,7 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 	f->reorder_pct = (unsigned)reorder;
 	f->delay_ms = (unsigned)delay;
 	f->skew_ms = skew;
+	f->cache_lag_us = (unsigned)cache_lag;
 	f->blocked = blocked;
 	f->block_in = block_in;
 	f->block_out = block_out;
@@ -240,8 +244,8 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 		f->rng = f->seed | 1;
 	daemon_notice(d,
 		   "faults: drop=%lu%% dup=%lu%% reorder=%lu%% delay=%lums skew=%ldms "
-		   "blocked=0x%llx in=0x%llx out=0x%llx",
+		   "blocked=0x%llx in=0x%llx out=0x%llx cache_lag=%luus",
 		   drop, dup, reorder, delay, skew, (unsigned long long)blocked,
-		   (unsigned long long)block_in, (unsigned long long)block_out);
+		   (unsigned long long)block_in, (unsigned long long)block_out, cache_lag);
 	return 0;
 }

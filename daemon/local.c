@@ -8,6 +8,8 @@
  */
 #include "local.h"
 
+#include "build-config.h"
+
 #include "daemon.h"
 
 #include <errno.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "paxos.h"
@@ -392,6 +395,11 @@ void local_publish_learned(struct daemon *d)
 {
 	size_t n;
 	struct store_entry *const *e = paxos_learned(d->paxos, &n);
+	/* cache_lag= (fault injection): a slow publish, to show who waits for it. */
+	if (PKV_FAULT_INJECTION && n && d->fault.cache_lag_us) {
+		struct timespec ts = {0, (long)d->fault.cache_lag_us * 1000};
+		nanosleep(&ts, NULL);
+	}
 	for (size_t i = 0; i < n; i++)
 		if (e[i]->chosen)
 			shm_cache_publish(d->local.shm, store_bucket_name(e[i]->bucket), e[i]->key,

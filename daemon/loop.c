@@ -173,6 +173,13 @@ static void update_time(struct daemon *d, uint64_t own_wall_ms, uint64_t now)
 static void drain_paxos(struct daemon *d)
 {
 	size_t n;
+	/*
+	 * The cache first, then the answers (docs/design.md §8): a client woken
+	 * with generation g must find g (or later) in the cache on its next
+	 * read, never the value or absence before it.
+	 */
+	local_publish_learned(d);
+	local_apply_lifetimes(d, daemon_now_us());
 	const struct paxos_completion *done = paxos_completions(d->paxos, &n);
 	for (size_t i = 0; i < n; i++) {
 		const struct paxos_completion *c = &done[i];
@@ -183,8 +190,6 @@ static void drain_paxos(struct daemon *d)
 			local_complete(d, c);
 	}
 	paxos_completions_reset(d->paxos);
-	local_publish_learned(d);
-	local_apply_lifetimes(d, daemon_now_us());
 	const struct paxos_event_rec *ev = paxos_events(d->paxos, &n);
 	bool conf = false;
 	for (size_t i = 0; i < n; i++) {

@@ -29,10 +29,11 @@ void shm_set_view(struct shm_segment *seg, bool quorum, uint64_t epoch, uint32_t
 	pkv_shm_store_rlx(&v->connected, connected);
 	pkv_shm_store_rlx(&v->n_nodes, n_nodes);
 	for (uint32_t i = 0; i < n_nodes; i++) {
-		char *dst = v->names[i];
-		memset(dst, 0, PKV_SHM_NAME_MAX);
+		/* Readers copy the names while we write: relaxed stores (pkv-shm.h). */
+		char name[PKV_SHM_NAME_MAX] = {0};
 		if (names && names[i])
-			strncpy(dst, names[i], PKV_SHM_NAME_MAX - 1);
+			strncpy(name, names[i], PKV_SHM_NAME_MAX - 1);
+		pkv_shm_copy_in(v->names[i], name, PKV_SHM_NAME_MAX);
 	}
 	pkv_shm_store_rel(&v->seq, s + 2);
 	futex_wake(&v->seq);
@@ -179,6 +180,25 @@ static uint32_t entry_bytes(const struct pkv_shm_entry *e)
 }
 
 /* Moves live heap entries to the front of the heap, in offset order. Inside a write. */
+/*
+ * Moves len bytes down the heap (dst < src) while readers may copy them:
+ * through a bounce buffer, storing relaxed (pkv-shm.h). Front to back in
+ * chunks is safe for an overlap downwards: each chunk is read before any
+ * store reaches it.
+ */
+static void heap_move(uint8_t *dst, const uint8_t *src, uint32_t len)
+{
+	uint8_t buf[512];
+	while (len) {
+		uint32_t n = len < sizeof(buf) ? len : (uint32_t)sizeof(buf);
+		pkv_shm_copy_out(buf, src, n);
+		pkv_shm_copy_in(dst, buf, n);
+		dst += n;
+		src += n;
+		len -= n;
+	}
+}
+
 static void stripe_compact(struct stripe *s)
 {
 	struct pkv_shm_stripe *st = s->st;
@@ -198,7 +218,7 @@ static void stripe_compact(struct stripe *s)
 		struct pkv_shm_entry *e = &st->ent[idx[k]];
 		uint32_t len = entry_bytes(e);
 		if (e->off != o)
-			memmove(s->heap + o, s->heap + e->off, len);
+			heap_move(s->heap + o, s->heap + e->off, len);
 		pkv_shm_store_rlx(&e->off, o);
 		o += len;
 	}
@@ -284,15 +304,16 @@ int shm_cache_publish(struct shm_segment *seg, struct pkv_bytes bucket, struct p
 	struct pkv_shm_entry *e = &st->ent[i];
 	uint32_t off = inl ? PKV_SHM_OFF_INLINE : s.w->heap_used;
 	uint8_t *dst = inl ? e->inl : s.heap + off;
-	memcpy(dst, bucket.p, bucket.len);
-	memcpy(dst + bucket.len, key.p, key.len);
+	/* Readers may be copying these bytes: relaxed stores (pkv-shm.h). */
+	pkv_shm_copy_in(dst, bucket.p, bucket.len);
+	pkv_shm_copy_in(dst + bucket.len, key.p, key.len);
 	if (seg->fault == SHM_FAULT_DIE_IN_PUBLISH) {
-		memcpy(dst + bucket.len + key.len, value.p, value.len / 2);
+		pkv_shm_copy_in(dst + bucket.len + key.len, value.p, value.len / 2);
 		pkv_shm_store_rlx(&e->tag, h);
 		maybe_die(seg);
 	}
 	if (value.len) /* an empty value may have no buffer at all */
-		memcpy(dst + bucket.len + key.len, value.p, value.len);
+		pkv_shm_copy_in(dst + bucket.len + key.len, value.p, value.len);
 	pkv_shm_store_rlx(&e->gen, gen);
 	pkv_shm_store_rlx(&e->until, until);
 	pkv_shm_store_rlx(&e->stamp, s.w->next_stamp++);

@@ -44,7 +44,7 @@ static void refuse(struct shm_segment *seg, unsigned slot, uint64_t ticket, int 
 bool shm_ring_pending(const struct shm_segment *seg)
 {
 	uint64_t w = pkv_shm_load_acq(&seg->m->ring[seg->head & RING_MASK].word);
-	return PKV_SHM_RW_IS_FULL(w) && PKV_SHM_RW_POS(w) == (uint32_t)seg->head;
+	return PKV_SHM_RW_IS_FULL(w) && PKV_SHM_RW_AT(w, seg->head);
 }
 
 /*
@@ -58,7 +58,7 @@ static int take_request(struct shm_segment *seg, unsigned slot, uint32_t tag,
 	if (pkv_shm_load_acq(&c->state) != PKV_SHM_ATTACHED)
 		return 1;
 	uint32_t t1 = pkv_shm_load_acq(&c->req_tag);
-	if ((t1 & 0xffffu) != tag)
+	if (t1 != tag) /* the whole tag: the ring word carries all 32 bits */
 		return 1;
 	uint32_t attach_gen = c->attach_gen;
 	/* Snapshot the fields once: the client may rewrite them at any time. */
@@ -75,7 +75,7 @@ static int take_request(struct shm_segment *seg, unsigned slot, uint32_t tag,
 	uint64_t total = (uint64_t)blen + nlen + klen + vlen + dlen;
 	bool fits = total <= PKV_SHM_REQ_DATA;
 	if (fits)
-		memcpy(seg->rq, c->req_data, (size_t)total);
+		pkv_shm_copy_out(seg->rq, c->req_data, (size_t)total);
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	if (pkv_shm_load_rlx(&c->req_tag) != t1)
 		return 1; /* the client moved on while we copied: torn */
@@ -120,7 +120,7 @@ bool shm_ring_next(struct shm_segment *seg, struct shm_request *out)
 	for (;;) {
 		struct pkv_shm_ring_slot *s = &m->ring[seg->head & RING_MASK];
 		uint64_t w = pkv_shm_load_acq(&s->word);
-		if (!PKV_SHM_RW_IS_FULL(w) || PKV_SHM_RW_POS(w) != (uint32_t)seg->head)
+		if (!PKV_SHM_RW_IS_FULL(w) || !PKV_SHM_RW_AT(w, seg->head))
 			return false;
 		/* Free the slot for the producer one lap ahead, then look at the entry. */
 		pkv_shm_store_rel(&s->word, PKV_SHM_RW_EMPTY(seg->head + PKV_SHM_RING_SLOTS));
@@ -164,15 +164,16 @@ int shm_respond_bound(struct shm_segment *seg, unsigned slot, uint64_t ticket, i
 		status = PKV_S_TOO_LARGE;
 		len = 0;
 	}
+	/* Relaxed stores: the client may be reading an earlier answer (pkv-shm.h). */
 	if (len)
-		memcpy(c->resp_data, value, len);
-	c->status = status;
-	c->gen = gen;
-	c->resp_until = until;
-	c->resp_pid = pid;
-	c->resp_node = node;
-	c->resp_flags = rflags;
-	c->resp_len = len;
+		pkv_shm_copy_in(c->resp_data, value, len);
+	pkv_shm_store_rlx(&c->status, status);
+	pkv_shm_store_rlx(&c->gen, gen);
+	pkv_shm_store_rlx(&c->resp_until, until);
+	pkv_shm_store_rlx(&c->resp_pid, pid);
+	pkv_shm_store_rlx(&c->resp_node, node);
+	pkv_shm_store_rlx(&c->resp_flags, rflags);
+	pkv_shm_store_rlx(&c->resp_len, len);
 	post_response(c, (uint32_t)ticket);
 	STAT_INC(seg, responses);
 	return 0;
@@ -201,7 +202,7 @@ int shm_respond_keys(struct shm_segment *seg, unsigned slot, uint64_t ticket,
 	uint32_t clen = pkv_shm_load_rlx(&c->value_len);
 	if (clen > sizeof(cursor) || (uint64_t)blen + klen + clen > PKV_SHM_REQ_DATA)
 		clen = 0;
-	memcpy(cursor, c->req_data + blen + klen, clen);
+	pkv_shm_copy_out(cursor, c->req_data + blen + klen, clen);
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	if (pkv_shm_load_rlx(&c->req_tag) != (uint32_t)ticket) {
 		STAT_INC(seg, stale);
@@ -221,17 +222,17 @@ int shm_respond_keys(struct shm_segment *seg, unsigned slot, uint64_t ticket,
 			break;
 		}
 		uint16_t l = (uint16_t)keys[i].len;
-		memcpy(c->resp_data + o, &l, 2);
-		memcpy(c->resp_data + o + 2, keys[i].p, keys[i].len);
+		pkv_shm_copy_in(c->resp_data + o, &l, 2);
+		pkv_shm_copy_in(c->resp_data + o + 2, keys[i].p, keys[i].len);
 		o += 2u + keys[i].len;
 	}
-	c->status = PKV_S_OK;
-	c->gen = 0;
-	c->resp_until = 0;
-	c->resp_pid = 0;
-	c->resp_node = 0;
-	c->resp_flags = more;
-	c->resp_len = o;
+	pkv_shm_store_rlx(&c->status, PKV_S_OK);
+	pkv_shm_store_rlx(&c->gen, 0);
+	pkv_shm_store_rlx(&c->resp_until, 0);
+	pkv_shm_store_rlx(&c->resp_pid, 0);
+	pkv_shm_store_rlx(&c->resp_node, 0);
+	pkv_shm_store_rlx(&c->resp_flags, more);
+	pkv_shm_store_rlx(&c->resp_len, o);
 	post_response(c, (uint32_t)ticket);
 	STAT_INC(seg, responses);
 	return 0;
@@ -244,7 +245,7 @@ bool shm_sleep_begin(struct shm_segment *seg)
 	__atomic_store_n(&seg->m->hdr.sleeping, 1, __ATOMIC_SEQ_CST);
 	/* seq_cst pairs with the producer's `CAS ring word; load sleeping`. */
 	uint64_t w = __atomic_load_n(&seg->m->ring[seg->head & RING_MASK].word, __ATOMIC_SEQ_CST);
-	if (PKV_SHM_RW_IS_FULL(w) && PKV_SHM_RW_POS(w) == (uint32_t)seg->head) {
+	if (PKV_SHM_RW_IS_FULL(w) && PKV_SHM_RW_AT(w, seg->head)) {
 		__atomic_store_n(&seg->m->hdr.sleeping, 0, __ATOMIC_SEQ_CST);
 		return false;
 	}

@@ -239,7 +239,7 @@ void shm_reclaim_client(struct shm_segment *seg, unsigned slot)
 		uint64_t w = pkv_shm_load_acq(&m->ring[i].word);
 		if (!PKV_SHM_RW_IS_FULL(w) || PKV_SHM_RW_CLIENT(w) != slot)
 			continue;
-		uint64_t nw = PKV_SHM_RW_MAKE(PKV_SHM_RW_POS(w), PKV_SHM_RW_NO_CLIENT, 0);
+		uint64_t nw = PKV_SHM_RW_MAKE(PKV_SHM_RW_POS(w), PKV_SHM_RW_NO_CLIENT, 0u);
 		if (__atomic_compare_exchange_n(&m->ring[i].word, &w, nw, false, __ATOMIC_ACQ_REL,
 						__ATOMIC_ACQUIRE))
 			STAT_INC(seg, purged);

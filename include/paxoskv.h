@@ -23,9 +23,9 @@
  * next call re-attaches, to the new daemon if one is running. Calls never
  * hang on a dead daemon: waits are sliced and re-check its liveness.
  *
- * fork(): a child must not use its parent's handle (they would share one
- * slot); the library notices a fork and re-attaches the child's handle on its
- * first call.
+ * fork(): a child may keep using its parent's handles, also when another
+ * thread of the parent was inside a call at the fork: the child gets fresh
+ * locks and its own attachment (its own slot) on its first call.
  *
  * Errors: every call returns int: 0 (PKV_OK) or a positive count on success,
  * a code of enum pkv_code (values 1000 and up), or a negative errno for a
@@ -289,16 +289,20 @@ PKV_EXPORT void pkv_keys_free(struct pkv_keys *iter);
 PKV_EXPORT uint64_t pkv_now(void);
 
 /*
- * The daemon's cluster view, read from shared memory (no syscall):
- * pkv_quorum returns 1 (quorum) or 0, and the quorum epoch (changes on every
- * flip) in *epoch if not NULL; pkv_cluster_size the configured size.
- * Both return PKV_UNAVAILABLE if the daemon is gone.
+ * The daemon's cluster view, read from shared memory (no syscall unless an
+ * update is in progress, which the read waits out): pkv_quorum returns 1
+ * (quorum) or 0, and the quorum epoch (changes on every flip) in *epoch if
+ * not NULL; pkv_cluster_size the configured size. Both return
+ * PKV_UNAVAILABLE if the daemon is gone (or stopped in the middle of an
+ * update for a second), never another code: test `pkv_quorum(c, NULL) == 1`,
+ * not its truth, since PKV_UNAVAILABLE is not 0.
  */
 PKV_EXPORT int pkv_quorum(struct pkv_client *client, uint64_t *epoch);
 PKV_EXPORT int pkv_cluster_size(struct pkv_client *client);
 /*
  * Copies up to `cap` configured nodes into `nodes`; returns how many the
- * daemon knows (which may exceed cap), or an error.
+ * daemon knows (0..64, which may exceed cap), or PKV_UNAVAILABLE as
+ * pkv_quorum does.
  */
 PKV_EXPORT int pkv_nodes(struct pkv_client *client, struct pkv_node *nodes, size_t cap);
 

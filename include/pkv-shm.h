@@ -18,7 +18,10 @@
  *             daemon_alive; the doorbell word; ring head and tail
  *   view      cluster view under a seqlock: quorum, quorum epoch,
  *             cluster_size, self, connected bitmask, node names; and,
- *             outside the seqlock, the lease (one word, see "Lease")
+ *             outside the seqlock, the lease (one word, see "Lease").
+ *             The writer FUTEX_WAKEs seq after each update; a reader that
+ *             finds it odd retries with a pause, then FUTEX_WAITs on it,
+ *             and gives up only on a dead daemon or one stopped mid-update
  *   stats     daemon counters (single writer, relaxed 64-bit stores)
  *   ring      PKV_SHM_RING_SLOTS request descriptors, one cache line each
  *   clients   PKV_SHM_CLIENTS client slots of 128 KiB: owner, request and
@@ -97,8 +100,8 @@
  *   The daemon checks every popped descriptor against the client slot: the
  *   slot must be attached and its req_tag must still match, else the entry is
  *   stale (the client timed out and moved on, or died) and is skipped.
- *   Positions are 64-bit; a ring word keeps the low 32 bits, so a producer
- *   would have to stall for 2^32 requests to be confused by wrap-around.
+ *   Positions are 64-bit; a ring word keeps the low 23 bits and the whole
+ *   32-bit tag (see the ring word below for why wrap-around is harmless).
  *
  * Response: the daemon fills status, gen, until, resp_len, resp_flags and the
  * response area, then stores resp_tag = req_tag with release, then, if the client
@@ -108,14 +111,27 @@
  * so a dead daemon costs a bounded wait, never a hang.
  *
  * Doorbell: before blocking, the daemon sets `sleeping` = 1 and re-checks the
- * ring (both with seq_cst order). A client that has published a request reads
- * `sleeping` (seq_cst); if it is 1 the client exchanges it to 0 and, if it won
- * the exchange, writes 1 to the eventfd. A busy daemon thus takes requests
- * without a single syscall on either side.
+ * ring (both with seq_cst order); it clears `sleeping` when it wakes. Every
+ * client that has published a request and then reads `sleeping` = 1
+ * (seq_cst) writes 1 to the eventfd; no client clears the word. So a
+ * producer stopped or killed between the two steps silences nothing: the
+ * next producer still sees 1 and rings. Several producers that publish
+ * while the daemon is waking each write once (the eventfd adds up; the
+ * daemon drains it). A busy daemon takes requests without a single syscall
+ * on either side.
+ *
+ * A full ring: a producer that finds the slot at `tail` still holding the
+ * previous lap backs off (a few spins, then sleeps of up to 1 ms) and checks
+ * the daemon's liveness as a waiting client does, so a dead daemon ends the
+ * wait with PKV_UNAVAILABLE and a stopped one with PKV_TIMEOUT at the
+ * deadline, neither with a spin.
  *
  * Cache protocol (per stripe seqlock + robust mutex):
  *   writer: lock (robust, process-shared) → seq++ (odd) → release fence →
  *           modify entries and heap → seq++ (even, release) → unlock.
+ *   Every byte under the seqlock is stored and loaded with relaxed atomics
+ *   (pkv_shm_copy_in/out below; the reader's whole-word loads in
+ *   libclient/cache.c), never a plain memcpy.
  *   reader: s1 = seq (acquire); odd → retry; scan the entries' tags from
  *           the home slot, compare bucket and key, copy the value out (every offset and
  *           length bounds-checked first: the reader may see a torn entry);
@@ -159,7 +175,7 @@
 #include "pkv-ctl.h"
 
 #define PKV_SHM_MAGIC 0x504b5653484d3031ull /* "PKVSHM01" */
-#define PKV_SHM_LAYOUT_VERSION 5u
+#define PKV_SHM_LAYOUT_VERSION 6u
 
 #define PKV_SHM_CLIENTS 128u	      /* attached client handles at once */
 #define PKV_SHM_RING_SLOTS 256u	      /* power of two, >= PKV_SHM_CLIENTS */
@@ -273,16 +289,29 @@ struct pkv_shm_ring_slot {
 	uint8_t pad[PKV_SHM_LINE - sizeof(uint64_t)];
 };
 
-#define PKV_SHM_RW_FULL (1ull << 31)
-#define PKV_SHM_RW_EMPTY(pos) ((uint64_t)(uint32_t)(pos) << 32)
+/*
+ * A ring word: bits 63..41 the position (its low 23 bits), bit 40 FULL,
+ * bits 39..32 the client slot, bits 31..0 the request's whole tag, so the
+ * daemon compares all of req_tag, never a part an older request of the same
+ * client may share. 23 bits of position are enough: a producer that read
+ * EMPTY(t) and stalls for a multiple of 2^23 positions finds the word
+ * EMPTY(t') only if t' = t mod 2^23 is the position that slot takes next,
+ * and its CAS then commits the request at t' in order (libclient/ring.c).
+ */
+#define PKV_SHM_RW_POS_BITS 23u
+#define PKV_SHM_RW_POS_MASK ((1u << PKV_SHM_RW_POS_BITS) - 1u)
+#define PKV_SHM_RW_FULL (1ull << 40)
+#define PKV_SHM_RW_EMPTY(pos) ((uint64_t)((uint32_t)(pos) & PKV_SHM_RW_POS_MASK) << 41)
 #define PKV_SHM_RW_MAKE(pos, client, tag)                                                          \
-	(PKV_SHM_RW_EMPTY(pos) | PKV_SHM_RW_FULL | ((uint64_t)((client) & 0x7fffu) << 16) |        \
-	 (uint64_t)((tag) & 0xffffu))
-#define PKV_SHM_RW_POS(w) ((uint32_t)((w) >> 32))
+	(PKV_SHM_RW_EMPTY(pos) | PKV_SHM_RW_FULL | ((uint64_t)((client) & 0xffu) << 32) |          \
+	 (uint64_t)(uint32_t)(tag))
+#define PKV_SHM_RW_POS(w) ((uint32_t)((w) >> 41))
+/* Whether word w is for position pos (compared on the bits a word keeps). */
+#define PKV_SHM_RW_AT(w, pos) (PKV_SHM_RW_POS(w) == ((uint32_t)(pos) & PKV_SHM_RW_POS_MASK))
 #define PKV_SHM_RW_IS_FULL(w) (((w) & PKV_SHM_RW_FULL) != 0)
-#define PKV_SHM_RW_CLIENT(w) ((uint32_t)((w) >> 16) & 0x7fffu)
-#define PKV_SHM_RW_TAG(w) ((uint32_t)(w) & 0xffffu)
-#define PKV_SHM_RW_NO_CLIENT 0x7fffu /* a purged entry: skip it */
+#define PKV_SHM_RW_CLIENT(w) ((uint32_t)((w) >> 32) & 0xffu)
+#define PKV_SHM_RW_TAG(w) ((uint32_t)(w))
+#define PKV_SHM_RW_NO_CLIENT 0xffu /* a purged entry: skip it */
 
 /* --- client slots --------------------------------------------------------- */
 
@@ -656,5 +685,43 @@ struct pkv_shm_attach_rep {
 #define pkv_shm_load_rlx(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define pkv_shm_store_rel(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define pkv_shm_store_rlx(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+
+/*
+ * Byte copies to and from memory that another process may write at the same
+ * time: the seqlocked cache and view, a client's request and response areas.
+ * The seqlock or the tag check afterwards throws a torn copy away, but a
+ * plain memcpy racing a store is still a data race (undefined in C11, and
+ * reported by ThreadSanitizer). These use relaxed atomic loads and stores,
+ * aligned 8-byte words on the shared side and single bytes at its unaligned
+ * ends; a relaxed access is a plain mov/ldr on x86-64 and ARM64.
+ */
+static inline void pkv_shm_copy_out(void *dst, const void *shared, size_t n)
+{
+	uint8_t *d = (uint8_t *)dst;
+	const uint8_t *s = (const uint8_t *)shared;
+	for (; n && ((uintptr_t)s & 7u); n--)
+		*d++ = __atomic_load_n(s++, __ATOMIC_RELAXED);
+	for (; n >= 8; n -= 8, s += 8, d += 8) {
+		uint64_t w = __atomic_load_n((const uint64_t *)(const void *)s, __ATOMIC_RELAXED);
+		__builtin_memcpy(d, &w, 8);
+	}
+	for (; n; n--)
+		*d++ = __atomic_load_n(s++, __ATOMIC_RELAXED);
+}
+
+static inline void pkv_shm_copy_in(void *shared, const void *src, size_t n)
+{
+	uint8_t *d = (uint8_t *)shared;
+	const uint8_t *s = (const uint8_t *)src;
+	for (; n && ((uintptr_t)d & 7u); n--)
+		__atomic_store_n(d++, *s++, __ATOMIC_RELAXED);
+	for (; n >= 8; n -= 8, s += 8, d += 8) {
+		uint64_t w;
+		__builtin_memcpy(&w, s, 8);
+		__atomic_store_n((uint64_t *)(void *)d, w, __ATOMIC_RELAXED);
+	}
+	for (; n; n--)
+		__atomic_store_n(d++, *s++, __ATOMIC_RELAXED);
+}
 
 #endif

@@ -24,13 +24,6 @@ int client_value_reserve(struct pkv_value *v, size_t len)
 	return 0;
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
-}
-
 /*
  * Whether a[0, n) == b[0, n): the bucket and key of a lookup are short, and
  * a call to memcmp for each cost more than the compare. Whole words, then
@@ -63,6 +56,25 @@ static inline bool bytes_eq(const uint8_t *a, const uint8_t *b, size_t n)
 	memcpy(&x, a + n - 8, 8);
 	memcpy(&y, b + n - 8, 8);
 	return (diff | (x ^ y)) == 0;
+}
+
+/*
+ * Loads the shared bytes [p, p + n) into buf as whole aligned 8-byte words,
+ * relaxed (pkv-shm.h: the daemon may be rewriting them), and returns where
+ * p landed in buf. The words reach at most 7 bytes past either end of the
+ * range, never out of the entry or the heap (both 8-byte aligned and sized).
+ * Whole words instead of byte loads at the unaligned ends: the inline bytes
+ * start 5 bytes into a word, and a lookup compares two short strings and
+ * copies one.
+ */
+static inline const uint8_t *load_words(uint64_t *buf, const uint8_t *p, size_t n)
+{
+	uintptr_t a = (uintptr_t)p & ~(uintptr_t)7u;
+	size_t words = ((uintptr_t)p + n - a + 7u) / 8u;
+	const uint64_t *w = (const uint64_t *)a;
+	for (size_t i = 0; i < words; i++)
+		buf[i] = __atomic_load_n(&w[i], __ATOMIC_RELAXED);
+	return (const uint8_t *)buf + ((uintptr_t)p - a);
 }
 
 int cache_lookup(const struct pkv_shm_layout *m, const struct pkv_shm_cache_geom *g,
@@ -99,6 +111,8 @@ int cache_lookup(const struct pkv_shm_layout *m, const struct pkv_shm_cache_geom
 		}
 		const struct pkv_shm_entry *hit = NULL;
 		const uint8_t *p = NULL;
+		/* bucket + key of a heap entry, or a whole inline one, and 2 words of slack */
+		uint64_t words[(PKV_BUCKET_MAX + PKV_KEY_MAX + 7u) / 8u + 2u];
 		uint32_t vlen = 0;
 		/* From the home slot on, wrapping: the order the writer fills slots in. */
 		for (unsigned k = 0; k < PKV_SHM_STRIPE_ENTRIES; k++) {
@@ -123,11 +137,26 @@ int cache_lookup(const struct pkv_shm_layout *m, const struct pkv_shm_cache_geom
 					break;
 				p = pkv_shm_stripe_heap(m, g, si) + off;
 			}
-			if (!bytes_eq(p, bucket, bl) || !bytes_eq(p + bl, key, kl))
+			/*
+			 * The daemon may be rewriting these bytes: load them as
+			 * relaxed words (an inline entry whole, else bucket and
+			 * key), compare and copy from the private copy; the
+			 * sequence word below says whether it was whole.
+			 */
+			const uint8_t *q;
+			if (off == PKV_SHM_OFF_INLINE) {
+				q = load_words(words, p, total);
+			} else {
+				q = load_words(words, p, bl + kl);
+			}
+			if (!bytes_eq(q, bucket, bl) || !bytes_eq(q + bl, key, kl))
 				continue;
 			if (client_value_reserve(out, vl) < 0)
 				return -ENOMEM;
-			memcpy(out->data, p + bl + kl, vl);
+			if (off == PKV_SHM_OFF_INLINE)
+				memcpy(out->data, q + bl + kl, vl);
+			else
+				pkv_shm_copy_out(out->data, p + bl + kl, vl);
 			vlen = vl;
 			hit = e;
 			break;

@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,19 +31,22 @@
 #define LIVENESS_EVERY_MS 50u	/* cache reads poll the control socket at most this often */
 #define LEASE_POLL_MS 10u	/* pkv_wait_for_quorum: quorum, waiting for the lease */
 #define REATTACH_EVERY_MS 50u	/* pkv_wait_for_quorum: retry period without a daemon */
+#define VIEW_SPINS 256u		/* view reads: attempts before waiting on the sequence word */
+#define VIEW_WAIT_SLICE_MS 10u	/* view reads: one futex wait on an odd sequence */
+#define VIEW_WAIT_MS 1000u	/* view reads: an update this long means a stopped daemon */
 
 struct pkv_client {
 	pthread_mutex_t lock; /* the request slot; attach and re-attach */
 	struct pkv_attach *cur; /* atomic; NULL when detached */
 	struct pkv_attach *retired;
+	struct pkv_client *next, **prevp; /* every live handle (handles_lock) */
 	char *endpoint; /* NULL: environment and defaults */
 	pkv_fail_handler fail;
 	void *fail_arg;
-	unsigned fork_gen;
 	/*
-	 * Every cached read adds to hits: a line apart from cur and fork_gen,
-	 * which every read loads, so threads sharing the handle do not have
-	 * those invalidated by each other's counting.
+	 * Every cached read adds to hits: a line apart from cur, which every
+	 * read loads, so threads sharing the handle do not have it invalidated
+	 * by each other's counting.
 	 */
 	uint8_t counters_apart[64];
 	uint64_t hits, misses, reattaches; /* atomic, relaxed */
@@ -60,8 +64,10 @@ struct pkv_keys {
 };
 
 static __thread char errbuf[256];
-static unsigned fork_gen; /* atomic: bumped in every forked child */
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+/* Every open handle, for the fork handlers; held only to link and unlink. */
+static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pkv_client *handles;
 
 int client_err(int code, const char *fmt, ...)
 {
@@ -126,14 +132,48 @@ PKV_EXPORT const char *pkv_strerror(int code)
 	}
 }
 
+static void retire_locked(struct pkv_client *c, struct pkv_attach *a);
+
+/*
+ * fork() with threads (docs/design.md §8). Another thread of the parent may
+ * hold a handle's lock at the fork: it waits inside a request, for up to the
+ * request's timeout. The child has no such thread, so its copy of the lock
+ * would stay locked for good. Two ways out: take every handle's lock in the
+ * prepare handler (then fork() waits for every request in flight, seconds
+ * with a missing quorum, and a fail handler that forks under pkv_put would
+ * deadlock), or give the child fresh locks. The child's handle needs no
+ * state that the parent's thread protects: its attachment is the parent's
+ * slot, which the child must not use anyway. So prepare only takes the
+ * list's lock (held for a few instructions, never across a request), and
+ * the child re-initialises every handle's lock and drops the inherited
+ * attachment; its next call attaches anew. The mapping stays (a retired
+ * attachment, freed by pkv_close); the control socket copy is closed so that
+ * the parent's daemon sees the parent's hang-up alone.
+ */
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&handles_lock);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&handles_lock);
+}
+
 static void atfork_child(void)
 {
-	__atomic_add_fetch(&fork_gen, 1, __ATOMIC_RELAXED);
+	for (struct pkv_client *c = handles; c; c = c->next) {
+		pthread_mutex_init(&c->lock, NULL);
+		struct pkv_attach *a = c->cur;
+		if (a)
+			retire_locked(c, a);
+	}
+	pthread_mutex_init(&handles_lock, NULL);
 }
 
 static void atfork_register(void)
 {
-	pthread_atfork(NULL, NULL, atfork_child);
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
 static void default_fail(struct pkv_client *c, int status, const char *message, void *arg)
@@ -154,19 +194,11 @@ static void retire_locked(struct pkv_client *c, struct pkv_attach *a)
 
 /*
  * The attachment requests go through, made anew if the daemon went away or
- * the process forked. Under c->lock.
+ * the process forked (atfork_child dropped it). Under c->lock.
  */
 static int attached_locked(struct pkv_client *c, struct pkv_attach **out)
 {
-	unsigned fg = __atomic_load_n(&fork_gen, __ATOMIC_RELAXED);
 	struct pkv_attach *a = c->cur;
-	if (fg != c->fork_gen) {
-		/* Inherited from the parent: its slot is the parent's. Forget it. */
-		c->fork_gen = fg;
-		if (a)
-			retire_locked(c, a);
-		a = NULL;
-	}
 	if (a && !attach_alive(a, 0)) {
 		retire_locked(c, a);
 		a = NULL;
@@ -186,7 +218,7 @@ static int attached_locked(struct pkv_client *c, struct pkv_attach **out)
 static struct pkv_attach *attached_fast(struct pkv_client *c)
 {
 	struct pkv_attach *a = __atomic_load_n(&c->cur, __ATOMIC_ACQUIRE);
-	if (!a || __atomic_load_n(&fork_gen, __ATOMIC_RELAXED) != c->fork_gen)
+	if (!a)
 		return NULL;
 	return attach_alive(a, LIVENESS_EVERY_MS) ? a : NULL;
 }
@@ -212,7 +244,6 @@ PKV_EXPORT int pkv_open(struct pkv_client **client, const char *endpoint)
 	if (!c)
 		return client_err(-ENOMEM, "out of memory");
 	pthread_mutex_init(&c->lock, NULL);
-	c->fork_gen = __atomic_load_n(&fork_gen, __ATOMIC_RELAXED);
 	c->fail = default_fail;
 	if (endpoint && *endpoint && !(c->endpoint = strdup(endpoint))) {
 		free(c);
@@ -227,6 +258,13 @@ PKV_EXPORT int pkv_open(struct pkv_client **client, const char *endpoint)
 		return r;
 	}
 	c->cur = a;
+	pthread_mutex_lock(&handles_lock);
+	c->next = handles;
+	c->prevp = &handles;
+	if (handles)
+		handles->prevp = &c->next;
+	handles = c;
+	pthread_mutex_unlock(&handles_lock);
 	*client = c;
 	return 0;
 }
@@ -235,6 +273,11 @@ PKV_EXPORT void pkv_close(struct pkv_client *c)
 {
 	if (!c)
 		return;
+	pthread_mutex_lock(&handles_lock);
+	*c->prevp = c->next;
+	if (c->next)
+		c->next->prevp = c->prevp;
+	pthread_mutex_unlock(&handles_lock);
 	attach_free(c->cur);
 	while (c->retired) {
 		struct pkv_attach *a = c->retired;
@@ -284,9 +327,14 @@ static int request(struct pkv_client *c, const struct ring_req *rq, struct respo
 		goto out;
 	struct pkv_shm_client *slot = &a->m->clients[a->slot];
 	uint32_t tag = ring_write_request(slot, &a->tag, rq);
-	r = ring_publish(a->m, a->slot, tag, a->bell_fd, deadline);
+	r = ring_publish(a, tag, deadline);
+	if (r == PKV_UNAVAILABLE) {
+		retire_locked(c, a);
+		r = client_err(r, "the daemon went away while its request ring was full");
+		goto out;
+	}
 	if (r) {
-		r = client_err(r, "the daemon's request ring stayed full");
+		r = client_err(r, "the daemon's request ring stayed full for %u ms", timeout);
 		goto out;
 	}
 	r = ring_wait(a, tag, deadline);
@@ -299,12 +347,14 @@ static int request(struct pkv_client *c, const struct ring_req *rq, struct respo
 		r = client_err(r, "no answer from the daemon in %u ms", timeout);
 		goto out;
 	}
-	r = slot->status;
+	/* Relaxed loads: a late answer to an abandoned request may still be
+	 * written by the daemon (it checks the tag first, but not atomically). */
+	r = pkv_shm_load_rlx(&slot->status);
 	out->status = r;
-	out->flags = slot->resp_flags;
-	out->pid = slot->resp_pid;
-	out->node = slot->resp_node;
-	uint32_t len = slot->resp_len;
+	out->flags = pkv_shm_load_rlx(&slot->resp_flags);
+	out->pid = pkv_shm_load_rlx(&slot->resp_pid);
+	out->node = pkv_shm_load_rlx(&slot->resp_node);
+	uint32_t len = pkv_shm_load_rlx(&slot->resp_len);
 	if (out->value && r == PKV_OK) {
 		if (len > PKV_SHM_RESP_DATA) {
 			r = client_err(PKV_BAD_REQUEST, "malformed response");
@@ -314,11 +364,11 @@ static int request(struct pkv_client *c, const struct ring_req *rq, struct respo
 			r = client_err(-ENOMEM, "out of memory");
 			goto out;
 		}
-		memcpy(out->value->data, slot->resp_data, len);
+		pkv_shm_copy_out(out->value->data, slot->resp_data, len);
 		((uint8_t *)out->value->data)[len] = 0;
 		out->value->len = len;
-		out->value->gen = slot->gen;
-		out->value->until = slot->resp_until;
+		out->value->gen = pkv_shm_load_rlx(&slot->gen);
+		out->value->until = pkv_shm_load_rlx(&slot->resp_until);
 		out->value->flags = (out->flags & PKV_SHM_RF_STALE) ? PKV_VALUE_STALE : 0;
 	}
 	if (r != PKV_OK)
@@ -557,29 +607,54 @@ PKV_EXPORT void pkv_keys_free(struct pkv_keys *it)
 
 /* --- the cluster view ------------------------------------------------------------- */
 
-/* Copies the view consistently (seqlock reader). False if it keeps changing. */
-static bool view_read(const struct pkv_shm_layout *m, struct pkv_shm_view *out, bool names)
+/*
+ * Copies the view consistently (seqlock reader). An update in progress is
+ * waited out: VIEW_SPINS attempts with a pause, then futex waits on the
+ * sequence word (the daemon wakes it after every update). Returns 0, or
+ * PKV_UNAVAILABLE when the daemon went away or stayed in the middle of an
+ * update for VIEW_WAIT_MS (stopped); never a count of failed tries.
+ */
+static int view_read(struct pkv_attach *a, struct pkv_shm_view *out, bool names)
 {
-	const struct pkv_shm_view *v = &m->view;
-	for (unsigned attempt = 0; attempt < PKV_SHM_READ_RETRIES; attempt++) {
+	const struct pkv_shm_view *v = &a->m->view;
+	uint64_t give_up = 0;
+	for (unsigned attempt = 0;; attempt++) {
 		uint32_t s1 = pkv_shm_load_acq(&v->seq);
-		if (s1 & 1u)
-			continue;
-		out->quorum = pkv_shm_load_rlx(&v->quorum);
-		out->quorum_epoch = pkv_shm_load_rlx(&v->quorum_epoch);
-		out->cluster_size = pkv_shm_load_rlx(&v->cluster_size);
-		out->self = pkv_shm_load_rlx(&v->self);
-		out->n_nodes = pkv_shm_load_rlx(&v->n_nodes);
-		out->connected = pkv_shm_load_rlx(&v->connected);
-		if (names)
-			memcpy(out->names, v->names, sizeof(out->names));
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		if (pkv_shm_load_rlx(&v->seq) == s1) {
-			out->seq = s1;
-			return true;
+		if (!(s1 & 1u)) {
+			out->quorum = pkv_shm_load_rlx(&v->quorum);
+			out->quorum_epoch = pkv_shm_load_rlx(&v->quorum_epoch);
+			out->cluster_size = pkv_shm_load_rlx(&v->cluster_size);
+			out->self = pkv_shm_load_rlx(&v->self);
+			out->n_nodes = pkv_shm_load_rlx(&v->n_nodes);
+			out->connected = pkv_shm_load_rlx(&v->connected);
+			if (names)
+				pkv_shm_copy_out(out->names, v->names, sizeof(out->names));
+			__atomic_thread_fence(__ATOMIC_ACQUIRE);
+			if (pkv_shm_load_rlx(&v->seq) == s1) {
+				out->seq = s1;
+				return 0;
+			}
 		}
+		if (attempt < VIEW_SPINS) {
+			cpu_relax();
+			continue;
+		}
+		/* A slow writer (preempted, stopped, or dead in the middle). */
+		if (!attach_alive(a, 0))
+			return client_err(PKV_UNAVAILABLE, "the daemon went away");
+		uint64_t now = client_mono_ms();
+		if (!give_up)
+			give_up = now + VIEW_WAIT_MS;
+		else if (now >= give_up)
+			return client_err(PKV_UNAVAILABLE,
+					  "the daemon stopped in the middle of a view update");
+		if (!(s1 & 1u)) {
+			sched_yield(); /* updates back to back: let the writer finish one */
+			continue;
+		}
+		struct timespec ts = {0, (long)VIEW_WAIT_SLICE_MS * 1000000};
+		syscall(SYS_futex, &v->seq, FUTEX_WAIT, s1, &ts, NULL, 0);
 	}
-	return false;
 }
 
 PKV_EXPORT int pkv_quorum(struct pkv_client *c, uint64_t *epoch)
@@ -588,8 +663,9 @@ PKV_EXPORT int pkv_quorum(struct pkv_client *c, uint64_t *epoch)
 	if (!a)
 		return PKV_UNAVAILABLE;
 	struct pkv_shm_view v;
-	if (!view_read(a->m, &v, false))
-		return client_err(PKV_TIMEOUT, "the cluster view kept changing");
+	int r = view_read(a, &v, false);
+	if (r)
+		return r;
 	if (epoch)
 		*epoch = v.quorum_epoch;
 	return v.quorum ? 1 : 0;
@@ -609,8 +685,9 @@ PKV_EXPORT int pkv_nodes(struct pkv_client *c, struct pkv_node *nodes, size_t ca
 	if (!a)
 		return PKV_UNAVAILABLE;
 	struct pkv_shm_view v;
-	if (!view_read(a->m, &v, true))
-		return client_err(PKV_TIMEOUT, "the cluster view kept changing");
+	int r = view_read(a, &v, true);
+	if (r)
+		return r;
 	uint32_t n = v.n_nodes > PKV_SHM_NODES ? PKV_SHM_NODES : v.n_nodes;
 	for (uint32_t i = 0; i < n && i < cap; i++) {
 		nodes[i].id = i + 1;
@@ -627,11 +704,14 @@ PKV_EXPORT int pkv_wait_for_quorum(struct pkv_client *c, uint32_t timeout_ms)
 	uint64_t deadline = client_mono_ms() + timeout_ms;
 	for (;;) {
 		struct pkv_attach *a = attached_view(c);
+		struct pkv_shm_view v;
+		/* No daemon, or it went away while we read: retry the attach. */
+		bool gone = !a || view_read(a, &v, false) != 0;
 		uint64_t now = client_mono_ms();
 		uint64_t slice = now < deadline ? deadline - now : 0;
 		if (slice > PKV_SHM_WAIT_SLICE_MS)
 			slice = PKV_SHM_WAIT_SLICE_MS;
-		if (!a) {
+		if (gone) {
 			if (!slice)
 				return client_err(PKV_UNAVAILABLE, "no daemon to wait for");
 			if (slice > REATTACH_EVERY_MS)
@@ -640,8 +720,7 @@ PKV_EXPORT int pkv_wait_for_quorum(struct pkv_client *c, uint32_t timeout_ms)
 			nanosleep(&ts, NULL); /* no daemon to wake us: retry the attach */
 			continue;
 		}
-		struct pkv_shm_view v;
-		bool q = view_read(a->m, &v, false) && v.quorum;
+		bool q = v.quorum != 0;
 		/* Quorum and the lease: cached reads answer from then on (§5.1). */
 		if (q && lease_holds(a->m))
 			return PKV_OK;
@@ -651,7 +730,8 @@ PKV_EXPORT int pkv_wait_for_quorum(struct pkv_client *c, uint32_t timeout_ms)
 		if (q && slice > LEASE_POLL_MS)
 			slice = LEASE_POLL_MS;
 		struct timespec ts = {0, (long)slice * 1000000};
-		/* Woken by the daemon on every view change (and when it exits). */
+		/* Woken by the daemon on every view change (and when it exits);
+		 * v.seq is the sequence of the view just read. */
 		syscall(SYS_futex, &a->m->view.seq, FUTEX_WAIT, v.seq, &ts, NULL, 0);
 	}
 }
@@ -874,7 +954,10 @@ PKV_EXPORT int pkv_node(struct pkv_client *c, const void *key, size_t key_len,
 		return r;
 	struct pkv_node nodes[PKV_SHM_NODES];
 	int n = pkv_nodes(c, nodes, PKV_SHM_NODES);
-	for (int i = 0; i < n && i < (int)PKV_SHM_NODES; i++) {
+	/* An error is no count of nodes (pkv_nodes returns one or the other). */
+	if (n < 0 || n > (int)PKV_SHM_NODES)
+		return n;
+	for (int i = 0; i < n; i++) {
 		if (nodes[i].id == resp.node) {
 			if (strlen(nodes[i].name) >= cap)
 				return client_err(-ENOSPC, "node name longer than the buffer");

@@ -37,6 +37,15 @@ struct pkv_attach {
 	uint64_t next_check_ms; /* atomic: next liveness poll (monotonic ms) */
 };
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
 /* Formats the calling thread's error context (pkv_errmsg). Returns code. */
 int client_err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -103,9 +112,13 @@ struct ring_req {
  * checked against the limits.
  */
 uint32_t ring_write_request(struct pkv_shm_client *c, uint32_t *counter, const struct ring_req *rq);
-/* Returns 0, or PKV_TIMEOUT if the ring stayed full until deadline_ms. */
-int ring_publish(struct pkv_shm_layout *m, unsigned slot, uint32_t tag, int bell_fd,
-		 uint64_t deadline_ms);
+/*
+ * Returns 0, PKV_TIMEOUT if the ring stayed full until deadline_ms, or
+ * PKV_UNAVAILABLE (`a` marked dead) if the daemon went away meanwhile.
+ */
+int ring_publish(struct pkv_attach *a, uint32_t tag, uint64_t deadline_ms);
+/* TEST ONLY: called between seeing the daemon asleep and ringing. */
+extern void (*ring_doorbell_stall)(void);
 /*
  * Waits for the response to `tag`. Returns 0 (response ready in the slot),
  * PKV_TIMEOUT, or PKV_UNAVAILABLE (daemon gone; `a` marked dead).

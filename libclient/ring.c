@@ -19,10 +19,13 @@
 
 static uint8_t *put_bytes(uint8_t *dst, struct ring_bytes b)
 {
+	/* The daemon may be copying an older request of ours out right now. */
 	if (b.len)
-		memcpy(dst, b.p, b.len);
+		pkv_shm_copy_in(dst, b.p, b.len);
 	return dst + b.len;
 }
+
+void (*ring_doorbell_stall)(void);
 
 uint32_t ring_write_request(struct pkv_shm_client *c, uint32_t *counter, const struct ring_req *rq)
 {
@@ -35,16 +38,16 @@ uint32_t ring_write_request(struct pkv_shm_client *c, uint32_t *counter, const s
 	 */
 	pkv_shm_store_rlx(&c->req_tag, tag);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
-	c->op = rq->op;
-	c->flags = rq->flags;
-	c->bucket_len = (uint8_t)rq->bucket.len;
-	c->node_len = (uint8_t)rq->node.len;
-	c->key_len = (uint32_t)rq->key.len;
-	c->value_len = (uint32_t)rq->value.len;
-	c->dep_len = (uint32_t)rq->dep.len;
-	c->timeout_ms = rq->timeout_ms;
-	c->bind_pid = rq->bind_pid;
-	c->until = rq->until;
+	pkv_shm_store_rlx(&c->op, rq->op);
+	pkv_shm_store_rlx(&c->flags, rq->flags);
+	pkv_shm_store_rlx(&c->bucket_len, (uint8_t)rq->bucket.len);
+	pkv_shm_store_rlx(&c->node_len, (uint8_t)rq->node.len);
+	pkv_shm_store_rlx(&c->key_len, (uint32_t)rq->key.len);
+	pkv_shm_store_rlx(&c->value_len, (uint32_t)rq->value.len);
+	pkv_shm_store_rlx(&c->dep_len, (uint32_t)rq->dep.len);
+	pkv_shm_store_rlx(&c->timeout_ms, rq->timeout_ms);
+	pkv_shm_store_rlx(&c->bind_pid, rq->bind_pid);
+	pkv_shm_store_rlx(&c->until, rq->until);
 	uint8_t *p = c->req_data;
 	p = put_bytes(p, rq->bucket);
 	p = put_bytes(p, rq->key);
@@ -54,15 +57,39 @@ uint32_t ring_write_request(struct pkv_shm_client *c, uint32_t *counter, const s
 	return tag;
 }
 
-int ring_publish(struct pkv_shm_layout *m, unsigned slot, uint32_t tag, int bell_fd,
-		 uint64_t deadline_ms)
+#define FULL_SPINS 64u	  /* turns on a full ring before the first sleep */
+#define FULL_SLEEP_MAX_US 1000u /* the longest sleep on a full ring */
+
+/* A full ring: back off, and give up if the daemon is gone or the deadline passed. */
+static int ring_full_wait(struct pkv_attach *a, unsigned spins, uint64_t deadline_ms)
 {
-	for (unsigned spins = 0;; spins++) {
+	if (spins < FULL_SPINS) {
+		cpu_relax();
+		return 0;
+	}
+	/* The same liveness checks as a waiting client (ring_wait): the word, and
+	 * the control socket once a slice. */
+	if (!attach_alive(a, PKV_SHM_WAIT_SLICE_MS))
+		return PKV_UNAVAILABLE;
+	if (client_mono_ms() >= deadline_ms)
+		return PKV_TIMEOUT;
+	unsigned us = 8u << ((spins - FULL_SPINS) < 7u ? (spins - FULL_SPINS) : 7u);
+	if (us > FULL_SLEEP_MAX_US)
+		us = FULL_SLEEP_MAX_US;
+	struct timespec ts = {0, (long)us * 1000};
+	nanosleep(&ts, NULL);
+	return 0;
+}
+
+int ring_publish(struct pkv_attach *a, uint32_t tag, uint64_t deadline_ms)
+{
+	struct pkv_shm_layout *m = a->m;
+	for (unsigned spins = 0;;) {
 		uint64_t t = pkv_shm_load_acq(&m->hdr.tail);
 		uint64_t *word = &m->ring[t & RING_MASK].word;
 		uint64_t w = pkv_shm_load_acq(word);
 		if (w == PKV_SHM_RW_EMPTY(t)) {
-			uint64_t nw = PKV_SHM_RW_MAKE(t, slot, tag);
+			uint64_t nw = PKV_SHM_RW_MAKE(t, a->slot, tag);
 			/* Claim and commit in one step (seq_cst: pairs with the doorbell). */
 			if (__atomic_compare_exchange_n(word, &w, nw, false, __ATOMIC_SEQ_CST,
 							__ATOMIC_ACQUIRE)) {
@@ -72,8 +99,9 @@ int ring_publish(struct pkv_shm_layout *m, unsigned slot, uint32_t tag, int bell
 			}
 			continue;
 		}
-		int32_t ahead = (int32_t)(PKV_SHM_RW_POS(w) - (uint32_t)t);
-		if (ahead >= 0 && w != PKV_SHM_RW_EMPTY(t)) {
+		/* How far the word's position is ahead of t (23 bits, wrapping). */
+		uint32_t ahead = (PKV_SHM_RW_POS(w) - (uint32_t)t) & PKV_SHM_RW_POS_MASK;
+		if (ahead <= (PKV_SHM_RW_POS_MASK >> 1) && w != PKV_SHM_RW_EMPTY(t)) {
 			/*
 			 * Position t is taken (full) or already consumed (empty for
 			 * a later lap): its producer has not moved the tail on, and
@@ -84,17 +112,21 @@ int ring_publish(struct pkv_shm_layout *m, unsigned slot, uint32_t tag, int bell
 			continue;
 		}
 		/* The slot still holds the previous lap: the ring is full. */
-		if ((spins & 63u) == 63u) {
-			if (client_mono_ms() >= deadline_ms)
-				return PKV_TIMEOUT;
-			sched_yield();
-		}
+		int r = ring_full_wait(a, spins++, deadline_ms);
+		if (r)
+			return r;
 	}
-	if (__atomic_load_n(&m->hdr.sleeping, __ATOMIC_SEQ_CST) &&
-	    __atomic_exchange_n(&m->hdr.sleeping, 0, __ATOMIC_SEQ_CST)) {
+	/*
+	 * Every producer that sees the daemon asleep rings; none clears the
+	 * word (the daemon does when it wakes), so one stopped between here and
+	 * the write cannot silence the bell for the others (pkv-shm.h).
+	 */
+	if (__atomic_load_n(&m->hdr.sleeping, __ATOMIC_SEQ_CST)) {
+		if (ring_doorbell_stall)
+			ring_doorbell_stall();
 		uint64_t one = 1;
 		/* Non-blocking eventfd: EAGAIN means it is already rung. */
-		if (write(bell_fd, &one, sizeof(one)) < 0)
+		if (write(a->bell_fd, &one, sizeof(one)) < 0)
 			(void)errno;
 	}
 	return 0;

@@ -107,6 +107,10 @@ static void serve(struct fake_daemon *d, const struct shm_request *rq)
 		signal_fd(d->hang_fd);
 		return;
 	}
+	if (is(rq->key, "__node2") && rq->op == PKV_SHM_OP_GET) {
+		shm_respond_bound(seg, rq->slot, rq->ticket, PKV_S_OK, 1, "v", 1, 0, 0, 2, 0);
+		return;
+	}
 	if (is(rq->key, "__noquorum")) {
 		shm_respond(seg, rq->slot, rq->ticket, PKV_S_NO_QUORUM, 0, NULL, 0);
 		return;

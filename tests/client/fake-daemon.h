@@ -11,6 +11,7 @@
  *   "__hang"      never answered; the hang eventfd is written
  *   "__die"       the serving process kills itself (SIGKILL) on receipt
  *   "__quorum"    put sets the view's quorum to yes (and answers OK)
+ *   "__node2"     get answers "v", bound to node id 2
  * A put with any binding is refused with PKV_S_INVALID_VALUE, as pkvd does
  * until lifetimes land.
  */

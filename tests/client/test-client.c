@@ -18,6 +18,7 @@
 
 #include "fake-daemon.h"
 #include "paxoskv.h"
+#include "pkv-shm.h"
 #include "shm.h"
 
 static char dir[64];
@@ -257,6 +258,169 @@ START_TEST(forked_child_gets_its_own_slot)
 }
 END_TEST
 
+/* --- fork while another thread is inside a request --------------------------- */
+
+static void *hang_thread(void *arg)
+{
+	struct pkv_put_opts o = {.timeout_ms = 8000};
+	return (void *)(intptr_t)pkv_put(arg, "__hang", 6, "v", 1, &o, NULL);
+}
+
+/* Waits up to timeout_ms for child pid; kills it if it is still running. */
+static int wait_child(pid_t pid, int timeout_ms, int *status)
+{
+	for (int waited = 0;; waited += 10) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+		if (r == pid)
+			return 0;
+		if (waited >= timeout_ms) {
+			kill(pid, SIGKILL);
+			waitpid(pid, status, 0);
+			return -1;
+		}
+		usleep(10000);
+	}
+}
+
+/*
+ * A thread of the parent holds the handle's lock, waiting in a request the
+ * daemon never answers, when the main thread forks. The child's cached get,
+ * uncached get and put complete, within a deadline well before the parent's
+ * request could end.
+ */
+START_TEST(fork_while_a_thread_waits_in_a_request_the_childs_calls_complete)
+{
+	ck_assert_int_eq(put("k", "parent", NULL), PKV_OK);
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, hang_thread, c), 0);
+	wait_event(fd_.hang_fd); /* the daemon holds the request: the lock is taken */
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct pkv_value cv = PKV_VALUE_INIT;
+		int bad = 0;
+		if (pkv_get(c, "k", 1, NULL, &cv) != PKV_OK || strcmp(cv.data, "parent"))
+			bad |= 1;
+		struct pkv_get_opts o = {.flags = PKV_GET_NO_CACHE};
+		if (pkv_get(c, "k", 1, &o, &cv) != PKV_OK || strcmp(cv.data, "parent"))
+			bad |= 2;
+		if (pkv_put(c, "child", 5, "c", 1, NULL, &cv) != PKV_OK || strcmp(cv.data, "c"))
+			bad |= 4;
+		pkv_value_free(&cv);
+		_exit(bad);
+	}
+	int st = 0;
+	int r = wait_child(pid, 4000, &st);
+	ck_assert_msg(r == 0, "the child's calls hung (the handle's lock stayed locked)");
+	ck_assert(WIFEXITED(st));
+	ck_assert_int_eq(WEXITSTATUS(st), 0);
+	void *res;
+	pthread_join(t, &res);
+	ck_assert_int_eq((int)(intptr_t)res, PKV_TIMEOUT);
+	/* The parent's handle goes on, in its own slot. */
+	ck_assert_int_eq(pkv_get(c, "child", 5, NULL, &v), PKV_OK);
+	ck_assert_str_eq(v.data, "c");
+}
+END_TEST
+
+/* --- view reads overlapping updates -------------------------------------------- */
+
+static int view_stop;
+
+/* The daemon's side: the same view rewritten over and over, a few a ms. */
+static void *view_writer(void *arg)
+{
+	static const char *names[] = {"node1", "node2", "node3"};
+	unsigned n = 0;
+	while (!__atomic_load_n(&view_stop, __ATOMIC_RELAXED)) {
+		shm_set_view(fd_.seg, true, 7, 3, 1, 7, names, 3);
+		if (++n % 4 == 0)
+			usleep(1000);
+	}
+	return (void *)(uintptr_t)n;
+}
+
+struct view_reader {
+	struct pkv_client *c;
+	unsigned reads, errors;
+	int last_bad;
+};
+
+static void *view_reader(void *arg)
+{
+	struct view_reader *r = arg;
+	struct pkv_node nodes[PKV_SHM_NODES];
+	char name[PKV_NODE_NAME_MAX + 1];
+	for (unsigned i = 0; !__atomic_load_n(&view_stop, __ATOMIC_RELAXED); i++) {
+		uint64_t epoch = 0;
+		int q = pkv_quorum(r->c, &epoch);
+		if (q != 1 || epoch != 7)
+			r->errors++, r->last_bad = q;
+		int n = pkv_nodes(r->c, nodes, PKV_SHM_NODES);
+		if (n != 3 || strcmp(nodes[1].name, "node2") || !nodes[2].connected)
+			r->errors++, r->last_bad = n;
+		int w = pkv_wait_for_quorum(r->c, 0);
+		if (w != PKV_OK)
+			r->errors++, r->last_bad = w;
+		if (i % 16 == 0) { /* a round trip each: fewer of them */
+			int k = pkv_node(r->c, "__node2", 7, NULL, name, sizeof(name));
+			if (k != PKV_OK || strcmp(name, "node2"))
+				r->errors++, r->last_bad = k;
+		}
+		r->reads += 4;
+	}
+	return NULL;
+}
+
+/*
+ * The daemon rewrites the view every few hundred µs for three seconds
+ * while two readers call pkv_quorum, pkv_nodes, pkv_wait_for_quorum and
+ * pkv_node: every call answers, with the view's values, every time.
+ */
+START_TEST(view_reads_overlapping_updates_never_fail)
+{
+	static const char *names[] = {"node1", "node2", "node3"};
+	shm_set_view(fd_.seg, true, 7, 3, 1, 7, names, 3);
+	struct view_reader r[2] = {{.c = c}, {.c = NULL}};
+	ck_assert_int_eq(pkv_open(&r[1].c, sock), 0);
+	view_stop = 0;
+	pthread_t w, rt[2];
+	ck_assert_int_eq(pthread_create(&w, NULL, view_writer, NULL), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&rt[i], NULL, view_reader, &r[i]), 0);
+	usleep(3000 * 1000);
+	__atomic_store_n(&view_stop, 1, __ATOMIC_RELAXED);
+	void *updates;
+	pthread_join(w, &updates);
+	for (int i = 0; i < 2; i++)
+		pthread_join(rt[i], NULL);
+	pkv_close(r[1].c);
+	fprintf(stderr, "view: %u updates, %u + %u reads, %u + %u errors\n",
+		(unsigned)(uintptr_t)updates, r[0].reads, r[1].reads, r[0].errors, r[1].errors);
+	ck_assert_uint_gt(r[0].reads + r[1].reads, 1000);
+	ck_assert_msg(r[0].errors + r[1].errors == 0, "%u failed view reads (last: %d)",
+		      r[0].errors + r[1].errors, r[0].last_bad ? r[0].last_bad : r[1].last_bad);
+}
+END_TEST
+
+/* pkv_node's lookup on a view the daemon stopped in the middle of writing. */
+START_TEST(node_lookup_with_a_view_stuck_mid_update_is_an_error_not_a_walk)
+{
+	char name[PKV_NODE_NAME_MAX + 1];
+	ck_assert_int_eq(pkv_node(c, "__node2", 7, NULL, name, sizeof(name)), PKV_OK);
+	ck_assert_str_eq(name, "node2");
+	struct pkv_shm_layout *m = shm_layout(fd_.seg);
+	uint32_t s = pkv_shm_load_rlx(&m->view.seq);
+	pkv_shm_store_rel(&m->view.seq, s + 1); /* odd: a writer stopped halfway */
+	int r = pkv_node(c, "__node2", 7, NULL, name, sizeof(name));
+	int q = pkv_quorum(c, NULL);
+	pkv_shm_store_rel(&m->view.seq, s + 2);
+	ck_assert_int_eq(r, PKV_UNAVAILABLE);
+	ck_assert_int_eq(q, PKV_UNAVAILABLE);
+	ck_assert_int_eq(pkv_node(c, "__node2", 7, NULL, name, sizeof(name)), PKV_OK);
+}
+END_TEST
+
 START_TEST(client_killed_while_waiting_is_reclaimed_and_others_go_on)
 {
 	pid_t pid = fork();
@@ -432,6 +596,9 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, wait_for_quorum_wakes_on_the_flip);
 	tcase_add_test(tc, no_quorum_fail_calls_the_handler_and_the_default_aborts);
 	tcase_add_test(tc, forked_child_gets_its_own_slot);
+	tcase_add_test(tc, fork_while_a_thread_waits_in_a_request_the_childs_calls_complete);
+	tcase_add_test(tc, view_reads_overlapping_updates_never_fail);
+	tcase_add_test(tc, node_lookup_with_a_view_stuck_mid_update_is_an_error_not_a_walk);
 	tcase_add_test(tc, client_killed_while_waiting_is_reclaimed_and_others_go_on);
 	tcase_add_test(tc, daemon_restart_fails_calls_in_flight_and_the_next_call_reattaches);
 	tcase_add_test(tc, cache_of_any_size_is_read_with_the_daemons_geometry);

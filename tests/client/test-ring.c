@@ -5,10 +5,16 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -56,7 +62,7 @@ static struct ring_req put_req(const char *key, const char *value)
 static uint32_t submit(struct pkv_attach *a, const struct ring_req *rq)
 {
 	uint32_t tag = ring_write_request(&m->clients[a->slot], &a->tag, rq);
-	ck_assert_int_eq(ring_publish(m, a->slot, tag, a->bell_fd, client_mono_ms() + 5000), 0);
+	ck_assert_int_eq(ring_publish(a, tag, client_mono_ms() + 5000), 0);
 	return tag;
 }
 
@@ -150,7 +156,7 @@ START_TEST(malformed_request_is_answered_by_the_ring_and_never_dispatched)
 	rq = put_req("k", "v");
 	tag = ring_write_request(&m->clients[slot], &a.tag, &rq);
 	m->clients[slot].key_len = PKV_MAX_KEY + 1;
-	ck_assert_int_eq(ring_publish(m, a.slot, tag, a.bell_fd, client_mono_ms() + 5000), 0);
+	ck_assert_int_eq(ring_publish(&a, tag, client_mono_ms() + 5000), 0);
 	ck_assert(!shm_ring_next(seg, &got));
 	ck_assert_int_eq(ring_wait(&a, tag, client_mono_ms() + 5000), 0);
 	ck_assert_int_eq(m->clients[slot].status, PKV_S_TOO_LARGE);
@@ -200,8 +206,16 @@ START_TEST(doorbell_is_rung_only_when_the_daemon_sleeps)
 	submit(&a, &rq);
 	ck_assert_int_eq(read(shm_doorbell_fd(seg), &v, sizeof(v)), (ssize_t)sizeof(v));
 	ck_assert_uint_eq(v, 1);
-	ck_assert_uint_eq(m->hdr.sleeping, 0);
+	/* The word is the daemon's to clear: until it wakes, every producer rings. */
+	ck_assert_uint_eq(m->hdr.sleeping, 1);
+	serve_all();
+	submit(&a, &rq);
+	ck_assert_int_eq(read(shm_doorbell_fd(seg), &v, sizeof(v)), (ssize_t)sizeof(v));
 	shm_sleep_end(seg);
+	ck_assert_uint_eq(m->hdr.sleeping, 0);
+	serve_all();
+	submit(&a, &rq);
+	ck_assert_int_lt(read(shm_doorbell_fd(seg), &v, sizeof(v)), 0);
 }
 END_TEST
 
@@ -217,7 +231,7 @@ START_TEST(request_replaced_before_the_daemon_took_it_is_stale)
 	struct shm_request got;
 	ck_assert(!shm_ring_next(seg, &got)); /* the old entry no longer matches */
 	ck_assert_uint_eq(shm_stats(seg)->stale, 1);
-	ck_assert_int_eq(ring_publish(m, a.slot, tag, a.bell_fd, client_mono_ms() + 5000), 0);
+	ck_assert_int_eq(ring_publish(&a, tag, client_mono_ms() + 5000), 0);
 	ck_assert(shm_ring_next(seg, &got));
 	ck_assert(bytes_is(got.key, "new"));
 }
@@ -284,7 +298,7 @@ START_TEST(committed_request_of_a_dead_client_is_purged_at_reclaim)
 		struct pkv_attach a = client_at(slot);
 		struct ring_req rq = put_req("dead", "v");
 		uint32_t tag = ring_write_request(&m->clients[slot], &a.tag, &rq);
-		ring_publish(m, a.slot, tag, a.bell_fd, client_mono_ms() + 5000);
+		ring_publish(&a, tag, client_mono_ms() + 5000);
 		raise(SIGKILL);
 	}
 	int st;
@@ -342,7 +356,7 @@ START_TEST(client_killed_at_any_instant_never_wedges_the_ring)
 			for (;;) {
 				struct ring_req rq = put_req("loop", "v");
 				uint32_t tag = ring_write_request(&m->clients[slot], &a.tag, &rq);
-				ring_publish(m, a.slot, tag, a.bell_fd, client_mono_ms() + 5000);
+				ring_publish(&a, tag, client_mono_ms() + 5000);
 				if (ring_wait(&a, tag, client_mono_ms() + 5000) != 0)
 					_exit(1);
 			}
@@ -384,6 +398,153 @@ START_TEST(dead_daemon_ends_the_wait)
 }
 END_TEST
 
+/* --- a producer stalled before its doorbell -------------------------------- */
+
+static int stall_in_fd, stall_out_fd;
+static unsigned stall_calls;
+
+/* The first producer to reach the doorbell stops there until released. */
+static void stall_first_producer(void)
+{
+	if (__atomic_fetch_add(&stall_calls, 1, __ATOMIC_SEQ_CST) != 0)
+		return;
+	uint64_t one = 1;
+	ck_assert_int_eq(write(stall_in_fd, &one, sizeof(one)), (ssize_t)sizeof(one));
+	struct pollfd p = {.fd = stall_out_fd, .events = POLLIN};
+	poll(&p, 1, 20000);
+}
+
+static void *publish_thread(void *arg)
+{
+	struct pkv_attach *a = arg;
+	struct ring_req rq = put_req("stalled", "v");
+	uint32_t tag = ring_write_request(&m->clients[a->slot], &a->tag, &rq);
+	return (void *)(intptr_t)ring_publish(a, tag, client_mono_ms() + 20000);
+}
+
+/*
+ * Producer A publishes while the daemon sleeps and is stopped just before
+ * it rings (a SIGSTOP, a preemption, a kill). Producer B's request must
+ * still wake the daemon: B rings too.
+ */
+START_TEST(doorbell_rings_although_another_producer_stopped_before_ringing)
+{
+	stall_in_fd = eventfd(0, EFD_CLOEXEC);
+	stall_out_fd = eventfd(0, EFD_CLOEXEC);
+	stall_calls = 0;
+	ring_doorbell_stall = stall_first_producer;
+	struct pkv_attach a = client_at(shm_attach_client(seg, getpid(), getuid()));
+	struct pkv_attach b = client_at(shm_attach_client(seg, getpid(), getuid()));
+	ck_assert(shm_sleep_begin(seg));
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, publish_thread, &a), 0);
+	struct pollfd p = {.fd = stall_in_fd, .events = POLLIN};
+	ck_assert_int_eq(poll(&p, 1, 10000), 1); /* A is stopped before its doorbell */
+	struct ring_req rq = put_req("other", "v");
+	submit(&b, &rq);
+	/* What the daemon's wait sees: the eventfd readable. */
+	struct pollfd bell = {.fd = shm_doorbell_fd(seg), .events = POLLIN};
+	int rung = poll(&bell, 1, 1000);
+	uint64_t one = 1;
+	ck_assert_int_eq(write(stall_out_fd, &one, sizeof(one)), (ssize_t)sizeof(one));
+	void *r;
+	pthread_join(t, &r);
+	ring_doorbell_stall = NULL;
+	close(stall_in_fd);
+	close(stall_out_fd);
+	ck_assert_int_eq((int)(intptr_t)r, 0);
+	ck_assert_msg(rung == 1, "the daemon slept on: no producer rang after A stopped");
+	shm_sleep_end(seg);
+}
+END_TEST
+
+/* --- a full ring --------------------------------------------------------------- */
+
+/* Fills every ring slot with requests of `slot` (each replacing the last). */
+static void fill_ring(struct pkv_attach *a)
+{
+	struct ring_req rq = put_req("fill", "v");
+	for (unsigned i = 0; i < PKV_SHM_RING_SLOTS; i++)
+		submit(a, &rq);
+}
+
+static uint64_t thread_cpu_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * The daemon was SIGKILLed (daemon_alive still 1, its control socket hung
+ * up) with the ring full: a requester learns it from the socket, as a
+ * waiting one does, long before its deadline.
+ */
+START_TEST(full_ring_with_a_dead_daemon_fails_unavailable_before_the_deadline)
+{
+	struct pkv_attach filler = client_at(shm_attach_client(seg, getpid(), getuid()));
+	fill_ring(&filler);
+	int sv[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	close(sv[1]); /* the daemon's end: gone */
+	struct pkv_attach a = client_at(shm_attach_client(seg, getpid(), getuid()));
+	a.ctl_fd = sv[0];
+	struct ring_req rq = put_req("k", "v");
+	uint32_t tag = ring_write_request(&m->clients[a.slot], &a.tag, &rq);
+	uint64_t t0 = client_mono_ms();
+	int r = ring_publish(&a, tag, t0 + 8000);
+	uint64_t took = client_mono_ms() - t0;
+	close(sv[0]);
+	ck_assert_int_eq(r, PKV_UNAVAILABLE);
+	ck_assert_msg(took < 4000, "the dead daemon was noticed after %llu ms",
+		      (unsigned long long)took);
+}
+END_TEST
+
+/*
+ * The daemon is stopped (alive, not consuming) with the ring full: the
+ * requester times out at its deadline, and waits without spinning.
+ */
+START_TEST(full_ring_with_a_stopped_daemon_times_out_without_spinning)
+{
+	struct pkv_attach filler = client_at(shm_attach_client(seg, getpid(), getuid()));
+	fill_ring(&filler);
+	struct pkv_attach a = client_at(shm_attach_client(seg, getpid(), getuid()));
+	struct ring_req rq = put_req("k", "v");
+	uint32_t tag = ring_write_request(&m->clients[a.slot], &a.tag, &rq);
+	uint64_t t0 = client_mono_ms(), c0 = thread_cpu_ms();
+	ck_assert_int_eq(ring_publish(&a, tag, t0 + 1500), PKV_TIMEOUT);
+	uint64_t wall = client_mono_ms() - t0, cpu = thread_cpu_ms() - c0;
+	ck_assert_uint_ge(wall, 1500);
+	ck_assert_msg(cpu * 10 < wall, "%llu ms of CPU in %llu ms waiting on a full ring",
+		      (unsigned long long)cpu, (unsigned long long)wall);
+	/* The daemon comes back: the ring drains and the request goes in. */
+	serve_all();
+	ck_assert_int_eq(ring_publish(&a, tag, client_mono_ms() + 5000), 0);
+}
+END_TEST
+
+/*
+ * A ring entry whose tag shares its low 16 bits with the client's current
+ * request (the client moved on 65536 requests while the entry waited) is
+ * stale: the daemon must not take the request being written for it.
+ */
+START_TEST(ring_entry_is_matched_on_the_whole_request_tag)
+{
+	struct pkv_attach a = client_at(shm_attach_client(seg, getpid(), getuid()));
+	struct ring_req rq = put_req("old", "v");
+	uint32_t old = submit(&a, &rq);
+	a.tag = old + 65535u; /* the next tag is old + 65536 */
+	struct ring_req now = put_req("being-written", "v");
+	uint32_t cur = ring_write_request(&m->clients[a.slot], &a.tag, &now);
+	ck_assert_uint_eq(cur & 0xffffu, old & 0xffffu);
+	struct shm_request got;
+	ck_assert_msg(!shm_ring_next(seg, &got),
+		      "the daemon took the unpublished request %u for the entry of %u", cur, old);
+	ck_assert_uint_eq(shm_stats(seg)->stale, 1);
+}
+END_TEST
+
 static Suite *ring_suite(void)
 {
 	Suite *s = suite_create("ring");
@@ -402,6 +563,10 @@ static Suite *ring_suite(void)
 	tcase_add_test(tc, response_to_a_reclaimed_slot_is_dropped);
 	tcase_add_test(tc, client_killed_at_any_instant_never_wedges_the_ring);
 	tcase_add_test(tc, dead_daemon_ends_the_wait);
+	tcase_add_test(tc, doorbell_rings_although_another_producer_stopped_before_ringing);
+	tcase_add_test(tc, full_ring_with_a_dead_daemon_fails_unavailable_before_the_deadline);
+	tcase_add_test(tc, full_ring_with_a_stopped_daemon_times_out_without_spinning);
+	tcase_add_test(tc, ring_entry_is_matched_on_the_whole_request_tag);
 	suite_add_tcase(s, tc);
 	return s;
 }
