@@ -582,13 +582,14 @@ static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0
 			return -ENOMEM;
 		if (!acceptor_gen_ok(p, e, m->gen, from, now))
 			break;
-		if (chosen_checked(p, e, from, m))
+		if (chosen_checked(p, e, from, m)) {
 			lifetimes_learn(p, e, m->ballot, m->value, &p->rx_bind, now);
-		else if (!e->chosen) {
-			/* A hint: a read from the voters decides (docs/design.md §3.5). */
-			p->stats.chosen_hints++;
-			req_learn_read(p, m->bucket, m->key, now);
+			break;
 		}
+		/* A hint: a read from the voters decides (docs/design.md §3.5). */
+		p->stats.chosen_unchecked++;
+		if (!e->chosen)
+			req_learn_read(p, m->bucket, m->key, now);
 		break;
 	}
 	case PKV_MSG_PROMISE:
