@@ -32,7 +32,9 @@
  *  ACCEPT          bucket, key, gen, ballot, value, req
  *  ACCEPTED        bucket, key, gen, ballot, req,
  *                  flags: PKV_MF_OK or nack (accepted = the promise seen)
- *  CHOSEN          bucket, key, gen, ballot, value (learner broadcast)
+ *  CHOSEN          bucket, key, gen, ballot, value (learner broadcast; the
+ *                  receiver learns it only as evidence it can check,
+ *                  docs/design.md §3.5, else it reads the key)
  *  QUERY           bucket, key, req, arg1 = the asker's configuration
  *                  (get: what has the acceptor accepted?)
  *  QUERY_REPLY     bucket, key, gen, req, accepted, value, arg1 = the

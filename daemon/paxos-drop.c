@@ -3,12 +3,22 @@
  * paxos-drop.c — bucket drop: the live generation of every key of the
  * bucket ends on every daemon, with the ordinary erasure rules (docs/design.md §4.4).
  *
- * How it spreads. The origin ends the generation of each key it holds of
- * the bucket (lifetimes_erase: tombstone, paxos_erased output, cascade,
- * requests on the key restarted in the next generation) and sends DROP to
- * every connected peer, again on every retransmit timer to those that did
- * not acknowledge.
- * A daemon that gets a DROP does the same for the keys it holds. Every one
+ * Who decides. A drop is first a value the voters choose: the origin puts a
+ * drop record naming the bucket under a fresh key of the reserved bucket
+ * PKV_DROP_BUCKET (drop_propose). A DROP names that key, and a daemon acts
+ * on it only for a record it holds as chosen (learned by the rules of
+ * docs/design.md §3.5, never on one peer's word); until then it asks the
+ * voters for it with a learner read. The DROP says when: a record learned
+ * late, with no DROP, is never applied, since it would end values put
+ * after the drop.
+ *
+ * How it spreads. Once its record is chosen, the origin ends the
+ * generation of each key it holds of the bucket (lifetimes_erase:
+ * tombstone, paxos_erased output, cascade, requests on the key restarted
+ * in the next generation) and sends DROP to every connected peer, again on
+ * every retransmit timer to those that did not acknowledge.
+ * A daemon that gets a DROP, and holds its record, does the same for the
+ * keys it holds. Every one
  * of these erasures goes through the usual ERASE fan-out to every
  * configured node — the origin of the drop included, since it may not hold
  * the key — retransmitted until each acknowledged. A daemon sends DROP_ACK
