@@ -47,6 +47,7 @@ struct persist;
 
 struct daemon {
 	struct pkv_config cfg;
+	const char *config_path; /* -c FILE, for the reload of the peer keys; NULL: none */
 	/* This node's key seed until daemon_init hands it to the wire; then
 	 * NULL. In sodium_malloc'd memory: locked, never in a core dump. */
 	struct auth_key *seed;

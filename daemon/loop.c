@@ -400,9 +400,125 @@ static void on_poll(void *ctx, void *token, int res, bool more)
 	local_on_poll(ctx, token, res, more);
 }
 
+/* ---- SIGHUP: the peers' public keys (key rotation, README) ---------------- */
+
+/* The configuration file's text (at most 1 MiB), NUL-terminated; NULL: see errno. */
+static char *reload_read(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	char *buf = malloc((1u << 20) + 1);
+	size_t n = buf ? fread(buf, 1, 1u << 20, f) : 0;
+	bool bad = !buf || ferror(f) || !feof(f);
+	fclose(f);
+	if (bad) {
+		free(buf);
+		errno = buf ? EFBIG : ENOMEM;
+		return NULL;
+	}
+	buf[n] = 0;
+	*len = n;
+	return buf;
+}
+
+/*
+ * Reads the configuration file again and takes the public keys of the
+ * peers' node lines (one, or two during a rotation), nothing else: the
+ * node list itself must not have changed. A session made with a key no
+ * longer listed ends at once (wire_set_peer_keys). Anything wrong leaves
+ * every key as it was, and says why.
+ */
+static void reload_peer_keys(struct daemon *d)
+{
+	if (!d->config_path) {
+		daemon_log(d, "SIGHUP: no configuration file (-c) to reload keys from");
+		return;
+	}
+	if (!d->cfg.nodes[0].has_pubkey) {
+		daemon_log(d, "SIGHUP: node keys come from the cluster key here: nothing to reload");
+		return;
+	}
+	size_t len = 0;
+	char *text = reload_read(d->config_path, &len);
+	if (!text) {
+		daemon_log(d, "SIGHUP: cannot read %s: %s; keys unchanged", d->config_path,
+			   strerror(errno));
+		return;
+	}
+	struct pkv_config *nc = calloc(1, sizeof(*nc));
+	char err[512];
+	int r = -ENOMEM;
+	if (nc) {
+		config_defaults(nc);
+		r = config_parse(nc, text, len, err, sizeof(err));
+		if (r == 0 && (r = config_validate(nc, err, sizeof(err))) == 0 &&
+		    nc->n_nodes != d->cfg.n_nodes) {
+			snprintf(err, sizeof(err), "the node list changed (%u nodes, was %u)",
+				 nc->n_nodes, d->cfg.n_nodes);
+			r = -EINVAL;
+		}
+		for (unsigned i = 0; r == 0 && i < nc->n_nodes; i++) {
+			const struct pkv_node_cfg *a = &nc->nodes[i], *b = &d->cfg.nodes[i];
+			if (strcmp(a->name, b->name) || strcmp(a->addr_text, b->addr_text) ||
+			    !a->has_pubkey) {
+				snprintf(err, sizeof(err), "node line %u changed (%s %s); only its"
+					 " public keys may", i + 1, a->name, a->addr_text);
+				r = -EINVAL;
+			} else if (a->id == d->self &&
+				   memcmp(a->pubkey, d->wire->pk, AUTH_PK_BYTES) &&
+				   !(a->has_pubkey2 && !memcmp(a->pubkey2, d->wire->pk, AUTH_PK_BYTES))) {
+				snprintf(err, sizeof(err), "%s's line no longer lists this daemon's own"
+					 " public key", a->name);
+				r = -EINVAL;
+			}
+		}
+	}
+	free(text);
+	if (r < 0) {
+		daemon_log(d, "SIGHUP: %s: %s; keys unchanged", d->config_path,
+			   nc ? err : strerror(ENOMEM));
+		free(nc);
+		return;
+	}
+	unsigned changed = 0, ended = 0;
+	for (unsigned i = 0; i < nc->n_nodes; i++) {
+		const struct pkv_node_cfg *a = &nc->nodes[i];
+		struct pkv_node_cfg *b = &d->cfg.nodes[i];
+		bool same = !memcmp(a->pubkey, b->pubkey, 32) && a->has_pubkey2 == b->has_pubkey2 &&
+			    (!a->has_pubkey2 || !memcmp(a->pubkey2, b->pubkey2, 32));
+		if (same)
+			continue;
+		if (a->id != d->self) {
+			int w = wire_set_peer_keys(d->wire, a->id, a->pubkey,
+						   a->has_pubkey2 ? a->pubkey2 : NULL);
+			if (w < 0) {
+				daemon_log(d, "SIGHUP: %s: a public key is not a usable X25519 key;"
+					   " its keys unchanged", a->name);
+				continue;
+			}
+			ended += (unsigned)w;
+			daemon_log(d, "SIGHUP: %s's keys reloaded (%s), %d session(s) with a key no"
+				   " longer listed ended", a->name,
+				   a->has_pubkey2 ? "two: a rotation" : "one", w);
+		}
+		memcpy(b->pubkey, a->pubkey, 32);
+		memcpy(b->pubkey2, a->pubkey2, 32);
+		b->has_pubkey2 = a->has_pubkey2;
+		changed++;
+	}
+	daemon_log(d, "SIGHUP: peer keys reloaded from %s: %u node line(s) changed, %u session(s)"
+		   " ended", d->config_path, changed, ended);
+	free(nc);
+}
+
 static void on_signal(void *ctx, int signo)
 {
 	struct daemon *d = ctx;
+	if (signo == SIGHUP) {
+		reload_peer_keys(d);
+		return;
+	}
 	daemon_log(d, "received %s, stopping", strsignal(signo));
 	d->stopping = true;
 }
@@ -468,7 +584,9 @@ int daemon_init(struct daemon *d)
 	d->seed = NULL;
 	for (unsigned i = 0; i < d->cfg.n_nodes; i++) {
 		const struct pkv_node_cfg *n = &d->cfg.nodes[i];
-		if (n->id != d->self && wire_add_peer(d->wire, n->id, n->pubkey) < 0) {
+		if (n->id != d->self &&
+		    wire_set_peer_keys(d->wire, n->id, n->pubkey,
+				       n->has_pubkey2 ? n->pubkey2 : NULL) < 0) {
 			fprintf(stderr, "pkvd: node '%s': its public key is not a usable X25519 key\n",
 				n->name);
 			return -EINVAL;

@@ -147,6 +147,7 @@ struct wire_session {
 	uint64_t id;	      /* session id (the receiver's choice) */
 	uint64_t peer_inc;    /* the other end's incarnation */
 	uint8_t key[AUTH_KEY_BYTES];
+	uint8_t peer_pk[AUTH_PK_BYTES]; /* the peer's static key it was made with */
 	uint64_t since_us;    /* set up (receiver: RESP sent; sender: RESP received) */
 	uint64_t seq;	      /* sending: the last sequence used */
 	uint64_t top;	      /* receiving: the highest sequence accepted */
@@ -166,6 +167,15 @@ struct wire_peer {
 	/* The static-static term, computed once: as the initiator of the
 	 * session we send on, and as the responder of the one we receive on. */
 	uint8_t ss_out[AUTH_DH_BYTES], ss_in[AUTH_DH_BYTES];
+	/*
+	 * During a rotation of the peer's key (wire_set_peer_keys): its other
+	 * public key, either of which it may hold, and the same terms for it.
+	 * An INIT from it is tried under both; ours goes to the key it last
+	 * used (try_alt), the two keys taken in turn while unanswered.
+	 */
+	bool has_alt, try_alt, hs_alt;
+	uint8_t alt_pk[AUTH_PK_BYTES];
+	uint8_t alt_ss_out[AUTH_DH_BYTES], alt_ss_in[AUTH_DH_BYTES];
 	/* Sending to the peer: the session we started, and our INIT in flight. */
 	struct wire_session tx;
 	bool hs_pending;
@@ -227,6 +237,16 @@ void wire_wipe(struct wire *w);
  * with). Adding a known peer again with the same key keeps its sessions.
  */
 int wire_add_peer(struct wire *w, uint32_t id, const uint8_t pk[AUTH_PK_BYTES]);
+/*
+ * The peer's public keys, at start or on a reload of the configuration:
+ * pk, and alt (NULL: none) while the peer's key is being rotated; a
+ * handshake with either is accepted. A session (sending, receiving or
+ * answered) made with a key no longer listed is wiped at once, so the old
+ * key is refused from then on; the others live on. Returns the number of
+ * sessions wiped, or -EINVAL (nothing changed) for an unusable key.
+ */
+int wire_set_peer_keys(struct wire *w, uint32_t id, const uint8_t pk[AUTH_PK_BYTES],
+		       const uint8_t *alt);
 
 /* Forgets a peer and its sessions; its datagrams become unknown_sender. */
 void wire_remove_peer(struct wire *w, uint32_t id);
