@@ -333,6 +333,8 @@ void wire_init(struct wire *w, uint64_t cluster_id, uint32_t self, uint64_t inca
 	w->self = self;
 	w->incarnation = incarnation;
 	w->max_age_us = WIRE_MAX_AGE_US;
+	w->rekey_dgrams = WIRE_REKEY_DGRAMS;
+	w->rekey_us = WIRE_REKEY_US;
 	auth_node_keypair(w->pk, w->sk, seed);
 }
 
@@ -358,8 +360,8 @@ int wire_set_peer_keys(struct wire *w, uint32_t id, const uint8_t pk[AUTH_PK_BYT
 	if (!p->known)
 		sodium_memzero(p, sizeof(*p));
 	/* Sessions made with a key that is no longer listed end now. */
-	struct wire_session *live[] = { &p->tx, &p->rx, &p->rx_next };
-	for (unsigned i = 0; i < 3; i++) {
+	struct wire_session *live[] = { &p->tx, &p->rx, &p->rx_next, &p->rx_prev };
+	for (unsigned i = 0; i < 4; i++) {
 		struct wire_session *s = live[i];
 		if (s->live && memcmp(s->peer_pk, pk, AUTH_PK_BYTES) != 0 &&
 		    !(alt && !memcmp(s->peer_pk, alt, AUTH_PK_BYTES))) {
@@ -443,12 +445,17 @@ size_t wire_handshake_due(struct wire *w, uint32_t id, uint64_t now_us, uint8_t 
 	if (!peer_ok(w, id) || cap < WIRE_HS_BYTES)
 		return 0;
 	p = &w->peers[id];
+	/* A sending session past a rekey bound is replaced (it sends until then). */
+	bool worn = p->tx.live &&
+		    (p->tx.seq >= w->rekey_dgrams || now_us - p->tx.since_us >= w->rekey_us);
 	if (p->hs_pending ? now_us < p->hs_next_us
-			  : p->tx.live && p->tx.peer_inc >= p->hs_want_inc) {
+			  : p->tx.live && p->tx.peer_inc >= p->hs_want_inc && !worn) {
 		if (p->hs_pending && p->hs_next_us < *next_us)
 			*next_us = p->hs_next_us;
 		return 0;
 	}
+	if (!p->hs_pending && worn && p->tx.peer_inc >= p->hs_want_inc)
+		w->rekeys++;
 	p->hs_tries = p->hs_pending ? p->hs_tries + 1 : 0;
 	/* During a rotation: the key the peer last used; unanswered, the other one next. */
 	p->hs_alt = p->has_alt && p->try_alt;
@@ -765,6 +772,9 @@ int wire_receive(struct wire *w, uint8_t *buf, size_t len, uint64_t now_us,
 		s = &peer->rx;
 	else if (peer->rx_next.live && peer->rx_next.id == h.session)
 		s = &peer->rx_next;
+	else if (peer->rx_prev.live && peer->rx_prev.id == h.session &&
+		 now_us < peer->rx_prev_until)
+		s = &peer->rx_prev; /* sent before a rekey, still in flight */
 	else
 		return reject(w, WIRE_REJ_NO_SESSION);
 
@@ -790,8 +800,19 @@ int wire_receive(struct wire *w, uint8_t *buf, size_t len, uint64_t now_us,
 
 	/* Accepted: only now does the peer's state move. */
 	if (s == &peer->rx_next) {
-		/* Confirmed: the answered session becomes the current one, and
-		 * the one before it is gone with its key. */
+		/*
+		 * Confirmed: the answered session becomes the current one. The
+		 * one before it is gone with its key — unless this is a rekey
+		 * (the same incarnation): then what it sent before the switch
+		 * may still be in flight, and it opens those for the delay
+		 * bound. A datagram is sealed under one session only, and each
+		 * session keeps its own window, so none is taken twice.
+		 */
+		session_wipe(&peer->rx_prev);
+		if (peer->rx.live && peer->rx.peer_inc == peer->rx_next.peer_inc) {
+			peer->rx_prev = peer->rx;
+			peer->rx_prev_until = now_us + w->max_age_us;
+		}
 		session_wipe(&peer->rx);
 		peer->rx = peer->rx_next;
 		session_wipe(&peer->rx_next);

@@ -125,6 +125,16 @@
  * may already be sending under it (its confirmation lost, or held up by a
  * partition); forgetting it would leave the peer sending into a void.
  */
+/*
+ * Rekeying (docs/design.md §7, "Rekeying"): a sending session is replaced by
+ * a new handshake once it has sealed WIRE_REKEY_DGRAMS datagrams or is
+ * WIRE_REKEY_US old, whichever comes first; it keeps sending until the new
+ * one is answered. The receiver still opens the session before a rekey for
+ * the delay bound after the new one is confirmed (rx_prev), so datagrams in
+ * flight across the switch are neither lost nor taken twice.
+ */
+#define WIRE_REKEY_DGRAMS (1ull << 20)
+#define WIRE_REKEY_US	  (120ull * 1000000u)
 #define WIRE_HS_RETRY_US     100000u
 #define WIRE_HS_RETRY_MAX_US 1000000u
 #define WIRE_HS_MAX_RTT_US   1000000u
@@ -189,6 +199,9 @@ struct wire_peer {
 	uint8_t es[AUTH_DH_BYTES];
 	/* Receiving from the peer: the confirmed session and an answered INIT. */
 	struct wire_session rx, rx_next;
+	/* The session before a rekey of the same incarnation, open until rx_prev_until. */
+	struct wire_session rx_prev;
+	uint64_t rx_prev_until;
 	uint64_t init_inc, init_ctr; /* the newest INIT answered */
 	uint64_t incarnation;	     /* the peer's, from the newest confirmed session */
 };
@@ -213,6 +226,9 @@ struct wire {
 	uint32_t self;
 	uint64_t incarnation;
 	uint64_t max_age_us; /* the delay bound; WIRE_MAX_AGE_US after wire_init */
+	/* Rekey bounds; WIRE_REKEY_DGRAMS and WIRE_REKEY_US after wire_init. */
+	uint64_t rekey_dgrams, rekey_us;
+	uint64_t rekeys; /* handshakes started because a sending session reached a bound */
 	uint8_t pk[AUTH_PK_BYTES], sk[AUTH_SK_BYTES];
 	uint64_t hs_ctr; /* INITs sent in this incarnation */
 	struct wire_peer peers[PKV_MAX_NODES + 1]; /* indexed by node id; [0] unused */
