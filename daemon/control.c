@@ -232,6 +232,8 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
 		OUT("synced: %s\n", paxos_synced(d->paxos) ? "yes" : "no");
 		OUT("epoch: %" PRIu64 "\n", paxos_epoch(d->paxos));
 	}
+	OUT("sessions: handshakes=%" PRIu64 " rekeys=%" PRIu64 "\n", d->wire->handshakes,
+	    d->wire->rekeys);
 	OUT("rejected:");
 	for (unsigned r = 0; r < WIRE_REJ__COUNT; r++)
 		OUT(" %s=%" PRIu64, wire_reject_to_str(r), d->wire->rejects[r]);

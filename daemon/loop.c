@@ -273,6 +273,8 @@ static uint64_t handshakes(struct daemon *d, uint64_t now)
 {
 	uint64_t next = UINT64_MAX;
 	uint8_t init[WIRE_HS_BYTES];
+	/* rekey= (fault injection): a lowered rekey bound. */
+	d->wire->rekey_dgrams = d->fault.rekey_dgrams ? d->fault.rekey_dgrams : WIRE_REKEY_DGRAMS;
 	for (unsigned i = 0; i < d->cfg.n_nodes; i++) {
 		const struct pkv_node_cfg *peer = &d->cfg.nodes[i];
 		if (peer->id == d->self)
