@@ -246,7 +246,7 @@ void drop_on_drop(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint6
 	}
 	p->dpend = v;
 	struct drop_pending *d = &v[p->n_dpend];
-	*d = (struct drop_pending){ .to = from, .req = m->req };
+	*d = (struct drop_pending){ .to = from, .req = m->req, .since = now };
 	if (paxos_bytes_dup(&d->key, m->key)) {
 		p->oom = -ENOMEM;
 		return;
@@ -325,6 +325,16 @@ void drop_step(struct paxos *p, uint64_t now)
 		}
 	for (size_t i = 0; i < p->n_dpend;) {
 		struct drop_pending *d = &p->dpend[i];
+		/*
+		 * A DROP whose record no read has found for a while is
+		 * forgotten, like a lost datagram: a real origin sends it
+		 * again, a forged one stops costing reads.
+		 */
+		if (!d->applied && !d->bucket.p && now >= d->since + 4 * p->cfg.ballot_life_us) {
+			paxos_bytes_free(&d->key);
+			*d = p->dpend[--p->n_dpend];
+			continue;
+		}
 		if (!d->applied || !drop_settled(p, d->bucket)) {
 			i++;
 			continue;

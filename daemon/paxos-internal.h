@@ -261,6 +261,7 @@ struct drop_pending {
 	struct pkv_bytes bucket; /* owned: the bucket its chosen record names, once known */
 	bool applied;		/* false: waiting for the record, or until synced */
 	uint64_t read_at;	/* when a learner read of the record last started */
+	uint64_t since;		/* when the DROP came (an unproven one is forgotten) */
 };
 
 struct drop_done {

@@ -1538,6 +1538,14 @@ START_TEST(drop_without_a_chosen_record_erases_nothing)
 	paxos_receive(f.p, 3, &none, f.now);
 	ck_assert(entry(&f, "k")->chosen);
 	ck_assert_uint_eq(paxos_stats(f.p)->drops_applied, 0);
+	/* A few seconds on, the unproven DROP is forgotten: no more reads of it. */
+	for (uint64_t t = f.now; t < f.now + 5000000; t += 100000)
+		paxos_tick(f.p, t);
+	pkv_outbox_reset(&f.ob);
+	paxos_tick(f.p, f.now + 5200000);
+	paxos_tick(f.p, f.now + 5400000);
+	ck_assert_ptr_null(find(&f, PKV_MSG_QUERY, UINT32_MAX));
+	ck_assert(entry(&f, "k")->chosen);
 	fx_free(&f);
 }
 END_TEST
