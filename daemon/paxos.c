@@ -444,10 +444,10 @@ static unsigned forwards_running(const struct paxos *p, uint32_t from, uint64_t 
 
 /*
  * A CHOSEN is learned on its own only as evidence this daemon can check
- * (docs/design.md §3.5): the sender's word counts as one voter's, when it
- * is a voter, and this daemon's own acceptor counts when it is a voter and
- * accepted that very (ballot, value); together they must make a majority
- * of the voters. Anything less is a hint, which a learner read settles.
+ * (docs/design.md §3.5): the sender's word counts when the sender is a
+ * voter, and this daemon's own acceptor counts when it is a voter and
+ * accepted that very (ballot, value); both are needed (one, for a lone
+ * voter). Anything less is a hint, which a learner read settles.
  */
 static bool chosen_checked(const struct paxos *p, const struct store_entry *e, uint32_t from,
 			   const struct pkv_msg *m)
@@ -458,7 +458,7 @@ static bool chosen_checked(const struct paxos *p, const struct store_entry *e, u
 	if (is_voter(p, p->cfg.self) && e->has_accepted && !pkv_ballot_cmp(e->accepted, m->ballot) &&
 	    paxos_same_value(e->accepted_value, e->accepted_bind, m->value, &p->rx_bind))
 		n++;
-	return n >= quorum(p);
+	return n >= (quorum(p) < 2 ? quorum(p) : 2);
 }
 
 /* Finds the request a reply is for; replies must name the same key. */
