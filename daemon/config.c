@@ -420,7 +420,10 @@ static bool parse_pubkey(uint8_t out[32], const char *s, size_t n)
 	return true;
 }
 
-/* `node NAME ADDRESS:PORT [PUBLIC-KEY]`; rest is what follows "node" and its blanks. */
+/*
+ * `node NAME ADDRESS:PORT [PUBLIC-KEY [PUBLIC-KEY]]` (two during a key
+ * rotation); rest is what follows "node" and its blanks.
+ */
 static int parse_node(struct parser *p, const char *rest, size_t n)
 {
 	struct pkv_config *c = p->c;
@@ -441,6 +444,12 @@ static int parse_node(struct parser *p, const char *rest, size_t n)
 	while (i < n && !is_blank(rest[i]))
 		i++;
 	size_t pk_n = i - pk_at;
+	while (i < n && is_blank(rest[i]))
+		i++;
+	size_t pk2_at = i;
+	while (i < n && !is_blank(rest[i]))
+		i++;
+	size_t pk2_n = i - pk2_at;
 	while (i < n && is_blank(rest[i]))
 		i++;
 	if (name_n == 0 || addr_n == 0 || i != n)
@@ -481,6 +490,19 @@ static int parse_node(struct parser *p, const char *rest, size_t n)
 				    " prints), not '%.*s'",
 				    p->line, (int)(pk_n > 80 ? 80 : pk_n), rest + pk_at);
 		nd->has_pubkey = true;
+	}
+	if (pk2_n) {
+		if (!parse_pubkey(nd->pubkey2, rest + pk2_at, pk2_n))
+			return fail(p->err, p->errlen,
+				    "line %u: a second public key (during a key rotation) is 64 hex"
+				    " digits, as pkv-keygen -p prints, not '%.*s'",
+				    p->line, (int)(pk2_n > 80 ? 80 : pk2_n), rest + pk2_at);
+		if (!memcmp(nd->pubkey, nd->pubkey2, 32))
+			return fail(p->err, p->errlen,
+				    "line %u: the same public key twice (a rotation lists the old"
+				    " key and the new one)",
+				    p->line);
+		nd->has_pubkey2 = true;
 	}
 	addr_str(nd, nd->addr_text, sizeof(nd->addr_text));
 	nd->id = c->n_nodes + 1;
@@ -642,7 +664,14 @@ int config_validate(const struct pkv_config *c, char *err, size_t errlen)
 				    a->name, a->has_pubkey ? "lists" : "does not list", c->nodes[0].name,
 				    c->nodes[0].has_pubkey ? "does" : "does not");
 		for (unsigned j = 0; j < i; j++) {
-			if (a->has_pubkey && memcmp(c->nodes[j].pubkey, a->pubkey, 32) == 0)
+			const struct pkv_node_cfg *o = &c->nodes[j];
+			/* Every key listed, old or new, names one node alone. */
+			bool same = a->has_pubkey && (!memcmp(o->pubkey, a->pubkey, 32) ||
+						      (a->has_pubkey2 && !memcmp(o->pubkey, a->pubkey2, 32)) ||
+						      (o->has_pubkey2 && !memcmp(o->pubkey2, a->pubkey, 32)) ||
+						      (a->has_pubkey2 && o->has_pubkey2 &&
+						       !memcmp(o->pubkey2, a->pubkey2, 32)));
+			if (same)
 				return fail(err, errlen, "nodes '%s' and '%s' have the same public key",
 					    c->nodes[j].name, a->name);
 			if (strcmp(c->nodes[j].name, a->name) == 0)
@@ -708,6 +737,11 @@ size_t config_format(const struct pkv_config *c, char *buf, size_t len)
 			out(buf, len, &at, " ");
 			for (unsigned k = 0; k < 32; k++)
 				out(buf, len, &at, "%02x", c->nodes[i].pubkey[k]);
+		}
+		if (c->nodes[i].has_pubkey2) {
+			out(buf, len, &at, " ");
+			for (unsigned k = 0; k < 32; k++)
+				out(buf, len, &at, "%02x", c->nodes[i].pubkey2[k]);
 		}
 		out(buf, len, &at, "\n");
 	}

@@ -117,6 +117,12 @@ struct pkv_node_cfg {
 	char addr_text[PKV_CONFIG_ADDR_TEXT]; /* "127.0.0.1:7401", "[::1]:7401": for logs */
 	bool has_pubkey; /* the node line lists its public key */
 	uint8_t pubkey[32];
+	/*
+	 * During a key rotation (README "Rotating a node's key") the line
+	 * lists a second public key: the node may hold either.
+	 */
+	bool has_pubkey2;
+	uint8_t pubkey2[32];
 };
 
 struct pkv_config {

@@ -296,6 +296,8 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
 		OUT("synced: %s\n", paxos_synced(d->paxos) ? "yes" : "no");
 		OUT("epoch: %" PRIu64 "\n", paxos_epoch(d->paxos));
 	}
+	OUT("sessions: handshakes=%" PRIu64 " rekeys=%" PRIu64 "\n", d->wire->handshakes,
+	    d->wire->rekeys);
 	OUT("rejected:");
 	for (unsigned r = 0; r < WIRE_REJ__COUNT; r++)
 		OUT(" %s=%" PRIu64, wire_reject_to_str(r), d->wire->rejects[r]);
@@ -387,6 +389,10 @@ static size_t stats_text(struct daemon *d, char *buf, size_t cap)
 	    ps->keys, store_nentries(d->store), d->cfg.max_keys,
 	    ps->keys_refused + store_refused(d->store), ps->fast_rounds, ps->fast_chosen,
 	    ps->fast_fallbacks, ps->fast_refused);
+	/* The authority rules (docs/design.md §3.5, §4.4). */
+	OUT("authority: chosen_unchecked=%" PRIu64 " learn_reads=%" PRIu64
+	    " drops_unproven=%" PRIu64 " drops_applied=%" PRIu64 "\n",
+	    ps->chosen_unchecked, ps->learn_reads, ps->drops_unproven, ps->drops_applied);
 	const struct pkv_shm_stats *ss = shm_stats(d->local.shm);
 	OUT("local: attaches=%" PRIu64 " requests=%" PRIu64 " responses=%" PRIu64
 	    " cache_entries=%" PRIu64 " cache_published=%" PRIu64 " cache_evicted=%" PRIu64

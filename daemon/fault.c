@@ -177,7 +177,7 @@ static int fault_parse_ids(const char *s, uint64_t *out)
 
 /*
  * Spec: space-separated "drop=P dup=P reorder=P delay=MS skew=MS
- * block=IDS block_in=IDS block_out=IDS" (P in percent; skew may be
+ * block=IDS block_in=IDS block_out=IDS rekey=N" (P in percent; skew may be
  * negative). Each call replaces every fault; "" clears them all.
  */
 int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
@@ -192,6 +192,7 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 	unsigned long drop = 0, dup = 0, reorder = 0, delay = 0;
 	long skew = 0;
 	unsigned long cache_lag = 0;
+	unsigned long rekey = 0;
 	uint64_t blocked = 0, block_in = 0, block_out = 0;
 	char *save = NULL;
 	for (char *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
@@ -214,6 +215,8 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 			skew = strtol(v, &end, 10);
 		else if (FAULT_IS("cache_lag"))
 			cache_lag = strtoul(v, &end, 10);
+		else if (FAULT_IS("rekey"))
+			rekey = strtoul(v, &end, 10);
 		else if (FAULT_IS("block")) {
 			if (fault_parse_ids(v, &blocked) < 0)
 				return -EINVAL;
@@ -228,7 +231,8 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 		}
 #undef FAULT_IS
 		if ((end && *end) || drop > 100 || dup > 100 || reorder > 100 || delay > 10000 ||
-		    skew > 86400000L || skew < -86400000L || cache_lag > 100000)
+		    skew > 86400000L || skew < -86400000L || cache_lag > 100000 ||
+		    rekey > (1ul << 20))
 			return -EINVAL;
 	}
 	f->drop_pct = (unsigned)drop;
@@ -237,15 +241,16 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 	f->delay_ms = (unsigned)delay;
 	f->skew_ms = skew;
 	f->cache_lag_us = (unsigned)cache_lag;
+	f->rekey_dgrams = rekey;
 	f->blocked = blocked;
 	f->block_in = block_in;
 	f->block_out = block_out;
 	if (!f->rng)
 		f->rng = f->seed | 1;
 	daemon_notice(d,
-		   "faults: drop=%lu%% dup=%lu%% reorder=%lu%% delay=%lums skew=%ldms "
+		   "faults: drop=%lu%% dup=%lu%% reorder=%lu%% delay=%lums skew=%ldms rekey=%lu "
 		   "blocked=0x%llx in=0x%llx out=0x%llx cache_lag=%luus",
-		   drop, dup, reorder, delay, skew, (unsigned long long)blocked,
+		   drop, dup, reorder, delay, skew, rekey, (unsigned long long)blocked,
 		   (unsigned long long)block_in, (unsigned long long)block_out, cache_lag);
 	return 0;
 }

@@ -30,6 +30,7 @@ struct fault {
 	unsigned delay_ms; /* each datagram out waits 0..delay_ms */
 	int64_t skew_ms;   /* added to the wall clock the core sees */
 	unsigned cache_lag_us; /* the loop stalls this long before publishing learned values */
+	uint64_t rekey_dgrams; /* rekey= : the sessions' rekey bound in datagrams (0: the default) */
 	uint64_t blocked;  /* bit id-1: both directions */
 	uint64_t block_in, block_out; /* bit id-1: one direction only */
 	uint64_t rng;
@@ -47,9 +48,11 @@ void fault_free(struct fault *f);
 
 /*
  * Spec: space-separated "drop=P dup=P reorder=P delay=MS skew=MS
- * block=IDS block_in=IDS block_out=IDS cache_lag=US" (P in percent; skew
- * may be negative; cache_lag widens the moment between learning a value and
- * its entry in the shared cache, for the ordering test). Each call replaces every fault; "" clears them all. Logs the
+ * block=IDS block_in=IDS block_out=IDS cache_lag=US rekey=N" (P in percent;
+ * skew may be negative; cache_lag widens the moment between learning a value
+ * and its entry in the shared cache, for the ordering test; rekey: sessions
+ * rekey after N datagrams, 1..2^20). Each call replaces every fault; "" clears
+ * them all. Logs the
  * new faults to d's log. Returns 0 or -EINVAL (or -ENOTSUP without it).
  */
 int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len);

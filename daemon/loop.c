@@ -287,6 +287,8 @@ static uint64_t handshakes(struct daemon *d, uint64_t now)
 {
 	uint64_t next = UINT64_MAX;
 	uint8_t init[WIRE_HS_BYTES];
+	/* rekey= (fault injection): a lowered rekey bound. */
+	d->wire->rekey_dgrams = d->fault.rekey_dgrams ? d->fault.rekey_dgrams : WIRE_REKEY_DGRAMS;
 	for (unsigned i = 0; i < d->cfg.n_nodes; i++) {
 		const struct pkv_node_cfg *peer = &d->cfg.nodes[i];
 		if (peer->id == d->self)
@@ -414,6 +416,77 @@ static void on_poll(void *ctx, void *token, int res, bool more)
 	local_on_poll(ctx, token, res, more);
 }
 
+/* ---- SIGHUP: the peers' public keys (key rotation, README) ---------------- */
+
+/* The configuration file's text (at most 1 MiB), NUL-terminated; NULL: see errno. */
+/*
+ * A reload takes the public keys of the peers' node lines from the reread
+ * file nc (one, or two during a rotation), when the node list itself has
+ * not changed. A session made with a key no longer listed ends at once
+ * (wire_set_peer_keys). Anything wrong leaves every key as it was, and says
+ * why.
+ */
+static void reload_peer_keys(struct daemon *d, const struct pkv_config *nc)
+{
+	if (!d->cfg.nodes[0].has_pubkey) {
+		daemon_info(d, "reload: node keys come from the cluster key here: no keys to reload");
+		return;
+	}
+	char err[512];
+	int r = 0;
+	if (nc->n_nodes != d->cfg.n_nodes) {
+		snprintf(err, sizeof(err), "the node list changed (%u nodes, was %u)", nc->n_nodes,
+			 d->cfg.n_nodes);
+		r = -EINVAL;
+	}
+	for (unsigned i = 0; r == 0 && i < nc->n_nodes; i++) {
+		const struct pkv_node_cfg *a = &nc->nodes[i], *b = &d->cfg.nodes[i];
+		if (strcmp(a->name, b->name) || strcmp(a->addr_text, b->addr_text) ||
+		    !a->has_pubkey) {
+			snprintf(err, sizeof(err), "node line %u changed (%s %s); only its"
+				 " public keys may", i + 1, a->name, a->addr_text);
+			r = -EINVAL;
+		} else if (a->id == d->self && memcmp(a->pubkey, d->wire->pk, AUTH_PK_BYTES) &&
+			   !(a->has_pubkey2 && !memcmp(a->pubkey2, d->wire->pk, AUTH_PK_BYTES))) {
+			snprintf(err, sizeof(err), "%s's line no longer lists this daemon's own"
+				 " public key", a->name);
+			r = -EINVAL;
+		}
+	}
+	if (r < 0) {
+		daemon_warn(d, "reload: %s: %s; keys unchanged", d->config_path, err);
+		return;
+	}
+	unsigned changed = 0, ended = 0;
+	for (unsigned i = 0; i < nc->n_nodes; i++) {
+		const struct pkv_node_cfg *a = &nc->nodes[i];
+		struct pkv_node_cfg *b = &d->cfg.nodes[i];
+		bool same = !memcmp(a->pubkey, b->pubkey, 32) && a->has_pubkey2 == b->has_pubkey2 &&
+			    (!a->has_pubkey2 || !memcmp(a->pubkey2, b->pubkey2, 32));
+		if (same)
+			continue;
+		if (a->id != d->self) {
+			int w = wire_set_peer_keys(d->wire, a->id, a->pubkey,
+						   a->has_pubkey2 ? a->pubkey2 : NULL);
+			if (w < 0) {
+				daemon_warn(d, "reload: %s: a public key is not a usable X25519 key;"
+					    " its keys unchanged", a->name);
+				continue;
+			}
+			ended += (unsigned)w;
+			daemon_notice(d, "reload: %s's keys reloaded (%s), %d session(s) with a key no"
+				      " longer listed ended", a->name,
+				      a->has_pubkey2 ? "two: a rotation" : "one", w);
+		}
+		memcpy(b->pubkey, a->pubkey, 32);
+		memcpy(b->pubkey2, a->pubkey2, 32);
+		b->has_pubkey2 = a->has_pubkey2;
+		changed++;
+	}
+	daemon_notice(d, "reload: peer keys reloaded from %s: %u node line(s) changed,"
+		      " %u session(s) ended", d->config_path, changed, ended);
+}
+
 static void on_signal(void *ctx, int signo)
 {
 	struct daemon *d = ctx;
@@ -485,10 +558,17 @@ static bool needs_restart(const struct pkv_config *old, const struct pkv_config 
 	b.max_keys = a.max_keys;
 	b.cache_entries = a.cache_entries;
 	b.encrypt = a.encrypt;
-	/* derived from the cluster key at start when the node lines list none */
-	for (unsigned i = 0; i < PKV_MAX_NODES; i++)
+	/* derived from the cluster key at start when the node lines list none;
+	 * listed ones a reload takes itself (reload_peer_keys) */
+	for (unsigned i = 0; i < PKV_MAX_NODES; i++) {
 		if (!b.nodes[i].has_pubkey && !a.nodes[i].has_pubkey)
 			memcpy(b.nodes[i].pubkey, a.nodes[i].pubkey, sizeof(b.nodes[i].pubkey));
+		else if (b.nodes[i].has_pubkey && a.nodes[i].has_pubkey) {
+			memcpy(b.nodes[i].pubkey, a.nodes[i].pubkey, sizeof(b.nodes[i].pubkey));
+			memcpy(b.nodes[i].pubkey2, a.nodes[i].pubkey2, sizeof(b.nodes[i].pubkey2));
+			b.nodes[i].has_pubkey2 = a.nodes[i].has_pubkey2;
+		}
+	}
 	if (memcmp(&a, &b, sizeof(a)) == 0)
 		return false;
 	snprintf(what, len, "%s",
@@ -543,6 +623,7 @@ int daemon_reload(struct daemon *d)
 			   err);
 		goto out;
 	}
+	reload_peer_keys(d, &nc);
 	char what[64];
 	if (needs_restart(&d->cfg, &nc, what, sizeof(what)))
 		daemon_warn(d, "reload: %s changed in %s: that takes a restart; applying only"
@@ -677,7 +758,9 @@ int daemon_init(struct daemon *d)
 	d->seed = NULL;
 	for (unsigned i = 0; i < d->cfg.n_nodes; i++) {
 		const struct pkv_node_cfg *n = &d->cfg.nodes[i];
-		if (n->id != d->self && wire_add_peer(d->wire, n->id, n->pubkey) < 0) {
+		if (n->id != d->self &&
+		    wire_set_peer_keys(d->wire, n->id, n->pubkey,
+				       n->has_pubkey2 ? n->pubkey2 : NULL) < 0) {
 			daemon_err(d, "node '%s': its public key is not a usable X25519 key", n->name);
 			return -EINVAL;
 		}

@@ -300,7 +300,8 @@ static int load_node_keys(struct daemon *d)
 		uint8_t pk[AUTH_PK_BYTES];
 		*d->seed = *file_key;
 		auth_node_keypair(pk, sk, d->seed);
-		if (memcmp(pk, self->pubkey, AUTH_PK_BYTES) != 0) {
+		if (memcmp(pk, self->pubkey, AUTH_PK_BYTES) != 0 &&
+		    !(self->has_pubkey2 && !memcmp(pk, self->pubkey2, AUTH_PK_BYTES))) {
 			char hex[2 * AUTH_PK_BYTES + 1];
 			sodium_bin2hex(hex, sizeof(hex), pk, sizeof(pk));
 			fprintf(stderr,
@@ -480,6 +481,7 @@ int main(int argc, char **argv)
 	static struct daemon d;
 	char err[512];
 	config_defaults(&d.cfg);
+	d.config_path = config_path;
 	if (config_path) {
 		char *text = NULL;
 		size_t len = 0;

@@ -32,7 +32,9 @@
  *  ACCEPT          bucket, key, gen, ballot, value, req
  *  ACCEPTED        bucket, key, gen, ballot, req,
  *                  flags: PKV_MF_OK or nack (accepted = the promise seen)
- *  CHOSEN          bucket, key, gen, ballot, value (learner broadcast)
+ *  CHOSEN          bucket, key, gen, ballot, value (learner broadcast; the
+ *                  receiver learns it only as evidence it can check,
+ *                  docs/design.md §3.5, else it reads the key)
  *  QUERY           bucket, key, req, arg1 = the asker's configuration
  *                  (get: what has the acceptor accepted?)
  *  QUERY_REPLY     bucket, key, gen, req, accepted, value, arg1 = the
@@ -67,12 +69,14 @@
  *  ERASE           bucket, key, gen: every generation <= gen of the key has
  *                  ended (a lifetime ended); retransmitted until acknowledged
  *  ERASE_ACK       bucket, key, gen (the ERASE's)
- *  DROP            bucket, req: end the live generation of every key of the
- *                  bucket the receiver holds (bucket drop); retransmitted
- *                  until acknowledged
- *  DROP_ACK        bucket, req (the DROP's): the receiver applied it and
- *                  every connected node acknowledged the ERASE of each key
- *                  it ended
+ *  DROP            bucket = PKV_DROP_BUCKET, key = the drop's key there,
+ *                  req: apply the bucket drop whose record the voters chose
+ *                  under that key (docs/design.md §4.4); the receiver acts
+ *                  only on the chosen record, never on the DROP alone;
+ *                  retransmitted until acknowledged
+ *  DROP_ACK        bucket, key, req (the DROP's): the receiver applied it
+ *                  and every connected node acknowledged the ERASE of each
+ *                  key it ended
  *
  * Bindings travel with the value. A message whose value is bound (PROMISE,
  * ACCEPT, CHOSEN, QUERY_REPLY, SYNC_REPLY, FORWARD, FORWARD_REPLY) sets
@@ -132,6 +136,15 @@ static inline uint64_t pkv_conf_base(uint64_t conf)
 #define PKV_CONF_BUCKET "\0conf" /* reserved: no client names a bucket starting with NUL */
 #define PKV_CONF_BUCKET_LEN 5u
 
+/*
+ * Bucket drops (docs/design.md §4.4): a drop of bucket B is the value chosen
+ * for a fresh key of this reserved bucket; the value names B
+ * (pkv_drop_encode). Daemons erase B's keys only for a chosen record.
+ */
+#define PKV_DROP_BUCKET "\0drop"
+#define PKV_DROP_BUCKET_LEN 5u
+#define PKV_DROP_MAGIC 0xd7u
+
 struct pkv_conf {
 	uint64_t num, voters, prev_voters;
 };
@@ -166,6 +179,31 @@ static inline bool pkv_conf_decode(const uint8_t *p, size_t len, struct pkv_conf
 	c->voters = pkv_get_u64le(p + 8);
 	c->prev_voters = pkv_get_u64le(p + 16);
 	return c->voters != 0;
+}
+
+/*
+ * A drop record: magic, the proposer's node id, then the dropped bucket's
+ * name. Returns the length written (out holds 2 + PKV_MAX_BUCKET).
+ */
+static inline uint32_t pkv_drop_encode(uint8_t *out, uint32_t node, const uint8_t *bucket,
+				       uint32_t len)
+{
+	out[0] = PKV_DROP_MAGIC;
+	out[1] = (uint8_t)node;
+	for (uint32_t i = 0; i < len; i++)
+		out[2 + i] = bucket[i];
+	return 2 + len;
+}
+
+/* The bucket a drop record names; false when the bytes are not one. */
+static inline bool pkv_drop_decode(const uint8_t *p, uint32_t len, const uint8_t **bucket,
+				   uint32_t *blen)
+{
+	if (!p || len < 3 || len > 2 + PKV_MAX_BUCKET || p[0] != PKV_DROP_MAGIC || p[2] == 0)
+		return false;
+	*bucket = p + 2;
+	*blen = len - 2;
+	return true;
 }
 
 /* A bucket name reserved for the daemons (first byte NUL). */

@@ -3,12 +3,22 @@
  * paxos-drop.c — bucket drop: the live generation of every key of the
  * bucket ends on every daemon, with the ordinary erasure rules (docs/design.md §4.4).
  *
- * How it spreads. The origin ends the generation of each key it holds of
- * the bucket (lifetimes_erase: tombstone, paxos_erased output, cascade,
- * requests on the key restarted in the next generation) and sends DROP to
- * every connected peer, again on every retransmit timer to those that did
- * not acknowledge.
- * A daemon that gets a DROP does the same for the keys it holds. Every one
+ * Who decides. A drop is first a value the voters choose: the origin puts a
+ * drop record naming the bucket under a fresh key of the reserved bucket
+ * PKV_DROP_BUCKET (drop_propose). A DROP names that key, and a daemon acts
+ * on it only for a record it holds as chosen (learned by the rules of
+ * docs/design.md §3.5, never on one peer's word); until then it asks the
+ * voters for it with a learner read. The DROP says when: a record learned
+ * late, with no DROP, is never applied, since it would end values put
+ * after the drop.
+ *
+ * How it spreads. Once its record is chosen, the origin ends the
+ * generation of each key it holds of the bucket (lifetimes_erase:
+ * tombstone, paxos_erased output, cascade, requests on the key restarted
+ * in the next generation) and sends DROP to every connected peer, again on
+ * every retransmit timer to those that did not acknowledge.
+ * A daemon that gets a DROP, and holds its record, does the same for the
+ * keys it holds. Every one
  * of these erasures goes through the usual ERASE fan-out to every
  * configured node — the origin of the drop included, since it may not hold
  * the key — retransmitted until each acknowledged. A daemon sends DROP_ACK
@@ -58,9 +68,16 @@
 #include <errno.h>
 #include <stdlib.h>
 
+static struct pkv_bytes drop_bucket_name(void)
+{
+	return (struct pkv_bytes){ (const uint8_t *)PKV_DROP_BUCKET, PKV_DROP_BUCKET_LEN };
+}
+
 /* Ends the live generation of every key of the bucket held here. */
 static void drop_apply(struct paxos *p, struct pkv_bytes bucket, uint64_t now)
 {
+	if (pkv_bucket_reserved(bucket.p, bucket.len))
+		return; /* the daemons' own buckets are never dropped */
 	p->stats.drops_applied++;
 	struct store_bucket *b = store_bucket(p->store, bucket, false);
 	if (!b)
@@ -75,6 +92,23 @@ static void drop_apply(struct paxos *p, struct pkv_bytes bucket, uint64_t now)
 		p->stats.drop_erasures++;
 		lifetimes_erase(p, e, e->gen, 0, now);
 	}
+}
+
+/*
+ * The bucket that the chosen record under `key` names; false while no
+ * record is chosen there (or what is chosen is not a drop record).
+ */
+static bool drop_record(struct paxos *p, struct pkv_bytes key, struct pkv_bytes *bucket)
+{
+	struct store_entry *e = store_lookup(p->store, drop_bucket_name(), key, false);
+	if (!e || !e->chosen)
+		return false;
+	const uint8_t *b;
+	uint32_t len;
+	if (!pkv_drop_decode(e->chosen_value.p, e->chosen_value.len, &b, &len))
+		return false;
+	*bucket = (struct pkv_bytes){ b, len };
+	return true;
 }
 
 /* Every connected node acknowledged the ERASE of every key of the bucket we ended. */
@@ -92,17 +126,22 @@ static bool drop_settled(const struct paxos *p, struct pkv_bytes bucket)
 
 static void drop_send(struct paxos *p, struct req *r, uint64_t now)
 {
+	r->t_timer = now + p->cfg.retransmit_us;
+	if (!r->drop_decided)
+		return; /* the put of the record retransmits on its own */
 	/*
 	 * Connected peers only: one the drop does not wait for is reached by
 	 * the ERASE fan-out, whereas a DROP reaching it long after the drop
 	 * completed would end values put since.
 	 */
-	struct pkv_msg m = { .type = PKV_MSG_DROP, .bucket = r->bucket, .req = r->rid };
+	uint8_t rec[2 + PKV_MAX_BUCKET];
+	uint32_t n = pkv_drop_encode(rec, p->cfg.self, r->bucket.p, r->bucket.len);
+	struct pkv_msg m = { .type = PKV_MSG_DROP, .bucket = drop_bucket_name(), .key = r->value,
+			     .value = { rec, n }, .req = r->rid };
 	uint64_t to = paxos_connected_mask(p) & ~r->answered_mask & ~self_bit(p);
 	for (uint32_t i = 0; i < p->cfg.n_nodes; i++)
 		if (to & BIT(p->cfg.nodes[i]))
 			paxos_send(p, p->cfg.nodes[i], &m);
-	r->t_timer = now + p->cfg.retransmit_us;
 }
 
 static void drop_check(struct paxos *p, struct req *r)
@@ -132,22 +171,59 @@ void drop_on_event(struct paxos *p, struct req *r, enum paxos_event ev, uint32_t
 	drop_check(p, r);
 }
 
-static void drop_ack_send(struct paxos *p, uint32_t to, uint64_t req, struct pkv_bytes bucket)
+static void drop_ack_send(struct paxos *p, uint32_t to, uint64_t req, struct pkv_bytes key)
 {
-	struct pkv_msg a = { .type = PKV_MSG_DROP_ACK, .bucket = bucket, .req = req };
+	struct pkv_msg a = { .type = PKV_MSG_DROP_ACK, .bucket = drop_bucket_name(), .key = key,
+			     .req = req };
 	paxos_send(p, to, &a);
+}
+
+/*
+ * A pending peer's drop: applied once its record is chosen here and this
+ * daemon is synced; until the record is known, a learner read asks the
+ * voters for it (again at every retransmit interval).
+ */
+static void drop_pending_try(struct paxos *p, struct drop_pending *d, uint64_t now)
+{
+	if (d->applied)
+		return;
+	struct pkv_bytes bucket;
+	if (!drop_record(p, d->key, &bucket)) {
+		if (!d->read_at || now >= d->read_at + p->cfg.retransmit_us) {
+			d->read_at = now;
+			req_learn_read(p, drop_bucket_name(), d->key, now);
+		}
+		return;
+	}
+	if (!d->bucket.p && paxos_bytes_dup(&d->bucket, bucket)) {
+		p->oom = -ENOMEM;
+		return;
+	}
+	if (!p->synced)
+		return;
+	d->applied = true;
+	drop_apply(p, d->bucket, now);
 }
 
 void drop_on_drop(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now)
 {
-	if (!store_bucket_name_ok(m->bucket))
+	if (m->key.len == 0 || m->key.len > PKV_MAX_KEY)
 		return;
+#if PKV_PAXOS_BROKEN_DROP
+	/* TEST ONLY: the DROP's own word names the bucket, and it is erased at once. */
+	{
+		const uint8_t *b;
+		uint32_t len;
+		if (pkv_drop_decode(m->value.p, m->value.len, &b, &len))
+			drop_apply(p, (struct pkv_bytes){ b, len }, now);
+	}
+#endif
 	for (size_t i = 0; i < p->n_dpend; i++)
 		if (p->dpend[i].to == from && p->dpend[i].req == m->req)
-			return; /* applied; acknowledged once settled */
+			return; /* pending; acknowledged once applied and settled */
 	for (size_t i = 0; i < p->n_ddone; i++)
 		if (p->ddone[i].to == from && p->ddone[i].req == m->req) {
-			drop_ack_send(p, from, m->req, m->bucket); /* the ack was lost */
+			drop_ack_send(p, from, m->req, m->key); /* the ack was lost */
 			return;
 		}
 	/*
@@ -166,42 +242,104 @@ void drop_on_drop(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint6
 	struct drop_pending *v = paxos_grow(p->dpend, &p->cap_dpend, p->n_dpend, sizeof(*v));
 	if (!v) {
 		p->oom = -ENOMEM;
-		return; /* not applied: the origin retransmits */
+		return; /* not taken: the origin retransmits */
 	}
 	p->dpend = v;
 	struct drop_pending *d = &v[p->n_dpend];
-	if (paxos_bytes_dup(&d->bucket, m->bucket)) {
+	*d = (struct drop_pending){ .to = from, .req = m->req, .since = now };
+	if (paxos_bytes_dup(&d->key, m->key)) {
 		p->oom = -ENOMEM;
 		return;
 	}
-	d->to = from;
-	d->req = m->req;
-	d->applied = p->synced;
 	p->n_dpend++;
-	if (d->applied)
-		drop_apply(p, m->bucket, now);
+	/*
+	 * Authority (docs/design.md §4.4): the DROP only says when; what is
+	 * dropped is what the voters chose under its key. A DROP whose record
+	 * is not chosen here (yet) erases nothing.
+	 */
+	struct pkv_bytes bucket;
+	if (!drop_record(p, d->key, &bucket))
+		p->stats.drops_unproven++;
+	drop_pending_try(p, d, now);
+}
+
+/* Proposes the drop's record under a fresh key of PKV_DROP_BUCKET. */
+static void drop_propose(struct paxos *p, struct req *r, uint64_t now)
+{
+	uint8_t key[9];
+	uint64_t nonce = splitmix(&p->rng);
+	pkv_put_u64le(key, nonce);
+	key[8] = (uint8_t)p->cfg.self;
+	uint8_t rec[2 + PKV_MAX_BUCKET];
+	uint32_t n = pkv_drop_encode(rec, p->cfg.self, r->bucket.p, r->bucket.len);
+	paxos_bytes_free(&r->value);
+	struct req *c = req_new(p, PAXOS_REQ_PUT, 0, drop_bucket_name(),
+				(struct pkv_bytes){ key, sizeof(key) }, r->deadline, false);
+	if (!c || paxos_bytes_dup(&r->value, (struct pkv_bytes){ key, sizeof(key) }) ||
+	    paxos_bytes_dup(&c->value, (struct pkv_bytes){ rec, n })) {
+		if (c)
+			req_complete_status(p, c, PKV_S_NO_MEMORY);
+		req_complete_status(p, r, PKV_S_NO_MEMORY);
+		return;
+	}
+	c->has_value = true;
+	c->no_forward = true;
+	c->parent = r->rid;
+	r->drop_child = c->rid;
+	r->drop_child_done = false;
+	r->t_timer = now + p->cfg.retransmit_us;
+	proposer_dispatch(p, c, PAXOS_EV_START, 0, NULL, now);
+}
+
+/* The origin: the put of its record finished. */
+static void drop_on_record(struct paxos *p, struct req *r, uint64_t now)
+{
+	r->drop_child_done = false;
+	if (r->drop_child_st != PKV_S_OK) {
+		req_complete_status(p, r, r->drop_child_st);
+		return;
+	}
+	struct pkv_bytes bucket;
+	if (!drop_record(p, r->value, &bucket) || !pkv_bytes_eq(bucket, r->bucket)) {
+		drop_propose(p, r, now); /* another record under our key: a fresh one */
+		return;
+	}
+	r->drop_decided = true;
+	drop_send(p, r, now);
 }
 
 /* Acknowledges the drops whose erasures settled; runs the origin's checks. */
 void drop_step(struct paxos *p, uint64_t now)
 {
-	for (size_t i = 0; p->synced && i < p->n_dpend; i++)
-		if (!p->dpend[i].applied) {
-			p->dpend[i].applied = true;
-			drop_apply(p, p->dpend[i].bucket, now);
-		}
+	for (struct req *r = p->reqs; r; r = r->next)
+		if (r->kind == PAXOS_REQ_DROP && r->state == PAXOS_ST_DROPPING &&
+		    r->drop_child_done)
+			drop_on_record(p, r, now);
+	for (size_t i = 0; i < p->n_dpend; i++)
+		drop_pending_try(p, &p->dpend[i], now);
 	for (struct req *r = p->reqs; p->synced && r; r = r->next)
-		if (r->kind == PAXOS_REQ_DROP && r->state == PAXOS_ST_DROPPING && !r->drop_applied) {
+		if (r->kind == PAXOS_REQ_DROP && r->state == PAXOS_ST_DROPPING && r->drop_decided &&
+		    !r->drop_applied) {
 			r->drop_applied = true;
 			drop_apply(p, r->bucket, now);
 		}
 	for (size_t i = 0; i < p->n_dpend;) {
 		struct drop_pending *d = &p->dpend[i];
+		/*
+		 * A DROP whose record no read has found for a while is
+		 * forgotten, like a lost datagram: a real origin sends it
+		 * again, a forged one stops costing reads.
+		 */
+		if (!d->applied && !d->bucket.p && now >= d->since + 4 * p->cfg.ballot_life_us) {
+			paxos_bytes_free(&d->key);
+			*d = p->dpend[--p->n_dpend];
+			continue;
+		}
 		if (!d->applied || !drop_settled(p, d->bucket)) {
 			i++;
 			continue;
 		}
-		drop_ack_send(p, d->to, d->req, d->bucket);
+		drop_ack_send(p, d->to, d->req, d->key);
 		if (!p->ddone) {
 			p->ddone = calloc(DROP_DONE_RING, sizeof(*p->ddone));
 			if (!p->ddone)
@@ -214,6 +352,7 @@ void drop_step(struct paxos *p, uint64_t now)
 				p->n_ddone++;
 		}
 		paxos_bytes_free(&d->bucket);
+		paxos_bytes_free(&d->key);
 		*d = p->dpend[--p->n_dpend];
 	}
 	for (struct req *r = p->reqs; r; r = r->next)
@@ -230,6 +369,8 @@ int paxos_bucket_drop(struct paxos *p, uint64_t id, struct pkv_bytes bucket, uin
 	if (!r)
 		return -ENOMEM;
 	int bad = req_check_args(bucket, (struct pkv_bytes){ 0 }, false);
+	if (!bad && pkv_bucket_reserved(bucket.p, bucket.len))
+		bad = PKV_S_BAD_REQUEST;
 	if (bad) {
 		req_complete_status(p, r, bad);
 		return paxos_finish_call(p, now);
@@ -239,11 +380,6 @@ int paxos_bucket_drop(struct paxos *p, uint64_t id, struct pkv_bytes bucket, uin
 		return paxos_finish_call(p, now);
 	}
 	req_set_state(p, r, PAXOS_ST_DROPPING);
-	if (p->synced) {
-		r->drop_applied = true;
-		drop_apply(p, bucket, now);
-	}
-	drop_send(p, r, now);
-	drop_check(p, r); /* a cluster of one is done at once */
+	drop_propose(p, r, now);
 	return paxos_finish_call(p, now);
 }

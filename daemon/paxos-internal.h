@@ -44,6 +44,12 @@
 #ifndef PKV_PAXOS_BROKEN_CONF
 #define PKV_PAXOS_BROKEN_CONF 0 /* messages of another configuration answered (§5) */
 #endif
+#ifndef PKV_PAXOS_BROKEN_CHOSEN
+#define PKV_PAXOS_BROKEN_CHOSEN 0 /* one peer's CHOSEN is learned as it stands (§3.5) */
+#endif
+#ifndef PKV_PAXOS_BROKEN_DROP
+#define PKV_PAXOS_BROKEN_DROP 0 /* one peer's DROP erases its bucket (§4.4) */
+#endif
 #ifndef PKV_PAXOS_BROKEN_GET_ACROSS_RESTART
 #define PKV_PAXOS_BROKEN_GET_ACROSS_RESTART 0 /* a get's answers never expire (§3.3) */
 #endif
@@ -115,6 +121,11 @@ struct req {
 	int resolve_st;
 	uint32_t conflicts;
 	bool drop_applied; /* DROP: the local store's keys of the bucket ended */
+	bool drop_decided; /* DROP: its record is chosen (key: r->value) */
+	uint64_t drop_child; /* DROP: rid of the put of its record; 0: none */
+	int drop_child_st;   /* DROP: that put's status, once done */
+	bool drop_child_done;
+	bool learn_only; /* GET: a learner read (a CHOSEN hint); completes to no one */
 	bool get_round; /* a get finishing an interrupted round */
 	bool tried_fast; /* put: the fast round was tried (once per request) */
 	bool no_forward;
@@ -133,6 +144,8 @@ struct req {
 };
 
 #define RID_BUCKETS 256u
+/* Learner reads running at once, at most (req_learn_read). */
+#define PAXOS_LEARN_READS 64u
 
 struct paxos {
 	struct paxos_config cfg;
@@ -244,8 +257,11 @@ struct uexp {
 struct drop_pending {
 	uint32_t to;		/* the drop's origin */
 	uint64_t req;		/* its request id */
-	struct pkv_bytes bucket; /* owned */
-	bool applied;		/* false: waiting until synced */
+	struct pkv_bytes key;	/* owned: the drop's key in PKV_DROP_BUCKET */
+	struct pkv_bytes bucket; /* owned: the bucket its chosen record names, once known */
+	bool applied;		/* false: waiting for the record, or until synced */
+	uint64_t read_at;	/* when a learner read of the record last started */
+	uint64_t since;		/* when the DROP came (an unproven one is forgotten) */
 };
 
 struct drop_done {
@@ -318,6 +334,11 @@ static inline bool is_conf_bucket(struct pkv_bytes b)
 {
 	return b.len == PKV_CONF_BUCKET_LEN && !memcmp(b.p, PKV_CONF_BUCKET, PKV_CONF_BUCKET_LEN);
 }
+/* The reserved bucket of bucket drops (docs/design.md §4.4). */
+static inline bool is_drop_bucket(struct pkv_bytes b)
+{
+	return b.len == PKV_DROP_BUCKET_LEN && !memcmp(b.p, PKV_DROP_BUCKET, PKV_DROP_BUCKET_LEN);
+}
 /* A configuration change was learned (the reserved bucket's value of e). */
 void paxos_conf_learned(struct paxos *p, struct store_entry *e, uint64_t now);
 /* Moves to configuration c (learned or heard of): stops answering the old one. */
@@ -382,6 +403,12 @@ bool req_is_key(const struct req *r, const struct store_entry *e);
 struct store_entry *req_entry(struct paxos *p, struct req *r);
 void req_keys_add(struct paxos *p, struct req *r, struct pkv_bytes key);
 bool req_resume_resolved(struct paxos *p, uint64_t now);
+/*
+ * A learner read of a key (docs/design.md §3.5): a get that answers no one;
+ * it learns the value when a quorum of voters shows it chosen. At most
+ * PAXOS_LEARN_READS of them run; one per key. False when none was started.
+ */
+bool req_learn_read(struct paxos *p, struct pkv_bytes bucket, struct pkv_bytes key, uint64_t now);
 int req_check_args(struct pkv_bytes bucket, struct pkv_bytes key, bool need_key);
 
 /* ---- paxos-lifetimes.c ------------------------------------------------ */

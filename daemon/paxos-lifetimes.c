@@ -430,8 +430,8 @@ bool lifetimes_learned_effects(struct paxos *p, struct store_entry *e, uint64_t 
 {
 	if (!lifetimes_check_entry(p, e, now))
 		return false;
-	/* A configuration (docs/design.md §5): unbound, and no client's to read. */
-	if (is_conf_bucket(store_bucket_name(e->bucket)))
+	/* A configuration or drop record (§5, §4.4): unbound, no client's to read. */
+	if (pkv_bucket_reserved(store_bucket_name(e->bucket).p, store_bucket_name(e->bucket).len))
 		return true;
 	if (self_owned_pid(p, e->chosen_bind))
 		watch_ref(p, e->chosen_bind->pid, e->chosen_bind->start_time, +1, e);

@@ -264,7 +264,11 @@ static void proposer_chosen(struct paxos *p, struct req *r, struct pkv_ballot b,
 		.ballot = b,
 	};
 	paxos_msg_value(p, &m, v, bind);
-	if (p->cfg.n_nodes > 1)
+	/*
+	 * A learner read that only saw the value chosen learned what its
+	 * proposer told everyone already; one that finished a round tells.
+	 */
+	if (p->cfg.n_nodes > 1 && (!r->learn_only || r->get_round))
 		paxos_send(p, PKV_TO_ALL, &m);
 	/* lifetimes_learn() completes every request on the key, r included. */
 	lifetimes_learn(p, e, b, v, bind, now);

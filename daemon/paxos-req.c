@@ -138,9 +138,17 @@ void req_complete(struct paxos *p, struct req *r, int status, uint64_t gen,
 		return;
 	req_set_state(p, r, PAXOS_ST_DONE);
 	p->stats.requests_in_flight--;
+	if (r->learn_only)
+		return; /* a learner read: what it found, it learned */
 	if (r->parent) {
 		/* A key binding's get: hand the answer to the put (req_resume_resolved()). */
 		struct req *par = req_find(p, r->parent);
+		if (par && par->kind == PAXOS_REQ_DROP && par->drop_child == r->rid) {
+			/* The put of a drop's record: drop_step() goes on from here. */
+			par->drop_child_done = true;
+			par->drop_child_st = status;
+			return;
+		}
 		if (par && par->state == PAXOS_ST_RESOLVING) {
 			par->resolve_done = true;
 			par->resolve_st = status;
@@ -354,6 +362,29 @@ static bool resolve_key(struct paxos *p, struct req *r, uint64_t now)
 	req_set_state(p, r, PAXOS_ST_RESOLVING);
 	proposer_dispatch(p, c, PAXOS_EV_START, 0, NULL, now);
 	return false;
+}
+
+bool req_learn_read(struct paxos *p, struct pkv_bytes bucket, struct pkv_bytes key, uint64_t now)
+{
+	unsigned running = 0;
+	for (const struct req *r = p->reqs; r; r = r->next) {
+		if (!r->learn_only || r->state == PAXOS_ST_DONE)
+			continue;
+		if (pkv_bytes_eq(r->bucket, bucket) && pkv_bytes_eq(r->key, key))
+			return false; /* one is on its way */
+		running++;
+	}
+	/* Bounded work (docs/design.md §7): hints beyond the cap are dropped. */
+	if (running >= PAXOS_LEARN_READS || !paxos_has_quorum(p) || !p->synced)
+		return false;
+	struct req *r = req_new(p, PAXOS_REQ_GET, 0, bucket, key,
+				now + 4 * p->cfg.ballot_life_us, false);
+	if (!r)
+		return false;
+	r->learn_only = true;
+	p->stats.learn_reads++;
+	proposer_dispatch(p, r, PAXOS_EV_START, 0, NULL, now);
+	return true;
 }
 
 /* Common start of put and get: learner first, then quorum. */

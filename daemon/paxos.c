@@ -377,7 +377,7 @@ void paxos_free(struct paxos *p)
 	free(p->fanout);
 	free(p->uheap);
 	for (size_t i = 0; i < p->n_dpend; i++)
-		paxos_bytes_free(&p->dpend[i].bucket);
+		paxos_bytes_free(&p->dpend[i].bucket), paxos_bytes_free(&p->dpend[i].key);
 	free(p->dpend);
 	free(p->ddone);
 	pkv_outbox_free(&p->selfq);
@@ -442,6 +442,25 @@ static unsigned forwards_running(const struct paxos *p, uint32_t from, uint64_t 
 	return n;
 }
 
+/*
+ * A CHOSEN is learned on its own only as evidence this daemon can check
+ * (docs/design.md §3.5): the sender's word counts when the sender is a
+ * voter, and this daemon's own acceptor counts when it is a voter and
+ * accepted that very (ballot, value); both are needed (one, for a lone
+ * voter). Anything less is a hint, which a learner read settles.
+ */
+static bool chosen_checked(const struct paxos *p, const struct store_entry *e, uint32_t from,
+			   const struct pkv_msg *m)
+{
+	if (PKV_PAXOS_BROKEN_CHOSEN)
+		return true; /* TEST ONLY: one peer's word is taken as it stands */
+	unsigned n = is_voter(p, from);
+	if (is_voter(p, p->cfg.self) && e->has_accepted && !pkv_ballot_cmp(e->accepted, m->ballot) &&
+	    paxos_same_value(e->accepted_value, e->accepted_bind, m->value, &p->rx_bind))
+		n++;
+	return n >= (quorum(p) < 2 ? quorum(p) : 2);
+}
+
 /* Finds the request a reply is for; replies must name the same key. */
 static struct req *reply_req(struct paxos *p, const struct pkv_msg *m, bool check_key)
 {
@@ -496,8 +515,9 @@ static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0
 		p->stats.other_conf_dropped++;
 		return 0;
 	}
-	/* The reserved bucket's values are never erased nor dropped. */
-	if ((m->type == PKV_MSG_ERASE || m->type == PKV_MSG_DROP) && is_conf_bucket(m->bucket))
+	/* The reserved buckets' values are never erased nor dropped. */
+	if ((m->type == PKV_MSG_ERASE && pkv_bucket_reserved(m->bucket.p, m->bucket.len)) ||
+	    (m->type == PKV_MSG_DROP && !is_drop_bucket(m->bucket)))
 		return 0;
 	/* Answers out of proportion to the message: within the peer's budget. */
 	bool budgeted = from != p->cfg.self &&
@@ -538,7 +558,7 @@ static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0
 	case PKV_MSG_DROP_ACK:
 		r = req_find(p, m->req);
 		if (r && r->kind == PAXOS_REQ_DROP && from != p->cfg.self &&
-		    pkv_bytes_eq(r->bucket, m->bucket))
+		    pkv_bytes_eq(r->value, m->key))
 			proposer_dispatch(p, r, PAXOS_EV_DROP_ACK, from, m, now);
 		break;
 	case PKV_MSG_QUERY:
@@ -555,11 +575,21 @@ static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0
 			sync_on_reply(p, from, m, now);
 		break;
 	case PKV_MSG_CHOSEN: {
+		if (from == p->cfg.self)
+			break;
 		struct store_entry *e = store_lookup(p->store, m->bucket, m->key, true);
 		if (!e)
 			return -ENOMEM;
-		if (acceptor_gen_ok(p, e, m->gen, from, now))
+		if (!acceptor_gen_ok(p, e, m->gen, from, now))
+			break;
+		if (chosen_checked(p, e, from, m)) {
 			lifetimes_learn(p, e, m->ballot, m->value, &p->rx_bind, now);
+			break;
+		}
+		/* A hint: a read from the voters decides (docs/design.md §3.5). */
+		p->stats.chosen_unchecked++;
+		if (!e->chosen)
+			req_learn_read(p, m->bucket, m->key, now);
 		break;
 	}
 	case PKV_MSG_PROMISE:

@@ -238,6 +238,9 @@ struct paxos_stats {
 	uint64_t drops;		     /* bucket drops taken (paxos_bucket_drop) */
 	uint64_t drops_applied;	     /* bucket drops applied here (own and peers') */
 	uint64_t drop_erasures;	     /* key generations ended by bucket drops */
+	uint64_t drops_unproven;     /* DROPs naming no chosen record (yet): not applied */
+	uint64_t chosen_unchecked;   /* CHOSENs not evidence on their own (a learner read checks) */
+	uint64_t learn_reads;	     /* learner reads started (CHOSEN or DROP hints) */
 	uint64_t keys_refused;	     /* requests refused at the key limit */
 	uint64_t fast_rounds;	     /* puts that tried the fast round (no phase 1) */
 	uint64_t fast_chosen;	     /* of those, chosen in it (one round trip) */

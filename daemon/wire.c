@@ -333,6 +333,8 @@ void wire_init(struct wire *w, uint64_t cluster_id, uint32_t self, uint64_t inca
 	w->self = self;
 	w->incarnation = incarnation;
 	w->max_age_us = WIRE_MAX_AGE_US;
+	w->rekey_dgrams = WIRE_REKEY_DGRAMS;
+	w->rekey_us = WIRE_REKEY_US;
 	auth_node_keypair(w->pk, w->sk, seed);
 }
 
@@ -341,26 +343,62 @@ void wire_wipe(struct wire *w)
 	sodium_memzero(w, sizeof(*w));
 }
 
-int wire_add_peer(struct wire *w, uint32_t id, const uint8_t pk[AUTH_PK_BYTES])
+int wire_set_peer_keys(struct wire *w, uint32_t id, const uint8_t pk[AUTH_PK_BYTES],
+		       const uint8_t *alt)
 {
+	uint8_t out[AUTH_DH_BYTES], in[AUTH_DH_BYTES], aout[AUTH_DH_BYTES], ain[AUTH_DH_BYTES];
 	struct wire_peer *p;
-	uint8_t out[AUTH_DH_BYTES], in[AUTH_DH_BYTES];
+	int wiped = 0;
 
 	if (id == 0 || id > PKV_MAX_NODES || id == w->self)
 		return -EINVAL;
-	p = &w->peers[id];
-	if (p->known && memcmp(p->pk, pk, AUTH_PK_BYTES) == 0)
-		return 0;
-	if (auth_dh(out, true, w->pk, w->sk, pk) != 0 || auth_dh(in, false, w->pk, w->sk, pk) != 0)
+	if (auth_dh(out, true, w->pk, w->sk, pk) != 0 || auth_dh(in, false, w->pk, w->sk, pk) != 0 ||
+	    (alt && (auth_dh(aout, true, w->pk, w->sk, alt) != 0 ||
+		     auth_dh(ain, false, w->pk, w->sk, alt) != 0)))
 		return -EINVAL;
-	sodium_memzero(p, sizeof(*p));
+	p = &w->peers[id];
+	if (!p->known)
+		sodium_memzero(p, sizeof(*p));
+	/* Sessions made with a key that is no longer listed end now. */
+	struct wire_session *live[] = { &p->tx, &p->rx, &p->rx_next, &p->rx_prev };
+	for (unsigned i = 0; i < 4; i++) {
+		struct wire_session *s = live[i];
+		if (s->live && memcmp(s->peer_pk, pk, AUTH_PK_BYTES) != 0 &&
+		    !(alt && !memcmp(s->peer_pk, alt, AUTH_PK_BYTES))) {
+			session_wipe(s);
+			wiped++;
+		}
+	}
+	const uint8_t *inflight = p->hs_alt ? p->alt_pk : p->pk;
+	if (p->hs_pending && memcmp(inflight, pk, AUTH_PK_BYTES) != 0 &&
+	    !(alt && !memcmp(inflight, alt, AUTH_PK_BYTES)))
+		p->hs_pending = false; /* an INIT to a key gone: a new one is due */
 	p->known = true;
 	memcpy(p->pk, pk, AUTH_PK_BYTES);
 	memcpy(p->ss_out, out, sizeof(out));
 	memcpy(p->ss_in, in, sizeof(in));
+	p->has_alt = alt != NULL;
+	if (alt) {
+		memcpy(p->alt_pk, alt, AUTH_PK_BYTES);
+		memcpy(p->alt_ss_out, aout, sizeof(aout));
+		memcpy(p->alt_ss_in, ain, sizeof(ain));
+	} else {
+		sodium_memzero(p->alt_pk, sizeof(p->alt_pk));
+		sodium_memzero(p->alt_ss_out, sizeof(p->alt_ss_out));
+		sodium_memzero(p->alt_ss_in, sizeof(p->alt_ss_in));
+		p->try_alt = p->hs_alt = false;
+	}
 	sodium_memzero(out, sizeof(out));
 	sodium_memzero(in, sizeof(in));
-	return 0;
+	sodium_memzero(aout, sizeof(aout));
+	sodium_memzero(ain, sizeof(ain));
+	return wiped;
+}
+
+int wire_add_peer(struct wire *w, uint32_t id, const uint8_t pk[AUTH_PK_BYTES])
+{
+	int r = wire_set_peer_keys(w, id, pk, NULL);
+	return r < 0 ? r : 0;
 }
 
 void wire_remove_peer(struct wire *w, uint32_t id)
@@ -407,24 +445,33 @@ size_t wire_handshake_due(struct wire *w, uint32_t id, uint64_t now_us, uint8_t 
 	if (!peer_ok(w, id) || cap < WIRE_HS_BYTES)
 		return 0;
 	p = &w->peers[id];
+	/* A sending session past a rekey bound is replaced (it sends until then). */
+	bool worn = p->tx.live &&
+		    (p->tx.seq >= w->rekey_dgrams || now_us - p->tx.since_us >= w->rekey_us);
 	if (p->hs_pending ? now_us < p->hs_next_us
-			  : p->tx.live && p->tx.peer_inc >= p->hs_want_inc) {
+			  : p->tx.live && p->tx.peer_inc >= p->hs_want_inc && !worn) {
 		if (p->hs_pending && p->hs_next_us < *next_us)
 			*next_us = p->hs_next_us;
 		return 0;
 	}
+	if (!p->hs_pending && worn && p->tx.peer_inc >= p->hs_want_inc)
+		w->rekeys++;
 	p->hs_tries = p->hs_pending ? p->hs_tries + 1 : 0;
+	/* During a rotation: the key the peer last used; unanswered, the other one next. */
+	p->hs_alt = p->has_alt && p->try_alt;
+	if (p->has_alt && p->hs_pending)
+		p->hs_alt = p->try_alt = !p->try_alt;
 	/* A new ephemeral key for every INIT, retries too. */
 	auth_ephemeral(p->e_pk, p->e_sk);
-	if (auth_dh(p->es, true, p->e_pk, p->e_sk, p->pk) != 0)
-		return 0; /* p->pk was checked by wire_add_peer: unreachable */
+	if (auth_dh(p->es, true, p->e_pk, p->e_sk, p->hs_alt ? p->alt_pk : p->pk) != 0)
+		return 0; /* the keys were checked by wire_set_peer_keys: unreachable */
 	p->hs_id = auth_random64();
 	put_common(buf, WIRE_T_INIT, 0, w->cluster_id, w->self, id);
 	put64(buf + HS_ID, p->hs_id);
 	put64(buf + HS_INC, w->incarnation);
 	put64(buf + HS_CTR, ++w->hs_ctr);
 	memcpy(buf + HS_EPK, p->e_pk, AUTH_PK_BYTES);
-	init_key(&k, p->ss_out, buf);
+	init_key(&k, p->hs_alt ? p->alt_ss_out : p->ss_out, buf);
 	auth_seal(NULL, buf + HS_TAG, NULL, 0, buf, HS_TAG, zero_nonce, &k);
 	auth_key_wipe(&k);
 	memcpy(p->hs_init, buf, WIRE_HS_BYTES);
@@ -531,9 +578,10 @@ static int reject(struct wire *w, enum wire_reject r)
 }
 
 /* An INIT from peer p whose tag verified: answer it, keep the answered session. */
-static int on_init(struct wire *w, struct wire_peer *p, const uint8_t *buf, uint64_t now,
+static int on_init(struct wire *w, struct wire_peer *p, bool alt, const uint8_t *buf, uint64_t now,
 		   uint8_t *reply, size_t *reply_len)
 {
+	const uint8_t *ppk = alt ? p->alt_pk : p->pk, *ss_in = alt ? p->alt_ss_in : p->ss_in;
 	uint64_t inc = get64(buf + HS_INC), ctr = get64(buf + HS_CTR);
 	uint8_t e_pk[AUTH_PK_BYTES], e_sk[AUTH_SK_BYTES];
 	uint8_t es[AUTH_DH_BYTES], ee[AUTH_DH_BYTES], se[AUTH_DH_BYTES];
@@ -549,7 +597,7 @@ static int on_init(struct wire *w, struct wire_peer *p, const uint8_t *buf, uint
 		return reject(w, WIRE_REJ_REPLAY);
 	auth_ephemeral(e_pk, e_sk);
 	if (auth_dh(es, false, w->pk, w->sk, epk) != 0 || auth_dh(ee, false, e_pk, e_sk, epk) != 0 ||
-	    auth_dh(se, false, e_pk, e_sk, p->pk) != 0) {
+	    auth_dh(se, false, e_pk, e_sk, ppk) != 0) {
 		rc = reject(w, WIRE_REJ_BAD_AUTH);
 		goto out;
 	}
@@ -564,13 +612,16 @@ static int on_init(struct wire *w, struct wire_peer *p, const uint8_t *buf, uint
 	/* The answered session replaces an earlier answered one, never the
 	 * current: that stays until a datagram confirms the new one. */
 	session_wipe(&p->rx_next);
-	session_keys(&k, p->rx_next.key, es, p->ss_in, ee, se, buf, reply);
+	session_keys(&k, p->rx_next.key, es, ss_in, ee, se, buf, reply);
 	auth_seal(NULL, reply + HS_TAG, NULL, 0, reply, HS_TAG, zero_nonce, &k);
 	auth_key_wipe(&k);
 	p->rx_next.live = true;
 	p->rx_next.id = sid;
 	p->rx_next.peer_inc = inc;
 	p->rx_next.since_us = now;
+	memcpy(p->rx_next.peer_pk, ppk, AUTH_PK_BYTES);
+	/* The peer holds that key: our next INIT goes to it. */
+	p->try_alt = alt;
 	p->init_inc = inc;
 	p->init_ctr = ctr;
 	/* A newer incarnation may have lost the session we send on: shake
@@ -603,7 +654,7 @@ static int on_resp(struct wire *w, struct wire_peer *p, uint32_t id, uint8_t *bu
 		rc = reject(w, WIRE_REJ_BAD_AUTH);
 		goto out;
 	}
-	session_keys(&k, key, p->es, p->ss_out, ee, se, p->hs_init, buf);
+	session_keys(&k, key, p->es, p->hs_alt ? p->alt_ss_out : p->ss_out, ee, se, p->hs_init, buf);
 	rc = auth_open(NULL, NULL, 0, buf + HS_TAG, buf, HS_TAG, zero_nonce, &k);
 	auth_key_wipe(&k);
 	/* A forged RESP leaves the INIT in flight as it was. */
@@ -621,6 +672,8 @@ static int on_resp(struct wire *w, struct wire_peer *p, uint32_t id, uint8_t *bu
 	p->tx.peer_inc = get64(buf + HS_INC);
 	p->tx.since_us = now;
 	memcpy(p->tx.key, key, AUTH_KEY_BYTES);
+	memcpy(p->tx.peer_pk, p->hs_alt ? p->alt_pk : p->pk, AUTH_PK_BYTES);
+	p->try_alt = p->hs_alt;
 	p->hs_pending = false;
 	p->hs_tries = 0;
 	sodium_memzero(p->e_sk, sizeof(p->e_sk));
@@ -684,11 +737,19 @@ int wire_receive(struct wire *w, uint8_t *buf, size_t len, uint64_t now_us,
 		init_key(&k, peer->ss_in, buf);
 		rc = auth_open(NULL, NULL, 0, buf + HS_TAG, buf, HS_TAG, zero_nonce, &k);
 		auth_key_wipe(&k);
+		/* During a rotation the peer may hold either key. */
+		bool alt = false;
+		if (rc != 0 && peer->has_alt) {
+			init_key(&k, peer->alt_ss_in, buf);
+			rc = auth_open(NULL, NULL, 0, buf + HS_TAG, buf, HS_TAG, zero_nonce, &k);
+			auth_key_wipe(&k);
+			alt = rc == 0;
+		}
 		if (rc != 0)
 			return reject(w, WIRE_REJ_BAD_AUTH);
 		if (h.cluster_id != w->cluster_id)
 			return reject(w, WIRE_REJ_WRONG_CLUSTER);
-		rc = on_init(w, peer, buf, now_us, reply, reply_len);
+		rc = on_init(w, peer, alt, buf, now_us, reply, reply_len);
 		if (rc == WIRE_HANDSHAKE)
 			*hdr_out = h;
 		return rc;
@@ -711,6 +772,9 @@ int wire_receive(struct wire *w, uint8_t *buf, size_t len, uint64_t now_us,
 		s = &peer->rx;
 	else if (peer->rx_next.live && peer->rx_next.id == h.session)
 		s = &peer->rx_next;
+	else if (peer->rx_prev.live && peer->rx_prev.id == h.session &&
+		 now_us < peer->rx_prev_until)
+		s = &peer->rx_prev; /* sent before a rekey, still in flight */
 	else
 		return reject(w, WIRE_REJ_NO_SESSION);
 
@@ -736,8 +800,19 @@ int wire_receive(struct wire *w, uint8_t *buf, size_t len, uint64_t now_us,
 
 	/* Accepted: only now does the peer's state move. */
 	if (s == &peer->rx_next) {
-		/* Confirmed: the answered session becomes the current one, and
-		 * the one before it is gone with its key. */
+		/*
+		 * Confirmed: the answered session becomes the current one. The
+		 * one before it is gone with its key — unless this is a rekey
+		 * (the same incarnation): then what it sent before the switch
+		 * may still be in flight, and it opens those for the delay
+		 * bound. A datagram is sealed under one session only, and each
+		 * session keeps its own window, so none is taken twice.
+		 */
+		session_wipe(&peer->rx_prev);
+		if (peer->rx.live && peer->rx.peer_inc == peer->rx_next.peer_inc) {
+			peer->rx_prev = peer->rx;
+			peer->rx_prev_until = now_us + w->max_age_us;
+		}
 		session_wipe(&peer->rx);
 		peer->rx = peer->rx_next;
 		session_wipe(&peer->rx_next);

@@ -125,6 +125,16 @@
  * may already be sending under it (its confirmation lost, or held up by a
  * partition); forgetting it would leave the peer sending into a void.
  */
+/*
+ * Rekeying (docs/design.md §7, "Rekeying"): a sending session is replaced by
+ * a new handshake once it has sealed WIRE_REKEY_DGRAMS datagrams or is
+ * WIRE_REKEY_US old, whichever comes first; it keeps sending until the new
+ * one is answered. The receiver still opens the session before a rekey for
+ * the delay bound after the new one is confirmed (rx_prev), so datagrams in
+ * flight across the switch are neither lost nor taken twice.
+ */
+#define WIRE_REKEY_DGRAMS (1ull << 20)
+#define WIRE_REKEY_US	  (120ull * 1000000u)
 #define WIRE_HS_RETRY_US     100000u
 #define WIRE_HS_RETRY_MAX_US 1000000u
 #define WIRE_HS_MAX_RTT_US   1000000u
@@ -147,6 +157,7 @@ struct wire_session {
 	uint64_t id;	      /* session id (the receiver's choice) */
 	uint64_t peer_inc;    /* the other end's incarnation */
 	uint8_t key[AUTH_KEY_BYTES];
+	uint8_t peer_pk[AUTH_PK_BYTES]; /* the peer's static key it was made with */
 	uint64_t since_us;    /* set up (receiver: RESP sent; sender: RESP received) */
 	uint64_t seq;	      /* sending: the last sequence used */
 	uint64_t top;	      /* receiving: the highest sequence accepted */
@@ -166,6 +177,15 @@ struct wire_peer {
 	/* The static-static term, computed once: as the initiator of the
 	 * session we send on, and as the responder of the one we receive on. */
 	uint8_t ss_out[AUTH_DH_BYTES], ss_in[AUTH_DH_BYTES];
+	/*
+	 * During a rotation of the peer's key (wire_set_peer_keys): its other
+	 * public key, either of which it may hold, and the same terms for it.
+	 * An INIT from it is tried under both; ours goes to the key it last
+	 * used (try_alt), the two keys taken in turn while unanswered.
+	 */
+	bool has_alt, try_alt, hs_alt;
+	uint8_t alt_pk[AUTH_PK_BYTES];
+	uint8_t alt_ss_out[AUTH_DH_BYTES], alt_ss_in[AUTH_DH_BYTES];
 	/* Sending to the peer: the session we started, and our INIT in flight. */
 	struct wire_session tx;
 	bool hs_pending;
@@ -179,6 +199,9 @@ struct wire_peer {
 	uint8_t es[AUTH_DH_BYTES];
 	/* Receiving from the peer: the confirmed session and an answered INIT. */
 	struct wire_session rx, rx_next;
+	/* The session before a rekey of the same incarnation, open until rx_prev_until. */
+	struct wire_session rx_prev;
+	uint64_t rx_prev_until;
 	uint64_t init_inc, init_ctr; /* the newest INIT answered */
 	uint64_t incarnation;	     /* the peer's, from the newest confirmed session */
 };
@@ -203,6 +226,9 @@ struct wire {
 	uint32_t self;
 	uint64_t incarnation;
 	uint64_t max_age_us; /* the delay bound; WIRE_MAX_AGE_US after wire_init */
+	/* Rekey bounds; WIRE_REKEY_DGRAMS and WIRE_REKEY_US after wire_init. */
+	uint64_t rekey_dgrams, rekey_us;
+	uint64_t rekeys; /* handshakes started because a sending session reached a bound */
 	uint8_t pk[AUTH_PK_BYTES], sk[AUTH_SK_BYTES];
 	uint64_t hs_ctr; /* INITs sent in this incarnation */
 	struct wire_peer peers[PKV_MAX_NODES + 1]; /* indexed by node id; [0] unused */
@@ -227,6 +253,16 @@ void wire_wipe(struct wire *w);
  * with). Adding a known peer again with the same key keeps its sessions.
  */
 int wire_add_peer(struct wire *w, uint32_t id, const uint8_t pk[AUTH_PK_BYTES]);
+/*
+ * The peer's public keys, at start or on a reload of the configuration:
+ * pk, and alt (NULL: none) while the peer's key is being rotated; a
+ * handshake with either is accepted. A session (sending, receiving or
+ * answered) made with a key no longer listed is wiped at once, so the old
+ * key is refused from then on; the others live on. Returns the number of
+ * sessions wiped, or -EINVAL (nothing changed) for an unusable key.
+ */
+int wire_set_peer_keys(struct wire *w, uint32_t id, const uint8_t pk[AUTH_PK_BYTES],
+		       const uint8_t *alt);
 
 /* Forgets a peer and its sessions; its datagrams become unknown_sender. */
 void wire_remove_peer(struct wire *w, uint32_t id);

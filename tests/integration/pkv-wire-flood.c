@@ -13,7 +13,11 @@
  *	full as it fits of KEYS_REQ for BUCKET or of SYNC_REQ from the start
  *	of the store, then one datagram with a CHOSEN of key MARK in bucket
  *	"flood-mark": once the daemon answers `get -b flood-mark MARK`, it
- *	has handled every datagram before it.
+ *	has handled every datagram before it (on a daemon that takes a lone
+ *	CHOSEN as a hint, once it counted the mark: chosen_unchecked).
+ *   pkv-wire-flood forge KEY_FILE CLUSTER PORT SENDER BUCKET KEY MARK
+ *	in such a session, a forged DROP of BUCKET and CHOSENs of a value
+ *	nobody proposed (see forge() below), then the mark.
  *
  * Exit 0 when everything was sent, 1 on failure, 64 on bad usage.
  */
@@ -105,15 +109,13 @@ static int handshake(int fd, const struct sockaddr_in *sa, struct wire *w)
 	return 0;
 }
 
-static int flood(char **a)
+/*
+ * A session with node 1 of a dev cluster at 127.0.0.1:PORT as node SENDER
+ * (a configured node that is not running), from its own port.
+ */
+static int session(const char *key_file, const char *cluster, int port, int sender, struct wire *w,
+		   int *fdp, struct sockaddr_in *sa)
 {
-	const char *key_file = a[0], *cluster = a[1], *kind = a[4], *bucket = a[5], *mark = a[7];
-	int port = atoi(a[2]), sender = atoi(a[3]);
-	long count = atol(a[6]);
-	bool keys = !strcmp(kind, "keys");
-	if (port <= 1 || port + sender > 65536 || sender < 2 || sender > (int)PKV_MAX_NODES ||
-	    count < 0 || count > 100000 || (!keys && strcmp(kind, "sync")))
-		return 64;
 	if (sodium_init() < 0)
 		return 1;
 	struct auth_key k;
@@ -130,17 +132,16 @@ static int flood(char **a)
 	auth_node_seed_from_cluster_key(&seed, &k, name);
 	auth_node_seed_from_cluster_key(&seed1, &k, "node1");
 	auth_node_keypair(pk1, sk1, &seed1);
-	static struct wire w;
 	/* A new incarnation of a node that is not running: a session of its own. */
-	wire_init(&w, auth_cluster_id(cluster), (uint32_t)sender,
+	wire_init(w, auth_cluster_id(cluster), (uint32_t)sender,
 		  (uint64_t)time(NULL) * 1000000000u + randombytes_uniform(1000000), &seed);
-	if (wire_add_peer(&w, 1, pk1) < 0)
+	if (wire_add_peer(w, 1, pk1) < 0)
 		return 1;
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	*sa = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	struct sockaddr_in me = { .sin_family = AF_INET,
 				  .sin_port = htons((uint16_t)(port - 1 + sender)) };
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	inet_pton(AF_INET, "127.0.0.1", &sa->sin_addr);
 	inet_pton(AF_INET, "127.0.0.1", &me.sin_addr);
 	struct timeval tv = { .tv_usec = 100000 };
 	if (fd < 0 || bind(fd, (const struct sockaddr *)&me, sizeof(me)) < 0 ||
@@ -148,13 +149,52 @@ static int flood(char **a)
 		perror("pkv-wire-flood: socket");
 		return 1;
 	}
-	if (handshake(fd, &sa, &w))
+	*fdp = fd;
+	return handshake(fd, sa, w);
+}
+
+static struct pkv_bytes str(const char *s)
+{
+	return (struct pkv_bytes){ (const uint8_t *)s, (uint32_t)strlen(s) };
+}
+
+/* The mark behind a flood: a CHOSEN of MARK in bucket "flood-mark". */
+static int send_mark(int fd, const struct sockaddr_in *sa, struct wire *w, int sender,
+		     const char *mark)
+{
+	static uint8_t buf[WIRE_MAX_DGRAM];
+	struct wire_builder b;
+	struct pkv_msg c = { .type = PKV_MSG_CHOSEN,
+			     .bucket = str("flood-mark"),
+			     .key = str(mark),
+			     .value = str("handled"),
+			     .gen = 1,
+			     .ballot = { .round = 2, .node = (uint32_t)sender } };
+	if (wire_begin(&b, w, 1, buf, sizeof(buf), false) || wire_add(&b, &c) ||
+	    send_dgram(fd, sa, &b))
+		return 1;
+	return 0;
+}
+
+static int flood(char **a)
+{
+	const char *kind = a[4], *bucket = a[5], *mark = a[7];
+	int port = atoi(a[2]), sender = atoi(a[3]);
+	long count = atol(a[6]);
+	bool keys = !strcmp(kind, "keys");
+	if (port <= 1 || port + sender > 65536 || sender < 2 || sender > (int)PKV_MAX_NODES ||
+	    count < 0 || count > 100000 || (!keys && strcmp(kind, "sync")))
+		return 64;
+	static struct wire w;
+	int fd;
+	struct sockaddr_in sa;
+	if (session(a[0], a[1], port, sender, &w, &fd, &sa))
 		return 1;
 	static uint8_t buf[WIRE_MAX_DGRAM];
 	struct wire_builder b;
 	struct pkv_msg m = { .type = keys ? PKV_MSG_KEYS_REQ : PKV_MSG_SYNC_REQ, .req = 1 };
 	if (keys)
-		m.bucket = (struct pkv_bytes){ (const uint8_t *)bucket, (uint32_t)strlen(bucket) };
+		m.bucket = str(bucket);
 	unsigned per = 0;
 	for (long d = 0; d < count; d++) {
 		if (wire_begin(&b, &w, 1, buf, sizeof(buf), false))
@@ -165,17 +205,64 @@ static int flood(char **a)
 		if (send_dgram(fd, &sa, &b))
 			return 1;
 	}
-	struct pkv_msg c = { .type = PKV_MSG_CHOSEN,
-			     .bucket = { (const uint8_t *)"flood-mark", 10 },
-			     .key = { (const uint8_t *)mark, (uint32_t)strlen(mark) },
-			     .value = { (const uint8_t *)"handled", 7 },
-			     .gen = 1,
-			     .ballot = { .round = 2, .node = (uint32_t)sender } };
-	if (wire_begin(&b, &w, 1, buf, sizeof(buf), false) || wire_add(&b, &c) ||
-	    send_dgram(fd, &sa, &b))
+	if (send_mark(fd, &sa, &w, sender, mark))
 		return 1;
 	printf("sent %ld datagrams of %u %s each as node %d\n", count, per,
 	       keys ? "KEYS_REQ" : "SYNC_REQ", sender);
+	wire_wipe(&w);
+	close(fd);
+	return 0;
+}
+
+/*
+ * forge: what one node's key could do alone before the authority rules
+ * (docs/design.md §3.5, §4.4), sent to node 1 as node SENDER:
+ *  - a DROP of BUCKET, as one peer's DROP named it (the bucket itself),
+ *  - a DROP under a record key of the reserved bucket "\0drop" that nobody
+ *    chose, its record naming BUCKET (bytes made here: magic 0xd7, sender,
+ *    the bucket's name),
+ *  - a CHOSEN of "evil" for KEY (a key the cluster holds) and for
+ *    "k-forged" (one it never saw), at a ballot nobody ran,
+ * then the mark.
+ */
+static int forge(char **a)
+{
+	const char *bucket = a[4], *key = a[5], *mark = a[6];
+	int port = atoi(a[2]), sender = atoi(a[3]);
+	size_t blen = strlen(bucket);
+	if (port <= 1 || port + sender > 65536 || sender < 2 || sender > (int)PKV_MAX_NODES ||
+	    blen == 0 || blen > 255)
+		return 64;
+	static struct wire w;
+	int fd;
+	struct sockaddr_in sa;
+	if (session(a[0], a[1], port, sender, &w, &fd, &sa))
+		return 1;
+	uint8_t rec[2 + 255];
+	rec[0] = 0xd7;
+	rec[1] = (uint8_t)sender;
+	memcpy(rec + 2, bucket, blen);
+	struct pkv_msg msgs[] = {
+		{ .type = PKV_MSG_DROP, .bucket = str(bucket), .req = 7001 },
+		{ .type = PKV_MSG_DROP,
+		  .bucket = { (const uint8_t *)"\0drop", 5 },
+		  .key = str("forged-drop"),
+		  .value = { rec, (uint32_t)(2 + blen) },
+		  .req = 7002 },
+		{ .type = PKV_MSG_CHOSEN, .bucket = str(bucket), .key = str(key), .gen = 1,
+		  .ballot = { .round = 7, .node = (uint32_t)sender }, .value = str("evil") },
+		{ .type = PKV_MSG_CHOSEN, .bucket = str(bucket), .key = str("k-forged"), .gen = 1,
+		  .ballot = { .round = 7, .node = (uint32_t)sender }, .value = str("evil") },
+	};
+	static uint8_t buf[WIRE_MAX_DGRAM];
+	struct wire_builder b;
+	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++)
+		if (wire_begin(&b, &w, 1, buf, sizeof(buf), false) || wire_add(&b, &msgs[i]) ||
+		    send_dgram(fd, &sa, &b))
+			return 1;
+	if (send_mark(fd, &sa, &w, sender, mark))
+		return 1;
+	printf("sent two DROPs of %s and two CHOSENs of 'evil' as node %d\n", bucket, sender);
 	wire_wipe(&w);
 	close(fd);
 	return 0;
@@ -191,7 +278,13 @@ int main(int argc, char **argv)
 		if (r != 64)
 			return r;
 	}
+	if (argc == 9 && !strcmp(argv[1], "forge")) {
+		int r = forge(argv + 2);
+		if (r != 64)
+			return r;
+	}
 	fprintf(stderr, "usage: pkv-wire-flood fill NODE BUCKET COUNT | send KEY_FILE CLUSTER PORT "
-			"SENDER keys|sync BUCKET DATAGRAMS MARK\n");
+			"SENDER keys|sync BUCKET DATAGRAMS MARK | forge KEY_FILE CLUSTER PORT "
+			"SENDER BUCKET KEY MARK\n");
 	return 64;
 }

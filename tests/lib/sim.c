@@ -687,6 +687,24 @@ size_t sim_drop(struct sim *s, unsigned node, uint64_t timeout)
 	return id;
 }
 
+void sim_forge(struct sim *s, unsigned from, unsigned to, const struct pkv_msg *m)
+{
+	enqueue(s, from, to, m);
+}
+
+struct store_entry *sim_entry(const struct sim *s, unsigned node, unsigned key)
+{
+	char kname[16];
+	key_name(kname, sizeof(kname), key);
+	return store_lookup(s->nodes[node].store, str_bytes(BUCKET), str_bytes(kname), false);
+}
+
+static bool forged(const uint8_t *v, uint32_t len)
+{
+	size_t n = strlen(SIM_FORGED);
+	return len >= n && !memcmp(v, SIM_FORGED, n);
+}
+
 void sim_cut(struct sim *s, unsigned from, unsigned to, bool cut)
 {
 	s->cut[from][to] = cut;
@@ -876,6 +894,9 @@ unsigned sim_check(const struct sim *s, char *err, size_t errlen)
 			REPORT("op %zu returned generation 0", i);
 			continue;
 		}
+		if (forged(op->result, op->result_len))
+			REPORT("op %zu (node %u) returned '%.*s', a value nobody proposed", i, op->node,
+			       (int)op->result_len, (const char *)op->result);
 		struct sim_gen *g = gen_rec(w, op->key, op->gen);
 		size_t *f = op->gen < 4096 ? &first[op->key * 4096 + op->gen] : NULL;
 		if (!g->set) {
@@ -910,6 +931,11 @@ unsigned sim_check(const struct sim *s, char *err, size_t errlen)
 				store_lookup(nd->store, str_bytes(BUCKET), str_bytes(kname), false);
 			if (!e || !e->chosen)
 				continue;
+			if (forged(e->chosen_value.p, e->chosen_value.len))
+				REPORT("learner of node %u holds '%.*s' for k%u, a value nobody "
+				       "proposed",
+				       n, (int)e->chosen_value.len, (const char *)e->chosen_value.p,
+				       key);
 			struct sim_gen *g = gen_rec(w, key, e->gen);
 			uint32_t len = e->chosen_value.len < sizeof(g->v) ? e->chosen_value.len
 									  : sizeof(g->v);
@@ -1140,6 +1166,31 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 		if (sim_range(&s, 0, 80) == 0) {
 			sim_drop(&s, (unsigned)sim_range(&s, 1, n), sim_range(&s, 200000, 2000000));
 			drops++;
+		}
+		/*
+		 * Now and then a holder of one node's key tells the others that
+		 * a value nobody proposed was chosen (docs/design.md §3.5).
+		 */
+		if (sim_range(&s, 0, 60) == 0) {
+			unsigned liar = (unsigned)sim_range(&s, 1, n);
+			char v[32], kname[16];
+			snprintf(v, sizeof(v), SIM_FORGED "%u", op_no);
+			key_name(kname, sizeof(kname), key);
+			for (unsigned to = 1; to <= n; to++) {
+				if (to == liar || !s.nodes[to].up)
+					continue;
+				struct store_entry *e = sim_entry(&s, to, key);
+				uint64_t conf = paxos_conf(s.nodes[to].p).num;
+				struct pkv_msg m = {
+					.type = PKV_MSG_CHOSEN,
+					.bucket = str_bytes(BUCKET),
+					.key = str_bytes(kname),
+					.gen = e ? e->gen : 1,
+					.ballot = { pkv_conf_base(conf) + 2 + sim_range(&s, 0, 50), liar },
+					.value = str_bytes(v),
+				};
+				sim_forge(&s, liar, to, &m);
+			}
 		}
 		/* Processes come and go. */
 		if (sim_range(&s, 0, 7) == 0)

@@ -267,6 +267,19 @@ size_t sim_change(struct sim *s, unsigned node, uint64_t voters, uint64_t timeou
 void sim_hide_conf(struct sim *s, unsigned node, bool hidden);
 uint64_t sim_voters(const struct sim *s, unsigned node);
 
+/*
+ * Authority faults (docs/design.md §3.5, §4.4): a holder of node `from`'s
+ * key sends `m` to `to` as that node, outside its core's rules (a CHOSEN
+ * of a value nobody proposed, a DROP of a record nobody chose). The
+ * message goes through the network like any other. A value that starts
+ * with SIM_FORGED is one nobody proposed: sim_check reports any learner
+ * or operation that holds one.
+ */
+#define SIM_FORGED "forged:"
+void sim_forge(struct sim *s, unsigned from, unsigned to, const struct pkv_msg *m);
+/* The store of node `node` (up or not), and a key's name in the simulation's bucket. */
+struct store_entry *sim_entry(const struct sim *s, unsigned node, unsigned key);
+
 /* Node faults. A killed node's pending operations are marked lost. */
 void sim_kill(struct sim *s, unsigned node);
 void sim_restart(struct sim *s, unsigned node);

@@ -364,9 +364,10 @@ START_TEST(sync_req_flood_in_one_datagram_stays_within_the_peer_budget)
 END_TEST
 
 /*
- * DROPs under fresh request ids for a bucket whose erasures a silent node
- * never acknowledges: each one was applied (a walk of the bucket) and kept
- * pending without end. Now a peer has PAXOS_DROPS_PER_PEER pending at most.
+ * DROPs under fresh request ids (and fresh drop keys) for a bucket: each
+ * one was applied (a walk of the bucket) and kept pending without end. Now
+ * a DROP whose record was never chosen erases nothing, and a peer has
+ * PAXOS_DROPS_PER_PEER pending at most, each with one learner read.
  */
 START_TEST(drop_flood_under_fresh_request_ids_keeps_pending_drops_bounded)
 {
@@ -374,16 +375,22 @@ START_TEST(drop_flood_under_fresh_request_ids_keeps_pending_drops_bounded)
 	uint64_t now = 1000000;
 	node_init(&nd, 1, 3, now);
 	fill(&nd, "B", 0, 100, now);
-	struct pkv_msg d = { .type = PKV_MSG_DROP, .bucket = b("B") };
+	uint8_t rec[2 + PKV_MAX_BUCKET], key[8];
+	uint32_t n = pkv_drop_encode(rec, 2, (const uint8_t *)"B", 1);
+	struct pkv_msg d = { .type = PKV_MSG_DROP, .bucket = { (const uint8_t *)PKV_DROP_BUCKET,
+							       PKV_DROP_BUCKET_LEN },
+			     .key = { key, sizeof(key) }, .value = { rec, n } };
 	for (unsigned i = 0; i < PER_DGRAM; i++) {
 		d.req = 1000 + i;
+		pkv_put_u64le(key, d.req);
 		paxos_receive(nd.p, 2, &d, now);
 		pkv_outbox_reset(&nd.ob);
 	}
 	const struct paxos_stats *st = paxos_stats(nd.p);
-	ck_assert_uint_le(st->drops_applied, PAXOS_DROPS_PER_PEER);
-	ck_assert_uint_eq(st->drops_over_budget, PER_DGRAM - st->drops_applied);
-	ck_assert_uint_eq(st->drop_erasures, 100); /* the keys ended once */
+	ck_assert_uint_eq(st->drops_applied, 0);
+	ck_assert_uint_eq(st->drop_erasures, 0); /* no record, no erasure */
+	ck_assert_uint_eq(st->drops_over_budget, PER_DGRAM - PAXOS_DROPS_PER_PEER);
+	ck_assert_uint_le(st->learn_reads, PAXOS_DROPS_PER_PEER);
 	node_free(&nd);
 }
 END_TEST

@@ -106,6 +106,7 @@ END_TEST
 
 #define PK1 "6f1c000102030405060708090a0b0c0d0e0f101112131415161718191a1b1ce2"
 #define PK2 "0000000000000000000000000000000000000000000000000000000000000001"
+#define PK3 "0000000000000000000000000000000000000000000000000000000000000003"
 
 START_TEST(node_public_keys_parse_format_and_must_be_on_every_line)
 {
@@ -140,7 +141,36 @@ START_TEST(node_public_keys_parse_format_and_must_be_on_every_line)
 	/* Not 64 hex digits. */
 	expect_error_str("node a 127.0.0.1:7401 6f1c\n", "not '6f1c'");
 	expect_error_str("node a 127.0.0.1:7401 " PK1 "0\n", "64 hex digits");
-	expect_error_str("node a 127.0.0.1:7401 " PK1 " x\n", "expected 'node NAME ADDRESS:PORT'");
+	expect_error_str("node a 127.0.0.1:7401 " PK1 " x\n", "a second public key (during a key"
+							       " rotation) is 64 hex digits");
+	expect_error_str("node a 127.0.0.1:7401 " PK1 " " PK2 " x\n",
+			 "expected 'node NAME ADDRESS:PORT'");
+	expect_error_str("node a 127.0.0.1:7401 " PK1 " " PK1 "\n", "the same public key twice");
+}
+END_TEST
+
+/* A key rotation: a node line lists the old key and the new one. */
+START_TEST(node_line_lists_two_keys_during_a_rotation)
+{
+	static const char text[] = "self = a\ncluster_size = 2\n"
+				   "node a 127.0.0.1:7401 " PK1 "\n"
+				   "node b 127.0.0.1:7402 " PK2 " " PK3 "\n";
+	char out[4096];
+
+	ck_assert_msg(config_parse(&cfg, text, strlen(text), err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(config_validate(&cfg, err, sizeof(err)), 0);
+	ck_assert(!cfg.nodes[0].has_pubkey2);
+	ck_assert(cfg.nodes[1].has_pubkey2);
+	size_t n = config_format(&cfg, out, sizeof(out));
+	ck_assert_ptr_nonnull(strstr(out, "node b 127.0.0.1:7402 " PK2 " " PK3 "\n"));
+	ck_assert_int_eq(config_parse(&cfg2, out, n, err, sizeof(err)), 0);
+	ck_assert_int_eq(memcmp(&cfg, &cfg2, sizeof(cfg)), 0);
+	/* A new key that is another node's: refused. */
+	static const char other[] = "self = a\nnode a 127.0.0.1:7401 " PK1 "\n"
+				    "node b 127.0.0.1:7402 " PK2 " " PK1 "\n";
+	ck_assert_int_eq(config_parse(&cfg, other, strlen(other), err, sizeof(err)), 0);
+	ck_assert_int_eq(config_validate(&cfg, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "same public key") != NULL, "%s", err);
 }
 END_TEST
 
@@ -529,6 +559,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, format_then_parse_gives_the_same_config);
 	tcase_add_test(tc, empty_text_gives_defaults);
 	tcase_add_test(tc, node_public_keys_parse_format_and_must_be_on_every_line);
+	tcase_add_test(tc, node_line_lists_two_keys_during_a_rotation);
 	tcase_add_test(tc, heartbeat_defaults_to_a_fifth_of_timeout_but_at_least_10ms);
 	tcase_add_test(tc, crlf_and_missing_final_newline_are_accepted);
 	tcase_add_test(tc, unknown_setting_is_named_with_its_line);

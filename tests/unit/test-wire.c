@@ -1257,6 +1257,140 @@ START_TEST(simultaneous_handshakes_set_up_both_directions)
 }
 END_TEST
 
+/*
+ * Rekeying under a lowered bound (8 datagrams): a sends 200 datagrams to b
+ * while it rekeys, and the datagrams arrive in bursts of five, in reverse
+ * order — so some sealed under a session arrive after the confirmation of
+ * the next one. Every message arrives exactly once, and a replay of all of
+ * them afterwards is refused.
+ */
+START_TEST(rekey_under_a_lowered_bound_loses_and_repeats_nothing)
+{
+	enum { N = 200, SLOT = 512 };
+	static struct wire a, b;
+	static uint8_t q[12][SLOT], all[N + 64][SLOT];
+	static bool seen[N];
+	size_t ql[12], alll[N + 64], nq = 0, nall = 0;
+	uint8_t init[WIRE_HS_BYTES], resp[WIRE_HS_BYTES], reply[WIRE_HS_BYTES];
+	struct wire_hdr h;
+	struct wire_iter it;
+	struct pkv_msg m;
+	size_t rl;
+	unsigned got = 0;
+
+	wire_node(&a, PEER, 1);
+	wire_node(&b, SELF, 1);
+	a.rekey_dgrams = 8;
+	memset(seen, 0, sizeof(seen));
+	for (unsigned i = 0; i < N; i++) {
+		now_us += 1000;
+		uint64_t next = UINT64_MAX;
+		size_t n = wire_handshake_due(&a, SELF, now_us, init, sizeof(init), &next);
+		if (n) {
+			ck_assert_int_eq(wire_receive(&b, init, n, now_us, &h, &it, resp, sizeof(resp),
+						      &rl),
+					 WIRE_HANDSHAKE);
+			size_t cl = 0;
+			ck_assert_int_eq(wire_receive(&a, resp, rl, now_us, &h, &it, q[nq], SLOT, &cl),
+					 WIRE_HANDSHAKE);
+			ql[nq++] = cl; /* the confirmation travels like any datagram */
+		}
+		struct wire_builder bl;
+		struct pkv_msg one = small_msg(PKV_MSG_QUERY, i);
+		ck_assert_int_eq(wire_begin(&bl, &a, SELF, q[nq], SLOT, false), 0);
+		ck_assert_int_eq(wire_add(&bl, &one), 0);
+		int len = wire_finish(&bl);
+		ck_assert_int_gt(len, 0);
+		ql[nq++] = (size_t)len;
+		if (nq < 5 && i != N - 1)
+			continue;
+		/* The burst arrives newest first. */
+		while (nq) {
+			nq--;
+			memcpy(all[nall], q[nq], ql[nq]);
+			alll[nall++] = ql[nq];
+			int rc = wire_receive(&b, q[nq], ql[nq], now_us, &h, &it, reply, sizeof(reply),
+					      &rl);
+			ck_assert_msg(rc == WIRE_OK, "datagram %zu of a burst before message %u: %s",
+				      nq, i, rc > 0 ? wire_reject_to_str(WIRE_RC_REJECT(rc)) : "?");
+			while (wire_next(&it, &m)) {
+				ck_assert_uint_lt(m.req, N);
+				ck_assert_msg(!seen[m.req], "message %u taken twice", (unsigned)m.req);
+				seen[m.req] = true;
+				got++;
+			}
+		}
+	}
+	ck_assert_uint_eq(got, N);
+	ck_assert_uint_ge(a.rekeys, N / 8 - 1);
+	ck_assert_uint_eq(b.rejects[WIRE_REJ_NO_SESSION], 0);
+	/* Every datagram again: each one is refused. */
+	for (size_t k = 0; k < nall; k++)
+		ck_assert_int_ne(receive_into(&b, all[k], alll[k]), WIRE_OK);
+	/* Past the delay bound the session before the last rekey is closed too. */
+	now_us += 2 * WIRE_MAX_AGE_US;
+	ck_assert(!b.peers[PEER].rx_prev.live || now_us >= b.peers[PEER].rx_prev_until);
+}
+END_TEST
+
+/*
+ * Key rotation (docs/design.md §7, "Rotation"): node PEER's line lists its
+ * old key and its new one. A peer talks with it under either, both ways;
+ * once the old key leaves the list, its sessions end at once and the old
+ * key's handshakes are refused, while the new key's sessions live on.
+ */
+START_TEST(rotated_key_is_accepted_beside_the_old_one_then_alone)
+{
+	static struct wire a, old_b, new_b;
+	static struct auth_key new_seed;
+	uint8_t new_pk[AUTH_PK_BYTES], sk[AUTH_SK_BYTES], confirm[WIRE_HS_BYTES];
+	uint8_t init[WIRE_HS_BYTES], resp[WIRE_HS_BYTES];
+	struct wire_hdr h;
+	struct wire_iter it;
+	uint64_t next;
+	size_t rl;
+
+	new_seed = seeds[PEER];
+	new_seed.k[0] ^= 0x5a;
+	auth_node_keypair(new_pk, sk, &new_seed);
+	wire_node(&a, SELF, 1);
+	wire_node(&old_b, PEER, 1);
+	ck_assert_int_eq(wire_set_peer_keys(&a, PEER, pks[PEER], new_pk), 0);
+	/* The old key, both ways. */
+	ck_assert_int_eq(receive_into(&a, confirm, handshake(&old_b, &a, confirm)), WIRE_OK);
+	ck_assert_int_eq(receive_into(&old_b, confirm, handshake(&a, &old_b, confirm)), WIRE_OK);
+	/* PEER restarts with its new key: both ways again, a's INITs finding the new key. */
+	wire_init(&new_b, CLUSTER, PEER, 2, &new_seed);
+	for (uint32_t p = 1; p <= 3; p++)
+		if (p != PEER)
+			ck_assert_int_eq(wire_add_peer(&new_b, p, pks[p]), 0);
+	ck_assert_int_eq(receive_into(&a, confirm, handshake(&new_b, &a, confirm)), WIRE_OK);
+	ck_assert_int_eq(receive_into(&new_b, confirm, handshake(&a, &new_b, confirm)), WIRE_OK);
+	ck_assert_int_eq(receive_into(&a, dgram, drop_dgram(&new_b, SELF, dgram)), WIRE_OK);
+	ck_assert_int_eq(receive_into(&new_b, dgram, drop_dgram(&a, PEER, dgram)), WIRE_OK);
+	/* The old key leaves: its sessions were replaced already; none ends. */
+	ck_assert_int_eq(wire_set_peer_keys(&a, PEER, new_pk, NULL), 0);
+	ck_assert_int_eq(receive_into(&a, dgram, drop_dgram(&new_b, SELF, dgram)), WIRE_OK);
+	/* The old key's INIT is refused. */
+	wire_init(&old_b, CLUSTER, PEER, 3, &seeds[PEER]);
+	ck_assert_int_eq(wire_add_peer(&old_b, SELF, pks[SELF]), 0);
+	next = UINT64_MAX;
+	ck_assert_uint_eq(wire_handshake_due(&old_b, SELF, now_us, init, sizeof(init), &next),
+			  WIRE_HS_BYTES);
+	ck_assert_int_eq(wire_receive(&a, init, sizeof(init), now_us, &h, &it, resp, sizeof(resp),
+				      &rl),
+			 WIRE_RC(WIRE_REJ_BAD_AUTH));
+	/* A session still made with the old key ends when the key leaves the list. */
+	wire_node(&a, SELF, 1);
+	wire_node(&old_b, PEER, 1);
+	ck_assert_int_eq(wire_set_peer_keys(&a, PEER, pks[PEER], new_pk), 0);
+	ck_assert_int_eq(receive_into(&a, confirm, handshake(&old_b, &a, confirm)), WIRE_OK);
+	ck_assert_int_eq(wire_set_peer_keys(&a, PEER, new_pk, NULL), 1);
+	ck_assert_int_eq(receive_into(&a, dgram, drop_dgram(&old_b, SELF, dgram)),
+			 WIRE_RC(WIRE_REJ_NO_SESSION));
+}
+END_TEST
+
 /* A lost INIT is sent again, new each time, the gap doubling to a cap. */
 START_TEST(lost_init_is_retried_with_backoff_up_to_a_cap)
 {
@@ -1371,6 +1505,8 @@ static Suite *wire_suite(void)
 	tcase_add_test(tc, unconfirmed_init_leaves_the_live_session);
 	tcase_add_test(tc, simultaneous_handshakes_set_up_both_directions);
 	tcase_add_test(tc, lost_init_is_retried_with_backoff_up_to_a_cap);
+	tcase_add_test(tc, rekey_under_a_lowered_bound_loses_and_repeats_nothing);
+	tcase_add_test(tc, rotated_key_is_accepted_beside_the_old_one_then_alone);
 	tcase_add_test(tc, restarted_sender_gets_a_new_session_and_a_new_handshake_back);
 	suite_add_tcase(s, tc);
 	return s;
