@@ -143,11 +143,13 @@ static void update_time(struct daemon *d, uint64_t own_wall_ms, uint64_t now)
 			control_publish_event(d, CTL_EVENT_LEASE_REGAINED, d->mem.quorum_epoch);
 		}
 		d->lease_state = LEASE_HELD;
+		membership_set_lease_catchup(&d->mem, false);
 	} else if (!held && d->lease_state == LEASE_HELD) {
 		daemon_log(d, "lease lost: no echo from a quorum of voters within the lease;"
 			      " cached values are in doubt");
 		control_publish_event(d, CTL_EVENT_LEASE_LOST, d->mem.quorum_epoch);
 		d->lease_state = LEASE_LOST;
+		membership_set_lease_catchup(&d->mem, true);
 	}
 	uint64_t qw;
 	if (!membership_quorum_wall(&d->mem, now, &qw))
@@ -565,6 +567,7 @@ int daemon_run(struct daemon *d)
 		uint64_t wall_ms = (uint64_t)wall.tv_sec * 1000u + (uint64_t)wall.tv_nsec / 1000000u;
 		/* skew= (fault injection): a clock jump, as the heartbeats and the core see it */
 		membership_set_wall(&d->mem, wall_ms + (uint64_t)d->fault.skew_ms, now);
+		membership_set_erase_owed(&d->mem, paxos_erase_owed(d->paxos));
 		uint64_t next = membership_tick(&d->mem, now, &d->ob);
 		handle_membership_events(d, now);
 		update_time(d, wall_ms + (uint64_t)d->fault.skew_ms, now);
