@@ -141,6 +141,7 @@ static void update_time(struct daemon *d, uint64_t own_wall_ms, uint64_t now)
 		if (d->lease_state == LEASE_LOST) {
 			daemon_log(d, "lease regained: cached values are vouched for again");
 			control_publish_event(d, CTL_EVENT_LEASE_REGAINED, d->mem.quorum_epoch);
+			control_lease_regained(d);
 		}
 		d->lease_state = LEASE_HELD;
 		membership_set_lease_catchup(&d->mem, false);
@@ -148,6 +149,7 @@ static void update_time(struct daemon *d, uint64_t own_wall_ms, uint64_t now)
 		daemon_log(d, "lease lost: no echo from a quorum of voters within the lease;"
 			      " cached values are in doubt");
 		control_publish_event(d, CTL_EVENT_LEASE_LOST, d->mem.quorum_epoch);
+		control_lease_lost(d);
 		d->lease_state = LEASE_LOST;
 		membership_set_lease_catchup(&d->mem, true);
 	}
@@ -184,6 +186,12 @@ static void drain_paxos(struct daemon *d)
 			local_complete(d, c);
 	}
 	paxos_completions_reset(d->paxos);
+	if (d->ctl.n_doubt) {
+		const struct paxos_erased *er = paxos_erased(d->paxos, &n);
+		for (size_t i = 0; i < n; i++)
+			control_lifetime_erased(d, store_bucket_name(er[i].e->bucket), er[i].e->key,
+						er[i].gen);
+	}
 	local_publish_learned(d);
 	local_apply_lifetimes(d, daemon_now_us());
 	const struct paxos_event_rec *ev = paxos_events(d->paxos, &n);

@@ -122,6 +122,15 @@ struct ctl_rep {
 #define CTL_EVENT_LEASE_LOST_LEN (sizeof(CTL_EVENT_LEASE_LOST) - 1)
 #define CTL_EVENT_LEASE_REGAINED "lease_regained"
 #define CTL_EVENT_LEASE_REGAINED_LEN (sizeof(CTL_EVENT_LEASE_REGAINED) - 1)
+/*
+ * Per-binding events (docs/design.md §5.1), to a subscriber about a value
+ * bound to its own process: gen = the key's generation, and after the name
+ * a NUL, the bucket's length (one byte), the bucket and the key.
+ */
+#define CTL_EVENT_LIFETIME_ENDED "lifetime_ended"
+#define CTL_EVENT_LIFETIME_ENDED_LEN (sizeof(CTL_EVENT_LIFETIME_ENDED) - 1)
+#define CTL_EVENT_LIFETIME_CONFIRMED "lifetime_confirmed"
+#define CTL_EVENT_LIFETIME_CONFIRMED_LEN (sizeof(CTL_EVENT_LIFETIME_CONFIRMED) - 1)
 #define CTL_EVENT_NAME_MAX 64u
 
 #endif
