@@ -34,12 +34,12 @@ static uint64_t fault_rand(struct fault *f)
 /* True when fault injection says this datagram, to (`out`) or from `peer`,
  * is lost: block= cuts both directions, block_in=/block_out= one only (an
  * asymmetric partition), then drop= loses a share at random. */
-bool fault_drops_erase(struct fault *f, uint32_t peer)
+bool fault_drops_late(struct fault *f, uint32_t peer)
 {
 	if (!PKV_FAULT_INJECTION)
 		return false;
 	uint64_t bit = peer >= 1 && peer <= 64 ? 1ull << (peer - 1) : 0;
-	if (!(bit & f->erase_in))
+	if (!(bit & f->late_erase))
 		return false;
 	f->blocked_count++;
 	return true;
@@ -202,7 +202,7 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 	buf[len] = 0;
 	unsigned long drop = 0, dup = 0, reorder = 0, delay = 0;
 	long skew = 0;
-	uint64_t blocked = 0, block_in = 0, block_out = 0, erase_in = 0;
+	uint64_t blocked = 0, block_in = 0, block_out = 0, late_erase = 0;
 	char *save = NULL;
 	for (char *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
 		char *end = NULL;
@@ -231,8 +231,8 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 		} else if (FAULT_IS("block_out")) {
 			if (fault_parse_ids(v, &block_out) < 0)
 				return -EINVAL;
-		} else if (FAULT_IS("erase_in")) {
-			if (fault_parse_ids(v, &erase_in) < 0)
+		} else if (FAULT_IS("late_erase")) {
+			if (fault_parse_ids(v, &late_erase) < 0)
 				return -EINVAL;
 		} else {
 			return -EINVAL;
@@ -250,14 +250,14 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 	f->blocked = blocked;
 	f->block_in = block_in;
 	f->block_out = block_out;
-	f->erase_in = erase_in;
+	f->late_erase = late_erase;
 	if (!f->rng)
 		f->rng = f->seed | 1;
 	daemon_log(d,
 		   "faults: drop=%lu%% dup=%lu%% reorder=%lu%% delay=%lums skew=%ldms "
-		   "blocked=0x%llx in=0x%llx out=0x%llx erase_in=0x%llx",
+		   "blocked=0x%llx in=0x%llx out=0x%llx late_erase=0x%llx",
 		   drop, dup, reorder, delay, skew, (unsigned long long)blocked,
 		   (unsigned long long)block_in, (unsigned long long)block_out,
-		   (unsigned long long)erase_in);
+		   (unsigned long long)late_erase);
 	return 0;
 }

@@ -354,8 +354,9 @@ static void deliver(struct daemon *d, const struct wire_hdr *h, struct wire_iter
 		if (m.type == PKV_MSG_HEARTBEAT) {
 			membership_on_heartbeat(&d->mem, h->sender, &m, now);
 			update_peer(d, h->sender, now);
-		} else if (m.type == PKV_MSG_ERASE && fault_drops_erase(&d->fault, h->sender)) {
-			continue; /* erase_in= (fault injection): a late erasure */
+		} else if ((m.type == PKV_MSG_ERASE || m.type == PKV_MSG_QUERY_REPLY) &&
+			   fault_drops_late(&d->fault, h->sender)) {
+			continue; /* late_erase= (fault injection): erasures told late */
 		} else {
 			paxos_receive(d->paxos, h->sender, &m, now);
 		}

@@ -174,11 +174,12 @@ void membership_on_heartbeat(struct membership *m, uint32_t from, const struct p
 		uint64_t sample = now_us - hb->req - hb->gen;
 		/*
 		 * The peer heard our heartbeat of hb->req: the lease (§5.1).
-		 * Out of the lease, only from a peer whose erasures we all
-		 * acknowledged: we regain it once we know what a majority
-		 * ended while we were out.
+		 * Out of the lease, only from a synced peer (it holds a
+		 * majority's tombstones) whose erasures we all acknowledged:
+		 * we regain it once we know what a majority ended while we
+		 * were out.
 		 */
-		bool owed = hb->flags & PKV_MF_ERASE_OWED;
+		bool owed = (hb->flags & PKV_MF_ERASE_OWED) || !(hb->flags & PKV_MF_SYNCED);
 		if (owed && !PKV_MEMBERSHIP_BROKEN_REGAIN &&
 		    (m->lease_catchup || now_us >= membership_lease_until(m)))
 			m->lease_owed_seen++;

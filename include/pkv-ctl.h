@@ -61,8 +61,8 @@ enum ctl_op {
 	 * the value is a text spec, "drop=P dup=P reorder=P delay=MS skew=MS
 	 * block=IDS block_in=IDS block_out=IDS" (P in percent; IDS are node
 	 * ids "1,3"; block drops every datagram to and from those nodes,
-	 * block_in/block_out one direction only, erase_in=IDS loses only the
-	 * ERASE messages from those nodes; skew moves the wall clock the
+	 * block_in/block_out one direction only, late_erase=IDS loses only the
+	 * ERASE and QUERY_REPLY messages from those nodes; skew moves the wall clock the
 	 * core sees). Each call replaces every fault; an empty spec clears
 	 * them. Tests use it through pkv-fault. */
 	CTL_OP_FAULT = 7,

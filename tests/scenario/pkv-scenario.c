@@ -586,10 +586,12 @@ static int popcount(unsigned m)
 
 static char applied[N_NODES + 1][256];
 /*
- * After a probe's partition heals, its cut-off node loses the ERASEs of the
- * other side for a while (erase_in=): the erasures the majority made while
- * it was away arrive late, and it must not vouch for their values meanwhile
- * (docs/design.md §5.1, the lease regained). Until late_erase_end[n].
+ * After a probe's partition heals, its cut-off node loses what would tell
+ * it of the other side's erasures for a while (late_erase=: their ERASEs,
+ * and the answers to its gets' queries): the erasures the majority made
+ * while it was away arrive late, and it must not vouch for their values
+ * meanwhile (docs/design.md §5.1, the lease regained). Until
+ * late_erase_end[n].
  */
 static uint64_t late_erase_end[N_NODES + 1];
 static unsigned late_erase_from[N_NODES + 1];
@@ -658,7 +660,7 @@ static void push_specs(bool force)
 		int o = snprintf(spec, sizeof(spec), "drop=%u dup=%u delay=%u reorder=%u skew=%ld",
 				 drop, dup, delay, reorder, skew);
 		for (int pass = 0; pass < 3; pass++) {
-			static const char *const name[] = {"block_in", "block_out", "erase_in"};
+			static const char *const name[] = {"block_in", "block_out", "late_erase"};
 			unsigned m = pass == 0 ? bin : pass == 1 ? bout
 					 : late_erase_end[i] ? late_erase_from[i] : 0;
 			if (!m)
@@ -1181,7 +1183,7 @@ static void fault_expire_pass(bool all, bool kills)
 			int x = __builtin_ctz(f->nodes);
 			late_erase_end[x] = now + S.ft_ms;
 			late_erase_from[x] = f->other;
-			say("node%d: the ERASEs of the other side arrive late", x);
+			say("node%d: the erasures of the other side arrive late", x);
 		}
 		if (f->kind == F_KILL || f->kind == F_STOP || f->kind == F_PARTITION ||
 		    f->kind == F_ASYM) {

@@ -785,6 +785,11 @@ START_TEST(lease_is_regained_only_from_peers_owed_no_erasure_ack)
 	struct pkv_msg hb = echo_hb(T0, true);
 	membership_on_heartbeat(&m, 2, &hb, T0 + 100);
 	ck_assert_uint_eq(membership_lease_until(&m), 0);
+	/* Nothing owed, but the peer is not synced (lost its tombstones). */
+	hb = echo_hb(T0 + 5, false);
+	hb.flags &= (uint8_t)~PKV_MF_SYNCED;
+	membership_on_heartbeat(&m, 2, &hb, T0 + 150);
+	ck_assert_uint_eq(membership_lease_until(&m), 0);
 	/* Acknowledged: the next echo counts. */
 	hb = echo_hb(T0 + 10, false);
 	membership_on_heartbeat(&m, 2, &hb, T0 + 200);
