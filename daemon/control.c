@@ -210,6 +210,9 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
 		OUT("lease: yes (a lone voter)\n");
 	else if (now < d->lease_until_us)
 		OUT("lease: yes left_ms=%" PRIu64 "\n", (d->lease_until_us - now) / 1000u);
+	else if (d->mem.quorum)
+		OUT("lease: no (quorum, but not yet echoes of a majority that owes it no"
+		    " erasure; cached reads answer no quorum)\n");
 	else
 		OUT("lease: no (cached reads answer no quorum; get --stale reads them)\n");
 	/* §4.5: this node's wall clock against the voters' */

@@ -180,10 +180,9 @@ void membership_on_heartbeat(struct membership *m, uint32_t from, const struct p
 		 * were out.
 		 */
 		bool owed = (hb->flags & PKV_MF_ERASE_OWED) || !(hb->flags & PKV_MF_SYNCED);
-		if (owed && !PKV_MEMBERSHIP_BROKEN_REGAIN &&
-		    (m->lease_catchup || now_us >= membership_lease_until(m)))
-			m->lease_owed_seen++;
-		else if (hb->req > p->lease_sent_us)
+		bool counts = !owed || PKV_MEMBERSHIP_BROKEN_REGAIN ||
+			      (!m->lease_catchup && now_us < membership_lease_until(m));
+		if (counts && hb->req > p->lease_sent_us)
 			p->lease_sent_us = hb->req;
 		p->rtt_last_us = sample;
 		if (p->rtt_us == 0)

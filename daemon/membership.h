@@ -113,7 +113,6 @@ struct membership {
 	 */
 	bool lease_catchup;
 	uint64_t erase_owed;
-	uint64_t lease_owed_seen; /* echoes not counted: owed an ack, or unsynced */
 	/* Our own wall clock as the loop last gave it (membership_set_wall). */
 	bool wall_set;
 	uint64_t wall_ms, wall_at_us;
