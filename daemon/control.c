@@ -470,8 +470,9 @@ void control_lease_regained(struct daemon *d)
 			struct pkv_bytes key = {x->data + x->blen, x->klen};
 			const struct store_entry *e = store_lookup(d->store, bucket, key, false);
 			bool live = e && e->chosen && e->gen == x->gen;
-			send_lifetime(d, c, live ? CTL_EVENT_LIFETIME_CONFIRMED : CTL_EVENT_LIFETIME_ENDED,
-				      x);
+			send_lifetime(
+			    d, c, live ? CTL_EVENT_LIFETIME_CONFIRMED : CTL_EVENT_LIFETIME_ENDED,
+			    x);
 			drop_doubt(d, c, c->n_doubt - 1);
 		}
 	}

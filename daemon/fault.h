@@ -31,7 +31,7 @@ struct fault {
 	int64_t skew_ms;   /* added to the wall clock the core sees */
 	uint64_t blocked;  /* bit id-1: both directions */
 	uint64_t block_in, block_out; /* bit id-1: one direction only */
-	uint64_t late_erase; /* bit id-1: what tells of an erasure from it is lost */
+	uint64_t late_erase;	      /* bit id-1: what tells of an erasure from it is lost */
 	uint64_t rng;
 	uint64_t seed; /* the rng's start, taken by the first fault_set */
 	uint64_t dropped, duplicated, blocked_count, delayed, reordered;

@@ -236,7 +236,7 @@ enum pkv_msg_flag {
 	PKV_MF_SYNCED = 1u << 3,
 	PKV_MF_CHOSEN = 1u << 4,
 	PKV_MF_FRESH = 1u << 5,
-	PKV_MF_BOUND = 1u << 6, /* value = pkv_bound_encode(value, bindings) */
+	PKV_MF_BOUND = 1u << 6,	     /* value = pkv_bound_encode(value, bindings) */
 	PKV_MF_ERASE_OWED = 1u << 7, /* heartbeat: you owe me an ERASE_ACK */
 };
 

@@ -127,9 +127,9 @@ struct ctl_rep {
  * bound to its own process: gen = the key's generation, and after the name
  * a NUL, the bucket's length (one byte), the bucket and the key.
  */
-#define CTL_EVENT_LIFETIME_ENDED "lifetime_ended"
-#define CTL_EVENT_LIFETIME_ENDED_LEN (sizeof(CTL_EVENT_LIFETIME_ENDED) - 1)
-#define CTL_EVENT_LIFETIME_CONFIRMED "lifetime_confirmed"
+#define CTL_EVENT_LIFETIME_ENDED	 "lifetime_ended"
+#define CTL_EVENT_LIFETIME_ENDED_LEN	 (sizeof(CTL_EVENT_LIFETIME_ENDED) - 1)
+#define CTL_EVENT_LIFETIME_CONFIRMED	 "lifetime_confirmed"
 #define CTL_EVENT_LIFETIME_CONFIRMED_LEN (sizeof(CTL_EVENT_LIFETIME_CONFIRMED) - 1)
 #define CTL_EVENT_NAME_MAX 64u
 

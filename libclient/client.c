@@ -816,8 +816,8 @@ PKV_EXPORT int pkv_subscription_next(struct pkv_subscription *s, int *event, uin
 }
 
 PKV_EXPORT int pkv_subscription_key(const struct pkv_subscription *s, void *bucket,
-				    size_t bucket_cap, size_t *bucket_len, void *key, size_t key_cap,
-				    size_t *key_len)
+				    size_t bucket_cap, size_t *bucket_len, void *key,
+				    size_t key_cap, size_t *key_len)
 {
 	if (!s || !bucket_len || !key_len || (bucket_cap && !bucket) || (key_cap && !key))
 		return client_err(-EINVAL, "pkv_subscription_key: bad arguments");

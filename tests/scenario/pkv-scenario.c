@@ -381,8 +381,8 @@ static int do_put(struct worker_ctx *w, const char *key, const char *val, int32_
 	return r;
 }
 
-static int do_get_within(struct worker_ctx *w, const char *key, const char *expect,
-			 bool no_cache, unsigned timeout_ms)
+static int do_get_within(struct worker_ctx *w, const char *key, const char *expect, bool no_cache,
+			 unsigned timeout_ms)
 {
 	struct pkv_get_opts go = {.timeout_ms = timeout_ms,
 				  .flags = no_cache ? PKV_GET_NO_CACHE : 0};

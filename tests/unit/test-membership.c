@@ -772,8 +772,11 @@ END_TEST
  */
 static struct pkv_msg echo_hb(uint64_t req, bool owed)
 {
-	return (struct pkv_msg){ .type = PKV_MSG_HEARTBEAT, .arg0 = 3, .arg2 = 1, .req = req,
-				 .flags = (uint8_t)(PKV_MF_SYNCED | (owed ? PKV_MF_ERASE_OWED : 0)) };
+	return (struct pkv_msg){.type = PKV_MSG_HEARTBEAT,
+				.arg0 = 3,
+				.arg2 = 1,
+				.req = req,
+				.flags = (uint8_t)(PKV_MF_SYNCED | (owed ? PKV_MF_ERASE_OWED : 0))};
 }
 
 START_TEST(lease_is_regained_only_from_peers_owed_no_erasure_ack)
