@@ -36,6 +36,13 @@ struct ctl_packet {
 	uint8_t data[];
 };
 
+/* A key bound to a subscriber's process, in doubt: bucket then key bytes. */
+struct ctl_doubt {
+	uint64_t gen;
+	uint32_t blen, klen;
+	uint8_t data[];
+};
+
 struct ctl_conn {
 	struct ctl_conn *next;
 	int fd;
@@ -46,6 +53,11 @@ struct ctl_conn {
 	unsigned queued; /* packets waiting in txq */
 	bool recv_armed;
 	struct local_attach *attach; /* the shared-memory slot granted here */
+	/* Subscriber: its process, and the lifetimes bound to it that are in
+	 * doubt since the lease lapsed (docs/design.md §5.1). */
+	int32_t pid;
+	struct ctl_doubt **doubt;
+	size_t n_doubt;
 	struct ctl_packet *txq, **txtail;
 	uint8_t rx[CTL_MAX_PACKET];
 };
@@ -160,6 +172,10 @@ static void conn_free(struct daemon *d, struct ctl_conn *c)
 		}
 	}
 	d->ctl.hooks->closed(d, c, c->attach);
+	for (size_t i = 0; i < c->n_doubt; i++)
+		free(c->doubt[i]);
+	d->ctl.n_doubt -= c->n_doubt;
+	free(c->doubt);
 	while (c->txq) {
 		struct ctl_packet *p = c->txq;
 		c->txq = p->next;
@@ -258,6 +274,9 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
 		OUT("lease: yes (a lone voter)\n");
 	else if (now < d->lease_until_us)
 		OUT("lease: yes left_ms=%" PRIu64 "\n", (d->lease_until_us - now) / 1000u);
+	else if (d->mem.quorum)
+		OUT("lease: no (quorum, but not yet echoes of a majority that owes it no"
+		    " erasure; cached reads answer no quorum)\n");
 	else
 		OUT("lease: no (cached reads answer no quorum; get --stale reads them)\n");
 	/* §4.5: this node's wall clock against the voters' */
@@ -435,6 +454,120 @@ static size_t stats_text(struct daemon *d, char *buf, size_t cap)
 	return o < cap ? o : cap;
 }
 
+/* ---- per-binding events (docs/design.md §5.1) ---- */
+
+/*
+ * The lifetimes in doubt for subscriber c: the chosen values bound to its
+ * process by this daemon (pid bindings it owns). A walk of the store, once
+ * per subscriber when the lease lapses.
+ */
+static void collect_doubt(struct daemon *d, struct ctl_conn *c)
+{
+	if (c->pid <= 0 || c->n_doubt)
+		return;
+	for (size_t i = 0; i < store_nentries(d->store); i++) {
+		const struct store_entry *e = store_entry_at(d->store, i);
+		const struct pkv_bindings *b = e->chosen ? e->chosen_bind : NULL;
+		if (!b || !(b->mask & PKV_BIND_PID) || b->owner != d->self ||
+		    b->owner_inc != d->incarnation || b->pid != c->pid)
+			continue;
+		struct pkv_bytes bucket = store_bucket_name(e->bucket);
+		struct ctl_doubt *x = malloc(sizeof(*x) + bucket.len + e->key.len);
+		struct ctl_doubt **v = realloc(c->doubt, (c->n_doubt + 1) * sizeof(*v));
+		if (!x || !v) {
+			free(x);
+			if (v)
+				c->doubt = v;
+			daemon_warn(d, "control: out of memory; a holder is not told of a lifetime");
+			return;
+		}
+		x->gen = e->gen;
+		x->blen = bucket.len;
+		x->klen = e->key.len;
+		memcpy(x->data, bucket.p, bucket.len);
+		memcpy(x->data + bucket.len, e->key.p, e->key.len);
+		c->doubt = v;
+		c->doubt[c->n_doubt++] = x;
+		d->ctl.n_doubt++;
+	}
+}
+
+/* Event payload: the name, a NUL, the bucket's length (one byte), bucket, key. */
+static void send_lifetime(struct daemon *d, struct ctl_conn *c, const char *name,
+			  const struct ctl_doubt *x)
+{
+	size_t nl = strlen(name);
+	uint8_t buf[CTL_EVENT_NAME_MAX + 2 + 255 + PKV_MAX_KEY];
+	if (nl > CTL_EVENT_NAME_MAX || x->blen > 255 || x->klen > PKV_MAX_KEY)
+		return;
+	/* The default bucket goes as none, as clients name it. */
+	size_t dl = sizeof(PKV_DEFAULT_BUCKET) - 1;
+	bool dflt = x->blen == dl && !memcmp(x->data, PKV_DEFAULT_BUCKET, dl);
+	uint32_t blen = dflt ? 0 : x->blen;
+	memcpy(buf, name, nl);
+	buf[nl] = 0;
+	buf[nl + 1] = (uint8_t)blen;
+	memcpy(buf + nl + 2, x->data, blen);
+	memcpy(buf + nl + 2 + blen, x->data + x->blen, x->klen);
+	if (!c->closing)
+		queue_reply(d, c, PKV_S_OK, x->gen, buf, nl + 2 + blen + x->klen, false);
+}
+
+static void drop_doubt(struct daemon *d, struct ctl_conn *c, size_t i)
+{
+	free(c->doubt[i]);
+	c->doubt[i] = c->doubt[--c->n_doubt];
+	d->ctl.n_doubt--;
+}
+
+void control_lease_lost(struct daemon *d)
+{
+	for (struct ctl_conn *c = d->ctl.conns; c; c = c->next)
+		if (c->subscriber && !c->closing)
+			collect_doubt(d, c);
+}
+
+/*
+ * The lease holds again, which it does only once the erasures a majority
+ * made meanwhile are in (§5.1): a lifetime in doubt still here is confirmed.
+ */
+void control_lease_regained(struct daemon *d)
+{
+	for (struct ctl_conn *c = d->ctl.conns; c; c = c->next) {
+		while (c->n_doubt) {
+			struct ctl_doubt *x = c->doubt[c->n_doubt - 1];
+			struct pkv_bytes bucket = {x->data, x->blen};
+			struct pkv_bytes key = {x->data + x->blen, x->klen};
+			const struct store_entry *e = store_lookup(d->store, bucket, key, false);
+			bool live = e && e->chosen && e->gen == x->gen;
+			send_lifetime(
+			    d, c, live ? CTL_EVENT_LIFETIME_CONFIRMED : CTL_EVENT_LIFETIME_ENDED,
+			    x);
+			drop_doubt(d, c, c->n_doubt - 1);
+		}
+	}
+}
+
+void control_lifetime_erased(struct daemon *d, struct pkv_bytes bucket, struct pkv_bytes key,
+			     uint64_t through)
+{
+	if (!d->ctl.n_doubt)
+		return;
+	for (struct ctl_conn *c = d->ctl.conns; c; c = c->next) {
+		for (size_t i = 0; i < c->n_doubt;) {
+			struct ctl_doubt *x = c->doubt[i];
+			if (x->gen <= through && x->blen == bucket.len && x->klen == key.len &&
+			    !memcmp(x->data, bucket.p, bucket.len) &&
+			    !memcmp(x->data + x->blen, key.p, key.len)) {
+				send_lifetime(d, c, CTL_EVENT_LIFETIME_ENDED, x);
+				drop_doubt(d, c, i);
+			} else {
+				i++;
+			}
+		}
+	}
+}
+
 static void handle_request(struct daemon *d, struct ctl_conn *c, size_t len)
 {
 	struct ctl_req rq;
@@ -467,9 +600,16 @@ static void handle_request(struct daemon *d, struct ctl_conn *c, size_t len)
 		free(text);
 		return;
 	}
-	case CTL_OP_SUBSCRIBE:
+	case CTL_OP_SUBSCRIBE: {
+		struct ucred cr;
+		socklen_t crlen = sizeof(cr);
 		c->subscriber = true;
+		if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) == 0)
+			c->pid = cr.pid;
+		if (d->lease_state == LEASE_LOST)
+			collect_doubt(d, c); /* in doubt already: told how it ends */
 		return;
+	}
 	case CTL_OP_DROP: {
 		struct pkv_bytes bucket = {c->rx + sizeof(rq), rq.bucket_len};
 		if (c->drop_req || bucket.len == 0 || rq.key_len || rq.value_len) {

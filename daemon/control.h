@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "msg.h"
+
 struct daemon;
 struct ctl_conn;
 struct local_attach;
@@ -37,6 +39,7 @@ struct control {
 	int fd; /* the listening socket, -1 before control_open */
 	struct ctl_conn *conns;
 	const struct control_hooks *hooks;
+	size_t n_doubt; /* lifetimes in doubt, over every subscriber */
 };
 
 void control_init(struct control *ctl, const struct control_hooks *h);
@@ -47,6 +50,16 @@ void control_sent(struct daemon *d, struct ctl_conn *c, int res);
 void control_close_all(struct daemon *d);
 /* Sends a quorum event to every subscribed connection. */
 void control_publish_event(struct daemon *d, const char *event, uint64_t epoch);
+/*
+ * Per-binding events (docs/design.md §5.1): when the lease lapses, each
+ * subscriber's lifetimes (values bound to its process by this daemon) are
+ * in doubt; one erased meanwhile is told lifetime_ended, and those still
+ * here when the lease holds again lifetime_confirmed.
+ */
+void control_lease_lost(struct daemon *d);
+void control_lease_regained(struct daemon *d);
+void control_lifetime_erased(struct daemon *d, struct pkv_bytes bucket, struct pkv_bytes key,
+			     uint64_t through);
 /* A bucket drop finished in paxos: answer the connection that asked. */
 void control_drop_done(struct daemon *d, uint64_t req, int status);
 /* A resize this node ran has finished: answer the connection that asked. */

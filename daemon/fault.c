@@ -34,6 +34,17 @@ static uint64_t fault_rand(struct fault *f)
 /* True when fault injection says this datagram, to (`out`) or from `peer`,
  * is lost: block= cuts both directions, block_in=/block_out= one only (an
  * asymmetric partition), then drop= loses a share at random. */
+bool fault_drops_late(struct fault *f, uint32_t peer)
+{
+	if (!PKV_FAULT_INJECTION)
+		return false;
+	uint64_t bit = peer >= 1 && peer <= 64 ? 1ull << (peer - 1) : 0;
+	if (!(bit & f->late_erase))
+		return false;
+	f->blocked_count++;
+	return true;
+}
+
 bool fault_drops(struct fault *f, uint32_t peer, bool out)
 {
 	if (!PKV_FAULT_INJECTION)
@@ -193,7 +204,7 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 	long skew = 0;
 	unsigned long cache_lag = 0;
 	unsigned long rekey = 0;
-	uint64_t blocked = 0, block_in = 0, block_out = 0;
+	uint64_t blocked = 0, block_in = 0, block_out = 0, late_erase = 0;
 	char *save = NULL;
 	for (char *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
 		char *end = NULL;
@@ -226,6 +237,9 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 		} else if (FAULT_IS("block_out")) {
 			if (fault_parse_ids(v, &block_out) < 0)
 				return -EINVAL;
+		} else if (FAULT_IS("late_erase")) {
+			if (fault_parse_ids(v, &late_erase) < 0)
+				return -EINVAL;
 		} else {
 			return -EINVAL;
 		}
@@ -245,12 +259,14 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 	f->blocked = blocked;
 	f->block_in = block_in;
 	f->block_out = block_out;
+	f->late_erase = late_erase;
 	if (!f->rng)
 		f->rng = f->seed | 1;
 	daemon_notice(d,
 		   "faults: drop=%lu%% dup=%lu%% reorder=%lu%% delay=%lums skew=%ldms rekey=%lu "
-		   "blocked=0x%llx in=0x%llx out=0x%llx cache_lag=%luus",
+		   "blocked=0x%llx in=0x%llx out=0x%llx cache_lag=%luus late_erase=0x%llx",
 		   drop, dup, reorder, delay, skew, rekey, (unsigned long long)blocked,
-		   (unsigned long long)block_in, (unsigned long long)block_out, cache_lag);
+		   (unsigned long long)block_in, (unsigned long long)block_out, cache_lag,
+		   (unsigned long long)late_erase);
 	return 0;
 }

@@ -33,6 +33,7 @@ struct fault {
 	uint64_t rekey_dgrams; /* rekey= : the sessions' rekey bound in datagrams (0: the default) */
 	uint64_t blocked;  /* bit id-1: both directions */
 	uint64_t block_in, block_out; /* bit id-1: one direction only */
+	uint64_t late_erase;	      /* bit id-1: what tells of an erasure from it is lost */
 	uint64_t rng;
 	uint64_t seed; /* the rng's start, taken by the first fault_set */
 	uint64_t dropped, duplicated, blocked_count, delayed, reordered;
@@ -48,17 +49,21 @@ void fault_free(struct fault *f);
 
 /*
  * Spec: space-separated "drop=P dup=P reorder=P delay=MS skew=MS
- * block=IDS block_in=IDS block_out=IDS cache_lag=US rekey=N" (P in percent;
- * skew may be negative; cache_lag widens the moment between learning a value
- * and its entry in the shared cache, for the ordering test; rekey: sessions
- * rekey after N datagrams, 1..2^20). Each call replaces every fault; "" clears
- * them all. Logs the
+ * block=IDS block_in=IDS block_out=IDS cache_lag=US rekey=N late_erase=IDS"
+ * (P in percent; skew may be negative; cache_lag widens the moment between
+ * learning a value and its entry in the shared cache, for the ordering test;
+ * rekey: sessions rekey after N datagrams, 1..2^20; late_erase loses the ERASE
+ * and QUERY_REPLY messages from those nodes, what would tell this daemon of
+ * their erasures, and nothing else). Each call replaces every fault; ""
+ * clears them all. Logs the
  * new faults to d's log. Returns 0 or -EINVAL (or -ENOTSUP without it).
  */
 int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len);
 
 /* True when the datagram to (`out`) or from `peer` is lost. */
 bool fault_drops(struct fault *f, uint32_t peer, bool out);
+/* True when an ERASE or QUERY_REPLY from peer is lost (late_erase=, §5.1). */
+bool fault_drops_late(struct fault *f, uint32_t peer);
 /* True when the datagram in is to be delivered a second time. */
 bool fault_dup(struct fault *f);
 /* True when the sealed datagram to peer was copied into the held queue

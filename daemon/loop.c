@@ -142,13 +142,17 @@ static void update_time(struct daemon *d, uint64_t own_wall_ms, uint64_t now)
 		if (d->lease_state == LEASE_LOST) {
 			daemon_notice(d, "lease regained: cached values are vouched for again");
 			control_publish_event(d, CTL_EVENT_LEASE_REGAINED, d->mem.quorum_epoch);
+			control_lease_regained(d);
 		}
 		d->lease_state = LEASE_HELD;
+		membership_set_lease_catchup(&d->mem, false);
 	} else if (!held && d->lease_state == LEASE_HELD) {
 		daemon_warn(d, "lease lost: no echo from a quorum of voters within the lease;"
 			      " cached values are in doubt");
 		control_publish_event(d, CTL_EVENT_LEASE_LOST, d->mem.quorum_epoch);
+		control_lease_lost(d);
 		d->lease_state = LEASE_LOST;
+		membership_set_lease_catchup(&d->mem, true);
 	}
 	uint64_t qw;
 	if (!membership_quorum_wall(&d->mem, now, &qw))
@@ -178,6 +182,12 @@ static void drain_paxos(struct daemon *d)
 	 * with generation g must find g (or later) in the cache on its next
 	 * read, never the value or absence before it.
 	 */
+	if (d->ctl.n_doubt) { /* before local_apply_lifetimes resets the list */
+		const struct paxos_erased *er = paxos_erased(d->paxos, &n);
+		for (size_t i = 0; i < n; i++)
+			control_lifetime_erased(d, store_bucket_name(er[i].e->bucket), er[i].e->key,
+						er[i].gen);
+	}
 	local_publish_learned(d);
 	local_apply_lifetimes(d, daemon_now_us());
 	const struct paxos_completion *done = paxos_completions(d->paxos, &n);
@@ -360,6 +370,9 @@ static void deliver(struct daemon *d, const struct wire_hdr *h, struct wire_iter
 		if (m.type == PKV_MSG_HEARTBEAT) {
 			membership_on_heartbeat(&d->mem, h->sender, &m, now);
 			update_peer(d, h->sender, now);
+		} else if ((m.type == PKV_MSG_ERASE || m.type == PKV_MSG_QUERY_REPLY) &&
+			   fault_drops_late(&d->fault, h->sender)) {
+			continue; /* late_erase= (fault injection): erasures told late */
 		} else {
 			paxos_receive(d->paxos, h->sender, &m, now);
 		}
@@ -857,6 +870,7 @@ int daemon_run(struct daemon *d)
 		uint64_t wall_ms = (uint64_t)wall.tv_sec * 1000u + (uint64_t)wall.tv_nsec / 1000000u;
 		/* skew= (fault injection): a clock jump, as the heartbeats and the core see it */
 		membership_set_wall(&d->mem, wall_ms + (uint64_t)d->fault.skew_ms, now);
+		membership_set_erase_owed(&d->mem, paxos_erase_owed(d->paxos));
 		uint64_t next = membership_tick(&d->mem, now, &d->ob);
 		handle_membership_events(d, now);
 		update_time(d, wall_ms + (uint64_t)d->fault.skew_ms, now);

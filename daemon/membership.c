@@ -8,6 +8,11 @@
 #include <errno.h>
 #include <string.h>
 
+/* TEST ONLY (pkvd-noregain): the lease comes back on the first echoes (§5.1). */
+#ifndef PKV_MEMBERSHIP_BROKEN_REGAIN
+#define PKV_MEMBERSHIP_BROKEN_REGAIN 0
+#endif
+
 static bool peer_id_valid(const struct membership *m, uint32_t id)
 {
 	return id >= 1 && id <= PKV_MAX_NODES && id != m->self && m->peers[id].configured;
@@ -78,6 +83,7 @@ int membership_init(struct membership *m, const struct membership_cfg *cfg)
 	m->failure_timeout_us = cfg->failure_timeout_us;
 	m->heartbeat_interval_us = cfg->heartbeat_interval_us;
 	m->lease_us = cfg->failure_timeout_us * 3 / 5;
+	m->lease_catchup = true; /* a durable restart missed erasures too */
 	for (unsigned i = 0; i < cfg->n_nodes; i++) {
 		uint32_t id = cfg->nodes[i];
 		if (id < 1 || id > PKV_MAX_NODES || m->peers[id].configured)
@@ -166,8 +172,17 @@ void membership_on_heartbeat(struct membership *m, uint32_t from, const struct p
 	 */
 	if (hb->req != 0 && hb->req <= now_us && now_us - hb->req >= hb->gen) {
 		uint64_t sample = now_us - hb->req - hb->gen;
-		/* The peer heard our heartbeat of hb->req: the lease (§5.1). */
-		if (hb->req > p->lease_sent_us)
+		/*
+		 * The peer heard our heartbeat of hb->req: the lease (§5.1).
+		 * Out of the lease, only from a synced peer (it holds a
+		 * majority's tombstones) whose erasures we all acknowledged:
+		 * we regain it once we know what a majority ended while we
+		 * were out.
+		 */
+		bool owed = (hb->flags & PKV_MF_ERASE_OWED) || !(hb->flags & PKV_MF_SYNCED);
+		bool counts = !owed || PKV_MEMBERSHIP_BROKEN_REGAIN ||
+			      (!m->lease_catchup && now_us < membership_lease_until(m));
+		if (counts && hb->req > p->lease_sent_us)
 			p->lease_sent_us = hb->req;
 		p->rtt_last_us = sample;
 		if (p->rtt_us == 0)
@@ -188,7 +203,8 @@ static void send_heartbeat(struct membership *m, struct membership_peer *p, uint
 {
 	struct pkv_msg hb = {
 		.type = PKV_MSG_HEARTBEAT,
-		.flags = (uint8_t)((m->synced ? PKV_MF_SYNCED : 0) | (m->fresh ? PKV_MF_FRESH : 0)),
+		.flags = (uint8_t)((m->synced ? PKV_MF_SYNCED : 0) | (m->fresh ? PKV_MF_FRESH : 0) |
+				   ((m->erase_owed >> (p->id - 1)) & 1u ? PKV_MF_ERASE_OWED : 0)),
 		.arg0 = m->cluster_size,
 		.arg1 = m->epoch,
 		.arg2 = now_us,
@@ -262,6 +278,16 @@ const char *membership_event_to_str(enum membership_event_kind kind)
 		return "quorum_lost";
 	}
 	return "unknown";
+}
+
+void membership_set_lease_catchup(struct membership *m, bool catchup)
+{
+	m->lease_catchup = catchup;
+}
+
+void membership_set_erase_owed(struct membership *m, uint64_t mask)
+{
+	m->erase_owed = mask;
 }
 
 bool membership_quorum(const struct membership *m)

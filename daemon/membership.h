@@ -105,6 +105,14 @@ struct membership {
 	bool quorum;
 	uint64_t quorum_epoch; /* increments on every quorum flip */
 	uint64_t lease_us;     /* 3/5 of failure_timeout_us (docs/design.md §5.1) */
+	/*
+	 * Regaining the lease (§5.1): after it lapsed (or before it first
+	 * held), a peer's echo counts only from a heartbeat that says
+	 * PKV_MF_SYNCED and not PKV_MF_ERASE_OWED. erase_owed: the peers our
+	 * heartbeats say it to.
+	 */
+	bool lease_catchup;
+	uint64_t erase_owed;
 	/* Our own wall clock as the loop last gave it (membership_set_wall). */
 	bool wall_set;
 	uint64_t wall_ms, wall_at_us;
@@ -188,6 +196,15 @@ void membership_set_wall(struct membership *m, uint64_t wall_ms, uint64_t now_us
  * a majority never echoed.
  */
 uint64_t membership_lease_until(const struct membership *m);
+/*
+ * The lease held (false) or lapsed (true) as the loop saw it last; while
+ * lapsed, and whenever membership_lease_until has passed, echoes from
+ * heartbeats marked PKV_MF_ERASE_OWED, or not PKV_MF_SYNCED, do not renew
+ * it (docs/design.md §5.1).
+ */
+void membership_set_lease_catchup(struct membership *m, bool catchup);
+/* The peers (bit id-1) that owe us an ERASE_ACK (paxos_erase_owed). */
+void membership_set_erase_owed(struct membership *m, uint64_t mask);
 /*
  * The voters' clock (docs/design.md §4.5): the wall time (ms) that a strict
  * majority of the voters' clocks have reached at now_us — self's own clock,

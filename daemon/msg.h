@@ -20,7 +20,9 @@
  *                  flags: PKV_MF_SYNCED when the sender's acceptor is synced
  *                  (caught up in its configuration),
  *                  PKV_MF_FRESH when the sender never ran before (first boot
- *                  of its run dir) and holds no acceptor state;
+ *                  of its run dir) and holds no acceptor state,
+ *                  PKV_MF_ERASE_OWED when the receiver has not acknowledged
+ *                  an erasure the sender spreads (docs/design.md §5.1);
  *                  value = the sender's configuration, pkv_conf_encode()
  *                  (configuration number, voters, voters of the one before),
  *                  accepted.round = the sender's wall clock in ms (0: none)
@@ -272,7 +274,8 @@ enum pkv_msg_flag {
 	PKV_MF_SYNCED = 1u << 3,
 	PKV_MF_CHOSEN = 1u << 4,
 	PKV_MF_FRESH = 1u << 5,
-	PKV_MF_BOUND = 1u << 6, /* value = pkv_bound_encode(value, bindings) */
+	PKV_MF_BOUND = 1u << 6,	     /* value = pkv_bound_encode(value, bindings) */
+	PKV_MF_ERASE_OWED = 1u << 7, /* heartbeat: you owe me an ERASE_ACK */
 };
 
 /*

@@ -209,6 +209,8 @@ struct paxos {
 	size_t n_erased, cap_erased;
 	struct fanout *fanout;	   /* erasures not yet acknowledged by all */
 	size_t n_fanout, cap_fanout;
+	/* Per node: fan-outs it has not acknowledged (paxos_erase_owed, §5.1). */
+	uint32_t erase_owed[PKV_MAX_NODES + 1];
 	struct uexp *uheap;	   /* until expiries, min-heap */
 	size_t n_uheap, cap_uheap;
 

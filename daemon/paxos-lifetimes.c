@@ -241,6 +241,18 @@ void lifetimes_fanout_send(struct paxos *p, struct fanout *f, uint64_t now)
 	f->next_at = now + p->cfg.retransmit_us;
 }
 
+/*
+ * Counts, per node, the fan-outs it has not acknowledged: +1 or -1 for each
+ * node missing from `acked` (paxos_erase_owed; docs/design.md §5.1).
+ */
+static void owed_count(struct paxos *p, uint64_t acked, int delta)
+{
+	for (uint64_t m = ~acked; m; m &= m - 1) {
+		unsigned n = (unsigned)__builtin_ctzll(m) + 1u;
+		p->erase_owed[n] = (uint32_t)((int64_t)p->erase_owed[n] + delta);
+	}
+}
+
 static struct fanout *fanout_find(struct paxos *p, const struct store_entry *e)
 {
 	for (size_t i = 0; i < p->n_fanout; i++)
@@ -254,6 +266,7 @@ static void fanout_maybe_done(struct paxos *p, struct fanout *f)
 {
 	if ((f->acked & all_nodes_mask(p)) != all_nodes_mask(p))
 		return;
+	owed_count(p, f->acked, -1);
 	*f = p->fanout[--p->n_fanout];
 	p->stats.tombstones_pending = p->n_fanout;
 }
@@ -277,10 +290,13 @@ void lifetimes_fanout_add(struct paxos *p, struct store_entry *e, uint64_t gen, 
 		f = &v[p->n_fanout++];
 		f->e = e;
 		f->gen = 0;
+		f->acked = ~UINT64_C(0); /* counted below */
 	}
 	if (gen >= f->gen) {
+		owed_count(p, f->acked, -1);
 		f->gen = gen;
 		f->acked = self_bit(p) | (from ? BIT(from) : 0);
+		owed_count(p, f->acked, +1);
 	}
 	p->stats.tombstones_pending = p->n_fanout;
 	lifetimes_fanout_send(p, f, now);
@@ -292,6 +308,8 @@ void lifetimes_fanout_ack(struct paxos *p, struct store_entry *e, uint64_t gen, 
 	struct fanout *f = fanout_find(p, e);
 	if (!f || gen < f->gen)
 		return;
+	if (!(f->acked & BIT(from)))
+		p->erase_owed[from]--;
 	f->acked |= BIT(from);
 	fanout_maybe_done(p, f);
 }
@@ -469,6 +487,17 @@ void lifetimes_on_erase(struct paxos *p, uint32_t from, const struct pkv_msg *m,
 		.gen = m->gen,
 	};
 	paxos_send(p, from, &a);
+}
+
+uint64_t paxos_erase_owed(const struct paxos *p)
+{
+	uint64_t m = 0;
+	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
+		uint32_t n = p->cfg.nodes[i];
+		if (n != p->cfg.self && p->erase_owed[n])
+			m |= BIT(n);
+	}
+	return m;
 }
 
 void paxos_set_lease(struct paxos *p, uint64_t until)

@@ -390,8 +390,15 @@ static void st_querying(struct paxos *p, struct req *r, enum paxos_event ev, uin
 		bool stale = m->gen < e->gen; /* the sender holds nothing of ours */
 		if (stale)
 			acceptor_gen_ok(p, e, m->gen, from, now); /* tells it to catch up */
-		if (!stale && (m->flags & PKV_MF_CHOSEN)) {
-			/* The sender's learner knows it: that is a fact. */
+		/*
+		 * The sender's learner knows it: that is a fact — except our
+		 * own learner's past the lease (docs/design.md §5.1): the
+		 * lifetime may have ended where we cannot see it, so its
+		 * answer counts only as our acceptor's vote, beside a
+		 * quorum's (a newer generation among them ends it here).
+		 */
+		bool own_unvouched = from == p->cfg.self && p->lease_set && now >= p->lease_until;
+		if (!stale && (m->flags & PKV_MF_CHOSEN) && !own_unvouched) {
 			uint64_t gen = e->gen;
 			lifetimes_learn(p, e, m->accepted, m->value, &p->rx_bind, now);
 			if (e->gen == gen && r->state != PAXOS_ST_DONE && e->chosen)
@@ -793,8 +800,10 @@ void proposer_on_forward(struct paxos *p, uint32_t from, const struct pkv_msg *m
 		p->oom = -ENOMEM;
 		return;
 	}
+	/* The learner's value, only while the lease holds (docs/design.md §5.1). */
 	struct store_entry *e = store_lookup(p->store, m->bucket, m->key, false);
-	if (e && e->chosen && lifetimes_check_entry(p, e, now)) {
+	bool leased = !p->lease_set || now < p->lease_until;
+	if (leased && e && e->chosen && lifetimes_check_entry(p, e, now)) {
 		req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value, e->chosen_bind);
 		return;
 	}

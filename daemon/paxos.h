@@ -392,6 +392,13 @@ void paxos_set_wall(struct paxos *p, uint64_t wall_ms, uint64_t now);
  */
 void paxos_set_lease(struct paxos *p, uint64_t until);
 /*
+ * The nodes (bit n-1 for node n) that have not acknowledged an erasure this
+ * daemon made or passed on (its ERASE fan-out). A heartbeat to such a node
+ * says so (PKV_MF_ERASE_OWED): a node whose lease lapsed regains it only
+ * from peers that owe it nothing (docs/design.md §5.1).
+ */
+uint64_t paxos_erase_owed(const struct paxos *p);
+/*
  * A process this daemon watched (paxos_watches) exited. Also call it when a
  * watch cannot be set up because the process is already gone.
  */

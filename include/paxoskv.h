@@ -378,13 +378,29 @@ enum pkv_event {
 	 * usual when the erasure reaches it (docs/design.md §5.1, §10).
 	 */
 	PKV_EVENT_LEASE_REGAINED = 4,
+	/*
+	 * Per binding, to a subscriber about a value bound to its own process
+	 * (put with pid = the subscriber's pid, through this daemon), after
+	 * PKV_EVENT_LEASE_LOST put it in doubt: the majority ended its
+	 * lifetime meanwhile — the process no longer holds it. The epoch
+	 * argument of pkv_subscription_next is the key's generation;
+	 * pkv_subscription_key gives the key.
+	 */
+	PKV_EVENT_LIFETIME_ENDED = 5,
+	/*
+	 * Per binding, as above: the lease holds again — which it does only
+	 * once the erasures a majority made meanwhile are in (docs/design.md
+	 * §5.1) — and the lifetime is intact: the process still holds it.
+	 */
+	PKV_EVENT_LIFETIME_CONFIRMED = 6,
 };
 
 struct pkv_subscription;
 
 /*
  * Subscribes to the daemon's quorum events: one event per flip, in order
- * (quorum reached/lost, and the lease lost/regained).
+ * (quorum reached/lost, and the lease lost/regained), and the subscribing
+ * process's own lifetimes in doubt, ended or confirmed (PKV_EVENT_LIFETIME_*).
  * pkv_subscription_fd gives a file descriptor to poll (POLLIN) in the
  * caller's own event loop; pkv_subscription_next then returns 1 with the
  * event and the quorum epoch it started, 0 when none is pending, or an error
@@ -394,6 +410,16 @@ struct pkv_subscription;
 PKV_EXPORT int pkv_subscribe(struct pkv_client *client, struct pkv_subscription **sub);
 PKV_EXPORT int pkv_subscription_fd(const struct pkv_subscription *sub);
 PKV_EXPORT int pkv_subscription_next(struct pkv_subscription *sub, int *event, uint64_t *epoch);
+/*
+ * The bucket and key of the last PKV_EVENT_LIFETIME_* that
+ * pkv_subscription_next returned, copied into the caller's buffers (the
+ * default bucket has length 0); their lengths go to *bucket_len and
+ * *key_len. PKV_OK, or -ENOSPC when a buffer is too small (the lengths are
+ * set), -EINVAL on bad arguments. At most PKV_BUCKET_MAX and 1024 bytes.
+ */
+PKV_EXPORT int pkv_subscription_key(const struct pkv_subscription *sub, void *bucket,
+				    size_t bucket_cap, size_t *bucket_len, void *key,
+				    size_t key_cap, size_t *key_len);
 PKV_EXPORT void pkv_unsubscribe(struct pkv_subscription *sub);
 
 /* Daemon statistics and this handle's counters. */

@@ -70,7 +70,8 @@ enum ctl_op {
 	 * the value is a text spec, "drop=P dup=P reorder=P delay=MS skew=MS
 	 * block=IDS block_in=IDS block_out=IDS" (P in percent; IDS are node
 	 * ids "1,3"; block drops every datagram to and from those nodes,
-	 * block_in/block_out one direction only; skew moves the wall clock the
+	 * block_in/block_out one direction only, late_erase=IDS loses only the
+	 * ERASE and QUERY_REPLY messages from those nodes; skew moves the wall clock the
 	 * core sees). Each call replaces every fault; an empty spec clears
 	 * them. Tests use it through pkv-fault. */
 	CTL_OP_FAULT = 7,
@@ -130,6 +131,15 @@ struct ctl_rep {
 #define CTL_EVENT_LEASE_LOST_LEN (sizeof(CTL_EVENT_LEASE_LOST) - 1)
 #define CTL_EVENT_LEASE_REGAINED "lease_regained"
 #define CTL_EVENT_LEASE_REGAINED_LEN (sizeof(CTL_EVENT_LEASE_REGAINED) - 1)
+/*
+ * Per-binding events (docs/design.md §5.1), to a subscriber about a value
+ * bound to its own process: gen = the key's generation, and after the name
+ * a NUL, the bucket's length (one byte), the bucket and the key.
+ */
+#define CTL_EVENT_LIFETIME_ENDED	 "lifetime_ended"
+#define CTL_EVENT_LIFETIME_ENDED_LEN	 (sizeof(CTL_EVENT_LIFETIME_ENDED) - 1)
+#define CTL_EVENT_LIFETIME_CONFIRMED	 "lifetime_confirmed"
+#define CTL_EVENT_LIFETIME_CONFIRMED_LEN (sizeof(CTL_EVENT_LIFETIME_CONFIRMED) - 1)
 #define CTL_EVENT_NAME_MAX 64u
 
 #endif

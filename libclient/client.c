@@ -804,13 +804,17 @@ PKV_EXPORT int pkv_resize_cluster(struct pkv_client *c, unsigned size)
 
 struct pkv_subscription {
 	int fd;
+	/* The key of the last lifetime event (pkv_subscription_key). */
+	uint32_t blen, klen;
+	uint8_t bucket[PKV_BUCKET_MAX];
+	uint8_t key[PKV_MAX_KEY];
 };
 
 PKV_EXPORT int pkv_subscribe(struct pkv_client *c, struct pkv_subscription **out)
 {
 	if (!c || !out)
 		return client_err(-EINVAL, "pkv_subscribe: bad arguments");
-	struct pkv_subscription *s = malloc(sizeof(*s));
+	struct pkv_subscription *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->fd = attach_control_request(c->endpoint, CTL_OP_SUBSCRIBE, 0, 0);
@@ -837,7 +841,7 @@ PKV_EXPORT int pkv_subscription_next(struct pkv_subscription *s, int *event, uin
 {
 	if (!s || !event)
 		return client_err(-EINVAL, "pkv_subscription_next: bad arguments");
-	uint8_t buf[sizeof(struct ctl_rep) + CTL_EVENT_NAME_MAX];
+	uint8_t buf[sizeof(struct ctl_rep) + CTL_EVENT_NAME_MAX + 2 + PKV_BUCKET_MAX + PKV_MAX_KEY];
 	ssize_t n = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT);
 	if (n < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
@@ -849,6 +853,29 @@ PKV_EXPORT int pkv_subscription_next(struct pkv_subscription *s, int *event, uin
 	memcpy(&rep, buf, sizeof(rep));
 	const char *name = (const char *)buf + sizeof(rep);
 	size_t len = (size_t)n - sizeof(rep);
+	/* A lifetime event: name, NUL, the bucket's length, bucket, key. */
+	const uint8_t *nul = memchr(name, 0, len);
+	if (nul) {
+		size_t nl = (size_t)((const char *)nul - name), rest = len - nl - 1;
+		const uint8_t *p = nul + 1;
+		if (rest < 1 || p[0] > rest - 1 || rest - 1 - p[0] > PKV_MAX_KEY)
+			return client_err(-EPROTO, "a malformed event");
+		if (nl == CTL_EVENT_LIFETIME_ENDED_LEN &&
+		    !memcmp(name, CTL_EVENT_LIFETIME_ENDED, nl))
+			*event = PKV_EVENT_LIFETIME_ENDED;
+		else if (nl == CTL_EVENT_LIFETIME_CONFIRMED_LEN &&
+			 !memcmp(name, CTL_EVENT_LIFETIME_CONFIRMED, nl))
+			*event = PKV_EVENT_LIFETIME_CONFIRMED;
+		else
+			return client_err(-EPROTO, "an unknown event");
+		s->blen = p[0];
+		s->klen = (uint32_t)(rest - 1 - p[0]);
+		memcpy(s->bucket, p + 1, s->blen);
+		memcpy(s->key, p + 1 + s->blen, s->klen);
+		if (epoch)
+			*epoch = rep.gen;
+		return 1;
+	}
 	if (len == CTL_EVENT_QUORUM_REACHED_LEN &&
 	    !memcmp(name, CTL_EVENT_QUORUM_REACHED, CTL_EVENT_QUORUM_REACHED_LEN))
 		*event = PKV_EVENT_QUORUM_REACHED;
@@ -866,6 +893,23 @@ PKV_EXPORT int pkv_subscription_next(struct pkv_subscription *s, int *event, uin
 	if (epoch)
 		*epoch = rep.gen;
 	return 1;
+}
+
+PKV_EXPORT int pkv_subscription_key(const struct pkv_subscription *s, void *bucket,
+				    size_t bucket_cap, size_t *bucket_len, void *key,
+				    size_t key_cap, size_t *key_len)
+{
+	if (!s || !bucket_len || !key_len || (bucket_cap && !bucket) || (key_cap && !key))
+		return client_err(-EINVAL, "pkv_subscription_key: bad arguments");
+	*bucket_len = s->blen;
+	*key_len = s->klen;
+	if (bucket_cap < s->blen || key_cap < s->klen)
+		return client_err(-ENOSPC, "pkv_subscription_key: the buffers are too small");
+	if (s->blen)
+		memcpy(bucket, s->bucket, s->blen);
+	if (s->klen)
+		memcpy(key, s->key, s->klen);
+	return PKV_OK;
 }
 
 PKV_EXPORT void pkv_unsubscribe(struct pkv_subscription *s)

@@ -46,7 +46,8 @@ static void usage(FILE *f)
 	      "                                  put KEY bound to this process, run CMD while holding it,\n"
 	      "                                  exit with CMD's status (3 if KEY holds another value);\n"
 	      "                                  signal N (15, SIGTERM; 0: none) to CMD once the lock\n"
-	      "                                  is in doubt (the daemon's lease is over) or lost\n"
+	      "                                  is in doubt (the daemon's lease is over); SIGTERM once\n"
+	      "                                  it is lost or its lifetime ended; says when confirmed\n"
 	      "  get  [-b BUCKET] [-g] [--default VALUE] [--stale] KEY\n"
 	      "                                  print the value of KEY (-g: then its generation)\n"
 	      "  keys [-b BUCKET]                 the keys known across the cluster, one a line\n"
@@ -56,6 +57,7 @@ static void usage(FILE *f)
 	      "  cluster                          this daemon's view: name: value lines\n"
 	      "  wait [--timeout S] [-b BUCKET]   block until the daemon has quorum and can serve\n"
 	      "  watch                            print quorum and lease events as they happen\n"
+	      "                                   (and lifetime_ended/confirmed of its own bindings)\n"
 	      "  resize N                         change the voters to N, one voter at a time, each\n"
 	      "                                   change chosen by the voters: prints ok, or not_in_sync\n"
 	      "                                   (exit 3) if a voter did not take it or another won\n"
@@ -294,12 +296,27 @@ static int cmd_watch(int argc, char **argv)
 		if (poll(&p, 1, -1) < 0 && errno != EINTR)
 			break;
 		int event;
-		while ((r = pkv_subscription_next(sub, &event, NULL)) == 1)
+		uint64_t gen;
+		while ((r = pkv_subscription_next(sub, &event, &gen)) == 1) {
+			if (event == PKV_EVENT_LIFETIME_ENDED || event == PKV_EVENT_LIFETIME_CONFIRMED) {
+				/* name KEY gen=G [bucket=B]: only this process's own bindings */
+				char b[PKV_BUCKET_MAX + 1], k[1025];
+				size_t bl, kl;
+				if (pkv_subscription_key(sub, b, sizeof(b) - 1, &bl, k, sizeof(k) - 1,
+							 &kl) != PKV_OK)
+					continue;
+				printf("%s %.*s gen=%" PRIu64 "%s%.*s\n",
+				       event == PKV_EVENT_LIFETIME_ENDED ? "lifetime_ended"
+									 : "lifetime_confirmed",
+				       (int)kl, k, gen, bl ? " bucket=" : "", (int)bl, b);
+				continue;
+			}
 			puts(event == PKV_EVENT_QUORUM_REACHED	 ? "quorum_reached"
 			     : event == PKV_EVENT_QUORUM_LOST	 ? "quorum_lost"
 			     : event == PKV_EVENT_LEASE_LOST	 ? "lease_lost"
 			     : event == PKV_EVENT_LEASE_REGAINED ? "lease_regained"
 								 : "unknown");
+		}
 		if (r != 0) /* the daemon went away, or an error: the stream is over */
 			break;
 	}
@@ -812,38 +829,91 @@ static int cmd_hold(int argc, char **argv)
 	}
 	/*
 	 * While CMD runs, read the lock from the cache (a few ns a read): once
-	 * the daemon's lease is over (stale) or the key holds another value or
-	 * none, CMD no longer knows that it holds the lock (docs/design.md §5.1).
+	 * the daemon's lease is over (stale) the lock is in doubt — CMD gets
+	 * the doubt signal — and once the key holds another value or none,
+	 * CMD no longer holds it (docs/design.md §5.1). How a doubt ends comes
+	 * on the subscription, for this process's own binding: "lifetime
+	 * ended" (the majority ended it while this daemon was cut off) stops
+	 * CMD with SIGTERM; "lifetime confirmed" (in contact again, the binding
+	 * intact) keeps it running.
 	 */
 	int sig = o.doubt_signal < 0 ? SIGTERM : o.doubt_signal;
+	struct pkv_subscription *sub = NULL;
+	if (pkv_subscribe(cl, &sub) != PKV_OK) {
+		fprintf(stderr, "pkv: hold %s: no event stream (%s): the end of a doubt is read"
+				" from the cache\n", key, pkv_errmsg());
+		sub = NULL;
+	}
 	struct pkv_get_opts go = {
 		.bucket = o.put.bucket,
 		.bucket_len = o.put.bucket_len,
 		.timeout_ms = 1000,
 		.flags = PKV_GET_STALE_OK,
 	};
-	bool told = false;
+	bool in_doubt = false, stopped = false;
 	int st = 0;
 	for (;;) {
 		pid_t w = waitpid(child, &st, WNOHANG);
 		if (w == child || (w < 0 && errno != EINTR))
 			break;
-		if (!told && sig) {
-			int g = pkv_get(cl, key, strlen(key), &go, &v);
-			bool mine = g == PKV_OK && v.len == strlen(value) &&
-				    memcmp(v.data, value, v.len) == 0;
-			bool doubt = (g == PKV_OK && (v.flags & PKV_VALUE_STALE)) || g == PKV_NO_QUORUM;
-			if (doubt || (!mine && g != PKV_TIMEOUT && g != PKV_UNAVAILABLE)) {
-				fprintf(stderr, "pkv: hold %s: the lock is %s: signal %d to %s\n", key,
-					doubt ? "in doubt (the daemon's lease is over)" : "lost", sig,
-					argv[at + 3]);
-				kill(child, sig);
-				told = true;
+		int ev = 0;
+		if (sub) {
+			struct pollfd pf = {.fd = pkv_subscription_fd(sub), .events = POLLIN};
+			(void)poll(&pf, 1, 20);
+			uint64_t gen;
+			int e, nr;
+			while ((nr = pkv_subscription_next(sub, &e, &gen)) == 1) {
+				char b[PKV_BUCKET_MAX], k[1024];
+				size_t bl, kl;
+				if ((e == PKV_EVENT_LIFETIME_ENDED || e == PKV_EVENT_LIFETIME_CONFIRMED) &&
+				    pkv_subscription_key(sub, b, sizeof(b), &bl, k, sizeof(k), &kl) ==
+					    PKV_OK &&
+				    kl == strlen(key) && !memcmp(k, key, kl) && bl == o.put.bucket_len &&
+				    (bl == 0 || !memcmp(b, o.put.bucket, bl)))
+					ev = e;
 			}
+			if (nr < 0) {
+				pkv_unsubscribe(sub); /* the daemon went away: reads go on */
+				sub = NULL;
+			}
+		} else {
+			struct timespec ts = {0, 20 * 1000000};
+			nanosleep(&ts, NULL);
 		}
-		struct timespec ts = {0, 20 * 1000000};
-		nanosleep(&ts, NULL);
+		if (stopped)
+			continue;
+		int g = pkv_get(cl, key, strlen(key), &go, &v);
+		bool mine = g == PKV_OK && v.len == strlen(value) && memcmp(v.data, value, v.len) == 0;
+		bool stale = (g == PKV_OK && (v.flags & PKV_VALUE_STALE)) || g == PKV_NO_QUORUM;
+		bool gone = !mine && !stale && g != PKV_TIMEOUT && g != PKV_UNAVAILABLE;
+		if (ev == PKV_EVENT_LIFETIME_ENDED || (in_doubt && gone)) {
+			fprintf(stderr, "pkv: hold %s: lifetime ended (the majority ended it while the"
+					" daemon was cut off): SIGTERM to %s\n", key, argv[at + 3]);
+			kill(child, SIGTERM);
+			stopped = true;
+		} else if (gone) {
+			fprintf(stderr, "pkv: hold %s: the lock is lost: SIGTERM to %s\n", key,
+				argv[at + 3]);
+			kill(child, SIGTERM);
+			stopped = true;
+		} else if (in_doubt && (ev == PKV_EVENT_LIFETIME_CONFIRMED || (!sub && mine && !stale))) {
+			fprintf(stderr, "pkv: hold %s: lifetime confirmed (in contact again, the lock"
+					" is still ours): %s keeps running\n", key, argv[at + 3]);
+			in_doubt = false;
+		} else if (stale && !in_doubt) {
+			if (sig)
+				fprintf(stderr, "pkv: hold %s: the lock is in doubt (the daemon's lease is"
+						" over): signal %d to %s\n", key, sig, argv[at + 3]);
+			else
+				fprintf(stderr, "pkv: hold %s: the lock is in doubt (the daemon's lease is"
+						" over): %s runs on until it is ended or confirmed\n",
+					key, argv[at + 3]);
+			if (sig)
+				kill(child, sig);
+			in_doubt = true;
+		}
 	}
+	pkv_unsubscribe(sub);
 	pkv_value_free(&v);
 	pkv_close(cl);
 	/* Our exit ends the key's lifetime: the daemon watches this pid. */

@@ -3,9 +3,11 @@
  * pkv-fault SOCKET SPEC — sets a daemon's injected faults (a pkvd built with
  * -Dfault_injection=true): SPEC is "drop=P dup=P reorder=P delay=MS skew=MS
  * block=ID,ID… block_in=ID,… block_out=ID,…" (P in percent; block cuts both
- * directions, block_in/block_out one; skew shifts the wall clock the daemon
- * judges until bindings by, may be negative; cache_lag=US stalls the loop
- * before each cache publish). Each call replaces every
+ * directions, block_in/block_out one; late_erase=ID,… loses only the ERASE
+ * and QUERY_REPLY messages from those nodes; skew shifts the wall clock the
+ * daemon judges until bindings by, may be negative; cache_lag=US stalls the
+ * loop before each cache publish; rekey=N rekeys sessions after N
+ * datagrams). Each call replaces every
  * fault; "" clears them.
  * Exits 0 when applied, 77 when the daemon has no fault injection (so a
  * test can skip), 1 on other errors.

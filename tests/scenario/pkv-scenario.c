@@ -381,15 +381,21 @@ static int do_put(struct worker_ctx *w, const char *key, const char *val, int32_
 	return r;
 }
 
-static int do_get(struct worker_ctx *w, const char *key, const char *expect, bool no_cache)
+static int do_get_within(struct worker_ctx *w, const char *key, const char *expect, bool no_cache,
+			 unsigned timeout_ms)
 {
-	struct pkv_get_opts go = {.timeout_ms = S.op_timeout_ms,
+	struct pkv_get_opts go = {.timeout_ms = timeout_ms,
 				  .flags = no_cache ? PKV_GET_NO_CACHE : 0};
 	uint64_t t0 = mono_ms(), w0 = pkv_now();
 	int r = pkv_get(w->c, key, strlen(key), &go, &w->v);
 	uint64_t t1 = mono_ms(), w1 = pkv_now();
 	record(w, w->node, 'G', key, expect, r, t0, t1, w0, w1);
 	return r;
+}
+
+static int do_get(struct worker_ctx *w, const char *key, const char *expect, bool no_cache)
+{
+	return do_get_within(w, key, expect, no_cache, S.op_timeout_ms);
 }
 
 struct life {
@@ -517,6 +523,7 @@ struct fault {
 	unsigned pct, ms;
 	long skew;
 	int node;
+	bool probe; /* partition: a lease probe runs on its cut-off node */
 };
 
 #define MAX_FAULTS 16
@@ -578,6 +585,16 @@ static int popcount(unsigned m)
 }
 
 static char applied[N_NODES + 1][256];
+/*
+ * After a probe's partition heals, its cut-off node loses what would tell
+ * it of the other side's erasures for a while (late_erase=: their ERASEs,
+ * and the answers to its gets' queries): the erasures the majority made
+ * while it was away arrive late, and it must not vouch for their values
+ * meanwhile (docs/design.md §5.1, the lease regained). Until
+ * late_erase_end[n].
+ */
+static uint64_t late_erase_end[N_NODES + 1];
+static unsigned late_erase_from[N_NODES + 1];
 
 /* Recomputes every daemon's network faults from the active ones and sends
  * the specs that changed. */
@@ -642,8 +659,10 @@ static void push_specs(bool force)
 		char spec[256], ids[64];
 		int o = snprintf(spec, sizeof(spec), "drop=%u dup=%u delay=%u reorder=%u skew=%ld",
 				 drop, dup, delay, reorder, skew);
-		for (int pass = 0; pass < 2; pass++) {
-			unsigned m = pass ? bout : bin;
+		for (int pass = 0; pass < 3; pass++) {
+			static const char *const name[] = {"block_in", "block_out", "late_erase"};
+			unsigned m = pass == 0 ? bin : pass == 1 ? bout
+					 : late_erase_end[i] ? late_erase_from[i] : 0;
 			if (!m)
 				continue;
 			int p = 0;
@@ -651,8 +670,7 @@ static void push_specs(bool force)
 				if (m & (1u << j))
 					p += snprintf(ids + p, sizeof(ids) - (size_t)p, "%s%d",
 						      p ? "," : "", j);
-			o += snprintf(spec + o, sizeof(spec) - (size_t)o, " %s=%s",
-				      pass ? "block_out" : "block_in", ids);
+			o += snprintf(spec + o, sizeof(spec) - (size_t)o, " %s=%s", name[pass], ids);
 		}
 		if (down || (!force && !strcmp(spec, applied[i])))
 			continue;
@@ -883,6 +901,7 @@ static void member_settle(void)
  * bound of M's first `not found`.
  */
 #define MAX_PROBES 64
+#define PROBE_GET_MS 100u /* X's gets in the probe */
 static pid_t probes[MAX_PROBES];
 static int n_probes;
 
@@ -924,10 +943,22 @@ static void probe_run(int k, int x, int m, uint64_t end_ms, int ready_fd, int go
 		w.c = cm;
 		w.node = m;
 		do_get(&w, key, NULL, false);
+		/* short: a get waiting for a quorum would sleep through the heal */
 		w.c = cx;
 		w.node = x;
-		do_get(&w, key, NULL, false);
+		do_get_within(&w, key, NULL, false, PROBE_GET_MS);
 		nap_ms(50);
+	}
+	/*
+	 * The heal: X hears from the majority again, and must not vouch for
+	 * the value before the majority's ERASE is in (docs/design.md §5.1,
+	 * the lease regained). Read X closely through it.
+	 */
+	w.c = cx;
+	w.node = x;
+	for (uint64_t heal_end = mono_ms() + 2u * S.ft_ms; mono_ms() < heal_end;) {
+		do_get_within(&w, key, NULL, false, PROBE_GET_MS);
+		nap_ms(5);
 	}
 	uint64_t t_kill = mono_ms();
 	kill(h, SIGKILL);
@@ -973,6 +1004,7 @@ static void probe_start(struct fault *f)
 	close(go[0]);
 	if (p > 0) {
 		probes[n_probes++] = p;
+		f->probe = true;
 		struct pollfd pf = {.fd = ready[0], .events = POLLIN};
 		char b;
 		if (poll(&pf, 1, 5000) == 1 && read(ready[0], &b, 1) == 1) {
@@ -1147,6 +1179,12 @@ static void fault_expire_pass(bool all, bool kills)
 		}
 		f->active = false;
 		changed = true;
+		if (f->kind == F_PARTITION && f->probe && !all) {
+			int x = __builtin_ctz(f->nodes);
+			late_erase_end[x] = now + S.ft_ms;
+			late_erase_from[x] = f->other;
+			say("node%d: the erasures of the other side arrive late", x);
+		}
 		if (f->kind == F_KILL || f->kind == F_STOP || f->kind == F_PARTITION ||
 		    f->kind == F_ASYM) {
 			/* close the intervals once nothing else disturbs the cluster */
@@ -1156,6 +1194,11 @@ static void fault_expire_pass(bool all, bool kills)
 		}
 		say("end %s", fault_name[f->kind]);
 	}
+	for (int n = 1; n <= N_NODES; n++)
+		if (late_erase_end[n] && (all || now >= late_erase_end[n])) {
+			late_erase_end[n] = 0;
+			changed = true;
+		}
 	if (changed && !all)
 		push_specs(false);
 }
@@ -1611,10 +1654,12 @@ int main(int argc, char **argv)
 	S.bound_ms = bound_arg ? bound_arg : (S.ft_ms + 2500u) * scale;
 	/*
 	 * The lease with its margin is the failure timeout (docs/design.md
-	 * §5.1); a daemon that holds its lease learns of an erasure by the
-	 * ERASE's retransmission, which loss and delay can hold up a little.
+	 * §5.1): a cut-off daemon stops vouching before the majority can end
+	 * its lifetimes and vouches again only once their erasures are in; a
+	 * daemon that holds its lease learns of an erasure by the ERASE's
+	 * retransmission (every 100 ms), which loss and delay hold up a little.
 	 */
-	S.lease_bound_ms = (S.ft_ms + 1000u) * scale;
+	S.lease_bound_ms = S.ft_ms * scale;
 	S.op_timeout_ms = 4000u * scale;
 	S.ready_ms = 60000u * scale;
 	signal(SIGPIPE, SIG_IGN);

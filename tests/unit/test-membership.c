@@ -763,6 +763,68 @@ START_TEST(full_event_queue_drops_and_counts)
 }
 END_TEST
 
+/*
+ * The lease regained (docs/design.md §5.1): after it lapsed — or before it
+ * ever held — an echo counts only from a peer whose erasures we all
+ * acknowledged (its heartbeat does not say PKV_MF_ERASE_OWED); while the
+ * lease holds, every echo renews it. And a heartbeat says ERASE_OWED to
+ * exactly the peers the core names.
+ */
+static struct pkv_msg echo_hb(uint64_t req, bool owed)
+{
+	return (struct pkv_msg){.type = PKV_MSG_HEARTBEAT,
+				.arg0 = 3,
+				.arg2 = 1,
+				.req = req,
+				.flags = (uint8_t)(PKV_MF_SYNCED | (owed ? PKV_MF_ERASE_OWED : 0))};
+}
+
+START_TEST(lease_is_regained_only_from_peers_owed_no_erasure_ack)
+{
+	struct membership m;
+	init_pair(&m, T0);
+	uint64_t L = m.lease_us;
+	/* Never held: peer 2 says we owe it an ERASE_ACK; its echo does not count. */
+	struct pkv_msg hb = echo_hb(T0, true);
+	membership_on_heartbeat(&m, 2, &hb, T0 + 100);
+	ck_assert_uint_eq(membership_lease_until(&m), 0);
+	/* Nothing owed, but the peer is not synced (lost its tombstones). */
+	hb = echo_hb(T0 + 5, false);
+	hb.flags &= (uint8_t)~PKV_MF_SYNCED;
+	membership_on_heartbeat(&m, 2, &hb, T0 + 150);
+	ck_assert_uint_eq(membership_lease_until(&m), 0);
+	/* Acknowledged: the next echo counts. */
+	hb = echo_hb(T0 + 10, false);
+	membership_on_heartbeat(&m, 2, &hb, T0 + 200);
+	ck_assert_uint_eq(membership_lease_until(&m), T0 + 10 + L);
+	/* Held: an echo that says owed renews it (an erasure in flight). */
+	membership_set_lease_catchup(&m, false);
+	hb = echo_hb(T0 + 20, true);
+	membership_on_heartbeat(&m, 2, &hb, T0 + 300);
+	ck_assert_uint_eq(membership_lease_until(&m), T0 + 20 + L);
+	/* Lapsed (before the loop said so): owed echoes do not bring it back. */
+	hb = echo_hb(T0 + 20 + L, true);
+	membership_on_heartbeat(&m, 2, &hb, T0 + 20 + L);
+	hb = echo_hb(T0 + 30 + L, true);
+	membership_on_heartbeat(&m, 3, &hb, T0 + 30 + L);
+	ck_assert_uint_eq(membership_lease_until(&m), T0 + 20 + L);
+	membership_set_lease_catchup(&m, true);
+	hb = echo_hb(T0 + 40 + L, false);
+	membership_on_heartbeat(&m, 3, &hb, T0 + 50 + L);
+	ck_assert_uint_eq(membership_lease_until(&m), T0 + 40 + 2 * L);
+
+	/* The flag goes to the peers named, and only to them. */
+	struct pkv_outbox ob;
+	pkv_outbox_init(&ob);
+	membership_set_erase_owed(&m, UINT64_C(1) << (3 - 1));
+	membership_tick(&m, T0 + 60 + L, &ob);
+	ck_assert_uint_eq(ob.n, 2);
+	for (size_t i = 0; i < ob.n; i++)
+		ck_assert_uint_eq((ob.v[i].msg.flags & PKV_MF_ERASE_OWED) != 0, ob.v[i].to == 3);
+	pkv_outbox_free(&ob);
+}
+END_TEST
+
 static Suite *membership_suite(void)
 {
 	Suite *s = suite_create("membership");
@@ -789,6 +851,7 @@ static Suite *membership_suite(void)
 	tcase_add_test(tc, init_rejects_nonsense_parameters);
 	tcase_add_test(tc, event_names_are_stable);
 	tcase_add_test(tc, full_event_queue_drops_and_counts);
+	tcase_add_test(tc, lease_is_regained_only_from_peers_owed_no_erasure_ack);
 	suite_add_tcase(s, tc);
 	return s;
 }

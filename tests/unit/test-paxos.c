@@ -1178,6 +1178,113 @@ START_TEST(tombstone_is_collected_without_nodes_that_never_ran)
 }
 END_TEST
 
+/*
+ * Past the lease (docs/design.md §5.1) a get of a learned key goes to a
+ * quorum, and the daemon's own learner's answer is not a fact there: a
+ * lifetime may have ended where it cannot see. It used to complete the get
+ * at once with the learner's value.
+ */
+START_TEST(get_past_the_lease_does_not_take_its_own_learners_answer)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_msg ch = chosen_msg("k", 1, "v");
+	paxos_receive(f.p, 2, &ch, f.now);
+	paxos_set_lease(f.p, f.now);
+	pkv_outbox_reset(&f.ob);
+	paxos_get(f.p, 9, b("B"), b("k"), PAXOS_NO_DEADLINE, false, f.now);
+	size_t n;
+	paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 0);
+	const struct pkv_msg *q = find(&f, PKV_MSG_QUERY, PKV_TO_ALL);
+	ck_assert_ptr_nonnull(q);
+	/* Node 2 ended the generation meanwhile: the value is gone here too. */
+	struct pkv_msg r = { .type = PKV_MSG_QUERY_REPLY, .bucket = b("B"), .key = b("k"),
+			     .gen = 2, .req = q->req };
+	paxos_receive(f.p, 2, &r, f.now);
+	ck_assert(!entry(&f, "k")->chosen);
+	paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 0);
+	q = last(&f, PKV_MSG_QUERY);
+	r.req = q->req;
+	paxos_receive(f.p, 2, &r, f.now);
+	const struct paxos_completion *c = paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(c[0].status, PKV_S_NOT_FOUND);
+	paxos_completions_reset(f.p);
+
+	/* With the value still live at a quorum, the get returns it. */
+	ch = chosen_msg("k", 2, "w");
+	paxos_receive(f.p, 2, &ch, f.now);
+	pkv_outbox_reset(&f.ob);
+	paxos_get(f.p, 10, b("B"), b("k"), PAXOS_NO_DEADLINE, false, f.now);
+	paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 0);
+	q = find(&f, PKV_MSG_QUERY, PKV_TO_ALL);
+	ck_assert_ptr_nonnull(q);
+	struct pkv_msg r2 = { .type = PKV_MSG_QUERY_REPLY, .bucket = b("B"), .key = b("k"),
+			      .gen = 2, .req = q->req, .flags = PKV_MF_CHOSEN | PKV_MF_HAS_VALUE,
+			      .accepted = bal(1, 2), .value = b("w") };
+	paxos_receive(f.p, 3, &r2, f.now);
+	c = paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(c[0].status, PKV_S_OK);
+	ck_assert(pkv_bytes_eq(c[0].value, b("w")));
+	fx_free(&f);
+}
+END_TEST
+
+/* A forwarded put past the lease does not answer from the learner either. */
+START_TEST(forwarded_put_past_the_lease_does_not_answer_from_the_learner)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_msg ch = chosen_msg("k", 1, "v");
+	paxos_receive(f.p, 2, &ch, f.now);
+	paxos_set_lease(f.p, f.now);
+	pkv_outbox_reset(&f.ob);
+	struct pkv_msg fw = { .type = PKV_MSG_FORWARD, .bucket = b("B"), .key = b("k"),
+			      .req = 5, .arg0 = PAXOS_NO_DEADLINE, .value = b("mine") };
+	paxos_receive(f.p, 2, &fw, f.now);
+	ck_assert_ptr_null(find(&f, PKV_MSG_FORWARD_REPLY, 2));
+	fx_free(&f);
+}
+END_TEST
+
+/*
+ * paxos_erase_owed (docs/design.md §5.1): a node is named from the
+ * erasure's fan-out until it acknowledged it, whoever told us.
+ */
+#define NODE_BIT(n) (UINT64_C(1) << ((n)-1))
+START_TEST(erase_owed_names_nodes_until_they_acknowledge)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_msg m = chosen_msg("k", 1, "v");
+	paxos_receive(f.p, 2, &m, f.now);
+	ck_assert_uint_eq(paxos_erase_owed(f.p), 0);
+	struct pkv_msg er = erase_msg("k", 1);
+	paxos_receive(f.p, 2, &er, f.now);
+	ck_assert_uint_eq(paxos_erase_owed(f.p), NODE_BIT(3));
+	struct pkv_msg ack = { .type = PKV_MSG_ERASE_ACK, .bucket = b("B"), .key = b("k"),
+			       .gen = 1 };
+	paxos_receive(f.p, 3, &ack, f.now);
+	ck_assert_uint_eq(paxos_erase_owed(f.p), 0);
+	/* A newer erasure of the key is owed anew. */
+	m = chosen_msg("k", 2, "w");
+	paxos_receive(f.p, 2, &m, f.now);
+	er = erase_msg("k", 2);
+	paxos_receive(f.p, 3, &er, f.now);
+	ck_assert_uint_eq(paxos_erase_owed(f.p), NODE_BIT(2));
+	paxos_peer_update(f.p, 2, false, 0, 0, f.now); /* down: still owed */
+	ck_assert_uint_eq(paxos_erase_owed(f.p), NODE_BIT(2));
+	ack.gen = 2;
+	paxos_receive(f.p, 2, &ack, f.now);
+	ck_assert_uint_eq(paxos_erase_owed(f.p), 0);
+	fx_free(&f);
+}
+END_TEST
+
 START_TEST(node_disconnect_erases_node_bound_key)
 {
 	struct fx f;
@@ -2018,6 +2125,9 @@ int main(void)
 	tcase_add_test(r, pid_exit_erases_watched_key);
 	tcase_add_test(r, pid_exit_erases_the_keys_of_that_process_only);
 	tcase_add_test(r, tombstone_is_collected_without_nodes_that_never_ran);
+	tcase_add_test(r, get_past_the_lease_does_not_take_its_own_learners_answer);
+	tcase_add_test(r, forwarded_put_past_the_lease_does_not_answer_from_the_learner);
+	tcase_add_test(r, erase_owed_names_nodes_until_they_acknowledge);
 	tcase_add_test(r, node_disconnect_erases_node_bound_key);
 	tcase_add_test(r, until_in_the_past_is_invalid_value);
 	tcase_add_test(r, until_expiry_is_a_deadline_and_erases);
