@@ -704,6 +704,12 @@ static int cmd_put_get(int argc, char **argv, bool put)
 		fprintf(stderr, "pkv: %s: %s: a binding (--pid, --node, --key, --until) has already "
 				"ended\n",
 			key, pkv_strerror(r));
+		/* A pid of another pid namespace than the daemon's names nothing it can watch. */
+		if (o.put.pid > 0)
+			fprintf(stderr, "pkv: %s: --pid %d: no such process for the daemon, or this "
+					"client runs in another pid namespace (a container), where a pid "
+					"cannot be named: use pkv hold to bind to the calling process\n",
+				key, (int)o.put.pid);
 	} else {
 		fprintf(stderr, "pkv: %s: %s\n", key, pkv_strerror(r));
 	}
@@ -777,7 +783,8 @@ static int cmd_hold(int argc, char **argv)
 	struct pkv_client *cl = open_or_report(&ex);
 	if (!cl)
 		return ex;
-	o.put.pid = (int32_t)getpid();
+	/* This process as the kernel names it to the daemon: right in a container too. */
+	o.put.pid = PKV_PID_SELF;
 	struct pkv_value v = PKV_VALUE_INIT;
 	int r = pkv_put(cl, key, strlen(key), value, strlen(value), &o.put, &v);
 	if (r != PKV_OK) {
