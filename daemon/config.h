@@ -15,6 +15,7 @@
  *	run_dir            = /run/paxoskv
  *	failure_timeout_ms = 1000
  *	heartbeat_ms       = 200
+ *	restart_grace_ms   = 1000
  *	encrypt            = no
  *	durable            = no
  *	fast_put           = yes
@@ -56,6 +57,10 @@
  *   rounded up to a power of two of 64-entry stripes (include/pkv-shm.h,
  *   "Cache geometry"). Its pages cost memory only once written.
  * - heartbeat_ms, when absent, is failure_timeout_ms / 5, but at least 10.
+ * - restart_grace_ms, when absent, is failure_timeout_ms: how long a
+ *   daemon that stopped has to come back and take back its holders' pid
+ *   bindings, and how long after the failure detector peers still keep
+ *   them (docs/design.md §6.2); 0: they end with the disconnect.
  *
  * Limits: a line is at most PKV_CONFIG_LINE_MAX bytes; the text must not hold
  * NUL bytes; at most PKV_MAX_NODES node lines.
@@ -106,6 +111,8 @@ struct pkv_config {
 	char run_dir[PATH_MAX];	 /* "" = not set: the daemon's main decides */
 	unsigned failure_timeout_ms;
 	unsigned heartbeat_ms;
+	unsigned restart_grace_ms;
+	bool restart_grace_set; /* given in the file (else failure_timeout_ms) */
 	bool encrypt;
 	bool durable; /* keep acceptor state in run_dir/NAME/acceptor.log (see durable.h) */
 	bool fast_put; /* try the fast round first (paxos-acceptor.c) */

@@ -42,6 +42,9 @@ static void usage(FILE *f)
 		"                             (default RUN_DIR/NAME/node.key)\n"
 		"      --failure-timeout MS   a peer is down when silent this long (default 1000)\n"
 		"      --heartbeat MS         heartbeat interval (default failure timeout / 5)\n"
+		"      --restart-grace MS     a restart within MS keeps the live holders' pid bindings;\n"
+		"                             peers keep a lost node's that long after the failure\n"
+		"                             timeout (config 'restart_grace_ms'; default failure timeout)\n"
 		"      --encrypt              encrypt datagrams as well as authenticate them\n"
 		"      --max-keys N           hold at most N keys (config 'max_keys'; default %u; 0: no\n"
 		"                             limit)\n"
@@ -285,7 +288,7 @@ out:
 int main(int argc, char **argv)
 {
 	enum { O_NODE = 256, O_NAME, O_SIZE, O_PORT, O_RUN, O_KEY, O_FT, O_HB, O_ENC, O_DUR, O_NODUR, O_NOFAST, O_MAXK,
-	       O_CACHE, O_BOOT };
+	       O_CACHE, O_BOOT, O_GRACE };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"node", required_argument, NULL, O_NODE},
@@ -296,6 +299,7 @@ int main(int argc, char **argv)
 		{"key-file", required_argument, NULL, O_KEY},
 		{"failure-timeout", required_argument, NULL, O_FT},
 		{"heartbeat", required_argument, NULL, O_HB},
+		{"restart-grace", required_argument, NULL, O_GRACE},
 		{"encrypt", no_argument, NULL, O_ENC},
 		{"durable", no_argument, NULL, O_DUR},
 		{"no-durable", no_argument, NULL, O_NODUR},
@@ -309,7 +313,7 @@ int main(int argc, char **argv)
 	};
 	const char *config_path = NULL, *node = NULL, *name = NULL, *run_dir = NULL,
 		   *key_file = NULL;
-	long cluster_size = 0, failure_timeout = 0, heartbeat = 0;
+	long cluster_size = 0, failure_timeout = 0, heartbeat = 0, restart_grace = -1;
 	unsigned port_base = DEV_PORT_BASE;
 	bool encrypt = false;
 	int durable = -1; /* -1: as the config (or the build's default) says */
@@ -351,6 +355,14 @@ int main(int argc, char **argv)
 			failure_timeout = strtol(optarg, NULL, 10);
 			if (failure_timeout < 50) {
 				fprintf(stderr, "pkvd: --failure-timeout must be at least 50 ms\n");
+				return 64;
+			}
+			break;
+		case O_GRACE:
+			restart_grace = strtol(optarg, NULL, 10);
+			if (restart_grace < 0 || restart_grace > PKV_CONFIG_MAX_FAILURE_TIMEOUT_MS) {
+				fprintf(stderr, "pkvd: --restart-grace takes 0..%u ms\n",
+					PKV_CONFIG_MAX_FAILURE_TIMEOUT_MS);
 				return 64;
 			}
 			break;
@@ -439,10 +451,14 @@ int main(int argc, char **argv)
 		d.cfg.cluster_size = (unsigned)cluster_size;
 	if (failure_timeout) {
 		d.cfg.failure_timeout_ms = (unsigned)failure_timeout;
+		if (!d.cfg.restart_grace_set)
+			d.cfg.restart_grace_ms = d.cfg.failure_timeout_ms;
 		d.cfg.heartbeat_ms = d.cfg.failure_timeout_ms / 5 < 10 ? 10 : d.cfg.failure_timeout_ms / 5;
 	}
 	if (heartbeat)
 		d.cfg.heartbeat_ms = (unsigned)heartbeat;
+	if (restart_grace >= 0)
+		d.cfg.restart_grace_ms = (unsigned)restart_grace;
 	if (encrypt)
 		d.cfg.encrypt = true;
 	if (durable >= 0)
@@ -535,8 +551,14 @@ int main(int argc, char **argv)
 	if (bootstrap && !d.fresh)
 		fprintf(stderr, "pkvd: %s/%s/state exists: this node has run before; --bootstrap"
 				" ignored\n", d.cfg.run_dir, d.cfg.self);
-	d.salt = randombytes_random();
 	setvbuf(stderr, NULL, _IOLBF, 0);
+	r = persist_handover_take(&d);
+	if (r < 0) {
+		fprintf(stderr, "pkvd: cannot write the hand-over file in %s/%s: %s\n",
+			d.cfg.run_dir, d.cfg.self, strerror(-r));
+		return 73;
+	}
+	d.salt = randombytes_random();
 
 	r = daemon_init(&d);
 	if (r == 0)

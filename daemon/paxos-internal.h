@@ -44,6 +44,10 @@
 #ifndef PKV_PAXOS_BROKEN_CONF
 #define PKV_PAXOS_BROKEN_CONF 0 /* messages of another configuration answered (§5) */
 #endif
+#ifndef PKV_PAXOS_BROKEN_GRACE
+/* an owner's pid bindings end at once when it is lost or restarts (§6.2) */
+#define PKV_PAXOS_BROKEN_GRACE 0
+#endif
 #ifndef PKV_PAXOS_BROKEN_GET_ACROSS_RESTART
 #define PKV_PAXOS_BROKEN_GET_ACROSS_RESTART 0 /* a get's answers never expire (§3.3) */
 #endif
@@ -59,6 +63,9 @@ struct peer {
 	bool configured, connected, synced, fresh;
 	bool seen_up;	       /* connected at least once: a disconnect is news */
 	uint64_t inc;	       /* incarnation (paxos_peer_incarnation), 0: unknown */
+	uint64_t bind_inc;     /* its pid bindings' incarnation (paxos_peer_bind_inc), 0: unknown */
+	uint64_t down_at;      /* when it was lost (connected went false) */
+	bool grace_pending;    /* lost, its pid bindings wait out the restart grace */
 	uint64_t epoch;
 	struct pkv_conf conf;  /* its configuration, from its heartbeats */
 	/* Sync from this peer (while we are not synced). */

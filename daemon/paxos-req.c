@@ -303,7 +303,7 @@ static int put_bindings(struct paxos *p, struct req *r, const struct pkv_binding
 		return 0;
 	if ((b.mask & PKV_BIND_PID) && b.owner == 0) {
 		b.owner = p->cfg.self;
-		b.owner_inc = p->cfg.incarnation;
+		b.owner_inc = p->cfg.bind_inc;
 	}
 	if ((b.mask & PKV_BIND_PID) && b.owner != p->cfg.self)
 		return PKV_S_INVALID_VALUE; /* only local processes can be watched */

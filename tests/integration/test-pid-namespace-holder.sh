@@ -26,7 +26,12 @@ for i in 1 2 3; do t_wait_for "node$i sees 3 connected" t_connected_is "$i" 3; d
 # child_of PID: the one child of an unshare process (the namespace's pid 1)
 child_of() { cat "/proc/$1/task/$1/children" 2>/dev/null | awk '{ print $1 }'; }
 t_pid_is() { [ "$(t_pkv -n "node$1" pid "$2" 2>/dev/null)" = "$3" ]; }
-t_absent() { ! t_pkv -n "node$1" get "$2" >/dev/null 2>&1; }
+# absent: exit 1 (not found), not a daemon that does not answer yet
+t_absent() {
+	local rc=0
+	t_pkv -n "node$1" get "$2" >/dev/null 2>&1 || rc=$?
+	[ "$rc" = 1 ]
+}
 
 # ns_holder KEY NAME CMD...: start CMD in a new pid namespace; check that KEY
 # is bound to its host pid everywhere and still held after twice the
