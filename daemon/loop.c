@@ -344,8 +344,8 @@ static void deliver(struct daemon *d, const struct wire_hdr *h, struct wire_iter
 		if (m.type == PKV_MSG_HEARTBEAT) {
 			membership_on_heartbeat(&d->mem, h->sender, &m, now);
 			if (h->sender <= PKV_MAX_NODES)
-				paxos_peer_bind_inc(d->paxos, h->sender, d->mem.peers[h->sender].bind_inc,
-						    now);
+				paxos_peer_bind_inc(d->paxos, h->sender,
+						    d->mem.peers[h->sender].bind_inc, now);
 			update_peer(d, h->sender, now);
 		} else {
 			paxos_receive(d->paxos, h->sender, &m, now);

@@ -127,7 +127,7 @@ struct membership_cfg {
 	uint32_t self;
 	uint32_t cluster_size; /* 1..PKV_MAX_NODES */
 	uint64_t incarnation;  /* ours, > 0 */
-	uint64_t bind_inc;     /* our pid bindings' incarnation (docs/design.md §6.2); 0: incarnation */
+	uint64_t bind_inc;     /* our pid bindings' incarnation (§6.2); 0: incarnation */
 	uint64_t failure_timeout_us;
 	uint64_t heartbeat_interval_us; /* > 0 and < failure_timeout_us */
 	/* The configured node ids (1..PKV_MAX_NODES, each once); self may be

@@ -118,6 +118,7 @@ struct req {
 	struct pkv_bindings best_bind; /* of best_value (owned key) */
 	const struct pkv_bindings *proposal_bind; /* &bind or &best_bind */
 	uint64_t parent;	     /* a key binding's resolving get: the put's rid */
+	bool internal;		     /* a get of the core's own (req_confirm): no completion */
 	bool resolve_done;	     /* RESOLVING: the get finished with resolve_st */
 	int resolve_st;
 	uint32_t conflicts;
@@ -386,6 +387,7 @@ void req_complete(struct paxos *p, struct req *r, int status, uint64_t gen,
 		  struct pkv_bytes value, const struct pkv_bindings *bind);
 void req_complete_status(struct paxos *p, struct req *r, int status);
 bool req_is_key(const struct req *r, const struct store_entry *e);
+void req_confirm(struct paxos *p, struct store_entry *e, uint64_t now);
 struct store_entry *req_entry(struct paxos *p, struct req *r);
 void req_keys_add(struct paxos *p, struct req *r, struct pkv_bytes key);
 bool req_resume_resolved(struct paxos *p, uint64_t now);

@@ -138,6 +138,8 @@ void req_complete(struct paxos *p, struct req *r, int status, uint64_t gen,
 		return;
 	req_set_state(p, r, PAXOS_ST_DONE);
 	p->stats.requests_in_flight--;
+	if (r->internal)
+		return; /* what it learned was the point */
 	if (r->parent) {
 		/* A key binding's get: hand the answer to the put (req_resume_resolved()). */
 		struct req *par = req_find(p, r->parent);
@@ -415,6 +417,25 @@ static int request(struct paxos *p, enum paxos_req_kind kind, uint64_t id, struc
 	if (resolve_key(p, r, now))
 		proposer_dispatch(p, r, PAXOS_EV_START, 0, NULL, now);
 	return paxos_finish_call(p, now);
+}
+
+/*
+ * A get of the core's own, answered to nobody: the key's value is learned
+ * (a majority's equal acceptances, or the round that finishes an
+ * interrupted one), with what learning sets going. Used at restore for a
+ * value bound to one of our processes that we accepted but do not know
+ * chosen (docs/design.md §6.2). It waits for a quorum, up to a minute.
+ */
+void req_confirm(struct paxos *p, struct store_entry *e, uint64_t now)
+{
+	struct req *c = req_new(p, PAXOS_REQ_GET, 0, store_bucket_name(e->bucket), e->key,
+				now + 60000000u, true);
+	if (!c) {
+		p->oom = -ENOMEM;
+		return;
+	}
+	c->internal = true;
+	proposer_dispatch(p, c, PAXOS_EV_START, 0, NULL, now);
 }
 
 int paxos_put(struct paxos *p, uint64_t id, struct pkv_bytes bucket, struct pkv_bytes key,

@@ -315,7 +315,8 @@ int persist_state_write(const struct daemon *d)
  * seen whole by a later reader, and the page cache keeps it across a
  * SIGKILL (a host crash ends the holders too: the boot id then differs).
  */
-#define HANDOVER_FMT "pkvd-handover 1\nboot %.36s\nbind_inc %020" PRIu64 "\nalive_ms %020" PRIu64 "\n"
+#define HANDOVER_FMT \
+	"pkvd-handover 1\nboot %.36s\nbind_inc %020" PRIu64 "\nalive_ms %020" PRIu64 "\n"
 
 static void boot_id(char out[37])
 {

@@ -22,7 +22,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pkv-bind-self: open %s: %s\n", argv[1], pkv_strerror(r));
 		return 69;
 	}
-	struct pkv_put_opts o = { .pid = PKV_PID_SELF };
+	struct pkv_put_opts o = {.pid = PKV_PID_SELF};
 	struct pkv_value v = PKV_VALUE_INIT;
 	r = pkv_put(c, argv[2], strlen(argv[2]), argv[3], strlen(argv[3]), &o, &v);
 	if (r != PKV_OK) {

@@ -19,17 +19,17 @@
 
 static struct pkv_bytes b(const char *s)
 {
-	return (struct pkv_bytes){ .p = (const uint8_t *)s, .len = (uint32_t)strlen(s) };
+	return (struct pkv_bytes){.p = (const uint8_t *)s, .len = (uint32_t)strlen(s)};
 }
 
 static struct sim_config holders_cfg(uint64_t seed, bool durable)
 {
-	return (struct sim_config){ .seed = seed,
-				    .n = 3,
-				    .lat_min_us = 200,
-				    .lat_max_us = 2000,
-				    .durable = durable,
-				    .restart_grace_us = GRACE_US };
+	return (struct sim_config){.seed = seed,
+				   .n = 3,
+				   .lat_min_us = 200,
+				   .lat_max_us = 2000,
+				   .durable = durable,
+				   .restart_grace_us = GRACE_US};
 }
 
 /* Node 1 puts k0 bound to a process of its own; returns the generation. */
@@ -37,7 +37,7 @@ static uint64_t hold_on_node1(struct sim *s, unsigned *proc)
 {
 	sim_run_until(s, 50000);
 	*proc = sim_spawn(s, 1);
-	struct sim_bind sb = { .mask = PKV_BIND_PID, .proc = *proc };
+	struct sim_bind sb = {.mask = PKV_BIND_PID, .proc = *proc};
 	size_t op = sim_put_bound(s, 1, 0, "held", &sb, 1000000, false);
 	ck_assert(sim_run_until_done(s, s->now + 2000000));
 	ck_assert_int_eq(s->ops[op].status, PKV_S_OK);
@@ -101,9 +101,9 @@ START_TEST(holder_dead_while_owner_down_ends_at_restart)
 	/* Ended by the restart's check, before the peers' grace is over. */
 	sim_run_until(&s, killed + 2 * GRACE_US / 3);
 	for (unsigned n = 1; n <= 3; n++)
-		ck_assert_msg(chosen_gen(&s, n) == 0,
-			      "node %u still holds k0 of a holder that died while its owner was down",
-			      n);
+		ck_assert_msg(
+		    chosen_gen(&s, n) == 0,
+		    "node %u still holds k0 of a holder that died while its owner was down", n);
 	assert_lifetimes(&s);
 	sim_free(&s);
 }
@@ -149,12 +149,12 @@ START_TEST(restart_without_state_ends_holders_at_once)
 END_TEST
 
 /* One test case per rule, named after it, so CK_RUN_CASE can pick one. */
-#define ADD_CASE(suite, fn)                              \
-	do {                                             \
-		TCase *tc = tcase_create(#fn);           \
-		tcase_set_timeout(tc, 60);               \
-		tcase_add_test(tc, fn);                  \
-		suite_add_tcase(suite, tc);              \
+#define ADD_CASE(suite, fn)                                                                        \
+	do {                                                                                       \
+		TCase *tc = tcase_create(#fn);                                                     \
+		tcase_set_timeout(tc, 60);                                                         \
+		tcase_add_test(tc, fn);                                                            \
+		suite_add_tcase(suite, tc);                                                        \
 	} while (0)
 
 static Suite *holders_suite(void)
