@@ -148,6 +148,51 @@ START_TEST(restart_without_state_ends_holders_at_once)
 }
 END_TEST
 
+/* Node 1 hears nothing (heartbeats apart): its put stays under way. */
+static uint64_t deaf_1(struct sim *s, uint32_t from, uint32_t to, const struct pkv_msg *m,
+		       void *arg)
+{
+	(void)s, (void)from, (void)m, (void)arg;
+	return to == 1 ? SIM_FILTER_DROP : SIM_FILTER_PASS;
+}
+
+START_TEST(put_under_way_at_stop_is_watched_after_restart)
+{
+	/*
+	 * Node 1's bound put is accepted everywhere but node 1 never learns
+	 * it chosen (it hears nothing) before it is killed; node 2's get
+	 * finishes the round. Taken back within the grace, node 1
+	 * finds out it was chosen, so the holder's death still ends it.
+	 */
+	struct sim s;
+	struct sim_config c = holders_cfg(45, true);
+	sim_init(&s, &c);
+	sim_run_until(&s, 50000);
+	unsigned proc = sim_spawn(&s, 1);
+	sim_set_filter(&s, deaf_1, NULL);
+	struct sim_bind sb = { .mask = PKV_BIND_PID, .proc = proc };
+	(void)sim_put_bound(&s, 1, 0, "held", &sb, 10000000, false);
+	sim_run_until(&s, s.now + 20000);
+	size_t g = sim_get(&s, 2, 0, 1000000, false);
+	sim_run_until(&s, s.now + 200000);
+	ck_assert_int_eq(s.ops[g].status, PKV_S_OK);
+	ck_assert_uint_eq(chosen_gen(&s, 1), 0); /* node 1 does not know */
+	sim_kill(&s, 1);
+	sim_set_filter(&s, NULL, NULL);
+	sim_run_until(&s, s.now + GRACE_US / 3);
+	sim_restart(&s, 1);
+	sim_run_until(&s, s.now + GRACE_US);
+	ck_assert_msg(chosen_gen(&s, 1) != 0, "node 1 did not learn its own holder's key");
+	sim_proc_kill(&s, proc);
+	sim_run_until(&s, s.now + 200000);
+	for (unsigned n = 1; n <= 3; n++)
+		ck_assert_msg(chosen_gen(&s, n) == 0,
+			      "node %u still holds k0 after its holder died", n);
+	assert_lifetimes(&s);
+	sim_free(&s);
+}
+END_TEST
+
 /* One test case per rule, named after it, so CK_RUN_CASE can pick one. */
 #define ADD_CASE(suite, fn)                                                                        \
 	do {                                                                                       \
@@ -164,6 +209,7 @@ static Suite *holders_suite(void)
 	ADD_CASE(s, holder_dead_while_owner_down_ends_at_restart);
 	ADD_CASE(s, owner_lost_past_grace_ends_its_holders);
 	ADD_CASE(s, restart_without_state_ends_holders_at_once);
+	ADD_CASE(s, put_under_way_at_stop_is_watched_after_restart);
 	return s;
 }
 
