@@ -826,6 +826,16 @@ static int cmd_hold(int argc, char **argv)
 	};
 	bool told = false;
 	int st = 0;
+	/*
+	 * A restart of the daemon (an upgrade, systemd) keeps the lock: the
+	 * new incarnation takes the binding back and the peers wait out its
+	 * grace (docs/design.md §6.2). From the moment the daemon is seen
+	 * gone, the doubt of its absence and of the new incarnation before
+	 * its lease holds is ridden out for HOLD_RESTART_WAIT_MS (the
+	 * default failure timeout plus grace); a lock seen lost is not.
+	 */
+	enum { HOLD_RESTART_WAIT_MS = 2000 };
+	uint64_t away_since = 0;
 	for (;;) {
 		pid_t w = waitpid(child, &st, WNOHANG);
 		if (w == child || (w < 0 && errno != EINTR))
@@ -835,6 +845,13 @@ static int cmd_hold(int argc, char **argv)
 			bool mine = g == PKV_OK && v.len == strlen(value) &&
 				    memcmp(v.data, value, v.len) == 0;
 			bool doubt = (g == PKV_OK && (v.flags & PKV_VALUE_STALE)) || g == PKV_NO_QUORUM;
+			uint64_t now = mono_ms();
+			if (g == PKV_UNAVAILABLE && !away_since)
+				away_since = now;
+			else if (mine && !doubt)
+				away_since = 0;
+			if (doubt && away_since && now - away_since < HOLD_RESTART_WAIT_MS)
+				doubt = false;
 			if (doubt || (!mine && g != PKV_TIMEOUT && g != PKV_UNAVAILABLE)) {
 				fprintf(stderr, "pkv: hold %s: the lock is %s: signal %d to %s\n", key,
 					doubt ? "in doubt (the daemon's lease is over)" : "lost", sig,

@@ -4,7 +4,8 @@
 # previous incarnation whose processes still live (docs/design.md §6.2):
 # stopped with SIGTERM and started again, then SIGKILLed and started again,
 # a lock whose holder lives is still held on every node, in the same
-# generation; a lock whose holder was killed while the daemon was down is
+# generation, and `pkv hold` rides the restart out (its command is not
+# signalled); a lock whose holder was killed while the daemon was down is
 # erased everywhere soon after the start (the time is printed). Finally the
 # daemon stays down: the live holder's lock ends on the others once the
 # failure timeout and the grace have passed.
@@ -33,6 +34,12 @@ live=${T_PID[live]}
 gen=$(t_gen 1 lock-live)
 for i in 2 3; do t_wait_for "lock-live on node$i" sh -c "[ \"\$('$PKV' -n node$i get lock-live 2>/dev/null)\" = on ]"; done
 t_log "lock-live held by pid $live through node1, generation $gen"
+"$PKV" -n node1 hold lock-hold h -- sleep 600 >"$T_DIR/hold.out" 2>"$T_DIR/hold.err" &
+T_PID[hold]=$!
+t_wait_for "pkv hold runs its command" sh -c "[ -n \"\$(cat /proc/${T_PID[hold]}/task/${T_PID[hold]}/children)\" ]"
+T_PID[hold-cmd]=$(awk '{ print $1 }' "/proc/${T_PID[hold]}/task/${T_PID[hold]}/children")
+for i in 1 2 3; do t_wait_for "lock-hold on node$i" sh -c "[ \"\$('$PKV' -n node$i get lock-hold 2>/dev/null)\" = h ]"; done
+hgen=$(t_gen 1 lock-hold)
 
 # restart_round SIGNAL: node1 stopped with SIGNAL; a second holder killed
 # while it is down; node1 started again.
@@ -65,7 +72,11 @@ restart_round() {
 		[ "$(t_gen "$i" lock-live)" = "$gen" ] ||
 			t_fail "SIG$sig: lock-live not held in generation $gen on node$i after node1's restart (got '$(t_gen "$i" lock-live)')"
 		[ "$(t_pkv -n "node$i" pid lock-live)" = "$live" ] || t_fail "SIG$sig: lock-live's pid on node$i"
+		[ "$(t_gen "$i" lock-hold)" = "$hgen" ] ||
+			t_fail "SIG$sig: pkv hold's lock-hold not held on node$i: $(cat "$T_DIR/hold.err")"
 	done
+	kill -0 "${T_PID[hold]}" 2>/dev/null || t_fail "SIG$sig: pkv hold ended: $(cat "$T_DIR/hold.err")"
+	[ ! -s "$T_DIR/hold.err" ] || t_fail "SIG$sig: pkv hold signalled its command: $(cat "$T_DIR/hold.err")"
 	grep -q "taking back the pid bindings" "$T_DIR/node1/pkvd.log" ||
 		t_fail "SIG$sig: node1 did not say it took back its bindings"
 	t_log "SIG$sig: lock-live still held by pid $live, generation $gen, on every node"
