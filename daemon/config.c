@@ -324,7 +324,6 @@ static int parse_setting(struct parser *p, const char *k, size_t kn, const char 
 		return set_uint(p, &c->failure_timeout_ms, v, vn, PKV_CONFIG_MIN_FAILURE_TIMEOUT_MS,
 				PKV_CONFIG_MAX_FAILURE_TIMEOUT_MS, "failure_timeout_ms");
 	case SET_RESTART_GRACE:
-		c->restart_grace_set = true;
 		return set_uint(p, &c->restart_grace_ms, v, vn, 0, PKV_CONFIG_MAX_FAILURE_TIMEOUT_MS,
 				"restart_grace_ms");
 	case SET_HEARTBEAT:

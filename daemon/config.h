@@ -112,7 +112,6 @@ struct pkv_config {
 	unsigned failure_timeout_ms;
 	unsigned heartbeat_ms;
 	unsigned restart_grace_ms;
-	bool restart_grace_set; /* given in the file (else failure_timeout_ms) */
 	bool encrypt;
 	bool durable; /* keep acceptor state in run_dir/NAME/acceptor.log (see durable.h) */
 	bool fast_put; /* try the fast round first (paxos-acceptor.c) */

@@ -451,9 +451,10 @@ int main(int argc, char **argv)
 	if (cluster_size)
 		d.cfg.cluster_size = (unsigned)cluster_size;
 	if (failure_timeout) {
+		/* A grace left at its default follows the failure timeout. */
+		if (d.cfg.restart_grace_ms == d.cfg.failure_timeout_ms)
+			d.cfg.restart_grace_ms = (unsigned)failure_timeout;
 		d.cfg.failure_timeout_ms = (unsigned)failure_timeout;
-		if (!d.cfg.restart_grace_set)
-			d.cfg.restart_grace_ms = d.cfg.failure_timeout_ms;
 		d.cfg.heartbeat_ms = d.cfg.failure_timeout_ms / 5 < 10 ? 10 : d.cfg.failure_timeout_ms / 5;
 	}
 	if (heartbeat)
