@@ -700,16 +700,19 @@ static int cmd_put_get(int argc, char **argv, bool put)
 		if (o.show_gen)
 			printf("%llu\n", (unsigned long long)v.gen);
 	} else if (r == PKV_INVALID_VALUE && put) {
-		/* The daemon refuses a put whose binding has already ended. */
-		fprintf(stderr, "pkv: %s: %s: a binding (--pid, --node, --key, --until) has already "
-				"ended\n",
-			key, pkv_strerror(r));
-		/* A pid of another pid namespace than the daemon's names nothing it can watch. */
-		if (o.put.pid > 0)
-			fprintf(stderr, "pkv: %s: --pid %d: no such process for the daemon, or this "
-					"client runs in another pid namespace (a container), where a pid "
-					"cannot be named: use pkv hold to bind to the calling process\n",
-				key, (int)o.put.pid);
+		/*
+		 * The daemon refuses a put whose binding has already ended; a pid
+		 * of another pid namespace than the daemon's names nothing it
+		 * may watch (one line: scripts read it).
+		 */
+		fprintf(stderr,
+			"pkv: %s: %s: a binding (--pid, --node, --key, --until) has already "
+			"ended%s\n",
+			key, pkv_strerror(r),
+			o.put.pid > 0 ? ", or --pid was given from another pid namespace (a "
+					"container) than the daemon's: bind to the calling process "
+					"with pkv hold"
+				      : "");
 	} else {
 		fprintf(stderr, "pkv: %s: %s\n", key, pkv_strerror(r));
 	}
