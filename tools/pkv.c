@@ -216,6 +216,20 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* The daemon's incarnation, from its `pkv cluster` report; 0: no answer. */
+static uint64_t daemon_incarnation(struct pkv_client *cl)
+{
+	char *text = NULL;
+	uint64_t inc = 0;
+	if (pkv_cluster_status(cl, &text) == PKV_OK) {
+		const char *at = strstr(text, "incarnation: ");
+		if (at)
+			inc = strtoull(at + strlen("incarnation: "), NULL, 10);
+		free(text);
+	}
+	return inc;
+}
+
 static int cmd_wait(int argc, char **argv)
 {
 	static const struct option o[] = {
@@ -833,12 +847,14 @@ static int cmd_hold(int argc, char **argv)
 	 * A restart of the daemon (an upgrade, systemd) keeps the lock: the
 	 * new incarnation takes the binding back and the peers wait out its
 	 * grace (docs/design.md §6.2). From the moment the daemon is seen
-	 * gone, the doubt of its absence and of the new incarnation before
-	 * its lease holds is ridden out for HOLD_RESTART_WAIT_MS (the
-	 * default failure timeout plus grace); a lock seen lost is not.
+	 * gone or restarted (no answer, or another incarnation), the doubt
+	 * of its absence and of the new incarnation before its lease holds
+	 * is ridden out for HOLD_RESTART_WAIT_MS (the default failure
+	 * timeout plus grace); a lock seen lost is not, nor the doubt of a
+	 * daemon that did not restart (cut off: its lease is over).
 	 */
 	enum { HOLD_RESTART_WAIT_MS = 2000 };
-	uint64_t away_since = 0;
+	uint64_t away_since = 0, inc0 = daemon_incarnation(cl);
 	for (;;) {
 		pid_t w = waitpid(child, &st, WNOHANG);
 		if (w == child || (w < 0 && errno != EINTR))
@@ -849,7 +865,8 @@ static int cmd_hold(int argc, char **argv)
 				    memcmp(v.data, value, v.len) == 0;
 			bool doubt = (g == PKV_OK && (v.flags & PKV_VALUE_STALE)) || g == PKV_NO_QUORUM;
 			uint64_t now = mono_ms();
-			if (g == PKV_UNAVAILABLE && !away_since)
+			if ((g == PKV_UNAVAILABLE || g == PKV_TIMEOUT || doubt) && !away_since &&
+			    (g == PKV_UNAVAILABLE || daemon_incarnation(cl) != inc0))
 				away_since = now;
 			else if (mine && !doubt)
 				away_since = 0;
