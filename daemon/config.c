@@ -35,6 +35,7 @@ void config_defaults(struct pkv_config *c)
 	c->cluster_size = PKV_CONFIG_DEFAULT_CLUSTER_SIZE;
 	c->failure_timeout_ms = PKV_CONFIG_DEFAULT_FAILURE_TIMEOUT_MS;
 	c->heartbeat_ms = PKV_CONFIG_DEFAULT_FAILURE_TIMEOUT_MS / 5;
+	c->restart_grace_ms = PKV_CONFIG_DEFAULT_FAILURE_TIMEOUT_MS;
 	c->durable = PKV_CONFIG_DEFAULT_DURABLE != 0;
 	c->fast_put = true;
 	c->cache_entries = PKV_CONFIG_DEFAULT_CACHE_ENTRIES;
@@ -227,6 +228,7 @@ enum setting {
 	SET_RUN_DIR,
 	SET_FAILURE_TIMEOUT,
 	SET_HEARTBEAT,
+	SET_RESTART_GRACE,
 	SET_ENCRYPT,
 	SET_DURABLE,
 	SET_FAST_PUT,
@@ -247,6 +249,7 @@ static const char *const setting_names[SET__COUNT] = {
 	[SET_RUN_DIR] = "run_dir",
 	[SET_FAILURE_TIMEOUT] = "failure_timeout_ms",
 	[SET_HEARTBEAT] = "heartbeat_ms",
+	[SET_RESTART_GRACE] = "restart_grace_ms",
 	[SET_ENCRYPT] = "encrypt",
 	[SET_DURABLE] = "durable",
 	[SET_FAST_PUT] = "fast_put",
@@ -352,6 +355,9 @@ static int parse_setting(struct parser *p, const char *k, size_t kn, const char 
 	case SET_FAILURE_TIMEOUT:
 		return set_uint(p, &c->failure_timeout_ms, v, vn, PKV_CONFIG_MIN_FAILURE_TIMEOUT_MS,
 				PKV_CONFIG_MAX_FAILURE_TIMEOUT_MS, "failure_timeout_ms");
+	case SET_RESTART_GRACE:
+		return set_uint(p, &c->restart_grace_ms, v, vn, 0, PKV_CONFIG_MAX_FAILURE_TIMEOUT_MS,
+				"restart_grace_ms");
 	case SET_HEARTBEAT:
 		return set_uint(p, &c->heartbeat_ms, v, vn, PKV_CONFIG_MIN_HEARTBEAT_MS,
 				PKV_CONFIG_MAX_FAILURE_TIMEOUT_MS, "heartbeat_ms");
@@ -572,6 +578,8 @@ int config_parse(struct pkv_config *c, const char *text, size_t len, char *err, 
 		unsigned hb = c->failure_timeout_ms / 5;
 		c->heartbeat_ms = hb < PKV_CONFIG_MIN_HEARTBEAT_MS ? PKV_CONFIG_MIN_HEARTBEAT_MS : hb;
 	}
+	if (!p.set_on[SET_RESTART_GRACE])
+		c->restart_grace_ms = c->failure_timeout_ms;
 	return 0;
 }
 
@@ -714,6 +722,7 @@ size_t config_format(const struct pkv_config *c, char *buf, size_t len)
 		out(buf, len, &at, "run_dir = %s\n", c->run_dir);
 	out(buf, len, &at, "failure_timeout_ms = %u\n", c->failure_timeout_ms);
 	out(buf, len, &at, "heartbeat_ms = %u\n", c->heartbeat_ms);
+	out(buf, len, &at, "restart_grace_ms = %u\n", c->restart_grace_ms);
 	out(buf, len, &at, "encrypt = %s\n", c->encrypt ? "yes" : "no");
 	out(buf, len, &at, "durable = %s\n", c->durable ? "yes" : "no");
 	out(buf, len, &at, "fast_put = %s\n", c->fast_put ? "yes" : "no");

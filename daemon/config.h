@@ -18,6 +18,7 @@
  *	log_level          = info
  *	failure_timeout_ms = 1000
  *	heartbeat_ms       = 200
+ *	restart_grace_ms   = 1000
  *	encrypt            = no
  *	durable            = no
  *	fast_put           = yes
@@ -67,6 +68,10 @@
  *   less urgent than it are not written.
  * - self, when absent, is the host name or its first label, whichever names
  *   a configured node (config_self_from_host; the daemon's main asks).
+ * - restart_grace_ms, when absent, is failure_timeout_ms: how long a
+ *   daemon that stopped has to come back and take back its holders' pid
+ *   bindings, and how long after the failure detector peers still keep
+ *   them (docs/design.md §6.2); 0: they end with the disconnect.
  *
  * Limits: a line is at most PKV_CONFIG_LINE_MAX bytes; the text must not hold
  * NUL bytes; at most PKV_MAX_NODES node lines.
@@ -135,6 +140,7 @@ struct pkv_config {
 	int log_level;		  /* PKV_LOG_ERR..PKV_LOG_DEBUG */
 	unsigned failure_timeout_ms;
 	unsigned heartbeat_ms;
+	unsigned restart_grace_ms;
 	bool encrypt;
 	bool durable; /* keep acceptor state in run_dir/NAME/acceptor.log (see durable.h) */
 	bool fast_put; /* try the fast round first (paxos-acceptor.c) */

@@ -69,6 +69,11 @@ struct daemon {
 	uint64_t cluster_id;
 	uint32_t self;
 	uint64_t incarnation;
+	/* The incarnation its pid bindings are made under: the previous one's
+	 * when restarted within the grace (persist_handover_take). */
+	uint64_t bind_inc;
+	int handover_fd;	     /* run_dir/NAME/handover, -1: none */
+	uint64_t handover_stamped_us; /* its last stamp (monotonic µs) */
 	uint32_t salt;
 	bool fresh;	 /* first boot of this run dir, told to bootstrap the cluster */
 	bool lost_state; /* no state file and not told to bootstrap: state lost */

@@ -89,6 +89,34 @@ uint64_t local_pid_start_time(int32_t pid)
 	return start;
 }
 
+/*
+ * Whether a process runs in a pid namespace below ours: the NSpid line of
+ * /proc/PID/status (world-readable, unlike /proc/PID/ns/pid for another
+ * uid) lists its pid in every namespace from ours down to its own, so more
+ * than one field means the numbers it sees are not ours. Unknown (no NSpid
+ * line: a kernel before 4.1) counts as ours.
+ */
+static bool pid_in_other_ns(int32_t pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	bool other = false;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "NSpid:", 6) != 0)
+			continue;
+		unsigned fields = 0;
+		for (char *t = strtok(line + 6, " \t\n"); t; t = strtok(NULL, " \t\n"))
+			fields++;
+		other = fields > 1;
+		break;
+	}
+	fclose(f);
+	return other;
+}
+
 static void watch_pid(struct daemon *d, int32_t pid, uint64_t start_time, uint64_t now)
 {
 	for (struct pid_watch *w = d->local.pid_watches; w; w = w->next)
@@ -219,6 +247,8 @@ void local_attach(struct daemon *d, int fd, struct local_attach **ref)
 		free(a);
 		return;
 	}
+	d->local.owner_pid[slot] = cr.pid;
+	d->local.foreign_ns[slot] = pid_in_other_ns(cr.pid);
 	a->kind = TOKEN_ATTACH;
 	a->slot = (unsigned)slot;
 	a->reclaimed = false;
@@ -293,13 +323,32 @@ void local_on_poll(struct daemon *d, void *token, int res, bool more)
 }
 
 /*
- * The part of a put's bindings that ringreq_decode cannot check purely: is
- * the bound pid a live process of this host, and since when.
+ * The part of a put's bindings that ringreq_decode cannot check purely:
+ * which process "self" is, whether the client may name a pid at all, and
+ * is the bound pid a live process of this host, and since when.
+ *
+ * "Self" is the pid the kernel reported for the slot's attach connection,
+ * in our pid namespace. An explicit pid from a client in another pid
+ * namespace is a number of that namespace, naming some other process here:
+ * refused (invalid value) and logged, rather than translated, since a
+ * translation needs a handle on the process the client means (a pidfd it
+ * passes), which the self binding already covers (docs/design.md §8).
  */
-static void bind_pid_start(struct pkv_bindings *b)
+static void bind_pid_start(struct daemon *d, unsigned slot, struct pkv_bindings *b)
 {
 	if (!(b->mask & PKV_BIND_PID))
 		return;
+	if (b->pid == PKV_SHM_PID_SELF) {
+		b->pid = d->local.owner_pid[slot];
+	} else if (d->local.foreign_ns[slot]) {
+		d->local.foreign_pid_refused++;
+		daemon_log(d,
+			   "put refused: pid %d was named by a client (pid %d here) in another pid "
+			   "namespace; it can bind only to itself",
+			   (int)b->pid, (int)d->local.owner_pid[slot]);
+		b->mask |= PKV_BIND_PID_DEAD;
+		return;
+	}
 	b->start_time = local_pid_start_time(b->pid);
 	/* Not a live process of this host: paxos answers invalid_value. */
 	if (!b->start_time)
@@ -331,7 +380,7 @@ void local_dispatch(struct daemon *d, uint64_t now)
 					      now);
 				break;
 			}
-			bind_pid_start(&q.bind);
+			bind_pid_start(d, rq.slot, &q.bind);
 			r = paxos_put_bound(d->paxos, id, q.bucket, q.key, q.value, &q.bind, deadline,
 					    q.retry, now);
 			break;

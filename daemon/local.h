@@ -24,6 +24,12 @@ struct local {
 	uint64_t ticket[128];
 	uint64_t req[128];
 	bool stale_ok[128]; /* that request is a get that takes a stale value */
+	/* The slot's process as the kernel named it at attach (SO_PEERCRED, in
+	 * our pid namespace), and whether it runs in another pid namespace:
+	 * kept here, never read back from the client-writable slot. */
+	int32_t owner_pid[128];
+	bool foreign_ns[128];
+	uint64_t foreign_pid_refused; /* explicit pids from another pid namespace */
 	uint64_t stale_completions; /* answers to requests clients gave up on */
 };
 

@@ -369,6 +369,9 @@ static void deliver(struct daemon *d, const struct wire_hdr *h, struct wire_iter
 	while (wire_next(it, &m)) {
 		if (m.type == PKV_MSG_HEARTBEAT) {
 			membership_on_heartbeat(&d->mem, h->sender, &m, now);
+			if (h->sender <= PKV_MAX_NODES)
+				paxos_peer_bind_inc(d->paxos, h->sender,
+						    d->mem.peers[h->sender].bind_inc, now);
 			update_peer(d, h->sender, now);
 		} else if ((m.type == PKV_MSG_ERASE || m.type == PKV_MSG_QUERY_REPLY) &&
 			   fault_drops_late(&d->fault, h->sender)) {
@@ -785,6 +788,7 @@ int daemon_init(struct daemon *d)
 		.failure_timeout_us = (uint64_t)d->cfg.failure_timeout_ms * 1000u,
 		.heartbeat_interval_us = (uint64_t)d->cfg.heartbeat_ms * 1000u,
 		.incarnation = d->incarnation,
+		.bind_inc = d->bind_inc,
 	};
 	for (unsigned i = 0; i < d->cfg.n_nodes; i++)
 		mc.nodes[mc.n_nodes++] = d->cfg.nodes[i].id;
@@ -808,6 +812,8 @@ int daemon_init(struct daemon *d)
 		 * synced peer before it starts a new epoch */
 		.epoch_grace_us = 3ull * d->cfg.failure_timeout_ms * 1000u,
 		.incarnation = d->incarnation,
+		.bind_inc = d->bind_inc,
+		.restart_grace_us = (uint64_t)d->cfg.restart_grace_ms * 1000u,
 		.no_fast_put = !d->cfg.fast_put,
 		/* ballots live 1 s; a restarted daemon syncs 2 s after its start */
 		.start_us = d->started_us,
@@ -891,6 +897,7 @@ int daemon_run(struct daemon *d)
 		pnext = notify_watchdog(&d->notify, now);
 		if (pnext < next)
 			next = pnext;
+		persist_handover_stamp(d, now, false);
 		pnext = fault_tick(&d->fault, now);
 		if (pnext < next)
 			next = pnext;
@@ -914,6 +921,8 @@ int daemon_run(struct daemon *d)
 		}
 	}
 	(void)notify_stopping(&d->notify);
+	/* A clean stop: the next start has the grace from now (§6.2). */
+	persist_handover_stamp(d, daemon_now_us(), true);
 	daemon_notice(d, "stopped");
 	return d->failed ? -EIO : 0;
 }

@@ -45,6 +45,10 @@ static void usage(FILE *f)
 		"                             (default STATE_DIR/node.key)\n"
 		"      --failure-timeout MS   a peer is down when silent this long (default 1000)\n"
 		"      --heartbeat MS         heartbeat interval (default failure timeout / 5)\n"
+		"      --restart-grace MS     a restart within MS keeps its live holders' pid\n"
+		"                             bindings; peers keep a lost node's that long past the\n"
+		"                             failure timeout (config 'restart_grace_ms'; default:\n"
+		"                             the failure timeout)\n"
 		"      --encrypt              encrypt datagrams as well as authenticate them\n"
 		"      --max-keys N           hold at most N keys (config 'max_keys'; default %u; 0: no\n"
 		"                             limit)\n"
@@ -328,7 +332,7 @@ out:
 int main(int argc, char **argv)
 {
 	enum { O_NODE = 256, O_NAME, O_SIZE, O_PORT, O_RUN, O_KEY, O_FT, O_HB, O_ENC, O_DUR, O_NODUR, O_NOFAST, O_MAXK,
-	       O_CACHE, O_BOOT, O_LOGFILE, O_LOGLEVEL };
+	       O_CACHE, O_BOOT, O_LOGFILE, O_LOGLEVEL, O_GRACE };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"node", required_argument, NULL, O_NODE},
@@ -339,6 +343,7 @@ int main(int argc, char **argv)
 		{"key-file", required_argument, NULL, O_KEY},
 		{"failure-timeout", required_argument, NULL, O_FT},
 		{"heartbeat", required_argument, NULL, O_HB},
+		{"restart-grace", required_argument, NULL, O_GRACE},
 		{"encrypt", no_argument, NULL, O_ENC},
 		{"durable", no_argument, NULL, O_DUR},
 		{"no-durable", no_argument, NULL, O_NODUR},
@@ -355,7 +360,7 @@ int main(int argc, char **argv)
 	const char *config_path = NULL, *node = NULL, *name = NULL, *run_dir = NULL,
 		   *key_file = NULL, *log_file = NULL;
 	int log_level = -1;
-	long cluster_size = 0, failure_timeout = 0, heartbeat = 0;
+	long cluster_size = 0, failure_timeout = 0, heartbeat = 0, restart_grace = -1;
 	unsigned port_base = DEV_PORT_BASE;
 	bool encrypt = false;
 	int durable = -1; /* -1: as the config (or the build's default) says */
@@ -397,6 +402,14 @@ int main(int argc, char **argv)
 			failure_timeout = strtol(optarg, NULL, 10);
 			if (failure_timeout < 50) {
 				fprintf(stderr, "pkvd: --failure-timeout must be at least 50 ms\n");
+				return 64;
+			}
+			break;
+		case O_GRACE:
+			restart_grace = strtol(optarg, NULL, 10);
+			if (restart_grace < 0 || restart_grace > PKV_CONFIG_MAX_FAILURE_TIMEOUT_MS) {
+				fprintf(stderr, "pkvd: --restart-grace takes 0..%u ms\n",
+					PKV_CONFIG_MAX_FAILURE_TIMEOUT_MS);
 				return 64;
 			}
 			break;
@@ -518,11 +531,16 @@ int main(int argc, char **argv)
 	if (cluster_size)
 		d.cfg.cluster_size = (unsigned)cluster_size;
 	if (failure_timeout) {
+		/* A grace left at its default follows the failure timeout. */
+		if (d.cfg.restart_grace_ms == d.cfg.failure_timeout_ms)
+			d.cfg.restart_grace_ms = (unsigned)failure_timeout;
 		d.cfg.failure_timeout_ms = (unsigned)failure_timeout;
 		d.cfg.heartbeat_ms = d.cfg.failure_timeout_ms / 5 < 10 ? 10 : d.cfg.failure_timeout_ms / 5;
 	}
 	if (heartbeat)
 		d.cfg.heartbeat_ms = (unsigned)heartbeat;
+	if (restart_grace >= 0)
+		d.cfg.restart_grace_ms = (unsigned)restart_grace;
 	if (encrypt)
 		d.cfg.encrypt = true;
 	if (durable >= 0)
@@ -681,6 +699,13 @@ int main(int argc, char **argv)
 	}
 	daemon_log_setup();
 	setvbuf(stderr, NULL, _IOLBF, 0);
+	r = persist_handover_take(&d);
+	if (r < 0) {
+		fprintf(stderr, "pkvd: cannot write the hand-over file in %s/%s: %s\n",
+			d.cfg.run_dir, d.cfg.self, strerror(-r));
+		return 73;
+	}
+	d.salt = randombytes_random();
 
 	r = daemon_init(&d);
 	if (r == 0)

@@ -75,6 +75,7 @@ int membership_init(struct membership *m, const struct membership_cfg *cfg)
 	m->self = cfg->self;
 	m->cluster_size = cfg->cluster_size;
 	m->incarnation = cfg->incarnation;
+	m->bind_inc = cfg->bind_inc ? cfg->bind_inc : cfg->incarnation;
 	uint64_t configured = UINT64_C(1) << (cfg->self - 1);
 	for (unsigned i = 0; i < cfg->n_nodes; i++)
 		if (cfg->nodes[i] >= 1 && cfg->nodes[i] <= PKV_MAX_NODES)
@@ -159,6 +160,11 @@ void membership_on_heartbeat(struct membership *m, uint32_t from, const struct p
 	p->fresh = hb->flags & PKV_MF_FRESH;
 	p->echo_ts = hb->arg2;
 	p->echo_rx_us = now_us;
+	/* Its pid bindings' incarnation (ballot.round, unused by heartbeats
+	 * otherwise; §6.2); none said: its incarnation. */
+	uint64_t bi = hb->ballot.round ? hb->ballot.round : p->incarnation;
+	if (bi > p->bind_inc)
+		p->bind_inc = bi;
 	/* Its wall clock when it sent this (0: not given); §4.5. */
 	if (hb->accepted.round) {
 		p->wall_off_ms = (int64_t)hb->accepted.round - (int64_t)(now_us / 1000u);
@@ -208,6 +214,7 @@ static void send_heartbeat(struct membership *m, struct membership_peer *p, uint
 		.arg0 = m->cluster_size,
 		.arg1 = m->epoch,
 		.arg2 = now_us,
+		.ballot = { .round = m->bind_inc },
 	};
 	uint8_t conf[PKV_CONF_BYTES];
 	pkv_conf_encode(conf, &m->conf);

@@ -59,6 +59,7 @@ struct membership_peer {
 	bool configured;
 	bool connected;
 	uint64_t incarnation;  /* highest seen, 0 = never heard */
+	uint64_t bind_inc;     /* its pid bindings' incarnation (heartbeats), 0 = none said */
 	uint64_t last_heard_us; /* any authenticated datagram */
 	/* The echo we owe: the peer's last heartbeat send time (arg2), on
 	 * its clock, and when we received it, on ours. echo_ts 0 = none. */
@@ -99,6 +100,7 @@ struct membership {
 	uint64_t failure_timeout_us;
 	uint64_t heartbeat_interval_us;
 	uint64_t incarnation;
+	uint64_t bind_inc; /* our pid bindings' incarnation, in every heartbeat */
 	uint64_t epoch;
 	bool synced, fresh;
 
@@ -133,6 +135,7 @@ struct membership_cfg {
 	uint32_t self;
 	uint32_t cluster_size; /* 1..PKV_MAX_NODES */
 	uint64_t incarnation;  /* ours, > 0 */
+	uint64_t bind_inc;     /* our pid bindings' incarnation (§6.2); 0: incarnation */
 	uint64_t failure_timeout_us;
 	uint64_t heartbeat_interval_us; /* > 0 and < failure_timeout_us */
 	/* The configured node ids (1..PKV_MAX_NODES, each once); self may be

@@ -50,6 +50,10 @@
 #ifndef PKV_PAXOS_BROKEN_DROP
 #define PKV_PAXOS_BROKEN_DROP 0 /* one peer's DROP erases its bucket (§4.4) */
 #endif
+#ifndef PKV_PAXOS_BROKEN_GRACE
+/* an owner's pid bindings end at once when it is lost or restarts (§6.2) */
+#define PKV_PAXOS_BROKEN_GRACE 0
+#endif
 #ifndef PKV_PAXOS_BROKEN_GET_ACROSS_RESTART
 #define PKV_PAXOS_BROKEN_GET_ACROSS_RESTART 0 /* a get's answers never expire (§3.3) */
 #endif
@@ -65,6 +69,9 @@ struct peer {
 	bool configured, connected, synced, fresh;
 	bool seen_up;	       /* connected at least once: a disconnect is news */
 	uint64_t inc;	       /* incarnation (paxos_peer_incarnation), 0: unknown */
+	uint64_t bind_inc;     /* its pid bindings' incarnation (paxos_peer_bind_inc), 0: unknown */
+	uint64_t down_at;      /* when it was lost (connected went false) */
+	bool grace_pending;    /* lost, its pid bindings wait out the restart grace */
 	uint64_t epoch;
 	struct pkv_conf conf;  /* its configuration, from its heartbeats */
 	/* Sync from this peer (while we are not synced). */
@@ -117,6 +124,7 @@ struct req {
 	struct pkv_bindings best_bind; /* of best_value (owned key) */
 	const struct pkv_bindings *proposal_bind; /* &bind or &best_bind */
 	uint64_t parent;	     /* a key binding's resolving get: the put's rid */
+	bool internal;		     /* a get of the core's own (req_confirm): no completion */
 	bool resolve_done;	     /* RESOLVING: the get finished with resolve_st */
 	int resolve_st;
 	uint32_t conflicts;
@@ -402,6 +410,7 @@ void req_complete(struct paxos *p, struct req *r, int status, uint64_t gen,
 		  struct pkv_bytes value, const struct pkv_bindings *bind);
 void req_complete_status(struct paxos *p, struct req *r, int status);
 bool req_is_key(const struct req *r, const struct store_entry *e);
+void req_confirm(struct paxos *p, struct store_entry *e, uint64_t now);
 struct store_entry *req_entry(struct paxos *p, struct req *r);
 void req_keys_add(struct paxos *p, struct req *r, struct pkv_bytes key);
 bool req_resume_resolved(struct paxos *p, uint64_t now);

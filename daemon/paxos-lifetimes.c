@@ -37,6 +37,21 @@ static bool peer_lost(const struct paxos *p, uint32_t n)
 	return p->peers[n].seen_up && !p->peers[n].connected;
 }
 
+/*
+ * A lost owner's pid bindings hold for the restart grace after the loss:
+ * time for it to come back and take them back (docs/design.md §6.2). Ending
+ * them later than the failure detector does keeps the lease (§5.1), which
+ * only needs them not to end earlier.
+ */
+static bool owner_gone(const struct paxos *p, uint32_t n, uint64_t now)
+{
+	if (!peer_lost(p, n))
+		return false;
+	if (n == 0 || n > PKV_MAX_NODES || !p->peers[n].configured || PKV_PAXOS_BROKEN_GRACE)
+		return true;
+	return now - p->peers[n].down_at >= p->cfg.restart_grace_us;
+}
+
 static bool pid_exited(const struct paxos *p, int32_t pid, uint64_t start_time)
 {
 	for (size_t i = 0; i < p->n_exited; i++)
@@ -48,7 +63,7 @@ static bool pid_exited(const struct paxos *p, int32_t pid, uint64_t start_time)
 static bool self_owned_pid(const struct paxos *p, const struct pkv_bindings *b)
 {
 	return (b->mask & PKV_BIND_PID) && b->owner == p->cfg.self &&
-	       b->owner_inc == p->cfg.incarnation;
+	       b->owner_inc == p->cfg.bind_inc;
 }
 
 /*
@@ -64,14 +79,18 @@ bool lifetimes_binding_dead(struct paxos *p, const struct pkv_bindings *b, struc
 		return false;
 	if (b->mask & PKV_BIND_PID) {
 		if (b->owner == p->cfg.self) {
-			if (b->owner_inc != p->cfg.incarnation || pid_exited(p, b->pid, b->start_time))
+			/* Ours, or our predecessor's taken back (cfg.bind_inc): watched. */
+			if (b->owner_inc != p->cfg.bind_inc || pid_exited(p, b->pid, b->start_time))
 				return true;
 		} else {
-			if (peer_lost(p, b->owner))
+			if (owner_gone(p, b->owner, now))
 				return true;
 			const struct peer *pe = &p->peers[b->owner];
-			if (pe->inc && b->owner_inc < pe->inc)
-				return true; /* the owner restarted: its watches are gone */
+			/* The owner restarted and did not take them back: its watches are gone. */
+			if (pe->bind_inc && b->owner_inc < pe->bind_inc)
+				return true;
+			if (PKV_PAXOS_BROKEN_GRACE && pe->inc && b->owner_inc < pe->inc)
+				return true; /* TEST ONLY: a restart ends them, taken back or not */
 		}
 	}
 	if ((b->mask & PKV_BIND_NODE) && peer_lost(p, b->node))

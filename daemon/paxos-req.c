@@ -138,8 +138,9 @@ void req_complete(struct paxos *p, struct req *r, int status, uint64_t gen,
 		return;
 	req_set_state(p, r, PAXOS_ST_DONE);
 	p->stats.requests_in_flight--;
-	if (r->learn_only)
-		return; /* a learner read: what it found, it learned */
+	if (r->learn_only || r->internal)
+		return; /* a learner read, or a get of the core's own: what it
+			 * found, it learned, and that was the point */
 	if (r->parent) {
 		/* A key binding's get: hand the answer to the put (req_resume_resolved()). */
 		struct req *par = req_find(p, r->parent);
@@ -311,7 +312,7 @@ static int put_bindings(struct paxos *p, struct req *r, const struct pkv_binding
 		return 0;
 	if ((b.mask & PKV_BIND_PID) && b.owner == 0) {
 		b.owner = p->cfg.self;
-		b.owner_inc = p->cfg.incarnation;
+		b.owner_inc = p->cfg.bind_inc;
 	}
 	if ((b.mask & PKV_BIND_PID) && b.owner != p->cfg.self)
 		return PKV_S_INVALID_VALUE; /* only local processes can be watched */
@@ -446,6 +447,25 @@ static int request(struct paxos *p, enum paxos_req_kind kind, uint64_t id, struc
 	if (resolve_key(p, r, now))
 		proposer_dispatch(p, r, PAXOS_EV_START, 0, NULL, now);
 	return paxos_finish_call(p, now);
+}
+
+/*
+ * A get of the core's own, answered to nobody: the key's value is learned
+ * (a majority's equal acceptances, or the round that finishes an
+ * interrupted one), with what learning sets going. Used at restore for a
+ * value bound to one of our processes that we accepted but do not know
+ * chosen (docs/design.md §6.2). It waits for a quorum, up to a minute.
+ */
+void req_confirm(struct paxos *p, struct store_entry *e, uint64_t now)
+{
+	struct req *c = req_new(p, PAXOS_REQ_GET, 0, store_bucket_name(e->bucket), e->key,
+				now + 60000000u, true);
+	if (!c) {
+		p->oom = -ENOMEM;
+		return;
+	}
+	c->internal = true;
+	proposer_dispatch(p, c, PAXOS_EV_START, 0, NULL, now);
 }
 
 int paxos_put(struct paxos *p, uint64_t id, struct pkv_bytes bucket, struct pkv_bytes key,

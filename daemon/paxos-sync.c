@@ -385,6 +385,17 @@ void paxos_restore_done(struct paxos *p, uint64_t now)
 			lifetimes_fanout_add(p, e, e->gen - 1, 0, now);
 		if (e->chosen)
 			(void)lifetimes_learned_effects(p, e, now);
+		/*
+		 * Accepted, bound to one of our processes, not known chosen:
+		 * its put was under way at the stop, and the others may have
+		 * chosen it since. Taken back, it must be watched once chosen,
+		 * so find out (docs/design.md §6.2).
+		 */
+		else if (e->has_accepted && (e->accepted_bind->mask & PKV_BIND_PID) &&
+			 e->accepted_bind->owner == p->cfg.self &&
+			 e->accepted_bind->owner_inc == p->cfg.bind_inc &&
+			 p->cfg.bind_inc != p->cfg.incarnation)
+			req_confirm(p, e, now);
 		if (e->chosen && is_conf_bucket(store_bucket_name(e->bucket)))
 			paxos_conf_learned(p, e, now);
 	}

@@ -314,6 +314,8 @@ struct paxos *paxos_new(const struct paxos_config *cfg, struct store *store,
 		p->cfg.peer_rate_bytes = 32u << 20;
 	if (!p->cfg.peer_burst_bytes)
 		p->cfg.peer_burst_bytes = 512u << 10;
+	if (!p->cfg.bind_inc)
+		p->cfg.bind_inc = p->cfg.incarnation;
 	bool self_in = false;
 	for (uint32_t i = 0; i < cfg->n_nodes; i++) {
 		uint32_t n = cfg->nodes[i];
@@ -708,6 +710,11 @@ uint64_t paxos_next_deadline(const struct paxos *p)
 	}
 	for (size_t i = 0; i < p->n_fanout; i++)
 		t = min_u64(t, p->fanout[i].next_at);
+	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
+		const struct peer *pe = &p->peers[p->cfg.nodes[i]];
+		if (pe->grace_pending)
+			t = min_u64(t, pe->down_at + p->cfg.restart_grace_us);
+	}
 	if (p->wall_set && p->n_uheap) {
 		/* until (wall ms) back to the monotonic µs domain: now = wall µs - offset. */
 		int64_t at = (int64_t)(p->uheap[0].until * 1000) - p->wall_off_us;
@@ -720,6 +727,17 @@ uint64_t paxos_tick(struct paxos *p, uint64_t now)
 {
 	sync_step(p, now);
 	lifetimes_expire_until(p, now);
+	/* A lost owner's pid bindings end once the restart grace is over too. */
+	bool graced = false;
+	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
+		struct peer *pe = &p->peers[p->cfg.nodes[i]];
+		if (pe->grace_pending && now - pe->down_at >= p->cfg.restart_grace_us) {
+			pe->grace_pending = false;
+			graced = true;
+		}
+	}
+	if (graced)
+		lifetimes_sweep(p, now);
 	for (size_t i = 0; i < p->n_fanout; i++)
 		if (p->fanout[i].next_at <= now)
 			lifetimes_fanout_send(p, &p->fanout[i], now);
@@ -755,6 +773,7 @@ void paxos_peer_update(struct paxos *p, uint32_t node, bool connected, unsigned 
 	bool was = pe->connected;
 	pe->connected = connected;
 	if (connected) {
+		pe->grace_pending = false;
 		pe->synced = flags & PKV_MF_SYNCED;
 		pe->fresh = flags & PKV_MF_FRESH;
 		pe->epoch = epoch;
@@ -764,9 +783,12 @@ void paxos_peer_update(struct paxos *p, uint32_t node, bool connected, unsigned 
 			sync_adopt_epoch(p, epoch);
 	}
 	if (was && !connected) {
+		pe->down_at = now;
+		pe->grace_pending = p->cfg.restart_grace_us > 0;
 		for (struct req *r = p->reqs; r; r = r->next)
 			proposer_dispatch(p, r, PAXOS_EV_PEER_DOWN, node, NULL, now);
-		/* Keys bound to the node, or to its processes (noconnection), end. */
+		/* Keys bound to the node end; to its processes (noconnection),
+		 * once the restart grace is over too (paxos_tick). */
 		lifetimes_sweep(p, now);
 	}
 	sync_step(p, now);
@@ -788,11 +810,13 @@ void paxos_peer_restarted(struct paxos *p, uint32_t node, uint64_t now)
 	for (struct req *r = p->reqs; r; r = r->next)
 		proposer_dispatch(p, r, PAXOS_EV_PEER_DOWN, node, NULL, now);
 	/*
-	 * Its processes' watches died with the old incarnation. With the new
-	 * incarnation known (paxos_peer_incarnation), lifetimes_sweep() spares bindings
-	 * made by it; unknown, every pid binding it owns ends.
+	 * Its processes' watches died with the old incarnation, but the new
+	 * one may take its bindings back (docs/design.md §6.2): they end when
+	 * its heartbeat says it did not (paxos_peer_bind_inc), or when it is
+	 * lost past the grace. (TEST ONLY, PKV_PAXOS_BROKEN_GRACE: with the
+	 * new incarnation unknown, every pid binding it owns ends now.)
 	 */
-	if (!pe->inc && store_bound_pid_node(p->store)) {
+	if (PKV_PAXOS_BROKEN_GRACE && !pe->inc && store_bound_pid_node(p->store)) {
 		for (size_t i = 0; i < store_nentries(p->store); i++) {
 			struct store_entry *e = store_entry_at(p->store, i);
 			if (e->chosen && (e->chosen_bind->mask & PKV_BIND_PID) &&
@@ -802,6 +826,15 @@ void paxos_peer_restarted(struct paxos *p, uint32_t node, uint64_t now)
 	}
 	lifetimes_sweep(p, now);
 	sync_step(p, now);
+	paxos_finish_call(p, now);
+}
+
+void paxos_peer_bind_inc(struct paxos *p, uint32_t node, uint64_t bind_inc, uint64_t now)
+{
+	if (!paxos_peer_ok(p, node) || bind_inc <= p->peers[node].bind_inc)
+		return;
+	p->peers[node].bind_inc = bind_inc;
+	lifetimes_sweep(p, now);
 	paxos_finish_call(p, now);
 }
 

@@ -23,6 +23,7 @@
  *   when paxos_next_deadline(p) <= now: paxos_tick(p, now);
  *   when a watched process exits: paxos_pid_exited(p, pid, start, now);
  *   when a peer's incarnation is learned/changes: paxos_peer_incarnation();
+ *   for each heartbeat's binding incarnation: paxos_peer_bind_inc();
  *   end of turn: send every entry of `ob` (PKV_TO_ALL = every configured node
  *           except self), then pkv_outbox_reset(&ob);
  *           drain paxos_completions(), then paxos_completions_reset(p);
@@ -119,7 +120,22 @@ struct paxos_config {
 	 */
 	uint64_t peer_rate_bytes;
 	uint64_t peer_burst_bytes;
-	uint64_t incarnation;		  /* this daemon's incarnation (pid bindings it owns) */
+	uint64_t incarnation;		  /* this daemon's incarnation */
+	/*
+	 * The incarnation its pid bindings are made under (owner_inc), 0: the
+	 * incarnation. A daemon restarted within the grace keeps its
+	 * predecessor's, and so takes back its bindings: each is watched
+	 * again, and one whose process died meanwhile ends at once
+	 * (docs/design.md §6.2). Peers learn it from the heartbeats
+	 * (paxos_peer_bind_inc).
+	 */
+	uint64_t bind_inc;
+	/*
+	 * How long after a peer is lost its pid bindings still hold: the time
+	 * it has to come back (restart_grace_ms; 0: none, they end with the
+	 * disconnect). Node bindings end with the disconnect regardless.
+	 */
+	uint64_t restart_grace_us;
 	bool no_fast_put;		  /* never try the fast round; config fast_put = no */
 	/*
 	 * A fast round not chosen within fast_wait_us (0: 10 ms) goes on in a
@@ -404,11 +420,16 @@ uint64_t paxos_erase_owed(const struct paxos *p);
  */
 void paxos_pid_exited(struct paxos *p, int32_t pid, uint64_t start_time, uint64_t now);
 /*
- * The peer's current incarnation (from its heartbeats). Call when first
- * known and whenever it changes, before paxos_peer_restarted. Pid bindings
- * owned by an older incarnation of the peer are dead.
+ * The peer's current incarnation (from its datagrams). Call when first
+ * known and whenever it changes, before paxos_peer_restarted.
  */
 void paxos_peer_incarnation(struct paxos *p, uint32_t node, uint64_t incarnation, uint64_t now);
+/*
+ * The incarnation the peer's pid bindings are made under (its heartbeats;
+ * cfg.bind_inc there). Pid bindings it owns under an older one are dead:
+ * it restarted and did not take them back.
+ */
+void paxos_peer_bind_inc(struct paxos *p, uint32_t node, uint64_t bind_inc, uint64_t now);
 
 /*
  * Lifetimes: outputs, drained like paxos_learned.

@@ -25,6 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -219,6 +222,16 @@ int persist_turn(struct daemon *d)
 		if (r == 0)
 			r = durable_append(p->log, &rec);
 	}
+	/*
+	 * A learned value bound to one of our processes is synced now, not
+	 * lazily: a restart within the grace takes back (and checks) only
+	 * the bindings its log holds as chosen (docs/design.md §6.2).
+	 */
+	for (size_t i = 0; i < n && !urgent; i++) {
+		const struct store_entry *e = dirty[i];
+		urgent = e->chosen && (e->chosen_bind->mask & PKV_BIND_PID) &&
+			 e->chosen_bind->owner == d->self;
+	}
 	store_dirty_reset(d->store);
 	p->lazy = p->lazy || n;
 	uint64_t now = daemon_now_us();
@@ -293,4 +306,107 @@ int persist_state_write(const struct daemon *d)
 	if (r == 0 && rename(tmp, path) < 0)
 		r = -errno;
 	return r;
+}
+
+/* ---- the hand-over file (docs/design.md §6.2) -------------------------- */
+
+/*
+ * One fixed-width record, rewritten in place: a pwrite of ~100 bytes is
+ * seen whole by a later reader, and the page cache keeps it across a
+ * SIGKILL (a host crash ends the holders too: the boot id then differs).
+ */
+#define HANDOVER_FMT \
+	"pkvd-handover 1\nboot %.36s\nbind_inc %020" PRIu64 "\nalive_ms %020" PRIu64 "\n"
+
+static void boot_id(char out[37])
+{
+	out[0] = 0;
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	if (!f)
+		return;
+	if (fscanf(f, "%36s", out) != 1)
+		out[0] = 0;
+	fclose(f);
+}
+
+/* CLOCK_BOOTTIME: runs across process restarts and through suspend. */
+static uint64_t boottime_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void handover_write(struct daemon *d)
+{
+	if (d->handover_fd < 0)
+		return;
+	char boot[37], rec[160];
+	boot_id(boot);
+	int n = snprintf(rec, sizeof(rec), HANDOVER_FMT, boot, d->bind_inc, boottime_ms());
+	if (n > 0 && pwrite(d->handover_fd, rec, (size_t)n, 0) != n)
+		daemon_warn(d, "cannot write the hand-over file: %s", strerror(errno));
+}
+
+int persist_handover_take(struct daemon *d)
+{
+	char path[PATH_MAX];
+	int n = snprintf(path, sizeof(path), "%s/handover", d->state_dir);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -ENAMETOOLONG;
+	d->bind_inc = d->incarnation;
+	char boot[37], was_boot[37] = "";
+	uint64_t was_inc = 0, alive_ms = 0;
+	boot_id(boot);
+	FILE *f = fopen(path, "re");
+	if (f) {
+		if (fscanf(f, "pkvd-handover 1 boot %36s bind_inc %" SCNu64 " alive_ms %" SCNu64,
+			   was_boot, &was_inc, &alive_ms) != 3)
+			was_inc = 0;
+		fclose(f);
+	}
+	uint64_t now = boottime_ms(), ago = now >= alive_ms ? now - alive_ms : UINT64_MAX;
+	char log[PATH_MAX];
+	struct stat st;
+	bool has_log = d->cfg.durable &&
+		       snprintf(log, sizeof(log), "%s/%s/%s", d->cfg.run_dir, d->cfg.self,
+				DURABLE_LOG_NAME) < (int)sizeof(log) &&
+		       stat(log, &st) == 0 && st.st_size > 0;
+	if (!was_inc || d->fresh) {
+		/* nothing to take back */
+	} else if (!has_log) {
+		/* It would learn its bindings only once synced, seconds later. */
+		daemon_log(d, "no durable state: the pid bindings of the previous incarnation end");
+	} else if (!boot[0] || strcmp(boot, was_boot) != 0) {
+		daemon_log(d, "the host rebooted since the last stop: no holder to take back");
+	} else if (!d->cfg.restart_grace_ms || ago > d->cfg.restart_grace_ms ||
+		   was_inc >= d->incarnation) {
+		daemon_log(d, "stopped %" PRIu64 " ms ago, past restart_grace_ms %u: the pid "
+			      "bindings of the previous incarnation end",
+			   ago, d->cfg.restart_grace_ms);
+	} else {
+		d->bind_inc = was_inc;
+		daemon_log(d, "stopped %" PRIu64 " ms ago, within restart_grace_ms %u: taking back "
+			      "the pid bindings of incarnation %" PRIu64 " (each process is checked)",
+			   ago, d->cfg.restart_grace_ms, was_inc);
+	}
+	d->handover_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (d->handover_fd < 0)
+		return -errno;
+	handover_write(d);
+	d->handover_stamped_us = 0;
+	return 0;
+}
+
+void persist_handover_stamp(struct daemon *d, uint64_t now_us, bool final)
+{
+	uint64_t every = (uint64_t)d->cfg.heartbeat_ms * 500u;
+	if (!final && now_us - d->handover_stamped_us < every)
+		return;
+	d->handover_stamped_us = now_us;
+	handover_write(d);
+	if (final && d->handover_fd >= 0) {
+		close(d->handover_fd);
+		d->handover_fd = -1;
+	}
 }

@@ -31,6 +31,18 @@ void persist_close(struct daemon *d);
  * Returns 0 or -errno; the old file stays on failure.
  */
 int persist_state_write(const struct daemon *d);
+/*
+ * The hand-over file (run_dir/NAME/handover, docs/design.md §6.2): the
+ * incarnation the pid bindings are made under, the boot, and when the
+ * daemon was last alive. persist_handover_take decides d->bind_inc at
+ * start — the previous one when it stopped less than restart_grace_ms ago
+ * in this boot, else the new incarnation — and writes the file. Call after
+ * the incarnation is known. Returns 0 or -errno.
+ */
+int persist_handover_take(struct daemon *d);
+/* Marks the daemon alive now (at most every heartbeat / 2 unless final;
+ * final: a clean stop). */
+void persist_handover_stamp(struct daemon *d, uint64_t now_us, bool final);
 
 struct persist_stats {
 	bool on;

@@ -45,8 +45,9 @@ static int bindings_of(const struct shm_request *rq, const struct pkv_config *cf
 		       struct pkv_bindings *b)
 {
 	if (rq->flags & PKV_SHM_F_BIND_PID) {
-		/* 0 and negatives are process groups or "self" to kill(2): never a process. */
-		if (rq->bind_pid <= 0)
+		/* 0 and other negatives are process groups to kill(2): never a
+		 * process. PKV_SHM_PID_SELF is resolved by the caller (local.c). */
+		if (rq->bind_pid <= 0 && rq->bind_pid != PKV_SHM_PID_SELF)
 			return PKV_S_INVALID_VALUE;
 		b->mask |= PKV_BIND_PID;
 		b->pid = rq->bind_pid;

@@ -139,14 +139,23 @@ enum pkv_value_flag {
  * key not present, an until in the past — answers PKV_INVALID_VALUE. After
  * the erasure, the next put of the key chooses anew, in a higher
  * generation (struct pkv_value.gen: a fencing token).
+ *
+ * pid = PKV_PID_SELF binds the key to the calling process as the kernel
+ * names it to the daemon (the attach connection's credentials, translated
+ * into the daemon's pid namespace): the way to bind to oneself, and the
+ * only one from a container. An explicit pid is a pid of the daemon's
+ * namespace; from a process in another pid namespace it is refused with
+ * PKV_INVALID_VALUE, since the number means another process there.
  */
+#define PKV_PID_SELF (-1)
+
 struct pkv_put_opts {
 	const void *bucket; /* NULL: PKV_BUCKET_DEFAULT */
 	size_t bucket_len;
 	int no_quorum;	     /* enum pkv_no_quorum */
 	uint32_t timeout_ms; /* 0: the daemon's default (5 s) */
 	/* Bindings: the key lives while all of them hold. */
-	int32_t pid;	      /* a local process; 0: none */
+	int32_t pid;	      /* a local process, PKV_PID_SELF; 0: none */
 	const char *node;     /* a node name (NUL-terminated); NULL: none */
 	const void *dep_key;  /* another key of the same bucket; NULL: none */
 	size_t dep_key_len;

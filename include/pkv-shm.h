@@ -206,9 +206,17 @@ enum pkv_shm_op {
 
 enum pkv_shm_req_flag {
 	PKV_SHM_F_NO_QUORUM_RETRY = 1u << 0, /* put/get: wait for quorum */
-	PKV_SHM_F_BIND_PID = 1u << 1,	     /* put: bind_pid is set */
+	PKV_SHM_F_BIND_PID = 1u << 1,	     /* put: bind_pid is set (PKV_SHM_PID_SELF: the caller) */
 	PKV_SHM_F_STALE_OK = 1u << 2,	     /* get: a cached value past the lease will do */
 };
+
+/*
+ * bind_pid's value for "the process that attached this slot": the daemon
+ * takes the pid the kernel gave it for the attach connection (SO_PEERCRED,
+ * translated into the daemon's pid namespace), never a number the client
+ * computed (docs/design.md §8). Equal to PKV_PID_SELF of paxoskv.h.
+ */
+#define PKV_SHM_PID_SELF (-1)
 
 enum pkv_shm_rep_flag {
 	PKV_SHM_RF_MORE = 1u << 0, /* keys: more pages; ask again after the last key */

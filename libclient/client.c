@@ -452,6 +452,7 @@ PKV_EXPORT int pkv_put(struct pkv_client *c, const void *key, size_t key_len, co
 		return fail_put(c, o, bad);
 	if (o->no_quorum == PKV_NO_QUORUM_RETRY)
 		rq.flags |= PKV_SHM_F_NO_QUORUM_RETRY;
+	_Static_assert(PKV_PID_SELF == PKV_SHM_PID_SELF, "one value for the caller");
 	if (o->pid) {
 		rq.flags |= PKV_SHM_F_BIND_PID;
 		rq.bind_pid = o->pid;

@@ -223,6 +223,20 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* The daemon's incarnation, from its `pkv cluster` report; 0: no answer. */
+static uint64_t daemon_incarnation(struct pkv_client *cl)
+{
+	char *text = NULL;
+	uint64_t inc = 0;
+	if (pkv_cluster_status(cl, &text) == PKV_OK) {
+		const char *at = strstr(text, "incarnation: ");
+		if (at)
+			inc = strtoull(at + strlen("incarnation: "), NULL, 10);
+		free(text);
+	}
+	return inc;
+}
+
 static int cmd_wait(int argc, char **argv)
 {
 	static const struct option o[] = {
@@ -722,10 +736,19 @@ static int cmd_put_get(int argc, char **argv, bool put)
 		if (o.show_gen)
 			printf("%llu\n", (unsigned long long)v.gen);
 	} else if (r == PKV_INVALID_VALUE && put) {
-		/* The daemon refuses a put whose binding has already ended. */
-		fprintf(stderr, "pkv: %s: %s: a binding (--pid, --node, --key, --until) has already "
-				"ended\n",
-			key, pkv_strerror(r));
+		/*
+		 * The daemon refuses a put whose binding has already ended; a pid
+		 * of another pid namespace than the daemon's names nothing it
+		 * may watch (one line: scripts read it).
+		 */
+		fprintf(stderr,
+			"pkv: %s: %s: a binding (--pid, --node, --key, --until) has already "
+			"ended%s\n",
+			key, pkv_strerror(r),
+			o.put.pid > 0 ? ", or --pid was given from another pid namespace (a "
+					"container) than the daemon's: bind to the calling process "
+					"with pkv hold"
+				      : "");
 	} else {
 		fprintf(stderr, "pkv: %s: %s\n", key, pkv_strerror(r));
 	}
@@ -799,7 +822,8 @@ static int cmd_hold(int argc, char **argv)
 	struct pkv_client *cl = open_or_report(&ex);
 	if (!cl)
 		return ex;
-	o.put.pid = (int32_t)getpid();
+	/* This process as the kernel names it to the daemon: right in a container too. */
+	o.put.pid = PKV_PID_SELF;
 	struct pkv_value v = PKV_VALUE_INIT;
 	int r = pkv_put(cl, key, strlen(key), value, strlen(value), &o.put, &v);
 	if (r != PKV_OK) {
@@ -852,6 +876,18 @@ static int cmd_hold(int argc, char **argv)
 	};
 	bool in_doubt = false, stopped = false;
 	int st = 0;
+	/*
+	 * A restart of the daemon (an upgrade, systemd) keeps the lock: the
+	 * new incarnation takes the binding back and the peers wait out its
+	 * grace (docs/design.md §6.2). From the moment the daemon is seen
+	 * gone or restarted (no answer, or another incarnation), the doubt
+	 * of its absence and of the new incarnation before its lease holds
+	 * is ridden out for HOLD_RESTART_WAIT_MS (the default failure
+	 * timeout plus grace); a lock seen lost is not, nor the doubt of a
+	 * daemon that did not restart (cut off: its lease is over).
+	 */
+	enum { HOLD_RESTART_WAIT_MS = 2000 };
+	uint64_t away_since = 0, inc0 = daemon_incarnation(cl);
 	for (;;) {
 		pid_t w = waitpid(child, &st, WNOHANG);
 		if (w == child || (w < 0 && errno != EINTR))
@@ -886,6 +922,16 @@ static int cmd_hold(int argc, char **argv)
 		bool mine = g == PKV_OK && v.len == strlen(value) && memcmp(v.data, value, v.len) == 0;
 		bool stale = (g == PKV_OK && (v.flags & PKV_VALUE_STALE)) || g == PKV_NO_QUORUM;
 		bool gone = !mine && !stale && g != PKV_TIMEOUT && g != PKV_UNAVAILABLE;
+		uint64_t now = mono_ms();
+		if ((g == PKV_UNAVAILABLE || g == PKV_TIMEOUT || stale) && !away_since &&
+		    (g == PKV_UNAVAILABLE || daemon_incarnation(cl) != inc0))
+			away_since = now;
+		else if (mine && !stale) {
+			away_since = 0;
+			inc0 = daemon_incarnation(cl); /* the next restart is another one */
+		}
+		if (stale && away_since && now - away_since < HOLD_RESTART_WAIT_MS)
+			stale = false; /* a restart under way: its doubt is ridden out */
 		if (ev == PKV_EVENT_LIFETIME_ENDED || (in_doubt && gone)) {
 			fprintf(stderr, "pkv: hold %s: lifetime ended (the majority ended it while the"
 					" daemon was cut off): SIGTERM to %s\n", key, argv[at + 3]);

@@ -126,7 +126,8 @@ static void check_decoded(const struct shm_request *rq, int s, const struct ring
 	check(q->bound == (q->bind.mask != 0));
 	check((q->bind.mask & ~(uint32_t)PKV_BIND_ALL) == 0);
 	if (q->bind.mask & PKV_BIND_PID)
-		check(q->bind.pid > 0 && q->bind.start_time == 0);
+		check((q->bind.pid > 0 || q->bind.pid == PKV_SHM_PID_SELF) &&
+		      q->bind.start_time == 0);
 	if (q->bind.mask & PKV_BIND_NODE) {
 		check(q->bind.node >= 1 && q->bind.node <= cfg.n_nodes);
 		const char *name = cfg.nodes[q->bind.node - 1].name;

@@ -235,9 +235,9 @@ static int limits(int n, char **nodes)
 	po = (struct pkv_put_opts){.pid = dead};
 	expect(pkv_put(c, "dead-pid", 8, "v", 1, &po, &v), PKV_INVALID_VALUE,
 	       "put bound to a dead pid");
-	po = (struct pkv_put_opts){.pid = -1};
+	po = (struct pkv_put_opts){.pid = -2}; /* -1 is PKV_PID_SELF */
 	expect(pkv_put(c, "negative-pid", 12, "v", 1, &po, &v), PKV_INVALID_VALUE,
-	       "put bound to pid -1");
+	       "put bound to pid -2");
 	po = (struct pkv_put_opts){.node = "node99"};
 	expect(pkv_put(c, "unknown-node", 12, "v", 1, &po, &v), PKV_INVALID_VALUE,
 	       "put bound to an unknown node");

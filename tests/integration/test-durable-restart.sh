@@ -3,8 +3,9 @@
 # SIGKILLed at once and restarted: each replays its log, answers at once as
 # synced (no sync majority to wait for, no new epoch), every chosen key is
 # still there (the logs compacted at start), and a put of another value
-# returns the old one. Keys bound to
-# a pid of the killed incarnation end, those bound to a node do not. A log
+# returns the old one. With restart_grace_ms = 0 keys bound to a pid of the
+# killed incarnation end (test-restart-keeps-holders shows a restart within
+# the grace keeping them), those bound to a node do not. A log
 # damaged in the middle stops the daemon with a message naming the file.
 . "$(dirname "$0")/lib.sh"
 
@@ -20,13 +21,13 @@ for k in $(seq 1 $N); do
 done
 t_pkv put -b other shared first >/dev/null || t_fail "put in bucket other"
 t_pkv put --node node2 node-bound alive >/dev/null || t_fail "put node-bound"
-# Bound to this script's pid, watched by node1: the binding ends with node1's
-# incarnation even though the process lives on.
+# Bound to this script's pid, watched by node1: without a grace the binding
+# ends with node1's incarnation even though the process lives on.
 t_pkv -n node1 put --pid $$ held-by-pid v >/dev/null || t_fail "put held-by-pid"
 t_log "$N keys put; the logs hold $(du -cb "$T_DIR"/node*/acceptor.log | tail -n 1 | cut -f1) bytes"
 
 for i in 1 2 3; do t_stop "$i" KILL; done
-for i in 1 2 3; do t_start "$i" --durable; done
+for i in 1 2 3; do t_start "$i" --durable --restart-grace 0; done
 start=$(t_now_ms)
 for i in 1 2 3; do t_wait_for "node$i synced after replay" t_field_is "$i" synced yes; done
 t_log "all three serve again $(($(t_now_ms) - start)) ms after the restart"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Lifetimes across real daemons: a pid-bound key is gone from every daemon
 # soon after its process dies; a key bound to a process on a daemon that is
-# SIGKILLed is gone from the others within the failure timeout; a node
+# SIGKILLed is gone from the others within the failure timeout and the
+# restart grace; a node
 # binding ends when the node disconnects; a three-level key cascade; an until
 # binding is never gone early and gone soon after; after erasure a different
 # value is chosen in a higher generation; bindings that are already dead are
@@ -54,10 +55,14 @@ t_pkv -n node3 put --key l1 l2 2 >/dev/null || t_fail "l2"
 t_pkv -n node1 put --key l2 l3 3 >/dev/null || t_fail "l3"
 out=$("$PKV_STRESS" kill-gone "$bound" "$holder" 9 l3 node1 node2 node3 2>&1) || t_fail "$out"
 t_log "cascade: $out"
-for k in base l1 l2; do
-	rc=0; t_pkv -n node2 get "$k" >/dev/null 2>&1 || rc=$?
-	[ "$rc" = 1 ] || t_fail "$k survived the cascade"
-done
+# Each key's ERASE travels on its own (and may be lost under LOSSY, then
+# sent again): l3 gone does not mean its ancestors' ERASEs arrived yet.
+t_absent_on_2() {
+	local rc=0
+	t_pkv -n node2 get "$1" >/dev/null 2>&1 || rc=$?
+	[ "$rc" = 1 ]
+}
+for k in base l1 l2; do t_wait_for "$k gone on node2 after the cascade" t_absent_on_2 "$k"; done
 
 # until: each daemon's clock
 out=$("$PKV_STRESS" until-gone "$bound" ttl-key 800 node1 node2 node3 2>&1) || t_fail "$out"
@@ -72,11 +77,13 @@ kill -CONT "${T_PID[3]}"
 t_wait_for "node3 back" t_connected_is 1 3
 
 # a key bound to a process on a daemon that is SIGKILLed: its pid bindings die
+# once the failure timeout and the restart grace (by default the failure
+# timeout too) are over, docs/design.md §6.2
 sleep 300 &
 victim=$!
 T_PID[victim]=$victim
 t_pkv -n node2 put --pid "$victim" owner-key o >/dev/null || t_fail "owner-bound put"
-out=$("$PKV_STRESS" kill-gone $((T_FT + bound)) "${T_PID[2]}" 9 owner-key node1 node3 2>&1) ||
+out=$("$PKV_STRESS" kill-gone $((2 * T_FT + bound)) "${T_PID[2]}" 9 owner-key node1 node3 2>&1) ||
 	t_fail "$out"
 t_log "owner daemon killed: $out"
 echo ok

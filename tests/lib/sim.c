@@ -365,6 +365,8 @@ static void node_start(struct sim *s, unsigned id, bool restarted, bool fresh)
 		.start_us = s->now,
 		.sync_page = 4, /* small pages: paging gets exercised */
 		.incarnation = nd->incarnation,
+		.bind_inc = nd->bind_inc,
+		.restart_grace_us = s->cfg.restart_grace_us,
 		.conf = nd->conf,
 	};
 	for (unsigned j = 0; j < s->cfg.n; j++)
@@ -426,6 +428,7 @@ void sim_init(struct sim *s, const struct sim_config *cfg)
 	s->next_pid = 100;
 	for (unsigned i = 1; i <= s->cfg.n; i++) {
 		s->nodes[i].incarnation = 1;
+		s->nodes[i].bind_inc = 1;
 		s->nodes[i].cluster_size = s->cfg.cluster_size ? s->cfg.cluster_size : s->cfg.n;
 		s->nodes[i].skew_ms =
 			s->cfg.skew_ms ? (int64_t)sim_range(s, 0, 2 * s->cfg.skew_ms) - (int64_t)s->cfg.skew_ms
@@ -466,8 +469,11 @@ static void heartbeats(struct sim *s)
 				paxos_peer_incarnation(nd->p, j, pe->incarnation, s->now);
 			if (hears && nd->seen_inc[j] && nd->seen_inc[j] != pe->incarnation)
 				paxos_peer_restarted(nd->p, j, s->now);
-			if (hears)
+			if (hears) {
 				nd->seen_inc[j] = pe->incarnation;
+				/* the heartbeat's binding incarnation */
+				paxos_peer_bind_inc(nd->p, j, pe->bind_inc, s->now);
+			}
 			paxos_peer_update(nd->p, j, hears, hears ? paxos_heartbeat_flags(pe->p) : 0,
 					  hears ? paxos_epoch(pe->p) : 0, s->now);
 			if (hears && !nd->conf_hidden) {
@@ -774,6 +780,7 @@ void sim_kill(struct sim *s, unsigned node)
 		return;
 	drain(s, node); /* violation/epoch events are counted there */
 	node_stop(s, node);
+	nd->killed_at = s->now;
 	/* Without durable state the node forgets what it erased. */
 	for (unsigned k = 0; k < SIM_MAX_KEYS && !s->cfg.durable; k++)
 		for (size_t g = 0; g < s->cap_gens[k]; g++)
@@ -804,8 +811,15 @@ static void node_restore(struct sim *s, unsigned id)
 			.accepted = e->accepted,
 			.accepted_value = e->accepted_value,
 			.accepted_bind = *e->accepted_bind,
-			/* a lazily synced learned value may be lost */
-			.chosen = e->chosen && sim_range(s, 0, 1),
+			/*
+			 * A lazily synced learned value may be lost, but not
+			 * one bound to a process of this node: pkvd syncs those
+			 * at once (persist.c), since a restart within the grace
+			 * takes back what its log holds (docs/design.md §6.2).
+			 */
+			.chosen = e->chosen && (sim_range(s, 0, 1) ||
+						((e->chosen_bind->mask & PKV_BIND_PID) &&
+						 e->chosen_bind->owner == id)),
 			.chosen_ballot = e->chosen_ballot,
 			.chosen_value = e->chosen_value,
 			.chosen_bind = *e->chosen_bind,
@@ -829,6 +843,9 @@ void sim_restart(struct sim *s, unsigned node)
 		return;
 	nd->incarnation++;
 	bool restore = s->cfg.durable && nd->disk;
+	/* As pkvd's hand-over file decides: durable state, within the grace. */
+	if (!restore || !s->cfg.restart_grace_us || s->now - nd->killed_at > s->cfg.restart_grace_us)
+		nd->bind_inc = nd->incarnation;
 	node_start(s, node, !restore, false);
 	if (restore) {
 		/* A node with state on disk is neither fresh nor behind. */
@@ -842,6 +859,7 @@ void sim_restart_wiped(struct sim *s, unsigned node, bool bootstrap)
 	if (nd->up)
 		return;
 	nd->incarnation++;
+	nd->bind_inc = nd->incarnation; /* and the hand-over file */
 	store_free(nd->disk); /* the wiped run dir held the durable log too */
 	nd->disk = NULL;
 	nd->conf = (struct pkv_conf){ 0 }; /* and the state file */
@@ -1006,7 +1024,7 @@ static bool truly_dead(const struct sim *s, unsigned node, const struct store_en
 	const struct pkv_bindings *b = e->chosen_bind;
 	if (b->mask & PKV_BIND_PID) {
 		if (b->owner < 1 || b->owner > s->cfg.n ||
-		    s->nodes[b->owner].incarnation != b->owner_inc)
+		    s->nodes[b->owner].bind_inc != b->owner_inc)
 			return true;
 		for (unsigned j = 0; j < s->n_procs; j++)
 			if (s->procs[j].node == b->owner && s->procs[j].pid == b->pid &&
@@ -1072,6 +1090,8 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 		.n = sizes[seed % 3],
 		/* every fourth seed: durable acceptor state, and harder kills */
 		.durable = seed % 4 == 0,
+		/* restarts come 10-300 ms after a kill: some within the grace */
+		.restart_grace_us = 100000,
 	};
 	/*
 	 * Every odd seed: changes of the voters among the faults (docs/design.md
@@ -1272,6 +1292,23 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 				}
 				whole += all;
 				restart_at = s.now + sim_range(&s, 10000, 300000);
+				/*
+				 * docs/design.md §6.2: a holder of a node that is
+				 * down dies now and then, and the node comes back
+				 * within the grace as often as not, to take back
+				 * the bindings of its live holders and end this one.
+				 */
+				if (sim_range(&s, 0, 1)) {
+					for (unsigned j = 0; j < s.n_procs; j++)
+						if ((down_mask & (1u << s.procs[j].node)) &&
+						    s.procs[j].alive && sim_range(&s, 0, 1)) {
+							sim_proc_kill(&s, j);
+							proc_kills++;
+							break;
+						}
+					if (sim_range(&s, 0, 1))
+						restart_at = s.now + sim_range(&s, 10000, 90000);
+				}
 			} else if (kind == 2 && !down && sim_all_synced(&s)) {
 				/*
 				 * Kill one node only while every other node is

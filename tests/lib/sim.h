@@ -83,6 +83,13 @@ struct sim_config {
 	 * vote like the others (docs/design.md §5: they must not).
 	 */
 	unsigned cluster_size;
+	/*
+	 * restart_grace_us of every core (docs/design.md §6.2): a lost node's
+	 * pid bindings hold this long past the loss, and a durable node
+	 * restarted within it after its kill takes its bindings back (keeps
+	 * its binding incarnation), as pkvd's hand-over file decides. 0: none.
+	 */
+	uint64_t restart_grace_us;
 };
 
 /* Bindings of a simulated put (mask: enum pkv_bind_flag). */
@@ -139,6 +146,8 @@ struct sim_node {
 	struct pkv_outbox ob;
 	struct paxos *p;
 	uint32_t incarnation;
+	uint32_t bind_inc;   /* its pid bindings' incarnation (cfg.bind_inc) */
+	uint64_t killed_at;  /* when it went down */
 	uint32_t seen_inc[SIM_MAX_NODES + 1]; /* peers' incarnations last told */
 	/* Counters kept across restarts. */
 	uint64_t violations, epochs;

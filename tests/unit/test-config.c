@@ -174,6 +174,20 @@ START_TEST(node_line_lists_two_keys_during_a_rotation)
 }
 END_TEST
 
+/* docs/design.md §6.2: by default the grace is the failure timeout. */
+START_TEST(restart_grace_follows_failure_timeout_unless_set)
+{
+	static const char ft[] = "failure_timeout_ms = 3000\n";
+	ck_assert_int_eq(config_parse(&cfg, ft, strlen(ft), err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.restart_grace_ms, 3000);
+	static const char set[] = "restart_grace_ms = 0\nfailure_timeout_ms = 3000\n";
+	ck_assert_int_eq(config_parse(&cfg, set, strlen(set), err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.restart_grace_ms, 0);
+	expect_error_str("restart_grace_ms = -1\n", "restart_grace_ms");
+	expect_error_str("restart_grace_ms = 600001\n", "restart_grace_ms");
+}
+END_TEST
+
 START_TEST(empty_text_gives_defaults)
 {
 	struct pkv_config d;
@@ -185,6 +199,7 @@ START_TEST(empty_text_gives_defaults)
 	ck_assert_uint_eq(cfg.cluster_size, 3);
 	ck_assert_uint_eq(cfg.failure_timeout_ms, 1000);
 	ck_assert_uint_eq(cfg.heartbeat_ms, 200);
+	ck_assert_uint_eq(cfg.restart_grace_ms, 1000);
 	ck_assert(!cfg.encrypt);
 	ck_assert(cfg.fast_put); /* the fast round is on unless told otherwise */
 	ck_assert_uint_eq(cfg.max_keys, PKV_CONFIG_DEFAULT_MAX_KEYS);
@@ -558,6 +573,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, good_file_parses_every_setting);
 	tcase_add_test(tc, format_then_parse_gives_the_same_config);
 	tcase_add_test(tc, empty_text_gives_defaults);
+	tcase_add_test(tc, restart_grace_follows_failure_timeout_unless_set);
 	tcase_add_test(tc, node_public_keys_parse_format_and_must_be_on_every_line);
 	tcase_add_test(tc, node_line_lists_two_keys_during_a_rotation);
 	tcase_add_test(tc, heartbeat_defaults_to_a_fifth_of_timeout_but_at_least_10ms);

@@ -495,6 +495,43 @@ START_TEST(unknown_ids_and_self_are_ignored)
 }
 END_TEST
 
+/* docs/design.md §6.2: heartbeats carry the binding incarnation. */
+START_TEST(heartbeat_carries_the_binding_incarnation)
+{
+	struct membership a, b;
+	struct membership_cfg pa = {
+		.self = 1, .n_nodes = 2, .cluster_size = 2, .incarnation = 9, .bind_inc = 7,
+		.failure_timeout_us = TIMEOUT, .heartbeat_interval_us = INTERVAL,
+	};
+	struct membership_cfg pb = pa;
+	pb.self = 2;
+	pb.bind_inc = 0; /* none: its incarnation */
+	struct pkv_outbox ob;
+	pkv_outbox_init(&ob);
+	ck_assert_int_eq(init_cfg(&a, &pa), 0);
+	ck_assert_int_eq(init_cfg(&b, &pb), 0);
+	membership_tick(&a, T0, &ob);
+	ck_assert_uint_eq(ob.n, 1);
+	ck_assert_uint_eq(ob.v[0].msg.ballot.round, 7);
+	membership_on_datagram(&b, 1, 9, T0 + 300);
+	membership_on_heartbeat(&b, 1, &ob.v[0].msg, T0 + 300);
+	ck_assert_uint_eq(membership_peer(&b, 1)->bind_inc, 7);
+	/* A heartbeat that says none stands for the sender's incarnation; an
+	 * older one than known is ignored (it only grows). */
+	struct pkv_msg hb = ob.v[0].msg;
+	hb.ballot.round = 0;
+	membership_on_heartbeat(&b, 1, &hb, T0 + 400);
+	ck_assert_uint_eq(membership_peer(&b, 1)->bind_inc, 9);
+	hb.ballot.round = 7;
+	membership_on_heartbeat(&b, 1, &hb, T0 + 500);
+	ck_assert_uint_eq(membership_peer(&b, 1)->bind_inc, 9);
+	pkv_outbox_reset(&ob);
+	membership_tick(&b, T0 + 1000, &ob);
+	ck_assert_uint_eq(ob.v[0].msg.ballot.round, 9);
+	pkv_outbox_free(&ob);
+}
+END_TEST
+
 START_TEST(rtt_is_echo_age_minus_hold_time)
 {
 	/* Two nodes with unrelated clocks: node 2's reads 5e9 µs ahead. */
@@ -845,6 +882,7 @@ static Suite *membership_suite(void)
 	tcase_add_test(tc, higher_incarnation_raises_peer_restarted_without_disconnect);
 	tcase_add_test(tc, unknown_ids_and_self_are_ignored);
 	tcase_add_test(tc, rtt_is_echo_age_minus_hold_time);
+	tcase_add_test(tc, heartbeat_carries_the_binding_incarnation);
 	tcase_add_test(tc, heartbeat_carries_our_state_and_records_the_peers);
 	tcase_add_test(tc, resize_flips_quorum_and_raises_an_event);
 	tcase_add_test(tc, deadline_follows_the_earliest_peer_timeout);

@@ -1032,11 +1032,17 @@ START_TEST(cascade_erases_dependent_keys)
 }
 END_TEST
 
+/*
+ * docs/design.md §6.2: a restart alone ends nothing; the owner's heartbeat
+ * says whether it took its bindings back (the same binding incarnation) or
+ * not (a newer one), and only then do they end.
+ */
 START_TEST(owner_restart_kills_its_pid_bindings)
 {
 	struct fx f;
 	fx_init(&f, 3, false, false, true);
 	paxos_peer_incarnation(f.p, 2, 5, f.now);
+	paxos_peer_bind_inc(f.p, 2, 5, f.now);
 	struct pkv_bindings pb = { .mask = PKV_BIND_PID, .owner = 2, .owner_inc = 5, .pid = 42,
 				   .start_time = 9 };
 	struct pkv_msg m = chosen_msg("p", 1, "v");
@@ -1045,6 +1051,11 @@ START_TEST(owner_restart_kills_its_pid_bindings)
 	ck_assert(entry(&f, "p")->chosen);
 	paxos_peer_incarnation(f.p, 2, 6, f.now);
 	paxos_peer_restarted(f.p, 2, f.now);
+	paxos_peer_bind_inc(f.p, 2, 5, f.now); /* took them back */
+	ck_assert(entry(&f, "p")->chosen);
+	paxos_peer_incarnation(f.p, 2, 7, f.now);
+	paxos_peer_restarted(f.p, 2, f.now);
+	paxos_peer_bind_inc(f.p, 2, 7, f.now); /* did not */
 	ck_assert(!entry(&f, "p")->chosen);
 	ck_assert_uint_eq(entry(&f, "p")->gen, 2);
 	fx_free(&f);

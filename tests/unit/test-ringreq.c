@@ -252,13 +252,25 @@ END_TEST
 
 START_TEST(decode_rejects_pid_binding_that_is_no_process)
 {
-	static const int32_t pids[] = {0, -1, INT32_MIN};
+	static const int32_t pids[] = {0, -2, INT32_MIN};
 	for (unsigned i = 0; i < 3; i++) {
 		struct shm_request rq = put_req();
 		rq.flags = PKV_SHM_F_BIND_PID;
 		rq.bind_pid = pids[i];
 		expect(&rq, PKV_S_INVALID_VALUE);
 	}
+}
+END_TEST
+
+START_TEST(decode_passes_pid_self_for_the_shell_to_resolve)
+{
+	/* "The calling process": local.c puts the attach connection's pid in. */
+	struct shm_request rq = put_req();
+	rq.flags = PKV_SHM_F_BIND_PID;
+	rq.bind_pid = PKV_SHM_PID_SELF;
+	struct ringreq q = expect(&rq, PKV_S_OK);
+	ck_assert(q.bind.mask & PKV_BIND_PID);
+	ck_assert_int_eq(q.bind.pid, PKV_SHM_PID_SELF);
 }
 END_TEST
 
@@ -324,6 +336,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, decode_rejects_length_without_bytes);
 	tcase_add_test(tc, decode_rejects_parts_the_op_does_not_take);
 	tcase_add_test(tc, decode_rejects_pid_binding_that_is_no_process);
+	tcase_add_test(tc, decode_passes_pid_self_for_the_shell_to_resolve);
 	tcase_add_test(tc, decode_rejects_unknown_node_binding);
 	tcase_add_test(tc, decode_rejects_node_name_cut_by_nul);
 	tcase_add_test(tc, decode_rejects_node_name_over_the_limit);
