@@ -72,7 +72,7 @@ struct daemon {
 	/* The incarnation its pid bindings are made under: the previous one's
 	 * when restarted within the grace (persist_handover_take). */
 	uint64_t bind_inc;
-	int handover_fd;	     /* run_dir/NAME/handover, -1: none */
+	int handover_fd;	     /* STATE_DIR/handover, -1: none */
 	uint64_t handover_stamped_us; /* its last stamp (monotonic µs) */
 	uint32_t salt;
 	bool fresh;	 /* first boot of this run dir, told to bootstrap the cluster */

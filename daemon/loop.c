@@ -569,6 +569,10 @@ static bool needs_restart(const struct pkv_config *old, const struct pkv_config 
 	memcpy(b.run_dir, a.run_dir, sizeof(b.run_dir));
 	memcpy(b.key_file, a.key_file, sizeof(b.key_file));
 	b.cluster_size = a.cluster_size; /* resize_cluster changes it at run time */
+	/* a grace that follows the failure timeout follows it in both */
+	if (old->restart_grace_ms == old->failure_timeout_ms &&
+	    nw->restart_grace_ms == nw->failure_timeout_ms)
+		b.restart_grace_ms = a.restart_grace_ms;
 	b.durable = a.durable;
 	b.fast_put = a.fast_put;
 	b.max_keys = a.max_keys;
@@ -592,6 +596,7 @@ static bool needs_restart(const struct pkv_config *old, const struct pkv_config 
 		 : strcmp(a.state_dir, b.state_dir) ? "state_dir"
 		 : strcmp(a.socket, b.socket)	      ? "socket"
 		 : strcmp(a.group, b.group)	      ? "group"
+		 : a.restart_grace_ms != b.restart_grace_ms ? "restart_grace_ms"
 						      : "the node lines");
 	return true;
 }

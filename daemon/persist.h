@@ -32,7 +32,7 @@ void persist_close(struct daemon *d);
  */
 int persist_state_write(const struct daemon *d);
 /*
- * The hand-over file (run_dir/NAME/handover, docs/design.md §6.2): the
+ * The hand-over file (STATE_DIR/handover, docs/design.md §6.2): the
  * incarnation the pid bindings are made under, the boot, and when the
  * daemon was last alive. persist_handover_take decides d->bind_inc at
  * start — the previous one when it stopped less than restart_grace_ms ago
