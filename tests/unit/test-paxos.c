@@ -1200,7 +1200,7 @@ START_TEST(get_past_the_lease_does_not_take_its_own_learners_answer)
 	struct fx f;
 	fx_init(&f, 3, false, false, true);
 	struct pkv_msg ch = chosen_msg("k", 1, "v");
-	paxos_receive(f.p, 2, &ch, f.now);
+	fx_chosen(&f, 2, &ch);
 	paxos_set_lease(f.p, f.now);
 	pkv_outbox_reset(&f.ob);
 	paxos_get(f.p, 9, b("B"), b("k"), PAXOS_NO_DEADLINE, false, f.now);
@@ -1226,7 +1226,7 @@ START_TEST(get_past_the_lease_does_not_take_its_own_learners_answer)
 
 	/* With the value still live at a quorum, the get returns it. */
 	ch = chosen_msg("k", 2, "w");
-	paxos_receive(f.p, 2, &ch, f.now);
+	fx_chosen(&f, 2, &ch);
 	pkv_outbox_reset(&f.ob);
 	paxos_get(f.p, 10, b("B"), b("k"), PAXOS_NO_DEADLINE, false, f.now);
 	paxos_completions(f.p, &n);
@@ -1251,7 +1251,7 @@ START_TEST(forwarded_put_past_the_lease_does_not_answer_from_the_learner)
 	struct fx f;
 	fx_init(&f, 3, false, false, true);
 	struct pkv_msg ch = chosen_msg("k", 1, "v");
-	paxos_receive(f.p, 2, &ch, f.now);
+	fx_chosen(&f, 2, &ch);
 	paxos_set_lease(f.p, f.now);
 	pkv_outbox_reset(&f.ob);
 	struct pkv_msg fw = { .type = PKV_MSG_FORWARD, .bucket = b("B"), .key = b("k"),
@@ -1272,7 +1272,7 @@ START_TEST(erase_owed_names_nodes_until_they_acknowledge)
 	struct fx f;
 	fx_init(&f, 3, false, false, true);
 	struct pkv_msg m = chosen_msg("k", 1, "v");
-	paxos_receive(f.p, 2, &m, f.now);
+	fx_chosen(&f, 2, &m);
 	ck_assert_uint_eq(paxos_erase_owed(f.p), 0);
 	struct pkv_msg er = erase_msg("k", 1);
 	paxos_receive(f.p, 2, &er, f.now);
@@ -1283,7 +1283,7 @@ START_TEST(erase_owed_names_nodes_until_they_acknowledge)
 	ck_assert_uint_eq(paxos_erase_owed(f.p), 0);
 	/* A newer erasure of the key is owed anew. */
 	m = chosen_msg("k", 2, "w");
-	paxos_receive(f.p, 2, &m, f.now);
+	fx_chosen(&f, 2, &m);
 	er = erase_msg("k", 2);
 	paxos_receive(f.p, 3, &er, f.now);
 	ck_assert_uint_eq(paxos_erase_owed(f.p), NODE_BIT(2));
