@@ -69,9 +69,13 @@ static bool parse_line(char *s, struct line *l)
 	if (!copy)
 		return false;
 	l->bare[MAX_TOKENS - 1] = copy; /* freed by line_free */
+	bool named = is_repeated(l->name); /* the first word names a peer or bucket */
 	for (char *save, *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
 		char *eq = strchr(t, '=');
-		if (eq && eq != t && l->n_kv < MAX_TOKENS) {
+		if (named && l->n_bare == 0 && l->n_kv == 0) {
+			/* a bucket may be called "keys=1": a name, whatever it holds */
+			l->bare[l->n_bare++] = t;
+		} else if (eq && eq != t && l->n_kv < MAX_TOKENS) {
 			*eq = '\0';
 			l->key[l->n_kv] = t;
 			l->val[l->n_kv++] = eq + 1;
@@ -236,7 +240,7 @@ struct sample {
 	char family[128];
 	bool counter;
 	char label[16];
-	char label_value[160];
+	char *label_value; /* malloc'd: a bucket's name is up to 512 hex digits */
 	char value[32];
 };
 
@@ -287,7 +291,11 @@ static void add(struct samples *s, const char *a, const char *b, bool counter,
 	x->counter = counter;
 	if (label) {
 		snprintf(x->label, sizeof(x->label), "%s", label);
-		snprintf(x->label_value, sizeof(x->label_value), "%s", label_value);
+		x->label_value = strdup(label_value);
+		if (!x->label_value) {
+			s->n--; /* a sample without its label would clash with the others */
+			return;
+		}
 	}
 	snprintf(x->value, sizeof(x->value), "%s", value[0] == '+' ? value + 1 : value);
 }
@@ -393,5 +401,7 @@ void report_openmetrics(FILE *f, const char *cluster_text, const char *stats_tex
 		}
 	}
 	fputs("# EOF\n", f);
+	for (size_t i = 0; i < s.n; i++)
+		free(s.v[i].label_value);
 	free(s.v);
 }

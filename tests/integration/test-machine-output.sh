@@ -15,6 +15,10 @@ for k in "${keys[@]}"; do
 	t_pkv -n node1 put -b odd "$k" "v-$k" >/dev/null || t_fail "put $(printf %q "$k")"
 done
 t_pkv -n node2 put plain 42 >/dev/null || t_fail "put plain"
+# bucket names that look like a field, and one printed as 510 hex digits
+long_bucket=$(printf '\001%.0s' $(seq 255))
+t_pkv -n node1 put -b 'keys=5' k v >/dev/null || t_fail "put into bucket keys=5"
+t_pkv -n node1 put -b "$long_bucket" k v >/dev/null || t_fail "put into a 255-byte bucket"
 
 # -0: each key ended by a NUL, byte for byte (no python needed)
 got=()
@@ -85,9 +89,11 @@ s = load("stats")
 if type(s["paxos"]["puts"]) is not int or s["paxos"]["entries"] < 7: fail("stats paxos %r" % s["paxos"])
 b = {x["name"]: x for x in s["bucket"]}
 if b["odd"]["keys"] != 6: fail("stats buckets %r" % s["bucket"])
+if b.get("keys=5", {}).get("keys") != 1 or b.get("0x" + "01" * 255, {}).get("keys") != 1:
+    fail("stats buckets named like a field or long: %r" % sorted(b))
 # OpenMetrics: every sample's family typed before it, names valid, # EOF last
 name = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-types, fams = {}, []
+types, fams, samples = {}, [], set()
 lines = open(os.path.join(d, "metrics.txt")).read().split("\n")
 if lines[-2:] != ["# EOF", ""]: fail("openmetrics end %r" % lines[-3:])
 for ln in lines[:-2]:
@@ -101,10 +107,14 @@ for ln in lines[:-2]:
     n = m.group(1); fam = n[:-6] if n.endswith("_total") and types.get(n[:-6]) == "counter" else n
     if fam not in types or fam != fams[-1]: fail("sample %r outside its family" % ln)
     if types[fam] == "counter" and not n.endswith("_total"): fail("counter %r without _total" % ln)
+    if (n, m.group(2)) in samples: fail("sample %r twice" % ln)
+    samples.add((n, m.group(2)))
 for need in ("paxoskv_quorum", "paxoskv_connected_peers", "paxoskv_paxos_keys", "paxoskv_paxos_puts"):
     if need not in types: fail("no %s" % need)
 if "paxoskv_quorum 1" not in lines or "paxoskv_connected_peers 2" not in lines: fail("gauges %r" % lines)
-if 'paxoskv_bucket_keys{bucket="odd"} 6' not in lines: fail("bucket gauge")
+for want in ('paxoskv_bucket_keys{bucket="odd"} 6', 'paxoskv_bucket_keys{bucket="keys=5"} 1',
+             'paxoskv_bucket_keys{bucket="0x%s"} 1' % ("01" * 255)):
+    if want not in lines: fail("no bucket gauge %s" % want)
 try:
     from prometheus_client.openmetrics.parser import text_string_to_metric_families
 except ImportError:
