@@ -54,7 +54,8 @@ static bool parse_line(char *s, struct line *l)
 	char *rest = colon + 1;
 	while (*rest == ' ')
 		rest++;
-	char *paren = strchr(rest, '(');
+	/* a note ends a status line; names (of nodes, peers, buckets) are never one */
+	char *paren = is_list(l->name) || is_repeated(l->name) ? NULL : strchr(rest, '(');
 	size_t n = strlen(rest);
 	if (paren && n && rest[n - 1] == ')') {
 		rest[n - 1] = '\0';
@@ -108,11 +109,14 @@ static void json_word(struct json *j, const char *w)
 	} else if (!strcmp(w, "never")) {
 		json_null(j);
 	} else if (is_int(w)) {
-		/* JSON numbers have no '+' and no leading zeros: the daemon writes none */
-		const char *d = w[0] == '+' ? w + 1 : w;
-		if (!strcmp(d, "-0"))
-			d = "0";
-		json_number(j, d);
+		/* JSON numbers have no '+' and no leading zeros */
+		bool neg = w[0] == '-';
+		const char *d = w + (w[0] == '+' || neg);
+		while (d[0] == '0' && d[1])
+			d++;
+		char num[24];
+		snprintf(num, sizeof(num), "%s%s", neg && strcmp(d, "0") ? "-" : "", d);
+		json_number(j, num);
 	} else {
 		json_cstr(j, w);
 	}
