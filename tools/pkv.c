@@ -233,9 +233,9 @@ static int report_form(int argc, char **argv, const char *what, bool openmetrics
 	else if (argc == 2 && openmetrics && !strcmp(argv[1], "--openmetrics"))
 		*form = FORM_OPENMETRICS;
 	else
-		return usage_error("%s takes %s", what,
-				   openmetrics ? "one of --json and --openmetrics, or nothing"
-					       : "--json or nothing");
+		return usage_error("%s takes no arguments, only %s; not '%s'", what,
+				   openmetrics ? "one of --json and --openmetrics" : "--json",
+				   argv[argc - 1]);
 	return EX_OK_;
 }
 
