@@ -110,9 +110,11 @@ _pkv()
 	case $cmd in
 	put) opts=$put_opts ;;
 	hold) opts="$put_opts --doubt-signal" ;;
-	get) opts="-b -g --default --stale" ;;
+	get) opts="-b -g --default --stale --json" ;;
 	pid | node) opts="-b --default" ;;
-	keys) opts="-b" ;;
+	keys) opts="-b -0 --json" ;;
+	cluster) opts="--json" ;;
+	stats) opts="--json --openmetrics" ;;
 	wait) opts="--timeout -b" ;;
 	member)
 		if ((cword == cmd_at + 1)); then

@@ -18,8 +18,10 @@
 #include <unistd.h>
 
 #include "build-config.h"
+#include "json.h"
 #include "paxoskv.h"
 #include "pkv-ctl.h" /* PKV_SYSTEM_SOCKET */
+#include "pkv-report.h"
 
 enum exit_code {
 	EX_OK_ = 0,
@@ -48,13 +50,15 @@ static void usage(FILE *f)
 	      "                                  signal N (15, SIGTERM; 0: none) to CMD once the lock\n"
 	      "                                  is in doubt (the daemon's lease is over); SIGTERM once\n"
 	      "                                  it is lost or its lifetime ended; says when confirmed\n"
-	      "  get  [-b BUCKET] [-g] [--default VALUE] [--stale] KEY\n"
-	      "                                  print the value of KEY (-g: then its generation)\n"
-	      "  keys [-b BUCKET]                 the keys known across the cluster, one a line\n"
+	      "  get  [-b BUCKET] [-g] [--default VALUE] [--stale] [--json] KEY\n"
+	      "                                  print the value of KEY (-g: then its generation;\n"
+	      "                                   --json: an object of key, value, generation, stale)\n"
+	      "  keys [-b BUCKET] [-0 | --json]   the keys known across the cluster, one a line\n"
+	      "                                   (-0: each ended by a NUL byte; --json: an array)\n"
 	      "  pid  [-b BUCKET] [--default V] KEY   the pid KEY is bound to\n"
 	      "  node [-b BUCKET] [--default V] KEY   the node KEY is bound to\n"
 	      "  now                              the system time in ms (for --until)\n"
-	      "  cluster                          this daemon's view: name: value lines\n"
+	      "  cluster [--json]                 this daemon's view: name: value lines\n"
 	      "  wait [--timeout S] [-b BUCKET]   block until the daemon has quorum and can serve\n"
 	      "  watch                            print quorum and lease events as they happen\n"
 	      "                                   (and lifetime_ended/confirmed of its own bindings)\n"
@@ -65,15 +69,19 @@ static void usage(FILE *f)
 	      "  member add NODE | remove NODE    make NODE a voter / not a voter (resize by one: the\n"
 	      "                                   lowest non-voter joins, the highest voter leaves)\n"
 	      "  buckets                          the buckets this daemon holds keys of\n"
-	      "  stats                            the daemon's counters (paxos:, local:, durable:,\n"
-	      "                                   bucket: lines of NAME=VALUE fields)\n"
+	      "  stats [--json | --openmetrics]   the daemon's counters (paxos:, local:, durable:,\n"
+	      "                                   bucket: lines of NAME=VALUE fields); --openmetrics:\n"
+	      "                                   with cluster's figures, in the OpenMetrics text format\n"
 	      "  drop BUCKET                      erase every key of BUCKET cluster-wide\n"
 	      "which daemon: -n NODE (a node name in the run dir), -S SOCKET, or env PKV_NODE,\n"
 	      "PKV_SOCKET; by default the first node running in $PKV_RUN_DIR when it is set,\n"
 	      "else the host's daemon at " PKV_SYSTEM_SOCKET " when it exists, else the first\n"
 	      "node running in the per-user run dir ($XDG_RUNTIME_DIR/paxoskv or /tmp/paxoskv-UID).\n"
 	      "exit status: 0 ok, 1 not found, 2 no quorum, 3 invalid value, 64 usage,\n"
-	      "65 value or key too large, 69 daemon unavailable\n",
+	      "65 value or key too large, 69 daemon unavailable\n"
+	      "--json strings are bytes: valid UTF-8 as it is, \\\" and \\\\ escaped, control bytes\n"
+	      "(0x00-0x1f, 0x7f) as \\u00XX, a byte that is not valid UTF-8 as \\udcXX (XX: the\n"
+	      "byte; Python: s.encode('utf-8', 'surrogateescape') gives the bytes back)\n",
 	      f);
 }
 
@@ -211,9 +219,52 @@ static int print_daemon_text(int argc, int (*fetch)(struct pkv_client *, char **
 	return EX_OK_;
 }
 
+/* The output form of cluster and stats: their text, --json or --openmetrics. */
+enum report_form { FORM_TEXT, FORM_JSON, FORM_OPENMETRICS };
+
+static int report_form(int argc, char **argv, const char *what, bool openmetrics,
+		       enum report_form *form)
+{
+	*form = FORM_TEXT;
+	if (argc == 1)
+		return EX_OK_;
+	if (argc == 2 && !strcmp(argv[1], "--json"))
+		*form = FORM_JSON;
+	else if (argc == 2 && openmetrics && !strcmp(argv[1], "--openmetrics"))
+		*form = FORM_OPENMETRICS;
+	else
+		return usage_error("%s takes no arguments, only %s; not '%s'", what,
+				   openmetrics ? "one of --json and --openmetrics" : "--json",
+				   argv[argc - 1]);
+	return EX_OK_;
+}
+
+/* One JSON object of the report's fields (pkv(1), "JSON output"). */
+static void print_report_json(const char *text)
+{
+	struct json j;
+	json_init(&j, stdout);
+	json_obj_begin(&j);
+	report_json(&j, text);
+	json_obj_end(&j);
+	json_end(&j);
+}
+
 static int cmd_cluster(int argc, char **argv)
 {
-	return print_daemon_text(argc, pkv_cluster_status, "cluster");
+	enum report_form form;
+	int ex = report_form(argc, argv, "cluster", false, &form);
+	if (ex)
+		return ex;
+	if (form == FORM_TEXT)
+		return print_daemon_text(1, pkv_cluster_status, "cluster");
+	char *text;
+	ex = daemon_text(pkv_cluster_status, "cluster", &text);
+	if (ex)
+		return ex;
+	print_report_json(text);
+	free(text);
+	return EX_OK_;
 }
 
 static uint64_t mono_ms(void)
@@ -522,7 +573,27 @@ static int cmd_buckets(int argc, char **argv)
 
 static int cmd_stats(int argc, char **argv)
 {
-	return print_daemon_text(argc, pkv_node_stats, "stats");
+	enum report_form form;
+	int ex = report_form(argc, argv, "stats", true, &form);
+	if (ex)
+		return ex;
+	if (form == FORM_TEXT)
+		return print_daemon_text(1, pkv_node_stats, "stats");
+	char *text, *cluster = NULL;
+	ex = daemon_text(pkv_node_stats, "stats", &text);
+	if (ex)
+		return ex;
+	if (form == FORM_JSON) {
+		print_report_json(text);
+	} else {
+		/* the gauges of the daemon's view (quorum, peers) with its counters */
+		ex = daemon_text(pkv_cluster_status, "stats", &cluster);
+		if (!ex)
+			report_openmetrics(stdout, cluster, text);
+		free(cluster);
+	}
+	free(text);
+	return ex;
 }
 
 enum cmd_kind { CMD_PUT, CMD_GET, CMD_HOLD };
@@ -530,6 +601,7 @@ enum cmd_kind { CMD_PUT, CMD_GET, CMD_HOLD };
 struct cmd_opts {
 	bool show_gen;
 	bool stale; /* get --stale: a value past the daemon's lease will do */
+	bool json; /* get --json: one JSON object */
 	int doubt_signal; /* hold: to CMD when the lock is in doubt; -1 until given */
 	const char *bucket, *def;
 	int no_quorum;
@@ -545,7 +617,7 @@ static const char *const cmd_name[] = {"put", "get", "hold"};
  */
 static int parse_opts(int argc, char **argv, enum cmd_kind kind, struct cmd_opts *o)
 {
-	enum { O_PID = 256, O_NODE, O_KEY, O_UNTIL, O_TTL, O_STALE, O_DOUBT };
+	enum { O_PID = 256, O_NODE, O_KEY, O_UNTIL, O_TTL, O_STALE, O_DOUBT, O_JSON };
 	static const struct option lo[] = {
 		{"bucket", required_argument, NULL, 'b'},
 		{"default", required_argument, NULL, 'd'},
@@ -558,6 +630,7 @@ static int parse_opts(int argc, char **argv, enum cmd_kind kind, struct cmd_opts
 		{"ttl", required_argument, NULL, O_TTL},
 		{"stale", no_argument, NULL, O_STALE},
 		{"doubt-signal", required_argument, NULL, O_DOUBT},
+		{"json", no_argument, NULL, O_JSON},
 		{0},
 	};
 	const char *cmd = cmd_name[kind];
@@ -585,6 +658,11 @@ static int parse_opts(int argc, char **argv, enum cmd_kind kind, struct cmd_opts
 						   cmd, optarg),
 				       -1;
 			o->doubt_signal = (int)v;
+			break;
+		case O_JSON:
+			if (put)
+				return usage_error("%s: --json is an option of get", cmd), -1;
+			o->json = true;
 			break;
 		case O_STALE:
 			if (put)
@@ -729,7 +807,25 @@ static int cmd_put_get(int argc, char **argv, bool put)
 		fprintf(stderr, "pkv: %s: stale: this daemon has not heard from a majority of the "
 				"voters lately; they may have ended this value\n",
 			key);
-	if (r == PKV_OK) {
+	if (r == PKV_OK && o.json) {
+		struct json j;
+		json_init(&j, stdout);
+		json_obj_begin(&j);
+		if (o.bucket) {
+			json_key(&j, "bucket");
+			json_cstr(&j, o.bucket);
+		}
+		json_key(&j, "key");
+		json_cstr(&j, key);
+		json_key(&j, "value");
+		json_str(&j, v.data, v.len);
+		json_key(&j, "generation");
+		json_u64(&j, v.gen);
+		json_key(&j, "stale");
+		json_bool(&j, (v.flags & PKV_VALUE_STALE) != 0);
+		json_obj_end(&j);
+		json_end(&j);
+	} else if (r == PKV_OK) {
 		fwrite(v.data, 1, v.len, stdout);
 		fputc('\n', stdout);
 		/* -g: the generation, the fencing token, on a line of its own */
@@ -766,8 +862,9 @@ static int cmd_binding(int argc, char **argv, bool pid)
 		return EX_USAGE_;
 	if (argc - at != 1)
 		return usage_error("%s takes one KEY after its options", pid ? "pid" : "node");
-	if (o.stale)
-		return usage_error("%s: --stale is an option of get", pid ? "pid" : "node");
+	if (o.stale || o.json)
+		return usage_error("%s: %s is an option of get", pid ? "pid" : "node",
+				   o.stale ? "--stale" : "--json");
 	const char *key = argv[at];
 	int ex = check_key(key, "", &o);
 	if (ex)
@@ -970,15 +1067,29 @@ static int cmd_hold(int argc, char **argv)
 
 static int cmd_keys(int argc, char **argv)
 {
-	static const struct option o[] = {{"bucket", required_argument, NULL, 'b'}, {0}};
+	enum { O_JSON = 256 };
+	static const struct option o[] = {
+		{"bucket", required_argument, NULL, 'b'},
+		{"null", no_argument, NULL, '0'},
+		{"json", no_argument, NULL, O_JSON},
+		{0},
+	};
 	const char *bucket = NULL;
+	bool nul = false, json = false;
 	int c;
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "+:b:", o, NULL)) != -1) {
-		if (c != 'b')
+	while ((c = getopt_long(argc, argv, "+:b:0", o, NULL)) != -1) {
+		if (c == '0')
+			nul = true;
+		else if (c == O_JSON)
+			json = true;
+		else if (c == 'b')
+			bucket = optarg;
+		else
 			return bad_option(c, argv, "keys");
-		bucket = optarg;
 	}
+	if (nul && json)
+		return usage_error("keys: give one of -0 and --json");
 	if (optind != argc)
 		return usage_error("keys: unexpected argument '%s'", argv[optind]);
 	int ex = check_sizes(bucket, 0, 0);
@@ -992,12 +1103,25 @@ static int cmd_keys(int argc, char **argv)
 	if (r == PKV_OK) {
 		const void *k;
 		size_t klen;
+		struct json j;
+		json_init(&j, stdout);
+		if (json)
+			json_arr_begin(&j);
 		while ((r = pkv_keys_next(it, &k, &klen)) == 1) {
+			if (json) {
+				json_str(&j, k, klen);
+				continue;
+			}
 			fwrite(k, 1, klen, stdout);
-			fputc('\n', stdout);
+			fputc(nul ? '\0' : '\n', stdout);
 		}
 		if (r == 0)
 			r = PKV_OK;
+		/* a failure part way leaves no closing bracket: the output does not parse */
+		if (json && r == PKV_OK) {
+			json_arr_end(&j);
+			json_end(&j);
+		}
 		pkv_keys_free(it);
 	}
 	if (r != PKV_OK)

@@ -9,8 +9,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bench.h"
+#include "json.h"
 #include "paxoskv.h"
 
 static void json_per_key(FILE *f, const char *name, uint64_t before, uint64_t after,
@@ -80,19 +82,10 @@ static void print_rss_json(FILE *f)
 	fputs("]", f);
 }
 
+/* The tools' one string escaper (tools/json.h): any bytes come out as valid JSON. */
 static void json_string(FILE *f, const char *s)
 {
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
+	json_write_string(f, s, strlen(s));
 }
 
 static double rel_s(uint64_t t, uint64_t origin)

@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: MIT
+/* The tools' JSON writer (tools/json.h): string escaping and structure. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+/* json_write_string of len bytes at s, as a malloc'd string. */
+static char *escaped(const void *s, size_t len)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+	ck_assert_ptr_nonnull(f);
+	json_write_string(f, s, len);
+	fclose(f);
+	return buf;
+}
+
+#define CHECK_ESCAPE(in, want)                                                                     \
+	do {                                                                                       \
+		char *got = escaped(in, sizeof(in) - 1);                                           \
+		ck_assert_str_eq(got, want);                                                       \
+		free(got);                                                                         \
+	} while (0)
+
+START_TEST(test_quote_and_backslash_are_escaped)
+{
+	CHECK_ESCAPE("a\"b\\c", "\"a\\\"b\\\\c\"");
+	CHECK_ESCAPE("", "\"\"");
+	CHECK_ESCAPE("/", "\"/\"");
+}
+END_TEST
+
+START_TEST(test_control_bytes_are_u00xx)
+{
+	CHECK_ESCAPE("\n", "\"\\u000a\"");
+	CHECK_ESCAPE("\x01\x1f\x7f", "\"\\u0001\\u001f\\u007f\"");
+	CHECK_ESCAPE("a\0b", "\"a\\u0000b\"");
+	CHECK_ESCAPE("\t\r", "\"\\u0009\\u000d\"");
+}
+END_TEST
+
+START_TEST(test_valid_utf8_passes_as_it_is)
+{
+	CHECK_ESCAPE("caf\xc3\xa9", "\"caf\xc3\xa9\"");
+	CHECK_ESCAPE("\xe2\x82\xac", "\"\xe2\x82\xac\"");         /* U+20AC */
+	CHECK_ESCAPE("\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\""); /* U+1F600 */
+	CHECK_ESCAPE("\xf4\x8f\xbf\xbf", "\"\xf4\x8f\xbf\xbf\""); /* U+10FFFF */
+}
+END_TEST
+
+START_TEST(test_invalid_utf8_bytes_are_udcxx)
+{
+	CHECK_ESCAPE("\xff", "\"\\udcff\"");
+	CHECK_ESCAPE("a\x80z", "\"a\\udc80z\"");           /* lone continuation byte */
+	CHECK_ESCAPE("\xc3", "\"\\udcc3\"");               /* truncated sequence */
+	CHECK_ESCAPE("\xc3(", "\"\\udcc3(\"");              /* bad continuation */
+	CHECK_ESCAPE("\xc0\xaf", "\"\\udcc0\\udcaf\"");     /* overlong '/' */
+	CHECK_ESCAPE("\xe0\x80\xaf", "\"\\udce0\\udc80\\udcaf\""); /* overlong */
+	CHECK_ESCAPE("\xed\xb3\xbf", "\"\\udced\\udcb3\\udcbf\""); /* U+DCFF: a surrogate */
+	CHECK_ESCAPE("\xf4\x90\x80\x80", "\"\\udcf4\\udc90\\udc80\\udc80\""); /* > U+10FFFF */
+	CHECK_ESCAPE("\xf0\x9f\x98", "\"\\udcf0\\udc9f\\udc98\"");  /* truncated 4-byte */
+}
+END_TEST
+
+START_TEST(test_objects_and_arrays_have_commas_between_members)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+	struct json j;
+	json_init(&j, f);
+	json_obj_begin(&j);
+	json_key(&j, "a");
+	json_u64(&j, 18446744073709551615u);
+	json_key(&j, "b");
+	json_arr_begin(&j);
+	json_cstr(&j, "x");
+	json_i64(&j, -3);
+	json_bool(&j, true);
+	json_null(&j);
+	json_arr_begin(&j);
+	json_arr_end(&j);
+	json_obj_begin(&j);
+	json_obj_end(&j);
+	json_arr_end(&j);
+	json_key(&j, "c");
+	json_number(&j, "7");
+	json_key(&j, "d\n");
+	json_bool(&j, false);
+	json_obj_end(&j);
+	json_end(&j);
+	fclose(f);
+	ck_assert_str_eq(buf, "{\"a\":18446744073709551615,\"b\":[\"x\",-3,true,null,[],{}],"
+			      "\"c\":7,\"d\\u000a\":false}\n");
+	free(buf);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("json");
+	TCase *tc = tcase_create("writer");
+	tcase_add_test(tc, test_quote_and_backslash_are_escaped);
+	tcase_add_test(tc, test_control_bytes_are_u00xx);
+	tcase_add_test(tc, test_valid_utf8_passes_as_it_is);
+	tcase_add_test(tc, test_invalid_utf8_bytes_are_udcxx);
+	tcase_add_test(tc, test_objects_and_arrays_have_commas_between_members);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
