@@ -109,6 +109,21 @@ static int connect_endpoint(const char *endpoint)
 	return connect_first_node(dir);
 }
 
+/* The refusal, naming `where` (the socket or a directory on the way) and its group. */
+static int refused_by(const char *what, int e, const char *where, const struct stat *st)
+{
+	struct group *g = getgrgid(st->st_gid);
+	char gname[64];
+	if (g)
+		snprintf(gname, sizeof(gname), "%s", g->gr_name);
+	else
+		snprintf(gname, sizeof(gname), "%u", (unsigned)st->st_gid);
+	return client_err(-EACCES, "%s %s: %s (%s is mode %04o, group '%s': is this user in group"
+				   " '%s'?)",
+			  what, last_path, strerror(-e), where, (unsigned)(st->st_mode & 07777), gname,
+			  gname);
+}
+
 /*
  * connect_endpoint failed with e: the error for the caller. A socket the
  * file system does not let us reach is named with its group, the usual
@@ -117,21 +132,10 @@ static int connect_endpoint(const char *endpoint)
 static int connect_failed(const char *what, int e)
 {
 	struct stat st;
-	if ((e == -EACCES || e == -EPERM) && stat(last_path, &st) == 0) {
-		struct group *g = getgrgid(st.st_gid);
-		char gname[64];
-		if (g)
-			snprintf(gname, sizeof(gname), "%s", g->gr_name);
-		else
-			snprintf(gname, sizeof(gname), "%u", (unsigned)st.st_gid);
-		return client_err(-EACCES,
-				  "%s %s: %s (the socket is mode %04o, group '%s': is this user in"
-				  " group '%s'?)",
-				  what, last_path, strerror(-e), (unsigned)(st.st_mode & 07777), gname,
-				  gname);
-	}
 	if (e != -EACCES && e != -EPERM)
 		return 0;
+	if (stat(last_path, &st) == 0)
+		return refused_by(what, e, "the socket", &st);
 	/* The first directory on the way that this user may not pass. */
 	char dir[sizeof(last_path)];
 	snprintf(dir, sizeof(dir), "%s", last_path);
@@ -140,17 +144,9 @@ static int connect_failed(const char *what, int e)
 			continue;
 		*p = 0;
 		if (access(dir, X_OK) != 0 && stat(dir, &st) == 0) {
-			struct group *g = getgrgid(st.st_gid);
-			char gname[64];
-			if (g)
-				snprintf(gname, sizeof(gname), "%s", g->gr_name);
-			else
-				snprintf(gname, sizeof(gname), "%u", (unsigned)st.st_gid);
-			return client_err(-EACCES,
-					  "%s %s: %s (directory %s is mode %04o, group '%s': is this"
-					  " user in group '%s'?)",
-					  what, last_path, strerror(-e), dir,
-					  (unsigned)(st.st_mode & 07777), gname, gname);
+			char where[sizeof(dir) + 16];
+			snprintf(where, sizeof(where), "directory %s", dir);
+			return refused_by(what, e, where, &st);
 		}
 		*p = '/';
 	}
