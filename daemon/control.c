@@ -53,9 +53,9 @@ struct ctl_conn {
 	unsigned queued; /* packets waiting in txq */
 	bool recv_armed;
 	struct local_attach *attach; /* the shared-memory slot granted here */
-	/* Subscriber: its process, and the lifetimes bound to it that are in
-	 * doubt since the lease lapsed (docs/design.md §5.1). */
-	int32_t pid;
+	int32_t pid; /* the peer's process, from SO_PEERCRED at accept */
+	/* Subscriber: the lifetimes bound to its process that are in doubt
+	 * since the lease lapsed (docs/design.md §5.1). */
 	struct ctl_doubt **doubt;
 	size_t n_doubt;
 	struct ctl_packet *txq, **txtail;
@@ -126,9 +126,10 @@ static bool proc_groups_have(pid_t pid, gid_t gid)
 /*
  * Admitted: the daemon's uid, root, or a member of the configured group —
  * its primary gid or any of its supplementary groups. Writes why not into
- * why (for the log and the client) when it returns false.
+ * why (for the log and the client) when it returns false. *pid is the
+ * peer's pid as the kernel names it in our namespace.
  */
-static bool peer_allowed(struct daemon *d, int fd, char *why, size_t len)
+static bool peer_allowed(struct daemon *d, int fd, pid_t *pid, char *why, size_t len)
 {
 	struct ucred cr;
 	socklen_t sl = sizeof(cr);
@@ -136,6 +137,7 @@ static bool peer_allowed(struct daemon *d, int fd, char *why, size_t len)
 		snprintf(why, len, "no peer credentials: %s", strerror(errno));
 		return false;
 	}
+	*pid = cr.pid;
 	if (cr.uid == 0 || cr.uid == getuid())
 		return true;
 	if (d->has_group) {
@@ -194,7 +196,8 @@ static void arm_recv(struct daemon *d, struct ctl_conn *c)
 void control_accept(struct daemon *d, int fd)
 {
 	char why[256];
-	if (!peer_allowed(d, fd, why, sizeof(why))) {
+	pid_t pid = 0;
+	if (!peer_allowed(d, fd, &pid, why, sizeof(why))) {
 		daemon_warn(d, "control: refused a connection: %s", why);
 		/* One packet saying why, on the fresh socket (room for it is
 		 * certain), so the client can name the group in its error. */
@@ -216,6 +219,7 @@ void control_accept(struct daemon *d, int fd)
 	}
 	memset(c, 0, offsetof(struct ctl_conn, rx));
 	c->fd = fd;
+	c->pid = (int32_t)pid;
 	c->txtail = &c->txq;
 	c->next = d->ctl.conns;
 	d->ctl.conns = c;
@@ -601,11 +605,7 @@ static void handle_request(struct daemon *d, struct ctl_conn *c, size_t len)
 		return;
 	}
 	case CTL_OP_SUBSCRIBE: {
-		struct ucred cr;
-		socklen_t crlen = sizeof(cr);
 		c->subscriber = true;
-		if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) == 0)
-			c->pid = cr.pid;
 		if (d->lease_state == LEASE_LOST)
 			collect_doubt(d, c); /* in doubt already: told how it ends */
 		return;
