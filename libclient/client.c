@@ -325,16 +325,12 @@ static int request(struct pkv_client *c, const struct ring_req *rq, struct respo
 	int r = attached_locked(c, &a);
 	if (r)
 		goto out;
-	struct pkv_shm_client *slot = &a->m->clients[a->slot];
+	struct pkv_shm_client *slot = a->c;
 	uint32_t tag = ring_write_request(slot, &a->tag, rq);
-	r = ring_publish(a, tag, deadline);
-	if (r == PKV_UNAVAILABLE) {
-		retire_locked(c, a);
-		r = client_err(r, "the daemon went away while its request ring was full");
-		goto out;
-	}
+	r = ring_publish(a, tag);
 	if (r) {
-		r = client_err(r, "the daemon's request ring stayed full for %u ms", timeout);
+		retire_locked(c, a);
+		r = client_err(r, "the daemon went away before the request");
 		goto out;
 	}
 	r = ring_wait(a, tag, deadline);
