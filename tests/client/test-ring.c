@@ -6,14 +6,19 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -485,6 +490,126 @@ START_TEST(ring_entry_is_matched_on_the_whole_request_tag)
 }
 END_TEST
 
+/* --- what a client can write --------------------------------------------------- */
+
+/*
+ * The segment as a client gets it (shm_memfd): no writable mapping, no
+ * mprotect to writing, no write(2), no hole, no new size; a read-only
+ * mapping works and a FUTEX_WAIT on it too.
+ */
+START_TEST(segment_cannot_be_made_writable_through_its_descriptor)
+{
+	int fd = shm_memfd(seg);
+	size_t size = shm_cache_geom(seg)->size;
+	ck_assert(mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED);
+	ck_assert_int_eq(errno, EPERM);
+	void *ro = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	ck_assert(ro != MAP_FAILED);
+	ck_assert_int_ne(mprotect(ro, size, PROT_READ | PROT_WRITE), 0);
+	uint64_t junk = 1;
+	ck_assert_int_lt(pwrite(fd, &junk, sizeof(junk), 0), 0);
+	ck_assert_int_ne(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096), 0);
+	ck_assert_int_ne(ftruncate(fd, 4096), 0);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	int rw = open(path, O_RDWR | O_CLOEXEC);
+	if (rw >= 0) {
+		ck_assert(mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, rw, 0) == MAP_FAILED);
+		close(rw);
+	}
+	/* A reader waits on the view's sequence through its read-only mapping. */
+	const struct pkv_shm_layout *rm = ro;
+	uint32_t seq = pkv_shm_load_acq(&rm->view.seq);
+	struct timespec ts = {0, 1000000};
+	long r = syscall(SYS_futex, &rm->view.seq, FUTEX_WAIT, seq, &ts, NULL, 0);
+	ck_assert_msg(r < 0 && errno == ETIMEDOUT, "FUTEX_WAIT on a read-only mapping: %s",
+		      strerror(errno));
+	/* The daemon's own mapping still writes, and the reader sees it. */
+	pkv_shm_store_rel(&m->stats.reserved[0], 77);
+	ck_assert_uint_eq(pkv_shm_load_acq(&rm->stats.reserved[0]), 77);
+	munmap(ro, size);
+}
+END_TEST
+
+/* A slot granted again gets a new area: the former owner's mapping is not it. */
+START_TEST(slot_granted_again_gets_an_area_the_former_owner_cannot_reach)
+{
+	int slot = shm_attach_client(seg, getpid(), getuid());
+	void *old = mmap(NULL, PKV_SHM_CLIENT_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 shm_client_area_fd(seg, (unsigned)slot), 0);
+	ck_assert(old != MAP_FAILED);
+	shm_reclaim_client(seg, (unsigned)slot);
+	ck_assert_int_eq(shm_attach_client(seg, getpid(), getuid()), slot);
+	/* The former owner scribbles what it still maps: the new owner never sees it. */
+	memset(old, 0xa5, PKV_SHM_CLIENT_SIZE);
+	struct pkv_attach b = client_at(slot);
+	round_trip(&b, "new-owner");
+	ck_assert_uint_eq(AREA(slot)->state, PKV_SHM_ATTACHED);
+	munmap(old, PKV_SHM_CLIENT_SIZE);
+}
+END_TEST
+
+/*
+ * A client that posts again as soon as it is served is taken once a lap:
+ * the other posted clients come first.
+ */
+START_TEST(client_posting_without_pause_is_served_in_turn_with_the_others)
+{
+	struct pkv_attach a = client_at(shm_attach_client(seg, getpid(), getuid()));
+	struct pkv_attach b = client_at(shm_attach_client(seg, getpid(), getuid()));
+	struct pkv_attach c = client_at(shm_attach_client(seg, getpid(), getuid()));
+	struct ring_req rq = put_req("k", "v");
+	submit(&a, &rq);
+	submit(&b, &rq);
+	submit(&c, &rq);
+	struct shm_request got;
+	ck_assert(shm_ring_next(seg, &got));
+	ck_assert_uint_eq(got.slot, a.slot);
+	submit(&a, &rq); /* at once again */
+	ck_assert(shm_ring_next(seg, &got));
+	ck_assert_uint_eq(got.slot, b.slot);
+	ck_assert(shm_ring_next(seg, &got));
+	ck_assert_uint_eq(got.slot, c.slot);
+	ck_assert(shm_ring_next(seg, &got));
+	ck_assert_uint_eq(got.slot, a.slot);
+	ck_assert(!shm_ring_next(seg, &got));
+	/* A post word of garbage: one request copied and refused, nothing more. */
+	uint64_t before = shm_stats(seg)->stale + shm_stats(seg)->malformed;
+	pkv_shm_store_rel(&AREA(a.slot)->post, 0xdeadbeefu);
+	ck_assert(!shm_ring_next(seg, &got));
+	ck_assert(!shm_ring_next(seg, &got));
+	ck_assert_uint_eq(shm_stats(seg)->stale + shm_stats(seg)->malformed, before + 1);
+}
+END_TEST
+
+/*
+ * A keys request is answered after the cursor the daemon copied when it
+ * took the request: the client rewriting its area meanwhile changes
+ * nothing (no second fetch).
+ */
+START_TEST(keys_are_answered_after_the_cursor_taken_not_the_one_in_the_area_now)
+{
+	int slot = shm_attach_client(seg, getpid(), getuid());
+	struct pkv_attach a = client_at(slot);
+	struct ring_req rq = {.op = PKV_SHM_OP_KEYS, .bucket = {"b", 1}, .value = {"b", 1}};
+	uint32_t tag = submit(&a, &rq);
+	struct shm_request got;
+	ck_assert(shm_ring_next(seg, &got));
+	/* The client scribbles the cursor's bytes and lengths, keeping its tag. */
+	struct pkv_shm_client *c = AREA(slot);
+	c->bucket_len = 0;
+	c->key_len = 0;
+	c->value_len = 0;
+	memset(c->req_data, 0, 64);
+	static const struct pkv_bytes keys[] = {
+		{(const uint8_t *)"a", 1}, {(const uint8_t *)"b", 1}, {(const uint8_t *)"c", 1}};
+	ck_assert_int_eq(shm_respond_keys(seg, got.slot, got.ticket, keys, 3), 0);
+	ck_assert_int_eq(ring_wait(&a, tag, client_mono_ms() + 5000), 0);
+	ck_assert_uint_eq(c->resp_len, 3); /* one record: u16 1, "c" */
+	ck_assert_int_eq(c->resp_data[2], 'c');
+}
+END_TEST
+
 static Suite *ring_suite(void)
 {
 	Suite *s = suite_create("ring");
@@ -505,6 +630,10 @@ static Suite *ring_suite(void)
 	tcase_add_test(tc, dead_daemon_ends_the_wait);
 	tcase_add_test(tc, doorbell_rings_although_another_producer_stopped_before_ringing);
 	tcase_add_test(tc, ring_entry_is_matched_on_the_whole_request_tag);
+	tcase_add_test(tc, segment_cannot_be_made_writable_through_its_descriptor);
+	tcase_add_test(tc, slot_granted_again_gets_an_area_the_former_owner_cannot_reach);
+	tcase_add_test(tc, client_posting_without_pause_is_served_in_turn_with_the_others);
+	tcase_add_test(tc, keys_are_answered_after_the_cursor_taken_not_the_one_in_the_area_now);
 	suite_add_tcase(s, tc);
 	return s;
 }
