@@ -45,19 +45,27 @@ static void refuse(struct shm_segment *seg, unsigned slot, uint64_t ticket, int 
 	shm_respond(seg, slot, ticket, status, 0, NULL, 0);
 }
 
-/* Whether slot i has posted a request the daemon has not taken. */
-static bool slot_posted(const struct shm_segment *seg, unsigned i)
+/*
+ * Slot i's post word, loaded once (seq_cst: pairs with the client's
+ * `store post; load sleeping`), and whether it is one the daemon has not
+ * taken yet. Any value counts: the request it names is checked anyway.
+ */
+static bool slot_posted(const struct shm_segment *seg, unsigned i, uint32_t *post)
 {
 	const struct shm_slot *s = &seg->slots[i];
-	return s->c && __atomic_load_n(&s->c->post, __ATOMIC_SEQ_CST) != s->seen;
+	if (!s->c)
+		return false;
+	*post = __atomic_load_n(&s->c->post, __ATOMIC_SEQ_CST);
+	return *post != s->seen;
 }
 
 bool shm_ring_pending(const struct shm_segment *seg)
 {
 	if (!seg->n_attached)
 		return false;
+	uint32_t post;
 	for (unsigned i = 0; i < PKV_SHM_CLIENTS; i++)
-		if (slot_posted(seg, i))
+		if (slot_posted(seg, i, &post))
 			return true;
 	return false;
 }
@@ -147,11 +155,10 @@ bool shm_ring_next(struct shm_segment *seg, struct shm_request *out)
 	for (unsigned n = 0; n < PKV_SHM_CLIENTS; n++) {
 		unsigned i = seg->scan;
 		seg->scan = (seg->scan + 1) % PKV_SHM_CLIENTS;
-		if (!slot_posted(seg, i))
+		uint32_t post;
+		if (!slot_posted(seg, i, &post))
 			continue;
-		struct shm_slot *s = &seg->slots[i];
-		uint32_t post = pkv_shm_load_acq(&s->c->post);
-		s->seen = post;
+		seg->slots[i].seen = post;
 		int r = take_request(seg, i, post, out);
 		if (r == 1) {
 			STAT_INC(seg, stale);

@@ -240,7 +240,7 @@ START_TEST(request_replaced_before_the_daemon_took_it_is_stale)
 	rq = put_req("new", "v");
 	uint32_t tag = ring_write_request(AREA(slot), &a.tag, &rq);
 	struct shm_request got;
-	ck_assert(!shm_ring_next(seg, &got)); /* the old entry no longer matches */
+	ck_assert(!shm_ring_next(seg, &got)); /* the old post no longer matches */
 	ck_assert_uint_eq(shm_stats(seg)->stale, 1);
 	ck_assert_int_eq(ring_publish(&a, tag), 0);
 	ck_assert(shm_ring_next(seg, &got));
@@ -319,7 +319,7 @@ START_TEST(committed_request_of_a_dead_client_is_purged_at_reclaim)
 	uint32_t tag = submit(&o, &rq);
 	shm_reclaim_client(seg, (unsigned)slot);
 	ck_assert_uint_eq(shm_stats(seg)->purged, 1);
-	/* The slot is granted again before the daemon reaches the dead entry. */
+	/* The slot is granted again before the daemon looked at the dead post. */
 	ck_assert_int_eq(shm_attach_client(seg, getpid(), getuid()), slot);
 	struct shm_request got;
 	ck_assert(shm_ring_next(seg, &got));
@@ -349,10 +349,10 @@ END_TEST
 
 /*
  * A child runs round trips in a loop and is killed at an arbitrary point of
- * one (writing, publishing, waiting): the daemon keeps serving, the ring
- * never wedges, the slot comes back.
+ * one (writing, posting, waiting): the daemon keeps serving, nothing
+ * wedges, the slot comes back.
  */
-START_TEST(client_killed_at_any_instant_never_wedges_the_ring)
+START_TEST(client_killed_at_any_instant_never_wedges_the_daemon)
 {
 	int other = shm_attach_client(seg, getpid(), getuid());
 	struct pkv_attach o = client_at(other);
@@ -470,11 +470,11 @@ START_TEST(doorbell_rings_although_another_producer_stopped_before_ringing)
 END_TEST
 
 /*
- * A ring entry whose tag shares its low 16 bits with the client's current
- * request (the client moved on 65536 requests while the entry waited) is
+ * A post whose tag shares its low 16 bits with the client's current
+ * request (the client moved on 65536 requests while the post waited) is
  * stale: the daemon must not take the request being written for it.
  */
-START_TEST(ring_entry_is_matched_on_the_whole_request_tag)
+START_TEST(post_is_matched_on_the_whole_request_tag)
 {
 	struct pkv_attach a = client_at(shm_attach_client(seg, getpid(), getuid()));
 	struct ring_req rq = put_req("old", "v");
@@ -485,7 +485,7 @@ START_TEST(ring_entry_is_matched_on_the_whole_request_tag)
 	ck_assert_uint_eq(cur & 0xffffu, old & 0xffffu);
 	struct shm_request got;
 	ck_assert_msg(!shm_ring_next(seg, &got),
-		      "the daemon took the unpublished request %u for the entry of %u", cur, old);
+		      "the daemon took the unpublished request %u for the post of %u", cur, old);
 	ck_assert_uint_eq(shm_stats(seg)->stale, 1);
 }
 END_TEST
@@ -626,10 +626,10 @@ static Suite *ring_suite(void)
 	tcase_add_test(tc, client_killed_mid_write_is_skipped_and_reclaimed);
 	tcase_add_test(tc, committed_request_of_a_dead_client_is_purged_at_reclaim);
 	tcase_add_test(tc, response_to_a_reclaimed_slot_is_dropped);
-	tcase_add_test(tc, client_killed_at_any_instant_never_wedges_the_ring);
+	tcase_add_test(tc, client_killed_at_any_instant_never_wedges_the_daemon);
 	tcase_add_test(tc, dead_daemon_ends_the_wait);
 	tcase_add_test(tc, doorbell_rings_although_another_producer_stopped_before_ringing);
-	tcase_add_test(tc, ring_entry_is_matched_on_the_whole_request_tag);
+	tcase_add_test(tc, post_is_matched_on_the_whole_request_tag);
 	tcase_add_test(tc, segment_cannot_be_made_writable_through_its_descriptor);
 	tcase_add_test(tc, slot_granted_again_gets_an_area_the_former_owner_cannot_reach);
 	tcase_add_test(tc, client_posting_without_pause_is_served_in_turn_with_the_others);
