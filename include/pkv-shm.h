@@ -202,7 +202,7 @@
 #define PKV_SHM_STRIPE_HEAP_MAX 131072u /* a full entry (bucket + key + 60000) fits */
 #define PKV_SHM_NODES 64u	      /* = PKV_MAX_NODES */
 #define PKV_SHM_NAME_MAX 64u	      /* node name + NUL */
-#define PKV_SHM_CLIENT_SIZE 131072u   /* one client slot */
+#define PKV_SHM_CLIENT_SIZE 131072u   /* one client's area (its own memfd) */
 #define PKV_SHM_CLIENT_HEAD 256u      /* owner, request, waiting, response lines */
 #define PKV_SHM_REQ_DATA (65536u - PKV_SHM_CLIENT_HEAD) /* request bytes */
 #define PKV_SHM_RESP_DATA 65536u      /* response bytes */
