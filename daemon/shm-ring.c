@@ -52,9 +52,9 @@ static void refuse(struct shm_segment *seg, unsigned slot, uint64_t ticket, int 
  */
 static bool slot_posted(const struct shm_segment *seg, unsigned i, uint32_t *post)
 {
-	const struct shm_slot *s = &seg->slots[i];
-	if (!s->c)
+	if (!shm_slot_attached(seg, i))
 		return false;
+	const struct shm_slot *s = &seg->slots[i];
 	*post = __atomic_load_n(&s->c->post, __ATOMIC_SEQ_CST);
 	return *post != s->seen;
 }
@@ -116,7 +116,7 @@ static int take_request(struct shm_segment *seg, unsigned slot, uint32_t tag,
 		return PKV_S_TOO_LARGE; /* the cursor is a key */
 	if (op == PKV_SHM_OP_KEYS) {
 		/* Kept for the answer: shm_respond_keys never reads the area again. */
-		memcpy(s->cursor, seg->rq + blen + klen, vlen);
+		memcpy(seg->cursors[slot], seg->rq + blen + klen, vlen);
 		s->cursor_len = (uint16_t)vlen;
 	}
 	const uint8_t *p = seg->rq;
@@ -225,7 +225,7 @@ int shm_respond_keys(struct shm_segment *seg, unsigned slot, uint64_t ticket,
 		return -ESTALE;
 	}
 	/* The cursor as the request was taken (the daemon's copy, never the area's). */
-	const uint8_t *cursor = seg->slots[slot].cursor;
+	const uint8_t *cursor = seg->cursors[slot];
 	uint32_t clen = seg->slots[slot].cursor_len;
 	size_t i = 0;
 	if (clen)

@@ -7,6 +7,7 @@
 #define PKV_SHM_SEG_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <linux/futex.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,8 +28,7 @@ struct shm_slot {
 	uint32_t attach_gen;	  /* grows at every attach of the slot */
 	uint32_t pid;
 	uint32_t seen;		  /* the last post taken */
-	uint16_t cursor_len;	  /* a keys request's cursor, copied at take */
-	uint8_t cursor[PKV_MAX_KEY];
+	uint16_t cursor_len;	  /* a keys request's cursor (in cursors[]), copied at take */
 };
 
 struct shm_segment {
@@ -39,10 +39,19 @@ struct shm_segment {
 	int bell_fd;	     /* epoll fd over every client's doorbell eventfd */
 	unsigned scan;	     /* where the next scan of the slots starts */
 	unsigned n_attached;
+	uint64_t attached[PKV_SHM_CLIENTS / 64]; /* bit i: slot i attached (the scans' index) */
 	enum shm_fault fault;
 	struct shm_slot slots[PKV_SHM_CLIENTS];
+	uint8_t cursors[PKV_SHM_CLIENTS][PKV_MAX_KEY]; /* apart: the scans stay in few lines */
 	uint8_t rq[PKV_SHM_REQ_DATA]; /* private copy of the request being served */
 };
+
+_Static_assert(PKV_SHM_CLIENTS % 64 == 0, "the attached bitmap holds every slot");
+
+static inline bool shm_slot_attached(const struct shm_segment *seg, unsigned i)
+{
+	return (seg->attached[i / 64] >> (i % 64)) & 1u;
+}
 
 /* Single writer: the daemon. Readers load the words relaxed. */
 #define STAT_ADD(seg, field, n)                                                                    \

@@ -225,6 +225,7 @@ static void slot_free(struct shm_segment *seg, unsigned i)
 	s->c = NULL;
 	s->mem_fd = s->bell_fd = -1;
 	s->pid = 0;
+	seg->attached[i / 64] &= ~(1ull << (i % 64));
 }
 
 /*
@@ -273,6 +274,7 @@ int shm_attach_client(struct shm_segment *seg, pid_t pid, uid_t uid)
 		c->uid = (uint32_t)uid;
 		c->attach_gen = s->attach_gen;
 		pkv_shm_store_rel(&c->state, PKV_SHM_ATTACHED);
+		seg->attached[i / 64] |= 1ull << (i % 64);
 		seg->n_attached++;
 		STAT_INC(seg, attached);
 		return (int)i;
