@@ -2,8 +2,8 @@
 /*
  * local.c — local attach: the shared-memory segment (daemon/shm.c) wired to
  * the event loop. Grants client slots on the control socket, watches each
- * client's pidfd, drains the request ring into paxos, answers through the
- * response slots, publishes learned values into the learner cache and the
+ * client's pidfd, takes the requests clients post in their own areas into
+ * paxos and answers there, publishes learned values into the learner cache and the
  * cluster view into the segment header.
  */
 #include "local.h"
@@ -242,7 +242,8 @@ void local_attach(struct daemon *d, int fd, struct local_attach **ref)
 	}
 	int slot = shm_attach_client(d->local.shm, cr.pid, cr.uid);
 	if (slot < 0) {
-		daemon_warn(d, "attach refused for pid %d: every client slot is taken", (int)cr.pid);
+		daemon_warn(d, "attach refused for pid %d: %s", (int)cr.pid,
+			    slot == -EAGAIN ? "every client slot is taken" : strerror(-slot));
 		shm_send_attach_error(fd, PKV_S_UNAVAILABLE);
 		free(a);
 		return;
@@ -355,11 +356,15 @@ static void bind_pid_start(struct daemon *d, unsigned slot, struct pkv_bindings 
 		b->mask |= PKV_BIND_PID_DEAD;
 }
 
-/* Drains the request ring into paxos. */
+/*
+ * Takes the clients' posted requests into paxos: at most one a client slot
+ * per lap, and at most PKV_SHM_CLIENTS in a turn, so no client, however
+ * fast it posts, keeps the loop from its other work (include/pkv-shm.h).
+ */
 void local_dispatch(struct daemon *d, uint64_t now)
 {
 	struct shm_request rq;
-	while (shm_ring_next(d->local.shm, &rq)) {
+	for (unsigned n = 0; n < PKV_SHM_CLIENTS && shm_ring_next(d->local.shm, &rq); n++) {
 		uint64_t id = LOCAL_ID_BIT | (++d->next_req << 8) | rq.slot;
 		d->local.ticket[rq.slot] = rq.ticket;
 		d->local.req[rq.slot] = id;
@@ -394,7 +399,7 @@ void local_dispatch(struct daemon *d, uint64_t now)
 			r = paxos_get(d->paxos, id, q.bucket, q.key, deadline, q.retry, now);
 			break;
 		default: /* PKV_SHM_OP_KEYS: ringreq_decode lets no other op through */
-			/* the cursor stays in the request slot: shm_respond_keys reads it */
+			/* shm_respond_keys answers after the cursor it copied at take */
 			r = paxos_keys(d->paxos, id, q.bucket, deadline, now);
 			break;
 		}

@@ -1,17 +1,20 @@
 // SPDX-License-Identifier: MIT
 /*
- * shm-ring.c — the ring consumer of the local-attach segment: taking
- * requests, answering them in the client slots, and the doorbell (shm.h).
+ * shm-ring.c — the request side of local attach: taking requests out of the
+ * clients' areas, answering them there, and the doorbell (shm.h). Every
+ * byte of a client's area is the client's to write at any time: it is read
+ * once, bounded, checked, and never trusted (include/pkv-shm.h "Requests").
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "shm-seg.h"
 
 static const char default_bucket[] = PKV_DEFAULT_BUCKET;
 
-/* --- ring: consumer ------------------------------------------------------------ */
+/* --- requests ------------------------------------------------------------------ */
 
 static void post_response(struct pkv_shm_client *c, uint32_t tag)
 {
@@ -27,12 +30,13 @@ static struct pkv_shm_client *ticket_client(struct shm_segment *seg, unsigned sl
 {
 	if (slot >= PKV_SHM_CLIENTS)
 		return NULL;
-	struct pkv_shm_client *c = &seg->m->clients[slot];
-	if (pkv_shm_load_acq(&c->state) != PKV_SHM_ATTACHED ||
-	    c->attach_gen != (uint32_t)(ticket >> 32) ||
-	    pkv_shm_load_acq(&c->req_tag) != (uint32_t)ticket)
+	const struct shm_slot *s = &seg->slots[slot];
+	/* The slot and its generation are ours; only the tag is the client's
+	 * (lying about it keeps its own answer from it, nobody else's). */
+	if (!s->c || s->attach_gen != (uint32_t)(ticket >> 32) ||
+	    pkv_shm_load_acq(&s->c->req_tag) != (uint32_t)ticket)
 		return NULL;
-	return c;
+	return s->c;
 }
 
 static void refuse(struct shm_segment *seg, unsigned slot, uint64_t ticket, int status)
@@ -41,10 +45,29 @@ static void refuse(struct shm_segment *seg, unsigned slot, uint64_t ticket, int 
 	shm_respond(seg, slot, ticket, status, 0, NULL, 0);
 }
 
+/*
+ * Slot i's post word, loaded once (seq_cst: pairs with the client's
+ * `store post; load sleeping`), and whether it is one the daemon has not
+ * taken yet. Any value counts: the request it names is checked anyway.
+ */
+static bool slot_posted(const struct shm_segment *seg, unsigned i, uint32_t *post)
+{
+	if (!shm_slot_attached(seg, i))
+		return false;
+	const struct shm_slot *s = &seg->slots[i];
+	*post = __atomic_load_n(&s->c->post, __ATOMIC_SEQ_CST);
+	return *post != s->seen;
+}
+
 bool shm_ring_pending(const struct shm_segment *seg)
 {
-	uint64_t w = pkv_shm_load_acq(&seg->m->ring[seg->head & RING_MASK].word);
-	return PKV_SHM_RW_IS_FULL(w) && PKV_SHM_RW_AT(w, seg->head);
+	if (!seg->n_attached)
+		return false;
+	uint32_t post;
+	for (unsigned i = 0; i < PKV_SHM_CLIENTS; i++)
+		if (slot_posted(seg, i, &post))
+			return true;
+	return false;
 }
 
 /*
@@ -54,13 +77,12 @@ bool shm_ring_pending(const struct shm_segment *seg)
 static int take_request(struct shm_segment *seg, unsigned slot, uint32_t tag,
 			struct shm_request *out)
 {
-	struct pkv_shm_client *c = &seg->m->clients[slot];
-	if (pkv_shm_load_acq(&c->state) != PKV_SHM_ATTACHED)
-		return 1;
+	struct shm_slot *s = &seg->slots[slot];
+	struct pkv_shm_client *c = s->c;
 	uint32_t t1 = pkv_shm_load_acq(&c->req_tag);
-	if (t1 != tag) /* the whole tag: the ring word carries all 32 bits */
+	if (t1 != tag) /* the client moved on (or is writing a newer request) */
 		return 1;
-	uint32_t attach_gen = c->attach_gen;
+	uint32_t attach_gen = s->attach_gen;
 	/* Snapshot the fields once: the client may rewrite them at any time. */
 	uint8_t op = pkv_shm_load_rlx(&c->op);
 	uint8_t flags = pkv_shm_load_rlx(&c->flags);
@@ -83,7 +105,8 @@ static int take_request(struct shm_segment *seg, unsigned slot, uint32_t tag,
 	memset(out, 0, sizeof(*out));
 	out->slot = slot;
 	out->ticket = (uint64_t)attach_gen << 32 | t1;
-	out->pid = c->pid;
+	out->pid = s->pid;
+	s->cursor_len = 0;
 	if (op != PKV_SHM_OP_PUT && op != PKV_SHM_OP_GET && op != PKV_SHM_OP_KEYS)
 		return PKV_S_BAD_REQUEST;
 	if (!fits || klen > PKV_MAX_KEY || vlen > PKV_MAX_VALUE || nlen > PKV_SHM_NAME_MAX - 1 ||
@@ -91,6 +114,11 @@ static int take_request(struct shm_segment *seg, unsigned slot, uint32_t tag,
 		return PKV_S_TOO_LARGE;
 	if (op == PKV_SHM_OP_KEYS && vlen > PKV_MAX_KEY)
 		return PKV_S_TOO_LARGE; /* the cursor is a key */
+	if (op == PKV_SHM_OP_KEYS) {
+		/* Kept for the answer: shm_respond_keys never reads the area again. */
+		memcpy(seg->cursors[slot], seg->rq + blen + klen, vlen);
+		s->cursor_len = (uint16_t)vlen;
+	}
 	const uint8_t *p = seg->rq;
 	out->op = op;
 	out->flags = flags;
@@ -116,22 +144,22 @@ static int take_request(struct shm_segment *seg, unsigned slot, uint32_t tag,
 
 bool shm_ring_next(struct shm_segment *seg, struct shm_request *out)
 {
-	struct pkv_shm_layout *m = seg->m;
-	for (;;) {
-		struct pkv_shm_ring_slot *s = &m->ring[seg->head & RING_MASK];
-		uint64_t w = pkv_shm_load_acq(&s->word);
-		if (!PKV_SHM_RW_IS_FULL(w) || !PKV_SHM_RW_AT(w, seg->head))
-			return false;
-		/* Free the slot for the producer one lap ahead, then look at the entry. */
-		pkv_shm_store_rel(&s->word, PKV_SHM_RW_EMPTY(seg->head + PKV_SHM_RING_SLOTS));
-		seg->head++;
-		pkv_shm_store_rlx(&m->hdr.head, seg->head);
-		unsigned slot = PKV_SHM_RW_CLIENT(w);
-		if (slot >= PKV_SHM_CLIENTS) {
-			STAT_INC(seg, stale);
+	if (!seg->n_attached)
+		return false;
+	/*
+	 * One lap over the slots at most, from where the last call stopped: a
+	 * slot that was served goes to the back, so a client that posts as fast
+	 * as it can takes one request in turn with every other one, and the
+	 * caller bounds a turn's work by the number of calls.
+	 */
+	for (unsigned n = 0; n < PKV_SHM_CLIENTS; n++) {
+		unsigned i = seg->scan;
+		seg->scan = (seg->scan + 1) % PKV_SHM_CLIENTS;
+		uint32_t post;
+		if (!slot_posted(seg, i, &post))
 			continue;
-		}
-		int r = take_request(seg, slot, PKV_SHM_RW_TAG(w), out);
+		seg->slots[i].seen = post;
+		int r = take_request(seg, i, post, out);
 		if (r == 1) {
 			STAT_INC(seg, stale);
 			continue;
@@ -143,6 +171,7 @@ bool shm_ring_next(struct shm_segment *seg, struct shm_request *out)
 		STAT_INC(seg, requests);
 		return true;
 	}
+	return false;
 }
 
 int shm_respond(struct shm_segment *seg, unsigned slot, uint64_t ticket, int status, uint64_t gen,
@@ -195,19 +224,9 @@ int shm_respond_keys(struct shm_segment *seg, unsigned slot, uint64_t ticket,
 		STAT_INC(seg, stale);
 		return -ESTALE;
 	}
-	/* The cursor is the request's value; copy it, then check the tag again. */
-	uint8_t cursor[PKV_MAX_KEY];
-	uint32_t blen = pkv_shm_load_rlx(&c->bucket_len);
-	uint32_t klen = pkv_shm_load_rlx(&c->key_len);
-	uint32_t clen = pkv_shm_load_rlx(&c->value_len);
-	if (clen > sizeof(cursor) || (uint64_t)blen + klen + clen > PKV_SHM_REQ_DATA)
-		clen = 0;
-	pkv_shm_copy_out(cursor, c->req_data + blen + klen, clen);
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	if (pkv_shm_load_rlx(&c->req_tag) != (uint32_t)ticket) {
-		STAT_INC(seg, stale);
-		return -ESTALE;
-	}
+	/* The cursor as the request was taken (the daemon's copy, never the area's). */
+	const uint8_t *cursor = seg->cursors[slot];
+	uint32_t clen = seg->slots[slot].cursor_len;
 	size_t i = 0;
 	if (clen)
 		while (i < n && key_cmp(keys[i].p, keys[i].len, cursor, clen) <= 0)
@@ -243,9 +262,8 @@ int shm_respond_keys(struct shm_segment *seg, unsigned slot, uint64_t ticket,
 bool shm_sleep_begin(struct shm_segment *seg)
 {
 	__atomic_store_n(&seg->m->hdr.sleeping, 1, __ATOMIC_SEQ_CST);
-	/* seq_cst pairs with the producer's `CAS ring word; load sleeping`. */
-	uint64_t w = __atomic_load_n(&seg->m->ring[seg->head & RING_MASK].word, __ATOMIC_SEQ_CST);
-	if (PKV_SHM_RW_IS_FULL(w) && PKV_SHM_RW_AT(w, seg->head)) {
+	/* seq_cst pairs with the client's `store post; load sleeping`. */
+	if (shm_ring_pending(seg)) {
 		__atomic_store_n(&seg->m->hdr.sleeping, 0, __ATOMIC_SEQ_CST);
 		return false;
 	}
@@ -260,7 +278,22 @@ void shm_sleep_end(struct shm_segment *seg)
 
 void shm_doorbell_drain(struct shm_segment *seg)
 {
-	uint64_t v;
-	while (read(seg->bell_fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
-		;
+	struct epoll_event ev[16];
+	/*
+	 * One read empties a bell. Bounded: a client that rings without pause
+	 * keeps the epoll fd readable (the loop then turns again), never this
+	 * loop spinning.
+	 */
+	for (unsigned round = 0; round < PKV_SHM_CLIENTS / 16; round++) {
+		int n = epoll_wait(seg->bell_fd, ev, 16, 0);
+		for (int i = 0; i < n; i++) {
+			unsigned slot = ev[i].data.u32;
+			uint64_t v;
+			if (slot < PKV_SHM_CLIENTS && seg->slots[slot].bell_fd >= 0 &&
+			    read(seg->slots[slot].bell_fd, &v, sizeof(v)) < 0)
+				(void)errno;
+		}
+		if (n < 16)
+			break;
+	}
 }

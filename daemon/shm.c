@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -47,6 +48,8 @@ _Static_assert(PKV_CONFIG_MIN_CACHE_ENTRIES == PKV_SHM_CACHE_MIN, "smallest cach
 _Static_assert(PKV_CONFIG_MAX_CACHE_ENTRIES == PKV_SHM_CACHE_MAX, "largest cache");
 
 
+static void slot_free(struct shm_segment *seg, unsigned i);
+
 /* --- create / destroy ---------------------------------------------------- */
 
 static int init_locks(struct shm_segment *seg)
@@ -80,23 +83,30 @@ int shm_create_sized(struct shm_segment **out, uint64_t incarnation, pid_t daemo
 		return -ENOMEM;
 	seg->mem_fd = -1;
 	seg->bell_fd = -1;
+	for (unsigned i = 0; i < PKV_SHM_CLIENTS; i++)
+		seg->slots[i].mem_fd = seg->slots[i].bell_fd = -1;
 	seg->geom = geom;
 	seg->size = geom.size;
 	int e;
 	seg->mem_fd = memfd_create("pkvd-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (seg->mem_fd < 0 || ftruncate(seg->mem_fd, (off_t)seg->size) < 0)
 		goto fail_errno;
-	/*
-	 * A client holds the memfd too: without these seals it could shrink
-	 * the file and make the daemon fault on its next access.
-	 */
-	if (fcntl(seg->mem_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
-		goto fail_errno;
 	void *p = mmap(NULL, seg->size, PROT_READ | PROT_WRITE, MAP_SHARED, seg->mem_fd, 0);
 	if (p == MAP_FAILED)
 		goto fail_errno;
 	seg->m = p;
-	seg->bell_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	/*
+	 * Every client holds the memfd. Sealed after our own writable mapping:
+	 * F_SEAL_FUTURE_WRITE refuses every later writable shared mapping,
+	 * mprotect to PROT_WRITE (read-only shared mappings lose VM_MAYWRITE),
+	 * write(2) and hole punching, for any fd of this inode, including one
+	 * reopened through /proc read-write; shrink and grow would make the
+	 * daemon fault (docs/design.md §8).
+	 */
+	if (fcntl(seg->mem_fd, F_ADD_SEALS,
+		  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) < 0)
+		goto fail_errno;
+	seg->bell_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (seg->bell_fd < 0)
 		goto fail_errno;
 
@@ -110,8 +120,6 @@ int shm_create_sized(struct shm_segment **out, uint64_t incarnation, pid_t daemo
 	e = init_locks(seg);
 	if (e)
 		goto fail;
-	for (unsigned i = 0; i < PKV_SHM_RING_SLOTS; i++)
-		m->ring[i].word = PKV_SHM_RW_EMPTY(i);
 	m->hdr.format = pkv_shm_format();
 	m->hdr.size = seg->size;
 	m->hdr.incarnation = incarnation;
@@ -149,9 +157,11 @@ void shm_destroy(struct shm_segment *seg)
 	__atomic_store_n(&m->hdr.daemon_alive, 0, __ATOMIC_SEQ_CST);
 	/* Waiters re-check daemon_alive when woken: they return at once. */
 	for (unsigned i = 0; i < PKV_SHM_CLIENTS; i++)
-		if (pkv_shm_load_rlx(&m->clients[i].state) == PKV_SHM_ATTACHED)
-			futex_wake(&m->clients[i].resp_tag);
+		if (seg->slots[i].c)
+			futex_wake(&seg->slots[i].c->resp_tag);
 	futex_wake(&m->view.seq);
+	for (unsigned i = 0; i < PKV_SHM_CLIENTS; i++)
+		slot_free(seg, i);
 	munmap(seg->m, seg->size);
 	close(seg->mem_fd);
 	close(seg->bell_fd);
@@ -200,20 +210,72 @@ void shm_set_fault(struct shm_segment *seg, enum shm_fault f)
 
 /* --- client slots ---------------------------------------------------------- */
 
+/* Unmaps and closes slot i's area and doorbell; the slot is free after. */
+static void slot_free(struct shm_segment *seg, unsigned i)
+{
+	struct shm_slot *s = &seg->slots[i];
+	if (s->c)
+		munmap(s->c, sizeof(*s->c));
+	if (s->bell_fd >= 0) {
+		epoll_ctl(seg->bell_fd, EPOLL_CTL_DEL, s->bell_fd, NULL);
+		close(s->bell_fd);
+	}
+	if (s->mem_fd >= 0)
+		close(s->mem_fd);
+	s->c = NULL;
+	s->mem_fd = s->bell_fd = -1;
+	s->pid = 0;
+	seg->attached[i / 64] &= ~(1ull << (i % 64));
+}
+
+/*
+ * A fresh area for slot i: its own memfd (sealed against shrink and grow:
+ * the client holds it read-write and must not make the daemon fault), so
+ * nothing a former owner of the slot still maps reaches the new one.
+ */
+static int slot_open(struct shm_segment *seg, unsigned i)
+{
+	struct shm_slot *s = &seg->slots[i];
+	s->mem_fd = memfd_create("pkvd-client", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (s->mem_fd < 0 || ftruncate(s->mem_fd, PKV_SHM_CLIENT_SIZE) < 0 ||
+	    fcntl(s->mem_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		return -errno;
+	void *p = mmap(NULL, PKV_SHM_CLIENT_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, s->mem_fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	s->c = p;
+	s->bell_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->bell_fd < 0)
+		return -errno;
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
+	if (epoll_ctl(seg->bell_fd, EPOLL_CTL_ADD, s->bell_fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
 int shm_attach_client(struct shm_segment *seg, pid_t pid, uid_t uid)
 {
-	struct pkv_shm_layout *m = seg->m;
 	for (unsigned i = 0; i < PKV_SHM_CLIENTS; i++) {
-		struct pkv_shm_client *c = &m->clients[i];
-		if (pkv_shm_load_rlx(&c->state) != PKV_SHM_FREE)
+		struct shm_slot *s = &seg->slots[i];
+		if (s->c)
 			continue;
+		int r = slot_open(seg, i);
+		if (r < 0) {
+			slot_free(seg, i);
+			return r;
+		}
+		s->pid = (uint32_t)pid;
+		s->attach_gen++;
+		s->seen = 0;
+		s->cursor_len = 0;
+		/* For the client's check only: the daemon never reads these back. */
+		struct pkv_shm_client *c = s->c;
 		c->pid = (uint32_t)pid;
 		c->uid = (uint32_t)uid;
-		c->attach_gen++;
-		pkv_shm_store_rlx(&c->req_tag, 0);
-		pkv_shm_store_rlx(&c->resp_tag, 0);
-		pkv_shm_store_rlx(&c->waiting, 0);
+		c->attach_gen = s->attach_gen;
 		pkv_shm_store_rel(&c->state, PKV_SHM_ATTACHED);
+		seg->attached[i / 64] |= 1ull << (i % 64);
+		seg->n_attached++;
 		STAT_INC(seg, attached);
 		return (int)i;
 	}
@@ -223,30 +285,30 @@ int shm_attach_client(struct shm_segment *seg, pid_t pid, uid_t uid)
 
 void shm_reclaim_client(struct shm_segment *seg, unsigned slot)
 {
-	if (slot >= PKV_SHM_CLIENTS)
+	if (slot >= PKV_SHM_CLIENTS || !seg->slots[slot].c)
 		return;
-	struct pkv_shm_layout *m = seg->m;
-	struct pkv_shm_client *c = &m->clients[slot];
-	if (pkv_shm_load_rlx(&c->state) != PKV_SHM_ATTACHED)
-		return;
-	/*
-	 * Entries the dead client committed and the daemon has not taken yet:
-	 * mark them ownerless, so that they are skipped even if the slot is
-	 * granted again before the consumer reaches them. Producers only ever
-	 * CAS empty words, so a full word changes only here and in the consumer.
-	 */
-	for (unsigned i = 0; i < PKV_SHM_RING_SLOTS; i++) {
-		uint64_t w = pkv_shm_load_acq(&m->ring[i].word);
-		if (!PKV_SHM_RW_IS_FULL(w) || PKV_SHM_RW_CLIENT(w) != slot)
-			continue;
-		uint64_t nw = PKV_SHM_RW_MAKE(PKV_SHM_RW_POS(w), PKV_SHM_RW_NO_CLIENT, 0u);
-		if (__atomic_compare_exchange_n(&m->ring[i].word, &w, nw, false, __ATOMIC_ACQ_REL,
-						__ATOMIC_ACQUIRE))
-			STAT_INC(seg, purged);
-	}
-	c->pid = 0;
-	pkv_shm_store_rel(&c->state, PKV_SHM_FREE);
+	struct shm_slot *s = &seg->slots[slot];
+	/* A request it posted and the daemon has not taken goes with the area. */
+	if (pkv_shm_load_acq(&s->c->post) != s->seen)
+		STAT_INC(seg, purged);
+	slot_free(seg, slot);
+	seg->n_attached--;
 	STAT_INC(seg, reclaimed);
+}
+
+struct pkv_shm_client *shm_client_area(const struct shm_segment *seg, unsigned slot)
+{
+	return slot < PKV_SHM_CLIENTS ? seg->slots[slot].c : NULL;
+}
+
+int shm_client_doorbell_fd(const struct shm_segment *seg, unsigned slot)
+{
+	return slot < PKV_SHM_CLIENTS ? seg->slots[slot].bell_fd : -1;
+}
+
+int shm_client_area_fd(const struct shm_segment *seg, unsigned slot)
+{
+	return slot < PKV_SHM_CLIENTS ? seg->slots[slot].mem_fd : -1;
 }
 
 /* --- attach reply ------------------------------------------------------------ */
@@ -257,7 +319,7 @@ static int send_rep(int sock, const struct pkv_shm_attach_rep *rep, size_t len, 
 	struct iovec iov = {.iov_base = (void *)rep, .iov_len = len};
 	union {
 		struct cmsghdr h;
-		char buf[CMSG_SPACE(2 * sizeof(int))];
+		char buf[CMSG_SPACE(3 * sizeof(int))];
 	} u;
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	if (nfds) {
@@ -281,7 +343,7 @@ static int send_rep(int sock, const struct pkv_shm_attach_rep *rep, size_t len, 
 
 int shm_send_attach(int sock, struct shm_segment *seg, int slot)
 {
-	if (slot < 0 || (unsigned)slot >= PKV_SHM_CLIENTS)
+	if (slot < 0 || (unsigned)slot >= PKV_SHM_CLIENTS || !seg->slots[slot].c)
 		return shm_send_attach_error(sock, slot < 0 ? slot : -EINVAL);
 	const struct pkv_shm_layout *m = seg->m;
 	struct pkv_shm_attach_rep rep = {
@@ -293,10 +355,11 @@ int shm_send_attach(int sock, struct shm_segment *seg, int slot)
 		.size = seg->size,
 		.incarnation = m->hdr.incarnation,
 		.slot = (uint32_t)slot,
-		.attach_gen = m->clients[slot].attach_gen,
+		.attach_gen = seg->slots[slot].attach_gen,
+		.area_size = PKV_SHM_CLIENT_SIZE,
 	};
-	int fds[2] = {seg->mem_fd, seg->bell_fd};
-	return send_rep(sock, &rep, sizeof(rep), fds, 2);
+	int fds[3] = {seg->mem_fd, seg->slots[slot].bell_fd, seg->slots[slot].mem_fd};
+	return send_rep(sock, &rep, sizeof(rep), fds, 3);
 }
 
 int shm_send_attach_error(int sock, int status)

@@ -2,26 +2,30 @@
 /*
  * shm.h — the daemon's side of the local-attach segment (include/pkv-shm.h):
  * creating it, granting and reclaiming client slots, taking requests from the
- * ring, answering them, publishing chosen values into the learner cache and
+ * clients' areas, answering them, publishing chosen values into the learner cache and
  * the cluster view.
  *
  * Pure of io_uring and of the event loop: the loop owns the fds this module
  * hands out (doorbell eventfd, client pidfds) and calls in at these moments:
  *
  *   start       shm_create_sized(&seg, incarnation, pid, cfg.cache_entries)
+ *               (the segment clients map read-only; each attach gets an area
+ *               of its own, include/pkv-shm.h)
  *   attach      control socket op CTL_OP_ATTACH: peer checked,
  *               slot = shm_attach_client(seg, cred.pid, cred.uid),
  *               pidfd_open(cred.pid), shm_send_attach(fd, seg, slot)
  *               (slot < 0: shm_send_attach_error(fd, PKV_S_UNAVAILABLE))
  *   pidfd fires shm_reclaim_client(seg, slot); close the pidfd
- *   each turn   while (shm_ring_next(seg, &rq)) dispatch rq to paxos
+ *   each turn   up to PKV_SHM_CLIENTS times: shm_ring_next(seg, &rq), dispatch
+ *               rq to paxos
  *   completion  shm_respond(seg, slot, ticket, status, gen, val, len) or
  *               shm_respond_keys(seg, slot, ticket, keys, n)
  *   learned     shm_cache_publish(...) for every chosen value learned;
  *               shm_cache_erase(...) when a key generation ends
  *   membership  shm_set_view(...) on every quorum/peer/size change
  *   block       if (shm_sleep_begin(seg)) wait for completions (the doorbell
- *               eventfd is one); afterwards shm_sleep_end(seg); else do not
+ *               fd, an epoll set of the clients' eventfds, is one);
+ *               afterwards shm_sleep_end(seg); else do not
  *               block: requests are waiting
  *   exit        shm_destroy(seg): clears daemon_alive and wakes every waiter
  *
@@ -43,9 +47,9 @@
 struct shm_segment;
 
 /*
- * Creates the memfd (sealed against shrink and grow), maps it, initialises
- * every client slot, ring word and stripe lock, sets up the view and writes
- * the magic last. Also creates the doorbell eventfd (non-blocking).
+ * Creates the memfd, maps it, seals it (no later writable mapping, no
+ * shrink or grow), initialises every stripe lock, sets up the header and
+ * writes the magic last. Also creates the doorbell's epoll fd.
  * Returns 0 or -errno.
  */
 int shm_create(struct shm_segment **out, uint64_t incarnation, pid_t daemon_pid);
@@ -65,7 +69,13 @@ int shm_create_sized(struct shm_segment **out, uint64_t incarnation, pid_t daemo
 void shm_destroy(struct shm_segment *seg);
 
 int shm_memfd(const struct shm_segment *seg);
+/* Readable when a client rang: an epoll fd over every client's eventfd. */
 int shm_doorbell_fd(const struct shm_segment *seg);
+/* Slot's area as the daemon maps it, its memfd and its doorbell eventfd
+ * (NULL or -1 for a free slot): tests and the attach reply. */
+struct pkv_shm_client *shm_client_area(const struct shm_segment *seg, unsigned slot);
+int shm_client_area_fd(const struct shm_segment *seg, unsigned slot);
+int shm_client_doorbell_fd(const struct shm_segment *seg, unsigned slot);
 /* The mapped segment (tests and tools read it; the daemon writes through shm_*). */
 struct pkv_shm_layout *shm_layout(const struct shm_segment *seg);
 const struct pkv_shm_stats *shm_stats(const struct shm_segment *seg);
@@ -76,29 +86,33 @@ struct pkv_shm_stripe *shm_stripe(const struct shm_segment *seg, unsigned i);
 struct pkv_shm_stripe_lock *shm_stripe_writer(const struct shm_segment *seg, unsigned i);
 
 /*
- * Grants a free client slot to process `pid` (the peer's SO_PEERCRED).
- * Returns the slot index, or -EAGAIN when every slot is taken.
+ * Grants a free client slot to process `pid` (the peer's SO_PEERCRED), with
+ * a fresh area (memfd) and doorbell eventfd. Returns the slot index,
+ * -EAGAIN when every slot is taken, or -errno.
  */
 int shm_attach_client(struct shm_segment *seg, pid_t pid, uid_t uid);
 /*
- * Frees `slot` after its process died (its pidfd fired): drops its entries
- * still in the ring and marks the slot free. Responses still due to it are
- * dropped by shm_respond. Safe to call twice.
+ * Frees `slot` after its process died or hung up: unmaps and closes its
+ * area and doorbell (a request it posted goes with them) and marks the slot
+ * free. Responses still due to it are dropped by shm_respond. Safe to call
+ * twice.
  */
 void shm_reclaim_client(struct shm_segment *seg, unsigned slot);
 
 /*
  * Sends the attach reply on the control connection `sock`: the payload and,
- * with SCM_RIGHTS, the memfd and the doorbell eventfd. Returns 0 or -errno.
+ * with SCM_RIGHTS, the segment's memfd, the slot's doorbell eventfd and the
+ * slot's area memfd. Returns 0 or -errno.
  */
 int shm_send_attach(int sock, struct shm_segment *seg, int slot);
 /* Refuses an attach with `status` (enum pkv_status or -errno). */
 int shm_send_attach_error(int sock, int status);
 
 /*
- * A request taken from the ring. Its byte strings point into a copy private
- * to the daemon (taken and verified against the client's tag, so a client
- * cannot change them afterwards): valid until the next shm_ring_next call.
+ * A request taken from a client's area. Its byte strings point into a copy
+ * private to the daemon (taken once and verified against the client's tag,
+ * so a client cannot change them afterwards): valid until the next
+ * shm_ring_next call.
  * paxos_put/get copy what they keep, so dispatching at once is enough.
  */
 struct shm_request {
@@ -120,13 +134,15 @@ struct shm_request {
 };
 
 /*
- * Takes the next committed request. Returns true and fills *out, or false
- * when the ring is empty. Stale entries (client gone or moved on) are skipped
- * and counted; malformed ones (unknown op, lengths over the limits) are
- * answered here with PKV_S_BAD_REQUEST / PKV_S_TOO_LARGE and skipped.
+ * Takes the next posted request, looking at each slot at most once per call,
+ * round-robin from where the last call stopped. Returns true and fills
+ * *out, or false when no client posted one. Stale requests (client moved
+ * on) are skipped and counted; malformed ones (unknown op, lengths over the
+ * limits) are answered here with PKV_S_BAD_REQUEST / PKV_S_TOO_LARGE and
+ * skipped.
  */
 bool shm_ring_next(struct shm_segment *seg, struct shm_request *out);
-/* True if a committed entry waits at the head of the ring. */
+/* True if some client posted a request not taken yet. */
 bool shm_ring_pending(const struct shm_segment *seg);
 
 /*
@@ -152,12 +168,12 @@ int shm_respond_keys(struct shm_segment *seg, unsigned slot, uint64_t ticket,
 
 /*
  * Before blocking: asks clients to ring the doorbell. Returns false (and
- * takes the request back) when the ring already holds a request: do not
+ * takes the request back) when a client already posted a request: do not
  * block then. After waking, call shm_sleep_end.
  */
 bool shm_sleep_begin(struct shm_segment *seg);
 void shm_sleep_end(struct shm_segment *seg);
-/* Empties the doorbell eventfd (when not read by io_uring). */
+/* Empties the clients' doorbell eventfds that rang. */
 void shm_doorbell_drain(struct shm_segment *seg);
 
 /*

@@ -4,9 +4,10 @@
  *
  * A process attaches to its host's daemon (pkvd) and then:
  *  - reads chosen values from a learner cache the daemon publishes in shared
- *    memory: a cache hit costs a memory lookup, no syscall, no shared write;
- *  - sends puts, cache misses and key listings through a request ring in the
- *    same shared memory, and waits for the answer on a futex;
+ *    memory (mapped read-only): a cache hit costs a memory lookup, no
+ *    syscall, no shared write;
+ *  - sends puts, cache misses and key listings through a request area of its
+ *    own, shared with the daemon only, and waits for the answer on a futex;
  *  - reads the daemon's cluster view (quorum, cluster size, nodes) in place.
  *
  * Keys are write-once: pkv_put returns the value the cluster chose, which may
@@ -14,8 +15,8 @@
  * with each lifetime of a key (usable as a fencing token).
  *
  * Threads: a struct pkv_client may be shared by threads. Cache reads and view
- * reads take no lock. Requests through the ring are serialised by a mutex in
- * the handle (each handle owns one request/response slot in the segment);
+ * reads take no lock. Requests to the daemon are serialised by a mutex in
+ * the handle (each handle owns one request/response area);
  * threads that want parallel requests open one handle each.
  *
  * Daemon restarts: a call notices a daemon that exited or died (its segment

@@ -6,16 +6,35 @@
  * the tools. Not installed: the layout is private to one build of PaxosKV,
  * and a client refuses a segment whose format word differs from its own.
  *
- * One segment per daemon incarnation: a memfd (sealed against shrinking and
- * growing, so no client can make the daemon fault) mapped MAP_SHARED by the
- * daemon and every attached client, plus a doorbell eventfd. Both are passed
- * at attach over the control socket with SCM_RIGHTS (see "Attach" below).
+ * Two kinds of memory, so that a client can write only what is its own
+ * (docs/design.md §8):
  *
- * Layout (struct pkv_shm_layout, every region aligned to a cache line, the
- * regions clients must not write aligned to pages):
+ *   the segment  one per daemon incarnation: header, cluster view, daemon
+ *                counters and the learner cache. A memfd the daemon maps
+ *                read-write and then seals with F_SEAL_FUTURE_WRITE (and
+ *                against shrinking and growing): every client maps it
+ *                PROT_READ; a writable MAP_SHARED mapping, an mprotect to
+ *                PROT_WRITE, write(2) and a hole punched in it fail for any
+ *                process, whatever its fd's mode. Readers never write it:
+ *                seqlock reads, and FUTEX_WAIT works on a read-only mapping.
+ *   a client's area  one per attach (struct pkv_shm_client, 128 KiB): a
+ *                memfd the daemon creates, maps and passes to that client
+ *                only, with an eventfd of its own (its doorbell). The
+ *                client writes its request and the post word there; the
+ *                daemon writes the response. A fresh memfd for every attach,
+ *                so no former owner of the slot still maps it. The daemon
+ *                treats every byte of it as hostile: it copies a request out
+ *                once, checks every field of its copy, and keeps no pointer,
+ *                index or offset it trusts in the area.
+ *
+ * All are passed at attach over the control socket with SCM_RIGHTS (see
+ * "Attach" below).
+ *
+ * Segment layout (struct pkv_shm_layout, every region aligned to a cache
+ * line, the cache to pages):
  *
  *   header    identity: magic (written last), format, size, incarnation,
- *             daemon_alive; the doorbell word; ring head and tail
+ *             daemon_alive; the `sleeping` word of the doorbell
  *   view      cluster view under a seqlock: quorum, quorum epoch,
  *             cluster_size, self, connected bitmask, node names; and,
  *             outside the seqlock, the lease (one word, see "Lease").
@@ -23,15 +42,11 @@
  *             finds it odd retries with a pause, then FUTEX_WAITs on it,
  *             and gives up only on a dead daemon or one stopped mid-update
  *   stats     daemon counters (single writer, relaxed 64-bit stores)
- *   ring      PKV_SHM_RING_SLOTS request descriptors, one cache line each
- *   clients   PKV_SHM_CLIENTS client slots of 128 KiB: owner, request and
- *             response fields, a request area that holds a full request
- *             (bucket + key + value + node + dependency key) and a response
- *             area that holds a full value or a page of keys
  *   -- end of struct pkv_shm_layout; the cache follows, its geometry chosen
  *      by the daemon at start and written in the header (cache_*):
  *   locks     cache_stripes writer records (struct pkv_shm_stripe_lock): a
- *             robust mutex and the writer's bookkeeping per stripe
+ *             robust mutex and the writer's bookkeeping per stripe; only
+ *             the daemon locks them (readers take no lock)
  *   seqs      cache_stripes seqlock words (uint32_t), packed: 16 stripes a
  *             line, so the words readers load on every lookup stay in cache
  *   stripes   the learner cache: cache_stripes independent stripes of
@@ -60,13 +75,14 @@
  * from its own constants.
  *
  * Memory: the memfd is sized to the whole segment, but shmem allocates a
- * page only when it is first written. At start the daemon writes the header,
- * ring and the lock records (stripes x 128 bytes); a stripe's pages (two of
+ * page only when it is first written. At start the daemon writes the header
+ * and the lock records (stripes x 128 bytes); a stripe's pages (two of
  * 4 KiB) are touched only when an entry is published into them, and its heap
  * only by entries too large to sit inline, as far as they reach (the heap is
  * bump-allocated and compacted to the front). Sizes (x86-64, glibc):
- *   default, 32768 entries: 683 stripes, 96 KiB heaps, an 85 MiB segment
- *     (16 MiB of client slots and ring, 69 MiB of cache); 0.1 MiB at start;
+ *   default, 32768 entries: 683 stripes, 96 KiB heaps, a 69 MiB segment
+ *     (the cache), 0.1 MiB at start, and 128 KiB of area per attached
+ *     client;
  *   cache_entries = 1 M: 21846 stripes, 16 KiB heaps, a 531 MiB segment
  *     (2.7 MiB of locks, 171 MiB of stripes, 341 MiB of heaps); 3 MiB at
  *     start, about 174 MiB (179 bytes a key more than at start) once 1 M
@@ -84,24 +100,26 @@
  * the helpers below; the structures hold plain integers so that the layout
  * is the same for every compiler and language mode.
  *
- * Ring protocol (multi-producer, single consumer):
- *   A request is written entirely into the client's own slot first (new
- *   req_tag, release fence, fields, request area). Then one CAS publishes it: the ring
- *   word at position `tail` goes from EMPTY(pos) to FULL(pos, client, tag),
- *   and the producer (or any other producer that sees the slot full) moves
- *   `tail` on with a CAS. Claiming a ring slot and committing the request are
- *   the same atomic step, so a client killed at any instant leaves either
- *   nothing in the ring (killed before the CAS: its half-written slot is never
- *   read, and the daemon frees it when the pidfd fires) or a complete
- *   descriptor (killed after: the daemon serves or skips it; reclaim purges
- *   it). No dead producer can leave a claimed-but-unwritten ring slot.
- *   The consumer takes FULL(head) words in order and writes EMPTY(head + N)
- *   back, which frees the slot for the producer one lap later.
- *   The daemon checks every popped descriptor against the client slot: the
- *   slot must be attached and its req_tag must still match, else the entry is
- *   stale (the client timed out and moved on, or died) and is skipped.
- *   Positions are 64-bit; a ring word keeps the low 23 bits and the whole
- *   32-bit tag (see the ring word below for why wrap-around is harmless).
+ * Requests (one at a time per attachment: the library holds the handle's
+ * lock across a request). In its own area the client moves req_tag to the
+ * new tag first (release fence), writes the fields and the request data,
+ * then stores post = tag (seq_cst): that store commits the request. The
+ * daemon keeps, per slot and in its own memory, the last post it took
+ * (`seen`); a turn of its loop scans the attached slots round-robin from
+ * where the last one stopped and takes a slot whose post differs from
+ * seen: seen = post, then it copies the fields and data out once (each
+ * length read once and bounded by the area), re-reads req_tag and throws
+ * the copy away if it is not the posted tag (the client moved on: torn).
+ * A client therefore has at most one request taken per lap of the scan, and
+ * a turn takes at most PKV_SHM_CLIENTS requests: a client that rewrites its
+ * post word as fast as it can is served like any busy client and delays
+ * nobody by more than one request. A client killed at any instant leaves a
+ * half-written request that was never posted (never read), or a posted one
+ * the daemon serves or skips; its area goes with its slot at reclaim.
+ * Nothing in the area can make the daemon loop, read outside the area or
+ * answer another client: the slot an answer goes to is the daemon's own
+ * record (the request's ticket: the daemon's attach generation of the slot
+ * and the tag).
  *
  * Response: the daemon fills status, gen, until, resp_len, resp_flags and the
  * response area, then stores resp_tag = req_tag with release, then, if the client
@@ -110,21 +128,15 @@
  * PKV_SHM_WAIT_SLICE_MS, checking in between that the daemon is still alive,
  * so a dead daemon costs a bounded wait, never a hang.
  *
- * Doorbell: before blocking, the daemon sets `sleeping` = 1 and re-checks the
- * ring (both with seq_cst order); it clears `sleeping` when it wakes. Every
- * client that has published a request and then reads `sleeping` = 1
- * (seq_cst) writes 1 to the eventfd; no client clears the word. So a
- * producer stopped or killed between the two steps silences nothing: the
- * next producer still sees 1 and rings. Several producers that publish
- * while the daemon is waking each write once (the eventfd adds up; the
- * daemon drains it). A busy daemon takes requests without a single syscall
- * on either side.
- *
- * A full ring: a producer that finds the slot at `tail` still holding the
- * previous lap backs off (a few spins, then sleeps of up to 1 ms) and checks
- * the daemon's liveness as a waiting client does, so a dead daemon ends the
- * wait with PKV_UNAVAILABLE and a stopped one with PKV_TIMEOUT at the
- * deadline, neither with a spin.
+ * Doorbell: each client has its own eventfd (the daemon watches them all
+ * through one epoll fd), so no client can drain another's. Before
+ * blocking, the daemon sets `sleeping` = 1 (in the read-only header) and
+ * re-checks every attached slot's post word (both with seq_cst order); it
+ * clears `sleeping` when it wakes. Every client that has posted a request
+ * and then reads `sleeping` = 1 (seq_cst) writes 1 to its eventfd; no
+ * client can clear the word. So a producer stopped or killed between the
+ * two steps delays only its own request. A busy daemon takes requests
+ * without a single syscall on either side.
  *
  * Cache protocol (per stripe seqlock + robust mutex):
  *   writer: lock (robust, process-shared) → seq++ (odd) → release fence →
@@ -137,7 +149,7 @@
  *           length bounds-checked first: the reader may see a torn entry);
  *           acquire fence; s2 = seq; s1 != s2 → retry. After
  *           PKV_SHM_READ_RETRIES failed attempts the reader gives up and asks
- *           the daemon through the ring, so it never waits on a writer, live
+ *           the daemon through its area, so it never waits on a writer, live
  *           or dead.
  *   A writer that dies holding the lock leaves seq odd and the mutex owned;
  *   the next locker gets EOWNERDEAD, clears the stripe (the acceptors hold the
@@ -159,8 +171,10 @@
  *   request:  a struct ctl_req with op = CTL_OP_ATTACH and no payload
  *   reply:    struct pkv_shm_attach_rep (a struct ctl_rep followed by the
  *             attach payload) in one packet; when status is 0 the
- *             packet carries SCM_RIGHTS with two fds: [0] the memfd,
- *             [1] the doorbell eventfd. On error: no fds, len = 0.
+ *             packet carries SCM_RIGHTS with three fds: [0] the segment's
+ *             memfd (map it PROT_READ: nothing else is allowed), [1] the
+ *             client's doorbell eventfd, [2] the memfd of the client's
+ *             area (area_size bytes, read-write). On error: no fds, len = 0.
  *   The client keeps the connection open: the daemon's end closing (POLLHUP)
  *   is how a client notices a daemon that died without a clean exit.
  */
@@ -175,10 +189,9 @@
 #include "pkv-ctl.h"
 
 #define PKV_SHM_MAGIC 0x504b5653484d3031ull /* "PKVSHM01" */
-#define PKV_SHM_LAYOUT_VERSION 6u
+#define PKV_SHM_LAYOUT_VERSION 7u
 
 #define PKV_SHM_CLIENTS 128u	      /* attached client handles at once */
-#define PKV_SHM_RING_SLOTS 256u	      /* power of two, >= PKV_SHM_CLIENTS */
 #define PKV_SHM_STRIPE_ENTRIES 64u    /* entries per stripe (a format constant) */
 #define PKV_SHM_STRIPE_LOAD 48u	      /* entries a stripe is sized for (3/4 full) */
 #define PKV_SHM_CACHE_DEFAULT 32768u  /* cache entries by default: 683 stripes */
@@ -189,7 +202,7 @@
 #define PKV_SHM_STRIPE_HEAP_MAX 131072u /* a full entry (bucket + key + 60000) fits */
 #define PKV_SHM_NODES 64u	      /* = PKV_MAX_NODES */
 #define PKV_SHM_NAME_MAX 64u	      /* node name + NUL */
-#define PKV_SHM_CLIENT_SIZE 131072u   /* one client slot */
+#define PKV_SHM_CLIENT_SIZE 131072u   /* one client's area (its own memfd) */
 #define PKV_SHM_CLIENT_HEAD 256u      /* owner, request, waiting, response lines */
 #define PKV_SHM_REQ_DATA (65536u - PKV_SHM_CLIENT_HEAD) /* request bytes */
 #define PKV_SHM_RESP_DATA 65536u      /* response bytes */
@@ -251,9 +264,7 @@ struct pkv_shm_header {
 	uint64_t cache_stride;	  /* bytes from a stripe to the next */
 	uint64_t reserved1[2];
 
-	uint32_t sleeping PKV_SHM_ALIGNED(PKV_SHM_LINE); /* doorbell wanted */
-	uint64_t tail PKV_SHM_ALIGNED(PKV_SHM_LINE);	   /* ring: next position to fill */
-	uint64_t head PKV_SHM_ALIGNED(PKV_SHM_LINE);	   /* ring: next position to take */
+	uint32_t sleeping PKV_SHM_ALIGNED(PKV_SHM_LINE); /* doorbell wanted (daemon-written) */
 } PKV_SHM_ALIGNED(PKV_SHM_LINE);
 
 struct pkv_shm_view {
@@ -272,15 +283,15 @@ struct pkv_shm_view {
 
 /* Daemon counters. Single writer; a reader may see each one a little old. */
 struct pkv_shm_stats {
-	uint64_t requests;	 /* descriptors taken from the ring and handed out */
+	uint64_t requests;	 /* requests taken from client areas and handed out */
 	uint64_t responses;	 /* responses delivered */
-	uint64_t stale;		 /* descriptors or responses for a client gone or moved on */
+	uint64_t stale;		 /* requests or responses for a client gone or moved on */
 	uint64_t malformed;	 /* requests refused with BAD_REQUEST / TOO_LARGE */
 	uint64_t doorbells;	 /* times the daemon asked to be woken */
 	uint64_t attached;	 /* attaches granted */
 	uint64_t attach_refused; /* no free client slot */
 	uint64_t reclaimed;	 /* client slots freed after the client died */
-	uint64_t purged;	 /* ring entries of dead clients dropped at reclaim */
+	uint64_t purged;	 /* posted requests of dead clients dropped at reclaim */
 	uint64_t cache_published;
 	uint64_t cache_erased;
 	uint64_t cache_evicted;
@@ -290,41 +301,15 @@ struct pkv_shm_stats {
 	uint64_t reserved[17];
 };
 
-/* --- ring ---------------------------------------------------------------- */
-
-struct pkv_shm_ring_slot {
-	uint64_t word;
-	uint8_t pad[PKV_SHM_LINE - sizeof(uint64_t)];
-};
+/* --- a client's area ------------------------------------------------------ */
 
 /*
- * A ring word: bits 63..41 the position (its low 23 bits), bit 40 FULL,
- * bits 39..32 the client slot, bits 31..0 the request's whole tag, so the
- * daemon compares all of req_tag, never a part an older request of the same
- * client may share. 23 bits of position are enough: a producer that read
- * EMPTY(t) and stalls for a multiple of 2^23 positions finds the word
- * EMPTY(t') only if t' = t mod 2^23 is the position that slot takes next,
- * and its CAS then commits the request at t' in order (libclient/ring.c).
+ * One client's area, in a memfd of its own that only that client (and the
+ * daemon) maps. Everything here is client-writable: the daemon reads each
+ * field once, checks it, and trusts none of it.
  */
-#define PKV_SHM_RW_POS_BITS 23u
-#define PKV_SHM_RW_POS_MASK ((1u << PKV_SHM_RW_POS_BITS) - 1u)
-#define PKV_SHM_RW_FULL (1ull << 40)
-#define PKV_SHM_RW_EMPTY(pos) ((uint64_t)((uint32_t)(pos) & PKV_SHM_RW_POS_MASK) << 41)
-#define PKV_SHM_RW_MAKE(pos, client, tag)                                                          \
-	(PKV_SHM_RW_EMPTY(pos) | PKV_SHM_RW_FULL | ((uint64_t)((client) & 0xffu) << 32) |          \
-	 (uint64_t)(uint32_t)(tag))
-#define PKV_SHM_RW_POS(w) ((uint32_t)((w) >> 41))
-/* Whether word w is for position pos (compared on the bits a word keeps). */
-#define PKV_SHM_RW_AT(w, pos) (PKV_SHM_RW_POS(w) == ((uint32_t)(pos) & PKV_SHM_RW_POS_MASK))
-#define PKV_SHM_RW_IS_FULL(w) (((w) & PKV_SHM_RW_FULL) != 0)
-#define PKV_SHM_RW_CLIENT(w) ((uint32_t)((w) >> 32) & 0xffu)
-#define PKV_SHM_RW_TAG(w) ((uint32_t)(w))
-#define PKV_SHM_RW_NO_CLIENT 0xffu /* a purged entry: skip it */
-
-/* --- client slots --------------------------------------------------------- */
-
 struct pkv_shm_client {
-	/* Owner: written by the daemon at attach and reclaim. */
+	/* Written by the daemon at attach, for the client's check; never read back. */
 	uint32_t state; /* enum pkv_shm_client_state */
 	uint32_t pid;
 	uint32_t uid;
@@ -333,9 +318,9 @@ struct pkv_shm_client {
 	/*
 	 * Request: written by the client. req_data holds, back to back,
 	 * bucket, key, value, node (binding) and dependency key.
-	 * The client first moves req_tag to the new tag (so any older ring
-	 * entry of its own turns stale), then writes the fields and data,
-	 * then publishes the ring entry. The daemon copies the request and
+	 * The client first moves req_tag to the new tag (so an older posted
+	 * request of its own turns stale), then writes the fields and data,
+	 * then stores post = tag. The daemon copies the request and
 	 * re-reads req_tag afterwards: a change means a torn copy, skipped.
 	 */
 	uint32_t req_tag PKV_SHM_ALIGNED(PKV_SHM_LINE);
@@ -353,6 +338,7 @@ struct pkv_shm_client {
 
 	/* The client sets it before FUTEX_WAIT, so the daemon wakes only waiters. */
 	uint32_t waiting PKV_SHM_ALIGNED(PKV_SHM_LINE);
+	uint32_t post; /* the tag of the request committed last (client, seq_cst) */
 
 	/* Response: written by the daemon; resp_tag last (release). */
 	uint32_t resp_tag PKV_SHM_ALIGNED(PKV_SHM_LINE); /* futex word */
@@ -435,15 +421,9 @@ struct pkv_shm_layout {
 	struct pkv_shm_header hdr;
 	struct pkv_shm_view view;
 	struct pkv_shm_stats stats PKV_SHM_ALIGNED(PKV_SHM_LINE);
-	struct pkv_shm_ring_slot ring[PKV_SHM_RING_SLOTS] PKV_SHM_ALIGNED(PKV_SHM_PAGE);
-	struct pkv_shm_client clients[PKV_SHM_CLIENTS] PKV_SHM_ALIGNED(PKV_SHM_PAGE);
-	/* Then, from sizeof(struct pkv_shm_layout), the cache: clients map it read-only. */
+	/* Then, from sizeof(struct pkv_shm_layout), the cache. Clients map all of it read-only. */
 } PKV_SHM_ALIGNED(PKV_SHM_PAGE);
 
-_Static_assert((PKV_SHM_RING_SLOTS & (PKV_SHM_RING_SLOTS - 1)) == 0,
-	       "ring slots: a power of two");
-_Static_assert(PKV_SHM_RING_SLOTS >= PKV_SHM_CLIENTS, "ring holds a request per client");
-_Static_assert(PKV_SHM_CLIENTS < PKV_SHM_RW_NO_CLIENT, "client index fits a ring word");
 _Static_assert(sizeof(struct pkv_shm_client) == PKV_SHM_CLIENT_SIZE, "client slot size");
 _Static_assert(offsetof(struct pkv_shm_client, req_data) == PKV_SHM_CLIENT_HEAD,
 	       "client slot head");
@@ -456,7 +436,8 @@ _Static_assert(PKV_SHM_STRIPE_HEAP_MIN % PKV_SHM_LINE == 0 &&
 		       PKV_SHM_STRIPE_HEAP_MAX % PKV_SHM_LINE == 0,
 	       "heaps keep stripes on cache lines");
 _Static_assert(sizeof(struct pkv_shm_layout) % PKV_SHM_PAGE == 0,
-	       "the read-only part starts on a page");
+	       "the cache starts on a page");
+_Static_assert(PKV_SHM_CLIENT_SIZE % PKV_SHM_PAGE == 0, "a client's area is whole pages");
 _Static_assert(sizeof(struct pkv_shm_stripe_lock) == 2 * PKV_SHM_LINE, "lock record size");
 _Static_assert(sizeof(struct pkv_shm_entry) == PKV_SHM_ENTRY_SIZE &&
 		       offsetof(struct pkv_shm_entry, inl) + PKV_SHM_INLINE == PKV_SHM_ENTRY_SIZE,
@@ -492,10 +473,9 @@ static inline uint64_t pkv_shm_format(void)
 		sizeof(struct pkv_shm_entry),
 		sizeof(pthread_mutex_t),
 		PKV_SHM_CLIENTS,
-		PKV_SHM_RING_SLOTS,
 		PKV_SHM_STRIPE_ENTRIES,
 		PKV_SHM_STRIPE_LOAD,
-		offsetof(struct pkv_shm_layout, clients),
+		offsetof(struct pkv_shm_client, post),
 		offsetof(struct pkv_shm_header, cache_stripes),
 	};
 	uint64_t f = 0xcbf29ce484222325ull;
@@ -682,6 +662,7 @@ struct pkv_shm_attach_rep {
 	uint64_t incarnation;
 	uint32_t slot; /* the client slot granted */
 	uint32_t attach_gen;
+	uint64_t area_size; /* bytes of the client's area: PKV_SHM_CLIENT_SIZE */
 };
 
 #define PKV_SHM_ATTACH_HDR sizeof(struct ctl_rep)

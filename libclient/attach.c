@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * attach.c — finding the daemon, the attach handshake on its control socket
- * (SCM_RIGHTS: memfd + doorbell eventfd), mapping and checking the segment.
+ * (SCM_RIGHTS: the segment's memfd, the own doorbell eventfd, the own
+ * area's memfd), mapping and checking them.
  */
 #include <errno.h>
 #include <grp.h>
@@ -220,8 +221,8 @@ static void close_fds(int *fds, unsigned n)
 			close(fds[i]);
 }
 
-/* Sends the attach request and receives the reply with its two fds. */
-static int handshake(int fd, struct pkv_shm_attach_rep *rep, int fds[2])
+/* Sends the attach request and receives the reply with its three fds. */
+static int handshake(int fd, struct pkv_shm_attach_rep *rep, int fds[3])
 {
 	struct ctl_req rq = {
 		.magic = CTL_MAGIC,
@@ -274,19 +275,20 @@ static int handshake(int fd, struct pkv_shm_attach_rep *rep, int fds[2])
 				  rep->hdr.status);
 	}
 	if ((size_t)n != sizeof(*rep) || rep->hdr.len != PKV_SHM_ATTACH_PAYLOAD ||
-	    (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || nfds != 2) {
+	    (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || nfds != 3) {
 		close_fds(got, nfds);
 		return client_err(PKV_LAYOUT_MISMATCH, "attach: reply of another version");
 	}
 	if (rep->shm_magic != PKV_SHM_MAGIC || rep->format != pkv_shm_format() ||
 	    rep->size < sizeof(struct pkv_shm_layout) || rep->size > SIZE_MAX / 2 ||
-	    rep->slot >= PKV_SHM_CLIENTS) {
+	    rep->slot >= PKV_SHM_CLIENTS || rep->area_size != sizeof(struct pkv_shm_client)) {
 		close_fds(got, nfds);
 		return client_err(PKV_LAYOUT_MISMATCH,
 				  "the daemon's shared memory is of another build");
 	}
 	fds[0] = got[0];
 	fds[1] = got[1];
+	fds[2] = got[2];
 	return 0;
 }
 
@@ -301,31 +303,36 @@ int attach_open(const char *endpoint, struct pkv_attach **out)
 				  endpoint && *endpoint ? endpoint : "the default endpoint",
 				  strerror(-fd));
 	struct pkv_shm_attach_rep rep;
-	int fds[2] = {-1, -1};
+	int fds[3] = {-1, -1, -1};
 	int r = handshake(fd, &rep, fds);
 	if (r) {
 		close(fd);
 		return r;
 	}
-	struct stat sb;
-	void *map = MAP_FAILED;
-	if (fstat(fds[0], &sb) < 0 || (uint64_t)sb.st_size < rep.size) {
+	struct stat sb, ab;
+	void *map = MAP_FAILED, *area = MAP_FAILED;
+	if (fstat(fds[0], &sb) < 0 || (uint64_t)sb.st_size < rep.size || fstat(fds[2], &ab) < 0 ||
+	    (uint64_t)ab.st_size < rep.area_size) {
 		r = client_err(PKV_LAYOUT_MISMATCH, "shared memory smaller than announced");
 		goto fail;
 	}
-	map = mmap(NULL, rep.size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+	/* The segment is the daemon's to write (sealed: a writable map would fail). */
+	map = mmap(NULL, rep.size, PROT_READ, MAP_SHARED, fds[0], 0);
 	if (map == MAP_FAILED) {
 		r = client_err(-errno, "mmap: %s", strerror(errno));
 		goto fail;
 	}
-	struct pkv_shm_layout *m = map;
+	area = mmap(NULL, rep.area_size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[2], 0);
+	if (area == MAP_FAILED) {
+		r = client_err(-errno, "mmap: %s", strerror(errno));
+		goto fail;
+	}
+	const struct pkv_shm_layout *m = map;
 	struct pkv_shm_cache_geom geom;
 	r = attach_check_layout(m, rep.size, &geom);
 	if (r)
 		goto fail;
-	/* The cache and its locks are the daemon's: a stray write here faults. */
-	mprotect((uint8_t *)map + geom.locks_off, rep.size - geom.locks_off, PROT_READ);
-	const struct pkv_shm_client *c = &m->clients[rep.slot];
+	struct pkv_shm_client *c = area;
 	if (pkv_shm_load_acq(&c->state) != PKV_SHM_ATTACHED || c->attach_gen != rep.attach_gen) {
 		r = client_err(PKV_UNAVAILABLE, "attach: slot %u not granted", rep.slot);
 		goto fail;
@@ -335,10 +342,12 @@ int attach_open(const char *endpoint, struct pkv_attach **out)
 		r = client_err(-ENOMEM, "out of memory");
 		goto fail;
 	}
-	close(fds[0]); /* the mapping keeps the memory */
+	close(fds[0]); /* the mappings keep the memory */
+	close(fds[2]);
 	a->m = m;
 	a->size = rep.size;
 	a->geom = geom;
+	a->c = c;
 	a->ctl_fd = fd;
 	a->bell_fd = fds[1];
 	a->slot = rep.slot;
@@ -351,7 +360,9 @@ int attach_open(const char *endpoint, struct pkv_attach **out)
 fail:
 	if (map != MAP_FAILED)
 		munmap(map, rep.size);
-	close_fds(fds, 2);
+	if (area != MAP_FAILED)
+		munmap(area, rep.area_size);
+	close_fds(fds, 3);
 	close(fd);
 	return r;
 }
@@ -371,7 +382,8 @@ void attach_free(struct pkv_attach *a)
 	attach_hangup(a);
 	if (a->bell_fd >= 0)
 		close(a->bell_fd);
-	munmap(a->m, a->size);
+	munmap((void *)(uintptr_t)a->m, a->size);
+	munmap(a->c, sizeof(*a->c));
 	free(a);
 }
 

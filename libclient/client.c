@@ -3,8 +3,8 @@
  * client.c — the public calls of libpaxoskv-client (include/paxoskv.h).
  *
  * A handle holds its current attachment behind an atomic pointer: cache and
- * view reads load it and read shared memory with no lock. Requests through
- * the ring take the handle's mutex (one response slot per handle). When the
+ * view reads load it and read shared memory with no lock. Requests take
+ * the handle's mutex (one request/response area per handle). When the
  * daemon goes away the attachment is retired, not freed — a reader in
  * another thread may still be looking at its mapping — and a new one is
  * made on the next call; retired attachments are freed by pkv_close.
@@ -315,7 +315,7 @@ struct response {
 	uint32_t node;
 };
 
-/* One round trip through the ring. Returns the daemon's status or an error. */
+/* One round trip through the handle's area. Returns the daemon's status or an error. */
 static int request(struct pkv_client *c, const struct ring_req *rq, struct response *out)
 {
 	uint32_t timeout = rq->timeout_ms ? rq->timeout_ms : PKV_SHM_DEFAULT_TIMEOUT_MS;
@@ -325,16 +325,12 @@ static int request(struct pkv_client *c, const struct ring_req *rq, struct respo
 	int r = attached_locked(c, &a);
 	if (r)
 		goto out;
-	struct pkv_shm_client *slot = &a->m->clients[a->slot];
+	struct pkv_shm_client *slot = a->c;
 	uint32_t tag = ring_write_request(slot, &a->tag, rq);
-	r = ring_publish(a, tag, deadline);
-	if (r == PKV_UNAVAILABLE) {
-		retire_locked(c, a);
-		r = client_err(r, "the daemon went away while its request ring was full");
-		goto out;
-	}
+	r = ring_publish(a, tag);
 	if (r) {
-		r = client_err(r, "the daemon's request ring stayed full for %u ms", timeout);
+		retire_locked(c, a);
+		r = client_err(r, "the daemon went away before the request");
 		goto out;
 	}
 	r = ring_wait(a, tag, deadline);

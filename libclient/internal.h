@@ -24,11 +24,12 @@
 /* One attachment to one daemon incarnation. */
 struct pkv_attach {
 	struct pkv_attach *retired_next;
-	struct pkv_shm_layout *m;
+	const struct pkv_shm_layout *m; /* the segment, mapped read-only */
 	size_t size;
 	struct pkv_shm_cache_geom geom; /* from the segment's header, checked at attach */
+	struct pkv_shm_client *c; /* this attachment's own area, read-write */
 	int ctl_fd;  /* kept open: the daemon hanging up means it is gone */
-	int bell_fd; /* the doorbell eventfd */
+	int bell_fd; /* this attachment's doorbell eventfd */
 	unsigned slot;
 	uint32_t attach_gen;
 	uint64_t incarnation;
@@ -55,8 +56,8 @@ uint64_t client_mono_ms(void);
 /* --- attach.c --- */
 
 /*
- * Connects to the daemon chosen by `endpoint` (rules in paxoskv.h), attaches
- * and maps the segment. Returns 0 and *out, or PKV_UNAVAILABLE,
+ * Connects to the daemon chosen by `endpoint` (rules in paxoskv.h), attaches,
+ * maps the segment read-only and the client's own area read-write. Returns 0 and *out, or PKV_UNAVAILABLE,
  * PKV_LAYOUT_MISMATCH, a daemon status, -errno.
  */
 int attach_open(const char *endpoint, struct pkv_attach **out);
@@ -106,17 +107,18 @@ struct ring_req {
 
 /*
  * Steps of one request, split so that tests can stop between them:
- * write (new tag first, then fields and data) → publish (one CAS, doorbell
- * if the daemon sleeps) → wait (futex on resp_tag, sliced).
+ * write (new tag first, then fields and data) → publish (the post word,
+ * doorbell if the daemon sleeps) → wait (futex on resp_tag, sliced).
  * ring_write_request returns the request's tag; the lengths must already be
  * checked against the limits.
  */
 uint32_t ring_write_request(struct pkv_shm_client *c, uint32_t *counter, const struct ring_req *rq);
 /*
- * Returns 0, PKV_TIMEOUT if the ring stayed full until deadline_ms, or
- * PKV_UNAVAILABLE (`a` marked dead) if the daemon went away meanwhile.
+ * Posts the request `tag` written in a->c. Never waits (the area is the
+ * client's own); returns 0, or PKV_UNAVAILABLE (`a` marked dead) if the
+ * daemon is gone.
  */
-int ring_publish(struct pkv_attach *a, uint32_t tag, uint64_t deadline_ms);
+int ring_publish(struct pkv_attach *a, uint32_t tag);
 /* TEST ONLY: called between seeing the daemon asleep and ringing. */
 extern void (*ring_doorbell_stall)(void);
 /*

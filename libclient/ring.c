@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * ring.c — the client side of the request ring (protocol in
- * include/pkv-shm.h): write the request into the own slot, publish it with
- * one CAS, ring the doorbell only if the daemon sleeps, wait on a futex.
+ * ring.c — the client side of a request (protocol in include/pkv-shm.h,
+ * "Requests"): write it into the client's own area, post it with one store,
+ * ring the own doorbell only if the daemon sleeps, wait on a futex.
  */
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
-#include <sched.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -57,71 +56,18 @@ uint32_t ring_write_request(struct pkv_shm_client *c, uint32_t *counter, const s
 	return tag;
 }
 
-#define FULL_SPINS 64u	  /* turns on a full ring before the first sleep */
-#define FULL_SLEEP_MAX_US 1000u /* the longest sleep on a full ring */
-
-/* A full ring: back off, and give up if the daemon is gone or the deadline passed. */
-static int ring_full_wait(struct pkv_attach *a, unsigned spins, uint64_t deadline_ms)
+int ring_publish(struct pkv_attach *a, uint32_t tag)
 {
-	if (spins < FULL_SPINS) {
-		cpu_relax();
-		return 0;
-	}
-	/* The same liveness checks as a waiting client (ring_wait): the word, and
-	 * the control socket once a slice. */
-	if (!attach_alive(a, PKV_SHM_WAIT_SLICE_MS))
+	if (!attach_alive(a, UINT64_MAX))
 		return PKV_UNAVAILABLE;
-	if (client_mono_ms() >= deadline_ms)
-		return PKV_TIMEOUT;
-	unsigned us = 8u << ((spins - FULL_SPINS) < 7u ? (spins - FULL_SPINS) : 7u);
-	if (us > FULL_SLEEP_MAX_US)
-		us = FULL_SLEEP_MAX_US;
-	struct timespec ts = {0, (long)us * 1000};
-	nanosleep(&ts, NULL);
-	return 0;
-}
-
-int ring_publish(struct pkv_attach *a, uint32_t tag, uint64_t deadline_ms)
-{
-	struct pkv_shm_layout *m = a->m;
-	for (unsigned spins = 0;;) {
-		uint64_t t = pkv_shm_load_acq(&m->hdr.tail);
-		uint64_t *word = &m->ring[t & RING_MASK].word;
-		uint64_t w = pkv_shm_load_acq(word);
-		if (w == PKV_SHM_RW_EMPTY(t)) {
-			uint64_t nw = PKV_SHM_RW_MAKE(t, a->slot, tag);
-			/* Claim and commit in one step (seq_cst: pairs with the doorbell). */
-			if (__atomic_compare_exchange_n(word, &w, nw, false, __ATOMIC_SEQ_CST,
-							__ATOMIC_ACQUIRE)) {
-				__atomic_compare_exchange_n(&m->hdr.tail, &t, t + 1, false,
-							    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
-				break;
-			}
-			continue;
-		}
-		/* How far the word's position is ahead of t (23 bits, wrapping). */
-		uint32_t ahead = (PKV_SHM_RW_POS(w) - (uint32_t)t) & PKV_SHM_RW_POS_MASK;
-		if (ahead <= (PKV_SHM_RW_POS_MASK >> 1) && w != PKV_SHM_RW_EMPTY(t)) {
-			/*
-			 * Position t is taken (full) or already consumed (empty for
-			 * a later lap): its producer has not moved the tail on, and
-			 * may be dead. Help.
-			 */
-			__atomic_compare_exchange_n(&m->hdr.tail, &t, t + 1, false,
-						    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
-			continue;
-		}
-		/* The slot still holds the previous lap: the ring is full. */
-		int r = ring_full_wait(a, spins++, deadline_ms);
-		if (r)
-			return r;
-	}
+	/* The commit (seq_cst: pairs with the daemon's `store sleeping; load post`). */
+	__atomic_store_n(&a->c->post, tag, __ATOMIC_SEQ_CST);
 	/*
-	 * Every producer that sees the daemon asleep rings; none clears the
-	 * word (the daemon does when it wakes), so one stopped between here and
-	 * the write cannot silence the bell for the others (pkv-shm.h).
+	 * Every producer that sees the daemon asleep rings its own bell; none
+	 * can clear the word (the daemon does when it wakes), so a producer
+	 * stopped here delays only its own request (pkv-shm.h).
 	 */
-	if (__atomic_load_n(&m->hdr.sleeping, __ATOMIC_SEQ_CST)) {
+	if (__atomic_load_n(&a->m->hdr.sleeping, __ATOMIC_SEQ_CST)) {
 		if (ring_doorbell_stall)
 			ring_doorbell_stall();
 		uint64_t one = 1;
@@ -142,7 +88,7 @@ static int futex_wait(uint32_t *word, uint32_t val, uint64_t ms)
 
 int ring_wait(struct pkv_attach *a, uint32_t tag, uint64_t deadline_ms)
 {
-	struct pkv_shm_client *c = &a->m->clients[a->slot];
+	struct pkv_shm_client *c = a->c;
 	for (;;) {
 		if (pkv_shm_load_acq(&c->resp_tag) == tag)
 			return 0;

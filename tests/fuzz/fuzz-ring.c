@@ -1,35 +1,37 @@
 // SPDX-License-Identifier: MIT
 /*
- * fuzz-ring — libFuzzer target for the request ring: everything the daemon
- * reads from a client slot of the shared-memory segment, which any attached
- * client process can fill with whatever it likes.
+ * fuzz-ring — libFuzzer target for the request path: everything the daemon
+ * reads from a client's area (its own memfd), which that client can fill
+ * with whatever it likes at any time.
  *
  * Built and run by tests/fuzz/run.sh; by hand, from the source root:
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
  *         -D_GNU_SOURCE -Idaemon -Iinclude tests/fuzz/fuzz-ring.c \
- *         daemon/ringreq.c daemon/shm.c daemon/config.c -o fuzz-ring
+ *         daemon/ringreq.c daemon/shm.c daemon/shm-ring.c daemon/shm-cache.c \
+ *         daemon/config.c -o fuzz-ring
  *   ./fuzz-ring -max_total_time=60 corpus-copy tests/fuzz/corpus/ring
  *
  * Input (little-endian), the client slot's request fields, then its data:
  *
  *   0 op  1 flags  2 bucket_len  3 node_len  4 key_len:u32  8 value_len:u32
  *   12 dep_len:u32  16 timeout_ms:u32  20 bind_pid:i32  24 until:u64
- *   32 ring: bits 0-1 which ring word is published (0: this client's,
- *      1: a free slot's, 2: a purged entry, 3: this client with a stale tag)
- *   33 keys re-read: value_len:u32, bucket_len:u8, key_len:u32 written over
- *      the slot after the daemon took the request, before it answers keys
+ *   32 post: bits 0-1 what the post word says (0: this request's tag,
+ *      1: a tag that is not req_tag (stale), 2 and 3: nothing posted)
+ *   33 keys scribble: value_len:u32, bucket_len:u8, key_len:u32 written over
+ *      the area after the daemon took the request, before it answers keys
  *   42 request data (bucket, key, value, node, dependency key back to back)
  *
  * Each input is used twice:
  *  1. through the real consumer: a segment made by shm_create, one attached
- *     client slot written as a client would, one ring word published, then
- *     shm_ring_next. It must take, skip (stale) or refuse exactly the
- *     entries it should; a request it takes must point into the daemon's
- *     private copy, not the shared segment, and must not change when the
- *     client rewrites its slot afterwards (no second fetch); then
- *     ringreq_decode and the answer (shm_respond / shm_respond_keys, which
- *     re-reads the keys cursor from the slot) run on it.
+ *     client whose area is written as a client would, its post word set,
+ *     then shm_ring_next. It must take, skip (stale) or refuse exactly the
+ *     requests it should, and take a post once; a request it takes must
+ *     point into the daemon's private copy, not the client's area, and must
+ *     not change when the client rewrites its area afterwards (no second
+ *     fetch); then ringreq_decode and the answer (shm_respond /
+ *     shm_respond_keys, which answers from the cursor copied at take, the
+ *     area's lengths scribbled meanwhile) run on it.
  *  2. directly through ringreq_decode, with lengths shm_ring_next never
  *     produces (empty bucket, long node names, any op).
  * Every accepted request is checked against what ringreq.h promises.
@@ -145,13 +147,15 @@ static void check_decoded(const struct shm_request *rq, int s, const struct ring
 static bool in_segment(struct pkv_bytes b)
 {
 	const uint8_t *lo = (const uint8_t *)m, *hi = lo + sizeof(*m);
-	return b.len && b.p >= lo && b.p < hi;
+	const uint8_t *alo = (const uint8_t *)shm_client_area(seg, slot);
+	const uint8_t *ahi = alo + sizeof(struct pkv_shm_client);
+	return b.len && ((b.p >= lo && b.p < hi) || (b.p >= alo && b.p < ahi));
 }
 
-/* Writes the request into the client slot as libclient's ring_write_request does. */
+/* Writes the request into the client's area as libclient's ring_write_request does. */
 static uint32_t client_write(const uint8_t *h, const uint8_t *d, size_t n)
 {
-	struct pkv_shm_client *c = &m->clients[slot];
+	struct pkv_shm_client *c = shm_client_area(seg, slot);
 	uint32_t tag = ++tag_counter;
 	if (tag == 0)
 		tag = ++tag_counter;
@@ -200,11 +204,12 @@ static void check_copied(struct pkv_bytes b, const uint8_t *d, size_t n, size_t 
 static void serve(const uint8_t *h, const uint8_t *d, size_t n, struct shm_request *rq,
 		  uint32_t tag)
 {
-	struct pkv_shm_client *c = &m->clients[slot];
-	uint64_t ticket = (uint64_t)c->attach_gen << 32 | tag;
+	struct pkv_shm_client *c = shm_client_area(seg, slot);
+	uint64_t ticket = rq->ticket;
 	uint32_t blen = h[2], klen = rd32(h + 4), vlen = rd32(h + 8), nlen = h[3];
 
-	check(rq->slot == slot && rq->ticket == ticket && rq->op == h[0] && rq->flags == h[1]);
+	check(rq->slot == slot && (uint32_t)rq->ticket == tag && rq->op == h[0] &&
+	      rq->flags == h[1]);
 	check(rq->timeout_ms == (rd32(h + 16) ? rd32(h + 16) : PKV_SHM_DEFAULT_TIMEOUT_MS));
 	/* Every string is the daemon's own copy, or the built-in default bucket. */
 	check(!in_segment(rq->bucket) && !in_segment(rq->key) && !in_segment(rq->value) &&
@@ -216,7 +221,7 @@ static void serve(const uint8_t *h, const uint8_t *d, size_t n, struct shm_reque
 		check(rq->bucket.len == strlen(PKV_DEFAULT_BUCKET) &&
 		      memcmp(rq->bucket.p, PKV_DEFAULT_BUCKET, rq->bucket.len) == 0);
 
-	/* The client rewrites its whole slot now; the daemon's copy must not move. */
+	/* The client rewrites its whole area now; the daemon's copy must not move. */
 	memset(c->req_data, 0xee, PKV_SHM_REQ_DATA);
 	c->key_len = c->value_len = c->dep_len = UINT32_MAX;
 	c->bucket_len = c->node_len = 0xff;
@@ -245,8 +250,8 @@ static void serve(const uint8_t *h, const uint8_t *d, size_t n, struct shm_reque
 		return;
 	}
 	/*
-	 * keys: shm_respond_keys reads the cursor from the slot again, so the
-	 * client gets to choose new lengths for it first.
+	 * keys: the client scribbles new lengths over its area first;
+	 * shm_respond_keys must answer from the cursor it copied at take.
 	 */
 	c->value_len = rd32(h + 33);
 	c->bucket_len = h[37];
@@ -259,37 +264,25 @@ static void serve(const uint8_t *h, const uint8_t *d, size_t n, struct shm_reque
 
 static void through_ring(const uint8_t *h, const uint8_t *d, size_t n)
 {
-	struct pkv_shm_client *c = &m->clients[slot];
+	struct pkv_shm_client *c = shm_client_area(seg, slot);
 	struct pkv_shm_stats before = *shm_stats(seg);
 	uint32_t tag = client_write(h, d, n);
 	unsigned mode = h[32] & 3u;
-	uint64_t pos = pkv_shm_load_rlx(&m->hdr.head);
-	uint64_t word;
-	switch (mode) {
-	case 0:
-		word = PKV_SHM_RW_MAKE(pos, slot, tag);
-		break;
-	case 1:
-		word = PKV_SHM_RW_MAKE(pos, slot + 1, tag); /* a free slot */
-		break;
-	case 2:
-		word = PKV_SHM_RW_MAKE(pos, PKV_SHM_RW_NO_CLIENT, tag);
-		break;
-	default:
-		word = PKV_SHM_RW_MAKE(pos, slot, tag ^ 0x8000u);
-		break;
-	}
-	pkv_shm_store_rel(&m->ring[pos & (PKV_SHM_RING_SLOTS - 1)].word, word);
+	if (mode == 0)
+		pkv_shm_store_rel(&c->post, tag);
+	else if (mode == 1)
+		pkv_shm_store_rel(&c->post, tag ^ 0x8000u);
 
 	struct shm_request rq;
 	bool took = shm_ring_next(seg, &rq);
 	const struct pkv_shm_stats *after = shm_stats(seg);
-	check(pkv_shm_load_rlx(&m->hdr.head) == pos + 1); /* the entry is consumed, always */
+	struct shm_request again;
+	check(!shm_ring_next(seg, &again)); /* a post is taken once, whatever it held */
 	if (mode != 0) {
 #ifdef FUZZ_RING_TRACE
-		fprintf(stderr, "ring: mode %u, stale\n", mode);
+		fprintf(stderr, "ring: mode %u, not taken\n", mode);
 #endif
-		check(!took && after->stale == before.stale + 1);
+		check(!took && after->stale == before.stale + (mode == 1));
 		check(after->malformed == before.malformed);
 		return;
 	}

@@ -171,7 +171,7 @@ static void ring_seed(const char *name, const struct ring_seed *s)
 	le(out + 20, (uint32_t)s->bind_pid, 4);
 	le(out + 24, s->until, 8);
 	out[32] = s->mode;
-	/* keys re-read: the cursor's own lengths, as an honest client leaves them */
+	/* keys scribble: the cursor's own lengths, as an honest client leaves them */
 	le(out + 33, len[2], 4);
 	out[37] = (uint8_t)len[0];
 	le(out + 38, len[1], 4);
@@ -201,9 +201,8 @@ static void ring_seeds(void)
 	ring_seed("keys-cursor", &(struct ring_seed){.op = PKV_SHM_OP_KEYS, .bucket = "svc",
 						     .value = "db"});
 	ring_seed("bad-op", &(struct ring_seed){.op = 9, .key = "k"});
-	ring_seed("stale-free-slot", &(struct ring_seed){.op = PKV_SHM_OP_GET, .key = "k", .mode = 1});
-	ring_seed("stale-purged", &(struct ring_seed){.op = PKV_SHM_OP_GET, .key = "k", .mode = 2});
-	ring_seed("stale-tag", &(struct ring_seed){.op = PKV_SHM_OP_GET, .key = "k", .mode = 3});
+	ring_seed("stale-post", &(struct ring_seed){.op = PKV_SHM_OP_GET, .key = "k", .mode = 1});
+	ring_seed("not-posted", &(struct ring_seed){.op = PKV_SHM_OP_GET, .key = "k", .mode = 2});
 	ring_seed("key-too-large",
 		  &(struct ring_seed){.op = PKV_SHM_OP_PUT, .key = "k", .key_len = PKV_MAX_KEY + 1});
 	ring_seed("value-too-large", &(struct ring_seed){.op = PKV_SHM_OP_PUT, .key = "k",

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# A full request ring and a client killed mid-request: with node1 stopped
-# (SIGSTOP), a client waiting for its put's answer is SIGKILLed, then 64
-# handles flood node1's ring with short-timeout puts until a call reports the
-# ring full. Every call returns PKV_TIMEOUT in bounded time, none hangs.
+# A flood of a stopped daemon and a client killed mid-request: with node1
+# stopped (SIGSTOP), a client waiting for its put's answer is SIGKILLed, then
+# 64 handles flood node1 with short-timeout puts, 8 each, every one posted
+# over the handle's last. Every call returns PKV_TIMEOUT in bounded time,
+# none hangs.
 # After SIGCONT every handle works again, the key put before the flood reads
 # the same on every daemon, and each flooded (or killed) put is either absent
 # or holds exactly the value proposed for it: nothing lost, nothing invented.
