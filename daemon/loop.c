@@ -797,6 +797,7 @@ int daemon_init(struct daemon *d)
 	};
 	for (unsigned i = 0; i < d->cfg.n_nodes; i++)
 		mc.nodes[mc.n_nodes++] = d->cfg.nodes[i].id;
+	mc.observers = config_observer_mask(&d->cfg);
 	if (membership_init(&d->mem, &mc) < 0) {
 		daemon_err(d, "bad membership parameters");
 		return -EINVAL;
@@ -826,6 +827,7 @@ int daemon_init(struct daemon *d)
 	};
 	for (unsigned i = 0; i < d->cfg.n_nodes; i++)
 		pc.nodes[pc.n_nodes++] = d->cfg.nodes[i].id;
+	pc.observers = config_observer_mask(&d->cfg);
 	d->store = store_new();
 	if (!d->store)
 		return -ENOMEM;

@@ -142,6 +142,9 @@ struct membership_cfg {
 	 * listed or not. */
 	uint32_t nodes[PKV_MAX_NODES];
 	unsigned n_nodes;
+	/* The configured observers (bit id-1): never voters of configuration 0
+	 * (docs/design.md §5.2). */
+	uint64_t observers;
 };
 
 /*
