@@ -468,8 +468,8 @@ static int parse_node(struct parser *p, const char *rest, size_t n)
 		i++;
 	if (name_n == 0 || addr_n == 0 || i != n)
 		return fail(p->err, p->errlen,
-			    "line %u: expected 'node NAME ADDRESS:PORT [observer]' and, with a key"
-			    " pair per node, its public key",
+			    "line %u: expected 'node NAME ADDRESS:PORT' (then 'observer' for a node"
+			    " that does not vote) and, with a key pair per node, its public key",
 			    p->line);
 	if (c->n_nodes == PKV_MAX_NODES)
 		return fail(p->err, p->errlen, "line %u: more than %u nodes", p->line,
