@@ -10,6 +10,7 @@
 #    its process is killed;
 #  - a killed observer's bindings end everywhere (the voters' failure
 #    detector), and the quorum does not change;
+#  - promoting an observer to a voter and back is a membership change;
 #  - with a voter killed, the other two serve every observer.
 . "$(dirname "$0")/lib.sh"
 : "${PKV_AGREE:?}"
@@ -106,6 +107,19 @@ done
 kill -KILL "$holder" 2>/dev/null || true
 wait "$holder" 2>/dev/null || true
 unset "T_PID[holder]"
+
+# Promoting an observer and back is a change of the voters.
+[ "$(t_pkv -n node1 member list | grep -E '^node4 ')" != "" ] || t_fail "member list lacks node4"
+t_pkv -n node1 member list | grep -Eq '^node4 +observer +up$' || t_fail "member list: node4 not an observer"
+[ "$(t_pkv -n node1 member add node4)" = ok ] || t_fail "member add node4"
+t_wait_for "node4 votes" t_field_is 4 voter yes
+t_wait_for "node9 sees node4 as a voter, up" sh -c \
+	"\"$PKV\" -n node9 cluster | grep -q '^peer: node4 .*role=voter state=up'"
+[ "$(t_pkv -n node9 put promoted yes)" = yes ] || t_fail "put through node9 with 4 voters"
+[ "$(t_pkv -n node2 member remove node4)" = ok ] || t_fail "member remove node4"
+t_wait_for "node4 votes no more" t_field_is 4 voter "no (does not vote)"
+t_wait_for "node9 no longer watches node4" sh -c \
+	"\"$PKV\" -n node9 cluster | grep -q '^peer: node4 .*role=observer state=unwatched'"
 
 # A killed voter leaves two of three serving every observer.
 t_stop 2 KILL
