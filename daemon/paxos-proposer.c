@@ -71,12 +71,23 @@ static void send_phase(struct paxos *p, struct req *r, uint64_t answered, bool a
 	default:
 		return;
 	}
-	if (all) {
+	/*
+	 * To the voters only: nobody else's answer counts (docs/design.md
+	 * §5.2), so a fleet's observers cost a round nothing.
+	 */
+	bool others = ((p->configured_mask | self_bit(p)) & ~p->voters) != 0;
+	if (all && !others) {
 		paxos_send(p, PKV_TO_ALL, &m);
 		return;
 	}
 	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
 		uint32_t n = p->cfg.nodes[i];
+		if (others && !is_voter(p, n))
+			continue;
+		if (all) {
+			paxos_send(p, n, &m);
+			continue;
+		}
 		if (!(answered & BIT(n))) {
 			paxos_send(p, n, &m);
 			p->stats.retransmits++;
