@@ -809,7 +809,7 @@ static void render_peers(const struct top_snap *s, struct top_lines *l, size_t m
 {
 	struct top_table t = {
 		.ncol = 8,
-		.head = {"PEER", "ADDRESS", "ROLE", "STATE", "LAST HEARD", "RTT", "HB IN", "HB OUT"},
+		.head = {"PEER", "ADDRESS", "STATE", "ROLE", "LAST HEARD", "RTT", "HB IN", "HB OUT"},
 		.right = {false, false, false, false, true, true, true, true},
 		.cap = {batch ? 0 : 24, batch ? 0 : 40},
 	};
@@ -827,8 +827,8 @@ static void render_peers(const struct top_snap *s, struct top_lines *l, size_t m
 		size_t r = table_row(&t, up ? TOP_ROLE_TEXT : TOP_ROLE_WARN);
 		table_set(&t, r, 0, "%s", p->name);
 		table_set(&t, r, 1, "%s", p->addr);
-		table_set(&t, r, 2, "%s", p->role);
-		table_set(&t, r, 3, "%s", p->state);
+		table_set(&t, r, 2, "%s", p->state);
+		table_set(&t, r, 3, "%s", p->role);
 		if (isdigit((unsigned char)p->heard[0]))
 			table_set(&t, r, 4, "%s ms", p->heard);
 		else
