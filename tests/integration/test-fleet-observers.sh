@@ -10,10 +10,11 @@
 #    its process is killed;
 #  - a killed observer's bindings end everywhere (the voters' failure
 #    detector), and the quorum does not change;
+#  - an observer cut off from the voters reports no quorum (fault builds);
 #  - promoting an observer to a voter and back is a membership change;
 #  - with a voter killed, the other two serve every observer.
 . "$(dirname "$0")/lib.sh"
-: "${PKV_AGREE:?}"
+: "${PKV_AGREE:?}" "${PKV_FAULT:?}"
 
 N=15
 VOTERS="node1 node2 node3"
@@ -107,6 +108,19 @@ done
 kill -KILL "$holder" 2>/dev/null || true
 wait "$holder" 2>/dev/null || true
 unset "T_PID[holder]"
+
+# An observer cut off from the voters reports no quorum (the voters' quorum
+# as it sees it), and the voters keep theirs; with fault injection only.
+rc=0
+"$PKV_FAULT" "$T_DIR/node9/pkvd.sock" "block=1,2,3" >/dev/null 2>&1 || rc=$?
+if [ "$rc" = 0 ]; then
+	t_wait_for "node9 cut off reports no quorum" t_quorum_is 9 no
+	[ "$(t_field 1 quorum)" = yes ] || t_fail "node1 lost its quorum with node9 cut off"
+	"$PKV_FAULT" "$T_DIR/node9/pkvd.sock" "" >/dev/null || t_fail "heal node9"
+	t_wait_for "node9 has quorum again" t_quorum_is 9 yes
+else
+	t_log "pkvd built without fault injection: the cut-off observer is not tried"
+fi
 
 # Promoting an observer and back is a change of the voters.
 [ "$(t_pkv -n node1 member list | grep -E '^node4 ')" != "" ] || t_fail "member list lacks node4"
