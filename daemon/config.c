@@ -446,6 +446,14 @@ static int parse_node(struct parser *p, const char *rest, size_t n)
 	size_t addr_n = i - addr_at;
 	while (i < n && is_blank(rest[i]))
 		i++;
+	/* `observer`: runs pkvd, never votes (docs/design.md §5.2). */
+	bool observer = false;
+	if (n - i >= 8 && !memcmp(rest + i, "observer", 8) && (n - i == 8 || is_blank(rest[i + 8]))) {
+		observer = true;
+		i += 8;
+		while (i < n && is_blank(rest[i]))
+			i++;
+	}
 	pk_at = i;
 	while (i < n && !is_blank(rest[i]))
 		i++;
@@ -460,8 +468,8 @@ static int parse_node(struct parser *p, const char *rest, size_t n)
 		i++;
 	if (name_n == 0 || addr_n == 0 || i != n)
 		return fail(p->err, p->errlen,
-			    "line %u: expected 'node NAME ADDRESS:PORT' and, with a key pair per"
-			    " node, its public key",
+			    "line %u: expected 'node NAME ADDRESS:PORT' (then 'observer' for a node"
+			    " that does not vote) and, with a key pair per node, its public key",
 			    p->line);
 	if (c->n_nodes == PKV_MAX_NODES)
 		return fail(p->err, p->errlen, "line %u: more than %u nodes", p->line,
@@ -511,6 +519,7 @@ static int parse_node(struct parser *p, const char *rest, size_t n)
 		nd->has_pubkey2 = true;
 	}
 	addr_str(nd, nd->addr_text, sizeof(nd->addr_text));
+	nd->observer = observer;
 	nd->id = c->n_nodes + 1;
 	p->node_line[c->n_nodes] = p->line;
 	c->n_nodes++;
@@ -635,6 +644,18 @@ int config_validate(const struct pkv_config *c, char *err, size_t errlen)
 	if (c->cluster_size < 1 || c->cluster_size > PKV_MAX_NODES)
 		return fail(err, errlen, "cluster_size %u out of range (1..%u)", c->cluster_size,
 			    PKV_MAX_NODES);
+	/*
+	 * Observers never vote (docs/design.md §5.2): the voters of
+	 * configuration 0 are the first cluster_size nodes that are not, so
+	 * there must be that many.
+	 */
+	unsigned n_observers = config_observer_count(c);
+	if (n_observers && c->n_nodes - n_observers < c->cluster_size)
+		return fail(err, errlen,
+			    "cluster_size %u needs %u nodes that are not observers, only %u are"
+			    " (%u of the %u nodes say 'observer')",
+			    c->cluster_size, c->cluster_size, c->n_nodes - n_observers, n_observers,
+			    c->n_nodes);
 	/* A quorum is a strict majority of cluster_size; fewer nodes never get one. */
 	if (c->n_nodes <= c->cluster_size / 2)
 		return fail(err, errlen,
@@ -741,7 +762,8 @@ size_t config_format(const struct pkv_config *c, char *buf, size_t len)
 	for (unsigned i = 0; i < c->n_nodes && i < PKV_MAX_NODES; i++) {
 		char a[PKV_CONFIG_ADDR_TEXT];
 		addr_str(&c->nodes[i], a, sizeof(a));
-		out(buf, len, &at, "node %s %s", c->nodes[i].name, a);
+		out(buf, len, &at, "node %s %s%s", c->nodes[i].name, a,
+		    c->nodes[i].observer ? " observer" : "");
 		if (c->nodes[i].has_pubkey) {
 			out(buf, len, &at, " ");
 			for (unsigned k = 0; k < 32; k++)
@@ -755,6 +777,23 @@ size_t config_format(const struct pkv_config *c, char *buf, size_t len)
 		out(buf, len, &at, "\n");
 	}
 	return at;
+}
+
+unsigned config_observer_count(const struct pkv_config *c)
+{
+	unsigned k = 0;
+	for (unsigned i = 0; i < c->n_nodes && i < PKV_MAX_NODES; i++)
+		k += c->nodes[i].observer;
+	return k;
+}
+
+uint64_t config_observer_mask(const struct pkv_config *c)
+{
+	uint64_t m = 0;
+	for (unsigned i = 0; i < c->n_nodes && i < PKV_MAX_NODES; i++)
+		if (c->nodes[i].observer)
+			m |= UINT64_C(1) << i;
+	return m;
 }
 
 const struct pkv_node_cfg *config_node_by_name(const struct pkv_config *c, const char *name)

@@ -30,6 +30,7 @@
  *	node node1 127.0.0.1:7401
  *	node node2 127.0.0.1:7402
  *	node node3 [::1]:7403
+ *	node web1  10.0.1.7:7400 observer
  *
  *   or, with a key pair per node (docs/design.md §7), every node line ends in
  *   the node's public key (64 hex digits, `pkv-keygen -p KEYFILE` prints it):
@@ -45,6 +46,11 @@
  *   lines, so every daemon of a cluster must list its nodes in the same order.
  *   NAME is 1..63 characters of [A-Za-z0-9_.-]. ADDRESS is an IPv4 literal or
  *   an IPv6 literal in brackets; host names are not resolved (no DNS here).
+ * - `node NAME ADDRESS:PORT observer`: the node runs pkvd for its host's
+ *   clients but never votes (docs/design.md §5.2): configuration 0's voters
+ *   are the first cluster_size nodes without the word, so at least
+ *   cluster_size nodes must lack it. Promoting one is a change of the voters
+ *   (`pkv member add`), which prefers nodes that are not observers.
  * - Public keys: either every node line has one or none has. With them,
  *   key_file is this node's own key (its seed); without them it is the
  *   cluster key that every node's key is derived from (dev clusters).
@@ -128,6 +134,7 @@ struct pkv_node_cfg {
 	 */
 	bool has_pubkey2;
 	uint8_t pubkey2[32];
+	bool observer; /* `observer` on its line: never a voter of configuration 0 */
 };
 
 struct pkv_config {
@@ -205,6 +212,10 @@ int config_validate(const struct pkv_config *c, char *err, size_t errlen);
  * to each daemon.
  */
 size_t config_format(const struct pkv_config *c, char *buf, size_t len);
+
+/* The nodes marked `observer`: how many, and bit id-1 of each. */
+unsigned config_observer_count(const struct pkv_config *c);
+uint64_t config_observer_mask(const struct pkv_config *c);
 
 /* Lookups; NULL when there is no such node. */
 const struct pkv_node_cfg *config_self(const struct pkv_config *c);

@@ -302,6 +302,12 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
 			OUT(" %s", n->name);
 	}
 	OUT("\n");
+	/* docs/design.md §5.2: configured `observer`; a promoted one votes all the same */
+	OUT("observers:");
+	for (unsigned i = 0; i < d->cfg.n_nodes; i++)
+		if (d->cfg.nodes[i].observer)
+			OUT(" %s", d->cfg.nodes[i].name);
+	OUT("\n");
 	OUT("connected:");
 	for (unsigned i = 0; i < d->cfg.n_nodes; i++) {
 		const struct pkv_node_cfg *n = &d->cfg.nodes[i];
@@ -332,8 +338,13 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
 		const struct membership_peer *p = membership_peer(&d->mem, n->id);
 		if (!p)
 			continue;
-		OUT("peer: %s addr=%s state=%s", n->name, n->addr_text,
-		    p->connected ? "up" : "down");
+		/* role: a voter, or not (an observer, or a node left out of the voters);
+		 * `unwatched`: neither side votes, so no heartbeats between them (§5.2) */
+		bool pv = membership_is_voter(&d->mem, n->id);
+		OUT("peer: %s addr=%s role=%s state=%s", n->name, n->addr_text,
+		    pv ? "voter" : n->observer ? "observer" : "non-voter",
+		    pv || membership_is_voter(&d->mem, d->self) ? p->connected ? "up" : "down"
+								: "unwatched");
 		if (p->last_heard_us)
 			OUT(" last_heard_ms=%" PRIu64, (now - p->last_heard_us) / 1000u);
 		else

@@ -109,9 +109,19 @@ static void handle_membership_events(struct daemon *d, uint64_t now)
 			paxos_peer_incarnation(d->paxos, ev.node, ev.incarnation, now);
 			/* fall through */
 		case MEMBERSHIP_PEER_DOWN:
-			daemon_logl(d, ev.kind == MEMBERSHIP_PEER_UP ? PKV_LOG_INFO : PKV_LOG_WARNING,
-				    "%s %s", node_name(d, ev.node),
-				   ev.kind == MEMBERSHIP_PEER_UP ? "up" : "down");
+			/* After a change of the voters two daemons that both do
+			 * not vote stop watching each other (§5.2): not a loss. */
+			if (ev.kind == MEMBERSHIP_PEER_DOWN &&
+			    !membership_is_voter(&d->mem, d->self) &&
+			    !membership_is_voter(&d->mem, ev.node))
+				daemon_info(d, "%s no longer watched (neither of us votes)",
+					    node_name(d, ev.node));
+			else
+				daemon_logl(d,
+					    ev.kind == MEMBERSHIP_PEER_UP ? PKV_LOG_INFO
+									  : PKV_LOG_WARNING,
+					    "%s %s", node_name(d, ev.node),
+					    ev.kind == MEMBERSHIP_PEER_UP ? "up" : "down");
 			update_peer(d, ev.node, now);
 			break;
 		}
@@ -797,6 +807,7 @@ int daemon_init(struct daemon *d)
 	};
 	for (unsigned i = 0; i < d->cfg.n_nodes; i++)
 		mc.nodes[mc.n_nodes++] = d->cfg.nodes[i].id;
+	mc.observers = config_observer_mask(&d->cfg);
 	if (membership_init(&d->mem, &mc) < 0) {
 		daemon_err(d, "bad membership parameters");
 		return -EINVAL;
@@ -826,6 +837,7 @@ int daemon_init(struct daemon *d)
 	};
 	for (unsigned i = 0; i < d->cfg.n_nodes; i++)
 		pc.nodes[pc.n_nodes++] = d->cfg.nodes[i].id;
+	pc.observers = config_observer_mask(&d->cfg);
 	d->store = store_new();
 	if (!d->store)
 		return -ENOMEM;

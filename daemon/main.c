@@ -35,6 +35,9 @@ static void usage(FILE *f)
 		"  -c, --config FILE          configuration file (see README)\n"
 		"      --node N|_             dev numbering: run as nodeN on 127.0.0.1:PORT_BASE+N;\n"
 		"                             '_' takes the first number not running in the run dir\n"
+		"      --dev-nodes M          dev numbering: node1..nodeM are configured (default\n"
+		"                             the larger of the cluster size and 9), and those past\n"
+		"                             the cluster size are observers (a dev fleet)\n"
 		"      --name NAME            which configured node this daemon is (config 'self';\n"
 		"                             default: the host name, or its first label, if a node)\n"
 		"      --cluster-size N       configured cluster size (quorum is a majority of it)\n"
@@ -332,10 +335,11 @@ out:
 int main(int argc, char **argv)
 {
 	enum { O_NODE = 256, O_NAME, O_SIZE, O_PORT, O_RUN, O_KEY, O_FT, O_HB, O_ENC, O_DUR, O_NODUR, O_NOFAST, O_MAXK,
-	       O_CACHE, O_BOOT, O_LOGFILE, O_LOGLEVEL, O_GRACE };
+	       O_CACHE, O_BOOT, O_LOGFILE, O_LOGLEVEL, O_GRACE, O_DEVNODES };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"node", required_argument, NULL, O_NODE},
+		{"dev-nodes", required_argument, NULL, O_DEVNODES},
 		{"name", required_argument, NULL, O_NAME},
 		{"cluster-size", required_argument, NULL, O_SIZE},
 		{"port-base", required_argument, NULL, O_PORT},
@@ -360,6 +364,7 @@ int main(int argc, char **argv)
 	const char *config_path = NULL, *node = NULL, *name = NULL, *run_dir = NULL,
 		   *key_file = NULL, *log_file = NULL;
 	int log_level = -1;
+	unsigned dev_nodes = 0; /* --dev-nodes: a dev fleet's node table */
 	long cluster_size = 0, failure_timeout = 0, heartbeat = 0, restart_grace = -1;
 	unsigned port_base = DEV_PORT_BASE;
 	bool encrypt = false;
@@ -382,6 +387,16 @@ int main(int argc, char **argv)
 		case O_NAME:
 			name = optarg;
 			break;
+		case O_DEVNODES: {
+			char *end;
+			unsigned long n = strtoul(optarg, &end, 10);
+			if (*end || n < 1 || n > PKV_MAX_NODES) {
+				fprintf(stderr, "pkvd: --dev-nodes must be 1..%u\n", PKV_MAX_NODES);
+				return 64;
+			}
+			dev_nodes = (unsigned)n;
+			break;
+		}
 		case O_SIZE:
 			cluster_size = strtol(optarg, NULL, 10);
 			if (cluster_size < 1 || cluster_size > (long)PKV_MAX_NODES) {
@@ -592,12 +607,17 @@ int main(int argc, char **argv)
 		}
 		for (unsigned n = first; n <= last; n++) {
 			unsigned max = d.cfg.cluster_size > DEV_MIN_NODES ? d.cfg.cluster_size : DEV_MIN_NODES;
-			if (n > max)
+			if (dev_nodes)
+				max = dev_nodes;
+			if (n > max && !dev_nodes)
 				max = n;
 			if (config_dev(&d.cfg, n, port_base, max, err, sizeof(err)) < 0) {
 				fprintf(stderr, "pkvd: %s\n", err);
 				return 64;
 			}
+			/* A dev fleet (docs/design.md §5.2): past the voters, observers. */
+			for (unsigned i = d.cfg.cluster_size; dev_nodes && i < d.cfg.n_nodes; i++)
+				d.cfg.nodes[i].observer = true;
 			if (node_paths(&d) < 0) {
 				fprintf(stderr, "pkvd: run dir path too long: %s\n", d.cfg.run_dir);
 				return 64;

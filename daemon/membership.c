@@ -18,6 +18,19 @@ static bool peer_id_valid(const struct membership *m, uint32_t id)
 	return id >= 1 && id <= PKV_MAX_NODES && id != m->self && m->peers[id].configured;
 }
 
+/*
+ * docs/design.md §5.2: heartbeats and the failure detector run between a
+ * voter and every other daemon, never between two daemons that both do not
+ * vote. A voter watches everyone; an observer watches the voters only, and
+ * takes what happens to other observers from the voters' erasures. So an
+ * idle fleet of n observers costs each voter n heartbeats sent and n
+ * received per interval, and nobody an all-to-all mesh.
+ */
+static bool peer_watched(const struct membership *m, uint32_t id)
+{
+	return membership_is_voter(m, m->self) || membership_is_voter(m, id);
+}
+
 static void push_event(struct membership *m, const struct membership_event *ev)
 {
 	if (m->ev_len == MEMBERSHIP_EVENT_QUEUE) {
@@ -80,7 +93,7 @@ int membership_init(struct membership *m, const struct membership_cfg *cfg)
 	for (unsigned i = 0; i < cfg->n_nodes; i++)
 		if (cfg->nodes[i] >= 1 && cfg->nodes[i] <= PKV_MAX_NODES)
 			configured |= UINT64_C(1) << (cfg->nodes[i] - 1);
-	m->conf.voters = pkv_voters(configured, cfg->cluster_size);
+	m->conf.voters = pkv_voters(configured & ~cfg->observers, cfg->cluster_size);
 	m->failure_timeout_us = cfg->failure_timeout_us;
 	m->heartbeat_interval_us = cfg->heartbeat_interval_us;
 	m->lease_us = cfg->failure_timeout_us * 3 / 5;
@@ -109,7 +122,7 @@ void membership_set_self_state(struct membership *m, bool synced, bool fresh, ui
 void membership_on_datagram(struct membership *m, uint32_t from, uint64_t incarnation,
 			    uint64_t now_us)
 {
-	if (!peer_id_valid(m, from))
+	if (!peer_id_valid(m, from) || !peer_watched(m, from))
 		return;
 	struct membership_peer *p = &m->peers[from];
 
@@ -146,7 +159,7 @@ void membership_on_datagram(struct membership *m, uint32_t from, uint64_t incarn
 void membership_on_heartbeat(struct membership *m, uint32_t from, const struct pkv_msg *hb,
 			     uint64_t now_us)
 {
-	if (!peer_id_valid(m, from) || hb->type != PKV_MSG_HEARTBEAT)
+	if (!peer_id_valid(m, from) || hb->type != PKV_MSG_HEARTBEAT || !peer_watched(m, from))
 		return;
 	struct membership_peer *p = &m->peers[from];
 
@@ -245,6 +258,14 @@ uint64_t membership_tick(struct membership *m, uint64_t now_us, struct pkv_outbo
 			p->connected = false;
 			p->echo_ts = 0; /* too old to measure anything */
 			peer_event(m, MEMBERSHIP_PEER_DOWN, p, 0);
+		}
+		if (!peer_watched(m, id)) {
+			/* Another observer (§5.2): no heartbeat; it was a voter
+			 * until a change if it still looks connected, and the
+			 * timeout above ends that. */
+			if (p->connected && p->last_heard_us + m->failure_timeout_us < next)
+				next = p->last_heard_us + m->failure_timeout_us;
+			continue;
 		}
 		if (now_us >= p->next_hb_us) {
 			send_heartbeat(m, p, now_us, out);

@@ -21,7 +21,10 @@
  * runs, but counts for nobody's quorum.
  *
  * Heartbeats (msg.h) go to each peer on its own (to = peer id), whether or
- * not it is connected, once per heartbeat_interval_us. Each carries the last
+ * not it is connected, once per heartbeat_interval_us — to every peer from a
+ * voter, to the voters only from a daemon that does not vote (an observer,
+ * docs/design.md §5.2), which also takes no other non-voter's datagram as a
+ * sign of life. Each carries the last
  * send time heard from that peer (req) and how long it was held (gen), so the
  * peer measures its round-trip time without comparing clocks:
  *	rtt = now - echoed send time - hold time.
@@ -142,6 +145,9 @@ struct membership_cfg {
 	 * listed or not. */
 	uint32_t nodes[PKV_MAX_NODES];
 	unsigned n_nodes;
+	/* The configured observers (bit id-1): never voters of configuration 0
+	 * (docs/design.md §5.2). */
+	uint64_t observers;
 };
 
 /*

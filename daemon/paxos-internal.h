@@ -424,6 +424,8 @@ int req_check_args(struct pkv_bytes bucket, struct pkv_bytes key, bool need_key)
 
 /* ---- paxos-lifetimes.c ------------------------------------------------ */
 
+/* A voter is in the pair: this daemon judges n's connectivity (§5.2). */
+bool lifetimes_peer_judged(const struct paxos *p, uint32_t n);
 uint64_t lifetimes_wall_ms(const struct paxos *p, uint64_t now);
 bool lifetimes_binding_dead(struct paxos *p, const struct pkv_bindings *b,
 			    struct pkv_bytes bucket, uint64_t now);

@@ -27,6 +27,16 @@ uint64_t lifetimes_wall_ms(const struct paxos *p, uint64_t now)
 	return w > 0 ? (uint64_t)w / 1000 : 0;
 }
 
+/*
+ * docs/design.md §5.2: only a pair with a voter in it watches each other.
+ * An observer does not judge another observer's connectivity (they send
+ * each other no heartbeats); the voters do, and their erasures reach it.
+ */
+bool lifetimes_peer_judged(const struct paxos *p, uint32_t n)
+{
+	return is_voter(p, p->cfg.self) || is_voter(p, n);
+}
+
 /* A disconnect is only news for a peer that was connected since we started. */
 static bool peer_lost(const struct paxos *p, uint32_t n)
 {
@@ -34,6 +44,8 @@ static bool peer_lost(const struct paxos *p, uint32_t n)
 		return false;
 	if (n == 0 || n > PKV_MAX_NODES || !p->peers[n].configured)
 		return true;
+	if (!lifetimes_peer_judged(p, n))
+		return false;
 	return p->peers[n].seen_up && !p->peers[n].connected;
 }
 

@@ -43,6 +43,22 @@ static bool proposer_ready(const struct paxos *p)
 	return p->synced && paxos_has_quorum(p);
 }
 
+/*
+ * To every daemon, or to the voters only when some configured node does not
+ * vote (docs/design.md §5.2): nobody else's answer counts, and an observer
+ * learns a value on its first read of it rather than on every put.
+ */
+static void proposer_send_voters(struct paxos *p, const struct pkv_msg *m)
+{
+	if (!((p->configured_mask | self_bit(p)) & ~p->voters)) {
+		paxos_send(p, PKV_TO_ALL, m);
+		return;
+	}
+	for (uint32_t i = 0; i < p->cfg.n_nodes; i++)
+		if (is_voter(p, p->cfg.nodes[i]))
+			paxos_send(p, p->cfg.nodes[i], m);
+}
+
 /* Sends the current phase's message to every node that has not answered. */
 static void send_phase(struct paxos *p, struct req *r, uint64_t answered, bool all)
 {
@@ -71,12 +87,15 @@ static void send_phase(struct paxos *p, struct req *r, uint64_t answered, bool a
 	default:
 		return;
 	}
+	/* To the voters only: a fleet's observers cost a round nothing. */
 	if (all) {
-		paxos_send(p, PKV_TO_ALL, &m);
+		proposer_send_voters(p, &m);
 		return;
 	}
 	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
 		uint32_t n = p->cfg.nodes[i];
+		if (!is_voter(p, n))
+			continue;
 		if (!(answered & BIT(n))) {
 			paxos_send(p, n, &m);
 			p->stats.retransmits++;
@@ -269,7 +288,7 @@ static void proposer_chosen(struct paxos *p, struct req *r, struct pkv_ballot b,
 	 * proposer told everyone already; one that finished a round tells.
 	 */
 	if (p->cfg.n_nodes > 1 && (!r->learn_only || r->get_round))
-		paxos_send(p, PKV_TO_ALL, &m);
+		proposer_send_voters(p, &m);
 	/* lifetimes_learn() completes every request on the key, r included. */
 	lifetimes_learn(p, e, b, v, bind, now);
 	if (e->gen != gen || !e->chosen)

@@ -317,7 +317,8 @@ static int put_bindings(struct paxos *p, struct req *r, const struct pkv_binding
 	if ((b.mask & PKV_BIND_PID) && b.owner != p->cfg.self)
 		return PKV_S_INVALID_VALUE; /* only local processes can be watched */
 	if ((b.mask & PKV_BIND_NODE) && b.node != p->cfg.self &&
-	    (!paxos_peer_ok(p, b.node) || !p->peers[b.node].connected))
+	    (!paxos_peer_ok(p, b.node) ||
+	     (lifetimes_peer_judged(p, b.node) && !p->peers[b.node].connected)))
 		return PKV_S_INVALID_VALUE;
 	if ((b.mask & PKV_BIND_UNTIL) && p->wall_set && lifetimes_wall_ms(p, now) >= b.until)
 		return PKV_S_INVALID_VALUE;

@@ -339,7 +339,8 @@ struct paxos *paxos_new(const struct paxos_config *cfg, struct store *store,
 		p->voters = cfg->conf.voters;
 		p->prev_voters = cfg->conf.prev_voters;
 	} else {
-		p->voters = pkv_voters(p->configured_mask | self_bit(p), p->cfg.cluster_size);
+		p->voters = pkv_voters((p->configured_mask | self_bit(p)) & ~cfg->observers,
+				       p->cfg.cluster_size);
 	}
 	paxos_update_voters(p);
 	p->store = store;
@@ -1005,6 +1006,20 @@ uint32_t paxos_primary(const struct paxos *p, struct pkv_bytes bucket, struct pk
 	h = (h ^ 0xff) * 0x100000001b3ull; /* separator: ("ab","c") != ("a","bc") */
 	for (uint32_t i = 0; i < key.len; i++)
 		h = (h ^ key.p[i]) * 0x100000001b3ull;
+	/*
+	 * Among the voters (docs/design.md §5.2): an observer may be gone
+	 * without another observer knowing, and contention belongs where the
+	 * votes are. With every node a voter this is the node list's pick.
+	 */
+	uint32_t nv = 0;
+	for (uint32_t i = 0; i < p->cfg.n_nodes; i++)
+		nv += is_voter(p, p->sorted[i]);
+	if (nv == 0)
+		return p->sorted[h % p->cfg.n_nodes];
+	uint32_t k = (uint32_t)(h % nv);
+	for (uint32_t i = 0; i < p->cfg.n_nodes; i++)
+		if (is_voter(p, p->sorted[i]) && k-- == 0)
+			return p->sorted[i];
 	return p->sorted[h % p->cfg.n_nodes];
 }
 

@@ -79,6 +79,7 @@ struct paxos_config {
 	uint32_t nodes[PKV_MAX_NODES];	  /* configured node ids, self included */
 	uint32_t n_nodes;
 	uint32_t cluster_size;		  /* configuration 0: the first cluster_size nodes vote */
+	uint64_t observers;		  /* configured observers (bit id-1): not among them */
 	/*
 	 * The configuration the daemon had (its state file): number, voters and
 	 * voters before (docs/design.md §5). voters 0: configuration 0.

@@ -70,11 +70,18 @@ static uint64_t configured_mask(const struct daemon *d)
 	return m;
 }
 
-/* One step toward n voters: the lowest non-voter in, or the highest voter out. */
+/*
+ * One step toward n voters: the lowest non-voter in — one not marked
+ * `observer` first, an observer only when no other is left (promoting it,
+ * docs/design.md §5.2) — or the highest voter out.
+ */
 static uint64_t next_voters(const struct daemon *d, uint64_t voters, uint32_t n)
 {
 	if ((uint32_t)__builtin_popcountll(voters) < n) {
 		uint64_t free_ids = configured_mask(d) & ~voters;
+		uint64_t plain = free_ids & ~config_observer_mask(&d->cfg);
+		if (plain)
+			free_ids = plain;
 		return voters | (free_ids & (~free_ids + 1));
 	}
 	return voters & ~(UINT64_C(1) << (63 - __builtin_clzll(voters)));

@@ -48,6 +48,7 @@ enum top_exit {
 
 struct top_peer {
 	char *name, *addr, *state, *heard;
+	char *role; /* voter, observer, non-voter; "-" from a daemon that does not say */
 	bool has_rtt;
 	uint64_t rtt_us, hb_in, hb_out;
 };
@@ -99,6 +100,7 @@ static void snap_free(struct top_snap *s)
 		free(s->peers[i].name);
 		free(s->peers[i].addr);
 		free(s->peers[i].state);
+		free(s->peers[i].role);
 		free(s->peers[i].heard);
 	}
 	free(s->peers);
@@ -210,6 +212,7 @@ static void parse_peer(struct top_snap *s, const char *v)
 	p->name = first_tok(v, &rest);
 	p->addr = xstrdup(tok_str(rest, "addr", buf, sizeof(buf)) ? buf : "?");
 	p->state = xstrdup(tok_str(rest, "state", buf, sizeof(buf)) ? buf : "?");
+	p->role = xstrdup(tok_str(rest, "role", buf, sizeof(buf)) ? buf : "-");
 	p->heard = xstrdup(tok_str(rest, "last_heard_ms", buf, sizeof(buf)) ? buf : "?");
 	p->has_rtt = tok_u64(rest, "rtt_us", &p->rtt_us);
 	p->hb_in = tok_u64_or0(rest, "hb_in");
@@ -805,9 +808,9 @@ static void render_peers(const struct top_snap *s, struct top_lines *l, size_t m
 			 bool batch)
 {
 	struct top_table t = {
-		.ncol = 7,
-		.head = {"PEER", "ADDRESS", "STATE", "LAST HEARD", "RTT", "HB IN", "HB OUT"},
-		.right = {false, false, false, true, true, true, true},
+		.ncol = 8,
+		.head = {"PEER", "ADDRESS", "STATE", "ROLE", "LAST HEARD", "RTT", "HB IN", "HB OUT"},
+		.right = {false, false, false, false, true, true, true, true},
 		.cap = {batch ? 0 : 24, batch ? 0 : 40},
 	};
 	size_t shown = max_rows && s->npeers > max_rows ? max_rows - 1 : s->npeers;
@@ -819,21 +822,23 @@ static void render_peers(const struct top_snap *s, struct top_lines *l, size_t m
 				order[n++] = i;
 	for (size_t k = 0; k < n; k++) {
 		const struct top_peer *p = &s->peers[order[k]];
-		bool up = !strcmp(p->state, "up");
+		/* An observer's fellow observers are unwatched, not down (§5.2). */
+		bool up = !strcmp(p->state, "up") || !strcmp(p->state, "unwatched");
 		size_t r = table_row(&t, up ? TOP_ROLE_TEXT : TOP_ROLE_WARN);
 		table_set(&t, r, 0, "%s", p->name);
 		table_set(&t, r, 1, "%s", p->addr);
 		table_set(&t, r, 2, "%s", p->state);
+		table_set(&t, r, 3, "%s", p->role);
 		if (isdigit((unsigned char)p->heard[0]))
-			table_set(&t, r, 3, "%s ms", p->heard);
+			table_set(&t, r, 4, "%s ms", p->heard);
 		else
-			table_set(&t, r, 3, "%s", p->heard);
+			table_set(&t, r, 4, "%s", p->heard);
 		if (p->has_rtt && p->rtt_us)
-			table_set(&t, r, 4, "%.3f ms", (double)p->rtt_us / 1000.0);
+			table_set(&t, r, 5, "%.3f ms", (double)p->rtt_us / 1000.0);
 		else
-			table_set(&t, r, 4, "-");
-		table_set(&t, r, 5, "%" PRIu64, p->hb_in);
-		table_set(&t, r, 6, "%" PRIu64, p->hb_out);
+			table_set(&t, r, 5, "-");
+		table_set(&t, r, 6, "%" PRIu64, p->hb_in);
+		table_set(&t, r, 7, "%" PRIu64, p->hb_out);
 	}
 	free(order);
 	table_emit(&t, l, 0, shown);

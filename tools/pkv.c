@@ -498,27 +498,45 @@ static int cmd_member(int argc, char **argv)
 		n_voters += word_in(voters, vl, words[n_words], wlen[n_words]);
 		n_words++;
 	}
+	/* Configured observers (docs/design.md §5.2); an older pkvd lists none. */
+	size_t ol = 0;
+	const char *obs = report_field(text, "observers", &ol);
 	if (list) {
 		printf("%-16s %-10s %s\n", "NAME", "ROLE", "STATE");
 		for (size_t k = 0; k < n_words; k++) {
 			bool v = word_in(voters, vl, words[k], wlen[k]);
 			bool up = word_in(conn, cl, words[k], wlen[k]);
 			bool me = wlen[k] == sl && !strncmp(words[k], self, sl);
-			printf("%-16.*s %-10s %s%s\n", (int)wlen[k], words[k], v ? "voter" : "non-voter",
+			bool o = !v && obs && word_in(obs, ol, words[k], wlen[k]);
+			printf("%-16.*s %-10s %s%s\n", (int)wlen[k], words[k],
+			       v ? "voter" : o ? "observer" : "non-voter",
 			       up ? "up" : "down", me ? " (this daemon)" : "");
 		}
 		free(text);
 		return EX_OK_;
 	}
 	const char *name = argv[2];
-	size_t want = add ? n_voters : n_voters - 1; /* the node that changes */
+	/*
+	 * The node that changes, as the daemon picks it (daemon/resize.c): the
+	 * first non-voter not marked observer (an observer when none is left),
+	 * or the last voter.
+	 */
+	size_t want = n_words;
+	for (int pass = 0; add && pass < 2 && want == n_words; pass++)
+		for (size_t k = 0; k < n_words && want == n_words; k++)
+			if (!word_in(voters, vl, words[k], wlen[k]) &&
+			    (pass || !obs || !word_in(obs, ol, words[k], wlen[k])))
+				want = k;
+	for (size_t k = 0; !add && k < n_words; k++)
+		if (word_in(voters, vl, words[k], wlen[k]))
+			want = k;
 	bool ok = n_voters >= 1 && want < n_words && wlen[want] == strlen(name) &&
 		  !strncmp(words[want], name, wlen[want]);
 	if (!ok) {
 		if (want < n_words)
 			fprintf(stderr,
-				"pkv: member %s: the voters are the first %zu configured nodes; only %.*s"
-				" can be %s next\n",
+				"pkv: member %s: one voter changes at a time, in node order (%zu voters"
+				" now, observers last); only %.*s can be %s next\n",
 				argv[1], n_voters, (int)wlen[want], words[want],
 				add ? "added" : "removed");
 		else

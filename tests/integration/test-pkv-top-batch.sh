@@ -25,7 +25,7 @@ echo "$out" | grep -Eq '^quorum yes +cluster_size 3 +connected 3 ' || t_fail "he
 echo "$out" | grep -Eq '^alpha +3 ' || t_fail "bucket alpha with 3 keys missing"
 echo "$out" | grep -Eq '^beta +2 ' || t_fail "bucket beta with 2 keys missing"
 for p in node2 node3; do
-	echo "$out" | grep -Eq "^$p +[^ ]+ +up " || t_fail "peer $p not listed as up"
+	echo "$out" | grep -Eq "^$p +[^ ]+ +up +voter " || t_fail "peer $p not listed as up"
 done
 echo "$out" | grep -Eq '^rejected datagrams: 0 ' || t_fail "rejected datagrams line"
 echo "$out" | grep -Eq '^local: clients [0-9]+ ' || t_fail "local line"

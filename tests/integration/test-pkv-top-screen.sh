@@ -47,9 +47,9 @@ screen=$(pane)
 echo "$screen" | sed 's/^/  | /'
 echo "$screen" | grep -Eq '^quorum yes +cluster_size 3 +connected 3 ' || t_fail "quorum line"
 for p in node2 node3; do
-	echo "$screen" | grep -Eq "^$p +[^ ]+ +up " || t_fail "peer $p row"
+	echo "$screen" | grep -Eq "^$p +[^ ]+ +up +voter " || t_fail "peer $p row"
 done
-echo "$screen" | grep -Eq '^PEER +ADDRESS +STATE ' || t_fail "peer table head"
+echo "$screen" | grep -Eq '^PEER +ADDRESS +STATE +ROLE ' || t_fail "peer table head"
 echo "$screen" | grep -Eq '^BUCKET\* +KEYS +BYTES ' || t_fail "bucket table head (sorted by name)"
 echo "$screen" | grep -Eq '\? help +q quit' || t_fail "footer"
 t_log "the screen shows the header, peers and buckets"

@@ -371,6 +371,8 @@ static void node_start(struct sim *s, unsigned id, bool restarted, bool fresh)
 	};
 	for (unsigned j = 0; j < s->cfg.n; j++)
 		pc.nodes[j] = j + 1;
+	for (unsigned j = s->cfg.n - s->cfg.observers + 1; s->cfg.observers && j <= s->cfg.n; j++)
+		pc.observers |= UINT64_C(1) << (j - 1);
 	nd->store = store_new();
 	pkv_outbox_init(&nd->ob);
 	nd->p = paxos_new(&pc, nd->store, &nd->ob);
@@ -460,10 +462,18 @@ static void heartbeats(struct sim *s)
 		struct sim_node *nd = &s->nodes[i];
 		if (!nd->up)
 			continue;
+		uint64_t voters = paxos_conf(nd->p).voters;
 		for (unsigned j = 1; j <= s->cfg.n; j++) {
 			if (j == i)
 				continue;
 			struct sim_node *pe = &s->nodes[j];
+			/* Two daemons that both do not vote send each other no
+			 * heartbeats (membership.c, docs/design.md §5.2). */
+			if (s->cfg.observers && !((voters >> (i - 1)) & 1u) &&
+			    !((voters >> (j - 1)) & 1u)) {
+				paxos_peer_update(nd->p, j, false, 0, 0, s->now);
+				continue;
+			}
 			bool hears = pe->up && !s->cut[j][i];
 			if (hears && nd->seen_inc[j] != pe->incarnation)
 				paxos_peer_incarnation(nd->p, j, pe->incarnation, s->now);
@@ -1101,6 +1111,13 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 	unsigned vmin = 3, vmax = cfg.n; /* two voters never survive a restart without state */
 	if (memb)
 		cfg.cluster_size = cfg.n == 3 ? 3 : cfg.n - 2;
+	/*
+	 * Every other one of those with five or seven nodes: the two daemons
+	 * past the voters are configured observers (docs/design.md §5.2),
+	 * killed, cut off and holding lifetimes like any node, checked alike.
+	 */
+	if (memb && cfg.n > 3 && seed % 4 == 3)
+		cfg.observers = 2;
 	unsigned changes = 0;
 	/* Network personality from the seed. */
 	struct sim tmp = { .rng = r0 };
@@ -1412,6 +1429,7 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 		fig->invalid_puts = inv;
 		fig->drops = drops;
 		fig->changes = changes;
+		fig->observers = cfg.observers;
 		fig->conf_changes = 0;
 		for (unsigned i = 1; i <= n; i++)
 			fig->conf_changes += s.nodes[i].conf_changes;

@@ -84,6 +84,13 @@ struct sim_config {
 	 */
 	unsigned cluster_size;
 	/*
+	 * The last `observers` nodes are configured observers (docs/design.md
+	 * §5.2): never voters of configuration 0, and the membership oracle
+	 * tells no pair of daemons that both do not vote about each other (no
+	 * heartbeats between them). 0: none.
+	 */
+	unsigned observers;
+	/*
 	 * restart_grace_us of every core (docs/design.md §6.2): a lost node's
 	 * pid bindings hold this long past the loss, and a durable node
 	 * restarted within it after its kill takes its bindings back (keeps
@@ -332,6 +339,7 @@ struct sim_figures {
 	uint64_t bound_puts, invalid_puts, erasures, proc_kills;
 	unsigned drops, drops_ok;
 	unsigned changes;      /* changes of the voters proposed */
+	unsigned observers;    /* configured observers (sim_config.observers) */
 	uint64_t conf_changes; /* configurations moved to, summed over the nodes */
 	uint64_t trace; /* struct sim's trace hash at the end of the run */
 };

@@ -66,7 +66,11 @@
 #include "paxoskv.h"
 #include "pkv-ctl.h"
 
-#define N_NODES	     5
+/* Daemons: N_VOTERS that may vote (the size moves between 3 and 5), and
+ * --observers more that never do (docs/design.md §5.2), N_MAX in all. */
+#define N_VOTERS     5
+#define N_MAX	     7
+#define N_NODES	     (S.n)
 #define MAX_CLIENTS  32
 #define BOUND_KEYS   4	  /* bound key names per client, reused by later lives */
 #define SLOT_MS	     400u /* clients put the same unbound key within a slot */
@@ -111,9 +115,11 @@ static struct {
 	uint64_t seed;
 	int clients;
 	bool keep, verbose, net_faults;
-	pid_t daemon[N_NODES + 1];
+	pid_t daemon[N_MAX + 1];
 	pid_t worker[MAX_CLIENTS];
 	bool membership;
+	int n;	       /* daemons: N_VOTERS + observers */
+	int observers; /* --observers: node6.. never vote */
 } S;
 
 /* The membership changes: one resize in flight at a time, in a child. */
@@ -125,7 +131,7 @@ static struct {
 	bool converged;	 /* every daemon was seen with `size` */
 	uint64_t deadline, next_check;
 	unsigned grow, shrink, ok, not_in_sync, failed, retries;
-} M = {.size = N_NODES, .converged = true};
+} M = {.size = N_VOTERS, .converged = true};
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
@@ -272,9 +278,21 @@ static void start_daemon(int i, bool bootstrap)
 			dup2(fd, 2);
 			close(fd);
 		}
-		execl(S.pkvd, "pkvd", "--node", node, "--cluster-size", size, "--run-dir", S.dir,
-		      "--port-base", pb, "--failure-timeout", ft, "--heartbeat", hb,
-		      bootstrap ? "--bootstrap" : (char *)NULL, (char *)NULL);
+		/* A fleet: every daemon configures all S.n nodes, those past
+		 * the size as observers (pkvd --dev-nodes). */
+		char dn[16];
+		snprintf(dn, sizeof(dn), "%d", S.n);
+		const char *av[20] = {"pkvd", "--node", node, "--cluster-size", size,
+				      "--run-dir", S.dir, "--port-base", pb,
+				      "--failure-timeout", ft, "--heartbeat", hb};
+		int k = 13;
+		if (S.observers) {
+			av[k++] = "--dev-nodes";
+			av[k++] = dn;
+		}
+		if (bootstrap)
+			av[k++] = "--bootstrap";
+		execv(S.pkvd, (char *const *)av);
 		_exit(127);
 	}
 	S.daemon[i] = p;
@@ -584,7 +602,7 @@ static int popcount(unsigned m)
 	return __builtin_popcount(m);
 }
 
-static char applied[N_NODES + 1][256];
+static char applied[N_MAX + 1][256];
 /*
  * After a probe's partition heals, its cut-off node loses what would tell
  * it of the other side's erasures for a while (late_erase=: their ERASEs,
@@ -593,8 +611,8 @@ static char applied[N_NODES + 1][256];
  * meanwhile (docs/design.md §5.1, the lease regained). Until
  * late_erase_end[n].
  */
-static uint64_t late_erase_end[N_NODES + 1];
-static unsigned late_erase_from[N_NODES + 1];
+static uint64_t late_erase_end[N_MAX + 1];
+static unsigned late_erase_from[N_MAX + 1];
 
 /* Recomputes every daemon's network faults from the active ones and sends
  * the specs that changed. */
@@ -698,7 +716,7 @@ static unsigned random_set(uint64_t *rng, int lo, int hi, unsigned exclude)
 	return m;
 }
 
-static const unsigned ALL = ((1u << (N_NODES + 1)) - 1) & ~1u;
+#define ALL ((((1u << (N_NODES + 1)) - 1) & ~1u))
 
 /* ---- membership changes ---- */
 
@@ -865,7 +883,7 @@ static bool member_change(uint64_t *rng)
 	if (!node_answers(via))
 		return false;
 	unsigned target = M.size <= 3	      ? 4
-			  : M.size >= N_NODES ? N_NODES - 1
+			  : M.size >= N_VOTERS ? N_VOTERS - 1
 					      : M.size + (up ? 1 : -1);
 	M.grow += target > M.size;
 	M.shrink += target < M.size;
@@ -1546,7 +1564,7 @@ static void sweep(void)
 	w.h = fopen(path, "w");
 	if (!w.h)
 		harness_fail("cannot write %s", path);
-	struct pkv_client *cl[N_NODES + 1];
+	struct pkv_client *cl[N_MAX + 1];
 	for (int i = 1; i <= N_NODES; i++) {
 		char name[16];
 		snprintf(name, sizeof(name), "node%d", i);
@@ -1611,7 +1629,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: pkv-scenario [--seconds N] [--seed S] [--clients N] [--bound-ms MS] "
-		"[--keep] [--verbose] [--no-membership]   (PKVD: the daemon binary)\n");
+		"[--keep] [--verbose] [--no-membership] [--observers 0..2]   (PKVD: the daemon"
+		" binary)\n");
 	exit(64);
 }
 
@@ -1639,11 +1658,15 @@ int main(int argc, char **argv)
 			S.verbose = true;
 		else if (!strcmp(argv[i], "--no-membership"))
 			S.membership = false;
+		else if (!strcmp(argv[i], "--observers") && i + 1 < argc)
+			S.observers = atoi(argv[++i]);
 		else
 			usage();
 	}
-	if (S.clients < 1 || S.clients > MAX_CLIENTS || S.seconds < 1)
+	if (S.clients < 1 || S.clients > MAX_CLIENTS || S.seconds < 1 || S.observers < 0 ||
+	    S.observers > N_MAX - N_VOTERS)
 		usage();
+	S.n = N_VOTERS + S.observers;
 	S.pkvd = getenv("PKVD");
 	if (!S.pkvd || !*S.pkvd)
 		usage();

@@ -149,6 +149,44 @@ START_TEST(node_public_keys_parse_format_and_must_be_on_every_line)
 }
 END_TEST
 
+/*
+ * `observer` after the address (docs/design.md §5.2): formatted back, and
+ * cluster_size must find that many nodes without it.
+ */
+START_TEST(observer_nodes_parse_format_and_leave_enough_voters)
+{
+	static const char text[] = "self = w1\ncluster_size = 3\n"
+				   "node a 127.0.0.1:7401\n"
+				   "node w1 127.0.0.1:7411 observer\n"
+				   "node b 127.0.0.1:7402\n"
+				   "node c 127.0.0.1:7403\n"
+				   "node w2 127.0.0.1:7412  observer  " PK1 "\n";
+	char out[4096];
+	/* Keys on one line only: parse alone, then drop the key to validate. */
+	ck_assert_msg(config_parse(&cfg, text, strlen(text), err, sizeof(err)) == 0, "%s", err);
+	ck_assert(!cfg.nodes[0].observer && cfg.nodes[1].observer && cfg.nodes[4].observer);
+	ck_assert(cfg.nodes[4].has_pubkey);
+	cfg.nodes[4].has_pubkey = false;
+	memset(cfg.nodes[4].pubkey, 0, sizeof(cfg.nodes[4].pubkey));
+	ck_assert_msg(config_validate(&cfg, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(config_observer_count(&cfg), 2);
+	ck_assert_uint_eq(config_observer_mask(&cfg), 0x12);
+	size_t n = config_format(&cfg, out, sizeof(out));
+	ck_assert_ptr_nonnull(strstr(out, "node w1 127.0.0.1:7411 observer\n"));
+	ck_assert_int_eq(config_parse(&cfg2, out, n, err, sizeof(err)), 0);
+	ck_assert_int_eq(memcmp(&cfg, &cfg2, sizeof(cfg)), 0);
+
+	/* Four voters wanted, three nodes that may vote. */
+	cfg.cluster_size = 4;
+	ck_assert_int_eq(config_validate(&cfg, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "cluster_size 4 needs 4 nodes that are not observers, only 3"),
+		      "%s", err);
+	/* A misspelt word is not taken for a key nor for the flag. */
+	expect_error_str("node a 127.0.0.1:7401 observr\n", "not 'observr'");
+	expect_error_str("node a 127.0.0.1:7401 observerx\n", "not 'observerx'");
+}
+END_TEST
+
 /* A key rotation: a node line lists the old key and the new one. */
 START_TEST(node_line_lists_two_keys_during_a_rotation)
 {
@@ -572,6 +610,7 @@ static Suite *config_suite(void)
 
 	tcase_add_test(tc, good_file_parses_every_setting);
 	tcase_add_test(tc, format_then_parse_gives_the_same_config);
+	tcase_add_test(tc, observer_nodes_parse_format_and_leave_enough_voters);
 	tcase_add_test(tc, empty_text_gives_defaults);
 	tcase_add_test(tc, restart_grace_follows_failure_timeout_unless_set);
 	tcase_add_test(tc, node_public_keys_parse_format_and_must_be_on_every_line);

@@ -425,6 +425,66 @@ START_TEST(daemons_beyond_the_voters_count_for_no_quorum)
 }
 END_TEST
 
+/*
+ * docs/design.md §5.2: nodes 4..6 are configured observers. Configuration
+ * 0's voters are 1..3; a voter heartbeats everyone, an observer only the
+ * voters, and an observer takes no other observer's datagram as a sign of
+ * life (it does not watch them: the voters do).
+ */
+START_TEST(observers_heartbeat_only_voters_and_do_not_watch_each_other)
+{
+	struct membership v, o;
+	struct pkv_outbox ob;
+	pkv_outbox_init(&ob);
+	struct membership_cfg p = {
+		.self = 1,
+		.n_nodes = 6,
+		.cluster_size = 3,
+		.incarnation = 1,
+		.failure_timeout_us = TIMEOUT,
+		.heartbeat_interval_us = INTERVAL,
+		.observers = 0x38,
+	};
+	ck_assert_int_eq(init_cfg(&v, &p), 0);
+	p.self = 4;
+	ck_assert_int_eq(init_cfg(&o, &p), 0);
+	ck_assert_uint_eq(membership_voters(&v), 0x7);
+	ck_assert_uint_eq(membership_voters(&o), 0x7);
+	ck_assert(!membership_is_voter(&o, 4));
+
+	membership_tick(&v, T0, &ob);
+	membership_tick(&o, T0, &ob);
+	for (uint32_t id = 2; id <= 6; id++)
+		ck_assert_uint_eq(membership_peer(&v, id)->hb_out, 1);
+	for (uint32_t id = 1; id <= 3; id++)
+		ck_assert_uint_eq(membership_peer(&o, id)->hb_out, 1);
+	ck_assert_msg(membership_peer(&o, 5)->hb_out == 0 && membership_peer(&o, 6)->hb_out == 0,
+		      "an observer heartbeats another observer");
+
+	/* The voter watches the observer; the observer watches voters only. */
+	membership_on_datagram(&v, 4, 9, T0);
+	ck_assert(membership_is_connected(&v, 4));
+	membership_on_datagram(&o, 5, 9, T0);
+	ck_assert_msg(!membership_is_connected(&o, 5), "observer 4 counts observer 5 connected");
+	membership_on_datagram(&o, 1, 9, T0);
+	membership_on_datagram(&o, 2, 9, T0);
+	ck_assert(membership_quorum(&o));
+	/* Cut off from the voters: no quorum, whatever observers it hears. */
+	membership_tick(&o, T0 + TIMEOUT, &ob);
+	membership_on_datagram(&o, 6, 9, T0 + TIMEOUT);
+	ck_assert(!membership_quorum(&o));
+
+	/* Promoted (configuration 1 adds node 4): it heartbeats everyone. */
+	struct pkv_conf c1 = { .num = 1, .voters = 0xf, .prev_voters = 0x7 };
+	ck_assert_int_eq(membership_set_conf(&o, &c1), 0);
+	membership_tick(&o, T0 + TIMEOUT + INTERVAL, &ob);
+	ck_assert_uint_eq(membership_peer(&o, 5)->hb_out, 1);
+	membership_on_datagram(&o, 5, 9, T0 + TIMEOUT + INTERVAL);
+	ck_assert(membership_is_connected(&o, 5));
+	pkv_outbox_free(&ob);
+}
+END_TEST
+
 static void init_pair(struct membership *m, uint64_t now)
 {
 	struct membership_cfg p = {
@@ -879,6 +939,7 @@ static Suite *membership_suite(void)
 			    (int)(sizeof(sizes) / sizeof(sizes[0])));
 	tcase_add_test(tc, quorum_counts_cluster_size_not_connected_nodes);
 	tcase_add_test(tc, daemons_beyond_the_voters_count_for_no_quorum);
+	tcase_add_test(tc, observers_heartbeat_only_voters_and_do_not_watch_each_other);
 	tcase_add_test(tc, higher_incarnation_raises_peer_restarted_without_disconnect);
 	tcase_add_test(tc, unknown_ids_and_self_are_ignored);
 	tcase_add_test(tc, rtt_is_echo_age_minus_hold_time);

@@ -1311,6 +1311,55 @@ START_TEST(node_disconnect_erases_node_bound_key)
 }
 END_TEST
 
+/*
+ * docs/design.md §5.2: node 4 of five is an observer, node 5 another; the
+ * voters are 1..3. Node 4 does not watch node 5 (no heartbeats between
+ * them): a put bound to node 5 is not refused for node 5 looking down, and
+ * its round goes to the voters only.
+ */
+START_TEST(observer_binds_to_an_unwatched_observer_and_sends_rounds_to_voters_only)
+{
+	struct paxos_config c = {
+		.no_fast_put = true,
+		.self = 4,
+		.n_nodes = 5,
+		.cluster_size = 3,
+		.observers = NODE_BIT(4) | NODE_BIT(5),
+		.seed = 42,
+		.retransmit_us = 1000,
+		.backoff_max_us = 1000,
+		.epoch_grace_us = 100000,
+		.restart_quiet_us = 1,
+	};
+	for (unsigned i = 0; i < 5; i++)
+		c.nodes[i] = i + 1;
+	struct fx f;
+	f.s = store_new();
+	pkv_outbox_init(&f.ob);
+	f.p = paxos_new(&c, f.s, &f.ob);
+	ck_assert_ptr_nonnull(f.p);
+	f.now = 1000;
+	ck_assert_uint_eq(paxos_conf(f.p).voters, NODE_BIT(1) | NODE_BIT(2) | NODE_BIT(3));
+	for (unsigned i = 1; i <= 3; i++)
+		paxos_peer_update(f.p, i, true, PKV_MF_SYNCED, 0, f.now);
+	/* Node 5 was seen once (a voter before a change) and is gone since. */
+	paxos_peer_update(f.p, 5, true, PKV_MF_SYNCED, 0, f.now);
+	paxos_peer_update(f.p, 5, false, 0, 0, f.now);
+	struct pkv_bindings nb = { .mask = PKV_BIND_NODE, .node = 5 };
+	f.ob.n = 0;
+	paxos_put_bound(f.p, 1, b("B"), b("k"), b("v"), &nb, PAXOS_NO_DEADLINE, false, f.now);
+	size_t n;
+	paxos_completions(f.p, &n);
+	ck_assert_msg(n == 0, "the put bound to observer 5 was answered at once (refused)");
+	for (unsigned to = 1; to <= 3; to++)
+		ck_assert_ptr_nonnull(find(&f, PKV_MSG_PREPARE, to));
+	ck_assert_msg(find(&f, PKV_MSG_PREPARE, 5) == NULL, "a PREPARE went to observer 5");
+	for (size_t i = 0; i < f.ob.n; i++)
+		ck_assert_msg(f.ob.v[i].to != PKV_TO_ALL, "a round was broadcast to every daemon");
+	fx_free(&f);
+}
+END_TEST
+
 START_TEST(until_in_the_past_is_invalid_value)
 {
 	struct fx f;
@@ -2140,6 +2189,7 @@ int main(void)
 	tcase_add_test(r, forwarded_put_past_the_lease_does_not_answer_from_the_learner);
 	tcase_add_test(r, erase_owed_names_nodes_until_they_acknowledge);
 	tcase_add_test(r, node_disconnect_erases_node_bound_key);
+	tcase_add_test(r, observer_binds_to_an_unwatched_observer_and_sends_rounds_to_voters_only);
 	tcase_add_test(r, until_in_the_past_is_invalid_value);
 	tcase_add_test(r, until_expiry_is_a_deadline_and_erases);
 	suite_add_tcase(s, r);

@@ -9,6 +9,7 @@
  *   workloads.c  keys and values, the client processes, the pool load, bound
  *   phase.c      one phase: forking the clients, merging, kill-gap events
  *   procfs.c     daemon memory from /proc (--report-rss)
+ *   fleet.c      a fleet's voter traffic and CPU, an observer's memory (--report-fleet)
  *   report.c     the text and JSON reports
  *   stats.c      percentiles, gaps, counts (pure; stats.h)
  */
@@ -111,6 +112,9 @@ struct bench_config {
 	uint64_t window_ns;  /* kill-gap: half-width of the window around the kill */
 	bool report_rss;     /* --report-rss: daemon memory per key added */
 	bool keep_run_dir;   /* --keep-run-dir: leave the logs after the run */
+	unsigned voters;     /* --voters V: a fleet of --cluster N, V of them voting */
+	const char *baseline_node; /* --baseline-node: the baseline through this daemon */
+	bool report_fleet;   /* --report-fleet: a voter's traffic and CPU, an observer's RSS */
 };
 
 /* What one client reports, in the shared mapping. */
@@ -209,6 +213,7 @@ extern struct bench_cluster {
 	char script[PATH_MAX];
 	char run_dir[64];
 	char port_base[16];
+	unsigned voters; /* up N --voters V; 0: every daemon votes */
 } cluster;
 
 /* Runs `pkv-cluster ARG [N]` with its output on stderr; returns its exit status. */
@@ -269,6 +274,31 @@ void rss_settle(void);
 /* Bytes per key added; false when it cannot be said (no keys added, a restart). */
 bool rss_per_key(uint64_t before, uint64_t after, const struct rss_snap *b,
 		 const struct rss_snap *a, double *out);
+
+/* --- fleet.c ---------------------------------------------------------------- */
+
+/* The daemon whose traffic and CPU --report-fleet reads: node1, a voter. */
+#define FLEET_VOTER 1u
+#define FLEET_IDLE_NS (3ull * 1000000000ull)
+
+/* One daemon at one moment: its datagram counters and CPU time. */
+struct fleet_sample {
+	bool ok;
+	uint64_t at_ns;
+	uint64_t dgrams_in, dgrams_out;
+	uint64_t cpu_ticks; /* utime + stime, /proc/PID/stat */
+};
+
+struct fleet_report {
+	struct fleet_sample idle_from, idle_to, load_from, load_to;
+	unsigned observer; /* the node whose idle memory was read; 0: none */
+	uint64_t observer_rss;
+};
+
+void fleet_sample(unsigned node, struct fleet_sample *s);
+/* The idle figures: samples FLEET_IDLE_NS apart, and the last node's RSS. */
+void fleet_idle(const struct bench_config *cfg, struct fleet_report *f);
+void fleet_print(const struct bench_config *cfg, const struct fleet_report *f);
 
 /* --- report.c --------------------------------------------------------------- */
 

@@ -31,8 +31,13 @@ int cluster_script(const char *arg, unsigned n)
 		dup2(STDERR_FILENO, STDOUT_FILENO);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
-		execl(cluster.script, cluster.script, arg, n ? nbuf : NULL, (char *)NULL);
-		execl("/bin/bash", "bash", cluster.script, arg, n ? nbuf : NULL, (char *)NULL);
+		/* A fleet: up N --voters V (docs/design.md §5.2). */
+		char vbuf[16];
+		snprintf(vbuf, sizeof(vbuf), "%u", cluster.voters);
+		const char *va = n && cluster.voters ? "--voters" : NULL;
+		execl(cluster.script, cluster.script, arg, n ? nbuf : NULL, va, vbuf, (char *)NULL);
+		execl("/bin/bash", "bash", cluster.script, arg, n ? nbuf : NULL, va, vbuf,
+		      (char *)NULL);
 		fprintf(stderr, "pkv-bench: cannot run %s: %s\n", cluster.script, strerror(errno));
 		_exit(127);
 	}

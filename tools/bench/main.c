@@ -118,6 +118,16 @@ static void usage(FILE *f)
 	      "  --report-rss        with --cluster: each daemon's resident memory before and\n"
 	      "                      after the run, and bytes per key added\n"
 	      "  --keep-run-dir      with --cluster: keep the run dir (daemon logs) after the run\n"
+	      "  --voters V          with --cluster N: a fleet, node1..nodeV vote and the others\n"
+	      "                      are observers (pkv-cluster up N --voters V)\n"
+	      "  --baseline-node NODE\n"
+	      "                      run the baseline (the same workload unless --baseline says)\n"
+	      "                      first on the same daemons through NODE, then the main run\n"
+	      "                      through -n NODE: e.g. a put from an observer against one\n"
+	      "                      from a voter\n"
+	      "  --report-fleet      with --cluster: node1's (a voter's) datagrams/s and CPU at\n"
+	      "                      idle (3 s before the phases) and during the main phase, and\n"
+	      "                      the last node's (an observer's) idle memory; text only\n"
 	      "  --json              print one JSON object\n"
 	      "exit status: 0 ok, 1 a value did not verify, 64 usage, 69 daemon unavailable\n",
 	      f);
@@ -164,6 +174,9 @@ enum {
 	OPT_RESTART,
 	OPT_REPORT_RSS,
 	OPT_KEEP_RUN_DIR,
+	OPT_VOTERS,
+	OPT_BASELINE_NODE,
+	OPT_REPORT_FLEET,
 	OPT_GAP_WINDOW,
 };
 
@@ -193,6 +206,9 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 		{"restart", no_argument, NULL, OPT_RESTART},
 		{"report-rss", no_argument, NULL, OPT_REPORT_RSS},
 		{"keep-run-dir", no_argument, NULL, OPT_KEEP_RUN_DIR},
+		{"voters", required_argument, NULL, OPT_VOTERS},
+		{"baseline-node", required_argument, NULL, OPT_BASELINE_NODE},
+		{"report-fleet", no_argument, NULL, OPT_REPORT_FLEET},
 		{"gap-window", required_argument, NULL, OPT_GAP_WINDOW},
 		{0},
 	};
@@ -314,6 +330,19 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 		case OPT_KEEP_RUN_DIR:
 			cfg->keep_run_dir = true;
 			break;
+		case OPT_VOTERS:
+			if (!parse_u64(optarg, 1, 64, &v))
+				goto bad_value;
+			cfg->voters = (unsigned)v;
+			break;
+		case OPT_BASELINE_NODE:
+			if (!*optarg || strlen(optarg) > PKV_NODE_NAME_MAX)
+				goto bad_value;
+			cfg->baseline_node = optarg;
+			break;
+		case OPT_REPORT_FLEET:
+			cfg->report_fleet = true;
+			break;
 		case OPT_GAP_WINDOW:
 			if (!parse_u64(optarg, 1, 60000, &v))
 				goto bad_value;
@@ -359,6 +388,24 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 	    (cfg->workload == WL_KILL_GAP && cfg->baseline != WL_NONE)) {
 		fputs("pkv-bench: kill-gap takes no --baseline\n", stderr);
 		return BENCH_EX_USAGE;
+	}
+	if (cfg->voters && (!cfg->cluster || cfg->voters > cfg->cluster)) {
+		fputs("pkv-bench: --voters V needs --cluster N with V <= N\n", stderr);
+		return BENCH_EX_USAGE;
+	}
+	if (cfg->report_fleet && (!cfg->cluster || cfg->json)) {
+		fputs("pkv-bench: --report-fleet needs --cluster N and prints text only\n", stderr);
+		return BENCH_EX_USAGE;
+	}
+	if (cfg->baseline_node) {
+		if (cfg->baseline_daemon_args || cfg->baseline_pkvd || cfg->workload == WL_KILL_GAP) {
+			fputs("pkv-bench: --baseline-node runs the baseline on the same daemons"
+			      " (no --baseline-daemon-args, --baseline-pkvd or kill-gap)\n",
+			      stderr);
+			return BENCH_EX_USAGE;
+		}
+		if (cfg->baseline == WL_NONE)
+			cfg->baseline = cfg->workload;
 	}
 	if (cfg->baseline_daemon_args) {
 		if (!cfg->cluster) {
@@ -567,6 +614,7 @@ static int bench(const struct bench_config *cfg)
 	}
 	if (cfg->cluster) {
 		cluster.keep = cfg->keep_run_dir;
+		cluster.voters = cfg->voters;
 		ex = cluster_up(cfg->cluster);
 		if (ex)
 			return ex;
@@ -581,12 +629,23 @@ static int bench(const struct bench_config *cfg)
 		rss.n = cfg->cluster;
 		rss_take(rss.before);
 	}
+	struct fleet_report fleet = {0};
+	if (cfg->report_fleet)
+		fleet_idle(cfg, &fleet);
 	if (cfg->baseline && !baseline_apart(cfg)) {
-		ex = phase_checked(cfg, cfg->baseline, &base);
+		/* --baseline-node: the same daemons, through another one. */
+		struct bench_config bcfg = *cfg;
+		if (cfg->baseline_node)
+			bcfg.endpoint = cfg->baseline_node;
+		ex = phase_checked(&bcfg, cfg->baseline, &base);
 		if (ex)
 			return ex;
 	}
+	if (cfg->report_fleet)
+		fleet_sample(FLEET_VOTER, &fleet.load_from);
 	ex = phase_checked(cfg, cfg->workload, &main_pr);
+	if (cfg->report_fleet)
+		fleet_sample(FLEET_VOTER, &fleet.load_to);
 	if (!ex && cfg->workload == WL_KILL_GAP)
 		cluster_print_paxos_stats(cfg->cluster);
 	if (!ex && cfg->report_rss) {
@@ -611,10 +670,15 @@ static int bench(const struct bench_config *cfg)
 				printf("daemons: baseline pkvd %s, main pkvd %s\n", cfg->baseline_pkvd,
 				       env && *env ? env : "(this build's)");
 			}
+			if (cfg->baseline_node)
+				printf("through: baseline %s, main %s\n", cfg->baseline_node,
+				       cfg->endpoint ? cfg->endpoint : "(the default daemon)");
 			print_ratios(&main_pr, &base);
 		} else {
 			print_text(cfg, &main_pr);
 		}
+		if (cfg->report_fleet)
+			fleet_print(cfg, &fleet);
 		if (cfg->report_rss)
 			print_rss_text(cfg);
 	}
