@@ -111,6 +111,10 @@ struct daemon {
 	bool stopping;
 	bool failed; /* stopping because of an error: exit non-zero */
 	uint64_t stats_flush_errors;
+	/* docs/design.md §7, "Datagram size": the largest datagram sent that
+	 * batched two messages or more (bytes), and the datagrams sent over the
+	 * peer's cap, each a single message too large for it. */
+	uint64_t stats_largest_batch, stats_oversize;
 };
 
 int daemon_init(struct daemon *d);
