@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -184,4 +185,32 @@ int cache_lookup(const struct pkv_shm_layout *m, const struct pkv_shm_cache_geom
 		return CACHE_HIT;
 	}
 	return CACHE_BUSY;
+}
+
+int cache_read(struct pkv_attach *a, const void *bucket, size_t bucket_len, const void *key,
+	       size_t key_len, bool stale_ok, uint64_t every_ms, struct pkv_value *out)
+{
+	/* The flags only: the clock is read once, after the lookup. */
+	if (!attach_alive(a, UINT64_MAX))
+		return CACHE_GONE;
+	int r = cache_lookup(a->m, &a->geom, bucket, bucket_len, key, key_len, 0, out);
+	if (r != CACHE_HIT)
+		return r;
+	/*
+	 * One clock read per hit (docs/design.md §8): the coarse clock, after
+	 * the lookup, for the lease; the same reading says whether the control
+	 * socket is due its poll (it lags CLOCK_MONOTONIC, which the poll's
+	 * schedule is in, by at most a tick: the poll comes that much later).
+	 */
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	if (now / 1000000u >= __atomic_load_n(&a->next_check_ms, __ATOMIC_RELAXED) &&
+	    !attach_alive(a, every_ms))
+		return CACHE_GONE;
+	bool leased = lease_holds_at(a->m, now);
+	if (!leased && !stale_ok)
+		return CACHE_PAST_LEASE;
+	out->flags = leased ? 0 : PKV_VALUE_STALE;
+	return CACHE_HIT;
 }
