@@ -486,7 +486,10 @@ PKV_EXPORT int pkv_get(struct pkv_client *c, const void *key, size_t key_len,
 			int r = cache_read(a, bucket.p, bucket.len, key, key_len,
 					   (o->flags & PKV_GET_STALE_OK) != 0, LIVENESS_EVERY_MS, value);
 			if (r == CACHE_HIT) {
-				__atomic_add_fetch(&c->hits, 1, __ATOMIC_RELAXED);
+				/* Not a locked add: that cost a hit a fifth of its time
+				 * (paxoskv.h, struct pkv_stats: cache_hits). */
+				__atomic_store_n(&c->hits, __atomic_load_n(&c->hits, __ATOMIC_RELAXED) + 1,
+						 __ATOMIC_RELAXED);
 				return PKV_OK;
 			}
 			if (r < 0)
