@@ -295,7 +295,7 @@ void print_text(const struct bench_config *cfg, const struct phase_result *pr)
 		printf("    back to back, %" PRIu64 " ops in chunks of %u (the median chunk): read"
 		       " %.1f ns/op, floor %.1f ns/op;"
 		       " read/floor x%.2f\n",
-		       pr->tight_n, 1u << 14, pr->tight_read_ns, pr->tight_floor_ns,
+		       pr->tight_n, 1u << 10, pr->tight_read_ns, pr->tight_floor_ns,
 		       stats_ratio(pr->tight_read_ns, pr->tight_floor_ns));
 	}
 }

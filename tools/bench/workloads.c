@@ -458,7 +458,7 @@ int floor_fill(const struct bench_config *cfg, uint64_t nonce)
 
 /* Back-to-back ops of the floor's comparison, and the most per-op samples. */
 #define TIGHT_OPS (1u << 20)
-#define TIGHT_CHUNK (1u << 14)
+#define TIGHT_CHUNK (1u << 10)
 
 static int cmp_double(const void *a, const void *b)
 {
