@@ -53,6 +53,7 @@ struct daemon {
 	/* what the command line set over the file: a reload keeps them */
 	unsigned cli_failure_timeout_ms, cli_heartbeat_ms; /* 0: not given */
 	int cli_log_level;				   /* -1: not given */
+	unsigned cli_max_datagram; /* --max-datagram, else 0: a reload keeps it */
 	char log_file[PATH_MAX]; /* --log-file, reopened on SIGHUP; "" = stderr */
 	char state_dir[PATH_MAX]; /* the state file and acceptor log: cfg.state_dir or RUN_DIR/NAME */
 	char ctl_path[108];	  /* the control socket: cfg.socket or RUN_DIR/NAME/pkvd.sock */

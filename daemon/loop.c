@@ -674,6 +674,8 @@ int daemon_reload(struct daemon *d)
 			nc.heartbeat_ms = d->cfg.heartbeat_ms;
 		if (d->cli_log_level >= 0)
 			nc.log_level = d->cli_log_level;
+		if (d->cli_max_datagram)
+			nc.max_datagram = d->cli_max_datagram;
 		memcpy(nc.self, d->cfg.self, sizeof(nc.self));
 		r = config_validate(&nc, err, sizeof(err));
 	}

@@ -533,6 +533,7 @@ int main(int argc, char **argv)
 	d.cli_failure_timeout_ms = (unsigned)failure_timeout;
 	d.cli_heartbeat_ms = (unsigned)heartbeat;
 	d.cli_log_level = log_level;
+	d.cli_max_datagram = max_datagram;
 	if (log_level >= 0)
 		d.cfg.log_level = log_level;
 	if (log_file)
