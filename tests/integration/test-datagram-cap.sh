@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Datagrams capped at 1,400 bytes on loopback (--max-datagram, config
-# max_datagram; docs/design.md §7, "Datagram size"): 300 small puts, a
+# max_datagram; docs/design.md §7, "Datagram size"): 100 small puts, a
 # listing of them (a page of replies, batched), and puts of 60,000-byte
 # values all succeed and read back whole on every daemon; no datagram that
 # batched several messages went over the cap (largest_batch in `pkv
@@ -16,12 +16,12 @@ t_wait_for "node1 sees 3 connected" t_connected_is 1 3
 "$PKV" -n node1 cluster | grep -q "^peer: node2 .* max_datagram=$CAP" ||
 	t_fail "node1 does not report the cap for node2: $("$PKV" -n node1 cluster | grep '^peer:')"
 
-for k in $(seq 1 300); do
+for k in $(seq 1 100); do
 	[ "$(t_pkv -n "node$((k % 3 + 1))" put -b small "key-$k" "value-$k")" = "value-$k" ] ||
 		t_fail "small put key-$k"
 done
 keys=$(t_pkv -n node1 keys -b small | wc -l)
-[ "$keys" = 300 ] || t_fail "node1 lists $keys keys of 300"
+[ "$keys" = 100 ] || t_fail "node1 lists $keys keys of 100"
 
 big() { head -c 60000 /dev/zero | tr '\0' "$1"; }
 for c in a b c; do
@@ -33,7 +33,7 @@ for n in 1 2 3; do
 		[ "$(t_pkv -n "node$n" get -b large "big-$c")" = "$(big "$c")" ] ||
 			t_fail "node$n reads big-$c other than put"
 	done
-	[ "$(t_pkv -n "node$n" get -b small key-300)" = value-300 ] || t_fail "node$n key-300"
+	[ "$(t_pkv -n "node$n" get -b small key-100)" = value-100 ] || t_fail "node$n key-100"
 done
 
 largest=0
