@@ -28,28 +28,23 @@ int client_value_reserve(struct pkv_value *v, size_t len)
 /*
  * The shared bytes of an entry are read as whole aligned 8-byte words,
  * relaxed (pkv-shm.h: the daemon may be rewriting them), and compared and
- * copied from registers: w is the word that holds the entry's first byte,
- * offsets count from w, and `end` is the offset just past the entry's
- * bytes. No word without a byte below `end` is read, so a read never leaves
- * the entry or the heap (both 8-byte aligned and sized). Copying the words
+ * copied from registers. Only words that hold a byte of the range at hand
+ * are read, so a read never leaves the entry or the heap (both 8-byte
+ * aligned and sized). Copying the words
  * into a private buffer first cost a failed store-to-load forward on every
  * lookup: the buffer's bytes were read back at offsets that straddled the
  * 8-byte stores just made.
  */
-static inline uint64_t shared_word(const uint64_t *w, size_t i)
+static inline uint64_t shared_word(const uint64_t *p, size_t i)
 {
-	return __atomic_load_n(&w[i], __ATOMIC_RELAXED);
+	return __atomic_load_n(&p[i], __ATOMIC_RELAXED);
 }
 
-/* The 8 bytes at offset o, in memory order; those at or past end are junk. */
-static inline uint64_t shared_get64(const uint64_t *w, size_t o, size_t end)
+/* The 8 bytes that start k bits into x and run on into y, in memory order. */
+static inline uint64_t join(uint64_t x, uint64_t y, unsigned k)
 {
-	size_t i = o >> 3;
-	unsigned k = (unsigned)(o & 7u) * 8u;
-	uint64_t x = shared_word(w, i);
 	if (!k)
 		return x;
-	uint64_t y = (i + 1) * 8u < end ? shared_word(w, i + 1) : 0;
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	return x >> k | y << (64u - k);
 #else
@@ -81,16 +76,30 @@ static inline uint64_t private_tail(const uint8_t *b, size_t r)
 #endif
 }
 
-/* Whether the shared bytes [o, o + n) equal b[0, n). */
-static inline bool shared_eq(const uint64_t *w, size_t o, size_t end, const uint8_t *b, size_t n)
+/*
+ * Whether the shared bytes at s[0, n) equal b[0, n). The words are read in
+ * order, each once; a word is read only when it holds a byte of the range.
+ */
+static inline bool shared_eq(const uint8_t *s, const uint8_t *b, size_t n)
 {
-	uint64_t diff = 0;
+	if (!n)
+		return true;
+	const uint64_t *p = (const uint64_t *)((uintptr_t)s & ~(uintptr_t)7u);
+	const unsigned k = (unsigned)((uintptr_t)s & 7u) * 8u;
+	uint64_t x = shared_word(p, 0), diff = 0;
 	size_t i = 0;
-	for (; i + 8u <= n; i += 8u)
-		diff |= shared_get64(w, o + i, end) ^ pkv_shm_rd64(b + i);
-	if (i < n)
-		diff |= (shared_get64(w, o + i, end) ^ private_tail(b + i, n - i)) &
-			first_bytes(n - i);
+	for (; i + 8u <= n; i += 8u, p++) {
+		/* Off a word boundary the 8 bytes end in p[1]; on one, p[1]
+		 * starts the next bytes, if there are any. */
+		uint64_t y = k || i + 8u < n ? shared_word(p, 1) : 0;
+		diff |= join(x, y, k) ^ pkv_shm_rd64(b + i);
+		x = y;
+	}
+	if (i < n) {
+		size_t r = n - i;
+		uint64_t y = k + 8u * r > 64u ? shared_word(p, 1) : 0;
+		diff |= (join(x, y, k) ^ private_tail(b + i, r)) & first_bytes(r);
+	}
 	return diff == 0;
 }
 
@@ -98,14 +107,24 @@ static inline bool shared_eq(const uint64_t *w, size_t o, size_t end, const uint
 #define COPY_WORDS_MAX 256u
 
 /*
- * Copies the shared bytes [o, o + n) to dst, whole 8-byte words at a time:
- * dst must have room for n rounded up to 8 (the bytes past n are junk).
+ * Copies the shared bytes s[0, n) to dst 8 bytes at a time, reading words
+ * as shared_eq does: dst must have room for n rounded up to 8 (the bytes
+ * past n are junk).
  */
-static inline void shared_copy(uint8_t *dst, const uint64_t *w, size_t o, size_t end, size_t n)
+static inline void shared_copy(uint8_t *dst, const uint8_t *s, size_t n)
 {
-	for (size_t i = 0; i < n; i += 8u) {
-		uint64_t x = shared_get64(w, o + i, end);
-		memcpy(dst + i, &x, 8);
+	if (!n)
+		return;
+	const uint64_t *p = (const uint64_t *)((uintptr_t)s & ~(uintptr_t)7u);
+	const unsigned k = (unsigned)((uintptr_t)s & 7u) * 8u;
+	uint64_t x = shared_word(p, 0);
+	for (size_t i = 0; i < n; i += 8u, p++) {
+		size_t r = n - i < 8u ? n - i : 8u;
+		bool next = k ? k + 8u * r > 64u : r == 8u && i + 8u < n;
+		uint64_t y = next ? shared_word(p, 1) : 0;
+		uint64_t v = join(x, y, k);
+		memcpy(dst + i, &v, 8);
+		x = y;
 	}
 }
 
@@ -176,14 +195,12 @@ static inline __attribute__((always_inline)) int lookup(const struct pkv_shm_lay
 			 * from registers; the sequence word below says whether
 			 * what was read was whole.
 			 */
-			const uint64_t *w = (const uint64_t *)((uintptr_t)p & ~(uintptr_t)7u);
-			size_t o = (uintptr_t)p & 7u, end = o + total;
-			if (!shared_eq(w, o, end, bucket, bl) || !shared_eq(w, o + bl, end, key, kl))
+			if (!shared_eq(p, bucket, bl) || !shared_eq(p + bl, key, kl))
 				continue;
 			if (client_value_reserve(out, vl + 8u) < 0)
 				return -ENOMEM;
 			if (vl <= COPY_WORDS_MAX)
-				shared_copy(out->data, w, o + bl + kl, end, vl);
+				shared_copy(out->data, p + bl + kl, vl);
 			else
 				pkv_shm_copy_out(out->data, p + bl + kl, vl);
 			vlen = vl;
