@@ -234,6 +234,7 @@ enum setting {
 	SET_FAST_PUT,
 	SET_MAX_KEYS,
 	SET_CACHE_ENTRIES,
+	SET_MAX_DATAGRAM,
 	SET_SELF,
 	SET_GROUP,
 	SET_STATE_DIR,
@@ -255,6 +256,7 @@ static const char *const setting_names[SET__COUNT] = {
 	[SET_FAST_PUT] = "fast_put",
 	[SET_MAX_KEYS] = "max_keys",
 	[SET_CACHE_ENTRIES] = "cache_entries",
+	[SET_MAX_DATAGRAM] = "max_datagram",
 	[SET_SELF] = "self",
 	[SET_GROUP] = "group",
 	[SET_STATE_DIR] = "state_dir",
@@ -372,6 +374,9 @@ static int parse_setting(struct parser *p, const char *k, size_t kn, const char 
 	case SET_CACHE_ENTRIES:
 		return set_uint(p, &c->cache_entries, v, vn, PKV_CONFIG_MIN_CACHE_ENTRIES,
 				PKV_CONFIG_MAX_CACHE_ENTRIES, "cache_entries");
+	case SET_MAX_DATAGRAM:
+		return set_uint(p, &c->max_datagram, v, vn, PKV_CONFIG_MIN_DATAGRAM,
+				PKV_CONFIG_MAX_DATAGRAM, "max_datagram");
 	case SET_SELF:
 		return set_name(p, c->self, v, vn, "self name");
 	case SET_GROUP:
@@ -749,6 +754,8 @@ size_t config_format(const struct pkv_config *c, char *buf, size_t len)
 	out(buf, len, &at, "fast_put = %s\n", c->fast_put ? "yes" : "no");
 	out(buf, len, &at, "max_keys = %u\n", c->max_keys);
 	out(buf, len, &at, "cache_entries = %u\n", c->cache_entries);
+	if (c->max_datagram)
+		out(buf, len, &at, "max_datagram = %u\n", c->max_datagram);
 	if (c->state_dir[0])
 		out(buf, len, &at, "state_dir = %s\n", c->state_dir);
 	if (c->socket[0])
@@ -794,6 +801,21 @@ uint64_t config_observer_mask(const struct pkv_config *c)
 		if (c->nodes[i].observer)
 			m |= UINT64_C(1) << i;
 	return m;
+}
+
+unsigned config_datagram_cap(const struct pkv_config *c, const struct pkv_node_cfg *peer)
+{
+	if (c->max_datagram)
+		return c->max_datagram;
+	bool loopback = false;
+	if (peer->addr.ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)&peer->addr;
+		loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127u;
+	} else if (peer->addr.ss_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)&peer->addr)->sin6_addr;
+		loopback = IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127u);
+	}
+	return loopback ? PKV_CONFIG_LOOPBACK_DATAGRAM : PKV_CONFIG_DEFAULT_DATAGRAM;
 }
 
 const struct pkv_node_cfg *config_node_by_name(const struct pkv_config *c, const char *name)

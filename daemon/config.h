@@ -24,6 +24,7 @@
  *	fast_put           = yes
  *	max_keys           = 1000000
  *	cache_entries      = 32768
+ *	max_datagram       = 1400
  *	self               = node1
  *	group              = paxoskv
  *
@@ -65,6 +66,12 @@
  *   without a syscall: PKV_CONFIG_MIN_CACHE_ENTRIES..PKV_CONFIG_MAX_CACHE_ENTRIES,
  *   rounded up to a power of two of 64-entry stripes (include/pkv-shm.h,
  *   "Cache geometry"). Its pages cost memory only once written.
+ * - max_datagram caps the datagrams that batch several messages to a peer
+ *   (PKV_CONFIG_MIN_DATAGRAM..PKV_CONFIG_MAX_DATAGRAM bytes). When absent it
+ *   is decided per peer address: PKV_CONFIG_LOOPBACK_DATAGRAM for a loopback
+ *   peer, PKV_CONFIG_DEFAULT_DATAGRAM (fits a 1500-byte MTU path) for any
+ *   other. A message larger than the cap still goes, alone in a datagram of
+ *   its own (docs/design.md §7, "Datagram size").
  * - heartbeat_ms, when absent, is failure_timeout_ms / 5, but at least 10.
  * - state_dir holds the state file and the acceptor log (they must survive a
  *   reboot); when absent they live in run_dir/NAME, the dev layout.
@@ -107,6 +114,11 @@
 #define PKV_CONFIG_DEFAULT_CACHE_ENTRIES 32768u /* = PKV_SHM_CACHE_DEFAULT */
 #define PKV_CONFIG_MIN_CACHE_ENTRIES 1024u	/* = PKV_SHM_CACHE_MIN */
 #define PKV_CONFIG_MAX_CACHE_ENTRIES 4194304u	/* = PKV_SHM_CACHE_MAX */
+/* max_datagram (docs/design.md §7, "Datagram size"); the largest is WIRE_MAX_DGRAM */
+#define PKV_CONFIG_MIN_DATAGRAM 512u
+#define PKV_CONFIG_MAX_DATAGRAM 65000u
+#define PKV_CONFIG_DEFAULT_DATAGRAM 1400u
+#define PKV_CONFIG_LOOPBACK_DATAGRAM PKV_CONFIG_MAX_DATAGRAM
 #define PKV_CONFIG_MIN_FAILURE_TIMEOUT_MS 50u
 #define PKV_CONFIG_MAX_FAILURE_TIMEOUT_MS 600000u
 /* sizeof(sockaddr_un.sun_path) - 1 on Linux */
@@ -153,6 +165,7 @@ struct pkv_config {
 	bool fast_put; /* try the fast round first (paxos-acceptor.c) */
 	unsigned max_keys; /* keys this daemon may hold, all buckets; 0: no limit */
 	unsigned cache_entries; /* learner cache size (entries) of the shared segment */
+	unsigned max_datagram;	/* batch cap, bytes; 0 = by peer address (config_datagram_cap) */
 	char self[PKV_CONFIG_NAME_MAX + 1];  /* "" = not set */
 	char group[PKV_CONFIG_NAME_MAX + 1]; /* "" = only the daemon's own uid */
 	unsigned n_nodes;
@@ -233,6 +246,14 @@ int config_self_from_host(struct pkv_config *c, const char *hostname);
 const char *config_log_level_name(int level);
 /* The PKV_LOG_* value of a name, or -EINVAL. */
 int config_log_level(const char *name);
+
+/*
+ * The size a datagram of several messages to `peer` may reach: max_datagram
+ * when set, else PKV_CONFIG_LOOPBACK_DATAGRAM for a loopback address
+ * (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104) and PKV_CONFIG_DEFAULT_DATAGRAM
+ * for any other.
+ */
+unsigned config_datagram_cap(const struct pkv_config *c, const struct pkv_node_cfg *peer);
 
 /* True when s is a valid node name: 1..63 characters of [A-Za-z0-9_.-]. */
 bool config_name_valid(const char *s);

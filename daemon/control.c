@@ -349,8 +349,8 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
 			OUT(" last_heard_ms=%" PRIu64, (now - p->last_heard_us) / 1000u);
 		else
 			OUT(" last_heard_ms=never");
-		OUT(" rtt_us=%" PRIu64 " hb_in=%" PRIu64 " hb_out=%" PRIu64, p->rtt_us, p->hb_in,
-		    p->hb_out);
+		OUT(" rtt_us=%" PRIu64 " hb_in=%" PRIu64 " hb_out=%" PRIu64 " max_datagram=%u",
+		    p->rtt_us, p->hb_in, p->hb_out, config_datagram_cap(&d->cfg, n));
 		int64_t skew;
 		if (membership_peer_skew(&d->mem, n->id, now, &skew))
 			OUT(" clock_ms=%+" PRId64, skew);
@@ -358,8 +358,9 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
 	}
 	const struct net_stats *ns = net_stats(d->net);
 	OUT("datagrams: in=%" PRIu64 " out=%" PRIu64 " nobufs=%" PRIu64 " send_dropped=%" PRIu64
-	    "\n",
-	    ns->dgrams_in, ns->dgrams_out, ns->recv_nobufs, ns->send_dropped);
+	    " largest_batch=%" PRIu64 " oversize=%" PRIu64 "\n",
+	    ns->dgrams_in, ns->dgrams_out, ns->recv_nobufs, ns->send_dropped,
+	    d->stats_largest_batch, d->stats_oversize);
 	if (d->fault.drop_pct || d->fault.dup_pct || d->fault.reorder_pct || d->fault.delay_ms ||
 	    d->fault.skew_ms || d->fault.blocked || d->fault.block_in || d->fault.block_out ||
 	    d->fault.dropped || d->fault.duplicated || d->fault.delayed || d->fault.reordered ||

@@ -53,6 +53,7 @@ struct daemon {
 	/* what the command line set over the file: a reload keeps them */
 	unsigned cli_failure_timeout_ms, cli_heartbeat_ms; /* 0: not given */
 	int cli_log_level;				   /* -1: not given */
+	unsigned cli_max_datagram; /* --max-datagram, else 0: a reload keeps it */
 	char log_file[PATH_MAX]; /* --log-file, reopened on SIGHUP; "" = stderr */
 	char state_dir[PATH_MAX]; /* the state file and acceptor log: cfg.state_dir or RUN_DIR/NAME */
 	char ctl_path[108];	  /* the control socket: cfg.socket or RUN_DIR/NAME/pkvd.sock */
@@ -111,6 +112,10 @@ struct daemon {
 	bool stopping;
 	bool failed; /* stopping because of an error: exit non-zero */
 	uint64_t stats_flush_errors;
+	/* docs/design.md §7, "Datagram size": the largest datagram sent that
+	 * batched two messages or more (bytes), and the datagrams sent over the
+	 * peer's cap, each a single message too large for it. */
+	uint64_t stats_largest_batch, stats_oversize;
 };
 
 int daemon_init(struct daemon *d);

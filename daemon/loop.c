@@ -266,14 +266,15 @@ static bool send_held(void *ctx, const struct pkv_node_cfg *peer, const uint8_t 
 	return true;
 }
 
-static uint8_t *begin_dgram(struct daemon *d, struct wire_builder *b, uint32_t to)
+/* A datagram to `to` of at most max bytes. */
+static uint8_t *begin_dgram(struct daemon *d, struct wire_builder *b, uint32_t to, size_t max)
 {
 	size_t cap;
 	uint8_t *buf = net_dgram_buf(d->net, &cap);
 	if (!buf)
 		return NULL;
-	if (cap > WIRE_MAX_DGRAM)
-		cap = WIRE_MAX_DGRAM;
+	if (cap > max)
+		cap = max;
 	if (wire_begin(b, d->wire, to, buf, cap, d->cfg.encrypt) < 0) {
 		net_dgram_discard(d->net, buf);
 		return NULL;
@@ -320,11 +321,29 @@ static uint64_t handshakes(struct daemon *d, uint64_t now)
 	return next;
 }
 
-/* Packs every queued message for one peer into as few datagrams as fit. */
+_Static_assert(PKV_CONFIG_MAX_DATAGRAM == WIRE_MAX_DGRAM, "max_datagram reaches the wire's limit");
+
+/* Seals and sends a datagram built to the peer's cap, counting its size. */
+static void send_batch(struct daemon *d, struct wire_builder *b, uint8_t *buf,
+		       const struct pkv_node_cfg *peer)
+{
+	if (wire_count(b) > 1 && b->len + WIRE_TAG_BYTES > d->stats_largest_batch)
+		d->stats_largest_batch = b->len + WIRE_TAG_BYTES;
+	seal_and_send(d, b, buf, peer);
+}
+
+/*
+ * Packs every queued message for one peer into as few datagrams as fit its
+ * cap (config_datagram_cap; docs/design.md §7, "Datagram size"). A message
+ * too large for the cap on its own goes alone in a datagram of up to
+ * WIRE_MAX_DGRAM, which IP fragments; the batch before it is sent first, so
+ * the peer's messages leave in the order they were queued.
+ */
 static void flush_peer(struct daemon *d, const struct pkv_node_cfg *peer)
 {
 	struct wire_builder b;
 	uint8_t *buf = NULL;
+	const size_t cap = config_datagram_cap(&d->cfg, peer);
 	/* No session yet (its handshake is under way): what was queued for
 	 * the peer is dropped, as on a lossy network; Paxos retransmits. */
 	if (!wire_can_send(d->wire, peer->id))
@@ -338,20 +357,38 @@ static void flush_peer(struct daemon *d, const struct pkv_node_cfg *peer)
 		 * returning peer learns through sync and queries. */
 		if (o->to == PKV_TO_ALL && !membership_is_connected(&d->mem, peer->id))
 			continue;
-		if (!buf && !(buf = begin_dgram(d, &b, peer->id)))
+		if (WIRE_MIN_DGRAM + wire_msg_size(&o->msg) > cap) {
+			if (buf) {
+				send_batch(d, &b, buf, peer);
+				buf = NULL;
+			}
+			struct wire_builder big;
+			uint8_t *one = begin_dgram(d, &big, peer->id, WIRE_MAX_DGRAM);
+			if (!one)
+				return;
+			if (wire_add(&big, &o->msg) < 0) {
+				d->stats_flush_errors++; /* larger than any datagram */
+				net_dgram_discard(d->net, one);
+				continue;
+			}
+			d->stats_oversize++;
+			seal_and_send(d, &big, one, peer);
+			continue;
+		}
+		if (!buf && !(buf = begin_dgram(d, &b, peer->id, cap)))
 			return;
 		if (wire_add(&b, &o->msg) == -ENOSPC) {
-			seal_and_send(d, &b, buf, peer);
-			if (!(buf = begin_dgram(d, &b, peer->id)))
+			send_batch(d, &b, buf, peer);
+			if (!(buf = begin_dgram(d, &b, peer->id, cap)))
 				return;
 			if (wire_add(&b, &o->msg) < 0) {
-				d->stats_flush_errors++; /* larger than any datagram */
+				d->stats_flush_errors++; /* cannot happen: it fits the cap */
 				continue;
 			}
 		}
 	}
 	if (buf)
-		seal_and_send(d, &b, buf, peer);
+		send_batch(d, &b, buf, peer);
 }
 
 static void flush(struct daemon *d)
@@ -607,6 +644,7 @@ static bool needs_restart(const struct pkv_config *old, const struct pkv_config 
 		 : strcmp(a.socket, b.socket)	      ? "socket"
 		 : strcmp(a.group, b.group)	      ? "group"
 		 : a.restart_grace_ms != b.restart_grace_ms ? "restart_grace_ms"
+		 : a.max_datagram != b.max_datagram ? "max_datagram"
 						      : "the node lines");
 	return true;
 }
@@ -646,6 +684,8 @@ int daemon_reload(struct daemon *d)
 			nc.heartbeat_ms = d->cfg.heartbeat_ms;
 		if (d->cli_log_level >= 0)
 			nc.log_level = d->cli_log_level;
+		if (d->cli_max_datagram)
+			nc.max_datagram = d->cli_max_datagram;
 		memcpy(nc.self, d->cfg.self, sizeof(nc.self));
 		r = config_validate(&nc, err, sizeof(err));
 	}

@@ -57,6 +57,9 @@ static void usage(FILE *f)
 		"                             limit)\n"
 		"      --cache-entries N      shared learner cache size, %u..%u entries (config\n"
 		"                             'cache_entries'; default %u)\n"
+		"      --max-datagram BYTES   cap on a datagram batching messages to a peer, %u..%u\n"
+		"                             (config 'max_datagram'; default %u to a loopback peer,\n"
+		"                             %u to any other)\n"
 		"      STATE_DIR is config 'state_dir', by default RUN_DIR/NAME\n"
 		"      --durable, --no-durable\n"
 		"                             keep acceptor state in STATE_DIR/acceptor.log, fdatasync'd\n"
@@ -72,7 +75,8 @@ static void usage(FILE *f)
 		"  -h, --help                 this help\n"
 		"  -V, --version              print the version\n",
 		DEV_PORT_BASE, PKV_CONFIG_DEFAULT_MAX_KEYS, PKV_CONFIG_MIN_CACHE_ENTRIES,
-		PKV_CONFIG_MAX_CACHE_ENTRIES, PKV_CONFIG_DEFAULT_CACHE_ENTRIES);
+		PKV_CONFIG_MAX_CACHE_ENTRIES, PKV_CONFIG_DEFAULT_CACHE_ENTRIES, PKV_CONFIG_MIN_DATAGRAM,
+		PKV_CONFIG_MAX_DATAGRAM, PKV_CONFIG_LOOPBACK_DATAGRAM, PKV_CONFIG_DEFAULT_DATAGRAM);
 }
 
 static void default_run_dir(char *out, size_t cap)
@@ -335,7 +339,7 @@ out:
 int main(int argc, char **argv)
 {
 	enum { O_NODE = 256, O_NAME, O_SIZE, O_PORT, O_RUN, O_KEY, O_FT, O_HB, O_ENC, O_DUR, O_NODUR, O_NOFAST, O_MAXK,
-	       O_CACHE, O_BOOT, O_LOGFILE, O_LOGLEVEL, O_GRACE, O_DEVNODES };
+	       O_CACHE, O_BOOT, O_LOGFILE, O_LOGLEVEL, O_GRACE, O_DEVNODES, O_MAXDG };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"node", required_argument, NULL, O_NODE},
@@ -355,6 +359,7 @@ int main(int argc, char **argv)
 		{"bootstrap", no_argument, NULL, O_BOOT},
 		{"max-keys", required_argument, NULL, O_MAXK},
 		{"cache-entries", required_argument, NULL, O_CACHE},
+		{"max-datagram", required_argument, NULL, O_MAXDG},
 		{"log-file", required_argument, NULL, O_LOGFILE},
 		{"log-level", required_argument, NULL, O_LOGLEVEL},
 		{"help", no_argument, NULL, 'h'},
@@ -372,6 +377,7 @@ int main(int argc, char **argv)
 	bool no_fast = false, bootstrap = false;
 	long max_keys = -1;
 	unsigned cache_entries = 0; /* 0: as the config says */
+	unsigned max_datagram = 0;  /* 0: as the config says */
 	const char *env_port = getenv("PKV_PORT_BASE");
 	if (env_port && *env_port)
 		port_base = (unsigned)strtoul(env_port, NULL, 10);
@@ -457,6 +463,19 @@ int main(int argc, char **argv)
 			}
 			break;
 		}
+		case O_MAXDG: {
+			char *end;
+			errno = 0;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (!*optarg || *end || errno || optarg[0] == '-' ||
+			    v < PKV_CONFIG_MIN_DATAGRAM || v > PKV_CONFIG_MAX_DATAGRAM) {
+				fprintf(stderr, "pkvd: --max-datagram takes %u..%u bytes\n",
+					PKV_CONFIG_MIN_DATAGRAM, PKV_CONFIG_MAX_DATAGRAM);
+				return 64;
+			}
+			max_datagram = (unsigned)v;
+			break;
+		}
 		case O_DUR:
 		case O_NODUR:
 			durable = c == O_DUR ? 1 : 0;
@@ -529,6 +548,7 @@ int main(int argc, char **argv)
 	d.cli_failure_timeout_ms = (unsigned)failure_timeout;
 	d.cli_heartbeat_ms = (unsigned)heartbeat;
 	d.cli_log_level = log_level;
+	d.cli_max_datagram = max_datagram;
 	if (log_level >= 0)
 		d.cfg.log_level = log_level;
 	if (log_file)
@@ -566,6 +586,8 @@ int main(int argc, char **argv)
 		d.cfg.max_keys = (unsigned)max_keys;
 	if (cache_entries)
 		d.cfg.cache_entries = cache_entries;
+	if (max_datagram)
+		d.cfg.max_datagram = max_datagram;
 	if (run_dir)
 		snprintf(d.cfg.run_dir, sizeof(d.cfg.run_dir), "%s", run_dir);
 	else if (!d.cfg.run_dir[0])

@@ -200,7 +200,10 @@ struct pkv_stats {
 	uint64_t attached, attach_refused, reclaimed, purged;
 	uint64_t cache_published, cache_erased, cache_evicted, cache_entries, cache_refused;
 	uint64_t lock_recoveries;
-	/* This handle's own counters. */
+	/* This handle's own counters. cache_hits is counted without a locked
+	 * instruction (a cached read is a few tens of ns): exact for one
+	 * thread, while threads reading through one handle at once may lose
+	 * a few of each other's. */
 	uint64_t cache_hits, cache_misses, reattaches;
 	uint64_t reserved[8];
 };

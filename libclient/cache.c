@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -25,61 +26,114 @@ int client_value_reserve(struct pkv_value *v, size_t len)
 }
 
 /*
- * Whether a[0, n) == b[0, n): the bucket and key of a lookup are short, and
- * a call to memcmp for each cost more than the compare. Whole words, then
- * the tail as one word that overlaps the last compared one (two overlapping
- * halves below 8 bytes); no byte outside either range is read.
+ * The shared bytes of an entry are read as whole aligned 8-byte words,
+ * relaxed (pkv-shm.h: the daemon may be rewriting them), and compared and
+ * copied from registers. Only words that hold a byte of the range at hand
+ * are read, so a read never leaves the entry or the heap (both 8-byte
+ * aligned and sized). Copying the words
+ * into a private buffer first cost a failed store-to-load forward on every
+ * lookup: the buffer's bytes were read back at offsets that straddled the
+ * 8-byte stores just made.
  */
-static inline bool bytes_eq(const uint8_t *a, const uint8_t *b, size_t n)
+static inline uint64_t shared_word(const uint64_t *p, size_t i)
 {
-	if (n < 8) {
-		if (n < 4) {
-			unsigned d = 0;
-			for (size_t i = 0; i < n; i++)
-				d |= (unsigned)(a[i] ^ b[i]);
-			return d == 0;
-		}
-		uint32_t u, v, w, z;
-		memcpy(&u, a, 4);
-		memcpy(&v, b, 4);
-		memcpy(&w, a + n - 4, 4);
-		memcpy(&z, b + n - 4, 4);
-		return ((u ^ v) | (w ^ z)) == 0;
-	}
-	uint64_t x, y, diff = 0;
-	size_t i = 0;
-	for (; i + 8 < n; i += 8) {
-		memcpy(&x, a + i, 8);
-		memcpy(&y, b + i, 8);
-		diff |= x ^ y;
-	}
-	memcpy(&x, a + n - 8, 8);
-	memcpy(&y, b + n - 8, 8);
-	return (diff | (x ^ y)) == 0;
+	return __atomic_load_n(&p[i], __ATOMIC_RELAXED);
+}
+
+/* The 8 bytes that start k bits into x and run on into y, in memory order. */
+static inline uint64_t join(uint64_t x, uint64_t y, unsigned k)
+{
+	if (!k)
+		return x;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return x >> k | y << (64u - k);
+#else
+	return x << k | y >> (64u - k);
+#endif
+}
+
+/* A word whose first r bytes (1..7, memory order) are set, the rest clear. */
+static inline uint64_t first_bytes(size_t r)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (1ull << (8u * r)) - 1u;
+#else
+	return ~0ull << (8u * (8u - r));
+#endif
+}
+
+/* b[0, r) (r 1..7) as the first bytes of a word; reads no byte outside. */
+static inline uint64_t private_tail(const uint8_t *b, size_t r)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (r >= 4)
+		return pkv_shm_rd32(b) | pkv_shm_rd32(b + r - 4) << (8u * (r - 4u));
+	return (uint64_t)b[0] | (uint64_t)b[r >> 1] << 8 | (uint64_t)b[r - 1] << 16;
+#else
+	if (r >= 4)
+		return pkv_shm_rd32(b) << 32 | pkv_shm_rd32(b + r - 4) << (8u * (8u - r));
+	return (uint64_t)b[0] << 56 | (uint64_t)b[r >> 1] << 48 | (uint64_t)b[r - 1] << 40;
+#endif
 }
 
 /*
- * Loads the shared bytes [p, p + n) into buf as whole aligned 8-byte words,
- * relaxed (pkv-shm.h: the daemon may be rewriting them), and returns where
- * p landed in buf. The words reach at most 7 bytes past either end of the
- * range, never out of the entry or the heap (both 8-byte aligned and sized).
- * Whole words instead of byte loads at the unaligned ends: the inline bytes
- * start 5 bytes into a word, and a lookup compares two short strings and
- * copies one.
+ * Whether the shared bytes at s[0, n) equal b[0, n). The words are read in
+ * order, each once; a word is read only when it holds a byte of the range.
  */
-static inline const uint8_t *load_words(uint64_t *buf, const uint8_t *p, size_t n)
+static inline bool shared_eq(const uint8_t *s, const uint8_t *b, size_t n)
 {
-	uintptr_t a = (uintptr_t)p & ~(uintptr_t)7u;
-	size_t words = ((uintptr_t)p + n - a + 7u) / 8u;
-	const uint64_t *w = (const uint64_t *)a;
-	for (size_t i = 0; i < words; i++)
-		buf[i] = __atomic_load_n(&w[i], __ATOMIC_RELAXED);
-	return (const uint8_t *)buf + ((uintptr_t)p - a);
+	if (!n)
+		return true;
+	const uint64_t *p = (const uint64_t *)((uintptr_t)s & ~(uintptr_t)7u);
+	const unsigned k = (unsigned)((uintptr_t)s & 7u) * 8u;
+	uint64_t x = shared_word(p, 0), diff = 0;
+	size_t i = 0;
+	for (; i + 8u <= n; i += 8u, p++) {
+		/* Off a word boundary the 8 bytes end in p[1]; on one, p[1]
+		 * starts the next bytes, if there are any. */
+		uint64_t y = k || i + 8u < n ? shared_word(p, 1) : 0;
+		diff |= join(x, y, k) ^ pkv_shm_rd64(b + i);
+		x = y;
+	}
+	if (i < n) {
+		size_t r = n - i;
+		uint64_t y = k + 8u * r > 64u ? shared_word(p, 1) : 0;
+		diff |= (join(x, y, k) ^ private_tail(b + i, r)) & first_bytes(r);
+	}
+	return diff == 0;
 }
 
-int cache_lookup(const struct pkv_shm_layout *m, const struct pkv_shm_cache_geom *g,
-		 const void *bucket, size_t bucket_len, const void *key, size_t key_len,
-		 uint64_t now_ms, struct pkv_value *out)
+/* Values up to this size are copied from registers, larger ones by pkv_shm_copy_out. */
+#define COPY_WORDS_MAX 256u
+
+/*
+ * Copies the shared bytes s[0, n) to dst 8 bytes at a time, reading words
+ * as shared_eq does: dst must have room for n rounded up to 8 (the bytes
+ * past n are junk).
+ */
+static inline void shared_copy(uint8_t *dst, const uint8_t *s, size_t n)
+{
+	if (!n)
+		return;
+	const uint64_t *p = (const uint64_t *)((uintptr_t)s & ~(uintptr_t)7u);
+	const unsigned k = (unsigned)((uintptr_t)s & 7u) * 8u;
+	uint64_t x = shared_word(p, 0);
+	for (size_t i = 0; i < n; i += 8u, p++) {
+		size_t r = n - i < 8u ? n - i : 8u;
+		bool next = k ? k + 8u * r > 64u : r == 8u && i + 8u < n;
+		uint64_t y = next ? shared_word(p, 1) : 0;
+		uint64_t v = join(x, y, k);
+		memcpy(dst + i, &v, 8);
+		x = y;
+	}
+}
+
+/* cache_lookup's body, inlined into cache_read too: a hit is a few tens of ns. */
+static inline __attribute__((always_inline)) int lookup(const struct pkv_shm_layout *m,
+							 const struct pkv_shm_cache_geom *g,
+							 const void *bucket, size_t bucket_len,
+							 const void *key, size_t key_len,
+							 uint64_t now_ms, struct pkv_value *out)
 {
 	if (bucket_len == 0 || bucket_len > PKV_BUCKET_MAX || key_len > PKV_KEY_MAX)
 		return CACHE_MISS;
@@ -110,9 +164,6 @@ int cache_lookup(const struct pkv_shm_layout *m, const struct pkv_shm_cache_geom
 			continue;
 		}
 		const struct pkv_shm_entry *hit = NULL;
-		const uint8_t *p = NULL;
-		/* bucket + key of a heap entry, or a whole inline one, and 2 words of slack */
-		uint64_t words[(PKV_BUCKET_MAX + PKV_KEY_MAX + 7u) / 8u + 2u];
 		uint32_t vlen = 0;
 		/* From the home slot on, wrapping: the order the writer fills slots in. */
 		for (unsigned k = 0; k < PKV_SHM_STRIPE_ENTRIES; k++) {
@@ -126,8 +177,9 @@ int cache_lookup(const struct pkv_shm_layout *m, const struct pkv_shm_cache_geom
 			uint32_t bl = pkv_shm_load_rlx(&e->bucket_len);
 			if (bl != bucket_len || kl != key_len)
 				continue;
-			/* A torn entry must not send the copy out of the entry or the heap. */
+			/* A torn entry must not send the reads out of the entry or the heap. */
 			uint32_t total = bl + kl + vl;
+			const uint8_t *p;
 			if (off == PKV_SHM_OFF_INLINE) {
 				if (total > PKV_SHM_INLINE)
 					break;
@@ -138,23 +190,17 @@ int cache_lookup(const struct pkv_shm_layout *m, const struct pkv_shm_cache_geom
 				p = pkv_shm_stripe_heap(m, g, si) + off;
 			}
 			/*
-			 * The daemon may be rewriting these bytes: load them as
-			 * relaxed words (an inline entry whole, else bucket and
-			 * key), compare and copy from the private copy; the
-			 * sequence word below says whether it was whole.
+			 * The daemon may be rewriting these bytes: they are read
+			 * as relaxed words (shared_get64) and compared and copied
+			 * from registers; the sequence word below says whether
+			 * what was read was whole.
 			 */
-			const uint8_t *q;
-			if (off == PKV_SHM_OFF_INLINE) {
-				q = load_words(words, p, total);
-			} else {
-				q = load_words(words, p, bl + kl);
-			}
-			if (!bytes_eq(q, bucket, bl) || !bytes_eq(q + bl, key, kl))
+			if (!shared_eq(p, bucket, bl) || !shared_eq(p + bl, key, kl))
 				continue;
-			if (client_value_reserve(out, vl) < 0)
+			if (client_value_reserve(out, vl + 8u) < 0)
 				return -ENOMEM;
-			if (off == PKV_SHM_OFF_INLINE)
-				memcpy(out->data, q + bl + kl, vl);
+			if (vl <= COPY_WORDS_MAX)
+				shared_copy(out->data, p + bl + kl, vl);
 			else
 				pkv_shm_copy_out(out->data, p + bl + kl, vl);
 			vlen = vl;
@@ -184,4 +230,39 @@ int cache_lookup(const struct pkv_shm_layout *m, const struct pkv_shm_cache_geom
 		return CACHE_HIT;
 	}
 	return CACHE_BUSY;
+}
+
+int cache_lookup(const struct pkv_shm_layout *m, const struct pkv_shm_cache_geom *g,
+		 const void *bucket, size_t bucket_len, const void *key, size_t key_len,
+		 uint64_t now_ms, struct pkv_value *out)
+{
+	return lookup(m, g, bucket, bucket_len, key, key_len, now_ms, out);
+}
+
+int cache_read(struct pkv_attach *a, const void *bucket, size_t bucket_len, const void *key,
+	       size_t key_len, bool stale_ok, uint64_t every_ms, struct pkv_value *out)
+{
+	/* The flags only: the clock is read once, after the lookup. */
+	if (!attach_alive(a, UINT64_MAX))
+		return CACHE_GONE;
+	int r = lookup(a->m, &a->geom, bucket, bucket_len, key, key_len, 0, out);
+	if (r != CACHE_HIT)
+		return r;
+	/*
+	 * One clock read per hit (docs/design.md §8): the coarse clock, after
+	 * the lookup, for the lease; the same reading says whether the control
+	 * socket is due its poll (it lags CLOCK_MONOTONIC, which the poll's
+	 * schedule is in, by at most a tick: the poll comes that much later).
+	 */
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	if (now / 1000000u >= __atomic_load_n(&a->next_check_ms, __ATOMIC_RELAXED) &&
+	    !attach_alive(a, every_ms))
+		return CACHE_GONE;
+	bool leased = lease_holds_at(a->m, now);
+	if (!leased && !stale_ok)
+		return CACHE_PAST_LEASE;
+	out->flags = leased ? 0 : PKV_VALUE_STALE;
+	return CACHE_HIT;
 }

@@ -144,6 +144,23 @@ enum cache_result {
  * `now_ms`: the realtime clock for until; 0 means read it if needed.
  * Returns an enum cache_result or -ENOMEM.
  */
+/*
+ * Whether the daemon's lease holds at now_ns, a reading of
+ * CLOCK_MONOTONIC_COARSE (pkv-shm.h "Lease"; docs/design.md §8).
+ */
+static inline bool lease_holds_at(const struct pkv_shm_layout *m, uint64_t now_ns)
+{
+#ifdef PKV_TEST_IGNORE_LEASE
+	/* TEST ONLY (tests/scenario: scenario-nolease): a reader that ignores
+	 * the lease, for the scenario checker to catch. Never installed. */
+	(void)m;
+	(void)now_ns;
+	return true;
+#endif
+	uint64_t lease = pkv_shm_load_rlx(&m->view.lease_ns);
+	return lease == UINT64_MAX || now_ns < lease;
+}
+
 /* Whether the daemon's lease holds now (pkv-shm.h "Lease"): a vDSO clock read. */
 static inline bool lease_holds(const struct pkv_shm_layout *m)
 {
@@ -166,6 +183,19 @@ static inline bool lease_holds(const struct pkv_shm_layout *m)
 int cache_lookup(const struct pkv_shm_layout *m, const struct pkv_shm_cache_geom *g,
 		 const void *bucket, size_t bucket_len, const void *key, size_t key_len,
 		 uint64_t now_ms, struct pkv_value *out);
+
+/* cache_read's answers besides CACHE_MISS, CACHE_HIT, CACHE_EXPIRED, CACHE_BUSY: */
+#define CACHE_PAST_LEASE 4 /* cached, but the daemon's lease does not hold */
+#define CACHE_GONE	 5 /* the daemon of `a` went away: re-attach */
+/*
+ * A read of the cache as pkv_get makes it (docs/design.md §8): the lookup,
+ * then one reading of CLOCK_MONOTONIC_COARSE for both the lease and the
+ * liveness poll of the control socket (at most every every_ms). On
+ * CACHE_HIT out->flags says whether the value is stale (only with
+ * stale_ok). Returns a CACHE_* result or -ENOMEM.
+ */
+int cache_read(struct pkv_attach *a, const void *bucket, size_t bucket_len, const void *key,
+	       size_t key_len, bool stale_ok, uint64_t every_ms, struct pkv_value *out);
 
 /* Makes room for len + 1 bytes in v->data. Returns 0 or -ENOMEM. */
 int client_value_reserve(struct pkv_value *v, size_t len);

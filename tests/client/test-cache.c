@@ -642,6 +642,58 @@ START_TEST(small_entries_sit_inline_and_larger_ones_in_the_heap)
 }
 END_TEST
 
+/*
+ * The lookup compares and copies from whole shared words at every alignment
+ * the bytes can take: buckets and keys of each length from short to over a
+ * word or two, values inline and in the heap, each read back exactly, and
+ * a query that differs in one byte of its bucket or key is a miss. Under
+ * ASan each query sits in a buffer of exactly its size.
+ */
+START_TEST(lookup_reads_every_length_and_alignment_exactly)
+{
+	static const size_t blens[] = {1, 3, 4, 5, 7, 8, 9, 13, 16, 17};
+	static const size_t vlens[] = {0, 1, 5, 8, 9, 31, 32, 33, 60, 200, 257, 1000};
+	char name[64], v[1024];
+	unsigned n = 0;
+	for (size_t bi = 0; bi < sizeof(blens) / sizeof(blens[0]); bi++) {
+		for (size_t kl = 0; kl <= 24; kl++) {
+			size_t bl = blens[bi], vl = vlens[(bi + kl) % (sizeof(vlens) / sizeof(vlens[0]))];
+			char *b = malloc(bl), *k = malloc(kl ? kl : 1);
+			ck_assert_ptr_nonnull(b);
+			ck_assert_ptr_nonnull(k);
+			for (size_t i = 0; i < bl; i++)
+				b[i] = (char)('A' + (i + bi) % 26);
+			for (size_t i = 0; i < kl; i++)
+				k[i] = (char)('a' + (i * 7 + bi) % 26);
+			for (size_t i = 0; i < vl; i++)
+				v[i] = (char)(' ' + (i * 13 + kl) % 90);
+			struct pkv_bytes bb = {(const uint8_t *)b, (uint32_t)bl};
+			struct pkv_bytes kb = {(const uint8_t *)k, (uint32_t)kl};
+			struct pkv_bytes vb = {(const uint8_t *)v, (uint32_t)vl};
+			ck_assert_int_eq(shm_cache_publish(seg, bb, kb, vb, 3, 0), 0);
+			snprintf(name, sizeof(name), "bucket %zu key %zu value %zu", bl, kl, vl);
+			ck_assert_msg(cache_lookup(m, geo, b, bl, k, kl, 0, &val) == CACHE_HIT, "%s",
+				      name);
+			ck_assert_msg(val.len == vl && memcmp(val.data, v, vl) == 0 &&
+					      ((char *)val.data)[vl] == 0 && val.gen == 3,
+				      "%s: read back otherwise", name);
+			for (size_t i = 0; i < bl + kl; i++) {
+				char *c = i < bl ? &b[i] : &k[i - bl];
+				*c ^= 0x01;
+				ck_assert_msg(cache_lookup(m, geo, b, bl, k, kl, 0, &val) ==
+						      CACHE_MISS,
+					      "%s: byte %zu flipped is a hit", name, i);
+				*c ^= 0x01;
+			}
+			free(b);
+			free(k);
+			n++;
+		}
+	}
+	ck_assert_uint_eq(n, 250);
+}
+END_TEST
+
 static Suite *cache_suite(void)
 {
 	Suite *s = suite_create("cache");
@@ -668,6 +720,7 @@ static Suite *cache_suite(void)
 	tcase_add_test(tc, entry_with_the_tag_but_other_bytes_is_not_a_hit);
 	tcase_add_test(tc, entry_goes_to_its_home_slot_first);
 	tcase_add_test(tc, small_entries_sit_inline_and_larger_ones_in_the_heap);
+	tcase_add_test(tc, lookup_reads_every_length_and_alignment_exactly);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -431,6 +431,38 @@ START_TEST(cache_entries_out_of_range_is_rejected_in_the_file_and_the_flag)
 }
 END_TEST
 
+START_TEST(max_datagram_is_per_peer_address_unless_set)
+{
+	static const char text[] = "node a 127.0.0.1:7401\n"
+				   "node b 10.0.0.2:7402\n"
+				   "node c [::1]:7403\n"
+				   "node d [fd00::4]:7404\n"
+				   "node e [::ffff:127.0.0.9]:7405\n";
+	ck_assert_int_eq(config_parse(&cfg, text, sizeof(text) - 1, err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.max_datagram, 0);
+	ck_assert_uint_eq(config_datagram_cap(&cfg, &cfg.nodes[0]), PKV_CONFIG_LOOPBACK_DATAGRAM);
+	ck_assert_uint_eq(config_datagram_cap(&cfg, &cfg.nodes[1]), PKV_CONFIG_DEFAULT_DATAGRAM);
+	ck_assert_uint_eq(config_datagram_cap(&cfg, &cfg.nodes[2]), PKV_CONFIG_LOOPBACK_DATAGRAM);
+	ck_assert_uint_eq(config_datagram_cap(&cfg, &cfg.nodes[3]), PKV_CONFIG_DEFAULT_DATAGRAM);
+	ck_assert_uint_eq(config_datagram_cap(&cfg, &cfg.nodes[4]), PKV_CONFIG_LOOPBACK_DATAGRAM);
+	ck_assert_uint_eq(PKV_CONFIG_DEFAULT_DATAGRAM, 1400);
+
+	static const char set[] = "max_datagram = 9000\nnode a 127.0.0.1:7401\nnode b 10.0.0.2:7402\n";
+	ck_assert_int_eq(config_parse(&cfg, set, sizeof(set) - 1, err, sizeof(err)), 0);
+	ck_assert_uint_eq(config_datagram_cap(&cfg, &cfg.nodes[0]), 9000);
+	ck_assert_uint_eq(config_datagram_cap(&cfg, &cfg.nodes[1]), 9000);
+	char out[1024];
+	config_format(&cfg, out, sizeof(out));
+	ck_assert_ptr_nonnull(strstr(out, "max_datagram = 9000\n"));
+
+	expect_error_str("max_datagram = 511\n", "line 1: max_datagram '511' out of range (512..65000)");
+	expect_error_str("max_datagram = 65001\n", "line 1: max_datagram '65001' out of range");
+	expect_error_str("max_datagram = 1.5k\n", "line 1: max_datagram '1.5k' out of range");
+	ck_assert_int_eq(config_parse(&cfg, "max_datagram = 65000\n", 21, err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.max_datagram, 65000);
+}
+END_TEST
+
 START_TEST(more_than_max_nodes_is_rejected)
 {
 	char t[PKV_MAX_NODES * 40 + 64];
@@ -645,6 +677,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, log_level_takes_the_five_syslog_names);
 	tcase_add_test(tc, socket_path_longer_than_a_socket_address_is_rejected);
 	tcase_add_test(tc, self_from_host_takes_the_whole_name_or_its_first_label);
+	tcase_add_test(tc, max_datagram_is_per_peer_address_unless_set);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -8,6 +8,7 @@
  *   cluster.c    the dev cluster of --cluster N (the pkv-cluster script)
  *   workloads.c  keys and values, the client processes, the pool load, bound
  *   phase.c      one phase: forking the clients, merging, kill-gap events
+ *   floor.c      get-hit's floor: a bare lookup in a compact shared table
  *   procfs.c     daemon memory from /proc (--report-rss)
  *   fleet.c      a fleet's voter traffic and CPU, an observer's memory (--report-fleet)
  *   report.c     the text and JSON reports
@@ -137,6 +138,14 @@ struct client_result {
 	uint64_t gap_max_ns; /* the writer's own longest pause between successes */
 	uint64_t gap_at_ns;  /* when that pause began (CLOCK_MONOTONIC) */
 	unsigned node;	     /* the daemon the writer is attached to */
+	/*
+	 * get-hit: the floor (floor.c) over the same keys in the same order,
+	 * each op timed as a read is (floor_n ops), and both back to back
+	 * (tight_n ops between two clock reads, ns per op).
+	 */
+	uint64_t floor_n, floor_p50, floor_p90, floor_p99;
+	uint64_t tight_n;
+	double floor_mean_ns, tight_read_ns, tight_floor_ns;
 };
 
 /* The start barrier: clients count themselves ready, then wait for `go`. */
@@ -172,6 +181,9 @@ struct phase_result {
 	uint64_t writer_gap[KILLGAP_WRITERS_MAX];
 	int64_t writer_gap_from_kill[KILLGAP_WRITERS_MAX];
 	unsigned writer_node[KILLGAP_WRITERS_MAX];
+	/* get-hit: the floor, the mean over the clients (0: not measured) */
+	uint64_t floor_keys, floor_n, floor_p50, floor_p90, floor_p99, tight_n;
+	double floor_mean_ns, tight_read_ns, tight_floor_ns;
 };
 
 /* --- main.c ----------------------------------------------------------------- */
@@ -241,11 +253,39 @@ extern struct bound_nodes {
 int bound_discover(const struct bench_config *cfg);
 void kill_children(const pid_t *pids, unsigned n);
 int pool_load(const struct bench_config *cfg, uint64_t nonce);
+/* Fills bench_floor with the pool's keys and values: 0 or an exit status. */
+int floor_fill(const struct bench_config *cfg, uint64_t nonce);
 /* The body of a forked client. Never returns. */
 __attribute__((noreturn)) void client_main(const struct bench_config *cfg, enum workload wl,
 					   uint64_t nonce, pid_t pool_owner,
 					   struct bench_control *ctl, struct client_result *res,
 					   uint64_t *samples, uint64_t *done_ts, uint64_t cap);
+
+/* --- floor.c --------------------------------------------------------------- */
+
+/* One key of the floor's table: 0 marks a free slot (pkv_shm_hash is never 0). */
+struct floor_slot {
+	uint64_t hash;
+	uint32_t off, len; /* the value in the heap after the slots */
+};
+
+/* The floor of get-hit: built by the parent, inherited by the clients. */
+extern struct bench_floor {
+	struct floor_slot *slots; /* NULL: none */
+	uint8_t *heap;
+	uint64_t mask;
+	size_t size, used;
+	uint64_t keys;
+} bench_floor;
+
+/* Maps a table for `keys` values of value_size bytes: 0 or -errno. */
+int floor_create(struct bench_floor *t, uint64_t keys, size_t value_size);
+void floor_insert(struct bench_floor *t, const void *bucket, size_t blen, const void *key,
+		  size_t klen, const void *value, size_t vlen);
+/* Copies the value of (bucket, key) into out; its length, 0 when absent. */
+size_t floor_lookup(const struct bench_floor *t, const void *bucket, size_t blen,
+		    const void *key, size_t klen, void *out);
+void floor_free(struct bench_floor *t);
 
 /* --- phase.c ---------------------------------------------------------------- */
 

@@ -83,6 +83,31 @@ static void phase_merge(const struct bench_config *cfg, struct client_result *re
 		}
 	}
 	pr->errors += pr->mismatches;
+	/* get-hit's floor: the mean over the clients that measured it. */
+	unsigned nf = 0;
+	for (unsigned i = 0; i < cfg->clients; i++) {
+		const struct client_result *r = &res[i];
+		if (!r->done || r->setup_status || !r->floor_n)
+			continue;
+		nf++;
+		pr->floor_n += r->floor_n;
+		pr->floor_p50 += r->floor_p50;
+		pr->floor_p90 += r->floor_p90;
+		pr->floor_p99 += r->floor_p99;
+		pr->floor_mean_ns += r->floor_mean_ns;
+		pr->tight_n += r->tight_n;
+		pr->tight_read_ns += r->tight_read_ns;
+		pr->tight_floor_ns += r->tight_floor_ns;
+	}
+	if (nf) {
+		pr->floor_keys = cfg->keys;
+		pr->floor_p50 /= nf;
+		pr->floor_p90 /= nf;
+		pr->floor_p99 /= nf;
+		pr->floor_mean_ns /= nf;
+		pr->tight_read_ns /= nf;
+		pr->tight_floor_ns /= nf;
+	}
 	if (last > first) {
 		pr->elapsed_s = (double)(last - first) / 1e9;
 		pr->ops_per_s = (double)pr->ops / pr->elapsed_s;
@@ -311,6 +336,8 @@ int phase_run(const struct bench_config *main_cfg, enum workload wl, struct phas
 	if (wl == WL_PUT_EXISTING || wl == WL_GET_HIT || wl == WL_MIXED ||
 	    (wl == WL_KILL_GAP && cfg->keys_given)) {
 		ex = pool_load(cfg, nonce);
+		if (!ex && wl == WL_GET_HIT)
+			ex = floor_fill(cfg, nonce);
 		if (ex) {
 			free(pids);
 			munmap(map, size);
@@ -372,6 +399,7 @@ int phase_run(const struct bench_config *main_cfg, enum workload wl, struct phas
 		phase_merge(cfg, res, samples, cap, pr);
 	if (!ex && wl == WL_KILL_GAP)
 		killgap_merge(cfg, res, done_ts, cap, pr);
+	floor_free(&bench_floor);
 	free(pids);
 	munmap(map, size);
 	return ex;

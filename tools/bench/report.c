@@ -153,10 +153,22 @@ static void json_phase(FILE *f, const struct bench_config *cfg, const struct pha
 	fprintf(f,
 		"}, \"elapsed_s\": %.3f, \"ops_per_s\": %.1f, \"p50_ns\": %" PRIu64
 		", \"p90_ns\": %" PRIu64 ", \"p99_ns\": %" PRIu64 ", \"p999_ns\": %" PRIu64
-		", \"max_ns\": %" PRIu64 ", \"cache_hits\": %" PRIu64 ", \"cache_misses\": %" PRIu64
-		"}",
+		", \"max_ns\": %" PRIu64 ", \"cache_hits\": %" PRIu64 ", \"cache_misses\": %" PRIu64,
 		pr->elapsed_s, pr->ops_per_s, pr->p50, pr->p90, pr->p99, pr->p999, pr->max,
 		pr->cache_hits, pr->cache_misses);
+	if (pr->floor_keys)
+		fprintf(f,
+			", \"floor\": {\"keys\": %" PRIu64 ", \"ops\": %" PRIu64
+			", \"p50_ns\": %" PRIu64 ", \"p90_ns\": %" PRIu64 ", \"p99_ns\": %" PRIu64
+			", \"mean_ns\": %.1f, \"tight_ops\": %" PRIu64
+			", \"tight_read_ns\": %.2f, \"tight_floor_ns\": %.2f}"
+			", \"floor_ratios\": {\"p50\": %.6g, \"p99\": %.6g, \"tight\": %.6g}",
+			pr->floor_keys, pr->floor_n, pr->floor_p50, pr->floor_p90, pr->floor_p99,
+			pr->floor_mean_ns, pr->tight_n, pr->tight_read_ns, pr->tight_floor_ns,
+			stats_ratio((double)pr->p50, (double)pr->floor_p50),
+			stats_ratio((double)pr->p99, (double)pr->floor_p99),
+			stats_ratio(pr->tight_read_ns, pr->tight_floor_ns));
+	fputc('}', f);
 }
 
 void print_json(const struct bench_config *cfg, const struct phase_result *main_pr,
@@ -269,6 +281,21 @@ void print_text(const struct bench_config *cfg, const struct phase_result *pr)
 		printf("    %-20s %" PRIu64 "\n", "value mismatch", pr->mismatches);
 	if (pr->workload == WL_KILL_GAP)
 		print_killgap(pr);
+	if (pr->floor_keys) {
+		printf("  floor        a bare lookup of the same keys in the same order in a compact"
+		       " shared table of %" PRIu64 " keys (%" PRIu64 " ops)\n",
+		       pr->floor_keys, pr->floor_n);
+		printf("    latency ns p50 %" PRIu64 "  p90 %" PRIu64 "  p99 %" PRIu64
+		       "; read/floor p50 x%.2f, p99 x%.2f\n",
+		       pr->floor_p50, pr->floor_p90, pr->floor_p99,
+		       stats_ratio((double)pr->p50, (double)pr->floor_p50),
+		       stats_ratio((double)pr->p99, (double)pr->floor_p99));
+		printf("    back to back, %" PRIu64 " ops in chunks of %u (the median chunk): read"
+		       " %.1f ns/op, floor %.1f ns/op;"
+		       " read/floor x%.2f\n",
+		       pr->tight_n, 1u << 10, pr->tight_read_ns, pr->tight_floor_ns,
+		       stats_ratio(pr->tight_read_ns, pr->tight_floor_ns));
+	}
 }
 
 void print_ratios(const struct phase_result *main_pr, const struct phase_result *base)

@@ -387,7 +387,7 @@ static void client_wait_go(struct bench_control *ctl)
 		sleep_ns(20000);
 }
 
-static void client_measure(struct client *cl)
+static uint64_t client_measure(struct client *cl)
 {
 	const struct bench_config *cfg = cl->cfg;
 	struct client_result *res = cl->res;
@@ -396,8 +396,9 @@ static void client_measure(struct client *cl)
 	uint64_t prev = start; /* the last successful completion (kill-gap) */
 	struct op op;
 
+	uint64_t i = 0;
 	res->start_ns = start;
-	for (uint64_t i = 0; i < cfg->ops && !got_signal; i++) {
+	for (; i < cfg->ops && !got_signal; i++) {
 		const char *key = op_prepare(cl, &op);
 		uint64_t t0 = now_ns();
 		if (t0 >= deadline)
@@ -424,6 +425,117 @@ static void client_measure(struct client *cl)
 		res->gap_max_ns = res->end_ns - prev;
 		res->gap_at_ns = prev;
 	}
+	return i;
+}
+
+/* --- get-hit's floor ----------------------------------------------------------- */
+
+int floor_fill(const struct bench_config *cfg, uint64_t nonce)
+{
+	char *key = malloc(cfg->key_size), *value = malloc(cfg->value_size);
+	struct keygen kg;
+	int r = -ENOMEM;
+	if (key && value)
+		r = floor_create(&bench_floor, cfg->keys, cfg->value_size);
+	if (r < 0) {
+		fprintf(stderr, "pkv-bench: the floor's table: %s\n", strerror(-r));
+		free(key);
+		free(value);
+		return BENCH_EX_UNAVAILABLE;
+	}
+	/* The pool's keys: their owner is this process, the clients' parent. */
+	keygen_init(&kg, key, cfg->key_size, getpid(), nonce);
+	for (uint64_t i = 0; i < cfg->keys; i++) {
+		keygen_make(&kg, 'p', i);
+		value_make(value, cfg->value_size, key, cfg->key_size, 'A');
+		floor_insert(&bench_floor, cfg->bucket, strlen(cfg->bucket), key, cfg->key_size,
+			     value, cfg->value_size);
+	}
+	free(key);
+	free(value);
+	return 0;
+}
+
+/* Back-to-back ops of the floor's comparison, and the most per-op samples. */
+#define TIGHT_OPS (1u << 20)
+#define TIGHT_CHUNK (1u << 10)
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * After the measured reads: the floor over the keys those reads took, in
+ * their order (the generator restarted from the same state), each lookup
+ * timed as a read is; then reads and floor lookups back to back over that
+ * list of keys, in chunks timed as a whole (no clock read per op).
+ */
+static void client_floor(struct client *cl, uint64_t rng0, uint64_t iterations)
+{
+	const struct bench_config *cfg = cl->cfg;
+	struct client_result *res = cl->res;
+	const char *bucket = cfg->bucket;
+	size_t blen = strlen(bucket), ks = cfg->key_size;
+	uint64_t n = iterations < TIGHT_OPS ? iterations : TIGHT_OPS;
+	uint64_t *s = malloc(n * sizeof(*s));
+	char *keys = malloc(n * ks);
+	uint8_t *out = malloc(cfg->value_size + 1);
+	size_t got = 0;
+
+	if (!bench_floor.slots || !n || !s || !keys || !out)
+		goto done;
+	cl->rng = rng0;
+	for (uint64_t i = 0; i < n; i++) {
+		memcpy(keys + i * ks, keygen_make(&cl->pool, 'p', xorshift(&cl->rng) % cfg->keys),
+		       ks);
+	}
+	double sum = 0;
+	for (uint64_t i = 0; i < n && !got_signal; i++) {
+		const char *key = keys + i * ks;
+		uint64_t t0 = now_ns();
+		got += floor_lookup(&bench_floor, bucket, blen, key, ks, out);
+		uint64_t t1 = now_ns();
+		s[i] = t1 - t0;
+		sum += (double)(t1 - t0);
+	}
+	stats_sort(s, n);
+	res->floor_n = n;
+	res->floor_p50 = s[n / 2];
+	res->floor_p90 = s[n * 9 / 10];
+	res->floor_p99 = s[n * 99 / 100];
+	res->floor_mean_ns = sum / (double)n;
+
+	/* In chunks, read and floor in turn over the same keys; the median
+	 * chunk of each, so a preemption spoils a chunk, not the figure. */
+	double rd[TIGHT_OPS / TIGHT_CHUNK], fl[TIGHT_OPS / TIGHT_CHUNK];
+	unsigned chunks = 0;
+	for (uint64_t c = 0; c + TIGHT_CHUNK <= n; c += TIGHT_CHUNK, chunks++) {
+		const char *k = keys + c * ks;
+		uint64_t t0 = now_ns();
+		for (uint64_t i = 0; i < TIGHT_CHUNK; i++)
+			(void)pkv_get(cl->pkv, k + i * ks, ks, &cl->get_opts, &cl->answer);
+		uint64_t t1 = now_ns();
+		for (uint64_t i = 0; i < TIGHT_CHUNK; i++)
+			got += floor_lookup(&bench_floor, bucket, blen, k + i * ks, ks, out);
+		uint64_t t2 = now_ns();
+		rd[chunks] = (double)(t1 - t0) / TIGHT_CHUNK;
+		fl[chunks] = (double)(t2 - t1) / TIGHT_CHUNK;
+	}
+	if (chunks) {
+		qsort(rd, chunks, sizeof(rd[0]), cmp_double);
+		qsort(fl, chunks, sizeof(fl[0]), cmp_double);
+		res->tight_n = (uint64_t)chunks * TIGHT_CHUNK;
+		res->tight_read_ns = rd[chunks / 2];
+		res->tight_floor_ns = fl[chunks / 2];
+	}
+	if (got != (n + res->tight_n) * cfg->value_size && !res->message[0])
+		snprintf(res->message, sizeof(res->message), "floor: a key missing from its table");
+done:
+	free(s);
+	free(keys);
+	free(out);
 }
 
 static void client_stats(struct client *cl, uint64_t *hits, uint64_t *misses)
@@ -743,8 +855,11 @@ ready:
 		bound_measure(&cl, cfg->ops, res->start_ns + (uint64_t)(cfg->seconds * 1e9));
 		res->end_ns = now_ns();
 	} else if (!res->setup_status && !got_signal) {
-		client_measure(&cl);
+		uint64_t rng0 = cl.rng;
+		uint64_t iterations = client_measure(&cl);
 		client_stats(&cl, &hits1, &misses1);
+		if (wl == WL_GET_HIT)
+			client_floor(&cl, rng0, iterations);
 		res->cache_hits = hits1 - hits0;
 		res->cache_misses = misses1 - misses0;
 	}
