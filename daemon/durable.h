@@ -86,6 +86,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "msg.h"
 
@@ -190,6 +191,31 @@ int durable_append(struct durable *d, const struct durable_rec *r);
  * handle is broken (see FAILURES).
  */
 int durable_sync(struct durable *d);
+
+/*
+ * SYNC OFF THE CALLER'S THREAD. durable_sync_begin hands out the pending
+ * records as one batch: the caller writes *len bytes of *buf at *off and
+ * then fdatasyncs the file (the daemon: a linked write → fsync with
+ * IORING_FSYNC_DATASYNC through io_uring), and reports both results with
+ * durable_sync_end. Records appended meanwhile go into the next batch
+ * (group commit). One batch at most is in flight; *buf stays valid until
+ * durable_sync_end. Returns 1 (a batch to write; *len may be 0: only the
+ * sync), 0 when nothing is pending, -EBUSY when a batch is in flight, or
+ * the handle's error. A batch in flight at durable_sync, durable_compact or
+ * durable_close is written again and synced on the calling thread first.
+ */
+int durable_sync_begin(struct durable *d, const uint8_t **buf, size_t *len, uint64_t *off);
+/*
+ * The results of the batch's write (bytes or -errno) and fdatasync (0 or
+ * -errno; ignored when the write failed or was short: the rest is then
+ * written and synced here). Returns 0 — the batch is on disk, *sync_ns (when
+ * not NULL) is the time since durable_sync_begin — or -errno, and the handle
+ * is broken (FAILURES).
+ */
+int durable_sync_end(struct durable *d, ssize_t wres, int fres, uint64_t *sync_ns);
+bool durable_sync_in_flight(const struct durable *d);
+/* The log's file descriptor (changes at compaction). */
+int durable_fd(const struct durable *d);
 
 /*
  * Rewrites the log from a snapshot of the live state. next fills *r with
