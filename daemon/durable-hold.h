@@ -3,7 +3,8 @@
  * durable-hold.h — what a loop turn produced that must wait for the durable
  * log (docs/design.md §6.3): the datagrams, the client answers and the
  * values to publish into the cache, each held until the batch of the log
- * its turn depends on is on disk.
+ * its turn depends on is on disk, and the ends of lifetimes the turn made
+ * (a value taken out of the cache must not come back after a crash).
  *
  * A batch of the log is named by a ticket: 1, 2, … in the order the batches
  * are written (persist.c hands them out). What depends on ticket t leaves
@@ -34,6 +35,8 @@ struct hold_batch {
 	size_t n_done, cap_done;
 	struct hold_learned *learned;
 	size_t n_learned, cap_learned;
+	struct hold_learned *erased; /* generations ended: out of the cache */
+	size_t n_erased, cap_erased;
 };
 
 struct durable_hold {
@@ -51,6 +54,10 @@ int durable_hold_completion(struct durable_hold *h, uint64_t ticket,
 			    const struct paxos_completion *c);
 int durable_hold_learned(struct durable_hold *h, uint64_t ticket, struct pkv_bytes bucket,
 			 struct pkv_bytes key, uint64_t gen);
+
+/* An ended generation, to take out of the cache (and tell subscribers). */
+int durable_hold_erased(struct durable_hold *h, uint64_t ticket, struct pkv_bytes bucket,
+			struct pkv_bytes key, uint64_t gen);
 
 /* The oldest batch when its ticket is at most `durable`, else NULL. */
 struct hold_batch *durable_hold_due(struct durable_hold *h, uint64_t durable);

@@ -197,7 +197,16 @@ static void drain_paxos(struct daemon *d, uint64_t hold)
 	 * with generation g must find g (or later) in the cache on its next
 	 * read, never the value or absence before it.
 	 */
-	if (d->ctl.n_doubt) { /* before local_apply_lifetimes resets the list */
+	if (hold) {
+		/* The ends of lifetimes wait too: a value gone from the cache
+		 * must not come back with a crash before the disk has it. */
+		const struct paxos_erased *er = paxos_erased(d->paxos, &n);
+		for (size_t i = 0; i < n; i++)
+			if (durable_hold_erased(&d->hold, hold, store_bucket_name(er[i].e->bucket),
+						er[i].e->key, er[i].gen) < 0)
+				d->stats_flush_errors++;
+		paxos_erased_reset(d->paxos);
+	} else if (d->ctl.n_doubt) { /* before local_apply_lifetimes resets the list */
 		const struct paxos_erased *er = paxos_erased(d->paxos, &n);
 		for (size_t i = 0; i < n; i++)
 			control_lifetime_erased(d, store_bucket_name(er[i].e->bucket), er[i].e->key,
@@ -386,8 +395,8 @@ static void release_held(struct daemon *d)
 	while ((b = durable_hold_due(&d->hold, durable))) {
 		for (size_t i = 0; i < b->n_learned; i++) {
 			const struct hold_learned *l = &b->learned[i];
-			/* Still that generation's chosen value: an erasure since
-			 * then has taken it out of the cache already. */
+			/* Still that generation's chosen value: one erased since
+			 * is not published (its erasure goes out after it). */
 			struct store_entry *e = store_lookup(d->store, l->bucket, l->key, false);
 			if (e && e->gen == l->gen && e->chosen)
 				shm_cache_publish(d->local.shm, l->bucket, l->key, e->chosen_value,
@@ -395,6 +404,12 @@ static void release_held(struct daemon *d)
 						  (e->chosen_bind->mask & PKV_BIND_UNTIL)
 							  ? e->chosen_bind->until
 							  : 0);
+		}
+		for (size_t i = 0; i < b->n_erased; i++) {
+			const struct hold_learned *l = &b->erased[i];
+			if (d->ctl.n_doubt)
+				control_lifetime_erased(d, l->bucket, l->key, l->gen);
+			shm_cache_erase(d->local.shm, l->bucket, l->key, l->gen);
 		}
 		for (size_t i = 0; i < b->n_done; i++)
 			complete_one(d, &b->done[i]);
