@@ -75,7 +75,9 @@ static inline bool durable_hold_empty(const struct durable_hold *h)
  *               FORWARD, and an ACCEPT at a fast ballot;
  *  HOLD_PRIOR — an ACCEPT at a classic ballot: the proposer's own promise
  *               and highest round of that ballot, recorded in an earlier turn
- *               (the turn that sent its PREPARE), must be on disk;
+ *               (the turn that sent its PREPARE), must be on disk; when they
+ *               are not, the ACCEPT is dropped, never held (its ballot's life
+ *               bounds when it may leave), and the proposer resends it;
  *  HOLD_ALL   — everything else: it may reveal state recorded in this very
  *               turn (a PROMISE, an ACCEPTED, a NACK, a QUERY_REPLY, …) or
  *               follow from a vote of this node's own acceptor (a CHOSEN).

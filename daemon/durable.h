@@ -14,11 +14,12 @@
  * THE OUTBOX CONTRACT. A promise or an accept must be on disk before the
  * PROMISE/ACCEPTED that reveals it leaves the host; otherwise a crash lets
  * the acceptor forget a promise it gave and break Paxos. durable_append()
- * only buffers in memory; durable_sync() writes the buffer and fdatasyncs it.
- * The loop calls durable_sync() once per turn, after every input of the turn
- * has been handled and BEFORE it seals the outbox (timers →
- * persist → seal → submit), so one fdatasync covers every reply of the turn.
- * If durable_sync() fails, nothing of that turn may be sent.
+ * only buffers in memory; durable_sync_begin() hands the buffer out as a
+ * batch that the daemon writes and fdatasyncs through io_uring, and
+ * durable_sync_end() takes the results; the daemon holds every reply that
+ * depends on the batch until then (docs/design.md §6.3, durable-hold.h).
+ * durable_sync() does the same on the calling thread. If a sync fails,
+ * nothing that depends on it may be sent.
  *
  * FILE FORMAT (all integers little-endian).
  *   file header, 40 bytes:

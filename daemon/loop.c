@@ -487,6 +487,8 @@ static void flush(struct daemon *d)
 			uint64_t need = dep == HOLD_ALL ? need_all : dep == HOLD_PRIOR ? need_prior : 0;
 			if (need <= durable)
 				d->ob.v[k++] = *o;
+			else if (dep == HOLD_PRIOR)
+				; /* dropped: sent again at its retransmit, within its ballot's life */
 			else if (durable_hold_msg(&d->hold, need, o) < 0)
 				d->stats_flush_errors++; /* lost, as on the network */
 		}

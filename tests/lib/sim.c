@@ -483,6 +483,8 @@ static void drain(struct sim *s, unsigned id)
 		uint64_t need = dep == HOLD_ALL ? need_all : dep == HOLD_PRIOR ? need_prior : 0;
 		if (need <= nd->t_done)
 			send_out(s, id, o);
+		else if (dep == HOLD_PRIOR)
+			; /* dropped, as pkvd's loop does: the proposer retransmits */
 		else if (durable_hold_msg(&nd->hold, need, o))
 			abort();
 	}
