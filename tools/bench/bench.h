@@ -111,7 +111,15 @@ struct bench_config {
 	uint64_t window_ns;  /* kill-gap: half-width of the window around the kill */
 	bool report_rss;     /* --report-rss: daemon memory per key added */
 	bool keep_run_dir;   /* --keep-run-dir: leave the logs after the run */
+	double floor_seconds; /* --fdatasync-floor S: the disk's floor, measured S s (0: no) */
 };
+
+/* --fdatasync-floor (floor.c): 4 KiB append + fdatasync, latencies in ns. */
+struct floor_result {
+	uint64_t n, p50, p99;
+	char dir[4096];
+};
+int floor_fdatasync(const char *dir, double seconds, struct floor_result *out);
 
 /* What one client reports, in the shared mapping. */
 struct client_result {
