@@ -36,6 +36,8 @@ static void batch_free(struct hold_batch *b)
 		free((void *)b->erased[i].key.p);
 	}
 	free(b->erased);
+	pkv_outbox_free(&b->prior);
+	free(b->prior_at);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -69,6 +71,7 @@ static struct hold_batch *batch_of(struct durable_hold *h, uint64_t t)
 	memset(b, 0, sizeof(*b));
 	b->ticket = t;
 	pkv_outbox_init(&b->ob);
+	pkv_outbox_init(&b->prior);
 	return b;
 }
 
@@ -106,6 +109,21 @@ int durable_hold_msg(struct durable_hold *h, uint64_t ticket, const struct pkv_o
 	int r = pkv_outbox_push(&b->ob, o->to, &o->msg);
 	if (r == 0)
 		h->held_msgs++;
+	return r;
+}
+
+int durable_hold_prior(struct durable_hold *h, uint64_t ticket, const struct pkv_out *o,
+		       uint64_t now)
+{
+	struct hold_batch *b = batch_of(h, ticket);
+	if (!b || grow((void **)&b->prior_at, &b->cap_prior_at, b->prior.n, sizeof(*b->prior_at)))
+		return -ENOMEM;
+	size_t i = b->prior.n;
+	int r = pkv_outbox_push(&b->prior, o->to, &o->msg);
+	if (r == 0) {
+		b->prior_at[i] = now;
+		h->held_msgs++;
+	}
 	return r;
 }
 

@@ -37,6 +37,11 @@ struct hold_batch {
 	size_t n_learned, cap_learned;
 	struct hold_learned *erased; /* generations ended: out of the cache */
 	size_t n_erased, cap_erased;
+	/* HOLD_PRIOR messages, each with the time it was held: one held too
+	 * long is dropped at release (durable_hold_prior) */
+	struct pkv_outbox prior;
+	uint64_t *prior_at;
+	size_t cap_prior_at;
 };
 
 struct durable_hold {
@@ -54,6 +59,14 @@ int durable_hold_completion(struct durable_hold *h, uint64_t ticket,
 			    const struct paxos_completion *c);
 int durable_hold_learned(struct durable_hold *h, uint64_t ticket, struct pkv_bytes bucket,
 			 struct pkv_bytes key, uint64_t gen);
+
+/*
+ * A HOLD_PRIOR message (a classic ACCEPT) held at `now`: the releaser sends
+ * it only while now − held ≤ its bound, else drops it (its ballot's messages
+ * must not outlive the ballot: docs/design.md §6.3).
+ */
+int durable_hold_prior(struct durable_hold *h, uint64_t ticket, const struct pkv_out *o,
+		       uint64_t now);
 
 /* An ended generation, to take out of the cache (and tell subscribers). */
 int durable_hold_erased(struct durable_hold *h, uint64_t ticket, struct pkv_bytes bucket,
@@ -75,9 +88,9 @@ static inline bool durable_hold_empty(const struct durable_hold *h)
  *               FORWARD, and an ACCEPT at a fast ballot;
  *  HOLD_PRIOR — an ACCEPT at a classic ballot: the proposer's own promise
  *               and highest round of that ballot, recorded in an earlier turn
- *               (the turn that sent its PREPARE), must be on disk; when they
- *               are not, the ACCEPT is dropped, never held (its ballot's life
- *               bounds when it may leave), and the proposer resends it;
+ *               (the turn that sent its PREPARE), must be on disk; it is held
+ *               a bounded time for them (durable_hold_prior), then dropped,
+ *               and the proposer resends it;
  *  HOLD_ALL   — everything else: it may reveal state recorded in this very
  *               turn (a PROMISE, an ACCEPTED, a NACK, a QUERY_REPLY, …) or
  *               follow from a vote of this node's own acceptor (a CHOSEN).

@@ -175,6 +175,9 @@ static void update_time(struct daemon *d, uint64_t own_wall_ms, uint64_t now)
 	}
 }
 
+/* How long a classic ACCEPT may wait for the proposer's own records. */
+#define LOOP_PRIOR_HOLD_US 100000u
+
 /* A completion goes to whoever asked: a drop, a resize, or a ring client. */
 static void complete_one(struct daemon *d, const struct paxos_completion *c)
 {
@@ -414,6 +417,15 @@ static void release_held(struct daemon *d)
 		for (size_t i = 0; i < b->n_done; i++)
 			complete_one(d, &b->done[i]);
 		send_outbox(d, &b->ob);
+		/* A classic ACCEPT only within LOOP_PRIOR_HOLD_US of its making:
+		 * the proposer's ballots live that much less (daemon_init). */
+		uint64_t now = daemon_now_us();
+		size_t k = 0;
+		for (size_t i = 0; i < b->prior.n; i++)
+			if (now - b->prior_at[i] <= LOOP_PRIOR_HOLD_US)
+				b->prior.v[k++] = b->prior.v[i];
+		b->prior.n = k;
+		send_outbox(d, &b->prior);
 		durable_hold_pop(&d->hold);
 	}
 }
@@ -487,9 +499,10 @@ static void flush(struct daemon *d)
 			uint64_t need = dep == HOLD_ALL ? need_all : dep == HOLD_PRIOR ? need_prior : 0;
 			if (need <= durable)
 				d->ob.v[k++] = *o;
-			else if (dep == HOLD_PRIOR)
-				; /* dropped: sent again at its retransmit, within its ballot's life */
-			else if (durable_hold_msg(&d->hold, need, o) < 0)
+			else if (dep == HOLD_PRIOR) {
+				if (durable_hold_prior(&d->hold, need, o, daemon_now_us()) < 0)
+					d->stats_flush_errors++;
+			} else if (durable_hold_msg(&d->hold, need, o) < 0)
 				d->stats_flush_errors++; /* lost, as on the network */
 		}
 		d->ob.n = k;
@@ -957,6 +970,16 @@ int daemon_init(struct daemon *d)
 		.bind_inc = d->bind_inc,
 		.restart_grace_us = (uint64_t)d->cfg.restart_grace_ms * 1000u,
 		.no_fast_put = !d->cfg.fast_put,
+		/* With the log, every fast vote is answered after a sync on each
+		 * voter: a busy disk's 10-20 ms must not send puts classic (two
+		 * syncs) and pause the fast round (docs/design.md §3.4, §6.3). */
+		.fast_wait_us = d->cfg.durable ? 100000u : 0u,
+		/* With the log, a classic ACCEPT may wait LOOP_PRIOR_HOLD_US for
+		 * the proposer's own promise to be on disk: its ballots live that
+		 * much less, so no ballot's message leaves after 1 s; the quiet
+		 * period stays 2 s (docs/design.md §6.1, §6.3). */
+		.ballot_life_us = d->cfg.durable ? 1000000u - LOOP_PRIOR_HOLD_US : 0u,
+		.restart_quiet_us = d->cfg.durable ? 2000000u : 0u,
 		/* ballots live 1 s; a restarted daemon syncs 2 s after its start */
 		.start_us = d->started_us,
 		.conf = d->conf,

@@ -447,6 +447,11 @@ static void sync_finish(struct sim *s, unsigned id)
 			complete_op(s, id, &b->done[i]);
 		for (size_t i = 0; i < b->ob.n; i++)
 			send_out(s, id, &b->ob.v[i]);
+		/* as pkvd's loop: a classic ACCEPT within a tenth of a ballot's
+		 * life of its making, whose ballots live that much less */
+		for (size_t i = 0; i < b->prior.n; i++)
+			if (s->now - b->prior_at[i] <= s->cfg.retransmit_us / 2)
+				send_out(s, id, &b->prior.v[i]);
 		durable_hold_pop(&nd->hold);
 	}
 	sync_start(s, id);
@@ -483,9 +488,10 @@ static void drain(struct sim *s, unsigned id)
 		uint64_t need = dep == HOLD_ALL ? need_all : dep == HOLD_PRIOR ? need_prior : 0;
 		if (need <= nd->t_done)
 			send_out(s, id, o);
-		else if (dep == HOLD_PRIOR)
-			; /* dropped, as pkvd's loop does: the proposer retransmits */
-		else if (durable_hold_msg(&nd->hold, need, o))
+		else if (dep == HOLD_PRIOR) {
+			if (durable_hold_prior(&nd->hold, need, o, s->now))
+				abort();
+		} else if (durable_hold_msg(&nd->hold, need, o))
 			abort();
 	}
 	pkv_outbox_reset(&nd->ob);
@@ -540,8 +546,11 @@ static void node_start(struct sim *s, unsigned id, bool restarted, bool fresh)
 		.backoff_max_us = s->cfg.backoff_max_us,
 		.epoch_grace_us = 2000000,
 		.epoch_gen_shift = 16, /* keeps the history's generation table small */
-		/* bounded ballots, and the restart quiet period (2x) they allow */
-		.ballot_life_us = 5 * s->cfg.retransmit_us,
+		/* bounded ballots, and the restart quiet period (2x) they allow;
+		 * a lagging durable node's ballots live what its held ACCEPTs
+		 * may wait less (as pkvd's) */
+		.ballot_life_us = 5 * s->cfg.retransmit_us - (lagging(s) ? s->cfg.retransmit_us / 2 : 0),
+		.restart_quiet_us = 10 * s->cfg.retransmit_us,
 		.start_us = s->now,
 		.sync_page = 4, /* small pages: paging gets exercised */
 		.incarnation = nd->incarnation,

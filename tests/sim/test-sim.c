@@ -54,7 +54,7 @@ static __attribute__((unused)) bool replay_mode(uint64_t *seed)
 
 /*
  * docs/design.md §6.3: an acceptor's answer leaves only once the record it
- * reveals is on disk. Three durable nodes whose syncs take 50 ms; node1
+ * reveals is on disk. Three durable nodes whose syncs take 20 ms; node1
  * puts "alpha" in the fast round; 5 ms later, before their syncs are done,
  * nodes 2 and 3 are killed and restarted (their logs hold nothing yet);
  * node1 is cut off, and node2 puts "omega". Had 2 and 3 answered before
@@ -68,7 +68,7 @@ static unsigned crash_between_answer_and_sync(char *err, size_t errlen)
 {
 	struct sim s;
 	struct sim_config c = { .seed = 11, .n = 3, .lat_min_us = 200, .lat_max_us = 400,
-				.durable = true, .sync_min_us = 50000, .sync_max_us = 50000 };
+				.durable = true, .sync_min_us = 20000, .sync_max_us = 20000 };
 	sim_init(&s, &c);
 	sim_run_until(&s, 50000);
 	size_t a = sim_put(&s, 1, 0, "alpha", 3000000, false);
