@@ -561,9 +561,9 @@ int durable_sync_end(struct durable *d, ssize_t wres, int fres, uint64_t *sync_n
 		d->in_flight = false;
 		return rc;
 	}
-	if ((size_t)wres < d->fl_len) {
-		/* A short write (the chain's sync did not run): the rest and the
-		 * sync here. */
+	if ((size_t)wres < d->fl_len || fres > 0) {
+		/* A short write (the chain's sync did not run), or no chain at
+		 * all (fres > 0): the rest and the sync here. */
 		rc = write_all(d->fd, d->fl_buf + wres, d->fl_len - (size_t)wres,
 			       d->fl_off + (uint64_t)wres);
 		if (!rc && fdatasync(d->fd) != 0)

@@ -209,7 +209,7 @@ int durable_sync_begin(struct durable *d, const uint8_t **buf, size_t *len, uint
 /*
  * The results of the batch's write (bytes or -errno) and fdatasync (0 or
  * -errno; ignored when the write failed or was short: the rest is then
- * written and synced here). Returns 0 — the batch is on disk, *sync_ns (when
+ * written and synced here; > 0: neither ran, both are done here). Returns 0 — the batch is on disk, *sync_ns (when
  * not NULL) is the time since durable_sync_begin — or -errno, and the handle
  * is broken (FAILURES).
  */

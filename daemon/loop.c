@@ -449,7 +449,7 @@ static void start_sync(struct daemon *d)
 	if (r < 0) {
 		/* No room on the ring: write and sync here instead. */
 		uint64_t ns = 0;
-		if (persist_sync_done(d, 0, 0, &ns) < 0) {
+		if (persist_sync_done(d, 0, 1, &ns) < 0) {
 			d->stopping = true;
 			d->failed = true;
 		}
