@@ -551,7 +551,8 @@ int durable_sync_end(struct durable *d, ssize_t wres, int fres, uint64_t *sync_n
 	if (!d->in_flight)
 		return d->broken ? d->broken : -EINVAL;
 	int rc = 0;
-	if (wres < 0 || fres < 0) {
+	bool finish_here = wres >= 0 && ((size_t)wres < d->fl_len || fres > 0);
+	if (wres < 0 || (fres < 0 && !finish_here)) {
 		/* After a failed fdatasync the kernel may have dropped the dirty
 		 * pages and a retry could report success: never retry. */
 		rc = wres < 0 ? (int)wres : fres;
@@ -561,7 +562,7 @@ int durable_sync_end(struct durable *d, ssize_t wres, int fres, uint64_t *sync_n
 		d->in_flight = false;
 		return rc;
 	}
-	if ((size_t)wres < d->fl_len || fres > 0) {
+	if (finish_here) {
 		/* A short write (the chain's sync did not run), or no chain at
 		 * all (fres > 0): the rest and the sync here. */
 		rc = write_all(d->fd, d->fl_buf + wres, d->fl_len - (size_t)wres,
