@@ -376,6 +376,27 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
 }
 
 /*
+ * One latency histogram (pkv-hist.h): its name, n=, sum_us=, p50_us=,
+ * p99_us=, then b<i>=N for every bucket i that is not empty.
+ */
+static void latency_line(char *buf, size_t cap, size_t *o, const char *name,
+			 const struct pkv_hist *h)
+{
+#define LOUT(...)                                                                                  \
+	do {                                                                                       \
+		if (*o < cap)                                                                      \
+			*o += (size_t)snprintf(buf + *o, cap - *o, __VA_ARGS__);                   \
+	} while (0)
+	LOUT("latency: %s n=%" PRIu64 " sum_us=%" PRIu64 " p50_us=%" PRIu64 " p99_us=%" PRIu64, name,
+	     h->count, h->sum_us, pkv_hist_quantile_us(h, 0.5), pkv_hist_quantile_us(h, 0.99));
+	for (unsigned i = 0; i < PKV_HIST_BUCKETS; i++)
+		if (h->b[i])
+			LOUT(" b%u=%" PRIu64, i, h->b[i]);
+	LOUT("\n");
+#undef LOUT
+}
+
+/*
  * Text of CTL_OP_STATS, for inspectors. Lines:
  *   paxos: rounds_started=N rounds_in_flight=N requests_in_flight=N
  *          conflicts=N forwards=N retransmits=N chosen=N learned=N ...
@@ -387,6 +408,11 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
  *          sized so that cache_entries keys fill them to 3/4)
  *   durable: log_bytes=N records=N syncs=N sync_us=N compactions=N
  *          (only with the durable log on; sync_us: time in write + fdatasync)
+ *   latency: NAME n=N sum_us=N p50_us=N p99_us=N b<i>=N...  one line each for
+ *          put (ring request to answer), get_miss (a get that reached the
+ *          daemon: the cache missed) and, with the durable log, sync (a
+ *          batch's write + fdatasync); b<i> counts values in [2^i, 2^(i+1))
+ *          µs (b0: below 2), only the buckets that are not empty (pkv-hist.h)
  *   bucket: NAME keys=N bytes=N chosen=N puts=N gets=N bound_pid=N bound_node=N
  *           bound_key=N bound_until=N rounds_in_flight=N erasures=N
  * (bound_*: chosen keys of the live generation bound by that lifetime; one key
@@ -442,6 +468,10 @@ static size_t stats_text(struct daemon *d, char *buf, size_t cap)
 		OUT("durable: log_bytes=%" PRIu64 " records=%" PRIu64 " syncs=%" PRIu64
 		    " sync_us=%" PRIu64 " compactions=%" PRIu64 "\n",
 		    pst.log_bytes, pst.records, pst.syncs, pst.sync_ns / 1000u, pst.compactions);
+	latency_line(buf, cap, &o, "put", &d->hist_put);
+	latency_line(buf, cap, &o, "get_miss", &d->hist_get_miss);
+	if (pst.on)
+		latency_line(buf, cap, &o, "sync", &d->hist_sync);
 	size_t nb = store_nbuckets(d->store);
 	for (size_t i = 0; i < nb && o < cap; i++) {
 		struct store_bucket *b = store_bucket_at(d->store, i);

@@ -33,6 +33,8 @@
 #include "auth.h"
 #include "config.h"
 #include "control.h"
+#include "durable-hold.h"
+#include "pkv-hist.h"
 #include "fault.h"
 #include "local.h"
 #include "log.h"
@@ -94,6 +96,12 @@ struct daemon {
 	struct paxos *paxos;
 	struct pkv_outbox ob;
 	struct persist *persist; /* the durable acceptor log; NULL when off */
+	/* What waits for a batch of that log to be on disk (docs/design.md §6.3) */
+	struct durable_hold hold;
+	bool sync_in_flight; /* a batch's write + fdatasync is on the ring */
+	/* Latencies (µs): a put from request to answer, a get that missed the
+	 * cache, a batch's write + fdatasync. */
+	struct pkv_hist hist_put, hist_get_miss, hist_sync;
 
 	struct local local; /* the shared-memory segment and its clients */
 

@@ -51,6 +51,14 @@ struct durable {
 	uint8_t *buf; /* pending records, framed */
 	size_t len, cap;
 
+	/* The batch handed out by durable_sync_begin, written at fl_off and
+	 * not yet known synced (durable.h, SYNC OFF THE CALLER'S THREAD). */
+	uint8_t *fl_buf;
+	size_t fl_len, fl_cap;
+	uint64_t fl_off;
+	uint64_t fl_t0; /* ns at durable_sync_begin */
+	bool in_flight;
+
 	uint8_t *replay; /* the file as read by open, valid part only */
 	size_t replay_len;
 	bool replay_gone;

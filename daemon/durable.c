@@ -488,9 +488,113 @@ int durable_append(struct durable *d, const struct durable_rec *r)
 	d->len += n;
 	d->st.records_appended++;
 	d->st.bytes_appended += n;
-	if (d->len >= DURABLE_FLUSH_BYTES)
+	/* Not while a batch is in flight: two unsynced batches on disk would
+	 * break the torn-tail rule (at most the last batch may be torn). */
+	if (d->len >= DURABLE_FLUSH_BYTES && !d->in_flight)
 		return flush(d);
 	return 0;
+}
+
+/* Writes an in-flight batch again at its offset and syncs it, on this thread
+ * (idempotent: the same bytes at the same place). */
+static int settle_in_flight(struct durable *d)
+{
+	if (!d->in_flight)
+		return 0;
+	int rc = write_all(d->fd, d->fl_buf, d->fl_len, d->fl_off);
+	if (!rc && fdatasync(d->fd) != 0)
+		rc = -errno;
+	if (rc) {
+		DERR(d, "durable: writing %s/%s failed: %s", d->dir, DURABLE_LOG_NAME,
+		     strerror(-rc));
+		d->broken = rc;
+		return rc;
+	}
+	d->in_flight = false;
+	d->synced_size = d->fl_off + d->fl_len;
+	return 0;
+}
+
+int durable_sync_begin(struct durable *d, const uint8_t **buf, size_t *len, uint64_t *off)
+{
+	if (d->broken)
+		return d->broken;
+	if (d->in_flight)
+		return -EBUSY;
+	if (d->replay)
+		durable_replay_release(d);
+	if (!d->len && d->file_size == d->synced_size)
+		return 0;
+	/* The pending buffer becomes the batch in flight; the (empty) old
+	 * batch buffer takes the next records. */
+	uint8_t *b = d->fl_buf;
+	size_t c = d->fl_cap;
+	d->fl_buf = d->buf;
+	d->fl_cap = d->cap;
+	d->fl_len = d->len;
+	d->fl_off = d->file_size;
+	d->buf = b;
+	d->cap = c;
+	d->len = 0;
+	d->file_size += d->fl_len;
+	d->fl_t0 = now_ns();
+	d->in_flight = true;
+	d->batch++;
+	*buf = d->fl_buf;
+	*len = d->fl_len;
+	*off = d->fl_off;
+	return 1;
+}
+
+int durable_sync_end(struct durable *d, ssize_t wres, int fres, uint64_t *sync_ns)
+{
+	if (!d->in_flight)
+		return d->broken ? d->broken : -EINVAL;
+	int rc = 0;
+	bool finish_here = wres >= 0 && ((size_t)wres < d->fl_len || fres > 0);
+	if (wres < 0 || (fres < 0 && !finish_here)) {
+		/* After a failed fdatasync the kernel may have dropped the dirty
+		 * pages and a retry could report success: never retry. */
+		rc = wres < 0 ? (int)wres : fres;
+		DERR(d, "durable: %s of %s/%s failed: %s", wres < 0 ? "write" : "fdatasync",
+		     d->dir, DURABLE_LOG_NAME, strerror(-rc));
+		d->broken = rc;
+		d->in_flight = false;
+		return rc;
+	}
+	if (finish_here) {
+		/* A short write (the chain's sync did not run), or no chain at
+		 * all (fres > 0): the rest and the sync here. */
+		rc = write_all(d->fd, d->fl_buf + wres, d->fl_len - (size_t)wres,
+			       d->fl_off + (uint64_t)wres);
+		if (!rc && fdatasync(d->fd) != 0)
+			rc = -errno;
+		if (rc) {
+			DERR(d, "durable: writing %s/%s failed: %s", d->dir, DURABLE_LOG_NAME,
+			     strerror(-rc));
+			d->broken = rc;
+			d->in_flight = false;
+			return rc;
+		}
+	}
+	d->in_flight = false;
+	d->synced_size = d->fl_off + d->fl_len;
+	uint64_t ns = now_ns() - d->fl_t0;
+	d->st.sync_ns += ns;
+	d->st.syncs++;
+	if (sync_ns)
+		*sync_ns = ns;
+	return 0;
+}
+
+int durable_fd(const struct durable *d)
+{
+	return d->fd;
+}
+
+bool durable_sync_in_flight(const struct durable *d)
+{
+	return d->in_flight;
 }
 
 int durable_sync(struct durable *d)
@@ -499,6 +603,9 @@ int durable_sync(struct durable *d)
 		return d->broken;
 	if (d->replay)
 		durable_replay_release(d);
+	int src = settle_in_flight(d);
+	if (src)
+		return src;
 	if (!d->len && d->file_size == d->synced_size)
 		return 0;
 	uint64_t t0 = now_ns();
@@ -653,6 +760,7 @@ int durable_close(struct durable *d)
 		close(d->dirfd);
 	free(d->replay);
 	free(d->buf);
+	free(d->fl_buf);
 	live_free(&d->live);
 	free(d->dir);
 	free(d);

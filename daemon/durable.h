@@ -14,11 +14,12 @@
  * THE OUTBOX CONTRACT. A promise or an accept must be on disk before the
  * PROMISE/ACCEPTED that reveals it leaves the host; otherwise a crash lets
  * the acceptor forget a promise it gave and break Paxos. durable_append()
- * only buffers in memory; durable_sync() writes the buffer and fdatasyncs it.
- * The loop calls durable_sync() once per turn, after every input of the turn
- * has been handled and BEFORE it seals the outbox (timers →
- * persist → seal → submit), so one fdatasync covers every reply of the turn.
- * If durable_sync() fails, nothing of that turn may be sent.
+ * only buffers in memory; durable_sync_begin() hands the buffer out as a
+ * batch that the daemon writes and fdatasyncs through io_uring, and
+ * durable_sync_end() takes the results; the daemon holds every reply that
+ * depends on the batch until then (docs/design.md §6.3, durable-hold.h).
+ * durable_sync() does the same on the calling thread. If a sync fails,
+ * nothing that depends on it may be sent.
  *
  * FILE FORMAT (all integers little-endian).
  *   file header, 40 bytes:
@@ -86,6 +87,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "msg.h"
 
@@ -190,6 +192,31 @@ int durable_append(struct durable *d, const struct durable_rec *r);
  * handle is broken (see FAILURES).
  */
 int durable_sync(struct durable *d);
+
+/*
+ * SYNC OFF THE CALLER'S THREAD. durable_sync_begin hands out the pending
+ * records as one batch: the caller writes *len bytes of *buf at *off and
+ * then fdatasyncs the file (the daemon: a linked write → fsync with
+ * IORING_FSYNC_DATASYNC through io_uring), and reports both results with
+ * durable_sync_end. Records appended meanwhile go into the next batch
+ * (group commit). One batch at most is in flight; *buf stays valid until
+ * durable_sync_end. Returns 1 (a batch to write; *len may be 0: only the
+ * sync), 0 when nothing is pending, -EBUSY when a batch is in flight, or
+ * the handle's error. A batch in flight at durable_sync, durable_compact or
+ * durable_close is written again and synced on the calling thread first.
+ */
+int durable_sync_begin(struct durable *d, const uint8_t **buf, size_t *len, uint64_t *off);
+/*
+ * The results of the batch's write (bytes or -errno) and fdatasync (0 or
+ * -errno; ignored when the write failed or was short: the rest is then
+ * written and synced here; > 0: neither ran, both are done here). Returns 0 — the batch is on disk, *sync_ns (when
+ * not NULL) is the time since durable_sync_begin — or -errno, and the handle
+ * is broken (FAILURES).
+ */
+int durable_sync_end(struct durable *d, ssize_t wres, int fres, uint64_t *sync_ns);
+bool durable_sync_in_flight(const struct durable *d);
+/* The log's file descriptor (changes at compaction). */
+int durable_fd(const struct durable *d);
 
 /*
  * Rewrites the log from a snapshot of the live state. next fills *r with

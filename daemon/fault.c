@@ -188,8 +188,8 @@ static int fault_parse_ids(const char *s, uint64_t *out)
 
 /*
  * Spec: space-separated "drop=P dup=P reorder=P delay=MS skew=MS
- * block=IDS block_in=IDS block_out=IDS rekey=N" (P in percent; skew may be
- * negative). Each call replaces every fault; "" clears them all.
+ * block=IDS block_in=IDS block_out=IDS rekey=N sync_delay=MS" (P in percent;
+ * skew may be negative). Each call replaces every fault; "" clears them all.
  */
 int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 {
@@ -203,7 +203,7 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 	unsigned long drop = 0, dup = 0, reorder = 0, delay = 0;
 	long skew = 0;
 	unsigned long cache_lag = 0;
-	unsigned long rekey = 0;
+	unsigned long rekey = 0, sync_delay = 0;
 	uint64_t blocked = 0, block_in = 0, block_out = 0, late_erase = 0;
 	char *save = NULL;
 	for (char *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
@@ -228,6 +228,8 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 			cache_lag = strtoul(v, &end, 10);
 		else if (FAULT_IS("rekey"))
 			rekey = strtoul(v, &end, 10);
+		else if (FAULT_IS("sync_delay"))
+			sync_delay = strtoul(v, &end, 10);
 		else if (FAULT_IS("block")) {
 			if (fault_parse_ids(v, &blocked) < 0)
 				return -EINVAL;
@@ -246,7 +248,7 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 #undef FAULT_IS
 		if ((end && *end) || drop > 100 || dup > 100 || reorder > 100 || delay > 10000 ||
 		    skew > 86400000L || skew < -86400000L || cache_lag > 100000 ||
-		    rekey > (1ul << 20))
+		    rekey > (1ul << 20) || sync_delay > 60000)
 			return -EINVAL;
 	}
 	f->drop_pct = (unsigned)drop;
@@ -256,6 +258,7 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 	f->skew_ms = skew;
 	f->cache_lag_us = (unsigned)cache_lag;
 	f->rekey_dgrams = rekey;
+	f->sync_delay_ms = (unsigned)sync_delay;
 	f->blocked = blocked;
 	f->block_in = block_in;
 	f->block_out = block_out;
@@ -264,9 +267,10 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 		f->rng = f->seed | 1;
 	daemon_notice(d,
 		   "faults: drop=%lu%% dup=%lu%% reorder=%lu%% delay=%lums skew=%ldms rekey=%lu "
-		   "blocked=0x%llx in=0x%llx out=0x%llx cache_lag=%luus late_erase=0x%llx",
+		   "blocked=0x%llx in=0x%llx out=0x%llx cache_lag=%luus late_erase=0x%llx "
+		   "sync_delay=%lums",
 		   drop, dup, reorder, delay, skew, rekey, (unsigned long long)blocked,
 		   (unsigned long long)block_in, (unsigned long long)block_out, cache_lag,
-		   (unsigned long long)late_erase);
+		   (unsigned long long)late_erase, sync_delay);
 	return 0;
 }

@@ -31,6 +31,7 @@ struct fault {
 	int64_t skew_ms;   /* added to the wall clock the core sees */
 	unsigned cache_lag_us; /* the loop stalls this long before publishing learned values */
 	uint64_t rekey_dgrams; /* rekey= : the sessions' rekey bound in datagrams (0: the default) */
+	unsigned sync_delay_ms; /* sync_delay= : each write + fdatasync of the log takes this much longer */
 	uint64_t blocked;  /* bit id-1: both directions */
 	uint64_t block_in, block_out; /* bit id-1: one direction only */
 	uint64_t late_erase;	      /* bit id-1: what tells of an erasure from it is lost */
@@ -49,12 +50,13 @@ void fault_free(struct fault *f);
 
 /*
  * Spec: space-separated "drop=P dup=P reorder=P delay=MS skew=MS
- * block=IDS block_in=IDS block_out=IDS cache_lag=US rekey=N late_erase=IDS"
- * (P in percent; skew may be negative; cache_lag widens the moment between
+ * block=IDS block_in=IDS block_out=IDS cache_lag=US rekey=N late_erase=IDS
+ * sync_delay=MS" (P in percent; skew may be negative; cache_lag widens the moment between
  * learning a value and its entry in the shared cache, for the ordering test;
  * rekey: sessions rekey after N datagrams, 1..2^20; late_erase loses the ERASE
  * and QUERY_REPLY messages from those nodes, what would tell this daemon of
- * their erasures, and nothing else). Each call replaces every fault; ""
+ * their erasures, and nothing else; sync_delay makes every write + fdatasync
+ * of the durable log complete MS later, as a slow disk would). Each call replaces every fault; ""
  * clears them all. Logs the
  * new faults to d's log. Returns 0 or -EINVAL (or -ENOTSUP without it).
  */

@@ -368,6 +368,7 @@ void local_dispatch(struct daemon *d, uint64_t now)
 		uint64_t id = LOCAL_ID_BIT | (++d->next_req << 8) | rq.slot;
 		d->local.ticket[rq.slot] = rq.ticket;
 		d->local.req[rq.slot] = id;
+		d->local.req_us[rq.slot] = now;
 		d->local.stale_ok[rq.slot] = false;
 		/* Everything in rq came from the client: check it all before paxos sees it. */
 		struct ringreq q;
@@ -427,6 +428,12 @@ bool local_complete(struct daemon *d, const struct paxos_completion *c)
 		return true;
 	}
 	uint64_t ticket = d->local.ticket[slot];
+	/* Latency from the ring to the answer (a get here missed the cache). */
+	uint64_t us = daemon_now_us() - d->local.req_us[slot];
+	if (c->kind == PAXOS_REQ_PUT)
+		pkv_hist_add(&d->hist_put, us);
+	else if (c->kind == PAXOS_REQ_GET)
+		pkv_hist_add(&d->hist_get_miss, us);
 	if (c->kind == PAXOS_REQ_KEYS && c->status == PKV_S_OK) {
 		shm_respond_keys(d->local.shm, slot, ticket, c->keys, c->n_keys);
 	} else {

@@ -23,6 +23,7 @@ struct local {
 	 * request the client gave up on and must not answer the slot. */
 	uint64_t ticket[128];
 	uint64_t req[128];
+	uint64_t req_us[128]; /* when that request was taken from the ring */
 	bool stale_ok[128]; /* that request is a get that takes a stale value */
 	/* The slot's process as the kernel named it at attach (SO_PEERCRED, in
 	 * our pid namespace), and whether it runs in another pid namespace:

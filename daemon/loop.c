@@ -23,6 +23,7 @@
 #include "persist.h"
 #include "pkv-ctl.h"
 #include "resize.h"
+#include "shm.h"
 
 static const char *node_name(struct daemon *d, uint32_t id)
 {
@@ -184,7 +185,24 @@ static void update_time(struct daemon *d, uint64_t own_wall_ms, uint64_t now)
 	}
 }
 
-static void drain_paxos(struct daemon *d)
+/* How long a classic ACCEPT may wait for the proposer's own records. */
+#define LOOP_PRIOR_HOLD_US 100000u
+
+/* A completion goes to whoever asked: a drop, a resize, or a ring client. */
+static void complete_one(struct daemon *d, const struct paxos_completion *c)
+{
+	if (c->kind == PAXOS_REQ_DROP)
+		control_drop_done(d, c->id, c->status);
+	else if (c->kind != PAXOS_REQ_FORWARDED && !resize_on_completion(d, c, daemon_now_us()))
+		local_complete(d, c);
+}
+
+/*
+ * hold: the ticket of the log batch the turn's learned values and answers
+ * depend on, when it is not on disk yet (0: they go out now). Held ones are
+ * copied (durable-hold.h) and go out, the cache first, in release_held.
+ */
+static void drain_paxos(struct daemon *d, uint64_t hold)
 {
 	size_t n;
 	/*
@@ -192,22 +210,39 @@ static void drain_paxos(struct daemon *d)
 	 * with generation g must find g (or later) in the cache on its next
 	 * read, never the value or absence before it.
 	 */
-	if (d->ctl.n_doubt) { /* before local_apply_lifetimes resets the list */
+	if (hold) {
+		/* The ends of lifetimes wait too: a value gone from the cache
+		 * must not come back with a crash before the disk has it. */
+		const struct paxos_erased *er = paxos_erased(d->paxos, &n);
+		for (size_t i = 0; i < n; i++)
+			if (durable_hold_erased(&d->hold, hold, store_bucket_name(er[i].e->bucket),
+						er[i].e->key, er[i].gen) < 0)
+				d->stats_flush_errors++;
+		paxos_erased_reset(d->paxos);
+	} else if (d->ctl.n_doubt) { /* before local_apply_lifetimes resets the list */
 		const struct paxos_erased *er = paxos_erased(d->paxos, &n);
 		for (size_t i = 0; i < n; i++)
 			control_lifetime_erased(d, store_bucket_name(er[i].e->bucket), er[i].e->key,
 						er[i].gen);
 	}
-	local_publish_learned(d);
+	if (!hold) {
+		local_publish_learned(d);
+	} else {
+		struct store_entry *const *le = paxos_learned(d->paxos, &n);
+		for (size_t i = 0; i < n; i++)
+			if (le[i]->chosen &&
+			    durable_hold_learned(&d->hold, hold, store_bucket_name(le[i]->bucket),
+						 le[i]->key, le[i]->gen) < 0)
+				d->stats_flush_errors++; /* no memory: it is read from a quorum */
+		paxos_learned_reset(d->paxos);
+	}
 	local_apply_lifetimes(d, daemon_now_us());
 	const struct paxos_completion *done = paxos_completions(d->paxos, &n);
 	for (size_t i = 0; i < n; i++) {
-		const struct paxos_completion *c = &done[i];
-		if (c->kind == PAXOS_REQ_DROP)
-			control_drop_done(d, c->id, c->status);
-		else if (c->kind != PAXOS_REQ_FORWARDED &&
-			 !resize_on_completion(d, c, daemon_now_us()))
-			local_complete(d, c);
+		if (!hold)
+			complete_one(d, &done[i]);
+		else if (durable_hold_completion(&d->hold, hold, &done[i]) < 0)
+			d->stats_flush_errors++; /* no memory: the client times out */
 	}
 	paxos_completions_reset(d->paxos);
 	const struct paxos_event_rec *ev = paxos_events(d->paxos, &n);
@@ -333,13 +368,14 @@ static void send_batch(struct daemon *d, struct wire_builder *b, uint8_t *buf,
 }
 
 /*
- * Packs every queued message for one peer into as few datagrams as fit its
+ * Packs every message of ob for one peer into as few datagrams as fit its
  * cap (config_datagram_cap; docs/design.md §7, "Datagram size"). A message
  * too large for the cap on its own goes alone in a datagram of up to
  * WIRE_MAX_DGRAM, which IP fragments; the batch before it is sent first, so
  * the peer's messages leave in the order they were queued.
  */
-static void flush_peer(struct daemon *d, const struct pkv_node_cfg *peer)
+static void flush_peer(struct daemon *d, const struct pkv_outbox *ob,
+		       const struct pkv_node_cfg *peer)
 {
 	struct wire_builder b;
 	uint8_t *buf = NULL;
@@ -348,8 +384,8 @@ static void flush_peer(struct daemon *d, const struct pkv_node_cfg *peer)
 	 * the peer is dropped, as on a lossy network; Paxos retransmits. */
 	if (!wire_can_send(d->wire, peer->id))
 		return;
-	for (size_t i = 0; i < d->ob.n; i++) {
-		const struct pkv_out *o = &d->ob.v[i];
+	for (size_t i = 0; i < ob->n; i++) {
+		const struct pkv_out *o = &ob->v[i];
 		if (o->to != peer->id && o->to != PKV_TO_ALL)
 			continue;
 		/* A broadcast skips peers the failure detector does not hear:
@@ -391,23 +427,136 @@ static void flush_peer(struct daemon *d, const struct pkv_node_cfg *peer)
 		send_batch(d, &b, buf, peer);
 }
 
+static void send_outbox(struct daemon *d, const struct pkv_outbox *ob)
+{
+	if (!ob->n)
+		return;
+	for (unsigned i = 0; i < d->cfg.n_nodes; i++)
+		if (d->cfg.nodes[i].id != d->self)
+			flush_peer(d, ob, &d->cfg.nodes[i]);
+}
+
+/* What waited for log batches now on disk goes out: the cache, the
+ * answers, the datagrams (docs/design.md §6.3, §8). */
+static void release_held(struct daemon *d)
+{
+	uint64_t durable = persist_durable_ticket(d);
+	struct hold_batch *b;
+	while ((b = durable_hold_due(&d->hold, durable))) {
+		for (size_t i = 0; i < b->n_learned; i++) {
+			const struct hold_learned *l = &b->learned[i];
+			/* Still that generation's chosen value: one erased since
+			 * is not published (its erasure goes out after it). */
+			struct store_entry *e = store_lookup(d->store, l->bucket, l->key, false);
+			if (e && e->gen == l->gen && e->chosen)
+				shm_cache_publish(d->local.shm, l->bucket, l->key, e->chosen_value,
+						  e->gen,
+						  (e->chosen_bind->mask & PKV_BIND_UNTIL)
+							  ? e->chosen_bind->until
+							  : 0);
+		}
+		for (size_t i = 0; i < b->n_erased; i++) {
+			const struct hold_learned *l = &b->erased[i];
+			if (d->ctl.n_doubt)
+				control_lifetime_erased(d, l->bucket, l->key, l->gen);
+			shm_cache_erase(d->local.shm, l->bucket, l->key, l->gen);
+		}
+		for (size_t i = 0; i < b->n_done; i++)
+			complete_one(d, &b->done[i]);
+		send_outbox(d, &b->ob);
+		/* A classic ACCEPT only within LOOP_PRIOR_HOLD_US of its making:
+		 * the proposer's ballots live that much less (daemon_init). */
+		uint64_t now = daemon_now_us();
+		size_t k = 0;
+		for (size_t i = 0; i < b->prior.n; i++)
+			if (now - b->prior_at[i] <= LOOP_PRIOR_HOLD_US)
+				b->prior.v[k++] = b->prior.v[i];
+		b->prior.n = k;
+		send_outbox(d, &b->prior);
+		durable_hold_pop(&d->hold);
+	}
+}
+
+/* The next due batch of the log goes to the ring: write, then fdatasync. */
+static void start_sync(struct daemon *d)
+{
+	struct persist_batch b;
+	if (d->sync_in_flight)
+		return;
+	int r = persist_sync_start(d, &b);
+	if (r < 0) {
+		d->stopping = true;
+		d->failed = true;
+		return;
+	}
+	if (r == 0)
+		return;
+	uint64_t delay_us = (uint64_t)d->fault.sync_delay_ms * 1000u; /* sync_delay= */
+	r = net_file_sync(d->net, b.fd, b.buf, b.len, b.off, delay_us);
+	if (r < 0) {
+		/* No room on the ring: write and sync here instead. */
+		uint64_t ns = 0;
+		if (persist_sync_done(d, 0, 1, &ns) < 0) {
+			d->stopping = true;
+			d->failed = true;
+		}
+		return;
+	}
+	d->sync_in_flight = true;
+}
+
+static void on_file_synced(void *ctx, ssize_t wres, int fres)
+{
+	struct daemon *d = ctx;
+	uint64_t ns = 0;
+	d->sync_in_flight = false;
+	if (persist_sync_done(d, wres, fres, &ns) < 0) {
+		d->stopping = true;
+		d->failed = true;
+		return;
+	}
+	pkv_hist_add(&d->hist_sync, ns / 1000u);
+}
+
+/*
+ * The end of a turn (docs/design.md §6.3): the turn's changes go to the
+ * log's pending batch; what waited for batches now on disk leaves; what
+ * this turn produced leaves now when it depends on nothing unsynced, and is
+ * held otherwise (durable_hold_dep says what each message needs); the next
+ * batch is written when none is in flight.
+ */
 static void flush(struct daemon *d)
 {
-	/* Persist before anything of the turn leaves (durable.h: the outbox
-	 * contract); a failed write sends nothing and stops the daemon. */
-	if (persist_turn(d) < 0) {
+	uint64_t need_all, need_prior;
+	if (persist_turn(d, &need_all, &need_prior) < 0) {
 		pkv_outbox_reset(&d->ob);
 		d->stopping = true;
 		d->failed = true;
 		return;
 	}
-	drain_paxos(d);
-	if (d->ob.n) {
-		for (unsigned i = 0; i < d->cfg.n_nodes; i++)
-			if (d->cfg.nodes[i].id != d->self)
-				flush_peer(d, &d->cfg.nodes[i]);
+	release_held(d);
+	uint64_t durable = persist_durable_ticket(d);
+	drain_paxos(d, need_all > durable ? need_all : 0);
+	if (need_all > durable) {
+		/* Keep in d->ob what may leave now, hold the rest. */
+		size_t k = 0;
+		for (size_t i = 0; i < d->ob.n; i++) {
+			const struct pkv_out *o = &d->ob.v[i];
+			enum hold_dep dep = durable_hold_dep(&o->msg);
+			uint64_t need = dep == HOLD_ALL ? need_all : dep == HOLD_PRIOR ? need_prior : 0;
+			if (need <= durable)
+				d->ob.v[k++] = *o;
+			else if (dep == HOLD_PRIOR) {
+				if (durable_hold_prior(&d->hold, need, o, daemon_now_us()) < 0)
+					d->stats_flush_errors++;
+			} else if (durable_hold_msg(&d->hold, need, o) < 0)
+				d->stats_flush_errors++; /* lost, as on the network */
+		}
+		d->ob.n = k;
 	}
+	send_outbox(d, &d->ob);
 	pkv_outbox_reset(&d->ob);
+	start_sync(d);
 }
 
 static void deliver(struct daemon *d, const struct wire_hdr *h, struct wire_iter *it, uint64_t now)
@@ -802,6 +951,7 @@ static const struct net_handlers handlers = {
 	.ctl_sent = on_ctl_sent,
 	.signal = on_signal,
 	.poll = on_poll,
+	.file_synced = on_file_synced,
 };
 
 int daemon_init(struct daemon *d)
@@ -871,6 +1021,16 @@ int daemon_init(struct daemon *d)
 		.bind_inc = d->bind_inc,
 		.restart_grace_us = (uint64_t)d->cfg.restart_grace_ms * 1000u,
 		.no_fast_put = !d->cfg.fast_put,
+		/* With the log, every fast vote is answered after a sync on each
+		 * voter: a busy disk's 10-20 ms must not send puts classic (two
+		 * syncs) and pause the fast round (docs/design.md §3.4, §6.3). */
+		.fast_wait_us = d->cfg.durable ? 100000u : 0u,
+		/* With the log, a classic ACCEPT may wait LOOP_PRIOR_HOLD_US for
+		 * the proposer's own promise to be on disk: its ballots live that
+		 * much less, so no ballot's message leaves after 1 s; the quiet
+		 * period stays 2 s (docs/design.md §6.1, §6.3). */
+		.ballot_life_us = d->cfg.durable ? 1000000u - LOOP_PRIOR_HOLD_US : 0u,
+		.restart_quiet_us = d->cfg.durable ? 2000000u : 0u,
 		/* ballots live 1 s; a restarted daemon syncs 2 s after its start */
 		.start_us = d->started_us,
 		.conf = d->conf,
@@ -996,6 +1156,7 @@ void daemon_fini(struct daemon *d)
 	if (d->paxos)
 		paxos_free(d->paxos);
 	persist_close(d);
+	durable_hold_free(&d->hold);
 	if (d->store)
 		store_free(d->store);
 	pkv_outbox_free(&d->ob);

@@ -32,7 +32,7 @@ enum op_tag {
 	TAG_ACCEPT,
 	TAG_CTL_RECV,
 	TAG_CTL_SEND,
-	TAG_SIGNAL,
+	TAG_SIGNAL, /* and the file sync's ops: the pointer says which (struct net) */
 	TAG_DGRAM_SEND,
 	TAG_POLL,
 };
@@ -55,6 +55,14 @@ struct net {
 	int listen_fd;
 	int sig_fd;
 	struct signalfd_siginfo siginfo;
+	/* net_file_sync: one chain at a time; its ops' user_data point here. */
+	struct {
+		uint64_t op_write, op_sync, op_delay; /* addresses only */
+		struct __kernel_timespec delay;
+		unsigned left; /* completions still to come */
+		ssize_t wres;
+		int fres;
+	} fs;
 	struct msghdr rx_mh;
 	struct io_uring_buf_ring *br;
 	size_t br_len;
@@ -425,6 +433,64 @@ static void on_udp_recv(struct net *n, struct io_uring_cqe *cqe)
 		arm_udp_recv(n);
 }
 
+/*
+ * The file sync chain: write → fdatasync (→ a timeout, fault injection),
+ * linked, so the sync starts only after the whole write and a failed or
+ * short write cancels the rest. The handler runs once every op completed.
+ */
+int net_file_sync(struct net *n, int fd, const void *buf, size_t len, uint64_t off,
+		  uint64_t delay_us)
+{
+	if (n->fs.left)
+		return -EBUSY;
+	if (io_uring_sq_space_left(&n->ring) < 3) {
+		io_uring_submit(&n->ring);
+		n->st.submits++;
+	}
+	n->fs.wres = 0;
+	n->fs.fres = 0;
+	n->fs.left = 0;
+	struct io_uring_sqe *sqe;
+	if (len) {
+		if (!(sqe = get_sqe(n)))
+			return -EBUSY;
+		io_uring_prep_write(sqe, fd, buf, (unsigned)len, off);
+		io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK);
+		io_uring_sqe_set_data64(sqe, tag(&n->fs.op_write, TAG_SIGNAL));
+		n->fs.left++;
+	}
+	if (!(sqe = get_sqe(n)))
+		return -EBUSY; /* cannot happen: space was made above */
+	io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+	if (delay_us)
+		io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK);
+	io_uring_sqe_set_data64(sqe, tag(&n->fs.op_sync, TAG_SIGNAL));
+	n->fs.left++;
+	if (delay_us) {
+		n->fs.delay.tv_sec = (long long)(delay_us / 1000000u);
+		n->fs.delay.tv_nsec = (long long)(delay_us % 1000000u) * 1000;
+		if (!(sqe = get_sqe(n)))
+			return -EBUSY;
+		io_uring_prep_timeout(sqe, &n->fs.delay, 0, 0);
+		io_uring_sqe_set_data64(sqe, tag(&n->fs.op_delay, TAG_SIGNAL));
+		n->fs.left++;
+	}
+	return 0;
+}
+
+static void on_file_op(struct net *n, void *p, int res)
+{
+	if (!n->fs.left)
+		return;
+	if (p == &n->fs.op_write)
+		n->fs.wres = res;
+	else if (p == &n->fs.op_sync)
+		n->fs.fres = res;
+	/* the delay's -ETIME is its success; -ECANCELED follows a failure above */
+	if (--n->fs.left == 0 && n->h.file_synced)
+		n->h.file_synced(n->ctx, n->fs.wres, n->fs.fres);
+}
+
 static void dispatch(struct net *n, struct io_uring_cqe *cqe)
 {
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
@@ -448,6 +514,10 @@ static void dispatch(struct net *n, struct io_uring_cqe *cqe)
 		n->h.ctl_sent(n->ctx, p, cqe->res);
 		break;
 	case TAG_SIGNAL:
+		if (p != n) {
+			on_file_op(n, p, cqe->res);
+			break;
+		}
 		if (cqe->res == (int)sizeof(n->siginfo))
 			n->h.signal(n->ctx, (int)n->siginfo.ssi_signo);
 		arm_signal(n);

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 struct net;
 
@@ -41,6 +42,10 @@ struct net_handlers {
 	 * the watch ended (res < 0, e.g. -ECANCELED). `more`: a multishot
 	 * watch stays armed. */
 	void (*poll)(void *ctx, void *token, int res, bool more);
+	/* The chain of net_file_sync completed: wres is the write's result
+	 * (bytes or -errno; 0 when there was nothing to write), fres the
+	 * fdatasync's (0 or -errno; -ECANCELED after a failed or short write). */
+	void (*file_synced)(void *ctx, ssize_t wres, int fres);
 };
 
 struct net_stats {
@@ -76,6 +81,16 @@ int net_poll_cancel(struct net *n, void *token);
 int net_ctl_recv(struct net *n, int fd, void *conn, void *buf, size_t cap);
 /* Queues a control send of buf (kept alive by the caller until ctl_sent). */
 int net_ctl_send(struct net *n, int fd, void *conn, const void *buf, size_t len);
+
+/*
+ * Queues a write of len bytes of buf at off (none when len is 0) linked to
+ * an fdatasync of fd, and, when delay_us > 0 (fault injection), a timeout of
+ * that long after it: the loop goes on receiving, sending and timing while
+ * the disk works. buf stays alive until the file_synced handler runs. One
+ * chain at a time: -EBUSY while one is in flight.
+ */
+int net_file_sync(struct net *n, int fd, const void *buf, size_t len, uint64_t off,
+		  uint64_t delay_us);
 
 /*
  * Outgoing datagrams are built in place: net_dgram_buf returns a buffer of

@@ -7,14 +7,16 @@
  * datagram is read, so the node answers at once with everything it promised
  * and accepted before it stopped, and its learner still knows what was
  * chosen. During a turn the store lists every entry whose persistent state
- * changed; at the end of the turn, before any reply leaves (datagrams to
- * peers, answers to local clients, values published to the cache),
- * persist_turn() appends those entries and fdatasyncs the log once. A
+ * changed; at the end of the turn persist_turn() appends those entries to
+ * the pending batch and says which batch (ticket) the turn's replies depend
+ * on; the loop holds those replies (durable-hold.h) and writes the batch
+ * with persist_sync_start() through io_uring, one batch in flight at a
+ * time: what is appended meanwhile goes into the next (group commit). A
  * failed write stops the daemon without sending what depended on it.
- * A turn whose only changes are learned chosen values does not sync: those
+ * A turn whose only changes are learned chosen values starts no sync: those
  * records wait for the next sync, at most PERSIST_LAZY_US plus one turn
  * (the loop turns at least once a heartbeat interval), since a majority of
- * acceptors already holds each of them on disk.
+ * acceptors already holds each of them on disk (docs/design.md §6.3).
  *
  * Values are written as paxos holds them: the client's value followed by its
  * bindings, in the pkv_bound encoding (msg.h).
@@ -43,6 +45,15 @@ struct persist {
 	struct store *store;
 	bool lazy; /* appended records not synced yet */
 	uint64_t last_sync_us;
+	/*
+	 * Batches of the log by ticket (durable-hold.h): the pending one is
+	 * ticket_next; every one up to ticket_done is on disk; ticket_flight
+	 * is being written (0: none); ticket_urgent is the latest batch that
+	 * holds a record a reply depends on, pending_urgent when that is the
+	 * pending one.
+	 */
+	uint64_t ticket_next, ticket_done, ticket_flight, ticket_urgent;
+	bool pending_urgent;
 };
 
 /* Logs smaller than this are not worth a rewrite at start. */
@@ -171,6 +182,7 @@ int persist_open(struct daemon *d, bool *restored)
 	durable_get_stats(p->log, &st);
 	/* A log made just now holds nothing: the node has no state to restore. */
 	*restored = !st.created;
+	p->ticket_next = 1;
 	d->persist = p;
 	return 0;
 }
@@ -207,11 +219,13 @@ int persist_replay(struct daemon *d, uint64_t now)
 	return 0;
 }
 
-int persist_turn(struct daemon *d)
+int persist_turn(struct daemon *d, uint64_t *need_all, uint64_t *need_prior)
 {
 	struct persist *p = d->persist;
+	*need_all = *need_prior = 0;
 	if (!p)
 		return 0;
+	*need_prior = p->ticket_urgent;
 	size_t n;
 	bool urgent;
 	struct store_entry *const *dirty = store_dirty(d->store, &n, &urgent);
@@ -234,21 +248,83 @@ int persist_turn(struct daemon *d)
 	}
 	store_dirty_reset(d->store);
 	p->lazy = p->lazy || n;
-	uint64_t now = daemon_now_us();
-	if (r == 0 && p->lazy && (urgent || now - p->last_sync_us >= PERSIST_LAZY_US)) {
-		r = durable_sync(p->log);
-		p->lazy = false;
-		p->last_sync_us = now;
+	if (urgent && n) {
+		/* This turn's replies depend on the pending batch. */
+		p->ticket_urgent = p->ticket_next;
+		p->pending_urgent = true;
 	}
+	*need_all = p->ticket_urgent;
 	if (r < 0) {
 		daemon_err(d, "durable: cannot write the acceptor log: %s (%s); stopping, "
 			      "nothing of this turn is sent",
 			   durable_errmsg(p->log)[0] ? durable_errmsg(p->log) : "", strerror(-r));
 		return r;
 	}
-	if (durable_should_compact(p->log))
+	/*
+	 * Compaction syncs what is pending on this thread first, so once it
+	 * returned the pending batch is on disk. Not while a batch is in
+	 * flight: its completion is still to come.
+	 */
+	if (!durable_sync_in_flight(p->log) && durable_should_compact(p->log)) {
 		compact(d, p);
+		if (p->pending_urgent && !durable_sync_in_flight(p->log)) {
+			struct durable_stats st;
+			durable_get_stats(p->log, &st);
+			if (!st.pending_bytes) {
+				p->ticket_done = p->ticket_next++;
+				p->pending_urgent = false;
+				p->lazy = false;
+			}
+		}
+	}
 	return 0;
+}
+
+int persist_sync_start(struct daemon *d, struct persist_batch *b)
+{
+	struct persist *p = d->persist;
+	if (!p || durable_sync_in_flight(p->log))
+		return 0;
+	uint64_t now = daemon_now_us();
+	if (!p->pending_urgent && !(p->lazy && now - p->last_sync_us >= PERSIST_LAZY_US))
+		return 0;
+	int r = durable_sync_begin(p->log, &b->buf, &b->len, &b->off);
+	if (r <= 0) {
+		p->pending_urgent = false;
+		p->lazy = false;
+		if (r < 0)
+			daemon_err(d, "durable: cannot write the acceptor log: %s; stopping",
+				   strerror(-r));
+		return r;
+	}
+	b->fd = durable_fd(p->log);
+	p->ticket_flight = p->ticket_next++;
+	p->pending_urgent = false;
+	p->lazy = false;
+	p->last_sync_us = now;
+	return 1;
+}
+
+int persist_sync_done(struct daemon *d, ssize_t wres, int fres, uint64_t *sync_ns)
+{
+	struct persist *p = d->persist;
+	if (!p || !p->ticket_flight)
+		return 0;
+	int r = durable_sync_end(p->log, wres, fres, sync_ns);
+	if (r < 0) {
+		daemon_err(d, "durable: cannot write the acceptor log: %s (%s); stopping, "
+			      "nothing that depends on it is sent",
+			   durable_errmsg(p->log)[0] ? durable_errmsg(p->log) : "", strerror(-r));
+		return r;
+	}
+	p->ticket_done = p->ticket_flight;
+	p->ticket_flight = 0;
+	return 0;
+}
+
+uint64_t persist_durable_ticket(const struct daemon *d)
+{
+	return d->persist ? d->persist->ticket_done : 0;
 }
 
 void persist_stats(const struct daemon *d, struct persist_stats *st)

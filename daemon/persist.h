@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct daemon;
 
@@ -21,10 +22,31 @@ int persist_open(struct daemon *d, bool *restored);
 /* Replays the log into d->paxos and starts tracking changes. */
 int persist_replay(struct daemon *d, uint64_t now);
 /*
- * Writes and syncs what changed in this turn. Call before anything of the
- * turn is sent; on failure (logged) nothing of the turn may be sent.
+ * Appends what changed in this turn to the log's pending batch. *need_all
+ * is the ticket of the batch that this turn's replies depend on (HOLD_ALL),
+ * *need_prior the one that the turn's classic ACCEPTs depend on (HOLD_PRIOR:
+ * records of earlier turns); 0 with the log off. What depends on ticket t
+ * leaves once persist_durable_ticket() >= t. On failure (logged) nothing of
+ * the turn may be sent.
  */
-int persist_turn(struct daemon *d);
+int persist_turn(struct daemon *d, uint64_t *need_all, uint64_t *need_prior);
+/* A batch to write at off and fdatasync, through the loop's ring. */
+struct persist_batch {
+	int fd;
+	const uint8_t *buf;
+	size_t len;
+	uint64_t off;
+};
+/*
+ * Hands out the pending batch when one is due (a reply waits for it, or
+ * learned values waited long enough) and none is in flight: 1 and *b, 0
+ * when nothing is to be written, -errno (logged) on a broken log.
+ */
+int persist_sync_start(struct daemon *d, struct persist_batch *b);
+/* The batch's write and fdatasync results; 0, or -errno (logged): stop. */
+int persist_sync_done(struct daemon *d, ssize_t wres, int fres, uint64_t *sync_ns);
+/* Every batch up to this ticket is on disk. */
+uint64_t persist_durable_ticket(const struct daemon *d);
 void persist_close(struct daemon *d);
 /*
  * Writes the state file: incarnation, cluster name, configuration (d->conf).

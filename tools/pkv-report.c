@@ -6,6 +6,8 @@
  */
 #include "pkv-report.h"
 
+#include "pkv-hist.h"
+
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +32,7 @@ static bool is_list(const char *name)
 
 static bool is_repeated(const char *name)
 {
-	return !strcmp(name, "peer") || !strcmp(name, "bucket");
+	return !strcmp(name, "peer") || !strcmp(name, "bucket") || !strcmp(name, "latency");
 }
 
 /* Lines whose value is always an object, whatever state they report. */
@@ -243,6 +245,8 @@ void report_json(struct json *j, const char *text)
 struct sample {
 	char family[128];
 	bool counter;
+	bool histogram; /* a sample of a histogram family: suffix says which */
+	const char *suffix; /* "_bucket", "_count", "_sum" */
 	char label[16];
 	char *label_value; /* malloc'd: a bucket's name is up to 512 hex digits */
 	char value[32];
@@ -304,9 +308,60 @@ static void add(struct samples *s, const char *a, const char *b, bool counter,
 	snprintf(x->value, sizeof(x->value), "%s", value[0] == '+' ? value + 1 : value);
 }
 
+/*
+ * A `latency: NAME n= sum_us= p50_us= p99_us= b<i>=...` line (pkv-hist.h) as
+ * the histogram paxoskv_latency_NAME_seconds: every bucket's cumulative
+ * count under its upper bound (2^(i+1) µs), +Inf, the count and the sum.
+ */
+static void latency_samples(struct samples *s, const struct line *l)
+{
+	if (!l->n_bare)
+		return;
+	uint64_t b[PKV_HIST_BUCKETS] = {0}, n = 0, sum_us = 0;
+	for (unsigned i = 0; i < l->n_kv; i++) {
+		const char *k = l->key[i];
+		if (!is_int(l->val[i]))
+			continue;
+		uint64_t v = strtoull(l->val[i], NULL, 10);
+		if (!strcmp(k, "n"))
+			n = v;
+		else if (!strcmp(k, "sum_us"))
+			sum_us = v;
+		else if (k[0] == 'b' && is_int(k + 1) && strtoul(k + 1, NULL, 10) < PKV_HIST_BUCKETS)
+			b[strtoul(k + 1, NULL, 10)] = v;
+	}
+	char fam[96], le[32], v[32];
+	snprintf(fam, sizeof(fam), "%s_seconds", l->bare[0]);
+	uint64_t cum = 0;
+	for (unsigned i = 0; i < PKV_HIST_BUCKETS; i++) {
+		cum += b[i];
+		snprintf(le, sizeof(le), "%g", (double)pkv_hist_upper_us(i) / 1e6);
+		snprintf(v, sizeof(v), "%llu", (unsigned long long)cum);
+		add(s, "latency", fam, false, "le", le, v);
+		s->v[s->n - 1].histogram = true;
+		s->v[s->n - 1].suffix = "_bucket";
+	}
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)n);
+	add(s, "latency", fam, false, "le", "+Inf", v);
+	s->v[s->n - 1].histogram = true;
+	s->v[s->n - 1].suffix = "_bucket";
+	add(s, "latency", fam, false, NULL, NULL, v);
+	s->v[s->n - 1].histogram = true;
+	s->v[s->n - 1].suffix = "_count";
+	snprintf(v, sizeof(v), "%llu.%06llu", (unsigned long long)(sum_us / 1000000u),
+		 (unsigned long long)(sum_us % 1000000u));
+	add(s, "latency", fam, false, NULL, NULL, v);
+	s->v[s->n - 1].histogram = true;
+	s->v[s->n - 1].suffix = "_sum";
+}
+
 /* The numeric content of one report line. */
 static void line_samples(struct samples *s, const struct line *l)
 {
+	if (!strcmp(l->name, "latency")) {
+		latency_samples(s, l);
+		return;
+	}
 	if (is_list(l->name)) {
 		char n[16];
 		if (!strcmp(l->name, "connected")) {
@@ -390,12 +445,14 @@ void report_openmetrics(FILE *f, const char *cluster_text, const char *stats_tex
 			seen = !strcmp(s.v[k].family, s.v[i].family);
 		if (seen)
 			continue;
-		fprintf(f, "# TYPE %s %s\n", s.v[i].family, s.v[i].counter ? "counter" : "gauge");
+		fprintf(f, "# TYPE %s %s\n", s.v[i].family,
+			s.v[i].histogram ? "histogram" : s.v[i].counter ? "counter" : "gauge");
 		for (size_t k = i; k < s.n; k++) {
 			const struct sample *x = &s.v[k];
 			if (strcmp(x->family, s.v[i].family) != 0)
 				continue;
-			fprintf(f, "%s%s", x->family, x->counter ? "_total" : "");
+			fprintf(f, "%s%s", x->family,
+				x->histogram ? x->suffix : x->counter ? "_total" : "");
 			if (x->label[0]) {
 				fprintf(f, "{%s=\"", x->label);
 				label_value(f, x->label_value);

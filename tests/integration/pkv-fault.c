@@ -7,7 +7,8 @@
  * and QUERY_REPLY messages from those nodes; skew shifts the wall clock the
  * daemon judges until bindings by, may be negative; cache_lag=US stalls the
  * loop before each cache publish; rekey=N rekeys sessions after N
- * datagrams). Each call replaces every
+ * datagrams; sync_delay=MS makes each write + fdatasync of the durable log
+ * complete MS later, a slow disk). Each call replaces every
  * fault; "" clears them.
  * Exits 0 when applied, 77 when the daemon has no fault injection (so a
  * test can skip), 1 on other errors.

@@ -4,7 +4,8 @@
 # that is not UTF-8 come back byte for byte through `keys -0`, and escaped
 # (\u00XX, \udcXX) in `keys --json` and `get --json`; cluster --json and
 # stats --json parse, with numbers as numbers and yes/no as booleans;
-# stats --openmetrics has a # TYPE line for every sample's family, valid
+# stats --openmetrics has a # TYPE line for every sample's family (the
+# latencies as histograms), valid
 # metric names, and ends with # EOF.
 . "$(dirname "$0")/lib.sh"
 
@@ -99,16 +100,22 @@ if lines[-2:] != ["# EOF", ""]: fail("openmetrics end %r" % lines[-3:])
 for ln in lines[:-2]:
     if ln.startswith("# TYPE "):
         _, _, fam, typ = ln.split(" ")
-        if not name.match(fam) or fam in types or typ not in ("counter", "gauge"): fail("TYPE %r" % ln)
+        if not name.match(fam) or fam in types or typ not in ("counter", "gauge", "histogram"): fail("TYPE %r" % ln)
         types[fam] = typ; fams.append(fam); continue
     if ln.startswith("#"): fail("comment %r" % ln)
     m = re.match(r"^([^{ ]+)(\{[a-z]+=\"(?:[^\"\\\\]|\\\\.)*\"\})? (-?[0-9]+(\.[0-9]+)?)$", ln)
     if not m: fail("sample %r" % ln)
     n = m.group(1); fam = n[:-6] if n.endswith("_total") and types.get(n[:-6]) == "counter" else n
+    for suf in ("_bucket", "_count", "_sum"):
+        if n.endswith(suf) and types.get(n[:-len(suf)]) == "histogram": fam = n[:-len(suf)]
+    if types.get(fam) == "histogram" and n == fam: fail("histogram sample %r without a suffix" % ln)
     if fam not in types or fam != fams[-1]: fail("sample %r outside its family" % ln)
     if types[fam] == "counter" and not n.endswith("_total"): fail("counter %r without _total" % ln)
     if (n, m.group(2)) in samples: fail("sample %r twice" % ln)
     samples.add((n, m.group(2)))
+if types.get("paxoskv_latency_put_seconds") != "histogram" or s["latency"][0]["name"] != "put" or \
+        not any(l.startswith('paxoskv_latency_put_seconds_bucket{le="+Inf"} ') for l in lines):
+    fail("put latency histogram: %r" % [l for l in lines if "latency_put" in l])
 for need in ("paxoskv_quorum", "paxoskv_connected_peers", "paxoskv_paxos_keys", "paxoskv_paxos_puts"):
     if need not in types: fail("no %s" % need)
 if "paxoskv_quorum 1" not in lines or "paxoskv_connected_peers 2" not in lines: fail("gauges %r" % lines)

@@ -224,7 +224,49 @@ uint64_t sim_wall(const struct sim *s, unsigned node)
 static void drain(struct sim *s, unsigned id);
 
 /* What the loop does with the lifetime outputs: learned, erased, watches. */
-static void drain_lifetimes(struct sim *s, unsigned id)
+/* A value node id's learner holds as chosen: the learners must agree. */
+static void record_learned(struct sim *s, unsigned id, const struct store_entry *e)
+{
+	unsigned k = key_index(e->key);
+	struct sim_gen *g = gen_rec(s, k, e->gen);
+	uint32_t len = e->chosen_value.len < sizeof(g->v) ? e->chosen_value.len : sizeof(g->v);
+	if (!g->set) {
+		g->set = true;
+		g->len = len;
+		if (len)
+			memcpy(g->v, e->chosen_value.p, len);
+	} else if (g->len != len || (len && memcmp(g->v, e->chosen_value.p, len))) {
+		if (!s->learn_conflicts++)
+			snprintf(s->learn_err, sizeof(s->learn_err),
+				 "learner of node %u learned '%.*s' for k%u gen %" PRIu64
+				 ", another '%.*s'",
+				 id, (int)len, (const char *)e->chosen_value.p, k, e->gen, (int)g->len,
+				 (const char *)g->v);
+	}
+}
+
+/* Node id ended generations up to gen of a key. */
+static void record_erased(struct sim *s, unsigned id, struct pkv_bytes key, uint64_t gen)
+{
+	unsigned k = key_index(key);
+	s->erasures++;
+	for (uint64_t g = 1; g <= gen; g++) {
+		struct sim_gen *r = gen_rec(s, k, g);
+		if (!r->erased) {
+			r->erased = true;
+			r->erased_at = s->now;
+		}
+		r->erased_by |= 1u << id;
+	}
+	if (gen > s->max_erased[k])
+		s->max_erased[k] = gen;
+}
+
+/*
+ * hold: the log batch the turn's learned values and ended lifetimes wait
+ * for (0: none), as pkvd's loop holds the cache's updates.
+ */
+static void drain_lifetimes(struct sim *s, unsigned id, uint64_t hold)
 {
 	struct sim_node *nd = &s->nodes[id];
 	size_t n;
@@ -232,39 +274,20 @@ static void drain_lifetimes(struct sim *s, unsigned id)
 	for (size_t i = 0; i < n; i++) {
 		if (!le[i]->chosen)
 			continue;
-		unsigned k = key_index(le[i]->key);
-		struct sim_gen *g = gen_rec(s, k, le[i]->gen);
-		uint32_t len = le[i]->chosen_value.len < sizeof(g->v) ? le[i]->chosen_value.len
-								      : sizeof(g->v);
-		if (!g->set) {
-			g->set = true;
-			g->len = len;
-			if (len)
-				memcpy(g->v, le[i]->chosen_value.p, len);
-		} else if (g->len != len || (len && memcmp(g->v, le[i]->chosen_value.p, len))) {
-			if (!s->learn_conflicts++)
-				snprintf(s->learn_err, sizeof(s->learn_err),
-					 "learner of node %u learned '%.*s' for k%u gen %" PRIu64
-					 ", another '%.*s'",
-					 id, (int)len, (const char *)le[i]->chosen_value.p, k,
-					 le[i]->gen, (int)g->len, (const char *)g->v);
-		}
+		if (!hold)
+			record_learned(s, id, le[i]);
+		else if (durable_hold_learned(&nd->hold, hold, store_bucket_name(le[i]->bucket),
+					      le[i]->key, le[i]->gen))
+			abort();
 	}
 	paxos_learned_reset(nd->p);
 	const struct paxos_erased *er = paxos_erased(nd->p, &n);
 	for (size_t i = 0; i < n; i++) {
-		unsigned k = key_index(er[i].e->key);
-		s->erasures++;
-		for (uint64_t g = 1; g <= er[i].gen; g++) {
-			struct sim_gen *r = gen_rec(s, k, g);
-			if (!r->erased) {
-				r->erased = true;
-				r->erased_at = s->now;
-			}
-			r->erased_by |= 1u << id;
-		}
-		if (er[i].gen > s->max_erased[k])
-			s->max_erased[k] = er[i].gen;
+		if (!hold)
+			record_erased(s, id, er[i].e->key, er[i].gen);
+		else if (durable_hold_erased(&nd->hold, hold, store_bucket_name(er[i].e->bucket),
+					     er[i].e->key, er[i].gen))
+			abort();
 	}
 	paxos_erased_reset(nd->p);
 	/* A watch of a process already gone fails at once, as pidfd_open would. */
@@ -294,43 +317,204 @@ static void drain_lifetimes(struct sim *s, unsigned id)
 
 /* ---- nodes ---- */
 
+static void complete_op(struct sim *s, unsigned id, const struct paxos_completion *c)
+{
+	if (c->id >= s->n_ops)
+		abort();
+	trace_completion(s, id, c);
+	struct sim_op *op = &s->ops[c->id];
+	if (op->done)
+		abort(); /* completed twice */
+	op->done = true;
+	op->end = s->now;
+	op->status = c->status;
+	op->gen = c->gen;
+	op->n_keys = c->n_keys;
+	op->result_len = c->value.len < sizeof(op->result) ? c->value.len : sizeof(op->result);
+	if (op->result_len)
+		memcpy(op->result, c->value.p, op->result_len);
+}
+
+static void send_out(struct sim *s, unsigned id, const struct pkv_out *o)
+{
+	if (o->to == PKV_TO_ALL) {
+		for (unsigned j = 1; j <= s->cfg.n; j++)
+			if (j != id)
+				enqueue(s, id, j, &o->msg);
+	} else {
+		enqueue(s, id, o->to, &o->msg);
+	}
+}
+
+static bool lagging(const struct sim *s)
+{
+	return s->cfg.durable && s->cfg.sync_max_us;
+}
+
+/* ---- the durable log's batches (sync_max_us; pkvd: persist.c, loop.c) ---- */
+
+static void snap_free(struct sim_snap *sn)
+{
+	for (size_t i = 0; i < sn->n; i++) {
+		struct paxos_saved *k = &sn->v[i];
+		free((void *)k->bucket.p);
+		free((void *)k->key.p);
+		free((void *)k->accepted_value.p);
+		free((void *)k->accepted_bind.key.p);
+		free((void *)k->chosen_value.p);
+		free((void *)k->chosen_bind.key.p);
+	}
+	free(sn->v);
+	memset(sn, 0, sizeof(*sn));
+}
+
+static struct pkv_bytes bytes_dup(struct pkv_bytes b)
+{
+	if (!b.len)
+		return (struct pkv_bytes){ 0 };
+	uint8_t *p = malloc(b.len);
+	if (!p)
+		abort();
+	memcpy(p, b.p, b.len);
+	return (struct pkv_bytes){ p, b.len };
+}
+
+/* What a sync started now writes: every entry's state (the log's last
+ * record of each key), copied. */
+static void snap_take(struct sim_snap *sn, struct store *st)
+{
+	memset(sn, 0, sizeof(*sn));
+	size_t n = store_nentries(st);
+	sn->v = calloc(n ? n : 1, sizeof(*sn->v));
+	if (!sn->v)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		const struct store_entry *e = store_entry_at(st, i);
+		struct paxos_saved *k = &sn->v[sn->n++];
+		*k = (struct paxos_saved){
+			.bucket = bytes_dup(store_bucket_name(e->bucket)),
+			.key = bytes_dup(e->key),
+			.gen = e->gen,
+			.max_round = e->max_round,
+			.promised = e->promised,
+			.has_accepted = e->has_accepted,
+			.accepted = e->accepted,
+			.accepted_value = bytes_dup(e->accepted_value),
+			.accepted_bind = *e->accepted_bind,
+			.chosen = e->chosen,
+			.chosen_ballot = e->chosen_ballot,
+			.chosen_value = bytes_dup(e->chosen_value),
+			.chosen_bind = *e->chosen_bind,
+		};
+		k->accepted_bind.key = bytes_dup(e->accepted_bind->key);
+		k->chosen_bind.key = bytes_dup(e->chosen_bind->key);
+	}
+	sn->valid = true;
+}
+
+/* The next batch goes to the disk when a reply waits for it and none is
+ * being written. */
+static void sync_start(struct sim *s, unsigned id)
+{
+	struct sim_node *nd = &s->nodes[id];
+	if (nd->t_flight || nd->t_urgent < nd->t_next)
+		return;
+	snap_take(&nd->flight, nd->store);
+	nd->t_flight = nd->t_next++;
+	uint64_t lo = s->cfg.sync_min_us ? s->cfg.sync_min_us : 1;
+	nd->sync_done_at = s->now + sim_range(s, lo, s->cfg.sync_max_us > lo ? s->cfg.sync_max_us : lo);
+}
+
+static void sync_finish(struct sim *s, unsigned id)
+{
+	struct sim_node *nd = &s->nodes[id];
+	snap_free(&nd->snap);
+	nd->snap = nd->flight;
+	memset(&nd->flight, 0, sizeof(nd->flight));
+	nd->t_done = nd->t_flight;
+	nd->t_flight = 0;
+	struct hold_batch *b;
+	while ((b = durable_hold_due(&nd->hold, nd->t_done))) {
+		for (size_t i = 0; i < b->n_learned; i++) {
+			const struct hold_learned *l = &b->learned[i];
+			struct store_entry *e = store_lookup(nd->store, l->bucket, l->key, false);
+			if (e && e->gen == l->gen && e->chosen)
+				record_learned(s, id, e);
+		}
+		for (size_t i = 0; i < b->n_erased; i++)
+			record_erased(s, id, b->erased[i].key, b->erased[i].gen);
+		for (size_t i = 0; i < b->n_done; i++)
+			complete_op(s, id, &b->done[i]);
+		for (size_t i = 0; i < b->ob.n; i++)
+			send_out(s, id, &b->ob.v[i]);
+		/* as pkvd's loop: a classic ACCEPT within a tenth of a ballot's
+		 * life of its making, whose ballots live that much less */
+		for (size_t i = 0; i < b->prior.n; i++)
+			if (s->now - b->prior_at[i] <= s->cfg.retransmit_us / 2)
+				send_out(s, id, &b->prior.v[i]);
+		durable_hold_pop(&nd->hold);
+	}
+	sync_start(s, id);
+}
+
+bool sim_sync_in_flight(const struct sim *s, unsigned node)
+{
+	return s->nodes[node].up && s->nodes[node].t_flight != 0;
+}
+
 static void drain(struct sim *s, unsigned id)
 {
 	struct sim_node *nd = &s->nodes[id];
 	if (!nd->up)
 		return;
+	/* As persist_turn: the batch this turn's outputs depend on. */
+	uint64_t need_all = 0, need_prior = 0;
+	if (lagging(s)) {
+		size_t nd_n;
+		bool urgent;
+		struct store_entry *const *dirty = store_dirty(nd->store, &nd_n, &urgent);
+		for (size_t i = 0; i < nd_n && !urgent; i++)
+			urgent = dirty[i]->chosen && (dirty[i]->chosen_bind->mask & PKV_BIND_PID) &&
+				 dirty[i]->chosen_bind->owner == id;
+		need_prior = nd->t_urgent;
+		if (urgent && nd_n)
+			nd->t_urgent = nd->t_next;
+		need_all = nd->t_urgent;
+		store_dirty_reset(nd->store);
+	}
 	for (size_t i = 0; i < nd->ob.n; i++) {
 		struct pkv_out *o = &nd->ob.v[i];
-		if (o->to == PKV_TO_ALL) {
-			for (unsigned j = 1; j <= s->cfg.n; j++)
-				if (j != id)
-					enqueue(s, id, j, &o->msg);
-		} else {
-			enqueue(s, id, o->to, &o->msg);
-		}
+		enum hold_dep dep = lagging(s) ? durable_hold_dep(&o->msg) : HOLD_NONE;
+		uint64_t need = dep == HOLD_ALL ? need_all : dep == HOLD_PRIOR ? need_prior : 0;
+		if (need <= nd->t_done)
+			send_out(s, id, o);
+		else if (dep == HOLD_PRIOR) {
+			if (durable_hold_prior(&nd->hold, need, o, s->now))
+				abort();
+		} else if (durable_hold_msg(&nd->hold, need, o))
+			abort();
 	}
 	pkv_outbox_reset(&nd->ob);
 	size_t n;
 	const struct paxos_completion *c = paxos_completions(nd->p, &n);
 	for (size_t i = 0; i < n; i++) {
-		if (c[i].id >= s->n_ops)
-			abort();
-		trace_completion(s, id, &c[i]);
-		struct sim_op *op = &s->ops[c[i].id];
-		if (op->done)
-			abort(); /* completed twice */
-		op->done = true;
-		op->end = s->now;
-		op->status = c[i].status;
-		op->gen = c[i].gen;
-		op->n_keys = c[i].n_keys;
-		op->result_len = c[i].value.len < sizeof(op->result) ? c[i].value.len
-								     : sizeof(op->result);
-		if (op->result_len)
-			memcpy(op->result, c[i].value.p, op->result_len);
+#ifdef SIM_BROKEN_HOLD
+		complete_op(s, id, &c[i]); /* answers, too, before the disk */
+#else
+		if (need_all > nd->t_done) {
+			if (durable_hold_completion(&nd->hold, need_all, &c[i]))
+				abort();
+		} else {
+			complete_op(s, id, &c[i]);
+		}
+#endif
 	}
 	paxos_completions_reset(nd->p);
-	drain_lifetimes(s, id);
+#ifdef SIM_BROKEN_HOLD
+	drain_lifetimes(s, id, 0);
+#else
+	drain_lifetimes(s, id, need_all > nd->t_done ? need_all : 0);
+#endif
 	size_t ne;
 	const struct paxos_event_rec *ev = paxos_events(nd->p, &ne);
 	for (size_t i = 0; i < ne; i++) {
@@ -344,6 +528,8 @@ static void drain(struct sim *s, unsigned id)
 		}
 	}
 	paxos_events_reset(nd->p);
+	if (lagging(s))
+		sync_start(s, id);
 }
 
 static void node_start(struct sim *s, unsigned id, bool restarted, bool fresh)
@@ -360,8 +546,11 @@ static void node_start(struct sim *s, unsigned id, bool restarted, bool fresh)
 		.backoff_max_us = s->cfg.backoff_max_us,
 		.epoch_grace_us = 2000000,
 		.epoch_gen_shift = 16, /* keeps the history's generation table small */
-		/* bounded ballots, and the restart quiet period (2x) they allow */
-		.ballot_life_us = 5 * s->cfg.retransmit_us,
+		/* bounded ballots, and the restart quiet period (2x) they allow;
+		 * a lagging durable node's ballots live what its held ACCEPTs
+		 * may wait less (as pkvd's) */
+		.ballot_life_us = 5 * s->cfg.retransmit_us - (lagging(s) ? s->cfg.retransmit_us / 2 : 0),
+		.restart_quiet_us = 10 * s->cfg.retransmit_us,
 		.start_us = s->now,
 		.sync_page = 4, /* small pages: paging gets exercised */
 		.incarnation = nd->incarnation,
@@ -379,6 +568,14 @@ static void node_start(struct sim *s, unsigned id, bool restarted, bool fresh)
 	if (!nd->store || !nd->p)
 		abort();
 	nd->up = true;
+	if (lagging(s)) {
+		if (fresh)
+			nd->snap.valid = true; /* the log pkvd makes at a first boot */
+		store_track_dirty(nd->store, true);
+		nd->t_next = 1;
+		nd->t_done = nd->t_flight = nd->t_urgent = 0;
+		durable_hold_init(&nd->hold);
+	}
 	paxos_set_wall(nd->p, sim_wall(s, id), s->now);
 	memset(nd->seen_inc, 0, sizeof(nd->seen_inc));
 }
@@ -396,7 +593,14 @@ static void node_stop(struct sim *s, unsigned id)
 	s->fast_chosen += st->fast_chosen;
 	s->fast_refused += st->fast_refused;
 	paxos_free(nd->p);
-	if (s->cfg.durable) {
+	if (lagging(s)) {
+		/* Only what a completed sync wrote survives; what waited for
+		 * the batch in flight is never sent. */
+		store_free(nd->store);
+		snap_free(&nd->flight);
+		nd->t_flight = 0;
+		durable_hold_free(&nd->hold);
+	} else if (s->cfg.durable) {
 		store_free(nd->disk);
 		nd->disk = nd->store;
 	} else {
@@ -446,6 +650,7 @@ void sim_free(struct sim *s)
 		node_stop(s, i);
 		store_free(s->nodes[i].disk);
 		s->nodes[i].disk = NULL;
+		snap_free(&s->nodes[i].snap);
 	}
 	for (size_t i = 0; i < s->n_heap; i++)
 		free(s->heap[i]);
@@ -506,6 +711,8 @@ static uint64_t next_event(const struct sim *s)
 		uint64_t d = paxos_next_deadline(s->nodes[i].p);
 		if (d < t)
 			t = d;
+		if (s->nodes[i].t_flight && s->nodes[i].sync_done_at < t)
+			t = s->nodes[i].sync_done_at;
 	}
 	return t;
 }
@@ -533,6 +740,11 @@ void sim_run_until(struct sim *s, uint64_t t)
 				s->dropped++;
 			}
 			free(m);
+		}
+		for (unsigned i = 1; i <= s->cfg.n; i++) {
+			struct sim_node *nd = &s->nodes[i];
+			if (nd->up && nd->t_flight && nd->sync_done_at <= s->now)
+				sync_finish(s, i);
 		}
 		for (unsigned i = 1; i <= s->cfg.n; i++) {
 			struct sim_node *nd = &s->nodes[i];
@@ -805,9 +1017,32 @@ void sim_kill(struct sim *s, unsigned node)
 }
 
 /* Restores a durable node's state from its disk, as pkvd replays its log. */
+static void node_restore_snap(struct sim *s, unsigned id)
+{
+	struct sim_node *nd = &s->nodes[id];
+	for (size_t i = 0; i < nd->snap.n; i++) {
+		struct paxos_saved k = nd->snap.v[i];
+		/* a learned value not bound to our own process may not have been
+		 * written yet (lazy), as below */
+		if (k.chosen && !((k.chosen_bind.mask & PKV_BIND_PID) && k.chosen_bind.owner == id) &&
+		    !sim_range(s, 0, 1)) {
+			k.chosen = false;
+			k.chosen_value = (struct pkv_bytes){ 0 };
+			k.chosen_bind = (struct pkv_bindings){ 0 };
+		}
+		if (paxos_restore(nd->p, &k))
+			abort();
+	}
+	paxos_restore_done(nd->p, s->now);
+}
+
 static void node_restore(struct sim *s, unsigned id)
 {
 	struct sim_node *nd = &s->nodes[id];
+	if (lagging(s)) {
+		node_restore_snap(s, id);
+		return;
+	}
 	struct store *disk = nd->disk;
 	for (size_t i = 0; i < store_nentries(disk); i++) {
 		const struct store_entry *e = store_entry_at(disk, i);
@@ -852,7 +1087,7 @@ void sim_restart(struct sim *s, unsigned node)
 	if (nd->up)
 		return;
 	nd->incarnation++;
-	bool restore = s->cfg.durable && nd->disk;
+	bool restore = s->cfg.durable && (nd->disk || nd->snap.valid);
 	/* As pkvd's hand-over file decides: durable state, within the grace. */
 	if (!restore || !s->cfg.restart_grace_us || s->now - nd->killed_at > s->cfg.restart_grace_us)
 		nd->bind_inc = nd->incarnation;
@@ -872,6 +1107,7 @@ void sim_restart_wiped(struct sim *s, unsigned node, bool bootstrap)
 	nd->bind_inc = nd->incarnation; /* and the hand-over file */
 	store_free(nd->disk); /* the wiped run dir held the durable log too */
 	nd->disk = NULL;
+	snap_free(&nd->snap);
 	nd->conf = (struct pkv_conf){ 0 }; /* and the state file */
 	/* As pkvd's main.c decides: a first boot only when told to bootstrap. */
 	node_start(s, node, !bootstrap, bootstrap);
@@ -1100,6 +1336,8 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 		.n = sizes[seed % 3],
 		/* every fourth seed: durable acceptor state, and harder kills */
 		.durable = seed % 4 == 0,
+		/* its log written off the loop, a sync taking up to 3 ms */
+		.sync_max_us = seed % 4 == 0 ? 3000 : 0,
 		/* restarts come 10-300 ms after a kill: some within the grace */
 		.restart_grace_us = 100000,
 	};
@@ -1300,6 +1538,17 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 				 */
 				bool all = sim_range(&s, 0, 3) == 0;
 				unsigned pick = (unsigned)sim_range(&s, 1, n);
+				/*
+				 * Half the time the kill waits (up to 20 ms) for
+				 * the picked node to be writing a batch of its
+				 * log: between what it sent and the sync that
+				 * what it sent depends on (docs/design.md §6.3).
+				 */
+				if (sim_range(&s, 0, 1) && !(down_mask & (1u << pick))) {
+					uint64_t until = s.now + 20000;
+					while (s.now < until && !sim_sync_in_flight(&s, pick))
+						sim_run_until(&s, s.now + 50);
+				}
 				for (unsigned i = 1; i <= n; i++) {
 					if ((all || i == pick) && !(down_mask & (1u << i))) {
 						sim_kill(&s, i);

@@ -53,6 +53,7 @@
 #include "msg.h"
 #include "paxos.h"
 #include "store.h"
+#include "durable-hold.h"
 
 #define SIM_MAX_NODES 7
 #define SIM_MAX_KEYS 64
@@ -77,6 +78,16 @@ struct sim_config {
 	 * the simulation forgets each one with probability 1/2.
 	 */
 	bool durable;
+	/*
+	 * Durable nodes as pkvd runs them since the log's sync left the loop
+	 * (docs/design.md §6.3): each node writes its log in batches, one at a
+	 * time, each taking 1..sync_max_us; what a turn sends waits for the
+	 * batch it depends on as pkvd's loop holds it (durable_hold_dep), and a
+	 * kill keeps only what a completed sync wrote. 0: the disk is the
+	 * whole store at the kill (every turn synced before it sent).
+	 */
+	uint64_t sync_max_us;
+	uint64_t sync_min_us; /* 0: 1 */
 	/*
 	 * Every node's cluster_size at start (0: n). Below n, the daemons
 	 * above cluster_size are configured and running all the same: they
@@ -160,6 +171,16 @@ struct sim_node {
 	uint64_t violations, epochs;
 	int64_t skew_ms; /* this node's wall clock minus the true one */
 	struct store *disk; /* durable: the killed node's state, until restart */
+	/* durable with sync_max_us: the log as synced (snap), the batch being
+	 * written, its tickets as persist.c counts them, what waits for them */
+	struct sim_snap {
+		struct paxos_saved *v;
+		size_t n;
+		bool valid;
+	} snap, flight;
+	uint64_t t_next, t_done, t_flight, t_urgent;
+	uint64_t sync_done_at;
+	struct durable_hold hold;
 	/* The cluster_size of its configuration file (cfg.cluster_size). */
 	unsigned cluster_size;
 	/* Its state file's configuration (PAXOS_E_CONF); gone when wiped. */
@@ -298,6 +319,9 @@ struct store_entry *sim_entry(const struct sim *s, unsigned node, unsigned key);
 
 /* Node faults. A killed node's pending operations are marked lost. */
 void sim_kill(struct sim *s, unsigned node);
+/* A batch of node's log is being written (sync_max_us): a kill now falls
+ * between what the node sent and the sync it depends on. */
+bool sim_sync_in_flight(const struct sim *s, unsigned node);
 void sim_restart(struct sim *s, unsigned node);
 /*
  * Restarts a killed node as if its run dir had been wiped: no state file,

@@ -387,6 +387,70 @@ START_TEST(append_buffers_in_memory_until_sync)
 }
 END_TEST
 
+/*
+ * The daemon's sync off the loop: durable_sync_begin hands out the pending
+ * records as a batch, what is appended meanwhile goes into the next batch
+ * (group commit), a second begin while one is in flight is refused, and a
+ * batch the caller wrote and synced replays; one still in flight at close
+ * is written and synced by the close.
+ */
+START_TEST(sync_begin_hands_out_a_batch_and_appends_meanwhile_go_into_the_next)
+{
+	struct trec t[3];
+	for (unsigned i = 0; i < 3; i++)
+		make_rec(&t[i], i + 1, i + 1);
+	struct durable *d = open_ok();
+	const uint8_t *buf;
+	size_t len;
+	uint64_t off;
+	ck_assert_int_eq(durable_sync_begin(d, &buf, &len, &off), 0); /* nothing pending */
+	ck_assert_int_eq(durable_append(d, &t[0].r), 0);
+	ck_assert_int_eq(durable_sync_begin(d, &buf, &len, &off), 1);
+	ck_assert_uint_eq(off, DURABLE_FILE_HEADER);
+	ck_assert_uint_gt(len, 0);
+	ck_assert(durable_sync_in_flight(d));
+	ck_assert_int_eq(durable_append(d, &t[1].r), 0); /* the next batch */
+	const uint8_t *b2;
+	size_t l2;
+	uint64_t o2;
+	ck_assert_int_eq(durable_sync_begin(d, &b2, &l2, &o2), -EBUSY);
+	/* the caller's write and sync, as the ring would do them */
+	ck_assert_int_eq(pwrite(durable_fd(d), buf, len, (off_t)off), (ssize_t)len);
+	ck_assert_int_eq(fdatasync(durable_fd(d)), 0);
+	uint64_t ns = 0;
+	ck_assert_int_eq(durable_sync_end(d, (ssize_t)len, 0, &ns), 0);
+	ck_assert(!durable_sync_in_flight(d));
+	/* the next batch starts where the first ended; left in flight */
+	ck_assert_int_eq(durable_sync_begin(d, &b2, &l2, &o2), 1);
+	ck_assert_uint_eq(o2, off + len);
+	ck_assert_int_eq(durable_append(d, &t[2].r), 0);
+	ck_assert_int_eq(durable_close(d), 0); /* writes the batch in flight and the rest */
+	d = open_ok();
+	expect_replay(d, t, 3);
+	durable_close(d);
+}
+END_TEST
+
+/* A short write: the rest is written and synced by durable_sync_end. */
+START_TEST(short_write_of_a_batch_is_finished_by_sync_end)
+{
+	struct trec t;
+	make_rec(&t, 4, 2);
+	struct durable *d = open_ok();
+	const uint8_t *buf;
+	size_t len;
+	uint64_t off;
+	ck_assert_int_eq(durable_append(d, &t.r), 0);
+	ck_assert_int_eq(durable_sync_begin(d, &buf, &len, &off), 1);
+	ck_assert_int_eq(pwrite(durable_fd(d), buf, 10, (off_t)off), 10);
+	ck_assert_int_eq(durable_sync_end(d, 10, -ECANCELED, NULL), 0);
+	durable_close(d);
+	d = open_ok();
+	expect_replay(d, &t, 1);
+	durable_close(d);
+}
+END_TEST
+
 /* The last record in its own batch, cut at every byte offset inside it. */
 START_TEST(torn_tail_is_dropped_at_every_offset_and_the_log_appends_after)
 {
@@ -782,6 +846,8 @@ static Suite *durable_suite(void)
 	tcase_add_test(tc, records_out_of_limits_are_refused);
 	tcase_add_test(tc, sync_makes_records_visible_to_a_reopen_and_unsynced_ones_are_not);
 	tcase_add_test(tc, append_buffers_in_memory_until_sync);
+	tcase_add_test(tc, sync_begin_hands_out_a_batch_and_appends_meanwhile_go_into_the_next);
+	tcase_add_test(tc, short_write_of_a_batch_is_finished_by_sync_end);
 	tcase_add_test(tc, torn_tail_is_dropped_at_every_offset_and_the_log_appends_after);
 	tcase_add_test(tc, torn_batch_with_a_lost_page_in_the_middle_is_dropped);
 	tcase_add_test(tc, flipped_bit_in_a_middle_record_is_refused_with_its_offset);

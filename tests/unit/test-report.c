@@ -114,6 +114,30 @@ START_TEST(test_openmetrics_groups_each_family_under_one_type_line)
 }
 END_TEST
 
+START_TEST(test_openmetrics_latency_line_is_a_cumulative_histogram)
+{
+	char *got = as_openmetrics(NULL, "latency: sync n=3 sum_us=1500007 p50_us=6 p99_us=9 b2=2 b20=1\n");
+	/* le = 2^(i+1) µs; every bucket, cumulative; +Inf, count and sum (s) */
+	ck_assert_ptr_nonnull(strstr(got, "# TYPE paxoskv_latency_sync_seconds histogram\n"
+					  "paxoskv_latency_sync_seconds_bucket{le=\"2e-06\"} 0\n"
+					  "paxoskv_latency_sync_seconds_bucket{le=\"4e-06\"} 0\n"
+					  "paxoskv_latency_sync_seconds_bucket{le=\"8e-06\"} 2\n"));
+	ck_assert_ptr_nonnull(strstr(got, "paxoskv_latency_sync_seconds_bucket{le=\"1.04858\"} 2\n"
+					  "paxoskv_latency_sync_seconds_bucket{le=\"2.09715\"} 3\n"));
+	ck_assert_ptr_nonnull(strstr(got, "paxoskv_latency_sync_seconds_bucket{le=\"+Inf\"} 3\n"
+					  "paxoskv_latency_sync_seconds_count 3\n"
+					  "paxoskv_latency_sync_seconds_sum 1.500007\n# EOF\n"));
+	ck_assert_ptr_null(strstr(got, "_total"));
+	free(got);
+	/* JSON: one object a histogram, named */
+	char *j = as_json("latency: put n=1 sum_us=5 p50_us=5 p99_us=5 b2=1\n"
+			  "latency: sync n=0 sum_us=0 p50_us=0 p99_us=0\n");
+	ck_assert_ptr_nonnull(strstr(j, "\"latency\":[{\"name\":\"put\""));
+	ck_assert_ptr_nonnull(strstr(j, "{\"name\":\"sync\""));
+	free(j);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("report");
@@ -123,6 +147,7 @@ int main(void)
 	tcase_add_test(tc, test_lists_and_repeated_lines_become_arrays);
 	tcase_add_test(tc, test_a_bucket_named_like_a_field_keeps_its_name);
 	tcase_add_test(tc, test_openmetrics_groups_each_family_under_one_type_line);
+	tcase_add_test(tc, test_openmetrics_latency_line_is_a_cumulative_histogram);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

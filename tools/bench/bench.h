@@ -116,7 +116,15 @@ struct bench_config {
 	unsigned voters;     /* --voters V: a fleet of --cluster N, V of them voting */
 	const char *baseline_node; /* --baseline-node: the baseline through this daemon */
 	bool report_fleet;   /* --report-fleet: a voter's traffic and CPU, an observer's RSS */
+	double floor_seconds; /* --fdatasync-floor S: the disk's floor, measured S s (0: no) */
 };
+
+/* --fdatasync-floor (floor.c): 4 KiB append + fdatasync, latencies in ns. */
+struct floor_result {
+	uint64_t n, p50, p99;
+	char dir[4096];
+};
+int floor_fdatasync(const char *dir, double seconds, struct floor_result *out);
 
 /* What one client reports, in the shared mapping. */
 struct client_result {

@@ -104,7 +104,10 @@ int cluster_up(unsigned n)
 		fprintf(stderr, "pkv-bench: no free UDP port range for %u daemons\n", n);
 		return BENCH_EX_UNAVAILABLE;
 	}
-	snprintf(cluster.run_dir, sizeof(cluster.run_dir), "/tmp/pkv-bench-XXXXXX");
+	/* TMPDIR: the run dir, and durable logs, on the filesystem asked for */
+	const char *tmp = getenv("TMPDIR");
+	snprintf(cluster.run_dir, sizeof(cluster.run_dir), "%s/pkv-bench-XXXXXX",
+		 tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(cluster.run_dir)) {
 		fprintf(stderr, "pkv-bench: mkdtemp: %s\n", strerror(errno));
 		return BENCH_EX_UNAVAILABLE;

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "stats.h"
 #include "paxoskv.h"
 
 const char *const workload_names[] = {
@@ -128,6 +129,9 @@ static void usage(FILE *f)
 	      "  --report-fleet      with --cluster: node1's (a voter's) datagrams/s and CPU at\n"
 	      "                      idle (3 s before the phases) and during the main phase, and\n"
 	      "                      the last node's (an observer's) idle memory; text only\n"
+	      "  --fdatasync-floor S after the run, S seconds of 4 KiB append + fdatasync in the\n"
+	      "                      cluster's run dir (TMPDIR, else /tmp; else the current dir):\n"
+	      "                      the disk's floor, and each phase's p50 against it\n"
 	      "  --json              print one JSON object\n"
 	      "exit status: 0 ok, 1 a value did not verify, 64 usage, 69 daemon unavailable\n",
 	      f);
@@ -177,6 +181,7 @@ enum {
 	OPT_VOTERS,
 	OPT_BASELINE_NODE,
 	OPT_REPORT_FLEET,
+	OPT_FDATASYNC_FLOOR,
 	OPT_GAP_WINDOW,
 };
 
@@ -209,6 +214,7 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 		{"voters", required_argument, NULL, OPT_VOTERS},
 		{"baseline-node", required_argument, NULL, OPT_BASELINE_NODE},
 		{"report-fleet", no_argument, NULL, OPT_REPORT_FLEET},
+		{"fdatasync-floor", required_argument, NULL, OPT_FDATASYNC_FLOOR},
 		{"gap-window", required_argument, NULL, OPT_GAP_WINDOW},
 		{0},
 	};
@@ -327,6 +333,16 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 		case OPT_REPORT_RSS:
 			cfg->report_rss = true;
 			break;
+		case OPT_FDATASYNC_FLOOR: {
+			char *fend = NULL;
+			cfg->floor_seconds = strtod(optarg, &fend);
+			if (!fend || *fend || !(cfg->floor_seconds > 0 && cfg->floor_seconds <= 60)) {
+				fprintf(stderr, "pkv-bench: --fdatasync-floor takes seconds, 0 < S <= 60"
+						" (got '%s')\n", optarg);
+				return BENCH_EX_USAGE;
+			}
+			break;
+		}
 		case OPT_KEEP_RUN_DIR:
 			cfg->keep_run_dir = true;
 			break;
@@ -654,6 +670,14 @@ static int bench(const struct bench_config *cfg)
 	}
 	if (ex)
 		return ex;
+	struct floor_result fl = {0};
+	if (cfg->floor_seconds > 0) {
+		int r = floor_fdatasync(cfg->cluster ? cluster.run_dir : ".", cfg->floor_seconds, &fl);
+		if (r < 0) {
+			fprintf(stderr, "pkv-bench: --fdatasync-floor: %s\n", strerror(-r));
+			return BENCH_EX_UNAVAILABLE;
+		}
+	}
 	if (cfg->json) {
 		print_json(cfg, &main_pr, cfg->baseline ? &base : NULL);
 	} else {
@@ -681,6 +705,16 @@ static int bench(const struct bench_config *cfg)
 			fleet_print(cfg, &fleet);
 		if (cfg->report_rss)
 			print_rss_text(cfg);
+		if (fl.n) {
+			printf("floor: fdatasync of a 4 KiB append p50 %.1f us p99 %.1f us (%llu syncs in %s)\n",
+			       (double)fl.p50 / 1e3, (double)fl.p99 / 1e3, (unsigned long long)fl.n,
+			       fl.dir);
+			if (cfg->baseline)
+				printf("floor: baseline p50 / fdatasync p50 = %.2f\n",
+				       stats_ratio((double)base.p50, (double)fl.p50));
+			printf("floor: %s p50 / fdatasync p50 = %.2f\n", workload_names[main_pr.workload],
+			       stats_ratio((double)main_pr.p50, (double)fl.p50));
+		}
 	}
 	fflush(stdout);
 	if (main_pr.mismatches || (cfg->baseline && base.mismatches))
