@@ -40,6 +40,9 @@ struct control {
 	struct ctl_conn *conns;
 	const struct control_hooks *hooks;
 	size_t n_doubt; /* lifetimes in doubt, over every subscriber */
+	size_t n_watch; /* key watches (CTL_OP_WATCH) open */
+	uint64_t watch_seq; /* arrival order of watches */
+	uint64_t watch_dropped; /* watch streams ended: reader too slow, no memory */
 };
 
 void control_init(struct control *ctl, const struct control_hooks *h);
@@ -60,6 +63,12 @@ void control_lease_lost(struct daemon *d);
 void control_lease_regained(struct daemon *d);
 void control_lifetime_erased(struct daemon *d, struct pkv_bytes bucket, struct pkv_bytes key,
 			     uint64_t through);
+/*
+ * Key watches (docs/design.md §8.4): the generations paxos_erased() and the
+ * entries paxos_learned() list this turn, to every watch of the key or its
+ * bucket. Call before they are drained for the cache and reset.
+ */
+void control_watch_drain(struct daemon *d);
 /* A bucket drop finished in paxos: answer the connection that asked. */
 void control_drop_done(struct daemon *d, uint64_t req, int status);
 /* A resize this node ran has finished: answer the connection that asked. */

@@ -420,6 +420,16 @@ uint64_t paxos_erase_owed(const struct paxos *p);
  */
 void paxos_pid_exited(struct paxos *p, int32_t pid, uint64_t start_time, uint64_t now);
 /*
+ * Release (docs/design.md §8.5): ends generation `gen` of the key now, as
+ * the exit of its process would, when its chosen value is bound to process
+ * (pid, start_time) watched by this daemon. PKV_S_OK; PKV_S_STALE when that
+ * generation ended already (or holds no chosen value here); PKV_S_NOT_OWNER
+ * when the value is not bound to that process through this daemon;
+ * PKV_S_NOT_FOUND for a generation this daemon has not seen.
+ */
+int paxos_release(struct paxos *p, struct pkv_bytes bucket, struct pkv_bytes key, uint64_t gen,
+		  int32_t pid, uint64_t start_time, uint64_t now);
+/*
  * The peer's current incarnation (from its datagrams). Call when first
  * known and whenever it changes, before paxos_peer_restarted.
  */
