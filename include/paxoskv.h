@@ -434,7 +434,7 @@ PKV_EXPORT int pkv_subscription_key(const struct pkv_subscription *sub, void *bu
 PKV_EXPORT void pkv_unsubscribe(struct pkv_subscription *sub);
 
 /*
- * Key watches (docs/design.md §8.4). A watch reports, in order, when the key
+ * Key watches (docs/design.md §8.3). A watch reports, in order, when the key
  * is chosen (PKV_WATCH_CHOSEN: its value and generation) and when lifetimes
  * end (PKV_WATCH_ENDED: every generation <= gen of the key has ended). The
  * daemon serves it from what its own learner sees: no traffic per event.
@@ -513,7 +513,7 @@ PKV_EXPORT int pkv_release(struct pkv_client *client, const void *bucket, size_t
 			   const void *key, size_t key_len, uint64_t gen);
 
 /*
- * A lock that waits (docs/design.md §8.6): puts `value` for `key` bound to
+ * A lock that waits (docs/design.md §8.5): puts `value` for `key` bound to
  * the calling process, waiting for the key to be free as long as another
  * value holds it, up to timeout_ms (0: wait forever). Waiters on one daemon
  * are served in arrival order (a PKV_WATCH_QUEUE watch); across daemons,

@@ -94,7 +94,7 @@ enum ctl_op {
 	/* Drops the bucket named in the payload: status once every connected
 	 * daemon applied it (PKV_S_NO_QUORUM, PKV_S_TIMEOUT otherwise). */
 	CTL_OP_DROP = 11,
-	/* Key watch (docs/design.md §8.4): bucket, then the key (key_len 0
+	/* Key watch (docs/design.md §8.3): bucket, then the key (key_len 0
 	 * with CTL_WATCH_BUCKET: every key of the bucket), then the value: 8
 	 * bytes, the generation the caller already knows (0: none). First
 	 * reply: a struct ctl_rep, status 0 or the reason for a refusal (then
@@ -113,7 +113,7 @@ enum ctl_watch_flag {
 	CTL_WATCH_BUCKET = 1u << 0, /* every key of the bucket; key_len must be 0 */
 	/* A lock waiter: ENDED goes only to the oldest such watch of the key
 	 * on this daemon, and to the next one when it leaves while the key
-	 * is free (docs/design.md §8.4). Key watches only. */
+	 * is free (docs/design.md §8.5). Key watches only. */
 	CTL_WATCH_QUEUE = 1u << 1,
 };
 #define CTL_WATCH_FLAGS (CTL_WATCH_BUCKET | CTL_WATCH_QUEUE)

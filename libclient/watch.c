@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * watch.c — key watches, release and the lock that waits (paxoskv.h;
- * docs/design.md §8.4–§8.6). Each watch is a control connection of its
+ * docs/design.md §8.3–§8.5). Each watch is a control connection of its
  * own that the daemon turned into an event stream (CTL_OP_WATCH); a release
  * is one request on a connection of its own, so that the daemon names the
  * caller by that connection's credentials.
