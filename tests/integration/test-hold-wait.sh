@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The lock that waits (docs/design.md §8.6): two `pkv hold --wait` queued on
+# The lock that waits (docs/design.md §8.5): two `pkv hold --wait` queued on
 # one daemon behind a holder get the key in their order of arrival when it
 # exits, one at a time; --timeout gives up with exit 75 without running CMD.
 . "$(dirname "$0")/lib.sh"

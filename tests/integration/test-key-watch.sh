@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Key watches (docs/design.md §8.4) across real daemons: a watch on node2
+# Key watches (docs/design.md §8.3) across real daemons: a watch on node2
 # sees a key chosen on node1 and its lifetime end, in order, then the next
 # generation; a watch started from generation g after g+1 was chosen
 # reports that g ended and g+1 at once; a bucket watch reports every key;
 # bad watch requests get a clear error.
 . "$(dirname "$0")/lib.sh"
+: "${PKV_KEY_EVENTS:?}"
 
 t_start_cluster 3
 t_watches() { [ "$(t_field "$1" watches | cut -d' ' -f1)" = "$2" ]; }
@@ -53,5 +54,7 @@ rc=0; t_pkv watch -b "$(head -c 256 /dev/zero | tr '\0' b)" 2>"$T_DIR/err" || rc
 [ "$rc" = 64 ] || t_fail "a bucket name over 255 bytes: exit $rc"
 rc=0; t_pkv watch "$(head -c 1025 /dev/zero | tr '\0' k)" 2>"$T_DIR/err" || rc=$?
 [ "$rc" = 65 ] || t_fail "a key over 1024 bytes: exit $rc"
+out=$("$PKV_KEY_EVENTS" bad-requests "$T_DIR/node2/pkvd.sock") || t_fail "$out"
+t_log "$out"
 [ "$(t_pkv -n node2 get k)" = v2 ] || t_fail "node2 after bad watches"
 t_log "key watches: in order, from a generation, bucket-wide"

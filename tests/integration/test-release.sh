@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Release (docs/design.md §8.5): the process a key is bound to ends its
+# Release (docs/design.md §8.4): the process a key is bound to ends its
 # lifetime early and the key is gone from every daemon while the process
 # lives on; another process is refused; a release of a generation that
 # already ended says so and changes nothing.
 . "$(dirname "$0")/lib.sh"
-: "${PKV_RELEASE_HOLDER:?}"
+: "${PKV_KEY_EVENTS:?}"
 
 t_start_cluster 3
 t_absent() { ! t_pkv -n "node$1" get --timeout 1000 rk >/dev/null 2>&1; }
 t_has() { [ "$(t_pkv -n "node$1" get rk 2>/dev/null)" = held ]; }
 
-coproc HOLDER { "$PKV_RELEASE_HOLDER" "$T_DIR/node1/pkvd.sock" rk; }
+coproc HOLDER { "$PKV_KEY_EVENTS" holder "$T_DIR/node1/pkvd.sock" rk; }
 T_PID[holder]=$HOLDER_PID
 read -r word gen <&"${HOLDER[0]}" || t_fail "the holder did not start"
 [ "$word" = gen ] || t_fail "holder: $word $gen"
