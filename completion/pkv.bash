@@ -49,7 +49,7 @@ _pkv()
 		cword=$COMP_CWORD
 	fi
 
-	local commands="put get hold release keys pid node now cluster wait watch resize member
+	local commands="put get hold release info keys pid node now cluster wait watch resize member
 		buckets stats drop"
 	local i cmd="" cmd_at=0 which=()
 	for ((i = 1; i < cword; i++)); do
@@ -112,6 +112,7 @@ _pkv()
 	hold) opts="$put_opts --doubt-signal --wait" ;;
 	watch) opts="-b --from --json" ;;
 	release) opts="-b" ;;
+	info) opts="-b --json --timeout" ;;
 	get) opts="-b -g --default --stale --json" ;;
 	pid | node) opts="-b --default" ;;
 	keys) opts="-b -0 --json" ;;

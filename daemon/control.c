@@ -70,6 +70,7 @@ struct ctl_conn {
 	uint8_t *wbucket;    /* bucket then key, one block */
 	uint32_t wblen, wklen;
 	bool told_free;	     /* queue head told the key is free, nothing chosen since */
+	uint64_t info_id;    /* CTL_OP_INFO: the paxos request whose answers go here */
 	uint8_t rx[CTL_MAX_PACKET];
 };
 
@@ -590,7 +591,7 @@ void control_lifetime_erased(struct daemon *d, struct pkv_bytes bucket, struct p
 	}
 }
 
-/* ---- key watches (docs/design.md §8.4) ---- */
+/* ---- key watches (docs/design.md §8.3) ---- */
 
 /* A watcher that stopped reading loses its stream (and re-watches from the
  * last generation it saw), not our memory. */
@@ -748,8 +749,68 @@ static void watch_start(struct daemon *d, struct ctl_conn *c, uint64_t from)
 		watch_tell_head(d, bucket, key, NULL);
 }
 
+/* Answers to CTL_OP_INFO, each to the connection that asked (§8.6). */
+static void info_drain(struct daemon *d)
+{
+	size_t n;
+	const struct paxos_info_rec *rec = paxos_info_replies(d->paxos, &n);
+	for (size_t i = 0; i < n; i++) {
+		const struct paxos_info_rec *x = &rec[i];
+		for (struct ctl_conn *c = d->ctl.conns; c; c = c->next) {
+			if (c->info_id != x->id || c->closing)
+				continue;
+			struct ctl_info_rec r = {
+			    .node = x->node,
+			    .kind = (uint8_t)x->kind,
+			    .flags = (uint8_t)((x->has_value ? CTL_INFO_HAS_VALUE : 0) |
+					       (x->synced ? CTL_INFO_SYNCED : 0) |
+					       (x->voter ? CTL_INFO_VOTER : 0)),
+			    .gen = x->gen,
+			    .promised_round = x->promised.round,
+			    .promised_node = x->promised.node,
+			    .ballot_node = x->ballot.node,
+			    .ballot_round = x->ballot.round,
+			    .bind_mask = x->bind_mask,
+			    .value_len = x->value.len,
+			};
+			uint8_t *buf = malloc(sizeof(r) + x->value.len);
+			if (!buf)
+				break;
+			memcpy(buf, &r, sizeof(r));
+			if (x->value.len)
+				memcpy(buf + sizeof(r), x->value.p, x->value.len);
+			queue_reply(d, c, PKV_S_OK, 0, buf, sizeof(r) + x->value.len, true);
+			free(buf);
+			break;
+		}
+	}
+	paxos_info_reset(d->paxos);
+}
+
+/* CTL_OP_INFO: checked like every request; 0 or the status to refuse with. */
+static int info_request(struct daemon *d, struct ctl_conn *c, const struct ctl_req *rq)
+{
+	const uint8_t *p = c->rx + sizeof(*rq);
+	if (c->info_id || c->watcher || c->subscriber || rq->flags || rq->value_len || !rq->key_len)
+		return PKV_S_BAD_REQUEST;
+	if (rq->key_len > PKV_MAX_KEY)
+		return PKV_S_TOO_LARGE;
+	struct pkv_bytes bucket = {p, rq->bucket_len};
+	if (!bucket.len)
+		bucket = (struct pkv_bytes){(const uint8_t *)PKV_DEFAULT_BUCKET,
+					    sizeof(PKV_DEFAULT_BUCKET) - 1};
+	if (!store_bucket_name_ok(bucket))
+		return PKV_S_BAD_REQUEST;
+	struct pkv_bytes key = {p + rq->bucket_len, rq->key_len};
+	c->info_id = ++d->next_req;
+	queue_reply(d, c, PKV_S_OK, d->cfg.n_nodes, NULL, 0, true);
+	if (paxos_info_request(d->paxos, c->info_id, bucket, key, daemon_now_us()) < 0)
+		daemon_warn(d, "control: out of memory asking the peers about a key");
+	return 0;
+}
+
 /* What the learner saw this turn (before the cache and the answers). */
-void control_watch_drain(struct daemon *d)
+static void watch_drain(struct daemon *d)
 {
 	if (!d->ctl.n_watch)
 		return;
@@ -780,6 +841,12 @@ void control_watch_drain(struct daemon *d)
 			    ((c->wflags & CTL_WATCH_BUCKET) || e->gen > c->wchosen))
 				watch_send_chosen(d, c, e);
 	}
+}
+
+void control_drain_paxos(struct daemon *d)
+{
+	watch_drain(d);
+	info_drain(d);
 }
 
 /* CTL_OP_WATCH: checked like every request; 0 or the status to refuse with. */
@@ -818,7 +885,7 @@ static int watch_request(struct daemon *d, struct ctl_conn *c, const struct ctl_
 }
 
 /*
- * CTL_OP_RELEASE (docs/design.md §8.5): the key's lifetime ends early when
+ * CTL_OP_RELEASE (docs/design.md §8.4): the key's lifetime ends early when
  * it is bound to the connection's own process — the pid the kernel named at
  * accept, and the start time of that process now, so a recycled pid is not
  * it — as if the process had exited.
@@ -889,6 +956,12 @@ static void handle_request(struct daemon *d, struct ctl_conn *c, size_t len)
 	case CTL_OP_RELEASE:
 		queue_reply(d, c, release_request(d, c, &rq), 0, NULL, 0, false);
 		return;
+	case CTL_OP_INFO: {
+		int r = info_request(d, c, &rq);
+		if (r != 0)
+			queue_reply(d, c, r, 0, NULL, 0, false);
+		return;
+	}
 	case CTL_OP_SUBSCRIBE: {
 		if (c->watcher) {
 			queue_reply(d, c, PKV_S_BAD_REQUEST, 0, NULL, 0, false);

@@ -64,11 +64,12 @@ void control_lease_regained(struct daemon *d);
 void control_lifetime_erased(struct daemon *d, struct pkv_bytes bucket, struct pkv_bytes key,
 			     uint64_t through);
 /*
- * Key watches (docs/design.md §8.4): the generations paxos_erased() and the
+ * Key watches (docs/design.md §8.3): the generations paxos_erased() and the
  * entries paxos_learned() list this turn, to every watch of the key or its
- * bucket. Call before they are drained for the cache and reset.
+ * bucket; and the answers of key inspections (§8.6, paxos_info_replies,
+ * then reset). Call before the lists are drained for the cache and reset.
  */
-void control_watch_drain(struct daemon *d);
+void control_drain_paxos(struct daemon *d);
 /* A bucket drop finished in paxos: answer the connection that asked. */
 void control_drop_done(struct daemon *d, uint64_t req, int status);
 /* A resize this node ran has finished: answer the connection that asked. */

@@ -188,7 +188,7 @@ static void drain_paxos(struct daemon *d)
 			control_lifetime_erased(d, store_bucket_name(er[i].e->bucket), er[i].e->key,
 						er[i].gen);
 	}
-	control_watch_drain(d); /* before local_apply_lifetimes resets the list */
+	control_drain_paxos(d); /* before local_apply_lifetimes resets the list */
 	local_publish_learned(d);
 	local_apply_lifetimes(d, daemon_now_us());
 	const struct paxos_completion *done = paxos_completions(d->paxos, &n);

@@ -574,7 +574,7 @@ void paxos_pid_exited(struct paxos *p, int32_t pid, uint64_t start_time, uint64_
 }
 
 /*
- * A release (docs/design.md §8.5) ends a binding the way the process's exit
+ * A release (docs/design.md §8.4) ends a binding the way the process's exit
  * would, through the same erasure — but for this one key, and without
  * recording the process as exited: it lives on and may bind again.
  */

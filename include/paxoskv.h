@@ -529,6 +529,44 @@ PKV_EXPORT int pkv_lock(struct pkv_client *client, const void *bucket, size_t bu
 			const void *key, size_t key_len, const void *value, size_t value_len,
 			uint32_t timeout_ms, struct pkv_value *held);
 
+/*
+ * Inspects a key (docs/design.md §8.6): what it is like on every daemon that
+ * answers within timeout_ms (0: 1 s) — per daemon one PKV_INFO_ACCEPTOR
+ * record (its promise, and the ballot, value and generation it accepted)
+ * and one PKV_INFO_LEARNER record (the value it knows chosen, if any), as
+ * the daemons report them now: for an operator when a key looks wrong, not
+ * a read (use pkv_get). A daemon that does not answer has no records. On
+ * PKV_OK, *records is an array of *n records the caller frees with
+ * pkv_info_free. Errors: PKV_BAD_REQUEST, PKV_TOO_LARGE, PKV_UNAVAILABLE,
+ * -errno.
+ */
+enum pkv_info_kind {
+	PKV_INFO_ACCEPTOR = 1,
+	PKV_INFO_LEARNER = 2,
+};
+
+struct pkv_key_info {
+	uint32_t node; /* the answering node's id (see pkv_nodes) */
+	int kind;      /* enum pkv_info_kind */
+	int has_value;
+	int synced;	   /* that node's acceptor answers (synced after a restart) */
+	int voter;	   /* that node votes */
+	uint64_t gen;	   /* the key's live generation there; 0: no entry at all */
+	uint64_t promised_round; /* acceptor: the highest prepare answered */
+	uint32_t promised_node;
+	uint32_t ballot_node; /* the ballot of the value: accepted, or chosen */
+	uint64_t ballot_round;
+	uint32_t bind_mask; /* the value's bindings: 1 pid, 2 node, 4 key, 8 until */
+	void *value;	    /* has_value: value_len bytes, NUL-terminated */
+	size_t value_len;
+	uint64_t reserved[4];
+};
+
+PKV_EXPORT int pkv_info(struct pkv_client *client, const void *bucket, size_t bucket_len,
+			const void *key, size_t key_len, uint32_t timeout_ms,
+			struct pkv_key_info **records, size_t *n);
+PKV_EXPORT void pkv_info_free(struct pkv_key_info *records, size_t n);
+
 /* Daemon statistics and this handle's counters. */
 PKV_EXPORT int pkv_stats(struct pkv_client *client, struct pkv_stats *stats);
 

@@ -106,6 +106,33 @@ enum ctl_op {
 	 * by this daemon: status 0, PKV_S_STALE (that generation ended or is
 	 * not chosen here), PKV_S_NOT_OWNER, PKV_S_NOT_FOUND (no such key). */
 	CTL_OP_RELEASE = 13,
+	/* Key inspection (docs/design.md §8.6): bucket, key. First reply:
+	 * status, gen = the number of configured nodes, CTL_RF_MORE; then one
+	 * packet per record as each daemon answers (struct ctl_info_rec and the
+	 * value), all with CTL_RF_MORE: the client stops reading when it has
+	 * two records from every node or its deadline passes, and hangs up. */
+	CTL_OP_INFO = 14,
+};
+
+enum ctl_info_flag {
+	CTL_INFO_HAS_VALUE = 1u << 0,
+	CTL_INFO_SYNCED = 1u << 1, /* the node's acceptor answers (synced) */
+	CTL_INFO_VOTER = 1u << 2,
+};
+
+/* A record of CTL_OP_INFO, followed by value_len bytes of value. */
+struct ctl_info_rec {
+	uint32_t node; /* node id */
+	uint8_t kind;  /* 1: acceptor, 2: learner */
+	uint8_t flags; /* CTL_INFO_* */
+	uint16_t reserved;
+	uint64_t gen; /* the key's live generation on that node (0: no entry) */
+	uint64_t promised_round; /* acceptor: the promise */
+	uint32_t promised_node;
+	uint32_t ballot_node;	/* accepted (acceptor) or chosen (learner) ballot */
+	uint64_t ballot_round;
+	uint32_t bind_mask; /* the value's bindings: 1 pid, 2 node, 4 key, 8 until */
+	uint32_t value_len;
 };
 
 /* ctl_req.flags of CTL_OP_WATCH. */

@@ -4,7 +4,8 @@
  * docs/design.md §8.3–§8.5). Each watch is a control connection of its
  * own that the daemon turned into an event stream (CTL_OP_WATCH); a release
  * is one request on a connection of its own, so that the daemon names the
- * caller by that connection's credentials.
+ * caller by that connection's credentials. A key inspection (pkv_info,
+ * §8.6) reads the daemons' records as they come, up to a deadline.
  */
 #include <errno.h>
 #include <poll.h>
@@ -239,4 +240,103 @@ PKV_EXPORT int pkv_lock(struct pkv_client *c, const void *bucket, size_t bucket_
 		pkv_value_free(&got);
 	}
 	return r;
+}
+
+PKV_EXPORT void pkv_info_free(struct pkv_key_info *recs, size_t n)
+{
+	for (size_t i = 0; recs && i < n; i++)
+		free(recs[i].value);
+	free(recs);
+}
+
+PKV_EXPORT int pkv_info(struct pkv_client *c, const void *bucket, size_t bucket_len,
+			const void *key, size_t key_len, uint32_t timeout_ms,
+			struct pkv_key_info **out, size_t *out_n)
+{
+	if (!c || !key || !out || !out_n)
+		return client_err(-EINVAL, "pkv_info: bad arguments");
+	int r = check_args(bucket, bucket_len, key, key_len);
+	if (r)
+		return r;
+	int fd = attach_control_send(client_endpoint(c), CTL_OP_INFO, 0, bucket, bucket_len, key,
+				     key_len, NULL, 0, 10);
+	if (fd < 0)
+		return fd;
+	struct ctl_rep rep;
+	ssize_t got = recv(fd, &rep, sizeof(rep), 0);
+	if (got != (ssize_t)sizeof(rep) || rep.magic != CTL_MAGIC) {
+		close(fd);
+		return client_err(PKV_UNAVAILABLE, "info: no answer from the daemon");
+	}
+	if (rep.status != PKV_OK) {
+		close(fd);
+		return client_err(rep.status, "info: %s", pkv_strerror(rep.status));
+	}
+	size_t want = (size_t)rep.gen * 2, n = 0;
+	struct pkv_key_info *v = calloc(want ? want : 1, sizeof(*v));
+	uint8_t *buf = malloc(sizeof(rep) + sizeof(struct ctl_info_rec) + PKV_MAX_VALUE + 8);
+	if (!v || !buf) {
+		free(v);
+		free(buf);
+		close(fd);
+		return -ENOMEM;
+	}
+	uint64_t deadline = mono_ms() + (timeout_ms ? timeout_ms : 1000);
+	r = PKV_OK;
+	while (n < want) {
+		uint64_t now = mono_ms();
+		if (now >= deadline)
+			break; /* the silent daemons have no records */
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, (int)(deadline - now)) <= 0)
+			continue;
+		got = recv(fd, buf, sizeof(rep) + sizeof(struct ctl_info_rec) + PKV_MAX_VALUE + 8,
+			   MSG_DONTWAIT);
+		if (got <= 0) {
+			r = client_err(PKV_UNAVAILABLE, "info: the daemon went away");
+			break;
+		}
+		struct ctl_info_rec ir;
+		memcpy(&rep, buf, sizeof(rep));
+		if ((size_t)got < sizeof(rep) + sizeof(ir) || rep.magic != CTL_MAGIC ||
+		    rep.len != (size_t)got - sizeof(rep)) {
+			r = client_err(-EPROTO, "info: a malformed record");
+			break;
+		}
+		memcpy(&ir, buf + sizeof(rep), sizeof(ir));
+		if (ir.value_len != rep.len - sizeof(ir) || ir.value_len > PKV_MAX_VALUE) {
+			r = client_err(-EPROTO, "info: a malformed record");
+			break;
+		}
+		struct pkv_key_info *k = &v[n];
+		k->value = malloc(ir.value_len + 1);
+		if (!k->value) {
+			r = -ENOMEM;
+			break;
+		}
+		memcpy(k->value, buf + sizeof(rep) + sizeof(ir), ir.value_len);
+		((char *)k->value)[ir.value_len] = 0;
+		k->value_len = ir.value_len;
+		k->node = ir.node;
+		k->kind = ir.kind;
+		k->has_value = (ir.flags & CTL_INFO_HAS_VALUE) != 0;
+		k->synced = (ir.flags & CTL_INFO_SYNCED) != 0;
+		k->voter = (ir.flags & CTL_INFO_VOTER) != 0;
+		k->gen = ir.gen;
+		k->promised_round = ir.promised_round;
+		k->promised_node = ir.promised_node;
+		k->ballot_round = ir.ballot_round;
+		k->ballot_node = ir.ballot_node;
+		k->bind_mask = ir.bind_mask;
+		n++;
+	}
+	free(buf);
+	close(fd);
+	if (r != PKV_OK) {
+		pkv_info_free(v, n);
+		return r;
+	}
+	*out = v;
+	*out_n = n;
+	return PKV_OK;
 }

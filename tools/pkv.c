@@ -60,6 +60,9 @@ static void usage(FILE *f)
 	      "  get  [-b BUCKET] [-g] [--default VALUE] [--stale] [--json] KEY\n"
 	      "                                  print the value of KEY (-g: then its generation;\n"
 	      "                                   --json: an object of key, value, generation, stale)\n"
+	      "  info [-b BUCKET] [--json] [--timeout MS] KEY\n"
+	      "                                  each daemon's acceptor (promise, accepted ballot and\n"
+	      "                                  value) and learner (chosen) state of KEY\n"
 	      "  keys [-b BUCKET] [-0 | --json]   the keys known across the cluster, one a line\n"
 	      "                                   (-0: each ended by a NUL byte; --json: an array)\n"
 	      "  pid  [-b BUCKET] [--default V] KEY   the pid KEY is bound to\n"
@@ -391,7 +394,7 @@ static void print_key_event(const struct pkv_watch_event *ev, bool json)
 }
 
 /*
- * watch KEY / watch -b BUCKET: key events (docs/design.md §8.4). A key
+ * watch KEY / watch -b BUCKET: key events (docs/design.md §8.3). A key
  * watch rides out a daemon restart: it watches again from the last
  * generation it printed, so no event is lost or printed twice.
  */
@@ -537,6 +540,147 @@ static int cmd_watch(int argc, char **argv)
 	pkv_unsubscribe(sub);
 	pkv_close(c);
 	return EX_UNAVAILABLE_;
+}
+
+static void print_ballot(uint64_t round, uint32_t node)
+{
+	printf("%" PRIu64 ".%u", round, (unsigned)node);
+}
+
+/*
+ * info [-b BUCKET] [--json] [--timeout MS] KEY: each daemon's acceptor and
+ * learner state of KEY (docs/design.md §8.6), one line each, in node order;
+ * a configured node that did not answer says so.
+ */
+static int cmd_info(int argc, char **argv)
+{
+	enum { O_JSON = 256 };
+	static const struct option lo[] = {
+		{"bucket", required_argument, NULL, 'b'},
+		{"json", no_argument, NULL, O_JSON},
+		{"timeout", required_argument, NULL, 't'},
+		{0},
+	};
+	const char *bucket = NULL;
+	bool json = false;
+	uint64_t timeout_ms = 1000;
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "+:b:", lo, NULL)) != -1) {
+		if (c == 'b')
+			bucket = optarg;
+		else if (c == O_JSON)
+			json = true;
+		else if (c == 't') {
+			if (!parse_u64(optarg, 600000, &timeout_ms) || !timeout_ms)
+				return usage_error("info: --timeout takes milliseconds (1..600000), not"
+						   " '%s'", optarg);
+		} else
+			return bad_option(c, argv, "info");
+	}
+	if (argc - optind != 1)
+		return usage_error("info takes one KEY after its options");
+	const char *key = argv[optind];
+	if (!*key)
+		return usage_error("empty key: a key is 1..%u bytes", PKV_KEY_MAX);
+	int ex = check_sizes(bucket, strlen(key), 0);
+	if (ex)
+		return ex;
+	struct pkv_client *cl = open_or_report(&ex);
+	if (!cl)
+		return ex;
+	struct pkv_key_info *v = NULL;
+	size_t n = 0;
+	int r = pkv_info(cl, bucket, bucket ? strlen(bucket) : 0, key, strlen(key),
+			 (uint32_t)timeout_ms, &v, &n);
+	if (r != PKV_OK) {
+		fprintf(stderr, "pkv: info %s: %s\n", key, pkv_strerror(r));
+		pkv_close(cl);
+		return exit_for(r);
+	}
+	struct pkv_node nodes[PKV_MAX_NODES_CLI];
+	int nn = pkv_nodes(cl, nodes, PKV_MAX_NODES_CLI);
+	if (nn < 0 || nn > (int)PKV_MAX_NODES_CLI)
+		nn = 0;
+	struct json j;
+	if (json) {
+		json_init(&j, stdout);
+		json_arr_begin(&j);
+	}
+	for (int i = 0; i < nn; i++) {
+		bool answered = false;
+		for (int kind = PKV_INFO_ACCEPTOR; kind <= PKV_INFO_LEARNER; kind++) {
+			for (size_t k = 0; k < n; k++) {
+				const struct pkv_key_info *x = &v[k];
+				if (x->node != nodes[i].id || x->kind != kind)
+					continue;
+				answered = true;
+				bool acc = kind == PKV_INFO_ACCEPTOR;
+				if (json) {
+					json_obj_begin(&j);
+					json_key(&j, "node");
+					json_cstr(&j, nodes[i].name);
+					json_key(&j, "role");
+					json_cstr(&j, acc ? "acceptor" : "learner");
+					json_key(&j, "generation");
+					json_u64(&j, x->gen);
+					if (acc) {
+						json_key(&j, "promised_round");
+						json_u64(&j, x->promised_round);
+						json_key(&j, "promised_node");
+						json_u64(&j, x->promised_node);
+					}
+					if (x->has_value) {
+						json_key(&j, "ballot_round");
+						json_u64(&j, x->ballot_round);
+						json_key(&j, "ballot_node");
+						json_u64(&j, x->ballot_node);
+						json_key(&j, "value");
+						json_str(&j, x->value, x->value_len);
+					}
+					json_key(&j, "synced");
+					json_bool(&j, x->synced);
+					json_key(&j, "voter");
+					json_bool(&j, x->voter);
+					json_obj_end(&j);
+					continue;
+				}
+				printf("%s %s gen=%" PRIu64, nodes[i].name, acc ? "acceptor" : "learner",
+				       x->gen);
+				if (acc) {
+					printf(" promised=");
+					print_ballot(x->promised_round, x->promised_node);
+				}
+				printf(" %s=", acc ? "accepted" : "chosen");
+				if (x->has_value) {
+					print_ballot(x->ballot_round, x->ballot_node);
+					printf(" value=");
+					fwrite(x->value, 1, x->value_len, stdout);
+				} else {
+					printf("none");
+				}
+				printf("%s%s\n", x->synced ? "" : " (not synced)",
+				       x->voter ? "" : " (not a voter)");
+			}
+		}
+		if (!answered && !json)
+			printf("%s no answer\n", nodes[i].name);
+		else if (!answered) {
+			json_obj_begin(&j);
+			json_key(&j, "node");
+			json_cstr(&j, nodes[i].name);
+			json_key(&j, "role");
+			json_null(&j);
+			json_obj_end(&j);
+		}
+	}
+	if (json) {
+		json_arr_end(&j);
+		json_end(&j);
+	}
+	pkv_info_free(v, n);
+	pkv_close(cl);
+	return EX_OK_;
 }
 
 /* release [-b BUCKET] KEY GEN: end this process's own binding early. */
@@ -1432,6 +1576,8 @@ int main(int argc, char **argv)
 		return cmd_watch(cargc, cargv);
 	if (!strcmp(cmd, "release"))
 		return cmd_release(cargc, cargv);
+	if (!strcmp(cmd, "info"))
+		return cmd_info(cargc, cargv);
 	if (!strcmp(cmd, "resize"))
 		return cmd_resize(cargc, cargv);
 	if (!strcmp(cmd, "member"))
