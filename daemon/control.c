@@ -23,7 +23,6 @@
 #include <unistd.h>
 
 #include "fault.h"
-#include "local.h"
 #include "paxos.h"
 #include "persist.h"
 #include "pkv-ctl.h"
@@ -708,8 +707,10 @@ static void watch_leave(struct daemon *d, struct ctl_conn *c)
 	struct pkv_bytes bucket = {c->wbucket, c->wblen};
 	struct pkv_bytes key = {c->wbucket + c->wblen, c->wklen};
 	c->watcher = false;
-	if (c->wflags & CTL_WATCH_QUEUE)
-		watch_tell_head(d, bucket, key, c); /* a head that left without the key */
+	/* A head that left without the key: the next waiter's turn (not while
+	 * every connection goes at stop: nothing may be sent then). */
+	if ((c->wflags & CTL_WATCH_QUEUE) && !d->ctl.closing_all)
+		watch_tell_head(d, bucket, key, c);
 	free(c->wbucket);
 	c->wbucket = NULL;
 	d->ctl.n_watch--;
@@ -908,7 +909,7 @@ static int release_request(struct daemon *d, struct ctl_conn *c, const struct ct
 	memcpy(&gen, p + rq->bucket_len + rq->key_len, sizeof(gen));
 	if (c->pid <= 0)
 		return PKV_S_NOT_OWNER;
-	uint64_t st = local_pid_start_time(c->pid);
+	uint64_t st = d->ctl.hooks->pid_start_time(c->pid);
 	return paxos_release(d->paxos, bucket, key, gen, c->pid, st, daemon_now_us());
 }
 
@@ -1086,6 +1087,7 @@ void control_resize_done(struct daemon *d, struct ctl_conn *c, int status)
 
 void control_close_all(struct daemon *d)
 {
+	d->ctl.closing_all = true;
 	while (d->ctl.conns)
 		conn_free(d, d->ctl.conns);
 	if (d->ctl.fd >= 0) {

@@ -33,6 +33,8 @@ struct control_hooks {
 	int (*resize)(struct daemon *d, struct ctl_conn *c, uint32_t n, uint64_t now);
 	/* The durable log's figures for CTL_OP_STATS. */
 	void (*durable_stats)(const struct daemon *d, struct persist_stats *st);
+	/* CTL_OP_RELEASE: a process's start time, as pid bindings record it. */
+	uint64_t (*pid_start_time)(int32_t pid);
 };
 
 struct control {
@@ -43,6 +45,7 @@ struct control {
 	size_t n_watch; /* key watches (CTL_OP_WATCH) open */
 	uint64_t watch_seq; /* arrival order of watches */
 	uint64_t watch_dropped; /* watch streams ended: reader too slow, no memory */
+	bool closing_all;	/* control_close_all: every connection goes, nothing is sent */
 };
 
 void control_init(struct control *ctl, const struct control_hooks *h);

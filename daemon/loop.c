@@ -744,6 +744,7 @@ static const struct control_hooks control_hooks = {
 	.closed = on_ctl_closed,
 	.resize = on_ctl_resize,
 	.durable_stats = persist_stats,
+	.pid_start_time = local_pid_start_time,
 };
 
 static const struct net_handlers handlers = {
