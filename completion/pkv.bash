@@ -49,7 +49,7 @@ _pkv()
 		cword=$COMP_CWORD
 	fi
 
-	local commands="put get hold keys pid node now cluster wait watch resize member
+	local commands="put get hold release info keys pid node now cluster wait watch resize member
 		buckets stats drop"
 	local i cmd="" cmd_at=0 which=()
 	for ((i = 1; i < cword; i++)); do
@@ -100,7 +100,7 @@ _pkv()
 		COMPREPLY=($(compgen -W "return retry fail" -- "$cur"))
 		return
 		;;
-	--pid | --key | --until | --ttl | --timeout | --default | --doubt-signal)
+	--pid | --key | --until | --ttl | --timeout | --default | --doubt-signal | --from)
 		return
 		;;
 	esac
@@ -109,7 +109,10 @@ _pkv()
 	local opts=""
 	case $cmd in
 	put) opts=$put_opts ;;
-	hold) opts="$put_opts --doubt-signal" ;;
+	hold) opts="$put_opts --doubt-signal --wait" ;;
+	watch) opts="-b --from --json" ;;
+	release) opts="-b" ;;
+	info) opts="-b --json --timeout" ;;
 	get) opts="-b -g --default --stale --json" ;;
 	pid | node) opts="-b --default" ;;
 	keys) opts="-b -0 --json" ;;

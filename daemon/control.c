@@ -59,6 +59,17 @@ struct ctl_conn {
 	struct ctl_doubt **doubt;
 	size_t n_doubt;
 	struct ctl_packet *txq, **txtail;
+	size_t queued_bytes; /* bytes waiting in txq */
+	/* Key watch (CTL_OP_WATCH): what it watches and what it was told. */
+	bool watcher;
+	uint8_t wflags;	     /* CTL_WATCH_* */
+	uint64_t wseq;	     /* arrival order, for CTL_WATCH_QUEUE */
+	uint64_t wchosen;    /* highest generation reported chosen */
+	uint64_t wended;     /* highest generation reported ended */
+	uint8_t *wbucket;    /* bucket then key, one block */
+	uint32_t wblen, wklen;
+	bool told_free;	     /* queue head told the key is free, nothing chosen since */
+	uint64_t info_id;    /* CTL_OP_INFO: the paxos request whose answers go here */
 	uint8_t rx[CTL_MAX_PACKET];
 };
 
@@ -165,6 +176,8 @@ static bool peer_allowed(struct daemon *d, int fd, pid_t *pid, char *why, size_t
 	return false;
 }
 
+static void watch_leave(struct daemon *d, struct ctl_conn *c);
+
 static void conn_free(struct daemon *d, struct ctl_conn *c)
 {
 	for (struct ctl_conn **pp = &d->ctl.conns; *pp; pp = &(*pp)->next) {
@@ -174,6 +187,8 @@ static void conn_free(struct daemon *d, struct ctl_conn *c)
 		}
 	}
 	d->ctl.hooks->closed(d, c, c->attach);
+	if (c->watcher)
+		watch_leave(d, c);
 	for (size_t i = 0; i < c->n_doubt; i++)
 		free(c->doubt[i]);
 	d->ctl.n_doubt -= c->n_doubt;
@@ -234,12 +249,12 @@ static void send_next(struct daemon *d, struct ctl_conn *c)
 		c->sending = true;
 }
 
-static void queue_reply(struct daemon *d, struct ctl_conn *c, int status, uint64_t gen,
+static bool queue_reply(struct daemon *d, struct ctl_conn *c, int status, uint64_t gen,
 			const void *payload, size_t len, bool more)
 {
 	struct ctl_packet *p = malloc(sizeof(*p) + sizeof(struct ctl_rep) + len);
 	if (!p)
-		return;
+		return false;
 	struct ctl_rep rep = {
 		.magic = CTL_MAGIC,
 		.status = status,
@@ -251,11 +266,13 @@ static void queue_reply(struct daemon *d, struct ctl_conn *c, int status, uint64
 	if (len)
 		memcpy(p->data + sizeof(rep), payload, len);
 	p->len = sizeof(rep) + len;
+	c->queued_bytes += p->len;
 	p->next = NULL;
 	*c->txtail = p;
 	c->txtail = &p->next;
 	c->queued++;
 	send_next(d, c);
+	return true;
 }
 
 /* Text of `pkv cluster`: "name: value" lines (README.md, "Command line"). */
@@ -320,6 +337,7 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
 	for (struct ctl_conn *c = d->ctl.conns; c; c = c->next)
 		subscribers += c->subscriber && !c->closing;
 	OUT("subscribers: %u\n", subscribers);
+	OUT("watches: %zu dropped=%" PRIu64 "\n", d->ctl.n_watch, d->ctl.watch_dropped);
 	OUT("uptime_ms: %" PRIu64 "\n", (now - d->started_us) / 1000u);
 	if (d->paxos) {
 		OUT("synced: %s\n", paxos_synced(d->paxos) ? "yes" : "no");
@@ -614,6 +632,329 @@ void control_lifetime_erased(struct daemon *d, struct pkv_bytes bucket, struct p
 	}
 }
 
+/* ---- key watches (docs/design.md §8.3) ---- */
+
+/* A watcher that stopped reading loses its stream (and re-watches from the
+ * last generation it saw), not our memory. */
+#define WATCH_QUEUE_MAX_BYTES (8u << 20)
+
+static bool watch_matches(const struct ctl_conn *c, struct pkv_bytes bucket, struct pkv_bytes key)
+{
+	if (!c->watcher || c->closing || c->wblen != bucket.len ||
+	    memcmp(c->wbucket, bucket.p, bucket.len) != 0)
+		return false;
+	return (c->wflags & CTL_WATCH_BUCKET) ||
+	       (c->wklen == key.len && !memcmp(c->wbucket + c->wblen, key.p, key.len));
+}
+
+static void watch_drop_conn(struct daemon *d, struct ctl_conn *c)
+{
+	c->closing = true;
+	shutdown(c->fd, SHUT_RDWR); /* completes the armed recv */
+	d->ctl.watch_dropped++;
+}
+
+static void watch_send(struct daemon *d, struct ctl_conn *c, uint8_t kind, uint64_t gen,
+		       struct pkv_bytes bucket, struct pkv_bytes key, struct pkv_bytes value,
+		       uint64_t until)
+{
+	if (c->closing)
+		return;
+	if (c->queued_bytes > WATCH_QUEUE_MAX_BYTES) {
+		daemon_warn(d, "control: a watcher stopped reading (%zu bytes queued); its stream"
+			       " ends",
+			    c->queued_bytes);
+		watch_drop_conn(d, c);
+		return;
+	}
+	/* The default bucket goes as none, as clients name it. */
+	size_t dl = sizeof(PKV_DEFAULT_BUCKET) - 1;
+	bool dflt = bucket.len == dl && !memcmp(bucket.p, PKV_DEFAULT_BUCKET, dl);
+	uint32_t blen = dflt ? 0 : bucket.len;
+	struct ctl_watch_event ev = {
+	    .kind = kind,
+	    .bucket_len = (uint8_t)blen,
+	    .key_len = key.len,
+	    .value_len = value.len,
+	    .until = until,
+	};
+	size_t len = sizeof(ev) + blen + key.len + value.len;
+	uint8_t *buf = malloc(len);
+	/* An event lost would be a gap: the stream ends instead, and the
+	 * client re-watches from the last generation it saw. */
+	if (!buf) {
+		watch_drop_conn(d, c);
+		return;
+	}
+	memcpy(buf, &ev, sizeof(ev));
+	memcpy(buf + sizeof(ev), bucket.p, blen);
+	memcpy(buf + sizeof(ev) + blen, key.p, key.len);
+	if (value.len)
+		memcpy(buf + sizeof(ev) + blen + key.len, value.p, value.len);
+	if (!queue_reply(d, c, PKV_S_OK, gen, buf, len, false))
+		watch_drop_conn(d, c);
+	free(buf);
+	if (kind == CTL_WATCH_CHOSEN)
+		c->told_free = false;
+}
+
+static void watch_send_chosen(struct daemon *d, struct ctl_conn *c, const struct store_entry *e)
+{
+	const struct pkv_bindings *b = e->chosen_bind;
+	watch_send(d, c, CTL_WATCH_CHOSEN, e->gen, store_bucket_name(e->bucket), e->key,
+		   e->chosen_value, (b->mask & PKV_BIND_UNTIL) ? b->until : 0);
+	if (e->gen > c->wchosen)
+		c->wchosen = e->gen;
+}
+
+static void watch_send_ended(struct daemon *d, struct ctl_conn *c, struct pkv_bytes bucket,
+			     struct pkv_bytes key, uint64_t through)
+{
+	watch_send(d, c, CTL_WATCH_ENDED, through, bucket, key, (struct pkv_bytes){0}, 0);
+	if (through > c->wended)
+		c->wended = through;
+}
+
+/* The oldest lock waiter (CTL_WATCH_QUEUE) of the key here, but `except`. */
+static struct ctl_conn *watch_head(struct daemon *d, struct pkv_bytes bucket, struct pkv_bytes key,
+				   const struct ctl_conn *except)
+{
+	struct ctl_conn *h = NULL;
+	for (struct ctl_conn *c = d->ctl.conns; c; c = c->next)
+		if (c != except && (c->wflags & CTL_WATCH_QUEUE) && watch_matches(c, bucket, key) &&
+		    (!h || c->wseq < h->wseq))
+			h = c;
+	return h;
+}
+
+/*
+ * The queue's head hears that the key is free (no chosen value here), once
+ * until a value is chosen again: ENDED with the last generation that ended.
+ */
+static void watch_tell_head(struct daemon *d, struct pkv_bytes bucket, struct pkv_bytes key,
+			    const struct ctl_conn *except)
+{
+	struct store_entry *e = store_lookup(d->store, bucket, key, false);
+	if (e && e->chosen)
+		return;
+	struct ctl_conn *h = watch_head(d, bucket, key, except);
+	if (!h || h->told_free)
+		return;
+	watch_send_ended(d, h, bucket, key, e ? e->gen - 1 : 0);
+	h->told_free = true;
+}
+
+static void watch_leave(struct daemon *d, struct ctl_conn *c)
+{
+	struct pkv_bytes bucket = {c->wbucket, c->wblen};
+	struct pkv_bytes key = {c->wbucket + c->wblen, c->wklen};
+	c->watcher = false;
+	/* A head that left without the key: the next waiter's turn (not while
+	 * every connection goes at stop: nothing may be sent then). */
+	if ((c->wflags & CTL_WATCH_QUEUE) && !d->ctl.closing_all)
+		watch_tell_head(d, bucket, key, c);
+	free(c->wbucket);
+	c->wbucket = NULL;
+	d->ctl.n_watch--;
+}
+
+/*
+ * The state the watch starts from: what changed after generation `from`,
+ * which the caller already knows (0: nothing), is reported first — an
+ * ended lifetime, then the value chosen now — so no event falls between
+ * the caller's read and its watch.
+ */
+static void watch_start(struct daemon *d, struct ctl_conn *c, uint64_t from)
+{
+	struct pkv_bytes bucket = {c->wbucket, c->wblen};
+	struct pkv_bytes key = {c->wbucket + c->wblen, c->wklen};
+	c->wchosen = from;
+	c->wended = from ? from - 1 : 0;
+	if (c->wflags & CTL_WATCH_BUCKET) {
+		struct store_bucket *b = store_bucket(d->store, bucket, false);
+		for (size_t i = 0; b && i < store_bucket_nkeys(b); i++) {
+			const struct store_entry *e = store_bucket_entry_at(b, i);
+			if (e->chosen && e->gen > from)
+				watch_send_chosen(d, c, e);
+		}
+		c->wchosen = c->wended = 0; /* per key from here on */
+		return;
+	}
+	struct store_entry *e = store_lookup(d->store, bucket, key, false);
+	bool queue = c->wflags & CTL_WATCH_QUEUE;
+	/* A key this daemon no longer holds at all (its tombstone collected)
+	 * after the caller saw generation `from`: that lifetime ended. */
+	if (!queue && from && (!e || e->gen > from))
+		watch_send_ended(d, c, bucket, key, e ? e->gen - 1 : from);
+	if (e && e->chosen && e->gen > from)
+		watch_send_chosen(d, c, e);
+	if (queue)
+		watch_tell_head(d, bucket, key, NULL);
+}
+
+/* Answers to CTL_OP_INFO, each to the connection that asked (§8.6). */
+static void info_drain(struct daemon *d)
+{
+	size_t n;
+	const struct paxos_info_rec *rec = paxos_info_replies(d->paxos, &n);
+	for (size_t i = 0; i < n; i++) {
+		const struct paxos_info_rec *x = &rec[i];
+		for (struct ctl_conn *c = d->ctl.conns; c; c = c->next) {
+			if (c->info_id != x->id || c->closing)
+				continue;
+			struct ctl_info_rec r = {
+			    .node = x->node,
+			    .kind = (uint8_t)x->kind,
+			    .flags = (uint8_t)((x->has_value ? CTL_INFO_HAS_VALUE : 0) |
+					       (x->synced ? CTL_INFO_SYNCED : 0) |
+					       (x->voter ? CTL_INFO_VOTER : 0)),
+			    .gen = x->gen,
+			    .promised_round = x->promised.round,
+			    .promised_node = x->promised.node,
+			    .ballot_node = x->ballot.node,
+			    .ballot_round = x->ballot.round,
+			    .bind_mask = x->bind_mask,
+			    .value_len = x->value.len,
+			};
+			uint8_t *buf = malloc(sizeof(r) + x->value.len);
+			if (!buf)
+				break;
+			memcpy(buf, &r, sizeof(r));
+			if (x->value.len)
+				memcpy(buf + sizeof(r), x->value.p, x->value.len);
+			queue_reply(d, c, PKV_S_OK, 0, buf, sizeof(r) + x->value.len, true);
+			free(buf);
+			break;
+		}
+	}
+	paxos_info_reset(d->paxos);
+}
+
+/* CTL_OP_INFO: checked like every request; 0 or the status to refuse with. */
+static int info_request(struct daemon *d, struct ctl_conn *c, const struct ctl_req *rq)
+{
+	const uint8_t *p = c->rx + sizeof(*rq);
+	if (c->info_id || c->watcher || c->subscriber || rq->flags || rq->value_len || !rq->key_len)
+		return PKV_S_BAD_REQUEST;
+	if (rq->key_len > PKV_MAX_KEY)
+		return PKV_S_TOO_LARGE;
+	struct pkv_bytes bucket = {p, rq->bucket_len};
+	if (!bucket.len)
+		bucket = (struct pkv_bytes){(const uint8_t *)PKV_DEFAULT_BUCKET,
+					    sizeof(PKV_DEFAULT_BUCKET) - 1};
+	if (!store_bucket_name_ok(bucket))
+		return PKV_S_BAD_REQUEST;
+	struct pkv_bytes key = {p + rq->bucket_len, rq->key_len};
+	c->info_id = ++d->next_req;
+	queue_reply(d, c, PKV_S_OK, d->cfg.n_nodes, NULL, 0, true);
+	if (paxos_info_request(d->paxos, c->info_id, bucket, key, daemon_now_us()) < 0)
+		daemon_warn(d, "control: out of memory asking the peers about a key");
+	return 0;
+}
+
+/* What the learner saw this turn (before the cache and the answers). */
+static void watch_drain(struct daemon *d)
+{
+	if (!d->ctl.n_watch)
+		return;
+	size_t n;
+	const struct paxos_erased *er = paxos_erased(d->paxos, &n);
+	for (size_t i = 0; i < n; i++) {
+		struct pkv_bytes bucket = store_bucket_name(er[i].e->bucket), key = er[i].e->key;
+		bool queued = false;
+		for (struct ctl_conn *c = d->ctl.conns; c; c = c->next) {
+			if (!watch_matches(c, bucket, key))
+				continue;
+			if (c->wflags & CTL_WATCH_QUEUE)
+				queued = true;
+			else if ((c->wflags & CTL_WATCH_BUCKET) || er[i].gen > c->wended)
+				watch_send_ended(d, c, bucket, key, er[i].gen);
+		}
+		if (queued)
+			watch_tell_head(d, bucket, key, NULL);
+	}
+	struct store_entry *const *le = paxos_learned(d->paxos, &n);
+	for (size_t i = 0; i < n; i++) {
+		const struct store_entry *e = le[i];
+		if (!e->chosen)
+			continue; /* ended in the same turn: ENDED said so */
+		struct pkv_bytes bucket = store_bucket_name(e->bucket);
+		for (struct ctl_conn *c = d->ctl.conns; c; c = c->next)
+			if (watch_matches(c, bucket, e->key) &&
+			    ((c->wflags & CTL_WATCH_BUCKET) || e->gen > c->wchosen))
+				watch_send_chosen(d, c, e);
+	}
+}
+
+void control_drain_paxos(struct daemon *d)
+{
+	watch_drain(d);
+	info_drain(d);
+}
+
+/* CTL_OP_WATCH: checked like every request; 0 or the status to refuse with. */
+static int watch_request(struct daemon *d, struct ctl_conn *c, const struct ctl_req *rq)
+{
+	const uint8_t *p = c->rx + sizeof(*rq);
+	bool whole = rq->flags & CTL_WATCH_BUCKET;
+	if (c->watcher || c->subscriber || c->attach || (rq->flags & ~CTL_WATCH_FLAGS) ||
+	    rq->value_len != 8 || (whole && rq->key_len) || (!whole && !rq->key_len) ||
+	    (whole && (rq->flags & CTL_WATCH_QUEUE)))
+		return PKV_S_BAD_REQUEST;
+	if (rq->key_len > PKV_MAX_KEY)
+		return PKV_S_TOO_LARGE;
+	struct pkv_bytes bucket = {p, rq->bucket_len};
+	if (!bucket.len)
+		bucket = (struct pkv_bytes){(const uint8_t *)PKV_DEFAULT_BUCKET,
+					    sizeof(PKV_DEFAULT_BUCKET) - 1};
+	if (!store_bucket_name_ok(bucket))
+		return PKV_S_BAD_REQUEST;
+	uint64_t from;
+	memcpy(&from, p + rq->bucket_len + rq->key_len, sizeof(from));
+	c->wbucket = malloc(bucket.len + rq->key_len + 1);
+	if (!c->wbucket)
+		return PKV_S_NO_MEMORY;
+	memcpy(c->wbucket, bucket.p, bucket.len);
+	memcpy(c->wbucket + bucket.len, p + rq->bucket_len, rq->key_len);
+	c->wblen = bucket.len;
+	c->wklen = rq->key_len;
+	c->wflags = rq->flags;
+	c->wseq = ++d->ctl.watch_seq;
+	c->watcher = true;
+	d->ctl.n_watch++;
+	queue_reply(d, c, PKV_S_OK, 0, NULL, 0, false);
+	watch_start(d, c, from);
+	return 0;
+}
+
+/*
+ * CTL_OP_RELEASE (docs/design.md §8.4): the key's lifetime ends early when
+ * it is bound to the connection's own process — the pid the kernel named at
+ * accept, and the start time of that process now, so a recycled pid is not
+ * it — as if the process had exited.
+ */
+static int release_request(struct daemon *d, struct ctl_conn *c, const struct ctl_req *rq)
+{
+	const uint8_t *p = c->rx + sizeof(*rq);
+	if (rq->flags || rq->value_len != 8 || !rq->key_len)
+		return PKV_S_BAD_REQUEST;
+	if (rq->key_len > PKV_MAX_KEY)
+		return PKV_S_TOO_LARGE;
+	struct pkv_bytes bucket = {p, rq->bucket_len};
+	if (!bucket.len)
+		bucket = (struct pkv_bytes){(const uint8_t *)PKV_DEFAULT_BUCKET,
+					    sizeof(PKV_DEFAULT_BUCKET) - 1};
+	if (!store_bucket_name_ok(bucket))
+		return PKV_S_BAD_REQUEST;
+	struct pkv_bytes key = {p + rq->bucket_len, rq->key_len};
+	uint64_t gen;
+	memcpy(&gen, p + rq->bucket_len + rq->key_len, sizeof(gen));
+	if (c->pid <= 0)
+		return PKV_S_NOT_OWNER;
+	uint64_t st = d->ctl.hooks->pid_start_time(c->pid);
+	return paxos_release(d->paxos, bucket, key, gen, c->pid, st, daemon_now_us());
+}
+
 static void handle_request(struct daemon *d, struct ctl_conn *c, size_t len)
 {
 	struct ctl_req rq;
@@ -646,7 +987,29 @@ static void handle_request(struct daemon *d, struct ctl_conn *c, size_t len)
 		free(text);
 		return;
 	}
+	case CTL_OP_WATCH: {
+		int r = watch_request(d, c, &rq);
+		if (r != 0) {
+			queue_reply(d, c, r, 0, NULL, 0, false);
+			c->closing = true; /* refused: the stream ends here */
+			shutdown(c->fd, SHUT_RD);
+		}
+		return;
+	}
+	case CTL_OP_RELEASE:
+		queue_reply(d, c, release_request(d, c, &rq), 0, NULL, 0, false);
+		return;
+	case CTL_OP_INFO: {
+		int r = info_request(d, c, &rq);
+		if (r != 0)
+			queue_reply(d, c, r, 0, NULL, 0, false);
+		return;
+	}
 	case CTL_OP_SUBSCRIBE: {
+		if (c->watcher) {
+			queue_reply(d, c, PKV_S_BAD_REQUEST, 0, NULL, 0, false);
+			return;
+		}
 		c->subscriber = true;
 		if (d->lease_state == LEASE_LOST)
 			collect_doubt(d, c); /* in doubt already: told how it ends */
@@ -716,6 +1079,7 @@ void control_sent(struct daemon *d, struct ctl_conn *c, int res)
 		if (!c->txq)
 			c->txtail = &c->txq;
 		c->queued--;
+		c->queued_bytes -= p->len;
 		free(p);
 	}
 	if (res < 0 && !c->closing) {
@@ -765,6 +1129,7 @@ void control_resize_done(struct daemon *d, struct ctl_conn *c, int status)
 
 void control_close_all(struct daemon *d)
 {
+	d->ctl.closing_all = true;
 	while (d->ctl.conns)
 		conn_free(d, d->ctl.conns);
 	if (d->ctl.fd >= 0) {

@@ -33,6 +33,8 @@ struct control_hooks {
 	int (*resize)(struct daemon *d, struct ctl_conn *c, uint32_t n, uint64_t now);
 	/* The durable log's figures for CTL_OP_STATS. */
 	void (*durable_stats)(const struct daemon *d, struct persist_stats *st);
+	/* CTL_OP_RELEASE: a process's start time, as pid bindings record it. */
+	uint64_t (*pid_start_time)(int32_t pid);
 };
 
 struct control {
@@ -40,6 +42,10 @@ struct control {
 	struct ctl_conn *conns;
 	const struct control_hooks *hooks;
 	size_t n_doubt; /* lifetimes in doubt, over every subscriber */
+	size_t n_watch; /* key watches (CTL_OP_WATCH) open */
+	uint64_t watch_seq; /* arrival order of watches */
+	uint64_t watch_dropped; /* watch streams ended: reader too slow, no memory */
+	bool closing_all;	/* control_close_all: every connection goes, nothing is sent */
 };
 
 void control_init(struct control *ctl, const struct control_hooks *h);
@@ -60,6 +66,13 @@ void control_lease_lost(struct daemon *d);
 void control_lease_regained(struct daemon *d);
 void control_lifetime_erased(struct daemon *d, struct pkv_bytes bucket, struct pkv_bytes key,
 			     uint64_t through);
+/*
+ * Key watches (docs/design.md §8.3): the generations paxos_erased() and the
+ * entries paxos_learned() list this turn, to every watch of the key or its
+ * bucket; and the answers of key inspections (§8.6, paxos_info_replies,
+ * then reset). Call before the lists are drained for the cache and reset.
+ */
+void control_drain_paxos(struct daemon *d);
 /* A bucket drop finished in paxos: answer the connection that asked. */
 void control_drop_done(struct daemon *d, uint64_t req, int status);
 /* A resize this node ran has finished: answer the connection that asked. */

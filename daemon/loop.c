@@ -210,6 +210,10 @@ static void drain_paxos(struct daemon *d, uint64_t hold)
 	 * with generation g must find g (or later) in the cache on its next
 	 * read, never the value or absence before it.
 	 */
+	/* Watches first: they read this turn's erasures and learned values
+	 * before either list is reset or held. On a durable daemon a watch may
+	 * so hear of an end before its record is on disk (docs/design.md §10). */
+	control_drain_paxos(d);
 	if (hold) {
 		/* The ends of lifetimes wait too: a value gone from the cache
 		 * must not come back with a crash before the disk has it. */
@@ -942,6 +946,7 @@ static const struct control_hooks control_hooks = {
 	.closed = on_ctl_closed,
 	.resize = on_ctl_resize,
 	.durable_stats = persist_stats,
+	.pid_start_time = local_pid_start_time,
 };
 
 static const struct net_handlers handlers = {

@@ -12,6 +12,8 @@ const char *pkv_msg_type_to_str(unsigned type)
 		[PKV_MSG_CHOSEN] = "chosen",
 		[PKV_MSG_QUERY] = "query",
 		[PKV_MSG_QUERY_REPLY] = "query_reply",
+		[PKV_MSG_INFO_REQ] = "info_req",
+		[PKV_MSG_INFO_REPLY] = "info_reply",
 		[PKV_MSG_KEYS_REQ] = "keys_req",
 		[PKV_MSG_KEYS_REPLY] = "keys_reply",
 		[PKV_MSG_SYNC_REQ] = "sync_req",

@@ -79,6 +79,9 @@
  *  DROP_ACK        bucket, key, req (the DROP's): the receiver applied it
  *                  and every connected node acknowledged the ERASE of each
  *                  key it ended
+ *  INFO_REQ        bucket, key, req: key inspection, read-only (paxos-info.c)
+ *  INFO_REPLY      bucket, key, req, gen, arg0 = acceptor or learner record,
+ *                  ballot, accepted, value, flags (paxos-info.c)
  *
  * Bindings travel with the value. A message whose value is bound (PROMISE,
  * ACCEPT, CHOSEN, QUERY_REPLY, SYNC_REPLY, FORWARD, FORWARD_REPLY) sets
@@ -264,6 +267,8 @@ enum pkv_msg_type {
 	PKV_MSG_ERASE_ACK,
 	PKV_MSG_DROP,
 	PKV_MSG_DROP_ACK,
+	PKV_MSG_INFO_REQ,
+	PKV_MSG_INFO_REPLY,
 	PKV_MSG__COUNT
 };
 

@@ -15,6 +15,7 @@
  *   paxos-lifetimes.c  the learner, bindings, watches, erasure, expiry
  *   paxos-drop.c       bucket drop
  *   paxos-sync.c       restart: sync, epochs, durable restore
+ *   paxos-info.c       key inspection (read-only INFO_REQ / INFO_REPLY)
  *
  * A non-static function carries its file's prefix (paxos_, acceptor_,
  * proposer_, req_, lifetimes_, drop_, sync_). Those with paxos_ and a
@@ -195,6 +196,8 @@ struct paxos {
 	size_t n_ev, cap_ev;
 	struct store_entry **learned; /* learned since the last reset */
 	size_t n_learned, cap_learned;
+	struct paxos_info_rec *info; /* INFO_REPLYs since the last reset (paxos-info.c) */
+	size_t n_info, cap_info;
 	struct paxos_stats stats;
 	int oom; /* sticky -ENOMEM seen during a call */
 	uint64_t work; /* entries walked by the message being handled (answer budget) */
@@ -369,6 +372,10 @@ void paxos_msg_value(struct paxos *p, struct pkv_msg *m, struct pkv_bytes v,
 bool paxos_same_value(struct pkv_bytes av, const struct pkv_bindings *ab, struct pkv_bytes bv,
 		      const struct pkv_bindings *bb);
 void *paxos_grow(void *v, size_t *cap, size_t n, size_t size);
+/* paxos-info.c */
+void info_on_req(struct paxos *p, uint32_t from, const struct pkv_msg *m);
+void info_on_reply(struct paxos *p, uint32_t from, const struct pkv_msg *m);
+void info_free(struct paxos *p);
 /* The end of every entry point: runs the local roles' queued messages. */
 int paxos_finish_call(struct paxos *p, uint64_t now);
 

@@ -585,6 +585,27 @@ void paxos_pid_exited(struct paxos *p, int32_t pid, uint64_t start_time, uint64_
 	paxos_finish_call(p, now);
 }
 
+/*
+ * A release (docs/design.md §8.4) ends a binding the way the process's exit
+ * would, through the same erasure — but for this one key, and without
+ * recording the process as exited: it lives on and may bind again.
+ */
+int paxos_release(struct paxos *p, struct pkv_bytes bucket, struct pkv_bytes key, uint64_t gen,
+		  int32_t pid, uint64_t start_time, uint64_t now)
+{
+	struct store_entry *e = store_lookup(p->store, bucket, key, false);
+	if (gen == 0 || (e && gen > e->gen))
+		return PKV_S_NOT_FOUND; /* a generation this daemon never saw */
+	if (!e || gen < e->gen || !e->chosen)
+		return PKV_S_STALE;
+	const struct pkv_bindings *b = e->chosen_bind;
+	if (!self_owned_pid(p, b) || b->pid != pid || b->start_time != start_time)
+		return PKV_S_NOT_OWNER;
+	lifetimes_erase(p, e, e->gen, 0, now);
+	paxos_finish_call(p, now);
+	return PKV_S_OK;
+}
+
 struct store_entry *const *paxos_learned(const struct paxos *p, size_t *n)
 {
 	*n = p->n_learned;

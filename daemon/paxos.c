@@ -371,6 +371,7 @@ void paxos_free(struct paxos *p)
 	free(p->comp);
 	free(p->ev);
 	free(p->learned);
+	info_free(p);
 	free(p->watches);
 	for (size_t i = 0; i < p->n_wrefs; i++)
 		free(p->wrefs[i].ents);
@@ -566,6 +567,12 @@ static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0
 		break;
 	case PKV_MSG_QUERY:
 		acceptor_on_query(p, from, m);
+		break;
+	case PKV_MSG_INFO_REQ:
+		info_on_req(p, from, m);
+		break;
+	case PKV_MSG_INFO_REPLY:
+		info_on_reply(p, from, m);
 		break;
 	case PKV_MSG_KEYS_REQ:
 		acceptor_on_keys_req(p, from, m);

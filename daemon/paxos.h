@@ -421,6 +421,41 @@ uint64_t paxos_erase_owed(const struct paxos *p);
  */
 void paxos_pid_exited(struct paxos *p, int32_t pid, uint64_t start_time, uint64_t now);
 /*
+ * Key inspection (docs/design.md §8.6, paxos-info.c): asks every daemon,
+ * this one included, for its acceptor's and its learner's state of the key
+ * (INFO_REQ, read-only). Each answer appears in paxos_info_replies under
+ * `id` as it arrives; the caller decides how long to wait. 0 or -ENOMEM.
+ */
+enum paxos_info_kind {
+	PAXOS_INFO_ACCEPTOR = 1, /* promised, ballot and value accepted */
+	PAXOS_INFO_LEARNER = 2,	 /* ballot and value chosen, as the learner knows */
+};
+struct paxos_info_rec {
+	uint64_t id;
+	uint32_t node;	/* who answered */
+	unsigned kind;	/* enum paxos_info_kind */
+	uint64_t gen;	/* the key's live generation there (0: no entry) */
+	struct pkv_ballot promised; /* acceptor only */
+	struct pkv_ballot ballot;   /* accepted (acceptor) or chosen (learner) */
+	struct pkv_bytes value;	    /* owned by the paxos until paxos_info_reset */
+	uint32_t bind_mask;	    /* the value's bindings (PKV_BIND_*) */
+	bool has_value, synced, voter;
+};
+int paxos_info_request(struct paxos *p, uint64_t id, struct pkv_bytes bucket,
+		       struct pkv_bytes key, uint64_t now);
+const struct paxos_info_rec *paxos_info_replies(const struct paxos *p, size_t *n);
+void paxos_info_reset(struct paxos *p);
+/*
+ * Release (docs/design.md §8.4): ends generation `gen` of the key now, as
+ * the exit of its process would, when its chosen value is bound to process
+ * (pid, start_time) watched by this daemon. PKV_S_OK; PKV_S_STALE when that
+ * generation ended already (or holds no chosen value here); PKV_S_NOT_OWNER
+ * when the value is not bound to that process through this daemon;
+ * PKV_S_NOT_FOUND for a generation this daemon has not seen.
+ */
+int paxos_release(struct paxos *p, struct pkv_bytes bucket, struct pkv_bytes key, uint64_t gen,
+		  int32_t pid, uint64_t start_time, uint64_t now);
+/*
  * The peer's current incarnation (from its datagrams). Call when first
  * known and whenever it changes, before paxos_peer_restarted.
  */

@@ -70,7 +70,7 @@ extern "C" {
 #define PKV_BUCKET_DEFAULT "PaxosKV"
 
 /*
- * Status codes. The values from PKV_NOT_FOUND to PKV_NO_MEMORY are the
+ * Status codes. The values from PKV_NOT_FOUND to PKV_NOT_OWNER are the
  * daemon's own (they travel in responses unchanged); codes from 1100 up are
  * the library's; negative values are -errno.
  */
@@ -85,6 +85,8 @@ enum pkv_code {
 	PKV_BAD_REQUEST,       /* malformed request */
 	PKV_NOT_IN_SYNC,       /* nodes disagreed (resize) */
 	PKV_NO_MEMORY,	       /* the daemon ran out of memory */
+	PKV_STALE,	       /* release: that generation of the key has already ended */
+	PKV_NOT_OWNER,	       /* release: the key is not bound to the calling process */
 	PKV_LAYOUT_MISMATCH = 1100, /* the daemon's shared memory is of another build */
 };
 
@@ -434,6 +436,140 @@ PKV_EXPORT int pkv_subscription_key(const struct pkv_subscription *sub, void *bu
 				    size_t bucket_cap, size_t *bucket_len, void *key,
 				    size_t key_cap, size_t *key_len);
 PKV_EXPORT void pkv_unsubscribe(struct pkv_subscription *sub);
+
+/*
+ * Key watches (docs/design.md §8.3). A watch reports, in order, when the key
+ * is chosen (PKV_WATCH_CHOSEN: its value and generation) and when lifetimes
+ * end (PKV_WATCH_ENDED: every generation <= gen of the key has ended). The
+ * daemon serves it from what its own learner sees: no traffic per event.
+ *
+ * No gap: `from_gen` is the generation the caller already knows (from a
+ * pkv_get, or 0 for none). The watch first reports what changed after it —
+ * ENDED when that generation has ended, then CHOSEN when a newer value is
+ * chosen now — and then every event as it happens. So: read, then watch
+ * from the generation read, and nothing falls in between. A watch on a key
+ * the daemon has never heard of reports its first value when it is chosen;
+ * read it first with pkv_get (which asks the acceptors) to start from the
+ * cluster's state.
+ *
+ * key == NULL watches every key of the bucket: first one CHOSEN per key
+ * chosen now in a generation above from_gen, then every key's events.
+ *
+ * PKV_WATCH_QUEUE makes the watch a lock waiter (pkv_lock): ENDED goes
+ * only to the oldest waiter of the key on this daemon while the key is
+ * free, once until a value is chosen again; the next waiter hears it when
+ * the first leaves (pkv_unwatch, or its process exits) with the key free.
+ *
+ * pkv_watch_fd gives a descriptor to poll (POLLIN); pkv_watch_next waits up
+ * to timeout_ms (0: only what is pending) and returns 1 with an event, 0
+ * when none came, or an error: PKV_UNAVAILABLE when the daemon went away or
+ * ended the stream (a reader too slow to keep up): watch again from the last
+ * generation seen. The event's pointers stay valid until the next call or
+ * pkv_unwatch. Independent of the handle once made. Errors of pkv_watch:
+ * PKV_BAD_REQUEST, PKV_TOO_LARGE, PKV_UNAVAILABLE, -errno.
+ */
+enum pkv_watch_kind {
+	PKV_WATCH_CHOSEN = 1,
+	PKV_WATCH_ENDED = 2,
+};
+
+enum pkv_watch_flag {
+	PKV_WATCH_QUEUE = 1u << 1, /* a lock waiter (see above); key watches only */
+};
+
+struct pkv_watch_event {
+	int kind;	/* enum pkv_watch_kind */
+	uint64_t gen;	/* the generation chosen, or the last one ended */
+	uint64_t until; /* CHOSEN: the value's until binding, 0: none */
+	const void *bucket; /* length 0: the default bucket */
+	size_t bucket_len;
+	const void *key;
+	size_t key_len;
+	const void *value; /* CHOSEN only; NUL-terminated after value_len bytes */
+	size_t value_len;
+	uint64_t reserved[4];
+};
+
+struct pkv_watch;
+
+PKV_EXPORT int pkv_watch(struct pkv_client *client, const void *bucket, size_t bucket_len,
+			 const void *key, size_t key_len, uint64_t from_gen, unsigned flags,
+			 struct pkv_watch **watch);
+PKV_EXPORT int pkv_watch_fd(const struct pkv_watch *watch);
+PKV_EXPORT int pkv_watch_next(struct pkv_watch *watch, struct pkv_watch_event *event,
+			      uint32_t timeout_ms);
+PKV_EXPORT void pkv_unwatch(struct pkv_watch *watch);
+
+/*
+ * Ends the lifetime `gen` of a key bound to the calling process (a put with
+ * pid = PKV_PID_SELF or the caller's own pid, through this daemon) now,
+ * exactly as the process's exit would: the key is erased cluster-wide (the
+ * erasure spreads from this daemon as after an exit) and the next put
+ * chooses anew in a higher generation. Only that process can release it
+ * (the daemon knows the caller from its connection's credentials); it stays
+ * alive and may bind keys again. PKV_OK once erased here; PKV_STALE when
+ * that generation has already ended (a second release, or a stale token),
+ * which changes nothing; PKV_NOT_OWNER when the key is not bound to the
+ * caller through this daemon; PKV_NOT_FOUND for a generation this daemon
+ * has not seen; PKV_BAD_REQUEST, PKV_TOO_LARGE, PKV_UNAVAILABLE.
+ */
+PKV_EXPORT int pkv_release(struct pkv_client *client, const void *bucket, size_t bucket_len,
+			   const void *key, size_t key_len, uint64_t gen);
+
+/*
+ * A lock that waits (docs/design.md §8.5): puts `value` for `key` bound to
+ * the calling process, waiting for the key to be free as long as another
+ * value holds it, up to timeout_ms (0: wait forever). Waiters on one daemon
+ * are served in arrival order (a PKV_WATCH_QUEUE watch); across daemons,
+ * each free key goes to one daemon's first waiter (see the design for why
+ * none starves in practice and what is not promised). On PKV_OK, *held (if
+ * not NULL) receives the value and its generation: the fencing token to hand
+ * to protected resources. Give each waiter its own value (say host:pid): a
+ * waiter that finds its own value chosen takes it for its own. Unlock with
+ * pkv_release(…, held->gen), or by exiting. Errors: PKV_TIMEOUT, and those
+ * of pkv_put and pkv_watch.
+ */
+PKV_EXPORT int pkv_lock(struct pkv_client *client, const void *bucket, size_t bucket_len,
+			const void *key, size_t key_len, const void *value, size_t value_len,
+			uint32_t timeout_ms, struct pkv_value *held);
+
+/*
+ * Inspects a key (docs/design.md §8.6): what it is like on every daemon that
+ * answers within timeout_ms (0: 1 s) — per daemon one PKV_INFO_ACCEPTOR
+ * record (its promise, and the ballot, value and generation it accepted)
+ * and one PKV_INFO_LEARNER record (the value it knows chosen, if any), as
+ * the daemons report them now: for an operator when a key looks wrong, not
+ * a read (use pkv_get). A daemon that does not answer has no records. On
+ * PKV_OK, *records is an array of *n records the caller frees with
+ * pkv_info_free. Errors: PKV_BAD_REQUEST, PKV_TOO_LARGE, PKV_UNAVAILABLE,
+ * -errno.
+ */
+enum pkv_info_kind {
+	PKV_INFO_ACCEPTOR = 1,
+	PKV_INFO_LEARNER = 2,
+};
+
+struct pkv_key_info {
+	uint32_t node; /* the answering node's id (see pkv_nodes) */
+	int kind;      /* enum pkv_info_kind */
+	int has_value;
+	int synced;	   /* that node's acceptor answers (synced after a restart) */
+	int voter;	   /* that node votes */
+	uint64_t gen;	   /* the key's live generation there; 0: no entry at all */
+	uint64_t promised_round; /* acceptor: the highest prepare answered */
+	uint32_t promised_node;
+	uint32_t ballot_node; /* the ballot of the value: accepted, or chosen */
+	uint64_t ballot_round;
+	uint32_t bind_mask; /* the value's bindings: 1 pid, 2 node, 4 key, 8 until */
+	void *value;	    /* has_value: value_len bytes, NUL-terminated */
+	size_t value_len;
+	uint64_t reserved[4];
+};
+
+PKV_EXPORT int pkv_info(struct pkv_client *client, const void *bucket, size_t bucket_len,
+			const void *key, size_t key_len, uint32_t timeout_ms,
+			struct pkv_key_info **records, size_t *n);
+PKV_EXPORT void pkv_info_free(struct pkv_key_info *records, size_t n);
 
 /* Daemon statistics and this handle's counters. */
 PKV_EXPORT int pkv_stats(struct pkv_client *client, struct pkv_stats *stats);

@@ -50,6 +50,8 @@ enum pkv_status {
 	PKV_S_BAD_REQUEST,
 	PKV_S_NOT_IN_SYNC,
 	PKV_S_NO_MEMORY,
+	PKV_S_STALE,	 /* release: that generation of the key has already ended */
+	PKV_S_NOT_OWNER, /* release: the key is not bound to the calling process */
 };
 
 #define CTL_MAGIC 0x504b5643u /* "PKVC" */
@@ -92,6 +94,72 @@ enum ctl_op {
 	/* Drops the bucket named in the payload: status once every connected
 	 * daemon applied it (PKV_S_NO_QUORUM, PKV_S_TIMEOUT otherwise). */
 	CTL_OP_DROP = 11,
+	/* Key watch (docs/design.md §8.3): bucket, then the key (key_len 0
+	 * with CTL_WATCH_BUCKET: every key of the bucket), then the value: 8
+	 * bytes, the generation the caller already knows (0: none). First
+	 * reply: a struct ctl_rep, status 0 or the reason for a refusal (then
+	 * the connection closes). Then one packet per event, gen = the key's
+	 * generation, payload a struct ctl_watch_event and its bytes. */
+	CTL_OP_WATCH = 12,
+	/* Release: bucket, key, value = 8 bytes of generation. Ends the key's
+	 * lifetime when it is bound to the connection's process (SO_PEERCRED)
+	 * by this daemon: status 0, PKV_S_STALE (that generation ended or is
+	 * not chosen here), PKV_S_NOT_OWNER, PKV_S_NOT_FOUND (no such key). */
+	CTL_OP_RELEASE = 13,
+	/* Key inspection (docs/design.md §8.6): bucket, key. First reply:
+	 * status, gen = the number of configured nodes, CTL_RF_MORE; then one
+	 * packet per record as each daemon answers (struct ctl_info_rec and the
+	 * value), all with CTL_RF_MORE: the client stops reading when it has
+	 * two records from every node or its deadline passes, and hangs up. */
+	CTL_OP_INFO = 14,
+};
+
+enum ctl_info_flag {
+	CTL_INFO_HAS_VALUE = 1u << 0,
+	CTL_INFO_SYNCED = 1u << 1, /* the node's acceptor answers (synced) */
+	CTL_INFO_VOTER = 1u << 2,
+};
+
+/* A record of CTL_OP_INFO, followed by value_len bytes of value. */
+struct ctl_info_rec {
+	uint32_t node; /* node id */
+	uint8_t kind;  /* 1: acceptor, 2: learner */
+	uint8_t flags; /* CTL_INFO_* */
+	uint16_t reserved;
+	uint64_t gen; /* the key's live generation on that node (0: no entry) */
+	uint64_t promised_round; /* acceptor: the promise */
+	uint32_t promised_node;
+	uint32_t ballot_node;	/* accepted (acceptor) or chosen (learner) ballot */
+	uint64_t ballot_round;
+	uint32_t bind_mask; /* the value's bindings: 1 pid, 2 node, 4 key, 8 until */
+	uint32_t value_len;
+};
+
+/* ctl_req.flags of CTL_OP_WATCH. */
+enum ctl_watch_flag {
+	CTL_WATCH_BUCKET = 1u << 0, /* every key of the bucket; key_len must be 0 */
+	/* A lock waiter: ENDED goes only to the oldest such watch of the key
+	 * on this daemon, and to the next one when it leaves while the key
+	 * is free (docs/design.md §8.5). Key watches only. */
+	CTL_WATCH_QUEUE = 1u << 1,
+};
+#define CTL_WATCH_FLAGS (CTL_WATCH_BUCKET | CTL_WATCH_QUEUE)
+
+enum ctl_watch_kind {
+	CTL_WATCH_CHOSEN = 1, /* the key was chosen in generation gen: value follows */
+	CTL_WATCH_ENDED = 2,  /* every generation <= gen of the key has ended */
+};
+
+/* An event of CTL_OP_WATCH, followed by bucket, key and value bytes. The
+ * default bucket goes as length 0. */
+struct ctl_watch_event {
+	uint8_t kind; /* enum ctl_watch_kind */
+	uint8_t bucket_len;
+	uint16_t reserved;
+	uint32_t key_len;
+	uint32_t value_len;
+	uint32_t reserved2;
+	uint64_t until; /* the value's until binding, 0: none */
 };
 
 struct ctl_req {

@@ -454,6 +454,51 @@ int attach_control_bucket_request(const char *endpoint, unsigned op, uint32_t ar
 	return fd;
 }
 
+int attach_control_send(const char *endpoint, unsigned op, unsigned flags, const void *bucket,
+			size_t bucket_len, const void *key, size_t key_len, const void *value,
+			size_t value_len, int recv_timeout_s)
+{
+	if (bucket_len > PKV_BUCKET_MAX || key_len > PKV_MAX_KEY || value_len > PKV_MAX_VALUE)
+		return client_err(PKV_TOO_LARGE, "bucket, key or value over the limits");
+	size_t len = sizeof(struct ctl_req) + bucket_len + key_len + value_len;
+	uint8_t *pkt = malloc(len);
+	if (!pkt)
+		return -ENOMEM;
+	int fd = connect_endpoint(endpoint);
+	int denied = fd < 0 ? connect_failed("no access to the daemon at", fd) : 0;
+	if (fd < 0) {
+		free(pkt);
+		return denied ? denied
+			      : client_err(PKV_UNAVAILABLE, "cannot reach the daemon: %s",
+					   strerror(-fd));
+	}
+	struct ctl_req rq = {.magic = CTL_MAGIC,
+			     .op = (uint8_t)op,
+			     .flags = (uint8_t)flags,
+			     .bucket_len = (uint8_t)bucket_len,
+			     .key_len = (uint32_t)key_len,
+			     .value_len = (uint32_t)value_len};
+	memcpy(pkt, &rq, sizeof(rq));
+	if (bucket_len)
+		memcpy(pkt + sizeof(rq), bucket, bucket_len);
+	if (key_len)
+		memcpy(pkt + sizeof(rq) + bucket_len, key, key_len);
+	if (value_len)
+		memcpy(pkt + sizeof(rq) + bucket_len + key_len, value, value_len);
+	if (recv_timeout_s) {
+		struct timeval tv = {.tv_sec = recv_timeout_s};
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	}
+	ssize_t sent = send(fd, pkt, len, MSG_NOSIGNAL);
+	free(pkt);
+	if (sent != (ssize_t)len) {
+		int r = refusal(fd, false);
+		close(fd);
+		return r ? r : client_err(PKV_UNAVAILABLE, "the daemon closed the connection");
+	}
+	return fd;
+}
+
 int attach_control_text(const char *endpoint, unsigned op, char **text)
 {
 	int fd = attach_control_request(endpoint, op, 0, 10);

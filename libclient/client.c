@@ -125,6 +125,10 @@ PKV_EXPORT const char *pkv_strerror(int code)
 		return "not in sync";
 	case PKV_NO_MEMORY:
 		return "daemon out of memory";
+	case PKV_STALE:
+		return "that generation has already ended";
+	case PKV_NOT_OWNER:
+		return "not bound to the calling process";
 	case PKV_LAYOUT_MISMATCH:
 		return "shared memory layout mismatch (daemon of another build)";
 	default:
@@ -232,6 +236,11 @@ static struct pkv_attach *attached_view(struct pkv_client *c)
 	int r = attached_locked(c, &a);
 	pthread_mutex_unlock(&c->lock);
 	return r ? NULL : a;
+}
+
+const char *client_endpoint(const struct pkv_client *c)
+{
+	return c->endpoint;
 }
 
 PKV_EXPORT int pkv_open(struct pkv_client **client, const char *endpoint)

@@ -72,6 +72,13 @@ int attach_control_request(const char *endpoint, unsigned op, uint32_t arg, int 
 /* The same with a bucket name as the request's payload. */
 int attach_control_bucket_request(const char *endpoint, unsigned op, uint32_t arg,
 				  const void *bucket, size_t bucket_len, int recv_timeout_s);
+/* A control request with bucket, key and value as its payload (flags in
+ * ctl_req.flags); the connection fd, or an error, as above. */
+int attach_control_send(const char *endpoint, unsigned op, unsigned flags, const void *bucket,
+			size_t bucket_len, const void *key, size_t key_len, const void *value,
+			size_t value_len, int recv_timeout_s);
+/* The handle's endpoint (NULL: environment and defaults), for watch.c. */
+const char *client_endpoint(const struct pkv_client *c);
 /* Closes the control connection (the daemon then frees the slot). */
 void attach_hangup(struct pkv_attach *a);
 /*

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(build-essential meson ninja-build pkg-config liburing-dev libsodium-dev check
-      libncurses-dev iproute2 ${PKV_EXTRA_PACKAGES:-})
+      libncurses-dev iproute2 python3 python3-pytest ${PKV_EXTRA_PACKAGES:-})
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -29,6 +29,7 @@ enum exit_code {
 	EX_NO_QUORUM = 2,
 	EX_INVALID = 3,
 	EX_USAGE_ = 64,
+	EX_WAIT_TIMEOUT = 75, /* hold --wait: the key stayed held past --timeout (EX_TEMPFAIL) */
 	EX_TOO_LARGE = 65,
 	EX_UNAVAILABLE_ = 69,
 };
@@ -50,9 +51,18 @@ static void usage(FILE *f)
 	      "                                  signal N (15, SIGTERM; 0: none) to CMD once the lock\n"
 	      "                                  is in doubt (the daemon's lease is over); SIGTERM once\n"
 	      "                                  it is lost or its lifetime ended; says when confirmed\n"
+	      "  hold --wait [--timeout S] [put options] KEY VALUE -- CMD [ARG...]\n"
+	      "                                  wait until KEY is free (waiters on one daemon in\n"
+	      "                                  arrival order), then hold it; exit 75 when still\n"
+	      "                                  held after S seconds\n"
+	      "  release [-b BUCKET] KEY GEN      end this process's own binding of KEY early\n"
+	      "                                  (exit 1: GEN already ended; 3: not bound to it)\n"
 	      "  get  [-b BUCKET] [-g] [--default VALUE] [--stale] [--json] KEY\n"
 	      "                                  print the value of KEY (-g: then its generation;\n"
 	      "                                   --json: an object of key, value, generation, stale)\n"
+	      "  info [-b BUCKET] [--json] [--timeout MS] KEY\n"
+	      "                                  each daemon's acceptor (promise, accepted ballot and\n"
+	      "                                  value) and learner (chosen) state of KEY\n"
 	      "  keys [-b BUCKET] [-0 | --json]   the keys known across the cluster, one a line\n"
 	      "                                   (-0: each ended by a NUL byte; --json: an array)\n"
 	      "  pid  [-b BUCKET] [--default V] KEY   the pid KEY is bound to\n"
@@ -62,6 +72,9 @@ static void usage(FILE *f)
 	      "  wait [--timeout S] [-b BUCKET]   block until the daemon has quorum and can serve\n"
 	      "  watch                            print quorum and lease events as they happen\n"
 	      "                                   (and lifetime_ended/confirmed of its own bindings)\n"
+	      "  watch [-b BUCKET] [--from GEN] [--json] KEY | -b BUCKET\n"
+	      "                                  key events, one a line: chosen KEY GEN VALUE,\n"
+	      "                                  ended KEY GEN (-b alone: every key of BUCKET)\n"
 	      "  resize N                         change the voters to N, one voter at a time, each\n"
 	      "                                   change chosen by the voters: prints ok, or not_in_sync\n"
 	      "                                   (exit 3) if a voter did not take it or another won\n"
@@ -78,7 +91,7 @@ static void usage(FILE *f)
 	      "else the host's daemon at " PKV_SYSTEM_SOCKET " when it exists, else the first\n"
 	      "node running in the per-user run dir ($XDG_RUNTIME_DIR/paxoskv or /tmp/paxoskv-UID).\n"
 	      "exit status: 0 ok, 1 not found, 2 no quorum, 3 invalid value, 64 usage,\n"
-	      "65 value or key too large, 69 daemon unavailable\n"
+	      "65 value or key too large, 69 daemon unavailable, 75 hold --wait timed out\n"
 	      "--json strings are bytes: valid UTF-8 as it is, \\\" and \\\\ escaped, control bytes\n"
 	      "(0x00-0x1f, 0x7f) as \\u00XX, a byte that is not valid UTF-8 as \\udcXX (XX: the\n"
 	      "byte; Python: s.encode('utf-8', 'surrogateescape') gives the bytes back)\n",
@@ -340,10 +353,148 @@ static int cmd_wait(int argc, char **argv)
 	}
 }
 
+/* One key event a line: "chosen KEY GEN VALUE" or "ended KEY GEN", or JSON. */
+static void print_key_event(const struct pkv_watch_event *ev, bool json)
+{
+	bool chosen = ev->kind == PKV_WATCH_CHOSEN;
+	if (json) {
+		struct json j;
+		json_init(&j, stdout);
+		json_obj_begin(&j);
+		json_key(&j, "event");
+		json_cstr(&j, chosen ? "chosen" : "ended");
+		if (ev->bucket_len) {
+			json_key(&j, "bucket");
+			json_str(&j, ev->bucket, ev->bucket_len);
+		}
+		json_key(&j, "key");
+		json_str(&j, ev->key, ev->key_len);
+		json_key(&j, "generation");
+		json_u64(&j, ev->gen);
+		if (chosen) {
+			json_key(&j, "value");
+			json_str(&j, ev->value, ev->value_len);
+			if (ev->until) {
+				json_key(&j, "until");
+				json_u64(&j, ev->until);
+			}
+		}
+		json_obj_end(&j);
+		json_end(&j);
+		return;
+	}
+	printf("%s ", chosen ? "chosen" : "ended");
+	fwrite(ev->key, 1, ev->key_len, stdout);
+	printf(" %" PRIu64, ev->gen);
+	if (chosen) {
+		fputc(' ', stdout);
+		fwrite(ev->value, 1, ev->value_len, stdout);
+	}
+	fputc('\n', stdout);
+}
+
+/*
+ * watch KEY / watch -b BUCKET: key events (docs/design.md §8.3). A key
+ * watch rides out a daemon restart: it watches again from the last
+ * generation it printed, so no event is lost or printed twice.
+ */
+static int cmd_watch_keys(int argc, char **argv)
+{
+	enum { O_JSON = 256, O_FROM };
+	static const struct option lo[] = {
+		{"bucket", required_argument, NULL, 'b'},
+		{"json", no_argument, NULL, O_JSON},
+		{"from", required_argument, NULL, O_FROM},
+		{0},
+	};
+	const char *bucket = NULL;
+	bool json = false;
+	uint64_t from = 0;
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "+:b:", lo, NULL)) != -1) {
+		if (c == 'b')
+			bucket = optarg;
+		else if (c == O_JSON)
+			json = true;
+		else if (c == O_FROM) {
+			if (!parse_u64(optarg, UINT64_MAX, &from))
+				return usage_error("watch: --from takes a generation, not '%s'", optarg);
+		} else
+			return bad_option(c, argv, "watch");
+	}
+	if (argc - optind > 1)
+		return usage_error("watch takes at most one KEY after its options");
+	const char *key = optind < argc ? argv[optind] : NULL;
+	if (!key && !bucket)
+		return usage_error("watch: give a KEY, -b BUCKET, or neither for quorum events");
+	if (key && !*key)
+		return usage_error("empty key: a key is 1..%u bytes", PKV_KEY_MAX);
+	int ex = check_sizes(bucket, key ? strlen(key) : 1, 0);
+	if (ex)
+		return ex;
+	struct pkv_client *cl = open_or_report(&ex);
+	if (!cl)
+		return ex;
+	size_t blen = bucket ? strlen(bucket) : 0, klen = key ? strlen(key) : 0;
+	if (key) { /* a miss asks the acceptors: the daemon then knows the key */
+		struct pkv_get_opts go = {.bucket = bucket, .bucket_len = blen};
+		struct pkv_value v = PKV_VALUE_INIT;
+		(void)pkv_get(cl, key, klen, &go, &v);
+		pkv_value_free(&v);
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	uint64_t seen_chosen = from, seen_ended = from ? from - 1 : 0;
+	struct pkv_watch *w = NULL;
+	int r = pkv_watch(cl, bucket, blen, key, klen, from, 0, &w);
+	if (r != PKV_OK) {
+		fprintf(stderr, "pkv: watch: %s (%s)\n", pkv_strerror(r), pkv_errmsg());
+		pkv_close(cl);
+		return exit_for(r);
+	}
+	for (;;) {
+		struct pkv_watch_event ev;
+		r = pkv_watch_next(w, &ev, 60000);
+		if (r == 1) {
+			/* After a re-watch, what was printed already is not again. */
+			if (key && ev.kind == PKV_WATCH_CHOSEN && ev.gen <= seen_chosen && seen_chosen)
+				continue;
+			if (key && ev.kind == PKV_WATCH_ENDED && ev.gen <= seen_ended && seen_ended)
+				continue;
+			print_key_event(&ev, json);
+			if (ev.kind == PKV_WATCH_CHOSEN && ev.gen > seen_chosen)
+				seen_chosen = ev.gen;
+			if (ev.kind == PKV_WATCH_ENDED && ev.gen > seen_ended)
+				seen_ended = ev.gen;
+			continue;
+		}
+		if (r == 0)
+			continue;
+		pkv_unwatch(w);
+		w = NULL;
+		if (!key)
+			break;
+		/* The daemon went away: watch again from what was seen, for a while. */
+		uint64_t give_up = mono_ms() + 10000;
+		while (mono_ms() < give_up) {
+			r = pkv_watch(cl, bucket, blen, key, klen, seen_chosen, 0, &w);
+			if (r == PKV_OK)
+				break;
+			poll(NULL, 0, 100);
+		}
+		if (!w)
+			break;
+	}
+	fprintf(stderr, "pkv: watch: %s (%s)\n", pkv_strerror(r), pkv_errmsg());
+	pkv_unwatch(w);
+	pkv_close(cl);
+	return EX_UNAVAILABLE_;
+}
+
 static int cmd_watch(int argc, char **argv)
 {
 	if (argc != 1)
-		return usage_error("watch takes no arguments");
+		return cmd_watch_keys(argc, argv);
 	int ex = EX_OK_;
 	struct pkv_client *c = open_or_report(&ex);
 	if (!c)
@@ -389,6 +540,196 @@ static int cmd_watch(int argc, char **argv)
 	pkv_unsubscribe(sub);
 	pkv_close(c);
 	return EX_UNAVAILABLE_;
+}
+
+static void print_ballot(uint64_t round, uint32_t node)
+{
+	printf("%" PRIu64 ".%u", round, (unsigned)node);
+}
+
+/*
+ * info [-b BUCKET] [--json] [--timeout MS] KEY: each daemon's acceptor and
+ * learner state of KEY (docs/design.md §8.6), one line each, in node order;
+ * a configured node that did not answer says so.
+ */
+static int cmd_info(int argc, char **argv)
+{
+	enum { O_JSON = 256 };
+	static const struct option lo[] = {
+		{"bucket", required_argument, NULL, 'b'},
+		{"json", no_argument, NULL, O_JSON},
+		{"timeout", required_argument, NULL, 't'},
+		{0},
+	};
+	const char *bucket = NULL;
+	bool json = false;
+	uint64_t timeout_ms = 1000;
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "+:b:", lo, NULL)) != -1) {
+		if (c == 'b')
+			bucket = optarg;
+		else if (c == O_JSON)
+			json = true;
+		else if (c == 't') {
+			if (!parse_u64(optarg, 600000, &timeout_ms) || !timeout_ms)
+				return usage_error("info: --timeout takes milliseconds (1..600000), not"
+						   " '%s'", optarg);
+		} else
+			return bad_option(c, argv, "info");
+	}
+	if (argc - optind != 1)
+		return usage_error("info takes one KEY after its options");
+	const char *key = argv[optind];
+	if (!*key)
+		return usage_error("empty key: a key is 1..%u bytes", PKV_KEY_MAX);
+	int ex = check_sizes(bucket, strlen(key), 0);
+	if (ex)
+		return ex;
+	struct pkv_client *cl = open_or_report(&ex);
+	if (!cl)
+		return ex;
+	struct pkv_key_info *v = NULL;
+	size_t n = 0;
+	int r = pkv_info(cl, bucket, bucket ? strlen(bucket) : 0, key, strlen(key),
+			 (uint32_t)timeout_ms, &v, &n);
+	if (r != PKV_OK) {
+		fprintf(stderr, "pkv: info %s: %s\n", key, pkv_strerror(r));
+		pkv_close(cl);
+		return exit_for(r);
+	}
+	struct pkv_node nodes[PKV_MAX_NODES_CLI];
+	int nn = pkv_nodes(cl, nodes, PKV_MAX_NODES_CLI);
+	if (nn < 0 || nn > (int)PKV_MAX_NODES_CLI)
+		nn = 0;
+	struct json j;
+	if (json) {
+		json_init(&j, stdout);
+		json_arr_begin(&j);
+	}
+	for (int i = 0; i < nn; i++) {
+		bool answered = false;
+		for (int kind = PKV_INFO_ACCEPTOR; kind <= PKV_INFO_LEARNER; kind++) {
+			for (size_t k = 0; k < n; k++) {
+				const struct pkv_key_info *x = &v[k];
+				if (x->node != nodes[i].id || x->kind != kind)
+					continue;
+				answered = true;
+				bool acc = kind == PKV_INFO_ACCEPTOR;
+				if (json) {
+					json_obj_begin(&j);
+					json_key(&j, "node");
+					json_cstr(&j, nodes[i].name);
+					json_key(&j, "role");
+					json_cstr(&j, acc ? "acceptor" : "learner");
+					json_key(&j, "generation");
+					json_u64(&j, x->gen);
+					if (acc) {
+						json_key(&j, "promised_round");
+						json_u64(&j, x->promised_round);
+						json_key(&j, "promised_node");
+						json_u64(&j, x->promised_node);
+					}
+					if (x->has_value) {
+						json_key(&j, "ballot_round");
+						json_u64(&j, x->ballot_round);
+						json_key(&j, "ballot_node");
+						json_u64(&j, x->ballot_node);
+						json_key(&j, "value");
+						json_str(&j, x->value, x->value_len);
+					}
+					json_key(&j, "synced");
+					json_bool(&j, x->synced);
+					json_key(&j, "voter");
+					json_bool(&j, x->voter);
+					json_obj_end(&j);
+					continue;
+				}
+				printf("%s %s gen=%" PRIu64, nodes[i].name, acc ? "acceptor" : "learner",
+				       x->gen);
+				if (acc) {
+					printf(" promised=");
+					print_ballot(x->promised_round, x->promised_node);
+				}
+				printf(" %s=", acc ? "accepted" : "chosen");
+				if (x->has_value) {
+					print_ballot(x->ballot_round, x->ballot_node);
+					printf(" value=");
+					fwrite(x->value, 1, x->value_len, stdout);
+				} else {
+					printf("none");
+				}
+				printf("%s%s\n", x->synced ? "" : " (not synced)",
+				       x->voter ? "" : " (not a voter)");
+			}
+		}
+		if (!answered && !json)
+			printf("%s no answer\n", nodes[i].name);
+		else if (!answered) {
+			json_obj_begin(&j);
+			json_key(&j, "node");
+			json_cstr(&j, nodes[i].name);
+			json_key(&j, "role");
+			json_null(&j);
+			json_obj_end(&j);
+		}
+	}
+	if (json) {
+		json_arr_end(&j);
+		json_end(&j);
+	}
+	pkv_info_free(v, n);
+	pkv_close(cl);
+	return EX_OK_;
+}
+
+/* release [-b BUCKET] KEY GEN: end this process's own binding early. */
+static int cmd_release(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"bucket", required_argument, NULL, 'b'},
+		{0},
+	};
+	const char *bucket = NULL;
+	int c;
+	uint64_t gen;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "+:b:", lo, NULL)) != -1) {
+		if (c == 'b')
+			bucket = optarg;
+		else
+			return bad_option(c, argv, "release");
+	}
+	if (argc - optind != 2)
+		return usage_error("release takes KEY GEN after its options");
+	const char *key = argv[optind];
+	if (!*key)
+		return usage_error("empty key: a key is 1..%u bytes", PKV_KEY_MAX);
+	if (!parse_u64(argv[optind + 1], UINT64_MAX, &gen) || gen == 0)
+		return usage_error("release: GEN is a generation (1 and up), not '%s'",
+				   argv[optind + 1]);
+	int ex = check_sizes(bucket, strlen(key), 0);
+	if (ex)
+		return ex;
+	struct pkv_client *cl = open_or_report(&ex);
+	if (!cl)
+		return ex;
+	int r = pkv_release(cl, bucket, bucket ? strlen(bucket) : 0, key, strlen(key), gen);
+	pkv_close(cl);
+	if (r == PKV_OK)
+		return EX_OK_;
+	if (r == PKV_STALE) {
+		fprintf(stderr, "pkv: release %s: generation %" PRIu64 " has already ended: nothing"
+				" to release\n", key, gen);
+		return EX_NOT_FOUND;
+	}
+	if (r == PKV_NOT_OWNER) {
+		fprintf(stderr, "pkv: release %s: not bound to this process (only the process a key"
+				" is bound to can release it)\n", key);
+		return EX_INVALID;
+	}
+	fprintf(stderr, "pkv: release %s: %s\n", key, pkv_strerror(r));
+	return exit_for(r);
 }
 
 static int cmd_resize(int argc, char **argv)
@@ -621,6 +962,8 @@ struct cmd_opts {
 	bool stale; /* get --stale: a value past the daemon's lease will do */
 	bool json; /* get --json: one JSON object */
 	int doubt_signal; /* hold: to CMD when the lock is in doubt; -1 until given */
+	bool wait;	  /* hold --wait: wait for the key to be free */
+	uint32_t wait_ms; /* hold --wait --timeout S: how long; 0: forever */
 	const char *bucket, *def;
 	int no_quorum;
 	uint32_t timeout_ms;
@@ -635,7 +978,7 @@ static const char *const cmd_name[] = {"put", "get", "hold"};
  */
 static int parse_opts(int argc, char **argv, enum cmd_kind kind, struct cmd_opts *o)
 {
-	enum { O_PID = 256, O_NODE, O_KEY, O_UNTIL, O_TTL, O_STALE, O_DOUBT, O_JSON };
+	enum { O_PID = 256, O_NODE, O_KEY, O_UNTIL, O_TTL, O_STALE, O_DOUBT, O_JSON, O_WAIT };
 	static const struct option lo[] = {
 		{"bucket", required_argument, NULL, 'b'},
 		{"default", required_argument, NULL, 'd'},
@@ -649,9 +992,11 @@ static int parse_opts(int argc, char **argv, enum cmd_kind kind, struct cmd_opts
 		{"stale", no_argument, NULL, O_STALE},
 		{"doubt-signal", required_argument, NULL, O_DOUBT},
 		{"json", no_argument, NULL, O_JSON},
+		{"wait", no_argument, NULL, O_WAIT},
 		{0},
 	};
 	const char *cmd = cmd_name[kind];
+	const char *timeout_arg = NULL;
 	memset(o, 0, sizeof(*o));
 	o->doubt_signal = -1;
 	int c;
@@ -706,11 +1051,12 @@ static int parse_opts(int argc, char **argv, enum cmd_kind kind, struct cmd_opts
 				       -1;
 			break;
 		case 't':
-			if (!parse_u64(optarg, UINT32_MAX, &v))
-				return usage_error("%s: --timeout takes milliseconds (0..%u), not '%s'",
-						   cmd, UINT32_MAX, optarg),
-				       -1;
-			o->timeout_ms = (uint32_t)v;
+			timeout_arg = optarg; /* ms, or with hold --wait seconds: read below */
+			break;
+		case O_WAIT:
+			if (kind != CMD_HOLD)
+				return usage_error("%s: --wait is an option of hold", cmd), -1;
+			o->wait = true;
 			break;
 		case O_PID:
 			if (!put || kind == CMD_HOLD)
@@ -764,6 +1110,23 @@ static int parse_opts(int argc, char **argv, enum cmd_kind kind, struct cmd_opts
 		default:
 			return bad_option(c, argv, cmd), -1;
 		}
+	}
+	if (timeout_arg && o->wait) {
+		/* hold --wait --timeout S: how long to wait for the key, in seconds */
+		char *end;
+		double sec = strtod(timeout_arg, &end);
+		if (end == timeout_arg || *end || sec < 0 || !(sec <= 4e6))
+			return usage_error("%s: --timeout with --wait takes seconds (0..4000000), "
+					   "not '%s'",
+					   cmd, timeout_arg),
+			       -1;
+		o->wait_ms = sec > 0 && sec * 1000 < 1 ? 1 : (uint32_t)(sec * 1000);
+	} else if (timeout_arg) {
+		if (!parse_u64(timeout_arg, UINT32_MAX, &v))
+			return usage_error("%s: --timeout takes milliseconds (0..%u), not '%s'", cmd,
+					   UINT32_MAX, timeout_arg),
+			       -1;
+		o->timeout_ms = (uint32_t)v;
 	}
 	o->put.bucket = o->bucket;
 	o->put.bucket_len = o->bucket ? strlen(o->bucket) : 0;
@@ -940,7 +1303,20 @@ static int cmd_hold(int argc, char **argv)
 	/* This process as the kernel names it to the daemon: right in a container too. */
 	o.put.pid = PKV_PID_SELF;
 	struct pkv_value v = PKV_VALUE_INIT;
-	int r = pkv_put(cl, key, strlen(key), value, strlen(value), &o.put, &v);
+	int r;
+	if (o.wait) {
+		/* Behind the holder and the waiters that came first on this daemon. */
+		r = pkv_lock(cl, o.put.bucket, o.put.bucket_len, key, strlen(key), value,
+			     strlen(value), o.wait_ms, &v);
+		if (r == PKV_TIMEOUT) {
+			fprintf(stderr, "pkv: hold %s: still held after the --timeout: %s not run\n",
+				key, argv[at + 3]);
+			pkv_close(cl);
+			return EX_WAIT_TIMEOUT;
+		}
+	} else {
+		r = pkv_put(cl, key, strlen(key), value, strlen(value), &o.put, &v);
+	}
 	if (r != PKV_OK) {
 		fprintf(stderr, "pkv: hold %s: %s\n", key, pkv_strerror(r));
 		pkv_close(cl);
@@ -1216,6 +1592,10 @@ int main(int argc, char **argv)
 		return cmd_wait(cargc, cargv);
 	if (!strcmp(cmd, "watch"))
 		return cmd_watch(cargc, cargv);
+	if (!strcmp(cmd, "release"))
+		return cmd_release(cargc, cargv);
+	if (!strcmp(cmd, "info"))
+		return cmd_info(cargc, cargv);
 	if (!strcmp(cmd, "resize"))
 		return cmd_resize(cargc, cargv);
 	if (!strcmp(cmd, "member"))

@@ -81,9 +81,21 @@ done
 refused 64 "wait: unexpected argument" -- wait extra
 refused 64 "keys: unexpected argument" -- keys extra
 refused 64 "unknown option -z" -- keys -z
-for cmd in now cluster buckets watch; do
+for cmd in now cluster buckets; do
 	refused 64 "$cmd takes no arguments" -- "$cmd" extra
 done
+# watch KEY watches a key: more than one operand, a bad option or a bad --from is refused
+refused 64 "watch takes at most one KEY" -- watch k extra
+refused 64 "watch: unknown option -z" -- watch -z k
+refused 64 "watch: --from takes a generation" -- watch --from -1 k
+refused 64 "empty key" -- watch ""
+refused 64 "release takes KEY GEN" -- release k
+refused 64 "release: GEN is a generation" -- release k 0
+refused 64 "release: GEN is a generation" -- release k x
+refused 64 "info takes one KEY" -- info
+refused 64 "info: --timeout takes milliseconds" -- info --timeout 0 k
+refused 64 "hold: --timeout with --wait takes seconds" -- hold --wait --timeout x k v -- true
+refused 64 "get: --wait is an option of hold" -- get --wait k
 refused 64 "drop takes one argument" -- drop
 refused 64 "a bucket name is 1..255 bytes" -- drop ""
 refused 64 "hold takes KEY VALUE -- CMD" -- hold k v
