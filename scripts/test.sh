@@ -50,6 +50,9 @@ run() { # build dir, extra env, then -- and meson test arguments
 	skipped=$((skipped + ${skip:-0}))
 }
 run build-test
+# The short fuzz run, in its own suite outside the default run (it runs
+# alone, a core per fuzzer, and the default run stays under 10 minutes).
+run build-test -- --no-rebuild --suite fuzz
 run build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 PKV_SANITIZED=1
 run build-tsan TSAN_OPTIONS=halt_on_error=1:exitcode=66 PKV_SANITIZED=1 -- --no-rebuild ring cache library
 echo "$passed passed, $failed failed, $skipped skipped"
