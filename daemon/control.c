@@ -830,21 +830,36 @@ static void info_drain(struct daemon *d)
 	paxos_info_reset(d->paxos);
 }
 
+/*
+ * The bucket and key a request names (its key may be empty where the
+ * caller allows it), checked as every request's are; 0 or the status to
+ * refuse with. An empty bucket is the default one.
+ */
+static int req_bucket_key(const struct ctl_conn *c, const struct ctl_req *rq,
+			  struct pkv_bytes *bucket, struct pkv_bytes *key)
+{
+	const uint8_t *p = c->rx + sizeof(*rq);
+	if (rq->key_len > PKV_MAX_KEY)
+		return PKV_S_TOO_LARGE;
+	*bucket = (struct pkv_bytes){p, rq->bucket_len};
+	if (!bucket->len)
+		*bucket = (struct pkv_bytes){(const uint8_t *)PKV_DEFAULT_BUCKET,
+					     sizeof(PKV_DEFAULT_BUCKET) - 1};
+	if (!store_bucket_name_ok(*bucket))
+		return PKV_S_BAD_REQUEST;
+	*key = (struct pkv_bytes){p + rq->bucket_len, rq->key_len};
+	return 0;
+}
+
 /* CTL_OP_INFO: checked like every request; 0 or the status to refuse with. */
 static int info_request(struct daemon *d, struct ctl_conn *c, const struct ctl_req *rq)
 {
-	const uint8_t *p = c->rx + sizeof(*rq);
 	if (c->info_id || c->watcher || c->subscriber || rq->flags || rq->value_len || !rq->key_len)
 		return PKV_S_BAD_REQUEST;
-	if (rq->key_len > PKV_MAX_KEY)
-		return PKV_S_TOO_LARGE;
-	struct pkv_bytes bucket = {p, rq->bucket_len};
-	if (!bucket.len)
-		bucket = (struct pkv_bytes){(const uint8_t *)PKV_DEFAULT_BUCKET,
-					    sizeof(PKV_DEFAULT_BUCKET) - 1};
-	if (!store_bucket_name_ok(bucket))
-		return PKV_S_BAD_REQUEST;
-	struct pkv_bytes key = {p + rq->bucket_len, rq->key_len};
+	struct pkv_bytes bucket, key;
+	int st = req_bucket_key(c, rq, &bucket, &key);
+	if (st)
+		return st;
 	c->info_id = ++d->next_req;
 	queue_reply(d, c, PKV_S_OK, d->cfg.n_nodes, NULL, 0, true);
 	if (paxos_info_request(d->paxos, c->info_id, bucket, key, daemon_now_us()) < 0)
@@ -895,27 +910,22 @@ void control_drain_paxos(struct daemon *d)
 /* CTL_OP_WATCH: checked like every request; 0 or the status to refuse with. */
 static int watch_request(struct daemon *d, struct ctl_conn *c, const struct ctl_req *rq)
 {
-	const uint8_t *p = c->rx + sizeof(*rq);
 	bool whole = rq->flags & CTL_WATCH_BUCKET;
 	if (c->watcher || c->subscriber || c->attach || (rq->flags & ~CTL_WATCH_FLAGS) ||
 	    rq->value_len != 8 || (whole && rq->key_len) || (!whole && !rq->key_len) ||
 	    (whole && (rq->flags & CTL_WATCH_QUEUE)))
 		return PKV_S_BAD_REQUEST;
-	if (rq->key_len > PKV_MAX_KEY)
-		return PKV_S_TOO_LARGE;
-	struct pkv_bytes bucket = {p, rq->bucket_len};
-	if (!bucket.len)
-		bucket = (struct pkv_bytes){(const uint8_t *)PKV_DEFAULT_BUCKET,
-					    sizeof(PKV_DEFAULT_BUCKET) - 1};
-	if (!store_bucket_name_ok(bucket))
-		return PKV_S_BAD_REQUEST;
+	struct pkv_bytes bucket, key;
+	int st = req_bucket_key(c, rq, &bucket, &key);
+	if (st)
+		return st;
 	uint64_t from;
-	memcpy(&from, p + rq->bucket_len + rq->key_len, sizeof(from));
-	c->wbucket = malloc(bucket.len + rq->key_len + 1);
+	memcpy(&from, key.p + key.len, sizeof(from));
+	c->wbucket = malloc(bucket.len + key.len + 1);
 	if (!c->wbucket)
 		return PKV_S_NO_MEMORY;
 	memcpy(c->wbucket, bucket.p, bucket.len);
-	memcpy(c->wbucket + bucket.len, p + rq->bucket_len, rq->key_len);
+	memcpy(c->wbucket + bucket.len, key.p, key.len);
 	c->wblen = bucket.len;
 	c->wklen = rq->key_len;
 	c->wflags = rq->flags;
@@ -935,24 +945,18 @@ static int watch_request(struct daemon *d, struct ctl_conn *c, const struct ctl_
  */
 static int release_request(struct daemon *d, struct ctl_conn *c, const struct ctl_req *rq)
 {
-	const uint8_t *p = c->rx + sizeof(*rq);
 	if (rq->flags || rq->value_len != 8 || !rq->key_len)
 		return PKV_S_BAD_REQUEST;
-	if (rq->key_len > PKV_MAX_KEY)
-		return PKV_S_TOO_LARGE;
-	struct pkv_bytes bucket = {p, rq->bucket_len};
-	if (!bucket.len)
-		bucket = (struct pkv_bytes){(const uint8_t *)PKV_DEFAULT_BUCKET,
-					    sizeof(PKV_DEFAULT_BUCKET) - 1};
-	if (!store_bucket_name_ok(bucket))
-		return PKV_S_BAD_REQUEST;
-	struct pkv_bytes key = {p + rq->bucket_len, rq->key_len};
+	struct pkv_bytes bucket, key;
+	int st = req_bucket_key(c, rq, &bucket, &key);
+	if (st)
+		return st;
 	uint64_t gen;
-	memcpy(&gen, p + rq->bucket_len + rq->key_len, sizeof(gen));
+	memcpy(&gen, key.p + key.len, sizeof(gen));
 	if (c->pid <= 0)
 		return PKV_S_NOT_OWNER;
-	uint64_t st = d->ctl.hooks->pid_start_time(c->pid);
-	return paxos_release(d->paxos, bucket, key, gen, c->pid, st, daemon_now_us());
+	uint64_t started = d->ctl.hooks->pid_start_time(c->pid);
+	return paxos_release(d->paxos, bucket, key, gen, c->pid, started, daemon_now_us());
 }
 
 static void handle_request(struct daemon *d, struct ctl_conn *c, size_t len)
