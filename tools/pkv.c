@@ -1328,6 +1328,10 @@ static int cmd_hold(int argc, char **argv)
 		pkv_close(cl);
 		return EX_INVALID;
 	}
+	/* The value's generation is the lock's fencing token: CMD hands it to
+	 * what it protects, which refuses a token lower than one it has seen. */
+	char token[24];
+	snprintf(token, sizeof(token), "%" PRIu64, v.gen);
 	pkv_value_free(&v);
 	fflush(NULL);
 	pid_t child = fork();
@@ -1338,6 +1342,8 @@ static int cmd_hold(int argc, char **argv)
 	}
 	if (child == 0) {
 		char **cmd = argv + at + 3;
+		if (setenv("PKV_GENERATION", token, 1) != 0)
+			_exit(127);
 		execvp(cmd[0], cmd);
 		fprintf(stderr, "pkv: hold: %s: %s\n", cmd[0], strerror(errno));
 		_exit(127);
