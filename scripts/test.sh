@@ -7,7 +7,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-PKV_EXTRA_PACKAGES="spin tmux nftables clang libclang-rt-dev" BUILD_DIR=build-test MESON_ARGS="-Dwerror=true -Dfault_injection=true" \
+PKV_EXTRA_PACKAGES="spin tmux nftables clang libclang-rt-dev python3-prometheus-client" BUILD_DIR=build-test MESON_ARGS="-Dwerror=true -Dfault_injection=true" \
 	scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
 BUILD_DIR=build-asan MESON_ARGS="-Dwerror=true -Dfault_injection=true -Db_sanitize=address,undefined -Db_lundef=false" \
 	scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
