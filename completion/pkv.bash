@@ -117,7 +117,7 @@ _pkv()
 	pid | node) opts="-b --default" ;;
 	keys) opts="-b -0 --json" ;;
 	cluster) opts="--json" ;;
-	stats) opts="--json --openmetrics" ;;
+	stats) opts="--json --openmetrics --prometheus" ;;
 	wait) opts="--timeout -b" ;;
 	member)
 		if ((cword == cmd_at + 1)); then

@@ -83,8 +83,9 @@ static void usage(FILE *f)
 	      "                                   lowest non-voter joins, the highest voter leaves)\n"
 	      "  buckets                          the buckets this daemon holds keys of\n"
 	      "  stats [--json | --openmetrics]   the daemon's counters (paxos:, local:, durable:,\n"
-	      "                                   bucket: lines of NAME=VALUE fields); --openmetrics:\n"
-	      "                                   with cluster's figures, in the OpenMetrics text format\n"
+	      "                                   bucket: lines of NAME=VALUE fields); --openmetrics\n"
+	      "                                   (or --prometheus): with cluster's figures, in the\n"
+	      "                                   OpenMetrics text format\n"
 	      "  drop BUCKET                      erase every key of BUCKET cluster-wide\n"
 	      "which daemon: -n NODE (a node name in the run dir), -S SOCKET, or env PKV_NODE,\n"
 	      "PKV_SOCKET; by default the first node running in $PKV_RUN_DIR when it is set,\n"
@@ -243,7 +244,8 @@ static int report_form(int argc, char **argv, const char *what, bool openmetrics
 		return EX_OK_;
 	if (argc == 2 && !strcmp(argv[1], "--json"))
 		*form = FORM_JSON;
-	else if (argc == 2 && openmetrics && !strcmp(argv[1], "--openmetrics"))
+	else if (argc == 2 && openmetrics &&
+		 (!strcmp(argv[1], "--openmetrics") || !strcmp(argv[1], "--prometheus")))
 		*form = FORM_OPENMETRICS;
 	else
 		return usage_error("%s takes no arguments, only %s; not '%s'", what,

@@ -43,6 +43,7 @@ t_pkv -n node1 cluster --json >"$T_DIR/cluster.json" || t_fail "cluster --json"
 t_pkv -n node1 stats --json >"$T_DIR/stats.json" || t_fail "stats --json"
 t_pkv -n node1 stats --openmetrics >"$T_DIR/metrics.txt" || t_fail "stats --openmetrics"
 [ "$(tail -n 1 "$T_DIR/metrics.txt")" = "# EOF" ] || t_fail "openmetrics does not end with # EOF"
+t_pkv -n node1 stats --prometheus >"$T_DIR/prom.txt" && grep -q '^# TYPE paxoskv_' "$T_DIR/prom.txt" || t_fail "stats --prometheus is not the same form"
 
 # bad input: a clear one-line usage error, nothing printed on stdout
 rc=0; out=$(t_pkv -n node1 keys -0 --json 2>/dev/null) || rc=$?
@@ -52,15 +53,22 @@ rc=0; t_pkv -n node1 cluster --openmetrics >/dev/null 2>&1 || rc=$?
 rc=0; t_pkv -n node1 put --json k v >/dev/null 2>&1 || rc=$?
 [ "$rc" = 64 ] || t_fail "put --json exited $rc, want 64"
 
-if ! command -v python3 >/dev/null; then
+# The first python3 with the OpenMetrics parser (Debian's
+# python3-prometheus-client, which scripts/test.sh installs), else any.
+py=
+for p in python3 /usr/bin/python3; do
+	"$p" -c 'import prometheus_client' 2>/dev/null && { py=$p; break; }
+done
+[ -n "$py" ] || py=$(command -v python3) || py=
+if [ -z "$py" ]; then
 	echo "# no python3 here: the JSON and OpenMetrics parser checks are skipped"
 	echo ok
 	exit 0
 fi
 for f in keys get cluster stats; do
-	python3 -m json.tool "$T_DIR/$f.json" >/dev/null || t_fail "$f --json does not parse: $(cat -v "$T_DIR/$f.json")"
+	"$py" -m json.tool "$T_DIR/$f.json" >/dev/null || t_fail "$f --json does not parse: $(cat -v "$T_DIR/$f.json")"
 done
-python3 - "$T_DIR" "${keys[@]}" <<'PY' || t_fail "python checks"
+"$py" - "$T_DIR" "${keys[@]}" <<'PY' || t_fail "python checks"
 import json, os, re, sys
 d = sys.argv[1]
 want = sorted(os.fsencode(k) for k in sys.argv[2:])
@@ -127,6 +135,7 @@ try:
 except ImportError:
     print("# prometheus_client not installed: its parser check is skipped")
 else:
-    list(text_string_to_metric_families(open(os.path.join(d, "metrics.txt")).read()))
+    fams = list(text_string_to_metric_families(open(os.path.join(d, "metrics.txt")).read()))
+    print("# prometheus_client's OpenMetrics parser read %d metric families" % len(fams))
 PY
 echo ok
