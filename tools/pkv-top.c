@@ -82,7 +82,7 @@ struct top_snap {
 	size_t nbuckets;
 	bool has_handle_stats;
 	struct pkv_stats hs;
-	double ring_rate; /* ring requests per second, NAN when unknown */
+	double ring_rate; /* client requests per second, NAN when unknown */
 };
 
 static void snap_free(struct top_snap *s)
@@ -791,7 +791,7 @@ static void render_header(const struct top_snap *s, struct top_lines *l)
 		uint64_t att = tok_u64_or0(s->local, "attaches");
 		uint64_t rec = tok_u64_or0(s->local, "reclaimed");
 		lines_add(l, TOP_ROLE_TEXT,
-			  "local: clients %" PRIu64 "  ring requests/s %s  cache entries %" PRIu64
+			  "local: clients %" PRIu64 "  requests/s %s  cache entries %" PRIu64
 			  "  cache hit rate %s  lock recoveries %" PRIu64,
 			  att >= rec ? att - rec : 0, rr, tok_u64_or0(s->local, "cache_entries"), hit,
 			  tok_u64_or0(s->local, "lock_recoveries"));
