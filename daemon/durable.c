@@ -495,21 +495,30 @@ int durable_append(struct durable *d, const struct durable_rec *r)
 	return 0;
 }
 
-/* Writes an in-flight batch again at its offset and syncs it, on this thread
- * (idempotent: the same bytes at the same place). */
-static int settle_in_flight(struct durable *d)
+/* Writes len bytes at off and syncs them, on this thread; a failure breaks
+ * the handle. */
+static int write_sync_here(struct durable *d, const uint8_t *p, size_t len, uint64_t off)
 {
-	if (!d->in_flight)
-		return 0;
-	int rc = write_all(d->fd, d->fl_buf, d->fl_len, d->fl_off);
+	int rc = write_all(d->fd, p, len, off);
 	if (!rc && fdatasync(d->fd) != 0)
 		rc = -errno;
 	if (rc) {
 		DERR(d, "durable: writing %s/%s failed: %s", d->dir, DURABLE_LOG_NAME,
 		     strerror(-rc));
 		d->broken = rc;
-		return rc;
 	}
+	return rc;
+}
+
+/* Writes an in-flight batch again at its offset and syncs it, on this thread
+ * (idempotent: the same bytes at the same place). */
+static int settle_in_flight(struct durable *d)
+{
+	if (!d->in_flight)
+		return 0;
+	int rc = write_sync_here(d, d->fl_buf, d->fl_len, d->fl_off);
+	if (rc)
+		return rc;
 	d->in_flight = false;
 	d->synced_size = d->fl_off + d->fl_len;
 	return 0;
@@ -565,14 +574,9 @@ int durable_sync_end(struct durable *d, ssize_t wres, int fres, uint64_t *sync_n
 	if (finish_here) {
 		/* A short write (the chain's sync did not run), or no chain at
 		 * all (fres > 0): the rest and the sync here. */
-		rc = write_all(d->fd, d->fl_buf + wres, d->fl_len - (size_t)wres,
-			       d->fl_off + (uint64_t)wres);
-		if (!rc && fdatasync(d->fd) != 0)
-			rc = -errno;
+		rc = write_sync_here(d, d->fl_buf + wres, d->fl_len - (size_t)wres,
+				     d->fl_off + (uint64_t)wres);
 		if (rc) {
-			DERR(d, "durable: writing %s/%s failed: %s", d->dir, DURABLE_LOG_NAME,
-			     strerror(-rc));
-			d->broken = rc;
 			d->in_flight = false;
 			return rc;
 		}
