@@ -43,6 +43,23 @@ static uint64_t chosen_gen(const struct sim *s, unsigned n)
 	return e && e->chosen ? e->gen : 0;
 }
 
+/* Observer 4 puts k0 bound to a process of its own (*proc); observer 5
+ * reads it. Returns the generation, which 5 holds chosen. */
+static uint64_t held_on_4_learned_on_5(struct sim *s, unsigned *proc)
+{
+	*proc = sim_spawn(s, 4);
+	struct sim_bind sb = {.mask = PKV_BIND_PID, .proc = *proc};
+	size_t op = sim_put_bound(s, 4, 0, "held", &sb, 1000000, false);
+	ck_assert(sim_run_until_done(s, s->now + 2000000));
+	ck_assert_int_eq(s->ops[op].status, PKV_S_OK);
+	size_t g = sim_get(s, 5, 0, 1000000, false);
+	ck_assert(sim_run_until_done(s, s->now + 2000000));
+	ck_assert_int_eq(s->ops[g].status, PKV_S_OK);
+	uint64_t gen = s->ops[op].gen;
+	ck_assert_uint_eq(chosen_gen(s, 5), gen);
+	return gen;
+}
+
 static void assert_checks(const struct sim *s)
 {
 	char err[300];
@@ -100,16 +117,8 @@ START_TEST(observer_process_exit_ends_the_key_on_the_other_observer)
 	struct sim_config c = fleet_cfg(172, 5);
 	sim_init(&s, &c);
 	sim_run_until(&s, 50000);
-	unsigned proc = sim_spawn(&s, 4);
-	struct sim_bind sb = {.mask = PKV_BIND_PID, .proc = proc};
-	size_t op = sim_put_bound(&s, 4, 0, "held", &sb, 1000000, false);
-	ck_assert(sim_run_until_done(&s, s.now + 2000000));
-	ck_assert_int_eq(s.ops[op].status, PKV_S_OK);
-	size_t g = sim_get(&s, 5, 0, 1000000, false);
-	ck_assert(sim_run_until_done(&s, s.now + 2000000));
-	ck_assert_int_eq(s.ops[g].status, PKV_S_OK);
-	uint64_t gen = s.ops[op].gen;
-	ck_assert_uint_eq(chosen_gen(&s, 5), gen);
+	unsigned proc;
+	uint64_t gen = held_on_4_learned_on_5(&s, &proc);
 	sim_proc_kill(&s, proc);
 	sim_run_until(&s, s.now + 300000);
 	for (unsigned n = 1; n <= 5; n++)
@@ -131,16 +140,8 @@ START_TEST(killed_observer_ends_its_bindings_everywhere_and_no_quorum_changes)
 	struct sim_config c = fleet_cfg(173, 5);
 	sim_init(&s, &c);
 	sim_run_until(&s, 50000);
-	unsigned proc = sim_spawn(&s, 4);
-	struct sim_bind sb = {.mask = PKV_BIND_PID, .proc = proc};
-	size_t op = sim_put_bound(&s, 4, 0, "held", &sb, 1000000, false);
-	ck_assert(sim_run_until_done(&s, s.now + 2000000));
-	ck_assert_int_eq(s.ops[op].status, PKV_S_OK);
-	size_t g = sim_get(&s, 5, 0, 1000000, false);
-	ck_assert(sim_run_until_done(&s, s.now + 2000000));
-	uint64_t gen = s.ops[op].gen;
-	ck_assert_uint_eq(chosen_gen(&s, 5), gen);
-	(void)g;
+	unsigned proc;
+	uint64_t gen = held_on_4_learned_on_5(&s, &proc);
 	sim_kill(&s, 4);
 	sim_run_until(&s, s.now + 2 * s.cfg.hb_us + 3 * GRACE_US);
 	for (unsigned n = 1; n <= 5; n++)
