@@ -25,6 +25,7 @@ fi
 ninja -C build-tsan $tsan_targets || { echo "0 passed, 1 failed"; exit 1; }
 
 passed=0 failed=0 skipped=0
+notok=$(mktemp)
 run() { # build dir, extra env, then -- and meson test arguments
 	local dir=$1 out
 	shift
@@ -40,6 +41,10 @@ run() { # build dir, extra env, then -- and meson test arguments
 	unexp=$(sed -n 's/^Unexpected Pass: *\([0-9]*\).*/\1/p' "$out")
 	to=$(sed -n 's/^Timeout: *\([0-9]*\).*/\1/p' "$out")
 	skip=$(sed -n 's/^Skipped: *\([0-9]*\).*/\1/p' "$out")
+	# Every test that did not pass, named again at the end where a reader
+	# of the last lines sees it.
+	grep -E '^ *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT|UNEXPECTEDPASS|ERROR) ' "$out" |
+		sed "s|^|$dir: |" >>"$notok"
 	rm -f "$out"
 	if [ -z "$ok$fail" ]; then
 		failed=$((failed + 1)) # meson itself failed
@@ -55,5 +60,10 @@ run build-test
 run build-test -- --no-rebuild --suite fuzz
 run build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 PKV_SANITIZED=1
 run build-tsan TSAN_OPTIONS=halt_on_error=1:exitcode=66 PKV_SANITIZED=1 -- --no-rebuild ring cache library
+if [ -s "$notok" ]; then
+	echo "Did not pass:"
+	cat "$notok"
+fi
+rm -f "$notok"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
