@@ -657,7 +657,16 @@ static int prepare_reads(void *vctx, unsigned client, unsigned keys)
 
 	for (unsigned i = 0; rc == 0 && i < keys; i++) {
 		harness_key(key, 'p', i);
-		rc = ctx_put(x, key) ? -EIO : 0;
+		/* A loaded machine may see a leader change mid-way: try a put
+		 * three times; a retry that finds the key there (1) is done. */
+		for (int attempt = 0; attempt < 3; attempt++) {
+			int r = ctx_put(x, key);
+
+			rc = r == 0 || (r > 0 && attempt > 0) ? 0 : -EIO;
+			if (rc == 0 || r > 0)
+				break;
+			sleep_ms(200);
+		}
 	}
 	return rc;
 }
