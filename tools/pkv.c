@@ -64,7 +64,8 @@ static void usage(FILE *f)
 	      "                                  each daemon's acceptor (promise, accepted ballot and\n"
 	      "                                  value) and learner (chosen) state of KEY\n"
 	      "  keys [-b BUCKET] [-0 | --json]   the keys known across the cluster, one a line\n"
-	      "                                   (-0: each ended by a NUL byte; --json: an array)\n"
+	      "                                   (-0: each ended by a NUL byte; --json: an array\n"
+	      "                                   of objects, each with its key)\n"
 	      "  pid  [-b BUCKET] [--default V] KEY   the pid KEY is bound to\n"
 	      "  node [-b BUCKET] [--default V] KEY   the node KEY is bound to\n"
 	      "  now                              the system time in ms (for --until)\n"
@@ -93,9 +94,9 @@ static void usage(FILE *f)
 	      "node running in the per-user run dir ($XDG_RUNTIME_DIR/paxoskv or /tmp/paxoskv-UID).\n"
 	      "exit status: 0 ok, 1 not found, 2 no quorum, 3 invalid value, 64 usage,\n"
 	      "65 value or key too large, 69 daemon unavailable, 75 hold --wait timed out\n"
-	      "--json strings are bytes: valid UTF-8 as it is, \\\" and \\\\ escaped, control bytes\n"
-	      "(0x00-0x1f, 0x7f) as \\u00XX, a byte that is not valid UTF-8 as \\udcXX (XX: the\n"
-	      "byte; Python: s.encode('utf-8', 'surrogateescape') gives the bytes back)\n",
+	      "--json: keys, values and buckets as \"key\" (\"value\", \"bucket\") when they are\n"
+	      "valid UTF-8 (control bytes and NUL as \\u00XX), else as \"key_base64\"\n"
+	      "(\"value_base64\", \"bucket_base64\"): standard base64 of the bytes\n",
 	      f);
 }
 
@@ -366,16 +367,13 @@ static void print_key_event(const struct pkv_watch_event *ev, bool json)
 		json_key(&j, "event");
 		json_cstr(&j, chosen ? "chosen" : "ended");
 		if (ev->bucket_len) {
-			json_key(&j, "bucket");
-			json_str(&j, ev->bucket, ev->bucket_len);
+			json_field_bytes(&j, "bucket", ev->bucket, ev->bucket_len);
 		}
-		json_key(&j, "key");
-		json_str(&j, ev->key, ev->key_len);
+		json_field_bytes(&j, "key", ev->key, ev->key_len);
 		json_key(&j, "generation");
 		json_u64(&j, ev->gen);
 		if (chosen) {
-			json_key(&j, "value");
-			json_str(&j, ev->value, ev->value_len);
+			json_field_bytes(&j, "value", ev->value, ev->value_len);
 			if (ev->until) {
 				json_key(&j, "until");
 				json_u64(&j, ev->until);
@@ -637,8 +635,7 @@ static int cmd_info(int argc, char **argv)
 						json_u64(&j, x->ballot_round);
 						json_key(&j, "ballot_node");
 						json_u64(&j, x->ballot_node);
-						json_key(&j, "value");
-						json_str(&j, x->value, x->value_len);
+						json_field_bytes(&j, "value", x->value, x->value_len);
 					}
 					json_key(&j, "synced");
 					json_bool(&j, x->synced);
@@ -1195,13 +1192,10 @@ static int cmd_put_get(int argc, char **argv, bool put)
 		json_init(&j, stdout);
 		json_obj_begin(&j);
 		if (o.bucket) {
-			json_key(&j, "bucket");
-			json_cstr(&j, o.bucket);
+			json_field_bytes(&j, "bucket", o.bucket, strlen(o.bucket));
 		}
-		json_key(&j, "key");
-		json_cstr(&j, key);
-		json_key(&j, "value");
-		json_str(&j, v.data, v.len);
+		json_field_bytes(&j, "key", key, strlen(key));
+		json_field_bytes(&j, "value", v.data, v.len);
 		json_key(&j, "generation");
 		json_u64(&j, v.gen);
 		json_key(&j, "stale");
@@ -1510,8 +1504,10 @@ static int cmd_keys(int argc, char **argv)
 		if (json)
 			json_arr_begin(&j);
 		while ((r = pkv_keys_next(it, &k, &klen)) == 1) {
-			if (json) {
-				json_str(&j, k, klen);
+			if (json) { /* an object: a key that is not UTF-8 needs its own name */
+				json_obj_begin(&j);
+				json_field_bytes(&j, "key", k, klen);
+				json_obj_end(&j);
 				continue;
 			}
 			fwrite(k, 1, klen, stdout);
