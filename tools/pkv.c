@@ -394,9 +394,204 @@ static void print_key_event(const struct pkv_watch_event *ev, bool json)
 }
 
 /*
- * watch KEY / watch -b BUCKET: key events (docs/design.md §8.3). A key
- * watch rides out a daemon restart: it watches again from the last
- * generation it printed, so no event is lost or printed twice.
+ * What a watch printed of one key: the highest generation printed chosen
+ * and the highest printed ended. A bucket watch keeps one for every key it
+ * has printed, in a hash table; a key watch has one.
+ */
+struct seen_key {
+	struct seen_key *next;
+	uint64_t chosen, ended;
+	size_t len;
+	unsigned char key[];
+};
+
+struct seen {
+	struct seen_key **slot;
+	size_t nslot, n;
+};
+
+static size_t seen_hash(const void *key, size_t len)
+{
+	const unsigned char *p = key;
+	uint64_t h = 14695981039346656037u; /* FNV-1a */
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 1099511628211u;
+	return (size_t)h;
+}
+
+/* The key's record, made (all zero) when it has none; NULL without memory. */
+static struct seen_key *seen_get(struct seen *s, const void *key, size_t len)
+{
+	if (s->nslot) {
+		for (struct seen_key *k = s->slot[seen_hash(key, len) % s->nslot]; k; k = k->next)
+			if (k->len == len && !memcmp(k->key, key, len))
+				return k;
+	}
+	if (s->n >= s->nslot) { /* grow at load 1 */
+		size_t nslot = s->nslot ? 2 * s->nslot : 64;
+		struct seen_key **slot = calloc(nslot, sizeof(*slot));
+		if (!slot)
+			return NULL;
+		for (size_t i = 0; i < s->nslot; i++)
+			for (struct seen_key *k = s->slot[i], *next; k; k = next) {
+				next = k->next;
+				size_t at = seen_hash(k->key, k->len) % nslot;
+				k->next = slot[at];
+				slot[at] = k;
+			}
+		free(s->slot);
+		s->slot = slot;
+		s->nslot = nslot;
+	}
+	struct seen_key *k = calloc(1, sizeof(*k) + len);
+	if (!k)
+		return NULL;
+	memcpy(k->key, key, len);
+	k->len = len;
+	size_t at = seen_hash(key, len) % s->nslot;
+	k->next = s->slot[at];
+	s->slot[at] = k;
+	s->n++;
+	return k;
+}
+
+static void seen_free(struct seen *s)
+{
+	for (size_t i = 0; i < s->nslot; i++)
+		for (struct seen_key *k = s->slot[i], *next; k; k = next) {
+			next = k->next;
+			free(k);
+		}
+	free(s->slot);
+}
+
+/*
+ * Prints an event unless it was printed already: a generation chosen or
+ * ended at most what the key's record says is not new (a re-watch reports
+ * the current state again). A value chosen in a newer generation than one
+ * printed as live says that one ended (generations only advance by
+ * erasure, §4.1): printed first when the stream did not say so, as after a
+ * restart of the daemon, which does not remember what it told.
+ */
+static void watch_report(struct seen_key *k, const struct pkv_watch_event *ev, bool json)
+{
+	if (ev->kind == PKV_WATCH_CHOSEN) {
+		if (ev->gen <= k->chosen || ev->gen <= k->ended)
+			return;
+		if (k->chosen > k->ended) {
+			struct pkv_watch_event end = *ev;
+			end.kind = PKV_WATCH_ENDED;
+			end.gen = ev->gen - 1;
+			print_key_event(&end, json);
+			k->ended = end.gen;
+		}
+		print_key_event(ev, json);
+		k->chosen = ev->gen;
+		return;
+	}
+	if (ev->gen <= k->ended)
+		return;
+	print_key_event(ev, json);
+	k->ended = ev->gen;
+}
+
+/*
+ * After a bucket watch is made again (docs/design.md §8.3): a key printed
+ * as live that the daemon no longer has a value of has ended, which the
+ * new stream cannot say (the daemon reports the keys it holds, and a
+ * restarted one never told this watch anything). A get tells, asking the
+ * acceptors on a miss; a key with a value now needs nothing here, as the
+ * stream reports it. PKV_OK, or why a key could not be read by `deadline`.
+ */
+static int watch_bucket_resume(struct pkv_client *cl, struct seen *s, const char *bucket,
+			       size_t blen, bool json, uint64_t deadline)
+{
+	for (size_t i = 0; i < s->nslot; i++) {
+		for (struct seen_key *k = s->slot[i]; k; k = k->next) {
+			if (k->chosen <= k->ended)
+				continue;
+			int r;
+			for (;;) {
+				uint64_t now = mono_ms();
+				struct pkv_get_opts go = {
+				    .bucket = bucket,
+				    .bucket_len = blen,
+				    .timeout_ms = now < deadline ? (uint32_t)(deadline - now) : 1,
+				};
+				struct pkv_value v = PKV_VALUE_INIT;
+				r = pkv_get(cl, k->key, k->len, &go, &v);
+				pkv_value_free(&v);
+				if (r == PKV_OK || r == PKV_NOT_FOUND || mono_ms() >= deadline)
+					break;
+				poll(NULL, 0, 100);
+			}
+			if (r == PKV_NOT_FOUND) {
+				size_t dl = sizeof(PKV_BUCKET_DEFAULT) - 1;
+				bool dflt = blen == dl && !memcmp(bucket, PKV_BUCKET_DEFAULT, dl);
+				struct pkv_watch_event end = {
+				    .kind = PKV_WATCH_ENDED,
+				    .gen = k->chosen,
+				    .bucket = bucket,
+				    .bucket_len = dflt ? 0 : blen,
+				    .key = k->key,
+				    .key_len = k->len,
+				};
+				watch_report(k, &end, json);
+			} else if (r != PKV_OK) {
+				return r;
+			}
+		}
+	}
+	return PKV_OK;
+}
+
+/*
+ * The watch made again after its stream ended (the daemon restarted, or
+ * dropped a reader too slow): a key watch from the last generation it
+ * printed; a bucket watch once the daemon serves again, then the keys it
+ * printed as live are checked (watch_bucket_resume). PKV_OK with *w set.
+ */
+static int watch_again(struct pkv_client *cl, struct seen *s, const char *bucket, size_t blen,
+		       const char *key, size_t klen, bool json, struct pkv_watch **w)
+{
+	/* The daemon back within 10 s, and then serving within 30 s more. */
+	uint64_t give_up = mono_ms() + 10000, serve_by = 0;
+	int r = PKV_UNAVAILABLE;
+	while (mono_ms() < (serve_by ? serve_by : give_up)) {
+		if (key) {
+			struct seen_key *k = seen_get(s, key, klen);
+			r = k ? pkv_watch(cl, bucket, blen, key, klen, k->chosen, 0, w) : -ENOMEM;
+			if (r == PKV_OK)
+				return r;
+			poll(NULL, 0, 100);
+			continue;
+		}
+		uint64_t now = mono_ms(), until = serve_by ? serve_by : give_up;
+		r = pkv_wait_for_bucket(cl, bucket, blen, (uint32_t)(until - now));
+		if (r == PKV_OK) {
+			if (!serve_by)
+				serve_by = mono_ms() + 30000;
+			r = pkv_watch(cl, bucket, blen, NULL, 0, 0, 0, w);
+		}
+		if (r == PKV_OK) {
+			r = watch_bucket_resume(cl, s, bucket, blen, json, serve_by);
+			if (r == PKV_OK)
+				return r;
+			pkv_unwatch(*w);
+			*w = NULL;
+		} else if (r == PKV_TIMEOUT && !serve_by) {
+			serve_by = mono_ms() + 30000; /* up, not yet serving */
+		}
+		poll(NULL, 0, 100);
+	}
+	return r;
+}
+
+/*
+ * watch KEY / watch -b BUCKET: key events (docs/design.md §8.3). Either
+ * rides out a daemon restart: a key watch watches again from the last
+ * generation it printed, a bucket watch watches again and checks the keys
+ * it printed as live; no event is lost or printed twice.
  */
 static int cmd_watch_keys(int argc, char **argv)
 {
@@ -444,11 +639,22 @@ static int cmd_watch_keys(int argc, char **argv)
 		pkv_value_free(&v);
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	uint64_t seen_chosen = from, seen_ended = from ? from - 1 : 0;
+	struct seen seen = {0};
+	if (key) {
+		struct seen_key *k = seen_get(&seen, key, klen);
+		if (!k) {
+			fputs("pkv: watch: out of memory\n", stderr);
+			pkv_close(cl);
+			return EX_UNAVAILABLE_;
+		}
+		k->chosen = from;
+		k->ended = from ? from - 1 : 0;
+	}
 	struct pkv_watch *w = NULL;
 	int r = pkv_watch(cl, bucket, blen, key, klen, from, 0, &w);
 	if (r != PKV_OK) {
 		fprintf(stderr, "pkv: watch: %s (%s)\n", pkv_strerror(r), pkv_errmsg());
+		seen_free(&seen);
 		pkv_close(cl);
 		return exit_for(r);
 	}
@@ -456,37 +662,25 @@ static int cmd_watch_keys(int argc, char **argv)
 		struct pkv_watch_event ev;
 		r = pkv_watch_next(w, &ev, 60000);
 		if (r == 1) {
-			/* After a re-watch, what was printed already is not again. */
-			if (key && ev.kind == PKV_WATCH_CHOSEN && ev.gen <= seen_chosen && seen_chosen)
-				continue;
-			if (key && ev.kind == PKV_WATCH_ENDED && ev.gen <= seen_ended && seen_ended)
-				continue;
-			print_key_event(&ev, json);
-			if (ev.kind == PKV_WATCH_CHOSEN && ev.gen > seen_chosen)
-				seen_chosen = ev.gen;
-			if (ev.kind == PKV_WATCH_ENDED && ev.gen > seen_ended)
-				seen_ended = ev.gen;
+			struct seen_key *k = seen_get(&seen, ev.key, ev.key_len);
+			if (!k) { /* without its record, an event could print twice */
+				r = -ENOMEM;
+				break;
+			}
+			watch_report(k, &ev, json);
 			continue;
 		}
 		if (r == 0)
 			continue;
 		pkv_unwatch(w);
 		w = NULL;
-		if (!key)
-			break;
-		/* The daemon went away: watch again from what was seen, for a while. */
-		uint64_t give_up = mono_ms() + 10000;
-		while (mono_ms() < give_up) {
-			r = pkv_watch(cl, bucket, blen, key, klen, seen_chosen, 0, &w);
-			if (r == PKV_OK)
-				break;
-			poll(NULL, 0, 100);
-		}
-		if (!w)
+		r = watch_again(cl, &seen, bucket, blen, key, klen, json, &w);
+		if (r != PKV_OK)
 			break;
 	}
 	fprintf(stderr, "pkv: watch: %s (%s)\n", pkv_strerror(r), pkv_errmsg());
 	pkv_unwatch(w);
+	seen_free(&seen);
 	pkv_close(cl);
 	return EX_UNAVAILABLE_;
 }
