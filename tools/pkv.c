@@ -35,12 +35,13 @@ enum exit_code {
 };
 
 static const char *opt_node, *opt_socket;
+static bool opt_json; /* -o json: as each command's --json */
 
 #define PKV_MAX_NODES_CLI 64 /* configured nodes a daemon can report */
 
 static void usage(FILE *f)
 {
-	fputs("usage: pkv [-n NODE | -S SOCKET] COMMAND ...\n"
+	fputs("usage: pkv [-n NODE | -S SOCKET] [-o json|text] COMMAND ...\n"
 	      "       pkv -h | --help | -V | --version\n"
 	      "  put  [-b BUCKET] [--pid PID] [--node NODE] [--key KEY2] [--until MS | --ttl MS]\n"
 	      "       [--no-quorum return|retry|fail] [--timeout MS] KEY VALUE\n"
@@ -240,9 +241,12 @@ enum report_form { FORM_TEXT, FORM_JSON, FORM_OPENMETRICS };
 static int report_form(int argc, char **argv, const char *what, bool openmetrics,
 		       enum report_form *form)
 {
-	*form = FORM_TEXT;
+	*form = opt_json ? FORM_JSON : FORM_TEXT;
 	if (argc == 1)
 		return EX_OK_;
+	if (opt_json)
+		return usage_error("%s: -o json is the form already; no '%s' with it", what,
+				   argv[argc - 1]);
 	if (argc == 2 && !strcmp(argv[1], "--json"))
 		*form = FORM_JSON;
 	else if (argc == 2 && openmetrics &&
@@ -603,7 +607,7 @@ static int cmd_watch_keys(int argc, char **argv)
 		{0},
 	};
 	const char *bucket = NULL;
-	bool json = false;
+	bool json = opt_json;
 	uint64_t from = 0;
 	int c;
 	optind = 0;
@@ -756,7 +760,7 @@ static int cmd_info(int argc, char **argv)
 		{0},
 	};
 	const char *bucket = NULL;
-	bool json = false;
+	bool json = opt_json;
 	uint64_t timeout_ms = 1000;
 	int c;
 	optind = 0;
@@ -1192,6 +1196,7 @@ static int parse_opts(int argc, char **argv, enum cmd_kind kind, struct cmd_opts
 	const char *timeout_arg = NULL;
 	memset(o, 0, sizeof(*o));
 	o->doubt_signal = -1;
+	o->json = opt_json; /* main refused -o json for put and hold */
 	int c;
 	uint64_t v;
 	bool put = kind != CMD_GET, until_set = false;
@@ -1665,7 +1670,7 @@ static int cmd_keys(int argc, char **argv)
 		{0},
 	};
 	const char *bucket = NULL;
-	bool nul = false, json = false;
+	bool nul = false, json = opt_json;
 	int c;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "+:b:0", o, NULL)) != -1) {
@@ -1741,8 +1746,13 @@ int main(int argc, char **argv)
 		{0},
 	};
 	opterr = 0; /* one message per mistake, ours */
-	while ((c = getopt_long(argc, argv, "+:n:S:hV", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:n:S:o:hV", lo, NULL)) != -1) {
 		switch (c) {
+		case 'o':
+			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0)
+				return usage_error("-o takes json or text, not '%s'", optarg);
+			opt_json = !strcmp(optarg, "json");
+			break;
 		case 'n':
 			if (!*optarg)
 				return usage_error("-n takes a node name");
@@ -1770,6 +1780,14 @@ int main(int argc, char **argv)
 	char **cargv = argv + optind;
 	int cargc = argc - optind;
 	const char *cmd = cargv[0];
+	/* `watch` alone prints quorum events, which have no JSON form */
+	bool has_json = !strcmp(cmd, "get") || !strcmp(cmd, "info") || !strcmp(cmd, "keys") ||
+			(!strcmp(cmd, "watch") && cargc > 1) || !strcmp(cmd, "cluster") ||
+			!strcmp(cmd, "stats");
+	if (opt_json && !has_json)
+		return usage_error("-o json: '%s' has no JSON output (get, info, keys, watch KEY or"
+				   " -b BUCKET, cluster and stats have)",
+				   cmd);
 	if (!strcmp(cmd, "cluster"))
 		return cmd_cluster(cargc, cargv);
 	if (!strcmp(cmd, "put"))

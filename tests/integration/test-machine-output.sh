@@ -52,9 +52,9 @@ grep -qF $'{"key":"caf\xc3\xa9"}' "$T_DIR/keys.json" || t_fail "keys --json esca
 t_pkv -n node1 get -b odd --json $'bad\xffutf8' >"$T_DIR/get.json" || t_fail "get --json"
 grep -qF '"value_base64":"di1iYWT/dXRmOA=="' "$T_DIR/get.json" || t_fail "get --json: $(cat -v "$T_DIR/get.json")"
 t_pkv -n node1 get -b $'b\xff' --json k >"$T_DIR/get-bucket.json" || t_fail "get -b b\\xff --json"
-t_pkv -n node2 info -b odd --json $'\xff\xfe' >"$T_DIR/info.json" || t_fail "info --json"
+t_pkv -n node2 -o json info -b odd $'\xff\xfe' >"$T_DIR/info.json" || t_fail "-o json info"
 # a bucket watch starts with every key's value: one line each, then kill it
-t_pkv -n node3 watch -b odd --json >"$T_DIR/watch.jsonl" 2>"$T_DIR/watch.err" &
+t_pkv -n node3 -o json watch -b odd >"$T_DIR/watch.jsonl" 2>"$T_DIR/watch.err" &
 T_PID[watch]=$!
 t_lines() { [ "$(wc -l <"$1")" -ge "$2" ]; }
 t_wait_for "the bucket watch's first events" t_lines "$T_DIR/watch.jsonl" $((${#keys[@]} + 1))
@@ -74,6 +74,11 @@ rc=0; t_pkv -n node1 cluster --openmetrics >/dev/null 2>&1 || rc=$?
 [ "$rc" = 64 ] || t_fail "cluster --openmetrics exited $rc, want 64"
 rc=0; t_pkv -n node1 put --json k v >/dev/null 2>&1 || rc=$?
 [ "$rc" = 64 ] || t_fail "put --json exited $rc, want 64"
+for args in "-o json put k v" "-o json watch" "-o yaml keys" "-o json stats --openmetrics"; do
+	rc=0; out=$(t_pkv -n node1 $args 2>/dev/null) || rc=$?
+	[ "$rc" = 64 ] && [ -z "$out" ] || t_fail "pkv $args: exit $rc, out '$out'"
+done
+t_pkv -n node2 -o json keys -b odd >"$T_DIR/keys-o.json" || t_fail "-o json keys"
 
 # The first python3 with the OpenMetrics parser (Debian's
 # python3-prometheus-client, which scripts/test.sh installs), else any.
@@ -87,7 +92,7 @@ if [ -z "$py" ]; then
 	echo ok
 	exit 0
 fi
-for f in keys get get-bucket info cluster stats; do
+for f in keys keys-o get get-bucket info cluster stats; do
 	"$py" -m json.tool "$T_DIR/$f.json" >/dev/null || t_fail "$f --json does not parse: $(cat -v "$T_DIR/$f.json")"
 done
 "$py" - "$T_DIR" "${keys[@]}" <<'PY' || t_fail "python checks"
@@ -113,8 +118,9 @@ def field(o, name):
         b.decode("utf-8", "strict"); fail("%s_base64 for valid UTF-8: %r" % (name, o))
     except UnicodeDecodeError: pass
     return b
-got = sorted(field(k, "key") for k in load("keys"))
-if got != want: fail("keys --json round trip: %r != %r" % (got, want))
+for n in ("keys", "keys-o"):
+    got = sorted(field(k, "key") for k in load(n))
+    if got != want: fail("%s.json round trip: %r != %r" % (n, got, want))
 g = load("get")
 if field(g, "key") != b"bad\xffutf8": fail("get key %r" % g)
 if field(g, "value") != b"v-bad\xffutf8": fail("get value %r" % g)
