@@ -558,8 +558,9 @@ static int watch_bucket_resume(struct pkv_client *cl, struct seen *s, const char
 static int watch_again(struct pkv_client *cl, struct seen *s, const char *bucket, size_t blen,
 		       const char *key, size_t klen, bool json, struct pkv_watch **w)
 {
-	/* The daemon back within 10 s, and then serving within 30 s more. */
-	uint64_t give_up = mono_ms() + 10000, serve_by = 0;
+	/* The daemon back within 30 s (a restart on a loaded host), and then
+	 * serving (a bucket watch waits for that) within 30 s more. */
+	uint64_t give_up = mono_ms() + 30000, serve_by = 0;
 	int r = PKV_UNAVAILABLE;
 	while (mono_ms() < (serve_by ? serve_by : give_up)) {
 		if (key) {
