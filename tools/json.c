@@ -90,7 +90,7 @@ void json_write_string(FILE *f, const void *sv, size_t len)
 void json_write_base64(FILE *f, const void *sv, size_t len)
 {
 	static const char alphabet[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	const unsigned char *s = sv;
 	fputc('"', f);
 	size_t i = 0;

@@ -370,9 +370,8 @@ static void print_key_event(const struct pkv_watch_event *ev, bool json)
 		json_obj_begin(&j);
 		json_key(&j, "event");
 		json_cstr(&j, chosen ? "chosen" : "ended");
-		if (ev->bucket_len) {
+		if (ev->bucket_len)
 			json_field_bytes(&j, "bucket", ev->bucket, ev->bucket_len);
-		}
 		json_field_bytes(&j, "key", ev->key, ev->key_len);
 		json_key(&j, "generation");
 		json_u64(&j, ev->gen);
@@ -834,7 +833,8 @@ static int cmd_info(int argc, char **argv)
 						json_u64(&j, x->ballot_round);
 						json_key(&j, "ballot_node");
 						json_u64(&j, x->ballot_node);
-						json_field_bytes(&j, "value", x->value, x->value_len);
+						json_field_bytes(&j, "value", x->value,
+								 x->value_len);
 					}
 					json_key(&j, "synced");
 					json_bool(&j, x->synced);

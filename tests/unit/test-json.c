@@ -54,11 +54,11 @@ END_TEST
 START_TEST(test_invalid_utf8_in_text_is_replaced)
 {
 	CHECK_ESCAPE("\xff", "\"\\ufffd\"");
-	CHECK_ESCAPE("a\x80z", "\"a\\ufffdz\"");                 /* lone continuation byte */
-	CHECK_ESCAPE("\xc3", "\"\\ufffd\"");                     /* truncated sequence */
-	CHECK_ESCAPE("\xc3(", "\"\\ufffd(\"");                    /* bad continuation */
-	CHECK_ESCAPE("\xc0\xaf", "\"\\ufffd\\ufffd\"");           /* overlong '/' */
-	CHECK_ESCAPE("\xed\xb3\xbf", "\"\\ufffd\\ufffd\\ufffd\"");  /* U+DCFF: a surrogate */
+	CHECK_ESCAPE("a\x80z", "\"a\\ufffdz\"");		   /* lone continuation byte */
+	CHECK_ESCAPE("\xc3", "\"\\ufffd\"");			   /* truncated sequence */
+	CHECK_ESCAPE("\xc3(", "\"\\ufffd(\"");			   /* bad continuation */
+	CHECK_ESCAPE("\xc0\xaf", "\"\\ufffd\\ufffd\"");		   /* overlong '/' */
+	CHECK_ESCAPE("\xed\xb3\xbf", "\"\\ufffd\\ufffd\\ufffd\""); /* U+DCFF: a surrogate */
 	CHECK_ESCAPE("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""); /* > U+10FFFF */
 }
 END_TEST
@@ -69,9 +69,9 @@ START_TEST(test_utf8_validity_of_whole_strings)
 	ck_assert(json_utf8_valid("a\0b\x01\x7f", 5)); /* NUL and control bytes are UTF-8 */
 	ck_assert(json_utf8_valid("caf\xc3\xa9\xf0\x9f\x98\x80", 9));
 	ck_assert(!json_utf8_valid("\xff\xfe", 2));
-	ck_assert(!json_utf8_valid("ok\xc3", 3));            /* truncated at the end */
-	ck_assert(!json_utf8_valid("\xed\xa0\x80", 3));      /* U+D800 */
-	ck_assert(!json_utf8_valid("\xe0\x80\xaf", 3));      /* overlong */
+	ck_assert(!json_utf8_valid("ok\xc3", 3));	/* truncated at the end */
+	ck_assert(!json_utf8_valid("\xed\xa0\x80", 3)); /* U+D800 */
+	ck_assert(!json_utf8_valid("\xe0\x80\xaf", 3)); /* overlong */
 }
 END_TEST
 

@@ -127,9 +127,8 @@ static void json_phase(FILE *f, const struct bench_config *cfg, const struct pha
 {
 	fputs("{\"workload\": ", f);
 	json_string(f, workload_names[pr->workload]);
-	fprintf(f,
-		", \"clients\": %u, \"key_size\": %zu, \"value_size\": %zu, ",
-		pr->clients, cfg->key_size, cfg->value_size);
+	fprintf(f, ", \"clients\": %u, \"key_size\": %zu, \"value_size\": %zu, ", pr->clients,
+		cfg->key_size, cfg->value_size);
 	json_write_bytes_member(f, "bucket", cfg->bucket, strlen(cfg->bucket));
 	if (pr->workload == WL_MIXED)
 		fprintf(f, ", \"read_share\": %u", cfg->read_share);
