@@ -75,7 +75,8 @@ rc=0; t_pkv -n node1 cluster --openmetrics >/dev/null 2>&1 || rc=$?
 rc=0; t_pkv -n node1 put --json k v >/dev/null 2>&1 || rc=$?
 [ "$rc" = 64 ] || t_fail "put --json exited $rc, want 64"
 for args in "-o json put k v" "-o json watch" "-o yaml keys" "-o json stats --openmetrics"; do
-	rc=0; out=$(t_pkv -n node1 $args 2>/dev/null) || rc=$?
+	read -ra words <<<"$args"
+	rc=0; out=$(t_pkv -n node1 "${words[@]}" 2>/dev/null) || rc=$?
 	[ "$rc" = 64 ] && [ -z "$out" ] || t_fail "pkv $args: exit $rc, out '$out'"
 done
 t_pkv -n node2 -o json keys -b odd >"$T_DIR/keys-o.json" || t_fail "-o json keys"
