@@ -464,7 +464,12 @@ PKV_EXPORT void pkv_unsubscribe(struct pkv_subscription *sub);
  * to timeout_ms (0: only what is pending) and returns 1 with an event, 0
  * when none came, or an error: PKV_UNAVAILABLE when the daemon went away or
  * ended the stream (a reader too slow to keep up): watch again from the last
- * generation seen. The event's pointers stay valid until the next call or
+ * generation seen. A bucket watch has no one generation to resume from: watch
+ * the bucket again (from 0, once pkv_wait_for_bucket says the daemon serves),
+ * drop events at or below the generations already seen of each key, and
+ * pkv_get each key last seen chosen and not ended — PKV_NOT_FOUND says that
+ * lifetime ended meanwhile, which the new stream cannot (as `pkv watch -b`
+ * does, docs/design.md §8.3). The event's pointers stay valid until the next call or
  * pkv_unwatch. Independent of the handle once made. Errors of pkv_watch:
  * PKV_BAD_REQUEST, PKV_TOO_LARGE, PKV_UNAVAILABLE, -errno.
  */

@@ -127,10 +127,9 @@ static void json_phase(FILE *f, const struct bench_config *cfg, const struct pha
 {
 	fputs("{\"workload\": ", f);
 	json_string(f, workload_names[pr->workload]);
-	fprintf(f,
-		", \"clients\": %u, \"key_size\": %zu, \"value_size\": %zu, \"bucket\": ",
-		pr->clients, cfg->key_size, cfg->value_size);
-	json_string(f, cfg->bucket);
+	fprintf(f, ", \"clients\": %u, \"key_size\": %zu, \"value_size\": %zu, ", pr->clients,
+		cfg->key_size, cfg->value_size);
+	json_write_bytes_member(f, "bucket", cfg->bucket, strlen(cfg->bucket));
 	if (pr->workload == WL_MIXED)
 		fprintf(f, ", \"read_share\": %u", cfg->read_share);
 	if (pr->workload == WL_BOUND)
