@@ -5,7 +5,9 @@
 . "$(dirname "$0")/lib.sh"
 
 t_start_cluster 3
-t_watches() { [ "$(t_field "$1" watches | cut -d' ' -f1)" = "$2" ]; }
+# a waiter holds two watches on its daemon once queued (docs/design.md §8.5):
+# the key's queue and its lock's waiters
+t_watches() { [ "$(t_field "$1" watches | cut -d' ' -f1)" = "$(($2 * 2))" ]; }
 t_has() { [ "$(t_pkv -n node1 get lk 2>/dev/null)" = "$1" ]; }
 order=$T_DIR/order
 
