@@ -33,14 +33,14 @@
  * erased); or, for a bucket name too long for that, the second prefix and
  * 16 hex digits of its hash.
  */
-#define LOCK_QUEUE_PREFIX "lockq\0"
+#define LOCK_QUEUE_PREFIX     "lockq\0"
 #define LOCK_QUEUE_PREFIX_LEN (sizeof(LOCK_QUEUE_PREFIX) - 1)
-#define LOCK_QUEUE_HASHED "lockq#"
+#define LOCK_QUEUE_HASHED     "lockq#"
 
 /* A waiter key: the lock's id, then ticket, node, incarnation (big-endian)
  * and one byte saying whether the id is the lock key or its hash. */
-#define WAITER_SUFFIX (8u + 4u + 8u + 1u)
-#define LOCK_ID_HASHED 1u
+#define WAITER_SUFFIX	 (8u + 4u + 8u + 1u)
+#define LOCK_ID_HASHED	 1u
 #define LOCK_ID_HASH_LEN 16u
 
 /* A waiter's place in the cluster-wide order: ticket, then node, then
@@ -127,7 +127,8 @@ static void queue_names(struct lock_queue *q, const void *bucket, size_t bucket_
 		uint64_t h = fnv1a64(0xcbf29ce484222325ull, bucket, bucket_len);
 		memcpy(q->bucket, LOCK_QUEUE_HASHED, LOCK_QUEUE_PREFIX_LEN);
 		for (unsigned i = 0; i < 16; i++)
-			q->bucket[LOCK_QUEUE_PREFIX_LEN + i] = (uint8_t)hex[(h >> (60 - 4 * i)) & 15];
+			q->bucket[LOCK_QUEUE_PREFIX_LEN + i] =
+			    (uint8_t)hex[(h >> (60 - 4 * i)) & 15];
 		q->bucket_len = LOCK_QUEUE_PREFIX_LEN + 16;
 	}
 	if (key_len + WAITER_SUFFIX <= PKV_KEY_MAX) {
