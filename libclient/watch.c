@@ -3,9 +3,8 @@
  * watch.c — key watches and release (paxoskv.h; docs/design.md §8.3,
  * §8.4; the lock that waits on them is lock.c). Each watch is a control
  * connection of its own that the daemon turned into an event stream
- * (CTL_OP_WATCH); a release
- * is one request on a connection of its own, so that the daemon names the
- * caller by that connection's credentials. A key inspection (pkv_info,
+ * (CTL_OP_WATCH); a release is one request on a connection of its own, so
+ * that the daemon names the caller by that connection's credentials. A key inspection (pkv_info,
  * §8.6) reads the daemons' records as they come, up to a deadline.
  */
 #include <errno.h>
