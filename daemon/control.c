@@ -913,19 +913,19 @@ void control_drain_paxos(struct daemon *d)
 }
 
 /*
- * A lock waiter's ticket (docs/design.md §8.5): the voters' wall clock in ms
- * (this node's own while a majority's is unknown), above every ticket handed
- * out before in this incarnation, so that tickets on one daemon follow the
- * order of arrival (watch_seq) and never repeat.
+ * A lock waiter's ticket (docs/design.md §8.5): this node's wall clock in ms
+ * while it agrees with the voters' (§4.5), the voters' when it is off; above
+ * every ticket handed out before in this incarnation, so that tickets on one
+ * daemon follow the order of arrival (watch_seq) and never repeat.
  */
 static uint64_t watch_ticket(struct daemon *d)
 {
-	uint64_t now = daemon_now_us(), wall;
-	if (!membership_quorum_wall(&d->mem, now, &wall)) {
+	uint64_t wall;
+	if (!d->clock_off || !membership_quorum_wall(&d->mem, daemon_now_us(), &wall)) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		wall = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u +
-		       (uint64_t)d->fault.skew_ms;
+		       (uint64_t)d->fault.skew_ms; /* as the loop gives it to membership */
 	}
 	if (wall <= d->ctl.last_ticket)
 		wall = d->ctl.last_ticket + 1;

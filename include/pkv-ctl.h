@@ -149,7 +149,8 @@ enum ctl_watch_flag {
 
 /*
  * The first reply of a CTL_WATCH_QUEUE watch carries the waiter's ticket
- * (docs/design.md §8.5): the voters' wall clock in ms when it queued, above
+ * (docs/design.md §8.5): the daemon's wall clock in ms when it queued (the
+ * voters' while the daemon's own is off theirs), above
  * every ticket this daemon incarnation handed out before, so tickets follow
  * the order of arrival on one daemon and (node, incarnation, ticket) names
  * one waiter in the cluster.
