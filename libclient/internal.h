@@ -85,7 +85,8 @@ const char *client_endpoint(const struct pkv_client *c);
 struct ctl_watch_ticket;
 /*
  * pkv_watch; with `ticket` (a PKV_WATCH_QUEUE watch) it also reads the
- * waiter's ticket from the daemon's first reply (lock.c).
+ * waiter's ticket from the daemon's first reply (lock.c); ticket 0 from a
+ * daemon that hands out none (a version before them).
  */
 int watch_open(struct pkv_client *c, const void *bucket, size_t bucket_len, const void *key,
 	       size_t key_len, uint64_t from_gen, unsigned flags, struct pkv_watch **out,

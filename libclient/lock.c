@@ -303,10 +303,13 @@ PKV_EXPORT int pkv_lock(struct pkv_client *c, const void *bucket, size_t bucket_
 	queue_names(q, bucket, bucket_len, key, key_len);
 	uint64_t wgen = 0;
 	struct pkv_value got = PKV_VALUE_INIT;
-	r = queue_register(c, q, value, value_len, deadline, &wgen);
-	if (r == PKV_OK)
+	/* A daemon without tickets: its first waiter races the other
+	 * daemons' for each free generation, as before tickets. */
+	if (t.ticket)
+		r = queue_register(c, q, value, value_len, deadline, &wgen);
+	if (r == PKV_OK && t.ticket)
 		r = watch_open(c, q->bucket, q->bucket_len, NULL, 0, 0, 0, &qw, NULL);
-	if (r == PKV_OK)
+	if (r == PKV_OK && t.ticket)
 		queue_catch_up(c, q);
 	struct pkv_put_opts po = {.bucket = bucket, .bucket_len = bucket_len, .pid = PKV_PID_SELF};
 	/* The key is free when an end (told to the daemon's first waiter
@@ -353,7 +356,7 @@ PKV_EXPORT int pkv_lock(struct pkv_client *c, const void *bucket, size_t bucket_
 			continue;
 		struct pkv_watch_event ev;
 		int n;
-		while (r == PKV_OK && (n = pkv_watch_next(qw, &ev, 0)) != 0) {
+		while (qw && r == PKV_OK && (n = pkv_watch_next(qw, &ev, 0)) != 0) {
 			if (n < 0 || n >= PKV_NOT_FOUND)
 				r = n;
 			else

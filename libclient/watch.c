@@ -98,6 +98,9 @@ int watch_open(struct pkv_client *c, const void *bucket, size_t bucket_len, cons
 		if (n >= (ssize_t)sizeof(first.rep) && first.rep.magic == CTL_MAGIC &&
 		    first.rep.status != PKV_OK)
 			r = client_err(first.rep.status, "watch: %s", pkv_strerror(first.rep.status));
+		else if (n == (ssize_t)sizeof(first.rep) && first.rep.magic == CTL_MAGIC &&
+			 first.rep.len == 0)
+			*ticket = (struct ctl_watch_ticket){0}; /* a daemon without tickets */
 		else if (n != (ssize_t)sizeof(first) || first.rep.magic != CTL_MAGIC ||
 			 first.rep.len != sizeof(first.t))
 			r = client_err(PKV_UNAVAILABLE, "watch: no ticket from the daemon");
