@@ -850,8 +850,8 @@ static int req_bucket_key(const struct ctl_conn *c, const struct ctl_req *rq,
 	if (!bucket->len)
 		*bucket = (struct pkv_bytes){(const uint8_t *)PKV_DEFAULT_BUCKET,
 					     sizeof(PKV_DEFAULT_BUCKET) - 1};
-	if (!store_bucket_name_ok(*bucket))
-		return PKV_S_BAD_REQUEST;
+	if (!store_bucket_name_ok(*bucket) || pkv_bucket_reserved(bucket->p, bucket->len))
+		return PKV_S_BAD_REQUEST; /* a reserved bucket is the daemons' own, as in ringreq.c */
 	*key = (struct pkv_bytes){p + rq->bucket_len, rq->key_len};
 	return 0;
 }
