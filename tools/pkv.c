@@ -95,6 +95,10 @@ static void usage(FILE *f)
 	      "node running in the per-user run dir ($XDG_RUNTIME_DIR/paxoskv or /tmp/paxoskv-UID).\n"
 	      "exit status: 0 ok, 1 not found, 2 no quorum, 3 invalid value, 64 usage,\n"
 	      "65 value or key too large, 69 daemon unavailable, 75 hold --wait timed out\n"
+	      "-o json: JSON for every command but hold (which runs a command; exit 64): as\n"
+	      "--json where a command has it; put, pid, node, now, member list: one object\n"
+	      "or array; watch: one object a line; release, drop, wait, resize, member add\n"
+	      "and remove: {\"ok\":true,...}; errors stay on stderr with the same status\n"
 	      "--json: keys, values and buckets as \"key\" (\"value\", \"bucket\") when they are\n"
 	      "valid UTF-8 (control bytes and NUL as \\u00XX), else as \"key_base64\"\n"
 	      "(\"value_base64\", \"bucket_base64\"): standard base64 of the bytes\n",
@@ -270,6 +274,26 @@ static void print_report_json(const char *text)
 	json_end(&j);
 }
 
+/*
+ * -o json of a command that prints only a status on success: the start of
+ * {"ok":true,...}, with [bucket], for the caller's members and json_done.
+ */
+static void json_ok_begin(struct json *j, const char *bucket)
+{
+	json_init(j, stdout);
+	json_obj_begin(j);
+	json_key(j, "ok");
+	json_bool(j, true);
+	if (bucket)
+		json_field_bytes(j, "bucket", bucket, strlen(bucket));
+}
+
+static void json_done(struct json *j)
+{
+	json_obj_end(j);
+	json_end(j);
+}
+
 static int cmd_cluster(int argc, char **argv)
 {
 	enum report_form form;
@@ -347,6 +371,11 @@ static int cmd_wait(int argc, char **argv)
 			r = pkv_wait_for_bucket(cl, bucket, bucket ? strlen(bucket) : 0,
 						now < deadline ? (uint32_t)(deadline - now) : 0);
 			pkv_close(cl);
+			if (r == PKV_OK && opt_json) {
+				struct json j;
+				json_ok_begin(&j, bucket);
+				json_done(&j);
+			}
 			if (r == PKV_OK)
 				return EX_OK_;
 		}
@@ -719,17 +748,42 @@ static int cmd_watch(int argc, char **argv)
 				if (pkv_subscription_key(sub, b, sizeof(b) - 1, &bl, k, sizeof(k) - 1,
 							 &kl) != PKV_OK)
 					continue;
-				printf("%s %.*s gen=%" PRIu64 "%s%.*s\n",
-				       event == PKV_EVENT_LIFETIME_ENDED ? "lifetime_ended"
-									 : "lifetime_confirmed",
-				       (int)kl, k, gen, bl ? " bucket=" : "", (int)bl, b);
+				const char *name = event == PKV_EVENT_LIFETIME_ENDED
+							   ? "lifetime_ended"
+							   : "lifetime_confirmed";
+				if (opt_json) {
+					struct json j;
+					json_init(&j, stdout);
+					json_obj_begin(&j);
+					json_key(&j, "event");
+					json_cstr(&j, name);
+					if (bl)
+						json_field_bytes(&j, "bucket", b, bl);
+					json_field_bytes(&j, "key", k, kl);
+					json_key(&j, "generation");
+					json_u64(&j, gen);
+					json_done(&j);
+					continue;
+				}
+				printf("%s %.*s gen=%" PRIu64 "%s%.*s\n", name, (int)kl, k, gen,
+				       bl ? " bucket=" : "", (int)bl, b);
 				continue;
 			}
-			puts(event == PKV_EVENT_QUORUM_REACHED	 ? "quorum_reached"
-			     : event == PKV_EVENT_QUORUM_LOST	 ? "quorum_lost"
-			     : event == PKV_EVENT_LEASE_LOST	 ? "lease_lost"
-			     : event == PKV_EVENT_LEASE_REGAINED ? "lease_regained"
-								 : "unknown");
+			const char *name = event == PKV_EVENT_QUORUM_REACHED	? "quorum_reached"
+					   : event == PKV_EVENT_QUORUM_LOST	? "quorum_lost"
+					   : event == PKV_EVENT_LEASE_LOST	? "lease_lost"
+					   : event == PKV_EVENT_LEASE_REGAINED ? "lease_regained"
+										: "unknown";
+			if (opt_json) {
+				struct json j;
+				json_init(&j, stdout);
+				json_obj_begin(&j);
+				json_key(&j, "event");
+				json_cstr(&j, name);
+				json_done(&j);
+			} else {
+				puts(name);
+			}
 		}
 		if (r != 0) /* the daemon went away, or an error: the stream is over */
 			break;
@@ -914,6 +968,14 @@ static int cmd_release(int argc, char **argv)
 		return ex;
 	int r = pkv_release(cl, bucket, bucket ? strlen(bucket) : 0, key, strlen(key), gen);
 	pkv_close(cl);
+	if (r == PKV_OK && opt_json) {
+		struct json j;
+		json_ok_begin(&j, bucket);
+		json_field_bytes(&j, "key", key, strlen(key));
+		json_key(&j, "generation");
+		json_u64(&j, gen);
+		json_done(&j);
+	}
 	if (r == PKV_OK)
 		return EX_OK_;
 	if (r == PKV_STALE) {
@@ -930,26 +992,42 @@ static int cmd_release(int argc, char **argv)
 	return exit_for(r);
 }
 
-static int cmd_resize(int argc, char **argv)
+/* -o json of resize and member add|remove: {"ok":…,"voters":N[,"node":…]}. */
+static void print_resize_json(bool ok, uint64_t n, const char *node)
 {
-	uint64_t n;
-	if (argc != 2)
-		return usage_error("resize takes one argument, the new cluster size");
-	if (!parse_u64(argv[1], 64, &n) || n < 1)
-		return usage_error("resize: a cluster size is 1..64, not '%s'", argv[1]);
+	struct json j;
+	json_init(&j, stdout);
+	json_obj_begin(&j);
+	json_key(&j, "ok");
+	json_bool(&j, ok);
+	if (!ok) {
+		json_key(&j, "result");
+		json_cstr(&j, "not_in_sync");
+	}
+	json_key(&j, "voters");
+	json_u64(&j, n);
+	if (node) {
+		json_key(&j, "node");
+		json_cstr(&j, node);
+	}
+	json_done(&j);
+}
+
+/* resize to n voters; node: the one member add|remove names, else NULL. */
+static int resize_to(uint64_t n, const char *node)
+{
 	int ex = EX_OK_;
 	struct pkv_client *c = open_or_report(&ex);
 	if (!c)
 		return ex;
 	int r = pkv_resize_cluster(c, (unsigned)n);
 	pkv_close(c);
-	if (r == PKV_OK) {
-		puts("ok");
-		return EX_OK_;
-	}
-	if (r == PKV_NOT_IN_SYNC) {
-		puts("not_in_sync");
-		return EX_INVALID;
+	if (r == PKV_OK || r == PKV_NOT_IN_SYNC) {
+		if (opt_json)
+			print_resize_json(r == PKV_OK, n, node);
+		else
+			puts(r == PKV_OK ? "ok" : "not_in_sync");
+		return r == PKV_OK ? EX_OK_ : EX_INVALID;
 	}
 	if (r == PKV_BAD_REQUEST) {
 		fprintf(stderr, "pkv: resize: %" PRIu64 " voters: more than the configured nodes\n", n);
@@ -957,6 +1035,16 @@ static int cmd_resize(int argc, char **argv)
 	}
 	fprintf(stderr, "pkv: resize: %s\n", pkv_strerror(r));
 	return exit_for(r);
+}
+
+static int cmd_resize(int argc, char **argv)
+{
+	uint64_t n;
+	if (argc != 2)
+		return usage_error("resize takes one argument, the new cluster size");
+	if (!parse_u64(argv[1], 64, &n) || n < 1)
+		return usage_error("resize: a cluster size is 1..64, not '%s'", argv[1]);
+	return resize_to(n, NULL);
 }
 
 /* The value of line "NAME: value" of a daemon report, or NULL. Points into text. */
@@ -1041,15 +1129,38 @@ static int cmd_member(int argc, char **argv)
 	size_t ol = 0;
 	const char *obs = report_field(text, "observers", &ol);
 	if (list) {
-		printf("%-16s %-10s %s\n", "NAME", "ROLE", "STATE");
+		struct json j;
+		if (opt_json) {
+			json_init(&j, stdout);
+			json_arr_begin(&j);
+		} else {
+			printf("%-16s %-10s %s\n", "NAME", "ROLE", "STATE");
+		}
 		for (size_t k = 0; k < n_words; k++) {
 			bool v = word_in(voters, vl, words[k], wlen[k]);
 			bool up = word_in(conn, cl, words[k], wlen[k]);
 			bool me = wlen[k] == sl && !strncmp(words[k], self, sl);
 			bool o = !v && obs && word_in(obs, ol, words[k], wlen[k]);
-			printf("%-16.*s %-10s %s%s\n", (int)wlen[k], words[k],
-			       v ? "voter" : o ? "observer" : "non-voter",
-			       up ? "up" : "down", me ? " (this daemon)" : "");
+			const char *role = v ? "voter" : o ? "observer" : "non-voter";
+			if (!opt_json) {
+				printf("%-16.*s %-10s %s%s\n", (int)wlen[k], words[k], role,
+				       up ? "up" : "down", me ? " (this daemon)" : "");
+				continue;
+			}
+			json_obj_begin(&j);
+			json_key(&j, "name");
+			json_str(&j, words[k], wlen[k]);
+			json_key(&j, "role");
+			json_cstr(&j, role);
+			json_key(&j, "state");
+			json_cstr(&j, up ? "up" : "down");
+			json_key(&j, "this_daemon");
+			json_bool(&j, me);
+			json_obj_end(&j);
+		}
+		if (opt_json) {
+			json_arr_end(&j);
+			json_end(&j);
 		}
 		free(text);
 		return EX_OK_;
@@ -1085,10 +1196,7 @@ static int cmd_member(int argc, char **argv)
 		return EX_INVALID;
 	}
 	free(text);
-	char size[16];
-	snprintf(size, sizeof(size), "%zu", add ? n_voters + 1 : n_voters - 1);
-	char *rargv[] = {"resize", size, NULL};
-	return cmd_resize(2, rargv);
+	return resize_to(add ? n_voters + 1 : n_voters - 1, name);
 }
 
 static int cmd_drop(int argc, char **argv)
@@ -1107,6 +1215,11 @@ static int cmd_drop(int argc, char **argv)
 		fprintf(stderr, "pkv: drop %s: %s\n", argv[1], pkv_strerror(r));
 		return exit_for(r);
 	}
+	if (opt_json) {
+		struct json j;
+		json_ok_begin(&j, argv[1]);
+		json_done(&j);
+	}
 	return EX_OK_;
 }
 
@@ -1118,11 +1231,32 @@ static int cmd_buckets(int argc, char **argv)
 	int ex = daemon_text(pkv_node_stats, "buckets", &text);
 	if (ex)
 		return ex;
+	/*
+	 * -o json: an array of {"name": …}, the name as stats prints it (0x and
+	 * hex digits for one that is not printable), as stats --json does.
+	 */
+	struct json j;
+	if (opt_json) {
+		json_init(&j, stdout);
+		json_arr_begin(&j);
+	}
 	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
 		if (strncmp(line, "bucket: ", 8) != 0)
 			continue;
 		char *sp = strchr(line + 8, ' ');
-		printf("%.*s\n", sp ? (int)(sp - line - 8) : (int)strlen(line + 8), line + 8);
+		size_t nl = sp ? (size_t)(sp - line - 8) : strlen(line + 8);
+		if (opt_json) {
+			json_obj_begin(&j);
+			json_key(&j, "name");
+			json_str(&j, line + 8, nl);
+			json_obj_end(&j);
+		} else {
+			printf("%.*s\n", (int)nl, line + 8);
+		}
+	}
+	if (opt_json) {
+		json_arr_end(&j);
+		json_end(&j);
 	}
 	free(text);
 	return EX_OK_;
@@ -1197,7 +1331,7 @@ static int parse_opts(int argc, char **argv, enum cmd_kind kind, struct cmd_opts
 	const char *timeout_arg = NULL;
 	memset(o, 0, sizeof(*o));
 	o->doubt_signal = -1;
-	o->json = opt_json; /* main refused -o json for put and hold */
+	o->json = opt_json; /* put: -o json only; main refuses it for hold */
 	int c;
 	uint64_t v;
 	bool put = kind != CMD_GET, until_set = false;
@@ -1398,8 +1532,14 @@ static int cmd_put_get(int argc, char **argv, bool put)
 		json_field_bytes(&j, "value", v.data, v.len);
 		json_key(&j, "generation");
 		json_u64(&j, v.gen);
-		json_key(&j, "stale");
-		json_bool(&j, (v.flags & PKV_VALUE_STALE) != 0);
+		if (put) {
+			/* the chosen value is the one this put proposed (same bytes) */
+			json_key(&j, "won");
+			json_bool(&j, v.len == strlen(value) && !memcmp(v.data, value, v.len));
+		} else {
+			json_key(&j, "stale");
+			json_bool(&j, (v.flags & PKV_VALUE_STALE) != 0);
+		}
 		json_obj_end(&j);
 		json_end(&j);
 	} else if (r == PKV_OK) {
@@ -1439,7 +1579,8 @@ static int cmd_binding(int argc, char **argv, bool pid)
 		return EX_USAGE_;
 	if (argc - at != 1)
 		return usage_error("%s takes one KEY after its options", pid ? "pid" : "node");
-	if (o.stale || o.json)
+	bool json = o.json && opt_json; /* -o json; --json is an option of get */
+	if (o.stale || (o.json && !opt_json))
 		return usage_error("%s: %s is an option of get", pid ? "pid" : "node",
 				   o.stale ? "--stale" : "--json");
 	const char *key = argv[at];
@@ -1455,19 +1596,40 @@ static int cmd_binding(int argc, char **argv, bool pid)
 		.timeout_ms = o.timeout_ms,
 	};
 	int r;
-	if (pid) {
-		int32_t p;
+	int32_t p = 0;
+	char name[PKV_NODE_NAME_MAX + 1] = "";
+	if (pid)
 		r = pkv_pid(cl, key, strlen(key), &go, &p);
-		if (r == PKV_OK)
-			printf("%d\n", (int)p);
-	} else {
-		char name[PKV_NODE_NAME_MAX + 1];
+	else
 		r = pkv_node(cl, key, strlen(key), &go, name, sizeof(name));
-		if (r == PKV_OK)
+	bool dflt = r == PKV_NOT_FOUND && o.def;
+	if (json && (r == PKV_OK || dflt)) {
+		/* {[bucket,] key, pid|node} or, for --default, pid|node null and default */
+		struct json j;
+		json_init(&j, stdout);
+		json_obj_begin(&j);
+		if (o.bucket)
+			json_field_bytes(&j, "bucket", o.bucket, strlen(o.bucket));
+		json_field_bytes(&j, "key", key, strlen(key));
+		json_key(&j, pid ? "pid" : "node");
+		if (dflt)
+			json_null(&j);
+		else if (pid)
+			json_i64(&j, p);
+		else
+			json_cstr(&j, name);
+		if (dflt)
+			json_field_bytes(&j, "default", o.def, strlen(o.def));
+		json_done(&j);
+	} else if (r == PKV_OK) {
+		if (pid)
+			printf("%d\n", (int)p);
+		else
 			puts(name);
 	}
-	if (r == PKV_NOT_FOUND && o.def) {
-		puts(o.def);
+	if (dflt) {
+		if (!json)
+			puts(o.def);
 		r = PKV_OK;
 	} else if (r != PKV_OK) {
 		fprintf(stderr, "pkv: %s: %s\n", key, pkv_strerror(r));
@@ -1734,7 +1896,17 @@ static int cmd_now(int argc, char **argv)
 		return usage_error("now takes no arguments");
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	printf("%" PRIu64 "\n", (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+	uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	if (opt_json) {
+		struct json j;
+		json_init(&j, stdout);
+		json_obj_begin(&j);
+		json_key(&j, "now_ms");
+		json_u64(&j, ms);
+		json_done(&j);
+	} else {
+		printf("%" PRIu64 "\n", ms);
+	}
 	return EX_OK_;
 }
 
@@ -1781,14 +1953,10 @@ int main(int argc, char **argv)
 	char **cargv = argv + optind;
 	int cargc = argc - optind;
 	const char *cmd = cargv[0];
-	/* `watch` alone prints quorum events, which have no JSON form */
-	bool has_json = !strcmp(cmd, "get") || !strcmp(cmd, "info") || !strcmp(cmd, "keys") ||
-			(!strcmp(cmd, "watch") && cargc > 1) || !strcmp(cmd, "cluster") ||
-			!strcmp(cmd, "stats");
-	if (opt_json && !has_json)
-		return usage_error("-o json: '%s' has no JSON output (get, info, keys, watch KEY or"
-				   " -b BUCKET, cluster and stats have)",
-				   cmd);
+	/* hold runs a command: its output is the command's own */
+	if (opt_json && !strcmp(cmd, "hold"))
+		return usage_error("-o json: hold has no JSON output (it runs a command; every "
+				   "other command has)");
 	if (!strcmp(cmd, "cluster"))
 		return cmd_cluster(cargc, cargv);
 	if (!strcmp(cmd, "put"))

@@ -74,12 +74,53 @@ rc=0; t_pkv -n node1 cluster --openmetrics >/dev/null 2>&1 || rc=$?
 [ "$rc" = 64 ] || t_fail "cluster --openmetrics exited $rc, want 64"
 rc=0; t_pkv -n node1 put --json k v >/dev/null 2>&1 || rc=$?
 [ "$rc" = 64 ] || t_fail "put --json exited $rc, want 64"
-for args in "-o json put k v" "-o json watch" "-o yaml keys" "-o json stats --openmetrics"; do
+for args in "-o json hold k v -- true" "-o json hold --wait k v -- true" "-o yaml keys" \
+	"-o json stats --openmetrics" "-o json pid --stale k"; do
 	read -ra words <<<"$args"
 	rc=0; out=$(t_pkv -n node1 "${words[@]}" 2>/dev/null) || rc=$?
 	[ "$rc" = 64 ] && [ -z "$out" ] || t_fail "pkv $args: exit $rc, out '$out'"
 done
 t_pkv -n node2 -o json keys -b odd >"$T_DIR/keys-o.json" || t_fail "-o json keys"
+
+# -o json of every other command but hold (issue 19): one object each
+t_pkv -n node1 -o json put -b jo pk $'p\xff' >"$T_DIR/put.json" || t_fail "-o json put"
+t_pkv -n node2 -o json put -b jo pk other >"$T_DIR/put-lost.json" || t_fail "-o json put (lost)"
+sleep 300 & T_PID[bound]=$!
+t_pkv -n node1 put -b jo --pid "${T_PID[bound]}" bound v >/dev/null || t_fail "put --pid"
+t_pkv -n node1 put -b jo --node node2 nbound v >/dev/null || t_fail "put --node"
+t_pkv -n node1 -o json pid -b jo bound >"$T_DIR/pid.json" || t_fail "-o json pid"
+t_pkv -n node1 -o json node -b jo nbound >"$T_DIR/node.json" || t_fail "-o json node"
+t_pkv -n node1 -o json pid --default 7 -b jo nokey >"$T_DIR/pid-default.json" ||
+	t_fail "-o json pid --default"
+t_pkv -n node1 -o json now >"$T_DIR/now.json" || t_fail "-o json now"
+echo "$(t_now_ms)" >"$T_DIR/now.ms"
+t_pkv -n node1 -o json buckets >"$T_DIR/buckets.json" || t_fail "-o json buckets"
+t_pkv -n node1 -o json member list >"$T_DIR/member.json" || t_fail "-o json member list"
+t_pkv -n node1 -o json wait -b jo >"$T_DIR/wait.json" || t_fail "-o json wait"
+t_pkv -n node1 -o json resize 3 >"$T_DIR/resize.json" || t_fail "-o json resize 3"
+t_pkv -n node1 put -b jodrop k v >/dev/null || t_fail "put into jodrop"
+t_pkv -n node1 -o json drop jodrop >"$T_DIR/drop.json" || t_fail "-o json drop"
+# release: the process bound to the key is the one that releases it (exec)
+bash -c '"$PKV" -n node1 put -b jo --pid $$ rel v >/dev/null &&
+	g=$("$PKV" -n node1 get -g -b jo rel | tail -n 1) &&
+	exec "$PKV" -n node1 -o json release -b jo rel "$g"' >"$T_DIR/release.json" ||
+	t_fail "-o json release: $(cat "$T_DIR/release.json")"
+# an error stays on stderr, with the same status and nothing on stdout
+rc=0; out=$(t_pkv -n node1 -o json release -b jo rel 1 2>/dev/null) || rc=$?
+[ "$rc" = 1 ] && [ -z "$out" ] || t_fail "-o json release of an ended generation: exit $rc, out '$out'"
+rc=0; out=$(t_pkv -n node1 -o json pid -b jo nokey 2>/dev/null) || rc=$?
+[ "$rc" = 1 ] && [ -z "$out" ] || t_fail "-o json pid of no key: exit $rc, out '$out'"
+
+# watch without a key: quorum events, one object a line (node2 and node3 stop)
+t_pkv -n node1 -o json watch >"$T_DIR/qwatch.jsonl" 2>"$T_DIR/qwatch.err" &
+T_PID[qwatch]=$!
+t_wait_for "the quorum watch subscribed" t_field_is 1 subscribers 1
+t_stop 2
+t_stop 3
+t_wait_for "quorum_lost from the quorum watch" grep -q quorum_lost "$T_DIR/qwatch.jsonl"
+kill "${T_PID[qwatch]}"
+wait "${T_PID[qwatch]}" 2>/dev/null || true
+unset "T_PID[qwatch]"
 
 # The first python3 with the OpenMetrics parser (Debian's
 # python3-prometheus-client, which scripts/test.sh installs), else any.
@@ -93,13 +134,14 @@ if [ -z "$py" ]; then
 	echo ok
 	exit 0
 fi
-for f in keys keys-o get get-bucket info cluster stats; do
+for f in keys keys-o get get-bucket info cluster stats put put-lost pid node pid-default now \
+	buckets member wait resize drop release; do
 	"$py" -m json.tool "$T_DIR/$f.json" >/dev/null || t_fail "$f --json does not parse: $(cat -v "$T_DIR/$f.json")"
 done
-"$py" - "$T_DIR" "${keys[@]}" <<'PY' || t_fail "python checks"
+"$py" - "$T_DIR" "${T_PID[bound]}" "${keys[@]}" <<'PY' || t_fail "python checks"
 import base64, json, os, re, sys
 d = sys.argv[1]
-want = sorted([os.fsencode(k) for k in sys.argv[2:]] + [b"nul\0key"])
+want = sorted([os.fsencode(k) for k in sys.argv[3:]] + [b"nul\0key"])
 def load(n):
     with open(os.path.join(d, n + ".json"), "rb") as f:
         return json.loads(f.read().decode("utf-8"))
@@ -146,6 +188,40 @@ with open(os.path.join(d, "watch.jsonl"), "rb") as f:
 if sorted(ev) != want: fail("watch -b --json keys: %r != %r" % (sorted(ev), want))
 for k, v in ev.items():
     if v != (b"v\0nul" if k == b"nul\0key" else b"v-" + k): fail("watch value of %r: %r" % (k, v))
+# -o json of the other commands
+p = load("put")
+if field(p, "bucket") != b"jo" or field(p, "key") != b"pk" or field(p, "value") != b"p\xff" or \
+        p["won"] is not True or type(p["generation"]) is not int or p["generation"] < 1: fail("put %r" % p)
+q = load("put-lost")
+if field(q, "value") != b"p\xff" or q["won"] is not False or q["generation"] != p["generation"]:
+    fail("a put that lost %r" % q)
+pb = load("pid")
+if field(pb, "key") != b"bound" or pb["pid"] != int(sys.argv[2]): fail("pid %r" % pb)
+nb = load("node")
+if field(nb, "bucket") != b"jo" or nb["node"] != "node2": fail("node %r" % nb)
+pd = load("pid-default")
+if pd["pid"] is not None or field(pd, "default") != b"7": fail("pid --default %r" % pd)
+n = load("now")
+with open(os.path.join(d, "now.ms")) as f: ms = int(f.read())
+if type(n["now_ms"]) is not int or not 0 <= ms - n["now_ms"] < 60000: fail("now %r (then %d)" % (n, ms))
+names = {x["name"] for x in load("buckets")}
+if not {"odd", "jo", "keys=5", "0x" + "01" * 255} <= names: fail("buckets %r" % sorted(names))
+m = load("member")
+if [(x["name"], x["role"], x["state"], x["this_daemon"]) for x in m[:3]] != \
+        [("node1", "voter", "up", True), ("node2", "voter", "up", False), ("node3", "voter", "up", False)]:
+    fail("member list %r" % m)
+if any(x["role"] != "non-voter" or x["state"] != "down" or x["this_daemon"] for x in m[3:]):
+    fail("member list's other nodes %r" % m)
+if load("wait") != {"ok": True, "bucket": "jo"}: fail("wait %r" % load("wait"))
+if load("resize") != {"ok": True, "voters": 3}: fail("resize %r" % load("resize"))
+if load("drop") != {"ok": True, "bucket": "jodrop"}: fail("drop %r" % load("drop"))
+r = load("release")
+if r["ok"] is not True or field(r, "bucket") != b"jo" or field(r, "key") != b"rel" or \
+        type(r["generation"]) is not int or r["generation"] < 1: fail("release %r" % r)
+with open(os.path.join(d, "qwatch.jsonl"), "rb") as f:
+    qe = [json.loads(ln.decode("utf-8")) for ln in f]
+if not qe or any(set(e) != {"event"} for e in qe) or "quorum_lost" not in [e["event"] for e in qe]:
+    fail("quorum watch %r" % qe)
 c = load("cluster")
 if c["quorum"] is not True or c["cluster_size"] != 3: fail("cluster %r" % c)
 if c["voters"] != ["node1", "node2", "node3"] or sorted(c["connected"]) != c["voters"]: fail("cluster lists %r" % c)
