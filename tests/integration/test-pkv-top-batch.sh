@@ -10,6 +10,9 @@ t_start_cluster 3
 for i in 1 2 3; do t_wait_for "node$i sees 3 connected" t_connected_is $i 3; done
 for k in a1 a2 a3; do t_pkv put -b alpha "$k" "v-$k" >/dev/null || t_fail "put alpha $k"; done
 for k in b1 b2; do t_pkv -n node2 put -b beta "$k" "v-$k" >/dev/null || t_fail "put beta $k"; done
+# Names the daemon prints as 0x and hex: one with a space, one not UTF-8.
+t_pkv put -b "sp ace" s1 v >/dev/null || t_fail "put to bucket 'sp ace'"
+t_pkv put -b $'\xffb' x1 v >/dev/null || t_fail "put to bucket 0xff62"
 
 # Chosen values reach node1's store through its learner: wait until it counts them.
 bucket_keys() { # NODE BUCKET: the KEYS column of BUCKET in one batch screen
@@ -18,6 +21,8 @@ bucket_keys() { # NODE BUCKET: the KEYS column of BUCKET in one batch screen
 keys_are() { [ "$(bucket_keys "$1" "$2")" = "$3" ]; }
 t_wait_for "node1 counts 3 keys in alpha" keys_are node1 alpha 3
 t_wait_for "node1 counts 2 keys in beta" keys_are node1 beta 2
+t_wait_for "node1 counts 1 key in 'sp ace'" keys_are node1 0x737020616365 1
+t_wait_for "node1 counts 1 key in 0xff62" keys_are node1 0xff62 1
 
 out=$("$PKV_TOP" -b -n node1) || t_fail "pkv-top -b exited $?"
 echo "$out" | sed 's/^/  | /'
@@ -71,8 +76,12 @@ for n, line in enumerate(sys.stdin):
     up = sorted(p["name"] for p in o["peers"] if p["state"] == "up" and p["role"] == "voter")
     assert up == ["node2", "node3"], o["peers"]
     assert sorted(o["connected"]) == ["node1", "node2", "node3"], o["connected"]
-    b = {x["bucket"]: x for x in o["buckets"]}
+    b = {x.get("bucket"): x for x in o["buckets"]}
     assert b["alpha"]["keys"] == 3 and b["beta"]["keys"] == 2, b
+    assert b["sp ace"]["keys"] == 1, b
+    # Not UTF-8: the name comes back exactly, in base64.
+    raw = {x.get("bucket_base64"): x for x in o["buckets"]}
+    assert raw["/2I="]["keys"] == 1 and "bucket" not in raw["/2I="], raw
     assert b["gamma"]["bound"] == {"pid": 0, "node": 1, "key": 1, "until": 1}, b["gamma"]
     rate = b["alpha"]["puts_per_s"]
     # No rates from a single reading; the second has them.
