@@ -1129,7 +1129,8 @@ static void json_bucket_name(struct json *j, const char *label)
 	size_t len = (n - 2) / 2;
 	unsigned char *b = xrealloc(NULL, len);
 	for (size_t i = 0; i < len; i++)
-		b[i] = (unsigned char)(hex_digit(label[2 + 2 * i]) << 4 | hex_digit(label[3 + 2 * i]));
+		b[i] =
+		    (unsigned char)(hex_digit(label[2 + 2 * i]) << 4 | hex_digit(label[3 + 2 * i]));
 	json_field_bytes(j, "bucket", b, len);
 	free(b);
 }
@@ -1177,9 +1178,9 @@ static void render_json(const struct top_snap *s, FILE *f)
 	if (s->clock)
 		json_member_text(&j, "clock", s->clock);
 	if (s->paxos) {
-		static const char *const px[] = {"rounds_started", "rounds_in_flight",
-						  "requests_in_flight", "conflicts", "forwards",
-						  "retransmits", "violations"};
+		static const char *const px[] = {
+		    "rounds_started", "rounds_in_flight", "requests_in_flight", "conflicts",
+		    "forwards",	      "retransmits",	  "violations"};
 		json_key(&j, "paxos");
 		json_obj_begin(&j);
 		for (size_t i = 0; i < sizeof(px) / sizeof(px[0]); i++)
@@ -1195,21 +1196,23 @@ static void render_json(const struct top_snap *s, FILE *f)
 			uint64_t rec = tok_u64_or0(s->local, "reclaimed");
 			json_member_u64(&j, "clients", att >= rec ? att - rec : 0);
 			json_rate(&j, "requests_per_s", s->ring_rate);
-			json_member_u64(&j, "cache_entries", tok_u64_or0(s->local, "cache_entries"));
+			json_member_u64(&j, "cache_entries",
+					tok_u64_or0(s->local, "cache_entries"));
 			json_member_u64(&j, "lock_recoveries",
 					tok_u64_or0(s->local, "lock_recoveries"));
 		} else {
-			json_member_u64(&j, "clients", s->hs.attached >= s->hs.reclaimed
-							       ? s->hs.attached - s->hs.reclaimed
-							       : 0);
+			json_member_u64(&j, "clients",
+					s->hs.attached >= s->hs.reclaimed
+					    ? s->hs.attached - s->hs.reclaimed
+					    : 0);
 			json_member_u64(&j, "cache_entries", s->hs.cache_entries);
 			json_member_u64(&j, "lock_recoveries", s->hs.lock_recoveries);
 		}
 		/* The hit rate of this handle, a fraction; null before its first lookup. */
 		json_rate(&j, "cache_hit_rate",
 			  s->has_handle_stats && lookups
-				  ? (double)s->hs.cache_hits / (double)lookups
-				  : NAN);
+			      ? (double)s->hs.cache_hits / (double)lookups
+			      : NAN);
 		json_member_u64(&j, "cache_lookups", s->has_handle_stats ? lookups : 0);
 		json_obj_end(&j);
 	}
