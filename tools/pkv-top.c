@@ -10,7 +10,9 @@
  * first screen shows "-" for them.
  *
  * Two front ends share one renderer, which produces lines of text: -b prints
- * them (scripts, tests), the interactive mode draws them with curses.
+ * them (scripts, tests), the interactive mode draws them with curses. -b
+ * --json writes the same snapshot as one JSON object a refresh instead,
+ * through the tools' JSON writer (tools/json.h).
  */
 #include <ctype.h>
 #include <curses.h>
