@@ -6,24 +6,27 @@
 
 #include "json.h"
 
-/* json_write_string of len bytes at s, as a malloc'd string. */
-static char *escaped(const void *s, size_t len)
+/* What `write` (json_write_string, json_write_base64) makes of len bytes at
+ * s, as a malloc'd string. */
+static char *written(void (*write)(FILE *, const void *, size_t), const void *s, size_t len)
 {
 	char *buf = NULL;
 	size_t n = 0;
 	FILE *f = open_memstream(&buf, &n);
 	ck_assert_ptr_nonnull(f);
-	json_write_string(f, s, len);
+	write(f, s, len);
 	fclose(f);
 	return buf;
 }
 
-#define CHECK_ESCAPE(in, want)                                                                     \
+#define CHECK_WRITTEN(write, in, want)                                                             \
 	do {                                                                                       \
-		char *got = escaped(in, sizeof(in) - 1);                                           \
+		char *got = written(write, in, sizeof(in) - 1);                                    \
 		ck_assert_str_eq(got, want);                                                       \
 		free(got);                                                                         \
 	} while (0)
+#define CHECK_ESCAPE(in, want) CHECK_WRITTEN(json_write_string, in, want)
+#define CHECK_BASE64(in, want) CHECK_WRITTEN(json_write_base64, in, want)
 
 START_TEST(test_quote_and_backslash_are_escaped)
 {
@@ -74,25 +77,6 @@ START_TEST(test_utf8_validity_of_whole_strings)
 	ck_assert(!json_utf8_valid("\xe0\x80\xaf", 3)); /* overlong */
 }
 END_TEST
-
-/* base64 of len bytes at s, as a malloc'd string. */
-static char *base64(const void *s, size_t len)
-{
-	char *buf = NULL;
-	size_t n = 0;
-	FILE *f = open_memstream(&buf, &n);
-	ck_assert_ptr_nonnull(f);
-	json_write_base64(f, s, len);
-	fclose(f);
-	return buf;
-}
-
-#define CHECK_BASE64(in, want)                                                                     \
-	do {                                                                                       \
-		char *got = base64(in, sizeof(in) - 1);                                            \
-		ck_assert_str_eq(got, want);                                                       \
-		free(got);                                                                         \
-	} while (0)
 
 /* RFC 4648, section 10's test vectors, and bytes of every value. */
 START_TEST(test_base64_is_rfc4648_with_padding)
