@@ -6,7 +6,6 @@
 . "$(dirname "$0")/lib.sh"
 
 t_start_cluster 3
-t_watches() { [ "$(t_field "$1" watches | cut -d' ' -f1)" = "$(($2 * 2))" ]; }
 t_has() { [ "$(t_pkv -n node1 get lk 2>/dev/null)" = "$1" ]; }
 log=$T_DIR/holds
 
@@ -16,10 +15,10 @@ t_wait_for "h0 holds lk" t_has h0
 # pkv itself (no subshell), so that SIGSTOP stops the waiter
 "$PKV" -n node1 hold --wait --timeout 60 lk A -- sh -c "echo \"\$PKV_GENERATION A\" >>'$log'" &
 T_PID[A]=$!
-t_wait_for "A queued on node1" t_watches 1 1
+t_wait_for "A queued on node1" t_lock_waiters 1 1
 "$PKV" -n node2 hold --wait --timeout 60 lk B -- sh -c "echo \"\$PKV_GENERATION B\" >>'$log'" &
 T_PID[B]=$!
-t_wait_for "B queued on node2" t_watches 2 1
+t_wait_for "B queued on node2" t_lock_waiters 2 1
 kill -STOP "${T_PID[A]}"
 t0=$(t_now_ms)
 touch "$T_DIR/go"

@@ -5,9 +5,6 @@
 . "$(dirname "$0")/lib.sh"
 
 t_start_cluster 3
-# a waiter holds two watches on its daemon once queued (docs/design.md §8.5):
-# the key's queue and its lock's waiters
-t_watches() { [ "$(t_field "$1" watches | cut -d' ' -f1)" = "$(($2 * 2))" ]; }
 t_has() { [ "$(t_pkv -n node1 get lk 2>/dev/null)" = "$1" ]; }
 order=$T_DIR/order
 
@@ -25,10 +22,10 @@ rc=0; t_pkv -n node2 hold --wait --timeout 0.3 lk tx -- touch "$T_DIR/ran" 2>"$T
 hold_cmd() { echo "sh -c 'echo $1 start >>$order; sleep 0.3; echo $1 end >>$order'"; }
 eval "t_pkv -n node1 hold --wait --timeout 60 lk w1 -- $(hold_cmd w1) &"
 T_PID[w1]=$!
-t_wait_for "w1 queued" t_watches 1 1
+t_wait_for "w1 queued" t_lock_waiters 1 1
 eval "t_pkv -n node1 hold --wait --timeout 60 lk w2 -- $(hold_cmd w2) &"
 T_PID[w2]=$!
-t_wait_for "w2 queued" t_watches 1 2
+t_wait_for "w2 queued" t_lock_waiters 1 2
 touch "$T_DIR/go"
 wait "${T_PID[w1]}" || t_fail "w1 exited $?"
 wait "${T_PID[w2]}" || t_fail "w2 exited $?"
@@ -47,7 +44,7 @@ T_PID[l0]=$!
 t_wait_for "l0 holds the long key" t_has_long l0
 t_pkv -n node2 hold --wait --timeout 60 -b "$lb" "$lkey" l1 -- sh -c "echo \$PKV_GENERATION >'$T_DIR/long'" &
 T_PID[l1]=$!
-t_wait_for "l1 queued" t_watches 2 1
+t_wait_for "l1 queued" t_lock_waiters 2 1
 touch "$T_DIR/go-long"
 wait "${T_PID[l1]}" || t_fail "the waiter on the long key exited $?"
 [ "$(cat "$T_DIR/long")" = 2 ] || t_fail "the waiter on the long key got token $(cat "$T_DIR/long"), want 2"
