@@ -214,6 +214,12 @@ void json_u64(struct json *j, uint64_t v)
 	fprintf(j->f, "%" PRIu64, v);
 }
 
+void json_member_u64(struct json *j, const char *name, uint64_t v)
+{
+	json_key(j, name);
+	json_u64(j, v);
+}
+
 void json_i64(struct json *j, int64_t v)
 {
 	sep(j);

@@ -61,6 +61,8 @@ void json_cstr(struct json *j, const char *s);
 /* A member of bytes: "NAME" (valid UTF-8) or "NAME_base64" (see above). */
 void json_field_bytes(struct json *j, const char *name, const void *s, size_t len);
 void json_u64(struct json *j, uint64_t v);
+/* json_key(name), then json_u64(v): one member. */
+void json_member_u64(struct json *j, const char *name, uint64_t v);
 void json_i64(struct json *j, int64_t v);
 /* A number already in JSON's syntax (the caller checked it). */
 void json_number(struct json *j, const char *text);

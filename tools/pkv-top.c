@@ -1090,12 +1090,6 @@ static void json_rate(struct json *j, const char *name, double r)
 	json_number(j, buf);
 }
 
-static void json_member_u64(struct json *j, const char *name, uint64_t v)
-{
-	json_key(j, name);
-	json_u64(j, v);
-}
-
 static void json_member_text(struct json *j, const char *name, const char *s)
 {
 	json_key(j, name);

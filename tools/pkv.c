@@ -402,13 +402,11 @@ static void print_key_event(const struct pkv_watch_event *ev, bool json)
 		if (ev->bucket_len)
 			json_field_bytes(&j, "bucket", ev->bucket, ev->bucket_len);
 		json_field_bytes(&j, "key", ev->key, ev->key_len);
-		json_key(&j, "generation");
-		json_u64(&j, ev->gen);
+		json_member_u64(&j, "generation", ev->gen);
 		if (chosen) {
 			json_field_bytes(&j, "value", ev->value, ev->value_len);
 			if (ev->until) {
-				json_key(&j, "until");
-				json_u64(&j, ev->until);
+				json_member_u64(&j, "until", ev->until);
 			}
 		}
 		json_obj_end(&j);
@@ -760,8 +758,7 @@ static int cmd_watch(int argc, char **argv)
 					if (bl)
 						json_field_bytes(&j, "bucket", b, bl);
 					json_field_bytes(&j, "key", k, kl);
-					json_key(&j, "generation");
-					json_u64(&j, gen);
+					json_member_u64(&j, "generation", gen);
 					json_done(&j);
 					continue;
 				}
@@ -874,19 +871,14 @@ static int cmd_info(int argc, char **argv)
 					json_cstr(&j, nodes[i].name);
 					json_key(&j, "role");
 					json_cstr(&j, acc ? "acceptor" : "learner");
-					json_key(&j, "generation");
-					json_u64(&j, x->gen);
+					json_member_u64(&j, "generation", x->gen);
 					if (acc) {
-						json_key(&j, "promised_round");
-						json_u64(&j, x->promised_round);
-						json_key(&j, "promised_node");
-						json_u64(&j, x->promised_node);
+						json_member_u64(&j, "promised_round", x->promised_round);
+						json_member_u64(&j, "promised_node", x->promised_node);
 					}
 					if (x->has_value) {
-						json_key(&j, "ballot_round");
-						json_u64(&j, x->ballot_round);
-						json_key(&j, "ballot_node");
-						json_u64(&j, x->ballot_node);
+						json_member_u64(&j, "ballot_round", x->ballot_round);
+						json_member_u64(&j, "ballot_node", x->ballot_node);
 						json_field_bytes(&j, "value", x->value,
 								 x->value_len);
 					}
@@ -972,8 +964,7 @@ static int cmd_release(int argc, char **argv)
 		struct json j;
 		json_ok_begin(&j, bucket);
 		json_field_bytes(&j, "key", key, strlen(key));
-		json_key(&j, "generation");
-		json_u64(&j, gen);
+		json_member_u64(&j, "generation", gen);
 		json_done(&j);
 	}
 	if (r == PKV_OK)
@@ -1004,8 +995,7 @@ static void print_resize_json(bool ok, uint64_t n, const char *node)
 		json_key(&j, "result");
 		json_cstr(&j, "not_in_sync");
 	}
-	json_key(&j, "voters");
-	json_u64(&j, n);
+	json_member_u64(&j, "voters", n);
 	if (node) {
 		json_key(&j, "node");
 		json_cstr(&j, node);
@@ -1530,8 +1520,7 @@ static int cmd_put_get(int argc, char **argv, bool put)
 		}
 		json_field_bytes(&j, "key", key, strlen(key));
 		json_field_bytes(&j, "value", v.data, v.len);
-		json_key(&j, "generation");
-		json_u64(&j, v.gen);
+		json_member_u64(&j, "generation", v.gen);
 		if (put) {
 			/* the chosen value is the one this put proposed (same bytes) */
 			json_key(&j, "won");
@@ -1901,8 +1890,7 @@ static int cmd_now(int argc, char **argv)
 		struct json j;
 		json_init(&j, stdout);
 		json_obj_begin(&j);
-		json_key(&j, "now_ms");
-		json_u64(&j, ms);
+		json_member_u64(&j, "now_ms", ms);
 		json_done(&j);
 	} else {
 		printf("%" PRIu64 "\n", ms);
