@@ -54,7 +54,9 @@ run() { # build dir, extra env, then -- and meson test arguments
 	# reader of the last lines sees it. A test that failed or timed out
 	# runs once more, alone: if it passes then, it counts as passed and is
 	# named as flaky at the end (its first failure's log is above); a
-	# failure that repeats counts as one failure.
+	# failure that repeats counts as one failure. Only the progress lines
+	# are read: meson's "Summary of Failures" repeats each of them, and a
+	# test taken twice would be run again twice and counted twice.
 	local line name
 	while IFS= read -r line; do
 		echo "$dir: $line" >>"$notok"
@@ -71,7 +73,8 @@ run() { # build dir, extra env, then -- and meson test arguments
 			echo "$dir:   ($name failed again when run alone)" >>"$notok"
 		fi
 		rm -f "$out.again"
-	done < <(grep -E '^ *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT|UNEXPECTEDPASS|ERROR) ' "$out")
+	done < <(sed '/^Summary of Failures:/q' "$out" |
+		grep -E '^ *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT|UNEXPECTEDPASS|ERROR) ')
 	rm -f "$out"
 }
 run build-test
