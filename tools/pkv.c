@@ -1898,6 +1898,39 @@ static int cmd_now(int argc, char **argv)
 	return EX_OK_;
 }
 
+static int cmd_put(int argc, char **argv)
+{
+	return cmd_put_get(argc, argv, true);
+}
+
+static int cmd_get(int argc, char **argv)
+{
+	return cmd_put_get(argc, argv, false);
+}
+
+static int cmd_pid(int argc, char **argv)
+{
+	return cmd_binding(argc, argv, true);
+}
+
+static int cmd_node(int argc, char **argv)
+{
+	return cmd_binding(argc, argv, false);
+}
+
+/* The commands, by the name the command line gives. */
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+} commands[] = {
+	{"cluster", cmd_cluster}, {"put", cmd_put},	    {"get", cmd_get},
+	{"keys", cmd_keys},	  {"hold", cmd_hold},	    {"pid", cmd_pid},
+	{"node", cmd_node},	  {"now", cmd_now},	    {"wait", cmd_wait},
+	{"watch", cmd_watch},	  {"release", cmd_release}, {"info", cmd_info},
+	{"resize", cmd_resize},	  {"member", cmd_member},   {"buckets", cmd_buckets},
+	{"stats", cmd_stats},	  {"drop", cmd_drop},
+};
+
 int main(int argc, char **argv)
 {
 	int c;
@@ -1945,39 +1978,8 @@ int main(int argc, char **argv)
 	if (opt_json && !strcmp(cmd, "hold"))
 		return usage_error("-o json: hold has no JSON output (it runs a command; every "
 				   "other command has)");
-	if (!strcmp(cmd, "cluster"))
-		return cmd_cluster(cargc, cargv);
-	if (!strcmp(cmd, "put"))
-		return cmd_put_get(cargc, cargv, true);
-	if (!strcmp(cmd, "get"))
-		return cmd_put_get(cargc, cargv, false);
-	if (!strcmp(cmd, "keys"))
-		return cmd_keys(cargc, cargv);
-	if (!strcmp(cmd, "hold"))
-		return cmd_hold(cargc, cargv);
-	if (!strcmp(cmd, "pid"))
-		return cmd_binding(cargc, cargv, true);
-	if (!strcmp(cmd, "node"))
-		return cmd_binding(cargc, cargv, false);
-	if (!strcmp(cmd, "now"))
-		return cmd_now(cargc, cargv);
-	if (!strcmp(cmd, "wait"))
-		return cmd_wait(cargc, cargv);
-	if (!strcmp(cmd, "watch"))
-		return cmd_watch(cargc, cargv);
-	if (!strcmp(cmd, "release"))
-		return cmd_release(cargc, cargv);
-	if (!strcmp(cmd, "info"))
-		return cmd_info(cargc, cargv);
-	if (!strcmp(cmd, "resize"))
-		return cmd_resize(cargc, cargv);
-	if (!strcmp(cmd, "member"))
-		return cmd_member(cargc, cargv);
-	if (!strcmp(cmd, "buckets"))
-		return cmd_buckets(cargc, cargv);
-	if (!strcmp(cmd, "stats"))
-		return cmd_stats(cargc, cargv);
-	if (!strcmp(cmd, "drop"))
-		return cmd_drop(cargc, cargv);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(cmd, commands[i].name))
+			return commands[i].run(cargc, cargv);
 	return usage_error("unknown command '%s'", cmd);
 }
