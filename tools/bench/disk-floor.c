@@ -65,12 +65,10 @@ static int floor_file(const char *dir)
 	return fd;
 }
 
-/*
- * One append + fdatasync at *off; *end is when the sync returned. A file
- * at FLOOR_FILE_MAX is emptied first, before the caller's clock starts.
- */
+/* One append + fdatasync at *off; *end is when the sync returned. */
 static int floor_append(int fd, off_t *off, const uint8_t *block, uint64_t *end)
 {
+	errno = 0;
 	if (pwrite(fd, block, FLOOR_BLOCK, *off) != FLOOR_BLOCK)
 		return errno ? -errno : -EIO;
 	if (fdatasync(fd) != 0)
@@ -80,6 +78,7 @@ static int floor_append(int fd, off_t *off, const uint8_t *block, uint64_t *end)
 	return 0;
 }
 
+/* A file at FLOOR_FILE_MAX is emptied, before the caller's clock starts. */
 static int floor_wrap(int fd, off_t *off)
 {
 	if ((uint64_t)*off < FLOOR_FILE_MAX)
