@@ -21,7 +21,7 @@ bench() { # runs in the floor's dir, as bench-peers does with -n
 
 bench --fdatasync-floor 0.2 --json >"$T_DIR/floor.json" 2>"$T_DIR/floor.err" ||
 	t_fail "pkv-bench --fdatasync-floor --json exited $?: $(cat "$T_DIR/floor.err")"
-cat "$T_DIR/floor.json" | sed 's/^/  | /'
+sed 's/^/  | /' "$T_DIR/floor.json"
 "$py" - "$T_DIR/floor.json" <<'PY' || t_fail "the floor's JSON lacks a field or has a wrong one"
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -84,7 +84,8 @@ for bad in 0 65 x; do
 done
 rc=0
 "$PKV_BENCH" -n node1 put-new --floor-writers 3 >/dev/null 2>"$T_DIR/bad.err" || rc=$?
-[ "$rc" = 64 ] && grep -q -- '--floor-writers belongs to --fdatasync-floor' "$T_DIR/bad.err" ||
+if [ "$rc" != 64 ] || ! grep -q -- '--floor-writers belongs to --fdatasync-floor' "$T_DIR/bad.err"; then
 	t_fail "--floor-writers without the floor: exit $rc, $(cat "$T_DIR/bad.err")"
+fi
 t_log "a bad --floor-writers is a usage error"
 echo ok
