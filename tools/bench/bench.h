@@ -9,6 +9,7 @@
  *   workloads.c  keys and values, the client processes, the pool load, bound
  *   phase.c      one phase: forking the clients, merging, kill-gap events
  *   floor.c      get-hit's floor: a bare lookup in a compact shared table
+ *   disk-floor.c the disk's floors, one writer and W in lockstep (disk-floor.h)
  *   procfs.c     daemon memory from /proc (--report-rss)
  *   fleet.c      a fleet's voter traffic and CPU, an observer's memory (--report-fleet)
  *   report.c     the text and JSON reports
@@ -25,6 +26,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "disk-floor.h"
 #include "paxoskv.h"
 #include "stats.h"
 
@@ -117,14 +119,8 @@ struct bench_config {
 	const char *baseline_node; /* --baseline-node: the baseline through this daemon */
 	bool report_fleet;   /* --report-fleet: a voter's traffic and CPU, an observer's RSS */
 	double floor_seconds; /* --fdatasync-floor S: the disk's floor, measured S s (0: no) */
+	unsigned floor_writers; /* --floor-writers W (0: the voters, see main.c) */
 };
-
-/* --fdatasync-floor (floor.c): 4 KiB append + fdatasync, latencies in ns. */
-struct floor_result {
-	uint64_t n, p50, p99;
-	char dir[4096];
-};
-int floor_fdatasync(const char *dir, double seconds, struct floor_result *out);
 
 /* What one client reports, in the shared mapping. */
 struct client_result {

@@ -131,7 +131,12 @@ static void usage(FILE *f)
 	      "                      the last node's (an observer's) idle memory; text only\n"
 	      "  --fdatasync-floor S after the run, S seconds of 4 KiB append + fdatasync in the\n"
 	      "                      cluster's run dir (TMPDIR, else /tmp; else the current dir):\n"
-	      "                      the disk's floor, and each phase's p50 against it\n"
+	      "                      the disk's floor, and each phase's p50 against it; and in\n"
+	      "                      alternating rounds the co-located floor: W writers, each\n"
+	      "                      its own file there, 4 KiB + fdatasync from a common start,\n"
+	      "                      a round lasting until the last sync returns\n"
+	      "  --floor-writers W   W of the co-located floor, 1..64 (default: the voters of\n"
+	      "                      --cluster N, else of the run dir's cluster, else 3)\n"
 	      "  --json              print one JSON object\n"
 	      "exit status: 0 ok, 1 a value did not verify, 64 usage, 69 daemon unavailable\n",
 	      f);
@@ -183,6 +188,7 @@ enum {
 	OPT_REPORT_FLEET,
 	OPT_FDATASYNC_FLOOR,
 	OPT_GAP_WINDOW,
+	OPT_FLOOR_WRITERS,
 };
 
 /* Returns 0, or an exit status after printing why. */
@@ -216,6 +222,7 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 		{"report-fleet", no_argument, NULL, OPT_REPORT_FLEET},
 		{"fdatasync-floor", required_argument, NULL, OPT_FDATASYNC_FLOOR},
 		{"gap-window", required_argument, NULL, OPT_GAP_WINDOW},
+		{"floor-writers", required_argument, NULL, OPT_FLOOR_WRITERS},
 		{0},
 	};
 	const char *node = NULL, *sock = NULL;
@@ -365,6 +372,11 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 			cfg->window_ns = v * 1000000ull;
 			cfg->window_given = true;
 			break;
+		case OPT_FLOOR_WRITERS:
+			if (!parse_u64(optarg, 1, FLOOR_WRITERS_MAX, &v))
+				goto bad_value;
+			cfg->floor_writers = (unsigned)v;
+			break;
 		default:
 			usage_hint();
 			return BENCH_EX_USAGE;
@@ -391,6 +403,10 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 	}
 	if (have_ops && !have_seconds)
 		cfg->seconds = OPS_ONLY_LIMIT_S;
+	if (cfg->floor_writers && !(cfg->floor_seconds > 0)) {
+		fputs("pkv-bench: --floor-writers belongs to --fdatasync-floor\n", stderr);
+		return BENCH_EX_USAGE;
+	}
 	if ((cfg->report_rss || cfg->keep_run_dir) && !cfg->cluster) {
 		fputs("pkv-bench: --report-rss and --keep-run-dir need --cluster N\n", stderr);
 		return BENCH_EX_USAGE;
@@ -618,6 +634,36 @@ static int baseline_on_other_daemons(const struct bench_config *cfg, struct phas
 	return ex;
 }
 
+/*
+ * W of the co-located floor: --floor-writers, else the voters of --cluster
+ * N, else those of the run dir's cluster (its cluster_size file, which
+ * pkv-cluster writes: the voters), else 3.
+ */
+static unsigned floor_writers(const struct bench_config *cfg)
+{
+	if (cfg->floor_writers)
+		return cfg->floor_writers;
+	if (cfg->cluster)
+		return cfg->voters ? cfg->voters : cfg->cluster;
+	char path[PATH_MAX];
+	const char *env = getenv("PKV_RUN_DIR"), *xdg = getenv("XDG_RUNTIME_DIR");
+	if (env && *env)
+		snprintf(path, sizeof(path), "%s/cluster_size", env);
+	else if (xdg && *xdg)
+		snprintf(path, sizeof(path), "%s/paxoskv/cluster_size", xdg);
+	else
+		snprintf(path, sizeof(path), "/tmp/paxoskv-%u/cluster_size", (unsigned)getuid());
+	unsigned w = 3;
+	FILE *f = fopen(path, "r");
+	if (f) {
+		unsigned v;
+		if (fscanf(f, "%u", &v) == 1 && v >= 1 && v <= FLOOR_WRITERS_MAX)
+			w = v;
+		fclose(f);
+	}
+	return w;
+}
+
 static int bench(const struct bench_config *cfg)
 {
 	struct phase_result base, main_pr;
@@ -672,7 +718,8 @@ static int bench(const struct bench_config *cfg)
 		return ex;
 	struct floor_result fl = {0};
 	if (cfg->floor_seconds > 0) {
-		int r = floor_fdatasync(cfg->cluster ? cluster.run_dir : ".", cfg->floor_seconds, &fl);
+		int r = floor_fdatasync(cfg->cluster ? cluster.run_dir : ".", cfg->floor_seconds,
+					floor_writers(cfg), &fl);
 		if (r < 0) {
 			fprintf(stderr, "pkv-bench: --fdatasync-floor: %s\n", strerror(-r));
 			return BENCH_EX_UNAVAILABLE;
@@ -714,6 +761,17 @@ static int bench(const struct bench_config *cfg)
 				       stats_ratio((double)base.p50, (double)fl.p50));
 			printf("floor: %s p50 / fdatasync p50 = %.2f\n", workload_names[main_pr.workload],
 			       stats_ratio((double)main_pr.p50, (double)fl.p50));
+			printf("floor: %u writers in lockstep, each its own file there (%u voters' syncs"
+			       " on one disk), a round until the last fdatasync p50 %.1f us p99 %.1f us"
+			       " (%llu rounds)\n",
+			       fl.writers, fl.writers, (double)fl.co_p50 / 1e3, (double)fl.co_p99 / 1e3,
+			       (unsigned long long)fl.co_n);
+			if (cfg->baseline)
+				printf("floor: baseline p50 / %u-writer floor p50 = %.2f\n", fl.writers,
+				       stats_ratio((double)base.p50, (double)fl.co_p50));
+			printf("floor: %s p50 / %u-writer floor p50 = %.2f\n",
+			       workload_names[main_pr.workload], fl.writers,
+			       stats_ratio((double)main_pr.p50, (double)fl.co_p50));
 		}
 	}
 	fflush(stdout);

@@ -219,6 +219,14 @@ void print_json(const struct bench_config *cfg, const struct phase_result *main_
 		if (base)
 			printf(", \"baseline_p50_over_fdatasync_p50\": %.6g",
 			       stats_ratio((double)base->p50, (double)fl->p50));
+		/* The co-located floor: W writers in lockstep, each round to the last sync. */
+		printf(", \"writers\": %u, \"rounds\": %" PRIu64 ", \"colocated_p50_ns\": %" PRIu64
+		       ", \"colocated_p99_ns\": %" PRIu64 ", \"p50_over_colocated_p50\": %.6g",
+		       fl->writers, fl->co_n, fl->co_p50, fl->co_p99,
+		       stats_ratio((double)main_pr->p50, (double)fl->co_p50));
+		if (base)
+			printf(", \"baseline_p50_over_colocated_p50\": %.6g",
+			       stats_ratio((double)base->p50, (double)fl->co_p50));
 		fputc('}', stdout);
 	}
 	fputs("}\n", stdout);
