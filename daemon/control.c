@@ -469,9 +469,9 @@ static void collect_doubt(struct daemon *d, struct ctl_conn *c)
 {
 	if (c->pid <= 0 || c->n_doubt)
 		return;
-	for (size_t i = 0; i < store_nentries(d->store); i++) {
+	for (size_t i = 0; i < store_nslots(d->store); i++) {
 		const struct store_entry *e = store_entry_at(d->store, i);
-		const struct pkv_bindings *b = e->chosen ? e->chosen_bind : NULL;
+		const struct pkv_bindings *b = e && e->chosen ? e->chosen_bind : NULL;
 		if (!b || !(b->mask & PKV_BIND_PID) || b->owner != d->self ||
 		    b->owner_inc != d->incarnation || b->pid != c->pid)
 			continue;

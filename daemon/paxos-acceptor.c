@@ -265,12 +265,13 @@ void acceptor_on_keys_req(struct paxos *p, uint32_t from, const struct pkv_msg *
 	uint64_t want = m->arg0 ? m->arg0 : p->cfg.keys_page;
 	if (want > PAXOS_KEYS_PAGE_MAX)
 		want = PAXOS_KEYS_PAGE_MAX;
-	size_t n = b ? store_bucket_nkeys(b) : 0;
+	size_t n = b ? store_bucket_nslots(b) : 0;
 	size_t first = m->arg1 < n ? (size_t)m->arg1 : n;
 	size_t end = first, last = SIZE_MAX;
 	uint64_t keys = 0;
 	while (end < n && end - first < PAXOS_KEYS_SCAN_MAX && keys < want) {
-		if (store_entry_has_value(store_bucket_entry_at(b, end))) {
+		const struct store_entry *x = store_bucket_entry_at(b, end);
+		if (x && store_entry_has_value(x)) {
 			last = end;
 			keys++;
 		}
@@ -279,7 +280,7 @@ void acceptor_on_keys_req(struct paxos *p, uint32_t from, const struct pkv_msg *
 	p->work += end - first;
 	for (size_t i = first; last != SIZE_MAX && i < last; i++) {
 		struct store_entry *e = store_bucket_entry_at(b, i);
-		if (!store_entry_has_value(e))
+		if (!e || !store_entry_has_value(e))
 			continue;
 		r.key = e->key;
 		paxos_send(p, from, &r);

@@ -376,8 +376,10 @@ static void cascade(struct paxos *p, struct store_entry *e, uint64_t now)
 	 */
 	if (store_bucket_stats(b)->bound[__builtin_ctz(PKV_BIND_KEY)] == 0)
 		return;
-	for (size_t i = 0; i < store_bucket_nkeys(b); i++) {
+	for (size_t i = 0; i < store_bucket_nslots(b); i++) {
 		struct store_entry *d = store_bucket_entry_at(b, i);
+		if (!d)
+			continue;
 		const struct pkv_bindings *db = d->chosen_bind;
 		if (d != e && d->chosen && (db->mask & PKV_BIND_KEY) && db->key_gen < e->gen &&
 		    pkv_bytes_eq(db->key, e->key))
@@ -402,9 +404,9 @@ void lifetimes_sweep(struct paxos *p, uint64_t now)
 	 * store counts them) a lost peer must not stall the loop for it. */
 	if (!store_bound_pid_node(p->store))
 		return;
-	for (size_t i = 0; i < store_nentries(p->store); i++) {
+	for (size_t i = 0; i < store_nslots(p->store); i++) {
 		struct store_entry *e = store_entry_at(p->store, i);
-		if (e->chosen && (e->chosen_bind->mask & (PKV_BIND_PID | PKV_BIND_NODE)))
+		if (e && e->chosen && (e->chosen_bind->mask & (PKV_BIND_PID | PKV_BIND_NODE)))
 			lifetimes_check_entry(p, e, now);
 	}
 }
@@ -560,12 +562,12 @@ void paxos_pid_exited(struct paxos *p, int32_t pid, uint64_t start_time, uint64_
 			break;
 		}
 	bool walk = (found && w.n_ents == SIZE_MAX) || p->wrefs_incomplete;
-	size_t n = walk ? store_nentries(p->store) : found ? w.n_ents : 0;
+	size_t n = walk ? store_nslots(p->store) : found ? w.n_ents : 0;
 	if (walk && !store_bound_pid_node(p->store))
 		n = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct store_entry *e = walk ? store_entry_at(p->store, i) : w.ents[i];
-		if (e->chosen && self_owned_pid(p, e->chosen_bind) && e->chosen_bind->pid == pid &&
+		if (e && e->chosen && self_owned_pid(p, e->chosen_bind) && e->chosen_bind->pid == pid &&
 		    e->chosen_bind->start_time == start_time)
 			lifetimes_erase(p, e, e->gen, 0, now);
 	}

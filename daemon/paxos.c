@@ -817,9 +817,9 @@ void paxos_peer_restarted(struct paxos *p, uint32_t node, uint64_t now)
 	 * new incarnation unknown, every pid binding it owns ends now.)
 	 */
 	if (PKV_PAXOS_BROKEN_GRACE && !pe->inc && store_bound_pid_node(p->store)) {
-		for (size_t i = 0; i < store_nentries(p->store); i++) {
+		for (size_t i = 0; i < store_nslots(p->store); i++) {
 			struct store_entry *e = store_entry_at(p->store, i);
-			if (e->chosen && (e->chosen_bind->mask & PKV_BIND_PID) &&
+			if (e && e->chosen && (e->chosen_bind->mask & PKV_BIND_PID) &&
 			    e->chosen_bind->owner == node)
 				lifetimes_erase(p, e, e->gen, 0, now);
 		}

@@ -799,8 +799,10 @@ static void node_restore(struct sim *s, unsigned id)
 {
 	struct sim_node *nd = &s->nodes[id];
 	struct store *disk = nd->disk;
-	for (size_t i = 0; i < store_nentries(disk); i++) {
+	for (size_t i = 0; i < store_nslots(disk); i++) {
 		const struct store_entry *e = store_entry_at(disk, i);
+		if (!e)
+			continue;
 		struct paxos_saved k = {
 			.bucket = store_bucket_name(e->bucket),
 			.key = e->key,
