@@ -93,6 +93,7 @@ static void start_round(struct paxos *p, struct req *r, uint64_t now)
 		req_set_state(p, r, PAXOS_ST_BACKOFF);
 		return;
 	}
+	r->probe = false;
 	/* Our own value must still be alive (it may be our second lifetime). */
 	if (r->has_value && lifetimes_binding_dead(p, bind_or_null(&r->bind), r->bucket, now)) {
 		req_complete_status(p, r, PKV_S_INVALID_VALUE);
@@ -223,6 +224,41 @@ void proposer_start_keys(struct paxos *p, struct req *r, uint64_t now)
 	}
 }
 
+/*
+ * A put of a key this daemon holds nothing of, in a bucket whose floor is
+ * above a new key's generation (collected tombstones, docs/design.md §4.6),
+ * reads first: a majority that holds nothing of the key says no value of
+ * it lives below the floor, and only then does the put take the floor. A
+ * key this daemon merely missed is found by the read and put where it is.
+ */
+static bool needs_probe(struct paxos *p, struct req *r)
+{
+	if (r->probed || !r->has_value)
+		return false;
+	uint64_t first = store_gen_base(p->store) + 1;
+	if (lifetimes_floor(p, r->bucket) <= first)
+		return false;
+	struct store_entry *e = store_lookup(p->store, r->bucket, r->key, false);
+	return !e || (e->gen == first && !store_entry_has_value(e) &&
+		      pkv_ballot_is_zero(e->promised));
+}
+
+/* The read found nothing at a majority: the put goes on at the floor. */
+static void probe_done(struct paxos *p, struct req *r, uint64_t now)
+{
+	r->probe = false;
+	struct store_entry *e = req_entry(p, r);
+	if (!e)
+		return;
+	uint64_t floor = lifetimes_floor(p, r->bucket);
+	if (e->gen < floor && !store_entry_has_value(e) && pkv_ballot_is_zero(e->promised)) {
+		store_erase(p->store, e, floor - 1);
+		p->stats.floor_puts++;
+	}
+	if (!start_fast(p, r, now))
+		start_round(p, r, now);
+}
+
 /* What a request does once it may run (quorum, synced). */
 static void proposer_begin(struct paxos *p, struct req *r, uint64_t now)
 {
@@ -232,8 +268,12 @@ static void proposer_begin(struct paxos *p, struct req *r, uint64_t now)
 		break;
 	case PAXOS_REQ_PUT:
 	case PAXOS_REQ_FORWARDED:
-		if (!start_fast(p, r, now))
+		if (needs_probe(p, r)) {
+			r->probe = r->probed = true;
+			start_query(p, r, now);
+		} else if (!start_fast(p, r, now)) {
 			start_round(p, r, now);
+		}
 		break;
 	case PAXOS_REQ_KEYS:
 		proposer_start_keys(p, r, now);
@@ -453,6 +493,10 @@ static void st_querying(struct paxos *p, struct req *r, enum paxos_event ev, uin
 		return;
 	}
 	if (r->n_votes == 0) {
+		if (r->probe) {
+			probe_done(p, r, now);
+			return;
+		}
 		/* A majority holds no value: nothing was chosen. */
 		req_complete(p, r, PKV_S_NOT_FOUND, 0, (struct pkv_bytes){ 0 }, NULL);
 		return;
@@ -463,7 +507,8 @@ static void st_querying(struct paxos *p, struct req *r, enum paxos_event ev, uin
 	 */
 	bool all = (paxos_connected_mask(p) & p->voters & ~r->answered_mask) == 0;
 	if (all || ev == PAXOS_EV_TIMER) {
-		r->get_round = true;
+		r->get_round = !r->has_value;
+		r->probe = false; /* a put finishes that round, then answers its value */
 		start_round(p, r, now);
 	}
 }

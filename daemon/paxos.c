@@ -377,6 +377,7 @@ void paxos_free(struct paxos *p)
 	free(p->exited);
 	free(p->erased);
 	free(p->fanout);
+	free(p->gcq);
 	free(p->uheap);
 	for (size_t i = 0; i < p->n_dpend; i++)
 		paxos_bytes_free(&p->dpend[i].bucket), paxos_bytes_free(&p->dpend[i].key);
@@ -550,7 +551,7 @@ static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0
 	case PKV_MSG_ERASE_ACK: {
 		struct store_entry *e = store_lookup(p->store, m->bucket, m->key, false);
 		if (e && from != p->cfg.self)
-			lifetimes_fanout_ack(p, e, m->gen, from);
+			lifetimes_fanout_ack(p, e, m->gen, from, now);
 		break;
 	}
 	case PKV_MSG_DROP:
@@ -710,6 +711,7 @@ uint64_t paxos_next_deadline(const struct paxos *p)
 	}
 	for (size_t i = 0; i < p->n_fanout; i++)
 		t = min_u64(t, p->fanout[i].next_at);
+	t = min_u64(t, lifetimes_gc_next(p));
 	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
 		const struct peer *pe = &p->peers[p->cfg.nodes[i]];
 		if (pe->grace_pending)
@@ -741,6 +743,7 @@ uint64_t paxos_tick(struct paxos *p, uint64_t now)
 	for (size_t i = 0; i < p->n_fanout; i++)
 		if (p->fanout[i].next_at <= now)
 			lifetimes_fanout_send(p, &p->fanout[i], now);
+	lifetimes_gc(p, now);
 	for (struct req *r = p->reqs; r; r = r->next) {
 		if (r->state == PAXOS_ST_DONE)
 			continue;

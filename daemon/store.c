@@ -847,6 +847,22 @@ void store_set_gen_base(struct store *s, uint64_t base)
 		s->gen_base = base;
 }
 
+struct store_entry *store_lookup_floor(struct store *s, struct pkv_bytes bucket, bool create)
+{
+	size_t max = s->max_entries;
+	s->max_entries = 0;
+	struct store_entry *e = store_lookup(
+		s, (struct pkv_bytes){ (const uint8_t *)STORE_FLOOR_BUCKET, STORE_FLOOR_BUCKET_LEN },
+		bucket, create);
+	s->max_entries = max;
+	return e;
+}
+
+uint64_t store_gen_base(const struct store *s)
+{
+	return s->gen_base;
+}
+
 void store_set_max_entries(struct store *s, size_t max)
 {
 	s->max_entries = max;

@@ -41,6 +41,16 @@ struct store;
 struct store_bucket;
 
 /*
+ * The reserved bucket (no client names a bucket that starts with NUL) whose
+ * key B holds, as its generation, the floor of bucket B: the generation
+ * below which every key of B that was collected had ended (docs/design.md
+ * §4.6). An entry like any other, so the durable log and the restart sync
+ * carry it.
+ */
+#define STORE_FLOOR_BUCKET "\0floor"
+#define STORE_FLOOR_BUCKET_LEN 6u
+
+/*
  * One key. Fields are read by paxos and written only through the functions
  * below. Memory per key matters (a daemon may hold millions), so entries and
  * their keys are packed back to back in large blocks (no per-entry malloc),
@@ -125,6 +135,11 @@ void store_set_max_entries(struct store *s, size_t max);
  */
 void store_set_gen_base(struct store *s, uint64_t base);
 bool store_full(const struct store *s);
+/* The entry of STORE_FLOOR_BUCKET named `bucket` (made with create, over
+ * the key cap: a floor is made to collect an entry), or NULL. */
+struct store_entry *store_lookup_floor(struct store *s, struct pkv_bytes bucket, bool create);
+/* The base set above: a new entry's generation is this + 1. */
+uint64_t store_gen_base(const struct store *s);
 uint64_t store_refused(const struct store *s);
 
 /* Returns a new, empty store, or NULL when out of memory. */
