@@ -116,7 +116,11 @@ static struct store_entry *acceptor_begin(struct paxos *p, uint32_t from, const 
 {
 	if (!acceptor_may_answer(p))
 		return NULL;
-	struct store_entry *e = store_lookup(p->store, m->bucket, m->key, true);
+	struct store_entry *e = store_lookup(p->store, m->bucket, m->key, false);
+	if (!e && lifetimes_below_floor(p, m->bucket, m->gen))
+		return NULL;
+	if (!e)
+		e = store_lookup(p->store, m->bucket, m->key, true);
 	if (!e) {
 		p->oom = -ENOMEM;
 		return NULL;

@@ -55,7 +55,7 @@
 #define PKV_PAXOS_BROKEN_GRACE 0
 #endif
 #ifndef PKV_PAXOS_BROKEN_GC
-/* a tombstone is collected once erased here, without acks, wait or floor (§4.6) */
+/* a tombstone is collected without raising its bucket's floor (§4.6) */
 #define PKV_PAXOS_BROKEN_GC 0
 #endif
 #ifndef PKV_PAXOS_BROKEN_GET_ACROSS_RESTART
@@ -463,6 +463,9 @@ uint64_t lifetimes_gc_next(const struct paxos *p);
 /* The generation floor of a bucket: a key it holds nothing of is put at
  * this generation at least, once a majority's read found nothing (0: none). */
 uint64_t lifetimes_floor(struct paxos *p, struct pkv_bytes bucket);
+/* A PREPARE, ACCEPT or CHOSEN of a key held nothing of here, in a
+ * generation below its bucket's floor: a collected generation's, refused. */
+bool lifetimes_below_floor(struct paxos *p, struct pkv_bytes bucket, uint64_t gen);
 /* The reserved bucket that holds each bucket's floor (key: its name). */
 static inline bool is_floor_bucket(struct pkv_bytes b)
 {

@@ -455,7 +455,7 @@ void lifetimes_expire_until(struct paxos *p, uint64_t now)
  * datagram older than 1.45 s, below 2 x ballot_life_us. */
 static uint64_t gc_delay(const struct paxos *p)
 {
-	return PKV_PAXOS_BROKEN_GC ? 0 : p->cfg.restart_quiet_us;
+	return p->cfg.restart_quiet_us;
 }
 
 static void gc_enqueue(struct paxos *p, struct store_entry *e, uint64_t now)
@@ -517,14 +517,23 @@ static bool gc_bare(struct paxos *p, struct store_entry *e)
 
 uint64_t lifetimes_floor(struct paxos *p, struct pkv_bytes bucket)
 {
+	if (PKV_PAXOS_BROKEN_GC)
+		return 0; /* TEST ONLY: a collected key starts over */
 	struct store_entry *f = store_lookup_floor(p->store, bucket, false);
 	return f ? f->gen : 0;
+}
+
+bool lifetimes_below_floor(struct paxos *p, struct pkv_bytes bucket, uint64_t gen)
+{
+	if (gen >= lifetimes_floor(p, bucket))
+		return false;
+	p->stats.stale_gen++;
+	return true;
 }
 
 static void gc_collect(struct paxos *p, struct store_entry *e)
 {
 	uint64_t g = e->gen;
-	/* (TEST ONLY, PKV_PAXOS_BROKEN_GC: no floor either.) */
 	if (!PKV_PAXOS_BROKEN_GC && g > store_gen_base(p->store) + 1) {
 		struct store_entry *f = store_lookup_floor(p->store, store_bucket_name(e->bucket), true);
 		if (!f) {
@@ -542,7 +551,7 @@ void lifetimes_gc(struct paxos *p, uint64_t now)
 {
 	if (p->gcq_head == p->n_gcq || now < p->gc_retry_at)
 		return;
-	if (!PKV_PAXOS_BROKEN_GC && !gc_cluster_ready(p)) {
+	if (!gc_cluster_ready(p)) {
 		p->gc_retry_at = now + p->cfg.retransmit_us;
 		return;
 	}

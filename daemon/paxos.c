@@ -580,7 +580,11 @@ static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0
 	case PKV_MSG_CHOSEN: {
 		if (from == p->cfg.self)
 			break;
-		struct store_entry *e = store_lookup(p->store, m->bucket, m->key, true);
+		struct store_entry *e = store_lookup(p->store, m->bucket, m->key, false);
+		if (!e && lifetimes_below_floor(p, m->bucket, m->gen))
+			break;
+		if (!e)
+			e = store_lookup(p->store, m->bucket, m->key, true);
 		if (!e)
 			return -ENOMEM;
 		if (!acceptor_gen_ok(p, e, m->gen, from, now))
@@ -656,7 +660,9 @@ static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0
 			 * alone, a lost one left the owner blind to its process's
 			 * exit, and the key outlived it (seen in the scenario soak).
 			 */
-			if (m->arg0 == PKV_S_OK && !pkv_ballot_is_zero(m->accepted)) {
+			if (m->arg0 == PKV_S_OK && !pkv_ballot_is_zero(m->accepted) &&
+			    (store_lookup(p->store, m->bucket, m->key, false) ||
+			     !lifetimes_below_floor(p, m->bucket, m->gen))) {
 				struct store_entry *e =
 					store_lookup(p->store, m->bucket, m->key, true);
 				if (e && acceptor_gen_ok(p, e, m->gen, from, now))

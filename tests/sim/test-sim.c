@@ -78,7 +78,7 @@ START_TEST(random_histories_keep_agreement)
 	unsigned kills = 0, parts = 0, durable = 0, whole = 0;
 	uint64_t bound = 0, invalid = 0, erasures = 0, pkills = 0;
 	unsigned drops = 0, drops_ok = 0, changes = 0;
-	uint64_t conf_moves = 0;
+	uint64_t conf_moves = 0, late_old = 0, collected = 0;
 	for (uint64_t sd = first; sd <= last; sd++) {
 		char err[600];
 		struct sim_figures fig;
@@ -108,6 +108,8 @@ START_TEST(random_histories_keep_agreement)
 		drops_ok += fig.drops_ok;
 		changes += fig.changes;
 		conf_moves += fig.conf_changes;
+		late_old += fig.late_old;
+		collected += fig.collected;
 	}
 	if (first <= last)
 		fprintf(stderr,
@@ -117,10 +119,12 @@ START_TEST(random_histories_keep_agreement)
 			" kills), %u partitions, %" PRIu64
 			" messages, %" PRIu64 " bound puts (%" PRIu64 " invalid), %" PRIu64
 			" process deaths, %" PRIu64 " erasures, %u drops (%u ok), %u voter changes"
-			" (%" PRIu64 " configuration moves), %.1f s simulated, %.2f s wall\n",
+			" (%" PRIu64 " configuration moves), %" PRIu64 " tombstones collected, %" PRIu64
+			" old-generation messages sent after collection, %.1f s simulated, %.2f s wall\n",
 			first, last, ops, rounds, fast, fast_chosen, fast_refused, conflicts, forwards, kills, durable, whole, parts,
 			delivered, bound,
-			invalid, pkills, erasures, drops, drops_ok, changes, conf_moves, simt / 1e6,
+			invalid, pkills, erasures, drops, drops_ok, changes, conf_moves, collected,
+			late_old, simt / 1e6,
 			wall() - t0);
 }
 END_TEST
