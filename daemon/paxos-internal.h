@@ -54,6 +54,10 @@
 /* an owner's pid bindings end at once when it is lost or restarts (§6.2) */
 #define PKV_PAXOS_BROKEN_GRACE 0
 #endif
+#ifndef PKV_PAXOS_BROKEN_FENCE
+/* a floor put's read answers as fenced but fences nothing (§4.6) */
+#define PKV_PAXOS_BROKEN_FENCE 0
+#endif
 #ifndef PKV_PAXOS_BROKEN_GC
 /* a tombstone is collected without raising its bucket's floor (§4.6) */
 #define PKV_PAXOS_BROKEN_GC 0
@@ -142,6 +146,10 @@ struct req {
 	bool tried_fast; /* put: the fast round was tried (once per request) */
 	bool probe;	 /* put: reading before it takes its bucket's floor (§4.6) */
 	bool probed;	 /* put: that read was started (once per request) */
+	uint64_t fence;	 /* probe: the floor its read fences at (§4.6) */
+	/* probe: voters that answered fenced (nothing live, refusing below
+	 * the fence) / that hold something live below it, and its generation */
+	uint64_t fenced_mask, holder_mask, holder_gen;
 	bool no_forward;
 	uint32_t fwd_to;
 
@@ -466,6 +474,12 @@ uint64_t lifetimes_floor(struct paxos *p, struct pkv_bytes bucket);
 /* A PREPARE, ACCEPT or CHOSEN of a key held nothing of here, in a
  * generation below its bucket's floor: a collected generation's, refused. */
 bool lifetimes_below_floor(struct paxos *p, struct pkv_bytes bucket, uint64_t gen);
+/* Nothing promised, accepted or chosen in the key's live generation (or no
+ * entry at all): a key this daemon holds nothing live of. */
+bool lifetimes_holds_nothing(const struct store_entry *e);
+/* The fence of a floor put's read: the bucket's floor rises to f (false:
+ * no memory for it, nothing changed). */
+bool lifetimes_raise_floor(struct paxos *p, struct pkv_bytes bucket, uint64_t f);
 /* The reserved bucket that holds each bucket's floor (key: its name). */
 static inline bool is_floor_bucket(struct pkv_bytes b)
 {

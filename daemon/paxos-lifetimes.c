@@ -531,6 +531,30 @@ bool lifetimes_below_floor(struct paxos *p, struct pkv_bytes bucket, uint64_t ge
 	return true;
 }
 
+bool lifetimes_holds_nothing(const struct store_entry *e)
+{
+	return !e || (!e->has_accepted && !e->chosen && pkv_ballot_is_zero(e->promised));
+}
+
+/*
+ * Raises the bucket's floor to f (the fence of a floor put's read, §4.6).
+ * Written to the log in this turn, before the answer that reveals it
+ * leaves, as a floor raised by a collection is. False: no room for it.
+ */
+bool lifetimes_raise_floor(struct paxos *p, struct pkv_bytes bucket, uint64_t f)
+{
+	if (f <= store_gen_base(p->store) + 1)
+		return true;
+	struct store_entry *fl = store_lookup_floor(p->store, bucket, true);
+	if (!fl) {
+		p->oom = -ENOMEM;
+		return false;
+	}
+	if (fl->gen < f)
+		store_erase(p->store, fl, f - 1); /* marked for the log too */
+	return true;
+}
+
 static void gc_collect(struct paxos *p, struct store_entry *e)
 {
 	uint64_t g = e->gen;

@@ -64,7 +64,7 @@ static void send_phase(struct paxos *p, struct req *r, uint64_t answered, bool a
 		break;
 	case PAXOS_ST_QUERYING:
 		m.type = PKV_MSG_QUERY;
-		m.gen = 0;
+		m.gen = r->probe ? r->fence : 0; /* a floor put's read fences (§4.6) */
 		m.ballot = (struct pkv_ballot){ 0 };
 		m.arg1 = p->conf;
 		break;
@@ -191,6 +191,7 @@ static void start_query(struct paxos *p, struct req *r, uint64_t now)
 		paxos_bind_free(&r->votes[i].bind);
 	}
 	r->n_votes = 0;
+	r->fenced_mask = r->holder_mask = r->holder_gen = 0;
 	req_set_state(p, r, PAXOS_ST_QUERYING);
 	r->t_timer = now + p->cfg.retransmit_us;
 	send_phase(p, r, 0, true);
@@ -225,38 +226,120 @@ void proposer_start_keys(struct paxos *p, struct req *r, uint64_t now)
 }
 
 /*
- * A put of a key this daemon holds nothing of, in a bucket whose floor is
- * above a new key's generation (collected tombstones, docs/design.md §4.6),
- * reads first: a majority that holds nothing of the key says no value of
- * it lives below the floor, and only then does the put take the floor. A
- * key this daemon merely missed is found by the read and put where it is.
+ * A put of a key this daemon holds nothing live of, below its bucket's
+ * floor (collected tombstones, docs/design.md §4.6), reads first, and the
+ * read is a fence: each voter that holds nothing live of the key below the
+ * floor F raises its own floor to F before it answers "fenced", and from
+ * then on refuses every PREPARE and ACCEPT of the key below F. Once a
+ * majority answered fenced, no value below F is or can ever be chosen, and
+ * the put takes F. A key that lives below F at a voter, with no fenced
+ * majority, is put where it lives.
  */
 static bool needs_probe(struct paxos *p, struct req *r)
 {
 	if (r->probed || !r->has_value)
 		return false;
-	uint64_t first = store_gen_base(p->store) + 1;
-	if (lifetimes_floor(p, r->bucket) <= first)
+	uint64_t floor = lifetimes_floor(p, r->bucket);
+	if (floor <= store_gen_base(p->store) + 1)
 		return false;
 	struct store_entry *e = store_lookup(p->store, r->bucket, r->key, false);
-	return !e || (e->gen == first && !store_entry_has_value(e) &&
-		      pkv_ballot_is_zero(e->promised));
+	return lifetimes_holds_nothing(e) && (!e || e->gen < floor);
 }
 
-/* The read found nothing at a majority: the put goes on at the floor. */
+static void start_probe(struct paxos *p, struct req *r, uint64_t now)
+{
+	r->probe = r->probed = true;
+	r->fence = lifetimes_floor(p, r->bucket);
+	start_query(p, r, now);
+}
+
+/* A majority answered fenced: the put goes on at the floor. */
 static void probe_done(struct paxos *p, struct req *r, uint64_t now)
 {
+	if (lifetimes_floor(p, r->bucket) != r->fence) {
+		/* Another read raised our floor meanwhile: fence at it. */
+		req_rekey(p, r);
+		start_probe(p, r, now);
+		return;
+	}
 	r->probe = false;
 	struct store_entry *e = req_entry(p, r);
 	if (!e)
 		return;
-	uint64_t floor = lifetimes_floor(p, r->bucket);
-	if (e->gen < floor && !store_entry_has_value(e) && pkv_ballot_is_zero(e->promised)) {
-		store_erase(p->store, e, floor - 1);
+	if (e->gen < r->fence && lifetimes_holds_nothing(e)) {
+		store_erase(p->store, e, r->fence - 1);
 		p->stats.floor_puts++;
 	}
 	if (!start_fast(p, r, now))
 		start_round(p, r, now);
+}
+
+/*
+ * The answers to a floor put's read (docs/design.md §4.6). Fenced (the
+ * floor, no value): counted towards the fenced majority. The key's live
+ * generation below the floor, with or without a value: a holder, not
+ * fenced. Above the floor, or a value at it: the key lives there; the put
+ * goes on there as after any newer generation.
+ */
+static void probe_querying(struct paxos *p, struct req *r, enum paxos_event ev, uint32_t from,
+			   const struct pkv_msg *m, uint64_t now)
+{
+	unsigned q = quorum(p);
+	if (ev == PAXOS_EV_QUERY_REPLY) {
+		if (r->answered_mask & BIT(from))
+			return;
+		struct store_entry *e = req_entry(p, r);
+		if (!e)
+			return;
+		bool value = m->flags & (PKV_MF_HAS_VALUE | PKV_MF_CHOSEN);
+		if (m->gen > r->fence || (value && m->gen == r->fence)) {
+			r->probe = false;
+			if (m->gen > e->gen)
+				lifetimes_erase(p, e, m->gen - 1, from, now); /* restarts r there */
+			else
+				start_round(p, r, now);
+			return;
+		}
+		r->answered_mask |= BIT(from);
+		if (m->gen == r->fence) {
+			r->fenced_mask |= BIT(from);
+		} else if (m->gen >= e->gen) {
+			r->holder_mask |= BIT(from);
+			if (m->gen > r->holder_gen)
+				r->holder_gen = m->gen;
+		} else {
+			acceptor_gen_ok(p, e, m->gen, from, now); /* an ended one's: told */
+		}
+	} else if (ev != PAXOS_EV_TIMER) {
+		return;
+	}
+	if (popcount(r->fenced_mask) >= q) {
+		probe_done(p, r, now);
+		return;
+	}
+	bool all = (paxos_connected_mask(p) & p->voters & ~r->answered_mask) == 0;
+	if (popcount(r->answered_mask) < q || (!all && ev != PAXOS_EV_TIMER)) {
+		if (ev == PAXOS_EV_TIMER) {
+			r->t_timer = now + p->cfg.retransmit_us;
+			send_phase(p, r, r->answered_mask, false);
+		}
+		return;
+	}
+	if (!r->holder_mask) {
+		if (ev == PAXOS_EV_TIMER)
+			start_query(p, r, now); /* those told to catch up are fenced next */
+		return;
+	}
+	/* The key lives below the floor at a voter: the put goes on there. */
+	r->probe = false;
+	struct store_entry *e = req_entry(p, r);
+	if (!e)
+		return;
+	if (r->holder_gen > e->gen) {
+		lifetimes_erase(p, e, r->holder_gen - 1, 0, now); /* restarts r there */
+		return;
+	}
+	start_round(p, r, now);
 }
 
 /* What a request does once it may run (quorum, synced). */
@@ -269,8 +352,7 @@ static void proposer_begin(struct paxos *p, struct req *r, uint64_t now)
 	case PAXOS_REQ_PUT:
 	case PAXOS_REQ_FORWARDED:
 		if (needs_probe(p, r)) {
-			r->probe = r->probed = true;
-			start_query(p, r, now);
+			start_probe(p, r, now);
 		} else if (!start_fast(p, r, now)) {
 			start_round(p, r, now);
 		}
@@ -396,6 +478,8 @@ static void st_wait_quorum(struct paxos *p, struct req *r, enum paxos_event ev, 
 static void query_forget(struct req *r, uint32_t node)
 {
 	r->answered_mask &= ~BIT(node);
+	r->fenced_mask &= ~BIT(node);
+	r->holder_mask &= ~BIT(node);
 	for (uint32_t i = 0; i < r->n_votes; i++)
 		r->votes[i].who &= ~BIT(node);
 }
@@ -413,6 +497,10 @@ static void st_querying(struct paxos *p, struct req *r, enum paxos_event ev, uin
 	if (expire && ev == PAXOS_EV_TIMER && now >= r->t_query + p->cfg.ballot_life_us) {
 		req_rekey(p, r); /* late answers to the old query count no more */
 		start_query(p, r, now);
+		return;
+	}
+	if (r->probe) {
+		probe_querying(p, r, ev, from, m, now);
 		return;
 	}
 	if (ev == PAXOS_EV_QUERY_REPLY) {
@@ -493,10 +581,6 @@ static void st_querying(struct paxos *p, struct req *r, enum paxos_event ev, uin
 		return;
 	}
 	if (r->n_votes == 0) {
-		if (r->probe) {
-			probe_done(p, r, now);
-			return;
-		}
 		/* A majority holds no value: nothing was chosen. */
 		req_complete(p, r, PKV_S_NOT_FOUND, 0, (struct pkv_bytes){ 0 }, NULL);
 		return;
