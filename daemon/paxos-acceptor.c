@@ -108,10 +108,12 @@ bool acceptor_gen_ok(struct paxos *p, struct store_entry *e, uint64_t gen, uint3
 /*
  * A PREPARE or ACCEPT of a key this acceptor holds nothing live of (no
  * entry, or a bare one below the floor), in a generation below its bucket's
- * floor, is dropped unanswered (docs/design.md §4.6): a collected
- * generation's, or one a floor put's read fenced off.
+ * floor, is refused (docs/design.md §4.6): a collected generation's, or one
+ * a floor put's read fenced off. The nack carries the floor (arg0), so a
+ * proposer below it fences at it in turn. True: refused.
  */
-static bool fenced_off(struct paxos *p, const struct store_entry *e, const struct pkv_msg *m)
+static bool fenced_off(struct paxos *p, uint32_t from, const struct store_entry *e,
+		       const struct pkv_msg *m, uint8_t type)
 {
 	if (!lifetimes_holds_nothing(e))
 		return false;
@@ -119,6 +121,16 @@ static bool fenced_off(struct paxos *p, const struct store_entry *e, const struc
 	if (m->gen >= f || (e && e->gen >= f))
 		return false;
 	p->stats.stale_gen++;
+	struct pkv_msg r = {
+		.type = type,
+		.bucket = m->bucket,
+		.key = m->key,
+		.gen = m->gen,
+		.ballot = m->ballot,
+		.req = m->req,
+		.arg0 = f,
+	};
+	paxos_send(p, from, &r);
 	return true;
 }
 
@@ -134,7 +146,7 @@ static struct store_entry *acceptor_begin(struct paxos *p, uint32_t from, const 
 	if (!acceptor_may_answer(p))
 		return NULL;
 	struct store_entry *e = store_lookup(p->store, m->bucket, m->key, false);
-	if (fenced_off(p, e, m))
+	if (fenced_off(p, from, e, m, type))
 		return NULL;
 	if (!e)
 		e = store_lookup(p->store, m->bucket, m->key, true);

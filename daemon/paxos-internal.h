@@ -419,6 +419,8 @@ void acceptor_on_keys_req(struct paxos *p, uint32_t from, const struct pkv_msg *
 void proposer_dispatch(struct paxos *p, struct req *r, enum paxos_event ev, uint32_t from,
 		       const struct pkv_msg *m, uint64_t now);
 void proposer_start_keys(struct paxos *p, struct req *r, uint64_t now);
+/* A PREPARE or ACCEPT of r refused below a voter's floor f (§4.6). */
+void proposer_floor_nack(struct paxos *p, struct req *r, uint64_t f, uint64_t now);
 void proposer_on_forward(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now);
 
 /* ---- paxos-req.c ------------------------------------------------------ */
@@ -480,6 +482,8 @@ bool lifetimes_holds_nothing(const struct store_entry *e);
 /* The fence of a floor put's read: the bucket's floor rises to f (false:
  * no memory for it, nothing changed). */
 bool lifetimes_raise_floor(struct paxos *p, struct pkv_bytes bucket, uint64_t f);
+/* A bare entry moved up to the floor by a floor put: its key bindings end. */
+void lifetimes_moved_to_floor(struct paxos *p, struct store_entry *e, uint64_t now);
 /* The reserved bucket that holds each bucket's floor (key: its name). */
 static inline bool is_floor_bucket(struct pkv_bytes b)
 {

@@ -376,6 +376,16 @@ void lifetimes_erase(struct paxos *p, struct store_entry *e, uint64_t through, u
 	cascade(p, e, now);
 }
 
+/*
+ * A bare entry moved up to its bucket's floor by a floor put (§4.6): no
+ * lifetime of it held anything, but a key bound to one of its generations
+ * below has ended with them.
+ */
+void lifetimes_moved_to_floor(struct paxos *p, struct store_entry *e, uint64_t now)
+{
+	cascade(p, e, now);
+}
+
 /* Key bindings: every key of the bucket bound to an ended generation of e's key. */
 static void cascade(struct paxos *p, struct store_entry *e, uint64_t now)
 {

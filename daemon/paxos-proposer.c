@@ -230,10 +230,10 @@ void proposer_start_keys(struct paxos *p, struct req *r, uint64_t now)
  * floor (collected tombstones, docs/design.md §4.6), reads first, and the
  * read is a fence: each voter that holds nothing live of the key below the
  * floor F raises its own floor to F before it answers "fenced", and from
- * then on refuses every PREPARE and ACCEPT of the key below F. Once a
- * majority answered fenced, no value below F is or can ever be chosen, and
- * the put takes F. A key that lives below F at a voter, with no fenced
- * majority, is put where it lives.
+ * then on refuses every PREPARE and ACCEPT of the key below F. Once so
+ * many answered fenced that the others are no majority, no value below F is
+ * or can ever be chosen, and the put takes F. A key that lives below F at a
+ * voter, with the others a majority, is put where it lives.
  */
 static bool needs_probe(struct paxos *p, struct req *r)
 {
@@ -253,7 +253,21 @@ static void start_probe(struct paxos *p, struct req *r, uint64_t now)
 	start_query(p, r, now);
 }
 
-/* A majority answered fenced: the put goes on at the floor. */
+/* After the read: a put runs its round, a get reads plainly. */
+static void probe_go_on(struct paxos *p, struct req *r, uint64_t now)
+{
+	if (!r->has_value)
+		start_query(p, r, now);
+	else if (!start_fast(p, r, now))
+		start_round(p, r, now);
+}
+
+/*
+ * A majority answered fenced: nothing below the floor is chosen or ever
+ * will be, so the key's generations below it end here (with the fan-out
+ * when this daemon held something of one, which no majority accepted) and
+ * the request goes on at the floor.
+ */
 static void probe_done(struct paxos *p, struct req *r, uint64_t now)
 {
 	if (lifetimes_floor(p, r->bucket) != r->fence) {
@@ -266,12 +280,28 @@ static void probe_done(struct paxos *p, struct req *r, uint64_t now)
 	struct store_entry *e = req_entry(p, r);
 	if (!e)
 		return;
-	if (e->gen < r->fence && lifetimes_holds_nothing(e)) {
+	if (e->gen < r->fence) {
+		if (r->has_value)
+			p->stats.floor_puts++;
+		if (!lifetimes_holds_nothing(e)) {
+			lifetimes_erase(p, e, r->fence - 1, 0, now); /* restarts r there */
+			return;
+		}
 		store_erase(p->store, e, r->fence - 1);
-		p->stats.floor_puts++;
+		lifetimes_moved_to_floor(p, e, now);
 	}
-	if (!start_fast(p, r, now))
-		start_round(p, r, now);
+	probe_go_on(p, r, now);
+}
+
+void proposer_floor_nack(struct paxos *p, struct req *r, uint64_t f, uint64_t now)
+{
+	/* Fenced at f already: the voter's refusal counts as its silence. */
+	if (r->fence >= f || (r->state != PAXOS_ST_PREPARING && r->state != PAXOS_ST_ACCEPTING))
+		return;
+	if (!lifetimes_raise_floor(p, r->bucket, f))
+		return;
+	req_rekey(p, r); /* the round's other answers count no more */
+	start_probe(p, r, now);
 }
 
 /*
@@ -297,7 +327,7 @@ static void probe_querying(struct paxos *p, struct req *r, enum paxos_event ev, 
 			if (m->gen > e->gen)
 				lifetimes_erase(p, e, m->gen - 1, from, now); /* restarts r there */
 			else
-				start_round(p, r, now);
+				probe_go_on(p, r, now);
 			return;
 		}
 		r->answered_mask |= BIT(from);
@@ -313,7 +343,12 @@ static void probe_querying(struct paxos *p, struct req *r, enum paxos_event ev, 
 	} else if (ev != PAXOS_EV_TIMER) {
 		return;
 	}
-	if (popcount(r->fenced_mask) >= q) {
+	/*
+	 * Enough fenced that the others are no majority: every majority (and
+	 * the fast quorum, all of them) meets a fenced voter, so nothing below
+	 * the floor is chosen or ever will be.
+	 */
+	if (popcount(r->fenced_mask) + q > nvoters(p)) {
 		probe_done(p, r, now);
 		return;
 	}
@@ -330,7 +365,7 @@ static void probe_querying(struct paxos *p, struct req *r, enum paxos_event ev, 
 			start_query(p, r, now); /* those told to catch up are fenced next */
 		return;
 	}
-	/* The key lives below the floor at a voter: the put goes on there. */
+	/* The key lives below the floor at a voter: the request goes on there. */
 	r->probe = false;
 	struct store_entry *e = req_entry(p, r);
 	if (!e)
@@ -339,7 +374,10 @@ static void probe_querying(struct paxos *p, struct req *r, enum paxos_event ev, 
 		lifetimes_erase(p, e, r->holder_gen - 1, 0, now); /* restarts r there */
 		return;
 	}
-	start_round(p, r, now);
+	if (r->has_value)
+		start_round(p, r, now);
+	else
+		start_query(p, r, now);
 }
 
 /* What a request does once it may run (quorum, synced). */

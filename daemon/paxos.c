@@ -612,6 +612,10 @@ static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0
 			}
 			if (e && m->gen < e->gen)
 				break; /* a reply about an ended generation */
+			if (!(m->flags & PKV_MF_OK) && m->arg0) {
+				proposer_floor_nack(p, r, m->arg0, now); /* §4.6 */
+				break;
+			}
 			if (e)
 				acceptor_note_round(p, e, m->accepted);
 		}
@@ -673,6 +677,15 @@ static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0
 				proposer_dispatch(p, r, PAXOS_EV_FWD_REPLY, from, m, now);
 			else if (m->arg0 == PKV_S_OK)
 				req_complete(p, r, PKV_S_OK, m->gen, m->value, &p->rx_bind);
+		} else if (!r && m->arg0 == PKV_S_OK && !pkv_ballot_is_zero(m->accepted)) {
+			/*
+			 * The put here ended first (it learned the key's value of
+			 * an earlier generation), and the primary went on to put
+			 * its value again in the next one: a hint, learned as a
+			 * CHOSEN hint is, from a majority (§3.5) — the bindings
+			 * of that value are this daemon's to watch.
+			 */
+			req_learn_read(p, m->bucket, m->key, now);
 		}
 		break;
 	default:

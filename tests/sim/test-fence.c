@@ -110,12 +110,68 @@ START_TEST(floor_put_racing_a_lower_generation_put_chooses_one_value)
 }
 END_TEST
 
+/* Node 2's PREPAREs and ACCEPTs to node 3 are lost (its floor's nack too). */
+static uint64_t lose_2_to_3(struct sim *s, uint32_t from, uint32_t to, const struct pkv_msg *m,
+			    void *arg)
+{
+	(void)s;
+	(void)arg;
+	if (from == 2 && to == 3 && (m->type == PKV_MSG_PREPARE || m->type == PKV_MSG_ACCEPT))
+		return SIM_FILTER_DROP;
+	return SIM_FILTER_PASS;
+}
+
+/*
+ * The fence must not cost a value chosen below the floor before the read:
+ * node 2 puts key 0 at generation 1 (chosen by nodes 1 and 2; node 3, with
+ * its floor at 5, does not hear of it), then node 3 puts the key. Its read fences
+ * node 3 alone and finds the value at the others: the put answers it, in
+ * generation 1, and a get on node 1 afterwards still finds it.
+ */
+START_TEST(floor_put_answers_a_value_chosen_below_the_floor)
+{
+	for (uint64_t seed = 1; seed <= 10; seed++) {
+		struct sim s;
+		struct sim_config c = { .seed = seed, .n = 3, .lat_min_us = 200, .lat_max_us = 2000 };
+		sim_init(&s, &c);
+		sim_run_until(&s, 50000);
+		struct store_entry *f = store_lookup_floor(s.nodes[3].store, b("PaxosKV"), true);
+		ck_assert_ptr_nonnull(f);
+		store_erase(s.nodes[3].store, f, 4);
+		sim_set_filter(&s, lose_2_to_3, NULL);
+		size_t a = sim_put(&s, 2, 0, "early", 1000000, false);
+		ck_assert(sim_run_until_done(&s, s.now + 2000000));
+		sim_set_filter(&s, NULL, NULL);
+		size_t z = sim_put(&s, 3, 0, "late", 1000000, false);
+		ck_assert(sim_run_until_done(&s, s.now + 2000000));
+		sim_run_until(&s, s.now + 100000);
+		size_t g = sim_get(&s, 1, 0, 1000000, false);
+		ck_assert(sim_run_until_done(&s, s.now + 2000000));
+		const struct sim_op *oa = &s.ops[a], *oz = &s.ops[z], *og = &s.ops[g];
+		ck_assert_int_eq(oa->status, PKV_S_OK);
+		ck_assert_uint_eq(oa->gen, 1);
+		ck_assert_msg(oz->status == PKV_S_OK && oz->gen == 1 && oz->result_len == 5 &&
+				      !memcmp(oz->result, "early", 5),
+			      "seed %" PRIu64 ": the floor put answered %d gen %" PRIu64 " '%.*s'",
+			      seed, oz->status, oz->gen, (int)oz->result_len, oz->result);
+		ck_assert_msg(og->status == PKV_S_OK && og->gen == 1 && og->result_len == 5,
+			      "seed %" PRIu64 ": the get after it answered %d gen %" PRIu64, seed,
+			      og->status, og->gen);
+		char err[300];
+		ck_assert_msg(sim_check(&s, err, sizeof(err)) == 0, "seed %" PRIu64 ": %s", seed,
+			      err);
+		sim_free(&s);
+	}
+}
+END_TEST
+
 static Suite *fence_suite(void)
 {
 	Suite *s = suite_create("sim-fence");
 	TCase *tc = tcase_create("race");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, floor_put_racing_a_lower_generation_put_chooses_one_value);
+	tcase_add_test(tc, floor_put_answers_a_value_chosen_below_the_floor);
 	suite_add_tcase(s, tc);
 	return s;
 }
