@@ -338,7 +338,9 @@ static void probe_querying(struct paxos *p, struct req *r, enum paxos_event ev, 
 			if (m->gen > r->holder_gen)
 				r->holder_gen = m->gen;
 		} else {
-			acceptor_gen_ok(p, e, m->gen, from, now); /* an ended one's: told */
+			/* An ended generation's: told, and asked again. */
+			r->answered_mask &= ~BIT(from);
+			acceptor_gen_ok(p, e, m->gen, from, now);
 		}
 	} else if (ev != PAXOS_EV_TIMER) {
 		return;
@@ -352,17 +354,16 @@ static void probe_querying(struct paxos *p, struct req *r, enum paxos_event ev, 
 		probe_done(p, r, now);
 		return;
 	}
-	bool all = (paxos_connected_mask(p) & p->voters & ~r->answered_mask) == 0;
-	if (popcount(r->answered_mask) < q || (!all && ev != PAXOS_EV_TIMER)) {
+	/*
+	 * Otherwise wait until a majority holds the key below the floor (with
+	 * every voter answering, one of the two comes), asking again those
+	 * that did not answer either way.
+	 */
+	if (popcount(r->holder_mask) < q) {
 		if (ev == PAXOS_EV_TIMER) {
 			r->t_timer = now + p->cfg.retransmit_us;
 			send_phase(p, r, r->answered_mask, false);
 		}
-		return;
-	}
-	if (!r->holder_mask) {
-		if (ev == PAXOS_EV_TIMER)
-			start_query(p, r, now); /* those told to catch up are fenced next */
 		return;
 	}
 	/* The key lives below the floor at a voter: the request goes on there. */
