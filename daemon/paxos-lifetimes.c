@@ -560,8 +560,12 @@ bool lifetimes_raise_floor(struct paxos *p, struct pkv_bytes bucket, uint64_t f)
 		p->oom = -ENOMEM;
 		return false;
 	}
-	if (fl->gen < f)
-		store_erase(p->store, fl, f - 1); /* marked for the log too */
+	if (fl->gen < f) {
+		store_erase(p->store, fl, f - 1);
+		/* On disk before the answer leaves, or no answer. */
+		if (acceptor_mark_dirty(p, fl))
+			return false;
+	}
 	return true;
 }
 
