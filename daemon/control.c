@@ -421,6 +421,9 @@ static void latency_line(char *buf, size_t cap, size_t *o, const char *name,
  *          fast_rounds=N fast_chosen=N fast_fallbacks=N fast_refused=N (puts
  *          that skipped phase 1, chosen so, gone on classically; fast
  *          ACCEPTs this acceptor refused, having voted at F already)
+ *   tombstones: pending=N collected=N floor_puts=N (erasures not yet
+ *          acknowledged by every daemon; tombstones forgotten; puts of a key
+ *          at its bucket's floor, docs/design.md §4.6)
  *   local: attached=N requests=N responses=N cache_entries=N ... cache_capacity=N
  *          cache_refused=N (capacity: slots, stripes x 64; the stripes are
  *          sized so that cache_entries keys fill them to 3/4)
@@ -472,6 +475,9 @@ static size_t stats_text(struct daemon *d, char *buf, size_t cap)
 	OUT("authority: chosen_unchecked=%" PRIu64 " learn_reads=%" PRIu64
 	    " drops_unproven=%" PRIu64 " drops_applied=%" PRIu64 "\n",
 	    ps->chosen_unchecked, ps->learn_reads, ps->drops_unproven, ps->drops_applied);
+	/* Tombstones (docs/design.md §4.6): entries= above counts the uncollected. */
+	OUT("tombstones: pending=%" PRIu64 " collected=%" PRIu64 " floor_puts=%" PRIu64 "\n",
+	    ps->tombstones_pending, ps->tombstones_collected, ps->floor_puts);
 	const struct pkv_shm_stats *ss = shm_stats(d->local.shm);
 	OUT("local: attaches=%" PRIu64 " requests=%" PRIu64 " responses=%" PRIu64
 	    " cache_entries=%" PRIu64 " cache_published=%" PRIu64 " cache_evicted=%" PRIu64
@@ -529,9 +535,9 @@ static void collect_doubt(struct daemon *d, struct ctl_conn *c)
 {
 	if (c->pid <= 0 || c->n_doubt)
 		return;
-	for (size_t i = 0; i < store_nentries(d->store); i++) {
+	for (size_t i = 0; i < store_nslots(d->store); i++) {
 		const struct store_entry *e = store_entry_at(d->store, i);
-		const struct pkv_bindings *b = e->chosen ? e->chosen_bind : NULL;
+		const struct pkv_bindings *b = e && e->chosen ? e->chosen_bind : NULL;
 		if (!b || !(b->mask & PKV_BIND_PID) || b->owner != d->self ||
 		    b->owner_inc != d->incarnation || b->pid != c->pid)
 			continue;

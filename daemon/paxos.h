@@ -251,6 +251,8 @@ struct paxos_stats {
 	uint64_t erasures;	     /* key generations ended here */
 	uint64_t erase_sent;	     /* ERASE messages sent (retransmits included) */
 	uint64_t tombstones_pending; /* erasures not yet acknowledged by every node */
+	uint64_t tombstones_collected; /* tombstones forgotten (docs/design.md §4.6) */
+	uint64_t floor_puts;	       /* puts of a key at its bucket's floor (§4.6) */
 	uint64_t dead_adopted;	     /* rounds finished for a value with a dead binding */
 	uint64_t drops;		     /* bucket drops taken (paxos_bucket_drop) */
 	uint64_t drops_applied;	     /* bucket drops applied here (own and peers') */
