@@ -778,9 +778,9 @@ static void watch_start(struct daemon *d, struct ctl_conn *c, uint64_t from)
 	c->wended = from ? from - 1 : 0;
 	if (c->wflags & CTL_WATCH_BUCKET) {
 		struct store_bucket *b = store_bucket(d->store, bucket, false);
-		for (size_t i = 0; b && i < store_bucket_nkeys(b); i++) {
+		for (size_t i = 0; b && i < store_bucket_nslots(b); i++) {
 			const struct store_entry *e = store_bucket_entry_at(b, i);
-			if (e->chosen && e->gen > from)
+			if (e && e->chosen && e->gen > from) /* NULL: a collected hole */
 				watch_send_chosen(d, c, e);
 		}
 		c->wchosen = c->wended = 0; /* per key from here on */

@@ -416,6 +416,8 @@ static void snap_take(struct sim_snap *sn, struct store *st)
 		abort();
 	for (size_t i = 0; i < n; i++) {
 		const struct store_entry *e = store_entry_at(st, i);
+		if (!e)
+			continue; /* a hole a collected tombstone left (§4.6) */
 		struct paxos_saved *k = &sn->v[sn->n++];
 		*k = (struct paxos_saved){
 			.bucket = bytes_dup(store_bucket_name(e->bucket)),

@@ -88,6 +88,7 @@ struct sim_config {
 	 */
 	uint64_t sync_max_us;
 	uint64_t sync_min_us; /* 0: 1 */
+	/*
 	 * Old generations after collection (docs/design.md §4.6): per mille of
 	 * PREPARE, ACCEPT, CHOSEN and ERASE messages kept aside (a few at a
 	 * time) and, once their generation has ended somewhere and the
