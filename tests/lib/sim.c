@@ -410,14 +410,18 @@ static struct pkv_bytes bytes_dup(struct pkv_bytes b)
 static void snap_take(struct sim_snap *sn, struct store *st)
 {
 	memset(sn, 0, sizeof(*sn));
-	size_t n = store_nentries(st);
+	/* Entries are numbered up to store_nslots; the holes collected
+	 * tombstones left (§4.6) are not counted in store_nentries. */
+	size_t n = store_nentries(st), slots = store_nslots(st);
 	sn->v = calloc(n ? n : 1, sizeof(*sn->v));
 	if (!sn->v)
 		abort();
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < slots; i++) {
 		const struct store_entry *e = store_entry_at(st, i);
 		if (!e)
-			continue; /* a hole a collected tombstone left (§4.6) */
+			continue; /* a hole */
+		if (sn->n == n)
+			abort();
 		struct paxos_saved *k = &sn->v[sn->n++];
 		*k = (struct paxos_saved){
 			.bucket = bytes_dup(store_bucket_name(e->bucket)),
