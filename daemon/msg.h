@@ -61,7 +61,10 @@
  *  SYNC_REPLY      bucket, key, gen, req, ballot = promised, accepted, value,
  *                  flags: PKV_MF_HAS_VALUE, PKV_MF_CHOSEN (with no
  *                  HAS_VALUE: a learner-only record), PKV_MF_LAST;
- *                  arg0 = entry index + 1 (the next cursor). Past the end of
+ *                  arg0 = entry index + 1 (the next cursor), arg1 = 1 on
+ *                  a learner-only record that follows the acceptor's
+ *                  record of the same index (it does not complete the
+ *                  index). Past the end of
  *                  the store: one record with no key, PKV_MF_LAST, arg0 =
  *                  the cursor asked for
  *  FORWARD         bucket, key, value, req (put forwarded to primary),

@@ -80,10 +80,15 @@ void sync_on_req(struct paxos *p, uint32_t from, const struct pkv_msg *m)
 		}
 		paxos_send(p, from, &r);
 		if (e->chosen && !same && e->has_accepted) {
+			/* The learner's record of the same index: it does not
+			 * stand for the index (arg1), or a copier that got it
+			 * first would finish the page without the acceptor's. */
 			r.flags = PKV_MF_CHOSEN | last;
 			r.accepted = e->chosen_ballot;
+			r.arg1 = 1;
 			paxos_msg_value(p, &r, e->chosen_value, e->chosen_bind);
 			paxos_send(p, from, &r);
+			r.arg1 = 0;
 		}
 	}
 }
@@ -175,7 +180,14 @@ void sync_on_reply(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint
 		sync_merge(p, from, m, now);
 		if (p->oom || pe->sync_rid == 0)
 			return; /* not marked: asked again (or a new configuration) */
-		pe->sync_got |= 1ull << (idx - pe->sync_cursor);
+		/*
+		 * The index is copied once its acceptor's record came: an
+		 * extra learner record (arg1) may overtake it, and a page
+		 * finished on that would drop the accepted value arriving
+		 * next, which a voter must hold (docs/design.md §5).
+		 */
+		if (m->arg1 != 1)
+			pe->sync_got |= 1ull << (idx - pe->sync_cursor);
 	}
 	if (m->flags & PKV_MF_LAST) {
 		pe->sync_last = true;

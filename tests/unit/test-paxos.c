@@ -646,6 +646,58 @@ START_TEST(restarted_acceptor_answers_nothing_until_majority_copied)
 }
 END_TEST
 
+/*
+ * An entry whose learner knows a value chosen at another ballot than the one
+ * it accepted last goes out as two records of one index: the acceptor's,
+ * then the learner's (arg1 = 1). The network may swap them; the copier must
+ * not finish the index on the learner's record and drop the accepted value
+ * that comes next: a voter that holds only the chosen value would vote at a
+ * later configuration's fast ballot for another value, and a round there
+ * would find that vote above the chosen one (docs/design.md §5).
+ */
+START_TEST(sync_copy_keeps_the_accepted_value_when_the_learner_record_comes_first)
+{
+	/* The source: "v" chosen at (4,2), accepted again at (5,3). */
+	struct fx src;
+	fx_init(&src, 3, false, false, true);
+	struct pkv_msg m = accept(4, 2, "v");
+	m.type = PKV_MSG_CHOSEN;
+	fx_chosen(&src, 2, &m);
+	m = accept(5, 3, "v");
+	paxos_receive(src.p, 3, &m, src.now);
+	pkv_outbox_reset(&src.ob);
+	struct pkv_msg q = { .type = PKV_MSG_SYNC_REQ, .req = 5, .arg0 = 0 };
+	paxos_receive(src.p, 3, &q, src.now);
+	ck_assert_uint_eq(count(&src, PKV_MSG_SYNC_REPLY), 2);
+	struct pkv_msg acc = src.ob.v[0].msg, learn = src.ob.v[1].msg;
+	ck_assert(acc.flags & PKV_MF_HAS_VALUE);
+	ck_assert_int_eq(pkv_ballot_cmp(acc.accepted, bal(5, 3)), 0);
+	ck_assert(learn.flags & PKV_MF_CHOSEN);
+	ck_assert_uint_eq(learn.arg0, acc.arg0);
+
+	/* The copier, restarted: node 2's records arrive swapped. */
+	struct fx f;
+	fx_init(&f, 3, true, false, false);
+	paxos_peer_update(f.p, 2, true, PKV_MF_SYNCED, 0, f.now);
+	paxos_peer_update(f.p, 3, true, PKV_MF_SYNCED, 0, f.now);
+	uint64_t req2 = find(&f, PKV_MSG_SYNC_REQ, 2)->req;
+	uint64_t req3 = find(&f, PKV_MSG_SYNC_REQ, 3)->req;
+	learn.req = acc.req = req2;
+	paxos_receive(f.p, 2, &learn, f.now);
+	struct pkv_msg e3 = { .type = PKV_MSG_SYNC_REPLY, .req = req3, .flags = PKV_MF_LAST };
+	paxos_receive(f.p, 3, &e3, f.now);
+	paxos_receive(f.p, 2, &acc, f.now);
+	ck_assert(paxos_synced(f.p));
+	struct store_entry *e = store_lookup(f.s, b("B"), b("k"), false);
+	ck_assert_ptr_nonnull(e);
+	ck_assert(e->chosen);
+	ck_assert(e->has_accepted);
+	ck_assert_int_eq(pkv_ballot_cmp(e->accepted, bal(5, 3)), 0);
+	fx_free(&f);
+	fx_free(&src);
+}
+END_TEST
+
 START_TEST(sync_pages_through_the_store)
 {
 	/* The answering side: pages of sync_page (2) entries, arg0 = index + 1. */
@@ -2172,6 +2224,7 @@ int main(void)
 	tcase_add_test(r, restarted_acceptor_waits_the_quiet_period_before_syncing);
 	tcase_add_test(r, proposer_abandons_a_ballot_past_its_lifetime);
 	tcase_add_test(r, sync_pages_through_the_store);
+	tcase_add_test(r, sync_copy_keeps_the_accepted_value_when_the_learner_record_comes_first);
 	tcase_add_test(r, fresh_majority_bootstraps_synced);
 	tcase_add_test(r, fresh_node_among_old_ones_must_sync);
 	tcase_add_test(r, all_unsynced_majority_declares_new_epoch_after_grace);
