@@ -234,6 +234,53 @@ START_TEST(collected_key_is_put_again_in_a_higher_generation)
 }
 END_TEST
 
+/*
+ * docs/design.md §4.6, "Durable restart": the durable log after a
+ * collection. Durable nodes whose syncs take up to 3 ms; k0 lives 100 ms
+ * and every node collects it (its number becomes a hole, its generation
+ * the floor's), k1 keeps a value. Then the whole cluster is killed and
+ * restarted from what its syncs wrote: the floor and k1 are back, and k0
+ * is put again in a generation above its first.
+ */
+START_TEST(durable_restart_after_collection_keeps_the_floor_and_the_live_keys)
+{
+	struct sim s;
+	struct sim_config c = { .seed = 5, .n = 3, .lat_min_us = 200, .lat_max_us = 2000,
+				.durable = true, .sync_max_us = 3000 };
+	sim_init(&s, &c);
+	sim_run_until(&s, 50000);
+	struct sim_bind sb = { .mask = PKV_BIND_UNTIL, .ttl_ms = 100 };
+	size_t a = sim_put_bound(&s, 1, 0, "first", &sb, 1000000, false);
+	sim_run_until(&s, s.now + 20000);
+	size_t k1 = sim_put(&s, 2, 1, "kept", 1000000, false);
+	sim_run_until(&s, s.now + 1500000);
+	uint64_t collected = 0;
+	for (unsigned n = 1; n <= 3; n++)
+		collected += paxos_stats(s.nodes[n].p)->tombstones_collected;
+	ck_assert_int_eq(s.ops[a].status, PKV_S_OK);
+	ck_assert_int_eq(s.ops[k1].status, PKV_S_OK);
+	ck_assert_uint_eq(collected, 3);
+	for (unsigned n = 1; n <= 3; n++)
+		sim_kill(&s, n);
+	sim_run_until(&s, s.now + 20000);
+	for (unsigned n = 1; n <= 3; n++)
+		sim_restart(&s, n);
+	sim_run_until(&s, s.now + 50000);
+	size_t g = sim_get(&s, 3, 1, 1000000, false);
+	size_t z = sim_put(&s, 3, 0, "second", 1000000, false);
+	ck_assert(sim_run_until_done(&s, s.now + 2000000));
+	ck_assert_int_eq(s.ops[g].status, PKV_S_OK);
+	ck_assert_uint_eq(s.ops[g].result_len, 4);
+	ck_assert(!memcmp(s.ops[g].result, "kept", 4));
+	ck_assert_int_eq(s.ops[z].status, PKV_S_OK);
+	ck_assert_msg(s.ops[z].gen > s.ops[a].gen, "k0 came back in generation %" PRIu64
+		      " after %" PRIu64, s.ops[z].gen, s.ops[a].gen);
+	char err[300];
+	ck_assert_msg(sim_check(&s, err, sizeof(err)) == 0, "%s", err);
+	sim_free(&s);
+}
+END_TEST
+
 static struct sim_config quiet(uint64_t seed, unsigned n)
 {
 	return (struct sim_config){ .seed = seed, .n = n, .lat_min_us = 200, .lat_max_us = 2000 };
@@ -507,6 +554,7 @@ static Suite *sim_suite(void)
 	tcase_add_test(tc, killed_majority_of_one_resyncs_and_agrees);
 	tcase_add_test(tc, acceptor_answers_only_once_its_record_is_on_disk);
 	tcase_add_test(tc, collected_key_is_put_again_in_a_higher_generation);
+	tcase_add_test(tc, durable_restart_after_collection_keeps_the_floor_and_the_live_keys);
 	suite_add_tcase(s, tc);
 
 	TCase *sweep = tcase_create("sweep");
