@@ -58,6 +58,7 @@ _pkv()
 			which+=("${words[i]}" "${words[i + 1]}")
 			((i++))
 			;;
+		-o) ((i++)) ;;
 		-*) ;;
 		*)
 			cmd=${words[i]}
@@ -77,9 +78,13 @@ _pkv()
 			COMPREPLY=($(compgen -f -- "$cur"))
 			return
 			;;
+		-o)
+			COMPREPLY=($(compgen -W "json text" -- "$cur"))
+			return
+			;;
 		esac
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "-n -S -h --version" -- "$cur"))
+			COMPREPLY=($(compgen -W "-n -S -o -h --version" -- "$cur"))
 		else
 			COMPREPLY=($(compgen -W "$commands" -- "$cur"))
 		fi

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fault.h"
@@ -735,7 +736,10 @@ static struct ctl_conn *watch_head(struct daemon *d, struct pkv_bytes bucket, st
 
 /*
  * The queue's head hears that the key is free (no chosen value here), once
- * until a value is chosen again: ENDED with the last generation that ended.
+ * until a value is chosen again or a later generation ends: ENDED with the
+ * last generation that ended. (A generation this daemon learns only by its
+ * end — chosen and erased in one turn, or known from the ERASE alone — sends
+ * the head no CHOSEN, and its end must still reach the head.)
  */
 static void watch_tell_head(struct daemon *d, struct pkv_bytes bucket, struct pkv_bytes key,
 			    const struct ctl_conn *except)
@@ -744,9 +748,10 @@ static void watch_tell_head(struct daemon *d, struct pkv_bytes bucket, struct pk
 	if (e && e->chosen)
 		return;
 	struct ctl_conn *h = watch_head(d, bucket, key, except);
-	if (!h || h->told_free)
+	uint64_t through = e ? e->gen - 1 : 0;
+	if (!h || (h->told_free && h->wended >= through))
 		return;
-	watch_send_ended(d, h, bucket, key, e ? e->gen - 1 : 0);
+	watch_send_ended(d, h, bucket, key, through);
 	h->told_free = true;
 }
 
@@ -851,8 +856,8 @@ static int req_bucket_key(const struct ctl_conn *c, const struct ctl_req *rq,
 	if (!bucket->len)
 		*bucket = (struct pkv_bytes){(const uint8_t *)PKV_DEFAULT_BUCKET,
 					     sizeof(PKV_DEFAULT_BUCKET) - 1};
-	if (!store_bucket_name_ok(*bucket))
-		return PKV_S_BAD_REQUEST;
+	if (!store_bucket_name_ok(*bucket) || pkv_bucket_reserved(bucket->p, bucket->len))
+		return PKV_S_BAD_REQUEST; /* a reserved bucket is the daemons' own, as in ringreq.c */
 	*key = (struct pkv_bytes){p + rq->bucket_len, rq->key_len};
 	return 0;
 }
@@ -913,6 +918,27 @@ void control_drain_paxos(struct daemon *d)
 	info_drain(d);
 }
 
+/*
+ * A lock waiter's ticket (docs/design.md §8.5): this node's wall clock in ms
+ * while it agrees with the voters' (§4.5), the voters' when it is off; above
+ * every ticket handed out before in this incarnation, so that tickets on one
+ * daemon follow the order of arrival (watch_seq) and never repeat.
+ */
+static uint64_t watch_ticket(struct daemon *d)
+{
+	uint64_t wall;
+	if (!d->clock_off || !membership_quorum_wall(&d->mem, daemon_now_us(), &wall)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		wall = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u +
+		       (uint64_t)d->fault.skew_ms; /* as the loop gives it to membership */
+	}
+	if (wall <= d->ctl.last_ticket)
+		wall = d->ctl.last_ticket + 1;
+	d->ctl.last_ticket = wall;
+	return wall;
+}
+
 /* CTL_OP_WATCH: checked like every request; 0 or the status to refuse with. */
 static int watch_request(struct daemon *d, struct ctl_conn *c, const struct ctl_req *rq)
 {
@@ -938,7 +964,16 @@ static int watch_request(struct daemon *d, struct ctl_conn *c, const struct ctl_
 	c->wseq = ++d->ctl.watch_seq;
 	c->watcher = true;
 	d->ctl.n_watch++;
-	queue_reply(d, c, PKV_S_OK, 0, NULL, 0, false);
+	if (c->wflags & CTL_WATCH_QUEUE) {
+		struct ctl_watch_ticket t = {
+		    .ticket = watch_ticket(d),
+		    .incarnation = d->incarnation,
+		    .node = d->self,
+		};
+		queue_reply(d, c, PKV_S_OK, 0, &t, sizeof(t), false);
+	} else {
+		queue_reply(d, c, PKV_S_OK, 0, NULL, 0, false);
+	}
 	watch_start(d, c, from);
 	return 0;
 }

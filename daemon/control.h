@@ -44,6 +44,7 @@ struct control {
 	size_t n_doubt; /* lifetimes in doubt, over every subscriber */
 	size_t n_watch; /* key watches (CTL_OP_WATCH) open */
 	uint64_t watch_seq; /* arrival order of watches */
+	uint64_t last_ticket; /* the last lock waiter's ticket (struct ctl_watch_ticket) */
 	uint64_t watch_dropped; /* watch streams ended: reader too slow, no memory */
 	bool closing_all;	/* control_close_all: every connection goes, nothing is sent */
 };

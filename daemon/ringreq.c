@@ -91,6 +91,13 @@ static int decode(const struct shm_request *rq, const struct pkv_config *cfg, st
 		return PKV_S_TOO_LARGE; /* the cursor is a key */
 	if (rq->bucket.len == 0)
 		return PKV_S_BAD_REQUEST;
+	/*
+	 * A bucket whose name starts with NUL is the daemons' own (the
+	 * configurations, the drops, the floors: docs/design.md §4.4, §4.6,
+	 * §5): a client's put there would decide one of those by its say.
+	 */
+	if (pkv_bucket_reserved(rq->bucket.p, rq->bucket.len))
+		return PKV_S_BAD_REQUEST;
 
 	if ((rq->flags & PKV_SHM_F_STALE_OK) && rq->op != PKV_SHM_OP_GET)
 		return PKV_S_BAD_REQUEST; /* only a get may be stale */

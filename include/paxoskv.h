@@ -457,14 +457,20 @@ PKV_EXPORT void pkv_unsubscribe(struct pkv_subscription *sub);
  *
  * PKV_WATCH_QUEUE makes the watch a lock waiter (pkv_lock): ENDED goes
  * only to the oldest waiter of the key on this daemon while the key is
- * free, once until a value is chosen again; the next waiter hears it when
- * the first leaves (pkv_unwatch, or its process exits) with the key free.
+ * free, once until a value is chosen again or a later generation ends; the
+ * next waiter hears it when the first leaves (pkv_unwatch, or its process
+ * exits) with the key free.
  *
  * pkv_watch_fd gives a descriptor to poll (POLLIN); pkv_watch_next waits up
  * to timeout_ms (0: only what is pending) and returns 1 with an event, 0
  * when none came, or an error: PKV_UNAVAILABLE when the daemon went away or
  * ended the stream (a reader too slow to keep up): watch again from the last
- * generation seen. The event's pointers stay valid until the next call or
+ * generation seen. A bucket watch has no one generation to resume from: watch
+ * the bucket again (from 0, once pkv_wait_for_bucket says the daemon serves),
+ * drop events at or below the generations already seen of each key, and
+ * pkv_get each key last seen chosen and not ended — PKV_NOT_FOUND says that
+ * lifetime ended meanwhile, which the new stream cannot (as `pkv watch -b`
+ * does, docs/design.md §8.3). The event's pointers stay valid until the next call or
  * pkv_unwatch. Independent of the handle once made. Errors of pkv_watch:
  * PKV_BAD_REQUEST, PKV_TOO_LARGE, PKV_UNAVAILABLE, -errno.
  */
@@ -519,10 +525,12 @@ PKV_EXPORT int pkv_release(struct pkv_client *client, const void *bucket, size_t
 /*
  * A lock that waits (docs/design.md §8.5): puts `value` for `key` bound to
  * the calling process, waiting for the key to be free as long as another
- * value holds it, up to timeout_ms (0: wait forever). Waiters on one daemon
- * are served in arrival order (a PKV_WATCH_QUEUE watch); across daemons,
- * each free key goes to one daemon's first waiter (see the design for why
- * none starves in practice and what is not promised). On PKV_OK, *held (if
+ * value holds it, up to timeout_ms (0: wait forever). Waiters are served in
+ * their order of arrival, on one daemon (a PKV_WATCH_QUEUE watch) and
+ * across daemons (each waiter registers a waiter key bound to itself in a
+ * bucket of the library's, named from the lock's bucket, and puts only
+ * when no older waiter is known); an older waiter that leaves a free key
+ * untaken for 2 s is passed, so none starves. On PKV_OK, *held (if
  * not NULL) receives the value and its generation: the fencing token to hand
  * to protected resources. Give each waiter its own value (say host:pid): a
  * waiter that finds its own value chosen takes it for its own. Unlock with

@@ -98,8 +98,10 @@ enum ctl_op {
 	 * with CTL_WATCH_BUCKET: every key of the bucket), then the value: 8
 	 * bytes, the generation the caller already knows (0: none). First
 	 * reply: a struct ctl_rep, status 0 or the reason for a refusal (then
-	 * the connection closes). Then one packet per event, gen = the key's
-	 * generation, payload a struct ctl_watch_event and its bytes. */
+	 * the connection closes); with CTL_WATCH_QUEUE its payload is a
+	 * struct ctl_watch_ticket (the waiter's place, docs/design.md §8.5).
+	 * Then one packet per event, gen = the key's generation, payload a
+	 * struct ctl_watch_event and its bytes. */
 	CTL_OP_WATCH = 12,
 	/* Release: bucket, key, value = 8 bytes of generation. Ends the key's
 	 * lifetime when it is bound to the connection's process (SO_PEERCRED)
@@ -144,6 +146,21 @@ enum ctl_watch_flag {
 	CTL_WATCH_QUEUE = 1u << 1,
 };
 #define CTL_WATCH_FLAGS (CTL_WATCH_BUCKET | CTL_WATCH_QUEUE)
+
+/*
+ * The first reply of a CTL_WATCH_QUEUE watch carries the waiter's ticket
+ * (docs/design.md §8.5): the daemon's wall clock in ms when it queued (the
+ * voters' while the daemon's own is off theirs), above
+ * every ticket this daemon incarnation handed out before, so tickets follow
+ * the order of arrival on one daemon and (node, incarnation, ticket) names
+ * one waiter in the cluster.
+ */
+struct ctl_watch_ticket {
+	uint64_t ticket;
+	uint64_t incarnation; /* the daemon's */
+	uint32_t node;	      /* the daemon's node id */
+	uint32_t reserved;
+};
 
 enum ctl_watch_kind {
 	CTL_WATCH_CHOSEN = 1, /* the key was chosen in generation gen: value follows */

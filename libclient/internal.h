@@ -79,6 +79,18 @@ int attach_control_send(const char *endpoint, unsigned op, unsigned flags, const
 			size_t value_len, int recv_timeout_s);
 /* The handle's endpoint (NULL: environment and defaults), for watch.c. */
 const char *client_endpoint(const struct pkv_client *c);
+
+/* --- watch.c --- */
+
+struct ctl_watch_ticket;
+/*
+ * pkv_watch; with `ticket` (a PKV_WATCH_QUEUE watch) it also reads the
+ * waiter's ticket from the daemon's first reply (lock.c); ticket 0 from a
+ * daemon that hands out none (a version before them).
+ */
+int watch_open(struct pkv_client *c, const void *bucket, size_t bucket_len, const void *key,
+	       size_t key_len, uint64_t from_gen, unsigned flags, struct pkv_watch **out,
+	       struct ctl_watch_ticket *ticket);
 /* Closes the control connection (the daemon then frees the slot). */
 void attach_hangup(struct pkv_attach *a);
 /*

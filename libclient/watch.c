@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * watch.c — key watches, release and the lock that waits (paxoskv.h;
- * docs/design.md §8.3–§8.5). Each watch is a control connection of its
- * own that the daemon turned into an event stream (CTL_OP_WATCH); a release
- * is one request on a connection of its own, so that the daemon names the
- * caller by that connection's credentials. A key inspection (pkv_info,
+ * watch.c — key watches and release (paxoskv.h; docs/design.md §8.3,
+ * §8.4; the lock that waits on them is lock.c). Each watch is a control
+ * connection of its own that the daemon turned into an event stream
+ * (CTL_OP_WATCH); a release is one request on a connection of its own, so
+ * that the daemon names the caller by that connection's credentials. A key inspection (pkv_info,
  * §8.6) reads the daemons' records as they come, up to a deadline.
  */
 #include <errno.h>
@@ -67,9 +67,9 @@ static int check_args(const void *bucket, size_t bucket_len, const void *key, si
 	return PKV_OK;
 }
 
-PKV_EXPORT int pkv_watch(struct pkv_client *c, const void *bucket, size_t bucket_len,
-			 const void *key, size_t key_len, uint64_t from_gen, unsigned flags,
-			 struct pkv_watch **out)
+int watch_open(struct pkv_client *c, const void *bucket, size_t bucket_len, const void *key,
+	       size_t key_len, uint64_t from_gen, unsigned flags, struct pkv_watch **out,
+	       struct ctl_watch_ticket *ticket)
 {
 	if (!c || !out || (flags & ~(unsigned)PKV_WATCH_QUEUE) || (!key && key_len) ||
 	    (!key && (flags & PKV_WATCH_QUEUE)))
@@ -88,7 +88,27 @@ PKV_EXPORT int pkv_watch(struct pkv_client *c, const void *bucket, size_t bucket
 		free(w);
 		return r;
 	}
-	r = read_status(w->fd, "watch");
+	if (ticket) {
+		/* A queue watch's first reply carries the waiter's ticket. */
+		struct {
+			struct ctl_rep rep;
+			struct ctl_watch_ticket t;
+		} first;
+		ssize_t n = recv(w->fd, &first, sizeof(first), 0);
+		if (n >= (ssize_t)sizeof(first.rep) && first.rep.magic == CTL_MAGIC &&
+		    first.rep.status != PKV_OK)
+			r = client_err(first.rep.status, "watch: %s", pkv_strerror(first.rep.status));
+		else if (n == (ssize_t)sizeof(first.rep) && first.rep.magic == CTL_MAGIC &&
+			 first.rep.len == 0)
+			*ticket = (struct ctl_watch_ticket){0}; /* a daemon without tickets */
+		else if (n != (ssize_t)sizeof(first) || first.rep.magic != CTL_MAGIC ||
+			 first.rep.len != sizeof(first.t))
+			r = client_err(PKV_UNAVAILABLE, "watch: no ticket from the daemon");
+		else
+			*ticket = first.t;
+	} else {
+		r = read_status(w->fd, "watch");
+	}
 	if (r != PKV_OK) {
 		close(w->fd);
 		free(w);
@@ -98,6 +118,13 @@ PKV_EXPORT int pkv_watch(struct pkv_client *c, const void *bucket, size_t bucket
 	setsockopt(w->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)); /* events wait as long as asked */
 	*out = w;
 	return PKV_OK;
+}
+
+PKV_EXPORT int pkv_watch(struct pkv_client *c, const void *bucket, size_t bucket_len,
+			 const void *key, size_t key_len, uint64_t from_gen, unsigned flags,
+			 struct pkv_watch **out)
+{
+	return watch_open(c, bucket, bucket_len, key, key_len, from_gen, flags, out, NULL);
 }
 
 PKV_EXPORT int pkv_watch_fd(const struct pkv_watch *w)
@@ -178,67 +205,6 @@ PKV_EXPORT int pkv_release(struct pkv_client *c, const void *bucket, size_t buck
 		return fd;
 	r = read_status(fd, "release");
 	close(fd);
-	return r;
-}
-
-/* The chosen value is ours: the same bytes (each waiter its own value). */
-static bool is_ours(const struct pkv_value *v, const void *value, size_t len)
-{
-	return v->len == len && (len == 0 || !memcmp(v->data, value, len));
-}
-
-PKV_EXPORT int pkv_lock(struct pkv_client *c, const void *bucket, size_t bucket_len,
-			const void *key, size_t key_len, const void *value, size_t value_len,
-			uint32_t timeout_ms, struct pkv_value *held)
-{
-	if (!c || !key || (!value && value_len))
-		return client_err(-EINVAL, "pkv_lock: bad arguments");
-	uint64_t deadline = timeout_ms ? mono_ms() + timeout_ms : UINT64_MAX;
-	/* In the queue first, so that a newcomer never passes a waiter. */
-	struct pkv_watch *w;
-	int r = pkv_watch(c, bucket, bucket_len, key, key_len, 0, PKV_WATCH_QUEUE, &w);
-	if (r != PKV_OK)
-		return r;
-	struct pkv_value got = PKV_VALUE_INIT;
-	struct pkv_put_opts po = {.bucket = bucket, .bucket_len = bucket_len, .pid = PKV_PID_SELF};
-	bool try_put = false;
-	for (;;) {
-		uint64_t now = mono_ms();
-		if (now >= deadline) {
-			r = client_err(PKV_TIMEOUT, "the key stayed held");
-			break;
-		}
-		if (try_put) {
-			uint64_t left = deadline - now;
-			po.timeout_ms = left < 5000 ? (uint32_t)left : 5000;
-			r = pkv_put(c, key, key_len, value, value_len, &po, &got);
-			if (r == PKV_OK && is_ours(&got, value, value_len))
-				break;
-			if (r == PKV_OK) {
-				try_put = false; /* another waiter's: wait for its end */
-			} else if (r != PKV_NO_QUORUM && r != PKV_TIMEOUT && r != PKV_UNAVAILABLE) {
-				break;
-			} else {
-				struct timespec ts = {0, 50 * 1000 * 1000};
-				nanosleep(&ts, NULL); /* the key is free: try again shortly */
-				continue;
-			}
-		}
-		struct pkv_watch_event ev;
-		uint64_t left = deadline - mono_ms();
-		r = pkv_watch_next(w, &ev, left > 1000 ? 1000 : (uint32_t)left);
-		if (r < 0 || r >= PKV_NOT_FOUND)
-			break;
-		if (r == 1 && ev.kind == PKV_WATCH_ENDED)
-			try_put = true;
-	}
-	pkv_unwatch(w);
-	if (r == PKV_OK && held) {
-		pkv_value_free(held);
-		*held = got;
-	} else {
-		pkv_value_free(&got);
-	}
 	return r;
 }
 

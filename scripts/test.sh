@@ -41,18 +41,38 @@ run() { # build dir, extra env, then -- and meson test arguments
 	unexp=$(sed -n 's/^Unexpected Pass: *\([0-9]*\).*/\1/p' "$out")
 	to=$(sed -n 's/^Timeout: *\([0-9]*\).*/\1/p' "$out")
 	skip=$(sed -n 's/^Skipped: *\([0-9]*\).*/\1/p' "$out")
-	# Every test that did not pass, named again at the end where a reader
-	# of the last lines sees it.
-	grep -E '^ *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT|UNEXPECTEDPASS|ERROR) ' "$out" |
-		sed "s|^|$dir: |" >>"$notok"
-	rm -f "$out"
 	if [ -z "$ok$fail" ]; then
+		rm -f "$out"
 		failed=$((failed + 1)) # meson itself failed
+		echo "$dir: meson test did not run" >>"$notok"
 		return
 	fi
 	passed=$((passed + ${ok:-0} + ${exp:-0}))
 	failed=$((failed + ${fail:-0} + ${unexp:-0} + ${to:-0}))
 	skipped=$((skipped + ${skip:-0}))
+	# Every test that did not pass is named again at the end, where a
+	# reader of the last lines sees it. A test that failed or timed out
+	# runs once more, alone: if it passes then, it counts as passed and is
+	# named as flaky at the end (its first failure's log is above); a
+	# failure that repeats counts as one failure.
+	local line name
+	while IFS= read -r line; do
+		echo "$dir: $line" >>"$notok"
+		case "$line" in *" UNEXPECTEDPASS "*) continue ;; esac
+		name=$(sed -n 's|^ *[0-9]*/[0-9]* [^ ]* / \([^ ]*\) .*|\1|p' <<<"$line")
+		[ -n "$name" ] || continue
+		echo "== $dir: running $name again, alone"
+		if env "${envs[@]}" meson test -C "$dir" --no-rebuild --print-errorlogs "$name" 2>&1 |
+			tee "$out.again" && grep -q '^Ok: *1' "$out.again"; then
+			failed=$((failed - 1))
+			passed=$((passed + 1))
+			echo "$dir:   (flaky: $name passed when run again alone)" >>"$notok"
+		else
+			echo "$dir:   ($name failed again when run alone)" >>"$notok"
+		fi
+		rm -f "$out.again"
+	done < <(grep -E '^ *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT|UNEXPECTEDPASS|ERROR) ' "$out")
+	rm -f "$out"
 }
 run build-test
 # The short fuzz run, in its own suite outside the default run (it runs
@@ -61,7 +81,7 @@ run build-test -- --no-rebuild --suite fuzz
 run build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 PKV_SANITIZED=1
 run build-tsan TSAN_OPTIONS=halt_on_error=1:exitcode=66 PKV_SANITIZED=1 -- --no-rebuild ring cache library
 if [ -s "$notok" ]; then
-	echo "Did not pass:"
+	echo "Did not pass the first time:"
 	cat "$notok"
 fi
 rm -f "$notok"

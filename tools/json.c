@@ -41,6 +41,22 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
+bool json_utf8_valid(const void *sv, size_t len)
+{
+	const unsigned char *s = sv;
+	for (size_t i = 0; i < len;) {
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		size_t n = utf8_len(s + i, len - i);
+		if (!n)
+			return false;
+		i += n;
+	}
+	return true;
+}
+
 void json_write_string(FILE *f, const void *sv, size_t len)
 {
 	const unsigned char *s = sv;
@@ -63,12 +79,53 @@ void json_write_string(FILE *f, const void *sv, size_t len)
 				fwrite(s + i, 1, n, f);
 				i += n;
 			} else {
-				fprintf(f, "\\udc%02x", c);
+				fputs("\\ufffd", f); /* text only: bytes to keep go as base64 */
 				i++;
 			}
 		}
 	}
 	fputc('"', f);
+}
+
+void json_write_base64(FILE *f, const void *sv, size_t len)
+{
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *s = sv;
+	fputc('"', f);
+	size_t i = 0;
+	for (; i + 3 <= len; i += 3) {
+		uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+		fputc(alphabet[v >> 18], f);
+		fputc(alphabet[(v >> 12) & 63], f);
+		fputc(alphabet[(v >> 6) & 63], f);
+		fputc(alphabet[v & 63], f);
+	}
+	if (len - i == 1) {
+		uint32_t v = (uint32_t)s[i] << 16;
+		fputc(alphabet[v >> 18], f);
+		fputc(alphabet[(v >> 12) & 63], f);
+		fputs("==", f);
+	} else if (len - i == 2) {
+		uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8;
+		fputc(alphabet[v >> 18], f);
+		fputc(alphabet[(v >> 12) & 63], f);
+		fputc(alphabet[(v >> 6) & 63], f);
+		fputc('=', f);
+	}
+	fputc('"', f);
+}
+
+void json_write_bytes_member(FILE *f, const char *name, const void *s, size_t len)
+{
+	bool text = json_utf8_valid(s, len);
+	fputc('"', f);
+	fputs(name, f);
+	fputs(text ? "\": " : "_base64\": ", f);
+	if (text)
+		json_write_string(f, s, len);
+	else
+		json_write_base64(f, s, len);
 }
 
 /* Before a value or a key: the comma between members. */
@@ -138,10 +195,29 @@ void json_cstr(struct json *j, const char *s)
 	json_str(j, s, strlen(s));
 }
 
+void json_field_bytes(struct json *j, const char *name, const void *s, size_t len)
+{
+	if (json_utf8_valid(s, len)) {
+		json_key(j, name);
+		json_str(j, s, len);
+		return;
+	}
+	/* the name is the caller's identifier: nothing in it to escape */
+	sep(j);
+	fprintf(j->f, "\"%s_base64\":", name);
+	json_write_base64(j->f, s, len);
+}
+
 void json_u64(struct json *j, uint64_t v)
 {
 	sep(j);
 	fprintf(j->f, "%" PRIu64, v);
+}
+
+void json_member_u64(struct json *j, const char *name, uint64_t v)
+{
+	json_key(j, name);
+	json_u64(j, v);
 }
 
 void json_i64(struct json *j, int64_t v)

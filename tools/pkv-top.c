@@ -10,7 +10,9 @@
  * first screen shows "-" for them.
  *
  * Two front ends share one renderer, which produces lines of text: -b prints
- * them (scripts, tests), the interactive mode draws them with curses.
+ * them (scripts, tests), the interactive mode draws them with curses. -b
+ * --json writes the same snapshot as one JSON object a refresh instead,
+ * through the tools' JSON writer (tools/json.h).
  */
 #include <ctype.h>
 #include <curses.h>
@@ -30,6 +32,7 @@
 #include <unistd.h>
 
 #include "build-config.h"
+#include "json.h"
 #include "paxoskv.h"
 
 enum top_exit {
@@ -1072,6 +1075,205 @@ static void render(struct pkv_client *c, struct top_snap *s, struct top_view *v,
 	render_buckets(s, v, l, v->rows ? (v->rows > used ? v->rows - used : 2) : 0);
 }
 
+/* ---- Batch mode as JSON: one object a refresh, on one line ---- */
+
+/* A number with three decimals, or null when it is not known (NAN). */
+static void json_rate(struct json *j, const char *name, double r)
+{
+	char buf[48];
+	json_key(j, name);
+	if (isnan(r) || isinf(r)) {
+		json_null(j);
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%.3f", r);
+	json_number(j, buf);
+}
+
+static void json_member_text(struct json *j, const char *name, const char *s)
+{
+	json_key(j, name);
+	if (s)
+		json_cstr(j, s);
+	else
+		json_null(j);
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/*
+ * A bucket's name as bytes: the daemon prints a name of printable bytes as
+ * it is, any other as 0x and hex (daemon/control.c), which is decoded back.
+ */
+static void json_bucket_name(struct json *j, const char *label)
+{
+	size_t n = strlen(label);
+	bool hex = n > 2 && n % 2 == 0 && label[0] == '0' && label[1] == 'x';
+	for (size_t i = 2; hex && i < n; i++)
+		hex = hex_digit(label[i]) >= 0;
+	if (!hex) {
+		json_field_bytes(j, "bucket", label, n);
+		return;
+	}
+	size_t len = (n - 2) / 2;
+	unsigned char *b = xrealloc(NULL, len);
+	for (size_t i = 0; i < len; i++)
+		b[i] =
+		    (unsigned char)(hex_digit(label[2 + 2 * i]) << 4 | hex_digit(label[3 + 2 * i]));
+	json_field_bytes(j, "bucket", b, len);
+	free(b);
+}
+
+/* What render() shows of s in batch mode, as one JSON object on one line. */
+static void render_json(const struct top_snap *s, FILE *f)
+{
+	struct json j;
+	json_init(&j, f);
+	json_obj_begin(&j);
+	json_member_text(&j, "node", s->node);
+	json_member_u64(&j, "id", s->id);
+	json_member_text(&j, "cluster", s->cluster);
+	json_member_u64(&j, "incarnation", s->incarnation);
+	json_member_u64(&j, "uptime_ms", s->uptime_ms);
+	json_key(&j, "quorum");
+	json_bool(&j, s->quorum);
+	json_member_u64(&j, "cluster_size", s->cluster_size);
+	json_key(&j, "connected");
+	json_arr_begin(&j);
+	for (const char *p = s->connected ? s->connected : ""; *p;) {
+		size_t len = strcspn(p, " ");
+		if (len)
+			json_str(&j, p, len);
+		p += len;
+		p += strspn(p, " ");
+	}
+	json_arr_end(&j);
+	if (s->has_synced) {
+		json_key(&j, "synced");
+		json_bool(&j, s->synced);
+		json_member_u64(&j, "epoch", s->epoch);
+	}
+	if (s->has_conf) { /* docs/design.md §5: a new voter answers once caught up */
+		json_member_u64(&j, "conf", s->conf);
+		json_key(&j, "catching_up");
+		json_bool(&j, s->catching_up);
+	}
+	if (s->has_voter) {
+		json_key(&j, "voter");
+		json_bool(&j, s->voter);
+	}
+	if (s->lease)
+		json_member_text(&j, "lease", s->lease);
+	if (s->clock)
+		json_member_text(&j, "clock", s->clock);
+	if (s->paxos) {
+		static const char *const px[] = {
+		    "rounds_started", "rounds_in_flight", "requests_in_flight", "conflicts",
+		    "forwards",	      "retransmits",	  "violations"};
+		json_key(&j, "paxos");
+		json_obj_begin(&j);
+		for (size_t i = 0; i < sizeof(px) / sizeof(px[0]); i++)
+			json_member_u64(&j, px[i], tok_u64_or0(s->paxos, px[i]));
+		json_obj_end(&j);
+	}
+	uint64_t lookups = s->hs.cache_hits + s->hs.cache_misses;
+	if (s->local || s->has_handle_stats) {
+		json_key(&j, "local");
+		json_obj_begin(&j);
+		if (s->local) {
+			uint64_t att = tok_u64_or0(s->local, "attaches");
+			uint64_t rec = tok_u64_or0(s->local, "reclaimed");
+			json_member_u64(&j, "clients", att >= rec ? att - rec : 0);
+			json_rate(&j, "requests_per_s", s->ring_rate);
+			json_member_u64(&j, "cache_entries",
+					tok_u64_or0(s->local, "cache_entries"));
+			json_member_u64(&j, "lock_recoveries",
+					tok_u64_or0(s->local, "lock_recoveries"));
+		} else {
+			json_member_u64(&j, "clients",
+					s->hs.attached >= s->hs.reclaimed
+					    ? s->hs.attached - s->hs.reclaimed
+					    : 0);
+			json_member_u64(&j, "cache_entries", s->hs.cache_entries);
+			json_member_u64(&j, "lock_recoveries", s->hs.lock_recoveries);
+		}
+		/* The hit rate of this handle, a fraction; null before its first lookup. */
+		json_rate(&j, "cache_hit_rate",
+			  s->has_handle_stats && lookups
+			      ? (double)s->hs.cache_hits / (double)lookups
+			      : NAN);
+		json_member_u64(&j, "cache_lookups", s->has_handle_stats ? lookups : 0);
+		json_obj_end(&j);
+	}
+	json_key(&j, "peers");
+	json_arr_begin(&j);
+	for (size_t i = 0; i < s->npeers; i++) {
+		const struct top_peer *p = &s->peers[i];
+		json_obj_begin(&j);
+		json_member_text(&j, "name", p->name);
+		json_member_text(&j, "address", p->addr);
+		json_member_text(&j, "state", p->state);
+		json_member_text(&j, "role", p->role);
+		json_key(&j, "last_heard_ms"); /* null: never heard, or not said */
+		if (isdigit((unsigned char)p->heard[0]))
+			json_u64(&j, u64_of(p->heard));
+		else
+			json_null(&j);
+		json_rate(&j, "rtt_ms", p->has_rtt && p->rtt_us ? (double)p->rtt_us / 1000.0 : NAN);
+		json_member_u64(&j, "hb_in", p->hb_in);
+		json_member_u64(&j, "hb_out", p->hb_out);
+		json_obj_end(&j);
+	}
+	json_arr_end(&j);
+	json_member_u64(&j, "rejected_datagrams", s->rejected_total);
+	json_member_text(&j, "rejected", s->rejected ? s->rejected : "");
+	/* null: the daemon did not give them; "buckets_error" says why. */
+	json_key(&j, "buckets");
+	if (s->stats_status != PKV_OK) {
+		json_null(&j);
+		json_member_text(&j, "buckets_error", pkv_strerror(s->stats_status));
+	} else {
+		json_arr_begin(&j);
+		for (size_t i = 0; i < s->nbuckets; i++) {
+			const struct top_bucket *b = &s->buckets[i];
+			json_obj_begin(&j);
+			json_bucket_name(&j, b->label);
+			json_member_u64(&j, "keys", b->keys);
+			json_member_u64(&j, "bytes", b->bytes);
+			json_member_u64(&j, "chosen", b->chosen);
+			json_rate(&j, "puts_per_s", b->put_rate);
+			json_rate(&j, "gets_per_s", b->get_rate);
+			json_key(&j, "bound");
+			if (b->has_bound) {
+				static const char *const lt[4] = {"pid", "node", "key", "until"};
+				json_obj_begin(&j);
+				for (int k = 0; k < 4; k++)
+					json_member_u64(&j, lt[k], b->bound[k]);
+				json_obj_end(&j);
+			} else {
+				json_null(&j);
+			}
+			json_key(&j, "rounds_in_flight");
+			if (b->has_rounds)
+				json_u64(&j, b->rounds);
+			else
+				json_null(&j);
+			json_rate(&j, "erasures_per_s", b->erase_rate);
+			json_obj_end(&j);
+		}
+		json_arr_end(&j);
+	}
+	json_obj_end(&j);
+	json_end(&j);
+}
+
 /* ---- Batch mode ---- */
 
 static volatile sig_atomic_t top_stop;
@@ -1089,7 +1291,8 @@ static void sleep_ms(uint64_t ms)
 		poll(NULL, 0, (int)(end - now));
 }
 
-static int run_batch(struct pkv_client *c, const char *who, uint64_t interval_ms, long count)
+static int run_batch(struct pkv_client *c, const char *who, uint64_t interval_ms, long count,
+		     bool json)
 {
 	struct top_snap prev = {.status = -1}, cur;
 	struct top_view v = {.batch = true};
@@ -1097,7 +1300,8 @@ static int run_batch(struct pkv_client *c, const char *who, uint64_t interval_ms
 	for (long i = 0; i < count && !top_stop; i++) {
 		if (i) {
 			sleep_ms(interval_ms);
-			fputc('\n', stdout);
+			if (!json) /* JSON Lines: one object a line, nothing between */
+				fputc('\n', stdout);
 		}
 		snap_take(c, &cur, i ? &prev : NULL);
 		if (cur.status != PKV_OK) {
@@ -1109,9 +1313,14 @@ static int run_batch(struct pkv_client *c, const char *who, uint64_t interval_ms
 			free(l.v);
 			return TOP_EX_UNAVAILABLE;
 		}
-		render(c, &cur, &v, &l);
-		for (size_t k = 0; k < l.n; k++)
-			puts(l.v[k].text);
+		if (json) {
+			sort_buckets(&cur, &v);
+			render_json(&cur, stdout);
+		} else {
+			render(c, &cur, &v, &l);
+			for (size_t k = 0; k < l.n; k++)
+				puts(l.v[k].text);
+		}
 		fflush(stdout);
 		lines_clear(&l);
 		snap_free(&prev);
@@ -1370,11 +1579,14 @@ static int run_screen(struct pkv_client *c, uint64_t interval_ms, long count)
 
 static void usage(FILE *f)
 {
-	fputs("usage: pkv-top [-n NODE | -S SOCKET] [-b] [-d SECONDS] [-c COUNT]\n"
+	fputs("usage: pkv-top [-n NODE | -S SOCKET] [-b [--json | -o json|text]] [-d SECONDS]\n"
+	      "               [-c COUNT]\n"
 	      "       pkv-top -h | --help | -V | --version\n"
 	      "  -n NODE      the daemon of node NODE in $PKV_RUN_DIR (or env PKV_NODE)\n"
 	      "  -S SOCKET    the daemon's control socket (or env PKV_SOCKET)\n"
 	      "  -b           batch mode: plain text, no terminal control\n"
+	      "  --json       with -b: each refresh as one JSON object on one line (the\n"
+	      "               same as -o json; -o text is the text form)\n"
 	      "  -d SECONDS   time between refreshes (default 1)\n"
 	      "  -c COUNT     stop after COUNT refreshes (default: 1 with -b, else none)\n"
 	      "by default the daemon pkv finds (pkv -h).\n"
@@ -1385,7 +1597,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	const char *node = NULL, *sock = NULL;
-	bool batch = false;
+	bool batch = false, json = false;
 	double delay = 1.0;
 	long count = -1;
 	int ch;
@@ -1393,9 +1605,10 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
+		{"json", no_argument, NULL, 'J'},
 		{0},
 	};
-	while ((ch = getopt_long(argc, argv, "n:S:bd:c:hV", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "n:S:bd:c:o:hV", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'n':
 			node = optarg;
@@ -1405,6 +1618,16 @@ int main(int argc, char **argv)
 			break;
 		case 'b':
 			batch = true;
+			break;
+		case 'J':
+			json = true;
+			break;
+		case 'o':
+			if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
+				fputs("pkv-top: -o takes json or text\n", stderr);
+				return TOP_EX_USAGE;
+			}
+			json = !strcmp(optarg, "json");
 			break;
 		case 'd':
 			errno = 0;
@@ -1437,6 +1660,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return TOP_EX_USAGE;
 	}
+	if (json && !batch) {
+		fputs("pkv-top: --json (-o json) is for batch mode: add -b\n", stderr);
+		return TOP_EX_USAGE;
+	}
 	if (count < 0)
 		count = batch ? 1 : 0; /* 0: until q */
 	const char *ep = sock ? sock : node;
@@ -1454,7 +1681,7 @@ int main(int argc, char **argv)
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
-		r = run_batch(c, who, interval_ms, count);
+		r = run_batch(c, who, interval_ms, count, json);
 	} else {
 		r = run_screen(c, interval_ms, count);
 	}

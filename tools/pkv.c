@@ -35,12 +35,13 @@ enum exit_code {
 };
 
 static const char *opt_node, *opt_socket;
+static bool opt_json; /* -o json: as each command's --json */
 
 #define PKV_MAX_NODES_CLI 64 /* configured nodes a daemon can report */
 
 static void usage(FILE *f)
 {
-	fputs("usage: pkv [-n NODE | -S SOCKET] COMMAND ...\n"
+	fputs("usage: pkv [-n NODE | -S SOCKET] [-o json|text] COMMAND ...\n"
 	      "       pkv -h | --help | -V | --version\n"
 	      "  put  [-b BUCKET] [--pid PID] [--node NODE] [--key KEY2] [--until MS | --ttl MS]\n"
 	      "       [--no-quorum return|retry|fail] [--timeout MS] KEY VALUE\n"
@@ -64,7 +65,8 @@ static void usage(FILE *f)
 	      "                                  each daemon's acceptor (promise, accepted ballot and\n"
 	      "                                  value) and learner (chosen) state of KEY\n"
 	      "  keys [-b BUCKET] [-0 | --json]   the keys known across the cluster, one a line\n"
-	      "                                   (-0: each ended by a NUL byte; --json: an array)\n"
+	      "                                   (-0: each ended by a NUL byte; --json: an array\n"
+	      "                                   of objects, each with its key)\n"
 	      "  pid  [-b BUCKET] [--default V] KEY   the pid KEY is bound to\n"
 	      "  node [-b BUCKET] [--default V] KEY   the node KEY is bound to\n"
 	      "  now                              the system time in ms (for --until)\n"
@@ -93,9 +95,13 @@ static void usage(FILE *f)
 	      "node running in the per-user run dir ($XDG_RUNTIME_DIR/paxoskv or /tmp/paxoskv-UID).\n"
 	      "exit status: 0 ok, 1 not found, 2 no quorum, 3 invalid value, 64 usage,\n"
 	      "65 value or key too large, 69 daemon unavailable, 75 hold --wait timed out\n"
-	      "--json strings are bytes: valid UTF-8 as it is, \\\" and \\\\ escaped, control bytes\n"
-	      "(0x00-0x1f, 0x7f) as \\u00XX, a byte that is not valid UTF-8 as \\udcXX (XX: the\n"
-	      "byte; Python: s.encode('utf-8', 'surrogateescape') gives the bytes back)\n",
+	      "-o json: JSON for every command but hold (which runs a command; exit 64): as\n"
+	      "--json where a command has it; put, pid, node, now, member list: one object\n"
+	      "or array; watch: one object a line; release, drop, wait, resize, member add\n"
+	      "and remove: {\"ok\":true,...}; errors stay on stderr with the same status\n"
+	      "--json: keys, values and buckets as \"key\" (\"value\", \"bucket\") when they are\n"
+	      "valid UTF-8 (control bytes and NUL as \\u00XX), else as \"key_base64\"\n"
+	      "(\"value_base64\", \"bucket_base64\"): standard base64 of the bytes\n",
 	      f);
 }
 
@@ -239,9 +245,12 @@ enum report_form { FORM_TEXT, FORM_JSON, FORM_OPENMETRICS };
 static int report_form(int argc, char **argv, const char *what, bool openmetrics,
 		       enum report_form *form)
 {
-	*form = FORM_TEXT;
+	*form = opt_json ? FORM_JSON : FORM_TEXT;
 	if (argc == 1)
 		return EX_OK_;
+	if (opt_json)
+		return usage_error("%s: -o json is the form already; no '%s' with it", what,
+				   argv[argc - 1]);
 	if (argc == 2 && !strcmp(argv[1], "--json"))
 		*form = FORM_JSON;
 	else if (argc == 2 && openmetrics &&
@@ -263,6 +272,26 @@ static void print_report_json(const char *text)
 	report_json(&j, text);
 	json_obj_end(&j);
 	json_end(&j);
+}
+
+/*
+ * -o json of a command that prints only a status on success: the start of
+ * {"ok":true,...}, with [bucket], for the caller's members and json_done.
+ */
+static void json_ok_begin(struct json *j, const char *bucket)
+{
+	json_init(j, stdout);
+	json_obj_begin(j);
+	json_key(j, "ok");
+	json_bool(j, true);
+	if (bucket)
+		json_field_bytes(j, "bucket", bucket, strlen(bucket));
+}
+
+static void json_done(struct json *j)
+{
+	json_obj_end(j);
+	json_end(j);
 }
 
 static int cmd_cluster(int argc, char **argv)
@@ -342,6 +371,11 @@ static int cmd_wait(int argc, char **argv)
 			r = pkv_wait_for_bucket(cl, bucket, bucket ? strlen(bucket) : 0,
 						now < deadline ? (uint32_t)(deadline - now) : 0);
 			pkv_close(cl);
+			if (r == PKV_OK && opt_json) {
+				struct json j;
+				json_ok_begin(&j, bucket);
+				json_done(&j);
+			}
 			if (r == PKV_OK)
 				return EX_OK_;
 		}
@@ -365,20 +399,14 @@ static void print_key_event(const struct pkv_watch_event *ev, bool json)
 		json_obj_begin(&j);
 		json_key(&j, "event");
 		json_cstr(&j, chosen ? "chosen" : "ended");
-		if (ev->bucket_len) {
-			json_key(&j, "bucket");
-			json_str(&j, ev->bucket, ev->bucket_len);
-		}
-		json_key(&j, "key");
-		json_str(&j, ev->key, ev->key_len);
-		json_key(&j, "generation");
-		json_u64(&j, ev->gen);
+		if (ev->bucket_len)
+			json_field_bytes(&j, "bucket", ev->bucket, ev->bucket_len);
+		json_field_bytes(&j, "key", ev->key, ev->key_len);
+		json_member_u64(&j, "generation", ev->gen);
 		if (chosen) {
-			json_key(&j, "value");
-			json_str(&j, ev->value, ev->value_len);
+			json_field_bytes(&j, "value", ev->value, ev->value_len);
 			if (ev->until) {
-				json_key(&j, "until");
-				json_u64(&j, ev->until);
+				json_member_u64(&j, "until", ev->until);
 			}
 		}
 		json_obj_end(&j);
@@ -396,9 +424,205 @@ static void print_key_event(const struct pkv_watch_event *ev, bool json)
 }
 
 /*
- * watch KEY / watch -b BUCKET: key events (docs/design.md §8.3). A key
- * watch rides out a daemon restart: it watches again from the last
- * generation it printed, so no event is lost or printed twice.
+ * What a watch printed of one key: the highest generation printed chosen
+ * and the highest printed ended. A bucket watch keeps one for every key it
+ * has printed, in a hash table; a key watch has one.
+ */
+struct seen_key {
+	struct seen_key *next;
+	uint64_t chosen, ended;
+	size_t len;
+	unsigned char key[];
+};
+
+struct seen {
+	struct seen_key **slot;
+	size_t nslot, n;
+};
+
+static size_t seen_hash(const void *key, size_t len)
+{
+	const unsigned char *p = key;
+	uint64_t h = 14695981039346656037u; /* FNV-1a */
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 1099511628211u;
+	return (size_t)h;
+}
+
+/* The key's record, made (all zero) when it has none; NULL without memory. */
+static struct seen_key *seen_get(struct seen *s, const void *key, size_t len)
+{
+	if (s->nslot) {
+		for (struct seen_key *k = s->slot[seen_hash(key, len) % s->nslot]; k; k = k->next)
+			if (k->len == len && !memcmp(k->key, key, len))
+				return k;
+	}
+	if (s->n >= s->nslot) { /* grow at load 1 */
+		size_t nslot = s->nslot ? 2 * s->nslot : 64;
+		struct seen_key **slot = calloc(nslot, sizeof(*slot));
+		if (!slot)
+			return NULL;
+		for (size_t i = 0; i < s->nslot; i++)
+			for (struct seen_key *k = s->slot[i], *next; k; k = next) {
+				next = k->next;
+				size_t at = seen_hash(k->key, k->len) % nslot;
+				k->next = slot[at];
+				slot[at] = k;
+			}
+		free(s->slot);
+		s->slot = slot;
+		s->nslot = nslot;
+	}
+	struct seen_key *k = calloc(1, sizeof(*k) + len);
+	if (!k)
+		return NULL;
+	memcpy(k->key, key, len);
+	k->len = len;
+	size_t at = seen_hash(key, len) % s->nslot;
+	k->next = s->slot[at];
+	s->slot[at] = k;
+	s->n++;
+	return k;
+}
+
+static void seen_free(struct seen *s)
+{
+	for (size_t i = 0; i < s->nslot; i++)
+		for (struct seen_key *k = s->slot[i], *next; k; k = next) {
+			next = k->next;
+			free(k);
+		}
+	free(s->slot);
+}
+
+/*
+ * Prints an event unless it was printed already: a generation chosen or
+ * ended at most what the key's record says is not new (a re-watch reports
+ * the current state again). A value chosen in a newer generation than one
+ * printed as live says that one ended (generations only advance by
+ * erasure, §4.1): printed first when the stream did not say so, as after a
+ * restart of the daemon, which does not remember what it told.
+ */
+static void watch_report(struct seen_key *k, const struct pkv_watch_event *ev, bool json)
+{
+	if (ev->kind == PKV_WATCH_CHOSEN) {
+		if (ev->gen <= k->chosen || ev->gen <= k->ended)
+			return;
+		if (k->chosen > k->ended) {
+			struct pkv_watch_event end = *ev;
+			end.kind = PKV_WATCH_ENDED;
+			end.gen = ev->gen - 1;
+			print_key_event(&end, json);
+			k->ended = end.gen;
+		}
+		print_key_event(ev, json);
+		k->chosen = ev->gen;
+		return;
+	}
+	if (ev->gen <= k->ended)
+		return;
+	print_key_event(ev, json);
+	k->ended = ev->gen;
+}
+
+/*
+ * After a bucket watch is made again (docs/design.md §8.3): a key printed
+ * as live that the daemon no longer has a value of has ended, which the
+ * new stream cannot say (the daemon reports the keys it holds, and a
+ * restarted one never told this watch anything). A get tells, asking the
+ * acceptors on a miss; a key with a value now needs nothing here, as the
+ * stream reports it. PKV_OK, or why a key could not be read by `deadline`.
+ */
+static int watch_bucket_resume(struct pkv_client *cl, struct seen *s, const char *bucket,
+			       size_t blen, bool json, uint64_t deadline)
+{
+	for (size_t i = 0; i < s->nslot; i++) {
+		for (struct seen_key *k = s->slot[i]; k; k = k->next) {
+			if (k->chosen <= k->ended)
+				continue;
+			int r;
+			for (;;) {
+				uint64_t now = mono_ms();
+				struct pkv_get_opts go = {
+				    .bucket = bucket,
+				    .bucket_len = blen,
+				    .timeout_ms = now < deadline ? (uint32_t)(deadline - now) : 1,
+				};
+				struct pkv_value v = PKV_VALUE_INIT;
+				r = pkv_get(cl, k->key, k->len, &go, &v);
+				pkv_value_free(&v);
+				if (r == PKV_OK || r == PKV_NOT_FOUND || mono_ms() >= deadline)
+					break;
+				poll(NULL, 0, 100);
+			}
+			if (r == PKV_NOT_FOUND) {
+				size_t dl = sizeof(PKV_BUCKET_DEFAULT) - 1;
+				bool dflt = blen == dl && !memcmp(bucket, PKV_BUCKET_DEFAULT, dl);
+				struct pkv_watch_event end = {
+				    .kind = PKV_WATCH_ENDED,
+				    .gen = k->chosen,
+				    .bucket = bucket,
+				    .bucket_len = dflt ? 0 : blen,
+				    .key = k->key,
+				    .key_len = k->len,
+				};
+				watch_report(k, &end, json);
+			} else if (r != PKV_OK) {
+				return r;
+			}
+		}
+	}
+	return PKV_OK;
+}
+
+/*
+ * The watch made again after its stream ended (the daemon restarted, or
+ * dropped a reader too slow): a key watch from the last generation it
+ * printed; a bucket watch once the daemon serves again, then the keys it
+ * printed as live are checked (watch_bucket_resume). PKV_OK with *w set.
+ */
+static int watch_again(struct pkv_client *cl, struct seen *s, const char *bucket, size_t blen,
+		       const char *key, size_t klen, bool json, struct pkv_watch **w)
+{
+	/* The daemon back within 30 s (a restart on a loaded host), and then
+	 * serving (a bucket watch waits for that) within 30 s more. */
+	uint64_t give_up = mono_ms() + 30000, serve_by = 0;
+	int r = PKV_UNAVAILABLE;
+	while (mono_ms() < (serve_by ? serve_by : give_up)) {
+		if (key) {
+			struct seen_key *k = seen_get(s, key, klen);
+			r = k ? pkv_watch(cl, bucket, blen, key, klen, k->chosen, 0, w) : -ENOMEM;
+			if (r == PKV_OK)
+				return r;
+			poll(NULL, 0, 100);
+			continue;
+		}
+		uint64_t now = mono_ms(), until = serve_by ? serve_by : give_up;
+		r = pkv_wait_for_bucket(cl, bucket, blen, (uint32_t)(until - now));
+		if (r == PKV_OK) {
+			if (!serve_by)
+				serve_by = mono_ms() + 30000;
+			r = pkv_watch(cl, bucket, blen, NULL, 0, 0, 0, w);
+		}
+		if (r == PKV_OK) {
+			r = watch_bucket_resume(cl, s, bucket, blen, json, serve_by);
+			if (r == PKV_OK)
+				return r;
+			pkv_unwatch(*w);
+			*w = NULL;
+		} else if (r == PKV_TIMEOUT && !serve_by) {
+			serve_by = mono_ms() + 30000; /* up, not yet serving */
+		}
+		poll(NULL, 0, 100);
+	}
+	return r;
+}
+
+/*
+ * watch KEY / watch -b BUCKET: key events (docs/design.md §8.3). Either
+ * rides out a daemon restart: a key watch watches again from the last
+ * generation it printed, a bucket watch watches again and checks the keys
+ * it printed as live; no event is lost or printed twice.
  */
 static int cmd_watch_keys(int argc, char **argv)
 {
@@ -410,7 +634,7 @@ static int cmd_watch_keys(int argc, char **argv)
 		{0},
 	};
 	const char *bucket = NULL;
-	bool json = false;
+	bool json = opt_json;
 	uint64_t from = 0;
 	int c;
 	optind = 0;
@@ -446,11 +670,22 @@ static int cmd_watch_keys(int argc, char **argv)
 		pkv_value_free(&v);
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	uint64_t seen_chosen = from, seen_ended = from ? from - 1 : 0;
+	struct seen seen = {0};
+	if (key) {
+		struct seen_key *k = seen_get(&seen, key, klen);
+		if (!k) {
+			fputs("pkv: watch: out of memory\n", stderr);
+			pkv_close(cl);
+			return EX_UNAVAILABLE_;
+		}
+		k->chosen = from;
+		k->ended = from ? from - 1 : 0;
+	}
 	struct pkv_watch *w = NULL;
 	int r = pkv_watch(cl, bucket, blen, key, klen, from, 0, &w);
 	if (r != PKV_OK) {
 		fprintf(stderr, "pkv: watch: %s (%s)\n", pkv_strerror(r), pkv_errmsg());
+		seen_free(&seen);
 		pkv_close(cl);
 		return exit_for(r);
 	}
@@ -458,37 +693,25 @@ static int cmd_watch_keys(int argc, char **argv)
 		struct pkv_watch_event ev;
 		r = pkv_watch_next(w, &ev, 60000);
 		if (r == 1) {
-			/* After a re-watch, what was printed already is not again. */
-			if (key && ev.kind == PKV_WATCH_CHOSEN && ev.gen <= seen_chosen && seen_chosen)
-				continue;
-			if (key && ev.kind == PKV_WATCH_ENDED && ev.gen <= seen_ended && seen_ended)
-				continue;
-			print_key_event(&ev, json);
-			if (ev.kind == PKV_WATCH_CHOSEN && ev.gen > seen_chosen)
-				seen_chosen = ev.gen;
-			if (ev.kind == PKV_WATCH_ENDED && ev.gen > seen_ended)
-				seen_ended = ev.gen;
+			struct seen_key *k = seen_get(&seen, ev.key, ev.key_len);
+			if (!k) { /* without its record, an event could print twice */
+				r = -ENOMEM;
+				break;
+			}
+			watch_report(k, &ev, json);
 			continue;
 		}
 		if (r == 0)
 			continue;
 		pkv_unwatch(w);
 		w = NULL;
-		if (!key)
-			break;
-		/* The daemon went away: watch again from what was seen, for a while. */
-		uint64_t give_up = mono_ms() + 10000;
-		while (mono_ms() < give_up) {
-			r = pkv_watch(cl, bucket, blen, key, klen, seen_chosen, 0, &w);
-			if (r == PKV_OK)
-				break;
-			poll(NULL, 0, 100);
-		}
-		if (!w)
+		r = watch_again(cl, &seen, bucket, blen, key, klen, json, &w);
+		if (r != PKV_OK)
 			break;
 	}
 	fprintf(stderr, "pkv: watch: %s (%s)\n", pkv_strerror(r), pkv_errmsg());
 	pkv_unwatch(w);
+	seen_free(&seen);
 	pkv_close(cl);
 	return EX_UNAVAILABLE_;
 }
@@ -523,17 +746,41 @@ static int cmd_watch(int argc, char **argv)
 				if (pkv_subscription_key(sub, b, sizeof(b) - 1, &bl, k, sizeof(k) - 1,
 							 &kl) != PKV_OK)
 					continue;
-				printf("%s %.*s gen=%" PRIu64 "%s%.*s\n",
-				       event == PKV_EVENT_LIFETIME_ENDED ? "lifetime_ended"
-									 : "lifetime_confirmed",
-				       (int)kl, k, gen, bl ? " bucket=" : "", (int)bl, b);
+				const char *name = event == PKV_EVENT_LIFETIME_ENDED
+							   ? "lifetime_ended"
+							   : "lifetime_confirmed";
+				if (opt_json) {
+					struct json j;
+					json_init(&j, stdout);
+					json_obj_begin(&j);
+					json_key(&j, "event");
+					json_cstr(&j, name);
+					if (bl)
+						json_field_bytes(&j, "bucket", b, bl);
+					json_field_bytes(&j, "key", k, kl);
+					json_member_u64(&j, "generation", gen);
+					json_done(&j);
+					continue;
+				}
+				printf("%s %.*s gen=%" PRIu64 "%s%.*s\n", name, (int)kl, k, gen,
+				       bl ? " bucket=" : "", (int)bl, b);
 				continue;
 			}
-			puts(event == PKV_EVENT_QUORUM_REACHED	 ? "quorum_reached"
-			     : event == PKV_EVENT_QUORUM_LOST	 ? "quorum_lost"
-			     : event == PKV_EVENT_LEASE_LOST	 ? "lease_lost"
-			     : event == PKV_EVENT_LEASE_REGAINED ? "lease_regained"
-								 : "unknown");
+			const char *name = event == PKV_EVENT_QUORUM_REACHED	? "quorum_reached"
+					   : event == PKV_EVENT_QUORUM_LOST	? "quorum_lost"
+					   : event == PKV_EVENT_LEASE_LOST	? "lease_lost"
+					   : event == PKV_EVENT_LEASE_REGAINED ? "lease_regained"
+										: "unknown";
+			if (opt_json) {
+				struct json j;
+				json_init(&j, stdout);
+				json_obj_begin(&j);
+				json_key(&j, "event");
+				json_cstr(&j, name);
+				json_done(&j);
+			} else {
+				puts(name);
+			}
 		}
 		if (r != 0) /* the daemon went away, or an error: the stream is over */
 			break;
@@ -564,7 +811,7 @@ static int cmd_info(int argc, char **argv)
 		{0},
 	};
 	const char *bucket = NULL;
-	bool json = false;
+	bool json = opt_json;
 	uint64_t timeout_ms = 1000;
 	int c;
 	optind = 0;
@@ -624,21 +871,16 @@ static int cmd_info(int argc, char **argv)
 					json_cstr(&j, nodes[i].name);
 					json_key(&j, "role");
 					json_cstr(&j, acc ? "acceptor" : "learner");
-					json_key(&j, "generation");
-					json_u64(&j, x->gen);
+					json_member_u64(&j, "generation", x->gen);
 					if (acc) {
-						json_key(&j, "promised_round");
-						json_u64(&j, x->promised_round);
-						json_key(&j, "promised_node");
-						json_u64(&j, x->promised_node);
+						json_member_u64(&j, "promised_round", x->promised_round);
+						json_member_u64(&j, "promised_node", x->promised_node);
 					}
 					if (x->has_value) {
-						json_key(&j, "ballot_round");
-						json_u64(&j, x->ballot_round);
-						json_key(&j, "ballot_node");
-						json_u64(&j, x->ballot_node);
-						json_key(&j, "value");
-						json_str(&j, x->value, x->value_len);
+						json_member_u64(&j, "ballot_round", x->ballot_round);
+						json_member_u64(&j, "ballot_node", x->ballot_node);
+						json_field_bytes(&j, "value", x->value,
+								 x->value_len);
 					}
 					json_key(&j, "synced");
 					json_bool(&j, x->synced);
@@ -718,6 +960,13 @@ static int cmd_release(int argc, char **argv)
 		return ex;
 	int r = pkv_release(cl, bucket, bucket ? strlen(bucket) : 0, key, strlen(key), gen);
 	pkv_close(cl);
+	if (r == PKV_OK && opt_json) {
+		struct json j;
+		json_ok_begin(&j, bucket);
+		json_field_bytes(&j, "key", key, strlen(key));
+		json_member_u64(&j, "generation", gen);
+		json_done(&j);
+	}
 	if (r == PKV_OK)
 		return EX_OK_;
 	if (r == PKV_STALE) {
@@ -734,26 +983,41 @@ static int cmd_release(int argc, char **argv)
 	return exit_for(r);
 }
 
-static int cmd_resize(int argc, char **argv)
+/* -o json of resize and member add|remove: {"ok":…,"voters":N[,"node":…]}. */
+static void print_resize_json(bool ok, uint64_t n, const char *node)
 {
-	uint64_t n;
-	if (argc != 2)
-		return usage_error("resize takes one argument, the new cluster size");
-	if (!parse_u64(argv[1], 64, &n) || n < 1)
-		return usage_error("resize: a cluster size is 1..64, not '%s'", argv[1]);
+	struct json j;
+	json_init(&j, stdout);
+	json_obj_begin(&j);
+	json_key(&j, "ok");
+	json_bool(&j, ok);
+	if (!ok) {
+		json_key(&j, "result");
+		json_cstr(&j, "not_in_sync");
+	}
+	json_member_u64(&j, "voters", n);
+	if (node) {
+		json_key(&j, "node");
+		json_cstr(&j, node);
+	}
+	json_done(&j);
+}
+
+/* resize to n voters; node: the one member add|remove names, else NULL. */
+static int resize_to(uint64_t n, const char *node)
+{
 	int ex = EX_OK_;
 	struct pkv_client *c = open_or_report(&ex);
 	if (!c)
 		return ex;
 	int r = pkv_resize_cluster(c, (unsigned)n);
 	pkv_close(c);
-	if (r == PKV_OK) {
-		puts("ok");
-		return EX_OK_;
-	}
-	if (r == PKV_NOT_IN_SYNC) {
-		puts("not_in_sync");
-		return EX_INVALID;
+	if (r == PKV_OK || r == PKV_NOT_IN_SYNC) {
+		if (opt_json)
+			print_resize_json(r == PKV_OK, n, node);
+		else
+			puts(r == PKV_OK ? "ok" : "not_in_sync");
+		return r == PKV_OK ? EX_OK_ : EX_INVALID;
 	}
 	if (r == PKV_BAD_REQUEST) {
 		fprintf(stderr, "pkv: resize: %" PRIu64 " voters: more than the configured nodes\n", n);
@@ -761,6 +1025,16 @@ static int cmd_resize(int argc, char **argv)
 	}
 	fprintf(stderr, "pkv: resize: %s\n", pkv_strerror(r));
 	return exit_for(r);
+}
+
+static int cmd_resize(int argc, char **argv)
+{
+	uint64_t n;
+	if (argc != 2)
+		return usage_error("resize takes one argument, the new cluster size");
+	if (!parse_u64(argv[1], 64, &n) || n < 1)
+		return usage_error("resize: a cluster size is 1..64, not '%s'", argv[1]);
+	return resize_to(n, NULL);
 }
 
 /* The value of line "NAME: value" of a daemon report, or NULL. Points into text. */
@@ -845,15 +1119,38 @@ static int cmd_member(int argc, char **argv)
 	size_t ol = 0;
 	const char *obs = report_field(text, "observers", &ol);
 	if (list) {
-		printf("%-16s %-10s %s\n", "NAME", "ROLE", "STATE");
+		struct json j;
+		if (opt_json) {
+			json_init(&j, stdout);
+			json_arr_begin(&j);
+		} else {
+			printf("%-16s %-10s %s\n", "NAME", "ROLE", "STATE");
+		}
 		for (size_t k = 0; k < n_words; k++) {
 			bool v = word_in(voters, vl, words[k], wlen[k]);
 			bool up = word_in(conn, cl, words[k], wlen[k]);
 			bool me = wlen[k] == sl && !strncmp(words[k], self, sl);
 			bool o = !v && obs && word_in(obs, ol, words[k], wlen[k]);
-			printf("%-16.*s %-10s %s%s\n", (int)wlen[k], words[k],
-			       v ? "voter" : o ? "observer" : "non-voter",
-			       up ? "up" : "down", me ? " (this daemon)" : "");
+			const char *role = v ? "voter" : o ? "observer" : "non-voter";
+			if (!opt_json) {
+				printf("%-16.*s %-10s %s%s\n", (int)wlen[k], words[k], role,
+				       up ? "up" : "down", me ? " (this daemon)" : "");
+				continue;
+			}
+			json_obj_begin(&j);
+			json_key(&j, "name");
+			json_str(&j, words[k], wlen[k]);
+			json_key(&j, "role");
+			json_cstr(&j, role);
+			json_key(&j, "state");
+			json_cstr(&j, up ? "up" : "down");
+			json_key(&j, "this_daemon");
+			json_bool(&j, me);
+			json_obj_end(&j);
+		}
+		if (opt_json) {
+			json_arr_end(&j);
+			json_end(&j);
 		}
 		free(text);
 		return EX_OK_;
@@ -889,10 +1186,7 @@ static int cmd_member(int argc, char **argv)
 		return EX_INVALID;
 	}
 	free(text);
-	char size[16];
-	snprintf(size, sizeof(size), "%zu", add ? n_voters + 1 : n_voters - 1);
-	char *rargv[] = {"resize", size, NULL};
-	return cmd_resize(2, rargv);
+	return resize_to(add ? n_voters + 1 : n_voters - 1, name);
 }
 
 static int cmd_drop(int argc, char **argv)
@@ -911,6 +1205,11 @@ static int cmd_drop(int argc, char **argv)
 		fprintf(stderr, "pkv: drop %s: %s\n", argv[1], pkv_strerror(r));
 		return exit_for(r);
 	}
+	if (opt_json) {
+		struct json j;
+		json_ok_begin(&j, argv[1]);
+		json_done(&j);
+	}
 	return EX_OK_;
 }
 
@@ -922,11 +1221,32 @@ static int cmd_buckets(int argc, char **argv)
 	int ex = daemon_text(pkv_node_stats, "buckets", &text);
 	if (ex)
 		return ex;
+	/*
+	 * -o json: an array of {"name": …}, the name as stats prints it (0x and
+	 * hex digits for one that is not printable), as stats --json does.
+	 */
+	struct json j;
+	if (opt_json) {
+		json_init(&j, stdout);
+		json_arr_begin(&j);
+	}
 	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
 		if (strncmp(line, "bucket: ", 8) != 0)
 			continue;
 		char *sp = strchr(line + 8, ' ');
-		printf("%.*s\n", sp ? (int)(sp - line - 8) : (int)strlen(line + 8), line + 8);
+		size_t nl = sp ? (size_t)(sp - line - 8) : strlen(line + 8);
+		if (opt_json) {
+			json_obj_begin(&j);
+			json_key(&j, "name");
+			json_str(&j, line + 8, nl);
+			json_obj_end(&j);
+		} else {
+			printf("%.*s\n", (int)nl, line + 8);
+		}
+	}
+	if (opt_json) {
+		json_arr_end(&j);
+		json_end(&j);
 	}
 	free(text);
 	return EX_OK_;
@@ -1001,6 +1321,7 @@ static int parse_opts(int argc, char **argv, enum cmd_kind kind, struct cmd_opts
 	const char *timeout_arg = NULL;
 	memset(o, 0, sizeof(*o));
 	o->doubt_signal = -1;
+	o->json = opt_json; /* put: -o json only; main refuses it for hold */
 	int c;
 	uint64_t v;
 	bool put = kind != CMD_GET, until_set = false;
@@ -1195,17 +1516,19 @@ static int cmd_put_get(int argc, char **argv, bool put)
 		json_init(&j, stdout);
 		json_obj_begin(&j);
 		if (o.bucket) {
-			json_key(&j, "bucket");
-			json_cstr(&j, o.bucket);
+			json_field_bytes(&j, "bucket", o.bucket, strlen(o.bucket));
 		}
-		json_key(&j, "key");
-		json_cstr(&j, key);
-		json_key(&j, "value");
-		json_str(&j, v.data, v.len);
-		json_key(&j, "generation");
-		json_u64(&j, v.gen);
-		json_key(&j, "stale");
-		json_bool(&j, (v.flags & PKV_VALUE_STALE) != 0);
+		json_field_bytes(&j, "key", key, strlen(key));
+		json_field_bytes(&j, "value", v.data, v.len);
+		json_member_u64(&j, "generation", v.gen);
+		if (put) {
+			/* the chosen value is the one this put proposed (same bytes) */
+			json_key(&j, "won");
+			json_bool(&j, v.len == strlen(value) && !memcmp(v.data, value, v.len));
+		} else {
+			json_key(&j, "stale");
+			json_bool(&j, (v.flags & PKV_VALUE_STALE) != 0);
+		}
 		json_obj_end(&j);
 		json_end(&j);
 	} else if (r == PKV_OK) {
@@ -1245,7 +1568,8 @@ static int cmd_binding(int argc, char **argv, bool pid)
 		return EX_USAGE_;
 	if (argc - at != 1)
 		return usage_error("%s takes one KEY after its options", pid ? "pid" : "node");
-	if (o.stale || o.json)
+	bool json = o.json && opt_json; /* -o json; --json is an option of get */
+	if (o.stale || (o.json && !opt_json))
 		return usage_error("%s: %s is an option of get", pid ? "pid" : "node",
 				   o.stale ? "--stale" : "--json");
 	const char *key = argv[at];
@@ -1261,19 +1585,40 @@ static int cmd_binding(int argc, char **argv, bool pid)
 		.timeout_ms = o.timeout_ms,
 	};
 	int r;
-	if (pid) {
-		int32_t p;
+	int32_t p = 0;
+	char name[PKV_NODE_NAME_MAX + 1] = "";
+	if (pid)
 		r = pkv_pid(cl, key, strlen(key), &go, &p);
-		if (r == PKV_OK)
-			printf("%d\n", (int)p);
-	} else {
-		char name[PKV_NODE_NAME_MAX + 1];
+	else
 		r = pkv_node(cl, key, strlen(key), &go, name, sizeof(name));
-		if (r == PKV_OK)
+	bool dflt = r == PKV_NOT_FOUND && o.def;
+	if (json && (r == PKV_OK || dflt)) {
+		/* {[bucket,] key, pid|node} or, for --default, pid|node null and default */
+		struct json j;
+		json_init(&j, stdout);
+		json_obj_begin(&j);
+		if (o.bucket)
+			json_field_bytes(&j, "bucket", o.bucket, strlen(o.bucket));
+		json_field_bytes(&j, "key", key, strlen(key));
+		json_key(&j, pid ? "pid" : "node");
+		if (dflt)
+			json_null(&j);
+		else if (pid)
+			json_i64(&j, p);
+		else
+			json_cstr(&j, name);
+		if (dflt)
+			json_field_bytes(&j, "default", o.def, strlen(o.def));
+		json_done(&j);
+	} else if (r == PKV_OK) {
+		if (pid)
+			printf("%d\n", (int)p);
+		else
 			puts(name);
 	}
-	if (r == PKV_NOT_FOUND && o.def) {
-		puts(o.def);
+	if (dflt) {
+		if (!json)
+			puts(o.def);
 		r = PKV_OK;
 	} else if (r != PKV_OK) {
 		fprintf(stderr, "pkv: %s: %s\n", key, pkv_strerror(r));
@@ -1477,7 +1822,7 @@ static int cmd_keys(int argc, char **argv)
 		{0},
 	};
 	const char *bucket = NULL;
-	bool nul = false, json = false;
+	bool nul = false, json = opt_json;
 	int c;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "+:b:0", o, NULL)) != -1) {
@@ -1510,8 +1855,10 @@ static int cmd_keys(int argc, char **argv)
 		if (json)
 			json_arr_begin(&j);
 		while ((r = pkv_keys_next(it, &k, &klen)) == 1) {
-			if (json) {
-				json_str(&j, k, klen);
+			if (json) { /* an object: a key that is not UTF-8 needs its own name */
+				json_obj_begin(&j);
+				json_field_bytes(&j, "key", k, klen);
+				json_obj_end(&j);
 				continue;
 			}
 			fwrite(k, 1, klen, stdout);
@@ -1538,7 +1885,16 @@ static int cmd_now(int argc, char **argv)
 		return usage_error("now takes no arguments");
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	printf("%" PRIu64 "\n", (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+	uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	if (opt_json) {
+		struct json j;
+		json_init(&j, stdout);
+		json_obj_begin(&j);
+		json_member_u64(&j, "now_ms", ms);
+		json_done(&j);
+	} else {
+		printf("%" PRIu64 "\n", ms);
+	}
 	return EX_OK_;
 }
 
@@ -1551,8 +1907,13 @@ int main(int argc, char **argv)
 		{0},
 	};
 	opterr = 0; /* one message per mistake, ours */
-	while ((c = getopt_long(argc, argv, "+:n:S:hV", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:n:S:o:hV", lo, NULL)) != -1) {
 		switch (c) {
+		case 'o':
+			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0)
+				return usage_error("-o takes json or text, not '%s'", optarg);
+			opt_json = !strcmp(optarg, "json");
+			break;
 		case 'n':
 			if (!*optarg)
 				return usage_error("-n takes a node name");
@@ -1580,6 +1941,10 @@ int main(int argc, char **argv)
 	char **cargv = argv + optind;
 	int cargc = argc - optind;
 	const char *cmd = cargv[0];
+	/* hold runs a command: its output is the command's own */
+	if (opt_json && !strcmp(cmd, "hold"))
+		return usage_error("-o json: hold has no JSON output (it runs a command; every "
+				   "other command has)");
 	if (!strcmp(cmd, "cluster"))
 		return cmd_cluster(cargc, cargv);
 	if (!strcmp(cmd, "put"))

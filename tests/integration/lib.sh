@@ -112,6 +112,10 @@ t_field_is() { [ "$(t_field "$1" "$2")" = "$3" ]; }
 t_quorum_is() { t_field_is "$1" quorum "$2"; }
 t_connected_count() { t_field "$1" connected | wc -w; }
 t_connected_is() { [ "$(t_connected_count "$1")" = "$2" ]; }
+# t_lock_waiters NODE N: N lock waiters are queued on NODE, each holding two
+# watches there (docs/design.md §8.5: the key's queue and its lock's
+# waiters; T_WATCHES_PER_WAITER=1 for a build before waiter keys)
+t_lock_waiters() { [ "$(t_field "$1" watches | cut -d' ' -f1)" = "$(($2 * ${T_WATCHES_PER_WAITER:-2}))" ]; }
 t_now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 t_start_cluster() { # N

@@ -157,7 +157,7 @@ static int limits(int n, char **nodes)
 	for (size_t i = 0; i < sizeof(value_max); i++)
 		value_max[i] = (uint8_t)(i * 13 + 1);
 	for (size_t i = 0; i < sizeof(bucket_max); i++)
-		bucket_max[i] = (uint8_t)(i % 5 == 0 ? 0 : 'a' + i % 26);
+		bucket_max[i] = (uint8_t)(i % 5 == 1 ? 0 : 'a' + i % 26);
 	memset(node_long, 'n', sizeof(node_long) - 1);
 
 	struct kept k[] = {
@@ -224,6 +224,39 @@ static int limits(int n, char **nodes)
 	go = (struct pkv_get_opts){.bucket = "", .bucket_len = 0};
 	expect(pkv_get(c, "k", 1, &go, &v), PKV_BAD_REQUEST, "get from an empty bucket name");
 	expect(pkv_keys(c, "", 0, &it), PKV_BAD_REQUEST, "keys of an empty bucket name");
+	/*
+	 * The daemons' own buckets (first byte NUL: the membership's, the
+	 * drops', the collected keys' floors): no client names one. A put
+	 * there would decide a configuration or a drop by a client's say.
+	 */
+	static const struct {
+		const char *name;
+		size_t len;
+	} reserved[] = {{"\0conf", 5}, {"\0drop", 5}, {"\0floor", 6}, {"\0x", 2}};
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+		char what[5][96];
+		struct pkv_watch *w = NULL;
+		struct pkv_key_info *ki = NULL;
+		size_t nki = 0;
+		const char *op[5] = {"put into", "get from", "keys of", "watch of", "info of a key of"};
+		for (int j = 0; j < 5; j++)
+			snprintf(what[j], sizeof(what[j]), "%s a reserved bucket (\\0%s)", op[j],
+				 reserved[i].name + 1);
+		po = (struct pkv_put_opts){.bucket = reserved[i].name, .bucket_len = reserved[i].len};
+		expect(pkv_put(c, "9", 1, "client-config", 13, &po, &v), PKV_BAD_REQUEST, what[0]);
+		go = (struct pkv_get_opts){.bucket = reserved[i].name, .bucket_len = reserved[i].len,
+					   .flags = PKV_GET_NO_CACHE};
+		expect(pkv_get(c, "1", 1, &go, &v), PKV_BAD_REQUEST, what[1]);
+		expect(pkv_keys(c, reserved[i].name, reserved[i].len, &it), PKV_BAD_REQUEST, what[2]);
+		expect(pkv_watch(c, reserved[i].name, reserved[i].len, NULL, 0, 0, 0, &w),
+		       PKV_BAD_REQUEST, what[3]);
+		expect(pkv_info(c, reserved[i].name, reserved[i].len, "1", 1, 2000, &ki, &nki),
+		       PKV_BAD_REQUEST, what[4]);
+		if (w)
+			pkv_unwatch(w);
+		if (ki)
+			pkv_info_free(ki, nki);
+	}
 	expect(pkv_put(c, NULL, 3, "v", 1, NULL, &v), -EINVAL, "put of a NULL key of length 3");
 	expect(pkv_put(c, "k", 1, NULL, 1, NULL, &v), -EINVAL, "put of a NULL value of length 1");
 

@@ -14,6 +14,10 @@
  *	(never an event stream, never a release), and the daemon answers a
  *	report afterwards. Prints "FAIL: ..." and exits 1 on the first that is
  *	not.
+ *   pkv-key-events put-hex SOCKET BUCKET KEY VALUE
+ *	puts KEY with VALUE into BUCKET ("-": the default bucket), each given
+ *	in hex, so that the machine-output test can store bytes a command
+ *	line cannot hold (a NUL); prints the chosen generation.
  */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -125,12 +129,62 @@ static int bad_requests(const char *path)
 	return 0;
 }
 
+/* Hex digits into bytes at out (room for strlen(hex) / 2); the count or -1. */
+static long from_hex(const char *hex, uint8_t *out)
+{
+	size_t n = strlen(hex);
+	if (n % 2)
+		return -1;
+	for (size_t i = 0; i < n; i += 2) {
+		unsigned v;
+		if (sscanf(hex + i, "%2x", &v) != 1)
+			return -1;
+		out[i / 2] = (uint8_t)v;
+	}
+	return (long)(n / 2);
+}
+
+static int put_hex(const char *path, const char *bhex, const char *khex, const char *vhex)
+{
+	static uint8_t b[PKV_BUCKET_MAX], k[PKV_KEY_MAX], val[PKV_VALUE_MAX];
+	bool dflt = !strcmp(bhex, "-");
+	if ((!dflt && strlen(bhex) > 2 * sizeof(b)) || strlen(khex) > 2 * sizeof(k) ||
+	    strlen(vhex) > 2 * sizeof(val)) {
+		fprintf(stderr, "put-hex: an argument is too long\n");
+		return 64;
+	}
+	long bl = dflt ? 0 : from_hex(bhex, b), kl = from_hex(khex, k), vl = from_hex(vhex, val);
+	if (bl < 0 || kl < 0 || vl < 0) {
+		fprintf(stderr, "put-hex: BUCKET, KEY and VALUE are hex digits\n");
+		return 64;
+	}
+	struct pkv_client *c;
+	int r = pkv_open(&c, path);
+	if (r != PKV_OK) {
+		fprintf(stderr, "open: %s\n", pkv_strerror(r));
+		return 69;
+	}
+	struct pkv_put_opts o = {.bucket = dflt ? NULL : b, .bucket_len = (size_t)bl};
+	struct pkv_value v = PKV_VALUE_INIT;
+	r = pkv_put(c, k, (size_t)kl, val, (size_t)vl, &o, &v);
+	if (r == PKV_OK)
+		printf("gen %" PRIu64 "\n", v.gen);
+	else
+		fprintf(stderr, "put: %s\n", pkv_strerror(r));
+	pkv_value_free(&v);
+	pkv_close(c);
+	return r == PKV_OK ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "bad-requests"))
 		return bad_requests(argv[2]);
+	if (argc == 6 && !strcmp(argv[1], "put-hex"))
+		return put_hex(argv[2], argv[3], argv[4], argv[5]);
 	if (argc != 4 || strcmp(argv[1], "holder") != 0) {
-		fprintf(stderr, "usage: pkv-key-events holder SOCKET KEY | bad-requests SOCKET\n");
+		fprintf(stderr, "usage: pkv-key-events holder SOCKET KEY | bad-requests SOCKET |"
+				" put-hex SOCKET BUCKET KEY VALUE\n");
 		return 64;
 	}
 	argv++;

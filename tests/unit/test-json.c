@@ -6,24 +6,27 @@
 
 #include "json.h"
 
-/* json_write_string of len bytes at s, as a malloc'd string. */
-static char *escaped(const void *s, size_t len)
+/* What `write` (json_write_string, json_write_base64) makes of len bytes at
+ * s, as a malloc'd string. */
+static char *written(void (*write)(FILE *, const void *, size_t), const void *s, size_t len)
 {
 	char *buf = NULL;
 	size_t n = 0;
 	FILE *f = open_memstream(&buf, &n);
 	ck_assert_ptr_nonnull(f);
-	json_write_string(f, s, len);
+	write(f, s, len);
 	fclose(f);
 	return buf;
 }
 
-#define CHECK_ESCAPE(in, want)                                                                     \
+#define CHECK_WRITTEN(write, in, want)                                                             \
 	do {                                                                                       \
-		char *got = escaped(in, sizeof(in) - 1);                                           \
+		char *got = written(write, in, sizeof(in) - 1);                                    \
 		ck_assert_str_eq(got, want);                                                       \
 		free(got);                                                                         \
 	} while (0)
+#define CHECK_ESCAPE(in, want) CHECK_WRITTEN(json_write_string, in, want)
+#define CHECK_BASE64(in, want) CHECK_WRITTEN(json_write_base64, in, want)
 
 START_TEST(test_quote_and_backslash_are_escaped)
 {
@@ -51,17 +54,69 @@ START_TEST(test_valid_utf8_passes_as_it_is)
 }
 END_TEST
 
-START_TEST(test_invalid_utf8_bytes_are_udcxx)
+START_TEST(test_invalid_utf8_in_text_is_replaced)
 {
-	CHECK_ESCAPE("\xff", "\"\\udcff\"");
-	CHECK_ESCAPE("a\x80z", "\"a\\udc80z\"");           /* lone continuation byte */
-	CHECK_ESCAPE("\xc3", "\"\\udcc3\"");               /* truncated sequence */
-	CHECK_ESCAPE("\xc3(", "\"\\udcc3(\"");              /* bad continuation */
-	CHECK_ESCAPE("\xc0\xaf", "\"\\udcc0\\udcaf\"");     /* overlong '/' */
-	CHECK_ESCAPE("\xe0\x80\xaf", "\"\\udce0\\udc80\\udcaf\""); /* overlong */
-	CHECK_ESCAPE("\xed\xb3\xbf", "\"\\udced\\udcb3\\udcbf\""); /* U+DCFF: a surrogate */
-	CHECK_ESCAPE("\xf4\x90\x80\x80", "\"\\udcf4\\udc90\\udc80\\udc80\""); /* > U+10FFFF */
-	CHECK_ESCAPE("\xf0\x9f\x98", "\"\\udcf0\\udc9f\\udc98\"");  /* truncated 4-byte */
+	CHECK_ESCAPE("\xff", "\"\\ufffd\"");
+	CHECK_ESCAPE("a\x80z", "\"a\\ufffdz\"");		   /* lone continuation byte */
+	CHECK_ESCAPE("\xc3", "\"\\ufffd\"");			   /* truncated sequence */
+	CHECK_ESCAPE("\xc3(", "\"\\ufffd(\"");			   /* bad continuation */
+	CHECK_ESCAPE("\xc0\xaf", "\"\\ufffd\\ufffd\"");		   /* overlong '/' */
+	CHECK_ESCAPE("\xed\xb3\xbf", "\"\\ufffd\\ufffd\\ufffd\""); /* U+DCFF: a surrogate */
+	CHECK_ESCAPE("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""); /* > U+10FFFF */
+}
+END_TEST
+
+START_TEST(test_utf8_validity_of_whole_strings)
+{
+	ck_assert(json_utf8_valid("", 0));
+	ck_assert(json_utf8_valid("a\0b\x01\x7f", 5)); /* NUL and control bytes are UTF-8 */
+	ck_assert(json_utf8_valid("caf\xc3\xa9\xf0\x9f\x98\x80", 9));
+	ck_assert(!json_utf8_valid("\xff\xfe", 2));
+	ck_assert(!json_utf8_valid("ok\xc3", 3));	/* truncated at the end */
+	ck_assert(!json_utf8_valid("\xed\xa0\x80", 3)); /* U+D800 */
+	ck_assert(!json_utf8_valid("\xe0\x80\xaf", 3)); /* overlong */
+}
+END_TEST
+
+/* RFC 4648, section 10's test vectors, and bytes of every value. */
+START_TEST(test_base64_is_rfc4648_with_padding)
+{
+	CHECK_BASE64("", "\"\"");
+	CHECK_BASE64("f", "\"Zg==\"");
+	CHECK_BASE64("fo", "\"Zm8=\"");
+	CHECK_BASE64("foo", "\"Zm9v\"");
+	CHECK_BASE64("foob", "\"Zm9vYg==\"");
+	CHECK_BASE64("fooba", "\"Zm9vYmE=\"");
+	CHECK_BASE64("foobar", "\"Zm9vYmFy\"");
+	CHECK_BASE64("\xff\xfe", "\"//4=\"");
+	CHECK_BASE64("\0\xfb\xff", "\"APv/\"");
+}
+END_TEST
+
+/* The member's name says how its bytes are written. */
+START_TEST(test_bytes_member_is_named_base64_only_when_not_utf8)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+	struct json j;
+	json_init(&j, f);
+	json_obj_begin(&j);
+	json_field_bytes(&j, "key", "a\0b", 3);
+	json_field_bytes(&j, "value", "\xff\xfe", 2);
+	json_field_bytes(&j, "bucket", "caf\xc3\xa9", 5);
+	json_key(&j, "n");
+	json_u64(&j, 1);
+	json_obj_end(&j);
+	json_end(&j);
+	json_write_bytes_member(f, "bucket", "\x80", 1);
+	fputc(' ', f);
+	json_write_bytes_member(f, "bucket", "b", 1);
+	fclose(f);
+	ck_assert_str_eq(buf, "{\"key\":\"a\\u0000b\",\"value_base64\":\"//4=\","
+			      "\"bucket\":\"caf\xc3\xa9\",\"n\":1}\n"
+			      "\"bucket_base64\": \"gA==\" \"bucket\": \"b\"");
+	free(buf);
 }
 END_TEST
 
@@ -106,7 +161,10 @@ int main(void)
 	tcase_add_test(tc, test_quote_and_backslash_are_escaped);
 	tcase_add_test(tc, test_control_bytes_are_u00xx);
 	tcase_add_test(tc, test_valid_utf8_passes_as_it_is);
-	tcase_add_test(tc, test_invalid_utf8_bytes_are_udcxx);
+	tcase_add_test(tc, test_invalid_utf8_in_text_is_replaced);
+	tcase_add_test(tc, test_utf8_validity_of_whole_strings);
+	tcase_add_test(tc, test_base64_is_rfc4648_with_padding);
+	tcase_add_test(tc, test_bytes_member_is_named_base64_only_when_not_utf8);
 	tcase_add_test(tc, test_objects_and_arrays_have_commas_between_members);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

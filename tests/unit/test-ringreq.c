@@ -218,6 +218,26 @@ START_TEST(decode_rejects_empty_bucket_and_key)
 }
 END_TEST
 
+/* The daemons' own buckets start with NUL (docs/design.md §5): a client's
+ * put, get or listing there is refused, a NUL further in is a byte. */
+START_TEST(decode_rejects_reserved_bucket)
+{
+	static const uint8_t conf[] = {0, 'c', 'o', 'n', 'f'}, inner[] = {'b', 0, 'x'};
+	struct shm_request rq = put_req();
+	rq.bucket = (struct pkv_bytes){conf, sizeof(conf)};
+	expect(&rq, PKV_S_BAD_REQUEST);
+	rq = get_req();
+	rq.bucket = (struct pkv_bytes){conf, 1};
+	expect(&rq, PKV_S_BAD_REQUEST);
+	rq = keys_req();
+	rq.bucket = (struct pkv_bytes){conf, sizeof(conf)};
+	expect(&rq, PKV_S_BAD_REQUEST);
+	rq = put_req();
+	rq.bucket = (struct pkv_bytes){inner, sizeof(inner)};
+	expect(&rq, PKV_S_OK);
+}
+END_TEST
+
 START_TEST(decode_rejects_length_without_bytes)
 {
 	struct shm_request rq = put_req();
@@ -330,6 +350,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, decode_rejects_oversized_key);
 	tcase_add_test(tc, decode_rejects_oversized_value);
 	tcase_add_test(tc, decode_rejects_oversized_bucket);
+	tcase_add_test(tc, decode_rejects_reserved_bucket);
 	tcase_add_test(tc, decode_rejects_keys_cursor_longer_than_a_key);
 	tcase_add_test(tc, decode_rejects_oversized_dependency_key);
 	tcase_add_test(tc, decode_rejects_empty_bucket_and_key);

@@ -118,9 +118,17 @@ static int prepare_common(void *vctx, unsigned client, unsigned keys)
 	int rc;
 
 	x->keys = keys;
-	x->zh = zk_open(client, 10000, 10000);
-	if (!x->zh)
+	/* 32 clients connecting at once to a JVM on a loaded 2-core machine
+	 * took longer than 10 s here, and the C client gives up a handshake
+	 * after a third of the session timeout and tries again: a 30 s
+	 * session (the ensemble allows it) and 40 s to get it; the harness
+	 * waits 60 s for them all. */
+	x->zh = zk_open(client, 30000, 40000);
+	if (!x->zh) {
+		fprintf(stderr, "zk-bench: no session with %s within 40 s\n",
+			servers[client % n_servers]);
 		return -ECONNREFUSED;
+	}
 	rc = zoo_create(x->zh, ZK_PARENT, "", 0, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
 	return rc == ZOK || rc == ZNODEEXISTS ? 0 : -EIO;
 }

@@ -350,8 +350,9 @@ void fleet_print(const struct bench_config *cfg, const struct fleet_report *f);
 
 /* --- report.c --------------------------------------------------------------- */
 
+/* fl: the --fdatasync-floor result, or NULL (or fl->n == 0) for none. */
 void print_json(const struct bench_config *cfg, const struct phase_result *main_pr,
-		const struct phase_result *base);
+		const struct phase_result *base, const struct floor_result *fl);
 void print_text(const struct bench_config *cfg, const struct phase_result *pr);
 void print_ratios(const struct phase_result *main_pr, const struct phase_result *base);
 void print_rss_text(const struct bench_config *cfg);

@@ -679,7 +679,7 @@ static int bench(const struct bench_config *cfg)
 		}
 	}
 	if (cfg->json) {
-		print_json(cfg, &main_pr, cfg->baseline ? &base : NULL);
+		print_json(cfg, &main_pr, cfg->baseline ? &base : NULL, &fl);
 	} else {
 		if (cfg->baseline) {
 			print_text(cfg, &base);

@@ -127,10 +127,9 @@ static void json_phase(FILE *f, const struct bench_config *cfg, const struct pha
 {
 	fputs("{\"workload\": ", f);
 	json_string(f, workload_names[pr->workload]);
-	fprintf(f,
-		", \"clients\": %u, \"key_size\": %zu, \"value_size\": %zu, \"bucket\": ",
-		pr->clients, cfg->key_size, cfg->value_size);
-	json_string(f, cfg->bucket);
+	fprintf(f, ", \"clients\": %u, \"key_size\": %zu, \"value_size\": %zu, ", pr->clients,
+		cfg->key_size, cfg->value_size);
+	json_write_bytes_member(f, "bucket", cfg->bucket, strlen(cfg->bucket));
 	if (pr->workload == WL_MIXED)
 		fprintf(f, ", \"read_share\": %u", cfg->read_share);
 	if (pr->workload == WL_BOUND)
@@ -172,7 +171,7 @@ static void json_phase(FILE *f, const struct bench_config *cfg, const struct pha
 }
 
 void print_json(const struct bench_config *cfg, const struct phase_result *main_pr,
-		       const struct phase_result *base)
+		const struct phase_result *base, const struct floor_result *fl)
 {
 	/* The main phase's fields at the top level, then baseline and ratios. */
 	char *buf = NULL;
@@ -210,6 +209,18 @@ void print_json(const struct bench_config *cfg, const struct phase_result *main_
 	}
 	if (cfg->report_rss)
 		print_rss_json(stdout);
+	if (fl && fl->n) {
+		/* Own field names, apart from the phase's p50_ns and p99_ns. */
+		fputs(", \"fdatasync_floor\": {\"dir\": ", stdout);
+		json_string(stdout, fl->dir);
+		printf(", \"syncs\": %" PRIu64 ", \"fdatasync_p50_ns\": %" PRIu64
+		       ", \"fdatasync_p99_ns\": %" PRIu64 ", \"p50_over_fdatasync_p50\": %.6g",
+		       fl->n, fl->p50, fl->p99, stats_ratio((double)main_pr->p50, (double)fl->p50));
+		if (base)
+			printf(", \"baseline_p50_over_fdatasync_p50\": %.6g",
+			       stats_ratio((double)base->p50, (double)fl->p50));
+		fputc('}', stdout);
+	}
 	fputs("}\n", stdout);
 }
 
