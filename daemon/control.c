@@ -893,6 +893,8 @@ static void watch_drain(struct daemon *d)
 				continue;
 			if (c->wflags & CTL_WATCH_QUEUE)
 				queued = true;
+			else if (er[i].unseen)
+				continue; /* a collected generation's (§4.6) */
 			else if ((c->wflags & CTL_WATCH_BUCKET) || er[i].gen > c->wended)
 				watch_send_ended(d, c, bucket, key, er[i].gen);
 		}

@@ -184,7 +184,7 @@ static void watch_ref(struct paxos *p, int32_t pid, uint64_t start_time, int del
 	push_watch(p, pid, start_time, false);
 }
 
-static void push_erased(struct paxos *p, struct store_entry *e, uint64_t gen)
+static void push_erased(struct paxos *p, struct store_entry *e, uint64_t gen, bool unseen)
 {
 	struct paxos_erased *v = paxos_grow(p->erased, &p->cap_erased, p->n_erased, sizeof(*v));
 	if (!v) {
@@ -192,7 +192,7 @@ static void push_erased(struct paxos *p, struct store_entry *e, uint64_t gen)
 		return;
 	}
 	p->erased = v;
-	v[p->n_erased++] = (struct paxos_erased){ .e = e, .gen = gen };
+	v[p->n_erased++] = (struct paxos_erased){ .e = e, .gen = gen, .unseen = unseen };
 }
 
 static void uheap_push(struct paxos *p, uint64_t until, struct store_entry *e, uint64_t gen)
@@ -375,10 +375,18 @@ void lifetimes_erase(struct paxos *p, struct store_entry *e, uint64_t through, u
 	bool watched = e->chosen && self_owned_pid(p, e->chosen_bind);
 	int32_t pid = e->chosen_bind->pid;
 	uint64_t st = e->chosen_bind->start_time;
+	/*
+	 * An entry that holds nothing, ended below its bucket's floor: every
+	 * lifetime it ends ended before, and was collected (or never began),
+	 * and a daemon that held one told its watchers then (§4.6). Its end
+	 * still resolves a client's doubt, but no watcher hears of it.
+	 */
+	bool unseen = lifetimes_holds_nothing(e) &&
+		      through < lifetimes_floor(p, store_bucket_name(e->bucket));
 	store_erase(p->store, e, through);
 	if (watched)
 		watch_ref(p, pid, st, -1, NULL);
-	push_erased(p, e, through);
+	push_erased(p, e, through, unseen);
 	p->stats.erasures++;
 	store_bucket_stats(e->bucket)->erasures++;
 	lifetimes_fanout_add(p, e, through, from, now);

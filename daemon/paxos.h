@@ -493,6 +493,9 @@ void paxos_watches_reset(struct paxos *p);
 struct paxos_erased {
 	struct store_entry *e;
 	uint64_t gen;
+	/* no lifetime a watcher could have seen here ended: the entry held
+	 * nothing and gen is below its bucket's floor (docs/design.md §4.6) */
+	bool unseen;
 };
 const struct paxos_erased *paxos_erased(const struct paxos *p, size_t *n);
 void paxos_erased_reset(struct paxos *p);
