@@ -422,6 +422,9 @@ static void latency_line(char *buf, size_t cap, size_t *o, const char *name,
  *          fast_rounds=N fast_chosen=N fast_fallbacks=N fast_refused=N (puts
  *          that skipped phase 1, chosen so, gone on classically; fast
  *          ACCEPTs this acceptor refused, having voted at F already)
+ *   tombstones: pending=N collected=N floor_puts=N (erasures not yet
+ *          acknowledged by every daemon; tombstones forgotten; puts of a key
+ *          at its bucket's floor, docs/design.md §4.6)
  *   local: attached=N requests=N responses=N cache_entries=N ... cache_capacity=N
  *          cache_refused=N (capacity: slots, stripes x 64; the stripes are
  *          sized so that cache_entries keys fill them to 3/4)
@@ -473,6 +476,9 @@ static size_t stats_text(struct daemon *d, char *buf, size_t cap)
 	OUT("authority: chosen_unchecked=%" PRIu64 " learn_reads=%" PRIu64
 	    " drops_unproven=%" PRIu64 " drops_applied=%" PRIu64 "\n",
 	    ps->chosen_unchecked, ps->learn_reads, ps->drops_unproven, ps->drops_applied);
+	/* Tombstones (docs/design.md §4.6): entries= above counts the uncollected. */
+	OUT("tombstones: pending=%" PRIu64 " collected=%" PRIu64 " floor_puts=%" PRIu64 "\n",
+	    ps->tombstones_pending, ps->tombstones_collected, ps->floor_puts);
 	const struct pkv_shm_stats *ss = shm_stats(d->local.shm);
 	OUT("local: attaches=%" PRIu64 " requests=%" PRIu64 " responses=%" PRIu64
 	    " cache_entries=%" PRIu64 " cache_published=%" PRIu64 " cache_evicted=%" PRIu64
@@ -530,9 +536,9 @@ static void collect_doubt(struct daemon *d, struct ctl_conn *c)
 {
 	if (c->pid <= 0 || c->n_doubt)
 		return;
-	for (size_t i = 0; i < store_nentries(d->store); i++) {
+	for (size_t i = 0; i < store_nslots(d->store); i++) {
 		const struct store_entry *e = store_entry_at(d->store, i);
-		const struct pkv_bindings *b = e->chosen ? e->chosen_bind : NULL;
+		const struct pkv_bindings *b = e && e->chosen ? e->chosen_bind : NULL;
 		if (!b || !(b->mask & PKV_BIND_PID) || b->owner != d->self ||
 		    b->owner_inc != d->incarnation || b->pid != c->pid)
 			continue;
@@ -777,9 +783,9 @@ static void watch_start(struct daemon *d, struct ctl_conn *c, uint64_t from)
 	c->wended = from ? from - 1 : 0;
 	if (c->wflags & CTL_WATCH_BUCKET) {
 		struct store_bucket *b = store_bucket(d->store, bucket, false);
-		for (size_t i = 0; b && i < store_bucket_nkeys(b); i++) {
+		for (size_t i = 0; b && i < store_bucket_nslots(b); i++) {
 			const struct store_entry *e = store_bucket_entry_at(b, i);
-			if (e->chosen && e->gen > from)
+			if (e && e->chosen && e->gen > from) /* NULL: a collected hole */
 				watch_send_chosen(d, c, e);
 		}
 		c->wchosen = c->wended = 0; /* per key from here on */
@@ -887,6 +893,8 @@ static void watch_drain(struct daemon *d)
 				continue;
 			if (c->wflags & CTL_WATCH_QUEUE)
 				queued = true;
+			else if (er[i].unseen)
+				continue; /* a collected generation's (§4.6) */
 			else if ((c->wflags & CTL_WATCH_BUCKET) || er[i].gen > c->wended)
 				watch_send_ended(d, c, bucket, key, er[i].gen);
 		}

@@ -29,16 +29,20 @@
  *  PREPARE         bucket, key, gen, ballot, req (proposer's round id)
  *  PROMISE         bucket, key, gen, ballot (the prepare's), req,
  *                  flags: PKV_MF_OK (promise given) or not (nack; accepted =
- *                  the higher promise seen), PKV_MF_HAS_VALUE with
- *                  accepted = ballot of accepted value, value = that value
+ *                  the higher promise seen; arg0 != 0: refused below the
+ *                  bucket's floor arg0, docs/design.md §4.6),
+ *                  PKV_MF_HAS_VALUE with accepted = ballot of accepted
+ *                  value, value = that value
  *  ACCEPT          bucket, key, gen, ballot, value, req
  *  ACCEPTED        bucket, key, gen, ballot, req,
- *                  flags: PKV_MF_OK or nack (accepted = the promise seen)
+ *                  flags: PKV_MF_OK or nack (accepted = the promise seen;
+ *                  arg0 != 0: refused below the floor arg0, as PROMISE)
  *  CHOSEN          bucket, key, gen, ballot, value (learner broadcast; the
  *                  receiver learns it only as evidence it can check,
  *                  docs/design.md §3.5, else it reads the key)
  *  QUERY           bucket, key, req, arg1 = the asker's configuration
- *                  (get: what has the acceptor accepted?)
+ *                  (get: what has the acceptor accepted?); gen != 0: a
+ *                  floor put's read, which fences at floor gen (§4.6)
  *  QUERY_REPLY     bucket, key, gen, req, accepted, value, arg1 = the
  *                  answering acceptor's configuration,
  *                  flags: PKV_MF_HAS_VALUE, PKV_MF_CHOSEN (learner knows it:

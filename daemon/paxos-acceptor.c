@@ -106,6 +106,35 @@ bool acceptor_gen_ok(struct paxos *p, struct store_entry *e, uint64_t gen, uint3
 }
 
 /*
+ * A PREPARE or ACCEPT of a key this acceptor holds nothing live of (no
+ * entry, or a bare one below the floor), in a generation below its bucket's
+ * floor, is refused (docs/design.md §4.6): a collected generation's, or one
+ * a floor put's read fenced off. The nack carries the floor (arg0), so a
+ * proposer below it fences at it in turn. True: refused.
+ */
+static bool fenced_off(struct paxos *p, uint32_t from, const struct store_entry *e,
+		       const struct pkv_msg *m, uint8_t type)
+{
+	if (!lifetimes_holds_nothing(e))
+		return false;
+	uint64_t f = lifetimes_floor(p, m->bucket);
+	if (m->gen >= f || (e && e->gen >= f))
+		return false;
+	p->stats.stale_gen++;
+	struct pkv_msg r = {
+		.type = type,
+		.bucket = m->bucket,
+		.key = m->key,
+		.gen = m->gen,
+		.ballot = m->ballot,
+		.req = m->req,
+		.arg0 = f,
+	};
+	paxos_send(p, from, &r);
+	return true;
+}
+
+/*
  * What both acceptor phases do first: answer only once synced, find the
  * key's entry, ignore another generation (acceptor_gen_ok), note the
  * round, and start the reply of `type` about the same key and ballot.
@@ -116,7 +145,11 @@ static struct store_entry *acceptor_begin(struct paxos *p, uint32_t from, const 
 {
 	if (!acceptor_may_answer(p))
 		return NULL;
-	struct store_entry *e = store_lookup(p->store, m->bucket, m->key, true);
+	struct store_entry *e = store_lookup(p->store, m->bucket, m->key, false);
+	if (fenced_off(p, from, e, m, type))
+		return NULL;
+	if (!e)
+		e = store_lookup(p->store, m->bucket, m->key, true);
 	if (!e) {
 		p->oom = -ENOMEM;
 		return NULL;
@@ -214,7 +247,17 @@ void acceptor_on_accept(struct paxos *p, uint32_t from, const struct pkv_msg *m,
 	paxos_send(p, from, &r);
 }
 
-/* A get asks what the acceptor accepted, and whether the learner knows. */
+/*
+ * A get asks what the acceptor accepted, and whether the learner knows.
+ *
+ * A floor put's read (m->gen: the floor F it fences at, docs/design.md
+ * §4.6) is also a fence: when this acceptor holds nothing live of the key
+ * below F, its bucket's floor rises to F before it answers (in the same
+ * turn's log write, before the answer leaves), so it refuses every PREPARE
+ * and ACCEPT of the key below F from then on; it answers "fenced":
+ * generation F, no value. One that holds a promise, an acceptance or a
+ * chosen value answers it, as to a get.
+ */
 void acceptor_on_query(struct paxos *p, uint32_t from, const struct pkv_msg *m)
 {
 	if (!acceptor_may_answer(p))
@@ -228,6 +271,16 @@ void acceptor_on_query(struct paxos *p, uint32_t from, const struct pkv_msg *m)
 		.arg1 = p->conf,
 	};
 	struct store_entry *e = store_lookup(p->store, m->bucket, m->key, false);
+	uint64_t fence = m->gen;
+	if (fence && !pkv_bucket_reserved(m->bucket.p, m->bucket.len) &&
+	    lifetimes_holds_nothing(e) && (!e || e->gen < fence)) {
+		/* (TEST ONLY, PKV_PAXOS_BROKEN_FENCE: the answer, not the fence.) */
+		if (!PKV_PAXOS_BROKEN_FENCE && !lifetimes_raise_floor(p, m->bucket, fence))
+			return; /* unanswered: asked again */
+		r.gen = fence;
+		paxos_send(p, from, &r);
+		return;
+	}
 	if (e) {
 		r.gen = e->gen;
 		if (e->chosen) {
@@ -265,12 +318,13 @@ void acceptor_on_keys_req(struct paxos *p, uint32_t from, const struct pkv_msg *
 	uint64_t want = m->arg0 ? m->arg0 : p->cfg.keys_page;
 	if (want > PAXOS_KEYS_PAGE_MAX)
 		want = PAXOS_KEYS_PAGE_MAX;
-	size_t n = b ? store_bucket_nkeys(b) : 0;
+	size_t n = b ? store_bucket_nslots(b) : 0;
 	size_t first = m->arg1 < n ? (size_t)m->arg1 : n;
 	size_t end = first, last = SIZE_MAX;
 	uint64_t keys = 0;
 	while (end < n && end - first < PAXOS_KEYS_SCAN_MAX && keys < want) {
-		if (store_entry_has_value(store_bucket_entry_at(b, end))) {
+		const struct store_entry *x = store_bucket_entry_at(b, end);
+		if (x && store_entry_has_value(x)) {
 			last = end;
 			keys++;
 		}
@@ -279,7 +333,7 @@ void acceptor_on_keys_req(struct paxos *p, uint32_t from, const struct pkv_msg *
 	p->work += end - first;
 	for (size_t i = first; last != SIZE_MAX && i < last; i++) {
 		struct store_entry *e = store_bucket_entry_at(b, i);
-		if (!store_entry_has_value(e))
+		if (!e || !store_entry_has_value(e))
 			continue;
 		r.key = e->key;
 		paxos_send(p, from, &r);

@@ -82,12 +82,13 @@ static void drop_apply(struct paxos *p, struct pkv_bytes bucket, uint64_t now)
 	struct store_bucket *b = store_bucket(p->store, bucket, false);
 	if (!b)
 		return;
-	/* Entries only append, so indices stay valid while erasures run. */
-	p->work += store_bucket_nkeys(b); /* a peer's drop is paid from its budget */
-	for (size_t i = 0; i < store_bucket_nkeys(b); i++) {
+	/* Entries keep their positions (erasing collects nothing), so indices
+	 * stay valid while erasures run. */
+	p->work += store_bucket_nslots(b); /* a peer's drop is paid from its budget */
+	for (size_t i = 0; i < store_bucket_nslots(b); i++) {
 		struct store_entry *e = store_bucket_entry_at(b, i);
 		/* An entry with nothing in its generation holds nothing to end. */
-		if (!store_entry_has_value(e) && pkv_ballot_is_zero(e->promised))
+		if (!e || (!store_entry_has_value(e) && pkv_ballot_is_zero(e->promised)))
 			continue;
 		p->stats.drop_erasures++;
 		lifetimes_erase(p, e, e->gen, 0, now);

@@ -55,6 +55,14 @@
 /* an owner's pid bindings end at once when it is lost or restarts (§6.2) */
 #define PKV_PAXOS_BROKEN_GRACE 0
 #endif
+#ifndef PKV_PAXOS_BROKEN_FENCE
+/* a floor put's read answers as fenced but fences nothing (§4.6) */
+#define PKV_PAXOS_BROKEN_FENCE 0
+#endif
+#ifndef PKV_PAXOS_BROKEN_GC
+/* a tombstone is collected without raising its bucket's floor (§4.6) */
+#define PKV_PAXOS_BROKEN_GC 0
+#endif
 #ifndef PKV_PAXOS_BROKEN_GET_ACROSS_RESTART
 #define PKV_PAXOS_BROKEN_GET_ACROSS_RESTART 0 /* a get's answers never expire (§3.3) */
 #endif
@@ -137,6 +145,12 @@ struct req {
 	bool learn_only; /* GET: a learner read (a CHOSEN hint); completes to no one */
 	bool get_round; /* a get finishing an interrupted round */
 	bool tried_fast; /* put: the fast round was tried (once per request) */
+	bool probe;	 /* put: reading before it takes its bucket's floor (§4.6) */
+	bool probed;	 /* put: that read was started (once per request) */
+	uint64_t fence;	 /* probe: the floor its read fences at (§4.6) */
+	/* probe: voters that answered fenced (nothing live, refusing below
+	 * the fence) / that hold something live below it, and its generation */
+	uint64_t fenced_mask, holder_mask, holder_gen;
 	bool no_forward;
 	uint32_t fwd_to;
 
@@ -224,6 +238,10 @@ struct paxos {
 	uint32_t erase_owed[PKV_MAX_NODES + 1];
 	struct uexp *uheap;	   /* until expiries, min-heap */
 	size_t n_uheap, cap_uheap;
+	/* Tombstones whose fan-out ended, oldest first (§4.6): from gcq_head. */
+	struct gcrec *gcq;
+	size_t gcq_head, n_gcq, cap_gcq;
+	uint64_t gc_retry_at; /* while a daemon is down or copying: look again then */
 
 	/* Bucket drops applied for a peer, DROP_ACK not sent yet / sent. */
 	struct drop_pending *dpend;
@@ -259,6 +277,13 @@ struct fanout {
 	uint64_t gen;
 	uint64_t acked; /* nodes that have erased through gen */
 	uint64_t next_at;
+};
+
+/* A tombstone waiting out the delay bound before its collection (§4.6). */
+struct gcrec {
+	struct store_entry *e;
+	uint64_t gen; /* its live generation when its fan-out ended */
+	uint64_t at;  /* when that was */
 };
 
 struct uexp {
@@ -401,6 +426,8 @@ void acceptor_on_keys_req(struct paxos *p, uint32_t from, const struct pkv_msg *
 void proposer_dispatch(struct paxos *p, struct req *r, enum paxos_event ev, uint32_t from,
 		       const struct pkv_msg *m, uint64_t now);
 void proposer_start_keys(struct paxos *p, struct req *r, uint64_t now);
+/* A PREPARE or ACCEPT of r refused below a voter's floor f (§4.6). */
+void proposer_floor_nack(struct paxos *p, struct req *r, uint64_t f, uint64_t now);
 void proposer_on_forward(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now);
 
 /* ---- paxos-req.c ------------------------------------------------------ */
@@ -447,7 +474,30 @@ void lifetimes_expire_until(struct paxos *p, uint64_t now);
 void lifetimes_fanout_send(struct paxos *p, struct fanout *f, uint64_t now);
 void lifetimes_fanout_add(struct paxos *p, struct store_entry *e, uint64_t gen, uint32_t from,
 			  uint64_t now);
-void lifetimes_fanout_ack(struct paxos *p, struct store_entry *e, uint64_t gen, uint32_t from);
+void lifetimes_fanout_ack(struct paxos *p, struct store_entry *e, uint64_t gen, uint32_t from,
+			  uint64_t now);
+/* Tombstone collection (docs/design.md §4.6). */
+void lifetimes_gc(struct paxos *p, uint64_t now);
+uint64_t lifetimes_gc_next(const struct paxos *p);
+/* The generation floor of a bucket: a key it holds nothing of is put at
+ * this generation at least, once a majority's read found nothing (0: none). */
+uint64_t lifetimes_floor(struct paxos *p, struct pkv_bytes bucket);
+/* A PREPARE, ACCEPT or CHOSEN of a key held nothing of here, in a
+ * generation below its bucket's floor: a collected generation's, refused. */
+bool lifetimes_below_floor(struct paxos *p, struct pkv_bytes bucket, uint64_t gen);
+/* Nothing promised, accepted or chosen in the key's live generation (or no
+ * entry at all): a key this daemon holds nothing live of. */
+bool lifetimes_holds_nothing(const struct store_entry *e);
+/* The fence of a floor put's read: the bucket's floor rises to f (false:
+ * no memory for it, nothing changed). */
+bool lifetimes_raise_floor(struct paxos *p, struct pkv_bytes bucket, uint64_t f);
+/* A bare entry moved up to the floor by a floor put: its key bindings end. */
+void lifetimes_moved_to_floor(struct paxos *p, struct store_entry *e, uint64_t now);
+/* The reserved bucket that holds each bucket's floor (key: its name). */
+static inline bool is_floor_bucket(struct pkv_bytes b)
+{
+	return b.len == STORE_FLOOR_BUCKET_LEN && !memcmp(b.p, STORE_FLOOR_BUCKET, b.len);
+}
 void lifetimes_on_erase(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now);
 
 /* ---- paxos-drop.c ----------------------------------------------------- */

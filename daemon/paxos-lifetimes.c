@@ -184,7 +184,7 @@ static void watch_ref(struct paxos *p, int32_t pid, uint64_t start_time, int del
 	push_watch(p, pid, start_time, false);
 }
 
-static void push_erased(struct paxos *p, struct store_entry *e, uint64_t gen)
+static void push_erased(struct paxos *p, struct store_entry *e, uint64_t gen, bool unseen)
 {
 	struct paxos_erased *v = paxos_grow(p->erased, &p->cap_erased, p->n_erased, sizeof(*v));
 	if (!v) {
@@ -192,7 +192,7 @@ static void push_erased(struct paxos *p, struct store_entry *e, uint64_t gen)
 		return;
 	}
 	p->erased = v;
-	v[p->n_erased++] = (struct paxos_erased){ .e = e, .gen = gen };
+	v[p->n_erased++] = (struct paxos_erased){ .e = e, .gen = gen, .unseen = unseen };
 }
 
 static void uheap_push(struct paxos *p, uint64_t until, struct store_entry *e, uint64_t gen)
@@ -292,14 +292,19 @@ static struct fanout *fanout_find(struct paxos *p, const struct store_entry *e)
 	return NULL;
 }
 
-/* Tombstone collection: forget the fan-out once every node acknowledged. */
-static void fanout_maybe_done(struct paxos *p, struct fanout *f)
+static void gc_enqueue(struct paxos *p, struct store_entry *e, uint64_t now);
+
+/* Forget the fan-out once every node acknowledged; the tombstone then waits
+ * for its collection (§4.6). */
+static void fanout_maybe_done(struct paxos *p, struct fanout *f, uint64_t now)
 {
 	if ((f->acked & all_nodes_mask(p)) != all_nodes_mask(p))
 		return;
+	struct store_entry *e = f->e;
 	owed_count(p, f->acked, -1);
 	*f = p->fanout[--p->n_fanout];
 	p->stats.tombstones_pending = p->n_fanout;
+	gc_enqueue(p, e, now);
 }
 
 /*
@@ -310,6 +315,8 @@ static void fanout_maybe_done(struct paxos *p, struct fanout *f)
 void lifetimes_fanout_add(struct paxos *p, struct store_entry *e, uint64_t gen, uint32_t from,
 			  uint64_t now)
 {
+	if (is_floor_bucket(store_bucket_name(e->bucket)))
+		return; /* a floor is no erasure: nobody is told (§4.6) */
 	struct fanout *f = fanout_find(p, e);
 	if (!f) {
 		struct fanout *v = paxos_grow(p->fanout, &p->cap_fanout, p->n_fanout, sizeof(*v));
@@ -331,10 +338,11 @@ void lifetimes_fanout_add(struct paxos *p, struct store_entry *e, uint64_t gen, 
 	}
 	p->stats.tombstones_pending = p->n_fanout;
 	lifetimes_fanout_send(p, f, now);
-	fanout_maybe_done(p, f);
+	fanout_maybe_done(p, f, now);
 }
 
-void lifetimes_fanout_ack(struct paxos *p, struct store_entry *e, uint64_t gen, uint32_t from)
+void lifetimes_fanout_ack(struct paxos *p, struct store_entry *e, uint64_t gen, uint32_t from,
+			  uint64_t now)
 {
 	struct fanout *f = fanout_find(p, e);
 	if (!f || gen < f->gen)
@@ -342,7 +350,7 @@ void lifetimes_fanout_ack(struct paxos *p, struct store_entry *e, uint64_t gen, 
 	if (!(f->acked & BIT(from)))
 		p->erase_owed[from]--;
 	f->acked |= BIT(from);
-	fanout_maybe_done(p, f);
+	fanout_maybe_done(p, f, now);
 }
 
 static void cascade(struct paxos *p, struct store_entry *e, uint64_t now);
@@ -359,19 +367,42 @@ void lifetimes_erase(struct paxos *p, struct store_entry *e, uint64_t through, u
 {
 	if (e->gen > through)
 		return;
+	if (is_floor_bucket(store_bucket_name(e->bucket))) {
+		/* A floor only rises (a sync, a restart's log): no lifetime ends. */
+		store_erase(p->store, e, through);
+		return;
+	}
 	bool watched = e->chosen && self_owned_pid(p, e->chosen_bind);
 	int32_t pid = e->chosen_bind->pid;
 	uint64_t st = e->chosen_bind->start_time;
+	/*
+	 * An entry that holds nothing, ended below its bucket's floor: every
+	 * lifetime it ends ended before, and was collected (or never began),
+	 * and a daemon that held one told its watchers then (§4.6). Its end
+	 * still resolves a client's doubt, but no watcher hears of it.
+	 */
+	bool unseen = lifetimes_holds_nothing(e) &&
+		      through < lifetimes_floor(p, store_bucket_name(e->bucket));
 	store_erase(p->store, e, through);
 	if (watched)
 		watch_ref(p, pid, st, -1, NULL);
-	push_erased(p, e, through);
+	push_erased(p, e, through, unseen);
 	p->stats.erasures++;
 	store_bucket_stats(e->bucket)->erasures++;
 	lifetimes_fanout_add(p, e, through, from, now);
 	for (struct req *r = p->reqs; r; r = r->next)
 		if (r->state != PAXOS_ST_DONE && r->kind != PAXOS_REQ_KEYS && req_is_key(r, e))
 			proposer_dispatch(p, r, PAXOS_EV_ERASED, 0, NULL, now);
+	cascade(p, e, now);
+}
+
+/*
+ * A bare entry moved up to its bucket's floor by a floor put (§4.6): no
+ * lifetime of it held anything, but a key bound to one of its generations
+ * below has ended with them.
+ */
+void lifetimes_moved_to_floor(struct paxos *p, struct store_entry *e, uint64_t now)
+{
 	cascade(p, e, now);
 }
 
@@ -388,8 +419,10 @@ static void cascade(struct paxos *p, struct store_entry *e, uint64_t now)
 	 */
 	if (store_bucket_stats(b)->bound[__builtin_ctz(PKV_BIND_KEY)] == 0)
 		return;
-	for (size_t i = 0; i < store_bucket_nkeys(b); i++) {
+	for (size_t i = 0; i < store_bucket_nslots(b); i++) {
 		struct store_entry *d = store_bucket_entry_at(b, i);
+		if (!d)
+			continue;
 		const struct pkv_bindings *db = d->chosen_bind;
 		if (d != e && d->chosen && (db->mask & PKV_BIND_KEY) && db->key_gen < e->gen &&
 		    pkv_bytes_eq(db->key, e->key))
@@ -414,9 +447,9 @@ void lifetimes_sweep(struct paxos *p, uint64_t now)
 	 * store counts them) a lost peer must not stall the loop for it. */
 	if (!store_bound_pid_node(p->store))
 		return;
-	for (size_t i = 0; i < store_nentries(p->store); i++) {
+	for (size_t i = 0; i < store_nslots(p->store); i++) {
 		struct store_entry *e = store_entry_at(p->store, i);
-		if (e->chosen && (e->chosen_bind->mask & (PKV_BIND_PID | PKV_BIND_NODE)))
+		if (e && e->chosen && (e->chosen_bind->mask & (PKV_BIND_PID | PKV_BIND_NODE)))
 			lifetimes_check_entry(p, e, now);
 	}
 }
@@ -431,6 +464,165 @@ void lifetimes_expire_until(struct paxos *p, uint64_t now)
 		uheap_pop(p);
 		if (x.e->gen == x.gen && x.e->chosen)
 			lifetimes_check_entry(p, x.e, now);
+	}
+}
+
+/* ---- collection of tombstones (docs/design.md §4.6) ---------------------- */
+
+/*
+ * A tombstone is forgotten once (1) every daemon that may hold the key
+ * acknowledged its erasure (its fan-out ended), (2) the delay bound has
+ * passed since, so no message of the ended generations is still on its
+ * way, and (3) it is still bare: nothing promised, accepted or chosen in
+ * its live generation, no request on the key, nothing unwritten to the
+ * log. Its live generation goes into the bucket's floor first, so a later
+ * put of the key is in that generation at least. Collection waits while a
+ * daemon that may hold keys is down or copying (a restart sync must see
+ * a floor at least as high as each tombstone it no longer finds).
+ */
+
+/* The delay bound the quiet period relies on (§6.1, §7): the wire drops a
+ * datagram older than 1.45 s, below 2 x ballot_life_us. */
+static uint64_t gc_delay(const struct paxos *p)
+{
+	return p->cfg.restart_quiet_us;
+}
+
+static void gc_enqueue(struct paxos *p, struct store_entry *e, uint64_t now)
+{
+	if (e->gc_queued) {
+		e->gc_again = true; /* the wait starts again when its turn comes */
+		return;
+	}
+	if (p->gcq_head && p->gcq_head == p->n_gcq)
+		p->gcq_head = p->n_gcq = 0;
+	if (p->gcq_head > 1024 && p->gcq_head * 2 > p->n_gcq) {
+		memmove(p->gcq, p->gcq + p->gcq_head, (p->n_gcq - p->gcq_head) * sizeof(*p->gcq));
+		p->n_gcq -= p->gcq_head;
+		p->gcq_head = 0;
+	}
+	struct gcrec *v = paxos_grow(p->gcq, &p->cap_gcq, p->n_gcq, sizeof(*v));
+	if (!v) {
+		p->oom = -ENOMEM;
+		return; /* kept: a tombstone not collected is only memory */
+	}
+	p->gcq = v;
+	v[p->n_gcq++] = (struct gcrec){ .e = e, .gen = e->gen, .at = now };
+	e->gc_queued = true;
+}
+
+uint64_t lifetimes_gc_next(const struct paxos *p)
+{
+	if (p->gcq_head == p->n_gcq)
+		return UINT64_MAX;
+	uint64_t t = p->gcq[p->gcq_head].at + gc_delay(p);
+	return t > p->gc_retry_at ? t : p->gc_retry_at;
+}
+
+/* Every daemon that may hold keys is up and synced (so none is copying). */
+static bool gc_cluster_ready(const struct paxos *p)
+{
+	if (!p->synced)
+		return false;
+	uint64_t all = all_nodes_mask(p) & ~self_bit(p);
+	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
+		uint32_t n = p->cfg.nodes[i];
+		if ((all & BIT(n)) && !(p->peers[n].connected && p->peers[n].synced))
+			return false;
+	}
+	return true;
+}
+
+static bool gc_bare(struct paxos *p, struct store_entry *e)
+{
+	if (e->has_accepted || e->chosen || !pkv_ballot_is_zero(e->promised) || e->dirty ||
+	    pkv_bucket_reserved(store_bucket_name(e->bucket).p, store_bucket_name(e->bucket).len) ||
+	    fanout_find(p, e))
+		return false;
+	for (struct req *r = p->reqs; r; r = r->next)
+		if (r->state != PAXOS_ST_DONE && r->kind != PAXOS_REQ_KEYS && req_is_key(r, e))
+			return false;
+	return true;
+}
+
+uint64_t lifetimes_floor(struct paxos *p, struct pkv_bytes bucket)
+{
+	if (PKV_PAXOS_BROKEN_GC)
+		return 0; /* TEST ONLY: a collected key starts over */
+	struct store_entry *f = store_lookup_floor(p->store, bucket, false);
+	return f ? f->gen : 0;
+}
+
+bool lifetimes_below_floor(struct paxos *p, struct pkv_bytes bucket, uint64_t gen)
+{
+	if (gen >= lifetimes_floor(p, bucket))
+		return false;
+	p->stats.stale_gen++;
+	return true;
+}
+
+bool lifetimes_holds_nothing(const struct store_entry *e)
+{
+	return !e || (!e->has_accepted && !e->chosen && pkv_ballot_is_zero(e->promised));
+}
+
+/*
+ * Raises the bucket's floor to f (the fence of a floor put's read, §4.6).
+ * Written to the log in this turn, before the answer that reveals it
+ * leaves, as a floor raised by a collection is. False: no room for it.
+ */
+bool lifetimes_raise_floor(struct paxos *p, struct pkv_bytes bucket, uint64_t f)
+{
+	if (f <= store_gen_base(p->store) + 1)
+		return true;
+	struct store_entry *fl = store_lookup_floor(p->store, bucket, true);
+	if (!fl) {
+		p->oom = -ENOMEM;
+		return false;
+	}
+	if (fl->gen < f) {
+		store_erase(p->store, fl, f - 1);
+		/* On disk before the answer leaves, or no answer. */
+		if (acceptor_mark_dirty(p, fl))
+			return false;
+	}
+	return true;
+}
+
+static void gc_collect(struct paxos *p, struct store_entry *e)
+{
+	uint64_t g = e->gen;
+	if (!PKV_PAXOS_BROKEN_GC && g > store_gen_base(p->store) + 1) {
+		struct store_entry *f = store_lookup_floor(p->store, store_bucket_name(e->bucket), true);
+		if (!f) {
+			p->oom = -ENOMEM;
+			return; /* not collected: no floor to keep its generation */
+		}
+		if (f->gen < g)
+			store_erase(p->store, f, g - 1); /* marked for the log too */
+	}
+	if (store_collect(p->store, e) == 0)
+		p->stats.tombstones_collected++;
+}
+
+void lifetimes_gc(struct paxos *p, uint64_t now)
+{
+	if (p->gcq_head == p->n_gcq || now < p->gc_retry_at)
+		return;
+	if (!gc_cluster_ready(p)) {
+		p->gc_retry_at = now + p->cfg.retransmit_us;
+		return;
+	}
+	while (p->gcq_head < p->n_gcq && now >= p->gcq[p->gcq_head].at + gc_delay(p)) {
+		struct gcrec g = p->gcq[p->gcq_head++];
+		g.e->gc_queued = false;
+		if (g.e->gc_again) {
+			g.e->gc_again = false;
+			gc_enqueue(p, g.e, now);
+			continue;
+		}
+		if (g.e->gen == g.gen && gc_bare(p, g.e))
+			gc_collect(p, g.e);
 	}
 }
 
@@ -510,7 +702,7 @@ void lifetimes_on_erase(struct paxos *p, uint32_t from, const struct pkv_msg *m,
 		return; /* unacknowledged: retransmitted */
 	}
 	lifetimes_erase(p, e, m->gen, from, now);
-	lifetimes_fanout_ack(p, e, m->gen, from); /* it erased through m->gen itself */
+	lifetimes_fanout_ack(p, e, m->gen, from, now); /* it erased through m->gen itself */
 	struct pkv_msg a = {
 		.type = PKV_MSG_ERASE_ACK,
 		.bucket = m->bucket,
@@ -572,12 +764,12 @@ void paxos_pid_exited(struct paxos *p, int32_t pid, uint64_t start_time, uint64_
 			break;
 		}
 	bool walk = (found && w.n_ents == SIZE_MAX) || p->wrefs_incomplete;
-	size_t n = walk ? store_nentries(p->store) : found ? w.n_ents : 0;
+	size_t n = walk ? store_nslots(p->store) : found ? w.n_ents : 0;
 	if (walk && !store_bound_pid_node(p->store))
 		n = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct store_entry *e = walk ? store_entry_at(p->store, i) : w.ents[i];
-		if (e->chosen && self_owned_pid(p, e->chosen_bind) && e->chosen_bind->pid == pid &&
+		if (e && e->chosen && self_owned_pid(p, e->chosen_bind) && e->chosen_bind->pid == pid &&
 		    e->chosen_bind->start_time == start_time)
 			lifetimes_erase(p, e, e->gen, 0, now);
 	}

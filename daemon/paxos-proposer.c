@@ -80,7 +80,7 @@ static void send_phase(struct paxos *p, struct req *r, uint64_t answered, bool a
 		break;
 	case PAXOS_ST_QUERYING:
 		m.type = PKV_MSG_QUERY;
-		m.gen = 0;
+		m.gen = r->probe ? r->fence : 0; /* a floor put's read fences (§4.6) */
 		m.ballot = (struct pkv_ballot){ 0 };
 		m.arg1 = p->conf;
 		break;
@@ -112,6 +112,7 @@ static void start_round(struct paxos *p, struct req *r, uint64_t now)
 		req_set_state(p, r, PAXOS_ST_BACKOFF);
 		return;
 	}
+	r->probe = false;
 	/* Our own value must still be alive (it may be our second lifetime). */
 	if (r->has_value && lifetimes_binding_dead(p, bind_or_null(&r->bind), r->bucket, now)) {
 		req_complete_status(p, r, PKV_S_INVALID_VALUE);
@@ -209,6 +210,7 @@ static void start_query(struct paxos *p, struct req *r, uint64_t now)
 		paxos_bind_free(&r->votes[i].bind);
 	}
 	r->n_votes = 0;
+	r->fenced_mask = r->holder_mask = r->holder_gen = 0;
 	req_set_state(p, r, PAXOS_ST_QUERYING);
 	r->t_timer = now + p->cfg.retransmit_us;
 	send_phase(p, r, 0, true);
@@ -242,6 +244,162 @@ void proposer_start_keys(struct paxos *p, struct req *r, uint64_t now)
 	}
 }
 
+/*
+ * A put of a key this daemon holds nothing live of, below its bucket's
+ * floor (collected tombstones, docs/design.md §4.6), reads first, and the
+ * read is a fence: each voter that holds nothing live of the key below the
+ * floor F raises its own floor to F before it answers "fenced", and from
+ * then on refuses every PREPARE and ACCEPT of the key below F. Once so
+ * many answered fenced that the others are no majority, no value below F is
+ * or can ever be chosen, and the put takes F. A key that lives below F at a
+ * voter, with the others a majority, is put where it lives.
+ */
+static bool needs_probe(struct paxos *p, struct req *r)
+{
+	if (r->probed || !r->has_value)
+		return false;
+	uint64_t floor = lifetimes_floor(p, r->bucket);
+	if (floor <= store_gen_base(p->store) + 1)
+		return false;
+	struct store_entry *e = store_lookup(p->store, r->bucket, r->key, false);
+	return lifetimes_holds_nothing(e) && (!e || e->gen < floor);
+}
+
+static void start_probe(struct paxos *p, struct req *r, uint64_t now)
+{
+	r->probe = r->probed = true;
+	r->fence = lifetimes_floor(p, r->bucket);
+	start_query(p, r, now);
+}
+
+/* After the read: a put runs its round, a get reads plainly. */
+static void probe_go_on(struct paxos *p, struct req *r, uint64_t now)
+{
+	if (!r->has_value)
+		start_query(p, r, now);
+	else if (!start_fast(p, r, now))
+		start_round(p, r, now);
+}
+
+/*
+ * A majority answered fenced: nothing below the floor is chosen or ever
+ * will be, so the key's generations below it end here (with the fan-out
+ * when this daemon held something of one, which no majority accepted) and
+ * the request goes on at the floor.
+ */
+static void probe_done(struct paxos *p, struct req *r, uint64_t now)
+{
+	if (lifetimes_floor(p, r->bucket) != r->fence) {
+		/* Another read raised our floor meanwhile: fence at it. */
+		req_rekey(p, r);
+		start_probe(p, r, now);
+		return;
+	}
+	r->probe = false;
+	struct store_entry *e = req_entry(p, r);
+	if (!e)
+		return;
+	if (e->gen < r->fence) {
+		if (r->has_value)
+			p->stats.floor_puts++;
+		if (!lifetimes_holds_nothing(e)) {
+			lifetimes_erase(p, e, r->fence - 1, 0, now); /* restarts r there */
+			return;
+		}
+		store_erase(p->store, e, r->fence - 1);
+		lifetimes_moved_to_floor(p, e, now);
+	}
+	probe_go_on(p, r, now);
+}
+
+void proposer_floor_nack(struct paxos *p, struct req *r, uint64_t f, uint64_t now)
+{
+	/* Fenced at f already: the voter's refusal counts as its silence. */
+	if (r->fence >= f || (r->state != PAXOS_ST_PREPARING && r->state != PAXOS_ST_ACCEPTING))
+		return;
+	if (!lifetimes_raise_floor(p, r->bucket, f))
+		return;
+	req_rekey(p, r); /* the round's other answers count no more */
+	start_probe(p, r, now);
+}
+
+/*
+ * The answers to a floor put's read (docs/design.md §4.6). Fenced (the
+ * floor, no value): counted towards the fenced majority. The key's live
+ * generation below the floor, with or without a value: a holder, not
+ * fenced. Above the floor, or a value at it: the key lives there; the put
+ * goes on there as after any newer generation.
+ */
+static void probe_querying(struct paxos *p, struct req *r, enum paxos_event ev, uint32_t from,
+			   const struct pkv_msg *m, uint64_t now)
+{
+	unsigned q = quorum(p);
+	if (ev == PAXOS_EV_QUERY_REPLY) {
+		if (r->answered_mask & BIT(from))
+			return;
+		struct store_entry *e = req_entry(p, r);
+		if (!e)
+			return;
+		bool value = m->flags & (PKV_MF_HAS_VALUE | PKV_MF_CHOSEN);
+		if (m->gen > r->fence || (value && m->gen == r->fence)) {
+			r->probe = false;
+			if (m->gen > e->gen)
+				lifetimes_erase(p, e, m->gen - 1, from, now); /* restarts r there */
+			else
+				probe_go_on(p, r, now);
+			return;
+		}
+		r->answered_mask |= BIT(from);
+		if (m->gen == r->fence) {
+			r->fenced_mask |= BIT(from);
+		} else if (m->gen >= e->gen) {
+			r->holder_mask |= BIT(from);
+			if (m->gen > r->holder_gen)
+				r->holder_gen = m->gen;
+		} else {
+			/* An ended generation's: told, and asked again. */
+			r->answered_mask &= ~BIT(from);
+			acceptor_gen_ok(p, e, m->gen, from, now);
+		}
+	} else if (ev != PAXOS_EV_TIMER) {
+		return;
+	}
+	/*
+	 * Enough fenced that the others are no majority: every majority (and
+	 * the fast quorum, all of them) meets a fenced voter, so nothing below
+	 * the floor is chosen or ever will be.
+	 */
+	if (popcount(r->fenced_mask) + q > nvoters(p)) {
+		probe_done(p, r, now);
+		return;
+	}
+	/*
+	 * Otherwise wait until a majority holds the key below the floor (with
+	 * every voter answering, one of the two comes), asking again those
+	 * that did not answer either way.
+	 */
+	if (popcount(r->holder_mask) < q) {
+		if (ev == PAXOS_EV_TIMER) {
+			r->t_timer = now + p->cfg.retransmit_us;
+			send_phase(p, r, r->answered_mask, false);
+		}
+		return;
+	}
+	/* The key lives below the floor at a voter: the request goes on there. */
+	r->probe = false;
+	struct store_entry *e = req_entry(p, r);
+	if (!e)
+		return;
+	if (r->holder_gen > e->gen) {
+		lifetimes_erase(p, e, r->holder_gen - 1, 0, now); /* restarts r there */
+		return;
+	}
+	if (r->has_value)
+		start_round(p, r, now);
+	else
+		start_query(p, r, now);
+}
+
 /* What a request does once it may run (quorum, synced). */
 static void proposer_begin(struct paxos *p, struct req *r, uint64_t now)
 {
@@ -251,8 +409,11 @@ static void proposer_begin(struct paxos *p, struct req *r, uint64_t now)
 		break;
 	case PAXOS_REQ_PUT:
 	case PAXOS_REQ_FORWARDED:
-		if (!start_fast(p, r, now))
+		if (needs_probe(p, r)) {
+			start_probe(p, r, now);
+		} else if (!start_fast(p, r, now)) {
 			start_round(p, r, now);
+		}
 		break;
 	case PAXOS_REQ_KEYS:
 		proposer_start_keys(p, r, now);
@@ -375,6 +536,8 @@ static void st_wait_quorum(struct paxos *p, struct req *r, enum paxos_event ev, 
 static void query_forget(struct req *r, uint32_t node)
 {
 	r->answered_mask &= ~BIT(node);
+	r->fenced_mask &= ~BIT(node);
+	r->holder_mask &= ~BIT(node);
 	for (uint32_t i = 0; i < r->n_votes; i++)
 		r->votes[i].who &= ~BIT(node);
 }
@@ -392,6 +555,10 @@ static void st_querying(struct paxos *p, struct req *r, enum paxos_event ev, uin
 	if (expire && ev == PAXOS_EV_TIMER && now >= r->t_query + p->cfg.ballot_life_us) {
 		req_rekey(p, r); /* late answers to the old query count no more */
 		start_query(p, r, now);
+		return;
+	}
+	if (r->probe) {
+		probe_querying(p, r, ev, from, m, now);
 		return;
 	}
 	if (ev == PAXOS_EV_QUERY_REPLY) {
@@ -482,7 +649,8 @@ static void st_querying(struct paxos *p, struct req *r, enum paxos_event ev, uin
 	 */
 	bool all = (paxos_connected_mask(p) & p->voters & ~r->answered_mask) == 0;
 	if (all || ev == PAXOS_EV_TIMER) {
-		r->get_round = true;
+		r->get_round = !r->has_value;
+		r->probe = false; /* a put finishes that round, then answers its value */
 		start_round(p, r, now);
 	}
 }

@@ -513,9 +513,9 @@ int paxos_keys(struct paxos *p, uint64_t id, struct pkv_bytes bucket, uint64_t d
 	}
 	/* Local keys with an accepted or chosen value. */
 	struct store_bucket *b = store_bucket(p->store, bucket, false);
-	for (size_t i = 0; b && i < store_bucket_nkeys(b); i++) {
+	for (size_t i = 0; b && i < store_bucket_nslots(b); i++) {
 		struct store_entry *e = store_bucket_entry_at(b, i);
-		if (store_entry_has_value(e))
+		if (e && store_entry_has_value(e))
 			req_keys_add(p, r, e->key);
 	}
 	proposer_start_keys(p, r, now);

@@ -37,7 +37,7 @@ void sync_on_req(struct paxos *p, uint32_t from, const struct pkv_msg *m)
 	} else if (m->arg1 != p->conf || !acceptor_may_answer(p)) {
 		return;
 	}
-	size_t n = store_nentries(p->store);
+	size_t n = store_nslots(p->store);
 	uint64_t c = m->arg0;
 	struct pkv_msg r = { .type = PKV_MSG_SYNC_REPLY, .req = m->req };
 	if (c >= n) {
@@ -48,12 +48,21 @@ void sync_on_req(struct paxos *p, uint32_t from, const struct pkv_msg *m)
 	}
 	for (uint64_t i = c; i < n && i < c + p->cfg.sync_page; i++) {
 		struct store_entry *e = store_entry_at(p->store, i);
+		r.arg0 = i + 1;
+		uint8_t last = i + 1 == n ? PKV_MF_LAST : 0;
+		if (!e) {
+			/* A collected tombstone's hole (§4.6): a record with no key. */
+			r.bucket = r.key = r.value = (struct pkv_bytes){ 0 };
+			r.gen = 0;
+			r.ballot = r.accepted = (struct pkv_ballot){ 0 };
+			r.flags = last;
+			paxos_send(p, from, &r);
+			continue;
+		}
 		r.bucket = store_bucket_name(e->bucket);
 		r.key = e->key;
 		r.gen = e->gen;
 		r.ballot = e->promised;
-		r.arg0 = i + 1;
-		uint8_t last = i + 1 == n ? PKV_MF_LAST : 0;
 		r.flags = last;
 		r.accepted = (struct pkv_ballot){ 0 };
 		r.value = (struct pkv_bytes){ 0 };
@@ -153,7 +162,18 @@ void sync_on_reply(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint
 		return;
 	}
 	uint32_t page = p->cfg.sync_page;
-	if (m->key.len) {
+	/*
+	 * A record with no key inside the page is a hole (a collected
+	 * tombstone, §4.6): nothing to copy, but counted as received. The page's
+	 * bare LAST answer names the index after the source's end, below the
+	 * page, so it is not taken for one.
+	 */
+	uint64_t hidx = m->arg0 - 1;
+	bool hole = !m->key.len && m->arg0 && hidx >= pe->sync_cursor &&
+		    hidx < pe->sync_cursor + page;
+	if (hole) {
+		pe->sync_got |= 1ull << (hidx - pe->sync_cursor);
+	} else if (m->key.len) {
 		uint64_t idx = m->arg0 - 1;
 		if (m->arg0 == 0 || idx < pe->sync_cursor || idx >= pe->sync_cursor + page)
 			return;
@@ -386,8 +406,10 @@ int paxos_restore(struct paxos *p, const struct paxos_saved *k)
 
 void paxos_restore_done(struct paxos *p, uint64_t now)
 {
-	for (size_t i = 0; i < store_nentries(p->store); i++) {
+	for (size_t i = 0; i < store_nslots(p->store); i++) {
 		struct store_entry *e = store_entry_at(p->store, i);
+		if (!e)
+			continue;
 		/*
 		 * The fan-out of an erasure lives in memory: every ended
 		 * generation is announced again, or peers that had not yet

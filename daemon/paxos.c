@@ -379,6 +379,7 @@ void paxos_free(struct paxos *p)
 	free(p->exited);
 	free(p->erased);
 	free(p->fanout);
+	free(p->gcq);
 	free(p->uheap);
 	for (size_t i = 0; i < p->n_dpend; i++)
 		paxos_bytes_free(&p->dpend[i].bucket), paxos_bytes_free(&p->dpend[i].key);
@@ -552,7 +553,7 @@ static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0
 	case PKV_MSG_ERASE_ACK: {
 		struct store_entry *e = store_lookup(p->store, m->bucket, m->key, false);
 		if (e && from != p->cfg.self)
-			lifetimes_fanout_ack(p, e, m->gen, from);
+			lifetimes_fanout_ack(p, e, m->gen, from, now);
 		break;
 	}
 	case PKV_MSG_DROP:
@@ -587,7 +588,11 @@ static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0
 	case PKV_MSG_CHOSEN: {
 		if (from == p->cfg.self)
 			break;
-		struct store_entry *e = store_lookup(p->store, m->bucket, m->key, true);
+		struct store_entry *e = store_lookup(p->store, m->bucket, m->key, false);
+		if (!e && lifetimes_below_floor(p, m->bucket, m->gen))
+			break;
+		if (!e)
+			e = store_lookup(p->store, m->bucket, m->key, true);
 		if (!e)
 			return -ENOMEM;
 		if (!acceptor_gen_ok(p, e, m->gen, from, now))
@@ -615,6 +620,10 @@ static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0
 			}
 			if (e && m->gen < e->gen)
 				break; /* a reply about an ended generation */
+			if (!(m->flags & PKV_MF_OK) && m->arg0) {
+				proposer_floor_nack(p, r, m->arg0, now); /* §4.6 */
+				break;
+			}
 			if (e)
 				acceptor_note_round(p, e, m->accepted);
 		}
@@ -663,7 +672,9 @@ static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0
 			 * alone, a lost one left the owner blind to its process's
 			 * exit, and the key outlived it (seen in the scenario soak).
 			 */
-			if (m->arg0 == PKV_S_OK && !pkv_ballot_is_zero(m->accepted)) {
+			if (m->arg0 == PKV_S_OK && !pkv_ballot_is_zero(m->accepted) &&
+			    (store_lookup(p->store, m->bucket, m->key, false) ||
+			     !lifetimes_below_floor(p, m->bucket, m->gen))) {
 				struct store_entry *e =
 					store_lookup(p->store, m->bucket, m->key, true);
 				if (e && acceptor_gen_ok(p, e, m->gen, from, now))
@@ -674,6 +685,15 @@ static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0
 				proposer_dispatch(p, r, PAXOS_EV_FWD_REPLY, from, m, now);
 			else if (m->arg0 == PKV_S_OK)
 				req_complete(p, r, PKV_S_OK, m->gen, m->value, &p->rx_bind);
+		} else if (!r && m->arg0 == PKV_S_OK && !pkv_ballot_is_zero(m->accepted)) {
+			/*
+			 * The put here ended first (it learned the key's value of
+			 * an earlier generation), and the primary went on to put
+			 * its value again in the next one: a hint, learned as a
+			 * CHOSEN hint is, from a majority (§3.5) — the bindings
+			 * of that value are this daemon's to watch.
+			 */
+			req_learn_read(p, m->bucket, m->key, now);
 		}
 		break;
 	default:
@@ -718,6 +738,7 @@ uint64_t paxos_next_deadline(const struct paxos *p)
 	}
 	for (size_t i = 0; i < p->n_fanout; i++)
 		t = min_u64(t, p->fanout[i].next_at);
+	t = min_u64(t, lifetimes_gc_next(p));
 	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
 		const struct peer *pe = &p->peers[p->cfg.nodes[i]];
 		if (pe->grace_pending)
@@ -749,6 +770,7 @@ uint64_t paxos_tick(struct paxos *p, uint64_t now)
 	for (size_t i = 0; i < p->n_fanout; i++)
 		if (p->fanout[i].next_at <= now)
 			lifetimes_fanout_send(p, &p->fanout[i], now);
+	lifetimes_gc(p, now);
 	for (struct req *r = p->reqs; r; r = r->next) {
 		if (r->state == PAXOS_ST_DONE)
 			continue;
@@ -825,9 +847,9 @@ void paxos_peer_restarted(struct paxos *p, uint32_t node, uint64_t now)
 	 * new incarnation unknown, every pid binding it owns ends now.)
 	 */
 	if (PKV_PAXOS_BROKEN_GRACE && !pe->inc && store_bound_pid_node(p->store)) {
-		for (size_t i = 0; i < store_nentries(p->store); i++) {
+		for (size_t i = 0; i < store_nslots(p->store); i++) {
 			struct store_entry *e = store_entry_at(p->store, i);
-			if (e->chosen && (e->chosen_bind->mask & PKV_BIND_PID) &&
+			if (e && e->chosen && (e->chosen_bind->mask & PKV_BIND_PID) &&
 			    e->chosen_bind->owner == node)
 				lifetimes_erase(p, e, e->gen, 0, now);
 		}

@@ -251,6 +251,8 @@ struct paxos_stats {
 	uint64_t erasures;	     /* key generations ended here */
 	uint64_t erase_sent;	     /* ERASE messages sent (retransmits included) */
 	uint64_t tombstones_pending; /* erasures not yet acknowledged by every node */
+	uint64_t tombstones_collected; /* tombstones forgotten (docs/design.md §4.6) */
+	uint64_t floor_puts;	       /* puts of a key at its bucket's floor (§4.6) */
 	uint64_t dead_adopted;	     /* rounds finished for a value with a dead binding */
 	uint64_t drops;		     /* bucket drops taken (paxos_bucket_drop) */
 	uint64_t drops_applied;	     /* bucket drops applied here (own and peers') */
@@ -491,6 +493,9 @@ void paxos_watches_reset(struct paxos *p);
 struct paxos_erased {
 	struct store_entry *e;
 	uint64_t gen;
+	/* no lifetime a watcher could have seen here ended: the entry held
+	 * nothing and gen is below its bucket's floor (docs/design.md §4.6) */
+	bool unseen;
 };
 const struct paxos_erased *paxos_erased(const struct paxos *p, size_t *n);
 void paxos_erased_reset(struct paxos *p);

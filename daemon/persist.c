@@ -131,9 +131,9 @@ static bool entry_live(const struct store_entry *e)
 static int compact_next(void *arg, struct durable_rec *r)
 {
 	struct persist *p = arg;
-	while (p->compact_cursor < store_nentries(p->store)) {
+	while (p->compact_cursor < store_nslots(p->store)) {
 		const struct store_entry *e = store_entry_at(p->store, p->compact_cursor++);
-		if (entry_live(e))
+		if (e && entry_live(e))
 			return rec_from_entry(p, e, r) ? -EINVAL : 1;
 	}
 	return 0;

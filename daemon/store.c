@@ -97,7 +97,16 @@ struct store_bucket {
 	size_t old_size, moved;
 	size_t released;	/* bytes at the start of old given back */
 	struct store_vec order; /* uint32_t: store-wide entry numbers */
-	size_t n;
+	size_t n;		/* positions in order (live entries and holes) */
+	size_t live;		/* entries held (n less the collected ones) */
+	/*
+	 * Store-wide numbers of collected entries of this bucket (store_collect).
+	 * Each still sits at its position in `order`, as a hole, until a new
+	 * entry of this bucket takes the number, and so the position: a number
+	 * is never reused by another bucket, so no entry shows at two positions.
+	 */
+	uint32_t *free_slots;
+	size_t nfree, cap_free;
 	uint64_t bytes;
 	struct store_bucket_stats stats;
 };
@@ -107,8 +116,13 @@ struct store {
 	size_t tab_size;
 	struct store_bucket **order;
 	size_t nb, bcap;
-	struct store_vec entries; /* struct store_entry *, creation order */
-	size_t ne;
+	struct store_vec entries; /* struct store_entry *, creation order; NULL: collected */
+	size_t ne;		  /* numbers used (entries held and holes) */
+	size_t nlive;		  /* entries held */
+	uint64_t collected;	  /* entries collected (store_collect) */
+	/* Room of collected entries, by (key length + 7) / 8, linked through
+	 * their first word: a new entry of the same size class takes it. */
+	void *free_ent[PKV_MAX_KEY / 8 + 2];
 	uint64_t bytes;
 	uint64_t bound_pid_node; /* chosen entries bound to a pid or a node */
 	size_t max_entries;	 /* 0: no limit */
@@ -337,6 +351,8 @@ void store_free(struct store *s)
 	 * one by one (not through value_free: that would touch every slot). */
 	for (size_t i = 0; i < s->ne; i++) {
 		struct store_entry *e = entry_get(s, i);
+		if (!e)
+			continue;
 		if (e->accepted_value.len > SLAB_MAX)
 			free((void *)e->accepted_value.p);
 		if (!e->chosen_shared && e->chosen_value.len > SLAB_MAX)
@@ -348,6 +364,7 @@ void store_free(struct store *s)
 		struct store_bucket *b = s->order[i];
 		free(b->tab);
 		free(b->old);
+		free(b->free_slots);
 		vec_free(&b->order);
 		free(b);
 	}
@@ -427,6 +444,11 @@ struct pkv_bytes store_bucket_name(const struct store_bucket *b)
 
 size_t store_bucket_nkeys(const struct store_bucket *b)
 {
+	return b->live;
+}
+
+size_t store_bucket_nslots(const struct store_bucket *b)
+{
 	return b->n;
 }
 
@@ -459,7 +481,17 @@ struct store_bucket *store_bucket_at(const struct store *s, size_t i)
 
 size_t store_nentries(const struct store *s)
 {
+	return s->nlive;
+}
+
+size_t store_nslots(const struct store *s)
+{
 	return s->ne;
+}
+
+uint64_t store_collected(const struct store *s)
+{
+	return s->collected;
 }
 
 struct store_entry *store_entry_at(const struct store *s, size_t i)
@@ -581,10 +613,16 @@ struct store_entry *store_lookup(struct store *s, struct pkv_bytes bucket, struc
 		s->refused++;
 		return NULL;
 	}
-	if (s->ne >= UINT32_MAX - 1 || vec_room(&b->order, b->n, sizeof(uint32_t)) ||
-	    vec_room(&s->entries, s->ne, sizeof(struct store_entry *)))
+	bool reuse = b->nfree > 0;
+	if (!reuse && (s->ne >= UINT32_MAX - 1 || vec_room(&b->order, b->n, sizeof(uint32_t)) ||
+		       vec_room(&s->entries, s->ne, sizeof(struct store_entry *))))
 		return NULL;
-	struct store_entry *e = arena_alloc(s, sizeof(*e) + key.len);
+	size_t cls = (key.len + 7u) / 8u;
+	struct store_entry *e = s->free_ent[cls];
+	if (e)
+		memcpy(&s->free_ent[cls], (void *)e, sizeof(void *));
+	else
+		e = arena_alloc(s, sizeof(*e) + key.len);
 	if (!e)
 		return NULL;
 	memset(e, 0, sizeof(*e));
@@ -593,13 +631,22 @@ struct store_entry *store_lookup(struct store *s, struct pkv_bytes bucket, struc
 	e->accepted_bind = e->chosen_bind = &store_no_bindings;
 	e->bucket = b;
 	e->gen = s->gen_base + 1;
-	uint32_t x = (uint32_t)s->ne + 1;
+	uint32_t x;
+	if (reuse) {
+		/* A collected number of this bucket: its position comes with it. */
+		x = b->free_slots[--b->nfree] + 1;
+	} else {
+		x = (uint32_t)s->ne + 1;
+		*(uint32_t *)vec_at(&b->order, b->n++, sizeof(uint32_t)) = x - 1;
+		s->ne++;
+	}
 	e->hnext = *head;
 	*head = x;
-	*(uint32_t *)vec_at(&b->order, b->n++, sizeof(uint32_t)) = x - 1;
-	*(struct store_entry **)vec_at(&s->entries, s->ne++, sizeof(e)) = e;
+	*(struct store_entry **)vec_at(&s->entries, x - 1, sizeof(e)) = e;
+	s->nlive++;
+	b->live++;
 	account(s, b, key.len);
-	if (b->n > b->tab_size && !b->old)
+	if (b->live > b->tab_size && !b->old)
 		bucket_grow(b);
 	return e;
 }
@@ -800,6 +847,22 @@ void store_set_gen_base(struct store *s, uint64_t base)
 		s->gen_base = base;
 }
 
+struct store_entry *store_lookup_floor(struct store *s, struct pkv_bytes bucket, bool create)
+{
+	size_t max = s->max_entries;
+	s->max_entries = 0;
+	struct store_entry *e = store_lookup(
+		s, (struct pkv_bytes){ (const uint8_t *)STORE_FLOOR_BUCKET, STORE_FLOOR_BUCKET_LEN },
+		bucket, create);
+	s->max_entries = max;
+	return e;
+}
+
+uint64_t store_gen_base(const struct store *s)
+{
+	return s->gen_base;
+}
+
 void store_set_max_entries(struct store *s, size_t max)
 {
 	s->max_entries = max;
@@ -807,10 +870,50 @@ void store_set_max_entries(struct store *s, size_t max)
 
 bool store_full(const struct store *s)
 {
-	return s->max_entries && s->ne >= s->max_entries;
+	return s->max_entries && s->nlive >= s->max_entries;
 }
 
 uint64_t store_refused(const struct store *s)
 {
 	return s->refused;
+}
+
+/*
+ * Forgets an entry: out of its hash chain, a hole at its numbers (store-wide
+ * and in its bucket) until the bucket's next new entry takes them, its room
+ * to the next entry of its size. The caller (paxos-lifetimes.c) says when
+ * that is safe; here only that nothing is left in it.
+ */
+int store_collect(struct store *s, struct store_entry *e)
+{
+	struct store_bucket *b = e->bucket;
+	if (e->has_accepted || e->chosen || e->dirty)
+		return -EBUSY;
+	if (b->nfree == b->cap_free) {
+		size_t cap = b->cap_free ? b->cap_free * 2 : 16;
+		uint32_t *v = realloc(b->free_slots, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		b->free_slots = v;
+		b->cap_free = cap;
+	}
+	bucket_migrate(b, MIGRATE_STEP);
+	uint32_t *link = chain_head(b, hash_bytes(FNV_BASIS, e->key));
+	while (*link && entry_get(s, *link - 1) != e)
+		link = &entry_get(s, *link - 1)->hnext;
+	if (!*link)
+		return -ENOENT; /* not in its chain: a broken store */
+	uint32_t x = *link;
+	*link = e->hnext;
+	*(struct store_entry **)vec_at(&s->entries, x - 1, sizeof(e)) = NULL;
+	b->free_slots[b->nfree++] = x - 1;
+	b->live--;
+	s->nlive--;
+	s->collected++;
+	account(s, b, -(int64_t)e->key.len);
+	slots_free(s, e);
+	size_t cls = (e->key.len + 7u) / 8u;
+	memcpy((void *)e, &s->free_ent[cls], sizeof(void *));
+	s->free_ent[cls] = e;
+	return 0;
 }

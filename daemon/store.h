@@ -13,16 +13,20 @@
  * 0..PKV_MAX_VALUE bytes; both may contain NUL.
  *
  * Ownership: the store owns every entry, bucket and byte string in it. A
- * pointer returned by a lookup stays valid until store_free(): entries and
- * buckets are never moved or freed while the store lives (erasure leaves
- * the entry in place as a tombstone: no value, the generation bumped). Byte strings
+ * pointer returned by a lookup stays valid until store_free() or until the
+ * entry is collected (store_collect): entries and buckets are never moved
+ * while the store lives (erasure leaves the entry in place as a tombstone:
+ * no value, the generation bumped; only its collection ends it). Byte strings
  * inside an entry (value pointers) change when the entry is updated through
  * the setters below, so do not keep them across such a call.
  *
  * Iteration: entries are numbered in creation order, per bucket and over the
  * whole store. The number is a stable cursor for paging (KEYS and SYNC
- * replies): new entries only append, so a cursor never skips or repeats an
- * entry.
+ * replies): an entry keeps its numbers while it lives, so a cursor never
+ * skips or repeats an entry that lives throughout the paging. A collected
+ * tombstone (store_collect) leaves a hole that the next new entry of its
+ * bucket fills; such a new entry may fall behind a cursor, as one made after
+ * the paging would.
  */
 #ifndef PKV_STORE_H
 #define PKV_STORE_H
@@ -35,6 +39,16 @@
 
 struct store;
 struct store_bucket;
+
+/*
+ * The reserved bucket (no client names a bucket that starts with NUL) whose
+ * key B holds, as its generation, the floor of bucket B: the generation
+ * below which every key of B that was collected had ended (docs/design.md
+ * §4.6). An entry like any other, so the durable log and the restart sync
+ * carry it.
+ */
+#define STORE_FLOOR_BUCKET "\0floor"
+#define STORE_FLOOR_BUCKET_LEN 6u
 
 /*
  * One key. Fields are read by paxos and written only through the functions
@@ -73,10 +87,12 @@ struct store_entry {
 	 * pointer and no cached hash, so that the entry stays 144 bytes. */
 	uint32_t hnext;
 
-	bool has_accepted;
-	bool chosen;
-	bool dirty;	    /* private: in the store's dirty list */
-	bool chosen_shared; /* private: chosen_value.p is accepted_value.p */
+	bool has_accepted : 1;
+	bool chosen : 1;
+	bool dirty : 1;		/* private: in the store's dirty list */
+	bool chosen_shared : 1; /* private: chosen_value.p is accepted_value.p */
+	bool gc_queued : 1;	/* paxos-lifetimes.c: waits in the collection queue */
+	bool gc_again : 1;	/* paxos-lifetimes.c: its fan-out ended again since */
 };
 
 /* The bindings of every value bound to nothing (mask 0). */
@@ -119,6 +135,11 @@ void store_set_max_entries(struct store *s, size_t max);
  */
 void store_set_gen_base(struct store *s, uint64_t base);
 bool store_full(const struct store *s);
+/* The entry of STORE_FLOOR_BUCKET named `bucket` (made with create, over
+ * the key cap: a floor is made to collect an entry), or NULL. */
+struct store_entry *store_lookup_floor(struct store *s, struct pkv_bytes bucket, bool create);
+/* The base set above: a new entry's generation is this + 1. */
+uint64_t store_gen_base(const struct store *s);
 uint64_t store_refused(const struct store *s);
 
 /* Returns a new, empty store, or NULL when out of memory. */
@@ -136,11 +157,16 @@ bool store_bucket_name_ok(struct pkv_bytes name);
  */
 struct store_bucket *store_bucket(struct store *s, struct pkv_bytes name, bool create);
 struct pkv_bytes store_bucket_name(const struct store_bucket *b);
-/* Number of entries in the bucket (including ones with no value yet). */
+/* Number of entries in the bucket (including ones with no value yet, and
+ * tombstones not collected yet). */
 size_t store_bucket_nkeys(const struct store_bucket *b);
+/* Positions of the bucket's order: store_bucket_entry_at() below this is
+ * an entry or NULL (a hole left by store_collect). */
+size_t store_bucket_nslots(const struct store_bucket *b);
 /* Bytes of keys and values (accepted + chosen) held for the bucket. */
 uint64_t store_bucket_bytes(const struct store_bucket *b);
-/* The i-th entry of the bucket in creation order, NULL past the end. */
+/* The entry at position i of the bucket (creation order), NULL past the end
+ * or at a hole. */
 struct store_entry *store_bucket_entry_at(const struct store_bucket *b, size_t i);
 
 /* Request counters of a bucket, kept by paxos-req.c. */
@@ -158,9 +184,22 @@ struct store_bucket_stats *store_bucket_stats(struct store_bucket *b);
 size_t store_nbuckets(const struct store *s);
 struct store_bucket *store_bucket_at(const struct store *s, size_t i);
 
-/* Number of entries in the store, and the i-th in creation order. */
+/* Number of entries in the store (tombstones not collected included). */
 size_t store_nentries(const struct store *s);
+/* Store-wide numbers in use: store_entry_at(i) below this is the entry of
+ * number i, or NULL for a hole that store_collect left. */
+size_t store_nslots(const struct store *s);
 struct store_entry *store_entry_at(const struct store *s, size_t i);
+/* Entries collected since the store was made. */
+uint64_t store_collected(const struct store *s);
+/*
+ * Forgets e for good (a tombstone whose collection rule holds: see
+ * docs/design.md §4.6): its memory and its numbers go to the next entries
+ * of its size and of its bucket. e must hold no value and not be in the
+ * dirty list (-EBUSY); -ENOMEM leaves it in place. Every pointer to e is
+ * dead afterwards: the caller makes sure none is kept.
+ */
+int store_collect(struct store *s, struct store_entry *e);
 /* Total bytes of keys and values held. */
 uint64_t store_bytes(const struct store *s);
 

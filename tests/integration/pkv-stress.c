@@ -27,6 +27,13 @@
  *   pkv-stress until-gone LATE_MS KEY TTL_MS NODE...
  *	puts KEY with until = now + TTL_MS and reads it on every node: never
  *	absent before until, absent everywhere at most LATE_MS after it.
+ *   pkv-stress put-many NODE BUCKET PREFIX COUNT TTL_MS
+ *	puts keys PREFIX0..PREFIX<COUNT-1> into BUCKET through NODE, each
+ *	with until = now + TTL_MS (0: none) and its own name as its value;
+ *	every put must succeed with its own value (a put that took longer
+ *	than TTL_MS is made again with a new until, up to 3 times). Prints
+ *	"puts=COUNT min_gen=G max_gen=G until_passed=N": the generations
+ *	the puts returned, and the puts made again.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -523,8 +530,49 @@ static int until_gone(char **argv, int argc)
 	return done(cl, n, &v, lateness >= 0 && lateness <= late ? 0 : 1);
 }
 
+static int put_many(char **argv)
+{
+	const char *bucket = argv[1], *prefix = argv[2];
+	long count = atol(argv[3]);
+	uint64_t ttl = strtoull(argv[4], NULL, 10);
+	struct pkv_client *c = open_or_die(argv[0]);
+	struct pkv_value v = PKV_VALUE_INIT;
+	uint64_t gmin = UINT64_MAX, gmax = 0, late = 0;
+	int rc = 0;
+	for (long i = 0; i < count; i++) {
+		char key[128];
+		int kl = snprintf(key, sizeof(key), "%s%ld", prefix, i);
+		struct pkv_put_opts po = {.bucket = bucket,
+					  .bucket_len = strlen(bucket),
+					  .until = ttl ? pkv_now() + ttl : 0,
+					  .timeout_ms = 10000};
+		int r = pkv_put(c, key, (size_t)kl, key, (size_t)kl, &po, &v);
+		/* A put slower than its TTL (a loaded host) finds its until past:
+		 * again with a new one, counted. */
+		for (int t = 0; ttl && r == PKV_INVALID_VALUE && t < 3; t++) {
+			late++;
+			po.until = pkv_now() + ttl;
+			r = pkv_put(c, key, (size_t)kl, key, (size_t)kl, &po, &v);
+		}
+		if (r != PKV_OK || v.len != (size_t)kl || memcmp(v.data, key, (size_t)kl)) {
+			fprintf(stderr, "put %s (%ld of %ld): %s\n", key, i + 1, count,
+				r != PKV_OK ? pkv_strerror(r) : "another value was chosen");
+			rc = 1;
+			break;
+		}
+		gmin = v.gen < gmin ? v.gen : gmin;
+		gmax = v.gen > gmax ? v.gen : gmax;
+	}
+	if (!rc)
+		printf("puts=%ld min_gen=%llu max_gen=%llu until_passed=%llu\n", count,
+		       (unsigned long long)gmin, (unsigned long long)gmax, (unsigned long long)late);
+	return done(&c, 1, &v, rc);
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 7 && !strcmp(argv[1], "put-many"))
+		return put_many(argv + 2);
 	if (argc >= 6 && !strcmp(argv[1], "pid-gone"))
 		return pid_gone(argv + 2, argc - 2);
 	if (argc >= 7 && !strcmp(argv[1], "kill-gone"))

@@ -159,6 +159,32 @@ static void enqueue(struct sim *s, uint32_t from, uint32_t to, const struct pkv_
 		s->dropped++;
 		return;
 	}
+	/* Kept aside to be sent again long after (late_old_pm). */
+	if (s->cfg.late_old_pm && m->gen && m->key.len &&
+	    (m->type == PKV_MSG_PREPARE || m->type == PKV_MSG_ACCEPT ||
+	     m->type == PKV_MSG_CHOSEN || m->type == PKV_MSG_ERASE) &&
+	    !pkv_bucket_reserved(m->bucket.p, m->bucket.len) &&
+	    sim_range(s, 0, 999) < s->cfg.late_old_pm) {
+		size_t slot = (size_t)sim_range(s, 0, 15);
+		size_t len = (size_t)m->bucket.len + m->key.len + m->value.len;
+		struct sim_msg *x = malloc(sizeof(*x) + len);
+		if (!x)
+			abort();
+		x->at = s->now;
+		x->from = from;
+		x->to = to;
+		x->m = *m;
+		uint8_t *d = x->data;
+		struct pkv_bytes *fields[3] = { &x->m.bucket, &x->m.key, &x->m.value };
+		for (int i = 0; i < 3; i++) {
+			if (fields[i]->len)
+				memcpy(d, fields[i]->p, fields[i]->len);
+			fields[i]->p = d;
+			d += fields[i]->len;
+		}
+		free(s->attic[slot]);
+		s->attic[slot] = x;
+	}
 	unsigned copies = sim_range(s, 0, 999) < s->cfg.dup_pm ? 2 : 1;
 	if (copies == 2)
 		s->duplicated++;
@@ -384,12 +410,18 @@ static struct pkv_bytes bytes_dup(struct pkv_bytes b)
 static void snap_take(struct sim_snap *sn, struct store *st)
 {
 	memset(sn, 0, sizeof(*sn));
-	size_t n = store_nentries(st);
+	/* Entries are numbered up to store_nslots; the holes collected
+	 * tombstones left (§4.6) are not counted in store_nentries. */
+	size_t n = store_nentries(st), slots = store_nslots(st);
 	sn->v = calloc(n ? n : 1, sizeof(*sn->v));
 	if (!sn->v)
 		abort();
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < slots; i++) {
 		const struct store_entry *e = store_entry_at(st, i);
+		if (!e)
+			continue; /* a hole */
+		if (sn->n == n)
+			abort();
 		struct paxos_saved *k = &sn->v[sn->n++];
 		*k = (struct paxos_saved){
 			.bucket = bytes_dup(store_bucket_name(e->bucket)),
@@ -655,6 +687,8 @@ void sim_free(struct sim *s)
 	for (size_t i = 0; i < s->n_heap; i++)
 		free(s->heap[i]);
 	free(s->heap);
+	for (size_t i = 0; i < 16; i++)
+		free(s->attic[i]);
 	free(s->ops);
 	for (unsigned k = 0; k < SIM_MAX_KEYS; k++)
 		free(s->gens[k]);
@@ -920,6 +954,42 @@ void sim_forge(struct sim *s, unsigned from, unsigned to, const struct pkv_msg *
 	enqueue(s, from, to, m);
 }
 
+static unsigned key_index(struct pkv_bytes k);
+
+bool sim_send_late_old(struct sim *s, uint64_t age_us)
+{
+	for (size_t i = 0; i < 16; i++) {
+		struct sim_msg *x = s->attic[i];
+		if (!x || s->now < x->at + age_us)
+			continue;
+		unsigned k = key_index(x->m.key);
+		/* Only a generation that has ended: no live round is replayed. */
+		if (x->m.gen > s->max_erased[k] || x->m.gen == 0)
+			continue;
+		s->attic[i] = NULL;
+		/*
+		 * To a node past that generation: one that collected the key
+		 * (its bucket's floor is above the message's generation) or
+		 * holds it in a later one. A node still in the generation would
+		 * take the message as a late one of a live round, which only the
+		 * delay bound makes safe after a restart (§6.1).
+		 */
+		uint32_t to = (uint32_t)sim_range(s, 1, s->cfg.n);
+		struct sim_node *nd = &s->nodes[to];
+		const struct store_entry *e =
+			nd->up ? store_lookup(nd->store, x->m.bucket, x->m.key, false) : NULL;
+		const struct store_entry *f =
+			nd->up && !e ? store_lookup_floor(nd->store, x->m.bucket, false) : NULL;
+		if (to != x->from && ((e && e->gen > x->m.gen) || (f && f->gen > x->m.gen))) {
+			s->late_old_sent++;
+			enqueue(s, x->from, to, &x->m);
+		}
+		free(x);
+		return true;
+	}
+	return false;
+}
+
 struct store_entry *sim_entry(const struct sim *s, unsigned node, unsigned key)
 {
 	char kname[16];
@@ -1044,8 +1114,10 @@ static void node_restore(struct sim *s, unsigned id)
 		return;
 	}
 	struct store *disk = nd->disk;
-	for (size_t i = 0; i < store_nentries(disk); i++) {
+	for (size_t i = 0; i < store_nslots(disk); i++) {
 		const struct store_entry *e = store_entry_at(disk, i);
+		if (!e)
+			continue;
 		struct paxos_saved k = {
 			.bucket = store_bucket_name(e->bucket),
 			.key = e->key,
@@ -1364,6 +1436,9 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 	cfg.lat_min_us = sim_range(&tmp, 50, 500);
 	cfg.lat_max_us = cfg.lat_min_us + sim_range(&tmp, 100, 8000);
 	cfg.skew_ms = sim_range(&tmp, 0, 30);
+	/* Every third seed: messages of ended generations sent again after
+	 * their tombstones were collected (docs/design.md §4.6). */
+	cfg.late_old_pm = seed % 3 == 2 ? 50 : 0;
 	sim_init(&s, &cfg);
 	unsigned n = s.cfg.n;
 	/*
@@ -1442,6 +1517,10 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 			sim_drop(&s, (unsigned)sim_range(&s, 1, n), sim_range(&s, 200000, 2000000));
 			drops++;
 		}
+		/* A message of an ended generation, past the collection delay
+		 * (2 x ballot_life_us of node_start). */
+		if (s.cfg.late_old_pm && sim_range(&s, 0, 3) == 0)
+			sim_send_late_old(&s, 10 * s.cfg.retransmit_us);
 		/*
 		 * Now and then a holder of one node's key tells the others that
 		 * a value nobody proposed was chosen (docs/design.md §3.5).
@@ -1687,6 +1766,11 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 			fig->drops_ok += s.ops[i].kind == SIM_DROP && s.ops[i].done &&
 					 !s.ops[i].lost && s.ops[i].status == PKV_S_OK;
 		fig->trace = s.trace;
+		fig->late_old = s.late_old_sent;
+		fig->collected = 0;
+		for (unsigned i = 1; i <= n; i++)
+			if (s.nodes[i].up)
+				fig->collected += paxos_stats(s.nodes[i].p)->tombstones_collected;
 	}
 	sim_free(&s); /* stops the cores: their counters add up in s */
 	if (fig) {

@@ -89,6 +89,15 @@ struct sim_config {
 	uint64_t sync_max_us;
 	uint64_t sync_min_us; /* 0: 1 */
 	/*
+	 * Old generations after collection (docs/design.md §4.6): per mille of
+	 * PREPARE, ACCEPT, CHOSEN and ERASE messages kept aside (a few at a
+	 * time) and, once their generation has ended somewhere and the
+	 * collection delay has passed, sent again to a random node: a message
+	 * of a collected key's old generation that arrives after the
+	 * tombstone is gone, and later than the wire would let it. 0: off.
+	 */
+	unsigned late_old_pm;
+	/*
 	 * Every node's cluster_size at start (0: n). Below n, the daemons
 	 * above cluster_size are configured and running all the same: they
 	 * vote like the others (docs/design.md §5: they must not).
@@ -226,6 +235,9 @@ struct sim {
 	struct sim_gen *gens[SIM_MAX_KEYS]; /* indexed by generation */
 	size_t cap_gens[SIM_MAX_KEYS];
 	uint64_t max_erased[SIM_MAX_KEYS];
+	/* late_old_pm: the messages kept aside, and how many were sent late. */
+	struct sim_msg *attic[16];
+	uint64_t late_old_sent;
 	unsigned learn_conflicts;
 	char learn_err[200];
 	uint64_t erasures, bound_puts, invalid_puts;
@@ -366,7 +378,12 @@ struct sim_figures {
 	unsigned observers;    /* configured observers (sim_config.observers) */
 	uint64_t conf_changes; /* configurations moved to, summed over the nodes */
 	uint64_t trace; /* struct sim's trace hash at the end of the run */
+	uint64_t late_old;  /* old-generation messages sent again after collection */
+	uint64_t collected; /* tombstones collected, summed over the live cores */
 };
 unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figures *fig);
+/* late_old_pm: sends one kept message of an ended generation again, if any
+ * is due (kept at least `age_us`). Returns true when one was sent. */
+bool sim_send_late_old(struct sim *s, uint64_t age_us);
 
 #endif

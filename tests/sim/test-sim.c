@@ -63,7 +63,7 @@ static __attribute__((unused)) bool replay_mode(uint64_t *seed)
  * generation. With the rule, alpha was never chosen. Returns the problems
  * sim_check finds.
  */
-#if !defined(SIM_BROKEN) || defined(SIM_BROKEN_HOLD)
+#if (!defined(SIM_BROKEN) && !defined(SIM_BROKEN_GC)) || defined(SIM_BROKEN_HOLD)
 static unsigned crash_between_answer_and_sync(char *err, size_t errlen)
 {
 	struct sim s;
@@ -97,7 +97,7 @@ static unsigned crash_between_answer_and_sync(char *err, size_t errlen)
 }
 #endif
 
-#ifndef SIM_BROKEN
+#if !defined(SIM_BROKEN) && !defined(SIM_BROKEN_GC)
 
 static struct pkv_bytes b(const char *s)
 {
@@ -123,7 +123,7 @@ START_TEST(random_histories_keep_agreement)
 	unsigned kills = 0, parts = 0, durable = 0, whole = 0;
 	uint64_t bound = 0, invalid = 0, erasures = 0, pkills = 0;
 	unsigned drops = 0, drops_ok = 0, changes = 0;
-	uint64_t conf_moves = 0;
+	uint64_t conf_moves = 0, late_old = 0, collected = 0;
 	for (uint64_t sd = first; sd <= last; sd++) {
 		char err[600];
 		struct sim_figures fig;
@@ -153,6 +153,8 @@ START_TEST(random_histories_keep_agreement)
 		drops_ok += fig.drops_ok;
 		changes += fig.changes;
 		conf_moves += fig.conf_changes;
+		late_old += fig.late_old;
+		collected += fig.collected;
 	}
 	if (first <= last)
 		fprintf(stderr,
@@ -162,11 +164,120 @@ START_TEST(random_histories_keep_agreement)
 			" kills), %u partitions, %" PRIu64
 			" messages, %" PRIu64 " bound puts (%" PRIu64 " invalid), %" PRIu64
 			" process deaths, %" PRIu64 " erasures, %u drops (%u ok), %u voter changes"
-			" (%" PRIu64 " configuration moves), %.1f s simulated, %.2f s wall\n",
+			" (%" PRIu64 " configuration moves), %" PRIu64 " tombstones collected, %" PRIu64
+			" old-generation messages sent after collection, %.1f s simulated, %.2f s wall\n",
 			first, last, ops, rounds, fast, fast_chosen, fast_refused, conflicts, forwards, kills, durable, whole, parts,
 			delivered, bound,
-			invalid, pkills, erasures, drops, drops_ok, changes, conf_moves, simt / 1e6,
+			invalid, pkills, erasures, drops, drops_ok, changes, conf_moves, collected,
+			late_old, simt / 1e6,
 			wall() - t0);
+}
+END_TEST
+
+/*
+ * docs/design.md §4.6, in one history: key 0 lives 100 ms, expires, and
+ * every node collects its tombstone (collection waits 2 x ballot_life =
+ * 300 ms past the acknowledgements). Then node 2 sends node 3 an ACCEPT
+ * of the ended generation (a message of that generation after the
+ * collection), and node 3 puts the key again: the old message changes
+ * nothing, the put wins in a generation above the first, and the history
+ * checks. Returns NULL, or what went wrong.
+ */
+static const char *collected_key_goes_on_in_a_higher_generation(char *err, size_t len)
+{
+	struct sim s;
+	struct sim_config c = { .seed = 3, .n = 3, .lat_min_us = 200, .lat_max_us = 2000 };
+	sim_init(&s, &c);
+	sim_run_until(&s, 50000);
+	struct sim_bind sb = { .mask = PKV_BIND_UNTIL, .ttl_ms = 100 };
+	size_t a = sim_put_bound(&s, 1, 0, "first", &sb, 1000000, false);
+	sim_run_until(&s, s.now + 1500000);
+	const char *why = NULL;
+	uint64_t collected = 0;
+	for (unsigned n = 1; n <= 3; n++)
+		collected += paxos_stats(s.nodes[n].p)->tombstones_collected;
+	if (s.ops[a].status != PKV_S_OK || s.ops[a].gen != 1)
+		why = "the first put did not succeed in generation 1";
+	else if (collected < 3)
+		why = "not every node collected the tombstone";
+	struct pkv_msg old = {
+		.type = PKV_MSG_ACCEPT,
+		.bucket = b("PaxosKV"),
+		.key = b("k0"),
+		.gen = 1,
+		.ballot = { 5, 2 },
+		.value = b("zombie"),
+	};
+	sim_forge(&s, 2, 3, &old);
+	sim_run_until(&s, s.now + 50000);
+	size_t z = sim_put(&s, 3, 0, "second", 1000000, false);
+	sim_run_until_done(&s, s.now + 2000000);
+	if (!why && (s.ops[z].status != PKV_S_OK || s.ops[z].result_len != 6 ||
+		     memcmp(s.ops[z].result, "second", 6)))
+		why = "the put after collection did not choose its value";
+	else if (!why && s.ops[z].gen <= s.ops[a].gen)
+		why = "the key came back in a generation not above its first";
+	if (!why && sim_check(&s, err, len))
+		why = err;
+	if (why != err)
+		snprintf(err, len, "%s (generations %" PRIu64 " then %" PRIu64 ", %" PRIu64
+			 " collected)", why ? why : "ok", s.ops[a].gen, s.ops[z].gen, collected);
+	sim_free(&s);
+	return why ? err : NULL;
+}
+
+START_TEST(collected_key_is_put_again_in_a_higher_generation)
+{
+	char err[400];
+	const char *why = collected_key_goes_on_in_a_higher_generation(err, sizeof(err));
+	ck_assert_msg(!why, "%s", why);
+}
+END_TEST
+
+/*
+ * docs/design.md §4.6, "Durable restart": the durable log after a
+ * collection. Durable nodes whose syncs take up to 3 ms; k0 lives 100 ms
+ * and every node collects it (its number becomes a hole, its generation
+ * the floor's), k1 keeps a value. Then the whole cluster is killed and
+ * restarted from what its syncs wrote: the floor and k1 are back, and k0
+ * is put again in a generation above its first.
+ */
+START_TEST(durable_restart_after_collection_keeps_the_floor_and_the_live_keys)
+{
+	struct sim s;
+	struct sim_config c = { .seed = 5, .n = 3, .lat_min_us = 200, .lat_max_us = 2000,
+				.durable = true, .sync_max_us = 3000 };
+	sim_init(&s, &c);
+	sim_run_until(&s, 50000);
+	struct sim_bind sb = { .mask = PKV_BIND_UNTIL, .ttl_ms = 100 };
+	size_t a = sim_put_bound(&s, 1, 0, "first", &sb, 1000000, false);
+	sim_run_until(&s, s.now + 20000);
+	size_t k1 = sim_put(&s, 2, 1, "kept", 1000000, false);
+	sim_run_until(&s, s.now + 1500000);
+	uint64_t collected = 0;
+	for (unsigned n = 1; n <= 3; n++)
+		collected += paxos_stats(s.nodes[n].p)->tombstones_collected;
+	ck_assert_int_eq(s.ops[a].status, PKV_S_OK);
+	ck_assert_int_eq(s.ops[k1].status, PKV_S_OK);
+	ck_assert_uint_eq(collected, 3);
+	for (unsigned n = 1; n <= 3; n++)
+		sim_kill(&s, n);
+	sim_run_until(&s, s.now + 20000);
+	for (unsigned n = 1; n <= 3; n++)
+		sim_restart(&s, n);
+	sim_run_until(&s, s.now + 50000);
+	size_t g = sim_get(&s, 3, 1, 1000000, false);
+	size_t z = sim_put(&s, 3, 0, "second", 1000000, false);
+	ck_assert(sim_run_until_done(&s, s.now + 2000000));
+	ck_assert_int_eq(s.ops[g].status, PKV_S_OK);
+	ck_assert_uint_eq(s.ops[g].result_len, 4);
+	ck_assert(!memcmp(s.ops[g].result, "kept", 4));
+	ck_assert_int_eq(s.ops[z].status, PKV_S_OK);
+	ck_assert_msg(s.ops[z].gen > s.ops[a].gen, "k0 came back in generation %" PRIu64
+		      " after %" PRIu64, s.ops[z].gen, s.ops[a].gen);
+	char err[300];
+	ck_assert_msg(sim_check(&s, err, sizeof(err)) == 0, "%s", err);
+	sim_free(&s);
 }
 END_TEST
 
@@ -442,6 +553,8 @@ static Suite *sim_suite(void)
 	tcase_add_test(tc, keys_lists_every_written_key_once);
 	tcase_add_test(tc, killed_majority_of_one_resyncs_and_agrees);
 	tcase_add_test(tc, acceptor_answers_only_once_its_record_is_on_disk);
+	tcase_add_test(tc, collected_key_is_put_again_in_a_higher_generation);
+	tcase_add_test(tc, durable_restart_after_collection_keeps_the_floor_and_the_live_keys);
 	suite_add_tcase(s, tc);
 
 	TCase *sweep = tcase_create("sweep");
@@ -450,6 +563,89 @@ static Suite *sim_suite(void)
 	unsigned chunks = replay_mode(&seed) ? 1 : (n_seeds() + CHUNK - 1) / CHUNK;
 	tcase_add_loop_test(sweep, random_histories_keep_agreement, 0, (int)chunks);
 	suite_add_tcase(s, sweep);
+	return s;
+}
+
+#elif defined(SIM_BROKEN_GC)
+
+static struct pkv_bytes b(const char *s)
+{
+	return (struct pkv_bytes){ .p = (const uint8_t *)s, .len = (uint32_t)strlen(s) };
+}
+
+/* The core of this build collects tombstones without their floor: the
+ * scripted history must catch it. */
+/*
+ * docs/design.md §4.6, in one history: key 0 lives 100 ms, expires, and
+ * every node collects its tombstone (collection waits 2 x ballot_life =
+ * 300 ms past the acknowledgements). Then node 2 sends node 3 an ACCEPT
+ * of the ended generation (a message of that generation after the
+ * collection), and node 3 puts the key again: the old message changes
+ * nothing, the put wins in a generation above the first, and the history
+ * checks. Returns NULL, or what went wrong.
+ */
+static const char *collected_key_goes_on_in_a_higher_generation(char *err, size_t len)
+{
+	struct sim s;
+	struct sim_config c = { .seed = 3, .n = 3, .lat_min_us = 200, .lat_max_us = 2000 };
+	sim_init(&s, &c);
+	sim_run_until(&s, 50000);
+	struct sim_bind sb = { .mask = PKV_BIND_UNTIL, .ttl_ms = 100 };
+	size_t a = sim_put_bound(&s, 1, 0, "first", &sb, 1000000, false);
+	sim_run_until(&s, s.now + 1500000);
+	const char *why = NULL;
+	uint64_t collected = 0;
+	for (unsigned n = 1; n <= 3; n++)
+		collected += paxos_stats(s.nodes[n].p)->tombstones_collected;
+	if (s.ops[a].status != PKV_S_OK || s.ops[a].gen != 1)
+		why = "the first put did not succeed in generation 1";
+	else if (collected < 3)
+		why = "not every node collected the tombstone";
+	struct pkv_msg old = {
+		.type = PKV_MSG_ACCEPT,
+		.bucket = b("PaxosKV"),
+		.key = b("k0"),
+		.gen = 1,
+		.ballot = { 5, 2 },
+		.value = b("zombie"),
+	};
+	sim_forge(&s, 2, 3, &old);
+	sim_run_until(&s, s.now + 50000);
+	size_t z = sim_put(&s, 3, 0, "second", 1000000, false);
+	sim_run_until_done(&s, s.now + 2000000);
+	if (!why && (s.ops[z].status != PKV_S_OK || s.ops[z].result_len != 6 ||
+		     memcmp(s.ops[z].result, "second", 6)))
+		why = "the put after collection did not choose its value";
+	else if (!why && s.ops[z].gen <= s.ops[a].gen)
+		why = "the key came back in a generation not above its first";
+	if (!why && sim_check(&s, err, len))
+		why = err;
+	if (why != err)
+		snprintf(err, len, "%s (generations %" PRIu64 " then %" PRIu64 ", %" PRIu64
+			 " collected)", why ? why : "ok", s.ops[a].gen, s.ops[z].gen, collected);
+	sim_free(&s);
+	return why ? err : NULL;
+}
+
+START_TEST(checker_catches_collection_without_floor)
+{
+	(void)wall;
+	(void)n_seeds;
+	(void)replay_mode;
+	char err[400];
+	const char *why = collected_key_goes_on_in_a_higher_generation(err, sizeof(err));
+	fprintf(stderr, "sim (collection without floor): %s\n", why ? why : "nothing found");
+	ck_assert_msg(why, "the history found nothing wrong with a core that collects without floor");
+}
+END_TEST
+
+static Suite *sim_suite(void)
+{
+	Suite *s = suite_create("sim-broken-gc");
+	TCase *tc = tcase_create("can-fail");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, checker_catches_collection_without_floor);
+	suite_add_tcase(s, tc);
 	return s;
 }
 

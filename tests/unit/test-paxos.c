@@ -971,6 +971,46 @@ START_TEST(message_of_older_generation_is_ignored)
 }
 END_TEST
 
+/*
+ * A key first met at its bucket's floor ends the generations below it on an
+ * entry that never held them (docs/design.md §4.6): no watcher hears of
+ * that end. A key that held a value ends it as before, floor or not.
+ */
+START_TEST(no_watched_end_below_the_floor_of_a_key_never_held)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_msg m = chosen_msg("k", 1, "a");
+	fx_chosen(&f, 2, &m);
+	/* a floor put's read of another key fences bucket B at 3 */
+	struct pkv_msg q = { .type = PKV_MSG_QUERY, .bucket = b("B"), .key = b("z"), .gen = 3,
+			     .req = 9 };
+	paxos_receive(f.p, 2, &q, f.now);
+	const struct pkv_msg *r = find(&f, PKV_MSG_QUERY_REPLY, 2);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(r->gen, 3);
+	paxos_erased_reset(f.p);
+	m = prepare(5, 2);
+	m.key = b("e");
+	m.gen = 3;
+	paxos_receive(f.p, 2, &m, f.now);
+	ck_assert_uint_eq(entry(&f, "e")->gen, 3);
+	m.key = b("k");
+	paxos_receive(f.p, 2, &m, f.now);
+	ck_assert_uint_eq(entry(&f, "k")->gen, 3);
+	size_t n;
+	const struct paxos_erased *er = paxos_erased(f.p, &n);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_ptr_eq(er[0].e, entry(&f, "e"));
+	ck_assert_uint_eq(er[0].gen, 2);
+	ck_assert(er[0].unseen);
+	ck_assert_ptr_eq(er[1].e, entry(&f, "k"));
+	ck_assert_uint_eq(er[1].gen, 2);
+	ck_assert(!er[1].unseen);
+	fx_free(&f);
+}
+END_TEST
+
 START_TEST(erased_key_chooses_anew_in_next_generation)
 {
 	struct fx f;
@@ -2232,6 +2272,7 @@ int main(void)
 	tcase_add_test(r, oversized_value_in_accept_or_chosen_is_dropped);
 	tcase_add_test(r, erase_of_the_last_generation_does_not_wrap);
 	tcase_add_test(r, erased_key_chooses_anew_in_next_generation);
+	tcase_add_test(r, no_watched_end_below_the_floor_of_a_key_never_held);
 	tcase_add_test(r, accepted_value_with_dead_binding_is_not_adopted);
 	tcase_add_test(r, cascade_erases_dependent_keys);
 	tcase_add_test(r, owner_restart_kills_its_pid_bindings);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* test-store.c — buckets, keys, cursors, counters. */
 #include <check.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -447,6 +448,63 @@ START_TEST(erase_and_reput_keeps_counts)
 }
 END_TEST
 
+/*
+ * Collection (docs/design.md §4.6): a tombstone's entry goes, the count
+ * follows, a key that lives throughout keeps its cursor, the next entry of
+ * the bucket takes the hole, and churning keys through the store reuses
+ * the same memory and numbers instead of growing.
+ */
+START_TEST(collected_tombstones_leave_holes_the_bucket_fills_again)
+{
+	struct store *s = store_new();
+	char k[32];
+	for (int i = 0; i < 100; i++) {
+		snprintf(k, sizeof(k), "k%d", i);
+		ck_assert_ptr_nonnull(store_lookup(s, b("B"), b(k), true));
+	}
+	struct store_bucket *bk = store_bucket(s, b("B"), false);
+	struct store_entry *keep = store_lookup(s, b("B"), b("k50"), false);
+	struct store_entry *e = store_lookup(s, b("B"), b("k10"), false);
+	ck_assert_int_eq(store_set_accepted(s, e, (struct pkv_ballot){ 2, 1 }, b("v")), 0);
+	ck_assert_int_eq(store_collect(s, e), -EBUSY); /* holds a value */
+	ck_assert(store_erase(s, e, 1));
+	ck_assert_int_eq(store_collect(s, e), 0);
+	ck_assert_ptr_null(store_lookup(s, b("B"), b("k10"), false));
+	ck_assert_uint_eq(store_nentries(s), 99);
+	ck_assert_uint_eq(store_bucket_nkeys(bk), 99);
+	ck_assert_uint_eq(store_nslots(s), 100);
+	ck_assert_ptr_null(store_bucket_entry_at(bk, 10));
+	ck_assert_ptr_null(store_entry_at(s, 10));
+	ck_assert_ptr_eq(store_bucket_entry_at(bk, 50), keep);
+	ck_assert_uint_eq(store_collected(s), 1);
+	/* The next key of the bucket takes the hole and the room. */
+	struct store_entry *n = store_lookup(s, b("B"), b("k77x"), true);
+	ck_assert_ptr_eq(n, e);
+	ck_assert_ptr_eq(store_bucket_entry_at(bk, 10), n);
+	ck_assert_uint_eq(store_nslots(s), 100);
+	ck_assert_uint_eq(store_nentries(s), 100);
+	ck_assert_ptr_eq(store_lookup(s, b("B"), b("k50"), false), keep);
+
+	/* Churn: 50,000 keys through a store that holds 100 at a time. */
+	size_t slots = store_nslots(s);
+	for (int i = 0; i < 50000; i++) {
+		snprintf(k, sizeof(k), "churn-%d", i);
+		struct store_entry *c = store_lookup(s, b("B"), b(k), true);
+		ck_assert_ptr_nonnull(c);
+		ck_assert(store_erase(s, c, c->gen));
+		ck_assert_int_eq(store_collect(s, c), 0);
+	}
+	ck_assert_uint_eq(store_nentries(s), 100);
+	ck_assert_uint_le(store_nslots(s), slots + 1);
+	for (int i = 0; i < 100; i++) {
+		snprintf(k, sizeof(k), "k%d", i);
+		if (i != 10)
+			ck_assert_ptr_nonnull(store_lookup(s, b("B"), b(k), false));
+	}
+	store_free(s);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("store");
@@ -468,6 +526,7 @@ int main(void)
 	tcase_add_test(tc, value_slab_reuses_freed_values);
 	tcase_add_test(tc, values_of_every_size_keep_their_bytes);
 	tcase_add_test(tc, erase_and_reput_keeps_counts);
+	tcase_add_test(tc, collected_tombstones_leave_holes_the_bucket_fills_again);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
