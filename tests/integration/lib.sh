@@ -3,6 +3,11 @@
 # deadline, and kills only the processes it started, by pid.
 # Needs: PKVD, PKV, PKV_KEYGEN (paths, set by meson).
 set -euo pipefail
+# Under pipefail, `CMD | grep -q P` fails when grep exits at its first match
+# while CMD still writes (SIGPIPE; bash's echo writes a line at a time): a
+# check that flakes on a loaded machine. Match a string with
+# `grep -q P <<<"$STRING"`, and a command's output with
+# `grep -q P <<<"$(CMD)"` or `CMD | grep P >/dev/null` (which reads it all).
 
 : "${PKVD:?}" "${PKV:?}" "${PKV_KEYGEN:?}"
 T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/pkv-test.XXXXXX")

@@ -12,7 +12,7 @@
 t_start_cluster 3
 t_fault 1 "" # skips on a build without faults
 
-clock_off() { t_field "$1" clock | grep -q "^off skew_ms=$2"; }
+clock_off() { grep -q "^off skew_ms=$2" <<<"$(t_field "$1" clock)"; }
 # peer_clock N PEER: PEER's clock minus node N's, as node N's `pkv cluster` shows it
 peer_clock() { t_field "$1" peer | sed -n "s/^$2 .* clock_ms=\([-+0-9]*\).*/\1/p"; }
 # A quorum write through node $1, read back on node $2: every message node $1
@@ -40,7 +40,7 @@ t_wait_for "node1 sees node3's clock ahead" sh -c "[ \"\$(\"$PKV\" -n node1 clus
 grep -q "clock: this node's wall clock is +3[56]" "$T_DIR/node3/pkvd.log" ||
 	t_fail "node3's log does not say its clock is off"
 top=$("$PKV_TOP" -b -n node3) || t_fail "pkv-top -b exited $?"
-echo "$top" | grep -q "clock off skew_ms=+3[56]" || t_fail "pkv-top does not show node3's clock: $top"
+grep -q "clock off skew_ms=+3[56]" <<<"$top" || t_fail "pkv-top does not show node3's clock: $top"
 fence 3 1
 fence 3 2
 all_have session-lease x

@@ -61,7 +61,7 @@ rc=0; t_pkv resize 0 >/dev/null 2>&1 || rc=$?
 
 t_pkv -n node1 wait --timeout 30 -b fresh-bucket || t_fail "wait -b"
 t_pkv -n node1 put -b inventory apples 3 >/dev/null
-t_pkv -n node1 buckets | grep -qx inventory || t_fail "buckets: $(t_pkv -n node1 buckets)"
+grep -qx inventory <<<"$(t_pkv -n node1 buckets)" || t_fail "buckets: $(t_pkv -n node1 buckets)"
 
 # watch ends (exit 69) when its daemon goes away, rather than spin
 "$PKV" -n node3 watch >/dev/null 2>&1 &

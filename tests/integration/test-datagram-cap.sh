@@ -13,7 +13,7 @@ T_SIZE=3
 for i in 1 2 3; do t_start "$i" --bootstrap --max-datagram "$CAP"; done
 for i in 1 2 3; do t_wait_for "node$i ready" "$PKV" -n "node$i" wait --timeout 1; done
 t_wait_for "node1 sees 3 connected" t_connected_is 1 3
-"$PKV" -n node1 cluster | grep -q "^peer: node2 .* max_datagram=$CAP" ||
+grep -q "^peer: node2 .* max_datagram=$CAP" <<<"$("$PKV" -n node1 cluster)" ||
 	t_fail "node1 does not report the cap for node2: $("$PKV" -n node1 cluster | grep '^peer:')"
 
 for k in $(seq 1 100); do

@@ -18,8 +18,8 @@ t_wait_for "node4 ready" "$PKV" -n node4 wait --timeout 1
 [ "$(t_field 1 voter)" = yes ] || t_fail "node1 is not a voter"
 [ "$(t_field 4 voters)" = "node1 node2 node3" ] || t_fail "voters seen by node4: $(t_field 4 voters)"
 grep -q "not a voter" "$T_DIR/node4/pkvd.log" || t_fail "node4 did not say it does not vote"
-"$PKV_TOP" -b -n node4 | grep -q "NOT A VOTER" || t_fail "pkv-top on node4 does not say it does not vote"
-! "$PKV_TOP" -b -n node1 | grep -q "NOT A VOTER" || t_fail "pkv-top on node1 says it does not vote"
+grep -q "NOT A VOTER" <<<"$("$PKV_TOP" -b -n node4)" || t_fail "pkv-top on node4 does not say it does not vote"
+! grep -q "NOT A VOTER" <<<"$("$PKV_TOP" -b -n node1)" || t_fail "pkv-top on node1 says it does not vote"
 # The extra daemon serves: a put through it is chosen by the voters.
 [ "$(t_pkv -n node4 put via-extra x)" = x ] || t_fail "put through node4"
 [ "$(t_pkv -n node2 get via-extra)" = x ] || t_fail "node2 does not read node4's put"

@@ -67,13 +67,13 @@ out=$(as $other_uid $other_gid "$gid" "$PKV" -S "$sock" put supp-key v2 2>&1) ||
 [ "$out" = v2 ] || t_fail "supplementary-group put printed '$out'"
 out=$(as $other_uid $other_gid "$gid" "$PKV" -S "$sock" cluster 2>&1) ||
 	t_fail "supplementary-group member cannot read the cluster view: $out"
-echo "$out" | grep -q "^node: node1$" || t_fail "cluster view: $out"
+grep -q "^node: node1$" <<<"$out" || t_fail "cluster view: $out"
 
 t_log "a non-member cannot pass the run dir; the error names its group"
 rc=0
 out=$(as $other_uid $other_gid - "$PKV" -S "$sock" get primary-key 2>&1) || rc=$?
 [ "$rc" != 0 ] || t_fail "a non-member read a key: $out"
-echo "$out" | grep -q "directory $run is mode 0750, group '$group': is this user in group '$group'" ||
+grep -q "directory $run is mode 0750, group '$group': is this user in group '$group'" <<<"$out" ||
 	t_fail "the refusal does not name the group: $out"
 
 t_log "with the file modes opened up, the daemon itself refuses a non-member and says why"
@@ -83,12 +83,12 @@ mark=$(wc -l <"$T_DIR/node1/pkvd.log")
 rc=0
 out=$(as $other_uid $other_gid - "$PKV" -S "$sock" get primary-key 2>&1) || rc=$?
 [ "$rc" != 0 ] || t_fail "a non-member read a key: $out"
-echo "$out" | grep -q "refused this client: access denied: uid $other_uid .* not in group '$group'" ||
+grep -q "refused this client: access denied: uid $other_uid .* not in group '$group'" <<<"$out" ||
 	t_fail "the daemon's refusal does not reach the client: $out"
 rc=0
 out=$(as $other_uid $other_gid - "$PKV" -S "$sock" cluster 2>&1) || rc=$?
 [ "$rc" != 0 ] || t_fail "a non-member read the cluster view"
-echo "$out" | grep -q "not in group '$group'" || t_fail "the cluster refusal does not name the group: $out"
+grep -q "not in group '$group'" <<<"$out" || t_fail "the cluster refusal does not name the group: $out"
 t_wait_for "the daemon logs the refusal" sh -c "tail -n +$((mark + 1)) '$T_DIR/node1/pkvd.log' |
 	grep -q \"warning control: refused a connection: access denied: uid $other_uid .* not in group '$group'\""
 

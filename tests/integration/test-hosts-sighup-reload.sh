@@ -30,7 +30,7 @@ start_node() { # I [pkvd args...]
 }
 alive() { kill -0 "${T_PID[$1]}" 2>/dev/null || t_fail "node$1 exited after SIGHUP"; }
 # log_has I PATTERN: PATTERN in node I's log after the mark
-log_has() { tail -n +"$((mark + 1))" "$T_DIR/node$1/pkvd.log" | grep -q -- "$2"; }
+log_has() { tail -n +"$((mark + 1))" "$T_DIR/node$1/pkvd.log" | grep -- "$2" >/dev/null; }
 mark_log() { mark=$(wc -l <"$T_DIR/node1/pkvd.log"); }
 
 t_keygen

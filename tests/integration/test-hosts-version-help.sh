@@ -18,7 +18,7 @@ for tool in "$PKVD:pkvd" "$PKV:pkv" "$PKV_TOP:pkv-top"; do
 		rc=0
 		out=$("$bin" "$opt" 2>/dev/null) || rc=$?
 		[ "$rc" = 0 ] || t_fail "$name $opt exited $rc"
-		echo "$out" | grep -q "^usage: $name" || t_fail "$name $opt printed no usage on stdout"
+		grep -q "^usage: $name" <<<"$out" || t_fail "$name $opt printed no usage on stdout"
 	done
 	rc=0
 	"$bin" --no-such-option >/dev/null 2>&1 || rc=$?

@@ -61,7 +61,7 @@ hostname nobody.example.net
 rc=0
 out=$("$PKVD" -c "$conf" 2>&1) || rc=$?
 [ "$rc" = 78 ] || fail "pkvd with no node for its host name exited $rc: $out"
-echo "$out" | grep -q "self is not set and the host name 'nobody.example.net' names no configured node (alpha); set 'self = NAME' or give --name NAME" ||
+grep -q "self is not set and the host name 'nobody.example.net' names no configured node (alpha); set 'self = NAME' or give --name NAME" <<<"$out" ||
 	fail "unclear error: $out"
 
 echo "# the host name's first label is the node; clients find the well-known socket"
@@ -70,7 +70,7 @@ start --bootstrap
 wait_for "pkv wait with a clean environment" clean "$PKV" wait --timeout 1
 [ -S /run/paxoskv/pkvd.sock ] || fail "no socket at /run/paxoskv/pkvd.sock"
 [ "$(clean "$PKV" put host-key v1)" = v1 ] || fail "put through the well-known socket"
-clean "$PKV" cluster | grep -q "^node: alpha$" || fail "the daemon is not node alpha"
+grep -q "^node: alpha$" <<<"$(clean "$PKV" cluster)" || fail "the daemon is not node alpha"
 rc=0
 env -i PKV_RUN_DIR="$T_DIR/empty" "$PKV" cluster >/dev/null 2>&1 || rc=$?
 [ "$rc" != 0 ] || fail "PKV_RUN_DIR set: the client went past it to the well-known socket"
@@ -92,7 +92,7 @@ write_conf other-cluster
 rc=0
 out=$("$PKVD" -c "$conf" 2>&1) || rc=$?
 [ "$rc" = 78 ] || fail "another cluster's state dir: exit $rc: $out"
-echo "$out" | grep -q "$state/state belongs to cluster 'hosts-test', not 'other-cluster'" ||
+grep -q "$state/state belongs to cluster 'hosts-test', not 'other-cluster'" <<<"$out" ||
 	fail "unclear error: $out"
 write_conf hosts-test
 
@@ -101,7 +101,7 @@ chmod 0777 "$state"
 rc=0
 out=$("$PKVD" -c "$conf" 2>&1) || rc=$?
 [ "$rc" = 78 ] || fail "a world-writable state dir: exit $rc: $out"
-echo "$out" | grep -q "state dir $state is writable by group or others (mode 0777)" || fail "unclear error: $out"
+grep -q "state dir $state is writable by group or others (mode 0777)" <<<"$out" || fail "unclear error: $out"
 chmod 0700 "$state"
 echo ok
 INNER

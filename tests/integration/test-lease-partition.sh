@@ -49,7 +49,7 @@ rc=0; out=$(t_pkv -n node3 get -g --stale lockk 2>"$T_DIR/err") || rc=$?
 [ "$rc" = 0 ] && [ "$(echo "$out" | head -1)" = holder-on-3 ] ||
 	t_fail "stale read of lockk on node3: exit $rc '$out'"
 grep -q "stale" "$T_DIR/err" || t_fail "the stale read did not say so: $(cat "$T_DIR/err")"
-t_field 3 lease | grep -q '^no' || t_fail "node3 lease: $(t_field 3 lease)"
+grep -q '^no' <<<"$(t_field 3 lease)" || t_fail "node3 lease: $(t_field 3 lease)"
 
 # 1. The majority ended node3's holder and re-takes the lock.
 t_wait_for "node1 re-takes lockk" sh -c "[ \"\$('$PKV' -n node1 put lockk holder-on-1 2>/dev/null)\" = holder-on-1 ]"

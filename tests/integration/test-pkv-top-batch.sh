@@ -98,7 +98,7 @@ err=$("$PKV_TOP" -b -n node7 2>&1 >/dev/null)
 rc=$?
 set -e
 [ "$rc" = 69 ] || t_fail "a node that is not running: exit $rc, expected 69"
-echo "$err" | grep -q 'unavailable' || t_fail "no clear message: $err"
+grep -q 'unavailable' <<<"$err" || t_fail "no clear message: $err"
 set +e
 "$PKV_TOP" -b -c 0 >/dev/null 2>&1
 rc=$?
