@@ -1,7 +1,8 @@
 /*
  * paxoskv.pml — model of PaxosKV's per-key protocol (docs/design.md §3, §4, §6):
- * single-decree Paxos per generation, erasure with tombstones, the
- * dead-binding rule, and acceptor restart without durable state.
+ * single-decree Paxos per generation, erasure with tombstones and (GC) their
+ * collection, the dead-binding rule, and acceptor restart without durable
+ * state.
  *
  * 3 acceptors, 2 proposers, one key, two generations (one erasure).
  * See README.md in this directory for the abstraction and the variants.
