@@ -47,6 +47,9 @@
  *   BROKEN_GC_NO_FLOOR     (with GC) the acceptor forgets the tombstone but keeps
  *                          no floor: a late message of generation 0 is answered
  *                          as for a new key (expected to FAIL)
+ *   BROKEN_GC_NOT_BARE     (with GC) rule 3 left out: a tombstone that holds a
+ *                          promise or acceptance of generation 1 is collected,
+ *                          and that state with it (expected to FAIL)
  */
 
 #ifndef MAXR
@@ -748,6 +751,11 @@ inline expire_round(i)
 #else
 #define SET_FLOOR(a) afloor[a] = 1
 #endif
+#ifdef BROKEN_GC_NOT_BARE
+#define GC_BARE(a) 1
+#else
+#define GC_BARE(a) BARE(a)
+#endif
 /*
  * Acceptor a collects the key's tombstone (docs/design.md §4.6): generation 0
  * ended and every acceptor held its tombstone (rule 1, gcok once it held),
@@ -759,10 +767,10 @@ inline expire_round(i)
  * reach a at any moment after, which is the case the floor is there for.
  */
 #define COLLECT(a) \
-	:: d_step { ended0 && agen[a] == 1 && BARE(a) && \
+	:: d_step { ended0 && agen[a] == 1 && GC_BARE(a) && \
 	   asynced[0] && asynced[1] && asynced[2] && \
 	   (gcok || (agen[0] == 1 && agen[1] == 1 && agen[2] == 1)) -> \
-		gcok = 1; agen[a] = 0; SET_FLOOR(a) }
+		gcok = 1; agen[a] = 0; aprom[a] = 0; aaccb[a] = 0; AFV_RESET(a); SET_FLOOR(a) }
 #else
 #define COLLECT(a)
 #endif
