@@ -1,7 +1,8 @@
 /*
  * paxoskv.pml — model of PaxosKV's per-key protocol (docs/design.md §3, §4, §6):
- * single-decree Paxos per generation, erasure with tombstones, the
- * dead-binding rule, and acceptor restart without durable state.
+ * single-decree Paxos per generation, erasure with tombstones and (GC) their
+ * collection, the dead-binding rule, and acceptor restart without durable
+ * state.
  *
  * 3 acceptors, 2 proposers, one key, two generations (one erasure).
  * See README.md in this directory for the abstraction and the variants.
@@ -35,6 +36,20 @@
  *   FAST_REPROPOSE         (with FAST) after the restart, proposer 1's value is
  *                          sent at F once more (a client's retry of the same
  *                          value, on any node): a value proposed at F twice
+ *   GC                     (with ERASURES=1) tombstone collection (docs/design.md
+ *                          §4.6): once every acceptor held generation 0's
+ *                          tombstone, an acceptor whose tombstone is bare and
+ *                          while every acceptor is synced may forget it (back to
+ *                          a key it never held) and set its floor to 1; it then
+ *                          refuses PREPARE/ACCEPT below its floor while it holds
+ *                          nothing. Generation 0's messages stay in the set for
+ *                          good (late messages after the collection)
+ *   BROKEN_GC_NO_FLOOR     (with GC) the acceptor forgets the tombstone but keeps
+ *                          no floor: a late message of generation 0 is answered
+ *                          as for a new key (expected to FAIL)
+ *   BROKEN_GC_NOT_BARE     (with GC) rule 3 left out: a tombstone that holds a
+ *                          promise or acceptance of generation 1 is collected,
+ *                          and that state with it (expected to FAIL)
  */
 
 #ifndef MAXR
@@ -116,8 +131,35 @@ byte restarts;
 #ifdef FAST
 byte afv[NA];			/* value voted at F, 0: none (or a classic one since) */
 #define AFV_RESET(a) afv[a] = 0
+#define AFV_NONE(a) (afv[a] == 0)
 #else
 #define AFV_RESET(a) skip
+#define AFV_NONE(a) 1
+#endif
+/* the acceptor holds nothing in its generation (no promise, no vote) */
+#define BARE(a) (aprom[a] == 0 && aaccb[a] == 0 && AFV_NONE(a))
+
+#ifdef GC
+#if ERASURES == 0
+#error "GC needs ERASURES=1"
+#endif
+/*
+ * Tombstone collection (docs/design.md §4.6). afloor[a] is acceptor a's floor
+ * for the key's bucket (the `\0floor` entry): a message of a generation below
+ * it is refused while a holds nothing of the key. gcok (ghost) records that
+ * every acceptor has held generation 0's tombstone at once (rule 1: every
+ * daemon acknowledged the erasure); it stays set, as the acknowledgments do.
+ */
+bit afloor[NA];
+bit gcok;
+#define REFUSED(a, g) ((g) < afloor[a] && BARE(a))
+#define FLOOR_RESET(a) afloor[a] = 0
+/* a sync copies the source's floor entry, the highest one stays */
+#define FLOOR_MERGE(a, s) if :: afloor[s] > afloor[a] -> afloor[a] = afloor[s] :: else -> skip fi
+#else
+#define REFUSED(a, g) 0
+#define FLOOR_RESET(a) skip
+#define FLOOR_MERGE(a, s) skip
 #endif
 
 #ifndef NO_QUIET
@@ -170,7 +212,11 @@ hidden byte t_hb, t_v, t_g, t_b;
  * 1 from its synced sources). Its messages and ghost records can no longer
  * matter, so they are dropped to merge equivalent states.
  */
-#ifdef BROKEN_NO_SYNC
+#if defined(GC)
+/* a collected acceptor is back in generation 0: generation 0's messages (the
+ * late ones the floor must refuse) and its ghost records are kept for good */
+#define GC0_SAFE 0
+#elif defined(BROKEN_NO_SYNC)
 #define GC0_SAFE (restarts == MAXRESTART)
 #else
 #define GC0_SAFE 1
@@ -316,6 +362,7 @@ inline fast_recv(a, g, i)
 	t_v = OWNVAL(i, g);
 	if
 	:: t_g < agen[a] -> skip
+	:: REFUSED(a, t_g) -> skip	/* below the floor, nothing held */
 	:: else ->
 		if
 		:: t_g > agen[a] -> agen[a] = t_g; aprom[a] = 0; aaccb[a] = 0; afv[a] = 0
@@ -339,9 +386,9 @@ inline fast_recv(a, g, i)
 
 /* Only deliveries that change something (a vote, an OK counted, a generation). */
 #define FAST_USEFUL(a, g, i) \
-	((g) > agen[a] || ((g) == agen[a] && (MAY_VOTE(a, OWNVAL(i, g)) || \
+	(!REFUSED(a, g) && ((g) > agen[a] || ((g) == agen[a] && (MAY_VOTE(a, OWNVAL(i, g)) || \
 	 (afv[a] == OWNVAL(i, g) && aprom[a] == 0 && pgen[i] == (g) && pphase[i] == 4 && \
-	  (pacc[i] & (1 << a)) == 0))))
+	  (pacc[i] & (1 << a)) == 0)))))
 #define DELIVER_F(a, g, i) \
 	:: d_step { asynced[a] && (msgs & MFBIT(g, i)) && FAST_USEFUL(a, g, i) -> \
 		fast_recv(a, g, i); gc0() }
@@ -434,6 +481,7 @@ inline acc_recv(a, t, g, b)
 	t_g = g;
 	if
 	:: t_g < agen[a] -> skip	/* an older generation: ignored */
+	:: REFUSED(a, t_g) -> skip	/* below the floor, nothing held: refused */
 	:: else ->
 		if
 		:: t_g > agen[a] ->
@@ -480,8 +528,8 @@ inline acc_recv(a, t, g, b)
 #define ACCEPT_OK(a, b) ((b) >= aprom[a] && (b) != aaccb[a])
 #endif
 #define USEFUL(a, t, g, b) \
-	(GEN_OF(a, g) > agen[a] || (GEN_OF(a, g) == agen[a] && \
-	 (((t) == T_PREPARE && (b) > aprom[a]) || ((t) == T_ACCEPT && ACCEPT_OK(a, b)))))
+	(!REFUSED(a, g) && (GEN_OF(a, g) > agen[a] || (GEN_OF(a, g) == agen[a] && \
+	 (((t) == T_PREPARE && (b) > aprom[a]) || ((t) == T_ACCEPT && ACCEPT_OK(a, b))))))
 
 #define DELIVER(a, t, g, b) \
 	:: d_step { asynced[a] && (msgs & MBIT(t, g, b)) && USEFUL(a, t, g, b) -> \
@@ -652,7 +700,7 @@ inline expire_round(i)
 #define RESTART(a) \
 	:: d_step { restarts < MAXRESTART && asynced[a] -> restarts++; \
 		agen[a] = 0; aprom[a] = 0; aaccb[a] = 0; AFV_RESET(a); asynced[a] = 0; asmask[a] = 0; \
-		GET_FORGET(a); QUIET_MARK }
+		FLOOR_RESET(a); GET_FORGET(a); QUIET_MARK }
 #endif
 
 #ifdef FAST
@@ -689,12 +737,43 @@ inline expire_round(i)
 			SYNC_FAST_MERGE(a, s) \
 		:: else -> skip \
 		fi; \
+		FLOOR_MERGE(a, s); \
 		asmask[a] = asmask[a] | (1 << s); \
 		if \
 		:: POP3(asmask[a]) >= MAJ_OTHERS -> asynced[a] = 1; asmask[a] = 0 \
 		:: else -> skip \
 		fi; \
 		gc0() }
+
+#ifdef GC
+#ifdef BROKEN_GC_NO_FLOOR
+#define SET_FLOOR(a) skip
+#else
+#define SET_FLOOR(a) afloor[a] = 1
+#endif
+#ifdef BROKEN_GC_NOT_BARE
+#define GC_BARE(a) 1
+#else
+#define GC_BARE(a) BARE(a)
+#endif
+/*
+ * Acceptor a collects the key's tombstone (docs/design.md §4.6): generation 0
+ * ended and every acceptor held its tombstone (rule 1, gcok once it held),
+ * a's tombstone is bare (rule 3: nothing promised or accepted in generation
+ * 1) and every acceptor is synced (rule 4). a forgets the entry — it is back
+ * to a key it never held, whose first generation is 0 — and its bucket's
+ * floor becomes 1, the collected generation. Rule 2 (the delay bound) is not
+ * modelled: generation 0's messages stay deliverable, so a late one may
+ * reach a at any moment after, which is the case the floor is there for.
+ */
+#define COLLECT(a) \
+	:: d_step { ended0 && agen[a] == 1 && GC_BARE(a) && \
+	   asynced[0] && asynced[1] && asynced[2] && \
+	   (gcok || (agen[0] == 1 && agen[1] == 1 && agen[2] == 1)) -> \
+		gcok = 1; agen[a] = 0; aprom[a] = 0; aaccb[a] = 0; AFV_RESET(a); SET_FLOOR(a) }
+#else
+#define COLLECT(a)
+#endif
 
 #if MAXR == 1
 #define START_I(i) START(i, 1)
@@ -725,6 +804,7 @@ end:	do
 	:: d_step { !ended0 && ERASURES > 0 -> ended0 = 1 }	/* gen 0's binding ends */
 	NEXT_GEN(0) NEXT_GEN(1)
 	ERASE(0) ERASE(1) ERASE(2)
+	COLLECT(0) COLLECT(1) COLLECT(2)
 	/* acceptors are interchangeable: restarting acceptor 0 stands for any */
 	RESTART(0)
 	SYNC(0, 1) SYNC(0, 2)
