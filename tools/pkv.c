@@ -294,6 +294,25 @@ static void json_done(struct json *j)
 	json_end(j);
 }
 
+/* {"event":NAME, …: the start of one watch event's line, for json_done. */
+static void json_event_begin(struct json *j, const char *name)
+{
+	json_init(j, stdout);
+	json_obj_begin(j);
+	json_key(j, "event");
+	json_cstr(j, name);
+}
+
+/* The key an event is of: [bucket], key and generation. */
+static void json_event_key(struct json *j, const void *bucket, size_t bucket_len,
+			   const void *key, size_t key_len, uint64_t gen)
+{
+	if (bucket_len)
+		json_field_bytes(j, "bucket", bucket, bucket_len);
+	json_field_bytes(j, "key", key, key_len);
+	json_member_u64(j, "generation", gen);
+}
+
 static int cmd_cluster(int argc, char **argv)
 {
 	enum report_form form;
@@ -395,22 +414,15 @@ static void print_key_event(const struct pkv_watch_event *ev, bool json)
 	bool chosen = ev->kind == PKV_WATCH_CHOSEN;
 	if (json) {
 		struct json j;
-		json_init(&j, stdout);
-		json_obj_begin(&j);
-		json_key(&j, "event");
-		json_cstr(&j, chosen ? "chosen" : "ended");
-		if (ev->bucket_len)
-			json_field_bytes(&j, "bucket", ev->bucket, ev->bucket_len);
-		json_field_bytes(&j, "key", ev->key, ev->key_len);
-		json_member_u64(&j, "generation", ev->gen);
+		json_event_begin(&j, chosen ? "chosen" : "ended");
+		json_event_key(&j, ev->bucket, ev->bucket_len, ev->key, ev->key_len, ev->gen);
 		if (chosen) {
 			json_field_bytes(&j, "value", ev->value, ev->value_len);
 			if (ev->until) {
 				json_member_u64(&j, "until", ev->until);
 			}
 		}
-		json_obj_end(&j);
-		json_end(&j);
+		json_done(&j);
 		return;
 	}
 	printf("%s ", chosen ? "chosen" : "ended");
@@ -751,14 +763,8 @@ static int cmd_watch(int argc, char **argv)
 							   : "lifetime_confirmed";
 				if (opt_json) {
 					struct json j;
-					json_init(&j, stdout);
-					json_obj_begin(&j);
-					json_key(&j, "event");
-					json_cstr(&j, name);
-					if (bl)
-						json_field_bytes(&j, "bucket", b, bl);
-					json_field_bytes(&j, "key", k, kl);
-					json_member_u64(&j, "generation", gen);
+					json_event_begin(&j, name);
+					json_event_key(&j, b, bl, k, kl, gen);
 					json_done(&j);
 					continue;
 				}
@@ -773,10 +779,7 @@ static int cmd_watch(int argc, char **argv)
 										: "unknown";
 			if (opt_json) {
 				struct json j;
-				json_init(&j, stdout);
-				json_obj_begin(&j);
-				json_key(&j, "event");
-				json_cstr(&j, name);
+				json_event_begin(&j, name);
 				json_done(&j);
 			} else {
 				puts(name);
