@@ -20,7 +20,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fault.h"
@@ -928,13 +927,9 @@ void control_drain_paxos(struct daemon *d)
  */
 static uint64_t watch_ticket(struct daemon *d)
 {
-	uint64_t wall;
-	if (!d->clock_off || !membership_quorum_wall(&d->mem, daemon_now_us(), &wall)) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		wall = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u +
-		       (uint64_t)d->fault.skew_ms; /* as the loop gives it to membership */
-	}
+	uint64_t wall, now = daemon_now_us();
+	if (!d->clock_off || !membership_quorum_wall(&d->mem, now, &wall))
+		wall = membership_wall(&d->mem, now); /* as the loop gave it this turn */
 	if (wall <= d->ctl.last_ticket)
 		wall = d->ctl.last_ticket + 1;
 	d->ctl.last_ticket = wall;

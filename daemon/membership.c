@@ -217,6 +217,11 @@ static uint64_t self_wall(const struct membership *m, uint64_t now_us)
 	return m->wall_ms + (now_us > m->wall_at_us ? now_us - m->wall_at_us : 0) / 1000u;
 }
 
+uint64_t membership_wall(const struct membership *m, uint64_t now_us)
+{
+	return self_wall(m, now_us);
+}
+
 static void send_heartbeat(struct membership *m, struct membership_peer *p, uint64_t now_us,
 			   struct pkv_outbox *out)
 {

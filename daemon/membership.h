@@ -197,6 +197,8 @@ bool membership_quorum(const struct membership *m);
  * it from then on, and it is self's clock in membership_quorum_wall.
  */
 void membership_set_wall(struct membership *m, uint64_t wall_ms, uint64_t now_us);
+/* Our wall clock (ms) at now_us, carried forward from membership_set_wall's. */
+uint64_t membership_wall(const struct membership *m, uint64_t now_us);
 /*
  * The lease (docs/design.md §5.1): until when (monotonic µs) a strict
  * majority of the voters, self included if a voter, is known to count this
