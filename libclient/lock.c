@@ -246,6 +246,14 @@ static bool retryable(int r)
 	return r == PKV_NO_QUORUM || r == PKV_TIMEOUT || r == PKV_UNAVAILABLE;
 }
 
+/* One call's timeout: what is left to the deadline, 5 s at most, so that a
+ * call lost in a stall is made again. */
+static uint32_t call_timeout(uint64_t deadline, uint64_t now)
+{
+	uint64_t left = deadline - now;
+	return left < 5000 ? (uint32_t)left : 5000;
+}
+
 static void pause_ms(unsigned ms)
 {
 	struct timespec ts = {0, (long)ms * 1000 * 1000};
@@ -266,8 +274,7 @@ static int queue_register(struct pkv_client *c, struct lock_queue *q, const void
 			r = client_err(PKV_TIMEOUT, "the key stayed held");
 			break;
 		}
-		uint64_t left = deadline - now;
-		po.timeout_ms = left < 5000 ? (uint32_t)left : 5000;
+		po.timeout_ms = call_timeout(deadline, now);
 		r = pkv_put(c, q->key, q->key_len, value, value_len, &po, &got);
 		if (r == PKV_OK && !is_ours(&got, value, value_len))
 			r = client_err(-EEXIST, "pkv_lock: another waiter has this waiter's name");
@@ -332,8 +339,7 @@ PKV_EXPORT int pkv_lock(struct pkv_client *c, const void *bucket, size_t bucket_
 		if (is_free) {
 			uint64_t due = free_since + (uint64_t)q->n_older * LOCK_STALL_MS;
 			if (now >= due) {
-				uint64_t left = deadline - now;
-				po.timeout_ms = left < 5000 ? (uint32_t)left : 5000;
+				po.timeout_ms = call_timeout(deadline, now);
 				r = pkv_put(c, key, key_len, value, value_len, &po, &got);
 				if (r == PKV_OK && is_ours(&got, value, value_len))
 					break;
