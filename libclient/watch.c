@@ -43,17 +43,38 @@ static uint64_t mono_ms(void)
 }
 
 /* The first reply of a request: its status, or why there is none. */
-static int read_status(int fd, const char *what)
+/*
+ * The daemon's first reply: a struct ctl_rep, and with cap > 0 a payload of
+ * at most cap bytes (its length in *len, as the reply's len says it).
+ */
+static int read_reply(int fd, const char *what, void *payload, size_t cap, size_t *len)
 {
-	struct ctl_rep rep;
-	ssize_t n = recv(fd, &rep, sizeof(rep), 0);
+	struct {
+		struct ctl_rep rep;
+		uint8_t payload[sizeof(struct ctl_watch_ticket)];
+	} m;
+	if (cap > sizeof(m.payload))
+		return client_err(-EINVAL, "%s: reply payload too large", what);
+	ssize_t n = recv(fd, &m, sizeof(m.rep) + cap, 0);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return client_err(PKV_TIMEOUT, "%s: no answer from the daemon", what);
-	if (n != (ssize_t)sizeof(rep) || rep.magic != CTL_MAGIC)
+	if (n < (ssize_t)sizeof(m.rep) || m.rep.magic != CTL_MAGIC ||
+	    (!cap && n != (ssize_t)sizeof(m.rep)))
 		return client_err(PKV_UNAVAILABLE, "%s: no answer from the daemon", what);
-	if (rep.status != PKV_OK)
-		return client_err(rep.status, "%s: %s", what, pkv_strerror(rep.status));
+	if (m.rep.status != PKV_OK)
+		return client_err(m.rep.status, "%s: %s", what, pkv_strerror(m.rep.status));
+	if (cap) {
+		if (m.rep.len != (size_t)n - sizeof(m.rep))
+			return client_err(PKV_UNAVAILABLE, "%s: a reply cut short", what);
+		memcpy(payload, m.payload, m.rep.len);
+		*len = m.rep.len;
+	}
 	return PKV_OK;
+}
+
+static int read_status(int fd, const char *what)
+{
+	return read_reply(fd, what, NULL, 0, NULL);
 }
 
 static int check_args(const void *bucket, size_t bucket_len, const void *key, size_t key_len)
@@ -89,23 +110,13 @@ int watch_open(struct pkv_client *c, const void *bucket, size_t bucket_len, cons
 		return r;
 	}
 	if (ticket) {
-		/* A queue watch's first reply carries the waiter's ticket. */
-		struct {
-			struct ctl_rep rep;
-			struct ctl_watch_ticket t;
-		} first;
-		ssize_t n = recv(w->fd, &first, sizeof(first), 0);
-		if (n >= (ssize_t)sizeof(first.rep) && first.rep.magic == CTL_MAGIC &&
-		    first.rep.status != PKV_OK)
-			r = client_err(first.rep.status, "watch: %s", pkv_strerror(first.rep.status));
-		else if (n == (ssize_t)sizeof(first.rep) && first.rep.magic == CTL_MAGIC &&
-			 first.rep.len == 0)
-			*ticket = (struct ctl_watch_ticket){0}; /* a daemon without tickets */
-		else if (n != (ssize_t)sizeof(first) || first.rep.magic != CTL_MAGIC ||
-			 first.rep.len != sizeof(first.t))
+		/* A queue watch's first reply carries the waiter's ticket; a
+		 * daemon without tickets sends none (a zero ticket). */
+		size_t len = 0;
+		*ticket = (struct ctl_watch_ticket){0};
+		r = read_reply(w->fd, "watch", ticket, sizeof(*ticket), &len);
+		if (r == PKV_OK && len != 0 && len != sizeof(*ticket))
 			r = client_err(PKV_UNAVAILABLE, "watch: no ticket from the daemon");
-		else
-			*ticket = first.t;
 	} else {
 		r = read_status(w->fd, "watch");
 	}
