@@ -34,24 +34,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "disk-floor.h"
+#include "stats.h"
 
 #define FLOOR_BLOCK 4096
 #define FLOOR_ROUNDS_MIN 20
 #define FLOOR_FILE_MAX (64ull << 20)
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
 
 /* A file of its own in dir, already unlinked: an fd or -errno. */
 static int floor_file(const char *dir)
@@ -73,7 +62,7 @@ static int floor_append(int fd, off_t *off, const uint8_t *block, uint64_t *end)
 		return errno ? -errno : -EIO;
 	if (fdatasync(fd) != 0)
 		return -errno;
-	*end = mono_ns();
+	*end = now_ns();
 	*off += FLOOR_BLOCK;
 	return 0;
 }
@@ -142,7 +131,7 @@ static int floor_round(struct lockstep *ls, struct floor_writer *w, uint64_t *ns
 	pthread_mutex_lock(&ls->mu);
 	ls->finished = 0;
 	ls->round++;
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = now_ns();
 	pthread_cond_broadcast(&ls->go);
 	while (ls->finished < ls->running)
 		pthread_cond_wait(&ls->done, &ls->mu);
@@ -160,7 +149,7 @@ static int floor_round(struct lockstep *ls, struct floor_writer *w, uint64_t *ns
 
 static void floor_percentiles(uint64_t *v, uint64_t n, uint64_t *p50, uint64_t *p99)
 {
-	qsort(v, n, sizeof(*v), cmp_u64);
+	stats_sort(v, n);
 	*p50 = v[n / 2];
 	*p99 = v[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1];
 }
@@ -216,9 +205,9 @@ int floor_fdatasync(const char *dir, double seconds, unsigned writers, struct fl
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 
-	end = mono_ns() + (uint64_t)(seconds * 1e9);
+	end = now_ns() + (uint64_t)(seconds * 1e9);
 	while (!rc && n1 < FLOOR_ROUNDS_MAX && nco < FLOOR_ROUNDS_MAX &&
-	       (n1 < FLOOR_ROUNDS_MIN || nco < FLOOR_ROUNDS_MIN || mono_ns() < end)) {
+	       (n1 < FLOOR_ROUNDS_MIN || nco < FLOOR_ROUNDS_MIN || now_ns() < end)) {
 		rc = floor_round(&ls, w, &co[nco]);
 		if (rc)
 			break;
@@ -227,7 +216,7 @@ int floor_fdatasync(const char *dir, double seconds, unsigned writers, struct fl
 		rc = floor_wrap(one_fd, &off);
 		if (rc)
 			break;
-		uint64_t t0 = mono_ns();
+		uint64_t t0 = now_ns();
 		rc = floor_append(one_fd, &off, block, &t1);
 		if (rc)
 			break;
