@@ -6,12 +6,15 @@
  */
 #include "auth.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -82,15 +85,103 @@ void auth_kdf(uint8_t *out, size_t outlen, const char *domain, const struct auth
 	sodium_memzero(&st, sizeof(st));
 }
 
+/*
+ * The kernel's random source without a system call: the vDSO's getrandom
+ * (Linux 6.11 and later), the same generator as getrandom(2), reseeded as
+ * that is and wiped on fork and when a virtual machine is forked or its
+ * snapshot restored, so what auth_random promises holds (design §7, the
+ * nonce). Each thread has its own state: a page of the kind the vDSO asks
+ * for. Where the vDSO has no getrandom, or a call fails, libsodium's
+ * randombytes_buf makes the system call.
+ */
+struct vgetrandom_params {
+	uint32_t size_of_opaque_state;
+	uint32_t mmap_prot;
+	uint32_t mmap_flags;
+	uint32_t reserved[13];
+};
+typedef ssize_t (*vgetrandom_fn)(void *buf, size_t len, unsigned flags, void *state,
+				 size_t state_len);
+
+static vgetrandom_fn vgetrandom;
+static size_t vgetrandom_state_len;
+static struct vgetrandom_params vgetrandom_params;
+static pthread_once_t vgetrandom_once = PTHREAD_ONCE_INIT;
+static __thread void *vgetrandom_state;
+static __thread bool vgetrandom_state_failed;
+
+static void vgetrandom_init(void)
+{
+	void *h = dlopen("linux-vdso.so.1", RTLD_LAZY | RTLD_NOLOAD);
+	vgetrandom_fn fn;
+
+	if (!h)
+		return;
+	fn = (vgetrandom_fn)dlsym(h, "__vdso_getrandom");
+	/* The vDSO stays mapped; the handle is not closed (no reference was taken
+	 * but one). */
+	if (!fn)
+		return;
+	/* Asked with no buffer and ~0 as the state length, it describes its state. */
+	if (fn(NULL, 0, 0, &vgetrandom_params, ~0ul) != 0)
+		return;
+	if (vgetrandom_params.size_of_opaque_state == 0 ||
+	    vgetrandom_params.size_of_opaque_state > (size_t)sysconf(_SC_PAGESIZE))
+		return;
+	vgetrandom_state_len = vgetrandom_params.size_of_opaque_state;
+	vgetrandom = fn;
+}
+
+static void *vgetrandom_thread_state(void)
+{
+	void *m;
+
+	if (vgetrandom_state || vgetrandom_state_failed)
+		return vgetrandom_state;
+	(void)pthread_once(&vgetrandom_once, vgetrandom_init);
+	if (!vgetrandom) {
+		vgetrandom_state_failed = true;
+		return NULL;
+	}
+	/* One page: a state must not straddle a page boundary. Never unmapped;
+	 * a thread that ends leaves its page (the daemon's threads live as long
+	 * as it does). */
+	m = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), (int)vgetrandom_params.mmap_prot,
+		 (int)vgetrandom_params.mmap_flags, -1, 0);
+	if (m == MAP_FAILED) {
+		vgetrandom_state_failed = true;
+		return NULL;
+	}
+	vgetrandom_state = m;
+	return m;
+}
+
+bool auth_random_is_vdso(void)
+{
+	return vgetrandom_thread_state() != NULL;
+}
+
 void auth_random(void *p, size_t n)
 {
-	randombytes_buf(p, n);
+	void *st = vgetrandom_thread_state();
+	uint8_t *b = p;
+
+	while (st && n > 0) {
+		ssize_t r = vgetrandom(b, n, 0, st, vgetrandom_state_len);
+
+		if (r <= 0)
+			break;
+		b += r;
+		n -= (size_t)r;
+	}
+	if (n > 0)
+		randombytes_buf(b, n);
 }
 
 uint64_t auth_random64(void)
 {
 	uint64_t v;
-	randombytes_buf(&v, sizeof(v));
+	auth_random(&v, sizeof(v));
 	return v;
 }
 

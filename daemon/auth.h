@@ -88,9 +88,13 @@ struct auth_part {
 void auth_kdf(uint8_t *out, size_t outlen, const char *domain, const struct auth_part *parts,
 	      unsigned n);
 
-/* n random bytes from the kernel's random source. */
+/* n random bytes from the kernel's random source: through the vDSO where the
+ * kernel has it there (no system call), else getrandom(2). Fresh in a process
+ * restored from a snapshot, in a forked child and in a forked VM. */
 void auth_random(void *p, size_t n);
 uint64_t auth_random64(void);
+/* True when auth_random draws through the vDSO (on this thread). */
+bool auth_random_is_vdso(void);
 
 /* Constant-time comparison of n bytes: true when equal. */
 bool auth_equal(const void *a, const void *b, size_t n);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <dlfcn.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -469,6 +471,52 @@ START_TEST(cluster_id_is_stable_and_tells_names_apart)
 }
 END_TEST
 
+/* The nonce's random bytes come through the vDSO wherever the kernel offers
+ * its getrandom there (Linux 6.11 and later): no system call per datagram. */
+START_TEST(random_draws_through_the_vdso_when_the_kernel_offers_it)
+{
+	void *h = dlopen("linux-vdso.so.1", RTLD_LAZY | RTLD_NOLOAD);
+	bool offered = h && dlsym(h, "__vdso_getrandom");
+	uint8_t a[16] = {0}, b[16] = {0};
+
+	ck_assert_int_eq(auth_random_is_vdso(), offered);
+	auth_random(a, sizeof(a));
+	auth_random(b, sizeof(b));
+	ck_assert(memcmp(a, b, sizeof(a)) != 0);
+}
+END_TEST
+
+/*
+ * A forked child (as a snapshot restored twice) must not draw what its
+ * parent draws next: a generator whose state lives in the process's own
+ * memory would hand both the same bytes, and two datagrams the same nonce.
+ */
+START_TEST(random_after_fork_differs_between_parent_and_child)
+{
+	uint8_t first[32], parent[32], child[32];
+	int fds[2];
+	pid_t pid;
+	int status;
+
+	auth_random(first, sizeof(first)); /* the state exists before the fork */
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		auth_random(child, sizeof(child));
+		_exit(write(fds[1], child, sizeof(child)) == (ssize_t)sizeof(child) ? 0 : 1);
+	}
+	auth_random(parent, sizeof(parent));
+	ck_assert_int_eq(read(fds[0], child, sizeof(child)), (ssize_t)sizeof(child));
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert(memcmp(parent, child, sizeof(parent)) != 0);
+	ck_assert(memcmp(first, parent, sizeof(parent)) != 0);
+	close(fds[0]);
+	close(fds[1]);
+}
+END_TEST
+
 static Suite *auth_suite(void)
 {
 	Suite *s = suite_create("auth");
@@ -501,6 +549,8 @@ static Suite *auth_suite(void)
 	tcase_add_test(tc, open_fails_on_any_flipped_bit_or_wrong_key);
 	tcase_add_test(tc, key_wipe_zeroes_the_key);
 	tcase_add_test(tc, cluster_id_is_stable_and_tells_names_apart);
+	tcase_add_test(tc, random_draws_through_the_vdso_when_the_kernel_offers_it);
+	tcase_add_test(tc, random_after_fork_differs_between_parent_and_child);
 	suite_add_tcase(s, tc);
 	return s;
 }
