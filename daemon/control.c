@@ -376,9 +376,9 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
 	}
 	const struct net_stats *ns = net_stats(d->net);
 	OUT("datagrams: in=%" PRIu64 " out=%" PRIu64 " nobufs=%" PRIu64 " send_dropped=%" PRIu64
-	    " largest_batch=%" PRIu64 " oversize=%" PRIu64 "\n",
+	    " largest_batch=%" PRIu64 " oversize=%" PRIu64 " ring_wakes=%" PRIu64 "\n",
 	    ns->dgrams_in, ns->dgrams_out, ns->recv_nobufs, ns->send_dropped,
-	    d->stats_largest_batch, d->stats_oversize);
+	    d->stats_largest_batch, d->stats_oversize, ns->futex_wakes);
 	if (d->fault.drop_pct || d->fault.dup_pct || d->fault.reorder_pct || d->fault.delay_ms ||
 	    d->fault.skew_ms || d->fault.blocked || d->fault.block_in || d->fault.block_out ||
 	    d->fault.dropped || d->fault.duplicated || d->fault.delayed || d->fault.reordered ||

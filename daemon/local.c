@@ -173,6 +173,12 @@ void local_apply_lifetimes(struct daemon *d, uint64_t now)
 	paxos_erased_reset(d->paxos);
 }
 
+/* An answer's wake leaves on the ring with the round's datagrams. */
+static int wake_on_ring(void *ctx, uint32_t *word)
+{
+	return net_futex_wake(ctx, word);
+}
+
 int local_init(struct daemon *d)
 {
 	int r = shm_create_sized(&d->local.shm, d->incarnation, getpid(), d->cfg.cache_entries);
@@ -183,6 +189,7 @@ int local_init(struct daemon *d)
 	r = net_poll(d->net, shm_doorbell_fd(d->local.shm), &doorbell_token, true);
 	if (r < 0)
 		return r;
+	shm_set_waker(d->local.shm, wake_on_ring, d->net);
 	local_set_view(d);
 	return 0;
 }

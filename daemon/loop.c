@@ -1152,7 +1152,10 @@ int daemon_run(struct daemon *d)
 void daemon_fini(struct daemon *d)
 {
 	/* The ring goes first: it cancels the receives that point into the
-	 * connections' buffers. */
+	 * connections' buffers. Answers from here on wake their clients by
+	 * system call. */
+	if (d->local.shm)
+		shm_set_waker(d->local.shm, NULL, NULL);
 	if (d->net)
 		net_free(d->net);
 	d->net = NULL; /* what closes below must not queue on the freed ring */

@@ -6,6 +6,7 @@
 #include "net.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <liburing.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -70,7 +71,13 @@ struct net {
 	struct txbuf *tx_free;
 	unsigned tx_count;
 	struct net_stats st;
+	bool futex_wake_ok; /* the ring takes futex wakes (net_futex_wake) */
 };
+
+/* Linux 6.7's futex ops on the ring; the build's headers may predate them. */
+#define NET_OP_FUTEX_WAKE 52u /* IORING_OP_FUTEX_WAKE */
+#define NET_FUTEX2_SIZE_U32 0x02u
+#define NET_FUTEX_MATCH_ANY 0xffffffffull /* FUTEX_BITSET_MATCH_ANY */
 
 static uint64_t tag(const void *p, enum op_tag t)
 {
@@ -120,6 +127,47 @@ static int rx_setup(struct net *n)
 	return 0;
 }
 
+/*
+ * A futex wake as a submission: (word, wake up to INT_MAX, any bit), shared
+ * (the word is in memory mapped by other processes). Only a failure
+ * completes (CQE_SKIP_SUCCESS), with user_data 0: nothing to do.
+ */
+static void prep_futex_wake(struct io_uring_sqe *sqe, uint32_t *word)
+{
+	io_uring_prep_rw((int)NET_OP_FUTEX_WAKE, sqe, (int)NET_FUTEX2_SIZE_U32, word, 0,
+			 (uint64_t)INT_MAX);
+	sqe->addr3 = NET_FUTEX_MATCH_ANY;
+	sqe->rw_flags = 0; /* futex_flags: none */
+	io_uring_sqe_set_data64(sqe, 0);
+}
+
+/*
+ * Whether this kernel's ring takes futex wakes: one is tried on a word of
+ * ours, before anything else is queued, and its completion read back.
+ */
+static bool futex_wake_probe(struct net *n)
+{
+	uint32_t word = 0;
+	struct io_uring_probe *pr = io_uring_get_probe_ring(&n->ring);
+	bool listed = pr && io_uring_opcode_supported(pr, (int)NET_OP_FUTEX_WAKE);
+	if (pr)
+		io_uring_free_probe(pr);
+	if (!listed || !(n->ring.features & IORING_FEAT_CQE_SKIP))
+		return false;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&n->ring);
+	if (!sqe)
+		return false;
+	prep_futex_wake(sqe, &word);
+	if (io_uring_submit_and_wait(&n->ring, 1) < 0)
+		return false;
+	struct io_uring_cqe *cqe;
+	if (io_uring_peek_cqe(&n->ring, &cqe) < 0)
+		return false;
+	bool ok = cqe->res >= 0; /* no waiter: 0 woken */
+	io_uring_cqe_seen(&n->ring, cqe);
+	return ok;
+}
+
 struct net *net_new(const struct net_handlers *h, void *ctx)
 {
 	struct net *n = calloc(1, sizeof(*n));
@@ -153,6 +201,7 @@ struct net *net_new(const struct net_handlers *h, void *ctx)
 		errno = -r;
 		return NULL;
 	}
+	n->futex_wake_ok = futex_wake_probe(n);
 	return n;
 }
 
@@ -531,6 +580,19 @@ static void dispatch(struct net *n, struct io_uring_cqe *cqe)
 		n->h.poll(n->ctx, p, cqe->res, (cqe->flags & IORING_CQE_F_MORE) != 0);
 		break;
 	}
+}
+
+int net_futex_wake(struct net *n, uint32_t *word)
+{
+	if (!n->futex_wake_ok)
+		return -EOPNOTSUPP;
+	struct io_uring_sqe *sqe = get_sqe(n);
+	if (!sqe)
+		return -EBUSY;
+	prep_futex_wake(sqe, word);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	n->st.futex_wakes++;
+	return 0;
 }
 
 int net_run_once(struct net *n, uint64_t timeout_us)

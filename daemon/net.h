@@ -55,6 +55,7 @@ struct net_stats {
 	uint64_t send_errors;
 	uint64_t send_dropped; /* no send buffer free: dropped (Paxos retries) */
 	uint64_t submits, wakeups;
+	uint64_t futex_wakes; /* clients woken through the ring (net_futex_wake) */
 };
 
 /* Creates the ring. Returns NULL and sets errno on failure. */
@@ -109,6 +110,14 @@ void net_dgram_discard(struct net *n, uint8_t *buf);
  * handlers. Returns the number dispatched or -errno.
  */
 int net_run_once(struct net *n, uint64_t timeout_us);
+
+/*
+ * Queues a wake of every waiter on the shared futex word: it leaves with the
+ * next submission, the datagrams' (one system call for both). -EOPNOTSUPP
+ * where the kernel's ring has no futex ops (before Linux 6.7): the caller
+ * wakes by system call.
+ */
+int net_futex_wake(struct net *n, uint32_t *word);
 
 const struct net_stats *net_stats(const struct net *n);
 

@@ -16,11 +16,12 @@ static const char default_bucket[] = PKV_DEFAULT_BUCKET;
 
 /* --- requests ------------------------------------------------------------------ */
 
-static void post_response(struct pkv_shm_client *c, uint32_t tag)
+static void post_response(struct shm_segment *seg, struct pkv_shm_client *c, uint32_t tag)
 {
 	/* seq_cst pairs with the client's `waiting = 1; load resp_tag` (Dekker). */
 	__atomic_store_n(&c->resp_tag, tag, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&c->waiting, __ATOMIC_SEQ_CST))
+	if (__atomic_load_n(&c->waiting, __ATOMIC_SEQ_CST) &&
+	    !(seg->wake && seg->wake(seg->wake_ctx, &c->resp_tag) == 0))
 		futex_wake(&c->resp_tag);
 }
 
@@ -203,7 +204,7 @@ int shm_respond_bound(struct shm_segment *seg, unsigned slot, uint64_t ticket, i
 	pkv_shm_store_rlx(&c->resp_node, node);
 	pkv_shm_store_rlx(&c->resp_flags, rflags);
 	pkv_shm_store_rlx(&c->resp_len, len);
-	post_response(c, (uint32_t)ticket);
+	post_response(seg, c, (uint32_t)ticket);
 	STAT_INC(seg, responses);
 	return 0;
 }
@@ -252,7 +253,7 @@ int shm_respond_keys(struct shm_segment *seg, unsigned slot, uint64_t ticket,
 	pkv_shm_store_rlx(&c->resp_node, 0);
 	pkv_shm_store_rlx(&c->resp_flags, more);
 	pkv_shm_store_rlx(&c->resp_len, o);
-	post_response(c, (uint32_t)ticket);
+	post_response(seg, c, (uint32_t)ticket);
 	STAT_INC(seg, responses);
 	return 0;
 }

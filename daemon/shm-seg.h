@@ -41,6 +41,11 @@ struct shm_segment {
 	unsigned n_attached;
 	uint64_t attached[PKV_SHM_CLIENTS / 64]; /* bit i: slot i attached (the scans' index) */
 	enum shm_fault fault;
+	/* How an answer wakes its client: set by the daemon to queue the wake
+	 * on its ring (it leaves with the datagrams, one system call for both;
+	 * returns nonzero where it cannot); NULL or failing: futex_wake. */
+	int (*wake)(void *ctx, uint32_t *word);
+	void *wake_ctx;
 	struct shm_slot slots[PKV_SHM_CLIENTS];
 	uint8_t cursors[PKV_SHM_CLIENTS][PKV_MAX_KEY]; /* apart: the scans stay in few lines */
 	uint8_t rq[PKV_SHM_REQ_DATA]; /* private copy of the request being served */

@@ -178,6 +178,12 @@ int shm_doorbell_fd(const struct shm_segment *seg)
 	return seg->bell_fd;
 }
 
+void shm_set_waker(struct shm_segment *seg, int (*wake)(void *ctx, uint32_t *word), void *ctx)
+{
+	seg->wake = wake;
+	seg->wake_ctx = ctx;
+}
+
 struct pkv_shm_layout *shm_layout(const struct shm_segment *seg)
 {
 	return seg->m;

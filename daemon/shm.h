@@ -71,6 +71,12 @@ void shm_destroy(struct shm_segment *seg);
 int shm_memfd(const struct shm_segment *seg);
 /* Readable when a client rang: an epoll fd over every client's eventfd. */
 int shm_doorbell_fd(const struct shm_segment *seg);
+/*
+ * How an answer wakes its waiting client: wake(ctx, word) queues the wake
+ * (0) or refuses (nonzero); unset or refused, the answer wakes the client
+ * with a system call of its own.
+ */
+void shm_set_waker(struct shm_segment *seg, int (*wake)(void *ctx, uint32_t *word), void *ctx);
 /* Slot's area as the daemon maps it, its memfd and its doorbell eventfd
  * (NULL or -1 for a free slot): tests and the attach reply. */
 struct pkv_shm_client *shm_client_area(const struct shm_segment *seg, unsigned slot);

@@ -123,7 +123,8 @@
  *
  * Response: the daemon fills status, gen, until, resp_len, resp_flags and the
  * response area, then stores resp_tag = req_tag with release, then, if the client
- * set `waiting`, FUTEX_WAKEs resp_tag. The client waits with FUTEX_WAIT
+ * set `waiting`, FUTEX_WAKEs resp_tag (by a system call, or as a submission on
+ * its io_uring, which leaves by the end of that loop turn). The client waits with FUTEX_WAIT
  * (shared, not private: the word is in a shared mapping) in slices of at most
  * PKV_SHM_WAIT_SLICE_MS, checking in between that the daemon is still alive,
  * so a dead daemon costs a bounded wait, never a hang.

@@ -7,6 +7,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
@@ -409,6 +410,87 @@ START_TEST(dead_daemon_ends_the_wait)
 }
 END_TEST
 
+/* --- how an answer wakes its client -------------------------------------------- */
+
+struct waker_log {
+	int ret;	  /* what the waker answers: 0 it woke, else it refuses */
+	unsigned calls;
+	uint32_t *word;
+};
+
+static int logging_waker(void *ctx, uint32_t *word)
+{
+	struct waker_log *l = ctx;
+	l->calls++;
+	l->word = word;
+	if (l->ret == 0)
+		syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	return l->ret;
+}
+
+struct waiter {
+	struct pkv_attach *a;
+	uint32_t tag;
+	int r;
+	uint64_t ms;
+};
+
+static void *wait_thread(void *arg)
+{
+	struct waiter *w = arg;
+	uint64_t t0 = client_mono_ms();
+	w->r = ring_wait(w->a, w->tag, t0 + 20000);
+	w->ms = client_mono_ms() - t0;
+	return NULL;
+}
+
+/*
+ * A client asleep on its answer: the daemon's waker (its ring) is asked to
+ * wake it, on the client's own response word; where the waker refuses (a
+ * kernel without futex ops on the ring), the answer wakes it by system
+ * call. Either way the client wakes at once, not at the end of its wait
+ * slice (PKV_SHM_WAIT_SLICE_MS), so each case runs until one wake is under
+ * half a slice.
+ */
+START_TEST(sleeping_client_is_woken_by_the_waker_or_by_system_call_when_it_refuses)
+{
+	for (int refuse = 0; refuse < 2; refuse++) {
+		struct waker_log log = {.ret = refuse ? -EOPNOTSUPP : 0};
+		shm_set_waker(seg, logging_waker, &log);
+		int slot = shm_attach_client(seg, getpid(), getuid());
+		struct pkv_attach a = client_at(slot);
+		bool woken_at_once = false;
+		/* A round whose answer came between two slices (a loaded machine)
+		 * asks no wake; another round is tried. */
+		for (int round = 0; round < 20 && !woken_at_once; round++) {
+			struct ring_req rq = put_req("asleep", "v");
+			struct waiter w = {.a = &a, .tag = submit(&a, &rq)};
+			log.calls = 0;
+			log.word = NULL;
+			pthread_t t;
+			ck_assert_int_eq(pthread_create(&t, NULL, wait_thread, &w), 0);
+			/* Answer only once the client has said it sleeps. */
+			uint64_t deadline = client_mono_ms() + 10000;
+			while (!__atomic_load_n(&AREA(slot)->waiting, __ATOMIC_SEQ_CST))
+				ck_assert(client_mono_ms() < deadline);
+			usleep(2000); /* well into its futex wait, most rounds */
+			serve_all();
+			pthread_join(t, NULL);
+			ck_assert_int_eq(w.r, 0);
+			ck_assert_uint_le(log.calls, 1);
+			if (log.calls == 1)
+				ck_assert_ptr_eq(log.word, &AREA(slot)->resp_tag);
+			woken_at_once = log.calls == 1 && w.ms < PKV_SHM_WAIT_SLICE_MS / 2;
+		}
+		ck_assert_msg(woken_at_once,
+			      "%s: in 20 rounds no sleeping client was woken at once",
+			      refuse ? "waker refused" : "waker woke");
+		shm_reclaim_client(seg, (unsigned)slot);
+	}
+	shm_set_waker(seg, NULL, NULL);
+}
+END_TEST
+
 /* --- a producer stalled before its doorbell -------------------------------- */
 
 static int stall_in_fd, stall_out_fd;
@@ -634,6 +716,7 @@ static Suite *ring_suite(void)
 	tcase_add_test(tc, slot_granted_again_gets_an_area_the_former_owner_cannot_reach);
 	tcase_add_test(tc, client_posting_without_pause_is_served_in_turn_with_the_others);
 	tcase_add_test(tc, keys_are_answered_after_the_cursor_taken_not_the_one_in_the_area_now);
+	tcase_add_test(tc, sleeping_client_is_woken_by_the_waker_or_by_system_call_when_it_refuses);
 	suite_add_tcase(s, tc);
 	return s;
 }
