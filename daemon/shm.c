@@ -253,7 +253,9 @@ static int slot_open(struct shm_segment *seg, unsigned i)
 	s->bell_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (s->bell_fd < 0)
 		return -errno;
-	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
+	/* Edge-triggered: a ring is an event once; nobody reads the counter
+	 * (shm_doorbell_drain). */
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u32 = i};
 	if (epoll_ctl(seg->bell_fd, EPOLL_CTL_ADD, s->bell_fd, &ev) < 0)
 		return -errno;
 	return 0;

@@ -179,7 +179,7 @@ int shm_respond_keys(struct shm_segment *seg, unsigned slot, uint64_t ticket,
  */
 bool shm_sleep_begin(struct shm_segment *seg);
 void shm_sleep_end(struct shm_segment *seg);
-/* Empties the clients' doorbell eventfds that rang. */
+/* Takes the events of the clients' doorbells that rang (edge-triggered). */
 void shm_doorbell_drain(struct shm_segment *seg);
 
 /*

@@ -410,6 +410,30 @@ START_TEST(dead_daemon_ends_the_wait)
 }
 END_TEST
 
+/*
+ * The drain leaves the daemon's epoll fd quiet until the next ring, although
+ * it reads no bell's counter (the bells are edge-triggered): otherwise the
+ * daemon's loop would turn without pause after one ring.
+ */
+START_TEST(drained_doorbells_stay_quiet_until_rung_again)
+{
+	struct pkv_attach a = client_at(shm_attach_client(seg, getpid(), getuid()));
+	struct pkv_attach b = client_at(shm_attach_client(seg, getpid(), getuid()));
+	struct pollfd bell = {.fd = shm_doorbell_fd(seg), .events = POLLIN};
+	struct ring_req rq = put_req("k", "v");
+	for (int round = 0; round < 3; round++) {
+		ck_assert(shm_sleep_begin(seg));
+		submit(&a, &rq);
+		submit(&b, &rq);
+		ck_assert_int_eq(poll(&bell, 1, 5000), 1);
+		shm_doorbell_drain(seg);
+		ck_assert_int_eq(poll(&bell, 1, 0), 0);
+		shm_sleep_end(seg);
+		serve_all();
+	}
+}
+END_TEST
+
 /* --- how an answer wakes its client -------------------------------------------- */
 
 struct waker_log {
@@ -717,6 +741,7 @@ static Suite *ring_suite(void)
 	tcase_add_test(tc, client_posting_without_pause_is_served_in_turn_with_the_others);
 	tcase_add_test(tc, keys_are_answered_after_the_cursor_taken_not_the_one_in_the_area_now);
 	tcase_add_test(tc, sleeping_client_is_woken_by_the_waker_or_by_system_call_when_it_refuses);
+	tcase_add_test(tc, drained_doorbells_stay_quiet_until_rung_again);
 	suite_add_tcase(s, tc);
 	return s;
 }
