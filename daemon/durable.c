@@ -78,14 +78,49 @@ static const uint32_t crc32c_table[256] = {
 	0xbe2da0a5, 0x4c4623a6, 0x5f16d052, 0xad7d5351,
 };
 
-uint32_t durable_crc32c(uint32_t crc, const void *buf, size_t len)
+static uint32_t crc32c_sw(uint32_t crc, const uint8_t *p, size_t len)
 {
-	const uint8_t *p = buf;
-
-	crc = ~crc;
 	while (len--)
 		crc = crc32c_table[(crc ^ *p++) & 0xffu] ^ (crc >> 8);
-	return ~crc;
+	return crc;
+}
+
+#if defined(__x86_64__)
+/* SSE4.2's crc32 instruction is CRC-32C: 8 bytes a step, the same result. */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p,
+							    size_t len)
+{
+	uint64_t c = crc;
+	for (; len >= 8; len -= 8, p += 8) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		c = __builtin_ia32_crc32di(c, w);
+	}
+	crc = (uint32_t)c;
+	while (len--)
+		crc = __builtin_ia32_crc32qi(crc, *p++);
+	return crc;
+}
+#endif
+
+/* Every record is summed on append and on replay: the instruction where the
+ * CPU has it (a durable put's CPU spent a percent or two in the table's
+ * loop). Tested against the check value both ways (test-durable.c). */
+uint32_t durable_crc32c_table(uint32_t crc, const void *buf, size_t len)
+{
+	return ~crc32c_sw(~crc, buf, len);
+}
+
+uint32_t durable_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+#if defined(__x86_64__)
+	static int hw = -1;
+	if (hw < 0)
+		hw = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+	if (hw)
+		return ~crc32c_hw(~crc, buf, len);
+#endif
+	return durable_crc32c_table(crc, buf, len);
 }
 
 /* Little-endian helpers: the file is portable between hosts. */

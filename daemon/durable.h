@@ -248,5 +248,7 @@ int durable_close(struct durable *d);
 
 /* CRC-32C (Castagnoli) of buf, continuing from crc (0 to start). */
 uint32_t durable_crc32c(uint32_t crc, const void *buf, size_t len);
+/* The same by table alone, whatever the CPU has (tests). */
+uint32_t durable_crc32c_table(uint32_t crc, const void *buf, size_t len);
 
 #endif

@@ -210,6 +210,26 @@ START_TEST(crc32c_matches_the_castagnoli_check_value)
 	ck_assert_uint_eq(durable_crc32c(0, "123456789", 9), 0xe3069283u);
 	/* Incremental use gives the same result. */
 	ck_assert_uint_eq(durable_crc32c(durable_crc32c(0, "1234", 4), "56789", 5), 0xe3069283u);
+	ck_assert_uint_eq(durable_crc32c_table(0, "123456789", 9), 0xe3069283u);
+}
+END_TEST
+
+/* The instruction's path (where the CPU has it) and the table agree on every
+ * length, alignment and split of a buffer. */
+START_TEST(crc32c_instruction_and_table_agree)
+{
+	uint8_t buf[300];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 131u + 7u);
+	for (size_t off = 0; off < 8; off++)
+		for (size_t len = 0; len + off <= sizeof(buf); len += 7) {
+			uint32_t t = durable_crc32c_table(0x12345678u, buf + off, len);
+			ck_assert_uint_eq(durable_crc32c(0x12345678u, buf + off, len), t);
+			size_t h = len / 3;
+			ck_assert_uint_eq(durable_crc32c(durable_crc32c(0x12345678u, buf + off, h),
+							 buf + off + h, len - h),
+					  t);
+		}
 }
 END_TEST
 
@@ -839,6 +859,7 @@ static Suite *durable_suite(void)
 	tcase_add_checked_fixture(tc, dir_setup, dir_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, crc32c_matches_the_castagnoli_check_value);
+	tcase_add_test(tc, crc32c_instruction_and_table_agree);
 	tcase_add_test(tc, empty_dir_opens_as_an_empty_log);
 	tcase_add_test(tc, many_records_round_trip_in_order);
 	tcase_add_test(tc, replay_stops_when_apply_fails);
