@@ -194,6 +194,7 @@
 
 #define PKV_SHM_CLIENTS 128u	      /* attached client handles at once */
 #define PKV_SHM_STRIPE_ENTRIES 64u    /* entries per stripe (a format constant) */
+#define PKV_SHM_PLACE_MAX 8u /* a full stripe evicts within this many slots of the home */
 #define PKV_SHM_STRIPE_LOAD 48u	      /* entries a stripe is sized for (3/4 full) */
 #define PKV_SHM_CACHE_DEFAULT 32768u  /* cache entries by default: 683 stripes */
 #define PKV_SHM_CACHE_MIN 1024u	      /* at least 22 stripes */
@@ -406,7 +407,10 @@ struct pkv_shm_stripe_lock {
 
 /*
  * What readers scan. An entry goes to the first free slot from its home slot
- * (pkv_shm_home_of) onwards, wrapping, and readers scan in the same order, so
+ * (pkv_shm_home_of) onwards, wrapping; in a full stripe, the oldest of the
+ * PKV_SHM_PLACE_MAX slots from its home is evicted for it (the daemon's
+ * rule; readers scan the whole stripe, so it can change without a new
+ * layout). Readers scan in the same order, so
  * a lookup whose entry sits at its home slot reads the stripe's seq word
  * (pkv_shm_stripe_seq_at, packed apart) and the entry's two lines (inline
  * data), all at addresses known from the hash. The heap (cache_heap bytes)

@@ -140,20 +140,38 @@ static void same_stripe_keys(char keys[][16], unsigned n)
 	}
 }
 
-START_TEST(full_stripe_evicts_the_oldest_and_keeps_serving)
+/* How far from its home slot a cached key sits (-1: not cached). */
+static int distance_from_home(const char *k)
+{
+	uint64_t h = pkv_shm_hash("bucket", 6, k, strlen(k));
+	const struct pkv_shm_stripe *st = shm_stripe(seg, stripe_of_key(k));
+	unsigned home = pkv_shm_home_of(h);
+	for (unsigned d = 0; d < PKV_SHM_STRIPE_ENTRIES; d++)
+		if (st->ent[(home + d) & (PKV_SHM_STRIPE_ENTRIES - 1u)].tag == h)
+			return (int)d;
+	return -1;
+}
+
+START_TEST(full_stripe_evicts_the_oldest_near_the_home_and_keeps_serving)
 {
 	enum { N = PKV_SHM_STRIPE_ENTRIES + 10 };
 	static char keys[N][16];
 	same_stripe_keys(keys, N);
 	for (unsigned i = 0; i < N; i++)
 		ck_assert_int_eq(publish(keys[i], keys[i], 1, 0), 0);
+	/* Nothing goes while the stripe has room; then one per new key. */
 	ck_assert_uint_eq(shm_stats(seg)->cache_evicted, 10);
-	for (unsigned i = 0; i < 10; i++)
-		ck_assert_int_eq(lookup(keys[i]), CACHE_MISS);
-	for (unsigned i = 10; i < N; i++) {
-		ck_assert_int_eq(lookup(keys[i]), CACHE_HIT);
-		ck_assert_str_eq(val.data, keys[i]);
+	unsigned hits = 0;
+	for (unsigned i = 0; i < N; i++) {
+		int r = lookup(keys[i]);
+		ck_assert(r == CACHE_HIT || r == CACHE_MISS);
+		if (r == CACHE_HIT) {
+			ck_assert_str_eq(val.data, keys[i]);
+			hits++;
+		}
 	}
+	ck_assert_uint_eq(hits, PKV_SHM_STRIPE_ENTRIES);
+	ck_assert_int_eq(lookup(keys[N - 1]), CACHE_HIT);
 	/* Full-size values: the heap, not the entry count, is the limit. */
 	static char big[PKV_MAX_VALUE + 1];
 	for (unsigned i = 0; i < 6; i++) {
@@ -164,6 +182,30 @@ START_TEST(full_stripe_evicts_the_oldest_and_keeps_serving)
 		ck_assert_int_eq(((char *)val.data)[PKV_MAX_VALUE - 1], 'a' + (int)i);
 	}
 	ck_assert_int_eq(lookup(keys[N - 1]), CACHE_MISS); /* evicted for room */
+}
+END_TEST
+
+/*
+ * In a full stripe every new entry lands within PKV_SHM_PLACE_MAX slots of
+ * its home, so a reader finds it in as many probes; evicting the stripe's
+ * oldest entry wherever it sat put new ones 32 slots on on average.
+ */
+START_TEST(full_stripe_places_each_new_entry_near_its_home)
+{
+	enum { N = 4 * PKV_SHM_STRIPE_ENTRIES };
+	static char keys[N][16];
+	same_stripe_keys(keys, N);
+	unsigned far = 0;
+	for (unsigned i = 0; i < N; i++) {
+		ck_assert_int_eq(publish(keys[i], keys[i], 1, 0), 0);
+		int d = distance_from_home(keys[i]);
+		ck_assert_int_ge(d, 0);
+		if (i >= PKV_SHM_STRIPE_ENTRIES && d >= (int)PKV_SHM_PLACE_MAX)
+			far++;
+	}
+	ck_assert_msg(far == 0, "%u of %u entries placed in a full stripe sit %u or more slots"
+		      " from their home", far, N - PKV_SHM_STRIPE_ENTRIES, PKV_SHM_PLACE_MAX);
+	ck_assert_uint_eq(shm_stats(seg)->cache_evicted, N - PKV_SHM_STRIPE_ENTRIES);
 }
 END_TEST
 
@@ -705,7 +747,8 @@ static Suite *cache_suite(void)
 	tcase_add_test(tc, newer_generation_replaces_and_older_never_does);
 	tcase_add_test(tc, erase_removes_its_generation_and_older_only);
 	tcase_add_test(tc, oversized_entries_are_refused);
-	tcase_add_test(tc, full_stripe_evicts_the_oldest_and_keeps_serving);
+	tcase_add_test(tc, full_stripe_evicts_the_oldest_near_the_home_and_keeps_serving);
+	tcase_add_test(tc, full_stripe_places_each_new_entry_near_its_home);
 	tcase_add_test(tc, writer_dying_mid_publish_is_recovered_and_readers_never_block);
 	tcase_add_test(tc, holder_dying_between_writes_is_recovered);
 	tcase_add_test(tc, readers_see_whole_values_while_a_writer_rewrites_across_processes);
