@@ -44,7 +44,8 @@ struct live_table {
 struct durable {
 	int fd, dirfd;
 	char *dir;
-	uint64_t file_size;   /* bytes in the file (what pwrite appends after) */
+	uint64_t file_size;   /* bytes of records in the file (where the next batch goes) */
+	uint64_t alloc_end;   /* bytes in the file: the records and the zeros written ahead */
 	uint64_t synced_size; /* of which known to be on disk */
 	uint64_t batch;	    /* batch number of pending records */
 
@@ -55,6 +56,7 @@ struct durable {
 	 * not yet known synced (durable.h, SYNC OFF THE CALLER'S THREAD). */
 	uint8_t *fl_buf;
 	size_t fl_len, fl_cap;
+	size_t fl_wlen; /* what is written: fl_len, and the zeros ahead when extending */
 	uint64_t fl_off;
 	uint64_t fl_t0; /* ns at durable_sync_begin */
 	bool in_flight;

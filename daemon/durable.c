@@ -29,6 +29,14 @@
 
 /* Past this many pending bytes, durable_append writes them out (no sync). */
 #define DURABLE_FLUSH_BYTES (1u << 20)
+/*
+ * The zeros written ahead of the records (docs/design.md §6.3): a batch
+ * that ends within DURABLE_ZERO_LOW of them carries DURABLE_ZERO_AHEAD more,
+ * so nearly every batch overwrites blocks the file already has, and its
+ * fdatasync flushes data only, no size change through the journal.
+ */
+#define DURABLE_ZERO_AHEAD (256u << 10)
+#define DURABLE_ZERO_LOW (64u << 10)
 
 const char durable_magic[8] = { 'P', 'K', 'V', 'D', 'L', 'O', 'G', 0 };
 
@@ -396,6 +404,14 @@ static int log_create(struct durable *d, char *err, size_t errlen)
 	return 0;
 }
 
+static bool zeros_only(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
 int durable_open(struct durable **out, const char *dir, char *err, size_t errlen)
 {
 	struct durable *d = calloc(1, sizeof(*d));
@@ -453,9 +469,14 @@ int durable_open(struct durable **out, const char *dir, char *err, size_t errlen
 	rc = durable_log_scan(d, d->replay, len, &end, err, errlen);
 	if (rc)
 		goto fail;
-	if (end < len) {
+	d->alloc_end = len;
+	if (end < len && zeros_only(d->replay + end, len - end)) {
+		/* The zeros written ahead: not a torn write; the next batch
+		 * overwrites them. */
+	} else if (end < len) {
 		/* Torn tail: cut it and make the cut durable before any append
 		 * lands after it. */
+		d->alloc_end = end;
 		if (ftruncate(d->fd, (off_t)end) != 0 || fsync(d->fd) != 0) {
 			rc = -errno;
 			durable_set_err(err, errlen,
@@ -489,10 +510,13 @@ static int flush(struct durable *d)
 		if (ftruncate(d->fd, (off_t)d->file_size) != 0) {
 			/* nothing more to do: the handle is broken either way */
 		}
+		d->alloc_end = d->file_size;
 		d->broken = rc;
 		return rc;
 	}
 	d->file_size += d->len;
+	if (d->alloc_end < d->file_size)
+		d->alloc_end = d->file_size;
 	d->len = 0;
 	return 0;
 }
@@ -551,7 +575,7 @@ static int settle_in_flight(struct durable *d)
 {
 	if (!d->in_flight)
 		return 0;
-	int rc = write_sync_here(d, d->fl_buf, d->fl_len, d->fl_off);
+	int rc = write_sync_here(d, d->fl_buf, d->fl_wlen, d->fl_off);
 	if (rc)
 		return rc;
 	d->in_flight = false;
@@ -581,11 +605,29 @@ int durable_sync_begin(struct durable *d, const uint8_t **buf, size_t *len, uint
 	d->cap = c;
 	d->len = 0;
 	d->file_size += d->fl_len;
+	d->fl_wlen = d->fl_len;
+	if (d->file_size + DURABLE_ZERO_LOW > d->alloc_end) {
+		/* Zeros ahead, written and synced with this batch (the one sync in
+		 * DURABLE_ZERO_AHEAD bytes of log that changes the file's size).
+		 * Without memory for them the batch only appends. */
+		size_t want = d->fl_len + DURABLE_ZERO_AHEAD;
+		uint8_t *nb = want <= d->fl_cap ? d->fl_buf : realloc(d->fl_buf, want);
+		if (nb) {
+			if (nb != d->fl_buf) {
+				d->fl_buf = nb;
+				d->fl_cap = want;
+			}
+			memset(d->fl_buf + d->fl_len, 0, DURABLE_ZERO_AHEAD);
+			d->fl_wlen = want;
+		}
+	}
+	if (d->alloc_end < d->fl_off + d->fl_wlen)
+		d->alloc_end = d->fl_off + d->fl_wlen;
 	d->fl_t0 = now_ns();
 	d->in_flight = true;
 	d->batch++;
 	*buf = d->fl_buf;
-	*len = d->fl_len;
+	*len = d->fl_wlen;
 	*off = d->fl_off;
 	return 1;
 }
@@ -595,7 +637,7 @@ int durable_sync_end(struct durable *d, ssize_t wres, int fres, uint64_t *sync_n
 	if (!d->in_flight)
 		return d->broken ? d->broken : -EINVAL;
 	int rc = 0;
-	bool finish_here = wres >= 0 && ((size_t)wres < d->fl_len || fres > 0);
+	bool finish_here = wres >= 0 && ((size_t)wres < d->fl_wlen || fres > 0);
 	if (wres < 0 || (fres < 0 && !finish_here)) {
 		/* After a failed fdatasync the kernel may have dropped the dirty
 		 * pages and a retry could report success: never retry. */
@@ -609,7 +651,7 @@ int durable_sync_end(struct durable *d, ssize_t wres, int fres, uint64_t *sync_n
 	if (finish_here) {
 		/* A short write (the chain's sync did not run), or no chain at
 		 * all (fres > 0): the rest and the sync here. */
-		rc = write_sync_here(d, d->fl_buf + wres, d->fl_len - (size_t)wres,
+		rc = write_sync_here(d, d->fl_buf + wres, d->fl_wlen - (size_t)wres,
 				     d->fl_off + (uint64_t)wres);
 		if (rc) {
 			d->in_flight = false;
@@ -744,6 +786,7 @@ int durable_compact(struct durable *d, int (*next)(void *arg, struct durable_rec
 	close(d->fd);
 	d->fd = fd;
 	d->file_size = off;
+	d->alloc_end = off;
 	d->synced_size = off;
 	live_free(&d->live);
 	d->live = nl;

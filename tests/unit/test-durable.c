@@ -429,6 +429,12 @@ START_TEST(sync_begin_hands_out_a_batch_and_appends_meanwhile_go_into_the_next)
 	ck_assert_uint_eq(off, DURABLE_FILE_HEADER);
 	ck_assert_uint_gt(len, 0);
 	ck_assert(durable_sync_in_flight(d));
+	/* The batch's records end at log_bytes; len may add zeros ahead. */
+	struct durable_stats st;
+	durable_get_stats(d, &st);
+	uint64_t rec_end = st.log_bytes;
+	ck_assert_uint_gt(rec_end, off);
+	ck_assert_uint_ge(off + len, rec_end);
 	ck_assert_int_eq(durable_append(d, &t[1].r), 0); /* the next batch */
 	const uint8_t *b2;
 	size_t l2;
@@ -442,11 +448,108 @@ START_TEST(sync_begin_hands_out_a_batch_and_appends_meanwhile_go_into_the_next)
 	ck_assert(!durable_sync_in_flight(d));
 	/* the next batch starts where the first ended; left in flight */
 	ck_assert_int_eq(durable_sync_begin(d, &b2, &l2, &o2), 1);
-	ck_assert_uint_eq(o2, off + len);
+	ck_assert_uint_eq(o2, rec_end);
 	ck_assert_int_eq(durable_append(d, &t[2].r), 0);
 	ck_assert_int_eq(durable_close(d), 0); /* writes the batch in flight and the rest */
 	d = open_ok();
 	expect_replay(d, t, 3);
+	durable_close(d);
+}
+END_TEST
+
+/* Writes and syncs one batch through durable_sync_begin/_end, as the ring does. */
+static void ring_sync(struct durable *d)
+{
+	const uint8_t *buf;
+	size_t len;
+	uint64_t off;
+	ck_assert_int_eq(durable_sync_begin(d, &buf, &len, &off), 1);
+	ck_assert_int_eq(pwrite(durable_fd(d), buf, len, (off_t)off), (ssize_t)len);
+	ck_assert_int_eq(fdatasync(durable_fd(d)), 0);
+	ck_assert_int_eq(durable_sync_end(d, (ssize_t)len, 0, NULL), 0);
+}
+
+/*
+ * Batches synced off the loop write zeros ahead of the records, so the next
+ * batches overwrite blocks the file has (a data-only fdatasync): the file is
+ * longer than its records, all zeros past them. A reopen takes those zeros
+ * for what they are (not a torn write: nothing cut), replays every record
+ * and writes the next batch where the records end, over the zeros.
+ */
+START_TEST(zeros_written_ahead_are_overwritten_and_not_taken_for_a_torn_tail)
+{
+	struct trec t[40];
+	for (unsigned i = 0; i < 40; i++)
+		make_rec(&t[i], i + 1, 1);
+	struct durable *d = open_ok();
+	for (unsigned i = 0; i < 20; i++) {
+		ck_assert_int_eq(durable_append(d, &t[i].r), 0);
+		ring_sync(d);
+	}
+	struct durable_stats st;
+	durable_get_stats(d, &st);
+	uint64_t rec_end = st.log_bytes;
+	ck_assert_int_eq(durable_close(d), 0);
+	size_t flen;
+	uint8_t *f = file_read(DURABLE_LOG_NAME, &flen);
+	ck_assert_uint_gt(flen, rec_end); /* zeros ahead */
+	for (size_t i = rec_end; i < flen; i++)
+		ck_assert_uint_eq(f[i], 0);
+	free(f);
+	d = open_ok();
+	durable_get_stats(d, &st);
+	ck_assert_uint_eq(st.torn_bytes, 0);
+	ck_assert_uint_eq(st.log_bytes, rec_end);
+	expect_replay(d, t, 20);
+	for (unsigned i = 20; i < 40; i++) {
+		ck_assert_int_eq(durable_append(d, &t[i].r), 0);
+		ring_sync(d);
+	}
+	ck_assert_int_eq(durable_close(d), 0);
+	size_t flen2;
+	f = file_read(DURABLE_LOG_NAME, &flen2);
+	ck_assert_uint_eq(flen2, flen); /* written over the zeros, not after them */
+	free(f);
+	d = open_ok();
+	expect_replay(d, t, 40);
+	durable_close(d);
+}
+END_TEST
+
+/*
+ * A batch torn over the zeros ahead (its first bytes written, the rest still
+ * zeros) is a torn tail as before: cut at the last whole record, the records
+ * before it replayed.
+ */
+START_TEST(batch_torn_over_the_zeros_ahead_is_cut)
+{
+	struct trec t[3];
+	for (unsigned i = 0; i < 3; i++)
+		make_rec(&t[i], i + 1, 1);
+	struct durable *d = open_ok();
+	ck_assert_int_eq(durable_append(d, &t[0].r), 0);
+	ring_sync(d);
+	ck_assert_int_eq(durable_append(d, &t[1].r), 0);
+	ck_assert_int_eq(durable_append(d, &t[2].r), 0);
+	const uint8_t *buf;
+	size_t len;
+	uint64_t off;
+	ck_assert_int_eq(durable_sync_begin(d, &buf, &len, &off), 1);
+	/* Only the first 30 bytes of the batch reach the disk; then a crash. */
+	ck_assert_int_eq(pwrite(durable_fd(d), buf, 30, (off_t)off), 30);
+	ck_assert_int_eq(fdatasync(durable_fd(d)), 0);
+	size_t flen;
+	uint8_t *f = file_read(DURABLE_LOG_NAME, &flen);
+	/* What durable_close would settle is lost: the file as the crash left it. */
+	durable_close(d);
+	file_write(DURABLE_LOG_NAME, f, flen);
+	free(f);
+	d = open_ok();
+	struct durable_stats st;
+	durable_get_stats(d, &st);
+	ck_assert_uint_gt(st.torn_bytes, 0);
+	ck_assert_uint_eq(st.log_bytes, off);
+	expect_replay(d, t, 1);
 	durable_close(d);
 }
 END_TEST
@@ -860,6 +963,8 @@ static Suite *durable_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, crc32c_matches_the_castagnoli_check_value);
 	tcase_add_test(tc, crc32c_instruction_and_table_agree);
+	tcase_add_test(tc, zeros_written_ahead_are_overwritten_and_not_taken_for_a_torn_tail);
+	tcase_add_test(tc, batch_torn_over_the_zeros_ahead_is_cut);
 	tcase_add_test(tc, empty_dir_opens_as_an_empty_log);
 	tcase_add_test(tc, many_records_round_trip_in_order);
 	tcase_add_test(tc, replay_stops_when_apply_fails);
