@@ -16,6 +16,7 @@
  *   paxos-drop.c       bucket drop
  *   paxos-sync.c       restart: sync, epochs, durable restore
  *   paxos-info.c       key inspection (read-only INFO_REQ / INFO_REPLY)
+ *   paxos-conf.c       configurations: moving to a newer one, voter changes
  *
  * A non-static function carries its file's prefix (paxos_, acceptor_,
  * proposer_, req_, lifetimes_, drop_, sync_). Those with paxos_ and a
@@ -377,10 +378,6 @@ static inline bool is_drop_bucket(struct pkv_bytes b)
 {
 	return b.len == PKV_DROP_BUCKET_LEN && !memcmp(b.p, PKV_DROP_BUCKET, PKV_DROP_BUCKET_LEN);
 }
-/* A configuration change was learned (the reserved bucket's value of e). */
-void paxos_conf_learned(struct paxos *p, struct store_entry *e, uint64_t now);
-/* Moves to configuration c (learned or heard of): stops answering the old one. */
-void paxos_conf_move(struct paxos *p, const struct pkv_conf *c, uint64_t now);
 
 uint64_t paxos_connected_mask(const struct paxos *p);
 /* TEST ONLY (PKV_PAXOS_BROKEN_VOTERS): every configured daemon counts as a voter. */
@@ -403,6 +400,15 @@ void info_on_reply(struct paxos *p, uint32_t from, const struct pkv_msg *m);
 void info_free(struct paxos *p);
 /* The end of every entry point: runs the local roles' queued messages. */
 int paxos_finish_call(struct paxos *p, uint64_t now);
+/* Requests waiting for a quorum try again (PAXOS_EV_QUORUM). */
+void paxos_kick_waiting(struct paxos *p, uint64_t now);
+
+/* ---- paxos-conf.c ----------------------------------------------------- */
+
+/* A configuration change was learned (the reserved bucket's value of e). */
+void paxos_conf_learned(struct paxos *p, struct store_entry *e, uint64_t now);
+/* Moves to configuration c (learned or heard of): stops answering the old one. */
+void paxos_conf_move(struct paxos *p, const struct pkv_conf *c, uint64_t now);
 
 /* ---- paxos-acceptor.c ------------------------------------------------- */
 
