@@ -256,6 +256,10 @@ static int wake_futex(double seconds, uint64_t *samples, struct wake_kids *k,
 	}
 	uint32_t turn = 0;
 	while (!rc && wake_more(n, end)) {
+		if (got_signal) {
+			rc = -EINTR;
+			break;
+		}
 		uint64_t t0 = now_ns();
 		atomic_store(&pp->turn, ++turn);
 		wake_futex_wake(&pp->turn, 1);
@@ -399,6 +403,10 @@ static int wake_udp(double seconds, uint64_t *samples, struct wake_kids *k,
 	close(fb);
 	fb = -1;
 	for (uint64_t seq = 1; !rc && wake_more(n, end); seq++) {
+		if (got_signal) {
+			rc = -EINTR;
+			break;
+		}
 		uint64_t t0 = now_ns(), sent = t0;
 		bool again = false; /* a round with a resend is not timed */
 		rc = wake_udp_ping(fa, seq, WAKE_UDP_PING, out);
