@@ -758,7 +758,7 @@ void wake_print_json(FILE *f, const struct wake_result *w, const struct phase_re
 		", \"wake_udp_p50_ns\": %" PRIu64 ", \"wake_udp_p99_ns\": %" PRIu64
 		", \"wake_chain_p50_ns\": %" PRIu64 ", \"wake_clients\": %u"
 		", \"wake_client_trips\": %" PRIu64 ", \"wake_client_ns\": %" PRIu64
-		", \"wake_client_rate\": %.6g, \"p50_over_chain_p50\": %.6g"
+		", \"wake_client_rate\": %.1f, \"p50_over_chain_p50\": %.6g"
 		", \"ops_per_s_over_client_rate\": %.6g",
 		w->seconds, w->futex_n, w->futex_p50, w->futex_p99, WAKE_UDP_BYTES, w->udp_n,
 		w->udp_p50, w->udp_p99, w->chain_p50, w->clients, w->rate_trips, w->rate_ns,
