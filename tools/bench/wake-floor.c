@@ -74,9 +74,13 @@
 
 /* --- processes --------------------------------------------------------------- */
 
-/* The children of one measurement: pid 0 once reaped. */
+/*
+ * The children of the three parts, in the order forked: the futex
+ * ping-pong's, the UDP ping-pong's, the rate's server and its clients;
+ * pid 0 once reaped.
+ */
 struct wake_kids {
-	pid_t pid[WAKE_CLIENTS_MAX + 1];
+	pid_t pid[2 + 1 + WAKE_CLIENTS_MAX];
 	unsigned n;
 };
 
