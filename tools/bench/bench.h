@@ -10,6 +10,8 @@
  *   phase.c      one phase: forking the clients, merging, kill-gap events
  *   floor.c      get-hit's floor: a bare lookup in a compact shared table
  *   disk-floor.c the disk's floors, one writer and W in lockstep (disk-floor.h)
+ *   wake-floor.c the machine's floors for an in-memory put: futex and UDP
+ *                round trips, C clients' rate against one server (wake-floor.h)
  *   procfs.c     daemon memory from /proc (--report-rss)
  *   fleet.c      a fleet's voter traffic and CPU, an observer's memory (--report-fleet)
  *   report.c     the text and JSON reports
@@ -27,6 +29,7 @@
 #include <time.h>
 
 #include "disk-floor.h"
+#include "wake-floor.h"
 #include "paxoskv.h"
 #include "stats.h"
 
@@ -120,6 +123,7 @@ struct bench_config {
 	bool report_fleet;   /* --report-fleet: a voter's traffic and CPU, an observer's RSS */
 	double floor_seconds; /* --fdatasync-floor S: the disk's floor, measured S s (0: no) */
 	unsigned floor_writers; /* --floor-writers W (0: the voters, see main.c) */
+	double wake_seconds;  /* --wakeup-floor S: the machine's wakeup floors, S s (0: no) */
 };
 
 /* What one client reports, in the shared mapping. */
@@ -346,9 +350,13 @@ void fleet_print(const struct bench_config *cfg, const struct fleet_report *f);
 
 /* --- report.c --------------------------------------------------------------- */
 
-/* fl: the --fdatasync-floor result, or NULL (or fl->n == 0) for none. */
+/*
+ * fl: the --fdatasync-floor result, or NULL (or fl->n == 0) for none; wk:
+ * the --wakeup-floor result, or NULL (or wk->futex_n == 0) for none.
+ */
 void print_json(const struct bench_config *cfg, const struct phase_result *main_pr,
-		const struct phase_result *base, const struct floor_result *fl);
+		const struct phase_result *base, const struct floor_result *fl,
+		const struct wake_result *wk);
 void print_text(const struct bench_config *cfg, const struct phase_result *pr);
 void print_ratios(const struct phase_result *main_pr, const struct phase_result *base);
 void print_rss_text(const struct bench_config *cfg);

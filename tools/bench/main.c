@@ -137,6 +137,12 @@ static void usage(FILE *f)
 	      "                      a round lasting until the last sync returns\n"
 	      "  --floor-writers W   W of the co-located floor, 1..64 (default: the voters of\n"
 	      "                      --cluster N, else of the run dir's cluster, else 3)\n"
+	      "  --wakeup-floor S    after the run, S seconds (a third each) of the machine's\n"
+	      "                      floors for an in-memory put: a futex round trip and a UDP\n"
+	      "                      round trip over 127.0.0.1 between two processes (their p50s\n"
+	      "                      added: the chain floor), and the round trips/s of --clients\n"
+	      "                      processes in lockstep with one server through futexes (the\n"
+	      "                      client-rate floor); the main p50 and ops/s against them\n"
 	      "  --json              print one JSON object\n"
 	      "exit status: 0 ok, 1 a value did not verify, 64 usage, 69 daemon unavailable\n",
 	      f);
@@ -189,6 +195,7 @@ enum {
 	OPT_FDATASYNC_FLOOR,
 	OPT_GAP_WINDOW,
 	OPT_FLOOR_WRITERS,
+	OPT_WAKEUP_FLOOR,
 };
 
 /* Returns 0, or an exit status after printing why. */
@@ -223,6 +230,7 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 		{"fdatasync-floor", required_argument, NULL, OPT_FDATASYNC_FLOOR},
 		{"gap-window", required_argument, NULL, OPT_GAP_WINDOW},
 		{"floor-writers", required_argument, NULL, OPT_FLOOR_WRITERS},
+		{"wakeup-floor", required_argument, NULL, OPT_WAKEUP_FLOOR},
 		{0},
 	};
 	const char *node = NULL, *sock = NULL;
@@ -345,6 +353,18 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 			cfg->floor_seconds = strtod(optarg, &fend);
 			if (!fend || *fend || !(cfg->floor_seconds > 0 && cfg->floor_seconds <= 60)) {
 				fprintf(stderr, "pkv-bench: --fdatasync-floor takes seconds, 0 < S <= 60"
+						" (got '%s')\n", optarg);
+				return BENCH_EX_USAGE;
+			}
+			break;
+		}
+		case OPT_WAKEUP_FLOOR: {
+			char *wend = NULL;
+			errno = 0;
+			cfg->wake_seconds = strtod(optarg, &wend);
+			if (errno || !wend || *wend ||
+			    !(cfg->wake_seconds > 0 && cfg->wake_seconds <= 60)) {
+				fprintf(stderr, "pkv-bench: --wakeup-floor takes seconds, 0 < S <= 60"
 						" (got '%s')\n", optarg);
 				return BENCH_EX_USAGE;
 			}
@@ -725,8 +745,19 @@ static int bench(const struct bench_config *cfg)
 			return BENCH_EX_UNAVAILABLE;
 		}
 	}
+	struct wake_result wk = {0};
+	if (cfg->wake_seconds > 0) {
+		fprintf(stderr, "pkv-bench: wakeup floor: %.2f s, %u client%s\n", cfg->wake_seconds,
+			cfg->clients, cfg->clients == 1 ? "" : "s");
+		int r = wake_floor(cfg->wake_seconds, cfg->clients, &wk);
+		if (r < 0) {
+			if (r != -EINTR || !got_signal)
+				fprintf(stderr, "pkv-bench: --wakeup-floor: %s\n", wk.why);
+			return BENCH_EX_UNAVAILABLE;
+		}
+	}
 	if (cfg->json) {
-		print_json(cfg, &main_pr, cfg->baseline ? &base : NULL, &fl);
+		print_json(cfg, &main_pr, cfg->baseline ? &base : NULL, &fl, &wk);
 	} else {
 		if (cfg->baseline) {
 			print_text(cfg, &base);
@@ -773,6 +804,8 @@ static int bench(const struct bench_config *cfg)
 			       workload_names[main_pr.workload], fl.writers,
 			       stats_ratio((double)main_pr.p50, (double)fl.co_p50));
 		}
+		if (wk.futex_n)
+			wake_print_text(stdout, &wk, &main_pr, cfg->baseline ? &base : NULL);
 	}
 	fflush(stdout);
 	if (main_pr.mismatches || (cfg->baseline && base.mismatches))

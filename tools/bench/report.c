@@ -171,7 +171,8 @@ static void json_phase(FILE *f, const struct bench_config *cfg, const struct pha
 }
 
 void print_json(const struct bench_config *cfg, const struct phase_result *main_pr,
-		const struct phase_result *base, const struct floor_result *fl)
+		const struct phase_result *base, const struct floor_result *fl,
+		const struct wake_result *wk)
 {
 	/* The main phase's fields at the top level, then baseline and ratios. */
 	char *buf = NULL;
@@ -229,6 +230,8 @@ void print_json(const struct bench_config *cfg, const struct phase_result *main_
 			       stats_ratio((double)base->p50, (double)fl->co_p50));
 		fputc('}', stdout);
 	}
+	if (wk && wk->futex_n)
+		wake_print_json(stdout, wk, main_pr, base);
 	fputs("}\n", stdout);
 }
 

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pkv-bench --wakeup-floor (wake-floor.c): the machine's floors for an
+ * in-memory put, what any put whose chain is client -> daemon (shared
+ * memory + futex wake) -> peer (UDP) -> back cannot beat on this machine.
+ * Needs only libc (tests/integration/test-bench-floor.sh runs it through
+ * pkv-bench).
+ */
+#ifndef PKV_BENCH_WAKE_FLOOR_H
+#define PKV_BENCH_WAKE_FLOOR_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#define WAKE_CLIENTS_MAX 1024  /* pkv-bench's --clients at most */
+#define WAKE_TRIPS_MAX (1u << 20) /* of each ping-pong */
+#define WAKE_UDP_BYTES 128     /* each UDP ping's datagram, there and back */
+
+/* Latencies in ns. */
+struct wake_result {
+	/* Two processes, a word in a shared mapping, FUTEX_WAIT/FUTEX_WAKE. */
+	uint64_t futex_n, futex_p50, futex_p99;
+	/* Two processes, blocking UDP sockets on 127.0.0.1, WAKE_UDP_BYTES each way. */
+	uint64_t udp_n, udp_p50, udp_p99;
+	/* The chain floor of an in-memory put: futex_p50 + udp_p50. */
+	uint64_t chain_p50;
+	/*
+	 * The client-rate floor: `clients` processes, each in lockstep with one
+	 * server process that answers at once: rate_trips round trips in
+	 * rate_ns, `rate` per second.
+	 */
+	unsigned clients;
+	uint64_t rate_trips, rate_ns;
+	double rate;
+	double seconds; /* asked for, all three together */
+	char why[200];	/* on failure: what failed, and where */
+};
+
+/*
+ * The three floors, a third of `seconds` each (at least WAKE_ROUNDS_MIN
+ * round trips of each ping-pong, at most WAKE_TRIPS_MAX). 0 and *out
+ * filled, or -errno with *out zeroed but for `why` (-EINVAL: clients
+ * outside 1..WAKE_CLIENTS_MAX or seconds not positive; -EINTR: pkv-bench
+ * got a signal). Every child process it forked is gone (exited, or killed
+ * by pid and reaped) when it returns, on every path.
+ */
+int wake_floor(double seconds, unsigned clients, struct wake_result *out);
+
+struct phase_result;
+
+/*
+ * The floors as text lines and as a JSON member ("wakeup_floor": {...},
+ * led by ", "), each with the main phase's p50 over the chain floor and its
+ * ops/s over the client-rate floor; base: the baseline phase, or NULL.
+ */
+void wake_print_text(FILE *f, const struct wake_result *w, const struct phase_result *main_pr,
+		     const struct phase_result *base);
+void wake_print_json(FILE *f, const struct wake_result *w, const struct phase_result *main_pr,
+		     const struct phase_result *base);
+
+#endif
