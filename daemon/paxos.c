@@ -24,6 +24,8 @@
  *   paxos-sync.c       restart: sync from a majority, epochs, durable restore
  *   paxos-conf.c       configurations: moving to a newer one, changes of
  *                      the voters, a peer's configuration
+ *   paxos-info.c       key inspection: what each daemon promised, accepted
+ *                      and learned for a key (read-only)
  */
 #include "paxos-internal.h"
 
