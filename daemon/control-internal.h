@@ -64,6 +64,10 @@ bool queue_reply(struct daemon *d, struct ctl_conn *c, int status, uint64_t gen,
 /* The bucket and key request rq names; 0 or the status to refuse with. */
 int req_bucket_key(const struct ctl_conn *c, const struct ctl_req *rq, struct pkv_bytes *bucket,
 		   struct pkv_bytes *key);
+/* req_bucket_key, and the 8 bytes after the key (the caller checked
+ * value_len == 8): a watch's first generation, a release's generation. */
+int req_bucket_key_u64(const struct ctl_conn *c, const struct ctl_req *rq,
+		       struct pkv_bytes *bucket, struct pkv_bytes *key, uint64_t *v);
 
 /* ---- control-watch.c ---------------------------------------------------- */
 

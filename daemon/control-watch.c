@@ -245,11 +245,10 @@ int watch_request(struct daemon *d, struct ctl_conn *c, const struct ctl_req *rq
 	    (whole && (rq->flags & CTL_WATCH_QUEUE)))
 		return PKV_S_BAD_REQUEST;
 	struct pkv_bytes bucket, key;
-	int st = req_bucket_key(c, rq, &bucket, &key);
+	uint64_t from;
+	int st = req_bucket_key_u64(c, rq, &bucket, &key, &from);
 	if (st)
 		return st;
-	uint64_t from;
-	memcpy(&from, key.p + key.len, sizeof(from));
 	c->wbucket = malloc(bucket.len + key.len + 1);
 	if (!c->wbucket)
 		return PKV_S_NO_MEMORY;

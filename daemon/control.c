@@ -669,6 +669,15 @@ int req_bucket_key(const struct ctl_conn *c, const struct ctl_req *rq, struct pk
 	return 0;
 }
 
+int req_bucket_key_u64(const struct ctl_conn *c, const struct ctl_req *rq,
+		       struct pkv_bytes *bucket, struct pkv_bytes *key, uint64_t *v)
+{
+	int st = req_bucket_key(c, rq, bucket, key);
+	if (!st)
+		memcpy(v, key->p + key->len, sizeof(*v));
+	return st;
+}
+
 /* CTL_OP_INFO: checked like every request; 0 or the status to refuse with. */
 static int info_request(struct daemon *d, struct ctl_conn *c, const struct ctl_req *rq)
 {
@@ -702,11 +711,10 @@ static int release_request(struct daemon *d, struct ctl_conn *c, const struct ct
 	if (rq->flags || rq->value_len != 8 || !rq->key_len)
 		return PKV_S_BAD_REQUEST;
 	struct pkv_bytes bucket, key;
-	int st = req_bucket_key(c, rq, &bucket, &key);
+	uint64_t gen;
+	int st = req_bucket_key_u64(c, rq, &bucket, &key, &gen);
 	if (st)
 		return st;
-	uint64_t gen;
-	memcpy(&gen, key.p + key.len, sizeof(gen));
 	if (c->pid <= 0)
 		return PKV_S_NOT_OWNER;
 	uint64_t started = d->ctl.hooks->pid_start_time(c->pid);
