@@ -120,6 +120,10 @@ split_chooses_once() { # KEY NEAR FARNODE
 reads_everywhere() { # KEY VALUE
 	local n got
 	for n in $ALL; do
+		# A daemon just healed from a cut answers once it sees a quorum
+		# and its acceptor has synced again (heal waits for connections).
+		t_wait_for "node$n has quorum" t_quorum_is "$n" yes
+		t_wait_for "node$n synced" t_field_is "$n" synced yes
 		got=$(t_pkv -n "node$n" get "$1") || t_fail "node$n: get $1 failed"
 		[ "$got" = "$2" ] || t_fail "node$n reads $1='$got', want '$2'"
 	done

@@ -57,8 +57,10 @@ fi
 heal
 for n in $ALL; do
 	# node3 was cut off: it answers reads again once it sees a quorum of
-	# the voters (heal waits for node1's view only).
+	# the voters and its acceptor has synced (heal waits for node1's view
+	# only).
 	t_wait_for "node$n has quorum after the heal" t_quorum_is "$n" yes
+	t_wait_for "node$n synced after the heal" t_field_is "$n" synced yes
 	got=$(t_pkv -n "node$n" get shrink-key) || t_fail "node$n: get shrink-key failed"
 	[ "$got" = v ] || { echo "hole reproduced: node$n reads shrink-key='$got', chosen v" >&2; exit 1; }
 done
