@@ -61,6 +61,10 @@ voters=$(t_field 3 voters)
 same_voters() { local n; for n in $ALL; do [ "$(t_field "$n" voters)" = "$voters" ] || return 1; done; }
 t_wait_for "every daemon shows the voters '$voters'" same_voters
 for n in $ALL; do
+	# A daemon healed from the cut answers once it sees a quorum and its
+	# acceptor has synced again.
+	t_wait_for "node$n has quorum after the heal" t_quorum_is "$n" yes
+	t_wait_for "node$n synced after the heal" t_field_is "$n" synced yes
 	got=$(t_pkv -n "node$n" get minority-key) || t_fail "node$n: get minority-key failed"
 	[ "$got" = from-3 ] || { echo "hole reproduced: node$n reads minority-key='$got' after the heal, node3 chose from-3" >&2; exit 1; }
 done
