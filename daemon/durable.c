@@ -469,13 +469,12 @@ int durable_open(struct durable **out, const char *dir, char *err, size_t errlen
 	rc = durable_log_scan(d, d->replay, len, &end, err, errlen);
 	if (rc)
 		goto fail;
+	/* Past the last whole record, zeros only are the zeros written ahead:
+	 * kept, the next batch overwrites them. Anything else is a torn tail. */
 	d->alloc_end = len;
-	if (end < len && zeros_only(d->replay + end, len - end)) {
-		/* The zeros written ahead: not a torn write; the next batch
-		 * overwrites them. */
-	} else if (end < len) {
-		/* Torn tail: cut it and make the cut durable before any append
-		 * lands after it. */
+	if (end < len && !zeros_only(d->replay + end, len - end)) {
+		/* Cut it and make the cut durable before any append lands after
+		 * it. */
 		d->alloc_end = end;
 		if (ftruncate(d->fd, (off_t)end) != 0 || fsync(d->fd) != 0) {
 			rc = -errno;
@@ -611,12 +610,14 @@ int durable_sync_begin(struct durable *d, const uint8_t **buf, size_t *len, uint
 		 * DURABLE_ZERO_AHEAD bytes of log that changes the file's size).
 		 * Without memory for them the batch only appends. */
 		size_t want = d->fl_len + DURABLE_ZERO_AHEAD;
-		uint8_t *nb = want <= d->fl_cap ? d->fl_buf : realloc(d->fl_buf, want);
-		if (nb) {
-			if (nb != d->fl_buf) {
+		if (want > d->fl_cap) {
+			uint8_t *nb = realloc(d->fl_buf, want);
+			if (nb) {
 				d->fl_buf = nb;
 				d->fl_cap = want;
 			}
+		}
+		if (want <= d->fl_cap) {
 			memset(d->fl_buf + d->fl_len, 0, DURABLE_ZERO_AHEAD);
 			d->fl_wlen = want;
 		}
