@@ -457,15 +457,34 @@ struct waiter {
 	uint32_t tag;
 	int r;
 	uint64_t ms;
+	pid_t tid; /* the waiting thread, once it runs */
 };
 
 static void *wait_thread(void *arg)
 {
 	struct waiter *w = arg;
+	__atomic_store_n(&w->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
 	uint64_t t0 = client_mono_ms();
 	w->r = ring_wait(w->a, w->tag, t0 + 20000);
 	w->ms = client_mono_ms() - t0;
 	return NULL;
+}
+
+/* Whether thread tid of this process sleeps in the kernel (state S). */
+static bool thread_sleeps(pid_t tid)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	const char *p = strrchr(buf, ')'); /* the name may hold anything */
+	return p && p[1] == ' ' && p[2] == 'S';
 }
 
 /*
@@ -493,11 +512,14 @@ START_TEST(sleeping_client_is_woken_by_the_waker_or_by_system_call_when_it_refus
 			log.word = NULL;
 			pthread_t t;
 			ck_assert_int_eq(pthread_create(&t, NULL, wait_thread, &w), 0);
-			/* Answer only once the client has said it sleeps. */
+			/* Answer only once the client has said it waits and its
+			 * thread sleeps in the kernel (its futex wait). */
 			uint64_t deadline = client_mono_ms() + 10000;
-			while (!__atomic_load_n(&AREA(slot)->waiting, __ATOMIC_SEQ_CST))
+			pid_t tid;
+			while (!__atomic_load_n(&AREA(slot)->waiting, __ATOMIC_SEQ_CST) ||
+			       !(tid = __atomic_load_n(&w.tid, __ATOMIC_ACQUIRE)) ||
+			       !thread_sleeps(tid))
 				ck_assert(client_mono_ms() < deadline);
-			usleep(2000); /* well into its futex wait, most rounds */
 			serve_all();
 			pthread_join(t, NULL);
 			ck_assert_int_eq(w.r, 0);
