@@ -98,6 +98,23 @@ START_TEST(quantile_is_nearest_rank_not_interpolated)
 }
 END_TEST
 
+/* The floors' p50 and p99: sorted in place, nearest rank like the phases'. */
+START_TEST(p50_p99_sorts_and_takes_nearest_ranks)
+{
+	uint64_t odd[] = {50, 10, 40, 20, 30};
+	uint64_t p50, p99;
+	stats_p50_p99(odd, 5, &p50, &p99);
+	ck_assert_uint_eq(odd[0], 10);
+	ck_assert_uint_eq(odd[4], 50);
+	ck_assert_uint_eq(p50, 30);
+	ck_assert_uint_eq(p99, 50);
+	uint64_t even[] = {4, 3, 2, 1};
+	stats_p50_p99(even, 4, &p50, &p99);
+	ck_assert_uint_eq(p50, 2);
+	ck_assert_uint_eq(p99, 4);
+}
+END_TEST
+
 START_TEST(quantile_counts_duplicates)
 {
 	static const uint64_t s[] = {3, 3, 3, 9};
@@ -334,6 +351,7 @@ static Suite *bench_stats_suite(void)
 	tcase_add_test(tc, quantile_takes_exact_ranks_of_1_to_1000);
 	tcase_add_test(tc, quantile_is_nearest_rank_not_interpolated);
 	tcase_add_test(tc, quantile_counts_duplicates);
+	tcase_add_test(tc, p50_p99_sorts_and_takes_nearest_ranks);
 	tcase_add_test(tc, quantile_merges_clients);
 	tcase_add_test(tc, quantile_weighs_an_overflowed_reservoir);
 	tcase_add_test(tc, quantile_tolerates_rounding_of_the_weights);

@@ -147,13 +147,6 @@ static int floor_round(struct lockstep *ls, struct floor_writer *w, uint64_t *ns
 	return 0;
 }
 
-static void floor_percentiles(uint64_t *v, uint64_t n, uint64_t *p50, uint64_t *p99)
-{
-	stats_sort(v, n);
-	*p50 = v[n / 2];
-	*p99 = v[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1];
-}
-
 int floor_fdatasync(const char *dir, double seconds, unsigned writers, struct floor_result *out)
 {
 	static uint8_t block[FLOOR_BLOCK];
@@ -232,10 +225,10 @@ int floor_fdatasync(const char *dir, double seconds, unsigned writers, struct fl
 
 	if (!rc) {
 		out->n = n1;
-		floor_percentiles(one, n1, &out->p50, &out->p99);
+		stats_p50_p99(one, n1, &out->p50, &out->p99);
 		out->writers = writers;
 		out->co_n = nco;
-		floor_percentiles(co, nco, &out->co_p50, &out->co_p99);
+		stats_p50_p99(co, nco, &out->co_p50, &out->co_p99);
 		snprintf(out->dir, sizeof(out->dir), "%s", dir);
 	}
 out:

@@ -68,6 +68,14 @@ uint64_t stats_quantile(const struct sample_set *sets, unsigned nsets, uint64_t 
 	return lo;
 }
 
+void stats_p50_p99(uint64_t *v, uint64_t n, uint64_t *p50, uint64_t *p99)
+{
+	stats_sort(v, n);
+	struct sample_set s = {.samples = v, .n = n, .weight = 1};
+	*p50 = stats_quantile(&s, 1, v[n - 1], 0.50);
+	*p99 = stats_quantile(&s, 1, v[n - 1], 0.99);
+}
+
 bool stats_near(uint64_t a, uint64_t b, uint64_t at, uint64_t window)
 {
 	return b + window >= at && a <= at + window;

@@ -46,6 +46,10 @@ struct sample_set {
  */
 uint64_t stats_quantile(const struct sample_set *sets, unsigned nsets, uint64_t max, double q);
 
+/* Sorts n > 0 samples and takes their p50 and p99 as stats_quantile does
+ * (the floors' percentiles, like the phases'). */
+void stats_p50_p99(uint64_t *v, uint64_t n, uint64_t *p50, uint64_t *p99);
+
 /* Whether the interval [a, b] overlaps the window [at - window, at + window]. */
 bool stats_near(uint64_t a, uint64_t b, uint64_t at, uint64_t window);
 

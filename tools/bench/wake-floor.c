@@ -199,15 +199,6 @@ static void *wake_map(size_t len)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-/* p50 and p99 of n > 0 samples, as the phases' percentiles are taken. */
-static void wake_percentiles(uint64_t *v, uint64_t n, uint64_t *p50, uint64_t *p99)
-{
-	stats_sort(v, n);
-	struct sample_set s = {.samples = v, .n = n, .weight = 1};
-	*p50 = stats_quantile(&s, 1, v[n - 1], 0.50);
-	*p99 = stats_quantile(&s, 1, v[n - 1], 0.99);
-}
-
 /* Whether a ping-pong goes on: the count and the time, at least WAKE_ROUNDS_MIN. */
 static bool wake_more(uint64_t n, uint64_t end)
 {
@@ -300,7 +291,7 @@ static int wake_futex(double seconds, uint64_t *samples, struct wake_kids *k,
 	}
 	if (!rc) {
 		out->futex_n = n;
-		wake_percentiles(samples, n, &out->futex_p50, &out->futex_p99);
+		stats_p50_p99(samples, n, &out->futex_p50, &out->futex_p99);
 	}
 out:
 	munmap(pp, sizeof(*pp));
@@ -461,7 +452,7 @@ static int wake_udp(double seconds, uint64_t *samples, struct wake_kids *k,
 	}
 	if (!rc) {
 		out->udp_n = n;
-		wake_percentiles(samples, n, &out->udp_p50, &out->udp_p99);
+		stats_p50_p99(samples, n, &out->udp_p50, &out->udp_p99);
 	}
 out:
 	if (fa >= 0)
