@@ -31,14 +31,8 @@ void paxos_conf_move(struct paxos *p, const struct pkv_conf *c, uint64_t now)
 	p->prev_voters = c->prev_voters;
 	paxos_update_voters(p);
 	p->stats.conf_changes++;
-	for (uint32_t n = 1; n <= PKV_MAX_NODES; n++) {
-		struct peer *pe = &p->peers[n];
-		pe->sync_done = false;
-		pe->sync_rid = 0;
-		pe->sync_cursor = 0;
-		pe->sync_got = 0;
-		pe->sync_last = false;
-	}
+	for (uint32_t n = 1; n <= PKV_MAX_NODES; n++)
+		sync_peer_reset(&p->peers[n]);
 	if (is_voter(p, p->cfg.self) && !PKV_PAXOS_BROKEN_CATCHUP) {
 		p->synced = false;
 		p->catchup = true;

@@ -516,6 +516,8 @@ void drop_step(struct paxos *p, uint64_t now);
 
 /* ---- paxos-sync.c ----------------------------------------------------- */
 void sync_adopt_epoch(struct paxos *p, uint64_t epoch);
+/* Forgets the copy from pe: not done, no page asked, from the start. */
+void sync_peer_reset(struct peer *pe);
 
 void sync_step(struct paxos *p, uint64_t now);
 /* Node n is one this daemon copies from now (restart or catch-up). */

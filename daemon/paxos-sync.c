@@ -218,6 +218,15 @@ void sync_on_reply(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint
  * absent daemon kept from before the epoch meets the newer generation and
  * ends, as any older generation does.
  */
+void sync_peer_reset(struct peer *pe)
+{
+	pe->sync_done = false;
+	pe->sync_rid = 0;
+	pe->sync_cursor = 0;
+	pe->sync_got = 0;
+	pe->sync_last = false;
+}
+
 void sync_adopt_epoch(struct paxos *p, uint64_t epoch)
 {
 	if (epoch <= p->epoch)

@@ -835,11 +835,7 @@ void paxos_peer_restarted(struct paxos *p, uint32_t node, uint64_t now)
 	if (!paxos_peer_ok(p, node))
 		return;
 	struct peer *pe = &p->peers[node];
-	pe->sync_done = false;
-	pe->sync_rid = 0;
-	pe->sync_cursor = 0;
-	pe->sync_got = 0;
-	pe->sync_last = false;
+	sync_peer_reset(pe);
 	pe->synced = false;
 	for (struct req *r = p->reqs; r; r = r->next)
 		proposer_dispatch(p, r, PAXOS_EV_PEER_DOWN, node, NULL, now);
