@@ -928,6 +928,12 @@ int daemon_init(struct daemon *d)
 	d->paxos = paxos_new(&pc, d->store, &d->ob);
 	if (!d->paxos)
 		return -ENOMEM;
+	/* No lease before a majority echoes us (§5.1): a core never told one
+	 * takes its learner's values as vouched for, and values a durable log
+	 * restores below were learned before the stop, which the majority may
+	 * have ended since. update_time publishes it everywhere once it
+	 * differs from d->lease_until_us (0 until then). */
+	paxos_set_lease(d->paxos, membership_lease_until(&d->mem));
 	d->conf = paxos_conf(d->paxos);
 	membership_set_conf(&d->mem, &d->conf);
 	if ((r = persist_replay(d, daemon_now_us())) < 0)
