@@ -305,6 +305,10 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
 	}
 	OUT("\n");
 	OUT("incarnation: %" PRIu64 "\n", d->incarnation);
+	/* §6.2: how long the peers keep this node's pid bindings once it is gone
+	 * (`pkv hold` rides a restart out for as long) */
+	OUT("timing: failure_timeout_ms=%u restart_grace_ms=%u heartbeat_ms=%u\n",
+	    d->cfg.failure_timeout_ms, d->cfg.restart_grace_ms, d->cfg.heartbeat_ms);
 	unsigned subscribers = 0;
 	for (struct ctl_conn *c = d->ctl.conns; c; c = c->next)
 		subscribers += c->subscriber && !c->closing;

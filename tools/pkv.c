@@ -337,8 +337,15 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* The daemon's incarnation, from its `pkv cluster` report; 0: no answer. */
-static uint64_t daemon_incarnation(struct pkv_client *cl)
+/*
+ * The daemon's incarnation, from its `pkv cluster` report (0: no answer),
+ * and when *restart_ms is not NULL how long its peers surely keep its pid
+ * bindings once it is gone (docs/design.md §6.2): the failure timeout plus
+ * the restart grace after its last datagram, less a heartbeat, the most
+ * its last datagram can precede its end. *restart_ms is left as it is
+ * when the report does not say (a daemon older than `timing:`).
+ */
+static uint64_t daemon_incarnation(struct pkv_client *cl, unsigned *restart_ms)
 {
 	char *text = NULL;
 	uint64_t inc = 0;
@@ -346,6 +353,13 @@ static uint64_t daemon_incarnation(struct pkv_client *cl)
 		const char *at = strstr(text, "incarnation: ");
 		if (at)
 			inc = strtoull(at + strlen("incarnation: "), NULL, 10);
+		unsigned ft, grace, hb;
+		at = strstr(text, "\ntiming: ");
+		if (restart_ms && at &&
+		    sscanf(at, "\ntiming: failure_timeout_ms=%u restart_grace_ms=%u heartbeat_ms=%u",
+			   &ft, &grace, &hb) == 3 &&
+		    ft + grace > hb)
+			*restart_ms = ft + grace - hb;
 		free(text);
 	}
 	return inc;
@@ -1729,12 +1743,15 @@ static int cmd_hold(int argc, char **argv)
 	 * grace (docs/design.md §6.2). From the moment the daemon is seen
 	 * gone or restarted (no answer, or another incarnation), the doubt
 	 * of its absence and of the new incarnation before its lease holds
-	 * is ridden out for HOLD_RESTART_WAIT_MS (the default failure
-	 * timeout plus grace); a lock seen lost is not, nor the doubt of a
-	 * daemon that did not restart (cut off: its lease is over).
+	 * is ridden out for as long as the peers surely keep the binding:
+	 * the daemon's failure timeout plus its restart grace, less a
+	 * heartbeat (daemon_incarnation; 2 s, the defaults less nothing, for
+	 * a daemon that does not say). A lock seen lost is not ridden out,
+	 * nor the doubt of a daemon that did not restart (cut off: its lease
+	 * is over).
 	 */
-	enum { HOLD_RESTART_WAIT_MS = 2000 };
-	uint64_t away_since = 0, inc0 = daemon_incarnation(cl);
+	unsigned restart_ms = 2000;
+	uint64_t away_since = 0, inc0 = daemon_incarnation(cl, &restart_ms);
 	for (;;) {
 		pid_t w = waitpid(child, &st, WNOHANG);
 		if (w == child || (w < 0 && errno != EINTR))
@@ -1770,14 +1787,16 @@ static int cmd_hold(int argc, char **argv)
 		bool stale = (g == PKV_OK && (v.flags & PKV_VALUE_STALE)) || g == PKV_NO_QUORUM;
 		bool gone = !mine && !stale && g != PKV_TIMEOUT && g != PKV_UNAVAILABLE;
 		uint64_t now = mono_ms();
-		if ((g == PKV_UNAVAILABLE || g == PKV_TIMEOUT || stale) && !away_since &&
-		    (g == PKV_UNAVAILABLE || daemon_incarnation(cl) != inc0))
-			away_since = now;
-		else if (mine && !stale) {
+		/* The daemon as it answers now: 0, none (gone, or not yet up);
+		 * the cache of a gone daemon reads on until its lease ends. */
+		uint64_t inc = g == PKV_UNAVAILABLE ? 0 : daemon_incarnation(cl, &restart_ms);
+		if (mine && !stale && inc) {
 			away_since = 0;
-			inc0 = daemon_incarnation(cl); /* the next restart is another one */
-		}
-		if (stale && away_since && now - away_since < HOLD_RESTART_WAIT_MS)
+			inc0 = inc; /* the next restart is another one */
+		} else if (inc != inc0 && !away_since &&
+			   (g == PKV_UNAVAILABLE || g == PKV_TIMEOUT || stale || mine))
+			away_since = now;
+		if (stale && away_since && now - away_since < restart_ms)
 			stale = false; /* a restart under way: its doubt is ridden out */
 		if (ev == PKV_EVENT_LIFETIME_ENDED || (in_doubt && gone)) {
 			fprintf(stderr, "pkv: hold %s: lifetime ended (the majority ended it while the"
