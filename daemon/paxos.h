@@ -407,7 +407,8 @@ void paxos_set_wall(struct paxos *p, uint64_t wall_ms, uint64_t now);
  * may answer from its learner. From then on a put or get of a key it has
  * learned goes to a quorum like one it never saw (no quorum: PKV_S_NO_QUORUM),
  * except a get through paxos_get_stale. Before the first call the lease is
- * always held.
+ * always held (the simulator's cores run so): a daemon calls it before it
+ * restores or answers anything.
  */
 void paxos_set_lease(struct paxos *p, uint64_t until);
 /*

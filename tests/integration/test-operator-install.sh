@@ -302,6 +302,9 @@ wait_ready
 on_host 2 pkv wait --timeout 30 || t_fail "pkv wait on beta after the restart"
 out=$(on_host 2 pkv get operator-key) || t_fail "get on beta after the restart"
 [ "$out" = first-value ] || t_fail "after the restart get answered '$out'"
+# gamma answers from what its log restored once it holds a lease (its own
+# quorum and a majority's echoes, docs/design.md §5.1), as beta did
+on_host 3 pkv wait --timeout 30 || t_fail "pkv wait on gamma after the restart"
 out=$(on_host 3 pkv put operator-key second-value) || t_fail "put on gamma after the restart"
 [ "$out" = first-value ] || t_fail "after the restart a second put chose '$out'"
 echo "--- pkv cluster on beta after the restart"
