@@ -52,6 +52,7 @@ struct ctl_conn {
 	uint8_t *wbucket;    /* bucket then key, one block */
 	uint32_t wblen, wklen;
 	bool told_free;	     /* queue head told the key is free, nothing chosen since */
+	bool wlate;	     /* a chosen value kept back: no lease then (§8.3) */
 	uint64_t info_id;    /* CTL_OP_INFO: the paxos request whose answers go here */
 	uint8_t rx[CTL_MAX_PACKET];
 };

@@ -150,6 +150,23 @@ void watch_leave(struct daemon *d, struct ctl_conn *c)
 }
 
 /*
+ * Without the lease (docs/design.md §8.3) a watch is told no value chosen:
+ * what this daemon knows may be a lifetime a majority ended meanwhile. The
+ * value is kept back, and told once the lease holds, if it is still chosen
+ * then (watch_catch_up). Ends are told at once: they are facts. A queue
+ * watch (§8.5) is told as before, since a value chosen only keeps its
+ * waiter waiting.
+ */
+static bool watch_told_chosen(struct daemon *d, struct ctl_conn *c, bool leased)
+{
+	if (leased || (c->wflags & CTL_WATCH_QUEUE))
+		return true;
+	c->wlate = true;
+	d->ctl.watch_late = true;
+	return false;
+}
+
+/*
  * The state the watch starts from: what changed after generation `from`,
  * which the caller already knows (0: nothing), is reported first — an
  * ended lifetime, then the value chosen now — so no event falls between
@@ -159,16 +176,20 @@ static void watch_start(struct daemon *d, struct ctl_conn *c, uint64_t from)
 {
 	struct pkv_bytes bucket = {c->wbucket, c->wblen};
 	struct pkv_bytes key = {c->wbucket + c->wblen, c->wklen};
+	bool leased = daemon_now_us() < d->lease_until_us;
 	c->wchosen = from;
 	c->wended = from ? from - 1 : 0;
 	if (c->wflags & CTL_WATCH_BUCKET) {
+		c->wended = 0; /* per key from here on */
+		if (!watch_told_chosen(d, c, leased))
+			return; /* wchosen keeps `from` for watch_catch_up */
 		struct store_bucket *b = store_bucket(d->store, bucket, false);
 		for (size_t i = 0; b && i < store_bucket_nslots(b); i++) {
 			const struct store_entry *e = store_bucket_entry_at(b, i);
 			if (e && e->chosen && e->gen > from) /* NULL: a collected hole */
 				watch_send_chosen(d, c, e);
 		}
-		c->wchosen = c->wended = 0; /* per key from here on */
+		c->wchosen = 0;
 		return;
 	}
 	struct store_entry *e = store_lookup(d->store, bucket, key, false);
@@ -177,10 +198,41 @@ static void watch_start(struct daemon *d, struct ctl_conn *c, uint64_t from)
 	 * after the caller saw generation `from`: that lifetime ended. */
 	if (!queue && from && (!e || e->gen > from))
 		watch_send_ended(d, c, bucket, key, e ? e->gen - 1 : from);
-	if (e && e->chosen && e->gen > from)
+	if (e && e->chosen && e->gen > from && watch_told_chosen(d, c, leased))
 		watch_send_chosen(d, c, e);
 	if (queue)
 		watch_tell_head(d, bucket, key, NULL);
+}
+
+/*
+ * The lease holds: each watch told the values kept back from it that are
+ * still chosen now, after this turn's ends (a lifetime that ended while
+ * it was kept back shows as its end only, as one chosen and ended in one
+ * turn does).
+ */
+static void watch_catch_up(struct daemon *d)
+{
+	d->ctl.watch_late = false;
+	for (struct ctl_conn *c = d->ctl.conns; c; c = c->next) {
+		if (!c->watcher || !c->wlate)
+			continue;
+		c->wlate = false;
+		struct pkv_bytes bucket = {c->wbucket, c->wblen};
+		if (c->wflags & CTL_WATCH_BUCKET) {
+			struct store_bucket *b = store_bucket(d->store, bucket, false);
+			for (size_t i = 0; b && i < store_bucket_nslots(b); i++) {
+				const struct store_entry *e = store_bucket_entry_at(b, i);
+				if (e && e->chosen && e->gen > c->wchosen)
+					watch_send_chosen(d, c, e);
+			}
+			c->wchosen = 0;
+			continue;
+		}
+		struct pkv_bytes key = {c->wbucket + c->wblen, c->wklen};
+		const struct store_entry *e = store_lookup(d->store, bucket, key, false);
+		if (e && e->chosen && e->gen > c->wchosen)
+			watch_send_chosen(d, c, e);
+	}
 }
 
 /* What the learner saw this turn (before the cache and the answers). */
@@ -206,6 +258,7 @@ void watch_drain(struct daemon *d)
 		if (queued)
 			watch_tell_head(d, bucket, key, NULL);
 	}
+	bool leased = daemon_now_us() < d->lease_until_us;
 	struct store_entry *const *le = paxos_learned(d->paxos, &n);
 	for (size_t i = 0; i < n; i++) {
 		const struct store_entry *e = le[i];
@@ -213,10 +266,13 @@ void watch_drain(struct daemon *d)
 			continue; /* ended in the same turn: ENDED said so */
 		struct pkv_bytes bucket = store_bucket_name(e->bucket);
 		for (struct ctl_conn *c = d->ctl.conns; c; c = c->next)
-			if (watch_matches(c, bucket, e->key) &&
-			    ((c->wflags & CTL_WATCH_BUCKET) || e->gen > c->wchosen))
+			if (watch_matches(c, bucket, e->key) && !c->wlate &&
+			    ((c->wflags & CTL_WATCH_BUCKET) || e->gen > c->wchosen) &&
+			    watch_told_chosen(d, c, leased))
 				watch_send_chosen(d, c, e);
 	}
+	if (leased && d->ctl.watch_late)
+		watch_catch_up(d);
 }
 
 /*

@@ -46,6 +46,7 @@ struct control {
 	uint64_t watch_seq; /* arrival order of watches */
 	uint64_t last_ticket; /* the last lock waiter's ticket (struct ctl_watch_ticket) */
 	uint64_t watch_dropped; /* watch streams ended: reader too slow, no memory */
+	bool watch_late;	/* some watch has a chosen value kept back (no lease) */
 	bool closing_all;	/* control_close_all: every connection goes, nothing is sent */
 };
 

@@ -511,6 +511,14 @@ int paxos_keys(struct paxos *p, uint64_t id, struct pkv_bytes bucket, uint64_t d
 		req_complete_status(p, r, bad);
 		return paxos_finish_call(p, now);
 	}
+	/*
+	 * Past the lease our own keys may include lifetimes a majority ended
+	 * (docs/design.md §5.1): a listing answers no quorum, as a read does.
+	 */
+	if (p->lease_set && now >= p->lease_until) {
+		req_complete_status(p, r, PKV_S_NO_QUORUM);
+		return paxos_finish_call(p, now);
+	}
 	/* Local keys with an accepted or chosen value. */
 	struct store_bucket *b = store_bucket(p->store, bucket, false);
 	for (size_t i = 0; b && i < store_bucket_nslots(b); i++) {

@@ -290,6 +290,8 @@ PKV_EXPORT void pkv_value_free(struct pkv_value *value);
  * Lists the keys of a bucket (NULL: the default bucket) known across the
  * cluster, in bytewise order. *iter is freed with pkv_keys_free. Keys are
  * fetched in pages as the iterator advances, so pkv_keys_next can also fail.
+ * PKV_NO_QUORUM while the daemon holds no lease (as a pkv_get): its own
+ * keys may include lifetimes the majority ended (docs/design.md §5.1).
  */
 PKV_EXPORT int pkv_keys(struct pkv_client *client, const void *bucket, size_t bucket_len,
 			struct pkv_keys **iter);
@@ -454,6 +456,11 @@ PKV_EXPORT void pkv_unsubscribe(struct pkv_subscription *sub);
  *
  * key == NULL watches every key of the bucket: first one CHOSEN per key
  * chosen now in a generation above from_gen, then every key's events.
+ *
+ * While the daemon holds no lease (cut off, or just restarted: see
+ * pkv_get) a watch other than a queue is told no CHOSEN: what the daemon
+ * knows may have ended meanwhile. Once the lease holds it is told each
+ * value it missed that is still chosen; ENDED is told as it happens.
  *
  * PKV_WATCH_QUEUE makes the watch a lock waiter (pkv_lock): ENDED goes
  * only to the oldest waiter of the key on this daemon while the key is

@@ -1355,6 +1355,35 @@ START_TEST(forwarded_put_past_the_lease_does_not_answer_from_the_learner)
 END_TEST
 
 /*
+ * A key listing past the lease answers no quorum (docs/design.md §5.1): it
+ * starts from our own keys, which may include lifetimes a majority ended.
+ * It used to list them, asking only the peers it still saw.
+ */
+START_TEST(keys_past_the_lease_answers_no_quorum)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_msg ch = chosen_msg("k", 1, "v");
+	fx_chosen(&f, 2, &ch);
+	paxos_set_lease(f.p, f.now);
+	pkv_outbox_reset(&f.ob);
+	paxos_keys(f.p, 4, b("B"), PAXOS_NO_DEADLINE, f.now);
+	size_t n;
+	const struct paxos_completion *c = paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(c[0].status, PKV_S_NO_QUORUM);
+	ck_assert_uint_eq(c[0].n_keys, 0);
+	ck_assert_ptr_null(find(&f, PKV_MSG_KEYS_REQ, 2));
+	paxos_completions_reset(f.p);
+	/* The lease again: the key is listed. */
+	paxos_set_lease(f.p, f.now + 1);
+	paxos_keys(f.p, 5, b("B"), PAXOS_NO_DEADLINE, f.now);
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_KEYS_REQ, 2));
+	fx_free(&f);
+}
+END_TEST
+
+/*
  * paxos_erase_owed (docs/design.md §5.1): a node is named from the
  * erasure's fan-out until it acknowledged it, whoever told us.
  */
@@ -2281,6 +2310,7 @@ int main(void)
 	tcase_add_test(r, tombstone_is_collected_without_nodes_that_never_ran);
 	tcase_add_test(r, get_past_the_lease_does_not_take_its_own_learners_answer);
 	tcase_add_test(r, forwarded_put_past_the_lease_does_not_answer_from_the_learner);
+	tcase_add_test(r, keys_past_the_lease_answers_no_quorum);
 	tcase_add_test(r, erase_owed_names_nodes_until_they_acknowledge);
 	tcase_add_test(r, node_disconnect_erases_node_bound_key);
 	tcase_add_test(r, observer_binds_to_an_unwatched_observer_and_sends_rounds_to_voters_only);
