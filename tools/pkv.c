@@ -1772,8 +1772,11 @@ static int cmd_hold(int argc, char **argv)
 				    (bl == 0 || !memcmp(b, o.put.bucket, bl)))
 					ev = e;
 			}
-			if (nr < 0) {
-				pkv_unsubscribe(sub); /* the daemon went away: reads go on */
+			if (nr != 0) {
+				/* The daemon went away (PKV_UNAVAILABLE) or the stream
+				 * broke: reads from the cache go on, at the pace of the
+				 * sleep below, not of a descriptor readable for good. */
+				pkv_unsubscribe(sub);
 				sub = NULL;
 			}
 		} else {
