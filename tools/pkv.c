@@ -1673,8 +1673,14 @@ static int cmd_hold(int argc, char **argv)
 		r = pkv_lock(cl, o.put.bucket, o.put.bucket_len, key, strlen(key), value,
 			     strlen(value), o.wait_ms, &v);
 		if (r == PKV_TIMEOUT) {
-			fprintf(stderr, "pkv: hold %s: still held after the --timeout: %s not run\n",
-				key, argv[at + 3]);
+			/* Without a lease the daemon tells a waiter nothing (§8.3). */
+			if (pkv_wait_for_quorum(cl, 0) != PKV_OK)
+				fprintf(stderr, "pkv: hold %s: not granted within the --timeout: the daemon"
+						" holds no quorum and lease, so it cannot tell whether the"
+						" key is free: %s not run\n", key, argv[at + 3]);
+			else
+				fprintf(stderr, "pkv: hold %s: still held after the --timeout: %s not run\n",
+					key, argv[at + 3]);
 			pkv_close(cl);
 			return EX_WAIT_TIMEOUT;
 		}

@@ -6,7 +6,8 @@
 # watch and a bucket watch opened on node1 then must not say "chosen" for
 # it; after the heal they say "ended", and the bucket watch reports the
 # plain key chosen once the lease holds. A watch used to report what the
-# store held at once, the ended value as the current one. Needs
+# store held at once, the ended value as the current one. A `hold --wait`
+# there times out and says the daemon has no lease. Needs
 # -Dfault_injection=true (skips otherwise).
 . "$(dirname "$0")/lib.sh"
 : "${PKV_FAULT:?}"
@@ -29,6 +30,12 @@ t_fault 3 "block=1"
 t_wait_for "node1 without quorum" t_quorum_is 1 no
 for i in 2 3; do t_wait_for "mine gone on node$i" sh -c "'$PKV' -n node$i get mine >/dev/null 2>&1; [ \$? = 1 ]"; done
 [ "$(t_pkv -n node1 get --stale mine 2>/dev/null)" = v1 ] || t_fail "node1 no longer holds mine"
+
+# A waiter there is not granted the key, and is told why.
+rc=0
+out=$("$PKV" -n node1 hold --wait --timeout 1 mine v9 -- true 2>&1) || rc=$?
+[ "$rc" = 75 ] || t_fail "hold --wait on node1 without a lease: exit $rc: $out"
+grep -q "no quorum and lease" <<<"$out" || t_fail "hold --wait on node1 without a lease does not say so: $out"
 
 "$PKV" -n node1 watch mine >"$T_DIR/wkey" 2>&1 &
 T_PID[wkey]=$!
