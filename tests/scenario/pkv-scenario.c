@@ -115,6 +115,7 @@ static struct {
 	uint64_t seed;
 	int clients;
 	bool keep, verbose, net_faults;
+	bool durable; /* --durable: pkvd --durable, its state dir kept across restarts */
 	pid_t daemon[N_MAX + 1];
 	pid_t worker[MAX_CLIENTS];
 	bool membership;
@@ -195,9 +196,9 @@ static void cleanup(void)
 static void print_replay(void)
 {
 	printf("# replay: PKVD=%s %s --seed %" PRIu64
-	       " --seconds %u --clients %d --bound-ms %u%s\n",
+	       " --seconds %u --clients %d --bound-ms %u%s%s\n",
 	       S.pkvd, program_invocation_name, S.seed, S.seconds, S.clients, S.bound_ms,
-	       S.membership ? "" : " --no-membership");
+	       S.membership ? "" : " --no-membership", S.durable ? " --durable" : "");
 }
 
 static void harness_fail(const char *fmt, ...)
@@ -292,6 +293,10 @@ static void start_daemon(int i, bool bootstrap)
 		}
 		if (bootstrap)
 			av[k++] = "--bootstrap";
+		/* the acceptor log lives in the node's state dir, RUN_DIR/nodeN,
+		 * which a restart keeps (docs/design.md §6.3) */
+		if (S.durable)
+			av[k++] = "--durable";
 		execv(S.pkvd, (char *const *)av);
 		_exit(127);
 	}
@@ -542,6 +547,7 @@ struct fault {
 	long skew;
 	int node;
 	bool probe; /* partition: a lease probe runs on its cut-off node */
+	uint64_t kill_at; /* --durable probe partition: SIGKILL its node then (0: no) */
 };
 
 #define MAX_FAULTS 16
@@ -603,6 +609,9 @@ static int popcount(unsigned m)
 }
 
 static char applied[N_MAX + 1][256];
+/* --durable: probe partitions whose cut-off node was killed and restarted
+ * inside them (cut_restarts=), and those whose kill the limits refused. */
+static unsigned cut_restarts, cut_restarts_skipped;
 /*
  * After a probe's partition heals, its cut-off node loses what would tell
  * it of the other side's erasures for a while (late_erase=: their ERASEs,
@@ -955,6 +964,7 @@ static void probe_run(int k, int x, int m, uint64_t end_ms, int ready_fd, int go
 	while (r == PKV_OK && do_get(&w, key, val, false) != PKV_OK && mono_ms() < learned_by)
 		nap_ms(10);
 	char b = 1;
+	unsigned reads = 0;
 	if (write(ready_fd, &b, 1) != 1 || read(go_fd, &b, 1) != 1)
 		_exit(2);
 	while (mono_ms() < end_ms) {
@@ -964,7 +974,9 @@ static void probe_run(int k, int x, int m, uint64_t end_ms, int ready_fd, int go
 		/* short: a get waiting for a quorum would sleep through the heal */
 		w.c = cx;
 		w.node = x;
-		do_get_within(&w, key, NULL, false, PROBE_GET_MS);
+		/* --durable: every other read of X through the daemon, past its
+		 * cache (X restarts inside the cut: kill_inside_partitions) */
+		do_get_within(&w, key, NULL, S.durable && (++reads & 1u), PROBE_GET_MS);
 		nap_ms(50);
 	}
 	/*
@@ -975,7 +987,7 @@ static void probe_run(int k, int x, int m, uint64_t end_ms, int ready_fd, int go
 	w.c = cx;
 	w.node = x;
 	for (uint64_t heal_end = mono_ms() + 2u * S.ft_ms; mono_ms() < heal_end;) {
-		do_get_within(&w, key, NULL, false, PROBE_GET_MS);
+		do_get_within(&w, key, NULL, S.durable && (++reads & 1u), PROBE_GET_MS);
 		nap_ms(5);
 	}
 	uint64_t t_kill = mono_ms();
@@ -1002,6 +1014,13 @@ static void probe_start(struct fault *f)
 		return;
 	/* long enough for the majority to end it and X to answer it past the bound */
 	uint64_t min_end = mono_ms() + 2u * S.ft_ms + S.lease_bound_ms + 1500u;
+	/* --durable: X is killed once the majority ended its pid bindings
+	 * (F + restart grace, the grace being F, after the cut, which begins
+	 * once the probe's put is learned: up to 2 s), restarted within
+	 * 600 ms, and read on past the lease bound before the heal */
+	if (S.durable)
+		min_end = mono_ms() + 2000u + 2u * S.ft_ms + 500u + 600u + 1500u +
+			  S.lease_bound_ms + 1500u;
 	if (f->end_ms < min_end)
 		f->end_ms = min_end;
 	int ready[2], go[2];
@@ -1027,12 +1046,74 @@ static void probe_start(struct fault *f)
 		char b;
 		if (poll(&pf, 1, 5000) == 1 && read(ready[0], &b, 1) == 1) {
 			push_specs(false); /* the partition goes on before the owner dies */
+			if (S.durable)
+				f->kill_at = mono_ms() + 2u * S.ft_ms + 500u;
 			if (write(go[1], &b, 1) != 1)
 				say("probe %d: the child went away", n_probes - 1);
 		}
 	}
 	close(ready[0]);
 	close(go[1]); /* a child still waiting ends at EOF */
+}
+
+/* SIGKILLs daemon node; the F_KILL fault restarts it at its end_ms. */
+static void kill_daemon(int node)
+{
+	kill(S.daemon[node], SIGKILL);
+	waitpid(S.daemon[node], NULL, 0);
+	S.daemon[node] = 0;
+	applied[node][0] = 0;
+}
+
+/*
+ * --durable: the case the lease at start exists for (docs/design.md §5.1,
+ * §6.3). A probe partition's cut-off node X is SIGKILLed once the majority
+ * has ended its pid bindings (F + restart grace after the cut, with a
+ * margin) and restarted within the grace, still cut off: its log restores
+ * the probe's value, whose holder lives and whose binding X takes back
+ * (§6.2), and other values the majority ended meanwhile. Until the heal X
+ * must not answer them: it holds no lease. The probe reads X through the
+ * cache and through the daemon meanwhile, and the partition outlasts the
+ * restart by the lease bound and more.
+ */
+static void kill_inside_partitions(uint64_t *rng)
+{
+	uint64_t now = mono_ms();
+	for (int i = 0; i < MAX_FAULTS; i++) {
+		struct fault *p = &faults[i];
+		if (!p->active || p->kind != F_PARTITION || !p->kill_at || now < p->kill_at)
+			continue;
+		p->kill_at = 0;
+		int x = __builtin_ctz(p->nodes), slot = -1;
+		bool busy = false;
+		for (int k = 0; k < MAX_FAULTS; k++) {
+			if (faults[k].active &&
+			    (faults[k].kind == F_KILL || faults[k].kind == F_STOP))
+				busy = true;
+			if (!faults[k].active && slot < 0)
+				slot = k;
+		}
+		/* one kill or pause at a time; a restart takes the size of the
+		 * moment, so none while a membership change is on its way */
+		if (busy || slot < 0 || M.child || !M.converged || S.daemon[x] <= 0) {
+			cut_restarts_skipped++;
+			say("node%d: no kill inside its partition (limits)", x);
+			continue;
+		}
+		size_t first, count;
+		dist_open_mask(ALL, &first, &count);
+		kill_daemon(x);
+		struct fault f = {.active = true, .kind = F_KILL, .nodes = 1u << x, .node = x};
+		f.end_ms = now + rnd_in(rng, 200, 600); /* within the restart grace */
+		uint64_t min_end = f.end_ms + 1500u + S.lease_bound_ms + 1500u;
+		if (p->end_ms < min_end)
+			p->end_ms = min_end;
+		faults[slot] = f;
+		fault_count[F_KILL]++;
+		cut_restarts++;
+		say("kill node%d inside its partition, restart at +%" PRIu64 "ms", x,
+		    f.end_ms - now);
+	}
 }
 
 /* Starts one random fault if the limits allow it. */
@@ -1118,10 +1199,7 @@ static void fault_start(uint64_t *rng)
 		/* every node's view changes when one goes away */
 		dist_open_mask(ALL, &first, &count);
 		if (f.kind == F_KILL) {
-			kill(S.daemon[f.node], SIGKILL);
-			waitpid(S.daemon[f.node], NULL, 0);
-			S.daemon[f.node] = 0;
-			applied[f.node][0] = 0;
+			kill_daemon(f.node);
 			f.end_ms = now + rnd_in(rng, 300, 1500); /* then restart */
 		} else {
 			kill(S.daemon[f.node], SIGSTOP);
@@ -1629,8 +1707,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: pkv-scenario [--seconds N] [--seed S] [--clients N] [--bound-ms MS] "
-		"[--keep] [--verbose] [--no-membership] [--observers 0..2]   (PKVD: the daemon"
-		" binary)\n");
+		"[--keep] [--verbose] [--no-membership] [--observers 0..2] [--durable]   (PKVD:"
+		" the daemon binary)\n");
 	exit(64);
 }
 
@@ -1658,6 +1736,8 @@ int main(int argc, char **argv)
 			S.verbose = true;
 		else if (!strcmp(argv[i], "--no-membership"))
 			S.membership = false;
+		else if (!strcmp(argv[i], "--durable"))
+			S.durable = true;
 		else if (!strcmp(argv[i], "--observers") && i + 1 < argc)
 			S.observers = atoi(argv[++i]);
 		else
@@ -1687,9 +1767,9 @@ int main(int argc, char **argv)
 	S.ready_ms = 60000u * scale;
 	signal(SIGPIPE, SIG_IGN);
 	printf("# scenario seed=%" PRIu64 " seconds=%u clients=%d erasure bound=%u ms lease bound=%u ms "
-	       "membership=%s pkvd=%s\n",
+	       "membership=%s durable=%s pkvd=%s\n",
 	       S.seed, S.seconds, S.clients, S.bound_ms, S.lease_bound_ms,
-	       S.membership ? "yes" : "no", S.pkvd);
+	       S.membership ? "yes" : "no", S.durable ? "yes" : "no", S.pkvd);
 	fflush(stdout);
 	uint64_t rng = S.seed;
 
@@ -1734,6 +1814,8 @@ int main(int argc, char **argv)
 	uint64_t next_fault = t_start + rnd_in(&rng, 200, 1200);
 	while (mono_ms() < end) {
 		fault_expire(false);
+		if (S.durable)
+			kill_inside_partitions(&rng);
 		member_tick();
 		for (int i = 1; i <= N_NODES; i++) {
 			int st;
@@ -1827,6 +1909,8 @@ int main(int argc, char **argv)
 		       M.grow, M.shrink, M.ok, M.not_in_sync, M.failed, M.retries, M.size);
 	printf(" probes=%d late_reads=%lu (max %" PRIu64 " ms)", n_probes, lease_late_reads,
 	       lease_late_max);
+	if (S.durable)
+		printf(" cut_restarts=%u (refused %u)", cut_restarts, cut_restarts_skipped);
 	printf(" fd_down=%u fd_unprovoked=%u violations=%lu\n", fd_downs, fd_unprovoked,
 	       violations);
 	if (violations)
