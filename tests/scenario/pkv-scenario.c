@@ -1076,6 +1076,14 @@ static void kill_daemon(int node)
  * cache and through the daemon meanwhile, and the partition outlasts the
  * restart by the lease bound and more.
  */
+static bool kill_pending(void)
+{
+	for (int i = 0; i < MAX_FAULTS; i++)
+		if (faults[i].active && faults[i].kind == F_PARTITION && faults[i].kill_at)
+			return true;
+	return false;
+}
+
 static void kill_inside_partitions(uint64_t *rng)
 {
 	uint64_t now = mono_ms();
@@ -1083,7 +1091,6 @@ static void kill_inside_partitions(uint64_t *rng)
 		struct fault *p = &faults[i];
 		if (!p->active || p->kind != F_PARTITION || !p->kill_at || now < p->kill_at)
 			continue;
-		p->kill_at = 0;
 		int x = __builtin_ctz(p->nodes), slot = -1;
 		bool busy = false;
 		for (int k = 0; k < MAX_FAULTS; k++) {
@@ -1094,8 +1101,17 @@ static void kill_inside_partitions(uint64_t *rng)
 				slot = k;
 		}
 		/* one kill or pause at a time; a restart takes the size of the
-		 * moment, so none while a membership change is on its way */
-		if (busy || slot < 0 || M.child || !M.converged || S.daemon[x] <= 0) {
+		 * moment, so none while a membership change is on its way (none
+		 * starts while a kill is pending: fault_start); waits up to
+		 * 1.5 s for them to end */
+		bool refused = slot < 0 || S.daemon[x] <= 0;
+		if (!refused && (busy || M.child || !M.converged)) {
+			if (now < p->kill_at + 1500u)
+				continue;
+			refused = true;
+		}
+		p->kill_at = 0;
+		if (refused) {
 			cut_restarts_skipped++;
 			say("node%d: no kill inside its partition (limits)", x);
 			continue;
@@ -1138,7 +1154,24 @@ static void fault_start(uint64_t *rng)
 	f.kind = (enum fault_kind)rnd_in(rng, 0, S.membership ? F_KINDS - 1 : F_MEMBER - 1);
 	if (!S.net_faults && f.kind != F_KILL && f.kind != F_STOP && f.kind != F_MEMBER)
 		f.kind = rnd_in(rng, 0, 1) ? F_KILL : F_STOP;
+	/* --durable: one draw in four, while no probe partition runs, cuts
+	 * one daemon off, which brings a probe and the kill inside it */
+	bool cut_one = false;
+	if (S.durable && S.net_faults && f.kind != F_MEMBER && rnd_in(rng, 0, 3) == 0) {
+		bool probing = false;
+		for (int i = 0; i < MAX_FAULTS; i++)
+			if (faults[i].active && faults[i].kind == F_PARTITION && faults[i].probe)
+				probing = true;
+		if (!probing) {
+			f.kind = F_PARTITION;
+			cut_one = true;
+		}
+	}
 	if (f.kind == F_MEMBER) {
+		/* a daemon cut off misses a change until the heal, and the kill
+		 * inside its partition waits for every daemon to have it */
+		if (kill_pending())
+			return;
 		if (member_change(rng))
 			fault_count[F_MEMBER]++;
 		return;
@@ -1161,7 +1194,7 @@ static void fault_start(uint64_t *rng)
 		f.skew = (long)rnd_in(rng, 200, 1500) * (rnd_in(rng, 0, 1) ? 1 : -1);
 		break;
 	case F_PARTITION: {
-		int side = (int)rnd_in(rng, 1, 2);
+		int side = cut_one ? 1 : (int)rnd_in(rng, 1, 2);
 		if (popcount(dist) + side > 2)
 			return;
 		f.nodes = random_set(rng, side, side, dist);
@@ -1186,7 +1219,7 @@ static void fault_start(uint64_t *rng)
 		break;
 	case F_KILL:
 	case F_STOP:
-		if (killing || popcount(dist) + 1 > 2)
+		if (killing || popcount(dist) + 1 > 2 || kill_pending())
 			return;
 		f.nodes = random_set(rng, 1, 1, dist);
 		if (!f.nodes)
