@@ -548,9 +548,15 @@ struct fault {
 	int node;
 	bool probe; /* partition: a lease probe runs on its cut-off node */
 	uint64_t kill_at; /* --durable probe partition: SIGKILL its node then (0: no) */
+	uint64_t kill_ms;		 /* kill: when it was SIGKILLed */
+	size_t dist_first, dist_count; /* kill: the intervals it opened */
 };
 
 #define MAX_FAULTS 16
+/* --durable: a kill restarted this soon keeps its holders' bindings: the
+ * restart grace (the failure timeout, 1 s) less the new daemon's start and
+ * the hand-over file's age (docs/design.md §6.2) */
+#define KEPT_RESTART_MS 600u
 static struct fault faults[MAX_FAULTS];
 static unsigned fault_count[F_KINDS];
 
@@ -558,6 +564,10 @@ static unsigned fault_count[F_KINDS];
 struct dist {
 	int node;
 	uint64_t a, b;
+	/* --durable: opened by a kill whose daemon was restarted within the
+	 * restart grace, which keeps its live holders' keys (docs/design.md
+	 * §6.2); not an excuse for a bound key read absent by its owner */
+	bool kept;
 };
 static struct dist *dists;
 static size_t n_dists, cap_dists;
@@ -570,7 +580,7 @@ static size_t dist_open(int node)
 		if (!dists)
 			harness_fail("out of memory");
 	}
-	dists[n_dists] = (struct dist){node, mono_ms(), UINT64_MAX};
+	dists[n_dists] = (struct dist){node, mono_ms(), UINT64_MAX, false};
 	return n_dists++;
 }
 
@@ -1233,7 +1243,12 @@ static void fault_start(uint64_t *rng)
 		dist_open_mask(ALL, &first, &count);
 		if (f.kind == F_KILL) {
 			kill_daemon(f.node);
-			f.end_ms = now + rnd_in(rng, 300, 1500); /* then restart */
+			f.kill_ms = now;
+			f.dist_first = first;
+			f.dist_count = count;
+			/* then restart; --durable: half of them within the grace */
+			f.end_ms = now + (S.durable && rnd_in(rng, 0, 1) ? rnd_in(rng, 200, KEPT_RESTART_MS)
+									 : rnd_in(rng, 300, 1500));
 		} else {
 			kill(S.daemon[f.node], SIGSTOP);
 			f.end_ms = now + rnd_in(rng, 200, 1500);
@@ -1296,6 +1311,12 @@ static void fault_expire_pass(bool all, bool kills)
 				start_daemon(f->node, false);
 				f->restarting = true;
 				say("restart node%d", f->node);
+				/* within the grace (less a margin for its start and
+				 * the hand-over file's age): its holders keep their
+				 * keys across the restart (docs/design.md §6.2) */
+				if (S.durable && f->dist_count && now - f->kill_ms <= KEPT_RESTART_MS)
+					for (size_t d = 0; d < f->dist_count; d++)
+						dists[f->dist_first + d].kept = true;
 			}
 			/* disturbed until synced again */
 			if (!all && !daemon_ready(f->node))
@@ -1479,13 +1500,19 @@ static uint64_t node_clear_since(int node, uint64_t t)
 	return e;
 }
 
-/* True when any node was disturbed at some time in [a, b]. */
-static bool any_disturbed(uint64_t a, uint64_t b)
+/* True when any node was disturbed at some time in [a, b]; with
+ * `but_kept`, a durable restart within the grace does not count. */
+static bool any_disturbed_but(uint64_t a, uint64_t b, bool but_kept)
 {
 	for (size_t i = 0; i < n_dists; i++)
-		if (dists[i].a <= b && dists[i].b >= a)
+		if (dists[i].a <= b && dists[i].b >= a && !(but_kept && dists[i].kept))
 			return true;
 	return false;
+}
+
+static bool any_disturbed(uint64_t a, uint64_t b)
+{
+	return any_disturbed_but(a, b, false);
 }
 
 static int op_by_key(const void *a, const void *b)
@@ -1624,7 +1651,7 @@ static void check_key(struct op *v, size_t n)
 				if (v[j].kind == 'P' && !strcmp(v[j].sent, o->sent))
 					put = &v[j];
 			if (!put || put->status != PKV_OK || strcmp(put->got, put->sent) ||
-			    put->t1 > o->t0 || any_disturbed(put->t0, o->t1))
+			    put->t1 > o->t0 || any_disturbed_but(put->t0, o->t1, true))
 				continue;
 			violation("%s='%s' read absent on node%d at %" PRIu64
 				  " while its owner lived (put at %" PRIu64 ")",
