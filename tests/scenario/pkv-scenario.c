@@ -622,6 +622,8 @@ static char applied[N_MAX + 1][256];
 /* --durable: probe partitions whose cut-off node was killed and restarted
  * inside them (cut_restarts=), and those whose kill the limits refused. */
 static unsigned cut_restarts, cut_restarts_skipped;
+/* --durable: kills restarted within the grace, each with a keep probe */
+static unsigned keep_probes;
 /*
  * After a probe's partition heals, its cut-off node loses what would tell
  * it of the other side's erasures for a while (late_erase=: their ERASEs,
@@ -1010,6 +1012,74 @@ static void probe_run(int k, int x, int m, uint64_t end_ms, int ready_fd, int go
 	_exit(fclose(w.h) == 0 ? 0 : 2);
 }
 
+/*
+ * --durable, a kill restarted within the grace (docs/design.md §6.2): the
+ * probe puts key bkK bound to a live process of its own through X before
+ * the kill, and reads it through X (cache and daemon, in turn) across the
+ * restart until well after it; the holder lives throughout, so the
+ * checker's lost-while-bound rule must see the value, never `not found`.
+ */
+static void keep_probe_run(int k, int x, unsigned down_ms, int ready_fd)
+{
+	char path[300], name[16], key[32], val[48];
+	snprintf(path, sizeof(path), "%s/hist-probe-%d", S.dir, k);
+	struct worker_ctx w = {.id = S.clients + 1, .node = x};
+	w.h = fopen(path, "w");
+	snprintf(name, sizeof(name), "node%d", x);
+	if (!w.h || pkv_open(&w.c, name) != PKV_OK)
+		_exit(2);
+	pid_t h = fork();
+	if (h < 0)
+		_exit(2);
+	if (h == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (;;)
+			pause();
+	}
+	snprintf(key, sizeof(key), "bk%d", k);
+	snprintf(val, sizeof(val), "b:w%d.L%d", w.id, k);
+	do_put(&w, key, val, h, 0);
+	char b = 1;
+	if (write(ready_fd, &b, 1) != 1)
+		_exit(2);
+	unsigned reads = 0;
+	for (uint64_t end = mono_ms() + down_ms + 3000u; mono_ms() < end;) {
+		do_get_within(&w, key, val, ++reads & 1u, PROBE_GET_MS);
+		nap_ms(20);
+	}
+	uint64_t t_kill = mono_ms();
+	kill(h, SIGKILL);
+	waitpid(h, NULL, 0);
+	fprintf(w.h, "X %d %d %" PRIu64 " %" PRIu64 "\n", w.id, k, t_kill, mono_ms());
+	pkv_value_free(&w.v);
+	pkv_close(w.c);
+	_exit(fclose(w.h) == 0 ? 0 : 2);
+}
+
+/* Before a kill of x restarted within the grace: a keep probe, once its
+ * put returned (or 5 s passed). */
+static void keep_probe_start(int x, unsigned down_ms)
+{
+	int ready[2];
+	if (n_probes == MAX_PROBES || pipe(ready) < 0)
+		return;
+	pid_t p = fork();
+	if (p == 0) {
+		close(ready[0]);
+		keep_probe_run(n_probes, x, down_ms, ready[1]);
+	}
+	close(ready[1]);
+	if (p > 0) {
+		probes[n_probes++] = p;
+		keep_probes++;
+		struct pollfd pf = {.fd = ready[0], .events = POLLIN};
+		char b;
+		if (poll(&pf, 1, 5000) != 1 || read(ready[0], &b, 1) != 1)
+			say("keep probe %d: no put", n_probes - 1);
+	}
+	close(ready[0]);
+}
+
 /* Before partition f (one node cut off) goes on: a probe, if one can run. */
 static void probe_start(struct fault *f)
 {
@@ -1242,13 +1312,17 @@ static void fault_start(uint64_t *rng)
 		/* every node's view changes when one goes away */
 		dist_open_mask(ALL, &first, &count);
 		if (f.kind == F_KILL) {
+			/* then restart; --durable: half of them within the grace */
+			unsigned down = S.durable && rnd_in(rng, 0, 1)
+						? rnd_in(rng, 200, KEPT_RESTART_MS)
+						: rnd_in(rng, 300, 1500);
+			if (S.durable && down <= KEPT_RESTART_MS)
+				keep_probe_start(f.node, down);
 			kill_daemon(f.node);
-			f.kill_ms = now;
+			f.kill_ms = mono_ms();
 			f.dist_first = first;
 			f.dist_count = count;
-			/* then restart; --durable: half of them within the grace */
-			f.end_ms = now + (S.durable && rnd_in(rng, 0, 1) ? rnd_in(rng, 200, KEPT_RESTART_MS)
-									 : rnd_in(rng, 300, 1500));
+			f.end_ms = f.kill_ms + down;
 		} else {
 			kill(S.daemon[f.node], SIGSTOP);
 			f.end_ms = now + rnd_in(rng, 200, 1500);
@@ -1970,7 +2044,8 @@ int main(int argc, char **argv)
 	printf(" probes=%d late_reads=%lu (max %" PRIu64 " ms)", n_probes, lease_late_reads,
 	       lease_late_max);
 	if (S.durable)
-		printf(" cut_restarts=%u (refused %u)", cut_restarts, cut_restarts_skipped);
+		printf(" cut_restarts=%u (refused %u) kept_restarts=%u", cut_restarts,
+		       cut_restarts_skipped, keep_probes);
 	printf(" fd_down=%u fd_unprovoked=%u violations=%lu\n", fd_downs, fd_unprovoked,
 	       violations);
 	if (violations)
