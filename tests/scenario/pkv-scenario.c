@@ -5,7 +5,7 @@
  * and a checker of the properties of docs/design.md §4 and §9.
  *
  *   pkv-scenario [--seconds N] [--seed S] [--clients N] [--bound-ms MS] [--keep]
- *                [--verbose] [--no-membership]
+ *                [--verbose] [--no-membership] [--observers K] [--durable]
  *
  * PKVD names the daemon binary. Faults: datagram loss, duplication, delay,
  * reordering, symmetric and asymmetric partitions, wall-clock skew (through
@@ -41,6 +41,11 @@
  *    after its put returned (not vouched for: docs/design.md §5.1). A
  *    partition that cuts off one daemon brings a probe (probe_start) that
  *    holds a bound key there while the majority ends it.
+ * With --durable every daemon keeps its acceptor log across restarts; a
+ * probe partition's cut-off daemon is killed and restarted inside it
+ * (kill_inside_partitions), and half of the other kills restart within the
+ * restart grace with a keep probe (keep_probe_run), where a bound key read
+ * absent by its live owner is a violation even though a daemon was killed.
  * It prints one summary line; exit 0 with no violation, 1 with violations,
  * 99 when the harness itself failed (a daemon did not start, …).
  */
@@ -1038,6 +1043,7 @@ static void keep_probe_run(int k, int x, unsigned down_ms, int ready_fd)
 	}
 	snprintf(key, sizeof(key), "bk%d", k);
 	snprintf(val, sizeof(val), "b:w%d.L%d", w.id, k);
+	S.op_timeout_ms = 1000u; /* the kill waits for this put */
 	do_put(&w, key, val, h, 0);
 	char b = 1;
 	if (write(ready_fd, &b, 1) != 1)
@@ -1057,7 +1063,7 @@ static void keep_probe_run(int k, int x, unsigned down_ms, int ready_fd)
 }
 
 /* Before a kill of x restarted within the grace: a keep probe, once its
- * put returned (or 5 s passed). */
+ * put returned (or 2 s passed). */
 static void keep_probe_start(int x, unsigned down_ms)
 {
 	int ready[2];
@@ -1074,7 +1080,7 @@ static void keep_probe_start(int x, unsigned down_ms)
 		keep_probes++;
 		struct pollfd pf = {.fd = ready[0], .events = POLLIN};
 		char b;
-		if (poll(&pf, 1, 5000) != 1 || read(ready[0], &b, 1) != 1)
+		if (poll(&pf, 1, 2000) != 1 || read(ready[0], &b, 1) != 1)
 			say("keep probe %d: no put", n_probes - 1);
 	}
 	close(ready[0]);
@@ -1145,6 +1151,15 @@ static void kill_daemon(int node)
 	applied[node][0] = 0;
 }
 
+/* A probe partition's kill (kill_inside_partitions) is still to come. */
+static bool kill_pending(void)
+{
+	for (int i = 0; i < MAX_FAULTS; i++)
+		if (faults[i].active && faults[i].kind == F_PARTITION && faults[i].kill_at)
+			return true;
+	return false;
+}
+
 /*
  * --durable: the case the lease at start exists for (docs/design.md §5.1,
  * §6.3). A probe partition's cut-off node X is SIGKILLed once the majority
@@ -1156,14 +1171,6 @@ static void kill_daemon(int node)
  * cache and through the daemon meanwhile, and the partition outlasts the
  * restart by the lease bound and more.
  */
-static bool kill_pending(void)
-{
-	for (int i = 0; i < MAX_FAULTS; i++)
-		if (faults[i].active && faults[i].kind == F_PARTITION && faults[i].kill_at)
-			return true;
-	return false;
-}
-
 static void kill_inside_partitions(uint64_t *rng)
 {
 	uint64_t now = mono_ms();
@@ -1234,10 +1241,13 @@ static void fault_start(uint64_t *rng)
 	f.kind = (enum fault_kind)rnd_in(rng, 0, S.membership ? F_KINDS - 1 : F_MEMBER - 1);
 	if (!S.net_faults && f.kind != F_KILL && f.kind != F_STOP && f.kind != F_MEMBER)
 		f.kind = rnd_in(rng, 0, 1) ? F_KILL : F_STOP;
-	/* --durable: one draw in four, while no probe partition runs, cuts
-	 * one daemon off, which brings a probe and the kill inside it */
+	/* --durable: one draw in four cuts one daemon off (unless a probe
+	 * partition runs), which brings a probe and the kill inside it, and
+	 * one in four kills one (restarted within the grace two times in
+	 * three) */
 	bool cut_one = false;
-	if (S.durable && S.net_faults && f.kind != F_MEMBER && rnd_in(rng, 0, 3) == 0) {
+	unsigned bias = S.durable && S.net_faults && f.kind != F_MEMBER ? rnd_in(rng, 0, 3) : 3;
+	if (bias == 0) {
 		bool probing = false;
 		for (int i = 0; i < MAX_FAULTS; i++)
 			if (faults[i].active && faults[i].kind == F_PARTITION && faults[i].probe)
@@ -1246,6 +1256,8 @@ static void fault_start(uint64_t *rng)
 			f.kind = F_PARTITION;
 			cut_one = true;
 		}
+	} else if (bias == 1) {
+		f.kind = F_KILL;
 	}
 	if (f.kind == F_MEMBER) {
 		/* a daemon cut off misses a change until the heal, and the kill
@@ -1312,8 +1324,8 @@ static void fault_start(uint64_t *rng)
 		/* every node's view changes when one goes away */
 		dist_open_mask(ALL, &first, &count);
 		if (f.kind == F_KILL) {
-			/* then restart; --durable: half of them within the grace */
-			unsigned down = S.durable && rnd_in(rng, 0, 1)
+			/* then restart; --durable: two in three within the grace */
+			unsigned down = S.durable && rnd_in(rng, 0, 2)
 						? rnd_in(rng, 200, KEPT_RESTART_MS)
 						: rnd_in(rng, 300, 1500);
 			if (S.durable && down <= KEPT_RESTART_MS)
