@@ -551,9 +551,9 @@ struct fault {
 	unsigned pct, ms;
 	long skew;
 	int node;
-	bool probe; /* partition: a lease probe runs on its cut-off node */
+	bool probe;	  /* partition: a lease probe runs on its cut-off node */
 	uint64_t kill_at; /* --durable probe partition: SIGKILL its node then (0: no) */
-	uint64_t kill_ms;		 /* kill: when it was SIGKILLed */
+	uint64_t kill_ms; /* kill: when it was SIGKILLed */
 	size_t dist_first, dist_count; /* kill: the intervals it opened */
 };
 
@@ -1326,8 +1326,8 @@ static void fault_start(uint64_t *rng)
 		if (f.kind == F_KILL) {
 			/* then restart; --durable: two in three within the grace */
 			unsigned down = S.durable && rnd_in(rng, 0, 2)
-						? rnd_in(rng, 200, KEPT_RESTART_MS)
-						: rnd_in(rng, 300, 1500);
+					    ? rnd_in(rng, 200, KEPT_RESTART_MS)
+					    : rnd_in(rng, 300, 1500);
 			if (S.durable && down <= KEPT_RESTART_MS)
 				keep_probe_start(f.node, down);
 			kill_daemon(f.node);
@@ -1400,7 +1400,8 @@ static void fault_expire_pass(bool all, bool kills)
 				/* within the grace (less a margin for its start and
 				 * the hand-over file's age): its holders keep their
 				 * keys across the restart (docs/design.md §6.2) */
-				if (S.durable && f->dist_count && now - f->kill_ms <= KEPT_RESTART_MS)
+				if (S.durable && f->dist_count &&
+				    now - f->kill_ms <= KEPT_RESTART_MS)
 					for (size_t d = 0; d < f->dist_count; d++)
 						dists[f->dist_first + d].kept = true;
 			}
