@@ -933,7 +933,11 @@ int daemon_init(struct daemon *d)
 	 * restores below were learned before the stop, which the majority may
 	 * have ended since. update_time publishes it everywhere once it
 	 * differs from d->lease_until_us (0 until then). */
+#ifndef PKV_TEST_LATE_LEASE
+	/* TEST ONLY, tests/scenario: scenario-durable-late-lease builds pkvd
+	 * without this call (pkvd-late-lease), never installed. */
 	paxos_set_lease(d->paxos, membership_lease_until(&d->mem));
+#endif
 	d->conf = paxos_conf(d->paxos);
 	membership_set_conf(&d->mem, &d->conf);
 	if ((r = persist_replay(d, daemon_now_us())) < 0)

@@ -5,7 +5,7 @@
  * and a checker of the properties of docs/design.md §4 and §9.
  *
  *   pkv-scenario [--seconds N] [--seed S] [--clients N] [--bound-ms MS] [--keep]
- *                [--verbose] [--no-membership]
+ *                [--verbose] [--no-membership] [--observers K] [--durable]
  *
  * PKVD names the daemon binary. Faults: datagram loss, duplication, delay,
  * reordering, symmetric and asymmetric partitions, wall-clock skew (through
@@ -41,6 +41,11 @@
  *    after its put returned (not vouched for: docs/design.md §5.1). A
  *    partition that cuts off one daemon brings a probe (probe_start) that
  *    holds a bound key there while the majority ends it.
+ * With --durable every daemon keeps its acceptor log across restarts; a
+ * probe partition's cut-off daemon is killed and restarted inside it
+ * (kill_inside_partitions), and half of the other kills restart within the
+ * restart grace with a keep probe (keep_probe_run), where a bound key read
+ * absent by its live owner is a violation even though a daemon was killed.
  * It prints one summary line; exit 0 with no violation, 1 with violations,
  * 99 when the harness itself failed (a daemon did not start, …).
  */
@@ -115,6 +120,7 @@ static struct {
 	uint64_t seed;
 	int clients;
 	bool keep, verbose, net_faults;
+	bool durable; /* --durable: pkvd --durable, its state dir kept across restarts */
 	pid_t daemon[N_MAX + 1];
 	pid_t worker[MAX_CLIENTS];
 	bool membership;
@@ -195,9 +201,9 @@ static void cleanup(void)
 static void print_replay(void)
 {
 	printf("# replay: PKVD=%s %s --seed %" PRIu64
-	       " --seconds %u --clients %d --bound-ms %u%s\n",
+	       " --seconds %u --clients %d --bound-ms %u%s%s\n",
 	       S.pkvd, program_invocation_name, S.seed, S.seconds, S.clients, S.bound_ms,
-	       S.membership ? "" : " --no-membership");
+	       S.membership ? "" : " --no-membership", S.durable ? " --durable" : "");
 }
 
 static void harness_fail(const char *fmt, ...)
@@ -292,6 +298,10 @@ static void start_daemon(int i, bool bootstrap)
 		}
 		if (bootstrap)
 			av[k++] = "--bootstrap";
+		/* the acceptor log lives in the node's state dir, RUN_DIR/nodeN,
+		 * which a restart keeps (docs/design.md §6.3) */
+		if (S.durable)
+			av[k++] = "--durable";
 		execv(S.pkvd, (char *const *)av);
 		_exit(127);
 	}
@@ -541,10 +551,17 @@ struct fault {
 	unsigned pct, ms;
 	long skew;
 	int node;
-	bool probe; /* partition: a lease probe runs on its cut-off node */
+	bool probe;	  /* partition: a lease probe runs on its cut-off node */
+	uint64_t kill_at; /* --durable probe partition: SIGKILL its node then (0: no) */
+	uint64_t kill_ms; /* kill: when it was SIGKILLed */
+	size_t dist_first, dist_count; /* kill: the intervals it opened */
 };
 
 #define MAX_FAULTS 16
+/* --durable: a kill restarted this soon keeps its holders' bindings: the
+ * restart grace (the failure timeout, 1 s) less the new daemon's start and
+ * the hand-over file's age (docs/design.md §6.2) */
+#define KEPT_RESTART_MS 600u
 static struct fault faults[MAX_FAULTS];
 static unsigned fault_count[F_KINDS];
 
@@ -552,6 +569,10 @@ static unsigned fault_count[F_KINDS];
 struct dist {
 	int node;
 	uint64_t a, b;
+	/* --durable: opened by a kill whose daemon was restarted within the
+	 * restart grace, which keeps its live holders' keys (docs/design.md
+	 * §6.2); not an excuse for a bound key read absent by its owner */
+	bool kept;
 };
 static struct dist *dists;
 static size_t n_dists, cap_dists;
@@ -564,7 +585,7 @@ static size_t dist_open(int node)
 		if (!dists)
 			harness_fail("out of memory");
 	}
-	dists[n_dists] = (struct dist){node, mono_ms(), UINT64_MAX};
+	dists[n_dists] = (struct dist){node, mono_ms(), UINT64_MAX, false};
 	return n_dists++;
 }
 
@@ -603,6 +624,11 @@ static int popcount(unsigned m)
 }
 
 static char applied[N_MAX + 1][256];
+/* --durable: probe partitions whose cut-off node was killed and restarted
+ * inside them (cut_restarts=), and those whose kill the limits refused. */
+static unsigned cut_restarts, cut_restarts_skipped;
+/* --durable: kills restarted within the grace, each with a keep probe */
+static unsigned keep_probes;
 /*
  * After a probe's partition heals, its cut-off node loses what would tell
  * it of the other side's erasures for a while (late_erase=: their ERASEs,
@@ -955,6 +981,7 @@ static void probe_run(int k, int x, int m, uint64_t end_ms, int ready_fd, int go
 	while (r == PKV_OK && do_get(&w, key, val, false) != PKV_OK && mono_ms() < learned_by)
 		nap_ms(10);
 	char b = 1;
+	unsigned reads = 0;
 	if (write(ready_fd, &b, 1) != 1 || read(go_fd, &b, 1) != 1)
 		_exit(2);
 	while (mono_ms() < end_ms) {
@@ -964,7 +991,9 @@ static void probe_run(int k, int x, int m, uint64_t end_ms, int ready_fd, int go
 		/* short: a get waiting for a quorum would sleep through the heal */
 		w.c = cx;
 		w.node = x;
-		do_get_within(&w, key, NULL, false, PROBE_GET_MS);
+		/* --durable: every other read of X through the daemon, past its
+		 * cache (X restarts inside the cut: kill_inside_partitions) */
+		do_get_within(&w, key, NULL, S.durable && (++reads & 1u), PROBE_GET_MS);
 		nap_ms(50);
 	}
 	/*
@@ -975,7 +1004,7 @@ static void probe_run(int k, int x, int m, uint64_t end_ms, int ready_fd, int go
 	w.c = cx;
 	w.node = x;
 	for (uint64_t heal_end = mono_ms() + 2u * S.ft_ms; mono_ms() < heal_end;) {
-		do_get_within(&w, key, NULL, false, PROBE_GET_MS);
+		do_get_within(&w, key, NULL, S.durable && (++reads & 1u), PROBE_GET_MS);
 		nap_ms(5);
 	}
 	uint64_t t_kill = mono_ms();
@@ -986,6 +1015,75 @@ static void probe_run(int k, int x, int m, uint64_t end_ms, int ready_fd, int go
 	pkv_close(cx);
 	pkv_close(cm);
 	_exit(fclose(w.h) == 0 ? 0 : 2);
+}
+
+/*
+ * --durable, a kill restarted within the grace (docs/design.md §6.2): the
+ * probe puts key bkK bound to a live process of its own through X before
+ * the kill, and reads it through X (cache and daemon, in turn) across the
+ * restart until well after it; the holder lives throughout, so the
+ * checker's lost-while-bound rule must see the value, never `not found`.
+ */
+static void keep_probe_run(int k, int x, unsigned down_ms, int ready_fd)
+{
+	char path[300], name[16], key[32], val[48];
+	snprintf(path, sizeof(path), "%s/hist-probe-%d", S.dir, k);
+	struct worker_ctx w = {.id = S.clients + 1, .node = x};
+	w.h = fopen(path, "w");
+	snprintf(name, sizeof(name), "node%d", x);
+	if (!w.h || pkv_open(&w.c, name) != PKV_OK)
+		_exit(2);
+	pid_t h = fork();
+	if (h < 0)
+		_exit(2);
+	if (h == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (;;)
+			pause();
+	}
+	snprintf(key, sizeof(key), "bk%d", k);
+	snprintf(val, sizeof(val), "b:w%d.L%d", w.id, k);
+	S.op_timeout_ms = 1000u; /* the kill waits for this put */
+	do_put(&w, key, val, h, 0);
+	char b = 1;
+	if (write(ready_fd, &b, 1) != 1)
+		_exit(2);
+	unsigned reads = 0;
+	for (uint64_t end = mono_ms() + down_ms + 3000u; mono_ms() < end;) {
+		do_get_within(&w, key, val, ++reads & 1u, PROBE_GET_MS);
+		nap_ms(20);
+	}
+	uint64_t t_kill = mono_ms();
+	kill(h, SIGKILL);
+	waitpid(h, NULL, 0);
+	fprintf(w.h, "X %d %d %" PRIu64 " %" PRIu64 "\n", w.id, k, t_kill, mono_ms());
+	pkv_value_free(&w.v);
+	pkv_close(w.c);
+	_exit(fclose(w.h) == 0 ? 0 : 2);
+}
+
+/* Before a kill of x restarted within the grace: a keep probe, once its
+ * put returned (or 2 s passed). */
+static void keep_probe_start(int x, unsigned down_ms)
+{
+	int ready[2];
+	if (n_probes == MAX_PROBES || pipe(ready) < 0)
+		return;
+	pid_t p = fork();
+	if (p == 0) {
+		close(ready[0]);
+		keep_probe_run(n_probes, x, down_ms, ready[1]);
+	}
+	close(ready[1]);
+	if (p > 0) {
+		probes[n_probes++] = p;
+		keep_probes++;
+		struct pollfd pf = {.fd = ready[0], .events = POLLIN};
+		char b;
+		if (poll(&pf, 1, 2000) != 1 || read(ready[0], &b, 1) != 1)
+			say("keep probe %d: no put", n_probes - 1);
+	}
+	close(ready[0]);
 }
 
 /* Before partition f (one node cut off) goes on: a probe, if one can run. */
@@ -1002,6 +1100,13 @@ static void probe_start(struct fault *f)
 		return;
 	/* long enough for the majority to end it and X to answer it past the bound */
 	uint64_t min_end = mono_ms() + 2u * S.ft_ms + S.lease_bound_ms + 1500u;
+	/* --durable: X is killed once the majority ended its pid bindings
+	 * (F + restart grace, the grace being F, after the cut, which begins
+	 * once the probe's put is learned: up to 2 s), restarted within
+	 * 600 ms, and read on past the lease bound before the heal */
+	if (S.durable)
+		min_end = mono_ms() + 2000u + 2u * S.ft_ms + 500u + 600u + 1500u +
+			  S.lease_bound_ms + 1500u;
 	if (f->end_ms < min_end)
 		f->end_ms = min_end;
 	int ready[2], go[2];
@@ -1027,12 +1132,91 @@ static void probe_start(struct fault *f)
 		char b;
 		if (poll(&pf, 1, 5000) == 1 && read(ready[0], &b, 1) == 1) {
 			push_specs(false); /* the partition goes on before the owner dies */
+			if (S.durable)
+				f->kill_at = mono_ms() + 2u * S.ft_ms + 500u;
 			if (write(go[1], &b, 1) != 1)
 				say("probe %d: the child went away", n_probes - 1);
 		}
 	}
 	close(ready[0]);
 	close(go[1]); /* a child still waiting ends at EOF */
+}
+
+/* SIGKILLs daemon node; the F_KILL fault restarts it at its end_ms. */
+static void kill_daemon(int node)
+{
+	kill(S.daemon[node], SIGKILL);
+	waitpid(S.daemon[node], NULL, 0);
+	S.daemon[node] = 0;
+	applied[node][0] = 0;
+}
+
+/* A probe partition's kill (kill_inside_partitions) is still to come. */
+static bool kill_pending(void)
+{
+	for (int i = 0; i < MAX_FAULTS; i++)
+		if (faults[i].active && faults[i].kind == F_PARTITION && faults[i].kill_at)
+			return true;
+	return false;
+}
+
+/*
+ * --durable: the case the lease at start exists for (docs/design.md §5.1,
+ * §6.3). A probe partition's cut-off node X is SIGKILLed once the majority
+ * has ended its pid bindings (F + restart grace after the cut, with a
+ * margin) and restarted within the grace, still cut off: its log restores
+ * the probe's value, whose holder lives and whose binding X takes back
+ * (§6.2), and other values the majority ended meanwhile. Until the heal X
+ * must not answer them: it holds no lease. The probe reads X through the
+ * cache and through the daemon meanwhile, and the partition outlasts the
+ * restart by the lease bound and more.
+ */
+static void kill_inside_partitions(uint64_t *rng)
+{
+	uint64_t now = mono_ms();
+	for (int i = 0; i < MAX_FAULTS; i++) {
+		struct fault *p = &faults[i];
+		if (!p->active || p->kind != F_PARTITION || !p->kill_at || now < p->kill_at)
+			continue;
+		int x = __builtin_ctz(p->nodes), slot = -1;
+		bool busy = false;
+		for (int k = 0; k < MAX_FAULTS; k++) {
+			if (faults[k].active &&
+			    (faults[k].kind == F_KILL || faults[k].kind == F_STOP))
+				busy = true;
+			if (!faults[k].active && slot < 0)
+				slot = k;
+		}
+		/* one kill or pause at a time; a restart takes the size of the
+		 * moment, so none while a membership change is on its way (none
+		 * starts while a kill is pending: fault_start); waits up to
+		 * 1.5 s for them to end */
+		bool refused = slot < 0 || S.daemon[x] <= 0;
+		if (!refused && (busy || M.child || !M.converged)) {
+			if (now < p->kill_at + 1500u)
+				continue;
+			refused = true;
+		}
+		p->kill_at = 0;
+		if (refused) {
+			cut_restarts_skipped++;
+			say("node%d: no kill inside its partition (limits)", x);
+			continue;
+		}
+		size_t first, count;
+		dist_open_mask(ALL, &first, &count);
+		kill_daemon(x);
+		struct fault f = {.active = true, .kind = F_KILL, .nodes = 1u << x, .node = x};
+		f.end_ms = now + rnd_in(rng, 200, 600); /* within the restart grace */
+		uint64_t min_end = f.end_ms + 1500u + S.lease_bound_ms + 1500u;
+		if (p->end_ms < min_end)
+			p->end_ms = min_end;
+		faults[slot] = f;
+		fault_count[F_KILL]++;
+		cut_restarts++;
+		say("kill node%d inside its partition, restart at +%" PRIu64 "ms", x,
+		    f.end_ms - now);
+	}
 }
 
 /* Starts one random fault if the limits allow it. */
@@ -1057,7 +1241,29 @@ static void fault_start(uint64_t *rng)
 	f.kind = (enum fault_kind)rnd_in(rng, 0, S.membership ? F_KINDS - 1 : F_MEMBER - 1);
 	if (!S.net_faults && f.kind != F_KILL && f.kind != F_STOP && f.kind != F_MEMBER)
 		f.kind = rnd_in(rng, 0, 1) ? F_KILL : F_STOP;
+	/* --durable: one draw in four cuts one daemon off (unless a probe
+	 * partition runs), which brings a probe and the kill inside it, and
+	 * one in four kills one (restarted within the grace two times in
+	 * three) */
+	bool cut_one = false;
+	unsigned bias = S.durable && S.net_faults && f.kind != F_MEMBER ? rnd_in(rng, 0, 3) : 3;
+	if (bias == 0) {
+		bool probing = false;
+		for (int i = 0; i < MAX_FAULTS; i++)
+			if (faults[i].active && faults[i].kind == F_PARTITION && faults[i].probe)
+				probing = true;
+		if (!probing) {
+			f.kind = F_PARTITION;
+			cut_one = true;
+		}
+	} else if (bias == 1) {
+		f.kind = F_KILL;
+	}
 	if (f.kind == F_MEMBER) {
+		/* a daemon cut off misses a change until the heal, and the kill
+		 * inside its partition waits for every daemon to have it */
+		if (kill_pending())
+			return;
 		if (member_change(rng))
 			fault_count[F_MEMBER]++;
 		return;
@@ -1080,7 +1286,7 @@ static void fault_start(uint64_t *rng)
 		f.skew = (long)rnd_in(rng, 200, 1500) * (rnd_in(rng, 0, 1) ? 1 : -1);
 		break;
 	case F_PARTITION: {
-		int side = (int)rnd_in(rng, 1, 2);
+		int side = cut_one ? 1 : (int)rnd_in(rng, 1, 2);
 		if (popcount(dist) + side > 2)
 			return;
 		f.nodes = random_set(rng, side, side, dist);
@@ -1105,7 +1311,7 @@ static void fault_start(uint64_t *rng)
 		break;
 	case F_KILL:
 	case F_STOP:
-		if (killing || popcount(dist) + 1 > 2)
+		if (killing || popcount(dist) + 1 > 2 || kill_pending())
 			return;
 		f.nodes = random_set(rng, 1, 1, dist);
 		if (!f.nodes)
@@ -1118,11 +1324,17 @@ static void fault_start(uint64_t *rng)
 		/* every node's view changes when one goes away */
 		dist_open_mask(ALL, &first, &count);
 		if (f.kind == F_KILL) {
-			kill(S.daemon[f.node], SIGKILL);
-			waitpid(S.daemon[f.node], NULL, 0);
-			S.daemon[f.node] = 0;
-			applied[f.node][0] = 0;
-			f.end_ms = now + rnd_in(rng, 300, 1500); /* then restart */
+			/* then restart; --durable: two in three within the grace */
+			unsigned down = S.durable && rnd_in(rng, 0, 2)
+					    ? rnd_in(rng, 200, KEPT_RESTART_MS)
+					    : rnd_in(rng, 300, 1500);
+			if (S.durable && down <= KEPT_RESTART_MS)
+				keep_probe_start(f.node, down);
+			kill_daemon(f.node);
+			f.kill_ms = mono_ms();
+			f.dist_first = first;
+			f.dist_count = count;
+			f.end_ms = f.kill_ms + down;
 		} else {
 			kill(S.daemon[f.node], SIGSTOP);
 			f.end_ms = now + rnd_in(rng, 200, 1500);
@@ -1185,6 +1397,13 @@ static void fault_expire_pass(bool all, bool kills)
 				start_daemon(f->node, false);
 				f->restarting = true;
 				say("restart node%d", f->node);
+				/* within the grace (less a margin for its start and
+				 * the hand-over file's age): its holders keep their
+				 * keys across the restart (docs/design.md §6.2) */
+				if (S.durable && f->dist_count &&
+				    now - f->kill_ms <= KEPT_RESTART_MS)
+					for (size_t d = 0; d < f->dist_count; d++)
+						dists[f->dist_first + d].kept = true;
 			}
 			/* disturbed until synced again */
 			if (!all && !daemon_ready(f->node))
@@ -1368,13 +1587,19 @@ static uint64_t node_clear_since(int node, uint64_t t)
 	return e;
 }
 
-/* True when any node was disturbed at some time in [a, b]. */
-static bool any_disturbed(uint64_t a, uint64_t b)
+/* True when any node was disturbed at some time in [a, b]; with
+ * `but_kept`, a durable restart within the grace does not count. */
+static bool any_disturbed_but(uint64_t a, uint64_t b, bool but_kept)
 {
 	for (size_t i = 0; i < n_dists; i++)
-		if (dists[i].a <= b && dists[i].b >= a)
+		if (dists[i].a <= b && dists[i].b >= a && !(but_kept && dists[i].kept))
 			return true;
 	return false;
+}
+
+static bool any_disturbed(uint64_t a, uint64_t b)
+{
+	return any_disturbed_but(a, b, false);
 }
 
 static int op_by_key(const void *a, const void *b)
@@ -1513,7 +1738,7 @@ static void check_key(struct op *v, size_t n)
 				if (v[j].kind == 'P' && !strcmp(v[j].sent, o->sent))
 					put = &v[j];
 			if (!put || put->status != PKV_OK || strcmp(put->got, put->sent) ||
-			    put->t1 > o->t0 || any_disturbed(put->t0, o->t1))
+			    put->t1 > o->t0 || any_disturbed_but(put->t0, o->t1, true))
 				continue;
 			violation("%s='%s' read absent on node%d at %" PRIu64
 				  " while its owner lived (put at %" PRIu64 ")",
@@ -1629,8 +1854,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: pkv-scenario [--seconds N] [--seed S] [--clients N] [--bound-ms MS] "
-		"[--keep] [--verbose] [--no-membership] [--observers 0..2]   (PKVD: the daemon"
-		" binary)\n");
+		"[--keep] [--verbose] [--no-membership] [--observers 0..2] [--durable]   (PKVD:"
+		" the daemon binary)\n");
 	exit(64);
 }
 
@@ -1658,6 +1883,8 @@ int main(int argc, char **argv)
 			S.verbose = true;
 		else if (!strcmp(argv[i], "--no-membership"))
 			S.membership = false;
+		else if (!strcmp(argv[i], "--durable"))
+			S.durable = true;
 		else if (!strcmp(argv[i], "--observers") && i + 1 < argc)
 			S.observers = atoi(argv[++i]);
 		else
@@ -1687,9 +1914,9 @@ int main(int argc, char **argv)
 	S.ready_ms = 60000u * scale;
 	signal(SIGPIPE, SIG_IGN);
 	printf("# scenario seed=%" PRIu64 " seconds=%u clients=%d erasure bound=%u ms lease bound=%u ms "
-	       "membership=%s pkvd=%s\n",
+	       "membership=%s durable=%s pkvd=%s\n",
 	       S.seed, S.seconds, S.clients, S.bound_ms, S.lease_bound_ms,
-	       S.membership ? "yes" : "no", S.pkvd);
+	       S.membership ? "yes" : "no", S.durable ? "yes" : "no", S.pkvd);
 	fflush(stdout);
 	uint64_t rng = S.seed;
 
@@ -1734,6 +1961,8 @@ int main(int argc, char **argv)
 	uint64_t next_fault = t_start + rnd_in(&rng, 200, 1200);
 	while (mono_ms() < end) {
 		fault_expire(false);
+		if (S.durable)
+			kill_inside_partitions(&rng);
 		member_tick();
 		for (int i = 1; i <= N_NODES; i++) {
 			int st;
@@ -1827,6 +2056,9 @@ int main(int argc, char **argv)
 		       M.grow, M.shrink, M.ok, M.not_in_sync, M.failed, M.retries, M.size);
 	printf(" probes=%d late_reads=%lu (max %" PRIu64 " ms)", n_probes, lease_late_reads,
 	       lease_late_max);
+	if (S.durable)
+		printf(" cut_restarts=%u (refused %u) kept_restarts=%u", cut_restarts,
+		       cut_restarts_skipped, keep_probes);
 	printf(" fd_down=%u fd_unprovoked=%u violations=%lu\n", fd_downs, fd_unprovoked,
 	       violations);
 	if (violations)
