@@ -550,6 +550,16 @@ static void st_querying(struct paxos *p, struct req *r, enum paxos_event ev, uin
 	bool expire = !PKV_PAXOS_BROKEN_GET_ACROSS_RESTART;
 	if (expire && ev == PAXOS_EV_PEER_DOWN) {
 		query_forget(r, from);
+		/*
+		 * A get that lost its quorum answers so now, as one that
+		 * started without (paxos_get), not at its deadline: it has
+		 * proposed nothing, so the answer leaves nothing in doubt
+		 * (docs/design.md §5.1). A put's query goes on: it may run
+		 * a round once a quorum is back (retry), and says no quorum
+		 * at its deadline.
+		 */
+		if (r->kind == PAXOS_REQ_GET && !r->retry && !paxos_has_quorum(p))
+			req_complete_status(p, r, PKV_S_NO_QUORUM);
 		return;
 	}
 	if (expire && ev == PAXOS_EV_TIMER && now >= r->t_query + p->cfg.ballot_life_us) {

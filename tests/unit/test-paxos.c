@@ -1337,6 +1337,37 @@ START_TEST(get_past_the_lease_does_not_take_its_own_learners_answer)
 }
 END_TEST
 
+/*
+ * A get whose query loses its quorum answers no quorum then (it proposed
+ * nothing), not at its deadline: a daemon past its lease that still counts
+ * its peers connected asks them, and they had gone quiet.
+ */
+START_TEST(get_that_loses_its_quorum_answers_no_quorum_at_once)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_msg ch = chosen_msg("k", 1, "v");
+	fx_chosen(&f, 2, &ch);
+	paxos_set_lease(f.p, f.now);
+	pkv_outbox_reset(&f.ob);
+	paxos_get(f.p, 9, b("B"), b("k"), PAXOS_NO_DEADLINE, false, f.now);
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_QUERY, PKV_TO_ALL));
+	size_t n;
+	paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 0);
+	/* One peer lost: a quorum is left (self and node 3), the query waits. */
+	paxos_peer_update(f.p, 2, false, 0, 0, f.now);
+	paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 0);
+	/* The second: no quorum, and the get says so. */
+	paxos_peer_update(f.p, 3, false, 0, 0, f.now);
+	const struct paxos_completion *c = paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(c[0].status, PKV_S_NO_QUORUM);
+	fx_free(&f);
+}
+END_TEST
+
 /* A forwarded put past the lease does not answer from the learner either. */
 START_TEST(forwarded_put_past_the_lease_does_not_answer_from_the_learner)
 {
@@ -2309,6 +2340,7 @@ int main(void)
 	tcase_add_test(r, pid_exit_erases_the_keys_of_that_process_only);
 	tcase_add_test(r, tombstone_is_collected_without_nodes_that_never_ran);
 	tcase_add_test(r, get_past_the_lease_does_not_take_its_own_learners_answer);
+	tcase_add_test(r, get_that_loses_its_quorum_answers_no_quorum_at_once);
 	tcase_add_test(r, forwarded_put_past_the_lease_does_not_answer_from_the_learner);
 	tcase_add_test(r, keys_past_the_lease_answers_no_quorum);
 	tcase_add_test(r, erase_owed_names_nodes_until_they_acknowledge);
