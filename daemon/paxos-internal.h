@@ -337,6 +337,13 @@ static inline unsigned quorum(const struct paxos *p)
 	return nvoters(p) / 2 + 1;
 }
 
+/* Whether this daemon vouches for its learner at `now` (docs/design.md
+ * §5.1, paxos_set_lease): a core never told a lease takes it as held. */
+static inline bool leased(const struct paxos *p, uint64_t now)
+{
+	return !p->lease_set || now < p->lease_until;
+}
+
 /*
  * The fast ballot of a configuration (paxos-acceptor.c): shared, below every
  * classic ballot of it; round 1 of configuration 0 is (1, 0).

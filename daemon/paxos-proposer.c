@@ -593,7 +593,7 @@ static void st_querying(struct paxos *p, struct req *r, enum paxos_event ev, uin
 		 * answer counts only as our acceptor's vote, beside a
 		 * quorum's (a newer generation among them ends it here).
 		 */
-		bool own_unvouched = from == p->cfg.self && p->lease_set && now >= p->lease_until;
+		bool own_unvouched = from == p->cfg.self && !leased(p, now);
 		if (!stale && (m->flags & PKV_MF_CHOSEN) && !own_unvouched) {
 			uint64_t gen = e->gen;
 			lifetimes_learn(p, e, m->accepted, m->value, &p->rx_bind, now);
@@ -999,8 +999,7 @@ void proposer_on_forward(struct paxos *p, uint32_t from, const struct pkv_msg *m
 	}
 	/* The learner's value, only while the lease holds (docs/design.md §5.1). */
 	struct store_entry *e = store_lookup(p->store, m->bucket, m->key, false);
-	bool leased = !p->lease_set || now < p->lease_until;
-	if (leased && e && e->chosen && lifetimes_check_entry(p, e, now)) {
+	if (leased(p, now) && e && e->chosen && lifetimes_check_entry(p, e, now)) {
 		req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value, e->chosen_bind);
 		return;
 	}

@@ -426,8 +426,7 @@ static int request(struct paxos *p, enum paxos_req_kind kind, uint64_t id, struc
 	 * Past the lease another daemon may have ended the value's lifetime
 	 * (docs/design.md §5.1): only a quorum knows, unless stale will do.
 	 */
-	bool leased = !p->lease_set || now < p->lease_until || stale_ok;
-	if (leased && e && e->chosen && lifetimes_check_entry(p, e, now)) {
+	if ((stale_ok || leased(p, now)) && e && e->chosen && lifetimes_check_entry(p, e, now)) {
 		req_complete(p, r, PKV_S_OK, e->gen, e->chosen_value, e->chosen_bind);
 		return paxos_finish_call(p, now);
 	}
@@ -515,7 +514,7 @@ int paxos_keys(struct paxos *p, uint64_t id, struct pkv_bytes bucket, uint64_t d
 	 * Past the lease our own keys may include lifetimes a majority ended
 	 * (docs/design.md §5.1): a listing answers no quorum, as a read does.
 	 */
-	if (p->lease_set && now >= p->lease_until) {
+	if (!leased(p, now)) {
 		req_complete_status(p, r, PKV_S_NO_QUORUM);
 		return paxos_finish_call(p, now);
 	}
