@@ -123,12 +123,28 @@ t_connected_is() { [ "$(t_connected_count "$1")" = "$2" ]; }
 t_lock_waiters() { [ "$(t_field "$1" watches | cut -d' ' -f1)" = "$(($2 * ${T_WATCHES_PER_WAITER:-2}))" ]; }
 t_now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-t_start_cluster() { # N
+# t_hold NODE KEY VALUE: `pkv hold KEY VALUE -- sleep 600` through node NODE
+# (T_PID[hold], its output in $T_DIR/hold.out and hold.err), its command
+# too ours to stop at the end (T_PID[hold-cmd]); waits for KEY = VALUE on
+# every node.
+t_hold() {
+	local i
+	"$PKV" -n "node$1" hold "$2" "$3" -- sleep 600 >"$T_DIR/hold.out" 2>"$T_DIR/hold.err" &
+	T_PID[hold]=$!
+	t_wait_for "pkv hold runs its command" sh -c "[ -n \"\$(cat /proc/${T_PID[hold]}/task/${T_PID[hold]}/children)\" ]"
+	T_PID[hold-cmd]=$(awk '{ print $1 }' "/proc/${T_PID[hold]}/task/${T_PID[hold]}/children")
+	for i in $(seq 1 "$T_SIZE"); do
+		t_wait_for "$2 on node$i" sh -c "[ \"\$('$PKV' -n node$i get $2 2>/dev/null)\" = $3 ]"
+	done
+}
+
+t_start_cluster() { # N [extra pkvd args...]
 	T_SIZE=$1
+	shift
 	local i boot=--bootstrap
 	# a new cluster is created; one whose nodes ran before is not
 	for i in $(seq 1 "$T_SIZE"); do [ -f "$T_DIR/node$i/state" ] && boot=; done
-	for i in $(seq 1 "$T_SIZE"); do t_start "$i" $boot; done
+	for i in $(seq 1 "$T_SIZE"); do t_start "$i" $boot "$@"; done
 	for i in $(seq 1 "$T_SIZE"); do
 		t_wait_for "node$i ready" "$PKV" -n "node$i" wait --timeout 1
 	done

@@ -15,20 +15,14 @@ T_FT=4000 # restart_grace_ms defaults to it; the heartbeat to a fifth
 . "$(dirname "$0")/lib.sh"
 : "${PKV_FAULT:?}"
 
-for i in 1 2 3; do t_start "$i" --bootstrap --durable; done
-for i in 1 2 3; do t_wait_for "node$i ready" "$PKV" -n "node$i" wait --timeout 1; done
+t_start_cluster 3 --durable
 for i in 1 2 3; do t_wait_for "node$i sees 3 connected" t_connected_is "$i" 3; done
 t_fault 1 "" # skips on a build without faults
 timing=$(t_field 1 timing)
 [ "$timing" = "failure_timeout_ms=4000 restart_grace_ms=4000 heartbeat_ms=800" ] ||
 	t_fail "node1's timing: '$timing'"
 
-"$PKV" -n node1 hold lock-hold h -- sleep 600 >"$T_DIR/hold.out" 2>"$T_DIR/hold.err" &
-T_PID[hold]=$!
-t_wait_for "pkv hold runs its command" sh -c "[ -n \"\$(cat /proc/${T_PID[hold]}/task/${T_PID[hold]}/children)\" ]"
-# the command too is ours to stop at the end
-T_PID[hold-cmd]=$(awk '{ print $1 }' "/proc/${T_PID[hold]}/task/${T_PID[hold]}/children")
-for i in 1 2 3; do t_wait_for "lock-hold on node$i" sh -c "[ \"\$('$PKV' -n node$i get lock-hold 2>/dev/null)\" = h ]"; done
+t_hold 1 lock-hold h
 hgen=$(t_pkv -n node1 get -g lock-hold | tail -n 1)
 inc=$(t_field 1 incarnation)
 

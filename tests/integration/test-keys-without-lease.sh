@@ -9,8 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 : "${PKV_FAULT:?}"
 
-for i in 1 2 3; do t_start "$i" --bootstrap; done
-for i in 1 2 3; do t_wait_for "node$i ready" "$PKV" -n "node$i" wait --timeout 1; done
+t_start_cluster 3
 for i in 1 2 3; do t_wait_for "node$i sees 3 connected" t_connected_is "$i" 3; done
 t_fault 1 "" # skips on a build without faults
 

@@ -34,11 +34,7 @@ live=${T_PID[live]}
 gen=$(t_gen 1 lock-live)
 for i in 2 3; do t_wait_for "lock-live on node$i" sh -c "[ \"\$('$PKV' -n node$i get lock-live 2>/dev/null)\" = on ]"; done
 t_log "lock-live held by pid $live through node1, generation $gen"
-"$PKV" -n node1 hold lock-hold h -- sleep 600 >"$T_DIR/hold.out" 2>"$T_DIR/hold.err" &
-T_PID[hold]=$!
-t_wait_for "pkv hold runs its command" sh -c "[ -n \"\$(cat /proc/${T_PID[hold]}/task/${T_PID[hold]}/children)\" ]"
-T_PID[hold-cmd]=$(awk '{ print $1 }' "/proc/${T_PID[hold]}/task/${T_PID[hold]}/children")
-for i in 1 2 3; do t_wait_for "lock-hold on node$i" sh -c "[ \"\$('$PKV' -n node$i get lock-hold 2>/dev/null)\" = h ]"; done
+t_hold 1 lock-hold h
 hgen=$(t_gen 1 lock-hold)
 
 # restart_round SIGNAL: node1 stopped with SIGNAL; a second holder killed
