@@ -878,6 +878,16 @@ static struct pkv_msg chosen_msg(const char *key, uint64_t gen, const char *v)
 				 .gen = gen, .ballot = bal(1, 2), .value = b(v) };
 }
 
+/* Three nodes; "k" learned as "v" from node 2; the lease over; nothing sent yet. */
+static void fx_past_the_lease(struct fx *f)
+{
+	fx_init(f, 3, false, false, true);
+	struct pkv_msg ch = chosen_msg("k", 1, "v");
+	fx_chosen(f, 2, &ch);
+	paxos_set_lease(f->p, f->now);
+	pkv_outbox_reset(&f->ob);
+}
+
 static struct pkv_msg erase_msg(const char *key, uint64_t gen)
 {
 	return (struct pkv_msg){ .type = PKV_MSG_ERASE, .bucket = b("B"), .key = b(key),
@@ -1290,11 +1300,7 @@ END_TEST
 START_TEST(get_past_the_lease_does_not_take_its_own_learners_answer)
 {
 	struct fx f;
-	fx_init(&f, 3, false, false, true);
-	struct pkv_msg ch = chosen_msg("k", 1, "v");
-	fx_chosen(&f, 2, &ch);
-	paxos_set_lease(f.p, f.now);
-	pkv_outbox_reset(&f.ob);
+	fx_past_the_lease(&f);
 	paxos_get(f.p, 9, b("B"), b("k"), PAXOS_NO_DEADLINE, false, f.now);
 	size_t n;
 	paxos_completions(f.p, &n);
@@ -1317,7 +1323,7 @@ START_TEST(get_past_the_lease_does_not_take_its_own_learners_answer)
 	paxos_completions_reset(f.p);
 
 	/* With the value still live at a quorum, the get returns it. */
-	ch = chosen_msg("k", 2, "w");
+	struct pkv_msg ch = chosen_msg("k", 2, "w");
 	fx_chosen(&f, 2, &ch);
 	pkv_outbox_reset(&f.ob);
 	paxos_get(f.p, 10, b("B"), b("k"), PAXOS_NO_DEADLINE, false, f.now);
@@ -1345,11 +1351,7 @@ END_TEST
 START_TEST(get_that_loses_its_quorum_answers_no_quorum_at_once)
 {
 	struct fx f;
-	fx_init(&f, 3, false, false, true);
-	struct pkv_msg ch = chosen_msg("k", 1, "v");
-	fx_chosen(&f, 2, &ch);
-	paxos_set_lease(f.p, f.now);
-	pkv_outbox_reset(&f.ob);
+	fx_past_the_lease(&f);
 	paxos_get(f.p, 9, b("B"), b("k"), PAXOS_NO_DEADLINE, false, f.now);
 	ck_assert_ptr_nonnull(find(&f, PKV_MSG_QUERY, PKV_TO_ALL));
 	size_t n;
@@ -1372,11 +1374,7 @@ END_TEST
 START_TEST(forwarded_put_past_the_lease_does_not_answer_from_the_learner)
 {
 	struct fx f;
-	fx_init(&f, 3, false, false, true);
-	struct pkv_msg ch = chosen_msg("k", 1, "v");
-	fx_chosen(&f, 2, &ch);
-	paxos_set_lease(f.p, f.now);
-	pkv_outbox_reset(&f.ob);
+	fx_past_the_lease(&f);
 	struct pkv_msg fw = { .type = PKV_MSG_FORWARD, .bucket = b("B"), .key = b("k"),
 			      .req = 5, .arg0 = PAXOS_NO_DEADLINE, .value = b("mine") };
 	paxos_receive(f.p, 2, &fw, f.now);
@@ -1393,11 +1391,7 @@ END_TEST
 START_TEST(keys_past_the_lease_answers_no_quorum)
 {
 	struct fx f;
-	fx_init(&f, 3, false, false, true);
-	struct pkv_msg ch = chosen_msg("k", 1, "v");
-	fx_chosen(&f, 2, &ch);
-	paxos_set_lease(f.p, f.now);
-	pkv_outbox_reset(&f.ob);
+	fx_past_the_lease(&f);
 	paxos_keys(f.p, 4, b("B"), PAXOS_NO_DEADLINE, f.now);
 	size_t n;
 	const struct paxos_completion *c = paxos_completions(f.p, &n);
