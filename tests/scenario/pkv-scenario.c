@@ -445,16 +445,24 @@ static void life_kill(struct worker_ctx *w, struct life *l)
 	l->holder = 0;
 }
 
-static void life_begin(struct worker_ctx *w, struct life *l)
+/* A process to bind keys to: it waits until killed, or until its parent
+ * dies. Its pid, or -1 when fork fails. */
+static pid_t holder_spawn(void)
 {
 	pid_t p = fork();
-	if (p < 0)
-		return;
 	if (p == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		for (;;)
 			pause();
 	}
+	return p;
+}
+
+static void life_begin(struct worker_ctx *w, struct life *l)
+{
+	pid_t p = holder_spawn();
+	if (p < 0)
+		return;
 	l->holder = p;
 	l->n++;
 	l->end_ms = mono_ms() + rnd_in(&w->rng, 400, 2500);
@@ -962,14 +970,9 @@ static void probe_run(int k, int x, int m, uint64_t end_ms, int ready_fd, int go
 	snprintf(name, sizeof(name), "node%d", m);
 	if (pkv_open(&cm, name) != PKV_OK)
 		_exit(2);
-	pid_t h = fork();
+	pid_t h = holder_spawn();
 	if (h < 0)
 		_exit(2);
-	if (h == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		for (;;)
-			pause();
-	}
 	snprintf(key, sizeof(key), "bp%d", k);
 	snprintf(val, sizeof(val), "b:w%d.L%d", w.id, k);
 	w.c = cx;
@@ -1033,14 +1036,9 @@ static void keep_probe_run(int k, int x, unsigned down_ms, int ready_fd)
 	snprintf(name, sizeof(name), "node%d", x);
 	if (!w.h || pkv_open(&w.c, name) != PKV_OK)
 		_exit(2);
-	pid_t h = fork();
+	pid_t h = holder_spawn();
 	if (h < 0)
 		_exit(2);
-	if (h == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		for (;;)
-			pause();
-	}
 	snprintf(key, sizeof(key), "bk%d", k);
 	snprintf(val, sizeof(val), "b:w%d.L%d", w.id, k);
 	S.op_timeout_ms = 1000u; /* the kill waits for this put */
