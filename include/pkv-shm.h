@@ -399,7 +399,7 @@ struct pkv_shm_stripe_lock {
 	uint32_t suspect;     /* set while a dead writer's stripe is repaired */
 	uint32_t n_used;
 	uint32_t heap_used; /* bump pointer into the heap */
-	uint32_t reserved0;
+	uint32_t max_disp;  /* no entry sits farther than this from its home slot */
 	uint32_t next_stamp; /* the stamp of the next entry published (wraps) */
 	uint32_t reserved1;
 	uint64_t recoveries;

@@ -209,6 +209,75 @@ START_TEST(full_stripe_places_each_new_entry_near_its_home)
 }
 END_TEST
 
+/*
+ * The writer's search for a key reads only as far from home as its entries
+ * sit (struct pkv_shm_stripe_lock: max_disp). Churn on one stripe, through
+ * room and fullness, erasures and new generations: after every step the
+ * bound covers every entry, and a key's new generation replaces its entry
+ * instead of adding a second one, which a bound too short would do.
+ */
+START_TEST(writer_search_bound_covers_every_entry_through_churn)
+{
+	enum { N = PKV_SHM_STRIPE_ENTRIES * 2, STEPS = 6000 };
+	char keys[N][16];
+	same_stripe_keys(keys, N);
+	unsigned si = stripe_of_key(keys[0]);
+	const struct pkv_shm_stripe *st = shm_stripe(seg, si);
+	const struct pkv_shm_stripe_lock *w = shm_stripe_writer(seg, si);
+	uint64_t gens[N] = {0}, next_gen = 1, rng = 12345;
+	unsigned far = 0;
+	for (unsigned step = 0; step < STEPS; step++) {
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		/* Up to all N keys early on (a full stripe), fewer later (room). */
+		unsigned live = step < STEPS / 2 ? N : PKV_SHM_STRIPE_ENTRIES / 2;
+		unsigned k = (unsigned)(rng >> 33) % live;
+		if ((rng >> 20) % 4 == 0 && gens[k]) {
+			shm_cache_erase(seg, B("bucket"), B(keys[k]), gens[k]);
+			gens[k] = 0;
+		} else {
+			gens[k] = ++next_gen;
+			ck_assert_int_eq(publish(keys[k], keys[k], gens[k], 0), 0);
+		}
+		if (step == STEPS / 2) /* the far keys go: erased, or left to eviction */
+			for (unsigned j = live; j < N; j++)
+				if (gens[j])
+					shm_cache_erase(seg, B("bucket"), B(keys[j]), gens[j]);
+		unsigned used = 0, maxd = 0;
+		for (unsigned i = 0; i < PKV_SHM_STRIPE_ENTRIES; i++) {
+			uint64_t tag = st->ent[i].tag;
+			if (!tag)
+				continue;
+			used++;
+			unsigned d = (i - pkv_shm_home_of(tag)) & (PKV_SHM_STRIPE_ENTRIES - 1u);
+			if (d > maxd)
+				maxd = d;
+		}
+		ck_assert_msg(maxd <= w->max_disp, "step %u: an entry sits %u from home, the bound"
+			      " says %u", step, maxd, w->max_disp);
+		ck_assert_uint_eq(w->n_used, used);
+		if (maxd >= 8)
+			far++;
+	}
+	/* No key has two entries: each cached key is found once, at its gen. */
+	unsigned cached = 0;
+	for (unsigned k = 0; k < N; k++) {
+		uint64_t h = pkv_shm_hash("bucket", 6, keys[k], strlen(keys[k]));
+		unsigned copies = 0;
+		for (unsigned i = 0; i < PKV_SHM_STRIPE_ENTRIES; i++)
+			copies += st->ent[i].tag == h;
+		ck_assert_msg(copies <= 1, "%s has %u entries", keys[k], copies);
+		if (copies && lookup(keys[k]) == CACHE_HIT) {
+			ck_assert_uint_eq(val.gen, gens[k]);
+			cached++;
+		}
+	}
+	ck_assert_uint_gt(cached, 0);
+	/* The churn did reach far from home, and the bound came back down. */
+	ck_assert_uint_gt(far, 0);
+	ck_assert_uint_lt(w->max_disp, PKV_SHM_STRIPE_ENTRIES - 1);
+}
+END_TEST
+
 START_TEST(writer_dying_mid_publish_is_recovered_and_readers_never_block)
 {
 	char keys[2][16];
@@ -749,6 +818,7 @@ static Suite *cache_suite(void)
 	tcase_add_test(tc, oversized_entries_are_refused);
 	tcase_add_test(tc, full_stripe_evicts_the_oldest_near_the_home_and_keeps_serving);
 	tcase_add_test(tc, full_stripe_places_each_new_entry_near_its_home);
+	tcase_add_test(tc, writer_search_bound_covers_every_entry_through_churn);
 	tcase_add_test(tc, writer_dying_mid_publish_is_recovered_and_readers_never_block);
 	tcase_add_test(tc, holder_dying_between_writes_is_recovered);
 	tcase_add_test(tc, readers_see_whole_values_while_a_writer_rewrites_across_processes);
