@@ -5,7 +5,8 @@
  *
  * The files:
  *   loop.c          the loop turn: timers, membership, completions, the
- *                   outbox sealed into datagrams, reload, init and teardown
+ *                   outbox sealed into datagrams, init and teardown
+ *   loop-reload.c   SIGHUP: the configuration reread between two turns
  *   loop-durable.c  the end of a turn: what waits for the durable log is
  *                   held and released (docs/design.md §6.3); the log's
  *                   write and fdatasync
