@@ -512,6 +512,63 @@ START_TEST(cache_of_any_size_is_read_with_the_daemons_geometry)
 }
 END_TEST
 
+/*
+ * A daemon process killed between two requests, its segment's daemon_alive
+ * left set: the next request ends with PKV_UNAVAILABLE in well under a
+ * second, whether the client's last poll of the control socket is fresh
+ * (requests poll it at most every 50 ms: the request goes to the dead ring
+ * and ring_wait finds the daemon gone) or older; and the one after too.
+ */
+static void killed_between_requests(bool pause_first)
+{
+	char psock[160];
+	snprintf(psock, sizeof(psock), "%s/killed-%d.sock", dir, pause_first);
+	struct fake_daemon pd;
+	ck_assert_int_eq(fake_init(&pd, psock, 301, 1), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		fake_run(&pd);
+		_exit(0);
+	}
+	close(pd.listen_fd);
+	struct pkv_client *pc;
+	ck_assert_int_eq(pkv_open(&pc, psock), 0);
+	ck_assert_int_eq(pkv_put(pc, "k1", 2, "v", 1, NULL, NULL), PKV_OK);
+	if (pause_first) {
+		struct timespec pause = {0, 80 * 1000 * 1000};
+		nanosleep(&pause, NULL);
+	}
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(pkv_put(pc, "k2", 2, "v", 1, NULL, NULL), PKV_UNAVAILABLE);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long took = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	ck_assert_msg(took < 1000, "the put to a killed daemon took %ld ms", took);
+	ck_assert_int_eq(pkv_put(pc, "k3", 2, "v", 1, NULL, NULL), PKV_UNAVAILABLE);
+	pkv_close(pc);
+	shm_destroy(pd.seg);
+	close(pd.stop_fd);
+	close(pd.hang_fd);
+	close(pd.reclaim_fd);
+	unlink(psock);
+}
+
+START_TEST(daemon_killed_right_after_a_request_fails_the_next_promptly)
+{
+	killed_between_requests(false);
+}
+END_TEST
+
+START_TEST(daemon_killed_a_while_after_a_request_fails_the_next_promptly)
+{
+	killed_between_requests(true);
+}
+END_TEST
+
 /* A daemon process killed while it holds a request: the call ends, no hang. */
 START_TEST(daemon_killed_mid_request_returns_unavailable)
 {
@@ -601,6 +658,8 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, node_lookup_with_a_view_stuck_mid_update_is_an_error_not_a_walk);
 	tcase_add_test(tc, client_killed_while_waiting_is_reclaimed_and_others_go_on);
 	tcase_add_test(tc, daemon_restart_fails_calls_in_flight_and_the_next_call_reattaches);
+	tcase_add_test(tc, daemon_killed_right_after_a_request_fails_the_next_promptly);
+	tcase_add_test(tc, daemon_killed_a_while_after_a_request_fails_the_next_promptly);
 	tcase_add_test(tc, cache_of_any_size_is_read_with_the_daemons_geometry);
 	tcase_add_test(tc, daemon_killed_mid_request_returns_unavailable);
 	tcase_add_test(tc, open_without_a_daemon_is_unavailable);
