@@ -10,8 +10,7 @@
  *
  * net.c knows nothing of the protocol: completions are handed to the
  * callbacks in struct net_handlers. Sends are queued as SQEs and submitted
- * together with the wait at the end of the loop turn: one submit per turn,
- * whose wait counts its own sends' completions out (net_run_once).
+ * together with the wait at the end of the loop turn: one submit per turn.
  */
 #ifndef PKV_NET_H
 #define PKV_NET_H
