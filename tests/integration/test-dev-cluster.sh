@@ -26,4 +26,20 @@ for i in 1 2 3; do
 done
 rc=0; t_pkv -n node1 cluster >/dev/null 2>&1 || rc=$?
 [ "$rc" = 69 ] || t_fail "pkv against a stopped daemon exited $rc, want 69"
+
+# pkvd under another name ($PKVD a copy, as a benchmark of two builds runs
+# it): status and down know its daemons too, and down stops them, also
+# when $PKVD no longer names it (pkv-bench --baseline-pkvd: the main run's
+# environment takes the baseline's cluster down).
+ln -s "$(readlink -f "$PKVD")" "$T_DIR/pkvd-copy"
+PKVD=$T_DIR/pkvd-copy "$PKV_CLUSTER" up 3 >"$T_DIR/up2.out" ||
+	t_fail "up of a pkvd named pkvd-copy: $(cat "$T_DIR/up2.out")"
+for i in 1 2 3; do T_PID[$i]=$(cat "$T_DIR/node$i/pkvd.pid"); done
+[ "$(PKVD=$T_DIR/pkvd-copy "$PKV_CLUSTER" status | grep -c ': running')" = 3 ] ||
+	t_fail "status does not see the daemons of a pkvd named pkvd-copy"
+"$PKV_CLUSTER" down >/dev/null
+for i in 1 2 3; do
+	[ ! -d "/proc/${T_PID[$i]}" ] || grep -q '^State:.*Z' "/proc/${T_PID[$i]}/status" ||
+		t_fail "node$i of a pkvd named pkvd-copy still running after down"
+done
 echo ok
