@@ -335,8 +335,8 @@ static int request(struct pkv_client *c, const struct ring_req *rq, struct respo
 	uint64_t deadline = client_mono_ms() + timeout + RESPONSE_GRACE_MS;
 	pthread_mutex_lock(&c->lock);
 	struct pkv_attach *a;
-	/* Not a poll a request: a system call each was a tenth of a client's
-	 * time under 32-client put-new. */
+	/* Not a poll per request: that system call was about a tenth of a
+	 * client's time under 32-client put-new (docs/design.md §8). */
 	int r = attached_locked(c, &a, LIVENESS_EVERY_MS);
 	if (r)
 		goto out;
