@@ -271,17 +271,36 @@ int fake_start(struct fake_daemon *d)
 	return -pthread_create(&d->thread, NULL, fake_run, d);
 }
 
+pid_t fake_fork(struct fake_daemon *d)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		fake_run(d);
+		_exit(0);
+	}
+	close(d->listen_fd); /* the child serves; once it dies nobody answers */
+	d->listen_fd = -1;
+	return pid;
+}
+
+void fake_free(struct fake_daemon *d)
+{
+	shm_destroy(d->seg);
+	close(d->stop_fd);
+	close(d->hang_fd);
+	close(d->reclaim_fd);
+	unlink(d->path);
+	for (size_t i = 0; i < d->n; i++)
+		free(d->entries[i].value);
+	free(d->entries);
+}
+
 void fake_stop(struct fake_daemon *d)
 {
 	signal_fd(d->stop_fd);
 	pthread_join(d->thread, NULL);
-	shm_destroy(d->seg);
 	close(d->listen_fd);
-	unlink(d->path);
-	close(d->stop_fd);
-	close(d->hang_fd);
-	close(d->reclaim_fd);
-	for (size_t i = 0; i < d->n; i++)
-		free(d->entries[i].value);
-	free(d->entries);
+	fake_free(d);
 }

@@ -20,6 +20,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct shm_segment;
 
@@ -46,5 +47,12 @@ void *fake_run(void *d);
 int fake_start(struct fake_daemon *d);
 /* Stops the thread, destroys the segment (clean exit), removes the socket. */
 void fake_stop(struct fake_daemon *d);
+/* Serves in a forked child instead (it runs until it dies: kill it, or
+ * "__die"); the parent keeps the segment, not the listening socket. Returns
+ * the child's pid, or -errno. */
+pid_t fake_fork(struct fake_daemon *d);
+/* What is left once the server is gone (a forked child dead, or the thread
+ * joined): destroys the segment, closes the eventfds, removes the socket. */
+void fake_free(struct fake_daemon *d);
 
 #endif
