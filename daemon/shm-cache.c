@@ -108,8 +108,9 @@ static void disp_rescan(struct stripe *s)
 	unsigned m = 0;
 	for (unsigned i = 0; s->w->n_used && i < PKV_SHM_STRIPE_ENTRIES; i++) {
 		uint64_t tag = s->st->ent[i].tag;
-		if (tag && disp_of(tag, i) > m)
-			m = disp_of(tag, i);
+		unsigned disp = tag ? disp_of(tag, i) : 0;
+		if (disp > m)
+			m = disp;
 	}
 	s->w->max_disp = m;
 }
@@ -390,8 +391,9 @@ int shm_cache_publish(struct shm_segment *seg, struct pkv_bytes bucket, struct p
 	pkv_shm_store_rlx(&e->tag, h);
 	s.w->heap_used += heap_need;
 	s.w->n_used++;
-	if (disp_of(h, i) > s.w->max_disp)
-		s.w->max_disp = disp_of(h, i);
+	unsigned disp = disp_of(h, i);
+	if (disp > s.w->max_disp)
+		s.w->max_disp = disp;
 	write_end(&s);
 	shm_stripe_unlock(seg, si);
 	STAT_INC(seg, cache_published);
