@@ -472,7 +472,6 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
 			cfg->baseline = cfg->workload;
 	}
 	if (cfg->baseline_pkvd) {
-		/* pkv-cluster knows its daemons by "pkvd --node I" in their cmdline. */
 		if (!cfg->cluster) {
 			fputs("pkv-bench: --baseline-pkvd needs --cluster N\n", stderr);
 			return BENCH_EX_USAGE;
