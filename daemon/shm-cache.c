@@ -188,7 +188,7 @@ static bool entry_is(const struct stripe *s, unsigned i, uint64_t h, struct pkv_
 		return false;
 	const uint8_t *d = entry_data(s, e);
 	return memcmp(d, bucket.p, bucket.len) == 0 &&
-	       memcmp(d + bucket.len, key.p, key.len) == 0;
+	       memcmp(d + pkv_shm_key_at(bucket.len), key.p, key.len) == 0;
 }
 
 /* Searches from the home slot, the order readers use, as far as max_disp. */
@@ -211,7 +211,22 @@ static int entry_find(const struct stripe *s, uint64_t h, struct pkv_bytes bucke
 
 static uint32_t entry_bytes(const struct pkv_shm_entry *e)
 {
-	return (uint32_t)e->bucket_len + e->key_len + e->value_len;
+	return pkv_shm_entry_span(e->bucket_len, e->key_len, e->value_len);
+}
+
+/*
+ * One of an entry's fields at dst (8-byte aligned), its last word padded
+ * with zeros (pkv-shm.h: each field starts on a word). Relaxed stores.
+ */
+static void field_in(uint8_t *dst, const void *src, uint32_t len)
+{
+	uint32_t whole = len & ~7u;
+	pkv_shm_copy_in(dst, src, whole);
+	if (len > whole) {
+		uint64_t w = 0;
+		memcpy(&w, (const uint8_t *)src + whole, len - whole);
+		pkv_shm_store_rlx((uint64_t *)(void *)(dst + whole), w);
+	}
 }
 
 /* Moves live heap entries to the front of the heap, in offset order. Inside a write. */
@@ -339,7 +354,7 @@ int shm_cache_publish(struct shm_segment *seg, struct pkv_bytes bucket, struct p
 		shm_stripe_unlock(seg, si);
 		return 0; /* a chosen value never changes within its generation */
 	}
-	uint32_t need = bucket.len + key.len + value.len;
+	uint32_t need = pkv_shm_entry_span(bucket.len, key.len, value.len);
 	bool inl = need <= PKV_SHM_INLINE;
 	uint32_t heap_need = inl ? 0 : need;
 	if (need > s.heap_size) {
@@ -372,15 +387,17 @@ int shm_cache_publish(struct shm_segment *seg, struct pkv_bytes bucket, struct p
 	uint32_t off = inl ? PKV_SHM_OFF_INLINE : s.w->heap_used;
 	uint8_t *dst = inl ? e->inl : s.heap + off;
 	/* Readers may be copying these bytes: relaxed stores (pkv-shm.h). */
-	pkv_shm_copy_in(dst, bucket.p, bucket.len);
-	pkv_shm_copy_in(dst + bucket.len, key.p, key.len);
+	uint8_t *vdst = dst + pkv_shm_value_at(bucket.len, key.len);
+	field_in(dst, bucket.p, bucket.len);
+	if (key.len) /* an empty key or value may have no buffer at all */
+		field_in(dst + pkv_shm_key_at(bucket.len), key.p, key.len);
 	if (seg->fault == SHM_FAULT_DIE_IN_PUBLISH) {
-		pkv_shm_copy_in(dst + bucket.len + key.len, value.p, value.len / 2);
+		field_in(vdst, value.p, value.len / 2);
 		pkv_shm_store_rlx(&e->tag, h);
 		maybe_die(seg);
 	}
-	if (value.len) /* an empty value may have no buffer at all */
-		pkv_shm_copy_in(dst + bucket.len + key.len, value.p, value.len);
+	if (value.len)
+		field_in(vdst, value.p, value.len);
 	pkv_shm_store_rlx(&e->gen, gen);
 	pkv_shm_store_rlx(&e->until, until);
 	pkv_shm_store_rlx(&e->stamp, s.w->next_stamp++);

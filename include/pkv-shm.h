@@ -62,7 +62,8 @@
  * entries, 3 % of them did when stripes were sized for 64: those evicted
  * entries cost a trip through the ring on every read; at 48 it is 0.07 %).
  * The stripe of a hash is (hash >> 32) * stripes >> 32: any count works.
- * An entry whose bucket + key + value fit PKV_SHM_INLINE (91) bytes lives
+ * An entry whose bucket + key + value fit PKV_SHM_INLINE (88) bytes, each
+ * padded to 8 (pkv_shm_entry_span), lives
  * inside its entry; larger ones go to the stripe's heap, which is
  * PKV_SHM_HEAP_BUDGET / stripes bytes rounded down to a line, clamped to
  * [PKV_SHM_STRIPE_HEAP_MIN, PKV_SHM_STRIPE_HEAP_MAX]: the default 683
@@ -190,7 +191,7 @@
 #include "pkv-ctl.h"
 
 #define PKV_SHM_MAGIC 0x504b5653484d3031ull /* "PKVSHM01" */
-#define PKV_SHM_LAYOUT_VERSION 7u
+#define PKV_SHM_LAYOUT_VERSION 8u
 
 #define PKV_SHM_CLIENTS 128u	      /* attached client handles at once */
 #define PKV_SHM_STRIPE_ENTRIES 64u    /* entries per stripe (a format constant) */
@@ -365,10 +366,16 @@ struct pkv_shm_client {
 
 /*
  * An entry is two cache lines. Its first line holds the tag (the full hash,
- * 0: a free slot), the lengths, gen, until and the first 27 inline bytes, so
- * a lookup checks a slot with one line. bucket, key and value lie back to
- * back either in `inl` (when they fit PKV_SHM_INLINE bytes: off =
- * PKV_SHM_OFF_INLINE) or in the stripe heap at `off`. Inline, a hit reads
+ * 0: a free slot), the lengths, gen, until and the first 24 inline bytes, so
+ * a lookup checks a slot with one line. bucket, key and value lie in that
+ * order, each from an 8-byte boundary (pkv_shm_key_at, pkv_shm_value_at),
+ * either in `inl` (when their span fits PKV_SHM_INLINE bytes: off =
+ * PKV_SHM_OFF_INLINE) or in the stripe heap at `off`, a multiple of 8. So a
+ * reader compares and copies them as whole aligned words, each read once:
+ * with the bytes back to back, every word of a key or value off an 8-byte
+ * boundary was two loads joined by shifts, more than a quarter of a hot
+ * read's instructions (docs/design.md §8). The padding is never compared or
+ * copied. Inline, a hit reads
  * the stripe's seq word and the entry, whose addresses all follow from the
  * hash, so their cache misses overlap; through the heap it waits for one
  * more miss after reading `off`.
@@ -384,10 +391,33 @@ struct pkv_shm_entry {
 	uint16_t value_len; /* <= PKV_SHM_VALUE_MAX */
 	uint16_t key_len;
 	uint8_t bucket_len;
-	uint8_t inl[PKV_SHM_ENTRY_SIZE - 37];
+	uint8_t pad[3];
+	uint8_t inl[PKV_SHM_ENTRY_SIZE - 40];
 } PKV_SHM_ALIGNED(PKV_SHM_LINE);
-#define PKV_SHM_INLINE (PKV_SHM_ENTRY_SIZE - 37u) /* 91 bytes of bucket + key + value */
+#define PKV_SHM_INLINE (PKV_SHM_ENTRY_SIZE - 40u) /* 88 bytes: the span of bucket, key, value */
 #define PKV_SHM_VALUE_MAX 60000u /* = PKV_VALUE_MAX: value_len fits 16 bits */
+
+/* Where an entry's key and value start in its bytes, and the bytes it spans. */
+static inline uint32_t pkv_shm_pad8(uint32_t n)
+{
+	return (n + 7u) & ~7u;
+}
+
+static inline uint32_t pkv_shm_key_at(uint32_t bucket_len)
+{
+	return pkv_shm_pad8(bucket_len);
+}
+
+static inline uint32_t pkv_shm_value_at(uint32_t bucket_len, uint32_t key_len)
+{
+	return pkv_shm_pad8(bucket_len) + pkv_shm_pad8(key_len);
+}
+
+static inline uint32_t pkv_shm_entry_span(uint32_t bucket_len, uint32_t key_len,
+					  uint32_t value_len)
+{
+	return pkv_shm_value_at(bucket_len, key_len) + pkv_shm_pad8(value_len);
+}
 
 /*
  * Writers only (the daemon), one per stripe, packed apart from the stripes:
@@ -435,7 +465,7 @@ _Static_assert(offsetof(struct pkv_shm_client, req_data) == PKV_SHM_CLIENT_HEAD,
 _Static_assert(PKV_SHM_REQ_DATA >= 255u + 1024u + 60000u + 255u + 1024u,
 	       "a full request fits the request area");
 _Static_assert(PKV_SHM_RESP_DATA >= 60000u, "a full value fits the response area");
-_Static_assert(PKV_SHM_STRIPE_HEAP_MAX >= 255u + 1024u + 60000u,
+_Static_assert(PKV_SHM_STRIPE_HEAP_MAX >= 256u + 1024u + 60000u,
 	       "a full entry fits the largest stripe heap");
 _Static_assert(PKV_SHM_STRIPE_HEAP_MIN % PKV_SHM_LINE == 0 &&
 		       PKV_SHM_STRIPE_HEAP_MAX % PKV_SHM_LINE == 0,
@@ -449,6 +479,8 @@ _Static_assert(sizeof(struct pkv_shm_entry) == PKV_SHM_ENTRY_SIZE &&
 	       "entry: two lines, the inline bytes fill the rest");
 _Static_assert(offsetof(struct pkv_shm_entry, inl) <= PKV_SHM_LINE,
 	       "tag, lengths, gen and until in the entry's first line");
+_Static_assert(offsetof(struct pkv_shm_entry, inl) % 8u == 0 && PKV_SHM_INLINE % 8u == 0,
+	       "inline bytes start and end on a word");
 _Static_assert(sizeof(struct pkv_shm_stripe) == PKV_SHM_STRIPE_ENTRIES * PKV_SHM_ENTRY_SIZE &&
 		       sizeof(struct pkv_shm_stripe) % PKV_SHM_PAGE == 0,
 	       "a stripe's entries fill whole pages");

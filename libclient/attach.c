@@ -389,12 +389,8 @@ void attach_free(struct pkv_attach *a)
 
 bool attach_alive(struct pkv_attach *a, uint64_t every_ms)
 {
-	if (__atomic_load_n(&a->dead, __ATOMIC_ACQUIRE))
+	if (!attach_flags_alive(a))
 		return false;
-	if (!pkv_shm_load_acq(&a->m->hdr.daemon_alive)) {
-		__atomic_store_n(&a->dead, 1, __ATOMIC_RELEASE);
-		return false;
-	}
 	if (every_ms == UINT64_MAX)
 		return true;
 	uint64_t now = client_mono_ms();

@@ -28,28 +28,17 @@ int client_value_reserve(struct pkv_value *v, size_t len)
 /*
  * The shared bytes of an entry are read as whole aligned 8-byte words,
  * relaxed (pkv-shm.h: the daemon may be rewriting them), and compared and
- * copied from registers. Only words that hold a byte of the range at hand
- * are read, so a read never leaves the entry or the heap (both 8-byte
- * aligned and sized). Copying the words
- * into a private buffer first cost a failed store-to-load forward on every
- * lookup: the buffer's bytes were read back at offsets that straddled the
- * 8-byte stores just made.
+ * copied from registers. Each of bucket, key and value starts on a word
+ * (pkv_shm_key_at, pkv_shm_value_at) and its last word is padding to the
+ * end, inside the entry or the heap, so a word is one load: no shift, no
+ * byte outside the entry. Copying the words into a private buffer first
+ * cost a failed store-to-load forward on every lookup, and joining words of
+ * a field off a word boundary more than a quarter of a hot read's
+ * instructions.
  */
 static inline uint64_t shared_word(const uint64_t *p, size_t i)
 {
 	return __atomic_load_n(&p[i], __ATOMIC_RELAXED);
-}
-
-/* The 8 bytes that start k bits into x and run on into y, in memory order. */
-static inline uint64_t join(uint64_t x, uint64_t y, unsigned k)
-{
-	if (!k)
-		return x;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	return x >> k | y << (64u - k);
-#else
-	return x << k | y >> (64u - k);
-#endif
 }
 
 /* A word whose first r bytes (1..7, memory order) are set, the rest clear. */
@@ -76,30 +65,15 @@ static inline uint64_t private_tail(const uint8_t *b, size_t r)
 #endif
 }
 
-/*
- * Whether the shared bytes at s[0, n) equal b[0, n). The words are read in
- * order, each once; a word is read only when it holds a byte of the range.
- */
-static inline bool shared_eq(const uint8_t *s, const uint8_t *b, size_t n)
+/* Whether the shared field at p (a word, padded to one) holds b[0, n). */
+static inline bool shared_eq(const uint64_t *p, const uint8_t *b, size_t n)
 {
-	if (!n)
-		return true;
-	const uint64_t *p = (const uint64_t *)((uintptr_t)s & ~(uintptr_t)7u);
-	const unsigned k = (unsigned)((uintptr_t)s & 7u) * 8u;
-	uint64_t x = shared_word(p, 0), diff = 0;
+	uint64_t diff = 0;
 	size_t i = 0;
-	for (; i + 8u <= n; i += 8u, p++) {
-		/* Off a word boundary the 8 bytes end in p[1]; on one, p[1]
-		 * starts the next bytes, if there are any. */
-		uint64_t y = k || i + 8u < n ? shared_word(p, 1) : 0;
-		diff |= join(x, y, k) ^ pkv_shm_rd64(b + i);
-		x = y;
-	}
-	if (i < n) {
-		size_t r = n - i;
-		uint64_t y = k + 8u * r > 64u ? shared_word(p, 1) : 0;
-		diff |= (join(x, y, k) ^ private_tail(b + i, r)) & first_bytes(r);
-	}
+	for (; i + 8u <= n; i += 8u)
+		diff |= shared_word(p, i / 8u) ^ pkv_shm_rd64(b + i);
+	if (i < n)
+		diff |= (shared_word(p, i / 8u) ^ private_tail(b + i, n - i)) & first_bytes(n - i);
 	return diff == 0;
 }
 
@@ -107,24 +81,26 @@ static inline bool shared_eq(const uint8_t *s, const uint8_t *b, size_t n)
 #define COPY_WORDS_MAX 256u
 
 /*
- * Copies the shared bytes s[0, n) to dst 8 bytes at a time, reading words
- * as shared_eq does: dst must have room for n rounded up to 8 (the bytes
- * past n are junk).
+ * Copies the shared field at p (a word, padded to one) of n bytes to dst a
+ * word at a time: dst must have room for n rounded up to 8 (the bytes past
+ * n are the padding's).
  */
-static inline void shared_copy(uint8_t *dst, const uint8_t *s, size_t n)
+static inline void shared_copy(uint8_t *dst, const uint64_t *p, size_t n)
 {
-	if (!n)
-		return;
-	const uint64_t *p = (const uint64_t *)((uintptr_t)s & ~(uintptr_t)7u);
-	const unsigned k = (unsigned)((uintptr_t)s & 7u) * 8u;
-	uint64_t x = shared_word(p, 0);
-	for (size_t i = 0; i < n; i += 8u, p++) {
-		size_t r = n - i < 8u ? n - i : 8u;
-		bool next = k ? k + 8u * r > 64u : r == 8u && i + 8u < n;
-		uint64_t y = next ? shared_word(p, 1) : 0;
-		uint64_t v = join(x, y, k);
+	for (size_t i = 0; i < n; i += 8u) {
+		uint64_t v = shared_word(p, i / 8u);
 		memcpy(dst + i, &v, 8);
-		x = y;
+	}
+}
+
+/* The lines of the three slots after the home slot, whose misses then overlap. */
+static inline void neighbours_prefetch(const struct pkv_shm_stripe *st, unsigned home)
+{
+	for (unsigned k = 1; k < 4; k++) {
+		const uint8_t *pe = (const uint8_t *)&st->ent[(home + k) &
+							      (PKV_SHM_STRIPE_ENTRIES - 1u)];
+		__builtin_prefetch(pe);
+		__builtin_prefetch(pe + PKV_SHM_LINE);
 	}
 }
 
@@ -144,19 +120,18 @@ static inline __attribute__((always_inline)) int lookup(const struct pkv_shm_lay
 	const unsigned home = pkv_shm_home_of(h);
 	/*
 	 * A hit is at the home slot or a few slots on (with stripes about 3/4
-	 * full, 2 in 3 entries sit at home, most others within 3 slots): ask
-	 * for the lines of the home slot and the next three now (512 bytes, in
-	 * one page 29 times in 32), so that their misses overlap each other
-	 * and the one on seq (usually cached) instead of following one another.
-	 * Measured at 1 M keys: a fifth less time for entries off their home
-	 * than with the home slot alone, the same for those at home.
+	 * full, 2 in 3 entries sit at home, most others within 3 slots). Both
+	 * lines of the home slot are asked for now, so that their misses
+	 * overlap the one on seq; the next three slots' lines only once the
+	 * home slot turns out to hold another key (neighbours_prefetch). Asking
+	 * for all four slots' lines up front pulled eight lines into L1 for
+	 * every read: 512 hot keys read back to back took 30.5-33 ns that way
+	 * and 28.3-28.9 this way, and random reads among 1 M keys were the
+	 * same within the noise (tools/bench.md, "get-hit and its floor").
 	 */
-	for (unsigned k = 0; k < 4; k++) {
-		const uint8_t *pe = (const uint8_t *)&st->ent[(home + k) &
-							      (PKV_SHM_STRIPE_ENTRIES - 1u)];
-		__builtin_prefetch(pe);
-		__builtin_prefetch(pe + PKV_SHM_LINE);
-	}
+	const uint8_t *pe = (const uint8_t *)&st->ent[home];
+	__builtin_prefetch(pe);
+	__builtin_prefetch(pe + PKV_SHM_LINE);
 	for (unsigned attempt = 0; attempt < PKV_SHM_READ_RETRIES; attempt++) {
 		uint32_t s1 = pkv_shm_load_acq(seq);
 		if (s1 & 1u) {
@@ -169,8 +144,11 @@ static inline __attribute__((always_inline)) int lookup(const struct pkv_shm_lay
 		for (unsigned k = 0; k < PKV_SHM_STRIPE_ENTRIES; k++) {
 			const struct pkv_shm_entry *e =
 				&st->ent[(home + k) & (PKV_SHM_STRIPE_ENTRIES - 1u)];
-			if (__builtin_expect(pkv_shm_load_rlx(&e->tag) != h, 0))
+			if (__builtin_expect(pkv_shm_load_rlx(&e->tag) != h, 0)) {
+				if (k == 0 && attempt == 0)
+					neighbours_prefetch(st, home);
 				continue;
+			}
 			uint32_t off = pkv_shm_load_rlx(&e->off);
 			uint32_t vl = pkv_shm_load_rlx(&e->value_len);
 			uint32_t kl = pkv_shm_load_rlx(&e->key_len);
@@ -178,31 +156,34 @@ static inline __attribute__((always_inline)) int lookup(const struct pkv_shm_lay
 			if (bl != bucket_len || kl != key_len)
 				continue;
 			/* A torn entry must not send the reads out of the entry or the heap. */
-			uint32_t total = bl + kl + vl;
+			uint32_t span = pkv_shm_entry_span(bl, kl, vl);
 			const uint8_t *p;
 			if (off == PKV_SHM_OFF_INLINE) {
-				if (total > PKV_SHM_INLINE)
+				if (span > PKV_SHM_INLINE)
 					break;
 				p = e->inl;
 			} else {
-				if ((uint64_t)off + total > g->heap)
+				if ((uint64_t)off + span > g->heap || (off & 7u))
 					break;
 				p = pkv_shm_stripe_heap(m, g, si) + off;
 			}
 			/*
 			 * The daemon may be rewriting these bytes: they are read
-			 * as relaxed words (shared_get64) and compared and copied
+			 * as relaxed words (shared_word) and compared and copied
 			 * from registers; the sequence word below says whether
 			 * what was read was whole.
 			 */
-			if (!shared_eq(p, bucket, bl) || !shared_eq(p + bl, key, kl))
+			const uint64_t *w = (const uint64_t *)(const void *)p;
+			if (!shared_eq(w, bucket, bl) ||
+			    !shared_eq(w + pkv_shm_key_at(bl) / 8u, key, kl))
 				continue;
 			if (client_value_reserve(out, vl + 8u) < 0)
 				return -ENOMEM;
+			const uint64_t *v = w + pkv_shm_value_at(bl, kl) / 8u;
 			if (vl <= COPY_WORDS_MAX)
-				shared_copy(out->data, p + bl + kl, vl);
+				shared_copy(out->data, v, vl);
 			else
-				pkv_shm_copy_out(out->data, p + bl + kl, vl);
+				pkv_shm_copy_out(out->data, v, vl);
 			vlen = vl;
 			hit = e;
 			break;
@@ -243,7 +224,7 @@ int cache_read(struct pkv_attach *a, const void *bucket, size_t bucket_len, cons
 	       size_t key_len, bool stale_ok, uint64_t every_ms, struct pkv_value *out)
 {
 	/* The flags only: the clock is read once, after the lookup. */
-	if (!attach_alive(a, UINT64_MAX))
+	if (!attach_flags_alive(a))
 		return CACHE_GONE;
 	int r = lookup(a->m, &a->geom, bucket, bucket_len, key, key_len, 0, out);
 	if (r != CACHE_HIT)

@@ -697,10 +697,12 @@ START_TEST(entry_with_the_tag_but_other_bytes_is_not_a_hit)
 		uint64_t h = pkv_shm_hash("bucket", 6, k, strlen(k));
 		struct pkv_shm_entry *e = &shm_stripe(seg, stripe_of_key(k))->ent[pkv_shm_home_of(h)];
 		ck_assert_uint_eq(e->tag, h);
+		/* The bucket's 6 bytes, then the key's from the next word. */
 		for (size_t i = 0; i < n; i++) {
-			e->inl[i] ^= 0x01;
+			size_t at = i < 6 ? i : pkv_shm_key_at(6) + (i - 6);
+			e->inl[at] ^= 0x01;
 			ck_assert_int_eq(lookup(k), CACHE_MISS);
-			e->inl[i] ^= 0x01;
+			e->inl[at] ^= 0x01;
 		}
 		ck_assert_int_eq(lookup(k), CACHE_HIT);
 		ck_assert_str_eq(val.data, "v");
@@ -732,23 +734,24 @@ END_TEST
 
 START_TEST(small_entries_sit_inline_and_larger_ones_in_the_heap)
 {
-	/* "bucket" + "k" + value: 7 bytes around the value. */
+	/* "bucket" and "k" take a word each, then the value from the next word. */
 	static char v[PKV_SHM_INLINE + 2];
-	memset(v, 'i', PKV_SHM_INLINE - 7);
+	memset(v, 'i', PKV_SHM_INLINE - 16);
 	ck_assert_int_eq(publish("k", v, 1, 0), 0);
-	memset(v, 'h', PKV_SHM_INLINE - 6);
+	memset(v, 'h', PKV_SHM_INLINE - 15);
 	ck_assert_int_eq(publish("j", v, 1, 0), 0);
 	uint64_t hk = pkv_shm_hash("bucket", 6, "k", 1), hj = pkv_shm_hash("bucket", 6, "j", 1);
 	const struct pkv_shm_stripe *sk = shm_stripe(seg, stripe_of_key("k"));
 	const struct pkv_shm_stripe *sj = shm_stripe(seg, stripe_of_key("j"));
 	ck_assert_uint_eq(sk->ent[pkv_shm_home_of(hk)].off, PKV_SHM_OFF_INLINE);
 	ck_assert_uint_ne(sj->ent[pkv_shm_home_of(hj)].off, PKV_SHM_OFF_INLINE);
-	ck_assert_uint_eq(shm_stripe_writer(seg, stripe_of_key("j"))->heap_used, PKV_SHM_INLINE + 1);
+	/* In the heap the value's last word is padded too. */
+	ck_assert_uint_eq(shm_stripe_writer(seg, stripe_of_key("j"))->heap_used, PKV_SHM_INLINE + 8);
 	ck_assert_int_eq(lookup("k"), CACHE_HIT);
-	ck_assert_uint_eq(val.len, PKV_SHM_INLINE - 7);
+	ck_assert_uint_eq(val.len, PKV_SHM_INLINE - 16);
 	ck_assert_int_eq(((char *)val.data)[val.len - 1], 'i');
 	ck_assert_int_eq(lookup("j"), CACHE_HIT);
-	ck_assert_uint_eq(val.len, PKV_SHM_INLINE - 6);
+	ck_assert_uint_eq(val.len, PKV_SHM_INLINE - 15);
 	ck_assert_int_eq(((char *)val.data)[val.len - 1], 'h');
 }
 END_TEST

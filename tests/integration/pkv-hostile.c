@@ -318,18 +318,19 @@ static int honest(char **argv)
 static bool check_entry(const struct pkv_shm_entry *e, const uint8_t *heap, uint32_t heap_len)
 {
 	uint32_t blen = e->bucket_len, klen = e->key_len, vlen = e->value_len;
-	uint32_t total = blen + klen + vlen;
+	uint32_t span = pkv_shm_entry_span(blen, klen, vlen);
 	const uint8_t *p;
 	if (e->off == PKV_SHM_OFF_INLINE) {
-		if (total > PKV_SHM_INLINE)
+		if (span > PKV_SHM_INLINE)
 			return false;
 		p = e->inl;
 	} else {
-		if (e->off > heap_len || total > heap_len - e->off)
+		if (e->off > heap_len || span > heap_len - e->off)
 			return false;
 		p = heap + e->off;
 	}
-	const uint8_t *bucket = p, *key = p + blen, *val = p + blen + klen;
+	const uint8_t *bucket = p, *key = p + pkv_shm_key_at(blen),
+		      *val = p + pkv_shm_value_at(blen, klen);
 	if (pkv_shm_hash(bucket, blen, key, klen) != e->tag)
 		fail("cache entry with tag %016" PRIx64 " holds bytes that hash elsewhere", e->tag);
 	if (blen != sizeof(BUCKET) - 1 || memcmp(bucket, BUCKET, blen) != 0)
