@@ -757,6 +757,32 @@ START_TEST(small_entries_sit_inline_and_larger_ones_in_the_heap)
 END_TEST
 
 /*
+ * Each field starts on a word and its last word is padded with zeros, also
+ * where a longer entry of the key lay before: the padding never carries
+ * the bytes of an older value.
+ */
+START_TEST(fields_start_on_words_and_their_padding_is_zeros)
+{
+	static char big[73];
+	memset(big, 'X', sizeof(big) - 1);
+	ck_assert_int_eq(publish("abc", big, 1, 0), 0);
+	ck_assert_int_eq(publish("abc", "xyz12", 2, 0), 0);
+	uint64_t h = pkv_shm_hash("bucket", 6, "abc", 3);
+	const struct pkv_shm_entry *e = &shm_stripe(seg, stripe_of_key("abc"))->ent[pkv_shm_home_of(h)];
+	ck_assert_uint_eq(e->tag, h);
+	ck_assert_uint_eq(e->gen, 2);
+	ck_assert_uint_eq(e->off, PKV_SHM_OFF_INLINE);
+	static const uint8_t want[24] = {'b', 'u', 'c', 'k', 'e', 't', 0, 0, 'a', 'b', 'c', 0,
+					 0,   0,   0,   0,   'x', 'y', 'z', '1', '2', 0, 0, 0};
+	for (size_t i = 0; i < sizeof(want); i++)
+		ck_assert_msg(e->inl[i] == want[i], "inline byte %zu is 0x%02x, not 0x%02x", i,
+			      e->inl[i], want[i]);
+	ck_assert_int_eq(lookup("abc"), CACHE_HIT);
+	ck_assert_str_eq(val.data, "xyz12");
+}
+END_TEST
+
+/*
  * The lookup compares and copies from whole shared words at every alignment
  * the bytes can take: buckets and keys of each length from short to over a
  * word or two, values inline and in the heap, each read back exactly, and
@@ -837,6 +863,7 @@ static Suite *cache_suite(void)
 	tcase_add_test(tc, entry_goes_to_its_home_slot_first);
 	tcase_add_test(tc, small_entries_sit_inline_and_larger_ones_in_the_heap);
 	tcase_add_test(tc, lookup_reads_every_length_and_alignment_exactly);
+	tcase_add_test(tc, fields_start_on_words_and_their_padding_is_zeros);
 	suite_add_tcase(s, tc);
 	return s;
 }
