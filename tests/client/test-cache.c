@@ -757,6 +757,58 @@ START_TEST(small_entries_sit_inline_and_larger_ones_in_the_heap)
 END_TEST
 
 /*
+ * An entry whose tag and lengths match but whose offset or lengths would
+ * take the read off a word or out of the inline bytes or the heap (what a
+ * torn entry can show, the sequence word unchanged) is a miss: no load off
+ * a word (UBSan's alignment check in the sanitized run), none outside.
+ */
+START_TEST(torn_entry_off_a_word_or_past_its_bytes_is_a_miss)
+{
+	static char v[200];
+	memset(v, 'v', sizeof(v) - 1);
+	ck_assert_int_eq(publish("heap", v, 1, 0), 0);
+	uint64_t h = pkv_shm_hash("bucket", 6, "heap", 4);
+	struct pkv_shm_entry *e = &shm_stripe(seg, stripe_of_key("heap"))->ent[pkv_shm_home_of(h)];
+	ck_assert_uint_eq(e->tag, h);
+	ck_assert_uint_ne(e->off, PKV_SHM_OFF_INLINE);
+	ck_assert_int_eq(lookup("heap"), CACHE_HIT);
+	uint32_t off = e->off;
+	uint32_t span = pkv_shm_entry_span(6, 4, (uint32_t)sizeof(v) - 1);
+	uint8_t *heap = pkv_shm_stripe_heap(m, geo, stripe_of_key("heap"));
+	/* The entry's very bytes, copied to an offset off a word: not read. */
+	uint32_t spare = geo->heap / 2;
+	ck_assert_uint_le(off + span, spare);
+	for (uint32_t k = 1; k < 8; k++) {
+		memset(heap + spare, 0, span + 8);
+		memcpy(heap + spare + k, heap + off, span);
+		e->off = spare + k;
+		ck_assert_msg(lookup("heap") == CACHE_MISS, "offset %u past a word is read", k);
+	}
+	memset(heap + spare, 0, span + 8);
+	e->off = geo->heap - span + 8; /* a word past the stripe's heap */
+	ck_assert_int_eq(lookup("heap"), CACHE_MISS);
+	/* The same bytes at the heap's very end: within it, read. */
+	ck_assert_uint_le(spare + span + 8, geo->heap - span);
+	memcpy(heap + geo->heap - span, heap + off, span);
+	e->off = geo->heap - span;
+	ck_assert_int_eq(lookup("heap"), CACHE_HIT);
+	ck_assert_str_eq(val.data, v);
+	e->off = off;
+	ck_assert_int_eq(lookup("heap"), CACHE_HIT);
+	ck_assert_str_eq(val.data, v);
+
+	ck_assert_int_eq(publish("inl", "x", 1, 0), 0);
+	h = pkv_shm_hash("bucket", 6, "inl", 3);
+	e = &shm_stripe(seg, stripe_of_key("inl"))->ent[pkv_shm_home_of(h)];
+	ck_assert_uint_eq(e->off, PKV_SHM_OFF_INLINE);
+	e->value_len = PKV_SHM_INLINE - 16; /* bucket 8 + key 8 + value: exactly the inline bytes */
+	ck_assert_int_eq(lookup("inl"), CACHE_HIT);
+	e->value_len = PKV_SHM_INLINE - 15; /* one byte more: a word past them */
+	ck_assert_int_eq(lookup("inl"), CACHE_MISS);
+}
+END_TEST
+
+/*
  * Each field starts on a word and its last word is padded with zeros, also
  * where a longer entry of the key lay before: the padding never carries
  * the bytes of an older value.
@@ -864,6 +916,7 @@ static Suite *cache_suite(void)
 	tcase_add_test(tc, small_entries_sit_inline_and_larger_ones_in_the_heap);
 	tcase_add_test(tc, lookup_reads_every_length_and_alignment_exactly);
 	tcase_add_test(tc, fields_start_on_words_and_their_padding_is_zeros);
+	tcase_add_test(tc, torn_entry_off_a_word_or_past_its_bytes_is_a_miss);
 	suite_add_tcase(s, tc);
 	return s;
 }
