@@ -374,8 +374,9 @@ struct pkv_shm_client {
  * reader compares and copies them as whole aligned words, each read once:
  * with the bytes back to back, every word of a key or value off an 8-byte
  * boundary was two loads joined by shifts, more than a quarter of a hot
- * read's instructions (docs/design.md §8). The padding is never compared or
- * copied. Inline, a hit reads
+ * read's instructions (docs/design.md §8). The padding (zeros) is masked off
+ * in a compare, and a copy's bytes past the value's length are the
+ * reader's to ignore. Inline, a hit reads
  * the stripe's seq word and the entry, whose addresses all follow from the
  * hash, so their cache misses overlap; through the heap it waits for one
  * more miss after reading `off`.
