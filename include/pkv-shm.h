@@ -94,8 +94,9 @@
  * shmem uses them only where /sys/kernel/mm/transparent_hugepage/shmem_enabled
  * allows; the daemon does not depend on them. A lookup whose entry sits at
  * its home slot needs two adjacent lines of one page of the stripes and a
- * seq line that is usually cached; the reader also prefetches the next three
- * slots (libclient/cache.c), where most other entries sit.
+ * seq line that is usually cached; when the home slot holds another key, the
+ * reader also prefetches the next three slots (libclient/cache.c), where
+ * most other entries sit.
  *
  * All shared words are accessed with the GCC/Clang __atomic builtins through
  * the helpers below; the structures hold plain integers so that the layout
