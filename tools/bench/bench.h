@@ -21,12 +21,15 @@
 #define PKV_BENCH_H
 
 #include <limits.h>
+#include <linux/futex.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "disk-floor.h"
 #include "wake-floor.h"
@@ -210,6 +213,23 @@ static inline void sleep_ns(long ns)
 {
 	struct timespec ts = {.tv_sec = 0, .tv_nsec = ns};
 	nanosleep(&ts, NULL);
+}
+
+/*
+ * A word in a MAP_SHARED mapping that processes wait on: FUTEX_WAIT while it
+ * holds val, at most slice_ns (a signal or a spurious wake returns sooner:
+ * callers look again), and FUTEX_WAKE of every waiter. Not the _PRIVATE
+ * ops: the waiters are other processes.
+ */
+static inline void bench_futex_wait(void *word, uint32_t val, long slice_ns)
+{
+	struct timespec ts = {.tv_sec = slice_ns / 1000000000l, .tv_nsec = slice_ns % 1000000000l};
+	syscall(SYS_futex, word, FUTEX_WAIT, val, &ts, NULL, 0);
+}
+
+static inline void bench_futex_wake_all(void *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
 static inline uint64_t xorshift(uint64_t *s)
