@@ -218,7 +218,7 @@ static inline void sleep_ns(long ns)
 /*
  * A word in a MAP_SHARED mapping that processes wait on: FUTEX_WAIT while it
  * holds val, at most slice_ns (a signal or a spurious wake returns sooner:
- * callers look again), and FUTEX_WAKE of every waiter. Not the _PRIVATE
+ * callers look again), and FUTEX_WAKE of n waiters. Not the _PRIVATE
  * ops: the waiters are other processes.
  */
 static inline void bench_futex_wait(void *word, uint32_t val, long slice_ns)
@@ -227,9 +227,9 @@ static inline void bench_futex_wait(void *word, uint32_t val, long slice_ns)
 	syscall(SYS_futex, word, FUTEX_WAIT, val, &ts, NULL, 0);
 }
 
-static inline void bench_futex_wake_all(void *word)
+static inline void bench_futex_wake(void *word, int n)
 {
-	syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	syscall(SYS_futex, word, FUTEX_WAKE, n, NULL, NULL, 0);
 }
 
 static inline uint64_t xorshift(uint64_t *s)

@@ -381,7 +381,7 @@ int phase_run(const struct bench_config *main_cfg, enum workload wl, struct phas
 	}
 	uint64_t go = now_ns();
 	__atomic_store_n(&ctl->go, 1, __ATOMIC_RELEASE);
-	bench_futex_wake_all(&ctl->go);
+	bench_futex_wake(&ctl->go, INT_MAX);
 	if (!ex && !got_signal && wl == WL_KILL_GAP)
 		killgap_events(cfg, go, pr);
 	if (ex || got_signal)

@@ -42,7 +42,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <linux/futex.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -54,7 +53,6 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -182,15 +180,15 @@ static int wake_reap(struct wake_kids *k, unsigned from, unsigned to, uint64_t d
 
 /* --- futexes ----------------------------------------------------------------- */
 
+/* bench.h's, on this file's atomic words and with its wait slice. */
 static void wake_futex_wait(_Atomic uint32_t *w, uint32_t val)
 {
-	struct timespec ts = {.tv_sec = 0, .tv_nsec = WAKE_SLICE_NS};
-	syscall(SYS_futex, (void *)w, FUTEX_WAIT, val, &ts, NULL, 0);
+	bench_futex_wait((void *)w, val, WAKE_SLICE_NS);
 }
 
 static void wake_futex_wake(_Atomic uint32_t *w, int n)
 {
-	syscall(SYS_futex, (void *)w, FUTEX_WAKE, n, NULL, NULL, 0);
+	bench_futex_wake((void *)w, n);
 }
 
 static void *wake_map(size_t len)
