@@ -397,6 +397,9 @@ static void latency_line(char *buf, size_t cap, size_t *o, const char *name,
  *          fast_rounds=N fast_chosen=N fast_fallbacks=N fast_refused=N (puts
  *          that skipped phase 1, chosen so, gone on classically; fast
  *          ACCEPTs this acceptor refused, having voted at F already)
+ *   lifetimes: learned_in_loss=N waiting=N over_limit=N (values learned
+ *          while a peer they name counted lost, judged from their learning;
+ *          those still so; those not, PAXOS_REJUDGE_MAX waiting: §4.2)
  *   tombstones: pending=N collected=N floor_puts=N (erasures not yet
  *          acknowledged by every daemon; tombstones forgotten; puts of a key
  *          at its bucket's floor, docs/design.md §4.6)
@@ -451,6 +454,9 @@ static size_t stats_text(struct daemon *d, char *buf, size_t cap)
 	OUT("authority: chosen_unchecked=%" PRIu64 " learn_reads=%" PRIu64
 	    " drops_unproven=%" PRIu64 " drops_applied=%" PRIu64 "\n",
 	    ps->chosen_unchecked, ps->learn_reads, ps->drops_unproven, ps->drops_applied);
+	/* A loss seen before the binding (docs/design.md §4.2). */
+	OUT("lifetimes: learned_in_loss=%" PRIu64 " waiting=%" PRIu64 " over_limit=%" PRIu64 "\n",
+	    ps->learned_in_loss, ps->rejudge_waiting, ps->rejudge_full);
 	/* Tombstones (docs/design.md §4.6): entries= above counts the uncollected. */
 	OUT("tombstones: pending=%" PRIu64 " collected=%" PRIu64 " floor_puts=%" PRIu64 "\n",
 	    ps->tombstones_pending, ps->tombstones_collected, ps->floor_puts);

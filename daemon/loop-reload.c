@@ -254,6 +254,7 @@ int daemon_reload(struct daemon *d)
 							  : "");
 		d->cfg.failure_timeout_ms = nc.failure_timeout_ms;
 		d->mem.failure_timeout_us = (uint64_t)det * 1000u;
+		paxos_set_failure_timeout(d->paxos, d->mem.failure_timeout_us);
 		d->lease_ft_ms = lease_ft;
 		d->mem.lease_us = (uint64_t)lease_ft * 1000u * 3u / 5u;
 	}

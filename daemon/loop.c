@@ -647,6 +647,7 @@ int daemon_init(struct daemon *d)
 		.incarnation = d->incarnation,
 		.bind_inc = d->bind_inc,
 		.restart_grace_us = (uint64_t)d->cfg.restart_grace_ms * 1000u,
+		.failure_timeout_us = (uint64_t)d->cfg.failure_timeout_ms * 1000u,
 		.no_fast_put = !d->cfg.fast_put,
 		/* With the log, every fast vote is answered after a sync on each
 		 * voter: a busy disk's 10-20 ms must not send puts classic (two

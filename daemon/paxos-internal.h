@@ -56,6 +56,10 @@
 /* an owner's pid bindings end at once when it is lost or restarts (§6.2) */
 #define PKV_PAXOS_BROKEN_GRACE 0
 #endif
+#ifndef PKV_PAXOS_BROKEN_STALE_LOSS
+/* a binding learned while its peer counts lost ends at once (§4.2) */
+#define PKV_PAXOS_BROKEN_STALE_LOSS 0
+#endif
 #ifndef PKV_PAXOS_BROKEN_FENCE
 /* a floor put's read answers as fenced but fences nothing (§4.6) */
 #define PKV_PAXOS_BROKEN_FENCE 0
@@ -81,6 +85,7 @@ struct peer {
 	uint64_t inc;	       /* incarnation (paxos_peer_incarnation), 0: unknown */
 	uint64_t bind_inc;     /* its pid bindings' incarnation (paxos_peer_bind_inc), 0: unknown */
 	uint64_t down_at;      /* when it was lost (connected went false) */
+	uint64_t lost_inc;     /* the incarnation it had then (inc; §4.2) */
 	bool grace_pending;    /* lost, its pid bindings wait out the restart grace */
 	uint64_t epoch;
 	struct pkv_conf conf;  /* its configuration, from its heartbeats */
@@ -116,6 +121,7 @@ struct req {
 	enum paxos_state state;
 	uint32_t origin;	 /* FORWARDED: the node that asked */
 	uint64_t origin_req;
+	uint64_t fwd_at;	 /* FORWARDED: when the FORWARD came (§4.2) */
 	struct pkv_bytes bucket, key, value; /* owned; value: own proposal */
 	bool has_value;
 	uint64_t deadline;
@@ -237,6 +243,13 @@ struct paxos {
 	size_t n_fanout, cap_fanout;
 	/* Per node: fan-outs it has not acknowledged (paxos_erase_owed, §5.1). */
 	uint32_t erase_owed[PKV_MAX_NODES + 1];
+	/*
+	 * Chosen values learned while a peer their bindings name counted lost
+	 * (§4.2): judged from their learning; entries with store_entry.rejudge.
+	 */
+	struct rejudge *rejudge;
+	size_t n_rejudge, cap_rejudge;
+	uint64_t rejudge_next; /* the earliest `at` among them; UINT64_MAX: none */
 	struct uexp *uheap;	   /* until expiries, min-heap */
 	size_t n_uheap, cap_uheap;
 	/* Tombstones whose fan-out ended, oldest first (§4.6): from gcq_head. */
@@ -285,6 +298,14 @@ struct gcrec {
 	struct store_entry *e;
 	uint64_t gen; /* its live generation when its fan-out ended */
 	uint64_t at;  /* when that was */
+};
+
+/* A value learned while a peer its bindings name counted lost. */
+struct rejudge {
+	struct store_entry *e;
+	uint64_t gen;
+	uint64_t since; /* when it was learned */
+	uint64_t at;	/* judged as any other from then on */
 };
 
 struct uexp {
@@ -476,6 +497,13 @@ bool lifetimes_peer_judged(const struct paxos *p, uint32_t n);
 uint64_t lifetimes_wall_ms(const struct paxos *p, uint64_t now);
 bool lifetimes_binding_dead(struct paxos *p, const struct pkv_bindings *b,
 			    struct pkv_bytes bucket, uint64_t now);
+/* The same, for bindings known here since `since` (§4.2; 0: before any loss). */
+bool lifetimes_binding_dead_since(struct paxos *p, const struct pkv_bindings *b,
+				  struct pkv_bytes bucket, uint64_t since, uint64_t now);
+bool lifetimes_names_lost_peer(const struct paxos *p, const struct pkv_bindings *b);
+/* Values learned while a peer they name counted lost (§4.2). */
+void lifetimes_rejudge_tick(struct paxos *p, uint64_t now);
+uint64_t lifetimes_rejudge_next(const struct paxos *p);
 void lifetimes_learn(struct paxos *p, struct store_entry *e, struct pkv_ballot b,
 		     struct pkv_bytes value, const struct pkv_bindings *bind, uint64_t now);
 bool lifetimes_learned_effects(struct paxos *p, struct store_entry *e, uint64_t now);

@@ -50,18 +50,41 @@ static bool peer_lost(const struct paxos *p, uint32_t n)
 }
 
 /*
+ * When the loss of peer n counts as seen, for a binding this daemon came to
+ * know at `since` (0: before any loss; docs/design.md §4.2, "A loss seen
+ * before the binding"). A loss seen before the binding was known here may
+ * be this daemon's own isolation, not the peer's: the binding is judged as
+ * if the failure detector had started watching the peer at its learning,
+ * so the loss counts from a failure timeout after it (the peer is heard
+ * again by then if it lives). A loss seen after it counts as it was seen.
+ */
+static uint64_t loss_seen(const struct paxos *p, uint32_t n, uint64_t since)
+{
+	uint64_t down = n >= 1 && n <= PKV_MAX_NODES ? p->peers[n].down_at : 0;
+	if (PKV_PAXOS_BROKEN_STALE_LOSS || !since || down >= since)
+		return down;
+	return since + p->cfg.failure_timeout_us;
+}
+
+/*
  * A lost owner's pid bindings hold for the restart grace after the loss:
  * time for it to come back and take them back (docs/design.md §6.2). Ending
  * them later than the failure detector does keeps the lease (§5.1), which
  * only needs them not to end earlier.
  */
-static bool owner_gone(const struct paxos *p, uint32_t n, uint64_t now)
+static bool owner_gone(const struct paxos *p, uint32_t n, uint64_t since, uint64_t now)
 {
 	if (!peer_lost(p, n))
 		return false;
 	if (n == 0 || n > PKV_MAX_NODES || !p->peers[n].configured || PKV_PAXOS_BROKEN_GRACE)
 		return true;
-	return now - p->peers[n].down_at >= p->cfg.restart_grace_us;
+	uint64_t seen = loss_seen(p, n, since);
+	return now >= seen && now - seen >= p->cfg.restart_grace_us;
+}
+
+static bool node_gone(const struct paxos *p, uint32_t n, uint64_t since, uint64_t now)
+{
+	return peer_lost(p, n) && now >= loss_seen(p, n, since);
 }
 
 static bool pid_exited(const struct paxos *p, int32_t pid, uint64_t start_time)
@@ -82,10 +105,12 @@ static bool self_owned_pid(const struct paxos *p, const struct pkv_bindings *b)
  * True when, as far as this daemon knows, one of the bindings has ended.
  * Knowledge only grows (exits, disconnects seen, clock, erased generations),
  * which is what makes erasure monotone. A key binding with key_gen 0 is not
- * resolved yet and counts as alive.
+ * resolved yet and counts as alive. `since`: when the bindings became known
+ * here, for a value learned while a peer they name counted lost (loss_seen);
+ * 0 for any other.
  */
-bool lifetimes_binding_dead(struct paxos *p, const struct pkv_bindings *b, struct pkv_bytes bucket,
-			    uint64_t now)
+bool lifetimes_binding_dead_since(struct paxos *p, const struct pkv_bindings *b,
+				  struct pkv_bytes bucket, uint64_t since, uint64_t now)
 {
 	if (!b)
 		return false;
@@ -95,17 +120,26 @@ bool lifetimes_binding_dead(struct paxos *p, const struct pkv_bindings *b, struc
 			if (b->owner_inc != p->cfg.bind_inc || pid_exited(p, b->pid, b->start_time))
 				return true;
 		} else {
-			if (owner_gone(p, b->owner, now))
+			const struct peer *pe = b->owner >= 1 && b->owner <= PKV_MAX_NODES
+							? &p->peers[b->owner]
+							: NULL;
+			/*
+			 * An incarnation of the owner newer than the one this
+			 * daemon lost is not the one it lost: a loss ends the
+			 * bindings of the incarnations heard before it (§4.2).
+			 */
+			bool unheard = !PKV_PAXOS_BROKEN_STALE_LOSS && pe && pe->configured &&
+				       b->owner_inc > pe->lost_inc;
+			if (!unheard && owner_gone(p, b->owner, since, now))
 				return true;
-			const struct peer *pe = &p->peers[b->owner];
 			/* The owner restarted and did not take them back: its watches are gone. */
-			if (pe->bind_inc && b->owner_inc < pe->bind_inc)
+			if (pe && pe->bind_inc && b->owner_inc < pe->bind_inc)
 				return true;
-			if (PKV_PAXOS_BROKEN_GRACE && pe->inc && b->owner_inc < pe->inc)
+			if (PKV_PAXOS_BROKEN_GRACE && pe && pe->inc && b->owner_inc < pe->inc)
 				return true; /* TEST ONLY: a restart ends them, taken back or not */
 		}
 	}
-	if ((b->mask & PKV_BIND_NODE) && peer_lost(p, b->node))
+	if ((b->mask & PKV_BIND_NODE) && node_gone(p, b->node, since, now))
 		return true;
 	if ((b->mask & PKV_BIND_UNTIL) && p->wall_set && lifetimes_wall_ms(p, now) >= b->until)
 		return true;
@@ -115,6 +149,112 @@ bool lifetimes_binding_dead(struct paxos *p, const struct pkv_bindings *b, struc
 			return true;
 	}
 	return false;
+}
+
+bool lifetimes_binding_dead(struct paxos *p, const struct pkv_bindings *b, struct pkv_bytes bucket,
+			    uint64_t now)
+{
+	return lifetimes_binding_dead_since(p, b, bucket, 0, now);
+}
+
+/* A peer the bindings name (owner of a pid, a node) counts lost here now. */
+bool lifetimes_names_lost_peer(const struct paxos *p, const struct pkv_bindings *b)
+{
+	if (!b)
+		return false;
+	if ((b->mask & PKV_BIND_PID) && b->owner != p->cfg.self && peer_lost(p, b->owner))
+		return true;
+	return (b->mask & PKV_BIND_NODE) && peer_lost(p, b->node);
+}
+
+/* ---- values learned while a peer they name counted lost ---------------- */
+
+static struct rejudge *rejudge_find(struct paxos *p, const struct store_entry *e)
+{
+	for (size_t i = 0; i < p->n_rejudge; i++)
+		if (p->rejudge[i].e == e)
+			return &p->rejudge[i];
+	return NULL;
+}
+
+static void rejudge_drop(struct paxos *p, struct rejudge *r)
+{
+	r->e->rejudge = false;
+	*r = p->rejudge[--p->n_rejudge];
+	p->stats.rejudge_waiting = p->n_rejudge;
+}
+
+/*
+ * e's chosen value was just learned: when a peer its bindings name counts
+ * lost now, it is judged from now on (loss_seen) until the loss counts as
+ * any other would, and looked at again then (lifetimes_rejudge_tick).
+ */
+static void rejudge_note(struct paxos *p, struct store_entry *e, uint64_t now)
+{
+	const struct pkv_bindings *b = e->chosen_bind;
+	if (PKV_PAXOS_BROKEN_STALE_LOSS || e->rejudge || !lifetimes_names_lost_peer(p, b))
+		return;
+	/* Bounded (a lookup walks the list): past it, judged as before. */
+	if (p->n_rejudge >= PAXOS_REJUDGE_MAX) {
+		p->stats.rejudge_full++;
+		return;
+	}
+	struct rejudge *v = paxos_grow(p->rejudge, &p->cap_rejudge, p->n_rejudge, sizeof(*v));
+	if (!v) {
+		p->oom = -ENOMEM;
+		return; /* judged as before: ended now if the old loss says so */
+	}
+	p->rejudge = v;
+	uint64_t at = now + p->cfg.failure_timeout_us;
+	if (b->mask & PKV_BIND_PID)
+		at += p->cfg.restart_grace_us;
+	v[p->n_rejudge++] = (struct rejudge){ .e = e, .gen = e->gen, .since = now, .at = at };
+	p->stats.learned_in_loss++;
+	p->stats.rejudge_waiting = p->n_rejudge;
+	if (at < p->rejudge_next)
+		p->rejudge_next = at;
+	e->rejudge = true;
+}
+
+/* When e's bindings became known here, for lifetimes_binding_dead_since. */
+static uint64_t entry_since(struct paxos *p, const struct store_entry *e)
+{
+	if (!e->rejudge)
+		return 0;
+	const struct rejudge *r = rejudge_find(p, e);
+	return r ? r->since : 0;
+}
+
+uint64_t lifetimes_rejudge_next(const struct paxos *p)
+{
+	return p->rejudge_next;
+}
+
+/*
+ * The values whose learning's failure timeout (and grace) is over: judged
+ * as any other from now on. One at a time, since a check's erasure (and
+ * its cascade) may drop others from the list.
+ */
+void lifetimes_rejudge_tick(struct paxos *p, uint64_t now)
+{
+	if (p->rejudge_next > now)
+		return;
+	for (;;) {
+		size_t i = 0;
+		while (i < p->n_rejudge && p->rejudge[i].at > now)
+			i++;
+		if (i == p->n_rejudge)
+			break;
+		struct store_entry *e = p->rejudge[i].e;
+		bool live = e->gen == p->rejudge[i].gen && e->chosen;
+		rejudge_drop(p, &p->rejudge[i]);
+		if (live)
+			lifetimes_check_entry(p, e, now);
+	}
+	p->rejudge_next = UINT64_MAX;
+	for (size_t i = 0; i < p->n_rejudge; i++)
+		if (p->rejudge[i].at < p->rejudge_next)
+			p->rejudge_next = p->rejudge[i].at;
 }
 
 /* ---- watches, erasure, fan-out, expiry --------------------------------- */
@@ -383,6 +523,12 @@ void lifetimes_erase(struct paxos *p, struct store_entry *e, uint64_t through, u
 	 */
 	bool unseen = lifetimes_holds_nothing(e) &&
 		      through < lifetimes_floor(p, store_bucket_name(e->bucket));
+	if (e->rejudge) {
+		struct rejudge *r = rejudge_find(p, e);
+		if (r)
+			rejudge_drop(p, r);
+		e->rejudge = false;
+	}
 	store_erase(p->store, e, through);
 	if (watched)
 		watch_ref(p, pid, st, -1, NULL);
@@ -433,8 +579,9 @@ static void cascade(struct paxos *p, struct store_entry *e, uint64_t now)
 /* A learned value whose binding is known to have ended ends its generation. */
 bool lifetimes_check_entry(struct paxos *p, struct store_entry *e, uint64_t now)
 {
-	if (!e->chosen || !lifetimes_binding_dead(p, bind_or_null(e->chosen_bind),
-						  store_bucket_name(e->bucket), now))
+	if (!e->chosen || !lifetimes_binding_dead_since(p, bind_or_null(e->chosen_bind),
+							store_bucket_name(e->bucket),
+							entry_since(p, e), now))
 		return true;
 	lifetimes_erase(p, e, e->gen, 0, now);
 	return false;
@@ -669,6 +816,7 @@ void lifetimes_learn(struct paxos *p, struct store_entry *e, struct pkv_ballot b
  */
 bool lifetimes_learned_effects(struct paxos *p, struct store_entry *e, uint64_t now)
 {
+	rejudge_note(p, e, now);
 	if (!lifetimes_check_entry(p, e, now))
 		return false;
 	/* A configuration or drop record (§5, §4.4): unbound, no client's to read. */
@@ -727,6 +875,12 @@ void paxos_set_lease(struct paxos *p, uint64_t until)
 {
 	p->lease_set = true;
 	p->lease_until = until;
+}
+
+void paxos_set_failure_timeout(struct paxos *p, uint64_t us)
+{
+	if (us)
+		p->cfg.failure_timeout_us = us;
 }
 
 void paxos_set_wall(struct paxos *p, uint64_t wall_ms_now, uint64_t now)

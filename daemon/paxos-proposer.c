@@ -103,6 +103,17 @@ static void send_phase(struct paxos *p, struct req *r, uint64_t answered, bool a
 	}
 }
 
+/*
+ * The request's own value has a binding known dead here. A forwarded put's
+ * bindings are known here since its FORWARD came: a loss of the peer seen
+ * before that counts from a failure timeout after it (docs/design.md §4.2).
+ */
+static bool own_binding_dead(struct paxos *p, const struct req *r, uint64_t now)
+{
+	return lifetimes_binding_dead_since(p, bind_or_null(&r->bind), r->bucket,
+					    r->kind == PAXOS_REQ_FORWARDED ? r->fwd_at : 0, now);
+}
+
 /* Phase 1a with a round above every round seen for the key. */
 static void start_round(struct paxos *p, struct req *r, uint64_t now)
 {
@@ -114,7 +125,7 @@ static void start_round(struct paxos *p, struct req *r, uint64_t now)
 	}
 	r->probe = false;
 	/* Our own value must still be alive (it may be our second lifetime). */
-	if (r->has_value && lifetimes_binding_dead(p, bind_or_null(&r->bind), r->bucket, now)) {
+	if (r->has_value && own_binding_dead(p, r, now)) {
 		req_complete_status(p, r, PKV_S_INVALID_VALUE);
 		return;
 	}
@@ -185,7 +196,7 @@ static bool start_fast(struct paxos *p, struct req *r, uint64_t now)
 	struct store_entry *e = store_lookup(p->store, r->bucket, r->key, false);
 	if (e && (!pkv_ballot_is_zero(e->promised) || store_entry_has_value(e)))
 		return false;
-	if (lifetimes_binding_dead(p, bind_or_null(&r->bind), r->bucket, now))
+	if (own_binding_dead(p, r, now))
 		return false; /* start_round answers it */
 	r->tried_fast = true;
 	r->ballot = fast_ballot_of(p->conf);
@@ -989,6 +1000,7 @@ void proposer_on_forward(struct paxos *p, uint32_t from, const struct pkv_msg *m
 	}
 	r->origin = from;
 	r->origin_req = m->req;
+	r->fwd_at = now;
 	r->has_value = true;
 	r->no_forward = true; /* never forwarded twice */
 	p->stats.forwards_served++;

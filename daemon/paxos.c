@@ -308,6 +308,9 @@ struct paxos *paxos_new(const struct paxos_config *cfg, struct store *store,
 		p->cfg.epoch_gen_shift = 32;
 	if (!p->cfg.ballot_life_us)
 		p->cfg.ballot_life_us = 1000000;
+	if (!p->cfg.failure_timeout_us)
+		p->cfg.failure_timeout_us = 1000000;
+	p->rejudge_next = UINT64_MAX;
 	if (!p->cfg.restart_quiet_us)
 		p->cfg.restart_quiet_us = 2 * p->cfg.ballot_life_us;
 	if (!p->cfg.sync_page || p->cfg.sync_page > 64)
@@ -385,6 +388,7 @@ void paxos_free(struct paxos *p)
 	free(p->fanout);
 	free(p->gcq);
 	free(p->uheap);
+	free(p->rejudge);
 	for (size_t i = 0; i < p->n_dpend; i++)
 		paxos_bytes_free(&p->dpend[i].bucket), paxos_bytes_free(&p->dpend[i].key);
 	free(p->dpend);
@@ -743,6 +747,7 @@ uint64_t paxos_next_deadline(const struct paxos *p)
 	for (size_t i = 0; i < p->n_fanout; i++)
 		t = min_u64(t, p->fanout[i].next_at);
 	t = min_u64(t, lifetimes_gc_next(p));
+	t = min_u64(t, lifetimes_rejudge_next(p));
 	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
 		const struct peer *pe = &p->peers[p->cfg.nodes[i]];
 		if (pe->grace_pending)
@@ -771,6 +776,7 @@ uint64_t paxos_tick(struct paxos *p, uint64_t now)
 	}
 	if (graced)
 		lifetimes_sweep(p, now);
+	lifetimes_rejudge_tick(p, now);
 	for (size_t i = 0; i < p->n_fanout; i++)
 		if (p->fanout[i].next_at <= now)
 			lifetimes_fanout_send(p, &p->fanout[i], now);
@@ -818,6 +824,7 @@ void paxos_peer_update(struct paxos *p, uint32_t node, bool connected, unsigned 
 	}
 	if (was && !connected) {
 		pe->down_at = now;
+		pe->lost_inc = pe->inc;
 		pe->grace_pending = p->cfg.restart_grace_us > 0;
 		for (struct req *r = p->reqs; r; r = r->next)
 			proposer_dispatch(p, r, PAXOS_EV_PEER_DOWN, node, NULL, now);

@@ -71,6 +71,8 @@
 #define PAXOS_KEYS_SCAN_MAX 4096u
 /* A peer's bucket drops applied and not yet acknowledged, at most. */
 #define PAXOS_DROPS_PER_PEER 8u
+/* Values judged from their learning (docs/design.md §4.2), at most. */
+#define PAXOS_REJUDGE_MAX 1024u
 /* Puts a peer forwarded here that are still running, at most. */
 #define PAXOS_FORWARDS_PER_PEER 256u
 
@@ -137,6 +139,15 @@ struct paxos_config {
 	 * disconnect). Node bindings end with the disconnect regardless.
 	 */
 	uint64_t restart_grace_us;
+	/*
+	 * The failure detector's timeout (failure_timeout_ms; 0: 1 s). A
+	 * binding learned while the peer it names already counts lost here is
+	 * judged as if that loss were seen this long after the learning
+	 * (docs/design.md §4.2, "A loss seen before the binding"): time for a
+	 * peer this daemon only lost sight of while it was cut off itself to
+	 * be heard again.
+	 */
+	uint64_t failure_timeout_us;
 	bool no_fast_put;		  /* never try the fast round; config fast_put = no */
 	/*
 	 * A fast round not chosen within fast_wait_us (0: 10 ms) goes on in a
@@ -249,6 +260,10 @@ struct paxos_stats {
 	uint64_t puts, gets, keys;   /* requests taken */
 	uint64_t sync_entries;	     /* entries merged while syncing */
 	uint64_t erasures;	     /* key generations ended here */
+	/* Values learned while a peer they name counted lost (§4.2): judged
+	 * from their learning; not so, PAXOS_REJUDGE_MAX waiting already. */
+	uint64_t learned_in_loss, rejudge_full;
+	uint64_t rejudge_waiting;    /* gauge: such values still judged from their learning */
 	uint64_t erase_sent;	     /* ERASE messages sent (retransmits included) */
 	uint64_t tombstones_pending; /* erasures not yet acknowledged by every node */
 	uint64_t tombstones_collected; /* tombstones forgotten (docs/design.md §4.6) */
@@ -411,6 +426,8 @@ void paxos_set_wall(struct paxos *p, uint64_t wall_ms, uint64_t now);
  * restores or answers anything.
  */
 void paxos_set_lease(struct paxos *p, uint64_t until);
+/* The failure detector's timeout changed (a reload): cfg.failure_timeout_us. */
+void paxos_set_failure_timeout(struct paxos *p, uint64_t us);
 /*
  * The nodes (bit n-1 for node n) that have not acknowledged an erasure this
  * daemon made or passed on (its ERASE fan-out). A heartbeat to such a node

@@ -93,6 +93,7 @@ struct store_entry {
 	bool chosen_shared : 1; /* private: chosen_value.p is accepted_value.p */
 	bool gc_queued : 1;	/* paxos-lifetimes.c: waits in the collection queue */
 	bool gc_again : 1;	/* paxos-lifetimes.c: its fan-out ended again since */
+	bool rejudge : 1;	/* paxos-lifetimes.c: learned while a peer it names was lost */
 };
 
 /* The bindings of every value bound to nothing (mask 0). */

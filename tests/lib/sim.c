@@ -588,6 +588,7 @@ static void node_start(struct sim *s, unsigned id, bool restarted, bool fresh)
 		.incarnation = nd->incarnation,
 		.bind_inc = nd->bind_inc,
 		.restart_grace_us = s->cfg.restart_grace_us,
+		.failure_timeout_us = s->cfg.failure_timeout_us,
 		.conf = nd->conf,
 	};
 	for (unsigned j = 0; j < s->cfg.n; j++)

@@ -117,6 +117,8 @@ struct sim_config {
 	 * its binding incarnation), as pkvd's hand-over file decides. 0: none.
 	 */
 	uint64_t restart_grace_us;
+	/* failure_timeout_us of every core (docs/design.md §4.2); 0: 1 s. */
+	uint64_t failure_timeout_us;
 };
 
 /* Bindings of a simulated put (mask: enum pkv_bind_flag). */

@@ -205,7 +205,7 @@ int floor_fdatasync(const char *dir, double seconds, unsigned writers, struct fl
 		if (rc)
 			break;
 		nco++;
-		uint64_t t1;
+		uint64_t t1 = 0; /* set by floor_append when it returns 0 */
 		rc = floor_wrap(one_fd, &off);
 		if (rc)
 			break;
