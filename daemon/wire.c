@@ -775,8 +775,21 @@ int wire_receive(struct wire *w, uint8_t *buf, size_t len, uint64_t now_us,
 	else if (peer->rx_prev.live && peer->rx_prev.id == h.session &&
 		 now_us < peer->rx_prev_until)
 		s = &peer->rx_prev; /* sent before a rekey, still in flight */
-	else
+	else {
+		/*
+		 * Under a session we do not hold: most often the peer's, agreed
+		 * with our predecessor before we restarted, so the peer does not
+		 * know we did. While our INIT to it goes unanswered (backing
+		 * off up to a second, as when the peer was cut off), the next
+		 * one goes now: the peer is heard again a round trip after a
+		 * heal, not up to a second later (docs/design.md §7). At most
+		 * one per WIRE_HS_RETRY_US, whoever sends these.
+		 */
+		if (peer->hs_pending && now_us - peer->hs_sent_us >= WIRE_HS_RETRY_US &&
+		    peer->hs_next_us > now_us)
+			peer->hs_next_us = now_us;
 		return reject(w, WIRE_REJ_NO_SESSION);
+	}
 
 	tag = buf + len - WIRE_TAG_BYTES;
 	body_len = len - WIRE_TAG_BYTES - WIRE_HDR_BYTES;

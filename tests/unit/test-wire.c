@@ -1451,6 +1451,51 @@ START_TEST(restarted_sender_gets_a_new_session_and_a_new_handshake_back)
 }
 END_TEST
 
+/*
+ * The receiver restarted while its peer was cut off: its INITs went
+ * unanswered and back off to a second apart. The peer's first datagram
+ * after the heal (under the session it agreed with the receiver's
+ * predecessor) brings the next INIT forward to now, and only one per
+ * WIRE_HS_RETRY_US however many such datagrams come.
+ */
+START_TEST(stale_session_datagram_brings_a_backed_off_init_forward)
+{
+	uint8_t init[WIRE_HS_BYTES];
+	uint64_t next;
+	struct wire *w = sender(PEER, 5);
+	size_t len;
+
+	wire_node(&rx, SELF, 2); /* restarted: no session either way */
+	now_us = 1000000;
+	for (int i = 0; i < 6; i++) { /* lost INITs: 0.1, 0.2, … 1 s apart */
+		next = UINT64_MAX;
+		ck_assert_uint_eq(wire_handshake_due(&rx, PEER, now_us, init, sizeof(init), &next),
+				  WIRE_HS_BYTES);
+		now_us = next;
+	}
+	now_us -= WIRE_HS_RETRY_MAX_US / 2; /* half a second before the next */
+	next = UINT64_MAX;
+	ck_assert_uint_eq(wire_handshake_due(&rx, PEER, now_us, init, sizeof(init), &next), 0);
+	ck_assert_uint_eq(next, now_us + WIRE_HS_RETRY_MAX_US / 2);
+
+	/* Refused like any datagram of no session; only the INIT's time moves. */
+	len = drop_dgram(w, SELF, dgram);
+	ck_assert_int_eq(receive(dgram, len), WIRE_RC(WIRE_REJ_NO_SESSION));
+	ck_assert_uint_eq(rx.accepted, 0);
+	next = UINT64_MAX;
+	ck_assert_msg(wire_handshake_due(&rx, PEER, now_us, init, sizeof(init), &next) ==
+			      WIRE_HS_BYTES,
+		      "the peer's stale datagram did not bring the INIT forward");
+
+	/* More of them right after: no INIT before WIRE_HS_RETRY_US. */
+	now_us += WIRE_HS_RETRY_US / 2;
+	len = drop_dgram(w, SELF, dgram);
+	assert_rejected(dgram, len, WIRE_REJ_NO_SESSION); /* nothing moves now */
+	next = UINT64_MAX;
+	ck_assert_uint_eq(wire_handshake_due(&rx, PEER, now_us, init, sizeof(init), &next), 0);
+}
+END_TEST
+
 static Suite *wire_suite(void)
 {
 	Suite *s = suite_create("wire");
@@ -1508,6 +1553,7 @@ static Suite *wire_suite(void)
 	tcase_add_test(tc, rekey_under_a_lowered_bound_loses_and_repeats_nothing);
 	tcase_add_test(tc, rotated_key_is_accepted_beside_the_old_one_then_alone);
 	tcase_add_test(tc, restarted_sender_gets_a_new_session_and_a_new_handshake_back);
+	tcase_add_test(tc, stale_session_datagram_brings_a_backed_off_init_forward);
 	suite_add_tcase(s, tc);
 	return s;
 }
