@@ -127,9 +127,10 @@ bool lifetimes_binding_dead_since(struct paxos *p, const struct pkv_bindings *b,
 			 * An incarnation of the owner newer than the one this
 			 * daemon lost is not the one it lost: a loss ends the
 			 * bindings of the incarnations heard before it (§4.2).
+			 * A loss of an incarnation never told (0) ends them all.
 			 */
 			bool unheard = !PKV_PAXOS_BROKEN_STALE_LOSS && pe && pe->configured &&
-				       b->owner_inc > pe->lost_inc;
+				       pe->lost_inc && b->owner_inc > pe->lost_inc;
 			if (!unheard && owner_gone(p, b->owner, since, now))
 				return true;
 			/* The owner restarted and did not take them back: its watches are gone. */

@@ -1164,6 +1164,43 @@ START_TEST(owner_restart_kills_its_pid_bindings)
 }
 END_TEST
 
+/*
+ * docs/design.md §4.2: a loss ends the pid bindings of the incarnations
+ * heard before it (here with no restart grace: at once), and every one
+ * when no incarnation was told; a newer incarnation's end waits until that
+ * one is heard and lost.
+ */
+START_TEST(owner_loss_ends_the_bindings_of_incarnations_heard_before_it)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true); /* 2 and 3 up, no incarnation told */
+	struct pkv_bindings p2 = { .mask = PKV_BIND_PID, .owner = 2, .owner_inc = 5, .pid = 42,
+				   .start_time = 9 };
+	struct pkv_bindings p3 = { .mask = PKV_BIND_PID, .owner = 3, .owner_inc = 6, .pid = 43,
+				   .start_time = 9 };
+	paxos_peer_incarnation(f.p, 3, 4, f.now);
+	struct pkv_msg m = chosen_msg("p", 1, "v");
+	set_bound(&m, 0, "v", &p2);
+	fx_chosen(&f, 2, &m);
+	m = chosen_msg("q", 1, "w");
+	set_bound(&m, 0, "w", &p3);
+	fx_chosen(&f, 2, &m);
+	ck_assert(entry(&f, "p")->chosen && entry(&f, "q")->chosen);
+	paxos_peer_update(f.p, 2, false, 0, 0, f.now);
+	ck_assert_msg(!entry(&f, "p")->chosen, "a loss of an untold incarnation ended nothing");
+	paxos_peer_update(f.p, 3, false, 0, 0, f.now);
+	f.now += 10000000;
+	paxos_tick(f.p, f.now);
+	ck_assert_msg(entry(&f, "q")->chosen,
+		      "node 3's loss at incarnation 4 ended a binding of its incarnation 6");
+	paxos_peer_incarnation(f.p, 3, 6, f.now);
+	paxos_peer_update(f.p, 3, true, PKV_MF_SYNCED, 0, f.now);
+	paxos_peer_update(f.p, 3, false, 0, 0, f.now);
+	ck_assert_msg(!entry(&f, "q")->chosen, "node 3 lost at incarnation 6 kept its binding");
+	fx_free(&f);
+}
+END_TEST
+
 START_TEST(pid_exit_erases_watched_key)
 {
 	struct fx f;
@@ -2330,6 +2367,7 @@ int main(void)
 	tcase_add_test(r, accepted_value_with_dead_binding_is_not_adopted);
 	tcase_add_test(r, cascade_erases_dependent_keys);
 	tcase_add_test(r, owner_restart_kills_its_pid_bindings);
+	tcase_add_test(r, owner_loss_ends_the_bindings_of_incarnations_heard_before_it);
 	tcase_add_test(r, pid_exit_erases_watched_key);
 	tcase_add_test(r, pid_exit_erases_the_keys_of_that_process_only);
 	tcase_add_test(r, tombstone_is_collected_without_nodes_that_never_ran);
