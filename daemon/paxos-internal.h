@@ -500,7 +500,6 @@ bool lifetimes_binding_dead(struct paxos *p, const struct pkv_bindings *b,
 /* The same, for bindings known here since `since` (§4.2; 0: before any loss). */
 bool lifetimes_binding_dead_since(struct paxos *p, const struct pkv_bindings *b,
 				  struct pkv_bytes bucket, uint64_t since, uint64_t now);
-bool lifetimes_names_lost_peer(const struct paxos *p, const struct pkv_bindings *b);
 /* Values learned while a peer they name counted lost (§4.2). */
 void lifetimes_rejudge_tick(struct paxos *p, uint64_t now);
 uint64_t lifetimes_rejudge_next(const struct paxos *p);

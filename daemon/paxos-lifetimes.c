@@ -159,7 +159,7 @@ bool lifetimes_binding_dead(struct paxos *p, const struct pkv_bindings *b, struc
 }
 
 /* A peer the bindings name (owner of a pid, a node) counts lost here now. */
-bool lifetimes_names_lost_peer(const struct paxos *p, const struct pkv_bindings *b)
+static bool names_lost_peer(const struct paxos *p, const struct pkv_bindings *b)
 {
 	if (!b)
 		return false;
@@ -193,7 +193,7 @@ static void rejudge_drop(struct paxos *p, struct rejudge *r)
 static void rejudge_note(struct paxos *p, struct store_entry *e, uint64_t now)
 {
 	const struct pkv_bindings *b = e->chosen_bind;
-	if (PKV_PAXOS_BROKEN_STALE_LOSS || e->rejudge || !lifetimes_names_lost_peer(p, b))
+	if (PKV_PAXOS_BROKEN_STALE_LOSS || e->rejudge || !names_lost_peer(p, b))
 		return;
 	/* Bounded (a lookup walks the list): past it, judged as before. */
 	if (p->n_rejudge >= PAXOS_REJUDGE_MAX) {
