@@ -725,9 +725,10 @@ int daemon_run(struct daemon *d)
 			   d->conf.num, d->mem.cluster_size);
 	log_connected(d, PKV_LOG_NOTICE, "[quorum:no]");
 	while (!d->stopping) {
-		uint64_t now = daemon_now_us();
+		/* The wall clock first: read at or before `now`, it never leads it (§4.5). */
 		struct timespec wall;
 		clock_gettime(CLOCK_REALTIME, &wall);
+		uint64_t now = daemon_now_us();
 		uint64_t wall_ms = (uint64_t)wall.tv_sec * 1000u + (uint64_t)wall.tv_nsec / 1000000u;
 		/* skew= (fault injection): a clock jump, as the heartbeats and the core see it */
 		membership_set_wall(&d->mem, wall_ms + (uint64_t)d->fault.skew_ms, now);

@@ -178,9 +178,14 @@ void membership_on_heartbeat(struct membership *m, uint32_t from, const struct p
 	uint64_t bi = hb->ballot.round ? hb->ballot.round : p->incarnation;
 	if (bi > p->bind_inc)
 		p->bind_inc = bi;
-	/* Its wall clock when it sent this (0: not given); §4.5. */
+	/*
+	 * Its wall clock when it sent this (0: not given); §4.5. In whole ms
+	 * both, so that its clock moved on by ours never leads it: the
+	 * heartbeat's ms (truncated) against ours rounded up, as peer_wall
+	 * counts ours truncated.
+	 */
 	if (hb->accepted.round) {
-		p->wall_off_ms = (int64_t)hb->accepted.round - (int64_t)(now_us / 1000u);
+		p->wall_off_ms = (int64_t)hb->accepted.round - (int64_t)((now_us + 999u) / 1000u);
 		p->wall_known = true;
 	}
 

@@ -7,6 +7,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -655,6 +656,39 @@ START_TEST(rtt_is_echo_age_minus_hold_time)
 }
 END_TEST
 
+/*
+ * docs/design.md §4.5: a peer's clock, moved on by ours, may lag the peer's
+ * but never lead it (an until then ends early). Its heartbeat gives its
+ * clock in whole ms; ours counts whole ms since the heartbeat came. Every
+ * clock here reads the same exact ms when the heartbeats come, 1 µs before
+ * one of our ms ticks: from then on the cluster's clock must never read a
+ * ms the true clocks have not reached. (The peers' clocks led by 1 ms for
+ * the µs before each tick: `until-gone` saw a key absent 1 ms early.)
+ */
+START_TEST(peer_clock_moved_on_by_ours_never_leads_it)
+{
+	struct membership m;
+	init_pair(&m, T0);
+	const uint64_t at = T0 + 5999;		/* 1 µs before our ms tick */
+	const uint64_t wall = 1700000000000ull; /* ms: every clock, exactly, at `at` */
+	membership_on_datagram(&m, 2, 5, at);
+	membership_on_datagram(&m, 3, 6, at);
+	struct pkv_msg hb = { .type = PKV_MSG_HEARTBEAT, .flags = PKV_MF_SYNCED, .arg0 = 3 };
+	hb.accepted.round = wall;
+	membership_on_heartbeat(&m, 2, &hb, at);
+	membership_on_heartbeat(&m, 3, &hb, at);
+	membership_set_wall(&m, wall, at);
+	for (uint64_t t = at; t < at + 2500; t++) {
+		uint64_t qw = 0, truth = wall + (t - at) / 1000u;
+		ck_assert(membership_quorum_wall(&m, t, &qw));
+		ck_assert_msg(qw <= truth, "%" PRIu64 " us after the heartbeats the cluster's clock reads "
+			      "%" PRIu64 " ms, the true clocks %" PRIu64, t - at, qw, truth);
+		/* and it lags by less than 2 ms */
+		ck_assert_uint_ge(qw + 2, truth);
+	}
+}
+END_TEST
+
 START_TEST(heartbeat_carries_our_state_and_records_the_peers)
 {
 	struct membership m;
@@ -945,6 +979,7 @@ static Suite *membership_suite(void)
 	tcase_add_test(tc, rtt_is_echo_age_minus_hold_time);
 	tcase_add_test(tc, heartbeat_carries_the_binding_incarnation);
 	tcase_add_test(tc, heartbeat_carries_our_state_and_records_the_peers);
+	tcase_add_test(tc, peer_clock_moved_on_by_ours_never_leads_it);
 	tcase_add_test(tc, resize_flips_quorum_and_raises_an_event);
 	tcase_add_test(tc, deadline_follows_the_earliest_peer_timeout);
 	tcase_add_test(tc, init_rejects_nonsense_parameters);
