@@ -5,7 +5,11 @@
  * and a checker of the properties of docs/design.md §4 and §9.
  *
  *   pkv-scenario [--seconds N] [--seed S] [--clients N] [--bound-ms MS] [--keep]
- *                [--verbose] [--no-membership] [--observers K] [--durable]
+ *                [--discard] [--verbose] [--no-membership] [--observers K] [--durable]
+ *
+ * The run dir (daemon logs, histories) is removed at the end, unless --keep,
+ * or unless the checker reported a violation and not --discard (the can-fail
+ * runs, which expect violations, pass --discard).
  *
  * PKVD names the daemon binary. Faults: datagram loss, duplication, delay,
  * reordering, symmetric and asymmetric partitions, wall-clock skew (through
@@ -119,7 +123,7 @@ static struct {
 	unsigned seconds;
 	uint64_t seed;
 	int clients;
-	bool keep, verbose, net_faults;
+	bool keep, discard, verbose, net_faults;
 	bool durable; /* --durable: pkvd --durable, its state dir kept across restarts */
 	pid_t daemon[N_MAX + 1];
 	pid_t worker[MAX_CLIENTS];
@@ -1472,6 +1476,8 @@ static void violation(const char *fmt, ...) __attribute__((format(printf, 1, 2))
 static void violation(const char *fmt, ...)
 {
 	violations++;
+	if (!S.discard)
+		S.keep = true; /* the daemons' logs, for whoever looks into it */
 	if (violations > 30)
 		return;
 	va_list ap;
@@ -1861,7 +1867,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: pkv-scenario [--seconds N] [--seed S] [--clients N] [--bound-ms MS] "
-		"[--keep] [--verbose] [--no-membership] [--observers 0..2] [--durable]   (PKVD:"
+		"[--keep] [--discard] [--verbose] [--no-membership] [--observers 0..2] [--durable]"
+		"   (PKVD:"
 		" the daemon binary)\n");
 	exit(64);
 }
@@ -1886,6 +1893,8 @@ int main(int argc, char **argv)
 			bound_arg = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--keep"))
 			S.keep = true;
+		else if (!strcmp(argv[i], "--discard"))
+			S.discard = true;
 		else if (!strcmp(argv[i], "--verbose"))
 			S.verbose = true;
 		else if (!strcmp(argv[i], "--no-membership"))
