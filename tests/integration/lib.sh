@@ -20,11 +20,14 @@ T_DEADLINE=${T_DEADLINE:-30}
 t_log() { echo "# $*"; }
 # A test whose exit 1 means one thing (a hole reproduced) sets
 # T_FAIL_PREFIX and T_FAIL_EXIT for every other failure.
+# The message comes again after the daemons' log tails: meson prints only
+# the last 100 lines of a failed test's output.
 t_fail() {
 	echo "${T_FAIL_PREFIX:-FAIL}: $*" >&2
 	for f in "$T_DIR"/node*/pkvd.log; do
 		[ -f "$f" ] && { echo "--- $f (tail)" >&2; tail -n 30 "$f" >&2; }
 	done
+	echo "${T_FAIL_PREFIX:-FAIL}: $*" >&2
 	exit "${T_FAIL_EXIT:-1}"
 }
 
