@@ -241,6 +241,51 @@ START_TEST(sole_holder_below_the_floor_answers_without_the_dead_voter)
 }
 END_TEST
 
+/*
+ * The way out of the hole above today: the dead voter is removed from the
+ * voters (`pkv member remove`). Node 1 and node 3 choose the change; the
+ * value chosen below the floor by nodes 1 and 2 must survive it: gets on
+ * both answer it, in its generation.
+ */
+START_TEST(removing_the_dead_voter_ends_the_wait_and_keeps_the_value)
+{
+	for (uint64_t seed = 1; seed <= 10; seed++) {
+		struct sim s;
+		struct sim_config c = { .seed = seed, .n = 3, .lat_min_us = 200, .lat_max_us = 2000 };
+		sim_init(&s, &c);
+		sim_run_until(&s, 50000);
+		struct store_entry *f = store_lookup_floor(s.nodes[3].store, b("PaxosKV"), true);
+		ck_assert_ptr_nonnull(f);
+		store_erase(s.nodes[3].store, f, 4);
+		sim_set_filter(&s, lose_2_to_3_and_chosen, NULL);
+		size_t a = sim_put(&s, 2, 0, "early", 1000000, false);
+		ck_assert(sim_run_until_done(&s, s.now + 2000000));
+		ck_assert_int_eq(s.ops[a].status, PKV_S_OK);
+		sim_kill(&s, 2);
+		sim_set_filter(&s, NULL, NULL);
+		sim_run_until(&s, s.now + 3000000);
+		size_t ch = sim_change(&s, 1, 0x5, 3000000); /* voters: nodes 1 and 3 */
+		ck_assert(sim_run_until_done(&s, s.now + 4000000));
+		ck_assert_msg(s.ops[ch].status == PKV_S_OK, "seed %" PRIu64 ": the change answered %d",
+			      seed, s.ops[ch].status);
+		for (unsigned node = 1; node <= 3; node += 2) {
+			size_t g = sim_get(&s, node, 0, 3000000, false);
+			ck_assert(sim_run_until_done(&s, s.now + 4000000));
+			const struct sim_op *o = &s.ops[g];
+			ck_assert_msg(o->status == PKV_S_OK && o->gen == 1 && o->result_len == 5 &&
+					      !memcmp(o->result, "early", 5),
+				      "seed %" PRIu64 ": the get on node %u answered %d gen %" PRIu64
+				      " '%.*s'",
+				      seed, node, o->status, o->gen, (int)o->result_len, o->result);
+		}
+		char err[300];
+		ck_assert_msg(sim_check(&s, err, sizeof(err)) == 0, "seed %" PRIu64 ": %s", seed,
+			      err);
+		sim_free(&s);
+	}
+}
+END_TEST
+
 static Suite *fence_suite(void)
 {
 	Suite *s = suite_create("sim-fence");
@@ -248,6 +293,7 @@ static Suite *fence_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, floor_put_racing_a_lower_generation_put_chooses_one_value);
 	tcase_add_test(tc, floor_put_answers_a_value_chosen_below_the_floor);
+	tcase_add_test(tc, removing_the_dead_voter_ends_the_wait_and_keeps_the_value);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("sole-holder");
 	tcase_set_timeout(tc, 120);
