@@ -293,6 +293,9 @@ static Suite *fence_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, floor_put_racing_a_lower_generation_put_chooses_one_value);
 	tcase_add_test(tc, floor_put_answers_a_value_chosen_below_the_floor);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("removal");
+	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, removing_the_dead_voter_ends_the_wait_and_keeps_the_value);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("sole-holder");
@@ -332,8 +335,11 @@ int main(void)
 	SRunner *sr = srunner_create(fence_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
-	/* A failure that is not a reproduced hole is an error, expected to fail or not. */
+	/* A failure that is not a reproduced hole is an error, expected to fail
+	 * or not; built against a broken core (SIM_BROKEN_CORE), any failure is
+	 * the one expected. */
 	bool broken = false;
+#ifndef SIM_BROKEN_CORE
 	TestResult **res = srunner_failures(sr);
 	for (int i = 0; i < failed; i++)
 		if (!strstr(tr_msg(res[i]), " reproduced: ")) {
@@ -342,6 +348,7 @@ int main(void)
 			broken = true;
 		}
 	free(res);
+#endif
 	srunner_free(sr);
 	return broken ? 99 : failed ? 1 : 0;
 }
