@@ -150,6 +150,20 @@ static void violation(const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * One line of a writer's log into r: false for a line being written now
+ * (no newline yet: the log's last) or one that is not a record.
+ */
+static bool parse_rec(const char *line, struct rec *r)
+{
+	size_t n = strlen(line);
+	if (!n || line[n - 1] != '\n')
+		return false;
+	memset(r, 0, sizeof(*r));
+	int got = sscanf(line, "%c %31s %31s %31s", &r->kind, r->key, r->val, r->got);
+	return (r->kind == 'A' && got == 3) || (r->kind == 'C' && got == 4);
+}
+
 static void load(const char *path)
 {
 	FILE *f = fopen(path, "r");
@@ -159,9 +173,6 @@ static void load(const char *path)
 	}
 	char line[256];
 	while (fgets(line, sizeof(line), f)) {
-		size_t n = strlen(line);
-		if (!n || line[n - 1] != '\n')
-			break; /* a line being written now */
 		if (n_recs == cap_recs) {
 			cap_recs = cap_recs ? 2 * cap_recs : 4096;
 			recs = realloc(recs, cap_recs * sizeof(*recs));
@@ -170,10 +181,7 @@ static void load(const char *path)
 				exit(2);
 			}
 		}
-		struct rec *r = &recs[n_recs];
-		memset(r, 0, sizeof(*r));
-		int got = sscanf(line, "%c %31s %31s %31s", &r->kind, r->key, r->val, r->got);
-		if ((r->kind == 'A' && got == 3) || (r->kind == 'C' && got == 4))
+		if (parse_rec(line, &recs[n_recs]))
 			n_recs++;
 	}
 	fclose(f);
@@ -207,15 +215,16 @@ static int n_log_paths;
 
 static bool sent_by_now(const char *key, const char *val)
 {
-	char line[256], k[WORD_MAX], v[WORD_MAX], kind;
+	char line[256];
+	struct rec r;
 	for (int i = 0; i < n_log_paths; i++) {
 		FILE *f = fopen(log_paths[i], "r");
 		if (!f)
 			continue;
 		bool found = false;
 		while (!found && fgets(line, sizeof(line), f))
-			found = sscanf(line, "%c %31s %31s", &kind, k, v) == 3 && kind == 'A' &&
-				!strcmp(k, key) && !strcmp(v, val);
+			found = parse_rec(line, &r) && r.kind == 'A' && !strcmp(r.key, key) &&
+				!strcmp(r.val, val);
 		fclose(f);
 		if (found)
 			return true;
