@@ -84,7 +84,7 @@ t_wait_for "node3 back" t_connected_is 1 3
 t_none_pending() {
 	local n
 	for n in 1 2 3; do
-		grep -q ' pending=0 ' <<<"$(t_pkv -n "node$n" stats | grep '^tombstones:') " || return 1
+		[ "$(t_stat "$n" pending)" = 0 ] || return 1 # tombstones: pending=
 	done
 }
 t_wait_for "tombstones collected everywhere" t_none_pending
