@@ -66,6 +66,7 @@ struct daemon {
 	unsigned lease_ft_ms;
 	struct notify notify; /* the service manager (notify.h) */
 	bool reload;	      /* SIGHUP seen: daemon_reload at the end of the turn */
+	uint64_t wake_by_us;  /* when the loop's last wait was to end (membership_not_looking) */
 	/* This node's key seed until daemon_init hands it to the wire; then
 	 * NULL. In sodium_malloc'd memory: locked, never in a core dump. */
 	struct auth_key *seed;

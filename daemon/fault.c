@@ -113,19 +113,23 @@ void fault_release(struct fault *f, uint64_t now, uint32_t after_peer)
  * (WIRE_REPLAY_WINDOW sequences) accepts them.
  */
 bool fault_hold(struct fault *f, const uint8_t *buf, size_t len,
-		       const struct pkv_node_cfg *peer)
+		       const struct pkv_node_cfg *peer, bool raw)
 {
-	if (!PKV_FAULT_INJECTION || (!f->delay_ms && !f->reorder_pct))
+	if (!PKV_FAULT_INJECTION || (!f->delay_ms && !f->lag_ms && !f->reorder_pct) ||
+	    (raw && !f->lag_ms))
 		return false;
 	if (f->n_held >= FAULT_MAX_HELD)
 		return false;
 	uint64_t now = daemon_now_us();
-	bool behind = f->reorder_pct && fault_rand(f) % 100 < f->reorder_pct;
+	bool behind = !raw && f->reorder_pct && fault_rand(f) % 100 < f->reorder_pct;
 	uint64_t due;
 	if (behind)
 		due = now + FAULT_REORDER_WAIT_US;
-	else if (f->delay_ms)
-		due = now + fault_rand(f) % ((uint64_t)f->delay_ms * 1000u + 1u);
+	else if (raw)
+		due = now + (uint64_t)f->lag_ms * 1000u;
+	else if (f->delay_ms || f->lag_ms)
+		due = now + (uint64_t)f->lag_ms * 1000u +
+		      (f->delay_ms ? fault_rand(f) % ((uint64_t)f->delay_ms * 1000u + 1u) : 0);
 	else
 		return false;
 	if (!f->held) {
@@ -200,7 +204,7 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 		return -EINVAL;
 	memcpy(buf, spec, len);
 	buf[len] = 0;
-	unsigned long drop = 0, dup = 0, reorder = 0, delay = 0;
+	unsigned long drop = 0, dup = 0, reorder = 0, delay = 0, lag = 0;
 	long skew = 0;
 	unsigned long cache_lag = 0;
 	unsigned long rekey = 0, sync_delay = 0;
@@ -222,6 +226,8 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 			reorder = strtoul(v, &end, 10);
 		else if (FAULT_IS("delay"))
 			delay = strtoul(v, &end, 10);
+		else if (FAULT_IS("lag"))
+			lag = strtoul(v, &end, 10);
 		else if (FAULT_IS("skew"))
 			skew = strtol(v, &end, 10);
 		else if (FAULT_IS("cache_lag"))
@@ -246,7 +252,7 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 			return -EINVAL;
 		}
 #undef FAULT_IS
-		if ((end && *end) || drop > 100 || dup > 100 || reorder > 100 || delay > 10000 ||
+		if ((end && *end) || drop > 100 || dup > 100 || reorder > 100 || delay > 10000 || lag > 10000 ||
 		    skew > 86400000L || skew < -86400000L || cache_lag > 100000 ||
 		    rekey > (1ul << 20) || sync_delay > 60000)
 			return -EINVAL;
@@ -255,6 +261,7 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 	f->dup_pct = (unsigned)dup;
 	f->reorder_pct = (unsigned)reorder;
 	f->delay_ms = (unsigned)delay;
+	f->lag_ms = (unsigned)lag;
 	f->skew_ms = skew;
 	f->cache_lag_us = (unsigned)cache_lag;
 	f->rekey_dgrams = rekey;
@@ -266,10 +273,10 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 	if (!f->rng)
 		f->rng = f->seed | 1;
 	daemon_notice(d,
-		   "faults: drop=%lu%% dup=%lu%% reorder=%lu%% delay=%lums skew=%ldms rekey=%lu "
+		   "faults: drop=%lu%% dup=%lu%% reorder=%lu%% delay=%lums lag=%lums skew=%ldms rekey=%lu "
 		   "blocked=0x%llx in=0x%llx out=0x%llx cache_lag=%luus late_erase=0x%llx "
 		   "sync_delay=%lums",
-		   drop, dup, reorder, delay, skew, rekey, (unsigned long long)blocked,
+		   drop, dup, reorder, delay, lag, skew, rekey, (unsigned long long)blocked,
 		   (unsigned long long)block_in, (unsigned long long)block_out, cache_lag,
 		   (unsigned long long)late_erase, sync_delay);
 	return 0;

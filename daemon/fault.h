@@ -28,6 +28,7 @@ typedef bool fault_send_fn(void *ctx, const struct pkv_node_cfg *peer, const uin
 struct fault {
 	unsigned drop_pct, dup_pct, reorder_pct;
 	unsigned delay_ms; /* each datagram out waits 0..delay_ms */
+	unsigned lag_ms;   /* lag= : and lag_ms more, every one (a late link, in order) */
 	int64_t skew_ms;   /* added to the wall clock the core sees */
 	unsigned cache_lag_us; /* the loop stalls this long before publishing learned values */
 	uint64_t rekey_dgrams; /* rekey= : the sessions' rekey bound in datagrams (0: the default) */
@@ -49,14 +50,15 @@ void fault_init(struct fault *f, uint64_t seed, fault_send_fn *send, void *send_
 void fault_free(struct fault *f);
 
 /*
- * Spec: space-separated "drop=P dup=P reorder=P delay=MS skew=MS
+ * Spec: space-separated "drop=P dup=P reorder=P delay=MS lag=MS skew=MS
  * block=IDS block_in=IDS block_out=IDS cache_lag=US rekey=N late_erase=IDS
  * sync_delay=MS" (P in percent; skew may be negative; cache_lag widens the moment between
  * learning a value and its entry in the shared cache, for the ordering test;
  * rekey: sessions rekey after N datagrams, 1..2^20; late_erase loses the ERASE
  * and QUERY_REPLY messages from those nodes, what would tell this daemon of
  * their erasures, and nothing else; sync_delay makes every write + fdatasync
- * of the durable log complete MS later, as a slow disk would). Each call replaces every fault; ""
+ * of the durable log complete MS later, as a slow disk would; lag holds every
+ * datagram out exactly MS more, a link that is late throughout). Each call replaces every fault; ""
  * clears them all. Logs the
  * new faults to d's log. Returns 0 or -EINVAL (or -ENOTSUP without it).
  */
@@ -69,8 +71,10 @@ bool fault_drops_late(struct fault *f, uint32_t peer);
 /* True when the datagram in is to be delivered a second time. */
 bool fault_dup(struct fault *f);
 /* True when the sealed datagram to peer was copied into the held queue
- * (the caller gives its buffer back). */
-bool fault_hold(struct fault *f, const uint8_t *buf, size_t len, const struct pkv_node_cfg *peer);
+ * (the caller gives its buffer back). A handshake datagram or an empty
+ * one answering a stale echo (raw) is held by lag= alone. */
+bool fault_hold(struct fault *f, const uint8_t *buf, size_t len, const struct pkv_node_cfg *peer,
+		bool raw);
 /* Sends the held datagrams due at `now`, or with after_peer set, those held
  * behind the next datagram to that peer. */
 void fault_release(struct fault *f, uint64_t now, uint32_t after_peer);

@@ -281,7 +281,8 @@ static void seal_and_send(struct daemon *d, struct wire_builder *b, uint8_t *buf
 		d->stats_flush_errors++;
 		return;
 	}
-	if (fault_drops(&d->fault, peer->id, true) || fault_hold(&d->fault, buf, (size_t)len, peer)) {
+	if (fault_drops(&d->fault, peer->id, true) ||
+	    fault_hold(&d->fault, buf, (size_t)len, peer, false)) {
 		net_dgram_discard(d->net, buf);
 		return;
 	}
@@ -316,7 +317,7 @@ static uint8_t *begin_dgram(struct daemon *d, struct wire_builder *b, uint32_t t
 		return NULL;
 	if (cap > max)
 		cap = max;
-	if (wire_begin(b, d->wire, to, buf, cap, d->cfg.encrypt) < 0) {
+	if (wire_begin(b, d->wire, to, buf, cap, d->cfg.encrypt, daemon_now_us()) < 0) {
 		net_dgram_discard(d->net, buf);
 		return NULL;
 	}
@@ -327,7 +328,7 @@ static uint8_t *begin_dgram(struct daemon *d, struct wire_builder *b, uint32_t t
 static void send_raw(struct daemon *d, const struct pkv_node_cfg *peer, const uint8_t *data,
 		     size_t len)
 {
-	if (fault_drops(&d->fault, peer->id, true))
+	if (fault_drops(&d->fault, peer->id, true) || fault_hold(&d->fault, data, len, peer, true))
 		return;
 	size_t cap;
 	uint8_t *buf = net_dgram_buf(d->net, &cap);
@@ -470,16 +471,16 @@ static void on_dgram(void *ctx, const struct sockaddr_storage *from, uint8_t *bu
 	size_t reply_len;
 	uint64_t now = daemon_now_us();
 	int rc = wire_receive(d->wire, buf, len, now, &h, &it, reply, sizeof(reply), &reply_len);
-	if (rc == WIRE_HANDSHAKE) {
-		/* Answered to the configured address, never to the source. A
-		 * handshake is no sign of life: only a session's datagram is. */
+	if (reply_len) {
+		/* A handshake's answer, or our stamp for a stale echo (wire.h):
+		 * to the configured address, never to the source. */
 		const struct pkv_node_cfg *peer = config_node_by_id(&d->cfg, h.sender);
-		if (reply_len && peer && !fault_drops(&d->fault, h.sender, false))
+		if (peer && !fault_drops(&d->fault, h.sender, false))
 			send_raw(d, peer, reply, reply_len);
-		return;
 	}
+	/* A handshake is no sign of life: only a session's datagram is. */
 	if (rc != WIRE_OK)
-		return; /* counted in d->wire->rejects */
+		return; /* a handshake, or counted in d->wire->rejects */
 	if (fault_drops(&d->fault, h.sender, false))
 		return;
 	membership_on_datagram(&d->mem, h.sender, h.incarnation, now);
@@ -733,6 +734,9 @@ int daemon_run(struct daemon *d)
 		/* skew= (fault injection): a clock jump, as the heartbeats and the core see it */
 		membership_set_wall(&d->mem, wall_ms + (uint64_t)d->fault.skew_ms, now);
 		membership_set_erase_owed(&d->mem, paxos_erase_owed(d->paxos));
+		/* Woken a heartbeat interval or more past the time asked for. */
+		if (d->wake_by_us && now > d->wake_by_us + d->mem.heartbeat_interval_us)
+			membership_not_looking(&d->mem, d->wake_by_us, now);
 		uint64_t next = membership_tick(&d->mem, now, &d->ob);
 		handle_membership_events(d, now);
 		update_time(d, wall_ms + (uint64_t)d->fault.skew_ms, now);
@@ -764,6 +768,7 @@ int daemon_run(struct daemon *d)
 		if (d->lease_state == LEASE_HELD && d->lease_until_us < next)
 			next = d->lease_until_us;
 		uint64_t wait = next > now ? next - now : 0;
+		d->wake_by_us = now + wait;
 		/* Clients ring the doorbell only while we say we sleep. */
 		bool sleeping = wait > 0 && local_sleep_begin(d);
 		if (wait > 0 && !sleeping)

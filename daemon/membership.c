@@ -119,6 +119,22 @@ void membership_set_self_state(struct membership *m, bool synced, bool fresh, ui
 	m->epoch = epoch;
 }
 
+void membership_not_looking(struct membership *m, uint64_t from_us, uint64_t to_us)
+{
+	if (to_us <= from_us)
+		return;
+	for (uint32_t id = 1; id <= PKV_MAX_NODES; id++) {
+		if (!peer_id_valid(m, id))
+			continue;
+		struct membership_peer *p = &m->peers[id];
+		if (!p->connected || p->last_heard_us >= to_us)
+			continue;
+		p->last_heard_us += to_us - from_us;
+		if (p->last_heard_us > to_us)
+			p->last_heard_us = to_us;
+	}
+}
+
 void membership_on_datagram(struct membership *m, uint32_t from, uint64_t incarnation,
 			    uint64_t now_us)
 {

@@ -171,6 +171,16 @@ void membership_set_self_state(struct membership *m, bool synced, bool fresh, ui
 void membership_on_datagram(struct membership *m, uint32_t from, uint64_t incarnation,
 			    uint64_t now_us);
 
+/*
+ * We were not looking from from_us to to_us: the loop woke that much past
+ * the time it asked for (a SIGSTOP, a host that gave us no CPU). Silence
+ * while we could not hear is no sign of a peer's death, and what the peers
+ * sent meanwhile is past the wire's delay bound when we come back (wire.h):
+ * each connected peer's silence so far is moved on by the stall (never past
+ * to_us), so it is judged on what it sends once we listen again.
+ */
+void membership_not_looking(struct membership *m, uint64_t from_us, uint64_t to_us);
+
 /* A HEARTBEAT from `from` (call membership_on_datagram for its datagram first). */
 void membership_on_heartbeat(struct membership *m, uint32_t from, const struct pkv_msg *hb,
 			     uint64_t now_us);

@@ -28,7 +28,9 @@
 #define H_SESSION 24
 #define H_SEQ	  32
 #define H_RANDOM  40
-#define H_COUNT	  56
+#define H_STAMP	  56
+#define H_ECHO	  64
+#define H_COUNT	  72
 #define H_NONCE	  H_SEQ
 /* INIT and RESP. */
 #define HS_ID	   24
@@ -56,7 +58,7 @@
 #define M_ARG2	       66
 
 _Static_assert(H_COUNT + 2 == WIRE_HDR_BYTES, "header layout");
-_Static_assert(H_COUNT - H_NONCE == AUTH_NONCE_BYTES, "nonce is seq..random");
+_Static_assert(H_STAMP - H_NONCE == AUTH_NONCE_BYTES, "nonce is seq..random");
 _Static_assert(HS_TAG + WIRE_TAG_BYTES == WIRE_HS_BYTES, "handshake layout");
 _Static_assert(WIRE_HS_BYTES >= WIRE_MIN_DGRAM, "a handshake is not truncated");
 _Static_assert(M_ARG2 + 8 == WIRE_MSG_FIXED_BYTES, "message layout");
@@ -256,13 +258,15 @@ bool wire_can_send(const struct wire *w, uint32_t id)
 }
 
 int wire_begin(struct wire_builder *b, struct wire *w, uint32_t to, uint8_t *buf, size_t cap,
-	       bool encrypt)
+	       bool encrypt, uint64_t now_us)
 {
 	struct wire_session *s;
+	struct wire_peer *p;
 
 	if (cap < WIRE_MIN_DGRAM || !peer_ok(w, to))
 		return -EINVAL;
-	s = &w->peers[to].tx;
+	p = &w->peers[to];
+	s = &p->tx;
 	if (!s->live)
 		return -ENOTCONN;
 	b->buf = buf;
@@ -278,6 +282,9 @@ int wire_begin(struct wire_builder *b, struct wire *w, uint32_t to, uint8_t *buf
 	/* Fresh for every datagram, even in a process restored from a memory
 	 * snapshot: the nonce never repeats under the session key. */
 	auth_random(buf + H_RANDOM, 16);
+	put64(buf + H_STAMP, now_us);
+	/* Only a stamp of the incarnation we send to means anything to it. */
+	put64(buf + H_ECHO, p->stamp_inc == s->peer_inc ? p->stamp_in : 0);
 	put16(buf + H_COUNT, 0);
 	return 0;
 }
@@ -537,39 +544,56 @@ static void window_mark(struct wire_session *p, uint64_t seq)
 }
 
 /*
- * Older than the delay bound: seq is at or below the highest sequence that
- * had been accepted from the sender max_age_us ago, so it was sent before
- * that datagram arrived (a sender's sequence only grows).
+ * Older than the delay bound (wire.h): the datagram was sealed after the
+ * session's handshake was answered (since_us) and after its sender had
+ * received our stamp it echoes, both on our clock. An echo ahead of now
+ * is none of ours and proves nothing.
  */
-static bool too_old(const struct wire *rx, const struct wire_session *p, uint64_t seq,
+static bool too_old(const struct wire *rx, const struct wire_session *s, uint64_t echo,
 		    uint64_t now)
 {
-	for (unsigned i = 0; i < p->n_marks; i++) {
-		unsigned j = (p->newest + WIRE_AGE_MARKS - i) % WIRE_AGE_MARKS;
-		if (p->marks[j].at + rx->max_age_us <= now)
-			return seq <= p->marks[j].top;
-	}
-	return false;
+	uint64_t young = s->since_us;
+	if (echo <= now && echo > young)
+		young = echo;
+	return now - young > rx->max_age_us;
 }
 
 /*
- * After an accepted datagram: a new mark once per step of the bound. A mark
- * never changes once made (its `top` must be what was accepted by `at`), so
- * the bound is checked against a mark up to a step older than it could be:
- * the check errs towards accepting.
+ * The peer's stamp in an authentic datagram, newest kept per incarnation
+ * (a replayed one is older and changes nothing): whatever we send after
+ * it was sent after the peer's clock read it.
  */
-static void age_mark(const struct wire *rx, struct wire_session *p, uint64_t now)
+static void keep_stamp(struct wire_peer *p, uint64_t inc, uint64_t stamp)
 {
-	uint64_t step = rx->max_age_us / WIRE_AGE_STEPS;
-	if (p->n_marks && now < p->marks[p->newest].at + step)
-		return;
-	p->newest = p->n_marks ? (p->newest + 1) % WIRE_AGE_MARKS : 0;
-	if (p->n_marks < WIRE_AGE_MARKS)
-		p->n_marks++;
-	p->marks[p->newest].at = now;
-	p->marks[p->newest].top = p->top;
+	if (p->stamp_inc != inc) {
+		p->stamp_inc = inc;
+		p->stamp_in = 0;
+	}
+	if (stamp > p->stamp_in)
+		p->stamp_in = stamp;
 }
 
+/*
+ * A stale echo: our stamp goes back in an empty datagram, at most once per
+ * WIRE_STAMP_GAP_US, so that a peer that hears little from us (it sends and
+ * we only answer now and then) can be heard again.
+ */
+static void stamp_reply(struct wire *w, uint32_t id, uint64_t now, uint8_t *reply,
+			size_t reply_cap, size_t *reply_len)
+{
+	struct wire_peer *p = &w->peers[id];
+	struct wire_builder b;
+
+	if (p->stamp_sent_us && now - p->stamp_sent_us < WIRE_STAMP_GAP_US)
+		return;
+	if (wire_begin(&b, w, id, reply, reply_cap, false, now) != 0)
+		return; /* no session to it: its handshake brings ours */
+	int n = wire_finish(&b);
+	if (n > 0) {
+		*reply_len = (size_t)n;
+		p->stamp_sent_us = now;
+	}
+}
 
 static int reject(struct wire *w, enum wire_reject r)
 {
@@ -680,7 +704,7 @@ static int on_resp(struct wire *w, struct wire_peer *p, uint32_t id, uint8_t *bu
 	sodium_memzero(p->es, sizeof(p->es));
 	w->handshakes++;
 	/* Confirm the session at the peer at once, with an empty datagram. */
-	if (wire_begin(&b, w, id, reply, reply_cap, false) == 0) {
+	if (wire_begin(&b, w, id, reply, reply_cap, false, now) == 0) {
 		int n = wire_finish(&b);
 		if (n > 0)
 			*reply_len = (size_t)n;
@@ -767,6 +791,8 @@ int wire_receive(struct wire *w, uint8_t *buf, size_t len, uint64_t now_us,
 	h.flags = buf[H_FLAGS];
 	h.session = get64(buf + H_SESSION);
 	h.seq = get64(buf + H_SEQ);
+	h.stamp = get64(buf + H_STAMP);
+	h.echo = get64(buf + H_ECHO);
 	h.count = get16(buf + H_COUNT);
 	if (peer->rx.live && peer->rx.id == h.session)
 		s = &peer->rx;
@@ -804,8 +830,12 @@ int wire_receive(struct wire *w, uint8_t *buf, size_t len, uint64_t now_us,
 		return reject(w, WIRE_REJ_BAD_AUTH);
 	if (h.cluster_id != w->cluster_id)
 		return reject(w, WIRE_REJ_WRONG_CLUSTER);
-	if (too_old(w, s, h.seq, now_us))
+	keep_stamp(peer, s->peer_inc, h.stamp);
+	if (too_old(w, s, h.echo, now_us)) {
+		stamp_reply(w, sender, now_us, reply, reply_cap, reply_len);
+		*hdr_out = h; /* names whom the reply is for */
 		return reject(w, WIRE_REJ_TOO_OLD);
+	}
 	if (window_rejects(s, h.seq))
 		return reject(w, WIRE_REJ_REPLAY);
 	if (wire_decode_body(buf + WIRE_HDR_BYTES, body_len, h.count, it) != 0)
@@ -838,7 +868,6 @@ int wire_receive(struct wire *w, uint8_t *buf, size_t len, uint64_t now_us,
 			peer->hs_want_inc = s->peer_inc;
 	}
 	window_mark(s, h.seq);
-	age_mark(w, s, now_us);
 	w->accepted++;
 	h.incarnation = s->peer_inc;
 	*hdr_out = h;

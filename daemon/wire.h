@@ -32,8 +32,11 @@
  *    24     8  session id (chosen by the receiver in its RESP)
  *    32     8  sequence number (per session, from 1)  ┐ the AEAD nonce
  *    40    16  random bytes, new for every datagram   ┘
- *    56     2  message count
- *    58        messages, back to back
+ *    56     8  stamp: the sender's monotonic clock (µs) at wire_begin
+ *    64     8  echo: the newest stamp the sender had received from the
+ *              receiver's incarnation the session is bound to (0: none)
+ *    72     2  message count
+ *    74        messages, back to back
  *   end-16 16  authentication tag (session key)
  *
  * INIT (sender → receiver, 96 bytes): the first 24 bytes as above with
@@ -82,13 +85,13 @@
 #include "msg.h"
 
 #define WIRE_MAGIC	 "PKV2"
-#define WIRE_VERSION	 2u
+#define WIRE_VERSION	 3u
 #define WIRE_F_ENCRYPTED 0x01u
 #define WIRE_T_DATA	 1u
 #define WIRE_T_INIT	 2u
 #define WIRE_T_RESP	 3u
 
-#define WIRE_HDR_BYTES	     58u
+#define WIRE_HDR_BYTES	     74u
 #define WIRE_HS_BYTES	     96u /* an INIT or a RESP */
 #define WIRE_MSG_FIXED_BYTES 74u
 #define WIRE_TAG_BYTES	     AUTH_TAG_BYTES
@@ -106,15 +109,18 @@
 #define WIRE_REPLAY_WINDOW 1024u
 /*
  * The delay bound (docs/design.md §7): a datagram older than this is
- * dropped. Proven old by sequence: a sequence at or below the highest one
- * accepted in the session max_age_us ago was sent before that one arrived.
- * The receiver keeps WIRE_AGE_MARKS marks (time, highest sequence), one per
- * max_age_us / WIRE_AGE_STEPS, so a datagram is dropped once it is older
- * than max_age_us plus one step plus the gap to the sender's next datagram.
+ * dropped. Proven young by the echo, on the receiver's clock alone: a
+ * datagram was sealed after its sender received the receiver's stamp it
+ * echoes, so after that stamp; and after the receiver answered the
+ * session's handshake. It is accepted only when the later of the two is
+ * at most max_age_us before now, so also the last datagrams of a sender
+ * that died are aged. A receiver that drops a datagram for a stale echo
+ * answers with an empty datagram of its own (its stamp), at most once per
+ * WIRE_STAMP_GAP_US to a peer, so a sender that hears little from it
+ * learns a fresh stamp.
  */
-#define WIRE_MAX_AGE_US 1000000u
-#define WIRE_AGE_STEPS	4u
-#define WIRE_AGE_MARKS	(WIRE_AGE_STEPS + 2u)
+#define WIRE_MAX_AGE_US	  1000000u
+#define WIRE_STAMP_GAP_US (WIRE_MAX_AGE_US / 8)
 /*
  * Handshake timing: an INIT unanswered after WIRE_HS_RETRY_US << tries is
  * sent again with a new ephemeral key, the gap doubling up to
@@ -147,6 +153,7 @@ struct wire_hdr {
 	uint32_t receiver;
 	uint64_t session;     /* data: the session id */
 	uint64_t seq;	      /* data: the sequence number */
+	uint64_t stamp, echo; /* data: the sender's clock, our stamp it echoes */
 	uint64_t incarnation; /* data: the sender's incarnation the session is bound to */
 	uint16_t count;
 };
@@ -163,11 +170,6 @@ struct wire_session {
 	uint64_t top;	      /* receiving: the highest sequence accepted */
 	/* bit (s % WIRE_REPLAY_WINDOW) set: sequence s in (top - WINDOW, top] seen */
 	uint64_t seen[WIRE_REPLAY_WINDOW / 64];
-	/* The delay bound: `top` as it was at `at` (µs), newest at marks[newest]. */
-	struct {
-		uint64_t at, top;
-	} marks[WIRE_AGE_MARKS];
-	unsigned n_marks, newest;
 };
 
 /* What one daemon keeps of one peer. */
@@ -204,6 +206,9 @@ struct wire_peer {
 	uint64_t rx_prev_until;
 	uint64_t init_inc, init_ctr; /* the newest INIT answered */
 	uint64_t incarnation;	     /* the peer's, from the newest confirmed session */
+	/* The newest stamp of the peer's incarnation stamp_inc, echoed in what
+	 * we send to that incarnation; when we last answered a stale echo. */
+	uint64_t stamp_in, stamp_inc, stamp_sent_us;
 };
 
 /* Reasons to drop a received datagram; each is counted in wire.rejects. */
@@ -300,12 +305,13 @@ struct wire_builder {
 
 /*
  * Starts a datagram to `to` in buf (cap bytes; only min(cap, WIRE_MAX_DGRAM)
- * are used), taking the session's next sequence number. Returns 0; -ENOTCONN
+ * are used), taking the session's next sequence number, stamped now_us
+ * (the monotonic clock wire_receive is given). Returns 0; -ENOTCONN
  * when there is no session to `to` yet (wire_handshake_due sets one up);
  * -EINVAL if cap < WIRE_MIN_DGRAM or `to` is not a peer.
  */
 int wire_begin(struct wire_builder *b, struct wire *w, uint32_t to, uint8_t *buf, size_t cap,
-	       bool encrypt);
+	       bool encrypt, uint64_t now_us);
 
 /* Encoded size of m (fixed part plus its byte strings). */
 size_t wire_msg_size(const struct pkv_msg *m);
@@ -355,8 +361,9 @@ struct wire_iter {
  *   cluster id is not w->cluster_id                      → wrong_cluster
  *   INIT: incarnation below the newest answered          → old_incarnation
  *   INIT: not newer than the newest answered             → replay
- *   data: sequence at or below the highest one accepted
- *   in the session max_age_us before now                 → too_old
+ *   data: the later of its echo (when not ahead of now)
+ *   and the session's set-up is more than max_age_us
+ *   before now                                           → too_old
  *   data: sequence seen or below the window              → replay
  *   data: a message does not decode, count mismatch, or
  *   bytes left over after the last message               → malformed
@@ -374,8 +381,11 @@ struct wire_iter {
  * RESP to an INIT; after a RESP, an empty data datagram that confirms the
  * new session at once) to the sender's configured address. Otherwise
  * returns WIRE_RC(reason) = reason + 1, counts it in w->rejects[reason], and
- * changes nothing else in w. now_us is the receiver's monotonic clock; it
- * must not go backwards between calls.
+ * changes nothing else in w, but for a datagram whose tag verified: its
+ * stamp is kept to echo, and when it was too_old *reply_len > 0 may ask the
+ * caller to send reply (an empty datagram carrying our stamp) to the
+ * sender *hdr_out names. now_us is the receiver's monotonic clock; it must not go
+ * backwards between calls, and is the clock wire_begin stamps with.
  */
 #define WIRE_OK		   0
 #define WIRE_HANDSHAKE	   (-1)

@@ -120,7 +120,7 @@ static bool body_roundtrip(const uint8_t *body, size_t len, unsigned count)
 		return false;
 	check(len + WIRE_MIN_DGRAM <= sizeof(enc) || count == 0);
 	fresh();
-	check(wire_begin(&b, &tx, SELF, enc, sizeof(enc), false) == 0);
+	check(wire_begin(&b, &tx, SELF, enc, sizeof(enc), false, 0) == 0);
 	while (wire_next(&it, &m)) {
 		check(wire_add(&b, &m) == 0);
 		n++;
@@ -147,7 +147,7 @@ static void sealed_body(const uint8_t *body, size_t len, uint16_t count, bool en
 		return;
 	fresh();
 	top = rx.peers[PEER].rx.top;
-	check(wire_begin(&b, &tx, SELF, buf, WIRE_MAX_DGRAM, encrypt) == 0);
+	check(wire_begin(&b, &tx, SELF, buf, WIRE_MAX_DGRAM, encrypt, 0) == 0);
 	memcpy(buf + WIRE_HDR_BYTES, body, len);
 	b.len = WIRE_HDR_BYTES + len;
 	buf[WIRE_HDR_BYTES - 2] = (uint8_t)count;
@@ -226,7 +226,7 @@ static void replay_stream(const uint8_t *data, size_t size)
 
 		struct wire_builder b;
 		sender->peers[SELF].tx.seq = seq - 1;
-		check(wire_begin(&b, sender, SELF, dg, sizeof(dg), false) == 0);
+		check(wire_begin(&b, sender, SELF, dg, sizeof(dg), false, 0) == 0);
 		int n = wire_finish(&b);
 		check(n == (int)WIRE_MIN_DGRAM);
 
@@ -293,21 +293,31 @@ static void deliver(struct net *n, unsigned to, uint8_t *p, size_t len, bool cha
 		capture(n, !to, reply, rl);
 }
 
-/* Node `from` sends an empty datagram to the other; true when accepted there. */
+/*
+ * Node `from` sends an empty datagram to the other; true when accepted
+ * there. One dropped for a stale echo (the other sent nothing for long)
+ * is answered with the other's stamp: that goes back, and `from` tries
+ * once more.
+ */
 static bool data_flows(struct net *n, unsigned from)
 {
-	uint8_t dg[WIRE_MIN_DGRAM], reply[WIRE_HS_BYTES];
+	uint8_t dg[WIRE_MIN_DGRAM], reply[WIRE_HS_BYTES], back[WIRE_HS_BYTES];
 	struct wire_builder b;
 	struct wire_hdr h;
 	struct wire_iter it;
-	size_t rl;
+	size_t rl, bl;
 	struct wire *f = n->node[from];
+	int rc = WIRE_RC(WIRE_REJ_TOO_OLD);
 
-	if (wire_begin(&b, f, n->node[!from]->self, dg, sizeof(dg), false) != 0)
-		return false;
-	int len = wire_finish(&b);
-	return receive(n->node[!from], dg, (size_t)len, n->t, &h, &it, reply, &rl) == WIRE_OK &&
-	       h.incarnation == n->inc[from];
+	for (int attempt = 0; attempt < 2 && rc == WIRE_RC(WIRE_REJ_TOO_OLD); attempt++) {
+		if (wire_begin(&b, f, n->node[!from]->self, dg, sizeof(dg), false, n->t) != 0)
+			return false;
+		int len = wire_finish(&b);
+		rc = receive(n->node[!from], dg, (size_t)len, n->t, &h, &it, reply, &rl);
+		if (rc == WIRE_RC(WIRE_REJ_TOO_OLD) && rl)
+			(void)receive(f, reply, rl, n->t, &h, &it, back, &bl);
+	}
+	return rc == WIRE_OK && h.incarnation == n->inc[from];
 }
 
 static void restart(struct net *n, unsigned which)

@@ -79,7 +79,7 @@ static void wire_seeds(void)
 	for (int encrypt = 0; encrypt < 2; encrypt++) {
 		struct wire_builder b;
 		if (fz_pair(&self, &peer, &peer2) != 0 ||
-		    wire_begin(&b, &peer, FZ_SELF, buf, sizeof(buf), encrypt) != 0)
+		    wire_begin(&b, &peer, FZ_SELF, buf, sizeof(buf), encrypt, 0) != 0)
 			exit(1);
 		add_msgs(&b);
 		int n = wire_finish(&b);
@@ -90,7 +90,7 @@ static void wire_seeds(void)
 
 	/* The second form: count (low 10 bits), then the bare message area. */
 	struct wire_builder b;
-	if (wire_begin(&b, &peer, FZ_SELF, buf, sizeof(buf), false) != 0)
+	if (wire_begin(&b, &peer, FZ_SELF, buf, sizeof(buf), false, 0) != 0)
 		exit(1);
 	unsigned count = add_msgs(&b);
 	size_t body = b.len - WIRE_HDR_BYTES;

@@ -80,33 +80,65 @@ static int send_dgram(int fd, const struct sockaddr_in *sa, struct wire_builder 
 	return 0;
 }
 
+/* One step of a handshake with node 1: an INIT when due, then what comes back. */
+static int handshake_step(int fd, const struct sockaddr_in *sa, struct wire *w)
+{
+	static uint8_t buf[WIRE_MAX_DGRAM], reply[WIRE_MAX_DGRAM];
+	uint64_t next = UINT64_MAX;
+	size_t n = wire_handshake_due(w, 1, mono_us(), buf, sizeof(buf), &next);
+	if (n && sendto(fd, buf, n, 0, (const struct sockaddr *)sa, sizeof(*sa)) != (ssize_t)n)
+		return 1;
+	ssize_t got = recv(fd, buf, sizeof(buf), 0); /* SO_RCVTIMEO: 100 ms */
+	if (got <= 0)
+		return 0;
+	struct wire_hdr h;
+	struct wire_iter it;
+	size_t rlen = 0;
+	int rc = wire_receive(w, buf, (size_t)got, mono_us(), &h, &it, reply, sizeof(reply), &rlen);
+	if (rc == WIRE_HANDSHAKE && rlen &&
+	    sendto(fd, reply, rlen, 0, (const struct sockaddr *)sa, sizeof(*sa)) != (ssize_t)rlen)
+		return 1;
+	return 0;
+}
+
 /* The handshake with node 1 as node `sender` (docs/design.md §7). */
 static int handshake(int fd, const struct sockaddr_in *sa, struct wire *w)
 {
-	static uint8_t buf[WIRE_MAX_DGRAM], reply[WIRE_MAX_DGRAM];
 	uint64_t give_up = mono_us() + 10000000u;
-	while (!wire_can_send(w, 1) && mono_us() < give_up) {
-		uint64_t next = UINT64_MAX;
-		size_t n = wire_handshake_due(w, 1, mono_us(), buf, sizeof(buf), &next);
-		if (n && sendto(fd, buf, n, 0, (const struct sockaddr *)sa, sizeof(*sa)) != (ssize_t)n)
+	while (!wire_can_send(w, 1) && mono_us() < give_up)
+		if (handshake_step(fd, sa, w))
 			return 1;
-		ssize_t got = recv(fd, buf, sizeof(buf), 0); /* SO_RCVTIMEO: 100 ms */
-		if (got <= 0)
-			continue;
-		struct wire_hdr h;
-		struct wire_iter it;
-		size_t rlen = 0;
-		int rc = wire_receive(w, buf, (size_t)got, mono_us(), &h, &it, reply, sizeof(reply),
-				      &rlen);
-		if (rc == WIRE_HANDSHAKE && rlen &&
-		    sendto(fd, reply, rlen, 0, (const struct sockaddr *)sa, sizeof(*sa)) != (ssize_t)rlen)
-			return 1;
-	}
 	if (!wire_can_send(w, 1)) {
 		fprintf(stderr, "pkv-wire-flood: no session with node1\n");
 		return 1;
 	}
 	return 0;
+}
+
+/*
+ * Starts a datagram to node 1. The daemon ages what it receives by the
+ * session's start and by the echo of its own stamps (docs/design.md §7,
+ * "The delay bound"); this sender hears nothing of node 1 but the
+ * handshake, so it starts a new session (a rekey) every REFRESH_US, well
+ * within the bound, and its datagrams stay young however long the flood.
+ */
+#define REFRESH_US 400000u
+static int begin(int fd, const struct sockaddr_in *sa, struct wire *w, struct wire_builder *b,
+		 uint8_t *buf, size_t cap)
+{
+	w->rekey_us = REFRESH_US;
+	uint64_t since = w->peers[1].tx.since_us;
+	if (mono_us() - since >= REFRESH_US) {
+		uint64_t give_up = mono_us() + 10000000u;
+		while (w->peers[1].tx.since_us == since && mono_us() < give_up)
+			if (handshake_step(fd, sa, w))
+				return 1;
+		if (w->peers[1].tx.since_us == since) {
+			fprintf(stderr, "pkv-wire-flood: no new session with node1\n");
+			return 1;
+		}
+	}
+	return wire_begin(b, w, 1, buf, cap, false, mono_us()) != 0;
 }
 
 /*
@@ -170,7 +202,7 @@ static int send_mark(int fd, const struct sockaddr_in *sa, struct wire *w, int s
 			     .value = str("handled"),
 			     .gen = 1,
 			     .ballot = { .round = 2, .node = (uint32_t)sender } };
-	if (wire_begin(&b, w, 1, buf, sizeof(buf), false) || wire_add(&b, &c) ||
+	if (begin(fd, sa, w, &b, buf, sizeof(buf)) || wire_add(&b, &c) ||
 	    send_dgram(fd, sa, &b))
 		return 1;
 	return 0;
@@ -197,7 +229,7 @@ static int flood(char **a)
 		m.bucket = str(bucket);
 	unsigned per = 0;
 	for (long d = 0; d < count; d++) {
-		if (wire_begin(&b, &w, 1, buf, sizeof(buf), false))
+		if (begin(fd, &sa, &w, &b, buf, sizeof(buf)))
 			return 1;
 		while (wire_add(&b, &m) == 0)
 			m.req++;
@@ -257,7 +289,7 @@ static int forge(char **a)
 	static uint8_t buf[WIRE_MAX_DGRAM];
 	struct wire_builder b;
 	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++)
-		if (wire_begin(&b, &w, 1, buf, sizeof(buf), false) || wire_add(&b, &msgs[i]) ||
+		if (begin(fd, &sa, &w, &b, buf, sizeof(buf)) || wire_add(&b, &msgs[i]) ||
 		    send_dgram(fd, &sa, &b))
 			return 1;
 	if (send_mark(fd, &sa, &w, sender, mark))

@@ -269,6 +269,47 @@ START_TEST(silent_peer_is_reported_down_within_one_interval_after_timeout)
 }
 END_TEST
 
+/*
+ * A daemon that was not running (SIGSTOP, no CPU) for longer than the
+ * failure timeout heard nothing meanwhile, and what the peers sent is past
+ * the wire's delay bound when it runs again: its stall (loop.c hands it to
+ * membership_not_looking) is not the peers' silence. They are judged from
+ * then on: down only if silent for the timeout after it. Without the call
+ * the same tick reports both down.
+ */
+START_TEST(own_stall_is_not_a_peers_silence)
+{
+	for (int told = 0; told < 2; told++) {
+		net_init(3);
+		net_run_until(T0 + 3 * INTERVAL);
+		node_kill(2);
+		node_kill(3); /* nothing reaches node 1 from here on */
+		uint64_t from = net.now, to = net.now + 3 * TIMEOUT;
+		net.now = to;
+		if (told)
+			membership_not_looking(&net.m[1], from, to);
+		(void)membership_tick(&net.m[1], to, &net.ob);
+		drain(1);
+		if (!told) {
+			ck_assert_ptr_nonnull(find_event(1, MEMBERSHIP_PEER_DOWN, 2));
+			ck_assert(!membership_quorum(&net.m[1]));
+			net_free();
+			continue;
+		}
+		ck_assert_ptr_null(find_event(1, MEMBERSHIP_PEER_DOWN, 2));
+		ck_assert_ptr_null(find_event(1, MEMBERSHIP_PEER_DOWN, 3));
+		ck_assert(membership_quorum(&net.m[1]));
+		/* Still silent a timeout after the stall: down. */
+		net.now = to + TIMEOUT;
+		(void)membership_tick(&net.m[1], net.now, &net.ob);
+		drain(1);
+		ck_assert_ptr_nonnull(find_event(1, MEMBERSHIP_PEER_DOWN, 2));
+		ck_assert_ptr_nonnull(find_event(1, MEMBERSHIP_PEER_DOWN, 3));
+		net_free();
+	}
+}
+END_TEST
+
 START_TEST(quorum_is_lost_when_two_of_three_are_down_and_regained_when_one_returns)
 {
 	net_init(3);
@@ -963,6 +1004,7 @@ static Suite *membership_suite(void)
 
 	tcase_add_test(tc, three_nodes_exchanging_heartbeats_reach_quorum);
 	tcase_add_test(tc, silent_peer_is_reported_down_within_one_interval_after_timeout);
+	tcase_add_test(tc, own_stall_is_not_a_peers_silence);
 	tcase_add_test(tc, quorum_is_lost_when_two_of_three_are_down_and_regained_when_one_returns);
 	tcase_add_test(tc, peer_restart_within_timeout_is_reported_in_the_network);
 	tcase_add_test(tc, idle_cluster_wakes_once_per_heartbeat_interval);
