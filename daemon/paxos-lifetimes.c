@@ -630,7 +630,7 @@ void lifetimes_expire_until(struct paxos *p, uint64_t now)
  */
 
 /* The delay bound the quiet period relies on (§6.1, §7): the wire drops a
- * datagram older than 1.45 s, below 2 x ballot_life_us. */
+ * datagram older than 1 s (WIRE_MAX_AGE_US), below 2 x ballot_life_us. */
 static uint64_t gc_delay(const struct paxos *p)
 {
 	return p->cfg.restart_quiet_us;
