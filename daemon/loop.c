@@ -343,8 +343,9 @@ static void send_raw(struct daemon *d, const struct pkv_node_cfg *peer, const ui
 }
 
 /*
- * Starts or retries the handshakes that are due (wire.h); returns the time
- * the next one is, or UINT64_MAX.
+ * Starts or retries the handshakes that are due, and sends the wire's own
+ * stamps that are (wire.h); returns the time the next one is, or
+ * UINT64_MAX.
  */
 static uint64_t handshakes(struct daemon *d, uint64_t now)
 {
@@ -357,6 +358,10 @@ static uint64_t handshakes(struct daemon *d, uint64_t now)
 		if (peer->id == d->self)
 			continue;
 		size_t len = wire_handshake_due(d->wire, peer->id, now, init, sizeof(init), &next);
+		if (len)
+			send_raw(d, peer, init, len);
+		/* Our stamp to a peer we sent nothing for a while (wire.h). */
+		len = wire_stamp_due(d->wire, peer->id, now, init, sizeof(init), &next);
 		if (len)
 			send_raw(d, peer, init, len);
 	}

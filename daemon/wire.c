@@ -283,6 +283,7 @@ int wire_begin(struct wire_builder *b, struct wire *w, uint32_t to, uint8_t *buf
 	 * snapshot: the nonce never repeats under the session key. */
 	auth_random(buf + H_RANDOM, 16);
 	put64(buf + H_STAMP, now_us);
+	p->sent_us = now_us;
 	/* Only a stamp of the incarnation we send to means anything to it. */
 	put64(buf + H_ECHO, p->stamp_inc == s->peer_inc ? p->stamp_in : 0);
 	put16(buf + H_COUNT, 0);
@@ -571,6 +572,31 @@ static void keep_stamp(struct wire_peer *p, uint64_t inc, uint64_t stamp)
 	}
 	if (stamp > p->stamp_in)
 		p->stamp_in = stamp;
+}
+
+size_t wire_stamp_due(struct wire *w, uint32_t id, uint64_t now_us, uint8_t *buf, size_t cap,
+		      uint64_t *next_us)
+{
+	struct wire_builder b;
+
+	if (!peer_ok(w, id))
+		return 0;
+	struct wire_peer *p = &w->peers[id];
+	if (!p->tx.live || !p->heard || now_us - p->heard_us >= WIRE_STAMP_LISTEN_US)
+		return 0;
+	if (now_us - p->sent_us < WIRE_STAMP_EVERY_US) {
+		if (p->sent_us + WIRE_STAMP_EVERY_US < *next_us)
+			*next_us = p->sent_us + WIRE_STAMP_EVERY_US;
+		return 0;
+	}
+	if (wire_begin(&b, w, id, buf, cap, false, now_us) != 0)
+		return 0;
+	int n = wire_finish(&b);
+	if (n <= 0)
+		return 0;
+	if (now_us + WIRE_STAMP_EVERY_US < *next_us)
+		*next_us = now_us + WIRE_STAMP_EVERY_US;
+	return (size_t)n;
 }
 
 /*
@@ -868,6 +894,8 @@ int wire_receive(struct wire *w, uint8_t *buf, size_t len, uint64_t now_us,
 			peer->hs_want_inc = s->peer_inc;
 	}
 	window_mark(s, h.seq);
+	peer->heard = true;
+	peer->heard_us = now_us;
 	w->accepted++;
 	h.incarnation = s->peer_inc;
 	*hdr_out = h;

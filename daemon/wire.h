@@ -122,6 +122,14 @@
 #define WIRE_MAX_AGE_US	  1000000u
 #define WIRE_STAMP_GAP_US (WIRE_MAX_AGE_US / 8)
 /*
+ * And a peer that talks to us (heard within WIRE_STAMP_LISTEN_US) gets an
+ * empty datagram, our stamp, whenever we sent it nothing for
+ * WIRE_STAMP_EVERY_US (wire_stamp_due), so its echo stays young however
+ * rare the heartbeats are.
+ */
+#define WIRE_STAMP_EVERY_US  (WIRE_MAX_AGE_US / 4)
+#define WIRE_STAMP_LISTEN_US (4 * WIRE_MAX_AGE_US)
+/*
  * Handshake timing: an INIT unanswered after WIRE_HS_RETRY_US << tries is
  * sent again with a new ephemeral key, the gap doubling up to
  * WIRE_HS_RETRY_MAX_US (so at most one INIT a second to a peer that is
@@ -209,6 +217,9 @@ struct wire_peer {
 	/* The newest stamp of the peer's incarnation stamp_inc, echoed in what
 	 * we send to that incarnation; when we last answered a stale echo. */
 	uint64_t stamp_in, stamp_inc, stamp_sent_us;
+	bool heard;	   /* a datagram of it was accepted, last at heard_us */
+	uint64_t heard_us;
+	uint64_t sent_us;  /* when a datagram to it was last begun */
 };
 
 /* Reasons to drop a received datagram; each is counted in wire.rejects. */
@@ -283,6 +294,16 @@ bool wire_can_send(const struct wire *w, uint32_t id);
  */
 size_t wire_handshake_due(struct wire *w, uint32_t id, uint64_t now_us, uint8_t *buf, size_t cap,
 			  uint64_t *next_us);
+
+/*
+ * The wire's own stamps: when peer id talks to us (a datagram of it
+ * accepted within WIRE_STAMP_LISTEN_US) and we began none to it for
+ * WIRE_STAMP_EVERY_US, writes an empty datagram to it in buf (cap ≥
+ * WIRE_MIN_DGRAM) and returns its length; else 0. *next_us is lowered to
+ * when the next one may be due (left alone when none is planned).
+ */
+size_t wire_stamp_due(struct wire *w, uint32_t id, uint64_t now_us, uint8_t *buf, size_t cap,
+		      uint64_t *next_us);
 
 /*
  * Building a data datagram to peer `to`:

@@ -323,6 +323,7 @@ static void assert_rejected(uint8_t *buf, size_t len, enum wire_reject r)
 		before.peers[id].stamp_in = rx.peers[id].stamp_in;
 		before.peers[id].stamp_inc = rx.peers[id].stamp_inc;
 		before.peers[id].stamp_sent_us = rx.peers[id].stamp_sent_us;
+		before.peers[id].sent_us = rx.peers[id].sent_us;
 		before.peers[id].rx.seq = rx.peers[id].rx.seq;
 		before.peers[id].tx.seq = rx.peers[id].tx.seq;
 	}
@@ -888,6 +889,42 @@ START_TEST(stale_echo_is_answered_with_a_stamp_and_then_heard)
 	/* The sender's echo names rx's incarnation only: a restarted rx has
 	 * a new session with it, young from its own handshake. */
 	ck_assert_uint_eq(senders[PEER].peers[SELF].stamp_inc, 1);
+}
+END_TEST
+
+/*
+ * Heartbeats rarer than the bound: the receiver's own stamps keep the
+ * sender's echo young. Due to a peer it heard from (within
+ * WIRE_STAMP_LISTEN_US) once it sent it nothing for WIRE_STAMP_EVERY_US;
+ * the sender takes it, and its datagrams are heard however long the gaps.
+ */
+START_TEST(stamps_flow_to_a_peer_that_talks_to_us)
+{
+	static uint8_t st[WIRE_HS_BYTES];
+	uint64_t next = UINT64_MAX, seq = 1;
+	now_us = 0;
+	hear_rx(PEER, 7);
+	/* Not heard from PEER yet: nothing due, nothing planned. */
+	ck_assert_uint_eq(wire_stamp_due(&rx, PEER, now_us, st, sizeof(st), &next), 0);
+	ck_assert_uint_eq(next, UINT64_MAX);
+	assert_accepted(dgram, build_one(hdr(PEER, 7, seq++), false));
+	for (int i = 0; i < 12; i++) { /* 12 × 250 ms, PEER sending every 500 ms */
+		next = UINT64_MAX;
+		ck_assert_uint_eq(wire_stamp_due(&rx, PEER, now_us, st, sizeof(st), &next), 0);
+		ck_assert_uint_le(next, now_us + WIRE_STAMP_EVERY_US);
+		now_us = next;
+		size_t n = wire_stamp_due(&rx, PEER, now_us, st, sizeof(st), &next);
+		ck_assert_uint_eq(n, WIRE_MIN_DGRAM);
+		ck_assert_int_eq(receive_into(&senders[PEER], st, n), WIRE_OK);
+		if (i % 2)
+			assert_accepted(dgram, build_one(hdr(PEER, 7, seq++), false));
+	}
+	ck_assert_uint_eq(rx.rejects[WIRE_REJ_TOO_OLD], 0);
+	/* PEER silent for WIRE_STAMP_LISTEN_US: no more stamps for it. */
+	now_us += WIRE_STAMP_LISTEN_US;
+	next = UINT64_MAX;
+	ck_assert_uint_eq(wire_stamp_due(&rx, PEER, now_us, st, sizeof(st), &next), 0);
+	ck_assert_uint_eq(next, UINT64_MAX);
 }
 END_TEST
 
@@ -1632,6 +1669,7 @@ static Suite *wire_suite(void)
 	tcase_add_test(tc, delay_bound_is_per_sender_and_session);
 	tcase_add_test(tc, stale_echo_is_answered_with_a_stamp_and_then_heard);
 	tcase_add_test(tc, echo_ahead_of_the_clock_proves_nothing);
+	tcase_add_test(tc, stamps_flow_to_a_peer_that_talks_to_us);
 	tcase_add_test(tc, receiver_rejects_sequence_below_window);
 	tcase_add_test(tc, receiver_accepts_out_of_order_sequences_once_each);
 	tcase_add_test(tc, receiver_window_slides_over_large_jumps);
