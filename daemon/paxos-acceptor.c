@@ -256,9 +256,10 @@ void acceptor_on_accept(struct paxos *p, uint32_t from, const struct pkv_msg *m,
  * turn's log write, before the answer leaves), so it refuses every PREPARE
  * and ACCEPT of the key below F from then on; it answers "fenced":
  * generation F, no value. One that holds a promise, an acceptance or a
- * chosen value answers it, as to a get.
+ * chosen value answers it, as to a get; a chosen value only while its lease
+ * holds (past it, its acceptance only).
  */
-void acceptor_on_query(struct paxos *p, uint32_t from, const struct pkv_msg *m)
+void acceptor_on_query(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now)
 {
 	if (!acceptor_may_answer(p))
 		return;
@@ -283,7 +284,15 @@ void acceptor_on_query(struct paxos *p, uint32_t from, const struct pkv_msg *m)
 	}
 	if (e) {
 		r.gen = e->gen;
-		if (e->chosen) {
+		/*
+		 * "Chosen" vouches that the value lives, which only the lease
+		 * lets this learner say (docs/design.md §5.1): past it, a
+		 * lifetime may have ended where it cannot see, and the reader
+		 * takes the reply as a fact. So past the lease the answer is
+		 * the acceptor's vote alone, counted beside a quorum's, among
+		 * which a newer generation ends the value at the reader.
+		 */
+		if (e->chosen && leased(p, now)) {
 			r.flags = PKV_MF_CHOSEN | PKV_MF_HAS_VALUE;
 			r.accepted = e->chosen_ballot;
 			paxos_msg_value(p, &r, e->chosen_value, e->chosen_bind);

@@ -447,7 +447,7 @@ bool acceptor_gen_ok(struct paxos *p, struct store_entry *e, uint64_t gen, uint3
 		     uint64_t now);
 void acceptor_on_prepare(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now);
 void acceptor_on_accept(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now);
-void acceptor_on_query(struct paxos *p, uint32_t from, const struct pkv_msg *m);
+void acceptor_on_query(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now);
 void acceptor_on_keys_req(struct paxos *p, uint32_t from, const struct pkv_msg *m);
 
 /* ---- paxos-proposer.c ------------------------------------------------- */

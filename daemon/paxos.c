@@ -575,7 +575,7 @@ static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0
 			proposer_dispatch(p, r, PAXOS_EV_DROP_ACK, from, m, now);
 		break;
 	case PKV_MSG_QUERY:
-		acceptor_on_query(p, from, m);
+		acceptor_on_query(p, from, m, now);
 		break;
 	case PKV_MSG_INFO_REQ:
 		info_on_req(p, from, m);

@@ -1381,6 +1381,39 @@ START_TEST(get_past_the_lease_does_not_take_its_own_learners_answer)
 END_TEST
 
 /*
+ * Past the lease (docs/design.md §5.1) a QUERY is answered with the
+ * acceptor's vote alone, never "chosen": the reader takes "chosen" as a
+ * fact and answers the value, and a lifetime may have ended where this
+ * daemon cannot see. The scenario runner saw it: a daemon cut off with a
+ * bound key (its owner alive there) answered a restarted daemon's get with
+ * "chosen" right after the heal, before its lease was back, and the get
+ * returned a value that daemon had read absent before its restart. With
+ * the lease held, "chosen" again.
+ */
+START_TEST(query_past_the_lease_is_answered_without_chosen)
+{
+	struct fx f;
+	fx_past_the_lease(&f);
+	f.now += 1;
+	struct pkv_msg q = { .type = PKV_MSG_QUERY, .bucket = b("B"), .key = b("k"), .req = 9 };
+	paxos_receive(f.p, 2, &q, f.now);
+	const struct pkv_msg *r = find(&f, PKV_MSG_QUERY_REPLY, 2);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(r->gen, 1);
+	ck_assert_msg(!(r->flags & PKV_MF_CHOSEN), "past the lease the reply says chosen");
+	pkv_outbox_reset(&f.ob);
+	paxos_set_lease(f.p, f.now + 1000000);
+	q.req = 10;
+	paxos_receive(f.p, 2, &q, f.now);
+	r = find(&f, PKV_MSG_QUERY_REPLY, 2);
+	ck_assert_ptr_nonnull(r);
+	ck_assert(r->flags & PKV_MF_CHOSEN);
+	ck_assert(pkv_bytes_eq(r->value, b("v")));
+	fx_free(&f);
+}
+END_TEST
+
+/*
  * A get whose query loses its quorum answers no quorum then (it proposed
  * nothing), not at its deadline: a daemon past its lease that still counts
  * its peers connected asks them, and they had gone quiet.
@@ -2372,6 +2405,7 @@ int main(void)
 	tcase_add_test(r, pid_exit_erases_the_keys_of_that_process_only);
 	tcase_add_test(r, tombstone_is_collected_without_nodes_that_never_ran);
 	tcase_add_test(r, get_past_the_lease_does_not_take_its_own_learners_answer);
+	tcase_add_test(r, query_past_the_lease_is_answered_without_chosen);
 	tcase_add_test(r, get_that_loses_its_quorum_answers_no_quorum_at_once);
 	tcase_add_test(r, forwarded_put_past_the_lease_does_not_answer_from_the_learner);
 	tcase_add_test(r, keys_past_the_lease_answers_no_quorum);
