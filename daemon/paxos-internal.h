@@ -556,7 +556,7 @@ void sync_peer_reset(struct peer *pe);
 void sync_step(struct paxos *p, uint64_t now);
 /* Node n is one this daemon copies from now (restart or catch-up). */
 bool sync_is_source(const struct paxos *p, uint32_t n);
-void sync_on_req(struct paxos *p, uint32_t from, const struct pkv_msg *m);
+void sync_on_req(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now);
 void sync_on_reply(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now);
 
 #endif

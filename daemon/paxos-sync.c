@@ -21,7 +21,7 @@
  * PKV_MF_LAST marks the store's last entry; an empty store past the cursor
  * answers one key-less PKV_MF_LAST record with arg0 = cursor.
  */
-void sync_on_req(struct paxos *p, uint32_t from, const struct pkv_msg *m)
+void sync_on_req(struct paxos *p, uint32_t from, const struct pkv_msg *m, uint64_t now)
 {
 	/*
 	 * A restart copies from synced voters of its own configuration; a
@@ -39,6 +39,14 @@ void sync_on_req(struct paxos *p, uint32_t from, const struct pkv_msg *m)
 	}
 	size_t n = store_nslots(p->store);
 	uint64_t c = m->arg0;
+	/*
+	 * "Chosen" only while our lease holds, as in a QUERY's answer
+	 * (docs/design.md §5.1): a copier learns it as a fact, and a get
+	 * waiting there answers it before the other sources' pages, which
+	 * may hold the generation's end, arrive. Past the lease the
+	 * acceptor's records alone.
+	 */
+	bool vouch = leased(p, now);
 	struct pkv_msg r = { .type = PKV_MSG_SYNC_REPLY, .req = m->req };
 	if (c >= n) {
 		r.flags = PKV_MF_LAST;
@@ -72,14 +80,14 @@ void sync_on_req(struct paxos *p, uint32_t from, const struct pkv_msg *m)
 			paxos_msg_value(p, &r, e->accepted_value, e->accepted_bind);
 		}
 		bool same = e->has_accepted && !pkv_ballot_cmp(e->accepted, e->chosen_ballot);
-		if (e->chosen && (same || !e->has_accepted)) {
+		if (vouch && e->chosen && (same || !e->has_accepted)) {
 			r.flags |= PKV_MF_CHOSEN;
 			r.flags &= (uint8_t)~PKV_MF_BOUND;
 			r.accepted = e->chosen_ballot;
 			paxos_msg_value(p, &r, e->chosen_value, e->chosen_bind);
 		}
 		paxos_send(p, from, &r);
-		if (e->chosen && !same && e->has_accepted) {
+		if (vouch && e->chosen && !same && e->has_accepted) {
 			/* The learner's record of the same index: it does not
 			 * stand for the index (arg1), or a copier that got it
 			 * first would finish the page without the acceptor's. */

@@ -587,7 +587,7 @@ static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0
 		acceptor_on_keys_req(p, from, m);
 		break;
 	case PKV_MSG_SYNC_REQ:
-		sync_on_req(p, from, m);
+		sync_on_req(p, from, m, now);
 		break;
 	case PKV_MSG_SYNC_REPLY:
 		if (from != p->cfg.self)
