@@ -356,15 +356,15 @@ static size_t cluster_text(struct daemon *d, char *buf, size_t cap)
 	    ns->dgrams_in, ns->dgrams_out, ns->recv_nobufs, ns->send_dropped,
 	    d->stats_largest_batch, d->stats_oversize, ns->futex_wakes);
 	if (d->fault.drop_pct || d->fault.dup_pct || d->fault.reorder_pct || d->fault.delay_ms ||
-	    d->fault.lag_ms || d->fault.skew_ms || d->fault.blocked || d->fault.block_in || d->fault.block_out ||
-	    d->fault.dropped || d->fault.duplicated || d->fault.delayed || d->fault.reordered ||
-	    d->fault.blocked_count)
+	    d->fault.lag_ms || d->fault.skew_ms || d->fault.blocked || d->fault.block_in ||
+	    d->fault.block_out || d->fault.dropped || d->fault.duplicated || d->fault.delayed ||
+	    d->fault.reordered || d->fault.blocked_count)
 		OUT("faults: drop=%u%% dup=%u%% reorder=%u%% delay=%ums lag=%ums skew=%" PRId64
 		    "ms dropped=%" PRIu64 " duplicated=%" PRIu64 " blocked=%" PRIu64
 		    " delayed=%" PRIu64 " reordered=%" PRIu64 " held=%zu\n",
 		    d->fault.drop_pct, d->fault.dup_pct, d->fault.reorder_pct, d->fault.delay_ms,
-		    d->fault.lag_ms, d->fault.skew_ms, d->fault.dropped, d->fault.duplicated, d->fault.blocked_count,
-		    d->fault.delayed, d->fault.reordered, d->fault.n_held);
+		    d->fault.lag_ms, d->fault.skew_ms, d->fault.dropped, d->fault.duplicated,
+		    d->fault.blocked_count, d->fault.delayed, d->fault.reordered, d->fault.n_held);
 #undef OUT
 	return o < cap ? o : cap;
 }

@@ -122,15 +122,12 @@ bool fault_hold(struct fault *f, const uint8_t *buf, size_t len,
 		return false;
 	uint64_t now = daemon_now_us();
 	bool behind = !raw && f->reorder_pct && fault_rand(f) % 100 < f->reorder_pct;
-	uint64_t due;
+	uint64_t due = now + (uint64_t)f->lag_ms * 1000u;
 	if (behind)
 		due = now + FAULT_REORDER_WAIT_US;
-	else if (raw)
-		due = now + (uint64_t)f->lag_ms * 1000u;
-	else if (f->delay_ms || f->lag_ms)
-		due = now + (uint64_t)f->lag_ms * 1000u +
-		      (f->delay_ms ? fault_rand(f) % ((uint64_t)f->delay_ms * 1000u + 1u) : 0);
-	else
+	else if (!raw && f->delay_ms)
+		due += fault_rand(f) % ((uint64_t)f->delay_ms * 1000u + 1u);
+	else if (!f->lag_ms)
 		return false;
 	if (!f->held) {
 		f->held = calloc(FAULT_MAX_HELD, sizeof(*f->held));
@@ -252,8 +249,8 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 			return -EINVAL;
 		}
 #undef FAULT_IS
-		if ((end && *end) || drop > 100 || dup > 100 || reorder > 100 || delay > 10000 || lag > 10000 ||
-		    skew > 86400000L || skew < -86400000L || cache_lag > 100000 ||
+		if ((end && *end) || drop > 100 || dup > 100 || reorder > 100 || delay > 10000 ||
+		    lag > 10000 || skew > 86400000L || skew < -86400000L || cache_lag > 100000 ||
 		    rekey > (1ul << 20) || sync_delay > 60000)
 			return -EINVAL;
 	}
@@ -273,8 +270,8 @@ int fault_set(struct fault *f, struct daemon *d, const char *spec, size_t len)
 	if (!f->rng)
 		f->rng = f->seed | 1;
 	daemon_notice(d,
-		   "faults: drop=%lu%% dup=%lu%% reorder=%lu%% delay=%lums lag=%lums skew=%ldms rekey=%lu "
-		   "blocked=0x%llx in=0x%llx out=0x%llx cache_lag=%luus late_erase=0x%llx "
+		   "faults: drop=%lu%% dup=%lu%% reorder=%lu%% delay=%lums lag=%lums skew=%ldms "
+		   "rekey=%lu blocked=0x%llx in=0x%llx out=0x%llx cache_lag=%luus late_erase=0x%llx "
 		   "sync_delay=%lums",
 		   drop, dup, reorder, delay, lag, skew, rekey, (unsigned long long)blocked,
 		   (unsigned long long)block_in, (unsigned long long)block_out, cache_lag,

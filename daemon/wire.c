@@ -545,6 +545,20 @@ static void window_mark(struct wire_session *p, uint64_t seq)
 }
 
 /*
+ * An empty datagram to peer id in buf, sealed: a session's confirmation, or
+ * our stamp. Its length, or 0 when there is no session to send on.
+ */
+static size_t seal_empty(struct wire *w, uint32_t id, uint64_t now, uint8_t *buf, size_t cap)
+{
+	struct wire_builder b;
+
+	if (wire_begin(&b, w, id, buf, cap, false, now) != 0)
+		return 0;
+	int n = wire_finish(&b);
+	return n > 0 ? (size_t)n : 0;
+}
+
+/*
  * Older than the delay bound (wire.h): the datagram was sealed after the
  * session's handshake was answered (since_us) and after its sender had
  * received our stamp it echoes, both on our clock. An echo ahead of now
@@ -577,8 +591,6 @@ static void keep_stamp(struct wire_peer *p, uint64_t inc, uint64_t stamp)
 size_t wire_stamp_due(struct wire *w, uint32_t id, uint64_t now_us, uint8_t *buf, size_t cap,
 		      uint64_t *next_us)
 {
-	struct wire_builder b;
-
 	if (!peer_ok(w, id))
 		return 0;
 	struct wire_peer *p = &w->peers[id];
@@ -589,14 +601,10 @@ size_t wire_stamp_due(struct wire *w, uint32_t id, uint64_t now_us, uint8_t *buf
 			*next_us = p->sent_us + WIRE_STAMP_EVERY_US;
 		return 0;
 	}
-	if (wire_begin(&b, w, id, buf, cap, false, now_us) != 0)
-		return 0;
-	int n = wire_finish(&b);
-	if (n <= 0)
-		return 0;
-	if (now_us + WIRE_STAMP_EVERY_US < *next_us)
+	size_t n = seal_empty(w, id, now_us, buf, cap);
+	if (n && now_us + WIRE_STAMP_EVERY_US < *next_us)
 		*next_us = now_us + WIRE_STAMP_EVERY_US;
-	return (size_t)n;
+	return n;
 }
 
 /*
@@ -608,17 +616,13 @@ static void stamp_reply(struct wire *w, uint32_t id, uint64_t now, uint8_t *repl
 			size_t reply_cap, size_t *reply_len)
 {
 	struct wire_peer *p = &w->peers[id];
-	struct wire_builder b;
 
 	if (p->stamp_sent_us && now - p->stamp_sent_us < WIRE_STAMP_GAP_US)
 		return;
-	if (wire_begin(&b, w, id, reply, reply_cap, false, now) != 0)
-		return; /* no session to it: its handshake brings ours */
-	int n = wire_finish(&b);
-	if (n > 0) {
-		*reply_len = (size_t)n;
+	/* No session to it: its handshake brings ours. */
+	*reply_len = seal_empty(w, id, now, reply, reply_cap);
+	if (*reply_len)
 		p->stamp_sent_us = now;
-	}
 }
 
 static int reject(struct wire *w, enum wire_reject r)
@@ -695,7 +699,6 @@ static int on_resp(struct wire *w, struct wire_peer *p, uint32_t id, uint8_t *bu
 {
 	uint8_t ee[AUTH_DH_BYTES], se[AUTH_DH_BYTES], key[AUTH_KEY_BYTES];
 	const uint8_t *epk = buf + HS_EPK;
-	struct wire_builder b;
 	struct auth_key k;
 	int rc;
 
@@ -730,11 +733,7 @@ static int on_resp(struct wire *w, struct wire_peer *p, uint32_t id, uint8_t *bu
 	sodium_memzero(p->es, sizeof(p->es));
 	w->handshakes++;
 	/* Confirm the session at the peer at once, with an empty datagram. */
-	if (wire_begin(&b, w, id, reply, reply_cap, false, now) == 0) {
-		int n = wire_finish(&b);
-		if (n > 0)
-			*reply_len = (size_t)n;
-	}
+	*reply_len = seal_empty(w, id, now, reply, reply_cap);
 	rc = WIRE_HANDSHAKE;
 out:
 	sodium_memzero(ee, sizeof(ee));

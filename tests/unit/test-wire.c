@@ -480,7 +480,8 @@ START_TEST(builder_respects_a_small_buffer)
 	struct wire *w = sender(PEER, 1);
 	struct pkv_msg m = small_msg(PKV_MSG_QUERY, 1);
 
-	ck_assert_int_eq(wire_begin(&b, w, SELF, small_buf, WIRE_MIN_DGRAM - 1, false, now_us), -EINVAL);
+	ck_assert_int_eq(wire_begin(&b, w, SELF, small_buf, WIRE_MIN_DGRAM - 1, false, now_us),
+			 -EINVAL);
 	ck_assert_int_eq(wire_begin(&b, w, SELF, small_buf, sizeof(small_buf), false, now_us), 0);
 	ck_assert_int_eq(wire_add(&b, &m), 0);
 	ck_assert_int_eq(wire_add(&b, &m), -ENOSPC);
