@@ -7,8 +7,9 @@
 # (no dir, a writer's file too large) ends with exit 69 and a reason rather
 # than hanging; a bad --floor-writers is a usage error. pkv-bench
 # --wakeup-floor reports the machine's floors for an in-memory put (futex
-# and UDP round trips, their chain, C clients' rate against one server) in
-# text and JSON, consistent with each other and with the put; a signal in
+# and UDP round trips, their chain, C clients' rate against one server, and
+# against one server that takes each batch through a round trip to two
+# peers) in text and JSON, consistent with each other and with the put; a signal in
 # the middle ends it at once with no process left behind; a bad
 # --wakeup-floor is a usage error. No speed is judged.
 . "$(dirname "$0")/lib.sh"
@@ -65,7 +66,9 @@ def need(cond, what):
 for k in ("wake_seconds", "wake_futex_trips", "wake_futex_p50_ns", "wake_futex_p99_ns",
           "wake_udp_bytes", "wake_udp_trips", "wake_udp_p50_ns", "wake_udp_p99_ns",
           "wake_chain_p50_ns", "wake_clients", "wake_client_trips", "wake_client_ns",
-          "wake_client_rate", "p50_over_chain_p50", "ops_per_s_over_client_rate"):
+          "wake_client_rate", "p50_over_chain_p50", "ops_per_s_over_client_rate",
+          "wake_replicated_peers", "wake_replicated_trips", "wake_replicated_ns",
+          "wake_replicated_rounds", "wake_replicated_rate", "ops_per_s_over_replicated_rate"):
     need(isinstance(w.get(k), num) and not isinstance(w.get(k), bool), k + " is not a number")
 need(w["wake_seconds"] == 0.6, "wake_seconds is not the 0.6 asked")
 need(w["wake_futex_trips"] >= 20 and w["wake_udp_trips"] >= 20, "fewer than 20 round trips")
@@ -83,8 +86,15 @@ need(abs(w["p50_over_chain_p50"] * w["wake_chain_p50_ns"] - d["p50_ns"]) <= 0.01
      "p50_over_chain_p50 is not the put's p50 over the chain floor")
 need(abs(w["ops_per_s_over_client_rate"] * w["wake_client_rate"] - d["ops_per_s"])
      <= 0.01 * d["ops_per_s"], "ops_per_s_over_client_rate is not the put's ops/s over the rate")
+need(w["wake_replicated_peers"] == 2, "the replicated floor has not two peers")
+need(0 < w["wake_replicated_rounds"] <= w["wake_replicated_trips"],
+     "no round to the peers, or more rounds than round trips answered")
+need(abs(w["wake_replicated_rate"] - w["wake_replicated_trips"] * 1e9 / w["wake_replicated_ns"])
+     <= 0.01 * w["wake_replicated_rate"], "the replicated rate is not trips over their time")
+need(abs(w["ops_per_s_over_replicated_rate"] * w["wake_replicated_rate"] - d["ops_per_s"])
+     <= 0.01 * d["ops_per_s"], "ops_per_s_over_replicated_rate is not the put's ops/s over it")
 PY
-t_log "--wakeup-floor --json: futex and UDP round trips, chain = futex + UDP, the clients' rate, both ratios"
+t_log "--wakeup-floor --json: futex and UDP round trips, chain = futex + UDP, both client rates, the ratios"
 
 out=$(bench --fdatasync-floor 0.2 --floor-writers 3 --wakeup-floor 0.6 2>"$T_DIR/floor.err") ||
 	t_fail "pkv-bench --floor-writers 3 exited $?: $(cat "$T_DIR/floor.err")"
@@ -104,10 +114,12 @@ for re in "^wakeup floor: futex round trip between two processes p50 $us p99 $us
 	"^wakeup floor: chain floor of an in-memory put \(futex p50 \+ UDP p50\) $us$" \
 	'^wakeup floor: put-new p50 / chain floor = [0-9.]+$' \
 	'^wakeup floor: client-rate floor, 1 client in lockstep with one server through futexes: [0-9]+ round trips/s' \
-	'^wakeup floor: put-new ops/s / client-rate floor = [0-9.]+$'; do
+	'^wakeup floor: put-new ops/s / client-rate floor = [0-9.]+$' \
+	'^wakeup floor: replicated-rate floor, .* to 2 peer processes .*: [0-9]+ round trips/s \([0-9]+ in [0-9.]+ s, [0-9.]+ a batch\)$' \
+	'^wakeup floor: put-new ops/s / replicated-rate floor = [0-9.]+$'; do
 	grep -Eq "$re" <<<"$out" || t_fail "no line like /$re/"
 done
-t_log "--wakeup-floor beside --fdatasync-floor: text shows the three wakeup floors and both ratios"
+t_log "--wakeup-floor beside --fdatasync-floor: text shows the four wakeup floors and the ratios"
 
 # A SIGTERM while the floor's processes run (a 30 s floor): pkv-bench ends
 # at once, as interrupted, and none of its processes (each has the run's

@@ -6,7 +6,7 @@
  * shared memory and a futex wake) -> a peer daemon (UDP) -> back -> client
  * (docs/design.md §3.4, the fast round): at least one futex round trip
  * between two processes and one UDP round trip between two processes.
- * Three measurements, one after the other, a third of the time each:
+ * Four measurements, one after the other, a quarter of the time each:
  *
  *   futex   a parent and a forked child pass a turn back and forth through
  *           a word in a shared anonymous mapping, each FUTEX_WAITing (not
@@ -22,6 +22,14 @@
  *           rings only when the server says it sleeps. Round trips/s of
  *           all clients: the best any C-client put rate with one process
  *           per client can reach here.
+ *   replicated  the same, but the server takes the words posted at each
+ *           scan through one UDP round trip to WAKE_PEERS peer processes
+ *           (one datagram to each, the batch answered at the first echo,
+ *           a majority of three) before it answers them: what three
+ *           voters, each a process of its own, reach here with one round
+ *           in flight. A reference rather than a bound: the CPUs idle now
+ *           and then while a round waits, which overlapping rounds could
+ *           use.
  *
  * chain floor = futex p50 + udp p50.
  *
@@ -73,12 +81,12 @@
 /* --- processes --------------------------------------------------------------- */
 
 /*
- * The children of the three parts, in the order forked: the futex
- * ping-pong's, the UDP ping-pong's, the rate's server and its clients;
- * pid 0 once reaped.
+ * The children of the parts, in the order forked: the futex ping-pong's,
+ * the UDP ping-pong's, each rate's peers, server and clients; pid 0 once
+ * reaped.
  */
 struct wake_kids {
-	pid_t pid[2 + 1 + WAKE_CLIENTS_MAX];
+	pid_t pid[2 + 2 * (WAKE_PEERS + 1 + WAKE_CLIENTS_MAX)];
 	unsigned n;
 };
 
@@ -325,11 +333,11 @@ static bool wake_udp_again(int e)
 	return e == EAGAIN || e == EWOULDBLOCK || e == EINTR;
 }
 
-/* Echoes each datagram until the stop datagram (or the limit). */
-static _Noreturn void wake_udp_child(int fd, uint64_t limit)
+/* Echoes each datagram until the stop datagram (or the limit, or `most` echoes). */
+static _Noreturn void wake_udp_child(int fd, uint64_t limit, uint64_t most)
 {
 	uint8_t buf[WAKE_UDP_BYTES];
-	for (uint64_t echoes = 0; echoes <= 2ull * WAKE_TRIPS_MAX;) {
+	for (uint64_t echoes = 0; echoes <= most;) {
 		ssize_t r = recv(fd, buf, sizeof(buf), 0);
 		if (now_ns() > limit)
 			_exit(ETIMEDOUT);
@@ -347,13 +355,19 @@ static _Noreturn void wake_udp_child(int fd, uint64_t limit)
 	_exit(E2BIG);
 }
 
+/* A ping's datagram: its sequence number, its kind, filler. */
+static void wake_udp_fill(uint8_t buf[WAKE_UDP_BYTES], uint64_t seq, uint8_t kind)
+{
+	memset(buf, 0x5a, WAKE_UDP_BYTES);
+	memcpy(buf, &seq, sizeof(seq));
+	buf[8] = kind;
+}
+
 /* One ping of sequence number seq sent: 0 or -errno. */
 static int wake_udp_ping(int fd, uint64_t seq, uint8_t kind, struct wake_result *out)
 {
 	uint8_t buf[WAKE_UDP_BYTES];
-	memset(buf, 0x5a, sizeof(buf));
-	memcpy(buf, &seq, sizeof(seq));
-	buf[8] = kind;
+	wake_udp_fill(buf, seq, kind);
 	errno = 0;
 	if (send(fd, buf, sizeof(buf), 0) != (ssize_t)sizeof(buf)) {
 		int e = errno ? errno : EIO;
@@ -386,7 +400,7 @@ static int wake_udp(double seconds, uint64_t *samples, struct wake_kids *k,
 	pid_t pid = wake_fork(k);
 	if (pid == 0) {
 		close(fa);
-		wake_udp_child(fb, end + WAKE_GRACE_NS);
+		wake_udp_child(fb, end + WAKE_GRACE_NS, 2ull * WAKE_TRIPS_MAX);
 	}
 	if (pid < 0) {
 		rc = -errno;
@@ -460,7 +474,7 @@ out:
 	return rc;
 }
 
-/* --- the client-rate floor ------------------------------------------------------ */
+/* --- the client-rate floors ----------------------------------------------------- */
 
 /* A client's word: what it posted and what the server made of it. */
 enum { WAKE_SLOT_IDLE, WAKE_SLOT_POSTED, WAKE_SLOT_WAITING, WAKE_SLOT_ANSWERED };
@@ -477,10 +491,18 @@ struct wake_rate_board {
 	_Atomic uint32_t go;
 	_Atomic uint32_t stop; /* the server's end */
 	uint64_t end_ns;       /* the clients' end, set before go */
+	uint64_t rounds;       /* the server's rounds to its peers, written at its end */
 	/* The server's sleep: `sleeping` set while it is (about to be) on the doorbell. */
 	_Atomic uint32_t sleeping __attribute__((aligned(64)));
 	_Atomic uint32_t doorbell;
 	struct wake_rate_slot slot[] __attribute__((aligned(64)));
+};
+
+/* The replicated floor's server: its socket and its peers' addresses (no peers: none). */
+struct wake_rate_net {
+	int fd;
+	unsigned peers;
+	struct sockaddr_in peer[WAKE_PEERS];
 };
 
 static bool wake_rate_posted(uint32_t w)
@@ -488,28 +510,90 @@ static bool wake_rate_posted(uint32_t w)
 	return w == WAKE_SLOT_POSTED || w == WAKE_SLOT_WAITING;
 }
 
-/* Answers every posted word at once: how many it answered. */
-static unsigned wake_rate_scan(struct wake_rate_board *b, unsigned clients)
+/* The datagram of round seq (or the stop) to every peer: 0 or an errno value. */
+static int wake_rate_send(const struct wake_rate_net *net, uint64_t seq, uint8_t kind)
 {
-	unsigned answered = 0;
-	for (unsigned i = 0; i < clients; i++) {
-		if (!wake_rate_posted(atomic_load(&b->slot[i].word)))
-			continue;
-		if (atomic_exchange(&b->slot[i].word, WAKE_SLOT_ANSWERED) == WAKE_SLOT_WAITING)
-			wake_futex_wake(&b->slot[i].word, 1);
-		answered++;
+	uint8_t buf[WAKE_UDP_BYTES];
+	wake_udp_fill(buf, seq, kind);
+	for (unsigned i = 0; i < net->peers; i++) {
+		errno = 0;
+		if (sendto(net->fd, buf, sizeof(buf), 0, (const struct sockaddr *)&net->peer[i],
+			   sizeof(net->peer[i])) != (ssize_t)sizeof(buf))
+			return errno ? errno : EIO;
 	}
-	return answered;
+	return 0;
 }
 
-static _Noreturn void wake_rate_server(struct wake_rate_board *b, unsigned clients, uint64_t limit)
+/*
+ * One round: round seq's datagram to every peer, back at the first echo of
+ * it (the server and one peer: two of three); the other peers' echoes are
+ * read and passed over in later rounds. Sent again after WAKE_RESEND_NS
+ * without an echo. 0 or an errno value.
+ */
+static int wake_rate_round(const struct wake_rate_net *net, uint64_t seq, uint64_t limit)
+{
+	uint64_t sent = now_ns();
+	int e = wake_rate_send(net, seq, WAKE_UDP_PING);
+	while (!e) {
+		uint8_t buf[WAKE_UDP_BYTES + 1];
+		uint64_t got;
+		ssize_t r = recv(net->fd, buf, sizeof(buf), 0);
+		if (r == WAKE_UDP_BYTES) {
+			memcpy(&got, buf, sizeof(got));
+			if (got == seq)
+				return 0;
+			continue;
+		}
+		if (r < 0 && !wake_udp_again(errno))
+			return errno;
+		uint64_t now = now_ns();
+		if (now > limit)
+			return ETIMEDOUT;
+		if (now - sent > WAKE_RESEND_NS) {
+			sent = now;
+			e = wake_rate_send(net, seq, WAKE_UDP_PING);
+		}
+	}
+	return e;
+}
+
+/*
+ * Answers every word posted at the scan, after a round to the peers if it
+ * has any: how many it answered, or -errno.
+ */
+static int wake_rate_scan(struct wake_rate_board *b, unsigned clients,
+			  const struct wake_rate_net *net, uint64_t limit)
+{
+	static uint16_t taken[WAKE_CLIENTS_MAX];
+	unsigned n = 0;
+	for (unsigned i = 0; i < clients; i++)
+		if (wake_rate_posted(atomic_load(&b->slot[i].word)))
+			taken[n++] = (uint16_t)i;
+	if (n && net->peers) {
+		int e = wake_rate_round(net, ++b->rounds, limit);
+		if (e)
+			return -e;
+	}
+	for (unsigned j = 0; j < n; j++) {
+		struct wake_rate_slot *s = &b->slot[taken[j]];
+		if (atomic_exchange(&s->word, WAKE_SLOT_ANSWERED) == WAKE_SLOT_WAITING)
+			wake_futex_wake(&s->word, 1);
+	}
+	return (int)n;
+}
+
+static _Noreturn void wake_rate_server(struct wake_rate_board *b, unsigned clients,
+				       const struct wake_rate_net *net, uint64_t limit)
 {
 	for (;;) {
 		if (atomic_load(&b->stop))
-			_exit(0);
+			_exit(wake_rate_send(net, 0, WAKE_UDP_STOP));
 		if (now_ns() > limit)
 			_exit(ETIMEDOUT);
-		if (wake_rate_scan(b, clients))
+		int n = wake_rate_scan(b, clients, net, limit);
+		if (n < 0)
+			_exit(-n);
+		if (n)
 			continue;
 		/*
 		 * Asleep only when no word is posted after `sleeping` is set: a
@@ -519,7 +603,10 @@ static _Noreturn void wake_rate_server(struct wake_rate_board *b, unsigned clien
 		 */
 		atomic_store(&b->sleeping, 1);
 		uint32_t bell = atomic_load(&b->doorbell);
-		if (!wake_rate_scan(b, clients) && !atomic_load(&b->stop))
+		n = wake_rate_scan(b, clients, net, limit);
+		if (n < 0)
+			_exit(-n);
+		if (!n && !atomic_load(&b->stop))
 			wake_futex_wait(&b->doorbell, bell);
 		atomic_store(&b->sleeping, 0);
 	}
@@ -557,52 +644,96 @@ static _Noreturn void wake_rate_client(struct wake_rate_board *b, struct wake_ra
 	_exit(0);
 }
 
-static int wake_rate(double seconds, unsigned clients, struct wake_kids *k,
-		     struct wake_result *out)
+/*
+ * The replicated floor's sockets, made before the fork: the server's, and
+ * one per peer, connected to the server's. 0 or -errno (the made ones
+ * closed by the caller: every fd starts at -1).
+ */
+static int wake_rate_sockets(struct wake_rate_net *net, int *peer_fd, unsigned peers,
+			     struct wake_result *out)
 {
+	struct sockaddr_in srv;
+	net->fd = wake_udp_socket(&srv);
+	if (net->fd < 0) {
+		wake_why(out, "replicated rate: a socket on 127.0.0.1: %s", strerror(-net->fd));
+		return net->fd;
+	}
+	for (unsigned i = 0; i < peers; i++) {
+		peer_fd[i] = wake_udp_socket(&net->peer[i]);
+		if (peer_fd[i] < 0) {
+			wake_why(out, "replicated rate: a socket on 127.0.0.1: %s",
+				 strerror(-peer_fd[i]));
+			return peer_fd[i];
+		}
+		if (connect(peer_fd[i], (struct sockaddr *)&srv, sizeof(srv)) != 0) {
+			int e = errno;
+			wake_why(out, "replicated rate: connect: %s", strerror(e));
+			return -e;
+		}
+		net->peers++;
+	}
+	return 0;
+}
+
+/*
+ * One client-rate floor: `clients` clients and their server, which takes
+ * each scan's words through a round to `peers` echoing processes first
+ * (0: none). 0 and *r filled, or -errno.
+ */
+static int wake_rate(double seconds, unsigned clients, unsigned peers, struct wake_kids *k,
+		     struct wake_rate_result *res, struct wake_result *out)
+{
+	const char *what = peers ? "replicated rate" : "client rate";
 	size_t len = sizeof(struct wake_rate_board) + clients * sizeof(struct wake_rate_slot);
+	struct wake_rate_net net = {.fd = -1};
+	int peer_fd[WAKE_PEERS] = {-1, -1};
 	struct wake_rate_board *b = wake_map(len);
 	if (!b) {
 		int e = errno;
-		wake_why(out, "client rate: mmap: %s", strerror(e));
+		wake_why(out, "%s: mmap: %s", what, strerror(e));
 		return -e;
 	}
+	int rc = peers ? wake_rate_sockets(&net, peer_fd, peers, out) : 0;
+	if (rc)
+		goto out;
 	/* Generous: forking and starting C clients on a loaded machine. */
 	uint64_t limit = now_ns() + (uint64_t)(seconds * 1e9) + 2 * WAKE_GRACE_NS;
-	int rc = 0;
-	unsigned first = k->n; /* the server; its clients follow */
-	for (unsigned i = 0; i <= clients; i++) {
+	unsigned first = k->n;	     /* the peers, then the server, then its clients */
+	unsigned srv = first + peers;
+	for (unsigned i = 0; i < peers + 1 + clients; i++) {
 		pid_t pid = wake_fork(k);
-		if (pid == 0) {
-			if (i == 0)
-				wake_rate_server(b, clients, limit);
-			wake_rate_client(b, &b->slot[i - 1], limit);
+		if (pid == 0 && i < peers) {
+			close(net.fd);
+			wake_udp_child(peer_fd[i], limit, WAKE_RATE_TRIPS_MAX);
 		}
+		if (pid == 0 && i == peers)
+			wake_rate_server(b, clients, &net, limit);
+		if (pid == 0)
+			wake_rate_client(b, &b->slot[i - peers - 1], limit);
 		if (pid < 0) {
 			rc = -errno;
-			wake_why(out, "client rate: fork: %s", strerror(errno));
+			wake_why(out, "%s: fork: %s", what, strerror(errno));
 			goto out;
 		}
 	}
-	/* Every client at the start line, the server alive. */
+	/* Every client at the start line, the server and its peers alive. */
 	uint64_t t0 = now_ns();
 	while (atomic_load(&b->ready) < clients) {
 		for (unsigned i = first; i < k->n && !rc; i++) {
-			int r = wake_reaped(k, i, i == first ? "client-rate server" : "client-rate client",
-					    out);
+			int r = wake_reaped(k, i, i == srv ? "the server" : "a peer or client", out);
 			if (r != 0)
 				rc = r < 0 ? r : -ECHILD;
 		}
 		if (!rc && got_signal)
 			rc = -EINTR;
 		if (!rc && now_ns() - t0 > WAKE_STALL_NS) {
-			wake_why(out, "client rate: %u of %u clients ready in %llu s",
+			wake_why(out, "%s: %u of %u clients ready in %llu s", what,
 				 atomic_load(&b->ready), clients, WAKE_STALL_NS / 1000000000ull);
 			rc = -ETIMEDOUT;
 		}
 		if (rc) {
 			if (rc == -ECHILD)
-				wake_why(out, "client rate: a process ended before the start");
+				wake_why(out, "%s: a process ended before the start", what);
 			goto out;
 		}
 		sleep_ns(WAKE_POLL_NS);
@@ -611,36 +742,31 @@ static int wake_rate(double seconds, unsigned clients, struct wake_kids *k,
 	b->end_ns = start + (uint64_t)(seconds * 1e9);
 	atomic_store(&b->go, 1);
 	wake_futex_wake(&b->go, INT_MAX);
-	/* Idle until the end (a look at the server now and then), so as not to take a core. */
+	/* Idle until the end (a look at the server and its peers now and then). */
 	for (uint64_t now = start; !rc && now < b->end_ns; now = now_ns()) {
 		uint64_t left = b->end_ns - now;
 		sleep_ns(left < WAKE_SLICE_NS ? (long)left : WAKE_SLICE_NS);
-		int r = wake_reaped(k, first, "client-rate server", out);
-		if (got_signal)
+		for (unsigned i = first; i <= srv && !rc; i++) {
+			int r = wake_reaped(k, i, i == srv ? "the server" : "a peer", out);
+			if (r != 0)
+				rc = r < 0 ? r : -ECHILD;
+		}
+		if (!rc && got_signal)
 			rc = -EINTR;
-		else if (r != 0)
-			rc = r < 0 ? r : -ECHILD;
 	}
 	if (rc) {
 		if (rc == -ECHILD)
-			wake_why(out, "client rate: the server ended early");
+			wake_why(out, "%s: the server or a peer ended early", what);
 		goto out;
 	}
-	/* The clients end on their own at end_ns; the server when told. */
-	rc = wake_reap(k, first + 1, k->n, b->end_ns + WAKE_REAP_NS, "client-rate client", out);
-	if (!rc) {
-		int r = wake_reaped(k, first, "client-rate server", out);
-		if (r != 0) {
-			wake_why(out, "client rate: the server ended early");
-			rc = r < 0 ? r : -ECHILD;
-		}
-	}
+	/* The clients end on their own at end_ns; the server when told, its peers by it. */
+	rc = wake_reap(k, srv + 1, k->n, b->end_ns + WAKE_REAP_NS, "a client", out);
 	if (rc)
 		goto out;
 	atomic_store(&b->stop, 1);
 	atomic_fetch_add(&b->doorbell, 1);
 	wake_futex_wake(&b->doorbell, 1);
-	rc = wake_reap(k, first, first + 1, now_ns() + WAKE_REAP_NS, "client-rate server", out);
+	rc = wake_reap(k, first, srv + 1, now_ns() + WAKE_REAP_NS, "the server or a peer", out);
 	if (rc)
 		goto out;
 	uint64_t trips = 0, last = start;
@@ -650,15 +776,22 @@ static int wake_rate(double seconds, unsigned clients, struct wake_kids *k,
 			last = b->slot[i].end_ns;
 	}
 	if (!trips || last == start) {
-		wake_why(out, "client rate: no round trip in %.2f s", seconds);
+		wake_why(out, "%s: no round trip in %.2f s", what, seconds);
 		rc = -ETIMEDOUT;
 		goto out;
 	}
-	out->clients = clients;
-	out->rate_trips = trips;
-	out->rate_ns = last - start;
-	out->rate = (double)trips * 1e9 / (double)(last - start);
+	*res = (struct wake_rate_result){.clients = clients,
+					 .peers = peers,
+					 .trips = trips,
+					 .ns = last - start,
+					 .rounds = b->rounds,
+					 .rate = (double)trips * 1e9 / (double)(last - start)};
 out:
+	if (net.fd >= 0)
+		close(net.fd);
+	for (unsigned i = 0; i < WAKE_PEERS; i++)
+		if (peer_fd[i] >= 0)
+			close(peer_fd[i]);
 	munmap(b, len);
 	return rc;
 }
@@ -683,11 +816,13 @@ int wake_floor(double seconds, unsigned clients, struct wake_result *out)
 	}
 	/* Buffered output must not be written again by a child (they _exit anyway). */
 	fflush(NULL);
-	rc = wake_futex(seconds / 3, samples, k, out);
+	rc = wake_futex(seconds / 4, samples, k, out);
 	if (!rc)
-		rc = wake_udp(seconds / 3, samples, k, out);
+		rc = wake_udp(seconds / 4, samples, k, out);
 	if (!rc)
-		rc = wake_rate(seconds / 3, clients, k, out);
+		rc = wake_rate(seconds / 4, clients, 0, k, &out->direct, out);
+	if (!rc)
+		rc = wake_rate(seconds / 4, clients, WAKE_PEERS, k, &out->replicated, out);
 out:
 	if (k)
 		wake_kill(k);
@@ -728,21 +863,33 @@ void wake_print_text(FILE *f, const struct wake_result *w, const struct phase_re
 			stats_ratio((double)base->p50, (double)w->chain_p50));
 	fprintf(f, "wakeup floor: %s p50 / chain floor = %.2f\n", wl,
 		stats_ratio((double)main_pr->p50, (double)w->chain_p50));
+	const struct wake_rate_result *d = &w->direct, *r = &w->replicated;
 	fprintf(f,
 		"wakeup floor: client-rate floor, %u client%s in lockstep with one server through"
 		" futexes: %.0f round trips/s (%" PRIu64 " in %.2f s)\n",
-		w->clients, w->clients == 1 ? "" : "s", w->rate, w->rate_trips,
-		(double)w->rate_ns / 1e9);
+		d->clients, d->clients == 1 ? "" : "s", d->rate, d->trips, (double)d->ns / 1e9);
 	if (base)
 		fprintf(f, "wakeup floor: baseline ops/s / client-rate floor = %.3f\n",
-			stats_ratio(base->ops_per_s, w->rate));
+			stats_ratio(base->ops_per_s, d->rate));
 	fprintf(f, "wakeup floor: %s ops/s / client-rate floor = %.3f\n", wl,
-		stats_ratio(main_pr->ops_per_s, w->rate));
+		stats_ratio(main_pr->ops_per_s, d->rate));
+	fprintf(f,
+		"wakeup floor: replicated-rate floor, the same with each batch taken through a UDP"
+		" round trip to %u peer processes (answered at the first echo): %.0f round trips/s"
+		" (%" PRIu64 " in %.2f s, %.1f a batch)\n",
+		r->peers, r->rate, r->trips, (double)r->ns / 1e9,
+		stats_ratio((double)r->trips, (double)r->rounds));
+	if (base)
+		fprintf(f, "wakeup floor: baseline ops/s / replicated-rate floor = %.3f\n",
+			stats_ratio(base->ops_per_s, r->rate));
+	fprintf(f, "wakeup floor: %s ops/s / replicated-rate floor = %.3f\n", wl,
+		stats_ratio(main_pr->ops_per_s, r->rate));
 }
 
 void wake_print_json(FILE *f, const struct wake_result *w, const struct phase_result *main_pr,
 		     const struct phase_result *base)
 {
+	const struct wake_rate_result *d = &w->direct, *r = &w->replicated;
 	/* Own field names, apart from the phase's and the disk floor's. */
 	fprintf(f,
 		", \"wakeup_floor\": {\"wake_seconds\": %.6g, \"wake_futex_trips\": %" PRIu64
@@ -752,16 +899,21 @@ void wake_print_json(FILE *f, const struct wake_result *w, const struct phase_re
 		", \"wake_chain_p50_ns\": %" PRIu64 ", \"wake_clients\": %u"
 		", \"wake_client_trips\": %" PRIu64 ", \"wake_client_ns\": %" PRIu64
 		", \"wake_client_rate\": %.1f, \"p50_over_chain_p50\": %.6g"
-		", \"ops_per_s_over_client_rate\": %.6g",
+		", \"ops_per_s_over_client_rate\": %.6g, \"wake_replicated_peers\": %u"
+		", \"wake_replicated_trips\": %" PRIu64 ", \"wake_replicated_ns\": %" PRIu64
+		", \"wake_replicated_rounds\": %" PRIu64 ", \"wake_replicated_rate\": %.1f"
+		", \"ops_per_s_over_replicated_rate\": %.6g",
 		w->seconds, w->futex_n, w->futex_p50, w->futex_p99, WAKE_UDP_BYTES, w->udp_n,
-		w->udp_p50, w->udp_p99, w->chain_p50, w->clients, w->rate_trips, w->rate_ns,
-		w->rate, stats_ratio((double)main_pr->p50, (double)w->chain_p50),
-		stats_ratio(main_pr->ops_per_s, w->rate));
+		w->udp_p50, w->udp_p99, w->chain_p50, d->clients, d->trips, d->ns, d->rate,
+		stats_ratio((double)main_pr->p50, (double)w->chain_p50),
+		stats_ratio(main_pr->ops_per_s, d->rate), r->peers, r->trips, r->ns, r->rounds,
+		r->rate, stats_ratio(main_pr->ops_per_s, r->rate));
 	if (base)
 		fprintf(f,
 			", \"baseline_p50_over_chain_p50\": %.6g"
-			", \"baseline_ops_per_s_over_client_rate\": %.6g",
+			", \"baseline_ops_per_s_over_client_rate\": %.6g"
+			", \"baseline_ops_per_s_over_replicated_rate\": %.6g",
 			stats_ratio((double)base->p50, (double)w->chain_p50),
-			stats_ratio(base->ops_per_s, w->rate));
+			stats_ratio(base->ops_per_s, d->rate), stats_ratio(base->ops_per_s, r->rate));
 	fputc('}', f);
 }

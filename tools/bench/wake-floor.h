@@ -15,6 +15,19 @@
 #define WAKE_CLIENTS_MAX 1024  /* pkv-bench's --clients at most */
 #define WAKE_TRIPS_MAX (1u << 20) /* of each ping-pong */
 #define WAKE_UDP_BYTES 128     /* each UDP ping's datagram, there and back */
+#define WAKE_PEERS 2           /* the replicated floor's peers: three voters in all */
+
+/*
+ * A client-rate floor: `clients` processes, each in lockstep with one
+ * server process, trips round trips in ns, `rate` per second; with peers,
+ * the server took each scan's words through `rounds` UDP round trips to
+ * them before it answered.
+ */
+struct wake_rate_result {
+	unsigned clients, peers;
+	uint64_t trips, ns, rounds;
+	double rate;
+};
 
 /* Latencies in ns. */
 struct wake_result {
@@ -24,20 +37,16 @@ struct wake_result {
 	uint64_t udp_n, udp_p50, udp_p99;
 	/* The chain floor of an in-memory put: futex_p50 + udp_p50. */
 	uint64_t chain_p50;
-	/*
-	 * The client-rate floor: `clients` processes, each in lockstep with one
-	 * server process that answers at once: rate_trips round trips in
-	 * rate_ns, `rate` per second.
-	 */
-	unsigned clients;
-	uint64_t rate_trips, rate_ns;
-	double rate;
-	double seconds; /* asked for, all three together */
+	/* The client-rate floor: a server that answers at once. */
+	struct wake_rate_result direct;
+	/* The replicated-rate floor: a server that answers after a round to WAKE_PEERS peers. */
+	struct wake_rate_result replicated;
+	double seconds; /* asked for, all four together */
 	char why[200];	/* on failure: what failed, and where */
 };
 
 /*
- * The three floors, a third of `seconds` each (at least WAKE_ROUNDS_MIN
+ * The four floors, a quarter of `seconds` each (at least WAKE_ROUNDS_MIN
  * round trips of each ping-pong, at most WAKE_TRIPS_MAX). 0 and *out
  * filled, or -errno with *out zeroed but for `why` (-EINVAL: clients
  * outside 1..WAKE_CLIENTS_MAX or seconds not positive; -EINTR: pkv-bench
@@ -51,7 +60,7 @@ struct phase_result;
 /*
  * The floors as text lines and as a JSON member ("wakeup_floor": {...},
  * led by ", "), each with the main phase's p50 over the chain floor and its
- * ops/s over the client-rate floor; base: the baseline phase, or NULL.
+ * ops/s over the two client-rate floors; base: the baseline phase, or NULL.
  */
 void wake_print_text(FILE *f, const struct wake_result *w, const struct phase_result *main_pr,
 		     const struct phase_result *base);
