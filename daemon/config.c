@@ -38,6 +38,7 @@ void config_defaults(struct pkv_config *c)
 	c->restart_grace_ms = PKV_CONFIG_DEFAULT_FAILURE_TIMEOUT_MS;
 	c->durable = PKV_CONFIG_DEFAULT_DURABLE != 0;
 	c->fast_put = true;
+	c->batch_hold_us = PKV_CONFIG_DEFAULT_BATCH_HOLD_US;
 	c->cache_entries = PKV_CONFIG_DEFAULT_CACHE_ENTRIES;
 	c->max_keys = PKV_CONFIG_DEFAULT_MAX_KEYS;
 	c->log_level = PKV_LOG_INFO;
@@ -235,6 +236,7 @@ enum setting {
 	SET_MAX_KEYS,
 	SET_CACHE_ENTRIES,
 	SET_MAX_DATAGRAM,
+	SET_BATCH_HOLD,
 	SET_SELF,
 	SET_GROUP,
 	SET_STATE_DIR,
@@ -257,6 +259,7 @@ static const char *const setting_names[SET__COUNT] = {
 	[SET_MAX_KEYS] = "max_keys",
 	[SET_CACHE_ENTRIES] = "cache_entries",
 	[SET_MAX_DATAGRAM] = "max_datagram",
+	[SET_BATCH_HOLD] = "batch_hold_us",
 	[SET_SELF] = "self",
 	[SET_GROUP] = "group",
 	[SET_STATE_DIR] = "state_dir",
@@ -377,6 +380,9 @@ static int parse_setting(struct parser *p, const char *k, size_t kn, const char 
 	case SET_MAX_DATAGRAM:
 		return set_uint(p, &c->max_datagram, v, vn, PKV_CONFIG_MIN_DATAGRAM,
 				PKV_CONFIG_MAX_DATAGRAM, "max_datagram");
+	case SET_BATCH_HOLD:
+		return set_uint(p, &c->batch_hold_us, v, vn, 0, PKV_CONFIG_MAX_BATCH_HOLD_US,
+				"batch_hold_us");
 	case SET_SELF:
 		return set_name(p, c->self, v, vn, "self name");
 	case SET_GROUP:
@@ -756,6 +762,7 @@ size_t config_format(const struct pkv_config *c, char *buf, size_t len)
 	out(buf, len, &at, "cache_entries = %u\n", c->cache_entries);
 	if (c->max_datagram)
 		out(buf, len, &at, "max_datagram = %u\n", c->max_datagram);
+	out(buf, len, &at, "batch_hold_us = %u\n", c->batch_hold_us);
 	if (c->state_dir[0])
 		out(buf, len, &at, "state_dir = %s\n", c->state_dir);
 	if (c->socket[0])

@@ -25,6 +25,7 @@
  *	max_keys           = 1000000
  *	cache_entries      = 32768
  *	max_datagram       = 1400
+ *	batch_hold_us      = 1000
  *	self               = node1
  *	group              = paxoskv
  *
@@ -72,6 +73,12 @@
  *   peer, PKV_CONFIG_DEFAULT_DATAGRAM (fits a 1500-byte MTU path) for any
  *   other. A message larger than the cap still goes, alone in a datagram of
  *   its own (docs/design.md §7, "Datagram size").
+ * - batch_hold_us (0..PKV_CONFIG_MAX_BATCH_HOLD_US, default
+ *   PKV_CONFIG_DEFAULT_BATCH_HOLD_US): while requests this daemon took from
+ *   its clients' ring at its last take are still unanswered, newly posted
+ *   ones wait in the ring, at most this long after that take, and go out
+ *   together in the next batch (daemon/local.c, docs/design.md §8); 0 takes
+ *   every request as soon as it is seen.
  * - heartbeat_ms, when absent, is failure_timeout_ms / 5, but at least 10.
  * - state_dir holds the state file and the acceptor log (they must survive a
  *   reboot); when absent they live in run_dir/NAME, the dev layout.
@@ -119,6 +126,8 @@
 #define PKV_CONFIG_MAX_DATAGRAM 65000u
 #define PKV_CONFIG_DEFAULT_DATAGRAM 1400u
 #define PKV_CONFIG_LOOPBACK_DATAGRAM PKV_CONFIG_MAX_DATAGRAM
+#define PKV_CONFIG_DEFAULT_BATCH_HOLD_US 1000u
+#define PKV_CONFIG_MAX_BATCH_HOLD_US 100000u
 #define PKV_CONFIG_MIN_FAILURE_TIMEOUT_MS 50u
 #define PKV_CONFIG_MAX_FAILURE_TIMEOUT_MS 600000u
 /* sizeof(sockaddr_un.sun_path) - 1 on Linux */
@@ -166,6 +175,7 @@ struct pkv_config {
 	unsigned max_keys; /* keys this daemon may hold, all buckets; 0: no limit */
 	unsigned cache_entries; /* learner cache size (entries) of the shared segment */
 	unsigned max_datagram;	/* batch cap, bytes; 0 = by peer address (config_datagram_cap) */
+	unsigned batch_hold_us; /* the ring's hold while the last take is out (local.c); 0: none */
 	char self[PKV_CONFIG_NAME_MAX + 1];  /* "" = not set */
 	char group[PKV_CONFIG_NAME_MAX + 1]; /* "" = only the daemon's own uid */
 	unsigned n_nodes;

@@ -463,11 +463,12 @@ static size_t stats_text(struct daemon *d, char *buf, size_t cap)
 	const struct pkv_shm_stats *ss = shm_stats(d->local.shm);
 	OUT("local: attaches=%" PRIu64 " requests=%" PRIu64 " responses=%" PRIu64
 	    " cache_entries=%" PRIu64 " cache_published=%" PRIu64 " cache_evicted=%" PRIu64
-	    " lock_recoveries=%" PRIu64 " reclaimed=%" PRIu64 " stale_completions=%" PRIu64 " cache_capacity=%" PRIu64
-	    " cache_refused=%" PRIu64 "\n",
+	    " lock_recoveries=%" PRIu64 " reclaimed=%" PRIu64 " stale_completions=%" PRIu64
+	    " cache_capacity=%" PRIu64 " cache_refused=%" PRIu64 " holds=%" PRIu64 "\n",
 	    ss->attached, ss->requests, ss->responses, ss->cache_entries, ss->cache_published,
 	    ss->cache_evicted, ss->lock_recoveries, ss->reclaimed, d->local.stale_completions,
-	    (uint64_t)shm_cache_geom(d->local.shm)->stripes * PKV_SHM_STRIPE_ENTRIES, ss->cache_refused);
+	    (uint64_t)shm_cache_geom(d->local.shm)->stripes * PKV_SHM_STRIPE_ENTRIES, ss->cache_refused,
+	    d->local.holds);
 	struct persist_stats pst;
 	d->ctl.hooks->durable_stats(d, &pst);
 	if (pst.on)

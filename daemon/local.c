@@ -364,14 +364,43 @@ static void bind_pid_start(struct daemon *d, unsigned slot, struct pkv_bindings 
 }
 
 /*
- * Takes the clients' posted requests into paxos: at most one a client slot
- * per lap, and at most PKV_SHM_CLIENTS in a turn, so no client, however
- * fast it posts, keeps the loop from its other work (include/pkv-shm.h).
+ * The hold (docs/design.md §8, "Batches under load"): while requests of
+ * the last take are unanswered, what clients post since waits in the ring
+ * for the next take, until batch_hold_us after the last. 0: take now; else
+ * when the hold ends.
  */
-void local_dispatch(struct daemon *d, uint64_t now)
+static uint64_t hold_until(const struct daemon *d, uint64_t now)
 {
+	const struct local *l = &d->local;
+	if (!l->take_left || !d->cfg.batch_hold_us)
+		return 0;
+	uint64_t end = l->take_us + d->cfg.batch_hold_us;
+	return now < end ? end : 0;
+}
+
+/*
+ * Takes the clients' posted requests into paxos unless the hold is on: at
+ * most one a client slot per lap, and at most PKV_SHM_CLIENTS in a turn,
+ * so no client, however fast it posts, keeps the loop from its other work
+ * (include/pkv-shm.h). 0, or when the hold ends (nothing taken: the loop
+ * wakes by then, and leaves the doorbell off until it takes again).
+ */
+uint64_t local_dispatch(struct daemon *d, uint64_t now)
+{
+	struct local *l = &d->local;
+	uint64_t hold = hold_until(d, now);
+	if (hold) {
+		if (shm_ring_pending(l->shm))
+			l->holds++;
+		return hold;
+	}
 	struct shm_request rq;
-	for (unsigned n = 0; n < PKV_SHM_CLIENTS && shm_ring_next(d->local.shm, &rq); n++) {
+	for (unsigned n = 0; n < PKV_SHM_CLIENTS && shm_ring_next(l->shm, &rq); n++) {
+		if (n == 0) {
+			l->take_seq++;
+			l->take_us = now;
+			l->take_left = 0;
+		}
 		uint64_t id = LOCAL_ID_BIT | (++d->next_req << 8) | rq.slot;
 		d->local.ticket[rq.slot] = rq.ticket;
 		d->local.req[rq.slot] = id;
@@ -385,6 +414,9 @@ void local_dispatch(struct daemon *d, uint64_t now)
 			continue;
 		}
 		uint64_t deadline = now + (uint64_t)q.timeout_ms * 1000u;
+		/* Counted before paxos sees it: it may answer at once. */
+		l->slot_take[rq.slot] = l->take_seq;
+		l->take_left++;
 		int r = 0;
 		switch (q.op) {
 		case PKV_SHM_OP_PUT:
@@ -411,9 +443,13 @@ void local_dispatch(struct daemon *d, uint64_t now)
 			r = paxos_keys(d->paxos, id, q.bucket, deadline, now);
 			break;
 		}
-		if (r < 0)
+		if (r < 0) {
 			shm_respond(d->local.shm, rq.slot, rq.ticket, PKV_S_NO_MEMORY, 0, NULL, 0);
+			if (l->take_left)
+				l->take_left--;
+		}
 	}
+	return 0;
 }
 
 /* A paxos completion of a ring request: answer it. False if not ours. */
@@ -435,6 +471,8 @@ bool local_complete(struct daemon *d, const struct paxos_completion *c)
 		return true;
 	}
 	uint64_t ticket = d->local.ticket[slot];
+	if (d->local.slot_take[slot] == d->local.take_seq && d->local.take_left)
+		d->local.take_left--;
 	/* Latency from the ring to the answer (a get here missed the cache). */
 	uint64_t us = daemon_now_us() - d->local.req_us[slot];
 	if (c->kind == PAXOS_REQ_PUT)

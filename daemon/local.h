@@ -32,6 +32,12 @@ struct local {
 	bool foreign_ns[128];
 	uint64_t foreign_pid_refused; /* explicit pids from another pid namespace */
 	uint64_t stale_completions; /* answers to requests clients gave up on */
+	/* The last take from the ring (local_dispatch; docs/design.md §8). */
+	uint64_t take_seq;	  /* takes so far */
+	uint64_t take_us;	  /* when the last one was */
+	unsigned take_left;	  /* its requests not yet answered */
+	uint64_t slot_take[128];  /* the take the slot's latest request came in */
+	uint64_t holds;		  /* turns that left posted requests for the next take */
 };
 
 int local_init(struct daemon *d);
@@ -42,7 +48,7 @@ void local_set_lease(struct daemon *d, uint64_t until_us);
 void local_attach(struct daemon *d, int fd, struct local_attach **ref);
 void local_detach(struct daemon *d, struct local_attach *a);
 void local_on_poll(struct daemon *d, void *token, int res, bool more);
-void local_dispatch(struct daemon *d, uint64_t now);
+uint64_t local_dispatch(struct daemon *d, uint64_t now);
 bool local_complete(struct daemon *d, const struct paxos_completion *c);
 void local_publish_learned(struct daemon *d);
 void local_apply_lifetimes(struct daemon *d, uint64_t now);

@@ -145,6 +145,7 @@ static bool needs_restart(const struct pkv_config *old, const struct pkv_config 
 		b.restart_grace_ms = a.restart_grace_ms;
 	b.durable = a.durable;
 	b.fast_put = a.fast_put;
+	b.batch_hold_us = a.batch_hold_us;
 	b.max_keys = a.max_keys;
 	b.cache_entries = a.cache_entries;
 	b.encrypt = a.encrypt;

@@ -745,7 +745,9 @@ int daemon_run(struct daemon *d)
 		uint64_t next = membership_tick(&d->mem, now, &d->ob);
 		handle_membership_events(d, now);
 		update_time(d, wall_ms + (uint64_t)d->fault.skew_ms, now);
-		local_dispatch(d, now);
+		uint64_t hold = local_dispatch(d, now);
+		if (hold && hold < next)
+			next = hold;
 		uint64_t pnext = paxos_tick(d->paxos, now);
 		if (pnext < next)
 			next = pnext;
@@ -774,9 +776,12 @@ int daemon_run(struct daemon *d)
 			next = d->lease_until_us;
 		uint64_t wait = next > now ? next - now : 0;
 		d->wake_by_us = now + wait;
-		/* Clients ring the doorbell only while we say we sleep. */
-		bool sleeping = wait > 0 && local_sleep_begin(d);
-		if (wait > 0 && !sleeping)
+		/*
+		 * Clients ring the doorbell only while we say we sleep. Under the
+		 * hold we do not: what they post waits for the hold's end.
+		 */
+		bool sleeping = wait > 0 && !hold && local_sleep_begin(d);
+		if (wait > 0 && !sleeping && !hold)
 			wait = 0; /* requests wait in the ring */
 		int r = net_run_once(d->net, wait);
 		if (sleeping)

@@ -72,11 +72,15 @@ static void usage(FILE *f)
 		"      --log-level LEVEL      err, warning, notice, info or debug (config 'log_level')\n"
 		"      --no-fast-put          always run phase 1 (config 'fast_put = no'; by default a put of\n"
 		"                             a key nobody holds skips it when every node is up)\n"
+		"      --batch-hold-us US     while clients' requests of the last batch are unanswered, let\n"
+		"                             new ones wait in the ring for the next batch, at most US\n"
+		"                             (config 'batch_hold_us'; default %u; 0: never)\n"
 		"  -h, --help                 this help\n"
 		"  -V, --version              print the version\n",
 		DEV_PORT_BASE, PKV_CONFIG_DEFAULT_MAX_KEYS, PKV_CONFIG_MIN_CACHE_ENTRIES,
 		PKV_CONFIG_MAX_CACHE_ENTRIES, PKV_CONFIG_DEFAULT_CACHE_ENTRIES, PKV_CONFIG_MIN_DATAGRAM,
-		PKV_CONFIG_MAX_DATAGRAM, PKV_CONFIG_LOOPBACK_DATAGRAM, PKV_CONFIG_DEFAULT_DATAGRAM);
+		PKV_CONFIG_MAX_DATAGRAM, PKV_CONFIG_LOOPBACK_DATAGRAM, PKV_CONFIG_DEFAULT_DATAGRAM,
+		PKV_CONFIG_DEFAULT_BATCH_HOLD_US);
 }
 
 static void default_run_dir(char *out, size_t cap)
@@ -339,7 +343,8 @@ out:
 int main(int argc, char **argv)
 {
 	enum { O_NODE = 256, O_NAME, O_SIZE, O_PORT, O_RUN, O_KEY, O_FT, O_HB, O_ENC, O_DUR, O_NODUR, O_NOFAST, O_MAXK,
-	       O_CACHE, O_BOOT, O_LOGFILE, O_LOGLEVEL, O_GRACE, O_DEVNODES, O_MAXDG };
+	       O_CACHE, O_BOOT, O_LOGFILE, O_LOGLEVEL, O_GRACE, O_DEVNODES, O_MAXDG,
+	       O_HOLD };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"node", required_argument, NULL, O_NODE},
@@ -360,6 +365,7 @@ int main(int argc, char **argv)
 		{"max-keys", required_argument, NULL, O_MAXK},
 		{"cache-entries", required_argument, NULL, O_CACHE},
 		{"max-datagram", required_argument, NULL, O_MAXDG},
+		{"batch-hold-us", required_argument, NULL, O_HOLD},
 		{"log-file", required_argument, NULL, O_LOGFILE},
 		{"log-level", required_argument, NULL, O_LOGLEVEL},
 		{"help", no_argument, NULL, 'h'},
@@ -378,6 +384,7 @@ int main(int argc, char **argv)
 	long max_keys = -1;
 	unsigned cache_entries = 0; /* 0: as the config says */
 	unsigned max_datagram = 0;  /* 0: as the config says */
+	long batch_hold = -1;	    /* -1: as the config says */
 	const char *env_port = getenv("PKV_PORT_BASE");
 	if (env_port && *env_port)
 		port_base = (unsigned)strtoul(env_port, NULL, 10);
@@ -474,6 +481,19 @@ int main(int argc, char **argv)
 				return 64;
 			}
 			max_datagram = (unsigned)v;
+			break;
+		}
+		case O_HOLD: {
+			char *end;
+			errno = 0;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (!*optarg || *end || errno || optarg[0] == '-' ||
+			    v > PKV_CONFIG_MAX_BATCH_HOLD_US) {
+				fprintf(stderr, "pkvd: --batch-hold-us takes 0..%u microseconds\n",
+					PKV_CONFIG_MAX_BATCH_HOLD_US);
+				return 64;
+			}
+			batch_hold = (long)v;
 			break;
 		}
 		case O_DUR:
@@ -588,6 +608,8 @@ int main(int argc, char **argv)
 		d.cfg.cache_entries = cache_entries;
 	if (max_datagram)
 		d.cfg.max_datagram = max_datagram;
+	if (batch_hold >= 0)
+		d.cfg.batch_hold_us = (unsigned)batch_hold;
 	if (run_dir)
 		snprintf(d.cfg.run_dir, sizeof(d.cfg.run_dir), "%s", run_dir);
 	else if (!d.cfg.run_dir[0])

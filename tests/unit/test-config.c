@@ -463,6 +463,27 @@ START_TEST(max_datagram_is_per_peer_address_unless_set)
 }
 END_TEST
 
+START_TEST(batch_hold_defaults_to_a_millisecond_and_zero_turns_it_off)
+{
+	ck_assert_int_eq(config_parse(&cfg, "", 0, err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.batch_hold_us, PKV_CONFIG_DEFAULT_BATCH_HOLD_US);
+	ck_assert_uint_eq(cfg.batch_hold_us, 1000);
+	ck_assert_int_eq(config_parse(&cfg, "batch_hold_us = 0\n", 18, err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.batch_hold_us, 0);
+	char out[1024];
+	config_format(&cfg, out, sizeof(out));
+	ck_assert_ptr_nonnull(strstr(out, "batch_hold_us = 0\n"));
+	ck_assert_int_eq(config_parse(&cfg, out, strlen(out), err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.batch_hold_us, 0);
+	ck_assert_int_eq(config_parse(&cfg, "batch_hold_us = 100000\n", 23, err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.batch_hold_us, 100000);
+	expect_error_str("batch_hold_us = 100001\n",
+			 "line 1: batch_hold_us '100001' out of range (0..100000)");
+	expect_error_str("batch_hold_us = -1\n", "line 1: batch_hold_us '-1' out of range");
+	expect_error_str("batch_hold_us = 1ms\n", "line 1: batch_hold_us '1ms' out of range");
+}
+END_TEST
+
 START_TEST(more_than_max_nodes_is_rejected)
 {
 	char t[PKV_MAX_NODES * 40 + 64];
@@ -678,6 +699,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, socket_path_longer_than_a_socket_address_is_rejected);
 	tcase_add_test(tc, self_from_host_takes_the_whole_name_or_its_first_label);
 	tcase_add_test(tc, max_datagram_is_per_peer_address_unless_set);
+	tcase_add_test(tc, batch_hold_defaults_to_a_millisecond_and_zero_turns_it_off);
 	suite_add_tcase(s, tc);
 	return s;
 }
