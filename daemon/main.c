@@ -340,6 +340,18 @@ out:
 	return r;
 }
 
+/*
+ * A flag's whole value as a decimal in lo..hi (no sign, no suffix, no
+ * overflow): true and *v, or false.
+ */
+static bool flag_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *v)
+{
+	char *end;
+	errno = 0;
+	*v = strtoul(s, &end, 10);
+	return *s && !*end && !errno && s[0] != '-' && *v >= lo && *v <= hi;
+}
+
 int main(int argc, char **argv)
 {
 	enum { O_NODE = 256, O_NAME, O_SIZE, O_PORT, O_RUN, O_KEY, O_FT, O_HB, O_ENC, O_DUR, O_NODUR, O_NOFAST, O_MAXK,
@@ -452,10 +464,8 @@ int main(int argc, char **argv)
 			encrypt = true;
 			break;
 		case O_MAXK: {
-			char *end;
-			errno = 0;
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (!*optarg || *end || errno || v > PKV_CONFIG_MAX_KEYS || optarg[0] == '-') {
+			unsigned long v;
+			if (!flag_uint(optarg, 0, PKV_CONFIG_MAX_KEYS, &v)) {
 				fprintf(stderr, "pkvd: --max-keys takes 0..%u\n", PKV_CONFIG_MAX_KEYS);
 				return 64;
 			}
@@ -471,11 +481,8 @@ int main(int argc, char **argv)
 			break;
 		}
 		case O_MAXDG: {
-			char *end;
-			errno = 0;
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (!*optarg || *end || errno || optarg[0] == '-' ||
-			    v < PKV_CONFIG_MIN_DATAGRAM || v > PKV_CONFIG_MAX_DATAGRAM) {
+			unsigned long v;
+			if (!flag_uint(optarg, PKV_CONFIG_MIN_DATAGRAM, PKV_CONFIG_MAX_DATAGRAM, &v)) {
 				fprintf(stderr, "pkvd: --max-datagram takes %u..%u bytes\n",
 					PKV_CONFIG_MIN_DATAGRAM, PKV_CONFIG_MAX_DATAGRAM);
 				return 64;
@@ -484,11 +491,8 @@ int main(int argc, char **argv)
 			break;
 		}
 		case O_HOLD: {
-			char *end;
-			errno = 0;
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (!*optarg || *end || errno || optarg[0] == '-' ||
-			    v > PKV_CONFIG_MAX_BATCH_HOLD_US) {
+			unsigned long v;
+			if (!flag_uint(optarg, 0, PKV_CONFIG_MAX_BATCH_HOLD_US, &v)) {
 				fprintf(stderr, "pkvd: --batch-hold-us takes 0..%u microseconds\n",
 					PKV_CONFIG_MAX_BATCH_HOLD_US);
 				return 64;
