@@ -402,15 +402,15 @@ uint64_t local_dispatch(struct daemon *d, uint64_t now)
 			l->take_left = 0;
 		}
 		uint64_t id = LOCAL_ID_BIT | (++d->next_req << 8) | rq.slot;
-		d->local.ticket[rq.slot] = rq.ticket;
-		d->local.req[rq.slot] = id;
-		d->local.req_us[rq.slot] = now;
-		d->local.stale_ok[rq.slot] = false;
+		l->ticket[rq.slot] = rq.ticket;
+		l->req[rq.slot] = id;
+		l->req_us[rq.slot] = now;
+		l->stale_ok[rq.slot] = false;
 		/* Everything in rq came from the client: check it all before paxos sees it. */
 		struct ringreq q;
 		int s = ringreq_decode(&rq, &d->cfg, &q);
 		if (s != PKV_S_OK) {
-			shm_respond(d->local.shm, rq.slot, rq.ticket, s, 0, NULL, 0);
+			shm_respond(l->shm, rq.slot, rq.ticket, s, 0, NULL, 0);
 			continue;
 		}
 		uint64_t deadline = now + (uint64_t)q.timeout_ms * 1000u;
@@ -431,7 +431,7 @@ uint64_t local_dispatch(struct daemon *d, uint64_t now)
 			break;
 		case PKV_SHM_OP_GET:
 			if (q.stale_ok) {
-				d->local.stale_ok[rq.slot] = true;
+				l->stale_ok[rq.slot] = true;
 				r = paxos_get_stale(d->paxos, id, q.bucket, q.key, deadline, q.retry,
 						    now);
 				break;
@@ -444,7 +444,7 @@ uint64_t local_dispatch(struct daemon *d, uint64_t now)
 			break;
 		}
 		if (r < 0) {
-			shm_respond(d->local.shm, rq.slot, rq.ticket, PKV_S_NO_MEMORY, 0, NULL, 0);
+			shm_respond(l->shm, rq.slot, rq.ticket, PKV_S_NO_MEMORY, 0, NULL, 0);
 			if (l->take_left)
 				l->take_left--;
 		}
