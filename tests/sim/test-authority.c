@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sim-case.h"
 #include "sim.h"
 
 #define NKEYS 4
@@ -150,20 +151,12 @@ START_TEST(decided_drop_erases_every_node)
 }
 END_TEST
 
-static void add(Suite *s, const char *name, const TTest *t)
-{
-	TCase *tc = tcase_create(name);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, t);
-	suite_add_tcase(s, tc);
-}
-
 int main(void)
 {
 	Suite *s = suite_create("authority");
-	add(s, "forged_chosen_is_learned_nowhere", forged_chosen_is_learned_nowhere);
-	add(s, "forged_drop_erases_nothing", forged_drop_erases_nothing);
-	add(s, "decided_drop_erases_every_node", decided_drop_erases_every_node);
+	SIM_CASE(s, forged_chosen_is_learned_nowhere, 60);
+	SIM_CASE(s, forged_drop_erases_nothing, 60);
+	SIM_CASE(s, decided_drop_erases_every_node, 60);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sim-case.h"
 #include "sim.h"
 
 #define GRACE_US 300000u
@@ -333,27 +334,18 @@ START_TEST(owner_still_unheard_after_learning_ends_its_holder)
 }
 END_TEST
 
-/* One test case per rule, named after it, so CK_RUN_CASE can pick one. */
-#define ADD_CASE(suite, fn)                                                                        \
-	do {                                                                                       \
-		TCase *tc = tcase_create(#fn);                                                     \
-		tcase_set_timeout(tc, 60);                                                         \
-		tcase_add_test(tc, fn);                                                            \
-		suite_add_tcase(suite, tc);                                                        \
-	} while (0)
-
 static Suite *holders_suite(void)
 {
 	Suite *s = suite_create("holders");
-	ADD_CASE(s, restart_within_grace_keeps_live_holder);
-	ADD_CASE(s, holder_dead_while_owner_down_ends_at_restart);
-	ADD_CASE(s, owner_lost_past_grace_ends_its_holders);
-	ADD_CASE(s, restart_without_state_ends_holders_at_once);
-	ADD_CASE(s, put_under_way_at_stop_is_watched_after_restart);
-	ADD_CASE(s, owner_restarted_while_cut_off_keeps_its_new_holder);
-	ADD_CASE(s, owner_heard_late_after_a_heal_keeps_its_holder);
-	ADD_CASE(s, node_heard_late_after_a_heal_keeps_its_key);
-	ADD_CASE(s, owner_still_unheard_after_learning_ends_its_holder);
+	SIM_CASE(s, restart_within_grace_keeps_live_holder, 60);
+	SIM_CASE(s, holder_dead_while_owner_down_ends_at_restart, 60);
+	SIM_CASE(s, owner_lost_past_grace_ends_its_holders, 60);
+	SIM_CASE(s, restart_without_state_ends_holders_at_once, 60);
+	SIM_CASE(s, put_under_way_at_stop_is_watched_after_restart, 60);
+	SIM_CASE(s, owner_restarted_while_cut_off_keeps_its_new_holder, 60);
+	SIM_CASE(s, owner_heard_late_after_a_heal_keeps_its_holder, 60);
+	SIM_CASE(s, node_heard_late_after_a_heal_keeps_its_key, 60);
+	SIM_CASE(s, owner_still_unheard_after_learning_ends_its_holder, 60);
 	return s;
 }
 

@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "holes.h"
+#include "sim-case.h"
 #include "sim.h"
 
 #define K 0 /* every scenario uses key k0 */
@@ -524,27 +525,15 @@ END_TEST
 
 /* ---- runner ------------------------------------------------------------- */
 
-static void add(Suite *s, const char *name, const TTest *t)
-{
-	TCase *tc = tcase_create(name);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, t);
-	suite_add_tcase(s, tc);
-}
-
 int main(void)
 {
 	Suite *s = suite_create("membership");
-	add(s, "stale_cluster_size_fast_round_keeps_agreement",
-	    stale_cluster_size_fast_round_keeps_agreement);
-	add(s, "shrink_by_two_keeps_chosen_value", shrink_by_two_keeps_chosen_value);
-	add(s, "extra_daemon_cannot_form_second_majority",
-	    extra_daemon_cannot_form_second_majority);
-	add(s, "get_across_restart_counts_no_stale_f_votes",
-	    get_across_restart_counts_no_stale_f_votes);
-	add(s, "wiped_majority_does_not_bootstrap_silently",
-	    wiped_majority_does_not_bootstrap_silently);
-	add(s, "delayed_datagram_past_bound_is_harmless", delayed_datagram_past_bound_is_harmless);
+	SIM_CASE(s, stale_cluster_size_fast_round_keeps_agreement, 60);
+	SIM_CASE(s, shrink_by_two_keeps_chosen_value, 60);
+	SIM_CASE(s, extra_daemon_cannot_form_second_majority, 60);
+	SIM_CASE(s, get_across_restart_counts_no_stale_f_votes, 60);
+	SIM_CASE(s, wiped_majority_does_not_bootstrap_silently, 60);
+	SIM_CASE(s, delayed_datagram_past_bound_is_harmless, 60);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int rc = holes_exit_status(sr);

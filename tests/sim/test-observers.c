@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sim-case.h"
 #include "sim.h"
 
 #define GRACE_US 100000u
@@ -188,24 +189,13 @@ START_TEST(sweep_with_observers_keeps_every_rule)
 }
 END_TEST
 
-/* One case a TCase, named after it, so CK_RUN_CASE picks one. */
-static void add(Suite *s, const char *name, const TTest *t)
-{
-	TCase *tc = tcase_create(name);
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, t);
-	suite_add_tcase(s, tc);
-}
-
 int main(void)
 {
 	Suite *s = suite_create("observers");
-	add(s, "observers_cannot_form_a_second_majority", observers_cannot_form_a_second_majority);
-	add(s, "observer_process_exit_ends_the_key_on_the_other_observer",
-	    observer_process_exit_ends_the_key_on_the_other_observer);
-	add(s, "killed_observer_ends_its_bindings_everywhere_and_no_quorum_changes",
-	    killed_observer_ends_its_bindings_everywhere_and_no_quorum_changes);
-	add(s, "sweep_with_observers_keeps_every_rule", sweep_with_observers_keeps_every_rule);
+	SIM_CASE(s, observers_cannot_form_a_second_majority, 120);
+	SIM_CASE(s, observer_process_exit_ends_the_key_on_the_other_observer, 120);
+	SIM_CASE(s, killed_observer_ends_its_bindings_everywhere_and_no_quorum_changes, 120);
+	SIM_CASE(s, sweep_with_observers_keeps_every_rule, 120);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
