@@ -818,13 +818,21 @@ void lifetimes_learn(struct paxos *p, struct store_entry *e, struct pkv_ballot b
 bool lifetimes_learned_effects(struct paxos *p, struct store_entry *e, uint64_t now)
 {
 	rejudge_note(p, e, now);
+	/*
+	 * An own process's key is counted among its watched keys before it
+	 * is judged: one whose binding already ended is erased at once, and
+	 * the erasure takes it off the count (lifetimes_erase). Counted after,
+	 * that erasure took the count of another live key of the process,
+	 * whose watch then ended with it, and the process's exit ended
+	 * neither (tests/unit/test-paxos.c, pid_exit_ends_a_live_key_…).
+	 */
+	if (self_owned_pid(p, e->chosen_bind))
+		watch_ref(p, e->chosen_bind->pid, e->chosen_bind->start_time, +1, e);
 	if (!lifetimes_check_entry(p, e, now))
 		return false;
 	/* A configuration or drop record (§5, §4.4): unbound, no client's to read. */
 	if (pkv_bucket_reserved(store_bucket_name(e->bucket).p, store_bucket_name(e->bucket).len))
 		return true;
-	if (self_owned_pid(p, e->chosen_bind))
-		watch_ref(p, e->chosen_bind->pid, e->chosen_bind->start_time, +1, e);
 	if (e->chosen_bind->mask & PKV_BIND_UNTIL)
 		uheap_push(p, e->chosen_bind->until, e, e->gen);
 	if (p->n_learned == p->cap_learned) {

@@ -1283,6 +1283,48 @@ START_TEST(pid_exit_erases_the_keys_of_that_process_only)
 END_TEST
 
 /*
+ * A value learned with its binding already ended is erased at once. When it
+ * is bound to one of our processes too, that erasure must not take the
+ * watch of the process's live keys: the process's exit still ends them.
+ * (Found by the simulation with the lease modelled, seed 5652: a durable
+ * restart restored a live key and a dead one of one process, and the
+ * process's exit then ended neither.)
+ */
+START_TEST(pid_exit_ends_a_live_key_after_a_dead_one_of_that_process_was_learned)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	/* base ends: generation 1 is over. */
+	struct pkv_msg base = chosen_msg("base", 1, "v");
+	fx_chosen(&f, 2, &base);
+	struct pkv_msg er = { .type = PKV_MSG_ERASE, .bucket = b("B"), .key = b("base"), .gen = 1 };
+	paxos_receive(f.p, 2, &er, f.now);
+	ck_assert_uint_eq(entry(&f, "base")->gen, 2);
+
+	struct pkv_bindings pid = { .mask = PKV_BIND_PID, .owner = 1, .pid = 77, .start_time = 3 };
+	struct pkv_msg live = chosen_msg("live", 1, "v");
+	set_bound(&live, 0, "v", &pid);
+	fx_chosen(&f, 2, &live);
+	/* Bound to the same process and to base's generation 1, already over. */
+	struct pkv_bindings both = pid;
+	both.mask |= PKV_BIND_KEY;
+	both.key = b("base");
+	both.key_gen = 1;
+	struct pkv_msg dead = chosen_msg("dead", 1, "w");
+	set_bound(&dead, 0, "w", &both);
+	fx_chosen(&f, 2, &dead);
+	ck_assert_msg(!entry(&f, "dead")->chosen, "a value whose key binding had ended was kept");
+	ck_assert(entry(&f, "live")->chosen);
+
+	paxos_pid_exited(f.p, 77, 3, f.now);
+	ck_assert_msg(!entry(&f, "live")->chosen,
+		      "the process exited, but its live key outlived it: the dead key's erasure "
+		      "took its watch");
+	fx_free(&f);
+}
+END_TEST
+
+/*
  * Dev numbering configures nodes 1..9 for a cluster of 3: an erasure waits
  * for the first cluster_size nodes and any other once it was up, not for
  * nodes that never ran (their tombstones were kept, and re-sent, forever).
@@ -2438,6 +2480,7 @@ int main(void)
 	tcase_add_test(r, owner_loss_ends_the_bindings_of_incarnations_heard_before_it);
 	tcase_add_test(r, pid_exit_erases_watched_key);
 	tcase_add_test(r, pid_exit_erases_the_keys_of_that_process_only);
+	tcase_add_test(r, pid_exit_ends_a_live_key_after_a_dead_one_of_that_process_was_learned);
 	tcase_add_test(r, tombstone_is_collected_without_nodes_that_never_ran);
 	tcase_add_test(r, get_past_the_lease_does_not_take_its_own_learners_answer);
 	tcase_add_test(r, query_past_the_lease_is_answered_without_chosen);
