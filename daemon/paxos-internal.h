@@ -68,6 +68,10 @@
 /* a tombstone is collected without raising its bucket's floor (§4.6) */
 #define PKV_PAXOS_BROKEN_GC 0
 #endif
+#ifndef PKV_PAXOS_BROKEN_VOUCH
+/* "chosen" said past the lease, in a QUERY's answer and a SYNC page (§5.1) */
+#define PKV_PAXOS_BROKEN_VOUCH 0
+#endif
 #ifndef PKV_PAXOS_BROKEN_GET_ACROSS_RESTART
 #define PKV_PAXOS_BROKEN_GET_ACROSS_RESTART 0 /* a get's answers never expire (§3.3) */
 #endif

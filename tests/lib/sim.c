@@ -611,6 +611,12 @@ static void node_start(struct sim *s, unsigned id, bool restarted, bool fresh)
 	}
 	paxos_set_wall(nd->p, sim_wall(s, id), s->now);
 	memset(nd->seen_inc, 0, sizeof(nd->seen_inc));
+	if (s->cfg.lease) {
+		/* none until a majority echoes it, told before anything is
+		 * answered (docs/design.md §5.1) */
+		nd->lease_until = 0;
+		paxos_set_lease(nd->p, 0);
+	}
 }
 
 static void node_stop(struct sim *s, unsigned id)
@@ -695,6 +701,36 @@ void sim_free(struct sim *s)
 		free(s->gens[k]);
 }
 
+/*
+ * cfg.lease: node i's lease at this heartbeat (membership_lease_until, and
+ * the regain rule of docs/design.md §5.1). A voter's echo counts while the
+ * link works both ways; after a lapse (the lease ended before this
+ * heartbeat, or never held) only from a peer that says it is synced and
+ * owes i no erasure. The lease runs to the next heartbeat, at which the
+ * peers that no longer hear i count it lost: it ends no later than that.
+ */
+static void lease_renew(struct sim *s, unsigned i)
+{
+	struct sim_node *nd = &s->nodes[i];
+	uint64_t voters = paxos_conf(nd->p).voters;
+	bool lapsed = !nd->lease_until || nd->lease_until < s->now;
+	unsigned have = (unsigned)((voters >> (i - 1)) & 1u);
+	for (unsigned j = 1; j <= s->cfg.n; j++) {
+		const struct sim_node *pe = &s->nodes[j];
+		if (j == i || !((voters >> (j - 1)) & 1u) || !pe->up || s->cut[i][j] ||
+		    s->cut[j][i])
+			continue;
+		if (lapsed && (!(paxos_heartbeat_flags(pe->p) & PKV_MF_SYNCED) ||
+			       ((paxos_erase_owed(pe->p) >> (i - 1)) & 1u)))
+			continue;
+		have++;
+	}
+	if (have > (unsigned)__builtin_popcountll(voters) / 2) {
+		nd->lease_until = s->now + s->cfg.hb_us;
+		paxos_set_lease(nd->p, nd->lease_until);
+	}
+}
+
 /* The membership oracle: what each node's heartbeats would tell it. */
 static void heartbeats(struct sim *s)
 {
@@ -731,6 +767,8 @@ static void heartbeats(struct sim *s)
 				paxos_peer_conf(nd->p, j, &c, s->now);
 			}
 		}
+		if (s->cfg.lease)
+			lease_renew(s, i);
 		drain(s, i);
 	}
 }
@@ -1311,6 +1349,41 @@ unsigned sim_check(const struct sim *s, char *err, size_t errlen)
 		}
 	}
 	/*
+	 * cfg.lease: a get that answered generation g's value began at most
+	 * late_read_us after g was seen ended — a get that began after a
+	 * value of g was returned and answered not found, or any call that
+	 * returned a later generation (docs/design.md §5.1: past the lease
+	 * nothing vouches for a value, and within it erasures reach us).
+	 */
+	for (size_t i = 0; s->cfg.lease && s->cfg.late_read_us && i < s->n_ops; i++) {
+		const struct sim_op *g = &s->ops[i];
+		if (!g->done || g->lost || g->kind != SIM_GET || g->status != PKV_S_OK)
+			continue;
+		uint64_t shown = UINT64_MAX, ended = UINT64_MAX;
+		size_t by = 0;
+		for (size_t j = 0; j < s->n_ops; j++) {
+			const struct sim_op *o = &s->ops[j];
+			if (o->done && !o->lost && is_kv(o) && o->key == g->key &&
+			    o->status == PKV_S_OK && o->gen == g->gen && o->end < shown)
+				shown = o->end;
+		}
+		for (size_t j = 0; j < s->n_ops; j++) {
+			const struct sim_op *o = &s->ops[j];
+			if (!o->done || o->lost || !is_kv(o) || o->key != g->key || o->end >= ended)
+				continue;
+			bool absent = o->kind == SIM_GET && o->status == PKV_S_NOT_FOUND &&
+				      o->start > shown;
+			if (absent || (o->status == PKV_S_OK && o->gen > g->gen)) {
+				ended = o->end;
+				by = j;
+			}
+		}
+		if (ended != UINT64_MAX && g->start > ended + s->cfg.late_read_us)
+			REPORT("lease: get op %zu on node %u answered k%u generation %" PRIu64
+			       " %" PRIu64 " us after op %zu (node %u) saw it ended",
+			       i, g->node, g->key, g->gen, g->start - ended, by, s->ops[by].node);
+	}
+	/*
 	 * A drop that returned OK ended every generation whose value some
 	 * operation returned before the drop started: that value was chosen,
 	 * so a majority held it, and the drop's majority meets it.
@@ -1389,8 +1462,9 @@ unsigned sim_check_lifetimes(const struct sim *s, char *err, size_t errlen)
 			if (why && problems++ == 0 && errlen)
 				snprintf(err, errlen,
 					 "lifetime: node %u, k%u gen %" PRIu64 " (highest ended %" PRIu64
-					 "): %s",
-					 n, key, e->gen, s->max_erased[key], why);
+					 "): %s (bindings 0x%x)",
+					 n, key, e->gen, s->max_erased[key], why,
+					 e->chosen_bind ? e->chosen_bind->mask : 0u);
 		}
 	}
 	return problems;
@@ -1413,6 +1487,11 @@ unsigned sim_random_run(uint64_t seed, char *err, size_t errlen, struct sim_figu
 		.sync_max_us = seed % 4 == 0 ? 3000 : 0,
 		/* restarts come 10-300 ms after a kill: some within the grace */
 		.restart_grace_us = 100000,
+		/* the lease as pkvd's heartbeats give it; a get may answer a
+		 * generation seen ended elsewhere for as long as an ERASE
+		 * takes over a working link, a few retransmissions at most */
+		.lease = true,
+		.late_read_us = 100000,
 	};
 	/*
 	 * Every odd seed: changes of the voters among the faults (docs/design.md

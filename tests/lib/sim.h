@@ -13,7 +13,7 @@
  * Membership is an oracle standing in for heartbeats: every hb_us, each
  * node is told, for every peer, whether it hears it (peer up and the link
  * peer→node not cut), the peer's synced/fresh flags and epoch, and whether
- * the peer restarted since last time.
+ * the peer restarted since last time; with cfg.lease, also its lease.
  *
  * Lifetimes: each node has a wall clock (a common base plus a fixed skew of
  * at most skew_ms), simulated processes live on nodes (spawned and killed
@@ -36,7 +36,9 @@
  * that learned a value for that generation learned the same one), that no
  * core counted a violation, and that a get started after an operation
  * returned a value for generation g does not answer NOT_FOUND unless g had
- * ended (been erased somewhere) before the get returned. A bucket drop that
+ * ended (been erased somewhere) before the get returned; with cfg.lease and
+ * cfg.late_read_us, that no get answers a generation's value well after the
+ * generation was seen ended (docs/design.md §5.1). A bucket drop that
  * returned OK ended every generation some operation had returned a value of
  * before the drop started.
  * sim_check_lifetimes() verifies, after the network healed and settled,
@@ -119,6 +121,24 @@ struct sim_config {
 	uint64_t restart_grace_us;
 	/* failure_timeout_us of every core (docs/design.md §4.2); 0: 1 s. */
 	uint64_t failure_timeout_us;
+	/*
+	 * The lease (docs/design.md §5.1) as the oracle's heartbeats give it:
+	 * at every heartbeat a node holds it until the next one while a
+	 * majority of its voters (itself counted when a voter) hears it and
+	 * is heard by it; after a lapse, and from its start, a peer counts
+	 * only while it is synced and owes the node no erasure
+	 * (paxos_erase_owed), as membership.c renews it. The lease ends at
+	 * the heartbeat at which the peers count the node lost. false: the
+	 * cores are never told a lease (they take it as held for good).
+	 */
+	bool lease;
+	/*
+	 * With the lease: sim_check reports a get that began more than this
+	 * long after its generation was seen ended (a get that began after a
+	 * value of it was returned answered not found, or a later generation)
+	 * and answered the generation's value. 0: not checked.
+	 */
+	uint64_t late_read_us;
 };
 
 /* Bindings of a simulated put (mask: enum pkv_bind_flag). */
@@ -199,6 +219,7 @@ struct sim_node {
 	/* Heartbeats reach it without the peers' configuration (sim_hide_conf). */
 	bool conf_hidden;
 	uint64_t conf_changes; /* configurations it moved to, across restarts */
+	uint64_t lease_until;  /* cfg.lease: the lease it holds (0: none yet) */
 };
 
 /*
