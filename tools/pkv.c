@@ -365,6 +365,17 @@ static uint64_t daemon_incarnation(struct pkv_client *cl, unsigned *restart_ms)
 	return inc;
 }
 
+/*
+ * The incarnation of the daemon whose attachment serves this handle's
+ * reads (pkv_stats; 0: none). The library may attach anew on any call, so
+ * a read's origin is known only when this is the same before and after it.
+ */
+static uint64_t attached_incarnation(struct pkv_client *cl)
+{
+	struct pkv_stats s;
+	return pkv_stats(cl, &s) == PKV_OK ? s.incarnation : 0;
+}
+
 static int cmd_wait(int argc, char **argv)
 {
 	static const struct option o[] = {
@@ -1747,14 +1758,15 @@ static int cmd_hold(int argc, char **argv)
 	 * A restart of the daemon (an upgrade, systemd) keeps the lock: the
 	 * new incarnation takes the binding back and the peers wait out its
 	 * grace (docs/design.md §6.2). From the moment the daemon is seen
-	 * gone or restarted (no answer, or another incarnation), the doubt
-	 * of its absence and of the new incarnation before its lease holds
-	 * is ridden out for as long as the peers surely keep the binding:
-	 * the daemon's failure timeout plus its restart grace, less a
-	 * heartbeat (daemon_incarnation; 2 s, the defaults less nothing, for
-	 * a daemon that does not say). A lock seen lost is not ridden out,
-	 * nor the doubt of a daemon that did not restart (cut off: its lease
-	 * is over).
+	 * gone or restarted (no answer to `pkv cluster`, or another
+	 * incarnation there than the one the lock last read as held from),
+	 * the doubt of its absence and of the new incarnation before its
+	 * lease holds is ridden out for as long as the peers surely keep the
+	 * binding: the daemon's failure timeout plus its restart grace, less
+	 * a heartbeat (daemon_incarnation; 2 s, the defaults less nothing,
+	 * for a daemon that does not say). A lock seen lost is not ridden
+	 * out, nor the doubt of a daemon that did not restart (cut off: its
+	 * lease is over).
 	 */
 	unsigned restart_ms = 2000;
 	uint64_t away_since = 0, inc0 = daemon_incarnation(cl, &restart_ms);
@@ -1791,15 +1803,24 @@ static int cmd_hold(int argc, char **argv)
 		}
 		if (stopped)
 			continue;
+		uint64_t read_inc = attached_incarnation(cl);
 		int g = pkv_get(cl, key, strlen(key), &go, &v);
+		if (attached_incarnation(cl) != read_inc)
+			read_inc = 0; /* attached anew meanwhile: which daemon it was is unknown */
 		bool mine = g == PKV_OK && v.len == strlen(value) && memcmp(v.data, value, v.len) == 0;
 		bool stale = (g == PKV_OK && (v.flags & PKV_VALUE_STALE)) || g == PKV_NO_QUORUM;
 		bool gone = !mine && !stale && g != PKV_TIMEOUT && g != PKV_UNAVAILABLE;
 		uint64_t now = mono_ms();
-		/* The daemon as it answers now: 0, none (gone, or not yet up);
-		 * the cache of a gone daemon reads on until its lease ends. */
+		/* The daemon as it answers now: 0, none (gone, or not yet up).
+		 * The cache of a gone daemon reads on until the library's poll
+		 * of its control socket (every 50 ms) finds it gone, and by
+		 * then a new incarnation may answer here: a read is the
+		 * answering daemon's only if it came through an attachment to
+		 * that incarnation (read_inc). Else its old lease would count
+		 * for the new incarnation, whose first reads (before its lease
+		 * holds) would then read as a doubt, not as a restart. */
 		uint64_t inc = g == PKV_UNAVAILABLE ? 0 : daemon_incarnation(cl, &restart_ms);
-		if (mine && !stale && inc) {
+		if (mine && !stale && inc && inc == read_inc) {
 			away_since = 0;
 			inc0 = inc; /* the next restart is another one */
 		} else if (inc != inc0 && !away_since &&
