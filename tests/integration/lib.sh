@@ -141,6 +141,31 @@ t_hold() {
 	done
 }
 
+# t_hold_rode_out KEY VALUE GEN T0 MS: node1 restarted at T0 (t_now_ms)
+# while node2 and node3 block it; heals the cut, then checks that node1's
+# lease came back within MS of T0 (the peers surely keep the binding that
+# long, else there is nothing to check), that KEY still holds generation
+# GEN on every node, and that t_hold's `pkv hold KEY VALUE` runs on with
+# its command never signalled.
+t_hold_rode_out() {
+	local key=$1 value=$2 gen=$3 t0=$4 ms=$5 t1 i g
+	t_log "heal"
+	t_fault 2 ""
+	t_fault 3 ""
+	t_wait_for "node1 holds its lease again" sh -c "[ \"\$('$PKV' -n node1 get $key 2>/dev/null)\" = $value ]"
+	t1=$(t_now_ms)
+	t_log "node1's lease was back $((t1 - t0)) ms after the SIGKILL"
+	[ $((t1 - t0)) -lt "$ms" ] ||
+		t_fail "node1's lease came back only $((t1 - t0)) ms after the SIGKILL, past the $ms ms the peers surely keep the binding: nothing to check"
+	for i in 1 2 3; do
+		g=$(t_pkv -n "node$i" get -g "$key" | tail -n 1)
+		[ "$g" = "$gen" ] || t_fail "$key on node$i: generation '$g', want $gen"
+	done
+	kill -0 "${T_PID[hold]}" 2>/dev/null || t_fail "pkv hold ended: $(cat "$T_DIR/hold.err")"
+	[ ! -s "$T_DIR/hold.err" ] || t_fail "pkv hold signalled its command: $(cat "$T_DIR/hold.err")"
+	t_log "pkv hold rode out a $((t1 - t0)) ms restart; its command was not signalled"
+}
+
 t_start_cluster() { # N [extra pkvd args...]
 	T_SIZE=$1
 	shift
