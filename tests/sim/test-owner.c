@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test-owner.c — an owner learns its own key (docs/design.md §6.2, "A put
+ * whose outcome is unknown"), in the simulated cluster (tests/lib/sim.h).
+ *
+ * A put bound to one of the owner's processes times out with its value
+ * accepted at one voter only; another daemon's later round meets that
+ * value and chooses it (Paxos: it must). The owner watches its processes
+ * only for the values it learned, and it hears of this one from nobody: as
+ * an observer it gets no CHOSEN, as a voter it may lose it. When the
+ * process then exits, the key must still end everywhere.
+ *
+ * Built against pkv_paxos (every case passes) and against
+ * pkv_paxos_broken_owner_read, whose owner does not read back its puts of
+ * unknown outcome; there each case must fail (meson: should_fail,
+ * CK_RUN_CASE).
+ */
+#include <check.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sim-case.h"
+#include "sim.h"
+
+static struct pkv_bytes b(const char *s)
+{
+	return (struct pkv_bytes){ .p = (const uint8_t *)s, .len = (uint32_t)strlen(s) };
+}
+
+/* k0 on node n: its chosen generation, 0 when it holds no chosen value. */
+static uint64_t chosen_gen(const struct sim *s, unsigned n)
+{
+	struct store_entry *e = store_lookup(s->nodes[n].store, b("PaxosKV"), b("k0"), false);
+	return e && e->chosen ? e->gen : 0;
+}
+
+/*
+ * The script's faults. While `owner_cut`, the owner's ACCEPTs reach
+ * `acceptor` only (its PREPAREs and everything else pass), so its value is
+ * accepted there and nowhere else. While `chosen_lost`, no CHOSEN reaches
+ * the owner. While `adopting`, the PROMISEs of `mute` are lost, so that the
+ * other daemon's majority is the one with `acceptor` in it.
+ */
+struct script {
+	unsigned owner, acceptor, mute;
+	bool owner_cut, chosen_lost, adopting;
+};
+
+static uint64_t script_filter(struct sim *s, uint32_t from, uint32_t to, const struct pkv_msg *m,
+			      void *arg)
+{
+	(void)s;
+	const struct script *sc = arg;
+	if (sc->owner_cut && from == sc->owner && m->type == PKV_MSG_ACCEPT && to != sc->acceptor)
+		return SIM_FILTER_DROP;
+	if (sc->chosen_lost && to == sc->owner && m->type == PKV_MSG_CHOSEN)
+		return SIM_FILTER_DROP;
+	if (sc->adopting && from == sc->mute && m->type == PKV_MSG_PROMISE)
+		return SIM_FILTER_DROP;
+	return SIM_FILTER_PASS;
+}
+
+/*
+ * The owner's bound put of k0 times out with its value at one voter; then
+ * `other` puts k0 and its round chooses the owner's value; then the
+ * process exits. Returns after a generous settle; the caller checks.
+ */
+static void unknown_outcome_then_exit(struct sim *s, struct script *sc, unsigned other)
+{
+	sim_run_until(s, 50000);
+	unsigned proc = sim_spawn(s, sc->owner);
+	sim_set_filter(s, script_filter, sc);
+	sc->owner_cut = true;
+	sc->chosen_lost = true;
+	struct sim_bind sb = { .mask = PKV_BIND_PID, .proc = proc };
+	size_t put = sim_put_bound(s, sc->owner, 0, "owned", &sb, 300000, false);
+	ck_assert(sim_run_until_done(s, s->now + 1000000));
+	ck_assert_msg(s->ops[put].status == PKV_S_TIMEOUT, "the owner's put ended with %d",
+		      s->ops[put].status);
+	struct store_entry *e = sim_entry(s, sc->acceptor, 0);
+	ck_assert_msg(e && e->accepted_value.len == 5 &&
+			      !memcmp(e->accepted_value.p, "owned", 5),
+		      "node %u did not accept the owner's value", sc->acceptor);
+	/* The owner's messages are no longer lost: only the CHOSEN to it is. */
+	sc->owner_cut = false;
+	sim_run_until(s, s->now + 200000);
+	sc->adopting = true;
+	size_t adopt = sim_put(s, other, 0, "other", 1000000, false);
+	ck_assert(sim_run_until_done(s, s->now + 2000000));
+	ck_assert_int_eq(s->ops[adopt].status, PKV_S_OK);
+	ck_assert_msg(s->ops[adopt].result_len == 5 && !memcmp(s->ops[adopt].result, "owned", 5),
+		      "node %u's put chose its own value, not the owner's", other);
+	sc->adopting = false;
+	sim_run_until(s, s->now + 100000);
+	ck_assert_uint_ne(chosen_gen(s, other), 0);
+	sim_proc_kill(s, proc);
+	/* Well past any retransmission and read-back backoff. */
+	sim_run_until(s, s->now + 20000000);
+}
+
+static void assert_key_gone(const struct sim *s)
+{
+	char err[300];
+	ck_assert_msg(sim_check(s, err, sizeof(err)) == 0, "%s", err);
+	for (unsigned n = 1; n <= s->cfg.n; n++)
+		ck_assert_msg(chosen_gen(s, n) == 0,
+			      "node %u still holds k0, bound to a process that exited 20 s ago", n);
+	ck_assert_msg(sim_check_lifetimes(s, err, sizeof(err)) == 0, "%s", err);
+}
+
+START_TEST(observer_owner_ends_a_key_chosen_after_its_put_timed_out)
+{
+	/* Five daemons, 4 and 5 observers: an observer gets no CHOSEN at all. */
+	struct sim s;
+	struct sim_config c = { .seed = 11575, .n = 5, .observers = 2, .lat_min_us = 200,
+				.lat_max_us = 2000 };
+	sim_init(&s, &c);
+	struct script sc = { .owner = 5, .acceptor = 1, .mute = 3 };
+	unknown_outcome_then_exit(&s, &sc, 2);
+	assert_key_gone(&s);
+	sim_free(&s);
+}
+END_TEST
+
+START_TEST(voter_owner_ends_a_key_chosen_after_its_put_timed_out)
+{
+	/*
+	 * Three voters; the owner, node 3, accepts its own value, which is
+	 * chosen by node 1's round; the CHOSEN to node 3 is lost.
+	 */
+	struct sim s;
+	struct sim_config c = { .seed = 11576, .n = 3, .lat_min_us = 200, .lat_max_us = 2000 };
+	sim_init(&s, &c);
+	struct script sc = { .owner = 3, .acceptor = 3, .mute = 2 };
+	unknown_outcome_then_exit(&s, &sc, 1);
+	assert_key_gone(&s);
+	sim_free(&s);
+}
+END_TEST
+
+static Suite *owner_suite(void)
+{
+	Suite *s = suite_create("owner");
+	SIM_CASE(s, observer_owner_ends_a_key_chosen_after_its_put_timed_out, 60);
+	SIM_CASE(s, voter_owner_ends_a_key_chosen_after_its_put_timed_out, 60);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(owner_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
