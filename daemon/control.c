@@ -454,6 +454,9 @@ static size_t stats_text(struct daemon *d, char *buf, size_t cap)
 	OUT("authority: chosen_unchecked=%" PRIu64 " learn_reads=%" PRIu64
 	    " drops_unproven=%" PRIu64 " drops_applied=%" PRIu64 "\n",
 	    ps->chosen_unchecked, ps->learn_reads, ps->drops_unproven, ps->drops_applied);
+	/* Own bound puts of unknown outcome, read back (docs/design.md §6.2). */
+	OUT("owner: in_doubt=%" PRIu64 " reads=%" PRIu64 " over_limit=%" PRIu64 "\n",
+	    ps->owner_doubts, ps->owner_reads, ps->owner_doubts_dropped);
 	/* A loss seen before the binding (docs/design.md §4.2). */
 	OUT("lifetimes: learned_in_loss=%" PRIu64 " waiting=%" PRIu64 " over_limit=%" PRIu64 "\n",
 	    ps->learned_in_loss, ps->rejudge_waiting, ps->rejudge_full);

@@ -72,6 +72,10 @@
 /* "chosen" said past the lease, in a QUERY's answer and a SYNC page (§5.1) */
 #define PKV_PAXOS_BROKEN_VOUCH 0
 #endif
+#ifndef PKV_PAXOS_BROKEN_OWNER_READ
+/* an owner's bound put of unknown outcome is not read back (§6.2) */
+#define PKV_PAXOS_BROKEN_OWNER_READ 0
+#endif
 #ifndef PKV_PAXOS_BROKEN_GET_ACROSS_RESTART
 #define PKV_PAXOS_BROKEN_GET_ACROSS_RESTART 0 /* a get's answers never expire (§3.3) */
 #endif
@@ -145,6 +149,8 @@ struct req {
 	const struct pkv_bindings *proposal_bind; /* &bind or &best_bind */
 	uint64_t parent;	     /* a key binding's resolving get: the put's rid */
 	bool internal;		     /* a get of the core's own (req_confirm): no completion */
+	bool owner_read;	     /* internal: reads back a put in doubt (req_doubt_tick) */
+	bool value_sent;	     /* put: its own value left in an ACCEPT or a FORWARD */
 	bool resolve_done;	     /* RESOLVING: the get finished with resolve_st */
 	int resolve_st;
 	uint32_t conflicts;
@@ -176,6 +182,23 @@ struct req {
 	uint64_t keys_cursor[PKV_MAX_NODES];
 	uint32_t keys_got[PKV_MAX_NODES];
 };
+
+/*
+ * A put bound to one of our processes that ended without OK after its value
+ * left this daemon (docs/design.md §6.2): it may be chosen still, and the
+ * owner reads the key back until it knows.
+ */
+struct doubt {
+	struct pkv_bytes bucket, key; /* owned */
+	uint64_t gen;	   /* the generation the put ended in */
+	uint64_t quiet_at; /* none of the put's messages is in flight from then on */
+	uint64_t next_at;  /* the next read */
+	uint64_t wait;	   /* the wait after that one */
+	bool reading;	   /* a read runs */
+	bool cleared;	   /* a read heard every voter hold no value of gen */
+};
+/* Puts in doubt at once, at most; past it one is dropped and counted. */
+#define PAXOS_DOUBTS_MAX 256u
 
 #define RID_BUCKETS 256u
 /* Learner reads running at once, at most (req_learn_read). */
@@ -260,6 +283,10 @@ struct paxos {
 	struct gcrec *gcq;
 	size_t gcq_head, n_gcq, cap_gcq;
 	uint64_t gc_retry_at; /* while a daemon is down or copying: look again then */
+	/* Own bound puts of unknown outcome, read back (req_doubt_tick, §6.2). */
+	struct doubt *doubts;
+	size_t n_doubts, cap_doubts;
+	uint64_t doubt_next; /* the earliest read due among them; UINT64_MAX: none */
 
 	/* Bucket drops applied for a peer, DROP_ACK not sent yet / sent. */
 	struct drop_pending *dpend;
@@ -492,6 +519,9 @@ bool req_resume_resolved(struct paxos *p, uint64_t now);
  * PAXOS_LEARN_READS of them run; one per key. False when none was started.
  */
 bool req_learn_read(struct paxos *p, struct pkv_bytes bucket, struct pkv_bytes key, uint64_t now);
+/* Own bound puts of unknown outcome (docs/design.md §6.2): their reads. */
+void req_doubt_tick(struct paxos *p, uint64_t now);
+void req_doubt_free(struct paxos *p);
 int req_check_args(struct pkv_bytes bucket, struct pkv_bytes key, bool need_key);
 
 /* ---- paxos-lifetimes.c ------------------------------------------------ */
@@ -499,6 +529,8 @@ int req_check_args(struct pkv_bytes bucket, struct pkv_bytes key, bool need_key)
 /* A voter is in the pair: this daemon judges n's connectivity (§5.2). */
 bool lifetimes_peer_judged(const struct paxos *p, uint32_t n);
 uint64_t lifetimes_wall_ms(const struct paxos *p, uint64_t now);
+/* A pid binding of ours: a process this daemon watches (§6.2). */
+bool lifetimes_own_pid(const struct paxos *p, const struct pkv_bindings *b);
 bool lifetimes_binding_dead(struct paxos *p, const struct pkv_bindings *b,
 			    struct pkv_bytes bucket, uint64_t now);
 /* The same, for bindings known here since `since` (§4.2; 0: before any loss). */

@@ -95,7 +95,7 @@ static bool pid_exited(const struct paxos *p, int32_t pid, uint64_t start_time)
 	return false;
 }
 
-static bool self_owned_pid(const struct paxos *p, const struct pkv_bindings *b)
+bool lifetimes_own_pid(const struct paxos *p, const struct pkv_bindings *b)
 {
 	return (b->mask & PKV_BIND_PID) && b->owner == p->cfg.self &&
 	       b->owner_inc == p->cfg.bind_inc;
@@ -513,7 +513,7 @@ void lifetimes_erase(struct paxos *p, struct store_entry *e, uint64_t through, u
 		store_erase(p->store, e, through);
 		return;
 	}
-	bool watched = e->chosen && self_owned_pid(p, e->chosen_bind);
+	bool watched = e->chosen && lifetimes_own_pid(p, e->chosen_bind);
 	int32_t pid = e->chosen_bind->pid;
 	uint64_t st = e->chosen_bind->start_time;
 	/*
@@ -826,7 +826,7 @@ bool lifetimes_learned_effects(struct paxos *p, struct store_entry *e, uint64_t 
 	 * whose watch then ended with it, and the process's exit ended
 	 * neither (tests/unit/test-paxos.c, pid_exit_ends_a_live_key_…).
 	 */
-	if (self_owned_pid(p, e->chosen_bind))
+	if (lifetimes_own_pid(p, e->chosen_bind))
 		watch_ref(p, e->chosen_bind->pid, e->chosen_bind->start_time, +1, e);
 	if (!lifetimes_check_entry(p, e, now))
 		return false;
@@ -932,8 +932,8 @@ void paxos_pid_exited(struct paxos *p, int32_t pid, uint64_t start_time, uint64_
 		n = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct store_entry *e = walk ? store_entry_at(p->store, i) : w.ents[i];
-		if (e && e->chosen && self_owned_pid(p, e->chosen_bind) && e->chosen_bind->pid == pid &&
-		    e->chosen_bind->start_time == start_time)
+		if (e && e->chosen && lifetimes_own_pid(p, e->chosen_bind) &&
+		    e->chosen_bind->pid == pid && e->chosen_bind->start_time == start_time)
 			lifetimes_erase(p, e, e->gen, 0, now);
 	}
 	free(w.ents);
@@ -954,7 +954,7 @@ int paxos_release(struct paxos *p, struct pkv_bytes bucket, struct pkv_bytes key
 	if (!e || gen < e->gen || !e->chosen)
 		return PKV_S_STALE;
 	const struct pkv_bindings *b = e->chosen_bind;
-	if (!self_owned_pid(p, b) || b->pid != pid || b->start_time != start_time)
+	if (!lifetimes_own_pid(p, b) || b->pid != pid || b->start_time != start_time)
 		return PKV_S_NOT_OWNER;
 	lifetimes_erase(p, e, e->gen, 0, now);
 	paxos_finish_call(p, now);

@@ -77,6 +77,7 @@ static void send_phase(struct paxos *p, struct req *r, uint64_t answered, bool a
 	case PAXOS_ST_ACCEPTING:
 		m.type = PKV_MSG_ACCEPT;
 		paxos_msg_value(p, &m, r->proposal, r->proposal_bind);
+		r->value_sent |= r->proposal_bind == &r->bind; /* its own: in doubt if it fails */
 		break;
 	case PAXOS_ST_QUERYING:
 		m.type = PKV_MSG_QUERY;
@@ -487,6 +488,7 @@ static void proposer_backoff(struct paxos *p, struct req *r, const struct pkv_ms
 static void proposer_forward(struct paxos *p, struct req *r, uint32_t to, uint64_t now)
 {
 	r->fwd_to = to;
+	r->value_sent = true;
 	req_set_state(p, r, PAXOS_ST_FORWARDED);
 	r->t_timer = now + 4 * p->cfg.retransmit_us;
 	struct pkv_msg m = {
@@ -660,6 +662,14 @@ static void st_querying(struct paxos *p, struct req *r, enum paxos_event ev, uin
 		return;
 	}
 	if (r->n_votes == 0) {
+		/*
+		 * An owner's read of a put in doubt (docs/design.md §6.2) is
+		 * over only when no voter holds a value: it waits for every
+		 * connected voter, until the timer.
+		 */
+		if (r->owner_read && ev != PAXOS_EV_TIMER &&
+		    (paxos_connected_mask(p) & p->voters & ~r->answered_mask))
+			return;
 		/* A majority holds no value: nothing was chosen. */
 		req_complete(p, r, PKV_S_NOT_FOUND, 0, (struct pkv_bytes){ 0 }, NULL);
 		return;

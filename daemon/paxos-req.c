@@ -127,6 +127,147 @@ static int cmp_bytes(const void *a, const void *b)
 	return x->len < y->len ? -1 : x->len > y->len;
 }
 
+/* ---- puts of unknown outcome (docs/design.md §6.2) --------------------- */
+
+/*
+ * A put bound to one of our processes that ended without OK once its value
+ * had left this daemon (an ACCEPT or a FORWARD) may be chosen still: a later
+ * round of any proposer that meets the value accepted adopts it. We watch a
+ * process only for the values we learn, and nobody tells us of that choice
+ * for sure (an observer gets no CHOSEN, a voter may lose it). So the key is
+ * read back, with a quorum read that learns, until one of: the generation's
+ * value learned here (watched from then on, or ended at once if the process
+ * is gone), a newer generation, or every voter holding no value at all in
+ * the generation, heard after the put's messages can no longer arrive.
+ */
+
+static struct doubt *doubt_find(struct paxos *p, struct pkv_bytes bucket, struct pkv_bytes key)
+{
+	for (struct doubt *d = p->doubts; d < p->doubts + p->n_doubts; d++)
+		if (pkv_bytes_eq(d->bucket, bucket) && pkv_bytes_eq(d->key, key))
+			return d;
+	return NULL;
+}
+
+static void doubt_drop(struct paxos *p, size_t i)
+{
+	paxos_bytes_free(&p->doubts[i].bucket);
+	paxos_bytes_free(&p->doubts[i].key);
+	p->doubts[i] = p->doubts[--p->n_doubts];
+	p->stats.owner_doubts = p->n_doubts;
+}
+
+static void doubt_note(struct paxos *p, const struct req *r)
+{
+	/* TEST ONLY (PKV_PAXOS_BROKEN_OWNER_READ): the put's fate is left to others. */
+	if (PKV_PAXOS_BROKEN_OWNER_READ || !lifetimes_own_pid(p, &r->bind))
+		return;
+	struct store_entry *e = store_lookup(p->store, r->bucket, r->key, false);
+	if (!e || e->chosen)
+		return; /* known: ours is watched, or another value was chosen */
+	struct doubt *d = doubt_find(p, r->bucket, r->key);
+	if (!d) {
+		if (p->n_doubts == PAXOS_DOUBTS_MAX) {
+			p->stats.owner_doubts_dropped++;
+			return;
+		}
+		struct doubt *v = paxos_grow(p->doubts, &p->cap_doubts, p->n_doubts, sizeof(*v));
+		if (!v) {
+			p->oom = -ENOMEM;
+			return;
+		}
+		p->doubts = v;
+		d = &v[p->n_doubts];
+		*d = (struct doubt){ 0 };
+		if (paxos_bytes_dup(&d->bucket, r->bucket) || paxos_bytes_dup(&d->key, r->key)) {
+			paxos_bytes_free(&d->bucket);
+			p->oom = -ENOMEM;
+			return;
+		}
+		p->n_doubts++;
+		p->stats.owner_doubts = p->n_doubts;
+	}
+	/* Its times start at the next tick (req_doubt_tick): due at once. */
+	d->gen = e->gen;
+	d->quiet_at = 0;
+	d->cleared = false;
+	d->next_at = 0;
+	p->doubt_next = 0;
+}
+
+static void doubt_read_done(struct paxos *p, const struct req *r, int status)
+{
+	struct doubt *d = doubt_find(p, r->bucket, r->key);
+	if (!d)
+		return;
+	d->reading = false;
+	/*
+	 * No voter holds a value of the generation: ours is nowhere, so no
+	 * round can adopt it (a value moves only from a holder, and a holder
+	 * holds some value for good), provided none of the put's own
+	 * messages was still on its way when the query started.
+	 */
+	if (status == PKV_S_NOT_FOUND && r->n_votes == 0 && !(p->voters & ~r->answered_mask) &&
+	    r->t_query >= d->quiet_at)
+		d->cleared = true;
+}
+
+void req_doubt_tick(struct paxos *p, uint64_t now)
+{
+	if (!p->n_doubts || now < p->doubt_next)
+		return;
+	uint64_t next = UINT64_MAX;
+	for (size_t i = 0; i < p->n_doubts;) {
+		struct doubt *d = &p->doubts[i];
+		struct store_entry *e = store_lookup(p->store, d->bucket, d->key, false);
+		if (!e || e->gen > d->gen || (e->chosen && e->gen == d->gen) || d->cleared) {
+			doubt_drop(p, i);
+			continue;
+		}
+		if (!d->quiet_at) {
+			/*
+			 * The put's last ACCEPT or FORWARD left before now; a
+			 * forwarded one runs at the primary until about the
+			 * same deadline. Two ballot lives on, none of them
+			 * arrives anywhere (the delay bound, §7).
+			 */
+			d->quiet_at = now + 2 * p->cfg.ballot_life_us;
+			d->next_at = now + 2 * p->cfg.retransmit_us;
+			d->wait = 4 * p->cfg.retransmit_us;
+		} else if (now >= d->next_at) {
+			/* One read at a time; a read still running is looked at again. */
+			if (!d->reading && p->synced && paxos_has_quorum(p)) {
+				struct req *r = req_new(p, PAXOS_REQ_GET, 0, d->bucket, d->key,
+							now + 4 * p->cfg.ballot_life_us, false);
+				if (!r) {
+					p->oom = -ENOMEM;
+				} else {
+					r->internal = r->owner_read = true;
+					d->reading = true;
+					p->stats.owner_reads++;
+					proposer_dispatch(p, r, PAXOS_EV_START, 0, NULL, now);
+					d = &p->doubts[i]; /* a put it ended may have moved it */
+				}
+			}
+			/* Backoff: doubling up to 32 retransmit intervals. */
+			d->next_at = now + d->wait;
+			if (d->wait < 32 * p->cfg.retransmit_us)
+				d->wait *= 2;
+		}
+		if (d->next_at < next)
+			next = d->next_at;
+		i++;
+	}
+	p->doubt_next = next;
+}
+
+void req_doubt_free(struct paxos *p)
+{
+	while (p->n_doubts)
+		doubt_drop(p, p->n_doubts - 1);
+	free(p->doubts);
+}
+
 /*
  * Finishes a request: a completion for a local caller, a FORWARD_REPLY for a
  * forwarded put. Keys move into the completion (the request is done).
@@ -138,6 +279,10 @@ void req_complete(struct paxos *p, struct req *r, int status, uint64_t gen,
 		return;
 	req_set_state(p, r, PAXOS_ST_DONE);
 	p->stats.requests_in_flight--;
+	if (r->kind == PAXOS_REQ_PUT && status != PKV_S_OK && r->value_sent)
+		doubt_note(p, r);
+	if (r->owner_read)
+		doubt_read_done(p, r, status);
 	if (r->learn_only || r->internal)
 		return; /* a learner read, or a get of the core's own: what it
 			 * found, it learned, and that was the point */

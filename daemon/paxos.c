@@ -311,6 +311,7 @@ struct paxos *paxos_new(const struct paxos_config *cfg, struct store *store,
 	if (!p->cfg.failure_timeout_us)
 		p->cfg.failure_timeout_us = 1000000;
 	p->rejudge_next = UINT64_MAX;
+	p->doubt_next = UINT64_MAX;
 	if (!p->cfg.restart_quiet_us)
 		p->cfg.restart_quiet_us = 2 * p->cfg.ballot_life_us;
 	if (!p->cfg.sync_page || p->cfg.sync_page > 64)
@@ -389,6 +390,7 @@ void paxos_free(struct paxos *p)
 	free(p->gcq);
 	free(p->uheap);
 	free(p->rejudge);
+	req_doubt_free(p);
 	for (size_t i = 0; i < p->n_dpend; i++)
 		paxos_bytes_free(&p->dpend[i].bucket), paxos_bytes_free(&p->dpend[i].key);
 	free(p->dpend);
@@ -748,6 +750,8 @@ uint64_t paxos_next_deadline(const struct paxos *p)
 		t = min_u64(t, p->fanout[i].next_at);
 	t = min_u64(t, lifetimes_gc_next(p));
 	t = min_u64(t, lifetimes_rejudge_next(p));
+	if (p->n_doubts)
+		t = min_u64(t, p->doubt_next);
 	for (uint32_t i = 0; i < p->cfg.n_nodes; i++) {
 		const struct peer *pe = &p->peers[p->cfg.nodes[i]];
 		if (pe->grace_pending)
@@ -781,6 +785,7 @@ uint64_t paxos_tick(struct paxos *p, uint64_t now)
 		if (p->fanout[i].next_at <= now)
 			lifetimes_fanout_send(p, &p->fanout[i], now);
 	lifetimes_gc(p, now);
+	req_doubt_tick(p, now);
 	for (struct req *r = p->reqs; r; r = r->next) {
 		if (r->state == PAXOS_ST_DONE)
 			continue;

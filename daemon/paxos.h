@@ -275,6 +275,9 @@ struct paxos_stats {
 	uint64_t drops_unproven;     /* DROPs naming no chosen record (yet): not applied */
 	uint64_t chosen_unchecked;   /* CHOSENs not evidence on their own (a learner read checks) */
 	uint64_t learn_reads;	     /* learner reads started (CHOSEN or DROP hints) */
+	/* Own bound puts of unknown outcome (§6.2): reads of them started, puts
+	 * in doubt now (a gauge), puts not followed (PAXOS_DOUBTS_MAX held). */
+	uint64_t owner_reads, owner_doubts, owner_doubts_dropped;
 	uint64_t keys_refused;	     /* requests refused at the key limit */
 	uint64_t fast_rounds;	     /* puts that tried the fast round (no phase 1) */
 	uint64_t fast_chosen;	     /* of those, chosen in it (one round trip) */

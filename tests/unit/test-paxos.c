@@ -1325,6 +1325,62 @@ START_TEST(pid_exit_ends_a_live_key_after_a_dead_one_of_that_process_was_learned
 END_TEST
 
 /*
+ * A put bound to one of our processes times out after its ACCEPT left: it
+ * may be chosen later by another daemon's round, and nobody has to tell us
+ * (docs/design.md §6.2, "A put whose outcome is unknown"). The owner reads
+ * the key back; when the read finds the value chosen, the process, which
+ * exited meanwhile, ends it at once.
+ */
+START_TEST(bound_put_of_unknown_outcome_is_read_back_and_ended_after_its_exit)
+{
+	struct fx f;
+	fx_init(&f, 3, false, false, true);
+	struct pkv_bindings pid = { .mask = PKV_BIND_PID, .pid = 77, .start_time = 3 };
+	uint64_t end = f.now + 5000;
+	paxos_put_bound(f.p, 1, b("B"), b("k"), b("v"), &pid, end, false, f.now);
+	struct pkv_msg prep = *find(&f, PKV_MSG_PREPARE, PKV_TO_ALL);
+	promise_from(&f, 2, &prep, (struct pkv_ballot){ 0 }, NULL);
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_ACCEPT, PKV_TO_ALL));
+	for (uint64_t t = f.now; t <= end; t = paxos_next_deadline(f.p))
+		paxos_tick(f.p, f.now = t);
+	size_t n;
+	const struct paxos_completion *c = paxos_completions(f.p, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(c[0].status, PKV_S_TIMEOUT);
+	ck_assert_uint_eq(paxos_stats(f.p)->owner_doubts, 1);
+	paxos_pid_exited(f.p, 77, 3, f.now); /* not watched: nothing to end yet */
+
+	/* Node 2's round chose the value; the CHOSEN never came. The owner reads. */
+	pkv_outbox_reset(&f.ob);
+	for (int i = 0; i < 20 && !find(&f, PKV_MSG_QUERY, UINT32_MAX); i++) {
+		uint64_t t = paxos_next_deadline(f.p);
+		paxos_tick(f.p, f.now = t > f.now ? t : f.now);
+	}
+	const struct pkv_msg *q = find(&f, PKV_MSG_QUERY, UINT32_MAX);
+	ck_assert_msg(q, "the owner never read back its put of unknown outcome");
+	ck_assert_uint_eq(paxos_stats(f.p)->owner_reads, 1);
+	struct pkv_bindings own = pid;
+	own.owner = 1;
+	struct pkv_msg r = { .type = PKV_MSG_QUERY_REPLY, .bucket = b("B"), .key = b("k"),
+			     .gen = 1, .req = q->req, .flags = PKV_MF_HAS_VALUE,
+			     .accepted = bal(9, 2) };
+	set_bound(&r, 0, "v", &own);
+	paxos_receive(f.p, 2, &r, f.now);
+	paxos_receive(f.p, 3, &r, f.now);
+	ck_assert_msg(entry(&f, "k")->gen == 2 && !entry(&f, "k")->chosen,
+		      "the value of a process that exited was learned and kept");
+	ck_assert_ptr_nonnull(find(&f, PKV_MSG_ERASE, UINT32_MAX));
+	/* The doubt is settled at its next look: a newer generation is known. */
+	for (int i = 0; i < 20 && paxos_stats(f.p)->owner_doubts; i++) {
+		uint64_t t = paxos_next_deadline(f.p);
+		paxos_tick(f.p, f.now = t > f.now ? t : f.now);
+	}
+	ck_assert_uint_eq(paxos_stats(f.p)->owner_doubts, 0);
+	fx_free(&f);
+}
+END_TEST
+
+/*
  * Dev numbering configures nodes 1..9 for a cluster of 3: an erasure waits
  * for the first cluster_size nodes and any other once it was up, not for
  * nodes that never ran (their tombstones were kept, and re-sent, forever).
@@ -2481,6 +2537,7 @@ int main(void)
 	tcase_add_test(r, pid_exit_erases_watched_key);
 	tcase_add_test(r, pid_exit_erases_the_keys_of_that_process_only);
 	tcase_add_test(r, pid_exit_ends_a_live_key_after_a_dead_one_of_that_process_was_learned);
+	tcase_add_test(r, bound_put_of_unknown_outcome_is_read_back_and_ended_after_its_exit);
 	tcase_add_test(r, tombstone_is_collected_without_nodes_that_never_ran);
 	tcase_add_test(r, get_past_the_lease_does_not_take_its_own_learners_answer);
 	tcase_add_test(r, query_past_the_lease_is_answered_without_chosen);
