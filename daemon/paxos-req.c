@@ -205,10 +205,11 @@ static void doubt_read_done(struct paxos *p, const struct req *r, int status)
 	 * No voter holds a value of the generation: ours is nowhere, so no
 	 * round can adopt it (a value moves only from a holder, and a holder
 	 * holds some value for good), provided none of the put's own
-	 * messages was still on its way when the query started.
+	 * messages was still on its way when the query started (quiet_at
+	 * 0: a put noted again since, whose times are not set yet).
 	 */
 	if (status == PKV_S_NOT_FOUND && r->n_votes == 0 && !(p->voters & ~r->answered_mask) &&
-	    r->t_query >= d->quiet_at)
+	    d->quiet_at && r->t_query >= d->quiet_at)
 		d->cleared = true;
 }
 
