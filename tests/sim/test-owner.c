@@ -8,7 +8,8 @@
  * value and chooses it (Paxos: it must). The owner watches its processes
  * only for the values it learned, and it hears of this one from nobody: as
  * an observer it gets no CHOSEN, as a voter it may lose it. When the
- * process then exits, the key must still end everywhere.
+ * process then exits — after the owner read the key back, or before —
+ * the key must still end everywhere.
  *
  * Built against pkv_paxos (every case passes) and against
  * pkv_paxos_broken_owner_read, whose owner does not read back its puts of
@@ -64,9 +65,12 @@ static uint64_t script_filter(struct sim *s, uint32_t from, uint32_t to, const s
 /*
  * The owner's bound put of k0 times out with its value at one voter; then
  * `other` puts k0 and its round chooses the owner's value; then the
- * process exits. Returns after a generous settle; the caller checks.
+ * process exits — with `exit_first`, at once, before the owner could
+ * have read the key back. Returns after a generous settle; the caller
+ * checks.
  */
-static void unknown_outcome_then_exit(struct sim *s, struct script *sc, unsigned other)
+static void unknown_outcome_then_exit(struct sim *s, struct script *sc, unsigned other,
+				      bool exit_first)
 {
 	sim_run_until(s, 50000);
 	unsigned proc = sim_spawn(s, sc->owner);
@@ -82,9 +86,12 @@ static void unknown_outcome_then_exit(struct sim *s, struct script *sc, unsigned
 	ck_assert_msg(e && e->accepted_value.len == 5 &&
 			      !memcmp(e->accepted_value.p, "owned", 5),
 		      "node %u did not accept the owner's value", sc->acceptor);
-	/* The owner's messages are no longer lost: only the CHOSEN to it is. */
+	/*
+	 * The owner's messages are no longer lost: only the CHOSEN to it is.
+	 * The other put comes before the owner could read its key back.
+	 */
 	sc->owner_cut = false;
-	sim_run_until(s, s->now + 200000);
+	sim_run_until(s, s->now + 20000);
 	sc->adopting = true;
 	size_t adopt = sim_put(s, other, 0, "other", 1000000, false);
 	ck_assert(sim_run_until_done(s, s->now + 2000000));
@@ -92,34 +99,43 @@ static void unknown_outcome_then_exit(struct sim *s, struct script *sc, unsigned
 	ck_assert_msg(s->ops[adopt].result_len == 5 && !memcmp(s->ops[adopt].result, "owned", 5),
 		      "node %u's put chose its own value, not the owner's", other);
 	sc->adopting = false;
-	sim_run_until(s, s->now + 100000);
-	ck_assert_uint_ne(chosen_gen(s, other), 0);
+	if (exit_first) {
+		ck_assert_uint_eq(chosen_gen(s, sc->owner), 0);
+	} else {
+		sim_run_until(s, s->now + 100000);
+		ck_assert_uint_ne(chosen_gen(s, other), 0);
+	}
 	sim_proc_kill(s, proc);
 	/* Well past any retransmission and read-back backoff. */
 	sim_run_until(s, s->now + 20000000);
 }
 
-static void assert_key_gone(const struct sim *s)
+/*
+ * One case on n daemons (the last `observers` of them observers): the
+ * script above, then the key must be gone from every store and every
+ * check must pass.
+ */
+static void run_case(uint64_t seed, unsigned n, unsigned observers, struct script sc,
+		     unsigned other, bool exit_first)
 {
+	struct sim s;
+	struct sim_config c = { .seed = seed, .n = n, .observers = observers, .lat_min_us = 200,
+				.lat_max_us = 2000 };
+	sim_init(&s, &c);
+	unknown_outcome_then_exit(&s, &sc, other, exit_first);
 	char err[300];
-	ck_assert_msg(sim_check(s, err, sizeof(err)) == 0, "%s", err);
-	for (unsigned n = 1; n <= s->cfg.n; n++)
-		ck_assert_msg(chosen_gen(s, n) == 0,
-			      "node %u still holds k0, bound to a process that exited 20 s ago", n);
-	ck_assert_msg(sim_check_lifetimes(s, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(sim_check(&s, err, sizeof(err)) == 0, "%s", err);
+	for (unsigned i = 1; i <= n; i++)
+		ck_assert_msg(chosen_gen(&s, i) == 0,
+			      "node %u still holds k0, bound to a process that exited 20 s ago", i);
+	ck_assert_msg(sim_check_lifetimes(&s, err, sizeof(err)) == 0, "%s", err);
+	sim_free(&s);
 }
 
 START_TEST(observer_owner_ends_a_key_chosen_after_its_put_timed_out)
 {
 	/* Five daemons, 4 and 5 observers: an observer gets no CHOSEN at all. */
-	struct sim s;
-	struct sim_config c = { .seed = 11575, .n = 5, .observers = 2, .lat_min_us = 200,
-				.lat_max_us = 2000 };
-	sim_init(&s, &c);
-	struct script sc = { .owner = 5, .acceptor = 1, .mute = 3 };
-	unknown_outcome_then_exit(&s, &sc, 2);
-	assert_key_gone(&s);
-	sim_free(&s);
+	run_case(11575, 5, 2, (struct script){ .owner = 5, .acceptor = 1, .mute = 3 }, 2, false);
 }
 END_TEST
 
@@ -129,13 +145,14 @@ START_TEST(voter_owner_ends_a_key_chosen_after_its_put_timed_out)
 	 * Three voters; the owner, node 3, accepts its own value, which is
 	 * chosen by node 1's round; the CHOSEN to node 3 is lost.
 	 */
-	struct sim s;
-	struct sim_config c = { .seed = 11576, .n = 3, .lat_min_us = 200, .lat_max_us = 2000 };
-	sim_init(&s, &c);
-	struct script sc = { .owner = 3, .acceptor = 3, .mute = 2 };
-	unknown_outcome_then_exit(&s, &sc, 1);
-	assert_key_gone(&s);
-	sim_free(&s);
+	run_case(11576, 3, 0, (struct script){ .owner = 3, .acceptor = 3, .mute = 2 }, 1, false);
+}
+END_TEST
+
+START_TEST(observer_owner_ends_a_key_whose_process_exited_before_it_learned)
+{
+	/* As the first case, but the process exits before the owner reads. */
+	run_case(11577, 5, 2, (struct script){ .owner = 5, .acceptor = 1, .mute = 3 }, 2, true);
 }
 END_TEST
 
@@ -144,6 +161,7 @@ static Suite *owner_suite(void)
 	Suite *s = suite_create("owner");
 	SIM_CASE(s, observer_owner_ends_a_key_chosen_after_its_put_timed_out, 60);
 	SIM_CASE(s, voter_owner_ends_a_key_chosen_after_its_put_timed_out, 60);
+	SIM_CASE(s, observer_owner_ends_a_key_whose_process_exited_before_it_learned, 60);
 	return s;
 }
 
