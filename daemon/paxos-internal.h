@@ -151,6 +151,7 @@ struct req {
 	bool internal;		     /* a get of the core's own (req_confirm): no completion */
 	bool owner_read;	     /* internal: reads back a put in doubt (req_doubt_tick) */
 	bool value_sent;	     /* put: its own value left in an ACCEPT or a FORWARD */
+	bool fwd_open;		     /* put: a FORWARD left and no FORWARD_REPLY came */
 	bool resolve_done;	     /* RESOLVING: the get finished with resolve_st */
 	int resolve_st;
 	uint32_t conflicts;
@@ -196,6 +197,10 @@ struct doubt {
 	uint64_t wait;	   /* the wait after that one */
 	bool reading;	   /* a read runs */
 	bool cleared;	   /* a read heard every voter hold no value of gen */
+	/* forwarded, unanswered: the primary's copy may run until about then
+	 * (the put's deadline); 0: not forwarded, or answered */
+	uint64_t fwd_deadline;
+	bool read_after;   /* forwarded: a read begun at quiet_at or later learned */
 };
 /* Puts in doubt at once, at most; past it one is dropped and counted. */
 #define PAXOS_DOUBTS_MAX 256u

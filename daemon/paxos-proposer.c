@@ -489,6 +489,7 @@ static void proposer_forward(struct paxos *p, struct req *r, uint32_t to, uint64
 {
 	r->fwd_to = to;
 	r->value_sent = true;
+	r->fwd_open = true;
 	req_set_state(p, r, PAXOS_ST_FORWARDED);
 	r->t_timer = now + 4 * p->cfg.retransmit_us;
 	struct pkv_msg m = {
@@ -842,6 +843,7 @@ static void st_forwarded(struct paxos *p, struct req *r, enum paxos_event ev, ui
 {
 	switch (ev) {
 	case PAXOS_EV_FWD_REPLY:
+		r->fwd_open = false; /* the primary's copy is done */
 		if (m->arg0 == PKV_S_OK) {
 			req_complete(p, r, PKV_S_OK, m->gen, m->value, &p->rx_bind);
 			return;

@@ -139,6 +139,9 @@ static int cmp_bytes(const void *a, const void *b)
  * value learned here (watched from then on, or ended at once if the process
  * is gone), a newer generation, or every voter holding no value at all in
  * the generation, heard after the put's messages can no longer arrive.
+ * A forwarded put answered before its FORWARD_REPLY (OK included: a value
+ * learned here) is in doubt too, and only a read begun after the primary's
+ * copy gave up settles it: that copy goes on from generation to generation.
  */
 
 static struct doubt *doubt_find(struct paxos *p, struct pkv_bytes bucket, struct pkv_bytes key)
@@ -163,8 +166,9 @@ static void doubt_note(struct paxos *p, const struct req *r)
 	if (PKV_PAXOS_BROKEN_OWNER_READ || !lifetimes_own_pid(p, &r->bind))
 		return;
 	struct store_entry *e = store_lookup(p->store, r->bucket, r->key, false);
-	if (!e || e->chosen)
-		return; /* known: ours is watched, or another value was chosen */
+	if (!e || (e->chosen && !r->fwd_open))
+		return; /* known: ours is watched, or another value was chosen
+			 * (unless the primary's copy may still run) */
 	struct doubt *d = doubt_find(p, r->bucket, r->key);
 	if (!d) {
 		if (p->n_doubts == PAXOS_DOUBTS_MAX) {
@@ -191,6 +195,9 @@ static void doubt_note(struct paxos *p, const struct req *r)
 	d->gen = e->gen;
 	d->quiet_at = 0;
 	d->cleared = false;
+	d->read_after = false;
+	if (r->fwd_open && r->deadline > d->fwd_deadline)
+		d->fwd_deadline = r->deadline;
 	d->next_at = 0;
 	p->doubt_next = 0;
 }
@@ -211,6 +218,9 @@ static void doubt_read_done(struct paxos *p, const struct req *r, int status)
 	if (status == PKV_S_NOT_FOUND && r->n_votes == 0 && !(p->voters & ~r->answered_mask) &&
 	    d->quiet_at && r->t_query >= d->quiet_at)
 		d->cleared = true;
+	/* It learned the value of a generation current after the put's copies ended. */
+	if (status == PKV_S_OK && d->quiet_at && r->t_query >= d->quiet_at)
+		d->read_after = true;
 }
 
 void req_doubt_tick(struct paxos *p, uint64_t now)
@@ -221,7 +231,20 @@ void req_doubt_tick(struct paxos *p, uint64_t now)
 	for (size_t i = 0; i < p->n_doubts;) {
 		struct doubt *d = &p->doubts[i];
 		struct store_entry *e = store_lookup(p->store, d->bucket, d->key, false);
-		if (!e || e->gen > d->gen || (e->chosen && e->gen == d->gen) || d->cleared) {
+		bool done;
+		if (d->fwd_deadline) {
+			/*
+			 * The primary's copy may choose ours in any generation
+			 * until it ends, and this daemon may know of a newer
+			 * generation late: only a read begun after it ended
+			 * settles it (learning, or every voter holding nothing).
+			 */
+			done = !e || d->read_after || d->cleared;
+		} else {
+			done = !e || e->gen > d->gen || (e->chosen && e->gen == d->gen) ||
+			       d->cleared;
+		}
+		if (done) {
 			doubt_drop(p, i);
 			continue;
 		}
@@ -229,10 +252,14 @@ void req_doubt_tick(struct paxos *p, uint64_t now)
 			/*
 			 * The put's last ACCEPT or FORWARD left before now; a
 			 * forwarded one runs at the primary until about the
-			 * same deadline. Two ballot lives on, none of them
-			 * arrives anywhere (the delay bound, §7).
+			 * deadline it was given, ours. Two ballot lives past
+			 * the later of the two, none of its messages arrives
+			 * anywhere (the delay bound, §7).
 			 */
-			d->quiet_at = now + 2 * p->cfg.ballot_life_us;
+			uint64_t from = d->fwd_deadline > now ? d->fwd_deadline : now;
+			d->quiet_at = from > UINT64_MAX - 2 * p->cfg.ballot_life_us
+					      ? UINT64_MAX
+					      : from + 2 * p->cfg.ballot_life_us;
 			d->next_at = now + 2 * p->cfg.retransmit_us;
 			d->wait = 4 * p->cfg.retransmit_us;
 		} else if (now >= d->next_at) {
@@ -280,7 +307,12 @@ void req_complete(struct paxos *p, struct req *r, int status, uint64_t gen,
 		return;
 	req_set_state(p, r, PAXOS_ST_DONE);
 	p->stats.requests_in_flight--;
-	if (r->kind == PAXOS_REQ_PUT && status != PKV_S_OK && r->value_sent)
+	/*
+	 * A forwarded put answered here before its FORWARD_REPLY came (a
+	 * value learned meanwhile) is in doubt even when OK: the primary's
+	 * copy runs on and may choose ours in a later generation.
+	 */
+	if (r->kind == PAXOS_REQ_PUT && r->value_sent && (status != PKV_S_OK || r->fwd_open))
 		doubt_note(p, r);
 	if (r->owner_read)
 		doubt_read_done(p, r, status);
