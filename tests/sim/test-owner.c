@@ -9,7 +9,9 @@
  * only for the values it learned, and it hears of this one from nobody: as
  * an observer it gets no CHOSEN, as a voter it may lose it. When the
  * process then exits — after the owner read the key back, or before —
- * the key must still end everywhere.
+ * the key must still end everywhere. The fourth case: a forwarded put
+ * answered OK with another value before its FORWARD_REPLY came, whose copy
+ * at the primary chooses the owner's value in the next generation.
  *
  * Built against pkv_paxos (every case passes) and against
  * pkv_paxos_broken_owner_read, whose owner does not read back its puts of
@@ -156,12 +158,127 @@ START_TEST(observer_owner_ends_a_key_whose_process_exited_before_it_learned)
 }
 END_TEST
 
+/*
+ * A forwarded put whose answer is lost (docs/design.md §6.2). The owner's
+ * bound put meets a round of another daemon's, backs off and forwards to
+ * the key's primary, whose rounds are stalled; the owner learns the
+ * generation's value, another one, which answers its put OK. Its process
+ * exits, and that generation ends. The primary's copy of the put runs on
+ * until the owner's deadline: it goes on in the next generation and
+ * chooses the owner's value there, and neither its FORWARD_REPLY nor any
+ * CHOSEN reaches the owner.
+ */
+struct fwd_script {
+	unsigned owner, prim, other;
+	bool hide_owner;  /* the key's PREPAREs, ACCEPTs and CHOSENs to the owner are lost */
+	bool owner_slow;   /* the owner's ACCEPTs are lost: its fast round gets no answer */
+	bool prim_stalled; /* the primary's PREPAREs and ACCEPTs are lost */
+	bool owner_deaf;   /* FORWARD_REPLY and CHOSEN to the owner are lost */
+};
+
+static uint64_t fwd_filter(struct sim *s, uint32_t from, uint32_t to, const struct pkv_msg *m,
+			   void *arg)
+{
+	(void)s;
+	const struct fwd_script *sc = arg;
+	bool round = m->type == PKV_MSG_PREPARE || m->type == PKV_MSG_ACCEPT;
+	if (sc->hide_owner && to == sc->owner && (round || m->type == PKV_MSG_CHOSEN))
+		return SIM_FILTER_DROP;
+	/* The primary never hears the first value chosen: its copy must run on. */
+	if (to == sc->prim && m->type == PKV_MSG_CHOSEN)
+		return SIM_FILTER_DROP;
+	if (sc->owner_slow && from == sc->owner && m->type == PKV_MSG_ACCEPT)
+		return SIM_FILTER_DROP;
+	if (sc->prim_stalled && from == sc->prim && round)
+		return SIM_FILTER_DROP;
+	if (sc->owner_deaf && to == sc->owner &&
+	    (m->type == PKV_MSG_FORWARD_REPLY || m->type == PKV_MSG_CHOSEN))
+		return SIM_FILTER_DROP;
+	return SIM_FILTER_PASS;
+}
+
+START_TEST(owner_ends_a_key_its_forwarded_put_chose_after_it_was_answered)
+{
+	struct sim s;
+	struct sim_config c = { .seed = 16207, .n = 3, .lat_min_us = 200, .lat_max_us = 2000 };
+	sim_init(&s, &c);
+	sim_run_until(&s, 50000);
+	struct fwd_script sc = { .prim = paxos_primary(s.nodes[1].p, b("PaxosKV"), b("k0")) };
+	sc.owner = sc.prim == 1 ? 2 : 1;
+	sc.other = 6 - sc.prim - sc.owner;
+	sim_set_filter(&s, fwd_filter, &sc);
+
+	/* Generation 1: the other daemon's value, bound to its process. */
+	sc.hide_owner = true;
+	unsigned first_proc = sim_spawn(&s, sc.other);
+	struct sim_bind fb = { .mask = PKV_BIND_PID, .proc = first_proc };
+	size_t first = sim_put_bound(&s, sc.other, 0, "first", &fb, 1000000, false);
+	ck_assert(sim_run_until_done(&s, s.now + 1000000));
+	ck_assert_int_eq(s.ops[first].status, PKV_S_OK);
+	ck_assert_uint_eq(chosen_gen(&s, sc.owner), 0);
+	ck_assert_uint_eq(chosen_gen(&s, sc.prim), 0);
+
+	/*
+	 * The owner's put: its fast round goes unanswered, and its classic
+	 * round, the lowest it may take (it saw none of the key) from a lower
+	 * node id, is below that round's promise: it backs off and forwards.
+	 */
+	sc.hide_owner = false;
+	sc.owner_slow = true;
+	sc.prim_stalled = true;
+	unsigned proc = sim_spawn(&s, sc.owner);
+	struct sim_bind sb = { .mask = PKV_BIND_PID, .proc = proc };
+	uint64_t fwd0 = paxos_stats(s.nodes[sc.owner].p)->forwards;
+	size_t put = sim_put_bound(&s, sc.owner, 0, "owned", &sb, 2000000, false);
+	uint64_t t0 = s.now;
+	while (paxos_stats(s.nodes[sc.owner].p)->forwards == fwd0 && s.now < t0 + 1000000)
+		sim_run_until(&s, s.now + 1000);
+	ck_assert_msg(paxos_stats(s.nodes[sc.owner].p)->forwards > fwd0,
+		      "the owner's put did not forward");
+	sc.owner_slow = false;
+	sc.owner_deaf = true;
+
+	/* The owner learns generation 1 (a get): its put is answered with it. */
+	size_t get = sim_get(&s, sc.owner, 0, 500000, false);
+	while (!s.ops[put].done && s.now < t0 + 1500000)
+		sim_run_until(&s, s.now + 1000);
+	ck_assert_int_eq(s.ops[get].status, PKV_S_OK);
+	ck_assert_int_eq(s.ops[put].status, PKV_S_OK);
+	ck_assert_msg(s.ops[put].result_len == 5 && !memcmp(s.ops[put].result, "first", 5),
+		      "the owner's put was not answered with the first value");
+
+	/* The process exits; generation 1 ends; the primary goes on. */
+	sim_proc_kill(&s, proc);
+	sim_run_until(&s, s.now + 20000);
+	sim_proc_kill(&s, first_proc);
+	sim_run_until(&s, s.now + 20000);
+	sc.prim_stalled = false;
+	while (chosen_gen(&s, sc.prim) < 2 && s.now < t0 + 2000000)
+		sim_run_until(&s, s.now + 1000);
+	struct store_entry *e = sim_entry(&s, sc.prim, 0);
+	ck_assert_msg(e && e->chosen && e->chosen_value.len == 5 &&
+			      !memcmp(e->chosen_value.p, "owned", 5),
+		      "the primary did not choose the owner's value in a later generation");
+
+	/* Well past any retransmission and read-back backoff. */
+	sim_run_until(&s, s.now + 20000000);
+	char err[300];
+	ck_assert_msg(sim_check(&s, err, sizeof(err)) == 0, "%s", err);
+	for (unsigned i = 1; i <= 3; i++)
+		ck_assert_msg(chosen_gen(&s, i) == 0,
+			      "node %u still holds k0, bound to a process that exited 20 s ago", i);
+	ck_assert_msg(sim_check_lifetimes(&s, err, sizeof(err)) == 0, "%s", err);
+	sim_free(&s);
+}
+END_TEST
+
 static Suite *owner_suite(void)
 {
 	Suite *s = suite_create("owner");
 	SIM_CASE(s, observer_owner_ends_a_key_chosen_after_its_put_timed_out, 60);
 	SIM_CASE(s, voter_owner_ends_a_key_chosen_after_its_put_timed_out, 60);
 	SIM_CASE(s, observer_owner_ends_a_key_whose_process_exited_before_it_learned, 60);
+	SIM_CASE(s, owner_ends_a_key_its_forwarded_put_chose_after_it_was_answered, 60);
 	return s;
 }
 
