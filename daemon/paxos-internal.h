@@ -200,6 +200,8 @@ struct doubt {
 	/* forwarded, unanswered: the primary's copy may run until about then
 	 * (the put's deadline); 0: not forwarded, or answered */
 	uint64_t fwd_deadline;
+	uint64_t fwd_rid;  /* its FORWARD's req, whose OK reply ends that (0: none) */
+	uint32_t fwd_to;   /* and the primary it went to */
 	bool read_after;   /* forwarded: a read begun at quiet_at or later learned */
 };
 /* Puts in doubt at once, at most; past it one is dropped and counted. */
@@ -527,6 +529,7 @@ bool req_learn_read(struct paxos *p, struct pkv_bytes bucket, struct pkv_bytes k
 /* Own bound puts of unknown outcome (docs/design.md §6.2): their reads. */
 void req_doubt_tick(struct paxos *p, uint64_t now);
 void req_doubt_free(struct paxos *p);
+void req_doubt_fwd_reply(struct paxos *p, uint32_t from, const struct pkv_msg *m);
 int req_check_args(struct pkv_bytes bucket, struct pkv_bytes key, bool need_key);
 
 /* ---- paxos-lifetimes.c ------------------------------------------------ */

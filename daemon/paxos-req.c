@@ -196,8 +196,13 @@ static void doubt_note(struct paxos *p, const struct req *r)
 	d->quiet_at = 0;
 	d->cleared = false;
 	d->read_after = false;
-	if (r->fwd_open && r->deadline > d->fwd_deadline)
-		d->fwd_deadline = r->deadline;
+	if (r->fwd_open) {
+		/* Two forwarded puts unanswered: only both deadlines settle it. */
+		d->fwd_rid = d->fwd_deadline && d->fwd_rid != r->rid ? 0 : r->rid;
+		d->fwd_to = r->fwd_to;
+		if (r->deadline > d->fwd_deadline)
+			d->fwd_deadline = r->deadline;
+	}
 	d->next_at = 0;
 	p->doubt_next = 0;
 }
@@ -221,6 +226,25 @@ static void doubt_read_done(struct paxos *p, const struct req *r, int status)
 	/* It learned the value of a generation current after the put's copies ended. */
 	if (status == PKV_S_OK && d->quiet_at && r->t_query >= d->quiet_at)
 		d->read_after = true;
+}
+
+/*
+ * A FORWARD_REPLY OK that came after its put was answered here: the
+ * primary's copy is done, having run in no generation past the reply's,
+ * in which a value is chosen (learned with the reply). The generation
+ * rules apply from there.
+ */
+void req_doubt_fwd_reply(struct paxos *p, uint32_t from, const struct pkv_msg *m)
+{
+	if (!p->n_doubts || m->arg0 != PKV_S_OK)
+		return;
+	struct doubt *d = doubt_find(p, m->bucket, m->key);
+	if (!d || !d->fwd_deadline || !d->fwd_rid || d->fwd_rid != m->req || d->fwd_to != from)
+		return;
+	d->fwd_deadline = 0;
+	d->fwd_rid = 0;
+	if (m->gen > d->gen)
+		d->gen = m->gen;
 }
 
 void req_doubt_tick(struct paxos *p, uint64_t now)

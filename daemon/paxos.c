@@ -673,6 +673,8 @@ static int paxos_handle(struct paxos *p, uint32_t from, const struct pkv_msg *m0
 		break;
 	case PKV_MSG_FORWARD_REPLY:
 		r = req_find(p, m->req);
+		if (!r || r->state == PAXOS_ST_DONE)
+			req_doubt_fwd_reply(p, from, m); /* a put answered before it */
 		if (r && r->kind == PAXOS_REQ_PUT && r->fwd_to == from &&
 		    pkv_bytes_eq(r->bucket, m->bucket) && pkv_bytes_eq(r->key, m->key)) {
 			/*
