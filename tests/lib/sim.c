@@ -1036,6 +1036,12 @@ struct store_entry *sim_entry(const struct sim *s, unsigned node, unsigned key)
 	return store_lookup(s->nodes[node].store, str_bytes(BUCKET), str_bytes(kname), false);
 }
 
+uint64_t sim_chosen_gen(const struct sim *s, unsigned node, unsigned key)
+{
+	const struct store_entry *e = sim_entry(s, node, key);
+	return e && e->chosen ? e->gen : 0;
+}
+
 static bool forged(const uint8_t *v, uint32_t len)
 {
 	size_t n = strlen(SIM_FORGED);

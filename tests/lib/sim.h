@@ -351,6 +351,8 @@ uint64_t sim_voters(const struct sim *s, unsigned node);
 void sim_forge(struct sim *s, unsigned from, unsigned to, const struct pkv_msg *m);
 /* The store of node `node` (up or not), and a key's name in the simulation's bucket. */
 struct store_entry *sim_entry(const struct sim *s, unsigned node, unsigned key);
+/* Key `key` on node `node` (up): its chosen generation, 0 when it holds no chosen value. */
+uint64_t sim_chosen_gen(const struct sim *s, unsigned node, unsigned key);
 
 /* Node faults. A killed node's pending operations are marked lost. */
 void sim_kill(struct sim *s, unsigned node);

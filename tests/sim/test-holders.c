@@ -22,11 +22,6 @@
 
 #define GRACE_US 300000u
 
-static struct pkv_bytes b(const char *s)
-{
-	return (struct pkv_bytes){.p = (const uint8_t *)s, .len = (uint32_t)strlen(s)};
-}
-
 static struct sim_config holders_cfg(uint64_t seed, bool durable)
 {
 	return (struct sim_config){.seed = seed,
@@ -50,13 +45,6 @@ static uint64_t hold_on_node1(struct sim *s, unsigned *proc)
 	return s->ops[op].gen;
 }
 
-/* k0 on node n: its chosen generation, 0 when it holds no chosen value. */
-static uint64_t chosen_gen(const struct sim *s, unsigned n)
-{
-	struct store_entry *e = store_lookup(s->nodes[n].store, b("PaxosKV"), b("k0"), false);
-	return e && e->chosen ? e->gen : 0;
-}
-
 static void assert_lifetimes(const struct sim *s)
 {
 	char err[300];
@@ -72,7 +60,7 @@ START_TEST(restart_within_grace_keeps_live_holder)
 	unsigned proc;
 	uint64_t gen = hold_on_node1(&s, &proc);
 	for (unsigned n = 1; n <= 3; n++)
-		ck_assert_uint_eq(chosen_gen(&s, n), gen);
+		ck_assert_uint_eq(sim_chosen_gen(&s, n, 0), gen);
 
 	sim_kill(&s, 1);
 	sim_run_until(&s, s.now + GRACE_US / 3);
@@ -80,7 +68,7 @@ START_TEST(restart_within_grace_keeps_live_holder)
 	/* Well past the grace: the peers heard the new incarnation long ago. */
 	sim_run_until(&s, s.now + 3 * GRACE_US);
 	for (unsigned n = 1; n <= 3; n++)
-		ck_assert_msg(chosen_gen(&s, n) == gen,
+		ck_assert_msg(sim_chosen_gen(&s, n, 0) == gen,
 			      "node %u: the live holder's k0 (generation %" PRIu64
 			      ") ended across its owner's restart within the grace",
 			      n, gen);
@@ -101,13 +89,13 @@ START_TEST(holder_dead_while_owner_down_ends_at_restart)
 	sim_proc_kill(&s, proc); /* nobody watches it now */
 	sim_run_until(&s, killed + GRACE_US / 3);
 	for (unsigned n = 2; n <= 3; n++)
-		ck_assert_uint_eq(chosen_gen(&s, n), gen); /* the grace holds */
+		ck_assert_uint_eq(sim_chosen_gen(&s, n, 0), gen); /* the grace holds */
 	sim_restart(&s, 1);
 	/* Ended by the restart's check, before the peers' grace is over. */
 	sim_run_until(&s, killed + 2 * GRACE_US / 3);
 	for (unsigned n = 1; n <= 3; n++)
 		ck_assert_msg(
-		    chosen_gen(&s, n) == 0,
+		    sim_chosen_gen(&s, n, 0) == 0,
 		    "node %u still holds k0 of a holder that died while its owner was down", n);
 	assert_lifetimes(&s);
 	sim_free(&s);
@@ -125,10 +113,10 @@ START_TEST(owner_lost_past_grace_ends_its_holders)
 	uint64_t killed = s.now;
 	sim_run_until(&s, killed + GRACE_US - 20000);
 	for (unsigned n = 2; n <= 3; n++)
-		ck_assert_uint_eq(chosen_gen(&s, n), gen);
+		ck_assert_uint_eq(sim_chosen_gen(&s, n, 0), gen);
 	sim_run_until(&s, killed + GRACE_US + 20000);
 	for (unsigned n = 2; n <= 3; n++)
-		ck_assert_msg(chosen_gen(&s, n) == 0, "node %u: k0 outlived the grace", n);
+		ck_assert_msg(sim_chosen_gen(&s, n, 0) == 0, "node %u: k0 outlived the grace", n);
 	sim_free(&s);
 }
 END_TEST
@@ -147,7 +135,7 @@ START_TEST(restart_without_state_ends_holders_at_once)
 	sim_restart(&s, 1);
 	sim_run_until(&s, killed + GRACE_US / 2);
 	for (unsigned n = 2; n <= 3; n++)
-		ck_assert_msg(chosen_gen(&s, n) == 0,
+		ck_assert_msg(sim_chosen_gen(&s, n, 0) == 0,
 			      "node %u: k0 outlived a restart that did not take it back", n);
 	sim_free(&s);
 }
@@ -181,17 +169,17 @@ START_TEST(put_under_way_at_stop_is_watched_after_restart)
 	size_t g = sim_get(&s, 2, 0, 1000000, false);
 	sim_run_until(&s, s.now + 200000);
 	ck_assert_int_eq(s.ops[g].status, PKV_S_OK);
-	ck_assert_uint_eq(chosen_gen(&s, 1), 0); /* node 1 does not know */
+	ck_assert_uint_eq(sim_chosen_gen(&s, 1, 0), 0); /* node 1 does not know */
 	sim_kill(&s, 1);
 	sim_set_filter(&s, NULL, NULL);
 	sim_run_until(&s, s.now + GRACE_US / 3);
 	sim_restart(&s, 1);
 	sim_run_until(&s, s.now + GRACE_US);
-	ck_assert_msg(chosen_gen(&s, 1) != 0, "node 1 did not learn its own holder's key");
+	ck_assert_msg(sim_chosen_gen(&s, 1, 0) != 0, "node 1 did not learn its own holder's key");
 	sim_proc_kill(&s, proc);
 	sim_run_until(&s, s.now + 200000);
 	for (unsigned n = 1; n <= 3; n++)
-		ck_assert_msg(chosen_gen(&s, n) == 0,
+		ck_assert_msg(sim_chosen_gen(&s, n, 0) == 0,
 			      "node %u still holds k0 after its holder died", n);
 	assert_lifetimes(&s);
 	sim_free(&s);
@@ -258,7 +246,7 @@ static void node_2_learns_k0(struct sim *s, uint64_t gen)
 static void assert_held_everywhere(const struct sim *s, uint64_t gen, const char *when)
 {
 	for (unsigned n = 1; n <= 5; n++)
-		ck_assert_msg(chosen_gen(s, n) == gen,
+		ck_assert_msg(sim_chosen_gen(s, n, 0) == gen,
 			      "node %u: k0 (generation %" PRIu64 ", its owner alive) ended %s", n,
 			      gen, when);
 }
@@ -325,7 +313,7 @@ START_TEST(owner_still_unheard_after_learning_ends_its_holder)
 	assert_held_everywhere(&s, gen, "before the failure timeout and grace after node 2 learned it");
 	sim_run_until(&s, learned + STALE_FT_US + GRACE_US + 50000);
 	for (unsigned n = 1; n <= 5; n++)
-		ck_assert_msg(chosen_gen(&s, n) == 0,
+		ck_assert_msg(sim_chosen_gen(&s, n, 0) == 0,
 			      "node %u: k0 outlived its owner unheard for the failure timeout and"
 			      " grace after node 2 learned it",
 			      n);

@@ -30,11 +30,6 @@
 
 #define LATE_US 100000u /* a read this long after the end is a late one */
 
-static struct pkv_bytes b(const char *s)
-{
-	return (struct pkv_bytes){.p = (const uint8_t *)s, .len = (uint32_t)strlen(s)};
-}
-
 static struct sim_config lease_cfg(uint64_t seed, unsigned n)
 {
 	return (struct sim_config){.seed = seed,
@@ -43,13 +38,6 @@ static struct sim_config lease_cfg(uint64_t seed, unsigned n)
 				   .lat_max_us = 2000,
 				   .lease = true,
 				   .late_read_us = LATE_US};
-}
-
-/* k0 on node n: its chosen generation, 0 when it holds no chosen value. */
-static uint64_t chosen_gen(const struct sim *s, unsigned n)
-{
-	struct store_entry *e = store_lookup(s->nodes[n].store, b("PaxosKV"), b("k0"), false);
-	return e && e->chosen ? e->gen : 0;
 }
 
 /*
@@ -93,12 +81,12 @@ static uint64_t end_while_cut_off(struct sim *s, unsigned owner, unsigned witnes
 	ck_assert_int_eq(s->ops[op].status, PKV_S_OK);
 	uint64_t gen = s->ops[op].gen;
 	sim_run_until(s, s->now + 50000); /* every learner has it */
-	ck_assert_uint_eq(chosen_gen(s, owner), gen);
+	ck_assert_uint_eq(sim_chosen_gen(s, owner, 0), gen);
 
 	sim_isolate(s, owner, true);
 	sim_run_until(s, s->now + 5 * s->cfg.hb_us); /* counted lost, the binding ended */
-	ck_assert_uint_eq(chosen_gen(s, witness), 0);
-	ck_assert_uint_eq(chosen_gen(s, owner), gen); /* it cannot know */
+	ck_assert_uint_eq(sim_chosen_gen(s, witness, 0), 0);
+	ck_assert_uint_eq(sim_chosen_gen(s, owner, 0), gen); /* it cannot know */
 	size_t seen = sim_get(s, witness, 0, 1000000, false);
 	ck_assert(sim_run_until_done(s, s->now + 2000000));
 	ck_assert_int_eq(s->ops[seen].status, PKV_S_NOT_FOUND);
@@ -112,7 +100,7 @@ static void back_without_lease(struct sim *s, unsigned owner, uint64_t gen)
 	sim_run_until(s, s->now + 10 * s->cfg.hb_us);
 	ck_assert_msg(s->nodes[owner].lease_until < s->now,
 		      "node %u regained its lease while owed an erasure", owner);
-	ck_assert_uint_eq(chosen_gen(s, owner), gen);
+	ck_assert_uint_eq(sim_chosen_gen(s, owner, 0), gen);
 	sim_run_until(s, s->now + 3 * LATE_US); /* well past the end */
 }
 
@@ -155,7 +143,7 @@ START_TEST(query_answered_by_a_lease_less_node_is_no_fact)
 	struct fault f = {.lease_less = 3, .hidden = 2};
 	sim_set_filter(&s, fault_filter, &f);
 	uint64_t gen = end_while_cut_off(&s, 3, 1);
-	ck_assert_uint_eq(chosen_gen(&s, 2), 0);
+	ck_assert_uint_eq(sim_chosen_gen(&s, 2, 0), 0);
 	back_without_lease(&s, 3, gen);
 
 	/* Node 2 reads k0, which it never saw: node 3 answers first. */

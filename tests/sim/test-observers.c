@@ -20,11 +20,6 @@
 
 #define GRACE_US 100000u
 
-static struct pkv_bytes b(const char *s)
-{
-	return (struct pkv_bytes){.p = (const uint8_t *)s, .len = (uint32_t)strlen(s)};
-}
-
 /* 3 voters (1..3) and n - 3 observers, a quiet network. */
 static struct sim_config fleet_cfg(uint64_t seed, unsigned n)
 {
@@ -35,13 +30,6 @@ static struct sim_config fleet_cfg(uint64_t seed, unsigned n)
 				   .lat_min_us = 200,
 				   .lat_max_us = 2000,
 				   .restart_grace_us = GRACE_US};
-}
-
-/* k0 on node n: its chosen generation, 0 when it holds no chosen value. */
-static uint64_t chosen_gen(const struct sim *s, unsigned n)
-{
-	struct store_entry *e = store_lookup(s->nodes[n].store, b("PaxosKV"), b("k0"), false);
-	return e && e->chosen ? e->gen : 0;
 }
 
 /* Observer 4 puts k0 bound to a process of its own (*proc); observer 5
@@ -57,7 +45,7 @@ static uint64_t held_on_4_learned_on_5(struct sim *s, unsigned *proc)
 	ck_assert(sim_run_until_done(s, s->now + 2000000));
 	ck_assert_int_eq(s->ops[g].status, PKV_S_OK);
 	uint64_t gen = s->ops[op].gen;
-	ck_assert_uint_eq(chosen_gen(s, 5), gen);
+	ck_assert_uint_eq(sim_chosen_gen(s, 5, 0), gen);
 	return gen;
 }
 
@@ -123,7 +111,7 @@ START_TEST(observer_process_exit_ends_the_key_on_the_other_observer)
 	sim_proc_kill(&s, proc);
 	sim_run_until(&s, s.now + 300000);
 	for (unsigned n = 1; n <= 5; n++)
-		ck_assert_msg(chosen_gen(&s, n) != gen, "node %u still holds the dead holder's k0", n);
+		ck_assert_msg(sim_chosen_gen(&s, n, 0) != gen, "node %u still holds the dead holder's k0", n);
 	assert_checks(&s);
 	sim_free(&s);
 }
@@ -147,7 +135,7 @@ START_TEST(killed_observer_ends_its_bindings_everywhere_and_no_quorum_changes)
 	sim_run_until(&s, s.now + 2 * s.cfg.hb_us + 3 * GRACE_US);
 	for (unsigned n = 1; n <= 5; n++)
 		if (n != 4)
-			ck_assert_msg(chosen_gen(&s, n) != gen,
+			ck_assert_msg(sim_chosen_gen(&s, n, 0) != gen,
 				      "node %u still holds k0 of the killed observer", n);
 	for (unsigned n = 1; n <= 5; n++)
 		if (n != 4)

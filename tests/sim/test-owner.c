@@ -31,13 +31,6 @@ static struct pkv_bytes b(const char *s)
 	return (struct pkv_bytes){ .p = (const uint8_t *)s, .len = (uint32_t)strlen(s) };
 }
 
-/* k0 on node n: its chosen generation, 0 when it holds no chosen value. */
-static uint64_t chosen_gen(const struct sim *s, unsigned n)
-{
-	struct store_entry *e = store_lookup(s->nodes[n].store, b("PaxosKV"), b("k0"), false);
-	return e && e->chosen ? e->gen : 0;
-}
-
 /*
  * The script's faults. While `owner_cut`, the owner's ACCEPTs reach
  * `acceptor` only (its PREPAREs and everything else pass), so its value is
@@ -102,10 +95,10 @@ static void unknown_outcome_then_exit(struct sim *s, struct script *sc, unsigned
 		      "node %u's put chose its own value, not the owner's", other);
 	sc->adopting = false;
 	if (exit_first) {
-		ck_assert_uint_eq(chosen_gen(s, sc->owner), 0);
+		ck_assert_uint_eq(sim_chosen_gen(s, sc->owner, 0), 0);
 	} else {
 		sim_run_until(s, s->now + 100000);
-		ck_assert_uint_ne(chosen_gen(s, other), 0);
+		ck_assert_uint_ne(sim_chosen_gen(s, other, 0), 0);
 	}
 	sim_proc_kill(s, proc);
 	/* Well past any retransmission and read-back backoff. */
@@ -128,7 +121,7 @@ static void run_case(uint64_t seed, unsigned n, unsigned observers, struct scrip
 	char err[300];
 	ck_assert_msg(sim_check(&s, err, sizeof(err)) == 0, "%s", err);
 	for (unsigned i = 1; i <= n; i++)
-		ck_assert_msg(chosen_gen(&s, i) == 0,
+		ck_assert_msg(sim_chosen_gen(&s, i, 0) == 0,
 			      "node %u still holds k0, bound to a process that exited 20 s ago", i);
 	ck_assert_msg(sim_check_lifetimes(&s, err, sizeof(err)) == 0, "%s", err);
 	sim_free(&s);
@@ -215,8 +208,8 @@ START_TEST(owner_ends_a_key_its_forwarded_put_chose_after_it_was_answered)
 	size_t first = sim_put_bound(&s, sc.other, 0, "first", &fb, 1000000, false);
 	ck_assert(sim_run_until_done(&s, s.now + 1000000));
 	ck_assert_int_eq(s.ops[first].status, PKV_S_OK);
-	ck_assert_uint_eq(chosen_gen(&s, sc.owner), 0);
-	ck_assert_uint_eq(chosen_gen(&s, sc.prim), 0);
+	ck_assert_uint_eq(sim_chosen_gen(&s, sc.owner, 0), 0);
+	ck_assert_uint_eq(sim_chosen_gen(&s, sc.prim, 0), 0);
 
 	/*
 	 * The owner's put: its fast round goes unanswered, and its classic
@@ -253,7 +246,7 @@ START_TEST(owner_ends_a_key_its_forwarded_put_chose_after_it_was_answered)
 	sim_proc_kill(&s, first_proc);
 	sim_run_until(&s, s.now + 20000);
 	sc.prim_stalled = false;
-	while (chosen_gen(&s, sc.prim) < 2 && s.now < t0 + 2000000)
+	while (sim_chosen_gen(&s, sc.prim, 0) < 2 && s.now < t0 + 2000000)
 		sim_run_until(&s, s.now + 1000);
 	struct store_entry *e = sim_entry(&s, sc.prim, 0);
 	ck_assert_msg(e && e->chosen && e->chosen_value.len == 5 &&
@@ -265,7 +258,7 @@ START_TEST(owner_ends_a_key_its_forwarded_put_chose_after_it_was_answered)
 	char err[300];
 	ck_assert_msg(sim_check(&s, err, sizeof(err)) == 0, "%s", err);
 	for (unsigned i = 1; i <= 3; i++)
-		ck_assert_msg(chosen_gen(&s, i) == 0,
+		ck_assert_msg(sim_chosen_gen(&s, i, 0) == 0,
 			      "node %u still holds k0, bound to a process that exited 20 s ago", i);
 	ck_assert_msg(sim_check_lifetimes(&s, err, sizeof(err)) == 0, "%s", err);
 	sim_free(&s);
