@@ -1469,8 +1469,7 @@ unsigned sim_check_lifetimes(const struct sim *s, char *err, size_t errlen)
 				snprintf(err, errlen,
 					 "lifetime: node %u, k%u gen %" PRIu64 " (highest ended %" PRIu64
 					 "): %s (bindings 0x%x)",
-					 n, key, e->gen, s->max_erased[key], why,
-					 e->chosen_bind ? e->chosen_bind->mask : 0u);
+					 n, key, e->gen, s->max_erased[key], why, e->chosen_bind->mask);
 		}
 	}
 	return problems;
