@@ -2,11 +2,12 @@
 /*
  * store.c — buckets and key tables (see store.h).
  *
- * Two levels of chained hash tables: the store maps bucket names to buckets,
- * and each bucket maps keys to entries. Besides the hash chains, entries are
- * numbered in creation order: store-wide (an array of entry pointers) and
- * per bucket (an array of store-wide numbers). These are the stable cursors
- * used for paging, and a hash chain links entries by store-wide number.
+ * Two levels of hash tables: the store maps bucket names to buckets (a few
+ * chained ones), and each bucket maps keys to entries (open addressing).
+ * Besides the tables, entries are numbered in creation order: store-wide
+ * (an array of entry pointers) and per bucket (an array of store-wide
+ * numbers). These are the stable cursors used for paging, and a key table's
+ * slot names its entry by store-wide number.
  *
  * Memory per key is what limits a daemon, so:
  * - entries are never freed while the store lives, hence are cut with their
@@ -17,9 +18,17 @@
  *   reused); larger ones are malloc'ed;
  * - the index arrays grow in fixed chunks, never by copying all of them.
  *
- * A key table doubles incrementally: the old table is kept while its chains
- * move to the new one, a few per lookup, so that no call does work in
- * proportion to the number of keys (the daemon has one loop; a 2^20-key
+ * A key table is linear probing over 4-byte slots: an entry's number and 5
+ * bits of its key's hash (the whole hash is in the entry). A miss mostly
+ * reads one cache line of the table and no entry (one probed slot in 32
+ * agrees by chance); a hit reads the entry it finds. (Hash chains through
+ * the entries cost two cache misses per entry passed, and the store's
+ * lookups were a fifth of a busy daemon's own time.) The number's 27 bits
+ * cap a store at 2^27 - 2 entries, tombstones and holes included.
+ *
+ * A key table doubles incrementally: the old table is kept while its
+ * clusters move to the new one, a few per lookup, so that no call does work
+ * in proportion to the number of keys (the daemon has one loop; a 2^20-key
  * rehash in one step stalls it for tens to hundreds of milliseconds).
  */
 #include "store.h"
@@ -69,11 +78,12 @@ struct store_block {
 #define BLOCK_MAX ((size_t)1 << 20)
 #define BLOCK_PAD 64u
 
-/* Old-table chains moved to the new table per lookup, while one grows. */
-#define MIGRATE_STEP 8u
+/* Old-table slots moved to the new table per lookup, while one grows (and
+ * then on to the end of the cluster). */
+#define MIGRATE_STEP 16u
 
 /*
- * While chains move, the pages of the old table already emptied go back to
+ * While clusters move, the pages of the old table already emptied go back to
  * the kernel RELEASE_BYTES at a time: freeing a table of millions of slots
  * in one call otherwise costs a millisecond or more of unmapping. A wrong
  * page size only makes madvise() fail, which is harmless.
@@ -81,21 +91,31 @@ struct store_block {
 #define RELEASE_BYTES ((size_t)64 << 10)
 #define RELEASE_PAGE  ((uintptr_t)4096)
 
+/*
+ * A key table's slot: entry number + 1 (0: empty) in the low SLOT_BITS bits,
+ * the top bits of key_hash() of its key above them.
+ */
+typedef uint32_t key_slot;
+#define SLOT_BITS 27u
+#define SLOT_X	  ((1u << SLOT_BITS) - 1u)
+#define SLOT_TAG  (~SLOT_X)
+
 struct store_bucket {
 	struct pkv_bytes name; /* owned */
 	uint64_t hash;
 	struct store_bucket *hnext;
 	struct store *s;
 	/*
-	 * Hash chains: heads are store-wide entry numbers + 1 (0: empty).
-	 * While the table grows, `old` (old_size slots) still holds the chains
-	 * of its slots `moved` and up; the slots below were split into tab.
+	 * The key table (tab_size slots, a power of two, at most 3/4 full).
+	 * While it grows, `old` (old_size slots) still holds the clusters not
+	 * moved yet: the slots from `start` on, round the table, number `moved`
+	 * and up (bucket_migrate).
 	 */
-	uint32_t *tab;
-	size_t tab_size; /* power of two */
-	uint32_t *old;
-	size_t old_size, moved;
-	size_t released;	/* bytes at the start of old given back */
+	key_slot *tab;
+	size_t tab_size;
+	key_slot *old;
+	size_t old_size, start, moved;
+	size_t released;	/* bytes of old from slot start on given back */
 	struct store_vec order; /* uint32_t: store-wide entry numbers */
 	size_t n;		/* positions in order (live entries and holes) */
 	size_t live;		/* entries held (n less the collected ones) */
@@ -138,7 +158,7 @@ struct store {
 	struct store_slab slab[SLAB_CLASSES];
 };
 
-/* The hash chains hold 4-byte links and the entry 144 bytes (LP64). */
+/* The entry stays 144 bytes (LP64). */
 _Static_assert(sizeof(void *) != 8 || sizeof(struct store_entry) <= 144,
 	       "store_entry grew: memory per key matters");
 _Static_assert(_Alignof(struct store_entry) <= 8, "arena blocks are 8-aligned");
@@ -154,6 +174,20 @@ static uint64_t hash_bytes(uint64_t h, struct pkv_bytes b)
 }
 
 #define FNV_BASIS 0xcbf29ce484222325ull
+
+/*
+ * A key's hash in a key table: FNV-1a, then a finalizer that spreads every
+ * byte into the low bits (FNV's lowest k bits depend only on the lowest k
+ * bits of each byte, and linear probing takes its slot from the low bits).
+ */
+static uint32_t key_hash(struct pkv_bytes key)
+{
+	uint64_t h = hash_bytes(FNV_BASIS, key);
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return (uint32_t)h;
+}
 
 static int grow_ptrs(void ***v, size_t *cap, size_t need)
 {
@@ -504,84 +538,178 @@ uint64_t store_bytes(const struct store *s)
 	return s->bytes;
 }
 
-/* The head of the chain that holds (or would hold) hash h. */
-static uint32_t *chain_head(struct store_bucket *b, uint64_t h)
+/*
+ * Probes table t (size slots) for key, from its home slot to the first empty
+ * one. Returns its slot, or NULL with *hole (if given) at that empty slot.
+ */
+static key_slot *probe(const struct store *s, key_slot *t, size_t size, uint32_t h,
+		       struct pkv_bytes key, key_slot **hole)
 {
-	if (b->old) {
-		size_t i = h & (b->old_size - 1);
-		if (i >= b->moved)
-			return &b->old[i];
+	size_t mask = size - 1;
+	for (size_t i = h & mask;; i = (i + 1) & mask) {
+		key_slot *sl = &t[i];
+		if (!*sl) {
+			if (hole)
+				*hole = sl;
+			return NULL;
+		}
+		if (!((*sl ^ h) & SLOT_TAG)) {
+			const struct store_entry *e = entry_get(s, (*sl & SLOT_X) - 1);
+			if (e->khash == h && e->key.len == key.len &&
+			    !memcmp(e->key.p, key.p, key.len))
+				return sl;
+		}
 	}
-	return &b->tab[h & (b->tab_size - 1)];
+}
+
+/* The hash of the key in a used slot. */
+static uint32_t slot_hash(const struct store *s, key_slot v)
+{
+	return entry_get(s, (v & SLOT_X) - 1)->khash;
+}
+
+/* True when old slot i (or a home at i) is in the part already moved. */
+static bool old_moved(const struct store_bucket *b, size_t i)
+{
+	return ((i - b->start) & (b->old_size - 1)) < b->moved;
 }
 
 /*
- * Gives back the whole pages of the old table below slot `moved`: never
- * read again, and free() reads only the chunk's header, outside them.
+ * The slot that holds key (hash h), in the table or, while it grows, in the
+ * old one; NULL with *hole at the table's slot where it would go. The moved
+ * part of old begins and ends at an empty slot, so a cluster is either all
+ * moved or all still there, and a key whose home was moved is not in old.
+ */
+static key_slot *slot_find(struct store_bucket *b, uint32_t h, struct pkv_bytes key,
+			   key_slot **hole)
+{
+	key_slot *sl = probe(b->s, b->tab, b->tab_size, h, key, hole);
+	if (sl || !b->old || old_moved(b, h & (b->old_size - 1)))
+		return sl;
+	return probe(b->s, b->old, b->old_size, h, key, NULL);
+}
+
+/* Puts a key not in the table into it: the first empty slot from its home. */
+static void slot_insert(key_slot *t, size_t size, key_slot v, uint32_t h)
+{
+	size_t mask = size - 1, i = h & mask;
+	while (t[i])
+		i = (i + 1) & mask;
+	t[i] = v;
+}
+
+/*
+ * Empties slot sl of table t, shifting back the rest of its cluster where
+ * their probes would otherwise stop at the gap: a slot j moves into the gap
+ * i unless its home lies round the table in (i, j]. No tombstones.
+ */
+static void slot_remove(const struct store *s, key_slot *t, size_t size, key_slot *sl)
+{
+	size_t mask = size - 1, i = (size_t)(sl - t);
+	for (size_t j = (i + 1) & mask; t[j]; j = (j + 1) & mask) {
+		size_t home = slot_hash(s, t[j]) & mask;
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			t[i] = t[j];
+			i = j;
+		}
+	}
+	t[i] = 0;
+}
+
+/*
+ * Gives back the whole pages of the old table from slot start up to the
+ * moved part's end (not round the table): never read again, and free()
+ * reads only the chunk's header, outside them.
  */
 static void release_moved(struct store_bucket *b)
 {
-	uintptr_t base = (uintptr_t)b->old;
+	uintptr_t base = (uintptr_t)(b->old + b->start);
+	size_t upto = b->moved < b->old_size - b->start ? b->moved : b->old_size - b->start;
 	uintptr_t lo = (base + b->released + RELEASE_PAGE - 1) & ~(RELEASE_PAGE - 1);
-	uintptr_t hi = (base + b->moved * sizeof(*b->old)) & ~(RELEASE_PAGE - 1);
+	uintptr_t hi = (base + upto * sizeof(*b->old)) & ~(RELEASE_PAGE - 1);
 	if (hi <= lo)
 		return;
 	(void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 	b->released = hi - base;
 }
 
+/* Gives back moved pages of the old table once RELEASE_BYTES have gathered. */
+static void release_some(struct store_bucket *b)
+{
+	if (b->moved * sizeof(*b->old) - b->released >= RELEASE_BYTES)
+		release_moved(b);
+}
+
 /*
- * Moves up to `slots` chains of the old table into the new one, freeing the
- * old table after its last. Old slot i splits into new slots i and
- * i + old_size (the new table's size is twice the old), so those two are
- * written here first: the new table needs no zeroing. Hashes are not stored
- * in entries (memory per key), so each moved key is hashed again.
+ * Moves at least `slots` slots of the old table into the new one, and then
+ * on to the next empty slot, so that the moved part ends at an empty slot
+ * (slot_find). Frees the old table after its last. The entries' hashes are
+ * fetched ahead, MIGRATE_STEP at a time, so that their cache misses overlap;
+ * the writes go to two runs of the new table (old slot i's keys have new
+ * homes near i and i + old_size).
  */
 static void bucket_migrate(struct store_bucket *b, size_t slots)
 {
-	while (b->old && slots--) {
-		size_t i = b->moved;
-		uint32_t lo = 0, hi = 0;
-		for (uint32_t x = b->old[i]; x;) {
-			struct store_entry *e = entry_get(b->s, x - 1);
-			uint32_t next = e->hnext;
-			if (hash_bytes(FNV_BASIS, e->key) & b->old_size) {
-				e->hnext = hi;
-				hi = x;
-			} else {
-				e->hnext = lo;
-				lo = x;
-			}
-			x = next;
+	size_t mask = b->old_size - 1;
+	while (b->old) {
+		size_t first = b->moved, ahead = MIGRATE_STEP;
+		if (ahead > b->old_size - first)
+			ahead = b->old_size - first;
+		for (size_t k = 0; k < ahead; k++) {
+			key_slot v = b->old[(b->start + first + k) & mask];
+			if (v)
+				__builtin_prefetch(entry_get(b->s, (v & SLOT_X) - 1));
 		}
-		b->tab[i] = lo;
-		b->tab[i + b->old_size] = hi;
-		if (++b->moved == b->old_size) {
-			free(b->old);
-			b->old = NULL;
-			b->old_size = b->moved = b->released = 0;
-		} else if (b->moved * sizeof(*b->old) - b->released >= RELEASE_BYTES) {
-			release_moved(b);
+		for (size_t k = 0; k < ahead && b->old; k++) {
+			key_slot v = b->old[(b->start + b->moved) & mask];
+			if (!v && !slots) {
+				release_some(b);
+				return;
+			}
+			if (v)
+				slot_insert(b->tab, b->tab_size, v, slot_hash(b->s, v));
+			slots -= slots > 0;
+			if (++b->moved == b->old_size) {
+				free(b->old);
+				b->old = NULL;
+				b->old_size = b->start = b->moved = b->released = 0;
+			}
 		}
 	}
 }
 
 /*
- * Starts doubling the table; bucket_migrate() then moves the chains. Without
- * memory nothing changes: chains get longer, lookups stay correct, and the
- * next insert tries again. At MIGRATE_STEP chains per lookup the old table
- * is gone long before the new one is full (old_size more inserts).
+ * Starts doubling the table; bucket_migrate() then moves the clusters,
+ * from an empty slot of the old table (one exists: it is at most 3/4
+ * full). Without memory nothing changes: the table fills further, lookups
+ * stay correct (one empty slot is enough), and the next insert tries again.
+ * At MIGRATE_STEP slots per lookup the old table is gone long before the
+ * new one is 3/4 full (old_size / MIGRATE_STEP more inserts at most).
  */
 static void bucket_grow(struct store_bucket *b)
 {
-	uint32_t *nt = malloc(b->tab_size * 2 * sizeof(*nt));
+	if (b->old)
+		bucket_migrate(b, SIZE_MAX);
+	if (b->tab_size > SIZE_MAX / 2 / sizeof(*b->tab))
+		return;
+	key_slot *nt = calloc(b->tab_size * 2, sizeof(*nt));
 	if (!nt)
 		return;
+	size_t start = 0;
+	while (b->tab[start])
+		start++;
 	b->old = b->tab;
 	b->old_size = b->tab_size;
-	b->moved = 0;
+	b->start = start;
+	b->moved = b->released = 0;
 	b->tab = nt;
 	b->tab_size *= 2;
+}
+
+/* Whether the table takes one more key and keeps an empty slot: 3/4 full. */
+static bool bucket_crowded(const struct store_bucket *b)
+{
+	return b->live + 1 > b->tab_size / 4 * 3;
 }
 
 static void account(struct store *s, struct store_bucket *b, int64_t delta)
@@ -599,22 +727,27 @@ struct store_entry *store_lookup(struct store *s, struct pkv_bytes bucket, struc
 	if (!b)
 		return NULL;
 	bucket_migrate(b, MIGRATE_STEP);
-	uint64_t h = hash_bytes(FNV_BASIS, key);
-	uint32_t *head = chain_head(b, h);
-	for (uint32_t x = *head; x;) {
-		struct store_entry *e = entry_get(s, x - 1);
-		if (e->key.len == key.len && !memcmp(e->key.p, key.p, key.len))
-			return e;
-		x = e->hnext;
-	}
+	uint32_t h = key_hash(key);
+	key_slot *hole;
+	key_slot *found = slot_find(b, h, key, &hole);
+	if (found)
+		return entry_get(s, (*found & SLOT_X) - 1);
 	if (!create)
 		return NULL;
 	if (store_full(s)) {
 		s->refused++;
 		return NULL;
 	}
+	if (bucket_crowded(b)) {
+		size_t size = b->tab_size;
+		bucket_grow(b);
+		if (b->tab_size != size)
+			(void)probe(s, b->tab, b->tab_size, h, key, &hole);
+		else if (b->live + 2 > b->tab_size)
+			return NULL; /* no memory to grow, and one empty slot must stay */
+	}
 	bool reuse = b->nfree > 0;
-	if (!reuse && (s->ne >= UINT32_MAX - 1 || vec_room(&b->order, b->n, sizeof(uint32_t)) ||
+	if (!reuse && (s->ne >= SLOT_X - 1 || vec_room(&b->order, b->n, sizeof(uint32_t)) ||
 		       vec_room(&s->entries, s->ne, sizeof(struct store_entry *))))
 		return NULL;
 	size_t cls = (key.len + 7u) / 8u;
@@ -640,14 +773,12 @@ struct store_entry *store_lookup(struct store *s, struct pkv_bytes bucket, struc
 		*(uint32_t *)vec_at(&b->order, b->n++, sizeof(uint32_t)) = x - 1;
 		s->ne++;
 	}
-	e->hnext = *head;
-	*head = x;
+	e->khash = h;
+	*hole = (h & SLOT_TAG) | x;
 	*(struct store_entry **)vec_at(&s->entries, x - 1, sizeof(e)) = e;
 	s->nlive++;
 	b->live++;
 	account(s, b, key.len);
-	if (b->live > b->tab_size && !b->old)
-		bucket_grow(b);
 	return e;
 }
 
@@ -879,7 +1010,7 @@ uint64_t store_refused(const struct store *s)
 }
 
 /*
- * Forgets an entry: out of its hash chain, a hole at its numbers (store-wide
+ * Forgets an entry: out of its key table, a hole at its numbers (store-wide
  * and in its bucket) until the bucket's next new entry takes them, its room
  * to the next entry of its size. The caller (paxos-lifetimes.c) says when
  * that is safe; here only that nothing is left in it.
@@ -898,13 +1029,14 @@ int store_collect(struct store *s, struct store_entry *e)
 		b->cap_free = cap;
 	}
 	bucket_migrate(b, MIGRATE_STEP);
-	uint32_t *link = chain_head(b, hash_bytes(FNV_BASIS, e->key));
-	while (*link && entry_get(s, *link - 1) != e)
-		link = &entry_get(s, *link - 1)->hnext;
-	if (!*link)
-		return -ENOENT; /* not in its chain: a broken store */
-	uint32_t x = *link;
-	*link = e->hnext;
+	key_slot *sl = slot_find(b, e->khash, e->key, NULL);
+	if (!sl || entry_get(s, (*sl & SLOT_X) - 1) != e)
+		return -ENOENT; /* not in its table: a broken store */
+	uint32_t x = *sl & SLOT_X;
+	if (sl >= b->tab && sl < b->tab + b->tab_size)
+		slot_remove(s, b->tab, b->tab_size, sl);
+	else
+		slot_remove(s, b->old, b->old_size, sl);
 	*(struct store_entry **)vec_at(&s->entries, x - 1, sizeof(e)) = NULL;
 	b->free_slots[b->nfree++] = x - 1;
 	b->live--;

@@ -82,11 +82,7 @@ struct store_entry {
 	 * ended (erased); a tombstone is an entry with gen > 1 and no value.
 	 */
 
-	/* Private to store.c: the next entry of the hash chain, as its
-	 * store-wide creation index + 1 (0 ends the chain). Four bytes, not a
-	 * pointer and no cached hash, so that the entry stays 144 bytes. */
-	uint32_t hnext;
-
+	uint32_t khash; /* private to store.c: the key's hash in its key table */
 	bool has_accepted : 1;
 	bool chosen : 1;
 	bool dirty : 1;		/* private: in the store's dirty list */

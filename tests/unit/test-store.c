@@ -505,6 +505,50 @@ START_TEST(collected_tombstones_leave_holes_the_bucket_fills_again)
 }
 END_TEST
 
+START_TEST(keys_collected_mid_growth_leave_every_other_key_findable)
+{
+	/*
+	 * Random puts and collections against a model, across several
+	 * doublings of the key table: collections empty slots in the new table
+	 * and in the old one mid-move (shifting back the rest of a cluster),
+	 * so a key behind a gap must still be found and a collected one not.
+	 */
+	struct store *s = store_new();
+	enum { N = 30000, OPS = 120000 };
+	static struct store_entry *held[N];
+	memset(held, 0, sizeof(held));
+	char k[17];
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	size_t live = 0;
+	for (unsigned op = 0; op < OPS; op++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		unsigned i = (unsigned)(x % N);
+		/* Grows more than it shrinks: three puts to one collection. */
+		bool collect = held[i] && x % 4 == 0;
+		if (collect) {
+			ck_assert(store_erase(s, held[i], held[i]->gen));
+			ck_assert_int_eq(store_collect(s, held[i]), 0);
+			held[i] = NULL;
+			live--;
+		} else if (!held[i]) {
+			held[i] = store_lookup(s, b("B"), key16(k, i), true);
+			ck_assert_ptr_nonnull(held[i]);
+			live++;
+		}
+		/* Neighbours of i in key order, and a random other key. */
+		unsigned probe[] = { i, (i + 1) % N, (i + N - 1) % N, (unsigned)((x >> 32) % N) };
+		for (size_t j = 0; j < sizeof(probe) / sizeof(probe[0]); j++)
+			ck_assert_ptr_eq(store_lookup(s, b("B"), key16(k, probe[j]), false),
+					 held[probe[j]]);
+	}
+	for (unsigned i = 0; i < N; i++)
+		ck_assert_ptr_eq(store_lookup(s, b("B"), key16(k, i), false), held[i]);
+	ck_assert_uint_eq(store_bucket_nkeys(store_bucket(s, b("B"), false)), live);
+	ck_assert_uint_eq(store_nentries(s), live);
+	store_free(s);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("store");
@@ -527,6 +571,7 @@ int main(void)
 	tcase_add_test(tc, values_of_every_size_keep_their_bytes);
 	tcase_add_test(tc, erase_and_reput_keeps_counts);
 	tcase_add_test(tc, collected_tombstones_leave_holes_the_bucket_fills_again);
+	tcase_add_test(tc, keys_collected_mid_growth_leave_every_other_key_findable);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
