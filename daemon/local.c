@@ -378,6 +378,11 @@ static uint64_t hold_until(const struct daemon *d, uint64_t now)
 	return now < end ? end : 0;
 }
 
+bool local_holding(const struct daemon *d, uint64_t now)
+{
+	return hold_until(d, now) != 0;
+}
+
 /*
  * Takes the clients' posted requests into paxos unless the hold is on: at
  * most one a client slot per lap, and at most PKV_SHM_CLIENTS in a turn,

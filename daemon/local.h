@@ -49,6 +49,8 @@ void local_attach(struct daemon *d, int fd, struct local_attach **ref);
 void local_detach(struct daemon *d, struct local_attach *a);
 void local_on_poll(struct daemon *d, void *token, int res, bool more);
 uint64_t local_dispatch(struct daemon *d, uint64_t now);
+/* Whether the hold is on: requests of the last take are still unanswered. */
+bool local_holding(const struct daemon *d, uint64_t now);
 bool local_complete(struct daemon *d, const struct paxos_completion *c);
 void local_publish_learned(struct daemon *d);
 void local_apply_lifetimes(struct daemon *d, uint64_t now);

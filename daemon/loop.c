@@ -778,8 +778,15 @@ int daemon_run(struct daemon *d)
 		d->wake_by_us = now + wait;
 		/*
 		 * Clients ring the doorbell only while we say we sleep. Under the
-		 * hold we do not: what they post waits for the hold's end.
+		 * hold we do not: what they post waits for the hold's end. A hold
+		 * that ended in this turn's flush (its take's last answer) still
+		 * keeps the doorbell off when the turn queued sends: their
+		 * completions end the wait at once, and the next turn takes what
+		 * gathered (§8). A turn that sent nothing (the answer to a quorum
+		 * read, say) would sleep out the whole hold: it rings the doorbell.
 		 */
+		if (hold && !local_holding(d, now) && !net_sends_queued(d->net))
+			hold = 0;
 		bool sleeping = wait > 0 && !hold && local_sleep_begin(d);
 		if (wait > 0 && !sleeping && !hold)
 			wait = 0; /* requests wait in the ring */

@@ -72,6 +72,7 @@ struct net {
 	unsigned tx_count;
 	struct net_stats st;
 	bool futex_wake_ok; /* the ring takes futex wakes (net_futex_wake) */
+	unsigned sends_queued; /* datagram sends since the last net_run_once */
 };
 
 /* Linux 6.7's futex ops on the ring; the build's headers may predate them. */
@@ -447,6 +448,7 @@ int net_dgram_send(struct net *n, uint8_t *buf, size_t len, const struct sockadd
 	t->mh.msg_iovlen = 1;
 	io_uring_prep_sendmsg(sqe, n->udp_fd, &t->mh, 0);
 	io_uring_sqe_set_data64(sqe, tag(t, TAG_DGRAM_SEND));
+	n->sends_queued++;
 	n->st.dgrams_out++;
 	n->st.bytes_out += len;
 	return 0;
@@ -595,6 +597,11 @@ int net_futex_wake(struct net *n, uint32_t *word)
 	return 0;
 }
 
+bool net_sends_queued(const struct net *n)
+{
+	return n->sends_queued > 0;
+}
+
 int net_run_once(struct net *n, uint64_t timeout_us)
 {
 	struct io_uring_cqe *cqe;
@@ -617,6 +624,7 @@ int net_run_once(struct net *n, uint64_t timeout_us)
 	 * more than the system call.
 	 */
 	int r = io_uring_submit_and_wait_timeout(&n->ring, &cqe, 1, tsp, NULL);
+	n->sends_queued = 0;
 	if (r < 0 && r != -ETIME && r != -EINTR)
 		return r;
 	n->st.wakeups++;

@@ -58,6 +58,11 @@ struct net_stats {
 	uint64_t futex_wakes; /* clients woken through the ring (net_futex_wake) */
 };
 
+/* Whether datagram sends are queued for the next net_run_once: a UDP send
+ * completes inline, so that wait ends at once. (A futex wake completes
+ * unseen: CQE_SKIP_SUCCESS.) */
+bool net_sends_queued(const struct net *n);
+
 /* Creates the ring. Returns NULL and sets errno on failure. */
 struct net *net_new(const struct net_handlers *h, void *ctx);
 void net_free(struct net *n);
