@@ -30,6 +30,9 @@ for i in 1 2 3; do t_stop "$i" KILL; done
 for i in 1 2 3; do t_start "$i" --durable --restart-grace 0; done
 start=$(t_now_ms)
 for i in 1 2 3; do t_wait_for "node$i synced after replay" t_field_is "$i" synced yes; done
+# Synced from its own log, a daemon may not hear its peers yet, and a get
+# without a quorum fails at once ("no quorum"): wait for it too.
+for i in 1 2 3; do t_wait_for "node$i has a quorum" "$PKV" -n "node$i" wait --timeout 1; done
 t_log "all three serve again $(($(t_now_ms) - start)) ms after the restart"
 for i in 1 2 3; do
 	grep -q "durable: [0-9]* records replayed" "$T_DIR/node$i/pkvd.log" || t_fail "node$i did not replay"
