@@ -101,7 +101,11 @@ static unsigned disp_of(uint64_t tag, unsigned i)
  * the tags of max_disp + 1 slots, not all PKV_SHM_STRIPE_ENTRIES (a line
  * each: a fresh key's publish scanned 64 lines, 4 % of a daemon's CPU under
  * put-new). Raised by every placement; taken down only when the farthest
- * entry goes, by a scan of the stripe.
+ * entry goes, by a scan of the stripe, and only from beyond the eviction
+ * window: a full stripe places within PKV_SHM_PLACE_MAX slots of home, so
+ * there the bound is that small anyway, and every eviction of an entry at
+ * it rescanned the stripe's 64 lines for nothing (1 % of the daemons' time
+ * under 32-client put-new, where every new key evicts).
  */
 static void disp_rescan(struct stripe *s)
 {
@@ -121,7 +125,7 @@ static void entry_free(struct shm_segment *seg, struct stripe *s, unsigned i)
 	pkv_shm_store_rlx(&s->st->ent[i].tag, 0);
 	s->w->n_used--;
 	STAT_ADD(seg, cache_entries, -1);
-	if (tag && disp_of(tag, i) >= s->w->max_disp)
+	if (tag && s->w->max_disp >= PKV_SHM_PLACE_MAX && disp_of(tag, i) >= s->w->max_disp)
 		disp_rescan(s);
 }
 
