@@ -23,8 +23,9 @@
  * reads one cache line of the table and no entry (one probed slot in 32
  * agrees by chance); a hit reads the entry it finds. (Hash chains through
  * the entries cost two cache misses per entry passed, and the store's
- * lookups were a fifth of a busy daemon's own time.) The number's 27 bits
- * cap a store at 2^27 - 2 entries, tombstones and holes included.
+ * lookups were a third of a busy daemon's time in user space.) The
+ * number's 27 bits cap a store at 2^27 - 2 entries, tombstones and holes
+ * included.
  *
  * A key table doubles incrementally: the old table is kept while its
  * clusters move to the new one, a few per lookup, so that no call does work
