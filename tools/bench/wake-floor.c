@@ -676,6 +676,55 @@ static int wake_rate_sockets(struct wake_rate_net *net, int *peer_fd, unsigned p
 }
 
 /*
+ * Ends the server, then its peers. The server sends each peer a stop as it
+ * ends, but only the first echo of a round counts, so the slower peer may
+ * be behind on a queue full of pings, and a stop that finds the queue full
+ * is dropped: that peer then waited out its limit ("did not end in time",
+ * seen on a loaded machine). So the stop also goes from here, through the
+ * server's socket (the peers hear only it), every WAKE_SLICE_NS until the
+ * peers are gone. 0 or -errno.
+ */
+static int wake_rate_end(struct wake_kids *k, unsigned first, unsigned srv,
+			 struct wake_rate_board *b, const struct wake_rate_net *net,
+			 struct wake_result *out)
+{
+	atomic_store(&b->stop, 1);
+	atomic_fetch_add(&b->doorbell, 1);
+	wake_futex_wake(&b->doorbell, 1);
+	int rc = wake_reap(k, srv, srv + 1, now_ns() + WAKE_REAP_NS, "the server", out);
+	uint64_t deadline = now_ns() + WAKE_REAP_NS, next = 0;
+	for (;;) {
+		bool running = false;
+		for (unsigned i = first; i < srv; i++) {
+			int r = wake_reaped(k, i, "a peer", out);
+			if (r < 0)
+				return r;
+			running |= r == 0;
+		}
+		if (!running)
+			return rc;
+		if (got_signal)
+			return -EINTR;
+		uint64_t now = now_ns();
+		if (now > deadline) {
+			wake_why(out, "a peer: did not end in time");
+			return -ETIMEDOUT;
+		}
+		if (now >= next) {
+			uint8_t buf[WAKE_UDP_BYTES];
+			wake_udp_fill(buf, 0, WAKE_UDP_STOP);
+			/* A full queue drops it (or the send fails): tried again. */
+			for (unsigned i = 0; i < net->peers; i++)
+				(void)sendto(net->fd, buf, sizeof(buf), MSG_DONTWAIT,
+					     (const struct sockaddr *)&net->peer[i],
+					     sizeof(net->peer[i]));
+			next = now + WAKE_SLICE_NS;
+		}
+		sleep_ns(WAKE_POLL_NS);
+	}
+}
+
+/*
  * One client-rate floor: `clients` clients and their server, which takes
  * each scan's words through a round to `peers` echoing processes first
  * (0: none). 0 and *r filled, or -errno.
@@ -763,10 +812,7 @@ static int wake_rate(double seconds, unsigned clients, unsigned peers, struct wa
 	rc = wake_reap(k, srv + 1, k->n, b->end_ns + WAKE_REAP_NS, "a client", out);
 	if (rc)
 		goto out;
-	atomic_store(&b->stop, 1);
-	atomic_fetch_add(&b->doorbell, 1);
-	wake_futex_wake(&b->doorbell, 1);
-	rc = wake_reap(k, first, srv + 1, now_ns() + WAKE_REAP_NS, "the server or a peer", out);
+	rc = wake_rate_end(k, first, srv, b, &net, out);
 	if (rc)
 		goto out;
 	uint64_t trips = 0, last = start;
