@@ -748,7 +748,7 @@ struct store_entry *store_lookup(struct store *s, struct pkv_bytes bucket, struc
 			return NULL; /* no memory to grow, and one empty slot must stay */
 	}
 	bool reuse = b->nfree > 0;
-	if (!reuse && (s->ne >= SLOT_X - 1 || vec_room(&b->order, b->n, sizeof(uint32_t)) ||
+	if (!reuse && (vec_room(&b->order, b->n, sizeof(uint32_t)) ||
 		       vec_room(&s->entries, s->ne, sizeof(struct store_entry *))))
 		return NULL;
 	size_t cls = (key.len + 7u) / 8u;
@@ -1002,7 +1002,7 @@ void store_set_max_entries(struct store *s, size_t max)
 
 bool store_full(const struct store *s)
 {
-	return s->max_entries && s->nlive >= s->max_entries;
+	return (s->max_entries && s->nlive >= s->max_entries) || s->ne >= SLOT_X - 1;
 }
 
 uint64_t store_refused(const struct store *s)

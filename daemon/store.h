@@ -119,6 +119,8 @@ void store_dirty_reset(struct store *s);
  * A cap on entries (keys of every bucket, tombstones included; 0: none, the
  * default). At the cap store_lookup() creates nothing and returns NULL, as
  * without memory; store_full() tells the two apart, store_refused() counts.
+ * The store's own cap, 2^27 - 2 entry numbers (store.c, key tables), counts
+ * as full too, whatever the cap set here.
  */
 /* Chosen entries whose bindings include a pid or a node: what a sweep after
  * a peer's loss or a process's exit has to look at. */
