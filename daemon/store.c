@@ -539,6 +539,12 @@ uint64_t store_bytes(const struct store *s)
 	return s->bytes;
 }
 
+/* The entry a used slot names. */
+static struct store_entry *slot_entry(const struct store *s, key_slot v)
+{
+	return entry_get(s, (v & SLOT_X) - 1);
+}
+
 /*
  * Probes table t (size slots) for key, from its home slot to the first empty
  * one. Returns its slot, or NULL with *hole (if given) at that empty slot.
@@ -555,7 +561,7 @@ static key_slot *probe(const struct store *s, key_slot *t, size_t size, uint32_t
 			return NULL;
 		}
 		if (!((*sl ^ h) & SLOT_TAG)) {
-			const struct store_entry *e = entry_get(s, (*sl & SLOT_X) - 1);
+			const struct store_entry *e = slot_entry(s, *sl);
 			if (e->khash == h && e->key.len == key.len &&
 			    !memcmp(e->key.p, key.p, key.len))
 				return sl;
@@ -566,7 +572,7 @@ static key_slot *probe(const struct store *s, key_slot *t, size_t size, uint32_t
 /* The hash of the key in a used slot. */
 static uint32_t slot_hash(const struct store *s, key_slot v)
 {
-	return entry_get(s, (v & SLOT_X) - 1)->khash;
+	return slot_entry(s, v)->khash;
 }
 
 /* True when old slot i (or a home at i) is in the part already moved. */
@@ -659,7 +665,7 @@ static void bucket_migrate(struct store_bucket *b, size_t slots)
 		for (size_t k = 0; k < ahead; k++) {
 			key_slot v = b->old[(b->start + first + k) & mask];
 			if (v)
-				__builtin_prefetch(entry_get(b->s, (v & SLOT_X) - 1));
+				__builtin_prefetch(slot_entry(b->s, v));
 		}
 		for (size_t k = 0; k < ahead && b->old; k++) {
 			key_slot v = b->old[(b->start + b->moved) & mask];
@@ -732,7 +738,7 @@ struct store_entry *store_lookup(struct store *s, struct pkv_bytes bucket, struc
 	key_slot *hole;
 	key_slot *found = slot_find(b, h, key, &hole);
 	if (found)
-		return entry_get(s, (*found & SLOT_X) - 1);
+		return slot_entry(s, *found);
 	if (!create)
 		return NULL;
 	if (store_full(s)) {
@@ -1031,7 +1037,7 @@ int store_collect(struct store *s, struct store_entry *e)
 	}
 	bucket_migrate(b, MIGRATE_STEP);
 	key_slot *sl = slot_find(b, e->khash, e->key, NULL);
-	if (!sl || entry_get(s, (*sl & SLOT_X) - 1) != e)
+	if (!sl || slot_entry(s, *sl) != e)
 		return -ENOENT; /* not in its table: a broken store */
 	uint32_t x = *sl & SLOT_X;
 	if (sl >= b->tab && sl < b->tab + b->tab_size)
