@@ -162,10 +162,16 @@ static int wake_reaped(struct wake_kids *k, unsigned i, const char *who, struct 
 	return -ECHILD;
 }
 
-/* Waits for children [from, to) to end on their own until `deadline`: 0 or -errno. */
-static int wake_reap(struct wake_kids *k, unsigned from, unsigned to, uint64_t deadline,
-		     const char *who, struct wake_result *out)
+/*
+ * Waits for children [from, to) to end on their own until `deadline`, doing
+ * poke(arg) first and then every WAKE_SLICE_NS while they run (NULL: none):
+ * 0 or -errno.
+ */
+static int wake_reap_poking(struct wake_kids *k, unsigned from, unsigned to, uint64_t deadline,
+			    const char *who, struct wake_result *out, void (*poke)(const void *),
+			    const void *arg)
 {
+	uint64_t next = 0;
 	for (;;) {
 		bool running = false;
 		for (unsigned i = from; i < to; i++) {
@@ -178,12 +184,24 @@ static int wake_reap(struct wake_kids *k, unsigned from, unsigned to, uint64_t d
 			return 0;
 		if (got_signal)
 			return -EINTR;
-		if (now_ns() > deadline) {
+		uint64_t now = now_ns();
+		if (now > deadline) {
 			wake_why(out, "%s: did not end in time", who);
 			return -ETIMEDOUT;
 		}
+		if (poke && now >= next) {
+			poke(arg);
+			next = now + WAKE_SLICE_NS;
+		}
 		sleep_ns(WAKE_POLL_NS);
 	}
+}
+
+/* Waits for children [from, to) to end on their own until `deadline`: 0 or -errno. */
+static int wake_reap(struct wake_kids *k, unsigned from, unsigned to, uint64_t deadline,
+		     const char *who, struct wake_result *out)
+{
+	return wake_reap_poking(k, from, to, deadline, who, out, NULL, NULL);
 }
 
 /* --- futexes ----------------------------------------------------------------- */
@@ -510,18 +528,22 @@ static bool wake_rate_posted(uint32_t w)
 	return w == WAKE_SLOT_POSTED || w == WAKE_SLOT_WAITING;
 }
 
-/* The datagram of round seq (or the stop) to every peer: 0 or an errno value. */
+/*
+ * The datagram of round seq (or the stop) to every peer, each tried even
+ * when one before failed: 0 or the first errno value.
+ */
 static int wake_rate_send(const struct wake_rate_net *net, uint64_t seq, uint8_t kind)
 {
 	uint8_t buf[WAKE_UDP_BYTES];
 	wake_udp_fill(buf, seq, kind);
+	int e = 0;
 	for (unsigned i = 0; i < net->peers; i++) {
 		errno = 0;
 		if (sendto(net->fd, buf, sizeof(buf), 0, (const struct sockaddr *)&net->peer[i],
-			   sizeof(net->peer[i])) != (ssize_t)sizeof(buf))
-			return errno ? errno : EIO;
+			   sizeof(net->peer[i])) != (ssize_t)sizeof(buf) && !e)
+			e = errno ? errno : EIO;
 	}
-	return 0;
+	return e;
 }
 
 /*
@@ -675,6 +697,12 @@ static int wake_rate_sockets(struct wake_rate_net *net, int *peer_fd, unsigned p
 	return 0;
 }
 
+/* The stop to every peer again (a full queue drops it, or the send fails). */
+static void wake_rate_stop_peers(const void *net)
+{
+	(void)wake_rate_send(net, 0, WAKE_UDP_STOP);
+}
+
 /*
  * Ends the server, then its peers. The server sends each peer a stop as it
  * ends, but only the first echo of a round counts, so the slower peer may
@@ -692,36 +720,9 @@ static int wake_rate_end(struct wake_kids *k, unsigned first, unsigned srv,
 	atomic_fetch_add(&b->doorbell, 1);
 	wake_futex_wake(&b->doorbell, 1);
 	int rc = wake_reap(k, srv, srv + 1, now_ns() + WAKE_REAP_NS, "the server", out);
-	uint64_t deadline = now_ns() + WAKE_REAP_NS, next = 0;
-	for (;;) {
-		bool running = false;
-		for (unsigned i = first; i < srv; i++) {
-			int r = wake_reaped(k, i, "a peer", out);
-			if (r < 0)
-				return r;
-			running |= r == 0;
-		}
-		if (!running)
-			return rc;
-		if (got_signal)
-			return -EINTR;
-		uint64_t now = now_ns();
-		if (now > deadline) {
-			wake_why(out, "a peer: did not end in time");
-			return -ETIMEDOUT;
-		}
-		if (now >= next) {
-			uint8_t buf[WAKE_UDP_BYTES];
-			wake_udp_fill(buf, 0, WAKE_UDP_STOP);
-			/* A full queue drops it (or the send fails): tried again. */
-			for (unsigned i = 0; i < net->peers; i++)
-				(void)sendto(net->fd, buf, sizeof(buf), MSG_DONTWAIT,
-					     (const struct sockaddr *)&net->peer[i],
-					     sizeof(net->peer[i]));
-			next = now + WAKE_SLICE_NS;
-		}
-		sleep_ns(WAKE_POLL_NS);
-	}
+	int r = wake_reap_poking(k, first, srv, now_ns() + WAKE_REAP_NS, "a peer", out,
+				 wake_rate_stop_peers, net);
+	return r ? r : rc;
 }
 
 /*
