@@ -1878,16 +1878,34 @@ static void usage(void)
 	exit(64);
 }
 
+/* The run's timing and the checker's bounds (--bound-ms: bound_arg). */
+static void set_bounds(unsigned bound_arg)
+{
+	/* Generous bounds: a loaded 2-core machine, sanitizer builds slower. */
+	unsigned scale = getenv("PKV_SANITIZED") && atoi(getenv("PKV_SANITIZED")) ? 2 : 1;
+	S.ft_ms = 1000;
+	S.hb_ms = 50; /* 20 heartbeats per failure timeout: loss cannot fake a node down */
+	S.bound_ms = bound_arg ? bound_arg : (S.ft_ms + 2500u) * scale;
+	/*
+	 * The lease with its margin is the failure timeout (docs/design.md
+	 * §5.1): a cut-off daemon stops vouching before the majority can end
+	 * its lifetimes and vouches again only once their erasures are in; a
+	 * daemon that holds its lease learns of an erasure by the ERASE's
+	 * retransmission (every 100 ms), which loss and delay hold up a little.
+	 */
+	S.lease_bound_ms = S.ft_ms * scale;
+	S.op_timeout_ms = 4000u * scale;
+	S.ready_ms = 60000u * scale;
+}
+
 /*
  * --check HISTORY (repeatable): the checker alone over recorded histories
  * (a kept run dir's hist-* files, or a crafted one), with the bounds of a
- * plain run; no daemon. Exit 1 on a violation.
+ * run (set_bounds); no daemon. Exit 1 on a violation.
  */
 #define MAX_CHECK 16
 static int check_only(char **path, int n)
 {
-	S.bound_ms = 1000 + 2500;
-	S.lease_bound_ms = 1000;
 	for (int i = 0; i < n; i++)
 		load_history(path[i]);
 	check_history();
@@ -1933,6 +1951,7 @@ int main(int argc, char **argv)
 		else
 			usage();
 	}
+	set_bounds(bound_arg);
 	if (n_check)
 		return check_only(check_path, n_check);
 	if (S.clients < 1 || S.clients > MAX_CLIENTS || S.seconds < 1 || S.observers < 0 ||
@@ -1942,21 +1961,6 @@ int main(int argc, char **argv)
 	S.pkvd = getenv("PKVD");
 	if (!S.pkvd || !*S.pkvd)
 		usage();
-	/* Generous bounds: a loaded 2-core machine, sanitizer builds slower. */
-	unsigned scale = getenv("PKV_SANITIZED") && atoi(getenv("PKV_SANITIZED")) ? 2 : 1;
-	S.ft_ms = 1000;
-	S.hb_ms = 50; /* 20 heartbeats per failure timeout: loss cannot fake a node down */
-	S.bound_ms = bound_arg ? bound_arg : (S.ft_ms + 2500u) * scale;
-	/*
-	 * The lease with its margin is the failure timeout (docs/design.md
-	 * §5.1): a cut-off daemon stops vouching before the majority can end
-	 * its lifetimes and vouches again only once their erasures are in; a
-	 * daemon that holds its lease learns of an erasure by the ERASE's
-	 * retransmission (every 100 ms), which loss and delay hold up a little.
-	 */
-	S.lease_bound_ms = S.ft_ms * scale;
-	S.op_timeout_ms = 4000u * scale;
-	S.ready_ms = 60000u * scale;
 	signal(SIGPIPE, SIG_IGN);
 	printf("# scenario seed=%" PRIu64 " seconds=%u clients=%d erasure bound=%u ms lease bound=%u ms "
 	       "membership=%s durable=%s pkvd=%s\n",
