@@ -9,7 +9,8 @@
 # --wakeup-floor reports the machine's floors for an in-memory put (futex
 # and UDP round trips, their chain, C clients' rate against one server, and
 # against one server that takes each batch through a round trip to two
-# peers) in text and JSON, consistent with each other and with the put; a signal in
+# peers, and one client's round trips through a server that waits for the
+# echoes of both peers, the fast round's shape) in text and JSON, consistent with each other and with the put; a signal in
 # the middle ends it at once with no process left behind; a bad
 # --wakeup-floor is a usage error. No speed is judged.
 . "$(dirname "$0")/lib.sh"
@@ -68,7 +69,9 @@ for k in ("wake_seconds", "wake_futex_trips", "wake_futex_p50_ns", "wake_futex_p
           "wake_chain_p50_ns", "wake_clients", "wake_client_trips", "wake_client_ns",
           "wake_client_rate", "p50_over_chain_p50", "ops_per_s_over_client_rate",
           "wake_replicated_peers", "wake_replicated_trips", "wake_replicated_ns",
-          "wake_replicated_rounds", "wake_replicated_rate", "ops_per_s_over_replicated_rate"):
+          "wake_replicated_rounds", "wake_replicated_rate", "ops_per_s_over_replicated_rate",
+          "wake_fast_peers", "wake_fast_trips", "wake_fast_p50_ns", "wake_fast_p99_ns",
+          "p50_over_fast_p50"):
     need(isinstance(w.get(k), num) and not isinstance(w.get(k), bool), k + " is not a number")
 need(w["wake_seconds"] == 0.6, "wake_seconds is not the 0.6 asked")
 need(w["wake_futex_trips"] >= 20 and w["wake_udp_trips"] >= 20, "fewer than 20 round trips")
@@ -93,8 +96,13 @@ need(abs(w["wake_replicated_rate"] - w["wake_replicated_trips"] * 1e9 / w["wake_
      <= 0.01 * w["wake_replicated_rate"], "the replicated rate is not trips over their time")
 need(abs(w["ops_per_s_over_replicated_rate"] * w["wake_replicated_rate"] - d["ops_per_s"])
      <= 0.01 * d["ops_per_s"], "ops_per_s_over_replicated_rate is not the put's ops/s over it")
+need(w["wake_fast_peers"] == 2, "the fast-round floor has not two peers")
+need(w["wake_fast_trips"] >= 1, "no fast-round round trip timed")
+need(0 < w["wake_fast_p50_ns"] <= w["wake_fast_p99_ns"], "fast-round p50/p99 out of order")
+need(abs(w["p50_over_fast_p50"] * w["wake_fast_p50_ns"] - d["p50_ns"]) <= 0.01 * d["p50_ns"],
+     "p50_over_fast_p50 is not the put's p50 over the fast-round floor")
 PY
-t_log "--wakeup-floor --json: futex and UDP round trips, chain = futex + UDP, both client rates, the ratios"
+t_log "--wakeup-floor --json: futex and UDP round trips, chain = futex + UDP, both client rates, the fast round, the ratios"
 
 out=$(bench --fdatasync-floor 0.2 --floor-writers 3 --wakeup-floor 0.6 2>"$T_DIR/floor.err") ||
 	t_fail "pkv-bench --floor-writers 3 exited $?: $(cat "$T_DIR/floor.err")"
@@ -116,10 +124,12 @@ for re in "^wakeup floor: futex round trip between two processes p50 $us p99 $us
 	'^wakeup floor: client-rate floor, 1 client in lockstep with one server through futexes: [0-9]+ round trips/s' \
 	'^wakeup floor: put-new ops/s / client-rate floor = [0-9.]+$' \
 	'^wakeup floor: replicated-rate floor, .* to 2 peer processes .*: [0-9]+ round trips/s \([0-9]+ in [0-9.]+ s, [0-9.]+ a batch\)$' \
-	'^wakeup floor: put-new ops/s / replicated-rate floor = [0-9.]+$'; do
+	'^wakeup floor: put-new ops/s / replicated-rate floor = [0-9.]+$' \
+	"^wakeup floor: fast-round floor, 1 client .* all 2 peer processes \(every voter\): p50 $us p99 $us \([0-9]+ trips\)$" \
+	'^wakeup floor: put-new p50 / fast-round floor = [0-9.]+$'; do
 	grep -Eq "$re" <<<"$out" || t_fail "no line like /$re/"
 done
-t_log "--wakeup-floor beside --fdatasync-floor: text shows the four wakeup floors and the ratios"
+t_log "--wakeup-floor beside --fdatasync-floor: text shows the five wakeup floors and the ratios"
 
 # A SIGTERM while the floor's processes run (a 30 s floor): pkv-bench ends
 # at once, as interrupted, and none of its processes (each has the run's

@@ -137,14 +137,16 @@ static void usage(FILE *f)
 	      "                      a round lasting until the last sync returns\n"
 	      "  --floor-writers W   W of the co-located floor, 1..64 (default: the voters of\n"
 	      "                      --cluster N, else of the run dir's cluster, else 3)\n"
-	      "  --wakeup-floor S    after the run, S seconds (a quarter each) of the machine's\n"
+	      "  --wakeup-floor S    after the run, S seconds (a fifth each) of the machine's\n"
 	      "                      floors for an in-memory put: a futex round trip and a UDP\n"
 	      "                      round trip over 127.0.0.1 between two processes (their p50s\n"
 	      "                      added: the chain floor), and the round trips/s of --clients\n"
 	      "                      processes in lockstep with one server through futexes (the\n"
 	      "                      client-rate floor), then with a server that takes each batch\n"
 	      "                      through a UDP round trip to two peer processes first (the\n"
-	      "                      replicated-rate floor); the main p50 and ops/s against them\n"
+	      "                      replicated-rate floor), and one client's round trips through\n"
+	      "                      a server that answers once both peers echoed (the fast-round\n"
+	      "                      floor); the main p50 and ops/s against them\n"
 	      "  --json              print one JSON object\n"
 	      "exit status: 0 ok, 1 a value did not verify, 64 usage, 69 daemon unavailable\n",
 	      f);

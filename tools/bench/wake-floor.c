@@ -6,7 +6,7 @@
  * shared memory and a futex wake) -> a peer daemon (UDP) -> back -> client
  * (docs/design.md §3.4, the fast round): at least one futex round trip
  * between two processes and one UDP round trip between two processes.
- * Four measurements, one after the other, a quarter of the time each:
+ * Five measurements, one after the other, a fifth of the time each:
  *
  *   futex   a parent and a forked child pass a turn back and forth through
  *           a word in a shared anonymous mapping, each FUTEX_WAITing (not
@@ -30,6 +30,13 @@
  *           in flight. A reference rather than a bound: the CPUs idle now
  *           and then while a round waits, which overlapping rounds could
  *           use.
+ *   fast    one client in lockstep with the same server, which takes each
+ *           request through a UDP round trip to WAKE_PEERS peers and
+ *           answers once every peer echoed (the fast round's quorum: all
+ *           three voters, docs/design.md §3.4); each round trip timed.
+ *           The shape of a lone client's fast put with its three voters
+ *           on this machine, and the scheduler's share in it: the peers
+ *           wake together and share the CPUs with the server.
  *
  * chain floor = futex p50 + udp p50.
  *
@@ -510,6 +517,9 @@ struct wake_rate_board {
 	_Atomic uint32_t stop; /* the server's end */
 	uint64_t end_ns;       /* the clients' end, set before go */
 	uint64_t rounds;       /* the server's rounds to its peers, written at its end */
+	uint32_t all;          /* a round waits for every peer's echo, not the first */
+	uint64_t *lat;         /* client 0's round trips (ns), a shared map; NULL: untimed */
+	uint64_t lat_n;        /* how many, written by client 0 at its end */
 	/* The server's sleep: `sleeping` set while it is (about to be) on the doorbell. */
 	_Atomic uint32_t sleeping __attribute__((aligned(64)));
 	_Atomic uint32_t doorbell;
@@ -548,21 +558,30 @@ static int wake_rate_send(const struct wake_rate_net *net, uint64_t seq, uint8_t
 
 /*
  * One round: round seq's datagram to every peer, back at the first echo of
- * it (the server and one peer: two of three); the other peers' echoes are
- * read and passed over in later rounds. Sent again after WAKE_RESEND_NS
- * without an echo. 0 or an errno value.
+ * it (the server and one peer: two of three), or with `all` at the echoes
+ * of every peer (the fast round's quorum: every voter); the other echoes
+ * are read and passed over in later rounds. Sent again after
+ * WAKE_RESEND_NS without the echoes it waits for. 0 or an errno value.
  */
-static int wake_rate_round(const struct wake_rate_net *net, uint64_t seq, uint64_t limit)
+static int wake_rate_round(const struct wake_rate_net *net, uint64_t seq, bool all,
+			   uint64_t limit)
 {
 	uint64_t sent = now_ns();
+	uint32_t heard = 0, want = all ? (1u << net->peers) - 1 : 0;
 	int e = wake_rate_send(net, seq, WAKE_UDP_PING);
 	while (!e) {
 		uint8_t buf[WAKE_UDP_BYTES + 1];
 		uint64_t got;
-		ssize_t r = recv(net->fd, buf, sizeof(buf), 0);
+		struct sockaddr_in from;
+		socklen_t from_len = sizeof(from);
+		ssize_t r = recvfrom(net->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from,
+				     &from_len);
 		if (r == WAKE_UDP_BYTES) {
 			memcpy(&got, buf, sizeof(got));
-			if (got == seq)
+			for (unsigned i = 0; got == seq && i < net->peers; i++)
+				if (from.sin_port == net->peer[i].sin_port)
+					heard |= 1u << i;
+			if (heard && (heard & want) == want)
 				return 0;
 			continue;
 		}
@@ -592,7 +611,7 @@ static int wake_rate_scan(struct wake_rate_board *b, unsigned clients,
 		if (wake_rate_posted(atomic_load(&b->slot[i].word)))
 			taken[n++] = (uint16_t)i;
 	if (n && net->peers) {
-		int e = wake_rate_round(net, ++b->rounds, limit);
+		int e = wake_rate_round(net, ++b->rounds, b->all != 0, limit);
 		if (e)
 			return -e;
 	}
@@ -642,8 +661,10 @@ static _Noreturn void wake_rate_client(struct wake_rate_board *b, struct wake_ra
 		if (now_ns() > limit)
 			_exit(ETIMEDOUT);
 	}
-	uint64_t trips = 0, end = b->end_ns;
+	uint64_t trips = 0, end = b->end_ns, n_lat = 0;
+	uint64_t *lat = s == &b->slot[0] ? b->lat : NULL;
 	while (trips < WAKE_RATE_TRIPS_MAX && now_ns() < end) {
+		uint64_t t0 = now_ns();
 		atomic_store(&s->word, WAKE_SLOT_POSTED);
 		if (atomic_load(&b->sleeping)) {
 			atomic_fetch_add(&b->doorbell, 1);
@@ -660,7 +681,11 @@ static _Noreturn void wake_rate_client(struct wake_rate_board *b, struct wake_ra
 				_exit(ETIMEDOUT);
 		}
 		trips++;
+		if (lat && n_lat < WAKE_TRIPS_MAX)
+			lat[n_lat++] = now_ns() - t0;
 	}
+	if (lat)
+		b->lat_n = n_lat;
 	s->trips = trips;
 	s->end_ns = now_ns();
 	_exit(0);
@@ -728,21 +753,29 @@ static int wake_rate_end(struct wake_kids *k, unsigned first, unsigned srv,
 /*
  * One client-rate floor: `clients` clients and their server, which takes
  * each scan's words through a round to `peers` echoing processes first
- * (0: none). 0 and *r filled, or -errno.
+ * (0: none), answered at the first echo or, with `all`, at every peer's
+ * (the fast-round floor, which also times client 0's round trips). 0 and
+ * *r filled, or -errno.
  */
-static int wake_rate(double seconds, unsigned clients, unsigned peers, struct wake_kids *k,
-		     struct wake_rate_result *res, struct wake_result *out)
+static int wake_rate(double seconds, unsigned clients, unsigned peers, bool all,
+		     struct wake_kids *k, struct wake_rate_result *res, struct wake_result *out)
 {
-	const char *what = peers ? "replicated rate" : "client rate";
+	const char *what = all ? "fast round" : peers ? "replicated rate" : "client rate";
 	size_t len = sizeof(struct wake_rate_board) + clients * sizeof(struct wake_rate_slot);
+	size_t lat_len = all ? WAKE_TRIPS_MAX * sizeof(uint64_t) : 0;
 	struct wake_rate_net net = {.fd = -1};
 	int peer_fd[WAKE_PEERS] = {-1, -1};
 	struct wake_rate_board *b = wake_map(len);
-	if (!b) {
+	uint64_t *lat = all && b ? wake_map(lat_len) : NULL;
+	if (!b || (all && !lat)) {
 		int e = errno;
 		wake_why(out, "%s: mmap: %s", what, strerror(e));
+		if (b)
+			munmap(b, len);
 		return -e;
 	}
+	b->all = all;
+	b->lat = lat;
 	int rc = peers ? wake_rate_sockets(&net, peer_fd, peers, out) : 0;
 	if (rc)
 		goto out;
@@ -829,16 +862,23 @@ static int wake_rate(double seconds, unsigned clients, unsigned peers, struct wa
 	}
 	*res = (struct wake_rate_result){.clients = clients,
 					 .peers = peers,
+					 .all = all,
 					 .trips = trips,
 					 .ns = last - start,
 					 .rounds = b->rounds,
 					 .rate = (double)trips * 1e9 / (double)(last - start)};
+	if (lat) {
+		res->lat_n = b->lat_n;
+		stats_p50_p99(lat, b->lat_n, &res->p50, &res->p99);
+	}
 out:
 	if (net.fd >= 0)
 		close(net.fd);
 	for (unsigned i = 0; i < WAKE_PEERS; i++)
 		if (peer_fd[i] >= 0)
 			close(peer_fd[i]);
+	if (lat)
+		munmap(lat, lat_len);
 	munmap(b, len);
 	return rc;
 }
@@ -863,13 +903,16 @@ int wake_floor(double seconds, unsigned clients, struct wake_result *out)
 	}
 	/* Buffered output must not be written again by a child (they _exit anyway). */
 	fflush(NULL);
-	rc = wake_futex(seconds / 4, samples, k, out);
+	double part = seconds / WAKE_PARTS;
+	rc = wake_futex(part, samples, k, out);
 	if (!rc)
-		rc = wake_udp(seconds / 4, samples, k, out);
+		rc = wake_udp(part, samples, k, out);
 	if (!rc)
-		rc = wake_rate(seconds / 4, clients, 0, k, &out->direct, out);
+		rc = wake_rate(part, clients, 0, false, k, &out->direct, out);
 	if (!rc)
-		rc = wake_rate(seconds / 4, clients, WAKE_PEERS, k, &out->replicated, out);
+		rc = wake_rate(part, clients, WAKE_PEERS, false, k, &out->replicated, out);
+	if (!rc)
+		rc = wake_rate(part, 1, WAKE_PEERS, true, k, &out->fast, out);
 out:
 	if (k)
 		wake_kill(k);
@@ -931,12 +974,23 @@ void wake_print_text(FILE *f, const struct wake_result *w, const struct phase_re
 			stats_ratio(base->ops_per_s, r->rate));
 	fprintf(f, "wakeup floor: %s ops/s / replicated-rate floor = %.3f\n", wl,
 		stats_ratio(main_pr->ops_per_s, r->rate));
+	const struct wake_rate_result *x = &w->fast;
+	fprintf(f,
+		"wakeup floor: fast-round floor, 1 client in lockstep with one server that answers"
+		" after the echoes of all %u peer processes (every voter): p50 %.1f us p99 %.1f us"
+		" (%" PRIu64 " trips)\n",
+		x->peers, (double)x->p50 / 1e3, (double)x->p99 / 1e3, x->lat_n);
+	if (base)
+		fprintf(f, "wakeup floor: baseline p50 / fast-round floor = %.2f\n",
+			stats_ratio((double)base->p50, (double)x->p50));
+	fprintf(f, "wakeup floor: %s p50 / fast-round floor = %.2f\n", wl,
+		stats_ratio((double)main_pr->p50, (double)x->p50));
 }
 
 void wake_print_json(FILE *f, const struct wake_result *w, const struct phase_result *main_pr,
 		     const struct phase_result *base)
 {
-	const struct wake_rate_result *d = &w->direct, *r = &w->replicated;
+	const struct wake_rate_result *d = &w->direct, *r = &w->replicated, *x = &w->fast;
 	/* Own field names, apart from the phase's and the disk floor's. */
 	fprintf(f,
 		", \"wakeup_floor\": {\"wake_seconds\": %.6g, \"wake_futex_trips\": %" PRIu64
@@ -949,18 +1003,23 @@ void wake_print_json(FILE *f, const struct wake_result *w, const struct phase_re
 		", \"ops_per_s_over_client_rate\": %.6g, \"wake_replicated_peers\": %u"
 		", \"wake_replicated_trips\": %" PRIu64 ", \"wake_replicated_ns\": %" PRIu64
 		", \"wake_replicated_rounds\": %" PRIu64 ", \"wake_replicated_rate\": %.1f"
-		", \"ops_per_s_over_replicated_rate\": %.6g",
+		", \"ops_per_s_over_replicated_rate\": %.6g, \"wake_fast_peers\": %u"
+		", \"wake_fast_trips\": %" PRIu64 ", \"wake_fast_p50_ns\": %" PRIu64
+		", \"wake_fast_p99_ns\": %" PRIu64 ", \"p50_over_fast_p50\": %.6g",
 		w->seconds, w->futex_n, w->futex_p50, w->futex_p99, WAKE_UDP_BYTES, w->udp_n,
 		w->udp_p50, w->udp_p99, w->chain_p50, d->clients, d->trips, d->ns, d->rate,
 		stats_ratio((double)main_pr->p50, (double)w->chain_p50),
 		stats_ratio(main_pr->ops_per_s, d->rate), r->peers, r->trips, r->ns, r->rounds,
-		r->rate, stats_ratio(main_pr->ops_per_s, r->rate));
+		r->rate, stats_ratio(main_pr->ops_per_s, r->rate), x->peers, x->lat_n, x->p50,
+		x->p99, stats_ratio((double)main_pr->p50, (double)x->p50));
 	if (base)
 		fprintf(f,
 			", \"baseline_p50_over_chain_p50\": %.6g"
 			", \"baseline_ops_per_s_over_client_rate\": %.6g"
-			", \"baseline_ops_per_s_over_replicated_rate\": %.6g",
+			", \"baseline_ops_per_s_over_replicated_rate\": %.6g"
+			", \"baseline_p50_over_fast_p50\": %.6g",
 			stats_ratio((double)base->p50, (double)w->chain_p50),
-			stats_ratio(base->ops_per_s, d->rate), stats_ratio(base->ops_per_s, r->rate));
+			stats_ratio(base->ops_per_s, d->rate), stats_ratio(base->ops_per_s, r->rate),
+			stats_ratio((double)base->p50, (double)x->p50));
 	fputc('}', f);
 }

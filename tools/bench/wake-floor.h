@@ -9,6 +9,7 @@
 #ifndef PKV_BENCH_WAKE_FLOOR_H
 #define PKV_BENCH_WAKE_FLOOR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -16,17 +17,21 @@
 #define WAKE_TRIPS_MAX (1u << 20) /* of each ping-pong */
 #define WAKE_UDP_BYTES 128     /* each UDP ping's datagram, there and back */
 #define WAKE_PEERS 2           /* the replicated floor's peers: three voters in all */
+#define WAKE_PARTS 5           /* the measurements, one after the other */
 
 /*
  * A client-rate floor: `clients` processes, each in lockstep with one
  * server process, trips round trips in ns, `rate` per second; with peers,
  * the server took each scan's words through `rounds` UDP round trips to
- * them before it answered.
+ * them before it answered, at the first echo or, with `all`, at every
+ * peer's; with `all`, lat_n of client 0's round trips timed (ns).
  */
 struct wake_rate_result {
 	unsigned clients, peers;
+	bool all;
 	uint64_t trips, ns, rounds;
 	double rate;
+	uint64_t lat_n, p50, p99;
 };
 
 /* Latencies in ns. */
@@ -41,12 +46,18 @@ struct wake_result {
 	struct wake_rate_result direct;
 	/* The replicated-rate floor: a server that answers after a round to WAKE_PEERS peers. */
 	struct wake_rate_result replicated;
-	double seconds; /* asked for, all four together */
+	/*
+	 * The fast-round floor: one client, a server that answers after the
+	 * echoes of all WAKE_PEERS peers (the fast round's quorum, every
+	 * voter), each round trip timed.
+	 */
+	struct wake_rate_result fast;
+	double seconds; /* asked for, all parts together */
 	char why[200];	/* on failure: what failed, and where */
 };
 
 /*
- * The four floors, a quarter of `seconds` each (at least WAKE_ROUNDS_MIN
+ * The five floors, a fifth of `seconds` each (at least WAKE_ROUNDS_MIN
  * round trips of each ping-pong, at most WAKE_TRIPS_MAX). 0 and *out
  * filled, or -errno with *out zeroed but for `why` (-EINVAL: clients
  * outside 1..WAKE_CLIENTS_MAX or seconds not positive; -EINTR: pkv-bench
