@@ -30,7 +30,7 @@ for n in 1 2 3; do
 	done
 	rc=0; t_pkv -n "node$n" get one-too-many >/dev/null 2>&1 || rc=$?
 	[ "$rc" = 69 ] || t_fail "node$n: get of a key it has no room for: exit $rc, want 69"
-	t_pkv -n "node$n" stats | grep -Eq ' max_keys='"$MAX"' keys_refused=[1-9]' ||
+	grep -Eq ' max_keys='"$MAX"' keys_refused=[1-9]' <<<"$(t_pkv -n "node$n" stats)" ||
 		t_fail "node$n does not count refused keys"
 	kill -0 "${T_PID[$n]}" || t_fail "node$n died"
 done

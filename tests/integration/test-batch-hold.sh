@@ -31,8 +31,8 @@ bench() {
 		--warmup-ops 0 --keys 16 --seconds 120 2>"$T_DIR/bench.err") ||
 		t_fail "pkv-bench, $2 clients: exit $?: $(cat "$T_DIR/bench.err")"
 	echo "$out" | sed 's/^/  | /'
-	echo "$out" | grep -Eq '^  errors +0$' || t_fail "$2 clients: a put failed"
-	echo "$out" | grep -Eq "^  ops +$(($2 * $3)) in" || t_fail "$2 clients: not $(($2 * $3)) puts"
+	grep -Eq '^  errors +0$' <<<"$out" || t_fail "$2 clients: a put failed"
+	grep -Eq "^  ops +$(($2 * $3)) in" <<<"$out" || t_fail "$2 clients: not $(($2 * $3)) puts"
 }
 # chosen I BUCKET: the keys of BUCKET nodeI has learned as chosen
 chosen() { "$PKV" -n "node$1" stats | sed -n "s/^bucket: $2 .* chosen=\([0-9]*\) .*/\1/p"; }
@@ -68,7 +68,7 @@ for round in 1 2 3; do
 		--warmup-ops 0 --seconds 120 2>"$T_DIR/bench.err") ||
 		t_fail "pkv-bench get-miss: exit $?: $(cat "$T_DIR/bench.err")"
 	echo "$out" | sed 's/^/  | /'
-	echo "$out" | grep -Eq '^  errors +0$' || t_fail "get-miss: a get failed"
+	grep -Eq '^  errors +0$' <<<"$out" || t_fail "get-miss: a get failed"
 	p99=$(echo "$out" | sed -n 's/^  latency µs .* p99 \([0-9]*\)\..*/\1/p')
 	[ -n "$p99" ] || t_fail "get-miss: no p99 in the output"
 	[ "$p99" -lt 50000 ] ||

@@ -107,12 +107,12 @@ t_log "--wakeup-floor --json: futex and UDP round trips, chain = futex + UDP, bo
 out=$(bench --fdatasync-floor 0.2 --floor-writers 3 --wakeup-floor 0.6 2>"$T_DIR/floor.err") ||
 	t_fail "pkv-bench --floor-writers 3 exited $?: $(cat "$T_DIR/floor.err")"
 echo "$out" | sed 's/^/  | /'
-echo "$out" | grep -Eq '^floor: fdatasync of a 4 KiB append p50 [0-9.]+ us p99 [0-9.]+ us' ||
+grep -Eq '^floor: fdatasync of a 4 KiB append p50 [0-9.]+ us p99 [0-9.]+ us' <<<"$out" ||
 	t_fail "the one-writer floor line is gone"
-echo "$out" | grep -Eq '^floor: 3 writers in lockstep.* p50 [0-9.]+ us p99 [0-9.]+ us \([0-9]+ rounds\)' ||
+grep -Eq '^floor: 3 writers in lockstep.* p50 [0-9.]+ us p99 [0-9.]+ us \([0-9]+ rounds\)' <<<"$out" ||
 	t_fail "no line of the 3-writer floor"
-echo "$out" | grep -Eq '^floor: put-new p50 / fdatasync p50 = [0-9.]+$' || t_fail "no ratio to the one-writer floor"
-echo "$out" | grep -Eq '^floor: put-new p50 / 3-writer floor p50 = [0-9.]+$' || t_fail "no ratio to the 3-writer floor"
+grep -Eq '^floor: put-new p50 / fdatasync p50 = [0-9.]+$' <<<"$out" || t_fail "no ratio to the one-writer floor"
+grep -Eq '^floor: put-new p50 / 3-writer floor p50 = [0-9.]+$' <<<"$out" || t_fail "no ratio to the 3-writer floor"
 left=$(ls -A "$floor_dir")
 [ -z "$left" ] || t_fail "the floor left files behind: $left"
 t_log "--floor-writers 3 overrides the run dir; text shows both floors; no file is left"

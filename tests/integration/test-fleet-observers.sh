@@ -124,7 +124,7 @@ fi
 
 # Promoting an observer and back is a change of the voters.
 [ "$(t_pkv -n node1 member list | grep -E '^node4 ')" != "" ] || t_fail "member list lacks node4"
-t_pkv -n node1 member list | grep -Eq '^node4 +observer +up$' || t_fail "member list: node4 not an observer"
+grep -Eq '^node4 +observer +up$' <<<"$(t_pkv -n node1 member list)" || t_fail "member list: node4 not an observer"
 [ "$(t_pkv -n node1 member add node4)" = ok ] || t_fail "member add node4"
 t_wait_for "node4 votes" t_field_is 4 voter yes
 t_wait_for "node9 sees node4 as a voter, up" sh -c \

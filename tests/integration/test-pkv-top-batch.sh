@@ -26,17 +26,17 @@ t_wait_for "node1 counts 1 key in 0xff62" keys_are node1 0xff62 1
 
 out=$("$PKV_TOP" -b -n node1) || t_fail "pkv-top -b exited $?"
 echo "$out" | sed 's/^/  | /'
-echo "$out" | grep -Eq '^pkv-top +node node1 ' || t_fail "header does not name node1"
-echo "$out" | grep -Eq '^quorum yes +cluster_size 3 +connected 3 ' || t_fail "header quorum line"
-echo "$out" | grep -Eq '^alpha +3 ' || t_fail "bucket alpha with 3 keys missing"
-echo "$out" | grep -Eq '^beta +2 ' || t_fail "bucket beta with 2 keys missing"
+grep -Eq '^pkv-top +node node1 ' <<<"$out" || t_fail "header does not name node1"
+grep -Eq '^quorum yes +cluster_size 3 +connected 3 ' <<<"$out" || t_fail "header quorum line"
+grep -Eq '^alpha +3 ' <<<"$out" || t_fail "bucket alpha with 3 keys missing"
+grep -Eq '^beta +2 ' <<<"$out" || t_fail "bucket beta with 2 keys missing"
 for p in node2 node3; do
-	echo "$out" | grep -Eq "^$p +[^ ]+ +up +voter " || t_fail "peer $p not listed as up"
+	grep -Eq "^$p +[^ ]+ +up +voter " <<<"$out" || t_fail "peer $p not listed as up"
 done
-echo "$out" | grep -Eq '^rejected datagrams: 0 ' || t_fail "rejected datagrams line"
-echo "$out" | grep -Eq '^local: clients [0-9]+ ' || t_fail "local line"
+grep -Eq '^rejected datagrams: 0 ' <<<"$out" || t_fail "rejected datagrams line"
+grep -Eq '^local: clients [0-9]+ ' <<<"$out" || t_fail "local line"
 # A single screen has no previous reading: rates are unknown, never invented.
-echo "$out" | grep -Eq '^alpha +3 +[0-9]+ +3 +- +- ' || t_fail "first screen shows rates"
+grep -Eq '^alpha +3 +[0-9]+ +3 +- +- ' <<<"$out" || t_fail "first screen shows rates"
 t_log "one batch screen lists buckets and peers"
 
 # Bound keys are counted by lifetime, and an ended one shows as an erasure.
@@ -46,7 +46,7 @@ t_pkv put -b gamma --key g-node g-key v >/dev/null || t_fail "put gamma g-key"
 t_pkv put -b gamma --ttl 300 g-short v >/dev/null || t_fail "put gamma g-short"
 gamma_row() { "$PKV_TOP" -b -n node1 | awk '$1 == "BUCKET" { t = 1; next } t && $1 == "gamma"'; }
 gamma_settled() { # 4 keys, 3 chosen and live: node 1, key 1, until 1 (g-short ended)
-	gamma_row | grep -Eq '^gamma +4 +[0-9]+ +3 +[^ ]+ +[^ ]+ +0/1/1/1 +0 '
+	grep -Eq '^gamma +4 +[0-9]+ +3 +[^ ]+ +[^ ]+ +0/1/1/1 +0 ' <<<"$(gamma_row)"
 }
 t_wait_for "node1 counts gamma's bound keys and the expiry" gamma_settled
 t_log "bound keys counted per lifetime: $(gamma_row)"

@@ -31,7 +31,7 @@ EOS
 tm -f /dev/null new-session -d -s top -x 120 -y 40 "sh '$T_DIR/screen.sh'" || t_fail "tmux new-session"
 
 pane() { tm capture-pane -p -t top 2>/dev/null; }
-pane_has() { pane | grep -Eq -- "$1"; }
+pane_has() { grep -Eq -- "$1" <<<"$(pane)"; }
 # Every failure, including a t_wait_for timeout, shows the screen first.
 eval "lib_$(declare -f t_fail)"
 t_fail() {
@@ -45,20 +45,20 @@ t_wait_for "both buckets counted" pane_has '^beta +2 '
 t_wait_for "alpha counted" pane_has '^alpha +3 '
 screen=$(pane)
 echo "$screen" | sed 's/^/  | /'
-echo "$screen" | grep -Eq '^quorum yes +cluster_size 3 +connected 3 ' || t_fail "quorum line"
+grep -Eq '^quorum yes +cluster_size 3 +connected 3 ' <<<"$screen" || t_fail "quorum line"
 for p in node2 node3; do
-	echo "$screen" | grep -Eq "^$p +[^ ]+ +up +voter " || t_fail "peer $p row"
+	grep -Eq "^$p +[^ ]+ +up +voter " <<<"$screen" || t_fail "peer $p row"
 done
-echo "$screen" | grep -Eq '^PEER +ADDRESS +STATE +ROLE ' || t_fail "peer table head"
-echo "$screen" | grep -Eq '^BUCKET\* +KEYS +BYTES ' || t_fail "bucket table head (sorted by name)"
-echo "$screen" | grep -Eq '\? help +q quit' || t_fail "footer"
+grep -Eq '^PEER +ADDRESS +STATE +ROLE ' <<<"$screen" || t_fail "peer table head"
+grep -Eq '^BUCKET\* +KEYS +BYTES ' <<<"$screen" || t_fail "bucket table head (sorted by name)"
+grep -Eq '\? help +q quit' <<<"$screen" || t_fail "footer"
 t_log "the screen shows the header, peers and buckets"
 
 # Sorted by name, the first row (alpha) is selected: Enter lists its keys.
 tm send-keys -t top Enter
 t_wait_for "the keys of alpha" pane_has '^bucket alpha: 3 keys'
 for k in a1 a2 a3; do
-	pane | grep -Eq "^$k +1 +- +v-$k\$" || t_fail "key $k row (gen 1, value v-$k)"
+	grep -Eq "^$k +1 +- +v-$k\$" <<<"$(pane)" || t_fail "key $k row (gen 1, value v-$k)"
 done
 tm send-keys -t top Escape
 t_wait_for "back to the buckets" pane_has '^BUCKET\* +KEYS '
